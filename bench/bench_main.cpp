@@ -1,0 +1,2 @@
+// placeholder
+int sc_main(int, char**) { return 0; }

@@ -1,0 +1,80 @@
+// Common part of every GPU model: replays the rank's op graph. Ops start when their
+// dependencies have finished; compute ops of one stream run one at a time on the timing model
+// of the concrete GPU (start_compute); sends go out through the GPU's network port; receives
+// complete when their message has fully arrived. Messages for other GPUs (cross-plane
+// forwarding) are passed on. Records busy time, a timeline and, for the watchdog, what each
+// unfinished op waits on.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "models/common/memory_model.h"
+#include "models/common/module_env.h"
+#include "models/common/network_node.h"
+#include "workloads/op_graph.h"
+
+namespace mlasim {
+
+struct TimelineEvent {
+  std::string name;
+  std::string category;  // "compute", "send", "recv"
+  int thread = 0;        // 0 compute, 1 communication
+  Time start, end;
+};
+
+class GpuBase : public NetworkNode {
+ public:
+  GpuBase(const ModuleEnv& env);
+
+  int rank() const { return rank_; }
+  void load_program(RankProgram program);
+  void start();  // called once at time 0 after elaboration
+  bool finished() const { return completed_ == program_.ops.size(); }
+  Time finish_time() const { return finish_time_; }
+  uint64_t busy_ps() const { return busy_ps_; }
+  uint64_t bytes_received() const { return bytes_received_; }
+  const std::vector<TimelineEvent>& timeline() const { return timeline_; }
+  // One line per unfinished op: what it waits on.
+  std::vector<std::string> describe_pending() const;
+
+  void receive(Message msg, int in_port) override;
+
+ protected:
+  // Runs a compute op on the concrete timing model and calls `done` when it finishes.
+  virtual void start_compute(const Op& op, std::function<void()> done) = 0;
+  MemoryModel& memory() { return *memory_; }
+
+ private:
+  void make_ready(uint32_t op);
+  void try_start_stream(int32_t stream);
+  void complete(uint32_t op);
+  void deliver_local(const Message& msg);
+
+  int rank_;
+  MemoryModel* memory_;
+  RankProgram program_;
+  std::vector<uint32_t> waiting_deps_;
+  std::vector<std::vector<uint32_t>> successors_;
+  std::vector<Time> started_;
+  std::vector<bool> done_;
+  std::map<int32_t, std::deque<uint32_t>> stream_queue_;
+  std::map<int32_t, bool> stream_busy_;
+  // Receives posted but not yet matched, and messages arrived before their receive was posted.
+  std::map<std::tuple<int32_t, int32_t>, std::deque<uint32_t>> posted_recvs_;
+  std::map<std::tuple<int32_t, int32_t>, std::deque<Message>> early_messages_;
+  std::vector<TimelineEvent> timeline_;
+  uint64_t completed_ = 0;
+  Time finish_time_;
+  uint64_t busy_ps_ = 0;
+  uint64_t flops_ = 0;
+  uint64_t bytes_received_ = 0;
+  uint64_t messages_forwarded_ = 0;
+  uint64_t next_message_id_ = 0;
+};
+
+}  // namespace mlasim

@@ -1,0 +1,169 @@
+// `mlasim run`, `mlasim validate` and `mlasim list`.
+#include "sim/commands.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <ctime>
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+#include "sim/builtin_components.h"
+#include "sim/embedded_default.h"
+#include "sim/errors.h"
+#include "sim/results.h"
+#include "sim/simulation.h"
+
+namespace mlasim {
+
+ConfigNode load_scenario(const std::string& config_path, const std::vector<std::string>& sets) {
+  ConfigNode root =
+      config_path.empty()
+          ? load_config_string(embedded_default_scenario(), "<embedded:default.yaml>",
+                               std::filesystem::path(MLASIM_CONFIG_DIR) / "scenarios")
+          : load_config_file(config_path);
+  for (const auto& s : sets) apply_override(root, s);
+  return root;
+}
+
+namespace {
+
+struct RunOptions {
+  std::string config;
+  std::vector<std::string> sets;
+  std::string out;
+  bool no_plots = false;
+};
+
+void run_plots(const std::filesystem::path& dir, const Logger& log) {
+  const std::filesystem::path script = std::filesystem::path(MLASIM_SCRIPTS_DIR) / "plot_run.py";
+  if (!std::filesystem::exists(script)) {
+    log.warn("plots skipped: {} not found", script.string());
+    return;
+  }
+  const std::string cmd = fmt::format("'{}' '{}' '{}' >&2", MLASIM_PYTHON, script.string(), dir.string());
+  if (std::system(cmd.c_str()) != 0) log.warn("plot script failed: {}", cmd);
+}
+
+int do_run(const RunOptions& o, const GlobalOptions& g, const std::vector<std::string>& argv) {
+  ConfigNode root = load_scenario(o.config, o.sets);
+  Components comps = make_builtin_components();
+  Simulation sim(root, comps, g.level());
+  const std::filesystem::path out =
+      o.out.empty() ? std::filesystem::path("results") / sim.scenario().name
+                    : std::filesystem::path(o.out);
+  sim.context().log.verbose("elaborated {} GPUs; running", sim.num_gpus());
+  sim.run(RunControl{!g.quiet && ::isatty(STDERR_FILENO) != 0});
+
+  nlohmann::ordered_json meta;
+  std::string cmdline;
+  for (const auto& a : argv) cmdline += (cmdline.empty() ? "" : " ") + a;
+  meta["command_line"] = cmdline;
+  meta["version"] = MLASIM_VERSION;
+  meta["config"] = o.config.empty() ? "<embedded:default.yaml>" : o.config;
+  meta["overrides"] = o.sets;
+  meta["seed"] = sim.scenario().seed;
+  meta["sim_wall_s"] = sim.wall_seconds();
+  meta["finished_at_unix_s"] = static_cast<int64_t>(std::time(nullptr));
+
+  std::ostringstream csv;
+  write_stats_csv_header(csv);
+  sim.context().stats.to_csv(csv);
+  const nlohmann::ordered_json summary = sim.summary();
+  write_file_atomic(out / "config.resolved.yaml", sim.resolved_config().to_yaml());
+  write_file_atomic(out / "run.json", meta.dump(2) + "\n");
+  write_file_atomic(out / "stats.json", sim.context().stats.to_json().dump(1) + "\n");
+  write_file_atomic(out / "stats.csv", csv.str());
+  write_file_atomic(out / "timeline.json", sim.timeline().dump() + "\n");
+  write_file_atomic(out / "summary.json", summary.dump(2) + "\n");  // last: marks completion
+
+  if (!g.quiet) {
+    fmt::print("{}", format_summary_table(summary));
+    fmt::print("results: {}/\n", out.string());
+  }
+  if (!o.no_plots) run_plots(out, sim.context().log);
+  return kExitOk;
+}
+
+}  // namespace
+
+void register_run_command(CLI::App& app, CommandAction& action, const GlobalOptions& global,
+                          const std::vector<std::string>& argv) {
+  auto opts = std::make_shared<RunOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "run", "Run a scenario (the embedded default when no CONFIG is given) and write results");
+  cmd->add_option("config", opts->config, "scenario YAML file")->check(CLI::ExistingFile);
+  cmd->add_option("--set", opts->sets, "override a key: a.b.c=value (repeatable)");
+  cmd->add_option("-o,--out", opts->out, "results folder (default results/<scenario name>)");
+  cmd->add_flag("--no-plots", opts->no_plots, "do not draw plots after the run");
+  cmd->callback([opts, &action, &global, argv] {
+    action = [opts, &global, argv] { return do_run(*opts, global, argv); };
+  });
+}
+
+void register_validate_command(CLI::App& app, CommandAction& action, const GlobalOptions& global) {
+  auto opts = std::make_shared<RunOptions>();
+  auto print = std::make_shared<bool>(false);
+  CLI::App* cmd = app.add_subcommand("validate", "Check a scenario without running it");
+  cmd->add_option("config", opts->config, "scenario YAML file (default: the embedded default)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--set", opts->sets, "override a key: a.b.c=value (repeatable)");
+  cmd->add_flag("--print", *print, "print the resolved config (every default filled in)");
+  cmd->callback([opts, print, &action, &global] {
+    action = [opts, print, &global] {
+      ConfigNode root = load_scenario(opts->config, opts->sets);
+      Components comps = make_builtin_components();
+      ConfigNode resolved = validate_scenario(root, comps);
+      if (*print) fmt::print("{}", resolved.to_yaml());
+      if (!global.quiet) {
+        fmt::print(stderr, "{}: ok\n", opts->config.empty() ? "<embedded:default.yaml>" : opts->config);
+      }
+      return kExitOk;
+    };
+  });
+}
+
+void register_list_command(CLI::App& app, CommandAction& action) {
+  auto json = std::make_shared<bool>(false);
+  CLI::App* cmd = app.add_subcommand(
+      "list", "List every registered component with its params (name, type, default, unit)");
+  cmd->add_flag("--json", *json, "print as JSON");
+  cmd->callback([json, &action] {
+    action = [json] {
+      Components comps = make_builtin_components();
+      if (*json) {
+        nlohmann::ordered_json out = nlohmann::ordered_json::array();
+        for (const auto& c : comps.infos()) {
+          nlohmann::ordered_json params = nlohmann::ordered_json::array();
+          for (const auto& p : c.params) {
+            params.push_back({{"name", p.key},
+                              {"type", p.type},
+                              {"default", p.default_value},
+                              {"unit", p.unit},
+                              {"description", p.description}});
+          }
+          out.push_back({{"kind", c.kind},
+                         {"type", c.type},
+                         {"description", c.description},
+                         {"params", params}});
+        }
+        fmt::print("{}\n", out.dump(2));
+        return kExitOk;
+      }
+      for (const auto& c : comps.infos()) {
+        fmt::print("{} / type: {}\n  {}\n", c.kind, c.type, c.description);
+        size_t w = 4;
+        for (const auto& p : c.params) w = std::max(w, p.key.size());
+        for (const auto& p : c.params) {
+          fmt::print("    {:<{}}  {:<9} {:>14}  {:<7} {}\n", p.key, w, p.type, p.default_value,
+                     p.unit, p.description);
+        }
+      }
+      return kExitOk;
+    };
+  });
+}
+
+}  // namespace mlasim

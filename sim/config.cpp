@@ -1,0 +1,321 @@
+// Loading, merging and overriding the configuration tree (see config.h).
+#include "sim/config.h"
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace mlasim {
+
+std::string SourceLoc::str() const {
+  if (file.empty()) return {};
+  if (line > 0) return fmt::format("{}:{}", file, line);
+  return file;
+}
+
+std::string config_message(const SourceLoc& loc, std::string_view path, std::string_view message) {
+  std::string out;
+  if (!loc.file.empty()) out += loc.str() + ": ";
+  if (!path.empty()) out += fmt::format("{}: ", path);
+  out += message;
+  return out;
+}
+
+void throw_config_error(const SourceLoc& loc, std::string_view path, std::string_view message) {
+  throw ConfigError(config_message(loc, path, message));
+}
+
+ConfigNode ConfigNode::scalar(std::string value, SourceLoc loc) {
+  ConfigNode n;
+  n.kind_ = Kind::Scalar;
+  n.scalar_ = std::move(value);
+  n.loc_ = std::move(loc);
+  return n;
+}
+
+ConfigNode ConfigNode::map(SourceLoc loc) {
+  ConfigNode n;
+  n.kind_ = Kind::Map;
+  n.loc_ = std::move(loc);
+  return n;
+}
+
+ConfigNode ConfigNode::seq(SourceLoc loc) {
+  ConfigNode n;
+  n.kind_ = Kind::Seq;
+  n.loc_ = std::move(loc);
+  return n;
+}
+
+const ConfigNode* ConfigNode::find(std::string_view key) const {
+  for (const auto& [k, v] : map_) {
+    if (k == key) return &v;
+  }
+  return nullptr;
+}
+
+ConfigNode* ConfigNode::find(std::string_view key) {
+  for (auto& [k, v] : map_) {
+    if (k == key) return &v;
+  }
+  return nullptr;
+}
+
+ConfigNode& ConfigNode::set(std::string_view key, ConfigNode value) {
+  if (kind_ != Kind::Map) {
+    kind_ = Kind::Map;
+    scalar_.clear();
+    seq_.clear();
+  }
+  if (ConfigNode* existing = find(key)) {
+    *existing = std::move(value);
+    return *existing;
+  }
+  map_.emplace_back(std::string(key), std::move(value));
+  return map_.back().second;
+}
+
+bool ConfigNode::erase(std::string_view key) {
+  for (auto it = map_.begin(); it != map_.end(); ++it) {
+    if (it->first == key) {
+      map_.erase(it);
+      return true;
+    }
+  }
+  return false;
+}
+
+const ConfigNode* ConfigNode::at_path(std::string_view dotted) const {
+  const ConfigNode* node = this;
+  while (node && !dotted.empty()) {
+    size_t dot = dotted.find('.');
+    node = node->find(dotted.substr(0, dot));
+    dotted = dot == std::string_view::npos ? std::string_view{} : dotted.substr(dot + 1);
+  }
+  return node;
+}
+
+void ConfigNode::merge_from(const ConfigNode& overlay) {
+  if (overlay.is_map() && is_map()) {
+    for (const auto& [k, v] : overlay.map_) {
+      if (ConfigNode* mine = find(k)) {
+        mine->merge_from(v);
+      } else {
+        map_.emplace_back(k, v);
+      }
+    }
+    loc_ = overlay.loc_;
+    return;
+  }
+  *this = overlay;
+}
+
+namespace {
+
+YAML::Node to_yaml_node(const ConfigNode& n) {
+  switch (n.kind()) {
+    case ConfigNode::Kind::Null:
+      return YAML::Node(YAML::NodeType::Null);
+    case ConfigNode::Kind::Scalar:
+      return YAML::Node(n.as_string());
+    case ConfigNode::Kind::Seq: {
+      YAML::Node out(YAML::NodeType::Sequence);
+      for (const auto& item : n.items()) out.push_back(to_yaml_node(item));
+      return out;
+    }
+    case ConfigNode::Kind::Map: {
+      YAML::Node out(YAML::NodeType::Map);
+      for (const auto& [k, v] : n.entries()) out[k] = to_yaml_node(v);
+      return out;
+    }
+  }
+  return {};
+}
+
+ConfigNode from_yaml(const YAML::Node& y, const std::string& file, const std::string& path) {
+  SourceLoc loc{file, y.Mark().is_null() ? 0 : y.Mark().line + 1};
+  switch (y.Type()) {
+    case YAML::NodeType::Undefined:
+    case YAML::NodeType::Null:
+    {
+      ConfigNode null_node;
+      null_node.set_loc(loc);
+      return null_node;
+    }
+    case YAML::NodeType::Scalar:
+      return ConfigNode::scalar(y.Scalar(), loc);
+    case YAML::NodeType::Sequence: {
+      ConfigNode out = ConfigNode::seq(loc);
+      size_t i = 0;
+      for (const auto& item : y) {
+        out.push_back(from_yaml(item, file, fmt::format("{}[{}]", path, i++)));
+      }
+      return out;
+    }
+    case YAML::NodeType::Map: {
+      ConfigNode out = ConfigNode::map(loc);
+      for (const auto& kv : y) {
+        SourceLoc kloc{file, kv.first.Mark().line + 1};
+        if (!kv.first.IsScalar()) throw_config_error(kloc, path, "mapping keys must be plain names");
+        std::string key = kv.first.Scalar();
+        std::string child_path = path.empty() ? key : path + "." + key;
+        if (out.find(key)) throw_config_error(kloc, child_path, "duplicate key");
+        ConfigNode child = from_yaml(kv.second, file, child_path);
+        if (child.loc().line == 0) child.set_loc(kloc);
+        out.set(key, std::move(child));
+      }
+      return out;
+    }
+  }
+  return {};
+}
+
+ConfigNode parse_yaml_text(std::string_view text, const std::string& name) {
+  try {
+    YAML::Node y = YAML::Load(std::string(text));
+    return from_yaml(y, name, "");
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(fmt::format("{}:{}: invalid YAML: {}", name, e.mark.line + 1, e.msg));
+  }
+}
+
+struct IncludeResolver {
+  std::vector<std::filesystem::path> stack;
+
+  ConfigNode load_file(const std::filesystem::path& path, const SourceLoc& from) {
+    std::error_code ec;
+    auto canonical = std::filesystem::weakly_canonical(path, ec);
+    if (ec) canonical = path;
+    for (const auto& p : stack) {
+      if (p == canonical) {
+        throw_config_error(from, "include", fmt::format("include cycle through '{}'", path.string()));
+      }
+    }
+    std::ifstream in(path);
+    if (!in || std::filesystem::is_directory(path)) {
+      if (from.file.empty()) throw ConfigError(fmt::format("{}: cannot open file", path.string()));
+      throw_config_error(from, "include", fmt::format("cannot open file '{}'", path.string()));
+    }
+    std::stringstream buf;
+    buf << in.rdbuf();
+    stack.push_back(canonical);
+    ConfigNode root = parse_yaml_text(buf.str(), path.string());
+    resolve(root, path.parent_path(), "");
+    stack.pop_back();
+    return root;
+  }
+
+  void resolve(ConfigNode& node, const std::filesystem::path& base_dir, const std::string& path) {
+    if (node.is_seq()) {
+      for (auto& item : node.items()) resolve(item, base_dir, path);
+      return;
+    }
+    if (!node.is_map()) return;
+    if (const ConfigNode* inc = node.find("include")) {
+      std::vector<const ConfigNode*> files;
+      if (inc->is_scalar()) {
+        files.push_back(inc);
+      } else if (inc->is_seq()) {
+        for (const auto& item : inc->items()) {
+          if (!item.is_scalar()) throw_config_error(item.loc(), path, "include entries must be paths");
+          files.push_back(&item);
+        }
+      } else {
+        throw_config_error(inc->loc(), path.empty() ? "include" : path + ".include",
+                           "include must be a path or a list of paths");
+      }
+      ConfigNode merged = ConfigNode::map(node.loc());
+      for (const ConfigNode* f : files) {
+        std::filesystem::path p(f->as_string());
+        if (p.is_relative()) p = base_dir / p;
+        ConfigNode included = load_file(p, f->loc());
+        if (!included.is_map()) {
+          throw_config_error(f->loc(), path, fmt::format("'{}' must hold a mapping", p.string()));
+        }
+        merged.merge_from(included);
+      }
+      ConfigNode own = node;
+      own.erase("include");
+      for (auto& [k, v] : own.entries()) {
+        resolve(v, base_dir, path.empty() ? k : path + "." + k);
+      }
+      merged.merge_from(own);
+      merged.set_loc(node.loc());
+      node = std::move(merged);
+      return;
+    }
+    for (auto& [k, v] : node.entries()) {
+      resolve(v, base_dir, path.empty() ? k : path + "." + k);
+    }
+  }
+};
+
+}  // namespace
+
+std::string ConfigNode::to_yaml() const {
+  YAML::Emitter out;
+  out << to_yaml_node(*this);
+  return std::string(out.c_str()) + "\n";
+}
+
+std::string ConfigNode::to_flow() const {
+  YAML::Emitter out;
+  out << YAML::Flow << to_yaml_node(*this);
+  return out.c_str();
+}
+
+ConfigNode load_config_file(const std::filesystem::path& path) {
+  IncludeResolver r;
+  return r.load_file(path, SourceLoc{});
+}
+
+ConfigNode load_config_string(std::string_view text, std::string_view name,
+                              const std::filesystem::path& base_dir) {
+  IncludeResolver r;
+  ConfigNode root = parse_yaml_text(text, std::string(name));
+  r.resolve(root, base_dir, "");
+  return root;
+}
+
+void apply_override(ConfigNode& root, std::string_view assignment) {
+  SourceLoc loc{fmt::format("--set {}", assignment), 0};
+  size_t eq = assignment.find('=');
+  if (eq == std::string_view::npos || eq == 0) {
+    throw ConfigError(fmt::format("--set '{}': expected KEY.PATH=VALUE", assignment));
+  }
+  std::string_view key = assignment.substr(0, eq);
+  std::string_view value = assignment.substr(eq + 1);
+  ConfigNode parsed;
+  try {
+    parsed = from_yaml(YAML::Load(std::string(value)), loc.file, std::string(key));
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(fmt::format("--set '{}': invalid value: {}", assignment, e.msg));
+  }
+  parsed.set_loc(loc);
+  ConfigNode* node = &root;
+  if (!node->is_map()) *node = ConfigNode::map(loc);
+  std::string_view rest = key;
+  while (true) {
+    size_t dot = rest.find('.');
+    std::string_view part = rest.substr(0, dot);
+    if (part.empty()) throw ConfigError(fmt::format("--set '{}': empty key in path", assignment));
+    if (dot == std::string_view::npos) {
+      ConfigNode* existing = node->find(part);
+      if (existing && existing->is_map() && parsed.is_map()) {
+        existing->merge_from(parsed);
+      } else {
+        node->set(part, parsed);
+      }
+      return;
+    }
+    ConfigNode* next = node->find(part);
+    if (!next || !next->is_map()) next = &node->set(part, ConfigNode::map(loc));
+    node = next;
+    rest = rest.substr(dot + 1);
+  }
+}
+
+}  // namespace mlasim

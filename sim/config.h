@@ -1,0 +1,100 @@
+// The configuration tree: YAML files loaded with their source locations, merged through
+// `include:` and overridden with `--set a.b.c=value`.
+//
+// Every node remembers the file and line it came from, so any later error (unknown key, wrong
+// type, failed validation) can name "file:line: key.path: what is wrong". Maps keep their key
+// order. Nothing here knows about components or SystemC.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "sim/errors.h"
+
+namespace YAML {
+class Node;
+}
+
+namespace mlasim {
+
+struct SourceLoc {
+  std::string file;  // file path, "<embedded:NAME>" or "--set"
+  int line = 0;      // 1-based; 0 when unknown
+  std::string str() const;
+};
+
+class ConfigNode {
+ public:
+  enum class Kind { Null, Scalar, Map, Seq };
+
+  ConfigNode() = default;
+  static ConfigNode scalar(std::string value, SourceLoc loc = {});
+  static ConfigNode map(SourceLoc loc = {});
+  static ConfigNode seq(SourceLoc loc = {});
+
+  Kind kind() const { return kind_; }
+  bool is_null() const { return kind_ == Kind::Null; }
+  bool is_scalar() const { return kind_ == Kind::Scalar; }
+  bool is_map() const { return kind_ == Kind::Map; }
+  bool is_seq() const { return kind_ == Kind::Seq; }
+  const SourceLoc& loc() const { return loc_; }
+  void set_loc(SourceLoc loc) { loc_ = std::move(loc); }
+
+  const std::string& as_string() const { return scalar_; }
+  const std::vector<std::pair<std::string, ConfigNode>>& entries() const { return map_; }
+  std::vector<std::pair<std::string, ConfigNode>>& entries() { return map_; }
+  const std::vector<ConfigNode>& items() const { return seq_; }
+  std::vector<ConfigNode>& items() { return seq_; }
+
+  // Map access. find() returns nullptr when absent (or when this is not a map).
+  const ConfigNode* find(std::string_view key) const;
+  ConfigNode* find(std::string_view key);
+  ConfigNode& set(std::string_view key, ConfigNode value);  // adds or replaces
+  bool erase(std::string_view key);
+  void push_back(ConfigNode value) { seq_.push_back(std::move(value)); }
+
+  // Follows a dotted path ("hardware.gpu.type"); nullptr when any part is missing.
+  const ConfigNode* at_path(std::string_view dotted) const;
+
+  // Deep merge: maps merge key by key, anything else in `overlay` replaces.
+  void merge_from(const ConfigNode& overlay);
+
+  std::string to_yaml() const;
+  // One-line flow-style rendering, for messages.
+  std::string to_flow() const;
+
+ private:
+  Kind kind_ = Kind::Null;
+  std::string scalar_;
+  std::vector<std::pair<std::string, ConfigNode>> map_;
+  std::vector<ConfigNode> seq_;
+  SourceLoc loc_;
+};
+
+// Raised for any config problem; the message already carries "file:line: key.path: ...".
+class ConfigError : public InputError {
+ public:
+  using InputError::InputError;
+};
+
+// Formats "file:line: path: message" (parts omitted when unknown).
+std::string config_message(const SourceLoc& loc, std::string_view path, std::string_view message);
+[[noreturn]] void throw_config_error(const SourceLoc& loc, std::string_view path,
+                                     std::string_view message);
+
+// Loads a YAML file, resolving `include:` keys (a path or a list of paths, relative to the file
+// that names them) at any mapping level: the included files are merged in order, then the
+// including mapping's own keys override them. Include cycles and missing files are errors.
+ConfigNode load_config_file(const std::filesystem::path& path);
+
+// Same, from text. `name` labels locations; relative includes resolve against `base_dir`.
+ConfigNode load_config_string(std::string_view text, std::string_view name,
+                              const std::filesystem::path& base_dir);
+
+// Applies "a.b.c=value" to the tree; the value is parsed as YAML ("[1, 2]" is a list).
+void apply_override(ConfigNode& root, std::string_view assignment);
+
+}  // namespace mlasim

@@ -1,0 +1,39 @@
+// Numeric data types shared by workloads (what an op computes in) and models (how fast the
+// hardware does it). Sizes are storage bytes per element.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <utility>
+
+#include "sim/params.h"
+
+namespace mlasim {
+
+enum class DType : uint8_t { FP8, BF16, FP16, FP32, FP64 };
+
+inline constexpr uint32_t dtype_bytes(DType t) {
+  switch (t) {
+    case DType::FP8:
+      return 1;
+    case DType::BF16:
+    case DType::FP16:
+      return 2;
+    case DType::FP32:
+      return 4;
+    case DType::FP64:
+      return 8;
+  }
+  return 0;
+}
+
+template <>
+struct EnumNames<DType> {
+  static constexpr std::array<std::pair<DType, std::string_view>, 5> values{{{DType::FP8, "fp8"},
+                                                                             {DType::BF16, "bf16"},
+                                                                             {DType::FP16, "fp16"},
+                                                                             {DType::FP32, "fp32"},
+                                                                             {DType::FP64, "fp64"}}};
+};
+
+}  // namespace mlasim

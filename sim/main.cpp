@@ -1,0 +1,73 @@
+// mlasim: the command-line entry point. Parses the command, runs it, maps errors to exit codes:
+// 0 success, 2 bad input, 3 simulation failure, 1 internal error (DESIGN.md §6).
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <systemc>
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "sim/commands.h"
+#include "sim/errors.h"
+#if __has_include("workloads/kernels/kernels_command.h")
+#include "workloads/kernels/kernels_command.h"
+#define MLASIM_HAS_KERNELS 1
+#endif
+#if __has_include("topology/topology_command.h")
+#include "topology/topology_command.h"
+#define MLASIM_HAS_TOPOLOGY 1
+#endif
+
+namespace {
+
+int dispatch(int argc, char** argv) {
+  using namespace mlasim;
+  std::vector<std::string> args(argv, argv + argc);
+  CLI::App app{"mlasim: cycle-level simulator of MLA/MoE LLM inference on GPU clusters"};
+  app.set_version_flag("--version", std::string(MLASIM_VERSION));
+  app.require_subcommand(1);
+  GlobalOptions global;
+  app.add_flag("-q,--quiet", global.quiet, "print only errors");
+  app.add_flag("-v,--verbose", global.verbose, "more detail (repeat for debug)");
+  CommandAction action;
+  register_run_command(app, action, global, args);
+  register_validate_command(app, action, global);
+  register_list_command(app, action);
+#ifdef MLASIM_HAS_KERNELS
+  register_kernels_command(app, action);
+#endif
+#ifdef MLASIM_HAS_TOPOLOGY
+  register_topology_command(app, action);
+#endif
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);
+    fmt::print(stderr, "mlasim: {}\n", e.what());
+    return kExitBadInput;
+  }
+  try {
+    return action ? action() : kExitOk;
+  } catch (const InputError& e) {
+    fmt::print(stderr, "mlasim: error: {}\n", e.what());
+    return kExitBadInput;
+  } catch (const SimulationError& e) {
+    fmt::print(stderr, "mlasim: simulation failed: {}\n", e.what());
+    return kExitSimFailure;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "mlasim: internal error: {}\n", e.what());
+    return kExitInternal;
+  }
+}
+
+}  // namespace
+
+// SystemC's library provides main() and calls sc_main(); the CLI lives here.
+int sc_main(int argc, char** argv) { return dispatch(argc, argv); }
+
+int main(int argc, char** argv) {
+  // Keep SystemC's banner out of every command's output.
+  setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 0);
+  return sc_core::sc_elab_and_sim(argc, argv);
+}

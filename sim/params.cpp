@@ -1,0 +1,112 @@
+// Scalar parsing and key checking for params.h.
+#include "sim/params.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+
+namespace mlasim::detail {
+
+void type_error(const ConfigNode& n, std::string_view path, std::string_view expected) {
+  std::string got = n.is_map() ? "a mapping" : n.is_seq() ? "a list" : n.is_null() ? "nothing"
+                                                                                 : "'" + n.as_string() + "'";
+  throw_config_error(n.loc(), path, fmt::format("expected {}, got {}", expected, got));
+}
+
+const std::string& expect_scalar(const ConfigNode& n, std::string_view path,
+                                 std::string_view expected) {
+  if (!n.is_scalar()) type_error(n, path, expected);
+  return n.as_string();
+}
+
+int64_t parse_int(const ConfigNode& n, std::string_view path, int64_t lo, int64_t hi) {
+  const std::string& s = expect_scalar(n, path, "an integer");
+  int64_t v = 0;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || ptr != s.data() + s.size()) type_error(n, path, "an integer");
+  if (v < lo || v > hi) {
+    throw_config_error(n.loc(), path, fmt::format("{} is out of range [{}, {}]", v, lo, hi));
+  }
+  return v;
+}
+
+double parse_double(const ConfigNode& n, std::string_view path) {
+  const std::string& s = expect_scalar(n, path, "a number");
+  double v = 0;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || ptr != s.data() + s.size() || !std::isfinite(v)) {
+    type_error(n, path, "a number");
+  }
+  return v;
+}
+
+bool parse_bool(const ConfigNode& n, std::string_view path) {
+  const std::string& s = expect_scalar(n, path, "true or false");
+  if (s == "true" || s == "True" || s == "yes") return true;
+  if (s == "false" || s == "False" || s == "no") return false;
+  type_error(n, path, "true or false");
+}
+
+std::string format_double(double v) { return fmt::format("{}", v); }
+
+size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+}  // namespace mlasim::detail
+
+namespace mlasim {
+
+void ParamCheck::fail(std::string_view key, std::string_view message) const {
+  const ConfigNode* n = node_ ? node_->find(key) : nullptr;
+  SourceLoc loc = n ? n->loc() : (node_ ? node_->loc() : SourceLoc{});
+  throw_config_error(loc, join_path(path_, key), message);
+}
+
+ParamReader::ParamReader(const ConfigNode* node, std::string path,
+                         std::vector<std::string> extra_known)
+    : node_(node && node->is_map() ? node : nullptr),
+      path_(std::move(path)),
+      known_(std::move(extra_known)) {
+  if (node && !node->is_map() && !node->is_null()) detail::type_error(*node, path_, "a mapping");
+}
+
+const ConfigNode* ParamReader::child(std::string_view key) const {
+  if (!node_) return nullptr;
+  const ConfigNode* n = node_->find(key);
+  return (n && !n->is_null()) ? n : nullptr;
+}
+
+void ParamReader::missing(std::string_view key) const {
+  throw_config_error(node_ ? node_->loc() : SourceLoc{}, join_path(path_, key),
+                     "required key is missing");
+}
+
+void ParamReader::finish() const {
+  if (!node_) return;
+  for (const auto& [key, value] : node_->entries()) {
+    if (std::find(known_.begin(), known_.end(), key) != known_.end()) continue;
+    std::string best;
+    size_t best_d = 3;
+    for (const auto& k : known_) {
+      size_t d = detail::edit_distance(key, k);
+      if (d < best_d) {
+        best_d = d;
+        best = k;
+      }
+    }
+    std::string hint = best.empty() ? "" : fmt::format(" (did you mean '{}'?)", best);
+    throw_config_error(value.loc(), join_path(path_, key), "unknown key" + hint);
+  }
+}
+
+}  // namespace mlasim

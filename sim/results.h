@@ -1,0 +1,22 @@
+// Result files: every file is written to a temporary name and renamed into place, so an
+// interrupted run never leaves a half file that looks complete. summary.json is written last
+// and marks a finished run.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+namespace mlasim {
+
+void write_file_atomic(const std::filesystem::path& path, std::string_view content);
+
+// Terminal table of a summary: key, value, unit (the unit comes from the key's suffix).
+std::string format_summary_table(const nlohmann::ordered_json& summary);
+
+// The unit a summary key's suffix names ("tpot_ms" -> "ms"); "-" when it names none.
+std::string unit_of_key(std::string_view key);
+
+}  // namespace mlasim

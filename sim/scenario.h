@@ -1,0 +1,50 @@
+// Top-level scenario params (everything outside the component sections) and the list of
+// sections a scenario file may hold.
+#pragma once
+
+#include <string>
+
+#include "sim/params.h"
+
+namespace mlasim {
+
+struct SimControlParams {
+  Time max_time = Time::parse("10s");
+  double progress_interval_s = 0.5;
+  template <class V>
+  void visit(V& v) {
+    v("max_time", max_time, "s",
+      "simulated-time limit; reaching it with work left is a simulation failure (exit 3)");
+    v("progress_interval_s", progress_interval_s, "s",
+      "wall time between progress-bar updates on a terminal");
+  }
+  void validate(const ParamCheck& c) const {
+    c.require(max_time.ps() > 0, "max_time", "must be > 0");
+  }
+};
+
+struct ScenarioParams {
+  std::string name = "scenario";
+  std::string description;
+  uint64_t seed = 1;
+  SimControlParams sim;
+  template <class V>
+  void visit(V& v) {
+    v("name", name, "-", "scenario name; the default results folder is results/<name>");
+    v("description", description, "-", "one-line description shown in reports");
+    v("seed", seed, "-", "seed of every random choice; same config and seed give the same results");
+    v.group("sim", sim, "simulation control");
+  }
+};
+
+// Component sections of a scenario besides the params above.
+inline const std::vector<std::string>& scenario_sections() {
+  static const std::vector<std::string> kSections{"cluster", "hardware", "workload"};
+  return kSections;
+}
+inline const std::vector<std::string>& hardware_sections() {
+  static const std::vector<std::string> kSections{"gpu", "memory", "nic", "switch", "nvswitch"};
+  return kSections;
+}
+
+}  // namespace mlasim

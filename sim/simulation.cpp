@@ -1,0 +1,342 @@
+// Elaboration and run loop (see simulation.h).
+#include "sim/simulation.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <deque>
+#include <limits>
+
+#include "sim/action_queue.h"
+#include "sim/errors.h"
+
+namespace mlasim {
+
+namespace {
+
+// What the config describes, read without creating any SystemC object.
+struct ScenarioModel {
+  ScenarioParams params;
+  ConfigNode resolved;
+  ClusterGraph cluster;
+  Workload workload;
+};
+
+bool graph_has(const ClusterGraph& c, bool (*pred)(VertexKind)) {
+  for (auto v : boost::make_iterator_range(boost::vertices(c.g))) {
+    if (pred(c.g[v].kind)) return true;
+  }
+  return false;
+}
+
+ScenarioModel read_scenario(const ConfigNode& root, const Components& comps) {
+  if (!root.is_map()) throw_config_error(root.loc(), "", "a scenario must be a mapping");
+  ScenarioModel m;
+  m.params = read_params<ScenarioParams>(&root, "", scenario_sections());
+  m.resolved = write_params(m.params);
+
+  const ConfigNode* cluster_node = root.find("cluster");
+  auto builder = comps.cluster.create(cluster_node, "cluster");
+  m.cluster = builder.product->build();
+  m.resolved.set("cluster", builder.resolved);
+
+  const ConfigNode* hw = root.find("hardware");
+  if (hw && !hw->is_map()) throw_config_error(hw->loc(), "hardware", "expected a mapping");
+  {
+    // Unknown hardware sections are errors, like unknown keys anywhere else.
+    ParamReader check(hw, "hardware", hardware_sections());
+    check.finish();
+  }
+  ConfigNode hw_resolved = ConfigNode::map();
+  auto need = [&](const std::string& key, bool needed, auto& table) {
+    const ConfigNode* section = hw ? hw->find(key) : nullptr;
+    if (!needed && !section) return;
+    hw_resolved.set(key, table.resolve(section, "hardware." + key));
+  };
+  need("gpu", true, comps.gpu);
+  need("memory", true, comps.memory);
+  need("nic", graph_has(m.cluster, [](VertexKind k) { return k == VertexKind::Nic; }), comps.nic);
+  need("switch", graph_has(m.cluster, is_network_switch), comps.network_switch);
+  need("nvswitch", graph_has(m.cluster, [](VertexKind k) { return k == VertexKind::NvSwitch; }),
+       comps.nvswitch);
+  m.resolved.set("hardware", std::move(hw_resolved));
+
+  auto gen = comps.workload.create(root.find("workload"), "workload");
+  m.resolved.set("workload", gen.resolved);
+  m.workload = gen.product->generate(ClusterShape{m.cluster.nodes, m.cluster.gpus_per_node});
+  if (m.workload.ranks.size() != m.cluster.num_gpus()) {
+    throw InputError(fmt::format("workload has {} ranks but the cluster has {} GPUs",
+                                 m.workload.ranks.size(), m.cluster.num_gpus()));
+  }
+  validate_workload(m.workload);
+  return m;
+}
+
+// Shortest-path next hops towards every GPU. GPUs are endpoints only: a path may start or end
+// at a GPU but not pass through another one.
+std::vector<std::vector<std::vector<Vertex>>> shortest_next_hops(const ClusterGraph& c) {
+  const size_t nv = boost::num_vertices(c.g);
+  std::vector<std::vector<std::vector<Vertex>>> hops(nv,
+                                                     std::vector<std::vector<Vertex>>(c.num_gpus()));
+  std::vector<int> dist(nv);
+  for (size_t d = 0; d < c.num_gpus(); ++d) {
+    std::fill(dist.begin(), dist.end(), -1);
+    std::deque<Vertex> frontier{c.gpus[d]};
+    dist[c.gpus[d]] = 0;
+    while (!frontier.empty()) {
+      Vertex v = frontier.front();
+      frontier.pop_front();
+      if (c.g[v].kind == VertexKind::Gpu && v != c.gpus[d]) continue;
+      for (auto u : boost::make_iterator_range(boost::adjacent_vertices(v, c.g))) {
+        if (dist[u] < 0) {
+          dist[u] = dist[v] + 1;
+          frontier.push_back(u);
+        }
+      }
+    }
+    for (Vertex v = 0; v < nv; ++v) {
+      if (dist[v] <= 0) continue;
+      for (auto u : boost::make_iterator_range(boost::adjacent_vertices(v, c.g))) {
+        if (dist[u] == dist[v] - 1 &&
+            (c.g[u].kind != VertexKind::Gpu || u == c.gpus[d])) {
+          hops[v][d].push_back(u);
+        }
+      }
+    }
+  }
+  return hops;
+}
+
+}  // namespace
+
+struct Simulation::Impl {
+  ClusterGraph cluster;
+  Workload workload;
+  std::vector<std::unique_ptr<MemoryModel>> memories;
+  std::vector<std::unique_ptr<NetworkNode>> nodes;  // by vertex
+  std::vector<GpuBase*> gpus;                       // by rank
+  std::vector<std::vector<std::vector<Vertex>>> next_hops;
+  std::vector<std::vector<std::pair<Vertex, int>>> ports;  // [vertex] -> (neighbour, port)
+};
+
+ConfigNode validate_scenario(const ConfigNode& root, const Components& components) {
+  return read_scenario(root, components).resolved;
+}
+
+Simulation::Simulation(const ConfigNode& root, const Components& comps, LogLevel log_level)
+    : impl_(std::make_unique<Impl>()) {
+  // Starved sc_start() calls are how the run loop notices the end; they are not news.
+  sc_core::sc_report_handler::set_actions(sc_core::SC_ID_NO_SC_START_ACTIVITY_,
+                                          sc_core::SC_DO_NOTHING);
+  ScenarioModel m = read_scenario(root, comps);
+  params_ = m.params;
+  resolved_ = m.resolved;
+  ctx_.seed = params_.seed;
+  ctx_.log.set_level(log_level);
+  Impl& s = *impl_;
+  s.cluster = std::move(m.cluster);
+  s.workload = std::move(m.workload);
+  const ClusterGraph& c = s.cluster;
+  const ConfigNode* hw = root.find("hardware");
+  auto section = [&](const char* key) { return hw ? hw->find(key) : nullptr; };
+
+  const size_t nv = boost::num_vertices(c.g);
+  s.nodes.resize(nv);
+  s.gpus.resize(c.num_gpus());
+  for (Vertex v = 0; v < nv; ++v) {
+    const VertexProps& p = c.g[v];
+    if (p.kind == VertexKind::Gpu) {
+      const std::string mem_name = p.name + "_memory";
+      sc_core::sc_module_name scope(mem_name.c_str());
+      ModuleEnv menv{scope, ctx_, p.index, nullptr};
+      s.memories.push_back(comps.memory.create(section("memory"), "hardware.memory", menv).product);
+    }
+    sc_core::sc_module_name scope(p.name.c_str());
+    ModuleEnv env{scope, ctx_, p.index, nullptr};
+    switch (p.kind) {
+      case VertexKind::Gpu: {
+        env.memory = s.memories.back().get();
+        auto gpu = comps.gpu.create(section("gpu"), "hardware.gpu", env).product;
+        s.gpus[p.index] = gpu.get();
+        s.nodes[v] = std::move(gpu);
+        break;
+      }
+      case VertexKind::Nic:
+        s.nodes[v] = comps.nic.create(section("nic"), "hardware.nic", env).product;
+        break;
+      case VertexKind::NvSwitch:
+        s.nodes[v] = comps.nvswitch.create(section("nvswitch"), "hardware.nvswitch", env).product;
+        break;
+      case VertexKind::Leaf:
+      case VertexKind::Spine:
+      case VertexKind::Core:
+        s.nodes[v] = comps.network_switch.create(section("switch"), "hardware.switch", env).product;
+        break;
+    }
+    ctx_.stats.attach(&s.nodes[v]->stats());
+  }
+
+  // Links: one output port per edge end, then connect the two ends.
+  s.ports.resize(nv);
+  for (auto e : boost::make_iterator_range(boost::edges(c.g))) {
+    const Vertex a = boost::source(e, c.g), b = boost::target(e, c.g);
+    const EdgeProps& ep = c.g[e];
+    LinkTiming spec{ep.bandwidth, ep.latency, std::string(enum_name(ep.kind))};
+    const int pa = s.nodes[a]->add_port(spec, c.g[b].name);
+    const int pb = s.nodes[b]->add_port(spec, c.g[a].name);
+    s.nodes[a]->connect(pa, s.nodes[b].get(), pb);
+    s.nodes[b]->connect(pb, s.nodes[a].get(), pa);
+    s.ports[a].emplace_back(b, pa);
+    s.ports[b].emplace_back(a, pb);
+  }
+
+  s.next_hops = shortest_next_hops(c);
+  for (Vertex v = 0; v < nv; ++v) {
+    Impl* impl = impl_.get();
+    s.nodes[v]->set_router([impl, v](const NetworkNode&, const Message& msg) -> int {
+      if (msg.dst < 0 || static_cast<size_t>(msg.dst) >= impl->gpus.size()) return -1;
+      const auto& hops = impl->next_hops[v][msg.dst];
+      if (hops.empty()) return -1;
+      const Vertex next = hops[msg.flow_hash % hops.size()];
+      for (const auto& [u, port] : impl->ports[v]) {
+        if (u == next) return port;
+      }
+      return -1;
+    });
+  }
+
+  for (size_t r = 0; r < s.gpus.size(); ++r) s.gpus[r]->load_program(s.workload.ranks[r]);
+}
+
+Simulation::~Simulation() = default;
+
+size_t Simulation::num_gpus() const { return impl_->gpus.size(); }
+
+void Simulation::run(const RunControl& control) {
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
+  for (GpuBase* g : impl_->gpus) g->start();
+  auto all_done = [&] {
+    return std::all_of(impl_->gpus.begin(), impl_->gpus.end(),
+                       [](const GpuBase* g) { return g->finished(); });
+  };
+  // Run in slices so the progress bar and the time limit get a look-in; slices adapt so that
+  // each takes a fraction of the progress interval in wall time.
+  const Time limit = params_.sim.max_time;
+  int64_t slice_ps = 1'000'000;  // 1 us
+  auto last_print = t0;
+  bool printed = false;
+  sc_core::sc_start(sc_core::SC_ZERO_TIME);
+  while (sc_core::sc_pending_activity() && sim_now() < limit) {
+    const auto s0 = Clock::now();
+    int64_t step = std::min<int64_t>(slice_ps, (limit - sim_now()).ps());
+    sc_core::sc_start(sc_core::sc_time(static_cast<double>(step), sc_core::SC_PS),
+                      sc_core::SC_EXIT_ON_STARVATION);
+    const double slice_wall = std::chrono::duration<double>(Clock::now() - s0).count();
+    if (slice_wall < 0.02 && slice_ps < (int64_t{1} << 50)) slice_ps *= 2;
+    if (slice_wall > 0.2 && slice_ps > 1000) slice_ps /= 2;
+    const auto now = Clock::now();
+    const double elapsed = std::chrono::duration<double>(now - t0).count();
+    if (control.progress && elapsed > 2.0 &&
+        std::chrono::duration<double>(now - last_print).count() >=
+            params_.sim.progress_interval_s) {
+      last_print = now;
+      printed = true;
+      size_t done = 0;
+      for (const GpuBase* g : impl_->gpus) done += g->finished() ? 1 : 0;
+      fmt::print(stderr, "\r[mlasim] simulated {:>12}  GPUs done {}/{}  {:.2f} M events/s  {:.1f} s wall ",
+                 sim_now().str(), done, impl_->gpus.size(),
+                 static_cast<double>(ctx_.events) / elapsed * 1e-6, elapsed);
+    }
+  }
+  if (printed) fmt::print(stderr, "\n");
+  wall_s_ = std::chrono::duration<double>(Clock::now() - t0).count();
+  if (all_done()) return;
+
+  std::vector<std::string> lines;
+  for (const GpuBase* g : impl_->gpus) {
+    for (auto& l : g->describe_pending()) lines.push_back(std::move(l));
+  }
+  std::string detail;
+  for (size_t i = 0; i < lines.size() && i < 8; ++i) detail += "\n  " + lines[i];
+  if (lines.size() > 8) detail += fmt::format("\n  ... and {} more", lines.size() - 8);
+  if (sim_now() >= limit) {
+    throw SimulationError(fmt::format(
+        "simulated-time limit sim.max_time = {} reached with {} ops unfinished:{}", limit.str(),
+        lines.size(), detail));
+  }
+  throw SimulationError(fmt::format(
+      "no progress possible at {}: nothing left to happen but {} ops unfinished (deadlock):{}",
+      sim_now().str(), lines.size(), detail));
+}
+
+nlohmann::ordered_json Simulation::summary() const {
+  const auto& gpus = impl_->gpus;
+  nlohmann::ordered_json j;
+  j["scenario"] = params_.name;
+  j["seed"] = params_.seed;
+  Time end;
+  uint64_t busy_min = std::numeric_limits<uint64_t>::max(), busy_max = 0, busy_sum = 0;
+  uint64_t net_bytes = 0, recv_bytes = 0;
+  for (const GpuBase* g : gpus) {
+    end = std::max(end, g->finish_time());
+    busy_min = std::min(busy_min, g->busy_ps());
+    busy_max = std::max(busy_max, g->busy_ps());
+    busy_sum += g->busy_ps();
+    recv_bytes += g->bytes_received();
+  }
+  for (const auto& n : impl_->nodes) {
+    if (n) net_bytes += n->bytes_sent();
+  }
+  const double n = gpus.empty() ? 1.0 : static_cast<double>(gpus.size());
+  j["sim_time_us"] = end.to_us();
+  j["sim_events"] = ctx_.events;
+  j["sim_wall_s"] = wall_s_;
+  j["sim_events_per_wall_s"] = wall_s_ > 0 ? static_cast<double>(ctx_.events) / wall_s_ : 0.0;
+  j["gpu_count"] = gpus.size();
+  j["node_count"] = impl_->cluster.nodes;
+  j["gpu_busy_min_us"] = gpus.empty() ? 0.0 : static_cast<double>(busy_min) * 1e-6;
+  j["gpu_busy_mean_us"] = static_cast<double>(busy_sum) * 1e-6 / n;
+  j["gpu_busy_max_us"] = static_cast<double>(busy_max) * 1e-6;
+  j["gpu_busy_mean_fraction"] =
+      end.ps() > 0 ? static_cast<double>(busy_sum) / n / static_cast<double>(end.ps()) : 0.0;
+  j["received_message_bytes"] = recv_bytes;
+  j["link_bytes"] = net_bytes;
+  // Per-GPU figures are listed here for small clusters; stats.json always has all of them.
+  if (gpus.size() <= 64) {
+    for (const GpuBase* g : gpus) {
+      j[fmt::format("gpu{}_busy_us", g->rank())] = static_cast<double>(g->busy_ps()) * 1e-6;
+    }
+  }
+  return j;
+}
+
+nlohmann::ordered_json Simulation::timeline() const {
+  nlohmann::ordered_json events = nlohmann::ordered_json::array();
+  for (const GpuBase* g : impl_->gpus) {
+    events.push_back({{"name", "process_name"}, {"ph", "M"}, {"pid", g->rank()},
+                      {"args", {{"name", g->name()}}}});
+    events.push_back({{"name", "thread_name"}, {"ph", "M"}, {"pid", g->rank()}, {"tid", 0},
+                      {"args", {{"name", "compute"}}}});
+    events.push_back({{"name", "thread_name"}, {"ph", "M"}, {"pid", g->rank()}, {"tid", 1},
+                      {"args", {{"name", "communication"}}}});
+    for (const auto& e : g->timeline()) {
+      events.push_back({{"name", e.name},
+                        {"cat", e.category},
+                        {"ph", "X"},
+                        {"pid", g->rank()},
+                        {"tid", e.thread},
+                        {"ts", e.start.to_us()},
+                        {"dur", (e.end - e.start).to_us()}});
+    }
+  }
+  nlohmann::ordered_json j;
+  j["traceEvents"] = std::move(events);
+  j["displayTimeUnit"] = "ns";
+  return j;
+}
+
+}  // namespace mlasim

@@ -1,0 +1,58 @@
+// Elaboration and run of one scenario: reads the config tree through the registry, builds the
+// cluster graph and the workload, creates one SystemC module per hardware vertex with its
+// links, hands each GPU its op graph, then runs the kernel with a progress bar and a watchdog
+// that turns lack of progress into a diagnosis (SimulationError, exit 3) instead of a hang.
+//
+// SystemC allows one elaboration per process, so one Simulation per process.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sim/builtin_components.h"
+#include "sim/config.h"
+#include "sim/scenario.h"
+#include "sim/sim_context.h"
+
+namespace mlasim {
+
+struct RunControl {
+  bool progress = false;  // draw a progress bar on stderr
+};
+
+class Simulation {
+ public:
+  // Throws ConfigError/InputError for bad input.
+  Simulation(const ConfigNode& root, const Components& components, LogLevel log_level);
+  ~Simulation();
+  Simulation(const Simulation&) = delete;
+  Simulation& operator=(const Simulation&) = delete;
+
+  // Runs to completion. Throws SimulationError on deadlock or time limit.
+  void run(const RunControl& control);
+
+  const ScenarioParams& scenario() const { return params_; }
+  const ConfigNode& resolved_config() const { return resolved_; }
+  SimContext& context() { return ctx_; }
+  nlohmann::ordered_json summary() const;
+  nlohmann::ordered_json timeline() const;
+  double wall_seconds() const { return wall_s_; }
+  size_t num_gpus() const;
+
+ private:
+  struct Impl;
+  ScenarioParams params_;
+  SimContext ctx_;
+  ConfigNode resolved_;
+  std::unique_ptr<Impl> impl_;
+  double wall_s_ = 0;
+};
+
+// Reads and checks a scenario without elaborating SystemC modules (for `mlasim validate`):
+// every section's params are parsed, unknown keys rejected, and the resolved tree returned.
+ConfigNode validate_scenario(const ConfigNode& root, const Components& components);
+
+}  // namespace mlasim

@@ -1,0 +1,192 @@
+// Parsing and printing of the quantity types in units.h.
+#include "sim/units.h"
+
+#include <fmt/format.h>
+
+#include <array>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <optional>
+
+namespace mlasim {
+namespace {
+
+struct Split {
+  double number;
+  std::string_view suffix;
+};
+
+// Splits "3.35TB/s" into 3.35 and "TB/s"; spaces between the two are allowed.
+Split split_number(std::string_view text, std::string_view what) {
+  auto trim = [](std::string_view s) {
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+    return s;
+  };
+  std::string_view s = trim(text);
+  double value = 0;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+  if (ec != std::errc() || ptr == s.data()) {
+    throw UnitError(fmt::format("'{}' is not a {}: it must start with a number", text, what));
+  }
+  if (!std::isfinite(value) || value < 0) {
+    throw UnitError(fmt::format("'{}' is not a {}: the number must be finite and >= 0", text, what));
+  }
+  return {value, trim(std::string_view(ptr, s.data() + s.size() - ptr))};
+}
+
+struct Prefix {
+  std::string_view name;
+  double factor;
+};
+constexpr std::array<Prefix, 13> kPrefixes{{{"Ki", 1024.0},
+                                            {"Mi", 1048576.0},
+                                            {"Gi", 1073741824.0},
+                                            {"Ti", 1099511627776.0},
+                                            {"Pi", 1125899906842624.0},
+                                            {"k", 1e3},
+                                            {"K", 1e3},
+                                            {"M", 1e6},
+                                            {"G", 1e9},
+                                            {"T", 1e12},
+                                            {"P", 1e15},
+                                            {"m", 1e-3},
+                                            {"", 1.0}}};
+
+// Matches `suffix` against prefix+base for every known prefix; returns the factor.
+std::optional<double> match_prefixed(std::string_view suffix, std::string_view base,
+                                     bool allow_binary, bool allow_milli) {
+  if (suffix.size() < base.size() || suffix.substr(suffix.size() - base.size()) != base) {
+    return std::nullopt;
+  }
+  std::string_view prefix = suffix.substr(0, suffix.size() - base.size());
+  for (const auto& p : kPrefixes) {
+    if (p.name != prefix) continue;
+    if (!allow_binary && p.name.size() == 2) return std::nullopt;
+    if (!allow_milli && p.name == "m") return std::nullopt;
+    return p.factor;
+  }
+  return std::nullopt;
+}
+
+std::string format_scaled(double v, std::string_view unit) {
+  constexpr std::array<std::pair<double, const char*>, 5> kSi{
+      {{1e15, "P"}, {1e12, "T"}, {1e9, "G"}, {1e6, "M"}, {1e3, "k"}}};
+  for (const auto& [f, p] : kSi) {
+    if (v >= f) return fmt::format("{:g}{}{}", v / f, p, unit);
+  }
+  return fmt::format("{:g}{}", v, unit);
+}
+
+}  // namespace
+
+Time Time::seconds(double s) { return Time(static_cast<int64_t>(std::llround(s * 1e12))); }
+
+Time Time::parse(std::string_view text) {
+  auto [v, suffix] = split_number(text, "time (e.g. '2.8us')");
+  static constexpr std::array<std::pair<std::string_view, double>, 5> kUnits{
+      {{"ps", 1.0}, {"ns", 1e3}, {"us", 1e6}, {"ms", 1e9}, {"s", 1e12}}};
+  for (const auto& [name, factor] : kUnits) {
+    if (suffix == name) {
+      double ps = v * factor;
+      if (ps > 9.2e18) throw UnitError(fmt::format("'{}' is too long a time", text));
+      return Time(static_cast<int64_t>(std::llround(ps)));
+    }
+  }
+  throw UnitError(fmt::format("'{}' is not a time: expected a unit ps, ns, us, ms or s", text));
+}
+
+std::string Time::str() const {
+  double a = std::fabs(static_cast<double>(ps_));
+  if (a >= 1e12) return fmt::format("{:g}s", ps_ * 1e-12);
+  if (a >= 1e9) return fmt::format("{:g}ms", ps_ * 1e-9);
+  if (a >= 1e6) return fmt::format("{:g}us", ps_ * 1e-6);
+  if (a >= 1e3) return fmt::format("{:g}ns", ps_ * 1e-3);
+  return fmt::format("{}ps", ps_);
+}
+
+Bytes Bytes::parse(std::string_view text) {
+  auto [v, suffix] = split_number(text, "size in bytes (e.g. '4KiB')");
+  double factor = 0;
+  if (auto f = match_prefixed(suffix, "B", true, false)) {
+    factor = *f;
+  } else if (auto fb = match_prefixed(suffix, "b", true, false); fb && !suffix.empty()) {
+    factor = *fb / 8.0;
+  } else if (suffix.empty()) {
+    factor = 1.0;
+  } else {
+    throw UnitError(fmt::format(
+        "'{}' is not a size: expected B with an optional prefix (k, M, G, T, KiB, MiB, GiB...)",
+        text));
+  }
+  double bytes = v * factor;
+  if (bytes != std::floor(bytes)) {
+    throw UnitError(fmt::format("'{}' is not a whole number of bytes", text));
+  }
+  if (bytes > 1.8e19) throw UnitError(fmt::format("'{}' is too large", text));
+  return Bytes(static_cast<uint64_t>(bytes));
+}
+
+std::string Bytes::str() const {
+  constexpr std::array<std::pair<uint64_t, const char*>, 4> kBin{
+      {{1ULL << 40, "TiB"}, {1ULL << 30, "GiB"}, {1ULL << 20, "MiB"}, {1ULL << 10, "KiB"}}};
+  for (const auto& [f, name] : kBin) {
+    if (v_ >= f && v_ % f == 0) return fmt::format("{}{}", v_ / f, name);
+  }
+  if (v_ >= 1000) return format_scaled(static_cast<double>(v_), "B");
+  return fmt::format("{}B", v_);
+}
+
+Bandwidth Bandwidth::parse(std::string_view text) {
+  auto [v, suffix] = split_number(text, "bandwidth (e.g. '400Gb/s')");
+  for (std::string_view base : {"B/s", "Bps"}) {
+    if (auto f = match_prefixed(suffix, base, true, false)) return Bandwidth(v * *f);
+  }
+  for (std::string_view base : {"b/s", "bps"}) {
+    if (auto f = match_prefixed(suffix, base, true, false)) return Bandwidth(v * *f / 8.0);
+  }
+  throw UnitError(fmt::format(
+      "'{}' is not a bandwidth: expected B/s or b/s with an optional prefix (e.g. 50GB/s, 400Gb/s)",
+      text));
+}
+
+Time Bandwidth::transfer_time(Bytes b) const {
+  if (v_ <= 0) return Time::ps(std::numeric_limits<int64_t>::max() / 4);
+  return Time::ps(static_cast<int64_t>(std::ceil(static_cast<double>(b.count()) * 1e12 / v_ - 1e-6)));
+}
+
+std::string Bandwidth::str() const { return format_scaled(v_, "B/s"); }
+
+Frequency Frequency::parse(std::string_view text) {
+  auto [v, suffix] = split_number(text, "frequency (e.g. '1.83GHz')");
+  if (auto f = match_prefixed(suffix, "Hz", false, false)) return Frequency(v * *f);
+  throw UnitError(
+      fmt::format("'{}' is not a frequency: expected Hz with an optional prefix (e.g. 1.83GHz)", text));
+}
+
+Time Frequency::period() const {
+  if (v_ <= 0) throw UnitError("a frequency of 0 has no period");
+  return Time::ps(static_cast<int64_t>(std::llround(1e12 / v_)));
+}
+
+std::string Frequency::str() const { return format_scaled(v_, "Hz"); }
+
+FlopRate FlopRate::parse(std::string_view text) {
+  auto [v, suffix] = split_number(text, "compute rate (e.g. '989TFLOP/s')");
+  for (std::string_view base : {"FLOP/s", "FLOPS", "flop/s"}) {
+    if (auto f = match_prefixed(suffix, base, false, false)) return FlopRate(v * *f);
+  }
+  throw UnitError(
+      fmt::format("'{}' is not a compute rate: expected FLOP/s with an optional prefix", text));
+}
+
+Time FlopRate::compute_time(double flops) const {
+  if (v_ <= 0) return Time::ps(std::numeric_limits<int64_t>::max() / 4);
+  return Time::ps(static_cast<int64_t>(std::ceil(flops * 1e12 / v_ - 1e-6)));
+}
+
+std::string FlopRate::str() const { return format_scaled(v_, "FLOP/s"); }
+
+}  // namespace mlasim

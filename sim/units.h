@@ -1,0 +1,123 @@
+// Physical quantities as types: bytes, bandwidth, frequency, compute rate and time.
+//
+// Every config value with a unit is parsed into one of these from a string such as "400Gb/s",
+// "3.35TB/s", "1.83GHz", "0.625ns" or "80GiB". SI prefixes are powers of 10 (GB = 1e9 B),
+// binary prefixes powers of 2 (GiB = 2^30 B); a lower-case "b" means bits. Time is an integer
+// count of picoseconds, the simulator's resolution. Nothing here knows about SystemC.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace mlasim {
+
+// Thrown for a malformed quantity string; the message says what was expected.
+class UnitError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A duration in integer picoseconds.
+class Time {
+ public:
+  constexpr Time() = default;
+  static constexpr Time ps(int64_t v) { return Time(v); }
+  static constexpr Time ns(double v) { return Time(static_cast<int64_t>(v * 1e3 + 0.5)); }
+  static constexpr Time us(double v) { return Time(static_cast<int64_t>(v * 1e6 + 0.5)); }
+  static Time seconds(double s);
+  static Time parse(std::string_view text);
+  constexpr int64_t ps() const { return ps_; }
+  double to_ns() const { return static_cast<double>(ps_) * 1e-3; }
+  double to_us() const { return static_cast<double>(ps_) * 1e-6; }
+  double to_ms() const { return static_cast<double>(ps_) * 1e-9; }
+  double to_seconds() const { return static_cast<double>(ps_) * 1e-12; }
+  std::string str() const;
+  constexpr auto operator<=>(const Time&) const = default;
+  constexpr Time operator+(Time o) const { return Time(ps_ + o.ps_); }
+  constexpr Time operator-(Time o) const { return Time(ps_ - o.ps_); }
+  constexpr Time& operator+=(Time o) {
+    ps_ += o.ps_;
+    return *this;
+  }
+  constexpr Time operator*(int64_t k) const { return Time(ps_ * k); }
+
+ private:
+  constexpr explicit Time(int64_t v) : ps_(v) {}
+  int64_t ps_ = 0;
+};
+
+// An amount of data in bytes.
+class Bytes {
+ public:
+  constexpr Bytes() = default;
+  constexpr explicit Bytes(uint64_t v) : v_(v) {}
+  static Bytes parse(std::string_view text);
+  constexpr uint64_t count() const { return v_; }
+  std::string str() const;
+  constexpr auto operator<=>(const Bytes&) const = default;
+  constexpr Bytes operator+(Bytes o) const { return Bytes(v_ + o.v_); }
+  constexpr Bytes& operator+=(Bytes o) {
+    v_ += o.v_;
+    return *this;
+  }
+  constexpr Bytes operator*(uint64_t k) const { return Bytes(v_ * k); }
+
+ private:
+  uint64_t v_ = 0;
+};
+
+// A data rate in bytes per second.
+class Bandwidth {
+ public:
+  constexpr Bandwidth() = default;
+  static constexpr Bandwidth bytes_per_s(double v) { return Bandwidth(v); }
+  static constexpr Bandwidth gbit_per_s(double v) { return Bandwidth(v * 1e9 / 8); }
+  static Bandwidth parse(std::string_view text);
+  constexpr double bytes_per_s() const { return v_; }
+  // Time to push `b` bytes through this rate, rounded up to a whole picosecond.
+  Time transfer_time(Bytes b) const;
+  std::string str() const;
+  constexpr auto operator<=>(const Bandwidth&) const = default;
+
+ private:
+  constexpr explicit Bandwidth(double v) : v_(v) {}
+  double v_ = 0;
+};
+
+// A clock frequency in hertz.
+class Frequency {
+ public:
+  constexpr Frequency() = default;
+  static constexpr Frequency hz(double v) { return Frequency(v); }
+  static Frequency parse(std::string_view text);
+  constexpr double hz() const { return v_; }
+  // Clock period rounded to the nearest picosecond.
+  Time period() const;
+  std::string str() const;
+  constexpr auto operator<=>(const Frequency&) const = default;
+
+ private:
+  constexpr explicit Frequency(double v) : v_(v) {}
+  double v_ = 0;
+};
+
+// A compute rate in floating-point operations per second ("989TFLOP/s", "1.979PFLOPS").
+class FlopRate {
+ public:
+  constexpr FlopRate() = default;
+  static constexpr FlopRate flop_per_s(double v) { return FlopRate(v); }
+  static FlopRate parse(std::string_view text);
+  constexpr double flop_per_s() const { return v_; }
+  // Time to execute `flops` operations at this rate, rounded up to a whole picosecond.
+  Time compute_time(double flops) const;
+  std::string str() const;
+  constexpr auto operator<=>(const FlopRate&) const = default;
+
+ private:
+  constexpr explicit FlopRate(double v) : v_(v) {}
+  double v_ = 0;
+};
+
+}  // namespace mlasim

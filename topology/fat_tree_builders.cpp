@@ -1,0 +1,218 @@
+// The fat-tree builders (see fat_tree_builders.h).
+#include "topology/fat_tree_builders.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "topology/node_builder.h"
+
+namespace mlasim {
+namespace {
+
+int32_t ceil_div(int64_t a, int64_t b) { return static_cast<int32_t>((a + b - 1) / b); }
+
+int32_t nodes_or_max(int32_t nodes, int32_t max_nodes) { return nodes > 0 ? nodes : max_nodes; }
+
+NodeShape shape_of(const NodeParams& n) { return {n.gpus_per_node, n.nics_per_node, n.nvswitch}; }
+
+ClusterGraph empty_cluster(const char* topology, int32_t nodes, const NodeParams& n,
+                           int32_t planes) {
+  ClusterGraph c;
+  c.topology = topology;
+  c.nodes = nodes;
+  c.gpus_per_node = n.gpus_per_node;
+  c.nics_per_node = n.nics_per_node;
+  c.planes = planes;
+  return c;
+}
+
+std::vector<Vertex> add_switches(ClusterGraph& c, VertexKind kind, int32_t count, int32_t plane,
+                                 int32_t pod, int32_t first_index, const std::string& prefix) {
+  std::vector<Vertex> out;
+  out.reserve(count);
+  const char* what = kind == VertexKind::Leaf ? "leaf" : kind == VertexKind::Spine ? "spine" : "core";
+  for (int32_t i = 0; i < count; ++i) {
+    out.push_back(c.add_vertex(
+        {VertexKind(kind), -1, plane, first_index + i, pod, fmt::format("{}{}{}", prefix, what, i)}));
+  }
+  return out;
+}
+
+void connect_all(ClusterGraph& c, const std::vector<Vertex>& lower,
+                 const std::vector<Vertex>& upper, const LinkSpec& spec) {
+  for (Vertex a : lower) {
+    for (Vertex b : upper) c.add_link(a, b, link_props(LinkKind::InfiniBand, spec));
+  }
+}
+
+}  // namespace
+
+LeafPorts split_leaf_ports(int32_t k, double oversubscription) {
+  const auto down = static_cast<int32_t>(std::lround(k * oversubscription / (oversubscription + 1)));
+  return {down, k - down};
+}
+
+void FatTreeCommon::validate_common(const ParamCheck& c) const {
+  c.require(k >= 2 && k % 2 == 0, "k", "must be an even number >= 2");
+  c.require(nodes >= 0, "nodes", "must be >= 0");
+  node.validate(c);
+}
+
+void Ft2Params::validate(const ParamCheck& c) const {
+  validate_common(c);
+  c.require(oversubscription > 0, "oversubscription", "must be > 0");
+  const LeafPorts ports = split_leaf_ports(k, oversubscription);
+  c.require(ports.down >= 1 && ports.up >= 1, "oversubscription",
+            fmt::format("leaves a k={} switch without down or up ports", k));
+  c.require(max_nodes() >= 1, "k", "the fabric cannot hold one node");
+  c.require(nodes <= max_nodes(), "nodes",
+            fmt::format("at most {} nodes fit this fabric (k={}, {} NICs per node)", max_nodes(),
+                        k, node.nics_per_node));
+}
+
+// Each spine has k ports, so at most k leaves of `down` NICs each.
+int32_t Ft2Params::max_nodes() const {
+  return k * split_leaf_ports(k, oversubscription).down / node.nics_per_node;
+}
+
+void MpftParams::validate(const ParamCheck& c) const {
+  c.require(planes >= 1 && node.nics_per_node % planes == 0, "planes",
+            "must be >= 1 and divide nics_per_node");
+  Ft2Params::validate(c);
+}
+
+int32_t MpftParams::max_nodes() const {
+  return k * split_leaf_ports(k, oversubscription).down / (node.nics_per_node / planes);
+}
+
+void MrftParams::validate(const ParamCheck& c) const {
+  c.require(node.nics_per_node <= k, "nics_per_node", "more rails than a spine has ports");
+  Ft2Params::validate(c);
+}
+
+// A rail gets k / rails leaves (spines have k ports); each node has one NIC per rail.
+int32_t MrftParams::max_nodes() const {
+  return (k / node.nics_per_node) * split_leaf_ports(k, oversubscription).down;
+}
+
+void Ft3Params::validate(const ParamCheck& c) const {
+  validate_common(c);
+  c.require(max_nodes() >= 1, "k", "the fabric cannot hold one node");
+  c.require(nodes <= max_nodes(), "nodes",
+            fmt::format("at most {} nodes fit this fabric (k={})", max_nodes(), k));
+}
+
+int32_t Ft3Params::max_nodes() const {
+  const int64_t half = k / 2;
+  return static_cast<int32_t>(k * half * half / node.nics_per_node);
+}
+
+ClusterGraph Ft2Builder::build() const {
+  const int32_t nodes = nodes_or_max(p_.nodes, p_.max_nodes());
+  const LeafPorts ports = split_leaf_ports(p_.k, p_.oversubscription);
+  ClusterGraph c = empty_cluster("ft2", nodes, p_.node, 1);
+  const int32_t leaves = ceil_div(int64_t{nodes} * p_.node.nics_per_node, ports.down);
+  auto leaf = add_switches(c, VertexKind::Leaf, leaves, -1, -1, 0, "");
+  auto spine = add_switches(c, VertexKind::Spine, ports.up, -1, -1, 0, "");
+  connect_all(c, leaf, spine, p_.links.ib_fabric);
+  for (int32_t n = 0; n < nodes; ++n) {
+    NodeVertices nv = add_node(c, n, shape_of(p_.node), p_.links.nvlink, p_.links.pcie,
+                               [](int32_t) { return -1; });
+    for (int32_t i = 0; i < p_.node.nics_per_node; ++i) {
+      const int64_t nic = int64_t{n} * p_.node.nics_per_node + i;
+      c.add_link(nv.nics[i], leaf[nic / ports.down], link_props(LinkKind::InfiniBand, p_.links.ib));
+    }
+  }
+  return c;
+}
+
+ClusterGraph MpftBuilder::build() const {
+  const int32_t nodes = nodes_or_max(p_.nodes, p_.max_nodes());
+  const LeafPorts ports = split_leaf_ports(p_.k, p_.oversubscription);
+  const int32_t per_node = p_.node.nics_per_node / p_.planes;  // NICs of a node on one plane
+  const int32_t leaves = ceil_div(int64_t{nodes} * per_node, ports.down);
+  ClusterGraph c = empty_cluster("mpft", nodes, p_.node, p_.planes);
+  std::vector<std::vector<Vertex>> leaf(p_.planes);
+  for (int32_t p = 0; p < p_.planes; ++p) {
+    const std::string prefix = fmt::format("p{}_", p);
+    leaf[p] = add_switches(c, VertexKind::Leaf, leaves, p, -1, p * leaves, prefix);
+    auto spine = add_switches(c, VertexKind::Spine, ports.up, p, -1, p * ports.up, prefix);
+    connect_all(c, leaf[p], spine, p_.links.ib_fabric);
+  }
+  const int32_t planes = p_.planes;
+  for (int32_t n = 0; n < nodes; ++n) {
+    NodeVertices nv = add_node(c, n, shape_of(p_.node), p_.links.nvlink, p_.links.pcie,
+                               [planes](int32_t i) { return i % planes; });
+    for (int32_t i = 0; i < p_.node.nics_per_node; ++i) {
+      const int64_t slot = int64_t{n} * per_node + i / planes;  // position within the plane
+      c.add_link(nv.nics[i], leaf[i % planes][slot / ports.down],
+                 link_props(LinkKind::InfiniBand, p_.links.ib));
+    }
+  }
+  return c;
+}
+
+ClusterGraph MrftBuilder::build() const {
+  const int32_t nodes = nodes_or_max(p_.nodes, p_.max_nodes());
+  const LeafPorts ports = split_leaf_ports(p_.k, p_.oversubscription);
+  const int32_t rails = p_.node.nics_per_node;
+  const int32_t leaves_per_rail = ceil_div(nodes, ports.down);
+  ClusterGraph c = empty_cluster("mrft", nodes, p_.node, 1);
+  std::vector<std::vector<Vertex>> leaf(rails);
+  std::vector<Vertex> all_leaves;
+  for (int32_t r = 0; r < rails; ++r) {
+    leaf[r] = add_switches(c, VertexKind::Leaf, leaves_per_rail, r, -1, r * leaves_per_rail,
+                           fmt::format("r{}_", r));
+    all_leaves.insert(all_leaves.end(), leaf[r].begin(), leaf[r].end());
+  }
+  auto spine = add_switches(c, VertexKind::Spine, ports.up, -1, -1, 0, "");
+  connect_all(c, all_leaves, spine, p_.links.ib_fabric);
+  for (int32_t n = 0; n < nodes; ++n) {
+    NodeVertices nv = add_node(c, n, shape_of(p_.node), p_.links.nvlink, p_.links.pcie,
+                               [](int32_t i) { return i; });
+    for (int32_t r = 0; r < rails; ++r) {
+      c.add_link(nv.nics[r], leaf[r][n / ports.down], link_props(LinkKind::InfiniBand, p_.links.ib));
+    }
+  }
+  return c;
+}
+
+ClusterGraph Ft3Builder::build() const {
+  const int32_t nodes = nodes_or_max(p_.nodes, p_.max_nodes());
+  const int32_t half = p_.k / 2;
+  const int64_t nics = int64_t{nodes} * p_.node.nics_per_node;
+  const int32_t pods = ceil_div(ceil_div(nics, half), half);
+  ClusterGraph c = empty_cluster("ft3", nodes, p_.node, 1);
+  auto core = add_switches(c, VertexKind::Core, half * half, -1, -1, 0, "");
+  std::vector<Vertex> leaf;  // all leaves, pod-major
+  for (int32_t pod = 0; pod < pods; ++pod) {
+    const std::string prefix = fmt::format("pod{}_", pod);
+    auto pod_leaf = add_switches(c, VertexKind::Leaf, half, -1, pod, pod * half, prefix);
+    auto pod_spine = add_switches(c, VertexKind::Spine, half, -1, pod, pod * half, prefix);
+    connect_all(c, pod_leaf, pod_spine, p_.links.ib_fabric);
+    // Spine a of every pod reaches core switches a*half .. a*half + half - 1.
+    for (int32_t a = 0; a < half; ++a) {
+      for (int32_t m = 0; m < half; ++m) {
+        c.add_link(pod_spine[a], core[a * half + m],
+                   link_props(LinkKind::InfiniBand, p_.links.ib_fabric));
+      }
+    }
+    leaf.insert(leaf.end(), pod_leaf.begin(), pod_leaf.end());
+  }
+  const int32_t nics_per_node = p_.node.nics_per_node;
+  for (int32_t n = 0; n < nodes; ++n) {
+    const int32_t pod = static_cast<int32_t>(int64_t{n} * nics_per_node / half / half);
+    NodeVertices nv = add_node(c, n, shape_of(p_.node), p_.links.nvlink, p_.links.pcie,
+                               [](int32_t) { return -1; }, pod);
+    for (int32_t i = 0; i < nics_per_node; ++i) {
+      const int64_t nic = int64_t{n} * nics_per_node + i;
+      c.add_link(nv.nics[i], leaf[nic / half], link_props(LinkKind::InfiniBand, p_.links.ib));
+    }
+  }
+  return c;
+}
+
+}  // namespace mlasim

@@ -1,0 +1,301 @@
+// Reading HuggingFace config.json into ModelConfig, with checks that name the file and field.
+#include "workloads/model_config.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "sim/config.h"
+#include "sim/errors.h"
+
+namespace mlasim {
+namespace {
+
+using Json = nlohmann::json;
+
+// Typed access to the fields of one JSON object; every failure names the file and the field.
+class FieldReader {
+ public:
+  FieldReader(const Json& object, std::string label, std::string prefix = {})
+      : object_(object), label_(std::move(label)), prefix_(std::move(prefix)) {}
+
+  [[noreturn]] void fail(std::string_view field, std::string_view message) const {
+    throw ConfigError(fmt::format("{}: field '{}{}': {}", label_, prefix_, field, message));
+  }
+
+  // The field's value, or nullptr when it is absent or null (HF writes null for "not used").
+  const Json* find(std::string_view field) const {
+    auto it = object_.find(std::string(field));
+    if (it == object_.end() || it->is_null()) return nullptr;
+    return &*it;
+  }
+  bool has(std::string_view field) const { return find(field) != nullptr; }
+
+  int64_t integer(std::string_view field, int64_t min_value) const {
+    const Json* v = find(field);
+    if (!v) fail(field, "missing (required)");
+    return check_integer(field, *v, min_value);
+  }
+  int64_t integer_or(std::string_view field, int64_t fallback, int64_t min_value) const {
+    const Json* v = find(field);
+    return v ? check_integer(field, *v, min_value) : fallback;
+  }
+  double number(std::string_view field) const {
+    const Json* v = find(field);
+    if (!v) fail(field, "missing (required)");
+    return check_number(field, *v);
+  }
+  double number_or(std::string_view field, double fallback) const {
+    const Json* v = find(field);
+    return v ? check_number(field, *v) : fallback;
+  }
+  double positive_number_or(std::string_view field, double fallback) const {
+    double x = number_or(field, fallback);
+    if (!(x > 0)) fail(field, fmt::format("must be positive, got {}", x));
+    return x;
+  }
+  std::string string_or(std::string_view field, std::string fallback) const {
+    const Json* v = find(field);
+    if (!v) return fallback;
+    if (!v->is_string()) fail(field, fmt::format("expected a string, got {}", v->dump()));
+    return v->get<std::string>();
+  }
+  bool boolean_or(std::string_view field, bool fallback) const {
+    const Json* v = find(field);
+    if (!v) return fallback;
+    if (!v->is_boolean()) fail(field, fmt::format("expected true or false, got {}", v->dump()));
+    return v->get<bool>();
+  }
+
+ private:
+  int64_t check_integer(std::string_view field, const Json& v, int64_t min_value) const {
+    int64_t x = 0;
+    if (v.is_number_integer()) {
+      x = v.get<int64_t>();
+    } else if (v.is_number_float() && v.get<double>() == static_cast<double>(
+                                                              static_cast<int64_t>(v.get<double>()))) {
+      x = static_cast<int64_t>(v.get<double>());  // 4096.0 written by some exporters
+    } else {
+      fail(field, fmt::format("expected an integer, got {}", v.dump()));
+    }
+    if (x < min_value) fail(field, fmt::format("must be at least {}, got {}", min_value, x));
+    return x;
+  }
+  double check_number(std::string_view field, const Json& v) const {
+    if (!v.is_number()) fail(field, fmt::format("expected a number, got {}", v.dump()));
+    return v.get<double>();
+  }
+
+  const Json& object_;
+  std::string label_;
+  std::string prefix_;
+};
+
+RopeScalingConfig read_rope_scaling(const FieldReader& top, const Json* node,
+                                    const std::string& label) {
+  RopeScalingConfig rs;
+  if (!node) return rs;
+  if (!node->is_object()) top.fail("rope_scaling", "expected an object or null");
+  FieldReader f(*node, label, "rope_scaling.");
+  // Newer transformers write `rope_type`, older ones `type`; both must agree when present.
+  std::string type = f.string_or("rope_type", "");
+  std::string legacy = f.string_or("type", "");
+  if (!type.empty() && !legacy.empty() && type != legacy) {
+    f.fail("type", fmt::format("'{}' contradicts rope_type '{}'", legacy, type));
+  }
+  if (type.empty()) type = legacy;
+  if (type.empty() || type == "default") return rs;
+  rs.type = type;
+  if (type == "linear") {
+    rs.factor = f.number("factor");
+  } else if (type == "yarn") {
+    rs.factor = f.number("factor");
+    rs.original_max_position_embeddings = f.integer("original_max_position_embeddings", 1);
+    rs.beta_fast = f.number_or("beta_fast", 32.0);
+    rs.beta_slow = f.number_or("beta_slow", 1.0);
+    rs.mscale = f.number_or("mscale", 1.0);
+    rs.mscale_all_dim = f.number_or("mscale_all_dim", 0.0);
+    if (!(rs.beta_fast > rs.beta_slow)) {
+      f.fail("beta_fast", fmt::format("must exceed beta_slow ({}), got {}", rs.beta_slow,
+                                      rs.beta_fast));
+    }
+  } else if (type == "llama3") {
+    rs.factor = f.number("factor");
+    rs.original_max_position_embeddings = f.integer("original_max_position_embeddings", 1);
+    rs.low_freq_factor = f.number("low_freq_factor");
+    rs.high_freq_factor = f.number("high_freq_factor");
+    if (!(rs.high_freq_factor > rs.low_freq_factor)) {
+      f.fail("high_freq_factor", fmt::format("must exceed low_freq_factor ({}), got {}",
+                                             rs.low_freq_factor, rs.high_freq_factor));
+    }
+  } else {
+    f.fail("type", fmt::format("unsupported RoPE scaling '{}' (supported: linear, yarn, llama3)",
+                               type));
+  }
+  if (!(rs.factor >= 1.0)) f.fail("factor", fmt::format("must be at least 1, got {}", rs.factor));
+  return rs;
+}
+
+void read_moe(const FieldReader& f, ModelConfig& m) {
+  m.n_routed_experts = f.integer_or("n_routed_experts", 0, 0);
+  m.num_nextn_predict_layers = f.integer_or("num_nextn_predict_layers", 0, 0);
+  if (m.n_routed_experts == 0) return;
+  m.num_experts_per_tok = f.integer("num_experts_per_tok", 1);
+  m.moe_intermediate_size = f.integer("moe_intermediate_size", 1);
+  m.n_shared_experts = f.integer_or("n_shared_experts", 0, 0);
+  m.first_k_dense_replace = f.integer_or("first_k_dense_replace", 0, 0);
+  m.n_group = f.integer_or("n_group", 1, 1);
+  m.topk_group = f.integer_or("topk_group", 1, 1);
+  m.topk_method = f.string_or("topk_method", "greedy");
+  m.scoring_func = f.string_or("scoring_func", "softmax");
+  m.routed_scaling_factor = f.positive_number_or("routed_scaling_factor", 1.0);
+  if (m.num_experts_per_tok > m.n_routed_experts) {
+    f.fail("num_experts_per_tok", fmt::format("{} exceeds n_routed_experts {}",
+                                              m.num_experts_per_tok, m.n_routed_experts));
+  }
+  if (m.n_routed_experts % m.n_group != 0) {
+    f.fail("n_group", fmt::format("{} does not divide n_routed_experts {}", m.n_group,
+                                  m.n_routed_experts));
+  }
+  if (m.topk_group > m.n_group) {
+    f.fail("topk_group", fmt::format("{} exceeds n_group {}", m.topk_group, m.n_group));
+  }
+  if (m.first_k_dense_replace > m.num_hidden_layers) {
+    f.fail("first_k_dense_replace", fmt::format("{} exceeds num_hidden_layers {}",
+                                                m.first_k_dense_replace, m.num_hidden_layers));
+  }
+}
+
+void read_attention(const FieldReader& f, ModelConfig& m) {
+  m.num_attention_heads = f.integer("num_attention_heads", 1);
+  m.kv_lora_rank = f.integer_or("kv_lora_rank", 0, 1);
+  if (m.is_mla()) {
+    // One latent serves every head, so a K/V head count other than the query heads' would
+    // describe a different model than the one the MLA fields describe.
+    m.num_key_value_heads = f.integer_or("num_key_value_heads", m.num_attention_heads, 1);
+    if (m.num_key_value_heads != m.num_attention_heads) {
+      f.fail("num_key_value_heads",
+             fmt::format("an MLA model (kv_lora_rank given) has one K/V per query head; expected "
+                         "{} (num_attention_heads), got {}",
+                         m.num_attention_heads, m.num_key_value_heads));
+    }
+    m.q_lora_rank = f.integer_or("q_lora_rank", 0, 1);
+    m.qk_nope_head_dim = f.integer("qk_nope_head_dim", 1);
+    m.qk_rope_head_dim = f.integer("qk_rope_head_dim", 2);
+    m.v_head_dim = f.integer("v_head_dim", 1);
+    if (m.qk_rope_head_dim % 2 != 0) {
+      f.fail("qk_rope_head_dim",
+             fmt::format("RoPE rotates pairs of dims; must be even, got {}", m.qk_rope_head_dim));
+    }
+    m.head_dim = m.qk_nope_head_dim + m.qk_rope_head_dim;
+    return;
+  }
+  m.num_key_value_heads = f.integer_or("num_key_value_heads", m.num_attention_heads, 1);
+  if (m.num_attention_heads % m.num_key_value_heads != 0) {
+    f.fail("num_key_value_heads", fmt::format("{} does not divide num_attention_heads {}",
+                                              m.num_key_value_heads, m.num_attention_heads));
+  }
+  if (f.has("head_dim")) {
+    m.head_dim = f.integer("head_dim", 2);
+  } else {
+    if (m.hidden_size % m.num_attention_heads != 0) {
+      f.fail("num_attention_heads",
+             fmt::format("{} does not divide hidden_size {} (and no head_dim is given)",
+                         m.num_attention_heads, m.hidden_size));
+    }
+    m.head_dim = m.hidden_size / m.num_attention_heads;
+  }
+  if (m.head_dim % 2 != 0) {
+    f.fail(f.has("head_dim") ? "head_dim" : "hidden_size",
+           fmt::format("RoPE rotates pairs of dims; the head width must be even, got {}",
+                       m.head_dim));
+  }
+  // Qwen2 has biases on q/k/v by construction and its config does not say so.
+  m.attention_bias = f.boolean_or("attention_bias", m.model_type == "qwen2");
+}
+
+std::string read_file(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw InputError(fmt::format("{}: cannot open model config", file.string()));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+ModelConfig parse_model_config(std::string_view json_text, const std::string& label) {
+  Json root;
+  try {
+    root = Json::parse(json_text);
+  } catch (const Json::parse_error& e) {
+    throw ConfigError(fmt::format("{}: not valid JSON: {}", label, e.what()));
+  }
+  if (!root.is_object()) throw ConfigError(fmt::format("{}: expected a JSON object", label));
+  FieldReader f(root, label);
+
+  ModelConfig m;
+  m.source = label;
+  m.model_type = f.string_or("model_type", "");
+  m.hidden_size = f.integer("hidden_size", 1);
+  m.num_hidden_layers = f.integer("num_hidden_layers", 1);
+  m.intermediate_size = f.integer("intermediate_size", 1);
+  m.vocab_size = f.integer("vocab_size", 1);
+  m.max_position_embeddings = f.integer("max_position_embeddings", 1);
+  m.rms_norm_eps = f.positive_number_or("rms_norm_eps", 1e-6);
+  m.rope_theta = f.positive_number_or("rope_theta", 10000.0);
+  read_attention(f, m);
+  m.rope_scaling = read_rope_scaling(f, f.find("rope_scaling"), label);
+  if (m.rope_scaling.original_max_position_embeddings > m.max_position_embeddings) {
+    f.fail("max_position_embeddings",
+           fmt::format("{} is below rope_scaling.original_max_position_embeddings {}",
+                       m.max_position_embeddings, m.rope_scaling.original_max_position_embeddings));
+  }
+  read_moe(f, m);
+  return m;
+}
+
+ModelConfig load_model_config(const std::filesystem::path& file) {
+  ModelConfig m = parse_model_config(read_file(file), file.string());
+  // HuggingFace keeps config.json inside a folder named after the model.
+  m.name = file.stem() == "config" && file.has_parent_path() ? file.parent_path().filename().string()
+                                                             : file.stem().string();
+  return m;
+}
+
+std::vector<std::string> builtin_model_names(const std::filesystem::path& config_dir) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(config_dir / "models", ec)) {
+    if (entry.path().extension() == ".json") names.push_back(entry.path().stem().string());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+ModelConfig resolve_model(std::string_view name_or_path, const std::filesystem::path& config_dir) {
+  const std::filesystem::path as_path{std::string(name_or_path)};
+  const bool looks_like_path = name_or_path.find('/') != std::string_view::npos ||
+                               as_path.extension() == ".json" ||
+                               std::filesystem::is_regular_file(as_path);
+  if (looks_like_path) return load_model_config(as_path);
+  const std::filesystem::path builtin = config_dir / "models" / (as_path.string() + ".json");
+  if (std::filesystem::is_regular_file(builtin)) {
+    ModelConfig m = load_model_config(builtin);
+    m.name = std::string(name_or_path);
+    return m;
+  }
+  std::string known;
+  for (const auto& n : builtin_model_names(config_dir)) known += (known.empty() ? "" : ", ") + n;
+  throw InputError(fmt::format("unknown model '{}' (built-in: {}; or give the path of a config.json)",
+                               name_or_path, known));
+}
+
+ModelConfig resolve_model(std::string_view name_or_path) {
+  return resolve_model(name_or_path, std::filesystem::path(MLASIM_CONFIG_DIR));
+}
+
+}  // namespace mlasim

@@ -1,0 +1,101 @@
+// Model descriptions read from HuggingFace `config.json` files.
+//
+// Only the fields the simulator uses are read, under their HuggingFace names; every other field
+// of a real config.json (tokenizer ids, auto_map, ...) is ignored, because these files are
+// written by model authors, not by us. A model is MLA when `kv_lora_rank` is present (the
+// DeepSeek-V2/V3 family); otherwise it is MHA/GQA/MQA according to `num_key_value_heads`.
+// Missing, mistyped or contradictory fields throw ConfigError with the message
+// "FILE: field 'NAME': what is wrong" (nlohmann-json reports no line numbers).
+// Left out: vision/audio towers, sliding-window attention, dynamic-NTK RoPE.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mlasim {
+
+// `rope_scaling` of config.json. `type` is empty when the model uses plain RoPE.
+struct RopeScalingConfig {
+  std::string type;  // "", "linear", "yarn" or "llama3"
+  double factor = 1.0;
+  int64_t original_max_position_embeddings = 0;
+  // YaRN (DeepSeek-V2/V3).
+  double beta_fast = 32.0;
+  double beta_slow = 1.0;
+  double mscale = 1.0;
+  double mscale_all_dim = 0.0;  // 0: softmax scale is not adjusted
+  // Llama 3.
+  double low_freq_factor = 1.0;
+  double high_freq_factor = 4.0;
+};
+
+struct ModelConfig {
+  std::string name;    // built-in name ("deepseek-v3") or the file's stem
+  std::string source;  // the file it was read from
+  std::string model_type;
+
+  int64_t hidden_size = 0;
+  int64_t num_hidden_layers = 0;
+  int64_t num_attention_heads = 0;
+  int64_t num_key_value_heads = 0;  // MLA: equal to num_attention_heads
+  int64_t head_dim = 0;             // MHA family: per-head q/k/v width
+  bool attention_bias = false;      // bias on q/k/v projections (always on for qwen2)
+
+  // MLA (DeepSeek). kv_lora_rank > 0 marks an MLA model.
+  int64_t q_lora_rank = 0;  // 0: no query compression (DeepSeek-V2-Lite)
+  int64_t kv_lora_rank = 0;
+  int64_t qk_nope_head_dim = 0;
+  int64_t qk_rope_head_dim = 0;
+  int64_t v_head_dim = 0;
+
+  double rms_norm_eps = 1e-6;
+  double rope_theta = 10000.0;
+  int64_t max_position_embeddings = 0;
+  RopeScalingConfig rope_scaling;
+
+  int64_t intermediate_size = 0;
+  int64_t vocab_size = 0;
+
+  // Mixture of experts; all zero for a dense model.
+  int64_t moe_intermediate_size = 0;
+  int64_t n_routed_experts = 0;
+  int64_t n_shared_experts = 0;
+  int64_t num_experts_per_tok = 0;
+  int64_t first_k_dense_replace = 0;
+  int64_t n_group = 0;
+  int64_t topk_group = 0;
+  std::string topk_method;
+  std::string scoring_func;
+  double routed_scaling_factor = 1.0;
+  int64_t num_nextn_predict_layers = 0;  // MTP depth
+
+  bool is_mla() const { return kv_lora_rank > 0; }
+  bool is_moe() const { return n_routed_experts > 0; }
+  // Width of one head's query/key: nope + rope for MLA, head_dim otherwise.
+  int64_t qk_head_dim() const { return is_mla() ? qk_nope_head_dim + qk_rope_head_dim : head_dim; }
+  // Width of one head's value.
+  int64_t value_head_dim() const { return is_mla() ? v_head_dim : head_dim; }
+  // Rotary dims per head: the decoupled part for MLA, the whole head otherwise.
+  int64_t rotary_dim() const { return is_mla() ? qk_rope_head_dim : head_dim; }
+};
+
+// Parses config.json text; `label` names the source in error messages.
+ModelConfig parse_model_config(std::string_view json_text, const std::string& label);
+
+// Reads a config.json file.
+ModelConfig load_model_config(const std::filesystem::path& file);
+
+// The built-in model names: the *.json files of `<config_dir>/models`, sorted.
+std::vector<std::string> builtin_model_names(const std::filesystem::path& config_dir);
+
+// `name_or_path` is a built-in name (see builtin_model_names) or the path of any config.json.
+// An unknown name throws InputError listing the known ones.
+ModelConfig resolve_model(std::string_view name_or_path, const std::filesystem::path& config_dir);
+
+// Same, with the project's configs/ folder (the MLASIM_CONFIG_DIR compile definition).
+ModelConfig resolve_model(std::string_view name_or_path);
+
+}  // namespace mlasim
