@@ -27,6 +27,7 @@ int dispatch(int argc, char** argv) {
   CLI::App app{"mlasim: cycle-level simulator of MLA/MoE LLM inference on GPU clusters"};
   app.set_version_flag("--version", std::string(MLASIM_VERSION));
   app.require_subcommand(1);
+  app.fallthrough();  // -q/-v also work after the subcommand's name
   GlobalOptions global;
   app.add_flag("-q,--quiet", global.quiet, "print only errors");
   app.add_flag("-v,--verbose", global.verbose, "more detail (repeat for debug)");

@@ -230,11 +230,16 @@ void Simulation::run(const RunControl& control) {
   auto last_print = t0;
   bool printed = false;
   sc_core::sc_start(sc_core::SC_ZERO_TIME);
-  while (sc_core::sc_pending_activity() && sim_now() < limit) {
+  // `covered`: simulated time up to which everything has run. When the next event lies beyond
+  // a slice, SystemC stops at the last event, so sim_now() alone would lag behind.
+  Time covered = sim_now();
+  while (sc_core::sc_pending_activity() && covered < limit) {
     const auto s0 = Clock::now();
-    int64_t step = std::min<int64_t>(slice_ps, (limit - sim_now()).ps());
-    sc_core::sc_start(sc_core::sc_time(static_cast<double>(step), sc_core::SC_PS),
+    const Time target = covered + Time::ps(std::min<int64_t>(slice_ps, (limit - covered).ps()));
+    sc_core::sc_start(sc_core::sc_time(static_cast<double>((target - sim_now()).ps()),
+                                       sc_core::SC_PS),
                       sc_core::SC_EXIT_ON_STARVATION);
+    covered = target;
     const double slice_wall = std::chrono::duration<double>(Clock::now() - s0).count();
     if (slice_wall < 0.02 && slice_ps < (int64_t{1} << 50)) slice_ps *= 2;
     if (slice_wall > 0.2 && slice_ps > 1000) slice_ps /= 2;
@@ -263,7 +268,7 @@ void Simulation::run(const RunControl& control) {
   std::string detail;
   for (size_t i = 0; i < lines.size() && i < 8; ++i) detail += "\n  " + lines[i];
   if (lines.size() > 8) detail += fmt::format("\n  ... and {} more", lines.size() - 8);
-  if (sim_now() >= limit) {
+  if (covered >= limit) {
     throw SimulationError(fmt::format(
         "simulated-time limit sim.max_time = {} reached with {} ops unfinished:{}", limit.str(),
         lines.size(), detail));

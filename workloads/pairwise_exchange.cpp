@@ -23,8 +23,10 @@ Workload PairwiseExchange::generate(const ClusterShape& cluster) const {
     auto& ops = w.ranks[r].ops;
     GemmOp g{params_.gemm.m, params_.gemm.n, params_.gemm.k, params_.gemm.dtype};
     ops.push_back(Op{"gemm", g, {}});
-    ops.push_back(Op{fmt::format("send_to_{}", to), SendOp{to, params_.message, 0}, {0}});
     ops.push_back(Op{fmt::format("recv_from_{}", from), RecvOp{from, params_.message, 0}, {}});
+    std::vector<uint32_t> send_deps{0};
+    if (params_.recv_before_send) send_deps.push_back(1);
+    ops.push_back(Op{fmt::format("send_to_{}", to), SendOp{to, params_.message, 0}, send_deps});
   }
   return w;
 }

@@ -23,12 +23,16 @@ struct PairwiseExchangeParams {
   } gemm;
   Bytes message = Bytes::parse("1MiB");
   int32_t peer_offset = -1;
+  bool recv_before_send = false;
   template <class V>
   void visit(V& v) {
     v.group("gemm", gemm, "the GEMM each GPU runs first");
     v("message", message, "B", "size of the message each GPU sends to its partner");
     v("peer_offset", peer_offset, "count",
       "partner = (rank + peer_offset) mod ranks; -1 means GPUs per node (same slot, next node)");
+    v("recv_before_send", recv_before_send, "-",
+      "each GPU waits for its partner's message before sending its own: a deliberate deadlock "
+      "that shows the watchdog");
   }
   void validate(const ParamCheck& c) const {
     c.require(message.count() > 0, "message", "must be > 0 bytes");

@@ -8,6 +8,7 @@
 #include <systemc>
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -71,7 +72,7 @@ class NetworkNode : public sc_core::sc_module {
   SimContext& ctx_;
   ActionQueue actions_;
   StatGroup stats_;
-  std::vector<Port> ports_;
+  std::deque<Port> ports_;  // deque: stats keep pointers into ports, so they must not move
   Router router_;
 };
 

@@ -1,0 +1,147 @@
+// The default scenario end to end: its time against the closed form of the placeholder
+// models, conservation of message bytes, result files, determinism, exit codes, watchdog.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "sim/builtin_components.h"
+#include "sim/commands.h"
+#include "sim/errors.h"
+#include "sim/simulation.h"
+#include "tests/sim/cli_runner.h"
+
+namespace mlasim {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path temp_dir(const std::string& tag) {
+  fs::path d = fs::temp_directory_path() / ("mlasim_e2e_" + tag + "_" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  return d;
+}
+
+nlohmann::json read_json(const fs::path& p) {
+  std::ifstream in(p);
+  return nlohmann::json::parse(in);
+}
+
+// Closed form of the default scenario, from the numbers in configs/scenarios/default.yaml:
+// every GPU computes max(math, memory) for its GEMM, then its 1 MiB message is stored and
+// forwarded whole over 4 links (PCIe, IB, IB, PCIe) and through 2 NICs and 1 switch.
+TEST(EndToEnd, DefaultScenarioMatchesClosedForm) {
+  ConfigNode root = load_scenario("", {});
+  Components comps = make_builtin_components();
+  Simulation sim(root, comps, LogLevel::Quiet);
+  sim.run(RunControl{});
+  auto s = sim.summary();
+
+  const double m = 1024, n = 7168, k = 7168;
+  const double math_s = 2 * m * n * k / 989e12;
+  const double mem_s = (m * k + k * n + m * n) * 2 / 3.35e12 + 500e-9;
+  const double gemm_s = std::max(math_s, mem_s);
+  const double bytes = 1 << 20;
+  const double pcie = bytes / 64e9 + 100e-9, ib = bytes / 50e9 + 50e-9;
+  const double path_s = 2 * pcie + 2 * ib + 2 * 500e-9 + 300e-9;
+  const double expected_us = (gemm_s + path_s) * 1e6;
+  EXPECT_NEAR(s["sim_time_us"].get<double>(), expected_us, 1e-5) << "expected " << expected_us;
+  EXPECT_NEAR(s["gpu_busy_mean_us"].get<double>(), gemm_s * 1e6, 1e-5);
+  EXPECT_EQ(s["gpu_count"], 4);
+  // Conservation: every GPU's message arrives whole, and each crosses exactly 4 links.
+  EXPECT_EQ(s["received_message_bytes"].get<uint64_t>(), 4u << 20);
+  EXPECT_EQ(s["link_bytes"].get<uint64_t>(), 4u * 4u * (1u << 20));
+  EXPECT_GT(s["sim_events"].get<uint64_t>(), 0u);
+  EXPECT_TRUE(s.contains("sim_wall_s"));
+  for (int r = 0; r < 4; ++r) EXPECT_TRUE(s.contains("gpu" + std::to_string(r) + "_busy_us"));
+}
+
+TEST(EndToEnd, ContentionOnASharedLinkSerialises) {
+  // Every GPU sends to GPU 0's partner slot... use offset 1 on a 1-node, 4-GPU cluster: each
+  // GPU's message crosses its own PCIe link and the switch port of its partner: no sharing, so
+  // every message takes the same time; then with all GPUs on one node there is no IB hop less.
+  ConfigNode root = load_scenario("", {"cluster.nodes=1", "cluster.gpus_per_node=4",
+                                       "workload.peer_offset=1"});
+  Components comps = make_builtin_components();
+  Simulation sim(root, comps, LogLevel::Quiet);
+  sim.run(RunControl{});
+  auto s = sim.summary();
+  EXPECT_DOUBLE_EQ(s["gpu0_busy_us"].get<double>(), s["gpu3_busy_us"].get<double>());
+  EXPECT_EQ(s["received_message_bytes"].get<uint64_t>(), 4u << 20);
+}
+
+TEST(EndToEnd, RunWritesResultFilesAtomically) {
+  fs::path out = temp_dir("files");
+  CliResult r = run_cli({"run", "--no-plots", "-q", "--out", out.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* f : {"summary.json", "stats.json", "stats.csv", "config.resolved.yaml",
+                        "run.json", "timeline.json"}) {
+    EXPECT_TRUE(fs::exists(out / f)) << f;
+  }
+  for (const auto& e : fs::directory_iterator(out)) {
+    EXPECT_EQ(e.path().filename().string().find(".tmp"), std::string::npos) << e.path();
+  }
+  auto meta = read_json(out / "run.json");
+  EXPECT_EQ(meta["seed"], 1);
+  EXPECT_NE(meta["command_line"].get<std::string>().find("--no-plots"), std::string::npos);
+  auto stats = read_json(out / "stats.json");
+  int gpu_groups = 0;
+  for (const auto& [name, group] : stats["groups"].items()) {
+    if (group["stats"].contains("busy_time") && group["stats"].contains("ops_completed")) ++gpu_groups;
+  }
+  EXPECT_EQ(gpu_groups, 4);
+  auto timeline = read_json(out / "timeline.json");
+  EXPECT_GT(timeline["traceEvents"].size(), 8u);
+  fs::remove_all(out);
+}
+
+TEST(EndToEnd, SameSeedGivesIdenticalSummaryApartFromWallClock) {
+  fs::path a = temp_dir("det_a"), b = temp_dir("det_b");
+  ASSERT_EQ(run_cli({"run", "--no-plots", "-q", "--out", a.string()}).exit_code, 0);
+  ASSERT_EQ(run_cli({"run", "--no-plots", "-q", "--out", b.string()}).exit_code, 0);
+  auto strip = [](nlohmann::json j) {
+    for (auto it = j.begin(); it != j.end();) {
+      const std::string& k = it.key();
+      it = (k.size() >= 7 && k.compare(k.size() - 7, 7, "_wall_s") == 0) ? j.erase(it) : ++it;
+    }
+    return j;
+  };
+  EXPECT_EQ(strip(read_json(a / "summary.json")), strip(read_json(b / "summary.json")));
+  EXPECT_EQ(read_json(a / "stats.json"), read_json(b / "stats.json"));
+  fs::remove_all(a);
+  fs::remove_all(b);
+}
+
+TEST(EndToEnd, UnknownOverrideKeyExitsTwoNamingTheKey) {
+  CliResult r = run_cli({"run", "--no-plots", "--set", "no.such.key=1"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("no.such.key"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("unknown key"), std::string::npos) << r.err;
+}
+
+TEST(EndToEnd, BadCommandLineExitsTwo) {
+  EXPECT_EQ(run_cli({"run", "--no-such-flag"}).exit_code, 2);
+  EXPECT_EQ(run_cli({"run", "/no/such/file.yaml"}).exit_code, 2);
+  EXPECT_EQ(run_cli({"frobnicate"}).exit_code, 2);
+  EXPECT_EQ(run_cli({"validate"}).exit_code, 0);
+  EXPECT_EQ(run_cli({"validate", "--set", "hardware.memory.bandwidth=slow"}).exit_code, 2);
+}
+
+TEST(EndToEnd, DeadlockIsDiagnosedWithExitThree) {
+  CliResult r = run_cli({"run", "--no-plots", "--set", "workload.recv_before_send=true"});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_NE(r.err.find("deadlock"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("waits for a message from GPU"), std::string::npos) << r.err;
+}
+
+TEST(EndToEnd, TimeLimitIsASimulationFailure) {
+  CliResult r = run_cli({"run", "--no-plots", "--set", "sim.max_time=10us"});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_NE(r.err.find("sim.max_time"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace mlasim

@@ -1,0 +1,88 @@
+// Quantity parsing and printing: SI vs binary prefixes, bits vs bytes, malformed strings.
+#include <gtest/gtest.h>
+
+#include "sim/units.h"
+
+namespace mlasim {
+namespace {
+
+TEST(Units, BandwidthPrefixesAndBits) {
+  EXPECT_DOUBLE_EQ(Bandwidth::parse("400Gb/s").bytes_per_s(), 50e9);
+  EXPECT_DOUBLE_EQ(Bandwidth::parse("50GB/s").bytes_per_s(), 50e9);
+  EXPECT_DOUBLE_EQ(Bandwidth::parse("3.35TB/s").bytes_per_s(), 3.35e12);
+  EXPECT_DOUBLE_EQ(Bandwidth::parse("1GiB/s").bytes_per_s(), 1073741824.0);
+  EXPECT_DOUBLE_EQ(Bandwidth::parse("8 b/s").bytes_per_s(), 1.0);
+}
+
+TEST(Units, BytesSiAndBinary) {
+  EXPECT_EQ(Bytes::parse("80GiB").count(), 80ULL << 30);
+  EXPECT_EQ(Bytes::parse("80GB").count(), 80'000'000'000ULL);
+  EXPECT_EQ(Bytes::parse("4KiB").count(), 4096u);
+  EXPECT_EQ(Bytes::parse("4kB").count(), 4000u);
+  EXPECT_EQ(Bytes::parse("64").count(), 64u);
+  EXPECT_EQ(Bytes::parse("16b").count(), 2u);
+}
+
+TEST(Units, FrequencyAndPeriod) {
+  EXPECT_DOUBLE_EQ(Frequency::parse("1.83GHz").hz(), 1.83e9);
+  EXPECT_EQ(Frequency::parse("1.6GHz").period().ps(), 625);
+}
+
+TEST(Units, TimeParsesToPicoseconds) {
+  EXPECT_EQ(Time::parse("0.625ns").ps(), 625);
+  EXPECT_EQ(Time::parse("2.8us").ps(), 2'800'000);
+  EXPECT_EQ(Time::parse("1s").ps(), 1'000'000'000'000);
+  EXPECT_EQ(Time::parse("3ms").ps(), 3'000'000'000);
+  EXPECT_EQ(Time::parse("17ps").ps(), 17);
+}
+
+TEST(Units, FlopRate) {
+  EXPECT_DOUBLE_EQ(FlopRate::parse("989TFLOP/s").flop_per_s(), 989e12);
+  EXPECT_DOUBLE_EQ(FlopRate::parse("1.979PFLOPS").flop_per_s(), 1.979e15);
+}
+
+TEST(Units, PrintsBackWithUnits) {
+  EXPECT_EQ(Bytes::parse("4KiB").str(), "4KiB");
+  EXPECT_EQ(Bytes::parse("512").str(), "512B");
+  EXPECT_EQ(Bandwidth::parse("400Gb/s").str(), "50GB/s");
+  EXPECT_EQ(Time::parse("2.8us").str(), "2.8us");
+  EXPECT_EQ(Time::ps(625).str(), "625ps");
+  EXPECT_EQ(Frequency::parse("1.83GHz").str(), "1.83GHz");
+  // Round trip through the printed form.
+  for (const char* s : {"3.35TB/s", "400Gb/s", "64GB/s"}) {
+    Bandwidth b = Bandwidth::parse(s);
+    EXPECT_DOUBLE_EQ(Bandwidth::parse(b.str()).bytes_per_s(), b.bytes_per_s()) << s;
+  }
+}
+
+TEST(Units, TransferTimeRoundsUpToWholePicoseconds) {
+  // 1 MiB at 64 GB/s = 16384 ns exactly; 1 B at 3 B/ps-ish rounds up.
+  EXPECT_EQ(Bandwidth::parse("64GB/s").transfer_time(Bytes(1 << 20)).ps(), 16'384'000);
+  EXPECT_EQ(Bandwidth::parse("3TB/s").transfer_time(Bytes(1)).ps(), 1);
+  EXPECT_EQ(Bandwidth::parse("3TB/s").transfer_time(Bytes(4)).ps(), 2);
+}
+
+TEST(Units, MalformedStringsAreRejectedWithAReason) {
+  auto msg = [](auto fn) {
+    try {
+      fn();
+    } catch (const UnitError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(msg([] { Bandwidth::parse("fast"); }).find("must start with a number"),
+            std::string::npos);
+  EXPECT_NE(msg([] { Bandwidth::parse("400Gb"); }).find("not a bandwidth"), std::string::npos);
+  EXPECT_NE(msg([] { Bytes::parse("4KiBB"); }).find("not a size"), std::string::npos);
+  EXPECT_NE(msg([] { Bytes::parse("0.5B"); }).find("whole number"), std::string::npos);
+  EXPECT_NE(msg([] { Time::parse("3 parsecs"); }).find("not a time"), std::string::npos);
+  EXPECT_NE(msg([] { Time::parse("-1ns"); }).find("finite and >= 0"), std::string::npos);
+  EXPECT_NE(msg([] { Frequency::parse("1.8GB"); }).find("not a frequency"), std::string::npos);
+  EXPECT_NE(msg([] { FlopRate::parse("9TB/s"); }).find("not a compute rate"), std::string::npos);
+  EXPECT_THROW(Bandwidth::parse(""), UnitError);
+  EXPECT_THROW(Bandwidth::parse("1KiGB/s"), UnitError);
+}
+
+}  // namespace
+}  // namespace mlasim
