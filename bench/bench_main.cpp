@@ -115,15 +115,15 @@ std::vector<Row> default_scenario(const std::string& mlasim) {
 
 template <class Fig>
 void append(std::vector<Row>& rows, const std::vector<Fig>& figs) {
-  for (const auto& f : figs) rows.push_back({f.name, f.value, f.unit, ""});
+  for (const auto& f : figs)
+    rows.push_back({f.name, f.value, f.unit, ""});
 }
 
 }  // namespace
 
 int sc_main(int argc, char** argv) {
   const std::string self = argc > 0 ? argv[0] : "mlasim_bench";
-  const std::string mlasim =
-      (std::filesystem::path(self).parent_path() / "mlasim").string();
+  const std::string mlasim = (std::filesystem::path(self).parent_path() / "mlasim").string();
   std::vector<Row> rows;
   auto section = [&](const char* name, const std::function<void()>& fn) {
     fmt::print(stderr, "bench: {}...\n", name);
@@ -146,7 +146,8 @@ int sc_main(int argc, char** argv) {
   rows.push_back({"bench_peak_rss_mib", peak_rss_mib(), "MiB", ""});
 
   size_t w = 4;
-  for (const auto& r : rows) w = std::max(w, r.name.size());
+  for (const auto& r : rows)
+    w = std::max(w, r.name.size());
   fmt::print("{:<{}}  {:>14}  {:<8}  {}\n", "figure", w, "median", "unit", "note");
   fmt::print("{:-<{}}  {:->14}  {:-<8}  {:-<10}\n", "", w, "", "", "");
   for (const auto& r : rows) {

@@ -4,7 +4,7 @@
 #include "models/common/forwarding_node.h"
 #include "models/gpu/roofline_gpu.h"
 #include "models/hbm/fixed_bandwidth_memory.h"
-#include "topology/single_switch.h"
+#include "topology/cluster_builders.h"
 #include "workloads/pairwise_exchange.h"
 
 namespace mlasim {
@@ -30,8 +30,7 @@ Components make_builtin_components() {
       "fixed_latency", "placeholder switch: forwards each message after a fixed latency");
   c.nvswitch.add<FixedLatencyNode, FixedLatencyParams>(
       "fixed_latency", "placeholder NVSwitch: forwards each message after a fixed latency");
-  c.cluster.add<SingleSwitchBuilder, SingleSwitchParams>(
-      "single_switch", "nodes x GPUs, one NIC per GPU, all NICs on one switch");
+  register_cluster_builders(c.cluster);
   c.workload.add<PairwiseExchange, PairwiseExchangeParams>(
       "pairwise_exchange", "each GPU runs a GEMM, then swaps a message with a GPU on another node");
   return c;

@@ -19,12 +19,12 @@
 namespace mlasim {
 
 ConfigNode load_scenario(const std::string& config_path, const std::vector<std::string>& sets) {
-  ConfigNode root =
-      config_path.empty()
-          ? load_config_string(embedded_default_scenario(), "<embedded:default.yaml>",
-                               std::filesystem::path(MLASIM_CONFIG_DIR) / "scenarios")
-          : load_config_file(config_path);
-  for (const auto& s : sets) apply_override(root, s);
+  ConfigNode root = config_path.empty()
+                        ? load_config_string(embedded_default_scenario(), "<embedded:default.yaml>",
+                                             std::filesystem::path(MLASIM_CONFIG_DIR) / "scenarios")
+                        : load_config_file(config_path);
+  for (const auto& s : sets)
+    apply_override(root, s);
   return root;
 }
 
@@ -43,7 +43,8 @@ void run_plots(const std::filesystem::path& dir, const Logger& log) {
     log.warn("plots skipped: {} not found", script.string());
     return;
   }
-  const std::string cmd = fmt::format("'{}' '{}' '{}' >&2", MLASIM_PYTHON, script.string(), dir.string());
+  const std::string cmd =
+      fmt::format("'{}' '{}' '{}' >&2", MLASIM_PYTHON, script.string(), dir.string());
   if (std::system(cmd.c_str()) != 0) log.warn("plot script failed: {}", cmd);
 }
 
@@ -51,15 +52,16 @@ int do_run(const RunOptions& o, const GlobalOptions& g, const std::vector<std::s
   ConfigNode root = load_scenario(o.config, o.sets);
   Components comps = make_builtin_components();
   Simulation sim(root, comps, g.level());
-  const std::filesystem::path out =
-      o.out.empty() ? std::filesystem::path("results") / sim.scenario().name
-                    : std::filesystem::path(o.out);
+  const std::filesystem::path out = o.out.empty()
+                                        ? std::filesystem::path("results") / sim.scenario().name
+                                        : std::filesystem::path(o.out);
   sim.context().log.verbose("elaborated {} GPUs; running", sim.num_gpus());
   sim.run(RunControl{!g.quiet && ::isatty(STDERR_FILENO) != 0});
 
   nlohmann::ordered_json meta;
   std::string cmdline;
-  for (const auto& a : argv) cmdline += (cmdline.empty() ? "" : " ") + a;
+  for (const auto& a : argv)
+    cmdline += (cmdline.empty() ? "" : " ") + a;
   meta["command_line"] = cmdline;
   meta["version"] = MLASIM_VERSION;
   meta["config"] = o.config.empty() ? "<embedded:default.yaml>" : o.config;
@@ -118,7 +120,8 @@ void register_validate_command(CLI::App& app, CommandAction& action, const Globa
       ConfigNode resolved = validate_scenario(root, comps);
       if (*print) fmt::print("{}", resolved.to_yaml());
       if (!global.quiet) {
-        fmt::print(stderr, "{}: ok\n", opts->config.empty() ? "<embedded:default.yaml>" : opts->config);
+        fmt::print(stderr, "{}: ok\n",
+                   opts->config.empty() ? "<embedded:default.yaml>" : opts->config);
       }
       return kExitOk;
     };
@@ -155,7 +158,8 @@ void register_list_command(CLI::App& app, CommandAction& action) {
       for (const auto& c : comps.infos()) {
         fmt::print("{} / type: {}\n  {}\n", c.kind, c.type, c.description);
         size_t w = 4;
-        for (const auto& p : c.params) w = std::max(w, p.key.size());
+        for (const auto& p : c.params)
+          w = std::max(w, p.key.size());
         for (const auto& p : c.params) {
           fmt::print("    {:<{}}  {:<9} {:>14}  {:<7} {}\n", p.key, w, p.type, p.default_value,
                      p.unit, p.description);

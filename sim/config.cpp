@@ -123,12 +123,14 @@ YAML::Node to_yaml_node(const ConfigNode& n) {
       return YAML::Node(n.as_string());
     case ConfigNode::Kind::Seq: {
       YAML::Node out(YAML::NodeType::Sequence);
-      for (const auto& item : n.items()) out.push_back(to_yaml_node(item));
+      for (const auto& item : n.items())
+        out.push_back(to_yaml_node(item));
       return out;
     }
     case ConfigNode::Kind::Map: {
       YAML::Node out(YAML::NodeType::Map);
-      for (const auto& [k, v] : n.entries()) out[k] = to_yaml_node(v);
+      for (const auto& [k, v] : n.entries())
+        out[k] = to_yaml_node(v);
       return out;
     }
   }
@@ -139,8 +141,7 @@ ConfigNode from_yaml(const YAML::Node& y, const std::string& file, const std::st
   SourceLoc loc{file, y.Mark().is_null() ? 0 : y.Mark().line + 1};
   switch (y.Type()) {
     case YAML::NodeType::Undefined:
-    case YAML::NodeType::Null:
-    {
+    case YAML::NodeType::Null: {
       ConfigNode null_node;
       null_node.set_loc(loc);
       return null_node;
@@ -159,7 +160,8 @@ ConfigNode from_yaml(const YAML::Node& y, const std::string& file, const std::st
       ConfigNode out = ConfigNode::map(loc);
       for (const auto& kv : y) {
         SourceLoc kloc{file, kv.first.Mark().line + 1};
-        if (!kv.first.IsScalar()) throw_config_error(kloc, path, "mapping keys must be plain names");
+        if (!kv.first.IsScalar())
+          throw_config_error(kloc, path, "mapping keys must be plain names");
         std::string key = kv.first.Scalar();
         std::string child_path = path.empty() ? key : path + "." + key;
         if (out.find(key)) throw_config_error(kloc, child_path, "duplicate key");
@@ -191,7 +193,8 @@ struct IncludeResolver {
     if (ec) canonical = path;
     for (const auto& p : stack) {
       if (p == canonical) {
-        throw_config_error(from, "include", fmt::format("include cycle through '{}'", path.string()));
+        throw_config_error(from, "include",
+                           fmt::format("include cycle through '{}'", path.string()));
       }
     }
     std::ifstream in(path);
@@ -210,7 +213,8 @@ struct IncludeResolver {
 
   void resolve(ConfigNode& node, const std::filesystem::path& base_dir, const std::string& path) {
     if (node.is_seq()) {
-      for (auto& item : node.items()) resolve(item, base_dir, path);
+      for (auto& item : node.items())
+        resolve(item, base_dir, path);
       return;
     }
     if (!node.is_map()) return;
@@ -220,7 +224,8 @@ struct IncludeResolver {
         files.push_back(inc);
       } else if (inc->is_seq()) {
         for (const auto& item : inc->items()) {
-          if (!item.is_scalar()) throw_config_error(item.loc(), path, "include entries must be paths");
+          if (!item.is_scalar())
+            throw_config_error(item.loc(), path, "include entries must be paths");
           files.push_back(&item);
         }
       } else {

@@ -29,11 +29,12 @@ inline constexpr uint32_t dtype_bytes(DType t) {
 
 template <>
 struct EnumNames<DType> {
-  static constexpr std::array<std::pair<DType, std::string_view>, 5> values{{{DType::FP8, "fp8"},
-                                                                             {DType::BF16, "bf16"},
-                                                                             {DType::FP16, "fp16"},
-                                                                             {DType::FP32, "fp32"},
-                                                                             {DType::FP64, "fp64"}}};
+  static constexpr std::array<std::pair<DType, std::string_view>, 5> values{
+      {{DType::FP8, "fp8"},
+       {DType::BF16, "bf16"},
+       {DType::FP16, "fp16"},
+       {DType::FP32, "fp32"},
+       {DType::FP64, "fp64"}}};
 };
 
 }  // namespace mlasim

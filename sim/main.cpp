@@ -1,7 +1,7 @@
 // mlasim: the command-line entry point. Parses the command, runs it, maps errors to exit codes:
 // 0 success, 2 bad input, 3 simulation failure, 1 internal error (DESIGN.md §6).
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 #include <systemc>
 
 #include <cstdlib>
@@ -10,6 +10,7 @@
 
 #include "sim/commands.h"
 #include "sim/errors.h"
+#include "sim/sweep.h"
 #if __has_include("workloads/kernels/kernels_command.h")
 #include "workloads/kernels/kernels_command.h"
 #define MLASIM_HAS_KERNELS 1
@@ -35,6 +36,7 @@ int dispatch(int argc, char** argv) {
   register_run_command(app, action, global, args);
   register_validate_command(app, action, global);
   register_list_command(app, action);
+  register_sweep_command(app, action);
 #ifdef MLASIM_HAS_KERNELS
   register_kernels_command(app, action);
 #endif
@@ -65,7 +67,9 @@ int dispatch(int argc, char** argv) {
 }  // namespace
 
 // SystemC's library provides main() and calls sc_main(); the CLI lives here.
-int sc_main(int argc, char** argv) { return dispatch(argc, argv); }
+int sc_main(int argc, char** argv) {
+  return dispatch(argc, argv);
+}
 
 int main(int argc, char** argv) {
   // Keep SystemC's banner out of every command's output.

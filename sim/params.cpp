@@ -8,8 +8,10 @@
 namespace mlasim::detail {
 
 void type_error(const ConfigNode& n, std::string_view path, std::string_view expected) {
-  std::string got = n.is_map() ? "a mapping" : n.is_seq() ? "a list" : n.is_null() ? "nothing"
-                                                                                 : "'" + n.as_string() + "'";
+  std::string got = n.is_map()    ? "a mapping"
+                    : n.is_seq()  ? "a list"
+                    : n.is_null() ? "nothing"
+                                  : "'" + n.as_string() + "'";
   throw_config_error(n.loc(), path, fmt::format("expected {}, got {}", expected, got));
 }
 
@@ -47,15 +49,19 @@ bool parse_bool(const ConfigNode& n, std::string_view path) {
   type_error(n, path, "true or false");
 }
 
-std::string format_double(double v) { return fmt::format("{}", v); }
+std::string format_double(double v) {
+  return fmt::format("{}", v);
+}
 
 size_t edit_distance(std::string_view a, std::string_view b) {
   std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t j = 0; j <= b.size(); ++j)
+    prev[j] = j;
   for (size_t i = 1; i <= a.size(); ++i) {
     cur[0] = i;
     for (size_t j = 1; j <= b.size(); ++j) {
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      cur[j] =
+          std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
     }
     std::swap(prev, cur);
   }

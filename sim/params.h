@@ -36,7 +36,9 @@ template <class E>
 struct EnumNames;
 
 template <class E>
-concept NamedEnum = std::is_enum_v<E> && requires { EnumNames<E>::values; };
+concept NamedEnum = std::is_enum_v<E> && requires {
+  EnumNames<E>::values;
+};
 
 template <NamedEnum E>
 std::string_view enum_name(E value) {
@@ -72,13 +74,13 @@ size_t edit_distance(std::string_view a, std::string_view b);
 }  // namespace detail
 
 template <std::integral T>
-  requires(!std::same_as<T, bool>)
-struct ParamTraits<T> {
+requires(!std::same_as<T, bool>) struct ParamTraits<T> {
   static constexpr std::string_view type_name = std::is_signed_v<T> ? "int" : "uint";
   static T parse(const ConfigNode& n, std::string_view path) {
     constexpr auto hi = static_cast<int64_t>(
         std::min<uint64_t>(std::numeric_limits<T>::max(), std::numeric_limits<int64_t>::max()));
-    constexpr int64_t lo = std::is_signed_v<T> ? static_cast<int64_t>(std::numeric_limits<T>::min()) : 0;
+    constexpr int64_t lo =
+        std::is_signed_v<T> ? static_cast<int64_t>(std::numeric_limits<T>::min()) : 0;
     return static_cast<T>(detail::parse_int(n, path, lo, hi));
   }
   static std::string format(T v) { return fmt::format("{}", v); }
@@ -87,7 +89,9 @@ struct ParamTraits<T> {
 template <>
 struct ParamTraits<bool> {
   static constexpr std::string_view type_name = "bool";
-  static bool parse(const ConfigNode& n, std::string_view path) { return detail::parse_bool(n, path); }
+  static bool parse(const ConfigNode& n, std::string_view path) {
+    return detail::parse_bool(n, path);
+  }
   static std::string format(bool v) { return v ? "true" : "false"; }
 };
 
@@ -148,8 +152,7 @@ struct ParamTraits<E> {
     for (const auto& [v, name] : EnumNames<E>::values) {
       if (name == s) return v;
     }
-    throw_config_error(n.loc(), path,
-                       fmt::format("'{}' is not one of: {}", s, enum_choices<E>()));
+    throw_config_error(n.loc(), path, fmt::format("'{}' is not one of: {}", s, enum_choices<E>()));
   }
   static std::string format(E v) { return std::string(enum_name(v)); }
 };
@@ -177,7 +180,9 @@ struct ParamTraits<std::vector<T>> {
 };
 
 template <class T>
-concept Parameter = requires { ParamTraits<T>::type_name; };
+concept Parameter = requires {
+  ParamTraits<T>::type_name;
+};
 
 // Validation helper handed to a params struct's validate(): failures name file:line and path.
 class ParamCheck {
@@ -195,7 +200,9 @@ class ParamCheck {
 };
 
 template <class P>
-concept HasValidate = requires(const P& p, const ParamCheck& c) { p.validate(c); };
+concept HasValidate = requires(const P& p, const ParamCheck& c) {
+  p.validate(c);
+};
 
 inline std::string join_path(std::string_view path, std::string_view key) {
   if (path.empty()) return std::string(key);
@@ -233,6 +240,28 @@ class ParamReader {
     if constexpr (HasValidate<S>) sub.validate(ParamCheck(n, join_path(path_, key)));
   }
 
+  // A list of structs: each item is a mapping read like a group.
+  template <class S>
+  void list(std::string_view key, std::vector<S>& items, std::string_view /*description*/) {
+    known_.emplace_back(key);
+    const ConfigNode* n = child(key);
+    if (!n) return;
+    const std::string path = join_path(path_, key);
+    if (!n->is_seq()) detail::type_error(*n, path, "a list");
+    items.clear();
+    size_t i = 0;
+    for (const auto& item : n->items()) {
+      const std::string item_path = fmt::format("{}[{}]", path, i++);
+      if (!item.is_map()) detail::type_error(item, item_path, "a mapping");
+      S sub{};
+      ParamReader r(&item, item_path);
+      sub.visit(r);
+      r.finish();
+      if constexpr (HasValidate<S>) sub.validate(ParamCheck(&item, item_path));
+      items.push_back(std::move(sub));
+    }
+  }
+
   // Errors on any key of the node that no field claimed, suggesting the nearest known key.
   void finish() const;
 
@@ -262,15 +291,29 @@ class ParamWriter {
     const_cast<S&>(sub).visit(w);
     out.set(key, std::move(w.out));
   }
+  template <class S>
+  void list(std::string_view key, const std::vector<S>& items, std::string_view) {
+    ConfigNode seq = ConfigNode::seq();
+    for (const auto& item : items) {
+      ParamWriter w;
+      const_cast<S&>(item).visit(w);
+      seq.push_back(std::move(w.out));
+    }
+    out.set(key, std::move(seq));
+  }
   ConfigNode out = ConfigNode::map();
 
  private:
   template <class T>
   void put(std::string_view key, const T& field) {
-    if constexpr (requires { field.size(); typename T::value_type; } &&
+    if constexpr (requires {
+                    field.size();
+                    typename T::value_type;
+                  } &&
                   !std::same_as<T, std::string>) {
       ConfigNode list = ConfigNode::seq();
-      for (const auto& item : field) list.push_back(ConfigNode::scalar(ParamTraits<typename T::value_type>::format(item)));
+      for (const auto& item : field)
+        list.push_back(ConfigNode::scalar(ParamTraits<typename T::value_type>::format(item)));
       out.set(key, std::move(list));
     } else {
       out.set(key, ConfigNode::scalar(ParamTraits<T>::format(field)));
@@ -306,6 +349,14 @@ class ParamLister {
   void group(std::string_view key, const S& sub, std::string_view) {
     ParamLister l(join_path(prefix_, key));
     const_cast<S&>(sub).visit(l);
+    out.insert(out.end(), l.out.begin(), l.out.end());
+  }
+  template <class S>
+  void list(std::string_view key, const std::vector<S>&, std::string_view description) {
+    out.push_back({join_path(prefix_, key), "list", "[]", "-", std::string(description)});
+    S item{};
+    ParamLister l(join_path(prefix_, key) + "[]");
+    item.visit(l);
     out.insert(out.end(), l.out.begin(), l.out.end());
   }
   std::vector<ParamInfo> out;

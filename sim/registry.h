@@ -76,7 +76,8 @@ class ComponentTable {
 
   std::vector<ComponentInfo> infos() const {
     std::vector<ComponentInfo> out;
-    for (const auto& [type, e] : entries_) out.push_back(e.info);
+    for (const auto& [type, e] : entries_)
+      out.push_back(e.info);
     return out;
   }
 
@@ -100,16 +101,17 @@ class ComponentTable {
     }
     auto it = entries_.find(type->as_string());
     if (it == entries_.end()) {
-      throw_config_error(type->loc(), join_path(path, "type"),
-                         fmt::format("unknown {} type '{}' (one of: {})", kind_, type->as_string(),
-                                     type_list()));
+      throw_config_error(
+          type->loc(), join_path(path, "type"),
+          fmt::format("unknown {} type '{}' (one of: {})", kind_, type->as_string(), type_list()));
     }
     return it->second;
   }
 
   std::string type_list() const {
     std::string out;
-    for (const auto& [type, e] : entries_) out += (out.empty() ? "" : ", ") + type;
+    for (const auto& [type, e] : entries_)
+      out += (out.empty() ? "" : ", ") + type;
     return out;
   }
 

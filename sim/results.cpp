@@ -68,7 +68,8 @@ std::string unit_of_key(std::string_view key) {
 
 std::string format_summary_table(const nlohmann::ordered_json& summary) {
   size_t width = 3;
-  for (const auto& [k, v] : summary.items()) width = std::max(width, k.size());
+  for (const auto& [k, v] : summary.items())
+    width = std::max(width, k.size());
   std::string out = fmt::format("{:<{}}  {:>16}  {}\n", "key", width, "value", "unit");
   out += fmt::format("{:-<{}}  {:->16}  {:-<8}\n", "", width, "", "");
   for (const auto& [k, v] : summary.items()) {

@@ -12,6 +12,7 @@
 
 #include "sim/action_queue.h"
 #include "sim/errors.h"
+#include "topology/routing.h"
 
 namespace mlasim {
 
@@ -22,6 +23,7 @@ struct ScenarioModel {
   ScenarioParams params;
   ConfigNode resolved;
   ClusterGraph cluster;
+  RoutingParams routing;
   Workload workload;
 };
 
@@ -42,6 +44,8 @@ ScenarioModel read_scenario(const ConfigNode& root, const Components& comps) {
   auto builder = comps.cluster.create(cluster_node, "cluster");
   m.cluster = builder.product->build();
   m.resolved.set("cluster", builder.resolved);
+  m.routing = read_params<RoutingParams>(root.find("routing"), "routing");
+  m.resolved.set("routing", write_params(m.routing));
 
   const ConfigNode* hw = root.find("hardware");
   if (hw && !hw->is_map()) throw_config_error(hw->loc(), "hardware", "expected a mapping");
@@ -75,41 +79,6 @@ ScenarioModel read_scenario(const ConfigNode& root, const Components& comps) {
   return m;
 }
 
-// Shortest-path next hops towards every GPU. GPUs are endpoints only: a path may start or end
-// at a GPU but not pass through another one.
-std::vector<std::vector<std::vector<Vertex>>> shortest_next_hops(const ClusterGraph& c) {
-  const size_t nv = boost::num_vertices(c.g);
-  std::vector<std::vector<std::vector<Vertex>>> hops(nv,
-                                                     std::vector<std::vector<Vertex>>(c.num_gpus()));
-  std::vector<int> dist(nv);
-  for (size_t d = 0; d < c.num_gpus(); ++d) {
-    std::fill(dist.begin(), dist.end(), -1);
-    std::deque<Vertex> frontier{c.gpus[d]};
-    dist[c.gpus[d]] = 0;
-    while (!frontier.empty()) {
-      Vertex v = frontier.front();
-      frontier.pop_front();
-      if (c.g[v].kind == VertexKind::Gpu && v != c.gpus[d]) continue;
-      for (auto u : boost::make_iterator_range(boost::adjacent_vertices(v, c.g))) {
-        if (dist[u] < 0) {
-          dist[u] = dist[v] + 1;
-          frontier.push_back(u);
-        }
-      }
-    }
-    for (Vertex v = 0; v < nv; ++v) {
-      if (dist[v] <= 0) continue;
-      for (auto u : boost::make_iterator_range(boost::adjacent_vertices(v, c.g))) {
-        if (dist[u] == dist[v] - 1 &&
-            (c.g[u].kind != VertexKind::Gpu || u == c.gpus[d])) {
-          hops[v][d].push_back(u);
-        }
-      }
-    }
-  }
-  return hops;
-}
-
 }  // namespace
 
 struct Simulation::Impl {
@@ -118,7 +87,7 @@ struct Simulation::Impl {
   std::vector<std::unique_ptr<MemoryModel>> memories;
   std::vector<std::unique_ptr<NetworkNode>> nodes;  // by vertex
   std::vector<GpuBase*> gpus;                       // by rank
-  std::vector<std::vector<std::vector<Vertex>>> next_hops;
+  std::unique_ptr<RoutingTables> routing;
   std::vector<std::vector<std::pair<Vertex, int>>> ports;  // [vertex] -> (neighbour, port)
 };
 
@@ -138,6 +107,7 @@ Simulation::Simulation(const ConfigNode& root, const Components& comps, LogLevel
   ctx_.log.set_level(log_level);
   Impl& s = *impl_;
   s.cluster = std::move(m.cluster);
+  const RoutingParams routing_params = m.routing;
   s.workload = std::move(m.workload);
   const ClusterGraph& c = s.cluster;
   const ConfigNode* hw = root.find("hardware");
@@ -193,14 +163,13 @@ Simulation::Simulation(const ConfigNode& root, const Components& comps, LogLevel
     s.ports[b].emplace_back(a, pb);
   }
 
-  s.next_hops = shortest_next_hops(c);
+  s.routing = std::make_unique<RoutingTables>(c, routing_params);
   for (Vertex v = 0; v < nv; ++v) {
     Impl* impl = impl_.get();
     s.nodes[v]->set_router([impl, v](const NetworkNode&, const Message& msg) -> int {
       if (msg.dst < 0 || static_cast<size_t>(msg.dst) >= impl->gpus.size()) return -1;
-      const auto& hops = impl->next_hops[v][msg.dst];
-      if (hops.empty()) return -1;
-      const Vertex next = hops[msg.flow_hash % hops.size()];
+      const Vertex next = impl->routing->pick_ecmp(v, msg.dst, msg.flow_hash);
+      if (next == ClusterGraph::null_vertex()) return -1;
       for (const auto& [u, port] : impl->ports[v]) {
         if (u == next) return port;
       }
@@ -208,17 +177,21 @@ Simulation::Simulation(const ConfigNode& root, const Components& comps, LogLevel
     });
   }
 
-  for (size_t r = 0; r < s.gpus.size(); ++r) s.gpus[r]->load_program(s.workload.ranks[r]);
+  for (size_t r = 0; r < s.gpus.size(); ++r)
+    s.gpus[r]->load_program(s.workload.ranks[r]);
 }
 
 Simulation::~Simulation() = default;
 
-size_t Simulation::num_gpus() const { return impl_->gpus.size(); }
+size_t Simulation::num_gpus() const {
+  return impl_->gpus.size();
+}
 
 void Simulation::run(const RunControl& control) {
   using Clock = std::chrono::steady_clock;
   const auto t0 = Clock::now();
-  for (GpuBase* g : impl_->gpus) g->start();
+  for (GpuBase* g : impl_->gpus)
+    g->start();
   auto all_done = [&] {
     return std::all_of(impl_->gpus.begin(), impl_->gpus.end(),
                        [](const GpuBase* g) { return g->finished(); });
@@ -236,9 +209,9 @@ void Simulation::run(const RunControl& control) {
   while (sc_core::sc_pending_activity() && covered < limit) {
     const auto s0 = Clock::now();
     const Time target = covered + Time::ps(std::min<int64_t>(slice_ps, (limit - covered).ps()));
-    sc_core::sc_start(sc_core::sc_time(static_cast<double>((target - sim_now()).ps()),
-                                       sc_core::SC_PS),
-                      sc_core::SC_EXIT_ON_STARVATION);
+    sc_core::sc_start(
+        sc_core::sc_time(static_cast<double>((target - sim_now()).ps()), sc_core::SC_PS),
+        sc_core::SC_EXIT_ON_STARVATION);
     covered = target;
     const double slice_wall = std::chrono::duration<double>(Clock::now() - s0).count();
     if (slice_wall < 0.02 && slice_ps < (int64_t{1} << 50)) slice_ps *= 2;
@@ -251,8 +224,10 @@ void Simulation::run(const RunControl& control) {
       last_print = now;
       printed = true;
       size_t done = 0;
-      for (const GpuBase* g : impl_->gpus) done += g->finished() ? 1 : 0;
-      fmt::print(stderr, "\r[mlasim] simulated {:>12}  GPUs done {}/{}  {:.2f} M events/s  {:.1f} s wall ",
+      for (const GpuBase* g : impl_->gpus)
+        done += g->finished() ? 1 : 0;
+      fmt::print(stderr,
+                 "\r[mlasim] simulated {:>12}  GPUs done {}/{}  {:.2f} M events/s  {:.1f} s wall ",
                  sim_now().str(), done, impl_->gpus.size(),
                  static_cast<double>(ctx_.events) / elapsed * 1e-6, elapsed);
     }
@@ -263,15 +238,17 @@ void Simulation::run(const RunControl& control) {
 
   std::vector<std::string> lines;
   for (const GpuBase* g : impl_->gpus) {
-    for (auto& l : g->describe_pending()) lines.push_back(std::move(l));
+    for (auto& l : g->describe_pending())
+      lines.push_back(std::move(l));
   }
   std::string detail;
-  for (size_t i = 0; i < lines.size() && i < 8; ++i) detail += "\n  " + lines[i];
+  for (size_t i = 0; i < lines.size() && i < 8; ++i)
+    detail += "\n  " + lines[i];
   if (lines.size() > 8) detail += fmt::format("\n  ... and {} more", lines.size() - 8);
   if (covered >= limit) {
-    throw SimulationError(fmt::format(
-        "simulated-time limit sim.max_time = {} reached with {} ops unfinished:{}", limit.str(),
-        lines.size(), detail));
+    throw SimulationError(
+        fmt::format("simulated-time limit sim.max_time = {} reached with {} ops unfinished:{}",
+                    limit.str(), lines.size(), detail));
   }
   throw SimulationError(fmt::format(
       "no progress possible at {}: nothing left to happen but {} ops unfinished (deadlock):{}",
@@ -322,11 +299,19 @@ nlohmann::ordered_json Simulation::summary() const {
 nlohmann::ordered_json Simulation::timeline() const {
   nlohmann::ordered_json events = nlohmann::ordered_json::array();
   for (const GpuBase* g : impl_->gpus) {
-    events.push_back({{"name", "process_name"}, {"ph", "M"}, {"pid", g->rank()},
+    events.push_back({{"name", "process_name"},
+                      {"ph", "M"},
+                      {"pid", g->rank()},
                       {"args", {{"name", g->name()}}}});
-    events.push_back({{"name", "thread_name"}, {"ph", "M"}, {"pid", g->rank()}, {"tid", 0},
+    events.push_back({{"name", "thread_name"},
+                      {"ph", "M"},
+                      {"pid", g->rank()},
+                      {"tid", 0},
                       {"args", {{"name", "compute"}}}});
-    events.push_back({{"name", "thread_name"}, {"ph", "M"}, {"pid", g->rank()}, {"tid", 1},
+    events.push_back({{"name", "thread_name"},
+                      {"ph", "M"},
+                      {"pid", g->rank()},
+                      {"tid", 1},
                       {"args", {{"name", "communication"}}}});
     for (const auto& e : g->timeline()) {
       events.push_back({{"name", e.name},

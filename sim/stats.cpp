@@ -65,7 +65,9 @@ StatGroup& StatGroup::child(const std::string& name) {
   return *owned_.back();
 }
 
-void StatGroup::attach(StatGroup* group) { children_.push_back(group); }
+void StatGroup::attach(StatGroup* group) {
+  children_.push_back(group);
+}
 
 double StatGroup::Entry::scalar() const {
   switch (kind) {
@@ -102,20 +104,24 @@ nlohmann::ordered_json StatGroup::to_json() const {
     stats[e.name] = std::move(j);
   }
   nlohmann::ordered_json groups = nlohmann::ordered_json::object();
-  for (const StatGroup* c : children_) groups[c->name()] = c->to_json();
+  for (const StatGroup* c : children_)
+    groups[c->name()] = c->to_json();
   nlohmann::ordered_json out;
   out["stats"] = std::move(stats);
   out["groups"] = std::move(groups);
   return out;
 }
 
-void write_stats_csv_header(std::ostream& out) { out << "group,name,value,unit,description\n"; }
+void write_stats_csv_header(std::ostream& out) {
+  out << "group,name,value,unit,description\n";
+}
 
 namespace {
 std::string csv_field(const std::string& s) {
   if (s.find_first_of(",\"\n") == std::string::npos) return s;
   std::string q = "\"";
-  for (char c : s) q += (c == '"') ? std::string("\"\"") : std::string(1, c);
+  for (char c : s)
+    q += (c == '"') ? std::string("\"\"") : std::string(1, c);
   return q + "\"";
 }
 }  // namespace
@@ -128,12 +134,13 @@ void StatGroup::to_csv(std::ostream& out, const std::string& prefix) const {
                          e.hist->count(), csv_field(e.desc));
     }
     std::string name = e.kind == Kind::Histogram ? e.name + ".mean" : e.name;
-    std::string value = e.kind == Kind::Counter ? fmt::format("{}", *e.counter)
-                                                : fmt::format("{}", e.scalar());
+    std::string value =
+        e.kind == Kind::Counter ? fmt::format("{}", *e.counter) : fmt::format("{}", e.scalar());
     out << fmt::format("{},{},{},{},{}\n", csv_field(path), csv_field(name), value,
                        csv_field(e.unit), csv_field(e.desc));
   }
-  for (const StatGroup* c : children_) c->to_csv(out, path);
+  for (const StatGroup* c : children_)
+    c->to_csv(out, path);
 }
 
 const StatGroup* StatGroup::find_child(const std::string& name) const {

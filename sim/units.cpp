@@ -21,8 +21,10 @@ struct Split {
 // Splits "3.35TB/s" into 3.35 and "TB/s"; spaces between the two are allowed.
 Split split_number(std::string_view text, std::string_view what) {
   auto trim = [](std::string_view s) {
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())))
+      s.remove_prefix(1);
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())))
+      s.remove_suffix(1);
     return s;
   };
   std::string_view s = trim(text);
@@ -32,7 +34,8 @@ Split split_number(std::string_view text, std::string_view what) {
     throw UnitError(fmt::format("'{}' is not a {}: it must start with a number", text, what));
   }
   if (!std::isfinite(value) || value < 0) {
-    throw UnitError(fmt::format("'{}' is not a {}: the number must be finite and >= 0", text, what));
+    throw UnitError(
+        fmt::format("'{}' is not a {}: the number must be finite and >= 0", text, what));
   }
   return {value, trim(std::string_view(ptr, s.data() + s.size() - ptr))};
 }
@@ -82,7 +85,9 @@ std::string format_scaled(double v, std::string_view unit) {
 
 }  // namespace
 
-Time Time::seconds(double s) { return Time(static_cast<int64_t>(std::llround(s * 1e12))); }
+Time Time::seconds(double s) {
+  return Time(static_cast<int64_t>(std::llround(s * 1e12)));
+}
 
 Time Time::parse(std::string_view text) {
   auto [v, suffix] = split_number(text, "time (e.g. '2.8us')");
@@ -154,16 +159,19 @@ Bandwidth Bandwidth::parse(std::string_view text) {
 
 Time Bandwidth::transfer_time(Bytes b) const {
   if (v_ <= 0) return Time::ps(std::numeric_limits<int64_t>::max() / 4);
-  return Time::ps(static_cast<int64_t>(std::ceil(static_cast<double>(b.count()) * 1e12 / v_ - 1e-6)));
+  return Time::ps(
+      static_cast<int64_t>(std::ceil(static_cast<double>(b.count()) * 1e12 / v_ - 1e-6)));
 }
 
-std::string Bandwidth::str() const { return format_scaled(v_, "B/s"); }
+std::string Bandwidth::str() const {
+  return format_scaled(v_, "B/s");
+}
 
 Frequency Frequency::parse(std::string_view text) {
   auto [v, suffix] = split_number(text, "frequency (e.g. '1.83GHz')");
   if (auto f = match_prefixed(suffix, "Hz", false, false)) return Frequency(v * *f);
-  throw UnitError(
-      fmt::format("'{}' is not a frequency: expected Hz with an optional prefix (e.g. 1.83GHz)", text));
+  throw UnitError(fmt::format(
+      "'{}' is not a frequency: expected Hz with an optional prefix (e.g. 1.83GHz)", text));
 }
 
 Time Frequency::period() const {
@@ -171,7 +179,9 @@ Time Frequency::period() const {
   return Time::ps(static_cast<int64_t>(std::llround(1e12 / v_)));
 }
 
-std::string Frequency::str() const { return format_scaled(v_, "Hz"); }
+std::string Frequency::str() const {
+  return format_scaled(v_, "Hz");
+}
 
 FlopRate FlopRate::parse(std::string_view text) {
   auto [v, suffix] = split_number(text, "compute rate (e.g. '989TFLOP/s')");
@@ -187,6 +197,8 @@ Time FlopRate::compute_time(double flops) const {
   return Time::ps(static_cast<int64_t>(std::ceil(flops * 1e12 / v_ - 1e-6)));
 }
 
-std::string FlopRate::str() const { return format_scaled(v_, "FLOP/s"); }
+std::string FlopRate::str() const {
+  return format_scaled(v_, "FLOP/s");
+}
 
 }  // namespace mlasim

@@ -63,11 +63,11 @@ inline int switch_tier(VertexKind k) {
 
 struct VertexProps {
   VertexKind kind = VertexKind::Gpu;
-  int32_t node = -1;   // server index for GPU/NIC/NVSwitch, -1 for network switches
-  int32_t plane = -1;  // network plane (MPFT) or rail; -1 where it does not apply
-  int32_t index = 0;   // position among vertices of the same kind (GPU rank for GPUs)
-  int32_t pod = -1;    // pod / group for multi-tier fabrics, -1 where it does not apply
-  std::string name;    // unique, usable as a SystemC module name
+  int32_t node = -1;    // server index for GPU/NIC/NVSwitch, -1 for network switches
+  int32_t plane = -1;   // network plane (MPFT) or rail; -1 where it does not apply
+  int32_t index = 0;    // position among vertices of the same kind (GPU rank for GPUs)
+  int32_t pod = -1;     // pod / group for multi-tier fabrics, -1 where it does not apply
+  std::string name;     // unique, usable as a SystemC module name
   bool failed = false;  // removed by a fault (topology/faults.h): no edges left
 };
 
@@ -77,8 +77,8 @@ struct EdgeProps {
   Time latency;         // propagation, per direction
 };
 
-using ClusterGraphBase = boost::adjacency_list<boost::vecS, boost::vecS, boost::undirectedS,
-                                               VertexProps, EdgeProps>;
+using ClusterGraphBase =
+    boost::adjacency_list<boost::vecS, boost::vecS, boost::undirectedS, VertexProps, EdgeProps>;
 using Vertex = boost::graph_traits<ClusterGraphBase>::vertex_descriptor;
 using Edge = boost::graph_traits<ClusterGraphBase>::edge_descriptor;
 
@@ -93,9 +93,7 @@ struct ClusterGraph {
   int32_t planes = 1;    // disjoint network planes (MPFT); rails of MRFT share one fabric
   std::string topology;  // builder type that produced it, e.g. "single_switch"
 
-  static Vertex null_vertex() {
-    return boost::graph_traits<ClusterGraphBase>::null_vertex();
-  }
+  static Vertex null_vertex() { return boost::graph_traits<ClusterGraphBase>::null_vertex(); }
 
   Vertex add_vertex(VertexProps p) {
     Vertex v = boost::add_vertex(std::move(p), g);

@@ -63,8 +63,8 @@ void SlimFlyParams::validate(const ParamCheck& c) const {
   const SlimFlyShape s = resolve(*this);
   c.require(s.q >= 3, "k", "too small for a Slim Fly");
   c.require(s.network_radix + s.p <= k, "q",
-            fmt::format("needs {} network + {} endpoint ports, more than k = {}",
-                        s.network_radix, s.p, k));
+            fmt::format("needs {} network + {} endpoint ports, more than k = {}", s.network_radix,
+                        s.p, k));
 }
 
 void DragonflyParams::validate(const ParamCheck& c) const {

@@ -12,11 +12,17 @@
 namespace mlasim {
 namespace {
 
-int32_t ceil_div(int64_t a, int64_t b) { return static_cast<int32_t>((a + b - 1) / b); }
+int32_t ceil_div(int64_t a, int64_t b) {
+  return static_cast<int32_t>((a + b - 1) / b);
+}
 
-int32_t nodes_or_max(int32_t nodes, int32_t max_nodes) { return nodes > 0 ? nodes : max_nodes; }
+int32_t nodes_or_max(int32_t nodes, int32_t max_nodes) {
+  return nodes > 0 ? nodes : max_nodes;
+}
 
-NodeShape shape_of(const NodeParams& n) { return {n.gpus_per_node, n.nics_per_node, n.nvswitch}; }
+NodeShape shape_of(const NodeParams& n) {
+  return {n.gpus_per_node, n.nics_per_node, n.nvswitch};
+}
 
 ClusterGraph empty_cluster(const char* topology, int32_t nodes, const NodeParams& n,
                            int32_t planes) {
@@ -33,10 +39,12 @@ std::vector<Vertex> add_switches(ClusterGraph& c, VertexKind kind, int32_t count
                                  int32_t pod, int32_t first_index, const std::string& prefix) {
   std::vector<Vertex> out;
   out.reserve(count);
-  const char* what = kind == VertexKind::Leaf ? "leaf" : kind == VertexKind::Spine ? "spine" : "core";
+  const char* what = kind == VertexKind::Leaf    ? "leaf"
+                     : kind == VertexKind::Spine ? "spine"
+                                                 : "core";
   for (int32_t i = 0; i < count; ++i) {
-    out.push_back(c.add_vertex(
-        {VertexKind(kind), -1, plane, first_index + i, pod, fmt::format("{}{}{}", prefix, what, i)}));
+    out.push_back(c.add_vertex({VertexKind(kind), -1, plane, first_index + i, pod,
+                                fmt::format("{}{}{}", prefix, what, i)}));
   }
   return out;
 }
@@ -44,14 +52,17 @@ std::vector<Vertex> add_switches(ClusterGraph& c, VertexKind kind, int32_t count
 void connect_all(ClusterGraph& c, const std::vector<Vertex>& lower,
                  const std::vector<Vertex>& upper, const LinkSpec& spec) {
   for (Vertex a : lower) {
-    for (Vertex b : upper) c.add_link(a, b, link_props(LinkKind::InfiniBand, spec));
+    for (Vertex b : upper)
+      c.add_link(a, b, link_props(LinkKind::InfiniBand, spec));
   }
 }
 
 }  // namespace
 
 LeafPorts split_leaf_ports(int32_t k, double oversubscription) {
-  const auto down = static_cast<int32_t>(std::lround(k * oversubscription / (oversubscription + 1)));
+  if (!(oversubscription > 0)) return {0, k};  // rejected by validate()
+  const auto down =
+      static_cast<int32_t>(std::lround(k * oversubscription / (oversubscription + 1)));
   return {down, k - down};
 }
 
@@ -61,40 +72,43 @@ void FatTreeCommon::validate_common(const ParamCheck& c) const {
   node.validate(c);
 }
 
-void Ft2Params::validate(const ParamCheck& c) const {
+void Ft2Params::validate_two_tier(const ParamCheck& c, int32_t max) const {
   validate_common(c);
   c.require(oversubscription > 0, "oversubscription", "must be > 0");
   const LeafPorts ports = split_leaf_ports(k, oversubscription);
   c.require(ports.down >= 1 && ports.up >= 1, "oversubscription",
             fmt::format("leaves a k={} switch without down or up ports", k));
-  c.require(max_nodes() >= 1, "k", "the fabric cannot hold one node");
-  c.require(nodes <= max_nodes(), "nodes",
-            fmt::format("at most {} nodes fit this fabric (k={}, {} NICs per node)", max_nodes(),
-                        k, node.nics_per_node));
+  c.require(max >= 1, "k", "the fabric cannot hold one node");
+  c.require(nodes <= max, "nodes",
+            fmt::format("at most {} nodes fit this fabric (k={}, {} NICs per node)", max, k,
+                        node.nics_per_node));
 }
 
 // Each spine has k ports, so at most k leaves of `down` NICs each.
 int32_t Ft2Params::max_nodes() const {
+  if (node.nics_per_node < 1) return 0;  // validate() reports it
   return k * split_leaf_ports(k, oversubscription).down / node.nics_per_node;
 }
 
 void MpftParams::validate(const ParamCheck& c) const {
   c.require(planes >= 1 && node.nics_per_node % planes == 0, "planes",
             "must be >= 1 and divide nics_per_node");
-  Ft2Params::validate(c);
+  validate_two_tier(c, max_nodes());
 }
 
 int32_t MpftParams::max_nodes() const {
+  if (planes < 1 || node.nics_per_node < planes) return 0;
   return k * split_leaf_ports(k, oversubscription).down / (node.nics_per_node / planes);
 }
 
 void MrftParams::validate(const ParamCheck& c) const {
   c.require(node.nics_per_node <= k, "nics_per_node", "more rails than a spine has ports");
-  Ft2Params::validate(c);
+  validate_two_tier(c, max_nodes());
 }
 
 // A rail gets k / rails leaves (spines have k ports); each node has one NIC per rail.
 int32_t MrftParams::max_nodes() const {
+  if (node.nics_per_node < 1) return 0;
   return (k / node.nics_per_node) * split_leaf_ports(k, oversubscription).down;
 }
 
@@ -106,6 +120,7 @@ void Ft3Params::validate(const ParamCheck& c) const {
 }
 
 int32_t Ft3Params::max_nodes() const {
+  if (node.nics_per_node < 1) return 0;
   const int64_t half = k / 2;
   return static_cast<int32_t>(k * half * half / node.nics_per_node);
 }
@@ -174,7 +189,8 @@ ClusterGraph MrftBuilder::build() const {
     NodeVertices nv = add_node(c, n, shape_of(p_.node), p_.links.nvlink, p_.links.pcie,
                                [](int32_t i) { return i; });
     for (int32_t r = 0; r < rails; ++r) {
-      c.add_link(nv.nics[r], leaf[r][n / ports.down], link_props(LinkKind::InfiniBand, p_.links.ib));
+      c.add_link(nv.nics[r], leaf[r][n / ports.down],
+                 link_props(LinkKind::InfiniBand, p_.links.ib));
     }
   }
   return c;
@@ -205,8 +221,8 @@ ClusterGraph Ft3Builder::build() const {
   const int32_t nics_per_node = p_.node.nics_per_node;
   for (int32_t n = 0; n < nodes; ++n) {
     const int32_t pod = static_cast<int32_t>(int64_t{n} * nics_per_node / half / half);
-    NodeVertices nv = add_node(c, n, shape_of(p_.node), p_.links.nvlink, p_.links.pcie,
-                               [](int32_t) { return -1; }, pod);
+    NodeVertices nv = add_node(
+        c, n, shape_of(p_.node), p_.links.nvlink, p_.links.pcie, [](int32_t) { return -1; }, pod);
     for (int32_t i = 0; i < nics_per_node; ++i) {
       const int64_t nic = int64_t{n} * nics_per_node + i;
       c.add_link(nv.nics[i], leaf[nic / half], link_props(LinkKind::InfiniBand, p_.links.ib));

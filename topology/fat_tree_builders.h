@@ -56,8 +56,12 @@ struct Ft2Params : FatTreeCommon {
     visit_common(v);
     v("oversubscription", oversubscription, "", "leaf down:up port ratio (1 = full bisection)");
   }
-  void validate(const ParamCheck& c) const;
+  void validate(const ParamCheck& c) const { validate_two_tier(c, max_nodes()); }
   int32_t max_nodes() const;
+
+ protected:
+  // Ports, and `nodes` against the capacity the concrete fabric computes.
+  void validate_two_tier(const ParamCheck& c, int32_t max_nodes) const;
 };
 
 struct MpftParams : Ft2Params {

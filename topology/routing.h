@@ -63,9 +63,9 @@ struct RoutingParams {
 
 // Switch-level route facts gathered while the tables are built (metrics.h reports them).
 struct FabricRouteStats {
-  int64_t components = 0;             // disjoint fabrics holding NICs (planes of an MPFT)
-  int64_t access_switches = 0;        // switches with NICs: route destinations
-  int64_t switch_pairs = 0;           // ordered pairs of access switches in one component
+  int64_t components = 0;       // disjoint fabrics holding NICs (planes of an MPFT)
+  int64_t access_switches = 0;  // switches with NICs: route destinations
+  int64_t switch_pairs = 0;     // ordered pairs of access switches in one component
   int64_t unreachable_switch_pairs = 0;
   int32_t diameter_hops = -1;  // most switch-to-switch hops between two access switches
   uint64_t min_paths = 0;      // fewest distinct up/down routes between two access switches
@@ -113,6 +113,7 @@ class RoutingTables {
   const FabricRouteStats& fabric_stats() const { return stats_; }
   const RoutingParams& params() const { return params_; }
   size_t num_gpus() const { return gpu_vertex_.size(); }
+  Vertex gpu_vertex(int32_t rank) const { return gpu_vertex_.at(rank); }
   // Bytes held by the tables (adjacency, hop sets, per-switch tables, endpoint lookups).
   size_t table_bytes() const;
 
@@ -151,9 +152,9 @@ class RoutingTables {
   FabricRouteStats stats_;
 
   // Per vertex.
-  std::vector<uint8_t> kind_;   // VertexKind
-  std::vector<int32_t> node_;   // server, -1 for network switches
-  std::vector<int32_t> local_;  // GPU rank, NIC index, switch id; node for NVSwitches
+  std::vector<uint8_t> kind_;         // VertexKind
+  std::vector<int32_t> node_;         // server, -1 for network switches
+  std::vector<int32_t> local_;        // GPU rank, NIC index, switch id; node for NVSwitches
   std::vector<uint32_t> adj_offset_;  // alive neighbours of v: hops_[adj_offset_[v] ..[v+1])
   std::vector<Vertex> hops_;          // neighbour lists, then pooled hop sets
 
@@ -177,15 +178,15 @@ class RoutingTables {
 
   // Switches (by switch id).
   std::vector<Vertex> switch_vertex_;
-  std::vector<uint32_t> lower_begin_;     // first lower-tier switch among its neighbours
-  std::vector<uint32_t> upper_begin_;     // first upper-tier switch among its neighbours
-  std::vector<int32_t> switch_comp_;      // fabric component holding NICs, or -1
-  std::vector<int32_t> access_index_;     // index among its component's access switches
+  std::vector<uint32_t> lower_begin_;              // first lower-tier switch among its neighbours
+  std::vector<uint32_t> upper_begin_;              // first upper-tier switch among its neighbours
+  std::vector<int32_t> switch_comp_;               // fabric component holding NICs, or -1
+  std::vector<int32_t> access_index_;              // index among its component's access switches
   std::vector<std::vector<int32_t>> comp_access_;  // access switch ids per component
-  std::vector<int64_t> table_offset_;     // per switch into table_, -1 without a table
-  std::vector<uint32_t> table_;           // hop-set id per (switch, access switch)
-  std::vector<HopSet> sets_;              // sets_[pos] = {pos, 1} for every neighbour slot
-  std::vector<int32_t> target_nic_;       // [component * gpus + gpu]: where traffic leaves
+  std::vector<int64_t> table_offset_;              // per switch into table_, -1 without a table
+  std::vector<uint32_t> table_;                    // hop-set id per (switch, access switch)
+  std::vector<HopSet> sets_;                       // sets_[pos] = {pos, 1} for every neighbour slot
+  std::vector<int32_t> target_nic_;                // [component * gpus + gpu]: where traffic leaves
 };
 
 }  // namespace mlasim

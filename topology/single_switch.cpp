@@ -16,7 +16,8 @@ ClusterGraph SingleSwitchBuilder::build() const {
   for (int32_t n = 0; n < p_.nodes; ++n) {
     NodeVertices node =
         add_node(c, n, shape, p_.links.nvlink, p_.links.pcie, [](int32_t) { return -1; });
-    for (Vertex nic : node.nics) c.add_link(nic, sw, link_props(LinkKind::InfiniBand, p_.links.ib));
+    for (Vertex nic : node.nics)
+      c.add_link(nic, sw, link_props(LinkKind::InfiniBand, p_.links.ib));
   }
   return c;
 }

@@ -75,8 +75,8 @@ class FieldReader {
     int64_t x = 0;
     if (v.is_number_integer()) {
       x = v.get<int64_t>();
-    } else if (v.is_number_float() && v.get<double>() == static_cast<double>(
-                                                              static_cast<int64_t>(v.get<double>()))) {
+    } else if (v.is_number_float() &&
+               v.get<double>() == static_cast<double>(static_cast<int64_t>(v.get<double>()))) {
       x = static_cast<int64_t>(v.get<double>());  // 4096.0 written by some exporters
     } else {
       fail(field, fmt::format("expected an integer, got {}", v.dump()));
@@ -119,8 +119,8 @@ RopeScalingConfig read_rope_scaling(const FieldReader& top, const Json* node,
     rs.mscale = f.number_or("mscale", 1.0);
     rs.mscale_all_dim = f.number_or("mscale_all_dim", 0.0);
     if (!(rs.beta_fast > rs.beta_slow)) {
-      f.fail("beta_fast", fmt::format("must exceed beta_slow ({}), got {}", rs.beta_slow,
-                                      rs.beta_fast));
+      f.fail("beta_fast",
+             fmt::format("must exceed beta_slow ({}), got {}", rs.beta_slow, rs.beta_fast));
     }
   } else if (type == "llama3") {
     rs.factor = f.number("factor");
@@ -132,8 +132,8 @@ RopeScalingConfig read_rope_scaling(const FieldReader& top, const Json* node,
                                              rs.low_freq_factor, rs.high_freq_factor));
     }
   } else {
-    f.fail("type", fmt::format("unsupported RoPE scaling '{}' (supported: linear, yarn, llama3)",
-                               type));
+    f.fail("type",
+           fmt::format("unsupported RoPE scaling '{}' (supported: linear, yarn, llama3)", type));
   }
   if (!(rs.factor >= 1.0)) f.fail("factor", fmt::format("must be at least 1, got {}", rs.factor));
   return rs;
@@ -157,8 +157,8 @@ void read_moe(const FieldReader& f, ModelConfig& m) {
                                               m.num_experts_per_tok, m.n_routed_experts));
   }
   if (m.n_routed_experts % m.n_group != 0) {
-    f.fail("n_group", fmt::format("{} does not divide n_routed_experts {}", m.n_group,
-                                  m.n_routed_experts));
+    f.fail("n_group",
+           fmt::format("{} does not divide n_routed_experts {}", m.n_group, m.n_routed_experts));
   }
   if (m.topk_group > m.n_group) {
     f.fail("topk_group", fmt::format("{} exceeds n_group {}", m.topk_group, m.n_group));
@@ -209,9 +209,9 @@ void read_attention(const FieldReader& f, ModelConfig& m) {
     m.head_dim = m.hidden_size / m.num_attention_heads;
   }
   if (m.head_dim % 2 != 0) {
-    f.fail(f.has("head_dim") ? "head_dim" : "hidden_size",
-           fmt::format("RoPE rotates pairs of dims; the head width must be even, got {}",
-                       m.head_dim));
+    f.fail(
+        f.has("head_dim") ? "head_dim" : "hidden_size",
+        fmt::format("RoPE rotates pairs of dims; the head width must be even, got {}", m.head_dim));
   }
   // Qwen2 has biases on q/k/v by construction and its config does not say so.
   m.attention_bias = f.boolean_or("attention_bias", m.model_type == "qwen2");
@@ -261,8 +261,9 @@ ModelConfig parse_model_config(std::string_view json_text, const std::string& la
 ModelConfig load_model_config(const std::filesystem::path& file) {
   ModelConfig m = parse_model_config(read_file(file), file.string());
   // HuggingFace keeps config.json inside a folder named after the model.
-  m.name = file.stem() == "config" && file.has_parent_path() ? file.parent_path().filename().string()
-                                                             : file.stem().string();
+  m.name = file.stem() == "config" && file.has_parent_path()
+               ? file.parent_path().filename().string()
+               : file.stem().string();
   return m;
 }
 
@@ -289,9 +290,10 @@ ModelConfig resolve_model(std::string_view name_or_path, const std::filesystem::
     return m;
   }
   std::string known;
-  for (const auto& n : builtin_model_names(config_dir)) known += (known.empty() ? "" : ", ") + n;
-  throw InputError(fmt::format("unknown model '{}' (built-in: {}; or give the path of a config.json)",
-                               name_or_path, known));
+  for (const auto& n : builtin_model_names(config_dir))
+    known += (known.empty() ? "" : ", ") + n;
+  throw InputError(fmt::format(
+      "unknown model '{}' (built-in: {}; or give the path of a config.json)", name_or_path, known));
 }
 
 ModelConfig resolve_model(std::string_view name_or_path) {

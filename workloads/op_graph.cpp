@@ -19,7 +19,9 @@ std::string_view op_kind_name(const OpPayload& p) {
   return std::visit(Name{}, p);
 }
 
-bool is_compute(const OpPayload& p) { return std::holds_alternative<GemmOp>(p); }
+bool is_compute(const OpPayload& p) {
+  return std::holds_alternative<GemmOp>(p);
+}
 
 void validate_workload(const Workload& w) {
   const int ranks = static_cast<int>(w.ranks.size());
@@ -76,8 +78,8 @@ void validate_workload(const Workload& w) {
     if (seen != ops.size()) {
       for (size_t i = 0; i < ops.size(); ++i) {
         if (indegree[i] > 0) {
-          throw InputError(fmt::format("rank {}: dependency cycle through op {} '{}'", r, i,
-                                       ops[i].name));
+          throw InputError(
+              fmt::format("rank {}: dependency cycle through op {} '{}'", r, i, ops[i].name));
         }
       }
     }
@@ -87,7 +89,8 @@ void validate_workload(const Workload& w) {
     if (e.first != 0 || e.second != 0) {
       throw InputError(fmt::format(
           "messages from rank {} to rank {} with tag {}: sends and receives do not match ({})", src,
-          dst, tag, e.first > 0 ? "a send has no receive" : "a receive has no send or sizes differ"));
+          dst, tag,
+          e.first > 0 ? "a send has no receive" : "a receive has no send or sizes differ"));
     }
   }
 }

@@ -11,9 +11,9 @@ Workload PairwiseExchange::generate(const ClusterShape& cluster) const {
   const int ranks = cluster.ranks();
   const int offset = params_.peer_offset < 0 ? cluster.gpus_per_node : params_.peer_offset;
   if (ranks < 2 || offset % ranks == 0) {
-    throw InputError(fmt::format(
-        "workload.peer_offset: {} pairs every GPU with itself on a cluster of {} GPUs", offset,
-        ranks));
+    throw InputError(
+        fmt::format("workload.peer_offset: {} pairs every GPU with itself on a cluster of {} GPUs",
+                    offset, ranks));
   }
   Workload w;
   w.ranks.resize(ranks);

@@ -29,12 +29,14 @@ void NetworkNode::connect(int port, NetworkNode* peer, int peer_port) {
   g.counter("queue_wait_time", &p.queued_ps, "ps",
             "summed time messages waited for the link to free up");
   const double bw = p.link.bandwidth.bytes_per_s();
-  g.formula("bandwidth", [bw] { return bw; }, "B/s", "line rate of this link direction");
+  g.formula(
+      "bandwidth", [bw] { return bw; }, "B/s", "line rate of this link direction");
 }
 
 uint64_t NetworkNode::bytes_sent() const {
   uint64_t total = 0;
-  for (const auto& p : ports_) total += p.bytes;
+  for (const auto& p : ports_)
+    total += p.bytes;
   return total;
 }
 
@@ -60,8 +62,9 @@ Time NetworkNode::send(Message msg, int out_port) {
   p.queued_ps += static_cast<uint64_t>((start - now).ps());
   NetworkNode* peer = p.peer;
   const int peer_port = p.peer_port;
-  actions_.at(p.busy_until + p.link.latency,
-              [peer, peer_port, m = std::move(msg)]() mutable { peer->receive(std::move(m), peer_port); });
+  actions_.at(p.busy_until + p.link.latency, [peer, peer_port, m = std::move(msg)]() mutable {
+    peer->receive(std::move(m), peer_port);
+  });
   return p.busy_until;
 }
 

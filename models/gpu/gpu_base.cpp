@@ -16,8 +16,9 @@ GpuBase::GpuBase(const ModuleEnv& env)
   stats().counter("bytes_received", &bytes_received_, "B", "message bytes received for this GPU");
   stats().counter("messages_forwarded", &messages_forwarded_, "count",
                   "messages for other GPUs passed on (cross-plane forwarding)");
-  stats().formula("finish_time", [this] { return static_cast<double>(finish_time_.ps()); }, "ps",
-                  "time the last op of this GPU finished");
+  stats().formula(
+      "finish_time", [this] { return static_cast<double>(finish_time_.ps()); }, "ps",
+      "time the last op of this GPU finished");
   stats().attach(&memory_->stats());
 }
 
@@ -98,8 +99,8 @@ void GpuBase::try_start_stream(int32_t stream) {
 void GpuBase::complete(uint32_t id) {
   const Op& op = program_.ops[id];
   const bool compute = is_compute(op.payload);
-  timeline_.push_back(TimelineEvent{op.name, std::string(op_kind_name(op.payload)),
-                                    compute ? 0 : 1, started_[id], sim_now()});
+  timeline_.push_back(TimelineEvent{op.name, std::string(op_kind_name(op.payload)), compute ? 0 : 1,
+                                    started_[id], sim_now()});
   done_[id] = true;
   ++completed_;
   finish_time_ = sim_now();
@@ -144,8 +145,8 @@ std::vector<std::string> GpuBase::describe_pending() const {
     } else {
       what = "started but not finished";
     }
-    out.push_back(fmt::format("{}: op {} '{}' ({}) {}", name(), i, op.name,
-                              op_kind_name(op.payload), what));
+    out.push_back(
+        fmt::format("{}: op {} '{}' ({}) {}", name(), i, op.name, op_kind_name(op.payload), what));
   }
   return out;
 }

@@ -27,7 +27,8 @@ inline CliResult run_cli(const std::vector<std::string>& args) {
   std::string cmd = std::string("'") + MLASIM_BINARY + "'";
   for (const auto& a : args) {
     std::string q = "'";
-    for (char c : a) q += (c == '\'') ? std::string("'\\''") : std::string(1, c);
+    for (char c : a)
+      q += (c == '\'') ? std::string("'\\''") : std::string(1, c);
     cmd += " " + q + "'";
   }
   cmd += " 2>'" + err_file.string() + "' </dev/null";
@@ -36,7 +37,8 @@ inline CliResult run_cli(const std::vector<std::string>& args) {
   if (!pipe) return r;
   std::array<char, 4096> buf{};
   size_t n = 0;
-  while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) r.out.append(buf.data(), n);
+  while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0)
+    r.out.append(buf.data(), n);
   const int status = ::pclose(pipe);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   std::ifstream e(err_file);

@@ -159,8 +159,7 @@ TEST(Config, OverrideSyntaxErrors) {
   ConfigNode root = ConfigNode::map();
   EXPECT_NE(error_of([&] { apply_override(root, "novalue"); }).find("expected KEY.PATH=VALUE"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { apply_override(root, "a..b=1"); }).find("empty key"),
-            std::string::npos);
+  EXPECT_NE(error_of([&] { apply_override(root, "a..b=1"); }).find("empty key"), std::string::npos);
 }
 
 TEST(Config, ScenarioUnknownKeysAtEveryLevel) {

@@ -56,15 +56,16 @@ TEST(EndToEnd, DefaultScenarioMatchesClosedForm) {
   EXPECT_EQ(s["link_bytes"].get<uint64_t>(), 4u * 4u * (1u << 20));
   EXPECT_GT(s["sim_events"].get<uint64_t>(), 0u);
   EXPECT_TRUE(s.contains("sim_wall_s"));
-  for (int r = 0; r < 4; ++r) EXPECT_TRUE(s.contains("gpu" + std::to_string(r) + "_busy_us"));
+  for (int r = 0; r < 4; ++r)
+    EXPECT_TRUE(s.contains("gpu" + std::to_string(r) + "_busy_us"));
 }
 
 TEST(EndToEnd, ContentionOnASharedLinkSerialises) {
   // Every GPU sends to GPU 0's partner slot... use offset 1 on a 1-node, 4-GPU cluster: each
   // GPU's message crosses its own PCIe link and the switch port of its partner: no sharing, so
   // every message takes the same time; then with all GPUs on one node there is no IB hop less.
-  ConfigNode root = load_scenario("", {"cluster.nodes=1", "cluster.gpus_per_node=4",
-                                       "workload.peer_offset=1"});
+  ConfigNode root =
+      load_scenario("", {"cluster.nodes=1", "cluster.gpus_per_node=4", "workload.peer_offset=1"});
   Components comps = make_builtin_components();
   Simulation sim(root, comps, LogLevel::Quiet);
   sim.run(RunControl{});
@@ -90,7 +91,8 @@ TEST(EndToEnd, RunWritesResultFilesAtomically) {
   auto stats = read_json(out / "stats.json");
   int gpu_groups = 0;
   for (const auto& [name, group] : stats["groups"].items()) {
-    if (group["stats"].contains("busy_time") && group["stats"].contains("ops_completed")) ++gpu_groups;
+    if (group["stats"].contains("busy_time") && group["stats"].contains("ops_completed"))
+      ++gpu_groups;
   }
   EXPECT_EQ(gpu_groups, 4);
   auto timeline = read_json(out / "timeline.json");

@@ -17,8 +17,8 @@ TEST(Registry, CreatesByTypeAndRejectsUnknownTypes) {
   EXPECT_TRUE(comps.memory.contains("fixed_bandwidth"));
   EXPECT_TRUE(comps.gpu.contains("roofline"));
   EXPECT_FALSE(comps.gpu.contains("fixed_bandwidth"));
-  ConfigNode section = load_config_string("type: single_switch\nnodes: 3\ngpus_per_node: 2\n",
-                                          "c.yaml", ".");
+  ConfigNode section =
+      load_config_string("type: single_switch\nnodes: 3\ngpus_per_node: 2\n", "c.yaml", ".");
   auto made = comps.cluster.create(&section, "cluster");
   ClusterGraph g = made.product->build();
   EXPECT_EQ(g.num_gpus(), 6u);
@@ -79,10 +79,12 @@ TEST(Stats, JsonRoundTripKeepsValuesUnitsAndTree) {
   uint64_t bytes = 123456789012ULL;
   double level = 2.5;
   Histogram h(10.0, 4);
-  for (double v : {1.0, 15.0, 15.0, 99.0}) h.sample(v);
+  for (double v : {1.0, 15.0, 15.0, 99.0})
+    h.sample(v);
   gpu.counter("bytes", &bytes, "B", "bytes moved");
   gpu.value("level", &level, "count", "a level");
-  gpu.formula("twice", [&] { return 2.0 * level; }, "count", "derived at dump time");
+  gpu.formula(
+      "twice", [&] { return 2.0 * level; }, "count", "derived at dump time");
   gpu.histogram("lat", &h, "ns", "latency");
   root.attach(&gpu);
   root.child("net").counter("bytes", &bytes, "B", "same counter elsewhere");

@@ -14,8 +14,7 @@
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
     !defined(MLASIM_NO_TARGET_CLONES)
-#define MLASIM_CLONES \
-  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define MLASIM_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define MLASIM_CLONES
 #endif
@@ -40,13 +39,14 @@ MLASIM_INLINE Vec<T> load(const T* p) {
   return v;
 }
 template <class T>
-MLASIM_INLINE void store(T* p, Vec<T> v) {
+MLASIM_INLINE void store(T* p, const Vec<T>& v) {
   std::memcpy(p, &v, sizeof v);
 }
 template <class T>
-MLASIM_INLINE T lane_sum(Vec<T> v) {
+MLASIM_INLINE T lane_sum(const Vec<T>& v) {
   T s = 0;
-  for (int64_t i = 0; i < Lanes<T>::n; ++i) s += v[i];
+  for (int64_t i = 0; i < Lanes<T>::n; ++i)
+    s += v[i];
   return s;
 }
 
@@ -61,18 +61,21 @@ MLASIM_INLINE void tile_nt(int64_t kc, const T* X, int64_t ldx, const T* W, int6
   for (; k + L <= kc; k += L) {
     Vec<T> w[NR];
 #pragma GCC unroll 4
-    for (int j = 0; j < NR; ++j) w[j] = load(W + j * ldw + k);
+    for (int j = 0; j < NR; ++j)
+      w[j] = load(W + j * ldw + k);
 #pragma GCC unroll 4
     for (int i = 0; i < MR; ++i) {
       const Vec<T> x = load(X + i * ldx + k);
 #pragma GCC unroll 4
-      for (int j = 0; j < NR; ++j) acc[i][j] += x * w[j];
+      for (int j = 0; j < NR; ++j)
+        acc[i][j] += x * w[j];
     }
   }
   for (int i = 0; i < MR; ++i) {
     for (int j = 0; j < NR; ++j) {
       T s = lane_sum<T>(acc[i][j]);
-      for (int64_t kk = k; kk < kc; ++kk) s += X[i * ldx + kk] * W[j * ldw + kk];
+      for (int64_t kk = k; kk < kc; ++kk)
+        s += X[i * ldx + kk] * W[j * ldw + kk];
       T& y = Y[i * ldy + j];
       y = accumulate ? y + s : s;
     }
@@ -86,7 +89,8 @@ MLASIM_INLINE void gemm_nt_impl(int64_t M, int64_t N, int64_t K, const T* X, int
   // 64 rows of W by 512 of K stay in L2 while every row block of X passes over them.
   constexpr int64_t MB = 64, NB = 64, KC = 512;
   if (K == 0) {
-    for (int64_t m = 0; m < M; ++m) std::fill(Y + m * ldy, Y + m * ldy + N, T(0));
+    for (int64_t m = 0; m < M; ++m)
+      std::fill(Y + m * ldy, Y + m * ldy + N, T(0));
     return;
   }
   for (int64_t k0 = 0; k0 < K; k0 += KC) {
@@ -115,8 +119,8 @@ MLASIM_INLINE void gemm_nt_impl(int64_t M, int64_t N, int64_t K, const T* X, int
                               ldy, acc);
           }
           for (; n < n1; ++n) {
-            tile_nt<T, 1, 1>(kc, X + m * ldx + k0, ldx, W + n * ldw + k0, ldw, Y + m * ldy + n,
-                             ldy, acc);
+            tile_nt<T, 1, 1>(kc, X + m * ldx + k0, ldx, W + n * ldw + k0, ldw, Y + m * ldy + n, ldy,
+                             acc);
           }
         }
       }
@@ -128,8 +132,10 @@ template <class T>
 MLASIM_INLINE void dot_rows_impl(const T* q, const T* K, int64_t ldk, int64_t n_rows, int64_t dim,
                                  T* out) {
   int64_t j = 0;
-  for (; j + 4 <= n_rows; j += 4) tile_nt<T, 1, 4>(dim, q, dim, K + j * ldk, ldk, out + j, 1, false);
-  for (; j < n_rows; ++j) tile_nt<T, 1, 1>(dim, q, dim, K + j * ldk, ldk, out + j, 1, false);
+  for (; j + 4 <= n_rows; j += 4)
+    tile_nt<T, 1, 4>(dim, q, dim, K + j * ldk, ldk, out + j, 1, false);
+  for (; j < n_rows; ++j)
+    tile_nt<T, 1, 1>(dim, q, dim, K + j * ldk, ldk, out + j, 1, false);
 }
 
 // acc += sum_j p[j] * V[j, :], 4 vectors of acc held in registers across the rows of V.
@@ -157,24 +163,78 @@ MLASIM_INLINE void axpy_rows_impl(const T* p, const T* V, int64_t ldv, int64_t n
   }
   for (; i + L <= dim; i += L) {
     Vec<T> a = load(acc + i);
-    for (int64_t j = 0; j < n_rows; ++j) a += p[j] * load(V + j * ldv + i);
+    for (int64_t j = 0; j < n_rows; ++j)
+      a += p[j] * load(V + j * ldv + i);
     store(acc + i, a);
   }
   for (; i < dim; ++i) {
     T a = acc[i];
-    for (int64_t j = 0; j < n_rows; ++j) a += p[j] * V[j * ldv + i];
+    for (int64_t j = 0; j < n_rows; ++j)
+      a += p[j] * V[j * ldv + i];
     acc[i] = a;
+  }
+}
+
+// Y[MR rows, 4 vectors of columns] += X[MR rows, K] W[K, those columns]: each row of W is
+// loaded once for MR rows of X.
+template <class T, int MR>
+MLASIM_INLINE void tile_nn_acc(int64_t K, const T* X, int64_t ldx, const T* W, int64_t ldw, T* Y,
+                               int64_t ldy) {
+  constexpr int64_t L = Lanes<T>::n;
+  Vec<T> acc[MR][4];
+#pragma GCC unroll 4
+  for (int r = 0; r < MR; ++r) {
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; ++c)
+      acc[r][c] = load(Y + r * ldy + c * L);
+  }
+  for (int64_t k = 0; k < K; ++k) {
+    const T* w = W + k * ldw;
+    Vec<T> wv[4];
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; ++c)
+      wv[c] = load(w + c * L);
+#pragma GCC unroll 4
+    for (int r = 0; r < MR; ++r) {
+      const T x = X[r * ldx + k];
+#pragma GCC unroll 4
+      for (int c = 0; c < 4; ++c)
+        acc[r][c] += x * wv[c];
+    }
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < MR; ++r) {
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; ++c)
+      store(Y + r * ldy + c * L, acc[r][c]);
+  }
+}
+
+template <class T>
+MLASIM_INLINE void gemm_nn_acc_impl(int64_t M, int64_t N, int64_t K, const T* X, int64_t ldx,
+                                    const T* W, int64_t ldw, T* Y, int64_t ldy) {
+  constexpr int64_t L = Lanes<T>::n;
+  constexpr int64_t NW = 4 * L;
+  int64_t n = 0;
+  for (; n + NW <= N; n += NW) {
+    int64_t m = 0;
+    for (; m + 4 <= M; m += 4)
+      tile_nn_acc<T, 4>(K, X + m * ldx, ldx, W + n, ldw, Y + m * ldy + n, ldy);
+    for (; m < M; ++m)
+      tile_nn_acc<T, 1>(K, X + m * ldx, ldx, W + n, ldw, Y + m * ldy + n, ldy);
+  }
+  if (n < N) {  // leftover columns: row-wise axpy
+    for (int64_t m = 0; m < M; ++m)
+      axpy_rows_impl(X + m * ldx, W + n, ldw, K, N - n, Y + m * ldy + n);
   }
 }
 
 template <class T>
 MLASIM_INLINE void gemm_nn_impl(int64_t M, int64_t N, int64_t K, const T* X, int64_t ldx,
                                 const T* W, int64_t ldw, T* Y, int64_t ldy) {
-  for (int64_t m = 0; m < M; ++m) {
-    T* y = Y + m * ldy;
-    std::fill(y, y + N, T(0));
-    axpy_rows_impl(X + m * ldx, W, ldw, K, N, y);
-  }
+  for (int64_t m = 0; m < M; ++m)
+    std::fill(Y + m * ldy, Y + m * ldy + N, T(0));
+  gemm_nn_acc_impl(M, N, K, X, ldx, W, ldw, Y, ldy);
 }
 
 template <class T>
@@ -182,9 +242,11 @@ void rms_norm_impl(T* x, int64_t rows, int64_t cols, int64_t ld, const T* weight
   for (int64_t r = 0; r < rows; ++r) {
     T* row = x + r * ld;
     T sum_sq = 0;
-    for (int64_t i = 0; i < cols; ++i) sum_sq += row[i] * row[i];
+    for (int64_t i = 0; i < cols; ++i)
+      sum_sq += row[i] * row[i];
     const T inv = T(1) / std::sqrt(sum_sq / static_cast<T>(cols) + static_cast<T>(eps));
-    for (int64_t i = 0; i < cols; ++i) row[i] = row[i] * inv * weight[i];
+    for (int64_t i = 0; i < cols; ++i)
+      row[i] = row[i] * inv * weight[i];
   }
 }
 
@@ -205,6 +267,14 @@ MLASIM_CLONES void gemm_nn(int64_t M, int64_t N, int64_t K, const float* X, int6
 MLASIM_CLONES void gemm_nn(int64_t M, int64_t N, int64_t K, const double* X, int64_t ldx,
                            const double* W, int64_t ldw, double* Y, int64_t ldy) {
   gemm_nn_impl(M, N, K, X, ldx, W, ldw, Y, ldy);
+}
+MLASIM_CLONES void gemm_nn_acc(int64_t M, int64_t N, int64_t K, const float* X, int64_t ldx,
+                               const float* W, int64_t ldw, float* Y, int64_t ldy) {
+  gemm_nn_acc_impl(M, N, K, X, ldx, W, ldw, Y, ldy);
+}
+MLASIM_CLONES void gemm_nn_acc(int64_t M, int64_t N, int64_t K, const double* X, int64_t ldx,
+                               const double* W, int64_t ldw, double* Y, int64_t ldy) {
+  gemm_nn_acc_impl(M, N, K, X, ldx, W, ldw, Y, ldy);
 }
 MLASIM_CLONES void dot_rows(const float* q, const float* K, int64_t ldk, int64_t n_rows,
                             int64_t dim, float* out) {

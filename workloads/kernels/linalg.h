@@ -25,9 +25,14 @@ void gemm_nn(int64_t M, int64_t N, int64_t K, const float* X, int64_t ldx, const
 void gemm_nn(int64_t M, int64_t N, int64_t K, const double* X, int64_t ldx, const double* W,
              int64_t ldw, double* Y, int64_t ldy);
 
+// Y[m, n] += sum_k X[m, k] * W[k, n]   (accumulates into Y).
+void gemm_nn_acc(int64_t M, int64_t N, int64_t K, const float* X, int64_t ldx, const float* W,
+                 int64_t ldw, float* Y, int64_t ldy);
+void gemm_nn_acc(int64_t M, int64_t N, int64_t K, const double* X, int64_t ldx, const double* W,
+                 int64_t ldw, double* Y, int64_t ldy);
+
 // out[j] = sum_i q[i] * K[j * ldk + i] for j < n_rows: one query against a block of keys.
-void dot_rows(const float* q, const float* K, int64_t ldk, int64_t n_rows, int64_t dim,
-              float* out);
+void dot_rows(const float* q, const float* K, int64_t ldk, int64_t n_rows, int64_t dim, float* out);
 void dot_rows(const double* q, const double* K, int64_t ldk, int64_t n_rows, int64_t dim,
               double* out);
 

@@ -12,15 +12,14 @@ namespace {
 
 // Scale so the tile's largest magnitude maps to 448, then round each element in that scale.
 template <class T>
-void fp8_fake_quant(T* data, int64_t n, int64_t stride, float amax) {
+void fp8_fake_quant(T* data, int64_t n, float amax) {
   if (!(amax > 0)) {
-    for (int64_t i = 0; i < n; ++i) data[i * stride] = T(0);
+    std::fill(data, data + n, T(0));
     return;
   }
   const float scale = amax / kFp8E4M3Max;
   for (int64_t i = 0; i < n; ++i) {
-    const float v = static_cast<float>(data[i * stride]);
-    data[i * stride] = static_cast<T>(round_fp8_e4m3(v / scale) * scale);
+    data[i] = static_cast<T>(round_fp8_e4m3(static_cast<float>(data[i]) / scale) * scale);
   }
 }
 
@@ -36,7 +35,8 @@ Precision Precision::make(DType compute, std::optional<DType> cache) {
   p.compute = compute;
   p.activation = compute == DType::FP8 ? DType::BF16 : compute;
   p.attention = p.activation;
-  p.cache = cache.value_or(compute);
+  // DeepSeek keeps the cache (and core attention) in BF16 when its GEMMs run in FP8.
+  p.cache = cache.value_or(p.activation);
   return p;
 }
 
@@ -51,10 +51,12 @@ void round_to(DType dtype, T* data, int64_t n) {
     case DType::FP64:
       return;
     case DType::FP32:
-      for (int64_t i = 0; i < n; ++i) data[i] = static_cast<T>(static_cast<float>(data[i]));
+      for (int64_t i = 0; i < n; ++i)
+        data[i] = static_cast<T>(static_cast<float>(data[i]));
       return;
     case DType::BF16:
-      for (int64_t i = 0; i < n; ++i) data[i] = static_cast<T>(round_bf16(static_cast<float>(data[i])));
+      for (int64_t i = 0; i < n; ++i)
+        data[i] = static_cast<T>(round_bf16(static_cast<float>(data[i])));
       return;
     case DType::FP8:
       // Elementwise FP8 without a scale is only meaningful for already-scaled data.
@@ -71,7 +73,8 @@ void round_to(DType dtype, T* data, int64_t n) {
 template <class T>
 void quantize_rows(DType dtype, T* data, int64_t rows, int64_t cols, int64_t ld) {
   if (dtype != DType::FP8) {
-    for (int64_t r = 0; r < rows; ++r) round_to(dtype, data + r * ld, cols);
+    for (int64_t r = 0; r < rows; ++r)
+      round_to(dtype, data + r * ld, cols);
     return;
   }
   for (int64_t r = 0; r < rows; ++r) {
@@ -79,8 +82,9 @@ void quantize_rows(DType dtype, T* data, int64_t rows, int64_t cols, int64_t ld)
     for (int64_t c0 = 0; c0 < cols; c0 += kFp8TileSize) {
       const int64_t n = std::min(kFp8TileSize, cols - c0);
       float amax = 0;
-      for (int64_t i = 0; i < n; ++i) amax = std::max(amax, std::fabs(static_cast<float>(row[c0 + i])));
-      fp8_fake_quant(row + c0, n, 1, amax);
+      for (int64_t i = 0; i < n; ++i)
+        amax = std::max(amax, std::fabs(static_cast<float>(row[c0 + i])));
+      fp8_fake_quant(row + c0, n, amax);
     }
   }
 }
@@ -101,7 +105,8 @@ void quantize_blocks(DType dtype, T* data, int64_t rows, int64_t cols) {
           amax = std::max(amax, std::fabs(static_cast<float>(data[(r0 + r) * cols + c0 + c])));
         }
       }
-      for (int64_t r = 0; r < nr; ++r) fp8_fake_quant(data + (r0 + r) * cols + c0, nc, 1, amax);
+      for (int64_t r = 0; r < nr; ++r)
+        fp8_fake_quant(data + (r0 + r) * cols + c0, nc, amax);
     }
   }
 }

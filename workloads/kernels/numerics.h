@@ -18,9 +18,9 @@
 
 namespace mlasim::kernels {
 
-inline constexpr int64_t kFp8TileSize = 128;  // 1x128 activation tiles, 128x128 weight blocks
+inline constexpr int64_t kFp8TileSize = 128;   // 1x128 activation tiles, 128x128 weight blocks
 inline constexpr uint64_t kFp8ScaleBytes = 4;  // one FP32 scale per tile or block
-inline constexpr float kFp8E4M3Max = 448.0f;  // largest finite E4M3 ("fn" variant)
+inline constexpr float kFp8E4M3Max = 448.0f;   // largest finite E4M3 ("fn" variant)
 
 // Round to nearest even to bfloat16 (8 exponent, 7 fraction bits); NaN stays NaN.
 inline float round_bf16(float x) {
@@ -37,7 +37,7 @@ inline float round_fp8_e4m3(float x) {
   const float a = std::fabs(x);
   if (a >= kFp8E4M3Max) return std::copysign(kFp8E4M3Max, x);
   int e = 0;
-  std::frexp(a, &e);  // a = m * 2^e with m in [0.5, 1)
+  std::frexp(a, &e);                             // a = m * 2^e with m in [0.5, 1)
   const int exponent = e - 1 < -6 ? -6 : e - 1;  // below 2^-6 the spacing stays 2^-9
   const float quantum = std::ldexp(1.0f, exponent - 3);
   float q = std::nearbyint(a / quantum) * quantum;  // default rounding mode: ties to even
@@ -52,14 +52,17 @@ struct Precision {
   DType cache = DType::FP32;       // the KV cache
   DType attention = DType::FP32;   // attention-core operands (FP8 runs: BF16, as DeepSeek does)
 
-  // compute: FP64 (reference), FP32, BF16 or FP8; cache defaults to compute. FP16 and an FP64
-  // cache without FP64 compute are rejected with InputError.
+  // compute: FP64 (reference), FP32, BF16 or FP8; the cache defaults to the activation dtype
+  // (BF16 for FP8 compute, as DeepSeek-V3 serves). FP16, and an FP64 cache without FP64
+  // compute, are rejected with InputError.
   static Precision make(DType compute, std::optional<DType> cache = std::nullopt);
   std::string describe() const;
 };
 
 // Bytes one stored activation element takes.
-inline uint64_t activation_bytes(const Precision& p) { return dtype_bytes(p.activation); }
+inline uint64_t activation_bytes(const Precision& p) {
+  return dtype_bytes(p.activation);
+}
 
 // Rounds n elements to `dtype` (FP32 on a float buffer and FP64 leave values unchanged).
 template <class T>

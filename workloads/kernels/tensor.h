@@ -50,8 +50,10 @@ class Tensor {
 
 template <class To, class From>
 Tensor<To> tensor_cast(const Tensor<From>& t) {
+  if (t.empty()) return {};  // an unset tensor stays unset (a rank-0 shape would mean a scalar)
   Tensor<To> out(t.shape());
-  for (int64_t i = 0; i < t.size(); ++i) out[i] = static_cast<To>(t[i]);
+  for (int64_t i = 0; i < t.size(); ++i)
+    out[i] = static_cast<To>(t[i]);
   return out;
 }
 
@@ -59,7 +61,8 @@ Tensor<To> tensor_cast(const Tensor<From>& t) {
 template <class T>
 void fill_normal(Tensor<T>& t, std::mt19937_64& rng, double stddev, double mean = 0.0) {
   std::normal_distribution<double> dist(mean, stddev);
-  for (auto& x : t.span()) x = static_cast<T>(dist(rng));
+  for (auto& x : t.span())
+    x = static_cast<T>(dist(rng));
 }
 
 }  // namespace mlasim::kernels

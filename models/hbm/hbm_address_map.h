@@ -1,0 +1,100 @@
+// Address mapping of the HBM model: a physical address is cut into a burst offset and a
+// mixed-radix number whose digits, from least to most significant, are the fields named by
+// `controller.address_map` (stack, channel, pseudo-channel, SID, bank group, bank, row,
+// column; the column may be split into several digits). Mixed radix rather than bit slicing
+// lets the 5-stack H100 interleave over all 160 pseudo-channels.
+//
+// A Cursor walks, in increasing address order, the bursts of one address range that fall in
+// one pseudo-channel, without visiting the others: the controller splits a 1 GiB request into
+// 160 cursors instead of 33 million bursts.
+//
+// Leaves out: XOR bank hashing and any GPU-side physical address permutation.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "models/hbm/hbm_params.h"
+
+namespace mlasim {
+
+enum class HbmField : uint8_t { Stack, Channel, PseudoChannel, Sid, BankGroup, Bank, Row, Column };
+inline constexpr int kHbmFields = 8;
+
+class HbmAddressMap {
+ public:
+  static constexpr int kMaxLevels = 16;
+
+  // Throws std::invalid_argument with a readable message for a malformed spec.
+  HbmAddressMap(const HbmOrganisation& org, std::string_view spec);
+  // Empty when `spec` is valid for `org`, else what is wrong.
+  static std::string check(const HbmOrganisation& org, std::string_view spec);
+
+  struct Location {
+    uint32_t pc = 0;    // global pseudo-channel: (stack * channels + channel) * pcs + pc
+    uint32_t bank = 0;  // within the pseudo-channel: (sid * bank_groups + bg) * banks + bank
+    uint32_t row = 0;
+    uint32_t column = 0;
+  };
+  Location locate(uint64_t burst_index) const;
+  uint64_t bursts() const { return total_; }  // capacity in bursts
+  uint32_t bank_group_of(uint32_t bank) const { return bank / banks_per_group_; }
+
+  class Cursor {
+   public:
+    bool valid() const { return x_ < end_; }
+    uint64_t index() const { return x_; }
+    uint32_t bank() const;
+    uint32_t row() const { return static_cast<uint32_t>(field_[static_cast<int>(HbmField::Row)]); }
+    // Moves to the next burst of the range in the same pseudo-channel.
+    void next();
+    // Whole rounds of `n` bursts the cursor can skip at once with banks and rows repeating:
+    // the lowest non-PC digits cycle through exactly n values and all stand at zero, and the
+    // digit above them is a column digit. 0 when that is not so.
+    uint64_t uniform_rounds(uint64_t n) const;
+    // Cheap necessary condition for uniform_rounds() > 0: the lowest non-PC digit is zero.
+    bool at_round_start() const { return digit_[map_->free_[0]] == 0; }
+    // Skips `rounds` such rounds (rounds <= uniform_rounds(n), bursts left in the range).
+    void skip_rounds(uint64_t n, uint64_t rounds);
+
+   private:
+    friend class HbmAddressMap;
+    const HbmAddressMap* map_ = nullptr;
+    uint64_t x_ = 0;
+    uint64_t end_ = 0;
+    std::array<uint32_t, kMaxLevels> digit_{};
+    std::array<uint64_t, kHbmFields> field_{};
+  };
+  // The first burst of [begin, end) in pseudo-channel `pc`; false when there is none.
+  bool first_in_pc(uint64_t begin, uint64_t end, uint32_t pc, Cursor& out) const;
+  // A cursor over [index, end) positioned at `index` (which must lie in the cursor's PC).
+  Cursor cursor_at(uint64_t index, uint64_t end) const;
+  // Number of bursts of [begin, end) that fall in pseudo-channel `pc`.
+  uint64_t count_in_pc(uint64_t begin, uint64_t end, uint32_t pc) const {
+    return count_below(end, pc) - count_below(begin, pc);
+  }
+
+ private:
+  struct Level {
+    HbmField field;
+    uint32_t radix;
+    uint64_t weight;        // value of one unit of this digit in bursts
+    uint64_t field_weight;  // value of one unit of this digit within its field
+    bool pc_level;          // stack, channel or pseudo-channel
+  };
+  void set_fields(Cursor& c) const;
+  uint64_t count_below(uint64_t n, uint32_t pc) const;  // bursts < n in `pc`
+  uint32_t pc_digit(HbmField f, uint32_t pc) const;
+  uint64_t compose(const Cursor& c) const;
+
+  std::array<Level, kMaxLevels> levels_{};
+  int n_ = 0;
+  std::array<uint8_t, kMaxLevels> free_{};  // indices of the non-PC levels, least significant first
+  int n_free_ = 0;
+  uint64_t total_ = 0;
+  uint32_t channels_, pcs_, bank_groups_, banks_per_group_;
+};
+
+}  // namespace mlasim

@@ -1,0 +1,309 @@
+// HbmEngine: request splitting, lazy pseudo-channel advance and completion events (see
+// hbm_engine.h).
+#include "models/hbm/hbm_engine.h"
+
+#include <algorithm>
+
+namespace mlasim {
+
+namespace {
+// Requests of at most this many bursts per pseudo-channel are split burst by burst; larger
+// ones get one cursor per pseudo-channel.
+constexpr uint64_t kSmallBurstsPerPc = 2;
+}  // namespace
+
+HbmEngine::HbmEngine(const HbmParams& params, EventSink& events)
+    : params_(params),
+      events_(events),
+      cfg_(HbmPcConfig::from(params)),
+      map_(params.org, params.controller.address_map),
+      tck_(params.org.tck.ps()) {
+  const uint32_t n = params.org.pseudo_channels_total();
+  pcs_.reserve(n);
+  for (uint32_t p = 0; p < n; ++p) {
+    pcs_.push_back(std::make_unique<HbmPseudoChannel>(cfg_, map_, p, n, table_));
+  }
+  is_busy_.assign(n, 0);
+}
+
+uint32_t HbmEngine::allocate_request() {
+  if (!free_ids_.empty()) {
+    const uint32_t id = free_ids_.back();
+    free_ids_.pop_back();
+    return id;
+  }
+  table_.requests.emplace_back();
+  return static_cast<uint32_t>(table_.requests.size() - 1);
+}
+
+void HbmEngine::touch(uint32_t pc, int64_t cycle) {
+  pcs_[pc]->advance(cycle);
+  if (!is_busy_[pc]) {
+    is_busy_[pc] = 1;
+    busy_.push_back(pc);
+  }
+}
+
+void HbmEngine::push_range(uint32_t id, uint64_t b0, uint64_t b1, bool write, int64_t cycle) {
+  HbmRequestState& s = table_.requests[id];
+  const uint32_t npcs = static_cast<uint32_t>(pcs_.size());
+  if (b1 - b0 <= kSmallBurstsPerPc * npcs) {
+    small_.clear();
+    for (uint64_t x = b0; x < b1; ++x) small_.emplace_back(map_.locate(x).pc, x);
+    std::sort(small_.begin(), small_.end());
+    for (size_t i = 0; i < small_.size();) {
+      size_t j = i;
+      while (j < small_.size() && small_[j].first == small_[i].first) ++j;
+      const uint32_t pc = small_[i].first;
+      // The bursts of a contiguous range that fall in one PC are exactly the ones the cursor
+      // visits between the first and the last of them.
+      touch(pc, cycle);
+      pcs_[pc]->push(map_.cursor_at(small_[i].second, small_[j - 1].second + 1), id,
+                     static_cast<uint32_t>(s.parts.size()), write, cycle, j - i);
+      HbmRequestState::Part part{pc, j - i};
+      if (j - i == 1) {
+        const auto loc = map_.locate(small_[i].second);
+        part.bank = static_cast<int32_t>(loc.bank);
+        part.row = loc.row;
+      }
+      s.parts.push_back(part);
+      i = j;
+    }
+    return;
+  }
+  for (uint32_t pc = 0; pc < npcs; ++pc) {
+    const uint64_t count = map_.count_in_pc(b0, b1, pc);
+    if (count == 0) continue;
+    HbmAddressMap::Cursor c;
+    map_.first_in_pc(b0, b1, pc, c);
+    touch(pc, cycle);
+    pcs_[pc]->push(c, id, static_cast<uint32_t>(s.parts.size()), write, cycle, count);
+    s.parts.push_back(HbmRequestState::Part{pc, count});
+  }
+}
+
+void HbmEngine::access(const MemRequest& request, Done done) {
+  const Time now = events_.now();
+  const bool write = request.write;
+  ++requests_[write];
+  bytes_[write] += request.size.count();
+  if (outstanding_++ == 0) busy_since_ps_ = now.ps();
+  const uint64_t burst = params_.org.burst.count();
+  const uint32_t id = allocate_request();
+  {
+    HbmRequestState& s = table_.requests[id];
+    s.parts.clear();  // keeps its capacity for the next request in this slot
+    s.remaining = 0;
+    s.last_done = 0;
+    s.write = write;
+    s.live = true;
+    s.arrival = now.ps();
+    s.bytes = request.size.count();
+    s.done = std::move(done);
+  }
+  if (request.size.count() == 0) {
+    events_.at(now + params_.controller.latency, [this, id] { complete(id); });
+    return;
+  }
+  const uint64_t total = map_.bursts();
+  const uint64_t first = request.address / burst;
+  const uint64_t last = (request.address + request.size.count() - 1) / burst;
+  uint64_t n = last - first + 1;
+  table_.requests[id].remaining = n;
+  const int64_t cycle = cycle_at_or_after(now);
+  // Addresses wrap at the capacity; a request longer than the memory wraps around it.
+  uint64_t b0 = first % total;
+  while (n > 0) {
+    const uint64_t len = std::min(n, total - b0);
+    push_range(id, b0, b0 + len, write, cycle);
+    n -= len;
+    b0 = 0;
+  }
+  undiscovered_.push_back(id);
+  handle_finished();
+  if (table_.requests[id].remaining > 0) {
+    schedule_wake(completion_bound(table_.requests[id], cycle));
+  }
+}
+
+int64_t HbmEngine::completion_bound(const HbmRequestState& s, int64_t now) const {
+  // Each pseudo-channel with k bursts of the request left issues them no earlier than its next
+  // possible column command and at most one every tCCD_S; the last one's data needs CL (CWL)
+  // + BL more. The request completes after the slowest.
+  const int64_t data = (s.write ? cfg_.cwl : cfg_.cl) + cfg_.bl;
+  int64_t bound = now + 1;
+  for (const auto& part : s.parts) {
+    if (part.left == 0) continue;
+    const HbmPseudoChannel& pc = *pcs_[part.pc];
+    int64_t start = std::max(now, pc.next_column_bound());
+    if (part.bank >= 0) {
+      start = std::max(start, pc.bank_column_bound(static_cast<uint32_t>(part.bank), part.row, s.write));
+    }
+    bound = std::max(bound, start + static_cast<int64_t>(part.left - 1) * cfg_.ccd_s + data);
+  }
+  return bound;
+}
+
+void HbmEngine::schedule_wake(int64_t cycle) {
+  if (cycle >= kNever) return;
+  if (!wakes_pending_.empty() && *wakes_pending_.begin() <= cycle) return;
+  // Later wakes are superseded: the earlier one recomputes the next.
+  wakes_pending_.clear();
+  wakes_pending_.insert(cycle);
+  events_.at(Time::ps(cycle * tck_), [this, cycle] { on_wake(cycle); });
+}
+
+void HbmEngine::on_wake(int64_t cycle) {
+  if (wakes_pending_.erase(cycle) == 0) return;  // superseded
+  ++wakes_;
+  for (size_t i = 0; i < busy_.size();) {
+    HbmPseudoChannel& pc = *pcs_[busy_[i]];
+    pc.advance(cycle);
+    if (!pc.busy()) {
+      is_busy_[busy_[i]] = 0;
+      busy_[i] = busy_.back();
+      busy_.pop_back();
+    } else {
+      ++i;
+    }
+  }
+  handle_finished();
+  int64_t next = kNever;
+  for (size_t i = 0; i < undiscovered_.size();) {
+    const HbmRequestState& s = table_.requests[undiscovered_[i]];
+    if (!s.live || s.remaining == 0) {
+      undiscovered_[i] = undiscovered_.back();
+      undiscovered_.pop_back();
+      continue;
+    }
+    next = std::min(next, completion_bound(s, cycle));
+    ++i;
+  }
+  schedule_wake(next);
+}
+
+void HbmEngine::handle_finished() {
+  for (uint32_t id : table_.finished) {
+    const HbmRequestState& s = table_.requests[id];
+    const Time at = Time::ps(s.last_done * tck_) + params_.controller.latency;
+    events_.at(at, [this, id] { complete(id); });
+  }
+  table_.finished.clear();
+}
+
+void HbmEngine::complete(uint32_t id) {
+  HbmRequestState& s = table_.requests[id];
+  const int64_t now = events_.now().ps();
+  const uint64_t latency = static_cast<uint64_t>(now - s.arrival);
+  latency_sum_ps_ += latency;
+  latency_ns_.sample(static_cast<double>(latency) * 1e-3);
+  ++completed_;
+  if (--outstanding_ == 0) active_ps_ += static_cast<uint64_t>(now - busy_since_ps_);
+  auto done = std::move(s.done);
+  s.live = false;
+  s.done = nullptr;
+  free_ids_.push_back(id);
+  if (done) done();
+}
+
+Time HbmEngine::active_time() const {
+  uint64_t ps = active_ps_;
+  if (outstanding_ > 0) ps += static_cast<uint64_t>(events_.now().ps() - busy_since_ps_);
+  return Time::ps(static_cast<int64_t>(ps));
+}
+
+Time HbmEngine::mean_latency() const {
+  return Time::ps(completed_ ? static_cast<int64_t>(latency_sum_ps_ / completed_) : 0);
+}
+
+void HbmEngine::settle() {
+  // Advancing to the present is always allowed: every request before now has arrived.
+  const int64_t now = events_.now().ps() / tck_;
+  for (uint32_t p : busy_) pcs_[p]->advance(now);
+  handle_finished();
+  for (auto& pc : pcs_) pc->settle_stats(std::max(now, pc->now()));
+}
+
+HbmTotals HbmEngine::totals() {
+  settle();
+  HbmTotals t;
+  for (const auto& pc : pcs_) {
+    const HbmPcStats& s = pc->stats();
+    t.read_bursts += s.bursts[0];
+    t.write_bursts += s.bursts[1];
+    t.activates += s.activates;
+    t.precharges += s.precharges;
+    t.row_misses += s.row_misses;
+    t.row_conflicts += s.row_conflicts;
+    t.refreshes += s.refreshes;
+    t.refresh_cycles += s.refresh_cycles;
+    t.queue_integral += s.queue_integral;
+    t.intake_integral += s.intake_integral;
+    t.bank_open_integral += s.bank_open_integral;
+  }
+  const uint64_t columns = t.read_bursts + t.write_bursts;
+  const uint64_t opened = t.row_misses + t.row_conflicts;
+  t.row_hits = columns > opened ? columns - opened : 0;
+  return t;
+}
+
+void HbmEngine::register_stats(StatGroup& g) {
+  g.counter("bytes_read", &bytes_[0], "B", "bytes requested by reads");
+  g.counter("bytes_written", &bytes_[1], "B", "bytes requested by writes");
+  g.counter("read_requests", &requests_[0], "count", "read requests");
+  g.counter("write_requests", &requests_[1], "count", "write requests");
+  g.counter("requests_completed", &completed_, "count", "requests completed");
+  g.counter("wakes", &wakes_, "count", "controller wake-up events (each advances busy channels)");
+  g.histogram("request_latency", &latency_ns_, "ns", "request latency, arrival to completion");
+  auto tot = [this](uint64_t HbmTotals::*f) {
+    return [this, f] {
+      totals_cache_ = totals();
+      return static_cast<double>(totals_cache_.*f);
+    };
+  };
+  g.formula("read_bursts", tot(&HbmTotals::read_bursts), "count", "RD commands");
+  g.formula("write_bursts", tot(&HbmTotals::write_bursts), "count", "WR commands");
+  g.formula("activates", tot(&HbmTotals::activates), "count", "ACT commands");
+  g.formula("precharges", tot(&HbmTotals::precharges), "count", "PRE, PREA and auto-precharges");
+  g.formula("row_hits", tot(&HbmTotals::row_hits), "count", "bursts served from an open row");
+  g.formula("row_misses", tot(&HbmTotals::row_misses), "count",
+            "activations of a closed bank (idle, refreshed or auto-precharged)");
+  g.formula("row_conflicts", tot(&HbmTotals::row_conflicts), "count",
+            "activations after closing another open row");
+  g.formula("refreshes", tot(&HbmTotals::refreshes), "count", "refresh commands");
+  const double npcs = static_cast<double>(pcs_.size());
+  const double tck = static_cast<double>(tck_);
+  g.formula("refresh_time", [this, npcs, tck] {
+    const HbmTotals t = totals();
+    const double per_pc = static_cast<double>(t.refresh_cycles) * tck / npcs;
+    // A per-bank refresh blocks one bank of the pseudo-channel.
+    return params_.refresh.mode == RefreshMode::PerBank ? per_pc / cfg_.banks : per_pc;
+  }, "ps", "time a pseudo-channel's banks were blocked by refresh (mean over pseudo-channels)");
+  auto elapsed_cycles = [this] { return std::max<double>(1.0, events_.now().ps() / static_cast<double>(tck_)); };
+  g.formula("queue_occupancy", [this, npcs, elapsed_cycles] {
+    return static_cast<double>(totals().queue_integral) / (npcs * elapsed_cycles());
+  }, "bursts", "mean bursts in a pseudo-channel's read + write queues, over the whole run");
+  g.formula("intake_occupancy", [this, npcs, elapsed_cycles] {
+    return static_cast<double>(totals().intake_integral) / (npcs * elapsed_cycles());
+  }, "bursts", "mean bursts per pseudo-channel waiting for queue space (back-pressure)");
+  g.formula("bank_utilization", [this, npcs, elapsed_cycles] {
+    return static_cast<double>(totals().bank_open_integral) /
+           (npcs * cfg_.banks * elapsed_cycles());
+  }, "fraction", "fraction of bank-time with a row open");
+  g.formula("active_time", [this] { return static_cast<double>(active_time().ps()); }, "ps",
+            "simulated time with at least one request outstanding");
+  g.formula("achieved_bandwidth", [this] {
+    const double s = active_time().to_seconds();
+    return s > 0 ? static_cast<double>(bytes_[0] + bytes_[1]) / s : 0.0;
+  }, "B/s", "bytes moved / time with requests outstanding");
+  g.formula("bandwidth_utilization", [this] {
+    const double s = active_time().to_seconds();
+    return s > 0 ? static_cast<double>(bytes_[0] + bytes_[1]) / s /
+                       params_.peak_bandwidth().bytes_per_s()
+                 : 0.0;
+  }, "fraction", "achieved bandwidth / pin peak");
+  g.formula("mean_latency", [this] { return static_cast<double>(mean_latency().ps()); }, "ps",
+            "mean request latency");
+}
+
+}  // namespace mlasim

@@ -1,0 +1,521 @@
+// HbmPseudoChannel: bank state machines, FR-FCFS scheduling and refresh of one pseudo-channel
+// (see hbm_pseudo_channel.h).
+#include "models/hbm/hbm_pseudo_channel.h"
+
+#include <algorithm>
+#include <bit>
+
+namespace mlasim {
+
+HbmPcConfig HbmPcConfig::from(const HbmParams& p) {
+  const HbmTiming& t = p.timing;
+  HbmPcConfig c{};
+  c.cl = t.cl;
+  c.cwl = t.cwl;
+  c.bl = t.bl;
+  c.rcd_rd = t.rcd_rd;
+  c.rcd_wr = t.rcd_wr;
+  c.rp = t.rp;
+  c.ras = t.ras;
+  c.rc = t.rc;
+  c.wr = t.wr;
+  c.rtp = t.rtp;
+  c.ccd_s = t.ccd_s;
+  c.ccd_l = t.ccd_l;
+  c.rrd_s = t.rrd_s;
+  c.rrd_l = t.rrd_l;
+  c.faw = t.faw;
+  c.wtr_s = t.wtr_s;
+  c.wtr_l = t.wtr_l;
+  c.rtw = t.rtw;
+  c.banks = p.org.banks_per_pc();
+  c.groups = p.org.sids * p.org.bank_groups;
+  c.banks_per_group = p.org.banks;
+  c.queue[0] = p.controller.read_queue;
+  c.queue[1] = p.controller.write_queue;
+  c.write_high = p.controller.write_high;
+  c.write_low = p.controller.write_low;
+  c.page_policy = p.controller.page_policy;
+  c.fast_path = p.controller.fast_path;
+  c.refresh_mode = p.refresh.mode;
+  const int64_t tck = p.org.tck.ps();
+  auto ceil_cycles = [tck](Time x) { return (x.ps() + tck - 1) / tck; };
+  switch (p.refresh.mode) {
+    case RefreshMode::AllBank:
+      c.refi = p.refresh.trefi.ps() / tck;
+      c.rfc = ceil_cycles(p.refresh.trfc);
+      break;
+    case RefreshMode::PerBank:
+      // Every bank is refreshed once per tREFI, one bank at a time.
+      c.refi = p.refresh.trefi.ps() / tck / c.banks;
+      c.rfc = ceil_cycles(p.refresh.trfc_pb);
+      break;
+    case RefreshMode::None:
+      c.refi = kNever;
+      c.rfc = 0;
+      break;
+  }
+  return c;
+}
+
+void HbmPseudoChannel::RunQueue::erase(size_t i) {
+  if (i == 0) {
+    if (++head_ == v_.size()) {
+      v_.clear();
+      head_ = 0;
+    } else if (head_ >= 64 && head_ * 2 >= v_.size()) {
+      v_.erase(v_.begin(), v_.begin() + static_cast<std::ptrdiff_t>(head_));
+      head_ = 0;
+    }
+  } else {
+    v_.erase(v_.begin() + static_cast<std::ptrdiff_t>(head_ + i));
+  }
+}
+
+HbmPseudoChannel::HbmPseudoChannel(const HbmPcConfig& cfg, const HbmAddressMap& map,
+                                   uint32_t index, uint32_t pcs_total, HbmRequestTable& table)
+    : cfg_(cfg), map_(map), table_(table), index_(index), banks_(cfg.banks) {
+  for (uint32_t b = 0; b < cfg.banks; ++b) banks_[b].group = b / cfg.banks_per_group;
+  col_group_ok_[0].assign(cfg.groups, 0);
+  col_group_ok_[1].assign(cfg.groups, 0);
+  act_group_ok_.assign(cfg.groups, 0);
+  faw_.fill(-kNever);
+  // Refreshes are staggered across pseudo-channels, as controllers do to spread the current.
+  if (cfg.refresh_mode != RefreshMode::None) {
+    refresh_due_ = cfg.refi * (index + 1) / pcs_total;
+  }
+}
+
+int64_t HbmPseudoChannel::bank_column_bound(uint32_t bank, uint32_t row, bool write) const {
+  const Bank& k = banks_[bank];
+  const int64_t rcd = write ? cfg_.rcd_wr : cfg_.rcd_rd;
+  if (k.open_row == static_cast<int64_t>(row)) return std::max(cur_, write ? k.wr_ok : k.rd_ok);
+  if (k.open_row >= 0) return std::max(cur_, k.pre_ok) + cfg_.rp + rcd;
+  return std::max(cur_, k.act_ok) + rcd;
+}
+
+void HbmPseudoChannel::account(int64_t c) {
+  if (c <= account_cycle_) return;
+  const auto dt = static_cast<uint64_t>(c - account_cycle_);
+  stats_.queue_integral += (window_[0] + window_[1]) * dt;
+  stats_.intake_integral += (waiting_[0] + waiting_[1]) * dt;
+  account_cycle_ = c;
+}
+
+void HbmPseudoChannel::settle_stats(int64_t cycle) {
+  account(cycle);
+  for (Bank& b : banks_) {
+    if (b.open_row >= 0 && cycle > b.open_since) {
+      stats_.bank_open_integral += static_cast<uint64_t>(cycle - b.open_since);
+      b.open_since = cycle;
+    }
+  }
+}
+
+void HbmPseudoChannel::push(const HbmAddressMap::Cursor& cursor, uint32_t request,
+                            uint32_t part, bool write, int64_t now, uint64_t bursts) {
+  const int t = write ? 1 : 0;
+  if (now > cur_) cur_ = now;
+  account(now);
+  intake_[t].push_back(Segment{cursor, request, part, bursts});
+  next_event_ = 0;
+  waiting_[t] += bursts;
+  refill(t, now);
+  next_col_bound_ = std::min(next_col_bound_, now);
+}
+
+void HbmPseudoChannel::refill(int t, int64_t c) {
+  refill_ = RefillNote{};
+  if (window_[t] >= cfg_.queue[t] || intake_[t].empty()) return;
+  account(c);
+  while (window_[t] < cfg_.queue[t] && !intake_[t].empty()) {
+    Segment& s = intake_[t].front();
+    const uint32_t b = s.cursor.bank();
+    const uint32_t row = s.cursor.row();
+    Bank& k = banks_[b];
+    RunQueue& q = k.q[t];
+    const uint64_t seq = seq_++;
+    const bool hit = k.open_row == static_cast<int64_t>(row);
+    if (q.empty()) {
+      if (hit) {
+        refill_.new_hit_banks |= uint64_t{1} << b;
+      } else {
+        refill_.new_row_bank = true;
+      }
+      q.push_back(Run{s.req, s.part, row, 1, 0, seq});
+      k.hit[t] = -2;
+    } else {
+      Run& tail = q.back();
+      if (hit != (k.open_row == static_cast<int64_t>(q[0].row))) refill_.mixed = true;
+      if (tail.req == s.req && tail.row == row && tail.count == 1) {
+        tail.stride = static_cast<uint32_t>(seq - tail.seq);
+        tail.count = 2;
+      } else if (tail.req == s.req && tail.row == row &&
+                 seq == tail.seq + static_cast<uint64_t>(tail.count) * tail.stride) {
+        ++tail.count;
+      } else {
+        q.push_back(Run{s.req, s.part, row, 1, 0, seq});
+        k.hit[t] = -2;
+      }
+    }
+    ++k.pending[t];
+    mask_[t] |= uint64_t{1} << b;
+    ++window_[t];
+    --waiting_[t];
+    s.cursor.next();
+    if (--s.left == 0 || !s.cursor.valid()) intake_[t].pop_front();
+  }
+}
+
+void HbmPseudoChannel::update_mode() {
+  if (type_ == 1) {
+    if (window_[1] == 0 || (window_[1] <= cfg_.write_low && window_[0] > 0)) type_ = 0;
+  } else if (window_[1] >= cfg_.write_high || (window_[0] == 0 && window_[1] > 0)) {
+    type_ = 1;
+  }
+}
+
+bool HbmPseudoChannel::has_hit(const Bank& b, int t) const {
+  const RunQueue& q = b.q[t];
+  for (size_t i = 0; i < q.size(); ++i) {
+    if (static_cast<int64_t>(q[i].row) == b.open_row) return true;
+  }
+  return false;
+}
+
+namespace {
+inline bool better(int64_t ready, uint64_t seq, int64_t best_ready, uint64_t best_seq) {
+  return ready < best_ready || (ready == best_ready && seq < best_seq);
+}
+}  // namespace
+
+bool HbmPseudoChannel::find_candidates(Candidate& col, Candidate& row) const {
+  const int t = type_;
+  bool pure = true;
+  uint64_t m = mask_[t];
+  while (m) {
+    const auto b = static_cast<uint32_t>(std::countr_zero(m));
+    m &= m - 1;
+    const Bank& k = banks_[b];
+    const RunQueue& q = k.q[t];
+    if (k.open_row >= 0) {
+      if (k.hit[t] == -2) {
+        k.hit[t] = -1;
+        k.miss[t] = false;
+        for (size_t i = 0; i < q.size(); ++i) {
+          if (static_cast<int64_t>(q[i].row) == k.open_row) {
+            if (k.hit[t] < 0) k.hit[t] = static_cast<int32_t>(i);
+          } else {
+            k.miss[t] = true;
+          }
+        }
+      }
+      const size_t hit = k.hit[t] < 0 ? q.size() : static_cast<size_t>(k.hit[t]);
+      if (k.miss[t] && hit < q.size()) pure = false;
+      if (hit < q.size()) {
+        const int64_t ready = std::max({t == 0 ? k.rd_ok : k.wr_ok, col_any_ok_[t],
+                                        col_group_ok_[t][k.group], cur_});
+        if (better(ready, q[hit].seq, col.ready, col.seq)) {
+          col = Candidate{ready, q[hit].seq, b, static_cast<uint32_t>(hit), Kind::Col};
+        }
+      } else {
+        row_candidate(b, row);
+      }
+    } else {
+      row_candidate(b, row);
+    }
+  }
+  return pure;
+}
+
+void HbmPseudoChannel::row_candidate(uint32_t b, Candidate& row) const {
+  const Bank& k = banks_[b];
+  const uint64_t seq = k.q[type_][0].seq;
+  if (k.open_row >= 0) {
+    // No queued request wants the open row: close it for the oldest one.
+    const int64_t ready = std::max({k.pre_ok, row_bus_ok_, cur_});
+    if (better(ready, seq, row.ready, row.seq)) row = Candidate{ready, seq, b, 0, Kind::Pre};
+  } else {
+    const int64_t ready = std::max({k.act_ok, act_any_ok_, act_group_ok_[k.group],
+                                    faw_[faw_pos_] + cfg_.faw, row_bus_ok_, cur_});
+    if (better(ready, seq, row.ready, row.seq)) row = Candidate{ready, seq, b, 0, Kind::Act};
+  }
+}
+
+void HbmPseudoChannel::advance(int64_t until) {
+  if (until <= cur_) return;
+  if (until <= next_event_) {
+    // Nothing can happen before `until` (nothing was pushed since the last scan).
+    cur_ = until;
+    return;
+  }
+  if (!busy()) skip_idle_refreshes(until);
+  for (;;) {
+    update_mode();
+    Candidate col, row;
+    const bool pure = find_candidates(col, row);
+    const int64_t c = std::min(col.ready, row.ready);
+    if (refresh_due_ <= c && refresh_due_ < until) {
+      refresh(refresh_due_);
+      continue;
+    }
+    if (c >= until) {
+      const int64_t rcd = std::min(cfg_.rcd_rd, cfg_.rcd_wr);
+      next_col_bound_ = std::min(col.ready, row.ready >= kNever ? kNever : row.ready + rcd);
+      next_event_ = std::min(c, refresh_due_);
+      break;
+    }
+    if (cfg_.fast_path != HbmFastPath::Off && pure) {
+      fast_pure(until);
+    } else if (col.ready == c) {
+      issue_column(col.bank, col.run, c);
+    } else if (row.kind == Kind::Act) {
+      issue_act(row.bank, c);
+    } else {
+      issue_pre(row.bank, c);
+    }
+  }
+  cur_ = std::max(cur_, until);
+}
+
+void HbmPseudoChannel::fast_pure(int64_t until) {
+  // Invariant while looping: every bank with queued bursts of type t is pure, either holding
+  // only hits on its open row (a column candidate whose head run is its oldest hit) or none
+  // (a row candidate: ACT if closed, PRE if open). The choices are those of the general loop
+  // -- the oldest ready column command, else the oldest ready row command, column first on a
+  // tie -- made over two small sets instead of a scan of every run of every bank.
+  const int t = type_;
+  const int64_t limit = std::min(until, refresh_due_);
+  uint64_t hits = 0;
+  for (uint64_t m = mask_[t]; m; m &= m - 1) {
+    const auto b = static_cast<uint32_t>(std::countr_zero(m));
+    if (banks_[b].open_row == static_cast<int64_t>(banks_[b].q[t][0].row)) hits |= uint64_t{1} << b;
+  }
+  auto best_row = [&] {
+    Candidate row;
+    for (uint64_t m = mask_[t] & ~hits; m; m &= m - 1) {
+      row_candidate(static_cast<uint32_t>(std::countr_zero(m)), row);
+    }
+    return row;
+  };
+  Candidate row = best_row();
+  std::array<uint32_t, 64> ids;
+  int n = 0;
+  uint64_t ids_mask = ~hits;
+  for (;;) {
+    // Rounds start where the intake's cursor does (its lowest digit at zero).
+    if (cfg_.fast_path == HbmFastPath::Rounds &&
+        (intake_[t].empty() || intake_[t].front().cursor.at_round_start())) {
+      batch_rounds(limit, row.ready);
+    }
+    if (ids_mask != hits) {
+      ids_mask = hits;
+      n = 0;
+      for (uint64_t m = hits; m; m &= m - 1) ids[n++] = static_cast<uint32_t>(std::countr_zero(m));
+    }
+    int best = -1;
+    int64_t best_ready = kNever;
+    uint64_t best_seq = 0;
+    const int64_t floor = std::max(col_any_ok_[t], cur_);
+    const int64_t* group_ok = col_group_ok_[t].data();
+    for (int j = 0; j < n; ++j) {
+      const Bank& k = banks_[ids[j]];
+      const int64_t ready = std::max({t == 0 ? k.rd_ok : k.wr_ok, floor, group_ok[k.group]});
+      const uint64_t seq = k.q[t][0].seq;
+      if (better(ready, seq, best_ready, best_seq)) {
+        best = j;
+        best_ready = ready;
+        best_seq = seq;
+      }
+    }
+    if (std::min(best_ready, row.ready) >= limit) return;
+    if (best >= 0 && best_ready <= row.ready) {
+      const uint32_t b = ids[best];
+      issue_column(b, 0, best_ready);
+      if (banks_[b].pending[t] == 0) hits &= ~(uint64_t{1} << b);
+      if (refill_.mixed) return;
+      hits |= refill_.new_hit_banks;
+      if (refill_.new_row_bank) row = best_row();
+      update_mode();
+      if (type_ != t) return;
+    } else {
+      const uint32_t b = row.bank;
+      if (row.kind == Kind::Act) {
+        issue_act(b, row.ready);
+        // The bank joins the column candidates if all its bursts want the row just opened.
+        const RunQueue& q = banks_[b].q[t];
+        for (size_t i = 1; i < q.size(); ++i) {
+          if (q[i].row != q[0].row) return;
+        }
+        hits |= uint64_t{1} << b;
+      } else {
+        issue_pre(b, row.ready);
+      }
+      row = best_row();
+    }
+    if (mask_[t] == 0) return;
+  }
+}
+
+void HbmPseudoChannel::issue_column(uint32_t bank, uint32_t run, int64_t c) {
+  account(c);
+  const int t = type_;
+  Bank& k = banks_[bank];
+  Run& r = k.q[t][run];
+  const HbmPcConfig& g = cfg_;
+  int64_t done;
+  if (t == 0) {
+    k.pre_ok = std::max(k.pre_ok, c + g.rtp);
+    col_any_ok_[0] = std::max(col_any_ok_[0], c + g.ccd_s);
+    col_group_ok_[0][k.group] = std::max(col_group_ok_[0][k.group], c + g.ccd_l);
+    col_any_ok_[1] = std::max(col_any_ok_[1], c + std::max(g.rtw, g.ccd_s));
+    done = c + g.cl + g.bl;
+  } else {
+    const int64_t data_end = c + g.cwl + g.bl;
+    k.pre_ok = std::max(k.pre_ok, data_end + g.wr);
+    col_any_ok_[1] = std::max(col_any_ok_[1], c + g.ccd_s);
+    col_group_ok_[1][k.group] = std::max(col_group_ok_[1][k.group], c + g.ccd_l);
+    col_any_ok_[0] = std::max(col_any_ok_[0], data_end + g.wtr_s);
+    col_group_ok_[0][k.group] = std::max(col_group_ok_[0][k.group], data_end + g.wtr_l);
+    done = data_end;
+  }
+  HbmRequestState& s = table_.requests[r.req];
+  s.last_done = std::max(s.last_done, done);
+  --s.parts[r.part].left;
+  if (--s.remaining == 0) table_.finished.push_back(r.req);
+  ++stats_.bursts[t];
+  if (--r.count == 0) {
+    k.q[t].erase(run);
+    k.hit[t] = -2;
+  } else {
+    r.seq += r.stride;
+  }
+  if (--k.pending[t] == 0) mask_[t] &= ~(uint64_t{1} << bank);
+  --window_[t];
+  cur_ = c;
+  if (g.page_policy == PagePolicy::Closed && !has_hit(k, 0) && !has_hit(k, 1)) {
+    // Auto-precharge (RDA/WRA): the bank closes as soon as tRTP / write recovery allow.
+    const int64_t p = k.pre_ok;
+    stats_.bank_open_integral += static_cast<uint64_t>(std::max<int64_t>(0, p - k.open_since));
+    k.open_row = -1;
+    k.stale();
+    k.act_ok = std::max(k.act_ok, p + g.rp);
+    k.closed_for_conflict = false;
+    ++stats_.precharges;
+  }
+  refill(t, c);
+}
+
+void HbmPseudoChannel::issue_act(uint32_t bank, int64_t c) {
+  Bank& k = banks_[bank];
+  const HbmPcConfig& g = cfg_;
+  k.open_row = k.q[type_][0].row;
+  k.stale();
+  k.open_since = c;
+  k.rd_ok = c + g.rcd_rd;
+  k.wr_ok = c + g.rcd_wr;
+  k.pre_ok = std::max(k.pre_ok, c + g.ras);
+  k.act_ok = c + g.rc;
+  act_any_ok_ = c + g.rrd_s;
+  act_group_ok_[k.group] = c + g.rrd_l;
+  faw_[faw_pos_] = c;
+  faw_pos_ = (faw_pos_ + 1) & 3;
+  row_bus_ok_ = c + 1;
+  ++stats_.activates;
+  ++(k.closed_for_conflict ? stats_.row_conflicts : stats_.row_misses);
+  k.closed_for_conflict = false;
+  cur_ = c;
+}
+
+void HbmPseudoChannel::issue_pre(uint32_t bank, int64_t c) {
+  Bank& k = banks_[bank];
+  stats_.bank_open_integral += static_cast<uint64_t>(c - k.open_since);
+  k.open_row = -1;
+  k.stale();
+  k.act_ok = std::max(k.act_ok, c + cfg_.rp);
+  k.closed_for_conflict = true;
+  row_bus_ok_ = c + 1;
+  ++stats_.precharges;
+  cur_ = c;
+}
+
+void HbmPseudoChannel::refresh(int64_t due) {
+  const HbmPcConfig& g = cfg_;
+  const int64_t start = std::max(due, cur_);
+  if (g.refresh_mode == RefreshMode::AllBank) {
+    // Nothing else issues once the refresh is due: PREA when every open bank allows it, REF
+    // when every bank is precharged, then all banks wait tRFC.
+    int64_t pa = std::max(start, row_bus_ok_);
+    bool any_open = false;
+    for (const Bank& k : banks_) {
+      if (k.open_row >= 0) {
+        pa = std::max(pa, k.pre_ok);
+        any_open = true;
+      }
+    }
+    int64_t ref = start;
+    if (any_open) {
+      for (Bank& k : banks_) {
+        if (k.open_row < 0) continue;
+        stats_.bank_open_integral += static_cast<uint64_t>(pa - k.open_since);
+        k.open_row = -1;
+        k.stale();
+        k.act_ok = std::max(k.act_ok, pa + g.rp);
+      }
+      ++stats_.precharges;
+      ref = pa + 1;
+    }
+    ref = std::max(ref, row_bus_ok_);
+    for (const Bank& k : banks_) ref = std::max(ref, k.act_ok);
+    for (Bank& k : banks_) {
+      k.act_ok = ref + g.rfc;
+      k.closed_for_conflict = false;
+    }
+    row_bus_ok_ = ref + 1;
+    cur_ = std::max(cur_, ref);
+    stats_.refresh_cycles += static_cast<uint64_t>(g.rfc);
+  } else {
+    Bank& k = banks_[refresh_bank_];
+    if (k.open_row >= 0) {
+      const int64_t p = std::max(start, k.pre_ok);
+      stats_.bank_open_integral += static_cast<uint64_t>(p - k.open_since);
+      k.open_row = -1;
+      k.stale();
+      k.act_ok = std::max(k.act_ok, p + g.rp);
+    }
+    const int64_t ref = std::max(start, k.act_ok);
+    k.act_ok = ref + g.rfc;
+    k.closed_for_conflict = false;
+    refresh_bank_ = (refresh_bank_ + 1) % g.banks;
+    stats_.refresh_cycles += static_cast<uint64_t>(g.rfc);
+  }
+  ++stats_.refreshes;
+  refresh_due_ += g.refi;
+}
+
+void HbmPseudoChannel::skip_idle_refreshes(int64_t until) {
+  const HbmPcConfig& g = cfg_;
+  if (g.refresh_mode == RefreshMode::None || refresh_due_ >= until) return;
+  const int64_t round = g.refresh_mode == RefreshMode::AllBank ? g.refi : g.refi * g.banks;
+  const int64_t rounds = (until - refresh_due_) / round - 2;
+  if (rounds <= 0) return;
+  // An idle channel only refreshes: after one round every bank is closed and the rounds
+  // skipped here look alike, so they are counted, not simulated; the last two rounds before
+  // `until` run normally and leave the bank timing exact.
+  for (Bank& k : banks_) {
+    if (k.open_row >= 0) {
+      stats_.bank_open_integral += static_cast<uint64_t>(std::max<int64_t>(0, refresh_due_ - k.open_since));
+      k.open_row = -1;
+      k.stale();
+      k.closed_for_conflict = false;
+    }
+  }
+  const int64_t steps = g.refresh_mode == RefreshMode::AllBank ? rounds : rounds * g.banks;
+  stats_.refreshes += static_cast<uint64_t>(steps);
+  stats_.refresh_cycles += static_cast<uint64_t>(steps * g.rfc);
+  refresh_due_ += steps * g.refi;
+  account(refresh_due_);
+  cur_ = std::max(cur_, refresh_due_ - g.refi);
+}
+
+}  // namespace mlasim

@@ -1,0 +1,230 @@
+// One HBM pseudo-channel and its slice of the controller: per-bank state machines, the
+// row-command and column-command buses, read and write queues (the FR-FCFS window) fed from an
+// upstream intake, an FR-FCFS scheduler with open- or closed-page policy, write drain by
+// watermarks, and all-bank or per-bank refresh.
+//
+// Time is the pseudo-channel's own clock cycle. The channel is advanced lazily: advance(T)
+// makes every scheduling decision for cycles < T, jumping from one possible command to the
+// next (never ticking idle cycles). That is exact as long as every request arriving before T
+// has been pushed first, which the controller guarantees. A read burst's data is complete at
+// RD + CL + BL, a write's at WR + CWL + BL; completions are reported into the shared request
+// table as their column command issues.
+//
+// Fast paths. (1) While every bank's queue is pure -- all hits on its open row, or none -- the
+// oldest hit of a bank is its head and row commands can only be wanted by the banks without
+// hits, so the scheduler chooses among two small sets in a tight loop instead of scanning every
+// run of every bank. (2) Within it, whole rounds of a perfectly interleaved stream are issued
+// at once (hbm_pseudo_channel_batch.cpp). Both make the general loop's choices, so the cycles
+// are identical (a test runs all three).
+//
+// Leaves out: the channel-level command/address bus shared by the two pseudo-channels (HBM3
+// has separate row and column buses, modelled here per pseudo-channel), tPPD and tRREFD,
+// row-bus slots taken by per-bank refresh commands, power-down, RFM.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <limits>
+#include <vector>
+
+#include "models/hbm/hbm_address_map.h"
+#include "models/hbm/hbm_params.h"
+
+namespace mlasim {
+
+inline constexpr int64_t kNever = std::numeric_limits<int64_t>::max() / 4;
+
+// Timing and policy resolved to cycles, shared by every pseudo-channel.
+struct HbmPcConfig {
+  int64_t cl, cwl, bl, rcd_rd, rcd_wr, rp, ras, rc, wr, rtp, ccd_s, ccd_l, rrd_s, rrd_l, faw,
+      wtr_s, wtr_l, rtw;
+  RefreshMode refresh_mode;
+  int64_t refi;     // cycles between refresh commands (all-bank: tREFI; per-bank: tREFI/banks)
+  int64_t rfc;      // cycles a refresh blocks (all-bank tRFC or per-bank tRFCpb)
+  uint32_t banks;   // per pseudo-channel
+  uint32_t groups;  // bank groups per pseudo-channel (SIDs x bank groups)
+  uint32_t banks_per_group;
+  uint32_t queue[2];  // read, write queue capacity in bursts
+  uint32_t write_high, write_low;
+  PagePolicy page_policy;
+  HbmFastPath fast_path;
+  static HbmPcConfig from(const HbmParams& p);
+};
+
+// What the controller tracks per request; pseudo-channels count its bursts down as they issue.
+struct HbmRequestState {
+  uint64_t remaining = 0;  // bursts whose column command has not issued
+  // Per pseudo-channel share: bursts not yet issued there; for a share of one burst, its
+  // bank and row (for a tighter completion bound).
+  struct Part {
+    uint32_t pc;
+    uint64_t left;
+    int32_t bank = -1;
+    uint32_t row = 0;
+  };
+  std::vector<Part> parts;
+  int64_t last_done = 0;   // latest data-complete cycle among issued bursts
+  bool write = false;
+  bool live = false;
+  int64_t arrival = 0;  // ps
+  uint64_t bytes = 0;
+  std::function<void()> done;
+};
+
+struct HbmRequestTable {
+  std::vector<HbmRequestState> requests;
+  std::vector<uint32_t> finished;  // requests whose last burst has issued, not yet handled
+};
+
+struct HbmPcStats {
+  uint64_t bursts[2] = {0, 0};  // read, write
+  uint64_t activates = 0;
+  uint64_t precharges = 0;
+  uint64_t row_misses = 0;     // ACT to a bank that was closed (idle, refresh, auto-precharge)
+  uint64_t row_conflicts = 0;  // ACT after closing another row for this request
+  uint64_t refreshes = 0;
+  uint64_t refresh_cycles = 0;      // cycles banks were blocked by refresh (per-bank: / banks)
+  uint64_t queue_integral = 0;      // sum over cycles of bursts in the read + write queues
+  uint64_t intake_integral = 0;     // sum over cycles of bursts waiting for queue space
+  uint64_t bank_open_integral = 0;  // sum over banks of cycles with a row open
+};
+
+class HbmPseudoChannel {
+ public:
+  HbmPseudoChannel(const HbmPcConfig& cfg, const HbmAddressMap& map, uint32_t index,
+                   uint32_t pcs_total, HbmRequestTable& table);
+
+  // Decides every command at cycles < `until`.
+  void advance(int64_t until);
+  // Adds the bursts of `cursor` (one request's share of this pseudo-channel) at cycle `now`,
+  // which must not be earlier than the last advance().
+  void push(const HbmAddressMap::Cursor& cursor, uint32_t request, uint32_t part, bool write,
+            int64_t now, uint64_t bursts);
+  bool busy() const { return window_[0] + window_[1] + waiting_[0] + waiting_[1] > 0; }
+  // Lower bound on the cycle of the next column command (valid until the next push).
+  int64_t next_column_bound() const { return next_col_bound_; }
+  // Lower bound on the cycle a burst to (bank, row) can have its column command: bank timing
+  // only moves forward, so what it needs from the bank's present state is a bound.
+  int64_t bank_column_bound(uint32_t bank, uint32_t row, bool write) const;
+  int64_t now() const { return cur_; }
+  // Closes the open intervals of the statistics at `cycle` (>= now()).
+  void settle_stats(int64_t cycle);
+  const HbmPcStats& stats() const { return stats_; }
+
+ private:
+  struct Run {
+    uint32_t req;
+    uint32_t part;  // index into the request's parts
+    uint32_t row;
+    uint32_t count;   // bursts left
+    uint32_t stride;  // seq step between its bursts (0 while unknown)
+    uint64_t seq;     // age of the head burst: order of entry into the queue
+  };
+  class RunQueue {
+   public:
+    bool empty() const { return head_ == v_.size(); }
+    size_t size() const { return v_.size() - head_; }
+    Run& operator[](size_t i) { return v_[head_ + i]; }
+    const Run& operator[](size_t i) const { return v_[head_ + i]; }
+    Run& back() { return v_.back(); }
+    const Run& back() const { return v_.back(); }
+    void push_back(const Run& r) { v_.push_back(r); }
+    void erase(size_t i);
+
+   private:
+    std::vector<Run> v_;
+    size_t head_ = 0;
+  };
+  struct Bank {
+    int64_t open_row = -1;
+    int64_t act_ok = 0, rd_ok = 0, wr_ok = 0, pre_ok = 0;
+    int64_t open_since = 0;
+    uint32_t group = 0;
+    bool closed_for_conflict = false;
+    RunQueue q[2];
+    uint32_t pending[2] = {0, 0};
+    // Cached scan of q[t] against the open row: index of the oldest hit run (-1: none; -2:
+    // stale) and whether some run misses. Stale whenever a run is added or removed or the
+    // open row changes.
+    mutable int32_t hit[2] = {-2, -2};
+    mutable bool miss[2] = {false, false};
+    void stale() { hit[0] = hit[1] = -2; }
+  };
+  struct Segment {
+    HbmAddressMap::Cursor cursor;
+    uint32_t req;
+    uint32_t part;
+    uint64_t left;
+  };
+  enum class Kind : uint8_t { None, Col, Act, Pre };
+  struct Candidate {
+    int64_t ready = kNever;
+    uint64_t seq = 0;
+    uint32_t bank = 0;
+    uint32_t run = 0;
+    Kind kind = Kind::None;
+  };
+
+  void update_mode();
+  // Scans the banks with queued bursts of the active type for the oldest ready column command
+  // and row command. Returns true when every such bank is "pure": its queued bursts are all
+  // hits on its open row, or none is.
+  bool find_candidates(Candidate& col, Candidate& row) const;
+  // Offers bank b's row command (ACT if closed, PRE if open) to `row` if older/readier.
+  void row_candidate(uint32_t b, Candidate& row) const;
+  void issue_column(uint32_t bank, uint32_t run, int64_t c);
+  void issue_act(uint32_t bank, int64_t c);
+  void issue_pre(uint32_t bank, int64_t c);
+  void refresh(int64_t due);
+  void skip_idle_refreshes(int64_t until);
+  // Moves waiting bursts into the queue of `type`, recording in refill_ what changed.
+  void refill(int type, int64_t c);
+  void account(int64_t c);
+  // The loop for pure queues (see the file comment); returns when they stop being pure, at
+  // `until` or a refresh, or when the read/write mode changes.
+  void fast_pure(int64_t until);
+  bool has_hit(const Bank& b, int type) const;
+  // Issues whole rounds of a perfectly interleaved stream at once when that is provably what
+  // the burst-by-burst loop would do (hbm_pseudo_channel_batch.cpp); false if not applicable.
+  bool batch_rounds(int64_t limit, int64_t horizon);
+
+  const HbmPcConfig& cfg_;
+  const HbmAddressMap& map_;
+  HbmRequestTable& table_;
+  uint32_t index_;
+  std::vector<Bank> banks_;
+  uint64_t mask_[2] = {0, 0};  // banks with queued bursts, per type
+  uint32_t window_[2] = {0, 0};
+  uint64_t waiting_[2] = {0, 0};
+  std::deque<Segment> intake_[2];
+  int type_ = 0;  // 0: serving reads, 1: draining writes
+  int64_t cur_ = 0;
+  uint64_t seq_ = 0;
+  // Column bus: earliest RD / WR, any bank group and per bank group.
+  int64_t col_any_ok_[2] = {0, 0};
+  std::vector<int64_t> col_group_ok_[2];
+  // Row bus and activation windows.
+  int64_t row_bus_ok_ = 0;
+  int64_t act_any_ok_ = 0;
+  std::vector<int64_t> act_group_ok_;
+  std::array<int64_t, 4> faw_{};
+  uint32_t faw_pos_ = 0;
+  // Refresh.
+  int64_t refresh_due_ = kNever;
+  uint32_t refresh_bank_ = 0;
+  int64_t next_col_bound_ = 0;
+  int64_t next_event_ = 0;  // earliest possible command or refresh; 0 after a push
+  // What the last refill did, for the fast path: banks that went from empty to holding hits,
+  // whether a new bank without hits appeared, and whether a bank stopped being pure.
+  struct RefillNote {
+    uint64_t new_hit_banks = 0;
+    bool new_row_bank = false;
+    bool mixed = false;
+  } refill_;
+  int64_t account_cycle_ = 0;
+  HbmPcStats stats_;
+};
+
+}  // namespace mlasim

@@ -1,0 +1,375 @@
+// Sweep expansion, sharding, resume, parallel execution and merge (see sweep.h).
+#include "sim/sweep.h"
+
+#include <fmt/format.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "sim/config.h"
+#include "sim/errors.h"
+#include "sim/results.h"
+
+namespace mlasim {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Prints a swept number without float noise: 4 not 4.000000, 0.35 not 0.34999999.
+std::string format_number(double v) {
+  if (std::fabs(v - std::llround(v)) < 1e-9 * std::max(1.0, std::fabs(v))) {
+    return fmt::format("{}", std::llround(v));
+  }
+  return fmt::format("{:.6g}", v);
+}
+
+fs::path self_executable() {
+  std::error_code ec;
+  fs::path p = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? fs::path("mlasim") : p;
+}
+
+std::string shell_quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s)
+    q += (c == '\'') ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+nlohmann::ordered_json point_json(const SweepPoint& p) {
+  nlohmann::ordered_json j;
+  j["index"] = p.index;
+  nlohmann::ordered_json o = nlohmann::ordered_json::object();
+  for (const auto& [k, v] : p.overrides)
+    o[k] = v;
+  j["overrides"] = o;
+  return j;
+}
+
+}  // namespace
+
+void SweepAxisParams::validate(const ParamCheck& c) const {
+  const int forms =
+      (values.empty() ? 0 : 1) + (range.empty() ? 0 : 1) + (log_range.empty() ? 0 : 1);
+  c.require(forms == 1, "values", "give exactly one of values, range or log_range");
+  if (!range.empty()) {
+    c.require(range.size() == 3, "range", "must be [start, stop, step]");
+    c.require(range[2] > 0, "range", "step must be > 0");
+    c.require(range[1] >= range[0], "range", "stop must be >= start");
+    c.require((range[1] - range[0]) / range[2] < 1e6, "range", "more than a million values");
+  }
+  if (!log_range.empty()) {
+    c.require(log_range.size() == 3, "log_range", "must be [start, stop, points]");
+    c.require(log_range[0] > 0 && log_range[1] > 0, "log_range", "start and stop must be > 0");
+    c.require(log_range[2] >= 2 && log_range[2] == std::floor(log_range[2]) && log_range[2] < 1e6,
+              "log_range", "points must be a whole number >= 2");
+  }
+}
+
+std::vector<std::string> SweepAxisParams::expand() const {
+  if (!values.empty()) return values;
+  std::vector<std::string> out;
+  if (!range.empty()) {
+    const double start = range[0], stop = range[1], step = range[2];
+    const auto n = static_cast<int64_t>(std::floor((stop - start) / step + 1e-9)) + 1;
+    for (int64_t i = 0; i < n; ++i)
+      out.push_back(format_number(start + step * i) + unit);
+    return out;
+  }
+  const double a = std::log(log_range[0]), b = std::log(log_range[1]);
+  const auto n = static_cast<int>(log_range[2]);
+  for (int i = 0; i < n; ++i) {
+    out.push_back(format_number(std::exp(a + (b - a) * i / (n - 1))) + unit);
+  }
+  return out;
+}
+
+std::string SweepPoint::dir_name() const {
+  return fmt::format("p{:04d}", index);
+}
+
+Sweep load_sweep(const fs::path& file) {
+  ConfigNode root = load_config_file(file);
+  const ConfigNode* section = root.find("sweep");
+  {
+    ParamReader top(&root, "", {"sweep"});
+    top.finish();
+  }
+  if (!section) throw_config_error(root.loc(), "sweep", "required key is missing");
+  Sweep s;
+  s.file = file;
+  s.params = read_params<SweepParams>(section, "sweep");
+  s.base_path = fs::path(s.params.base).is_relative() ? file.parent_path() / s.params.base
+                                                      : fs::path(s.params.base);
+  if (!fs::exists(s.base_path)) {
+    throw_config_error(section->find("base")->loc(), "sweep.base",
+                       fmt::format("cannot open file '{}'", s.base_path.string()));
+  }
+
+  // Dimensions: each zip tag is one dimension, each untagged axis its own; first seen first.
+  struct Dim {
+    std::vector<size_t> axes;
+    size_t size = 0;
+  };
+  std::vector<Dim> dims;
+  std::map<std::string, size_t> tag_dim;
+  std::vector<std::vector<std::string>> values;
+  std::set<std::string> keys;
+  for (size_t a = 0; a < s.params.axes.size(); ++a) {
+    const auto& axis = s.params.axes[a];
+    const std::string path = fmt::format("sweep.axes[{}]", a);
+    if (!keys.insert(axis.key).second) {
+      throw ConfigError(
+          fmt::format("{}: {}: key '{}' is swept twice", file.string(), path, axis.key));
+    }
+    values.push_back(axis.expand());
+    if (axis.zip.empty()) {
+      dims.push_back({{a}, values.back().size()});
+      continue;
+    }
+    auto [it, fresh] = tag_dim.emplace(axis.zip, dims.size());
+    if (fresh) {
+      dims.push_back({{a}, values.back().size()});
+    } else {
+      Dim& d = dims[it->second];
+      if (d.size != values.back().size()) {
+        throw ConfigError(fmt::format("{}: {}: zip group '{}' has axes of {} and {} values",
+                                      file.string(), path, axis.zip, d.size, values.back().size()));
+      }
+      d.axes.push_back(a);
+    }
+  }
+  size_t total = 1;
+  for (const auto& d : dims)
+    total *= d.size;
+  if (total > 1'000'000)
+    throw ConfigError(fmt::format("{}: {} points is too many", file.string(), total));
+  // Mixed-radix counting, first dimension slowest.
+  for (size_t i = 0; i < total; ++i) {
+    SweepPoint p;
+    p.index = i;
+    size_t rest = i;
+    std::vector<size_t> digit(dims.size());
+    for (size_t d = dims.size(); d-- > 0;) {
+      digit[d] = rest % dims[d].size;
+      rest /= dims[d].size;
+    }
+    for (size_t a = 0; a < s.params.axes.size(); ++a) {
+      for (size_t d = 0; d < dims.size(); ++d) {
+        for (size_t ax : dims[d].axes) {
+          if (ax == a) p.overrides.emplace_back(s.params.axes[a].key, values[a][digit[d]]);
+        }
+      }
+    }
+    s.points.push_back(std::move(p));
+  }
+  return s;
+}
+
+std::vector<size_t> shard_points(size_t total, size_t shard, size_t shards) {
+  std::vector<size_t> out;
+  for (size_t i = shard; i < total; i += shards)
+    out.push_back(i);
+  return out;
+}
+
+bool point_is_complete(const fs::path& dir, const SweepPoint& point) {
+  try {
+    std::ifstream p(dir / "point.json");
+    if (!p) return false;
+    if (nlohmann::ordered_json::parse(p) != point_json(point)) return false;
+    std::ifstream s(dir / "summary.json");
+    if (!s) return false;
+    return nlohmann::json::parse(s).is_object();
+  } catch (const nlohmann::json::exception&) {
+    return false;
+  }
+}
+
+size_t merge_sweep(const Sweep& sweep, const fs::path& out_dir) {
+  std::vector<std::string> columns;
+  std::set<std::string> seen;
+  std::vector<std::pair<const SweepPoint*, nlohmann::ordered_json>> rows;
+  for (const auto& p : sweep.points) {
+    std::ifstream in(out_dir / p.dir_name() / "summary.json");
+    if (!in) continue;
+    nlohmann::ordered_json j;
+    try {
+      j = nlohmann::ordered_json::parse(in);
+    } catch (const nlohmann::json::exception&) {
+      continue;
+    }
+    for (const auto& [k, v] : j.items()) {
+      if (seen.insert(k).second) columns.push_back(k);
+    }
+    rows.emplace_back(&p, std::move(j));
+  }
+  auto csv = [](const std::string& s) {
+    if (s.find_first_of(",\"\n") == std::string::npos) return s;
+    std::string q = "\"";
+    for (char c : s)
+      q += (c == '"') ? std::string("\"\"") : std::string(1, c);
+    return q + "\"";
+  };
+  std::string out = "point";
+  for (const auto& a : sweep.params.axes)
+    out += "," + csv(a.key);
+  for (const auto& c : columns)
+    out += "," + csv(c);
+  out += "\n";
+  for (const auto& [p, j] : rows) {
+    out += p->dir_name();
+    for (const auto& [k, v] : p->overrides)
+      out += "," + csv(v);
+    for (const auto& c : columns) {
+      out += ",";
+      if (!j.contains(c)) continue;
+      const auto& v = j[c];
+      out += csv(v.is_string() ? v.get<std::string>() : v.dump());
+    }
+    out += "\n";
+  }
+  write_file_atomic(out_dir / "sweep.csv", out);
+  return rows.size();
+}
+
+namespace {
+
+struct SweepOptions {
+  std::string file;
+  int jobs = 1;
+  std::string shard;
+  bool merge_only = false;
+  std::string out;
+  bool no_plots = false;
+};
+
+int run_sweep(const SweepOptions& o) {
+  Sweep sweep = load_sweep(o.file);
+  const fs::path out_dir =
+      o.out.empty() ? fs::path("results") / "sweeps" / sweep.params.name : fs::path(o.out);
+  size_t shard = 0, shards = 1;
+  if (!o.shard.empty()) {
+    char slash = 0;
+    std::istringstream in(o.shard);
+    if (!(in >> shard >> slash >> shards) || slash != '/' || shards == 0 || shard >= shards ||
+        !in.eof()) {
+      throw InputError(fmt::format("--shard '{}': expected i/N with 0 <= i < N", o.shard));
+    }
+  }
+  if (o.jobs < 1) throw InputError("--jobs must be >= 1");
+  fs::create_directories(out_dir);
+  write_file_atomic(out_dir / "sweep.resolved.yaml", [&] {
+    ConfigNode root = ConfigNode::map();
+    root.set("sweep", write_params(sweep.params));
+    return root.to_yaml();
+  }());
+
+  size_t failed = 0;
+  if (!o.merge_only) {
+    const std::vector<size_t> mine = shard_points(sweep.points.size(), shard, shards);
+    const std::string exe = self_executable().string();
+    std::atomic<size_t> next{0};
+    std::atomic<size_t> done{0}, skipped{0}, bad{0};
+    std::mutex print;
+    auto worker = [&] {
+      for (size_t i = next++; i < mine.size(); i = next++) {
+        const SweepPoint& p = sweep.points[mine[i]];
+        const fs::path dir = out_dir / p.dir_name();
+        std::string label;
+        for (const auto& [k, v] : p.overrides)
+          label += fmt::format(" {}={}", k, v);
+        if (point_is_complete(dir, p)) {
+          ++skipped;
+          continue;
+        }
+        std::error_code ec;
+        fs::remove_all(dir, ec);
+        fs::create_directories(dir);
+        write_file_atomic(dir / "point.json", point_json(p).dump(2) + "\n");
+        std::string cmd =
+            fmt::format("{} -q run {} --no-plots --out {}", shell_quote(exe),
+                        shell_quote(sweep.base_path.string()), shell_quote(dir.string()));
+        for (const auto& s : sweep.params.set)
+          cmd += " --set " + shell_quote(s);
+        for (const auto& [k, v] : p.overrides)
+          cmd += " --set " + shell_quote(k + "=" + v);
+        cmd += " 2> " + shell_quote((dir / "stderr.txt").string()) + " </dev/null";
+        const auto t0 = std::chrono::steady_clock::now();
+        const int status = std::system(cmd.c_str());
+        const double s =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        std::lock_guard<std::mutex> lock(print);
+        ++done;
+        if (code != 0) ++bad;
+        fmt::print(stderr, "[{}/{}] {}{}: {} ({:.1f} s)\n", done.load() + skipped.load(),
+                   mine.size(), p.dir_name(), label,
+                   code == 0
+                       ? "ok"
+                       : fmt::format("failed, exit {}; see {}/stderr.txt", code, dir.string()),
+                   s);
+      }
+    };
+    std::vector<std::thread> pool;
+    for (int j = 0; j < o.jobs; ++j)
+      pool.emplace_back(worker);
+    for (auto& t : pool)
+      t.join();
+    failed = bad;
+    fmt::print(stderr,
+               "sweep {}: {} points in this shard, {} run, {} already complete, {} failed\n",
+               sweep.params.name, mine.size(), done.load(), skipped.load(), failed);
+    if (shards > 1) {
+      fmt::print(stderr, "merge all shards with: mlasim sweep {} --merge\n", o.file);
+      return failed ? kExitSimFailure : kExitOk;
+    }
+  }
+  const size_t rows = merge_sweep(sweep, out_dir);
+  fmt::print(stderr, "{}/sweep.csv: {} of {} points\n", out_dir.string(), rows,
+             sweep.points.size());
+  if (!o.no_plots && !sweep.params.plots.empty()) {
+    nlohmann::ordered_json plots = nlohmann::ordered_json::array();
+    for (const auto& p : sweep.params.plots) {
+      plots.push_back({{"x", p.x}, {"y", p.y}, {"series", p.series}});
+    }
+    write_file_atomic(
+        out_dir / "plots.json",
+        nlohmann::ordered_json{{"name", sweep.params.name}, {"plots", plots}}.dump(2));
+    const fs::path script = fs::path(MLASIM_SCRIPTS_DIR) / "plot_sweep.py";
+    const std::string cmd =
+        fmt::format("{} {} {} {} >&2", shell_quote(MLASIM_PYTHON), shell_quote(script.string()),
+                    shell_quote(out_dir.string()), shell_quote((out_dir / "plots.json").string()));
+    if (std::system(cmd.c_str()) != 0) fmt::print(stderr, "warning: sweep plots failed\n");
+  }
+  return failed ? kExitSimFailure : kExitOk;
+}
+
+}  // namespace
+
+void register_sweep_command(CLI::App& app, CommandAction& action) {
+  auto o = std::make_shared<SweepOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "sweep", "Run a design-space sweep: every point as its own run, resumable and shardable");
+  cmd->add_option("file", o->file, "sweep YAML file")->required()->check(CLI::ExistingFile);
+  cmd->add_option("-j,--jobs", o->jobs, "points run in parallel (processes)");
+  cmd->add_option("--shard", o->shard, "run only shard i of N (i/N), e.g. for a Slurm array");
+  cmd->add_flag("--merge", o->merge_only, "only gather finished points into sweep.csv");
+  cmd->add_option("-o,--out", o->out, "sweep folder (default results/sweeps/<name>)");
+  cmd->add_flag("--no-plots", o->no_plots, "do not draw the sweep's plots");
+  cmd->callback([o, &action] { action = [o] { return run_sweep(*o); }; });
+}
+
+}  // namespace mlasim

@@ -1,0 +1,100 @@
+// Design-space sweeps: a base scenario plus axes (value lists, linear ranges, log ranges) over
+// any config key, combined as a cartesian product, with axes sharing a `zip` tag advancing
+// together. Each point runs as its own `mlasim run` process (SystemC elaborates once per
+// process), in parallel, into its own folder; a finished point has a valid summary.json, so a
+// rerun skips it (resume) and redoes a point whose summary is missing or corrupt. `--shard i/N`
+// runs every N-th point for job arrays; `--merge` gathers the summaries into sweep.csv.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sim/command.h"
+#include "sim/params.h"
+
+namespace mlasim {
+
+struct SweepAxisParams {
+  std::string key;
+  std::vector<std::string> values;
+  std::vector<double> range;      // [start, stop, step], stop included
+  std::vector<double> log_range;  // [start, stop, points], geometric, both ends included
+  std::string unit;               // appended to range / log_range values, e.g. "TB/s"
+  std::string zip;                // axes with the same tag advance together
+  template <class V>
+  void visit(V& v) {
+    v.required("key", key, "-", "dotted config key the axis sets, e.g. hardware.memory.bandwidth");
+    v("values", values, "-", "explicit list of values");
+    v("range", range, "-", "[start, stop, step]: linear values, stop included");
+    v("log_range", log_range, "-", "[start, stop, points]: geometric values, both ends included");
+    v("unit", unit, "-", "unit appended to range and log_range values (e.g. GB/s)");
+    v("zip", zip, "-", "axes with the same tag advance together instead of multiplying");
+  }
+  void validate(const ParamCheck& c) const;
+  std::vector<std::string> expand() const;
+};
+
+struct SweepPlotParams {
+  std::string x;
+  std::string y;
+  std::string series;  // optional axis key: one curve per value
+  template <class V>
+  void visit(V& v) {
+    v.required("x", x, "-", "axis key (or summary key) on the horizontal axis");
+    v.required("y", y, "-", "summary key on the vertical axis");
+    v("series", series, "-", "axis key drawing one curve per value (optional)");
+  }
+};
+
+struct SweepParams {
+  std::string name = "sweep";
+  std::string base;
+  std::vector<std::string> set;
+  std::vector<SweepAxisParams> axes;
+  std::vector<SweepPlotParams> plots;
+  template <class V>
+  void visit(V& v) {
+    v("name", name, "-", "sweep name; results go to results/sweeps/<name>/");
+    v.required("base", base, "-", "base scenario file, relative to the sweep file");
+    v("set", set, "-", "overrides applied to every point, as KEY=VALUE strings");
+    v.list("axes", axes, "the swept keys");
+    v.list("plots", plots, "trade-off curves drawn from sweep.csv after a full run");
+  }
+  void validate(const ParamCheck& c) const {
+    c.require(!axes.empty(), "axes", "a sweep needs at least one axis");
+  }
+};
+
+struct SweepPoint {
+  size_t index = 0;
+  std::vector<std::pair<std::string, std::string>> overrides;  // axis key -> value
+  std::string dir_name() const;                                // "p0007"
+};
+
+struct Sweep {
+  SweepParams params;
+  std::filesystem::path file;       // the sweep file
+  std::filesystem::path base_path;  // resolved base scenario
+  std::vector<SweepPoint> points;
+};
+
+// Reads a sweep file and expands its points. Throws ConfigError on bad input.
+Sweep load_sweep(const std::filesystem::path& file);
+
+// Indices of the points of shard `i` of `n` (every n-th point starting at i).
+std::vector<size_t> shard_points(size_t total, size_t shard, size_t shards);
+
+// True when `dir` holds a finished, parseable run of exactly this point.
+bool point_is_complete(const std::filesystem::path& dir, const SweepPoint& point);
+
+// Writes sweep.csv (one row per point with a summary: axis values then every summary figure,
+// in first-seen order) into `out_dir`; returns the number of rows.
+size_t merge_sweep(const Sweep& sweep, const std::filesystem::path& out_dir);
+
+void register_sweep_command(CLI::App& app, CommandAction& action);
+
+}  // namespace mlasim

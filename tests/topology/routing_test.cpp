@@ -1,0 +1,250 @@
+// Routing on small fabrics checked by hand: up/down shape with no loops, hop counts, path
+// counts against the fat-tree closed forms, ECMP spread and determinism, the adaptive pick,
+// the cross-plane rule of the multi-plane fat-tree, and the size of the tables.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+
+#include "tests/topology/topology_test_util.h"
+#include "topology/fat_tree_builders.h"
+#include "topology/routing.h"
+#include "topology/single_switch.h"
+
+namespace mlasim {
+namespace {
+
+using testing_util::is_up_down_route;
+using testing_util::shape_of;
+
+ClusterGraph ft2(int k, bool nvswitch = true) {
+  Ft2Params p;
+  p.k = k;
+  p.node.nvswitch = nvswitch;
+  return Ft2Builder(p).build();
+}
+
+ClusterGraph mpft_k4() {
+  MpftParams p;
+  p.k = 4;  // 8 planes of 4 leaves (2 NIC ports each) and 2 spines: 8 nodes of 8 GPUs
+  return MpftBuilder(p).build();
+}
+
+Vertex leaf_of(const ClusterGraph& c, int rank) {
+  const Vertex nic = c.nic_of_gpu(rank);
+  for (auto [it, end] = boost::out_edges(nic, c.g); it != end; ++it) {
+    if (c.g[boost::target(*it, c.g)].kind == VertexKind::Leaf) return boost::target(*it, c.g);
+  }
+  return ClusterGraph::null_vertex();
+}
+
+TEST(Routing, EveryFt2RouteGoesUpThenDownWithoutLoops) {
+  for (int k : {4, 8}) {
+    const ClusterGraph c = ft2(k, /*nvswitch=*/false);  // all traffic through the fabric
+    const RoutingTables r(c);
+    const int gpus = static_cast<int>(c.num_gpus());
+    for (int a = 0; a < gpus; ++a) {
+      for (int b = 0; b < gpus; ++b) {
+        if (a == b) continue;
+        for (uint64_t flow = 0; flow < 4; ++flow) {
+          const auto path = r.route(a, b, flow_hash(a, b, flow));
+          ASSERT_TRUE(is_up_down_route(c, path, a, b)) << "k=" << k;
+          // Same leaf: GPU NIC leaf NIC GPU. Otherwise leaf, spine, leaf.
+          const size_t expected = leaf_of(c, a) == leaf_of(c, b) ? 5 : 7;
+          ASSERT_EQ(path.size(), expected) << a << "->" << b;
+        }
+      }
+    }
+  }
+}
+
+TEST(Routing, IntraNodeTrafficCrossesTheNvSwitchOnly) {
+  const ClusterGraph c = ft2(8);
+  const RoutingTables r(c);
+  const auto path = r.route(0, 7, 0);
+  ASSERT_EQ(path.size(), 3u);
+  EXPECT_EQ(c.g[path[1]].kind, VertexKind::NvSwitch);
+}
+
+TEST(Routing, PathCountsMatchFatTreeClosedForms) {
+  const ClusterGraph c2 = ft2(8, /*nvswitch=*/false);  // NICs 0-3 on leaf 0, 4-7 on leaf 1
+  const RoutingTables r2(c2);
+  EXPECT_EQ(r2.count_paths(0, 31), 4u);  // k/2 spines between two leaves
+  EXPECT_EQ(r2.count_paths(0, 4), 4u);
+  EXPECT_EQ(r2.count_paths(0, 3), 1u);  // same leaf
+  EXPECT_EQ(r2.fabric_stats().min_paths, 4u);
+  EXPECT_EQ(r2.fabric_stats().diameter_hops, 2);
+
+  Ft3Params p;
+  p.k = 4;
+  p.node = {4, 4, true};  // 4 nodes, one per pod; NICs 0-1 and 2-3 on a pod's two leaves
+  const ClusterGraph c3 = Ft3Builder(p).build();
+  const RoutingTables r3(c3);
+  EXPECT_EQ(r3.count_paths(0, 4), 4u);  // other pod: (k/2)^2 via the cores
+  EXPECT_EQ(r3.count_paths(0, 2), 1u);  // same node: the NVSwitch
+  const auto st = r3.fabric_stats();
+  EXPECT_EQ(st.diameter_hops, 4);
+  EXPECT_EQ(st.min_paths, 2u);  // two leaves of one pod: k/2 spines
+  EXPECT_EQ(st.max_paths, 4u);
+  for (int a = 0; a < 16; ++a) {
+    for (int b = 0; b < 16; ++b) {
+      if (a == b) continue;
+      ASSERT_TRUE(is_up_down_route(c3, r3.route(a, b, flow_hash(a, b, 3)), a, b));
+    }
+  }
+}
+
+TEST(Routing, LeafOffersEveryUpPortForARemoteLeaf) {
+  const ClusterGraph c = ft2(8);
+  const RoutingTables r(c);
+  const Vertex leaf = leaf_of(c, 0);
+  const auto hops = r.next_hops(leaf, 31);
+  ASSERT_EQ(hops.size(), 4u);
+  for (Vertex h : hops)
+    EXPECT_EQ(c.g[h].kind, VertexKind::Spine);
+  const auto down = r.next_hops(leaf, 1);  // GPU 1's NIC sits on this leaf
+  ASSERT_EQ(down.size(), 1u);
+  EXPECT_EQ(down[0], c.nic_of_gpu(1));
+  EXPECT_TRUE(r.next_hops(c.gpus[5], 5).empty());  // arrived
+}
+
+TEST(Routing, EcmpSpreadsFlowsEvenlyAcrossSpines) {
+  const ClusterGraph c = ft2(8);
+  for (uint64_t seed = 0; seed < 8; ++seed) {
+    const RoutingTables r(c, {RoutingMode::Ecmp, CrossPlaneForwarding::Sender, seed});
+    std::map<Vertex, int> per_spine;
+    int flows = 0;
+    for (int a = 0; a < 32; ++a) {
+      for (int b = 0; b < 32; ++b) {
+        if (a / 8 == b / 8) continue;  // same node: NVLink; other nodes are on other leaves
+        for (uint64_t f = 0; f < 4; ++f) {
+          const auto path = r.route(a, b, flow_hash(a, b, f));
+          ASSERT_EQ(path.size(), 7u);
+          ++per_spine[path[3]];
+          ++flows;
+        }
+      }
+    }
+    ASSERT_EQ(flows, 3072);
+    ASSERT_EQ(per_spine.size(), 4u);
+    int lo = flows, hi = 0;
+    for (const auto& [spine, n] : per_spine)
+      lo = std::min(lo, n), hi = std::max(hi, n);
+    // 768 flows per spine if perfectly even; a fair hash keeps each within 3 sigma (+-72).
+    EXPECT_LT(static_cast<double>(hi) / lo, 1.2) << "seed " << seed << ": " << hi << "/" << lo;
+  }
+}
+
+TEST(Routing, EcmpIsDeterministicForASeedAndChangesWithIt) {
+  const ClusterGraph c = ft2(8);
+  const RoutingTables r1(c, {RoutingMode::Ecmp, CrossPlaneForwarding::Sender, 1});
+  const RoutingTables r1_again(c, {RoutingMode::Ecmp, CrossPlaneForwarding::Sender, 1});
+  const RoutingTables r2(c, {RoutingMode::Ecmp, CrossPlaneForwarding::Sender, 2});
+  const Vertex leaf = leaf_of(c, 0);
+  int differ = 0;
+  for (uint64_t f = 0; f < 64; ++f) {
+    const uint64_t h = flow_hash(0, 31, f);
+    EXPECT_EQ(r1.pick_ecmp(leaf, 31, h), r1_again.pick_ecmp(leaf, 31, h));
+    differ += r1.pick_ecmp(leaf, 31, h) != r2.pick_ecmp(leaf, 31, h);
+  }
+  EXPECT_GT(differ, 16);  // a new seed re-deals about 3/4 of the flows
+}
+
+TEST(Routing, AdaptivePickTakesTheLeastLoadedUpPort) {
+  const ClusterGraph c = ft2(8);
+  const RoutingTables r(c, {RoutingMode::Adaptive, CrossPlaneForwarding::Sender, 0});
+  const Vertex leaf = leaf_of(c, 0);
+  const auto hops = r.next_hops(leaf, 31);
+  ASSERT_EQ(hops.size(), 4u);
+  const Vertex idle = hops[2];
+  auto load = [&](Vertex, Vertex to) { return to == idle ? 0 : 10; };
+  for (uint64_t f = 0; f < 16; ++f)
+    EXPECT_EQ(r.pick_least_loaded(leaf, 31, f, load), idle);
+}
+
+TEST(Routing, MpftCrossPlaneAtSenderUsesOneNvLinkHopOnTheSendingNode) {
+  const ClusterGraph c = mpft_k4();
+  const RoutingTables r(c);  // cross_plane: sender
+  // GPU 0 (node 0, plane 0) to GPU 8*5 + 3 (node 5, plane 3).
+  const int src = 0, dst = 5 * 8 + 3;
+  for (uint64_t f = 0; f < 8; ++f) {
+    const auto path = r.route(src, dst, flow_hash(src, dst, f));
+    ASSERT_TRUE(is_up_down_route(c, path, src, dst));
+    const auto s = shape_of(c, path);
+    EXPECT_EQ(s.nvswitches, 1);
+    EXPECT_EQ(s.nvlink_edges, 2);  // GPU -> NVSwitch -> GPU: one NVLink transfer
+    EXPECT_EQ(c.g[s.nvswitch_at[0]].node, 0);
+    EXPECT_EQ(s.switch_runs, 1);
+    for (int plane : s.planes)
+      EXPECT_EQ(plane, 3);
+    EXPECT_EQ(path[2], c.gpus[3]);  // node 0's plane-3 GPU forwards
+  }
+  // Same plane: no NVLink at all.
+  const auto same = shape_of(c, r.route(0, 5 * 8, 0));
+  EXPECT_EQ(same.nvlink_edges, 0);
+  // Every cross-node pair: exactly one NVLink transfer if the planes differ, none otherwise.
+  for (int a = 0; a < 64; ++a) {
+    for (int b = 0; b < 64; ++b) {
+      if (a / 8 == b / 8) continue;
+      const auto path = r.route(a, b, flow_hash(a, b, 0));
+      ASSERT_TRUE(is_up_down_route(c, path, a, b));
+      EXPECT_EQ(shape_of(c, path).nvlink_edges, a % 8 == b % 8 ? 0 : 2) << a << "->" << b;
+    }
+  }
+}
+
+TEST(Routing, MpftCrossPlaneAtReceiverForwardsOnTheReceivingNode) {
+  const ClusterGraph c = mpft_k4();
+  const RoutingTables r(c, {RoutingMode::Ecmp, CrossPlaneForwarding::Receiver, 0});
+  const int src = 0, dst = 5 * 8 + 3;
+  const auto path = r.route(src, dst, 0);
+  ASSERT_TRUE(is_up_down_route(c, path, src, dst));
+  const auto s = shape_of(c, path);
+  EXPECT_EQ(s.nvswitches, 1);
+  EXPECT_EQ(s.nvlink_edges, 2);
+  EXPECT_EQ(c.g[s.nvswitch_at[0]].node, 5);
+  for (int plane : s.planes)
+    EXPECT_EQ(plane, 0);
+  // The GPU's own next hop is its NIC, not the NVSwitch.
+  const auto first = r.next_hops(c.gpus[src], dst);
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(c.g[first[0]].kind, VertexKind::Nic);
+}
+
+TEST(Routing, MrftKeepsCrossRailTrafficInTheFabric) {
+  MrftParams p;
+  p.k = 8;
+  const ClusterGraph c = MrftBuilder(p).build();
+  const RoutingTables r(c);
+  const auto path = r.route(0, 8 + 1, 0);  // rail 0 of node 0 to rail 1 of node 1
+  ASSERT_TRUE(is_up_down_route(c, path, 0, 9));
+  const auto s = shape_of(c, path);
+  EXPECT_EQ(s.nvlink_edges, 0);
+  EXPECT_EQ(s.switches, 3);  // rail-0 leaf, spine, rail-1 leaf
+  EXPECT_EQ(r.count_paths(0, 9), 4u);
+  EXPECT_EQ(shape_of(c, r.route(0, 8, 0)).switches, 1);  // same rail: one leaf
+}
+
+TEST(Routing, SingleSwitchWithoutNvSwitchLoopsIntraNodeTrafficThroughTheSwitch) {
+  const ClusterGraph c = SingleSwitchBuilder(SingleSwitchParams{}).build();  // 2 x 2, no NVLink
+  const RoutingTables r(c);
+  const auto path = r.route(0, 1, 0);
+  ASSERT_TRUE(is_up_down_route(c, path, 0, 1));
+  EXPECT_EQ(path.size(), 5u);  // GPU NIC switch NIC GPU
+  EXPECT_EQ(r.fabric_stats().diameter_hops, 0);
+}
+
+TEST(Routing, TablesForTheFullMpftAreCompact) {
+  const ClusterGraph c = MpftBuilder(MpftParams{}).build();
+  const RoutingTables r(c);
+  // A next-hop entry per switch and destination GPU would be 768 x 16,384 x 4 B = 50 MB; per
+  // destination leaf of the switch's own plane it is 768 x 64 x 4 B = 192 KiB.
+  EXPECT_LT(r.table_bytes(), size_t{16} << 20);
+  EXPECT_EQ(r.fabric_stats().components, 8);
+  EXPECT_EQ(r.fabric_stats().min_paths, 32u);
+  EXPECT_EQ(r.fabric_stats().max_paths, 32u);
+  EXPECT_TRUE(is_up_down_route(c, r.route(0, 16383, 5), 0, 16383));
+}
+
+}  // namespace
+}  // namespace mlasim

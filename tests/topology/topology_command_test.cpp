@@ -1,0 +1,160 @@
+// The `mlasim topology` command: JSON and table output for shipped configs, faults with lost
+// bisection, overrides, DOT export, errors, CLI11 wiring, and the built binary's exit codes.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "sim/errors.h"
+#include "tests/sim/cli_runner.h"
+#include "topology/topology_command.h"
+
+namespace mlasim {
+namespace {
+
+std::string cluster_config(const std::string& name) {
+  return (std::filesystem::path(MLASIM_CONFIG_DIR) / "clusters" / name).string();
+}
+
+nlohmann::json run_json(TopologyCommandOptions o) {
+  o.json = true;
+  std::ostringstream out;
+  EXPECT_EQ(run_topology_command(o, out), 0);
+  return nlohmann::json::parse(out.str());
+}
+
+TEST(TopologyCommand, JsonForTheShippedFt2) {
+  TopologyCommandOptions o;
+  o.config = cluster_config("ft2-k8.yaml");
+  const auto j = run_json(o);
+  EXPECT_EQ(j["topology"], "ft2");
+  EXPECT_EQ(j["endpoints"], 32);
+  EXPECT_EQ(j["switches"], 12);
+  EXPECT_EQ(j["links"], 32);
+  EXPECT_EQ(j["cables"], 64);
+  EXPECT_EQ(j["diameter_hops"], 2);
+  EXPECT_DOUBLE_EQ(j["bisection_bandwidth_bytes_per_s"].get<double>(), 16 * 50e9);
+  for (const char* key : {"cost_usd", "cost_per_endpoint_usd", "path_diversity_min",
+                          "unreachable_gpu_pairs", "routing_table_bytes", "build_s"}) {
+    EXPECT_TRUE(j.contains(key)) << key;
+  }
+}
+
+TEST(TopologyCommand, FailedPlaneReportsLostBisectionAndNoUnreachablePairs) {
+  TopologyCommandOptions o;
+  o.config = cluster_config("mpft-k4.yaml");
+  o.faults.planes = {3};
+  const auto j = run_json(o);
+  EXPECT_EQ(j["unreachable_gpu_pairs"], 0);
+  EXPECT_EQ(j["faults"].size(), 1u);
+  EXPECT_DOUBLE_EQ(j["bisection_lost_fraction"].get<double>(), 1.0 / 8);
+  EXPECT_EQ(j["switches"], 48 - 6);
+}
+
+TEST(TopologyCommand, FailedSwitchAndCrossPlaneOptionsApply) {
+  TopologyCommandOptions o;
+  o.config = cluster_config("ft2-k8.yaml");
+  o.faults.switches = {"spine2"};
+  o.cross_plane = "receiver";
+  const auto j = run_json(o);
+  EXPECT_EQ(j["path_diversity_min"], 3);
+  EXPECT_EQ(j["cross_plane"], "receiver");
+  EXPECT_DOUBLE_EQ(j["bisection_lost_fraction"].get<double>(), 0.25);
+}
+
+TEST(TopologyCommand, OverridesAndWholeFileSections) {
+  TopologyCommandOptions o;
+  o.config = cluster_config("ft2-k8.yaml");
+  o.overrides = {"cluster.nodes=2"};
+  EXPECT_EQ(run_json(o)["gpus"], 16);
+  TopologyCommandOptions sf;
+  sf.config = cluster_config("slimfly-k64.yaml");  // top-level `type:`
+  const auto j = run_json(sf);
+  EXPECT_EQ(j["endpoints"], 32928);
+  EXPECT_EQ(j["graph_built"], false);
+}
+
+TEST(TopologyCommand, TablePrintsCountsAndCost) {
+  TopologyCommandOptions o;
+  o.config = cluster_config("mrft-k8.yaml");
+  std::ostringstream out;
+  run_topology_command(o, out);
+  EXPECT_NE(out.str().find("switches"), std::string::npos);
+  EXPECT_NE(out.str().find("12 (8 leaf, 4 spine)"), std::string::npos) << out.str();
+  EXPECT_NE(out.str().find("per endpoint"), std::string::npos);
+}
+
+TEST(TopologyCommand, DotGroupsPlanesPodsAndNodes) {
+  const auto dir = std::filesystem::temp_directory_path();
+  TopologyCommandOptions o;
+  o.config = cluster_config("mpft-k4.yaml");
+  o.dot_file = (dir / "mlasim_topology_test_mpft.dot").string();
+  run_json(o);
+  std::ifstream mpft(o.dot_file);
+  std::stringstream text;
+  text << mpft.rdbuf();
+  EXPECT_NE(text.str().find("subgraph cluster_plane7"), std::string::npos);
+  EXPECT_NE(text.str().find("subgraph cluster_node0"), std::string::npos);
+  EXPECT_NE(text.str().find("\"n0_gpu0\" -- \"n0_nic0\" [kind=pcie"), std::string::npos);
+  std::filesystem::remove(o.dot_file);
+
+  o.config = cluster_config("ft3-k4.yaml");
+  o.dot_file = (dir / "mlasim_topology_test_ft3.dot").string();
+  run_json(o);
+  std::ifstream ft3(o.dot_file);
+  std::stringstream text3;
+  text3 << ft3.rdbuf();
+  EXPECT_NE(text3.str().find("subgraph cluster_pod3"), std::string::npos);
+  std::filesystem::remove(o.dot_file);
+}
+
+TEST(TopologyCommand, InputErrors) {
+  const std::string never = (std::filesystem::temp_directory_path() / "mlasim_never.dot").string();
+  std::filesystem::remove(never);
+  TopologyCommandOptions o;
+  o.config = cluster_config("slimfly-k64.yaml");
+  o.dot_file = never;
+  std::ostringstream out;
+  EXPECT_THROW(run_topology_command(o, out), InputError);
+  TopologyCommandOptions big;
+  big.config = cluster_config("mpft-k64.yaml");
+  big.dot_file = never;
+  EXPECT_THROW(run_topology_command(big, out), InputError);  // too large to draw
+  EXPECT_FALSE(std::filesystem::exists(never));
+  TopologyCommandOptions typo;
+  typo.config = cluster_config("ft2-k8.yaml");
+  typo.faults.switches = {"spine9"};
+  EXPECT_THROW(run_topology_command(typo, out), InputError);
+}
+
+TEST(TopologyCommand, RegistersWithCli11) {
+  CLI::App app;
+  CommandAction action;
+  register_topology_command(app, action);
+  const std::string config = cluster_config("ft3-k4.yaml");
+  std::vector<const char*> argv{
+      "mlasim", "topology", config.c_str(), "--json", "--fail-link", "pod0_leaf0:pod0_spine0",
+      "--seed", "3"};
+  app.parse(static_cast<int>(argv.size()), const_cast<char**>(argv.data()));
+  ASSERT_TRUE(action);
+  ::testing::internal::CaptureStdout();
+  EXPECT_EQ(action(), 0);
+  const auto j = nlohmann::json::parse(::testing::internal::GetCapturedStdout());
+  EXPECT_EQ(j["links"], 31);
+  EXPECT_EQ(j["unreachable_gpu_pairs"], 0);
+}
+
+TEST(TopologyCommand, BinaryExitCodes) {
+  const CliResult ok = run_cli({"topology", cluster_config("ft2-k8.yaml"), "--json"});
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_EQ(nlohmann::json::parse(ok.out)["endpoints"], 32);
+  const CliResult bad =
+      run_cli({"topology", cluster_config("ft2-k8.yaml"), "--set", "cluster.nodes=99"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("cluster.nodes"), std::string::npos) << bad.err;
+}
+
+}  // namespace
+}  // namespace mlasim

@@ -1,0 +1,125 @@
+// `mlasim kernels` end to end: the built binary's JSON parses and carries the figures, the
+// table has units, --explain shows the dimension flow, and bad options exit with 2.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+
+namespace {
+
+struct RunResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+RunResult run_mlasim(const std::string& args) {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  const std::filesystem::path err_file =
+      std::filesystem::temp_directory_path() / (std::string("mlasim_cli_") + info->name() + ".err");
+  const std::string cmd = std::string(MLASIM_BINARY) + " " + args + " 2>" + err_file.string();
+  RunResult r;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (!pipe) return r;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0)
+    r.out.append(buf.data(), n);
+  const int status = pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream in(err_file);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  r.err = ss.str();
+  std::filesystem::remove(err_file);
+  return r;
+}
+
+TEST(KernelCli, JsonCarriesEveryVariantsFigures) {
+  const RunResult r = run_mlasim("kernels --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j.at("model"), "deepseek-v3");
+  const auto& shape = j.at("shape");
+  EXPECT_EQ(shape.at("phase"), "decode");
+  EXPECT_EQ(shape.at("batch"), 1);
+  EXPECT_EQ(shape.at("start_pos"), 4096);
+  EXPECT_EQ(shape.at("new_tokens"), 1);
+  EXPECT_EQ(shape.at("kv_len"), 4097);
+  EXPECT_EQ(shape.at("dtype"), "bf16");
+  const auto& variants = j.at("variants");
+  ASSERT_EQ(variants.size(), 5u);
+  std::vector<std::string> names;
+  for (const auto& v : variants) {
+    names.push_back(v.at("variant"));
+    for (const char* key : {"kv_cache_bytes_per_token", "kv_cache_bytes_total", "bytes_read",
+                            "bytes_written", "flops", "arithmetic_intensity", "time_us", "bound"}) {
+      EXPECT_TRUE(v.contains(key)) << key;
+    }
+    const double bytes = v.at("bytes_read").get<double>() + v.at("bytes_written").get<double>();
+    EXPECT_NEAR(v.at("arithmetic_intensity").get<double>(), v.at("flops").get<double>() / bytes,
+                1e-9 * v.at("arithmetic_intensity").get<double>());
+    // Roofline on the H100 preset: 989 TFLOP/s BF16, 3.35 TB/s.
+    const double memory_us = bytes / 3.35e12 * 1e6;
+    EXPECT_NEAR(v.at("time_us").get<double>(),
+                std::max(memory_us, v.at("compute_time_us").get<double>()), 1e-6 * memory_us);
+    EXPECT_EQ(v.at("bound"), v.at("time_us").get<double>() == v.at("compute_time_us").get<double>()
+                                 ? "compute"
+                                 : "memory");
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"mla_absorbed", "mla_naive", "mha", "gqa", "mqa"}));
+  EXPECT_EQ(variants[0].at("kv_cache_bytes_per_token"), 70272);
+  EXPECT_EQ(variants[0].at("kv_cache_bytes_total"), 70272ull * 4097);
+  EXPECT_EQ(variants[2].at("kv_cache_bytes_per_token"), 128 * 320 * 2 * 61);
+  // Decode at batch 1 is memory bound, and naive MLA moves more bytes than absorbed.
+  EXPECT_EQ(variants[0].at("bound"), "memory");
+  EXPECT_GT(variants[1].at("bytes_read").get<double>(), variants[0].at("bytes_read").get<double>());
+}
+
+TEST(KernelCli, GqaModelShowsMhaGqaMqa) {
+  const RunResult r = run_mlasim("kernels --model qwen2.5-72b --batch 8 --gpu h200 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j.at("variants").size(), 3u);
+  EXPECT_EQ(j.at("variants")[1].at("variant"), "gqa");
+  EXPECT_EQ(j.at("variants")[1].at("kv_cache_bytes_per_token"), 327680);
+  EXPECT_EQ(j.at("variants")[1].at("kv_cache_bytes_total"), 327680ull * 4097 * 8);
+  EXPECT_EQ(j.at("shape").at("gpu"), "h200");
+}
+
+TEST(KernelCli, TableHasUnitsAndExplainShowsTheFlow) {
+  const RunResult table = run_mlasim("kernels --model deepseek-v2-lite --dtype fp8");
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  for (const char* header : {"KV/token [B]", "KV total [MB]", "read [MB]", "written [MB]",
+                             "[GFLOP]", "AI [FLOP/B]", "time [us]"}) {
+    EXPECT_NE(table.out.find(header), std::string::npos) << header;
+  }
+  const RunResult ex = run_mlasim("kernels --model teaching --context 100 --explain");
+  ASSERT_EQ(ex.exit_code, 0) << ex.err;
+  for (const char* text : {"kv_a_proj_with_mqa", "[1, 101, 120]", "q_nope . W_UK",
+                           "kv_b_proj over the whole cache", "[1, 101, 10, 48]", "[240, 240]"}) {
+    EXPECT_NE(ex.out.find(text), std::string::npos) << text << "\n" << ex.out;
+  }
+  const RunResult exj = run_mlasim("kernels --model teaching --explain --json");
+  ASSERT_EQ(exj.exit_code, 0) << exj.err;
+  EXPECT_EQ(nlohmann::json::parse(exj.out).at("explain").size(), 2u);
+}
+
+TEST(KernelCli, BadOptionsExitWith2AndOneLine) {
+  for (const char* args :
+       {"kernels --dtype fp7", "kernels --model no-such-model", "kernels --batch 0",
+        "kernels --gpu a100", "kernels --phase train", "kernels --context 200000"}) {
+    const RunResult r = run_mlasim(args);
+    EXPECT_EQ(r.exit_code, 2) << args;
+    EXPECT_FALSE(r.err.empty()) << args;
+    EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << args << ": " << r.err;
+  }
+}
+
+}  // namespace

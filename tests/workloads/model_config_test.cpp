@@ -1,0 +1,214 @@
+// HuggingFace config.json reading: the shipped models' figures, and errors that name the file
+// and the field for missing, mistyped and contradictory fields.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "sim/config.h"
+#include "workloads/model_config.h"
+
+namespace mlasim {
+namespace {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+
+// A folder of its own per test (each test runs in its own process, possibly in parallel).
+fs::path scratch_dir() {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  fs::path dir = fs::temp_directory_path() /
+                 (std::string("mlasim_model_config_") + info->name() + "_" +
+                  std::to_string(::testing::UnitTest::GetInstance()->random_seed()));
+  fs::create_directories(dir);
+  return dir;
+}
+
+Json llama_like() {
+  return Json::parse(R"({"model_type": "llama", "hidden_size": 1024, "num_hidden_layers": 4,
+    "num_attention_heads": 16, "num_key_value_heads": 4, "intermediate_size": 2816,
+    "vocab_size": 32000, "max_position_embeddings": 4096, "rms_norm_eps": 1e-5,
+    "rope_theta": 10000.0, "rope_scaling": null})");
+}
+
+Json mla_like() {
+  Json j = llama_like();
+  j["model_type"] = "deepseek_v3";
+  j["num_key_value_heads"] = 16;
+  j["kv_lora_rank"] = 128;
+  j["q_lora_rank"] = 256;
+  j["qk_nope_head_dim"] = 32;
+  j["qk_rope_head_dim"] = 16;
+  j["v_head_dim"] = 32;
+  return j;
+}
+
+// Writes `j` to a file and returns the message of the ConfigError loading it raises.
+std::string load_error(const Json& j, const std::string& file_name = "config.json") {
+  const fs::path path = scratch_dir() / file_name;
+  std::ofstream(path) << j.dump(2);
+  try {
+    load_model_config(path);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "no ConfigError for " << j.dump();
+  return {};
+}
+
+std::string expected_prefix(const std::string& field, const std::string& file = "config.json") {
+  return (scratch_dir() / file).string() + ": field '" + field + "': ";
+}
+
+TEST(KernelModelConfig, BuiltinModelsLoadWithTheirFigures) {
+  EXPECT_EQ(builtin_model_names(MLASIM_CONFIG_DIR),
+            (std::vector<std::string>{"deepseek-v2", "deepseek-v2-lite", "deepseek-v3",
+                                      "llama-3.1-405b", "qwen2.5-72b", "teaching"}));
+  const ModelConfig v3 = resolve_model("deepseek-v3");
+  EXPECT_TRUE(v3.is_mla());
+  EXPECT_EQ(v3.name, "deepseek-v3");
+  EXPECT_EQ(v3.hidden_size, 7168);
+  EXPECT_EQ(v3.num_hidden_layers, 61);
+  EXPECT_EQ(v3.q_lora_rank, 1536);
+  EXPECT_EQ(v3.kv_lora_rank, 512);
+  EXPECT_EQ(v3.qk_head_dim(), 192);
+  EXPECT_EQ(v3.rope_scaling.type, "yarn");
+  EXPECT_EQ(v3.rope_scaling.factor, 40.0);
+  EXPECT_EQ(v3.rope_scaling.original_max_position_embeddings, 4096);
+  EXPECT_EQ(v3.rope_scaling.mscale_all_dim, 1.0);
+  EXPECT_EQ(v3.n_routed_experts, 256);
+  EXPECT_EQ(v3.num_experts_per_tok, 8);
+  EXPECT_EQ(v3.topk_method, "noaux_tc");
+  EXPECT_EQ(v3.num_nextn_predict_layers, 1);
+
+  const ModelConfig lite = resolve_model("deepseek-v2-lite");
+  EXPECT_EQ(lite.q_lora_rank, 0);  // null in the file: no query compression
+  EXPECT_EQ(lite.rope_scaling.mscale, 0.707);
+
+  const ModelConfig qwen = resolve_model("qwen2.5-72b");
+  EXPECT_FALSE(qwen.is_mla());
+  EXPECT_EQ(qwen.head_dim, 128);  // 8192 / 64
+  EXPECT_EQ(qwen.num_key_value_heads, 8);
+  EXPECT_TRUE(qwen.attention_bias);
+  EXPECT_EQ(qwen.rope_theta, 1e6);
+  EXPECT_EQ(qwen.intermediate_size, 29568);
+
+  const ModelConfig llama = resolve_model("llama-3.1-405b");
+  EXPECT_EQ(llama.rope_scaling.type, "llama3");
+  EXPECT_EQ(llama.rope_scaling.factor, 8.0);
+  EXPECT_EQ(llama.rope_theta, 500000.0);
+  EXPECT_EQ(llama.num_hidden_layers, 126);
+  EXPECT_FALSE(llama.attention_bias);
+
+  const ModelConfig t = resolve_model("teaching");
+  EXPECT_EQ(t.hidden_size, 240);
+  EXPECT_EQ(t.num_attention_heads, 10);
+  EXPECT_EQ(t.qk_nope_head_dim, 24);
+  EXPECT_EQ(t.v_head_dim, 24);
+  EXPECT_EQ(t.kv_lora_rank, 120);
+  EXPECT_EQ(t.qk_rope_head_dim, 8);
+}
+
+TEST(KernelModelConfig, PathsResolveAndHfFoldersNameTheModel) {
+  const fs::path dir = scratch_dir() / "my-model";
+  fs::create_directories(dir);
+  std::ofstream(dir / "config.json") << mla_like().dump();
+  const ModelConfig m = resolve_model((dir / "config.json").string());
+  EXPECT_EQ(m.name, "my-model");
+  EXPECT_TRUE(m.is_mla());
+  EXPECT_EQ(m.num_key_value_heads, 16);
+}
+
+TEST(KernelModelConfig, MissingFieldsAreNamed) {
+  Json j = llama_like();
+  j.erase("hidden_size");
+  EXPECT_EQ(load_error(j), expected_prefix("hidden_size") + "missing (required)");
+  Json m = mla_like();
+  m.erase("qk_rope_head_dim");
+  EXPECT_EQ(load_error(m), expected_prefix("qk_rope_head_dim") + "missing (required)");
+  Json y = mla_like();
+  y["rope_scaling"] = Json::parse(R"({"type": "yarn", "original_max_position_embeddings": 1024})");
+  EXPECT_EQ(load_error(y), expected_prefix("rope_scaling.factor") + "missing (required)");
+}
+
+TEST(KernelModelConfig, ContradictoryFieldsAreNamed) {
+  Json j = llama_like();
+  j["num_key_value_heads"] = 6;
+  EXPECT_EQ(load_error(j),
+            expected_prefix("num_key_value_heads") + "6 does not divide num_attention_heads 16");
+  Json h = llama_like();
+  h["num_attention_heads"] = 24;
+  h["num_key_value_heads"] = 8;
+  EXPECT_EQ(load_error(h), expected_prefix("num_attention_heads") +
+                               "24 does not divide hidden_size 1024 (and no head_dim is given)");
+  h["head_dim"] = 64;  // an explicit head_dim makes it consistent
+  const fs::path ok = scratch_dir() / "ok.json";
+  std::ofstream(ok) << h.dump();
+  EXPECT_EQ(load_model_config(ok).head_dim, 64);
+
+  Json m = mla_like();
+  m["num_key_value_heads"] = 4;
+  EXPECT_NE(load_error(m).find(expected_prefix("num_key_value_heads") +
+                               "an MLA model (kv_lora_rank given) has one K/V per query head"),
+            std::string::npos);
+  Json r = mla_like();
+  r["qk_rope_head_dim"] = 15;
+  EXPECT_EQ(load_error(r), expected_prefix("qk_rope_head_dim") +
+                               "RoPE rotates pairs of dims; must be even, got 15");
+  Json t = mla_like();
+  t["rope_scaling"] = Json::parse(R"({"type": "yarn", "rope_type": "llama3", "factor": 4})");
+  EXPECT_EQ(load_error(t),
+            expected_prefix("rope_scaling.type") + "'yarn' contradicts rope_type 'llama3'");
+  Json e = mla_like();
+  e["n_routed_experts"] = 8;
+  e["num_experts_per_tok"] = 9;
+  e["moe_intermediate_size"] = 64;
+  EXPECT_EQ(load_error(e), expected_prefix("num_experts_per_tok") + "9 exceeds n_routed_experts 8");
+}
+
+TEST(KernelModelConfig, BadValuesAreNamed) {
+  Json j = llama_like();
+  j["hidden_size"] = "big";
+  EXPECT_EQ(load_error(j), expected_prefix("hidden_size") + "expected an integer, got \"big\"");
+  Json z = llama_like();
+  z["num_hidden_layers"] = 0;
+  EXPECT_EQ(load_error(z), expected_prefix("num_hidden_layers") + "must be at least 1, got 0");
+  Json f = llama_like();
+  f["vocab_size"] = 3.5;
+  EXPECT_EQ(load_error(f), expected_prefix("vocab_size") + "expected an integer, got 3.5");
+  Json d = llama_like();
+  d["rope_scaling"] = Json::parse(R"({"rope_type": "dynamic", "factor": 2})");
+  EXPECT_EQ(load_error(d),
+            expected_prefix("rope_scaling.type") +
+                "unsupported RoPE scaling 'dynamic' (supported: linear, yarn, llama3)");
+  const fs::path bad = scratch_dir() / "broken.json";
+  std::ofstream(bad) << "{\"hidden_size\": 12,";
+  try {
+    load_model_config(bad);
+    ADD_FAILURE() << "broken JSON accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()).rfind(bad.string() + ": not valid JSON", 0), 0u) << e.what();
+  }
+}
+
+TEST(KernelModelConfig, UnknownNamesAndMissingFiles) {
+  try {
+    resolve_model("gpt-7");
+    ADD_FAILURE() << "unknown model accepted";
+  } catch (const InputError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "unknown model 'gpt-7' (built-in: deepseek-v2, deepseek-v2-lite, deepseek-v3, "
+              "llama-3.1-405b, qwen2.5-72b, teaching; or give the path of a config.json)");
+  }
+  const std::string missing = (scratch_dir() / "absent.json").string();
+  try {
+    resolve_model(missing);
+    ADD_FAILURE() << "missing file accepted";
+  } catch (const InputError& e) {
+    EXPECT_EQ(std::string(e.what()), missing + ": cannot open model config");
+  }
+}
+
+}  // namespace
+}  // namespace mlasim

@@ -1,0 +1,526 @@
+// MoE router: selection constraints (k distinct experts, topk_group groups, M nodes) checked
+// against a sort-based reference gate; load statistics against binomial and Zipf expectations;
+// the aux-loss-free bias update; traffic matrices against counts from the assignments;
+// determinism; gate-weight normalisation; expert placement.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <set>
+#include <vector>
+
+#include "sim/config.h"
+#include "sim/errors.h"
+#include "workloads/expert_placement.h"
+#include "workloads/model_config.h"
+#include "workloads/moe_router.h"
+
+namespace mlasim {
+namespace {
+
+MoeTrafficConfig v3_traffic() { return MoeTrafficConfig{}.resolved(7168); }
+
+RouterConfig v2_config() {
+  RouterConfig c;
+  c.n_routed_experts = 160;
+  c.num_experts_per_tok = 6;
+  c.n_group = 8;
+  c.topk_group = 3;
+  c.scoring = RouterScoring::Softmax;
+  c.topk_method = TopkMethod::GroupLimitedGreedy;
+  c.norm_topk_prob = false;
+  c.routed_scaling_factor = 16.0;
+  c.max_nodes_per_token = 3;
+  return c;
+}
+
+// DeepSeek-V3 decode at the Day-6 shape: EP144 on 18 nodes, 32 redundant experts.
+ExpertPlacement ep144() {
+  return ExpertPlacement::build(256, 144, 8, 32, ReplicaPolicy::LeastLoaded);
+}
+
+bool on_node(const ExpertPlacement& pl, uint32_t expert, uint32_t node) {
+  for (uint32_t slot : pl.replicas(expert)) {
+    if (pl.node_of_gpu(pl.slot_gpu(slot)) == node) return true;
+  }
+  return false;
+}
+
+// DeepSeek's gate written independently of the router: whole-array sorts, no early exits.
+// Returns the chosen experts, ascending.
+std::vector<uint32_t> reference_gate(const RouterConfig& cfg, const ExpertPlacement& pl,
+                                     const std::vector<float>& score, std::span<const float> bias) {
+  const uint32_t n = cfg.n_routed_experts, k = cfg.num_experts_per_tok;
+  const bool biased = cfg.topk_method == TopkMethod::NoauxTc;
+  std::vector<float> sel(n);
+  for (uint32_t e = 0; e < n; ++e) sel[e] = score[e] + (biased ? bias[e] : 0.0f);
+  auto top_sum = [&](std::vector<float> v, uint32_t count) {
+    std::sort(v.rbegin(), v.rend());
+    float sum = 0;
+    for (uint32_t j = 0; j < std::min<size_t>(count, v.size()); ++j) sum += v[j];
+    return sum;
+  };
+  auto best_ids = [](const std::vector<float>& value, uint32_t count) {
+    std::vector<uint32_t> ids(value.size());
+    std::iota(ids.begin(), ids.end(), 0U);
+    std::stable_sort(ids.begin(), ids.end(),
+                     [&](uint32_t a, uint32_t b) { return value[a] > value[b]; });
+    ids.resize(count);
+    return ids;
+  };
+  std::vector<bool> allowed(n, true);
+  if (cfg.topk_method != TopkMethod::Greedy && cfg.n_group > 1) {
+    const uint32_t gs = n / cfg.n_group;
+    std::vector<float> gscore(cfg.n_group);
+    for (uint32_t g = 0; g < cfg.n_group; ++g) {
+      std::vector<float> v(sel.begin() + g * gs, sel.begin() + (g + 1) * gs);
+      gscore[g] = top_sum(v, biased ? 2 : 1);
+    }
+    std::vector<bool> keep(cfg.n_group, false);
+    for (uint32_t g : best_ids(gscore, cfg.topk_group)) keep[g] = true;
+    for (uint32_t e = 0; e < n; ++e) allowed[e] = keep[e / gs];
+  }
+  const uint32_t m = cfg.max_nodes_per_token;
+  if (m > 0 && m < pl.num_nodes()) {
+    std::vector<float> nscore(pl.num_nodes());
+    for (uint32_t node = 0; node < pl.num_nodes(); ++node) {
+      std::vector<float> v;
+      for (uint32_t e = 0; e < n; ++e) {
+        if (allowed[e] && on_node(pl, e, node)) v.push_back(sel[e]);
+      }
+      nscore[node] = top_sum(v, (k + m - 1) / m);
+    }
+    std::vector<bool> allowed_node(n, false);
+    for (uint32_t node : best_ids(nscore, m)) {
+      for (uint32_t e = 0; e < n; ++e) allowed_node[e] = allowed_node[e] || on_node(pl, e, node);
+    }
+    for (uint32_t e = 0; e < n; ++e) allowed[e] = allowed[e] && allowed_node[e];
+  }
+  std::vector<float> masked(n);
+  for (uint32_t e = 0; e < n; ++e) masked[e] = allowed[e] ? sel[e] : -1e30f;
+  std::vector<uint32_t> out = best_ids(masked, k);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Routes `steps` steps with skew so the biases move away from zero.
+void warm_up(MoeRouter& router, uint32_t tokens, int steps) {
+  const std::vector<uint32_t> t(router.placement(0).num_gpus(), tokens);
+  for (int s = 0; s < steps; ++s) router.route_step(t);
+}
+
+void expect_matches_reference(MoeRouter& router, uint32_t tokens_per_gpu, uint32_t checked) {
+  const RouterConfig& cfg = router.config();
+  const ExpertPlacement& pl = router.placement(0);
+  const std::vector<uint32_t> t(pl.num_gpus(), tokens_per_gpu);
+  const LayerRouting r = router.route_layer(0, t, true);
+  ASSERT_EQ(r.node_limit_overflows, 0u);
+  const uint32_t k = cfg.num_experts_per_tok;
+  uint32_t done = 0;
+  for (uint32_t src = 0; src < pl.num_gpus() && done < checked; ++src) {
+    for (uint32_t i = 0; i < tokens_per_gpu && done < checked; ++i, ++done) {
+      const uint64_t tok = r.token_begin[src] + i;
+      std::vector<uint32_t> got(r.experts.begin() + tok * k, r.experts.begin() + (tok + 1) * k);
+      std::sort(got.begin(), got.end());
+      const auto want = reference_gate(cfg, pl, router.affinities(0, src, i), router.bias(0));
+      ASSERT_EQ(got, want) << "token " << i << " of GPU " << src;
+    }
+  }
+}
+
+TEST(Router, ConfigDefaultsAreDeepSeekV3AndReadFromYaml) {
+  const RouterConfig d = read_params<RouterConfig>(nullptr, "workload.router");
+  EXPECT_EQ(d.n_routed_experts, 256u);
+  EXPECT_EQ(d.num_experts_per_tok, 8u);
+  EXPECT_EQ(d.n_group, 8u);
+  EXPECT_EQ(d.topk_group, 4u);
+  EXPECT_EQ(d.scoring, RouterScoring::Sigmoid);
+  EXPECT_EQ(d.topk_method, TopkMethod::NoauxTc);
+  EXPECT_DOUBLE_EQ(d.routed_scaling_factor, 2.5);
+  EXPECT_EQ(d.max_nodes_per_token, 4u);
+  EXPECT_DOUBLE_EQ(d.bias_update_speed, 0.001);
+
+  const ConfigNode root = load_config_string(
+      "router: {scoring: softmax, topk_method: group_limited_greedy, skew: 1.2, seed: 9}\n",
+      "test", ".");
+  const RouterConfig c = read_params<RouterConfig>(root.find("router"), "workload.router");
+  EXPECT_EQ(c.scoring, RouterScoring::Softmax);
+  EXPECT_EQ(c.topk_method, TopkMethod::GroupLimitedGreedy);
+  EXPECT_DOUBLE_EQ(c.skew, 1.2);
+  EXPECT_EQ(c.seed, 9u);
+
+  const ConfigNode bad = load_config_string("router: {topk_group: 9}\n", "test", ".");
+  EXPECT_THROW(read_params<RouterConfig>(bad.find("router"), "workload.router"), ConfigError);
+  const ConfigNode typo = load_config_string("router: {topk_groups: 2}\n", "test", ".");
+  EXPECT_THROW(read_params<RouterConfig>(typo.find("router"), "workload.router"), ConfigError);
+}
+
+TEST(Router, ConfigFromShippedModels) {
+  const RouterConfig v3 = router_config_for(resolve_model("deepseek-v3"));
+  EXPECT_EQ(v3.topk_method, TopkMethod::NoauxTc);
+  EXPECT_TRUE(v3.norm_topk_prob);
+  const RouterConfig v2 = router_config_for(resolve_model("deepseek-v2"));
+  EXPECT_EQ(v2.n_routed_experts, 160u);
+  EXPECT_EQ(v2.topk_group, 3u);
+  EXPECT_EQ(v2.scoring, RouterScoring::Softmax);
+  EXPECT_EQ(v2.topk_method, TopkMethod::GroupLimitedGreedy);
+  EXPECT_FALSE(v2.norm_topk_prob);
+  EXPECT_DOUBLE_EQ(v2.routed_scaling_factor, 16.0);
+  const RouterConfig lite = router_config_for(resolve_model("deepseek-v2-lite"));
+  EXPECT_EQ(lite.n_routed_experts, 64u);
+  EXPECT_EQ(lite.topk_method, TopkMethod::Greedy);
+  EXPECT_THROW(router_config_for(resolve_model("qwen2.5-72b")), InputError);
+}
+
+TEST(Router, ContiguousPlacementWithRedundantExperts) {
+  const ExpertPlacement pl = ep144();
+  EXPECT_EQ(pl.num_nodes(), 18u);
+  EXPECT_EQ(pl.slots_per_gpu(), 2u);
+  for (uint32_t e = 0; e < 256; ++e) EXPECT_EQ(pl.slot_gpu(pl.replicas(e)[0]), e / 2);
+  uint32_t replicated = 0;
+  for (uint32_t e = 0; e < 256; ++e) {
+    const auto reps = pl.replicas(e);
+    if (reps.size() == 2) {
+      ++replicated;
+      EXPECT_NE(pl.slot_gpu(reps[0]), pl.slot_gpu(reps[1]));
+    }
+  }
+  EXPECT_EQ(replicated, 32u);
+  std::vector<uint32_t> per_gpu(144, 0);
+  for (uint32_t s = 0; s < pl.num_slots(); ++s) ++per_gpu[pl.slot_gpu(s)];
+  EXPECT_EQ(*std::min_element(per_gpu.begin(), per_gpu.end()), 2u);
+  EXPECT_EQ(*std::max_element(per_gpu.begin(), per_gpu.end()), 2u);
+  EXPECT_THROW(ExpertPlacement::build(256, 144, 8, 0, ReplicaPolicy::LeastLoaded), InputError);
+}
+
+TEST(Router, LoadAwarePlacementEvensOutEstimatedGpuLoad) {
+  // Zipf(1) estimated loads: the contiguous layout piles the hottest experts where they fall.
+  std::vector<double> est(256);
+  for (uint32_t e = 0; e < 256; ++e) est[e] = 1.0 / (1 + (e * 37) % 256);
+  auto gpu_max_over_mean = [&](const ExpertPlacement& pl) {
+    std::vector<double> load(pl.num_gpus(), 0.0);
+    for (uint32_t e = 0; e < 256; ++e) {
+      for (uint32_t s : pl.replicas(e)) load[pl.slot_gpu(s)] += est[e] / pl.replicas(e).size();
+    }
+    const double mean = std::accumulate(load.begin(), load.end(), 0.0) / load.size();
+    return *std::max_element(load.begin(), load.end()) / mean;
+  };
+  const ExpertPlacement plain = ExpertPlacement::build(256, 32, 8, 32, ReplicaPolicy::LeastLoaded);
+  const ExpertPlacement eplb =
+      ExpertPlacement::build(256, 32, 8, 32, ReplicaPolicy::LeastLoaded, est);
+  // The hottest expert (e = 0, share 1/H_256 = 16%) gets the most replicas.
+  EXPECT_GT(eplb.replicas(0).size(), 2u);
+  EXPECT_LT(gpu_max_over_mean(eplb), 1.1);
+  EXPECT_GT(gpu_max_over_mean(plain), 2.0);
+}
+
+TEST(Router, TokensGetKDistinctExpertsInAllowedGroupsAndNodes) {
+  RouterConfig cfg;
+  cfg.skew = 1.0;
+  cfg.bias_update_speed = 0.005;
+  MoeRouter router(cfg, {ep144()}, 2, v3_traffic());
+  warm_up(router, 32, 5);  // non-zero biases
+  const std::vector<uint32_t> tokens(144, 64);
+  const std::vector<LayerRouting> step = router.route_step(tokens, true);
+  for (const LayerRouting& r : step) {
+    const ExpertPlacement& pl = router.placement(r.layer);
+    EXPECT_EQ(r.node_limit_overflows, 0u);
+    for (uint64_t t = 0; t < r.num_tokens; ++t) {
+      std::set<uint32_t> experts, groups, nodes;
+      for (uint32_t j = 0; j < 8; ++j) {
+        const uint32_t e = r.experts[t * 8 + j];
+        const uint32_t gpu = r.expert_gpus[t * 8 + j];
+        experts.insert(e);
+        groups.insert(e / 32);
+        nodes.insert(pl.node_of_gpu(gpu));
+        const auto reps = pl.replicas(e);
+        EXPECT_TRUE(std::any_of(reps.begin(), reps.end(),
+                                [&](uint32_t s) { return pl.slot_gpu(s) == gpu; }));
+      }
+      ASSERT_EQ(experts.size(), 8u);
+      ASSERT_LE(groups.size(), 4u);
+      ASSERT_LE(nodes.size(), 4u);
+    }
+  }
+}
+
+TEST(Router, V3SelectionMatchesReferenceGate) {
+  RouterConfig cfg;
+  cfg.skew = 1.0;
+  cfg.bias_update_speed = 0.01;
+  MoeRouter router(cfg, {ep144()}, 1, v3_traffic());
+  warm_up(router, 32, 10);
+  ASSERT_LT(*std::min_element(router.bias(0).begin(), router.bias(0).end()), -0.05f);
+  expect_matches_reference(router, 16, 2304);
+}
+
+TEST(Router, V3WithoutNodeLimitMatchesReferenceGate) {
+  RouterConfig cfg;
+  cfg.max_nodes_per_token = 0;
+  cfg.skew = 0.5;
+  MoeRouter router(cfg, {ep144()}, 1, v3_traffic());
+  warm_up(router, 32, 3);
+  expect_matches_reference(router, 8, 1152);
+}
+
+TEST(Router, V2SoftmaxSelectionMatchesReferenceGate) {
+  const RouterConfig cfg = v2_config();
+  MoeRouter router(cfg, {ExpertPlacement::build(160, 32, 8, 0, ReplicaPolicy::LeastLoaded)}, 1,
+                   MoeTrafficConfig{}.resolved(5120));
+  expect_matches_reference(router, 64, 2048);
+  // Scores are a softmax over all experts.
+  const std::vector<float> a = router.affinities(0, 3, 5);
+  EXPECT_NEAR(std::accumulate(a.begin(), a.end(), 0.0), 1.0, 1e-5);
+}
+
+// Skew 0: every expert is chosen by a token with probability k/n (symmetry), tokens are
+// independent, so each expert's load is Binomial(T, k/n). Over n experts the max stays below
+// mean + 4.5 sd except with probability < n * P(Z > 4.5) ~ 1e-3.
+TEST(Router, UniformAffinitiesGiveBinomiallyBalancedLoads) {
+  RouterConfig cfg;  // V3: groups, M = 4
+  const ExpertPlacement pl = ExpertPlacement::build(256, 64, 8, 0, ReplicaPolicy::LeastLoaded);
+  MoeRouter router(cfg, {pl}, 4, v3_traffic());
+  const std::vector<uint32_t> tokens(64, 512);
+  const double T = 64 * 512, p = 8.0 / 256;
+  const double mu = T * p, sd = std::sqrt(T * p * (1 - p));
+  // GPU load: X = chosen experts among the 4 on a GPU, X <= 4 so Var X <= 4 E[X].
+  const double gpu_mu = 4 * mu, gpu_sd = std::sqrt(T * 4 * 4 * p);
+  for (const LayerRouting& r : router.route_step(tokens)) {
+    const auto [lo, hi] = std::minmax_element(r.expert_load.begin(), r.expert_load.end());
+    EXPECT_LE(*hi, mu + 4.5 * sd) << "layer " << r.layer;
+    EXPECT_GE(*lo, mu - 4.5 * sd) << "layer " << r.layer;
+    EXPECT_LE(r.expert_imbalance(), 1 + 4.5 * sd / mu);
+    EXPECT_LE(r.gpu_imbalance(), 1 + 4.5 * gpu_sd / gpu_mu);
+    EXPECT_EQ(std::accumulate(r.expert_load.begin(), r.expert_load.end(), uint64_t{0}),
+              uint64_t(T) * 8);
+  }
+}
+
+// With k = 1 and no groups, the chosen expert is the argmax of o_e + Gumbel, which picks the
+// expert of popularity rank r with probability r^-s / H(n, s) exactly.
+TEST(Router, SkewMakesTopOneChoiceZipfDistributed) {
+  for (RouterScoring scoring : {RouterScoring::Sigmoid, RouterScoring::Softmax}) {
+    RouterConfig cfg;
+    cfg.n_routed_experts = 64;
+    cfg.num_experts_per_tok = 1;
+    cfg.n_group = 1;
+    cfg.topk_group = 1;
+    cfg.topk_method = TopkMethod::Greedy;
+    cfg.scoring = scoring;
+    cfg.max_nodes_per_token = 0;
+    cfg.skew = 1.0;
+    MoeRouter router(cfg, {ExpertPlacement::build(64, 8, 8, 0, ReplicaPolicy::LeastLoaded)}, 1,
+                     v3_traffic());
+    const std::vector<uint32_t> tokens(8, 10000);
+    const LayerRouting r = router.route_step(tokens)[0];
+    double h = 0;
+    for (int i = 1; i <= 64; ++i) h += 1.0 / i;
+    const auto rank = router.popularity_rank(0);
+    for (uint32_t e = 0; e < 64; ++e) {
+      const double p = 1.0 / rank[e] / h;
+      const double mu = 80000 * p, sd = std::sqrt(80000 * p * (1 - p));
+      EXPECT_NEAR(r.expert_load[e], mu, 4.5 * sd) << "rank " << rank[e];
+    }
+  }
+}
+
+TEST(Router, BiasUpdateReducesImbalanceOverSteps) {
+  RouterConfig cfg;  // V3, gamma = 0.001
+  cfg.skew = 1.0;
+  const ExpertPlacement pl = ExpertPlacement::build(256, 32, 8, 0, ReplicaPolicy::LeastLoaded);
+  MoeRouter router(cfg, {pl}, 1, v3_traffic());
+  RouterConfig frozen_cfg = cfg;
+  frozen_cfg.bias_update_speed = 0;
+  MoeRouter frozen(frozen_cfg, {pl}, 1, v3_traffic());
+  const std::vector<uint32_t> tokens(32, 128);
+  constexpr int kSteps = 600, kWindow = 50;
+  std::vector<double> imbalance, gpu_imbalance, frozen_imbalance;
+  for (int s = 0; s < kSteps; ++s) {
+    const LayerRouting r = router.route_step(tokens)[0];
+    imbalance.push_back(r.expert_imbalance());
+    gpu_imbalance.push_back(r.gpu_imbalance());
+    if (s % 100 == 0) frozen_imbalance.push_back(frozen.route_step(tokens)[0].expert_imbalance());
+  }
+  auto window_mean = [&](const std::vector<double>& v, int w) {
+    return std::accumulate(v.begin() + w * kWindow, v.begin() + (w + 1) * kWindow, 0.0) / kWindow;
+  };
+  EXPECT_GT(imbalance[0], 4.0);  // Zipf(1): the hottest expert is far above the mean
+  const int windows = kSteps / kWindow;
+  for (int w = 1; w < windows; ++w) {
+    // Monotone-ish: each window no worse than the previous one, up to noise.
+    EXPECT_LT(window_mean(imbalance, w), window_mean(imbalance, w - 1) * 1.05 + 0.02) << w;
+  }
+  EXPECT_LT(window_mean(imbalance, windows - 1), 0.5 * imbalance[0]);
+  EXPECT_LT(window_mean(gpu_imbalance, windows - 1), 0.7 * gpu_imbalance[0]);
+  // Without the update nothing improves.
+  for (double f : frozen_imbalance) EXPECT_GT(f, 0.8 * imbalance[0]);
+  // The hottest expert is pushed down, the coldest up.
+  const auto rank = router.popularity_rank(0);
+  const auto hottest = std::find(rank.begin(), rank.end(), 1u) - rank.begin();
+  const auto coldest = std::find(rank.begin(), rank.end(), 256u) - rank.begin();
+  EXPECT_LT(router.bias(0)[hottest], -0.1f);
+  EXPECT_GT(router.bias(0)[coldest], 0.0f);
+}
+
+// Dispatch sends one copy per distinct destination GPU of a token (DeepEP normal kernels);
+// combine returns each copy, so its matrix is the transpose with the combine payload.
+TEST(Router, DispatchAndCombineBytesMatchAssignments) {
+  RouterConfig cfg;
+  cfg.skew = 0.7;
+  const ExpertPlacement pl = ExpertPlacement::build(256, 16, 8, 16, ReplicaPolicy::RoundRobin);
+  const MoeTrafficConfig traffic = v3_traffic();
+  EXPECT_EQ(traffic.dispatch_bytes_per_token.count(), 7168u + 56 * 4);  // FP8 + 1x128 scales
+  EXPECT_EQ(traffic.combine_bytes_per_token.count(), 2u * 7168);       // BF16
+  MoeRouter router(cfg, {pl}, 1, traffic);
+  std::vector<uint32_t> tokens(16);
+  for (uint32_t g = 0; g < 16; ++g) tokens[g] = 20 + 7 * g;  // uneven sources
+  const LayerRouting r = router.route_step(tokens, true)[0];
+  const uint64_t disp = traffic.dispatch_bytes_per_token.count();
+  const uint64_t comb = traffic.combine_bytes_per_token.count();
+
+  std::vector<uint64_t> row_want(16, 0);
+  uint64_t copies_want = 0;
+  for (uint32_t src = 0; src < 16; ++src) {
+    for (uint64_t t = r.token_begin[src]; t < r.token_begin[src + 1]; ++t) {
+      const std::set<uint32_t> gpus(r.expert_gpus.begin() + t * 8, r.expert_gpus.begin() + t * 8 + 8);
+      row_want[src] += gpus.size() * disp;
+      copies_want += gpus.size();
+    }
+  }
+  const std::vector<uint64_t> d = r.dispatch_bytes();
+  const std::vector<uint64_t> c = r.combine_bytes();
+  const uint64_t d_total = std::accumulate(d.begin(), d.end(), uint64_t{0});
+  const uint64_t c_total = std::accumulate(c.begin(), c.end(), uint64_t{0});
+  EXPECT_EQ(d_total, copies_want * disp);
+  EXPECT_EQ(r.total_copies(), copies_want);
+  EXPECT_EQ(r.total_gpus_reached, copies_want);
+  EXPECT_EQ(c_total * disp, d_total * comb);
+  for (uint32_t s = 0; s < 16; ++s) {
+    EXPECT_EQ(std::accumulate(d.begin() + s * 16, d.begin() + (s + 1) * 16, uint64_t{0}),
+              row_want[s]);
+    for (uint32_t t = 0; t < 16; ++t) EXPECT_EQ(c[t * 16 + s] * disp, d[s * 16 + t] * comb);
+  }
+  // Fewer copies than experts: some tokens have several experts on one GPU.
+  EXPECT_LT(copies_want, r.num_tokens * 8);
+  EXPECT_EQ(std::accumulate(r.gpu_load.begin(), r.gpu_load.end(), uint64_t{0}), r.num_tokens * 8);
+
+  // Per-expert copies (DeepEP low-latency): exactly k copies per token.
+  MoeTrafficConfig per_expert = traffic;
+  per_expert.copies = DispatchCopies::PerExpert;
+  MoeRouter router2(cfg, {pl}, 1, per_expert);
+  const LayerRouting r2 = router2.route_step(tokens)[0];
+  EXPECT_EQ(r2.total_copies(), r2.num_tokens * 8);
+}
+
+TEST(Router, SameSeedSameRoutingOtherSeedDifferent) {
+  RouterConfig cfg;
+  cfg.skew = 0.5;
+  const std::vector<uint32_t> tokens(144, 16);
+  auto run = [&](uint64_t seed) {
+    RouterConfig c = cfg;
+    c.seed = seed;
+    MoeRouter router(c, {ep144()}, 2, v3_traffic());
+    router.route_step(tokens);
+    return router.route_step(tokens, true);
+  };
+  const auto a = run(7), b = run(7), other = run(8);
+  for (size_t l = 0; l < a.size(); ++l) {
+    EXPECT_EQ(a[l].experts, b[l].experts);
+    EXPECT_EQ(a[l].expert_gpus, b[l].expert_gpus);
+    EXPECT_EQ(a[l].weights, b[l].weights);
+    EXPECT_EQ(a[l].copies, b[l].copies);
+    size_t differ = 0;
+    for (uint64_t t = 0; t < a[l].num_tokens; ++t) {
+      differ += !std::equal(a[l].experts.begin() + t * 8, a[l].experts.begin() + t * 8 + 8,
+                            other[l].experts.begin() + t * 8);
+    }
+    EXPECT_GT(differ, a[l].num_tokens * 9 / 10);
+  }
+  // Layers and steps draw different affinities too.
+  EXPECT_NE(a[0].experts, a[1].experts);
+}
+
+TEST(Router, GateWeightsFollowDeepSeekNormalisation) {
+  RouterConfig cfg;  // V3: normalised over the chosen k, times 2.5
+  cfg.skew = 1.0;
+  MoeRouter v3(cfg, {ep144()}, 1, v3_traffic());
+  warm_up(v3, 8, 5);
+  const std::vector<uint32_t> tokens(144, 8);
+  const LayerRouting r = v3.route_layer(0, tokens, true);
+  for (uint64_t t = 0; t < r.num_tokens; ++t) {
+    double sum = 0;
+    for (uint32_t j = 0; j < 8; ++j) {
+      EXPECT_GT(r.weights[t * 8 + j], 0.0f);
+      sum += r.weights[t * 8 + j];
+    }
+    ASSERT_NEAR(sum, 2.5, 1e-5);
+  }
+  // Weights come from the unbiased scores: ratios of weights equal ratios of affinities.
+  const std::vector<float> a = v3.affinities(0, 0, 0);
+  const float w0 = r.weights[0], w1 = r.weights[1];
+  EXPECT_NEAR(w0 / w1, a[r.experts[0]] / a[r.experts[1]], 1e-5);
+
+  // V2: no normalisation, softmax scores times 16.
+  MoeRouter v2(v2_config(), {ExpertPlacement::build(160, 32, 8, 0, ReplicaPolicy::LeastLoaded)},
+               1, MoeTrafficConfig{}.resolved(5120));
+  const std::vector<uint32_t> t2(32, 4);
+  const LayerRouting r2 = v2.route_layer(0, t2, true);
+  const std::vector<float> a2 = v2.affinities(0, 0, 1);
+  for (uint32_t j = 0; j < 6; ++j) {
+    EXPECT_NEAR(r2.weights[6 + j], 16.0f * a2[r2.experts[6 + j]], 1e-5);
+  }
+}
+
+TEST(Router, ReplicaPoliciesSplitLoadEvenly) {
+  for (ReplicaPolicy policy : {ReplicaPolicy::LeastLoaded, ReplicaPolicy::RoundRobin}) {
+    RouterConfig cfg;
+    cfg.max_nodes_per_token = 0;  // every replica eligible for every token
+    cfg.skew = 1.0;
+    const ExpertPlacement pl = ExpertPlacement::build(256, 144, 8, 32, policy);
+    MoeRouter router(cfg, {pl}, 1, v3_traffic());
+    const LayerRouting r = router.route_step(std::vector<uint32_t>(144, 32))[0];
+    for (uint32_t e = 0; e < 256; ++e) {
+      const auto reps = pl.replicas(e);
+      if (reps.size() < 2) continue;
+      EXPECT_LE(std::abs(int(r.slot_load[reps[0]]) - int(r.slot_load[reps[1]])), 1) << e;
+      EXPECT_EQ(r.slot_load[reps[0]] + r.slot_load[reps[1]], r.expert_load[e]);
+    }
+  }
+}
+
+TEST(Router, NodeLimitThatCannotHoldKExpertsAddsNodes) {
+  // 16 experts in 8 groups of 2 on 2 nodes; top-4 groups leave 8 experts spread over both
+  // nodes, so M = 1 cannot always supply k = 8 and more nodes are admitted (and counted).
+  RouterConfig cfg;
+  cfg.n_routed_experts = 16;
+  cfg.num_experts_per_tok = 8;
+  cfg.n_group = 8;
+  cfg.topk_group = 4;
+  cfg.max_nodes_per_token = 1;
+  MoeRouter router(cfg, {ExpertPlacement::build(16, 16, 8, 0, ReplicaPolicy::LeastLoaded)}, 1,
+                   v3_traffic());
+  const LayerRouting r = router.route_step(std::vector<uint32_t>(16, 32), true)[0];
+  EXPECT_GT(r.node_limit_overflows, 0u);
+  for (uint64_t t = 0; t < r.num_tokens; ++t) {
+    const std::set<uint32_t> e(r.experts.begin() + t * 8, r.experts.begin() + t * 8 + 8);
+    EXPECT_EQ(e.size(), 8u);
+  }
+}
+
+TEST(Router, RejectsInconsistentSetups) {
+  RouterConfig cfg;
+  const std::vector<uint32_t> wrong(10, 1);
+  MoeRouter router(cfg, {ep144()}, 1, v3_traffic());
+  EXPECT_THROW(router.route_layer(0, wrong), InputError);
+  EXPECT_THROW(MoeRouter(cfg, {ExpertPlacement::build(160, 32, 8, 0, ReplicaPolicy::LeastLoaded)},
+                         1, v3_traffic()),
+               InputError);
+  EXPECT_THROW(MoeRouter(cfg, {ep144()}, 1, MoeTrafficConfig{}), InputError);
+  RouterConfig bad = cfg;
+  bad.num_experts_per_tok = 0;
+  EXPECT_THROW(MoeRouter(bad, {ep144()}, 1, v3_traffic()), ConfigError);
+}
+
+}  // namespace
+}  // namespace mlasim

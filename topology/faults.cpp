@@ -1,0 +1,87 @@
+// Fault injection on the cluster graph (see faults.h).
+#include "topology/faults.h"
+
+#include <fmt/format.h>
+
+#include "sim/errors.h"
+
+namespace mlasim {
+namespace {
+
+Vertex find_or_throw(const ClusterGraph& cluster, const std::string& name, const char* what) {
+  const Vertex v = cluster.find(name);
+  if (v == ClusterGraph::null_vertex()) {
+    throw InputError(fmt::format("{} '{}' is not in the {} cluster", what, name, cluster.topology));
+  }
+  return v;
+}
+
+}  // namespace
+
+void fail_vertex(ClusterGraph& cluster, Vertex v) {
+  boost::clear_vertex(v, cluster.g);
+  cluster.g[v].failed = true;
+}
+
+bool fail_link(ClusterGraph& cluster, Vertex a, Vertex b) {
+  if (!boost::edge(a, b, cluster.g).second) return false;
+  boost::remove_edge(a, b, cluster.g);
+  return true;
+}
+
+int64_t fail_plane(ClusterGraph& cluster, int32_t plane) {
+  int64_t count = 0;
+  for (auto [it, end] = boost::vertices(cluster.g); it != end; ++it) {
+    const VertexProps& p = cluster.g[*it];
+    if (p.plane == plane && (is_network_switch(p.kind) || p.kind == VertexKind::Nic)) {
+      fail_vertex(cluster, *it);
+      ++count;
+    }
+  }
+  return count;
+}
+
+std::vector<std::string> apply_faults(ClusterGraph& cluster, const FaultSpec& faults) {
+  std::vector<std::string> applied;
+  for (int32_t plane : faults.planes) {
+    const int64_t n = fail_plane(cluster, plane);
+    if (n == 0) {
+      throw InputError(fmt::format("no switch or NIC is on plane {} of the {} cluster", plane,
+                                   cluster.topology));
+    }
+    applied.push_back(fmt::format("plane {} ({} switches and NICs)", plane, n));
+  }
+  for (const std::string& name : faults.switches) {
+    const Vertex v = find_or_throw(cluster, name, "switch");
+    const VertexKind k = cluster.g[v].kind;
+    if (!is_network_switch(k) && k != VertexKind::NvSwitch) {
+      throw InputError(fmt::format("'{}' is a {}, not a switch", name, enum_name(k)));
+    }
+    fail_vertex(cluster, v);
+    applied.push_back("switch " + name);
+  }
+  for (const std::string& name : faults.nics) {
+    const Vertex v = find_or_throw(cluster, name, "NIC");
+    if (cluster.g[v].kind != VertexKind::Nic) {
+      throw InputError(fmt::format("'{}' is a {}, not a NIC", name, enum_name(cluster.g[v].kind)));
+    }
+    fail_vertex(cluster, v);
+    applied.push_back("NIC " + name);
+  }
+  for (const std::string& spec : faults.links) {
+    const size_t colon = spec.find(':');
+    if (colon == std::string::npos) {
+      throw InputError(fmt::format("link '{}' must be written A:B (two vertex names)", spec));
+    }
+    const Vertex a = find_or_throw(cluster, spec.substr(0, colon), "vertex");
+    const Vertex b = find_or_throw(cluster, spec.substr(colon + 1), "vertex");
+    if (!fail_link(cluster, a, b)) {
+      throw InputError(fmt::format("there is no link between '{}' and '{}'", spec.substr(0, colon),
+                                   spec.substr(colon + 1)));
+    }
+    applied.push_back("link " + spec);
+  }
+  return applied;
+}
+
+}  // namespace mlasim

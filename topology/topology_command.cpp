@@ -1,0 +1,130 @@
+// The `mlasim topology` command (see topology_command.h).
+#include "topology/topology_command.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+
+#include "sim/config.h"
+#include "sim/errors.h"
+#include "sim/registry.h"
+#include "topology/cluster_builders.h"
+#include "topology/dot_export.h"
+#include "topology/metrics.h"
+
+namespace mlasim {
+namespace {
+
+RoutingParams routing_params(const ConfigNode& root, const ConfigNode* section,
+                             const TopologyCommandOptions& o) {
+  RoutingParams r;
+  if (section != &root) r = read_params<RoutingParams>(root.find("routing"), "routing");
+  if (!o.cross_plane.empty()) {
+    r.cross_plane = ParamTraits<CrossPlaneForwarding>::parse(
+        ConfigNode::scalar(o.cross_plane, SourceLoc{"--cross-plane", 0}), "--cross-plane");
+  }
+  if (o.seed) r.seed = *o.seed;
+  return r;
+}
+
+// Renders first, so a refused (too large) graph leaves no file behind.
+void write_dot_file(const ClusterGraph& cluster, const std::string& path) {
+  std::ostringstream text;
+  write_dot(cluster, text);
+  std::ofstream file(path);
+  if (!file || !(file << text.str())) throw InputError(fmt::format("cannot write '{}'", path));
+}
+
+}  // namespace
+
+int run_topology_command(const TopologyCommandOptions& o, std::ostream& out) {
+  ConfigNode root = load_config_file(o.config);
+  for (const std::string& assignment : o.overrides)
+    apply_override(root, assignment);
+  const ConfigNode* section = root.find("cluster");
+  std::string path = "cluster";
+  if (!section && root.find("type")) section = &root, path = "";
+  if (!section) {
+    throw InputError(
+        fmt::format("{}: needs a 'cluster:' section or a top-level 'type:'", o.config));
+  }
+  const RoutingParams routing = routing_params(root, section, o);
+  ComponentTable<ClusterBuilder> table("cluster");
+  register_cluster_builders(table);
+  auto made = table.create(section, path);
+  const std::string type = section->find("type")->as_string();
+
+  nlohmann::ordered_json j;
+  if (auto counts = made.product->count_model()) {
+    if (!o.faults.empty() || !o.dot_file.empty()) {
+      throw InputError(
+          fmt::format("{} is a count and cost model: no graph for --dot or --fail-*", type));
+    }
+    j = measure_count_model(type, *counts, made.product->prices()).to_json();
+  } else {
+    const auto t0 = std::chrono::steady_clock::now();
+    ClusterGraph cluster = made.product->build();
+    const double build_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::optional<double> healthy;
+    std::vector<std::string> applied;
+    if (!o.faults.empty()) {
+      if (o.bisection) healthy = bisection_bandwidth(cluster);
+      applied = apply_faults(cluster, o.faults);
+    }
+    if (!o.dot_file.empty()) write_dot_file(cluster, o.dot_file);
+    MetricsOptions mo;
+    mo.routing = routing;
+    mo.bisection = o.bisection;
+    mo.max_pairs = o.max_pairs;
+    TopologyMetrics m = measure_topology(cluster, made.product->prices(), mo);
+    j = m.to_json();
+    j["build_s"] = build_s;
+    j["cross_plane"] = std::string(enum_name(routing.cross_plane));
+    if (!o.faults.empty()) {
+      j["faults"] = applied;
+      if (healthy && m.bisection_bytes_per_s) {
+        const double lost = *healthy - *m.bisection_bytes_per_s;
+        j["bisection_bandwidth_healthy_bytes_per_s"] = *healthy;
+        j["bisection_lost_bytes_per_s"] = lost;
+        j["bisection_lost_fraction"] = *healthy > 0 ? lost / *healthy : 0.0;
+      }
+    }
+  }
+  if (o.json) {
+    out << j.dump(2) << "\n";
+  } else {
+    out << format_metrics_table(j);
+  }
+  return kExitOk;
+}
+
+void register_topology_command(CLI::App& app, CommandAction& action) {
+  auto o = std::make_shared<TopologyCommandOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "topology", "build a cluster topology and print its counts, cost, routes and bisection");
+  cmd->add_option("config", o->config, "cluster YAML (e.g. configs/clusters/mpft-k64.yaml)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_flag("--json", o->json, "print one JSON object instead of the table");
+  cmd->add_option("--dot", o->dot_file, "write the graph as Graphviz to FILE (small fabrics)");
+  cmd->add_option("--set", o->overrides, "override a config value, e.g. --set cluster.k=8");
+  cmd->add_option("--fail-plane", o->faults.planes, "fail every switch and NIC of a plane (rail)");
+  cmd->add_option("--fail-switch", o->faults.switches, "fail a switch by name (e.g. p0_spine3)");
+  cmd->add_option("--fail-nic", o->faults.nics, "fail a NIC by name (e.g. n5_nic2)");
+  cmd->add_option("--fail-link", o->faults.links, "fail the link A:B between two named vertices");
+  cmd->add_option("--cross-plane", o->cross_plane,
+                  "forward cross-plane traffic over NVLink at the sender or the receiver")
+      ->check(CLI::IsMember({"sender", "receiver"}));
+  cmd->add_option("--seed", o->seed, "ECMP hash seed");
+  cmd->add_flag("!--no-bisection", o->bisection, "skip the max-flow bisection (large fabrics)");
+  cmd->add_option("--max-pairs", o->max_pairs,
+                  "GPU pairs to walk for reachability before sampling sources");
+  cmd->callback([o, &action] { action = [o] { return run_topology_command(*o, std::cout); }; });
+}
+
+}  // namespace mlasim

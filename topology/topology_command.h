@@ -1,0 +1,40 @@
+// `mlasim topology CONFIG`: builds the cluster a config describes and prints its metrics
+// (metrics.h) as a table or, with --json, as one JSON object; --dot writes Graphviz for small
+// fabrics; --fail-* options inject faults (faults.h) and report what they cost.
+//
+// CONFIG is a YAML file whose top-level `cluster:` section (with an optional `routing:` beside
+// it) describes the builder, or whose top level is itself that section (has `type:`), as the
+// files in configs/clusters/ are.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "sim/command.h"
+#include "topology/faults.h"
+
+namespace mlasim {
+
+struct TopologyCommandOptions {
+  std::string config;
+  std::vector<std::string> overrides;  // "a.b=value", applied to the loaded file
+  bool json = false;
+  std::string dot_file;
+  FaultSpec faults;
+  std::string cross_plane;  // "" keeps the config's (sender by default)
+  std::optional<uint64_t> seed;
+  bool bisection = true;
+  int64_t max_pairs = int64_t{1} << 22;
+};
+
+// Runs the command, printing to `out`; errors are InputError (exit code 2).
+int run_topology_command(const TopologyCommandOptions& options, std::ostream& out);
+
+void register_topology_command(CLI::App& app, CommandAction& action);
+
+}  // namespace mlasim

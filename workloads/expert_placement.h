@@ -1,0 +1,109 @@
+// Expert placement for expert parallelism (EP): which GPU hosts each routed expert, including
+// redundant replicas of hot experts (DeepSeek's EPLB), and which node each GPU sits in, so that
+// node-limited routing and the dispatch byte matrix know where a token's experts live.
+//
+// Every GPU of the EP group hosts the same number of physical expert slots,
+// (n_experts + redundant_experts) / ep_size; a slot holds one logical expert. GPU g sits in node
+// g / gpus_per_node (EP ranks are numbered node by node). Two layouts:
+//  - without a load estimate, slot p < n_experts hosts expert p (contiguous, so DeepSeek's
+//    expert groups of consecutive experts stay within as few nodes as possible) and the
+//    redundant slots that follow replicate evenly spaced experts;
+//  - with a per-expert load estimate (EPLB's "global" policy, which DeepSeek uses for decode),
+//    each redundant slot goes to the expert with the highest estimated load per replica, and the
+//    slots are packed onto GPUs longest-processing-time first so estimated GPU loads even out.
+// Left out: shared experts (every GPU runs them on its own tokens, nothing is dispatched),
+// EPLB's hierarchical policy (groups pinned to nodes before replication), and placements that
+// change during a run.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "sim/params.h"
+
+namespace mlasim {
+
+// How a token picks among the replicas of one expert.
+enum class ReplicaPolicy : uint8_t {
+  LeastLoaded,  // the replica with the fewest tokens so far in this layer and step
+  RoundRobin,   // replicas in turn, per expert
+};
+
+template <>
+struct EnumNames<ReplicaPolicy> {
+  static constexpr std::array<std::pair<ReplicaPolicy, std::string_view>, 2> values{
+      {{ReplicaPolicy::LeastLoaded, "least_loaded"}, {ReplicaPolicy::RoundRobin, "round_robin"}}};
+};
+
+struct ExpertPlacementParams {
+  uint32_t ep_size = 0;
+  uint32_t gpus_per_node = 0;
+  uint32_t redundant_experts = 32;
+  ReplicaPolicy replica_policy = ReplicaPolicy::LeastLoaded;
+
+  template <class V>
+  void visit(V& v) {
+    v("ep_size", ep_size, "count", "GPUs in the expert-parallel group; 0: every GPU of the cluster");
+    v("gpus_per_node", gpus_per_node, "count", "GPUs per node; 0: the cluster's");
+    v("redundant_experts", redundant_experts, "count",
+      "extra expert slots holding replicas of hot experts (DeepSeek decode EP144: 32)");
+    v("replica_policy", replica_policy, "-", "how a token picks among an expert's replicas");
+  }
+  void validate(const ParamCheck& c) const;
+};
+
+class ExpertPlacement {
+ public:
+  // `load_estimate` (one value per expert, any scale) selects the load-aware layout; empty
+  // selects the contiguous one. Throws InputError when the slots do not divide evenly.
+  static ExpertPlacement build(uint32_t n_experts, uint32_t ep_size, uint32_t gpus_per_node,
+                               uint32_t redundant_experts, ReplicaPolicy policy,
+                               std::span<const double> load_estimate = {});
+
+  // Resolves params whose zero fields mean "the cluster's".
+  static ExpertPlacement build(const ExpertPlacementParams& params, uint32_t n_experts,
+                               uint32_t cluster_gpus, uint32_t cluster_gpus_per_node,
+                               std::span<const double> load_estimate = {});
+
+  uint32_t num_experts() const { return static_cast<uint32_t>(expert_slot_begin_.size()) - 1; }
+  uint32_t num_gpus() const { return num_gpus_; }
+  uint32_t gpus_per_node() const { return gpus_per_node_; }
+  uint32_t num_nodes() const { return (num_gpus_ + gpus_per_node_ - 1) / gpus_per_node_; }
+  uint32_t num_slots() const { return static_cast<uint32_t>(slot_gpu_.size()); }
+  uint32_t slots_per_gpu() const { return num_slots() / num_gpus_; }
+  ReplicaPolicy replica_policy() const { return policy_; }
+
+  uint32_t node_of_gpu(uint32_t gpu) const { return gpu / gpus_per_node_; }
+  uint32_t slot_gpu(uint32_t slot) const { return slot_gpu_[slot]; }
+  uint32_t slot_expert(uint32_t slot) const { return slot_expert_[slot]; }
+  // The slots holding `expert`, ascending; the first is its primary copy.
+  std::span<const uint32_t> replicas(uint32_t expert) const {
+    return {expert_slots_.data() + expert_slot_begin_[expert],
+            expert_slots_.data() + expert_slot_begin_[expert + 1]};
+  }
+  // Distinct experts with at least one replica on `node`, ascending.
+  std::span<const uint32_t> experts_on_node(uint32_t node) const {
+    return {node_experts_.data() + node_expert_begin_[node],
+            node_experts_.data() + node_expert_begin_[node + 1]};
+  }
+
+ private:
+  ExpertPlacement() = default;
+  void index();  // fills the expert and node indexes from slot_gpu_/slot_expert_
+
+  uint32_t num_gpus_ = 0;
+  uint32_t gpus_per_node_ = 1;
+  ReplicaPolicy policy_ = ReplicaPolicy::LeastLoaded;
+  std::vector<uint32_t> slot_gpu_;
+  std::vector<uint32_t> slot_expert_;
+  std::vector<uint32_t> expert_slot_begin_;  // CSR over experts into expert_slots_
+  std::vector<uint32_t> expert_slots_;
+  std::vector<uint32_t> node_expert_begin_;  // CSR over nodes into node_experts_
+  std::vector<uint32_t> node_experts_;
+};
+
+}  // namespace mlasim

@@ -1,0 +1,710 @@
+// Synthetic MoE routing (see moe_router.h for the model).
+//
+// Speed matters: a DeepSeek-V3 decode step routes about a million token-layers, each scoring 256
+// experts. The logit o_e + G with G = -ln E, E ~ Exp(1), is never formed: sigmoid(x - c) equals
+// w/(w + E) and exp(x) equals w/E with w = exp(o_e - c), so each expert costs one logarithm,
+// written in branch-free arithmetic that the compiler vectorises. The uniforms come three
+// 21-bit fields per 64-bit hash. Selection then touches only the few best experts per group and
+// node, using scores already known to be in a token's top k to skip the rest cheaply.
+#include "workloads/moe_router.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+#include <exception>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <numeric>
+#include <thread>
+
+#include "sim/errors.h"
+#include "workloads/model_config.h"
+
+namespace mlasim {
+
+namespace {
+
+constexpr uint64_t kGolden = 0x9e3779b97f4a7c15ULL;
+constexpr uint32_t kUniformBits = 21;
+constexpr uint32_t kMaxK = 64;
+// Popularity weights are kept above this so scores never become denormal (slow) or zero.
+constexpr double kMinWeight = 1e-30;
+
+// splitmix64's finaliser: a bijective avalanche mix, so distinct counters give unrelated bits.
+inline uint64_t mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+inline uint64_t hash_combine(uint64_t key, uint64_t value) { return mix64(key ^ mix64(value + kGolden)); }
+
+// -ln(u) for u in (0, 1), relative error below 2e-7. u = 2^k m with m in [sqrt(1/2), sqrt(2))
+// by integer arithmetic on the bits (as musl's logf), then ln m = 2 atanh((m - 1) / (m + 1)) by
+// its series; no branches or selects, so loops over it vectorise.
+inline float neg_log(float u) {
+  const uint32_t ix = std::bit_cast<uint32_t>(u) - 0x3f3504f3U;
+  const int32_t k = static_cast<int32_t>(ix) >> 23;
+  const float m = std::bit_cast<float>((ix & 0x007fffffU) + 0x3f3504f3U);
+  const float s = (m - 1.0f) / (m + 1.0f);
+  const float z = s * s;
+  const float series =
+      s * (2.0f + z * (2.0f / 3 + z * (2.0f / 5 + z * (2.0f / 7 + z * (2.0f / 9)))));
+  return -(series + static_cast<float>(k) * 0.693147181f);
+}
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+// Four floats in one SIMD register (GCC/Clang vector extension, portable across targets).
+using Float4 = float __attribute__((vector_size(16)));
+
+inline Float4 load4(const float* p) {
+  Float4 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// The two largest of v[0..len) (b = -inf when len == 1). Branch-free, four or eight lanes at a
+// time when len allows, because a compare-and-branch version mispredicts on random scores.
+inline void top_two(const float* v, uint32_t len, float& a, float& b) {
+  if (len % 8 != 0) {
+    a = v[0];
+    b = kNegInf;
+    for (uint32_t j = 1; j < len; ++j) {
+      b = std::max(b, std::min(a, v[j]));
+      a = std::max(a, v[j]);
+    }
+    return;
+  }
+  Float4 a0 = load4(v), a1 = load4(v + 4);
+  Float4 b0 = a0 - a0 + kNegInf, b1 = b0;
+  for (uint32_t j = 8; j < len; j += 8) {
+    const Float4 x0 = load4(v + j), x1 = load4(v + j + 4);
+    b0 = b0 > (a0 < x0 ? a0 : x0) ? b0 : (a0 < x0 ? a0 : x0);
+    a0 = a0 > x0 ? a0 : x0;
+    b1 = b1 > (a1 < x1 ? a1 : x1) ? b1 : (a1 < x1 ? a1 : x1);
+    a1 = a1 > x1 ? a1 : x1;
+  }
+  // Merge the two vectors lane-wise, then the four lanes.
+  const Float4 hi = a0 > a1 ? a0 : a1, lo = a0 > a1 ? a1 : a0;
+  Float4 second = b0 > b1 ? b0 : b1;
+  second = second > lo ? second : lo;
+  a = hi[0];
+  b = second[0];
+  for (int l = 1; l < 4; ++l) {
+    b = std::max(std::max(b, second[l]), std::min(a, hi[l]));
+    a = std::max(a, hi[l]);
+  }
+}
+
+// The k-th largest value of `seeds` (reordered), or -inf when there are fewer than k. Seeds are
+// scores of distinct experts known to be among a token's candidates, so no candidate below this
+// value can be in its top k, and the scan for the top k skips almost everything without
+// mispredicting. With `may_repeat` (a replicated expert seeded by two nodes) equal values are
+// counted once.
+inline float kth_largest(std::vector<float>& seeds, uint32_t k, bool may_repeat) {
+  if (seeds.size() < k) return kNegInf;
+  if (!may_repeat) {
+    if (seeds.size() == k) return *std::min_element(seeds.begin(), seeds.end());
+    std::nth_element(seeds.begin(), seeds.begin() + (k - 1), seeds.end(), std::greater<>());
+    return seeds[k - 1];
+  }
+  std::sort(seeds.begin(), seeds.end(), std::greater<>());
+  const auto end = std::unique(seeds.begin(), seeds.end());
+  return static_cast<uint32_t>(end - seeds.begin()) < k ? kNegInf : seeds[k - 1];
+}
+
+// Keeps the `cap` largest (value, id) pairs pushed, best first. A value must beat the current
+// last one to enter, so ties keep the earlier push, and -inf never enters.
+class TopK {
+ public:
+  explicit TopK(uint32_t cap) : cap_(cap), value_(cap), id_(cap) {}
+  // `at_least`: pushes below it are ignored (the caller knows k candidates reach it).
+  void clear(float at_least = kNegInf) {
+    size_ = 0;
+    floor_ = std::nextafter(at_least, kNegInf);
+  }
+  void push(float v, uint32_t id) {
+    if (!(v > floor_)) return;
+    uint32_t pos = size_ < cap_ ? size_++ : cap_ - 1;
+    while (pos > 0 && v > value_[pos - 1]) {
+      value_[pos] = value_[pos - 1];
+      id_[pos] = id_[pos - 1];
+      --pos;
+    }
+    value_[pos] = v;
+    id_[pos] = id;
+    if (size_ == cap_) floor_ = value_[cap_ - 1];
+  }
+  uint32_t size() const { return size_; }
+  uint32_t id(uint32_t j) const { return id_[j]; }
+
+ private:
+  uint32_t cap_;
+  uint32_t size_ = 0;
+  float floor_ = kNegInf;
+  std::vector<float> value_;
+  std::vector<uint32_t> id_;
+};
+
+// Chooses one token's experts from its selection scores: group limit, node limit, then top k.
+class ExpertSelector {
+ public:
+  ExpertSelector(const RouterConfig& cfg, const ExpertPlacement& pl)
+      : n_(cfg.n_routed_experts),
+        k_(cfg.num_experts_per_tok),
+        groups_(cfg.n_group),
+        group_size_(cfg.n_routed_experts / cfg.n_group),
+        nodes_(pl.num_nodes()),
+        max_nodes_(cfg.max_nodes_per_token),
+        per_node_(max_nodes_ ? (k_ + max_nodes_ - 1) / max_nodes_ : 1),
+        top2_groups_(cfg.topk_method == TopkMethod::NoauxTc),
+        use_groups_(cfg.topk_method != TopkMethod::Greedy && groups_ > 1 &&
+                    cfg.topk_group < groups_),
+        use_nodes_(max_nodes_ > 0 && max_nodes_ < nodes_),
+        group_ok_(groups_, 1),
+        masked_(cfg.n_routed_experts),
+        node_score_(nodes_),
+        node_best_(size_t{nodes_} * per_node_),
+        node_stamp_(nodes_, 0),
+        expert_stamp_(cfg.n_routed_experts, 0),
+        top_groups_(cfg.topk_group),
+        top_nodes_(use_nodes_ ? max_nodes_ : 1),
+        all_nodes_(nodes_),
+        top_(k_) {
+    // Each node's experts as runs of consecutive ids: one run per node for the contiguous
+    // layout, so node scoring reads memory in order instead of gathering.
+    std::vector<uint32_t> nodes_of_expert(n_, 0);
+    for (uint32_t node = 0; node < nodes_; ++node) {
+      node_run_begin_.push_back(static_cast<uint32_t>(runs_.size()));
+      for (uint32_t e : pl.experts_on_node(node)) {
+        ++nodes_of_expert[e];
+        if (!runs_.empty() && runs_.size() > node_run_begin_.back() && runs_.back().second == e) {
+          ++runs_.back().second;
+        } else {
+          runs_.push_back({e, e + 1});
+        }
+      }
+    }
+    node_run_begin_.push_back(static_cast<uint32_t>(runs_.size()));
+    shared_across_nodes_ =
+        std::any_of(nodes_of_expert.begin(), nodes_of_expert.end(), [](uint32_t c) { return c > 1; });
+  }
+
+  bool node_limited() const { return use_nodes_; }
+  bool node_chosen(uint32_t node) const { return node_stamp_[node] == stamp_; }
+
+  // Writes the k chosen experts, best first, to `chosen`; returns true when the M best nodes
+  // held fewer than k allowed experts and more nodes were admitted.
+  bool select(const float* sel, uint32_t* chosen) {
+    seeds_.clear();
+    if (use_groups_) choose_groups(sel);
+    bool overflow = false;
+    if (use_nodes_) {
+      overflow = choose_nodes(use_groups_ ? masked_.data() : sel);
+    } else {
+      top_.clear(kth_largest(seeds_, k_, false));
+      for (uint32_t g = 0; g < groups_; ++g) {
+        if (!group_ok_[g]) continue;
+        for (uint32_t e = g * group_size_; e < (g + 1) * group_size_; ++e) top_.push(sel[e], e);
+      }
+    }
+    if (top_.size() < k_) {
+      throw SimulationError("router: fewer allowed experts than num_experts_per_tok");
+    }
+    for (uint32_t j = 0; j < k_; ++j) chosen[j] = top_.id(j);
+    return overflow;
+  }
+
+ private:
+  // Group score: sum of the two best scores (noaux_tc) or the best (group_limited_greedy).
+  // Leaves masked_ = sel with the experts of dropped groups at -inf, for the node stage.
+  void choose_groups(const float* sel) {
+    top_groups_.clear();
+    group_a_.resize(groups_);
+    group_b_.resize(groups_);
+    for (uint32_t g = 0; g < groups_; ++g) {
+      top_two(sel + size_t{g} * group_size_, group_size_, group_a_[g], group_b_[g]);
+      top_groups_.push(top2_groups_ && group_size_ > 1 ? group_a_[g] + group_b_[g] : group_a_[g],
+                       g);
+    }
+    std::fill(group_ok_.begin(), group_ok_.end(), 0);
+    for (uint32_t j = 0; j < top_groups_.size(); ++j) {
+      const uint32_t g = top_groups_.id(j);
+      group_ok_[g] = 1;
+      seeds_.push_back(group_a_[g]);
+      if (group_size_ > 1) seeds_.push_back(group_b_[g]);
+    }
+    if (!use_nodes_) return;
+    for (uint32_t g = 0; g < groups_; ++g) {
+      float* out = masked_.data() + size_t{g} * group_size_;
+      if (group_ok_[g]) {
+        std::copy(sel + size_t{g} * group_size_, sel + size_t{g + 1} * group_size_, out);
+      } else {
+        std::fill(out, out + group_size_, kNegInf);
+      }
+    }
+  }
+
+  // Node score: sum of the ceil(k/M) best allowed scores on the node (masked: -inf = not allowed).
+  bool choose_nodes(const float* masked) {
+    ++stamp_;
+    top_nodes_.clear();
+    for (uint32_t node = 0; node < nodes_; ++node) {
+      float* best = node_best_.data() + size_t{node} * per_node_;
+      if (per_node_ <= 2) {
+        float a = kNegInf, b = kNegInf;  // DeepSeek's case: k/M = 2
+        for (uint32_t r = node_run_begin_[node]; r < node_run_begin_[node + 1]; ++r) {
+          float ra, rb;
+          top_two(masked + runs_[r].first, runs_[r].second - runs_[r].first, ra, rb);
+          b = std::max(std::max(b, rb), std::min(a, ra));
+          a = std::max(a, ra);
+        }
+        best[0] = a;
+        if (per_node_ == 2) best[1] = b;
+      } else {
+        std::fill(best, best + per_node_, kNegInf);
+        for (uint32_t r = node_run_begin_[node]; r < node_run_begin_[node + 1]; ++r) {
+          for (uint32_t e = runs_[r].first; e < runs_[r].second; ++e) {
+            float v = masked[e];
+            for (uint32_t j = 0; j < per_node_; ++j) {  // branch-free insertion
+              const float hi = std::max(best[j], v);
+              v = std::min(best[j], v);
+              best[j] = hi;
+            }
+          }
+        }
+      }
+      float sum = best[0];
+      for (uint32_t j = 1; j < per_node_ && best[j] > kNegInf; ++j) sum += best[j];
+      node_score_[node] = sum;
+      top_nodes_.push(sum, node);
+    }
+    seeds_.clear();
+    for (uint32_t j = 0; j < top_nodes_.size(); ++j) {
+      const float* best = node_best_.data() + size_t{top_nodes_.id(j)} * per_node_;
+      for (uint32_t q = 0; q < per_node_ && best[q] > kNegInf; ++q) seeds_.push_back(best[q]);
+    }
+    top_.clear(kth_largest(seeds_, k_, shared_across_nodes_));
+    uint32_t candidates = 0;
+    for (uint32_t j = 0; j < top_nodes_.size(); ++j) {
+      candidates += admit(top_nodes_.id(j), masked);
+    }
+    if (candidates >= k_) return false;
+    // Rare: add further nodes in score order until k experts are allowed.
+    all_nodes_.clear();
+    for (uint32_t node = 0; node < nodes_; ++node) all_nodes_.push(node_score_[node], node);
+    for (uint32_t j = top_nodes_.size(); j < all_nodes_.size() && candidates < k_; ++j) {
+      candidates += admit(all_nodes_.id(j), masked);
+    }
+    return true;
+  }
+
+  // Offers the node's allowed experts to the top k; returns how many were new candidates.
+  uint32_t admit(uint32_t node, const float* masked) {
+    node_stamp_[node] = stamp_;
+    uint32_t added = 0;
+    for (uint32_t r = node_run_begin_[node]; r < node_run_begin_[node + 1]; ++r) {
+      for (uint32_t e = runs_[r].first; e < runs_[r].second; ++e) {
+        if (!(masked[e] > kNegInf)) continue;
+        if (shared_across_nodes_) {
+          if (expert_stamp_[e] == stamp_) continue;  // already offered via another node
+          expert_stamp_[e] = stamp_;
+        }
+        top_.push(masked[e], e);
+        ++added;
+      }
+    }
+    return added;
+  }
+
+  uint32_t n_, k_, groups_, group_size_, nodes_, max_nodes_, per_node_;
+  bool top2_groups_, use_groups_, use_nodes_;
+  std::vector<uint8_t> group_ok_;
+  std::vector<float> group_a_, group_b_;  // best and second-best score per group
+  std::vector<float> masked_;
+  std::vector<float> node_score_;
+  std::vector<float> node_best_;        // [node][per_node_] best allowed scores, descending
+  std::vector<uint32_t> node_stamp_;    // == stamp_: node chosen for the current token
+  std::vector<uint32_t> expert_stamp_;  // == stamp_: expert already pushed for this token
+  uint32_t stamp_ = 0;
+  std::vector<float> seeds_;
+  TopK top_groups_, top_nodes_, all_nodes_, top_;
+  std::vector<std::pair<uint32_t, uint32_t>> runs_;  // [first, last) expert ids
+  std::vector<uint32_t> node_run_begin_;               // CSR over nodes into runs_
+  bool shared_across_nodes_ = false;                   // some expert has replicas on two nodes
+};
+
+}  // namespace
+
+void RouterConfig::validate(const ParamCheck& c) const {
+  c.require(n_routed_experts >= 1 && n_routed_experts <= 65535, "n_routed_experts",
+            "must be in [1, 65535]");
+  c.require(num_experts_per_tok >= 1 && num_experts_per_tok <= std::min(n_routed_experts, kMaxK),
+            "num_experts_per_tok", fmt::format("must be in [1, min(n_routed_experts, {})]", kMaxK));
+  c.require(n_group >= 1 && n_routed_experts % n_group == 0, "n_group",
+            "must be >= 1 and divide n_routed_experts");
+  c.require(topk_group >= 1 && topk_group <= n_group, "topk_group", "must be in [1, n_group]");
+  if (topk_method != TopkMethod::Greedy && n_group > 0 && n_routed_experts % n_group == 0) {
+    c.require(uint64_t{topk_group} * (n_routed_experts / n_group) >= num_experts_per_tok,
+              "topk_group", "the allowed groups must hold at least num_experts_per_tok experts");
+  }
+  c.require(routed_scaling_factor > 0, "routed_scaling_factor", "must be > 0");
+  c.require(bias_update_speed >= 0, "bias_update_speed", "must be >= 0");
+  c.require(skew >= 0 && skew <= 20, "skew", "must be in [0, 20]");
+}
+
+RouterConfig router_config_for(const ModelConfig& model, RouterConfig base) {
+  if (!model.is_moe()) {
+    throw InputError(fmt::format("model '{}' has no routed experts", model.name));
+  }
+  base.n_routed_experts = static_cast<uint32_t>(model.n_routed_experts);
+  base.num_experts_per_tok = static_cast<uint32_t>(model.num_experts_per_tok);
+  base.n_group = static_cast<uint32_t>(std::max<int64_t>(model.n_group, 1));
+  base.topk_group = static_cast<uint32_t>(std::max<int64_t>(model.topk_group, 1));
+  base.routed_scaling_factor = model.routed_scaling_factor;
+  if (model.scoring_func == "sigmoid") {
+    base.scoring = RouterScoring::Sigmoid;
+  } else if (model.scoring_func == "softmax" || model.scoring_func.empty()) {
+    base.scoring = RouterScoring::Softmax;
+  } else {
+    throw InputError(fmt::format("model '{}': unknown scoring_func '{}'", model.name,
+                                 model.scoring_func));
+  }
+  if (model.topk_method == "noaux_tc") {
+    base.topk_method = TopkMethod::NoauxTc;
+  } else if (model.topk_method == "group_limited_greedy") {
+    base.topk_method = TopkMethod::GroupLimitedGreedy;
+  } else if (model.topk_method == "greedy" || model.topk_method.empty()) {
+    base.topk_method = TopkMethod::Greedy;
+  } else {
+    throw InputError(fmt::format("model '{}': unknown topk_method '{}'", model.name,
+                                 model.topk_method));
+  }
+  base.norm_topk_prob = base.topk_method == TopkMethod::NoauxTc;
+  base.validate(ParamCheck(nullptr, "router"));
+  return base;
+}
+
+MoeTrafficConfig MoeTrafficConfig::resolved(uint64_t hidden_size) const {
+  MoeTrafficConfig t = *this;
+  if (t.dispatch_bytes_per_token.count() == 0) {
+    t.dispatch_bytes_per_token = Bytes(hidden_size + 4 * ((hidden_size + 127) / 128));
+  }
+  if (t.combine_bytes_per_token.count() == 0) t.combine_bytes_per_token = Bytes(2 * hidden_size);
+  return t;
+}
+
+double max_over_mean(std::span<const uint32_t> values) {
+  if (values.empty()) return 1.0;
+  uint64_t sum = 0;
+  uint32_t max = 0;
+  for (uint32_t v : values) {
+    sum += v;
+    max = std::max(max, v);
+  }
+  if (sum == 0) return 1.0;
+  return static_cast<double>(max) * static_cast<double>(values.size()) / static_cast<double>(sum);
+}
+
+std::vector<uint64_t> LayerRouting::dispatch_bytes() const {
+  std::vector<uint64_t> out(copies.size());
+  for (size_t i = 0; i < copies.size(); ++i) out[i] = copies[i] * dispatch_bytes_per_copy;
+  return out;
+}
+
+std::vector<uint64_t> LayerRouting::combine_bytes() const {
+  std::vector<uint64_t> out(copies.size());
+  for (uint32_t s = 0; s < num_gpus; ++s) {
+    for (uint32_t d = 0; d < num_gpus; ++d) {
+      out[size_t{d} * num_gpus + s] = copies[size_t{s} * num_gpus + d] * combine_bytes_per_copy;
+    }
+  }
+  return out;
+}
+
+uint64_t LayerRouting::total_copies() const {
+  return std::accumulate(copies.begin(), copies.end(), uint64_t{0});
+}
+
+double LayerRouting::expert_imbalance() const { return max_over_mean(expert_load); }
+double LayerRouting::gpu_imbalance() const { return max_over_mean(gpu_load); }
+
+MoeRouter::MoeRouter(const RouterConfig& config, std::vector<ExpertPlacement> placements,
+                     uint32_t num_layers, const MoeTrafficConfig& traffic)
+    : config_(config), placements_(std::move(placements)), traffic_(traffic) {
+  config_.validate(ParamCheck(nullptr, "router"));
+  if (num_layers == 0) throw InputError("router: needs at least one layer");
+  if (placements_.size() != 1 && placements_.size() != num_layers) {
+    throw InputError(fmt::format("router: {} placements for {} layers (give 1 or one per layer)",
+                                 placements_.size(), num_layers));
+  }
+  for (const ExpertPlacement& p : placements_) {
+    if (p.num_experts() != config_.n_routed_experts) {
+      throw InputError(fmt::format("router: placement has {} experts, router {}", p.num_experts(),
+                                   config_.n_routed_experts));
+    }
+  }
+  if (traffic_.dispatch_bytes_per_token.count() == 0 ||
+      traffic_.combine_bytes_per_token.count() == 0) {
+    throw InputError("router: traffic payload sizes must be resolved (non-zero)");
+  }
+
+  const uint32_t n = config_.n_routed_experts;
+  const uint32_t padded = (n + 2) / 3 * 3;
+  double mean_weight = 0;
+  for (uint32_t r = 1; r <= n; ++r) mean_weight += std::pow(double(r), -config_.skew);
+  mean_weight /= n;
+  const double shift =
+      config_.scoring == RouterScoring::Sigmoid ? std::log(double(n) / config_.num_experts_per_tok)
+                                                : 0.0;
+  layers_.resize(num_layers);
+  for (uint32_t l = 0; l < num_layers; ++l) {
+    LayerState& ls = layers_[l];
+    // Fisher-Yates on a counter-based stream: rank_e = position of e in the permutation + 1.
+    std::vector<uint32_t> order(n);
+    std::iota(order.begin(), order.end(), 0U);
+    const uint64_t key = hash_combine(hash_combine(config_.seed, 0x706f70756c6172ULL), l);
+    for (uint32_t i = n; i > 1; --i) {
+      const uint64_t j = mix64(key + i * kGolden) % i;
+      std::swap(order[i - 1], order[j]);
+    }
+    ls.rank.resize(n);
+    for (uint32_t pos = 0; pos < n; ++pos) ls.rank[order[pos]] = pos + 1;
+    ls.weight.assign(padded, 0.0f);
+    for (uint32_t e = 0; e < n; ++e) {
+      const double offset =
+          -config_.skew * std::log(double(ls.rank[e])) - std::log(mean_weight) - shift;
+      ls.weight[e] = static_cast<float>(std::max(std::exp(offset), kMinWeight));
+    }
+    ls.bias.assign(padded, 0.0f);
+  }
+}
+
+uint64_t MoeRouter::token_key(uint32_t layer, uint32_t src_gpu, uint32_t token) const {
+  const uint64_t step_key = hash_combine(hash_combine(config_.seed, 0x726f757465ULL), step_);
+  return hash_combine(hash_combine(hash_combine(step_key, layer), src_gpu), token);
+}
+
+void MoeRouter::score_token(const LayerState& ls, uint64_t key, int32_t* bits,
+                            float* score) const {
+  const uint32_t n = config_.n_routed_experts;
+  const uint32_t padded = (n + 2) / 3 * 3;
+  const float* weight = ls.weight.data();
+  // 21-bit fields j, three per hash, become uniforms (2j + 1) / 2^22 (exact in a float, never 0
+  // or 1) inside the vectorised loops below.
+  for (uint32_t e = 0; e < padded; e += 3) {
+    const uint64_t h = mix64(key + (e + 1) * kGolden);
+    constexpr uint64_t kMask = (uint64_t{1} << kUniformBits) - 1;
+    bits[e] = static_cast<int32_t>(h & kMask);
+    bits[e + 1] = static_cast<int32_t>((h >> kUniformBits) & kMask);
+    bits[e + 2] = static_cast<int32_t>((h >> (2 * kUniformBits)) & kMask);
+  }
+  auto uniform = [](int32_t b) {
+    return static_cast<float>(b) * (1.0f / (1U << kUniformBits)) + (0.5f / (1U << kUniformBits));
+  };
+  if (config_.scoring == RouterScoring::Sigmoid) {
+    for (uint32_t e = 0; e < n; ++e) {
+      score[e] = weight[e] / (weight[e] + neg_log(uniform(bits[e])));
+    }
+  } else {
+    for (uint32_t e = 0; e < n; ++e) score[e] = weight[e] / neg_log(uniform(bits[e]));
+    float sum = 0;
+    for (uint32_t e = 0; e < n; ++e) sum += score[e];
+    const float inv = 1.0f / sum;
+    for (uint32_t e = 0; e < n; ++e) score[e] *= inv;
+  }
+}
+
+std::vector<float> MoeRouter::affinities(uint32_t layer, uint32_t src_gpu, uint32_t token) const {
+  const uint32_t padded = (config_.n_routed_experts + 2) / 3 * 3;
+  std::vector<int32_t> bits(padded);
+  std::vector<float> score(padded);
+  score_token(layers_.at(layer), token_key(layer, src_gpu, token), bits.data(), score.data());
+  score.resize(config_.n_routed_experts);
+  return score;
+}
+
+LayerRouting MoeRouter::route_layer(uint32_t layer, std::span<const uint32_t> tokens_per_gpu,
+                                    bool keep_assignments) const {
+  if (layer >= layers_.size()) throw InputError(fmt::format("router: no layer {}", layer));
+  const ExpertPlacement& pl = placement(layer);
+  const uint32_t num_gpus = pl.num_gpus();
+  if (tokens_per_gpu.size() != num_gpus) {
+    throw InputError(fmt::format("router: {} token counts for an EP group of {} GPUs",
+                                 tokens_per_gpu.size(), num_gpus));
+  }
+  const RouterConfig& cfg = config_;
+  const uint32_t n = cfg.n_routed_experts;
+  const uint32_t padded = (n + 2) / 3 * 3;
+  const uint32_t k = cfg.num_experts_per_tok;
+  const bool biased = cfg.topk_method == TopkMethod::NoauxTc;
+  const bool per_gpu_copies = traffic_.copies == DispatchCopies::PerGpu;
+  const bool least_loaded = pl.replica_policy() == ReplicaPolicy::LeastLoaded;
+  const LayerState& ls = layers_[layer];
+  const float* bias = ls.bias.data();
+
+  LayerRouting r;
+  r.layer = layer;
+  r.num_gpus = num_gpus;
+  r.num_experts = n;
+  r.k = k;
+  r.dispatch_bytes_per_copy = traffic_.dispatch_bytes_per_token.count();
+  r.combine_bytes_per_copy = traffic_.combine_bytes_per_token.count();
+  r.expert_load.assign(n, 0);
+  r.slot_load.assign(pl.num_slots(), 0);
+  r.gpu_load.assign(num_gpus, 0);
+  r.copies.assign(size_t{num_gpus} * num_gpus, 0);
+  r.token_begin.assign(num_gpus + 1, 0);
+  for (uint32_t g = 0; g < num_gpus; ++g) r.token_begin[g + 1] = r.token_begin[g] + tokens_per_gpu[g];
+  r.num_tokens = r.token_begin[num_gpus];
+  if (keep_assignments) {
+    r.experts.resize(r.num_tokens * k);
+    r.expert_gpus.resize(r.num_tokens * k);
+    r.weights.resize(r.num_tokens * k);
+  }
+
+  std::vector<int32_t> bits_buf(padded);
+  std::vector<float> score_buf(padded), sel_buf(padded);
+  int32_t* bits = bits_buf.data();
+  float* score = score_buf.data();
+  float* sel = biased ? sel_buf.data() : score;
+  ExpertSelector selector(cfg, pl);
+  const bool use_nodes = selector.node_limited();
+  std::vector<uint32_t> round_robin(n, 0);
+  std::array<uint32_t, kMaxK> top_id{};
+  std::array<uint32_t, kMaxK> dst_gpu{};
+  std::array<uint32_t, kMaxK> dst_node{};
+
+  for (uint32_t src = 0; src < num_gpus; ++src) {
+    for (uint32_t i = 0; i < tokens_per_gpu[src]; ++i) {
+      const uint64_t token = r.token_begin[src] + i;
+      score_token(ls, token_key(layer, src, i), bits, score);
+      if (biased) {
+        for (uint32_t e = 0; e < n; ++e) sel[e] = score[e] + bias[e];
+      }
+      r.node_limit_overflows += selector.select(sel, top_id.data()) ? 1 : 0;
+
+      float weight_sum = 0;
+      for (uint32_t j = 0; j < k; ++j) weight_sum += score[top_id[j]];
+      const float weight_scale = static_cast<float>(cfg.routed_scaling_factor) /
+                                 (cfg.norm_topk_prob ? weight_sum : 1.0f);
+
+      uint32_t distinct_gpus = 0, distinct_nodes = 0;
+      for (uint32_t j = 0; j < k; ++j) {
+        const uint32_t e = top_id[j];
+        const auto reps = pl.replicas(e);
+        uint32_t slot = reps[0];
+        if (reps.size() > 1) {
+          // Only replicas on the token's nodes are eligible when node-limited.
+          auto eligible = [&](uint32_t sl) {
+            return !use_nodes || selector.node_chosen(pl.node_of_gpu(pl.slot_gpu(sl)));
+          };
+          if (least_loaded) {
+            uint32_t best = UINT32_MAX;
+            for (uint32_t sl : reps) {
+              if (eligible(sl) && (best == UINT32_MAX || r.slot_load[sl] < r.slot_load[best])) {
+                best = sl;
+              }
+            }
+            slot = best;
+          } else {
+            const uint32_t m = static_cast<uint32_t>(reps.size());
+            const uint32_t start = round_robin[e]++;
+            for (uint32_t t = 0; t < m; ++t) {
+              if (eligible(reps[(start + t) % m])) {
+                slot = reps[(start + t) % m];
+                break;
+              }
+            }
+          }
+        }
+        const uint32_t gpu = pl.slot_gpu(slot);
+        ++r.expert_load[e];
+        ++r.slot_load[slot];
+        ++r.gpu_load[gpu];
+        bool new_gpu = std::find(dst_gpu.begin(), dst_gpu.begin() + distinct_gpus, gpu) ==
+                       dst_gpu.begin() + distinct_gpus;
+        if (new_gpu) {
+          dst_gpu[distinct_gpus++] = gpu;
+          const uint32_t node = pl.node_of_gpu(gpu);
+          if (std::find(dst_node.begin(), dst_node.begin() + distinct_nodes, node) ==
+              dst_node.begin() + distinct_nodes) {
+            dst_node[distinct_nodes++] = node;
+          }
+        }
+        if (new_gpu || !per_gpu_copies) ++r.copies[size_t{src} * num_gpus + gpu];
+        if (keep_assignments) {
+          r.experts[token * k + j] = static_cast<uint16_t>(e);
+          r.expert_gpus[token * k + j] = gpu;
+          r.weights[token * k + j] = score[e] * weight_scale;
+        }
+      }
+      r.total_gpus_reached += distinct_gpus;
+      r.total_nodes_reached += distinct_nodes;
+    }
+  }
+  return r;
+}
+
+void MoeRouter::update_bias(uint32_t layer, std::span<const uint32_t> expert_load) {
+  if (config_.topk_method != TopkMethod::NoauxTc || config_.bias_update_speed == 0) return;
+  const uint32_t n = config_.n_routed_experts;
+  if (expert_load.size() != n) throw InputError("router: expert load has the wrong size");
+  const uint64_t total = std::accumulate(expert_load.begin(), expert_load.end(), uint64_t{0});
+  const double mean = static_cast<double>(total) / n;
+  const float step = static_cast<float>(config_.bias_update_speed);
+  std::vector<float>& b = layers_[layer].bias;
+  for (uint32_t e = 0; e < n; ++e) {
+    const double load = expert_load[e];
+    if (load < mean) {
+      b[e] += step;
+    } else if (load > mean) {
+      b[e] -= step;
+    }
+  }
+}
+
+std::vector<LayerRouting> MoeRouter::route_step(std::span<const uint32_t> tokens_per_gpu,
+                                                bool keep_assignments) {
+  const auto layers = static_cast<uint32_t>(layers_.size());
+  for (uint32_t l = 0; l < layers; ++l) {
+    // Checked up front so that a bad call leaves no layer half-updated.
+    if (tokens_per_gpu.size() != placement(l).num_gpus()) {
+      throw InputError(fmt::format("router: {} token counts for an EP group of {} GPUs",
+                                   tokens_per_gpu.size(), placement(l).num_gpus()));
+    }
+  }
+  std::vector<LayerRouting> out(layers);
+  uint32_t workers = config_.threads ? config_.threads : std::thread::hardware_concurrency();
+  workers = std::clamp(workers, 1U, layers);
+  // Each layer's routing reads only its own bias, and each worker updates only the biases of the
+  // layers it routed, so workers share nothing but the layer counter.
+  std::atomic<uint32_t> next{0};
+  std::vector<std::exception_ptr> errors(workers);
+  auto work = [&](uint32_t worker) {
+    try {
+      for (uint32_t l = next++; l < layers; l = next++) {
+        out[l] = route_layer(l, tokens_per_gpu, keep_assignments);
+        update_bias(l, out[l].expert_load);
+      }
+    } catch (...) {
+      errors[worker] = std::current_exception();
+    }
+  };
+  {
+    std::vector<std::jthread> pool;
+    for (uint32_t w = 1; w < workers; ++w) pool.emplace_back(work, w);
+    work(0);
+  }
+  for (const auto& e : errors) {
+    if (e) std::rethrow_exception(e);
+  }
+  next_step();
+  return out;
+}
+
+}  // namespace mlasim
