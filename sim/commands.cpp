@@ -15,6 +15,7 @@
 #include "sim/errors.h"
 #include "sim/results.h"
 #include "sim/simulation.h"
+#include "workloads/trace.h"
 
 namespace mlasim {
 
@@ -79,6 +80,7 @@ int do_run(const RunOptions& o, const GlobalOptions& g, const std::vector<std::s
   write_file_atomic(out / "stats.json", sim.context().stats.to_json().dump(1) + "\n");
   write_file_atomic(out / "stats.csv", csv.str());
   write_file_atomic(out / "timeline.json", sim.timeline().dump() + "\n");
+  sim.write_extra_results(out);
   write_file_atomic(out / "summary.json", summary.dump(2) + "\n");  // last: marks completion
 
   if (!g.quiet) {
@@ -165,6 +167,29 @@ void register_list_command(CLI::App& app, CommandAction& action) {
                      p.unit, p.description);
         }
       }
+      return kExitOk;
+    };
+  });
+}
+
+void register_trace_command(CLI::App& app, CommandAction& action) {
+  auto opts = std::make_shared<RunOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "trace", "Write the per-rank op graphs of a scenario's workload as a trace JSON file");
+  cmd->add_option("config", opts->config, "scenario YAML file (default: the embedded default)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--set", opts->sets, "override a key: a.b.c=value (repeatable)");
+  cmd->add_option("-o,--out", opts->out, "trace file to write")->required();
+  cmd->callback([opts, &action] {
+    action = [opts] {
+      ConfigNode root = load_scenario(opts->config, opts->sets);
+      Components comps = make_builtin_components();
+      const Workload w = scenario_workload(root, comps);
+      write_file_atomic(opts->out, workload_to_json(w).dump(1) + "\n");
+      size_t ops = 0;
+      for (const auto& r : w.ranks)
+        ops += r.ops.size();
+      fmt::print(stderr, "{}: {} ranks, {} ops\n", opts->out, w.ranks.size(), ops);
       return kExitOk;
     };
   });

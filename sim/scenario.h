@@ -39,7 +39,8 @@ struct ScenarioParams {
 
 // Component sections of a scenario besides the params above.
 inline const std::vector<std::string>& scenario_sections() {
-  static const std::vector<std::string> kSections{"cluster", "routing", "hardware", "workload"};
+  static const std::vector<std::string> kSections{"cluster", "routing", "network", "hardware",
+                                                  "workload"};
   return kSections;
 }
 inline const std::vector<std::string>& hardware_sections() {

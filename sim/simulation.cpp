@@ -10,8 +10,13 @@
 #include <deque>
 #include <limits>
 
+#include "models/common/event_probe.h"
+#include "models/common/flow_fabric.h"
+#include "models/common/network_report.h"
+#include "models/common/packet_fabric.h"
 #include "sim/action_queue.h"
 #include "sim/errors.h"
+#include "topology/faults.h"
 #include "topology/routing.h"
 
 namespace mlasim {
@@ -24,6 +29,7 @@ struct ScenarioModel {
   ConfigNode resolved;
   ClusterGraph cluster;
   RoutingParams routing;
+  NetworkParams network;
   Workload workload;
 };
 
@@ -44,6 +50,13 @@ ScenarioModel read_scenario(const ConfigNode& root, const Components& comps) {
   auto builder = comps.cluster.create(cluster_node, "cluster");
   m.cluster = builder.product->build();
   m.resolved.set("cluster", builder.resolved);
+  // Network: fidelity, buffers, faults applied to the graph before routes are built.
+  m.network = read_params<NetworkParams>(root.find("network"), "network");
+  m.resolved.set("network", write_params(m.network));
+  if (!m.network.faults.empty()) {
+    const auto& nf = m.network.faults;
+    apply_faults(m.cluster, FaultSpec{nf.planes, nf.switches, nf.nics, nf.links});
+  }
   m.routing = read_params<RoutingParams>(root.find("routing"), "routing");
   m.resolved.set("routing", write_params(m.routing));
 
@@ -79,6 +92,43 @@ ScenarioModel read_scenario(const ConfigNode& root, const Components& comps) {
   return m;
 }
 
+// The network engine for the scenario's fidelity: null for placeholder (message-level) links.
+std::unique_ptr<Fabric> make_fabric(const NetworkParams& p,
+                                    const std::vector<std::unique_ptr<NetworkNode>>& nodes,
+                                    SimContext& ctx) {
+  std::string placeholder;
+  for (const auto& n : nodes) {
+    if (n && !n->supports_fabric()) {
+      placeholder = n->name();
+      break;
+    }
+  }
+  NetworkFidelity f = p.fidelity;
+  if (f == NetworkFidelity::Auto) {
+    f = placeholder.empty() ? NetworkFidelity::Packet : NetworkFidelity::Message;
+  }
+  if (f == NetworkFidelity::Message) return nullptr;
+  if (!placeholder.empty()) {
+    throw InputError(fmt::format(
+        "network.fidelity: {} needs packet-capable NIC and switch models, but {} is a "
+        "placeholder (fixed_latency); use nic: {{type: rdma}}, switch: {{type: infiniband}}, "
+        "nvswitch: {{type: nvswitch}}",
+        enum_name(f), placeholder));
+  }
+  if (f == NetworkFidelity::Flow) return std::make_unique<FlowFabric>("network", ctx, p);
+  return std::make_unique<PacketFabric>("network", ctx, p);
+}
+
+// The GPU end of its NVLink and PCIe links.
+PacketNodeTraits gpu_port_traits(const GpuPortParams& p) {
+  PacketNodeTraits t;
+  t.pipeline = p.forward_latency;
+  t.cut_through = false;
+  t.buffer_per_vl = p.buffer.count();
+  t.message_setup = p.issue_latency;
+  return t;
+}
+
 }  // namespace
 
 struct Simulation::Impl {
@@ -89,10 +139,31 @@ struct Simulation::Impl {
   std::vector<GpuBase*> gpus;                       // by rank
   std::unique_ptr<RoutingTables> routing;
   std::vector<std::vector<std::pair<Vertex, int>>> ports;  // [vertex] -> (neighbour, port)
+  // Network (packet or flow level); null with placeholder (message-level) links.
+  std::unique_ptr<Fabric> fabric;
+  std::unique_ptr<TimedEventProbe> probe;
+  uint64_t probe_events = 0;
+  double probe_events_per_s = 0;
+  // Port of vertex v towards neighbour u (ports[v] is sorted by neighbour), or -1.
+  int port_to(Vertex v, Vertex u) const {
+    const auto& p = ports[v];
+    auto it = std::lower_bound(p.begin(), p.end(), std::make_pair(u, -1));
+    return it != p.end() && it->first == u ? it->second : -1;
+  }
+  Time end_time() const {
+    Time end;
+    for (const GpuBase* g : gpus)
+      end = std::max(end, g->finish_time());
+    return end;
+  }
 };
 
 ConfigNode validate_scenario(const ConfigNode& root, const Components& components) {
   return read_scenario(root, components).resolved;
+}
+
+Workload scenario_workload(const ConfigNode& root, const Components& components) {
+  return read_scenario(root, components).workload;
 }
 
 Simulation::Simulation(const ConfigNode& root, const Components& comps, LogLevel log_level)
@@ -108,6 +179,7 @@ Simulation::Simulation(const ConfigNode& root, const Components& comps, LogLevel
   Impl& s = *impl_;
   s.cluster = std::move(m.cluster);
   const RoutingParams routing_params = m.routing;
+  const NetworkParams network_params = m.network;
   s.workload = std::move(m.workload);
   const ClusterGraph& c = s.cluster;
   const ConfigNode* hw = root.find("hardware");
@@ -149,32 +221,61 @@ Simulation::Simulation(const ConfigNode& root, const Components& comps, LogLevel
     ctx_.stats.attach(&s.nodes[v]->stats());
   }
 
+  // Network fidelity: a packet or flow fabric when every NIC/switch model supports one.
+  s.fabric = make_fabric(network_params, s.nodes, ctx_);
+  if (network_params.probe_events > 0) {
+    s.probe = std::make_unique<TimedEventProbe>("systemc_event_probe");
+    s.probe_events = network_params.probe_events;
+  }
+  for (Vertex v = 0; v < nv; ++v) {
+    if (s.fabric) s.nodes[v]->attach_fabric(s.fabric.get());
+    if (c.g[v].kind == VertexKind::Gpu) {
+      s.nodes[v]->set_endpoint(c.g[v].index, gpu_port_traits(network_params.gpu_port));
+    }
+  }
+
   // Links: one output port per edge end, then connect the two ends.
   s.ports.resize(nv);
   for (auto e : boost::make_iterator_range(boost::edges(c.g))) {
     const Vertex a = boost::source(e, c.g), b = boost::target(e, c.g);
     const EdgeProps& ep = c.g[e];
-    LinkTiming spec{ep.bandwidth, ep.latency, std::string(enum_name(ep.kind))};
+    LinkTiming spec{ep.bandwidth, ep.latency, std::string(enum_name(ep.kind)), "", -1};
+    spec.plane = c.g[a].plane >= 0 ? c.g[a].plane : c.g[b].plane;
+    LinkTiming back = spec;
+    spec.tier = fmt::format("{}->{}", enum_name(c.g[a].kind), enum_name(c.g[b].kind));
+    back.tier = fmt::format("{}->{}", enum_name(c.g[b].kind), enum_name(c.g[a].kind));
     const int pa = s.nodes[a]->add_port(spec, c.g[b].name);
-    const int pb = s.nodes[b]->add_port(spec, c.g[a].name);
+    const int pb = s.nodes[b]->add_port(back, c.g[a].name);
     s.nodes[a]->connect(pa, s.nodes[b].get(), pb);
     s.nodes[b]->connect(pb, s.nodes[a].get(), pa);
     s.ports[a].emplace_back(b, pa);
     s.ports[b].emplace_back(a, pb);
   }
 
+  for (auto& p : s.ports)
+    std::sort(p.begin(), p.end());
+  if (s.fabric) s.fabric->finalize();
+
   s.routing = std::make_unique<RoutingTables>(c, routing_params);
+  // Adaptive routing needs per-packet decisions, so it applies to the packet fabric only.
+  const bool adaptive = routing_params.mode == RoutingMode::Adaptive && s.fabric != nullptr;
+  if (s.fabric) s.fabric->set_adaptive_routing(adaptive);
   for (Vertex v = 0; v < nv; ++v) {
     Impl* impl = impl_.get();
-    s.nodes[v]->set_router([impl, v](const NetworkNode&, const Message& msg) -> int {
-      if (msg.dst < 0 || static_cast<size_t>(msg.dst) >= impl->gpus.size()) return -1;
-      const Vertex next = impl->routing->pick_ecmp(v, msg.dst, msg.flow_hash);
-      if (next == ClusterGraph::null_vertex()) return -1;
-      for (const auto& [u, port] : impl->ports[v]) {
-        if (u == next) return port;
-      }
-      return -1;
-    });
+    s.nodes[v]->set_router(
+        [impl, v, adaptive](const NetworkNode& at, int32_t dst, uint64_t hash) -> int {
+          if (dst < 0 || static_cast<size_t>(dst) >= impl->gpus.size()) return -1;
+          Vertex next;
+          if (adaptive) {
+            next = impl->routing->pick_least_loaded(v, dst, hash, [&](Vertex, Vertex hop) {
+              return impl->fabric->port_load(at, impl->port_to(v, hop));
+            });
+          } else {
+            next = impl->routing->pick_ecmp(v, dst, hash);
+          }
+          if (next == ClusterGraph::null_vertex()) return -1;
+          return impl->port_to(v, next);
+        });
   }
 
   for (size_t r = 0; r < s.gpus.size(); ++r)
@@ -234,11 +335,18 @@ void Simulation::run(const RunControl& control) {
   }
   if (printed) fmt::print(stderr, "\n");
   wall_s_ = std::chrono::duration<double>(Clock::now() - t0).count();
-  if (all_done()) return;
+  if (all_done()) {
+    if (impl_->probe) impl_->probe_events_per_s = impl_->probe->measure(impl_->probe_events);
+    return;
+  }
 
   std::vector<std::string> lines;
   for (const GpuBase* g : impl_->gpus) {
     for (auto& l : g->describe_pending())
+      lines.push_back(std::move(l));
+  }
+  if (impl_->fabric) {
+    for (auto& l : impl_->fabric->describe_in_flight())
       lines.push_back(std::move(l));
   }
   std::string detail;
@@ -293,7 +401,19 @@ nlohmann::ordered_json Simulation::summary() const {
       j[fmt::format("gpu{}_busy_us", g->rank())] = static_cast<double>(g->busy_ps()) * 1e-6;
     }
   }
+  if (impl_->fabric) {
+    add_network_summary(*impl_->fabric, end, j);
+    j["packet_hops_per_wall_s"] =
+        wall_s_ > 0 ? static_cast<double>(impl_->fabric->packet_hops) / wall_s_ : 0.0;
+  } else {
+    j["network_fidelity"] = "message";
+  }
+  if (impl_->probe) j["systemc_timed_events_per_wall_s"] = impl_->probe_events_per_s;
   return j;
+}
+
+void Simulation::write_extra_results(const std::filesystem::path& dir) const {
+  if (impl_->fabric) write_network_results(*impl_->fabric, impl_->end_time(), dir);
 }
 
 nlohmann::ordered_json Simulation::timeline() const {

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -39,6 +40,8 @@ class Simulation {
   SimContext& context() { return ctx_; }
   nlohmann::ordered_json summary() const;
   nlohmann::ordered_json timeline() const;
+  // Result files besides summary, stats and timeline (network: links.csv, messages.csv...).
+  void write_extra_results(const std::filesystem::path& dir) const;
   double wall_seconds() const { return wall_s_; }
   size_t num_gpus() const;
 
@@ -54,5 +57,8 @@ class Simulation {
 // Reads and checks a scenario without elaborating SystemC modules (for `mlasim validate`):
 // every section's params are parsed, unknown keys rejected, and the resolved tree returned.
 ConfigNode validate_scenario(const ConfigNode& root, const Components& components);
+
+// The per-rank op graphs a scenario's workload section produces on its cluster.
+Workload scenario_workload(const ConfigNode& root, const Components& components);
 
 }  // namespace mlasim

@@ -56,9 +56,8 @@ std::vector<uint32_t> pack_slots(const std::vector<uint32_t>& order,
 
 }  // namespace
 
-ExpertPlacement ExpertPlacement::build(uint32_t n_experts, uint32_t ep_size,
-                                       uint32_t gpus_per_node, uint32_t redundant_experts,
-                                       ReplicaPolicy policy,
+ExpertPlacement ExpertPlacement::build(uint32_t n_experts, uint32_t ep_size, uint32_t gpus_per_node,
+                                       uint32_t redundant_experts, ReplicaPolicy policy,
                                        std::span<const double> load_estimate) {
   if (n_experts == 0 || ep_size == 0 || gpus_per_node == 0) {
     throw InputError("expert placement: experts, EP size and GPUs per node must be > 0");
@@ -134,12 +133,14 @@ ExpertPlacement ExpertPlacement::build(const ExpertPlacementParams& params, uint
 void ExpertPlacement::index() {
   const uint32_t n = *std::max_element(slot_expert_.begin(), slot_expert_.end()) + 1;
   expert_slot_begin_.assign(n + 1, 0);
-  for (uint32_t e : slot_expert_) ++expert_slot_begin_[e + 1];
+  for (uint32_t e : slot_expert_)
+    ++expert_slot_begin_[e + 1];
   std::partial_sum(expert_slot_begin_.begin(), expert_slot_begin_.end(),
                    expert_slot_begin_.begin());
   expert_slots_.assign(slot_expert_.size(), 0);
   std::vector<uint32_t> fill(expert_slot_begin_.begin(), expert_slot_begin_.end() - 1);
-  for (uint32_t s = 0; s < slot_expert_.size(); ++s) expert_slots_[fill[slot_expert_[s]]++] = s;
+  for (uint32_t s = 0; s < slot_expert_.size(); ++s)
+    expert_slots_[fill[slot_expert_[s]]++] = s;
 
   const uint32_t nodes = num_nodes();
   std::vector<std::vector<uint32_t>> per_node(nodes);

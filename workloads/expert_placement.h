@@ -47,7 +47,8 @@ struct ExpertPlacementParams {
 
   template <class V>
   void visit(V& v) {
-    v("ep_size", ep_size, "count", "GPUs in the expert-parallel group; 0: every GPU of the cluster");
+    v("ep_size", ep_size, "count",
+      "GPUs in the expert-parallel group; 0: every GPU of the cluster");
     v("gpus_per_node", gpus_per_node, "count", "GPUs per node; 0: the cluster's");
     v("redundant_experts", redundant_experts, "count",
       "extra expert slots holding replicas of hot experts (DeepSeek decode EP144: 32)");

@@ -12,15 +12,15 @@
 
 #include <algorithm>
 #include <atomic>
-#include <exception>
 #include <bit>
 #include <cmath>
-#include <cstring>
+#include <exception>
 #include <limits>
 #include <numeric>
 #include <thread>
 
 #include "sim/errors.h"
+#include "workloads/expert_selector.h"
 #include "workloads/model_config.h"
 
 namespace mlasim {
@@ -40,7 +40,9 @@ inline uint64_t mix64(uint64_t z) {
   return z ^ (z >> 31);
 }
 
-inline uint64_t hash_combine(uint64_t key, uint64_t value) { return mix64(key ^ mix64(value + kGolden)); }
+inline uint64_t hash_combine(uint64_t key, uint64_t value) {
+  return mix64(key ^ mix64(value + kGolden));
+}
 
 // -ln(u) for u in (0, 1), relative error below 2e-7. u = 2^k m with m in [sqrt(1/2), sqrt(2))
 // by integer arithmetic on the bits (as musl's logf), then ln m = 2 atanh((m - 1) / (m + 1)) by
@@ -55,288 +57,6 @@ inline float neg_log(float u) {
       s * (2.0f + z * (2.0f / 3 + z * (2.0f / 5 + z * (2.0f / 7 + z * (2.0f / 9)))));
   return -(series + static_cast<float>(k) * 0.693147181f);
 }
-
-constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-
-// Four floats in one SIMD register (GCC/Clang vector extension, portable across targets).
-using Float4 = float __attribute__((vector_size(16)));
-
-inline Float4 load4(const float* p) {
-  Float4 v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-
-// The two largest of v[0..len) (b = -inf when len == 1). Branch-free, four or eight lanes at a
-// time when len allows, because a compare-and-branch version mispredicts on random scores.
-inline void top_two(const float* v, uint32_t len, float& a, float& b) {
-  if (len % 8 != 0) {
-    a = v[0];
-    b = kNegInf;
-    for (uint32_t j = 1; j < len; ++j) {
-      b = std::max(b, std::min(a, v[j]));
-      a = std::max(a, v[j]);
-    }
-    return;
-  }
-  Float4 a0 = load4(v), a1 = load4(v + 4);
-  Float4 b0 = a0 - a0 + kNegInf, b1 = b0;
-  for (uint32_t j = 8; j < len; j += 8) {
-    const Float4 x0 = load4(v + j), x1 = load4(v + j + 4);
-    b0 = b0 > (a0 < x0 ? a0 : x0) ? b0 : (a0 < x0 ? a0 : x0);
-    a0 = a0 > x0 ? a0 : x0;
-    b1 = b1 > (a1 < x1 ? a1 : x1) ? b1 : (a1 < x1 ? a1 : x1);
-    a1 = a1 > x1 ? a1 : x1;
-  }
-  // Merge the two vectors lane-wise, then the four lanes.
-  const Float4 hi = a0 > a1 ? a0 : a1, lo = a0 > a1 ? a1 : a0;
-  Float4 second = b0 > b1 ? b0 : b1;
-  second = second > lo ? second : lo;
-  a = hi[0];
-  b = second[0];
-  for (int l = 1; l < 4; ++l) {
-    b = std::max(std::max(b, second[l]), std::min(a, hi[l]));
-    a = std::max(a, hi[l]);
-  }
-}
-
-// The k-th largest value of `seeds` (reordered), or -inf when there are fewer than k. Seeds are
-// scores of distinct experts known to be among a token's candidates, so no candidate below this
-// value can be in its top k, and the scan for the top k skips almost everything without
-// mispredicting. With `may_repeat` (a replicated expert seeded by two nodes) equal values are
-// counted once.
-inline float kth_largest(std::vector<float>& seeds, uint32_t k, bool may_repeat) {
-  if (seeds.size() < k) return kNegInf;
-  if (!may_repeat) {
-    if (seeds.size() == k) return *std::min_element(seeds.begin(), seeds.end());
-    std::nth_element(seeds.begin(), seeds.begin() + (k - 1), seeds.end(), std::greater<>());
-    return seeds[k - 1];
-  }
-  std::sort(seeds.begin(), seeds.end(), std::greater<>());
-  const auto end = std::unique(seeds.begin(), seeds.end());
-  return static_cast<uint32_t>(end - seeds.begin()) < k ? kNegInf : seeds[k - 1];
-}
-
-// Keeps the `cap` largest (value, id) pairs pushed, best first. A value must beat the current
-// last one to enter, so ties keep the earlier push, and -inf never enters.
-class TopK {
- public:
-  explicit TopK(uint32_t cap) : cap_(cap), value_(cap), id_(cap) {}
-  // `at_least`: pushes below it are ignored (the caller knows k candidates reach it).
-  void clear(float at_least = kNegInf) {
-    size_ = 0;
-    floor_ = std::nextafter(at_least, kNegInf);
-  }
-  void push(float v, uint32_t id) {
-    if (!(v > floor_)) return;
-    uint32_t pos = size_ < cap_ ? size_++ : cap_ - 1;
-    while (pos > 0 && v > value_[pos - 1]) {
-      value_[pos] = value_[pos - 1];
-      id_[pos] = id_[pos - 1];
-      --pos;
-    }
-    value_[pos] = v;
-    id_[pos] = id;
-    if (size_ == cap_) floor_ = value_[cap_ - 1];
-  }
-  uint32_t size() const { return size_; }
-  uint32_t id(uint32_t j) const { return id_[j]; }
-
- private:
-  uint32_t cap_;
-  uint32_t size_ = 0;
-  float floor_ = kNegInf;
-  std::vector<float> value_;
-  std::vector<uint32_t> id_;
-};
-
-// Chooses one token's experts from its selection scores: group limit, node limit, then top k.
-class ExpertSelector {
- public:
-  ExpertSelector(const RouterConfig& cfg, const ExpertPlacement& pl)
-      : n_(cfg.n_routed_experts),
-        k_(cfg.num_experts_per_tok),
-        groups_(cfg.n_group),
-        group_size_(cfg.n_routed_experts / cfg.n_group),
-        nodes_(pl.num_nodes()),
-        max_nodes_(cfg.max_nodes_per_token),
-        per_node_(max_nodes_ ? (k_ + max_nodes_ - 1) / max_nodes_ : 1),
-        top2_groups_(cfg.topk_method == TopkMethod::NoauxTc),
-        use_groups_(cfg.topk_method != TopkMethod::Greedy && groups_ > 1 &&
-                    cfg.topk_group < groups_),
-        use_nodes_(max_nodes_ > 0 && max_nodes_ < nodes_),
-        group_ok_(groups_, 1),
-        masked_(cfg.n_routed_experts),
-        node_score_(nodes_),
-        node_best_(size_t{nodes_} * per_node_),
-        node_stamp_(nodes_, 0),
-        expert_stamp_(cfg.n_routed_experts, 0),
-        top_groups_(cfg.topk_group),
-        top_nodes_(use_nodes_ ? max_nodes_ : 1),
-        all_nodes_(nodes_),
-        top_(k_) {
-    // Each node's experts as runs of consecutive ids: one run per node for the contiguous
-    // layout, so node scoring reads memory in order instead of gathering.
-    std::vector<uint32_t> nodes_of_expert(n_, 0);
-    for (uint32_t node = 0; node < nodes_; ++node) {
-      node_run_begin_.push_back(static_cast<uint32_t>(runs_.size()));
-      for (uint32_t e : pl.experts_on_node(node)) {
-        ++nodes_of_expert[e];
-        if (!runs_.empty() && runs_.size() > node_run_begin_.back() && runs_.back().second == e) {
-          ++runs_.back().second;
-        } else {
-          runs_.push_back({e, e + 1});
-        }
-      }
-    }
-    node_run_begin_.push_back(static_cast<uint32_t>(runs_.size()));
-    shared_across_nodes_ =
-        std::any_of(nodes_of_expert.begin(), nodes_of_expert.end(), [](uint32_t c) { return c > 1; });
-  }
-
-  bool node_limited() const { return use_nodes_; }
-  bool node_chosen(uint32_t node) const { return node_stamp_[node] == stamp_; }
-
-  // Writes the k chosen experts, best first, to `chosen`; returns true when the M best nodes
-  // held fewer than k allowed experts and more nodes were admitted.
-  bool select(const float* sel, uint32_t* chosen) {
-    seeds_.clear();
-    if (use_groups_) choose_groups(sel);
-    bool overflow = false;
-    if (use_nodes_) {
-      overflow = choose_nodes(use_groups_ ? masked_.data() : sel);
-    } else {
-      top_.clear(kth_largest(seeds_, k_, false));
-      for (uint32_t g = 0; g < groups_; ++g) {
-        if (!group_ok_[g]) continue;
-        for (uint32_t e = g * group_size_; e < (g + 1) * group_size_; ++e) top_.push(sel[e], e);
-      }
-    }
-    if (top_.size() < k_) {
-      throw SimulationError("router: fewer allowed experts than num_experts_per_tok");
-    }
-    for (uint32_t j = 0; j < k_; ++j) chosen[j] = top_.id(j);
-    return overflow;
-  }
-
- private:
-  // Group score: sum of the two best scores (noaux_tc) or the best (group_limited_greedy).
-  // Leaves masked_ = sel with the experts of dropped groups at -inf, for the node stage.
-  void choose_groups(const float* sel) {
-    top_groups_.clear();
-    group_a_.resize(groups_);
-    group_b_.resize(groups_);
-    for (uint32_t g = 0; g < groups_; ++g) {
-      top_two(sel + size_t{g} * group_size_, group_size_, group_a_[g], group_b_[g]);
-      top_groups_.push(top2_groups_ && group_size_ > 1 ? group_a_[g] + group_b_[g] : group_a_[g],
-                       g);
-    }
-    std::fill(group_ok_.begin(), group_ok_.end(), 0);
-    for (uint32_t j = 0; j < top_groups_.size(); ++j) {
-      const uint32_t g = top_groups_.id(j);
-      group_ok_[g] = 1;
-      seeds_.push_back(group_a_[g]);
-      if (group_size_ > 1) seeds_.push_back(group_b_[g]);
-    }
-    if (!use_nodes_) return;
-    for (uint32_t g = 0; g < groups_; ++g) {
-      float* out = masked_.data() + size_t{g} * group_size_;
-      if (group_ok_[g]) {
-        std::copy(sel + size_t{g} * group_size_, sel + size_t{g + 1} * group_size_, out);
-      } else {
-        std::fill(out, out + group_size_, kNegInf);
-      }
-    }
-  }
-
-  // Node score: sum of the ceil(k/M) best allowed scores on the node (masked: -inf = not allowed).
-  bool choose_nodes(const float* masked) {
-    ++stamp_;
-    top_nodes_.clear();
-    for (uint32_t node = 0; node < nodes_; ++node) {
-      float* best = node_best_.data() + size_t{node} * per_node_;
-      if (per_node_ <= 2) {
-        float a = kNegInf, b = kNegInf;  // DeepSeek's case: k/M = 2
-        for (uint32_t r = node_run_begin_[node]; r < node_run_begin_[node + 1]; ++r) {
-          float ra, rb;
-          top_two(masked + runs_[r].first, runs_[r].second - runs_[r].first, ra, rb);
-          b = std::max(std::max(b, rb), std::min(a, ra));
-          a = std::max(a, ra);
-        }
-        best[0] = a;
-        if (per_node_ == 2) best[1] = b;
-      } else {
-        std::fill(best, best + per_node_, kNegInf);
-        for (uint32_t r = node_run_begin_[node]; r < node_run_begin_[node + 1]; ++r) {
-          for (uint32_t e = runs_[r].first; e < runs_[r].second; ++e) {
-            float v = masked[e];
-            for (uint32_t j = 0; j < per_node_; ++j) {  // branch-free insertion
-              const float hi = std::max(best[j], v);
-              v = std::min(best[j], v);
-              best[j] = hi;
-            }
-          }
-        }
-      }
-      float sum = best[0];
-      for (uint32_t j = 1; j < per_node_ && best[j] > kNegInf; ++j) sum += best[j];
-      node_score_[node] = sum;
-      top_nodes_.push(sum, node);
-    }
-    seeds_.clear();
-    for (uint32_t j = 0; j < top_nodes_.size(); ++j) {
-      const float* best = node_best_.data() + size_t{top_nodes_.id(j)} * per_node_;
-      for (uint32_t q = 0; q < per_node_ && best[q] > kNegInf; ++q) seeds_.push_back(best[q]);
-    }
-    top_.clear(kth_largest(seeds_, k_, shared_across_nodes_));
-    uint32_t candidates = 0;
-    for (uint32_t j = 0; j < top_nodes_.size(); ++j) {
-      candidates += admit(top_nodes_.id(j), masked);
-    }
-    if (candidates >= k_) return false;
-    // Rare: add further nodes in score order until k experts are allowed.
-    all_nodes_.clear();
-    for (uint32_t node = 0; node < nodes_; ++node) all_nodes_.push(node_score_[node], node);
-    for (uint32_t j = top_nodes_.size(); j < all_nodes_.size() && candidates < k_; ++j) {
-      candidates += admit(all_nodes_.id(j), masked);
-    }
-    return true;
-  }
-
-  // Offers the node's allowed experts to the top k; returns how many were new candidates.
-  uint32_t admit(uint32_t node, const float* masked) {
-    node_stamp_[node] = stamp_;
-    uint32_t added = 0;
-    for (uint32_t r = node_run_begin_[node]; r < node_run_begin_[node + 1]; ++r) {
-      for (uint32_t e = runs_[r].first; e < runs_[r].second; ++e) {
-        if (!(masked[e] > kNegInf)) continue;
-        if (shared_across_nodes_) {
-          if (expert_stamp_[e] == stamp_) continue;  // already offered via another node
-          expert_stamp_[e] = stamp_;
-        }
-        top_.push(masked[e], e);
-        ++added;
-      }
-    }
-    return added;
-  }
-
-  uint32_t n_, k_, groups_, group_size_, nodes_, max_nodes_, per_node_;
-  bool top2_groups_, use_groups_, use_nodes_;
-  std::vector<uint8_t> group_ok_;
-  std::vector<float> group_a_, group_b_;  // best and second-best score per group
-  std::vector<float> masked_;
-  std::vector<float> node_score_;
-  std::vector<float> node_best_;        // [node][per_node_] best allowed scores, descending
-  std::vector<uint32_t> node_stamp_;    // == stamp_: node chosen for the current token
-  std::vector<uint32_t> expert_stamp_;  // == stamp_: expert already pushed for this token
-  uint32_t stamp_ = 0;
-  std::vector<float> seeds_;
-  TopK top_groups_, top_nodes_, all_nodes_, top_;
-  std::vector<std::pair<uint32_t, uint32_t>> runs_;  // [first, last) expert ids
-  std::vector<uint32_t> node_run_begin_;               // CSR over nodes into runs_
-  bool shared_across_nodes_ = false;                   // some expert has replicas on two nodes
-};
 
 }  // namespace
 
@@ -371,8 +91,8 @@ RouterConfig router_config_for(const ModelConfig& model, RouterConfig base) {
   } else if (model.scoring_func == "softmax" || model.scoring_func.empty()) {
     base.scoring = RouterScoring::Softmax;
   } else {
-    throw InputError(fmt::format("model '{}': unknown scoring_func '{}'", model.name,
-                                 model.scoring_func));
+    throw InputError(
+        fmt::format("model '{}': unknown scoring_func '{}'", model.name, model.scoring_func));
   }
   if (model.topk_method == "noaux_tc") {
     base.topk_method = TopkMethod::NoauxTc;
@@ -381,8 +101,8 @@ RouterConfig router_config_for(const ModelConfig& model, RouterConfig base) {
   } else if (model.topk_method == "greedy" || model.topk_method.empty()) {
     base.topk_method = TopkMethod::Greedy;
   } else {
-    throw InputError(fmt::format("model '{}': unknown topk_method '{}'", model.name,
-                                 model.topk_method));
+    throw InputError(
+        fmt::format("model '{}': unknown topk_method '{}'", model.name, model.topk_method));
   }
   base.norm_topk_prob = base.topk_method == TopkMethod::NoauxTc;
   base.validate(ParamCheck(nullptr, "router"));
@@ -412,7 +132,8 @@ double max_over_mean(std::span<const uint32_t> values) {
 
 std::vector<uint64_t> LayerRouting::dispatch_bytes() const {
   std::vector<uint64_t> out(copies.size());
-  for (size_t i = 0; i < copies.size(); ++i) out[i] = copies[i] * dispatch_bytes_per_copy;
+  for (size_t i = 0; i < copies.size(); ++i)
+    out[i] = copies[i] * dispatch_bytes_per_copy;
   return out;
 }
 
@@ -430,8 +151,12 @@ uint64_t LayerRouting::total_copies() const {
   return std::accumulate(copies.begin(), copies.end(), uint64_t{0});
 }
 
-double LayerRouting::expert_imbalance() const { return max_over_mean(expert_load); }
-double LayerRouting::gpu_imbalance() const { return max_over_mean(gpu_load); }
+double LayerRouting::expert_imbalance() const {
+  return max_over_mean(expert_load);
+}
+double LayerRouting::gpu_imbalance() const {
+  return max_over_mean(gpu_load);
+}
 
 MoeRouter::MoeRouter(const RouterConfig& config, std::vector<ExpertPlacement> placements,
                      uint32_t num_layers, const MoeTrafficConfig& traffic)
@@ -456,11 +181,12 @@ MoeRouter::MoeRouter(const RouterConfig& config, std::vector<ExpertPlacement> pl
   const uint32_t n = config_.n_routed_experts;
   const uint32_t padded = (n + 2) / 3 * 3;
   double mean_weight = 0;
-  for (uint32_t r = 1; r <= n; ++r) mean_weight += std::pow(double(r), -config_.skew);
+  for (uint32_t r = 1; r <= n; ++r)
+    mean_weight += std::pow(double(r), -config_.skew);
   mean_weight /= n;
-  const double shift =
-      config_.scoring == RouterScoring::Sigmoid ? std::log(double(n) / config_.num_experts_per_tok)
-                                                : 0.0;
+  const double shift = config_.scoring == RouterScoring::Sigmoid
+                           ? std::log(double(n) / config_.num_experts_per_tok)
+                           : 0.0;
   layers_.resize(num_layers);
   for (uint32_t l = 0; l < num_layers; ++l) {
     LayerState& ls = layers_[l];
@@ -473,7 +199,8 @@ MoeRouter::MoeRouter(const RouterConfig& config, std::vector<ExpertPlacement> pl
       std::swap(order[i - 1], order[j]);
     }
     ls.rank.resize(n);
-    for (uint32_t pos = 0; pos < n; ++pos) ls.rank[order[pos]] = pos + 1;
+    for (uint32_t pos = 0; pos < n; ++pos)
+      ls.rank[order[pos]] = pos + 1;
     ls.weight.assign(padded, 0.0f);
     for (uint32_t e = 0; e < n; ++e) {
       const double offset =
@@ -489,8 +216,7 @@ uint64_t MoeRouter::token_key(uint32_t layer, uint32_t src_gpu, uint32_t token) 
   return hash_combine(hash_combine(hash_combine(step_key, layer), src_gpu), token);
 }
 
-void MoeRouter::score_token(const LayerState& ls, uint64_t key, int32_t* bits,
-                            float* score) const {
+void MoeRouter::score_token(const LayerState& ls, uint64_t key, int32_t* bits, float* score) const {
   const uint32_t n = config_.n_routed_experts;
   const uint32_t padded = (n + 2) / 3 * 3;
   const float* weight = ls.weight.data();
@@ -511,11 +237,14 @@ void MoeRouter::score_token(const LayerState& ls, uint64_t key, int32_t* bits,
       score[e] = weight[e] / (weight[e] + neg_log(uniform(bits[e])));
     }
   } else {
-    for (uint32_t e = 0; e < n; ++e) score[e] = weight[e] / neg_log(uniform(bits[e]));
+    for (uint32_t e = 0; e < n; ++e)
+      score[e] = weight[e] / neg_log(uniform(bits[e]));
     float sum = 0;
-    for (uint32_t e = 0; e < n; ++e) sum += score[e];
+    for (uint32_t e = 0; e < n; ++e)
+      sum += score[e];
     const float inv = 1.0f / sum;
-    for (uint32_t e = 0; e < n; ++e) score[e] *= inv;
+    for (uint32_t e = 0; e < n; ++e)
+      score[e] *= inv;
   }
 }
 
@@ -559,7 +288,8 @@ LayerRouting MoeRouter::route_layer(uint32_t layer, std::span<const uint32_t> to
   r.gpu_load.assign(num_gpus, 0);
   r.copies.assign(size_t{num_gpus} * num_gpus, 0);
   r.token_begin.assign(num_gpus + 1, 0);
-  for (uint32_t g = 0; g < num_gpus; ++g) r.token_begin[g + 1] = r.token_begin[g] + tokens_per_gpu[g];
+  for (uint32_t g = 0; g < num_gpus; ++g)
+    r.token_begin[g + 1] = r.token_begin[g] + tokens_per_gpu[g];
   r.num_tokens = r.token_begin[num_gpus];
   if (keep_assignments) {
     r.experts.resize(r.num_tokens * k);
@@ -584,14 +314,16 @@ LayerRouting MoeRouter::route_layer(uint32_t layer, std::span<const uint32_t> to
       const uint64_t token = r.token_begin[src] + i;
       score_token(ls, token_key(layer, src, i), bits, score);
       if (biased) {
-        for (uint32_t e = 0; e < n; ++e) sel[e] = score[e] + bias[e];
+        for (uint32_t e = 0; e < n; ++e)
+          sel[e] = score[e] + bias[e];
       }
       r.node_limit_overflows += selector.select(sel, top_id.data()) ? 1 : 0;
 
       float weight_sum = 0;
-      for (uint32_t j = 0; j < k; ++j) weight_sum += score[top_id[j]];
-      const float weight_scale = static_cast<float>(cfg.routed_scaling_factor) /
-                                 (cfg.norm_topk_prob ? weight_sum : 1.0f);
+      for (uint32_t j = 0; j < k; ++j)
+        weight_sum += score[top_id[j]];
+      const float weight_scale =
+          static_cast<float>(cfg.routed_scaling_factor) / (cfg.norm_topk_prob ? weight_sum : 1.0f);
 
       uint32_t distinct_gpus = 0, distinct_nodes = 0;
       for (uint32_t j = 0; j < k; ++j) {
@@ -697,7 +429,8 @@ std::vector<LayerRouting> MoeRouter::route_step(std::span<const uint32_t> tokens
   };
   {
     std::vector<std::jthread> pool;
-    for (uint32_t w = 1; w < workers; ++w) pool.emplace_back(work, w);
+    for (uint32_t w = 1; w < workers; ++w)
+      pool.emplace_back(work, w);
     work(0);
   }
   for (const auto& e : errors) {

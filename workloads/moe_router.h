@@ -1,14 +1,16 @@
 // Synthetic DeepSeek-style MoE router: which experts, GPUs and nodes each token of a step goes
 // to, per MoE layer, and the dispatch/combine traffic that follows. Pure logic, no SystemC.
 //
-// Affinities. Token t's logit for expert e is x = o_e + G, where G is a standard Gumbel variable
-// drawn from a counter-based hash of (seed, step, layer, source GPU, token, expert) and o_e is
-// the expert's popularity offset. With skew s, the experts of a layer are ranked by a fixed
-// random permutation (hot experts differ per layer) and o_e = -s ln(rank_e) + C, with C chosen
-// so that sum_e exp(o_e) = n. By the Gumbel-max property the expert with the largest logit is
-// then exactly Zipf(s)-distributed, and the distribution of the winning logit does not depend on
-// s. Scores are sigmoid(x - ln(n/k)) (the shift puts the k-th best expert of a uniform token near
-// 0.5, where the sigmoid is steepest) or softmax(x) over all experts.
+// Affinities. Token t's logit for expert e is x = o_e + G, where G = -ln E is a standard Gumbel
+// variable (E ~ Exp(1)) drawn from a counter-based hash of (seed, step, layer, source GPU, token,
+// expert) and o_e is the expert's popularity offset. With skew s, the experts of a layer are
+// ranked by a fixed random permutation (hot experts differ per layer) and o_e = -s ln(rank_e) + C,
+// with C chosen so that sum_e exp(o_e) = n. By the Gumbel-max property the expert with the
+// largest logit is then exactly Zipf(s)-distributed, and the distribution of the winning logit
+// does not depend on s. (With top-8 of 256, s = 1 puts the hottest expert into about 3/4 of all
+// tokens: max/mean load about 24 before any balancing.) Scores are sigmoid(x - ln(n/k)) (the
+// shift puts the k-th best expert of a uniform token near 0.5, where the sigmoid is steepest) or
+// softmax(x) over all experts. Popularity weights exp(o_e) are floored at 1e-30.
 //
 // Selection follows DeepSeek's gate: noaux_tc adds the per-expert bias b_e to the scores for
 // selection only; experts form n_group groups of consecutive ids and a token keeps the
@@ -93,7 +95,8 @@ struct RouterConfig {
   void visit(V& v) {
     v("n_routed_experts", n_routed_experts, "count", "routed experts per MoE layer");
     v("num_experts_per_tok", num_experts_per_tok, "count", "experts each token is sent to (k)");
-    v("n_group", n_group, "count", "expert groups (consecutive expert ids) for group-limited top-k");
+    v("n_group", n_group, "count",
+      "expert groups (consecutive expert ids) for group-limited top-k");
     v("topk_group", topk_group, "count", "groups a token may use");
     v("scoring", scoring, "-", "affinity function of the logits");
     v("topk_method", topk_method, "-",

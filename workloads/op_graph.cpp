@@ -11,19 +11,135 @@
 namespace mlasim {
 
 std::string_view op_kind_name(const OpPayload& p) {
-  struct Name {
-    std::string_view operator()(const GemmOp&) const { return "gemm"; }
-    std::string_view operator()(const SendOp&) const { return "send"; }
-    std::string_view operator()(const RecvOp&) const { return "recv"; }
-  };
-  return std::visit(Name{}, p);
+  return std::visit([](const auto& op) { return std::decay_t<decltype(op)>::kind; }, p);
 }
 
 bool is_compute(const OpPayload& p) {
-  return std::holds_alternative<GemmOp>(p);
+  return std::holds_alternative<GemmOp>(p) || std::holds_alternative<GroupedGemmOp>(p) ||
+         std::holds_alternative<AttentionOp>(p) || std::holds_alternative<ElementwiseOp>(p);
 }
 
+uint64_t GroupedGemmOp::total_m() const {
+  uint64_t t = 0;
+  for (uint64_t x : m) t += x;
+  return t;
+}
+
+uint64_t GroupedGemmOp::bytes_read() const {
+  uint64_t groups_with_rows = 0;
+  for (uint64_t x : m) groups_with_rows += x > 0 ? 1 : 0;
+  return (total_m() * k + groups_with_rows * k * n) * dtype_bytes(dtype);
+}
+
+double AttentionOp::visible_pairs() const {
+  const double q = static_cast<double>(q_len), kv = static_cast<double>(kv_len);
+  double per_seq = q * kv;
+  if (mask == AttentionMask::Causal && q_len <= kv_len) {
+    // Query i (of q_len, the last positions) sees kv_len - q_len + i + 1 keys.
+    per_seq = q * (kv - q) + q * (q + 1) / 2;
+  }
+  return per_seq * static_cast<double>(batch);
+}
+
+double AttentionOp::flops() const {
+  return 2.0 * visible_pairs() * heads_q * (head_dim_qk + head_dim_v);
+}
+
+uint64_t AttentionOp::bytes_read() const {
+  const uint64_t cache_per_token =
+      kernel == AttentionKernel::MlaDecode
+          ? static_cast<uint64_t>(head_dim_qk) * dtype_bytes(kv_dtype)
+          : static_cast<uint64_t>(heads_kv) * (head_dim_qk + head_dim_v) * dtype_bytes(kv_dtype);
+  const uint64_t q_bytes = batch * q_len * heads_q * head_dim_qk * dtype_bytes(dtype);
+  return batch * kv_len * cache_per_token + q_bytes;
+}
+
+uint64_t AttentionOp::bytes_written() const {
+  return batch * q_len * heads_q * head_dim_v * dtype_bytes(dtype);
+}
+
+double op_flops(const OpPayload& p) {
+  if (const auto* g = std::get_if<GemmOp>(&p)) return g->flops();
+  if (const auto* g = std::get_if<GroupedGemmOp>(&p)) return g->flops();
+  if (const auto* a = std::get_if<AttentionOp>(&p)) return a->flops();
+  if (const auto* e = std::get_if<ElementwiseOp>(&p)) return e->flops;
+  return 0;
+}
+
+uint64_t op_bytes_read(const OpPayload& p) {
+  if (const auto* g = std::get_if<GemmOp>(&p)) return g->bytes_read();
+  if (const auto* g = std::get_if<GroupedGemmOp>(&p)) return g->bytes_read();
+  if (const auto* a = std::get_if<AttentionOp>(&p)) return a->bytes_read();
+  if (const auto* e = std::get_if<ElementwiseOp>(&p)) return e->bytes_in.count();
+  return 0;
+}
+
+uint64_t op_bytes_written(const OpPayload& p) {
+  if (const auto* g = std::get_if<GemmOp>(&p)) return g->bytes_written();
+  if (const auto* g = std::get_if<GroupedGemmOp>(&p)) return g->bytes_written();
+  if (const auto* a = std::get_if<AttentionOp>(&p)) return a->bytes_written();
+  if (const auto* e = std::get_if<ElementwiseOp>(&p)) return e->bytes_out.count();
+  return 0;
+}
+
+namespace {
+
+// All-to-all rows and columns agree (what rank a sends to b, b expects from a, per tag), and
+// ring groups name real ranks.
+void validate_collectives(const Workload& w) {
+  const int ranks = static_cast<int>(w.ranks.size());
+  std::map<int32_t, std::vector<const AllToAllOp*>> a2a;  // tag -> op per rank
+  for (int r = 0; r < ranks; ++r) {
+    const auto& ops = w.ranks[r].ops;
+    for (size_t i = 0; i < ops.size(); ++i) {
+      if (const auto* a = std::get_if<AllToAllOp>(&ops[i].payload)) {
+        if (a->send_bytes.size() != static_cast<size_t>(ranks) ||
+            a->recv_bytes.size() != static_cast<size_t>(ranks)) {
+          throw InputError(fmt::format(
+              "rank {} op {} '{}': all_to_all needs send_bytes and recv_bytes with {} entries", r,
+              i, ops[i].name, ranks));
+        }
+        auto& per_rank = a2a[a->tag];
+        per_rank.resize(ranks, nullptr);
+        if (per_rank[r]) {
+          throw InputError(fmt::format("rank {} op {} '{}': a second all_to_all with tag {}", r,
+                                       i, ops[i].name, a->tag));
+        }
+        per_rank[r] = a;
+      } else if (const auto* g = std::get_if<RingCollectiveOp>(&ops[i].payload)) {
+        const int64_t last = g->start + static_cast<int64_t>(g->size - 1) * g->stride;
+        bool member = false;
+        for (int32_t k = 0; k < g->size; ++k)
+          member = member || g->start + k * g->stride == r;
+        if (g->size < 2 || g->stride < 1 || g->start < 0 || last >= ranks || !member) {
+          throw InputError(fmt::format(
+              "rank {} op {} '{}': ring group (start {}, size {}, stride {}) must hold >= 2 "
+              "ranks including this one",
+              r, i, ops[i].name, g->start, g->size, g->stride));
+        }
+      }
+    }
+  }
+  for (const auto& [tag, per_rank] : a2a) {
+    for (int a = 0; a < ranks; ++a) {
+      for (int b = 0; b < ranks; ++b) {
+        if (a == b) continue;
+        const uint64_t sent = per_rank[a] ? per_rank[a]->send_bytes[b] : 0;
+        const uint64_t expected = per_rank[b] ? per_rank[b]->recv_bytes[a] : 0;
+        if (sent != expected) {
+          throw InputError(fmt::format(
+              "all_to_all tag {}: rank {} sends {} B to rank {}, which expects {} B", tag, a, sent,
+              b, expected));
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
 void validate_workload(const Workload& w) {
+  validate_collectives(w);
   const int ranks = static_cast<int>(w.ranks.size());
   // (src, dst, tag) -> bytes, counted +1 per send and -1 per receive.
   std::map<std::tuple<int, int, int>, std::pair<int, uint64_t>> pairs;

@@ -1,6 +1,10 @@
 // Per-rank op graphs: what each GPU executes, as typed ops with explicit dependencies and
 // optional stream / micro-batch tags. Generators build them; the GPU model replays them; the
 // trace format writes and reads the same structure.
+//
+// Every op payload has a `kind` (its name in traces) and a visit() listing its fields, like a
+// params struct: the trace reader and writer (workloads/trace.h) are generated from it, so a
+// new op type needs only its struct, its place in OpPayload, and its handling in the GPU.
 #pragma once
 
 #include <cstdint>
@@ -16,8 +20,16 @@ namespace mlasim {
 
 // C[m, n] = A[m, k] x B[k, n]; B is the weight, read from memory.
 struct GemmOp {
+  static constexpr std::string_view kind = "gemm";
   uint64_t m = 0, n = 0, k = 0;
   DType dtype = DType::BF16;
+  template <class V>
+  void visit(V& v) {
+    v("m", m);
+    v("n", n);
+    v("k", k);
+    v("dtype", dtype);
+  }
   double flops() const { return 2.0 * static_cast<double>(m) * n * k; }
   // Bytes moved through memory: A and B read, C written.
   uint64_t bytes_read() const { return (m * k + k * n) * dtype_bytes(dtype); }
@@ -26,19 +38,217 @@ struct GemmOp {
 
 // Sends `bytes` to GPU `peer`; completes when the last byte has left this GPU.
 struct SendOp {
+  static constexpr std::string_view kind = "send";
   int32_t peer = -1;
   Bytes bytes;
   int32_t tag = 0;
+  template <class V>
+  void visit(V& v) {
+    v("peer", peer);
+    v("bytes", bytes);
+    v("tag", tag);
+  }
 };
 
 // Waits for the message with `tag` from GPU `peer`; completes when it has fully arrived.
 struct RecvOp {
+  static constexpr std::string_view kind = "recv";
   int32_t peer = -1;
   Bytes bytes;
   int32_t tag = 0;
+  template <class V>
+  void visit(V& v) {
+    v("peer", peer);
+    v("bytes", bytes);
+    v("tag", tag);
+  }
 };
 
-using OpPayload = std::variant<GemmOp, SendOp, RecvOp>;
+// Who starts a collective's transfers: SMs (adds the GPU's issue latency) or the NIC alone
+// (work requests posted ahead; only the NIC's doorbell latency).
+enum class CommIssuer : uint8_t { Sm, Nic };
+template <>
+struct EnumNames<CommIssuer> {
+  static constexpr std::array<std::pair<CommIssuer, std::string_view>, 2> values{
+      {{CommIssuer::Sm, "sm"}, {CommIssuer::Nic, "nic"}}};
+};
+
+// All-to-all among all ranks (EP dispatch / combine): this rank's row and column of the byte
+// matrix. Completes when its sends have left and its expected bytes have arrived.
+// `gpus_per_node` > 0: data for another node goes over the network to the GPU with this GPU's
+// local index there, which forwards each part over NVLink (DeepEP). Runs in models/common/
+// comm_ops.h.
+struct AllToAllOp {
+  static constexpr std::string_view kind = "all_to_all";
+  std::vector<uint64_t> send_bytes;  // [rank]: bytes to that rank (own entry ignored)
+  std::vector<uint64_t> recv_bytes;  // [rank]: bytes from that rank (own entry ignored)
+  int32_t tag = 0;
+  int32_t gpus_per_node = 0;
+  CommIssuer issuer = CommIssuer::Sm;
+  template <class V>
+  void visit(V& v) {
+    v("send_bytes", send_bytes);
+    v("recv_bytes", recv_bytes);
+    v("tag", tag);
+    v("gpus_per_node", gpus_per_node);
+    v("issuer", issuer);
+  }
+};
+
+enum class RingCollective : uint8_t { AllGather, ReduceScatter, AllReduce };
+template <>
+struct EnumNames<RingCollective> {
+  static constexpr std::array<std::pair<RingCollective, std::string_view>, 3> values{
+      {{RingCollective::AllGather, "all_gather"},
+       {RingCollective::ReduceScatter, "reduce_scatter"},
+       {RingCollective::AllReduce, "all_reduce"}}};
+};
+
+// Ring collective over ranks start, start + stride, ... (size of them; this rank among them):
+// `bytes` is the whole buffer, each step moves bytes / size to the next rank.
+struct RingCollectiveOp {
+  static constexpr std::string_view kind = "ring_collective";
+  RingCollective collective = RingCollective::AllReduce;
+  Bytes bytes;
+  int32_t start = 0, size = 0, stride = 1;
+  int32_t tag = 0;
+  CommIssuer issuer = CommIssuer::Sm;
+  template <class V>
+  void visit(V& v) {
+    v("collective", collective);
+    v("bytes", bytes);
+    v("start", start);
+    v("size", size);
+    v("stride", stride);
+    v("tag", tag);
+    v("issuer", issuer);
+  }
+};
+
+// Expert-grouped GEMM (MoE): for each group g, C_g[m_g, n] = A_g[m_g, k] x B_g[k, n], B_g the
+// expert's weight. Contiguous layout: the groups' rows follow each other (each group padded to
+// the kernel's tile); masked layout: every group has `max_m` rows allocated and only the first
+// m_g are valid (DeepGEMM's two layouts for prefill and decode).
+enum class GroupedLayout : uint8_t { Contiguous, Masked };
+template <>
+struct EnumNames<GroupedLayout> {
+  static constexpr std::array<std::pair<GroupedLayout, std::string_view>, 2> values{
+      {{GroupedLayout::Contiguous, "contiguous"}, {GroupedLayout::Masked, "masked"}}};
+};
+struct GroupedGemmOp {
+  static constexpr std::string_view kind = "grouped_gemm";
+  std::vector<uint64_t> m;  // rows (tokens) of each group
+  uint64_t n = 0, k = 0;
+  DType dtype = DType::FP8;
+  GroupedLayout layout = GroupedLayout::Contiguous;
+  uint64_t max_m = 0;  // masked layout: rows allocated per group (0: the largest m)
+  template <class V>
+  void visit(V& v) {
+    v("m", m);
+    v("n", n);
+    v("k", k);
+    v("dtype", dtype);
+    v("layout", layout);
+    v("max_m", max_m);
+  }
+  uint64_t total_m() const;
+  double flops() const { return 2.0 * static_cast<double>(total_m()) * n * k; }
+  // Activations read and written once; each group with rows reads its weight once.
+  uint64_t bytes_read() const;
+  uint64_t bytes_written() const { return total_m() * n * dtype_bytes(out_dtype()); }
+  DType out_dtype() const { return dtype == DType::FP8 ? DType::BF16 : dtype; }
+};
+
+// Fused attention over a KV cache, one kernel family per `kernel`:
+//  mla_decode   FlashMLA-style absorbed MLA: all query heads attend one shared latent cache
+//               (heads_kv = 1, head_dim_qk = d_c + d_r = 576, head_dim_v = d_c = 512), KV split
+//               across SMs, paged KV in blocks of `page_block` tokens;
+//  mla_prefill  MLA prefill in MHA form (K/V up-projected per head: qk 192, v 128);
+//  mha_decode   FlashAttention/FlashDecoding MHA or GQA decode (heads_kv <= heads_q);
+//  mha_prefill  FlashAttention MHA or GQA prefill.
+// q_len query tokens per sequence attend kv_len keys (the context, this step's included).
+enum class AttentionKernel : uint8_t { MlaDecode, MlaPrefill, MhaDecode, MhaPrefill };
+template <>
+struct EnumNames<AttentionKernel> {
+  static constexpr std::array<std::pair<AttentionKernel, std::string_view>, 4> values{
+      {{AttentionKernel::MlaDecode, "mla_decode"},
+       {AttentionKernel::MlaPrefill, "mla_prefill"},
+       {AttentionKernel::MhaDecode, "mha_decode"},
+       {AttentionKernel::MhaPrefill, "mha_prefill"}}};
+};
+enum class AttentionMask : uint8_t { Causal, None };
+template <>
+struct EnumNames<AttentionMask> {
+  static constexpr std::array<std::pair<AttentionMask, std::string_view>, 2> values{
+      {{AttentionMask::Causal, "causal"}, {AttentionMask::None, "none"}}};
+};
+struct AttentionOp {
+  static constexpr std::string_view kind = "attention";
+  AttentionKernel kernel = AttentionKernel::MlaDecode;
+  uint64_t batch = 1;
+  uint64_t q_len = 1;
+  uint64_t kv_len = 1;
+  uint32_t heads_q = 128;
+  uint32_t heads_kv = 1;
+  uint32_t head_dim_qk = 576;
+  uint32_t head_dim_v = 512;
+  DType dtype = DType::BF16;     // math (Q, K, V in the tensor cores)
+  DType kv_dtype = DType::BF16;  // cache storage
+  AttentionMask mask = AttentionMask::Causal;
+  uint32_t page_block = 64;  // paged KV block, tokens
+  template <class V>
+  void visit(V& v) {
+    v("kernel", kernel);
+    v("batch", batch);
+    v("q_len", q_len);
+    v("kv_len", kv_len);
+    v("heads_q", heads_q);
+    v("heads_kv", heads_kv);
+    v("head_dim_qk", head_dim_qk);
+    v("head_dim_v", head_dim_v);
+    v("dtype", dtype);
+    v("kv_dtype", kv_dtype);
+    v("mask", mask);
+    v("page_block", page_block);
+  }
+  bool is_mla_decode() const { return kernel == AttentionKernel::MlaDecode; }
+  // (query, key) pairs per head the mask lets through, summed over the batch; the queries are
+  // the last q_len positions of the kv_len.
+  double visible_pairs() const;
+  // Useful FLOPs: QK^T and PV over the visible pairs, all query heads.
+  double flops() const;
+  // Cache read once per KV head (MLA: one latent of head_dim_qk per token), Q read, O written.
+  uint64_t bytes_read() const;
+  uint64_t bytes_written() const;
+};
+
+// Memory-bound element-wise work (activation, RMSNorm, RoPE, residual add...) sized by its
+// bytes: the kernel streams `bytes_read` in and `bytes_written` out doing `flops` of FP32 math.
+enum class ElementwiseFunction : uint8_t { Elementwise, RmsNorm, Rope };
+template <>
+struct EnumNames<ElementwiseFunction> {
+  static constexpr std::array<std::pair<ElementwiseFunction, std::string_view>, 3> values{
+      {{ElementwiseFunction::Elementwise, "elementwise"},
+       {ElementwiseFunction::RmsNorm, "rms_norm"},
+       {ElementwiseFunction::Rope, "rope"}}};
+};
+struct ElementwiseOp {
+  static constexpr std::string_view kind = "elementwise";
+  ElementwiseFunction function = ElementwiseFunction::Elementwise;
+  Bytes bytes_in;
+  Bytes bytes_out;
+  double flops = 0;
+  template <class V>
+  void visit(V& v) {
+    v("function", function);
+    v("bytes_in", bytes_in);
+    v("bytes_out", bytes_out);
+    v("flops", flops);
+  }
+};
+
+using OpPayload = std::variant<GemmOp, SendOp, RecvOp, AllToAllOp, RingCollectiveOp,
+                               GroupedGemmOp, AttentionOp, ElementwiseOp>;
 
 struct Op {
   std::string name;
@@ -50,6 +260,11 @@ struct Op {
 
 std::string_view op_kind_name(const OpPayload& p);
 bool is_compute(const OpPayload& p);
+// Useful floating-point work and memory traffic of a compute op (0 for communication ops), for
+// rooflines and statistics.
+double op_flops(const OpPayload& p);
+uint64_t op_bytes_read(const OpPayload& p);
+uint64_t op_bytes_written(const OpPayload& p);
 
 struct RankProgram {
   std::vector<Op> ops;

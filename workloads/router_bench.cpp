@@ -2,8 +2,11 @@
 // the router's own speed rather than first-touch allocation noise.
 #include "workloads/router_bench.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <chrono>
+#include <thread>
 #include <vector>
 
 #include "workloads/moe_router.h"
@@ -41,23 +44,31 @@ StepTiming time_steps(MoeRouter& router, const std::vector<uint32_t>& tokens, in
 
 std::vector<RouterBenchFigure> run_router_benchmarks() {
   std::vector<RouterBenchFigure> out;
-  {
+  for (uint32_t threads : {1U, 0U}) {
     // DeepSeek-V3 decode, Day-6 shape: EP144 over 18 nodes, 2 routed slots per GPU.
     RouterConfig cfg;  // V3 defaults, M = 4
     cfg.skew = 1.0;
+    cfg.threads = threads;
     const MoeTrafficConfig traffic = MoeTrafficConfig{}.resolved(7168);
-    MoeRouter router(cfg, {ExpertPlacement::build(256, 144, 8, 32, ReplicaPolicy::LeastLoaded)},
-                     61, traffic);
+    MoeRouter router(cfg, {ExpertPlacement::build(256, 144, 8, 32, ReplicaPolicy::LeastLoaded)}, 61,
+                     traffic);
     const std::vector<uint32_t> tokens(144, 128);
     const StepTiming t = time_steps(router, tokens, 3);
-    out.push_back({"router: V3 decode step, EP144, 128 tok/GPU, 61 layers (1.12M token-layers)",
+    const std::string how =
+        threads == 1 ? "1 thread"
+                     : fmt::format("{} threads", std::max(1U, std::thread::hardware_concurrency()));
+    out.push_back({fmt::format("router: V3 decode step, EP144, 128 tok/GPU, 61 layers (1.12M "
+                               "token-layers), {}",
+                               how),
                    t.best_seconds * 1e3, "ms"});
-    out.push_back({"router: V3 decode routing rate", t.token_layers / t.best_seconds / 1e6,
-                   "M token-layers/s"});
-    out.push_back({"router: V3 decode, skew 1, step 3: max/mean tokens per expert",
-                   t.expert_imbalance, "ratio"});
-    out.push_back({"router: V3 decode, skew 1, step 3: max/mean tokens per GPU", t.gpu_imbalance,
-                   "ratio"});
+    out.push_back({fmt::format("router: V3 decode routing rate, {}", how),
+                   t.token_layers / t.best_seconds / 1e6, "M token-layers/s"});
+    if (threads == 1) {
+      out.push_back({"router: V3 decode, skew 1, step 3: max/mean tokens per expert",
+                     t.expert_imbalance, "ratio"});
+      out.push_back(
+          {"router: V3 decode, skew 1, step 3: max/mean tokens per GPU", t.gpu_imbalance, "ratio"});
+    }
   }
   {
     // DeepSeek-V2 (softmax, group_limited_greedy, 160 experts, k 6), prefill EP32 on 4 nodes.
@@ -71,12 +82,13 @@ std::vector<RouterBenchFigure> run_router_benchmarks() {
     cfg.norm_topk_prob = false;
     cfg.routed_scaling_factor = 16.0;
     cfg.max_nodes_per_token = 3;
+    cfg.threads = 1;
     const MoeTrafficConfig traffic = MoeTrafficConfig{}.resolved(5120);
     MoeRouter router(cfg, {ExpertPlacement::build(160, 32, 8, 0, ReplicaPolicy::LeastLoaded)}, 4,
                      traffic);
     const std::vector<uint32_t> tokens(32, 4096);
     const StepTiming t = time_steps(router, tokens, 2);
-    out.push_back({"router: V2 softmax routing rate, EP32 prefill, 4096 tok/GPU",
+    out.push_back({"router: V2 softmax routing rate, EP32 prefill, 4096 tok/GPU, 1 thread",
                    t.token_layers / t.best_seconds / 1e6, "M token-layers/s"});
   }
   return out;

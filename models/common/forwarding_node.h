@@ -21,6 +21,7 @@ class FixedLatencyNode : public NetworkNode {
  public:
   FixedLatencyNode(const FixedLatencyParams& params, const ModuleEnv& env);
   void receive(Message msg, int in_port) override;
+  bool supports_fabric() const override { return false; }
 
  private:
   FixedLatencyParams params_;

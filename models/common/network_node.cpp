@@ -1,8 +1,10 @@
-// NetworkNode: output ports with store-and-forward serialisation (see network_node.h).
+// NetworkNode: placeholder store-and-forward ports, or a fabric behind them (see
+// network_node.h).
 #include "models/common/network_node.h"
 
 #include <fmt/format.h>
 
+#include "models/common/fabric.h"
 #include "sim/errors.h"
 
 namespace mlasim {
@@ -18,10 +20,20 @@ int NetworkNode::add_port(const LinkTiming& link, const std::string& peer_name) 
   return static_cast<int>(ports_.size() - 1);
 }
 
+void NetworkNode::set_endpoint(int32_t rank, const PacketNodeTraits& traits) {
+  endpoint_rank_ = rank;
+  endpoint_traits_ = traits;
+}
+
 void NetworkNode::connect(int port, NetworkNode* peer, int peer_port) {
   Port& p = ports_.at(port);
   p.peer = peer;
   p.peer_port = peer_port;
+  if (fabric_) {
+    // The fabric owns the link direction and registers its statistics here.
+    fabric_->add_link(*this, port);
+    return;
+  }
   StatGroup& g = stats_.child("to_" + p.peer_name);
   g.counter("bytes", &p.bytes, "B", "payload bytes sent on this link direction");
   g.counter("messages", &p.messages, "count", "messages sent on this link direction");
@@ -34,6 +46,7 @@ void NetworkNode::connect(int port, NetworkNode* peer, int peer_port) {
 }
 
 uint64_t NetworkNode::bytes_sent() const {
+  if (fabric_) return fabric_->bytes_sent_by(fabric_index);
   uint64_t total = 0;
   for (const auto& p : ports_)
     total += p.bytes;
@@ -42,12 +55,22 @@ uint64_t NetworkNode::bytes_sent() const {
 
 int NetworkNode::route(const Message& msg) const {
   if (!router_) throw SimulationError(fmt::format("{}: no routing function", name()));
-  int port = router_(*this, msg);
+  int port = router_(*this, msg.dst, msg.flow_hash);
   if (port < 0 || port >= static_cast<int>(ports_.size())) {
     throw SimulationError(fmt::format("{}: no route to GPU {} (message {} from GPU {})", name(),
                                       msg.dst, msg.id, msg.src));
   }
   return port;
+}
+
+void NetworkNode::inject(Message msg, std::function<void()> on_sent) {
+  if (fabric_) {
+    fabric_->inject(*this, std::move(msg), std::move(on_sent));
+    return;
+  }
+  const int port = route(msg);
+  const Time done_at = send(std::move(msg), port);
+  if (on_sent) actions_.at(done_at, std::move(on_sent));
 }
 
 Time NetworkNode::send(Message msg, int out_port) {

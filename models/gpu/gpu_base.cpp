@@ -8,7 +8,16 @@
 namespace mlasim {
 
 GpuBase::GpuBase(const ModuleEnv& env)
-    : NetworkNode(env.module_name, env.ctx), rank_(env.index), memory_(env.memory) {
+    : NetworkNode(env.module_name, env.ctx),
+      rank_(env.index),
+      memory_(env.memory),
+      comm_(
+          env.index, env.ctx.seed,
+          [this](Message m, std::function<void()> on_sent) {
+            m.injected = sim_now();
+            inject(std::move(m), std::move(on_sent));
+          },
+          [this](uint32_t op) { complete(op); }) {
   if (!memory_) throw std::logic_error("GpuBase needs a memory model");
   stats().counter("busy_time", &busy_ps_, "ps", "time the compute engine was running an op");
   stats().counter("ops_completed", &completed_, "count", "ops of the op graph completed");
@@ -60,10 +69,10 @@ void GpuBase::make_ready(uint32_t id) {
     m.flow_hash = (static_cast<uint64_t>(rank_) * 0x9E3779B97F4A7C15ULL) ^
                   (static_cast<uint64_t>(s->peer) << 20) ^ static_cast<uint64_t>(s->tag) ^
                   ctx().seed * 0xBF58476D1CE4E5B9ULL;
-    const int port = route(m);
-    // The op is done once its bytes have left the GPU: the port's serialisation end.
-    const Time done_at = send(std::move(m), port);
-    actions().at(done_at, [this, id] { complete(id); });
+    // The op is done once its bytes have left the GPU (the last byte's serialisation end).
+    inject(std::move(m), [this, id] { complete(id); });
+  } else if (CommOps::handles(op.payload)) {
+    comm_.start(id, op.payload);
   } else if (const auto* r = std::get_if<RecvOp>(&op.payload)) {
     auto key = std::make_tuple(r->peer, r->tag);
     auto early = early_messages_.find(key);
@@ -87,9 +96,7 @@ void GpuBase::try_start_stream(int32_t stream) {
   started_[id] = begin;
   start_compute(program_.ops[id], [this, id, stream, begin] {
     busy_ps_ += static_cast<uint64_t>((sim_now() - begin).ps());
-    if (const auto* g = std::get_if<GemmOp>(&program_.ops[id].payload)) {
-      flops_ += static_cast<uint64_t>(g->flops());
-    }
+    flops_ += static_cast<uint64_t>(op_flops(program_.ops[id].payload));
     stream_busy_[stream] = false;
     complete(id);
     try_start_stream(stream);
@@ -121,6 +128,10 @@ void GpuBase::receive(Message msg, int /*in_port*/) {
 
 void GpuBase::deliver_local(const Message& msg) {
   bytes_received_ += msg.bytes.count();
+  if (msg.kind != MessageKind::PointToPoint) {
+    comm_.on_message(msg);
+    return;
+  }
   auto key = std::make_tuple(msg.src, msg.tag);
   auto posted = posted_recvs_.find(key);
   if (posted != posted_recvs_.end() && !posted->second.empty()) {
@@ -142,6 +153,8 @@ std::vector<std::string> GpuBase::describe_pending() const {
       what = fmt::format("waits on {} unfinished dependencies", waiting_deps_[i]);
     } else if (const auto* r = std::get_if<RecvOp>(&op.payload)) {
       what = fmt::format("waits for a message from GPU {} with tag {}", r->peer, r->tag);
+    } else if (std::string c = comm_.describe(static_cast<uint32_t>(i)); !c.empty()) {
+      what = "waits: " + c;
     } else {
       what = "started but not finished";
     }

@@ -13,6 +13,7 @@
 #include <tuple>
 #include <vector>
 
+#include "models/common/comm_ops.h"
 #include "models/common/memory_model.h"
 #include "models/common/module_env.h"
 #include "models/common/network_node.h"
@@ -57,6 +58,7 @@ class GpuBase : public NetworkNode {
 
   int rank_;
   MemoryModel* memory_;
+  CommOps comm_;  // all-to-all and ring collectives
   RankProgram program_;
   std::vector<uint32_t> waiting_deps_;
   std::vector<std::vector<uint32_t>> successors_;

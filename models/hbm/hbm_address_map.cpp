@@ -157,6 +157,7 @@ HbmAddressMap::HbmAddressMap(const HbmOrganisation& org, std::string_view spec)
   for (int i = 0; i < n_; ++i) {
     if (!levels_[i].pc_level) free_[n_free_++] = static_cast<uint8_t>(i);
   }
+  for (int i = 0; i < n_ && !levels_[i].pc_level; ++i) chunk_ *= levels_[i].radix;
 }
 
 HbmAddressMap::Location HbmAddressMap::locate(uint64_t burst_index) const {

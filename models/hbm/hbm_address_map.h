@@ -40,6 +40,9 @@ class HbmAddressMap {
   };
   Location locate(uint64_t burst_index) const;
   uint64_t bursts() const { return total_; }  // capacity in bursts
+  // Bursts of an aligned run that stays in one pseudo-channel: the digits below the first PC
+  // digit.
+  uint64_t pc_chunk() const { return chunk_; }
   uint32_t bank_group_of(uint32_t bank) const { return bank / banks_per_group_; }
 
   class Cursor {
@@ -93,6 +96,7 @@ class HbmAddressMap {
   int n_ = 0;
   std::array<uint8_t, kMaxLevels> free_{};  // indices of the non-PC levels, least significant first
   int n_free_ = 0;
+  uint64_t chunk_ = 1;
   uint64_t total_ = 0;
   uint32_t channels_, pcs_, bank_groups_, banks_per_group_;
 };

@@ -20,9 +20,9 @@ struct HbmBandwidthParams {
   // Pin peak of the H800/H100 cycle preset: 160 pseudo-channels x 32 B / (2 x 764 ps).
   Bandwidth peak = Bandwidth::bytes_per_s(3.350785e12);
   // From `mlasim calibrate hbm` on configs/hardware/h800.yaml (stream_efficiency).
-  double efficiency = 0.905;
-  // From `mlasim calibrate hbm` (idle_latency_ns).
-  Time latency = Time::ns(56);
+  double efficiency = 0.8971;
+  // From `mlasim calibrate hbm` (idle_latency_ns): ACT + tRCD + CL + BL at 764 ps + 15 ns.
+  Time latency = Time::ps(49380);
   Bytes capacity = Bytes::parse("80GiB");
   template <class V>
   void visit(V& v) {

@@ -6,12 +6,6 @@
 
 namespace mlasim {
 
-namespace {
-// Requests of at most this many bursts per pseudo-channel are split burst by burst; larger
-// ones get one cursor per pseudo-channel.
-constexpr uint64_t kSmallBurstsPerPc = 2;
-}  // namespace
-
 HbmEngine::HbmEngine(const HbmParams& params, EventSink& events)
     : params_(params),
       events_(events),
@@ -44,25 +38,34 @@ void HbmEngine::touch(uint32_t pc, int64_t cycle) {
   }
 }
 
-void HbmEngine::push_range(uint32_t id, uint64_t b0, uint64_t b1, bool write, int64_t cycle) {
+void HbmEngine::push_range(uint64_t id, uint64_t b0, uint64_t b1, bool write, int64_t cycle) {
   HbmRequestState& s = table_.requests[id];
   const uint32_t npcs = static_cast<uint32_t>(pcs_.size());
-  if (b1 - b0 <= kSmallBurstsPerPc * npcs) {
+  const uint64_t chunk = map_.pc_chunk();
+  const uint64_t chunks = (b1 - b0 + chunk - 1) / chunk + 1;
+  if (chunks <= npcs) {
+    // Few PC-sized chunks: locate each chunk, gather per pseudo-channel. The bursts of a
+    // contiguous range in one PC are exactly what its cursor visits from the first of them to
+    // the last.
     small_.clear();
-    for (uint64_t x = b0; x < b1; ++x) small_.emplace_back(map_.locate(x).pc, x);
-    std::sort(small_.begin(), small_.end());
+    for (uint64_t x = b0; x < b1;) {
+      const uint64_t end = std::min(b1, (x / chunk + 1) * chunk);
+      small_.push_back(SmallPiece{map_.locate(x).pc, x, end});
+      x = end;
+    }
+    std::sort(small_.begin(), small_.end(),
+              [](const SmallPiece& a, const SmallPiece& b) { return a.pc < b.pc || (a.pc == b.pc && a.begin < b.begin); });
     for (size_t i = 0; i < small_.size();) {
       size_t j = i;
-      while (j < small_.size() && small_[j].first == small_[i].first) ++j;
-      const uint32_t pc = small_[i].first;
-      // The bursts of a contiguous range that fall in one PC are exactly the ones the cursor
-      // visits between the first and the last of them.
+      uint64_t count = 0;
+      while (j < small_.size() && small_[j].pc == small_[i].pc) count += small_[j].end - small_[j].begin, ++j;
+      const uint32_t pc = small_[i].pc;
       touch(pc, cycle);
-      pcs_[pc]->push(map_.cursor_at(small_[i].second, small_[j - 1].second + 1), id,
-                     static_cast<uint32_t>(s.parts.size()), write, cycle, j - i);
-      HbmRequestState::Part part{pc, j - i};
-      if (j - i == 1) {
-        const auto loc = map_.locate(small_[i].second);
+      pcs_[pc]->push(map_.cursor_at(small_[i].begin, small_[j - 1].end), static_cast<uint32_t>(id),
+                     static_cast<uint32_t>(s.parts.size()), write, cycle, count);
+      HbmRequestState::Part part{pc, count};
+      if (count == 1) {
+        const auto loc = map_.locate(small_[i].begin);
         part.bank = static_cast<int32_t>(loc.bank);
         part.row = loc.row;
       }
@@ -77,7 +80,8 @@ void HbmEngine::push_range(uint32_t id, uint64_t b0, uint64_t b1, bool write, in
     HbmAddressMap::Cursor c;
     map_.first_in_pc(b0, b1, pc, c);
     touch(pc, cycle);
-    pcs_[pc]->push(c, id, static_cast<uint32_t>(s.parts.size()), write, cycle, count);
+    pcs_[pc]->push(c, static_cast<uint32_t>(id), static_cast<uint32_t>(s.parts.size()), write,
+                   cycle, count);
     s.parts.push_back(HbmRequestState::Part{pc, count});
   }
 }

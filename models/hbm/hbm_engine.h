@@ -64,7 +64,7 @@ class HbmEngine final : public MemoryPort {
  private:
   int64_t cycle_at_or_after(Time t) const { return (t.ps() + tck_ - 1) / tck_; }
   uint32_t allocate_request();
-  void push_range(uint32_t id, uint64_t b0, uint64_t b1, bool write, int64_t cycle);
+  void push_range(uint64_t id, uint64_t b0, uint64_t b1, bool write, int64_t cycle);
   void touch(uint32_t pc, int64_t cycle);
   void on_wake(int64_t cycle);
   void schedule_wake(int64_t cycle);
@@ -85,7 +85,11 @@ class HbmEngine final : public MemoryPort {
   std::vector<uint32_t> busy_;
   std::vector<uint8_t> is_busy_;
   std::set<int64_t> wakes_pending_;
-  std::vector<std::pair<uint32_t, uint64_t>> small_;  // scratch: (pc, burst) of small requests
+  struct SmallPiece {
+    uint32_t pc;
+    uint64_t begin, end;  // bursts
+  };
+  std::vector<SmallPiece> small_;  // scratch for requests of few chunks
 
   uint64_t bytes_[2] = {0, 0};
   uint64_t requests_[2] = {0, 0};

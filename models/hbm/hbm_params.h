@@ -135,7 +135,7 @@ struct HbmControllerParams {
   uint32_t write_high = 48;
   uint32_t write_low = 16;
   PagePolicy page_policy = PagePolicy::Open;
-  std::string address_map = "bg,pc,ch,st,co,ba,sid,ro";
+  std::string address_map = "bg,co:2,pc,ch,st,co,ba,sid,ro";
   HbmFastPath fast_path = HbmFastPath::Rounds;
   Time latency = Time::ns(15);
   template <class V>

@@ -144,9 +144,10 @@ void HbmPseudoChannel::refill(int t, int64_t c) {
       }
       q.push_back(Run{s.req, s.part, row, 1, 0, seq});
       k.hit[t] = -2;
+      k.sync_head(t);
     } else {
       Run& tail = q.back();
-      if (hit != (k.open_row == static_cast<int64_t>(q[0].row))) refill_.mixed = true;
+      if (hit != (k.open_row == static_cast<int64_t>(k.head_row[t]))) refill_.mixed = true;
       if (tail.req == s.req && tail.row == row && tail.count == 1) {
         tail.stride = static_cast<uint32_t>(seq - tail.seq);
         tail.count = 2;
@@ -192,37 +193,48 @@ inline bool better(int64_t ready, uint64_t seq, int64_t best_ready, uint64_t bes
 bool HbmPseudoChannel::find_candidates(Candidate& col, Candidate& row) const {
   const int t = type_;
   bool pure = true;
-  uint64_t m = mask_[t];
-  while (m) {
+  // The bus-wide parts of each command's readiness, the same for every bank.
+  const int64_t col_floor = std::max(col_any_ok_[t], cur_);
+  const int64_t* col_group = col_group_ok_[t].data();
+  const int64_t act_floor =
+      std::max({act_any_ok_, faw_[faw_pos_] + cfg_.faw, row_bus_ok_, cur_});
+  const int64_t pre_floor = std::max(row_bus_ok_, cur_);
+  for (uint64_t m = mask_[t]; m; m &= m - 1) {
     const auto b = static_cast<uint32_t>(std::countr_zero(m));
-    m &= m - 1;
     const Bank& k = banks_[b];
-    const RunQueue& q = k.q[t];
-    if (k.open_row >= 0) {
-      if (k.hit[t] == -2) {
-        k.hit[t] = -1;
-        k.miss[t] = false;
-        for (size_t i = 0; i < q.size(); ++i) {
-          if (static_cast<int64_t>(q[i].row) == k.open_row) {
-            if (k.hit[t] < 0) k.hit[t] = static_cast<int32_t>(i);
-          } else {
-            k.miss[t] = true;
-          }
+    if (k.open_row < 0) {
+      const int64_t ready = std::max({k.act_ok, act_group_ok_[k.group], act_floor});
+      if (better(ready, k.head_seq[t], row.ready, row.seq)) {
+        row = Candidate{ready, k.head_seq[t], b, 0, Kind::Act};
+      }
+      continue;
+    }
+    if (k.hit[t] == -2) {
+      const RunQueue& q = k.q[t];
+      k.hit[t] = -1;
+      k.miss[t] = false;
+      for (size_t i = 0; i < q.size(); ++i) {
+        if (static_cast<int64_t>(q[i].row) == k.open_row) {
+          if (k.hit[t] < 0) k.hit[t] = static_cast<int32_t>(i);
+        } else {
+          k.miss[t] = true;
         }
       }
-      const size_t hit = k.hit[t] < 0 ? q.size() : static_cast<size_t>(k.hit[t]);
-      if (k.miss[t] && hit < q.size()) pure = false;
-      if (hit < q.size()) {
-        const int64_t ready = std::max({t == 0 ? k.rd_ok : k.wr_ok, col_any_ok_[t],
-                                        col_group_ok_[t][k.group], cur_});
-        if (better(ready, q[hit].seq, col.ready, col.seq)) {
-          col = Candidate{ready, q[hit].seq, b, static_cast<uint32_t>(hit), Kind::Col};
-        }
-      } else {
-        row_candidate(b, row);
+    }
+    const int32_t hit = k.hit[t];
+    if (hit < 0) {
+      // No queued request wants the open row: close it for the oldest one.
+      const int64_t ready = std::max(k.pre_ok, pre_floor);
+      if (better(ready, k.head_seq[t], row.ready, row.seq)) {
+        row = Candidate{ready, k.head_seq[t], b, 0, Kind::Pre};
       }
-    } else {
-      row_candidate(b, row);
+      continue;
+    }
+    if (k.miss[t]) pure = false;
+    const int64_t ready = std::max({t == 0 ? k.rd_ok : k.wr_ok, col_group[k.group], col_floor});
+    const uint64_t seq = hit == 0 ? k.head_seq[t] : k.q[t][static_cast<size_t>(hit)].seq;
+    if (better(ready, seq, col.ready, col.seq)) {
+      col = Candidate{ready, seq, b, static_cast<uint32_t>(hit), Kind::Col};
     }
   }
   return pure;
@@ -230,7 +242,7 @@ bool HbmPseudoChannel::find_candidates(Candidate& col, Candidate& row) const {
 
 void HbmPseudoChannel::row_candidate(uint32_t b, Candidate& row) const {
   const Bank& k = banks_[b];
-  const uint64_t seq = k.q[type_][0].seq;
+  const uint64_t seq = k.head_seq[type_];
   if (k.open_row >= 0) {
     // No queued request wants the open row: close it for the oldest one.
     const int64_t ready = std::max({k.pre_ok, row_bus_ok_, cur_});
@@ -289,7 +301,7 @@ void HbmPseudoChannel::fast_pure(int64_t until) {
   uint64_t hits = 0;
   for (uint64_t m = mask_[t]; m; m &= m - 1) {
     const auto b = static_cast<uint32_t>(std::countr_zero(m));
-    if (banks_[b].open_row == static_cast<int64_t>(banks_[b].q[t][0].row)) hits |= uint64_t{1} << b;
+    if (banks_[b].open_row == static_cast<int64_t>(banks_[b].head_row[t])) hits |= uint64_t{1} << b;
   }
   auto best_row = [&] {
     Candidate row;
@@ -321,7 +333,7 @@ void HbmPseudoChannel::fast_pure(int64_t until) {
     for (int j = 0; j < n; ++j) {
       const Bank& k = banks_[ids[j]];
       const int64_t ready = std::max({t == 0 ? k.rd_ok : k.wr_ok, floor, group_ok[k.group]});
-      const uint64_t seq = k.q[t][0].seq;
+      const uint64_t seq = k.head_seq[t];
       if (better(ready, seq, best_ready, best_seq)) {
         best = j;
         best_ready = ready;
@@ -387,8 +399,10 @@ void HbmPseudoChannel::issue_column(uint32_t bank, uint32_t run, int64_t c) {
   if (--r.count == 0) {
     k.q[t].erase(run);
     k.hit[t] = -2;
+    if (run == 0) k.sync_head(t);
   } else {
     r.seq += r.stride;
+    if (run == 0) k.head_seq[t] = r.seq;
   }
   if (--k.pending[t] == 0) mask_[t] &= ~(uint64_t{1} << bank);
   --window_[t];
@@ -409,7 +423,7 @@ void HbmPseudoChannel::issue_column(uint32_t bank, uint32_t run, int64_t c) {
 void HbmPseudoChannel::issue_act(uint32_t bank, int64_t c) {
   Bank& k = banks_[bank];
   const HbmPcConfig& g = cfg_;
-  k.open_row = k.q[type_][0].row;
+  k.open_row = k.head_row[type_];
   k.stale();
   k.open_since = c;
   k.rd_ok = c + g.rcd_rd;

@@ -138,19 +138,30 @@ class HbmPseudoChannel {
     size_t head_ = 0;
   };
   struct Bank {
+    // Hot: what a scheduling scan reads (kept together, away from the run queues' storage).
     int64_t open_row = -1;
     int64_t act_ok = 0, rd_ok = 0, wr_ok = 0, pre_ok = 0;
-    int64_t open_since = 0;
+    uint64_t head_seq[2] = {0, 0};  // age of the oldest queued burst, per type (if any)
+    uint32_t head_row[2] = {0, 0};
     uint32_t group = 0;
-    bool closed_for_conflict = false;
-    RunQueue q[2];
     uint32_t pending[2] = {0, 0};
     // Cached scan of q[t] against the open row: index of the oldest hit run (-1: none; -2:
     // stale) and whether some run misses. Stale whenever a run is added or removed or the
     // open row changes.
     mutable int32_t hit[2] = {-2, -2};
     mutable bool miss[2] = {false, false};
+    bool closed_for_conflict = false;
+    int64_t open_since = 0;
+    // Cold.
+    RunQueue q[2];
     void stale() { hit[0] = hit[1] = -2; }
+    // Copies the head run's age and row after q[t] changed at its front.
+    void sync_head(int t) {
+      if (!q[t].empty()) {
+        head_seq[t] = q[t][0].seq;
+        head_row[t] = q[t][0].row;
+      }
+    }
   };
   struct Segment {
     HbmAddressMap::Cursor cursor;

@@ -23,7 +23,7 @@ bool HbmPseudoChannel::batch_rounds(int64_t limit, int64_t horizon) {
   int nb = 0;
   for (uint64_t m = mask_[t]; m; m &= m - 1) {
     const auto b = static_cast<uint32_t>(std::countr_zero(m));
-    heads[nb++] = {banks_[b].q[t][0].seq, b};
+    heads[nb++] = {banks_[b].head_seq[t], b};
   }
   if (nb < 2) return false;
   std::sort(heads.begin(), heads.begin() + nb);
@@ -121,6 +121,7 @@ bool HbmPseudoChannel::batch_rounds(int64_t limit, int64_t horizon) {
     }
     r.count -= static_cast<uint32_t>(rounds);
     r.seq += rounds * n;
+    k.head_seq[t] = r.seq;
     k.pending[t] -= static_cast<uint32_t>(rounds);
   }
   col_any_ok_[t] = std::max(col_any_ok_[t], c_last + g.ccd_s);

@@ -18,12 +18,18 @@ using Json = nlohmann::json;
 // A folder of its own per test (each test runs in its own process, possibly in parallel).
 fs::path scratch_dir() {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  fs::path dir = fs::temp_directory_path() /
-                 (std::string("mlasim_model_config_") + info->name() + "_" +
-                  std::to_string(::testing::UnitTest::GetInstance()->random_seed()));
+  const fs::path dir = fs::temp_directory_path() / (std::string("mlasim_model_config_") +
+                                                    info->test_suite_name() + "_" + info->name());
   fs::create_directories(dir);
   return dir;
 }
+
+// Starts each test with an empty scratch folder and removes it afterwards.
+class KernelModelConfig : public ::testing::Test {
+ protected:
+  void SetUp() override { fs::remove_all(scratch_dir()); }
+  void TearDown() override { fs::remove_all(scratch_dir()); }
+};
 
 Json llama_like() {
   return Json::parse(R"({"model_type": "llama", "hidden_size": 1024, "num_hidden_layers": 4,
@@ -61,7 +67,7 @@ std::string expected_prefix(const std::string& field, const std::string& file = 
   return (scratch_dir() / file).string() + ": field '" + field + "': ";
 }
 
-TEST(KernelModelConfig, BuiltinModelsLoadWithTheirFigures) {
+TEST_F(KernelModelConfig, BuiltinModelsLoadWithTheirFigures) {
   EXPECT_EQ(builtin_model_names(MLASIM_CONFIG_DIR),
             (std::vector<std::string>{"deepseek-v2", "deepseek-v2-lite", "deepseek-v3",
                                       "llama-3.1-405b", "qwen2.5-72b", "teaching"}));
@@ -110,7 +116,7 @@ TEST(KernelModelConfig, BuiltinModelsLoadWithTheirFigures) {
   EXPECT_EQ(t.qk_rope_head_dim, 8);
 }
 
-TEST(KernelModelConfig, PathsResolveAndHfFoldersNameTheModel) {
+TEST_F(KernelModelConfig, PathsResolveAndHfFoldersNameTheModel) {
   const fs::path dir = scratch_dir() / "my-model";
   fs::create_directories(dir);
   std::ofstream(dir / "config.json") << mla_like().dump();
@@ -120,7 +126,7 @@ TEST(KernelModelConfig, PathsResolveAndHfFoldersNameTheModel) {
   EXPECT_EQ(m.num_key_value_heads, 16);
 }
 
-TEST(KernelModelConfig, MissingFieldsAreNamed) {
+TEST_F(KernelModelConfig, MissingFieldsAreNamed) {
   Json j = llama_like();
   j.erase("hidden_size");
   EXPECT_EQ(load_error(j), expected_prefix("hidden_size") + "missing (required)");
@@ -132,7 +138,7 @@ TEST(KernelModelConfig, MissingFieldsAreNamed) {
   EXPECT_EQ(load_error(y), expected_prefix("rope_scaling.factor") + "missing (required)");
 }
 
-TEST(KernelModelConfig, ContradictoryFieldsAreNamed) {
+TEST_F(KernelModelConfig, ContradictoryFieldsAreNamed) {
   Json j = llama_like();
   j["num_key_value_heads"] = 6;
   EXPECT_EQ(load_error(j),
@@ -167,7 +173,7 @@ TEST(KernelModelConfig, ContradictoryFieldsAreNamed) {
   EXPECT_EQ(load_error(e), expected_prefix("num_experts_per_tok") + "9 exceeds n_routed_experts 8");
 }
 
-TEST(KernelModelConfig, BadValuesAreNamed) {
+TEST_F(KernelModelConfig, BadValuesAreNamed) {
   Json j = llama_like();
   j["hidden_size"] = "big";
   EXPECT_EQ(load_error(j), expected_prefix("hidden_size") + "expected an integer, got \"big\"");
@@ -192,7 +198,7 @@ TEST(KernelModelConfig, BadValuesAreNamed) {
   }
 }
 
-TEST(KernelModelConfig, UnknownNamesAndMissingFiles) {
+TEST_F(KernelModelConfig, UnknownNamesAndMissingFiles) {
   try {
     resolve_model("gpt-7");
     ADD_FAILURE() << "unknown model accepted";

@@ -19,7 +19,9 @@
 namespace mlasim {
 namespace {
 
-MoeTrafficConfig v3_traffic() { return MoeTrafficConfig{}.resolved(7168); }
+MoeTrafficConfig v3_traffic() {
+  return MoeTrafficConfig{}.resolved(7168);
+}
 
 RouterConfig v2_config() {
   RouterConfig c;
@@ -54,11 +56,13 @@ std::vector<uint32_t> reference_gate(const RouterConfig& cfg, const ExpertPlacem
   const uint32_t n = cfg.n_routed_experts, k = cfg.num_experts_per_tok;
   const bool biased = cfg.topk_method == TopkMethod::NoauxTc;
   std::vector<float> sel(n);
-  for (uint32_t e = 0; e < n; ++e) sel[e] = score[e] + (biased ? bias[e] : 0.0f);
+  for (uint32_t e = 0; e < n; ++e)
+    sel[e] = score[e] + (biased ? bias[e] : 0.0f);
   auto top_sum = [&](std::vector<float> v, uint32_t count) {
     std::sort(v.rbegin(), v.rend());
     float sum = 0;
-    for (uint32_t j = 0; j < std::min<size_t>(count, v.size()); ++j) sum += v[j];
+    for (uint32_t j = 0; j < std::min<size_t>(count, v.size()); ++j)
+      sum += v[j];
     return sum;
   };
   auto best_ids = [](const std::vector<float>& value, uint32_t count) {
@@ -78,8 +82,10 @@ std::vector<uint32_t> reference_gate(const RouterConfig& cfg, const ExpertPlacem
       gscore[g] = top_sum(v, biased ? 2 : 1);
     }
     std::vector<bool> keep(cfg.n_group, false);
-    for (uint32_t g : best_ids(gscore, cfg.topk_group)) keep[g] = true;
-    for (uint32_t e = 0; e < n; ++e) allowed[e] = keep[e / gs];
+    for (uint32_t g : best_ids(gscore, cfg.topk_group))
+      keep[g] = true;
+    for (uint32_t e = 0; e < n; ++e)
+      allowed[e] = keep[e / gs];
   }
   const uint32_t m = cfg.max_nodes_per_token;
   if (m > 0 && m < pl.num_nodes()) {
@@ -93,12 +99,15 @@ std::vector<uint32_t> reference_gate(const RouterConfig& cfg, const ExpertPlacem
     }
     std::vector<bool> allowed_node(n, false);
     for (uint32_t node : best_ids(nscore, m)) {
-      for (uint32_t e = 0; e < n; ++e) allowed_node[e] = allowed_node[e] || on_node(pl, e, node);
+      for (uint32_t e = 0; e < n; ++e)
+        allowed_node[e] = allowed_node[e] || on_node(pl, e, node);
     }
-    for (uint32_t e = 0; e < n; ++e) allowed[e] = allowed[e] && allowed_node[e];
+    for (uint32_t e = 0; e < n; ++e)
+      allowed[e] = allowed[e] && allowed_node[e];
   }
   std::vector<float> masked(n);
-  for (uint32_t e = 0; e < n; ++e) masked[e] = allowed[e] ? sel[e] : -1e30f;
+  for (uint32_t e = 0; e < n; ++e)
+    masked[e] = allowed[e] ? sel[e] : -1e30f;
   std::vector<uint32_t> out = best_ids(masked, k);
   std::sort(out.begin(), out.end());
   return out;
@@ -107,7 +116,8 @@ std::vector<uint32_t> reference_gate(const RouterConfig& cfg, const ExpertPlacem
 // Routes `steps` steps with skew so the biases move away from zero.
 void warm_up(MoeRouter& router, uint32_t tokens, int steps) {
   const std::vector<uint32_t> t(router.placement(0).num_gpus(), tokens);
-  for (int s = 0; s < steps; ++s) router.route_step(t);
+  for (int s = 0; s < steps; ++s)
+    router.route_step(t);
 }
 
 void expect_matches_reference(MoeRouter& router, uint32_t tokens_per_gpu, uint32_t checked) {
@@ -142,8 +152,8 @@ TEST(Router, ConfigDefaultsAreDeepSeekV3AndReadFromYaml) {
   EXPECT_DOUBLE_EQ(d.bias_update_speed, 0.001);
 
   const ConfigNode root = load_config_string(
-      "router: {scoring: softmax, topk_method: group_limited_greedy, skew: 1.2, seed: 9}\n",
-      "test", ".");
+      "router: {scoring: softmax, topk_method: group_limited_greedy, skew: 1.2, seed: 9}\n", "test",
+      ".");
   const RouterConfig c = read_params<RouterConfig>(root.find("router"), "workload.router");
   EXPECT_EQ(c.scoring, RouterScoring::Softmax);
   EXPECT_EQ(c.topk_method, TopkMethod::GroupLimitedGreedy);
@@ -177,7 +187,8 @@ TEST(Router, ContiguousPlacementWithRedundantExperts) {
   const ExpertPlacement pl = ep144();
   EXPECT_EQ(pl.num_nodes(), 18u);
   EXPECT_EQ(pl.slots_per_gpu(), 2u);
-  for (uint32_t e = 0; e < 256; ++e) EXPECT_EQ(pl.slot_gpu(pl.replicas(e)[0]), e / 2);
+  for (uint32_t e = 0; e < 256; ++e)
+    EXPECT_EQ(pl.slot_gpu(pl.replicas(e)[0]), e / 2);
   uint32_t replicated = 0;
   for (uint32_t e = 0; e < 256; ++e) {
     const auto reps = pl.replicas(e);
@@ -188,7 +199,8 @@ TEST(Router, ContiguousPlacementWithRedundantExperts) {
   }
   EXPECT_EQ(replicated, 32u);
   std::vector<uint32_t> per_gpu(144, 0);
-  for (uint32_t s = 0; s < pl.num_slots(); ++s) ++per_gpu[pl.slot_gpu(s)];
+  for (uint32_t s = 0; s < pl.num_slots(); ++s)
+    ++per_gpu[pl.slot_gpu(s)];
   EXPECT_EQ(*std::min_element(per_gpu.begin(), per_gpu.end()), 2u);
   EXPECT_EQ(*std::max_element(per_gpu.begin(), per_gpu.end()), 2u);
   EXPECT_THROW(ExpertPlacement::build(256, 144, 8, 0, ReplicaPolicy::LeastLoaded), InputError);
@@ -197,11 +209,13 @@ TEST(Router, ContiguousPlacementWithRedundantExperts) {
 TEST(Router, LoadAwarePlacementEvensOutEstimatedGpuLoad) {
   // Zipf(1) estimated loads: the contiguous layout piles the hottest experts where they fall.
   std::vector<double> est(256);
-  for (uint32_t e = 0; e < 256; ++e) est[e] = 1.0 / (1 + (e * 37) % 256);
+  for (uint32_t e = 0; e < 256; ++e)
+    est[e] = 1.0 / (1 + (e * 37) % 256);
   auto gpu_max_over_mean = [&](const ExpertPlacement& pl) {
     std::vector<double> load(pl.num_gpus(), 0.0);
     for (uint32_t e = 0; e < 256; ++e) {
-      for (uint32_t s : pl.replicas(e)) load[pl.slot_gpu(s)] += est[e] / pl.replicas(e).size();
+      for (uint32_t s : pl.replicas(e))
+        load[pl.slot_gpu(s)] += est[e] / pl.replicas(e).size();
     }
     const double mean = std::accumulate(load.begin(), load.end(), 0.0) / load.size();
     return *std::max_element(load.begin(), load.end()) / mean;
@@ -315,7 +329,8 @@ TEST(Router, SkewMakesTopOneChoiceZipfDistributed) {
     const std::vector<uint32_t> tokens(8, 10000);
     const LayerRouting r = router.route_step(tokens)[0];
     double h = 0;
-    for (int i = 1; i <= 64; ++i) h += 1.0 / i;
+    for (int i = 1; i <= 64; ++i)
+      h += 1.0 / i;
     const auto rank = router.popularity_rank(0);
     for (uint32_t e = 0; e < 64; ++e) {
       const double p = 1.0 / rank[e] / h;
@@ -325,36 +340,44 @@ TEST(Router, SkewMakesTopOneChoiceZipfDistributed) {
   }
 }
 
+// Aux-loss-free balancing against a Zipf(1) skew. gamma = 0.005 (DeepSeek: 0.001) converges in
+// about 100 steps instead of 500, which keeps the test short; the rule is the same.
 TEST(Router, BiasUpdateReducesImbalanceOverSteps) {
-  RouterConfig cfg;  // V3, gamma = 0.001
+  RouterConfig cfg;
   cfg.skew = 1.0;
+  cfg.bias_update_speed = 0.005;
   const ExpertPlacement pl = ExpertPlacement::build(256, 32, 8, 0, ReplicaPolicy::LeastLoaded);
   MoeRouter router(cfg, {pl}, 1, v3_traffic());
   RouterConfig frozen_cfg = cfg;
   frozen_cfg.bias_update_speed = 0;
   MoeRouter frozen(frozen_cfg, {pl}, 1, v3_traffic());
-  const std::vector<uint32_t> tokens(32, 128);
-  constexpr int kSteps = 600, kWindow = 50;
+  const std::vector<uint32_t> tokens(32, 64);
+  constexpr int kSteps = 150, kWindow = 15;
   std::vector<double> imbalance, gpu_imbalance, frozen_imbalance;
   for (int s = 0; s < kSteps; ++s) {
     const LayerRouting r = router.route_step(tokens)[0];
     imbalance.push_back(r.expert_imbalance());
     gpu_imbalance.push_back(r.gpu_imbalance());
-    if (s % 100 == 0) frozen_imbalance.push_back(frozen.route_step(tokens)[0].expert_imbalance());
+    if (s % 30 == 0) frozen_imbalance.push_back(frozen.route_step(tokens)[0].expert_imbalance());
   }
   auto window_mean = [&](const std::vector<double>& v, int w) {
     return std::accumulate(v.begin() + w * kWindow, v.begin() + (w + 1) * kWindow, 0.0) / kWindow;
   };
-  EXPECT_GT(imbalance[0], 4.0);  // Zipf(1): the hottest expert is far above the mean
+  EXPECT_GT(imbalance[0], 4.0);  // the hottest expert is far above the mean
   const int windows = kSteps / kWindow;
   for (int w = 1; w < windows; ++w) {
     // Monotone-ish: each window no worse than the previous one, up to noise.
-    EXPECT_LT(window_mean(imbalance, w), window_mean(imbalance, w - 1) * 1.05 + 0.02) << w;
+    EXPECT_LT(window_mean(imbalance, w), window_mean(imbalance, w - 1) * 1.05 + 0.05) << w;
   }
-  EXPECT_LT(window_mean(imbalance, windows - 1), 0.5 * imbalance[0]);
-  EXPECT_LT(window_mean(gpu_imbalance, windows - 1), 0.7 * gpu_imbalance[0]);
+  EXPECT_LT(window_mean(imbalance, windows - 1), 0.25 * imbalance[0]);
+  EXPECT_LT(window_mean(gpu_imbalance, windows - 1), 0.5 * gpu_imbalance[0]);
+  // Converged: near the binomial spread of a balanced router (mean load 64 tokens, 5 sd), the
+  // bias oscillating by gamma around its fixed point adding a little.
+  const double mu = 2048 * 8 / 256.0;
+  EXPECT_LT(window_mean(imbalance, windows - 1), 1 + 5 * std::sqrt(mu) / mu);
   // Without the update nothing improves.
-  for (double f : frozen_imbalance) EXPECT_GT(f, 0.8 * imbalance[0]);
+  for (double f : frozen_imbalance)
+    EXPECT_GT(f, 0.8 * imbalance[0]);
   // The hottest expert is pushed down, the coldest up.
   const auto rank = router.popularity_rank(0);
   const auto hottest = std::find(rank.begin(), rank.end(), 1u) - rank.begin();
@@ -371,10 +394,11 @@ TEST(Router, DispatchAndCombineBytesMatchAssignments) {
   const ExpertPlacement pl = ExpertPlacement::build(256, 16, 8, 16, ReplicaPolicy::RoundRobin);
   const MoeTrafficConfig traffic = v3_traffic();
   EXPECT_EQ(traffic.dispatch_bytes_per_token.count(), 7168u + 56 * 4);  // FP8 + 1x128 scales
-  EXPECT_EQ(traffic.combine_bytes_per_token.count(), 2u * 7168);       // BF16
+  EXPECT_EQ(traffic.combine_bytes_per_token.count(), 2u * 7168);        // BF16
   MoeRouter router(cfg, {pl}, 1, traffic);
   std::vector<uint32_t> tokens(16);
-  for (uint32_t g = 0; g < 16; ++g) tokens[g] = 20 + 7 * g;  // uneven sources
+  for (uint32_t g = 0; g < 16; ++g)
+    tokens[g] = 20 + 7 * g;  // uneven sources
   const LayerRouting r = router.route_step(tokens, true)[0];
   const uint64_t disp = traffic.dispatch_bytes_per_token.count();
   const uint64_t comb = traffic.combine_bytes_per_token.count();
@@ -383,7 +407,8 @@ TEST(Router, DispatchAndCombineBytesMatchAssignments) {
   uint64_t copies_want = 0;
   for (uint32_t src = 0; src < 16; ++src) {
     for (uint64_t t = r.token_begin[src]; t < r.token_begin[src + 1]; ++t) {
-      const std::set<uint32_t> gpus(r.expert_gpus.begin() + t * 8, r.expert_gpus.begin() + t * 8 + 8);
+      const std::set<uint32_t> gpus(r.expert_gpus.begin() + t * 8,
+                                    r.expert_gpus.begin() + t * 8 + 8);
       row_want[src] += gpus.size() * disp;
       copies_want += gpus.size();
     }
@@ -399,7 +424,8 @@ TEST(Router, DispatchAndCombineBytesMatchAssignments) {
   for (uint32_t s = 0; s < 16; ++s) {
     EXPECT_EQ(std::accumulate(d.begin() + s * 16, d.begin() + (s + 1) * 16, uint64_t{0}),
               row_want[s]);
-    for (uint32_t t = 0; t < 16; ++t) EXPECT_EQ(c[t * 16 + s] * disp, d[s * 16 + t] * comb);
+    for (uint32_t t = 0; t < 16; ++t)
+      EXPECT_EQ(c[t * 16 + s] * disp, d[s * 16 + t] * comb);
   }
   // Fewer copies than experts: some tokens have several experts on one GPU.
   EXPECT_LT(copies_want, r.num_tokens * 8);
@@ -439,6 +465,25 @@ TEST(Router, SameSeedSameRoutingOtherSeedDifferent) {
   }
   // Layers and steps draw different affinities too.
   EXPECT_NE(a[0].experts, a[1].experts);
+
+  // Routing layers on several threads changes nothing, biases included.
+  auto run_threads = [&](uint32_t threads) {
+    RouterConfig c = cfg;
+    c.threads = threads;
+    c.bias_update_speed = 0.01;
+    MoeRouter router(c, {ep144()}, 5, v3_traffic());
+    for (int s = 0; s < 3; ++s)
+      router.route_step(tokens);
+    return std::make_pair(router.route_step(tokens, true),
+                          std::vector<float>(router.bias(4).begin(), router.bias(4).end()));
+  };
+  const auto [one, one_bias] = run_threads(1);
+  const auto [three, three_bias] = run_threads(3);
+  EXPECT_EQ(one_bias, three_bias);
+  for (size_t l = 0; l < one.size(); ++l) {
+    EXPECT_EQ(one[l].experts, three[l].experts);
+    EXPECT_EQ(one[l].copies, three[l].copies);
+  }
 }
 
 TEST(Router, GateWeightsFollowDeepSeekNormalisation) {
@@ -462,8 +507,8 @@ TEST(Router, GateWeightsFollowDeepSeekNormalisation) {
   EXPECT_NEAR(w0 / w1, a[r.experts[0]] / a[r.experts[1]], 1e-5);
 
   // V2: no normalisation, softmax scores times 16.
-  MoeRouter v2(v2_config(), {ExpertPlacement::build(160, 32, 8, 0, ReplicaPolicy::LeastLoaded)},
-               1, MoeTrafficConfig{}.resolved(5120));
+  MoeRouter v2(v2_config(), {ExpertPlacement::build(160, 32, 8, 0, ReplicaPolicy::LeastLoaded)}, 1,
+               MoeTrafficConfig{}.resolved(5120));
   const std::vector<uint32_t> t2(32, 4);
   const LayerRouting r2 = v2.route_layer(0, t2, true);
   const std::vector<float> a2 = v2.affinities(0, 0, 1);

@@ -1,0 +1,187 @@
+// CommOps: all-to-all and ring collectives over the GPU's network injection (see comm_ops.h).
+#include "models/common/comm_ops.h"
+
+#include <fmt/format.h>
+
+#include <memory>
+
+namespace mlasim {
+
+CommOps::CommOps(int32_t rank, uint64_t seed, Inject inject, Complete complete)
+    : rank_(rank), seed_(seed), inject_(std::move(inject)), complete_(std::move(complete)) {}
+
+bool CommOps::handles(const OpPayload& p) {
+  return std::holds_alternative<AllToAllOp>(p) || std::holds_alternative<RingCollectiveOp>(p);
+}
+
+Message CommOps::make(int32_t dst, uint64_t bytes, int32_t tag, bool sm_issued) {
+  Message m;
+  // Bit 39 keeps these ids apart from the GPU's point-to-point message ids.
+  m.id = (static_cast<uint64_t>(rank_) << 40) | (uint64_t{1} << 39) | next_id_++;
+  m.src = rank_;
+  m.dst = dst;
+  m.tag = tag;
+  m.bytes = Bytes(bytes);
+  m.kind = MessageKind::Collective;
+  m.sm_issued = sm_issued;
+  // One queue pair per (src, dst, tag): ECMP keeps each on one path.
+  m.flow_hash = (static_cast<uint64_t>(rank_) * 0x9E3779B97F4A7C15ULL) ^
+                (static_cast<uint64_t>(dst) << 20) ^ (static_cast<uint64_t>(tag) << 44) ^
+                seed_ * 0xBF58476D1CE4E5B9ULL;
+  return m;
+}
+
+void CommOps::start(uint32_t id, const OpPayload& p) {
+  if (const auto* a = std::get_if<AllToAllOp>(&p)) start_all_to_all(id, *a);
+  if (const auto* r = std::get_if<RingCollectiveOp>(&p)) start_ring(id, *r);
+}
+
+void CommOps::start_all_to_all(uint32_t id, const AllToAllOp& op) {
+  AllToAll& s = a2a_[op.tag];
+  s.op = id;
+  s.started = true;
+  for (size_t r = 0; r < op.recv_bytes.size(); ++r) {
+    if (static_cast<int32_t>(r) != rank_) s.expect += op.recv_bytes[r];
+  }
+  const bool sm = op.issuer == CommIssuer::Sm;
+  const int32_t g = op.gpus_per_node;
+  std::vector<Message> out;
+  // Per remote node, the parts for its GPUs (DeepEP forwarding), in destination order.
+  std::map<int32_t, std::vector<RelayPart>> relays;
+  for (size_t d = 0; d < op.send_bytes.size(); ++d) {
+    const auto dst = static_cast<int32_t>(d);
+    if (dst == rank_ || op.send_bytes[d] == 0) continue;
+    if (g > 0 && dst / g != rank_ / g) {
+      relays[dst / g].push_back(RelayPart{dst, op.send_bytes[d]});
+    } else {
+      out.push_back(make(dst, op.send_bytes[d], op.tag, sm));
+    }
+  }
+  for (auto& [node, parts] : relays) {
+    uint64_t total = 0;
+    for (const auto& part : parts)
+      total += part.bytes;
+    const int32_t proxy = node * g + rank_ % g;
+    Message m = make(proxy, total, op.tag, sm);
+    m.relay = std::make_shared<const std::vector<RelayPart>>(std::move(parts));
+    out.push_back(std::move(m));
+  }
+  s.sends_left = static_cast<uint32_t>(out.size());
+  const int32_t tag = op.tag;
+  for (auto& m : out) {
+    inject_(std::move(m), [this, tag] {
+      --a2a_[tag].sends_left;
+      check_all_to_all(tag);
+    });
+  }
+  check_all_to_all(tag);
+}
+
+void CommOps::check_all_to_all(int32_t tag) {
+  auto it = a2a_.find(tag);
+  if (it == a2a_.end() || !it->second.started) return;
+  const AllToAll& s = it->second;
+  if (s.sends_left == 0 && s.got >= s.expect) {
+    const uint32_t op = s.op;
+    a2a_.erase(it);
+    complete_(op);
+  }
+}
+
+void CommOps::start_ring(uint32_t id, const RingCollectiveOp& op) {
+  Ring& s = ring_[op.tag];
+  s.op = id;
+  s.started = true;
+  int32_t pos = 0;
+  for (int32_t k = 0; k < op.size; ++k) {
+    if (op.start + k * op.stride == rank_) pos = k;
+  }
+  s.next = op.start + ((pos + 1) % op.size) * op.stride;
+  s.prev = op.start + ((pos + op.size - 1) % op.size) * op.stride;
+  s.steps = op.collective == RingCollective::AllReduce ? 2 * (op.size - 1) : op.size - 1;
+  s.chunk = (op.bytes.count() + op.size - 1) / op.size;
+  s.sm_issued = op.issuer == CommIssuer::Sm;
+  const int32_t tag = op.tag;
+  ring_send(tag, 0);
+  // Chunks that came early each let the next step go now.
+  const std::vector<int32_t> early = std::move(ring_[tag].early_steps);
+  for (int32_t step : early) {
+    ++ring_[tag].received;
+    if (step + 1 < ring_[tag].steps) ring_send(tag, step + 1);
+  }
+  check_ring(tag);
+}
+
+void CommOps::ring_send(int32_t tag, int32_t step) {
+  Ring& s = ring_[tag];
+  Message m = make(s.next, s.chunk, tag, s.sm_issued);
+  m.kind = MessageKind::Ring;
+  m.step = step;
+  inject_(std::move(m), [this, tag] {
+    ++ring_[tag].sent_done;
+    check_ring(tag);
+  });
+}
+
+void CommOps::check_ring(int32_t tag) {
+  auto it = ring_.find(tag);
+  if (it == ring_.end() || !it->second.started) return;
+  const Ring& s = it->second;
+  if (s.received >= s.steps && s.sent_done >= s.steps) {
+    const uint32_t op = s.op;
+    ring_.erase(it);
+    complete_(op);
+  }
+}
+
+void CommOps::on_message(const Message& msg) {
+  if (msg.relay) {
+    // Forward each part to its GPU; our own part counts as arrived.
+    for (const RelayPart& part : *msg.relay) {
+      if (part.dst == rank_) {
+        Message mine = msg;
+        mine.relay.reset();
+        mine.bytes = Bytes(part.bytes);
+        on_message(mine);
+        continue;
+      }
+      Message fwd = make(part.dst, part.bytes, msg.tag, true);
+      fwd.origin = msg.data_source();
+      ++relayed_;
+      inject_(std::move(fwd), nullptr);
+    }
+    return;
+  }
+  if (msg.kind == MessageKind::Ring) {
+    Ring& s = ring_[msg.tag];
+    if (!s.started) {
+      s.early_steps.push_back(msg.step);
+      return;
+    }
+    ++s.received;
+    if (msg.step + 1 < s.steps) ring_send(msg.tag, msg.step + 1);
+    check_ring(msg.tag);
+    return;
+  }
+  AllToAll& s = a2a_[msg.tag];
+  s.got += msg.bytes.count();
+  check_all_to_all(msg.tag);
+}
+
+std::string CommOps::describe(uint32_t id) const {
+  for (const auto& [tag, s] : a2a_) {
+    if (s.started && s.op == id) {
+      return fmt::format("all_to_all tag {}: {} sends not yet out, {} of {} bytes arrived", tag,
+                         s.sends_left, s.got, s.expect);
+    }
+  }
+  for (const auto& [tag, s] : ring_) {
+    if (s.started && s.op == id) {
+      return fmt::format("ring collective tag {}: {} of {} chunks in from GPU {}, {} sends out",
+                         tag, s.received, s.steps, s.prev, s.sent_done);
+    }
+  }
+  return {};
+}
+
+}  // namespace mlasim

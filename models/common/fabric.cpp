@@ -1,0 +1,291 @@
+// Fabric: shared event engine, link registry, message records and delivery (see fabric.h).
+#include "models/common/fabric.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "sim/errors.h"
+
+namespace mlasim {
+
+void TimeSeries::add(int64_t t0, int64_t t1, double per_ps, int64_t initial_width,
+                     int32_t max_bins) {
+  if (t1 <= t0) return;
+  if (width_ > 0) {
+    // Common case: the interval falls inside one existing bin.
+    const int64_t i = t0 / width_;
+    if ((t1 - 1) / width_ == i && static_cast<size_t>(i) < bins_.size()) {
+      bins_[static_cast<size_t>(i)] += static_cast<double>(t1 - t0) * per_ps;
+      return;
+    }
+  }
+  if (width_ == 0) width_ = std::max<int64_t>(1, initial_width);
+  while ((t1 - 1) / width_ >= max_bins) {
+    std::vector<double> merged((bins_.size() + 1) / 2, 0.0);
+    for (size_t i = 0; i < bins_.size(); ++i)
+      merged[i / 2] += bins_[i];
+    bins_ = std::move(merged);
+    width_ *= 2;
+  }
+  const auto first = static_cast<size_t>(t0 / width_);
+  const auto last = static_cast<size_t>((t1 - 1) / width_);
+  if (bins_.size() <= last) bins_.resize(last + 1, 0.0);
+  for (size_t i = first; i <= last; ++i) {
+    const int64_t lo = std::max<int64_t>(t0, static_cast<int64_t>(i) * width_);
+    const int64_t hi = std::min<int64_t>(t1, static_cast<int64_t>(i + 1) * width_);
+    bins_[i] += static_cast<double>(hi - lo) * per_ps;
+  }
+}
+
+std::vector<double> TimeSeries::coarsened(int64_t width) const {
+  if (width_ == 0 || width <= width_) return bins_;
+  const int64_t factor = width / width_;
+  std::vector<double> out((bins_.size() + factor - 1) / factor, 0.0);
+  for (size_t i = 0; i < bins_.size(); ++i)
+    out[i / factor] += bins_[i];
+  return out;
+}
+
+Fabric::Fabric(const sc_core::sc_module_name& name, SimContext& ctx, const NetworkParams& params)
+    : sc_core::sc_module(name), ctx_(ctx), params_(params) {
+  SC_HAS_PROCESS(Fabric);
+  SC_METHOD(fire);
+  sensitive << wake_;
+  dont_initialize();
+}
+
+Fabric::~Fabric() = default;
+
+void Fabric::add_link(NetworkNode& from, int port) {
+  auto enrol = [this](NetworkNode& n) {
+    if (n.fabric_index != UINT32_MAX) return;
+    n.fabric_index = static_cast<uint32_t>(nodes_.size());
+    nodes_.push_back(&n);
+    out_links_.emplace_back();
+  };
+  NetworkNode& to = *from.peer(port);
+  enrol(from);
+  enrol(to);
+  FabricLink l;
+  l.from = from.fabric_index;
+  l.to = to.fabric_index;
+  l.from_port = port;
+  l.to_port = from.peer_port(port);
+  l.timing = from.link(port);
+  l.name = fmt::format("{}->{}", from.basename(), to.basename());
+  l.rate = l.timing.bandwidth;
+  const auto id = static_cast<uint32_t>(links_.size());
+  links_.push_back(std::move(l));
+  auto& outs = out_links_[from.fabric_index];
+  if (outs.size() <= static_cast<size_t>(port)) outs.resize(port + 1, UINT32_MAX);
+  outs[port] = id;
+
+  LinkStats& s = links_.back().stats;
+  StatGroup& g = from.stats().child("to_" + from.peer_name(port));
+  g.counter("bytes", &s.bytes, "B", "payload bytes sent on this link direction");
+  g.counter("wire_bytes", &s.wire_bytes, "B", "bytes on the wire, headers included");
+  g.counter("packets", &s.packets, "count", "packets (or flows at flow level) sent");
+  g.counter("busy_time", &s.busy_ps, "ps", "time the link direction spent serialising");
+  g.counter("credit_stall_time", &s.stall_ps, "ps",
+            "time data was ready and the wire free but the receiver had no credits");
+  g.counter("peak_queue", &s.peak_queue_bytes, "B",
+            "peak buffer reservation at the receiving end (credits in use)");
+  g.value("queue_byte_time", &s.queue_byte_ps, "B*ps",
+          "integral of the receiving buffer's occupancy over time");
+  const double bw = links_.back().rate.bytes_per_s();
+  g.formula(
+      "bandwidth", [bw] { return bw; }, "B/s", "line rate of this link direction");
+}
+
+void Fabric::finalize() {
+  traits_.clear();
+  for (NetworkNode* n : nodes_)
+    traits_.push_back(n->packet_traits());
+  uint32_t mtu = 0;
+  for (const auto& t : traits_) {
+    if (t.max_payload > 0) mtu = mtu == 0 ? t.max_payload : std::min(mtu, t.max_payload);
+  }
+  mtu_ = mtu == 0 ? 4096 : mtu;
+  for (FabricLink& l : links_) {
+    const PacketNodeTraits& a = traits_[l.from];
+    const PacketNodeTraits& b = traits_[l.to];
+    const std::string& k = l.timing.kind;
+    auto pick = [](const std::optional<LinkOverhead>& x, const std::optional<LinkOverhead>& y) {
+      return x ? *x : (y ? *y : LinkOverhead{});
+    };
+    if (k == "ib") l.overhead = pick(a.ib, b.ib);
+    if (k == "pcie") l.overhead = pick(a.pcie, b.pcie);
+    if (k == "nvlink") l.overhead = pick(a.nvlink, b.nvlink);
+    l.rate = Bandwidth::bytes_per_s(l.timing.bandwidth.bytes_per_s() * l.overhead.encoding);
+  }
+  series_enabled_ = static_cast<int64_t>(links_.size()) <= params_.report.timeseries_max_links;
+  per_packet_routing_ = per_packet_routing_ || params_.spray;
+}
+
+double Fabric::port_load(const NetworkNode&, int) const {
+  return 0.0;
+}
+
+uint64_t Fabric::bytes_sent_by(uint32_t node) const {
+  uint64_t total = 0;
+  if (node >= out_links_.size()) return 0;
+  for (uint32_t l : out_links_[node]) {
+    if (l != UINT32_MAX) total += links_[l].stats.bytes;
+  }
+  return total;
+}
+
+void Fabric::schedule(int64_t t, uint8_t kind, uint32_t a, uint32_t b) {
+  const int64_t now = now_ps();
+  if (t < now) t = now;
+  heap_.push(Event{t, seq_++, a, b, kind});
+  // While firing, the loop picks up events due now and re-arms once at its end.
+  if (!in_fire_ && (armed_for_ < 0 || t < armed_for_)) arm();
+}
+
+void Fabric::arm() {
+  const auto now = static_cast<int64_t>(sc_core::sc_time_stamp().value());
+  const int64_t t = heap_.top().t;
+  armed_for_ = t;
+  // sc_event keeps the earlier of two pending notifications, so re-arming is always safe.
+  if (t <= now) {
+    wake_.notify(sc_core::SC_ZERO_TIME);
+  } else {
+    wake_.notify(sc_core::sc_time(static_cast<double>(t - now), sc_core::SC_PS));
+  }
+}
+
+void Fabric::fire() {
+  const int64_t now = static_cast<int64_t>(sc_core::sc_time_stamp().value());
+  ++activations;
+  armed_for_ = -1;
+  in_fire_ = true;
+  while (!heap_.empty() && heap_.top().t <= now) {
+    const Event e = heap_.top();
+    heap_.pop();
+    ++ctx_.events;
+    vnow_ = e.t < now ? now : e.t;
+    dispatch(e.kind, e.a, e.b);
+  }
+  // Run ahead: nothing else can act before `limit` (our own wake is consumed), and internal
+  // events call no other module, so processing them now gives the same results in far fewer
+  // SystemC activations. The first external event stops the run; it fires at its own time.
+  if (!heap_.empty() && is_internal(heap_.top().kind, heap_.top().a)) {
+    const sc_core::sc_time gap = sc_core::sc_time_to_pending_activity();
+    const auto limit = static_cast<int64_t>(std::min<sc_dt::uint64>(
+        gap.value() + static_cast<sc_dt::uint64>(now),
+        static_cast<sc_dt::uint64>(std::numeric_limits<int64_t>::max())));
+    while (!heap_.empty() && heap_.top().t < limit &&
+           is_internal(heap_.top().kind, heap_.top().a)) {
+      const Event e = heap_.top();
+      heap_.pop();
+      ++ctx_.events;
+      ++events_ahead;
+      vnow_ = e.t;
+      dispatch(e.kind, e.a, e.b);
+    }
+  }
+  in_fire_ = false;
+  if (!heap_.empty()) arm();
+}
+
+bool Fabric::path_links(uint32_t node, int32_t dst, uint64_t hash,
+                        std::vector<uint32_t>& out) const {
+  out.clear();
+  uint32_t at = node;
+  for (int step = 0; step < 64; ++step) {
+    if (nodes_[at]->endpoint_rank() == dst) return true;
+    const int port = nodes_[at]->route_port(dst, hash);
+    if (port < 0 || static_cast<size_t>(port) >= out_links_[at].size()) return false;
+    const uint32_t l = out_links_[at][port];
+    if (l == UINT32_MAX) return false;
+    out.push_back(l);
+    at = links_[l].to;
+  }
+  return false;
+}
+
+int64_t Fabric::setup_ps(uint32_t link, bool sm_issued) const {
+  const FabricLink& l = links_[link];
+  return (sm_issued ? traits_[l.from].message_setup.ps() : 0) + traits_[l.to].message_setup.ps();
+}
+
+int64_t Fabric::ideal_ps(const std::vector<uint32_t>& path, uint64_t bytes,
+                         bool sm_issued) const {
+  if (path.empty()) return 0;
+  int64_t base = setup_ps(path.front(), sm_issued);
+  double bottleneck = std::numeric_limits<double>::infinity();
+  for (size_t i = 0; i < path.size(); ++i) {
+    const FabricLink& l = links_[path[i]];
+    const PacketNodeTraits& t = traits_[l.to];
+    base += l.timing.latency.ps() + (i + 1 == path.size() ? t.sink_latency : t.pipeline).ps();
+    bottleneck = std::min(bottleneck, l.payload_bytes_per_s(mtu_));
+  }
+  return base + static_cast<int64_t>(std::ceil(static_cast<double>(bytes) * 1e12 / bottleneck));
+}
+
+uint32_t Fabric::open_message(const Message& msg, int64_t ideal, uint64_t* qp_seq) {
+  MessageRecord r;
+  r.id = msg.id;
+  r.src = msg.src;
+  r.dst = msg.dst;
+  r.bytes = msg.bytes.count();
+  r.injected_ps = now_ps();
+  r.ideal_ps = ideal;
+  records_.push_back(r);
+  ++messages_injected;
+  bytes_injected += r.bytes;
+  const uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(msg.src)) << 32) |
+                       static_cast<uint32_t>(msg.dst);
+  *qp_seq = qps_[key].posted++;
+  return static_cast<uint32_t>(records_.size() - 1);
+}
+
+void Fabric::complete_message(uint32_t record, uint64_t qp_seq, NetworkNode& at, Message&& msg,
+                              int in_port) {
+  const uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(msg.src)) << 32) |
+                       static_cast<uint32_t>(msg.dst);
+  QueuePair& qp = qps_[key];
+  if (params_.in_order && qp_seq != qp.completed) {
+    qp.held.emplace(qp_seq, HeldDelivery{record, &at, std::move(msg), in_port});
+    return;
+  }
+  ++qp.completed;
+  deliver_now(record, at, std::move(msg), in_port);
+  while (true) {
+    auto it = qp.held.find(qp.completed);
+    if (it == qp.held.end()) break;
+    HeldDelivery h = std::move(it->second);
+    qp.held.erase(it);
+    ++qp.completed;
+    deliver_now(h.record, *h.at, std::move(h.msg), h.in_port);
+  }
+}
+
+void Fabric::deliver_now(uint32_t record, NetworkNode& at, Message&& msg, int in_port) {
+  records_[record].completed_ps = now_ps();
+  ++messages_delivered;
+  bytes_delivered += msg.bytes.count();
+  at.receive(std::move(msg), in_port);
+}
+
+void Fabric::note_busy(FabricLink& l, int64_t start, int64_t end) {
+  l.stats.busy_ps += static_cast<uint64_t>(end - start);
+  if (series_enabled_) {
+    l.stats.busy_series.add(start, end, 1.0, params_.report.bin.ps(), params_.report.max_bins);
+  }
+}
+
+void Fabric::note_residency(FabricLink& l, uint64_t bytes, int64_t from, int64_t to) {
+  if (to <= from) return;
+  l.stats.queue_byte_ps += static_cast<double>(bytes) * static_cast<double>(to - from);
+  if (series_enabled_) {
+    l.stats.queue_series.add(from, to, static_cast<double>(bytes), params_.report.bin.ps(),
+                             params_.report.max_bins);
+  }
+}
+
+}  // namespace mlasim

@@ -1,0 +1,208 @@
+// The shared engine behind packet- and flow-level networks. One Fabric per simulation moves
+// every message between NetworkNodes: it knows the link directions (one per port of every
+// node), keeps their statistics, records every message's completion time against its ideal,
+// and delivers finished messages to their GPUs, in post order per queue pair when asked.
+//
+// Why one engine rather than a SystemC process per node: SystemC costs about 250-750 ns of
+// wall time per distinct timestamp and per activation (REFERENCE §5). The fabric keeps its own
+// time-ordered queue of small typed events and wakes SystemC once per distinct timestamp, so a
+// packet hop costs one heap push and pop, and hops due at the same time share an activation.
+// Deterministic: events at equal times run in the order they were scheduled.
+//
+// Left out here: the concrete transport (PacketFabric, FlowFabric).
+#pragma once
+
+#include <systemc>
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <queue>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "models/common/message.h"
+#include "models/common/network_node.h"
+#include "models/common/network_params.h"
+#include "sim/sim_context.h"
+#include "sim/units.h"
+
+namespace mlasim {
+
+// Fixed-width bins over simulated time, each summing a quantity (busy picoseconds, byte x ps).
+// When an interval would reach past `max_bins`, neighbouring bins merge and the width doubles,
+// so a series never needs to know the run's length.
+class TimeSeries {
+ public:
+  void add(int64_t t0_ps, int64_t t1_ps, double per_ps, int64_t initial_width_ps,
+           int32_t max_bins);
+  int64_t width_ps() const { return width_; }
+  const std::vector<double>& bins() const { return bins_; }
+  // Bins re-cut to a width that is a multiple of this one's.
+  std::vector<double> coarsened(int64_t width_ps) const;
+
+ private:
+  int64_t width_ = 0;
+  std::vector<double> bins_;
+};
+
+struct LinkStats {
+  uint64_t bytes = 0;       // payload
+  uint64_t wire_bytes = 0;  // payload plus headers
+  uint64_t packets = 0;
+  uint64_t messages = 0;    // flows (flow level) or last packets of messages (packet level)
+  uint64_t busy_ps = 0;     // serialising
+  uint64_t stall_ps = 0;    // data ready, wire free, no credits
+  uint64_t peak_queue_bytes = 0;  // peak buffer reservation at the receiving end (credits)
+  double queue_byte_ps = 0;       // integral of the receiving buffer's occupancy
+  TimeSeries busy_series;         // busy ps per bin
+  TimeSeries queue_series;        // byte x ps per bin
+};
+
+// One direction of a cable: output `from_port` of node `from` into input `to_port` of `to`.
+struct FabricLink {
+  uint32_t from = 0, to = 0;  // fabric node indices
+  int32_t from_port = -1, to_port = -1;
+  LinkTiming timing;
+  std::string name;  // "from->to"
+  LinkOverhead overhead;
+  Bandwidth rate;  // line rate x encoding: what wire bytes serialise at
+  LinkStats stats;
+  // Payload rate of full packets of `mtu` bytes.
+  double payload_bytes_per_s(uint32_t mtu) const {
+    return rate.bytes_per_s() * static_cast<double>(mtu) /
+           static_cast<double>(overhead.wire_bytes(mtu));
+  }
+};
+
+struct MessageRecord {
+  uint64_t id = 0;
+  int32_t src = -1, dst = -1;
+  uint64_t bytes = 0;
+  int64_t injected_ps = 0;
+  int64_t completed_ps = -1;  // -1: not delivered
+  int64_t ideal_ps = 0;       // base latency + bytes / bottleneck payload rate
+};
+
+class Fabric : public sc_core::sc_module {
+ public:
+  Fabric(const sc_core::sc_module_name& name, SimContext& ctx, const NetworkParams& params);
+  ~Fabric() override;
+
+  // Elaboration: NetworkNode::connect registers each output port here; finalize() runs once
+  // every link exists (caches traits, sizes credits).
+  void add_link(NetworkNode& from, int port);
+  virtual void finalize();
+  // Routes depend on the network's state (adaptive routing): decide every hop of every packet
+  // rather than once per message.
+  void set_adaptive_routing(bool on) { per_packet_routing_ = per_packet_routing_ || on; }
+
+  // Hands a message to the network at node `at`; `on_sent` runs when its last byte has left.
+  virtual void inject(NetworkNode& at, Message msg, std::function<void()> on_sent) = 0;
+  // Load of an output port for adaptive routing: expected wait, ps (0 when idle).
+  virtual double port_load(const NetworkNode& at, int port) const;
+  // Lines describing traffic still inside the network (for the watchdog and tests).
+  virtual std::vector<std::string> describe_in_flight() const = 0;
+  virtual const char* fidelity_name() const = 0;
+
+  const std::deque<FabricLink>& links() const { return links_; }
+  const std::vector<MessageRecord>& messages() const { return records_; }
+  const NetworkParams& params() const { return params_; }
+  NetworkNode& node(uint32_t i) const { return *nodes_[i]; }
+  size_t num_nodes() const { return nodes_.size(); }
+  uint32_t link_of(uint32_t node, int port) const { return out_links_[node][port]; }
+  // Largest packet payload: the smallest max_payload any node declares (NIC MTU).
+  uint32_t mtu() const { return mtu_; }
+  uint64_t bytes_sent_by(uint32_t node) const;
+
+  // Conservation counters.
+  uint64_t messages_injected = 0, messages_delivered = 0;
+  uint64_t bytes_injected = 0, bytes_delivered = 0;
+  uint64_t packets_injected = 0, packets_delivered = 0;
+  uint64_t packet_hops = 0;   // packets put on a link
+  uint64_t activations = 0;   // SystemC activations of the engine
+  uint64_t events_ahead = 0;  // events run ahead of SystemC time
+  uint64_t peak_in_flight_packets = 0;
+  virtual size_t bytes_per_in_flight_packet() const { return 0; }
+
+ protected:
+  struct Event {
+    int64_t t;
+    uint64_t seq;
+    uint32_t a, b;
+    uint8_t kind;
+  };
+  void schedule(int64_t t_ps, uint8_t kind, uint32_t a, uint32_t b = 0);
+  virtual void dispatch(uint8_t kind, uint32_t a, uint32_t b) = 0;
+  // Events that touch only the fabric's own state (no callback into a GPU) may run ahead of
+  // SystemC time, up to the next time anything else in the simulation can act.
+  virtual bool is_internal(uint8_t /*kind*/, uint32_t /*a*/) const { return false; }
+  // The fabric's time: the current event's while firing (possibly ahead of SystemC's).
+  int64_t now_ps() const {
+    return in_fire_ ? vnow_ : static_cast<int64_t>(sc_core::sc_time_stamp().value());
+  }
+
+  // Route of a message from `node` to GPU `dst` following the routing function (ECMP); link
+  // ids into `out`. False when `dst` cannot be reached.
+  bool path_links(uint32_t node, int32_t dst, uint64_t hash, std::vector<uint32_t>& out) const;
+  // Ideal completion time of `bytes` over a path: setup + propagation + pipelines + bytes over
+  // the bottleneck payload rate.
+  int64_t ideal_ps(const std::vector<uint32_t>& path, uint64_t bytes, bool sm_issued = true) const;
+  // Setup latency of a message whose first hop is `link`: the NIC's doorbell, plus the GPU's
+  // issue latency when SMs issue it.
+  int64_t setup_ps(uint32_t link, bool sm_issued = true) const;
+
+  // Registers a new message: its record index, and its sequence number on its queue pair.
+  uint32_t open_message(const Message& msg, int64_t ideal_ps, uint64_t* qp_seq);
+  // The message's last byte has arrived at node `at` through `in_port`: delivers it (holding
+  // it back while earlier messages of its queue pair are incomplete when in_order is set).
+  void complete_message(uint32_t record, uint64_t qp_seq, NetworkNode& at, Message&& msg,
+                        int in_port);
+
+  // Adds a serialisation interval and a buffer residency to a link's statistics.
+  void note_busy(FabricLink& l, int64_t start, int64_t end);
+  void note_residency(FabricLink& l, uint64_t bytes, int64_t from, int64_t to);
+
+  SimContext& ctx_;
+  NetworkParams params_;
+  std::vector<NetworkNode*> nodes_;
+  std::vector<PacketNodeTraits> traits_;  // by node, cached at finalize()
+  std::vector<std::vector<uint32_t>> out_links_;  // [node][port] -> link id
+  std::deque<FabricLink> links_;  // deque: stats registrations point into it
+  std::vector<MessageRecord> records_;
+  uint32_t mtu_ = 4096;
+  bool series_enabled_ = true;
+  bool per_packet_routing_ = false;
+
+ private:
+  struct Later {
+    bool operator()(const Event& x, const Event& y) const {
+      return x.t != y.t ? x.t > y.t : x.seq > y.seq;
+    }
+  };
+  struct HeldDelivery {
+    uint32_t record;
+    NetworkNode* at;
+    Message msg;
+    int in_port;
+  };
+  struct QueuePair {
+    uint64_t posted = 0;
+    uint64_t completed = 0;
+    std::unordered_map<uint64_t, HeldDelivery> held;
+  };
+  void fire();
+  void arm();
+  void deliver_now(uint32_t record, NetworkNode& at, Message&& msg, int in_port);
+
+  sc_core::sc_event wake_;
+  std::priority_queue<Event, std::vector<Event>, Later> heap_;
+  uint64_t seq_ = 0;
+  int64_t armed_for_ = -1;
+  bool in_fire_ = false;
+  int64_t vnow_ = 0;
+  std::unordered_map<uint64_t, QueuePair> qps_;
+};
+
+}  // namespace mlasim

@@ -1,0 +1,140 @@
+// NetworkTraffic: synthetic op graphs for network scenarios (see net_traffic.h).
+#include "models/common/net_traffic.h"
+
+#include <fmt/format.h>
+
+#include <numeric>
+#include <random>
+
+#include "sim/errors.h"
+
+namespace mlasim {
+
+namespace {
+
+void check_rank(int32_t r, int n, const char* key) {
+  if (r < 0 || r >= n) {
+    throw InputError(fmt::format("workload.{}: GPU {} is not in 0..{}", key, r, n - 1));
+  }
+}
+
+uint32_t add(RankProgram& p, Op op) {
+  p.ops.push_back(std::move(op));
+  return static_cast<uint32_t>(p.ops.size() - 1);
+}
+
+}  // namespace
+
+Workload NetworkTraffic::generate(const ClusterShape& cluster) const {
+  const int n = cluster.ranks();
+  if (n < 2) throw InputError("workload: network_traffic needs at least 2 GPUs");
+  const NetworkTrafficParams& p = params_;
+  Workload w;
+  w.ranks.resize(n);
+  switch (p.pattern) {
+    case TrafficPattern::P2p: {
+      check_rank(p.src, n, "src");
+      check_rank(p.dst, n, "dst");
+      if (p.src == p.dst) throw InputError("workload.dst: must differ from src");
+      const std::vector<Bytes> sizes = p.sizes.empty() ? std::vector<Bytes>{p.bytes} : p.sizes;
+      RankProgram& s = w.ranks[p.src];
+      RankProgram& d = w.ranks[p.dst];
+      std::vector<uint32_t> after;  // the previous size's ack
+      const int32_t ack_base = 1 << 30;
+      for (size_t k = 0; k < sizes.size(); ++k) {
+        std::vector<uint32_t> recvs;
+        for (int32_t j = 0; j < p.count; ++j) {
+          const int32_t tag = static_cast<int32_t>(k) * p.count + j;
+          add(s, Op{fmt::format("send_{}_{}", sizes[k].count(), j), SendOp{p.dst, sizes[k], tag},
+                    after});
+          recvs.push_back(add(d, Op{fmt::format("recv_{}_{}", sizes[k].count(), j),
+                                    RecvOp{p.src, sizes[k], tag}, {}}));
+        }
+        const int32_t ack = ack_base + static_cast<int32_t>(k);
+        add(d, Op{"ack", SendOp{p.src, Bytes(8), ack}, recvs});
+        after = {add(s, Op{"wait_ack", RecvOp{p.dst, Bytes(8), ack}, {}})};
+      }
+      break;
+    }
+    case TrafficPattern::Incast: {
+      check_rank(p.dst, n, "dst");
+      const int senders = p.senders == 0 ? n - 1 : std::min(p.senders, n - 1);
+      for (int i = 1; i <= senders; ++i) {
+        const int src = (p.dst + i) % n;
+        for (int32_t j = 0; j < p.count; ++j) {
+          add(w.ranks[src], Op{fmt::format("send_{}", j), SendOp{p.dst, p.bytes, j}, {}});
+          add(w.ranks[p.dst],
+              Op{fmt::format("recv_{}_{}", src, j), RecvOp{src, p.bytes, j}, {}});
+        }
+      }
+      break;
+    }
+    case TrafficPattern::Permutation: {
+      std::vector<int> to(n);
+      if (p.shift % n != 0) {
+        for (int r = 0; r < n; ++r)
+          to[r] = ((r + p.shift) % n + n) % n;
+      } else {
+        // Sattolo's algorithm: a uniformly random single cycle, so nobody sends to itself.
+        std::vector<int> cycle(n);
+        std::iota(cycle.begin(), cycle.end(), 0);
+        std::mt19937_64 rng(p.seed);
+        for (int i = n - 1; i > 0; --i) {
+          std::uniform_int_distribution<int> pick(0, i - 1);
+          std::swap(cycle[i], cycle[pick(rng)]);
+        }
+        for (int i = 0; i < n; ++i)
+          to[cycle[i]] = cycle[(i + 1) % n];
+      }
+      for (int r = 0; r < n; ++r) {
+        add(w.ranks[r], Op{fmt::format("send_to_{}", to[r]), SendOp{to[r], p.bytes, 0}, {}});
+        add(w.ranks[to[r]], Op{fmt::format("recv_from_{}", r), RecvOp{r, p.bytes, 0}, {}});
+      }
+      break;
+    }
+    case TrafficPattern::AllToAll: {
+      std::vector<std::vector<uint32_t>> last(n);  // previous round's ops per rank
+      for (int32_t it = 0; it < p.iterations; ++it) {
+        for (int r = 0; r < n; ++r) {
+          std::vector<uint32_t> mine;
+          if (p.op == TrafficOps::Collective) {
+            AllToAllOp a;
+            a.send_bytes.assign(n, p.bytes.count());
+            a.recv_bytes.assign(n, p.bytes.count());
+            a.send_bytes[r] = a.recv_bytes[r] = 0;
+            a.tag = it;
+            a.gpus_per_node = p.nvlink_forwarding ? cluster.gpus_per_node : 0;
+            a.issuer = p.issuer;
+            mine.push_back(add(w.ranks[r], Op{fmt::format("all_to_all_{}", it), a, last[r]}));
+          } else {
+            for (int d = 0; d < n; ++d) {
+              if (d == r) continue;
+              mine.push_back(add(w.ranks[r], Op{fmt::format("send_{}_to_{}", it, d),
+                                                SendOp{d, p.bytes, it}, last[r]}));
+              mine.push_back(add(w.ranks[r], Op{fmt::format("recv_{}_from_{}", it, d),
+                                                RecvOp{d, p.bytes, it}, last[r]}));
+            }
+          }
+          last[r] = std::move(mine);
+        }
+      }
+      break;
+    }
+    case TrafficPattern::Ring: {
+      for (int r = 0; r < n; ++r) {
+        RingCollectiveOp g;
+        g.collective = p.collective;
+        g.bytes = p.bytes;
+        g.start = 0;
+        g.size = n;
+        g.stride = 1;
+        g.issuer = p.issuer;
+        add(w.ranks[r], Op{std::string(enum_name(p.collective)), g, {}});
+      }
+      break;
+    }
+  }
+  return w;
+}
+
+}  // namespace mlasim

@@ -1,0 +1,94 @@
+// Synthetic network traffic (`workload: {type: network_traffic}`): the op graphs the network
+// scenarios and tests run, with no compute.
+//   p2p          `src` sends `count` messages of each size in `sizes` to `dst`, back to back;
+//                after each size `dst` returns an 8 B ack and `src` waits for it, so sizes do
+//                not overlap (latency: count 1, FCT = one-way latency; bandwidth: count > 1).
+//   incast       `senders` GPUs (0: all others) each send `count` messages of `bytes` to `dst`.
+//   permutation  GPU r sends `bytes` to GPU (r + shift) mod n; shift 0: a random single-cycle
+//                permutation drawn with `seed`.
+//   all_to_all   every GPU sends `bytes` to every other, `iterations` times one after the
+//                other; as one all_to_all op per GPU (`op: collective`, optionally DeepEP
+//                forwarding) or as send/recv pairs (`op: send`).
+//   ring         one ring collective (`collective`) over all GPUs with a `bytes` buffer.
+// It lives with the network models because it exercises them; it only builds op graphs.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "sim/params.h"
+#include "workloads/workload_generator.h"
+
+namespace mlasim {
+
+enum class TrafficPattern : uint8_t { P2p, Incast, Permutation, AllToAll, Ring };
+enum class TrafficOps : uint8_t { Collective, Send };
+
+template <>
+struct EnumNames<TrafficPattern> {
+  static constexpr std::array<std::pair<TrafficPattern, std::string_view>, 5> values{
+      {{TrafficPattern::P2p, "p2p"},
+       {TrafficPattern::Incast, "incast"},
+       {TrafficPattern::Permutation, "permutation"},
+       {TrafficPattern::AllToAll, "all_to_all"},
+       {TrafficPattern::Ring, "ring"}}};
+};
+
+template <>
+struct EnumNames<TrafficOps> {
+  static constexpr std::array<std::pair<TrafficOps, std::string_view>, 2> values{
+      {{TrafficOps::Collective, "collective"}, {TrafficOps::Send, "send"}}};
+};
+
+struct NetworkTrafficParams {
+  TrafficPattern pattern = TrafficPattern::AllToAll;
+  Bytes bytes = Bytes::parse("64KiB");
+  std::vector<Bytes> sizes;
+  int32_t count = 1;
+  int32_t src = 0;
+  int32_t dst = 1;
+  int32_t senders = 0;
+  int32_t shift = 0;
+  uint64_t seed = 1;
+  int32_t iterations = 1;
+  TrafficOps op = TrafficOps::Collective;
+  bool nvlink_forwarding = false;
+  CommIssuer issuer = CommIssuer::Sm;
+  RingCollective collective = RingCollective::AllReduce;
+
+  template <class V>
+  void visit(V& v) {
+    v("pattern", pattern, "-", "p2p, incast, permutation, all_to_all or ring");
+    v("bytes", bytes, "B", "message size (all_to_all: per ordered pair; ring: whole buffer)");
+    v("sizes", sizes, "B", "p2p: message sizes, sent one size after the other (empty: [bytes])");
+    v("count", count, "count", "p2p: messages per size; incast: messages per sender");
+    v("src", src, "-", "p2p: sending GPU");
+    v("dst", dst, "-", "p2p and incast: receiving GPU");
+    v("senders", senders, "count", "incast: senders, the GPUs after dst (0: every other GPU)");
+    v("shift", shift, "-", "permutation: GPU r sends to r + shift (0: random single cycle)");
+    v("seed", seed, "-", "permutation: seed of the random permutation");
+    v("iterations", iterations, "count", "all_to_all: rounds, each after the previous one");
+    v("op", op, "-", "all_to_all as one all_to_all op per GPU (collective) or send/recv pairs");
+    v("nvlink_forwarding", nvlink_forwarding, "-",
+      "all_to_all collective: data for another node goes to the same-index GPU there, which "
+      "forwards it over NVLink (DeepEP)");
+    v("issuer", issuer, "-", "collectives: SMs issue the transfers (sm) or the NIC alone (nic)");
+    v("collective", collective, "-", "ring: all_gather, reduce_scatter or all_reduce");
+  }
+  void validate(const ParamCheck& c) const {
+    c.require(count >= 1, "count", "must be >= 1");
+    c.require(iterations >= 1, "iterations", "must be >= 1");
+    c.require(senders >= 0, "senders", "must be >= 0");
+  }
+};
+
+class NetworkTraffic : public WorkloadGenerator {
+ public:
+  explicit NetworkTraffic(const NetworkTrafficParams& params) : params_(params) {}
+  Workload generate(const ClusterShape& cluster) const override;
+
+ private:
+  NetworkTrafficParams params_;
+};
+
+}  // namespace mlasim

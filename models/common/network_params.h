@@ -1,0 +1,164 @@
+// Params of the `network:` scenario section (fidelity, virtual lanes, GPU ports, faults,
+// reports) and the facts each packet-capable node tells the fabric about itself
+// (PacketNodeTraits). Hardware figures of NICs and switches live in their own params structs.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sim/params.h"
+#include "sim/units.h"
+
+namespace mlasim {
+
+// message: placeholder links move whole messages (fixed_latency nodes); packet: MTU packets
+// with credits; flow: max-min fair fluid flows over the same routes; auto: packet when every
+// NIC/switch model supports it, else message.
+enum class NetworkFidelity : uint8_t { Auto, Message, Packet, Flow };
+enum class Arbitration : uint8_t { RoundRobin, Fcfs };
+
+template <>
+struct EnumNames<NetworkFidelity> {
+  static constexpr std::array<std::pair<NetworkFidelity, std::string_view>, 4> values{
+      {{NetworkFidelity::Auto, "auto"},
+       {NetworkFidelity::Message, "message"},
+       {NetworkFidelity::Packet, "packet"},
+       {NetworkFidelity::Flow, "flow"}}};
+};
+
+template <>
+struct EnumNames<Arbitration> {
+  static constexpr std::array<std::pair<Arbitration, std::string_view>, 2> values{
+      {{Arbitration::RoundRobin, "round_robin"}, {Arbitration::Fcfs, "fcfs"}}};
+};
+
+// Bytes a protocol adds on a link: `header` per `segment` bytes of payload (PCIe: one TLP
+// header per max-payload chunk), or per packet when segment is 0 (IB: LRH/BTH/CRCs per MTU
+// packet). `encoding`: fraction of the line rate left for bytes after line coding.
+struct LinkOverhead {
+  uint32_t segment = 0;
+  uint32_t header = 0;
+  double encoding = 1.0;
+  uint64_t wire_bytes(uint64_t payload) const {
+    if (segment == 0) return payload + header;
+    const uint64_t chunks = payload == 0 ? 1 : (payload + segment - 1) / segment;
+    return payload + chunks * header;
+  }
+};
+
+// What a node tells the packet fabric: how long a packet takes from arrival to its routing
+// decision, whether it may leave before its tail has arrived, the input buffer it advertises
+// as credits, and the setup latency of a message injected towards it (a NIC's doorbell).
+struct PacketNodeTraits {
+  Time pipeline;                      // arrival (head or tail) to forwarding decision
+  Time sink_latency;                  // tail arrival to delivery, for packets addressed here
+  bool cut_through = false;           // forward from the head (true) or the tail (false)
+  uint64_t buffer_per_vl = 256 * 1024;  // input buffer per port and virtual lane, bytes
+  Time message_setup;                 // before the first packet of a message injected to us
+  uint32_t max_payload = 0;           // largest packet payload this node carries (0: any)
+  Arbitration arbitration = Arbitration::RoundRobin;
+  // Protocol overheads this node defines for links of a kind (NIC: IB and PCIe).
+  std::optional<LinkOverhead> ib, pcie, nvlink;
+};
+
+// GPU side of the GPU's links (its NVLink and PCIe ports) in packet mode.
+struct GpuPortParams {
+  Bytes buffer = Bytes::parse("256KiB");
+  Time forward_latency = Time::ns(300);
+  Time issue_latency = Time::ns(0);
+  template <class V>
+  void visit(V& v) {
+    v("buffer", buffer, "B",
+      "receive buffer of a GPU port per virtual lane (credits it advertises; GPU memory sinks "
+      "packets at line rate, so it matters only for forwarded traffic)");
+    v("forward_latency", forward_latency, "s",
+      "tail arrival to forwarding of a packet for another GPU (cross-plane forwarding by SMs; "
+      "uncertain)");
+    v("issue_latency", issue_latency, "s",
+      "extra time before an SM-issued message's first byte moves (added to the first hop's "
+      "setup latency)");
+  }
+  void validate(const ParamCheck& c) const {
+    c.require(buffer.count() >= 64, "buffer", "must be >= 64 B (one credit)");
+  }
+};
+
+struct NetworkFaultParams {
+  std::vector<std::string> links;  // "A:B"
+  std::vector<std::string> switches;
+  std::vector<std::string> nics;
+  std::vector<int32_t> planes;
+  template <class V>
+  void visit(V& v) {
+    v("links", links, "-", "failed links, each 'A:B' with two vertex names");
+    v("switches", switches, "-", "failed switches (network switches or NVSwitches) by name");
+    v("nics", nics, "-", "failed NICs by name");
+    v("planes", planes, "-", "failed planes (every switch and NIC on them)");
+  }
+  bool empty() const {
+    return links.empty() && switches.empty() && nics.empty() && planes.empty();
+  }
+};
+
+struct NetworkReportParams {
+  Time bin = Time::us(1);
+  int32_t max_bins = 128;
+  int32_t timeseries_max_links = 20000;
+  int32_t hotspots = 10;
+  uint64_t max_message_rows = 1'000'000;
+  template <class V>
+  void visit(V& v) {
+    v("bin", bin, "s",
+      "initial width of the time-series bins (doubles whenever a series would need more than "
+      "max_bins)");
+    v("max_bins", max_bins, "count", "most bins per link time series");
+    v("timeseries_max_links", timeseries_max_links, "count",
+      "time series are kept only when the network has at most this many link directions");
+    v("hotspots", hotspots, "count", "links listed as hot spots (most credit-stall time)");
+    v("max_message_rows", max_message_rows, "count", "most rows written to messages.csv");
+  }
+  void validate(const ParamCheck& c) const {
+    c.require(bin.ps() > 0, "bin", "must be > 0");
+    c.require(max_bins >= 2, "max_bins", "must be >= 2");
+  }
+};
+
+struct NetworkParams {
+  NetworkFidelity fidelity = NetworkFidelity::Auto;
+  int32_t vls = 1;
+  bool spray = false;
+  bool in_order = true;
+  GpuPortParams gpu_port;
+  NetworkFaultParams faults;
+  NetworkReportParams report;
+  uint64_t probe_events = 0;
+
+  template <class V>
+  void visit(V& v) {
+    v("fidelity", fidelity, "-",
+      "message (placeholder whole-message links), packet (MTU packets, credits), flow (max-min "
+      "fair fluid flows) or auto (packet unless a placeholder NIC/switch is used)");
+    v("vls", vls, "count", "data virtual lanes (IB VL0-14); a message uses VL (its vl mod vls)");
+    v("spray", spray, "-",
+      "choose among equal-cost next hops per packet rather than per flow (ConnectX-8 style "
+      "spraying; needs the receiver to reorder)");
+    v("in_order", in_order, "-",
+      "complete messages of one queue pair (src, dst) in the order they were posted, as "
+      "ConnectX-7 does");
+    v.group("gpu_port", gpu_port, "GPU end of NVLink and PCIe links in packet mode");
+    v.group("faults", faults, "links, switches, NICs or planes failed before the run");
+    v.group("report", report, "congestion and traffic reports");
+    v("probe_events", probe_events, "count",
+      "benchmarks: after the run, time this many raw SystemC timed notifications and report "
+      "the rate (0: off)");
+  }
+  void validate(const ParamCheck& c) const {
+    c.require(vls >= 1 && vls <= 15, "vls", "must be between 1 and 15");
+  }
+};
+
+}  // namespace mlasim

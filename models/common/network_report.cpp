@@ -1,0 +1,213 @@
+// Network reports: summary keys, CSVs and the hot-spot report (see network_report.h).
+#include "models/common/network_report.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+#include <numeric>
+#include <sstream>
+
+#include "sim/results.h"
+
+namespace mlasim {
+
+namespace {
+
+double utilization(const FabricLink& l, Time end) {
+  return end.ps() > 0 ? static_cast<double>(l.stats.busy_ps) / static_cast<double>(end.ps()) : 0.0;
+}
+
+struct Totals {
+  uint64_t links = 0, active = 0, bytes = 0, busy_ps = 0, stall_ps = 0;
+  double util_sum = 0, util_max = 0;
+  void add(const FabricLink& l, Time end) {
+    ++links;
+    bytes += l.stats.bytes;
+    busy_ps += l.stats.busy_ps;
+    stall_ps += l.stats.stall_ps;
+    const double u = utilization(l, end);
+    util_max = std::max(util_max, u);
+    if (l.stats.bytes > 0) {
+      ++active;
+      util_sum += u;
+    }
+  }
+  nlohmann::ordered_json json() const {
+    return {{"links", links},
+            {"active_links", active},
+            {"bytes", bytes},
+            {"busy_us", static_cast<double>(busy_ps) * 1e-6},
+            {"credit_stall_us", static_cast<double>(stall_ps) * 1e-6},
+            {"mean_active_utilization", active ? util_sum / static_cast<double>(active) : 0.0},
+            {"max_utilization", util_max}};
+  }
+};
+
+std::vector<const FabricLink*> hotspots(const Fabric& f, size_t n) {
+  std::vector<const FabricLink*> v;
+  for (const auto& l : f.links())
+    if (l.stats.stall_ps > 0) v.push_back(&l);
+  std::stable_sort(v.begin(), v.end(), [](const FabricLink* a, const FabricLink* b) {
+    return a->stats.stall_ps > b->stats.stall_ps;
+  });
+  if (v.size() > n) v.resize(n);
+  return v;
+}
+
+}  // namespace
+
+double quantile(std::vector<double> v, double p) {
+  if (v.empty()) return 0.0;
+  std::sort(v.begin(), v.end());
+  const double pos = p * static_cast<double>(v.size() - 1);
+  const auto lo = static_cast<size_t>(pos);
+  const size_t hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
+}
+
+void add_network_summary(const Fabric& f, Time end, nlohmann::ordered_json& j) {
+  j["network_fidelity"] = f.fidelity_name();
+  j["packet_hops"] = f.packet_hops;
+  j["net_injected_messages_count"] = f.messages_injected;
+  j["net_delivered_messages_count"] = f.messages_delivered;
+  j["net_injected_bytes"] = f.bytes_injected;
+  j["net_delivered_bytes"] = f.bytes_delivered;
+  j["net_injected_packets_count"] = f.packets_injected;
+  j["net_delivered_packets_count"] = f.packets_delivered;
+
+  Totals all;
+  for (const auto& l : f.links())
+    all.add(l, end);
+  j["max_link_utilization"] = all.util_max;
+  j["mean_link_utilization"] = all.active ? all.util_sum / static_cast<double>(all.active) : 0.0;
+  j["credit_stall_fraction"] =
+      all.busy_ps + all.stall_ps > 0
+          ? static_cast<double>(all.stall_ps) / static_cast<double>(all.busy_ps + all.stall_ps)
+          : 0.0;
+  j["credit_stall_us"] = static_cast<double>(all.stall_ps) * 1e-6;
+
+  std::vector<double> fct, slowdown;
+  int64_t first = -1, last = -1;
+  for (const auto& r : f.messages()) {
+    if (r.completed_ps < 0) continue;
+    const double t = static_cast<double>(r.completed_ps - r.injected_ps);
+    fct.push_back(t * 1e-6);
+    slowdown.push_back(r.ideal_ps > 0 ? t / static_cast<double>(r.ideal_ps) : 1.0);
+    first = first < 0 ? r.injected_ps : std::min(first, r.injected_ps);
+    last = std::max(last, r.completed_ps);
+  }
+  j["fct_min_us"] = fct.empty() ? 0.0 : *std::min_element(fct.begin(), fct.end());
+  j["fct_p50_us"] = quantile(fct, 0.5);
+  j["fct_p99_us"] = quantile(fct, 0.99);
+  j["fct_max_us"] = fct.empty() ? 0.0 : *std::max_element(fct.begin(), fct.end());
+  j["p50_fct_slowdown"] = quantile(slowdown, 0.5);
+  j["p99_fct_slowdown"] = quantile(slowdown, 0.99);
+  j["max_fct_slowdown"] = slowdown.empty() ? 0.0 : *std::max_element(slowdown.begin(),
+                                                                     slowdown.end());
+  j["network_end_us"] = last >= 0 ? static_cast<double>(last) * 1e-6 : 0.0;
+  j["net_goodput_bytes_per_s"] =
+      last > first && first >= 0
+          ? static_cast<double>(f.bytes_delivered) / (static_cast<double>(last - first) * 1e-12)
+          : 0.0;
+  const auto hot = hotspots(f, 1);
+  j["hotspot_link"] = hot.empty() ? std::string("-") : hot.front()->name;
+  j["hotspot_credit_stall_us"] =
+      hot.empty() ? 0.0 : static_cast<double>(hot.front()->stats.stall_ps) * 1e-6;
+  j["net_peak_in_flight_packets_count"] = f.peak_in_flight_packets;
+  j["net_memory_per_in_flight_packet_bytes"] = f.bytes_per_in_flight_packet();
+  j["net_engine_activations_count"] = f.activations;
+}
+
+void write_network_results(const Fabric& f, Time end, const std::filesystem::path& dir) {
+  {
+    std::ostringstream o;
+    o << "link,from,to,kind,tier,plane,bandwidth_bytes_per_s,bytes,wire_bytes,packets,messages,"
+         "utilization,busy_us,credit_stall_us,peak_queue_bytes,mean_queue_bytes\n";
+    for (const auto& l : f.links()) {
+      const auto& s = l.stats;
+      o << fmt::format("{},{},{},{},{},{},{},{},{},{},{},{:.6f},{:.6f},{:.6f},{},{:.3f}\n", l.name,
+                       f.node(l.from).basename(), f.node(l.to).basename(), l.timing.kind,
+                       l.timing.tier, l.timing.plane, l.timing.bandwidth.bytes_per_s(), s.bytes,
+                       s.wire_bytes, s.packets, s.messages, utilization(l, end),
+                       static_cast<double>(s.busy_ps) * 1e-6,
+                       static_cast<double>(s.stall_ps) * 1e-6, s.peak_queue_bytes,
+                       end.ps() > 0 ? s.queue_byte_ps / static_cast<double>(end.ps()) : 0.0);
+    }
+    write_file_atomic(dir / "links.csv", o.str());
+  }
+  {
+    std::ostringstream o;
+    o << "id,src,dst,bytes,injected_us,completed_us,fct_us,ideal_us,slowdown\n";
+    uint64_t rows = 0;
+    for (const auto& r : f.messages()) {
+      if (rows++ >= f.params().report.max_message_rows) break;
+      const bool done = r.completed_ps >= 0;
+      const double fct = done ? static_cast<double>(r.completed_ps - r.injected_ps) : 0.0;
+      o << fmt::format("{},{},{},{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f}\n", r.id, r.src, r.dst,
+                       r.bytes, static_cast<double>(r.injected_ps) * 1e-6,
+                       done ? static_cast<double>(r.completed_ps) * 1e-6 : -1.0, fct * 1e-6,
+                       static_cast<double>(r.ideal_ps) * 1e-6,
+                       r.ideal_ps > 0 && done ? fct / static_cast<double>(r.ideal_ps) : 0.0);
+    }
+    write_file_atomic(dir / "messages.csv", o.str());
+  }
+  {
+    // One bin width for all links: the widest any series had to grow to.
+    int64_t width = 0;
+    for (const auto& l : f.links()) {
+      width = std::max({width, l.stats.busy_series.width_ps(), l.stats.queue_series.width_ps()});
+    }
+    std::ostringstream o;
+    o << "link,tier,plane,bin,bin_start_us,bin_width_us,utilization,mean_queue_bytes\n";
+    if (width > 0) {
+      for (const auto& l : f.links()) {
+        if (l.stats.bytes == 0) continue;
+        const auto busy = l.stats.busy_series.coarsened(width);
+        const auto queue = l.stats.queue_series.coarsened(width);
+        const size_t n = std::max(busy.size(), queue.size());
+        const double w = static_cast<double>(width);
+        for (size_t i = 0; i < n; ++i) {
+          const double b = i < busy.size() ? busy[i] : 0.0;
+          const double q = i < queue.size() ? queue[i] : 0.0;
+          o << fmt::format("{},{},{},{},{:.6f},{:.6f},{:.6f},{:.3f}\n", l.name, l.timing.tier,
+                           l.timing.plane, i, static_cast<double>(i) * w * 1e-6, w * 1e-6, b / w,
+                           q / w);
+        }
+      }
+    }
+    write_file_atomic(dir / "link_timeseries.csv", o.str());
+  }
+  {
+    nlohmann::ordered_json r;
+    r["fidelity"] = f.fidelity_name();
+    r["end_us"] = end.to_us();
+    nlohmann::ordered_json hot = nlohmann::ordered_json::array();
+    for (const FabricLink* l : hotspots(f, static_cast<size_t>(f.params().report.hotspots))) {
+      hot.push_back({{"link", l->name},
+                     {"tier", l->timing.tier},
+                     {"plane", l->timing.plane},
+                     {"credit_stall_us", static_cast<double>(l->stats.stall_ps) * 1e-6},
+                     {"utilization", utilization(*l, end)},
+                     {"peak_queue_bytes", l->stats.peak_queue_bytes}});
+    }
+    r["hotspots"] = std::move(hot);
+    std::map<std::string, Totals> tiers;
+    std::map<int32_t, Totals> planes;
+    for (const auto& l : f.links()) {
+      tiers[l.timing.tier].add(l, end);
+      planes[l.timing.plane].add(l, end);
+    }
+    nlohmann::ordered_json t = nlohmann::ordered_json::object();
+    for (const auto& [name, tot] : tiers)
+      t[name] = tot.json();
+    r["tiers"] = std::move(t);
+    nlohmann::ordered_json p = nlohmann::ordered_json::object();
+    for (const auto& [plane, tot] : planes)
+      p[plane < 0 ? std::string("none") : std::to_string(plane)] = tot.json();
+    r["planes"] = std::move(p);
+    write_file_atomic(dir / "network_report.json", r.dump(2) + "\n");
+  }
+}
+
+}  // namespace mlasim

@@ -1,0 +1,412 @@
+// PacketFabric: MTU packets, credits per virtual lane, cut-through or store-and-forward hops
+// (see packet_fabric.h).
+#include "models/common/packet_fabric.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "sim/errors.h"
+
+namespace mlasim {
+
+namespace {
+
+uint64_t mix64(uint64_t x) {  // splitmix64 finaliser
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+// Min-heap order of credit returns by time.
+struct LaterReturn {
+  template <class R>
+  bool operator()(const R& a, const R& b) const {
+    return a.t > b.t;
+  }
+};
+
+}  // namespace
+
+PacketFabric::PacketFabric(const sc_core::sc_module_name& name, SimContext& ctx,
+                           const NetworkParams& params)
+    : Fabric(name, ctx, params) {}
+
+void PacketFabric::finalize() {
+  Fabric::finalize();
+  state_.assign(links_.size(), LinkState{});
+  for (size_t i = 0; i < links_.size(); ++i) {
+    const FabricLink& l = links_[i];
+    const uint64_t buffer = traits_[l.to].buffer_per_vl;
+    const int64_t credits = static_cast<int64_t>(buffer / kCreditBytes);
+    const uint32_t need = credits_of(static_cast<uint32_t>(l.overhead.wire_bytes(mtu_)));
+    if (credits < need) {
+      throw InputError(fmt::format(
+          "link {}: the receiving buffer ({} B per virtual lane) cannot hold one {} B packet "
+          "({} B on the wire); raise the buffer or lower the MTU",
+          l.name, buffer, mtu_, l.overhead.wire_bytes(mtu_)));
+    }
+    state_[i].mtu_wire = static_cast<uint32_t>(l.overhead.wire_bytes(mtu_));
+    state_[i].mtu_credits = credits_of(state_[i].mtu_wire);
+    state_[i].mtu_ser = l.rate.transfer_time(Bytes(state_[i].mtu_wire)).ps();
+    state_[i].vl.resize(static_cast<size_t>(params_.vls));
+    for (VlState& v : state_[i].vl) {
+      v.free = v.total = credits;
+    }
+  }
+}
+
+int64_t PacketFabric::credits_total(uint32_t link) const {
+  return state_.at(link).vl.front().total;
+}
+
+size_t PacketFabric::bytes_per_in_flight_packet() const {
+  // A packet slot, its one pending event, and its index in a wait queue or free list.
+  return sizeof(Packet) + sizeof(Event) + 2 * sizeof(uint32_t);
+}
+
+void PacketFabric::inject(NetworkNode& at, Message msg, std::function<void()> on_sent) {
+  const uint32_t node = at.fabric_index;
+  if (!path_links(node, msg.dst, msg.flow_hash, path_scratch_) || path_scratch_.empty()) {
+    throw SimulationError(fmt::format("{}: no route to GPU {} (message {} from GPU {})",
+                                      at.name(), msg.dst, msg.id, msg.src));
+  }
+  const uint32_t link = path_scratch_.front();
+  const int64_t ideal = ideal_ps(path_scratch_, msg.bytes.count(), msg.sm_issued);
+  uint32_t m;
+  if (!free_msgs_.empty()) {
+    m = free_msgs_.back();
+    free_msgs_.pop_back();
+  } else {
+    m = static_cast<uint32_t>(msgs_.size());
+    msgs_.emplace_back();
+  }
+  MsgState& s = msgs_[m];
+  s = MsgState{};
+  s.unsent = msg.bytes.count();
+  s.packets = static_cast<uint32_t>(s.unsent == 0 ? 1 : (s.unsent + mtu_ - 1) / mtu_);
+  s.record = open_message(msg, ideal, &s.qp_seq);
+  s.ready = now_ps() + setup_ps(link, msg.sm_issued);
+  s.refs = 2;
+  s.on_sent = std::move(on_sent);
+  s.path = path_scratch_;  // packets follow it unless routing is decided per packet
+  msg.vl = static_cast<uint8_t>(msg.vl % params_.vls);
+  const uint8_t vl = msg.vl;
+  s.msg = std::move(msg);
+  // Pending messages stay sorted by ready time (setup latencies may differ per message).
+  auto& pending = state_[link].vl[vl].source.pending;
+  auto it = pending.end();
+  while (it != pending.begin() && msgs_[*(it - 1)].ready > msgs_[m].ready)
+    --it;
+  pending.insert(it, m);
+  drain(link, vl);
+}
+
+uint32_t PacketFabric::make_packet(uint32_t m) {
+  uint32_t p;
+  if (!free_packets_.empty()) {
+    p = free_packets_.back();
+    free_packets_.pop_back();
+  } else {
+    p = static_cast<uint32_t>(pool_.size());
+    pool_.emplace_back();
+  }
+  MsgState& s = msgs_[m];
+  Packet& k = pool_[p];
+  k = Packet{};
+  k.msg = m;
+  k.seq = s.next_seq++;
+  k.payload = static_cast<uint32_t>(std::min<uint64_t>(s.unsent, mtu_));
+  s.unsent -= k.payload;
+  k.dst = s.msg.dst;
+  k.vl = s.msg.vl;
+  k.hash = params_.spray ? s.msg.flow_hash ^ mix64(k.seq + 1) : s.msg.flow_hash;
+  k.ready = s.ready;
+  ++packets_injected;
+  ++in_flight_;
+  peak_in_flight_packets = std::max(peak_in_flight_packets, in_flight_);
+  return p;
+}
+
+void PacketFabric::unref(uint32_t m) {
+  if (--msgs_[m].refs == 0) {
+    msgs_[m].on_sent = nullptr;
+    msgs_[m].msg.relay.reset();
+    msgs_[m].path.clear();
+    free_msgs_.push_back(m);
+  }
+}
+
+int64_t PacketFabric::earliest_start(uint32_t link, const Packet& p) const {
+  int64_t t = p.ready;
+  if (p.in_link != kNone) {
+    // Cut-through: the tail must not leave before it has arrived.
+    t = std::max(t, p.tail_in - ser_of(link, p.payload));
+  }
+  return t;
+}
+
+bool PacketFabric::reserve(uint32_t link, uint8_t vl, uint32_t credits, int64_t t0,
+                           int64_t* start) {
+  LinkState& ls = state_[link];
+  VlState& v = ls.vl[vl];
+  // Credit stall counts from when the packet could have gone but for credits; a start is
+  // never in the past.
+  const int64_t could = std::max(t0, ls.wire_free);
+  const int64_t t = std::max(could, now_ps());
+  const int64_t horizon = std::max(t, v.ready_at);
+  while (!v.returns.empty() && v.returns.front().t <= horizon) {
+    v.free += v.returns.front().credits;
+    std::pop_heap(v.returns.begin(), v.returns.end(), LaterReturn{});
+    v.returns.pop_back();
+  }
+  while (v.free < credits && !v.returns.empty()) {
+    const Return r = v.returns.front();
+    std::pop_heap(v.returns.begin(), v.returns.end(), LaterReturn{});
+    v.returns.pop_back();
+    v.free += r.credits;
+    v.ready_at = std::max(v.ready_at, r.t);
+  }
+  if (v.free < credits) return false;
+  *start = std::max(t, v.ready_at);
+  v.free -= credits;
+  FabricLink& l = links_[link];
+  // Fresh packets have could >= now, so any delay past `could` is waiting for credits.
+  l.stats.stall_ps += static_cast<uint64_t>(*start - could);
+  const uint64_t reserved = static_cast<uint64_t>(v.total - v.free) * kCreditBytes;
+  l.stats.peak_queue_bytes = std::max(l.stats.peak_queue_bytes, reserved);
+  return true;
+}
+
+void PacketFabric::drain(uint32_t link, uint8_t vl) {
+  const bool fcfs = traits_[links_[link].from].arbitration == Arbitration::Fcfs;
+  while (true) {
+    VlState& v = state_[link].vl[vl];
+    // Messages whose setup has elapsed by the time the wire frees join the round-robin.
+    const int64_t horizon = std::max(now_ps(), state_[link].wire_free);
+    while (!v.source.pending.empty() && msgs_[v.source.pending.front()].ready <= horizon) {
+      v.source.active.push_back(v.source.pending.front());
+      v.source.pending.pop_front();
+    }
+    if (v.waiting == 0 && v.source.empty()) return;
+    // Candidates: slots 0..n-1 (inputs), n (this node's own messages).
+    const uint32_t n = static_cast<uint32_t>(v.slots.size());
+    uint32_t pick = kNone;
+    int64_t pick_t0 = 0;
+    auto candidate_t0 = [&](uint32_t s) -> int64_t {
+      if (s < n) return earliest_start(link, pool_[v.slots[s].packets.front()]);
+      const uint32_t m = v.source.active.empty() ? v.source.pending.front()
+                                                 : v.source.active.front();
+      return msgs_[m].ready;
+    };
+    auto nonempty = [&](uint32_t s) {
+      return s < n ? !v.slots[s].packets.empty() : !v.source.empty();
+    };
+    for (uint32_t i = 0; i <= n; ++i) {
+      const uint32_t s = (v.rr + i) % (n + 1);
+      if (!nonempty(s)) continue;
+      if (!fcfs) {
+        pick = s;
+        pick_t0 = candidate_t0(s);
+        break;
+      }
+      const int64_t t0 = candidate_t0(s);
+      if (pick == kNone || t0 < pick_t0) pick = s, pick_t0 = t0;
+    }
+    if (pick == kNone) return;
+    uint32_t payload;
+    if (pick < n) {
+      payload = pool_[v.slots[pick].packets.front()].payload;
+    } else {
+      const uint32_t m = v.source.active.empty() ? v.source.pending.front()
+                                                 : v.source.active.front();
+      payload = static_cast<uint32_t>(std::min<uint64_t>(msgs_[m].unsent, mtu_));
+    }
+    const uint32_t credits = credits_of(wire_of(link, payload));
+    int64_t start = 0;
+    if (!reserve(link, vl, credits, pick_t0, &start)) return;
+    uint32_t pkt;
+    if (pick < n) {
+      pkt = v.slots[pick].packets.front();
+      v.slots[pick].packets.pop_front();
+      --v.waiting;
+      state_[link].queued_bytes -= pool_[pkt].payload;
+    } else {
+      auto& q = v.source.active.empty() ? v.source.pending : v.source.active;
+      const uint32_t m = q.front();
+      pkt = make_packet(m);
+      q.pop_front();
+      if (msgs_[m].unsent > 0) {
+        state_[link].vl[vl].source.active.push_back(m);  // round-robin across queue pairs
+      }
+    }
+    state_[link].vl[vl].rr = (pick + 1) % (n + 1);
+    commit(link, pkt, credits, start);
+  }
+}
+
+void PacketFabric::forward(uint32_t pkt, uint32_t link) {
+  const uint8_t vl = pool_[pkt].vl;
+  VlState& v = state_[link].vl[vl];
+  if (v.waiting == 0 && v.source.empty()) {
+    const uint32_t credits = credits_of(wire_of(link, pool_[pkt].payload));
+    int64_t start = 0;
+    if (reserve(link, vl, credits, earliest_start(link, pool_[pkt]), &start)) {
+      commit(link, pkt, credits, start);
+      return;
+    }
+  }
+  // Blocked: wait in this input's queue for the output until credits come back.
+  const uint32_t input = pool_[pkt].in_link;
+  auto it = std::find_if(v.slots.begin(), v.slots.end(),
+                         [input](const Slot& s) { return s.input == input; });
+  if (it == v.slots.end()) {
+    v.slots.push_back(Slot{input, {}});
+    it = v.slots.end() - 1;
+  }
+  it->packets.push_back(pkt);
+  ++v.waiting;
+  state_[link].queued_bytes += pool_[pkt].payload;
+}
+
+void PacketFabric::commit(uint32_t link, uint32_t pkt, uint32_t credits, int64_t start) {
+  FabricLink& l = links_[link];
+  const uint32_t wire = wire_of(link, pool_[pkt].payload);
+  const int64_t end = start + ser_of(link, pool_[pkt].payload);
+  state_[link].wire_free = end;
+  l.stats.bytes += pool_[pkt].payload;
+  l.stats.wire_bytes += wire;
+  ++l.stats.packets;
+  note_busy(l, start, end);
+  ++packet_hops;
+  const MsgState& ms = msgs_[pool_[pkt].msg];
+  const bool last_of_message = pool_[pkt].seq + 1 == ms.packets;
+  if (last_of_message) ++l.stats.messages;
+
+  // The packet's tail leaves its input buffer now: that room goes back upstream.
+  const Packet before = pool_[pkt];
+  if (before.in_link != kNone) {
+    release(before.in_link, before.vl, before.in_credits, before.in_wire, before.head_in, end);
+  } else if (last_of_message) {
+    // Last packet of a message left its GPU: the send is done when its tail is out.
+    schedule(end, ms.on_sent ? kSentNotify : kSent, before.msg);
+  }
+  Packet& p = pool_[pkt];
+  ++p.hop;
+  p.in_link = link;
+  p.in_credits = credits;
+  p.in_wire = wire;
+  p.head_in = start + l.timing.latency.ps();
+  p.tail_in = end + l.timing.latency.ps();
+  const PacketNodeTraits& t = traits_[l.to];
+  const bool sink = nodes_[l.to]->endpoint_rank() == p.dst;
+  p.ready = sink ? p.tail_in + t.sink_latency.ps()
+                 : (t.cut_through ? p.head_in : p.tail_in) + t.pipeline.ps();
+  schedule(p.ready, kReady, pkt);
+}
+
+void PacketFabric::release(uint32_t link, uint8_t vl, uint32_t credits, uint32_t wire,
+                           int64_t from, int64_t to) {
+  note_residency(links_[link], wire, from, to);
+  if (probe_) probe_(link, vl, credits, from, to);
+  return_credits(link, vl, credits, to + links_[link].timing.latency.ps());
+}
+
+void PacketFabric::return_credits(uint32_t link, uint8_t vl, uint32_t credits, int64_t t) {
+  VlState& v = state_[link].vl[vl];
+  if (t <= v.ready_at) {
+    v.free += credits;
+  } else {
+    v.returns.push_back(Return{t, credits});
+    std::push_heap(v.returns.begin(), v.returns.end(), LaterReturn{});
+  }
+  if (v.free > v.total) ++credit_violations;
+  if (v.waiting > 0 || !v.source.empty()) drain(link, vl);
+}
+
+void PacketFabric::dispatch(uint8_t kind, uint32_t a, uint32_t) {
+  if (kind == kReady) {
+    on_ready(a);
+  } else if (kind == kDeliver) {
+    MsgState& s = msgs_[a];
+    Message msg = s.msg;
+    const uint32_t record = s.record;
+    const uint64_t qp_seq = s.qp_seq;
+    const int in_port = static_cast<int>(s.last_in_port);
+    NetworkNode& node = *nodes_[links_[s.path.back()].to];
+    unref(a);
+    complete_message(record, qp_seq, node, std::move(msg), in_port);
+  } else if (kind == kSent || kind == kSentNotify) {
+    MsgState& s = msgs_[a];
+    if (s.on_sent) {
+      auto cb = std::move(s.on_sent);
+      s.on_sent = nullptr;
+      unref(a);
+      cb();
+    } else {
+      unref(a);
+    }
+  }
+}
+
+bool PacketFabric::is_internal(uint8_t kind, uint32_t) const {
+  return kind == kReady || kind == kSent;
+}
+
+void PacketFabric::on_ready(uint32_t pkt) {
+  const Packet p = pool_[pkt];
+  const FabricLink& in = links_[p.in_link];
+  NetworkNode& node = *nodes_[in.to];
+  if (node.endpoint_rank() == p.dst) {
+    // GPU memory absorbs the packet as it arrives: its buffer room frees at the tail.
+    release(p.in_link, p.vl, p.in_credits, p.in_wire, p.head_in, p.tail_in);
+    ++packets_delivered;
+    --in_flight_;
+    free_packets_.push_back(pkt);
+    MsgState& s = msgs_[p.msg];
+    if (++s.delivered == s.packets) {
+      // Delivery calls into the GPU: its own event, at the same time.
+      s.last_in_port = static_cast<uint32_t>(in.to_port);
+      schedule(now_ps(), kDeliver, p.msg);
+    }
+    return;
+  }
+  const MsgState& s = msgs_[p.msg];
+  if (!per_packet_routing_ && p.hop < s.path.size()) {
+    forward(pkt, s.path[p.hop]);
+    return;
+  }
+  const int port = node.route_port(p.dst, p.hash);
+  if (port < 0 || static_cast<size_t>(port) >= out_links_[in.to].size()) {
+    throw SimulationError(fmt::format("{}: no route to GPU {} (message {} from GPU {})",
+                                      node.name(), p.dst, msgs_[p.msg].msg.id,
+                                      msgs_[p.msg].msg.src));
+  }
+  forward(pkt, out_links_[in.to][port]);
+}
+
+double PacketFabric::port_load(const NetworkNode& at, int port) const {
+  if (at.fabric_index >= out_links_.size() || state_.empty()) return 0.0;
+  const uint32_t link = out_links_[at.fabric_index][port];
+  const LinkState& s = state_[link];
+  const double backlog = static_cast<double>(std::max<int64_t>(0, s.wire_free - now_ps()));
+  return backlog + static_cast<double>(s.queued_bytes) * 1e12 / links_[link].rate.bytes_per_s();
+}
+
+std::vector<std::string> PacketFabric::describe_in_flight() const {
+  std::vector<std::string> out;
+  if (in_flight_ > 0) out.push_back(fmt::format("{} packets still in the network", in_flight_));
+  for (size_t i = 0; i < state_.size() && out.size() < 8; ++i) {
+    for (const VlState& v : state_[i].vl) {
+      if (v.waiting > 0 || !v.source.empty()) {
+        out.push_back(fmt::format("{}: {} packets wait for credits ({} of {} free)",
+                                  links_[i].name, v.waiting, v.free, v.total));
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace mlasim

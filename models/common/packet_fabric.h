@@ -1,0 +1,166 @@
+// Packet-level link layer (`network.fidelity: packet`): messages are cut into packets of at
+// most one MTU at the sending GPU; each link direction serialises a packet's wire bytes
+// (payload plus the protocol's headers, at line rate times encoding efficiency), then the
+// packet propagates and reaches the next node's input buffer. Flow control is credit based per
+// virtual lane, in 64 B units as in InfiniBand: a packet leaves only when the receiver has
+// advertised room for all of it, and room is returned upstream (after the link's propagation
+// delay) once the packet's tail has left that buffer. Nothing is ever dropped; a full buffer
+// stalls its upstream port, which fills its own buffers in turn (back-pressure, as PFC does on
+// RoCE).
+//
+// Timing per hop: a cut-through node (switches) decides a packet's output `pipeline` after its
+// head arrives and may start sending before its tail is in, but never so early that the tail
+// would leave before arriving; a store-and-forward node (NIC, GPU) decides after the tail.
+// Output arbitration is round-robin (or first-come first-served) among the inputs with packets
+// waiting for that output; input buffers are organised as virtual output queues, so a packet
+// waiting for a busy output never blocks one behind it bound elsewhere (no head-of-line
+// blocking). A GPU's own messages form one more input, served round-robin per packet across
+// its queue pairs.
+//
+// How it stays at one event per packet hop: a departure is decided arithmetically when the
+// packet becomes eligible (start = max(eligible, wire free, credits back)) and only its arrival
+// at the next node is an event. Credits coming back are applied at once by the upstream port,
+// which commits waiting packets to start at the return time. The price: arbitration among
+// packets waiting at the same output is settled when credits come back, not at the instant the
+// wire frees, and a later packet on another virtual lane cannot fill a gap before an earlier
+// committed one.
+//
+// Left out: link-level retransmission and bit errors, credit packets' own bandwidth, shared
+// (rather than per-port) switch buffers, congestion control (DCQCN, IB CC), and the RC
+// acknowledgements (a send completes when its last byte has left the GPU).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "models/common/fabric.h"
+
+namespace mlasim {
+
+class PacketFabric : public Fabric {
+ public:
+  PacketFabric(const sc_core::sc_module_name& name, SimContext& ctx, const NetworkParams& params);
+
+  void finalize() override;
+  void inject(NetworkNode& at, Message msg, std::function<void()> on_sent) override;
+  double port_load(const NetworkNode& at, int port) const override;
+  std::vector<std::string> describe_in_flight() const override;
+  const char* fidelity_name() const override { return "packet"; }
+  size_t bytes_per_in_flight_packet() const override;
+
+  // Tests: called for every stay of a packet in an input buffer: the link it came in on, its
+  // virtual lane, the credits it held and when it arrived (head) and left (tail).
+  using ResidencyProbe =
+      std::function<void(uint32_t link, uint8_t vl, uint32_t credits, int64_t from, int64_t to)>;
+  void set_residency_probe(ResidencyProbe probe) { probe_ = std::move(probe); }
+  // Credits of a link's receiving buffer per virtual lane.
+  int64_t credits_total(uint32_t link) const;
+  // A packet left before the credits it uses had come back (must stay 0).
+  uint64_t credit_violations = 0;
+
+  static constexpr uint32_t kCreditBytes = 64;
+
+ private:
+  // kReady and kSent without a callback touch only fabric state (may run ahead of SystemC);
+  // kSentNotify and kDeliver call into the GPU.
+  enum EventKind : uint8_t { kReady = 1, kSent = 2, kSentNotify = 3, kDeliver = 4 };
+  static constexpr uint32_t kNone = UINT32_MAX;
+
+  struct Packet {
+    int64_t head_in = 0;  // head arrival at the node it is in
+    int64_t tail_in = 0;  // tail arrival there
+    int64_t ready = 0;    // when that node may forward it
+    uint64_t hash = 0;
+    uint32_t msg = kNone;
+    uint32_t seq = 0;
+    uint32_t payload = 0;
+    uint32_t in_link = kNone;  // link it arrived on (kNone at its source)
+    uint32_t in_credits = 0;   // credits it holds there
+    uint32_t in_wire = 0;      // its wire bytes on that link
+    int32_t dst = -1;
+    uint8_t vl = 0;
+    uint8_t hop = 0;  // links crossed so far (index into its message's path)
+  };
+  struct MsgState {
+    Message msg;
+    std::function<void()> on_sent;
+    uint64_t unsent = 0;  // payload not yet cut into packets
+    uint32_t packets = 0;
+    uint32_t next_seq = 0;
+    uint32_t delivered = 0;
+    uint32_t record = 0;
+    uint32_t refs = 0;  // released when sent and delivered
+    uint64_t qp_seq = 0;
+    int64_t ready = 0;  // earliest start of its first packet (setup latency)
+    uint32_t last_in_port = 0;
+    std::vector<uint32_t> path;  // links from source to destination (ECMP, fixed per flow)
+  };
+  struct Return {
+    int64_t t;
+    uint32_t credits;
+  };
+  struct Slot {
+    uint32_t input;  // link the waiting packets came in on
+    std::deque<uint32_t> packets;
+  };
+  struct Source {
+    std::deque<uint32_t> active;   // messages ready to send, served round-robin per packet
+    std::deque<uint32_t> pending;  // messages still in their setup latency, by ready time
+    bool empty() const { return active.empty() && pending.empty(); }
+  };
+  struct VlState {
+    int64_t free = 0;
+    int64_t total = 0;
+    int64_t ready_at = 0;          // `free` holds from this time on
+    std::vector<Return> returns;   // min-heap by time: credits known to come back later
+    std::vector<Slot> slots;       // packets waiting for credits, per input
+    uint32_t rr = 0;
+    uint32_t waiting = 0;
+    Source source;
+  };
+  struct LinkState {
+    int64_t wire_free = 0;
+    uint32_t mtu_wire = 0;   // wire bytes of a full packet
+    uint32_t mtu_credits = 0;
+    int64_t mtu_ser = 0;     // its serialisation time, ps
+    uint64_t queued_bytes = 0;  // waiting for this output (adaptive routing's load)
+    std::vector<VlState> vl;
+  };
+
+  void dispatch(uint8_t kind, uint32_t a, uint32_t b) override;
+  bool is_internal(uint8_t kind, uint32_t a) const override;
+  void on_ready(uint32_t pkt);
+  void forward(uint32_t pkt, uint32_t link);
+  void drain(uint32_t link, uint8_t vl);
+  bool reserve(uint32_t link, uint8_t vl, uint32_t credits, int64_t t0, int64_t* start);
+  void commit(uint32_t link, uint32_t pkt, uint32_t credits, int64_t start);
+  void release(uint32_t link, uint8_t vl, uint32_t credits, uint32_t wire, int64_t from,
+               int64_t to);
+  void return_credits(uint32_t link, uint8_t vl, uint32_t credits, int64_t t);
+  int64_t earliest_start(uint32_t link, const Packet& p) const;
+  uint32_t make_packet(uint32_t msg);
+  void unref(uint32_t msg);
+  uint32_t wire_of(uint32_t link, uint32_t payload) const {
+    return payload == mtu_ ? state_[link].mtu_wire
+                           : static_cast<uint32_t>(links_[link].overhead.wire_bytes(payload));
+  }
+  int64_t ser_of(uint32_t link, uint32_t payload) const {
+    return payload == mtu_ ? state_[link].mtu_ser
+                           : links_[link].rate.transfer_time(Bytes(wire_of(link, payload))).ps();
+  }
+  static uint32_t credits_of(uint32_t wire) { return (wire + kCreditBytes - 1) / kCreditBytes; }
+
+  std::vector<LinkState> state_;
+  std::vector<Packet> pool_;
+  std::vector<uint32_t> free_packets_;
+  std::vector<MsgState> msgs_;
+  std::vector<uint32_t> free_msgs_;
+  std::vector<uint32_t> path_scratch_;
+  uint64_t in_flight_ = 0;
+  ResidencyProbe probe_;
+};
+
+}  // namespace mlasim

@@ -1,0 +1,285 @@
+// Attention tile plans: FlashMLA decode, FlashAttention-style MHA/GQA decode and prefill, MLA
+// prefill in MHA form (see kernel_builders.h).
+//
+// Shapes follow the libraries: FlashMLA packs heads x query tokens into 64-row blocks, walks
+// 64-token KV pages, keeps Q and two KV pages in shared memory (one block per SM) and splits
+// the whole batch's KV blocks evenly over SMs / row-blocks "parts" (each sequence also costs 5
+// blocks of fixed overhead in that split), then a combine kernel merges split sequences.
+// Decode MHA/GQA splits each (sequence, KV head) over enough CTAs to fill the SMs; prefill tiles
+// are 128 queries of one head walking 128-key blocks up to the causal diagonal, longest first.
+//
+// Leaves out: FP8 KV dequantisation cost, the page-table reads, varying context lengths within
+// a batch (every sequence has kv_len keys).
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "models/gpu/kernel_builders.h"
+
+namespace mlasim {
+namespace {
+
+uint64_t cdiv(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
+
+// Scatters the KV pages of a batch over a pool, as a paged allocator leaves them.
+class PagePool {
+ public:
+  PagePool(uint64_t pages, uint64_t page_bytes, DeviceAddressSpace& mem)
+      : pages_(pages), page_bytes_(page_bytes), base_(mem.allocate(pages * page_bytes)) {
+    // A multiplier coprime with the page count permutes the pages.
+    mult_ = 1;
+    for (uint64_t c : {1000003ull, 999983ull, 7919ull, 131ull}) {
+      if (std::gcd(c, pages_) == 1) {
+        mult_ = c;
+        break;
+      }
+    }
+  }
+  uint64_t address(uint64_t logical) const {
+    return base_ + (logical * mult_ % pages_) * page_bytes_;
+  }
+
+ private:
+  uint64_t pages_, page_bytes_, base_, mult_;
+};
+
+class MlaDecodePlan final : public KernelPlan {
+ public:
+  MlaDecodePlan(const AttentionOp& op, const TileGpuParams& p, DeviceAddressSpace& mem)
+      : op_(op),
+        rows_(static_cast<uint64_t>(op.heads_q) * op.q_len),
+        m_blocks_(cdiv(rows_, kRows)),
+        nblk_(cdiv(op.kv_len, op.page_block)),
+        page_bytes_(static_cast<uint64_t>(op.page_block) * op.head_dim_qk * dtype_bytes(op.kv_dtype)),
+        pool_(op.batch * nblk_, page_bytes_, mem) {
+    dtype = op.dtype;
+    const uint64_t parts = std::max<uint64_t>(1, p.compute_sms() / m_blocks_);
+    // FlashMLA's split: sequence i spans work units [i (nblk + 5), (i + 1) (nblk + 5)), its
+    // blocks first; parts take equal runs of units.
+    const uint64_t span = nblk_ + kFixedOverhead;
+    const uint64_t total = op.batch * span;
+    const uint64_t per = cdiv(total, parts);
+    splits_.assign(op.batch, 0);
+    for (uint64_t part = 0; part < parts; ++part) {
+      const uint64_t u0 = part * per, u1 = std::min(total, u0 + per);
+      Part pr;
+      for (uint64_t u = u0; u < u1;) {
+        const uint64_t seq = u / span, off = u % span;
+        const uint64_t end = std::min(u1, (seq + 1) * span);
+        if (off < nblk_) {
+          const uint64_t blocks = std::min(nblk_, end - seq * span) - off;
+          if (pr.count == 0) pr.first = seq * nblk_ + off;
+          pr.count += blocks;
+          ++pr.sequences;
+          ++splits_[seq];
+        }
+        u = end;
+      }
+      if (pr.count > 0) parts_.push_back(pr);
+    }
+    const uint64_t e = dtype_bytes(op.dtype);
+    q_base_ = mem.allocate(op.batch * m_blocks_ * kRows * op.head_dim_qk * e);
+    o_base_ = mem.allocate(parts_.size() * m_blocks_ * 4 * kRows * op.head_dim_v * 4);
+    resources.smem = (kRows * op.head_dim_qk * e) + 2 * page_bytes_;
+    resources.threads = 256;
+    resources.registers_per_thread = 224;
+    resources.pipeline_depth = 2;
+    useful_flops = op.flops();
+    name = "flash_mla_decode";
+  }
+  uint32_t tiles() const override { return static_cast<uint32_t>(parts_.size() * m_blocks_); }
+  uint32_t stages(uint32_t tile) const override {
+    return static_cast<uint32_t>(parts_[tile / m_blocks_].count);
+  }
+  void stage(uint32_t tile, uint32_t s, TileStage& out) const override {
+    const Part& pr = parts_[tile / m_blocks_];
+    const uint64_t mb = tile % m_blocks_;
+    const uint64_t g = pr.first + s;
+    const uint64_t seq = g / nblk_, blk = g % nblk_;
+    const uint64_t tokens = std::min<uint64_t>(op_.page_block, op_.kv_len - blk * op_.page_block);
+    const uint64_t e = dtype_bytes(op_.dtype);
+    if (s == 0 || blk == 0) {
+      // A new sequence: its query rows for this row block.
+      const uint64_t rows = std::min<uint64_t>(kRows, rows_ - mb * kRows);
+      out.load(q_base_ + (seq * m_blocks_ + mb) * kRows * op_.head_dim_qk * e,
+               rows * op_.head_dim_qk * e);
+    }
+    out.load(pool_.address(g), tokens * op_.head_dim_qk * dtype_bytes(op_.kv_dtype));
+    // 64 padded rows x 64 keys: QK^T over 576 dims, PV over 512; softmax on the scores.
+    const double scores = static_cast<double>(kRows) * op_.page_block;
+    out.tensor_flops = 2.0 * scores * (op_.head_dim_qk + op_.head_dim_v);
+    out.sfu_ops = scores;
+    out.cuda_flops = 4.0 * scores;
+  }
+  void epilogue(uint32_t tile, TileStage& out) const override {
+    const Part& pr = parts_[tile / m_blocks_];
+    const uint64_t rows = std::min<uint64_t>(kRows, rows_ - (tile % m_blocks_) * kRows);
+    // Partial outputs (FP32 + log-sum-exp) for the combine kernel, one per sequence touched.
+    out.store(o_base_ + static_cast<uint64_t>(tile) * 4 * kRows * op_.head_dim_v * 4,
+              pr.sequences * rows * (op_.head_dim_v * 4 + 4));
+  }
+  // Bytes the combine kernel reads and writes.
+  uint64_t combine_in() const {
+    uint64_t parts = 0;
+    for (uint64_t s : splits_) parts += s;
+    return parts * rows_ * (op_.head_dim_v * 4 + 4);
+  }
+  uint64_t combine_out() const { return op_.batch * rows_ * op_.head_dim_v * dtype_bytes(op_.dtype); }
+
+ private:
+  static constexpr uint64_t kRows = 64;
+  static constexpr uint64_t kFixedOverhead = 5;
+  struct Part {
+    uint64_t first = 0, count = 0, sequences = 0;
+  };
+  AttentionOp op_;
+  uint64_t rows_, m_blocks_, nblk_, page_bytes_;
+  PagePool pool_;
+  std::vector<Part> parts_;
+  std::vector<uint64_t> splits_;
+  uint64_t q_base_ = 0, o_base_ = 0;
+};
+
+// FlashAttention-style tiles over contiguous per-(sequence, KV head) K and V.
+class FlashPlan final : public KernelPlan {
+ public:
+  FlashPlan(const AttentionOp& op, bool decode, const TileGpuParams& p, DeviceAddressSpace& mem)
+      : op_(op), decode_(decode) {
+    dtype = op.dtype;
+    const uint64_t e = dtype_bytes(op.dtype), kv_e = dtype_bytes(op.kv_dtype);
+    group_ = std::max<uint32_t>(1, op.heads_q / std::max<uint32_t>(1, op.heads_kv));
+    heads_kv_ = op.heads_q / group_;
+    if (decode) {
+      // Decode: the query rows of a GQA group (x query tokens) share each K/V block.
+      bm_ = 64;
+      bn_ = 128;
+      rows_ = static_cast<uint64_t>(group_) * op.q_len;
+      m_blocks_ = cdiv(rows_, bm_);
+      nblk_ = cdiv(op.kv_len, bn_);
+      const uint64_t items = op.batch * heads_kv_ * m_blocks_;
+      splits_ = std::clamp<uint64_t>(cdiv(p.compute_sms(), items), 1, std::min<uint64_t>(nblk_, 128));
+      per_split_ = cdiv(nblk_, splits_);
+      resources.threads = 128;
+      resources.registers_per_thread = 255;
+      name = op.kernel == AttentionKernel::MlaPrefill ? "mla_decode_mha" : "flash_decode";
+    } else {
+      bm_ = 128;
+      bn_ = op.head_dim_qk <= 128 ? 128 : 64;
+      rows_ = op.q_len;
+      m_blocks_ = cdiv(rows_, bm_);
+      nblk_ = cdiv(op.kv_len, bn_);
+      splits_ = 1;
+      per_split_ = nblk_;
+      resources.threads = 384;
+      resources.registers_per_thread = 168;
+      name = op.kernel == AttentionKernel::MlaPrefill ? "mla_prefill" : "flash_prefill";
+    }
+    k_base_ = mem.allocate(op.batch * heads_kv_ * op.kv_len * op.head_dim_qk * kv_e);
+    v_base_ = mem.allocate(op.batch * heads_kv_ * op.kv_len * op.head_dim_v * kv_e);
+    q_base_ = mem.allocate(op.batch * op.heads_q * op.q_len * op.head_dim_qk * e + bm_ * op.head_dim_qk * e);
+    o_base_ = mem.allocate(op.batch * op.heads_q * std::max<uint64_t>(op.q_len, bm_) * op.head_dim_v * 4 * splits_);
+    resources.smem = bm_ * op.head_dim_qk * e + 2 * bn_ * (op.head_dim_qk + op.head_dim_v) * kv_e;
+    resources.pipeline_depth = 2;
+    useful_flops = op.flops();
+  }
+  uint32_t tiles() const override {
+    const uint64_t heads = decode_ ? heads_kv_ : op_.heads_q;
+    return static_cast<uint32_t>(op_.batch * heads * m_blocks_ * splits_);
+  }
+  uint32_t stages(uint32_t tile) const override {
+    const Where w = where(tile);
+    const uint64_t b0 = w.split * per_split_;
+    return static_cast<uint32_t>(std::min(per_split_, kv_blocks(w) - std::min(kv_blocks(w), b0)));
+  }
+  void stage(uint32_t tile, uint32_t s, TileStage& out) const override {
+    const Where w = where(tile);
+    const uint64_t blk = w.split * per_split_ + s;
+    const uint64_t tokens = std::min<uint64_t>(bn_, op_.kv_len - blk * bn_);
+    const uint64_t e = dtype_bytes(op_.dtype), kv_e = dtype_bytes(op_.kv_dtype);
+    const uint64_t kv = w.seq * heads_kv_ + w.kv_head;
+    if (s == 0) {
+      const uint64_t rows = std::min<uint64_t>(bm_, rows_ - w.mb * bm_);
+      out.load(q_base_ + ((w.seq * op_.heads_q + w.head) * m_blocks_ + w.mb) * bm_ * op_.head_dim_qk * e,
+               rows * op_.head_dim_qk * e);
+    }
+    out.load(k_base_ + (kv * op_.kv_len + blk * bn_) * op_.head_dim_qk * kv_e,
+             tokens * op_.head_dim_qk * kv_e);
+    out.load(v_base_ + (kv * op_.kv_len + blk * bn_) * op_.head_dim_v * kv_e,
+             tokens * op_.head_dim_v * kv_e);
+    const double scores = static_cast<double>(bm_) * bn_;
+    out.tensor_flops = 2.0 * scores * (op_.head_dim_qk + op_.head_dim_v);
+    out.sfu_ops = scores;
+    out.cuda_flops = 4.0 * scores;
+  }
+  void epilogue(uint32_t tile, TileStage& out) const override {
+    const Where w = where(tile);
+    const uint64_t rows = std::min<uint64_t>(bm_, rows_ - w.mb * bm_);
+    const uint64_t bytes = splits_ > 1 ? rows * (op_.head_dim_v * 4 + 4)
+                                       : rows * op_.head_dim_v * dtype_bytes(op_.dtype);
+    out.store(o_base_ + static_cast<uint64_t>(tile) * bm_ * op_.head_dim_v * 4, bytes);
+  }
+  uint64_t splits() const { return splits_; }
+  uint64_t combine_in() const { return tiles() * std::min<uint64_t>(bm_, rows_) * (op_.head_dim_v * 4 + 4); }
+  uint64_t combine_out() const {
+    return op_.batch * op_.heads_q * op_.q_len * op_.head_dim_v * dtype_bytes(op_.dtype);
+  }
+
+ private:
+  struct Where {
+    uint64_t seq, head, kv_head, mb, split;
+  };
+  Where where(uint32_t tile) const {
+    Where w;
+    uint64_t t = tile;
+    w.split = t % splits_;
+    t /= splits_;
+    // Prefill: row blocks of one head are neighbours (they share K/V in L2), longest first.
+    const uint64_t mb = t % m_blocks_;
+    w.mb = decode_ ? mb : m_blocks_ - 1 - mb;
+    t /= m_blocks_;
+    const uint64_t heads = decode_ ? heads_kv_ : op_.heads_q;
+    w.head = t % heads;
+    w.seq = t / heads;
+    w.kv_head = decode_ ? w.head : w.head / group_;
+    if (decode_) w.head = w.kv_head * group_;
+    return w;
+  }
+  // KV blocks a tile's rows may see: prefill queries are the last q_len positions.
+  uint64_t kv_blocks(const Where& w) const {
+    if (decode_ || op_.mask == AttentionMask::None) return nblk_;
+    const uint64_t last_q = op_.kv_len - op_.q_len + std::min<uint64_t>(rows_, (w.mb + 1) * bm_);
+    return cdiv(std::min<uint64_t>(op_.kv_len, last_q), bn_);
+  }
+  AttentionOp op_;
+  bool decode_;
+  uint32_t group_ = 1, heads_kv_ = 1;
+  uint64_t bm_ = 64, bn_ = 128, rows_ = 1, m_blocks_ = 1, nblk_ = 1, splits_ = 1, per_split_ = 1;
+  uint64_t k_base_ = 0, v_base_ = 0, q_base_ = 0, o_base_ = 0;
+};
+
+}  // namespace
+
+KernelSequence build_attention(const AttentionOp& op, const TileGpuParams& p,
+                               DeviceAddressSpace& mem) {
+  KernelSequence seq;
+  if (op.kernel == AttentionKernel::MlaDecode) {
+    auto plan = std::make_unique<MlaDecodePlan>(op, p, mem);
+    const uint64_t in = plan->combine_in(), out = plan->combine_out();
+    seq.push_back(std::move(plan));
+    seq.push_back(make_streaming_kernel("flash_mla_combine", in, out,
+                                        static_cast<double>(in) / 4 * 3, mem));
+    return seq;
+  }
+  const bool decode = op.kernel == AttentionKernel::MhaDecode;
+  auto plan = std::make_unique<FlashPlan>(op, decode, p, mem);
+  const uint64_t splits = plan->splits();
+  const uint64_t in = plan->combine_in(), out = plan->combine_out();
+  seq.push_back(std::move(plan));
+  if (splits > 1) {
+    seq.push_back(make_streaming_kernel("flash_decode_combine", in, out,
+                                        static_cast<double>(in) / 4 * 3, mem));
+  }
+  return seq;
+}
+
+}  // namespace mlasim

@@ -1,0 +1,52 @@
+// Standalone timing of ops on a hardware preset, without SystemC: each call builds a fresh GPU
+// (TileExecutor, cold L2) and memory engine on an EventLoop and runs the op's kernels. This is
+// what `mlasim kernels` takes its time_us from.
+//
+//   KernelTimer timer = KernelTimer::from_preset("h800");       // or a path to a YAML preset
+//   KernelTiming t = timer.time(AttentionOp{...});              // or a list of ops, in order
+//   t.time_us, t.achieved_tb_per_s, t.achieved_tflops
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "models/gpu/tile_executor.h"
+#include "models/gpu/tile_gpu_params.h"
+#include "sim/config.h"
+#include "workloads/op_graph.h"
+
+namespace mlasim {
+
+struct KernelTiming {
+  double time_us = 0;
+  double flops = 0;        // useful FLOPs of the ops
+  uint64_t hbm_bytes = 0;  // bytes the memory moved (reads + writes)
+  double achieved_tb_per_s = 0;
+  double achieved_tflops = 0;
+  double l2_hit_rate = 0;
+  std::vector<KernelRecord> kernels;  // each kernel's start, end, tiles, waves
+  double wall_seconds = 0;            // host time the simulation took
+};
+
+class KernelTimer {
+ public:
+  // `memory` is a `memory:` section with its `type` (hbm, hbm_bandwidth, fixed_bandwidth).
+  KernelTimer(TileGpuParams gpu, ConfigNode memory);
+  // A preset name (h100, h800, h200: configs/hardware/<name>.yaml) or a YAML file with `gpu:`
+  // (type: tile) and `memory:` sections. Throws InputError.
+  static KernelTimer from_preset(std::string_view name_or_path);
+
+  KernelTiming time(const OpPayload& op) const { return time(std::vector<OpPayload>{op}); }
+  // The ops back to back on one stream (their kernels share the L2).
+  KernelTiming time(const std::vector<OpPayload>& ops) const;
+
+  const TileGpuParams& gpu() const { return gpu_; }
+  TileGpuParams& gpu() { return gpu_; }
+
+ private:
+  TileGpuParams gpu_;
+  ConfigNode memory_;
+};
+
+}  // namespace mlasim

@@ -1,0 +1,97 @@
+// `mlasim calibrate hbm` (see calibrate_command.h).
+#include "models/hbm/calibrate_command.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "models/hbm/hbm_calibration.h"
+#include "sim/config.h"
+#include "sim/errors.h"
+#include "sim/params.h"
+
+namespace mlasim {
+namespace {
+
+struct CalibrateOptions {
+  std::string hardware;
+  std::vector<std::string> sets;
+  bool json = false;
+  uint64_t stream_mib = 256;
+  uint64_t random_requests = 200000;
+};
+
+int do_calibrate_hbm(const CalibrateOptions& o) {
+  const std::string path =
+      o.hardware.empty()
+          ? (std::filesystem::path(MLASIM_CONFIG_DIR) / "hardware" / "h800.yaml").string()
+          : o.hardware;
+  ConfigNode root = load_config_file(path);
+  for (const auto& s : o.sets) apply_override(root, s);
+  // A preset has `memory:` at the top; a scenario has it under `hardware:`.
+  std::string where = "memory";
+  const ConfigNode* mem = root.find("memory");
+  if (!mem && root.find("hardware")) {
+    mem = root.find("hardware")->find("memory");
+    where = "hardware.memory";
+  }
+  if (!mem || !mem->is_map()) {
+    throw InputError(fmt::format("{}: no 'memory' section (or 'hardware.memory')", path));
+  }
+  const ConfigNode* type = mem->find("type");
+  if (!type || type->as_string() != "hbm") {
+    throw InputError(fmt::format("{}: {}.type must be 'hbm' (the cycle-level model) to calibrate",
+                                 path, where));
+  }
+  const HbmParams params = read_params<HbmParams>(mem, where, {"type"});
+  HbmCalibrationOptions co;
+  co.stream_bytes = o.stream_mib << 20;
+  co.random_requests = o.random_requests;
+  const HbmCalibration c = calibrate_hbm(params, co);
+  if (o.json) {
+    nlohmann::ordered_json j;
+    j["hardware"] = path;
+    j["peak_bandwidth_bytes_per_s"] = c.peak_bytes_per_s;
+    j["stream_efficiency"] = c.stream_efficiency;
+    j["random_efficiency"] = c.random_efficiency;
+    j["idle_latency_ns"] = c.idle_latency_ns;
+    j["calibration_wall_s"] = c.wall_seconds;
+    fmt::print("{}\n", j.dump(2));
+  } else {
+    fmt::print("HBM calibration of {} ({})\n", path, where);
+    fmt::print("  pin peak            {:.4g} TB/s\n", c.peak_bytes_per_s * 1e-12);
+    fmt::print("  stream efficiency   {:.4f}  ({:.4g} TB/s, sequential reads)\n",
+               c.stream_efficiency, c.stream_efficiency * c.peak_bytes_per_s * 1e-12);
+    fmt::print("  random efficiency   {:.4f}  (random 32 B reads)\n", c.random_efficiency);
+    fmt::print("  idle latency        {:.2f} ns\n", c.idle_latency_ns);
+    fmt::print("For `type: hbm_bandwidth`: efficiency: {:.4f}, latency: {:.1f}ns\n",
+               c.stream_efficiency, c.idle_latency_ns);
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void register_calibrate_command(CLI::App& app, CommandAction& action) {
+  auto* cmd = app.add_subcommand("calibrate", "measure detailed models to set their fast fidelities");
+  cmd->require_subcommand(1);
+  auto o = std::make_shared<CalibrateOptions>();
+  auto* hbm = cmd->add_subcommand(
+      "hbm", "stream/random efficiency and idle latency of the cycle-level HBM model");
+  hbm->add_option("--hardware", o->hardware,
+                  "hardware preset or scenario with a memory section (default: "
+                  "configs/hardware/h800.yaml)");
+  hbm->add_option("--set", o->sets, "override a value: memory.timing.cl=20 (repeatable)");
+  hbm->add_flag("--json", o->json, "print JSON");
+  hbm->add_option("--stream-mib", o->stream_mib, "MiB read by the streaming measurement")
+      ->check(CLI::Range(1, 1 << 20));
+  hbm->add_option("--random-requests", o->random_requests, "requests of the random measurement")
+      ->check(CLI::Range(1000, 100000000));
+  hbm->callback([&action, o] { action = [o] { return do_calibrate_hbm(*o); }; });
+}
+
+}  // namespace mlasim

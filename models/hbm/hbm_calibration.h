@@ -1,0 +1,31 @@
+// Calibration of the bandwidth fidelity against the cycle-level HBM model, without SystemC:
+// a long sequential read (stream_efficiency), random 32 B reads with deep queues
+// (random_efficiency), and one read to an idle memory (idle_latency_ns). `mlasim calibrate hbm`
+// prints these; `type: hbm_bandwidth` takes its efficiency and latency from them.
+#pragma once
+
+#include <cstdint>
+
+#include "models/hbm/hbm_params.h"
+
+namespace mlasim {
+
+struct HbmCalibrationOptions {
+  uint64_t stream_bytes = 256ull << 20;
+  uint64_t stream_request_bytes = 1 << 20;
+  uint32_t stream_outstanding = 16;
+  uint64_t random_requests = 200000;
+  uint32_t random_outstanding = 8192;
+};
+
+struct HbmCalibration {
+  double peak_bytes_per_s = 0;
+  double stream_efficiency = 0;  // achieved / pin peak, sequential reads
+  double random_efficiency = 0;  // achieved / pin peak, random 32 B reads
+  double idle_latency_ns = 0;    // one 32 B read to an idle memory, arrival to completion
+  double wall_seconds = 0;       // time the measurements took
+};
+
+HbmCalibration calibrate_hbm(const HbmParams& params, const HbmCalibrationOptions& options = {});
+
+}  // namespace mlasim

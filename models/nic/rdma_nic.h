@@ -1,0 +1,60 @@
+// RDMA NIC (`nic: {type: rdma}`), ConnectX-7 class: the GPU's gateway to the InfiniBand
+// fabric. A message posted to it (GPUDirect RDMA write) waits the doorbell latency (MMIO
+// doorbell, WQE fetch), then moves as MTU packets: read from GPU memory over PCIe Gen5 (TLP
+// headers per max-payload chunk), processed store-and-forward, and sent with IB headers (LRH,
+// BTH, ICRC, VCRC) at line rate. Incoming packets are written to the GPU over PCIe the same
+// way. Queue pairs are (source GPU, destination GPU) pairs; their packets are interleaved
+// round-robin and their messages complete in post order (in-order delivery per QP, as CX-7).
+// Optional per-packet spraying over equal paths is `network.spray`.
+//
+// Defaults: REFERENCE §4 (400 Gb/s NDR, PCIe Gen5 x16, MTU 4096). Latencies and buffer sizes
+// are estimates (uncertain): NVIDIA publishes no per-stage figures.
+// Left out: RC acknowledgements and retransmission, the RETH/immediate headers of first/last
+// packets, WQE caching limits, multiple ports per NIC (ConnectX-8 planes).
+#pragma once
+
+#include "models/common/fabric_node.h"
+#include "sim/params.h"
+
+namespace mlasim {
+
+struct RdmaNicParams {
+  Bytes mtu = Bytes::parse("4096B");
+  Bytes ib_header = Bytes::parse("26B");
+  Bytes pcie_max_payload = Bytes::parse("256B");
+  Bytes pcie_tlp_overhead = Bytes::parse("24B");
+  Time doorbell_latency = Time::ns(500);
+  Time processing_latency = Time::ns(100);
+  Bytes buffer = Bytes::parse("128KiB");
+
+  template <class V>
+  void visit(V& v) {
+    v("mtu", mtu, "B", "largest packet payload (IB MTU 256..4096)");
+    v("ib_header", ib_header, "B",
+      "IB bytes per packet besides payload: LRH 8 + BTH 12 + ICRC 4 + VCRC 2");
+    v("pcie_max_payload", pcie_max_payload, "B", "PCIe max payload size (one TLP header each)");
+    v("pcie_tlp_overhead", pcie_tlp_overhead, "B",
+      "PCIe bytes per TLP besides payload: header, sequence number, LCRC, framing");
+    v("doorbell_latency", doorbell_latency, "s",
+      "from posting a message to its first byte moving: doorbell write, WQE fetch (uncertain)");
+    v("processing_latency", processing_latency, "s",
+      "per packet, from its tail arriving to its forwarding (uncertain)");
+    v("buffer", buffer, "B", "receive buffer per port and virtual lane (uncertain)");
+  }
+  void validate(const ParamCheck& c) const {
+    c.require(mtu.count() >= 256 && mtu.count() <= 4096, "mtu", "must be 256..4096 B (IB)");
+    c.require(pcie_max_payload.count() >= 128, "pcie_max_payload", "must be >= 128 B");
+    c.require(buffer.count() >= 64, "buffer", "must be >= 64 B");
+  }
+};
+
+class RdmaNic : public FabricNode {
+ public:
+  RdmaNic(const RdmaNicParams& params, const ModuleEnv& env);
+  PacketNodeTraits packet_traits() const override;
+
+ private:
+  RdmaNicParams params_;
+};
+
+}  // namespace mlasim

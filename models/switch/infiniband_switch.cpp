@@ -1,0 +1,15 @@
+// InfinibandSwitch: cut-through crossbar with per-VL input buffers (see infiniband_switch.h).
+#include "models/switch/infiniband_switch.h"
+
+namespace mlasim {
+
+PacketNodeTraits InfinibandSwitch::packet_traits() const {
+  PacketNodeTraits t;
+  t.pipeline = params_.pipeline_latency;
+  t.cut_through = true;
+  t.buffer_per_vl = params_.buffer.count();
+  t.arbitration = params_.arbitration;
+  return t;
+}
+
+}  // namespace mlasim

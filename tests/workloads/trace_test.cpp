@@ -1,0 +1,121 @@
+// Trace format: round trip of generated op graphs, replay equals generation, and malformed
+// traces rejected with a message naming the op and field.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "sim/errors.h"
+#include "workloads/pairwise_exchange.h"
+#include "workloads/trace.h"
+
+namespace mlasim {
+namespace {
+
+Workload sample() {
+  PairwiseExchangeParams p;
+  p.gemm.m = 64;
+  p.message = Bytes(4096);
+  return PairwiseExchange(p).generate(ClusterShape{2, 2});
+}
+
+TEST(Trace, RoundTripKeepsEveryOpAndField) {
+  Workload w = sample();
+  w.ranks[1].ops[0].stream = 3;
+  w.ranks[1].ops[0].micro_batch = 1;
+  Workload back = workload_from_json(nlohmann::json::parse(workload_to_json(w).dump()), "t.json");
+  ASSERT_EQ(back.ranks.size(), w.ranks.size());
+  for (size_t r = 0; r < w.ranks.size(); ++r) {
+    ASSERT_EQ(back.ranks[r].ops.size(), w.ranks[r].ops.size());
+    for (size_t i = 0; i < w.ranks[r].ops.size(); ++i) {
+      const Op& a = w.ranks[r].ops[i];
+      const Op& b = back.ranks[r].ops[i];
+      EXPECT_EQ(a.name, b.name);
+      EXPECT_EQ(a.deps, b.deps);
+      EXPECT_EQ(a.stream, b.stream);
+      EXPECT_EQ(a.micro_batch, b.micro_batch);
+      EXPECT_EQ(op_kind_name(a.payload), op_kind_name(b.payload));
+      // Writing again gives the same JSON: every field survived.
+    }
+  }
+  EXPECT_EQ(workload_to_json(back).dump(), workload_to_json(w).dump());
+}
+
+std::string error_of(const std::string& text) {
+  try {
+    workload_from_json(nlohmann::json::parse(text), "bad.json");
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+TEST(Trace, MalformedTracesNameTheOpAndField) {
+  const std::string head =
+      R"({"format": "mlasim-trace", "version": 1, "ranks": [{"rank": 0, "ops": [)";
+  const std::string tail = "]}]}";
+  auto op = [&](const std::string& o) { return head + o + tail; };
+  struct Case {
+    std::string text, expect;
+  };
+  const std::vector<Case> cases{
+      {R"({"format": "other", "version": 1, "ranks": []})", "'format' must be"},
+      {R"({"format": "mlasim-trace", "version": 7, "ranks": []})",
+       "trace version 7 is not supported"},
+      {R"({"format": "mlasim-trace", "version": 1, "ranks": [], "extra": 1})",
+       "unknown key 'extra'"},
+      {R"({"format": "mlasim-trace", "version": 1, "ranks": [{"rank": 3, "ops": []}]})",
+       "rank 0: 'rank' must equal its position"},
+      {op(R"({"name": "g", "op": "gemm", "deps": [], "m": 1, "n": 1, "k": 1})"),
+       "op 0 'g', field 'dtype': missing field"},
+      {op(R"({"name": "g", "op": "gemm", "deps": [], "m": -4, "n": 1, "k": 1, "dtype": "bf16"})"),
+       "op 0 'g', field 'm': expected a non-negative integer"},
+      {op(R"({"name": "g", "op": "gemm", "deps": [], "m": 1, "n": 1, "k": 1, "dtype": "int3"})"),
+       "field 'dtype': 'int3' is not one of"},
+      {op(R"({"name": "g", "op": "conv", "deps": []})"), "field 'op': unknown op kind 'conv'"},
+      {op(R"({"name": "g", "op": "gemm", "deps": [], "m": 1, "n": 1, "k": 1, "dtype": "bf16", "colour": 1})"),
+       "field 'colour': unknown field"},
+      {op(R"({"name": "g", "op": "gemm", "deps": [5], "m": 1, "n": 1, "k": 1, "dtype": "bf16"})"),
+       "dependency 5 does not exist"},
+      {op(R"({"name": "g", "op": "gemm", "deps": "x", "m": 1, "n": 1, "k": 1, "dtype": "bf16"})"),
+       "field 'deps': expected a list of op indices"},
+      {op(R"({"name": "s", "op": "send", "deps": [], "peer": 0, "bytes": "1XB", "tag": 0})"),
+       "field 'bytes': '1XB' is not a size"},
+      {op(R"({"name": "a", "op": "gemm", "deps": [1], "m": 1, "n": 1, "k": 1, "dtype": "bf16"},
+             {"name": "b", "op": "gemm", "deps": [0], "m": 1, "n": 1, "k": 1, "dtype": "bf16"})"),
+       "dependency cycle"},
+      {op(R"({"name": "s", "op": "send", "deps": [], "peer": 0, "bytes": 8, "tag": 0})"),
+       "peer 0 is not another rank"},
+  };
+  for (const auto& c : cases) {
+    const std::string e = error_of(c.text);
+    EXPECT_NE(e.find("bad.json"), std::string::npos) << e;
+    EXPECT_NE(e.find(c.expect), std::string::npos) << "expected '" << c.expect << "' in: " << e;
+  }
+}
+
+TEST(Trace, FileErrors) {
+  EXPECT_THROW(read_trace_file("/no/such/trace.json"), InputError);
+  const auto p = std::filesystem::temp_directory_path() / "mlasim_bad_trace.json";
+  std::ofstream(p) << "{ not json";
+  try {
+    read_trace_file(p);
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("invalid JSON"), std::string::npos);
+  }
+  std::filesystem::remove(p);
+}
+
+TEST(Trace, ReplayMustMatchTheClusterSize) {
+  const auto p = std::filesystem::temp_directory_path() / "mlasim_trace_4.json";
+  std::ofstream(p) << workload_to_json(sample()).dump();
+  TraceWorkloadParams params;
+  params.file = p.string();
+  EXPECT_EQ(TraceWorkload(params).generate(ClusterShape{2, 2}).ranks.size(), 4u);
+  EXPECT_THROW(TraceWorkload(params).generate(ClusterShape{4, 2}), InputError);
+  std::filesystem::remove(p);
+}
+
+}  // namespace
+}  // namespace mlasim

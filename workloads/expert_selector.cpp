@@ -1,0 +1,284 @@
+// Expert selection for one token (see expert_selector.h).
+#include "workloads/expert_selector.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <functional>
+
+#include "sim/errors.h"
+
+namespace mlasim {
+
+namespace {
+
+constexpr float kNegInf = kNoScore;
+
+// Four floats in one SIMD register (GCC/Clang vector extension, portable across targets).
+using Float4 = float __attribute__((vector_size(16)));
+
+inline Float4 load4(const float* p) {
+  Float4 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// The two largest of v[0..len) (b = -inf when len == 1). Branch-free, four or eight lanes at a
+// time when len allows, because a compare-and-branch version mispredicts on random scores.
+inline void top_two(const float* v, uint32_t len, float& a, float& b) {
+  if (len % 8 != 0) {
+    a = v[0];
+    b = kNegInf;
+    for (uint32_t j = 1; j < len; ++j) {
+      b = std::max(b, std::min(a, v[j]));
+      a = std::max(a, v[j]);
+    }
+    return;
+  }
+  Float4 a0 = load4(v), a1 = load4(v + 4);
+  Float4 b0 = {kNegInf, kNegInf, kNegInf, kNegInf}, b1 = b0;
+  for (uint32_t j = 8; j < len; j += 8) {
+    const Float4 x0 = load4(v + j), x1 = load4(v + j + 4);
+    b0 = b0 > (a0 < x0 ? a0 : x0) ? b0 : (a0 < x0 ? a0 : x0);
+    a0 = a0 > x0 ? a0 : x0;
+    b1 = b1 > (a1 < x1 ? a1 : x1) ? b1 : (a1 < x1 ? a1 : x1);
+    a1 = a1 > x1 ? a1 : x1;
+  }
+  // Merge the two vectors lane-wise, then the four lanes.
+  const Float4 hi = a0 > a1 ? a0 : a1, lo = a0 > a1 ? a1 : a0;
+  Float4 second = b0 > b1 ? b0 : b1;
+  second = second > lo ? second : lo;
+  a = hi[0];
+  b = second[0];
+  for (int l = 1; l < 4; ++l) {
+    b = std::max(std::max(b, second[l]), std::min(a, hi[l]));
+    a = std::max(a, hi[l]);
+  }
+}
+
+// The k-th largest value of `seeds` (reordered), or -inf when there are fewer than k. Seeds are
+// scores of distinct experts known to be among a token's candidates, so no candidate below this
+// value can be in its top k, and the scan for the top k skips almost everything without
+// mispredicting. With `may_repeat` (a replicated expert seeded by two nodes) equal values are
+// counted once.
+inline float kth_largest(std::vector<float>& seeds, uint32_t k, bool may_repeat) {
+  if (seeds.size() < k) return kNegInf;
+  if (!may_repeat) {
+    if (seeds.size() == k) return *std::min_element(seeds.begin(), seeds.end());
+    std::nth_element(seeds.begin(), seeds.begin() + (k - 1), seeds.end(), std::greater<>());
+    return seeds[k - 1];
+  }
+  std::sort(seeds.begin(), seeds.end(), std::greater<>());
+  const auto end = std::unique(seeds.begin(), seeds.end());
+  return static_cast<uint32_t>(end - seeds.begin()) < k ? kNegInf : seeds[k - 1];
+}
+
+}  // namespace
+
+void TopScores::clear(float at_least) {
+  size_ = 0;
+  floor_ = std::nextafter(at_least, kNegInf);
+}
+
+ExpertSelector::ExpertSelector(const RouterConfig& cfg, const ExpertPlacement& pl)
+    : k_(cfg.num_experts_per_tok),
+      groups_(cfg.n_group),
+      group_size_(cfg.n_routed_experts / cfg.n_group),
+      nodes_(pl.num_nodes()),
+      max_nodes_(cfg.max_nodes_per_token),
+      per_node_(max_nodes_ ? (k_ + max_nodes_ - 1) / max_nodes_ : 1),
+      top2_groups_(cfg.topk_method == TopkMethod::NoauxTc),
+      use_groups_(cfg.topk_method != TopkMethod::Greedy && groups_ > 1 && cfg.topk_group < groups_),
+      use_nodes_(max_nodes_ > 0 && max_nodes_ < nodes_),
+      group_ok_(groups_, 1),
+      masked_(cfg.n_routed_experts),
+      node_score_(nodes_),
+      node_best_(size_t{nodes_} * per_node_),
+      node_stamp_(nodes_, 0),
+      expert_stamp_(cfg.n_routed_experts, 0),
+      top_groups_(cfg.topk_group),
+      top_nodes_(use_nodes_ ? max_nodes_ : 1),
+      all_nodes_(nodes_),
+      top_(k_) {
+  std::vector<uint32_t> nodes_of_expert(cfg.n_routed_experts, 0);
+  for (uint32_t node = 0; node < nodes_; ++node) {
+    node_run_begin_.push_back(static_cast<uint32_t>(runs_.size()));
+    node_loose_begin_.push_back(static_cast<uint32_t>(loose_.size()));
+    const auto experts = pl.experts_on_node(node);
+    for (size_t i = 0; i < experts.size();) {
+      size_t j = i + 1;
+      while (j < experts.size() && experts[j] == experts[j - 1] + 1)
+        ++j;
+      if (j - i >= 8) {
+        runs_.push_back({experts[i], experts[j - 1] + 1});
+      } else {
+        loose_.insert(loose_.end(), experts.begin() + i, experts.begin() + j);
+      }
+      for (size_t x = i; x < j; ++x)
+        ++nodes_of_expert[experts[x]];
+      i = j;
+    }
+  }
+  node_run_begin_.push_back(static_cast<uint32_t>(runs_.size()));
+  node_loose_begin_.push_back(static_cast<uint32_t>(loose_.size()));
+  shared_across_nodes_ =
+      std::any_of(nodes_of_expert.begin(), nodes_of_expert.end(), [](uint32_t c) { return c > 1; });
+}
+
+bool ExpertSelector::select(const float* sel, uint32_t* chosen) {
+  seeds_.clear();
+  if (use_groups_) choose_groups(sel);
+  bool overflow = false;
+  if (use_nodes_) {
+    overflow = choose_nodes(use_groups_ ? masked_.data() : sel);
+  } else {
+    top_.clear(kth_largest(seeds_, k_, false));
+    for (uint32_t g = 0; g < groups_; ++g) {
+      if (!group_ok_[g]) continue;
+      for (uint32_t e = g * group_size_; e < (g + 1) * group_size_; ++e)
+        top_.push(sel[e], e);
+    }
+  }
+  if (top_.size() < k_) {
+    throw SimulationError("router: fewer allowed experts than num_experts_per_tok");
+  }
+  for (uint32_t j = 0; j < k_; ++j)
+    chosen[j] = top_.id(j);
+  return overflow;
+}
+
+// Group score: sum of the two best scores (noaux_tc) or the best (group_limited_greedy).
+// Leaves masked_ = sel with the experts of dropped groups at -inf, for the node stage.
+void ExpertSelector::choose_groups(const float* sel) {
+  top_groups_.clear();
+  group_a_.resize(groups_);
+  group_b_.resize(groups_);
+  for (uint32_t g = 0; g < groups_; ++g) {
+    top_two(sel + size_t{g} * group_size_, group_size_, group_a_[g], group_b_[g]);
+    top_groups_.push(top2_groups_ && group_size_ > 1 ? group_a_[g] + group_b_[g] : group_a_[g], g);
+  }
+  std::fill(group_ok_.begin(), group_ok_.end(), 0);
+  for (uint32_t j = 0; j < top_groups_.size(); ++j) {
+    const uint32_t g = top_groups_.id(j);
+    group_ok_[g] = 1;
+    seeds_.push_back(group_a_[g]);
+    if (group_size_ > 1) seeds_.push_back(group_b_[g]);
+  }
+  if (!use_nodes_) return;
+  for (uint32_t g = 0; g < groups_; ++g) {
+    float* out = masked_.data() + size_t{g} * group_size_;
+    if (group_ok_[g]) {
+      std::copy(sel + size_t{g} * group_size_, sel + size_t{g + 1} * group_size_, out);
+    } else {
+      std::fill(out, out + group_size_, kNegInf);
+    }
+  }
+}
+
+// Node score: sum of the ceil(k/M) best allowed scores on the node (masked: -inf = not allowed).
+bool ExpertSelector::choose_nodes(const float* masked) {
+  ++stamp_;
+  top_nodes_.clear();
+  for (uint32_t node = 0; node < nodes_; ++node) {
+    float* best = node_best_.data() + size_t{node} * per_node_;
+    const uint32_t* loose = loose_.data() + node_loose_begin_[node];
+    const uint32_t loose_count = node_loose_begin_[node + 1] - node_loose_begin_[node];
+    if (per_node_ <= 2) {
+      float a = kNegInf, b = kNegInf;  // DeepSeek's case: k/M = 2
+      for (uint32_t r = node_run_begin_[node]; r < node_run_begin_[node + 1]; ++r) {
+        float ra, rb;
+        top_two(masked + runs_[r].first, runs_[r].second - runs_[r].first, ra, rb);
+        b = std::max(std::max(b, rb), std::min(a, ra));
+        a = std::max(a, ra);
+      }
+      // Loose experts in two independent lanes, merged at the end.
+      float a1 = kNegInf, b1 = kNegInf;
+      uint32_t i = 0;
+      for (; i + 1 < loose_count; i += 2) {
+        const float v0 = masked[loose[i]], v1 = masked[loose[i + 1]];
+        b = std::max(b, std::min(a, v0));
+        a = std::max(a, v0);
+        b1 = std::max(b1, std::min(a1, v1));
+        a1 = std::max(a1, v1);
+      }
+      if (i < loose_count) {
+        const float v = masked[loose[i]];
+        b = std::max(b, std::min(a, v));
+        a = std::max(a, v);
+      }
+      best[0] = std::max(a, a1);
+      if (per_node_ == 2) best[1] = std::max(std::max(b, b1), std::min(a, a1));
+    } else {
+      std::fill(best, best + per_node_, kNegInf);
+      auto insert = [&](float v) {  // branch-free insertion
+        for (uint32_t j = 0; j < per_node_; ++j) {
+          const float hi = std::max(best[j], v);
+          v = std::min(best[j], v);
+          best[j] = hi;
+        }
+      };
+      for (uint32_t r = node_run_begin_[node]; r < node_run_begin_[node + 1]; ++r) {
+        for (uint32_t e = runs_[r].first; e < runs_[r].second; ++e)
+          insert(masked[e]);
+      }
+      for (uint32_t i = 0; i < loose_count; ++i)
+        insert(masked[loose[i]]);
+    }
+    float sum = best[0];
+    for (uint32_t j = 1; j < per_node_ && best[j] > kNegInf; ++j)
+      sum += best[j];
+    node_score_[node] = sum;
+    top_nodes_.push(sum, node);
+  }
+  seeds_.clear();
+  for (uint32_t j = 0; j < top_nodes_.size(); ++j) {
+    const float* best = node_best_.data() + size_t{top_nodes_.id(j)} * per_node_;
+    for (uint32_t q = 0; q < per_node_ && best[q] > kNegInf; ++q)
+      seeds_.push_back(best[q]);
+  }
+  top_.clear(kth_largest(seeds_, k_, shared_across_nodes_));
+  uint32_t candidates = 0;
+  for (uint32_t j = 0; j < top_nodes_.size(); ++j) {
+    candidates += admit(top_nodes_.id(j), masked);
+  }
+  if (candidates >= k_) return false;
+  // Rare: add further nodes in score order until k experts are allowed.
+  all_nodes_.clear();
+  for (uint32_t node = 0; node < nodes_; ++node)
+    all_nodes_.push(node_score_[node], node);
+  for (uint32_t j = top_nodes_.size(); j < all_nodes_.size() && candidates < k_; ++j) {
+    candidates += admit(all_nodes_.id(j), masked);
+  }
+  return true;
+}
+
+// Offers the node's allowed experts to the top k; returns how many were new candidates.
+uint32_t ExpertSelector::admit(uint32_t node, const float* masked) {
+  node_stamp_[node] = stamp_;
+  uint32_t added = 0;
+  auto offer = [&](uint32_t e) {
+    const float v = masked[e];
+    if (!(v > kNegInf)) return;
+    ++added;
+    // Most candidates fall below the seeded floor; test that before the stamp.
+    if (!top_.would_take(v)) return;
+    if (shared_across_nodes_) {
+      if (expert_stamp_[e] == stamp_) {  // already offered via another node
+        --added;
+        return;
+      }
+      expert_stamp_[e] = stamp_;
+    }
+    top_.push(v, e);
+  };
+  for (uint32_t r = node_run_begin_[node]; r < node_run_begin_[node + 1]; ++r) {
+    for (uint32_t e = runs_[r].first; e < runs_[r].second; ++e)
+      offer(e);
+  }
+  for (uint32_t i = node_loose_begin_[node]; i < node_loose_begin_[node + 1]; ++i) {
+    offer(loose_[i]);
+  }
+  return added;
+}
+
+}  // namespace mlasim

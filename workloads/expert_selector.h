@@ -1,0 +1,94 @@
+// One token's expert choice for the MoE router (moe_router.h): DeepSeek's group-limited top-k,
+// then node-limited routing (at most M nodes), then the top k among the allowed experts, from
+// per-expert selection scores (biased for noaux_tc).
+//
+// Built for speed, since a decode step asks this about a million times: group and node scores
+// come from branch-free top-two scans, and scores already known to be among a token's
+// candidates (the best two of each kept group or node) bound the k-th best from below, so the
+// final scan rejects almost every expert with one well-predicted comparison. Ties go to the
+// expert offered first (lower id within a group; node order for node-limited routing).
+// Left out: anything about scores themselves (see MoeRouter::score_token).
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <utility>
+#include <vector>
+
+#include "workloads/expert_placement.h"
+#include "workloads/moe_router.h"
+
+namespace mlasim {
+
+inline constexpr float kNoScore = -std::numeric_limits<float>::infinity();
+
+// Keeps the `cap` largest (value, id) pairs pushed, best first. A value must beat the current
+// last one to enter, so ties keep the earlier push, and -inf never enters.
+class TopScores {
+ public:
+  explicit TopScores(uint32_t cap) : cap_(cap), value_(cap), id_(cap) {}
+  // `at_least`: pushes below it are ignored (the caller knows `cap` candidates reach it).
+  void clear(float at_least = kNoScore);
+  bool would_take(float v) const { return v > floor_; }
+  void push(float v, uint32_t id) {
+    if (!(v > floor_)) return;
+    uint32_t pos = size_ < cap_ ? size_++ : cap_ - 1;
+    while (pos > 0 && v > value_[pos - 1]) {
+      value_[pos] = value_[pos - 1];
+      id_[pos] = id_[pos - 1];
+      --pos;
+    }
+    value_[pos] = v;
+    id_[pos] = id;
+    if (size_ == cap_) floor_ = value_[cap_ - 1];
+  }
+  uint32_t size() const { return size_; }
+  uint32_t id(uint32_t j) const { return id_[j]; }
+
+ private:
+  uint32_t cap_;
+  uint32_t size_ = 0;
+  float floor_ = kNoScore;
+  std::vector<float> value_;
+  std::vector<uint32_t> id_;
+};
+
+class ExpertSelector {
+ public:
+  ExpertSelector(const RouterConfig& cfg, const ExpertPlacement& pl);
+
+  bool node_limited() const { return use_nodes_; }
+  // Whether the last select() admitted `node` (only meaningful when node_limited()).
+  bool node_chosen(uint32_t node) const { return node_stamp_[node] == stamp_; }
+
+  // Writes the k chosen experts, best first, to `chosen`; returns true when the M best nodes
+  // held fewer than k allowed experts and more nodes were admitted.
+  bool select(const float* sel, uint32_t* chosen);
+
+ private:
+  void choose_groups(const float* sel);
+  bool choose_nodes(const float* masked);
+  uint32_t admit(uint32_t node, const float* masked);
+
+  uint32_t k_, groups_, group_size_, nodes_, max_nodes_, per_node_;
+  bool top2_groups_, use_groups_, use_nodes_;
+  std::vector<uint8_t> group_ok_;
+  std::vector<float> group_a_, group_b_;  // best and second-best score per group
+  std::vector<float> masked_;             // scores, -inf outside the kept groups
+  std::vector<float> node_score_;
+  std::vector<float> node_best_;        // [node][per_node_] best allowed scores, descending
+  std::vector<uint32_t> node_stamp_;    // == stamp_: node chosen for the current token
+  std::vector<uint32_t> expert_stamp_;  // == stamp_: expert already offered for this token
+  uint32_t stamp_ = 0;
+  std::vector<float> seeds_;
+  TopScores top_groups_, top_nodes_, all_nodes_, top_;
+  // Each node's experts: runs of at least 8 consecutive ids (one per node for the contiguous
+  // layout), scanned in order with vector code, and loose experts (replicas), gathered.
+  std::vector<std::pair<uint32_t, uint32_t>> runs_;  // [first, last) expert ids
+  std::vector<uint32_t> node_run_begin_;             // CSR over nodes into runs_
+  std::vector<uint32_t> loose_;
+  std::vector<uint32_t> node_loose_begin_;  // CSR over nodes into loose_
+  bool shared_across_nodes_ = false;        // some expert has replicas on two nodes
+};
+
+}  // namespace mlasim

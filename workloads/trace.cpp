@@ -1,0 +1,242 @@
+// Trace JSON reading and writing, generated from each op payload's visit() (see trace.h).
+#include "workloads/trace.h"
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <limits>
+#include <set>
+
+#include "sim/errors.h"
+
+namespace mlasim {
+
+namespace {
+
+using Json = nlohmann::json;
+
+class FieldWriter {
+ public:
+  explicit FieldWriter(nlohmann::ordered_json& out) : out_(out) {}
+  template <class T>
+  void operator()(std::string_view key, const T& field) {
+    if constexpr (std::same_as<T, Bytes>) {
+      out_[std::string(key)] = field.count();
+    } else if constexpr (NamedEnum<T>) {
+      out_[std::string(key)] = std::string(enum_name(field));
+    } else {
+      out_[std::string(key)] = field;
+    }
+  }
+
+ private:
+  nlohmann::ordered_json& out_;
+};
+
+class FieldReader {
+ public:
+  FieldReader(const Json& op, std::string where) : op_(op), where_(std::move(where)) {}
+  template <class T>
+  void operator()(std::string_view key, T& field) {
+    known_.insert(std::string(key));
+    auto it = op_.find(std::string(key));
+    if (it == op_.end()) fail(key, "missing field");
+    const Json& v = *it;
+    if constexpr (std::same_as<T, Bytes>) {
+      if (v.is_number_unsigned()) {
+        field = Bytes(v.get<uint64_t>());
+      } else if (v.is_string()) {
+        try {
+          field = Bytes::parse(v.get<std::string>());
+        } catch (const UnitError& e) {
+          fail(key, e.what());
+        }
+      } else {
+        fail(key, "expected a byte count");
+      }
+    } else if constexpr (NamedEnum<T>) {
+      if (!v.is_string()) fail(key, "expected one of: " + enum_choices<T>());
+      for (const auto& [value, name] : EnumNames<T>::values) {
+        if (name == v.get<std::string>()) {
+          field = value;
+          return;
+        }
+      }
+      fail(key, fmt::format("'{}' is not one of: {}", v.get<std::string>(), enum_choices<T>()));
+    } else if constexpr (std::is_integral_v<T>) {
+      if (!v.is_number_integer()) fail(key, "expected an integer");
+      if constexpr (std::is_unsigned_v<T>) {
+        if (!v.is_number_unsigned()) fail(key, "expected a non-negative integer");
+        field = static_cast<T>(v.get<uint64_t>());
+      } else {
+        const int64_t x = v.get<int64_t>();
+        if (x < std::numeric_limits<T>::min() || x > std::numeric_limits<T>::max()) {
+          fail(key, "out of range");
+        }
+        field = static_cast<T>(x);
+      }
+    } else if constexpr (requires { typename T::value_type; } && !std::is_same_v<T, std::string>) {
+      // Lists of integers (all_to_all byte rows).
+      if (!v.is_array()) fail(key, "expected a list of integers");
+      field.clear();
+      for (const auto& x : v) {
+        if (!x.is_number_unsigned()) fail(key, "expected a list of non-negative integers");
+        field.push_back(x.get<typename T::value_type>());
+      }
+    } else if constexpr (std::is_floating_point_v<T>) {
+      if (!v.is_number()) fail(key, "expected a number");
+      field = v.get<T>();
+    } else {
+      static_assert(std::is_same_v<T, std::string>, "unsupported trace field type");
+      if (!v.is_string()) fail(key, "expected a string");
+      field = v.get<std::string>();
+    }
+  }
+  const std::set<std::string>& known() const { return known_; }
+  [[noreturn]] void fail(std::string_view key, std::string_view msg) const {
+    throw InputError(fmt::format("{}, field '{}': {}", where_, key, msg));
+  }
+
+ private:
+  const Json& op_;
+  std::string where_;
+  std::set<std::string> known_;
+};
+
+// Builds the payload whose kind matches `kind` by trying each alternative of OpPayload.
+template <size_t I = 0>
+bool read_payload(std::string_view kind, FieldReader& r, OpPayload& out) {
+  if constexpr (I < std::variant_size_v<OpPayload>) {
+    using P = std::variant_alternative_t<I, OpPayload>;
+    if (P::kind == kind) {
+      P p{};
+      p.visit(r);
+      out = p;
+      return true;
+    }
+    return read_payload<I + 1>(kind, r, out);
+  }
+  return false;
+}
+
+template <size_t I = 0>
+std::string kind_list() {
+  if constexpr (I < std::variant_size_v<OpPayload>) {
+    std::string rest = kind_list<I + 1>();
+    return std::string(std::variant_alternative_t<I, OpPayload>::kind) +
+           (rest.empty() ? "" : ", ") + rest;
+  }
+  return "";
+}
+
+}  // namespace
+
+nlohmann::ordered_json workload_to_json(const Workload& w) {
+  nlohmann::ordered_json ranks = nlohmann::ordered_json::array();
+  for (size_t r = 0; r < w.ranks.size(); ++r) {
+    nlohmann::ordered_json ops = nlohmann::ordered_json::array();
+    for (const Op& op : w.ranks[r].ops) {
+      nlohmann::ordered_json j;
+      j["name"] = op.name;
+      j["op"] = std::string(op_kind_name(op.payload));
+      j["deps"] = op.deps;
+      j["stream"] = op.stream;
+      j["micro_batch"] = op.micro_batch;
+      FieldWriter fw(j);
+      std::visit([&](const auto& p) { const_cast<std::decay_t<decltype(p)>&>(p).visit(fw); },
+                 op.payload);
+      ops.push_back(std::move(j));
+    }
+    ranks.push_back({{"rank", r}, {"ops", std::move(ops)}});
+  }
+  return {{"format", "mlasim-trace"}, {"version", kTraceVersion}, {"ranks", std::move(ranks)}};
+}
+
+Workload workload_from_json(const Json& j, const std::string& source) {
+  auto bad = [&](const std::string& msg) { throw InputError(fmt::format("{}: {}", source, msg)); };
+  if (!j.is_object()) bad("a trace must be a JSON object");
+  if (j.value("format", "") != "mlasim-trace") bad("'format' must be \"mlasim-trace\"");
+  if (!j.contains("version") || !j["version"].is_number_integer()) bad("missing integer 'version'");
+  if (j["version"].get<int>() != kTraceVersion) {
+    bad(fmt::format("trace version {} is not supported (this build reads version {})",
+                    j["version"].get<int>(), kTraceVersion));
+  }
+  for (const auto& [k, v] : j.items()) {
+    if (k != "format" && k != "version" && k != "ranks") bad(fmt::format("unknown key '{}'", k));
+  }
+  if (!j.contains("ranks") || !j["ranks"].is_array()) bad("'ranks' must be a list");
+  Workload w;
+  const Json& ranks = j["ranks"];
+  w.ranks.resize(ranks.size());
+  for (size_t r = 0; r < ranks.size(); ++r) {
+    const Json& rank = ranks[r];
+    const std::string rwhere = fmt::format("{}: rank {}", source, r);
+    if (!rank.is_object() || !rank.contains("ops") || !rank["ops"].is_array()) {
+      throw InputError(rwhere + ": expected {\"rank\": N, \"ops\": [...]}");
+    }
+    if (rank.value("rank", static_cast<int64_t>(-1)) != static_cast<int64_t>(r)) {
+      throw InputError(rwhere + ": 'rank' must equal its position in 'ranks'");
+    }
+    for (const auto& [k, v] : rank.items()) {
+      if (k != "rank" && k != "ops")
+        throw InputError(fmt::format("{}: unknown key '{}'", rwhere, k));
+    }
+    const Json& ops = rank["ops"];
+    for (size_t i = 0; i < ops.size(); ++i) {
+      const Json& jo = ops[i];
+      const std::string where =
+          fmt::format("{}, op {} '{}'", rwhere, i, jo.is_object() ? jo.value("name", "?") : "?");
+      if (!jo.is_object()) throw InputError(where + ": an op must be a JSON object");
+      Op op;
+      std::string kind;
+      FieldReader rd(jo, where);
+      rd("name", op.name);
+      rd("op", kind);
+      if (!jo.contains("deps") || !jo["deps"].is_array())
+        rd.fail("deps", "expected a list of op indices");
+      for (const auto& d : jo["deps"]) {
+        if (!d.is_number_unsigned()) rd.fail("deps", "expected a list of op indices");
+        op.deps.push_back(d.get<uint32_t>());
+      }
+      if (jo.contains("stream")) rd("stream", op.stream);
+      if (jo.contains("micro_batch")) rd("micro_batch", op.micro_batch);
+      if (!read_payload(kind, rd, op.payload)) {
+        rd.fail("op", fmt::format("unknown op kind '{}' (one of: {})", kind, kind_list()));
+      }
+      for (const auto& [k, v] : jo.items()) {
+        if (k != "deps" && !rd.known().count(k)) rd.fail(k, "unknown field");
+      }
+      w.ranks[r].ops.push_back(std::move(op));
+    }
+  }
+  try {
+    validate_workload(w);
+  } catch (const InputError& e) {
+    bad(e.what());
+  }
+  return w;
+}
+
+Workload read_trace_file(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  if (!in) throw InputError(fmt::format("{}: cannot open trace file", path.string()));
+  Json j;
+  try {
+    j = Json::parse(in);
+  } catch (const Json::parse_error& e) {
+    throw InputError(
+        fmt::format("{}: invalid JSON at byte {}: {}", path.string(), e.byte, e.what()));
+  }
+  return workload_from_json(j, path.string());
+}
+
+Workload TraceWorkload::generate(const ClusterShape& cluster) const {
+  Workload w = read_trace_file(params_.file);
+  if (static_cast<int>(w.ranks.size()) != cluster.ranks()) {
+    throw InputError(fmt::format("{}: trace has {} ranks but the cluster has {} GPUs", params_.file,
+                                 w.ranks.size(), cluster.ranks()));
+  }
+  return w;
+}
+
+}  // namespace mlasim
