@@ -12,6 +12,7 @@
 #include "models/hbm/hbm_bandwidth_memory.h"
 #include "models/hbm/hbm_controller.h"
 #include "topology/cluster_builders.h"
+#include "workloads/deepseek_inference.h"
 #include "workloads/pairwise_exchange.h"
 #include "workloads/trace.h"
 
@@ -55,6 +56,8 @@ Components make_builtin_components() {
       "pairwise_exchange", "each GPU runs a GEMM, then swaps a message with a GPU on another node");
   c.workload.add<NetworkTraffic, NetworkTrafficParams>(
       "network_traffic", "synthetic traffic: p2p, incast, permutation, all_to_all, ring");
+  c.workload.add<DeepSeekInference, DeepSeekInferenceParams>(
+      "deepseek_inference", "DeepSeek-style inference step: MLA/MHA attention, MoE with EP, MTP");
   c.workload.add<TraceWorkload, TraceWorkloadParams>(
       "trace", "replays per-rank op graphs from a trace file written by `mlasim trace`");
   return c;

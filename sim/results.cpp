@@ -81,9 +81,14 @@ std::string format_summary_table(const nlohmann::ordered_json& summary) {
     } else {
       value = v.dump();
     }
-    std::string unit = v.is_string() ? "" : unit_of_key(k);
-    if (k == "sim_events") unit = "events";
-    if (k == "seed") unit = "-";
+    std::string unit;
+    if (k == "sim_events") {
+      unit = "events";
+    } else if (k == "seed") {
+      unit = "-";
+    } else if (!v.is_string()) {
+      unit = unit_of_key(k);
+    }
     out += fmt::format("{:<{}}  {:>16}  {}\n", k, width, value, unit);
   }
   return out;

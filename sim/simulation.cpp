@@ -412,6 +412,10 @@ nlohmann::ordered_json Simulation::summary() const {
   return j;
 }
 
+Fabric* Simulation::fabric() const {
+  return impl_->fabric.get();
+}
+
 void Simulation::write_extra_results(const std::filesystem::path& dir) const {
   if (impl_->fabric) write_network_results(*impl_->fabric, impl_->end_time(), dir);
 }

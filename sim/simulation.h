@@ -20,6 +20,8 @@
 
 namespace mlasim {
 
+class Fabric;
+
 struct RunControl {
   bool progress = false;  // draw a progress bar on stderr
 };
@@ -40,6 +42,8 @@ class Simulation {
   SimContext& context() { return ctx_; }
   nlohmann::ordered_json summary() const;
   nlohmann::ordered_json timeline() const;
+  // The packet- or flow-level network engine; null with placeholder links.
+  Fabric* fabric() const;
   // Result files besides summary, stats and timeline (network: links.csv, messages.csv...).
   void write_extra_results(const std::filesystem::path& dir) const;
   double wall_seconds() const { return wall_s_; }

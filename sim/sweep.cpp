@@ -231,8 +231,10 @@ size_t merge_sweep(const Sweep& sweep, const fs::path& out_dir) {
   out += "\n";
   for (const auto& [p, j] : rows) {
     out += p->dir_name();
-    for (const auto& [k, v] : p->overrides)
-      out += "," + csv(v);
+    for (const auto& [k, v] : p->overrides) {
+      out.push_back(',');
+      out.append(csv(v));
+    }
     for (const auto& c : columns) {
       out += ",";
       if (!j.contains(c)) continue;

@@ -75,15 +75,17 @@ struct EnumNames<CommIssuer> {
 
 // All-to-all among all ranks (EP dispatch / combine): this rank's row and column of the byte
 // matrix. Completes when its sends have left and its expected bytes have arrived.
-// `gpus_per_node` > 0: data for another node goes over the network to the GPU with this GPU's
-// local index there, which forwards each part over NVLink (DeepEP). Runs in models/common/
-// comm_ops.h.
+// `gpus_per_node` (0: unknown) orders the sends so that GPUs never all start on the same
+// receiver; with `nvlink_forwarding`, data for another node goes over the network to the GPU
+// with this GPU's local index there, which forwards each part over NVLink (DeepEP). Runs in
+// models/common/comm_ops.h.
 struct AllToAllOp {
   static constexpr std::string_view kind = "all_to_all";
   std::vector<uint64_t> send_bytes;  // [rank]: bytes to that rank (own entry ignored)
   std::vector<uint64_t> recv_bytes;  // [rank]: bytes from that rank (own entry ignored)
   int32_t tag = 0;
   int32_t gpus_per_node = 0;
+  bool nvlink_forwarding = false;
   CommIssuer issuer = CommIssuer::Sm;
   template <class V>
   void visit(V& v) {
@@ -91,6 +93,7 @@ struct AllToAllOp {
     v("recv_bytes", recv_bytes);
     v("tag", tag);
     v("gpus_per_node", gpus_per_node);
+    v("nvlink_forwarding", nvlink_forwarding);
     v("issuer", issuer);
   }
 };

@@ -44,15 +44,19 @@ void CommOps::start_all_to_all(uint32_t id, const AllToAllOp& op) {
     if (static_cast<int32_t>(r) != rank_) s.expect += op.recv_bytes[r];
   }
   const bool sm = op.issuer == CommIssuer::Sm;
-  const int32_t g = op.gpus_per_node;
+  const int32_t g = op.nvlink_forwarding ? op.gpus_per_node : 0;
   std::vector<Message> out;
   // Per remote node, the parts for its GPUs (DeepEP forwarding), in destination order.
-  std::map<int32_t, std::vector<RelayPart>> relays;
-  for (size_t d = 0; d < op.send_bytes.size(); ++d) {
-    const auto dst = static_cast<int32_t>(d);
-    if (dst == rank_ || op.send_bytes[d] == 0) continue;
+  std::vector<std::pair<int32_t, std::vector<RelayPart>>> relays;  // in first-touch order
+  std::map<int32_t, size_t> relay_of_node;
+  for (const int32_t dst :
+       post_order(static_cast<int32_t>(op.send_bytes.size()), op.gpus_per_node)) {
+    const auto d = static_cast<size_t>(dst);
+    if (op.send_bytes[d] == 0) continue;
     if (g > 0 && dst / g != rank_ / g) {
-      relays[dst / g].push_back(RelayPart{dst, op.send_bytes[d]});
+      auto [it, fresh] = relay_of_node.emplace(dst / g, relays.size());
+      if (fresh) relays.emplace_back(dst / g, std::vector<RelayPart>{});
+      relays[it->second].second.push_back(RelayPart{dst, op.send_bytes[d]});
     } else {
       out.push_back(make(dst, op.send_bytes[d], op.tag, sm));
     }
@@ -75,6 +79,27 @@ void CommOps::start_all_to_all(uint32_t id, const AllToAllOp& op) {
     });
   }
   check_all_to_all(tag);
+}
+
+std::vector<int32_t> CommOps::post_order(int32_t n, int32_t g) const {
+  // Shifted so that at every position of the senders' round-robin the receivers differ: if
+  // every GPU started on GPU 0, lockstep senders would all hit one receiver at once. With the
+  // node size known, the shift applies within each node (node + j, local index + m), because
+  // remote and local destinations leave by different links.
+  std::vector<int32_t> out;
+  if (g <= 0 || n % g != 0) {
+    for (int32_t i = 1; i < n; ++i)
+      out.push_back((rank_ + i) % n);
+    return out;
+  }
+  const int32_t nodes = n / g, node = rank_ / g, local = rank_ % g;
+  for (int32_t j = 0; j < nodes; ++j) {
+    for (int32_t m = 0; m < g; ++m) {
+      const int32_t dst = ((node + j) % nodes) * g + (local + m) % g;
+      if (dst != rank_) out.push_back(dst);
+    }
+  }
+  return out;
 }
 
 void CommOps::check_all_to_all(int32_t tag) {

@@ -4,11 +4,12 @@
 // is complete. Works on every network fidelity (placeholder, packet, flow).
 //
 // All-to-all: the op's row of the byte matrix is sent (one message per destination, zero
-// entries skipped); it completes when all its sends have left and all the bytes its column
-// expects have arrived. With `gpus_per_node` > 0 (DeepEP-style dispatch/combine), data for
-// another node is sent as one message over the network to the GPU with this GPU's local index
-// on that node, which forwards each GPU's part over NVLink (store-and-forward per message: the
-// relay sends its parts once the whole message is in).
+// entries skipped, posted in an order shifted by rank within and across nodes); it completes
+// when all its sends have left and all the bytes its column expects have arrived. With
+// `nvlink_forwarding` (DeepEP-style dispatch/combine), data for another node is sent as one
+// message over the network to the GPU with this GPU's local index on that node, which forwards
+// each GPU's part over NVLink (store-and-forward per message: the relay sends its parts once
+// the whole message is in).
 //
 // Ring collectives over `size` ranks (`start`, `start + stride`, ...): all-gather and
 // reduce-scatter take size-1 steps, all-reduce 2(size-1); in each step a rank sends one chunk
@@ -70,6 +71,7 @@ class CommOps {
 
   Message make(int32_t dst, uint64_t bytes, int32_t tag, bool sm_issued);
   void start_all_to_all(uint32_t id, const AllToAllOp& op);
+  std::vector<int32_t> post_order(int32_t n, int32_t gpus_per_node) const;
   void start_ring(uint32_t id, const RingCollectiveOp& op);
   void ring_send(int32_t tag, int32_t step);
   void check_all_to_all(int32_t tag);

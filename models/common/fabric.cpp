@@ -7,6 +7,8 @@
 #include <cmath>
 #include <limits>
 
+#include <time.h>
+
 #include "sim/errors.h"
 
 namespace mlasim {
@@ -102,8 +104,11 @@ void Fabric::add_link(NetworkNode& from, int port) {
 
 void Fabric::finalize() {
   traits_.clear();
-  for (NetworkNode* n : nodes_)
+  rank_of_.clear();
+  for (NetworkNode* n : nodes_) {
     traits_.push_back(n->packet_traits());
+    rank_of_.push_back(n->endpoint_rank());
+  }
   uint32_t mtu = 0;
   for (const auto& t : traits_) {
     if (t.max_payload > 0) mtu = mtu == 0 ? t.max_payload : std::min(mtu, t.max_payload);
@@ -141,14 +146,59 @@ uint64_t Fabric::bytes_sent_by(uint32_t node) const {
 void Fabric::schedule(int64_t t, uint8_t kind, uint32_t a, uint32_t b) {
   const int64_t now = now_ps();
   if (t < now) t = now;
-  heap_.push(Event{t, seq_++, a, b, kind});
+  if (t >= (int64_t{1} << 47)) {
+    throw SimulationError("network: simulated time beyond 140 s is not supported by the fabric");
+  }
+  heap_push(Event{(static_cast<uint64_t>(t) << 16) | (seq_++ & 0xffff), a,
+                  static_cast<uint32_t>(kind) | (b << 8)});
   // While firing, the loop picks up events due now and re-arms once at its end.
   if (!in_fire_ && (armed_for_ < 0 || t < armed_for_)) arm();
 }
 
+namespace {
+inline bool earlier(const auto& x, const auto& y) {
+  return x.key < y.key;
+}
+}  // namespace
+
+void Fabric::heap_push(const Event& e) {
+  size_t i = heap_.size();
+  heap_.push_back(e);
+  while (i > 0) {
+    const size_t parent = (i - 1) / 4;
+    if (!earlier(e, heap_[parent])) break;
+    heap_[i] = heap_[parent];
+    i = parent;
+  }
+  heap_[i] = e;
+}
+
+Fabric::Event Fabric::heap_pop() {
+  const Event top = heap_.front();
+  const Event last = heap_.back();
+  heap_.pop_back();
+  const size_t n = heap_.size();
+  if (n == 0) return top;
+  size_t i = 0;
+  while (true) {
+    const size_t first = 4 * i + 1;
+    if (first >= n) break;
+    size_t best = first;
+    const size_t end = std::min(first + 4, n);
+    for (size_t c = first + 1; c < end; ++c) {
+      if (earlier(heap_[c], heap_[best])) best = c;
+    }
+    if (!earlier(heap_[best], last)) break;
+    heap_[i] = heap_[best];
+    i = best;
+  }
+  heap_[i] = last;
+  return top;
+}
+
 void Fabric::arm() {
   const auto now = static_cast<int64_t>(sc_core::sc_time_stamp().value());
-  const int64_t t = heap_.top().t;
+  const int64_t t = heap_top().t();
   armed_for_ = t;
   // sc_event keeps the earlier of two pending notifications, so re-arming is always safe.
   if (t <= now) {
@@ -161,31 +211,33 @@ void Fabric::arm() {
 void Fabric::fire() {
   const int64_t now = static_cast<int64_t>(sc_core::sc_time_stamp().value());
   ++activations;
+  timespec cpu{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
+  cpu_last_ = static_cast<double>(cpu.tv_sec) + static_cast<double>(cpu.tv_nsec) * 1e-9;
+  if (cpu_first_ < 0) cpu_first_ = cpu_last_;
   armed_for_ = -1;
   in_fire_ = true;
-  while (!heap_.empty() && heap_.top().t <= now) {
-    const Event e = heap_.top();
-    heap_.pop();
+  while (!heap_.empty() && heap_top().t() <= now) {
+    const Event e = heap_pop();
     ++ctx_.events;
-    vnow_ = e.t < now ? now : e.t;
-    dispatch(e.kind, e.a, e.b);
+    vnow_ = e.t() < now ? now : e.t();
+    dispatch(e.kind(), e.a, e.b());
   }
   // Run ahead: nothing else can act before `limit` (our own wake is consumed), and internal
   // events call no other module, so processing them now gives the same results in far fewer
   // SystemC activations. The first external event stops the run; it fires at its own time.
-  if (!heap_.empty() && is_internal(heap_.top().kind, heap_.top().a)) {
+  if (!heap_.empty() && is_internal(heap_top().kind(), heap_top().a)) {
     const sc_core::sc_time gap = sc_core::sc_time_to_pending_activity();
-    const auto limit = static_cast<int64_t>(std::min<sc_dt::uint64>(
-        gap.value() + static_cast<sc_dt::uint64>(now),
-        static_cast<sc_dt::uint64>(std::numeric_limits<int64_t>::max())));
-    while (!heap_.empty() && heap_.top().t < limit &&
-           is_internal(heap_.top().kind, heap_.top().a)) {
-      const Event e = heap_.top();
-      heap_.pop();
+    const auto limit = static_cast<int64_t>(
+        std::min<sc_dt::uint64>(gap.value() + static_cast<sc_dt::uint64>(now),
+                                static_cast<sc_dt::uint64>(std::numeric_limits<int64_t>::max())));
+    while (!heap_.empty() && heap_top().t() < limit &&
+           is_internal(heap_top().kind(), heap_top().a)) {
+      const Event e = heap_pop();
       ++ctx_.events;
       ++events_ahead;
-      vnow_ = e.t;
-      dispatch(e.kind, e.a, e.b);
+      vnow_ = e.t();
+      dispatch(e.kind(), e.a, e.b());
     }
   }
   in_fire_ = false;
@@ -197,7 +249,7 @@ bool Fabric::path_links(uint32_t node, int32_t dst, uint64_t hash,
   out.clear();
   uint32_t at = node;
   for (int step = 0; step < 64; ++step) {
-    if (nodes_[at]->endpoint_rank() == dst) return true;
+    if (rank_of_[at] == dst) return true;
     const int port = nodes_[at]->route_port(dst, hash);
     if (port < 0 || static_cast<size_t>(port) >= out_links_[at].size()) return false;
     const uint32_t l = out_links_[at][port];
@@ -213,8 +265,7 @@ int64_t Fabric::setup_ps(uint32_t link, bool sm_issued) const {
   return (sm_issued ? traits_[l.from].message_setup.ps() : 0) + traits_[l.to].message_setup.ps();
 }
 
-int64_t Fabric::ideal_ps(const std::vector<uint32_t>& path, uint64_t bytes,
-                         bool sm_issued) const {
+int64_t Fabric::ideal_ps(const std::vector<uint32_t>& path, uint64_t bytes, bool sm_issued) const {
   if (path.empty()) return 0;
   int64_t base = setup_ps(path.front(), sm_issued);
   double bottleneck = std::numeric_limits<double>::infinity();

@@ -28,8 +28,8 @@ void FlowFabric::finalize() {
 void FlowFabric::inject(NetworkNode& at, Message msg, std::function<void()> on_sent) {
   std::vector<uint32_t> path;
   if (!path_links(at.fabric_index, msg.dst, msg.flow_hash, path) || path.empty()) {
-    throw SimulationError(fmt::format("{}: no route to GPU {} (message {} from GPU {})",
-                                      at.name(), msg.dst, msg.id, msg.src));
+    throw SimulationError(fmt::format("{}: no route to GPU {} (message {} from GPU {})", at.name(),
+                                      msg.dst, msg.id, msg.src));
   }
   uint32_t id;
   if (!free_flows_.empty()) {
@@ -77,7 +77,7 @@ void FlowFabric::dispatch(uint8_t kind, uint32_t a, uint32_t b) {
       request_update();
       break;
     case kUpdate: {
-      if (b != generation_) return;  // superseded by a later start or finish
+      if (b != (generation_ & 0xffffff)) return;  // superseded by a later start or finish
       update_pending_at_ = -1;
       advance(now);
       std::vector<uint32_t> done;

@@ -33,9 +33,9 @@ struct Message {
   Time injected;           // when the sender handed it to the network
   uint64_t flow_hash = 0;  // for ECMP: stable per (src, dst, tag), i.e. per queue pair
   MessageKind kind = MessageKind::PointToPoint;
-  uint8_t vl = 0;       // virtual lane (traffic class)
-  int32_t origin = -1;  // relayed part: the GPU whose data it is; -1 = src
-  int32_t step = 0;     // ring collectives: the step this chunk belongs to
+  uint8_t vl = 0;         // virtual lane (traffic class)
+  int32_t origin = -1;    // relayed part: the GPU whose data it is; -1 = src
+  int32_t step = 0;       // ring collectives: the step this chunk belongs to
   bool sm_issued = true;  // SMs issue it (GPU issue latency) or the NIC alone
   // Relay: on arrival at dst, forward these parts (shared: messages are copied by value).
   std::shared_ptr<const std::vector<RelayPart>> relay;

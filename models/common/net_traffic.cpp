@@ -48,7 +48,8 @@ Workload NetworkTraffic::generate(const ClusterShape& cluster) const {
           add(s, Op{fmt::format("send_{}_{}", sizes[k].count(), j), SendOp{p.dst, sizes[k], tag},
                     after});
           recvs.push_back(add(d, Op{fmt::format("recv_{}_{}", sizes[k].count(), j),
-                                    RecvOp{p.src, sizes[k], tag}, {}}));
+                                    RecvOp{p.src, sizes[k], tag},
+                                    {}}));
         }
         const int32_t ack = ack_base + static_cast<int32_t>(k);
         add(d, Op{"ack", SendOp{p.src, Bytes(8), ack}, recvs});
@@ -63,8 +64,7 @@ Workload NetworkTraffic::generate(const ClusterShape& cluster) const {
         const int src = (p.dst + i) % n;
         for (int32_t j = 0; j < p.count; ++j) {
           add(w.ranks[src], Op{fmt::format("send_{}", j), SendOp{p.dst, p.bytes, j}, {}});
-          add(w.ranks[p.dst],
-              Op{fmt::format("recv_{}_{}", src, j), RecvOp{src, p.bytes, j}, {}});
+          add(w.ranks[p.dst], Op{fmt::format("recv_{}_{}", src, j), RecvOp{src, p.bytes, j}, {}});
         }
       }
       break;
@@ -103,12 +103,13 @@ Workload NetworkTraffic::generate(const ClusterShape& cluster) const {
             a.recv_bytes.assign(n, p.bytes.count());
             a.send_bytes[r] = a.recv_bytes[r] = 0;
             a.tag = it;
-            a.gpus_per_node = p.nvlink_forwarding ? cluster.gpus_per_node : 0;
+            a.gpus_per_node = cluster.gpus_per_node;
+            a.nvlink_forwarding = p.nvlink_forwarding;
             a.issuer = p.issuer;
             mine.push_back(add(w.ranks[r], Op{fmt::format("all_to_all_{}", it), a, last[r]}));
           } else {
-            for (int d = 0; d < n; ++d) {
-              if (d == r) continue;
+            for (int i = 1; i < n; ++i) {
+              const int d = (r + i) % n;  // shifted order: senders do not all start on GPU 0
               mine.push_back(add(w.ranks[r], Op{fmt::format("send_{}_to_{}", it, d),
                                                 SendOp{d, p.bytes, it}, last[r]}));
               mine.push_back(add(w.ranks[r], Op{fmt::format("recv_{}_from_{}", it, d),

@@ -54,12 +54,12 @@ struct LinkOverhead {
 // decision, whether it may leave before its tail has arrived, the input buffer it advertises
 // as credits, and the setup latency of a message injected towards it (a NIC's doorbell).
 struct PacketNodeTraits {
-  Time pipeline;                      // arrival (head or tail) to forwarding decision
-  Time sink_latency;                  // tail arrival to delivery, for packets addressed here
-  bool cut_through = false;           // forward from the head (true) or the tail (false)
+  Time pipeline;                        // arrival (head or tail) to forwarding decision
+  Time sink_latency;                    // tail arrival to delivery, for packets addressed here
+  bool cut_through = false;             // forward from the head (true) or the tail (false)
   uint64_t buffer_per_vl = 256 * 1024;  // input buffer per port and virtual lane, bytes
-  Time message_setup;                 // before the first packet of a message injected to us
-  uint32_t max_payload = 0;           // largest packet payload this node carries (0: any)
+  Time message_setup;                   // before the first packet of a message injected to us
+  uint32_t max_payload = 0;             // largest packet payload this node carries (0: any)
   Arbitration arbitration = Arbitration::RoundRobin;
   // Protocol overheads this node defines for links of a kind (NIC: IB and PCIe).
   std::optional<LinkOverhead> ib, pcie, nvlink;
@@ -99,9 +99,7 @@ struct NetworkFaultParams {
     v("nics", nics, "-", "failed NICs by name");
     v("planes", planes, "-", "failed planes (every switch and NIC on them)");
   }
-  bool empty() const {
-    return links.empty() && switches.empty() && nics.empty() && planes.empty();
-  }
+  bool empty() const { return links.empty() && switches.empty() && nics.empty() && planes.empty(); }
 };
 
 struct NetworkReportParams {

@@ -103,8 +103,8 @@ void add_network_summary(const Fabric& f, Time end, nlohmann::ordered_json& j) {
   j["fct_max_us"] = fct.empty() ? 0.0 : *std::max_element(fct.begin(), fct.end());
   j["p50_fct_slowdown"] = quantile(slowdown, 0.5);
   j["p99_fct_slowdown"] = quantile(slowdown, 0.99);
-  j["max_fct_slowdown"] = slowdown.empty() ? 0.0 : *std::max_element(slowdown.begin(),
-                                                                     slowdown.end());
+  j["max_fct_slowdown"] =
+      slowdown.empty() ? 0.0 : *std::max_element(slowdown.begin(), slowdown.end());
   j["network_end_us"] = last >= 0 ? static_cast<double>(last) * 1e-6 : 0.0;
   j["net_goodput_bytes_per_s"] =
       last > first && first >= 0
@@ -117,6 +117,9 @@ void add_network_summary(const Fabric& f, Time end, nlohmann::ordered_json& j) {
   j["net_peak_in_flight_packets_count"] = f.peak_in_flight_packets;
   j["net_memory_per_in_flight_packet_bytes"] = f.bytes_per_in_flight_packet();
   j["net_engine_activations_count"] = f.activations;
+  j["net_cpu_s"] = f.cpu_seconds();
+  j["packet_hops_per_cpu_s"] =
+      f.cpu_seconds() > 0 ? static_cast<double>(f.packet_hops) / f.cpu_seconds() : 0.0;
 }
 
 void write_network_results(const Fabric& f, Time end, const std::filesystem::path& dir) {

@@ -48,18 +48,24 @@ void PacketFabric::finalize() {
           "({} B on the wire); raise the buffer or lower the MTU",
           l.name, buffer, mtu_, l.overhead.wire_bytes(mtu_)));
     }
-    state_[i].mtu_wire = static_cast<uint32_t>(l.overhead.wire_bytes(mtu_));
-    state_[i].mtu_credits = credits_of(state_[i].mtu_wire);
-    state_[i].mtu_ser = l.rate.transfer_time(Bytes(state_[i].mtu_wire)).ps();
-    state_[i].vl.resize(static_cast<size_t>(params_.vls));
-    for (VlState& v : state_[i].vl) {
+    LinkState& ls = state_[i];
+    ls.mtu_wire = static_cast<uint32_t>(l.overhead.wire_bytes(mtu_));
+    ls.mtu_ser = l.rate.transfer_time(Bytes(ls.mtu_wire)).ps();
+    ls.prop = l.timing.latency.ps();
+    ls.to = l.to;
+    ls.to_rank = rank_of_[l.to];
+    ls.to_cut_through = traits_[l.to].cut_through;
+    ls.to_delay = traits_[l.to].pipeline.ps();
+    ls.to_sink = traits_[l.to].sink_latency.ps();
+    ls.more_vls.resize(static_cast<size_t>(params_.vls - 1));
+    ls.vl0.free = ls.vl0.total = credits;
+    for (VlState& v : ls.more_vls)
       v.free = v.total = credits;
-    }
   }
 }
 
 int64_t PacketFabric::credits_total(uint32_t link) const {
-  return state_.at(link).vl.front().total;
+  return state_.at(link).vl0.total;
 }
 
 size_t PacketFabric::bytes_per_in_flight_packet() const {
@@ -70,8 +76,8 @@ size_t PacketFabric::bytes_per_in_flight_packet() const {
 void PacketFabric::inject(NetworkNode& at, Message msg, std::function<void()> on_sent) {
   const uint32_t node = at.fabric_index;
   if (!path_links(node, msg.dst, msg.flow_hash, path_scratch_) || path_scratch_.empty()) {
-    throw SimulationError(fmt::format("{}: no route to GPU {} (message {} from GPU {})",
-                                      at.name(), msg.dst, msg.id, msg.src));
+    throw SimulationError(fmt::format("{}: no route to GPU {} (message {} from GPU {})", at.name(),
+                                      msg.dst, msg.id, msg.src));
   }
   const uint32_t link = path_scratch_.front();
   const int64_t ideal = ideal_ps(path_scratch_, msg.bytes.count(), msg.sm_issued);
@@ -96,7 +102,7 @@ void PacketFabric::inject(NetworkNode& at, Message msg, std::function<void()> on
   const uint8_t vl = msg.vl;
   s.msg = std::move(msg);
   // Pending messages stay sorted by ready time (setup latencies may differ per message).
-  auto& pending = state_[link].vl[vl].source.pending;
+  auto& pending = state_[link].vl(vl).source.pending;
   auto it = pending.end();
   while (it != pending.begin() && msgs_[*(it - 1)].ready > msgs_[m].ready)
     --it;
@@ -124,6 +130,8 @@ uint32_t PacketFabric::make_packet(uint32_t m) {
   k.vl = s.msg.vl;
   k.hash = params_.spray ? s.msg.flow_hash ^ mix64(k.seq + 1) : s.msg.flow_hash;
   k.ready = s.ready;
+  k.path = s.path.data();
+  k.path_len = static_cast<uint16_t>(s.path.size());
   ++packets_injected;
   ++in_flight_;
   peak_in_flight_packets = std::max(peak_in_flight_packets, in_flight_);
@@ -151,7 +159,7 @@ int64_t PacketFabric::earliest_start(uint32_t link, const Packet& p) const {
 bool PacketFabric::reserve(uint32_t link, uint8_t vl, uint32_t credits, int64_t t0,
                            int64_t* start) {
   LinkState& ls = state_[link];
-  VlState& v = ls.vl[vl];
+  VlState& v = ls.vl(vl);
   // Credit stall counts from when the packet could have gone but for credits; a start is
   // never in the past.
   const int64_t could = std::max(t0, ls.wire_free);
@@ -183,7 +191,7 @@ bool PacketFabric::reserve(uint32_t link, uint8_t vl, uint32_t credits, int64_t 
 void PacketFabric::drain(uint32_t link, uint8_t vl) {
   const bool fcfs = traits_[links_[link].from].arbitration == Arbitration::Fcfs;
   while (true) {
-    VlState& v = state_[link].vl[vl];
+    VlState& v = state_[link].vl(vl);
     // Messages whose setup has elapsed by the time the wire frees join the round-robin.
     const int64_t horizon = std::max(now_ps(), state_[link].wire_free);
     while (!v.source.pending.empty() && msgs_[v.source.pending.front()].ready <= horizon) {
@@ -197,8 +205,8 @@ void PacketFabric::drain(uint32_t link, uint8_t vl) {
     int64_t pick_t0 = 0;
     auto candidate_t0 = [&](uint32_t s) -> int64_t {
       if (s < n) return earliest_start(link, pool_[v.slots[s].packets.front()]);
-      const uint32_t m = v.source.active.empty() ? v.source.pending.front()
-                                                 : v.source.active.front();
+      const uint32_t m =
+          v.source.active.empty() ? v.source.pending.front() : v.source.active.front();
       return msgs_[m].ready;
     };
     auto nonempty = [&](uint32_t s) {
@@ -220,8 +228,8 @@ void PacketFabric::drain(uint32_t link, uint8_t vl) {
     if (pick < n) {
       payload = pool_[v.slots[pick].packets.front()].payload;
     } else {
-      const uint32_t m = v.source.active.empty() ? v.source.pending.front()
-                                                 : v.source.active.front();
+      const uint32_t m =
+          v.source.active.empty() ? v.source.pending.front() : v.source.active.front();
       payload = static_cast<uint32_t>(std::min<uint64_t>(msgs_[m].unsent, mtu_));
     }
     const uint32_t credits = credits_of(wire_of(link, payload));
@@ -239,17 +247,17 @@ void PacketFabric::drain(uint32_t link, uint8_t vl) {
       pkt = make_packet(m);
       q.pop_front();
       if (msgs_[m].unsent > 0) {
-        state_[link].vl[vl].source.active.push_back(m);  // round-robin across queue pairs
+        state_[link].vl(vl).source.active.push_back(m);  // round-robin across queue pairs
       }
     }
-    state_[link].vl[vl].rr = (pick + 1) % (n + 1);
+    state_[link].vl(vl).rr = (pick + 1) % (n + 1);
     commit(link, pkt, credits, start);
   }
 }
 
 void PacketFabric::forward(uint32_t pkt, uint32_t link) {
   const uint8_t vl = pool_[pkt].vl;
-  VlState& v = state_[link].vl[vl];
+  VlState& v = state_[link].vl(vl);
   if (v.waiting == 0 && v.source.empty()) {
     const uint32_t credits = credits_of(wire_of(link, pool_[pkt].payload));
     int64_t start = 0;
@@ -273,9 +281,10 @@ void PacketFabric::forward(uint32_t pkt, uint32_t link) {
 
 void PacketFabric::commit(uint32_t link, uint32_t pkt, uint32_t credits, int64_t start) {
   FabricLink& l = links_[link];
+  LinkState& ls = state_[link];
   const uint32_t wire = wire_of(link, pool_[pkt].payload);
   const int64_t end = start + ser_of(link, pool_[pkt].payload);
-  state_[link].wire_free = end;
+  ls.wire_free = end;
   l.stats.bytes += pool_[pkt].payload;
   l.stats.wire_bytes += wire;
   ++l.stats.packets;
@@ -298,24 +307,23 @@ void PacketFabric::commit(uint32_t link, uint32_t pkt, uint32_t credits, int64_t
   p.in_link = link;
   p.in_credits = credits;
   p.in_wire = wire;
-  p.head_in = start + l.timing.latency.ps();
-  p.tail_in = end + l.timing.latency.ps();
-  const PacketNodeTraits& t = traits_[l.to];
-  const bool sink = nodes_[l.to]->endpoint_rank() == p.dst;
-  p.ready = sink ? p.tail_in + t.sink_latency.ps()
-                 : (t.cut_through ? p.head_in : p.tail_in) + t.pipeline.ps();
+  p.head_in = start + ls.prop;
+  p.tail_in = end + ls.prop;
+  const bool sink = ls.to_rank == p.dst;
+  p.ready =
+      sink ? p.tail_in + ls.to_sink : (ls.to_cut_through ? p.head_in : p.tail_in) + ls.to_delay;
   schedule(p.ready, kReady, pkt);
 }
 
-void PacketFabric::release(uint32_t link, uint8_t vl, uint32_t credits, uint32_t wire,
-                           int64_t from, int64_t to) {
+void PacketFabric::release(uint32_t link, uint8_t vl, uint32_t credits, uint32_t wire, int64_t from,
+                           int64_t to) {
   note_residency(links_[link], wire, from, to);
   if (probe_) probe_(link, vl, credits, from, to);
-  return_credits(link, vl, credits, to + links_[link].timing.latency.ps());
+  return_credits(link, vl, credits, to + state_[link].prop);
 }
 
 void PacketFabric::return_credits(uint32_t link, uint8_t vl, uint32_t credits, int64_t t) {
-  VlState& v = state_[link].vl[vl];
+  VlState& v = state_[link].vl(vl);
   if (t <= v.ready_at) {
     v.free += credits;
   } else {
@@ -357,9 +365,8 @@ bool PacketFabric::is_internal(uint8_t kind, uint32_t) const {
 
 void PacketFabric::on_ready(uint32_t pkt) {
   const Packet p = pool_[pkt];
-  const FabricLink& in = links_[p.in_link];
-  NetworkNode& node = *nodes_[in.to];
-  if (node.endpoint_rank() == p.dst) {
+  const LinkState& in = state_[p.in_link];
+  if (in.to_rank == p.dst) {
     // GPU memory absorbs the packet as it arrives: its buffer room frees at the tail.
     release(p.in_link, p.vl, p.in_credits, p.in_wire, p.head_in, p.tail_in);
     ++packets_delivered;
@@ -368,16 +375,16 @@ void PacketFabric::on_ready(uint32_t pkt) {
     MsgState& s = msgs_[p.msg];
     if (++s.delivered == s.packets) {
       // Delivery calls into the GPU: its own event, at the same time.
-      s.last_in_port = static_cast<uint32_t>(in.to_port);
+      s.last_in_port = static_cast<uint32_t>(links_[p.in_link].to_port);
       schedule(now_ps(), kDeliver, p.msg);
     }
     return;
   }
-  const MsgState& s = msgs_[p.msg];
-  if (!per_packet_routing_ && p.hop < s.path.size()) {
-    forward(pkt, s.path[p.hop]);
+  if (!per_packet_routing_ && p.hop < p.path_len) {
+    forward(pkt, p.path[p.hop]);
     return;
   }
+  NetworkNode& node = *nodes_[in.to];
   const int port = node.route_port(p.dst, p.hash);
   if (port < 0 || static_cast<size_t>(port) >= out_links_[in.to].size()) {
     throw SimulationError(fmt::format("{}: no route to GPU {} (message {} from GPU {})",
@@ -399,10 +406,11 @@ std::vector<std::string> PacketFabric::describe_in_flight() const {
   std::vector<std::string> out;
   if (in_flight_ > 0) out.push_back(fmt::format("{} packets still in the network", in_flight_));
   for (size_t i = 0; i < state_.size() && out.size() < 8; ++i) {
-    for (const VlState& v : state_[i].vl) {
+    for (uint8_t k = 0; k < params_.vls; ++k) {
+      const VlState& v = state_[i].vl(k);
       if (v.waiting > 0 || !v.source.empty()) {
-        out.push_back(fmt::format("{}: {} packets wait for credits ({} of {} free)",
-                                  links_[i].name, v.waiting, v.free, v.total));
+        out.push_back(fmt::format("{}: {} packets wait for credits ({} of {} free)", links_[i].name,
+                                  v.waiting, v.free, v.total));
       }
     }
   }

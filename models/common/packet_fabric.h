@@ -83,6 +83,8 @@ class PacketFabric : public Fabric {
     int32_t dst = -1;
     uint8_t vl = 0;
     uint8_t hop = 0;  // links crossed so far (index into its message's path)
+    uint16_t path_len = 0;
+    const uint32_t* path = nullptr;  // its message's route (stable while the message lives)
   };
   struct MsgState {
     Message msg;
@@ -114,20 +116,30 @@ class PacketFabric : public Fabric {
   struct VlState {
     int64_t free = 0;
     int64_t total = 0;
-    int64_t ready_at = 0;          // `free` holds from this time on
-    std::vector<Return> returns;   // min-heap by time: credits known to come back later
-    std::vector<Slot> slots;       // packets waiting for credits, per input
+    int64_t ready_at = 0;         // `free` holds from this time on
+    std::vector<Return> returns;  // min-heap by time: credits known to come back later
+    std::vector<Slot> slots;      // packets waiting for credits, per input
     uint32_t rr = 0;
     uint32_t waiting = 0;
     Source source;
   };
+  // Everything a hop needs about its link, in one place (the per-hop path is bound by cache
+  // misses): line state, the full-packet figures, the receiving node's timing, VL 0 inline.
   struct LinkState {
     int64_t wire_free = 0;
-    uint32_t mtu_wire = 0;   // wire bytes of a full packet
-    uint32_t mtu_credits = 0;
-    int64_t mtu_ser = 0;     // its serialisation time, ps
+    int64_t mtu_ser = 0;    // serialisation of a full packet, ps
+    int64_t prop = 0;       // propagation, ps
+    int64_t to_delay = 0;   // receiving node's pipeline latency, ps
+    int64_t to_sink = 0;    // its sink latency, ps
+    uint32_t mtu_wire = 0;  // wire bytes of a full packet
+    uint32_t to = 0;
+    int32_t to_rank = -1;
+    bool to_cut_through = false;
     uint64_t queued_bytes = 0;  // waiting for this output (adaptive routing's load)
-    std::vector<VlState> vl;
+    VlState vl0;
+    std::vector<VlState> more_vls;  // VL 1.. when network.vls > 1
+    VlState& vl(uint8_t i) { return i == 0 ? vl0 : more_vls[i - 1]; }
+    const VlState& vl(uint8_t i) const { return i == 0 ? vl0 : more_vls[i - 1]; }
   };
 
   void dispatch(uint8_t kind, uint32_t a, uint32_t b) override;

@@ -70,7 +70,7 @@ class MlaDecodePlan final : public KernelPlan {
           const uint64_t blocks = std::min(nblk_, end - seq * span) - off;
           if (pr.count == 0) pr.first = seq * nblk_ + off;
           pr.count += blocks;
-          ++pr.sequences;
+          pr.seqs.push_back(seq);
           ++splits_[seq];
         }
         u = end;
@@ -114,23 +114,33 @@ class MlaDecodePlan final : public KernelPlan {
   void epilogue(uint32_t tile, TileStage& out) const override {
     const Part& pr = parts_[tile / m_blocks_];
     const uint64_t rows = std::min<uint64_t>(kRows, rows_ - (tile % m_blocks_) * kRows);
-    // Partial outputs (FP32 + log-sum-exp) for the combine kernel, one per sequence touched.
-    out.store(o_base_ + static_cast<uint64_t>(tile) * 4 * kRows * op_.head_dim_v * 4,
-              pr.sequences * rows * (op_.head_dim_v * 4 + 4));
+    // A sequence this part holds whole gets its final output (BF16); a split one a partial
+    // (FP32 + log-sum-exp) for the combine kernel.
+    uint64_t bytes = 0;
+    for (uint64_t seq : pr.seqs) {
+      bytes += splits_[seq] > 1 ? rows * (op_.head_dim_v * 4 + 4)
+                                : rows * op_.head_dim_v * dtype_bytes(op_.dtype);
+    }
+    out.store(o_base_ + static_cast<uint64_t>(tile) * 4 * kRows * op_.head_dim_v * 4, bytes);
   }
   // Bytes the combine kernel reads and writes.
   uint64_t combine_in() const {
     uint64_t parts = 0;
-    for (uint64_t s : splits_) parts += s;
+    for (uint64_t s : splits_) parts += s > 1 ? s : 0;
     return parts * rows_ * (op_.head_dim_v * 4 + 4);
   }
-  uint64_t combine_out() const { return op_.batch * rows_ * op_.head_dim_v * dtype_bytes(op_.dtype); }
+  uint64_t combine_out() const {
+    uint64_t split = 0;
+    for (uint64_t s : splits_) split += s > 1 ? 1 : 0;
+    return split * rows_ * op_.head_dim_v * dtype_bytes(op_.dtype);
+  }
 
  private:
   static constexpr uint64_t kRows = 64;
   static constexpr uint64_t kFixedOverhead = 5;
   struct Part {
-    uint64_t first = 0, count = 0, sequences = 0;
+    uint64_t first = 0, count = 0;
+    std::vector<uint64_t> seqs;  // sequences it touches
   };
   AttentionOp op_;
   uint64_t rows_, m_blocks_, nblk_, page_bytes_;
@@ -266,8 +276,10 @@ KernelSequence build_attention(const AttentionOp& op, const TileGpuParams& p,
     auto plan = std::make_unique<MlaDecodePlan>(op, p, mem);
     const uint64_t in = plan->combine_in(), out = plan->combine_out();
     seq.push_back(std::move(plan));
-    seq.push_back(make_streaming_kernel("flash_mla_combine", in, out,
-                                        static_cast<double>(in) / 4 * 3, mem));
+    if (in > 0) {
+      seq.push_back(make_streaming_kernel("flash_mla_combine", in, out,
+                                          static_cast<double>(in) / 4 * 3, mem));
+    }
     return seq;
   }
   const bool decode = op.kernel == AttentionKernel::MhaDecode;

@@ -39,32 +39,38 @@ KernelTimer KernelTimer::from_preset(std::string_view name_or_path) {
 }
 
 KernelTiming KernelTimer::time(const std::vector<OpPayload>& ops) const {
+  double flops = 0;
+  for (const auto& op : ops) flops += op_flops(op);
+  return time(
+      [&ops](const TileGpuParams& gpu, DeviceAddressSpace& addresses, double hbm_bytes_per_s) {
+        KernelSequence all;
+        for (const auto& op : ops) {
+          KernelSequence k = build_kernels(op, gpu, addresses, hbm_bytes_per_s);
+          for (auto& p : k) all.push_back(std::move(p));
+        }
+        return all;
+      },
+      flops);
+}
+
+KernelTiming KernelTimer::time(const Builder& build, double flops) const {
   const auto t0 = std::chrono::steady_clock::now();
   EventLoop loop;
   std::unique_ptr<MemoryPort> engine = make_memory_engine(memory_, "memory", loop);
   CountingMemoryPort memory(*engine);
   TileExecutor exec(gpu_, loop, memory);
   DeviceAddressSpace addresses;
-  // The tiling heuristics assume the calibrated streaming efficiency of HBM.
-  const double sustained = memory.peak_bandwidth().bytes_per_s() * 0.9;
   KernelTiming out;
-  size_t next = 0;
+  out.flops = flops;
   Time end;
-  std::function<void()> run_next = [&] {
-    while (next < ops.size()) {
-      KernelSequence kernels = build_kernels(ops[next], gpu_, addresses, sustained);
-      out.flops += op_flops(ops[next]);
-      ++next;
-      if (kernels.empty()) continue;
-      exec.run(std::move(kernels), [&] {
-        end = loop.now();
-        run_next();
-      });
-      return;
-    }
-  };
-  run_next();
+  bool done = false;
+  // The tiling heuristics assume the calibrated streaming efficiency of HBM (~0.9).
+  exec.run(build(gpu_, addresses, memory.peak_bandwidth().bytes_per_s() * 0.9), [&] {
+    end = loop.now();
+    done = true;
+  });
   loop.run();
+  if (!done) throw std::logic_error("kernel sequence did not finish");
   out.time_us = end.to_us();
   out.hbm_bytes = memory.bytes_read() + memory.bytes_written();
   const double seconds = end.to_seconds();
@@ -73,6 +79,7 @@ KernelTiming KernelTimer::time(const std::vector<OpPayload>& ops) const {
     out.achieved_tflops = out.flops / seconds * 1e-12;
   }
   const L2Stats& l2 = exec.l2().stats();
+  out.l2 = l2;
   const double reads = static_cast<double>(l2.hits + l2.misses + l2.merged);
   out.l2_hit_rate = reads > 0 ? static_cast<double>(l2.hits + l2.merged) / reads : 0.0;
   out.kernels = exec.records();

@@ -7,10 +7,12 @@
 //   t.time_us, t.achieved_tb_per_s, t.achieved_tflops
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "models/gpu/kernel_builders.h"
 #include "models/gpu/tile_executor.h"
 #include "models/gpu/tile_gpu_params.h"
 #include "sim/config.h"
@@ -25,6 +27,7 @@ struct KernelTiming {
   double achieved_tb_per_s = 0;
   double achieved_tflops = 0;
   double l2_hit_rate = 0;
+  L2Stats l2;
   std::vector<KernelRecord> kernels;  // each kernel's start, end, tiles, waves
   double wall_seconds = 0;            // host time the simulation took
 };
@@ -40,6 +43,11 @@ class KernelTimer {
   KernelTiming time(const OpPayload& op) const { return time(std::vector<OpPayload>{op}); }
   // The ops back to back on one stream (their kernels share the L2).
   KernelTiming time(const std::vector<OpPayload>& ops) const;
+  // Kernels built by the caller (a chosen tiling, say); `flops` is what they are credited. The
+  // builder gets the sustained memory bandwidth the tiling heuristics assume (90% of peak).
+  using Builder =
+      std::function<KernelSequence(const TileGpuParams&, DeviceAddressSpace&, double hbm_bytes_per_s)>;
+  KernelTiming time(const Builder& build, double flops) const;
 
   const TileGpuParams& gpu() const { return gpu_; }
   TileGpuParams& gpu() { return gpu_; }

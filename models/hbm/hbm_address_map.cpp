@@ -209,34 +209,40 @@ void HbmAddressMap::Cursor::next() {
 
 uint64_t HbmAddressMap::Cursor::uniform_rounds(uint64_t n) const {
   const auto& m = *map_;
+  // The lowest non-PC digits must make up one round of n and stand at zero...
   uint64_t period = 1;
-  for (int f = 0; f < m.n_free_; ++f) {
-    const int i = m.free_[f];
-    if (period == n) {
-      const Level& l = m.levels_[i];
-      if (l.field != HbmField::Column) return 0;
-      // Keep the column digit below its last value: the final round's carry is left to next().
-      return l.radix - 1 - digit_[i];
-    }
-    if (digit_[i] != 0 || period > n) return 0;
-    period *= m.levels_[i].radix;
+  int f = 0;
+  for (; f < m.n_free_ && period < n; ++f) {
+    if (digit_[m.free_[f]] != 0) return 0;
+    period *= m.levels_[m.free_[f]].radix;
   }
-  return 0;
+  if (period != n) return 0;
+  // ...and the digits above them, up to the first that is not a column digit, count rounds.
+  // Keep that counter below its last value: the final round's carry is left to next().
+  uint64_t value = 0, span = 1;
+  for (; f < m.n_free_ && m.levels_[m.free_[f]].field == HbmField::Column; ++f) {
+    value += digit_[m.free_[f]] * span;
+    span *= m.levels_[m.free_[f]].radix;
+  }
+  return span > 1 ? span - 1 - value : 0;
 }
 
 void HbmAddressMap::Cursor::skip_rounds(uint64_t n, uint64_t rounds) {
   const auto& m = *map_;
   uint64_t period = 1;
-  for (int f = 0; f < m.n_free_; ++f) {
-    const int i = m.free_[f];
-    if (period == n) {
-      const Level& l = m.levels_[i];
-      digit_[i] += static_cast<uint32_t>(rounds);
-      x_ += rounds * l.weight;
-      field_[static_cast<int>(l.field)] += rounds * l.field_weight;
-      return;
-    }
-    period *= m.levels_[i].radix;
+  int f = 0;
+  for (; f < m.n_free_ && period < n; ++f) period *= m.levels_[m.free_[f]].radix;
+  // Add `rounds` to the column counter, carrying from digit to digit.
+  for (; rounds > 0 && f < m.n_free_; ++f) {
+    const Level& l = m.levels_[m.free_[f]];
+    uint32_t& d = digit_[m.free_[f]];
+    const uint64_t total = d + rounds;
+    const auto next = static_cast<uint32_t>(total % l.radix);
+    rounds = total / l.radix;
+    x_ = x_ + next * l.weight - d * l.weight;
+    field_[static_cast<int>(l.field)] =
+        field_[static_cast<int>(l.field)] + next * l.field_weight - d * l.field_weight;
+    d = next;
   }
 }
 

@@ -55,7 +55,8 @@ class HbmAddressMap {
     void next();
     // Whole rounds of `n` bursts the cursor can skip at once with banks and rows repeating:
     // the lowest non-PC digits cycle through exactly n values and all stand at zero, and the
-    // digit above them is a column digit. 0 when that is not so.
+    // digits above them, up to the first that is not a column digit, count the rounds (a
+    // column split around the PC digits counts as one). 0 when that is not so.
     uint64_t uniform_rounds(uint64_t n) const;
     // Cheap necessary condition for uniform_rounds() > 0: the lowest non-PC digit is zero.
     bool at_round_start() const { return digit_[map_->free_[0]] == 0; }

@@ -18,6 +18,7 @@ HbmEngine::HbmEngine(const HbmParams& params, EventSink& events)
     pcs_.push_back(std::make_unique<HbmPseudoChannel>(cfg_, map_, p, n, table_));
   }
   is_busy_.assign(n, 0);
+  pc_bound_.assign(n, 0);
 }
 
 uint32_t HbmEngine::allocate_request() {
@@ -32,6 +33,7 @@ uint32_t HbmEngine::allocate_request() {
 
 void HbmEngine::touch(uint32_t pc, int64_t cycle) {
   pcs_[pc]->advance(cycle);
+  pc_bound_[pc] = pcs_[pc]->next_column_bound();
   if (!is_busy_[pc]) {
     is_busy_[pc] = 1;
     busy_.push_back(pc);
@@ -63,6 +65,7 @@ void HbmEngine::push_range(uint64_t id, uint64_t b0, uint64_t b1, bool write, in
       touch(pc, cycle);
       pcs_[pc]->push(map_.cursor_at(small_[i].begin, small_[j - 1].end), static_cast<uint32_t>(id),
                      static_cast<uint32_t>(s.parts.size()), write, cycle, count);
+      pc_bound_[pc] = pcs_[pc]->next_column_bound();
       HbmRequestState::Part part{pc, count};
       if (count == 1) {
         const auto loc = map_.locate(small_[i].begin);
@@ -82,6 +85,7 @@ void HbmEngine::push_range(uint64_t id, uint64_t b0, uint64_t b1, bool write, in
     touch(pc, cycle);
     pcs_[pc]->push(c, static_cast<uint32_t>(id), static_cast<uint32_t>(s.parts.size()), write,
                    cycle, count);
+    pc_bound_[pc] = pcs_[pc]->next_column_bound();
     s.parts.push_back(HbmRequestState::Part{pc, count});
   }
 }
@@ -138,10 +142,10 @@ int64_t HbmEngine::completion_bound(const HbmRequestState& s, int64_t now) const
   int64_t bound = now + 1;
   for (const auto& part : s.parts) {
     if (part.left == 0) continue;
-    const HbmPseudoChannel& pc = *pcs_[part.pc];
-    int64_t start = std::max(now, pc.next_column_bound());
+    int64_t start = std::max(now, pc_bound_[part.pc]);
     if (part.bank >= 0) {
-      start = std::max(start, pc.bank_column_bound(static_cast<uint32_t>(part.bank), part.row, s.write));
+      start = std::max(start, pcs_[part.pc]->bank_column_bound(static_cast<uint32_t>(part.bank),
+                                                               part.row, s.write));
     }
     bound = std::max(bound, start + static_cast<int64_t>(part.left - 1) * cfg_.ccd_s + data);
   }
@@ -163,6 +167,7 @@ void HbmEngine::on_wake(int64_t cycle) {
   for (size_t i = 0; i < busy_.size();) {
     HbmPseudoChannel& pc = *pcs_[busy_[i]];
     pc.advance(cycle);
+    pc_bound_[busy_[i]] = pc.next_column_bound();
     if (!pc.busy()) {
       is_busy_[busy_[i]] = 0;
       busy_[i] = busy_.back();
@@ -223,7 +228,10 @@ Time HbmEngine::mean_latency() const {
 void HbmEngine::settle() {
   // Advancing to the present is always allowed: every request before now has arrived.
   const int64_t now = events_.now().ps() / tck_;
-  for (uint32_t p : busy_) pcs_[p]->advance(now);
+  for (uint32_t p : busy_) {
+    pcs_[p]->advance(now);
+    pc_bound_[p] = pcs_[p]->next_column_bound();
+  }
   handle_finished();
   for (auto& pc : pcs_) pc->settle_stats(std::max(now, pc->now()));
 }

@@ -84,6 +84,7 @@ class HbmEngine final : public MemoryPort {
   std::vector<std::unique_ptr<HbmPseudoChannel>> pcs_;
   std::vector<uint32_t> busy_;
   std::vector<uint8_t> is_busy_;
+  std::vector<int64_t> pc_bound_;  // each PC's next_column_bound() as of its last advance/push
   std::set<int64_t> wakes_pending_;
   struct SmallPiece {
     uint32_t pc;

@@ -76,6 +76,11 @@ HbmPseudoChannel::HbmPseudoChannel(const HbmPcConfig& cfg, const HbmAddressMap& 
                                    uint32_t index, uint32_t pcs_total, HbmRequestTable& table)
     : cfg_(cfg), map_(map), table_(table), index_(index), banks_(cfg.banks) {
   for (uint32_t b = 0; b < cfg.banks; ++b) banks_[b].group = b / cfg.banks_per_group;
+  cand_part_.assign(cfg.banks, 0);
+  cand_seq_.assign(cfg.banks, 0);
+  cand_run_.assign(cfg.banks, 0);
+  bank_group_.resize(cfg.banks);
+  for (uint32_t b = 0; b < cfg.banks; ++b) bank_group_[b] = banks_[b].group;
   col_group_ok_[0].assign(cfg.groups, 0);
   col_group_ok_[1].assign(cfg.groups, 0);
   act_group_ok_.assign(cfg.groups, 0);
@@ -143,7 +148,6 @@ void HbmPseudoChannel::refill(int t, int64_t c) {
         refill_.new_row_bank = true;
       }
       q.push_back(Run{s.req, s.part, row, 1, 0, seq});
-      k.hit[t] = -2;
       k.sync_head(t);
     } else {
       Run& tail = q.back();
@@ -156,11 +160,11 @@ void HbmPseudoChannel::refill(int t, int64_t c) {
         ++tail.count;
       } else {
         q.push_back(Run{s.req, s.part, row, 1, 0, seq});
-        k.hit[t] = -2;
       }
     }
     ++k.pending[t];
     mask_[t] |= uint64_t{1} << b;
+    dirty_ |= uint64_t{1} << b;
     ++window_[t];
     --waiting_[t];
     s.cursor.next();
@@ -190,54 +194,82 @@ inline bool better(int64_t ready, uint64_t seq, int64_t best_ready, uint64_t bes
 }
 }  // namespace
 
+void HbmPseudoChannel::refresh_candidates() const {
+  const int t = type_;
+  if (cached_type_ != t) {
+    cached_type_ = t;
+    dirty_ = ~uint64_t{0};
+  }
+  for (uint64_t m = dirty_ & mask_[t]; m; m &= m - 1) {
+    const auto b = static_cast<uint32_t>(std::countr_zero(m));
+    const uint64_t bit = uint64_t{1} << b;
+    const Bank& k = banks_[b];
+    col_mask_ &= ~bit;
+    act_mask_ &= ~bit;
+    pre_mask_ &= ~bit;
+    mixed_mask_ &= ~bit;
+    cand_seq_[b] = k.head_seq[t];
+    cand_run_[b] = 0;
+    if (k.open_row < 0) {
+      act_mask_ |= bit;
+      cand_part_[b] = k.act_ok;
+      continue;
+    }
+    // The oldest hit on the open row, and whether some queued burst misses it.
+    const RunQueue& q = k.q[t];
+    int32_t hit = -1;
+    bool miss = false;
+    for (size_t i = 0; i < q.size(); ++i) {
+      if (static_cast<int64_t>(q[i].row) == k.open_row) {
+        if (hit < 0) hit = static_cast<int32_t>(i);
+      } else {
+        miss = true;
+      }
+    }
+    if (hit < 0) {
+      // No queued request wants the open row: close it for the oldest one.
+      pre_mask_ |= bit;
+      cand_part_[b] = k.pre_ok;
+      continue;
+    }
+    col_mask_ |= bit;
+    if (miss) mixed_mask_ |= bit;
+    cand_part_[b] = t == 0 ? k.rd_ok : k.wr_ok;
+    cand_run_[b] = static_cast<uint32_t>(hit);
+    if (hit > 0) cand_seq_[b] = q[static_cast<size_t>(hit)].seq;
+  }
+  dirty_ &= ~mask_[t];
+}
+
 bool HbmPseudoChannel::find_candidates(Candidate& col, Candidate& row) const {
   const int t = type_;
-  bool pure = true;
+  refresh_candidates();
+  const uint64_t live = mask_[t];
   // The bus-wide parts of each command's readiness, the same for every bank.
   const int64_t col_floor = std::max(col_any_ok_[t], cur_);
   const int64_t* col_group = col_group_ok_[t].data();
   const int64_t act_floor =
       std::max({act_any_ok_, faw_[faw_pos_] + cfg_.faw, row_bus_ok_, cur_});
   const int64_t pre_floor = std::max(row_bus_ok_, cur_);
-  for (uint64_t m = mask_[t]; m; m &= m - 1) {
+  const int64_t* part = cand_part_.data();
+  const uint64_t* seq = cand_seq_.data();
+  const uint32_t* group = bank_group_.data();
+  for (uint64_t m = col_mask_ & live; m; m &= m - 1) {
     const auto b = static_cast<uint32_t>(std::countr_zero(m));
-    const Bank& k = banks_[b];
-    if (k.open_row < 0) {
-      const int64_t ready = std::max({k.act_ok, act_group_ok_[k.group], act_floor});
-      if (better(ready, k.head_seq[t], row.ready, row.seq)) {
-        row = Candidate{ready, k.head_seq[t], b, 0, Kind::Act};
-      }
-      continue;
-    }
-    if (k.hit[t] == -2) {
-      const RunQueue& q = k.q[t];
-      k.hit[t] = -1;
-      k.miss[t] = false;
-      for (size_t i = 0; i < q.size(); ++i) {
-        if (static_cast<int64_t>(q[i].row) == k.open_row) {
-          if (k.hit[t] < 0) k.hit[t] = static_cast<int32_t>(i);
-        } else {
-          k.miss[t] = true;
-        }
-      }
-    }
-    const int32_t hit = k.hit[t];
-    if (hit < 0) {
-      // No queued request wants the open row: close it for the oldest one.
-      const int64_t ready = std::max(k.pre_ok, pre_floor);
-      if (better(ready, k.head_seq[t], row.ready, row.seq)) {
-        row = Candidate{ready, k.head_seq[t], b, 0, Kind::Pre};
-      }
-      continue;
-    }
-    if (k.miss[t]) pure = false;
-    const int64_t ready = std::max({t == 0 ? k.rd_ok : k.wr_ok, col_group[k.group], col_floor});
-    const uint64_t seq = hit == 0 ? k.head_seq[t] : k.q[t][static_cast<size_t>(hit)].seq;
-    if (better(ready, seq, col.ready, col.seq)) {
-      col = Candidate{ready, seq, b, static_cast<uint32_t>(hit), Kind::Col};
-    }
+    const int64_t ready = std::max({part[b], col_group[group[b]], col_floor});
+    if (better(ready, seq[b], col.ready, col.seq)) col = Candidate{ready, seq[b], b, cand_run_[b], Kind::Col};
   }
-  return pure;
+  for (uint64_t m = act_mask_ & live; m; m &= m - 1) {
+    const auto b = static_cast<uint32_t>(std::countr_zero(m));
+    const int64_t ready = std::max({part[b], act_group_ok_[group[b]], act_floor});
+    if (better(ready, seq[b], row.ready, row.seq)) row = Candidate{ready, seq[b], b, 0, Kind::Act};
+  }
+  for (uint64_t m = pre_mask_ & live; m; m &= m - 1) {
+    const auto b = static_cast<uint32_t>(std::countr_zero(m));
+    const int64_t ready = std::max(part[b], pre_floor);
+    if (better(ready, seq[b], row.ready, row.seq)) row = Candidate{ready, seq[b], b, 0, Kind::Pre};
+  }
+  return (mixed_mask_ & live) == 0;
 }
 
 void HbmPseudoChannel::row_candidate(uint32_t b, Candidate& row) const {
@@ -316,9 +348,18 @@ void HbmPseudoChannel::fast_pure(int64_t until) {
   uint64_t ids_mask = ~hits;
   for (;;) {
     // Rounds start where the intake's cursor does (its lowest digit at zero).
+    // After failures, attempts back off (exponentially, up to 64 round starts): under heavy
+    // interleaving they rarely succeed and cost a scan each.
     if (cfg_.fast_path == HbmFastPath::Rounds &&
         (intake_[t].empty() || intake_[t].front().cursor.at_round_start())) {
-      batch_rounds(limit, row.ready);
+      if (batch_skip_ > 0) {
+        --batch_skip_;
+      } else if (batch_rounds(limit, row.ready)) {
+        batch_backoff_ = 0;
+      } else {
+        batch_backoff_ = std::min<uint32_t>(16, std::max<uint32_t>(1, batch_backoff_ * 2));
+        batch_skip_ = batch_backoff_;
+      }
     }
     if (ids_mask != hits) {
       ids_mask = hits;
@@ -344,7 +385,11 @@ void HbmPseudoChannel::fast_pure(int64_t until) {
     if (best >= 0 && best_ready <= row.ready) {
       const uint32_t b = ids[best];
       issue_column(b, 0, best_ready);
-      if (banks_[b].pending[t] == 0) hits &= ~(uint64_t{1} << b);
+      // The bank leaves the hits when it drained, or closed (auto-precharge) and was refilled.
+      if (banks_[b].pending[t] == 0 ||
+          banks_[b].open_row != static_cast<int64_t>(banks_[b].head_row[t])) {
+        hits &= ~(uint64_t{1} << b);
+      }
       if (refill_.mixed) return;
       hits |= refill_.new_hit_banks;
       if (refill_.new_row_bank) row = best_row();
@@ -371,6 +416,7 @@ void HbmPseudoChannel::fast_pure(int64_t until) {
 
 void HbmPseudoChannel::issue_column(uint32_t bank, uint32_t run, int64_t c) {
   account(c);
+  dirty_ |= uint64_t{1} << bank;
   const int t = type_;
   Bank& k = banks_[bank];
   Run& r = k.q[t][run];
@@ -398,7 +444,6 @@ void HbmPseudoChannel::issue_column(uint32_t bank, uint32_t run, int64_t c) {
   ++stats_.bursts[t];
   if (--r.count == 0) {
     k.q[t].erase(run);
-    k.hit[t] = -2;
     if (run == 0) k.sync_head(t);
   } else {
     r.seq += r.stride;
@@ -412,7 +457,6 @@ void HbmPseudoChannel::issue_column(uint32_t bank, uint32_t run, int64_t c) {
     const int64_t p = k.pre_ok;
     stats_.bank_open_integral += static_cast<uint64_t>(std::max<int64_t>(0, p - k.open_since));
     k.open_row = -1;
-    k.stale();
     k.act_ok = std::max(k.act_ok, p + g.rp);
     k.closed_for_conflict = false;
     ++stats_.precharges;
@@ -421,10 +465,10 @@ void HbmPseudoChannel::issue_column(uint32_t bank, uint32_t run, int64_t c) {
 }
 
 void HbmPseudoChannel::issue_act(uint32_t bank, int64_t c) {
+  dirty_ |= uint64_t{1} << bank;
   Bank& k = banks_[bank];
   const HbmPcConfig& g = cfg_;
   k.open_row = k.head_row[type_];
-  k.stale();
   k.open_since = c;
   k.rd_ok = c + g.rcd_rd;
   k.wr_ok = c + g.rcd_wr;
@@ -442,10 +486,10 @@ void HbmPseudoChannel::issue_act(uint32_t bank, int64_t c) {
 }
 
 void HbmPseudoChannel::issue_pre(uint32_t bank, int64_t c) {
+  dirty_ |= uint64_t{1} << bank;
   Bank& k = banks_[bank];
   stats_.bank_open_integral += static_cast<uint64_t>(c - k.open_since);
   k.open_row = -1;
-  k.stale();
   k.act_ok = std::max(k.act_ok, c + cfg_.rp);
   k.closed_for_conflict = true;
   row_bus_ok_ = c + 1;
@@ -454,6 +498,7 @@ void HbmPseudoChannel::issue_pre(uint32_t bank, int64_t c) {
 }
 
 void HbmPseudoChannel::refresh(int64_t due) {
+  dirty_ = ~uint64_t{0};
   const HbmPcConfig& g = cfg_;
   const int64_t start = std::max(due, cur_);
   if (g.refresh_mode == RefreshMode::AllBank) {
@@ -473,7 +518,6 @@ void HbmPseudoChannel::refresh(int64_t due) {
         if (k.open_row < 0) continue;
         stats_.bank_open_integral += static_cast<uint64_t>(pa - k.open_since);
         k.open_row = -1;
-        k.stale();
         k.act_ok = std::max(k.act_ok, pa + g.rp);
       }
       ++stats_.precharges;
@@ -494,7 +538,6 @@ void HbmPseudoChannel::refresh(int64_t due) {
       const int64_t p = std::max(start, k.pre_ok);
       stats_.bank_open_integral += static_cast<uint64_t>(p - k.open_since);
       k.open_row = -1;
-      k.stale();
       k.act_ok = std::max(k.act_ok, p + g.rp);
     }
     const int64_t ref = std::max(start, k.act_ok);
@@ -520,10 +563,10 @@ void HbmPseudoChannel::skip_idle_refreshes(int64_t until) {
     if (k.open_row >= 0) {
       stats_.bank_open_integral += static_cast<uint64_t>(std::max<int64_t>(0, refresh_due_ - k.open_since));
       k.open_row = -1;
-      k.stale();
       k.closed_for_conflict = false;
     }
   }
+  dirty_ = ~uint64_t{0};
   const int64_t steps = g.refresh_mode == RefreshMode::AllBank ? rounds : rounds * g.banks;
   stats_.refreshes += static_cast<uint64_t>(steps);
   stats_.refresh_cycles += static_cast<uint64_t>(steps * g.rfc);

@@ -145,16 +145,10 @@ class HbmPseudoChannel {
     uint32_t head_row[2] = {0, 0};
     uint32_t group = 0;
     uint32_t pending[2] = {0, 0};
-    // Cached scan of q[t] against the open row: index of the oldest hit run (-1: none; -2:
-    // stale) and whether some run misses. Stale whenever a run is added or removed or the
-    // open row changes.
-    mutable int32_t hit[2] = {-2, -2};
-    mutable bool miss[2] = {false, false};
     bool closed_for_conflict = false;
     int64_t open_since = 0;
     // Cold.
     RunQueue q[2];
-    void stale() { hit[0] = hit[1] = -2; }
     // Copies the head run's age and row after q[t] changed at its front.
     void sync_head(int t) {
       if (!q[t].empty()) {
@@ -227,6 +221,19 @@ class HbmPseudoChannel {
   uint32_t refresh_bank_ = 0;
   int64_t next_col_bound_ = 0;
   int64_t next_event_ = 0;  // earliest possible command or refresh; 0 after a push
+  uint32_t batch_skip_ = 0, batch_backoff_ = 0;  // round starts to skip before batching again
+  // Candidate cache for the active type, one entry per bank, recomputed only for banks marked
+  // dirty since (a scan then reads these compact arrays, not the banks): the command a bank
+  // wants, its bank-local readiness (rd/wr_ok, act_ok or pre_ok; bus and bank-group limits are
+  // applied at the scan), the age and run of the burst it serves.
+  void refresh_candidates() const;
+  mutable uint64_t dirty_ = ~uint64_t{0};
+  mutable int cached_type_ = -1;
+  mutable uint64_t col_mask_ = 0, act_mask_ = 0, pre_mask_ = 0, mixed_mask_ = 0;
+  mutable std::vector<int64_t> cand_part_;
+  mutable std::vector<uint64_t> cand_seq_;
+  mutable std::vector<uint32_t> cand_run_;
+  std::vector<uint32_t> bank_group_;
   // What the last refill did, for the fast path: banks that went from empty to holding hits,
   // whether a new bank without hits appeared, and whether a bank stopped being pure.
   struct RefillNote {

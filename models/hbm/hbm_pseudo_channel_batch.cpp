@@ -18,27 +18,46 @@ namespace mlasim {
 bool HbmPseudoChannel::batch_rounds(int64_t limit, int64_t horizon) {
   const int t = type_;
   const HbmPcConfig& g = cfg_;
-  // The banks holding bursts of this type, oldest head first.
-  std::array<std::pair<uint64_t, uint32_t>, 64> heads;
+  // The bank with the oldest head leads; its run's stride is the rotation's length n.
+  uint32_t lead_bank = 64;
+  uint64_t s0 = ~uint64_t{0};
   int nb = 0;
   for (uint64_t m = mask_[t]; m; m &= m - 1) {
     const auto b = static_cast<uint32_t>(std::countr_zero(m));
-    heads[nb++] = {banks_[b].head_seq[t], b};
+    ++nb;
+    if (banks_[b].head_seq[t] < s0) {
+      s0 = banks_[b].head_seq[t];
+      lead_bank = b;
+    }
   }
   if (nb < 2) return false;
-  std::sort(heads.begin(), heads.begin() + nb);
-  const Run& lead = banks_[heads[0].second].q[t][0];
+  const Run& lead = banks_[lead_bank].q[t][0];
   const uint32_t n = lead.stride;
-  if (lead.count < 2 || n < 2 || static_cast<int>(n) > nb) return false;
+  if (lead.count < 2 || n < 2 || static_cast<int>(n) > nb || n > 64) return false;
   if (g.ccd_l > static_cast<int64_t>(n) * g.ccd_s) return false;
-  const uint64_t s0 = heads[0].first;
+  // The rotation: banks whose heads are s0, s0 + 1, ..., s0 + n - 1; `other` is the oldest
+  // head outside it.
+  std::array<uint32_t, 64> rot;
+  uint64_t found = 0;
+  uint64_t other = ~uint64_t{0};
+  for (uint64_t m = mask_[t]; m; m &= m - 1) {
+    const auto b = static_cast<uint32_t>(std::countr_zero(m));
+    const uint64_t d = banks_[b].head_seq[t] - s0;
+    if (d < n) {
+      rot[d] = b;
+      found |= uint64_t{1} << d;
+    } else {
+      other = std::min(other, banks_[b].head_seq[t]);
+    }
+  }
+  if (found != (n == 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1)) return false;
   const int64_t floor = std::max(col_any_ok_[t], cur_);
   const int64_t c0 = floor;
   uint64_t groups = 0;
   for (uint32_t j = 0; j < n; ++j) {
-    const Bank& k = banks_[heads[j].second];
+    const Bank& k = banks_[rot[j]];
     const Run& r = k.q[t][0];
-    if (heads[j].first != s0 + j || r.stride != n || r.req != lead.req) return false;
+    if (r.stride != n || r.req != lead.req) return false;
     if (static_cast<int64_t>(r.row) != k.open_row) return false;
     if (groups & (uint64_t{1} << k.group)) return false;
     groups |= uint64_t{1} << k.group;
@@ -75,7 +94,7 @@ bool HbmPseudoChannel::batch_rounds(int64_t limit, int64_t horizon) {
   // A run that admissions do not extend must keep a burst (no bank drains: no closed-page
   // precharge, no change of candidates); one they extend keeps its length.
   for (uint32_t j = 0; j < n; ++j) {
-    const uint32_t b = heads[j].second;
+    const uint32_t b = rot[j];
     if (!(refilled & (uint64_t{1} << b))) {
       rounds = std::min<uint64_t>(rounds, banks_[b].q[t][0].count - 1);
     }
@@ -86,7 +105,7 @@ bool HbmPseudoChannel::batch_rounds(int64_t limit, int64_t horizon) {
     rounds = std::min<uint64_t>(rounds, (window_[1] - g.write_low - 1) / n);
   }
   // Bursts of other banks older than a round's would be chosen first.
-  if (nb > static_cast<int>(n)) rounds = std::min<uint64_t>(rounds, (heads[n].first - s0) / n);
+  if (other != ~uint64_t{0}) rounds = std::min<uint64_t>(rounds, (other - s0) / n);
   // Time: every issue before `limit` (refresh, arrivals) and not after the first row command.
   const int64_t last_ok = std::min(limit - 1, horizon);
   if (last_ok < c0) return false;
@@ -111,7 +130,7 @@ bool HbmPseudoChannel::batch_rounds(int64_t limit, int64_t horizon) {
   }
   const int64_t data = t == 0 ? g.cl + g.bl : g.cwl + g.bl;
   for (uint32_t j = 0; j < n; ++j) {
-    Bank& k = banks_[heads[j].second];
+    Bank& k = banks_[rot[j]];
     Run& r = k.q[t][0];
     const int64_t last = c0 + static_cast<int64_t>((rounds - 1) * n + j) * g.ccd_s;
     col_group_ok_[t][k.group] = std::max(col_group_ok_[t][k.group], last + g.ccd_l);
@@ -122,6 +141,7 @@ bool HbmPseudoChannel::batch_rounds(int64_t limit, int64_t horizon) {
     r.count -= static_cast<uint32_t>(rounds);
     r.seq += rounds * n;
     k.head_seq[t] = r.seq;
+    dirty_ |= uint64_t{1} << rot[j];
     k.pending[t] -= static_cast<uint32_t>(rounds);
   }
   col_any_ok_[t] = std::max(col_any_ok_[t], c_last + g.ccd_s);
@@ -142,6 +162,7 @@ bool HbmPseudoChannel::batch_rounds(int64_t limit, int64_t horizon) {
       k.q[t].back().count += static_cast<uint32_t>(rounds);
       k.q[t].back().stride = n;
       k.pending[t] += static_cast<uint32_t>(rounds);
+      dirty_ |= uint64_t{1} << adm_bank[j];
     }
     seq_ += count;
     window_[t] += static_cast<uint32_t>(count);

@@ -104,7 +104,7 @@ TEST(HbmFastPath, SameCompletionTimesOnConcurrentStreams) {
       }
       EXPECT_EQ(a.queue_integral, b.queue_integral);
       EXPECT_EQ(a.intake_integral, b.intake_integral);
-      EXPECT_EQ(a.bank_open_integral, b.bank_open_integral);
+      EXPECT_EQ(a.bank_open_integral, b.bank_open_integral) << "variant " << variant << " path " << static_cast<int>(f);
       EXPECT_EQ(a.read_bursts + a.write_bursts, b.read_bursts + b.write_bursts);
     }
   }

@@ -1,0 +1,75 @@
+// Network benchmark: child `mlasim run` processes on the 128-host all-to-all (see net_bench.h).
+#include "models/common/net_bench.h"
+
+#include <fmt/format.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+namespace mlasim {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0.0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// The mlasim binary beside this executable (the bench and mlasim share the build folder).
+fs::path mlasim_binary() {
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? fs::path("mlasim") : self.parent_path() / "mlasim";
+}
+
+}  // namespace
+
+std::vector<NetBenchFigure> run_network_benchmarks() {
+  const fs::path scenario = fs::path(MLASIM_CONFIG_DIR) / "scenarios" / "net-bench-a2a-128.yaml";
+  const fs::path out = fs::temp_directory_path() / fmt::format("mlasim_net_bench_{}", ::getpid());
+  std::vector<double> hops_per_s, hops_per_cpu_s, probe, ratio, wall, mem, inflight;
+  double hops = 0;
+  for (int i = 0; i < 3; ++i) {
+    fs::remove_all(out);
+    const std::string cmd = fmt::format("'{}' run '{}' -q --no-plots --out '{}'",
+                                        mlasim_binary().string(), scenario.string(), out.string());
+    if (std::system(cmd.c_str()) != 0) return {};
+    std::ifstream in(out / "summary.json");
+    const auto s = nlohmann::json::parse(in, nullptr, false);
+    if (s.is_discarded()) return {};
+    hops = s.value("packet_hops", 0.0);
+    const double w = s.value("sim_wall_s", 0.0);
+    wall.push_back(w);
+    hops_per_s.push_back(w > 0 ? hops / w : 0.0);
+    hops_per_cpu_s.push_back(s.value("packet_hops_per_cpu_s", 0.0));
+    probe.push_back(s.value("systemc_timed_events_per_wall_s", 0.0));
+    ratio.push_back(probe.back() > 0 ? hops_per_s.back() / probe.back() : 0.0);
+    mem.push_back(s.value("net_memory_per_in_flight_packet_bytes", 0.0));
+    inflight.push_back(s.value("net_peak_in_flight_packets_count", 0.0));
+  }
+  fs::remove_all(out);
+  rusage u{};
+  getrusage(RUSAGE_CHILDREN, &u);
+  return {
+      {"net_a2a128_packet_hops", hops, "hops"},
+      {"net_a2a128_sim_wall_s", median(wall), "s"},
+      {"net_a2a128_packet_hops_per_wall_s", median(hops_per_s), "1/s"},
+      {"net_a2a128_packet_hops_per_cpu_s", median(hops_per_cpu_s), "1/s"},
+      {"net_a2a128_systemc_timed_events_per_wall_s", median(probe), "1/s"},
+      {"net_a2a128_hops_to_systemc_events_ratio", median(ratio), "-"},
+      {"net_a2a128_peak_in_flight_packets", median(inflight), "count"},
+      {"net_memory_per_in_flight_packet_bytes", median(mem), "B"},
+      {"net_child_peak_rss_mib", static_cast<double>(u.ru_maxrss) / 1024.0, "MiB"},
+  };
+}
+
+}  // namespace mlasim

@@ -1,0 +1,85 @@
+// Hardware-model benchmarks (see hw_bench.h).
+#include "models/gpu/hw_bench.h"
+
+#include <algorithm>
+#include <functional>
+
+#include "models/gpu/kernel_timer.h"
+#include "models/hbm/hbm_traffic.h"
+
+namespace mlasim {
+namespace {
+
+double median_of(int runs, const std::function<double()>& f) {
+  std::vector<double> v;
+  for (int i = 0; i < runs; ++i) v.push_back(f());
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+AttentionOp deepseek_v3_mla_decode() {
+  AttentionOp a;
+  a.kernel = AttentionKernel::MlaDecode;
+  a.batch = 128;
+  a.q_len = 1;
+  a.kv_len = 4096;
+  a.heads_q = 128;
+  a.heads_kv = 1;
+  a.head_dim_qk = 576;  // d_c + d_r
+  a.head_dim_v = 512;   // d_c
+  return a;
+}
+
+}  // namespace
+
+std::vector<HwBenchFigure> run_hw_benchmarks() {
+  std::vector<HwBenchFigure> out;
+  const HbmParams hbm;  // the H800 preset's defaults
+
+  HbmTrafficSpec stream;
+  stream.total_bytes = 1ull << 30;
+  stream.request_bytes = 1 << 20;
+  stream.outstanding = 16;
+  double efficiency = 0;
+  const double accesses = median_of(3, [&] {
+    const HbmTrafficResult r = run_hbm_traffic(hbm, stream);
+    efficiency = r.bandwidth() / hbm.peak_bandwidth().bytes_per_s();
+    return static_cast<double>(r.bytes) / hbm.org.burst.count() / r.wall_seconds;
+  });
+  out.push_back({"hbm_stream_accesses_per_s", accesses, "1/s"});
+  out.push_back({"hbm_stream_efficiency", efficiency, "fraction"});
+
+  HbmTrafficSpec random;
+  random.pattern = HbmPattern::Random;
+  random.request_bytes = 32;
+  random.total_bytes = 32ull * 200000;
+  random.outstanding = 8192;
+  out.push_back({"hbm_random_requests_per_s", median_of(3, [&] {
+                   const HbmTrafficResult r = run_hbm_traffic(hbm, random);
+                   return static_cast<double>(r.requests) / r.wall_seconds;
+                 }),
+                 "1/s"});
+
+  const KernelTimer cycle = KernelTimer::from_preset("h800");
+  ConfigNode bw = ConfigNode::map();
+  bw.set("type", ConfigNode::scalar("hbm_bandwidth"));
+  const KernelTimer fast(cycle.gpu(), bw);
+  KernelTiming last;
+  const double wall = median_of(3, [&] {
+    last = cycle.time(deepseek_v3_mla_decode());
+    return last.wall_seconds;
+  });
+  out.push_back({"gpu_mla_decode_wall_s", wall, "s"});
+  out.push_back({"gpu_mla_decode_sim_time", last.time_us, "us"});
+  out.push_back({"gpu_mla_decode_achieved_bandwidth", last.achieved_tb_per_s, "TB/s"});
+  KernelTiming quick;
+  out.push_back({"gpu_mla_decode_wall_s_hbm_bandwidth", median_of(3, [&] {
+                   quick = fast.time(deepseek_v3_mla_decode());
+                   return quick.wall_seconds;
+                 }),
+                 "s"});
+  out.push_back({"gpu_mla_decode_sim_time_hbm_bandwidth", quick.time_us, "us"});
+  return out;
+}
+
+}  // namespace mlasim

@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""Network plots of one run folder (results/<run>/), from its network result files only.
+
+  link_utilization_heatmap.png  mean and max link utilisation by tier (link direction kind)
+                                and plane
+  queue_occupancy.png           mean receive-buffer occupancy over time of the links with the
+                                most credit-stall time (or the busiest)
+  fct_slowdown_cdf.png          CDF of message completion time over its ideal
+  p2p_bandwidth.png             bandwidth per message size, when one GPU pair sent batches of
+                                several sizes (net-p2p-bandwidth)
+
+Usage: plot_network.py RESULTS_DIR. Writes nothing (and exits 0) for runs without a packet or
+flow network (no links.csv).
+"""
+import csv
+import json
+import os
+import sys
+from collections import defaultdict
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from plot_common import load_pyplot  # noqa: E402
+
+
+def read_csv(path):
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def save(plt, fig, path):
+    fig.tight_layout()
+    tmp = path + ".tmp.png"
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def plot_heatmap(plt, links, out_png):
+    cells = defaultdict(list)
+    for r in links:
+        cells[(r["tier"], int(r["plane"]))].append(float(r["utilization"]))
+    if not cells:
+        return False
+    tiers = sorted({t for t, _ in cells})
+    planes = sorted({p for _, p in cells})
+    fig, axes = plt.subplots(1, 2, figsize=(5 + 0.7 * len(planes) * 2, 1.5 + 0.45 * len(tiers)),
+                             constrained_layout=True)
+    for ax, (title, agg) in zip(axes, (("mean", lambda v: sum(v) / len(v)), ("max", max))):
+        grid = [[agg(cells[(t, p)]) if cells.get((t, p)) else float("nan") for p in planes]
+                for t in tiers]
+        im = ax.imshow(grid, vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto")
+        ax.set_xticks(range(len(planes)))
+        ax.set_xticklabels(["-" if p < 0 else str(p) for p in planes])
+        ax.set_yticks(range(len(tiers)))
+        ax.set_yticklabels(tiers)
+        ax.set_xlabel("plane / rail (- : inside a node or shared)")
+        ax.set_title(f"{title} link utilisation")
+        for i, row in enumerate(grid):
+            for j, v in enumerate(row):
+                if v == v:
+                    ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7,
+                            color="white" if v < 0.6 else "black")
+    fig.colorbar(im, ax=axes, shrink=0.8, label="busy fraction of the run")
+    fig.savefig(out_png, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def plot_queues(plt, links, series, out_png, top=8):
+    if not series:
+        return False
+    ranked = sorted(links, key=lambda r: (float(r["credit_stall_us"]),
+                                          float(r["peak_queue_bytes"])), reverse=True)
+    chosen = [r["link"] for r in ranked[:top] if float(r["bytes"]) > 0]
+    by_link = defaultdict(list)
+    for r in series:
+        if r["link"] in chosen:
+            by_link[r["link"]].append((float(r["bin_start_us"]), float(r["mean_queue_bytes"])))
+    if not by_link:
+        return False
+    fig, ax = plt.subplots(figsize=(9, 4))
+    for link in chosen:
+        pts = sorted(by_link.get(link, []))
+        if pts:
+            ax.step([p[0] for p in pts], [p[1] / 1024 for p in pts], where="post", label=link)
+    ax.set_xlabel("simulated time (us)")
+    ax.set_ylabel("mean receive-buffer occupancy (KiB)")
+    ax.set_title("Queue occupancy over time (links with the most credit stall)")
+    ax.legend(fontsize=7, loc="upper right")
+    save(plt, fig, out_png)
+    return True
+
+
+def plot_cdf(plt, messages, out_png):
+    vals = sorted(float(m["slowdown"]) for m in messages if float(m["completed_us"]) >= 0)
+    if not vals:
+        return False
+    n = len(vals)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.step(vals, [(i + 1) / n for i in range(n)], where="post")
+    ax.set_xscale("log")
+    ax.set_xlabel("FCT slowdown (completion time / ideal)")
+    ax.set_ylabel("fraction of messages")
+    p50, p99 = vals[int(0.5 * (n - 1))], vals[int(0.99 * (n - 1))]
+    ax.axvline(p50, color="tab:green", ls="--", lw=0.8, label=f"p50 {p50:.2f}")
+    ax.axvline(p99, color="tab:red", ls="--", lw=0.8, label=f"p99 {p99:.2f}")
+    ax.set_title(f"FCT slowdown CDF ({n} messages)")
+    ax.legend()
+    save(plt, fig, out_png)
+    return True
+
+
+def plot_p2p_bandwidth(plt, messages, out_png):
+    # Batches of one size from one GPU to another; acks (8 B back) are left out.
+    pairs = defaultdict(list)
+    for m in messages:
+        pairs[(m["src"], m["dst"])].append(m)
+    if len(pairs) > 2:
+        return False
+    main = max(pairs.values(), key=len)
+    sizes = defaultdict(list)
+    for m in main:
+        sizes[int(m["bytes"])].append(m)
+    if len(sizes) < 3:
+        return False
+    xs, bw, lat = [], [], []
+    for size in sorted(sizes):
+        batch = sizes[size]
+        start = min(float(m["injected_us"]) for m in batch)
+        end = max(float(m["completed_us"]) for m in batch)
+        xs.append(size)
+        bw.append(size * len(batch) / ((end - start) * 1e-6) / 1e9)
+        lat.append(min(float(m["fct_us"]) for m in batch))
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(xs, bw, marker="o", label="bandwidth (batch)")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("message size (B)")
+    ax.set_ylabel("GB/s")
+    ax2 = ax.twinx()
+    ax2.plot(xs, lat, marker="x", color="tab:orange", label="latency (first message)")
+    ax2.set_yscale("log")
+    ax2.set_ylabel("one-way latency (us)")
+    ax.set_title("Point-to-point bandwidth and latency by size")
+    ax.legend(loc="upper left", fontsize=8)
+    ax2.legend(loc="lower right", fontsize=8)
+    save(plt, fig, out_png)
+    return True
+
+
+def main(argv):
+    if len(argv) != 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    d = argv[1]
+    links = read_csv(os.path.join(d, "links.csv"))
+    if not links:
+        return 0
+    plt = load_pyplot()
+    if plt is None:
+        print("plot_network.py: matplotlib not available; no plots", file=sys.stderr)
+        return 0
+    messages = read_csv(os.path.join(d, "messages.csv"))
+    series = read_csv(os.path.join(d, "link_timeseries.csv"))
+    made = []
+    if plot_heatmap(plt, links, os.path.join(d, "link_utilization_heatmap.png")):
+        made.append("link_utilization_heatmap.png")
+    if plot_queues(plt, links, series, os.path.join(d, "queue_occupancy.png")):
+        made.append("queue_occupancy.png")
+    if plot_cdf(plt, messages, os.path.join(d, "fct_slowdown_cdf.png")):
+        made.append("fct_slowdown_cdf.png")
+    if plot_p2p_bandwidth(plt, messages, os.path.join(d, "p2p_bandwidth.png")):
+        made.append("p2p_bandwidth.png")
+    summary_path = os.path.join(d, "summary.json")
+    if os.path.exists(summary_path):
+        with open(summary_path) as f:
+            s = json.load(f)
+        print(f"{d}: network {s.get('network_fidelity', '?')}, max link utilisation "
+              f"{s.get('max_link_utilization', 0):.3f}, p99 FCT slowdown "
+              f"{s.get('p99_fct_slowdown', 0):.2f}; plots: {', '.join(made) or 'none'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

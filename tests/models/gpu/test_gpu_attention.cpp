@@ -1,0 +1,150 @@
+// Attention and grouped GEMM on the tile model: MLA decode turns compute-bound as heads x query
+// tokens grow, at the preset's roofline crossover; memory-bound kernels run near the HBM
+// bandwidth; MoE grouped GEMMs cost what their experts' weights cost.
+#include <gtest/gtest.h>
+
+#include "models/gpu/kernel_timer.h"
+
+namespace mlasim {
+namespace {
+
+constexpr double kPeakHbm = 3.3508e12;
+constexpr double kPeakBf16 = 989.0e12;
+
+// The H800 GPU with the bandwidth fidelity of HBM (the sweeps below run many kernels; the two
+// fidelities agree within 5% on streams, and within a few % on these kernels).
+KernelTimer h800_bandwidth() {
+  const KernelTimer preset = KernelTimer::from_preset("h800");
+  ConfigNode mem = ConfigNode::map();
+  mem.set("type", ConfigNode::scalar("hbm_bandwidth"));
+  return KernelTimer(preset.gpu(), mem);
+}
+
+AttentionOp mla_decode(uint64_t batch, uint64_t ctx, uint32_t heads, uint64_t q_len) {
+  AttentionOp a;
+  a.kernel = AttentionKernel::MlaDecode;
+  a.batch = batch;
+  a.kv_len = ctx;
+  a.heads_q = heads;
+  a.heads_kv = 1;
+  a.q_len = q_len;
+  a.head_dim_qk = 576;
+  a.head_dim_v = 512;
+  return a;
+}
+
+TEST(GpuAttention, MlaDecodeCrossoverWhereTheRooflinePutsIt) {
+  const KernelTimer timer = h800_bandwidth();
+  // Rows = heads x query tokens; long contexts so the KV cache dominates the traffic. The
+  // attention kernel's own duration (the combine kernel after it is a separate matter).
+  std::vector<std::pair<double, double>> t;  // (rows, us)
+  for (auto [heads, q] : {std::pair{16u, 1u}, std::pair{32u, 1u}, std::pair{64u, 1u},
+                          std::pair{128u, 4u}, std::pair{128u, 8u}}) {
+    const KernelTiming r = timer.time(mla_decode(8, 16384, heads, q));
+    const double us = (r.kernels[0].end - r.kernels[0].start).to_us();
+    std::printf("rows %3u: %.2f us, %.0f TFLOPS\n", heads * q, us, r.achieved_tflops);
+    t.emplace_back(static_cast<double>(heads * q), us);
+  }
+  // Memory-bound: the time hardly depends on the rows.
+  const double plateau = (t[0].second + t[1].second + t[2].second) / 3;
+  EXPECT_NEAR(t[0].second / t[2].second, 1.0, 0.1);
+  // Compute-bound: the time grows with the rows at the tensor rate.
+  const double slope = (t[4].second - t[3].second) / (t[4].first - t[3].first);
+  const double flops_per_row_us = 8.0 * 16384 * 2 * (576 + 512) / kPeakBf16 * 1e6;
+  EXPECT_NEAR(slope / flops_per_row_us, 1.0, 0.1);
+  // The two asymptotes meet where the preset's roofline says: a KV token is 576 x 2 B and
+  // costs 2 x (576 + 512) FLOPs per row.
+  const double crossover = t[3].first - (t[3].second - plateau) / slope;
+  const double roofline = kPeakBf16 * 576 * 2 / (kPeakHbm * 2 * (576 + 512));
+  std::printf("crossover %.1f rows, roofline %.1f rows\n", crossover, roofline);
+  EXPECT_NEAR(crossover / roofline, 1.0, 0.25);
+}
+
+TEST(GpuAttention, MlaDecodeStreamsTheCacheNearHbmBandwidthOnTheCycleModel) {
+  // DeepSeek-V3 heads, one query token: memory-bound, on the cycle-level HBM.
+  const KernelTimer timer = KernelTimer::from_preset("h800");
+  const AttentionOp a = mla_decode(8, 16384, 128, 1);
+  const KernelTiming r = timer.time(a);
+  const double kv = 8.0 * 16384 * 576 * 2;
+  EXPECT_GT(kv / (r.kernels[0].end - r.kernels[0].start).to_seconds(), 0.7 * kPeakHbm);
+  EXPECT_LT(r.achieved_tb_per_s * 1e12, 0.95 * kPeakHbm);
+}
+
+TEST(GpuAttention, GqaDecodeIsMemoryBoundAndPrefillComputeBound) {
+  const KernelTimer timer = h800_bandwidth();
+  AttentionOp d;
+  d.kernel = AttentionKernel::MhaDecode;
+  d.batch = 16;
+  d.kv_len = 4096;
+  d.heads_q = 64;
+  d.heads_kv = 8;
+  d.head_dim_qk = d.head_dim_v = 128;
+  const KernelTiming dr = timer.time(d);
+  const double kv = 16.0 * 4096 * 8 * 256 * 2;
+  EXPECT_GT(kv / (dr.kernels[0].end - dr.kernels[0].start).to_seconds(), 0.7 * kPeakHbm);
+
+  AttentionOp p = d;
+  p.kernel = AttentionKernel::MhaPrefill;
+  p.batch = 1;
+  p.q_len = p.kv_len = 8192;
+  p.heads_q = p.heads_kv = 32;
+  const KernelTiming pr = timer.time(p);
+  EXPECT_GT(pr.achieved_tflops * 1e12, 0.6 * kPeakBf16);
+  EXPECT_LT(pr.achieved_tb_per_s * 1e12, 0.3 * kPeakHbm);
+}
+
+TEST(GpuAttention, MlaPrefillRunsInMhaFormWithCausalWork) {
+  const KernelTimer timer = h800_bandwidth();
+  AttentionOp p;
+  p.kernel = AttentionKernel::MlaPrefill;
+  p.batch = 1;
+  p.q_len = p.kv_len = 4096;
+  p.heads_q = p.heads_kv = 32;
+  p.head_dim_qk = 192;
+  p.head_dim_v = 128;
+  const KernelTiming causal = timer.time(p);
+  p.mask = AttentionMask::None;
+  const KernelTiming full = timer.time(p);
+  // The causal mask skips the blocks above the diagonal: about half the work.
+  EXPECT_NEAR(causal.time_us / full.time_us, 0.5, 0.1);
+}
+
+GroupedGemmOp experts(std::vector<uint64_t> m, GroupedLayout layout) {
+  GroupedGemmOp g;
+  g.m = std::move(m);
+  g.n = 4096;  // gate + up projections of a DeepSeek-V3 expert (2 x 2048)
+  g.k = 7168;
+  g.dtype = DType::FP8;
+  g.layout = layout;
+  return g;
+}
+
+TEST(GpuGroupedGemm, DecodeExpertsCostTheirWeights) {
+  // 4 experts with 64 tokens each (masked, as in low-latency decode), on the cycle-level HBM:
+  // the weights dominate and stream at about the calibrated bandwidth.
+  const KernelTiming r =
+      KernelTimer::from_preset("h800").time(experts(std::vector<uint64_t>(4, 64), GroupedLayout::Masked));
+  const double weights = 4.0 * 4096 * 7168;
+  EXPECT_NEAR(weights / (0.897 * kPeakHbm) * 1e6 / r.time_us, 1.0, 0.15);
+  // Half the experts idle: their tiles exit at once and their weights are not read.
+  const KernelTimer timer = h800_bandwidth();
+  const KernelTiming all = timer.time(experts(std::vector<uint64_t>(8, 64), GroupedLayout::Masked));
+  std::vector<uint64_t> half(8, 0);
+  for (int i = 0; i < 4; ++i) half[i] = 64;
+  const KernelTiming h = timer.time(experts(half, GroupedLayout::Masked));
+  EXPECT_NEAR(h.time_us / all.time_us, 0.5, 0.1);
+  EXPECT_NEAR(static_cast<double>(h.hbm_bytes) / all.hbm_bytes, 0.5, 0.05);
+}
+
+TEST(GpuGroupedGemm, ContiguousLayoutPadsEachExpertToTheTile) {
+  const KernelTimer timer = h800_bandwidth();
+  // Prefill-sized groups: compute-bound. Uneven groups cost their padded row tiles.
+  const KernelTiming even = timer.time(experts(std::vector<uint64_t>(16, 1024), GroupedLayout::Contiguous));
+  const KernelTiming odd = timer.time(experts(std::vector<uint64_t>(16, 1025), GroupedLayout::Contiguous));
+  EXPECT_GT(even.achieved_tflops * 1e12, 0.6 * 2 * kPeakBf16);
+  // One more row per expert adds a row tile per expert: 1/8 more tiles at 128 rows per tile.
+  EXPECT_GT(odd.time_us / even.time_us, 1.05);
+}
+
+}  // namespace
+}  // namespace mlasim

@@ -1,0 +1,96 @@
+// Routing and fidelity: adaptive routing against static ECMP on a permutation, a failed link
+// under load, and the flow-level model against the packet-level one on all-to-all.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "tests/network/network_test_util.h"
+
+namespace mlasim {
+namespace {
+
+using nettest::run_cli_yaml;
+
+// 32 single-GPU hosts, 4 per leaf, 4 spines: every host sends 1 MiB to the host 4 places on,
+// i.e. on the next leaf, so each leaf sends 4 flows over 4 uplinks. ECMP hashes several flows
+// onto one spine; adaptive routing spreads packets over the least loaded uplinks.
+const std::string kPermutation = std::string(R"(
+name: perm
+cluster: {type: ft2, k: 8, nodes: 32, gpus_per_node: 1, nics_per_node: 1, nvswitch: false}
+network: {fidelity: packet}
+workload: {type: network_traffic, pattern: permutation, shift: 4, bytes: 1MiB}
+)") + nettest::kPacketHardware;
+
+TEST(Routing, AdaptiveWorstFctNoWorseThanEcmpOnAPermutation) {
+  auto ecmp = run_cli_yaml(kPermutation, {"routing.mode=ecmp"}, "ecmp");
+  auto adaptive = run_cli_yaml(kPermutation, {"routing.mode=adaptive"}, "adaptive");
+  ASSERT_FALSE(ecmp.empty());
+  ASSERT_FALSE(adaptive.empty());
+  const double e = ecmp["fct_max_us"].get<double>(), a = adaptive["fct_max_us"].get<double>();
+  // The permutation collides under ECMP (some uplink carries two flows or more)...
+  EXPECT_GT(ecmp["max_fct_slowdown"].get<double>(), 1.5);
+  // ...and adaptive routing does at least as well on the worst flow.
+  EXPECT_LE(a, e * 1.0001) << "adaptive " << a << " us, ecmp " << e << " us";
+  EXPECT_EQ(adaptive["net_delivered_bytes"], ecmp["net_delivered_bytes"]);
+}
+
+TEST(Routing, FailedLinkUnderLoadReroutesAndConserves) {
+  const std::string yaml = std::string(R"(
+name: failed
+cluster: {type: ft2, k: 8, nodes: 32, gpus_per_node: 1, nics_per_node: 1, nvswitch: false}
+network: {fidelity: packet}
+workload: {type: network_traffic, pattern: all_to_all, bytes: 32KiB}
+)") + nettest::kPacketHardware;
+  std::filesystem::path out;
+  auto healthy = run_cli_yaml(yaml, {}, "healthy");
+  auto failed = run_cli_yaml(yaml, {"network.faults.links=[leaf0:spine0]"}, "failed", &out);
+  ASSERT_FALSE(healthy.empty());
+  ASSERT_FALSE(failed.empty());
+  EXPECT_EQ(failed["net_delivered_bytes"], healthy["net_delivered_bytes"]);
+  EXPECT_EQ(failed["net_delivered_bytes"].get<uint64_t>(), 32u * 31u * 32u * 1024u);
+  // leaf0 lost a quarter of its uplink capacity: the all-to-all takes longer.
+  EXPECT_GT(failed["network_end_us"].get<double>(), healthy["network_end_us"].get<double>());
+  // The failed link is gone from the report.
+  std::ifstream links(out / "links.csv");
+  std::string all((std::istreambuf_iterator<char>(links)), {});
+  EXPECT_EQ(all.find("leaf0->spine0"), std::string::npos);
+  EXPECT_NE(all.find("leaf0->spine1"), std::string::npos);
+}
+
+TEST(FlowLevel, AgreesWithPacketLevelOnAllToAllCompletion) {
+  // 16 GPUs in 2 nodes on one switch: NVLink inside a node, IB between them.
+  const std::string yaml = std::string(R"(
+name: agree
+cluster: {type: single_switch, nodes: 2, gpus_per_node: 8, nvswitch: true}
+workload: {type: network_traffic, pattern: all_to_all, bytes: 256KiB}
+)") + nettest::kPacketHardware;
+  auto packet = run_cli_yaml(yaml, {"network.fidelity=packet"}, "packet");
+  auto flow = run_cli_yaml(yaml, {"network.fidelity=flow"}, "flow");
+  ASSERT_FALSE(packet.empty());
+  ASSERT_FALSE(flow.empty());
+  EXPECT_EQ(flow["network_fidelity"], "flow");
+  EXPECT_EQ(flow["net_delivered_bytes"], packet["net_delivered_bytes"]);
+  const double p = packet["network_end_us"].get<double>();
+  const double f = flow["network_end_us"].get<double>();
+  EXPECT_NEAR(f, p, 0.10 * p) << "flow " << f << " us, packet " << p << " us";
+  // The flow model is also far cheaper.
+  EXPECT_LT(flow["sim_events"].get<uint64_t>(), packet["sim_events"].get<uint64_t>() / 10);
+}
+
+TEST(FlowLevel, AgreesOnAMultiPlaneAllToAll) {
+  const std::string yaml = std::string(R"(
+name: agree_mpft
+cluster: {type: mpft, k: 4, planes: 8, nodes: 4, gpus_per_node: 8, nics_per_node: 8}
+workload: {type: network_traffic, pattern: all_to_all, bytes: 256KiB}
+)") + nettest::kPacketHardware;
+  auto packet = run_cli_yaml(yaml, {"network.fidelity=packet"}, "packet_mpft");
+  auto flow = run_cli_yaml(yaml, {"network.fidelity=flow"}, "flow_mpft");
+  ASSERT_FALSE(packet.empty());
+  ASSERT_FALSE(flow.empty());
+  const double p = packet["network_end_us"].get<double>();
+  const double f = flow["network_end_us"].get<double>();
+  EXPECT_NEAR(f, p, 0.10 * p) << "flow " << f << " us, packet " << p << " us";
+}
+
+}  // namespace
+}  // namespace mlasim

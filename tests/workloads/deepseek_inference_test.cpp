@@ -1,0 +1,219 @@
+// DeepSeekInference op graphs: every layer present, acyclic dependencies, dispatch/combine
+// byte matrices consistent across ranks and with each other, MTP token accounting, grouped GEMM
+// rows equal to k routed copies per token, determinism.
+#include <gtest/gtest.h>
+
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "workloads/deepseek_inference.h"
+#include "workloads/model_config.h"
+
+namespace mlasim {
+namespace {
+
+const ClusterShape kCluster{2, 2};
+
+DeepSeekInferenceParams lite(bool dual, uint32_t depth) {
+  DeepSeekInferenceParams p;
+  p.model = "deepseek-v2-lite";
+  p.layers = 4;
+  p.requests_per_gpu = 16;
+  p.context_length = 1024;
+  p.dual_micro_batch = dual;
+  p.mtp.depth = depth;
+  return p;
+}
+
+std::vector<const Op*> ops_named(const RankProgram& prog, const std::string& suffix) {
+  std::vector<const Op*> out;
+  for (const Op& op : prog.ops) {
+    if (op.name.size() >= suffix.size() &&
+        op.name.compare(op.name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      out.push_back(&op);
+    }
+  }
+  return out;
+}
+
+TEST(DeepSeekInference, EveryLayerPresentAndAcyclic) {
+  for (bool dual : {false, true}) {
+    for (uint32_t depth : {0u, 1u}) {
+      const Workload w = DeepSeekInference(lite(dual, depth)).generate(kCluster);
+      ASSERT_EQ(w.ranks.size(), 4u);
+      EXPECT_NO_THROW(validate_workload(w));
+      const int n_mb = dual ? 2 : 1;
+      for (const RankProgram& r : w.ranks) {
+        for (int mb = 0; mb < n_mb; ++mb) {
+          int attention = 0, dispatch = 0, combine = 0, dense = 0;
+          for (const Op& op : r.ops) {
+            if (op.micro_batch != mb) continue;
+            if (std::holds_alternative<AttentionOp>(op.payload)) ++attention;
+            if (op.name.ends_with(".dispatch")) ++dispatch;
+            if (op.name.ends_with(".combine")) ++combine;
+            if (op.name.ends_with(".mlp_gate_up")) ++dense;
+          }
+          EXPECT_EQ(attention, 4 + static_cast<int>(depth));  // layers + MTP modules
+          EXPECT_EQ(dense, 1);                                // first_k_dense_replace = 1
+          EXPECT_EQ(dispatch, 3 + static_cast<int>(depth));
+          EXPECT_EQ(combine, dispatch);
+        }
+        for (size_t i = 0; i < r.ops.size(); ++i) {
+          for (uint32_t d : r.ops[i].deps)
+            EXPECT_LT(d, i);
+        }
+      }
+    }
+  }
+}
+
+TEST(DeepSeekInference, AllToAllMatricesConsistent) {
+  const DeepSeekInferenceParams p = lite(true, 1);
+  const Workload w = DeepSeekInference(p).generate(kCluster);
+  const ModelConfig model = resolve_model(p.model);
+  const MoeTrafficConfig traffic = p.moe_traffic.resolved(model.hidden_size);
+  const uint64_t db = traffic.dispatch_bytes_per_token.count();
+  const uint64_t cb = traffic.combine_bytes_per_token.count();
+  const size_t n = w.ranks.size();
+  for (const std::string kind : {".dispatch", ".combine"}) {
+    std::vector<std::vector<const Op*>> per_rank;
+    for (const RankProgram& r : w.ranks)
+      per_rank.push_back(ops_named(r, kind));
+    for (size_t a = 0; a < n; ++a) {
+      ASSERT_EQ(per_rank[a].size(), per_rank[0].size());
+      for (size_t i = 0; i < per_rank[a].size(); ++i) {
+        const auto& oa = std::get<AllToAllOp>(per_rank[a][i]->payload);
+        EXPECT_EQ(oa.tag, std::get<AllToAllOp>(per_rank[0][i]->payload).tag);
+        for (size_t b = 0; b < n; ++b) {
+          const auto& ob = std::get<AllToAllOp>(per_rank[b][i]->payload);
+          EXPECT_EQ(oa.send_bytes[b], ob.recv_bytes[a]) << per_rank[a][i]->name;
+        }
+      }
+    }
+  }
+  // Combine returns every dispatched copy: combine recv from b = dispatch send to b, rescaled.
+  uint64_t dispatched = 0, combined = 0;
+  for (const RankProgram& r : w.ranks) {
+    const auto d = ops_named(r, ".dispatch");
+    const auto c = ops_named(r, ".combine");
+    ASSERT_EQ(d.size(), c.size());
+    for (size_t i = 0; i < d.size(); ++i) {
+      const auto& od = std::get<AllToAllOp>(d[i]->payload);
+      const auto& oc = std::get<AllToAllOp>(c[i]->payload);
+      for (size_t b = 0; b < n; ++b) {
+        EXPECT_EQ(od.send_bytes[b] * cb, oc.recv_bytes[b] * db);
+        dispatched += od.send_bytes[b];
+        combined += oc.recv_bytes[b];
+      }
+    }
+  }
+  EXPECT_GT(dispatched, 0u);
+  EXPECT_EQ(dispatched * cb, combined * db);
+}
+
+// Token accounting: the gate sees (1 + D) tokens per request; grouped GEMM rows summed over the
+// EP group are k copies of every token; MTP modules route one token per request.
+TEST(DeepSeekInference, MtpTokensThroughMoe) {
+  const ModelConfig model = resolve_model("deepseek-v2-lite");
+  const uint64_t k = model.num_experts_per_tok;
+  for (uint32_t depth : {0u, 1u, 2u}) {
+    const DeepSeekInferenceParams p = lite(true, depth);
+    const DeepSeekStep step = DeepSeekInference(p).build(kCluster);
+    EXPECT_EQ(step.tokens_per_step_per_gpu, (1 + depth) * p.requests_per_gpu);
+    uint64_t rows_l1 = 0, rows_mtp = 0;
+    for (const RankProgram& r : step.workload.ranks) {
+      uint64_t gate_tokens = 0;
+      for (const Op* op : ops_named(r, ".gate")) {
+        if (op->name.starts_with("L1.")) gate_tokens += std::get<GemmOp>(op->payload).m;
+      }
+      EXPECT_EQ(gate_tokens, (1 + depth) * p.requests_per_gpu);
+      for (const Op* op : ops_named(r, ".experts_gate_up")) {
+        const uint64_t m = std::get<GroupedGemmOp>(op->payload).total_m();
+        if (op->name.starts_with("L1.")) rows_l1 += m;
+        if (op->name.starts_with("mtp0.")) rows_mtp += m;
+      }
+      for (const Op& op : r.ops) {
+        if (const auto* a = std::get_if<AttentionOp>(&op.payload); a && op.name[0] == 'L') {
+          EXPECT_EQ(a->q_len, 1 + depth);
+          EXPECT_EQ(a->kernel, AttentionKernel::MlaDecode);
+          EXPECT_EQ(a->head_dim_qk, 576u);
+          EXPECT_EQ(a->head_dim_v, 512u);
+        }
+      }
+    }
+    const uint64_t ranks = step.workload.ranks.size();
+    EXPECT_EQ(rows_l1, ranks * (1 + depth) * p.requests_per_gpu * k);
+    EXPECT_EQ(rows_mtp, depth > 0 ? ranks * p.requests_per_gpu * k : 0);
+    double closed = 1, a = 1;
+    for (uint32_t d = 0; d < depth; ++d)
+      closed += (a *= p.mtp.acceptance_rate);
+    EXPECT_DOUBLE_EQ(step.mtp_accepted_tokens_per_step, closed);
+    EXPECT_GE(step.imbalance.expert_max, 1.0);
+    EXPECT_GE(step.imbalance.gpu_max, step.imbalance.gpu_mean);
+  }
+}
+
+TEST(DeepSeekInference, PrefillAndTensorParallel) {
+  DeepSeekInferenceParams p = lite(true, 0);
+  p.phase = InferencePhase::Prefill;
+  p.tokens_per_gpu = 2048;
+  p.attention_tp = 2;
+  const Workload w = DeepSeekInference(p).generate(kCluster);
+  EXPECT_NO_THROW(validate_workload(w));
+  bool saw_prefill = false;
+  for (const Op& op : w.ranks[0].ops) {
+    if (const auto* a = std::get_if<AttentionOp>(&op.payload)) {
+      EXPECT_EQ(a->kernel, AttentionKernel::MlaPrefill);
+      EXPECT_EQ(a->heads_q, 8u);  // 16 heads over TP 2
+      saw_prefill = true;
+    }
+  }
+  EXPECT_TRUE(saw_prefill);
+  EXPECT_FALSE(ops_named(w.ranks[0], ".attn_reduce_scatter").empty());
+}
+
+TEST(DeepSeekInference, Deterministic) {
+  auto p = lite(true, 1);
+  p.router.skew = 1.0;
+  const Workload a = DeepSeekInference(p).generate(kCluster);
+  const Workload b = DeepSeekInference(p).generate(kCluster);
+  ASSERT_EQ(a.ranks.size(), b.ranks.size());
+  for (size_t r = 0; r < a.ranks.size(); ++r) {
+    ASSERT_EQ(a.ranks[r].ops.size(), b.ranks[r].ops.size());
+    for (size_t i = 0; i < a.ranks[r].ops.size(); ++i) {
+      const Op& x = a.ranks[r].ops[i];
+      const Op& y = b.ranks[r].ops[i];
+      EXPECT_EQ(x.name, y.name);
+      EXPECT_EQ(x.deps, y.deps);
+      if (const auto* g = std::get_if<GroupedGemmOp>(&x.payload)) {
+        EXPECT_EQ(g->m, std::get<GroupedGemmOp>(y.payload).m);
+      }
+      if (const auto* t = std::get_if<AllToAllOp>(&x.payload)) {
+        EXPECT_EQ(t->send_bytes, std::get<AllToAllOp>(y.payload).send_bytes);
+      }
+    }
+  }
+}
+
+TEST(DeepSeekInference, DenseModelHasNoAllToAll) {
+  DeepSeekInferenceParams p;
+  p.model = "llama-3.1-405b";
+  p.layers = 2;
+  p.requests_per_gpu = 4;
+  const Workload w = DeepSeekInference(p).generate(kCluster);
+  EXPECT_NO_THROW(validate_workload(w));
+  EXPECT_TRUE(ops_named(w.ranks[0], ".dispatch").empty());
+  int attention = 0;
+  for (const Op& op : w.ranks[0].ops) {
+    if (const auto* a = std::get_if<AttentionOp>(&op.payload)) {
+      EXPECT_EQ(a->kernel, AttentionKernel::MhaDecode);
+      EXPECT_LT(a->heads_kv, a->heads_q);
+      ++attention;
+    }
+  }
+  EXPECT_EQ(attention, 4);  // 2 layers x 2 micro-batches
+}
+
+}  // namespace
+}  // namespace mlasim

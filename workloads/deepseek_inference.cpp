@@ -1,0 +1,449 @@
+// DeepSeekInference generator (see deepseek_inference.h).
+#include "workloads/deepseek_inference.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <optional>
+
+#include "sim/errors.h"
+#include "workloads/model_config.h"
+
+namespace mlasim {
+
+void DeepSeekInferenceParams::validate(const ParamCheck& c) const {
+  c.require(!model.empty(), "model", "must name a model");
+  c.require(phase != InferencePhase::Decode || requests_per_gpu > 0, "requests_per_gpu",
+            "must be > 0");
+  c.require(phase != InferencePhase::Prefill || tokens_per_gpu > 0, "tokens_per_gpu",
+            "must be > 0");
+  c.require(context_length > 0, "context_length", "must be > 0");
+  c.require(attention_tp >= 1, "attention_tp", "must be >= 1");
+  c.require(mtp.acceptance_rate >= 0 && mtp.acceptance_rate <= 1, "mtp.acceptance_rate",
+            "must be in [0, 1]");
+  c.require(phase == InferencePhase::Decode || mtp.depth == 0, "mtp.depth",
+            "MTP verification is modelled for decode only");
+  router.validate(c);
+}
+
+namespace {
+
+uint64_t u(int64_t v) {
+  return static_cast<uint64_t>(std::max<int64_t>(v, 0));
+}
+
+// Appends ops to one rank's program. Compute ops of all micro-batches are chained in emission
+// order on stream 0 (the schedule), on top of their data dependencies.
+class RankBuilder {
+ public:
+  explicit RankBuilder(RankProgram& prog) : prog_(prog) {}
+  uint32_t compute(std::string name, OpPayload p, std::vector<uint32_t> deps, int32_t mb) {
+    if (last_compute_) deps.push_back(*last_compute_);
+    last_compute_ = add(std::move(name), std::move(p), std::move(deps), mb, 0);
+    return *last_compute_;
+  }
+  uint32_t comm(std::string name, OpPayload p, std::vector<uint32_t> deps, int32_t mb) {
+    return add(std::move(name), std::move(p), std::move(deps), mb, 1);
+  }
+
+ private:
+  uint32_t add(std::string name, OpPayload p, std::vector<uint32_t> deps, int32_t mb,
+               int32_t stream) {
+    std::sort(deps.begin(), deps.end());
+    deps.erase(std::unique(deps.begin(), deps.end()), deps.end());
+    prog_.ops.push_back(Op{std::move(name), std::move(p), std::move(deps), stream, mb});
+    return static_cast<uint32_t>(prog_.ops.size() - 1);
+  }
+  RankProgram& prog_;
+  std::optional<uint32_t> last_compute_;
+};
+
+// Shapes shared by every rank.
+struct Shape {
+  const ModelConfig* m = nullptr;
+  const DeepSeekInferenceParams* p = nullptr;
+  uint32_t tp = 1;
+  uint32_t ranks = 0, gpus_per_node = 0;
+  uint64_t h = 0;
+  uint64_t heads = 0;  // query heads per rank
+};
+
+struct MicroBatch {
+  uint64_t moe_tokens = 0;  // tokens this rank sends through MLP/MoE (its SP share)
+  uint64_t attn_batch = 0;  // sequences in the attention kernel (the TP group's)
+  uint64_t q_len = 1;       // query tokens per sequence
+  uint64_t kv_len = 1;
+  uint64_t attn_tokens() const { return attn_batch * q_len; }
+};
+
+GemmOp gemm(uint64_t m, uint64_t n, uint64_t k, DType t) {
+  return GemmOp{m, n, k, t};
+}
+
+ElementwiseOp elementwise(ElementwiseFunction f, uint64_t in, uint64_t out, double flops) {
+  return ElementwiseOp{f, Bytes(in), Bytes(out), flops};
+}
+
+// Attention block from the layer input to the o_proj output (SP share); returns the last op.
+uint32_t attention_block(RankBuilder& b, const Shape& s, const MicroBatch& mb, int32_t mbi,
+                         uint32_t rank, uint32_t dep, const std::string& pre, int32_t& tag) {
+  const ModelConfig& m = *s.m;
+  const auto& dt = s.p->dtypes;
+  const bool decode = s.p->phase == InferencePhase::Decode;
+  const uint64_t t = mb.attn_tokens();
+  uint32_t last = b.compute(pre + "attn_norm",
+                            elementwise(ElementwiseFunction::RmsNorm, mb.moe_tokens * s.h * 2,
+                                        mb.moe_tokens * s.h * 2, 4.0 * mb.moe_tokens * s.h),
+                            {dep}, mbi);
+  const int32_t group = static_cast<int32_t>(rank / s.tp * s.tp);
+  if (s.tp > 1) {
+    RingCollectiveOp ag{RingCollective::AllGather,
+                        Bytes(t * s.h * 2),
+                        group,
+                        static_cast<int32_t>(s.tp),
+                        1,
+                        tag++,
+                        CommIssuer::Sm};
+    last = b.comm(pre + "attn_all_gather", ag, {last}, mbi);
+  }
+  AttentionOp a;
+  a.batch = mb.attn_batch;
+  a.q_len = mb.q_len;
+  a.kv_len = mb.kv_len;
+  a.heads_q = static_cast<uint32_t>(s.heads);
+  a.dtype = dt.attention;
+  a.kv_dtype = dt.kv_cache;
+  a.mask = AttentionMask::Causal;
+  uint64_t attn_out_width = 0;  // per-rank width feeding o_proj
+  if (m.is_mla()) {
+    const uint64_t nope = u(m.qk_nope_head_dim), rope = u(m.qk_rope_head_dim);
+    const uint64_t lora = u(m.kv_lora_rank), vdim = u(m.v_head_dim);
+    if (m.q_lora_rank > 0) {
+      last = b.compute(pre + "q_a_proj", gemm(t, u(m.q_lora_rank), s.h, dt.gemm), {last}, mbi);
+      last = b.compute(pre + "q_b_proj",
+                       gemm(t, s.heads * (nope + rope), u(m.q_lora_rank), dt.gemm), {last}, mbi);
+    } else {
+      last = b.compute(pre + "q_proj", gemm(t, s.heads * (nope + rope), s.h, dt.gemm), {last}, mbi);
+    }
+    last = b.compute(pre + "kv_a_proj", gemm(t, lora + rope, s.h, dt.gemm), {last}, mbi);
+    if (decode) {
+      // Absorbed MLA: q_nope x W_UK per head, attention over the latent, then x W_UV per head.
+      GroupedGemmOp uk{std::vector<uint64_t>(s.heads, t), lora, nope, DType::BF16,
+                       GroupedLayout::Contiguous,         0};
+      last = b.compute(pre + "w_uk_absorb", uk, {last}, mbi);
+      a.kernel = AttentionKernel::MlaDecode;
+      a.heads_kv = 1;
+      a.head_dim_qk = static_cast<uint32_t>(lora + rope);
+      a.head_dim_v = static_cast<uint32_t>(lora);
+      last = b.compute(pre + "attention", a, {last}, mbi);
+      GroupedGemmOp uv{std::vector<uint64_t>(s.heads, t), vdim, lora, DType::BF16,
+                       GroupedLayout::Contiguous,         0};
+      last = b.compute(pre + "w_uv_absorb", uv, {last}, mbi);
+    } else {
+      last = b.compute(pre + "kv_b_proj", gemm(t, s.heads * (nope + vdim), lora, dt.gemm), {last},
+                       mbi);
+      a.kernel = AttentionKernel::MlaPrefill;
+      a.heads_kv = a.heads_q;
+      a.head_dim_qk = static_cast<uint32_t>(nope + rope);
+      a.head_dim_v = static_cast<uint32_t>(vdim);
+      last = b.compute(pre + "attention", a, {last}, mbi);
+    }
+    attn_out_width = s.heads * vdim;
+  } else {
+    const uint64_t hd = m.head_dim > 0 ? u(m.head_dim) : s.h / u(m.num_attention_heads);
+    const uint64_t kv_heads = std::max<uint64_t>(
+        1, u(m.num_key_value_heads > 0 ? m.num_key_value_heads : m.num_attention_heads) / s.tp);
+    last = b.compute(pre + "qkv_proj", gemm(t, (s.heads + 2 * kv_heads) * hd, s.h, dt.gemm), {last},
+                     mbi);
+    a.kernel = decode ? AttentionKernel::MhaDecode : AttentionKernel::MhaPrefill;
+    a.heads_kv = static_cast<uint32_t>(kv_heads);
+    a.head_dim_qk = a.head_dim_v = static_cast<uint32_t>(hd);
+    last = b.compute(pre + "attention", a, {last}, mbi);
+    attn_out_width = s.heads * hd;
+  }
+  last = b.compute(pre + "o_proj", gemm(t, s.h, attn_out_width, dt.gemm), {last}, mbi);
+  if (s.tp > 1) {
+    RingCollectiveOp rs{RingCollective::ReduceScatter,
+                        Bytes(t * s.h * 2),
+                        group,
+                        static_cast<int32_t>(s.tp),
+                        1,
+                        tag++,
+                        CommIssuer::Sm};
+    last = b.comm(pre + "attn_reduce_scatter", rs, {last}, mbi);
+  }
+  return b.compute(pre + "residual_mlp_norm",
+                   elementwise(ElementwiseFunction::RmsNorm, 2 * mb.moe_tokens * s.h * 2,
+                               mb.moe_tokens * s.h * 2, 5.0 * mb.moe_tokens * s.h),
+                   {last}, mbi);
+}
+
+uint32_t dense_mlp(RankBuilder& b, const Shape& s, uint64_t tokens, int32_t mbi, uint32_t dep,
+                   const std::string& pre) {
+  const uint64_t inter = u(s.m->intermediate_size);
+  const DType t = s.p->dtypes.gemm;
+  uint32_t last = b.compute(pre + "mlp_gate_up", gemm(tokens, 2 * inter, s.h, t), {dep}, mbi);
+  last = b.compute(pre + "mlp_act",
+                   elementwise(ElementwiseFunction::Elementwise, tokens * 2 * inter * 2,
+                               tokens * inter * 2, 5.0 * tokens * inter),
+                   {last}, mbi);
+  last = b.compute(pre + "mlp_down", gemm(tokens, s.h, inter, t), {last}, mbi);
+  return b.compute(pre + "residual",
+                   elementwise(ElementwiseFunction::Elementwise, 2 * tokens * s.h * 2,
+                               tokens * s.h * 2, 1.0 * tokens * s.h),
+                   {last}, mbi);
+}
+
+// Layer plan: which layers exist in the simulated step.
+struct LayerPlan {
+  std::string prefix;
+  bool moe = false;
+  bool mtp = false;
+  uint32_t route = 0;  // router layer index (MoE layers)
+};
+
+}  // namespace
+
+Workload DeepSeekInference::generate(const ClusterShape& cluster) const {
+  return build(cluster).workload;
+}
+
+DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
+  const auto& p = params_;
+  const ModelConfig model = resolve_model(p.model);
+  const uint32_t ranks = static_cast<uint32_t>(cluster.ranks());
+  if (ranks == 0) throw InputError("deepseek_inference: the cluster has no GPUs");
+  if (ranks % p.attention_tp != 0 || model.num_attention_heads % p.attention_tp != 0) {
+    throw InputError(
+        fmt::format("workload.attention_tp: {} must divide the GPU count ({}) and the heads ({})",
+                    p.attention_tp, ranks, model.num_attention_heads));
+  }
+  if (p.ep_size != 0 && p.ep_size != ranks) {
+    throw InputError(fmt::format("workload.ep_size: {} is not supported; EP spans every GPU ({})",
+                                 p.ep_size, ranks));
+  }
+  Shape s;
+  s.m = &model;
+  s.p = &p;
+  s.tp = p.attention_tp;
+  s.ranks = ranks;
+  s.gpus_per_node = static_cast<uint32_t>(cluster.gpus_per_node);
+  s.h = u(model.hidden_size);
+  s.heads = u(model.num_attention_heads) / s.tp;
+
+  const bool decode = p.phase == InferencePhase::Decode;
+  const uint32_t depth = decode ? p.mtp.depth : 0;
+  const uint32_t n_mb = p.dual_micro_batch ? 2 : 1;
+  const uint64_t total = decode ? p.requests_per_gpu : p.tokens_per_gpu;
+  if (total < n_mb) {
+    throw InputError("workload: dual_micro_batch needs at least 2 requests (tokens) per GPU");
+  }
+  // Micro-batches: the main model's and the MTP modules' (one token per request).
+  std::vector<MicroBatch> main_mb(n_mb), mtp_mb(n_mb);
+  for (uint32_t i = 0; i < n_mb; ++i) {
+    const uint64_t share = total / n_mb + (i < total % n_mb ? 1 : 0);
+    MicroBatch& mb = main_mb[i];
+    if (decode) {
+      mb.q_len = 1 + depth;
+      mb.attn_batch = share * s.tp;
+      mb.kv_len = p.context_length + depth;
+      mb.moe_tokens = share * (1 + depth);
+      mtp_mb[i] = MicroBatch{share, share * s.tp, 1, p.context_length + depth};
+    } else {
+      mb.q_len = std::min<uint64_t>(p.context_length, share * s.tp);
+      mb.attn_batch = (share * s.tp + mb.q_len - 1) / mb.q_len;
+      mb.kv_len = mb.q_len;
+      mb.moe_tokens = share;
+    }
+  }
+
+  const uint32_t n_layers =
+      static_cast<uint32_t>(p.layers == 0 ? model.num_hidden_layers
+                                          : std::min<int64_t>(p.layers, model.num_hidden_layers));
+  std::vector<LayerPlan> plan;
+  uint32_t routed = 0;
+  for (uint32_t l = 0; l < n_layers; ++l) {
+    const bool moe = model.is_moe() && l >= model.first_k_dense_replace;
+    plan.push_back({fmt::format("L{}.", l), moe, false, moe ? routed++ : 0});
+  }
+  for (uint32_t d = 0; d < depth; ++d) {
+    plan.push_back({fmt::format("mtp{}.", d), model.is_moe(), true, model.is_moe() ? routed++ : 0});
+  }
+
+  // Routing: per micro-batch, every MoE layer of this step (router step advances between them).
+  DeepSeekStep out;
+  std::vector<std::vector<LayerRouting>> routing(n_mb);
+  std::optional<ExpertPlacement> placement;
+  MoeTrafficConfig traffic = p.moe_traffic;
+  if (routed > 0) {
+    const RouterConfig rc = router_config_for(model, p.router);
+    ExpertPlacementParams pp = p.placement;
+    pp.ep_size = ranks;
+    placement = ExpertPlacement::build(pp, rc.n_routed_experts, ranks, s.gpus_per_node);
+    if (traffic.dispatch_bytes_per_token.count() == 0 && p.dtypes.dispatch != DType::FP8) {
+      traffic.dispatch_bytes_per_token = Bytes(s.h * dtype_bytes(p.dtypes.dispatch));
+    }
+    if (traffic.combine_bytes_per_token.count() == 0 && p.dtypes.combine != DType::BF16) {
+      traffic.combine_bytes_per_token = Bytes(s.h * dtype_bytes(p.dtypes.combine));
+    }
+    traffic = traffic.resolved(s.h);
+    MoeRouter router(rc, {*placement}, routed, traffic);
+    auto route_all = [&](uint32_t mbi) {
+      std::vector<LayerRouting> layers;
+      for (const LayerPlan& lp : plan) {
+        if (!lp.moe) continue;
+        const uint64_t tok = lp.mtp ? mtp_mb[mbi].moe_tokens : main_mb[mbi].moe_tokens;
+        const std::vector<uint32_t> tokens(ranks, static_cast<uint32_t>(tok));
+        layers.push_back(router.route_layer(lp.route, tokens));
+      }
+      for (const LayerRouting& r : layers)
+        router.update_bias(r.layer, r.expert_load);
+      router.next_step();
+      return layers;
+    };
+    for (uint32_t w = 0; w < p.router_warmup_steps; ++w)
+      route_all(0);
+    RoutingImbalance& im = out.imbalance;
+    im.expert_mean = im.gpu_mean = 0;
+    im.expert_max = im.gpu_max = 0;
+    for (uint32_t i = 0; i < n_mb; ++i) {
+      routing[i] = route_all(i);
+      for (const LayerRouting& r : routing[i]) {
+        const double e = r.expert_imbalance(), g = r.gpu_imbalance();
+        im.expert_mean += e;
+        im.gpu_mean += g;
+        im.expert_max = std::max(im.expert_max, e);
+        im.gpu_max = std::max(im.gpu_max, g);
+        im.node_limit_overflows += r.node_limit_overflows;
+        ++im.routed_layers;
+      }
+    }
+    im.expert_mean /= im.routed_layers;
+    im.gpu_mean /= im.routed_layers;
+  }
+  std::vector<std::vector<uint32_t>> gpu_slots(ranks);
+  if (placement) {
+    for (uint32_t slot = 0; slot < placement->num_slots(); ++slot) {
+      gpu_slots[placement->slot_gpu(slot)].push_back(slot);
+    }
+  }
+  const uint64_t moe_inter = u(model.moe_intermediate_size);
+  const uint64_t shared_inter = moe_inter * u(model.n_shared_experts);
+  const DType gt = p.dtypes.gemm;
+  const bool cross_node = s.gpus_per_node > 0 && ranks > s.gpus_per_node;
+
+  out.workload.ranks.resize(ranks);
+  for (uint32_t rank = 0; rank < ranks; ++rank) {
+    RankBuilder b(out.workload.ranks[rank]);
+    int32_t tag = 1;
+    std::vector<uint32_t> x(n_mb);  // last op of each micro-batch's data flow
+    for (uint32_t i = 0; i < n_mb; ++i) {
+      const uint64_t t = main_mb[i].moe_tokens;
+      x[i] = b.compute(fmt::format("mb{}.embedding", i),
+                       elementwise(ElementwiseFunction::Elementwise, t * s.h * 2, t * s.h * 2, 0),
+                       {}, static_cast<int32_t>(i));
+    }
+    std::vector<uint32_t> main_out(n_mb);
+    uint32_t moe_index = 0;
+    for (const LayerPlan& lp : plan) {
+      const std::vector<MicroBatch>& mbs = lp.mtp ? mtp_mb : main_mb;
+      if (lp.mtp && &lp == &plan[n_layers]) main_out = x;  // the first MTP module
+      // Stage A: attention, then the gate and shared expert (MoE) or the dense MLP.
+      std::vector<uint32_t> gate(n_mb), shared(n_mb), dispatch(n_mb);
+      for (uint32_t i = 0; i < n_mb; ++i) {
+        const int32_t mbi = static_cast<int32_t>(i);
+        const std::string pre = fmt::format("{}mb{}.", lp.prefix, i);
+        const uint64_t t = mbs[i].moe_tokens;
+        uint32_t dep = x[i];
+        if (lp.mtp) {
+          dep = b.compute(pre + "eh_proj", gemm(t, s.h, 2 * s.h, gt), {dep}, mbi);
+        }
+        const uint32_t h = attention_block(b, s, mbs[i], mbi, rank, dep, pre, tag);
+        if (!lp.moe) {
+          x[i] = dense_mlp(b, s, t, mbi, h, pre);
+          continue;
+        }
+        gate[i] =
+            b.compute(pre + "gate", gemm(t, u(model.n_routed_experts), s.h, DType::BF16), {h}, mbi);
+        const LayerRouting& r = routing[i][moe_index];
+        const std::vector<uint64_t> dm = r.dispatch_bytes();
+        AllToAllOp d;
+        d.send_bytes.resize(ranks);
+        d.recv_bytes.resize(ranks);
+        for (uint32_t o = 0; o < ranks; ++o) {
+          d.send_bytes[o] = dm[rank * ranks + o];
+          d.recv_bytes[o] = dm[o * ranks + rank];
+        }
+        d.tag = tag++;
+        d.gpus_per_node = cross_node ? s.gpus_per_node : 0;
+        dispatch[i] = b.comm(pre + "dispatch", std::move(d), {gate[i]}, mbi);
+        shared[i] = h;
+        if (shared_inter > 0) {
+          uint32_t su =
+              b.compute(pre + "shared_gate_up", gemm(t, 2 * shared_inter, s.h, gt), {h}, mbi);
+          shared[i] = b.compute(pre + "shared_down", gemm(t, s.h, shared_inter, gt), {su}, mbi);
+        }
+      }
+      if (!lp.moe) continue;
+      // Stage B: routed experts, combine, residual.
+      for (uint32_t i = 0; i < n_mb; ++i) {
+        const int32_t mbi = static_cast<int32_t>(i);
+        const std::string pre = fmt::format("{}mb{}.", lp.prefix, i);
+        const LayerRouting& r = routing[i][moe_index];
+        std::vector<uint64_t> m;
+        for (uint32_t slot : gpu_slots[rank])
+          m.push_back(r.slot_load[slot]);
+        const GroupedLayout layout = decode ? GroupedLayout::Masked : GroupedLayout::Contiguous;
+        const uint64_t rows = std::accumulate(m.begin(), m.end(), uint64_t{0});
+        GroupedGemmOp up{m, 2 * moe_inter, s.h, gt, layout, 0};
+        uint32_t e = b.compute(pre + "experts_gate_up", up, {dispatch[i]}, mbi);
+        e = b.compute(pre + "experts_act",
+                      elementwise(ElementwiseFunction::Elementwise, rows * 2 * moe_inter * 2,
+                                  rows * moe_inter * 2, 5.0 * rows * moe_inter),
+                      {e}, mbi);
+        GroupedGemmOp down{std::move(m), s.h, moe_inter, gt, layout, 0};
+        e = b.compute(pre + "experts_down", down, {e}, mbi);
+        const std::vector<uint64_t> cm = r.combine_bytes();
+        AllToAllOp c;
+        c.send_bytes.resize(ranks);
+        c.recv_bytes.resize(ranks);
+        for (uint32_t o = 0; o < ranks; ++o) {
+          c.send_bytes[o] = cm[rank * ranks + o];
+          c.recv_bytes[o] = cm[o * ranks + rank];
+        }
+        c.tag = tag++;
+        c.gpus_per_node = cross_node ? s.gpus_per_node : 0;
+        const uint32_t comb = b.comm(pre + "combine", std::move(c), {e}, mbi);
+        const uint64_t t = mbs[i].moe_tokens;
+        x[i] = b.compute(pre + "residual",
+                         elementwise(ElementwiseFunction::Elementwise, 3 * t * s.h * 2, t * s.h * 2,
+                                     2.0 * t * s.h),
+                         {comb, shared[i]}, mbi);
+      }
+      ++moe_index;
+    }
+    if (depth == 0) main_out = x;
+    for (uint32_t i = 0; i < n_mb; ++i) {
+      const int32_t mbi = static_cast<int32_t>(i);
+      const uint64_t t = main_mb[i].moe_tokens;
+      b.compute(fmt::format("mb{}.lm_head", i), gemm(t, u(model.vocab_size), s.h, DType::BF16),
+                {main_out[i]}, mbi);
+      if (depth > 0) {
+        b.compute(fmt::format("mtp.mb{}.lm_head", i),
+                  gemm(mtp_mb[i].moe_tokens * depth, u(model.vocab_size), s.h, DType::BF16), {x[i]},
+                  mbi);
+      }
+    }
+  }
+  for (const MicroBatch& mb : main_mb)
+    out.tokens_per_step_per_gpu += mb.moe_tokens;
+  double accepted = 1, a = 1;
+  for (uint32_t d = 0; d < depth; ++d)
+    accepted += (a *= p.mtp.acceptance_rate);
+  out.mtp_accepted_tokens_per_step = accepted;
+  return out;
+}
+
+}  // namespace mlasim

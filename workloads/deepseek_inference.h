@@ -1,0 +1,142 @@
+// DeepSeek-style inference step as per-rank op graphs (`type: deepseek_inference`): a model
+// config.json (MLA or MHA/GQA attention, dense and MoE layers) deployed with attention data
+// parallelism (optionally tensor parallel within groups of `attention_tp` GPUs, with sequence
+// parallelism: all-gather before attention, reduce-scatter after o_proj) and expert parallelism
+// over every GPU, in a decode or prefill phase.
+//
+// One step per rank: embedding; per layer RMSNorm, the attention projections (MLA: q_a/q_b or q,
+// kv_a; decode absorbs W_UK/W_UV into per-head grouped GEMMs, prefill up-projects K/V with kv_b),
+// the fused attention kernel, o_proj; then a dense MLP (first_k_dense_replace layers) or the MoE
+// block: gate GEMM, dispatch all-to-all, grouped expert GEMMs (per-slot token counts from the
+// MoE router), the shared expert (overlapping dispatch), combine all-to-all, residual add; the
+// MTP modules (depth D: eh_proj plus one MoE block each, one token per request) and the LM head.
+// With MTP each decode step verifies D drafted tokens: attention q_len 1 + D and (1 + D) tokens
+// per request through the main model's MoE.
+//
+// Dual micro-batch overlap splits the rank's batch in two; all compute runs on one stream in the
+// order A0 A1 B0 B1 per layer (A: attention through the gate and shared expert, B: routed
+// experts), so one micro-batch's dispatch/combine overlaps the other's compute.
+//
+// Left out: the bytes of weights/KV beyond what the ops read, context-length distributions (every
+// request has `context_length`), chunked prefill, pipeline parallelism, EP groups smaller than
+// the cluster, TP for the dense MLP and LM head (their weights are replicated), and the softmax /
+// sampling after the LM head.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "sim/dtype.h"
+#include "sim/params.h"
+#include "workloads/expert_placement.h"
+#include "workloads/moe_router.h"
+#include "workloads/workload_generator.h"
+
+namespace mlasim {
+
+enum class InferencePhase : uint8_t { Decode, Prefill };
+template <>
+struct EnumNames<InferencePhase> {
+  static constexpr std::array<std::pair<InferencePhase, std::string_view>, 2> values{
+      {{InferencePhase::Decode, "decode"}, {InferencePhase::Prefill, "prefill"}}};
+};
+
+struct DeepSeekInferenceParams {
+  std::string model = "deepseek-v3";
+  uint32_t layers = 0;
+  InferencePhase phase = InferencePhase::Decode;
+  uint32_t requests_per_gpu = 128;
+  uint64_t context_length = 4096;
+  uint32_t tokens_per_gpu = 16384;
+  uint32_t attention_tp = 1;
+  uint32_t ep_size = 0;
+  bool dual_micro_batch = true;
+  uint32_t router_warmup_steps = 0;
+  struct Dtypes {
+    DType gemm = DType::FP8;
+    DType dispatch = DType::FP8;
+    DType attention = DType::BF16;
+    DType kv_cache = DType::BF16;
+    DType combine = DType::BF16;
+    template <class V>
+    void visit(V& v) {
+      v("gemm", gemm, "-", "dense, projection and expert GEMMs");
+      v("dispatch", dispatch, "-",
+        "dispatched tokens (fp8 adds one FP32 scale per 128 values) when "
+        "moe_traffic.dispatch_bytes_per_token is 0");
+      v("attention", attention, "-", "core attention math");
+      v("kv_cache", kv_cache, "-", "KV cache storage");
+      v("combine", combine, "-", "combined tokens when moe_traffic.combine_bytes_per_token is 0");
+    }
+  } dtypes;
+  struct Mtp {
+    uint32_t depth = 0;
+    double acceptance_rate = 0.85;
+    template <class V>
+    void visit(V& v) {
+      v("depth", depth, "count", "drafted tokens verified per decode step (D); 0: no MTP");
+      v("acceptance_rate", acceptance_rate, "-", "probability a drafted token is accepted");
+    }
+  } mtp;
+  ExpertPlacementParams placement;
+  RouterConfig router;
+  MoeTrafficConfig moe_traffic;
+
+  template <class V>
+  void visit(V& v) {
+    v("model", model, "-", "built-in model name (configs/models) or path of a config.json");
+    v("layers", layers, "count", "transformer layers simulated; 0: all of the model's");
+    v("phase", phase, "-", "decode (requests_per_gpu at context_length) or prefill");
+    v("requests_per_gpu", requests_per_gpu, "count", "decode: requests in flight per GPU");
+    v("context_length", context_length, "count",
+      "decode: KV length of every request; prefill: prompt length");
+    v("tokens_per_gpu", tokens_per_gpu, "count", "prefill: prompt tokens per GPU");
+    v("attention_tp", attention_tp, "count",
+      "tensor-parallel size of attention (DP = GPUs / attention_tp)");
+    v("ep_size", ep_size, "count", "expert-parallel size; 0 (or the GPU count): every GPU");
+    v("dual_micro_batch", dual_micro_batch, "-",
+      "two micro-batches: compute of one overlaps communication of the other");
+    v("router_warmup_steps", router_warmup_steps, "count",
+      "routing steps run first so aux-loss-free biases settle");
+    v.group("dtypes", dtypes, "data types per op");
+    v.group("mtp", mtp, "multi-token prediction");
+    v.group("placement", placement, "expert placement (ep_size is taken from above)");
+    v.group("router", router,
+            "MoE router; expert counts, groups, scoring and top-k method come from the model");
+    v.group("moe_traffic", moe_traffic, "dispatch/combine payloads");
+  }
+  void validate(const ParamCheck& c) const;
+};
+
+// Load imbalance of the routed step (max / mean), over the simulated MoE layers and micro-batches.
+struct RoutingImbalance {
+  double expert_mean = 1, expert_max = 1;  // tokens per logical expert
+  double gpu_mean = 1, gpu_max = 1;        // token-expert pairs per GPU
+  uint64_t node_limit_overflows = 0;
+  uint32_t routed_layers = 0;
+};
+
+struct DeepSeekStep {
+  Workload workload;
+  RoutingImbalance imbalance;
+  uint64_t tokens_per_step_per_gpu = 0;     // tokens through the main model's MoE per rank
+  double mtp_accepted_tokens_per_step = 1;  // per request: 1 + sum_{i<=D} a^i
+};
+
+class DeepSeekInference : public WorkloadGenerator {
+ public:
+  explicit DeepSeekInference(const DeepSeekInferenceParams& params) : params_(params) {}
+  Workload generate(const ClusterShape& cluster) const override;
+  // The graphs with the router's figures.
+  DeepSeekStep build(const ClusterShape& cluster) const;
+  RoutingImbalance imbalance(const ClusterShape& cluster) const { return build(cluster).imbalance; }
+
+ private:
+  DeepSeekInferenceParams params_;
+};
+
+}  // namespace mlasim
