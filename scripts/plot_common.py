@@ -4,7 +4,7 @@ import tempfile
 
 # Summary keys carry their unit as a suffix (DESIGN.md §6); longest suffix first.
 _SUFFIXES = [
-    ("_per_wall_s", "1/s"), ("_count", "count"), ("_bytes_per_s", "B/s"),
+    ("_per_wall_s", "1/s"), ("_per_cpu_s", "1/s"), ("_slowdown", "x"), ("_count", "count"), ("_bytes_per_s", "B/s"),
     ("_bytes_per_token", "B"), ("_tokens_per_s_per_gpu", "tokens/s"),
     ("_tokens_per_s_per_node", "tokens/s"), ("_tokens_per_gpu", "tokens"),
     ("_per_step", "-"), ("_ps", "ps"), ("_ns", "ns"), ("_us", "us"), ("_ms", "ms"),

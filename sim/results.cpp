@@ -32,8 +32,10 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view conte
 }
 
 std::string unit_of_key(std::string_view key) {
-  static constexpr std::array<std::pair<std::string_view, std::string_view>, 23> kSuffixes{{
+  static constexpr std::array<std::pair<std::string_view, std::string_view>, 25> kSuffixes{{
       {"_per_wall_s", "1/s"},
+      {"_per_cpu_s", "1/s"},
+      {"_slowdown", "x"},
       {"_count", "count"},
       {"_bytes_per_s", "B/s"},
       {"_bytes_per_token", "B"},

@@ -234,6 +234,7 @@ void Fabric::fire() {
     while (!heap_.empty() && heap_top().t() < limit &&
            is_internal(heap_top().kind(), heap_top().a)) {
       const Event e = heap_pop();
+      if (!heap_.empty()) prefetch(heap_top().kind(), heap_top().a);
       ++ctx_.events;
       ++events_ahead;
       vnow_ = e.t();

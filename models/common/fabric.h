@@ -143,6 +143,8 @@ class Fabric : public sc_core::sc_module {
   // Events that touch only the fabric's own state (no callback into a GPU) may run ahead of
   // SystemC time, up to the next time anything else in the simulation can act.
   virtual bool is_internal(uint8_t /*kind*/, uint32_t /*a*/) const { return false; }
+  // Hint: the event after this one concerns `a` (load its state while this one runs).
+  virtual void prefetch(uint8_t /*kind*/, uint32_t /*a*/) const {}
   // The fabric's time: the current event's while firing (possibly ahead of SystemC's).
   int64_t now_ps() const {
     return in_fire_ ? vnow_ : static_cast<int64_t>(sc_core::sc_time_stamp().value());

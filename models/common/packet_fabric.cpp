@@ -130,8 +130,12 @@ uint32_t PacketFabric::make_packet(uint32_t m) {
   k.vl = s.msg.vl;
   k.hash = params_.spray ? s.msg.flow_hash ^ mix64(k.seq + 1) : s.msg.flow_hash;
   k.ready = s.ready;
-  k.path = s.path.data();
   k.path_len = static_cast<uint16_t>(s.path.size());
+  if (s.path.size() <= kInlinePath) {
+    std::copy(s.path.begin(), s.path.end(), k.path.begin());
+  } else {
+    k.far_path = s.path.data();
+  }
   ++packets_injected;
   ++in_flight_;
   peak_in_flight_packets = std::max(peak_in_flight_packets, in_flight_);
@@ -359,6 +363,10 @@ void PacketFabric::dispatch(uint8_t kind, uint32_t a, uint32_t) {
   }
 }
 
+void PacketFabric::prefetch(uint8_t kind, uint32_t a) const {
+  if (kind == kReady) __builtin_prefetch(&pool_[a]);
+}
+
 bool PacketFabric::is_internal(uint8_t kind, uint32_t) const {
   return kind == kReady || kind == kSent;
 }
@@ -381,7 +389,7 @@ void PacketFabric::on_ready(uint32_t pkt) {
     return;
   }
   if (!per_packet_routing_ && p.hop < p.path_len) {
-    forward(pkt, p.path[p.hop]);
+    forward(pkt, p.link_at(p.hop));
     return;
   }
   NetworkNode& node = *nodes_[in.to];

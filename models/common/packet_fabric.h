@@ -30,6 +30,7 @@
 // acknowledgements (a send completes when its last byte has left the GPU).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -68,6 +69,7 @@ class PacketFabric : public Fabric {
   // kSentNotify and kDeliver call into the GPU.
   enum EventKind : uint8_t { kReady = 1, kSent = 2, kSentNotify = 3, kDeliver = 4 };
   static constexpr uint32_t kNone = UINT32_MAX;
+  static constexpr size_t kInlinePath = 8;
 
   struct Packet {
     int64_t head_in = 0;  // head arrival at the node it is in
@@ -84,7 +86,11 @@ class PacketFabric : public Fabric {
     uint8_t vl = 0;
     uint8_t hop = 0;  // links crossed so far (index into its message's path)
     uint16_t path_len = 0;
-    const uint32_t* path = nullptr;  // its message's route (stable while the message lives)
+    // Its message's route: copied into the packet when short (no cache miss on the message
+    // per hop), else pointing at the message's (stable while the message lives).
+    const uint32_t* far_path = nullptr;
+    std::array<uint32_t, kInlinePath> path{};
+    uint32_t link_at(uint32_t hop) const { return far_path ? far_path[hop] : path[hop]; }
   };
   struct MsgState {
     Message msg;
@@ -143,6 +149,7 @@ class PacketFabric : public Fabric {
   };
 
   void dispatch(uint8_t kind, uint32_t a, uint32_t b) override;
+  void prefetch(uint8_t kind, uint32_t a) const override;
   bool is_internal(uint8_t kind, uint32_t a) const override;
   void on_ready(uint32_t pkt);
   void forward(uint32_t pkt, uint32_t link);
