@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "models/hbm/calibrate_command.h"
 #include "sim/commands.h"
 #include "sim/errors.h"
 #include "sim/sweep.h"
@@ -38,6 +39,7 @@ int dispatch(int argc, char** argv) {
   register_list_command(app, action);
   register_sweep_command(app, action);
   register_trace_command(app, action);
+  register_calibrate_command(app, action);
 #ifdef MLASIM_HAS_KERNELS
   register_kernels_command(app, action);
 #endif

@@ -21,13 +21,17 @@ bool is_compute(const OpPayload& p) {
 
 uint64_t GroupedGemmOp::total_m() const {
   uint64_t t = 0;
-  for (uint64_t x : m) t += x;
+  for (uint64_t x : m) {
+    t += x;
+  }
   return t;
 }
 
 uint64_t GroupedGemmOp::bytes_read() const {
   uint64_t groups_with_rows = 0;
-  for (uint64_t x : m) groups_with_rows += x > 0 ? 1 : 0;
+  for (uint64_t x : m) {
+    groups_with_rows += x > 0 ? 1 : 0;
+  }
   return (total_m() * k + groups_with_rows * k * n) * dtype_bytes(dtype);
 }
 
@@ -102,8 +106,8 @@ void validate_collectives(const Workload& w) {
         auto& per_rank = a2a[a->tag];
         per_rank.resize(ranks, nullptr);
         if (per_rank[r]) {
-          throw InputError(fmt::format("rank {} op {} '{}': a second all_to_all with tag {}", r,
-                                       i, ops[i].name, a->tag));
+          throw InputError(fmt::format("rank {} op {} '{}': a second all_to_all with tag {}", r, i,
+                                       ops[i].name, a->tag));
         }
         per_rank[r] = a;
       } else if (const auto* g = std::get_if<RingCollectiveOp>(&ops[i].payload)) {
@@ -127,9 +131,9 @@ void validate_collectives(const Workload& w) {
         const uint64_t sent = per_rank[a] ? per_rank[a]->send_bytes[b] : 0;
         const uint64_t expected = per_rank[b] ? per_rank[b]->recv_bytes[a] : 0;
         if (sent != expected) {
-          throw InputError(fmt::format(
-              "all_to_all tag {}: rank {} sends {} B to rank {}, which expects {} B", tag, a, sent,
-              b, expected));
+          throw InputError(
+              fmt::format("all_to_all tag {}: rank {} sends {} B to rank {}, which expects {} B",
+                          tag, a, sent, b, expected));
         }
       }
     }

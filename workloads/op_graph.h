@@ -250,8 +250,8 @@ struct ElementwiseOp {
   }
 };
 
-using OpPayload = std::variant<GemmOp, SendOp, RecvOp, AllToAllOp, RingCollectiveOp,
-                               GroupedGemmOp, AttentionOp, ElementwiseOp>;
+using OpPayload = std::variant<GemmOp, SendOp, RecvOp, AllToAllOp, RingCollectiveOp, GroupedGemmOp,
+                               AttentionOp, ElementwiseOp>;
 
 struct Op {
   std::string name;

@@ -299,12 +299,17 @@ void PacketFabric::commit(uint32_t link, uint32_t pkt, uint32_t credits, int64_t
   if (last_of_message) ++l.stats.messages;
 
   // The packet's tail leaves its input buffer now: that room goes back upstream.
-  const Packet before = pool_[pkt];
-  if (before.in_link != kNone) {
-    release(before.in_link, before.vl, before.in_credits, before.in_wire, before.head_in, end);
+  // (Fields copied out: releasing may create packets and move the pool.)
+  const Packet& q = pool_[pkt];
+  const uint32_t in_link = q.in_link, in_credits = q.in_credits, in_wire = q.in_wire;
+  const uint32_t msg = q.msg;
+  const uint8_t vl = q.vl;
+  const int64_t head_in = q.head_in;
+  if (in_link != kNone) {
+    release(in_link, vl, in_credits, in_wire, head_in, end);
   } else if (last_of_message) {
     // Last packet of a message left its GPU: the send is done when its tail is out.
-    schedule(end, ms.on_sent ? kSentNotify : kSent, before.msg);
+    schedule(end, ms.on_sent ? kSentNotify : kSent, msg);
   }
   Packet& p = pool_[pkt];
   ++p.hop;
@@ -372,19 +377,21 @@ bool PacketFabric::is_internal(uint8_t kind, uint32_t) const {
 }
 
 void PacketFabric::on_ready(uint32_t pkt) {
-  const Packet p = pool_[pkt];
+  const Packet& p = pool_[pkt];
   const LinkState& in = state_[p.in_link];
   if (in.to_rank == p.dst) {
     // GPU memory absorbs the packet as it arrives: its buffer room frees at the tail.
-    release(p.in_link, p.vl, p.in_credits, p.in_wire, p.head_in, p.tail_in);
+    // (Fields copied out: releasing may create packets and move the pool.)
+    const uint32_t in_link = p.in_link, msg = p.msg;
+    release(in_link, p.vl, p.in_credits, p.in_wire, p.head_in, p.tail_in);
     ++packets_delivered;
     --in_flight_;
     free_packets_.push_back(pkt);
-    MsgState& s = msgs_[p.msg];
+    MsgState& s = msgs_[msg];
     if (++s.delivered == s.packets) {
       // Delivery calls into the GPU: its own event, at the same time.
-      s.last_in_port = static_cast<uint32_t>(links_[p.in_link].to_port);
-      schedule(now_ps(), kDeliver, p.msg);
+      s.last_in_port = static_cast<uint32_t>(links_[in_link].to_port);
+      schedule(now_ps(), kDeliver, msg);
     }
     return;
   }

@@ -19,7 +19,9 @@
 namespace mlasim {
 namespace {
 
-uint64_t cdiv(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
+uint64_t cdiv(uint64_t a, uint64_t b) {
+  return (a + b - 1) / b;
+}
 
 // Scatters the KV pages of a batch over a pool, as a paged allocator leaves them.
 class PagePool {
@@ -50,7 +52,8 @@ class MlaDecodePlan final : public KernelPlan {
         rows_(static_cast<uint64_t>(op.heads_q) * op.q_len),
         m_blocks_(cdiv(rows_, kRows)),
         nblk_(cdiv(op.kv_len, op.page_block)),
-        page_bytes_(static_cast<uint64_t>(op.page_block) * op.head_dim_qk * dtype_bytes(op.kv_dtype)),
+        page_bytes_(static_cast<uint64_t>(op.page_block) * op.head_dim_qk *
+                    dtype_bytes(op.kv_dtype)),
         pool_(op.batch * nblk_, page_bytes_, mem) {
     dtype = op.dtype;
     const uint64_t parts = std::max<uint64_t>(1, p.compute_sms() / m_blocks_);
@@ -126,12 +129,14 @@ class MlaDecodePlan final : public KernelPlan {
   // Bytes the combine kernel reads and writes.
   uint64_t combine_in() const {
     uint64_t parts = 0;
-    for (uint64_t s : splits_) parts += s > 1 ? s : 0;
+    for (uint64_t s : splits_)
+      parts += s > 1 ? s : 0;
     return parts * rows_ * (op_.head_dim_v * 4 + 4);
   }
   uint64_t combine_out() const {
     uint64_t split = 0;
-    for (uint64_t s : splits_) split += s > 1 ? 1 : 0;
+    for (uint64_t s : splits_)
+      split += s > 1 ? 1 : 0;
     return split * rows_ * op_.head_dim_v * dtype_bytes(op_.dtype);
   }
 
@@ -167,7 +172,8 @@ class FlashPlan final : public KernelPlan {
       m_blocks_ = cdiv(rows_, bm_);
       nblk_ = cdiv(op.kv_len, bn_);
       const uint64_t items = op.batch * heads_kv_ * m_blocks_;
-      splits_ = std::clamp<uint64_t>(cdiv(p.compute_sms(), items), 1, std::min<uint64_t>(nblk_, 128));
+      splits_ =
+          std::clamp<uint64_t>(cdiv(p.compute_sms(), items), 1, std::min<uint64_t>(nblk_, 128));
       per_split_ = cdiv(nblk_, splits_);
       resources.threads = 128;
       resources.registers_per_thread = 255;
@@ -186,8 +192,10 @@ class FlashPlan final : public KernelPlan {
     }
     k_base_ = mem.allocate(op.batch * heads_kv_ * op.kv_len * op.head_dim_qk * kv_e);
     v_base_ = mem.allocate(op.batch * heads_kv_ * op.kv_len * op.head_dim_v * kv_e);
-    q_base_ = mem.allocate(op.batch * op.heads_q * op.q_len * op.head_dim_qk * e + bm_ * op.head_dim_qk * e);
-    o_base_ = mem.allocate(op.batch * op.heads_q * std::max<uint64_t>(op.q_len, bm_) * op.head_dim_v * 4 * splits_);
+    q_base_ = mem.allocate(op.batch * op.heads_q * op.q_len * op.head_dim_qk * e +
+                           bm_ * op.head_dim_qk * e);
+    o_base_ = mem.allocate(op.batch * op.heads_q * std::max<uint64_t>(op.q_len, bm_) *
+                           op.head_dim_v * 4 * splits_);
     resources.smem = bm_ * op.head_dim_qk * e + 2 * bn_ * (op.head_dim_qk + op.head_dim_v) * kv_e;
     resources.pipeline_depth = 2;
     useful_flops = op.flops();
@@ -209,8 +217,9 @@ class FlashPlan final : public KernelPlan {
     const uint64_t kv = w.seq * heads_kv_ + w.kv_head;
     if (s == 0) {
       const uint64_t rows = std::min<uint64_t>(bm_, rows_ - w.mb * bm_);
-      out.load(q_base_ + ((w.seq * op_.heads_q + w.head) * m_blocks_ + w.mb) * bm_ * op_.head_dim_qk * e,
-               rows * op_.head_dim_qk * e);
+      out.load(
+          q_base_ + ((w.seq * op_.heads_q + w.head) * m_blocks_ + w.mb) * bm_ * op_.head_dim_qk * e,
+          rows * op_.head_dim_qk * e);
     }
     out.load(k_base_ + (kv * op_.kv_len + blk * bn_) * op_.head_dim_qk * kv_e,
              tokens * op_.head_dim_qk * kv_e);
@@ -229,7 +238,9 @@ class FlashPlan final : public KernelPlan {
     out.store(o_base_ + static_cast<uint64_t>(tile) * bm_ * op_.head_dim_v * 4, bytes);
   }
   uint64_t splits() const { return splits_; }
-  uint64_t combine_in() const { return tiles() * std::min<uint64_t>(bm_, rows_) * (op_.head_dim_v * 4 + 4); }
+  uint64_t combine_in() const {
+    return tiles() * std::min<uint64_t>(bm_, rows_) * (op_.head_dim_v * 4 + 4);
+  }
   uint64_t combine_out() const {
     return op_.batch * op_.heads_q * op_.q_len * op_.head_dim_v * dtype_bytes(op_.dtype);
   }

@@ -20,9 +20,13 @@ uint64_t DeviceAddressSpace::allocate(uint64_t bytes) {
 
 namespace {
 
-uint64_t cdiv(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
+uint64_t cdiv(uint64_t a, uint64_t b) {
+  return (a + b - 1) / b;
+}
 
-DType out_type(DType t) { return t == DType::FP8 ? DType::BF16 : t; }
+DType out_type(DType t) {
+  return t == DType::FP8 ? DType::BF16 : t;
+}
 
 TileResources gemm_resources(const GemmTiling& t, DType dtype) {
   TileResources r;
@@ -160,9 +164,8 @@ GemmEstimate estimate_gemm(uint64_t m, uint64_t n, uint64_t k, DType dtype, cons
   const double hbm_bytes = (static_cast<double>(m) * k + static_cast<double>(k) * n) * e +
                            static_cast<double>(m) * n * out_e * t.split_k;
   const double a_share = t.cluster_n == 2 ? 0.5 : 1.0;
-  const double l2_bytes =
-      static_cast<double>(tiles) * ksplit * (a_share * t.bm + t.bn) * t.bk * e +
-      static_cast<double>(m) * n * out_e * t.split_k;
+  const double l2_bytes = static_cast<double>(tiles) * ksplit * (a_share * t.bm + t.bn) * t.bk * e +
+                          static_cast<double>(m) * n * out_e * t.split_k;
   est.memory = Time::seconds(hbm_bytes / hbm_bytes_per_s);
   est.compute = Time::seconds(std::max(compute, port));
   est.l2 = Time::seconds(l2_bytes / p.l2_bandwidth());
@@ -235,7 +238,8 @@ KernelSequence build_grouped_gemm(const GroupedGemmOp& op, const GemmTiling& t,
   (void)p;
   const uint64_t e = dtype_bytes(op.dtype);
   uint64_t max_m = op.max_m;
-  for (uint64_t m : op.m) max_m = std::max(max_m, op.layout == GroupedLayout::Masked ? m : 0);
+  for (uint64_t m : op.m)
+    max_m = std::max(max_m, op.layout == GroupedLayout::Masked ? m : 0);
   std::vector<GemmPlan::Group> groups;
   const uint64_t out_e = t.split_k > 1 ? 4 : dtype_bytes(out_type(op.dtype));
   for (uint64_t m : op.m) {
@@ -250,7 +254,8 @@ KernelSequence build_grouped_gemm(const GroupedGemmOp& op, const GemmTiling& t,
     groups.push_back(g);
   }
   auto plan = std::make_unique<GemmPlan>(std::move(groups), op.n, op.k, op.dtype, t);
-  plan->name = op.layout == GroupedLayout::Masked ? "grouped_gemm_masked" : "grouped_gemm_contiguous";
+  plan->name =
+      op.layout == GroupedLayout::Masked ? "grouped_gemm_masked" : "grouped_gemm_contiguous";
   plan->useful_flops = op.flops();
   return gemm_with_reduce(std::move(plan), t, op.total_m(), op.n, op.dtype, mem);
 }

@@ -12,7 +12,8 @@ namespace {
 
 double median_of(int runs, const std::function<double()>& f) {
   std::vector<double> v;
-  for (int i = 0; i < runs; ++i) v.push_back(f());
+  for (int i = 0; i < runs; ++i)
+    v.push_back(f());
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
 }
@@ -54,10 +55,12 @@ std::vector<HwBenchFigure> run_hw_benchmarks() {
   random.request_bytes = 32;
   random.total_bytes = 32ull * 200000;
   random.outstanding = 8192;
-  out.push_back({"hbm_random_requests_per_s", median_of(3, [&] {
-                   const HbmTrafficResult r = run_hbm_traffic(hbm, random);
-                   return static_cast<double>(r.requests) / r.wall_seconds;
-                 }),
+  out.push_back({"hbm_random_requests_per_s",
+                 median_of(3,
+                           [&] {
+                             const HbmTrafficResult r = run_hbm_traffic(hbm, random);
+                             return static_cast<double>(r.requests) / r.wall_seconds;
+                           }),
                  "1/s"});
 
   const KernelTimer cycle = KernelTimer::from_preset("h800");
@@ -73,10 +76,12 @@ std::vector<HwBenchFigure> run_hw_benchmarks() {
   out.push_back({"gpu_mla_decode_sim_time", last.time_us, "us"});
   out.push_back({"gpu_mla_decode_achieved_bandwidth", last.achieved_tb_per_s, "TB/s"});
   KernelTiming quick;
-  out.push_back({"gpu_mla_decode_wall_s_hbm_bandwidth", median_of(3, [&] {
-                   quick = fast.time(deepseek_v3_mla_decode());
-                   return quick.wall_seconds;
-                 }),
+  out.push_back({"gpu_mla_decode_wall_s_hbm_bandwidth",
+                 median_of(3,
+                           [&] {
+                             quick = fast.time(deepseek_v3_mla_decode());
+                             return quick.wall_seconds;
+                           }),
                  "s"});
   out.push_back({"gpu_mla_decode_sim_time_hbm_bandwidth", quick.time_us, "us"});
   return out;

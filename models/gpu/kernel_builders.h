@@ -34,7 +34,7 @@ class DeviceAddressSpace {
 
 struct GemmTiling {
   uint32_t bm = 128, bn = 256, bk = 64;
-  uint32_t stages = 4;     // pipeline depth (shared-memory buffers)
+  uint32_t stages = 4;  // pipeline depth (shared-memory buffers)
   uint32_t split_k = 1;
   uint32_t cluster_n = 2;  // CTAs along N sharing each A block by multicast
 };

@@ -22,15 +22,18 @@ KernelTimer KernelTimer::from_preset(std::string_view name_or_path) {
   std::filesystem::path path(name_or_path);
   if (!name_or_path.empty() && name_or_path.find('/') == std::string_view::npos &&
       !path.has_extension()) {
-    path = std::filesystem::path(MLASIM_CONFIG_DIR) / "hardware" / (std::string(name_or_path) + ".yaml");
+    path = std::filesystem::path(MLASIM_CONFIG_DIR) / "hardware" /
+           (std::string(name_or_path) + ".yaml");
   }
   if (!std::filesystem::exists(path)) {
-    throw InputError(fmt::format("hardware preset '{}' not found ({})", name_or_path, path.string()));
+    throw InputError(
+        fmt::format("hardware preset '{}' not found ({})", name_or_path, path.string()));
   }
   const ConfigNode root = load_config_file(path);
   const ConfigNode* gpu = root.find("gpu");
   const ConfigNode* mem = root.find("memory");
-  if (!gpu || !mem) throw InputError(fmt::format("{}: needs gpu: and memory: sections", path.string()));
+  if (!gpu || !mem)
+    throw InputError(fmt::format("{}: needs gpu: and memory: sections", path.string()));
   const ConfigNode* type = gpu->find("type");
   if (!type || type->as_string() != "tile") {
     throw InputError(fmt::format("{}: gpu.type must be 'tile' to time kernels", path.string()));
@@ -40,13 +43,15 @@ KernelTimer KernelTimer::from_preset(std::string_view name_or_path) {
 
 KernelTiming KernelTimer::time(const std::vector<OpPayload>& ops) const {
   double flops = 0;
-  for (const auto& op : ops) flops += op_flops(op);
+  for (const auto& op : ops)
+    flops += op_flops(op);
   return time(
       [&ops](const TileGpuParams& gpu, DeviceAddressSpace& addresses, double hbm_bytes_per_s) {
         KernelSequence all;
         for (const auto& op : ops) {
           KernelSequence k = build_kernels(op, gpu, addresses, hbm_bytes_per_s);
-          for (auto& p : k) all.push_back(std::move(p));
+          for (auto& p : k)
+            all.push_back(std::move(p));
         }
         return all;
       },
@@ -83,8 +88,7 @@ KernelTiming KernelTimer::time(const Builder& build, double flops) const {
   const double reads = static_cast<double>(l2.hits + l2.misses + l2.merged);
   out.l2_hit_rate = reads > 0 ? static_cast<double>(l2.hits + l2.merged) / reads : 0.0;
   out.kernels = exec.records();
-  out.wall_seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  out.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return out;
 }
 

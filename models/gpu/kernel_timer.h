@@ -45,8 +45,8 @@ class KernelTimer {
   KernelTiming time(const std::vector<OpPayload>& ops) const;
   // Kernels built by the caller (a chosen tiling, say); `flops` is what they are credited. The
   // builder gets the sustained memory bandwidth the tiling heuristics assume (90% of peak).
-  using Builder =
-      std::function<KernelSequence(const TileGpuParams&, DeviceAddressSpace&, double hbm_bytes_per_s)>;
+  using Builder = std::function<KernelSequence(const TileGpuParams&, DeviceAddressSpace&,
+                                               double hbm_bytes_per_s)>;
   KernelTiming time(const Builder& build, double flops) const;
 
   const TileGpuParams& gpu() const { return gpu_; }

@@ -20,7 +20,8 @@ Time L2Cache::transfer(uint32_t sm, uint64_t bytes, bool through_l2) {
   port = std::max(port, now) + Time::ps(static_cast<int64_t>(b / sm_bw_ * 1e12 + 0.5));
   Time floor = port;
   if (through_l2) {
-    pipe_free_ = std::max(pipe_free_, now) + Time::ps(static_cast<int64_t>(b / l2_bw_ * 1e12 + 0.5));
+    pipe_free_ =
+        std::max(pipe_free_, now) + Time::ps(static_cast<int64_t>(b / l2_bw_ * 1e12 + 0.5));
     floor = std::max(floor, pipe_free_);
   }
   stats_.bytes_to_sm += bytes;
@@ -51,7 +52,8 @@ void L2Cache::read(uint32_t sm, const TileLoad& load, Done done) {
   insert(load.address, load.bytes, true);
   blocks_[load.address].waiters.push_back(Waiter{floor, std::move(done)});
   const uint64_t address = load.address;
-  memory_.access(MemRequest{address, Bytes(load.bytes), false}, [this, address] { filled(address); });
+  memory_.access(MemRequest{address, Bytes(load.bytes), false},
+                 [this, address] { filled(address); });
 }
 
 void L2Cache::filled(uint64_t address) {
@@ -115,10 +117,13 @@ void L2Cache::register_stats(StatGroup& g) {
   g.counter("bytes_from_memory", &stats_.bytes_from_memory, "B", "bytes fetched on misses");
   g.counter("bytes_to_memory", &stats_.bytes_to_memory, "B", "bytes written back");
   g.counter("evictions", &stats_.evictions, "count", "blocks evicted");
-  g.formula("hit_rate", [this] {
-    const double all = static_cast<double>(stats_.hits + stats_.misses + stats_.merged);
-    return all > 0 ? static_cast<double>(stats_.hits + stats_.merged) / all : 0.0;
-  }, "fraction", "(hits + merged) / L2 reads");
+  g.formula(
+      "hit_rate",
+      [this] {
+        const double all = static_cast<double>(stats_.hits + stats_.misses + stats_.merged);
+        return all > 0 ? static_cast<double>(stats_.hits + stats_.merged) / all : 0.0;
+      },
+      "fraction", "(hits + merged) / L2 reads");
 }
 
 }  // namespace mlasim

@@ -25,8 +25,8 @@ namespace mlasim {
 struct L2Stats {
   uint64_t hits = 0;
   uint64_t misses = 0;
-  uint64_t merged = 0;      // reads of a block already being fetched
-  uint64_t multicast = 0;   // loads delivered by a cluster peer
+  uint64_t merged = 0;     // reads of a block already being fetched
+  uint64_t multicast = 0;  // loads delivered by a cluster peer
   uint64_t bytes_to_sm = 0;
   uint64_t bytes_from_memory = 0;
   uint64_t bytes_to_memory = 0;

@@ -6,7 +6,9 @@
 namespace mlasim {
 namespace {
 
-uint64_t cdiv(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
+uint64_t cdiv(uint64_t a, uint64_t b) {
+  return (a + b - 1) / b;
+}
 
 // Each block streams one chunk in, does its share of the math and streams its share out: a
 // grid-stride kernel with 8 blocks of 256 threads per SM keeps ~256 KB per SM in flight.
@@ -14,7 +16,8 @@ class StreamingPlan final : public KernelPlan {
  public:
   StreamingPlan(uint64_t bytes_in, uint64_t bytes_out, double flops, DeviceAddressSpace& mem)
       : in_(bytes_in), out_(bytes_out), flops_(flops) {
-    tiles_ = static_cast<uint32_t>(std::max<uint64_t>(1, cdiv(std::max(bytes_in, bytes_out), kChunk)));
+    tiles_ =
+        static_cast<uint32_t>(std::max<uint64_t>(1, cdiv(std::max(bytes_in, bytes_out), kChunk)));
     in_base_ = mem.allocate(std::max<uint64_t>(1, bytes_in));
     out_base_ = mem.allocate(std::max<uint64_t>(1, bytes_out));
     dtype = DType::FP32;
@@ -82,8 +85,8 @@ KernelSequence build_kernels(const OpPayload& op, const TileGpuParams& p, Device
       rows = std::max(rows, m);
     }
     const uint64_t mean = groups ? g->total_m() / groups : 0;
-    GemmTiling t = choose_gemm_tiling(std::max<uint64_t>(1, mean), g->n, g->k, g->dtype, p,
-                                      hbm_bytes_per_s);
+    GemmTiling t =
+        choose_gemm_tiling(std::max<uint64_t>(1, mean), g->n, g->k, g->dtype, p, hbm_bytes_per_s);
     t.split_k = 1;
     if (t.bn > 128) t.bn = 128;
     return build_grouped_gemm(*g, t, p, mem);

@@ -74,7 +74,8 @@ void TileExecutor::start_kernel(Sequence* s) {
 }
 
 bool TileExecutor::fits(const Sm& sm, const TileResources& r) const {
-  return sm.blocks + 1 <= params_.blocks_per_sm && sm.smem + r.smem <= params_.smem_per_sm.count() &&
+  return sm.blocks + 1 <= params_.blocks_per_sm &&
+         sm.smem + r.smem <= params_.smem_per_sm.count() &&
          sm.threads + r.threads <= params_.threads_per_sm &&
          sm.registers + r.threads * r.registers_per_thread <= params_.registers_per_sm;
 }
@@ -136,7 +137,8 @@ void TileExecutor::place(Kernel* k, uint32_t sm_index) {
     events_.at(events_.now(), [this, id] { finish_tile(id); });
     return;
   }
-  for (uint32_t s = 0; s < std::min(depth, run.n); ++s) issue_stage(id);
+  for (uint32_t s = 0; s < std::min(depth, run.n); ++s)
+    issue_stage(id);
 }
 
 void TileExecutor::issue_stage(uint32_t id) {

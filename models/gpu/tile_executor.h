@@ -108,7 +108,7 @@ class TileExecutor {
   EventSink& events_;
   L2Cache l2_;
   std::vector<Sm> sms_;
-  uint32_t rr_ = 0;  // round-robin start for dispatch
+  uint32_t rr_ = 0;               // round-robin start for dispatch
   std::deque<Sequence*> active_;  // sequences with a kernel whose tiles are not all placed
   std::vector<std::unique_ptr<Sequence>> sequences_;
   std::vector<TileRun> runs_;

@@ -31,7 +31,8 @@ int do_calibrate_hbm(const CalibrateOptions& o) {
           ? (std::filesystem::path(MLASIM_CONFIG_DIR) / "hardware" / "h800.yaml").string()
           : o.hardware;
   ConfigNode root = load_config_file(path);
-  for (const auto& s : o.sets) apply_override(root, s);
+  for (const auto& s : o.sets)
+    apply_override(root, s);
   // A preset has `memory:` at the top; a scenario has it under `hardware:`.
   std::string where = "memory";
   const ConfigNode* mem = root.find("memory");
@@ -44,8 +45,8 @@ int do_calibrate_hbm(const CalibrateOptions& o) {
   }
   const ConfigNode* type = mem->find("type");
   if (!type || type->as_string() != "hbm") {
-    throw InputError(fmt::format("{}: {}.type must be 'hbm' (the cycle-level model) to calibrate",
-                                 path, where));
+    throw InputError(
+        fmt::format("{}: {}.type must be 'hbm' (the cycle-level model) to calibrate", path, where));
   }
   const HbmParams params = read_params<HbmParams>(mem, where, {"type"});
   HbmCalibrationOptions co;
@@ -77,7 +78,8 @@ int do_calibrate_hbm(const CalibrateOptions& o) {
 }  // namespace
 
 void register_calibrate_command(CLI::App& app, CommandAction& action) {
-  auto* cmd = app.add_subcommand("calibrate", "measure detailed models to set their fast fidelities");
+  auto* cmd =
+      app.add_subcommand("calibrate", "measure detailed models to set their fast fidelities");
   cmd->require_subcommand(1);
   auto o = std::make_shared<CalibrateOptions>();
   auto* hbm = cmd->add_subcommand(

@@ -38,13 +38,15 @@ class EventLoop final : public EventSink {
   // Runs callbacks until none are left; returns the number run.
   uint64_t run() {
     uint64_t n = 0;
-    while (!heap_.empty()) n += step();
+    while (!heap_.empty())
+      n += step();
     return n;
   }
   // Runs callbacks due before or at `limit`; now() ends at `limit` if the heap drained earlier.
   uint64_t run_until(Time limit) {
     uint64_t n = 0;
-    while (!heap_.empty() && heap_.top().when <= limit.ps()) n += step();
+    while (!heap_.empty() && heap_.top().when <= limit.ps())
+      n += step();
     if (now_ < limit) now_ = limit;
     return n;
   }

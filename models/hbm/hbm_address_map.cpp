@@ -60,8 +60,10 @@ std::vector<ParsedLevel> parse_spec(const HbmOrganisation& org, std::string_view
     size_t comma = spec.find(',', pos);
     if (comma == std::string_view::npos) comma = spec.size();
     std::string_view tok = spec.substr(pos, comma - pos);
-    while (!tok.empty() && tok.front() == ' ') tok.remove_prefix(1);
-    while (!tok.empty() && tok.back() == ' ') tok.remove_suffix(1);
+    while (!tok.empty() && tok.front() == ' ')
+      tok.remove_prefix(1);
+    while (!tok.empty() && tok.back() == ' ')
+      tok.remove_suffix(1);
     pos = comma + 1;
     if (tok.empty()) throw std::invalid_argument("empty field in address map");
     std::string_view name = tok;
@@ -71,10 +73,12 @@ std::vector<ParsedLevel> parse_spec(const HbmOrganisation& org, std::string_view
       std::string_view num = tok.substr(colon + 1);
       bits = 0;
       for (char ch : num) {
-        if (ch < '0' || ch > '9') throw std::invalid_argument(fmt::format("bad bit count in '{}'", tok));
+        if (ch < '0' || ch > '9')
+          throw std::invalid_argument(fmt::format("bad bit count in '{}'", tok));
         bits = bits * 10 + (ch - '0');
       }
-      if (num.empty() || bits > 20) throw std::invalid_argument(fmt::format("bad bit count in '{}'", tok));
+      if (num.empty() || bits > 20)
+        throw std::invalid_argument(fmt::format("bad bit count in '{}'", tok));
     }
     const FieldName* f = nullptr;
     for (const auto& n : kNames) {
@@ -108,16 +112,15 @@ std::vector<ParsedLevel> parse_spec(const HbmOrganisation& org, std::string_view
     }
   }
   if (org.columns % column_split != 0) {
-    throw std::invalid_argument(
-        fmt::format("column splits ({} values) do not divide {} columns", column_split, org.columns));
+    throw std::invalid_argument(fmt::format("column splits ({} values) do not divide {} columns",
+                                            column_split, org.columns));
   }
   const uint32_t rest = static_cast<uint32_t>(org.columns / column_split);
   if (column_rest >= 0) {
     out[column_rest].radix = rest;
   } else if (rest != 1) {
-    throw std::invalid_argument(
-        fmt::format("column bits cover {} of {} columns; add 'co' for the rest", column_split,
-                    org.columns));
+    throw std::invalid_argument(fmt::format(
+        "column bits cover {} of {} columns; add 'co' for the rest", column_split, org.columns));
   }
   return out;
 }
@@ -157,7 +160,8 @@ HbmAddressMap::HbmAddressMap(const HbmOrganisation& org, std::string_view spec)
   for (int i = 0; i < n_; ++i) {
     if (!levels_[i].pc_level) free_[n_free_++] = static_cast<uint8_t>(i);
   }
-  for (int i = 0; i < n_ && !levels_[i].pc_level; ++i) chunk_ *= levels_[i].radix;
+  for (int i = 0; i < n_ && !levels_[i].pc_level; ++i)
+    chunk_ *= levels_[i].radix;
 }
 
 HbmAddressMap::Location HbmAddressMap::locate(uint64_t burst_index) const {
@@ -181,11 +185,10 @@ HbmAddressMap::Location HbmAddressMap::locate(uint64_t burst_index) const {
 
 uint32_t HbmAddressMap::Cursor::bank() const {
   const auto& m = *map_;
-  return static_cast<uint32_t>(
-      (field_[static_cast<int>(HbmField::Sid)] * m.bank_groups_ +
-       field_[static_cast<int>(HbmField::BankGroup)]) *
-          m.banks_per_group_ +
-      field_[static_cast<int>(HbmField::Bank)]);
+  return static_cast<uint32_t>((field_[static_cast<int>(HbmField::Sid)] * m.bank_groups_ +
+                                field_[static_cast<int>(HbmField::BankGroup)]) *
+                                   m.banks_per_group_ +
+                               field_[static_cast<int>(HbmField::Bank)]);
 }
 
 void HbmAddressMap::Cursor::next() {
@@ -231,7 +234,8 @@ void HbmAddressMap::Cursor::skip_rounds(uint64_t n, uint64_t rounds) {
   const auto& m = *map_;
   uint64_t period = 1;
   int f = 0;
-  for (; f < m.n_free_ && period < n; ++f) period *= m.levels_[m.free_[f]].radix;
+  for (; f < m.n_free_ && period < n; ++f)
+    period *= m.levels_[m.free_[f]].radix;
   // Add `rounds` to the column counter, carrying from digit to digit.
   for (; rounds > 0 && f < m.n_free_; ++f) {
     const Level& l = m.levels_[m.free_[f]];
@@ -255,7 +259,8 @@ void HbmAddressMap::set_fields(Cursor& c) const {
 
 uint64_t HbmAddressMap::compose(const Cursor& c) const {
   uint64_t x = 0;
-  for (int i = 0; i < n_; ++i) x += c.digit_[i] * levels_[i].weight;
+  for (int i = 0; i < n_; ++i)
+    x += c.digit_[i] * levels_[i].weight;
   return x;
 }
 

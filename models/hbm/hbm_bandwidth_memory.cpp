@@ -19,9 +19,14 @@ void HbmBandwidthEngine::register_stats(StatGroup& g) {
   g.counter("bytes_written", &bytes_[1], "B", "bytes written");
   g.counter("requests", &requests_, "count", "requests served");
   g.counter("busy_time", &busy_ps_, "ps", "time the pipe was transferring data");
-  g.formula("achieved_bandwidth", [this] {
-    return busy_ps_ ? static_cast<double>(bytes_[0] + bytes_[1]) / (static_cast<double>(busy_ps_) * 1e-12) : 0.0;
-  }, "B/s", "bytes / busy time (= efficiency x peak when busy)");
+  g.formula(
+      "achieved_bandwidth",
+      [this] {
+        return busy_ps_ ? static_cast<double>(bytes_[0] + bytes_[1]) /
+                              (static_cast<double>(busy_ps_) * 1e-12)
+                        : 0.0;
+      },
+      "B/s", "bytes / busy time (= efficiency x peak when busy)");
 }
 
 HbmBandwidthMemory::HbmBandwidthMemory(const HbmBandwidthParams& params, const ModuleEnv& env)

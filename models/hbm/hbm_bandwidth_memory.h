@@ -21,8 +21,8 @@ struct HbmBandwidthParams {
   Bandwidth peak = Bandwidth::bytes_per_s(3.350785e12);
   // From `mlasim calibrate hbm` on configs/hardware/h800.yaml (stream_efficiency).
   double efficiency = 0.8971;
-  // From `mlasim calibrate hbm` (idle_latency_ns): ACT + tRCD + CL + BL at 764 ps + 15 ns.
-  Time latency = Time::ps(49380);
+  // From `mlasim calibrate hbm` (idle_latency_ns): ACT, tRCD + CL + BL at 764 ps, + 15 ns.
+  Time latency = Time::ps(49800);
   Bytes capacity = Bytes::parse("80GiB");
   template <class V>
   void visit(V& v) {

@@ -1,7 +1,7 @@
 // Calibration of the bandwidth fidelity against the cycle-level HBM model, without SystemC:
 // a long sequential read (stream_efficiency), random 32 B reads with deep queues
-// (random_efficiency), and one read to an idle memory (idle_latency_ns). `mlasim calibrate hbm`
-// prints these; `type: hbm_bandwidth` takes its efficiency and latency from them.
+// (random_efficiency), and single reads to an idle memory (idle_latency_ns, the median). `mlasim
+// calibrate hbm` prints these; `type: hbm_bandwidth` takes its efficiency and latency from them.
 #pragma once
 
 #include <cstdint>
@@ -22,7 +22,7 @@ struct HbmCalibration {
   double peak_bytes_per_s = 0;
   double stream_efficiency = 0;  // achieved / pin peak, sequential reads
   double random_efficiency = 0;  // achieved / pin peak, random 32 B reads
-  double idle_latency_ns = 0;    // one 32 B read to an idle memory, arrival to completion
+  double idle_latency_ns = 0;    // 32 B read to an idle memory, arrival to completion (median)
   double wall_seconds = 0;       // time the measurements took
 };
 

@@ -9,8 +9,9 @@ HbmController::HbmController(const HbmParams& params, const ModuleEnv& env)
       sink_(actions_),
       engine_(params, sink_),
       stats_(basename()) {
-  stats_.formula("peak_bandwidth", [this] { return peak_bandwidth().bytes_per_s(); }, "B/s",
-                 "pin peak of all pseudo-channels");
+  stats_.formula(
+      "peak_bandwidth", [this] { return peak_bandwidth().bytes_per_s(); }, "B/s",
+      "pin peak of all pseudo-channels");
   engine_.register_stats(stats_);
 }
 

@@ -55,12 +55,14 @@ void HbmEngine::push_range(uint64_t id, uint64_t b0, uint64_t b1, bool write, in
       small_.push_back(SmallPiece{map_.locate(x).pc, x, end});
       x = end;
     }
-    std::sort(small_.begin(), small_.end(),
-              [](const SmallPiece& a, const SmallPiece& b) { return a.pc < b.pc || (a.pc == b.pc && a.begin < b.begin); });
+    std::sort(small_.begin(), small_.end(), [](const SmallPiece& a, const SmallPiece& b) {
+      return a.pc < b.pc || (a.pc == b.pc && a.begin < b.begin);
+    });
     for (size_t i = 0; i < small_.size();) {
       size_t j = i;
       uint64_t count = 0;
-      while (j < small_.size() && small_[j].pc == small_[i].pc) count += small_[j].end - small_[j].begin, ++j;
+      while (j < small_.size() && small_[j].pc == small_[i].pc)
+        count += small_[j].end - small_[j].begin, ++j;
       const uint32_t pc = small_[i].pc;
       touch(pc, cycle);
       pcs_[pc]->push(map_.cursor_at(small_[i].begin, small_[j - 1].end), static_cast<uint32_t>(id),
@@ -233,7 +235,8 @@ void HbmEngine::settle() {
     pc_bound_[p] = pcs_[p]->next_column_bound();
   }
   handle_finished();
-  for (auto& pc : pcs_) pc->settle_stats(std::max(now, pc->now()));
+  for (auto& pc : pcs_)
+    pc->settle_stats(std::max(now, pc->now()));
 }
 
 HbmTotals HbmEngine::totals() {
@@ -285,37 +288,59 @@ void HbmEngine::register_stats(StatGroup& g) {
   g.formula("refreshes", tot(&HbmTotals::refreshes), "count", "refresh commands");
   const double npcs = static_cast<double>(pcs_.size());
   const double tck = static_cast<double>(tck_);
-  g.formula("refresh_time", [this, npcs, tck] {
-    const HbmTotals t = totals();
-    const double per_pc = static_cast<double>(t.refresh_cycles) * tck / npcs;
-    // A per-bank refresh blocks one bank of the pseudo-channel.
-    return params_.refresh.mode == RefreshMode::PerBank ? per_pc / cfg_.banks : per_pc;
-  }, "ps", "time a pseudo-channel's banks were blocked by refresh (mean over pseudo-channels)");
-  auto elapsed_cycles = [this] { return std::max<double>(1.0, events_.now().ps() / static_cast<double>(tck_)); };
-  g.formula("queue_occupancy", [this, npcs, elapsed_cycles] {
-    return static_cast<double>(totals().queue_integral) / (npcs * elapsed_cycles());
-  }, "bursts", "mean bursts in a pseudo-channel's read + write queues, over the whole run");
-  g.formula("intake_occupancy", [this, npcs, elapsed_cycles] {
-    return static_cast<double>(totals().intake_integral) / (npcs * elapsed_cycles());
-  }, "bursts", "mean bursts per pseudo-channel waiting for queue space (back-pressure)");
-  g.formula("bank_utilization", [this, npcs, elapsed_cycles] {
-    return static_cast<double>(totals().bank_open_integral) /
-           (npcs * cfg_.banks * elapsed_cycles());
-  }, "fraction", "fraction of bank-time with a row open");
-  g.formula("active_time", [this] { return static_cast<double>(active_time().ps()); }, "ps",
-            "simulated time with at least one request outstanding");
-  g.formula("achieved_bandwidth", [this] {
-    const double s = active_time().to_seconds();
-    return s > 0 ? static_cast<double>(bytes_[0] + bytes_[1]) / s : 0.0;
-  }, "B/s", "bytes moved / time with requests outstanding");
-  g.formula("bandwidth_utilization", [this] {
-    const double s = active_time().to_seconds();
-    return s > 0 ? static_cast<double>(bytes_[0] + bytes_[1]) / s /
-                       params_.peak_bandwidth().bytes_per_s()
-                 : 0.0;
-  }, "fraction", "achieved bandwidth / pin peak");
-  g.formula("mean_latency", [this] { return static_cast<double>(mean_latency().ps()); }, "ps",
-            "mean request latency");
+  g.formula(
+      "refresh_time",
+      [this, npcs, tck] {
+        const HbmTotals t = totals();
+        const double per_pc = static_cast<double>(t.refresh_cycles) * tck / npcs;
+        // A per-bank refresh blocks one bank of the pseudo-channel.
+        return params_.refresh.mode == RefreshMode::PerBank ? per_pc / cfg_.banks : per_pc;
+      },
+      "ps", "time a pseudo-channel's banks were blocked by refresh (mean over pseudo-channels)");
+  auto elapsed_cycles = [this] {
+    return std::max<double>(1.0, events_.now().ps() / static_cast<double>(tck_));
+  };
+  g.formula(
+      "queue_occupancy",
+      [this, npcs, elapsed_cycles] {
+        return static_cast<double>(totals().queue_integral) / (npcs * elapsed_cycles());
+      },
+      "bursts", "mean bursts in a pseudo-channel's read + write queues, over the whole run");
+  g.formula(
+      "intake_occupancy",
+      [this, npcs, elapsed_cycles] {
+        return static_cast<double>(totals().intake_integral) / (npcs * elapsed_cycles());
+      },
+      "bursts", "mean bursts per pseudo-channel waiting for queue space (back-pressure)");
+  g.formula(
+      "bank_utilization",
+      [this, npcs, elapsed_cycles] {
+        return static_cast<double>(totals().bank_open_integral) /
+               (npcs * cfg_.banks * elapsed_cycles());
+      },
+      "fraction", "fraction of bank-time with a row open");
+  g.formula(
+      "active_time", [this] { return static_cast<double>(active_time().ps()); }, "ps",
+      "simulated time with at least one request outstanding");
+  g.formula(
+      "achieved_bandwidth",
+      [this] {
+        const double s = active_time().to_seconds();
+        return s > 0 ? static_cast<double>(bytes_[0] + bytes_[1]) / s : 0.0;
+      },
+      "B/s", "bytes moved / time with requests outstanding");
+  g.formula(
+      "bandwidth_utilization",
+      [this] {
+        const double s = active_time().to_seconds();
+        return s > 0 ? static_cast<double>(bytes_[0] + bytes_[1]) / s /
+                           params_.peak_bandwidth().bytes_per_s()
+                     : 0.0;
+      },
+      "fraction", "achieved bandwidth / pin peak");
+  g.formula(
+      "mean_latency", [this] { return static_cast<double>(mean_latency().ps()); }, "ps",
+      "mean request latency");
 }
 
 }  // namespace mlasim

@@ -48,8 +48,7 @@ void HbmRefresh::validate(const ParamCheck& c) const {
 void HbmControllerParams::validate(const ParamCheck& c) const {
   c.require(read_queue > 0, "read_queue", "must be > 0");
   c.require(write_queue > 0, "write_queue", "must be > 0");
-  c.require(write_high > 0 && write_high <= write_queue, "write_high",
-            "must be in 1..write_queue");
+  c.require(write_high > 0 && write_high <= write_queue, "write_high", "must be in 1..write_queue");
   c.require(write_low < write_high, "write_low", "must be < write_high");
 }
 
@@ -63,14 +62,14 @@ void HbmParams::validate(const ParamCheck& c) const {
 }
 
 Bandwidth HbmParams::peak_bandwidth() const {
-  const double bytes = static_cast<double>(org.pseudo_channels_total()) *
-                       static_cast<double>(org.burst.count());
+  const double bytes =
+      static_cast<double>(org.pseudo_channels_total()) * static_cast<double>(org.burst.count());
   return Bandwidth::bytes_per_s(bytes / (static_cast<double>(timing.bl) * org.tck.to_seconds()));
 }
 
 Bytes HbmParams::capacity() const {
-  return Bytes(static_cast<uint64_t>(org.pseudo_channels_total()) * org.banks_per_pc() *
-               org.rows * org.columns * org.burst.count());
+  return Bytes(static_cast<uint64_t>(org.pseudo_channels_total()) * org.banks_per_pc() * org.rows *
+               org.columns * org.burst.count());
 }
 
 }  // namespace mlasim

@@ -30,7 +30,9 @@ struct EnumNames<PagePolicy> {
 template <>
 struct EnumNames<HbmFastPath> {
   static constexpr std::array<std::pair<HbmFastPath, std::string_view>, 3> values{
-      {{HbmFastPath::Off, "off"}, {HbmFastPath::Columns, "columns"}, {HbmFastPath::Rounds, "rounds"}}};
+      {{HbmFastPath::Off, "off"},
+       {HbmFastPath::Columns, "columns"},
+       {HbmFastPath::Rounds, "rounds"}}};
 };
 template <>
 struct EnumNames<RefreshMode> {
@@ -135,6 +137,10 @@ struct HbmControllerParams {
   uint32_t write_high = 48;
   uint32_t write_low = 16;
   PagePolicy page_policy = PagePolicy::Open;
+  // Default: 512 B per pseudo-channel visit, bursts rotating over the 4 bank groups (so one
+  // stream issues every tCCD_S), then the next pseudo-channel. Chunks of 512 B rather than
+  // 128 B keep many concurrent streams (one per SM) from thrashing rows: 64-132 streams of
+  // 16 KB requests reach ~0.87 of peak here against ~0.5 with 128 B (tests/models/hbm).
   std::string address_map = "bg,co:2,pc,ch,st,co,ba,sid,ro";
   HbmFastPath fast_path = HbmFastPath::Rounds;
   Time latency = Time::ns(15);

@@ -72,15 +72,17 @@ void HbmPseudoChannel::RunQueue::erase(size_t i) {
   }
 }
 
-HbmPseudoChannel::HbmPseudoChannel(const HbmPcConfig& cfg, const HbmAddressMap& map,
-                                   uint32_t index, uint32_t pcs_total, HbmRequestTable& table)
+HbmPseudoChannel::HbmPseudoChannel(const HbmPcConfig& cfg, const HbmAddressMap& map, uint32_t index,
+                                   uint32_t pcs_total, HbmRequestTable& table)
     : cfg_(cfg), map_(map), table_(table), index_(index), banks_(cfg.banks) {
-  for (uint32_t b = 0; b < cfg.banks; ++b) banks_[b].group = b / cfg.banks_per_group;
+  for (uint32_t b = 0; b < cfg.banks; ++b)
+    banks_[b].group = b / cfg.banks_per_group;
   cand_part_.assign(cfg.banks, 0);
   cand_seq_.assign(cfg.banks, 0);
   cand_run_.assign(cfg.banks, 0);
   bank_group_.resize(cfg.banks);
-  for (uint32_t b = 0; b < cfg.banks; ++b) bank_group_[b] = banks_[b].group;
+  for (uint32_t b = 0; b < cfg.banks; ++b)
+    bank_group_[b] = banks_[b].group;
   col_group_ok_[0].assign(cfg.groups, 0);
   col_group_ok_[1].assign(cfg.groups, 0);
   act_group_ok_.assign(cfg.groups, 0);
@@ -117,8 +119,8 @@ void HbmPseudoChannel::settle_stats(int64_t cycle) {
   }
 }
 
-void HbmPseudoChannel::push(const HbmAddressMap::Cursor& cursor, uint32_t request,
-                            uint32_t part, bool write, int64_t now, uint64_t bursts) {
+void HbmPseudoChannel::push(const HbmAddressMap::Cursor& cursor, uint32_t request, uint32_t part,
+                            bool write, int64_t now, uint64_t bursts) {
   const int t = write ? 1 : 0;
   if (now > cur_) cur_ = now;
   account(now);
@@ -248,8 +250,7 @@ bool HbmPseudoChannel::find_candidates(Candidate& col, Candidate& row) const {
   // The bus-wide parts of each command's readiness, the same for every bank.
   const int64_t col_floor = std::max(col_any_ok_[t], cur_);
   const int64_t* col_group = col_group_ok_[t].data();
-  const int64_t act_floor =
-      std::max({act_any_ok_, faw_[faw_pos_] + cfg_.faw, row_bus_ok_, cur_});
+  const int64_t act_floor = std::max({act_any_ok_, faw_[faw_pos_] + cfg_.faw, row_bus_ok_, cur_});
   const int64_t pre_floor = std::max(row_bus_ok_, cur_);
   const int64_t* part = cand_part_.data();
   const uint64_t* seq = cand_seq_.data();
@@ -257,7 +258,8 @@ bool HbmPseudoChannel::find_candidates(Candidate& col, Candidate& row) const {
   for (uint64_t m = col_mask_ & live; m; m &= m - 1) {
     const auto b = static_cast<uint32_t>(std::countr_zero(m));
     const int64_t ready = std::max({part[b], col_group[group[b]], col_floor});
-    if (better(ready, seq[b], col.ready, col.seq)) col = Candidate{ready, seq[b], b, cand_run_[b], Kind::Col};
+    if (better(ready, seq[b], col.ready, col.seq))
+      col = Candidate{ready, seq[b], b, cand_run_[b], Kind::Col};
   }
   for (uint64_t m = act_mask_ & live; m; m &= m - 1) {
     const auto b = static_cast<uint32_t>(std::countr_zero(m));
@@ -309,9 +311,17 @@ void HbmPseudoChannel::advance(int64_t until) {
       next_event_ = std::min(c, refresh_due_);
       break;
     }
-    if (cfg_.fast_path != HbmFastPath::Off && pure) {
+    // The pure loop pays a scan to set up; where queues keep turning mixed after a command or
+    // two it does not pay back, so after short runs it rests for a while (either loop makes
+    // the same choices).
+    if (cfg_.fast_path != HbmFastPath::Off && pure && pure_rest_ == 0) {
+      const uint64_t before = commands_;
       fast_pure(until);
-    } else if (col.ready == c) {
+      if (commands_ - before < 4) pure_rest_ = 16;
+      continue;
+    }
+    if (pure_rest_ > 0) --pure_rest_;
+    if (col.ready == c) {
       issue_column(col.bank, col.run, c);
     } else if (row.kind == Kind::Act) {
       issue_act(row.bank, c);
@@ -364,7 +374,8 @@ void HbmPseudoChannel::fast_pure(int64_t until) {
     if (ids_mask != hits) {
       ids_mask = hits;
       n = 0;
-      for (uint64_t m = hits; m; m &= m - 1) ids[n++] = static_cast<uint32_t>(std::countr_zero(m));
+      for (uint64_t m = hits; m; m &= m - 1)
+        ids[n++] = static_cast<uint32_t>(std::countr_zero(m));
     }
     int best = -1;
     int64_t best_ready = kNever;
@@ -415,6 +426,7 @@ void HbmPseudoChannel::fast_pure(int64_t until) {
 }
 
 void HbmPseudoChannel::issue_column(uint32_t bank, uint32_t run, int64_t c) {
+  ++commands_;
   account(c);
   dirty_ |= uint64_t{1} << bank;
   const int t = type_;
@@ -465,6 +477,7 @@ void HbmPseudoChannel::issue_column(uint32_t bank, uint32_t run, int64_t c) {
 }
 
 void HbmPseudoChannel::issue_act(uint32_t bank, int64_t c) {
+  ++commands_;
   dirty_ |= uint64_t{1} << bank;
   Bank& k = banks_[bank];
   const HbmPcConfig& g = cfg_;
@@ -486,6 +499,7 @@ void HbmPseudoChannel::issue_act(uint32_t bank, int64_t c) {
 }
 
 void HbmPseudoChannel::issue_pre(uint32_t bank, int64_t c) {
+  ++commands_;
   dirty_ |= uint64_t{1} << bank;
   Bank& k = banks_[bank];
   stats_.bank_open_integral += static_cast<uint64_t>(c - k.open_since);
@@ -524,7 +538,8 @@ void HbmPseudoChannel::refresh(int64_t due) {
       ref = pa + 1;
     }
     ref = std::max(ref, row_bus_ok_);
-    for (const Bank& k : banks_) ref = std::max(ref, k.act_ok);
+    for (const Bank& k : banks_)
+      ref = std::max(ref, k.act_ok);
     for (Bank& k : banks_) {
       k.act_ok = ref + g.rfc;
       k.closed_for_conflict = false;
@@ -561,7 +576,8 @@ void HbmPseudoChannel::skip_idle_refreshes(int64_t until) {
   // `until` run normally and leave the bank timing exact.
   for (Bank& k : banks_) {
     if (k.open_row >= 0) {
-      stats_.bank_open_integral += static_cast<uint64_t>(std::max<int64_t>(0, refresh_due_ - k.open_since));
+      stats_.bank_open_integral +=
+          static_cast<uint64_t>(std::max<int64_t>(0, refresh_due_ - k.open_since));
       k.open_row = -1;
       k.closed_for_conflict = false;
     }

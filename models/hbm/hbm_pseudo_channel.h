@@ -38,8 +38,8 @@ inline constexpr int64_t kNever = std::numeric_limits<int64_t>::max() / 4;
 
 // Timing and policy resolved to cycles, shared by every pseudo-channel.
 struct HbmPcConfig {
-  int64_t cl, cwl, bl, rcd_rd, rcd_wr, rp, ras, rc, wr, rtp, ccd_s, ccd_l, rrd_s, rrd_l, faw,
-      wtr_s, wtr_l, rtw;
+  int64_t cl, cwl, bl, rcd_rd, rcd_wr, rp, ras, rc, wr, rtp, ccd_s, ccd_l, rrd_s, rrd_l, faw, wtr_s,
+      wtr_l, rtw;
   RefreshMode refresh_mode;
   int64_t refi;     // cycles between refresh commands (all-bank: tREFI; per-bank: tREFI/banks)
   int64_t rfc;      // cycles a refresh blocks (all-bank tRFC or per-bank tRFCpb)
@@ -65,7 +65,7 @@ struct HbmRequestState {
     uint32_t row = 0;
   };
   std::vector<Part> parts;
-  int64_t last_done = 0;   // latest data-complete cycle among issued bursts
+  int64_t last_done = 0;  // latest data-complete cycle among issued bursts
   bool write = false;
   bool live = false;
   int64_t arrival = 0;  // ps
@@ -222,6 +222,8 @@ class HbmPseudoChannel {
   int64_t next_col_bound_ = 0;
   int64_t next_event_ = 0;  // earliest possible command or refresh; 0 after a push
   uint32_t batch_skip_ = 0, batch_backoff_ = 0;  // round starts to skip before batching again
+  uint64_t commands_ = 0;   // commands issued (a batch counts its column commands)
+  uint32_t pure_rest_ = 0;  // general-loop commands before trying the pure loop again
   // Candidate cache for the active type, one entry per bank, recomputed only for banks marked
   // dirty since (a scan then reads these compact arrays, not the banks): the command a bank
   // wants, its bank-local readiness (rd/wr_ok, act_ok or pre_ok; bus and bank-group limits are

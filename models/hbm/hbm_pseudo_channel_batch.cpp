@@ -136,7 +136,8 @@ bool HbmPseudoChannel::batch_rounds(int64_t limit, int64_t horizon) {
     col_group_ok_[t][k.group] = std::max(col_group_ok_[t][k.group], last + g.ccd_l);
     k.pre_ok = std::max(k.pre_ok, t == 0 ? last + g.rtp : last + g.cwl + g.bl + g.wr);
     if (t == 1) {
-      col_group_ok_[0][k.group] = std::max(col_group_ok_[0][k.group], last + g.cwl + g.bl + g.wtr_l);
+      col_group_ok_[0][k.group] =
+          std::max(col_group_ok_[0][k.group], last + g.cwl + g.bl + g.wtr_l);
     }
     r.count -= static_cast<uint32_t>(rounds);
     r.seq += rounds * n;
@@ -172,6 +173,7 @@ bool HbmPseudoChannel::batch_rounds(int64_t limit, int64_t horizon) {
     if (seg->left == 0 || !seg->cursor.valid()) intake_[t].pop_front();
   }
   cur_ = c_last;
+  commands_ += count;
   return true;
 }
 

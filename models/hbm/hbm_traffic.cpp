@@ -40,7 +40,8 @@ HbmTrafficResult run_memory_traffic(
     });
   };
   const auto t0 = std::chrono::steady_clock::now();
-  for (uint32_t k = 0; k < spec.outstanding && issued < n; ++k) issue();
+  for (uint32_t k = 0; k < spec.outstanding && issued < n; ++k)
+    issue();
   loop.run();
   const auto t1 = std::chrono::steady_clock::now();
   HbmTrafficResult res;

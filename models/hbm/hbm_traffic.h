@@ -25,19 +25,18 @@ struct HbmTrafficSpec {
 };
 
 struct HbmTrafficResult {
-  Time elapsed;            // first issue to last completion
+  Time elapsed;  // first issue to last completion
   uint64_t requests = 0;
   uint64_t bytes = 0;
   double wall_seconds = 0;
-  uint64_t events = 0;     // callbacks the event loop ran
+  uint64_t events = 0;  // callbacks the event loop ran
   Time mean_latency;
   double bandwidth() const { return elapsed.ps() ? bytes / elapsed.to_seconds() : 0.0; }
 };
 
 // Runs `spec` against a memory built on `loop` by `make` (a fresh loop per call).
 HbmTrafficResult run_memory_traffic(
-    const std::function<std::unique_ptr<MemoryPort>(EventSink&)>& make,
-    const HbmTrafficSpec& spec);
+    const std::function<std::unique_ptr<MemoryPort>(EventSink&)>& make, const HbmTrafficSpec& spec);
 // Same, on the cycle-level HBM model with `params`.
 HbmTrafficResult run_hbm_traffic(const HbmParams& params, const HbmTrafficSpec& spec);
 

@@ -30,9 +30,10 @@ std::unique_ptr<MemoryPort> make_memory_engine(const ConfigNode& section, const 
     b.latency = f.latency;
     return std::make_unique<HbmBandwidthEngine>(b, events);
   }
-  throw InputError(fmt::format("{}.type: '{}' has no standalone engine (hbm, hbm_bandwidth, "
-                               "fixed_bandwidth)",
-                               path, t));
+  throw InputError(
+      fmt::format("{}.type: '{}' has no standalone engine (hbm, hbm_bandwidth, "
+                  "fixed_bandwidth)",
+                  path, t));
 }
 
 }  // namespace mlasim

@@ -122,15 +122,16 @@ GroupedGemmOp experts(std::vector<uint64_t> m, GroupedLayout layout) {
 TEST(GpuGroupedGemm, DecodeExpertsCostTheirWeights) {
   // 4 experts with 64 tokens each (masked, as in low-latency decode), on the cycle-level HBM:
   // the weights dominate and stream at about the calibrated bandwidth.
-  const KernelTiming r =
-      KernelTimer::from_preset("h800").time(experts(std::vector<uint64_t>(4, 64), GroupedLayout::Masked));
+  const KernelTiming r = KernelTimer::from_preset("h800").time(
+      experts(std::vector<uint64_t>(4, 64), GroupedLayout::Masked));
   const double weights = 4.0 * 4096 * 7168;
   EXPECT_NEAR(weights / (0.897 * kPeakHbm) * 1e6 / r.time_us, 1.0, 0.15);
   // Half the experts idle: their tiles exit at once and their weights are not read.
   const KernelTimer timer = h800_bandwidth();
   const KernelTiming all = timer.time(experts(std::vector<uint64_t>(8, 64), GroupedLayout::Masked));
   std::vector<uint64_t> half(8, 0);
-  for (int i = 0; i < 4; ++i) half[i] = 64;
+  for (int i = 0; i < 4; ++i)
+    half[i] = 64;
   const KernelTiming h = timer.time(experts(half, GroupedLayout::Masked));
   EXPECT_NEAR(h.time_us / all.time_us, 0.5, 0.1);
   EXPECT_NEAR(static_cast<double>(h.hbm_bytes) / all.hbm_bytes, 0.5, 0.05);
@@ -139,8 +140,10 @@ TEST(GpuGroupedGemm, DecodeExpertsCostTheirWeights) {
 TEST(GpuGroupedGemm, ContiguousLayoutPadsEachExpertToTheTile) {
   const KernelTimer timer = h800_bandwidth();
   // Prefill-sized groups: compute-bound. Uneven groups cost their padded row tiles.
-  const KernelTiming even = timer.time(experts(std::vector<uint64_t>(16, 1024), GroupedLayout::Contiguous));
-  const KernelTiming odd = timer.time(experts(std::vector<uint64_t>(16, 1025), GroupedLayout::Contiguous));
+  const KernelTiming even =
+      timer.time(experts(std::vector<uint64_t>(16, 1024), GroupedLayout::Contiguous));
+  const KernelTiming odd =
+      timer.time(experts(std::vector<uint64_t>(16, 1025), GroupedLayout::Contiguous));
   EXPECT_GT(even.achieved_tflops * 1e12, 0.6 * 2 * kPeakBf16);
   // One more row per expert adds a row tile per expert: 1/8 more tiles at 128 rows per tile.
   EXPECT_GT(odd.time_us / even.time_us, 1.05);

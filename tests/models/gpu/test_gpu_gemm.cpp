@@ -14,9 +14,9 @@ constexpr double kPeakHbm = 3.3508e12;
 constexpr double kSustainedHbm = 0.897 * kPeakHbm;
 
 KernelTiming run_gemm(const KernelTimer& timer, const GemmOp& g, const GemmTiling& t) {
-  return timer.time(
-      [&](const TileGpuParams& p, DeviceAddressSpace& mem, double) { return build_gemm(g, t, p, mem); },
-      g.flops());
+  return timer.time([&](const TileGpuParams& p, DeviceAddressSpace& mem,
+                        double) { return build_gemm(g, t, p, mem); },
+                    g.flops());
 }
 
 TEST(GpuGemm, LargeBf16GemmIsComputeBoundWithinTenPercentOfTileModel) {
@@ -71,7 +71,8 @@ TEST(GpuGemm, ReservedSmsSlowComputeAsTheTileModelSays) {
   const GemmEstimate est_all = estimate_gemm(g.m, g.n, g.k, g.dtype, t, timer.gpu(), kSustainedHbm);
   timer.gpu().reserved_sms = 20;
   const KernelTiming fewer = run_gemm(timer, g, t);
-  const GemmEstimate est_fewer = estimate_gemm(g.m, g.n, g.k, g.dtype, t, timer.gpu(), kSustainedHbm);
+  const GemmEstimate est_fewer =
+      estimate_gemm(g.m, g.n, g.k, g.dtype, t, timer.gpu(), kSustainedHbm);
   const double ratio = fewer.time_us / all.time_us;
   // 896 tiles: 7 per SM on 132 SMs, 8 on 112.
   EXPECT_GT(ratio, 1.1);

@@ -26,7 +26,9 @@ TEST(TileGpuModule, PresetsResolveThroughTheRegistry) {
   auto peak = [](const char* name) {
     const ConfigNode root =
         load_config_file(std::string(MLASIM_CONFIG_DIR) + "/hardware/" + name + ".yaml");
-    return read_params<HbmParams>(root.find("memory"), "memory", {"type"}).peak_bandwidth().bytes_per_s();
+    return read_params<HbmParams>(root.find("memory"), "memory", {"type"})
+        .peak_bandwidth()
+        .bytes_per_s();
   };
   EXPECT_NEAR(peak("h800") / 3.35e12, 1.0, 0.005);
   EXPECT_NEAR(peak("h200") / 4.8e12, 1.0, 0.005);
@@ -64,8 +66,8 @@ TEST(TileGpuModule, RunsAnOpGraphUnderSystemCLikeTheStandaloneEngine) {
   sc_core::sc_start();
   ASSERT_TRUE(gpu->finished());
   // The same ops back to back on the standalone engine, from a cold L2.
-  const KernelTiming alone =
-      KernelTimer::from_preset("h800").time(std::vector<OpPayload>{norm, GemmOp{4, 7168, 2048, DType::BF16}, attn});
+  const KernelTiming alone = KernelTimer::from_preset("h800").time(
+      std::vector<OpPayload>{norm, GemmOp{4, 7168, 2048, DType::BF16}, attn});
   EXPECT_NEAR(gpu->finish_time().to_us() / alone.time_us, 1.0, 0.02);
   EXPECT_GT(gpu->stats().lookup("tiles.tiles"), 0);
 }

@@ -25,7 +25,9 @@ TEST(HbmCalibration, MeasuresTheCycleModel) {
   const HbmParams p;
   const double expect = (p.timing.rcd_rd + p.timing.cl + p.timing.bl) * p.org.tck.to_ns() +
                         p.controller.latency.to_ns();
-  EXPECT_NEAR(c.idle_latency_ns, expect, 1e-6);
+  // (The median of reads at random times: arrivals wait up to a cycle for the clock edge.)
+  EXPECT_GE(c.idle_latency_ns, expect - 1e-6);
+  EXPECT_LE(c.idle_latency_ns, expect + p.org.tck.to_ns());
   // The bandwidth fidelity's defaults are these measurements (REFERENCE: calibrate, not fit).
   const HbmBandwidthParams b;
   EXPECT_NEAR(b.efficiency, c.stream_efficiency, 0.01);
@@ -50,7 +52,8 @@ TEST(HbmBandwidthFidelity, WithinFivePercentOfCycleModelOnStreams) {
         [&b](EventSink& e) { return std::make_unique<HbmBandwidthEngine>(b, e); }, s);
     const double ratio = fast.elapsed.to_seconds() / cycle.elapsed.to_seconds();
     std::printf("req %u outstanding %u writes %.2f: cycle %s bandwidth %s ratio %.4f\n", req,
-                outstanding, writes, cycle.elapsed.str().c_str(), fast.elapsed.str().c_str(), ratio);
+                outstanding, writes, cycle.elapsed.str().c_str(), fast.elapsed.str().c_str(),
+                ratio);
     EXPECT_NEAR(ratio, 1.0, 0.05);
   }
 }

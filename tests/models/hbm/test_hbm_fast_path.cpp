@@ -23,9 +23,8 @@ std::vector<int64_t> completions(HbmParams p, HbmFastPath fast, const std::vecto
   HbmEngine hbm(p, loop);
   std::vector<int64_t> done(issues.size(), -1);
   for (size_t i = 0; i < issues.size(); ++i) {
-    loop.at(issues[i].at, [&, i] {
-      hbm.access(issues[i].req, [&, i] { done[i] = loop.now().ps(); });
-    });
+    loop.at(issues[i].at,
+            [&, i] { hbm.access(issues[i].req, [&, i] { done[i] = loop.now().ps(); }); });
   }
   loop.run();
   if (totals) *totals = hbm.totals();
@@ -90,7 +89,8 @@ TEST(HbmFastPath, SameCompletionTimesOnConcurrentStreams) {
     for (int i = 0; i < 24; ++i) {
       Issue is;
       is.at = Time::ns(300.0 * i);
-      is.req.address = static_cast<uint64_t>(i % 5) * (3ull << 28) + static_cast<uint64_t>(i) * (4 << 20);
+      is.req.address =
+          static_cast<uint64_t>(i % 5) * (3ull << 28) + static_cast<uint64_t>(i) * (4 << 20);
       is.req.size = Bytes(4 << 20);
       is.req.write = i % 7 == 3;
       issues.push_back(is);
@@ -104,7 +104,8 @@ TEST(HbmFastPath, SameCompletionTimesOnConcurrentStreams) {
       }
       EXPECT_EQ(a.queue_integral, b.queue_integral);
       EXPECT_EQ(a.intake_integral, b.intake_integral);
-      EXPECT_EQ(a.bank_open_integral, b.bank_open_integral) << "variant " << variant << " path " << static_cast<int>(f);
+      EXPECT_EQ(a.bank_open_integral, b.bank_open_integral)
+          << "variant " << variant << " path " << static_cast<int>(f);
       EXPECT_EQ(a.read_bursts + a.write_bursts, b.read_bursts + b.write_bursts);
     }
   }

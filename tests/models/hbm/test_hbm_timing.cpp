@@ -92,7 +92,8 @@ TEST(HbmTiming, ReadToPrechargeIsRtp) {
   // 10 row hits RD at 26, 30, ..., 62; PRE at 62 + tRTP = 70 (> ACT + tRAS); ACT at 92;
   // the row-1 read at 118, done 137.
   std::vector<Access> a;
-  for (int c = 0; c < 10; ++c) a.push_back({Time{}, addr(0, 0, 0, c)});
+  for (int c = 0; c < 10; ++c)
+    a.push_back({Time{}, addr(0, 0, 0, c)});
   a.push_back({Time{}, addr(1, 0, 0, 0)});
   const auto done = run(one_channel(), a);
   EXPECT_EQ(done[9], 62 + 19);
@@ -121,7 +122,8 @@ TEST(HbmTiming, FourActivateWindow) {
   // Five banks: four bank groups, then bank 1 of group 0. ACTs at 0, 4, 8, 12 (tRRD_S); the
   // fifth at max(12 + 4, 0 + tFAW = 20) = 20; its read at 46, done 65.
   std::vector<Access> a;
-  for (int bg = 0; bg < 4; ++bg) a.push_back({Time{}, addr(0, bg, 0, 0)});
+  for (int bg = 0; bg < 4; ++bg)
+    a.push_back({Time{}, addr(0, bg, 0, 0)});
   a.push_back({Time{}, addr(0, 0, 1, 0)});
   EXPECT_EQ(run(p, a), (std::vector<int64_t>{45, 49, 53, 57, 65}));
   // Without the window the fifth ACT goes at 16: done 61.
@@ -133,8 +135,8 @@ TEST(HbmTiming, AllBankRefreshBlocksForRfc) {
   HbmParams p = one_channel();
   p.refresh.mode = RefreshMode::AllBank;
   const int64_t tck = p.org.tck.ps();
-  const int64_t refi = p.refresh.trefi.ps() / tck;                // 5104
-  const int64_t rfc = (p.refresh.trfc.ps() + tck - 1) / tck;      // 459
+  const int64_t refi = p.refresh.trefi.ps() / tck;            // 5104
+  const int64_t rfc = (p.refresh.trfc.ps() + tck - 1) / tck;  // 459
   // The only pseudo-channel's first refresh is due at tREFI. A read arriving then waits for
   // REF + tRFC before its ACT.
   const auto done = run(p, {{Time::ps(refi * tck), addr(0, 0, 0, 0)}});
@@ -155,7 +157,9 @@ TEST(HbmTiming, RefreshesEveryRefiWhileIdle) {
   HbmEngine hbm(p, loop);
   bool done = false;
   // An access after 1 ms of idling catches the channel up: one refresh per tREFI.
-  loop.at(Time::us(1000), [&] { hbm.access(MemRequest{0, Bytes(32), false}, [&] { done = true; }); });
+  loop.at(Time::us(1000), [&] {
+    hbm.access(MemRequest{0, Bytes(32), false}, [&] { done = true; });
+  });
   loop.run();
   ASSERT_TRUE(done);
   const int64_t refi = p.refresh.trefi.ps() / p.org.tck.ps();

@@ -1,0 +1,70 @@
+// HBM parameters from a config: errors name the key; the address map splits addresses into
+// the fields it lists, mixed radix, and its per-pseudo-channel cursors visit exactly the bursts
+// of a range that fall in their pseudo-channel.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "models/hbm/hbm_address_map.h"
+#include "sim/errors.h"
+
+namespace mlasim {
+namespace {
+
+std::string error_for(const std::string& yaml) {
+  const ConfigNode root = load_config_string(yaml, "test.yaml", ".");
+  try {
+    read_params<HbmParams>(root.find("memory"), "hardware.memory", {"type"});
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(HbmParams, ErrorsNameTheKey) {
+  EXPECT_NE(error_for("memory: {controller: {address_map: 'bg,pc,xx'}}")
+                .find("hardware.memory.controller.address_map"),
+            std::string::npos);
+  EXPECT_NE(error_for("memory: {controller: {write_high: 80}}").find("controller.write_high"),
+            std::string::npos);
+  EXPECT_NE(error_for("memory: {timing: {rc: 10}}").find("timing.rc"), std::string::npos);
+  EXPECT_EQ(error_for("memory: {org: {stacks: 4}}"), "");
+}
+
+TEST(HbmAddressMap, MixedRadixFieldsAndCursors) {
+  const HbmOrganisation org;  // 5 stacks: 160 pseudo-channels, not a power of two
+  const HbmAddressMap map(org, "bg,co:2,pc,ch,st,co,ba,sid,ro");
+  EXPECT_EQ(map.bursts(), HbmParams{}.capacity().count() / 32);
+  EXPECT_EQ(map.pc_chunk(), 16u);
+  // Burst 0..15: bank groups rotate fastest, then two column bits, all in pseudo-channel 0.
+  const auto a = map.locate(1), b = map.locate(4), c = map.locate(16);
+  EXPECT_EQ(a.pc, 0u);
+  EXPECT_EQ(map.bank_group_of(a.bank), 1u);
+  EXPECT_EQ(b.column, 1u);
+  EXPECT_EQ(c.pc, 1u);
+  // Column bits above the pseudo-channels continue the column: 160 chunks later.
+  EXPECT_EQ(map.locate(16 * 160).column, 4u);
+  EXPECT_EQ(map.locate(16 * 160).pc, 0u);
+  // Cursors: every burst of an odd range in exactly one pseudo-channel's walk.
+  const uint64_t begin = 12345, end = begin + 100000;
+  uint64_t visited = 0;
+  for (uint32_t pc = 0; pc < org.pseudo_channels_total(); ++pc) {
+    HbmAddressMap::Cursor cur;
+    const uint64_t count = map.count_in_pc(begin, end, pc);
+    uint64_t n = 0;
+    if (map.first_in_pc(begin, end, pc, cur)) {
+      for (; cur.valid(); cur.next()) {
+        ASSERT_EQ(map.locate(cur.index()).pc, pc);
+        ASSERT_EQ(map.locate(cur.index()).bank, cur.bank());
+        ASSERT_EQ(map.locate(cur.index()).row, cur.row());
+        ++n;
+      }
+    }
+    ASSERT_EQ(n, count) << "pseudo-channel " << pc;
+    visited += n;
+  }
+  EXPECT_EQ(visited, end - begin);
+}
+
+}  // namespace
+}  // namespace mlasim
