@@ -17,6 +17,7 @@
 #include "sim/action_queue.h"
 #include "sim/errors.h"
 #include "topology/faults.h"
+#include "topology/metrics.h"
 #include "topology/routing.h"
 
 namespace mlasim {
@@ -31,6 +32,7 @@ struct ScenarioModel {
   RoutingParams routing;
   NetworkParams network;
   Workload workload;
+  CostBreakdown network_cost;  // switches and cables at the builder's unit prices
 };
 
 bool graph_has(const ClusterGraph& c, bool (*pred)(VertexKind)) {
@@ -49,6 +51,7 @@ ScenarioModel read_scenario(const ConfigNode& root, const Components& comps) {
   const ConfigNode* cluster_node = root.find("cluster");
   auto builder = comps.cluster.create(cluster_node, "cluster");
   m.cluster = builder.product->build();
+  m.network_cost = price_fabric(count_graph(m.cluster).fabric, builder.product->prices());
   m.resolved.set("cluster", builder.resolved);
   // Network: fidelity, buffers, faults applied to the graph before routes are built.
   m.network = read_params<NetworkParams>(root.find("network"), "network");
@@ -141,6 +144,7 @@ struct Simulation::Impl {
   std::vector<std::vector<std::pair<Vertex, int>>> ports;  // [vertex] -> (neighbour, port)
   // Network (packet or flow level); null with placeholder (message-level) links.
   std::unique_ptr<Fabric> fabric;
+  CostBreakdown network_cost;
   std::unique_ptr<TimedEventProbe> probe;
   uint64_t probe_events = 0;
   double probe_events_per_s = 0;
@@ -178,6 +182,7 @@ Simulation::Simulation(const ConfigNode& root, const Components& comps, LogLevel
   ctx_.log.set_level(log_level);
   Impl& s = *impl_;
   s.cluster = std::move(m.cluster);
+  s.network_cost = m.network_cost;
   const RoutingParams routing_params = m.routing;
   const NetworkParams network_params = m.network;
   s.workload = std::move(m.workload);
@@ -395,6 +400,20 @@ nlohmann::ordered_json Simulation::summary() const {
       end.ps() > 0 ? static_cast<double>(busy_sum) / n / static_cast<double>(end.ps()) : 0.0;
   j["received_message_bytes"] = recv_bytes;
   j["link_bytes"] = net_bytes;
+  // HBM traffic per GPU, from the memory models' byte counters.
+  double hbm_read = 0, hbm_written = 0;
+  for (const auto& mem : impl_->memories) {
+    hbm_read += mem->stats().lookup("bytes_read");
+    hbm_written += mem->stats().lookup("bytes_written");
+  }
+  if (!impl_->memories.empty() && std::isfinite(hbm_read) && std::isfinite(hbm_written)) {
+    const auto mems = static_cast<double>(impl_->memories.size());
+    j["hbm_read_mean_bytes"] = hbm_read / mems;
+    j["hbm_written_mean_bytes"] = hbm_written / mems;
+  }
+  // Network price (switches and cables; GPUs, NICs and NVSwitches left out), for trade-offs.
+  j["network_cost_usd"] = impl_->network_cost.total_usd();
+  j["network_cost_per_gpu_usd"] = impl_->network_cost.total_usd() / n;
   // Per-GPU figures are listed here for small clusters; stats.json always has all of them.
   if (gpus.size() <= 64) {
     for (const GpuBase* g : gpus) {

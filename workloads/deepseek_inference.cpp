@@ -212,7 +212,7 @@ Workload DeepSeekInference::generate(const ClusterShape& cluster) const {
 
 DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
   const auto& p = params_;
-  const ModelConfig model = resolve_model(p.model);
+  const ModelConfig model = resolve_model(p.model, p.model_overrides);
   const uint32_t ranks = static_cast<uint32_t>(cluster.ranks());
   if (ranks == 0) throw InputError("deepseek_inference: the cluster has no GPUs");
   if (ranks % p.attention_tp != 0 || model.num_attention_heads % p.attention_tp != 0) {

@@ -33,6 +33,7 @@
 #include "sim/dtype.h"
 #include "sim/params.h"
 #include "workloads/expert_placement.h"
+#include "workloads/model_config.h"
 #include "workloads/moe_router.h"
 #include "workloads/workload_generator.h"
 
@@ -47,6 +48,7 @@ struct EnumNames<InferencePhase> {
 
 struct DeepSeekInferenceParams {
   std::string model = "deepseek-v3";
+  ModelOverrides model_overrides;
   uint32_t layers = 0;
   InferencePhase phase = InferencePhase::Decode;
   uint32_t requests_per_gpu = 128;
@@ -89,6 +91,9 @@ struct DeepSeekInferenceParams {
   template <class V>
   void visit(V& v) {
     v("model", model, "-", "built-in model name (configs/models) or path of a config.json");
+    v.group("model_overrides", model_overrides,
+            "config.json fields replaced for what-if studies (e.g. kv_lora_rank); 0 keeps the "
+            "model's value");
     v("layers", layers, "count", "transformer layers simulated; 0: all of the model's");
     v("phase", phase, "-", "decode (requests_per_gpu at context_length) or prefill");
     v("requests_per_gpu", requests_per_gpu, "count", "decode: requests in flight per GPU");

@@ -217,6 +217,12 @@ void read_attention(const FieldReader& f, ModelConfig& m) {
   m.attention_bias = f.boolean_or("attention_bias", m.model_type == "qwen2");
 }
 
+// HuggingFace keeps config.json inside a folder named after the model.
+std::string model_name_of(const std::filesystem::path& file) {
+  return file.stem() == "config" && file.has_parent_path() ? file.parent_path().filename().string()
+                                                           : file.stem().string();
+}
+
 std::string read_file(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
   if (!in) throw InputError(fmt::format("{}: cannot open model config", file.string()));
@@ -260,10 +266,7 @@ ModelConfig parse_model_config(std::string_view json_text, const std::string& la
 
 ModelConfig load_model_config(const std::filesystem::path& file) {
   ModelConfig m = parse_model_config(read_file(file), file.string());
-  // HuggingFace keeps config.json inside a folder named after the model.
-  m.name = file.stem() == "config" && file.has_parent_path()
-               ? file.parent_path().filename().string()
-               : file.stem().string();
+  m.name = model_name_of(file);
   return m;
 }
 
@@ -277,18 +280,18 @@ std::vector<std::string> builtin_model_names(const std::filesystem::path& config
   return names;
 }
 
-ModelConfig resolve_model(std::string_view name_or_path, const std::filesystem::path& config_dir) {
+namespace {
+
+// The config.json a model name or path designates, and the name the model goes by.
+std::pair<std::filesystem::path, std::string> model_file(std::string_view name_or_path,
+                                                         const std::filesystem::path& config_dir) {
   const std::filesystem::path as_path{std::string(name_or_path)};
   const bool looks_like_path = name_or_path.find('/') != std::string_view::npos ||
                                as_path.extension() == ".json" ||
                                std::filesystem::is_regular_file(as_path);
-  if (looks_like_path) return load_model_config(as_path);
+  if (looks_like_path) return {as_path, std::string()};
   const std::filesystem::path builtin = config_dir / "models" / (as_path.string() + ".json");
-  if (std::filesystem::is_regular_file(builtin)) {
-    ModelConfig m = load_model_config(builtin);
-    m.name = std::string(name_or_path);
-    return m;
-  }
+  if (std::filesystem::is_regular_file(builtin)) return {builtin, std::string(name_or_path)};
   std::string known;
   for (const auto& n : builtin_model_names(config_dir))
     known += (known.empty() ? "" : ", ") + n;
@@ -296,8 +299,63 @@ ModelConfig resolve_model(std::string_view name_or_path, const std::filesystem::
       "unknown model '{}' (built-in: {}; or give the path of a config.json)", name_or_path, known));
 }
 
+}  // namespace
+
+ModelConfig resolve_model(std::string_view name_or_path, const std::filesystem::path& config_dir) {
+  return resolve_model(name_or_path, ModelOverrides{}, config_dir);
+}
+
 ModelConfig resolve_model(std::string_view name_or_path) {
   return resolve_model(name_or_path, std::filesystem::path(MLASIM_CONFIG_DIR));
+}
+
+std::vector<std::pair<std::string, int64_t>> ModelOverrides::given() const {
+  struct Collect {
+    std::vector<std::pair<std::string, int64_t>> out;
+    void operator()(std::string_view key, uint32_t value, std::string_view, std::string_view) {
+      if (value != 0) out.emplace_back(std::string(key), value);
+    }
+  } c;
+  const_cast<ModelOverrides*>(this)->visit(c);
+  return std::move(c.out);
+}
+
+ModelConfig resolve_model(std::string_view name_or_path, const ModelOverrides& overrides,
+                          const std::filesystem::path& config_dir) {
+  const auto [file, name] = model_file(name_or_path, config_dir);
+  ModelConfig m;
+  const auto given = overrides.given();
+  if (given.empty()) {
+    m = load_model_config(file);
+  } else {
+    Json root;
+    try {
+      root = Json::parse(read_file(file));
+    } catch (const Json::parse_error& e) {
+      throw ConfigError(fmt::format("{}: not valid JSON: {}", file.string(), e.what()));
+    }
+    if (!root.is_object())
+      throw ConfigError(fmt::format("{}: expected a JSON object", file.string()));
+    const bool mla = root.contains("kv_lora_rank") && !root["kv_lora_rank"].is_null();
+    for (const auto& [key, value] : given) {
+      // Adding kv_lora_rank to an MHA model would silently turn it into a different family.
+      if (key == "kv_lora_rank" && !mla) {
+        throw ConfigError(
+            fmt::format("{}: model_overrides.kv_lora_rank: the model is not MLA (no kv_lora_rank)",
+                        file.string()));
+      }
+      root[key] = value;
+    }
+    m = parse_model_config(root.dump(), file.string() + " (with model_overrides)");
+    m.source = file.string();
+    m.name = model_name_of(file);
+  }
+  if (!name.empty()) m.name = name;
+  return m;
+}
+
+ModelConfig resolve_model(std::string_view name_or_path, const ModelOverrides& overrides) {
+  return resolve_model(name_or_path, overrides, std::filesystem::path(MLASIM_CONFIG_DIR));
 }
 
 }  // namespace mlasim

@@ -13,7 +13,10 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
+
+#include "sim/params.h"
 
 namespace mlasim {
 
@@ -82,6 +85,42 @@ struct ModelConfig {
   int64_t rotary_dim() const { return is_mla() ? qk_rope_head_dim : head_dim; }
 };
 
+// Replacements for fields of a model's config.json, for what-if studies and sweeps (the YAML
+// `model_overrides:` mapping of a workload, e.g. `{kv_lora_rank: 256}`). Each field keeps its
+// HuggingFace name; 0 keeps the file's value. The patched config goes through the same checks
+// as the file itself, so an inconsistent override fails like a bad config.json would.
+struct ModelOverrides {
+  uint32_t kv_lora_rank = 0;
+  uint32_t q_lora_rank = 0;
+  uint32_t qk_nope_head_dim = 0;
+  uint32_t qk_rope_head_dim = 0;
+  uint32_t v_head_dim = 0;
+  uint32_t num_attention_heads = 0;
+  uint32_t num_key_value_heads = 0;
+  uint32_t head_dim = 0;
+  uint32_t n_routed_experts = 0;
+  uint32_t num_experts_per_tok = 0;
+  uint32_t n_shared_experts = 0;
+  uint32_t moe_intermediate_size = 0;
+  template <class V>
+  void visit(V& v) {
+    v("kv_lora_rank", kv_lora_rank, "count", "MLA latent width d_c (MLA models only)");
+    v("q_lora_rank", q_lora_rank, "count", "MLA query latent width d_c' (MLA models only)");
+    v("qk_nope_head_dim", qk_nope_head_dim, "count", "MLA per-head key width without RoPE");
+    v("qk_rope_head_dim", qk_rope_head_dim, "count", "MLA decoupled RoPE width d_r (even)");
+    v("v_head_dim", v_head_dim, "count", "MLA per-head value width");
+    v("num_attention_heads", num_attention_heads, "count", "query heads n_h");
+    v("num_key_value_heads", num_key_value_heads, "count", "K/V heads (MHA/GQA models)");
+    v("head_dim", head_dim, "count", "per-head width (MHA/GQA models)");
+    v("n_routed_experts", n_routed_experts, "count", "routed experts (MoE models)");
+    v("num_experts_per_tok", num_experts_per_tok, "count", "experts per token, top-k");
+    v("n_shared_experts", n_shared_experts, "count", "shared experts (MoE models)");
+    v("moe_intermediate_size", moe_intermediate_size, "count", "expert FFN width");
+  }
+  // The fields given (non-zero), by HuggingFace name, in declaration order.
+  std::vector<std::pair<std::string, int64_t>> given() const;
+};
+
 // Parses config.json text; `label` names the source in error messages.
 ModelConfig parse_model_config(std::string_view json_text, const std::string& label);
 
@@ -97,5 +136,11 @@ ModelConfig resolve_model(std::string_view name_or_path, const std::filesystem::
 
 // Same, with the project's configs/ folder (the MLASIM_CONFIG_DIR compile definition).
 ModelConfig resolve_model(std::string_view name_or_path);
+
+// Resolves the model, then applies `overrides` (see ModelOverrides). Errors name the file
+// "(with model_overrides)" and the field.
+ModelConfig resolve_model(std::string_view name_or_path, const ModelOverrides& overrides,
+                          const std::filesystem::path& config_dir);
+ModelConfig resolve_model(std::string_view name_or_path, const ModelOverrides& overrides);
 
 }  // namespace mlasim
