@@ -1,12 +1,21 @@
-"""Helpers shared by the plot scripts: matplotlib loading (Agg), units, atomic writes."""
+"""Helpers shared by the plot scripts: matplotlib loading (Agg), units, scaling, atomic writes.
+
+Every script reads only result files and writes PNGs plus a Markdown report beside them. Where
+matplotlib is missing the scripts still write the report's tables, print one line saying the
+plots were skipped, and exit 0 (`MISSING_MATPLOTLIB` is that line's start, tests look for it).
+"""
 import os
 import tempfile
 
-# Summary keys carry their unit as a suffix (DESIGN.md §6); longest suffix first.
+MISSING_MATPLOTLIB = "matplotlib is not available; plots skipped"
+
+# Summary keys carry their unit as a suffix (DESIGN.md §6; same table as sim/results.cpp
+# unit_of_key); longest suffix first.
 _SUFFIXES = [
-    ("_per_wall_s", "1/s"), ("_per_cpu_s", "1/s"), ("_slowdown", "x"), ("_count", "count"), ("_bytes_per_s", "B/s"),
-    ("_bytes_per_token", "B"), ("_tokens_per_s_per_gpu", "tokens/s"),
-    ("_tokens_per_s_per_node", "tokens/s"), ("_tokens_per_gpu", "tokens"),
+    ("_per_wall_s", "1/s"), ("_per_cpu_s", "1/s"), ("_slowdown", "x"), ("_count", "count"),
+    ("_bytes_per_s", "B/s"), ("_bytes_per_token", "B"), ("_tokens_per_s_per_gpu", "tokens/s"),
+    ("_tokens_per_s_per_node", "tokens/s"), ("_per_s_per_gpu", "1/s"),
+    ("_per_s_per_node", "1/s"), ("_per_token", "-"), ("_tokens_per_gpu", "tokens"),
     ("_per_step", "-"), ("_ps", "ps"), ("_ns", "ns"), ("_us", "us"), ("_ms", "ms"),
     ("_s", "s"), ("_bytes", "B"), ("_flops", "FLOP"), ("_fraction", "fraction"),
     ("_utilization", "fraction"), ("_hops", "hops"), ("_usd", "USD"), ("_events", "events"),
@@ -19,7 +28,48 @@ def unit_of_key(key):
             return unit
     if key == "sim_events":
         return "events"
+    if "fraction" in key:
+        return "fraction"
     return "-"
+
+
+def label_of_key(key):
+    """A readable axis label stem: the last part of a dotted config key, or a summary key
+    without its unit suffix ("hbm_read_mean_bytes" -> "hbm read mean")."""
+    name = key.rsplit(".", 1)[-1]
+    for suffix, unit in _SUFFIXES:
+        if name.endswith(suffix) and unit not in ("-", "x", "count", "fraction"):
+            name = name[: -len(suffix)]
+            break
+    return name.replace("_", " ")
+
+
+# Decimal prefixes for the units worth scaling (bytes, bytes/s, FLOP, USD, tokens/s).
+_SCALABLE = {"B", "B/s", "FLOP", "USD", "tokens/s", "tokens", "1/s"}
+_PREFIXES = [(1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")]
+
+
+def scale_for(values, unit):
+    """(factor, unit label) so that values / factor read in a convenient unit: bytes become
+    kB, MB, GB (powers of ten), microseconds above 10 ms become ms."""
+    finite = [abs(v) for v in values if v == v]
+    top = max(finite) if finite else 0.0
+    if unit in _SCALABLE:
+        for factor, prefix in _PREFIXES:
+            if top >= factor:
+                if unit == "USD":
+                    return factor, f"{prefix} USD"
+                return factor, prefix + unit
+        return 1.0, unit
+    if unit == "us" and top >= 1e4:
+        return 1e3, "ms"
+    if unit == "ps" and top >= 1e6:
+        return 1e6, "us"
+    return 1.0, unit
+
+
+def axis_text(stem, unit):
+    return f"{stem} ({unit})" if unit and unit != "-" else stem
 
 
 def load_pyplot():
@@ -33,9 +83,28 @@ def load_pyplot():
         return None
 
 
+def save_figure(plt, fig, path):
+    """Writes a figure atomically (temporary file then rename), so a reader never sees half."""
+    fig.tight_layout()
+    d = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp.", suffix=".png", dir=d)
+    os.close(fd)
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
 def write_atomic(path, text):
     d = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".tmp.", dir=d)
     with os.fdopen(fd, "w") as f:
         f.write(text)
     os.replace(tmp, path)
+
+
+def format_value(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return str(v)

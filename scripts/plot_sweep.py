@@ -1,19 +1,25 @@
 #!/usr/bin/env python3
-"""Draws a sweep's trade-off curves from its sweep.csv and writes report.md beside it.
+"""Draws a sweep's trade-off curves from its sweep.csv and writes report.md beside them.
 
 Usage: plot_sweep.py SWEEP_DIR PLOTS_JSON
-PLOTS_JSON holds {"name": ..., "plots": [{"x": KEY, "y": KEY, "series": KEY or ""}]}; keys are
-sweep.csv columns (axis keys or summary keys). Values with units ("400Gb/s") are placed by
-their number; the unit goes into the axis label.
+PLOTS_JSON (written by `mlasim sweep`) holds
+  {"name": ..., "axes": [KEY, ...], "plots": [{"x": KEY, "y": KEY, "series": KEY or "",
+                                               "title": TEXT or ""}]}
+where keys are sweep.csv columns (axis keys or summary keys). Values with units ("400Gb/s")
+are placed by their number and the unit goes into the axis label; summary keys take their unit
+from their suffix. One curve per value of `series`. Reads only sweep.csv and PLOTS_JSON.
+Without matplotlib the report keeps its table and the plots are skipped (exit 0).
 """
 import csv
 import json
 import os
 import re
 import sys
+import textwrap
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from plot_common import load_pyplot, unit_of_key, write_atomic  # noqa: E402
+from plot_common import (MISSING_MATPLOTLIB, axis_text, label_of_key, load_pyplot,  # noqa: E402
+                         save_figure, scale_for, unit_of_key, write_atomic)
 
 _NUMBER = re.compile(r"^\s*([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(.*)$")
 
@@ -25,40 +31,78 @@ def split_value(text):
     return float(m.group(1)), m.group(2)
 
 
-def axis_label(key, rows):
+def unit_of_column(key, rows):
+    """The unit written after the numbers of a column ("Gb/s"), else the key's suffix unit."""
     units = {split_value(r.get(key, ""))[1] for r in rows} - {""}
-    unit = units.pop() if len(units) == 1 else unit_of_key(key)
-    return f"{key} ({unit})" if unit and unit != "-" else key
+    return units.pop() if len(units) == 1 else unit_of_key(key)
 
 
-def draw(plt, rows, spec, out_png, title_prefix):
+def sort_key(text):
+    v, _ = split_value(text)
+    return (0, v, text) if v is not None else (1, 0.0, text)
+
+
+def draw(plt, rows, spec, out_png, sweep_name, axes):
     x, y, series = spec["x"], spec["y"], spec.get("series") or ""
+    # A trade-off curve (x is a result, not a swept key) names each point by its swept values.
+    tags = [a for a in axes if a not in (x, series)] if x not in axes else []
     groups = {}
     for r in rows:
         xv, _ = split_value(r.get(x, ""))
         yv, _ = split_value(r.get(y, ""))
         if xv is None or yv is None:
             continue
-        groups.setdefault(r.get(series, "") if series else "", []).append((xv, yv))
+        tag = ", ".join(f"{label_of_key(a)} {r.get(a, '')}" for a in tags)
+        groups.setdefault(r.get(series, "") if series else "", []).append((xv, yv, tag))
     if not groups:
         return False
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name, pts in sorted(groups.items()):
-        pts.sort()
-        label = f"{series} = {name}" if series else y
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
     xs = [p[0] for pts in groups.values() for p in pts]
-    if min(xs) > 0 and max(xs) / min(xs) >= 50:
-        ax.set_xscale("log")
-    ax.set_xlabel(axis_label(x, rows))
-    ax.set_ylabel(axis_label(y, rows))
-    ax.set_title(f"{title_prefix}: {y} against {x}")
+    ys = [p[1] for pts in groups.values() for p in pts]
+    xf, xunit = scale_for(xs, unit_of_column(x, rows))
+    yf, yunit = scale_for(ys, unit_of_column(y, rows))
+    xlabel = axis_text(label_of_key(x), xunit)
+    ylabel = axis_text(label_of_key(y), yunit)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name in sorted(groups, key=sort_key):
+        pts = sorted(groups[name])
+        label = f"{label_of_key(series)} = {name}" if series else label_of_key(y)
+        ax.plot([p[0] / xf for p in pts], [p[1] / yf for p in pts], marker="o", label=label)
+        for px, py, tag in pts:
+            if tag:
+                ax.annotate(tag, (px / xf, py / yf), textcoords="offset points", xytext=(4, 4),
+                            fontsize=7)
+    if min(xs) > 0 and max(xs) / min(xs) >= 16:
+        ax.set_xscale("log", base=2)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    title = spec.get("title") or f"{sweep_name}: {label_of_key(y)} against {label_of_key(x)}"
+    ax.set_title("\n".join(textwrap.wrap(title, 60)), fontsize=11)
     ax.grid(True, alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out_png, dpi=110)
-    plt.close(fig)
+    ax.legend(fontsize=9)
+    save_figure(plt, fig, out_png)
     return True
+
+
+def table(rows, axes, plots):
+    """Markdown table: point, axis values, then each plotted summary figure with its unit."""
+    cols = [c for c in axes if rows and c in rows[0]]
+    figures = []
+    for p in plots:
+        for k in (p["y"], p["x"]):
+            if k not in cols and k not in figures and rows and k in rows[0]:
+                figures.append(k)
+    head = ["point"] + cols + figures
+    units = [""] + [unit_of_column(c, rows) for c in cols] + [unit_of_key(k) for k in figures]
+    lines = ["| " + " | ".join(axis_text(h, u) if u and u != "-" and h not in cols else h
+                               for h, u in zip(head, units)) + " |",
+             "|" + "---|" * len(head)]
+    for r in rows:
+        cells = []
+        for h in head:
+            v, _ = split_value(r.get(h, ""))
+            cells.append(f"{v:.6g}" if v is not None and h in figures else r.get(h, ""))
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def main():
@@ -68,21 +112,37 @@ def main():
     sweep_dir, plots_path = sys.argv[1], sys.argv[2]
     with open(plots_path) as f:
         spec = json.load(f)
-    with open(os.path.join(sweep_dir, "sweep.csv")) as f:
+    csv_path = os.path.join(sweep_dir, "sweep.csv")
+    if not os.path.exists(csv_path):
+        print(f"plot_sweep: {csv_path}: no sweep.csv (run `mlasim sweep FILE --merge`)",
+              file=sys.stderr)
+        return 2
+    with open(csv_path, newline="") as f:
         rows = list(csv.DictReader(f))
+    name = spec.get("name", "sweep")
+    plots = spec.get("plots", [])
     plt = load_pyplot()
     if plt is None:
-        print("plot_sweep: matplotlib is not available; plots skipped (install python3-matplotlib)",
-              file=sys.stderr)
-        return 0
-    lines = [f"# Sweep report: {spec.get('name', '')}", "",
-             f"{len(rows)} points; every figure is in `sweep.csv`.", ""]
-    for i, p in enumerate(spec.get("plots", [])):
-        name = f"plot_{i}_{re.sub('[^A-Za-z0-9]+', '_', p['y'])}.png"
-        if draw(plt, rows, p, os.path.join(sweep_dir, name), spec.get("name", "sweep")):
-            lines += [f"## {p['y']} against {p['x']}", "", f"![{p['y']}]({name})", ""]
+        print(f"plot_sweep: {MISSING_MATPLOTLIB} (install python3-matplotlib); "
+              "report.md has the table only", file=sys.stderr)
+    lines = [f"# Sweep report: {name}", "",
+             f"{len(rows)} points; every figure of every point is in `sweep.csv`, each point's "
+             "own results and report in its `pNNNN/` folder.", ""]
+    for i, p in enumerate(plots):
+        heading = f"## {label_of_key(p['y'])} against {label_of_key(p['x'])}"
+        missing = [k for k in (p["x"], p["y"], p.get("series") or "")
+                   if k and rows and k not in rows[0]]
+        png = f"plot_{i}_{re.sub('[^A-Za-z0-9]+', '_', p['y'])}.png"
+        if missing:
+            text = f"(no point reported `{'`, `'.join(missing)}`: nothing to draw)"
+        elif plt is None:
+            text = "(plot skipped: matplotlib is not available)"
+        elif draw(plt, rows, p, os.path.join(sweep_dir, png), name, spec.get("axes", [])):
+            text = f"![{p.get('title') or heading[3:]}]({png})"
         else:
-            lines += [f"## {p['y']} against {p['x']}", "", "(no numeric data for this plot)", ""]
+            text = "(no numeric data for this plot)"
+        lines += [heading, "", text, ""]
+    lines += ["## Points", ""] + table(rows, spec.get("axes", []), plots) + [""]
     write_atomic(os.path.join(sweep_dir, "report.md"), "\n".join(lines))
     print(f"sweep report: {sweep_dir}/report.md", file=sys.stderr)
     return 0

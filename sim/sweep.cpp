@@ -342,14 +342,19 @@ int run_sweep(const SweepOptions& o) {
   const size_t rows = merge_sweep(sweep, out_dir);
   fmt::print(stderr, "{}/sweep.csv: {} of {} points\n", out_dir.string(), rows,
              sweep.points.size());
-  if (!o.no_plots && !sweep.params.plots.empty()) {
+  if (!o.no_plots) {
+    nlohmann::ordered_json axes = nlohmann::ordered_json::array();
+    for (const auto& a : sweep.params.axes)
+      axes.push_back(a.key);
     nlohmann::ordered_json plots = nlohmann::ordered_json::array();
     for (const auto& p : sweep.params.plots) {
-      plots.push_back({{"x", p.x}, {"y", p.y}, {"series", p.series}});
+      plots.push_back({{"x", p.x}, {"y", p.y}, {"series", p.series}, {"title", p.title}});
     }
     write_file_atomic(
         out_dir / "plots.json",
-        nlohmann::ordered_json{{"name", sweep.params.name}, {"plots", plots}}.dump(2));
+        nlohmann::ordered_json{{"name", sweep.params.name}, {"axes", axes}, {"plots", plots}}.dump(
+            2) +
+            "\n");
     const fs::path script = fs::path(MLASIM_SCRIPTS_DIR) / "plot_sweep.py";
     const std::string cmd =
         fmt::format("{} {} {} {} >&2", shell_quote(MLASIM_PYTHON), shell_quote(script.string()),

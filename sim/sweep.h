@@ -42,11 +42,13 @@ struct SweepPlotParams {
   std::string x;
   std::string y;
   std::string series;  // optional axis key: one curve per value
+  std::string title;   // optional; default "<sweep>: y against x"
   template <class V>
   void visit(V& v) {
     v.required("x", x, "-", "axis key (or summary key) on the horizontal axis");
-    v.required("y", y, "-", "summary key on the vertical axis");
+    v.required("y", y, "-", "summary key (or axis key) on the vertical axis");
     v("series", series, "-", "axis key drawing one curve per value (optional)");
+    v("title", title, "-", "plot title (optional)");
   }
 };
 
@@ -62,7 +64,7 @@ struct SweepParams {
     v.required("base", base, "-", "base scenario file, relative to the sweep file");
     v("set", set, "-", "overrides applied to every point, as KEY=VALUE strings");
     v.list("axes", axes, "the swept keys");
-    v.list("plots", plots, "trade-off curves drawn from sweep.csv after a full run");
+    v.list("plots", plots, "trade-off curves drawn from sweep.csv into the sweep's report.md");
   }
   void validate(const ParamCheck& c) const {
     c.require(!axes.empty(), "axes", "a sweep needs at least one axis");
