@@ -83,6 +83,12 @@ def load_pyplot():
         return None
 
 
+def _umask_mode():
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def save_figure(plt, fig, path):
     """Writes a figure atomically (temporary file then rename), so a reader never sees half."""
     fig.tight_layout()
@@ -91,6 +97,7 @@ def save_figure(plt, fig, path):
     os.close(fd)
     fig.savefig(tmp, dpi=110)
     plt.close(fig)
+    os.chmod(tmp, _umask_mode())
     os.replace(tmp, path)
 
 
@@ -99,6 +106,7 @@ def write_atomic(path, text):
     fd, tmp = tempfile.mkstemp(prefix=".tmp.", dir=d)
     with os.fdopen(fd, "w") as f:
         f.write(text)
+    os.chmod(tmp, _umask_mode())
     os.replace(tmp, path)
 
 
