@@ -88,7 +88,7 @@ def table(rows, axes, plots):
     cols = [c for c in axes if rows and c in rows[0]]
     figures = []
     for p in plots:
-        for k in (p["y"], p["x"]):
+        for k in (p["x"], p["y"]):
             if k not in cols and k not in figures and rows and k in rows[0]:
                 figures.append(k)
     head = ["point"] + cols + figures

@@ -1,5 +1,6 @@
 // Sweeps: expansion (count and order, zip groups, ranges), sharding, resume and redo of a
-// corrupted point, sweep.csv columns, and the plot scripts on a tiny result fixture.
+// corrupted or changed point, sweep.csv columns, and the shipped sweep files. The plot scripts
+// are tested on result fixtures by tests/scripts/test_plots.py.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -158,39 +159,85 @@ TEST_F(SweepFiles, ShardedRunsThenMergeGatherEverything) {
   EXPECT_EQ(run_cli({"sweep", f.string(), "--shard", "2/2"}).exit_code, 2);
 }
 
-bool have_matplotlib() {
-  return std::system("'" MLASIM_PYTHON "' -c 'import matplotlib' 2>/dev/null") == 0;
+TEST_F(SweepFiles, MergeWritesTheUnionOfSummaryColumnsInFirstSeenOrder) {
+  Sweep s = load_sweep(
+      sweep_file("    - {key: cluster.ib.bandwidth, values: [200Gb/s, 400Gb/s, 800Gb/s]}\n"
+                 "    - {key: workload.note, values: [\"a,b\"]}\n"));
+  ASSERT_EQ(s.points.size(), 3u);
+  fs::path out = dir_ / "merge";
+  // p0000 and p0002 finished (with different figures), p0001 has no summary: left out.
+  fs::create_directories(out / "p0000");
+  fs::create_directories(out / "p0001");
+  fs::create_directories(out / "p0002");
+  std::ofstream(out / "p0000" / "summary.json") << R"({"scenario": "x", "sim_time_us": 2.5})";
+  std::ofstream(out / "p0002" / "summary.json")
+      << R"({"scenario": "x", "tpot_ms": 0.5, "sim_time_us": 1})";
+  EXPECT_EQ(merge_sweep(s, out), 2u);
+  std::ifstream csv(out / "sweep.csv");
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(csv, line);)
+    lines.push_back(line);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0], "point,cluster.ib.bandwidth,workload.note,scenario,sim_time_us,tpot_ms");
+  EXPECT_EQ(lines[1], "p0000,200Gb/s,\"a,b\",x,2.5,");
+  EXPECT_EQ(lines[2], "p0002,800Gb/s,\"a,b\",x,1,0.5");
 }
 
-TEST_F(SweepFiles, PlotScriptsDrawNonEmptyPngsFromAFixture) {
-  if (!have_matplotlib()) GTEST_SKIP() << "matplotlib is not installed for " MLASIM_PYTHON;
-  // A run fixture written by hand: only the files the script reads.
-  fs::create_directories(dir_ / "run");
-  std::ofstream(dir_ / "run" / "summary.json")
-      << R"({"scenario": "fixture", "sim_time_us": 10.0, "gpu0_busy_us": 4.0, "gpu1_busy_us": 6.0})";
-  std::ofstream(dir_ / "run" / "timeline.json")
-      << R"({"traceEvents": [{"name": "gemm", "cat": "gemm", "ph": "X", "pid": 0, "tid": 0, "ts": 0, "dur": 4},
-                             {"name": "send", "cat": "send", "ph": "X", "pid": 1, "tid": 1, "ts": 4, "dur": 2}]})";
-  const std::string py = "'" MLASIM_PYTHON "' '" MLASIM_SOURCE_DIR "/scripts/";
-  ASSERT_EQ(
-      std::system((py + "plot_run.py' '" + (dir_ / "run").string() + "' 2>/dev/null").c_str()), 0);
-  for (const char* png : {"timeline.png", "gpu_busy.png"}) {
-    ASSERT_TRUE(fs::exists(dir_ / "run" / png)) << png;
-    EXPECT_GT(fs::file_size(dir_ / "run" / png), 1000u) << png;
-  }
-  EXPECT_TRUE(fs::exists(dir_ / "run" / "report.md"));
+TEST_F(SweepFiles, APointRunWithOtherValuesIsRedone) {
+  // Editing a sweep file changes what p0000 means; its old results must not be reused.
+  fs::path f = sweep_file("    - {key: workload.message, values: [64KiB]}\n");
+  fs::path out = dir_ / "out";
+  ASSERT_EQ(run_cli({"sweep", f.string(), "--out", out.string(), "--no-plots"}).exit_code, 0);
+  Sweep before = load_sweep(f);
+  EXPECT_TRUE(point_is_complete(out / "p0000", before.points[0]));
+  f = sweep_file("    - {key: workload.message, values: [128KiB]}\n");
+  Sweep after = load_sweep(f);
+  EXPECT_FALSE(point_is_complete(out / "p0000", after.points[0]));
+  CliResult r = run_cli({"sweep", f.string(), "--out", out.string(), "--no-plots"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("1 run, 0 already complete"), std::string::npos) << r.err;
+  EXPECT_TRUE(point_is_complete(out / "p0000", after.points[0]));
+  std::ifstream point(out / "p0000" / "point.json");
+  EXPECT_EQ(nlohmann::json::parse(point)["overrides"]["workload.message"], "128KiB");
+}
 
-  fs::create_directories(dir_ / "sweep");
-  std::ofstream(dir_ / "sweep" / "sweep.csv")
-      << "point,hardware.nic.bandwidth,sim_time_us\np0000,200Gb/s,20\np0001,400Gb/s,11\n";
-  std::ofstream(dir_ / "sweep" / "plots.json")
-      << R"({"name": "fx", "plots": [{"x": "hardware.nic.bandwidth", "y": "sim_time_us", "series": ""}]})";
-  ASSERT_EQ(std::system((py + "plot_sweep.py' '" + (dir_ / "sweep").string() + "' '" +
-                         (dir_ / "sweep" / "plots.json").string() + "' 2>/dev/null")
-                            .c_str()),
-            0);
-  ASSERT_TRUE(fs::exists(dir_ / "sweep" / "plot_0_sim_time_us.png"));
-  EXPECT_GT(fs::file_size(dir_ / "sweep" / "plot_0_sim_time_us.png"), 1000u);
+TEST_F(SweepFiles, ShardsOfASweepFilePartitionItsPoints) {
+  Sweep s =
+      load_sweep(sweep_file("    - {key: a.x, range: [1, 7, 1]}\n"
+                            "    - {key: a.y, values: [p, q, r]}\n"));
+  ASSERT_EQ(s.points.size(), 21u);
+  // Shard 1 of 4 holds points 1, 5, 9, 13, 17: every 4th from 1.
+  EXPECT_EQ(shard_points(s.points.size(), 1, 4), (std::vector<size_t>{1, 5, 9, 13, 17}));
+  EXPECT_TRUE(shard_points(3, 5, 8).empty());
+}
+
+TEST_F(SweepFiles, ShippedSweepFilesLoad) {
+  // Every sweep in configs/sweeps expands; its base scenario exists and its axes are distinct.
+  size_t files = 0;
+  for (const auto& e : fs::directory_iterator(MLASIM_SOURCE_DIR "/configs/sweeps")) {
+    if (e.path().extension() != ".yaml") continue;
+    ++files;
+    Sweep s = load_sweep(e.path());
+    size_t expected = 1;
+    for (const auto& a : s.params.axes)
+      expected *= a.expand().size();  // the shipped sweeps have no zip groups
+    EXPECT_EQ(s.points.size(), expected) << e.path();
+    EXPECT_FALSE(s.params.plots.empty()) << e.path() << ": no trade-off plots";
+  }
+  EXPECT_GE(files, 6u);
+}
+
+TEST_F(SweepFiles, ShippedSweepsRunEveryPoint) {
+  for (const auto& e : fs::directory_iterator(MLASIM_SOURCE_DIR "/configs/sweeps")) {
+    if (e.path().extension() != ".yaml") continue;
+    const fs::path out = dir_ / e.path().stem();
+    CliResult r =
+        run_cli({"sweep", e.path().string(), "--jobs", "2", "--out", out.string(), "--no-plots"});
+    ASSERT_EQ(r.exit_code, 0) << e.path() << "\n" << r.err;
+    const Sweep s = load_sweep(e.path());
+    for (const auto& p : s.points)
+      EXPECT_TRUE(point_is_complete(out / p.dir_name(), p)) << e.path() << " " << p.dir_name();
+  }
 }
 
 }  // namespace
