@@ -289,7 +289,15 @@ std::pair<std::filesystem::path, std::string> model_file(std::string_view name_o
   const bool looks_like_path = name_or_path.find('/') != std::string_view::npos ||
                                as_path.extension() == ".json" ||
                                std::filesystem::is_regular_file(as_path);
-  if (looks_like_path) return {as_path, std::string()};
+  if (looks_like_path) {
+    // A relative path that is not there from the working directory may be one under configs/
+    // (e.g. teaching/models/x.json), so scenarios can name their own model files.
+    if (as_path.is_relative() && !std::filesystem::exists(as_path) &&
+        std::filesystem::is_regular_file(config_dir / as_path)) {
+      return {config_dir / as_path, std::string()};
+    }
+    return {as_path, std::string()};
+  }
   const std::filesystem::path builtin = config_dir / "models" / (as_path.string() + ".json");
   if (std::filesystem::is_regular_file(builtin)) return {builtin, std::string(name_or_path)};
   std::string known;

@@ -130,7 +130,8 @@ ModelConfig load_model_config(const std::filesystem::path& file);
 // The built-in model names: the *.json files of `<config_dir>/models`, sorted.
 std::vector<std::string> builtin_model_names(const std::filesystem::path& config_dir);
 
-// `name_or_path` is a built-in name (see builtin_model_names) or the path of any config.json.
+// `name_or_path` is a built-in name (see builtin_model_names) or the path of any config.json;
+// a relative path missing from the working directory is looked up under `config_dir`.
 // An unknown name throws InputError listing the known ones.
 ModelConfig resolve_model(std::string_view name_or_path, const std::filesystem::path& config_dir);
 
