@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 PYTHON ?= $(shell [ -x /usr/bin/python3 ] && echo /usr/bin/python3 || echo python3)
 SANITIZE ?= OFF
 
-.PHONY: all setup configure build run test bench format clean
+.PHONY: all setup configure build run test bench mla-report format clean
 
 all: build
 
@@ -25,6 +25,10 @@ run: build
 
 test: build
 	@ctest --test-dir $(BUILD_DIR) --output-on-failure -j$(JOBS)
+
+# MLA against MHA/GQA across models: KV cache, HBM wall, decode traffic (results/mla-report/).
+mla-report: build
+	@$(PYTHON) scripts/mla_report.py --mlasim $(BUILD_DIR)/mlasim --out results/mla-report
 
 bench: build
 	@$(BUILD_DIR)/mlasim_bench
