@@ -280,6 +280,10 @@ def main():
         with open(tl_path) as f:
             timeline = json.load(f)
 
+    # Plots of an earlier run into the same folder must not pass for this run's.
+    for png, _ in KNOWN_PNGS:
+        if os.path.exists(os.path.join(run_dir, png)):
+            os.remove(os.path.join(run_dir, png))
     plt = load_pyplot()
     if plt is None:
         print(f"plot_run: {MISSING_MATPLOTLIB} (install python3-matplotlib); "

@@ -127,7 +127,8 @@ def main():
               "report.md has the table only", file=sys.stderr)
     lines = [f"# Sweep report: {name}", "",
              f"{len(rows)} points; every figure of every point is in `sweep.csv`, each point's "
-             "own results and report in its `pNNNN/` folder.", ""]
+             "own results in its `pNNNN/` folder (`scripts/plot_run.py` draws one point's "
+             "report).", ""]
     for i, p in enumerate(plots):
         heading = f"## {label_of_key(p['y'])} against {label_of_key(p['x'])}"
         missing = [k for k in (p["x"], p["y"], p.get("series") or "")
