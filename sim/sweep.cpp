@@ -17,9 +17,12 @@
 #include <sstream>
 #include <thread>
 
+#include "sim/builtin_components.h"
+#include "sim/commands.h"
 #include "sim/config.h"
 #include "sim/errors.h"
 #include "sim/results.h"
+#include "sim/simulation.h"
 
 namespace mlasim {
 
@@ -282,6 +285,19 @@ int run_sweep(const SweepOptions& o) {
   size_t failed = 0;
   if (!o.merge_only) {
     const std::vector<size_t> mine = shard_points(sweep.points.size(), shard, shards);
+    // A misspelt axis key or a bad `set` would fail every point: check this shard's first point
+    // in-process (config, cluster and workload, no simulation) and stop with exit 2 instead.
+    if (!mine.empty()) {
+      const SweepPoint& first = sweep.points[mine.front()];
+      std::vector<std::string> sets = sweep.params.set;
+      for (const auto& [k, v] : first.overrides)
+        sets.push_back(k + "=" + v);
+      try {
+        validate_scenario(load_scenario(sweep.base_path.string(), sets), make_builtin_components());
+      } catch (const InputError& e) {
+        throw InputError(fmt::format("{}: point {}: {}", o.file, first.dir_name(), e.what()));
+      }
+    }
     const std::string exe = self_executable().string();
     std::atomic<size_t> next{0};
     std::atomic<size_t> done{0}, skipped{0}, bad{0};

@@ -211,6 +211,16 @@ TEST_F(SweepFiles, ShardsOfASweepFilePartitionItsPoints) {
   EXPECT_TRUE(shard_points(3, 5, 8).empty());
 }
 
+TEST_F(SweepFiles, AMisspeltAxisKeyStopsTheSweepBeforeAnyRun) {
+  fs::path f = sweep_file("    - {key: workload.mesage, values: [64KiB, 128KiB]}\n");
+  fs::path out = dir_ / "out";
+  CliResult r = run_cli({"sweep", f.string(), "--out", out.string(), "--no-plots"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("point p0000"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("did you mean 'message'"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(out / "p0000"));
+}
+
 TEST_F(SweepFiles, ShippedSweepFilesLoad) {
   // Every sweep in configs/sweeps expands; its base scenario exists and its axes are distinct.
   size_t files = 0;
