@@ -19,6 +19,9 @@ struct HwBenchFigure {
   std::string unit;
 };
 
+std::vector<HwBenchFigure> run_hbm_benchmarks();
+std::vector<HwBenchFigure> run_gpu_benchmarks();
+// Both of the above.
 std::vector<HwBenchFigure> run_hw_benchmarks();
 
 }  // namespace mlasim
