@@ -124,8 +124,11 @@ void append(std::vector<Row>& rows, const std::vector<Fig>& figs) {
 int sc_main(int argc, char** argv) {
   const std::string self = argc > 0 ? argv[0] : "mlasim_bench";
   const std::string mlasim = (std::filesystem::path(self).parent_path() / "mlasim").string();
+  // An optional argument runs only the sections whose name contains it ("HBM", "kernels").
+  const std::string only = argc > 1 ? argv[1] : "";
   std::vector<Row> rows;
   auto section = [&](const char* name, const std::function<void()>& fn) {
+    if (!only.empty() && std::string(name).find(only) == std::string::npos) return;
     fmt::print(stderr, "bench: {}...\n", name);
     fn();
   };
@@ -138,7 +141,8 @@ int sc_main(int argc, char** argv) {
   section("topology", [&] { append(rows, mlasim::run_topology_benchmarks()); });
 #endif
 #ifdef MLASIM_BENCH_HW
-  section("GPU and HBM models", [&] { append(rows, mlasim::run_hw_benchmarks()); });
+  section("HBM model", [&] { append(rows, mlasim::run_hbm_benchmarks()); });
+  section("GPU model", [&] { append(rows, mlasim::run_gpu_benchmarks()); });
 #endif
 #ifdef MLASIM_BENCH_ROUTER
   section("MoE router", [&] { append(rows, mlasim::run_router_benchmarks()); });

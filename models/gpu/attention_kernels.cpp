@@ -8,6 +8,9 @@
 // Decode MHA/GQA splits each (sequence, KV head) over enough CTAs to fill the SMs; prefill tiles
 // are 128 queries of one head walking 128-key blocks up to the causal diagonal, longest first.
 //
+// With several query tokens per sequence under the causal mask, KV blocks no row of a row block
+// may see are skipped (no load, no math).
+//
 // Leaves out: FP8 KV dequantisation cost, the page-table reads, varying context lengths within
 // a batch (every sequence has kv_len keys).
 #include <algorithm>
@@ -101,6 +104,7 @@ class MlaDecodePlan final : public KernelPlan {
     const uint64_t seq = g / nblk_, blk = g % nblk_;
     const uint64_t tokens = std::min<uint64_t>(op_.page_block, op_.kv_len - blk * op_.page_block);
     const uint64_t e = dtype_bytes(op_.dtype);
+    if (blk * op_.page_block >= visible_keys(mb)) return;  // masked for every row: skipped
     if (s == 0 || blk == 0) {
       // A new sequence: its query rows for this row block.
       const uint64_t rows = std::min<uint64_t>(kRows, rows_ - mb * kRows);
@@ -125,6 +129,15 @@ class MlaDecodePlan final : public KernelPlan {
                                 : rows * op_.head_dim_v * dtype_bytes(op_.dtype);
     }
     out.store(o_base_ + static_cast<uint64_t>(tile) * 4 * kRows * op_.head_dim_v * 4, bytes);
+  }
+  // Keys the rows of row block `mb` may see. Rows are query tokens x heads, heads fastest
+  // (FlashMLA's packing); with several query tokens (MTP, chunks) the block's last token sees
+  // the most, kv_len - q_len + token + 1 under the causal mask.
+  uint64_t visible_keys(uint64_t mb) const {
+    if (op_.mask == AttentionMask::None || op_.q_len <= 1) return op_.kv_len;
+    const uint64_t last_row = std::min(rows_, (mb + 1) * kRows) - 1;
+    const uint64_t token = last_row / op_.heads_q;
+    return std::min<uint64_t>(op_.kv_len, op_.kv_len - std::min(op_.kv_len, op_.q_len) + token + 1);
   }
   // Bytes the combine kernel reads and writes.
   uint64_t combine_in() const {

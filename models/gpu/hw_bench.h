@@ -5,7 +5,7 @@
 //   hbm_random_requests_per_s   random 32 B reads completed per wall second (8192 in flight)
 //   gpu_mla_decode_wall_s       wall time of one FlashMLA decode kernel, DeepSeek-V3 dims,
 //                               batch 128, context 4096, on the cycle-level HBM (and on the
-//                               bandwidth fidelity)
+//                               bandwidth fidelity); gpu_mla_decode_cpu_s: its processor time
 #pragma once
 
 #include <string>
@@ -19,6 +19,9 @@ struct HwBenchFigure {
   std::string unit;
 };
 
+std::vector<HwBenchFigure> run_hbm_benchmarks();
+std::vector<HwBenchFigure> run_gpu_benchmarks();
+// Both of the above.
 std::vector<HwBenchFigure> run_hw_benchmarks();
 
 }  // namespace mlasim

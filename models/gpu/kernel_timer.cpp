@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "models/gpu/kernel_builders.h"
+#include "models/hbm/hbm_params.h"
 #include "models/hbm/memory_engines.h"
 #include "sim/errors.h"
 #include "sim/params.h"
@@ -18,7 +19,7 @@ namespace mlasim {
 KernelTimer::KernelTimer(TileGpuParams gpu, ConfigNode memory)
     : gpu_(std::move(gpu)), memory_(std::move(memory)) {}
 
-KernelTimer KernelTimer::from_preset(std::string_view name_or_path) {
+KernelTimer KernelTimer::from_preset(std::string_view name_or_path, std::string_view memory) {
   std::filesystem::path path(name_or_path);
   if (!name_or_path.empty() && name_or_path.find('/') == std::string_view::npos &&
       !path.has_extension()) {
@@ -38,7 +39,19 @@ KernelTimer KernelTimer::from_preset(std::string_view name_or_path) {
   if (!type || type->as_string() != "tile") {
     throw InputError(fmt::format("{}: gpu.type must be 'tile' to time kernels", path.string()));
   }
-  return KernelTimer(read_params<TileGpuParams>(gpu, "gpu", {"type"}), *mem);
+  TileGpuParams params = read_params<TileGpuParams>(gpu, "gpu", {"type"});
+  const ConfigNode* mem_type = mem->find("type");
+  const std::string preset_memory = mem_type ? mem_type->as_string() : "";
+  if (memory.empty() || memory == preset_memory) return KernelTimer(std::move(params), *mem);
+  if (memory == "hbm_bandwidth" && preset_memory == "hbm") {
+    const HbmParams hbm = read_params<HbmParams>(mem, "memory", {"type"});
+    ConfigNode bw = ConfigNode::map();
+    bw.set("type", ConfigNode::scalar("hbm_bandwidth"));
+    bw.set("peak", ConfigNode::scalar(fmt::format("{}B/s", hbm.peak_bandwidth().bytes_per_s())));
+    return KernelTimer(std::move(params), bw);
+  }
+  throw InputError(fmt::format("{}: memory.type is '{}'; cannot time it as '{}'", path.string(),
+                               preset_memory, memory));
 }
 
 KernelTiming KernelTimer::time(const std::vector<OpPayload>& ops) const {

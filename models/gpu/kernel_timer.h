@@ -38,7 +38,10 @@ class KernelTimer {
   KernelTimer(TileGpuParams gpu, ConfigNode memory);
   // A preset name (h100, h800, h200: configs/hardware/<name>.yaml) or a YAML file with `gpu:`
   // (type: tile) and `memory:` sections. Throws InputError.
-  static KernelTimer from_preset(std::string_view name_or_path);
+  // `memory`: empty for the preset's own memory section; "hbm_bandwidth" for the bandwidth
+  // fidelity at the pin peak of the preset's cycle-level HBM (calibrated efficiency and latency
+  // defaults); "hbm" for the preset's section, which must then be cycle-level.
+  static KernelTimer from_preset(std::string_view name_or_path, std::string_view memory = "");
 
   KernelTiming time(const OpPayload& op) const { return time(std::vector<OpPayload>{op}); }
   // The ops back to back on one stream (their kernels share the L2).

@@ -1,5 +1,6 @@
-// `mlasim kernels` end to end: the built binary's JSON parses and carries the figures, the
-// table has units, --explain shows the dimension flow, and bad options exit with 2.
+// `mlasim kernels` end to end: the built binary's JSON parses and carries the figures (the
+// accounting, the roofline, the GPU model's time and achieved rates), the table has units,
+// --explain shows the dimension flow, and bad options exit with 2.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
@@ -58,8 +59,10 @@ TEST(KernelCli, JsonCarriesEveryVariantsFigures) {
   std::vector<std::string> names;
   for (const auto& v : variants) {
     names.push_back(v.at("variant"));
-    for (const char* key : {"kv_cache_bytes_per_token", "kv_cache_bytes_total", "bytes_read",
-                            "bytes_written", "flops", "arithmetic_intensity", "time_us", "bound"}) {
+    for (const char* key :
+         {"kv_cache_bytes_per_token", "kv_cache_bytes_total", "bytes_read", "bytes_written",
+          "flops", "arithmetic_intensity", "roofline_time_us", "time_us", "achieved_tb_per_s",
+          "achieved_tflops", "gpu_hbm_bytes", "bound"}) {
       EXPECT_TRUE(v.contains(key)) << key;
     }
     const double bytes = v.at("bytes_read").get<double>() + v.at("bytes_written").get<double>();
@@ -67,11 +70,24 @@ TEST(KernelCli, JsonCarriesEveryVariantsFigures) {
                 1e-9 * v.at("arithmetic_intensity").get<double>());
     // Roofline on the H100 preset: 989 TFLOP/s BF16, 3.35 TB/s.
     const double memory_us = bytes / 3.35e12 * 1e6;
-    EXPECT_NEAR(v.at("time_us").get<double>(),
-                std::max(memory_us, v.at("compute_time_us").get<double>()), 1e-6 * memory_us);
-    EXPECT_EQ(v.at("bound"), v.at("time_us").get<double>() == v.at("compute_time_us").get<double>()
-                                 ? "compute"
-                                 : "memory");
+    const double roofline_us = v.at("roofline_time_us").get<double>();
+    EXPECT_NEAR(roofline_us, std::max(memory_us, v.at("compute_time_us").get<double>()),
+                1e-6 * memory_us);
+    EXPECT_EQ(v.at("bound"),
+              roofline_us == v.at("compute_time_us").get<double>() ? "compute" : "memory");
+    // time_us comes from the GPU model: no faster than the tensor peak allows for the FLOPs,
+    // nor than the pin peak allows for the bytes its memory moved; the achieved rates are
+    // those figures over its time.
+    const double t = v.at("time_us").get<double>();
+    const double hbm = v.at("gpu_hbm_bytes").get<double>();
+    EXPECT_GE(t, v.at("compute_time_us").get<double>());
+    EXPECT_GE(t, hbm / 3.3508e12 * 1e6);
+    EXPECT_NEAR(v.at("achieved_tb_per_s").get<double>(), hbm / (t * 1e-6) * 1e-12, 1e-9);
+    EXPECT_NEAR(v.at("achieved_tflops").get<double>(),
+                v.at("flops").get<double>() / (t * 1e-6) * 1e-12, 1e-9);
+    // Batch-1 decode streams weights and cache: most of the pin bandwidth, not all of it.
+    EXPECT_GT(v.at("achieved_tb_per_s").get<double>(), 0.6 * 3.35);
+    EXPECT_LT(v.at("achieved_tb_per_s").get<double>(), 3.35);
   }
   EXPECT_EQ(names, (std::vector<std::string>{"mla_absorbed", "mla_naive", "mha", "gqa", "mqa"}));
   EXPECT_EQ(variants[0].at("kv_cache_bytes_per_token"), 70272);
@@ -91,13 +107,42 @@ TEST(KernelCli, GqaModelShowsMhaGqaMqa) {
   EXPECT_EQ(j.at("variants")[1].at("kv_cache_bytes_per_token"), 327680);
   EXPECT_EQ(j.at("variants")[1].at("kv_cache_bytes_total"), 327680ull * 4097 * 8);
   EXPECT_EQ(j.at("shape").at("gpu"), "h200");
+  // The H200's 4.8 TB/s lets the model go past the H100's 3.35 TB/s pin peak.
+  double best = 0;
+  for (const auto& v : j.at("variants"))
+    best = std::max(best, v.at("achieved_tb_per_s").get<double>());
+  EXPECT_GT(best, 3.35);
+  EXPECT_LT(best, 4.8);
+}
+
+TEST(KernelCli, CycleLevelMemoryTimesTheSameKernels) {
+  const RunResult fast = run_mlasim("kernels --model teaching --batch 8 --json");
+  const RunResult cycle = run_mlasim("kernels --model teaching --batch 8 --memory hbm --json");
+  ASSERT_EQ(fast.exit_code, 0) << fast.err;
+  ASSERT_EQ(cycle.exit_code, 0) << cycle.err;
+  const auto jf = nlohmann::json::parse(fast.out), jc = nlohmann::json::parse(cycle.out);
+  ASSERT_EQ(jf.at("variants").size(), jc.at("variants").size());
+  for (size_t i = 0; i < jf.at("variants").size(); ++i) {
+    const auto &f = jf.at("variants")[i], &c = jc.at("variants")[i];
+    // Same accounting and roofline; the kernels move the same bytes whichever memory times them.
+    EXPECT_EQ(f.at("bytes_read"), c.at("bytes_read"));
+    EXPECT_EQ(f.at("roofline_time_us"), c.at("roofline_time_us"));
+    EXPECT_EQ(f.at("gpu_hbm_bytes"), c.at("gpu_hbm_bytes"));
+    // Small kernels at these sizes see row misses and latency; the calibrated bandwidth
+    // fidelity stays within a factor of the cycle-level time.
+    const double tf = f.at("time_us").get<double>(), tc = c.at("time_us").get<double>();
+    EXPECT_GT(tc, 0.7 * tf) << f.at("variant");
+    EXPECT_LT(tc, 1.5 * tf) << f.at("variant");
+  }
+  EXPECT_NE(jc.at("shape").at("timer").get<std::string>().find("cycle-level"), std::string::npos);
 }
 
 TEST(KernelCli, TableHasUnitsAndExplainShowsTheFlow) {
   const RunResult table = run_mlasim("kernels --model deepseek-v2-lite --dtype fp8");
   ASSERT_EQ(table.exit_code, 0) << table.err;
-  for (const char* header : {"KV/token [B]", "KV total [MB]", "read [MB]", "written [MB]",
-                             "[GFLOP]", "AI [FLOP/B]", "time [us]"}) {
+  for (const char* header :
+       {"KV/token [B]", "KV total [MB]", "read [MB]", "written [MB]", "[GFLOP]", "AI [FLOP/B]",
+        "roofline [us]", "time [us]", "TB/s", "TFLOPS"}) {
     EXPECT_NE(table.out.find(header), std::string::npos) << header;
   }
   const RunResult ex = run_mlasim("kernels --model teaching --context 100 --explain");
@@ -112,9 +157,9 @@ TEST(KernelCli, TableHasUnitsAndExplainShowsTheFlow) {
 }
 
 TEST(KernelCli, BadOptionsExitWith2AndOneLine) {
-  for (const char* args :
-       {"kernels --dtype fp7", "kernels --model no-such-model", "kernels --batch 0",
-        "kernels --gpu a100", "kernels --phase train", "kernels --context 200000"}) {
+  for (const char* args : {"kernels --dtype fp7", "kernels --model no-such-model",
+                           "kernels --batch 0", "kernels --gpu a100", "kernels --phase train",
+                           "kernels --context 200000", "kernels --memory ddr5"}) {
     const RunResult r = run_mlasim(args);
     EXPECT_EQ(r.exit_code, 2) << args;
     EXPECT_FALSE(r.err.empty()) << args;

@@ -7,8 +7,11 @@
 #include <cstdio>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
+#include <vector>
 
+#include "models/gpu/kernel_timer.h"
 #include "sim/errors.h"
 #include "workloads/kernels/explain.h"
 #include "workloads/kernels/kernels_report.h"
@@ -25,6 +28,7 @@ struct KernelsOptions {
   std::string dtype = "bf16";
   std::string kv_dtype;
   std::string gpu = "h100";
+  std::string memory = "hbm_bandwidth";
   bool tf32 = false;
   bool json = false;
   bool explain = false;
@@ -59,6 +63,25 @@ int run_kernels(const KernelsOptions& o) {
   if (!o.kv_dtype.empty()) r.kv_dtype = parse_dtype("--kv-dtype", o.kv_dtype);
   r.gpu = o.gpu;
   r.tf32 = o.tf32;
+  if (o.memory != "hbm_bandwidth" && o.memory != "hbm") {
+    throw InputError(fmt::format("--memory: '{}' is not one of hbm_bandwidth, hbm", o.memory));
+  }
+  kernels::gpu_peaks(o.gpu);  // an unknown name fails here, listing the known ones
+  // The tile GPU model of the preset times the kernels of one layer (a fresh GPU per variant,
+  // cold L2).
+  auto timer = std::make_shared<KernelTimer>(KernelTimer::from_preset(o.gpu, o.memory));
+  timer->gpu().fp32_gemm_on_tf32 = o.tf32;
+  r.timer = [timer](const std::vector<OpPayload>& ops) -> std::optional<kernels::GpuStepTime> {
+    try {
+      const KernelTiming t = timer->time(ops);
+      return kernels::GpuStepTime{t.time_us, t.hbm_bytes};
+    } catch (const std::invalid_argument&) {
+      return std::nullopt;  // a tile that does not fit an SM
+    }
+  };
+  r.timer_label = fmt::format("tile GPU model of {} ({} SMs at {:.2f} GHz) on {} memory", o.gpu,
+                              timer->gpu().sms, timer->gpu().clock.hz() / 1e9,
+                              o.memory == "hbm" ? "cycle-level HBM" : "bandwidth-fidelity HBM");
 
   const kernels::KernelsReport report = kernels::build_kernels_report(r);
   std::optional<std::vector<kernels::DimensionFlow>> flows;
@@ -91,8 +114,14 @@ kernel that reads its operands from HBM and writes its result back (weights once
 attention fused flash-style, naive MLA materialises K and V). FLOPs: 2 per multiply-add of the
 matrix products. With --dtype fp8 the matrix products run in FP8 (128x128 weight blocks, 1x128
 activation tiles) and activations, attention and by default the KV cache stay in BF16, as
-DeepSeek-V3 serves. time_us is a roofline max(compute, memory) on the preset's datasheet peaks,
-a placeholder until the GPU model.
+DeepSeek-V3 serves. roofline [us] is max(compute, memory) on the preset's datasheet peaks.
+time [us] comes from the tile GPU model of the preset (configs/hardware/<gpu>.yaml: SMs, tensor
+rates, L2, HBM) running the same stages as kernels (GEMMs, per-head grouped GEMMs for MLA's
+absorption, FlashMLA decode or FlashAttention for the core) on one layer, times the layer
+count; by default on the bandwidth fidelity of HBM calibrated on the cycle-level model
+(--memory hbm runs the cycle-level HBM itself: exact, slower). TB/s is the HBM traffic the model
+moved over its time (it may differ from the accounted bytes: L2 reuse, tile padding); TFLOPS
+is the accounted FLOPs over it.
 Examples:
   mlasim kernels                                    DeepSeek-V3 decode, batch 1, 4096 cached, bf16
   mlasim kernels --model qwen2.5-72b --batch 64 --json
@@ -125,7 +154,13 @@ void register_kernels_command(CLI::App& app, CommandAction& action) {
   cmd->add_option(
       "--kv-dtype", o->kv_dtype,
       "KV-cache dtype: fp8, bf16 or fp32 (default: the activation dtype, bf16 for fp8)");
-  cmd->add_option("--gpu", o->gpu, "GPU preset for the roofline: h100, h800 or h200")
+  cmd->add_option("--gpu", o->gpu,
+                  "GPU preset (configs/hardware/<gpu>.yaml) for the GPU model and the roofline: "
+                  "h100, h800 or h200")
+      ->capture_default_str();
+  cmd->add_option("--memory", o->memory,
+                  "HBM fidelity of the GPU model: hbm_bandwidth (fast, calibrated) or hbm "
+                  "(cycle-level)")
       ->capture_default_str();
   cmd->add_flag("--tf32", o->tf32,
                 "Run fp32 products at the TF32 tensor rate (default: CUDA cores)");

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sim/errors.h"
+#include "workloads/kernels/kernels_timing.h"
 
 namespace mlasim::kernels {
 
@@ -45,6 +46,16 @@ RooflineEstimate roofline(const KernelCost& cost, const Precision& precision, co
   return e;
 }
 
+double VariantReport::achieved_tb_per_s() const {
+  if (!gpu_time || gpu_time->time_us <= 0) return 0;
+  return static_cast<double>(gpu_time->hbm_bytes) / (gpu_time->time_us * 1e-6) * 1e-12;
+}
+
+double VariantReport::achieved_tflops() const {
+  if (!gpu_time || gpu_time->time_us <= 0) return 0;
+  return static_cast<double>(cost.flops()) / (gpu_time->time_us * 1e-6) * 1e-12;
+}
+
 std::string phase_label(const StepShape& shape) {
   if (shape.q_len == 1) return "decode";
   if (shape.kv_start == 0) return "prefill";
@@ -65,6 +76,8 @@ KernelsReport build_kernels_report(const KernelsRequest& r) {
         fmt::format("--kv-dtype must be fp8, bf16 or fp32, got {}", enum_name(*r.kv_dtype)));
   }
   KernelsReport rep;
+  rep.timed = static_cast<bool>(r.timer);
+  rep.timer_label = r.timer_label;
   rep.model = resolve_model(r.model);
   rep.gpu = gpu_peaks(r.gpu);
   rep.tf32 = r.tf32;
@@ -94,6 +107,14 @@ KernelsReport build_kernels_report(const KernelsRequest& r) {
     const uint64_t moved = vr.cost.traffic.bytes_read() + vr.cost.traffic.bytes_written();
     vr.arithmetic_intensity =
         moved ? static_cast<double>(vr.cost.flops()) / static_cast<double>(moved) : 0.0;
+    if (r.timer) {
+      // Every layer runs the same kernels: time one, count it num_hidden_layers times.
+      if (auto t = r.timer(attention_step_ops(vr.spec, rep.shape, rep.precision, mode))) {
+        t->time_us *= static_cast<double>(layers);
+        t->hbm_bytes *= layers;
+        vr.gpu_time = t;
+      }
+    }
     rep.variants.push_back(vr);
   }
   return rep;
@@ -104,24 +125,43 @@ std::string format_report_table(const KernelsReport& rep) {
   std::string out = fmt::format(
       "{}: {}, {} layers, {} query heads\n"
       "step: {} (batch {}, {} cached + {} new tokens, kv_len {}), {}\n"
-      "figures: one step of every layer's attention block; time is a roofline on {} "
-      "({} for the compute dtype, HBM {:.2f} TB/s)\n\n",
+      "figures: one step of every layer's attention block; roofline on {} "
+      "({} for the compute dtype, HBM {:.2f} TB/s)\n",
       rep.model.name, rep.model.is_mla() ? "MLA" : "GQA/MHA", rep.model.num_hidden_layers,
       rep.model.num_attention_heads, phase_label(sh), sh.batch, sh.kv_start, sh.q_len, sh.kv_len(),
       rep.precision.describe(), rep.gpu.name,
       peak_rate(rep.gpu, rep.precision.compute, rep.tf32).str(), rep.gpu.hbm.bytes_per_s() / 1e12);
-  out += fmt::format("{:<13} {:>6} {:>13} {:>14} {:>12} {:>13} {:>12} {:>13} {:>11} {:>7}\n",
-                     "variant", "n_kv", "KV/token [B]", "KV total [MB]", "read [MB]",
-                     "written [MB]", "[GFLOP]", "AI [FLOP/B]", "time [us]", "bound");
+  out += rep.timed ? fmt::format(
+                         "time: {}; TB/s: the model's HBM bytes over its time, TFLOPS: "
+                         "the FLOPs above over it\n\n",
+                         rep.timer_label)
+                   : std::string("time: the roofline\n\n");
+  out += fmt::format(
+      "{:<13} {:>6} {:>13} {:>14} {:>12} {:>13} {:>12} {:>12} {:>14} {:>11} {:>7} {:>8} {:>8}\n",
+      "variant", "n_kv", "KV/token [B]", "KV total [MB]", "read [MB]", "written [MB]", "[GFLOP]",
+      "AI [FLOP/B]", "roofline [us]", "time [us]", "TB/s", "TFLOPS", "bound");
   for (const VariantReport& v : rep.variants) {
     const std::string nkv = v.spec.is_mla() ? "latent" : std::to_string(v.spec.n_kv_heads);
+    const bool have = !rep.timed || v.gpu_time;
     out += fmt::format(
-        "{:<13} {:>6} {:>13} {:>14.3f} {:>12.3f} {:>13.3f} {:>12.3f} {:>13.2f} "
-        "{:>11.2f} {:>7}\n",
+        "{:<13} {:>6} {:>13} {:>14.3f} {:>12.3f} {:>13.3f} {:>12.3f} {:>12.2f} {:>14.2f} {:>11} "
+        "{:>7} {:>8} {:>8}\n",
         variant_name(v.variant), nkv, v.kv_bytes_per_token, v.kv_bytes_total / 1e6,
         v.cost.traffic.bytes_read() / 1e6, v.cost.traffic.bytes_written() / 1e6,
         v.cost.flops() / 1e9, v.arithmetic_intensity, v.estimate.time().to_us(),
+        have ? fmt::format("{:.2f}", v.time_us()) : "-",
+        v.gpu_time ? fmt::format("{:.2f}", v.achieved_tb_per_s()) : "-",
+        v.gpu_time ? fmt::format("{:.1f}", v.achieved_tflops()) : "-",
         v.estimate.memory_bound() ? "memory" : "compute");
+  }
+  if (rep.timed) {
+    for (const VariantReport& v : rep.variants) {
+      if (!v.gpu_time) {
+        out += fmt::format(
+            "{}: a tile of its kernels does not fit an SM at these dtypes (no model time)\n",
+            variant_name(v.variant));
+      }
+    }
   }
   return out;
 }
@@ -153,7 +193,8 @@ std::string format_report_json(const KernelsReport& rep, const std::vector<Dimen
                 {"activation_dtype", enum_name(rep.precision.activation)},
                 {"kv_dtype", enum_name(rep.precision.cache)},
                 {"gpu", rep.gpu.name},
-                {"tf32", rep.tf32}};
+                {"tf32", rep.tf32},
+                {"timer", rep.timed ? rep.timer_label : std::string("roofline")}};
   nlohmann::json variants = nlohmann::json::array();
   for (const VariantReport& v : rep.variants) {
     variants.push_back({{"variant", variant_name(v.variant)},
@@ -170,8 +211,19 @@ std::string format_report_json(const KernelsReport& rep, const std::vector<Dimen
                         {"arithmetic_intensity", v.arithmetic_intensity},
                         {"compute_time_us", v.estimate.compute.to_us()},
                         {"memory_time_us", v.estimate.memory.to_us()},
-                        {"time_us", v.estimate.time().to_us()},
+                        {"roofline_time_us", v.estimate.time().to_us()},
                         {"bound", v.estimate.memory_bound() ? "memory" : "compute"}});
+    nlohmann::json& last = variants.back();
+    if (rep.timed && !v.gpu_time) {
+      last["time_us"] = nullptr;
+    } else {
+      last["time_us"] = v.time_us();
+    }
+    if (v.gpu_time) {
+      last["gpu_hbm_bytes"] = v.gpu_time->hbm_bytes;
+      last["achieved_tb_per_s"] = v.achieved_tb_per_s();
+      last["achieved_tflops"] = v.achieved_tflops();
+    }
   }
   j["variants"] = std::move(variants);
   if (flows) {

@@ -1,9 +1,12 @@
 // What `mlasim kernels` computes: for one model and step shape, each attention variant's
-// KV-cache footprint, FLOPs and bytes (closed forms of accounting.h, summed over all layers)
-// and a roofline time on a GPU preset; rendered as a table or as JSON.
+// KV-cache footprint, FLOPs and bytes (closed forms of accounting.h, summed over all layers),
+// a roofline time on a GPU preset's datasheet peaks and, given a timer (the `mlasim kernels`
+// command passes the tile GPU model), the time of the same kernels on a GPU model with the
+// bandwidth and FLOP rate they achieve; rendered as a table or as JSON.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -13,10 +16,19 @@
 #include "workloads/kernels/numerics.h"
 #include "workloads/kernels/roofline.h"
 #include "workloads/model_config.h"
+#include "workloads/op_graph.h"
 
 namespace mlasim::kernels {
 
 enum class Phase { Decode, Prefill };
+
+// What a GPU model says about the kernels of one layer step (attention_step_ops).
+struct GpuStepTime {
+  double time_us = 0;
+  uint64_t hbm_bytes = 0;  // bytes the model's memory moved (reads + writes)
+};
+// Times one layer's ops; empty when the GPU model cannot run them (a tile that does not fit).
+using StepTimer = std::function<std::optional<GpuStepTime>(const std::vector<OpPayload>&)>;
 
 struct KernelsRequest {
   std::string model = "deepseek-v3";
@@ -28,6 +40,9 @@ struct KernelsRequest {
   std::optional<DType> kv_dtype;
   std::string gpu = "h100";
   bool tf32 = false;
+  // When set, time_us comes from it (all layers: one layer's time x layers); else the roofline.
+  StepTimer timer;
+  std::string timer_label;  // what the timer models, for the table's header
 };
 
 struct VariantReport {
@@ -39,6 +54,12 @@ struct VariantReport {
   uint64_t kv_bytes_total = 0;        // the whole batch
   RooflineEstimate estimate;
   double arithmetic_intensity = 0;  // FLOP per byte moved
+  // From the GPU model, all layers (empty without a timer, or where the model cannot run it).
+  std::optional<GpuStepTime> gpu_time;
+  double time_us() const { return gpu_time ? gpu_time->time_us : estimate.time().to_us(); }
+  // Model HBM bytes per model second, TB/s; accounted FLOPs per model second, TFLOP/s.
+  double achieved_tb_per_s() const;
+  double achieved_tflops() const;
 };
 
 struct KernelsReport {
@@ -47,6 +68,8 @@ struct KernelsReport {
   Precision precision;
   GpuPeaks gpu;
   bool tf32 = false;
+  bool timed = false;  // a GPU model timed the variants
+  std::string timer_label;
   std::vector<VariantReport> variants;
 };
 

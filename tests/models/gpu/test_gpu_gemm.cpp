@@ -89,5 +89,27 @@ TEST(GpuGemm, TilingHeuristicSplitsKWhenTooFewTiles) {
   EXPECT_EQ(big.bm * big.bn, 128u * 256u);
 }
 
+// Element-wise kernels (norms, RoPE, activations) are sized by their bytes: streaming ones run
+// at the memory's sustained bandwidth, and ones with enough FP32 work at the CUDA-core rate.
+TEST(GpuStreaming, ElementwiseRunsAtStreamingBandwidthOrCudaCoreRate) {
+  const KernelTimer timer = KernelTimer::from_preset("h800", "hbm_bandwidth");
+  ElementwiseOp norm;
+  norm.function = ElementwiseFunction::RmsNorm;
+  norm.bytes_in = Bytes(256ull << 20);
+  norm.bytes_out = Bytes(256ull << 20);
+  norm.flops = 4.0 * (128ull << 20);  // a few FLOPs per BF16 element
+  const KernelTiming n = timer.time(OpPayload{norm});
+  const double stream_us = 512.0 * (1 << 20) / kSustainedHbm * 1e6;
+  EXPECT_NEAR(n.time_us / stream_us, 1.0, 0.10);
+  EXPECT_EQ(n.hbm_bytes, 512ull << 20);
+  // The same bytes with 8x the CUDA-core time of the stream: compute sets the pace.
+  ElementwiseOp rope = norm;
+  rope.function = ElementwiseFunction::Rope;
+  const double fp32_rate = 132.0 * 256 * 1.83e9;
+  rope.flops = 8 * stream_us * 1e-6 * fp32_rate;
+  const KernelTiming r = timer.time(OpPayload{rope});
+  EXPECT_NEAR(r.time_us / (rope.flops / fp32_rate * 1e6), 1.0, 0.10);
+}
+
 }  // namespace
 }  // namespace mlasim

@@ -31,7 +31,22 @@ TEST(TileGpuModule, PresetsResolveThroughTheRegistry) {
         .bytes_per_s();
   };
   EXPECT_NEAR(peak("h800") / 3.35e12, 1.0, 0.005);
+  EXPECT_NEAR(peak("h100") / 3.35e12, 1.0, 0.005);
   EXPECT_NEAR(peak("h200") / 4.8e12, 1.0, 0.005);
+  // The GPU side: the datasheet's dense tensor TFLOPS (REFERENCE.md §2), the same die on all
+  // three; FP32 CUDA cores at the preset clock (66.9 TFLOPS is quoted at the 1.98 GHz boost).
+  for (const char* name : {"h100", "h800", "h200"}) {
+    const ConfigNode root =
+        load_config_file(std::string(MLASIM_CONFIG_DIR) + "/hardware/" + name + ".yaml");
+    const TileGpuParams g = read_params<TileGpuParams>(root.find("gpu"), "gpu", {"type"});
+    const double sms = g.sms;
+    EXPECT_EQ(g.sms, 132u) << name;
+    EXPECT_NEAR(sms * g.tensor_rate(DType::FP8) / 1979e12, 1.0, 0.01) << name;
+    EXPECT_NEAR(sms * g.tensor_rate(DType::BF16) / 989e12, 1.0, 0.01) << name;
+    EXPECT_NEAR(sms * g.tensor_rate(DType::FP32) / 495e12, 1.0, 0.01) << name;
+    EXPECT_NEAR(sms * g.fp32_rate() / 66.9e12, 1.0, 0.10) << name;
+    EXPECT_NEAR(static_cast<double>(g.l2_capacity.count()) / 50e6, 1.0, 0.05) << name;
+  }
 }
 
 TEST(TileGpuModule, RunsAnOpGraphUnderSystemCLikeTheStandaloneEngine) {
