@@ -29,6 +29,10 @@
 #include "models/gpu/hw_bench.h"
 #define MLASIM_BENCH_HW 1
 #endif
+#if __has_include("models/common/net_bench.h")
+#include "models/common/net_bench.h"
+#define MLASIM_BENCH_NETWORK 1
+#endif
 #if __has_include("workloads/router_bench.h")
 #include "workloads/router_bench.h"
 #define MLASIM_BENCH_ROUTER 1
@@ -139,6 +143,16 @@ int sc_main(int argc, char** argv) {
 #endif
 #ifdef MLASIM_BENCH_HW
   section("GPU and HBM models", [&] { append(rows, mlasim::run_hw_benchmarks()); });
+#endif
+#ifdef MLASIM_BENCH_NETWORK
+  section("packet network (128-host all-to-all)", [&] {
+    for (const auto& f : mlasim::run_network_benchmarks()) {
+      std::string note;
+      if (f.name == "net_a2a128_packet_hops_per_wall_s") note = "target >= 5e6 on one core";
+      if (f.name == "net_a2a128_hops_to_systemc_events_ratio") note = "target >= 0.4";
+      rows.push_back({f.name, f.value, f.unit, note});
+    }
+  });
 #endif
 #ifdef MLASIM_BENCH_ROUTER
   section("MoE router", [&] { append(rows, mlasim::run_router_benchmarks()); });

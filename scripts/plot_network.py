@@ -9,7 +9,8 @@
   p2p_bandwidth.png             bandwidth per message size, when one GPU pair sent batches of
                                 several sizes (net-p2p-bandwidth)
 
-Usage: plot_network.py RESULTS_DIR. Writes nothing (and exits 0) for runs without a packet or
+plot_run.py calls network_plots() after every run. Usage: plot_network.py RESULTS_DIR. Writes
+nothing (and exits 0) for runs without a packet or
 flow network (no links.csv).
 """
 import csv
@@ -56,6 +57,7 @@ def plot_heatmap(plt, links, out_png):
         ax.set_yticks(range(len(tiers)))
         ax.set_yticklabels(tiers)
         ax.set_xlabel("plane / rail (- : inside a node or shared)")
+        ax.set_ylabel("link tier (from -> to)")
         ax.set_title(f"{title} link utilisation")
         for i, row in enumerate(grid):
             for j, v in enumerate(row):
@@ -149,29 +151,37 @@ def plot_p2p_bandwidth(plt, messages, out_png):
     return True
 
 
+def network_plots(plt, d):
+    """Draws every network plot the run's files allow; returns [(title, png name)]."""
+    links = read_csv(os.path.join(d, "links.csv"))
+    if not links:
+        return []
+    messages = read_csv(os.path.join(d, "messages.csv"))
+    series = read_csv(os.path.join(d, "link_timeseries.csv"))
+    made = []
+    if plot_heatmap(plt, links, os.path.join(d, "link_utilization_heatmap.png")):
+        made.append(("Link utilisation by tier and plane", "link_utilization_heatmap.png"))
+    if plot_queues(plt, links, series, os.path.join(d, "queue_occupancy.png")):
+        made.append(("Queue occupancy over time", "queue_occupancy.png"))
+    if plot_cdf(plt, messages, os.path.join(d, "fct_slowdown_cdf.png")):
+        made.append(("FCT slowdown CDF", "fct_slowdown_cdf.png"))
+    if plot_p2p_bandwidth(plt, messages, os.path.join(d, "p2p_bandwidth.png")):
+        made.append(("Point-to-point bandwidth by message size", "p2p_bandwidth.png"))
+    return made
+
+
 def main(argv):
     if len(argv) != 2:
         print(__doc__, file=sys.stderr)
         return 2
     d = argv[1]
-    links = read_csv(os.path.join(d, "links.csv"))
-    if not links:
+    if not os.path.exists(os.path.join(d, "links.csv")):
         return 0
     plt = load_pyplot()
     if plt is None:
         print("plot_network.py: matplotlib not available; no plots", file=sys.stderr)
         return 0
-    messages = read_csv(os.path.join(d, "messages.csv"))
-    series = read_csv(os.path.join(d, "link_timeseries.csv"))
-    made = []
-    if plot_heatmap(plt, links, os.path.join(d, "link_utilization_heatmap.png")):
-        made.append("link_utilization_heatmap.png")
-    if plot_queues(plt, links, series, os.path.join(d, "queue_occupancy.png")):
-        made.append("queue_occupancy.png")
-    if plot_cdf(plt, messages, os.path.join(d, "fct_slowdown_cdf.png")):
-        made.append("fct_slowdown_cdf.png")
-    if plot_p2p_bandwidth(plt, messages, os.path.join(d, "p2p_bandwidth.png")):
-        made.append("p2p_bandwidth.png")
+    made = [png for _, png in network_plots(plt, d)]
     summary_path = os.path.join(d, "summary.json")
     if os.path.exists(summary_path):
         with open(summary_path) as f:

@@ -11,6 +11,11 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from plot_common import load_pyplot, unit_of_key, write_atomic  # noqa: E402
 
+try:  # network plots (links.csv, messages.csv, ...) when the run had a packet or flow network
+    from plot_network import network_plots  # noqa: E402
+except ImportError:
+    network_plots = None
+
 
 def plot_timeline(plt, timeline, out_png):
     spans = [e for e in timeline.get("traceEvents", []) if e.get("ph") == "X"]
@@ -97,6 +102,8 @@ def main():
             images.append(("Op timeline", "timeline.png"))
         if plot_busy(plt, summary, os.path.join(run_dir, "gpu_busy.png")):
             images.append(("Busy time per GPU", "gpu_busy.png"))
+        if network_plots is not None:
+            images += network_plots(plt, run_dir)
 
     lines = [f"# Run report: {summary.get('scenario', run_dir)}", "",
              "Open `timeline.json` in Perfetto (ui.perfetto.dev) or chrome://tracing for the "

@@ -14,6 +14,7 @@
 
 #include <systemc>
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -34,15 +35,27 @@ namespace mlasim {
 // so a series never needs to know the run's length.
 class TimeSeries {
  public:
-  void add(int64_t t0_ps, int64_t t1_ps, double per_ps, int64_t initial_width_ps, int32_t max_bins);
+  void add(int64_t t0_ps, int64_t t1_ps, double per_ps, int64_t initial_width_ps,
+           int32_t max_bins) {
+    // Common case, without a division: inside the bin the last interval ended in.
+    if (t0_ps >= cur_lo_ && t1_ps <= cur_hi_) {
+      bins_[cur_] += static_cast<double>(t1_ps - t0_ps) * per_ps;
+      return;
+    }
+    add_slow(t0_ps, t1_ps, per_ps, initial_width_ps, max_bins);
+  }
   int64_t width_ps() const { return width_; }
   const std::vector<double>& bins() const { return bins_; }
   // Bins re-cut to a width that is a multiple of this one's.
   std::vector<double> coarsened(int64_t width_ps) const;
 
  private:
+  void add_slow(int64_t t0_ps, int64_t t1_ps, double per_ps, int64_t initial_width_ps,
+                int32_t max_bins);
   int64_t width_ = 0;
   std::vector<double> bins_;
+  size_t cur_ = 0;
+  int64_t cur_lo_ = 0, cur_hi_ = -1;  // bounds of bin cur_ (empty until the first interval)
 };
 
 struct LinkStats {
@@ -127,14 +140,12 @@ class Fabric : public sc_core::sc_module {
   virtual size_t bytes_per_in_flight_packet() const { return 0; }
 
  protected:
-  // 16 bytes, so the four children of a heap node share one cache line. `key` orders events:
-  // time in ps (48 bits, 281 s) above a 16-bit sequence number that keeps same-time events in
-  // scheduling order (wrapping after 65,536 of them: still one fixed order, so deterministic).
+  // 16 bytes: time in ps, then the event's kind and arguments.
   struct Event {
-    uint64_t key;
+    uint64_t key;  // time, ps
     uint32_t a;
     uint32_t kind_b;  // kind (8 bits) | b << 8 (24 bits)
-    int64_t t() const { return static_cast<int64_t>(key >> 16); }
+    int64_t t() const { return static_cast<int64_t>(key); }
     uint8_t kind() const { return static_cast<uint8_t>(kind_b & 0xff); }
     uint32_t b() const { return kind_b >> 8; }
   };
@@ -199,15 +210,47 @@ class Fabric : public sc_core::sc_module {
   void arm();
   void deliver_now(uint32_t record, NetworkNode& at, Message&& msg, int in_port);
 
-  // Event queue: a 4-ary min-heap on (time, seq); shallower than a binary heap, so fewer
-  // cache misses per push and pop when many packets are in flight.
-  void heap_push(const Event& e);
-  Event heap_pop();
-  const Event& heap_top() const { return heap_.front(); }
+  // Event queue: a radix heap. Times never go backwards (nothing is scheduled before the
+  // last event taken out), so an event waits in the bucket of the highest bit in which its
+  // time differs from that last time; taking the next one out only re-sorts the lowest
+  // non-empty bucket. Pushes are appends, and equal times leave in the order they came in
+  // (bucket 0 is a FIFO), which keeps runs deterministic.
+  class EventQueue {
+   public:
+    bool empty() const { return size_ == 0; }
+    size_t size() const { return size_; }
+    void push(Event e) {
+      if (e.key < last_) e.key = last_;
+      buckets_[bucket_of(e.key)].push_back(e);
+      ++size_;
+    }
+    const Event& top() {
+      if (head0_ == buckets_[0].size()) refill();
+      return buckets_[0][head0_];
+    }
+    Event pop() {
+      const Event e = top();
+      --size_;
+      if (++head0_ == buckets_[0].size()) {
+        buckets_[0].clear();
+        head0_ = 0;
+      }
+      return e;
+    }
+
+   private:
+    int bucket_of(uint64_t key) const {
+      return key == last_ ? 0 : 64 - __builtin_clzll(key ^ last_);
+    }
+    void refill();
+    std::array<std::vector<Event>, 65> buckets_;
+    size_t head0_ = 0;
+    uint64_t last_ = 0;
+    size_t size_ = 0;
+  };
 
   sc_core::sc_event wake_;
-  std::vector<Event> heap_;
-  uint64_t seq_ = 0;
+  EventQueue queue_;
   int64_t armed_for_ = -1;
   double cpu_first_ = -1, cpu_last_ = 0;
   bool in_fire_ = false;

@@ -98,6 +98,7 @@ void PacketFabric::inject(NetworkNode& at, Message msg, std::function<void()> on
   s.refs = 2;
   s.on_sent = std::move(on_sent);
   s.path = path_scratch_;  // packets follow it unless routing is decided per packet
+  std::copy_n(s.path.begin(), std::min(s.path.size(), kInlinePath), s.path_inline.begin());
   msg.vl = static_cast<uint8_t>(msg.vl % params_.vls);
   const uint8_t vl = msg.vl;
   s.msg = std::move(msg);
@@ -132,7 +133,7 @@ uint32_t PacketFabric::make_packet(uint32_t m) {
   k.ready = s.ready;
   k.path_len = static_cast<uint16_t>(s.path.size());
   if (s.path.size() <= kInlinePath) {
-    std::copy(s.path.begin(), s.path.end(), k.path.begin());
+    k.path = s.path_inline;  // fixed size: a few vector moves, no memcpy call
   } else {
     k.far_path = s.path.data();
   }

@@ -105,6 +105,7 @@ class PacketFabric : public Fabric {
     int64_t ready = 0;  // earliest start of its first packet (setup latency)
     uint32_t last_in_port = 0;
     std::vector<uint32_t> path;  // links from source to destination (ECMP, fixed per flow)
+    std::array<uint32_t, kInlinePath> path_inline{};  // its first links, copied into packets
   };
   struct Return {
     int64_t t;
