@@ -126,6 +126,13 @@ void Fabric::finalize() {
   per_packet_routing_ = per_packet_routing_ || params_.spray;
 }
 
+void Fabric::add_fault(FaultAction) {
+  throw InputError(fmt::format(
+      "network.faults.events: faults at a simulated time need network.fidelity packet (this "
+      "run is {})",
+      fidelity_name()));
+}
+
 double Fabric::port_load(const NetworkNode&, int) const {
   return 0.0;
 }

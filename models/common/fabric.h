@@ -113,6 +113,26 @@ class Fabric : public sc_core::sc_module {
   virtual void inject(NetworkNode& at, Message msg, std::function<void()> on_sent) = 0;
   // Load of an output port for adaptive routing: expected wait, ps (0 when idle).
   virtual double port_load(const NetworkNode& at, int port) const;
+  // Faults at a simulated time (packet fidelity only): the link directions that go down, or
+  // slow down to `bandwidth_factor` of their rate, and the nodes that die with them.
+  struct FaultAction {
+    int64_t at_ps = 0;
+    std::vector<uint32_t> links;
+    std::vector<uint32_t> nodes;
+    double bandwidth_factor = 0.0;  // 0: down
+    std::string what;               // for reports, e.g. "link leaf0:spine0 down"
+  };
+  struct FaultRecord {
+    std::string what;
+    int64_t at_ps = 0;
+    int64_t reroute_ps = -1;  // when routes without it took effect (-1: not yet, or none)
+  };
+  // Runs `detection_delay` after fault i: the owner rebuilds the routes without faults 0..i.
+  using RerouteHook = std::function<void(size_t fault)>;
+  virtual void add_fault(FaultAction action);
+  void set_reroute_hook(RerouteHook hook) { reroute_hook_ = std::move(hook); }
+  const std::vector<FaultRecord>& faults() const { return fault_log_; }
+
   // Lines describing traffic still inside the network (for the watchdog and tests).
   virtual std::vector<std::string> describe_in_flight() const = 0;
   virtual const char* fidelity_name() const = 0;
@@ -137,6 +157,16 @@ class Fabric : public sc_core::sc_module {
   // Process CPU time from the first to the latest engine activation (robust to a busy host).
   double cpu_seconds() const { return cpu_last_ - cpu_first_; }
   uint64_t peak_in_flight_packets = 0;
+  // Faults: packets lost on dead links, resent by their NIC, duplicates thrown away at the
+  // receiver (go-back-N), retransmission timeouts, messages given up after max_retries, and
+  // when the last resent packet arrived (-1: none).
+  uint64_t packets_lost = 0, bytes_lost = 0, packets_retransmitted = 0, duplicate_packets = 0;
+  uint64_t retransmit_timeouts = 0, messages_failed = 0;
+  int64_t last_repair_ps = -1;
+  // Payload of packets delivered to GPUs (copies not counted), and its value at the first fault.
+  uint64_t payload_delivered = 0, payload_delivered_at_fault = 0;
+  // Payload bytes delivered to GPUs per time bin (throughput around faults).
+  TimeSeries delivered_series;
   virtual size_t bytes_per_in_flight_packet() const { return 0; }
 
  protected:
@@ -190,6 +220,9 @@ class Fabric : public sc_core::sc_module {
   std::vector<std::vector<uint32_t>> out_links_;  // [node][port] -> link id
   std::deque<FabricLink> links_;                  // deque: stats registrations point into it
   std::vector<MessageRecord> records_;
+  std::vector<FaultAction> fault_actions_;
+  std::vector<FaultRecord> fault_log_;
+  RerouteHook reroute_hook_;
   uint32_t mtu_ = 4096;
   bool series_enabled_ = true;
   bool per_packet_routing_ = false;
@@ -224,12 +257,21 @@ class Fabric : public sc_core::sc_module {
       buckets_[bucket_of(e.key)].push_back(e);
       ++size_;
     }
-    const Event& top() {
-      if (head0_ == buckets_[0].size()) refill();
-      return buckets_[0][head0_];
+    // Looking does not re-sort (that would raise the floor under later pushes): it scans the
+    // lowest non-empty bucket; the first of equal times is the one pop() returns.
+    const Event& top() const {
+      if (head0_ < buckets_[0].size()) return buckets_[0][head0_];
+      size_t i = 1;
+      while (buckets_[i].empty())
+        ++i;
+      const Event* best = &buckets_[i].front();
+      for (const Event& e : buckets_[i])
+        if (e.key < best->key) best = &e;
+      return *best;
     }
     Event pop() {
-      const Event e = top();
+      if (head0_ == buckets_[0].size()) refill();
+      const Event e = buckets_[0][head0_];
       --size_;
       if (++head0_ == buckets_[0].size()) {
         buckets_[0].clear();

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <map>
 
 #include "sim/errors.h"
 
@@ -96,6 +97,7 @@ void PacketFabric::inject(NetworkNode& at, Message msg, std::function<void()> on
   s.record = open_message(msg, ideal, &s.qp_seq);
   s.ready = now_ps() + setup_ps(link, msg.sm_issued);
   s.refs = 2;
+  s.in_source = true;
   s.on_sent = std::move(on_sent);
   s.path = path_scratch_;  // packets follow it unless routing is decided per packet
   std::copy_n(s.path.begin(), std::min(s.path.size(), kInlinePath), s.path_inline.begin());
@@ -124,9 +126,23 @@ uint32_t PacketFabric::make_packet(uint32_t m) {
   Packet& k = pool_[p];
   k = Packet{};
   k.msg = m;
-  k.seq = s.next_seq++;
-  k.payload = static_cast<uint32_t>(std::min<uint64_t>(s.unsent, mtu_));
-  s.unsent -= k.payload;
+  if (s.resend.empty()) [[likely]] {
+    k.seq = s.next_seq++;
+    k.payload = static_cast<uint32_t>(std::min<uint64_t>(s.unsent, mtu_));
+    s.unsent -= k.payload;
+  } else {
+    const uint32_t r = s.resend.back();
+    s.resend.pop_back();
+    k.seq = r & ~kDupBit;
+    k.payload = payload_of_seq(s, k.seq);
+    if (r & kDupBit) {
+      k.flags = kDup;
+      ++s.refs;  // the copy keeps its message alive until it is thrown away or lost
+    } else {
+      k.flags = kRetx;
+    }
+    ++packets_retransmitted;
+  }
   k.dst = s.msg.dst;
   k.vl = s.msg.vl;
   k.hash = params_.spray ? s.msg.flow_hash ^ mix64(k.seq + 1) : s.msg.flow_hash;
@@ -141,6 +157,17 @@ uint32_t PacketFabric::make_packet(uint32_t m) {
   ++in_flight_;
   peak_in_flight_packets = std::max(peak_in_flight_packets, in_flight_);
   return p;
+}
+
+uint32_t PacketFabric::payload_of_seq(const MsgState& s, uint32_t seq) const {
+  const uint64_t bytes = s.msg.bytes.count();
+  const uint64_t offset = static_cast<uint64_t>(seq) * mtu_;
+  return bytes <= offset ? 0 : static_cast<uint32_t>(std::min<uint64_t>(bytes - offset, mtu_));
+}
+
+uint32_t PacketFabric::next_payload(const MsgState& s) const {
+  if (s.resend.empty()) return static_cast<uint32_t>(std::min<uint64_t>(s.unsent, mtu_));
+  return payload_of_seq(s, s.resend.back() & ~kDupBit);
 }
 
 void PacketFabric::unref(uint32_t m) {
@@ -195,6 +222,9 @@ bool PacketFabric::reserve(uint32_t link, uint8_t vl, uint32_t credits, int64_t 
 
 void PacketFabric::drain(uint32_t link, uint8_t vl) {
   const bool fcfs = traits_[links_[link].from].arbitration == Arbitration::Fcfs;
+  // A dead link sends nothing: its waiting packets were lost when it died, and messages that
+  // start on it wait at their source for the rebuilt routes.
+  if (state_[link].dead) return;
   while (true) {
     VlState& v = state_[link].vl(vl);
     // Messages whose setup has elapsed by the time the wire frees join the round-robin.
@@ -235,7 +265,7 @@ void PacketFabric::drain(uint32_t link, uint8_t vl) {
     } else {
       const uint32_t m =
           v.source.active.empty() ? v.source.pending.front() : v.source.active.front();
-      payload = static_cast<uint32_t>(std::min<uint64_t>(msgs_[m].unsent, mtu_));
+      payload = next_payload(msgs_[m]);
     }
     const uint32_t credits = credits_of(wire_of(link, payload));
     int64_t start = 0;
@@ -251,8 +281,10 @@ void PacketFabric::drain(uint32_t link, uint8_t vl) {
       const uint32_t m = q.front();
       pkt = make_packet(m);
       q.pop_front();
-      if (msgs_[m].unsent > 0) {
+      if (has_more(msgs_[m])) {
         state_[link].vl(vl).source.active.push_back(m);  // round-robin across queue pairs
+      } else {
+        msgs_[m].in_source = false;
       }
     }
     state_[link].vl(vl).rr = (pick + 1) % (n + 1);
@@ -261,6 +293,10 @@ void PacketFabric::drain(uint32_t link, uint8_t vl) {
 }
 
 void PacketFabric::forward(uint32_t pkt, uint32_t link) {
+  if (state_[link].dead) [[unlikely]] {
+    lose(pkt);
+    return;
+  }
   const uint8_t vl = pool_[pkt].vl;
   VlState& v = state_[link].vl(vl);
   if (v.waiting == 0 && v.source.empty()) {
@@ -295,7 +331,7 @@ void PacketFabric::commit(uint32_t link, uint32_t pkt, uint32_t credits, int64_t
   ++l.stats.packets;
   note_busy(l, start, end);
   ++packet_hops;
-  const MsgState& ms = msgs_[pool_[pkt].msg];
+  MsgState& ms = msgs_[pool_[pkt].msg];
   const bool last_of_message = pool_[pkt].seq + 1 == ms.packets;
   if (last_of_message) ++l.stats.messages;
 
@@ -308,8 +344,9 @@ void PacketFabric::commit(uint32_t link, uint32_t pkt, uint32_t credits, int64_t
   const int64_t head_in = q.head_in;
   if (in_link != kNone) {
     release(in_link, vl, in_credits, in_wire, head_in, end);
-  } else if (last_of_message) {
+  } else if (last_of_message && !ms.sent_done) {
     // Last packet of a message left its GPU: the send is done when its tail is out.
+    ms.sent_done = true;
     schedule(end, ms.on_sent ? kSentNotify : kSent, msg);
   }
   Packet& p = pool_[pkt];
@@ -356,6 +393,14 @@ void PacketFabric::dispatch(uint8_t kind, uint32_t a, uint32_t) {
     NetworkNode& node = *nodes_[links_[s.path.back()].to];
     unref(a);
     complete_message(record, qp_seq, node, std::move(msg), in_port);
+  } else if (kind == kTimeout) {
+    on_timeout(a);
+  } else if (kind == kFault) {
+    apply_fault(a);
+  } else if (kind == kReroute) {
+    if (reroute_hook_) reroute_hook_(a);
+    fault_log_[a].reroute_ps = now_ps();
+    refresh_paths();
   } else if (kind == kSent || kind == kSentNotify) {
     MsgState& s = msgs_[a];
     if (s.on_sent) {
@@ -374,13 +419,30 @@ void PacketFabric::prefetch(uint8_t kind, uint32_t a) const {
 }
 
 bool PacketFabric::is_internal(uint8_t kind, uint32_t) const {
-  return kind == kReady || kind == kSent;
+  return kind == kReady || kind == kSent || kind == kTimeout;
 }
 
 void PacketFabric::on_ready(uint32_t pkt) {
   const Packet& p = pool_[pkt];
   const LinkState& in = state_[p.in_link];
+  if (in.dead_at < p.tail_in && in.dead_at <= now_ps()) [[unlikely]] {
+    lose(pkt);  // its link died before its tail was through
+    return;
+  }
   if (in.to_rank == p.dst) {
+    if (p.flags != 0) [[unlikely]] {
+      if (p.flags & kDup) {
+        // A resent copy of a packet the receiver already has: thrown away.
+        const uint32_t in_link = p.in_link, msg = p.msg;
+        release(in_link, p.vl, p.in_credits, p.in_wire, p.head_in, p.tail_in);
+        ++duplicate_packets;
+        --in_flight_;
+        free_packets_.push_back(pkt);
+        unref(msg);
+        return;
+      }
+      last_repair_ps = now_ps();
+    }
     // GPU memory absorbs the packet as it arrives: its buffer room frees at the tail.
     // (Fields copied out: releasing may create packets and move the pool.)
     const uint32_t in_link = p.in_link, msg = p.msg;
@@ -388,6 +450,10 @@ void PacketFabric::on_ready(uint32_t pkt) {
     ++packets_delivered;
     --in_flight_;
     free_packets_.push_back(pkt);
+    const int64_t now = now_ps();
+    payload_delivered += pool_[pkt].payload;
+    delivered_series.add(now - 1, now, static_cast<double>(pool_[pkt].payload),
+                         params_.report.bin.ps(), params_.report.max_bins);
     MsgState& s = msgs_[msg];
     if (++s.delivered == s.packets) {
       // Delivery calls into the GPU: its own event, at the same time.
@@ -403,6 +469,10 @@ void PacketFabric::on_ready(uint32_t pkt) {
   NetworkNode& node = *nodes_[in.to];
   const int port = node.route_port(p.dst, p.hash);
   if (port < 0 || static_cast<size_t>(port) >= out_links_[in.to].size()) {
+    if (!fault_actions_.empty()) {
+      lose(pkt);  // stranded by a fault: no route from here any more
+      return;
+    }
     throw SimulationError(fmt::format("{}: no route to GPU {} (message {} from GPU {})",
                                       node.name(), p.dst, msgs_[p.msg].msg.id,
                                       msgs_[p.msg].msg.src));
@@ -414,23 +484,192 @@ double PacketFabric::port_load(const NetworkNode& at, int port) const {
   if (at.fabric_index >= out_links_.size() || state_.empty()) return 0.0;
   const uint32_t link = out_links_[at.fabric_index][port];
   const LinkState& s = state_[link];
+  if (s.dead) return 1e30;  // a switch sees its own port go down at once
   const double backlog = static_cast<double>(std::max<int64_t>(0, s.wire_free - now_ps()));
   return backlog + static_cast<double>(s.queued_bytes) * 1e12 / links_[link].rate.bytes_per_s();
 }
 
 std::vector<std::string> PacketFabric::describe_in_flight() const {
   std::vector<std::string> out;
+  for (size_t i = 0; i < failed_messages_.size() && i < 4; ++i)
+    out.push_back(failed_messages_[i]);
+  if (failed_messages_.size() > 4) {
+    out.push_back(fmt::format("... {} messages failed in all", failed_messages_.size()));
+  }
   if (in_flight_ > 0) out.push_back(fmt::format("{} packets still in the network", in_flight_));
   for (size_t i = 0; i < state_.size() && out.size() < 8; ++i) {
     for (uint8_t k = 0; k < params_.vls; ++k) {
       const VlState& v = state_[i].vl(k);
-      if (v.waiting > 0 || !v.source.empty()) {
+      if (state_[i].dead && !v.source.empty()) {
+        out.push_back(fmt::format("{} is down: {} messages wait at their source", links_[i].name,
+                                  v.source.active.size() + v.source.pending.size()));
+      } else if (v.waiting > 0 || !v.source.empty()) {
         out.push_back(fmt::format("{}: {} packets wait for credits ({} of {} free)", links_[i].name,
                                   v.waiting, v.free, v.total));
       }
     }
   }
   return out;
+}
+
+void PacketFabric::add_fault(FaultAction action) {
+  const auto i = static_cast<uint32_t>(fault_actions_.size());
+  fault_log_.push_back(FaultRecord{action.what, action.at_ps, -1});
+  const int64_t at = action.at_ps;
+  fault_actions_.push_back(std::move(action));
+  schedule(at, kFault, i);
+}
+
+void PacketFabric::apply_fault(uint32_t i) {
+  const FaultAction& f = fault_actions_[i];
+  if (node_dead_.empty()) {
+    node_dead_.assign(nodes_.size(), 0);
+    payload_delivered_at_fault = payload_delivered;  // the first fault
+  }
+  for (uint32_t n : f.nodes)
+    node_dead_[n] = 1;
+  for (uint32_t l : f.links) {
+    if (f.bandwidth_factor > 0.0) {
+      FabricLink& link = links_[l];
+      link.rate = Bandwidth::bytes_per_s(link.rate.bytes_per_s() * f.bandwidth_factor);
+      state_[l].mtu_ser = link.rate.transfer_time(Bytes(state_[l].mtu_wire)).ps();
+    } else {
+      kill_link(l);
+    }
+  }
+  if (f.bandwidth_factor == 0.0) {
+    schedule(now_ps() + params_.faults.detection_delay.ps(), kReroute, i);
+  }
+}
+
+void PacketFabric::kill_link(uint32_t link) {
+  LinkState& ls = state_[link];
+  if (ls.dead) return;
+  ls.dead = true;
+  ls.dead_at = now_ps();
+  // Packets waiting for it are lost; those on its wire are lost when they would arrive.
+  std::vector<uint32_t> waiting;
+  for (uint8_t k = 0; k < params_.vls; ++k) {
+    VlState& v = ls.vl(k);
+    for (Slot& slot : v.slots) {
+      waiting.insert(waiting.end(), slot.packets.begin(), slot.packets.end());
+      slot.packets.clear();
+    }
+    v.waiting = 0;
+  }
+  ls.queued_bytes = 0;
+  for (uint32_t pkt : waiting)
+    lose(pkt);
+}
+
+void PacketFabric::lose(uint32_t pkt) {
+  const Packet& p = pool_[pkt];
+  const uint32_t m = p.msg, seq = p.seq, in_link = p.in_link, in_credits = p.in_credits;
+  const uint32_t in_wire = p.in_wire, payload = p.payload;
+  const uint8_t flags = p.flags, vl = p.vl;
+  const int64_t head_in = p.head_in;
+  ++packets_lost;
+  bytes_lost += payload;
+  --in_flight_;
+  free_packets_.push_back(pkt);
+  MsgState& s = msgs_[m];
+  if (flags & kDup) {
+    unref(m);  // a copy: the receiver has (or will have) the original
+  } else if (!s.failed) {
+    s.lost.push_back(seq);
+    if (!s.timer) {
+      s.timer = true;
+      schedule(now_ps() + params_.retransmit.timeout.ps(), kTimeout, m);
+    }
+  }
+  // The room it held in the buffer it sat in goes back upstream (last: this may send more).
+  if (in_link != kNone) {
+    release(in_link, vl, in_credits, in_wire, head_in, std::max(head_in, now_ps()));
+  }
+}
+
+void PacketFabric::on_timeout(uint32_t m) {
+  MsgState& s = msgs_[m];
+  s.timer = false;
+  if (s.lost.empty() || s.failed) return;
+  ++retransmit_timeouts;
+  if (++s.retries > static_cast<uint32_t>(params_.retransmit.max_retries)) {
+    s.failed = true;
+    ++messages_failed;
+    failed_messages_.push_back(fmt::format(
+        "message {} from GPU {} to GPU {} failed: {} packets still lost after {} retransmission "
+        "timeouts (network.retransmit.max_retries)",
+        s.msg.id, s.msg.src, s.msg.dst, s.lost.size(), s.retries - 1));
+    s.lost.clear();
+    return;
+  }
+  std::sort(s.lost.begin(), s.lost.end());
+  // seq -> copy? Resends still waiting to go keep their place; a lost packet is never a copy.
+  std::map<uint32_t, bool> plan;
+  for (uint32_t r : s.resend)
+    plan[r & ~kDupBit] = (r & kDupBit) != 0;
+  if (params_.retransmit.mode == RetransmitMode::GoBackN) {
+    for (uint32_t seq = s.lost.front(); seq < s.next_seq; ++seq) {
+      const bool copy = !std::binary_search(s.lost.begin(), s.lost.end(), seq);
+      auto [it, fresh] = plan.emplace(seq, copy);
+      if (!fresh) it->second = it->second && copy;
+    }
+  } else {
+    for (uint32_t seq : s.lost)
+      plan[seq] = false;
+  }
+  s.lost.clear();
+  s.resend.clear();
+  for (auto it = plan.rbegin(); it != plan.rend(); ++it)  // consumed from the back: lowest first
+    s.resend.push_back(it->first | (it->second ? kDupBit : 0));
+  enqueue_source(m);
+}
+
+void PacketFabric::enqueue_source(uint32_t m) {
+  MsgState& s = msgs_[m];
+  if (s.in_source || !has_more(s)) return;
+  s.in_source = true;
+  const uint32_t link = s.path.front();
+  const uint8_t vl = s.msg.vl;
+  state_[link].vl(vl).source.active.push_back(m);
+  drain(link, vl);
+}
+
+void PacketFabric::refresh_paths() {
+  std::vector<std::pair<uint32_t, uint8_t>> to_drain;
+  for (uint32_t m = 0; m < msgs_.size(); ++m) {
+    MsgState& s = msgs_[m];
+    if (s.refs == 0 || s.failed || s.path.empty() || s.delivered == s.packets) continue;
+    const uint32_t src = links_[s.path.front()].from;
+    if (!path_links(src, s.msg.dst, s.msg.flow_hash, path_scratch_) || path_scratch_.empty()) {
+      s.failed = true;
+      ++messages_failed;
+      failed_messages_.push_back(
+          fmt::format("message {} from GPU {} to GPU {} failed: no route left after the fault "
+                      "(destination unreachable)",
+                      s.msg.id, s.msg.src, s.msg.dst));
+      continue;
+    }
+    if (path_scratch_ == s.path) continue;
+    const uint32_t old_first = s.path.front();
+    // Packets in flight may point into a long path: keep it until the run ends.
+    if (s.path.size() > kInlinePath) retired_paths_.push_back(std::move(s.path));
+    s.path = path_scratch_;
+    s.path_inline = {};
+    std::copy_n(s.path.begin(), std::min(s.path.size(), kInlinePath), s.path_inline.begin());
+    if (s.in_source && old_first != s.path.front()) {
+      const uint8_t vl = s.msg.vl;
+      Source& from = state_[old_first].vl(vl).source;
+      for (auto* q : {&from.active, &from.pending}) {
+        auto it = std::find(q->begin(), q->end(), m);
+        if (it != q->end()) q->erase(it);
+      }
+      state_[s.path.front()].vl(vl).source.active.push_back(m);
+      to_drain.emplace_back(s.path.front(), vl);
+    }
+  }
+  for (const auto& [link, vl] : to_drain)
+    drain(link, vl);
 }
 
 }  // namespace mlasim
