@@ -122,6 +122,9 @@ void Fabric::finalize() {
     if (k == "nvlink") l.overhead = pick(a.nvlink, b.nvlink);
     l.rate = Bandwidth::bytes_per_s(l.timing.bandwidth.bytes_per_s() * l.overhead.encoding);
   }
+  link_ptr_.clear();
+  for (FabricLink& l : links_)
+    link_ptr_.push_back(&l);
   series_enabled_ = static_cast<int64_t>(links_.size()) <= params_.report.timeseries_max_links;
   per_packet_routing_ = per_packet_routing_ || params_.spray;
 }

@@ -219,6 +219,7 @@ class Fabric : public sc_core::sc_module {
   std::vector<int32_t> rank_of_;                  // by node: GPU rank it sinks, or -1
   std::vector<std::vector<uint32_t>> out_links_;  // [node][port] -> link id
   std::deque<FabricLink> links_;                  // deque: stats registrations point into it
+  std::vector<FabricLink*> link_ptr_;             // the same, indexed without deque arithmetic
   std::vector<MessageRecord> records_;
   std::vector<FaultAction> fault_actions_;
   std::vector<FaultRecord> fault_log_;

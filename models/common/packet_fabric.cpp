@@ -56,6 +56,7 @@ void PacketFabric::finalize() {
     ls.to = l.to;
     ls.to_rank = rank_of_[l.to];
     ls.to_cut_through = traits_[l.to].cut_through;
+    ls.fcfs = traits_[l.from].arbitration == Arbitration::Fcfs;
     ls.to_delay = traits_[l.to].pipeline.ps();
     ls.to_sink = traits_[l.to].sink_latency.ps();
     ls.more_vls.resize(static_cast<size_t>(params_.vls - 1));
@@ -143,6 +144,7 @@ uint32_t PacketFabric::make_packet(uint32_t m) {
     }
     ++packets_retransmitted;
   }
+  if (k.seq + 1 == s.packets) k.flags |= kLast;
   k.dst = s.msg.dst;
   k.vl = s.msg.vl;
   k.hash = params_.spray ? s.msg.flow_hash ^ mix64(k.seq + 1) : s.msg.flow_hash;
@@ -212,7 +214,7 @@ bool PacketFabric::reserve(uint32_t link, uint8_t vl, uint32_t credits, int64_t 
   if (v.free < credits) return false;
   *start = std::max(t, v.ready_at);
   v.free -= credits;
-  FabricLink& l = links_[link];
+  FabricLink& l = *link_ptr_[link];
   // Fresh packets have could >= now, so any delay past `could` is waiting for credits.
   l.stats.stall_ps += static_cast<uint64_t>(*start - could);
   const uint64_t reserved = static_cast<uint64_t>(v.total - v.free) * kCreditBytes;
@@ -221,7 +223,7 @@ bool PacketFabric::reserve(uint32_t link, uint8_t vl, uint32_t credits, int64_t 
 }
 
 void PacketFabric::drain(uint32_t link, uint8_t vl) {
-  const bool fcfs = traits_[links_[link].from].arbitration == Arbitration::Fcfs;
+  const bool fcfs = state_[link].fcfs;
   // A dead link sends nothing: its waiting packets were lost when it died, and messages that
   // start on it wait at their source for the rebuilt routes.
   if (state_[link].dead) return;
@@ -321,7 +323,7 @@ void PacketFabric::forward(uint32_t pkt, uint32_t link) {
 }
 
 void PacketFabric::commit(uint32_t link, uint32_t pkt, uint32_t credits, int64_t start) {
-  FabricLink& l = links_[link];
+  FabricLink& l = *link_ptr_[link];
   LinkState& ls = state_[link];
   const uint32_t wire = wire_of(link, pool_[pkt].payload);
   const int64_t end = start + ser_of(link, pool_[pkt].payload);
@@ -331,8 +333,7 @@ void PacketFabric::commit(uint32_t link, uint32_t pkt, uint32_t credits, int64_t
   ++l.stats.packets;
   note_busy(l, start, end);
   ++packet_hops;
-  MsgState& ms = msgs_[pool_[pkt].msg];
-  const bool last_of_message = pool_[pkt].seq + 1 == ms.packets;
+  const bool last_of_message = (pool_[pkt].flags & kLast) != 0;
   if (last_of_message) ++l.stats.messages;
 
   // The packet's tail leaves its input buffer now: that room goes back upstream.
@@ -344,10 +345,10 @@ void PacketFabric::commit(uint32_t link, uint32_t pkt, uint32_t credits, int64_t
   const int64_t head_in = q.head_in;
   if (in_link != kNone) {
     release(in_link, vl, in_credits, in_wire, head_in, end);
-  } else if (last_of_message && !ms.sent_done) {
+  } else if (last_of_message && !msgs_[msg].sent_done) {
     // Last packet of a message left its GPU: the send is done when its tail is out.
-    ms.sent_done = true;
-    schedule(end, ms.on_sent ? kSentNotify : kSent, msg);
+    msgs_[msg].sent_done = true;
+    schedule(end, msgs_[msg].on_sent ? kSentNotify : kSent, msg);
   }
   Packet& p = pool_[pkt];
   ++p.hop;
@@ -364,7 +365,7 @@ void PacketFabric::commit(uint32_t link, uint32_t pkt, uint32_t credits, int64_t
 
 void PacketFabric::release(uint32_t link, uint8_t vl, uint32_t credits, uint32_t wire, int64_t from,
                            int64_t to) {
-  note_residency(links_[link], wire, from, to);
+  note_residency(*link_ptr_[link], wire, from, to);
   if (probe_) probe_(link, vl, credits, from, to);
   return_credits(link, vl, credits, to + state_[link].prop);
 }
@@ -430,7 +431,7 @@ void PacketFabric::on_ready(uint32_t pkt) {
     return;
   }
   if (in.to_rank == p.dst) {
-    if (p.flags != 0) [[unlikely]] {
+    if (p.flags & (kDup | kRetx)) [[unlikely]] {
       if (p.flags & kDup) {
         // A resent copy of a packet the receiver already has: thrown away.
         const uint32_t in_link = p.in_link, msg = p.msg;

@@ -91,6 +91,7 @@ class PacketFabric : public Fabric {
   };
   static constexpr uint8_t kDup = 1;   // packet flag: a resent copy the receiver already has
   static constexpr uint8_t kRetx = 2;  // packet flag: a resent packet that replaces a lost one
+  static constexpr uint8_t kLast = 4;  // packet flag: the last of its message
   static constexpr uint32_t kDupBit = 0x80000000u;
   static constexpr uint32_t kNone = UINT32_MAX;
   static constexpr size_t kInlinePath = 8;
@@ -110,7 +111,7 @@ class PacketFabric : public Fabric {
     uint8_t vl = 0;
     uint8_t hop = 0;  // links crossed so far (index into its message's path)
     uint8_t path_len = 0;
-    uint8_t flags = 0;  // kDup, kRetx
+    uint8_t flags = 0;  // kDup, kRetx, kLast
     // Its message's route: copied into the packet when short (no cache miss on the message
     // per hop), else pointing at the message's (stable while the message lives).
     const uint32_t* far_path = nullptr;
@@ -176,6 +177,7 @@ class PacketFabric : public Fabric {
     uint32_t to = 0;
     int32_t to_rank = -1;
     bool to_cut_through = false;
+    bool fcfs = false;  // the sending node arbitrates first-come first-served
     bool dead = false;
     int64_t dead_at = INT64_MAX;
     uint64_t queued_bytes = 0;  // waiting for this output (adaptive routing's load)
@@ -212,11 +214,12 @@ class PacketFabric : public Fabric {
   void refresh_paths();
   uint32_t wire_of(uint32_t link, uint32_t payload) const {
     return payload == mtu_ ? state_[link].mtu_wire
-                           : static_cast<uint32_t>(links_[link].overhead.wire_bytes(payload));
+                           : static_cast<uint32_t>(link_ptr_[link]->overhead.wire_bytes(payload));
   }
   int64_t ser_of(uint32_t link, uint32_t payload) const {
-    return payload == mtu_ ? state_[link].mtu_ser
-                           : links_[link].rate.transfer_time(Bytes(wire_of(link, payload))).ps();
+    return payload == mtu_
+               ? state_[link].mtu_ser
+               : link_ptr_[link]->rate.transfer_time(Bytes(wire_of(link, payload))).ps();
   }
   static uint32_t credits_of(uint32_t wire) { return (wire + kCreditBytes - 1) / kCreditBytes; }
 
