@@ -111,6 +111,12 @@ void add_network_summary(const Fabric& f, Time end, nlohmann::ordered_json& j) {
       last > first && first >= 0
           ? static_cast<double>(f.bytes_delivered) / (static_cast<double>(last - first) * 1e-12)
           : 0.0;
+  size_t gpus = 0;
+  for (size_t i = 0; i < f.num_nodes(); ++i)
+    gpus += f.node(static_cast<uint32_t>(i)).endpoint_rank() >= 0 ? 1 : 0;
+  // All-to-all bandwidth per GPU: what each GPU received per second of the exchange.
+  j["net_goodput_per_gpu_bytes_per_s"] =
+      gpus > 0 ? j["net_goodput_bytes_per_s"].get<double>() / static_cast<double>(gpus) : 0.0;
   const auto hot = hotspots(f, 1);
   j["hotspot_link"] = hot.empty() ? std::string("-") : hot.front()->name;
   j["hotspot_credit_stall_us"] =
