@@ -488,7 +488,10 @@ nlohmann::ordered_json Simulation::summary() const {
   } else {
     j["network_fidelity"] = "message";
   }
-  if (impl_->probe) j["systemc_timed_events_per_wall_s"] = impl_->probe_events_per_s;
+  if (impl_->probe) {
+    j["systemc_timed_events_per_wall_s"] = impl_->probe_events_per_s;
+    j["systemc_timed_events_per_cpu_s"] = impl_->probe->per_cpu_s();
+  }
   return j;
 }
 
