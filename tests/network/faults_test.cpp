@@ -86,19 +86,19 @@ void expect_recovered(const nlohmann::json& s, double slack_us) {
   EXPECT_DOUBLE_EQ(s["fault_last_reroute_at_us"].get<double>(), kFaultAt + 10.0);
 }
 
-TEST(Faults, LinkDownUnderLoadIsRecoveredByRetransmission) {
+TEST(NetworkFaults, LinkDownUnderLoadIsRecoveredByRetransmission) {
   const std::string spine = spine_used(kHosts);
   auto s = run_cli_yaml(kHosts, {events("link: \"leaf0:" + spine + "\"")}, "link_down");
   expect_recovered(s, 5.0);
 }
 
-TEST(Faults, SwitchDownUnderLoadIsRecoveredByRetransmission) {
+TEST(NetworkFaults, SwitchDownUnderLoadIsRecoveredByRetransmission) {
   const std::string spine = spine_used(kHosts);
   auto s = run_cli_yaml(kHosts, {events("switch: " + spine)}, "switch_down");
   expect_recovered(s, 5.0);
 }
 
-TEST(Faults, NicDownSendsOverNvlinkThroughAnotherNic) {
+TEST(NetworkFaults, NicDownSendsOverNvlinkThroughAnotherNic) {
   std::filesystem::path out;
   auto s = run_cli_yaml(kNodes, {events("nic: n0_nic0")}, "nic_down", &out);
   expect_recovered(s, 6.0);
@@ -108,7 +108,7 @@ TEST(Faults, NicDownSendsOverNvlinkThroughAnotherNic) {
   EXPECT_NE(all.find("n0_gpu0->n0_nvswitch"), std::string::npos);
 }
 
-TEST(Faults, PlaneDownOnAMultiPlaneFatTreeReforwardsOverNvlink) {
+TEST(NetworkFaults, PlaneDownOnAMultiPlaneFatTreeReforwardsOverNvlink) {
   const std::string yaml = std::string(R"(
 name: fault_plane
 cluster: {type: mpft, k: 8, planes: 8, nodes: 4, gpus_per_node: 8, nics_per_node: 8}
@@ -119,7 +119,7 @@ workload: {type: network_traffic, pattern: p2p, src: 0, dst: 8, sizes: [4MiB], c
   expect_recovered(s, 6.0);
 }
 
-TEST(Faults, SelectiveRepeatResendsExactlyTheLostPackets) {
+TEST(NetworkFaults, SelectiveRepeatResendsExactlyTheLostPackets) {
   const std::string spine = spine_used(kHosts);
   auto s = run_cli_yaml(kHosts, {events("switch: " + spine), "network.retransmit.mode=selective"},
                         "selective");
@@ -133,7 +133,7 @@ TEST(Faults, SelectiveRepeatResendsExactlyTheLostPackets) {
   EXPECT_LE(fct, kFaultAt + kTimeout + kMessage / kIbPayloadRate * 1e6 + 5.0);
 }
 
-TEST(Faults, DegradedLinkSlowsTheRestOfTheMessageToItsNewRate) {
+TEST(NetworkFaults, DegradedLinkSlowsTheRestOfTheMessageToItsNewRate) {
   // From 20 us on, host 0's NIC-leaf cable runs at half rate: the bytes not yet sent by then
   // take twice as long. Closed form: T + 2 (B / r - (T - a)) + b, with a (first byte on that
   // link) and b (last byte to memory) about a microsecond each.
@@ -149,7 +149,7 @@ TEST(Faults, DegradedLinkSlowsTheRestOfTheMessageToItsNewRate) {
   EXPECT_NEAR(healthy["fct_max_us"].get<double>(), full, 4.0);
 }
 
-TEST(Faults, PlaneFailureLeavesOtherPlanesUntouched) {
+TEST(NetworkFaults, PlaneFailureLeavesOtherPlanesUntouched) {
   // Every GPU sends 4 MiB to the same GPU of the next node (GPU r -> r + 8): on an 8-plane
   // fat-tree, GPU i's flow stays on plane i. Plane 3 fails at 20 us.
   const std::string yaml = std::string(R"(
@@ -193,7 +193,7 @@ workload: {type: network_traffic, pattern: permutation, shift: 8, bytes: 4MiB}
   EXPECT_GT(fct_of(fault_out, 3), fct_of(healthy_out, 3) + kTimeout);
 }
 
-TEST(Faults, UnreachableDestinationStopsTheRunWithADiagnosis) {
+TEST(NetworkFaults, UnreachableDestinationStopsTheRunWithADiagnosis) {
   // Host 4's only NIC fails: nothing can reach it, so the run stops with exit 3.
   const auto dir = nettest::temp_dir("unreachable");
   std::filesystem::create_directories(dir);
@@ -204,7 +204,7 @@ TEST(Faults, UnreachableDestinationStopsTheRunWithADiagnosis) {
   EXPECT_NE(r.err.find("destination unreachable"), std::string::npos) << r.err;
 }
 
-TEST(Faults, MalformedFaultEventsAreInputErrors) {
+TEST(NetworkFaults, MalformedFaultEventsAreInputErrors) {
   const auto dir = nettest::temp_dir("bad_fault");
   std::filesystem::create_directories(dir);
   std::ofstream(dir / "s.yaml") << kHosts;
