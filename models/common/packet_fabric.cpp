@@ -94,6 +94,8 @@ void PacketFabric::inject(NetworkNode& at, Message msg, std::function<void()> on
   s = MsgState{};
   s.unsent = msg.bytes.count();
   s.packets = static_cast<uint32_t>(s.unsent == 0 ? 1 : (s.unsent + mtu_ - 1) / mtu_);
+  if (undelivered_.size() < msgs_.size()) undelivered_.resize(msgs_.size());
+  undelivered_[m] = s.packets;
   s.record = open_message(msg, ideal, &s.qp_seq);
   s.ready = now_ps() + setup_ps(link, msg.sm_issued);
   s.refs = 2;
@@ -454,10 +456,9 @@ void PacketFabric::on_ready(uint32_t pkt) {
     payload_delivered += pool_[pkt].payload;
     delivered_series.add(now - 1, now, static_cast<double>(pool_[pkt].payload),
                          params_.report.bin.ps(), params_.report.max_bins);
-    MsgState& s = msgs_[msg];
-    if (++s.delivered == s.packets) {
+    if (--undelivered_[msg] == 0) {
       // Delivery calls into the GPU: its own event, at the same time.
-      s.last_in_port = static_cast<uint32_t>(links_[in_link].to_port);
+      msgs_[msg].last_in_port = static_cast<uint32_t>(link_ptr_[in_link]->to_port);
       schedule(now_ps(), kDeliver, msg);
     }
     return;

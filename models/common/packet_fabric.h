@@ -124,7 +124,6 @@ class PacketFabric : public Fabric {
     uint64_t unsent = 0;  // payload not yet cut into packets
     uint32_t packets = 0;
     uint32_t next_seq = 0;
-    uint32_t delivered = 0;
     uint32_t record = 0;
     uint32_t refs = 0;  // released when sent and delivered
     uint64_t qp_seq = 0;
@@ -228,6 +227,9 @@ class PacketFabric : public Fabric {
   std::vector<uint32_t> free_packets_;
   std::vector<MsgState> msgs_;
   std::vector<uint32_t> free_msgs_;
+  // Packets of each message not yet delivered, apart from MsgState: the one field the
+  // receiving end touches, kept dense so that it stays in cache.
+  std::vector<uint32_t> undelivered_;
   std::vector<uint32_t> path_scratch_;
   uint64_t in_flight_ = 0;
   ResidencyProbe probe_;

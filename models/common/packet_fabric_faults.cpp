@@ -137,7 +137,7 @@ void PacketFabric::refresh_paths() {
   std::vector<std::pair<uint32_t, uint8_t>> to_drain;
   for (uint32_t m = 0; m < msgs_.size(); ++m) {
     MsgState& s = msgs_[m];
-    if (s.refs == 0 || s.failed || s.path.empty() || s.delivered == s.packets) continue;
+    if (s.refs == 0 || s.failed || s.path.empty() || undelivered_[m] == 0) continue;
     const uint32_t src = links_[s.path.front()].from;
     if (!path_links(src, s.msg.dst, s.msg.flow_hash, path_scratch_) || path_scratch_.empty()) {
       s.failed = true;
