@@ -157,21 +157,23 @@ void Fabric::schedule(int64_t t, uint8_t kind, uint32_t a, uint32_t b) {
   if (!in_fire_ && (armed_for_ < 0 || t < armed_for_)) arm();
 }
 
-void Fabric::EventQueue::refill() {
-  buckets_[0].clear();
-  head0_ = 0;
+bool Fabric::EventQueue::refill_if_due(uint64_t t) {
   size_t i = 1;
   while (buckets_[i].empty())
-    ++i;  // the caller checked size_ > 0
+    ++i;  // the caller checked size_ > 0 and bucket 0 is empty
   std::vector<Event>& from = buckets_[i];
   uint64_t m = from.front().key;
   for (const Event& e : from)
     m = std::min(m, e.key);
+  if (m > t) return false;
+  buckets_[0].clear();
+  head0_ = 0;
   last_ = m;
   // Every event of bucket i shares the bits above i - 1 with m, so each lands lower down.
   for (const Event& e : from)
     buckets_[bucket_of(e.key)].push_back(e);
   from.clear();
+  return true;
 }
 
 void Fabric::arm() {
@@ -195,8 +197,8 @@ void Fabric::fire() {
   if (cpu_first_ < 0) cpu_first_ = cpu_last_;
   armed_for_ = -1;
   in_fire_ = true;
-  while (!queue_.empty() && queue_.top().t() <= now) {
-    const Event e = queue_.pop();
+  while (queue_.ready_by(static_cast<uint64_t>(now))) {
+    const Event e = queue_.pop_front();
     ++ctx_.events;
     vnow_ = e.t() < now ? now : e.t();
     dispatch(e.kind(), e.a, e.b());
@@ -204,15 +206,15 @@ void Fabric::fire() {
   // Run ahead: nothing else can act before `limit` (our own wake is consumed), and internal
   // events call no other module, so processing them now gives the same results in far fewer
   // SystemC activations. The first external event stops the run; it fires at its own time.
-  if (!queue_.empty() && is_internal(queue_.top().kind(), queue_.top().a)) {
+  if (!queue_.empty()) {
     const sc_core::sc_time gap = sc_core::sc_time_to_pending_activity();
     const auto limit = static_cast<int64_t>(
         std::min<sc_dt::uint64>(gap.value() + static_cast<sc_dt::uint64>(now),
                                 static_cast<sc_dt::uint64>(std::numeric_limits<int64_t>::max())));
-    while (!queue_.empty() && queue_.top().t() < limit &&
-           is_internal(queue_.top().kind(), queue_.top().a)) {
-      const Event e = queue_.pop();
-      if (!queue_.empty()) prefetch(queue_.top().kind(), queue_.top().a);
+    while (queue_.ready_by(static_cast<uint64_t>(limit - 1)) &&
+           is_internal(queue_.front().kind(), queue_.front().a)) {
+      const Event e = queue_.pop_front();
+      if (queue_.has_front()) prefetch(queue_.front().kind(), queue_.front().a);
       ++ctx_.events;
       ++events_ahead;
       vnow_ = e.t();

@@ -259,7 +259,7 @@ class Fabric : public sc_core::sc_module {
       ++size_;
     }
     // Looking does not re-sort (that would raise the floor under later pushes): it scans the
-    // lowest non-empty bucket; the first of equal times is the one pop() returns.
+    // lowest non-empty bucket; the first of equal times is the one taken first.
     const Event& top() const {
       if (head0_ < buckets_[0].size()) return buckets_[0][head0_];
       size_t i = 1;
@@ -270,8 +270,15 @@ class Fabric : public sc_core::sc_module {
         if (e.key < best->key) best = &e;
       return *best;
     }
-    Event pop() {
-      if (head0_ == buckets_[0].size()) refill();
+    // True when the next event is due at or before `t`; it is then front(). Only then are
+    // the lowest bucket's events re-sorted, so the floor never rises past an event not taken.
+    bool ready_by(uint64_t t) {
+      if (head0_ < buckets_[0].size()) return buckets_[0][head0_].key <= t;
+      return size_ > 0 && refill_if_due(t);
+    }
+    bool has_front() const { return head0_ < buckets_[0].size(); }
+    const Event& front() const { return buckets_[0][head0_]; }
+    Event pop_front() {
       const Event e = buckets_[0][head0_];
       --size_;
       if (++head0_ == buckets_[0].size()) {
@@ -285,7 +292,7 @@ class Fabric : public sc_core::sc_module {
     int bucket_of(uint64_t key) const {
       return key == last_ ? 0 : 64 - __builtin_clzll(key ^ last_);
     }
-    void refill();
+    bool refill_if_due(uint64_t t);
     std::array<std::vector<Event>, 65> buckets_;
     size_t head0_ = 0;
     uint64_t last_ = 0;
