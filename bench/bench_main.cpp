@@ -29,6 +29,10 @@
 #include "models/gpu/hw_bench.h"
 #define MLASIM_BENCH_HW 1
 #endif
+#if __has_include("models/common/net_bench.h")
+#include "models/common/net_bench.h"
+#define MLASIM_BENCH_NETWORK 1
+#endif
 #if __has_include("workloads/router_bench.h")
 #include "workloads/router_bench.h"
 #define MLASIM_BENCH_ROUTER 1
@@ -143,6 +147,18 @@ int sc_main(int argc, char** argv) {
 #ifdef MLASIM_BENCH_HW
   section("HBM model", [&] { append(rows, mlasim::run_hbm_benchmarks()); });
   section("GPU model", [&] { append(rows, mlasim::run_gpu_benchmarks()); });
+#endif
+#ifdef MLASIM_BENCH_NETWORK
+  section("packet network (128-host all-to-all)", [&] {
+    for (const auto& f : mlasim::run_network_benchmarks()) {
+      std::string note;
+      if (f.name == "net_a2a128_packet_hops_per_wall_s") note = "target >= 5e6 on one core";
+      if (f.name == "net_a2a128_hops_to_systemc_events_ratio") note = "target >= 0.4";
+      if (f.name == "net_a2a128_packet_hops_per_cpu_s") note = "same per CPU second";
+      if (f.name == "net_a2a128_hops_to_systemc_events_ratio_cpu") note = "same on CPU time";
+      rows.push_back({f.name, f.value, f.unit, note});
+    }
+  });
 #endif
 #ifdef MLASIM_BENCH_ROUTER
   section("MoE router", [&] { append(rows, mlasim::run_router_benchmarks()); });

@@ -8,8 +8,11 @@
   fct_slowdown_cdf.png          CDF of message completion time over its ideal
   p2p_bandwidth.png             bandwidth per message size, when one GPU pair sent batches of
                                 several sizes (net-p2p-bandwidth)
+  throughput_faults.png         goodput over time (and per plane) with faults and route
+                                rebuilds marked, for runs with network.faults.events
 
-Usage: plot_network.py RESULTS_DIR. Writes nothing (and exits 0) for runs without a packet or
+plot_run.py calls network_plots() after every run. Usage: plot_network.py RESULTS_DIR. Writes
+nothing (and exits 0) for runs without a packet or
 flow network (no links.csv).
 """
 import csv
@@ -56,6 +59,7 @@ def plot_heatmap(plt, links, out_png):
         ax.set_yticks(range(len(tiers)))
         ax.set_yticklabels(tiers)
         ax.set_xlabel("plane / rail (- : inside a node or shared)")
+        ax.set_ylabel("link tier (from -> to)")
         ax.set_title(f"{title} link utilisation")
         for i, row in enumerate(grid):
             for j, v in enumerate(row):
@@ -149,29 +153,90 @@ def plot_p2p_bandwidth(plt, messages, out_png):
     return True
 
 
+def plot_fault_throughput(plt, d, links, series, out_png):
+    """Goodput over time with the faults marked; per plane when the network has planes."""
+    report_path = os.path.join(d, "network_report.json")
+    if not os.path.exists(report_path):
+        return False
+    with open(report_path) as f:
+        faults = json.load(f).get("faults", [])
+    total = read_csv(os.path.join(d, "throughput.csv"))
+    if not faults or not total:
+        return False
+    # Per plane: bytes leaving the fabric towards NICs (leaf -> NIC), utilisation x line rate.
+    rate = {r["link"]: float(r["bandwidth_bytes_per_s"]) for r in links}
+    per_plane = defaultdict(lambda: defaultdict(float))
+    for r in series:
+        if r["tier"] == "leaf->nic" and int(r["plane"]) >= 0:
+            per_plane[int(r["plane"])][float(r["bin_start_us"])] += (
+                float(r["utilization"]) * rate.get(r["link"], 0.0))
+    planes = len(per_plane) > 1
+    fig, axes = plt.subplots(2 if planes else 1, 1, figsize=(9, 7 if planes else 4.5),
+                             sharex=True, squeeze=False)
+    ax = axes[0][0]
+    xs = [float(r["bin_start_us"]) for r in total]
+    ax.step(xs, [float(r["goodput_bytes_per_s"]) / 1e9 for r in total], where="post",
+            color="black", lw=1.4, label="payload delivered to GPUs (NVLink and network)")
+    ax.set_ylabel("goodput (GB/s)")
+    what = faults[0]["what"] + (f" and {len(faults) - 1} more" if len(faults) > 1 else "")
+    ax.set_title(f"Throughput around the fault: {what}")
+    if planes:
+        bx = axes[1][0]
+        cmap = plt.get_cmap("tab10")
+        for plane in sorted(per_plane):
+            pts = sorted(per_plane[plane].items())
+            bx.step([p[0] for p in pts], [p[1] / 1e9 for p in pts], where="post", lw=1.0,
+                    color=cmap(plane % 10), label=f"plane {plane}")
+        bx.set_ylabel("network delivery per plane,\nleaf -> NIC (GB/s)")
+        bx.set_title("Per plane")
+    for row in axes:
+        a = row[0]
+        for i, fr in enumerate(faults):
+            a.axvline(fr["at_us"], color="tab:red", ls="--", lw=0.9,
+                      label="fault" if i == 0 else None)
+            if fr.get("reroute_us", -1) >= 0:
+                a.axvline(fr["reroute_us"], color="tab:green", ls=":", lw=0.9,
+                          label="routes rebuilt" if i == 0 else None)
+        a.set_ylim(bottom=0)
+        a.legend(fontsize=7, loc="lower left", ncol=4)
+    axes[-1][0].set_xlabel("simulated time (us)")
+    save(plt, fig, out_png)
+    return True
+
+
+def network_plots(plt, d):
+    """Draws every network plot the run's files allow; returns [(title, png name)]."""
+    links = read_csv(os.path.join(d, "links.csv"))
+    if not links:
+        return []
+    messages = read_csv(os.path.join(d, "messages.csv"))
+    series = read_csv(os.path.join(d, "link_timeseries.csv"))
+    made = []
+    if plot_heatmap(plt, links, os.path.join(d, "link_utilization_heatmap.png")):
+        made.append(("Link utilisation by tier and plane", "link_utilization_heatmap.png"))
+    if plot_queues(plt, links, series, os.path.join(d, "queue_occupancy.png")):
+        made.append(("Queue occupancy over time", "queue_occupancy.png"))
+    if plot_cdf(plt, messages, os.path.join(d, "fct_slowdown_cdf.png")):
+        made.append(("FCT slowdown CDF", "fct_slowdown_cdf.png"))
+    if plot_p2p_bandwidth(plt, messages, os.path.join(d, "p2p_bandwidth.png")):
+        made.append(("Point-to-point bandwidth by message size", "p2p_bandwidth.png"))
+    if plot_fault_throughput(plt, d, links, series, os.path.join(d, "throughput_faults.png")):
+        made.append(("Throughput around the fault", "throughput_faults.png"))
+    return made
+
+
 def main(argv):
     if len(argv) != 2:
         print(__doc__, file=sys.stderr)
         return 2
     d = argv[1]
-    links = read_csv(os.path.join(d, "links.csv"))
-    if not links:
+    if not os.path.exists(os.path.join(d, "links.csv")):
         return 0
     plt = load_pyplot()
     if plt is None:
         print("plot_network.py: matplotlib not available; no plots", file=sys.stderr)
         return 0
-    messages = read_csv(os.path.join(d, "messages.csv"))
-    series = read_csv(os.path.join(d, "link_timeseries.csv"))
-    made = []
-    if plot_heatmap(plt, links, os.path.join(d, "link_utilization_heatmap.png")):
-        made.append("link_utilization_heatmap.png")
-    if plot_queues(plt, links, series, os.path.join(d, "queue_occupancy.png")):
-        made.append("queue_occupancy.png")
-    if plot_cdf(plt, messages, os.path.join(d, "fct_slowdown_cdf.png")):
-        made.append("fct_slowdown_cdf.png")
-    if plot_p2p_bandwidth(plt, messages, os.path.join(d, "p2p_bandwidth.png")):
-        made.append("p2p_bandwidth.png")
+    made = [png for _, png in network_plots(plt, d)]
     summary_path = os.path.join(d, "summary.json")
     if os.path.exists(summary_path):
         with open(summary_path) as f:

@@ -46,13 +46,19 @@ KNOWN_PNGS = [
     ("link_utilization_heatmap.png", "Link utilisation by tier and plane"),
     ("queue_occupancy.png", "Queue occupancy over time"),
     ("fct_slowdown_cdf.png", "FCT slowdown CDF"),
-    ("p2p_bandwidth.png", "Point-to-point bandwidth"),
+    ("p2p_bandwidth.png", "Point-to-point bandwidth by message size"),
+    ("throughput_faults.png", "Throughput around the fault"),
 ]
 
 CATEGORY_COLORS = {"gemm": "tab:blue", "grouped_gemm": "tab:green", "attention": "tab:red",
                    "elementwise": "tab:gray", "all_to_all": "tab:orange", "send": "tab:orange",
                    "recv": "tab:olive", "all_gather": "tab:purple",
                    "reduce_scatter": "tab:brown", "all_reduce": "tab:pink"}
+
+try:  # network plots (links.csv, messages.csv, ...) when the run had a packet or flow network
+    from plot_network import network_plots  # noqa: E402
+except ImportError:
+    network_plots = None
 
 
 def plot_timeline(plt, timeline, out_png):
@@ -231,17 +237,6 @@ def plot_kv_cache(plt, summary, run_dir, out_png):
     return True
 
 
-def run_network_plots(run_dir):
-    """Draws the network plots (plot_network.py) first, so the report includes them."""
-    if not os.path.exists(os.path.join(run_dir, "links.csv")):
-        return
-    try:
-        import plot_network
-        plot_network.main(["plot_network.py", run_dir])
-    except Exception as e:  # a broken network plot must not lose the run's report
-        print(f"plot_run: network plots failed: {e}", file=sys.stderr)
-
-
 def report(run_dir, summary, images):
     lines = [f"# Run report: {summary.get('scenario', run_dir)}", ""]
     if isinstance(summary.get("description"), str):
@@ -295,7 +290,11 @@ def main():
         plot_kv_cache(plt, summary, run_dir, os.path.join(run_dir, "kv_cache.png"))
         plot_timeline(plt, timeline, os.path.join(run_dir, "timeline.png"))
         plot_busy(plt, summary, os.path.join(run_dir, "gpu_busy.png"))
-        run_network_plots(run_dir)
+        if network_plots is not None:
+            try:  # a broken network plot must not lose the run's report
+                network_plots(plt, run_dir)
+            except Exception as e:  # noqa: BLE001
+                print(f"plot_run: network plots failed: {e}", file=sys.stderr)
 
     # Every PNG of the folder: known ones in a fixed order, any others after them by name.
     present = sorted(f for f in os.listdir(run_dir) if f.endswith(".png") and

@@ -3,15 +3,17 @@
 
 #include "models/common/forwarding_node.h"
 #include "models/common/net_traffic.h"
+#include "models/common/network_params.h"
 #include "models/gpu/roofline_gpu.h"
 #include "models/gpu/tile_gpu.h"
-#include "models/nic/rdma_nic.h"
-#include "models/nvlink/nvswitch.h"
-#include "models/switch/infiniband_switch.h"
 #include "models/hbm/fixed_bandwidth_memory.h"
 #include "models/hbm/hbm_bandwidth_memory.h"
 #include "models/hbm/hbm_controller.h"
+#include "models/nic/rdma_nic.h"
+#include "models/nvlink/nvswitch.h"
+#include "models/switch/infiniband_switch.h"
 #include "topology/cluster_builders.h"
+#include "topology/routing.h"
 #include "workloads/deepseek_inference.h"
 #include "workloads/pairwise_exchange.h"
 #include "workloads/trace.h"
@@ -23,6 +25,16 @@ std::vector<ComponentInfo> Components::infos() const {
   for (auto&& list : {gpu.infos(), memory.infos(), nic.infos(), network_switch.infos(),
                       nvswitch.infos(), cluster.infos(), workload.infos()}) {
     out.insert(out.end(), list.begin(), list.end());
+  }
+  // Scenario sections that are not components but have params of their own.
+  out.push_back({"section", "network",
+                 "the `network:` section: fidelity, virtual lanes, faults, retransmission, reports",
+                 describe_params<NetworkParams>()});
+  out.push_back({"section", "routing", "the `routing:` section: ECMP or adaptive, cross-plane",
+                 describe_params<RoutingParams>()});
+  for (auto& info : out) {
+    for (auto& p : info.params)
+      if (p.default_value.empty()) p.default_value = "(none)";  // empty strings: unset
   }
   return out;
 }

@@ -35,6 +35,15 @@ struct ScenarioModel {
   CostBreakdown network_cost;  // switches and cables at the builder's unit prices
 };
 
+FaultSpec fault_spec(const FaultEventParams& e) {
+  FaultSpec f;
+  if (e.plane >= 0) f.planes.push_back(e.plane);
+  if (!e.switch_name.empty()) f.switches.push_back(e.switch_name);
+  if (!e.nic.empty()) f.nics.push_back(e.nic);
+  if (!e.link.empty()) f.links.push_back(e.link);
+  return f;
+}
+
 bool graph_has(const ClusterGraph& c, bool (*pred)(VertexKind)) {
   for (auto v : boost::make_iterator_range(boost::vertices(c.g))) {
     if (pred(c.g[v].kind)) return true;
@@ -59,6 +68,15 @@ ScenarioModel read_scenario(const ConfigNode& root, const Components& comps) {
   if (!m.network.faults.empty()) {
     const auto& nf = m.network.faults;
     apply_faults(m.cluster, FaultSpec{nf.planes, nf.switches, nf.nics, nf.links});
+  }
+  // Faults at a simulated time must name parts of the (statically faulted) cluster.
+  for (size_t i = 0; i < m.network.faults.events.size(); ++i) {
+    ClusterGraph copy = m.cluster;
+    try {
+      apply_faults(copy, fault_spec(m.network.faults.events[i]));
+    } catch (const InputError& e) {
+      throw InputError(fmt::format("network.faults.events[{}]: {}", i, e.what()));
+    }
   }
   m.routing = read_params<RoutingParams>(root.find("routing"), "routing");
   m.resolved.set("routing", write_params(m.routing));
@@ -283,8 +301,69 @@ Simulation::Simulation(const ConfigNode& root, const Components& comps, LogLevel
         });
   }
 
+  if (!network_params.faults.events.empty()) schedule_faults(network_params, routing_params);
+
   for (size_t r = 0; r < s.gpus.size(); ++r)
     s.gpus[r]->load_program(s.workload.ranks[r]);
+}
+
+void Simulation::schedule_faults(const NetworkParams& network, const RoutingParams& routing) {
+  Impl& s = *impl_;
+  const auto& events = network.faults.events;
+  if (!s.fabric) {
+    throw InputError(
+        "network.faults.events: faults at a simulated time need network.fidelity packet");
+  }
+  const ClusterGraph& c = s.cluster;
+  for (const FaultEventParams& e : events) {
+    Fabric::FaultAction a;
+    a.at_ps = e.at.ps();
+    a.bandwidth_factor = e.bandwidth_factor;
+    auto both_ways = [&](Vertex v, Vertex u) {
+      const int pv = s.port_to(v, u), pu = s.port_to(u, v);
+      if (pv >= 0) a.links.push_back(s.fabric->link_of(s.nodes[v]->fabric_index, pv));
+      if (pu >= 0) a.links.push_back(s.fabric->link_of(s.nodes[u]->fabric_index, pu));
+    };
+    auto whole = [&](Vertex v) {
+      a.nodes.push_back(s.nodes[v]->fabric_index);
+      for (const auto& [u, port] : s.ports[v])
+        both_ways(v, u);
+    };
+    if (!e.link.empty()) {
+      const size_t colon = e.link.find(':');
+      both_ways(c.find(e.link.substr(0, colon)), c.find(e.link.substr(colon + 1)));
+      a.what = e.degrades()
+                   ? fmt::format("link {} at {:.3g} of its rate", e.link, e.bandwidth_factor)
+                   : fmt::format("link {} down", e.link);
+    } else if (!e.switch_name.empty()) {
+      whole(c.find(e.switch_name));
+      a.what = fmt::format("switch {} down", e.switch_name);
+    } else if (!e.nic.empty()) {
+      whole(c.find(e.nic));
+      a.what = fmt::format("NIC {} down", e.nic);
+    } else {
+      for (Vertex v = 0; v < boost::num_vertices(c.g); ++v) {
+        const VertexProps& p = c.g[v];
+        if (p.plane == e.plane && (is_network_switch(p.kind) || p.kind == VertexKind::Nic) &&
+            !p.failed) {
+          whole(v);
+        }
+      }
+      a.what = fmt::format("plane {} down", e.plane);
+    }
+    s.fabric->add_fault(std::move(a));
+  }
+  // Routes without every failure detected by now (a fault counts detection_delay after it).
+  Impl* impl = impl_.get();
+  s.fabric->set_reroute_hook(
+      [impl, routing, events, delay = network.faults.detection_delay](size_t) {
+        ClusterGraph g = impl->cluster;
+        const Time now = sim_now();
+        for (const FaultEventParams& e : events) {
+          if (!e.degrades() && e.at + delay <= now) apply_faults(g, fault_spec(e));
+        }
+        impl->routing = std::make_unique<RoutingTables>(g, routing);
+      });
 }
 
 Simulation::~Simulation() = default;
@@ -345,13 +424,14 @@ void Simulation::run(const RunControl& control) {
     return;
   }
 
+  // The network's state first: a failed or stuck message explains the ops waiting on it.
   std::vector<std::string> lines;
-  for (const GpuBase* g : impl_->gpus) {
-    for (auto& l : g->describe_pending())
-      lines.push_back(std::move(l));
-  }
   if (impl_->fabric) {
     for (auto& l : impl_->fabric->describe_in_flight())
+      lines.push_back(std::move(l));
+  }
+  for (const GpuBase* g : impl_->gpus) {
+    for (auto& l : g->describe_pending())
       lines.push_back(std::move(l));
   }
   std::string detail;
@@ -427,7 +507,10 @@ nlohmann::ordered_json Simulation::summary() const {
   } else {
     j["network_fidelity"] = "message";
   }
-  if (impl_->probe) j["systemc_timed_events_per_wall_s"] = impl_->probe_events_per_s;
+  if (impl_->probe) {
+    j["systemc_timed_events_per_wall_s"] = impl_->probe_events_per_s;
+    j["systemc_timed_events_per_cpu_s"] = impl_->probe->per_cpu_s();
+  }
   return j;
 }
 

@@ -26,6 +26,9 @@ struct RunControl {
   bool progress = false;  // draw a progress bar on stderr
 };
 
+struct NetworkParams;
+struct RoutingParams;
+
 class Simulation {
  public:
   // Throws ConfigError/InputError for bad input.
@@ -51,6 +54,9 @@ class Simulation {
 
  private:
   struct Impl;
+  // Faults at a simulated time (network.faults.events): handed to the fabric, with the hook
+  // that rebuilds routes once they are detected.
+  void schedule_faults(const NetworkParams& network, const RoutingParams& routing);
   ScenarioParams params_;
   SimContext ctx_;
   ConfigNode resolved_;

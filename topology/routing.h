@@ -52,12 +52,12 @@ struct RoutingParams {
 
   template <class V>
   void visit(V& v) {
-    v("mode", mode, "",
+    v("mode", mode, "-",
       "ecmp: a flow keeps the hop its hash picks; adaptive: the network model picks per packet "
       "from the next-hop set");
-    v("cross_plane", cross_plane, "",
+    v("cross_plane", cross_plane, "-",
       "where traffic for a GPU on another plane crosses over NVLink: at the sender or receiver");
-    v("seed", seed, "", "salt of the ECMP hash (same seed, same choices)");
+    v("seed", seed, "-", "salt of the ECMP hash (same seed, same choices)");
   }
 };
 

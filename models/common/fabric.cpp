@@ -13,17 +13,9 @@
 
 namespace mlasim {
 
-void TimeSeries::add(int64_t t0, int64_t t1, double per_ps, int64_t initial_width,
-                     int32_t max_bins) {
+void TimeSeries::add_slow(int64_t t0, int64_t t1, double per_ps, int64_t initial_width,
+                          int32_t max_bins) {
   if (t1 <= t0) return;
-  if (width_ > 0) {
-    // Common case: the interval falls inside one existing bin.
-    const int64_t i = t0 / width_;
-    if ((t1 - 1) / width_ == i && static_cast<size_t>(i) < bins_.size()) {
-      bins_[static_cast<size_t>(i)] += static_cast<double>(t1 - t0) * per_ps;
-      return;
-    }
-  }
   if (width_ == 0) width_ = std::max<int64_t>(1, initial_width);
   while ((t1 - 1) / width_ >= max_bins) {
     std::vector<double> merged((bins_.size() + 1) / 2, 0.0);
@@ -40,6 +32,10 @@ void TimeSeries::add(int64_t t0, int64_t t1, double per_ps, int64_t initial_widt
     const int64_t hi = std::min<int64_t>(t1, static_cast<int64_t>(i + 1) * width_);
     bins_[i] += static_cast<double>(hi - lo) * per_ps;
   }
+  // The next interval most likely falls in the bin this one ended in.
+  cur_ = last;
+  cur_lo_ = static_cast<int64_t>(last) * width_;
+  cur_hi_ = cur_lo_ + width_;
 }
 
 std::vector<double> TimeSeries::coarsened(int64_t width) const {
@@ -126,8 +122,18 @@ void Fabric::finalize() {
     if (k == "nvlink") l.overhead = pick(a.nvlink, b.nvlink);
     l.rate = Bandwidth::bytes_per_s(l.timing.bandwidth.bytes_per_s() * l.overhead.encoding);
   }
+  link_ptr_.clear();
+  for (FabricLink& l : links_)
+    link_ptr_.push_back(&l);
   series_enabled_ = static_cast<int64_t>(links_.size()) <= params_.report.timeseries_max_links;
   per_packet_routing_ = per_packet_routing_ || params_.spray;
+}
+
+void Fabric::add_fault(FaultAction) {
+  throw InputError(fmt::format(
+      "network.faults.events: faults at a simulated time need network.fidelity packet (this "
+      "run is {})",
+      fidelity_name()));
 }
 
 double Fabric::port_load(const NetworkNode&, int) const {
@@ -146,59 +152,33 @@ uint64_t Fabric::bytes_sent_by(uint32_t node) const {
 void Fabric::schedule(int64_t t, uint8_t kind, uint32_t a, uint32_t b) {
   const int64_t now = now_ps();
   if (t < now) t = now;
-  if (t >= (int64_t{1} << 47)) {
-    throw SimulationError("network: simulated time beyond 140 s is not supported by the fabric");
-  }
-  heap_push(Event{(static_cast<uint64_t>(t) << 16) | (seq_++ & 0xffff), a,
-                  static_cast<uint32_t>(kind) | (b << 8)});
+  queue_.push(Event{static_cast<uint64_t>(t), a, static_cast<uint32_t>(kind) | (b << 8)});
   // While firing, the loop picks up events due now and re-arms once at its end.
   if (!in_fire_ && (armed_for_ < 0 || t < armed_for_)) arm();
 }
 
-namespace {
-inline bool earlier(const auto& x, const auto& y) {
-  return x.key < y.key;
-}
-}  // namespace
-
-void Fabric::heap_push(const Event& e) {
-  size_t i = heap_.size();
-  heap_.push_back(e);
-  while (i > 0) {
-    const size_t parent = (i - 1) / 4;
-    if (!earlier(e, heap_[parent])) break;
-    heap_[i] = heap_[parent];
-    i = parent;
-  }
-  heap_[i] = e;
-}
-
-Fabric::Event Fabric::heap_pop() {
-  const Event top = heap_.front();
-  const Event last = heap_.back();
-  heap_.pop_back();
-  const size_t n = heap_.size();
-  if (n == 0) return top;
-  size_t i = 0;
-  while (true) {
-    const size_t first = 4 * i + 1;
-    if (first >= n) break;
-    size_t best = first;
-    const size_t end = std::min(first + 4, n);
-    for (size_t c = first + 1; c < end; ++c) {
-      if (earlier(heap_[c], heap_[best])) best = c;
-    }
-    if (!earlier(heap_[best], last)) break;
-    heap_[i] = heap_[best];
-    i = best;
-  }
-  heap_[i] = last;
-  return top;
+bool Fabric::EventQueue::refill_if_due(uint64_t t) {
+  size_t i = 1;
+  while (buckets_[i].empty())
+    ++i;  // the caller checked size_ > 0 and bucket 0 is empty
+  std::vector<Event>& from = buckets_[i];
+  uint64_t m = from.front().key;
+  for (const Event& e : from)
+    m = std::min(m, e.key);
+  if (m > t) return false;
+  buckets_[0].clear();
+  head0_ = 0;
+  last_ = m;
+  // Every event of bucket i shares the bits above i - 1 with m, so each lands lower down.
+  for (const Event& e : from)
+    buckets_[bucket_of(e.key)].push_back(e);
+  from.clear();
+  return true;
 }
 
 void Fabric::arm() {
   const auto now = static_cast<int64_t>(sc_core::sc_time_stamp().value());
-  const int64_t t = heap_top().t();
+  const int64_t t = queue_.top().t();
   armed_for_ = t;
   // sc_event keeps the earlier of two pending notifications, so re-arming is always safe.
   if (t <= now) {
@@ -217,8 +197,8 @@ void Fabric::fire() {
   if (cpu_first_ < 0) cpu_first_ = cpu_last_;
   armed_for_ = -1;
   in_fire_ = true;
-  while (!heap_.empty() && heap_top().t() <= now) {
-    const Event e = heap_pop();
+  while (queue_.ready_by(static_cast<uint64_t>(now))) {
+    const Event e = queue_.pop_front();
     ++ctx_.events;
     vnow_ = e.t() < now ? now : e.t();
     dispatch(e.kind(), e.a, e.b());
@@ -226,15 +206,18 @@ void Fabric::fire() {
   // Run ahead: nothing else can act before `limit` (our own wake is consumed), and internal
   // events call no other module, so processing them now gives the same results in far fewer
   // SystemC activations. The first external event stops the run; it fires at its own time.
-  if (!heap_.empty() && is_internal(heap_top().kind(), heap_top().a)) {
+  // (Asking SystemC for its next activity is not free of effects: it tidies the kernel's
+  // timed-event queue, which was seen to change the order of other modules' simultaneous
+  // events. Ask only when the answer is used, so runs match those that never ask.)
+  if (!queue_.empty() && is_internal(queue_.top().kind(), queue_.top().a)) {
     const sc_core::sc_time gap = sc_core::sc_time_to_pending_activity();
     const auto limit = static_cast<int64_t>(
         std::min<sc_dt::uint64>(gap.value() + static_cast<sc_dt::uint64>(now),
                                 static_cast<sc_dt::uint64>(std::numeric_limits<int64_t>::max())));
-    while (!heap_.empty() && heap_top().t() < limit &&
-           is_internal(heap_top().kind(), heap_top().a)) {
-      const Event e = heap_pop();
-      if (!heap_.empty()) prefetch(heap_top().kind(), heap_top().a);
+    while (queue_.ready_by(static_cast<uint64_t>(limit - 1)) &&
+           is_internal(queue_.front().kind(), queue_.front().a)) {
+      const Event e = queue_.pop_front();
+      if (queue_.has_front()) prefetch(queue_.front().kind(), queue_.front().a);
       ++ctx_.events;
       ++events_ahead;
       vnow_ = e.t();
@@ -242,7 +225,7 @@ void Fabric::fire() {
     }
   }
   in_fire_ = false;
-  if (!heap_.empty()) arm();
+  if (!queue_.empty()) arm();
 }
 
 bool Fabric::path_links(uint32_t node, int32_t dst, uint64_t hash,

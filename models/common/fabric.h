@@ -14,6 +14,7 @@
 
 #include <systemc>
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -34,15 +35,27 @@ namespace mlasim {
 // so a series never needs to know the run's length.
 class TimeSeries {
  public:
-  void add(int64_t t0_ps, int64_t t1_ps, double per_ps, int64_t initial_width_ps, int32_t max_bins);
+  void add(int64_t t0_ps, int64_t t1_ps, double per_ps, int64_t initial_width_ps,
+           int32_t max_bins) {
+    // Common case, without a division: inside the bin the last interval ended in.
+    if (t0_ps >= cur_lo_ && t1_ps <= cur_hi_) {
+      bins_[cur_] += static_cast<double>(t1_ps - t0_ps) * per_ps;
+      return;
+    }
+    add_slow(t0_ps, t1_ps, per_ps, initial_width_ps, max_bins);
+  }
   int64_t width_ps() const { return width_; }
   const std::vector<double>& bins() const { return bins_; }
   // Bins re-cut to a width that is a multiple of this one's.
   std::vector<double> coarsened(int64_t width_ps) const;
 
  private:
+  void add_slow(int64_t t0_ps, int64_t t1_ps, double per_ps, int64_t initial_width_ps,
+                int32_t max_bins);
   int64_t width_ = 0;
   std::vector<double> bins_;
+  size_t cur_ = 0;
+  int64_t cur_lo_ = 0, cur_hi_ = -1;  // bounds of bin cur_ (empty until the first interval)
 };
 
 struct LinkStats {
@@ -100,6 +113,26 @@ class Fabric : public sc_core::sc_module {
   virtual void inject(NetworkNode& at, Message msg, std::function<void()> on_sent) = 0;
   // Load of an output port for adaptive routing: expected wait, ps (0 when idle).
   virtual double port_load(const NetworkNode& at, int port) const;
+  // Faults at a simulated time (packet fidelity only): the link directions that go down, or
+  // slow down to `bandwidth_factor` of their rate, and the nodes that die with them.
+  struct FaultAction {
+    int64_t at_ps = 0;
+    std::vector<uint32_t> links;
+    std::vector<uint32_t> nodes;
+    double bandwidth_factor = 0.0;  // 0: down
+    std::string what;               // for reports, e.g. "link leaf0:spine0 down"
+  };
+  struct FaultRecord {
+    std::string what;
+    int64_t at_ps = 0;
+    int64_t reroute_ps = -1;  // when routes without it took effect (-1: not yet, or none)
+  };
+  // Runs `detection_delay` after fault i: the owner rebuilds the routes without faults 0..i.
+  using RerouteHook = std::function<void(size_t fault)>;
+  virtual void add_fault(FaultAction action);
+  void set_reroute_hook(RerouteHook hook) { reroute_hook_ = std::move(hook); }
+  const std::vector<FaultRecord>& faults() const { return fault_log_; }
+
   // Lines describing traffic still inside the network (for the watchdog and tests).
   virtual std::vector<std::string> describe_in_flight() const = 0;
   virtual const char* fidelity_name() const = 0;
@@ -124,17 +157,25 @@ class Fabric : public sc_core::sc_module {
   // Process CPU time from the first to the latest engine activation (robust to a busy host).
   double cpu_seconds() const { return cpu_last_ - cpu_first_; }
   uint64_t peak_in_flight_packets = 0;
+  // Faults: packets lost on dead links, resent by their NIC, duplicates thrown away at the
+  // receiver (go-back-N), retransmission timeouts, messages given up after max_retries, and
+  // when the last resent packet arrived (-1: none).
+  uint64_t packets_lost = 0, bytes_lost = 0, packets_retransmitted = 0, duplicate_packets = 0;
+  uint64_t retransmit_timeouts = 0, messages_failed = 0;
+  int64_t last_repair_ps = -1;
+  // Payload of packets delivered to GPUs (copies not counted), and its value at the first fault.
+  uint64_t payload_delivered = 0, payload_delivered_at_fault = 0;
+  // Payload bytes delivered to GPUs per time bin (throughput around faults).
+  TimeSeries delivered_series;
   virtual size_t bytes_per_in_flight_packet() const { return 0; }
 
  protected:
-  // 16 bytes, so the four children of a heap node share one cache line. `key` orders events:
-  // time in ps (48 bits, 281 s) above a 16-bit sequence number that keeps same-time events in
-  // scheduling order (wrapping after 65,536 of them: still one fixed order, so deterministic).
+  // 16 bytes: time in ps, then the event's kind and arguments.
   struct Event {
-    uint64_t key;
+    uint64_t key;  // time, ps
     uint32_t a;
     uint32_t kind_b;  // kind (8 bits) | b << 8 (24 bits)
-    int64_t t() const { return static_cast<int64_t>(key >> 16); }
+    int64_t t() const { return static_cast<int64_t>(key); }
     uint8_t kind() const { return static_cast<uint8_t>(kind_b & 0xff); }
     uint32_t b() const { return kind_b >> 8; }
   };
@@ -178,7 +219,11 @@ class Fabric : public sc_core::sc_module {
   std::vector<int32_t> rank_of_;                  // by node: GPU rank it sinks, or -1
   std::vector<std::vector<uint32_t>> out_links_;  // [node][port] -> link id
   std::deque<FabricLink> links_;                  // deque: stats registrations point into it
+  std::vector<FabricLink*> link_ptr_;             // the same, indexed without deque arithmetic
   std::vector<MessageRecord> records_;
+  std::vector<FaultAction> fault_actions_;
+  std::vector<FaultRecord> fault_log_;
+  RerouteHook reroute_hook_;
   uint32_t mtu_ = 4096;
   bool series_enabled_ = true;
   bool per_packet_routing_ = false;
@@ -199,15 +244,63 @@ class Fabric : public sc_core::sc_module {
   void arm();
   void deliver_now(uint32_t record, NetworkNode& at, Message&& msg, int in_port);
 
-  // Event queue: a 4-ary min-heap on (time, seq); shallower than a binary heap, so fewer
-  // cache misses per push and pop when many packets are in flight.
-  void heap_push(const Event& e);
-  Event heap_pop();
-  const Event& heap_top() const { return heap_.front(); }
+  // Event queue: a radix heap. Times never go backwards (nothing is scheduled before the
+  // last event taken out), so an event waits in the bucket of the highest bit in which its
+  // time differs from that last time; taking the next one out only re-sorts the lowest
+  // non-empty bucket. Pushes are appends, and equal times leave in the order they came in
+  // (bucket 0 is a FIFO), which keeps runs deterministic.
+  class EventQueue {
+   public:
+    bool empty() const { return size_ == 0; }
+    size_t size() const { return size_; }
+    void push(Event e) {
+      if (e.key < last_) e.key = last_;
+      buckets_[bucket_of(e.key)].push_back(e);
+      ++size_;
+    }
+    // Looking does not re-sort (that would raise the floor under later pushes): it scans the
+    // lowest non-empty bucket; the first of equal times is the one taken first.
+    const Event& top() const {
+      if (head0_ < buckets_[0].size()) return buckets_[0][head0_];
+      size_t i = 1;
+      while (buckets_[i].empty())
+        ++i;
+      const Event* best = &buckets_[i].front();
+      for (const Event& e : buckets_[i])
+        if (e.key < best->key) best = &e;
+      return *best;
+    }
+    // True when the next event is due at or before `t`; it is then front(). Only then are
+    // the lowest bucket's events re-sorted, so the floor never rises past an event not taken.
+    bool ready_by(uint64_t t) {
+      if (head0_ < buckets_[0].size()) return buckets_[0][head0_].key <= t;
+      return size_ > 0 && refill_if_due(t);
+    }
+    bool has_front() const { return head0_ < buckets_[0].size(); }
+    const Event& front() const { return buckets_[0][head0_]; }
+    Event pop_front() {
+      const Event e = buckets_[0][head0_];
+      --size_;
+      if (++head0_ == buckets_[0].size()) {
+        buckets_[0].clear();
+        head0_ = 0;
+      }
+      return e;
+    }
+
+   private:
+    int bucket_of(uint64_t key) const {
+      return key == last_ ? 0 : 64 - __builtin_clzll(key ^ last_);
+    }
+    bool refill_if_due(uint64_t t);
+    std::array<std::vector<Event>, 65> buckets_;
+    size_t head0_ = 0;
+    uint64_t last_ = 0;
+    size_t size_ = 0;
+  };
 
   sc_core::sc_event wake_;
-  std::vector<Event> heap_;
-  uint64_t seq_ = 0;
+  EventQueue queue_;
   int64_t armed_for_ = -1;
   double cpu_first_ = -1, cpu_last_ = 0;
   bool in_fire_ = false;

@@ -1,9 +1,10 @@
 // Network benchmark for `make bench`: runs the 128-host all-to-all scenario
 // (configs/scenarios/net-bench-a2a-128.yaml) as `mlasim run` child processes (SystemC
 // elaborates once per process, and the bench process has already run its own probe) and
-// reports, as medians of three runs: packet hops simulated per wall second, the raw SystemC
+// reports, as medians of five runs: packet hops simulated per wall second, the raw SystemC
 // timed-event rate measured in the same run after the workload (network.probe_events), their
-// ratio (target >= 0.4), the fabric's memory per in-flight packet and the child's peak RSS.
+// ratio (target >= 0.4), the same three on CPU time (steadier on a shared host), the fabric's
+// memory per in-flight packet and the child's peak RSS.
 #pragma once
 
 #include <string>

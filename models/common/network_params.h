@@ -87,19 +87,94 @@ struct GpuPortParams {
   }
 };
 
+// A fault at a simulated time: one of link, switch, nic or plane; a link either goes down
+// (bandwidth_factor 0) or keeps running at a fraction of its rate.
+struct FaultEventParams {
+  Time at;
+  std::string link;
+  std::string switch_name;
+  std::string nic;
+  int32_t plane = -1;
+  double bandwidth_factor = 0.0;
+  template <class V>
+  void visit(V& v) {
+    v.required("at", at, "s", "simulated time of the fault");
+    v("link", link, "-", "the cable 'A:B' between two named vertices (both directions)");
+    v("switch", switch_name, "-", "a network switch or NVSwitch by name: all its links go down");
+    v("nic", nic, "-", "a NIC by name: its PCIe and network links go down");
+    v("plane", plane, "-", "a plane (rail): every switch and NIC on it goes down (-1: none)");
+    v("bandwidth_factor", bandwidth_factor, "fraction",
+      "link only: 0 takes it down; a value in (0, 1) keeps it up at that fraction of its rate");
+  }
+  void validate(const ParamCheck& c) const {
+    const int named = static_cast<int>(!link.empty()) + static_cast<int>(!switch_name.empty()) +
+                      static_cast<int>(!nic.empty()) + static_cast<int>(plane >= 0);
+    c.require(named == 1, "link", "give exactly one of link, switch, nic or plane");
+    c.require(at.ps() >= 0, "at", "must be >= 0");
+    c.require(bandwidth_factor >= 0.0 && bandwidth_factor < 1.0, "bandwidth_factor",
+              "must be in [0, 1)");
+    c.require(bandwidth_factor == 0.0 || !link.empty(), "bandwidth_factor",
+              "only a link can be degraded");
+  }
+  bool degrades() const { return bandwidth_factor > 0.0; }
+};
+
 struct NetworkFaultParams {
   std::vector<std::string> links;  // "A:B"
   std::vector<std::string> switches;
   std::vector<std::string> nics;
   std::vector<int32_t> planes;
+  std::vector<FaultEventParams> events;
+  Time detection_delay = Time::us(10);
   template <class V>
   void visit(V& v) {
-    v("links", links, "-", "failed links, each 'A:B' with two vertex names");
-    v("switches", switches, "-", "failed switches (network switches or NVSwitches) by name");
-    v("nics", nics, "-", "failed NICs by name");
-    v("planes", planes, "-", "failed planes (every switch and NIC on them)");
+    v("links", links, "-", "links failed before the run, each 'A:B' with two vertex names");
+    v("switches", switches, "-",
+      "switches (network switches or NVSwitches) failed before the run, by name");
+    v("nics", nics, "-", "NICs failed before the run, by name");
+    v("planes", planes, "-", "planes failed before the run (every switch and NIC on them)");
+    v.list("events", events,
+           "faults at a simulated time (packet fidelity): packets on a dead link are lost and "
+           "retransmitted; routes are rebuilt after detection_delay");
+    v("detection_delay", detection_delay, "s",
+      "from a fault to the network using routes rebuilt without the failed parts (subnet "
+      "manager sweep or self-healing switch firmware; uncertain)");
   }
+  // Faults applied to the graph before the run.
   bool empty() const { return links.empty() && switches.empty() && nics.empty() && planes.empty(); }
+};
+
+// End-to-end reliability of the RDMA transport (RC) when packets are lost: the requester's
+// timer, then go-back-N (resend from the first lost packet on) or selective repeat (only the
+// lost ones).
+enum class RetransmitMode : uint8_t { GoBackN, SelectiveRepeat };
+
+template <>
+struct EnumNames<RetransmitMode> {
+  static constexpr std::array<std::pair<RetransmitMode, std::string_view>, 2> values{
+      {{RetransmitMode::GoBackN, "go_back_n"}, {RetransmitMode::SelectiveRepeat, "selective"}}};
+};
+
+struct RetransmitParams {
+  Time timeout = Time::ns(32768);
+  RetransmitMode mode = RetransmitMode::GoBackN;
+  int32_t max_retries = 7;
+  template <class V>
+  void visit(V& v) {
+    v("timeout", timeout, "s",
+      "from a packet's loss to its resend (IB local ACK timeout 4.096 us x 2^n; this is n = 3; "
+      "NCCL's default is far longer)");
+    v("mode", mode, "-",
+      "go_back_n (resend everything from the first lost packet, as ConnectX RC does) or "
+      "selective (only the lost packets)");
+    v("max_retries", max_retries, "count",
+      "timeouts of one message before it fails (IB retry_cnt, at most 7); a failed message "
+      "stops the run with exit 3");
+  }
+  void validate(const ParamCheck& c) const {
+    c.require(timeout.ps() > 0, "timeout", "must be > 0");
+    c.require(max_retries >= 0, "max_retries", "must be >= 0");
+  }
 };
 
 struct NetworkReportParams {
@@ -132,6 +207,7 @@ struct NetworkParams {
   bool in_order = true;
   GpuPortParams gpu_port;
   NetworkFaultParams faults;
+  RetransmitParams retransmit;
   NetworkReportParams report;
   uint64_t probe_events = 0;
 
@@ -148,7 +224,9 @@ struct NetworkParams {
       "complete messages of one queue pair (src, dst) in the order they were posted, as "
       "ConnectX-7 does");
     v.group("gpu_port", gpu_port, "GPU end of NVLink and PCIe links in packet mode");
-    v.group("faults", faults, "links, switches, NICs or planes failed before the run");
+    v.group("faults", faults,
+            "links, switches, NICs or planes failed before the run or at a simulated time");
+    v.group("retransmit", retransmit, "NIC retransmission of packets lost to faults");
     v.group("report", report, "congestion and traffic reports");
     v("probe_events", probe_events, "count",
       "benchmarks: after the run, time this many raw SystemC timed notifications and report "

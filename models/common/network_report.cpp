@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <climits>
 #include <map>
 #include <numeric>
 #include <sstream>
@@ -110,10 +111,43 @@ void add_network_summary(const Fabric& f, Time end, nlohmann::ordered_json& j) {
       last > first && first >= 0
           ? static_cast<double>(f.bytes_delivered) / (static_cast<double>(last - first) * 1e-12)
           : 0.0;
+  size_t gpus = 0;
+  for (size_t i = 0; i < f.num_nodes(); ++i)
+    gpus += f.node(static_cast<uint32_t>(i)).endpoint_rank() >= 0 ? 1 : 0;
+  // All-to-all bandwidth per GPU: what each GPU received per second of the exchange.
+  j["net_goodput_per_gpu_bytes_per_s"] =
+      gpus > 0 ? j["net_goodput_bytes_per_s"].get<double>() / static_cast<double>(gpus) : 0.0;
   const auto hot = hotspots(f, 1);
   j["hotspot_link"] = hot.empty() ? std::string("-") : hot.front()->name;
   j["hotspot_credit_stall_us"] =
       hot.empty() ? 0.0 : static_cast<double>(hot.front()->stats.stall_ps) * 1e-6;
+  if (!f.faults().empty()) {
+    int64_t first_fault = INT64_MAX, reroute = -1;
+    for (const auto& r : f.faults()) {
+      first_fault = std::min(first_fault, r.at_ps);
+      reroute = std::max(reroute, r.reroute_ps);
+    }
+    j["fault_count"] = f.faults().size();
+    j["fault_first_at_us"] = static_cast<double>(first_fault) * 1e-6;
+    j["fault_last_reroute_at_us"] = reroute >= 0 ? static_cast<double>(reroute) * 1e-6 : 0.0;
+    j["fault_packets_lost_count"] = f.packets_lost;
+    j["fault_lost_bytes"] = f.bytes_lost;
+    j["fault_packets_retransmitted_count"] = f.packets_retransmitted;
+    j["fault_duplicate_packets_count"] = f.duplicate_packets;
+    j["fault_retransmit_timeouts_count"] = f.retransmit_timeouts;
+    j["fault_messages_failed_count"] = f.messages_failed;
+    // Recovery: from the first fault to the arrival of the last resent packet.
+    j["fault_recovery_us"] =
+        f.last_repair_ps >= 0 ? static_cast<double>(f.last_repair_ps - first_fault) * 1e-6 : 0.0;
+    const double before_s = static_cast<double>(first_fault) * 1e-12;
+    const double after_s = static_cast<double>(last - first_fault) * 1e-12;
+    j["fault_goodput_before_bytes_per_s"] =
+        before_s > 0 ? static_cast<double>(f.payload_delivered_at_fault) / before_s : 0.0;
+    j["fault_goodput_after_bytes_per_s"] =
+        after_s > 0
+            ? static_cast<double>(f.payload_delivered - f.payload_delivered_at_fault) / after_s
+            : 0.0;
+  }
   j["net_peak_in_flight_packets_count"] = f.peak_in_flight_packets;
   j["net_memory_per_in_flight_packet_bytes"] = f.bytes_per_in_flight_packet();
   j["net_engine_activations_count"] = f.activations;
@@ -182,6 +216,18 @@ void write_network_results(const Fabric& f, Time end, const std::filesystem::pat
     write_file_atomic(dir / "link_timeseries.csv", o.str());
   }
   {
+    // Payload delivered to GPUs per bin: the network's goodput over time (faults show here).
+    const TimeSeries& d = f.delivered_series;
+    std::ostringstream o;
+    o << "bin,bin_start_us,bin_width_us,delivered_bytes,goodput_bytes_per_s\n";
+    const double w = static_cast<double>(d.width_ps());
+    for (size_t i = 0; i < d.bins().size(); ++i) {
+      o << fmt::format("{},{:.6f},{:.6f},{:.0f},{:.6g}\n", i, static_cast<double>(i) * w * 1e-6,
+                       w * 1e-6, d.bins()[i], w > 0 ? d.bins()[i] / (w * 1e-12) : 0.0);
+    }
+    write_file_atomic(dir / "throughput.csv", o.str());
+  }
+  {
     nlohmann::ordered_json r;
     r["fidelity"] = f.fidelity_name();
     r["end_us"] = end.to_us();
@@ -209,6 +255,14 @@ void write_network_results(const Fabric& f, Time end, const std::filesystem::pat
     for (const auto& [plane, tot] : planes)
       p[plane < 0 ? std::string("none") : std::to_string(plane)] = tot.json();
     r["planes"] = std::move(p);
+    nlohmann::ordered_json faults = nlohmann::ordered_json::array();
+    for (const auto& fr : f.faults()) {
+      faults.push_back(
+          {{"what", fr.what},
+           {"at_us", static_cast<double>(fr.at_ps) * 1e-6},
+           {"reroute_us", fr.reroute_ps >= 0 ? static_cast<double>(fr.reroute_ps) * 1e-6 : -1.0}});
+    }
+    r["faults"] = std::move(faults);
     write_file_atomic(dir / "network_report.json", r.dump(2) + "\n");
   }
 }

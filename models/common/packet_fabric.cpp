@@ -55,6 +55,7 @@ void PacketFabric::finalize() {
     ls.to = l.to;
     ls.to_rank = rank_of_[l.to];
     ls.to_cut_through = traits_[l.to].cut_through;
+    ls.fcfs = traits_[l.from].arbitration == Arbitration::Fcfs;
     ls.to_delay = traits_[l.to].pipeline.ps();
     ls.to_sink = traits_[l.to].sink_latency.ps();
     ls.more_vls.resize(static_cast<size_t>(params_.vls - 1));
@@ -93,11 +94,15 @@ void PacketFabric::inject(NetworkNode& at, Message msg, std::function<void()> on
   s = MsgState{};
   s.unsent = msg.bytes.count();
   s.packets = static_cast<uint32_t>(s.unsent == 0 ? 1 : (s.unsent + mtu_ - 1) / mtu_);
+  if (undelivered_.size() < msgs_.size()) undelivered_.resize(msgs_.size());
+  undelivered_[m] = s.packets;
   s.record = open_message(msg, ideal, &s.qp_seq);
   s.ready = now_ps() + setup_ps(link, msg.sm_issued);
   s.refs = 2;
+  s.in_source = true;
   s.on_sent = std::move(on_sent);
   s.path = path_scratch_;  // packets follow it unless routing is decided per packet
+  std::copy_n(s.path.begin(), std::min(s.path.size(), kInlinePath), s.path_inline.begin());
   msg.vl = static_cast<uint8_t>(msg.vl % params_.vls);
   const uint8_t vl = msg.vl;
   s.msg = std::move(msg);
@@ -123,16 +128,31 @@ uint32_t PacketFabric::make_packet(uint32_t m) {
   Packet& k = pool_[p];
   k = Packet{};
   k.msg = m;
-  k.seq = s.next_seq++;
-  k.payload = static_cast<uint32_t>(std::min<uint64_t>(s.unsent, mtu_));
-  s.unsent -= k.payload;
+  if (s.resend.empty()) [[likely]] {
+    k.seq = s.next_seq++;
+    k.payload = static_cast<uint32_t>(std::min<uint64_t>(s.unsent, mtu_));
+    s.unsent -= k.payload;
+  } else {
+    const uint32_t r = s.resend.back();
+    s.resend.pop_back();
+    k.seq = r & ~kDupBit;
+    k.payload = payload_of_seq(s, k.seq);
+    if (r & kDupBit) {
+      k.flags = kDup;
+      ++s.refs;  // the copy keeps its message alive until it is thrown away or lost
+    } else {
+      k.flags = kRetx;
+    }
+    ++packets_retransmitted;
+  }
+  if (k.seq + 1 == s.packets) k.flags |= kLast;
   k.dst = s.msg.dst;
   k.vl = s.msg.vl;
   k.hash = params_.spray ? s.msg.flow_hash ^ mix64(k.seq + 1) : s.msg.flow_hash;
   k.ready = s.ready;
   k.path_len = static_cast<uint16_t>(s.path.size());
   if (s.path.size() <= kInlinePath) {
-    std::copy(s.path.begin(), s.path.end(), k.path.begin());
+    k.path = s.path_inline;  // fixed size: a few vector moves, no memcpy call
   } else {
     k.far_path = s.path.data();
   }
@@ -140,6 +160,17 @@ uint32_t PacketFabric::make_packet(uint32_t m) {
   ++in_flight_;
   peak_in_flight_packets = std::max(peak_in_flight_packets, in_flight_);
   return p;
+}
+
+uint32_t PacketFabric::payload_of_seq(const MsgState& s, uint32_t seq) const {
+  const uint64_t bytes = s.msg.bytes.count();
+  const uint64_t offset = static_cast<uint64_t>(seq) * mtu_;
+  return bytes <= offset ? 0 : static_cast<uint32_t>(std::min<uint64_t>(bytes - offset, mtu_));
+}
+
+uint32_t PacketFabric::next_payload(const MsgState& s) const {
+  if (s.resend.empty()) return static_cast<uint32_t>(std::min<uint64_t>(s.unsent, mtu_));
+  return payload_of_seq(s, s.resend.back() & ~kDupBit);
 }
 
 void PacketFabric::unref(uint32_t m) {
@@ -184,7 +215,7 @@ bool PacketFabric::reserve(uint32_t link, uint8_t vl, uint32_t credits, int64_t 
   if (v.free < credits) return false;
   *start = std::max(t, v.ready_at);
   v.free -= credits;
-  FabricLink& l = links_[link];
+  FabricLink& l = *link_ptr_[link];
   // Fresh packets have could >= now, so any delay past `could` is waiting for credits.
   l.stats.stall_ps += static_cast<uint64_t>(*start - could);
   const uint64_t reserved = static_cast<uint64_t>(v.total - v.free) * kCreditBytes;
@@ -193,7 +224,10 @@ bool PacketFabric::reserve(uint32_t link, uint8_t vl, uint32_t credits, int64_t 
 }
 
 void PacketFabric::drain(uint32_t link, uint8_t vl) {
-  const bool fcfs = traits_[links_[link].from].arbitration == Arbitration::Fcfs;
+  const bool fcfs = state_[link].fcfs;
+  // A dead link sends nothing: its waiting packets were lost when it died, and messages that
+  // start on it wait at their source for the rebuilt routes.
+  if (state_[link].dead) return;
   while (true) {
     VlState& v = state_[link].vl(vl);
     // Messages whose setup has elapsed by the time the wire frees join the round-robin.
@@ -234,7 +268,7 @@ void PacketFabric::drain(uint32_t link, uint8_t vl) {
     } else {
       const uint32_t m =
           v.source.active.empty() ? v.source.pending.front() : v.source.active.front();
-      payload = static_cast<uint32_t>(std::min<uint64_t>(msgs_[m].unsent, mtu_));
+      payload = next_payload(msgs_[m]);
     }
     const uint32_t credits = credits_of(wire_of(link, payload));
     int64_t start = 0;
@@ -250,8 +284,10 @@ void PacketFabric::drain(uint32_t link, uint8_t vl) {
       const uint32_t m = q.front();
       pkt = make_packet(m);
       q.pop_front();
-      if (msgs_[m].unsent > 0) {
+      if (has_more(msgs_[m])) {
         state_[link].vl(vl).source.active.push_back(m);  // round-robin across queue pairs
+      } else {
+        msgs_[m].in_source = false;
       }
     }
     state_[link].vl(vl).rr = (pick + 1) % (n + 1);
@@ -260,6 +296,10 @@ void PacketFabric::drain(uint32_t link, uint8_t vl) {
 }
 
 void PacketFabric::forward(uint32_t pkt, uint32_t link) {
+  if (state_[link].dead) [[unlikely]] {
+    lose(pkt);
+    return;
+  }
   const uint8_t vl = pool_[pkt].vl;
   VlState& v = state_[link].vl(vl);
   if (v.waiting == 0 && v.source.empty()) {
@@ -284,7 +324,7 @@ void PacketFabric::forward(uint32_t pkt, uint32_t link) {
 }
 
 void PacketFabric::commit(uint32_t link, uint32_t pkt, uint32_t credits, int64_t start) {
-  FabricLink& l = links_[link];
+  FabricLink& l = *link_ptr_[link];
   LinkState& ls = state_[link];
   const uint32_t wire = wire_of(link, pool_[pkt].payload);
   const int64_t end = start + ser_of(link, pool_[pkt].payload);
@@ -294,8 +334,7 @@ void PacketFabric::commit(uint32_t link, uint32_t pkt, uint32_t credits, int64_t
   ++l.stats.packets;
   note_busy(l, start, end);
   ++packet_hops;
-  const MsgState& ms = msgs_[pool_[pkt].msg];
-  const bool last_of_message = pool_[pkt].seq + 1 == ms.packets;
+  const bool last_of_message = (pool_[pkt].flags & kLast) != 0;
   if (last_of_message) ++l.stats.messages;
 
   // The packet's tail leaves its input buffer now: that room goes back upstream.
@@ -307,9 +346,10 @@ void PacketFabric::commit(uint32_t link, uint32_t pkt, uint32_t credits, int64_t
   const int64_t head_in = q.head_in;
   if (in_link != kNone) {
     release(in_link, vl, in_credits, in_wire, head_in, end);
-  } else if (last_of_message) {
+  } else if (last_of_message && !msgs_[msg].sent_done) {
     // Last packet of a message left its GPU: the send is done when its tail is out.
-    schedule(end, ms.on_sent ? kSentNotify : kSent, msg);
+    msgs_[msg].sent_done = true;
+    schedule(end, msgs_[msg].on_sent ? kSentNotify : kSent, msg);
   }
   Packet& p = pool_[pkt];
   ++p.hop;
@@ -326,7 +366,7 @@ void PacketFabric::commit(uint32_t link, uint32_t pkt, uint32_t credits, int64_t
 
 void PacketFabric::release(uint32_t link, uint8_t vl, uint32_t credits, uint32_t wire, int64_t from,
                            int64_t to) {
-  note_residency(links_[link], wire, from, to);
+  note_residency(*link_ptr_[link], wire, from, to);
   if (probe_) probe_(link, vl, credits, from, to);
   return_credits(link, vl, credits, to + state_[link].prop);
 }
@@ -355,6 +395,14 @@ void PacketFabric::dispatch(uint8_t kind, uint32_t a, uint32_t) {
     NetworkNode& node = *nodes_[links_[s.path.back()].to];
     unref(a);
     complete_message(record, qp_seq, node, std::move(msg), in_port);
+  } else if (kind == kTimeout) {
+    on_timeout(a);
+  } else if (kind == kFault) {
+    apply_fault(a);
+  } else if (kind == kReroute) {
+    if (reroute_hook_) reroute_hook_(a);
+    fault_log_[a].reroute_ps = now_ps();
+    refresh_paths();
   } else if (kind == kSent || kind == kSentNotify) {
     MsgState& s = msgs_[a];
     if (s.on_sent) {
@@ -373,13 +421,30 @@ void PacketFabric::prefetch(uint8_t kind, uint32_t a) const {
 }
 
 bool PacketFabric::is_internal(uint8_t kind, uint32_t) const {
-  return kind == kReady || kind == kSent;
+  return kind == kReady || kind == kSent || kind == kTimeout;
 }
 
 void PacketFabric::on_ready(uint32_t pkt) {
   const Packet& p = pool_[pkt];
   const LinkState& in = state_[p.in_link];
+  if (in.dead_at < p.tail_in && in.dead_at <= now_ps()) [[unlikely]] {
+    lose(pkt);  // its link died before its tail was through
+    return;
+  }
   if (in.to_rank == p.dst) {
+    if (p.flags & (kDup | kRetx)) [[unlikely]] {
+      if (p.flags & kDup) {
+        // A resent copy of a packet the receiver already has: thrown away.
+        const uint32_t in_link = p.in_link, msg = p.msg;
+        release(in_link, p.vl, p.in_credits, p.in_wire, p.head_in, p.tail_in);
+        ++duplicate_packets;
+        --in_flight_;
+        free_packets_.push_back(pkt);
+        unref(msg);
+        return;
+      }
+      last_repair_ps = now_ps();
+    }
     // GPU memory absorbs the packet as it arrives: its buffer room frees at the tail.
     // (Fields copied out: releasing may create packets and move the pool.)
     const uint32_t in_link = p.in_link, msg = p.msg;
@@ -387,10 +452,13 @@ void PacketFabric::on_ready(uint32_t pkt) {
     ++packets_delivered;
     --in_flight_;
     free_packets_.push_back(pkt);
-    MsgState& s = msgs_[msg];
-    if (++s.delivered == s.packets) {
+    const int64_t now = now_ps();
+    payload_delivered += pool_[pkt].payload;
+    delivered_series.add(now - 1, now, static_cast<double>(pool_[pkt].payload),
+                         params_.report.bin.ps(), params_.report.max_bins);
+    if (--undelivered_[msg] == 0) {
       // Delivery calls into the GPU: its own event, at the same time.
-      s.last_in_port = static_cast<uint32_t>(links_[in_link].to_port);
+      msgs_[msg].last_in_port = static_cast<uint32_t>(link_ptr_[in_link]->to_port);
       schedule(now_ps(), kDeliver, msg);
     }
     return;
@@ -402,6 +470,10 @@ void PacketFabric::on_ready(uint32_t pkt) {
   NetworkNode& node = *nodes_[in.to];
   const int port = node.route_port(p.dst, p.hash);
   if (port < 0 || static_cast<size_t>(port) >= out_links_[in.to].size()) {
+    if (!fault_actions_.empty()) {
+      lose(pkt);  // stranded by a fault: no route from here any more
+      return;
+    }
     throw SimulationError(fmt::format("{}: no route to GPU {} (message {} from GPU {})",
                                       node.name(), p.dst, msgs_[p.msg].msg.id,
                                       msgs_[p.msg].msg.src));
@@ -413,17 +485,26 @@ double PacketFabric::port_load(const NetworkNode& at, int port) const {
   if (at.fabric_index >= out_links_.size() || state_.empty()) return 0.0;
   const uint32_t link = out_links_[at.fabric_index][port];
   const LinkState& s = state_[link];
+  if (s.dead) return 1e30;  // a switch sees its own port go down at once
   const double backlog = static_cast<double>(std::max<int64_t>(0, s.wire_free - now_ps()));
   return backlog + static_cast<double>(s.queued_bytes) * 1e12 / links_[link].rate.bytes_per_s();
 }
 
 std::vector<std::string> PacketFabric::describe_in_flight() const {
   std::vector<std::string> out;
+  for (size_t i = 0; i < failed_messages_.size() && i < 4; ++i)
+    out.push_back(failed_messages_[i]);
+  if (failed_messages_.size() > 4) {
+    out.push_back(fmt::format("... {} messages failed in all", failed_messages_.size()));
+  }
   if (in_flight_ > 0) out.push_back(fmt::format("{} packets still in the network", in_flight_));
   for (size_t i = 0; i < state_.size() && out.size() < 8; ++i) {
     for (uint8_t k = 0; k < params_.vls; ++k) {
       const VlState& v = state_[i].vl(k);
-      if (v.waiting > 0 || !v.source.empty()) {
+      if (state_[i].dead && !v.source.empty()) {
+        out.push_back(fmt::format("{} is down: {} messages wait at their source", links_[i].name,
+                                  v.source.active.size() + v.source.pending.size()));
+      } else if (v.waiting > 0 || !v.source.empty()) {
         out.push_back(fmt::format("{}: {} packets wait for credits ({} of {} free)", links_[i].name,
                                   v.waiting, v.free, v.total));
       }

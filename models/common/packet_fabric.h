@@ -25,12 +25,25 @@
 // wire frees, and a later packet on another virtual lane cannot fill a gap before an earlier
 // committed one.
 //
+// Faults at a simulated time (network.faults.events): a dead link direction loses the packets
+// on its wire (their tail had not arrived when it died), the packets waiting for it, and every
+// packet routed into it afterwards; messages whose first link is dead wait at their source. A
+// lost packet is resent by its source after network.retransmit.timeout: go-back-N resends every
+// packet from the first lost one on (the receiver throws away copies of those it already has),
+// selective repeat only the lost ones; after max_retries timeouts the message fails. Routes are
+// rebuilt `detection_delay` after the fault (the owner's reroute hook); messages still sending
+// then follow the new routes, while packets already inside the network keep their old ones.
+// A degraded link keeps running at a fraction of its rate from the fault on. The sender learns
+// what was lost without modelling ACK packets (as if every ACK came back at once), and a
+// cut-through packet whose forwarding was decided before its link died escapes the loss.
+//
 // Left out: link-level retransmission and bit errors, credit packets' own bandwidth, shared
 // (rather than per-port) switch buffers, congestion control (DCQCN, IB CC), and the RC
 // acknowledgements (a send completes when its last byte has left the GPU).
 #pragma once
 
 #include <array>
+#include <climits>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -67,7 +80,19 @@ class PacketFabric : public Fabric {
  private:
   // kReady and kSent without a callback touch only fabric state (may run ahead of SystemC);
   // kSentNotify and kDeliver call into the GPU.
-  enum EventKind : uint8_t { kReady = 1, kSent = 2, kSentNotify = 3, kDeliver = 4 };
+  enum EventKind : uint8_t {
+    kReady = 1,
+    kSent = 2,
+    kSentNotify = 3,
+    kDeliver = 4,
+    kTimeout = 5,
+    kFault = 6,
+    kReroute = 7
+  };
+  static constexpr uint8_t kDup = 1;   // packet flag: a resent copy the receiver already has
+  static constexpr uint8_t kRetx = 2;  // packet flag: a resent packet that replaces a lost one
+  static constexpr uint8_t kLast = 4;  // packet flag: the last of its message
+  static constexpr uint32_t kDupBit = 0x80000000u;
   static constexpr uint32_t kNone = UINT32_MAX;
   static constexpr size_t kInlinePath = 8;
 
@@ -85,7 +110,8 @@ class PacketFabric : public Fabric {
     int32_t dst = -1;
     uint8_t vl = 0;
     uint8_t hop = 0;  // links crossed so far (index into its message's path)
-    uint16_t path_len = 0;
+    uint8_t path_len = 0;
+    uint8_t flags = 0;  // kDup, kRetx, kLast
     // Its message's route: copied into the packet when short (no cache miss on the message
     // per hop), else pointing at the message's (stable while the message lives).
     const uint32_t* far_path = nullptr;
@@ -98,13 +124,22 @@ class PacketFabric : public Fabric {
     uint64_t unsent = 0;  // payload not yet cut into packets
     uint32_t packets = 0;
     uint32_t next_seq = 0;
-    uint32_t delivered = 0;
     uint32_t record = 0;
     uint32_t refs = 0;  // released when sent and delivered
     uint64_t qp_seq = 0;
     int64_t ready = 0;  // earliest start of its first packet (setup latency)
     uint32_t last_in_port = 0;
+    // Reliability (faults only): lost sequence numbers awaiting the timer, packets to resend
+    // (seq | kDupBit for copies, consumed from the back), timeouts so far.
+    uint32_t retries = 0;
+    bool in_source = false;  // in its first link's source queues
+    bool sent_done = false;  // the send completion has been scheduled
+    bool timer = false;      // a retransmission timeout is pending
+    bool failed = false;
+    std::vector<uint32_t> lost;
+    std::vector<uint32_t> resend;
     std::vector<uint32_t> path;  // links from source to destination (ECMP, fixed per flow)
+    std::array<uint32_t, kInlinePath> path_inline{};  // its first links, copied into packets
   };
   struct Return {
     int64_t t;
@@ -141,6 +176,9 @@ class PacketFabric : public Fabric {
     uint32_t to = 0;
     int32_t to_rank = -1;
     bool to_cut_through = false;
+    bool fcfs = false;  // the sending node arbitrates first-come first-served
+    bool dead = false;
+    int64_t dead_at = INT64_MAX;
     uint64_t queued_bytes = 0;  // waiting for this output (adaptive routing's load)
     VlState vl0;
     std::vector<VlState> more_vls;  // VL 1.. when network.vls > 1
@@ -162,13 +200,25 @@ class PacketFabric : public Fabric {
   int64_t earliest_start(uint32_t link, const Packet& p) const;
   uint32_t make_packet(uint32_t msg);
   void unref(uint32_t msg);
+  bool has_more(const MsgState& s) const { return s.unsent > 0 || !s.resend.empty(); }
+  uint32_t next_payload(const MsgState& s) const;
+  uint32_t payload_of_seq(const MsgState& s, uint32_t seq) const;
+  // Faults.
+  void add_fault(FaultAction action) override;
+  void apply_fault(uint32_t fault);
+  void kill_link(uint32_t link);
+  void lose(uint32_t pkt);
+  void on_timeout(uint32_t msg);
+  void enqueue_source(uint32_t msg);
+  void refresh_paths();
   uint32_t wire_of(uint32_t link, uint32_t payload) const {
     return payload == mtu_ ? state_[link].mtu_wire
-                           : static_cast<uint32_t>(links_[link].overhead.wire_bytes(payload));
+                           : static_cast<uint32_t>(link_ptr_[link]->overhead.wire_bytes(payload));
   }
   int64_t ser_of(uint32_t link, uint32_t payload) const {
-    return payload == mtu_ ? state_[link].mtu_ser
-                           : links_[link].rate.transfer_time(Bytes(wire_of(link, payload))).ps();
+    return payload == mtu_
+               ? state_[link].mtu_ser
+               : link_ptr_[link]->rate.transfer_time(Bytes(wire_of(link, payload))).ps();
   }
   static uint32_t credits_of(uint32_t wire) { return (wire + kCreditBytes - 1) / kCreditBytes; }
 
@@ -177,9 +227,15 @@ class PacketFabric : public Fabric {
   std::vector<uint32_t> free_packets_;
   std::vector<MsgState> msgs_;
   std::vector<uint32_t> free_msgs_;
+  // Packets of each message not yet delivered, apart from MsgState: the one field the
+  // receiving end touches, kept dense so that it stays in cache.
+  std::vector<uint32_t> undelivered_;
   std::vector<uint32_t> path_scratch_;
   uint64_t in_flight_ = 0;
   ResidencyProbe probe_;
+  std::vector<uint8_t> node_dead_;
+  std::vector<std::vector<uint32_t>> retired_paths_;  // long paths packets may still point into
+  std::vector<std::string> failed_messages_;
 };
 
 }  // namespace mlasim

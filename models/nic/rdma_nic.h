@@ -9,8 +9,11 @@
 //
 // Defaults: REFERENCE §4 (400 Gb/s NDR, PCIe Gen5 x16, MTU 4096). Latencies and buffer sizes
 // are estimates (uncertain): NVIDIA publishes no per-stage figures.
-// Left out: RC acknowledgements and retransmission, the RETH/immediate headers of first/last
-// packets, WQE caching limits, multiple ports per NIC (ConnectX-8 planes).
+// Reliability under faults (packets lost on a failed link) is the RC transport's: the sender
+// resends after a timeout, go-back-N or selective (network.retransmit, run by the packet
+// fabric; see packet_fabric.h).
+// Left out: ACK packets on the wire, the RETH/immediate headers of first/last packets, WQE
+// caching limits, multiple ports per NIC (ConnectX-8 planes).
 #pragma once
 
 #include "models/common/fabric_node.h"

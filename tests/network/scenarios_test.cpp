@@ -64,6 +64,33 @@ TEST(NetworkScenarios, LatencyOrdersNvlinkSameLeafCrossLeaf) {
   EXPECT_EQ(header, "id,src,dst,bytes,injected_us,completed_us,fct_us,ideal_us,slowdown");
 }
 
+TEST(NetworkScenarios, MultiPlaneFatTreeIsolatesAPlaneFailureBetterThanOnePlane) {
+  // The same all-to-all and the same failed hardware (NIC 3 of every node and its switches) on
+  // 8 planes and on one: both recover every byte, but the single plane loses far more of its
+  // goodput after the fault, because its spines carried every GPU's traffic.
+  fs::path mpft_out;
+  const auto mpft = run_scenario("net-fault-plane-mpft", &mpft_out);
+  const auto ft2 = run_scenario("net-fault-plane-ft2");
+  for (const auto* s : {&mpft, &ft2}) {
+    EXPECT_EQ((*s)["net_delivered_bytes"], (*s)["net_injected_bytes"]);
+    EXPECT_EQ((*s)["net_delivered_bytes"].get<uint64_t>(), 64u * 63u * 256u * 1024u);
+    EXPECT_GT((*s)["fault_packets_lost_count"].get<uint64_t>(), 0u);
+    EXPECT_EQ((*s)["fault_messages_failed_count"].get<uint64_t>(), 0u);
+  }
+  auto kept = [](const nlohmann::json& s) {
+    return s["fault_goodput_after_bytes_per_s"].get<double>() /
+           s["fault_goodput_before_bytes_per_s"].get<double>();
+  };
+  EXPECT_GT(kept(mpft), 0.7);
+  EXPECT_GT(kept(mpft), kept(ft2) + 0.2);
+  EXPECT_TRUE(fs::exists(mpft_out / "throughput.csv"));
+  std::ifstream report(mpft_out / "network_report.json");
+  const auto r = nlohmann::json::parse(report);
+  ASSERT_EQ(r["faults"].size(), 1u);
+  EXPECT_EQ(r["faults"][0]["what"], "plane 3 down");
+  EXPECT_DOUBLE_EQ(r["faults"][0]["reroute_us"].get<double>(), 110.0);
+}
+
 TEST(NetworkScenarios, PacketFidelityWithPlaceholderNicIsABadInput) {
   CliResult r = run_cli({"run", "--no-plots", "-q", "--set", "network.fidelity=packet", "--out",
                          nettest::temp_dir("bad").string()});

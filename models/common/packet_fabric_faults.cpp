@@ -1,0 +1,173 @@
+// PacketFabric under faults at a simulated time: links dying or slowing down, lost packets,
+// the retransmission timer (go-back-N or selective repeat), and paths rebuilt after detection
+// (see packet_fabric.h).
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+
+#include "models/common/packet_fabric.h"
+
+namespace mlasim {
+
+void PacketFabric::add_fault(FaultAction action) {
+  const auto i = static_cast<uint32_t>(fault_actions_.size());
+  fault_log_.push_back(FaultRecord{action.what, action.at_ps, -1});
+  const int64_t at = action.at_ps;
+  fault_actions_.push_back(std::move(action));
+  schedule(at, kFault, i);
+}
+
+void PacketFabric::apply_fault(uint32_t i) {
+  const FaultAction& f = fault_actions_[i];
+  if (node_dead_.empty()) {
+    node_dead_.assign(nodes_.size(), 0);
+    payload_delivered_at_fault = payload_delivered;  // the first fault
+  }
+  for (uint32_t n : f.nodes)
+    node_dead_[n] = 1;
+  for (uint32_t l : f.links) {
+    if (f.bandwidth_factor > 0.0) {
+      FabricLink& link = links_[l];
+      link.rate = Bandwidth::bytes_per_s(link.rate.bytes_per_s() * f.bandwidth_factor);
+      state_[l].mtu_ser = link.rate.transfer_time(Bytes(state_[l].mtu_wire)).ps();
+    } else {
+      kill_link(l);
+    }
+  }
+  if (f.bandwidth_factor == 0.0) {
+    schedule(now_ps() + params_.faults.detection_delay.ps(), kReroute, i);
+  }
+}
+
+void PacketFabric::kill_link(uint32_t link) {
+  LinkState& ls = state_[link];
+  if (ls.dead) return;
+  ls.dead = true;
+  ls.dead_at = now_ps();
+  // Packets waiting for it are lost; those on its wire are lost when they would arrive.
+  std::vector<uint32_t> waiting;
+  for (uint8_t k = 0; k < params_.vls; ++k) {
+    VlState& v = ls.vl(k);
+    for (Slot& slot : v.slots) {
+      waiting.insert(waiting.end(), slot.packets.begin(), slot.packets.end());
+      slot.packets.clear();
+    }
+    v.waiting = 0;
+  }
+  ls.queued_bytes = 0;
+  for (uint32_t pkt : waiting)
+    lose(pkt);
+}
+
+void PacketFabric::lose(uint32_t pkt) {
+  const Packet& p = pool_[pkt];
+  const uint32_t m = p.msg, seq = p.seq, in_link = p.in_link, in_credits = p.in_credits;
+  const uint32_t in_wire = p.in_wire, payload = p.payload;
+  const uint8_t flags = p.flags, vl = p.vl;
+  const int64_t head_in = p.head_in;
+  ++packets_lost;
+  bytes_lost += payload;
+  --in_flight_;
+  free_packets_.push_back(pkt);
+  MsgState& s = msgs_[m];
+  if (flags & kDup) {
+    unref(m);  // a copy: the receiver has (or will have) the original
+  } else if (!s.failed) {
+    s.lost.push_back(seq);
+    if (!s.timer) {
+      s.timer = true;
+      schedule(now_ps() + params_.retransmit.timeout.ps(), kTimeout, m);
+    }
+  }
+  // The room it held in the buffer it sat in goes back upstream (last: this may send more).
+  if (in_link != kNone) {
+    release(in_link, vl, in_credits, in_wire, head_in, std::max(head_in, now_ps()));
+  }
+}
+
+void PacketFabric::on_timeout(uint32_t m) {
+  MsgState& s = msgs_[m];
+  s.timer = false;
+  if (s.lost.empty() || s.failed) return;
+  ++retransmit_timeouts;
+  if (++s.retries > static_cast<uint32_t>(params_.retransmit.max_retries)) {
+    s.failed = true;
+    ++messages_failed;
+    failed_messages_.push_back(fmt::format(
+        "message {} from GPU {} to GPU {} failed: {} packets still lost after {} retransmission "
+        "timeouts (network.retransmit.max_retries)",
+        s.msg.id, s.msg.src, s.msg.dst, s.lost.size(), s.retries - 1));
+    s.lost.clear();
+    return;
+  }
+  std::sort(s.lost.begin(), s.lost.end());
+  // seq -> copy? Resends still waiting to go keep their place; a lost packet is never a copy.
+  std::map<uint32_t, bool> plan;
+  for (uint32_t r : s.resend)
+    plan[r & ~kDupBit] = (r & kDupBit) != 0;
+  if (params_.retransmit.mode == RetransmitMode::GoBackN) {
+    for (uint32_t seq = s.lost.front(); seq < s.next_seq; ++seq) {
+      const bool copy = !std::binary_search(s.lost.begin(), s.lost.end(), seq);
+      auto [it, fresh] = plan.emplace(seq, copy);
+      if (!fresh) it->second = it->second && copy;
+    }
+  } else {
+    for (uint32_t seq : s.lost)
+      plan[seq] = false;
+  }
+  s.lost.clear();
+  s.resend.clear();
+  for (auto it = plan.rbegin(); it != plan.rend(); ++it)  // consumed from the back: lowest first
+    s.resend.push_back(it->first | (it->second ? kDupBit : 0));
+  enqueue_source(m);
+}
+
+void PacketFabric::enqueue_source(uint32_t m) {
+  MsgState& s = msgs_[m];
+  if (s.in_source || !has_more(s)) return;
+  s.in_source = true;
+  const uint32_t link = s.path.front();
+  const uint8_t vl = s.msg.vl;
+  state_[link].vl(vl).source.active.push_back(m);
+  drain(link, vl);
+}
+
+void PacketFabric::refresh_paths() {
+  std::vector<std::pair<uint32_t, uint8_t>> to_drain;
+  for (uint32_t m = 0; m < msgs_.size(); ++m) {
+    MsgState& s = msgs_[m];
+    if (s.refs == 0 || s.failed || s.path.empty() || undelivered_[m] == 0) continue;
+    const uint32_t src = links_[s.path.front()].from;
+    if (!path_links(src, s.msg.dst, s.msg.flow_hash, path_scratch_) || path_scratch_.empty()) {
+      s.failed = true;
+      ++messages_failed;
+      failed_messages_.push_back(
+          fmt::format("message {} from GPU {} to GPU {} failed: no route left after the fault "
+                      "(destination unreachable)",
+                      s.msg.id, s.msg.src, s.msg.dst));
+      continue;
+    }
+    if (path_scratch_ == s.path) continue;
+    const uint32_t old_first = s.path.front();
+    // Packets in flight may point into a long path: keep it until the run ends.
+    if (s.path.size() > kInlinePath) retired_paths_.push_back(std::move(s.path));
+    s.path = path_scratch_;
+    s.path_inline = {};
+    std::copy_n(s.path.begin(), std::min(s.path.size(), kInlinePath), s.path_inline.begin());
+    if (s.in_source && old_first != s.path.front()) {
+      const uint8_t vl = s.msg.vl;
+      Source& from = state_[old_first].vl(vl).source;
+      for (auto* q : {&from.active, &from.pending}) {
+        auto it = std::find(q->begin(), q->end(), m);
+        if (it != q->end()) q->erase(it);
+      }
+      state_[s.path.front()].vl(vl).source.active.push_back(m);
+      to_drain.emplace_back(s.path.front(), vl);
+    }
+  }
+  for (const auto& [link, vl] : to_drain)
+    drain(link, vl);
+}
+
+}  // namespace mlasim

@@ -1,0 +1,234 @@
+// Faults at a simulated time (network.faults.events): one scenario per fault type (link down,
+// switch down, NIC down, plane down, link degraded), each checking that every byte sent is
+// delivered after recovery, that packets are conserved (injected = delivered + lost + copies
+// thrown away), and that the message's completion lies within bounds derived from the
+// retransmission timeout and the line rate. Also: selective repeat resends exactly the lost
+// packets, a plane failure leaves another plane's flow untouched, an unreachable destination
+// stops the run with exit 3, and malformed fault events are input errors.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "tests/network/network_test_util.h"
+
+namespace mlasim {
+namespace {
+
+using nettest::run_cli_yaml;
+
+constexpr double kMessage = 4.0 * 1024 * 1024;           // B
+constexpr double kIbPayloadRate = 50e9 * 4096.0 / 4122;  // B/s of full IB packets
+constexpr double kFaultAt = 20.0;                        // us
+constexpr double kTimeout = 32.768;                      // us (network.retransmit.timeout)
+
+// 32 single-GPU hosts on a two-tier fat-tree of 8-port switches: host 0 on leaf0, host 4 on
+// leaf1, four spines between them.
+const std::string kHosts = std::string(R"(
+name: fault
+cluster: {type: ft2, k: 8, nodes: 32, gpus_per_node: 1, nics_per_node: 1, nvswitch: false}
+network: {fidelity: packet}
+workload: {type: network_traffic, pattern: p2p, src: 0, dst: 4, sizes: [4MiB], count: 1}
+)") + nettest::kPacketHardware;
+
+// 4 nodes x 8 GPUs, 8 NICs per node, NVLink inside a node: GPU 0 (n0) sends to GPU 8 (n1).
+const std::string kNodes = std::string(R"(
+name: fault_nodes
+cluster: {type: ft2, k: 8, nodes: 4, gpus_per_node: 8, nics_per_node: 8, nvswitch: true}
+network: {fidelity: packet}
+workload: {type: network_traffic, pattern: p2p, src: 0, dst: 8, sizes: [4MiB], count: 1}
+)") + nettest::kPacketHardware;
+
+std::string events(const std::string& one) {
+  return "network.faults.events=[{at: 20us, " + one + "}]";
+}
+
+// The spine a healthy run's leaf0 -> spine hop took (ECMP picks one of four).
+std::string spine_used(const std::string& yaml) {
+  std::filesystem::path out;
+  auto healthy = run_cli_yaml(yaml, {}, "healthy_spine", &out);
+  std::ifstream in(out / "links.csv");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("leaf0->spine", 0) != 0) continue;
+    std::stringstream row(line);
+    std::string cell;
+    std::vector<std::string> cells;
+    while (std::getline(row, cell, ','))
+      cells.push_back(cell);
+    if (cells.size() > 7 && std::stoull(cells[7]) > 1'000'000) return cells[2];  // `to`
+  }
+  ADD_FAILURE() << "no leaf0 uplink carried the message";
+  return "spine0";
+}
+
+// Every byte arrives; packets are conserved; the message finishes after the lost packets'
+// timeout and no later than that plus resending the whole message plus `slack_us`.
+void expect_recovered(const nlohmann::json& s, double slack_us) {
+  ASSERT_FALSE(s.empty());
+  EXPECT_EQ(s["net_delivered_bytes"], s["net_injected_bytes"]);
+  EXPECT_EQ(s["net_delivered_messages_count"], s["net_injected_messages_count"]);
+  EXPECT_EQ(s["fault_messages_failed_count"].get<uint64_t>(), 0u);
+  const uint64_t lost = s["fault_packets_lost_count"].get<uint64_t>();
+  EXPECT_GT(lost, 0u) << "the fault was meant to hit packets in flight";
+  EXPECT_EQ(s["net_injected_packets_count"].get<uint64_t>(),
+            s["net_delivered_packets_count"].get<uint64_t>() + lost +
+                s["fault_duplicate_packets_count"].get<uint64_t>());
+  EXPECT_EQ(s["fault_packets_retransmitted_count"].get<uint64_t>(),
+            lost + s["fault_duplicate_packets_count"].get<uint64_t>())
+      << "go-back-N: every lost packet once, plus copies of those that got through";
+  const double fct = s["fct_max_us"].get<double>();
+  EXPECT_GE(fct, kFaultAt + kTimeout) << "lost packets wait for the retransmission timer";
+  EXPECT_LE(fct, kFaultAt + kTimeout + kMessage / kIbPayloadRate * 1e6 + slack_us);
+  EXPECT_GT(s["fault_recovery_us"].get<double>(), kTimeout);
+  EXPECT_DOUBLE_EQ(s["fault_last_reroute_at_us"].get<double>(), kFaultAt + 10.0);
+}
+
+TEST(NetworkFaults, LinkDownUnderLoadIsRecoveredByRetransmission) {
+  const std::string spine = spine_used(kHosts);
+  auto s = run_cli_yaml(kHosts, {events("link: \"leaf0:" + spine + "\"")}, "link_down");
+  expect_recovered(s, 5.0);
+}
+
+TEST(NetworkFaults, SwitchDownUnderLoadIsRecoveredByRetransmission) {
+  const std::string spine = spine_used(kHosts);
+  auto s = run_cli_yaml(kHosts, {events("switch: " + spine)}, "switch_down");
+  expect_recovered(s, 5.0);
+}
+
+TEST(NetworkFaults, NicDownSendsOverNvlinkThroughAnotherNic) {
+  std::filesystem::path out;
+  auto s = run_cli_yaml(kNodes, {events("nic: n0_nic0")}, "nic_down", &out);
+  expect_recovered(s, 6.0);
+  // After the routes are rebuilt the data leaves node 0 over NVLink and another NIC.
+  std::ifstream in(out / "links.csv");
+  std::string all((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_NE(all.find("n0_gpu0->n0_nvswitch"), std::string::npos);
+}
+
+TEST(NetworkFaults, PlaneDownOnAMultiPlaneFatTreeReforwardsOverNvlink) {
+  const std::string yaml = std::string(R"(
+name: fault_plane
+cluster: {type: mpft, k: 8, planes: 8, nodes: 4, gpus_per_node: 8, nics_per_node: 8}
+network: {fidelity: packet}
+workload: {type: network_traffic, pattern: p2p, src: 0, dst: 8, sizes: [4MiB], count: 1}
+)") + nettest::kPacketHardware;
+  auto s = run_cli_yaml(yaml, {events("plane: 0")}, "plane_down");
+  expect_recovered(s, 6.0);
+}
+
+TEST(NetworkFaults, SelectiveRepeatResendsExactlyTheLostPackets) {
+  const std::string spine = spine_used(kHosts);
+  auto s = run_cli_yaml(kHosts, {events("switch: " + spine), "network.retransmit.mode=selective"},
+                        "selective");
+  ASSERT_FALSE(s.empty());
+  EXPECT_EQ(s["net_delivered_bytes"], s["net_injected_bytes"]);
+  EXPECT_GT(s["fault_packets_lost_count"].get<uint64_t>(), 0u);
+  EXPECT_EQ(s["fault_packets_retransmitted_count"], s["fault_packets_lost_count"]);
+  EXPECT_EQ(s["fault_duplicate_packets_count"].get<uint64_t>(), 0u);
+  const double fct = s["fct_max_us"].get<double>();
+  EXPECT_GE(fct, kFaultAt + kTimeout);
+  EXPECT_LE(fct, kFaultAt + kTimeout + kMessage / kIbPayloadRate * 1e6 + 5.0);
+}
+
+TEST(NetworkFaults, DegradedLinkSlowsTheRestOfTheMessageToItsNewRate) {
+  // From 20 us on, host 0's NIC-leaf cable runs at half rate: the bytes not yet sent by then
+  // take twice as long. Closed form: T + 2 (B / r - (T - a)) + b, with a (first byte on that
+  // link) and b (last byte to memory) about a microsecond each.
+  auto healthy = run_cli_yaml(kHosts, {}, "degrade_healthy");
+  auto s =
+      run_cli_yaml(kHosts, {events("link: \"n0_nic0:leaf0\", bandwidth_factor: 0.5")}, "degrade");
+  ASSERT_FALSE(s.empty());
+  EXPECT_EQ(s["net_delivered_bytes"], s["net_injected_bytes"]);
+  EXPECT_EQ(s["fault_packets_lost_count"].get<uint64_t>(), 0u) << "a slow link loses nothing";
+  const double full = kMessage / kIbPayloadRate * 1e6;
+  const double expected = kFaultAt + 2.0 * (full - kFaultAt);
+  EXPECT_NEAR(s["fct_max_us"].get<double>(), expected, 4.0);
+  EXPECT_NEAR(healthy["fct_max_us"].get<double>(), full, 4.0);
+}
+
+TEST(NetworkFaults, PlaneFailureLeavesOtherPlanesUntouched) {
+  // Every GPU sends 4 MiB to the same GPU of the next node (GPU r -> r + 8): on an 8-plane
+  // fat-tree, GPU i's flow stays on plane i. Plane 3 fails at 20 us.
+  const std::string yaml = std::string(R"(
+name: isolation
+cluster: {type: mpft, k: 8, planes: 8, nodes: 4, gpus_per_node: 8, nics_per_node: 8}
+network: {fidelity: packet}
+workload: {type: network_traffic, pattern: permutation, shift: 8, bytes: 4MiB}
+)") + nettest::kPacketHardware;
+  std::filesystem::path healthy_out, fault_out;
+  auto healthy = run_cli_yaml(yaml, {}, "iso_healthy", &healthy_out);
+  auto s = run_cli_yaml(yaml, {events("plane: 3")}, "iso_fault", &fault_out);
+  ASSERT_FALSE(s.empty());
+  EXPECT_EQ(s["net_delivered_bytes"], s["net_injected_bytes"]);
+  auto fct_of = [](const std::filesystem::path& dir, int src) {
+    std::ifstream in(dir / "messages.csv");
+    std::string line;
+    std::getline(in, line);
+    while (std::getline(in, line)) {
+      std::stringstream row(line);
+      std::vector<std::string> c;
+      std::string cell;
+      while (std::getline(row, cell, ','))
+        c.push_back(cell);
+      if (std::stoi(c[1]) == src) return std::stod(c[6]);
+    }
+    return -1.0;
+  };
+  // Once the routes are rebuilt, GPU 3's remaining data crosses NVLink to one other GPU of its
+  // node and shares that GPU's NIC (and plane); every other plane is untouched.
+  int untouched = 0;
+  const double full = kMessage / kIbPayloadRate * 1e6;
+  for (int plane : {0, 1, 2, 4, 5, 6, 7}) {
+    const double h = fct_of(healthy_out, plane), f = fct_of(fault_out, plane);
+    if (f == h) {
+      ++untouched;
+    } else {
+      EXPECT_LE(f, h + full + 5.0) << "plane " << plane << " carries GPU 3's data too";
+    }
+  }
+  EXPECT_GE(untouched, 6);
+  EXPECT_GT(fct_of(fault_out, 3), fct_of(healthy_out, 3) + kTimeout);
+}
+
+TEST(NetworkFaults, UnreachableDestinationStopsTheRunWithADiagnosis) {
+  // Host 4's only NIC fails: nothing can reach it, so the run stops with exit 3.
+  const auto dir = nettest::temp_dir("unreachable");
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "s.yaml") << kHosts;
+  CliResult r = run_cli({"run", (dir / "s.yaml").string(), "--no-plots", "-q", "--set",
+                         events("nic: n4_nic0"), "--out", (dir / "out").string()});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_NE(r.err.find("destination unreachable"), std::string::npos) << r.err;
+}
+
+TEST(NetworkFaults, MalformedFaultEventsAreInputErrors) {
+  const auto dir = nettest::temp_dir("bad_fault");
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "s.yaml") << kHosts;
+  auto run = [&](const std::string& set) {
+    return run_cli({"run", (dir / "s.yaml").string(), "--no-plots", "-q", "--set", set, "--out",
+                    (dir / "out").string()});
+  };
+  CliResult two = run("network.faults.events=[{at: 1us, nic: n4_nic0, switch: spine0}]");
+  EXPECT_EQ(two.exit_code, 2);
+  EXPECT_NE(two.err.find("network.faults.events[0]"), std::string::npos) << two.err;
+  CliResult unknown = run(events("switch: spine9"));
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_NE(unknown.err.find("spine9"), std::string::npos) << unknown.err;
+  CliResult slow_switch = run(events("switch: spine0, bandwidth_factor: 0.5"));
+  EXPECT_EQ(slow_switch.exit_code, 2);
+  EXPECT_NE(slow_switch.err.find("bandwidth_factor"), std::string::npos) << slow_switch.err;
+  CliResult flow = run("network.fidelity=flow");  // with a fault event below
+  EXPECT_EQ(flow.exit_code, 0) << "no events: flow level is fine";
+  CliResult flow_fault = run_cli({"run", (dir / "s.yaml").string(), "--no-plots", "-q", "--set",
+                                  "network.fidelity=flow", "--set", events("switch: spine0"),
+                                  "--out", (dir / "out").string()});
+  EXPECT_EQ(flow_fault.exit_code, 2);
+  EXPECT_NE(flow_fault.err.find("fidelity packet"), std::string::npos) << flow_fault.err;
+}
+
+}  // namespace
+}  // namespace mlasim
