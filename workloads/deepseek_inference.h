@@ -39,6 +39,14 @@
 namespace mlasim {
 
 enum class InferencePhase : uint8_t { Decode, Prefill };
+// `attention: mha` replaces a model's MLA by plain multi-head attention with the same heads and
+// head dimensions (one K and one V per head, cached un-compressed), to show what MLA saves.
+enum class AttentionVariant : uint8_t { Model, Mha };
+template <>
+struct EnumNames<AttentionVariant> {
+  static constexpr std::array<std::pair<AttentionVariant, std::string_view>, 2> values{
+      {{AttentionVariant::Model, "model"}, {AttentionVariant::Mha, "mha"}}};
+};
 template <>
 struct EnumNames<InferencePhase> {
   static constexpr std::array<std::pair<InferencePhase, std::string_view>, 2> values{
@@ -53,6 +61,7 @@ struct DeepSeekInferenceParams {
   uint64_t context_length = 4096;
   uint32_t tokens_per_gpu = 16384;
   uint32_t attention_tp = 1;
+  AttentionVariant attention = AttentionVariant::Model;
   uint32_t ep_size = 0;
   bool dual_micro_batch = true;
   uint32_t router_warmup_steps = 0;
@@ -96,7 +105,10 @@ struct DeepSeekInferenceParams {
       "decode: KV length of every request; prefill: prompt length");
     v("tokens_per_gpu", tokens_per_gpu, "count", "prefill: prompt tokens per GPU");
     v("attention_tp", attention_tp, "count",
-      "tensor-parallel size of attention (DP = GPUs / attention_tp)");
+      "tensor-parallel size of attention and of dense MLPs and the LM head (DP = GPUs / "
+      "attention_tp)");
+    v("attention", attention, "-",
+      "model: the model's own attention; mha: MLA replaced by MHA of the same head dimensions");
     v("ep_size", ep_size, "count", "expert-parallel size; 0 (or the GPU count): every GPU");
     v("dual_micro_batch", dual_micro_batch, "-",
       "two micro-batches: compute of one overlaps communication of the other");
@@ -120,12 +132,24 @@ struct RoutingImbalance {
   uint32_t routed_layers = 0;
 };
 
-struct DeepSeekStep {
-  Workload workload;
+// What the step is, besides its op graphs: the figures the run report needs.
+struct DeepSeekStepInfo {
   RoutingImbalance imbalance;
   uint64_t tokens_per_step_per_gpu = 0;     // tokens through the main model's MoE per rank
   double mtp_accepted_tokens_per_step = 1;  // per request: 1 + sum_{i<=D} a^i
+  uint32_t max_slots_per_gpu = 0;           // expert slots (replicas included) on one GPU
+  uint32_t micro_batches = 1;
+  uint64_t activation_bytes_per_gpu = 0;  // estimate: largest op's activations x micro-batches
+  uint32_t model_layers = 0;  // the model's transformer layers (MTP modules follow them)
 };
+
+struct DeepSeekStep : DeepSeekStepInfo {
+  Workload workload;
+};
+
+struct ModelConfig;
+// KV heads one rank caches (MLA: the one shared latent; MHA/GQA: its share of the KV heads).
+uint64_t kv_heads_per_rank(const ModelConfig& m, AttentionVariant v, uint32_t tp);
 
 class DeepSeekInference : public WorkloadGenerator {
  public:
@@ -134,9 +158,16 @@ class DeepSeekInference : public WorkloadGenerator {
   // The graphs with the router's figures.
   DeepSeekStep build(const ClusterShape& cluster) const;
   RoutingImbalance imbalance(const ClusterShape& cluster) const { return build(cluster).imbalance; }
+  // Summary keys and layers.csv of a finished run of the last generated step
+  // (workloads/inference_report.h).
+  WorkloadReport report(const WorkloadRun& run) const override;
+  const DeepSeekInferenceParams& params() const { return params_; }
 
  private:
   DeepSeekInferenceParams params_;
+  // The figures of the step generate() built last, for report().
+  mutable DeepSeekStepInfo last_;
+  mutable ClusterShape last_cluster_;
 };
 
 }  // namespace mlasim
