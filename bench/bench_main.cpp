@@ -5,6 +5,8 @@
 // process and whole-scenario timings run the mlasim binary as child processes.
 #include <fmt/format.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <systemc>
 
 #include <algorithm>
@@ -113,6 +115,87 @@ std::vector<Row> default_scenario(const std::string& mlasim) {
           {"default_scenario_events", median(events), "events", ""}};
 }
 
+// Runs `cmd` through /bin/sh in a child process; its wall time and peak RSS, or nothing when it
+// fails or runs past `limit_s` (the limit also bounds a run gone wrong).
+struct ChildRun {
+  bool ok = false;
+  double wall_s = 0;
+  double cpu_s = 0;  // user + system: robust to a busy host, unlike wall time
+  double peak_rss_mib = 0;
+};
+ChildRun run_child(const std::string& cmd, int limit_s) {
+  const std::string line = fmt::format("exec timeout {} {}", limit_s, cmd);
+  const auto t0 = std::chrono::steady_clock::now();
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::execl("/bin/sh", "sh", "-c", line.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ChildRun r;
+  if (pid < 0) return r;
+  int status = 0;
+  rusage u{};
+  if (::wait4(pid, &status, 0, &u) != pid) return r;
+  r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.peak_rss_mib = static_cast<double>(u.ru_maxrss) / 1024.0;
+  auto secs = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec * 1e-6; };
+  r.cpu_s = secs(u.ru_utime) + secs(u.ru_stime);
+  r.ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  return r;
+}
+
+// Inference steps of issue 7: the DeepSeek-V3 EP144 decode step (61 layers + MTP) at packet and
+// flow level, and a 2,048-GPU decode step at flow level. Whole `mlasim run` processes; wall time
+// is the process's, peak RSS the child's. Median of `reps` runs (MLASIM_BENCH_REPS, default 3;
+// 1 for the packet-level run, which takes minutes on a shared machine). The packet-level run is
+// skipped unless MLASIM_BENCH_PACKET=1, because it takes several minutes here (see README).
+std::vector<Row> inference_steps(const std::string& mlasim) {
+  namespace fs = std::filesystem;
+  const fs::path out = fs::temp_directory_path() / fmt::format("mlasim_bench_inf_{}", ::getpid());
+  const std::string scenario =
+      std::string(MLASIM_SOURCE_DIR) + "/configs/scenarios/deepseek-v3-decode-ep144.yaml";
+  const char* reps_env = std::getenv("MLASIM_BENCH_REPS");
+  const int reps = reps_env ? std::max(1, std::atoi(reps_env)) : 3;
+  std::vector<Row> rows;
+  auto bench = [&](const std::string& name, const std::string& sets, int n, int limit_s,
+                   const std::string& target) {
+    std::vector<double> wall, cpu, rss, sim_ms;
+    for (int rep = 0; rep < n; ++rep) {
+      const ChildRun r = run_child(fmt::format("'{}' run '{}' -q --no-plots --out '{}' {}", mlasim,
+                                               scenario, out.string(), sets),
+                                   limit_s);
+      if (!r.ok) {
+        rows.push_back({name + "_wall_s", 0, "s",
+                        fmt::format("FAILED or over {} s (target {})", limit_s, target)});
+        return;
+      }
+      wall.push_back(r.wall_s);
+      cpu.push_back(r.cpu_s);
+      rss.push_back(r.peak_rss_mib);
+      std::ifstream in(out / "summary.json");
+      sim_ms.push_back(nlohmann::json::parse(in)["step_time_ms"].get<double>());
+    }
+    rows.push_back({name + "_wall_s", median(wall), "s", "target " + target});
+    rows.push_back({name + "_cpu_s", median(cpu), "s", "user + system"});
+    rows.push_back({name + "_peak_rss_mib", median(rss), "MiB", ""});
+    rows.push_back({name + "_step_time_ms", median(sim_ms), "ms", "simulated"});
+  };
+  const char* packet = std::getenv("MLASIM_BENCH_PACKET");
+  if (packet && std::string(packet) == "1") {
+    bench("ep144_decode_packet", "", 1, 1800, "<= 60 s, <= 8192 MiB");
+  } else {
+    rows.push_back({"ep144_decode_packet_wall_s", 0, "s",
+                    "skipped: takes minutes; MLASIM_BENCH_PACKET=1 runs it"});
+  }
+  bench("ep144_decode_flow", "--set network.fidelity=flow", reps, 600, "<= 3 s");
+  bench("decode_2048gpu_flow",
+        "--set network.fidelity=flow --set cluster.nodes=256 "
+        "--set workload.placement.redundant_experts=1792",
+        1, 1200, "<= 30 s");
+  fs::remove_all(out);
+  return rows;
+}
+
 template <class Fig>
 void append(std::vector<Row>& rows, const std::vector<Fig>& figs) {
   for (const auto& f : figs)
@@ -131,6 +214,10 @@ int sc_main(int argc, char** argv) {
   };
   section("SystemC timed-event rate", [&] { append(rows, systemc_event_rate()); });
   section("default scenario", [&] { append(rows, default_scenario(mlasim)); });
+  section("inference steps", [&] {
+    for (auto& r : inference_steps(mlasim))
+      rows.push_back(std::move(r));
+  });
 #ifdef MLASIM_BENCH_KERNELS
   section("attention kernels", [&] { append(rows, mlasim::kernels::run_kernel_benchmarks()); });
 #endif
