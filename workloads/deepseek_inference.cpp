@@ -514,8 +514,11 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
     // One LM head over every micro-batch's tokens (its weight is read once), likewise for the
     // MTP modules' draft logits.
     uint64_t main_tokens = 0, mtp_tokens = 0;
+    // Prefill needs logits of each prompt's last token only.
     for (uint32_t i = 0; i < n_mb; ++i) {
-      main_tokens += main_mb[i].moe_tokens;
+      const uint64_t t = main_mb[i].moe_tokens;
+      main_tokens +=
+          decode ? t : std::max<uint64_t>(1, (t + p.context_length - 1) / p.context_length);
       mtp_tokens += mtp_mb[i].moe_tokens * depth;
     }
     lm_head(b, s, main_tokens, main_out, "lm_head", rank, tag);

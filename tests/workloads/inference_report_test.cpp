@@ -234,7 +234,9 @@ TEST(InferenceReport, DenseTensorParallelShardsEveryGemm) {
   for (const Op& op : w.ranks[3].ops) {
     if (const auto* g = std::get_if<GemmOp>(&op.payload)) {
       weight_params += g->k * g->n;
-      if (op.name.find("L") == 0) EXPECT_EQ(g->m, 4u * 8) << op.name;  // the group's tokens
+      if (op.name.find("L") == 0) {
+        EXPECT_EQ(g->m, 4u * 8) << op.name;  // the group's tokens
+      }
     }
     if (const auto* r = std::get_if<RingCollectiveOp>(&op.payload)) {
       ++rings;
