@@ -399,6 +399,14 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
   const DType gt = p.dtypes.gemm;
   const bool cross_node = s.gpus_per_node > 0 && ranks > s.gpus_per_node;
 
+  // Byte matrices of every routed layer, computed once rather than once per rank.
+  std::vector<std::vector<std::vector<uint64_t>>> dispatch_matrix(n_mb), combine_matrix(n_mb);
+  for (uint32_t i = 0; i < n_mb; ++i) {
+    for (const LayerRouting& r : routing[i]) {
+      dispatch_matrix[i].push_back(r.dispatch_bytes());
+      combine_matrix[i].push_back(r.combine_bytes());
+    }
+  }
   out.workload.ranks.resize(ranks);
   for (uint32_t rank = 0; rank < ranks; ++rank) {
     RankBuilder b(out.workload.ranks[rank]);
@@ -443,8 +451,7 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
         }
         gate[i] =
             b.compute(pre + "gate", gemm(t, u(model.n_routed_experts), s.h, DType::BF16), {h}, mbi);
-        const LayerRouting& r = routing[i][moe_index];
-        const std::vector<uint64_t> dm = r.dispatch_bytes();
+        const std::vector<uint64_t>& dm = dispatch_matrix[i][moe_index];
         AllToAllOp d;
         d.send_bytes.resize(ranks);
         d.recv_bytes.resize(ranks);
@@ -483,7 +490,7 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
                       {e}, mbi);
         GroupedGemmOp down{std::move(m), s.h, moe_inter, gt, layout, 0};
         e = b.compute(pre + "experts_down", down, {e}, mbi);
-        const std::vector<uint64_t> cm = r.combine_bytes();
+        const std::vector<uint64_t>& cm = combine_matrix[i][moe_index];
         AllToAllOp c;
         c.send_bytes.resize(ranks);
         c.recv_bytes.resize(ranks);
