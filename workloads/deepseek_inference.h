@@ -14,13 +14,19 @@
 // per request through the main model's MoE.
 //
 // Dual micro-batch overlap splits the rank's batch in two; all compute runs on one stream in the
-// order A0 A1 B0 B1 per layer (A: attention through the gate and shared expert, B: routed
-// experts), so one micro-batch's dispatch/combine overlaps the other's compute.
+// order A0 A1 E0 E1 R0 | A0' R1 A1' ... (A: attention through the gate and shared expert, E:
+// routed experts, R: residual add after combine; primes the next layer), so each micro-batch's
+// dispatch and combine overlap the other's compute. With attention_tp > 1, dense MLPs and the
+// LM head are tensor parallel too (all-gather, sharded GEMMs, reduce-scatter). The LM head runs
+// once over every micro-batch's tokens (prefill: each prompt's last token only).
+//
+// `attention: mha` swaps an MLA model's attention for MHA of the same head dimensions.
+// report() turns the simulated op times into summary keys and layers.csv
+// (workloads/inference_report.h).
 //
 // Left out: the bytes of weights/KV beyond what the ops read, context-length distributions (every
 // request has `context_length`), chunked prefill, pipeline parallelism, EP groups smaller than
-// the cluster, TP for the dense MLP and LM head (their weights are replicated), and the softmax /
-// sampling after the LM head.
+// the cluster, and the softmax / sampling after the LM head.
 #pragma once
 
 #include <array>
