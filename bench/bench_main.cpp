@@ -5,6 +5,8 @@
 // process and whole-scenario timings run the mlasim binary as child processes.
 #include <fmt/format.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <systemc>
 
 #include <algorithm>
@@ -117,6 +119,99 @@ std::vector<Row> default_scenario(const std::string& mlasim) {
           {"default_scenario_events", median(events), "events", ""}};
 }
 
+// Runs `cmd` through /bin/sh in a child process; its wall time and peak RSS, or nothing when it
+// fails or runs past `limit_s` (the limit also bounds a run gone wrong).
+struct ChildRun {
+  bool ok = false;
+  double wall_s = 0;
+  double cpu_s = 0;  // user + system: robust to a busy host, unlike wall time
+  double peak_rss_mib = 0;
+};
+ChildRun run_child(const std::string& cmd, int limit_s) {
+  const std::string line = fmt::format("exec timeout {} {}", limit_s, cmd);
+  const auto t0 = std::chrono::steady_clock::now();
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::execl("/bin/sh", "sh", "-c", line.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ChildRun r;
+  if (pid < 0) return r;
+  int status = 0;
+  rusage u{};
+  if (::wait4(pid, &status, 0, &u) != pid) return r;
+  r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.peak_rss_mib = static_cast<double>(u.ru_maxrss) / 1024.0;
+  auto secs = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec * 1e-6; };
+  r.cpu_s = secs(u.ru_utime) + secs(u.ru_stime);
+  r.ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  return r;
+}
+
+// Inference steps of issue 7: whole `mlasim run` processes of the DeepSeek-V3 EP144 decode step
+// (wall time, CPU time and peak RSS of the child; median of MLASIM_BENCH_REPS runs, default 3).
+// By default only a 4-layer EP144 step at packet level runs (seconds); the full targets (61
+// layers + MTP at packet and flow level, and a 2,048-GPU step at flow level) each take from
+// minutes to hours on a small machine, so they run with MLASIM_BENCH_FULL=1 and otherwise print
+// a "skipped" row with the reason.
+std::vector<Row> inference_steps(const std::string& mlasim) {
+  namespace fs = std::filesystem;
+  const fs::path out = fs::temp_directory_path() / fmt::format("mlasim_bench_inf_{}", ::getpid());
+  const std::string scenario =
+      std::string(MLASIM_SOURCE_DIR) + "/configs/scenarios/deepseek-v3-decode-ep144.yaml";
+  const char* reps_env = std::getenv("MLASIM_BENCH_REPS");
+  const int reps = reps_env ? std::max(1, std::atoi(reps_env)) : 3;
+  const char* full_env = std::getenv("MLASIM_BENCH_FULL");
+  const bool full = full_env && std::string(full_env) == "1";
+  std::vector<Row> rows;
+  auto bench = [&](const std::string& name, const std::string& sets, int n, int limit_s,
+                   const std::string& target) {
+    std::vector<double> wall, cpu, rss, sim_ms, hops;
+    for (int rep = 0; rep < n; ++rep) {
+      const ChildRun r = run_child(fmt::format("'{}' run '{}' -q --no-plots --out '{}' {}", mlasim,
+                                               scenario, out.string(), sets),
+                                   limit_s);
+      if (!r.ok) {
+        rows.push_back({name + "_wall_s", 0, "s",
+                        fmt::format("FAILED or over {} s (target {})", limit_s, target)});
+        return;
+      }
+      wall.push_back(r.wall_s);
+      cpu.push_back(r.cpu_s);
+      rss.push_back(r.peak_rss_mib);
+      std::ifstream in(out / "summary.json");
+      const auto j = nlohmann::json::parse(in);
+      sim_ms.push_back(j["step_time_ms"].get<double>());
+      hops.push_back(j.value("packet_hops", 0.0) / std::max(r.cpu_s, 1e-9));
+    }
+    rows.push_back({name + "_wall_s", median(wall), "s", target});
+    rows.push_back({name + "_cpu_s", median(cpu), "s", "user + system"});
+    rows.push_back({name + "_peak_rss_mib", median(rss), "MiB", ""});
+    rows.push_back({name + "_step_time_ms", median(sim_ms), "ms", "simulated"});
+    if (median(hops) > 0)
+      rows.push_back({name + "_packet_hops_per_cpu_s", median(hops), "1/s", ""});
+  };
+  bench("ep144_decode_4layers_packet", "--set workload.layers=4", reps, 600,
+        "3 dense + 1 MoE layer + MTP");
+  auto skipped = [&](const std::string& name, const std::string& why) {
+    rows.push_back({name + "_wall_s", 0, "s", "skipped: " + why + "; MLASIM_BENCH_FULL=1 runs it"});
+  };
+  if (full) {
+    bench("ep144_decode_packet", "", 1, 3600, "target <= 60 s, <= 8192 MiB");
+    bench("ep144_decode_flow", "--set network.fidelity=flow", 1, 3600, "target <= 3 s");
+    bench("decode_2048gpu_flow",
+          "--set network.fidelity=flow --set cluster.nodes=256 "
+          "--set workload.placement.redundant_experts=1792",
+          1, 3600, "target <= 30 s");
+  } else {
+    skipped("ep144_decode_packet", "about 200 CPU-s (target 60 s)");
+    skipped("ep144_decode_flow", "flow-rate recomputation makes it slower than packet level");
+    skipped("decode_2048gpu_flow", "same, at 14x the GPUs");
+  }
+  fs::remove_all(out);
+  return rows;
+}
+
 template <class Fig>
 void append(std::vector<Row>& rows, const std::vector<Fig>& figs) {
   for (const auto& f : figs)
@@ -138,6 +233,10 @@ int sc_main(int argc, char** argv) {
   };
   section("SystemC timed-event rate", [&] { append(rows, systemc_event_rate()); });
   section("default scenario", [&] { append(rows, default_scenario(mlasim)); });
+  section("inference steps", [&] {
+    for (auto& r : inference_steps(mlasim))
+      rows.push_back(std::move(r));
+  });
 #ifdef MLASIM_BENCH_KERNELS
   section("attention kernels", [&] { append(rows, mlasim::kernels::run_kernel_benchmarks()); });
 #endif

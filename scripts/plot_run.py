@@ -67,16 +67,20 @@ def plot_timeline(plt, timeline, out_png):
         return False
     pids = sorted({e["pid"] for e in spans})
     fig, ax = plt.subplots(figsize=(10, 1.0 + 0.6 * len(pids)))
-    seen = set()
+    # One broken_barh per (row, category): one artist per op is far too slow for a full step.
     # Receives are posted early and span their wait; draw them first so sends stay visible.
     order = {"recv": 0}
-    for e in sorted(spans, key=lambda e: order.get(e.get("cat"), 1)):
+    groups = {}
+    for e in spans:
         row = pids.index(e["pid"]) + (0.35 if e.get("tid", 0) else 0.0)
-        cat = e.get("cat", "op")
+        groups.setdefault((order.get(e.get("cat"), 1), e.get("cat", "op"), row), []).append(
+            (e["ts"], max(e["dur"], 1e-3)))
+    seen = set()
+    for (_, cat, row), bars in sorted(groups.items()):
         label = cat if cat not in seen else None
         seen.add(cat)
-        ax.broken_barh([(e["ts"], max(e["dur"], 1e-3))], (row - 0.15, 0.3),
-                       color=CATEGORY_COLORS.get(cat, "tab:gray"), label=label,
+        ax.broken_barh(bars, (row - 0.15, 0.3), color=CATEGORY_COLORS.get(cat, "tab:gray"),
+                       label=label,
                        alpha=0.6 if cat == "recv" else 1.0)
     ax.set_yticks(range(len(pids)))
     ax.set_yticklabels([f"GPU {p}" for p in pids])

@@ -32,13 +32,14 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view conte
 }
 
 std::string unit_of_key(std::string_view key) {
-  static constexpr std::array<std::pair<std::string_view, std::string_view>, 25> kSuffixes{{
+  static constexpr std::array<std::pair<std::string_view, std::string_view>, 26> kSuffixes{{
       {"_per_wall_s", "1/s"},
       {"_per_cpu_s", "1/s"},
       {"_slowdown", "x"},
       {"_count", "count"},
       {"_bytes_per_s", "B/s"},
       {"_bytes_per_token", "B"},
+      {"_bytes_per_gpu", "B"},
       {"_tokens_per_s_per_gpu", "tokens/s"},
       {"_tokens_per_s_per_node", "tokens/s"},
       {"_per_s_per_gpu", "1/s"},

@@ -16,6 +16,8 @@
 #include "models/common/packet_fabric.h"
 #include "sim/action_queue.h"
 #include "sim/errors.h"
+#include "sim/results.h"
+#include "sim/timeline.h"
 #include "topology/faults.h"
 #include "topology/metrics.h"
 #include "topology/routing.h"
@@ -31,6 +33,7 @@ struct ScenarioModel {
   ClusterGraph cluster;
   RoutingParams routing;
   NetworkParams network;
+  std::unique_ptr<WorkloadGenerator> generator;
   Workload workload;
   CostBreakdown network_cost;  // switches and cables at the builder's unit prices
 };
@@ -104,7 +107,8 @@ ScenarioModel read_scenario(const ConfigNode& root, const Components& comps) {
 
   auto gen = comps.workload.create(root.find("workload"), "workload");
   m.resolved.set("workload", gen.resolved);
-  m.workload = gen.product->generate(ClusterShape{m.cluster.nodes, m.cluster.gpus_per_node});
+  m.generator = std::move(gen.product);
+  m.workload = m.generator->generate(ClusterShape{m.cluster.nodes, m.cluster.gpus_per_node});
   if (m.workload.ranks.size() != m.cluster.num_gpus()) {
     throw InputError(fmt::format("workload has {} ranks but the cluster has {} GPUs",
                                  m.workload.ranks.size(), m.cluster.num_gpus()));
@@ -164,6 +168,8 @@ struct Simulation::Impl {
   std::unique_ptr<Fabric> fabric;
   CostBreakdown network_cost;
   std::unique_ptr<TimedEventProbe> probe;
+  std::unique_ptr<WorkloadGenerator> generator;
+  WorkloadReport workload_report;  // filled when the run has finished
   uint64_t probe_events = 0;
   double probe_events_per_s = 0;
   // Port of vertex v towards neighbour u (ports[v] is sorted by neighbour), or -1.
@@ -204,6 +210,7 @@ Simulation::Simulation(const ConfigNode& root, const Components& comps, LogLevel
   const RoutingParams routing_params = m.routing;
   const NetworkParams network_params = m.network;
   s.workload = std::move(m.workload);
+  s.generator = std::move(m.generator);
   const ClusterGraph& c = s.cluster;
   const ConfigNode* hw = root.find("hardware");
   auto section = [&](const char* key) { return hw ? hw->find(key) : nullptr; };
@@ -421,6 +428,7 @@ void Simulation::run(const RunControl& control) {
   wall_s_ = std::chrono::duration<double>(Clock::now() - t0).count();
   if (all_done()) {
     if (impl_->probe) impl_->probe_events_per_s = impl_->probe->measure(impl_->probe_events);
+    impl_->workload_report = impl_->generator->report(workload_run());
     return;
   }
 
@@ -511,6 +519,8 @@ nlohmann::ordered_json Simulation::summary() const {
     j["systemc_timed_events_per_wall_s"] = impl_->probe_events_per_s;
     j["systemc_timed_events_per_cpu_s"] = impl_->probe->per_cpu_s();
   }
+  for (const auto& [k, v] : impl_->workload_report.summary.items())
+    j[k] = v;
   return j;
 }
 
@@ -520,39 +530,31 @@ Fabric* Simulation::fabric() const {
 
 void Simulation::write_extra_results(const std::filesystem::path& dir) const {
   if (impl_->fabric) write_network_results(*impl_->fabric, impl_->end_time(), dir);
+  for (const auto& [name, content] : impl_->workload_report.files)
+    write_file_atomic(dir / name, content);
+}
+
+WorkloadRun Simulation::workload_run() const {
+  const Impl& s = *impl_;
+  WorkloadRun run;
+  run.cluster = ClusterShape{s.cluster.nodes, s.cluster.gpus_per_node};
+  for (const GpuBase* g : s.gpus) {
+    run.finish.push_back(g->finish_time());
+    run.busy_ps.push_back(g->busy_ps());
+  }
+  run.memory_capacity = s.memories.empty() ? Bytes(0) : s.memories.front()->capacity();
+  const std::vector<GpuBase*>* gpus = &s.gpus;
+  run.spans = [gpus](int rank) {
+    std::vector<OpSpan> out;
+    for (const TimelineEvent& e : (*gpus)[static_cast<size_t>(rank)]->timeline())
+      out.push_back(OpSpan{&e.name, e.thread == 0, e.start, e.end});
+    return out;
+  };
+  return run;
 }
 
 nlohmann::ordered_json Simulation::timeline() const {
-  nlohmann::ordered_json events = nlohmann::ordered_json::array();
-  for (const GpuBase* g : impl_->gpus) {
-    events.push_back({{"name", "process_name"},
-                      {"ph", "M"},
-                      {"pid", g->rank()},
-                      {"args", {{"name", g->name()}}}});
-    events.push_back({{"name", "thread_name"},
-                      {"ph", "M"},
-                      {"pid", g->rank()},
-                      {"tid", 0},
-                      {"args", {{"name", "compute"}}}});
-    events.push_back({{"name", "thread_name"},
-                      {"ph", "M"},
-                      {"pid", g->rank()},
-                      {"tid", 1},
-                      {"args", {{"name", "communication"}}}});
-    for (const auto& e : g->timeline()) {
-      events.push_back({{"name", e.name},
-                        {"cat", e.category},
-                        {"ph", "X"},
-                        {"pid", g->rank()},
-                        {"tid", e.thread},
-                        {"ts", e.start.to_us()},
-                        {"dur", (e.end - e.start).to_us()}});
-    }
-  }
-  nlohmann::ordered_json j;
-  j["traceEvents"] = std::move(events);
-  j["displayTimeUnit"] = "ns";
-  return j;
+  return chrome_timeline(impl_->gpus, impl_->fabric.get(), impl_->cluster.gpus_per_node);
 }
 
 }  // namespace mlasim

@@ -50,6 +50,8 @@ class Simulation {
   // Result files besides summary, stats and timeline (network: links.csv, messages.csv...).
   void write_extra_results(const std::filesystem::path& dir) const;
   double wall_seconds() const { return wall_s_; }
+  // The finished run as the workload sees it (op spans, finish times, memory capacity).
+  WorkloadRun workload_run() const;
   size_t num_gpus() const;
 
  private:

@@ -5,10 +5,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <numeric>
 #include <optional>
+#include <utility>
 
 #include "sim/errors.h"
+#include "workloads/inference_report.h"
 #include "workloads/model_config.h"
 
 namespace mlasim {
@@ -33,6 +36,17 @@ namespace {
 uint64_t u(int64_t v) {
   return static_cast<uint64_t>(std::max<int64_t>(v, 0));
 }
+
+}  // namespace
+
+uint64_t kv_heads_per_rank(const ModelConfig& m, AttentionVariant v, uint32_t tp) {
+  if (m.is_mla() && v == AttentionVariant::Model) return 1;
+  const int64_t kv =
+      m.is_mla() || m.num_key_value_heads == 0 ? m.num_attention_heads : m.num_key_value_heads;
+  return std::max<uint64_t>(1, u(kv) / tp);
+}
+
+namespace {
 
 // Appends ops to one rank's program. Compute ops of all micro-batches are chained in emission
 // order on stream 0 (the schedule), on top of their data dependencies.
@@ -117,7 +131,7 @@ uint32_t attention_block(RankBuilder& b, const Shape& s, const MicroBatch& mb, i
   a.kv_dtype = dt.kv_cache;
   a.mask = AttentionMask::Causal;
   uint64_t attn_out_width = 0;  // per-rank width feeding o_proj
-  if (m.is_mla()) {
+  if (m.is_mla() && s.p->attention == AttentionVariant::Model) {
     const uint64_t nope = u(m.qk_nope_head_dim), rope = u(m.qk_rope_head_dim);
     const uint64_t lora = u(m.kv_lora_rank), vdim = u(m.v_head_dim);
     if (m.q_lora_rank > 0) {
@@ -152,16 +166,22 @@ uint32_t attention_block(RankBuilder& b, const Shape& s, const MicroBatch& mb, i
     }
     attn_out_width = s.heads * vdim;
   } else {
-    const uint64_t hd = m.head_dim > 0 ? u(m.head_dim) : s.h / u(m.num_attention_heads);
-    const uint64_t kv_heads = std::max<uint64_t>(
-        1, u(m.num_key_value_heads > 0 ? m.num_key_value_heads : m.num_attention_heads) / s.tp);
-    last = b.compute(pre + "qkv_proj", gemm(t, (s.heads + 2 * kv_heads) * hd, s.h, dt.gemm), {last},
-                     mbi);
+    // MHA/GQA; an MLA model with `attention: mha` keeps its heads and head dimensions.
+    const bool mla_as_mha = m.is_mla();
+    const uint64_t hd_qk = mla_as_mha       ? u(m.qk_nope_head_dim + m.qk_rope_head_dim)
+                           : m.head_dim > 0 ? u(m.head_dim)
+                                            : s.h / u(m.num_attention_heads);
+    const uint64_t hd_v = mla_as_mha ? u(m.v_head_dim) : hd_qk;
+    const uint64_t kv_heads = kv_heads_per_rank(m, s.p->attention, s.tp);
+    last =
+        b.compute(pre + "qkv_proj",
+                  gemm(t, s.heads * hd_qk + kv_heads * (hd_qk + hd_v), s.h, dt.gemm), {last}, mbi);
     a.kernel = decode ? AttentionKernel::MhaDecode : AttentionKernel::MhaPrefill;
     a.heads_kv = static_cast<uint32_t>(kv_heads);
-    a.head_dim_qk = a.head_dim_v = static_cast<uint32_t>(hd);
+    a.head_dim_qk = static_cast<uint32_t>(hd_qk);
+    a.head_dim_v = static_cast<uint32_t>(hd_v);
     last = b.compute(pre + "attention", a, {last}, mbi);
-    attn_out_width = s.heads * hd;
+    attn_out_width = s.heads * hd_v;
   }
   last = b.compute(pre + "o_proj", gemm(t, s.h, attn_out_width, dt.gemm), {last}, mbi);
   if (s.tp > 1) {
@@ -180,20 +200,58 @@ uint32_t attention_block(RankBuilder& b, const Shape& s, const MicroBatch& mb, i
                    {last}, mbi);
 }
 
+// All-gather of `tokens` rows of width h over the rank's TP group (sequence parallelism).
+RingCollectiveOp tp_ring(const Shape& s, RingCollective c, uint64_t tokens, uint32_t rank,
+                         int32_t& tag) {
+  return RingCollectiveOp{c,
+                          Bytes(tokens * s.tp * s.h * 2),
+                          static_cast<int32_t>(rank / s.tp * s.tp),
+                          static_cast<int32_t>(s.tp),
+                          1,
+                          tag++,
+                          CommIssuer::Sm};
+}
+
+// Dense MLP on this rank's `tokens`; with attention_tp > 1 the TP group all-gathers its tokens,
+// runs column/row-sharded GEMMs and reduce-scatters back to the sequence-parallel shares.
 uint32_t dense_mlp(RankBuilder& b, const Shape& s, uint64_t tokens, int32_t mbi, uint32_t dep,
-                   const std::string& pre) {
-  const uint64_t inter = u(s.m->intermediate_size);
+                   const std::string& pre, uint32_t rank, int32_t& tag) {
+  const uint64_t inter = u(s.m->intermediate_size) / s.tp;
   const DType t = s.p->dtypes.gemm;
-  uint32_t last = b.compute(pre + "mlp_gate_up", gemm(tokens, 2 * inter, s.h, t), {dep}, mbi);
+  uint32_t last = dep;
+  uint64_t rows = tokens;
+  if (s.tp > 1) {
+    last = b.comm(pre + "mlp_all_gather", tp_ring(s, RingCollective::AllGather, tokens, rank, tag),
+                  {last}, mbi);
+    rows = tokens * s.tp;
+  }
+  last = b.compute(pre + "mlp_gate_up", gemm(rows, 2 * inter, s.h, t), {last}, mbi);
   last = b.compute(pre + "mlp_act",
-                   elementwise(ElementwiseFunction::Elementwise, tokens * 2 * inter * 2,
-                               tokens * inter * 2, 5.0 * tokens * inter),
+                   elementwise(ElementwiseFunction::Elementwise, rows * 2 * inter * 2,
+                               rows * inter * 2, 5.0 * rows * inter),
                    {last}, mbi);
-  last = b.compute(pre + "mlp_down", gemm(tokens, s.h, inter, t), {last}, mbi);
+  last = b.compute(pre + "mlp_down", gemm(rows, s.h, inter, t), {last}, mbi);
+  if (s.tp > 1) {
+    last = b.comm(pre + "mlp_reduce_scatter",
+                  tp_ring(s, RingCollective::ReduceScatter, tokens, rank, tag), {last}, mbi);
+  }
   return b.compute(pre + "residual",
                    elementwise(ElementwiseFunction::Elementwise, 2 * tokens * s.h * 2,
                                tokens * s.h * 2, 1.0 * tokens * s.h),
                    {last}, mbi);
+}
+
+// LM head over `tokens` rows; with TP the group all-gathers them and each rank computes its
+// vocabulary shard.
+void lm_head(RankBuilder& b, const Shape& s, uint64_t tokens, std::vector<uint32_t> deps,
+             const std::string& name, uint32_t rank, int32_t& tag) {
+  uint64_t rows = tokens;
+  if (s.tp > 1) {
+    deps = {b.comm(name + "_all_gather", tp_ring(s, RingCollective::AllGather, tokens, rank, tag),
+                   deps, 0)};
+    rows = tokens * s.tp;
+  }
+  b.compute(name, gemm(rows, u(s.m->vocab_size) / s.tp, s.h, DType::BF16), deps, 0);
 }
 
 // Layer plan: which layers exist in the simulated step.
@@ -207,7 +265,14 @@ struct LayerPlan {
 }  // namespace
 
 Workload DeepSeekInference::generate(const ClusterShape& cluster) const {
-  return build(cluster).workload;
+  DeepSeekStep step = build(cluster);
+  last_ = step;
+  last_cluster_ = cluster;
+  return std::move(step.workload);
+}
+
+WorkloadReport DeepSeekInference::report(const WorkloadRun& run) const {
+  return inference_report(resolve_model(params_.model, params_.model_overrides), params_, last_, run);
 }
 
 DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
@@ -334,6 +399,14 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
   const DType gt = p.dtypes.gemm;
   const bool cross_node = s.gpus_per_node > 0 && ranks > s.gpus_per_node;
 
+  // Byte matrices of every routed layer, computed once rather than once per rank.
+  std::vector<std::vector<std::vector<uint64_t>>> dispatch_matrix(n_mb), combine_matrix(n_mb);
+  for (uint32_t i = 0; i < n_mb; ++i) {
+    for (const LayerRouting& r : routing[i]) {
+      dispatch_matrix[i].push_back(r.dispatch_bytes());
+      combine_matrix[i].push_back(r.combine_bytes());
+    }
+  }
   out.workload.ranks.resize(ranks);
   for (uint32_t rank = 0; rank < ranks; ++rank) {
     RankBuilder b(out.workload.ranks[rank]);
@@ -347,28 +420,38 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
     }
     std::vector<uint32_t> main_out(n_mb);
     uint32_t moe_index = 0;
+    // The last micro-batch's residual add is emitted after the next layer's first micro-batch
+    // has started its attention, so that its combine overlaps that compute.
+    std::vector<std::function<void()>> pending(n_mb);
+    auto flush = [&](uint32_t i) {
+      if (pending[i]) std::exchange(pending[i], nullptr)();
+    };
     for (const LayerPlan& lp : plan) {
       const std::vector<MicroBatch>& mbs = lp.mtp ? mtp_mb : main_mb;
-      if (lp.mtp && &lp == &plan[n_layers]) main_out = x;  // the first MTP module
+      if (lp.mtp && &lp == &plan[n_layers]) {  // the first MTP module
+        for (uint32_t i = 0; i < n_mb; ++i)
+          flush(i);
+        main_out = x;
+      }
       // Stage A: attention, then the gate and shared expert (MoE) or the dense MLP.
       std::vector<uint32_t> gate(n_mb), shared(n_mb), dispatch(n_mb);
       for (uint32_t i = 0; i < n_mb; ++i) {
         const int32_t mbi = static_cast<int32_t>(i);
         const std::string pre = fmt::format("{}mb{}.", lp.prefix, i);
         const uint64_t t = mbs[i].moe_tokens;
+        flush(i);
         uint32_t dep = x[i];
         if (lp.mtp) {
           dep = b.compute(pre + "eh_proj", gemm(t, s.h, 2 * s.h, gt), {dep}, mbi);
         }
         const uint32_t h = attention_block(b, s, mbs[i], mbi, rank, dep, pre, tag);
         if (!lp.moe) {
-          x[i] = dense_mlp(b, s, t, mbi, h, pre);
+          x[i] = dense_mlp(b, s, t, mbi, h, pre, rank, tag);
           continue;
         }
         gate[i] =
             b.compute(pre + "gate", gemm(t, u(model.n_routed_experts), s.h, DType::BF16), {h}, mbi);
-        const LayerRouting& r = routing[i][moe_index];
-        const std::vector<uint64_t> dm = r.dispatch_bytes();
+        const std::vector<uint64_t>& dm = dispatch_matrix[i][moe_index];
         AllToAllOp d;
         d.send_bytes.resize(ranks);
         d.recv_bytes.resize(ranks);
@@ -387,7 +470,9 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
         }
       }
       if (!lp.moe) continue;
-      // Stage B: routed experts, combine, residual.
+      // Stage B: routed experts and combine of every micro-batch, then the residual adds: one
+      // micro-batch's combine overlaps the next one's experts.
+      std::vector<uint32_t> comb(n_mb);
       for (uint32_t i = 0; i < n_mb; ++i) {
         const int32_t mbi = static_cast<int32_t>(i);
         const std::string pre = fmt::format("{}mb{}.", lp.prefix, i);
@@ -405,7 +490,7 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
                       {e}, mbi);
         GroupedGemmOp down{std::move(m), s.h, moe_inter, gt, layout, 0};
         e = b.compute(pre + "experts_down", down, {e}, mbi);
-        const std::vector<uint64_t> cm = r.combine_bytes();
+        const std::vector<uint64_t>& cm = combine_matrix[i][moe_index];
         AllToAllOp c;
         c.send_bytes.resize(ranks);
         c.recv_bytes.resize(ranks);
@@ -415,27 +500,36 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
         }
         c.tag = tag++;
         c.gpus_per_node = cross_node ? s.gpus_per_node : 0;
-        const uint32_t comb = b.comm(pre + "combine", std::move(c), {e}, mbi);
+        comb[i] = b.comm(pre + "combine", std::move(c), {e}, mbi);
+      }
+      for (uint32_t i = 0; i < n_mb; ++i) {
         const uint64_t t = mbs[i].moe_tokens;
-        x[i] = b.compute(pre + "residual",
-                         elementwise(ElementwiseFunction::Elementwise, 3 * t * s.h * 2, t * s.h * 2,
-                                     2.0 * t * s.h),
-                         {comb, shared[i]}, mbi);
+        const uint32_t deps[2] = {comb[i], shared[i]};
+        pending[i] = [&b, &x, i, t, deps, pre = fmt::format("{}mb{}.", lp.prefix, i), h = s.h] {
+          x[i] = b.compute(
+              pre + "residual",
+              elementwise(ElementwiseFunction::Elementwise, 3 * t * h * 2, t * h * 2, 2.0 * t * h),
+              {deps[0], deps[1]}, static_cast<int32_t>(i));
+        };
+        if (n_mb == 1 || i + 1 < n_mb) flush(i);
       }
       ++moe_index;
     }
+    for (uint32_t i = 0; i < n_mb; ++i)
+      flush(i);
     if (depth == 0) main_out = x;
+    // One LM head over every micro-batch's tokens (its weight is read once), likewise for the
+    // MTP modules' draft logits.
+    uint64_t main_tokens = 0, mtp_tokens = 0;
+    // Prefill needs logits of each prompt's last token only.
     for (uint32_t i = 0; i < n_mb; ++i) {
-      const int32_t mbi = static_cast<int32_t>(i);
       const uint64_t t = main_mb[i].moe_tokens;
-      b.compute(fmt::format("mb{}.lm_head", i), gemm(t, u(model.vocab_size), s.h, DType::BF16),
-                {main_out[i]}, mbi);
-      if (depth > 0) {
-        b.compute(fmt::format("mtp.mb{}.lm_head", i),
-                  gemm(mtp_mb[i].moe_tokens * depth, u(model.vocab_size), s.h, DType::BF16), {x[i]},
-                  mbi);
-      }
+      main_tokens +=
+          decode ? t : std::max<uint64_t>(1, (t + p.context_length - 1) / p.context_length);
+      mtp_tokens += mtp_mb[i].moe_tokens * depth;
     }
+    lm_head(b, s, main_tokens, main_out, "lm_head", rank, tag);
+    if (depth > 0) lm_head(b, s, mtp_tokens, x, "mtp.lm_head", rank, tag);
   }
   for (const MicroBatch& mb : main_mb)
     out.tokens_per_step_per_gpu += mb.moe_tokens;
@@ -443,6 +537,17 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
   for (uint32_t d = 0; d < depth; ++d)
     accepted += (a *= p.mtp.acceptance_rate);
   out.mtp_accepted_tokens_per_step = accepted;
+  out.micro_batches = n_mb;
+  out.model_layers = static_cast<uint32_t>(model.num_hidden_layers);
+  for (const RankProgram& prog : out.workload.ranks) {
+    for (const Op& op : prog.ops)
+      out.activation_bytes_per_gpu =
+          std::max(out.activation_bytes_per_gpu, op_activation_bytes(op.payload) * n_mb);
+  }
+  if (placement) {
+    for (const auto& slots : gpu_slots)
+      out.max_slots_per_gpu = std::max(out.max_slots_per_gpu, static_cast<uint32_t>(slots.size()));
+  }
   return out;
 }
 

@@ -14,13 +14,19 @@
 // per request through the main model's MoE.
 //
 // Dual micro-batch overlap splits the rank's batch in two; all compute runs on one stream in the
-// order A0 A1 B0 B1 per layer (A: attention through the gate and shared expert, B: routed
-// experts), so one micro-batch's dispatch/combine overlaps the other's compute.
+// order A0 A1 E0 E1 R0 | A0' R1 A1' ... (A: attention through the gate and shared expert, E:
+// routed experts, R: residual add after combine; primes the next layer), so each micro-batch's
+// dispatch and combine overlap the other's compute. With attention_tp > 1, dense MLPs and the
+// LM head are tensor parallel too (all-gather, sharded GEMMs, reduce-scatter). The LM head runs
+// once over every micro-batch's tokens (prefill: each prompt's last token only).
+//
+// `attention: mha` swaps an MLA model's attention for MHA of the same head dimensions.
+// report() turns the simulated op times into summary keys and layers.csv
+// (workloads/inference_report.h).
 //
 // Left out: the bytes of weights/KV beyond what the ops read, context-length distributions (every
 // request has `context_length`), chunked prefill, pipeline parallelism, EP groups smaller than
-// the cluster, TP for the dense MLP and LM head (their weights are replicated), and the softmax /
-// sampling after the LM head.
+// the cluster, and the softmax / sampling after the LM head.
 #pragma once
 
 #include <array>
@@ -40,6 +46,14 @@
 namespace mlasim {
 
 enum class InferencePhase : uint8_t { Decode, Prefill };
+// `attention: mha` replaces a model's MLA by plain multi-head attention with the same heads and
+// head dimensions (one K and one V per head, cached un-compressed), to show what MLA saves.
+enum class AttentionVariant : uint8_t { Model, Mha };
+template <>
+struct EnumNames<AttentionVariant> {
+  static constexpr std::array<std::pair<AttentionVariant, std::string_view>, 2> values{
+      {{AttentionVariant::Model, "model"}, {AttentionVariant::Mha, "mha"}}};
+};
 template <>
 struct EnumNames<InferencePhase> {
   static constexpr std::array<std::pair<InferencePhase, std::string_view>, 2> values{
@@ -55,6 +69,7 @@ struct DeepSeekInferenceParams {
   uint64_t context_length = 4096;
   uint32_t tokens_per_gpu = 16384;
   uint32_t attention_tp = 1;
+  AttentionVariant attention = AttentionVariant::Model;
   uint32_t ep_size = 0;
   bool dual_micro_batch = true;
   uint32_t router_warmup_steps = 0;
@@ -101,7 +116,10 @@ struct DeepSeekInferenceParams {
       "decode: KV length of every request; prefill: prompt length");
     v("tokens_per_gpu", tokens_per_gpu, "count", "prefill: prompt tokens per GPU");
     v("attention_tp", attention_tp, "count",
-      "tensor-parallel size of attention (DP = GPUs / attention_tp)");
+      "tensor-parallel size of attention and of dense MLPs and the LM head (DP = GPUs / "
+      "attention_tp)");
+    v("attention", attention, "-",
+      "model: the model's own attention; mha: MLA replaced by MHA of the same head dimensions");
     v("ep_size", ep_size, "count", "expert-parallel size; 0 (or the GPU count): every GPU");
     v("dual_micro_batch", dual_micro_batch, "-",
       "two micro-batches: compute of one overlaps communication of the other");
@@ -125,12 +143,24 @@ struct RoutingImbalance {
   uint32_t routed_layers = 0;
 };
 
-struct DeepSeekStep {
-  Workload workload;
+// What the step is, besides its op graphs: the figures the run report needs.
+struct DeepSeekStepInfo {
   RoutingImbalance imbalance;
   uint64_t tokens_per_step_per_gpu = 0;     // tokens through the main model's MoE per rank
   double mtp_accepted_tokens_per_step = 1;  // per request: 1 + sum_{i<=D} a^i
+  uint32_t max_slots_per_gpu = 0;           // expert slots (replicas included) on one GPU
+  uint32_t micro_batches = 1;
+  uint64_t activation_bytes_per_gpu = 0;  // estimate: largest op's activations x micro-batches
+  uint32_t model_layers = 0;  // the model's transformer layers (MTP modules follow them)
 };
+
+struct DeepSeekStep : DeepSeekStepInfo {
+  Workload workload;
+};
+
+struct ModelConfig;
+// KV heads one rank caches (MLA: the one shared latent; MHA/GQA: its share of the KV heads).
+uint64_t kv_heads_per_rank(const ModelConfig& m, AttentionVariant v, uint32_t tp);
 
 class DeepSeekInference : public WorkloadGenerator {
  public:
@@ -139,9 +169,16 @@ class DeepSeekInference : public WorkloadGenerator {
   // The graphs with the router's figures.
   DeepSeekStep build(const ClusterShape& cluster) const;
   RoutingImbalance imbalance(const ClusterShape& cluster) const { return build(cluster).imbalance; }
+  // Summary keys and layers.csv of a finished run of the last generated step
+  // (workloads/inference_report.h).
+  WorkloadReport report(const WorkloadRun& run) const override;
+  const DeepSeekInferenceParams& params() const { return params_; }
 
  private:
   DeepSeekInferenceParams params_;
+  // The figures of the step generate() built last, for report().
+  mutable DeepSeekStepInfo last_;
+  mutable ClusterShape last_cluster_;
 };
 
 }  // namespace mlasim

@@ -26,6 +26,8 @@ class MemoryModel : public sc_core::sc_module {
   virtual void access(const MemRequest& request, Done done) = 0;
   // Datasheet peak, for rooflines and utilisation figures.
   virtual Bandwidth peak_bandwidth() const = 0;
+  // Capacity, for memory-footprint figures; 0 when the model does not know it.
+  virtual Bytes capacity() const { return Bytes(0); }
   virtual StatGroup& stats() = 0;
 };
 

@@ -30,6 +30,7 @@ class FixedBandwidthMemory : public MemoryModel {
   FixedBandwidthMemory(const FixedBandwidthMemoryParams& params, const ModuleEnv& env);
   void access(const MemRequest& request, Done done) override;
   Bandwidth peak_bandwidth() const override { return params_.bandwidth; }
+  Bytes capacity() const override { return params_.capacity; }
   StatGroup& stats() override { return stats_; }
 
  private:

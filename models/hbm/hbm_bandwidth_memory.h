@@ -47,6 +47,7 @@ class HbmBandwidthEngine final : public MemoryPort {
         rate_(Bandwidth::bytes_per_s(params.peak.bytes_per_s() * params.efficiency)) {}
   void access(const MemRequest& request, Done done) override;
   Bandwidth peak_bandwidth() const override { return params_.peak; }
+  Bytes capacity() const { return params_.capacity; }
   void register_stats(StatGroup& g);
 
  private:
@@ -66,6 +67,7 @@ class HbmBandwidthMemory : public MemoryModel {
     engine_.access(request, std::move(done));
   }
   Bandwidth peak_bandwidth() const override { return engine_.peak_bandwidth(); }
+  Bytes capacity() const override { return engine_.capacity(); }
   StatGroup& stats() override { return stats_; }
 
  private:

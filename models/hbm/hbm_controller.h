@@ -18,6 +18,7 @@ class HbmController : public MemoryModel {
     engine_.access(request, std::move(done));
   }
   Bandwidth peak_bandwidth() const override { return engine_.peak_bandwidth(); }
+  Bytes capacity() const override { return engine_.params().capacity(); }
   StatGroup& stats() override { return stats_; }
   HbmEngine& engine() { return engine_; }
 

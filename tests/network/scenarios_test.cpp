@@ -92,8 +92,9 @@ TEST(NetworkScenarios, MultiPlaneFatTreeIsolatesAPlaneFailureBetterThanOnePlane)
 }
 
 TEST(NetworkScenarios, PacketFidelityWithPlaceholderNicIsABadInput) {
-  CliResult r = run_cli({"run", "--no-plots", "-q", "--set", "network.fidelity=packet", "--out",
-                         nettest::temp_dir("bad").string()});
+  CliResult r =
+      run_cli({"run", MLASIM_CONFIG_DIR "/teaching/pairwise-exchange.yaml", "--no-plots", "-q",
+               "--set", "network.fidelity=packet", "--out", nettest::temp_dir("bad").string()});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("fixed_latency"), std::string::npos) << r.err;
 }

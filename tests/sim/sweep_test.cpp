@@ -34,7 +34,7 @@ class SweepFiles : public ::testing::Test {
   }
   fs::path sweep_file(const std::string& axes) {
     return write("s.yaml", "sweep:\n  name: t\n  base: " MLASIM_SOURCE_DIR
-                           "/configs/scenarios/default.yaml\n  axes:\n" +
+                           "/configs/teaching/pairwise-exchange.yaml\n  axes:\n" +
                                axes);
   }
   fs::path dir_;

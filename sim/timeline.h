@@ -1,0 +1,20 @@
+// timeline.json: the run as a Chrome trace (Perfetto, chrome://tracing). One process per GPU
+// with four threads: compute (ops on the compute engine), communication (send/recv and
+// collective ops, from ready to done), NIC (inter-node messages this GPU injected, from
+// injection to delivery, overlapping ones merged into one slice) and NVLink (the same for
+// messages to GPUs of its own node). The NIC and NVLink threads need a packet or flow fabric.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <vector>
+
+namespace mlasim {
+
+class GpuBase;
+class Fabric;
+
+nlohmann::ordered_json chrome_timeline(const std::vector<GpuBase*>& gpus, const Fabric* fabric,
+                                       int gpus_per_node);
+
+}  // namespace mlasim

@@ -1,0 +1,256 @@
+// The inference run report: memory figures against published parameter counts and the KV-cache
+// closed forms, the step breakdown against hand-built op spans, MTP accounting against
+// 1 + sum a^i, the `attention: mha` and tensor-parallel dense variants, and a small two-node run
+// whose step time lies between the critical path and the serial sum of its ops.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "sim/builtin_components.h"
+#include "sim/commands.h"
+#include "sim/simulation.h"
+#include "workloads/deepseek_inference.h"
+#include "workloads/inference_report.h"
+#include "workloads/model_config.h"
+
+namespace mlasim {
+namespace {
+
+DeepSeekInferenceParams v3() {
+  DeepSeekInferenceParams p;
+  p.model = "deepseek-v3";
+  p.requests_per_gpu = 128;
+  p.context_length = 4096;
+  return p;
+}
+
+TEST(InferenceReport, KvCacheBytesPerTokenClosedForms) {
+  const ModelConfig ds = resolve_model("deepseek-v3");
+  DeepSeekStepInfo step;
+  // MLA: 61 layers x (d_c 512 + d_r 64) x 2 B.
+  DeepSeekInferenceParams p = v3();
+  InferenceMemory m = inference_memory(ds, p, step);
+  EXPECT_EQ(m.kv_bytes_per_token, 61u * (512 + 64) * 2);
+  EXPECT_EQ(m.kv_bytes_per_token, 70272u);
+  EXPECT_EQ(m.kv_bytes_per_gpu, uint64_t{128} * 4096 * 70272);
+  // FP8 cache halves it.
+  p.dtypes.kv_cache = DType::FP8;
+  EXPECT_EQ(inference_memory(ds, p, step).kv_bytes_per_token, 35136u);
+  // MHA of the same head dims: K 128 + 64, V 128 for each of 128 heads.
+  p = v3();
+  p.attention = AttentionVariant::Mha;
+  m = inference_memory(ds, p, step);
+  EXPECT_EQ(m.kv_bytes_per_token, 61u * 128 * (192 + 128) * 2);
+  // GQA: 2 x n_kv x d_h x bytes per layer; TP8 leaves one KV head per GPU.
+  const ModelConfig llama = resolve_model("llama-3.1-405b");
+  DeepSeekInferenceParams lp;
+  lp.model = "llama-3.1-405b";
+  lp.requests_per_gpu = 16;
+  lp.attention_tp = 8;
+  m = inference_memory(llama, lp, step);
+  EXPECT_EQ(m.kv_bytes_per_token, 126u * 2 * 8 * 128 * 2);
+  EXPECT_EQ(m.kv_bytes_per_token_per_gpu, m.kv_bytes_per_token / 8);
+  // The TP group's 8 x 16 sequences, one KV head each per GPU.
+  EXPECT_EQ(m.kv_bytes_per_gpu,
+            uint64_t{16} * 8 * lp.context_length * m.kv_bytes_per_token_per_gpu);
+}
+
+// With every expert on one GPU, no TP and BF16 weights, the weights are the model's parameter
+// count x 2 B: DeepSeek-V3 has 671 B parameters besides its MTP module, Llama 3.1 405B 405.8 B.
+TEST(InferenceReport, WeightsMatchPublishedParameterCounts) {
+  const ModelConfig ds = resolve_model("deepseek-v3");
+  DeepSeekInferenceParams p = v3();
+  p.dtypes.gemm = DType::BF16;
+  DeepSeekStepInfo step;
+  step.max_slots_per_gpu = 256;
+  const double ds_params =
+      static_cast<double>(inference_memory(ds, p, step).weight_bytes_per_gpu) / 2;
+  EXPECT_NEAR(ds_params / 671e9, 1.0, 0.01) << ds_params;
+  // FP8 expert parallel: one more expert slot per GPU adds one expert (3 x 7168 x 2048 B) in
+  // each of the 58 MoE layers.
+  p.dtypes.gemm = DType::FP8;
+  step.max_slots_per_gpu = 1;
+  const uint64_t one = inference_memory(ds, p, step).weight_bytes_per_gpu;
+  step.max_slots_per_gpu = 2;
+  const uint64_t two = inference_memory(ds, p, step).weight_bytes_per_gpu;
+  EXPECT_EQ(two - one, uint64_t{58} * 3 * 7168 * 2048);
+
+  const ModelConfig llama = resolve_model("llama-3.1-405b");
+  DeepSeekInferenceParams lp;
+  lp.model = "llama-3.1-405b";
+  lp.dtypes.gemm = DType::BF16;
+  const double l_params =
+      static_cast<double>(inference_memory(llama, lp, DeepSeekStepInfo{}).weight_bytes_per_gpu) / 2;
+  EXPECT_NEAR(l_params / 405.8e9, 1.0, 0.01) << l_params;
+}
+
+TEST(InferenceReport, OpPlaceFromNames) {
+  EXPECT_EQ(op_place("L3.mb1.attention", 61).layer, 3);
+  EXPECT_EQ(op_place("L3.mb1.attention", 61).part, OpPart::Attention);
+  EXPECT_EQ(op_place("L10.mb0.combine", 61).part, OpPart::Combine);
+  EXPECT_EQ(op_place("mtp0.mb0.dispatch", 61).layer, 61);
+  EXPECT_EQ(op_place("mtp0.mb0.dispatch", 61).part, OpPart::Dispatch);
+  EXPECT_EQ(op_place("L0.mb0.mlp_down", 61).part, OpPart::Experts);
+  EXPECT_EQ(op_place("L5.mb0.gate", 61).part, OpPart::Gate);
+  EXPECT_EQ(op_place("L5.mb0.residual", 61).part, OpPart::Other);
+  EXPECT_EQ(op_place("L5.mb0.attn_all_gather", 61).part, OpPart::OtherComm);
+  EXPECT_EQ(op_place("lm_head", 61).layer, -1);
+  EXPECT_EQ(op_place("mtp.lm_head", 61).layer, -1);
+  EXPECT_EQ(op_place("mb0.embedding", 61).part, OpPart::Other);
+}
+
+// Hand-built spans (ns): compute attention [0,10) and experts [30,40) of layer 0, attention
+// [50,60) of layer 1; dispatch of layer 0 in flight [10,30), combine of layer 0 [35,55) and a
+// dispatch of layer 1 [45,70); step ends at 80.
+TEST(InferenceReport, BreakdownFromSpans) {
+  std::vector<std::string> names{"L0.mb0.attention", "L0.mb0.experts_gate_up", "L1.mb0.attention",
+                                 "L0.mb0.dispatch",  "L0.mb0.combine",         "L1.mb0.dispatch",
+                                 "lm_head"};
+  auto ns = [](int64_t v) { return Time::ps(v * 1000); };
+  std::vector<OpSpan> spans{{&names[0], true, ns(0), ns(10)},   {&names[1], true, ns(30), ns(40)},
+                            {&names[2], true, ns(50), ns(60)},  {&names[3], false, ns(10), ns(30)},
+                            {&names[4], false, ns(35), ns(55)}, {&names[5], false, ns(45), ns(70)},
+                            {&names[6], true, ns(72), ns(75)}};
+  const StepBreakdown b = step_breakdown(spans, 61, ns(80));
+  EXPECT_EQ(b.total.attention, 20'000);
+  EXPECT_EQ(b.total.experts, 10'000);
+  EXPECT_EQ(b.total.dispatch, 45'000);
+  EXPECT_EQ(b.total.combine, 20'000);
+  EXPECT_EQ(b.total.other_compute, 3'000);
+  // Exposed: [10,30) dispatch L0; [40,50) combine L0 (started first); [60,70) dispatch L1.
+  EXPECT_EQ(b.total.exposed_comm, 40'000);
+  EXPECT_EQ(b.layers.at(0).exposed_comm, 30'000);
+  EXPECT_EQ(b.layers.at(1).exposed_comm, 10'000);
+  EXPECT_EQ(b.layers.at(0).dispatch, 20'000);
+  EXPECT_EQ(b.layers.at(1).dispatch, 25'000);
+  // Other: the LM head and the idle [70,72) and [75,80).
+  EXPECT_EQ(b.other_ps(), 3'000 + 2'000 + 5'000);
+}
+
+// Expected accepted tokens per decode step with D drafted tokens each accepted with probability
+// a (given the previous one was): 1 + a + a^2 + ... + a^D; TPOT is the step time over it.
+TEST(InferenceReport, MtpAccountingClosedForm) {
+  for (uint32_t depth : {0u, 1u, 2u, 3u}) {
+    for (double a : {0.0, 0.85, 1.0}) {
+      DeepSeekInferenceParams p;
+      p.model = "deepseek-v2-lite";
+      p.layers = 2;
+      p.requests_per_gpu = 4;
+      p.context_length = 64;
+      p.mtp.depth = depth;
+      p.mtp.acceptance_rate = a;
+      DeepSeekInference gen(p);
+      gen.generate(ClusterShape{2, 2});
+      double expected = 1;
+      for (uint32_t i = 1; i <= depth; ++i)
+        expected += std::pow(a, i);
+      const DeepSeekStep step = gen.build(ClusterShape{2, 2});
+      EXPECT_NEAR(step.mtp_accepted_tokens_per_step, expected, 1e-12);
+      WorkloadRun run;
+      run.cluster = ClusterShape{2, 2};
+      run.finish = {Time::ps(2'000'000'000), Time::ps(1'000'000'000), Time::ps(1'000'000'000),
+                    Time::ps(1'000'000'000)};  // 2 ms and 1 ms
+      run.busy_ps = {1, 1, 1, 1};
+      run.spans = [](int) { return std::vector<OpSpan>{}; };
+      const WorkloadReport r = gen.report(run);
+      EXPECT_NEAR(r.summary["step_time_ms"].get<double>(), 2.0, 1e-12);
+      EXPECT_NEAR(r.summary["tpot_ms"].get<double>(), 2.0 / expected, 1e-12);
+      EXPECT_NEAR(r.summary["output_tokens_per_s_per_gpu"].get<double>(), 4 * expected / 2e-3,
+                  1e-6);
+      EXPECT_NEAR(r.summary["output_tokens_per_s_per_node"].get<double>(), 2 * 4 * expected / 2e-3,
+                  1e-6);
+    }
+  }
+}
+
+TEST(InferenceReport, PrefillReportsTtftAndInputThroughput) {
+  DeepSeekInferenceParams p;
+  p.model = "deepseek-v2-lite";
+  p.layers = 2;
+  p.phase = InferencePhase::Prefill;
+  p.tokens_per_gpu = 512;
+  p.context_length = 256;
+  DeepSeekInference gen(p);
+  gen.generate(ClusterShape{2, 2});
+  WorkloadRun run;
+  run.cluster = ClusterShape{2, 2};
+  run.finish.assign(4, Time::ps(4'000'000'000));  // 4 ms
+  run.busy_ps.assign(4, 1);
+  run.memory_capacity = Bytes(80'000'000'000);
+  run.spans = [](int) { return std::vector<OpSpan>{}; };
+  const WorkloadReport r = gen.report(run);
+  EXPECT_NEAR(r.summary["ttft_ms"].get<double>(), 4.0, 1e-12);
+  EXPECT_NEAR(r.summary["input_tokens_per_s_per_node"].get<double>(), 2 * 512 / 4e-3, 1e-6);
+  EXPECT_FALSE(r.summary.contains("tpot_ms"));
+  // Capacity: (HBM - weights - activations) / bytes per token.
+  const uint64_t left = 80'000'000'000 - r.summary["weight_bytes_per_gpu"].get<uint64_t>() -
+                        r.summary["activation_bytes_per_gpu"].get<uint64_t>();
+  EXPECT_EQ(r.summary["kv_cache_capacity_tokens_per_gpu"].get<uint64_t>(),
+            left / r.summary["kv_cache_bytes_per_token"].get<uint64_t>());
+}
+
+TEST(InferenceReport, MhaVariantCachesEveryHead) {
+  DeepSeekInferenceParams p;
+  p.model = "deepseek-v2-lite";
+  p.layers = 2;
+  p.requests_per_gpu = 4;
+  p.context_length = 128;
+  p.attention = AttentionVariant::Mha;
+  const ModelConfig m = resolve_model(p.model);
+  const Workload w = DeepSeekInference(p).generate(ClusterShape{2, 2});
+  int attention = 0;
+  for (const Op& op : w.ranks[0].ops) {
+    if (const auto* a = std::get_if<AttentionOp>(&op.payload)) {
+      ++attention;
+      EXPECT_EQ(a->kernel, AttentionKernel::MhaDecode);
+      EXPECT_EQ(a->heads_kv, m.num_attention_heads);
+      EXPECT_EQ(a->head_dim_qk, m.qk_nope_head_dim + m.qk_rope_head_dim);
+      EXPECT_EQ(a->head_dim_v, m.v_head_dim);
+    }
+    EXPECT_EQ(op.name.find("w_uk_absorb"), std::string::npos);
+  }
+  EXPECT_EQ(attention, 2 * 2);  // 2 layers x 2 micro-batches
+}
+
+// A dense GQA model with attention_tp 8: every GEMM holds 1/8 of the weights, and the MLP is
+// wrapped in an all-gather / reduce-scatter over the 8 GPUs.
+TEST(InferenceReport, DenseTensorParallelShardsEveryGemm) {
+  DeepSeekInferenceParams p;
+  p.model = "llama-3.1-405b";
+  p.layers = 2;
+  p.requests_per_gpu = 4;
+  p.context_length = 256;
+  p.attention_tp = 8;
+  p.dual_micro_batch = false;
+  const ModelConfig m = resolve_model(p.model);
+  const Workload w = DeepSeekInference(p).generate(ClusterShape{1, 8});
+  ASSERT_NO_THROW(validate_workload(w));
+  uint64_t weight_params = 0;
+  int rings = 0;
+  for (const Op& op : w.ranks[3].ops) {
+    if (const auto* g = std::get_if<GemmOp>(&op.payload)) {
+      weight_params += g->k * g->n;
+      if (op.name.find("L") == 0) {
+        EXPECT_EQ(g->m, 4u * 8) << op.name;  // the group's tokens
+      }
+    }
+    if (const auto* r = std::get_if<RingCollectiveOp>(&op.payload)) {
+      ++rings;
+      EXPECT_EQ(r->size, 8);
+      EXPECT_EQ(r->start, 0);
+    }
+    EXPECT_FALSE(std::holds_alternative<AllToAllOp>(op.payload));
+  }
+  const uint64_t h = m.hidden_size, hd = 128;
+  const uint64_t per_layer =
+      h * 128 * hd + h * 8 * hd * 2 + 128 * hd * h + 3 * h * m.intermediate_size;
+  EXPECT_EQ(weight_params, 2 * per_layer / 8 + m.vocab_size / 8 * h);
+  EXPECT_EQ(rings, 2 * 4 + 1);  // AG/RS around attention and MLP per layer, AG before the head
+}
+
+}  // namespace
+}  // namespace mlasim

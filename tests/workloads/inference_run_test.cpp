@@ -1,0 +1,136 @@
+// A tiny two-node DeepSeek-style step run end to end: per rank, the finish time lies between
+// the longest dependency chain of its ops (measured durations) and the serial sum of them; the
+// breakdown adds up to the step time; layers.csv agrees with the summary; timeline.json has
+// the NIC/NVLink threads and their bytes match what the network injected.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+
+#include "sim/builtin_components.h"
+#include "sim/commands.h"
+#include "sim/simulation.h"
+
+namespace mlasim {
+namespace {
+
+const char* kTiny = R"(
+name: tiny-deepseek
+seed: 3
+cluster: {type: single_switch, nodes: 2, gpus_per_node: 2, nvswitch: true}
+network: {fidelity: packet}
+hardware:
+  gpu: {type: roofline}
+  memory: {type: hbm_bandwidth, capacity: 80GB}
+  nic: {type: rdma}
+  switch: {type: infiniband}
+  nvswitch: {type: nvswitch}
+workload:
+  type: deepseek_inference
+  model: deepseek-v2-lite
+  layers: 3
+  requests_per_gpu: 8
+  context_length: 256
+  mtp: {depth: 1, acceptance_rate: 0.8}
+  router: {seed: 2}
+)";
+
+ConfigNode tiny_root() {
+  return load_config_string(kTiny, "<test>", std::filesystem::path(MLASIM_CONFIG_DIR));
+}
+
+TEST(InferenceRun, StepTimeBetweenCriticalPathAndSerialSum) {
+  Components comps = make_builtin_components();
+  const Workload w = scenario_workload(tiny_root(), comps);
+  Simulation sim(tiny_root(), comps, LogLevel::Quiet);
+  sim.run(RunControl{});
+  const WorkloadRun run = sim.workload_run();
+  ASSERT_EQ(run.finish.size(), 4u);
+  Time step;
+  for (int r = 0; r < 4; ++r) {
+    std::map<std::string, int64_t> dur;
+    for (const OpSpan& s : run.spans(r))
+      dur[*s.name] = (s.end - s.start).ps();
+    const auto& ops = w.ranks[r].ops;
+    ASSERT_EQ(dur.size(), ops.size()) << "op names are unique and every op ran";
+    std::vector<int64_t> chain(ops.size(), 0);
+    int64_t longest = 0, serial = 0;
+    for (size_t i = 0; i < ops.size(); ++i) {
+      int64_t before = 0;
+      for (uint32_t d : ops[i].deps)
+        before = std::max(before, chain[d]);
+      chain[i] = before + dur.at(ops[i].name);
+      longest = std::max(longest, chain[i]);
+      serial += dur.at(ops[i].name);
+    }
+    const int64_t finish = run.finish[r].ps();
+    EXPECT_GE(finish, longest) << "rank " << r;
+    EXPECT_LE(finish, serial) << "rank " << r;
+    EXPECT_LT(longest, serial) << "some ops overlap";
+    step = std::max(step, run.finish[r]);
+  }
+  const auto s = sim.summary();
+  EXPECT_DOUBLE_EQ(s["step_time_ms"].get<double>(), step.to_ms());
+  const double parts = s["time_attention_ms"].get<double>() + s["time_gate_ms"].get<double>() +
+                       s["time_experts_ms"].get<double>() +
+                       s["time_exposed_comm_ms"].get<double>() + s["time_other_ms"].get<double>();
+  EXPECT_NEAR(parts, s["step_time_ms"].get<double>(), 1e-9);
+  EXPECT_GT(s["time_other_ms"].get<double>(), 0.0);
+  EXPECT_GT(s["time_dispatch_ms"].get<double>(), 0.0);
+  EXPECT_GT(s["time_combine_ms"].get<double>(), 0.0);
+  EXPECT_NEAR(s["mtp_accepted_tokens_per_step"].get<double>(), 1.8, 1e-12);
+  EXPECT_EQ(s["kv_cache_bytes_per_token"].get<uint64_t>(), 27u * (512 + 64) * 2);
+
+  // layers.csv: layers 0..2 and the MTP module (27), columns summing to the summary's.
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("mlasim_inference_run_" + std::to_string(::getpid()));
+  sim.write_extra_results(dir);
+  std::ifstream in(dir / "layers.csv");
+  std::string line;
+  std::getline(in, line);
+  EXPECT_EQ(line, "layer,attention_ms,gate_ms,dispatch_ms,experts_ms,combine_ms,exposed_comm_ms");
+  std::vector<int> layers;
+  double attention = 0, dispatch = 0, combine = 0;
+  while (std::getline(in, line)) {
+    std::stringstream ss(line);
+    std::string cell;
+    std::vector<double> v;
+    while (std::getline(ss, cell, ','))
+      v.push_back(std::stod(cell));
+    ASSERT_EQ(v.size(), 7u);
+    layers.push_back(static_cast<int>(v[0]));
+    attention += v[1];
+    dispatch += v[3];
+    combine += v[5];
+  }
+  EXPECT_EQ(layers, (std::vector<int>{0, 1, 2, 27}));
+  EXPECT_NEAR(attention, s["time_attention_ms"].get<double>(), 1e-6);
+  EXPECT_NEAR(dispatch, s["time_dispatch_ms"].get<double>(), 1e-6);
+  EXPECT_NEAR(combine, s["time_combine_ms"].get<double>(), 1e-6);
+  std::filesystem::remove_all(dir);
+
+  // timeline.json: valid Chrome trace events; NIC + NVLink slices carry every injected byte.
+  const auto t = sim.timeline();
+  uint64_t net_bytes = 0;
+  int nic_slices = 0, thread_names = 0;
+  for (const auto& e : t["traceEvents"]) {
+    ASSERT_TRUE(e.contains("ph") && e.contains("pid") && e.contains("name"));
+    if (e["ph"] == "M" && e["name"] == "thread_name") ++thread_names;
+    if (e["ph"] != "X") continue;
+    ASSERT_TRUE(e.contains("tid") && e.contains("ts") && e.contains("dur"));
+    EXPECT_GE(e["dur"].get<double>(), 0.0);
+    if (e["tid"] == 2 || e["tid"] == 3) net_bytes += e["args"]["bytes"].get<uint64_t>();
+    if (e["tid"] == 2) ++nic_slices;
+  }
+  EXPECT_EQ(thread_names, 4 * 4);
+  EXPECT_GT(nic_slices, 0);
+  EXPECT_EQ(net_bytes, s["net_injected_bytes"].get<uint64_t>());
+}
+
+}  // namespace
+}  // namespace mlasim

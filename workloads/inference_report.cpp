@@ -1,0 +1,330 @@
+// Inference run report (see inference_report.h).
+#include "workloads/inference_report.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <numeric>
+#include <set>
+#include <utility>
+
+namespace mlasim {
+
+namespace {
+
+// Parses a leading decimal number; false when there is none.
+bool leading_number(std::string_view& s, int& out) {
+  size_t i = 0;
+  int v = 0;
+  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) {
+    v = v * 10 + (s[i] - '0');
+    ++i;
+  }
+  if (i == 0) return false;
+  out = v;
+  s.remove_prefix(i);
+  return true;
+}
+
+OpPart part_of(std::string_view op) {
+  static const std::set<std::string_view> attention{
+      "attn_norm", "q_a_proj",    "q_b_proj",  "q_proj",   "kv_a_proj", "w_uk_absorb",
+      "attention", "w_uv_absorb", "kv_b_proj", "qkv_proj", "o_proj",    "residual_mlp_norm"};
+  static const std::set<std::string_view> experts{
+      "shared_gate_up", "shared_down", "experts_gate_up", "experts_act",
+      "experts_down",   "mlp_gate_up", "mlp_act",         "mlp_down"};
+  static const std::set<std::string_view> comm{"attn_all_gather", "attn_reduce_scatter",
+                                               "mlp_all_gather", "mlp_reduce_scatter"};
+  if (attention.count(op)) return OpPart::Attention;
+  if (experts.count(op)) return OpPart::Experts;
+  if (op == "gate") return OpPart::Gate;
+  if (op == "dispatch") return OpPart::Dispatch;
+  if (op == "combine") return OpPart::Combine;
+  if (comm.count(op)) return OpPart::OtherComm;
+  return OpPart::Other;
+}
+
+int64_t& slot(PartTimes& t, OpPart part) {
+  switch (part) {
+    case OpPart::Attention:
+      return t.attention;
+    case OpPart::Gate:
+      return t.gate;
+    case OpPart::Dispatch:
+      return t.dispatch;
+    case OpPart::Experts:
+      return t.experts;
+    case OpPart::Combine:
+      return t.combine;
+    case OpPart::OtherComm:
+    case OpPart::Other:
+      break;
+  }
+  return t.other_compute;
+}
+
+}  // namespace
+
+OpPlace op_place(std::string_view name, uint32_t model_layers) {
+  OpPlace out;
+  int n = 0;
+  std::string_view s = name;
+  if (s.starts_with("L")) {
+    s.remove_prefix(1);
+    if (leading_number(s, n) && s.starts_with(".")) out.layer = n;
+  } else if (s.starts_with("mtp")) {
+    s.remove_prefix(3);
+    if (leading_number(s, n) && s.starts_with(".")) out.layer = static_cast<int>(model_layers) + n;
+  }
+  // The op's own name follows the micro-batch ("...mb0.attention").
+  const size_t mb = name.find("mb");
+  std::string_view op = name;
+  if (mb != std::string_view::npos) {
+    const size_t dot = name.find('.', mb);
+    if (dot != std::string_view::npos) op = name.substr(dot + 1);
+  }
+  out.part = part_of(op);
+  return out;
+}
+
+StepBreakdown step_breakdown(const std::vector<OpSpan>& spans, uint32_t model_layers,
+                             Time step_end) {
+  StepBreakdown b;
+  b.step_ps = step_end.ps();
+  // Compute intervals (merged) and communication intervals with their layer.
+  std::vector<std::pair<int64_t, int64_t>> compute;
+  struct Comm {
+    int64_t start, end;
+    int layer;
+  };
+  std::vector<Comm> comm;
+  for (const OpSpan& sp : spans) {
+    const OpPlace pl = op_place(*sp.name, model_layers);
+    const int64_t d = (sp.end - sp.start).ps();
+    if (sp.compute) {
+      compute.emplace_back(sp.start.ps(), sp.end.ps());
+    } else {
+      comm.push_back({sp.start.ps(), sp.end.ps(), pl.layer});
+    }
+    const bool counted = sp.compute || pl.part == OpPart::Dispatch || pl.part == OpPart::Combine;
+    if (counted) {
+      slot(b.total, pl.part) += d;
+      if (pl.layer >= 0) slot(b.layers[pl.layer], pl.part) += d;
+    }
+  }
+  std::sort(compute.begin(), compute.end());
+  std::vector<std::pair<int64_t, int64_t>> merged;
+  for (const auto& iv : compute) {
+    if (!merged.empty() && iv.first <= merged.back().second) {
+      merged.back().second = std::max(merged.back().second, iv.second);
+    } else {
+      merged.push_back(iv);
+    }
+  }
+  // Sweep over every boundary: between two, the set of ops in flight is constant. Exposed time
+  // goes to the layer of the earliest-started communication op in flight.
+  std::vector<int64_t> cuts;
+  for (const auto& [a, e] : merged) {
+    cuts.push_back(a);
+    cuts.push_back(e);
+  }
+  std::vector<std::pair<int64_t, size_t>> starts, ends;
+  for (size_t i = 0; i < comm.size(); ++i) {
+    cuts.push_back(comm[i].start);
+    cuts.push_back(comm[i].end);
+    starts.emplace_back(comm[i].start, i);
+    ends.emplace_back(comm[i].end, i);
+  }
+  std::sort(cuts.begin(), cuts.end());
+  cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+  std::sort(starts.begin(), starts.end());
+  std::sort(ends.begin(), ends.end());
+  std::set<std::pair<int64_t, size_t>> active;  // (start, comm index)
+  size_t si = 0, ei = 0, ci = 0;
+  for (size_t k = 0; k + 1 < cuts.size(); ++k) {
+    const int64_t t0 = cuts[k], t1 = cuts[k + 1];
+    while (ei < ends.size() && ends[ei].first <= t0) {
+      active.erase({comm[ends[ei].second].start, ends[ei].second});
+      ++ei;
+    }
+    while (si < starts.size() && starts[si].first <= t0) {
+      if (comm[starts[si].second].end > t0) active.insert({starts[si].first, starts[si].second});
+      ++si;
+    }
+    while (ci < merged.size() && merged[ci].second <= t0)
+      ++ci;
+    const bool computing = ci < merged.size() && merged[ci].first <= t0;
+    if (computing || active.empty()) continue;
+    const int layer = comm[active.begin()->second].layer;
+    b.total.exposed_comm += t1 - t0;
+    if (layer >= 0) b.layers[layer].exposed_comm += t1 - t0;
+  }
+  return b;
+}
+
+InferenceMemory inference_memory(const ModelConfig& m, const DeepSeekInferenceParams& p,
+                                 const DeepSeekStepInfo& step) {
+  InferenceMemory out;
+  const uint64_t tp = p.attention_tp;
+  const uint64_t h = static_cast<uint64_t>(m.hidden_size);
+  const uint64_t heads = static_cast<uint64_t>(m.num_attention_heads);
+  const uint64_t layers = static_cast<uint64_t>(m.num_hidden_layers);
+  const uint64_t kv_b = dtype_bytes(p.dtypes.kv_cache);
+  const uint64_t w_b = dtype_bytes(p.dtypes.gemm);
+  const bool mla = m.is_mla() && p.attention == AttentionVariant::Model;
+  const uint64_t hd_qk = static_cast<uint64_t>(
+      m.qk_head_dim() > 0 ? m.qk_head_dim() : m.hidden_size / m.num_attention_heads);
+  const uint64_t hd_v = static_cast<uint64_t>(m.value_head_dim() > 0 ? m.value_head_dim()
+                                                                     : static_cast<int64_t>(hd_qk));
+  uint64_t attn_params = 0;  // one layer's attention weights on one rank
+  if (mla) {
+    const uint64_t lora = static_cast<uint64_t>(m.kv_lora_rank);
+    const uint64_t rope = static_cast<uint64_t>(m.qk_rope_head_dim);
+    out.kv_bytes_per_token = layers * (lora + rope) * kv_b;
+    out.kv_bytes_per_token_per_gpu = out.kv_bytes_per_token;  // the latent serves every head
+    const uint64_t ql = static_cast<uint64_t>(m.q_lora_rank);
+    attn_params = (ql > 0 ? h * ql + ql * heads / tp * hd_qk : h * heads / tp * hd_qk) +
+                  h * (lora + rope) +
+                  lora * heads / tp * (static_cast<uint64_t>(m.qk_nope_head_dim) + hd_v) +
+                  heads / tp * hd_v * h;
+  } else {
+    const uint64_t kv_all = kv_heads_per_rank(m, p.attention, 1);
+    const uint64_t kv_rank = kv_heads_per_rank(m, p.attention, p.attention_tp);
+    out.kv_bytes_per_token = layers * kv_all * (hd_qk + hd_v) * kv_b;
+    out.kv_bytes_per_token_per_gpu = layers * kv_rank * (hd_qk + hd_v) * kv_b;
+    attn_params = h * heads / tp * hd_qk + h * kv_rank * (hd_qk + hd_v) + heads / tp * hd_v * h;
+  }
+  const bool decode = p.phase == InferencePhase::Decode;
+  out.kv_cached_tokens_per_gpu = decode ? uint64_t{p.requests_per_gpu} * tp * p.context_length
+                                        : uint64_t{p.tokens_per_gpu} * tp;
+  out.kv_bytes_per_gpu = out.kv_cached_tokens_per_gpu * out.kv_bytes_per_token_per_gpu;
+
+  const uint64_t dense_layers =
+      m.is_moe() ? std::min<uint64_t>(layers, static_cast<uint64_t>(m.first_k_dense_replace))
+                 : layers;
+  const uint64_t moe_layers = layers - dense_layers;
+  const uint64_t mlp = 3 * h * static_cast<uint64_t>(m.intermediate_size) / tp;
+  const uint64_t moe_inter = static_cast<uint64_t>(m.moe_intermediate_size);
+  const uint64_t moe_block =
+      3 * h * moe_inter * (static_cast<uint64_t>(m.n_shared_experts) + step.max_slots_per_gpu);
+  const uint64_t gate_bytes = static_cast<uint64_t>(m.n_routed_experts) * h * 2;
+  const uint64_t vocab = static_cast<uint64_t>(m.vocab_size);
+  uint64_t bytes = layers * attn_params * w_b + dense_layers * mlp * w_b +
+                   moe_layers * (moe_block * w_b + gate_bytes);
+  bytes += vocab * h * 2 + vocab / tp * h * 2;  // embedding (replicated), LM head (sharded)
+  const uint64_t mtp_modules = decode ? p.mtp.depth : 0;
+  bytes += mtp_modules * ((2 * h * h + attn_params) * w_b +
+                          (m.is_moe() ? moe_block * w_b + gate_bytes : mlp * w_b));
+  out.weight_bytes_per_gpu = bytes;
+  return out;
+}
+
+uint64_t op_activation_bytes(const OpPayload& payload) {
+  return std::visit(
+      [](const auto& op) -> uint64_t {
+        using T = std::decay_t<decltype(op)>;
+        if constexpr (std::is_same_v<T, GemmOp>) {
+          return op.m * (op.k + op.n) * dtype_bytes(op.dtype);
+        } else if constexpr (std::is_same_v<T, GroupedGemmOp>) {
+          return op.total_m() * (op.k * dtype_bytes(op.dtype) + op.n * dtype_bytes(op.out_dtype()));
+        } else if constexpr (std::is_same_v<T, AttentionOp>) {
+          return op.batch * op.q_len * op.heads_q * (op.head_dim_qk + op.head_dim_v) *
+                 dtype_bytes(op.dtype);
+        } else if constexpr (std::is_same_v<T, ElementwiseOp>) {
+          return op.bytes_in.count() + op.bytes_out.count();
+        } else if constexpr (std::is_same_v<T, AllToAllOp>) {
+          return std::accumulate(op.send_bytes.begin(), op.send_bytes.end(), uint64_t{0}) +
+                 std::accumulate(op.recv_bytes.begin(), op.recv_bytes.end(), uint64_t{0});
+        } else if constexpr (std::is_same_v<T, RingCollectiveOp>) {
+          return 2 * op.bytes.count();
+        } else {
+          return op.bytes.count();
+        }
+      },
+      payload);
+}
+
+WorkloadReport inference_report(const ModelConfig& m, const DeepSeekInferenceParams& p,
+                                const DeepSeekStepInfo& step, const WorkloadRun& run) {
+  WorkloadReport r;
+  auto& j = r.summary;
+  const size_t ranks = run.finish.size();
+  if (ranks == 0) return r;
+  // The critical rank: the last to finish (ties: the busiest, then the lowest).
+  size_t crit = 0;
+  for (size_t i = 1; i < ranks; ++i) {
+    if (run.finish[i] > run.finish[crit] ||
+        (run.finish[i] == run.finish[crit] && run.busy_ps[i] > run.busy_ps[crit])) {
+      crit = i;
+    }
+  }
+  const Time end = run.finish[crit];
+  const double step_ms = end.to_ms();
+  const double step_s = step_ms * 1e-3;
+  const bool decode = p.phase == InferencePhase::Decode;
+  const double gpn = run.cluster.gpus_per_node;
+  j["step_time_ms"] = step_ms;
+  if (decode) {
+    const double accepted = step.mtp_accepted_tokens_per_step;
+    const double out_per_gpu = p.requests_per_gpu * accepted;
+    j["tpot_ms"] = step_ms / accepted;
+    j["mtp_accepted_tokens_per_step"] = accepted;
+    j["output_tokens_per_s_per_gpu"] = step_s > 0 ? out_per_gpu / step_s : 0.0;
+    j["output_tokens_per_s_per_node"] = step_s > 0 ? out_per_gpu * gpn / step_s : 0.0;
+  } else {
+    j["ttft_ms"] = step_ms;
+    j["input_tokens_per_s_per_gpu"] = step_s > 0 ? p.tokens_per_gpu / step_s : 0.0;
+    j["input_tokens_per_s_per_node"] = step_s > 0 ? p.tokens_per_gpu * gpn / step_s : 0.0;
+  }
+  const InferenceMemory mem = inference_memory(m, p, step);
+  j["kv_cache_bytes_per_token"] = mem.kv_bytes_per_token;
+  j["kv_cache_per_gpu_bytes_per_token"] = mem.kv_bytes_per_token_per_gpu;
+  j["kv_cache_bytes_per_gpu"] = mem.kv_bytes_per_gpu;
+  j["weight_bytes_per_gpu"] = mem.weight_bytes_per_gpu;
+  j["activation_bytes_per_gpu"] = step.activation_bytes_per_gpu;
+  if (run.memory_capacity.count() > 0) {
+    const int64_t left = static_cast<int64_t>(run.memory_capacity.count()) -
+                         static_cast<int64_t>(mem.weight_bytes_per_gpu) -
+                         static_cast<int64_t>(step.activation_bytes_per_gpu);
+    j["memory_capacity_bytes_per_gpu"] = run.memory_capacity.count();
+    j["kv_cache_capacity_tokens_per_gpu"] =
+        left > 0 ? static_cast<uint64_t>(left) / mem.kv_bytes_per_token_per_gpu : uint64_t{0};
+  }
+  j["expert_load_imbalance"] = step.imbalance.expert_mean;
+  j["expert_load_imbalance_max"] = step.imbalance.expert_max;
+  j["gpu_load_imbalance"] = step.imbalance.gpu_mean;
+  j["gpu_load_imbalance_max"] = step.imbalance.gpu_max;
+  j["node_limit_overflow_count"] = step.imbalance.node_limit_overflows;
+  uint64_t busy_sum = 0, busy_max = 0;
+  for (uint64_t b : run.busy_ps) {
+    busy_sum += b;
+    busy_max = std::max(busy_max, b);
+  }
+  j["gpu_busy_imbalance"] = busy_sum > 0
+                                ? static_cast<double>(busy_max) * static_cast<double>(ranks) /
+                                      static_cast<double>(busy_sum)
+                                : 1.0;
+
+  const StepBreakdown b = step_breakdown(run.spans(static_cast<int>(crit)), step.model_layers, end);
+  auto ms = [](int64_t ps) { return static_cast<double>(ps) * 1e-9; };
+  j["breakdown_rank"] = crit;
+  j["time_attention_ms"] = ms(b.total.attention);
+  j["time_gate_ms"] = ms(b.total.gate);
+  j["time_dispatch_ms"] = ms(b.total.dispatch);
+  j["time_experts_ms"] = ms(b.total.experts);
+  j["time_combine_ms"] = ms(b.total.combine);
+  j["time_exposed_comm_ms"] = ms(b.total.exposed_comm);
+  j["time_other_ms"] = ms(b.other_ps());
+  std::string csv =
+      "layer,attention_ms,gate_ms,dispatch_ms,experts_ms,combine_ms,exposed_comm_ms\n";
+  for (const auto& [layer, t] : b.layers) {
+    csv +=
+        fmt::format("{},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g}\n", layer, ms(t.attention),
+                    ms(t.gate), ms(t.dispatch), ms(t.experts), ms(t.combine), ms(t.exposed_comm));
+  }
+  r.files["layers.csv"] = std::move(csv);
+  return r;
+}
+
+}  // namespace mlasim

@@ -1,0 +1,72 @@
+// Run report of an inference step (DeepSeekInference::report): the summary keys a deployment
+// study needs and a per-layer breakdown measured from the simulated op times.
+//
+// Memory figures come from the model config and the deployment, for the whole model (all its
+// layers, even when `layers` simulates fewer): KV cache bytes per token (MLA: the latent
+// d_c + d_r per layer; MHA/GQA: K and V of every KV head per layer), the weights one GPU holds
+// (attention, dense MLP and LM head sharded over attention_tp; its expert slots; the shared
+// expert, gate and embedding replicated; FP8 block scales and norms left out) and an estimate
+// of its activations. Time figures come from the spans of the ops on the critical rank (the
+// one that finished last): op names say which layer and which part of it an op is.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "workloads/deepseek_inference.h"
+#include "workloads/model_config.h"
+#include "workloads/workload_generator.h"
+
+namespace mlasim {
+
+// What part of a layer an op of DeepSeekInference is, from its name.
+enum class OpPart : uint8_t { Attention, Gate, Dispatch, Experts, Combine, OtherComm, Other };
+
+struct OpPlace {
+  int layer = -1;  // transformer layer (MTP module d: model_layers + d); -1: none
+  OpPart part = OpPart::Other;
+};
+OpPlace op_place(std::string_view name, uint32_t model_layers);
+
+// Per-layer (or per-step) times in ps. Compute parts sum op run times; dispatch and combine sum
+// each op's time from ready to done; exposed_comm is time with communication in flight and the
+// compute engine idle.
+struct PartTimes {
+  int64_t attention = 0, gate = 0, dispatch = 0, experts = 0, combine = 0, exposed_comm = 0;
+  int64_t other_compute = 0;
+};
+
+struct StepBreakdown {
+  std::map<int, PartTimes> layers;  // by layer index
+  PartTimes total;                  // every op, layer or not
+  int64_t step_ps = 0;
+  // Step time not covered by attention, gate, experts or exposed communication: other compute
+  // (embedding, residual adds, LM head, MTP eh_proj) and time with nothing running.
+  int64_t other_ps() const {
+    return step_ps - total.attention - total.gate - total.experts - total.exposed_comm;
+  }
+};
+StepBreakdown step_breakdown(const std::vector<OpSpan>& spans, uint32_t model_layers,
+                             Time step_end);
+
+struct InferenceMemory {
+  uint64_t kv_bytes_per_token = 0;          // all layers, one copy of the model's cache
+  uint64_t kv_bytes_per_token_per_gpu = 0;  // what one GPU stores for one cached token
+  uint64_t kv_cached_tokens_per_gpu = 0;    // tokens of its (TP group's) sequences
+  uint64_t kv_bytes_per_gpu = 0;
+  uint64_t weight_bytes_per_gpu = 0;
+};
+InferenceMemory inference_memory(const ModelConfig& m, const DeepSeekInferenceParams& p,
+                                 const DeepSeekStepInfo& step);
+
+// Bytes of activations (inputs, outputs, message buffers) one op touches; weights and KV cache
+// excluded.
+uint64_t op_activation_bytes(const OpPayload& p);
+
+WorkloadReport inference_report(const ModelConfig& m, const DeepSeekInferenceParams& p,
+                                const DeepSeekStepInfo& step, const WorkloadRun& run);
+
+}  // namespace mlasim
