@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <ctime>
 #include <fstream>
 #include <memory>
@@ -46,6 +47,7 @@ void run_plots(const std::filesystem::path& dir, const Logger& log) {
   }
   const std::string cmd =
       fmt::format("'{}' '{}' '{}' >&2", MLASIM_PYTHON, script.string(), dir.string());
+  std::fflush(stdout);  // the table first: the script writes to the same terminal
   if (std::system(cmd.c_str()) != 0) log.warn("plot script failed: {}", cmd);
 }
 
