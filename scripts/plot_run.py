@@ -27,9 +27,11 @@ from plot_common import (MISSING_MATPLOTLIB, format_value, load_pyplot,  # noqa:
                          save_figure, scale_for, unit_of_key, write_atomic)
 
 # Parts of a decode step, as the workload reports them (summary keys and layers.csv columns).
-STEP_PARTS = [("attention", "tab:blue"), ("gate", "tab:cyan"), ("dispatch", "tab:orange"),
-              ("experts", "tab:green"), ("combine", "tab:red"),
+# These add up to the step time; dispatch and combine run beside compute and only their exposed
+# share (exposed_comm) is on the critical path, so they are drawn apart, as overlapped time.
+STEP_PARTS = [("attention", "tab:blue"), ("gate", "tab:cyan"), ("experts", "tab:green"),
               ("exposed_comm", "tab:purple"), ("other", "tab:gray")]
+OVERLAPPED_PARTS = [("dispatch", "tab:orange"), ("combine", "tab:red")]
 
 KEY_FIGURES = ["tpot_ms", "step_time_ms", "output_tokens_per_s_per_gpu", "sim_time_us",
                "kv_cache_bytes_per_token", "kv_cache_capacity_tokens_per_gpu",
@@ -112,11 +114,12 @@ def plot_busy(plt, summary, out_png):
     return True
 
 
-def stacked(ax, x, parts, width=0.6):
+def stacked(ax, x, parts, width=0.6, hatch=None):
     """Stacked bars: parts is [(name, color, [value per bar])]; returns the bar tops."""
     bottom = [0.0] * len(x)
     for name, color, values in parts:
-        ax.bar(x, values, width, bottom=bottom, label=name.replace("_", " "), color=color)
+        ax.bar(x, values, width, bottom=bottom, label=name.replace("_", " "), color=color,
+               hatch=hatch, alpha=0.5 if hatch else 1.0)
         bottom = [b + v for b, v in zip(bottom, values)]
     return bottom
 
@@ -125,17 +128,26 @@ def plot_step_breakdown(plt, summary, out_png):
     parts = [(p, c, summary[f"time_{p}_ms"]) for p, c in STEP_PARTS if f"time_{p}_ms" in summary]
     if not parts:
         return False
+    comm = [(p, c, summary[f"time_{p}_ms"]) for p, c in OVERLAPPED_PARTS
+            if f"time_{p}_ms" in summary]
     step = summary.get("step_time_ms", sum(v for _, _, v in parts))
     tpot = summary.get("tpot_ms")
     tput = summary.get("output_tokens_per_s_per_gpu")
     panels = 2 if tput else 1
     fig, axes = plt.subplots(1, panels, figsize=(5 + 3.5 * panels, 4.5), squeeze=False)
     ax = axes[0][0]
-    bars = ["decode step"] + (["per output token (TPOT)"] if tpot else [])
+    bars = ["decode step"] + (["per output\ntoken (TPOT)"] if tpot else [])
     per_bar = [1.0] + ([tpot / step] if tpot and step else [])
     tops = stacked(ax, bars, [(p, c, [v * f for f in per_bar]) for p, c, v in parts])
     for x, top in zip(bars, tops):
         ax.annotate(f"{top:.3g} ms", (x, top), ha="center", va="bottom", fontsize=9)
+    if comm:
+        # Communication in flight beside compute (not on the critical path except its exposed
+        # part): its own bar, hatched, so the stacks above keep adding up to the step.
+        label = "dispatch + combine\n(in flight)"
+        (top,) = stacked(ax, [label], [(f"{p} (overlapped)", c, [v]) for p, c, v in comm],
+                         hatch="//")
+        ax.annotate(f"{top:.3g} ms", (label, top), ha="center", va="bottom", fontsize=9)
     ax.set_ylabel("time (ms)")
     ax.set_title("Where the step goes (TPOT = step / tokens per request per step)", fontsize=9)
     ax.legend(fontsize=8)
@@ -168,8 +180,12 @@ def plot_layers(plt, rows, out_png):
         return False
     layers = [r.get("layer", str(i)) for i, r in enumerate(rows)]
     fig, ax = plt.subplots(figsize=(max(6, 0.25 * len(rows) + 3), 4.5))
-    stacked(ax, list(range(len(rows))), [(p, c, [float(r[f"{p}_ms"] or 0) for r in rows])
-                                         for p, c in cols], width=0.8)
+    x = list(range(len(rows)))
+    stacked(ax, x, [(p, c, [float(r[f"{p}_ms"] or 0) for r in rows]) for p, c in cols], width=0.8)
+    for p, c in OVERLAPPED_PARTS:  # in flight beside compute: a line, not part of the stack
+        if f"{p}_ms" in rows[0]:
+            ax.plot(x, [float(r[f"{p}_ms"] or 0) for r in rows], color=c, marker=".",
+                    linewidth=1, label=f"{p} in flight (overlapped)")
     step = max(1, len(rows) // 30)
     ax.set_xticks(list(range(0, len(rows), step)))
     ax.set_xticklabels(layers[::step], fontsize=8)
