@@ -16,6 +16,7 @@
 #include "models/common/packet_fabric.h"
 #include "sim/action_queue.h"
 #include "sim/errors.h"
+#include "sim/watchdog.h"
 #include "topology/faults.h"
 #include "topology/routing.h"
 
@@ -40,6 +41,27 @@ bool graph_has(const ClusterGraph& c, bool (*pred)(VertexKind)) {
   return false;
 }
 
+// Errors raised while generating the workload (a model config.json, a trace file, a shape that
+// does not fit the cluster) get the scenario file:line of the key they concern: the key the
+// message names ("workload.attention_tp: ..."), or the key whose value opens it (the trace or
+// model file), or else the section's `type`.
+std::string locate_workload_error(const ConfigNode* section, const std::string& message) {
+  if (!section || !section->is_map()) return message;
+  if (message.rfind("workload.", 0) == 0) {
+    const size_t colon = message.find(':');
+    const std::string key = message.substr(9, colon == std::string::npos ? 0 : colon - 9);
+    if (const ConfigNode* n = section->at_path(key)) return config_message(n->loc(), "", message);
+  }
+  for (const auto& [key, value] : section->entries()) {
+    if (value.is_scalar() && !value.as_string().empty() &&
+        message.rfind(value.as_string() + ":", 0) == 0) {
+      return config_message(value.loc(), "workload." + key, message);
+    }
+  }
+  const ConfigNode* type = section->find("type");
+  return config_message(type ? type->loc() : section->loc(), "workload", message);
+}
+
 ScenarioModel read_scenario(const ConfigNode& root, const Components& comps) {
   if (!root.is_map()) throw_config_error(root.loc(), "", "a scenario must be a mapping");
   ScenarioModel m;
@@ -55,7 +77,13 @@ ScenarioModel read_scenario(const ConfigNode& root, const Components& comps) {
   m.resolved.set("network", write_params(m.network));
   if (!m.network.faults.empty()) {
     const auto& nf = m.network.faults;
-    apply_faults(m.cluster, FaultSpec{nf.planes, nf.switches, nf.nics, nf.links});
+    try {
+      apply_faults(m.cluster, FaultSpec{nf.planes, nf.switches, nf.nics, nf.links});
+    } catch (const InputError& e) {
+      const ConfigNode* faults = root.at_path("network.faults");
+      throw ConfigError(
+          config_message(faults ? faults->loc() : root.loc(), "network.faults", e.what()));
+    }
   }
   m.routing = read_params<RoutingParams>(root.find("routing"), "routing");
   m.resolved.set("routing", write_params(m.routing));
@@ -81,14 +109,19 @@ ScenarioModel read_scenario(const ConfigNode& root, const Components& comps) {
        comps.nvswitch);
   m.resolved.set("hardware", std::move(hw_resolved));
 
-  auto gen = comps.workload.create(root.find("workload"), "workload");
+  const ConfigNode* workload_node = root.find("workload");
+  auto gen = comps.workload.create(workload_node, "workload");
   m.resolved.set("workload", gen.resolved);
-  m.workload = gen.product->generate(ClusterShape{m.cluster.nodes, m.cluster.gpus_per_node});
-  if (m.workload.ranks.size() != m.cluster.num_gpus()) {
-    throw InputError(fmt::format("workload has {} ranks but the cluster has {} GPUs",
-                                 m.workload.ranks.size(), m.cluster.num_gpus()));
+  try {
+    m.workload = gen.product->generate(ClusterShape{m.cluster.nodes, m.cluster.gpus_per_node});
+    if (m.workload.ranks.size() != m.cluster.num_gpus()) {
+      throw InputError(fmt::format("workload has {} ranks but the cluster has {} GPUs",
+                                   m.workload.ranks.size(), m.cluster.num_gpus()));
+    }
+    validate_workload(m.workload);
+  } catch (const InputError& e) {
+    throw ConfigError(locate_workload_error(workload_node, e.what()));
   }
-  validate_workload(m.workload);
   return m;
 }
 
@@ -291,8 +324,6 @@ size_t Simulation::num_gpus() const {
 void Simulation::run(const RunControl& control) {
   using Clock = std::chrono::steady_clock;
   const auto t0 = Clock::now();
-  for (GpuBase* g : impl_->gpus)
-    g->start();
   auto all_done = [&] {
     return std::all_of(impl_->gpus.begin(), impl_->gpus.end(),
                        [](const GpuBase* g) { return g->finished(); });
@@ -303,35 +334,47 @@ void Simulation::run(const RunControl& control) {
   int64_t slice_ps = 1'000'000;  // 1 us
   auto last_print = t0;
   bool printed = false;
-  sc_core::sc_start(sc_core::SC_ZERO_TIME);
-  // `covered`: simulated time up to which everything has run. When the next event lies beyond
-  // a slice, SystemC stops at the last event, so sim_now() alone would lag behind.
-  Time covered = sim_now();
-  while (sc_core::sc_pending_activity() && covered < limit) {
-    const auto s0 = Clock::now();
-    const Time target = covered + Time::ps(std::min<int64_t>(slice_ps, (limit - covered).ps()));
-    sc_core::sc_start(
-        sc_core::sc_time(static_cast<double>((target - sim_now()).ps()), sc_core::SC_PS),
-        sc_core::SC_EXIT_ON_STARVATION);
-    covered = target;
-    const double slice_wall = std::chrono::duration<double>(Clock::now() - s0).count();
-    if (slice_wall < 0.02 && slice_ps < (int64_t{1} << 50)) slice_ps *= 2;
-    if (slice_wall > 0.2 && slice_ps > 1000) slice_ps /= 2;
-    const auto now = Clock::now();
-    const double elapsed = std::chrono::duration<double>(now - t0).count();
-    if (control.progress && elapsed > 2.0 &&
-        std::chrono::duration<double>(now - last_print).count() >=
-            params_.sim.progress_interval_s) {
-      last_print = now;
-      printed = true;
-      size_t done = 0;
-      for (const GpuBase* g : impl_->gpus)
-        done += g->finished() ? 1 : 0;
-      fmt::print(stderr,
-                 "\r[mlasim] simulated {:>12}  GPUs done {}/{}  {:.2f} M events/s  {:.1f} s wall ",
-                 sim_now().str(), done, impl_->gpus.size(),
-                 static_cast<double>(ctx_.events) / elapsed * 1e-6, elapsed);
+  // A model that finds the run cannot go on (no route to a destination) throws
+  // SimulationError from inside the kernel; the diagnosis below is added to its message.
+  Time covered;
+  try {
+    for (GpuBase* g : impl_->gpus)
+      g->start();
+    sc_core::sc_start(sc_core::SC_ZERO_TIME);
+    // `covered`: simulated time up to which everything has run. When the next event lies
+    // beyond a slice, SystemC stops at the last event, so sim_now() alone would lag behind.
+    covered = sim_now();
+    while (sc_core::sc_pending_activity() && covered < limit) {
+      const auto s0 = Clock::now();
+      const Time target = covered + Time::ps(std::min<int64_t>(slice_ps, (limit - covered).ps()));
+      sc_core::sc_start(
+          sc_core::sc_time(static_cast<double>((target - sim_now()).ps()), sc_core::SC_PS),
+          sc_core::SC_EXIT_ON_STARVATION);
+      covered = target;
+      const double slice_wall = std::chrono::duration<double>(Clock::now() - s0).count();
+      if (slice_wall < 0.02 && slice_ps < (int64_t{1} << 50)) slice_ps *= 2;
+      if (slice_wall > 0.2 && slice_ps > 1000) slice_ps /= 2;
+      const auto now = Clock::now();
+      const double elapsed = std::chrono::duration<double>(now - t0).count();
+      if (control.progress && elapsed > 2.0 &&
+          std::chrono::duration<double>(now - last_print).count() >=
+              params_.sim.progress_interval_s) {
+        last_print = now;
+        printed = true;
+        size_t done = 0;
+        for (const GpuBase* g : impl_->gpus)
+          done += g->finished() ? 1 : 0;
+        fmt::print(
+            stderr,
+            "\r[mlasim] simulated {:>12}  GPUs done {}/{}  {:.2f} M events/s  {:.1f} s wall ",
+            sim_now().str(), done, impl_->gpus.size(),
+            static_cast<double>(ctx_.events) / elapsed * 1e-6, elapsed);
+      }
     }
+  } catch (const SimulationError& e) {
+    if (printed) fmt::print(stderr, "\n");
+    wall_s_ = std::chrono::duration<double>(Clock::now() - t0).count();
+    throw SimulationError(fmt::format("{} at {}{}", e.what(), sim_now().str(), diagnose_stall()));
   }
   if (printed) fmt::print(stderr, "\n");
   wall_s_ = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -339,28 +382,70 @@ void Simulation::run(const RunControl& control) {
     if (impl_->probe) impl_->probe_events_per_s = impl_->probe->measure(impl_->probe_events);
     return;
   }
-
-  std::vector<std::string> lines;
+  size_t unfinished = 0;
   for (const GpuBase* g : impl_->gpus) {
-    for (auto& l : g->describe_pending())
-      lines.push_back(std::move(l));
+    for (size_t i = 0; i < impl_->workload.ranks[g->rank()].ops.size(); ++i)
+      unfinished += g->op_done(i) ? 0 : 1;
   }
-  if (impl_->fabric) {
-    for (auto& l : impl_->fabric->describe_in_flight())
-      lines.push_back(std::move(l));
-  }
-  std::string detail;
-  for (size_t i = 0; i < lines.size() && i < 8; ++i)
-    detail += "\n  " + lines[i];
-  if (lines.size() > 8) detail += fmt::format("\n  ... and {} more", lines.size() - 8);
   if (covered >= limit) {
     throw SimulationError(
-        fmt::format("simulated-time limit sim.max_time = {} reached with {} ops unfinished:{}",
-                    limit.str(), lines.size(), detail));
+        fmt::format("simulated-time limit sim.max_time = {} reached with {} ops unfinished (raise "
+                    "sim.max_time if the run is merely long):{}",
+                    limit.str(), unfinished, diagnose_stall()));
   }
   throw SimulationError(fmt::format(
       "no progress possible at {}: nothing left to happen but {} ops unfinished (deadlock):{}",
-      sim_now().str(), lines.size(), detail));
+      sim_now().str(), unfinished, diagnose_stall()));
+}
+
+std::string Simulation::diagnose_stall() const {
+  // Which ops wait on what: the GPUs' own account, made precise from the op graphs where they
+  // can be (named dependencies, the peer's matching send), a wait-for cycle if there is one,
+  // then the network's (packets in flight, links out of credits).
+  std::vector<std::vector<bool>> done(impl_->workload.ranks.size());
+  for (const GpuBase* g : impl_->gpus) {
+    auto& d = done[g->rank()];
+    d.resize(impl_->workload.ranks[g->rank()].ops.size());
+    for (size_t i = 0; i < d.size(); ++i)
+      d[i] = g->op_done(i);
+  }
+  const StallAnalysis analysis(impl_->workload, done);
+  std::vector<std::string> lines;
+  if (auto cycle = analysis.find_cycle(); !cycle.empty()) {
+    lines.push_back(analysis.cycle_line(cycle));
+  }
+  constexpr size_t kMaxOpLines = 12;
+  size_t op_lines = 0, more = 0;
+  for (const GpuBase* g : impl_->gpus) {
+    const std::vector<std::string> own = g->describe_pending();  // one per unfinished op
+    size_t k = 0;
+    for (uint32_t i = 0; i < done[g->rank()].size(); ++i) {
+      if (done[g->rank()][i]) continue;
+      const std::string& gpu_line = k < own.size() ? own[k] : std::string();
+      ++k;
+      if (op_lines == kMaxOpLines) {
+        ++more;
+        continue;
+      }
+      ++op_lines;
+      const OpRef ref{g->rank(), i};
+      if (auto what = analysis.waits_for(ref)) {
+        lines.push_back(
+            fmt::format("{} on {} waits for {}", analysis.label(ref), g->name(), *what));
+      } else {
+        lines.push_back(fmt::format("rank {} {}", g->rank(), gpu_line));
+      }
+    }
+  }
+  if (more > 0) lines.push_back(fmt::format("... and {} more unfinished ops", more));
+  if (impl_->fabric) {
+    for (auto& l : impl_->fabric->describe_in_flight())
+      lines.push_back("network: " + l);
+  }
+  std::string out;
+  for (const auto& l : lines)
+    out += "\n  " + l;
+  return out;
 }
 
 nlohmann::ordered_json Simulation::summary() const {

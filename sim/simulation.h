@@ -50,6 +50,9 @@ class Simulation {
   size_t num_gpus() const;
 
  private:
+  // The watchdog's diagnosis: one line per finding, each starting with a newline.
+  std::string diagnose_stall() const;
+
   struct Impl;
   ScenarioParams params_;
   SimContext ctx_;
