@@ -1,17 +1,12 @@
-// Shared by the libFuzzer targets: SystemC's library wants an sc_main even where, as here, no
-// simulation kernel ever runs (the targets only read input), and bad input must surface as
-// InputError (exit 2 in the CLI). Anything else escaping a target is a finding: libFuzzer
-// reports an uncaught exception as a crash.
+// Shared by the libFuzzer targets. Bad input must surface as InputError (exit 2 in the CLI);
+// anything else escaping a target (another exception, a sanitizer report, an abort) is a
+// finding: libFuzzer stops and writes the input to its artifact folder.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
-#include <string>
+#include <cstdlib>
 #include <string_view>
-
-int sc_main(int, char**) {
-  return 0;
-}
 
 namespace mlasim::fuzz {
 
