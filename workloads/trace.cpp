@@ -6,6 +6,7 @@
 #include <fstream>
 #include <limits>
 #include <set>
+#include <vector>
 
 #include "sim/errors.h"
 
@@ -238,11 +239,29 @@ Workload read_trace_file(const std::filesystem::path& path) {
   std::ifstream in(path);
   if (!in) throw InputError(fmt::format("{}: cannot open trace file", path.string()));
   Json j;
+  // A key written twice in one object would silently lose its first value: reject it.
+  std::vector<std::set<std::string>> keys;
+  std::string duplicate;
+  const Json::parser_callback_t check_keys = [&](int, Json::parse_event_t event, Json& parsed) {
+    if (event == Json::parse_event_t::object_start) {
+      keys.emplace_back();
+    } else if (event == Json::parse_event_t::object_end) {
+      keys.pop_back();
+    } else if (event == Json::parse_event_t::key && !keys.empty() &&
+               !keys.back().insert(parsed.get<std::string>()).second && duplicate.empty()) {
+      duplicate = parsed.get<std::string>();
+    }
+    return true;
+  };
   try {
-    j = Json::parse(in);
+    j = Json::parse(in, check_keys);
   } catch (const Json::parse_error& e) {
     throw InputError(
         fmt::format("{}: invalid JSON at byte {}: {}", path.string(), e.byte, e.what()));
+  }
+  if (!duplicate.empty()) {
+    throw InputError(
+        fmt::format("{}: key '{}' appears twice in one object", path.string(), duplicate));
   }
   return workload_from_json(j, path.string());
 }
