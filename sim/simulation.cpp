@@ -322,63 +322,19 @@ size_t Simulation::num_gpus() const {
 }
 
 void Simulation::run(const RunControl& control) {
-  using Clock = std::chrono::steady_clock;
-  const auto t0 = Clock::now();
-  auto all_done = [&] {
-    return std::all_of(impl_->gpus.begin(), impl_->gpus.end(),
-                       [](const GpuBase* g) { return g->finished(); });
-  };
-  // Run in slices so the progress bar and the time limit get a look-in; slices adapt so that
-  // each takes a fraction of the progress interval in wall time.
-  const Time limit = params_.sim.max_time;
-  int64_t slice_ps = 1'000'000;  // 1 us
-  auto last_print = t0;
-  bool printed = false;
   // A model that finds the run cannot go on (no route to a destination) throws
-  // SimulationError from inside the kernel; the diagnosis below is added to its message.
+  // SimulationError from inside the kernel; the diagnosis is added to its message.
+  const auto t0 = std::chrono::steady_clock::now();
   Time covered;
   try {
-    for (GpuBase* g : impl_->gpus)
-      g->start();
-    sc_core::sc_start(sc_core::SC_ZERO_TIME);
-    // `covered`: simulated time up to which everything has run. When the next event lies
-    // beyond a slice, SystemC stops at the last event, so sim_now() alone would lag behind.
-    covered = sim_now();
-    while (sc_core::sc_pending_activity() && covered < limit) {
-      const auto s0 = Clock::now();
-      const Time target = covered + Time::ps(std::min<int64_t>(slice_ps, (limit - covered).ps()));
-      sc_core::sc_start(
-          sc_core::sc_time(static_cast<double>((target - sim_now()).ps()), sc_core::SC_PS),
-          sc_core::SC_EXIT_ON_STARVATION);
-      covered = target;
-      const double slice_wall = std::chrono::duration<double>(Clock::now() - s0).count();
-      if (slice_wall < 0.02 && slice_ps < (int64_t{1} << 50)) slice_ps *= 2;
-      if (slice_wall > 0.2 && slice_ps > 1000) slice_ps /= 2;
-      const auto now = Clock::now();
-      const double elapsed = std::chrono::duration<double>(now - t0).count();
-      if (control.progress && elapsed > 2.0 &&
-          std::chrono::duration<double>(now - last_print).count() >=
-              params_.sim.progress_interval_s) {
-        last_print = now;
-        printed = true;
-        size_t done = 0;
-        for (const GpuBase* g : impl_->gpus)
-          done += g->finished() ? 1 : 0;
-        fmt::print(
-            stderr,
-            "\r[mlasim] simulated {:>12}  GPUs done {}/{}  {:.2f} M events/s  {:.1f} s wall ",
-            sim_now().str(), done, impl_->gpus.size(),
-            static_cast<double>(ctx_.events) / elapsed * 1e-6, elapsed);
-      }
-    }
+    covered = run_slices(control);
   } catch (const SimulationError& e) {
-    if (printed) fmt::print(stderr, "\n");
-    wall_s_ = std::chrono::duration<double>(Clock::now() - t0).count();
+    wall_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     throw SimulationError(fmt::format("{} at {}{}", e.what(), sim_now().str(), diagnose_stall()));
   }
-  if (printed) fmt::print(stderr, "\n");
-  wall_s_ = std::chrono::duration<double>(Clock::now() - t0).count();
-  if (all_done()) {
+  const bool all_done = std::all_of(impl_->gpus.begin(), impl_->gpus.end(),
+                                    [](const GpuBase* g) { return g->finished(); });
+  if (all_done) {
     if (impl_->probe) impl_->probe_events_per_s = impl_->probe->measure(impl_->probe_events);
     return;
   }
@@ -387,15 +343,61 @@ void Simulation::run(const RunControl& control) {
     for (size_t i = 0; i < impl_->workload.ranks[g->rank()].ops.size(); ++i)
       unfinished += g->op_done(i) ? 0 : 1;
   }
-  if (covered >= limit) {
+  if (covered >= params_.sim.max_time) {
     throw SimulationError(
         fmt::format("simulated-time limit sim.max_time = {} reached with {} ops unfinished (raise "
                     "sim.max_time if the run is merely long):{}",
-                    limit.str(), unfinished, diagnose_stall()));
+                    params_.sim.max_time.str(), unfinished, diagnose_stall()));
   }
   throw SimulationError(fmt::format(
       "no progress possible at {}: nothing left to happen but {} ops unfinished (deadlock):{}",
       sim_now().str(), unfinished, diagnose_stall()));
+}
+
+Time Simulation::run_slices(const RunControl& control) {
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
+  for (GpuBase* g : impl_->gpus)
+    g->start();
+  // Run in slices so the progress bar and the time limit get a look-in; slices adapt so that
+  // each takes a fraction of the progress interval in wall time.
+  const Time limit = params_.sim.max_time;
+  int64_t slice_ps = 1'000'000;  // 1 us
+  auto last_print = t0;
+  bool printed = false;
+  sc_core::sc_start(sc_core::SC_ZERO_TIME);
+  // `covered`: simulated time up to which everything has run. When the next event lies beyond
+  // a slice, SystemC stops at the last event, so sim_now() alone would lag behind.
+  Time covered = sim_now();
+  while (sc_core::sc_pending_activity() && covered < limit) {
+    const auto s0 = Clock::now();
+    const Time target = covered + Time::ps(std::min<int64_t>(slice_ps, (limit - covered).ps()));
+    sc_core::sc_start(
+        sc_core::sc_time(static_cast<double>((target - sim_now()).ps()), sc_core::SC_PS),
+        sc_core::SC_EXIT_ON_STARVATION);
+    covered = target;
+    const double slice_wall = std::chrono::duration<double>(Clock::now() - s0).count();
+    if (slice_wall < 0.02 && slice_ps < (int64_t{1} << 50)) slice_ps *= 2;
+    if (slice_wall > 0.2 && slice_ps > 1000) slice_ps /= 2;
+    const auto now = Clock::now();
+    const double elapsed = std::chrono::duration<double>(now - t0).count();
+    if (control.progress && elapsed > 2.0 &&
+        std::chrono::duration<double>(now - last_print).count() >=
+            params_.sim.progress_interval_s) {
+      last_print = now;
+      printed = true;
+      size_t done = 0;
+      for (const GpuBase* g : impl_->gpus)
+        done += g->finished() ? 1 : 0;
+      fmt::print(stderr,
+                 "\r[mlasim] simulated {:>12}  GPUs done {}/{}  {:.2f} M events/s  {:.1f} s wall ",
+                 sim_now().str(), done, impl_->gpus.size(),
+                 static_cast<double>(ctx_.events) / elapsed * 1e-6, elapsed);
+    }
+  }
+  if (printed) fmt::print(stderr, "\n");
+  wall_s_ = std::chrono::duration<double>(Clock::now() - t0).count();
+  return covered;
 }
 
 std::string Simulation::diagnose_stall() const {
