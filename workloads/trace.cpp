@@ -211,8 +211,8 @@ Workload workload_from_json(const Json& j, const std::string& source) {
         rd.fail("deps", "expected a list of op indices");
       for (const auto& d : jo["deps"]) {
         if (!d.is_number_unsigned() || d.get<uint64_t>() >= ops.size()) {
-          rd.fail("deps", fmt::format("{} is not the index of an op of this rank (0..{})", d.dump(),
-                                      ops.size() - 1));
+          rd.fail("deps", fmt::format("dependency {} does not exist (this rank has ops 0..{})",
+                                      d.dump(), ops.size() - 1));
         }
         op.deps.push_back(static_cast<uint32_t>(d.get<uint64_t>()));
       }
