@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 PYTHON ?= $(shell [ -x /usr/bin/python3 ] && echo /usr/bin/python3 || echo python3)
 SANITIZE ?= OFF
 
-.PHONY: all setup configure build run test bench mla-report format clean
+.PHONY: all setup configure build run test bench mla-report fuzz format clean
 
 all: build
 
@@ -32,6 +32,10 @@ mla-report: build
 
 bench: build
 	@$(BUILD_DIR)/mlasim_bench
+
+# libFuzzer targets, built with clang in build-fuzz/; FUZZ_SECONDS per target (default 30).
+fuzz: setup
+	@JOBS=$(JOBS) scripts/fuzz.sh
 
 format:
 	@git ls-files '*.cpp' '*.h' | xargs clang-format -i

@@ -50,7 +50,18 @@ int dispatch(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);
-    fmt::print(stderr, "mlasim: {}\n", e.what());
+    // CLI11 reports a mistyped command as a missing one; name it and the real ones instead.
+    std::string commands;
+    bool known = false;
+    for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+      commands += (commands.empty() ? "" : ", ") + sub->get_name();
+      known = known || (argc > 1 && sub->get_name() == argv[1]);
+    }
+    if (argc > 1 && argv[1][0] != '-' && !known) {
+      fmt::print(stderr, "mlasim: unknown command '{}' (one of: {})\n", argv[1], commands);
+    } else {
+      fmt::print(stderr, "mlasim: {}\n", e.what());
+    }
     return kExitBadInput;
   }
   try {

@@ -1,10 +1,12 @@
 // Atomic writes and the summary table (see results.h).
 #include "sim/results.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <unistd.h>
 
 #include <array>
+#include <cerrno>
 #include <cstdio>
 #include <fstream>
 
@@ -18,11 +20,23 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view conte
   const std::filesystem::path tmp =
       path.parent_path() / fmt::format(".{}.tmp.{}", path.filename().string(), ::getpid());
   {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw InputError(fmt::format("{}: cannot write file", tmp.string()));
-    out.write(content.data(), static_cast<std::streamsize>(content.size()));
-    out.flush();
-    if (!out) throw InputError(fmt::format("{}: write failed", tmp.string()));
+    // fsync before the rename: after a crash of the machine (not only of the process) the
+    // file is then either the old one or the complete new one, never an empty new one.
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) throw InputError(fmt::format("{}: cannot write file", tmp.string()));
+    size_t done = 0;
+    while (done < content.size()) {
+      const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      done += static_cast<size_t>(n);
+    }
+    const bool ok = done == content.size() && ::fsync(fd) == 0;
+    ::close(fd);
+    if (!ok) {
+      std::filesystem::remove(tmp, ec);
+      throw InputError(fmt::format("{}: write failed", tmp.string()));
+    }
   }
   std::filesystem::rename(tmp, path, ec);
   if (ec) {

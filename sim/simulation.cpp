@@ -18,6 +18,7 @@
 #include "sim/errors.h"
 #include "sim/results.h"
 #include "sim/timeline.h"
+#include "sim/watchdog.h"
 #include "topology/faults.h"
 #include "topology/metrics.h"
 #include "topology/routing.h"
@@ -54,6 +55,27 @@ bool graph_has(const ClusterGraph& c, bool (*pred)(VertexKind)) {
   return false;
 }
 
+// Errors raised while generating the workload (a model config.json, a trace file, a shape that
+// does not fit the cluster) get the scenario file:line of the key they concern: the key the
+// message names ("workload.attention_tp: ..."), or the key whose value opens it (the trace or
+// model file), or else the section's `type`.
+std::string locate_workload_error(const ConfigNode* section, const std::string& message) {
+  if (!section || !section->is_map()) return message;
+  if (message.rfind("workload.", 0) == 0) {
+    const size_t colon = message.find(':');
+    const std::string key = message.substr(9, colon == std::string::npos ? 0 : colon - 9);
+    if (const ConfigNode* n = section->at_path(key)) return config_message(n->loc(), "", message);
+  }
+  for (const auto& [key, value] : section->entries()) {
+    if (value.is_scalar() && !value.as_string().empty() &&
+        message.rfind(value.as_string() + ":", 0) == 0) {
+      return config_message(value.loc(), "workload." + key, message);
+    }
+  }
+  const ConfigNode* type = section->find("type");
+  return config_message(type ? type->loc() : section->loc(), "workload", message);
+}
+
 ScenarioModel read_scenario(const ConfigNode& root, const Components& comps) {
   if (!root.is_map()) throw_config_error(root.loc(), "", "a scenario must be a mapping");
   ScenarioModel m;
@@ -70,7 +92,13 @@ ScenarioModel read_scenario(const ConfigNode& root, const Components& comps) {
   m.resolved.set("network", write_params(m.network));
   if (!m.network.faults.empty()) {
     const auto& nf = m.network.faults;
-    apply_faults(m.cluster, FaultSpec{nf.planes, nf.switches, nf.nics, nf.links});
+    try {
+      apply_faults(m.cluster, FaultSpec{nf.planes, nf.switches, nf.nics, nf.links});
+    } catch (const InputError& e) {
+      const ConfigNode* faults = root.at_path("network.faults");
+      throw ConfigError(
+          config_message(faults ? faults->loc() : root.loc(), "network.faults", e.what()));
+    }
   }
   // Faults at a simulated time must name parts of the (statically faulted) cluster.
   for (size_t i = 0; i < m.network.faults.events.size(); ++i) {
@@ -105,15 +133,20 @@ ScenarioModel read_scenario(const ConfigNode& root, const Components& comps) {
        comps.nvswitch);
   m.resolved.set("hardware", std::move(hw_resolved));
 
-  auto gen = comps.workload.create(root.find("workload"), "workload");
+  const ConfigNode* workload_node = root.find("workload");
+  auto gen = comps.workload.create(workload_node, "workload");
   m.resolved.set("workload", gen.resolved);
   m.generator = std::move(gen.product);
-  m.workload = m.generator->generate(ClusterShape{m.cluster.nodes, m.cluster.gpus_per_node});
-  if (m.workload.ranks.size() != m.cluster.num_gpus()) {
-    throw InputError(fmt::format("workload has {} ranks but the cluster has {} GPUs",
-                                 m.workload.ranks.size(), m.cluster.num_gpus()));
+  try {
+    m.workload = m.generator->generate(ClusterShape{m.cluster.nodes, m.cluster.gpus_per_node});
+    if (m.workload.ranks.size() != m.cluster.num_gpus()) {
+      throw InputError(fmt::format("workload has {} ranks but the cluster has {} GPUs",
+                                   m.workload.ranks.size(), m.cluster.num_gpus()));
+    }
+    validate_workload(m.workload);
+  } catch (const InputError& e) {
+    throw ConfigError(locate_workload_error(workload_node, e.what()));
   }
-  validate_workload(m.workload);
   return m;
 }
 
@@ -380,14 +413,44 @@ size_t Simulation::num_gpus() const {
 }
 
 void Simulation::run(const RunControl& control) {
+  // A model that finds the run cannot go on (no route to a destination) throws
+  // SimulationError from inside the kernel; the diagnosis is added to its message.
+  const auto t0 = std::chrono::steady_clock::now();
+  Time covered;
+  try {
+    covered = run_slices(control);
+  } catch (const SimulationError& e) {
+    wall_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    throw SimulationError(fmt::format("{} at {}{}", e.what(), sim_now().str(), diagnose_stall()));
+  }
+  const bool all_done = std::all_of(impl_->gpus.begin(), impl_->gpus.end(),
+                                    [](const GpuBase* g) { return g->finished(); });
+  if (all_done) {
+    if (impl_->probe) impl_->probe_events_per_s = impl_->probe->measure(impl_->probe_events);
+    impl_->workload_report = impl_->generator->report(workload_run());
+    return;
+  }
+  size_t unfinished = 0;
+  for (const GpuBase* g : impl_->gpus) {
+    for (size_t i = 0; i < impl_->workload.ranks[g->rank()].ops.size(); ++i)
+      unfinished += g->op_done(i) ? 0 : 1;
+  }
+  if (covered >= params_.sim.max_time) {
+    throw SimulationError(
+        fmt::format("simulated-time limit sim.max_time = {} reached with {} ops unfinished (raise "
+                    "sim.max_time if the run is merely long):{}",
+                    params_.sim.max_time.str(), unfinished, diagnose_stall()));
+  }
+  throw SimulationError(fmt::format(
+      "no progress possible at {}: nothing left to happen but {} ops unfinished (deadlock):{}",
+      sim_now().str(), unfinished, diagnose_stall()));
+}
+
+Time Simulation::run_slices(const RunControl& control) {
   using Clock = std::chrono::steady_clock;
   const auto t0 = Clock::now();
   for (GpuBase* g : impl_->gpus)
     g->start();
-  auto all_done = [&] {
-    return std::all_of(impl_->gpus.begin(), impl_->gpus.end(),
-                       [](const GpuBase* g) { return g->finished(); });
-  };
   // Run in slices so the progress bar and the time limit get a look-in; slices adapt so that
   // each takes a fraction of the progress interval in wall time.
   const Time limit = params_.sim.max_time;
@@ -426,34 +489,57 @@ void Simulation::run(const RunControl& control) {
   }
   if (printed) fmt::print(stderr, "\n");
   wall_s_ = std::chrono::duration<double>(Clock::now() - t0).count();
-  if (all_done()) {
-    if (impl_->probe) impl_->probe_events_per_s = impl_->probe->measure(impl_->probe_events);
-    impl_->workload_report = impl_->generator->report(workload_run());
-    return;
-  }
+  return covered;
+}
 
-  // The network's state first: a failed or stuck message explains the ops waiting on it.
+std::string Simulation::diagnose_stall() const {
+  // Which ops wait on what: the GPUs' own account, made precise from the op graphs where they
+  // can be (named dependencies, the peer's matching send), a wait-for cycle if there is one,
+  // then the network's (packets in flight, links out of credits).
+  std::vector<std::vector<bool>> done(impl_->workload.ranks.size());
+  for (const GpuBase* g : impl_->gpus) {
+    auto& d = done[g->rank()];
+    d.resize(impl_->workload.ranks[g->rank()].ops.size());
+    for (size_t i = 0; i < d.size(); ++i)
+      d[i] = g->op_done(i);
+  }
+  const StallAnalysis analysis(impl_->workload, done);
   std::vector<std::string> lines;
+  if (auto cycle = analysis.find_cycle(); !cycle.empty()) {
+    lines.push_back(analysis.cycle_line(cycle));
+  }
+  constexpr size_t kMaxOpLines = 12;
+  size_t op_lines = 0, more = 0;
+  for (const GpuBase* g : impl_->gpus) {
+    const std::vector<std::string> own = g->describe_pending();  // one per unfinished op
+    size_t k = 0;
+    for (uint32_t i = 0; i < done[g->rank()].size(); ++i) {
+      if (done[g->rank()][i]) continue;
+      const std::string& gpu_line = k < own.size() ? own[k] : std::string();
+      ++k;
+      if (op_lines == kMaxOpLines) {
+        ++more;
+        continue;
+      }
+      ++op_lines;
+      const OpRef ref{g->rank(), i};
+      if (auto what = analysis.waits_for(ref)) {
+        lines.push_back(
+            fmt::format("{} on {} waits for {}", analysis.label(ref), g->name(), *what));
+      } else {
+        lines.push_back(fmt::format("rank {} {}", g->rank(), gpu_line));
+      }
+    }
+  }
+  if (more > 0) lines.push_back(fmt::format("... and {} more unfinished ops", more));
   if (impl_->fabric) {
     for (auto& l : impl_->fabric->describe_in_flight())
-      lines.push_back(std::move(l));
+      lines.push_back("network: " + l);
   }
-  for (const GpuBase* g : impl_->gpus) {
-    for (auto& l : g->describe_pending())
-      lines.push_back(std::move(l));
-  }
-  std::string detail;
-  for (size_t i = 0; i < lines.size() && i < 8; ++i)
-    detail += "\n  " + lines[i];
-  if (lines.size() > 8) detail += fmt::format("\n  ... and {} more", lines.size() - 8);
-  if (covered >= limit) {
-    throw SimulationError(
-        fmt::format("simulated-time limit sim.max_time = {} reached with {} ops unfinished:{}",
-                    limit.str(), lines.size(), detail));
-  }
-  throw SimulationError(fmt::format(
-      "no progress possible at {}: nothing left to happen but {} ops unfinished (deadlock):{}",
-      sim_now().str(), lines.size(), detail));
+  std::string out;
+  for (const auto& l : lines)
+    out += "\n  " + l;
+  return out;
 }
 
 nlohmann::ordered_json Simulation::summary() const {

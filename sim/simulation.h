@@ -55,6 +55,12 @@ class Simulation {
   size_t num_gpus() const;
 
  private:
+  // Starts the GPUs and runs the kernel in slices until nothing is left to happen or the time
+  // limit; returns the simulated time covered.
+  Time run_slices(const RunControl& control);
+  // The watchdog's diagnosis: one line per finding, each starting with a newline.
+  std::string diagnose_stall() const;
+
   struct Impl;
   // Faults at a simulated time (network.faults.events): handed to the fabric, with the hook
   // that rebuilds routes once they are detected.

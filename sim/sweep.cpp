@@ -130,12 +130,15 @@ Sweep load_sweep(const fs::path& file) {
   std::map<std::string, size_t> tag_dim;
   std::vector<std::vector<std::string>> values;
   std::set<std::string> keys;
+  const ConfigNode* axes_node = section->find("axes");
+  for (size_t a = 0; a < s.params.axes.size(); ++a) {
+    s.axis_locs.push_back(axes_node->items()[a].loc());
+  }
   for (size_t a = 0; a < s.params.axes.size(); ++a) {
     const auto& axis = s.params.axes[a];
     const std::string path = fmt::format("sweep.axes[{}]", a);
     if (!keys.insert(axis.key).second) {
-      throw ConfigError(
-          fmt::format("{}: {}: key '{}' is swept twice", file.string(), path, axis.key));
+      throw_config_error(s.axis_locs[a], path, fmt::format("key '{}' is swept twice", axis.key));
     }
     values.push_back(axis.expand());
     if (axis.zip.empty()) {
@@ -148,17 +151,29 @@ Sweep load_sweep(const fs::path& file) {
     } else {
       Dim& d = dims[it->second];
       if (d.size != values.back().size()) {
-        throw ConfigError(fmt::format("{}: {}: zip group '{}' has axes of {} and {} values",
-                                      file.string(), path, axis.zip, d.size, values.back().size()));
+        throw_config_error(s.axis_locs[a], path,
+                           fmt::format("zip group '{}' has axes of {} and {} values", axis.zip,
+                                       d.size, values.back().size()));
       }
       d.axes.push_back(a);
     }
   }
   size_t total = 1;
-  for (const auto& d : dims)
+  for (const auto& d : dims) {
+    if (d.size == 0 || total > 1'000'000 / d.size) {
+      throw_config_error(section->loc(), "sweep.axes",
+                         "more than a million points (the product of the axes' lengths)");
+    }
     total *= d.size;
-  if (total > 1'000'000)
-    throw ConfigError(fmt::format("{}: {} points is too many", file.string(), total));
+  }
+  // The cover set: point 0, then each further value of each dimension with the others at 0.
+  s.cover.emplace_back(0, -1);
+  size_t stride = total;
+  for (const auto& d : dims) {
+    stride /= d.size;
+    for (size_t v = 1; v < d.size; ++v)
+      s.cover.emplace_back(v * stride, static_cast<int>(d.axes.front()));
+  }
   // Mixed-radix counting, first dimension slowest.
   for (size_t i = 0; i < total; ++i) {
     SweepPoint p;
@@ -179,6 +194,35 @@ Sweep load_sweep(const fs::path& file) {
     s.points.push_back(std::move(p));
   }
   return s;
+}
+
+void validate_sweep_points(const Sweep& sweep) {
+  const Components comps = make_builtin_components();
+  for (const auto& [index, axis] : sweep.cover) {
+    const SweepPoint& p = sweep.points[index];
+    try {
+      ConfigNode root = load_config_file(sweep.base_path);
+      for (const auto& set : sweep.params.set)
+        apply_override(root, set);
+      for (const auto& [k, v] : p.overrides)
+        apply_override(root, k + "=" + v);
+      validate_scenario(root, comps);
+    } catch (const InputError& e) {
+      std::string label;
+      for (const auto& [k, v] : p.overrides)
+        label += fmt::format("{}{}={}", label.empty() ? "" : ", ", k, v);
+      const std::string what = fmt::format("point {} ({}): {}", p.dir_name(), label, e.what());
+      // The first point has every axis at its first value: blame the axis the message names.
+      int blamed = axis;
+      for (size_t a = 0; blamed < 0 && a < sweep.params.axes.size(); ++a) {
+        if (std::string(e.what()).find(sweep.params.axes[a].key) != std::string::npos) {
+          blamed = static_cast<int>(a);
+        }
+      }
+      if (blamed < 0) throw ConfigError(fmt::format("{}: {}", sweep.file.string(), what));
+      throw_config_error(sweep.axis_locs[blamed], fmt::format("sweep.axes[{}]", blamed), what);
+    }
+  }
 }
 
 std::vector<size_t> shard_points(size_t total, size_t shard, size_t shards) {
@@ -275,6 +319,7 @@ int run_sweep(const SweepOptions& o) {
     }
   }
   if (o.jobs < 1) throw InputError("--jobs must be >= 1");
+  if (!o.merge_only) validate_sweep_points(sweep);
   fs::create_directories(out_dir);
   write_file_atomic(out_dir / "sweep.resolved.yaml", [&] {
     ConfigNode root = ConfigNode::map();

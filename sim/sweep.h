@@ -82,10 +82,18 @@ struct Sweep {
   std::filesystem::path file;       // the sweep file
   std::filesystem::path base_path;  // resolved base scenario
   std::vector<SweepPoint> points;
+  std::vector<SourceLoc> axis_locs;  // where each axis is written
+  // Points that between them use every value of every axis once (the first point, then one
+  // per further value of each dimension), with the axis each one tests (-1: the first point).
+  std::vector<std::pair<size_t, int>> cover;
 };
 
 // Reads a sweep file and expands its points. Throws ConfigError on bad input.
 Sweep load_sweep(const std::filesystem::path& file);
+
+// Checks the base scenario with the sweep's overrides at every point of `sweep.cover`, so that a
+// bad axis key or value is an input error (exit 2) before any point runs. Throws ConfigError.
+void validate_sweep_points(const Sweep& sweep);
 
 // Indices of the points of shard `i` of `n` (every n-th point starting at i).
 std::vector<size_t> shard_points(size_t total, size_t shard, size_t shards);

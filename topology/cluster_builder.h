@@ -98,7 +98,8 @@ struct NodeParams {
       "GPUs of a server share an NVSwitch crossbar (false: no NVLink, all traffic on the NICs)");
   }
   void validate(const ParamCheck& c) const {
-    c.require(gpus_per_node >= 1, "gpus_per_node", "must be >= 1");
+    c.require(gpus_per_node >= 1 && gpus_per_node <= 1024, "gpus_per_node",
+              "must be between 1 and 1024");
     c.require(nics_per_node >= 1 && nics_per_node <= gpus_per_node, "nics_per_node",
               "must be between 1 and gpus_per_node");
     c.require(gpus_per_node % nics_per_node == 0, "nics_per_node",

@@ -32,7 +32,10 @@ struct SingleSwitchParams {
   }
   void validate(const ParamCheck& c) const {
     c.require(nodes >= 1, "nodes", "must be >= 1");
-    c.require(gpus_per_node >= 1, "gpus_per_node", "must be >= 1");
+    c.require(gpus_per_node >= 1 && gpus_per_node <= 1024, "gpus_per_node",
+              "must be between 1 and 1024");
+    c.require(int64_t{nodes} * gpus_per_node <= (int64_t{1} << 20), "nodes",
+              "more than 2^20 GPUs on one switch");
     c.require(k >= 0, "k", "must be >= 0");
     c.require(k == 0 || int64_t{nodes} * gpus_per_node <= k, "k",
               "the switch has fewer ports than nodes x gpus_per_node NICs");

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -17,6 +18,8 @@ namespace {
 using Json = nlohmann::json;
 
 // Typed access to the fields of one JSON object; every failure names the file and the field.
+constexpr int64_t kMaxInteger = int64_t{1} << 40;
+
 class FieldReader {
  public:
   FieldReader(const Json& object, std::string label, std::string prefix = {})
@@ -75,11 +78,15 @@ class FieldReader {
     int64_t x = 0;
     if (v.is_number_integer()) {
       x = v.get<int64_t>();
-    } else if (v.is_number_float() &&
-               v.get<double>() == static_cast<double>(static_cast<int64_t>(v.get<double>()))) {
+    } else if (v.is_number_float() && std::fabs(v.get<double>()) < 9.0e18 &&
+               v.get<double>() == std::trunc(v.get<double>())) {
       x = static_cast<int64_t>(v.get<double>());  // 4096.0 written by some exporters
     } else {
       fail(field, fmt::format("expected an integer, got {}", v.dump()));
+    }
+    // Sizes beyond 2^40 describe no real model and would overflow the products built on them.
+    if (x > kMaxInteger || (v.is_number_unsigned() && v.get<uint64_t>() > kMaxInteger)) {
+      fail(field, fmt::format("must be at most 2^40, got {}", v.dump()));
     }
     if (x < min_value) fail(field, fmt::format("must be at least {}, got {}", min_value, x));
     return x;

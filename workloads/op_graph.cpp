@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 #include <tuple>
 
@@ -111,10 +112,12 @@ void validate_collectives(const Workload& w) {
         }
         per_rank[r] = a;
       } else if (const auto* g = std::get_if<RingCollectiveOp>(&ops[i].payload)) {
-        const int64_t last = g->start + static_cast<int64_t>(g->size - 1) * g->stride;
-        bool member = false;
-        for (int32_t k = 0; k < g->size; ++k)
-          member = member || g->start + k * g->stride == r;
+        // 64-bit arithmetic: the fields come from trace files and may be anything.
+        const int64_t last =
+            int64_t{g->start} + (int64_t{g->size} - 1) * int64_t{std::max(g->stride, 1)};
+        const int64_t offset = int64_t{r} - g->start;
+        const bool member = g->stride >= 1 && offset >= 0 && offset % g->stride == 0 &&
+                            offset / g->stride < g->size;
         if (g->size < 2 || g->stride < 1 || g->start < 0 || last >= ranks || !member) {
           throw InputError(fmt::format(
               "rank {} op {} '{}': ring group (start {}, size {}, stride {}) must hold >= 2 "
@@ -138,6 +141,35 @@ void validate_collectives(const Workload& w) {
       }
     }
   }
+}
+
+// Kahn's algorithm left `indegree` > 0 on every op on or behind a cycle. Walking backwards
+// along unfinished dependencies from any of them must revisit an op: that loop is the cycle.
+std::string describe_cycle(int rank, const std::vector<Op>& ops, const std::vector<int>& indegree) {
+  size_t at = 0;
+  while (indegree[at] == 0)
+    ++at;
+  std::vector<int> visited_at(ops.size(), -1);
+  std::vector<uint32_t> walk;
+  while (visited_at[at] < 0) {
+    visited_at[at] = static_cast<int>(walk.size());
+    walk.push_back(static_cast<uint32_t>(at));
+    for (uint32_t d : ops[at].deps) {
+      if (indegree[d] > 0) {
+        at = d;
+        break;
+      }
+    }
+  }
+  // walk[visited_at[at]..] is the cycle, each op depending on the next; print it in run order.
+  std::string names;
+  const size_t first = static_cast<size_t>(visited_at[at]);
+  for (size_t i = walk.size(); i-- > first;) {
+    names += fmt::format("op {} '{}' -> ", walk[i], ops[walk[i]].name);
+  }
+  names += fmt::format("op {} '{}'", walk.back(), ops[walk.back()].name);
+  return fmt::format("rank {}: dependency cycle: {} (each op must wait for the one before it)",
+                     rank, names);
 }
 
 }  // namespace
@@ -195,14 +227,7 @@ void validate_workload(const Workload& w) {
         if (--indegree[s] == 0) ready.push_back(s);
       }
     }
-    if (seen != ops.size()) {
-      for (size_t i = 0; i < ops.size(); ++i) {
-        if (indegree[i] > 0) {
-          throw InputError(
-              fmt::format("rank {}: dependency cycle through op {} '{}'", r, i, ops[i].name));
-        }
-      }
-    }
+    if (seen != ops.size()) throw InputError(describe_cycle(r, ops, indegree));
   }
   for (const auto& [key, e] : pairs) {
     const auto& [src, dst, tag] = key;

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <limits>
 #include <set>
+#include <vector>
 
 #include "sim/errors.h"
 
@@ -67,8 +68,13 @@ class FieldReader {
       if (!v.is_number_integer()) fail(key, "expected an integer");
       if constexpr (std::is_unsigned_v<T>) {
         if (!v.is_number_unsigned()) fail(key, "expected a non-negative integer");
+        if (v.get<uint64_t>() > std::numeric_limits<T>::max()) fail(key, "out of range");
         field = static_cast<T>(v.get<uint64_t>());
       } else {
+        if (v.is_number_unsigned() &&
+            v.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+          fail(key, "out of range");
+        }
         const int64_t x = v.get<int64_t>();
         if (x < std::numeric_limits<T>::min() || x > std::numeric_limits<T>::max()) {
           fail(key, "out of range");
@@ -80,8 +86,11 @@ class FieldReader {
       if (!v.is_array()) fail(key, "expected a list of integers");
       field.clear();
       for (const auto& x : v) {
-        if (!x.is_number_unsigned()) fail(key, "expected a list of non-negative integers");
-        field.push_back(x.get<typename T::value_type>());
+        using Item = typename T::value_type;
+        if (!x.is_number_unsigned() || x.get<uint64_t>() > std::numeric_limits<Item>::max()) {
+          fail(key, "expected a list of non-negative integers");
+        }
+        field.push_back(static_cast<Item>(x.get<uint64_t>()));
       }
     } else if constexpr (std::is_floating_point_v<T>) {
       if (!v.is_number()) fail(key, "expected a number");
@@ -155,11 +164,15 @@ nlohmann::ordered_json workload_to_json(const Workload& w) {
 Workload workload_from_json(const Json& j, const std::string& source) {
   auto bad = [&](const std::string& msg) { throw InputError(fmt::format("{}: {}", source, msg)); };
   if (!j.is_object()) bad("a trace must be a JSON object");
-  if (j.value("format", "") != "mlasim-trace") bad("'format' must be \"mlasim-trace\"");
+  // Typed lookups never throw nlohmann's type errors: a wrong type is bad input, not a crash.
+  if (!j.contains("format") || !j["format"].is_string() ||
+      j["format"].get<std::string>() != "mlasim-trace") {
+    bad("'format' must be \"mlasim-trace\"");
+  }
   if (!j.contains("version") || !j["version"].is_number_integer()) bad("missing integer 'version'");
-  if (j["version"].get<int>() != kTraceVersion) {
+  if (j["version"].dump() != std::to_string(kTraceVersion)) {
     bad(fmt::format("trace version {} is not supported (this build reads version {})",
-                    j["version"].get<int>(), kTraceVersion));
+                    j["version"].dump(), kTraceVersion));
   }
   for (const auto& [k, v] : j.items()) {
     if (k != "format" && k != "version" && k != "ranks") bad(fmt::format("unknown key '{}'", k));
@@ -174,7 +187,8 @@ Workload workload_from_json(const Json& j, const std::string& source) {
     if (!rank.is_object() || !rank.contains("ops") || !rank["ops"].is_array()) {
       throw InputError(rwhere + ": expected {\"rank\": N, \"ops\": [...]}");
     }
-    if (rank.value("rank", static_cast<int64_t>(-1)) != static_cast<int64_t>(r)) {
+    if (!rank.contains("rank") || !rank["rank"].is_number_unsigned() ||
+        rank["rank"].get<uint64_t>() != r) {
       throw InputError(rwhere + ": 'rank' must equal its position in 'ranks'");
     }
     for (const auto& [k, v] : rank.items()) {
@@ -184,8 +198,9 @@ Workload workload_from_json(const Json& j, const std::string& source) {
     const Json& ops = rank["ops"];
     for (size_t i = 0; i < ops.size(); ++i) {
       const Json& jo = ops[i];
+      const bool named = jo.is_object() && jo.contains("name") && jo["name"].is_string();
       const std::string where =
-          fmt::format("{}, op {} '{}'", rwhere, i, jo.is_object() ? jo.value("name", "?") : "?");
+          fmt::format("{}, op {} '{}'", rwhere, i, named ? jo["name"].get<std::string>() : "?");
       if (!jo.is_object()) throw InputError(where + ": an op must be a JSON object");
       Op op;
       std::string kind;
@@ -195,8 +210,11 @@ Workload workload_from_json(const Json& j, const std::string& source) {
       if (!jo.contains("deps") || !jo["deps"].is_array())
         rd.fail("deps", "expected a list of op indices");
       for (const auto& d : jo["deps"]) {
-        if (!d.is_number_unsigned()) rd.fail("deps", "expected a list of op indices");
-        op.deps.push_back(d.get<uint32_t>());
+        if (!d.is_number_unsigned() || d.get<uint64_t>() >= ops.size()) {
+          rd.fail("deps", fmt::format("dependency {} does not exist (this rank has ops 0..{})",
+                                      d.dump(), ops.size() - 1));
+        }
+        op.deps.push_back(static_cast<uint32_t>(d.get<uint64_t>()));
       }
       if (jo.contains("stream")) rd("stream", op.stream);
       if (jo.contains("micro_batch")) rd("micro_batch", op.micro_batch);
@@ -221,11 +239,29 @@ Workload read_trace_file(const std::filesystem::path& path) {
   std::ifstream in(path);
   if (!in) throw InputError(fmt::format("{}: cannot open trace file", path.string()));
   Json j;
+  // A key written twice in one object would silently lose its first value: reject it.
+  std::vector<std::set<std::string>> keys;
+  std::string duplicate;
+  const Json::parser_callback_t check_keys = [&](int, Json::parse_event_t event, Json& parsed) {
+    if (event == Json::parse_event_t::object_start) {
+      keys.emplace_back();
+    } else if (event == Json::parse_event_t::object_end) {
+      keys.pop_back();
+    } else if (event == Json::parse_event_t::key && !keys.empty() &&
+               !keys.back().insert(parsed.get<std::string>()).second && duplicate.empty()) {
+      duplicate = parsed.get<std::string>();
+    }
+    return true;
+  };
   try {
-    j = Json::parse(in);
+    j = Json::parse(in, check_keys);
   } catch (const Json::parse_error& e) {
     throw InputError(
         fmt::format("{}: invalid JSON at byte {}: {}", path.string(), e.byte, e.what()));
+  }
+  if (!duplicate.empty()) {
+    throw InputError(
+        fmt::format("{}: key '{}' appears twice in one object", path.string(), duplicate));
   }
   return workload_from_json(j, path.string());
 }

@@ -40,8 +40,9 @@ class GpuBase : public NetworkNode {
   uint64_t busy_ps() const { return busy_ps_; }
   uint64_t bytes_received() const { return bytes_received_; }
   const std::vector<TimelineEvent>& timeline() const { return timeline_; }
-  // One line per unfinished op: what it waits on.
+  // One line per unfinished op, in op order: what it waits on.
   std::vector<std::string> describe_pending() const;
+  bool op_done(size_t op) const { return done_[op]; }
 
   void receive(Message msg, int in_port) override;
 

@@ -1,0 +1,351 @@
+// Malformed input through the real `mlasim` binary: every case must exit 2 with exactly one
+// line on stderr that names the file, the key path and (for YAML) the line. One case per kind
+// of mistake: YAML, scenario keys and values, includes, --set, sweeps, model config.json files,
+// trace files and the command line. A well-formed control of each input kind must pass, so a
+// case cannot pass merely because its base is broken.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "tests/sim/cli_runner.h"
+
+namespace mlasim {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kDefault = MLASIM_SOURCE_DIR "/configs/scenarios/default.yaml";
+const std::string kTeaching = MLASIM_SOURCE_DIR "/configs/scenarios/teaching-deepseek.yaml";
+// The model teaching-deepseek.yaml runs, as a file to break.
+const std::string kModel = MLASIM_SOURCE_DIR "/configs/models/deepseek-v2-lite.json";
+
+// A 4-GPU scenario replaying `t.json` (placeholder hardware, message-level network).
+const std::string kTraceScenario = R"(name: trace-case
+cluster: {type: single_switch, nodes: 2, gpus_per_node: 2}
+hardware:
+  gpu: {type: roofline}
+  memory: {type: fixed_bandwidth}
+  nic: {type: fixed_latency}
+  switch: {type: fixed_latency}
+workload:
+  type: trace
+  file: @DIR@/t.json
+)";
+
+// Rank r computes, then swaps a message with rank (r + 2) mod 4. `@EDIT@` marks where cases
+// change rank 1's first op; `@DEPS@` its send's dependencies.
+const std::string kTrace = R"({"format": "mlasim-trace", "version": @VERSION@, "ranks": [
+ {"rank": 0, "ops": [
+  {"name": "gemm", "op": "gemm", "deps": [], "m": 64, "n": 64, "k": 64, "dtype": "bf16"},
+  {"name": "recv_from_2", "op": "recv", "deps": [], "peer": 2, "bytes": 4096, "tag": 0},
+  {"name": "send_to_2", "op": "send", "deps": [0], "peer": 2, "bytes": 4096, "tag": 0}]},
+ {"rank": 1, "ops": [
+  {"name": "gemm", "op": "@KIND@", "deps": @GEMMDEPS@, @FIELDS@},
+  {"name": "recv_from_3", "op": "recv", "deps": [], "peer": 3, "bytes": 4096, "tag": 0},
+  {"name": "send_to_3", "op": "send", "deps": @DEPS@, "peer": 3, "bytes": 4096, "tag": 0}]},
+ {"rank": 2, "ops": [
+  {"name": "recv_from_0", "op": "recv", "deps": [], "peer": 0, "bytes": 4096, "tag": 0},
+  {"name": "send_to_0", "op": "send", "deps": [], "peer": 0, "bytes": 4096, "tag": 0}]},
+ {"rank": 3, "ops": [
+  {"name": "recv_from_1", "op": "recv", "deps": [], "peer": 1, "bytes": 4096, "tag": 0},
+  {"name": "send_to_1", "op": "send", "deps": [], "peer": 1, "bytes": 4096, "tag": 0}]}]}
+)";
+
+std::string replace_all(std::string s, const std::string& from, const std::string& to) {
+  if (from.empty()) return s;
+  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size()))
+    s.replace(at, from.size(), to);
+  return s;
+}
+
+std::string trace(std::map<std::string, std::string> edits) {
+  std::map<std::string, std::string> values{
+      {"@VERSION@", "1"},
+      {"@KIND@", "gemm"},
+      {"@GEMMDEPS@", "[]"},
+      {"@FIELDS@", R"("m": 64, "n": 64, "k": 64, "dtype": "bf16")"},
+      {"@DEPS@", "[0]"}};
+  for (auto& [k, v] : edits)
+    values[k] = v;
+  std::string out = kTrace;
+  for (const auto& [k, v] : values)
+    out = replace_all(out, k, v);
+  return out;
+}
+
+std::string sweep(const std::string& body) {
+  return "sweep:\n  name: bad\n  base: " + kDefault + "\n" + body;
+}
+
+std::string model_scenario() {
+  return "include: " + kTeaching + "\nworkload:\n  model: @DIR@/m.json\n";
+}
+
+std::string model_json(const std::string& from, const std::string& to) {
+  std::ifstream in(kModel);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return replace_all(text, from, to);
+}
+
+struct BadInput {
+  std::string name;
+  std::map<std::string, std::string> files;  // written into a fresh folder; @DIR@ is replaced
+  std::vector<std::string> args;             // @DIR@ is replaced
+  std::vector<std::string> expect;           // substrings of the one stderr line
+};
+
+std::vector<BadInput> cases() {
+  const std::string inc = "include: " + kDefault + "\n";
+  return {
+      {"YamlSyntax",
+       {{"s.yaml", "name: x\ncluster: {type: ft2\nseed: 1\n"}},
+       {"validate", "@DIR@/s.yaml"},
+       {"s.yaml:", "invalid YAML"}},
+      {"UnknownKey",
+       {{"s.yaml", inc + "colour: red\n"}},
+       {"validate", "@DIR@/s.yaml"},
+       {"s.yaml:2:", "colour: unknown key"}},
+      {"NearMissKey",
+       {{"s.yaml", inc + "hardware:\n  memory:\n    bandwith: 3TB/s\n"}},
+       {"validate", "@DIR@/s.yaml"},
+       {"s.yaml:4:", "hardware.memory.bandwith", "did you mean 'bandwidth'"}},
+      {"WrongType",
+       {{"s.yaml", inc + "seed: abc\n"}},
+       {"validate", "@DIR@/s.yaml"},
+       {"s.yaml:2:", "seed:", "expected an integer"}},
+      {"BadUnit",
+       {{"s.yaml", inc + "hardware:\n  memory:\n    bandwidth: 3TB/q\n"}},
+       {"validate", "@DIR@/s.yaml"},
+       {"s.yaml:4:", "hardware.memory.bandwidth", "3TB/q"}},
+      {"NegativeTime",
+       {{"s.yaml", inc + "sim:\n  max_time: -1s\n"}},
+       {"validate", "@DIR@/s.yaml"},
+       {"s.yaml:3:", "sim.max_time"}},
+      {"ZeroWherePositive",
+       {{"s.yaml", inc + "sim:\n  max_time: 0s\n"}},
+       {"validate", "@DIR@/s.yaml"},
+       {"s.yaml:3:", "sim.max_time", "must be > 0"}},
+      {"UnknownComponentType",
+       {{"s.yaml", inc + "hardware:\n  gpu:\n    type: tpu\n"}},
+       {"validate", "@DIR@/s.yaml"},
+       {"s.yaml:4:", "hardware.gpu.type", "unknown gpu type 'tpu'"}},
+      {"MissingRequiredKey",
+       {{"s.yaml", replace_all(kTraceScenario, "  file: @DIR@/t.json\n", "")}},
+       {"validate", "@DIR@/s.yaml"},
+       {"s.yaml:", "workload.file", "required key is missing"}},
+      {"BadIncludePath",
+       {{"s.yaml", "include: nope.yaml\n"}},
+       {"validate", "@DIR@/s.yaml"},
+       {"s.yaml:1:", "include", "nope.yaml"}},
+      {"IncludeCycle",
+       {{"a.yaml", "include: b.yaml\n"}, {"b.yaml", "include: a.yaml\n"}},
+       {"validate", "@DIR@/a.yaml"},
+       {"b.yaml:1:", "include cycle", "a.yaml"}},
+      {"SetWithoutValue", {}, {"validate", "--set", "seed"}, {"--set 'seed'", "KEY.PATH=VALUE"}},
+      {"SetBadValue",
+       {},
+       {"validate", "--set", "hardware.memory.bandwidth=slow"},
+       {"--set hardware.memory.bandwidth=slow", "hardware.memory.bandwidth", "slow"}},
+      {"SetUnknownKey",
+       {},
+       {"validate", "--set", "hardware.gpu.colour=red"},
+       {"--set hardware.gpu.colour=red", "hardware.gpu.colour", "unknown key"}},
+      {"SetBrokenYaml",
+       {},
+       {"validate", "--set", "workload.gemm=[1,"},
+       {"--set 'workload.gemm=[1,'", "invalid value"}},
+      {"FaultOnUnknownSwitch",
+       {{"s.yaml", inc + "network:\n  faults:\n    switches: [nope]\n"}},
+       {"validate", "@DIR@/s.yaml"},
+       {"s.yaml:", "network.faults", "'nope'"}},
+      {"SweepUnknownAxisKey",
+       {{"w.yaml", sweep("  axes:\n    - {key: no.such.key, values: [1]}\n")}},
+       {"sweep", "@DIR@/w.yaml", "--out", "@DIR@/out"},
+       {"w.yaml:5:", "sweep.axes[0]", "no.such.key", "unknown key"}},
+      {"SweepBadAxisValue",
+       {{"w.yaml", sweep("  axes:\n    - {key: workload.message, values: [1MiB, 2MiB, lots]}\n")}},
+       {"sweep", "@DIR@/w.yaml", "--out", "@DIR@/out"},
+       {"w.yaml:5:", "sweep.axes[0]", "p0002", "workload.message", "lots"}},
+      {"SweepWithoutAxes",
+       {{"w.yaml", sweep("  axes: []\n")}},
+       {"sweep", "@DIR@/w.yaml"},
+       {"w.yaml:4:", "sweep.axes", "at least one axis"}},
+      {"SweepEmptyValues",
+       {{"w.yaml", sweep("  axes:\n    - {key: seed, values: []}\n")}},
+       {"sweep", "@DIR@/w.yaml"},
+       {"w.yaml:5:", "sweep.axes[0]", "exactly one of"}},
+      {"SweepBadRange",
+       {{"w.yaml", sweep("  axes:\n    - {key: seed, range: [1, 2]}\n")}},
+       {"sweep", "@DIR@/w.yaml"},
+       {"w.yaml:5:", "sweep.axes[0].range", "[start, stop, step]"}},
+      {"SweepTooManyPoints",
+       {{"w.yaml", sweep("  axes:\n    - {key: a, range: [0, 999999, 1]}\n"
+                         "    - {key: b, range: [0, 999999, 1]}\n"
+                         "    - {key: c, range: [0, 999999, 1]}\n"
+                         "    - {key: d, range: [0, 999999, 1]}\n")}},
+       {"sweep", "@DIR@/w.yaml"},
+       {"w.yaml:", "sweep.axes", "more than a million points"}},
+      {"SweepBadShard",
+       {},
+       {"sweep", MLASIM_SOURCE_DIR "/configs/sweeps/nic-bandwidth.yaml", "--shard", "3/2"},
+       {"--shard '3/2'", "i/N"}},
+      {"ModelMissingField",
+       {{"s.yaml", model_scenario()}, {"m.json", model_json("\"hidden_size\": 2048,", "")}},
+       {"validate", "@DIR@/s.yaml"},
+       {"s.yaml:3:", "workload.model", "m.json", "'hidden_size'"}},
+      {"ModelContradictoryFields",
+       {{"s.yaml", model_scenario()},
+        {"m.json", model_json("\"num_experts_per_tok\": 6", "\"num_experts_per_tok\": 65")}},
+       {"validate", "@DIR@/s.yaml"},
+       {"s.yaml:3:", "workload.model", "'num_experts_per_tok'", "65 exceeds n_routed_experts 64"}},
+      {"ModelNotJson",
+       {{"s.yaml", model_scenario()}, {"m.json", "{\"hidden_size\": 240,,}"}},
+       {"validate", "@DIR@/s.yaml"},
+       {"s.yaml:3:", "m.json", "not valid JSON", "line 1"}},
+      {"ModelHugeFloat",
+       {{"s.yaml", model_scenario()},
+        {"m.json", model_json("\"hidden_size\": 2048", "\"hidden_size\": 1e300")}},
+       {"validate", "@DIR@/s.yaml"},
+       {"m.json", "'hidden_size'", "expected an integer"}},
+      {"KernelsModelMissingField",
+       {{"m.json", model_json("\"vocab_size\": 102400", "\"x\": 1")}},
+       {"kernels", "--model", "@DIR@/m.json"},
+       {"m.json", "'vocab_size'", "missing"}},
+      {"TraceUnknownOpKind",
+       {{"s.yaml", kTraceScenario}, {"t.json", trace({{"@KIND@", "teleport"}})}},
+       {"validate", "@DIR@/s.yaml"},
+       {"s.yaml:10:", "workload.file", "t.json", "rank 1, op 0 'gemm'", "'teleport'"}},
+      {"TraceMissingField",
+       {{"s.yaml", kTraceScenario},
+        {"t.json", trace({{"@FIELDS@", R"("m": 64, "n": 64, "dtype": "bf16")"}})}},
+       {"validate", "@DIR@/s.yaml"},
+       {"workload.file", "t.json", "rank 1, op 0", "field 'k'"}},
+      {"TraceDanglingDependency",
+       {{"s.yaml", kTraceScenario}, {"t.json", trace({{"@DEPS@", "[7]"}})}},
+       {"validate", "@DIR@/s.yaml"},
+       {"workload.file", "t.json", "rank 1, op 2 'send_to_3'", "deps"}},
+      {"TraceDependencyBeyond32Bits",
+       {{"s.yaml", kTraceScenario}, {"t.json", trace({{"@DEPS@", "[4294967296]"}})}},
+       {"validate", "@DIR@/s.yaml"},
+       {"t.json", "rank 1, op 2", "4294967296"}},
+      {"TraceWrongVersion",
+       {{"s.yaml", kTraceScenario}, {"t.json", trace({{"@VERSION@", "2"}})}},
+       {"validate", "@DIR@/s.yaml"},
+       {"workload.file", "t.json", "version 2 is not supported"}},
+      {"TraceVersionBeyond32Bits",
+       {{"s.yaml", kTraceScenario}, {"t.json", trace({{"@VERSION@", "4294967297"}})}},
+       {"validate", "@DIR@/s.yaml"},
+       {"t.json", "version 4294967297 is not supported"}},
+      {"TraceFormatNotAString",
+       {{"s.yaml", kTraceScenario}, {"t.json", replace_all(trace({}), "\"mlasim-trace\"", "7")}},
+       {"validate", "@DIR@/s.yaml"},
+       {"t.json", "'format'"}},
+      {"TraceRankNotANumber",
+       {{"s.yaml", kTraceScenario},
+        {"t.json", replace_all(trace({}), "\"rank\": 0", "\"rank\": \"zero\"")}},
+       {"validate", "@DIR@/s.yaml"},
+       {"t.json", "rank 0", "'rank'"}},
+      {"TraceOpNameNotAString",
+       {{"s.yaml", kTraceScenario},
+        {"t.json", replace_all(trace({}), "\"name\": \"recv_from_2\"", "\"name\": 5")}},
+       {"validate", "@DIR@/s.yaml"},
+       {"t.json", "rank 0, op 1", "field 'name'"}},
+      {"TraceDependencyCycle",
+       {{"s.yaml", kTraceScenario}, {"t.json", trace({{"@GEMMDEPS@", "[2]"}})}},
+       {"validate", "@DIR@/s.yaml"},
+       {"t.json", "rank 1: dependency cycle", "op 0 'gemm'", "op 2 'send_to_3'"}},
+      {"TraceTruncated",
+       {{"s.yaml", kTraceScenario}, {"t.json", trace({}).substr(0, 120)}},
+       {"validate", "@DIR@/s.yaml"},
+       {"workload.file", "t.json", "invalid JSON", "line"}},
+      {"TraceReceiveWithoutSend",
+       {{"s.yaml", kTraceScenario},
+        {"t.json", replace_all(trace({}), "\"peer\": 3, \"bytes\": 4096, \"tag\": 0}]},",
+                               "\"peer\": 3, \"bytes\": 4096, \"tag\": 5}]},")}},
+       {"validate", "@DIR@/s.yaml"},
+       {"workload.file", "t.json", "from rank 1 to rank 3 with tag 0", "a receive has no send"}},
+      {"TraceDuplicateKey",
+       {{"s.yaml", kTraceScenario},
+        {"t.json", trace({{"@FIELDS@", R"("m": 64, "n": 64, "k": 64, "dtype": "bf16", "m": 8)"}})}},
+       {"validate", "@DIR@/s.yaml"},
+       {"workload.file", "t.json", "key 'm' appears twice"}},
+      {"SweepMissingBase",
+       {{"w.yaml",
+         "sweep:\n  name: t\n  base: nope.yaml\n  axes:\n    - {key: seed, values: [1]}\n"}},
+       {"sweep", "@DIR@/w.yaml"},
+       {"w.yaml:3:", "sweep.base", "nope.yaml"}},
+      {"SweepZeroJobs",
+       {{"w.yaml", sweep("  axes:\n    - {key: seed, values: [1]}\n")}},
+       {"sweep", "@DIR@/w.yaml", "--jobs", "0"},
+       {"--jobs", ">= 1"}},
+      {"UnknownCliFlag", {}, {"run", "--frobnicate"}, {"--frobnicate"}},
+      {"UnknownCommand", {}, {"frobnicate"}, {"unknown command 'frobnicate'", "run"}},
+      {"NonexistentFile", {}, {"run", "@DIR@/missing.yaml"}, {"missing.yaml"}},
+  };
+}
+
+void PrintTo(const BadInput& c, std::ostream* os) {
+  *os << c.name;
+}
+
+class BadInputCase : public ::testing::TestWithParam<BadInput> {};
+
+TEST_P(BadInputCase, ExitsTwoWithOneLineNamingFileAndKey) {
+  const BadInput& c = GetParam();
+  const fs::path dir =
+      fs::temp_directory_path() / ("mlasim_bad_" + c.name + "_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  for (const auto& [name, text] : c.files)
+    std::ofstream(dir / name) << replace_all(text, "@DIR@", dir.string());
+  std::vector<std::string> args;
+  for (const auto& a : c.args)
+    args.push_back(replace_all(a, "@DIR@", dir.string()));
+  const CliResult r = run_cli(args);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  ASSERT_FALSE(r.err.empty());
+  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "expected one line:\n" << r.err;
+  EXPECT_EQ(r.err.rfind("mlasim: ", 0), 0u) << r.err;
+  for (const auto& e : c.expect) {
+    EXPECT_NE(r.err.find(replace_all(e, "@DIR@", dir.string())), std::string::npos)
+        << "missing '" << e << "' in: " << r.err;
+  }
+  fs::remove_all(dir);
+}
+
+INSTANTIATE_TEST_SUITE_P(Malformed, BadInputCase, ::testing::ValuesIn(cases()),
+                         [](const auto& info) { return info.param.name; });
+
+// The controls: the same inputs, well formed, are accepted (so a case above fails for its own
+// mistake, not for a broken base).
+TEST(BadInputControls, WellFormedBasesAreAccepted) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("mlasim_bad_controls_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::ofstream(dir / "t.json") << trace({});
+  std::ofstream(dir / "s.yaml") << replace_all(kTraceScenario, "@DIR@", dir.string());
+  std::ofstream(dir / "m.json") << model_json("", "");
+  std::ofstream(dir / "ms.yaml") << replace_all(model_scenario(), "@DIR@", dir.string());
+  std::ofstream(dir / "w.yaml") << sweep(
+      "  axes:\n    - {key: workload.message, values: [1MiB, 2MiB]}\n");
+  CliResult r = run_cli(
+      {"run", "-q", "--no-plots", (dir / "s.yaml").string(), "--out", (dir / "out").string()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = run_cli({"validate", "-q", (dir / "ms.yaml").string()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = run_cli({"sweep", (dir / "w.yaml").string(), "--out", (dir / "sw").string(), "--no-plots"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = run_cli({"kernels", "--model", (dir / "m.json").string()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace mlasim

@@ -1,0 +1,134 @@
+// The watchdog: the wait-for analysis on hand-made op graphs (pure logic), then deliberately
+// stuck runs through the real binary: a cross-rank receive-before-send deadlock, a destination
+// made unreachable by failed switches, a time limit reached inside a congested network (full
+// buffers named), each exiting 3 with a diagnosis naming rank, op and what it waits for.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "sim/watchdog.h"
+#include "tests/sim/cli_runner.h"
+
+namespace mlasim {
+namespace {
+
+Op recv(int peer, const char* name, std::vector<uint32_t> deps = {}, int tag = 0) {
+  return Op{name, RecvOp{peer, Bytes(4096), tag}, std::move(deps)};
+}
+Op send(int peer, const char* name, std::vector<uint32_t> deps = {}, int tag = 0) {
+  return Op{name, SendOp{peer, Bytes(4096), tag}, std::move(deps)};
+}
+Op gemm(const char* name, std::vector<uint32_t> deps = {}) {
+  return Op{name, GemmOp{64, 64, 64, DType::BF16}, std::move(deps)};
+}
+
+bool has(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
+
+// Each rank receives before it sends to the other: neither send can ever start.
+Workload recv_before_send() {
+  Workload w;
+  w.ranks.resize(2);
+  w.ranks[0].ops = {gemm("gemm"), recv(1, "recv_from_1"), send(1, "send_to_1", {0, 1})};
+  w.ranks[1].ops = {gemm("gemm"), recv(0, "recv_from_0"), send(0, "send_to_0", {0, 1})};
+  return w;
+}
+
+TEST(StallAnalysis, FindsTheCrossRankWaitForCycle) {
+  const Workload w = recv_before_send();
+  // The GEMMs finished; the receives and sends did not.
+  StallAnalysis a(w, {{true, false, false}, {true, false, false}});
+  const std::vector<OpRef> cycle = a.find_cycle();
+  ASSERT_EQ(cycle.size(), 4u);
+  // Every op of the cycle waits for the next one, the last for the first.
+  for (size_t k = 0; k < cycle.size(); ++k) {
+    const OpRef from = cycle[k], to = cycle[(k + 1) % cycle.size()];
+    const std::string waits = *a.waits_for(from);
+    EXPECT_TRUE(has(waits, "'" + w.ranks[to.rank].ops[to.op].name + "'")) << waits;
+  }
+  const std::string line = a.cycle_line(cycle);
+  for (const char* part : {"rank 0 op 1 'recv_from_1' (recv)", "rank 1 op 2 'send_to_0' (send)",
+                           "rank 1 op 1 'recv_from_0' (recv)", "rank 0 op 2 'send_to_1' (send)"}) {
+    EXPECT_TRUE(has(line, part)) << line;
+  }
+  EXPECT_EQ(*a.waits_for(OpRef{0, 1}), "rank 1 op 2 'send_to_0' (its matching send)");
+  EXPECT_EQ(*a.waits_for(OpRef{0, 2}), "op 1 'recv_from_1'");
+}
+
+TEST(StallAnalysis, NoCycleWhenTheSendHasGoneOut) {
+  Workload w;
+  w.ranks.resize(2);
+  w.ranks[0].ops = {send(1, "send_to_1")};
+  w.ranks[1].ops = {recv(0, "recv_from_0"), gemm("after", {0})};
+  StallAnalysis a(w, {{true}, {false, false}});
+  EXPECT_TRUE(a.find_cycle().empty());
+  EXPECT_TRUE(has(*a.waits_for(OpRef{1, 0}), "still in the network")) << *a.waits_for({1, 0});
+  EXPECT_EQ(*a.waits_for(OpRef{1, 1}), "op 0 'recv_from_0'");
+}
+
+TEST(StallAnalysis, MatchesTheKthReceiveWithTheKthSendOfTheSameTag) {
+  Workload w;
+  w.ranks.resize(2);
+  w.ranks[0].ops = {send(1, "a0", {}, 5), send(1, "b0", {}, 7), send(1, "a1", {}, 5)};
+  w.ranks[1].ops = {recv(0, "ra0", {}, 5), recv(0, "ra1", {}, 5), recv(0, "rb0", {}, 7)};
+  StallAnalysis a(w, {{false, false, false}, {false, false, false}});
+  EXPECT_EQ(*a.waits_for(OpRef{1, 0}), "rank 0 op 0 'a0' (its matching send)");
+  EXPECT_EQ(*a.waits_for(OpRef{1, 1}), "rank 0 op 2 'a1' (its matching send)");
+  EXPECT_EQ(*a.waits_for(OpRef{1, 2}), "rank 0 op 1 'b0' (its matching send)");
+  EXPECT_TRUE(a.find_cycle().empty());
+}
+
+TEST(StallAnalysis, ReceiveThatNoOpSends) {
+  Workload w;
+  w.ranks.resize(2);
+  w.ranks[0].ops = {gemm("gemm")};
+  w.ranks[1].ops = {recv(0, "orphan")};
+  StallAnalysis a(w, {{true}, {false}});
+  EXPECT_TRUE(has(*a.waits_for(OpRef{1, 0}), "no op sends")) << *a.waits_for({1, 0});
+}
+
+TEST(Watchdog, ReceiveBeforeSendDeadlockExitsThreeWithTheCycle) {
+  const CliResult r = run_cli({"run", "--no-plots", "-o", ::testing::TempDir() + "/wd_rbs", "--set",
+                               "workload.recv_before_send=true"});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_TRUE(has(r.err, "deadlock")) << r.err;
+  EXPECT_TRUE(has(r.err, "8 ops unfinished")) << r.err;  // a receive and a send on each of 4
+  EXPECT_TRUE(has(r.err, "wait-for cycle: ")) << r.err;
+  // The default scenario pairs GPU r with GPU r+2 (mod 4).
+  EXPECT_TRUE(has(r.err,
+                  "rank 0 op 1 'recv_from_2' (recv) on n0_gpu0 waits for rank 2 op 2 "
+                  "'send_to_0' (its matching send)"))
+      << r.err;
+  EXPECT_TRUE(has(r.err, "rank 0 op 2 'send_to_2' (send) on n0_gpu0 waits for op 1 'recv_from_2'"))
+      << r.err;
+}
+
+TEST(Watchdog, UnreachableDestinationExitsThreeNamingTheWaitingOps) {
+  // Without NVSwitches and with leaf0 failed, node 0's GPUs have no way out.
+  const CliResult r = run_cli({"run", "--no-plots", "-o", ::testing::TempDir() + "/wd_route",
+                               MLASIM_SOURCE_DIR "/configs/scenarios/net-failed-link.yaml", "--set",
+                               "cluster.nvswitch=false", "--set", "network.faults.links=[]",
+                               "--set", "network.faults.switches=[leaf0]"});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_TRUE(has(r.err, "no route to GPU")) << r.err;
+  EXPECT_TRUE(has(r.err, "rank 0 n0_gpu0: op 0 'all_to_all_0' (all_to_all) waits")) << r.err;
+  EXPECT_TRUE(has(r.err, "sends not yet out")) << r.err;
+}
+
+TEST(Watchdog, TimeLimitInACongestedNetworkNamesTheFullBuffers) {
+  // Incast with two-packet buffers, stopped after 20 us: packets queue behind exhausted credits.
+  const CliResult r =
+      run_cli({"run", "--no-plots", "-o", ::testing::TempDir() + "/wd_incast",
+               MLASIM_SOURCE_DIR "/configs/scenarios/net-incast.yaml", "--set", "sim.max_time=20us",
+               "--set", "hardware.switch.buffer=8KiB", "--set", "hardware.nic.buffer=9KiB"});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_TRUE(has(r.err, "sim.max_time = 20us")) << r.err;
+  EXPECT_TRUE(has(r.err, "network: ")) << r.err;
+  EXPECT_TRUE(has(r.err, "packets wait for credits")) << r.err;
+  EXPECT_TRUE(has(r.err, "(recv)")) << r.err;
+}
+
+}  // namespace
+}  // namespace mlasim
