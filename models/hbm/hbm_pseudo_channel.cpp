@@ -243,6 +243,30 @@ void HbmPseudoChannel::refresh_candidates() const {
   dirty_ &= ~mask_[t];
 }
 
+namespace {
+// A scan's choice, the least (readiness, age), made without branches: each candidate becomes one
+// 64-bit key of its readiness above the scan's floor, its age relative to the newest burst and
+// its bank, and the least key wins. Ages are unique, so this is the same choice as comparing the
+// pairs one by one. A key field that would overflow sends the scan to the exact pairwise loop.
+constexpr int kKeyBankBits = 6;
+constexpr int kKeySeqBits = 34;
+constexpr int kKeyReadyBits = 64 - kKeySeqBits - kKeyBankBits;
+constexpr uint64_t kKeyNone = ~uint64_t{0};
+inline uint64_t scan_key(int64_t ready, int64_t floor, uint64_t seq, uint64_t seq_top, uint32_t b,
+                         uint64_t& overflow) {
+  const auto dr = static_cast<uint64_t>(ready - floor);
+  const uint64_t age = seq - (seq_top - (uint64_t{1} << kKeySeqBits));
+  overflow |= (dr >> kKeyReadyBits) | (age >> kKeySeqBits);
+  return (dr << (kKeySeqBits + kKeyBankBits)) | (age << kKeyBankBits) | b;
+}
+inline uint32_t key_bank(uint64_t key) {
+  return static_cast<uint32_t>(key & ((uint64_t{1} << kKeyBankBits) - 1));
+}
+inline int64_t key_ready(uint64_t key, int64_t floor) {
+  return floor + static_cast<int64_t>(key >> (kKeySeqBits + kKeyBankBits));
+}
+}  // namespace
+
 bool HbmPseudoChannel::find_candidates(Candidate& col, Candidate& row) const {
   const int t = type_;
   refresh_candidates();
@@ -255,18 +279,54 @@ bool HbmPseudoChannel::find_candidates(Candidate& col, Candidate& row) const {
   const int64_t* part = cand_part_.data();
   const uint64_t* seq = cand_seq_.data();
   const uint32_t* group = bank_group_.data();
-  for (uint64_t m = col_mask_ & live; m; m &= m - 1) {
+  const uint64_t cols = col_mask_ & live, acts = act_mask_ & live, pres = pre_mask_ & live;
+  if (cfg_.banks <= (1u << kKeyBankBits)) {
+    uint64_t overflow = 0;
+    uint64_t best_col = kKeyNone, best_row = kKeyNone;
+    for (uint64_t m = cols; m; m &= m - 1) {
+      const auto b = static_cast<uint32_t>(std::countr_zero(m));
+      const int64_t ready = std::max({part[b], col_group[group[b]], col_floor});
+      best_col = std::min(best_col, scan_key(ready, col_floor, seq[b], seq_, b, overflow));
+    }
+    // ACT readiness is never below the PRE floor, so both share it.
+    for (uint64_t m = acts; m; m &= m - 1) {
+      const auto b = static_cast<uint32_t>(std::countr_zero(m));
+      const int64_t ready = std::max({part[b], act_group_ok_[group[b]], act_floor});
+      best_row = std::min(best_row, scan_key(ready, pre_floor, seq[b], seq_, b, overflow));
+    }
+    for (uint64_t m = pres; m; m &= m - 1) {
+      const auto b = static_cast<uint32_t>(std::countr_zero(m));
+      const int64_t ready = std::max(part[b], pre_floor);
+      best_row = std::min(best_row, scan_key(ready, pre_floor, seq[b], seq_, b, overflow));
+    }
+    // (A key of all ones is taken for "none": should a real one be that, use the exact loop.)
+    if ((cols != 0 && best_col == kKeyNone) || ((acts | pres) != 0 && best_row == kKeyNone))
+      overflow = 1;
+    if (overflow == 0) {
+      if (best_col != kKeyNone) {
+        const uint32_t b = key_bank(best_col);
+        col = Candidate{key_ready(best_col, col_floor), seq[b], b, cand_run_[b], Kind::Col};
+      }
+      if (best_row != kKeyNone) {
+        const uint32_t b = key_bank(best_row);
+        row = Candidate{key_ready(best_row, pre_floor), seq[b], b, 0,
+                        (acts >> b) & 1 ? Kind::Act : Kind::Pre};
+      }
+      return (mixed_mask_ & live) == 0;
+    }
+  }
+  for (uint64_t m = cols; m; m &= m - 1) {
     const auto b = static_cast<uint32_t>(std::countr_zero(m));
     const int64_t ready = std::max({part[b], col_group[group[b]], col_floor});
     if (better(ready, seq[b], col.ready, col.seq))
       col = Candidate{ready, seq[b], b, cand_run_[b], Kind::Col};
   }
-  for (uint64_t m = act_mask_ & live; m; m &= m - 1) {
+  for (uint64_t m = acts; m; m &= m - 1) {
     const auto b = static_cast<uint32_t>(std::countr_zero(m));
     const int64_t ready = std::max({part[b], act_group_ok_[group[b]], act_floor});
     if (better(ready, seq[b], row.ready, row.seq)) row = Candidate{ready, seq[b], b, 0, Kind::Act};
   }
-  for (uint64_t m = pre_mask_ & live; m; m &= m - 1) {
+  for (uint64_t m = pres; m; m &= m - 1) {
     const auto b = static_cast<uint32_t>(std::countr_zero(m));
     const int64_t ready = std::max(part[b], pre_floor);
     if (better(ready, seq[b], row.ready, row.seq)) row = Candidate{ready, seq[b], b, 0, Kind::Pre};
