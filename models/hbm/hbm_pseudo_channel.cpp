@@ -151,6 +151,7 @@ void HbmPseudoChannel::refill(int t, int64_t c) {
       }
       q.push_back(Run{s.req, s.part, row, 1, 0, seq});
       k.sync_head(t);
+      dirty_ |= uint64_t{1} << b;
     } else {
       Run& tail = q.back();
       if (hit != (k.open_row == static_cast<int64_t>(k.head_row[t]))) refill_.mixed = true;
@@ -162,11 +163,11 @@ void HbmPseudoChannel::refill(int t, int64_t c) {
         ++tail.count;
       } else {
         q.push_back(Run{s.req, s.part, row, 1, 0, seq});
+        dirty_ |= uint64_t{1} << b;
       }
     }
     ++k.pending[t];
     mask_[t] |= uint64_t{1} << b;
-    dirty_ |= uint64_t{1} << b;
     ++window_[t];
     --waiting_[t];
     s.cursor.next();
@@ -488,8 +489,8 @@ void HbmPseudoChannel::fast_pure(int64_t until) {
 void HbmPseudoChannel::issue_column(uint32_t bank, uint32_t run, int64_t c) {
   ++commands_;
   account(c);
-  dirty_ |= uint64_t{1} << bank;
   const int t = type_;
+  const uint64_t bit = uint64_t{1} << bank;
   Bank& k = banks_[bank];
   Run& r = k.q[t][run];
   const HbmPcConfig& g = cfg_;
@@ -514,12 +515,20 @@ void HbmPseudoChannel::issue_column(uint32_t bank, uint32_t run, int64_t c) {
   --s.parts[r.part].left;
   if (--s.remaining == 0) table_.finished.push_back(r.req);
   ++stats_.bursts[t];
+  // A run that keeps bursts stays the bank's candidate with only its age moved on: the cached
+  // candidate is patched rather than recomputed (when it is current and is this run).
   if (--r.count == 0) {
     k.q[t].erase(run);
     if (run == 0) k.sync_head(t);
+    dirty_ |= bit;
   } else {
     r.seq += r.stride;
     if (run == 0) k.head_seq[t] = r.seq;
+    if (cached_type_ == t && !(dirty_ & bit) && (col_mask_ & bit) && cand_run_[bank] == run) {
+      cand_seq_[bank] = r.seq;
+    } else {
+      dirty_ |= bit;
+    }
   }
   if (--k.pending[t] == 0) mask_[t] &= ~(uint64_t{1} << bank);
   --window_[t];
@@ -532,6 +541,7 @@ void HbmPseudoChannel::issue_column(uint32_t bank, uint32_t run, int64_t c) {
     k.act_ok = std::max(k.act_ok, p + g.rp);
     k.closed_for_conflict = false;
     ++stats_.precharges;
+    dirty_ |= bit;
   }
   refill(t, c);
 }
