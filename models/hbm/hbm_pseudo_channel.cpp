@@ -268,59 +268,65 @@ inline int64_t key_ready(uint64_t key, int64_t floor) {
 }
 }  // namespace
 
-bool HbmPseudoChannel::find_candidates(Candidate& col, Candidate& row) const {
+HbmPseudoChannel::Candidate HbmPseudoChannel::scan_columns(uint64_t banks) const {
   const int t = type_;
-  refresh_candidates();
-  const uint64_t live = mask_[t];
-  // The bus-wide parts of each command's readiness, the same for every bank.
-  const int64_t col_floor = std::max(col_any_ok_[t], cur_);
+  const int64_t floor = std::max(col_any_ok_[t], cur_);
   const int64_t* col_group = col_group_ok_[t].data();
+  const int64_t* part = cand_part_.data();
+  const uint64_t* seq = cand_seq_.data();
+  const uint32_t* group = bank_group_.data();
+  Candidate col;
+  if (banks == 0) return col;
+  if (cfg_.banks <= (1u << kKeyBankBits)) {
+    uint64_t overflow = 0;
+    uint64_t best = kKeyNone;
+    for (uint64_t m = banks; m; m &= m - 1) {
+      const auto b = static_cast<uint32_t>(std::countr_zero(m));
+      const int64_t ready = std::max({part[b], col_group[group[b]], floor});
+      best = std::min(best, scan_key(ready, floor, seq[b], seq_, b, overflow));
+    }
+    // (A key of all ones is taken for "none": should a real one be that, use the exact loop.)
+    if (overflow == 0 && best != kKeyNone) {
+      const uint32_t b = key_bank(best);
+      return Candidate{key_ready(best, floor), seq[b], b, cand_run_[b], Kind::Col};
+    }
+  }
+  for (uint64_t m = banks; m; m &= m - 1) {
+    const auto b = static_cast<uint32_t>(std::countr_zero(m));
+    const int64_t ready = std::max({part[b], col_group[group[b]], floor});
+    if (better(ready, seq[b], col.ready, col.seq))
+      col = Candidate{ready, seq[b], b, cand_run_[b], Kind::Col};
+  }
+  return col;
+}
+
+HbmPseudoChannel::Candidate HbmPseudoChannel::scan_rows(uint64_t acts, uint64_t pres) const {
   const int64_t act_floor = std::max({act_any_ok_, faw_[faw_pos_] + cfg_.faw, row_bus_ok_, cur_});
   const int64_t pre_floor = std::max(row_bus_ok_, cur_);
   const int64_t* part = cand_part_.data();
   const uint64_t* seq = cand_seq_.data();
   const uint32_t* group = bank_group_.data();
-  const uint64_t cols = col_mask_ & live, acts = act_mask_ & live, pres = pre_mask_ & live;
+  Candidate row;
+  if ((acts | pres) == 0) return row;
   if (cfg_.banks <= (1u << kKeyBankBits)) {
     uint64_t overflow = 0;
-    uint64_t best_col = kKeyNone, best_row = kKeyNone;
-    for (uint64_t m = cols; m; m &= m - 1) {
-      const auto b = static_cast<uint32_t>(std::countr_zero(m));
-      const int64_t ready = std::max({part[b], col_group[group[b]], col_floor});
-      best_col = std::min(best_col, scan_key(ready, col_floor, seq[b], seq_, b, overflow));
-    }
+    uint64_t best = kKeyNone;
     // ACT readiness is never below the PRE floor, so both share it.
     for (uint64_t m = acts; m; m &= m - 1) {
       const auto b = static_cast<uint32_t>(std::countr_zero(m));
       const int64_t ready = std::max({part[b], act_group_ok_[group[b]], act_floor});
-      best_row = std::min(best_row, scan_key(ready, pre_floor, seq[b], seq_, b, overflow));
+      best = std::min(best, scan_key(ready, pre_floor, seq[b], seq_, b, overflow));
     }
     for (uint64_t m = pres; m; m &= m - 1) {
       const auto b = static_cast<uint32_t>(std::countr_zero(m));
       const int64_t ready = std::max(part[b], pre_floor);
-      best_row = std::min(best_row, scan_key(ready, pre_floor, seq[b], seq_, b, overflow));
+      best = std::min(best, scan_key(ready, pre_floor, seq[b], seq_, b, overflow));
     }
-    // (A key of all ones is taken for "none": should a real one be that, use the exact loop.)
-    if ((cols != 0 && best_col == kKeyNone) || ((acts | pres) != 0 && best_row == kKeyNone))
-      overflow = 1;
-    if (overflow == 0) {
-      if (best_col != kKeyNone) {
-        const uint32_t b = key_bank(best_col);
-        col = Candidate{key_ready(best_col, col_floor), seq[b], b, cand_run_[b], Kind::Col};
-      }
-      if (best_row != kKeyNone) {
-        const uint32_t b = key_bank(best_row);
-        row = Candidate{key_ready(best_row, pre_floor), seq[b], b, 0,
-                        (acts >> b) & 1 ? Kind::Act : Kind::Pre};
-      }
-      return (mixed_mask_ & live) == 0;
+    if (overflow == 0 && best != kKeyNone) {
+      const uint32_t b = key_bank(best);
+      return Candidate{key_ready(best, pre_floor), seq[b], b, 0,
+                       (acts >> b) & 1 ? Kind::Act : Kind::Pre};
     }
-  }
-  for (uint64_t m = cols; m; m &= m - 1) {
-    const auto b = static_cast<uint32_t>(std::countr_zero(m));
-    const int64_t ready = std::max({part[b], col_group[group[b]], col_floor});
-    if (better(ready, seq[b], col.ready, col.seq))
-      col = Candidate{ready, seq[b], b, cand_run_[b], Kind::Col};
   }
   for (uint64_t m = acts; m; m &= m - 1) {
     const auto b = static_cast<uint32_t>(std::countr_zero(m));
@@ -332,6 +338,43 @@ bool HbmPseudoChannel::find_candidates(Candidate& col, Candidate& row) const {
     const int64_t ready = std::max(part[b], pre_floor);
     if (better(ready, seq[b], row.ready, row.seq)) row = Candidate{ready, seq[b], b, 0, Kind::Pre};
   }
+  return row;
+}
+
+bool HbmPseudoChannel::find_candidates(Candidate& col, Candidate& row) const {
+  const int t = type_;
+  // Banks whose candidates are recomputed now; every other bank's is as at the last scan.
+  const uint64_t changed = cached_type_ == t ? dirty_ & mask_[t] : ~uint64_t{0};
+  refresh_candidates();
+  const uint64_t live = mask_[t];
+  const uint64_t cols = col_mask_ & live, acts = act_mask_ & live, pres = pre_mask_ & live;
+  // A kept choice among the unchanged banks stays theirs while its command's floors are as
+  // they were and the present has not passed its readiness (every other unchanged bank's
+  // readiness is then the same too): only the changed banks are scanned against it.
+  auto reuse = [&](const Cache& c) {
+    return c.valid && cur_ <= c.best.ready &&
+           (c.best.kind == Kind::None || (((live & ~changed) >> c.best.bank) & 1) != 0);
+  };
+  if (reuse(col_cache_)) {
+    col = scan_columns(cols & changed);
+    if (col_cache_.best.kind != Kind::None &&
+        better(col_cache_.best.ready, col_cache_.best.seq, col.ready, col.seq)) {
+      col = col_cache_.best;
+    }
+  } else {
+    col = scan_columns(cols);
+  }
+  if (reuse(row_cache_)) {
+    row = scan_rows(acts & changed, pres & changed);
+    if (row_cache_.best.kind != Kind::None &&
+        better(row_cache_.best.ready, row_cache_.best.seq, row.ready, row.seq)) {
+      row = row_cache_.best;
+    }
+  } else {
+    row = scan_rows(acts, pres);
+  }
+  col_cache_ = Cache{true, col};
+  row_cache_ = Cache{true, row};
   return (mixed_mask_ & live) == 0;
 }
 
@@ -489,6 +532,7 @@ void HbmPseudoChannel::fast_pure(int64_t until) {
 void HbmPseudoChannel::issue_column(uint32_t bank, uint32_t run, int64_t c) {
   ++commands_;
   account(c);
+  col_cache_.valid = false;
   const int t = type_;
   const uint64_t bit = uint64_t{1} << bank;
   Bank& k = banks_[bank];
@@ -548,6 +592,7 @@ void HbmPseudoChannel::issue_column(uint32_t bank, uint32_t run, int64_t c) {
 
 void HbmPseudoChannel::issue_act(uint32_t bank, int64_t c) {
   ++commands_;
+  row_cache_.valid = false;
   dirty_ |= uint64_t{1} << bank;
   Bank& k = banks_[bank];
   const HbmPcConfig& g = cfg_;
@@ -570,6 +615,7 @@ void HbmPseudoChannel::issue_act(uint32_t bank, int64_t c) {
 
 void HbmPseudoChannel::issue_pre(uint32_t bank, int64_t c) {
   ++commands_;
+  row_cache_.valid = false;
   dirty_ |= uint64_t{1} << bank;
   Bank& k = banks_[bank];
   stats_.bank_open_integral += static_cast<uint64_t>(c - k.open_since);
@@ -583,6 +629,7 @@ void HbmPseudoChannel::issue_pre(uint32_t bank, int64_t c) {
 
 void HbmPseudoChannel::refresh(int64_t due) {
   dirty_ = ~uint64_t{0};
+  col_cache_.valid = row_cache_.valid = false;
   const HbmPcConfig& g = cfg_;
   const int64_t start = std::max(due, cur_);
   if (g.refresh_mode == RefreshMode::AllBank) {
@@ -653,6 +700,7 @@ void HbmPseudoChannel::skip_idle_refreshes(int64_t until) {
     }
   }
   dirty_ = ~uint64_t{0};
+  col_cache_.valid = row_cache_.valid = false;
   const int64_t steps = g.refresh_mode == RefreshMode::AllBank ? rounds : rounds * g.banks;
   stats_.refreshes += static_cast<uint64_t>(steps);
   stats_.refresh_cycles += static_cast<uint64_t>(steps * g.rfc);
