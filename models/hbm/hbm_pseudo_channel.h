@@ -15,7 +15,9 @@
 // hits, so the scheduler chooses among two small sets in a tight loop instead of scanning every
 // run of every bank. (2) Within it, whole rounds of a perfectly interleaved stream are issued
 // at once (hbm_pseudo_channel_batch.cpp). Both make the general loop's choices, so the cycles
-// are identical (a test runs all three).
+// are identical (a test runs all three). The general loop keeps each bank's candidate command
+// and the last column and row choices, and rescans only what changed since. Refresh and the
+// configuration live in hbm_pseudo_channel_refresh.cpp.
 //
 // Leaves out: the channel-level command/address bus shared by the two pseudo-channels (HBM3
 // has separate row and column buses, modelled here per pseudo-channel), tPPD and tRREFD,
