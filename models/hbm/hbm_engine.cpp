@@ -3,6 +3,7 @@
 #include "models/hbm/hbm_engine.h"
 
 #include <algorithm>
+#include <limits>
 
 namespace mlasim {
 
@@ -132,11 +133,14 @@ void HbmEngine::access(const MemRequest& request, Done done) {
   undiscovered_.push_back(id);
   handle_finished();
   if (table_.requests[id].remaining > 0) {
-    schedule_wake(completion_bound(table_.requests[id], cycle));
+    // A bound at or after the pending wake would be dropped: it need not be finished.
+    const int64_t pending =
+        wakes_pending_.empty() ? std::numeric_limits<int64_t>::max() : *wakes_pending_.begin();
+    schedule_wake(completion_bound(table_.requests[id], cycle, pending));
   }
 }
 
-int64_t HbmEngine::completion_bound(const HbmRequestState& s, int64_t now) const {
+int64_t HbmEngine::completion_bound(const HbmRequestState& s, int64_t now, int64_t cutoff) const {
   // Each pseudo-channel with k bursts of the request left issues them no earlier than its next
   // possible column command and at most one every tCCD_S; the last one's data needs CL (CWL)
   // + BL more. The request completes after the slowest.
@@ -150,6 +154,7 @@ int64_t HbmEngine::completion_bound(const HbmRequestState& s, int64_t now) const
                                                                part.row, s.write));
     }
     bound = std::max(bound, start + static_cast<int64_t>(part.left - 1) * cfg_.ccd_s + data);
+    if (bound >= cutoff) break;  // only compared with a wake at `cutoff`: need not be exact
   }
   return bound;
 }
@@ -187,7 +192,7 @@ void HbmEngine::on_wake(int64_t cycle) {
       undiscovered_.pop_back();
       continue;
     }
-    next = std::min(next, completion_bound(s, cycle));
+    next = std::min(next, completion_bound(s, cycle, next));
     ++i;
   }
   schedule_wake(next);

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <set>
 #include <vector>
@@ -70,7 +71,10 @@ class HbmEngine final : public MemoryPort {
   void schedule_wake(int64_t cycle);
   void handle_finished();
   void complete(uint32_t id);
-  int64_t completion_bound(const HbmRequestState& s, int64_t now) const;
+  // A lower bound on when request `s` completes; any value >= `cutoff` once the bound is known
+  // to reach it (the callers only compare it with an earlier wake).
+  int64_t completion_bound(const HbmRequestState& s, int64_t now,
+                           int64_t cutoff = std::numeric_limits<int64_t>::max()) const;
   void settle();
 
   HbmParams params_;

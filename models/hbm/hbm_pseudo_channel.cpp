@@ -7,57 +7,6 @@
 
 namespace mlasim {
 
-HbmPcConfig HbmPcConfig::from(const HbmParams& p) {
-  const HbmTiming& t = p.timing;
-  HbmPcConfig c{};
-  c.cl = t.cl;
-  c.cwl = t.cwl;
-  c.bl = t.bl;
-  c.rcd_rd = t.rcd_rd;
-  c.rcd_wr = t.rcd_wr;
-  c.rp = t.rp;
-  c.ras = t.ras;
-  c.rc = t.rc;
-  c.wr = t.wr;
-  c.rtp = t.rtp;
-  c.ccd_s = t.ccd_s;
-  c.ccd_l = t.ccd_l;
-  c.rrd_s = t.rrd_s;
-  c.rrd_l = t.rrd_l;
-  c.faw = t.faw;
-  c.wtr_s = t.wtr_s;
-  c.wtr_l = t.wtr_l;
-  c.rtw = t.rtw;
-  c.banks = p.org.banks_per_pc();
-  c.groups = p.org.sids * p.org.bank_groups;
-  c.banks_per_group = p.org.banks;
-  c.queue[0] = p.controller.read_queue;
-  c.queue[1] = p.controller.write_queue;
-  c.write_high = p.controller.write_high;
-  c.write_low = p.controller.write_low;
-  c.page_policy = p.controller.page_policy;
-  c.fast_path = p.controller.fast_path;
-  c.refresh_mode = p.refresh.mode;
-  const int64_t tck = p.org.tck.ps();
-  auto ceil_cycles = [tck](Time x) { return (x.ps() + tck - 1) / tck; };
-  switch (p.refresh.mode) {
-    case RefreshMode::AllBank:
-      c.refi = p.refresh.trefi.ps() / tck;
-      c.rfc = ceil_cycles(p.refresh.trfc);
-      break;
-    case RefreshMode::PerBank:
-      // Every bank is refreshed once per tREFI, one bank at a time.
-      c.refi = p.refresh.trefi.ps() / tck / c.banks;
-      c.rfc = ceil_cycles(p.refresh.trfc_pb);
-      break;
-    case RefreshMode::None:
-      c.refi = kNever;
-      c.rfc = 0;
-      break;
-  }
-  return c;
-}
-
 void HbmPseudoChannel::RunQueue::erase(size_t i) {
   if (i == 0) {
     if (++head_ == v_.size()) {
@@ -151,6 +100,7 @@ void HbmPseudoChannel::refill(int t, int64_t c) {
       }
       q.push_back(Run{s.req, s.part, row, 1, 0, seq});
       k.sync_head(t);
+      dirty_ |= uint64_t{1} << b;
     } else {
       Run& tail = q.back();
       if (hit != (k.open_row == static_cast<int64_t>(k.head_row[t]))) refill_.mixed = true;
@@ -162,11 +112,11 @@ void HbmPseudoChannel::refill(int t, int64_t c) {
         ++tail.count;
       } else {
         q.push_back(Run{s.req, s.part, row, 1, 0, seq});
+        dirty_ |= uint64_t{1} << b;
       }
     }
     ++k.pending[t];
     mask_[t] |= uint64_t{1} << b;
-    dirty_ |= uint64_t{1} << b;
     ++window_[t];
     --waiting_[t];
     s.cursor.next();
@@ -243,34 +193,137 @@ void HbmPseudoChannel::refresh_candidates() const {
   dirty_ &= ~mask_[t];
 }
 
-bool HbmPseudoChannel::find_candidates(Candidate& col, Candidate& row) const {
+namespace {
+// A scan's choice, the least (readiness, age), made without branches: each candidate becomes one
+// 64-bit key of its readiness above the scan's floor, its age relative to the newest burst and
+// its bank, and the least key wins. Ages are unique, so this is the same choice as comparing the
+// pairs one by one. A key field that would overflow sends the scan to the exact pairwise loop.
+constexpr int kKeyBankBits = 6;
+constexpr int kKeySeqBits = 34;
+constexpr int kKeyReadyBits = 64 - kKeySeqBits - kKeyBankBits;
+constexpr uint64_t kKeyNone = ~uint64_t{0};
+inline uint64_t scan_key(int64_t ready, int64_t floor, uint64_t seq, uint64_t seq_top, uint32_t b,
+                         uint64_t& overflow) {
+  const auto dr = static_cast<uint64_t>(ready - floor);
+  const uint64_t age = seq - (seq_top - (uint64_t{1} << kKeySeqBits));
+  overflow |= (dr >> kKeyReadyBits) | (age >> kKeySeqBits);
+  return (dr << (kKeySeqBits + kKeyBankBits)) | (age << kKeyBankBits) | b;
+}
+inline uint32_t key_bank(uint64_t key) {
+  return static_cast<uint32_t>(key & ((uint64_t{1} << kKeyBankBits) - 1));
+}
+inline int64_t key_ready(uint64_t key, int64_t floor) {
+  return floor + static_cast<int64_t>(key >> (kKeySeqBits + kKeyBankBits));
+}
+}  // namespace
+
+HbmPseudoChannel::Candidate HbmPseudoChannel::scan_columns(uint64_t banks) const {
   const int t = type_;
-  refresh_candidates();
-  const uint64_t live = mask_[t];
-  // The bus-wide parts of each command's readiness, the same for every bank.
-  const int64_t col_floor = std::max(col_any_ok_[t], cur_);
+  const int64_t floor = std::max(col_any_ok_[t], cur_);
   const int64_t* col_group = col_group_ok_[t].data();
+  const int64_t* part = cand_part_.data();
+  const uint64_t* seq = cand_seq_.data();
+  const uint32_t* group = bank_group_.data();
+  Candidate col;
+  if (banks == 0) return col;
+  if (cfg_.banks <= (1u << kKeyBankBits)) {
+    uint64_t overflow = 0;
+    uint64_t best = kKeyNone;
+    for (uint64_t m = banks; m; m &= m - 1) {
+      const auto b = static_cast<uint32_t>(std::countr_zero(m));
+      const int64_t ready = std::max({part[b], col_group[group[b]], floor});
+      best = std::min(best, scan_key(ready, floor, seq[b], seq_, b, overflow));
+    }
+    // (A key of all ones is taken for "none": should a real one be that, use the exact loop.)
+    if (overflow == 0 && best != kKeyNone) {
+      const uint32_t b = key_bank(best);
+      return Candidate{key_ready(best, floor), seq[b], b, cand_run_[b], Kind::Col};
+    }
+  }
+  for (uint64_t m = banks; m; m &= m - 1) {
+    const auto b = static_cast<uint32_t>(std::countr_zero(m));
+    const int64_t ready = std::max({part[b], col_group[group[b]], floor});
+    if (better(ready, seq[b], col.ready, col.seq))
+      col = Candidate{ready, seq[b], b, cand_run_[b], Kind::Col};
+  }
+  return col;
+}
+
+HbmPseudoChannel::Candidate HbmPseudoChannel::scan_rows(uint64_t acts, uint64_t pres) const {
   const int64_t act_floor = std::max({act_any_ok_, faw_[faw_pos_] + cfg_.faw, row_bus_ok_, cur_});
   const int64_t pre_floor = std::max(row_bus_ok_, cur_);
   const int64_t* part = cand_part_.data();
   const uint64_t* seq = cand_seq_.data();
   const uint32_t* group = bank_group_.data();
-  for (uint64_t m = col_mask_ & live; m; m &= m - 1) {
-    const auto b = static_cast<uint32_t>(std::countr_zero(m));
-    const int64_t ready = std::max({part[b], col_group[group[b]], col_floor});
-    if (better(ready, seq[b], col.ready, col.seq))
-      col = Candidate{ready, seq[b], b, cand_run_[b], Kind::Col};
+  Candidate row;
+  if ((acts | pres) == 0) return row;
+  if (cfg_.banks <= (1u << kKeyBankBits)) {
+    uint64_t overflow = 0;
+    uint64_t best = kKeyNone;
+    // ACT readiness is never below the PRE floor, so both share it.
+    for (uint64_t m = acts; m; m &= m - 1) {
+      const auto b = static_cast<uint32_t>(std::countr_zero(m));
+      const int64_t ready = std::max({part[b], act_group_ok_[group[b]], act_floor});
+      best = std::min(best, scan_key(ready, pre_floor, seq[b], seq_, b, overflow));
+    }
+    for (uint64_t m = pres; m; m &= m - 1) {
+      const auto b = static_cast<uint32_t>(std::countr_zero(m));
+      const int64_t ready = std::max(part[b], pre_floor);
+      best = std::min(best, scan_key(ready, pre_floor, seq[b], seq_, b, overflow));
+    }
+    if (overflow == 0 && best != kKeyNone) {
+      const uint32_t b = key_bank(best);
+      return Candidate{key_ready(best, pre_floor), seq[b], b, 0,
+                       (acts >> b) & 1 ? Kind::Act : Kind::Pre};
+    }
   }
-  for (uint64_t m = act_mask_ & live; m; m &= m - 1) {
+  for (uint64_t m = acts; m; m &= m - 1) {
     const auto b = static_cast<uint32_t>(std::countr_zero(m));
     const int64_t ready = std::max({part[b], act_group_ok_[group[b]], act_floor});
     if (better(ready, seq[b], row.ready, row.seq)) row = Candidate{ready, seq[b], b, 0, Kind::Act};
   }
-  for (uint64_t m = pre_mask_ & live; m; m &= m - 1) {
+  for (uint64_t m = pres; m; m &= m - 1) {
     const auto b = static_cast<uint32_t>(std::countr_zero(m));
     const int64_t ready = std::max(part[b], pre_floor);
     if (better(ready, seq[b], row.ready, row.seq)) row = Candidate{ready, seq[b], b, 0, Kind::Pre};
   }
+  return row;
+}
+
+bool HbmPseudoChannel::find_candidates(Candidate& col, Candidate& row) const {
+  const int t = type_;
+  // Banks whose candidates are recomputed now; every other bank's is as at the last scan.
+  const uint64_t changed = cached_type_ == t ? dirty_ & mask_[t] : ~uint64_t{0};
+  refresh_candidates();
+  const uint64_t live = mask_[t];
+  const uint64_t cols = col_mask_ & live, acts = act_mask_ & live, pres = pre_mask_ & live;
+  // A kept choice among the unchanged banks stays theirs while its command's floors are as
+  // they were and the present has not passed its readiness (every other unchanged bank's
+  // readiness is then the same too): only the changed banks are scanned against it.
+  auto reuse = [&](const Cache& c) {
+    return c.valid && cur_ <= c.best.ready &&
+           (c.best.kind == Kind::None || (((live & ~changed) >> c.best.bank) & 1) != 0);
+  };
+  if (reuse(col_cache_)) {
+    col = scan_columns(cols & changed);
+    if (col_cache_.best.kind != Kind::None &&
+        better(col_cache_.best.ready, col_cache_.best.seq, col.ready, col.seq)) {
+      col = col_cache_.best;
+    }
+  } else {
+    col = scan_columns(cols);
+  }
+  if (reuse(row_cache_)) {
+    row = scan_rows(acts & changed, pres & changed);
+    if (row_cache_.best.kind != Kind::None &&
+        better(row_cache_.best.ready, row_cache_.best.seq, row.ready, row.seq)) {
+      row = row_cache_.best;
+    }
+  } else {
+    row = scan_rows(acts, pres);
+  }
+  col_cache_ = Cache{true, col};
+  row_cache_ = Cache{true, row};
   return (mixed_mask_ & live) == 0;
 }
 
@@ -428,8 +481,9 @@ void HbmPseudoChannel::fast_pure(int64_t until) {
 void HbmPseudoChannel::issue_column(uint32_t bank, uint32_t run, int64_t c) {
   ++commands_;
   account(c);
-  dirty_ |= uint64_t{1} << bank;
+  col_cache_.valid = false;
   const int t = type_;
+  const uint64_t bit = uint64_t{1} << bank;
   Bank& k = banks_[bank];
   Run& r = k.q[t][run];
   const HbmPcConfig& g = cfg_;
@@ -454,12 +508,20 @@ void HbmPseudoChannel::issue_column(uint32_t bank, uint32_t run, int64_t c) {
   --s.parts[r.part].left;
   if (--s.remaining == 0) table_.finished.push_back(r.req);
   ++stats_.bursts[t];
+  // A run that keeps bursts stays the bank's candidate with only its age moved on: the cached
+  // candidate is patched rather than recomputed (when it is current and is this run).
   if (--r.count == 0) {
     k.q[t].erase(run);
     if (run == 0) k.sync_head(t);
+    dirty_ |= bit;
   } else {
     r.seq += r.stride;
     if (run == 0) k.head_seq[t] = r.seq;
+    if (cached_type_ == t && !(dirty_ & bit) && (col_mask_ & bit) && cand_run_[bank] == run) {
+      cand_seq_[bank] = r.seq;
+    } else {
+      dirty_ |= bit;
+    }
   }
   if (--k.pending[t] == 0) mask_[t] &= ~(uint64_t{1} << bank);
   --window_[t];
@@ -472,12 +534,14 @@ void HbmPseudoChannel::issue_column(uint32_t bank, uint32_t run, int64_t c) {
     k.act_ok = std::max(k.act_ok, p + g.rp);
     k.closed_for_conflict = false;
     ++stats_.precharges;
+    dirty_ |= bit;
   }
   refill(t, c);
 }
 
 void HbmPseudoChannel::issue_act(uint32_t bank, int64_t c) {
   ++commands_;
+  row_cache_.valid = false;
   dirty_ |= uint64_t{1} << bank;
   Bank& k = banks_[bank];
   const HbmPcConfig& g = cfg_;
@@ -500,6 +564,7 @@ void HbmPseudoChannel::issue_act(uint32_t bank, int64_t c) {
 
 void HbmPseudoChannel::issue_pre(uint32_t bank, int64_t c) {
   ++commands_;
+  row_cache_.valid = false;
   dirty_ |= uint64_t{1} << bank;
   Bank& k = banks_[bank];
   stats_.bank_open_integral += static_cast<uint64_t>(c - k.open_since);
@@ -509,86 +574,6 @@ void HbmPseudoChannel::issue_pre(uint32_t bank, int64_t c) {
   row_bus_ok_ = c + 1;
   ++stats_.precharges;
   cur_ = c;
-}
-
-void HbmPseudoChannel::refresh(int64_t due) {
-  dirty_ = ~uint64_t{0};
-  const HbmPcConfig& g = cfg_;
-  const int64_t start = std::max(due, cur_);
-  if (g.refresh_mode == RefreshMode::AllBank) {
-    // Nothing else issues once the refresh is due: PREA when every open bank allows it, REF
-    // when every bank is precharged, then all banks wait tRFC.
-    int64_t pa = std::max(start, row_bus_ok_);
-    bool any_open = false;
-    for (const Bank& k : banks_) {
-      if (k.open_row >= 0) {
-        pa = std::max(pa, k.pre_ok);
-        any_open = true;
-      }
-    }
-    int64_t ref = start;
-    if (any_open) {
-      for (Bank& k : banks_) {
-        if (k.open_row < 0) continue;
-        stats_.bank_open_integral += static_cast<uint64_t>(pa - k.open_since);
-        k.open_row = -1;
-        k.act_ok = std::max(k.act_ok, pa + g.rp);
-      }
-      ++stats_.precharges;
-      ref = pa + 1;
-    }
-    ref = std::max(ref, row_bus_ok_);
-    for (const Bank& k : banks_)
-      ref = std::max(ref, k.act_ok);
-    for (Bank& k : banks_) {
-      k.act_ok = ref + g.rfc;
-      k.closed_for_conflict = false;
-    }
-    row_bus_ok_ = ref + 1;
-    cur_ = std::max(cur_, ref);
-    stats_.refresh_cycles += static_cast<uint64_t>(g.rfc);
-  } else {
-    Bank& k = banks_[refresh_bank_];
-    if (k.open_row >= 0) {
-      const int64_t p = std::max(start, k.pre_ok);
-      stats_.bank_open_integral += static_cast<uint64_t>(p - k.open_since);
-      k.open_row = -1;
-      k.act_ok = std::max(k.act_ok, p + g.rp);
-    }
-    const int64_t ref = std::max(start, k.act_ok);
-    k.act_ok = ref + g.rfc;
-    k.closed_for_conflict = false;
-    refresh_bank_ = (refresh_bank_ + 1) % g.banks;
-    stats_.refresh_cycles += static_cast<uint64_t>(g.rfc);
-  }
-  ++stats_.refreshes;
-  refresh_due_ += g.refi;
-}
-
-void HbmPseudoChannel::skip_idle_refreshes(int64_t until) {
-  const HbmPcConfig& g = cfg_;
-  if (g.refresh_mode == RefreshMode::None || refresh_due_ >= until) return;
-  const int64_t round = g.refresh_mode == RefreshMode::AllBank ? g.refi : g.refi * g.banks;
-  const int64_t rounds = (until - refresh_due_) / round - 2;
-  if (rounds <= 0) return;
-  // An idle channel only refreshes: after one round every bank is closed and the rounds
-  // skipped here look alike, so they are counted, not simulated; the last two rounds before
-  // `until` run normally and leave the bank timing exact.
-  for (Bank& k : banks_) {
-    if (k.open_row >= 0) {
-      stats_.bank_open_integral +=
-          static_cast<uint64_t>(std::max<int64_t>(0, refresh_due_ - k.open_since));
-      k.open_row = -1;
-      k.closed_for_conflict = false;
-    }
-  }
-  dirty_ = ~uint64_t{0};
-  const int64_t steps = g.refresh_mode == RefreshMode::AllBank ? rounds : rounds * g.banks;
-  stats_.refreshes += static_cast<uint64_t>(steps);
-  stats_.refresh_cycles += static_cast<uint64_t>(steps * g.rfc);
-  refresh_due_ += steps * g.refi;
-  account(refresh_due_);
-  cur_ = std::max(cur_, refresh_due_ - g.refi);
 }
 
 }  // namespace mlasim

@@ -15,7 +15,9 @@
 // hits, so the scheduler chooses among two small sets in a tight loop instead of scanning every
 // run of every bank. (2) Within it, whole rounds of a perfectly interleaved stream are issued
 // at once (hbm_pseudo_channel_batch.cpp). Both make the general loop's choices, so the cycles
-// are identical (a test runs all three).
+// are identical (a test runs all three). The general loop keeps each bank's candidate command
+// and the last column and row choices, and rescans only what changed since. Refresh and the
+// configuration live in hbm_pseudo_channel_refresh.cpp.
 //
 // Leaves out: the channel-level command/address bus shared by the two pseudo-channels (HBM3
 // has separate row and column buses, modelled here per pseudo-channel), tPPD and tRREFD,
@@ -176,7 +178,12 @@ class HbmPseudoChannel {
   // Scans the banks with queued bursts of the active type for the oldest ready column command
   // and row command. Returns true when every such bank is "pure": its queued bursts are all
   // hits on its open row, or none is.
+  // A choice kept from the last scan is reused (see find_candidates()).
   bool find_candidates(Candidate& col, Candidate& row) const;
+  // The oldest ready column command among `banks`; the oldest ready ACT among `acts` or PRE
+  // among `pres` (all with current candidates).
+  Candidate scan_columns(uint64_t banks) const;
+  Candidate scan_rows(uint64_t acts, uint64_t pres) const;
   // Offers bank b's row command (ACT if closed, PRE if open) to `row` if older/readier.
   void row_candidate(uint32_t b, Candidate& row) const;
   void issue_column(uint32_t bank, uint32_t run, int64_t c);
@@ -232,6 +239,13 @@ class HbmPseudoChannel {
   mutable uint64_t dirty_ = ~uint64_t{0};
   mutable int cached_type_ = -1;
   mutable uint64_t col_mask_ = 0, act_mask_ = 0, pre_mask_ = 0, mixed_mask_ = 0;
+  // The last scan's column and row choices; a column command (or a batch) makes the column
+  // one stale, a row command the row one, a refresh both.
+  struct Cache {
+    bool valid = false;
+    Candidate best;
+  };
+  mutable Cache col_cache_, row_cache_;
   mutable std::vector<int64_t> cand_part_;
   mutable std::vector<uint64_t> cand_seq_;
   mutable std::vector<uint32_t> cand_run_;
