@@ -16,6 +16,7 @@ namespace mlasim {
 void TimeSeries::add_slow(int64_t t0, int64_t t1, double per_ps, int64_t initial_width,
                           int32_t max_bins) {
   if (t1 <= t0) return;
+  store_current();
   if (width_ == 0) width_ = std::max<int64_t>(1, initial_width);
   while ((t1 - 1) / width_ >= max_bins) {
     std::vector<double> merged((bins_.size() + 1) / 2, 0.0);
@@ -36,9 +37,11 @@ void TimeSeries::add_slow(int64_t t0, int64_t t1, double per_ps, int64_t initial
   cur_ = last;
   cur_lo_ = static_cast<int64_t>(last) * width_;
   cur_hi_ = cur_lo_ + width_;
+  cur_sum_ = bins_[cur_];
 }
 
 std::vector<double> TimeSeries::coarsened(int64_t width) const {
+  store_current();
   if (width_ == 0 || width <= width_) return bins_;
   const int64_t factor = width / width_;
   std::vector<double> out((bins_.size() + factor - 1) / factor, 0.0);

@@ -39,23 +39,33 @@ class TimeSeries {
            int32_t max_bins) {
     // Common case, without a division: inside the bin the last interval ended in.
     if (t0_ps >= cur_lo_ && t1_ps <= cur_hi_) {
-      bins_[cur_] += static_cast<double>(t1_ps - t0_ps) * per_ps;
+      cur_sum_ += static_cast<double>(t1_ps - t0_ps) * per_ps;
       return;
     }
     add_slow(t0_ps, t1_ps, per_ps, initial_width_ps, max_bins);
   }
   int64_t width_ps() const { return width_; }
-  const std::vector<double>& bins() const { return bins_; }
+  const std::vector<double>& bins() const {
+    store_current();
+    return bins_;
+  }
   // Bins re-cut to a width that is a multiple of this one's.
   std::vector<double> coarsened(int64_t width_ps) const;
 
  private:
   void add_slow(int64_t t0_ps, int64_t t1_ps, double per_ps, int64_t initial_width_ps,
                 int32_t max_bins);
+  // Bin cur_ is summed in cur_sum_ (beside the bounds, no access to the vector per interval)
+  // and written back when another bin is touched or the bins are read: the same additions in
+  // the same order as summing in place.
+  void store_current() const {
+    if (cur_hi_ > cur_lo_) bins_[cur_] = cur_sum_;
+  }
   int64_t width_ = 0;
-  std::vector<double> bins_;
+  mutable std::vector<double> bins_;
   size_t cur_ = 0;
   int64_t cur_lo_ = 0, cur_hi_ = -1;  // bounds of bin cur_ (empty until the first interval)
+  double cur_sum_ = 0;                // bin cur_'s value while it is the current bin
 };
 
 struct LinkStats {
