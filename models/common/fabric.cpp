@@ -160,25 +160,6 @@ void Fabric::schedule(int64_t t, uint8_t kind, uint32_t a, uint32_t b) {
   if (!in_fire_ && (armed_for_ < 0 || t < armed_for_)) arm();
 }
 
-bool Fabric::EventQueue::refill_if_due(uint64_t t) {
-  size_t i = 1;
-  while (buckets_[i].empty())
-    ++i;  // the caller checked size_ > 0 and bucket 0 is empty
-  std::vector<Event>& from = buckets_[i];
-  uint64_t m = from.front().key;
-  for (const Event& e : from)
-    m = std::min(m, e.key);
-  if (m > t) return false;
-  buckets_[0].clear();
-  head0_ = 0;
-  last_ = m;
-  // Every event of bucket i shares the bits above i - 1 with m, so each lands lower down.
-  for (const Event& e : from)
-    buckets_[bucket_of(e.key)].push_back(e);
-  from.clear();
-  return true;
-}
-
 void Fabric::arm() {
   const auto now = static_cast<int64_t>(sc_core::sc_time_stamp().value());
   const int64_t t = queue_.top().t();
