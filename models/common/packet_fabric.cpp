@@ -112,6 +112,7 @@ void PacketFabric::inject(NetworkNode& at, Message msg, std::function<void()> on
   while (it != pending.begin() && msgs_[*(it - 1)].ready > msgs_[m].ready)
     --it;
   pending.insert(it, m);
+  ++state_[link].vl(vl).sourcing;
   drain(link, vl);
 }
 
@@ -232,11 +233,12 @@ void PacketFabric::drain(uint32_t link, uint8_t vl) {
     VlState& v = state_[link].vl(vl);
     // Messages whose setup has elapsed by the time the wire frees join the round-robin.
     const int64_t horizon = std::max(now_ps(), state_[link].wire_free);
-    while (!v.source.pending.empty() && msgs_[v.source.pending.front()].ready <= horizon) {
+    while (v.sourcing > 0 && !v.source.pending.empty() &&
+           msgs_[v.source.pending.front()].ready <= horizon) {
       v.source.active.push_back(v.source.pending.front());
       v.source.pending.pop_front();
     }
-    if (v.waiting == 0 && v.source.empty()) return;
+    if (v.idle()) return;
     // Candidates: slots 0..n-1 (inputs), n (this node's own messages).
     const uint32_t n = static_cast<uint32_t>(v.slots.size());
     uint32_t pick = kNone;
@@ -248,7 +250,7 @@ void PacketFabric::drain(uint32_t link, uint8_t vl) {
       return msgs_[m].ready;
     };
     auto nonempty = [&](uint32_t s) {
-      return s < n ? !v.slots[s].packets.empty() : !v.source.empty();
+      return s < n ? !v.slots[s].packets.empty() : v.sourcing > 0;
     };
     for (uint32_t i = 0; i <= n; ++i) {
       const uint32_t s = (v.rr + i) % (n + 1);
@@ -288,6 +290,7 @@ void PacketFabric::drain(uint32_t link, uint8_t vl) {
         state_[link].vl(vl).source.active.push_back(m);  // round-robin across queue pairs
       } else {
         msgs_[m].in_source = false;
+        --state_[link].vl(vl).sourcing;
       }
     }
     state_[link].vl(vl).rr = (pick + 1) % (n + 1);
@@ -302,7 +305,7 @@ void PacketFabric::forward(uint32_t pkt, uint32_t link) {
   }
   const uint8_t vl = pool_[pkt].vl;
   VlState& v = state_[link].vl(vl);
-  if (v.waiting == 0 && v.source.empty()) {
+  if (v.idle()) {
     const uint32_t credits = credits_of(wire_of(link, pool_[pkt].payload));
     int64_t start = 0;
     if (reserve(link, vl, credits, earliest_start(link, pool_[pkt]), &start)) {
@@ -380,7 +383,7 @@ void PacketFabric::return_credits(uint32_t link, uint8_t vl, uint32_t credits, i
     std::push_heap(v.returns.begin(), v.returns.end(), LaterReturn{});
   }
   if (v.free > v.total) ++credit_violations;
-  if (v.waiting > 0 || !v.source.empty()) drain(link, vl);
+  if (!v.idle()) drain(link, vl);
 }
 
 void PacketFabric::dispatch(uint8_t kind, uint32_t a, uint32_t) {

@@ -154,19 +154,22 @@ class PacketFabric : public Fabric {
     std::deque<uint32_t> pending;  // messages still in their setup latency, by ready time
     bool empty() const { return active.empty() && pending.empty(); }
   };
+  // What every hop reads comes first (one cache line), the queues' insides after it.
   struct VlState {
     int64_t free = 0;
     int64_t total = 0;
-    int64_t ready_at = 0;         // `free` holds from this time on
-    std::vector<Return> returns;  // min-heap by time: credits known to come back later
-    std::vector<Slot> slots;      // packets waiting for credits, per input
+    int64_t ready_at = 0;  // `free` holds from this time on
     uint32_t rr = 0;
     uint32_t waiting = 0;
+    uint32_t sourcing = 0;        // messages in `source` (active and pending)
+    std::vector<Return> returns;  // min-heap by time: credits known to come back later
+    std::vector<Slot> slots;      // packets waiting for credits, per input
     Source source;
+    bool idle() const { return waiting == 0 && sourcing == 0; }
   };
   // Everything a hop needs about its link, in one place (the per-hop path is bound by cache
   // misses): line state, the full-packet figures, the receiving node's timing, VL 0 inline.
-  struct LinkState {
+  struct alignas(64) LinkState {
     int64_t wire_free = 0;
     int64_t mtu_ser = 0;    // serialisation of a full packet, ps
     int64_t prop = 0;       // propagation, ps
@@ -179,8 +182,8 @@ class PacketFabric : public Fabric {
     bool fcfs = false;  // the sending node arbitrates first-come first-served
     bool dead = false;
     int64_t dead_at = INT64_MAX;
-    uint64_t queued_bytes = 0;  // waiting for this output (adaptive routing's load)
     VlState vl0;
+    uint64_t queued_bytes = 0;      // waiting for this output (adaptive routing's load)
     std::vector<VlState> more_vls;  // VL 1.. when network.vls > 1
     VlState& vl(uint8_t i) { return i == 0 ? vl0 : more_vls[i - 1]; }
     const VlState& vl(uint8_t i) const { return i == 0 ? vl0 : more_vls[i - 1]; }

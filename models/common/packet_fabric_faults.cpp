@@ -130,6 +130,7 @@ void PacketFabric::enqueue_source(uint32_t m) {
   const uint32_t link = s.path.front();
   const uint8_t vl = s.msg.vl;
   state_[link].vl(vl).source.active.push_back(m);
+  ++state_[link].vl(vl).sourcing;
   drain(link, vl);
 }
 
@@ -157,12 +158,16 @@ void PacketFabric::refresh_paths() {
     std::copy_n(s.path.begin(), std::min(s.path.size(), kInlinePath), s.path_inline.begin());
     if (s.in_source && old_first != s.path.front()) {
       const uint8_t vl = s.msg.vl;
-      Source& from = state_[old_first].vl(vl).source;
-      for (auto* q : {&from.active, &from.pending}) {
+      VlState& from = state_[old_first].vl(vl);
+      for (auto* q : {&from.source.active, &from.source.pending}) {
         auto it = std::find(q->begin(), q->end(), m);
-        if (it != q->end()) q->erase(it);
+        if (it != q->end()) {
+          q->erase(it);
+          --from.sourcing;
+        }
       }
       state_[s.path.front()].vl(vl).source.active.push_back(m);
+      ++state_[s.path.front()].vl(vl).sourcing;
       to_drain.emplace_back(s.path.front(), vl);
     }
   }
