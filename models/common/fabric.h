@@ -69,9 +69,9 @@ class TimeSeries {
   double cur_sum_ = 0;                // bin cur_'s value while it is the current bin
 };
 
-struct LinkStats {
-  uint64_t bytes = 0;       // payload
-  uint64_t wire_bytes = 0;  // payload plus headers
+struct alignas(64) LinkStats {  // counters, then each series, one cache line apiece
+  uint64_t bytes = 0;           // payload
+  uint64_t wire_bytes = 0;      // payload plus headers
   uint64_t packets = 0;
   uint64_t messages = 0;          // flows (flow level) or last packets of messages (packet level)
   uint64_t busy_ps = 0;           // serialising
