@@ -62,8 +62,8 @@ void PacketFabric::kill_link(uint32_t link) {
 
 void PacketFabric::lose(uint32_t pkt) {
   const Packet& p = pool_[pkt];
-  const uint32_t m = p.msg, seq = p.seq, in_link = p.in_link, in_credits = p.in_credits;
-  const uint32_t in_wire = p.in_wire, payload = p.payload;
+  const uint32_t m = p.msg, seq = p.seq, in_link = p.in_link, payload = p.payload;
+  const uint32_t in_wire = in_link != kNone ? in_wire_of(p) : 0, in_credits = credits_of(in_wire);
   const uint8_t flags = p.flags, vl = p.vl;
   const int64_t head_in = p.head_in;
   ++packets_lost;
