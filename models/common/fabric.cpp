@@ -16,6 +16,7 @@ namespace mlasim {
 void TimeSeries::add_slow(int64_t t0, int64_t t1, double per_ps, int64_t initial_width,
                           int32_t max_bins) {
   if (t1 <= t0) return;
+  store_current();
   if (width_ == 0) width_ = std::max<int64_t>(1, initial_width);
   while ((t1 - 1) / width_ >= max_bins) {
     std::vector<double> merged((bins_.size() + 1) / 2, 0.0);
@@ -36,9 +37,11 @@ void TimeSeries::add_slow(int64_t t0, int64_t t1, double per_ps, int64_t initial
   cur_ = last;
   cur_lo_ = static_cast<int64_t>(last) * width_;
   cur_hi_ = cur_lo_ + width_;
+  cur_sum_ = bins_[cur_];
 }
 
 std::vector<double> TimeSeries::coarsened(int64_t width) const {
+  store_current();
   if (width_ == 0 || width <= width_) return bins_;
   const int64_t factor = width / width_;
   std::vector<double> out((bins_.size() + factor - 1) / factor, 0.0);
@@ -155,25 +158,6 @@ void Fabric::schedule(int64_t t, uint8_t kind, uint32_t a, uint32_t b) {
   queue_.push(Event{static_cast<uint64_t>(t), a, static_cast<uint32_t>(kind) | (b << 8)});
   // While firing, the loop picks up events due now and re-arms once at its end.
   if (!in_fire_ && (armed_for_ < 0 || t < armed_for_)) arm();
-}
-
-bool Fabric::EventQueue::refill_if_due(uint64_t t) {
-  size_t i = 1;
-  while (buckets_[i].empty())
-    ++i;  // the caller checked size_ > 0 and bucket 0 is empty
-  std::vector<Event>& from = buckets_[i];
-  uint64_t m = from.front().key;
-  for (const Event& e : from)
-    m = std::min(m, e.key);
-  if (m > t) return false;
-  buckets_[0].clear();
-  head0_ = 0;
-  last_ = m;
-  // Every event of bucket i shares the bits above i - 1 with m, so each lands lower down.
-  for (const Event& e : from)
-    buckets_[bucket_of(e.key)].push_back(e);
-  from.clear();
-  return true;
 }
 
 void Fabric::arm() {

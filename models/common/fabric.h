@@ -6,8 +6,8 @@
 // Why one engine rather than a SystemC process per node: SystemC costs about 250-750 ns of
 // wall time per distinct timestamp and per activation (REFERENCE §5). The fabric keeps its own
 // time-ordered queue of small typed events and wakes SystemC once per distinct timestamp, so a
-// packet hop costs one heap push and pop, and hops due at the same time share an activation.
-// Deterministic: events at equal times run in the order they were scheduled.
+// packet hop costs one queue push and pop (event_queue.h), and hops due at the same time share an
+// activation. Deterministic: events at equal times run in the order they were scheduled.
 //
 // Left out here: the concrete transport (PacketFabric, FlowFabric).
 #pragma once
@@ -22,6 +22,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "models/common/event_queue.h"
 #include "models/common/message.h"
 #include "models/common/network_node.h"
 #include "models/common/network_params.h"
@@ -39,28 +40,38 @@ class TimeSeries {
            int32_t max_bins) {
     // Common case, without a division: inside the bin the last interval ended in.
     if (t0_ps >= cur_lo_ && t1_ps <= cur_hi_) {
-      bins_[cur_] += static_cast<double>(t1_ps - t0_ps) * per_ps;
+      cur_sum_ += static_cast<double>(t1_ps - t0_ps) * per_ps;
       return;
     }
     add_slow(t0_ps, t1_ps, per_ps, initial_width_ps, max_bins);
   }
   int64_t width_ps() const { return width_; }
-  const std::vector<double>& bins() const { return bins_; }
+  const std::vector<double>& bins() const {
+    store_current();
+    return bins_;
+  }
   // Bins re-cut to a width that is a multiple of this one's.
   std::vector<double> coarsened(int64_t width_ps) const;
 
  private:
   void add_slow(int64_t t0_ps, int64_t t1_ps, double per_ps, int64_t initial_width_ps,
                 int32_t max_bins);
+  // Bin cur_ is summed in cur_sum_ (beside the bounds, no access to the vector per interval)
+  // and written back when another bin is touched or the bins are read: the same additions in
+  // the same order as summing in place.
+  void store_current() const {
+    if (cur_hi_ > cur_lo_) bins_[cur_] = cur_sum_;
+  }
   int64_t width_ = 0;
-  std::vector<double> bins_;
+  mutable std::vector<double> bins_;
   size_t cur_ = 0;
   int64_t cur_lo_ = 0, cur_hi_ = -1;  // bounds of bin cur_ (empty until the first interval)
+  double cur_sum_ = 0;                // bin cur_'s value while it is the current bin
 };
 
-struct LinkStats {
-  uint64_t bytes = 0;       // payload
-  uint64_t wire_bytes = 0;  // payload plus headers
+struct alignas(64) LinkStats {  // counters, then each series, one cache line apiece
+  uint64_t bytes = 0;           // payload
+  uint64_t wire_bytes = 0;      // payload plus headers
   uint64_t packets = 0;
   uint64_t messages = 0;          // flows (flow level) or last packets of messages (packet level)
   uint64_t busy_ps = 0;           // serialising
@@ -170,15 +181,7 @@ class Fabric : public sc_core::sc_module {
   virtual size_t bytes_per_in_flight_packet() const { return 0; }
 
  protected:
-  // 16 bytes: time in ps, then the event's kind and arguments.
-  struct Event {
-    uint64_t key;  // time, ps
-    uint32_t a;
-    uint32_t kind_b;  // kind (8 bits) | b << 8 (24 bits)
-    int64_t t() const { return static_cast<int64_t>(key); }
-    uint8_t kind() const { return static_cast<uint8_t>(kind_b & 0xff); }
-    uint32_t b() const { return kind_b >> 8; }
-  };
+  using Event = FabricEvent;  // 16 bytes: time in ps, then the event's kind and arguments
   void schedule(int64_t t_ps, uint8_t kind, uint32_t a, uint32_t b = 0);
   virtual void dispatch(uint8_t kind, uint32_t a, uint32_t b) = 0;
   // Events that touch only the fabric's own state (no callback into a GPU) may run ahead of
@@ -244,63 +247,8 @@ class Fabric : public sc_core::sc_module {
   void arm();
   void deliver_now(uint32_t record, NetworkNode& at, Message&& msg, int in_port);
 
-  // Event queue: a radix heap. Times never go backwards (nothing is scheduled before the
-  // last event taken out), so an event waits in the bucket of the highest bit in which its
-  // time differs from that last time; taking the next one out only re-sorts the lowest
-  // non-empty bucket. Pushes are appends, and equal times leave in the order they came in
-  // (bucket 0 is a FIFO), which keeps runs deterministic.
-  class EventQueue {
-   public:
-    bool empty() const { return size_ == 0; }
-    size_t size() const { return size_; }
-    void push(Event e) {
-      if (e.key < last_) e.key = last_;
-      buckets_[bucket_of(e.key)].push_back(e);
-      ++size_;
-    }
-    // Looking does not re-sort (that would raise the floor under later pushes): it scans the
-    // lowest non-empty bucket; the first of equal times is the one taken first.
-    const Event& top() const {
-      if (head0_ < buckets_[0].size()) return buckets_[0][head0_];
-      size_t i = 1;
-      while (buckets_[i].empty())
-        ++i;
-      const Event* best = &buckets_[i].front();
-      for (const Event& e : buckets_[i])
-        if (e.key < best->key) best = &e;
-      return *best;
-    }
-    // True when the next event is due at or before `t`; it is then front(). Only then are
-    // the lowest bucket's events re-sorted, so the floor never rises past an event not taken.
-    bool ready_by(uint64_t t) {
-      if (head0_ < buckets_[0].size()) return buckets_[0][head0_].key <= t;
-      return size_ > 0 && refill_if_due(t);
-    }
-    bool has_front() const { return head0_ < buckets_[0].size(); }
-    const Event& front() const { return buckets_[0][head0_]; }
-    Event pop_front() {
-      const Event e = buckets_[0][head0_];
-      --size_;
-      if (++head0_ == buckets_[0].size()) {
-        buckets_[0].clear();
-        head0_ = 0;
-      }
-      return e;
-    }
-
-   private:
-    int bucket_of(uint64_t key) const {
-      return key == last_ ? 0 : 64 - __builtin_clzll(key ^ last_);
-    }
-    bool refill_if_due(uint64_t t);
-    std::array<std::vector<Event>, 65> buckets_;
-    size_t head0_ = 0;
-    uint64_t last_ = 0;
-    size_t size_ = 0;
-  };
-
   sc_core::sc_event wake_;
-  EventQueue queue_;
+  FabricEventQueue queue_;  // pending events by time
   int64_t armed_for_ = -1;
   double cpu_first_ = -1, cpu_last_ = 0;
   bool in_fire_ = false;

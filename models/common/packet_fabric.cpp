@@ -112,6 +112,7 @@ void PacketFabric::inject(NetworkNode& at, Message msg, std::function<void()> on
   while (it != pending.begin() && msgs_[*(it - 1)].ready > msgs_[m].ready)
     --it;
   pending.insert(it, m);
+  ++state_[link].vl(vl).sourcing;
   drain(link, vl);
 }
 
@@ -148,8 +149,6 @@ uint32_t PacketFabric::make_packet(uint32_t m) {
   if (k.seq + 1 == s.packets) k.flags |= kLast;
   k.dst = s.msg.dst;
   k.vl = s.msg.vl;
-  k.hash = params_.spray ? s.msg.flow_hash ^ mix64(k.seq + 1) : s.msg.flow_hash;
-  k.ready = s.ready;
   k.path_len = static_cast<uint16_t>(s.path.size());
   if (s.path.size() <= kInlinePath) {
     k.path = s.path_inline;  // fixed size: a few vector moves, no memcpy call
@@ -183,12 +182,17 @@ void PacketFabric::unref(uint32_t m) {
 }
 
 int64_t PacketFabric::earliest_start(uint32_t link, const Packet& p) const {
-  int64_t t = p.ready;
-  if (p.in_link != kNone) {
-    // Cut-through: the tail must not leave before it has arrived.
-    t = std::max(t, p.tail_in - ser_of(link, p.payload));
-  }
-  return t;
+  if (p.in_link == kNone) return msgs_[p.msg].ready;
+  // When the node it is in may forward it (it is not that node's to sink), and cut-through:
+  // the tail must not leave before it has arrived.
+  const LinkState& in = state_[p.in_link];
+  const int64_t ready = (in.to_cut_through ? p.head_in : p.tail_in) + in.to_delay;
+  return std::max(ready, p.tail_in - ser_of(link, p.payload));
+}
+
+uint64_t PacketFabric::hash_of(const Packet& p) const {
+  const uint64_t flow = msgs_[p.msg].msg.flow_hash;
+  return params_.spray ? flow ^ mix64(p.seq + 1) : flow;
 }
 
 bool PacketFabric::reserve(uint32_t link, uint8_t vl, uint32_t credits, int64_t t0,
@@ -232,11 +236,12 @@ void PacketFabric::drain(uint32_t link, uint8_t vl) {
     VlState& v = state_[link].vl(vl);
     // Messages whose setup has elapsed by the time the wire frees join the round-robin.
     const int64_t horizon = std::max(now_ps(), state_[link].wire_free);
-    while (!v.source.pending.empty() && msgs_[v.source.pending.front()].ready <= horizon) {
+    while (v.sourcing > 0 && !v.source.pending.empty() &&
+           msgs_[v.source.pending.front()].ready <= horizon) {
       v.source.active.push_back(v.source.pending.front());
       v.source.pending.pop_front();
     }
-    if (v.waiting == 0 && v.source.empty()) return;
+    if (v.idle()) return;
     // Candidates: slots 0..n-1 (inputs), n (this node's own messages).
     const uint32_t n = static_cast<uint32_t>(v.slots.size());
     uint32_t pick = kNone;
@@ -248,7 +253,7 @@ void PacketFabric::drain(uint32_t link, uint8_t vl) {
       return msgs_[m].ready;
     };
     auto nonempty = [&](uint32_t s) {
-      return s < n ? !v.slots[s].packets.empty() : !v.source.empty();
+      return s < n ? !v.slots[s].packets.empty() : v.sourcing > 0;
     };
     for (uint32_t i = 0; i <= n; ++i) {
       const uint32_t s = (v.rr + i) % (n + 1);
@@ -288,10 +293,11 @@ void PacketFabric::drain(uint32_t link, uint8_t vl) {
         state_[link].vl(vl).source.active.push_back(m);  // round-robin across queue pairs
       } else {
         msgs_[m].in_source = false;
+        --state_[link].vl(vl).sourcing;
       }
     }
     state_[link].vl(vl).rr = (pick + 1) % (n + 1);
-    commit(link, pkt, credits, start);
+    commit(link, pkt, start);
   }
 }
 
@@ -302,11 +308,11 @@ void PacketFabric::forward(uint32_t pkt, uint32_t link) {
   }
   const uint8_t vl = pool_[pkt].vl;
   VlState& v = state_[link].vl(vl);
-  if (v.waiting == 0 && v.source.empty()) {
+  if (v.idle()) {
     const uint32_t credits = credits_of(wire_of(link, pool_[pkt].payload));
     int64_t start = 0;
     if (reserve(link, vl, credits, earliest_start(link, pool_[pkt]), &start)) {
-      commit(link, pkt, credits, start);
+      commit(link, pkt, start);
       return;
     }
   }
@@ -323,7 +329,7 @@ void PacketFabric::forward(uint32_t pkt, uint32_t link) {
   state_[link].queued_bytes += pool_[pkt].payload;
 }
 
-void PacketFabric::commit(uint32_t link, uint32_t pkt, uint32_t credits, int64_t start) {
+void PacketFabric::commit(uint32_t link, uint32_t pkt, int64_t start) {
   FabricLink& l = *link_ptr_[link];
   LinkState& ls = state_[link];
   const uint32_t wire = wire_of(link, pool_[pkt].payload);
@@ -340,7 +346,8 @@ void PacketFabric::commit(uint32_t link, uint32_t pkt, uint32_t credits, int64_t
   // The packet's tail leaves its input buffer now: that room goes back upstream.
   // (Fields copied out: releasing may create packets and move the pool.)
   const Packet& q = pool_[pkt];
-  const uint32_t in_link = q.in_link, in_credits = q.in_credits, in_wire = q.in_wire;
+  const uint32_t in_link = q.in_link;
+  const uint32_t in_wire = in_link != kNone ? in_wire_of(q) : 0, in_credits = credits_of(in_wire);
   const uint32_t msg = q.msg;
   const uint8_t vl = q.vl;
   const int64_t head_in = q.head_in;
@@ -354,14 +361,12 @@ void PacketFabric::commit(uint32_t link, uint32_t pkt, uint32_t credits, int64_t
   Packet& p = pool_[pkt];
   ++p.hop;
   p.in_link = link;
-  p.in_credits = credits;
-  p.in_wire = wire;
   p.head_in = start + ls.prop;
   p.tail_in = end + ls.prop;
   const bool sink = ls.to_rank == p.dst;
-  p.ready =
+  const int64_t ready =
       sink ? p.tail_in + ls.to_sink : (ls.to_cut_through ? p.head_in : p.tail_in) + ls.to_delay;
-  schedule(p.ready, kReady, pkt);
+  schedule(ready, kReady, pkt);
 }
 
 void PacketFabric::release(uint32_t link, uint8_t vl, uint32_t credits, uint32_t wire, int64_t from,
@@ -380,7 +385,7 @@ void PacketFabric::return_credits(uint32_t link, uint8_t vl, uint32_t credits, i
     std::push_heap(v.returns.begin(), v.returns.end(), LaterReturn{});
   }
   if (v.free > v.total) ++credit_violations;
-  if (v.waiting > 0 || !v.source.empty()) drain(link, vl);
+  if (!v.idle()) drain(link, vl);
 }
 
 void PacketFabric::dispatch(uint8_t kind, uint32_t a, uint32_t) {
@@ -436,7 +441,8 @@ void PacketFabric::on_ready(uint32_t pkt) {
       if (p.flags & kDup) {
         // A resent copy of a packet the receiver already has: thrown away.
         const uint32_t in_link = p.in_link, msg = p.msg;
-        release(in_link, p.vl, p.in_credits, p.in_wire, p.head_in, p.tail_in);
+        const uint32_t wire = in_wire_of(p);
+        release(in_link, p.vl, credits_of(wire), wire, p.head_in, p.tail_in);
         ++duplicate_packets;
         --in_flight_;
         free_packets_.push_back(pkt);
@@ -448,7 +454,8 @@ void PacketFabric::on_ready(uint32_t pkt) {
     // GPU memory absorbs the packet as it arrives: its buffer room frees at the tail.
     // (Fields copied out: releasing may create packets and move the pool.)
     const uint32_t in_link = p.in_link, msg = p.msg;
-    release(in_link, p.vl, p.in_credits, p.in_wire, p.head_in, p.tail_in);
+    const uint32_t wire = in_wire_of(p);
+    release(in_link, p.vl, credits_of(wire), wire, p.head_in, p.tail_in);
     ++packets_delivered;
     --in_flight_;
     free_packets_.push_back(pkt);
@@ -468,7 +475,7 @@ void PacketFabric::on_ready(uint32_t pkt) {
     return;
   }
   NetworkNode& node = *nodes_[in.to];
-  const int port = node.route_port(p.dst, p.hash);
+  const int port = node.route_port(p.dst, hash_of(p));
   if (port < 0 || static_cast<size_t>(port) >= out_links_[in.to].size()) {
     if (!fault_actions_.empty()) {
       lose(pkt);  // stranded by a fault: no route from here any more

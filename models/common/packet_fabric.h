@@ -94,19 +94,17 @@ class PacketFabric : public Fabric {
   static constexpr uint8_t kLast = 4;  // packet flag: the last of its message
   static constexpr uint32_t kDupBit = 0x80000000u;
   static constexpr uint32_t kNone = UINT32_MAX;
-  static constexpr size_t kInlinePath = 8;
+  static constexpr size_t kInlinePath = 6;
 
-  struct Packet {
+  // One cache line. What a hop can work out from the link it came in on is not stored: its
+  // wire bytes and credits there, and when that node may forward it.
+  struct alignas(64) Packet {
     int64_t head_in = 0;  // head arrival at the node it is in
     int64_t tail_in = 0;  // tail arrival there
-    int64_t ready = 0;    // when that node may forward it
-    uint64_t hash = 0;
     uint32_t msg = kNone;
     uint32_t seq = 0;
     uint32_t payload = 0;
     uint32_t in_link = kNone;  // link it arrived on (kNone at its source)
-    uint32_t in_credits = 0;   // credits it holds there
-    uint32_t in_wire = 0;      // its wire bytes on that link
     int32_t dst = -1;
     uint8_t vl = 0;
     uint8_t hop = 0;  // links crossed so far (index into its message's path)
@@ -114,10 +112,15 @@ class PacketFabric : public Fabric {
     uint8_t flags = 0;  // kDup, kRetx, kLast
     // Its message's route: copied into the packet when short (no cache miss on the message
     // per hop), else pointing at the message's (stable while the message lives).
-    const uint32_t* far_path = nullptr;
-    std::array<uint32_t, kInlinePath> path{};
-    uint32_t link_at(uint32_t hop) const { return far_path ? far_path[hop] : path[hop]; }
+    union {
+      std::array<uint32_t, kInlinePath> path{};
+      const uint32_t* far_path;
+    };
+    uint32_t link_at(uint32_t hop) const {
+      return path_len > kInlinePath ? far_path[hop] : path[hop];
+    }
   };
+  static_assert(sizeof(Packet) == 64);
   struct MsgState {
     Message msg;
     std::function<void()> on_sent;
@@ -154,19 +157,22 @@ class PacketFabric : public Fabric {
     std::deque<uint32_t> pending;  // messages still in their setup latency, by ready time
     bool empty() const { return active.empty() && pending.empty(); }
   };
+  // What every hop reads comes first (one cache line), the queues' insides after it.
   struct VlState {
     int64_t free = 0;
     int64_t total = 0;
-    int64_t ready_at = 0;         // `free` holds from this time on
-    std::vector<Return> returns;  // min-heap by time: credits known to come back later
-    std::vector<Slot> slots;      // packets waiting for credits, per input
+    int64_t ready_at = 0;  // `free` holds from this time on
     uint32_t rr = 0;
     uint32_t waiting = 0;
+    uint32_t sourcing = 0;        // messages in `source` (active and pending)
+    std::vector<Return> returns;  // min-heap by time: credits known to come back later
+    std::vector<Slot> slots;      // packets waiting for credits, per input
     Source source;
+    bool idle() const { return waiting == 0 && sourcing == 0; }
   };
   // Everything a hop needs about its link, in one place (the per-hop path is bound by cache
   // misses): line state, the full-packet figures, the receiving node's timing, VL 0 inline.
-  struct LinkState {
+  struct alignas(64) LinkState {
     int64_t wire_free = 0;
     int64_t mtu_ser = 0;    // serialisation of a full packet, ps
     int64_t prop = 0;       // propagation, ps
@@ -179,8 +185,8 @@ class PacketFabric : public Fabric {
     bool fcfs = false;  // the sending node arbitrates first-come first-served
     bool dead = false;
     int64_t dead_at = INT64_MAX;
-    uint64_t queued_bytes = 0;  // waiting for this output (adaptive routing's load)
     VlState vl0;
+    uint64_t queued_bytes = 0;      // waiting for this output (adaptive routing's load)
     std::vector<VlState> more_vls;  // VL 1.. when network.vls > 1
     VlState& vl(uint8_t i) { return i == 0 ? vl0 : more_vls[i - 1]; }
     const VlState& vl(uint8_t i) const { return i == 0 ? vl0 : more_vls[i - 1]; }
@@ -193,11 +199,15 @@ class PacketFabric : public Fabric {
   void forward(uint32_t pkt, uint32_t link);
   void drain(uint32_t link, uint8_t vl);
   bool reserve(uint32_t link, uint8_t vl, uint32_t credits, int64_t t0, int64_t* start);
-  void commit(uint32_t link, uint32_t pkt, uint32_t credits, int64_t start);
+  void commit(uint32_t link, uint32_t pkt, int64_t start);
   void release(uint32_t link, uint8_t vl, uint32_t credits, uint32_t wire, int64_t from,
                int64_t to);
   void return_credits(uint32_t link, uint8_t vl, uint32_t credits, int64_t t);
   int64_t earliest_start(uint32_t link, const Packet& p) const;
+  // Its routing hash (per-packet routing only; spraying varies it per packet).
+  uint64_t hash_of(const Packet& p) const;
+  // Its wire bytes on the link it came in on.
+  uint32_t in_wire_of(const Packet& p) const { return wire_of(p.in_link, p.payload); }
   uint32_t make_packet(uint32_t msg);
   void unref(uint32_t msg);
   bool has_more(const MsgState& s) const { return s.unsent > 0 || !s.resend.empty(); }

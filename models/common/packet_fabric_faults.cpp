@@ -62,8 +62,8 @@ void PacketFabric::kill_link(uint32_t link) {
 
 void PacketFabric::lose(uint32_t pkt) {
   const Packet& p = pool_[pkt];
-  const uint32_t m = p.msg, seq = p.seq, in_link = p.in_link, in_credits = p.in_credits;
-  const uint32_t in_wire = p.in_wire, payload = p.payload;
+  const uint32_t m = p.msg, seq = p.seq, in_link = p.in_link, payload = p.payload;
+  const uint32_t in_wire = in_link != kNone ? in_wire_of(p) : 0, in_credits = credits_of(in_wire);
   const uint8_t flags = p.flags, vl = p.vl;
   const int64_t head_in = p.head_in;
   ++packets_lost;
@@ -130,6 +130,7 @@ void PacketFabric::enqueue_source(uint32_t m) {
   const uint32_t link = s.path.front();
   const uint8_t vl = s.msg.vl;
   state_[link].vl(vl).source.active.push_back(m);
+  ++state_[link].vl(vl).sourcing;
   drain(link, vl);
 }
 
@@ -157,12 +158,16 @@ void PacketFabric::refresh_paths() {
     std::copy_n(s.path.begin(), std::min(s.path.size(), kInlinePath), s.path_inline.begin());
     if (s.in_source && old_first != s.path.front()) {
       const uint8_t vl = s.msg.vl;
-      Source& from = state_[old_first].vl(vl).source;
-      for (auto* q : {&from.active, &from.pending}) {
+      VlState& from = state_[old_first].vl(vl);
+      for (auto* q : {&from.source.active, &from.source.pending}) {
         auto it = std::find(q->begin(), q->end(), m);
-        if (it != q->end()) q->erase(it);
+        if (it != q->end()) {
+          q->erase(it);
+          --from.sourcing;
+        }
       }
       state_[s.path.front()].vl(vl).source.active.push_back(m);
+      ++state_[s.path.front()].vl(vl).sourcing;
       to_drain.emplace_back(s.path.front(), vl);
     }
   }

@@ -1,0 +1,93 @@
+// FabricEventQueue: timing wheel over the near future, radix heap beyond (see event_queue.h).
+#include "models/common/event_queue.h"
+
+#include <algorithm>
+
+namespace mlasim {
+
+uint64_t RadixEventHeap::min_key() const {
+  if (head0_ < buckets_[0].size()) return buckets_[0][head0_].key;
+  size_t i = 1;
+  while (buckets_[i].empty())
+    ++i;
+  uint64_t m = buckets_[i].front().key;
+  for (const FabricEvent& e : buckets_[i])
+    m = std::min(m, e.key);
+  return m;
+}
+
+bool RadixEventHeap::refill_if_due(uint64_t t) {
+  size_t i = 1;
+  while (buckets_[i].empty())
+    ++i;  // the caller checked size_ > 0 and bucket 0 is empty
+  std::vector<FabricEvent>& from = buckets_[i];
+  uint64_t m = from.front().key;
+  for (const FabricEvent& e : from)
+    m = std::min(m, e.key);
+  if (m > t) return false;
+  buckets_[0].clear();
+  head0_ = 0;
+  last_ = m;
+  // Every event of bucket i shares the bits above i - 1 with m, so each lands lower down.
+  for (const FabricEvent& e : from)
+    buckets_[bucket_of(e.key)].push_back(e);
+  from.clear();
+  return true;
+}
+
+void FabricEventQueue::insert_current(FabricEvent e) {
+  if (head_ == cur_.size() || cur_.back().key <= e.key) {
+    cur_.push_back(e);
+    return;
+  }
+  // After every event of the same time already there.
+  const auto at =
+      std::upper_bound(cur_.begin() + static_cast<std::ptrdiff_t>(head_), cur_.end(), e.key,
+                       [](uint64_t k, const FabricEvent& x) { return k < x.key; });
+  cur_.insert(at, e);
+}
+
+void FabricEventQueue::advance() {
+  // The current slot is used up (and the queue is not empty): find the next non-empty slot.
+  cur_.clear();
+  head_ = 0;
+  const size_t start = (cursor_ + 1) & kMask;
+  size_t w = start >> 6;
+  uint64_t word = bits_[w] & (~uint64_t{0} << (start & 63));
+  bool found = false;
+  size_t at = 0;
+  for (size_t n = 0; n <= kSlots / 64; ++n) {
+    if (word != 0) {
+      at = (w << 6) + static_cast<size_t>(__builtin_ctzll(word));
+      found = true;
+      break;
+    }
+    w = (w + 1) % (kSlots / 64);
+    word = bits_[w];
+  }
+  cursor_ = found ? cursor_ + 1 + ((at - start) & kMask) : far_.min_key() >> kSlotBits;
+  // The wheel now reaches kSlots slots from the cursor on: the far events it covers move onto
+  // it, in time order (each later than everything already there).
+  const uint64_t reach = (cursor_ + kSlots) << kSlotBits;
+  while (far_.ready_by(reach - 1)) {
+    const FabricEvent e = far_.pop_front();
+    const size_t i = (e.key >> kSlotBits) & kMask;
+    slots_[i].push_back(e);
+    bits_[i >> 6] |= uint64_t{1} << (i & 63);
+  }
+  const size_t i = cursor_ & kMask;
+  cur_.swap(slots_[i]);
+  bits_[i >> 6] &= ~(uint64_t{1} << (i & 63));
+  // Stable insertion sort by time: a slot holds few events, equal times keep their order.
+  for (size_t k = 1; k < cur_.size(); ++k) {
+    const FabricEvent e = cur_[k];
+    size_t j = k;
+    while (j > 0 && cur_[j - 1].key > e.key) {
+      cur_[j] = cur_[j - 1];
+      --j;
+    }
+    cur_[j] = e;
+  }
+}
+
+}  // namespace mlasim

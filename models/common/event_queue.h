@@ -1,0 +1,134 @@
+// The fabric's queue of small typed events, ordered by time, equal times first in first out
+// (which keeps runs deterministic). Times never go backwards: nothing is scheduled before the
+// last event taken out.
+//
+// A timing wheel over the near future, with a radix heap for the far future. The wheel has
+// kSlots slots of 2^kSlotBits ps each, covering the kSlots slot-widths from the current slot
+// on; an event due in it is appended to its slot's list (no ordering work at push). When the
+// current slot runs out, the next non-empty one is found in a bitmap, its few events are
+// sorted stably by time and taken from the front; an event scheduled into the current slot
+// (or before it) is inserted in order there. Events beyond the wheel wait in the radix heap
+// and move onto the wheel, in order, as it turns. Every slot receives the events of one time
+// in the order they were scheduled (the heap gives up its events in time order, first in first
+// out, and only holds times later than any on the wheel), so equal times leave in that order.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace mlasim {
+
+// 16 bytes: time in ps, then the event's kind and arguments.
+struct FabricEvent {
+  uint64_t key;  // time, ps
+  uint32_t a;
+  uint32_t kind_b;  // kind (8 bits) | b << 8 (24 bits)
+  int64_t t() const { return static_cast<int64_t>(key); }
+  uint8_t kind() const { return static_cast<uint8_t>(kind_b & 0xff); }
+  uint32_t b() const { return kind_b >> 8; }
+};
+
+// Radix heap: an event waits in the bucket of the highest bit in which its time differs from
+// the last time taken out; taking the next one out re-sorts only the lowest non-empty bucket.
+// Pushes are appends, and equal times leave in the order they came in (bucket 0 is a FIFO).
+class RadixEventHeap {
+ public:
+  bool empty() const { return size_ == 0; }
+  void push(FabricEvent e) {
+    if (e.key < last_) e.key = last_;
+    buckets_[bucket_of(e.key)].push_back(e);
+    ++size_;
+  }
+  // Time of the next event (the heap must not be empty); looking does not re-sort.
+  uint64_t min_key() const;
+  // True when the next event is due at or before `t`; it is then taken by pop_front().
+  bool ready_by(uint64_t t) {
+    if (head0_ < buckets_[0].size()) return buckets_[0][head0_].key <= t;
+    return size_ > 0 && refill_if_due(t);
+  }
+  FabricEvent pop_front() {
+    const FabricEvent e = buckets_[0][head0_];
+    --size_;
+    if (++head0_ == buckets_[0].size()) {
+      buckets_[0].clear();
+      head0_ = 0;
+    }
+    return e;
+  }
+
+ private:
+  int bucket_of(uint64_t key) const { return key == last_ ? 0 : 64 - __builtin_clzll(key ^ last_); }
+  bool refill_if_due(uint64_t t);
+  std::array<std::vector<FabricEvent>, 65> buckets_;
+  size_t head0_ = 0;
+  uint64_t last_ = 0;
+  size_t size_ = 0;
+};
+
+class FabricEventQueue {
+ public:
+  FabricEventQueue() : slots_(kSlots) {}
+  bool empty() const { return size_ == 0; }
+  size_t size() const { return size_; }
+  void push(FabricEvent e) {
+    if (e.key < floor_) e.key = floor_;
+    const uint64_t slot = e.key >> kSlotBits;
+    ++size_;
+    if (slot <= cursor_) {
+      insert_current(e);
+    } else if (slot - cursor_ < kSlots) {
+      const size_t i = slot & kMask;
+      slots_[i].push_back(e);
+      bits_[i >> 6] |= uint64_t{1} << (i & 63);
+    } else {
+      far_.push(e);
+    }
+  }
+  // The next event (the queue must not be empty).
+  const FabricEvent& top() {
+    if (head_ == cur_.size()) advance();
+    return cur_[head_];
+  }
+  // True when the next event is due at or before `t`; it is then front().
+  bool ready_by(uint64_t t) {
+    if (size_ == 0) return false;
+    if (head_ == cur_.size()) advance();
+    if (cur_[head_].key > t) return false;
+    floor_ = cur_[head_].key;  // as a radix heap would: later pushes never precede it
+    return true;
+  }
+  bool has_front() const { return head_ < cur_.size(); }
+  const FabricEvent& front() const { return cur_[head_]; }
+  // The event `k` places behind the front within the current slot, or null.
+  const FabricEvent* ahead(size_t k) const {
+    return head_ + k < cur_.size() ? &cur_[head_ + k] : nullptr;
+  }
+  FabricEvent pop_front() {
+    const FabricEvent e = cur_[head_];
+    --size_;
+    if (++head_ == cur_.size()) {
+      cur_.clear();
+      head_ = 0;
+    }
+    return e;
+  }
+
+ private:
+  static constexpr int kSlotBits = 10;  // 1.024 ns per slot
+  static constexpr size_t kSlots = 4096;
+  static constexpr size_t kMask = kSlots - 1;
+  void insert_current(FabricEvent e);
+  void advance();
+  std::vector<FabricEvent> cur_;  // the current slot's events by time, from head_ on
+  size_t head_ = 0;
+  uint64_t cursor_ = 0;  // number of the current slot (time >> kSlotBits)
+  std::vector<std::vector<FabricEvent>> slots_;
+  std::array<uint64_t, kSlots / 64> bits_{};  // non-empty slots
+  RadixEventHeap far_;                        // events beyond the wheel
+  uint64_t floor_ = 0;
+  size_t size_ = 0;
+};
+
+}  // namespace mlasim
