@@ -20,7 +20,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::string kDefault = MLASIM_SOURCE_DIR "/configs/scenarios/default.yaml";
+// A scenario with placeholder models and the pairwise-exchange workload: the cases name its keys
+// (hardware.memory.bandwidth, workload.message).
+const std::string kDefault = MLASIM_SOURCE_DIR "/configs/teaching/pairwise-exchange.yaml";
 const std::string kTeaching = MLASIM_SOURCE_DIR "/configs/scenarios/teaching-deepseek.yaml";
 // The model teaching-deepseek.yaml runs, as a file to break.
 const std::string kModel = MLASIM_SOURCE_DIR "/configs/models/deepseek-v2-lite.json";

@@ -90,8 +90,9 @@ TEST(StallAnalysis, ReceiveThatNoOpSends) {
 }
 
 TEST(Watchdog, ReceiveBeforeSendDeadlockExitsThreeWithTheCycle) {
-  const CliResult r = run_cli({"run", "--no-plots", "-o", ::testing::TempDir() + "/wd_rbs", "--set",
-                               "workload.recv_before_send=true"});
+  const CliResult r =
+      run_cli({"run", MLASIM_CONFIG_DIR "/teaching/pairwise-exchange.yaml", "--no-plots", "-o",
+               ::testing::TempDir() + "/wd_rbs", "--set", "workload.recv_before_send=true"});
   EXPECT_EQ(r.exit_code, 3) << r.err;
   EXPECT_TRUE(has(r.err, "deadlock")) << r.err;
   EXPECT_TRUE(has(r.err, "8 ops unfinished")) << r.err;  // a receive and a send on each of 4
