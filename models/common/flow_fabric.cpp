@@ -46,6 +46,7 @@ void FlowFabric::inject(NetworkNode& at, Message msg, std::function<void()> on_s
     id = static_cast<uint32_t>(flows_.size());
     flows_.emplace_back();
     hot_.emplace_back();
+    hops_.emplace_back();
   }
   Flow& f = flows_[id];
   const uint32_t version = f.version + 1;  // heap entries of the slot's last flow stay stale
@@ -71,6 +72,10 @@ void FlowFabric::inject(NetworkNode& at, Message msg, std::function<void()> on_s
   }
   f.tail_ps = lat + std::max<int64_t>(0, ser_sum - ser_max);
   const int64_t start = now_ps() + setup_ps(path.front(), msg.sm_issued);
+  auto& hops = hops_[id];
+  const bool inline_path = path.size() < hops.size();
+  hops.back() = inline_path ? static_cast<uint32_t>(path.size()) : UINT32_MAX;
+  if (inline_path) std::copy(path.begin(), path.end(), hops.begin());
   f.path = std::move(path);
   f.on_sent = std::move(on_sent);
   f.msg = std::move(msg);
@@ -233,7 +238,7 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
   uint32_t ep = ++recompute_epoch_;
   touched_links_.clear();
   for (uint32_t id : fresh) {
-    for (uint32_t l : flows_[id].path) {
+    for (uint32_t l : path_of(id)) {
       if (link_mark_[l] != ep) {
         link_mark_[l] = ep;
         arrivals_on_[l] = 0;
@@ -273,13 +278,13 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
     touched_links_.push_back(l);
   };
   for (uint32_t id : done)
-    for (uint32_t l : flows_[id].path)
+    for (uint32_t l : path_of(id))
       visit(l);
   for (uint32_t id : fresh) {
     link_attach(id);
     hot_[id].mark = ep;
     rerate_.push_back(id);
-    for (uint32_t l : flows_[id].path)
+    for (uint32_t l : path_of(id))
       visit(l);
   }
   for (size_t q = 0; q < touched_links_.size(); ++q) {
@@ -294,7 +299,7 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
         h.mark = ep;
         rerate_.push_back(o.flow);
         ++open;
-        for (uint32_t m : flows_[o.flow].path)
+        for (uint32_t m : path_of(o.flow))
           visit(m);
       } else {
         held += h.rate;
@@ -324,7 +329,7 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
       if (h.mark != ep || h.fixed) continue;
       h.fixed = true;
       h.next_rate = best;
-      for (uint32_t m : flows_[o.flow].path) {
+      for (uint32_t m : path_of(o.flow)) {
         cap_left_[m] -= best;
         if (--unfrozen_on_[m] > 0 && m != bottleneck) {
           share_[m] = std::max(0.0, cap_left_[m]) / unfrozen_on_[m];
@@ -349,7 +354,7 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
     }
     for (uint32_t id : done)
       if (flows_[id].had_links)
-        for (uint32_t l : flows_[id].path)
+        for (uint32_t l : path_of(id))
           link_rate_[l] -= hot_[id].rate;
   }
   for (size_t i = 0; i < rerate_.size(); ++i) {
@@ -359,7 +364,7 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
     h.fixed = false;
     if (r == h.rate && i >= fresh.size()) continue;
     if (series_enabled_)
-      for (uint32_t l : flows_[id].path)
+      for (uint32_t l : path_of(id))
         link_rate_[l] += r - h.rate;
     set_rate(id, r, now);
   }

@@ -21,9 +21,11 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <queue>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -111,6 +113,14 @@ class FlowFabric : public Fabric {
 
   std::vector<Flow> flows_;
   std::vector<Hot> hot_;  // parallel to flows_
+  // Also parallel to flows_: the path in one cache line (the hop count last), or UINT32_MAX
+  // last for a path too long for it (read from Flow::path).
+  std::vector<std::array<uint32_t, 16>> hops_;
+  std::span<const uint32_t> path_of(uint32_t id) const {
+    const auto& h = hops_[id];
+    if (h.back() == UINT32_MAX) return flows_[id].path;
+    return {h.data(), h.back()};
+  }
   std::vector<uint32_t> free_flows_;
   std::vector<uint32_t> active_;              // transferring, in start order less swap-removals
   std::vector<uint32_t> arrived_;             // started since the last recomputation
