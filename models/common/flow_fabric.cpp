@@ -47,15 +47,18 @@ void FlowFabric::inject(NetworkNode& at, Message msg, std::function<void()> on_s
     flows_.emplace_back();
     hot_.emplace_back();
     hops_.emplace_back();
+    fluid_.emplace_back();
   }
   Flow& f = flows_[id];
-  const uint32_t version = f.version + 1;  // heap entries of the slot's last flow stay stale
+  const uint32_t version = fluid_[id].version + 1;  // the slot's old heap entries stay stale
   f = Flow{};
-  f.version = version;
+  fluid_[id] = Fluid{};
+  fluid_[id].version = version;
   hot_[id] = Hot{};
   const uint64_t bytes = msg.bytes.count();
   f.record = open_message(msg, ideal_ps(path, bytes, msg.sm_issued), &f.qp_seq);
-  f.remaining = static_cast<double>(bytes);
+  fluid_[id].remaining = static_cast<double>(bytes);
+  fluid_[id].tolerance = 1e-6 * std::max(1.0, static_cast<double>(bytes));
   f.in_port = static_cast<uint32_t>(links_[path.back()].to_port);
   // Latency after the fluid transfer: propagation and pipelines, plus the store-and-forward
   // pipeline fill of the first packet beyond the bottleneck hop.
@@ -88,8 +91,8 @@ void FlowFabric::dispatch(uint8_t kind, uint32_t a, uint32_t b) {
   switch (kind) {
     case kStart: {
       Flow& f = flows_[a];
-      f.active = true;
-      f.t0_ps = now;
+      fluid_[a].active = true;
+      fluid_[a].t0_ps = now;
       f.active_at = static_cast<uint32_t>(active_.size());
       active_.push_back(a);
       arrived_.push_back(a);
@@ -140,10 +143,10 @@ std::vector<uint32_t> FlowFabric::take_done(int64_t now) {
   // left; any flow within its residue tolerance finishes now.
   std::vector<uint32_t> due;
   auto check = [&](uint32_t id) {
-    Flow& f = flows_[id];
+    Fluid& f = fluid_[id];
     if (!f.active) return true;
     const double left = f.remaining - hot_[id].rate * static_cast<double>(now - f.t0_ps);
-    if (left > tolerance(f)) return false;
+    if (left > f.tolerance) return false;
     f.active = false;
     due.push_back(id);
     return true;
@@ -151,7 +154,7 @@ std::vector<uint32_t> FlowFabric::take_done(int64_t now) {
   while (!done_at_.empty() && done_at_.front().t_ps <= now) {
     const Due d = done_at_.front();
     due_pop(done_at_);
-    if (flows_[d.flow].version != d.version) continue;
+    if (fluid_[d.flow].version != d.version) continue;
     if (!check(d.flow)) due_push(done_at_, {now + 1, d.flow, d.version});
   }
   for (uint32_t id : arrived_)
@@ -173,7 +176,7 @@ std::vector<uint32_t> FlowFabric::take_done(int64_t now) {
     if (last == id) continue;
     active_[i] = last;
     flows_[last].active_at = i;
-    if (!flows_[last].active) at.push({i, last});
+    if (!fluid_[last].active) at.push({i, last});
   }
   return done;
 }
@@ -203,7 +206,7 @@ void FlowFabric::link_detach(uint32_t id) {
 }
 
 void FlowFabric::set_rate(uint32_t id, double rate, int64_t now) {
-  Flow& f = flows_[id];
+  Fluid& f = fluid_[id];
   f.remaining -= hot_[id].rate * static_cast<double>(now - f.t0_ps);
   f.t0_ps = now;
   hot_[id].rate = rate;
@@ -212,7 +215,7 @@ void FlowFabric::set_rate(uint32_t id, double rate, int64_t now) {
   if (rate <= 0) return;
   const double left = std::max(0.0, f.remaining);
   due_push(finish_at_, {now + static_cast<int64_t>(std::ceil(left / rate)), id, f.version});
-  const double to_residue = std::max(0.0, (f.remaining - tolerance(f)) / rate);
+  const double to_residue = std::max(0.0, (f.remaining - f.tolerance) / rate);
   due_push(done_at_, {now + static_cast<int64_t>(std::ceil(to_residue)), id, f.version});
 }
 
@@ -229,11 +232,11 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
     theta = std::min(theta, hot_[id].rate);
     link_detach(id);
     f.had_links = true;
-    ++f.version;
+    ++fluid_[id].version;
   }
   std::vector<uint32_t> fresh;
   for (uint32_t id : arrived_)
-    if (flows_[id].active) fresh.push_back(id);
+    if (fluid_[id].active) fresh.push_back(id);
   arrived_.clear();
   uint32_t ep = ++recompute_epoch_;
   touched_links_.clear();
@@ -425,7 +428,7 @@ void FlowFabric::schedule_next(int64_t now) {
   auto compact = [&](DueHeap& heap) {
     if (heap.size() < 8 * active_.size() + 1024) return;
     std::erase_if(heap, [&](const Due& d) {
-      return flows_[d.flow].version != d.version || !flows_[d.flow].active;
+      return fluid_[d.flow].version != d.version || !fluid_[d.flow].active;
     });
     std::make_heap(heap.begin(), heap.end(), std::greater<Due>());
   };
@@ -433,7 +436,7 @@ void FlowFabric::schedule_next(int64_t now) {
   compact(done_at_);
   while (!finish_at_.empty()) {
     const Due& d = finish_at_.front();
-    if (flows_[d.flow].version == d.version && flows_[d.flow].active) break;
+    if (fluid_[d.flow].version == d.version && fluid_[d.flow].active) break;
     due_pop(finish_at_);
   }
   if (finish_at_.empty()) return;

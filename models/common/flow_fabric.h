@@ -51,21 +51,17 @@ class FlowFabric : public Fabric {
     std::function<void()> on_sent;
     std::vector<uint32_t> path;
     std::vector<uint32_t> slot;  // index of this flow in on_link_[path[i]]
-    double remaining = 0;        // payload bytes at time t0_ps
-    int64_t t0_ps = 0;
-    int64_t tail_ps = 0;  // fluid end to delivery
+    int64_t tail_ps = 0;         // fluid end to delivery
     uint32_t record = 0;
     uint64_t qp_seq = 0;
     uint32_t in_port = -1;
-    uint32_t version = 0;    // invalidates heap entries of an earlier rate
     uint32_t active_at = 0;  // index in active_
-    bool active = false;
     bool attached = false;   // listed in on_link_
     bool had_links = false;  // detached by the recomputation that finished it
   };
   // What the recomputation reads of every flow on a link, kept apart for the cache.
   struct Hot {
-    double rate = 0;       // payload bytes per ps since Flow::t0_ps
+    double rate = 0;       // payload bytes per ps since Fluid::t0_ps
     double next_rate = 0;  // scratch: the rate the current recomputation sets
     uint32_t mark = 0;     // recompute_epoch_ while in the set being refilled
     bool fixed = false;    // scratch: next_rate set
@@ -107,12 +103,18 @@ class FlowFabric : public Fabric {
   void heap_down(uint32_t i);
   void heap_remove_top();
   void heap_erase(uint32_t i);
-  double tolerance(const Flow& f) const {
-    return 1e-6 * std::max(1.0, static_cast<double>(f.msg.bytes.count()));
-  }
 
   std::vector<Flow> flows_;
   std::vector<Hot> hot_;  // parallel to flows_
+  // Also parallel: the fluid state, what finding and timing finishes reads.
+  struct Fluid {
+    double remaining = 0;  // payload bytes at time t0_ps
+    int64_t t0_ps = 0;
+    double tolerance = 0;  // rounding residue taken as finished, bytes
+    uint32_t version = 0;  // invalidates heap entries of an earlier rate or an earlier flow
+    bool active = false;   // transferring
+  };
+  std::vector<Fluid> fluid_;
   // Also parallel to flows_: the path in one cache line (the hop count last), or UINT32_MAX
   // last for a path too long for it (read from Flow::path).
   std::vector<std::array<uint32_t, 16>> hops_;
