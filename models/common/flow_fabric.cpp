@@ -17,12 +17,19 @@ FlowFabric::FlowFabric(const sc_core::sc_module_name& name, SimContext& ctx,
 
 void FlowFabric::finalize() {
   Fabric::finalize();
-  capacity_.resize(links_.size());
-  for (size_t i = 0; i < links_.size(); ++i)
+  const size_t n = links_.size();
+  capacity_.resize(n);
+  for (size_t i = 0; i < n; ++i)
     capacity_[i] = links_[i].payload_bytes_per_s(mtu_) * 1e-12;
-  cap_left_.assign(links_.size(), 0.0);
-  unfrozen_on_.assign(links_.size(), 0);
-  flows_on_.assign(links_.size(), {});
+  on_link_.assign(n, {});
+  link_rate_.assign(n, 0.0);
+  link_since_.assign(n, 0);
+  link_mark_.assign(n, 0);
+  cap_left_.assign(n, 0.0);
+  unfrozen_on_.assign(n, 0);
+  share_.assign(n, 0.0);
+  heap_at_.assign(n, 0);
+  arrivals_on_.assign(n, 0);
 }
 
 void FlowFabric::inject(NetworkNode& at, Message msg, std::function<void()> on_sent) {
@@ -38,12 +45,20 @@ void FlowFabric::inject(NetworkNode& at, Message msg, std::function<void()> on_s
   } else {
     id = static_cast<uint32_t>(flows_.size());
     flows_.emplace_back();
+    hot_.emplace_back();
+    hops_.emplace_back();
+    fluid_.emplace_back();
   }
   Flow& f = flows_[id];
+  const uint32_t version = fluid_[id].version + 1;  // the slot's old heap entries stay stale
   f = Flow{};
+  fluid_[id] = Fluid{};
+  fluid_[id].version = version;
+  hot_[id] = Hot{};
   const uint64_t bytes = msg.bytes.count();
   f.record = open_message(msg, ideal_ps(path, bytes, msg.sm_issued), &f.qp_seq);
-  f.remaining = static_cast<double>(bytes);
+  fluid_[id].remaining = static_cast<double>(bytes);
+  fluid_[id].tolerance = 1e-6 * std::max(1.0, static_cast<double>(bytes));
   f.in_port = static_cast<uint32_t>(links_[path.back()].to_port);
   // Latency after the fluid transfer: propagation and pipelines, plus the store-and-forward
   // pipeline fill of the first packet beyond the bottleneck hop.
@@ -60,6 +75,10 @@ void FlowFabric::inject(NetworkNode& at, Message msg, std::function<void()> on_s
   }
   f.tail_ps = lat + std::max<int64_t>(0, ser_sum - ser_max);
   const int64_t start = now_ps() + setup_ps(path.front(), msg.sm_issued);
+  auto& hops = hops_[id];
+  const bool inline_path = path.size() < hops.size();
+  hops.back() = inline_path ? static_cast<uint32_t>(path.size()) : UINT32_MAX;
+  if (inline_path) std::copy(path.begin(), path.end(), hops.begin());
   f.path = std::move(path);
   f.on_sent = std::move(on_sent);
   f.msg = std::move(msg);
@@ -70,35 +89,21 @@ void FlowFabric::inject(NetworkNode& at, Message msg, std::function<void()> on_s
 void FlowFabric::dispatch(uint8_t kind, uint32_t a, uint32_t b) {
   const int64_t now = now_ps();
   switch (kind) {
-    case kStart:
-      advance(now);
-      flows_[a].active = true;
+    case kStart: {
+      Flow& f = flows_[a];
+      fluid_[a].active = true;
+      fluid_[a].t0_ps = now;
+      f.active_at = static_cast<uint32_t>(active_.size());
       active_.push_back(a);
+      arrived_.push_back(a);
       request_update();
       break;
-    case kUpdate: {
-      if (b != (generation_ & 0xffffff)) return;  // superseded by a later start or finish
-      update_pending_at_ = -1;
-      advance(now);
-      std::vector<uint32_t> done;
-      for (size_t i = 0; i < active_.size();) {
-        Flow& f = flows_[active_[i]];
-        // Finish times are rounded up to whole ps, so a flow due now has at most a rounding
-        // residue left.
-        if (f.remaining <= 1e-6 * std::max(1.0, static_cast<double>(f.msg.bytes.count()))) {
-          done.push_back(active_[i]);
-          f.active = false;
-          active_[i] = active_.back();
-          active_.pop_back();
-        } else {
-          ++i;
-        }
-      }
-      recompute();
-      for (uint32_t id : done)
-        finish(id);
-      break;
     }
+    case kUpdate:
+      if (b != (generation_ & 0xffffff)) return;  // superseded by a later start
+      update_pending_at_ = -1;
+      update(now);
+      break;
     case kDeliver: {
       Flow& f = flows_[a];
       Message msg = std::move(f.msg);
@@ -125,76 +130,320 @@ void FlowFabric::request_update() {
   schedule(now, kUpdate, 0, generation_);
 }
 
-void FlowFabric::advance(int64_t now) {
-  const int64_t dt = now - last_advance_;
-  if (dt > 0) {
-    for (uint32_t id : active_) {
-      Flow& f = flows_[id];
-      f.remaining -= f.rate * static_cast<double>(dt);
-      if (series_enabled_) {
-        for (uint32_t l : f.path) {
-          links_[l].stats.busy_series.add(last_advance_, now, f.rate / capacity_[l],
-                                          params_.report.bin.ps(), params_.report.max_bins);
+void FlowFabric::update(int64_t now) {
+  std::vector<uint32_t> done = take_done(now);
+  if (!done.empty() || !arrived_.empty()) recompute(now, done);
+  schedule_next(now);
+  for (uint32_t id : done)
+    finish(id);
+}
+
+std::vector<uint32_t> FlowFabric::take_done(int64_t now) {
+  // Finish times are rounded up to whole ps, so a flow due now has at most a rounding residue
+  // left; any flow within its residue tolerance finishes now.
+  std::vector<uint32_t> due;
+  auto check = [&](uint32_t id) {
+    Fluid& f = fluid_[id];
+    if (!f.active) return true;
+    const double left = f.remaining - hot_[id].rate * static_cast<double>(now - f.t0_ps);
+    if (left > f.tolerance) return false;
+    f.active = false;
+    due.push_back(id);
+    return true;
+  };
+  while (!done_at_.empty() && done_at_.front().t_ps <= now) {
+    const Due d = done_at_.front();
+    due_pop(done_at_);
+    if (fluid_[d.flow].version != d.version) continue;
+    if (!check(d.flow)) due_push(done_at_, {now + 1, d.flow, d.version});
+  }
+  for (uint32_t id : arrived_)
+    check(id);
+  // Remove them from active_ in the order a front-to-back scan with swap-removal would meet
+  // them (the order their senders are told, which orders what those inject next).
+  std::vector<uint32_t> done;
+  done.reserve(due.size());
+  MinHeap<std::pair<uint32_t, uint32_t>> at;  // (index in active_, flow)
+  for (uint32_t id : due)
+    at.push({flows_[id].active_at, id});
+  while (!at.empty()) {
+    const auto [i, id] = at.top();
+    at.pop();
+    if (i >= active_.size() || active_[i] != id) continue;  // moved since
+    done.push_back(id);
+    const uint32_t last = active_.back();
+    active_.pop_back();
+    if (last == id) continue;
+    active_[i] = last;
+    flows_[last].active_at = i;
+    if (!fluid_[last].active) at.push({i, last});
+  }
+  return done;
+}
+
+void FlowFabric::link_attach(uint32_t id) {
+  Flow& f = flows_[id];
+  f.slot.resize(f.path.size());
+  for (uint32_t h = 0; h < f.path.size(); ++h) {
+    auto& on = on_link_[f.path[h]];
+    f.slot[h] = static_cast<uint32_t>(on.size());
+    on.push_back({id, h});
+  }
+  f.attached = true;
+}
+
+void FlowFabric::link_detach(uint32_t id) {
+  Flow& f = flows_[id];
+  for (uint32_t h = 0; h < f.path.size(); ++h) {
+    auto& on = on_link_[f.path[h]];
+    const uint32_t s = f.slot[h];
+    const OnLink moved = on.back();
+    on[s] = moved;
+    flows_[moved.flow].slot[moved.hop] = s;
+    on.pop_back();
+  }
+  f.attached = false;
+}
+
+void FlowFabric::set_rate(uint32_t id, double rate, int64_t now) {
+  Fluid& f = fluid_[id];
+  f.remaining -= hot_[id].rate * static_cast<double>(now - f.t0_ps);
+  f.t0_ps = now;
+  hot_[id].rate = rate;
+  ++f.version;
+  ++flows_rerated;
+  if (rate <= 0) return;
+  const double left = std::max(0.0, f.remaining);
+  due_push(finish_at_, {now + static_cast<int64_t>(std::ceil(left / rate)), id, f.version});
+  const double to_residue = std::max(0.0, (f.remaining - f.tolerance) / rate);
+  due_push(done_at_, {now + static_cast<int64_t>(std::ceil(to_residue)), id, f.version});
+}
+
+void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
+  ++rate_recomputations;
+  // theta: below it, a progressive filling over the new set of flows runs as it did over the
+  // old one. A finishing flow crossed no link saturated below its rate; a link gaining flows
+  // could saturate earlier, at the first level where its share with the new count falls to
+  // the rate of its next flow in increasing order.
+  double theta = std::numeric_limits<double>::infinity();
+  for (uint32_t id : done) {
+    Flow& f = flows_[id];
+    if (!f.attached) continue;
+    theta = std::min(theta, hot_[id].rate);
+    link_detach(id);
+    f.had_links = true;
+    ++fluid_[id].version;
+  }
+  std::vector<uint32_t> fresh;
+  for (uint32_t id : arrived_)
+    if (fluid_[id].active) fresh.push_back(id);
+  arrived_.clear();
+  uint32_t ep = ++recompute_epoch_;
+  touched_links_.clear();
+  for (uint32_t id : fresh) {
+    for (uint32_t l : path_of(id)) {
+      if (link_mark_[l] != ep) {
+        link_mark_[l] = ep;
+        arrivals_on_[l] = 0;
+        touched_links_.push_back(l);
+      }
+      ++arrivals_on_[l];
+    }
+  }
+  for (uint32_t l : touched_links_) {
+    rates_scratch_.clear();
+    for (const OnLink& o : on_link_[l])
+      rates_scratch_.push_back(hot_[o.flow].rate);
+    std::sort(rates_scratch_.begin(), rates_scratch_.end());
+    const size_t n = rates_scratch_.size();
+    const double added = arrivals_on_[l];
+    double used = 0, level = -1;
+    for (size_t k = 0; k < n && level < 0; ++k) {
+      const double share =
+          std::max(0.0, capacity_[l] - used) / (static_cast<double>(n - k) + added);
+      if (share <= rates_scratch_[k]) level = share;
+      used += rates_scratch_[k];
+    }
+    if (level < 0) level = std::max(0.0, capacity_[l] - used) / added;
+    theta = std::min(theta, level);
+  }
+  // A margin for rounding: any level below theta would do.
+  const double cut = theta * (1 - 1e-9);
+
+  // The flows to refill: the new ones and, transitively through the links they share, every
+  // flow at or above the cut. The rest keep their rates and hold their share of each link.
+  ep = ++recompute_epoch_;
+  rerate_.clear();
+  touched_links_.clear();
+  auto visit = [&](uint32_t l) {
+    if (link_mark_[l] == ep) return;
+    link_mark_[l] = ep;
+    touched_links_.push_back(l);
+  };
+  for (uint32_t id : done)
+    for (uint32_t l : path_of(id))
+      visit(l);
+  for (uint32_t id : fresh) {
+    link_attach(id);
+    hot_[id].mark = ep;
+    rerate_.push_back(id);
+    for (uint32_t l : path_of(id))
+      visit(l);
+  }
+  for (size_t q = 0; q < touched_links_.size(); ++q) {
+    const uint32_t l = touched_links_[q];
+    double held = 0;
+    uint32_t open = 0;
+    for (const OnLink& o : on_link_[l]) {
+      Hot& h = hot_[o.flow];
+      if (h.mark == ep) {
+        ++open;
+      } else if (h.rate >= cut) {
+        h.mark = ep;
+        rerate_.push_back(o.flow);
+        ++open;
+        for (uint32_t m : path_of(o.flow))
+          visit(m);
+      } else {
+        held += h.rate;
+      }
+    }
+    cap_left_[l] = capacity_[l] - held;
+    unfrozen_on_[l] = open;
+  }
+
+  // Progressive filling over the refilled flows: the link with the smallest fair share fixes
+  // the rate of every flow still open on it. An indexed heap holds each open link once; a
+  // link's share only grows as flows elsewhere are fixed, so it only sinks.
+  link_heap_.clear();
+  for (uint32_t l : touched_links_) {
+    if (unfrozen_on_[l] == 0) continue;
+    share_[l] = std::max(0.0, cap_left_[l]) / unfrozen_on_[l];
+    heap_at_[l] = static_cast<uint32_t>(link_heap_.size());
+    link_heap_.push_back(l);
+    heap_up(heap_at_[l]);
+  }
+  while (!link_heap_.empty()) {
+    const uint32_t bottleneck = link_heap_.front();
+    const double best = share_[bottleneck];
+    heap_remove_top();
+    for (const OnLink& o : on_link_[bottleneck]) {
+      Hot& h = hot_[o.flow];
+      if (h.mark != ep || h.fixed) continue;
+      h.fixed = true;
+      h.next_rate = best;
+      for (uint32_t m : path_of(o.flow)) {
+        cap_left_[m] -= best;
+        if (--unfrozen_on_[m] > 0 && m != bottleneck) {
+          share_[m] = std::max(0.0, cap_left_[m]) / unfrozen_on_[m];
+          heap_up(heap_at_[m]);  // a no-op but for rounding
+          heap_down(heap_at_[m]);
+        } else if (m != bottleneck) {
+          heap_erase(heap_at_[m]);
         }
       }
     }
   }
-  last_advance_ = now;
+
+  // Utilisation series up to now at the old rates, then the new rates (only touched links
+  // change their rate sums).
+  if (series_enabled_) {
+    for (uint32_t l : touched_links_) {
+      if (link_rate_[l] > 0) {
+        links_[l].stats.busy_series.add(link_since_[l], now, link_rate_[l] / capacity_[l],
+                                        params_.report.bin.ps(), params_.report.max_bins);
+      }
+      link_since_[l] = now;
+    }
+    for (uint32_t id : done)
+      if (flows_[id].had_links)
+        for (uint32_t l : path_of(id))
+          link_rate_[l] -= hot_[id].rate;
+  }
+  for (size_t i = 0; i < rerate_.size(); ++i) {
+    const uint32_t id = rerate_[i];
+    Hot& h = hot_[id];
+    const double r = h.fixed ? h.next_rate : 0.0;
+    h.fixed = false;
+    if (r == h.rate && i >= fresh.size()) continue;
+    if (series_enabled_)
+      for (uint32_t l : path_of(id))
+        link_rate_[l] += r - h.rate;
+    set_rate(id, r, now);
+  }
+  if (series_enabled_)
+    for (uint32_t l : touched_links_)
+      if (on_link_[l].empty()) link_rate_[l] = 0;  // no rounding residue on an idle link
 }
 
-void FlowFabric::recompute() {
-  ++rate_recomputations;
-  // Progressive filling: the link with the smallest fair share fixes the rate of every flow
-  // still unfixed on it; repeat with what is left.
-  used_links_.clear();
-  for (uint32_t id : active_) {
-    flows_[id].rate = -1.0;
-    for (uint32_t l : flows_[id].path) {
-      if (flows_on_[l].empty()) used_links_.push_back(l);
-      flows_on_[l].push_back(id);
-    }
-  }
-  for (uint32_t l : used_links_) {
-    cap_left_[l] = capacity_[l];
-    unfrozen_on_[l] = static_cast<uint32_t>(flows_on_[l].size());
-  }
-  size_t unfixed = active_.size();
-  while (unfixed > 0) {
-    double best = std::numeric_limits<double>::infinity();
-    uint32_t bottleneck = UINT32_MAX;
-    for (uint32_t l : used_links_) {
-      if (unfrozen_on_[l] == 0) continue;
-      const double share = std::max(0.0, cap_left_[l]) / unfrozen_on_[l];
-      if (share < best) best = share, bottleneck = l;
-    }
-    if (bottleneck == UINT32_MAX) break;
-    for (uint32_t id : flows_on_[bottleneck]) {
-      Flow& f = flows_[id];
-      if (f.rate >= 0) continue;
-      f.rate = best;
-      --unfixed;
-      for (uint32_t l : f.path) {
-        cap_left_[l] -= best;
-        --unfrozen_on_[l];
-      }
-    }
-  }
-  for (uint32_t l : used_links_)
-    flows_on_[l].clear();
+bool FlowFabric::heap_less(uint32_t a, uint32_t b) const {
+  return share_[a] != share_[b] ? share_[a] < share_[b] : a < b;
+}
 
-  int64_t next = std::numeric_limits<int64_t>::max();
-  const int64_t now = now_ps();
-  for (uint32_t id : active_) {
-    const Flow& f = flows_[id];
-    if (f.rate <= 0) continue;
-    const auto left = static_cast<int64_t>(std::ceil(std::max(0.0, f.remaining) / f.rate));
-    next = std::min(next, now + left);
+void FlowFabric::heap_place(uint32_t i, uint32_t l) {
+  link_heap_[i] = l;
+  heap_at_[l] = i;
+}
+
+void FlowFabric::heap_up(uint32_t i) {
+  const uint32_t l = link_heap_[i];
+  while (i > 0) {
+    const uint32_t parent = (i - 1) / 2;
+    if (!heap_less(l, link_heap_[parent])) break;
+    heap_place(i, link_heap_[parent]);
+    i = parent;
   }
-  if (next != std::numeric_limits<int64_t>::max()) {
-    ++generation_;
-    update_pending_at_ = next;
-    schedule(next, kUpdate, 0, generation_);
+  heap_place(i, l);
+}
+
+void FlowFabric::heap_down(uint32_t i) {
+  const uint32_t l = link_heap_[i];
+  const auto n = static_cast<uint32_t>(link_heap_.size());
+  for (;;) {
+    uint32_t c = 2 * i + 1;
+    if (c >= n) break;
+    if (c + 1 < n && heap_less(link_heap_[c + 1], link_heap_[c])) ++c;
+    if (!heap_less(link_heap_[c], l)) break;
+    heap_place(i, link_heap_[c]);
+    i = c;
   }
+  heap_place(i, l);
+}
+
+void FlowFabric::heap_remove_top() {
+  heap_erase(0);
+}
+
+void FlowFabric::heap_erase(uint32_t i) {
+  const uint32_t last = link_heap_.back();
+  link_heap_.pop_back();
+  if (i == link_heap_.size()) return;
+  heap_place(i, last);
+  heap_up(i);
+  heap_down(heap_at_[last]);
+}
+
+void FlowFabric::schedule_next(int64_t now) {
+  // Entries of superseded rates pile up; rebuild a heap once most of it is stale.
+  auto compact = [&](DueHeap& heap) {
+    if (heap.size() < 8 * active_.size() + 1024) return;
+    std::erase_if(heap, [&](const Due& d) {
+      return fluid_[d.flow].version != d.version || !fluid_[d.flow].active;
+    });
+    std::make_heap(heap.begin(), heap.end(), std::greater<Due>());
+  };
+  compact(finish_at_);
+  compact(done_at_);
+  while (!finish_at_.empty()) {
+    const Due& d = finish_at_.front();
+    if (fluid_[d.flow].version == d.version && fluid_[d.flow].active) break;
+    due_pop(finish_at_);
+  }
+  if (finish_at_.empty()) return;
+  const int64_t next = std::max(finish_at_.front().t_ps, now + 1);
+  ++generation_;
+  update_pending_at_ = next;
+  schedule(next, kUpdate, 0, generation_);
 }
 
 void FlowFabric::note_flow_on_links(const Flow& f) {

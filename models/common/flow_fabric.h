@@ -2,6 +2,13 @@
 // route the packet fabric would take (the routing function with its ECMP hash). Rates are
 // max-min fair (progressive filling over link payload capacities), recomputed whenever a flow
 // starts or finishes; nothing happens in between, so a run costs a few events per message.
+// All starts and finishes at one time share one recomputation, and it is incremental: a
+// progressive filling reaches the same rates below the level theta at which the changed flows
+// first matter (a finishing flow's old rate; for a link that gains flows, the level at which it
+// would become the bottleneck with the new count), so flows below theta keep their rates and
+// only the others connected to the changed links through flows at or above theta are refilled
+// (smallest fair share first, from a heap of links). A flow's remaining bytes are brought up to
+// date only when its rate changes; link utilisation series advance when a link's rate sum does.
 // A flow starts after its setup latency (NIC doorbell, SM issue); its sender is done when the
 // fluid transfer ends; it is delivered after the route's propagation and pipeline latencies
 // plus the packet-pipeline fill a store-and-forward hop adds (one packet's serialisation per
@@ -13,8 +20,12 @@
 // The packet model is the reference; a test keeps all-to-all completion times within 10%.
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <cstdint>
 #include <functional>
+#include <queue>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -31,6 +42,7 @@ class FlowFabric : public Fabric {
   std::vector<std::string> describe_in_flight() const override;
   const char* fidelity_name() const override { return "flow"; }
   uint64_t rate_recomputations = 0;
+  uint64_t flows_rerated = 0;  // flows whose rate a recomputation set (new or changed)
 
  private:
   enum EventKind : uint8_t { kStart = 1, kUpdate = 2, kDeliver = 3 };
@@ -38,35 +50,103 @@ class FlowFabric : public Fabric {
     Message msg;
     std::function<void()> on_sent;
     std::vector<uint32_t> path;
-    double remaining = 0;  // payload bytes
-    double rate = 0;       // payload bytes per ps
-    int64_t tail_ps = 0;   // fluid end to delivery
+    std::vector<uint32_t> slot;  // index of this flow in on_link_[path[i]]
+    int64_t tail_ps = 0;         // fluid end to delivery
     uint32_t record = 0;
     uint64_t qp_seq = 0;
     uint32_t in_port = -1;
-    bool active = false;
+    uint32_t active_at = 0;  // index in active_
+    bool attached = false;   // listed in on_link_
+    bool had_links = false;  // detached by the recomputation that finished it
   };
+  // What the recomputation reads of every flow on a link, kept apart for the cache.
+  struct Hot {
+    double rate = 0;       // payload bytes per ps since Fluid::t0_ps
+    double next_rate = 0;  // scratch: the rate the current recomputation sets
+    uint32_t mark = 0;     // recompute_epoch_ while in the set being refilled
+    bool fixed = false;    // scratch: next_rate set
+  };
+  struct OnLink {
+    uint32_t flow, hop;
+  };
+  struct Due {
+    int64_t t_ps;
+    uint32_t flow, version;
+    bool operator>(const Due& o) const { return t_ps != o.t_ps ? t_ps > o.t_ps : flow > o.flow; }
+  };
+  template <class T>
+  using MinHeap = std::priority_queue<T, std::vector<T>, std::greater<T>>;
+  using DueHeap = std::vector<Due>;  // a min-heap through std::push_heap / std::pop_heap
+  static void due_push(DueHeap& h, const Due& d) {
+    h.push_back(d);
+    std::push_heap(h.begin(), h.end(), std::greater<Due>());
+  }
+  static void due_pop(DueHeap& h) {
+    std::pop_heap(h.begin(), h.end(), std::greater<Due>());
+    h.pop_back();
+  }
 
   void dispatch(uint8_t kind, uint32_t a, uint32_t b) override;
-  void advance(int64_t now);
-  void recompute();
+  void update(int64_t now);
+  std::vector<uint32_t> take_done(int64_t now);
+  void recompute(int64_t now, const std::vector<uint32_t>& done);
+  void schedule_next(int64_t now);
   void request_update();
   void finish(uint32_t flow);
   void note_flow_on_links(const Flow& f);
+  void link_attach(uint32_t id);
+  void link_detach(uint32_t id);
+  void set_rate(uint32_t id, double rate, int64_t now);
+  bool heap_less(uint32_t a, uint32_t b) const;
+  void heap_place(uint32_t i, uint32_t link);
+  void heap_up(uint32_t i);
+  void heap_down(uint32_t i);
+  void heap_remove_top();
+  void heap_erase(uint32_t i);
 
   std::vector<Flow> flows_;
+  std::vector<Hot> hot_;  // parallel to flows_
+  // Also parallel: the fluid state, what finding and timing finishes reads.
+  struct Fluid {
+    double remaining = 0;  // payload bytes at time t0_ps
+    int64_t t0_ps = 0;
+    double tolerance = 0;  // rounding residue taken as finished, bytes
+    uint32_t version = 0;  // invalidates heap entries of an earlier rate or an earlier flow
+    bool active = false;   // transferring
+  };
+  std::vector<Fluid> fluid_;
+  // Also parallel to flows_: the path in one cache line (the hop count last), or UINT32_MAX
+  // last for a path too long for it (read from Flow::path).
+  std::vector<std::array<uint32_t, 16>> hops_;
+  std::span<const uint32_t> path_of(uint32_t id) const {
+    const auto& h = hops_[id];
+    if (h.back() == UINT32_MAX) return flows_[id].path;
+    return {h.data(), h.back()};
+  }
   std::vector<uint32_t> free_flows_;
-  std::vector<uint32_t> active_;
-  std::vector<double> capacity_;  // payload bytes per ps, per link
-  int64_t last_advance_ = 0;
+  std::vector<uint32_t> active_;              // transferring, in start order less swap-removals
+  std::vector<uint32_t> arrived_;             // started since the last recomputation
+  std::vector<double> capacity_;              // payload bytes per ps, per link
+  std::vector<std::vector<OnLink>> on_link_;  // transferring flows per link
+  std::vector<double> link_rate_;             // sum of the rates on the link
+  std::vector<int64_t> link_since_;           // when link_rate_ last changed
+  DueHeap finish_at_;                         // fluid end, rounded up to whole ps
+  DueHeap done_at_;                           // first ps with a rounding residue left
   uint32_t generation_ = 0;
   int64_t update_pending_at_ = -1;
   uint64_t undelivered_ = 0;
-  // Scratch for progressive filling.
+  // Scratch for the recomputation.
+  uint32_t recompute_epoch_ = 0;
+  std::vector<uint32_t> link_mark_;
   std::vector<double> cap_left_;
   std::vector<uint32_t> unfrozen_on_;
-  std::vector<std::vector<uint32_t>> flows_on_;
-  std::vector<uint32_t> used_links_;
+  std::vector<double> share_;        // fair share of an open link
+  std::vector<uint32_t> heap_at_;    // index of an open link in link_heap_
+  std::vector<uint32_t> link_heap_;  // open links, smallest share first
+  std::vector<uint32_t> arrivals_on_;
+  std::vector<uint32_t> touched_links_;
+  std::vector<uint32_t> rerate_;
+  std::vector<double> rates_scratch_;
 };
 
 }  // namespace mlasim
