@@ -272,7 +272,8 @@ Workload DeepSeekInference::generate(const ClusterShape& cluster) const {
 }
 
 WorkloadReport DeepSeekInference::report(const WorkloadRun& run) const {
-  return inference_report(resolve_model(params_.model, params_.model_overrides), params_, last_, run);
+  return inference_report(resolve_model(params_.model, params_.model_overrides), params_, last_,
+                          run);
 }
 
 DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {

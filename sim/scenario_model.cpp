@@ -1,0 +1,135 @@
+// Reading a scenario into its typed model (see scenario_model.h).
+#include "sim/scenario_model.h"
+
+#include <fmt/format.h>
+
+#include <boost/range/iterator_range.hpp>
+
+#include "sim/errors.h"
+
+namespace mlasim {
+
+namespace {
+
+bool graph_has(const ClusterGraph& c, bool (*pred)(VertexKind)) {
+  for (auto v : boost::make_iterator_range(boost::vertices(c.g))) {
+    if (pred(c.g[v].kind)) return true;
+  }
+  return false;
+}
+
+// Errors raised while generating the workload (a model config.json, a trace file, a shape that
+// does not fit the cluster) get the scenario file:line of the key they concern: the key the
+// message names ("workload.attention_tp: ..."), or the key whose value opens it (the trace or
+// model file), or else the section's `type`.
+std::string locate_workload_error(const ConfigNode* section, const std::string& message) {
+  if (!section || !section->is_map()) return message;
+  if (message.rfind("workload.", 0) == 0) {
+    const size_t colon = message.find(':');
+    const std::string key = message.substr(9, colon == std::string::npos ? 0 : colon - 9);
+    if (const ConfigNode* n = section->at_path(key)) return config_message(n->loc(), "", message);
+  }
+  for (const auto& [key, value] : section->entries()) {
+    if (value.is_scalar() && !value.as_string().empty() &&
+        message.rfind(value.as_string() + ":", 0) == 0) {
+      return config_message(value.loc(), "workload." + key, message);
+    }
+  }
+  const ConfigNode* type = section->find("type");
+  return config_message(type ? type->loc() : section->loc(), "workload", message);
+}
+
+}  // namespace
+
+FaultSpec fault_spec(const FaultEventParams& e) {
+  FaultSpec f;
+  if (e.plane >= 0) f.planes.push_back(e.plane);
+  if (!e.switch_name.empty()) f.switches.push_back(e.switch_name);
+  if (!e.nic.empty()) f.nics.push_back(e.nic);
+  if (!e.link.empty()) f.links.push_back(e.link);
+  return f;
+}
+
+ScenarioModel read_scenario(const ConfigNode& root, const Components& comps) {
+  if (!root.is_map()) throw_config_error(root.loc(), "", "a scenario must be a mapping");
+  ScenarioModel m;
+  m.params = read_params<ScenarioParams>(&root, "", scenario_sections());
+  m.resolved = write_params(m.params);
+
+  const ConfigNode* cluster_node = root.find("cluster");
+  auto builder = comps.cluster.create(cluster_node, "cluster");
+  m.cluster = builder.product->build();
+  m.network_cost = price_fabric(count_graph(m.cluster).fabric, builder.product->prices());
+  m.resolved.set("cluster", builder.resolved);
+  // Network: fidelity, buffers, faults applied to the graph before routes are built.
+  m.network = read_params<NetworkParams>(root.find("network"), "network");
+  m.resolved.set("network", write_params(m.network));
+  if (!m.network.faults.empty()) {
+    const auto& nf = m.network.faults;
+    try {
+      apply_faults(m.cluster, FaultSpec{nf.planes, nf.switches, nf.nics, nf.links});
+    } catch (const InputError& e) {
+      const ConfigNode* faults = root.at_path("network.faults");
+      throw ConfigError(
+          config_message(faults ? faults->loc() : root.loc(), "network.faults", e.what()));
+    }
+  }
+  // Faults at a simulated time must name parts of the (statically faulted) cluster.
+  for (size_t i = 0; i < m.network.faults.events.size(); ++i) {
+    ClusterGraph copy = m.cluster;
+    try {
+      apply_faults(copy, fault_spec(m.network.faults.events[i]));
+    } catch (const InputError& e) {
+      throw InputError(fmt::format("network.faults.events[{}]: {}", i, e.what()));
+    }
+  }
+  m.routing = read_params<RoutingParams>(root.find("routing"), "routing");
+  m.resolved.set("routing", write_params(m.routing));
+
+  const ConfigNode* hw = root.find("hardware");
+  if (hw && !hw->is_map()) throw_config_error(hw->loc(), "hardware", "expected a mapping");
+  {
+    // Unknown hardware sections are errors, like unknown keys anywhere else.
+    ParamReader check(hw, "hardware", hardware_sections());
+    check.finish();
+  }
+  ConfigNode hw_resolved = ConfigNode::map();
+  auto need = [&](const std::string& key, bool needed, auto& table) {
+    const ConfigNode* section = hw ? hw->find(key) : nullptr;
+    if (!needed && !section) return;
+    hw_resolved.set(key, table.resolve(section, "hardware." + key));
+  };
+  need("gpu", true, comps.gpu);
+  need("memory", true, comps.memory);
+  need("nic", graph_has(m.cluster, [](VertexKind k) { return k == VertexKind::Nic; }), comps.nic);
+  need("switch", graph_has(m.cluster, is_network_switch), comps.network_switch);
+  need("nvswitch", graph_has(m.cluster, [](VertexKind k) { return k == VertexKind::NvSwitch; }),
+       comps.nvswitch);
+  m.resolved.set("hardware", std::move(hw_resolved));
+
+  const ConfigNode* workload_node = root.find("workload");
+  auto gen = comps.workload.create(workload_node, "workload");
+  m.resolved.set("workload", gen.resolved);
+  m.generator = std::move(gen.product);
+  try {
+    m.workload = m.generator->generate(ClusterShape{m.cluster.nodes, m.cluster.gpus_per_node});
+    if (m.workload.ranks.size() != m.cluster.num_gpus()) {
+      throw InputError(fmt::format("workload has {} ranks but the cluster has {} GPUs",
+                                   m.workload.ranks.size(), m.cluster.num_gpus()));
+    }
+    validate_workload(m.workload);
+  } catch (const InputError& e) {
+    throw ConfigError(locate_workload_error(workload_node, e.what()));
+  }
+  return m;
+}
+
+ConfigNode validate_scenario(const ConfigNode& root, const Components& components) {
+  return read_scenario(root, components).resolved;
+}
+
+Workload scenario_workload(const ConfigNode& root, const Components& components) {
+  return read_scenario(root, components).workload;
+}
+
+}  // namespace mlasim

@@ -1,0 +1,40 @@
+// A scenario as the config describes it, read and validated without creating any SystemC
+// object: parameters, the cluster graph (with its static faults applied), routing and network
+// parameters, the workload generator and its op graphs. Elaboration (simulation.cpp) builds the
+// modules from it; `mlasim validate` and `mlasim trace` stop here.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "models/common/network_params.h"
+#include "sim/builtin_components.h"
+#include "sim/config.h"
+#include "sim/scenario.h"
+#include "topology/cluster_graph.h"
+#include "topology/faults.h"
+#include "topology/metrics.h"
+#include "topology/routing.h"
+#include "workloads/workload_generator.h"
+
+namespace mlasim {
+
+// What the config describes.
+struct ScenarioModel {
+  ScenarioParams params;
+  ConfigNode resolved;
+  ClusterGraph cluster;
+  RoutingParams routing;
+  NetworkParams network;
+  std::unique_ptr<WorkloadGenerator> generator;
+  Workload workload;
+  CostBreakdown network_cost;  // switches and cables at the builder's unit prices
+};
+
+// Reads, validates and resolves every section; throws ConfigError/InputError on bad input.
+ScenarioModel read_scenario(const ConfigNode& root, const Components& comps);
+
+// The fault a timed fault event describes, as topology/faults applies it.
+FaultSpec fault_spec(const FaultEventParams& e);
+
+}  // namespace mlasim
