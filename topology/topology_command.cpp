@@ -106,7 +106,7 @@ int run_topology_command(const TopologyCommandOptions& o, std::ostream& out) {
 void register_topology_command(CLI::App& app, CommandAction& action) {
   auto o = std::make_shared<TopologyCommandOptions>();
   CLI::App* cmd = app.add_subcommand(
-      "topology", "build a cluster topology and print its counts, cost, routes and bisection");
+      "topology", "Build a cluster topology and print its counts, cost, routes and bisection");
   cmd->add_option("config", o->config, "cluster YAML (e.g. configs/clusters/mpft-k64.yaml)")
       ->required()
       ->check(CLI::ExistingFile);

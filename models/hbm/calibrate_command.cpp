@@ -79,7 +79,7 @@ int do_calibrate_hbm(const CalibrateOptions& o) {
 
 void register_calibrate_command(CLI::App& app, CommandAction& action) {
   auto* cmd =
-      app.add_subcommand("calibrate", "measure detailed models to set their fast fidelities");
+      app.add_subcommand("calibrate", "Measure detailed models to set their fast fidelities");
   cmd->require_subcommand(1);
   auto o = std::make_shared<CalibrateOptions>();
   auto* hbm = cmd->add_subcommand(
