@@ -8,10 +8,13 @@
 #   make fuzz                        # 30 s per target
 #   FUZZ_SECONDS=3600 make fuzz      # a longer hunt
 #   FUZZ_TARGETS="trace" make fuzz   # one target
+#   FUZZ_RUNS=30000 make fuzz        # a fixed number of inputs from a fixed seed (FUZZ_SEED,
+#                                    # default 1) instead of a time: the same inputs every run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=${FUZZ_SECONDS:-30}
+runs=${FUZZ_RUNS:-}
 targets=${FUZZ_TARGETS:-"config model_config trace"}
 build=${FUZZ_BUILD_DIR:-build-fuzz}
 jobs=${JOBS:-$(nproc 2>/dev/null || echo 2)}
@@ -32,9 +35,15 @@ for t in $targets; do
   corpus="$build/corpus/$t"
   artifacts="$build/artifacts/$t"
   mkdir -p "$corpus" "$artifacts"
-  echo "fuzz: $t for ${seconds} s" >&2
+  if [ -n "$runs" ]; then
+    budget=(-runs="$runs" -seed="${FUZZ_SEED:-1}")
+    echo "fuzz: $t for $runs inputs from seed ${FUZZ_SEED:-1}" >&2
+  else
+    budget=(-max_total_time="$seconds")
+    echo "fuzz: $t for ${seconds} s" >&2
+  fi
   # -rss_limit_mb and -timeout turn runaway memory or time on one input into findings too.
-  if ! "$build/fuzz/fuzz_$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+  if ! "$build/fuzz/fuzz_$t" "${budget[@]}" -timeout=10 -rss_limit_mb=2048 \
       -print_final_stats=1 -artifact_prefix="$artifacts/" "$corpus" "tests/fuzz/corpus/$t" \
       2> "$build/fuzz_$t.log"; then
     echo "fuzz: $t FOUND A CRASH; input in $artifacts/, log in $build/fuzz_$t.log" >&2

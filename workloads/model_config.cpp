@@ -244,7 +244,7 @@ ModelConfig parse_model_config(std::string_view json_text, const std::string& la
   Json root;
   try {
     root = Json::parse(json_text);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {  // syntax, or a number out of range
     throw ConfigError(fmt::format("{}: not valid JSON: {}", label, e.what()));
   }
   if (!root.is_object()) throw ConfigError(fmt::format("{}: expected a JSON object", label));
@@ -346,7 +346,7 @@ ModelConfig resolve_model(std::string_view name_or_path, const ModelOverrides& o
     Json root;
     try {
       root = Json::parse(read_file(file));
-    } catch (const Json::parse_error& e) {
+    } catch (const Json::exception& e) {  // syntax, or a number out of range
       throw ConfigError(fmt::format("{}: not valid JSON: {}", file.string(), e.what()));
     }
     if (!root.is_object())

@@ -258,6 +258,8 @@ Workload read_trace_file(const std::filesystem::path& path) {
   } catch (const Json::parse_error& e) {
     throw InputError(
         fmt::format("{}: invalid JSON at byte {}: {}", path.string(), e.byte, e.what()));
+  } catch (const Json::exception& e) {  // a number beyond the range of a double
+    throw InputError(fmt::format("{}: invalid JSON: {}", path.string(), e.what()));
   }
   if (!duplicate.empty()) {
     throw InputError(

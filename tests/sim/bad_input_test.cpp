@@ -215,6 +215,11 @@ std::vector<BadInput> cases() {
         {"m.json", model_json("\"hidden_size\": 2048", "\"hidden_size\": 1e300")}},
        {"validate", "@DIR@/s.yaml"},
        {"m.json", "'hidden_size'", "expected an integer"}},
+      {"ModelNumberOverflow",  // found by fuzzing: a number beyond a double's range
+       {{"s.yaml", model_scenario()},
+        {"m.json", model_json("\"hidden_size\": 2048", "\"hidden_size\": 2e4444")}},
+       {"validate", "@DIR@/s.yaml"},
+       {"s.yaml:3:", "m.json", "not valid JSON", "number overflow"}},
       {"KernelsModelMissingField",
        {{"m.json", model_json("\"vocab_size\": 102400", "\"x\": 1")}},
        {"kernels", "--model", "@DIR@/m.json"},
@@ -258,6 +263,10 @@ std::vector<BadInput> cases() {
         {"t.json", replace_all(trace({}), "\"name\": \"recv_from_2\"", "\"name\": 5")}},
        {"validate", "@DIR@/s.yaml"},
        {"t.json", "rank 0, op 1", "field 'name'"}},
+      {"TraceNumberOverflow",  // found by fuzzing
+       {{"s.yaml", kTraceScenario}, {"t.json", trace({{"@DEPS@", "[1e999]"}})}},
+       {"validate", "@DIR@/s.yaml"},
+       {"workload.file", "t.json", "invalid JSON", "number overflow"}},
       {"TraceDependencyCycle",
        {{"s.yaml", kTraceScenario}, {"t.json", trace({{"@GEMMDEPS@", "[2]"}})}},
        {"validate", "@DIR@/s.yaml"},
