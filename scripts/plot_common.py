@@ -4,6 +4,7 @@ Every script reads only result files and writes PNGs plus a Markdown report besi
 matplotlib is missing the scripts still write the report's tables, print one line saying the
 plots were skipped, and exit 0 (`MISSING_MATPLOTLIB` is that line's start, tests look for it).
 """
+import csv
 import os
 import tempfile
 
@@ -89,9 +90,11 @@ def _umask_mode():
     return 0o666 & ~mask
 
 
-def save_figure(plt, fig, path):
-    """Writes a figure atomically (temporary file then rename), so a reader never sees half."""
-    fig.tight_layout()
+def save_figure(plt, fig, path, tight=True):
+    """Writes a figure atomically (temporary file then rename), so a reader never sees half.
+    tight=False keeps a layout the caller arranged itself (a shared colour bar, for one)."""
+    if tight:
+        fig.tight_layout()
     d = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".tmp.", suffix=".png", dir=d)
     os.close(fd)
@@ -99,6 +102,14 @@ def save_figure(plt, fig, path):
     plt.close(fig)
     os.chmod(tmp, _umask_mode())
     os.replace(tmp, path)
+
+
+def read_csv(path):
+    """Rows of a result CSV as dicts; [] when the run did not write it."""
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
 
 
 def write_atomic(path, text):

@@ -15,29 +15,13 @@ plot_run.py calls network_plots() after every run. Usage: plot_network.py RESULT
 nothing (and exits 0) for runs without a packet or
 flow network (no links.csv).
 """
-import csv
 import json
 import os
 import sys
 from collections import defaultdict
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from plot_common import load_pyplot  # noqa: E402
-
-
-def read_csv(path):
-    if not os.path.exists(path):
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def save(plt, fig, path):
-    fig.tight_layout()
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
+from plot_common import load_pyplot, read_csv, save_figure  # noqa: E402
 
 
 def plot_heatmap(plt, links, out_png):
@@ -67,8 +51,7 @@ def plot_heatmap(plt, links, out_png):
                     ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7,
                             color="white" if v < 0.6 else "black")
     fig.colorbar(im, ax=axes, shrink=0.8, label="busy fraction of the run")
-    fig.savefig(out_png, dpi=110)
-    plt.close(fig)
+    save_figure(plt, fig, out_png, tight=False)  # the shared colour bar has its own layout
     return True
 
 
@@ -93,7 +76,7 @@ def plot_queues(plt, links, series, out_png, top=8):
     ax.set_ylabel("mean receive-buffer occupancy (KiB)")
     ax.set_title("Queue occupancy over time (links with the most credit stall)")
     ax.legend(fontsize=7, loc="upper right")
-    save(plt, fig, out_png)
+    save_figure(plt, fig, out_png)
     return True
 
 
@@ -112,7 +95,7 @@ def plot_cdf(plt, messages, out_png):
     ax.axvline(p99, color="tab:red", ls="--", lw=0.8, label=f"p99 {p99:.2f}")
     ax.set_title(f"FCT slowdown CDF ({n} messages)")
     ax.legend()
-    save(plt, fig, out_png)
+    save_figure(plt, fig, out_png)
     return True
 
 
@@ -149,7 +132,7 @@ def plot_p2p_bandwidth(plt, messages, out_png):
     ax.set_title("Point-to-point bandwidth and latency by size")
     ax.legend(loc="upper left", fontsize=8)
     ax2.legend(loc="lower right", fontsize=8)
-    save(plt, fig, out_png)
+    save_figure(plt, fig, out_png)
     return True
 
 
@@ -200,7 +183,7 @@ def plot_fault_throughput(plt, d, links, series, out_png):
         a.set_ylim(bottom=0)
         a.legend(fontsize=7, loc="lower left", ncol=4)
     axes[-1][0].set_xlabel("simulated time (us)")
-    save(plt, fig, out_png)
+    save_figure(plt, fig, out_png)
     return True
 
 

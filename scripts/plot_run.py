@@ -16,7 +16,6 @@ Plots whose inputs are absent are left out. report.md shows the key figures, eve
 figure with its unit, then every PNG of the folder (including ones other scripts drew).
 Usage: plot_run.py RESULTS_DIR
 """
-import csv
 import json
 import os
 import re
@@ -24,7 +23,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from plot_common import (MISSING_MATPLOTLIB, format_value, load_pyplot,  # noqa: E402
-                         save_figure, scale_for, unit_of_key, write_atomic)
+                         read_csv, save_figure, scale_for, unit_of_key, write_atomic)
 
 # Parts of a decode step, as the workload reports them (summary keys and layers.csv columns).
 # These add up to the step time; dispatch and combine run beside compute and only their exposed
@@ -165,13 +164,6 @@ def plot_step_breakdown(plt, summary, out_png):
     fig.suptitle("Decode step breakdown by part: TPOT and throughput")
     save_figure(plt, fig, out_png)
     return True
-
-
-def read_csv(path):
-    if not os.path.exists(path):
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def plot_layers(plt, rows, out_png):
