@@ -16,6 +16,7 @@
 #include "sim/errors.h"
 #include "sim/results.h"
 #include "sim/simulation.h"
+#include "sim/version.h"
 #include "workloads/trace.h"
 
 namespace mlasim {
@@ -66,7 +67,7 @@ int do_run(const RunOptions& o, const GlobalOptions& g, const std::vector<std::s
   for (const auto& a : argv)
     cmdline += (cmdline.empty() ? "" : " ") + a;
   meta["command_line"] = cmdline;
-  meta["version"] = MLASIM_VERSION;
+  meta["version"] = version();
   meta["config"] = o.config.empty() ? "<embedded:default.yaml>" : o.config;
   meta["overrides"] = o.sets;
   meta["seed"] = sim.scenario().seed;

@@ -12,6 +12,7 @@
 #include "sim/commands.h"
 #include "sim/errors.h"
 #include "sim/sweep.h"
+#include "sim/version.h"
 #if __has_include("workloads/kernels/kernels_command.h")
 #include "workloads/kernels/kernels_command.h"
 #define MLASIM_HAS_KERNELS 1
@@ -27,7 +28,7 @@ int dispatch(int argc, char** argv) {
   using namespace mlasim;
   std::vector<std::string> args(argv, argv + argc);
   CLI::App app{"mlasim: cycle-level simulator of MLA/MoE LLM inference on GPU clusters"};
-  app.set_version_flag("--version", std::string(MLASIM_VERSION));
+  app.set_version_flag("--version", std::string(version()));
   app.require_subcommand(1);
   app.fallthrough();  // -q/-v also work after the subcommand's name
   GlobalOptions global;
