@@ -38,6 +38,7 @@ struct RunOptions {
   std::vector<std::string> sets;
   std::string out;
   bool no_plots = false;
+  bool full_summary = false;
 };
 
 void run_plots(const std::filesystem::path& dir, const Logger& log) {
@@ -87,7 +88,7 @@ int do_run(const RunOptions& o, const GlobalOptions& g, const std::vector<std::s
   write_file_atomic(out / "summary.json", summary.dump(2) + "\n");  // last: marks completion
 
   if (!g.quiet) {
-    fmt::print("{}", format_summary_table(summary));
+    fmt::print("{}", format_summary_table(summary, o.full_summary));
     fmt::print("results: {}/\n", out.string());
   }
   if (!o.no_plots) run_plots(out, sim.context().log);
@@ -105,6 +106,8 @@ void register_run_command(CLI::App& app, CommandAction& action, const GlobalOpti
   cmd->add_option("--set", opts->sets, "override a key: a.b.c=value (repeatable)");
   cmd->add_option("-o,--out", opts->out, "results folder (default results/<scenario name>)");
   cmd->add_flag("--no-plots", opts->no_plots, "do not draw plots after the run");
+  cmd->add_flag("--full", opts->full_summary,
+                "print every summary figure, not only the headline ones");
   cmd->callback([opts, &action, &global, argv] {
     action = [opts, &global, argv] { return do_run(*opts, global, argv); };
   });

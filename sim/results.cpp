@@ -5,10 +5,12 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdio>
 #include <fstream>
+#include <vector>
 
 #include "sim/errors.h"
 
@@ -83,21 +85,70 @@ std::string unit_of_key(std::string_view key) {
   return "-";
 }
 
-std::string format_summary_table(const nlohmann::ordered_json& summary) {
+namespace {
+
+// Headline keys of the short terminal table, in the order a user reads them.
+constexpr std::array<std::string_view, 31> kHeadlineKeys{
+    "scenario", "sim_time_us", "sim_wall_s", "gpu_count", "node_count", "gpu_busy_mean_fraction",
+    "network_fidelity",
+    // inference step
+    "step_time_ms", "tpot_ms", "ttft_ms", "mtp_accepted_tokens_per_step",
+    "output_tokens_per_s_per_gpu", "output_tokens_per_s_per_node", "input_tokens_per_s_per_node",
+    "expert_load_imbalance", "gpu_load_imbalance",
+    // memory
+    "kv_cache_bytes_per_token", "kv_cache_bytes_per_gpu", "kv_cache_capacity_tokens_per_gpu",
+    // network
+    "net_goodput_per_gpu_bytes_per_s", "max_link_utilization", "mean_link_utilization",
+    "fct_p50_us", "fct_p99_us", "p99_fct_slowdown", "credit_stall_fraction", "hotspot_link",
+    // faults
+    "fault_count", "fault_packets_lost_count", "fault_recovery_us", "fault_messages_failed_count"};
+// Keys present only in a run's own bookkeeping: a summary with nothing else is shown whole.
+constexpr size_t kRunKeys = 7;
+
+bool is_headline(std::string_view key) {
+  if (key.starts_with("time_") && key.ends_with("_ms")) return true;  // step breakdown
+  for (const auto k : kHeadlineKeys)
+    if (k == key) return true;
+  return false;
+}
+
+std::string format_value(const nlohmann::ordered_json& v) {
+  if (v.is_number_float()) return fmt::format("{:.6g}", v.get<double>());
+  if (v.is_string()) return v.get<std::string>();
+  return v.dump();
+}
+
+}  // namespace
+
+std::string format_summary_table(const nlohmann::ordered_json& summary, bool full) {
+  if (!full) {
+    bool beyond_run = false;
+    for (const auto& [k, v] : summary.items()) {
+      if (!is_headline(k)) continue;
+      const auto* const end = kHeadlineKeys.begin() + kRunKeys;
+      beyond_run |= std::find(kHeadlineKeys.begin(), end, k) == end;
+    }
+    full = !beyond_run;
+  }
+  // Full: every key in the summary's order. Headline: the headline keys in reading order, then
+  // the step breakdown.
+  std::vector<std::string> keys;
+  if (full) {
+    for (const auto& [k, v] : summary.items())
+      keys.push_back(k);
+  } else {
+    for (const auto k : kHeadlineKeys)
+      if (summary.contains(k)) keys.emplace_back(k);
+    for (const auto& [k, v] : summary.items())
+      if (is_headline(k) && std::find(keys.begin(), keys.end(), k) == keys.end()) keys.push_back(k);
+  }
   size_t width = 3;
-  for (const auto& [k, v] : summary.items())
+  for (const auto& k : keys)
     width = std::max(width, k.size());
   std::string out = fmt::format("{:<{}}  {:>16}  {}\n", "key", width, "value", "unit");
   out += fmt::format("{:-<{}}  {:->16}  {:-<8}\n", "", width, "", "");
-  for (const auto& [k, v] : summary.items()) {
-    std::string value;
-    if (v.is_number_float()) {
-      value = fmt::format("{:.6g}", v.get<double>());
-    } else if (v.is_string()) {
-      value = v.get<std::string>();
-    } else {
-      value = v.dump();
-    }
+  for (const auto& k : keys) {
+    const auto& v = summary.at(k);
     std::string unit;
     if (k == "sim_events") {
       unit = "events";
@@ -106,8 +157,11 @@ std::string format_summary_table(const nlohmann::ordered_json& summary) {
     } else if (!v.is_string()) {
       unit = unit_of_key(k);
     }
-    out += fmt::format("{:<{}}  {:>16}  {}\n", k, width, value, unit);
+    out += fmt::format("{:<{}}  {:>16}  {}\n", k, width, format_value(v), unit);
   }
+  const size_t left_out = summary.size() - keys.size();
+  if (left_out > 0)
+    out += fmt::format("({} more keys in summary.json; --full prints them all)\n", left_out);
   return out;
 }
 

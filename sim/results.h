@@ -13,8 +13,11 @@ namespace mlasim {
 
 void write_file_atomic(const std::filesystem::path& path, std::string_view content);
 
-// Terminal table of a summary: key, value, unit (the unit comes from the key's suffix).
-std::string format_summary_table(const nlohmann::ordered_json& summary);
+// Terminal table of a summary: key, value, unit (the unit comes from the key's suffix). With
+// `full` false it shows only the headline figures (run, inference, KV cache, network congestion,
+// faults, time breakdown) and ends with a line counting the keys left out; a summary with no
+// headline figure beyond the run's own is always shown in full.
+std::string format_summary_table(const nlohmann::ordered_json& summary, bool full = true);
 
 // The unit a summary key's suffix names ("tpot_ms" -> "ms"); "-" when it names none.
 std::string unit_of_key(std::string_view key);
