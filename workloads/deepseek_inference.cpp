@@ -13,6 +13,7 @@
 #include "sim/errors.h"
 #include "workloads/inference_report.h"
 #include "workloads/model_config.h"
+#include "workloads/trace.h"
 
 namespace mlasim {
 
@@ -28,6 +29,12 @@ void DeepSeekInferenceParams::validate(const ParamCheck& c) const {
             "must be in [0, 1]");
   c.require(phase == InferencePhase::Decode || mtp.depth == 0, "mtp.depth",
             "MTP verification is modelled for decode only");
+  c.require(
+      phase == InferencePhase::Decode || context_distribution.type == ContextDistribution::Fixed,
+      "context_distribution.type",
+      "prefill prompts all have context_length tokens; distributions apply to decode");
+  c.require(phase == InferencePhase::Prefill || chunk_size == 0, "chunk_size",
+            "chunked prefill applies to the prefill phase");
   router.validate(c);
 }
 
@@ -89,8 +96,44 @@ struct MicroBatch {
   uint64_t attn_batch = 0;  // sequences in the attention kernel (the TP group's)
   uint64_t q_len = 1;       // query tokens per sequence
   uint64_t kv_len = 1;
+  std::vector<uint64_t> kv_lens;  // per sequence when they differ (the longest is kv_len)
   uint64_t attn_tokens() const { return attn_batch * q_len; }
+  uint64_t kv_tokens() const { return attn_batch * kv_len; }
 };
+
+// Splits prefill micro-batches (prompts of q_len tokens) into chunks of `chunk` tokens: chunk c
+// of a prompt holds its tokens [start, end), attends causally to keys [0, end), and carries the
+// rank's share of those tokens through the MLP/MoE. A micro-batch whose prompts are a few tokens
+// shorter than the longest ends its chunks as early as it can with at least one token each.
+// Decode and prompts no longer than a chunk: one pass, the micro-batches unchanged.
+std::vector<std::vector<MicroBatch>> prefill_chunks(const std::vector<MicroBatch>& mbs,
+                                                    uint64_t chunk) {
+  uint64_t longest = 0;
+  for (const MicroBatch& mb : mbs)
+    longest = std::max(longest, mb.q_len);
+  if (chunk == 0 || chunk >= longest) return {mbs};
+  const uint64_t n = (longest + chunk - 1) / chunk;
+  std::vector<std::vector<MicroBatch>> out(n, mbs);
+  for (size_t i = 0; i < mbs.size(); ++i) {
+    const uint64_t prompt = mbs[i].q_len, share = mbs[i].moe_tokens;
+    if (prompt < n) {
+      throw InputError(fmt::format(
+          "workload.chunk_size: {} splits prompts into {} chunks, but micro-batch {} has "
+          "prompts of {} tokens",
+          chunk, n, i, prompt));
+    }
+    uint64_t start = 0;
+    for (uint64_t c = 0; c < n; ++c) {
+      const uint64_t end = c + 1 == n ? prompt : std::min((c + 1) * chunk, prompt - (n - 1 - c));
+      MicroBatch& mb = out[c][i];
+      mb.q_len = end - start;
+      mb.kv_len = end;
+      mb.moe_tokens = share * end / prompt - share * start / prompt;
+      start = end;
+    }
+  }
+  return out;
+}
 
 GemmOp gemm(uint64_t m, uint64_t n, uint64_t k, DType t) {
   return GemmOp{m, n, k, t};
@@ -126,6 +169,7 @@ uint32_t attention_block(RankBuilder& b, const Shape& s, const MicroBatch& mb, i
   a.batch = mb.attn_batch;
   a.q_len = mb.q_len;
   a.kv_len = mb.kv_len;
+  a.kv_lens = mb.kv_lens;
   a.heads_q = static_cast<uint32_t>(s.heads);
   a.dtype = dt.attention;
   a.kv_dtype = dt.kv_cache;
@@ -156,8 +200,9 @@ uint32_t attention_block(RankBuilder& b, const Shape& s, const MicroBatch& mb, i
                        GroupedLayout::Contiguous,         0};
       last = b.compute(pre + "w_uv_absorb", uv, {last}, mbi);
     } else {
-      last = b.compute(pre + "kv_b_proj", gemm(t, s.heads * (nope + vdim), lora, dt.gemm), {last},
-                       mbi);
+      // Chunked prefill: the cached latent of the earlier chunks is up-projected too.
+      last = b.compute(pre + "kv_b_proj",
+                       gemm(mb.kv_tokens(), s.heads * (nope + vdim), lora, dt.gemm), {last}, mbi);
       a.kernel = AttentionKernel::MlaPrefill;
       a.heads_kv = a.heads_q;
       a.head_dim_qk = static_cast<uint32_t>(nope + rope);
@@ -260,6 +305,7 @@ struct LayerPlan {
   bool moe = false;
   bool mtp = false;
   uint32_t route = 0;  // router layer index (MoE layers)
+  uint32_t chunk = 0;  // prefill chunk (forward pass)
 };
 
 }  // namespace
@@ -274,6 +320,11 @@ Workload DeepSeekInference::generate(const ClusterShape& cluster) const {
 WorkloadReport DeepSeekInference::report(const WorkloadRun& run) const {
   return inference_report(resolve_model(params_.model, params_.model_overrides), params_, last_,
                           run);
+}
+
+nlohmann::ordered_json DeepSeekInference::trace_metadata() const {
+  return inference_trace_metadata(
+      inference_facts(resolve_model(params_.model, params_.model_overrides), params_, last_));
 }
 
 DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
@@ -316,7 +367,7 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
       mb.attn_batch = share * s.tp;
       mb.kv_len = p.context_length + depth;
       mb.moe_tokens = share * (1 + depth);
-      mtp_mb[i] = MicroBatch{share, share * s.tp, 1, p.context_length + depth};
+      mtp_mb[i] = MicroBatch{share, share * s.tp, 1, p.context_length + depth, {}};
     } else {
       mb.q_len = std::min<uint64_t>(p.context_length, share * s.tp);
       mb.attn_batch = (share * s.tp + mb.q_len - 1) / mb.q_len;
@@ -324,22 +375,68 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
       mb.moe_tokens = share;
     }
   }
+  // Prefill chunks: the micro-batches of each forward pass (decode: one pass).
+  const std::vector<std::vector<MicroBatch>> chunks = prefill_chunks(main_mb, p.chunk_size);
+  // Decode with a context distribution: the KV length of each sequence of each DP group's
+  // micro-batches (the TP group's sequences, in micro-batch order).
+  const uint32_t groups = ranks / s.tp;
+  std::vector<std::vector<std::vector<uint64_t>>> group_kv(groups);
+  DeepSeekStep out;
+  out.dp_groups = groups;
+  out.prefill_chunks = static_cast<uint32_t>(chunks.size());
+  for (uint32_t g = 0; g < groups; ++g) {
+    uint64_t cached = 0;
+    if (decode) {
+      const std::vector<uint64_t> ctx = request_contexts(p.context_distribution, p.context_length,
+                                                         g, uint64_t{p.requests_per_gpu} * s.tp);
+      uint64_t next = 0;
+      for (uint32_t i = 0; i < n_mb; ++i) {
+        std::vector<uint64_t> kv;
+        for (uint64_t q = 0; q < main_mb[i].attn_batch; ++q)
+          kv.push_back(ctx[next++] + depth);
+        group_kv[g].push_back(std::move(kv));
+      }
+      cached = std::accumulate(ctx.begin(), ctx.end(), uint64_t{0});
+    } else {
+      cached = uint64_t{p.tokens_per_gpu} * s.tp;
+    }
+    out.kv_cached_tokens_sum += cached;
+    out.kv_cached_tokens_max = std::max(out.kv_cached_tokens_max, cached);
+  }
+  const bool varied = decode && p.context_distribution.type != ContextDistribution::Fixed;
+  // Rank `rank`'s micro-batches: the shared shapes with its group's KV lengths.
+  auto with_kv = [&](const std::vector<MicroBatch>& mbs, uint32_t rank) {
+    std::vector<MicroBatch> own = mbs;
+    if (!varied) return own;
+    for (uint32_t i = 0; i < n_mb; ++i) {
+      own[i].kv_lens = group_kv[rank / s.tp][i];
+      own[i].kv_len = *std::max_element(own[i].kv_lens.begin(), own[i].kv_lens.end());
+    }
+    return own;
+  };
 
   const uint32_t n_layers =
       static_cast<uint32_t>(p.layers == 0 ? model.num_hidden_layers
                                           : std::min<int64_t>(p.layers, model.num_hidden_layers));
   std::vector<LayerPlan> plan;
   uint32_t routed = 0;
-  for (uint32_t l = 0; l < n_layers; ++l) {
-    const bool moe = model.is_moe() && l >= model.first_k_dense_replace;
-    plan.push_back({fmt::format("L{}.", l), moe, false, moe ? routed++ : 0});
+  for (uint32_t c = 0; c < chunks.size(); ++c) {
+    const std::string chunk = chunks.size() > 1 ? fmt::format("c{}.", c) : "";
+    uint32_t route = 0;  // every chunk passes through the same router layers
+    for (uint32_t l = 0; l < n_layers; ++l) {
+      const bool moe = model.is_moe() && l >= model.first_k_dense_replace;
+      plan.push_back({fmt::format("{}L{}.", chunk, l), moe, false, moe ? route++ : 0, c});
+    }
+    routed = route;
   }
   for (uint32_t d = 0; d < depth; ++d) {
-    plan.push_back({fmt::format("mtp{}.", d), model.is_moe(), true, model.is_moe() ? routed++ : 0});
+    plan.push_back(
+        {fmt::format("mtp{}.", d), model.is_moe(), true, model.is_moe() ? routed++ : 0, 0});
   }
+  const LayerPlan* first_mtp = depth > 0 ? &plan[plan.size() - depth] : nullptr;
 
-  // Routing: per micro-batch, every MoE layer of this step (router step advances between them).
-  DeepSeekStep out;
+  // Routing: per micro-batch, every MoE layer of this step (router step advances between them,
+  // and between prefill chunks).
   std::vector<std::vector<LayerRouting>> routing(n_mb);
   std::optional<ExpertPlacement> placement;
   MoeTrafficConfig traffic = p.moe_traffic;
@@ -358,15 +455,21 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
     MoeRouter router(rc, {*placement}, routed, traffic);
     auto route_all = [&](uint32_t mbi) {
       std::vector<LayerRouting> layers;
-      for (const LayerPlan& lp : plan) {
+      size_t done = 0;  // layers whose biases are updated
+      auto end_step = [&] {
+        for (; done < layers.size(); ++done)
+          router.update_bias(layers[done].layer, layers[done].expert_load);
+        router.next_step();
+      };
+      for (size_t l = 0; l < plan.size(); ++l) {
+        const LayerPlan& lp = plan[l];
+        if (l > 0 && lp.chunk != plan[l - 1].chunk) end_step();  // the next prefill chunk
         if (!lp.moe) continue;
-        const uint64_t tok = lp.mtp ? mtp_mb[mbi].moe_tokens : main_mb[mbi].moe_tokens;
+        const uint64_t tok = lp.mtp ? mtp_mb[mbi].moe_tokens : chunks[lp.chunk][mbi].moe_tokens;
         const std::vector<uint32_t> tokens(ranks, static_cast<uint32_t>(tok));
         layers.push_back(router.route_layer(lp.route, tokens));
       }
-      for (const LayerRouting& r : layers)
-        router.update_bias(r.layer, r.expert_load);
-      router.next_step();
+      end_step();
       return layers;
     };
     for (uint32_t w = 0; w < p.router_warmup_steps; ++w)
@@ -413,12 +516,21 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
     RankBuilder b(out.workload.ranks[rank]);
     int32_t tag = 1;
     std::vector<uint32_t> x(n_mb);  // last op of each micro-batch's data flow
-    for (uint32_t i = 0; i < n_mb; ++i) {
-      const uint64_t t = main_mb[i].moe_tokens;
-      x[i] = b.compute(fmt::format("mb{}.embedding", i),
-                       elementwise(ElementwiseFunction::Elementwise, t * s.h * 2, t * s.h * 2, 0),
-                       {}, static_cast<int32_t>(i));
-    }
+    // The embedding of a forward pass (prefill: of each chunk).
+    auto embed = [&](uint32_t chunk) {
+      const std::string pre = chunks.size() > 1 ? fmt::format("c{}.", chunk) : "";
+      for (uint32_t i = 0; i < n_mb; ++i) {
+        const uint64_t t = chunks[chunk][i].moe_tokens;
+        x[i] = b.compute(fmt::format("{}mb{}.embedding", pre, i),
+                         elementwise(ElementwiseFunction::Elementwise, t * s.h * 2, t * s.h * 2, 0),
+                         {}, static_cast<int32_t>(i));
+      }
+    };
+    embed(0);
+    std::vector<std::vector<MicroBatch>> rank_chunks;
+    for (const auto& c : chunks)
+      rank_chunks.push_back(with_kv(c, rank));
+    const std::vector<MicroBatch> rank_mtp = with_kv(mtp_mb, rank);
     std::vector<uint32_t> main_out(n_mb);
     uint32_t moe_index = 0;
     // The last micro-batch's residual add is emitted after the next layer's first micro-batch
@@ -428,11 +540,16 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
       if (pending[i]) std::exchange(pending[i], nullptr)();
     };
     for (const LayerPlan& lp : plan) {
-      const std::vector<MicroBatch>& mbs = lp.mtp ? mtp_mb : main_mb;
-      if (lp.mtp && &lp == &plan[n_layers]) {  // the first MTP module
+      const std::vector<MicroBatch>& mbs = lp.mtp ? rank_mtp : rank_chunks[lp.chunk];
+      if (&lp == first_mtp) {
         for (uint32_t i = 0; i < n_mb; ++i)
           flush(i);
         main_out = x;
+      }
+      if (&lp != &plan[0] && lp.chunk != (&lp)[-1].chunk) {  // the next prefill chunk's pass
+        for (uint32_t i = 0; i < n_mb; ++i)
+          flush(i);
+        embed(lp.chunk);
       }
       // Stage A: attention, then the gate and shared expert (MoE) or the dense MLP.
       std::vector<uint32_t> gate(n_mb), shared(n_mb), dispatch(n_mb);
