@@ -13,6 +13,7 @@
 #include "sim/errors.h"
 #include "workloads/inference_report.h"
 #include "workloads/model_config.h"
+#include "workloads/step_batches.h"
 #include "workloads/trace.h"
 
 namespace mlasim {
@@ -90,50 +91,6 @@ struct Shape {
   uint64_t h = 0;
   uint64_t heads = 0;  // query heads per rank
 };
-
-struct MicroBatch {
-  uint64_t moe_tokens = 0;  // tokens this rank sends through MLP/MoE (its SP share)
-  uint64_t attn_batch = 0;  // sequences in the attention kernel (the TP group's)
-  uint64_t q_len = 1;       // query tokens per sequence
-  uint64_t kv_len = 1;
-  std::vector<uint64_t> kv_lens;  // per sequence when they differ (the longest is kv_len)
-  uint64_t attn_tokens() const { return attn_batch * q_len; }
-  uint64_t kv_tokens() const { return attn_batch * kv_len; }
-};
-
-// Splits prefill micro-batches (prompts of q_len tokens) into chunks of `chunk` tokens: chunk c
-// of a prompt holds its tokens [start, end), attends causally to keys [0, end), and carries the
-// rank's share of those tokens through the MLP/MoE. A micro-batch whose prompts are a few tokens
-// shorter than the longest ends its chunks as early as it can with at least one token each.
-// Decode and prompts no longer than a chunk: one pass, the micro-batches unchanged.
-std::vector<std::vector<MicroBatch>> prefill_chunks(const std::vector<MicroBatch>& mbs,
-                                                    uint64_t chunk) {
-  uint64_t longest = 0;
-  for (const MicroBatch& mb : mbs)
-    longest = std::max(longest, mb.q_len);
-  if (chunk == 0 || chunk >= longest) return {mbs};
-  const uint64_t n = (longest + chunk - 1) / chunk;
-  std::vector<std::vector<MicroBatch>> out(n, mbs);
-  for (size_t i = 0; i < mbs.size(); ++i) {
-    const uint64_t prompt = mbs[i].q_len, share = mbs[i].moe_tokens;
-    if (prompt < n) {
-      throw InputError(fmt::format(
-          "workload.chunk_size: {} splits prompts into {} chunks, but micro-batch {} has "
-          "prompts of {} tokens",
-          chunk, n, i, prompt));
-    }
-    uint64_t start = 0;
-    for (uint64_t c = 0; c < n; ++c) {
-      const uint64_t end = c + 1 == n ? prompt : std::min((c + 1) * chunk, prompt - (n - 1 - c));
-      MicroBatch& mb = out[c][i];
-      mb.q_len = end - start;
-      mb.kv_len = end;
-      mb.moe_tokens = share * end / prompt - share * start / prompt;
-      start = end;
-    }
-  }
-  return out;
-}
 
 GemmOp gemm(uint64_t m, uint64_t n, uint64_t k, DType t) {
   return GemmOp{m, n, k, t};
@@ -377,42 +334,17 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
   }
   // Prefill chunks: the micro-batches of each forward pass (decode: one pass).
   const std::vector<std::vector<MicroBatch>> chunks = prefill_chunks(main_mb, p.chunk_size);
-  // Decode with a context distribution: the KV length of each sequence of each DP group's
-  // micro-batches (the TP group's sequences, in micro-batch order).
+  // Decode: the KV length of each sequence of each DP group's micro-batches.
   const uint32_t groups = ranks / s.tp;
-  std::vector<std::vector<std::vector<uint64_t>>> group_kv(groups);
   DeepSeekStep out;
   out.dp_groups = groups;
   out.prefill_chunks = static_cast<uint32_t>(chunks.size());
-  for (uint32_t g = 0; g < groups; ++g) {
-    uint64_t cached = 0;
-    if (decode) {
-      const std::vector<uint64_t> ctx = request_contexts(p.context_distribution, p.context_length,
-                                                         g, uint64_t{p.requests_per_gpu} * s.tp);
-      uint64_t next = 0;
-      for (uint32_t i = 0; i < n_mb; ++i) {
-        std::vector<uint64_t> kv;
-        for (uint64_t q = 0; q < main_mb[i].attn_batch; ++q)
-          kv.push_back(ctx[next++] + depth);
-        group_kv[g].push_back(std::move(kv));
-      }
-      cached = std::accumulate(ctx.begin(), ctx.end(), uint64_t{0});
-    } else {
-      cached = uint64_t{p.tokens_per_gpu} * s.tp;
-    }
-    out.kv_cached_tokens_sum += cached;
-    out.kv_cached_tokens_max = std::max(out.kv_cached_tokens_max, cached);
-  }
-  const bool varied = decode && p.context_distribution.type != ContextDistribution::Fixed;
+  const GroupContexts gc = group_contexts(p, main_mb, groups, s.tp, depth);
+  out.kv_cached_tokens_sum = gc.cached_sum;
+  out.kv_cached_tokens_max = gc.cached_max;
   // Rank `rank`'s micro-batches: the shared shapes with its group's KV lengths.
   auto with_kv = [&](const std::vector<MicroBatch>& mbs, uint32_t rank) {
-    std::vector<MicroBatch> own = mbs;
-    if (!varied) return own;
-    for (uint32_t i = 0; i < n_mb; ++i) {
-      own[i].kv_lens = group_kv[rank / s.tp][i];
-      own[i].kv_len = *std::max_element(own[i].kv_lens.begin(), own[i].kv_lens.end());
-    }
-    return own;
+    return gc.apply(mbs, rank / s.tp);
   };
 
   const uint32_t n_layers =
