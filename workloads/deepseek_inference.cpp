@@ -338,7 +338,6 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
   const uint32_t groups = ranks / s.tp;
   DeepSeekStep out;
   out.dp_groups = groups;
-  out.prefill_chunks = static_cast<uint32_t>(chunks.size());
   const GroupContexts gc = group_contexts(p, main_mb, groups, s.tp, depth);
   out.kv_cached_tokens_sum = gc.cached_sum;
   out.kv_cached_tokens_max = gc.cached_max;

@@ -174,7 +174,6 @@ struct DeepSeekStepInfo {
   // requests_per_gpu x attention_tp x context_length applies).
   uint64_t kv_cached_tokens_sum = 0, kv_cached_tokens_max = 0;
   uint32_t dp_groups = 0;
-  uint32_t prefill_chunks = 1;
 };
 
 struct DeepSeekStep : DeepSeekStepInfo {

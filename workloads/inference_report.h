@@ -6,8 +6,11 @@
 // d_c + d_r per layer; MHA/GQA: K and V of every KV head per layer), the weights one GPU holds
 // (attention, dense MLP and LM head sharded over attention_tp; its expert slots; the shared
 // expert, gate and embedding replicated; FP8 block scales and norms left out) and an estimate
-// of its activations. Time figures come from the spans of the ops on the critical rank (the
-// one that finished last): op names say which layer and which part of it an op is.
+// of its activations. Cached tokens follow the step's requests: with a context distribution, the
+// sum of each GPU's request contexts (mean and largest over GPUs). The MTP modules' own cache
+// (one layer each) is reported apart from the main layers'. Time figures come from the spans of the
+// ops on the critical rank (the one that finished last): op names say which layer and which part of
+// it an op is.
 #pragma once
 
 #include <cstdint>
