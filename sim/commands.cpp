@@ -15,6 +15,7 @@
 #include "sim/embedded_default.h"
 #include "sim/errors.h"
 #include "sim/results.h"
+#include "sim/scenario_model.h"
 #include "sim/simulation.h"
 #include "sim/version.h"
 #include "workloads/trace.h"
@@ -190,8 +191,10 @@ void register_trace_command(CLI::App& app, CommandAction& action) {
     action = [opts] {
       ConfigNode root = load_scenario(opts->config, opts->sets);
       Components comps = make_builtin_components();
-      const Workload w = scenario_workload(root, comps);
-      write_file_atomic(opts->out, workload_to_json(w).dump(1) + "\n");
+      const ScenarioModel model = read_scenario(root, comps);
+      const Workload& w = model.workload;
+      write_file_atomic(opts->out,
+                        workload_to_json(w, model.generator->trace_metadata()).dump(1) + "\n");
       size_t ops = 0;
       for (const auto& r : w.ranks)
         ops += r.ops.size();

@@ -13,6 +13,8 @@
 #include "sim/errors.h"
 #include "workloads/inference_report.h"
 #include "workloads/model_config.h"
+#include "workloads/step_batches.h"
+#include "workloads/trace.h"
 
 namespace mlasim {
 
@@ -28,6 +30,12 @@ void DeepSeekInferenceParams::validate(const ParamCheck& c) const {
             "must be in [0, 1]");
   c.require(phase == InferencePhase::Decode || mtp.depth == 0, "mtp.depth",
             "MTP verification is modelled for decode only");
+  c.require(
+      phase == InferencePhase::Decode || context_distribution.type == ContextDistribution::Fixed,
+      "context_distribution.type",
+      "prefill prompts all have context_length tokens; distributions apply to decode");
+  c.require(phase == InferencePhase::Prefill || chunk_size == 0, "chunk_size",
+            "chunked prefill applies to the prefill phase");
   router.validate(c);
 }
 
@@ -84,14 +92,6 @@ struct Shape {
   uint64_t heads = 0;  // query heads per rank
 };
 
-struct MicroBatch {
-  uint64_t moe_tokens = 0;  // tokens this rank sends through MLP/MoE (its SP share)
-  uint64_t attn_batch = 0;  // sequences in the attention kernel (the TP group's)
-  uint64_t q_len = 1;       // query tokens per sequence
-  uint64_t kv_len = 1;
-  uint64_t attn_tokens() const { return attn_batch * q_len; }
-};
-
 GemmOp gemm(uint64_t m, uint64_t n, uint64_t k, DType t) {
   return GemmOp{m, n, k, t};
 }
@@ -126,6 +126,7 @@ uint32_t attention_block(RankBuilder& b, const Shape& s, const MicroBatch& mb, i
   a.batch = mb.attn_batch;
   a.q_len = mb.q_len;
   a.kv_len = mb.kv_len;
+  a.kv_lens = mb.kv_lens;
   a.heads_q = static_cast<uint32_t>(s.heads);
   a.dtype = dt.attention;
   a.kv_dtype = dt.kv_cache;
@@ -156,8 +157,9 @@ uint32_t attention_block(RankBuilder& b, const Shape& s, const MicroBatch& mb, i
                        GroupedLayout::Contiguous,         0};
       last = b.compute(pre + "w_uv_absorb", uv, {last}, mbi);
     } else {
-      last = b.compute(pre + "kv_b_proj", gemm(t, s.heads * (nope + vdim), lora, dt.gemm), {last},
-                       mbi);
+      // Chunked prefill: the cached latent of the earlier chunks is up-projected too.
+      last = b.compute(pre + "kv_b_proj",
+                       gemm(mb.kv_tokens(), s.heads * (nope + vdim), lora, dt.gemm), {last}, mbi);
       a.kernel = AttentionKernel::MlaPrefill;
       a.heads_kv = a.heads_q;
       a.head_dim_qk = static_cast<uint32_t>(nope + rope);
@@ -260,6 +262,7 @@ struct LayerPlan {
   bool moe = false;
   bool mtp = false;
   uint32_t route = 0;  // router layer index (MoE layers)
+  uint32_t chunk = 0;  // prefill chunk (forward pass)
 };
 
 }  // namespace
@@ -274,6 +277,11 @@ Workload DeepSeekInference::generate(const ClusterShape& cluster) const {
 WorkloadReport DeepSeekInference::report(const WorkloadRun& run) const {
   return inference_report(resolve_model(params_.model, params_.model_overrides), params_, last_,
                           run);
+}
+
+nlohmann::ordered_json DeepSeekInference::trace_metadata() const {
+  return inference_trace_metadata(
+      inference_facts(resolve_model(params_.model, params_.model_overrides), params_, last_));
 }
 
 DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
@@ -316,7 +324,7 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
       mb.attn_batch = share * s.tp;
       mb.kv_len = p.context_length + depth;
       mb.moe_tokens = share * (1 + depth);
-      mtp_mb[i] = MicroBatch{share, share * s.tp, 1, p.context_length + depth};
+      mtp_mb[i] = MicroBatch{share, share * s.tp, 1, p.context_length + depth, {}};
     } else {
       mb.q_len = std::min<uint64_t>(p.context_length, share * s.tp);
       mb.attn_batch = (share * s.tp + mb.q_len - 1) / mb.q_len;
@@ -324,22 +332,42 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
       mb.moe_tokens = share;
     }
   }
+  // Prefill chunks: the micro-batches of each forward pass (decode: one pass).
+  const std::vector<std::vector<MicroBatch>> chunks = prefill_chunks(main_mb, p.chunk_size);
+  // Decode: the KV length of each sequence of each DP group's micro-batches.
+  const uint32_t groups = ranks / s.tp;
+  DeepSeekStep out;
+  out.dp_groups = groups;
+  const GroupContexts gc = group_contexts(p, main_mb, groups, s.tp, depth);
+  out.kv_cached_tokens_sum = gc.cached_sum;
+  out.kv_cached_tokens_max = gc.cached_max;
+  // Rank `rank`'s micro-batches: the shared shapes with its group's KV lengths.
+  auto with_kv = [&](const std::vector<MicroBatch>& mbs, uint32_t rank) {
+    return gc.apply(mbs, rank / s.tp);
+  };
 
   const uint32_t n_layers =
       static_cast<uint32_t>(p.layers == 0 ? model.num_hidden_layers
                                           : std::min<int64_t>(p.layers, model.num_hidden_layers));
   std::vector<LayerPlan> plan;
   uint32_t routed = 0;
-  for (uint32_t l = 0; l < n_layers; ++l) {
-    const bool moe = model.is_moe() && l >= model.first_k_dense_replace;
-    plan.push_back({fmt::format("L{}.", l), moe, false, moe ? routed++ : 0});
+  for (uint32_t c = 0; c < chunks.size(); ++c) {
+    const std::string chunk = chunks.size() > 1 ? fmt::format("c{}.", c) : "";
+    uint32_t route = 0;  // every chunk passes through the same router layers
+    for (uint32_t l = 0; l < n_layers; ++l) {
+      const bool moe = model.is_moe() && l >= model.first_k_dense_replace;
+      plan.push_back({fmt::format("{}L{}.", chunk, l), moe, false, moe ? route++ : 0, c});
+    }
+    routed = route;
   }
   for (uint32_t d = 0; d < depth; ++d) {
-    plan.push_back({fmt::format("mtp{}.", d), model.is_moe(), true, model.is_moe() ? routed++ : 0});
+    plan.push_back(
+        {fmt::format("mtp{}.", d), model.is_moe(), true, model.is_moe() ? routed++ : 0, 0});
   }
+  const LayerPlan* first_mtp = depth > 0 ? &plan[plan.size() - depth] : nullptr;
 
-  // Routing: per micro-batch, every MoE layer of this step (router step advances between them).
-  DeepSeekStep out;
+  // Routing: per micro-batch, every MoE layer of this step (router step advances between them,
+  // and between prefill chunks).
   std::vector<std::vector<LayerRouting>> routing(n_mb);
   std::optional<ExpertPlacement> placement;
   MoeTrafficConfig traffic = p.moe_traffic;
@@ -358,15 +386,21 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
     MoeRouter router(rc, {*placement}, routed, traffic);
     auto route_all = [&](uint32_t mbi) {
       std::vector<LayerRouting> layers;
-      for (const LayerPlan& lp : plan) {
+      size_t done = 0;  // layers whose biases are updated
+      auto end_step = [&] {
+        for (; done < layers.size(); ++done)
+          router.update_bias(layers[done].layer, layers[done].expert_load);
+        router.next_step();
+      };
+      for (size_t l = 0; l < plan.size(); ++l) {
+        const LayerPlan& lp = plan[l];
+        if (l > 0 && lp.chunk != plan[l - 1].chunk) end_step();  // the next prefill chunk
         if (!lp.moe) continue;
-        const uint64_t tok = lp.mtp ? mtp_mb[mbi].moe_tokens : main_mb[mbi].moe_tokens;
+        const uint64_t tok = lp.mtp ? mtp_mb[mbi].moe_tokens : chunks[lp.chunk][mbi].moe_tokens;
         const std::vector<uint32_t> tokens(ranks, static_cast<uint32_t>(tok));
         layers.push_back(router.route_layer(lp.route, tokens));
       }
-      for (const LayerRouting& r : layers)
-        router.update_bias(r.layer, r.expert_load);
-      router.next_step();
+      end_step();
       return layers;
     };
     for (uint32_t w = 0; w < p.router_warmup_steps; ++w)
@@ -413,12 +447,21 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
     RankBuilder b(out.workload.ranks[rank]);
     int32_t tag = 1;
     std::vector<uint32_t> x(n_mb);  // last op of each micro-batch's data flow
-    for (uint32_t i = 0; i < n_mb; ++i) {
-      const uint64_t t = main_mb[i].moe_tokens;
-      x[i] = b.compute(fmt::format("mb{}.embedding", i),
-                       elementwise(ElementwiseFunction::Elementwise, t * s.h * 2, t * s.h * 2, 0),
-                       {}, static_cast<int32_t>(i));
-    }
+    // The embedding of a forward pass (prefill: of each chunk).
+    auto embed = [&](uint32_t chunk) {
+      const std::string pre = chunks.size() > 1 ? fmt::format("c{}.", chunk) : "";
+      for (uint32_t i = 0; i < n_mb; ++i) {
+        const uint64_t t = chunks[chunk][i].moe_tokens;
+        x[i] = b.compute(fmt::format("{}mb{}.embedding", pre, i),
+                         elementwise(ElementwiseFunction::Elementwise, t * s.h * 2, t * s.h * 2, 0),
+                         {}, static_cast<int32_t>(i));
+      }
+    };
+    embed(0);
+    std::vector<std::vector<MicroBatch>> rank_chunks;
+    for (const auto& c : chunks)
+      rank_chunks.push_back(with_kv(c, rank));
+    const std::vector<MicroBatch> rank_mtp = with_kv(mtp_mb, rank);
     std::vector<uint32_t> main_out(n_mb);
     uint32_t moe_index = 0;
     // The last micro-batch's residual add is emitted after the next layer's first micro-batch
@@ -428,11 +471,16 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
       if (pending[i]) std::exchange(pending[i], nullptr)();
     };
     for (const LayerPlan& lp : plan) {
-      const std::vector<MicroBatch>& mbs = lp.mtp ? mtp_mb : main_mb;
-      if (lp.mtp && &lp == &plan[n_layers]) {  // the first MTP module
+      const std::vector<MicroBatch>& mbs = lp.mtp ? rank_mtp : rank_chunks[lp.chunk];
+      if (&lp == first_mtp) {
         for (uint32_t i = 0; i < n_mb; ++i)
           flush(i);
         main_out = x;
+      }
+      if (&lp != &plan[0] && lp.chunk != (&lp)[-1].chunk) {  // the next prefill chunk's pass
+        for (uint32_t i = 0; i < n_mb; ++i)
+          flush(i);
+        embed(lp.chunk);
       }
       // Stage A: attention, then the gate and shared expert (MoE) or the dense MLP.
       std::vector<uint32_t> gate(n_mb), shared(n_mb), dispatch(n_mb);

@@ -24,9 +24,17 @@
 // report() turns the simulated op times into summary keys and layers.csv
 // (workloads/inference_report.h).
 //
-// Left out: the bytes of weights/KV beyond what the ops read, context-length distributions (every
-// request has `context_length`), chunked prefill, pipeline parallelism, EP groups smaller than
-// the cluster, and the softmax / sampling after the LM head.
+// Decode requests have `context_length` each, or contexts drawn from `context_distribution`
+// (workloads/context_lengths.h): each attention kernel then gets the KV length of every sequence.
+// Prefill with `chunk_size` runs each prompt in chunks of that many tokens, one forward pass per
+// chunk with every prompt advancing together (chunk c of each prompt attends causally to its
+// own tokens and, through the cache, to chunks 0..c-1; MLA up-projects the whole cached latent
+// with kv_b_proj); the step is the whole prefill, its time the TTFT. Ops of chunk c are named
+// `c<c>.L<layer>.mb<i>.<op>`.
+//
+// Left out: the bytes of weights/KV beyond what the ops read, prompt-length distributions in
+// prefill, prefill chunks batched with decode requests, pipeline parallelism, EP groups smaller
+// than the cluster, and the softmax / sampling after the LM head.
 #pragma once
 
 #include <array>
@@ -38,6 +46,7 @@
 
 #include "sim/dtype.h"
 #include "sim/params.h"
+#include "workloads/context_lengths.h"
 #include "workloads/expert_placement.h"
 #include "workloads/model_config.h"
 #include "workloads/moe_router.h"
@@ -67,7 +76,9 @@ struct DeepSeekInferenceParams {
   InferencePhase phase = InferencePhase::Decode;
   uint32_t requests_per_gpu = 128;
   uint64_t context_length = 4096;
+  ContextDistributionParams context_distribution;
   uint32_t tokens_per_gpu = 16384;
+  uint64_t chunk_size = 0;
   uint32_t attention_tp = 1;
   AttentionVariant attention = AttentionVariant::Model;
   uint32_t ep_size = 0;
@@ -113,8 +124,14 @@ struct DeepSeekInferenceParams {
     v("phase", phase, "-", "decode (requests_per_gpu at context_length) or prefill");
     v("requests_per_gpu", requests_per_gpu, "count", "decode: requests in flight per GPU");
     v("context_length", context_length, "count",
-      "decode: KV length of every request; prefill: prompt length");
+      "decode: KV length of every request (the mean with context_distribution); prefill: prompt "
+      "length");
+    v.group("context_distribution", context_distribution,
+            "decode: per-request context lengths around context_length");
     v("tokens_per_gpu", tokens_per_gpu, "count", "prefill: prompt tokens per GPU");
+    v("chunk_size", chunk_size, "count",
+      "prefill: prompt tokens per chunk (chunked prefill, one forward pass per chunk); 0: whole "
+      "prompts");
     v("attention_tp", attention_tp, "count",
       "tensor-parallel size of attention and of dense MLPs and the LM head (DP = GPUs / "
       "attention_tp)");
@@ -152,6 +169,11 @@ struct DeepSeekStepInfo {
   uint32_t micro_batches = 1;
   uint64_t activation_bytes_per_gpu = 0;  // estimate: largest op's activations x micro-batches
   uint32_t model_layers = 0;  // the model's transformer layers (MTP modules follow them)
+  // Decode: tokens cached for the sequences of each attention DP group (the TP group's), summed
+  // over groups, and the most any group caches; dp_groups 0: not set (the closed form
+  // requests_per_gpu x attention_tp x context_length applies).
+  uint64_t kv_cached_tokens_sum = 0, kv_cached_tokens_max = 0;
+  uint32_t dp_groups = 0;
 };
 
 struct DeepSeekStep : DeepSeekStepInfo {
@@ -173,6 +195,8 @@ class DeepSeekInference : public WorkloadGenerator {
   // (workloads/inference_report.h).
   WorkloadReport report(const WorkloadRun& run) const override;
   const DeepSeekInferenceParams& params() const { return params_; }
+  // The report's inputs for the last generated step, for the trace's metadata block.
+  nlohmann::ordered_json trace_metadata() const override;
 
  private:
   DeepSeekInferenceParams params_;

@@ -70,6 +70,10 @@ OpPlace op_place(std::string_view name, uint32_t model_layers) {
   OpPlace out;
   int n = 0;
   std::string_view s = name;
+  if (s.starts_with("c")) {  // a prefill chunk's pass: "c<chunk>.L<layer>..."
+    std::string_view rest = s.substr(1);
+    if (leading_number(rest, n) && rest.starts_with(".")) s = rest.substr(1);
+  }
   if (s.starts_with("L")) {
     s.remove_prefix(1);
     if (leading_number(s, n) && s.starts_with(".")) out.layer = n;
@@ -198,7 +202,25 @@ InferenceMemory inference_memory(const ModelConfig& m, const DeepSeekInferencePa
   const bool decode = p.phase == InferencePhase::Decode;
   out.kv_cached_tokens_per_gpu = decode ? uint64_t{p.requests_per_gpu} * tp * p.context_length
                                         : uint64_t{p.tokens_per_gpu} * tp;
-  out.kv_bytes_per_gpu = out.kv_cached_tokens_per_gpu * out.kv_bytes_per_token_per_gpu;
+  out.kv_cached_tokens_max = out.kv_cached_tokens_per_gpu;
+  uint64_t cached_sum = out.kv_cached_tokens_per_gpu, groups = 1;
+  if (step.dp_groups > 0) {  // the step's actual contexts
+    cached_sum = step.kv_cached_tokens_sum;
+    groups = step.dp_groups;
+    out.kv_cached_tokens_per_gpu = cached_sum / groups;
+    out.kv_cached_tokens_max = step.kv_cached_tokens_max;
+  }
+  // Mean over GPUs of the bytes each caches, rounded down.
+  auto mean_bytes = [&](uint64_t per_token) {  // cached_sum x per_token / groups, no overflow
+    return cached_sum / groups * per_token + cached_sum % groups * per_token / groups;
+  };
+  out.kv_bytes_per_gpu = mean_bytes(out.kv_bytes_per_token_per_gpu);
+  out.kv_bytes_per_gpu_max = out.kv_cached_tokens_max * out.kv_bytes_per_token_per_gpu;
+  if (decode && p.mtp.depth > 0 && layers > 0) {  // each MTP module caches like one layer
+    out.kv_mtp_bytes_per_token = out.kv_bytes_per_token / layers * p.mtp.depth;
+    out.kv_mtp_bytes_per_token_per_gpu = out.kv_bytes_per_token_per_gpu / layers * p.mtp.depth;
+    out.kv_mtp_bytes_per_gpu = mean_bytes(out.kv_mtp_bytes_per_token_per_gpu);
+  }
 
   const uint64_t dense_layers =
       m.is_moe() ? std::min<uint64_t>(layers, static_cast<uint64_t>(m.first_k_dense_replace))
@@ -245,8 +267,41 @@ uint64_t op_activation_bytes(const OpPayload& payload) {
       payload);
 }
 
+InferenceFacts inference_facts(const ModelConfig& m, const DeepSeekInferenceParams& p,
+                               const DeepSeekStepInfo& step) {
+  const InferenceMemory mem = inference_memory(m, p, step);
+  InferenceFacts f;
+  f.phase = p.phase;
+  f.requests_per_gpu = p.requests_per_gpu;
+  f.tokens_per_gpu = p.tokens_per_gpu;
+  f.context_varied = p.phase == InferencePhase::Decode &&
+                     p.context_distribution.type != ContextDistribution::Fixed;
+  f.mtp_accepted_tokens_per_step = step.mtp_accepted_tokens_per_step;
+  f.model_layers = step.model_layers;
+  f.kv_bytes_per_token = mem.kv_bytes_per_token;
+  f.kv_bytes_per_token_per_gpu = mem.kv_bytes_per_token_per_gpu;
+  f.kv_cached_tokens_per_gpu = mem.kv_cached_tokens_per_gpu;
+  f.kv_cached_tokens_max = mem.kv_cached_tokens_max;
+  f.kv_bytes_per_gpu = mem.kv_bytes_per_gpu;
+  f.kv_bytes_per_gpu_max = mem.kv_bytes_per_gpu_max;
+  f.kv_mtp_bytes_per_token = mem.kv_mtp_bytes_per_token;
+  f.kv_mtp_bytes_per_gpu = mem.kv_mtp_bytes_per_gpu;
+  f.weight_bytes_per_gpu = mem.weight_bytes_per_gpu;
+  f.activation_bytes_per_gpu = step.activation_bytes_per_gpu;
+  f.expert_imbalance = step.imbalance.expert_mean;
+  f.expert_imbalance_max = step.imbalance.expert_max;
+  f.gpu_imbalance = step.imbalance.gpu_mean;
+  f.gpu_imbalance_max = step.imbalance.gpu_max;
+  f.node_limit_overflows = step.imbalance.node_limit_overflows;
+  return f;
+}
+
 WorkloadReport inference_report(const ModelConfig& m, const DeepSeekInferenceParams& p,
                                 const DeepSeekStepInfo& step, const WorkloadRun& run) {
+  return inference_report(inference_facts(m, p, step), run);
+}
+
+WorkloadReport inference_report(const InferenceFacts& f, const WorkloadRun& run) {
   WorkloadReport r;
   auto& j = r.summary;
   const size_t ranks = run.finish.size();
@@ -262,40 +317,52 @@ WorkloadReport inference_report(const ModelConfig& m, const DeepSeekInferencePar
   const Time end = run.finish[crit];
   const double step_ms = end.to_ms();
   const double step_s = step_ms * 1e-3;
-  const bool decode = p.phase == InferencePhase::Decode;
+  const bool decode = f.phase == InferencePhase::Decode;
   const double gpn = run.cluster.gpus_per_node;
+  const double requests = static_cast<double>(f.requests_per_gpu);
+  const double tokens = static_cast<double>(f.tokens_per_gpu);
   j["step_time_ms"] = step_ms;
   if (decode) {
-    const double accepted = step.mtp_accepted_tokens_per_step;
-    const double out_per_gpu = p.requests_per_gpu * accepted;
+    const double accepted = f.mtp_accepted_tokens_per_step;
+    const double out_per_gpu = requests * accepted;
     j["tpot_ms"] = step_ms / accepted;
     j["mtp_accepted_tokens_per_step"] = accepted;
     j["output_tokens_per_s_per_gpu"] = step_s > 0 ? out_per_gpu / step_s : 0.0;
     j["output_tokens_per_s_per_node"] = step_s > 0 ? out_per_gpu * gpn / step_s : 0.0;
   } else {
     j["ttft_ms"] = step_ms;
-    j["input_tokens_per_s_per_gpu"] = step_s > 0 ? p.tokens_per_gpu / step_s : 0.0;
-    j["input_tokens_per_s_per_node"] = step_s > 0 ? p.tokens_per_gpu * gpn / step_s : 0.0;
+    j["input_tokens_per_s_per_gpu"] = step_s > 0 ? tokens / step_s : 0.0;
+    j["input_tokens_per_s_per_node"] = step_s > 0 ? tokens * gpn / step_s : 0.0;
   }
-  const InferenceMemory mem = inference_memory(m, p, step);
-  j["kv_cache_bytes_per_token"] = mem.kv_bytes_per_token;
-  j["kv_cache_per_gpu_bytes_per_token"] = mem.kv_bytes_per_token_per_gpu;
-  j["kv_cache_bytes_per_gpu"] = mem.kv_bytes_per_gpu;
-  j["weight_bytes_per_gpu"] = mem.weight_bytes_per_gpu;
-  j["activation_bytes_per_gpu"] = step.activation_bytes_per_gpu;
+  j["kv_cache_bytes_per_token"] = f.kv_bytes_per_token;
+  j["kv_cache_per_gpu_bytes_per_token"] = f.kv_bytes_per_token_per_gpu;
+  j["kv_cache_bytes_per_gpu"] = f.kv_bytes_per_gpu;
+  if (f.context_varied) {
+    j["kv_cached_tokens_per_gpu"] = f.kv_cached_tokens_per_gpu;
+    j["kv_cached_max_tokens_per_gpu"] = f.kv_cached_tokens_max;
+    j["kv_cache_max_bytes_per_gpu"] = f.kv_bytes_per_gpu_max;
+  }
+  if (f.kv_mtp_bytes_per_token > 0) {
+    j["kv_cache_mtp_bytes_per_token"] = f.kv_mtp_bytes_per_token;
+    j["kv_cache_mtp_bytes_per_gpu"] = f.kv_mtp_bytes_per_gpu;
+  }
+  j["weight_bytes_per_gpu"] = f.weight_bytes_per_gpu;
+  j["activation_bytes_per_gpu"] = f.activation_bytes_per_gpu;
   if (run.memory_capacity.count() > 0) {
     const int64_t left = static_cast<int64_t>(run.memory_capacity.count()) -
-                         static_cast<int64_t>(mem.weight_bytes_per_gpu) -
-                         static_cast<int64_t>(step.activation_bytes_per_gpu);
+                         static_cast<int64_t>(f.weight_bytes_per_gpu) -
+                         static_cast<int64_t>(f.activation_bytes_per_gpu);
     j["memory_capacity_bytes_per_gpu"] = run.memory_capacity.count();
     j["kv_cache_capacity_tokens_per_gpu"] =
-        left > 0 ? static_cast<uint64_t>(left) / mem.kv_bytes_per_token_per_gpu : uint64_t{0};
+        left > 0 && f.kv_bytes_per_token_per_gpu > 0
+            ? static_cast<uint64_t>(left) / f.kv_bytes_per_token_per_gpu
+            : uint64_t{0};
   }
-  j["expert_load_imbalance"] = step.imbalance.expert_mean;
-  j["expert_load_imbalance_max"] = step.imbalance.expert_max;
-  j["gpu_load_imbalance"] = step.imbalance.gpu_mean;
-  j["gpu_load_imbalance_max"] = step.imbalance.gpu_max;
-  j["node_limit_overflow_count"] = step.imbalance.node_limit_overflows;
+  j["expert_load_imbalance"] = f.expert_imbalance;
+  j["expert_load_imbalance_max"] = f.expert_imbalance_max;
+  j["gpu_load_imbalance"] = f.gpu_imbalance;
+  j["gpu_load_imbalance_max"] = f.gpu_imbalance_max;
+  j["node_limit_overflow_count"] = f.node_limit_overflows;
   uint64_t busy_sum = 0, busy_max = 0;
   for (uint64_t b : run.busy_ps) {
     busy_sum += b;
@@ -306,7 +373,8 @@ WorkloadReport inference_report(const ModelConfig& m, const DeepSeekInferencePar
                                       static_cast<double>(busy_sum)
                                 : 1.0;
 
-  const StepBreakdown b = step_breakdown(run.spans(static_cast<int>(crit)), step.model_layers, end);
+  const StepBreakdown b =
+      step_breakdown(run.spans(static_cast<int>(crit)), static_cast<uint32_t>(f.model_layers), end);
   auto ms = [](int64_t ps) { return static_cast<double>(ps) * 1e-9; };
   j["breakdown_rank"] = crit;
   j["time_attention_ms"] = ms(b.total.attention);

@@ -6,8 +6,11 @@
 // d_c + d_r per layer; MHA/GQA: K and V of every KV head per layer), the weights one GPU holds
 // (attention, dense MLP and LM head sharded over attention_tp; its expert slots; the shared
 // expert, gate and embedding replicated; FP8 block scales and norms left out) and an estimate
-// of its activations. Time figures come from the spans of the ops on the critical rank (the
-// one that finished last): op names say which layer and which part of it an op is.
+// of its activations. Cached tokens follow the step's requests: with a context distribution, the
+// sum of each GPU's request contexts (mean and largest over GPUs). The MTP modules' own cache
+// (one layer each) is reported apart from the main layers'. Time figures come from the spans of the
+// ops on the critical rank (the one that finished last): op names say which layer and which part of
+// it an op is.
 #pragma once
 
 #include <cstdint>
@@ -55,8 +58,13 @@ StepBreakdown step_breakdown(const std::vector<OpSpan>& spans, uint32_t model_la
 struct InferenceMemory {
   uint64_t kv_bytes_per_token = 0;          // all layers, one copy of the model's cache
   uint64_t kv_bytes_per_token_per_gpu = 0;  // what one GPU stores for one cached token
-  uint64_t kv_cached_tokens_per_gpu = 0;    // tokens of its (TP group's) sequences
-  uint64_t kv_bytes_per_gpu = 0;
+  uint64_t kv_cached_tokens_per_gpu = 0;    // tokens of its (TP group's) sequences, mean over GPUs
+  uint64_t kv_cached_tokens_max = 0;        // the most any GPU caches
+  uint64_t kv_bytes_per_gpu = 0;            // mean over GPUs
+  uint64_t kv_bytes_per_gpu_max = 0;
+  // The MTP modules' own cache (one layer each, decode only), per token and per GPU (mean).
+  uint64_t kv_mtp_bytes_per_token = 0, kv_mtp_bytes_per_token_per_gpu = 0;
+  uint64_t kv_mtp_bytes_per_gpu = 0;
   uint64_t weight_bytes_per_gpu = 0;
 };
 InferenceMemory inference_memory(const ModelConfig& m, const DeepSeekInferenceParams& p,
@@ -66,6 +74,52 @@ InferenceMemory inference_memory(const ModelConfig& m, const DeepSeekInferencePa
 // excluded.
 uint64_t op_activation_bytes(const OpPayload& p);
 
+// What the report needs besides the simulated times: fixed by the model, the deployment and the
+// generated step. A trace carries it in its metadata block (workloads/trace.h), so a replayed
+// trace reports what the generator's run reports.
+struct InferenceFacts {
+  InferencePhase phase = InferencePhase::Decode;
+  uint64_t requests_per_gpu = 0;  // decode
+  uint64_t tokens_per_gpu = 0;    // prefill
+  bool context_varied = false;    // decode: contexts drawn from a distribution
+  double mtp_accepted_tokens_per_step = 1;
+  uint64_t model_layers = 0;
+  uint64_t kv_bytes_per_token = 0, kv_bytes_per_token_per_gpu = 0;
+  uint64_t kv_cached_tokens_per_gpu = 0, kv_cached_tokens_max = 0;
+  uint64_t kv_bytes_per_gpu = 0, kv_bytes_per_gpu_max = 0;
+  uint64_t kv_mtp_bytes_per_token = 0, kv_mtp_bytes_per_gpu = 0;
+  uint64_t weight_bytes_per_gpu = 0, activation_bytes_per_gpu = 0;
+  double expert_imbalance = 1, expert_imbalance_max = 1, gpu_imbalance = 1, gpu_imbalance_max = 1;
+  uint64_t node_limit_overflows = 0;
+  template <class V>
+  void visit(V& v) {
+    v("phase", phase);
+    v("requests_per_gpu", requests_per_gpu);
+    v("tokens_per_gpu", tokens_per_gpu);
+    v("context_varied", context_varied);
+    v("mtp_accepted_tokens_per_step", mtp_accepted_tokens_per_step);
+    v("model_layers", model_layers);
+    v("kv_bytes_per_token", kv_bytes_per_token);
+    v("kv_bytes_per_token_per_gpu", kv_bytes_per_token_per_gpu);
+    v("kv_cached_tokens_per_gpu", kv_cached_tokens_per_gpu);
+    v("kv_cached_tokens_max", kv_cached_tokens_max);
+    v("kv_bytes_per_gpu", kv_bytes_per_gpu);
+    v("kv_bytes_per_gpu_max", kv_bytes_per_gpu_max);
+    v("kv_mtp_bytes_per_token", kv_mtp_bytes_per_token);
+    v("kv_mtp_bytes_per_gpu", kv_mtp_bytes_per_gpu);
+    v("weight_bytes_per_gpu", weight_bytes_per_gpu);
+    v("activation_bytes_per_gpu", activation_bytes_per_gpu);
+    v("expert_imbalance", expert_imbalance);
+    v("expert_imbalance_max", expert_imbalance_max);
+    v("gpu_imbalance", gpu_imbalance);
+    v("gpu_imbalance_max", gpu_imbalance_max);
+    v("node_limit_overflows", node_limit_overflows);
+  }
+};
+InferenceFacts inference_facts(const ModelConfig& m, const DeepSeekInferenceParams& p,
+                               const DeepSeekStepInfo& step);
+
+WorkloadReport inference_report(const InferenceFacts& f, const WorkloadRun& run);
 WorkloadReport inference_report(const ModelConfig& m, const DeepSeekInferenceParams& p,
                                 const DeepSeekStepInfo& step, const WorkloadRun& run);
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <map>
+#include <numeric>
 #include <tuple>
 
 #include "sim/errors.h"
@@ -37,13 +38,22 @@ uint64_t GroupedGemmOp::bytes_read() const {
 }
 
 double AttentionOp::visible_pairs() const {
-  const double q = static_cast<double>(q_len), kv = static_cast<double>(kv_len);
-  double per_seq = q * kv;
-  if (mask == AttentionMask::Causal && q_len <= kv_len) {
-    // Query i (of q_len, the last positions) sees kv_len - q_len + i + 1 keys.
-    per_seq = q * (kv - q) + q * (q + 1) / 2;
-  }
-  return per_seq * static_cast<double>(batch);
+  auto per_seq = [&](uint64_t kv_tokens) {
+    const double q = static_cast<double>(q_len), kv = static_cast<double>(kv_tokens);
+    // Query i (of q_len, the last positions) sees kv - q_len + i + 1 keys.
+    return mask == AttentionMask::Causal && q_len <= kv_tokens ? q * (kv - q) + q * (q + 1) / 2
+                                                               : q * kv;
+  };
+  if (kv_lens.empty()) return per_seq(kv_len) * static_cast<double>(batch);
+  double sum = 0;
+  for (uint64_t kv : kv_lens)
+    sum += per_seq(kv);
+  return sum;
+}
+
+uint64_t AttentionOp::total_kv_tokens() const {
+  if (kv_lens.empty()) return batch * kv_len;
+  return std::accumulate(kv_lens.begin(), kv_lens.end(), uint64_t{0});
 }
 
 double AttentionOp::flops() const {
@@ -56,7 +66,7 @@ uint64_t AttentionOp::bytes_read() const {
           ? static_cast<uint64_t>(head_dim_qk) * dtype_bytes(kv_dtype)
           : static_cast<uint64_t>(heads_kv) * (head_dim_qk + head_dim_v) * dtype_bytes(kv_dtype);
   const uint64_t q_bytes = batch * q_len * heads_q * head_dim_qk * dtype_bytes(dtype);
-  return batch * kv_len * cache_per_token + q_bytes;
+  return total_kv_tokens() * cache_per_token + q_bytes;
 }
 
 uint64_t AttentionOp::bytes_written() const {
@@ -202,6 +212,15 @@ void validate_workload(const Workload& w) {
                                        i, ops[i].name, peer, ranks - 1));
         }
       };
+      if (const auto* a = std::get_if<AttentionOp>(&ops[i].payload); a && !a->kv_lens.empty()) {
+        const auto [lo, hi] = std::minmax_element(a->kv_lens.begin(), a->kv_lens.end());
+        if (a->kv_lens.size() != a->batch || *lo == 0 || *hi != a->kv_len) {
+          throw InputError(fmt::format(
+              "rank {} op {} '{}': kv_lens needs one KV length >= 1 per sequence ({}), the "
+              "longest equal to kv_len ({})",
+              r, i, ops[i].name, a->batch, a->kv_len));
+        }
+      }
       if (auto* s = std::get_if<SendOp>(&ops[i].payload)) {
         check_peer(s->peer);
         auto& e = pairs[{r, s->peer, s->tag}];

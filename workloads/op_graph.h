@@ -18,6 +18,11 @@
 
 namespace mlasim {
 
+// Marks a payload field that traces may omit (added in a later minor version of the schema): the
+// writer leaves it out while it is empty, the reader keeps the default when it is missing.
+struct OptionalField {};
+inline constexpr OptionalField optional_field{};
+
 // C[m, n] = A[m, k] x B[k, n]; B is the weight, read from memory.
 struct GemmOp {
   static constexpr std::string_view kind = "gemm";
@@ -169,7 +174,9 @@ struct GroupedGemmOp {
 //  mla_prefill  MLA prefill in MHA form (K/V up-projected per head: qk 192, v 128);
 //  mha_decode   FlashAttention/FlashDecoding MHA or GQA decode (heads_kv <= heads_q);
 //  mha_prefill  FlashAttention MHA or GQA prefill.
-// q_len query tokens per sequence attend kv_len keys (the context, this step's included).
+// q_len query tokens per sequence attend kv_len keys (the context, this step's included); with
+// `kv_lens` (trace schema 1.1; empty: none) each sequence has its own KV length, kv_len being
+// their maximum (decode batches whose requests have different contexts).
 enum class AttentionKernel : uint8_t { MlaDecode, MlaPrefill, MhaDecode, MhaPrefill };
 template <>
 struct EnumNames<AttentionKernel> {
@@ -198,7 +205,8 @@ struct AttentionOp {
   DType dtype = DType::BF16;     // math (Q, K, V in the tensor cores)
   DType kv_dtype = DType::BF16;  // cache storage
   AttentionMask mask = AttentionMask::Causal;
-  uint32_t page_block = 64;  // paged KV block, tokens
+  uint32_t page_block = 64;       // paged KV block, tokens
+  std::vector<uint64_t> kv_lens;  // [sequence]: its KV length; empty: every one has kv_len
   template <class V>
   void visit(V& v) {
     v("kernel", kernel);
@@ -213,7 +221,11 @@ struct AttentionOp {
     v("kv_dtype", kv_dtype);
     v("mask", mask);
     v("page_block", page_block);
+    v("kv_lens", kv_lens, optional_field);
   }
+  uint64_t seq_kv_len(uint64_t seq) const { return kv_lens.empty() ? kv_len : kv_lens[seq]; }
+  // Keys cached over the whole batch.
+  uint64_t total_kv_tokens() const;
   bool is_mla_decode() const { return kernel == AttentionKernel::MlaDecode; }
   // (query, key) pairs per head the mask lets through, summed over the batch; the queries are
   // the last q_len positions of the kv_len.

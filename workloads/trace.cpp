@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "sim/errors.h"
+#include "workloads/inference_report.h"
 
 namespace mlasim {
 
@@ -19,6 +20,11 @@ using Json = nlohmann::json;
 class FieldWriter {
  public:
   explicit FieldWriter(nlohmann::ordered_json& out) : out_(out) {}
+  // Optional fields are left out while empty, so traces that do not use them stay as before.
+  template <class T>
+  void operator()(std::string_view key, const T& field, OptionalField) {
+    if (!field.empty()) (*this)(key, field);
+  }
   template <class T>
   void operator()(std::string_view key, const T& field) {
     if constexpr (std::same_as<T, Bytes>) {
@@ -38,12 +44,23 @@ class FieldReader {
  public:
   FieldReader(const Json& op, std::string where) : op_(op), where_(std::move(where)) {}
   template <class T>
+  void operator()(std::string_view key, T& field, OptionalField) {
+    if (op_.contains(std::string(key))) {
+      (*this)(key, field);
+    } else {
+      known_.insert(std::string(key));
+    }
+  }
+  template <class T>
   void operator()(std::string_view key, T& field) {
     known_.insert(std::string(key));
     auto it = op_.find(std::string(key));
     if (it == op_.end()) fail(key, "missing field");
     const Json& v = *it;
-    if constexpr (std::same_as<T, Bytes>) {
+    if constexpr (std::same_as<T, bool>) {
+      if (!v.is_boolean()) fail(key, "expected true or false");
+      field = v.get<bool>();
+    } else if constexpr (std::same_as<T, Bytes>) {
       if (v.is_number_unsigned()) {
         field = Bytes(v.get<uint64_t>());
       } else if (v.is_string()) {
@@ -140,7 +157,7 @@ std::string kind_list() {
 
 }  // namespace
 
-nlohmann::ordered_json workload_to_json(const Workload& w) {
+nlohmann::ordered_json workload_to_json(const Workload& w, const nlohmann::ordered_json& metadata) {
   nlohmann::ordered_json ranks = nlohmann::ordered_json::array();
   for (size_t r = 0; r < w.ranks.size(); ++r) {
     nlohmann::ordered_json ops = nlohmann::ordered_json::array();
@@ -158,10 +175,38 @@ nlohmann::ordered_json workload_to_json(const Workload& w) {
     }
     ranks.push_back({{"rank", r}, {"ops", std::move(ops)}});
   }
-  return {{"format", "mlasim-trace"}, {"version", kTraceVersion}, {"ranks", std::move(ranks)}};
+  nlohmann::ordered_json out{
+      {"format", "mlasim-trace"}, {"version", kTraceVersion}, {"minor", kTraceMinorVersion}};
+  if (!metadata.is_null()) out["metadata"] = metadata;
+  out["ranks"] = std::move(ranks);
+  return out;
 }
 
-Workload workload_from_json(const Json& j, const std::string& source) {
+nlohmann::ordered_json inference_trace_metadata(const InferenceFacts& facts) {
+  nlohmann::ordered_json j{{"generator", "deepseek_inference"}};
+  FieldWriter fw(j);
+  const_cast<InferenceFacts&>(facts).visit(fw);
+  return j;
+}
+
+InferenceFacts inference_facts_from_metadata(const Json& metadata, const std::string& source) {
+  const std::string where = source + ": metadata";
+  if (!metadata.is_object()) throw InputError(where + ": expected a JSON object");
+  FieldReader rd(metadata, where);
+  std::string generator;
+  rd("generator", generator);
+  if (generator != "deepseek_inference") {
+    rd.fail("generator", fmt::format("'{}' is not one of: deepseek_inference", generator));
+  }
+  InferenceFacts f;
+  f.visit(rd);
+  for (const auto& [k, v] : metadata.items()) {
+    if (!rd.known().count(k)) rd.fail(k, "unknown field");
+  }
+  return f;
+}
+
+Workload workload_from_json(const Json& j, const std::string& source, Json* metadata) {
   auto bad = [&](const std::string& msg) { throw InputError(fmt::format("{}: {}", source, msg)); };
   if (!j.is_object()) bad("a trace must be a JSON object");
   // Typed lookups never throw nlohmann's type errors: a wrong type is bad input, not a crash.
@@ -174,8 +219,21 @@ Workload workload_from_json(const Json& j, const std::string& source) {
     bad(fmt::format("trace version {} is not supported (this build reads version {})",
                     j["version"].dump(), kTraceVersion));
   }
+  if (j.contains("minor")) {  // absent: minor 0
+    const Json& minor = j["minor"];
+    if (!minor.is_number_unsigned() || minor.get<uint64_t>() > kTraceMinorVersion) {
+      bad(fmt::format("trace minor version {} is not supported (this build reads 0..{})",
+                      minor.dump(), kTraceMinorVersion));
+    }
+  }
   for (const auto& [k, v] : j.items()) {
-    if (k != "format" && k != "version" && k != "ranks") bad(fmt::format("unknown key '{}'", k));
+    if (k != "format" && k != "version" && k != "minor" && k != "metadata" && k != "ranks") {
+      bad(fmt::format("unknown key '{}'", k));
+    }
+  }
+  if (j.contains("metadata")) {
+    if (!j["metadata"].is_object()) bad("'metadata' must be a JSON object");
+    if (metadata) *metadata = j["metadata"];
   }
   if (!j.contains("ranks") || !j["ranks"].is_array()) bad("'ranks' must be a list");
   Workload w;
@@ -235,7 +293,7 @@ Workload workload_from_json(const Json& j, const std::string& source) {
   return w;
 }
 
-Workload read_trace_file(const std::filesystem::path& path) {
+Workload read_trace_file(const std::filesystem::path& path, Json* metadata) {
   std::ifstream in(path);
   if (!in) throw InputError(fmt::format("{}: cannot open trace file", path.string()));
   Json j;
@@ -265,16 +323,25 @@ Workload read_trace_file(const std::filesystem::path& path) {
     throw InputError(
         fmt::format("{}: key '{}' appears twice in one object", path.string(), duplicate));
   }
-  return workload_from_json(j, path.string());
+  return workload_from_json(j, path.string(), metadata);
 }
 
 Workload TraceWorkload::generate(const ClusterShape& cluster) const {
-  Workload w = read_trace_file(params_.file);
+  Json metadata;
+  Workload w = read_trace_file(params_.file, &metadata);
+  // Checked here, so that a bad block is bad input before the run rather than after it.
+  if (!metadata.is_null()) inference_facts_from_metadata(metadata, params_.file);
+  last_metadata_ = metadata;
   if (static_cast<int>(w.ranks.size()) != cluster.ranks()) {
     throw InputError(fmt::format("{}: trace has {} ranks but the cluster has {} GPUs", params_.file,
                                  w.ranks.size(), cluster.ranks()));
   }
   return w;
+}
+
+WorkloadReport TraceWorkload::report(const WorkloadRun& run) const {
+  if (last_metadata_.is_null()) return {};
+  return inference_report(inference_facts_from_metadata(last_metadata_, params_.file), run);
 }
 
 }  // namespace mlasim

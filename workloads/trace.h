@@ -1,15 +1,23 @@
 // The trace format: per-rank op graphs as versioned JSON, written by `mlasim trace` and replayed
-// by `mlasim run` through the `type: trace` workload. Schema (version 1):
+// by `mlasim run` through the `type: trace` workload. Schema (version 1, minor 1):
 //
-//   {"format": "mlasim-trace", "version": 1, "ranks": [
+//   {"format": "mlasim-trace", "version": 1, "minor": 1,
+//    "metadata": {"generator": "deepseek_inference", "phase": "decode", ...},
+//    "ranks": [
 //     {"rank": 0, "ops": [
 //       {"name": "gemm", "op": "gemm", "deps": [], "stream": 0, "micro_batch": 0,
 //        "m": 64, "n": 7168, "k": 7168, "dtype": "bf16"},
 //       {"name": "send_to_2", "op": "send", "deps": [0], "peer": 2, "bytes": 1048576, "tag": 0}]}]}
 //
 // `op` names the payload kind; the remaining keys are that kind's fields (see op_graph.h), all
-// required. Sizes are integers of bytes (or strings with units such as "1MiB"). Unknown keys,
+// required except those added by a later minor version (attention `kv_lens`, minor 1), which may
+// be left out. Sizes are integers of bytes (or strings with units such as "1MiB"). Unknown keys,
 // missing fields and wrong types are errors naming the file, rank, op and field.
+//
+// `metadata` (minor 1, optional) holds what the generator's run report needs besides the
+// simulated times (for deepseek_inference: the fields of InferenceFacts), so that replaying the
+// trace reports the same summary keys and layers.csv. Version 1 traces without `minor` read as
+// minor 0; a minor newer than this build's is an error.
 #pragma once
 
 #include <filesystem>
@@ -24,11 +32,23 @@
 namespace mlasim {
 
 inline constexpr int kTraceVersion = 1;
+inline constexpr int kTraceMinorVersion = 1;
 
-nlohmann::ordered_json workload_to_json(const Workload& w);
-// `source` names the file in error messages.
-Workload workload_from_json(const nlohmann::json& j, const std::string& source);
-Workload read_trace_file(const std::filesystem::path& path);
+struct InferenceFacts;
+
+// `metadata`: a generator's trace_metadata() (null: none written).
+nlohmann::ordered_json workload_to_json(const Workload& w,
+                                        const nlohmann::ordered_json& metadata = nullptr);
+// `source` names the file in error messages; the metadata block, when there is one, goes to
+// `metadata`.
+Workload workload_from_json(const nlohmann::json& j, const std::string& source,
+                            nlohmann::json* metadata = nullptr);
+Workload read_trace_file(const std::filesystem::path& path, nlohmann::json* metadata = nullptr);
+
+// The metadata block of a deepseek_inference step, and its reading (errors name the field).
+nlohmann::ordered_json inference_trace_metadata(const InferenceFacts& facts);
+InferenceFacts inference_facts_from_metadata(const nlohmann::json& metadata,
+                                             const std::string& source);
 
 struct TraceWorkloadParams {
   std::string file;
@@ -38,14 +58,18 @@ struct TraceWorkloadParams {
   }
 };
 
-// `type: trace`: replays a trace file; its rank count must match the cluster's GPUs.
+// `type: trace`: replays a trace file; its rank count must match the cluster's GPUs. A trace
+// with inference metadata reports like the generator that wrote it.
 class TraceWorkload : public WorkloadGenerator {
  public:
   explicit TraceWorkload(const TraceWorkloadParams& p) : params_(p) {}
   Workload generate(const ClusterShape& cluster) const override;
+  WorkloadReport report(const WorkloadRun& run) const override;
+  nlohmann::ordered_json trace_metadata() const override { return last_metadata_; }
 
  private:
   TraceWorkloadParams params_;
+  mutable nlohmann::ordered_json last_metadata_;  // of the trace generate() read last
 };
 
 }  // namespace mlasim

@@ -11,8 +11,11 @@
 // With several query tokens per sequence under the causal mask, KV blocks no row of a row block
 // may see are skipped (no load, no math).
 //
-// Leaves out: FP8 KV dequantisation cost, the page-table reads, varying context lengths within
-// a batch (every sequence has kv_len keys).
+// Sequences may have KV lengths of their own (AttentionOp::kv_lens): FlashMLA's split then
+// follows the total of KV blocks, each sequence with its own run of units; the FlashAttention
+// tiles of a short sequence walk fewer blocks.
+//
+// Leaves out: FP8 KV dequantisation cost, the page-table reads.
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -54,27 +57,31 @@ class MlaDecodePlan final : public KernelPlan {
       : op_(op),
         rows_(static_cast<uint64_t>(op.heads_q) * op.q_len),
         m_blocks_(cdiv(rows_, kRows)),
-        nblk_(cdiv(op.kv_len, op.page_block)),
+        first_block_(block_starts(op)),
         page_bytes_(static_cast<uint64_t>(op.page_block) * op.head_dim_qk *
                     dtype_bytes(op.kv_dtype)),
-        pool_(op.batch * nblk_, page_bytes_, mem) {
+        pool_(first_block_.back(), page_bytes_, mem) {
     dtype = op.dtype;
     const uint64_t parts = std::max<uint64_t>(1, p.compute_sms() / m_blocks_);
-    // FlashMLA's split: sequence i spans work units [i (nblk + 5), (i + 1) (nblk + 5)), its
-    // blocks first; parts take equal runs of units.
-    const uint64_t span = nblk_ + kFixedOverhead;
-    const uint64_t total = op.batch * span;
+    // FlashMLA's split: sequence i spans work units [U_i, U_i + nblk_i + 5), its blocks first,
+    // U_i the units of the sequences before it; parts take equal runs of units.
+    std::vector<uint64_t> first_unit{0};
+    for (uint64_t seq = 0; seq < op.batch; ++seq)
+      first_unit.push_back(first_unit.back() + blocks(seq) + kFixedOverhead);
+    const uint64_t total = first_unit.back();
     const uint64_t per = cdiv(total, parts);
     splits_.assign(op.batch, 0);
     for (uint64_t part = 0; part < parts; ++part) {
       const uint64_t u0 = part * per, u1 = std::min(total, u0 + per);
       Part pr;
       for (uint64_t u = u0; u < u1;) {
-        const uint64_t seq = u / span, off = u % span;
-        const uint64_t end = std::min(u1, (seq + 1) * span);
-        if (off < nblk_) {
-          const uint64_t blocks = std::min(nblk_, end - seq * span) - off;
-          if (pr.count == 0) pr.first = seq * nblk_ + off;
+        const uint64_t seq = static_cast<uint64_t>(
+            std::upper_bound(first_unit.begin(), first_unit.end(), u) - first_unit.begin() - 1);
+        const uint64_t off = u - first_unit[seq], nblk = blocks(seq);
+        const uint64_t end = std::min(u1, first_unit[seq + 1]);
+        if (off < nblk) {
+          const uint64_t blocks = std::min(nblk, end - first_unit[seq]) - off;
+          if (pr.count == 0) pr.first = first_block_[seq] + off;
           pr.count += blocks;
           pr.seqs.push_back(seq);
           ++splits_[seq];
@@ -101,10 +108,12 @@ class MlaDecodePlan final : public KernelPlan {
     const Part& pr = parts_[tile / m_blocks_];
     const uint64_t mb = tile % m_blocks_;
     const uint64_t g = pr.first + s;
-    const uint64_t seq = g / nblk_, blk = g % nblk_;
-    const uint64_t tokens = std::min<uint64_t>(op_.page_block, op_.kv_len - blk * op_.page_block);
+    const uint64_t seq = static_cast<uint64_t>(
+        std::upper_bound(first_block_.begin(), first_block_.end(), g) - first_block_.begin() - 1);
+    const uint64_t blk = g - first_block_[seq], kv = op_.seq_kv_len(seq);
+    const uint64_t tokens = std::min<uint64_t>(op_.page_block, kv - blk * op_.page_block);
     const uint64_t e = dtype_bytes(op_.dtype);
-    if (blk * op_.page_block >= visible_keys(mb)) return;  // masked for every row: skipped
+    if (blk * op_.page_block >= visible_keys(mb, kv)) return;  // masked for every row: skipped
     if (s == 0 || blk == 0) {
       // A new sequence: its query rows for this row block.
       const uint64_t rows = std::min<uint64_t>(kRows, rows_ - mb * kRows);
@@ -133,11 +142,19 @@ class MlaDecodePlan final : public KernelPlan {
   // Keys the rows of row block `mb` may see. Rows are query tokens x heads, heads fastest
   // (FlashMLA's packing); with several query tokens (MTP, chunks) the block's last token sees
   // the most, kv_len - q_len + token + 1 under the causal mask.
-  uint64_t visible_keys(uint64_t mb) const {
-    if (op_.mask == AttentionMask::None || op_.q_len <= 1) return op_.kv_len;
+  uint64_t visible_keys(uint64_t mb, uint64_t kv) const {
+    if (op_.mask == AttentionMask::None || op_.q_len <= 1) return kv;
     const uint64_t last_row = std::min(rows_, (mb + 1) * kRows) - 1;
     const uint64_t token = last_row / op_.heads_q;
-    return std::min<uint64_t>(op_.kv_len, op_.kv_len - std::min(op_.kv_len, op_.q_len) + token + 1);
+    return std::min<uint64_t>(kv, kv - std::min(kv, op_.q_len) + token + 1);
+  }
+  uint64_t blocks(uint64_t seq) const { return first_block_[seq + 1] - first_block_[seq]; }
+  // Index of each sequence's first KV block in the batch's block list, and the total last.
+  static std::vector<uint64_t> block_starts(const AttentionOp& op) {
+    std::vector<uint64_t> out{0};
+    for (uint64_t seq = 0; seq < op.batch; ++seq)
+      out.push_back(out.back() + cdiv(op.seq_kv_len(seq), op.page_block));
+    return out;
   }
   // Bytes the combine kernel reads and writes.
   uint64_t combine_in() const {
@@ -161,7 +178,9 @@ class MlaDecodePlan final : public KernelPlan {
     std::vector<uint64_t> seqs;  // sequences it touches
   };
   AttentionOp op_;
-  uint64_t rows_, m_blocks_, nblk_, page_bytes_;
+  uint64_t rows_, m_blocks_;
+  std::vector<uint64_t> first_block_;
+  uint64_t page_bytes_;
   PagePool pool_;
   std::vector<Part> parts_;
   std::vector<uint64_t> splits_;
@@ -225,7 +244,7 @@ class FlashPlan final : public KernelPlan {
   void stage(uint32_t tile, uint32_t s, TileStage& out) const override {
     const Where w = where(tile);
     const uint64_t blk = w.split * per_split_ + s;
-    const uint64_t tokens = std::min<uint64_t>(bn_, op_.kv_len - blk * bn_);
+    const uint64_t tokens = std::min<uint64_t>(bn_, op_.seq_kv_len(w.seq) - blk * bn_);
     const uint64_t e = dtype_bytes(op_.dtype), kv_e = dtype_bytes(op_.kv_dtype);
     const uint64_t kv = w.seq * heads_kv_ + w.kv_head;
     if (s == 0) {
@@ -278,11 +297,15 @@ class FlashPlan final : public KernelPlan {
     if (decode_) w.head = w.kv_head * group_;
     return w;
   }
-  // KV blocks a tile's rows may see: prefill queries are the last q_len positions.
+  // KV blocks a tile's rows may see (the sequence's own; K and V are laid out with kv_len, the
+  // longest, per sequence): prefill queries are the last q_len positions.
   uint64_t kv_blocks(const Where& w) const {
-    if (decode_ || op_.mask == AttentionMask::None) return nblk_;
-    const uint64_t last_q = op_.kv_len - op_.q_len + std::min<uint64_t>(rows_, (w.mb + 1) * bm_);
-    return cdiv(std::min<uint64_t>(op_.kv_len, last_q), bn_);
+    const uint64_t kv = op_.seq_kv_len(w.seq);
+    if (op_.kv_lens.empty() && (decode_ || op_.mask == AttentionMask::None)) return nblk_;
+    if (decode_ || op_.mask == AttentionMask::None) return cdiv(kv, bn_);
+    const uint64_t last_q =
+        kv - std::min(kv, op_.q_len) + std::min<uint64_t>(rows_, (w.mb + 1) * bm_);
+    return cdiv(std::min<uint64_t>(kv, last_q), bn_);
   }
   AttentionOp op_;
   bool decode_;

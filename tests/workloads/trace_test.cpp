@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "sim/errors.h"
+#include "workloads/inference_report.h"
 #include "workloads/pairwise_exchange.h"
 #include "workloads/trace.h"
 
@@ -115,6 +116,80 @@ TEST(Trace, ReplayMustMatchTheClusterSize) {
   EXPECT_EQ(TraceWorkload(params).generate(ClusterShape{2, 2}).ranks.size(), 4u);
   EXPECT_THROW(TraceWorkload(params).generate(ClusterShape{4, 2}), InputError);
   std::filesystem::remove(p);
+}
+
+// Schema 1.1: attention kv_lens may be left out (1.0 traces read as before) and survives a round
+// trip; the minor version and the metadata block are checked.
+TEST(Trace, MinorVersionOneFields) {
+  const std::string attention =
+      R"({"name": "a", "op": "attention", "deps": [], "kernel": "mla_decode", "batch": 2,
+          "q_len": 1, "kv_len": 300, "heads_q": 16, "heads_kv": 1, "head_dim_qk": 576,
+          "head_dim_v": 512, "dtype": "bf16", "kv_dtype": "bf16", "mask": "causal",
+          "page_block": 64)";
+  auto trace = [&](const std::string& top, const std::string& extra) {
+    return R"({"format": "mlasim-trace", "version": 1)" + top +
+           R"(, "ranks": [{"rank": 0, "ops": [)" + attention + extra + "}]}]}";
+  };
+  // A 1.0 trace: no minor, no kv_lens; every sequence has kv_len keys.
+  Workload w = workload_from_json(nlohmann::json::parse(trace("", "")), "old.json");
+  const auto& a = std::get<AttentionOp>(w.ranks[0].ops[0].payload);
+  EXPECT_TRUE(a.kv_lens.empty());
+  EXPECT_EQ(a.total_kv_tokens(), 600u);
+  // 1.1 with per-sequence lengths.
+  w = workload_from_json(
+      nlohmann::json::parse(trace(R"(, "minor": 1)", R"(, "kv_lens": [100, 300])")), "new.json");
+  const auto& b = std::get<AttentionOp>(w.ranks[0].ops[0].payload);
+  EXPECT_EQ(b.kv_lens, (std::vector<uint64_t>{100, 300}));
+  EXPECT_EQ(b.total_kv_tokens(), 400u);
+  // Causal pairs of one query per sequence: one per key.
+  EXPECT_DOUBLE_EQ(b.visible_pairs(), 400.0);
+  const nlohmann::ordered_json again = workload_to_json(w);
+  EXPECT_EQ(again["minor"], kTraceMinorVersion);
+  EXPECT_EQ(again["ranks"][0]["ops"][0]["kv_lens"], nlohmann::json::parse("[100, 300]"));
+  EXPECT_FALSE(workload_to_json(sample())["ranks"][0]["ops"][0].contains("kv_lens"));
+  // Errors.
+  EXPECT_NE(error_of(trace(R"(, "minor": 7)", "")).find("minor version 7"), std::string::npos);
+  EXPECT_NE(error_of(trace("", R"(, "kv_lens": [100])")).find("kv_lens"), std::string::npos);
+  EXPECT_NE(error_of(trace("", R"(, "kv_lens": [100, 200])")).find("longest equal to kv_len"),
+            std::string::npos);
+  EXPECT_NE(error_of(trace(R"(, "metadata": [])", "")).find("'metadata'"), std::string::npos);
+  nlohmann::json meta;
+  workload_from_json(nlohmann::json::parse(trace(R"(, "metadata": {"generator": "x"})", "")),
+                     "m.json", &meta);
+  EXPECT_EQ(meta["generator"], "x");
+}
+
+TEST(Trace, InferenceMetadataRoundTripAndErrors) {
+  InferenceFacts f;
+  f.phase = InferencePhase::Prefill;
+  f.tokens_per_gpu = 1234;
+  f.context_varied = true;
+  f.kv_bytes_per_gpu = 99;
+  f.expert_imbalance = 1.25;
+  const nlohmann::json j = nlohmann::json::parse(inference_trace_metadata(f).dump());
+  const InferenceFacts g = inference_facts_from_metadata(j, "t.json");
+  EXPECT_EQ(inference_trace_metadata(g), inference_trace_metadata(f));
+  auto error = [](nlohmann::json m) {
+    try {
+      inference_facts_from_metadata(m, "t.json");
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  nlohmann::json bad = j;
+  bad["kv_bytes_per_gpu"] = "lots";
+  EXPECT_NE(error(bad).find("t.json: metadata, field 'kv_bytes_per_gpu'"), std::string::npos)
+      << error(bad);
+  bad = j;
+  bad["colour"] = 1;
+  EXPECT_NE(error(bad).find("field 'colour': unknown field"), std::string::npos) << error(bad);
+  bad = j;
+  bad.erase("phase");
+  EXPECT_NE(error(bad).find("field 'phase': missing field"), std::string::npos) << error(bad);
+  bad = j;
+  bad["generator"] = "llama_magic";
+  EXPECT_NE(error(bad).find("field 'generator'"), std::string::npos) << error(bad);
 }
 
 }  // namespace

@@ -119,6 +119,50 @@ GroupedGemmOp experts(std::vector<uint64_t> m, GroupedLayout layout) {
   return g;
 }
 
+// Requests with contexts of their own (AttentionOp::kv_lens): FlashMLA splits the batch's
+// total KV blocks evenly over the SMs, so a batch of short and long contexts costs about what a
+// batch at their mean costs, far less than one at the longest; equal lengths given one by one
+// cost exactly what the single length costs.
+TEST(GpuAttention, MlaDecodeWithPerRequestContextsFollowsTheTotalKv) {
+  const KernelTimer timer = h800_bandwidth();
+  const AttentionOp mean = mla_decode(64, 4096, 128, 2);
+  AttentionOp same = mean;
+  same.kv_lens.assign(64, 4096);
+  EXPECT_EQ(timer.time(same).time_us, timer.time(mean).time_us);
+  AttentionOp mixed = mla_decode(64, 7168, 128, 2);
+  for (uint64_t i = 0; i < 64; ++i)
+    mixed.kv_lens.push_back(i % 2 ? 7168 : 1024);  // mean 4096
+  EXPECT_EQ(mixed.total_kv_tokens(), mean.total_kv_tokens());
+  const double t_mixed = timer.time(mixed).time_us, t_mean = timer.time(mean).time_us;
+  const double t_longest = timer.time(mla_decode(64, 7168, 128, 2)).time_us;
+  std::printf("mean %.1f us, mixed %.1f us, longest %.1f us\n", t_mean, t_mixed, t_longest);
+  EXPECT_NEAR(t_mixed / t_mean, 1.0, 0.1);
+  EXPECT_LT(t_mixed, 0.7 * t_longest);
+}
+
+// FlashDecoding (GQA) with per-request contexts: each (sequence, KV head) walks its own blocks,
+// so the time lies between the batch at the shortest and at the longest context.
+TEST(GpuAttention, GqaDecodeWithPerRequestContextsLiesBetweenItsBounds) {
+  const KernelTimer timer = h800_bandwidth();
+  AttentionOp a;
+  a.kernel = AttentionKernel::MhaDecode;
+  a.batch = 32;
+  a.q_len = 1;
+  a.heads_q = 16;
+  a.heads_kv = 1;
+  a.head_dim_qk = a.head_dim_v = 128;
+  AttentionOp shortest = a, longest = a, mixed = a;
+  shortest.kv_len = 1024;
+  longest.kv_len = mixed.kv_len = 8192;
+  for (uint64_t i = 0; i < 32; ++i)
+    mixed.kv_lens.push_back(i % 4 ? 1024 : 8192);
+  const double s = timer.time(shortest).time_us, m = timer.time(mixed).time_us,
+               l = timer.time(longest).time_us;
+  std::printf("shortest %.1f us, mixed %.1f us, longest %.1f us\n", s, m, l);
+  EXPECT_GT(m, s);
+  EXPECT_LT(m, l);
+}
+
 TEST(GpuAttention, MlaDecodeWithManyQueryTokensSkipsMaskedBlocks) {
   // 1024 query tokens over their own 1024 keys (absorbed MLA over a chunk): compute-bound, and
   // under the causal mask each row block walks only the KV blocks its tokens see, about half.

@@ -1,0 +1,167 @@
+// A traced inference step replayed through `type: trace` reports what the generator's own run
+// reports: the same inference summary keys with the same values, and the same layers.csv (decode
+// with per-request contexts and MTP; chunked prefill). Also: chunking a prompt never shortens
+// its time to first token.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <unistd.h>
+
+namespace mlasim {
+namespace {
+
+std::string scenario(const std::string& workload) {
+  return R"(
+name: replay
+seed: 3
+cluster: {type: single_switch, nodes: 2, gpus_per_node: 2, nvswitch: true}
+network: {fidelity: packet}
+hardware:
+  gpu: {type: roofline}
+  memory: {type: hbm_bandwidth, capacity: 80GB}
+  nic: {type: rdma}
+  switch: {type: infiniband}
+  nvswitch: {type: nvswitch}
+workload:
+)" + workload;
+}
+
+struct Outcome {
+  nlohmann::json summary;
+  std::string layers_csv;
+};
+
+std::string read_text(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Each simulation runs in its own `mlasim` process (one SystemC kernel per process).
+class Runner {
+ public:
+  explicit Runner(const std::string& tag)
+      : dir_(std::filesystem::temp_directory_path() /
+             ("mlasim_replay_" + tag + "_" + std::to_string(::getpid()))) {
+    std::filesystem::create_directories(dir_);
+  }
+  ~Runner() { std::filesystem::remove_all(dir_); }
+  std::filesystem::path config(const std::string& name, const std::string& yaml) const {
+    const auto p = dir_ / (name + ".yaml");
+    std::ofstream(p) << yaml;
+    return p;
+  }
+  // `mlasim trace CONFIG -o FILE`.
+  std::filesystem::path trace(const std::filesystem::path& cfg) const {
+    const auto out = dir_ / "trace.json";
+    EXPECT_EQ(sh(fmt("{} trace {} -o {} 2>/dev/null", cfg, out)), 0);
+    return out;
+  }
+  Outcome run(const std::filesystem::path& cfg, const std::string& name) const {
+    const auto out = dir_ / name;
+    EXPECT_EQ(sh(fmt("{} run -q --no-plots {} --out {}", cfg, out)), 0) << read_text(cfg);
+    return {nlohmann::json::parse(read_text(out / "summary.json")), read_text(out / "layers.csv")};
+  }
+  const std::filesystem::path& dir() const { return dir_; }
+
+ private:
+  static std::string fmt(const std::string& pattern, const std::filesystem::path& a,
+                         const std::filesystem::path& b) {
+    std::string s = pattern;
+    s.replace(s.find("{}"), 2, MLASIM_BINARY);
+    s.replace(s.find("{}"), 2, a.string());
+    s.replace(s.find("{}"), 2, b.string());
+    return s;
+  }
+  static int sh(const std::string& cmd) { return std::system(cmd.c_str()); }
+  std::filesystem::path dir_;
+};
+
+// `mlasim trace` of the scenario, then the same scenario replaying the trace.
+void expect_replay_matches(const std::string& workload, const std::string& tag) {
+  Runner r(tag);
+  const auto cfg = r.config("direct", scenario(workload));
+  const Outcome direct = r.run(cfg, "direct");
+  const auto trace = r.trace(cfg);
+  const Outcome replay = r.run(
+      r.config("replay", scenario("  type: trace\n  file: " + trace.string() + "\n")), "replay");
+  ASSERT_TRUE(direct.summary.contains("step_time_ms"));
+  // Every key the run reports, besides the scenario name and the host's wall and CPU times, is
+  // the same.
+  size_t compared = 0;
+  for (const auto& [k, v] : direct.summary.items()) {
+    if (k == "scenario" || k.find("wall") != std::string::npos ||
+        k.find("cpu") != std::string::npos) {
+      continue;
+    }
+    ASSERT_TRUE(replay.summary.contains(k)) << k;
+    EXPECT_EQ(replay.summary[k], v) << k;
+    ++compared;
+  }
+  for (const auto& [k, v] : replay.summary.items()) {
+    EXPECT_TRUE(direct.summary.contains(k)) << "replay adds " << k;
+  }
+  EXPECT_GT(compared, 40u);
+  EXPECT_FALSE(direct.layers_csv.empty());
+  EXPECT_EQ(replay.layers_csv, direct.layers_csv);
+}
+
+TEST(TraceReplay, DecodeWithContextDistributionReportsLikeTheGenerator) {
+  expect_replay_matches(R"(  type: deepseek_inference
+  model: deepseek-v2-lite
+  layers: 3
+  requests_per_gpu: 8
+  context_length: 256
+  context_distribution: {type: lognormal, stddev: 128, max: 1024}
+  mtp: {depth: 1, acceptance_rate: 0.8}
+  router: {seed: 2}
+)",
+                        "d");
+}
+
+TEST(TraceReplay, ChunkedPrefillReportsLikeTheGenerator) {
+  expect_replay_matches(R"(  type: deepseek_inference
+  model: deepseek-v2-lite
+  layers: 2
+  phase: prefill
+  tokens_per_gpu: 1024
+  context_length: 512
+  chunk_size: 200
+  router: {seed: 2}
+)",
+                        "p");
+}
+
+TEST(TraceReplay, ChunkingNeverShortensTimeToFirstToken) {
+  // One 2,048-token prompt per GPU: each chunk re-reads the weights and the earlier chunks' KV,
+  // so the chunked prefill takes at least as long.
+  const std::string base = R"(  type: deepseek_inference
+  model: deepseek-v2-lite
+  layers: 2
+  phase: prefill
+  tokens_per_gpu: 2048
+  context_length: 2048
+  dual_micro_batch: false
+  router: {seed: 2}
+)";
+  Runner r("ttft");
+  const double whole =
+      r.run(r.config("whole", scenario(base)), "whole").summary["ttft_ms"].get<double>();
+  const double chunked =
+      r.run(r.config("chunked", scenario(base + "  chunk_size: 512\n")), "chunked")
+          .summary["ttft_ms"]
+          .get<double>();
+  EXPECT_GT(whole, 0);
+  EXPECT_GE(chunked, whole);
+}
+
+}  // namespace
+}  // namespace mlasim

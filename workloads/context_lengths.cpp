@@ -1,0 +1,75 @@
+// Request context draws (see context_lengths.h).
+#include "workloads/context_lengths.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+
+namespace mlasim {
+
+void ContextDistributionParams::validate(const ParamCheck& c) const {
+  c.require(min >= 1, "min", "must be >= 1");
+  c.require(max == 0 || max >= min, "max", "must be 0 (unbounded) or >= min");
+  c.require(type != ContextDistribution::Uniform || max > 0, "max",
+            "uniform needs an upper bound (max > 0)");
+  c.require(std::isfinite(stddev) && stddev >= 0, "stddev", "must be a finite number >= 0");
+}
+
+namespace {
+
+uint64_t splitmix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+// Uniform in (0, 1) from (seed, group, request, which draw).
+double unit(uint64_t seed, uint32_t group, uint64_t request, uint64_t k) {
+  const uint64_t h = splitmix(splitmix(splitmix(splitmix(seed) ^ group) ^ request) ^ k);
+  return (static_cast<double>(h >> 11) + 0.5) * 0x1p-53;
+}
+
+// Standard normal by Box-Muller.
+double normal(uint64_t seed, uint32_t group, uint64_t request) {
+  const double u1 = unit(seed, group, request, 0), u2 = unit(seed, group, request, 1);
+  return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * std::numbers::pi * u2);
+}
+
+}  // namespace
+
+std::vector<uint64_t> request_contexts(const ContextDistributionParams& d, uint64_t mean,
+                                       uint32_t group, uint64_t count) {
+  const double lo = static_cast<double>(std::max<uint64_t>(1, d.min));
+  const double hi = d.max > 0 ? static_cast<double>(d.max) : 1e18;  // fits uint64_t
+  const double m = static_cast<double>(mean);
+  // Lognormal with mean m and standard deviation s: sigma^2 = ln(1 + s^2 / m^2),
+  // mu = ln m - sigma^2 / 2.
+  const double sigma2 = std::log1p(d.stddev * d.stddev / (m * m));
+  const double mu = std::log(m) - sigma2 / 2, sigma = std::sqrt(sigma2);
+  std::vector<uint64_t> out(count);
+  for (uint64_t r = 0; r < count; ++r) {
+    double x = m;
+    switch (d.type) {
+      case ContextDistribution::Fixed:
+        out[r] = mean;
+        continue;
+      case ContextDistribution::Uniform:
+        out[r] = d.min +
+                 std::min<uint64_t>(d.max - d.min,
+                                    static_cast<uint64_t>(unit(d.seed, group, r, 0) *
+                                                          static_cast<double>(d.max - d.min + 1)));
+        continue;
+      case ContextDistribution::Normal:
+        x = m + d.stddev * normal(d.seed, group, r);
+        break;
+      case ContextDistribution::Lognormal:
+        x = std::exp(mu + sigma * normal(d.seed, group, r));
+        break;
+    }
+    out[r] = static_cast<uint64_t>(std::clamp(std::round(x), lo, hi));
+  }
+  return out;
+}
+
+}  // namespace mlasim

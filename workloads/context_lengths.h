@@ -1,0 +1,56 @@
+// Context lengths of the requests of a decode step (`workload.context_distribution`): every
+// request gets its own KV length, drawn from a distribution around `workload.context_length`.
+//
+// Draws are a counter-based hash of (seed, DP group, request index), so they do not depend on
+// the order in which they are asked for, and the same seed gives the same contexts on every run.
+// Normal and lognormal draws keep `context_length` as their mean and `stddev` as their spread
+// before the clamp to [min, max] (clamping moves the mean when it cuts a tail); uniform draws
+// ignore `context_length` and take integers in [min, max].
+//
+// Left out: correlations between requests, and contexts that change from step to step.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "sim/params.h"
+
+namespace mlasim {
+
+enum class ContextDistribution : uint8_t { Fixed, Uniform, Normal, Lognormal };
+template <>
+struct EnumNames<ContextDistribution> {
+  static constexpr std::array<std::pair<ContextDistribution, std::string_view>, 4> values{
+      {{ContextDistribution::Fixed, "fixed"},
+       {ContextDistribution::Uniform, "uniform"},
+       {ContextDistribution::Normal, "normal"},
+       {ContextDistribution::Lognormal, "lognormal"}}};
+};
+
+struct ContextDistributionParams {
+  ContextDistribution type = ContextDistribution::Fixed;
+  uint64_t min = 1;
+  uint64_t max = 0;
+  double stddev = 0;
+  uint64_t seed = 1;
+  template <class V>
+  void visit(V& v) {
+    v("type", type, "-",
+      "fixed: every request at context_length; uniform: integers in [min, max]; normal, "
+      "lognormal: mean context_length, spread stddev, clamped to [min, max]");
+    v("min", min, "count", "shortest context, tokens (uniform: lower bound)");
+    v("max", max, "count", "longest context, tokens (uniform: upper bound); 0: unbounded");
+    v("stddev", stddev, "count", "normal, lognormal: standard deviation of the context, tokens");
+    v("seed", seed, "-", "seed of the draws");
+  }
+  void validate(const ParamCheck& c) const;
+};
+
+// Contexts of requests [0, count) of DP group `group`.
+std::vector<uint64_t> request_contexts(const ContextDistributionParams& d, uint64_t mean,
+                                       uint32_t group, uint64_t count);
+
+}  // namespace mlasim
