@@ -7,6 +7,12 @@
 
 namespace mlasim {
 
+namespace {
+// A pure-loop run shorter than this many commands counts as short; rests grow up to the max.
+constexpr uint64_t kPureMinRun = 32;
+constexpr uint32_t kPureMaxRest = 4096;
+}  // namespace
+
 void HbmPseudoChannel::RunQueue::erase(size_t i) {
   if (i == 0) {
     if (++head_ == v_.size()) {
@@ -202,12 +208,18 @@ constexpr int kKeyBankBits = 6;
 constexpr int kKeySeqBits = 34;
 constexpr int kKeyReadyBits = 64 - kKeySeqBits - kKeyBankBits;
 constexpr uint64_t kKeyNone = ~uint64_t{0};
-inline uint64_t scan_key(int64_t ready, int64_t floor, uint64_t seq, uint64_t seq_top, uint32_t b,
-                         uint64_t& overflow) {
+// `seq_base` is the newest age less 2^kKeySeqBits; `ready_or` and `age_or` collect every field
+// for one overflow check after the scan (scan_overflow).
+inline uint64_t scan_key(int64_t ready, int64_t floor, uint64_t seq, uint64_t seq_base, uint32_t b,
+                         uint64_t& ready_or, uint64_t& age_or) {
   const auto dr = static_cast<uint64_t>(ready - floor);
-  const uint64_t age = seq - (seq_top - (uint64_t{1} << kKeySeqBits));
-  overflow |= (dr >> kKeyReadyBits) | (age >> kKeySeqBits);
+  const uint64_t age = seq - seq_base;
+  ready_or |= dr;
+  age_or |= age;
   return (dr << (kKeySeqBits + kKeyBankBits)) | (age << kKeyBankBits) | b;
+}
+inline bool scan_overflow(uint64_t ready_or, uint64_t age_or) {
+  return ((ready_or >> kKeyReadyBits) | (age_or >> kKeySeqBits)) != 0;
 }
 inline uint32_t key_bank(uint64_t key) {
   return static_cast<uint32_t>(key & ((uint64_t{1} << kKeyBankBits) - 1));
@@ -218,24 +230,25 @@ inline int64_t key_ready(uint64_t key, int64_t floor) {
 }  // namespace
 
 HbmPseudoChannel::Candidate HbmPseudoChannel::scan_columns(uint64_t banks) const {
+  Candidate col;
+  if (banks == 0) return col;
   const int t = type_;
   const int64_t floor = std::max(col_any_ok_[t], cur_);
   const int64_t* col_group = col_group_ok_[t].data();
   const int64_t* part = cand_part_.data();
   const uint64_t* seq = cand_seq_.data();
   const uint32_t* group = bank_group_.data();
-  Candidate col;
-  if (banks == 0) return col;
   if (cfg_.banks <= (1u << kKeyBankBits)) {
-    uint64_t overflow = 0;
+    uint64_t ready_or = 0, age_or = 0;
+    const uint64_t seq_base = seq_ - (uint64_t{1} << kKeySeqBits);
     uint64_t best = kKeyNone;
     for (uint64_t m = banks; m; m &= m - 1) {
       const auto b = static_cast<uint32_t>(std::countr_zero(m));
       const int64_t ready = std::max({part[b], col_group[group[b]], floor});
-      best = std::min(best, scan_key(ready, floor, seq[b], seq_, b, overflow));
+      best = std::min(best, scan_key(ready, floor, seq[b], seq_base, b, ready_or, age_or));
     }
     // (A key of all ones is taken for "none": should a real one be that, use the exact loop.)
-    if (overflow == 0 && best != kKeyNone) {
+    if (!scan_overflow(ready_or, age_or) && best != kKeyNone) {
       const uint32_t b = key_bank(best);
       return Candidate{key_ready(best, floor), seq[b], b, cand_run_[b], Kind::Col};
     }
@@ -250,28 +263,29 @@ HbmPseudoChannel::Candidate HbmPseudoChannel::scan_columns(uint64_t banks) const
 }
 
 HbmPseudoChannel::Candidate HbmPseudoChannel::scan_rows(uint64_t acts, uint64_t pres) const {
+  Candidate row;
+  if ((acts | pres) == 0) return row;
   const int64_t act_floor = std::max({act_any_ok_, faw_[faw_pos_] + cfg_.faw, row_bus_ok_, cur_});
   const int64_t pre_floor = std::max(row_bus_ok_, cur_);
   const int64_t* part = cand_part_.data();
   const uint64_t* seq = cand_seq_.data();
   const uint32_t* group = bank_group_.data();
-  Candidate row;
-  if ((acts | pres) == 0) return row;
   if (cfg_.banks <= (1u << kKeyBankBits)) {
-    uint64_t overflow = 0;
+    uint64_t ready_or = 0, age_or = 0;
+    const uint64_t seq_base = seq_ - (uint64_t{1} << kKeySeqBits);
     uint64_t best = kKeyNone;
     // ACT readiness is never below the PRE floor, so both share it.
     for (uint64_t m = acts; m; m &= m - 1) {
       const auto b = static_cast<uint32_t>(std::countr_zero(m));
       const int64_t ready = std::max({part[b], act_group_ok_[group[b]], act_floor});
-      best = std::min(best, scan_key(ready, pre_floor, seq[b], seq_, b, overflow));
+      best = std::min(best, scan_key(ready, pre_floor, seq[b], seq_base, b, ready_or, age_or));
     }
     for (uint64_t m = pres; m; m &= m - 1) {
       const auto b = static_cast<uint32_t>(std::countr_zero(m));
       const int64_t ready = std::max(part[b], pre_floor);
-      best = std::min(best, scan_key(ready, pre_floor, seq[b], seq_, b, overflow));
+      best = std::min(best, scan_key(ready, pre_floor, seq[b], seq_base, b, ready_or, age_or));
     }
-    if (overflow == 0 && best != kKeyNone) {
+    if (!scan_overflow(ready_or, age_or) && best != kKeyNone) {
       const uint32_t b = key_bank(best);
       return Candidate{key_ready(best, pre_floor), seq[b], b, 0,
                        (acts >> b) & 1 ? Kind::Act : Kind::Pre};
@@ -364,13 +378,19 @@ void HbmPseudoChannel::advance(int64_t until) {
       next_event_ = std::min(c, refresh_due_);
       break;
     }
-    // The pure loop pays a scan to set up; where queues keep turning mixed after a command or
-    // two it does not pay back, so after short runs it rests for a while (either loop makes
-    // the same choices).
+    // The pure loop pays a scan to set up and leaves the general loop's caches cold; where
+    // queues keep turning mixed after a few commands it does not pay back (many interleaved
+    // streams, as in attention decode), so after a short run it rests, for twice as long after
+    // each further short run (either loop makes the same choices).
     if (cfg_.fast_path != HbmFastPath::Off && pure && pure_rest_ == 0) {
       const uint64_t before = commands_;
       fast_pure(until);
-      if (commands_ - before < 4) pure_rest_ = 16;
+      if (commands_ - before < kPureMinRun) {
+        pure_backoff_ = std::clamp<uint32_t>(pure_backoff_ * 2, 16, kPureMaxRest);
+        pure_rest_ = pure_backoff_;
+      } else {
+        pure_backoff_ = 0;
+      }
       continue;
     }
     if (pure_rest_ > 0) --pure_rest_;

@@ -229,8 +229,9 @@ class HbmPseudoChannel {
   int64_t next_col_bound_ = 0;
   int64_t next_event_ = 0;  // earliest possible command or refresh; 0 after a push
   uint32_t batch_skip_ = 0, batch_backoff_ = 0;  // round starts to skip before batching again
-  uint64_t commands_ = 0;   // commands issued (a batch counts its column commands)
-  uint32_t pure_rest_ = 0;  // general-loop commands before trying the pure loop again
+  uint64_t commands_ = 0;      // commands issued (a batch counts its column commands)
+  uint32_t pure_rest_ = 0;     // general-loop commands before trying the pure loop again
+  uint32_t pure_backoff_ = 0;  // the last rest given (doubles after each short pure run)
   // Candidate cache for the active type, one entry per bank, recomputed only for banks marked
   // dirty since (a scan then reads these compact arrays, not the banks): the command a bank
   // wants, its bank-local readiness (rd/wr_ok, act_ok or pre_ok; bus and bank-group limits are
