@@ -157,11 +157,14 @@ void HbmPseudoChannel::refresh_candidates() const {
   if (cached_type_ != t) {
     cached_type_ = t;
     dirty_ = ~uint64_t{0};
+    col_order_n_ = 0;
+    col_order_mask_ = 0;
   }
   for (uint64_t m = dirty_ & mask_[t]; m; m &= m - 1) {
     const auto b = static_cast<uint32_t>(std::countr_zero(m));
     const uint64_t bit = uint64_t{1} << b;
     const Bank& k = banks_[b];
+    if (col_order_mask_ & bit) order_remove(b);
     col_mask_ &= ~bit;
     act_mask_ &= ~bit;
     pre_mask_ &= ~bit;
@@ -195,8 +198,63 @@ void HbmPseudoChannel::refresh_candidates() const {
     cand_part_[b] = t == 0 ? k.rd_ok : k.wr_ok;
     cand_run_[b] = static_cast<uint32_t>(hit);
     if (hit > 0) cand_seq_[b] = q[static_cast<size_t>(hit)].seq;
+    order_insert(b);
   }
   dirty_ &= ~mask_[t];
+  // Banks that ran out of bursts of this type leave the order too.
+  for (uint64_t m = col_order_mask_ & ~mask_[t]; m; m &= m - 1)
+    order_remove(static_cast<uint32_t>(std::countr_zero(m)));
+}
+
+void HbmPseudoChannel::order_remove(uint32_t b) const {
+  uint32_t i = 0;
+  while (col_order_[i] != b)
+    ++i;
+  for (; i + 1 < col_order_n_; ++i)
+    col_order_[i] = col_order_[i + 1];
+  --col_order_n_;
+  col_order_mask_ &= ~(uint64_t{1} << b);
+}
+
+void HbmPseudoChannel::order_insert(uint32_t b) const {
+  const uint64_t seq = cand_seq_[b];
+  uint32_t i = col_order_n_;
+  for (; i > 0 && cand_seq_[col_order_[i - 1]] > seq; --i)
+    col_order_[i] = col_order_[i - 1];
+  col_order_[i] = static_cast<uint8_t>(b);
+  ++col_order_n_;
+  col_order_mask_ |= uint64_t{1} << b;
+}
+
+void HbmPseudoChannel::order_later(uint32_t b) const {
+  const uint64_t seq = cand_seq_[b];
+  uint32_t i = 0;
+  while (col_order_[i] != b)
+    ++i;
+  for (; i + 1 < col_order_n_ && cand_seq_[col_order_[i + 1]] < seq; ++i)
+    col_order_[i] = col_order_[i + 1];
+  col_order_[i] = static_cast<uint8_t>(b);
+}
+
+HbmPseudoChannel::Candidate HbmPseudoChannel::oldest_column() const {
+  // FR-FCFS over (readiness, age): if any bank can issue at the floor, the oldest such one
+  // wins, and in age order it is the first; otherwise the earliest, the oldest on a tie.
+  const int t = type_;
+  const int64_t floor = std::max(col_any_ok_[t], cur_);
+  const int64_t* col_group = col_group_ok_[t].data();
+  int64_t best_ready = kNever;
+  uint32_t best = 64;
+  for (uint32_t i = 0; i < col_order_n_; ++i) {
+    const uint32_t b = col_order_[i];
+    const int64_t ready = std::max(cand_part_[b], col_group[bank_group_[b]]);
+    if (ready <= floor) return Candidate{floor, cand_seq_[b], b, cand_run_[b], Kind::Col};
+    if (ready < best_ready) {
+      best_ready = ready;
+      best = b;
+    }
+  }
+  if (best == 64) return Candidate{};
+  return Candidate{best_ready, cand_seq_[best], best, cand_run_[best], Kind::Col};
 }
 
 namespace {
@@ -228,39 +286,6 @@ inline int64_t key_ready(uint64_t key, int64_t floor) {
   return floor + static_cast<int64_t>(key >> (kKeySeqBits + kKeyBankBits));
 }
 }  // namespace
-
-HbmPseudoChannel::Candidate HbmPseudoChannel::scan_columns(uint64_t banks) const {
-  Candidate col;
-  if (banks == 0) return col;
-  const int t = type_;
-  const int64_t floor = std::max(col_any_ok_[t], cur_);
-  const int64_t* col_group = col_group_ok_[t].data();
-  const int64_t* part = cand_part_.data();
-  const uint64_t* seq = cand_seq_.data();
-  const uint32_t* group = bank_group_.data();
-  if (cfg_.banks <= (1u << kKeyBankBits)) {
-    uint64_t ready_or = 0, age_or = 0;
-    const uint64_t seq_base = seq_ - (uint64_t{1} << kKeySeqBits);
-    uint64_t best = kKeyNone;
-    for (uint64_t m = banks; m; m &= m - 1) {
-      const auto b = static_cast<uint32_t>(std::countr_zero(m));
-      const int64_t ready = std::max({part[b], col_group[group[b]], floor});
-      best = std::min(best, scan_key(ready, floor, seq[b], seq_base, b, ready_or, age_or));
-    }
-    // (A key of all ones is taken for "none": should a real one be that, use the exact loop.)
-    if (!scan_overflow(ready_or, age_or) && best != kKeyNone) {
-      const uint32_t b = key_bank(best);
-      return Candidate{key_ready(best, floor), seq[b], b, cand_run_[b], Kind::Col};
-    }
-  }
-  for (uint64_t m = banks; m; m &= m - 1) {
-    const auto b = static_cast<uint32_t>(std::countr_zero(m));
-    const int64_t ready = std::max({part[b], col_group[group[b]], floor});
-    if (better(ready, seq[b], col.ready, col.seq))
-      col = Candidate{ready, seq[b], b, cand_run_[b], Kind::Col};
-  }
-  return col;
-}
 
 HbmPseudoChannel::Candidate HbmPseudoChannel::scan_rows(uint64_t acts, uint64_t pres) const {
   Candidate row;
@@ -310,23 +335,16 @@ bool HbmPseudoChannel::find_candidates(Candidate& col, Candidate& row) const {
   const uint64_t changed = cached_type_ == t ? dirty_ & mask_[t] : ~uint64_t{0};
   refresh_candidates();
   const uint64_t live = mask_[t];
-  const uint64_t cols = col_mask_ & live, acts = act_mask_ & live, pres = pre_mask_ & live;
-  // A kept choice among the unchanged banks stays theirs while its command's floors are as
+  const uint64_t acts = act_mask_ & live, pres = pre_mask_ & live;
+  // The column command: the age order is current for every bank with a column candidate.
+  col = oldest_column();
+  // A kept row choice among the unchanged banks stays theirs while its command's floors are as
   // they were and the present has not passed its readiness (every other unchanged bank's
   // readiness is then the same too): only the changed banks are scanned against it.
   auto reuse = [&](const Cache& c) {
     return c.valid && cur_ <= c.best.ready &&
            (c.best.kind == Kind::None || (((live & ~changed) >> c.best.bank) & 1) != 0);
   };
-  if (reuse(col_cache_)) {
-    col = scan_columns(cols & changed);
-    if (col_cache_.best.kind != Kind::None &&
-        better(col_cache_.best.ready, col_cache_.best.seq, col.ready, col.seq)) {
-      col = col_cache_.best;
-    }
-  } else {
-    col = scan_columns(cols);
-  }
   if (reuse(row_cache_)) {
     row = scan_rows(acts & changed, pres & changed);
     if (row_cache_.best.kind != Kind::None &&
@@ -336,7 +354,6 @@ bool HbmPseudoChannel::find_candidates(Candidate& col, Candidate& row) const {
   } else {
     row = scan_rows(acts, pres);
   }
-  col_cache_ = Cache{true, col};
   row_cache_ = Cache{true, row};
   return (mixed_mask_ & live) == 0;
 }
@@ -501,7 +518,6 @@ void HbmPseudoChannel::fast_pure(int64_t until) {
 void HbmPseudoChannel::issue_column(uint32_t bank, uint32_t run, int64_t c) {
   ++commands_;
   account(c);
-  col_cache_.valid = false;
   const int t = type_;
   const uint64_t bit = uint64_t{1} << bank;
   Bank& k = banks_[bank];
@@ -539,6 +555,7 @@ void HbmPseudoChannel::issue_column(uint32_t bank, uint32_t run, int64_t c) {
     if (run == 0) k.head_seq[t] = r.seq;
     if (cached_type_ == t && !(dirty_ & bit) && (col_mask_ & bit) && cand_run_[bank] == run) {
       cand_seq_[bank] = r.seq;
+      order_later(bank);
     } else {
       dirty_ |= bit;
     }

@@ -15,9 +15,11 @@
 // hits, so the scheduler chooses among two small sets in a tight loop instead of scanning every
 // run of every bank. (2) Within it, whole rounds of a perfectly interleaved stream are issued
 // at once (hbm_pseudo_channel_batch.cpp). Both make the general loop's choices, so the cycles
-// are identical (a test runs all three). The general loop keeps each bank's candidate command
-// and the last column and row choices, and rescans only what changed since. Refresh and the
-// configuration live in hbm_pseudo_channel_refresh.cpp.
+// are identical (a test runs all three). The general loop keeps each bank's candidate command,
+// the banks with a column candidate in age order (the first that can issue at the column-bus
+// floor wins, so a choice rarely looks past the first few) and the last row choice, and
+// rescans only what changed since. Refresh and the configuration live in
+// hbm_pseudo_channel_refresh.cpp.
 //
 // Leaves out: the channel-level command/address bus shared by the two pseudo-channels (HBM3
 // has separate row and column buses, modelled here per pseudo-channel), tPPD and tRREFD,
@@ -175,14 +177,12 @@ class HbmPseudoChannel {
   };
 
   void update_mode();
-  // Scans the banks with queued bursts of the active type for the oldest ready column command
-  // and row command. Returns true when every such bank is "pure": its queued bursts are all
-  // hits on its open row, or none is.
-  // A choice kept from the last scan is reused (see find_candidates()).
+  // Finds, among the banks with queued bursts of the active type, the oldest ready column
+  // command (oldest_column()) and row command. Returns true when every such bank is "pure":
+  // its queued bursts are all hits on its open row, or none is.
+  // A row choice kept from the last scan is reused (see find_candidates()).
   bool find_candidates(Candidate& col, Candidate& row) const;
-  // The oldest ready column command among `banks`; the oldest ready ACT among `acts` or PRE
-  // among `pres` (all with current candidates).
-  Candidate scan_columns(uint64_t banks) const;
+  // The oldest ready ACT among `acts` or PRE among `pres` (all with current candidates).
   Candidate scan_rows(uint64_t acts, uint64_t pres) const;
   // Offers bank b's row command (ACT if closed, PRE if open) to `row` if older/readier.
   void row_candidate(uint32_t b, Candidate& row) const;
@@ -246,7 +246,17 @@ class HbmPseudoChannel {
     bool valid = false;
     Candidate best;
   };
-  mutable Cache col_cache_, row_cache_;
+  mutable Cache row_cache_;
+  // The column candidates of the active type (col_mask_ & mask_[type]) in age order, oldest
+  // first, kept as candidates change (refresh_candidates, issue_column), and their set.
+  void order_remove(uint32_t b) const;
+  void order_insert(uint32_t b) const;
+  void order_later(uint32_t b) const;  // b's age moved on: back to its place
+  // The column command FR-FCFS picks, from the age order.
+  Candidate oldest_column() const;
+  mutable std::array<uint8_t, 64> col_order_{};
+  mutable uint32_t col_order_n_ = 0;
+  mutable uint64_t col_order_mask_ = 0;
   mutable std::vector<int64_t> cand_part_;
   mutable std::vector<uint64_t> cand_seq_;
   mutable std::vector<uint32_t> cand_run_;
