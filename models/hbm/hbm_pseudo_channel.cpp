@@ -395,18 +395,18 @@ void HbmPseudoChannel::advance(int64_t until) {
       next_event_ = std::min(c, refresh_due_);
       break;
     }
-    // The pure loop pays a scan to set up and leaves the general loop's caches cold; where
-    // queues keep turning mixed after a few commands it does not pay back (many interleaved
-    // streams, as in attention decode), so after a short run it rests, for twice as long after
-    // each further short run (either loop makes the same choices).
+    // The pure loop pays a scan to set up; where queues keep turning mixed after a few
+    // commands it does not pay back (many interleaved streams, as in attention decode), so
+    // after a short run that ended that way it rests, twice as long after each further one
+    // (either loop makes the same choices).
     if (cfg_.fast_path != HbmFastPath::Off && pure && pure_rest_ == 0) {
       const uint64_t before = commands_;
-      fast_pure(until);
-      if (commands_ - before < kPureMinRun) {
+      const bool turned_mixed = fast_pure(until);
+      if (commands_ - before >= kPureMinRun) {
+        pure_backoff_ = 0;
+      } else if (turned_mixed) {
         pure_backoff_ = std::clamp<uint32_t>(pure_backoff_ * 2, 16, kPureMaxRest);
         pure_rest_ = pure_backoff_;
-      } else {
-        pure_backoff_ = 0;
       }
       continue;
     }
@@ -422,7 +422,7 @@ void HbmPseudoChannel::advance(int64_t until) {
   cur_ = std::max(cur_, until);
 }
 
-void HbmPseudoChannel::fast_pure(int64_t until) {
+bool HbmPseudoChannel::fast_pure(int64_t until) {
   // Invariant while looping: every bank with queued bursts of type t is pure, either holding
   // only hits on its open row (a column candidate whose head run is its oldest hit) or none
   // (a row candidate: ACT if closed, PRE if open). The choices are those of the general loop
@@ -482,7 +482,7 @@ void HbmPseudoChannel::fast_pure(int64_t until) {
         best_seq = seq;
       }
     }
-    if (std::min(best_ready, row.ready) >= limit) return;
+    if (std::min(best_ready, row.ready) >= limit) return false;
     if (best >= 0 && best_ready <= row.ready) {
       const uint32_t b = ids[best];
       issue_column(b, 0, best_ready);
@@ -491,11 +491,11 @@ void HbmPseudoChannel::fast_pure(int64_t until) {
           banks_[b].open_row != static_cast<int64_t>(banks_[b].head_row[t])) {
         hits &= ~(uint64_t{1} << b);
       }
-      if (refill_.mixed) return;
+      if (refill_.mixed) return true;
       hits |= refill_.new_hit_banks;
       if (refill_.new_row_bank) row = best_row();
       update_mode();
-      if (type_ != t) return;
+      if (type_ != t) return false;
     } else {
       const uint32_t b = row.bank;
       if (row.kind == Kind::Act) {
@@ -503,7 +503,7 @@ void HbmPseudoChannel::fast_pure(int64_t until) {
         // The bank joins the column candidates if all its bursts want the row just opened.
         const RunQueue& q = banks_[b].q[t];
         for (size_t i = 1; i < q.size(); ++i) {
-          if (q[i].row != q[0].row) return;
+          if (q[i].row != q[0].row) return true;
         }
         hits |= uint64_t{1} << b;
       } else {
@@ -511,7 +511,7 @@ void HbmPseudoChannel::fast_pure(int64_t until) {
       }
       row = best_row();
     }
-    if (mask_[t] == 0) return;
+    if (mask_[t] == 0) return false;
   }
 }
 

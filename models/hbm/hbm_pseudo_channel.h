@@ -194,9 +194,9 @@ class HbmPseudoChannel {
   // Moves waiting bursts into the queue of `type`, recording in refill_ what changed.
   void refill(int type, int64_t c);
   void account(int64_t c);
-  // The loop for pure queues (see the file comment); returns when they stop being pure, at
-  // `until` or a refresh, or when the read/write mode changes.
-  void fast_pure(int64_t until);
+  // The loop for pure queues (see the file comment); returns when they stop being pure (then
+  // true), at `until` or a refresh, when the read/write mode changes or the queue drains.
+  bool fast_pure(int64_t until);
   bool has_hit(const Bank& b, int type) const;
   // Issues whole rounds of a perfectly interleaved stream at once when that is provably what
   // the burst-by-burst loop would do (hbm_pseudo_channel_batch.cpp); false if not applicable.
