@@ -15,16 +15,21 @@ constexpr uint32_t kPureMaxRest = 4096;
 
 void HbmPseudoChannel::RunQueue::erase(size_t i) {
   if (i == 0) {
-    if (++head_ == v_.size()) {
-      v_.clear();
-      head_ = 0;
-    } else if (head_ >= 64 && head_ * 2 >= v_.size()) {
-      v_.erase(v_.begin(), v_.begin() + static_cast<std::ptrdiff_t>(head_));
-      head_ = 0;
-    }
+    head_ = (head_ + 1) & mask_;
   } else {
-    v_.erase(v_.begin() + static_cast<std::ptrdiff_t>(head_ + i));
+    for (; i + 1 < n_; ++i)
+      (*this)[i] = (*this)[i + 1];
   }
+  --n_;
+}
+
+void HbmPseudoChannel::RunQueue::grow() {
+  std::vector<Run> w(std::max<size_t>(4, v_.size() * 2));
+  for (size_t i = 0; i < n_; ++i)
+    w[i] = (*this)[i];
+  v_ = std::move(w);
+  head_ = 0;
+  mask_ = v_.size() - 1;
 }
 
 HbmPseudoChannel::HbmPseudoChannel(const HbmPcConfig& cfg, const HbmAddressMap& map, uint32_t index,

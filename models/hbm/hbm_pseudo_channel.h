@@ -126,20 +126,27 @@ class HbmPseudoChannel {
     uint32_t stride;  // seq step between its bursts (0 while unknown)
     uint64_t seq;     // age of the head burst: order of entry into the queue
   };
+  // A bank's runs of one type, oldest first: a ring buffer (power-of-two capacity), so the few
+  // live runs stay on the same cache lines however many pass through.
   class RunQueue {
    public:
-    bool empty() const { return head_ == v_.size(); }
-    size_t size() const { return v_.size() - head_; }
-    Run& operator[](size_t i) { return v_[head_ + i]; }
-    const Run& operator[](size_t i) const { return v_[head_ + i]; }
-    Run& back() { return v_.back(); }
-    const Run& back() const { return v_.back(); }
-    void push_back(const Run& r) { v_.push_back(r); }
+    bool empty() const { return n_ == 0; }
+    size_t size() const { return n_; }
+    Run& operator[](size_t i) { return v_[(head_ + i) & mask_]; }
+    const Run& operator[](size_t i) const { return v_[(head_ + i) & mask_]; }
+    Run& back() { return (*this)[n_ - 1]; }
+    const Run& back() const { return (*this)[n_ - 1]; }
+    void push_back(const Run& r) {
+      if (n_ == v_.size()) grow();
+      v_[(head_ + n_) & mask_] = r;
+      ++n_;
+    }
     void erase(size_t i);
 
    private:
+    void grow();
     std::vector<Run> v_;
-    size_t head_ = 0;
+    size_t head_ = 0, n_ = 0, mask_ = 0;
   };
   struct Bank {
     // Hot: what a scheduling scan reads (kept together, away from the run queues' storage).
