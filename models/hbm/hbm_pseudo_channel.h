@@ -18,8 +18,8 @@
 // are identical (a test runs all three). The general loop keeps each bank's candidate command,
 // the banks with a column candidate in age order (the first that can issue at the column-bus
 // floor wins, so a choice rarely looks past the first few) and the last row choice, and
-// rescans only what changed since. Refresh and the configuration live in
-// hbm_pseudo_channel_refresh.cpp.
+// rescans only what changed since (hbm_pseudo_channel_scan.cpp). Refresh and the
+// configuration live in hbm_pseudo_channel_refresh.cpp.
 //
 // Leaves out: the channel-level command/address bus shared by the two pseudo-channels (HBM3
 // has separate row and column buses, modelled here per pseudo-channel), tPPD and tRREFD,
@@ -175,6 +175,10 @@ class HbmPseudoChannel {
     uint64_t left;
   };
   enum class Kind : uint8_t { None, Col, Act, Pre };
+  // FR-FCFS order: the earlier readiness, then the older age.
+  static bool better(int64_t ready, uint64_t seq, int64_t best_ready, uint64_t best_seq) {
+    return ready < best_ready || (ready == best_ready && seq < best_seq);
+  }
   struct Candidate {
     int64_t ready = kNever;
     uint64_t seq = 0;
