@@ -102,4 +102,32 @@ class HbmAddressMap {
   uint32_t channels_, pcs_, bank_groups_, banks_per_group_;
 };
 
+// Inline: refill() calls these once per burst.
+inline uint32_t HbmAddressMap::Cursor::bank() const {
+  const auto& m = *map_;
+  return static_cast<uint32_t>((field_[static_cast<int>(HbmField::Sid)] * m.bank_groups_ +
+                                field_[static_cast<int>(HbmField::BankGroup)]) *
+                                   m.banks_per_group_ +
+                               field_[static_cast<int>(HbmField::Bank)]);
+}
+
+inline void HbmAddressMap::Cursor::next() {
+  const auto& m = *map_;
+  for (int f = 0; f < m.n_free_; ++f) {
+    const int i = m.free_[f];
+    const Level& l = m.levels_[i];
+    const int fi = static_cast<int>(l.field);
+    if (++digit_[i] < l.radix) {
+      x_ += l.weight;
+      field_[fi] += l.field_weight;
+      return;
+    }
+    // Wrap this digit and carry into the next non-PC digit.
+    digit_[i] = 0;
+    x_ -= (l.radix - 1) * l.weight;
+    field_[fi] -= (l.radix - 1) * l.field_weight;
+  }
+  x_ = end_;  // past the top of the address space
+}
+
 }  // namespace mlasim

@@ -7,18 +7,29 @@
 
 namespace mlasim {
 
+namespace {
+// A pure-loop run shorter than this many commands counts as short; rests grow up to the max.
+constexpr uint64_t kPureMinRun = 32;
+constexpr uint32_t kPureMaxRest = 4096;
+}  // namespace
+
 void HbmPseudoChannel::RunQueue::erase(size_t i) {
   if (i == 0) {
-    if (++head_ == v_.size()) {
-      v_.clear();
-      head_ = 0;
-    } else if (head_ >= 64 && head_ * 2 >= v_.size()) {
-      v_.erase(v_.begin(), v_.begin() + static_cast<std::ptrdiff_t>(head_));
-      head_ = 0;
-    }
+    head_ = (head_ + 1) & mask_;
   } else {
-    v_.erase(v_.begin() + static_cast<std::ptrdiff_t>(head_ + i));
+    for (; i + 1 < n_; ++i)
+      (*this)[i] = (*this)[i + 1];
   }
+  --n_;
+}
+
+void HbmPseudoChannel::RunQueue::grow() {
+  std::vector<Run> w(std::max<size_t>(4, v_.size() * 2));
+  for (size_t i = 0; i < n_; ++i)
+    w[i] = (*this)[i];
+  v_ = std::move(w);
+  head_ = 0;
+  mask_ = v_.size() - 1;
 }
 
 HbmPseudoChannel::HbmPseudoChannel(const HbmPcConfig& cfg, const HbmAddressMap& map, uint32_t index,
@@ -140,179 +151,22 @@ bool HbmPseudoChannel::has_hit(const Bank& b, int t) const {
   return false;
 }
 
-namespace {
-inline bool better(int64_t ready, uint64_t seq, int64_t best_ready, uint64_t best_seq) {
-  return ready < best_ready || (ready == best_ready && seq < best_seq);
-}
-}  // namespace
-
-void HbmPseudoChannel::refresh_candidates() const {
-  const int t = type_;
-  if (cached_type_ != t) {
-    cached_type_ = t;
-    dirty_ = ~uint64_t{0};
-  }
-  for (uint64_t m = dirty_ & mask_[t]; m; m &= m - 1) {
-    const auto b = static_cast<uint32_t>(std::countr_zero(m));
-    const uint64_t bit = uint64_t{1} << b;
-    const Bank& k = banks_[b];
-    col_mask_ &= ~bit;
-    act_mask_ &= ~bit;
-    pre_mask_ &= ~bit;
-    mixed_mask_ &= ~bit;
-    cand_seq_[b] = k.head_seq[t];
-    cand_run_[b] = 0;
-    if (k.open_row < 0) {
-      act_mask_ |= bit;
-      cand_part_[b] = k.act_ok;
-      continue;
-    }
-    // The oldest hit on the open row, and whether some queued burst misses it.
-    const RunQueue& q = k.q[t];
-    int32_t hit = -1;
-    bool miss = false;
-    for (size_t i = 0; i < q.size(); ++i) {
-      if (static_cast<int64_t>(q[i].row) == k.open_row) {
-        if (hit < 0) hit = static_cast<int32_t>(i);
-      } else {
-        miss = true;
-      }
-    }
-    if (hit < 0) {
-      // No queued request wants the open row: close it for the oldest one.
-      pre_mask_ |= bit;
-      cand_part_[b] = k.pre_ok;
-      continue;
-    }
-    col_mask_ |= bit;
-    if (miss) mixed_mask_ |= bit;
-    cand_part_[b] = t == 0 ? k.rd_ok : k.wr_ok;
-    cand_run_[b] = static_cast<uint32_t>(hit);
-    if (hit > 0) cand_seq_[b] = q[static_cast<size_t>(hit)].seq;
-  }
-  dirty_ &= ~mask_[t];
-}
-
-namespace {
-// A scan's choice, the least (readiness, age), made without branches: each candidate becomes one
-// 64-bit key of its readiness above the scan's floor, its age relative to the newest burst and
-// its bank, and the least key wins. Ages are unique, so this is the same choice as comparing the
-// pairs one by one. A key field that would overflow sends the scan to the exact pairwise loop.
-constexpr int kKeyBankBits = 6;
-constexpr int kKeySeqBits = 34;
-constexpr int kKeyReadyBits = 64 - kKeySeqBits - kKeyBankBits;
-constexpr uint64_t kKeyNone = ~uint64_t{0};
-inline uint64_t scan_key(int64_t ready, int64_t floor, uint64_t seq, uint64_t seq_top, uint32_t b,
-                         uint64_t& overflow) {
-  const auto dr = static_cast<uint64_t>(ready - floor);
-  const uint64_t age = seq - (seq_top - (uint64_t{1} << kKeySeqBits));
-  overflow |= (dr >> kKeyReadyBits) | (age >> kKeySeqBits);
-  return (dr << (kKeySeqBits + kKeyBankBits)) | (age << kKeyBankBits) | b;
-}
-inline uint32_t key_bank(uint64_t key) {
-  return static_cast<uint32_t>(key & ((uint64_t{1} << kKeyBankBits) - 1));
-}
-inline int64_t key_ready(uint64_t key, int64_t floor) {
-  return floor + static_cast<int64_t>(key >> (kKeySeqBits + kKeyBankBits));
-}
-}  // namespace
-
-HbmPseudoChannel::Candidate HbmPseudoChannel::scan_columns(uint64_t banks) const {
-  const int t = type_;
-  const int64_t floor = std::max(col_any_ok_[t], cur_);
-  const int64_t* col_group = col_group_ok_[t].data();
-  const int64_t* part = cand_part_.data();
-  const uint64_t* seq = cand_seq_.data();
-  const uint32_t* group = bank_group_.data();
-  Candidate col;
-  if (banks == 0) return col;
-  if (cfg_.banks <= (1u << kKeyBankBits)) {
-    uint64_t overflow = 0;
-    uint64_t best = kKeyNone;
-    for (uint64_t m = banks; m; m &= m - 1) {
-      const auto b = static_cast<uint32_t>(std::countr_zero(m));
-      const int64_t ready = std::max({part[b], col_group[group[b]], floor});
-      best = std::min(best, scan_key(ready, floor, seq[b], seq_, b, overflow));
-    }
-    // (A key of all ones is taken for "none": should a real one be that, use the exact loop.)
-    if (overflow == 0 && best != kKeyNone) {
-      const uint32_t b = key_bank(best);
-      return Candidate{key_ready(best, floor), seq[b], b, cand_run_[b], Kind::Col};
-    }
-  }
-  for (uint64_t m = banks; m; m &= m - 1) {
-    const auto b = static_cast<uint32_t>(std::countr_zero(m));
-    const int64_t ready = std::max({part[b], col_group[group[b]], floor});
-    if (better(ready, seq[b], col.ready, col.seq))
-      col = Candidate{ready, seq[b], b, cand_run_[b], Kind::Col};
-  }
-  return col;
-}
-
-HbmPseudoChannel::Candidate HbmPseudoChannel::scan_rows(uint64_t acts, uint64_t pres) const {
-  const int64_t act_floor = std::max({act_any_ok_, faw_[faw_pos_] + cfg_.faw, row_bus_ok_, cur_});
-  const int64_t pre_floor = std::max(row_bus_ok_, cur_);
-  const int64_t* part = cand_part_.data();
-  const uint64_t* seq = cand_seq_.data();
-  const uint32_t* group = bank_group_.data();
-  Candidate row;
-  if ((acts | pres) == 0) return row;
-  if (cfg_.banks <= (1u << kKeyBankBits)) {
-    uint64_t overflow = 0;
-    uint64_t best = kKeyNone;
-    // ACT readiness is never below the PRE floor, so both share it.
-    for (uint64_t m = acts; m; m &= m - 1) {
-      const auto b = static_cast<uint32_t>(std::countr_zero(m));
-      const int64_t ready = std::max({part[b], act_group_ok_[group[b]], act_floor});
-      best = std::min(best, scan_key(ready, pre_floor, seq[b], seq_, b, overflow));
-    }
-    for (uint64_t m = pres; m; m &= m - 1) {
-      const auto b = static_cast<uint32_t>(std::countr_zero(m));
-      const int64_t ready = std::max(part[b], pre_floor);
-      best = std::min(best, scan_key(ready, pre_floor, seq[b], seq_, b, overflow));
-    }
-    if (overflow == 0 && best != kKeyNone) {
-      const uint32_t b = key_bank(best);
-      return Candidate{key_ready(best, pre_floor), seq[b], b, 0,
-                       (acts >> b) & 1 ? Kind::Act : Kind::Pre};
-    }
-  }
-  for (uint64_t m = acts; m; m &= m - 1) {
-    const auto b = static_cast<uint32_t>(std::countr_zero(m));
-    const int64_t ready = std::max({part[b], act_group_ok_[group[b]], act_floor});
-    if (better(ready, seq[b], row.ready, row.seq)) row = Candidate{ready, seq[b], b, 0, Kind::Act};
-  }
-  for (uint64_t m = pres; m; m &= m - 1) {
-    const auto b = static_cast<uint32_t>(std::countr_zero(m));
-    const int64_t ready = std::max(part[b], pre_floor);
-    if (better(ready, seq[b], row.ready, row.seq)) row = Candidate{ready, seq[b], b, 0, Kind::Pre};
-  }
-  return row;
-}
-
 bool HbmPseudoChannel::find_candidates(Candidate& col, Candidate& row) const {
   const int t = type_;
   // Banks whose candidates are recomputed now; every other bank's is as at the last scan.
   const uint64_t changed = cached_type_ == t ? dirty_ & mask_[t] : ~uint64_t{0};
   refresh_candidates();
   const uint64_t live = mask_[t];
-  const uint64_t cols = col_mask_ & live, acts = act_mask_ & live, pres = pre_mask_ & live;
-  // A kept choice among the unchanged banks stays theirs while its command's floors are as
+  const uint64_t acts = act_mask_ & live, pres = pre_mask_ & live;
+  // The column command: the age order is current for every bank with a column candidate.
+  col = oldest_column();
+  // A kept row choice among the unchanged banks stays theirs while its command's floors are as
   // they were and the present has not passed its readiness (every other unchanged bank's
   // readiness is then the same too): only the changed banks are scanned against it.
   auto reuse = [&](const Cache& c) {
     return c.valid && cur_ <= c.best.ready &&
            (c.best.kind == Kind::None || (((live & ~changed) >> c.best.bank) & 1) != 0);
   };
-  if (reuse(col_cache_)) {
-    col = scan_columns(cols & changed);
-    if (col_cache_.best.kind != Kind::None &&
-        better(col_cache_.best.ready, col_cache_.best.seq, col.ready, col.seq)) {
-      col = col_cache_.best;
-    }
-  } else {
-    col = scan_columns(cols);
-  }
   if (reuse(row_cache_)) {
     row = scan_rows(acts & changed, pres & changed);
     if (row_cache_.best.kind != Kind::None &&
@@ -322,23 +176,8 @@ bool HbmPseudoChannel::find_candidates(Candidate& col, Candidate& row) const {
   } else {
     row = scan_rows(acts, pres);
   }
-  col_cache_ = Cache{true, col};
   row_cache_ = Cache{true, row};
   return (mixed_mask_ & live) == 0;
-}
-
-void HbmPseudoChannel::row_candidate(uint32_t b, Candidate& row) const {
-  const Bank& k = banks_[b];
-  const uint64_t seq = k.head_seq[type_];
-  if (k.open_row >= 0) {
-    // No queued request wants the open row: close it for the oldest one.
-    const int64_t ready = std::max({k.pre_ok, row_bus_ok_, cur_});
-    if (better(ready, seq, row.ready, row.seq)) row = Candidate{ready, seq, b, 0, Kind::Pre};
-  } else {
-    const int64_t ready = std::max({k.act_ok, act_any_ok_, act_group_ok_[k.group],
-                                    faw_[faw_pos_] + cfg_.faw, row_bus_ok_, cur_});
-    if (better(ready, seq, row.ready, row.seq)) row = Candidate{ready, seq, b, 0, Kind::Act};
-  }
 }
 
 void HbmPseudoChannel::advance(int64_t until) {
@@ -364,13 +203,19 @@ void HbmPseudoChannel::advance(int64_t until) {
       next_event_ = std::min(c, refresh_due_);
       break;
     }
-    // The pure loop pays a scan to set up; where queues keep turning mixed after a command or
-    // two it does not pay back, so after short runs it rests for a while (either loop makes
-    // the same choices).
+    // The pure loop pays a scan to set up; where queues keep turning mixed after a few
+    // commands it does not pay back (many interleaved streams, as in attention decode), so
+    // after a short run that ended that way it rests, twice as long after each further one
+    // (either loop makes the same choices).
     if (cfg_.fast_path != HbmFastPath::Off && pure && pure_rest_ == 0) {
       const uint64_t before = commands_;
-      fast_pure(until);
-      if (commands_ - before < 4) pure_rest_ = 16;
+      const bool turned_mixed = fast_pure(until);
+      if (commands_ - before >= kPureMinRun) {
+        pure_backoff_ = 0;
+      } else if (turned_mixed) {
+        pure_backoff_ = std::clamp<uint32_t>(pure_backoff_ * 2, 16, kPureMaxRest);
+        pure_rest_ = pure_backoff_;
+      }
       continue;
     }
     if (pure_rest_ > 0) --pure_rest_;
@@ -385,7 +230,7 @@ void HbmPseudoChannel::advance(int64_t until) {
   cur_ = std::max(cur_, until);
 }
 
-void HbmPseudoChannel::fast_pure(int64_t until) {
+bool HbmPseudoChannel::fast_pure(int64_t until) {
   // Invariant while looping: every bank with queued bursts of type t is pure, either holding
   // only hits on its open row (a column candidate whose head run is its oldest hit) or none
   // (a row candidate: ACT if closed, PRE if open). The choices are those of the general loop
@@ -445,7 +290,7 @@ void HbmPseudoChannel::fast_pure(int64_t until) {
         best_seq = seq;
       }
     }
-    if (std::min(best_ready, row.ready) >= limit) return;
+    if (std::min(best_ready, row.ready) >= limit) return false;
     if (best >= 0 && best_ready <= row.ready) {
       const uint32_t b = ids[best];
       issue_column(b, 0, best_ready);
@@ -454,11 +299,11 @@ void HbmPseudoChannel::fast_pure(int64_t until) {
           banks_[b].open_row != static_cast<int64_t>(banks_[b].head_row[t])) {
         hits &= ~(uint64_t{1} << b);
       }
-      if (refill_.mixed) return;
+      if (refill_.mixed) return true;
       hits |= refill_.new_hit_banks;
       if (refill_.new_row_bank) row = best_row();
       update_mode();
-      if (type_ != t) return;
+      if (type_ != t) return false;
     } else {
       const uint32_t b = row.bank;
       if (row.kind == Kind::Act) {
@@ -466,7 +311,7 @@ void HbmPseudoChannel::fast_pure(int64_t until) {
         // The bank joins the column candidates if all its bursts want the row just opened.
         const RunQueue& q = banks_[b].q[t];
         for (size_t i = 1; i < q.size(); ++i) {
-          if (q[i].row != q[0].row) return;
+          if (q[i].row != q[0].row) return true;
         }
         hits |= uint64_t{1} << b;
       } else {
@@ -474,14 +319,13 @@ void HbmPseudoChannel::fast_pure(int64_t until) {
       }
       row = best_row();
     }
-    if (mask_[t] == 0) return;
+    if (mask_[t] == 0) return false;
   }
 }
 
 void HbmPseudoChannel::issue_column(uint32_t bank, uint32_t run, int64_t c) {
   ++commands_;
   account(c);
-  col_cache_.valid = false;
   const int t = type_;
   const uint64_t bit = uint64_t{1} << bank;
   Bank& k = banks_[bank];
@@ -519,6 +363,7 @@ void HbmPseudoChannel::issue_column(uint32_t bank, uint32_t run, int64_t c) {
     if (run == 0) k.head_seq[t] = r.seq;
     if (cached_type_ == t && !(dirty_ & bit) && (col_mask_ & bit) && cand_run_[bank] == run) {
       cand_seq_[bank] = r.seq;
+      order_later(bank);
     } else {
       dirty_ |= bit;
     }

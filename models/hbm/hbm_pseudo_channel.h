@@ -15,8 +15,10 @@
 // hits, so the scheduler chooses among two small sets in a tight loop instead of scanning every
 // run of every bank. (2) Within it, whole rounds of a perfectly interleaved stream are issued
 // at once (hbm_pseudo_channel_batch.cpp). Both make the general loop's choices, so the cycles
-// are identical (a test runs all three). The general loop keeps each bank's candidate command
-// and the last column and row choices, and rescans only what changed since. Refresh and the
+// are identical (a test runs all three). The general loop keeps each bank's candidate command,
+// the banks with a column candidate in age order (the first that can issue at the column-bus
+// floor wins, so a choice rarely looks past the first few) and the last row choice, and
+// rescans only what changed since (hbm_pseudo_channel_scan.cpp). Refresh and the
 // configuration live in hbm_pseudo_channel_refresh.cpp.
 //
 // Leaves out: the channel-level command/address bus shared by the two pseudo-channels (HBM3
@@ -124,20 +126,27 @@ class HbmPseudoChannel {
     uint32_t stride;  // seq step between its bursts (0 while unknown)
     uint64_t seq;     // age of the head burst: order of entry into the queue
   };
+  // A bank's runs of one type, oldest first: a ring buffer (power-of-two capacity), so the few
+  // live runs stay on the same cache lines however many pass through.
   class RunQueue {
    public:
-    bool empty() const { return head_ == v_.size(); }
-    size_t size() const { return v_.size() - head_; }
-    Run& operator[](size_t i) { return v_[head_ + i]; }
-    const Run& operator[](size_t i) const { return v_[head_ + i]; }
-    Run& back() { return v_.back(); }
-    const Run& back() const { return v_.back(); }
-    void push_back(const Run& r) { v_.push_back(r); }
+    bool empty() const { return n_ == 0; }
+    size_t size() const { return n_; }
+    Run& operator[](size_t i) { return v_[(head_ + i) & mask_]; }
+    const Run& operator[](size_t i) const { return v_[(head_ + i) & mask_]; }
+    Run& back() { return (*this)[n_ - 1]; }
+    const Run& back() const { return (*this)[n_ - 1]; }
+    void push_back(const Run& r) {
+      if (n_ == v_.size()) grow();
+      v_[(head_ + n_) & mask_] = r;
+      ++n_;
+    }
     void erase(size_t i);
 
    private:
+    void grow();
     std::vector<Run> v_;
-    size_t head_ = 0;
+    size_t head_ = 0, n_ = 0, mask_ = 0;
   };
   struct Bank {
     // Hot: what a scheduling scan reads (kept together, away from the run queues' storage).
@@ -166,6 +175,10 @@ class HbmPseudoChannel {
     uint64_t left;
   };
   enum class Kind : uint8_t { None, Col, Act, Pre };
+  // FR-FCFS order: the earlier readiness, then the older age.
+  static bool better(int64_t ready, uint64_t seq, int64_t best_ready, uint64_t best_seq) {
+    return ready < best_ready || (ready == best_ready && seq < best_seq);
+  }
   struct Candidate {
     int64_t ready = kNever;
     uint64_t seq = 0;
@@ -175,14 +188,12 @@ class HbmPseudoChannel {
   };
 
   void update_mode();
-  // Scans the banks with queued bursts of the active type for the oldest ready column command
-  // and row command. Returns true when every such bank is "pure": its queued bursts are all
-  // hits on its open row, or none is.
-  // A choice kept from the last scan is reused (see find_candidates()).
+  // Finds, among the banks with queued bursts of the active type, the oldest ready column
+  // command (oldest_column()) and row command. Returns true when every such bank is "pure":
+  // its queued bursts are all hits on its open row, or none is.
+  // A row choice kept from the last scan is reused (see find_candidates()).
   bool find_candidates(Candidate& col, Candidate& row) const;
-  // The oldest ready column command among `banks`; the oldest ready ACT among `acts` or PRE
-  // among `pres` (all with current candidates).
-  Candidate scan_columns(uint64_t banks) const;
+  // The oldest ready ACT among `acts` or PRE among `pres` (all with current candidates).
   Candidate scan_rows(uint64_t acts, uint64_t pres) const;
   // Offers bank b's row command (ACT if closed, PRE if open) to `row` if older/readier.
   void row_candidate(uint32_t b, Candidate& row) const;
@@ -194,9 +205,9 @@ class HbmPseudoChannel {
   // Moves waiting bursts into the queue of `type`, recording in refill_ what changed.
   void refill(int type, int64_t c);
   void account(int64_t c);
-  // The loop for pure queues (see the file comment); returns when they stop being pure, at
-  // `until` or a refresh, or when the read/write mode changes.
-  void fast_pure(int64_t until);
+  // The loop for pure queues (see the file comment); returns when they stop being pure (then
+  // true), at `until` or a refresh, when the read/write mode changes or the queue drains.
+  bool fast_pure(int64_t until);
   bool has_hit(const Bank& b, int type) const;
   // Issues whole rounds of a perfectly interleaved stream at once when that is provably what
   // the burst-by-burst loop would do (hbm_pseudo_channel_batch.cpp); false if not applicable.
@@ -229,8 +240,9 @@ class HbmPseudoChannel {
   int64_t next_col_bound_ = 0;
   int64_t next_event_ = 0;  // earliest possible command or refresh; 0 after a push
   uint32_t batch_skip_ = 0, batch_backoff_ = 0;  // round starts to skip before batching again
-  uint64_t commands_ = 0;   // commands issued (a batch counts its column commands)
-  uint32_t pure_rest_ = 0;  // general-loop commands before trying the pure loop again
+  uint64_t commands_ = 0;      // commands issued (a batch counts its column commands)
+  uint32_t pure_rest_ = 0;     // general-loop commands before trying the pure loop again
+  uint32_t pure_backoff_ = 0;  // the last rest given (doubles after each short pure run)
   // Candidate cache for the active type, one entry per bank, recomputed only for banks marked
   // dirty since (a scan then reads these compact arrays, not the banks): the command a bank
   // wants, its bank-local readiness (rd/wr_ok, act_ok or pre_ok; bus and bank-group limits are
@@ -245,7 +257,17 @@ class HbmPseudoChannel {
     bool valid = false;
     Candidate best;
   };
-  mutable Cache col_cache_, row_cache_;
+  mutable Cache row_cache_;
+  // The column candidates of the active type (col_mask_ & mask_[type]) in age order, oldest
+  // first, kept as candidates change (refresh_candidates, issue_column), and their set.
+  void order_remove(uint32_t b) const;
+  void order_insert(uint32_t b) const;
+  void order_later(uint32_t b) const;  // b's age moved on: back to its place
+  // The column command FR-FCFS picks, from the age order.
+  Candidate oldest_column() const;
+  mutable std::array<uint8_t, 64> col_order_{};
+  mutable uint32_t col_order_n_ = 0;
+  mutable uint64_t col_order_mask_ = 0;
   mutable std::vector<int64_t> cand_part_;
   mutable std::vector<uint64_t> cand_seq_;
   mutable std::vector<uint32_t> cand_run_;

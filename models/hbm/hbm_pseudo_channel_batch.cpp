@@ -145,7 +145,6 @@ bool HbmPseudoChannel::batch_rounds(int64_t limit, int64_t horizon) {
     dirty_ |= uint64_t{1} << rot[j];
     k.pending[t] -= static_cast<uint32_t>(rounds);
   }
-  col_cache_.valid = false;
   col_any_ok_[t] = std::max(col_any_ok_[t], c_last + g.ccd_s);
   if (t == 0) {
     col_any_ok_[1] = std::max(col_any_ok_[1], c_last + std::max(g.rtw, g.ccd_s));

@@ -60,7 +60,7 @@ HbmPcConfig HbmPcConfig::from(const HbmParams& p) {
 
 void HbmPseudoChannel::refresh(int64_t due) {
   dirty_ = ~uint64_t{0};
-  col_cache_.valid = row_cache_.valid = false;
+  row_cache_.valid = false;
   const HbmPcConfig& g = cfg_;
   const int64_t start = std::max(due, cur_);
   if (g.refresh_mode == RefreshMode::AllBank) {
@@ -131,7 +131,7 @@ void HbmPseudoChannel::skip_idle_refreshes(int64_t until) {
     }
   }
   dirty_ = ~uint64_t{0};
-  col_cache_.valid = row_cache_.valid = false;
+  row_cache_.valid = false;
   const int64_t steps = g.refresh_mode == RefreshMode::AllBank ? rounds : rounds * g.banks;
   stats_.refreshes += static_cast<uint64_t>(steps);
   stats_.refresh_cycles += static_cast<uint64_t>(steps * g.rfc);
