@@ -165,7 +165,8 @@ class Fabric : public sc_core::sc_module {
   uint64_t packet_hops = 0;   // packets put on a link
   uint64_t activations = 0;   // SystemC activations of the engine
   uint64_t events_ahead = 0;  // events run ahead of SystemC time
-  // Process CPU time from the first to the latest engine activation (robust to a busy host).
+  // Process CPU time from the first engine activation to the end of the latest one that left
+  // the network idle (robust to a busy host; sampled every kCpuSampleEvery activations too).
   double cpu_seconds() const { return cpu_last_ - cpu_first_; }
   uint64_t peak_in_flight_packets = 0;
   // Faults: packets lost on dead links, resent by their NIC, duplicates thrown away at the
@@ -243,6 +244,8 @@ class Fabric : public sc_core::sc_module {
     uint64_t completed = 0;
     std::unordered_map<uint64_t, HeldDelivery> held;
   };
+  static constexpr uint64_t kCpuSampleEvery = 1024;
+  static double process_cpu_s();
   void fire();
   void arm();
   void deliver_now(uint32_t record, NetworkNode& at, Message&& msg, int in_port);

@@ -255,8 +255,8 @@ void PacketFabric::drain(uint32_t link, uint8_t vl) {
     auto nonempty = [&](uint32_t s) {
       return s < n ? !v.slots[s].packets.empty() : v.sourcing > 0;
     };
-    for (uint32_t i = 0; i <= n; ++i) {
-      const uint32_t s = (v.rr + i) % (n + 1);
+    uint32_t s = v.rr <= n ? v.rr : v.rr % (n + 1);  // (v.rr + i) % (n + 1), without dividing
+    for (uint32_t i = 0; i <= n; ++i, s = s == n ? 0 : s + 1) {
       if (!nonempty(s)) continue;
       if (!fcfs) {
         pick = s;
@@ -296,7 +296,7 @@ void PacketFabric::drain(uint32_t link, uint8_t vl) {
         --state_[link].vl(vl).sourcing;
       }
     }
-    state_[link].vl(vl).rr = (pick + 1) % (n + 1);
+    state_[link].vl(vl).rr = pick == n ? 0 : pick + 1;
     commit(link, pkt, start);
   }
 }
