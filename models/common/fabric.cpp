@@ -184,33 +184,7 @@ void Fabric::fire() {
   if (cpu_first_ < 0) cpu_first_ = cpu_last_ = process_cpu_s();
   armed_for_ = -1;
   in_fire_ = true;
-  while (queue_.ready_by(static_cast<uint64_t>(now))) {
-    const Event e = queue_.pop_front();
-    ++ctx_.events;
-    vnow_ = e.t() < now ? now : e.t();
-    dispatch(e.kind(), e.a, e.b());
-  }
-  // Run ahead: nothing else can act before `limit` (our own wake is consumed), and internal
-  // events call no other module, so processing them now gives the same results in far fewer
-  // SystemC activations. The first external event stops the run; it fires at its own time.
-  // (Asking SystemC for its next activity is not free of effects: it tidies the kernel's
-  // timed-event queue, which was seen to change the order of other modules' simultaneous
-  // events. Ask only when the answer is used, so runs match those that never ask.)
-  if (!queue_.empty() && is_internal(queue_.top().kind(), queue_.top().a)) {
-    const sc_core::sc_time gap = sc_core::sc_time_to_pending_activity();
-    const auto limit = static_cast<int64_t>(
-        std::min<sc_dt::uint64>(gap.value() + static_cast<sc_dt::uint64>(now),
-                                static_cast<sc_dt::uint64>(std::numeric_limits<int64_t>::max())));
-    while (queue_.ready_by(static_cast<uint64_t>(limit - 1)) &&
-           is_internal(queue_.front().kind(), queue_.front().a)) {
-      const Event e = queue_.pop_front();
-      if (queue_.has_front()) prefetch(queue_.front().kind(), queue_.front().a);
-      ++ctx_.events;
-      ++events_ahead;
-      vnow_ = e.t();
-      dispatch(e.kind(), e.a, e.b());
-    }
-  }
+  run_events(now);
   in_fire_ = false;
   // Reading the process CPU clock is a system call: only when the network falls idle (the last
   // activation of a run does) and every kCpuSampleEvery activations.
@@ -263,29 +237,41 @@ uint32_t Fabric::open_message(const Message& msg, int64_t ideal, uint64_t* qp_se
   records_.push_back(r);
   ++messages_injected;
   bytes_injected += r.bytes;
-  const uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(msg.src)) << 32) |
-                       static_cast<uint32_t>(msg.dst);
-  *qp_seq = qps_[key].posted++;
+  *qp_seq = queue_pair(msg.src, msg.dst).posted++;
   return static_cast<uint32_t>(records_.size() - 1);
+}
+
+Fabric::QueuePair& Fabric::queue_pair(int32_t src, int32_t dst) {
+  if (src < -1 || dst < -1) {
+    throw SimulationError(fmt::format("message from GPU {} to GPU {}: not a GPU rank", src, dst));
+  }
+  const auto i = static_cast<size_t>(src + 1), j = static_cast<size_t>(dst + 1);
+  if (qps_.size() <= i) qps_.resize(i + 1);
+  std::vector<QueuePair>& row = qps_[i];
+  if (row.size() <= j) row.resize(j + 1);
+  return row[j];
 }
 
 void Fabric::complete_message(uint32_t record, uint64_t qp_seq, NetworkNode& at, Message&& msg,
                               int in_port) {
-  const uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(msg.src)) << 32) |
-                       static_cast<uint32_t>(msg.dst);
-  QueuePair& qp = qps_[key];
+  const int32_t src = msg.src, dst = msg.dst;
+  QueuePair& qp = queue_pair(src, dst);
   if (params_.in_order && qp_seq != qp.completed) {
-    qp.held.emplace(qp_seq, HeldDelivery{record, &at, std::move(msg), in_port});
+    if (!qp.held) qp.held = std::make_unique<std::unordered_map<uint64_t, HeldDelivery>>();
+    qp.held->emplace(qp_seq, HeldDelivery{record, &at, std::move(msg), in_port});
     return;
   }
   ++qp.completed;
   deliver_now(record, at, std::move(msg), in_port);
   while (true) {
-    auto it = qp.held.find(qp.completed);
-    if (it == qp.held.end()) break;
+    // Delivering may open messages and grow the rows: look the pair up again.
+    QueuePair& q = queue_pair(src, dst);
+    if (!q.held) break;
+    auto it = q.held->find(q.completed);
+    if (it == q.held->end()) break;
     HeldDelivery h = std::move(it->second);
-    qp.held.erase(it);
-    ++qp.completed;
+    q.held->erase(it);
+    ++q.completed;
     deliver_now(h.record, *h.at, std::move(h.msg), h.in_port);
   }
 }

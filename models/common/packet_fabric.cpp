@@ -89,27 +89,32 @@ void PacketFabric::inject(NetworkNode& at, Message msg, std::function<void()> on
   } else {
     m = static_cast<uint32_t>(msgs_.size());
     msgs_.emplace_back();
+    hot_.emplace_back();
   }
   MsgState& s = msgs_[m];
+  MsgHot& h = hot_[m];
   s = MsgState{};
-  s.unsent = msg.bytes.count();
-  s.packets = static_cast<uint32_t>(s.unsent == 0 ? 1 : (s.unsent + mtu_ - 1) / mtu_);
+  h = MsgHot{};
+  h.unsent = msg.bytes.count();
+  h.packets = static_cast<uint32_t>(h.unsent == 0 ? 1 : (h.unsent + mtu_ - 1) / mtu_);
   if (undelivered_.size() < msgs_.size()) undelivered_.resize(msgs_.size());
-  undelivered_[m] = s.packets;
+  undelivered_[m] = h.packets;
   s.record = open_message(msg, ideal, &s.qp_seq);
-  s.ready = now_ps() + setup_ps(link, msg.sm_issued);
+  h.ready = now_ps() + setup_ps(link, msg.sm_issued);
   s.refs = 2;
   s.in_source = true;
   s.on_sent = std::move(on_sent);
   s.path = path_scratch_;  // packets follow it unless routing is decided per packet
-  std::copy_n(s.path.begin(), std::min(s.path.size(), kInlinePath), s.path_inline.begin());
+  set_hot_path(m);
   msg.vl = static_cast<uint8_t>(msg.vl % params_.vls);
   const uint8_t vl = msg.vl;
+  h.dst = msg.dst;
+  h.vl = vl;
   s.msg = std::move(msg);
   // Pending messages stay sorted by ready time (setup latencies may differ per message).
   auto& pending = state_[link].vl(vl).source.pending;
   auto it = pending.end();
-  while (it != pending.begin() && msgs_[*(it - 1)].ready > msgs_[m].ready)
+  while (it != pending.begin() && hot_[*(it - 1)].ready > hot_[m].ready)
     --it;
   pending.insert(it, m);
   ++state_[link].vl(vl).sourcing;
@@ -125,17 +130,19 @@ uint32_t PacketFabric::make_packet(uint32_t m) {
     p = static_cast<uint32_t>(pool_.size());
     pool_.emplace_back();
   }
-  MsgState& s = msgs_[m];
+  MsgHot& h = hot_[m];
   Packet& k = pool_[p];
   k = Packet{};
   k.msg = m;
-  if (s.resend.empty()) [[likely]] {
-    k.seq = s.next_seq++;
-    k.payload = static_cast<uint32_t>(std::min<uint64_t>(s.unsent, mtu_));
-    s.unsent -= k.payload;
+  if (!h.resending) [[likely]] {
+    k.seq = h.next_seq++;
+    k.payload = static_cast<uint32_t>(std::min<uint64_t>(h.unsent, mtu_));
+    h.unsent -= k.payload;
   } else {
+    MsgState& s = msgs_[m];
     const uint32_t r = s.resend.back();
     s.resend.pop_back();
+    h.resending = !s.resend.empty();
     k.seq = r & ~kDupBit;
     k.payload = payload_of_seq(s, k.seq);
     if (r & kDupBit) {
@@ -146,14 +153,14 @@ uint32_t PacketFabric::make_packet(uint32_t m) {
     }
     ++packets_retransmitted;
   }
-  if (k.seq + 1 == s.packets) k.flags |= kLast;
-  k.dst = s.msg.dst;
-  k.vl = s.msg.vl;
-  k.path_len = static_cast<uint16_t>(s.path.size());
-  if (s.path.size() <= kInlinePath) {
-    k.path = s.path_inline;  // fixed size: a few vector moves, no memcpy call
+  if (k.seq + 1 == h.packets) k.flags |= kLast;
+  k.dst = h.dst;
+  k.vl = h.vl;
+  k.path_len = h.path_len;
+  if (h.path_len <= kInlinePath) {
+    k.path = h.path;  // fixed size: a few vector moves, no memcpy call
   } else {
-    k.far_path = s.path.data();
+    k.far_path = h.far_path;
   }
   ++packets_injected;
   ++in_flight_;
@@ -167,9 +174,22 @@ uint32_t PacketFabric::payload_of_seq(const MsgState& s, uint32_t seq) const {
   return bytes <= offset ? 0 : static_cast<uint32_t>(std::min<uint64_t>(bytes - offset, mtu_));
 }
 
-uint32_t PacketFabric::next_payload(const MsgState& s) const {
-  if (s.resend.empty()) return static_cast<uint32_t>(std::min<uint64_t>(s.unsent, mtu_));
-  return payload_of_seq(s, s.resend.back() & ~kDupBit);
+uint32_t PacketFabric::next_payload(uint32_t m) const {
+  const MsgHot& h = hot_[m];
+  if (!h.resending) return static_cast<uint32_t>(std::min<uint64_t>(h.unsent, mtu_));
+  return payload_of_seq(msgs_[m], msgs_[m].resend.back() & ~kDupBit);
+}
+
+void PacketFabric::set_hot_path(uint32_t m) {
+  const std::vector<uint32_t>& path = msgs_[m].path;
+  MsgHot& h = hot_[m];
+  h.path_len = static_cast<uint8_t>(static_cast<uint16_t>(path.size()));
+  if (path.size() <= kInlinePath) {
+    h.path = {};
+    std::copy_n(path.begin(), path.size(), h.path.begin());
+  } else {
+    h.far_path = path.data();
+  }
 }
 
 void PacketFabric::unref(uint32_t m) {
@@ -182,7 +202,7 @@ void PacketFabric::unref(uint32_t m) {
 }
 
 int64_t PacketFabric::earliest_start(uint32_t link, const Packet& p) const {
-  if (p.in_link == kNone) return msgs_[p.msg].ready;
+  if (p.in_link == kNone) return hot_[p.msg].ready;
   // When the node it is in may forward it (it is not that node's to sink), and cut-through:
   // the tail must not leave before it has arrived.
   const LinkState& in = state_[p.in_link];
@@ -237,7 +257,7 @@ void PacketFabric::drain(uint32_t link, uint8_t vl) {
     // Messages whose setup has elapsed by the time the wire frees join the round-robin.
     const int64_t horizon = std::max(now_ps(), state_[link].wire_free);
     while (v.sourcing > 0 && !v.source.pending.empty() &&
-           msgs_[v.source.pending.front()].ready <= horizon) {
+           hot_[v.source.pending.front()].ready <= horizon) {
       v.source.active.push_back(v.source.pending.front());
       v.source.pending.pop_front();
     }
@@ -250,7 +270,7 @@ void PacketFabric::drain(uint32_t link, uint8_t vl) {
       if (s < n) return earliest_start(link, pool_[v.slots[s].packets.front()]);
       const uint32_t m =
           v.source.active.empty() ? v.source.pending.front() : v.source.active.front();
-      return msgs_[m].ready;
+      return hot_[m].ready;
     };
     auto nonempty = [&](uint32_t s) {
       return s < n ? !v.slots[s].packets.empty() : v.sourcing > 0;
@@ -273,7 +293,7 @@ void PacketFabric::drain(uint32_t link, uint8_t vl) {
     } else {
       const uint32_t m =
           v.source.active.empty() ? v.source.pending.front() : v.source.active.front();
-      payload = next_payload(msgs_[m]);
+      payload = next_payload(m);
     }
     const uint32_t credits = credits_of(wire_of(link, payload));
     int64_t start = 0;
@@ -289,7 +309,7 @@ void PacketFabric::drain(uint32_t link, uint8_t vl) {
       const uint32_t m = q.front();
       pkt = make_packet(m);
       q.pop_front();
-      if (has_more(msgs_[m])) {
+      if (has_more(hot_[m])) {
         state_[link].vl(vl).source.active.push_back(m);  // round-robin across queue pairs
       } else {
         msgs_[m].in_source = false;

@@ -54,7 +54,7 @@
 
 namespace mlasim {
 
-class PacketFabric : public Fabric {
+class PacketFabric final : public Fabric {
  public:
   PacketFabric(const sc_core::sc_module_name& name, SimContext& ctx, const NetworkParams& params);
 
@@ -121,16 +121,30 @@ class PacketFabric : public Fabric {
     }
   };
   static_assert(sizeof(Packet) == 64);
+  // What cutting a message into packets reads, in one cache line (MsgState spans several, and
+  // a source serving its messages round-robin per packet touches another one almost every time).
+  struct alignas(64) MsgHot {
+    int64_t ready = 0;    // earliest start of its first packet (setup latency)
+    uint64_t unsent = 0;  // payload not yet cut into packets
+    uint32_t next_seq = 0;
+    uint32_t packets = 0;
+    int32_t dst = -1;
+    uint8_t vl = 0;
+    uint8_t path_len = 0;
+    bool resending = false;  // its MsgState::resend is not empty
+    // Its route as packets carry it (see Packet): its first links, or the whole when long.
+    union {
+      std::array<uint32_t, kInlinePath> path{};
+      const uint32_t* far_path;
+    };
+  };
+  static_assert(sizeof(MsgHot) == 64);
   struct MsgState {
     Message msg;
     std::function<void()> on_sent;
-    uint64_t unsent = 0;  // payload not yet cut into packets
-    uint32_t packets = 0;
-    uint32_t next_seq = 0;
     uint32_t record = 0;
     uint32_t refs = 0;  // released when sent and delivered
     uint64_t qp_seq = 0;
-    int64_t ready = 0;  // earliest start of its first packet (setup latency)
     uint32_t last_in_port = 0;
     // Reliability (faults only): lost sequence numbers awaiting the timer, packets to resend
     // (seq | kDupBit for copies, consumed from the back), timeouts so far.
@@ -142,7 +156,6 @@ class PacketFabric : public Fabric {
     std::vector<uint32_t> lost;
     std::vector<uint32_t> resend;
     std::vector<uint32_t> path;  // links from source to destination (ECMP, fixed per flow)
-    std::array<uint32_t, kInlinePath> path_inline{};  // its first links, copied into packets
   };
   struct Return {
     int64_t t;
@@ -192,6 +205,8 @@ class PacketFabric : public Fabric {
     const VlState& vl(uint8_t i) const { return i == 0 ? vl0 : more_vls[i - 1]; }
   };
 
+  friend class Fabric;  // run_events_as calls dispatch, is_internal and prefetch directly
+  void run_events(int64_t now) override { run_events_as(*this, now); }
   void dispatch(uint8_t kind, uint32_t a, uint32_t b) override;
   void prefetch(uint8_t kind, uint32_t a) const override;
   bool is_internal(uint8_t kind, uint32_t a) const override;
@@ -210,8 +225,10 @@ class PacketFabric : public Fabric {
   uint32_t in_wire_of(const Packet& p) const { return wire_of(p.in_link, p.payload); }
   uint32_t make_packet(uint32_t msg);
   void unref(uint32_t msg);
-  bool has_more(const MsgState& s) const { return s.unsent > 0 || !s.resend.empty(); }
-  uint32_t next_payload(const MsgState& s) const;
+  static bool has_more(const MsgHot& h) { return h.unsent > 0 || h.resending; }
+  uint32_t next_payload(uint32_t msg) const;
+  // Copies the message's path into its MsgHot (after every change of MsgState::path).
+  void set_hot_path(uint32_t msg);
   uint32_t payload_of_seq(const MsgState& s, uint32_t seq) const;
   // Faults.
   void add_fault(FaultAction action) override;
@@ -236,6 +253,7 @@ class PacketFabric : public Fabric {
   std::vector<Packet> pool_;
   std::vector<uint32_t> free_packets_;
   std::vector<MsgState> msgs_;
+  std::vector<MsgHot> hot_;  // by message, beside msgs_
   std::vector<uint32_t> free_msgs_;
   // Packets of each message not yet delivered, apart from MsgState: the one field the
   // receiving end touches, kept dense so that it stays in cache.
