@@ -18,19 +18,31 @@ void TimeSeries::add_slow(int64_t t0, int64_t t1, double per_ps, int64_t initial
   if (t1 <= t0) return;
   store_current();
   if (width_ == 0) width_ = std::max<int64_t>(1, initial_width);
-  while ((t1 - 1) / width_ >= max_bins) {
-    std::vector<double> merged((bins_.size() + 1) / 2, 0.0);
-    for (size_t i = 0; i < bins_.size(); ++i)
-      merged[i / 2] += bins_[i];
-    bins_ = std::move(merged);
-    width_ *= 2;
+  bool merged = false;
+  if (t1 - 1 >= width_ * static_cast<int64_t>(max_bins)) {  // (t1 - 1) / width_ >= max_bins
+    while ((t1 - 1) / width_ >= max_bins) {
+      std::vector<double> halved((bins_.size() + 1) / 2, 0.0);
+      for (size_t i = 0; i < bins_.size(); ++i)
+        halved[i / 2] += bins_[i];
+      bins_ = std::move(halved);
+      width_ *= 2;
+    }
+    merged = true;
   }
-  const auto first = static_cast<size_t>(t0 / width_);
+  size_t first;
+  int64_t edge;  // first * width_
+  if (!merged && t0 >= cur_lo_ && t0 < cur_hi_) {
+    first = cur_;  // it starts in the current bin: no division
+    edge = cur_lo_;
+  } else {
+    first = static_cast<size_t>(t0 / width_);
+    edge = static_cast<int64_t>(first) * width_;
+  }
   const auto last = static_cast<size_t>((t1 - 1) / width_);
   if (bins_.size() <= last) bins_.resize(last + 1, 0.0);
-  for (size_t i = first; i <= last; ++i) {
-    const int64_t lo = std::max<int64_t>(t0, static_cast<int64_t>(i) * width_);
-    const int64_t hi = std::min<int64_t>(t1, static_cast<int64_t>(i + 1) * width_);
+  for (size_t i = first; i <= last; ++i, edge += width_) {
+    const int64_t lo = std::max<int64_t>(t0, edge);
+    const int64_t hi = std::min<int64_t>(t1, edge + width_);
     bins_[i] += static_cast<double>(hi - lo) * per_ps;
   }
   // The next interval most likely falls in the bin this one ended in.
@@ -150,14 +162,6 @@ uint64_t Fabric::bytes_sent_by(uint32_t node) const {
     if (l != UINT32_MAX) total += links_[l].stats.bytes;
   }
   return total;
-}
-
-void Fabric::schedule(int64_t t, uint8_t kind, uint32_t a, uint32_t b) {
-  const int64_t now = now_ps();
-  if (t < now) t = now;
-  queue_.push(Event{static_cast<uint64_t>(t), a, static_cast<uint32_t>(kind) | (b << 8)});
-  // While firing, the loop picks up events due now and re-arms once at its end.
-  if (!in_fire_ && (armed_for_ < 0 || t < armed_for_)) arm();
 }
 
 void Fabric::arm() {
@@ -281,22 +285,6 @@ void Fabric::deliver_now(uint32_t record, NetworkNode& at, Message&& msg, int in
   ++messages_delivered;
   bytes_delivered += msg.bytes.count();
   at.receive(std::move(msg), in_port);
-}
-
-void Fabric::note_busy(FabricLink& l, int64_t start, int64_t end) {
-  l.stats.busy_ps += static_cast<uint64_t>(end - start);
-  if (series_enabled_) {
-    l.stats.busy_series.add(start, end, 1.0, params_.report.bin.ps(), params_.report.max_bins);
-  }
-}
-
-void Fabric::note_residency(FabricLink& l, uint64_t bytes, int64_t from, int64_t to) {
-  if (to <= from) return;
-  l.stats.queue_byte_ps += static_cast<double>(bytes) * static_cast<double>(to - from);
-  if (series_enabled_) {
-    l.stats.queue_series.add(from, to, static_cast<double>(bytes), params_.report.bin.ps(),
-                             params_.report.max_bins);
-  }
 }
 
 }  // namespace mlasim

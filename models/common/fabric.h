@@ -65,24 +65,27 @@ class TimeSeries {
   void store_current() const {
     if (cur_hi_ > cur_lo_) bins_[cur_] = cur_sum_;
   }
-  int64_t width_ = 0;
-  mutable std::vector<double> bins_;
-  size_t cur_ = 0;
+  // What add() reads first, then the rest.
   int64_t cur_lo_ = 0, cur_hi_ = -1;  // bounds of bin cur_ (empty until the first interval)
   double cur_sum_ = 0;                // bin cur_'s value while it is the current bin
+  int64_t width_ = 0;
+  size_t cur_ = 0;
+  mutable std::vector<double> bins_;
 };
 
-struct alignas(64) LinkStats {  // counters, then each series, one cache line apiece
-  uint64_t bytes = 0;           // payload
-  uint64_t wire_bytes = 0;      // payload plus headers
+// Laid out by who writes it: a packet sent on the link writes the first two cache lines (the
+// counters, the busy series), its stay in the receiving buffer the start of the third.
+struct alignas(64) LinkStats {
+  uint64_t bytes = 0;       // payload
+  uint64_t wire_bytes = 0;  // payload plus headers
   uint64_t packets = 0;
   uint64_t messages = 0;          // flows (flow level) or last packets of messages (packet level)
   uint64_t busy_ps = 0;           // serialising
   uint64_t stall_ps = 0;          // data ready, wire free, no credits
   uint64_t peak_queue_bytes = 0;  // peak buffer reservation at the receiving end (credits)
-  double queue_byte_ps = 0;       // integral of the receiving buffer's occupancy
-  TimeSeries busy_series;         // busy ps per bin
-  TimeSeries queue_series;        // byte x ps per bin
+  alignas(64) TimeSeries busy_series;  // busy ps per bin
+  double queue_byte_ps = 0;            // integral of the receiving buffer's occupancy
+  TimeSeries queue_series;             // byte x ps per bin
 };
 
 // One direction of a cable: output `from_port` of node `from` into input `to_port` of `to`.
@@ -186,13 +189,19 @@ class Fabric : public sc_core::sc_module {
 
  protected:
   using Event = FabricEvent;  // 16 bytes: time in ps, then the event's kind and arguments
-  void schedule(int64_t t_ps, uint8_t kind, uint32_t a, uint32_t b = 0);
+  void schedule(int64_t t_ps, uint8_t kind, uint32_t a, uint32_t b = 0) {
+    const int64_t now = now_ps();
+    if (t_ps < now) t_ps = now;
+    queue_.push(Event{static_cast<uint64_t>(t_ps), a, static_cast<uint32_t>(kind) | (b << 8)});
+    // While firing, the loop picks up events due now and re-arms once at its end.
+    if (!in_fire_ && (armed_for_ < 0 || t_ps < armed_for_)) arm();
+  }
   virtual void dispatch(uint8_t kind, uint32_t a, uint32_t b) = 0;
   // Events that touch only the fabric's own state (no callback into a GPU) may run ahead of
   // SystemC time, up to the next time anything else in the simulation can act.
   virtual bool is_internal(uint8_t /*kind*/, uint32_t /*a*/) const { return false; }
-  // Hint: the event after this one concerns `a` (load its state while this one runs).
-  virtual void prefetch(uint8_t /*kind*/, uint32_t /*a*/) const {}
+  // Hint: the next two events (null where not known yet); load their state while this one runs.
+  virtual void prefetch(const Event* /*next*/, const Event* /*after*/) const {}
   // Runs the events due at `now` (SystemC's time), then, when the next one is internal, those
   // that may run ahead of SystemC. A fabric overrides it with run_events_as(*this, now), which
   // calls its dispatch, is_internal and prefetch directly rather than through the vtable.
@@ -222,8 +231,20 @@ class Fabric : public sc_core::sc_module {
                         int in_port);
 
   // Adds a serialisation interval and a buffer residency to a link's statistics.
-  void note_busy(FabricLink& l, int64_t start, int64_t end);
-  void note_residency(FabricLink& l, uint64_t bytes, int64_t from, int64_t to);
+  void note_busy(FabricLink& l, int64_t start, int64_t end) {
+    l.stats.busy_ps += static_cast<uint64_t>(end - start);
+    if (series_enabled_) {
+      l.stats.busy_series.add(start, end, 1.0, params_.report.bin.ps(), params_.report.max_bins);
+    }
+  }
+  void note_residency(FabricLink& l, uint64_t bytes, int64_t from, int64_t to) {
+    if (to <= from) return;
+    l.stats.queue_byte_ps += static_cast<double>(bytes) * static_cast<double>(to - from);
+    if (series_enabled_) {
+      l.stats.queue_series.add(from, to, static_cast<double>(bytes), params_.report.bin.ps(),
+                               params_.report.max_bins);
+    }
+  }
 
   SimContext& ctx_;
   NetworkParams params_;
@@ -278,6 +299,7 @@ void Fabric::run_events_as(Self& self, int64_t now) {
     const Event e = queue_.pop_front();
     ++ctx_.events;
     vnow_ = e.t() < now ? now : e.t();
+    self.prefetch(queue_.ahead(0), queue_.ahead(1));
     self.dispatch(e.kind(), e.a, e.b());
   }
   // Run ahead: nothing else can act before `limit` (our own wake is consumed), and internal
@@ -294,7 +316,7 @@ void Fabric::run_events_as(Self& self, int64_t now) {
     while (queue_.ready_by(static_cast<uint64_t>(limit - 1)) &&
            self.is_internal(queue_.front().kind(), queue_.front().a)) {
       const Event e = queue_.pop_front();
-      if (queue_.has_front()) self.prefetch(queue_.front().kind(), queue_.front().a);
+      self.prefetch(queue_.ahead(0), queue_.ahead(1));
       ++ctx_.events;
       ++events_ahead;
       vnow_ = e.t();

@@ -297,7 +297,12 @@ void PacketFabric::drain(uint32_t link, uint8_t vl) {
     }
     const uint32_t credits = credits_of(wire_of(link, payload));
     int64_t start = 0;
-    if (!reserve(link, vl, credits, pick_t0, &start)) return;
+    if (!reserve(link, vl, credits, pick_t0, &start)) {
+      // Out of credits until some come back: the message served next (round-robin, so by
+      // then evicted from cache) is loaded meanwhile.
+      if (!v.source.active.empty()) __builtin_prefetch(&hot_[v.source.active.front()]);
+      return;
+    }
     uint32_t pkt;
     if (pick < n) {
       pkt = v.slots[pick].packets.front();
@@ -408,10 +413,8 @@ void PacketFabric::return_credits(uint32_t link, uint8_t vl, uint32_t credits, i
   if (!v.idle()) drain(link, vl);
 }
 
-void PacketFabric::dispatch(uint8_t kind, uint32_t a, uint32_t) {
-  if (kind == kReady) {
-    on_ready(a);
-  } else if (kind == kDeliver) {
+void PacketFabric::dispatch_other(uint8_t kind, uint32_t a) {
+  if (kind == kDeliver) {
     MsgState& s = msgs_[a];
     Message msg = s.msg;
     const uint32_t record = s.record;
@@ -441,8 +444,20 @@ void PacketFabric::dispatch(uint8_t kind, uint32_t a, uint32_t) {
   }
 }
 
-void PacketFabric::prefetch(uint8_t kind, uint32_t a) const {
-  if (kind == kReady) __builtin_prefetch(&pool_[a]);
+void PacketFabric::prefetch(const Event* next, const Event* after) const {
+  // Two stages: the packet of the event after next, and the links of the next one's packet
+  // (asked for one event earlier, so most likely in cache by now).
+  if (after != nullptr && after->kind() == kReady) __builtin_prefetch(&pool_[after->a]);
+  if (next == nullptr || next->kind() != kReady) return;
+  const Packet& p = pool_[next->a];
+  const char* in = reinterpret_cast<const char*>(&state_[p.in_link]);
+  __builtin_prefetch(in);
+  __builtin_prefetch(in + 64);
+  if (!per_packet_routing_ && p.hop < p.path_len) {
+    const char* out = reinterpret_cast<const char*>(&state_[p.link_at(p.hop)]);
+    __builtin_prefetch(out);
+    __builtin_prefetch(out + 64);
+  }
 }
 
 bool PacketFabric::is_internal(uint8_t kind, uint32_t) const {

@@ -207,8 +207,15 @@ class PacketFabric final : public Fabric {
 
   friend class Fabric;  // run_events_as calls dispatch, is_internal and prefetch directly
   void run_events(int64_t now) override { run_events_as(*this, now); }
-  void dispatch(uint8_t kind, uint32_t a, uint32_t b) override;
-  void prefetch(uint8_t kind, uint32_t a) const override;
+  void dispatch(uint8_t kind, uint32_t a, uint32_t) override {
+    if (kind == kReady) [[likely]] {
+      on_ready(a);
+    } else {
+      dispatch_other(kind, a);
+    }
+  }
+  void dispatch_other(uint8_t kind, uint32_t a);
+  void prefetch(const Event* next, const Event* after) const override;
   bool is_internal(uint8_t kind, uint32_t a) const override;
   void on_ready(uint32_t pkt);
   void forward(uint32_t pkt, uint32_t link);
