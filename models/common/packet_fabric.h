@@ -215,7 +215,7 @@ class PacketFabric final : public Fabric {
     }
   }
   void dispatch_other(uint8_t kind, uint32_t a);
-  void prefetch(const Event* next, const Event* after) const override;
+  void prefetch(const Event* e1, const Event* e2, const Event* e3) const override;
   bool is_internal(uint8_t kind, uint32_t a) const override;
   void on_ready(uint32_t pkt);
   void forward(uint32_t pkt, uint32_t link);
