@@ -55,6 +55,10 @@ void PacketFabric::finalize() {
           "({} B on the wire); raise the buffer or lower the MTU",
           l.name, buffer, mtu_, l.overhead.wire_bytes(mtu_)));
     }
+    if (credits > INT32_MAX) {
+      throw InputError(fmt::format(
+          "link {}: the receiving buffer ({} B per virtual lane) is over 128 GiB", l.name, buffer));
+    }
     LinkState& ls = state_[i];
     ls.mtu_wire = static_cast<uint32_t>(l.overhead.wire_bytes(mtu_));
     ls.mtu_ser = l.rate.transfer_time(Bytes(ls.mtu_wire)).ps();
@@ -66,9 +70,9 @@ void PacketFabric::finalize() {
     ls.to_delay = traits_[l.to].pipeline.ps();
     ls.to_sink = traits_[l.to].sink_latency.ps();
     ls.more_vls.resize(static_cast<size_t>(params_.vls - 1));
-    ls.vl0.free = ls.vl0.total = credits;
+    ls.vl0.free = ls.vl0.total = static_cast<int32_t>(credits);
     for (VlState& v : ls.more_vls)
-      v.free = v.total = credits;
+      v.free = v.total = static_cast<int32_t>(credits);
   }
 }
 
@@ -279,19 +283,40 @@ void PacketFabric::drain(uint32_t link, uint8_t vl) {
           v.source.active.empty() ? v.source.pending.front() : v.source.active.front();
       return hot_[m].ready;
     };
-    auto nonempty = [&](uint32_t s) {
-      return s < n ? !v.slots[s].packets.empty() : v.sourcing > 0;
-    };
-    uint32_t s = v.rr <= n ? v.rr : v.rr % (n + 1);  // (v.rr + i) % (n + 1), without dividing
-    for (uint32_t i = 0; i <= n; ++i, s = s == n ? 0 : s + 1) {
-      if (!nonempty(s)) continue;
+    const uint32_t rr = v.rr <= n ? v.rr : v.rr % (n + 1);
+    // Candidates in round-robin order: rr, rr + 1, ..., n, 0, ..., rr - 1.
+    if (n <= kMaskedSlots) {
+      const uint64_t busy = v.busy_slots | (v.sourcing > 0 ? uint64_t{1} << n : 0);
+      const uint64_t from_rr = busy & (~uint64_t{0} << rr), before_rr = busy & ~from_rr;
       if (!fcfs) {
-        pick = s;
-        pick_t0 = candidate_t0(s);
-        break;
+        if (busy != 0) {
+          pick = static_cast<uint32_t>(__builtin_ctzll(from_rr != 0 ? from_rr : before_rr));
+          pick_t0 = candidate_t0(pick);
+        }
+      } else {
+        for (uint64_t part : {from_rr, before_rr}) {
+          for (; part != 0; part &= part - 1) {
+            const auto s = static_cast<uint32_t>(__builtin_ctzll(part));
+            const int64_t t0 = candidate_t0(s);
+            if (pick == kNone || t0 < pick_t0) pick = s, pick_t0 = t0;
+          }
+        }
       }
-      const int64_t t0 = candidate_t0(s);
-      if (pick == kNone || t0 < pick_t0) pick = s, pick_t0 = t0;
+    } else {
+      auto nonempty = [&](uint32_t s) {
+        return s < n ? !v.slots[s].packets.empty() : v.sourcing > 0;
+      };
+      uint32_t s = rr;
+      for (uint32_t i = 0; i <= n; ++i, s = s == n ? 0 : s + 1) {
+        if (!nonempty(s)) continue;
+        if (!fcfs) {
+          pick = s;
+          pick_t0 = candidate_t0(s);
+          break;
+        }
+        const int64_t t0 = candidate_t0(s);
+        if (pick == kNone || t0 < pick_t0) pick = s, pick_t0 = t0;
+      }
     }
     if (pick == kNone) return;
     uint32_t payload;
@@ -316,6 +341,7 @@ void PacketFabric::drain(uint32_t link, uint8_t vl) {
     if (pick < n) {
       pkt = v.slots[pick].packets.front();
       v.slots[pick].packets.pop_front();
+      if (v.slots[pick].packets.empty() && pick < 64) v.busy_slots &= ~(uint64_t{1} << pick);
       --v.waiting;
       state_[link].queued_bytes -= pool_[pkt].payload;
     } else {
@@ -359,6 +385,8 @@ void PacketFabric::forward(uint32_t pkt, uint32_t link) {
     it = v.slots.end() - 1;
   }
   it->packets.push_back(pkt);
+  const auto slot = static_cast<size_t>(it - v.slots.begin());
+  if (slot < 64) v.busy_slots |= uint64_t{1} << slot;
   ++v.waiting;
   state_[link].queued_bytes += pool_[pkt].payload;
 }

@@ -95,6 +95,7 @@ class PacketFabric final : public Fabric {
   static constexpr uint32_t kDupBit = 0x80000000u;
   static constexpr uint32_t kNone = UINT32_MAX;
   static constexpr size_t kInlinePath = 6;
+  static constexpr uint32_t kMaskedSlots = 63;  // inputs per output tracked in busy_slots
 
   // One cache line. What a hop can work out from the link it came in on is not stored: its
   // wire bytes and credits there, and when that node may forward it.
@@ -173,11 +174,13 @@ class PacketFabric final : public Fabric {
   // What every hop reads comes first (one cache line), the queues' insides after it.
   struct VlState {
     int64_t free = 0;
-    int64_t total = 0;
     int64_t ready_at = 0;  // `free` holds from this time on
+    int32_t total = 0;
     uint32_t rr = 0;
     uint32_t waiting = 0;
-    uint32_t sourcing = 0;        // messages in `source` (active and pending)
+    uint32_t sourcing = 0;  // messages in `source` (active and pending)
+    // Bit s: slots[s] holds packets (s < kMaskedSlots; the scan reads no empty slot).
+    uint64_t busy_slots = 0;
     std::vector<Return> returns;  // min-heap by time: credits known to come back later
     std::vector<Slot> slots;      // packets waiting for credits, per input
     Source source;

@@ -53,6 +53,7 @@ void PacketFabric::kill_link(uint32_t link) {
       waiting.insert(waiting.end(), slot.packets.begin(), slot.packets.end());
       slot.packets.clear();
     }
+    v.busy_slots = 0;
     v.waiting = 0;
   }
   ls.queued_bytes = 0;
