@@ -50,6 +50,8 @@ void TimeSeries::add_slow(int64_t t0, int64_t t1, double per_ps, int64_t initial
   cur_lo_ = static_cast<int64_t>(last) * width_;
   cur_hi_ = cur_lo_ + width_;
   cur_sum_ = bins_[cur_];
+  prev_lo_ = last > 0 ? cur_lo_ - width_ : cur_lo_;
+  prev_sum_ = last > 0 ? bins_[cur_ - 1] : 0.0;
 }
 
 std::vector<double> TimeSeries::coarsened(int64_t width) const {

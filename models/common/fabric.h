@@ -46,6 +46,16 @@ class TimeSeries {
       cur_sum_ += static_cast<double>(t1_ps - t0_ps) * per_ps;
       return;
     }
+    // Next: inside that bin and the one before it (a buffer stay that began earlier).
+    if (t0_ps >= prev_lo_ && t1_ps <= cur_hi_ && t1_ps > t0_ps) {
+      if (t1_ps <= cur_lo_) {
+        prev_sum_ += static_cast<double>(t1_ps - t0_ps) * per_ps;
+      } else {
+        prev_sum_ += static_cast<double>(cur_lo_ - t0_ps) * per_ps;
+        cur_sum_ += static_cast<double>(t1_ps - cur_lo_) * per_ps;
+      }
+      return;
+    }
     add_slow(t0_ps, t1_ps, per_ps, initial_width_ps, max_bins);
   }
   int64_t width_ps() const { return width_; }
@@ -59,15 +69,19 @@ class TimeSeries {
  private:
   void add_slow(int64_t t0_ps, int64_t t1_ps, double per_ps, int64_t initial_width_ps,
                 int32_t max_bins);
-  // Bin cur_ is summed in cur_sum_ (beside the bounds, no access to the vector per interval)
-  // and written back when another bin is touched or the bins are read: the same additions in
-  // the same order as summing in place.
+  // Bin cur_ is summed in cur_sum_, and bin cur_ - 1 (when there is one) in prev_sum_ (beside
+  // the bounds, no access to the vector per interval), and written back when another bin is
+  // touched or the bins are read: each bin gets the same additions in the same order as
+  // summing in place.
   void store_current() const {
     if (cur_hi_ > cur_lo_) bins_[cur_] = cur_sum_;
+    if (prev_lo_ < cur_lo_) bins_[cur_ - 1] = prev_sum_;
   }
   // What add() reads first, then the rest.
   int64_t cur_lo_ = 0, cur_hi_ = -1;  // bounds of bin cur_ (empty until the first interval)
   double cur_sum_ = 0;                // bin cur_'s value while it is the current bin
+  int64_t prev_lo_ = 0;               // start of bin cur_ - 1 (cur_lo_ when there is none)
+  double prev_sum_ = 0;               // bin cur_ - 1's value meanwhile
   int64_t width_ = 0;
   size_t cur_ = 0;
   mutable std::vector<double> bins_;
