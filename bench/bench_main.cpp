@@ -204,7 +204,7 @@ std::vector<Row> inference_steps(const std::string& mlasim) {
           "--set workload.placement.redundant_experts=1792",
           1, 3600, "target <= 30 s");
   } else {
-    skipped("ep144_decode_packet", "about 100 CPU-s, 1.2 GB (target 60 s, 8 GB)");
+    skipped("ep144_decode_packet", "about 57 CPU-s, 1.2 GB (target 60 s, 8 GB)");
     skipped("ep144_decode_flow", "flow-rate recomputation makes it slower than packet level");
     skipped("decode_2048gpu_flow",
             "same, at 14x the GPUs; dense all-to-all byte vectors need ~16 GB");

@@ -47,25 +47,24 @@ void FabricEventQueue::insert_current(FabricEvent e) {
   cur_.insert(at, e);
 }
 
+size_t FabricEventQueue::next_occupied(size_t start) const {
+  size_t w = start >> 6;
+  uint64_t word = bits_[w] & (~uint64_t{0} << (start & 63));
+  for (size_t n = 0; n <= kSlots / 64; ++n) {
+    if (word != 0) return (w << 6) + static_cast<size_t>(__builtin_ctzll(word));
+    w = (w + 1) % (kSlots / 64);
+    word = bits_[w];
+  }
+  return kSlots;
+}
+
 void FabricEventQueue::advance() {
   // The current slot is used up (and the queue is not empty): find the next non-empty slot.
   cur_.clear();
   head_ = 0;
   const size_t start = (cursor_ + 1) & kMask;
-  size_t w = start >> 6;
-  uint64_t word = bits_[w] & (~uint64_t{0} << (start & 63));
-  bool found = false;
-  size_t at = 0;
-  for (size_t n = 0; n <= kSlots / 64; ++n) {
-    if (word != 0) {
-      at = (w << 6) + static_cast<size_t>(__builtin_ctzll(word));
-      found = true;
-      break;
-    }
-    w = (w + 1) % (kSlots / 64);
-    word = bits_[w];
-  }
-  cursor_ = found ? cursor_ + 1 + ((at - start) & kMask) : far_.min_key() >> kSlotBits;
+  const size_t at = next_occupied(start);
+  cursor_ = at != kSlots ? cursor_ + 1 + ((at - start) & kMask) : far_.min_key() >> kSlotBits;
   // The wheel now reaches kSlots slots from the cursor on: the far events it covers move onto
   // it, in time order (each later than everything already there).
   const uint64_t reach = (cursor_ + kSlots) << kSlotBits;
@@ -78,6 +77,8 @@ void FabricEventQueue::advance() {
   const size_t i = cursor_ & kMask;
   cur_.swap(slots_[i]);
   bits_[i >> 6] &= ~(uint64_t{1} << (i & 63));
+  const size_t peek = next_occupied((i + 1) & kMask);
+  peek_ = peek != kSlots ? &slots_[peek] : nullptr;
   // Stable insertion sort by time: a slot holds few events, equal times keep their order.
   for (size_t k = 1; k < cur_.size(); ++k) {
     const FabricEvent e = cur_[k];

@@ -101,9 +101,13 @@ class FabricEventQueue {
   }
   bool has_front() const { return head_ < cur_.size(); }
   const FabricEvent& front() const { return cur_[head_]; }
-  // The event `k` places behind the front within the current slot, or null.
+  // For prefetching only: an event soon after the front, about `k` places behind it (exactly
+  // within the current slot; beyond it, from the next slot that held events when the current
+  // one was taken, in the order they were scheduled), or null.
   const FabricEvent* ahead(size_t k) const {
-    return head_ + k < cur_.size() ? &cur_[head_ + k] : nullptr;
+    if (head_ + k < cur_.size()) return &cur_[head_ + k];
+    const size_t j = head_ + k - cur_.size();
+    return peek_ != nullptr && j < peek_->size() ? &(*peek_)[j] : nullptr;
   }
   FabricEvent pop_front() {
     const FabricEvent e = cur_[head_];
@@ -121,12 +125,15 @@ class FabricEventQueue {
   static constexpr size_t kMask = kSlots - 1;
   void insert_current(FabricEvent e);
   void advance();
+  // The first slot from `start` on (cyclically) that holds events, or kSlots when none does.
+  size_t next_occupied(size_t start) const;
   std::vector<FabricEvent> cur_;  // the current slot's events by time, from head_ on
   size_t head_ = 0;
   uint64_t cursor_ = 0;  // number of the current slot (time >> kSlotBits)
   std::vector<std::vector<FabricEvent>> slots_;
-  std::array<uint64_t, kSlots / 64> bits_{};  // non-empty slots
-  RadixEventHeap far_;                        // events beyond the wheel
+  std::array<uint64_t, kSlots / 64> bits_{};        // non-empty slots
+  const std::vector<FabricEvent>* peek_ = nullptr;  // the next occupied slot, for ahead()
+  RadixEventHeap far_;                              // events beyond the wheel
   uint64_t floor_ = 0;
   size_t size_ = 0;
 };

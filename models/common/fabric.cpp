@@ -18,19 +18,31 @@ void TimeSeries::add_slow(int64_t t0, int64_t t1, double per_ps, int64_t initial
   if (t1 <= t0) return;
   store_current();
   if (width_ == 0) width_ = std::max<int64_t>(1, initial_width);
-  while ((t1 - 1) / width_ >= max_bins) {
-    std::vector<double> merged((bins_.size() + 1) / 2, 0.0);
-    for (size_t i = 0; i < bins_.size(); ++i)
-      merged[i / 2] += bins_[i];
-    bins_ = std::move(merged);
-    width_ *= 2;
+  bool merged = false;
+  if (t1 - 1 >= width_ * static_cast<int64_t>(max_bins)) {  // (t1 - 1) / width_ >= max_bins
+    while ((t1 - 1) / width_ >= max_bins) {
+      std::vector<double> halved((bins_.size() + 1) / 2, 0.0);
+      for (size_t i = 0; i < bins_.size(); ++i)
+        halved[i / 2] += bins_[i];
+      bins_ = std::move(halved);
+      width_ *= 2;
+    }
+    merged = true;
   }
-  const auto first = static_cast<size_t>(t0 / width_);
+  size_t first;
+  int64_t edge;  // first * width_
+  if (!merged && t0 >= cur_lo_ && t0 < cur_hi_) {
+    first = cur_;  // it starts in the current bin: no division
+    edge = cur_lo_;
+  } else {
+    first = static_cast<size_t>(t0 / width_);
+    edge = static_cast<int64_t>(first) * width_;
+  }
   const auto last = static_cast<size_t>((t1 - 1) / width_);
   if (bins_.size() <= last) bins_.resize(last + 1, 0.0);
-  for (size_t i = first; i <= last; ++i) {
-    const int64_t lo = std::max<int64_t>(t0, static_cast<int64_t>(i) * width_);
-    const int64_t hi = std::min<int64_t>(t1, static_cast<int64_t>(i + 1) * width_);
+  for (size_t i = first; i <= last; ++i, edge += width_) {
+    const int64_t lo = std::max<int64_t>(t0, edge);
+    const int64_t hi = std::min<int64_t>(t1, edge + width_);
     bins_[i] += static_cast<double>(hi - lo) * per_ps;
   }
   // The next interval most likely falls in the bin this one ended in.
@@ -38,6 +50,8 @@ void TimeSeries::add_slow(int64_t t0, int64_t t1, double per_ps, int64_t initial
   cur_lo_ = static_cast<int64_t>(last) * width_;
   cur_hi_ = cur_lo_ + width_;
   cur_sum_ = bins_[cur_];
+  prev_lo_ = last > 0 ? cur_lo_ - width_ : cur_lo_;
+  prev_sum_ = last > 0 ? bins_[cur_ - 1] : 0.0;
 }
 
 std::vector<double> TimeSeries::coarsened(int64_t width) const {
@@ -152,14 +166,6 @@ uint64_t Fabric::bytes_sent_by(uint32_t node) const {
   return total;
 }
 
-void Fabric::schedule(int64_t t, uint8_t kind, uint32_t a, uint32_t b) {
-  const int64_t now = now_ps();
-  if (t < now) t = now;
-  queue_.push(Event{static_cast<uint64_t>(t), a, static_cast<uint32_t>(kind) | (b << 8)});
-  // While firing, the loop picks up events due now and re-arms once at its end.
-  if (!in_fire_ && (armed_for_ < 0 || t < armed_for_)) arm();
-}
-
 void Fabric::arm() {
   const auto now = static_cast<int64_t>(sc_core::sc_time_stamp().value());
   const int64_t t = queue_.top().t();
@@ -172,43 +178,23 @@ void Fabric::arm() {
   }
 }
 
+double Fabric::process_cpu_s() {
+  timespec cpu{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
+  return static_cast<double>(cpu.tv_sec) + static_cast<double>(cpu.tv_nsec) * 1e-9;
+}
+
 void Fabric::fire() {
   const int64_t now = static_cast<int64_t>(sc_core::sc_time_stamp().value());
   ++activations;
-  timespec cpu{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
-  cpu_last_ = static_cast<double>(cpu.tv_sec) + static_cast<double>(cpu.tv_nsec) * 1e-9;
-  if (cpu_first_ < 0) cpu_first_ = cpu_last_;
+  if (cpu_first_ < 0) cpu_first_ = cpu_last_ = process_cpu_s();
   armed_for_ = -1;
   in_fire_ = true;
-  while (queue_.ready_by(static_cast<uint64_t>(now))) {
-    const Event e = queue_.pop_front();
-    ++ctx_.events;
-    vnow_ = e.t() < now ? now : e.t();
-    dispatch(e.kind(), e.a, e.b());
-  }
-  // Run ahead: nothing else can act before `limit` (our own wake is consumed), and internal
-  // events call no other module, so processing them now gives the same results in far fewer
-  // SystemC activations. The first external event stops the run; it fires at its own time.
-  // (Asking SystemC for its next activity is not free of effects: it tidies the kernel's
-  // timed-event queue, which was seen to change the order of other modules' simultaneous
-  // events. Ask only when the answer is used, so runs match those that never ask.)
-  if (!queue_.empty() && is_internal(queue_.top().kind(), queue_.top().a)) {
-    const sc_core::sc_time gap = sc_core::sc_time_to_pending_activity();
-    const auto limit = static_cast<int64_t>(
-        std::min<sc_dt::uint64>(gap.value() + static_cast<sc_dt::uint64>(now),
-                                static_cast<sc_dt::uint64>(std::numeric_limits<int64_t>::max())));
-    while (queue_.ready_by(static_cast<uint64_t>(limit - 1)) &&
-           is_internal(queue_.front().kind(), queue_.front().a)) {
-      const Event e = queue_.pop_front();
-      if (queue_.has_front()) prefetch(queue_.front().kind(), queue_.front().a);
-      ++ctx_.events;
-      ++events_ahead;
-      vnow_ = e.t();
-      dispatch(e.kind(), e.a, e.b());
-    }
-  }
+  run_events(now);
   in_fire_ = false;
+  // Reading the process CPU clock is a system call: only when the network falls idle (the last
+  // activation of a run does) and every kCpuSampleEvery activations.
+  if (queue_.empty() || activations % kCpuSampleEvery == 0) cpu_last_ = process_cpu_s();
   if (!queue_.empty()) arm();
 }
 
@@ -257,29 +243,41 @@ uint32_t Fabric::open_message(const Message& msg, int64_t ideal, uint64_t* qp_se
   records_.push_back(r);
   ++messages_injected;
   bytes_injected += r.bytes;
-  const uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(msg.src)) << 32) |
-                       static_cast<uint32_t>(msg.dst);
-  *qp_seq = qps_[key].posted++;
+  *qp_seq = queue_pair(msg.src, msg.dst).posted++;
   return static_cast<uint32_t>(records_.size() - 1);
+}
+
+Fabric::QueuePair& Fabric::queue_pair(int32_t src, int32_t dst) {
+  if (src < -1 || dst < -1) {
+    throw SimulationError(fmt::format("message from GPU {} to GPU {}: not a GPU rank", src, dst));
+  }
+  const auto i = static_cast<size_t>(src + 1), j = static_cast<size_t>(dst + 1);
+  if (qps_.size() <= i) qps_.resize(i + 1);
+  std::vector<QueuePair>& row = qps_[i];
+  if (row.size() <= j) row.resize(j + 1);
+  return row[j];
 }
 
 void Fabric::complete_message(uint32_t record, uint64_t qp_seq, NetworkNode& at, Message&& msg,
                               int in_port) {
-  const uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(msg.src)) << 32) |
-                       static_cast<uint32_t>(msg.dst);
-  QueuePair& qp = qps_[key];
+  const int32_t src = msg.src, dst = msg.dst;
+  QueuePair& qp = queue_pair(src, dst);
   if (params_.in_order && qp_seq != qp.completed) {
-    qp.held.emplace(qp_seq, HeldDelivery{record, &at, std::move(msg), in_port});
+    if (!qp.held) qp.held = std::make_unique<std::unordered_map<uint64_t, HeldDelivery>>();
+    qp.held->emplace(qp_seq, HeldDelivery{record, &at, std::move(msg), in_port});
     return;
   }
   ++qp.completed;
   deliver_now(record, at, std::move(msg), in_port);
   while (true) {
-    auto it = qp.held.find(qp.completed);
-    if (it == qp.held.end()) break;
+    // Delivering may open messages and grow the rows: look the pair up again.
+    QueuePair& q = queue_pair(src, dst);
+    if (!q.held) break;
+    auto it = q.held->find(q.completed);
+    if (it == q.held->end()) break;
     HeldDelivery h = std::move(it->second);
-    qp.held.erase(it);
-    ++qp.completed;
+    q.held->erase(it);
+    ++q.completed;
     deliver_now(h.record, *h.at, std::move(h.msg), h.in_port);
   }
 }
@@ -289,22 +287,6 @@ void Fabric::deliver_now(uint32_t record, NetworkNode& at, Message&& msg, int in
   ++messages_delivered;
   bytes_delivered += msg.bytes.count();
   at.receive(std::move(msg), in_port);
-}
-
-void Fabric::note_busy(FabricLink& l, int64_t start, int64_t end) {
-  l.stats.busy_ps += static_cast<uint64_t>(end - start);
-  if (series_enabled_) {
-    l.stats.busy_series.add(start, end, 1.0, params_.report.bin.ps(), params_.report.max_bins);
-  }
-}
-
-void Fabric::note_residency(FabricLink& l, uint64_t bytes, int64_t from, int64_t to) {
-  if (to <= from) return;
-  l.stats.queue_byte_ps += static_cast<double>(bytes) * static_cast<double>(to - from);
-  if (series_enabled_) {
-    l.stats.queue_series.add(from, to, static_cast<double>(bytes), params_.report.bin.ps(),
-                             params_.report.max_bins);
-  }
 }
 
 }  // namespace mlasim

@@ -14,10 +14,13 @@
 
 #include <systemc>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <limits>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -43,6 +46,16 @@ class TimeSeries {
       cur_sum_ += static_cast<double>(t1_ps - t0_ps) * per_ps;
       return;
     }
+    // Next: inside that bin and the one before it (a buffer stay that began earlier).
+    if (t0_ps >= prev_lo_ && t1_ps <= cur_hi_ && t1_ps > t0_ps) {
+      if (t1_ps <= cur_lo_) {
+        prev_sum_ += static_cast<double>(t1_ps - t0_ps) * per_ps;
+      } else {
+        prev_sum_ += static_cast<double>(cur_lo_ - t0_ps) * per_ps;
+        cur_sum_ += static_cast<double>(t1_ps - cur_lo_) * per_ps;
+      }
+      return;
+    }
     add_slow(t0_ps, t1_ps, per_ps, initial_width_ps, max_bins);
   }
   int64_t width_ps() const { return width_; }
@@ -56,30 +69,37 @@ class TimeSeries {
  private:
   void add_slow(int64_t t0_ps, int64_t t1_ps, double per_ps, int64_t initial_width_ps,
                 int32_t max_bins);
-  // Bin cur_ is summed in cur_sum_ (beside the bounds, no access to the vector per interval)
-  // and written back when another bin is touched or the bins are read: the same additions in
-  // the same order as summing in place.
+  // Bin cur_ is summed in cur_sum_, and bin cur_ - 1 (when there is one) in prev_sum_ (beside
+  // the bounds, no access to the vector per interval), and written back when another bin is
+  // touched or the bins are read: each bin gets the same additions in the same order as
+  // summing in place.
   void store_current() const {
     if (cur_hi_ > cur_lo_) bins_[cur_] = cur_sum_;
+    if (prev_lo_ < cur_lo_) bins_[cur_ - 1] = prev_sum_;
   }
-  int64_t width_ = 0;
-  mutable std::vector<double> bins_;
-  size_t cur_ = 0;
+  // What add() reads first, then the rest.
   int64_t cur_lo_ = 0, cur_hi_ = -1;  // bounds of bin cur_ (empty until the first interval)
   double cur_sum_ = 0;                // bin cur_'s value while it is the current bin
+  int64_t prev_lo_ = 0;               // start of bin cur_ - 1 (cur_lo_ when there is none)
+  double prev_sum_ = 0;               // bin cur_ - 1's value meanwhile
+  int64_t width_ = 0;
+  size_t cur_ = 0;
+  mutable std::vector<double> bins_;
 };
 
-struct alignas(64) LinkStats {  // counters, then each series, one cache line apiece
-  uint64_t bytes = 0;           // payload
-  uint64_t wire_bytes = 0;      // payload plus headers
+// Laid out by who writes it: a packet sent on the link writes the first two cache lines (the
+// counters, the busy series), its stay in the receiving buffer the start of the third.
+struct alignas(64) LinkStats {
+  uint64_t bytes = 0;       // payload
+  uint64_t wire_bytes = 0;  // payload plus headers
   uint64_t packets = 0;
   uint64_t messages = 0;          // flows (flow level) or last packets of messages (packet level)
   uint64_t busy_ps = 0;           // serialising
   uint64_t stall_ps = 0;          // data ready, wire free, no credits
   uint64_t peak_queue_bytes = 0;  // peak buffer reservation at the receiving end (credits)
-  double queue_byte_ps = 0;       // integral of the receiving buffer's occupancy
-  TimeSeries busy_series;         // busy ps per bin
-  TimeSeries queue_series;        // byte x ps per bin
+  alignas(64) TimeSeries busy_series;  // busy ps per bin
+  double queue_byte_ps = 0;            // integral of the receiving buffer's occupancy
+  TimeSeries queue_series;             // byte x ps per bin
 };
 
 // One direction of a cable: output `from_port` of node `from` into input `to_port` of `to`.
@@ -165,7 +185,8 @@ class Fabric : public sc_core::sc_module {
   uint64_t packet_hops = 0;   // packets put on a link
   uint64_t activations = 0;   // SystemC activations of the engine
   uint64_t events_ahead = 0;  // events run ahead of SystemC time
-  // Process CPU time from the first to the latest engine activation (robust to a busy host).
+  // Process CPU time from the first engine activation to the end of the latest one that left
+  // the network idle (robust to a busy host; sampled every kCpuSampleEvery activations too).
   double cpu_seconds() const { return cpu_last_ - cpu_first_; }
   uint64_t peak_in_flight_packets = 0;
   // Faults: packets lost on dead links, resent by their NIC, duplicates thrown away at the
@@ -182,13 +203,25 @@ class Fabric : public sc_core::sc_module {
 
  protected:
   using Event = FabricEvent;  // 16 bytes: time in ps, then the event's kind and arguments
-  void schedule(int64_t t_ps, uint8_t kind, uint32_t a, uint32_t b = 0);
+  void schedule(int64_t t_ps, uint8_t kind, uint32_t a, uint32_t b = 0) {
+    const int64_t now = now_ps();
+    if (t_ps < now) t_ps = now;
+    queue_.push(Event{static_cast<uint64_t>(t_ps), a, static_cast<uint32_t>(kind) | (b << 8)});
+    // While firing, the loop picks up events due now and re-arms once at its end.
+    if (!in_fire_ && (armed_for_ < 0 || t_ps < armed_for_)) arm();
+  }
   virtual void dispatch(uint8_t kind, uint32_t a, uint32_t b) = 0;
   // Events that touch only the fabric's own state (no callback into a GPU) may run ahead of
   // SystemC time, up to the next time anything else in the simulation can act.
   virtual bool is_internal(uint8_t /*kind*/, uint32_t /*a*/) const { return false; }
-  // Hint: the event after this one concerns `a` (load its state while this one runs).
-  virtual void prefetch(uint8_t /*kind*/, uint32_t /*a*/) const {}
+  // Hint: the next three events (null where not known); load their state while this one runs.
+  virtual void prefetch(const Event* /*e1*/, const Event* /*e2*/, const Event* /*e3*/) const {}
+  // Runs the events due at `now` (SystemC's time), then, when the next one is internal, those
+  // that may run ahead of SystemC. A fabric overrides it with run_events_as(*this, now), which
+  // calls its dispatch, is_internal and prefetch directly rather than through the vtable.
+  virtual void run_events(int64_t now) { run_events_as(*this, now); }
+  template <class Self>
+  void run_events_as(Self& self, int64_t now);
   // The fabric's time: the current event's while firing (possibly ahead of SystemC's).
   int64_t now_ps() const {
     return in_fire_ ? vnow_ : static_cast<int64_t>(sc_core::sc_time_stamp().value());
@@ -212,8 +245,20 @@ class Fabric : public sc_core::sc_module {
                         int in_port);
 
   // Adds a serialisation interval and a buffer residency to a link's statistics.
-  void note_busy(FabricLink& l, int64_t start, int64_t end);
-  void note_residency(FabricLink& l, uint64_t bytes, int64_t from, int64_t to);
+  void note_busy(FabricLink& l, int64_t start, int64_t end) {
+    l.stats.busy_ps += static_cast<uint64_t>(end - start);
+    if (series_enabled_) {
+      l.stats.busy_series.add(start, end, 1.0, params_.report.bin.ps(), params_.report.max_bins);
+    }
+  }
+  void note_residency(FabricLink& l, uint64_t bytes, int64_t from, int64_t to) {
+    if (to <= from) return;
+    l.stats.queue_byte_ps += static_cast<double>(bytes) * static_cast<double>(to - from);
+    if (series_enabled_) {
+      l.stats.queue_series.add(from, to, static_cast<double>(bytes), params_.report.bin.ps(),
+                               params_.report.max_bins);
+    }
+  }
 
   SimContext& ctx_;
   NetworkParams params_;
@@ -241,8 +286,14 @@ class Fabric : public sc_core::sc_module {
   struct QueuePair {
     uint64_t posted = 0;
     uint64_t completed = 0;
-    std::unordered_map<uint64_t, HeldDelivery> held;
+    // Messages delivered ahead of an earlier one of the pair, by sequence number (rarely any).
+    std::unique_ptr<std::unordered_map<uint64_t, HeldDelivery>> held;
   };
+  // By (source rank + 1, destination rank + 1): dense rows rather than a hash table, which
+  // missed the cache twice per message. References die when a row grows.
+  QueuePair& queue_pair(int32_t src, int32_t dst);
+  static constexpr uint64_t kCpuSampleEvery = 1024;
+  static double process_cpu_s();
   void fire();
   void arm();
   void deliver_now(uint32_t record, NetworkNode& at, Message&& msg, int in_port);
@@ -253,7 +304,39 @@ class Fabric : public sc_core::sc_module {
   double cpu_first_ = -1, cpu_last_ = 0;
   bool in_fire_ = false;
   int64_t vnow_ = 0;
-  std::unordered_map<uint64_t, QueuePair> qps_;
+  std::vector<std::vector<QueuePair>> qps_;
 };
+
+template <class Self>
+void Fabric::run_events_as(Self& self, int64_t now) {
+  while (queue_.ready_by(static_cast<uint64_t>(now))) {
+    const Event e = queue_.pop_front();
+    ++ctx_.events;
+    vnow_ = e.t() < now ? now : e.t();
+    self.prefetch(queue_.ahead(0), queue_.ahead(1), queue_.ahead(2));
+    self.dispatch(e.kind(), e.a, e.b());
+  }
+  // Run ahead: nothing else can act before `limit` (our own wake is consumed), and internal
+  // events call no other module, so processing them now gives the same results in far fewer
+  // SystemC activations. The first external event stops the run; it fires at its own time.
+  // (Asking SystemC for its next activity is not free of effects: it tidies the kernel's
+  // timed-event queue, which was seen to change the order of other modules' simultaneous
+  // events. Ask only when the answer is used, so runs match those that never ask.)
+  if (!queue_.empty() && self.is_internal(queue_.top().kind(), queue_.top().a)) {
+    const sc_core::sc_time gap = sc_core::sc_time_to_pending_activity();
+    const auto limit = static_cast<int64_t>(
+        std::min<sc_dt::uint64>(gap.value() + static_cast<sc_dt::uint64>(now),
+                                static_cast<sc_dt::uint64>(std::numeric_limits<int64_t>::max())));
+    while (queue_.ready_by(static_cast<uint64_t>(limit - 1)) &&
+           self.is_internal(queue_.front().kind(), queue_.front().a)) {
+      const Event e = queue_.pop_front();
+      self.prefetch(queue_.ahead(0), queue_.ahead(1), queue_.ahead(2));
+      ++ctx_.events;
+      ++events_ahead;
+      vnow_ = e.t();
+      self.dispatch(e.kind(), e.a, e.b());
+    }
+  }
+}
 
 }  // namespace mlasim

@@ -20,6 +20,13 @@ uint64_t mix64(uint64_t x) {  // splitmix64 finaliser
   return x ^ (x >> 31);
 }
 
+// A prefetch the optimiser keeps: a function doing nothing but __builtin_prefetch counts as
+// free of side effects to GCC, which then drops calls to it.
+inline void prefetch_line(const void* p) {
+  __builtin_prefetch(p);
+  asm volatile("" : : "r"(p));
+}
+
 // Min-heap order of credit returns by time.
 struct LaterReturn {
   template <class R>
@@ -48,6 +55,10 @@ void PacketFabric::finalize() {
           "({} B on the wire); raise the buffer or lower the MTU",
           l.name, buffer, mtu_, l.overhead.wire_bytes(mtu_)));
     }
+    if (credits > INT32_MAX) {
+      throw InputError(fmt::format(
+          "link {}: the receiving buffer ({} B per virtual lane) is over 128 GiB", l.name, buffer));
+    }
     LinkState& ls = state_[i];
     ls.mtu_wire = static_cast<uint32_t>(l.overhead.wire_bytes(mtu_));
     ls.mtu_ser = l.rate.transfer_time(Bytes(ls.mtu_wire)).ps();
@@ -59,9 +70,9 @@ void PacketFabric::finalize() {
     ls.to_delay = traits_[l.to].pipeline.ps();
     ls.to_sink = traits_[l.to].sink_latency.ps();
     ls.more_vls.resize(static_cast<size_t>(params_.vls - 1));
-    ls.vl0.free = ls.vl0.total = credits;
+    ls.vl0.free = ls.vl0.total = static_cast<int32_t>(credits);
     for (VlState& v : ls.more_vls)
-      v.free = v.total = credits;
+      v.free = v.total = static_cast<int32_t>(credits);
   }
 }
 
@@ -89,27 +100,32 @@ void PacketFabric::inject(NetworkNode& at, Message msg, std::function<void()> on
   } else {
     m = static_cast<uint32_t>(msgs_.size());
     msgs_.emplace_back();
+    hot_.emplace_back();
   }
   MsgState& s = msgs_[m];
+  MsgHot& h = hot_[m];
   s = MsgState{};
-  s.unsent = msg.bytes.count();
-  s.packets = static_cast<uint32_t>(s.unsent == 0 ? 1 : (s.unsent + mtu_ - 1) / mtu_);
+  h = MsgHot{};
+  h.unsent = msg.bytes.count();
+  h.packets = static_cast<uint32_t>(h.unsent == 0 ? 1 : (h.unsent + mtu_ - 1) / mtu_);
   if (undelivered_.size() < msgs_.size()) undelivered_.resize(msgs_.size());
-  undelivered_[m] = s.packets;
+  undelivered_[m] = h.packets;
   s.record = open_message(msg, ideal, &s.qp_seq);
-  s.ready = now_ps() + setup_ps(link, msg.sm_issued);
+  h.ready = now_ps() + setup_ps(link, msg.sm_issued);
   s.refs = 2;
   s.in_source = true;
   s.on_sent = std::move(on_sent);
   s.path = path_scratch_;  // packets follow it unless routing is decided per packet
-  std::copy_n(s.path.begin(), std::min(s.path.size(), kInlinePath), s.path_inline.begin());
+  set_hot_path(m);
   msg.vl = static_cast<uint8_t>(msg.vl % params_.vls);
   const uint8_t vl = msg.vl;
+  h.dst = msg.dst;
+  h.vl = vl;
   s.msg = std::move(msg);
   // Pending messages stay sorted by ready time (setup latencies may differ per message).
   auto& pending = state_[link].vl(vl).source.pending;
   auto it = pending.end();
-  while (it != pending.begin() && msgs_[*(it - 1)].ready > msgs_[m].ready)
+  while (it != pending.begin() && hot_[*(it - 1)].ready > hot_[m].ready)
     --it;
   pending.insert(it, m);
   ++state_[link].vl(vl).sourcing;
@@ -125,17 +141,19 @@ uint32_t PacketFabric::make_packet(uint32_t m) {
     p = static_cast<uint32_t>(pool_.size());
     pool_.emplace_back();
   }
-  MsgState& s = msgs_[m];
+  MsgHot& h = hot_[m];
   Packet& k = pool_[p];
   k = Packet{};
   k.msg = m;
-  if (s.resend.empty()) [[likely]] {
-    k.seq = s.next_seq++;
-    k.payload = static_cast<uint32_t>(std::min<uint64_t>(s.unsent, mtu_));
-    s.unsent -= k.payload;
+  if (!h.resending) [[likely]] {
+    k.seq = h.next_seq++;
+    k.payload = static_cast<uint32_t>(std::min<uint64_t>(h.unsent, mtu_));
+    h.unsent -= k.payload;
   } else {
+    MsgState& s = msgs_[m];
     const uint32_t r = s.resend.back();
     s.resend.pop_back();
+    h.resending = !s.resend.empty();
     k.seq = r & ~kDupBit;
     k.payload = payload_of_seq(s, k.seq);
     if (r & kDupBit) {
@@ -146,14 +164,14 @@ uint32_t PacketFabric::make_packet(uint32_t m) {
     }
     ++packets_retransmitted;
   }
-  if (k.seq + 1 == s.packets) k.flags |= kLast;
-  k.dst = s.msg.dst;
-  k.vl = s.msg.vl;
-  k.path_len = static_cast<uint16_t>(s.path.size());
-  if (s.path.size() <= kInlinePath) {
-    k.path = s.path_inline;  // fixed size: a few vector moves, no memcpy call
+  if (k.seq + 1 == h.packets) k.flags |= kLast;
+  k.dst = h.dst;
+  k.vl = h.vl;
+  k.path_len = h.path_len;
+  if (h.path_len <= kInlinePath) {
+    k.path = h.path;  // fixed size: a few vector moves, no memcpy call
   } else {
-    k.far_path = s.path.data();
+    k.far_path = h.far_path;
   }
   ++packets_injected;
   ++in_flight_;
@@ -167,9 +185,22 @@ uint32_t PacketFabric::payload_of_seq(const MsgState& s, uint32_t seq) const {
   return bytes <= offset ? 0 : static_cast<uint32_t>(std::min<uint64_t>(bytes - offset, mtu_));
 }
 
-uint32_t PacketFabric::next_payload(const MsgState& s) const {
-  if (s.resend.empty()) return static_cast<uint32_t>(std::min<uint64_t>(s.unsent, mtu_));
-  return payload_of_seq(s, s.resend.back() & ~kDupBit);
+uint32_t PacketFabric::next_payload(uint32_t m) const {
+  const MsgHot& h = hot_[m];
+  if (!h.resending) return static_cast<uint32_t>(std::min<uint64_t>(h.unsent, mtu_));
+  return payload_of_seq(msgs_[m], msgs_[m].resend.back() & ~kDupBit);
+}
+
+void PacketFabric::set_hot_path(uint32_t m) {
+  const std::vector<uint32_t>& path = msgs_[m].path;
+  MsgHot& h = hot_[m];
+  h.path_len = static_cast<uint8_t>(static_cast<uint16_t>(path.size()));
+  if (path.size() <= kInlinePath) {
+    h.path = {};
+    std::copy_n(path.begin(), path.size(), h.path.begin());
+  } else {
+    h.far_path = path.data();
+  }
 }
 
 void PacketFabric::unref(uint32_t m) {
@@ -182,7 +213,7 @@ void PacketFabric::unref(uint32_t m) {
 }
 
 int64_t PacketFabric::earliest_start(uint32_t link, const Packet& p) const {
-  if (p.in_link == kNone) return msgs_[p.msg].ready;
+  if (p.in_link == kNone) return hot_[p.msg].ready;
   // When the node it is in may forward it (it is not that node's to sink), and cut-through:
   // the tail must not leave before it has arrived.
   const LinkState& in = state_[p.in_link];
@@ -237,7 +268,7 @@ void PacketFabric::drain(uint32_t link, uint8_t vl) {
     // Messages whose setup has elapsed by the time the wire frees join the round-robin.
     const int64_t horizon = std::max(now_ps(), state_[link].wire_free);
     while (v.sourcing > 0 && !v.source.pending.empty() &&
-           msgs_[v.source.pending.front()].ready <= horizon) {
+           hot_[v.source.pending.front()].ready <= horizon) {
       v.source.active.push_back(v.source.pending.front());
       v.source.pending.pop_front();
     }
@@ -250,21 +281,42 @@ void PacketFabric::drain(uint32_t link, uint8_t vl) {
       if (s < n) return earliest_start(link, pool_[v.slots[s].packets.front()]);
       const uint32_t m =
           v.source.active.empty() ? v.source.pending.front() : v.source.active.front();
-      return msgs_[m].ready;
+      return hot_[m].ready;
     };
-    auto nonempty = [&](uint32_t s) {
-      return s < n ? !v.slots[s].packets.empty() : v.sourcing > 0;
-    };
-    for (uint32_t i = 0; i <= n; ++i) {
-      const uint32_t s = (v.rr + i) % (n + 1);
-      if (!nonempty(s)) continue;
+    const uint32_t rr = v.rr <= n ? v.rr : v.rr % (n + 1);
+    // Candidates in round-robin order: rr, rr + 1, ..., n, 0, ..., rr - 1.
+    if (n <= kMaskedSlots) {
+      const uint64_t busy = v.busy_slots | (v.sourcing > 0 ? uint64_t{1} << n : 0);
+      const uint64_t from_rr = busy & (~uint64_t{0} << rr), before_rr = busy & ~from_rr;
       if (!fcfs) {
-        pick = s;
-        pick_t0 = candidate_t0(s);
-        break;
+        if (busy != 0) {
+          pick = static_cast<uint32_t>(__builtin_ctzll(from_rr != 0 ? from_rr : before_rr));
+          pick_t0 = candidate_t0(pick);
+        }
+      } else {
+        for (uint64_t part : {from_rr, before_rr}) {
+          for (; part != 0; part &= part - 1) {
+            const auto s = static_cast<uint32_t>(__builtin_ctzll(part));
+            const int64_t t0 = candidate_t0(s);
+            if (pick == kNone || t0 < pick_t0) pick = s, pick_t0 = t0;
+          }
+        }
       }
-      const int64_t t0 = candidate_t0(s);
-      if (pick == kNone || t0 < pick_t0) pick = s, pick_t0 = t0;
+    } else {
+      auto nonempty = [&](uint32_t s) {
+        return s < n ? !v.slots[s].packets.empty() : v.sourcing > 0;
+      };
+      uint32_t s = rr;
+      for (uint32_t i = 0; i <= n; ++i, s = s == n ? 0 : s + 1) {
+        if (!nonempty(s)) continue;
+        if (!fcfs) {
+          pick = s;
+          pick_t0 = candidate_t0(s);
+          break;
+        }
+        const int64_t t0 = candidate_t0(s);
+        if (pick == kNone || t0 < pick_t0) pick = s, pick_t0 = t0;
+      }
     }
     if (pick == kNone) return;
     uint32_t payload;
@@ -273,15 +325,23 @@ void PacketFabric::drain(uint32_t link, uint8_t vl) {
     } else {
       const uint32_t m =
           v.source.active.empty() ? v.source.pending.front() : v.source.active.front();
-      payload = next_payload(msgs_[m]);
+      payload = next_payload(m);
     }
     const uint32_t credits = credits_of(wire_of(link, payload));
     int64_t start = 0;
-    if (!reserve(link, vl, credits, pick_t0, &start)) return;
+    if (!reserve(link, vl, credits, pick_t0, &start)) {
+      // Out of credits until some come back: the messages served next (round-robin, so by
+      // then evicted from cache) are loaded meanwhile. (The front one was read just now.)
+      const auto& active = v.source.active;
+      for (size_t i = 1; i < active.size() && i <= 2; ++i)
+        prefetch_line(&hot_[active[i]]);
+      return;
+    }
     uint32_t pkt;
     if (pick < n) {
       pkt = v.slots[pick].packets.front();
       v.slots[pick].packets.pop_front();
+      if (v.slots[pick].packets.empty() && pick < 64) v.busy_slots &= ~(uint64_t{1} << pick);
       --v.waiting;
       state_[link].queued_bytes -= pool_[pkt].payload;
     } else {
@@ -289,14 +349,14 @@ void PacketFabric::drain(uint32_t link, uint8_t vl) {
       const uint32_t m = q.front();
       pkt = make_packet(m);
       q.pop_front();
-      if (has_more(msgs_[m])) {
+      if (has_more(hot_[m])) {
         state_[link].vl(vl).source.active.push_back(m);  // round-robin across queue pairs
       } else {
         msgs_[m].in_source = false;
         --state_[link].vl(vl).sourcing;
       }
     }
-    state_[link].vl(vl).rr = (pick + 1) % (n + 1);
+    state_[link].vl(vl).rr = pick == n ? 0 : pick + 1;
     commit(link, pkt, start);
   }
 }
@@ -325,6 +385,8 @@ void PacketFabric::forward(uint32_t pkt, uint32_t link) {
     it = v.slots.end() - 1;
   }
   it->packets.push_back(pkt);
+  const auto slot = static_cast<size_t>(it - v.slots.begin());
+  if (slot < 64) v.busy_slots |= uint64_t{1} << slot;
   ++v.waiting;
   state_[link].queued_bytes += pool_[pkt].payload;
 }
@@ -388,10 +450,8 @@ void PacketFabric::return_credits(uint32_t link, uint8_t vl, uint32_t credits, i
   if (!v.idle()) drain(link, vl);
 }
 
-void PacketFabric::dispatch(uint8_t kind, uint32_t a, uint32_t) {
-  if (kind == kReady) {
-    on_ready(a);
-  } else if (kind == kDeliver) {
+void PacketFabric::dispatch_other(uint8_t kind, uint32_t a) {
+  if (kind == kDeliver) {
     MsgState& s = msgs_[a];
     Message msg = s.msg;
     const uint32_t record = s.record;
@@ -421,8 +481,36 @@ void PacketFabric::dispatch(uint8_t kind, uint32_t a, uint32_t) {
   }
 }
 
-void PacketFabric::prefetch(uint8_t kind, uint32_t a) const {
-  if (kind == kReady) __builtin_prefetch(&pool_[a]);
+void PacketFabric::prefetch(const Event* e1, const Event* e2, const Event* e3) const {
+  // A hop misses the cache on its packet, then on the links it names, then on what those
+  // point to (credit returns, statistics). Three stages, each reading only what the previous
+  // event's call asked for: event 3's packet; event 2's links; event 1's returns and statistics.
+  if (e3 != nullptr && e3->kind() == kReady) prefetch_line(&pool_[e3->a]);
+  if (e2 != nullptr && e2->kind() == kReady) {
+    const Packet& p = pool_[e2->a];
+    const char* in = reinterpret_cast<const char*>(&state_[p.in_link]);
+    prefetch_line(in);
+    prefetch_line(in + 64);
+    if (!per_packet_routing_ && p.hop < p.path_len) {
+      const char* out = reinterpret_cast<const char*>(&state_[p.link_at(p.hop)]);
+      prefetch_line(out);
+      prefetch_line(out + 64);
+    }
+  }
+  if (e1 != nullptr && e1->kind() == kReady) {
+    const Packet& p = pool_[e1->a];
+    const LinkState& in = state_[p.in_link];
+    if (p.vl == 0 && !in.vl0.returns.empty()) prefetch_line(&in.vl0.returns.back());
+    prefetch_line(&link_ptr_[p.in_link]->stats.queue_byte_ps);
+    if (!per_packet_routing_ && p.hop < p.path_len) {
+      const uint32_t link = p.link_at(p.hop);
+      const LinkState& out = state_[link];
+      if (p.vl == 0 && !out.vl0.returns.empty()) prefetch_line(out.vl0.returns.data());
+      const LinkStats& stats = link_ptr_[link]->stats;
+      prefetch_line(&stats);
+      prefetch_line(&stats.busy_series);
+    }
+  }
 }
 
 bool PacketFabric::is_internal(uint8_t kind, uint32_t) const {

@@ -54,7 +54,7 @@
 
 namespace mlasim {
 
-class PacketFabric : public Fabric {
+class PacketFabric final : public Fabric {
  public:
   PacketFabric(const sc_core::sc_module_name& name, SimContext& ctx, const NetworkParams& params);
 
@@ -95,6 +95,7 @@ class PacketFabric : public Fabric {
   static constexpr uint32_t kDupBit = 0x80000000u;
   static constexpr uint32_t kNone = UINT32_MAX;
   static constexpr size_t kInlinePath = 6;
+  static constexpr uint32_t kMaskedSlots = 63;  // inputs per output tracked in busy_slots
 
   // One cache line. What a hop can work out from the link it came in on is not stored: its
   // wire bytes and credits there, and when that node may forward it.
@@ -121,16 +122,30 @@ class PacketFabric : public Fabric {
     }
   };
   static_assert(sizeof(Packet) == 64);
+  // What cutting a message into packets reads, in one cache line (MsgState spans several, and
+  // a source serving its messages round-robin per packet touches another one almost every time).
+  struct alignas(64) MsgHot {
+    int64_t ready = 0;    // earliest start of its first packet (setup latency)
+    uint64_t unsent = 0;  // payload not yet cut into packets
+    uint32_t next_seq = 0;
+    uint32_t packets = 0;
+    int32_t dst = -1;
+    uint8_t vl = 0;
+    uint8_t path_len = 0;
+    bool resending = false;  // its MsgState::resend is not empty
+    // Its route as packets carry it (see Packet): its first links, or the whole when long.
+    union {
+      std::array<uint32_t, kInlinePath> path{};
+      const uint32_t* far_path;
+    };
+  };
+  static_assert(sizeof(MsgHot) == 64);
   struct MsgState {
     Message msg;
     std::function<void()> on_sent;
-    uint64_t unsent = 0;  // payload not yet cut into packets
-    uint32_t packets = 0;
-    uint32_t next_seq = 0;
     uint32_t record = 0;
     uint32_t refs = 0;  // released when sent and delivered
     uint64_t qp_seq = 0;
-    int64_t ready = 0;  // earliest start of its first packet (setup latency)
     uint32_t last_in_port = 0;
     // Reliability (faults only): lost sequence numbers awaiting the timer, packets to resend
     // (seq | kDupBit for copies, consumed from the back), timeouts so far.
@@ -142,7 +157,6 @@ class PacketFabric : public Fabric {
     std::vector<uint32_t> lost;
     std::vector<uint32_t> resend;
     std::vector<uint32_t> path;  // links from source to destination (ECMP, fixed per flow)
-    std::array<uint32_t, kInlinePath> path_inline{};  // its first links, copied into packets
   };
   struct Return {
     int64_t t;
@@ -160,11 +174,13 @@ class PacketFabric : public Fabric {
   // What every hop reads comes first (one cache line), the queues' insides after it.
   struct VlState {
     int64_t free = 0;
-    int64_t total = 0;
     int64_t ready_at = 0;  // `free` holds from this time on
+    int32_t total = 0;
     uint32_t rr = 0;
     uint32_t waiting = 0;
-    uint32_t sourcing = 0;        // messages in `source` (active and pending)
+    uint32_t sourcing = 0;  // messages in `source` (active and pending)
+    // Bit s: slots[s] holds packets (s < kMaskedSlots; the scan reads no empty slot).
+    uint64_t busy_slots = 0;
     std::vector<Return> returns;  // min-heap by time: credits known to come back later
     std::vector<Slot> slots;      // packets waiting for credits, per input
     Source source;
@@ -192,8 +208,17 @@ class PacketFabric : public Fabric {
     const VlState& vl(uint8_t i) const { return i == 0 ? vl0 : more_vls[i - 1]; }
   };
 
-  void dispatch(uint8_t kind, uint32_t a, uint32_t b) override;
-  void prefetch(uint8_t kind, uint32_t a) const override;
+  friend class Fabric;  // run_events_as calls dispatch, is_internal and prefetch directly
+  void run_events(int64_t now) override { run_events_as(*this, now); }
+  void dispatch(uint8_t kind, uint32_t a, uint32_t) override {
+    if (kind == kReady) [[likely]] {
+      on_ready(a);
+    } else {
+      dispatch_other(kind, a);
+    }
+  }
+  void dispatch_other(uint8_t kind, uint32_t a);
+  void prefetch(const Event* e1, const Event* e2, const Event* e3) const override;
   bool is_internal(uint8_t kind, uint32_t a) const override;
   void on_ready(uint32_t pkt);
   void forward(uint32_t pkt, uint32_t link);
@@ -210,8 +235,10 @@ class PacketFabric : public Fabric {
   uint32_t in_wire_of(const Packet& p) const { return wire_of(p.in_link, p.payload); }
   uint32_t make_packet(uint32_t msg);
   void unref(uint32_t msg);
-  bool has_more(const MsgState& s) const { return s.unsent > 0 || !s.resend.empty(); }
-  uint32_t next_payload(const MsgState& s) const;
+  static bool has_more(const MsgHot& h) { return h.unsent > 0 || h.resending; }
+  uint32_t next_payload(uint32_t msg) const;
+  // Copies the message's path into its MsgHot (after every change of MsgState::path).
+  void set_hot_path(uint32_t msg);
   uint32_t payload_of_seq(const MsgState& s, uint32_t seq) const;
   // Faults.
   void add_fault(FaultAction action) override;
@@ -236,6 +263,7 @@ class PacketFabric : public Fabric {
   std::vector<Packet> pool_;
   std::vector<uint32_t> free_packets_;
   std::vector<MsgState> msgs_;
+  std::vector<MsgHot> hot_;  // by message, beside msgs_
   std::vector<uint32_t> free_msgs_;
   // Packets of each message not yet delivered, apart from MsgState: the one field the
   // receiving end touches, kept dense so that it stays in cache.

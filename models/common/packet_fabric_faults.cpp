@@ -53,6 +53,7 @@ void PacketFabric::kill_link(uint32_t link) {
       waiting.insert(waiting.end(), slot.packets.begin(), slot.packets.end());
       slot.packets.clear();
     }
+    v.busy_slots = 0;
     v.waiting = 0;
   }
   ls.queued_bytes = 0;
@@ -107,7 +108,7 @@ void PacketFabric::on_timeout(uint32_t m) {
   for (uint32_t r : s.resend)
     plan[r & ~kDupBit] = (r & kDupBit) != 0;
   if (params_.retransmit.mode == RetransmitMode::GoBackN) {
-    for (uint32_t seq = s.lost.front(); seq < s.next_seq; ++seq) {
+    for (uint32_t seq = s.lost.front(); seq < hot_[m].next_seq; ++seq) {
       const bool copy = !std::binary_search(s.lost.begin(), s.lost.end(), seq);
       auto [it, fresh] = plan.emplace(seq, copy);
       if (!fresh) it->second = it->second && copy;
@@ -120,12 +121,13 @@ void PacketFabric::on_timeout(uint32_t m) {
   s.resend.clear();
   for (auto it = plan.rbegin(); it != plan.rend(); ++it)  // consumed from the back: lowest first
     s.resend.push_back(it->first | (it->second ? kDupBit : 0));
+  hot_[m].resending = !s.resend.empty();
   enqueue_source(m);
 }
 
 void PacketFabric::enqueue_source(uint32_t m) {
   MsgState& s = msgs_[m];
-  if (s.in_source || !has_more(s)) return;
+  if (s.in_source || !has_more(hot_[m])) return;
   s.in_source = true;
   const uint32_t link = s.path.front();
   const uint8_t vl = s.msg.vl;
@@ -154,8 +156,7 @@ void PacketFabric::refresh_paths() {
     // Packets in flight may point into a long path: keep it until the run ends.
     if (s.path.size() > kInlinePath) retired_paths_.push_back(std::move(s.path));
     s.path = path_scratch_;
-    s.path_inline = {};
-    std::copy_n(s.path.begin(), std::min(s.path.size(), kInlinePath), s.path_inline.begin());
+    set_hot_path(m);
     if (s.in_source && old_first != s.path.front()) {
       const uint8_t vl = s.msg.vl;
       VlState& from = state_[old_first].vl(vl);
