@@ -65,6 +65,13 @@ struct PacketNodeTraits {
   std::optional<LinkOverhead> ib, pcie, nvlink;
 };
 
+// A per-virtual-lane receive buffer advertised as 64 B credits: at least one credit, and at most
+// 128 GiB (credit counts are 32-bit).
+inline void require_credit_buffer(const ParamCheck& c, const Bytes& buffer) {
+  c.require(buffer.count() >= 64, "buffer", "must be >= 64 B (one credit)");
+  c.require(buffer.count() <= (uint64_t{1} << 37), "buffer", "must be <= 128 GiB");
+}
+
 // GPU side of the GPU's links (its NVLink and PCIe ports) in packet mode.
 struct GpuPortParams {
   Bytes buffer = Bytes::parse("256KiB");
@@ -82,9 +89,7 @@ struct GpuPortParams {
       "extra time before an SM-issued message's first byte moves (added to the first hop's "
       "setup latency)");
   }
-  void validate(const ParamCheck& c) const {
-    c.require(buffer.count() >= 64, "buffer", "must be >= 64 B (one credit)");
-  }
+  void validate(const ParamCheck& c) const { require_credit_buffer(c, buffer); }
 };
 
 // A fault at a simulated time: one of link, switch, nic or plane; a link either goes down

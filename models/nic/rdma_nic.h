@@ -47,7 +47,7 @@ struct RdmaNicParams {
   void validate(const ParamCheck& c) const {
     c.require(mtu.count() >= 256 && mtu.count() <= 4096, "mtu", "must be 256..4096 B (IB)");
     c.require(pcie_max_payload.count() >= 128, "pcie_max_payload", "must be >= 128 B");
-    c.require(buffer.count() >= 64, "buffer", "must be >= 64 B");
+    require_credit_buffer(c, buffer);
   }
 };
 

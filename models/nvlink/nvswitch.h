@@ -35,7 +35,7 @@ struct NvSwitchParams {
     v("arbitration", arbitration, "-", "output arbitration among inputs: round_robin or fcfs");
   }
   void validate(const ParamCheck& c) const {
-    c.require(buffer.count() >= 64, "buffer", "must be >= 64 B (one credit)");
+    require_credit_buffer(c, buffer);
     c.require(transfer_unit.count() >= 64, "transfer_unit", "must be >= 64 B");
     c.require(packet_payload.count() >= 16, "packet_payload", "must be >= 16 B");
   }

@@ -30,9 +30,7 @@ struct InfinibandSwitchParams {
     v("buffer", buffer, "B", "input buffer per port and virtual lane (uncertain)");
     v("arbitration", arbitration, "-", "output arbitration among inputs: round_robin or fcfs");
   }
-  void validate(const ParamCheck& c) const {
-    c.require(buffer.count() >= 64, "buffer", "must be >= 64 B (one credit)");
-  }
+  void validate(const ParamCheck& c) const { require_credit_buffer(c, buffer); }
 };
 
 class InfinibandSwitch : public FabricNode {
