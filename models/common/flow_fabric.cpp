@@ -13,7 +13,7 @@ namespace mlasim {
 
 FlowFabric::FlowFabric(const sc_core::sc_module_name& name, SimContext& ctx,
                        const NetworkParams& params)
-    : Fabric(name, ctx, params) {}
+    : Fabric(name, ctx, params), quantum_ps_(params.flow.rate_update.ps()) {}
 
 void FlowFabric::finalize() {
   Fabric::finalize();
@@ -96,7 +96,8 @@ void FlowFabric::dispatch(uint8_t kind, uint32_t a, uint32_t b) {
       f.active_at = static_cast<uint32_t>(active_.size());
       active_.push_back(a);
       arrived_.push_back(a);
-      request_update();
+      // Quantum mode: a flow alone on its links, or an empty one, need not wait.
+      request_update(quantum_ps_ > 0 && (fluid_[a].remaining <= fluid_[a].tolerance || alone(a)));
       break;
     }
     case kUpdate:
@@ -111,8 +112,12 @@ void FlowFabric::dispatch(uint8_t kind, uint32_t a, uint32_t b) {
       const uint64_t qp_seq = f.qp_seq;
       const int in_port = static_cast<int>(f.in_port);
       NetworkNode& dst = *nodes_[links_[f.path.back()].to];
-      f.path.clear();
-      free_flows_.push_back(a);
+      if (f.attached) {
+        f.free_on_detach = true;  // the next recomputation frees the slot
+      } else {
+        f.path.clear();
+        free_flows_.push_back(a);
+      }
       --undelivered_;
       complete_message(record, qp_seq, dst, std::move(msg), in_port);
       break;
@@ -122,17 +127,62 @@ void FlowFabric::dispatch(uint8_t kind, uint32_t a, uint32_t b) {
   }
 }
 
-void FlowFabric::request_update() {
+int64_t FlowFabric::next_boundary(int64_t t) const {
+  if (quantum_ps_ <= 0 || last_recompute_ps_ < 0) return t;
+  return std::max(t, last_recompute_ps_ + quantum_ps_);
+}
+
+bool FlowFabric::alone(uint32_t id) const {
+  for (uint32_t l : path_of(id))
+    if (!on_link_[l].empty()) return false;
+  return true;
+}
+
+void FlowFabric::request_update(bool now_ok) {
+  // An update already due by the next recomputation time sees the new flow (and schedules the
+  // recomputation if it is not one).
   const int64_t now = now_ps();
-  if (update_pending_at_ == now) return;
+  const int64_t at = now_ok ? now : next_boundary(now);
+  if (update_pending_at_ >= now && update_pending_at_ <= at) return;
   ++generation_;
-  update_pending_at_ = now;
-  schedule(now, kUpdate, 0, generation_);
+  update_pending_at_ = at;
+  schedule(at, kUpdate, 0, generation_);
 }
 
 void FlowFabric::update(int64_t now) {
   std::vector<uint32_t> done = take_done(now);
-  if (!done.empty() || !arrived_.empty()) recompute(now, done);
+  if (quantum_ps_ <= 0) {
+    if (!done.empty() || !arrived_.empty()) recompute(now, done);
+  } else {
+    // Ended flows are complete now but keep their shares until the next recomputation time.
+    for (uint32_t id : done)
+      if (flows_[id].attached) pending_done_.push_back(id);
+    if (next_boundary(now) != now && !arrived_.empty()) {
+      // Between recomputations, flows that start on links nobody else uses get their rates at
+      // once: those involve no other flow (and touch nothing but their own links).
+      std::vector<uint32_t> wait;
+      std::erase_if(arrived_, [&](uint32_t id) {
+        if (!fluid_[id].active || alone(id)) return false;
+        wait.push_back(id);
+        return true;
+      });
+      if (!arrived_.empty()) recompute(now, {});
+      arrived_ = std::move(wait);
+      arrived_checked_ = arrived_.size();
+    }
+    if (next_boundary(now) == now && (!pending_done_.empty() || !arrived_.empty())) {
+      recompute(now, pending_done_);
+      last_recompute_ps_ = now;
+      for (uint32_t id : pending_done_) {
+        Flow& f = flows_[id];
+        if (!f.free_on_detach) continue;
+        f.free_on_detach = false;
+        f.path.clear();
+        free_flows_.push_back(id);
+      }
+      pending_done_.clear();
+    }
+  }
   schedule_next(now);
   for (uint32_t id : done)
     finish(id);
@@ -157,8 +207,11 @@ std::vector<uint32_t> FlowFabric::take_done(int64_t now) {
     if (fluid_[d.flow].version != d.version) continue;
     if (!check(d.flow)) due_push(done_at_, {now + 1, d.flow, d.version});
   }
-  for (uint32_t id : arrived_)
-    check(id);
+  // Flows that started since the last recomputation have no rate yet: only an empty one can be
+  // done, so each is looked at once (quantum mode keeps them waiting over several updates).
+  for (size_t i = arrived_checked_; i < arrived_.size(); ++i)
+    check(arrived_[i]);
+  arrived_checked_ = arrived_.size();
   // Remove them from active_ in the order a front-to-back scan with swap-removal would meet
   // them (the order their senders are told, which orders what those inject next).
   std::vector<uint32_t> done;
@@ -214,7 +267,10 @@ void FlowFabric::set_rate(uint32_t id, double rate, int64_t now) {
   ++flows_rerated;
   if (rate <= 0) return;
   const double left = std::max(0.0, f.remaining);
-  due_push(finish_at_, {now + static_cast<int64_t>(std::ceil(left / rate)), id, f.version});
+  // Quantum mode times its updates by done_at_ alone (a flow ends when only its rounding
+  // residue is left, a fraction 1e-6 of it early at most).
+  if (quantum_ps_ <= 0)
+    due_push(finish_at_, {now + static_cast<int64_t>(std::ceil(left / rate)), id, f.version});
   const double to_residue = std::max(0.0, (f.remaining - f.tolerance) / rate);
   due_push(done_at_, {now + static_cast<int64_t>(std::ceil(to_residue)), id, f.version});
 }
@@ -238,6 +294,7 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
   for (uint32_t id : arrived_)
     if (fluid_[id].active) fresh.push_back(id);
   arrived_.clear();
+  arrived_checked_ = 0;
   uint32_t ep = ++recompute_epoch_;
   touched_links_.clear();
   for (uint32_t id : fresh) {
@@ -251,6 +308,10 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
     }
   }
   for (uint32_t l : touched_links_) {
+    // Shares only grow along the filling, so the level is at least the first one: a link
+    // whose first share is already at or above theta cannot lower it.
+    const double first = capacity_[l] / (static_cast<double>(on_link_[l].size()) + arrivals_on_[l]);
+    if (theta <= first) continue;
     rates_scratch_.clear();
     for (const OnLink& o : on_link_[l])
       rates_scratch_.push_back(hot_[o.flow].rate);
@@ -434,13 +495,16 @@ void FlowFabric::schedule_next(int64_t now) {
   };
   compact(finish_at_);
   compact(done_at_);
-  while (!finish_at_.empty()) {
-    const Due& d = finish_at_.front();
+  DueHeap& ends = quantum_ps_ > 0 ? done_at_ : finish_at_;
+  while (!ends.empty()) {
+    const Due& d = ends.front();
     if (fluid_[d.flow].version == d.version && fluid_[d.flow].active) break;
-    due_pop(finish_at_);
+    due_pop(ends);
   }
-  if (finish_at_.empty()) return;
-  const int64_t next = std::max(finish_at_.front().t_ps, now + 1);
+  int64_t next = std::numeric_limits<int64_t>::max();
+  if (!ends.empty()) next = std::max(ends.front().t_ps, now + 1);
+  if (!pending_done_.empty() || !arrived_.empty()) next = std::min(next, next_boundary(now + 1));
+  if (next == std::numeric_limits<int64_t>::max()) return;
   ++generation_;
   update_pending_at_ = next;
   schedule(next, kUpdate, 0, generation_);

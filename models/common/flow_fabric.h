@@ -55,9 +55,10 @@ class FlowFabric : public Fabric {
     uint32_t record = 0;
     uint64_t qp_seq = 0;
     uint32_t in_port = -1;
-    uint32_t active_at = 0;  // index in active_
-    bool attached = false;   // listed in on_link_
-    bool had_links = false;  // detached by the recomputation that finished it
+    uint32_t active_at = 0;       // index in active_
+    bool attached = false;        // listed in on_link_
+    bool had_links = false;       // detached by the recomputation that finished it
+    bool free_on_detach = false;  // delivered while still holding its share (quantum mode)
   };
   // What the recomputation reads of every flow on a link, kept apart for the cache.
   struct Hot {
@@ -88,10 +89,12 @@ class FlowFabric : public Fabric {
 
   void dispatch(uint8_t kind, uint32_t a, uint32_t b) override;
   void update(int64_t now);
+  int64_t next_boundary(int64_t t) const;  // first time at or after t a recomputation may run
   std::vector<uint32_t> take_done(int64_t now);
   void recompute(int64_t now, const std::vector<uint32_t>& done);
   void schedule_next(int64_t now);
-  void request_update();
+  void request_update(bool now_ok = false);  // now_ok: even before the next recomputation time
+  bool alone(uint32_t flow) const;           // no other flow on any link of its path
   void finish(uint32_t flow);
   void note_flow_on_links(const Flow& f);
   void link_attach(uint32_t id);
@@ -126,12 +129,16 @@ class FlowFabric : public Fabric {
   std::vector<uint32_t> free_flows_;
   std::vector<uint32_t> active_;              // transferring, in start order less swap-removals
   std::vector<uint32_t> arrived_;             // started since the last recomputation
+  size_t arrived_checked_ = 0;                // of arrived_, those take_done has looked at
   std::vector<double> capacity_;              // payload bytes per ps, per link
   std::vector<std::vector<OnLink>> on_link_;  // transferring flows per link
   std::vector<double> link_rate_;             // sum of the rates on the link
   std::vector<int64_t> link_since_;           // when link_rate_ last changed
   DueHeap finish_at_;                         // fluid end, rounded up to whole ps
   DueHeap done_at_;                           // first ps with a rounding residue left
+  int64_t quantum_ps_ = 0;                    // network.flow.rate_update (0: exact)
+  std::vector<uint32_t> pending_done_;        // ended, still holding their shares (quantum mode)
+  int64_t last_recompute_ps_ = -1;            // quantum mode: when rates were last recomputed
   uint32_t generation_ = 0;
   int64_t update_pending_at_ = -1;
   uint64_t undelivered_ = 0;

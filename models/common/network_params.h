@@ -200,6 +200,24 @@ struct NetworkReportParams {
   }
 };
 
+// Flow fidelity's one approximation knob. Exact max-min recomputes the rates at every flow
+// arrival and departure; with a quantum Q > 0 the rates are recomputed only at multiples of Q:
+// a flow that starts in between waits for the next multiple (a delay below Q), and a flow that
+// ends in between is complete at its exact time but keeps its share of its links until then.
+struct FlowParams {
+  Time rate_update = Time::ns(1000);
+  template <class V>
+  void visit(V& v) {
+    v("rate_update", rate_update, "s",
+      "flow fidelity: recompute max-min rates only at multiples of this quantum, batching the "
+      "flow starts and ends in between (starts wait up to one quantum, ended flows hold their "
+      "share until the next multiple); 0: exact, at every start and end");
+  }
+  void validate(const ParamCheck& c) const {
+    c.require(rate_update.ps() >= 0, "rate_update", "must be >= 0");
+  }
+};
+
 struct NetworkParams {
   NetworkFidelity fidelity = NetworkFidelity::Auto;
   int32_t vls = 1;
@@ -209,6 +227,7 @@ struct NetworkParams {
   NetworkFaultParams faults;
   RetransmitParams retransmit;
   NetworkReportParams report;
+  FlowParams flow;
   uint64_t probe_events = 0;
 
   template <class V>
@@ -228,6 +247,7 @@ struct NetworkParams {
             "links, switches, NICs or planes failed before the run or at a simulated time");
     v.group("retransmit", retransmit, "NIC retransmission of packets lost to faults");
     v.group("report", report, "congestion and traffic reports");
+    v.group("flow", flow, "flow fidelity (network.fidelity: flow): rate recomputation");
     v("probe_events", probe_events, "count",
       "benchmarks: after the run, time this many raw SystemC timed notifications and report "
       "the rate (0: off)");
