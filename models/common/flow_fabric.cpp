@@ -267,10 +267,7 @@ void FlowFabric::set_rate(uint32_t id, double rate, int64_t now) {
   ++flows_rerated;
   if (rate <= 0) return;
   const double left = std::max(0.0, f.remaining);
-  // Quantum mode times its updates by done_at_ alone (a flow ends when only its rounding
-  // residue is left, a fraction 1e-6 of it early at most).
-  if (quantum_ps_ <= 0)
-    due_push(finish_at_, {now + static_cast<int64_t>(std::ceil(left / rate)), id, f.version});
+  due_push(finish_at_, {now + static_cast<int64_t>(std::ceil(left / rate)), id, f.version});
   const double to_residue = std::max(0.0, (f.remaining - f.tolerance) / rate);
   due_push(done_at_, {now + static_cast<int64_t>(std::ceil(to_residue)), id, f.version});
 }
@@ -495,7 +492,7 @@ void FlowFabric::schedule_next(int64_t now) {
   };
   compact(finish_at_);
   compact(done_at_);
-  DueHeap& ends = quantum_ps_ > 0 ? done_at_ : finish_at_;
+  DueHeap& ends = finish_at_;  // the next fluid end
   while (!ends.empty()) {
     const Due& d = ends.front();
     if (fluid_[d.flow].version == d.version && fluid_[d.flow].active) break;
