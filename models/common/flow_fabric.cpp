@@ -13,7 +13,9 @@ namespace mlasim {
 
 FlowFabric::FlowFabric(const sc_core::sc_module_name& name, SimContext& ctx,
                        const NetworkParams& params)
-    : Fabric(name, ctx, params), quantum_ps_(params.flow.rate_update.ps()) {}
+    : Fabric(name, ctx, params),
+      quantum_ps_(params.flow.rate_update.ps()),
+      exact_below_(params.flow.exact_below) {}
 
 void FlowFabric::finalize() {
   Fabric::finalize();
@@ -95,9 +97,14 @@ void FlowFabric::dispatch(uint8_t kind, uint32_t a, uint32_t b) {
       fluid_[a].t0_ps = now;
       f.active_at = static_cast<uint32_t>(active_.size());
       active_.push_back(a);
-      arrived_.push_back(a);
       // Quantum mode: a flow alone on its links, or an empty one, need not wait.
-      request_update(quantum_ps_ > 0 && (fluid_[a].remaining <= fluid_[a].tolerance || alone(a)));
+      if (quantum_ps_ > 0 && (fluid_[a].remaining <= fluid_[a].tolerance || alone(a))) {
+        early_.push_back(a);
+        request_update(true);
+      } else {
+        arrived_.push_back(a);
+        request_update();
+      }
       break;
     }
     case kUpdate:
@@ -128,7 +135,7 @@ void FlowFabric::dispatch(uint8_t kind, uint32_t a, uint32_t b) {
 }
 
 int64_t FlowFabric::next_boundary(int64_t t) const {
-  if (quantum_ps_ <= 0 || last_recompute_ps_ < 0) return t;
+  if (quantum_ps_ <= 0 || last_recompute_ps_ < 0 || active_.size() <= exact_below_) return t;
   return std::max(t, last_recompute_ps_ + quantum_ps_);
 }
 
@@ -157,19 +164,22 @@ void FlowFabric::update(int64_t now) {
     // Ended flows are complete now but keep their shares until the next recomputation time.
     for (uint32_t id : done)
       if (flows_[id].attached) pending_done_.push_back(id);
-    if (next_boundary(now) != now && !arrived_.empty()) {
+    if (next_boundary(now) != now && !early_.empty()) {
       // Between recomputations, flows that start on links nobody else uses get their rates at
-      // once: those involve no other flow (and touch nothing but their own links).
-      std::vector<uint32_t> wait;
-      std::erase_if(arrived_, [&](uint32_t id) {
-        if (!fluid_[id].active || alone(id)) return false;
-        wait.push_back(id);
-        return true;
-      });
+      // once: those involve no other flow (and touch nothing but their own links). One that
+      // has company by now waits like the others.
+      std::vector<uint32_t> wait = std::move(arrived_);
+      arrived_.clear();
+      for (uint32_t id : early_)
+        (!fluid_[id].active || alone(id) ? arrived_ : wait).push_back(id);
       if (!arrived_.empty()) recompute(now, {});
       arrived_ = std::move(wait);
       arrived_checked_ = arrived_.size();
+    } else {
+      arrived_.insert(arrived_.end(), early_.begin(), early_.end());
+      arrived_checked_ = arrived_.size();
     }
+    early_.clear();
     if (next_boundary(now) == now && (!pending_done_.empty() || !arrived_.empty())) {
       recompute(now, pending_done_);
       last_recompute_ps_ = now;
@@ -212,6 +222,8 @@ std::vector<uint32_t> FlowFabric::take_done(int64_t now) {
   for (size_t i = arrived_checked_; i < arrived_.size(); ++i)
     check(arrived_[i]);
   arrived_checked_ = arrived_.size();
+  for (uint32_t id : early_)
+    check(id);
   // Remove them from active_ in the order a front-to-back scan with swap-removal would meet
   // them (the order their senders are told, which orders what those inject next).
   std::vector<uint32_t> done;
@@ -265,11 +277,32 @@ void FlowFabric::set_rate(uint32_t id, double rate, int64_t now) {
   hot_[id].rate = rate;
   ++f.version;
   ++flows_rerated;
-  if (rate <= 0) return;
+  if (rate > 0 && !rebuild_due_) add_due(id, true);
+}
+
+void FlowFabric::add_due(uint32_t id, bool keep_heap) {
+  const Fluid& f = fluid_[id];
+  const double rate = hot_[id].rate;
   const double left = std::max(0.0, f.remaining);
-  due_push(finish_at_, {now + static_cast<int64_t>(std::ceil(left / rate)), id, f.version});
+  finish_at_.push_back({f.t0_ps + static_cast<int64_t>(std::ceil(left / rate)), id, f.version});
   const double to_residue = std::max(0.0, (f.remaining - f.tolerance) / rate);
-  due_push(done_at_, {now + static_cast<int64_t>(std::ceil(to_residue)), id, f.version});
+  done_at_.push_back({f.t0_ps + static_cast<int64_t>(std::ceil(to_residue)), id, f.version});
+  if (keep_heap) {
+    std::push_heap(finish_at_.begin(), finish_at_.end(), std::greater<Due>());
+    std::push_heap(done_at_.begin(), done_at_.end(), std::greater<Due>());
+  }
+}
+
+void FlowFabric::rebuild_due() {
+  // The entries set_rate would have left valid, computed the same way from each flow's state
+  // (a done_at_ entry pushed back to re-check a rounding residue becomes its computed time,
+  // also past: it is looked at by the next update all the same).
+  finish_at_.clear();
+  done_at_.clear();
+  for (uint32_t id : active_)
+    if (fluid_[id].active && hot_[id].rate > 0) add_due(id, false);
+  std::make_heap(finish_at_.begin(), finish_at_.end(), std::greater<Due>());
+  std::make_heap(done_at_.begin(), done_at_.end(), std::greater<Due>());
 }
 
 void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
@@ -418,6 +451,9 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
         for (uint32_t l : path_of(id))
           link_rate_[l] -= hot_[id].rate;
   }
+  // When most flows change rate, rebuilding the heaps of due times from every transferring flow
+  // is cheaper than pushing an entry per change (and leaves no superseded entries behind).
+  rebuild_due_ = quantum_ps_ > 0 && 4 * rerate_.size() >= active_.size();
   for (size_t i = 0; i < rerate_.size(); ++i) {
     const uint32_t id = rerate_[i];
     Hot& h = hot_[id];
@@ -428,6 +464,10 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
       for (uint32_t l : path_of(id))
         link_rate_[l] += r - h.rate;
     set_rate(id, r, now);
+  }
+  if (rebuild_due_) {
+    rebuild_due();
+    rebuild_due_ = false;
   }
   if (series_enabled_)
     for (uint32_t l : touched_links_)

@@ -100,6 +100,8 @@ class FlowFabric : public Fabric {
   void link_attach(uint32_t id);
   void link_detach(uint32_t id);
   void set_rate(uint32_t id, double rate, int64_t now);
+  void add_due(uint32_t id, bool keep_heap);  // the flow's entries in finish_at_ and done_at_
+  void rebuild_due();                         // both heaps anew from the transferring flows
   bool heap_less(uint32_t a, uint32_t b) const;
   void heap_place(uint32_t i, uint32_t link);
   void heap_up(uint32_t i);
@@ -127,10 +129,13 @@ class FlowFabric : public Fabric {
     return {h.data(), h.back()};
   }
   std::vector<uint32_t> free_flows_;
-  std::vector<uint32_t> active_;              // transferring, in start order less swap-removals
-  std::vector<uint32_t> arrived_;             // started since the last recomputation
-  size_t arrived_checked_ = 0;                // of arrived_, those take_done has looked at
-  std::vector<double> capacity_;              // payload bytes per ps, per link
+  std::vector<uint32_t> active_;   // transferring, in start order less swap-removals
+  std::vector<uint32_t> arrived_;  // started since the last recomputation
+  size_t arrived_checked_ = 0;
+  std::vector<uint32_t> early_;   // quantum mode: started alone on their links (or empty)
+  bool rebuild_due_ = false;      // set_rate leaves the heaps to a rebuild                // of
+                                  // arrived_, those take_done has looked at
+  std::vector<double> capacity_;  // payload bytes per ps, per link
   std::vector<std::vector<OnLink>> on_link_;  // transferring flows per link
   std::vector<double> link_rate_;             // sum of the rates on the link
   std::vector<int64_t> link_since_;           // when link_rate_ last changed
@@ -139,6 +144,7 @@ class FlowFabric : public Fabric {
   int64_t quantum_ps_ = 0;                    // network.flow.rate_update (0: exact)
   std::vector<uint32_t> pending_done_;        // ended, still holding their shares (quantum mode)
   int64_t last_recompute_ps_ = -1;            // quantum mode: when rates were last recomputed
+  size_t exact_below_ = 0;                    // network.flow.exact_below
   uint32_t generation_ = 0;
   int64_t update_pending_at_ = -1;
   uint64_t undelivered_ = 0;

@@ -200,18 +200,23 @@ struct NetworkReportParams {
   }
 };
 
-// Flow fidelity's one approximation knob. Exact max-min recomputes the rates at every flow
-// arrival and departure; with a quantum Q > 0 the rates are recomputed only at multiples of Q:
-// a flow that starts in between waits for the next multiple (a delay below Q), and a flow that
-// ends in between is complete at its exact time but keeps its share of its links until then.
+// Flow fidelity's approximation. Exact max-min recomputes the rates at every flow start and
+// end; with a quantum Q > 0 and more than `exact_below` flows transferring, rates are
+// recomputed at most once per Q: a flow that starts sooner waits for the next recomputation
+// (less than Q; at once if no other flow uses its links), and a flow that ends sooner is
+// complete at its exact time but keeps its share of its links until then.
 struct FlowParams {
-  Time rate_update = Time::ns(1000);
+  Time rate_update = Time::us(5);
+  uint32_t exact_below = 256;
   template <class V>
   void visit(V& v) {
     v("rate_update", rate_update, "s",
-      "flow fidelity: recompute max-min rates only at multiples of this quantum, batching the "
-      "flow starts and ends in between (starts wait up to one quantum, ended flows hold their "
-      "share until the next multiple); 0: exact, at every start and end");
+      "flow fidelity: recompute max-min rates at most once per this quantum, batching the flow "
+      "starts and ends in between (a start waits less than one quantum, an ended flow holds "
+      "its share until the next recomputation); 0: exact, at every start and end");
+    v("exact_below", exact_below, "count",
+      "flow fidelity: with at most this many flows transferring, recompute at every start and "
+      "end regardless of rate_update (small runs stay exact at little cost)");
   }
   void validate(const ParamCheck& c) const {
     c.require(rate_update.ps() >= 0, "rate_update", "must be >= 0");

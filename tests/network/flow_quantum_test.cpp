@@ -49,12 +49,15 @@ std::string read_file(const std::filesystem::path& p) {
   return {std::istreambuf_iterator<char>(in), {}};
 }
 
-// Runs a scenario at flow level with a rate quantum; its messages (empty on failure).
+// Runs a scenario at flow level with a rate quantum, applied whatever the number of flows
+// (exact_below 0) unless `small_exact`; its messages (empty on failure).
 std::vector<MessageRow> run_flow(const std::string& yaml, const std::string& quantum,
-                                 const std::string& tag, std::filesystem::path* out = nullptr) {
+                                 const std::string& tag, std::filesystem::path* out = nullptr,
+                                 bool small_exact = false) {
   std::filesystem::path dir;
-  auto s = run_cli_yaml(yaml, {"network.fidelity=flow", "network.flow.rate_update=" + quantum}, tag,
-                        &dir);
+  std::vector<std::string> sets{"network.fidelity=flow", "network.flow.rate_update=" + quantum};
+  if (!small_exact) sets.push_back("network.flow.exact_below=0");
+  auto s = run_cli_yaml(yaml, sets, tag, &dir);
   if (s.empty()) return {};
   EXPECT_EQ(s["network_fidelity"], "flow");
   if (out) *out = dir;
@@ -191,6 +194,12 @@ TEST(FlowQuantum, StaggeredArrivalWaitsForTheNextRecomputation) {
   EXPECT_NEAR(static_cast<double>(qb.completed_ps), static_cast<double>(eb.completed_ps), 2);
   EXPECT_NEAR(static_cast<double>(ea.completed_ps - qa.completed_ps), static_cast<double>(q_ps - d),
               2);
+  // With a handful of flows (below network.flow.exact_below, as by default) the quantum does
+  // not apply: the run is the exact one.
+  const auto few = run_flow(yaml, "5us", "stagger_few", nullptr, true);
+  ASSERT_EQ(few.size(), 3u);
+  EXPECT_EQ(find(few, 1).completed_ps, ea.completed_ps);
+  EXPECT_EQ(find(few, 2).completed_ps, eb.completed_ps);
   // And against a flow alone: A alone would take S/C; the pair together 2 S/C.
   const auto alone = run_flow(kHosts +
                                   "workload: {type: network_traffic, pattern: incast, dst: 0, "
