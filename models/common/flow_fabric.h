@@ -1,7 +1,8 @@
 // Flow-level network (`network.fidelity: flow`): every message is a fluid flow over the same
 // route the packet fabric would take (the routing function with its ECMP hash). Rates are
-// max-min fair (progressive filling over link payload capacities), recomputed whenever a flow
-// starts or finishes; nothing happens in between, so a run costs a few events per message.
+// max-min fair (progressive filling over link payload capacities), recomputed when flows start
+// or finish (at scale at most once per quantum, below); nothing happens in between, so a run
+// costs a few events per message.
 // All starts and finishes at one time share one recomputation, and it is incremental: a
 // progressive filling reaches the same rates below the level theta at which the changed flows
 // first matter (a finishing flow's old rate; for a link that gains flows, the level at which it
@@ -9,6 +10,14 @@
 // only the others connected to the changed links through flows at or above theta are refilled
 // (smallest fair share first, from a heap of links). A flow's remaining bytes are brought up to
 // date only when its rate changes; link utilisation series advance when a link's rate sum does.
+// Exact max-min costs a refill of the thousands of flows an all-to-all couples at each of its
+// tens of thousands of starts and ends. So, with more than network.flow.exact_below flows
+// transferring, rates are recomputed at most once per network.flow.rate_update (quantum Q):
+// starts and ends in between are batched into the next recomputation. A flow that starts
+// sooner waits (rate 0, less than Q), unless no other flow uses any of its links, when its
+// rate involves nobody else and it starts at once; a flow that ends sooner completes at its
+// own exact time but holds its share of its links until the recomputation. A 1 ps quantum
+// reproduces the exact algorithm; Q = 0 is exact mode.
 // A flow starts after its setup latency (NIC doorbell, SM issue); its sender is done when the
 // fluid transfer ends; it is delivered after the route's propagation and pipeline latencies
 // plus the packet-pipeline fill a store-and-forward hop adds (one packet's serialisation per
