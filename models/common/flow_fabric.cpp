@@ -30,6 +30,7 @@ void FlowFabric::finalize() {
   cap_left_.assign(n, 0.0);
   unfrozen_on_.assign(n, 0);
   share_.assign(n, 0.0);
+  heap_key_.assign(n, 0.0);
   heap_at_.assign(n, 0);
   arrivals_on_.assign(n, 0);
 }
@@ -404,18 +405,26 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
   }
 
   // Progressive filling over the refilled flows: the link with the smallest fair share fixes
-  // the rate of every flow still open on it. An indexed heap holds each open link once; a
-  // link's share only grows as flows elsewhere are fixed, so it only sinks.
+  // the rate of every flow still open on it. An indexed heap holds each open link once, keyed
+  // by a lower bound of its share: a share only grows as flows elsewhere are fixed (but for
+  // rounding, which is sifted up at once), so a grown one is re-keyed only when it reaches the
+  // top. The order links are taken in is that of exact keys.
   link_heap_.clear();
   for (uint32_t l : touched_links_) {
     if (unfrozen_on_[l] == 0) continue;
     share_[l] = std::max(0.0, cap_left_[l]) / unfrozen_on_[l];
+    heap_key_[l] = share_[l];
     heap_at_[l] = static_cast<uint32_t>(link_heap_.size());
     link_heap_.push_back(l);
     heap_up(heap_at_[l]);
   }
   while (!link_heap_.empty()) {
     const uint32_t bottleneck = link_heap_.front();
+    if (heap_key_[bottleneck] != share_[bottleneck]) {
+      heap_key_[bottleneck] = share_[bottleneck];
+      heap_down(0);
+      continue;
+    }
     const double best = share_[bottleneck];
     heap_remove_top();
     for (const OnLink& o : on_link_[bottleneck]) {
@@ -427,8 +436,10 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
         cap_left_[m] -= best;
         if (--unfrozen_on_[m] > 0 && m != bottleneck) {
           share_[m] = std::max(0.0, cap_left_[m]) / unfrozen_on_[m];
-          heap_up(heap_at_[m]);  // a no-op but for rounding
-          heap_down(heap_at_[m]);
+          if (share_[m] < heap_key_[m]) {  // rounding
+            heap_key_[m] = share_[m];
+            heap_up(heap_at_[m]);
+          }
         } else if (m != bottleneck) {
           heap_erase(heap_at_[m]);
         }
@@ -475,7 +486,7 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
 }
 
 bool FlowFabric::heap_less(uint32_t a, uint32_t b) const {
-  return share_[a] != share_[b] ? share_[a] < share_[b] : a < b;
+  return heap_key_[a] != heap_key_[b] ? heap_key_[a] < heap_key_[b] : a < b;
 }
 
 void FlowFabric::heap_place(uint32_t i, uint32_t l) {

@@ -163,6 +163,7 @@ class FlowFabric : public Fabric {
   std::vector<double> cap_left_;
   std::vector<uint32_t> unfrozen_on_;
   std::vector<double> share_;        // fair share of an open link
+  std::vector<double> heap_key_;     // its key in link_heap_: share_ when last sifted, <= share_
   std::vector<uint32_t> heap_at_;    // index of an open link in link_heap_
   std::vector<uint32_t> link_heap_;  // open links, smallest share first
   std::vector<uint32_t> arrivals_on_;
