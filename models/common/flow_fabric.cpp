@@ -278,16 +278,18 @@ void FlowFabric::set_rate(uint32_t id, double rate, int64_t now) {
   hot_[id].rate = rate;
   ++f.version;
   ++flows_rerated;
-  if (rate > 0 && !rebuild_due_) add_due(id, true);
+  if (rate <= 0) return;
+  const double left = std::max(0.0, f.remaining);
+  f.finish_ps = now + static_cast<int64_t>(std::ceil(left / rate));
+  const double to_residue = std::max(0.0, (f.remaining - f.tolerance) / rate);
+  f.done_ps = now + static_cast<int64_t>(std::ceil(to_residue));
+  if (!rebuild_due_) add_due(id, true);
 }
 
 void FlowFabric::add_due(uint32_t id, bool keep_heap) {
   const Fluid& f = fluid_[id];
-  const double rate = hot_[id].rate;
-  const double left = std::max(0.0, f.remaining);
-  finish_at_.push_back({f.t0_ps + static_cast<int64_t>(std::ceil(left / rate)), id, f.version});
-  const double to_residue = std::max(0.0, (f.remaining - f.tolerance) / rate);
-  done_at_.push_back({f.t0_ps + static_cast<int64_t>(std::ceil(to_residue)), id, f.version});
+  finish_at_.push_back({f.finish_ps, id, f.version});
+  done_at_.push_back({f.done_ps, id, f.version});
   if (keep_heap) {
     std::push_heap(finish_at_.begin(), finish_at_.end(), std::greater<Due>());
     std::push_heap(done_at_.begin(), done_at_.end(), std::greater<Due>());
@@ -295,9 +297,9 @@ void FlowFabric::add_due(uint32_t id, bool keep_heap) {
 }
 
 void FlowFabric::rebuild_due() {
-  // The entries set_rate would have left valid, computed the same way from each flow's state
-  // (a done_at_ entry pushed back to re-check a rounding residue becomes its computed time,
-  // also past: it is looked at by the next update all the same).
+  // The entries set_rate left valid, with the times it computed (a done_at_ entry pushed back
+  // to re-check a rounding residue gets its computed time, also past: the next update looks at
+  // it all the same).
   finish_at_.clear();
   done_at_.clear();
   for (uint32_t id : active_)

@@ -124,9 +124,11 @@ class FlowFabric : public Fabric {
   struct Fluid {
     double remaining = 0;  // payload bytes at time t0_ps
     int64_t t0_ps = 0;
-    double tolerance = 0;  // rounding residue taken as finished, bytes
-    uint32_t version = 0;  // invalidates heap entries of an earlier rate or an earlier flow
-    bool active = false;   // transferring
+    double tolerance = 0;   // rounding residue taken as finished, bytes
+    int64_t finish_ps = 0;  // fluid end at this rate, rounded up to whole ps
+    int64_t done_ps = 0;    // first ps with only the rounding residue left
+    uint32_t version = 0;   // invalidates heap entries of an earlier rate or an earlier flow
+    bool active = false;    // transferring
   };
   std::vector<Fluid> fluid_;
   // Also parallel to flows_: the path in one cache line (the hop count last), or UINT32_MAX
