@@ -13,7 +13,9 @@ namespace mlasim {
 
 FlowFabric::FlowFabric(const sc_core::sc_module_name& name, SimContext& ctx,
                        const NetworkParams& params)
-    : Fabric(name, ctx, params) {}
+    : Fabric(name, ctx, params),
+      quantum_ps_(params.flow.rate_update.ps()),
+      exact_below_(params.flow.exact_below) {}
 
 void FlowFabric::finalize() {
   Fabric::finalize();
@@ -28,6 +30,7 @@ void FlowFabric::finalize() {
   cap_left_.assign(n, 0.0);
   unfrozen_on_.assign(n, 0);
   share_.assign(n, 0.0);
+  heap_key_.assign(n, 0.0);
   heap_at_.assign(n, 0);
   arrivals_on_.assign(n, 0);
 }
@@ -95,8 +98,14 @@ void FlowFabric::dispatch(uint8_t kind, uint32_t a, uint32_t b) {
       fluid_[a].t0_ps = now;
       f.active_at = static_cast<uint32_t>(active_.size());
       active_.push_back(a);
-      arrived_.push_back(a);
-      request_update();
+      // Quantum mode: a flow alone on its links, or an empty one, need not wait.
+      if (quantum_ps_ > 0 && (fluid_[a].remaining <= fluid_[a].tolerance || alone(a))) {
+        early_.push_back(a);
+        request_update(true);
+      } else {
+        arrived_.push_back(a);
+        request_update();
+      }
       break;
     }
     case kUpdate:
@@ -111,8 +120,12 @@ void FlowFabric::dispatch(uint8_t kind, uint32_t a, uint32_t b) {
       const uint64_t qp_seq = f.qp_seq;
       const int in_port = static_cast<int>(f.in_port);
       NetworkNode& dst = *nodes_[links_[f.path.back()].to];
-      f.path.clear();
-      free_flows_.push_back(a);
+      if (f.attached) {
+        f.free_on_detach = true;  // the next recomputation frees the slot
+      } else {
+        f.path.clear();
+        free_flows_.push_back(a);
+      }
       --undelivered_;
       complete_message(record, qp_seq, dst, std::move(msg), in_port);
       break;
@@ -122,17 +135,65 @@ void FlowFabric::dispatch(uint8_t kind, uint32_t a, uint32_t b) {
   }
 }
 
-void FlowFabric::request_update() {
+int64_t FlowFabric::next_boundary(int64_t t) const {
+  if (quantum_ps_ <= 0 || last_recompute_ps_ < 0 || active_.size() <= exact_below_) return t;
+  return std::max(t, last_recompute_ps_ + quantum_ps_);
+}
+
+bool FlowFabric::alone(uint32_t id) const {
+  for (uint32_t l : path_of(id))
+    if (!on_link_[l].empty()) return false;
+  return true;
+}
+
+void FlowFabric::request_update(bool now_ok) {
+  // An update already due by the next recomputation time sees the new flow (and schedules the
+  // recomputation if it is not one).
   const int64_t now = now_ps();
-  if (update_pending_at_ == now) return;
+  const int64_t at = now_ok ? now : next_boundary(now);
+  if (update_pending_at_ >= now && update_pending_at_ <= at) return;
   ++generation_;
-  update_pending_at_ = now;
-  schedule(now, kUpdate, 0, generation_);
+  update_pending_at_ = at;
+  schedule(at, kUpdate, 0, generation_);
 }
 
 void FlowFabric::update(int64_t now) {
   std::vector<uint32_t> done = take_done(now);
-  if (!done.empty() || !arrived_.empty()) recompute(now, done);
+  if (quantum_ps_ <= 0) {
+    if (!done.empty() || !arrived_.empty()) recompute(now, done);
+  } else {
+    // Ended flows are complete now but keep their shares until the next recomputation time.
+    for (uint32_t id : done)
+      if (flows_[id].attached) pending_done_.push_back(id);
+    if (next_boundary(now) != now && !early_.empty()) {
+      // Between recomputations, flows that start on links nobody else uses get their rates at
+      // once: those involve no other flow (and touch nothing but their own links). One that
+      // has company by now waits like the others.
+      std::vector<uint32_t> wait = std::move(arrived_);
+      arrived_.clear();
+      for (uint32_t id : early_)
+        (!fluid_[id].active || alone(id) ? arrived_ : wait).push_back(id);
+      if (!arrived_.empty()) recompute(now, {});
+      arrived_ = std::move(wait);
+      arrived_checked_ = arrived_.size();
+    } else {
+      arrived_.insert(arrived_.end(), early_.begin(), early_.end());
+      arrived_checked_ = arrived_.size();
+    }
+    early_.clear();
+    if (next_boundary(now) == now && (!pending_done_.empty() || !arrived_.empty())) {
+      recompute(now, pending_done_);
+      last_recompute_ps_ = now;
+      for (uint32_t id : pending_done_) {
+        Flow& f = flows_[id];
+        if (!f.free_on_detach) continue;
+        f.free_on_detach = false;
+        f.path.clear();
+        free_flows_.push_back(id);
+      }
+      pending_done_.clear();
+    }
+  }
   schedule_next(now);
   for (uint32_t id : done)
     finish(id);
@@ -157,7 +218,12 @@ std::vector<uint32_t> FlowFabric::take_done(int64_t now) {
     if (fluid_[d.flow].version != d.version) continue;
     if (!check(d.flow)) due_push(done_at_, {now + 1, d.flow, d.version});
   }
-  for (uint32_t id : arrived_)
+  // Flows that started since the last recomputation have no rate yet: only an empty one can be
+  // done, so each is looked at once (quantum mode keeps them waiting over several updates).
+  for (size_t i = arrived_checked_; i < arrived_.size(); ++i)
+    check(arrived_[i]);
+  arrived_checked_ = arrived_.size();
+  for (uint32_t id : early_)
     check(id);
   // Remove them from active_ in the order a front-to-back scan with swap-removal would meet
   // them (the order their senders are told, which orders what those inject next).
@@ -214,9 +280,32 @@ void FlowFabric::set_rate(uint32_t id, double rate, int64_t now) {
   ++flows_rerated;
   if (rate <= 0) return;
   const double left = std::max(0.0, f.remaining);
-  due_push(finish_at_, {now + static_cast<int64_t>(std::ceil(left / rate)), id, f.version});
+  f.finish_ps = now + static_cast<int64_t>(std::ceil(left / rate));
   const double to_residue = std::max(0.0, (f.remaining - f.tolerance) / rate);
-  due_push(done_at_, {now + static_cast<int64_t>(std::ceil(to_residue)), id, f.version});
+  f.done_ps = now + static_cast<int64_t>(std::ceil(to_residue));
+  if (!rebuild_due_) add_due(id, true);
+}
+
+void FlowFabric::add_due(uint32_t id, bool keep_heap) {
+  const Fluid& f = fluid_[id];
+  finish_at_.push_back({f.finish_ps, id, f.version});
+  done_at_.push_back({f.done_ps, id, f.version});
+  if (keep_heap) {
+    std::push_heap(finish_at_.begin(), finish_at_.end(), std::greater<Due>());
+    std::push_heap(done_at_.begin(), done_at_.end(), std::greater<Due>());
+  }
+}
+
+void FlowFabric::rebuild_due() {
+  // The entries set_rate left valid, with the times it computed (a done_at_ entry pushed back
+  // to re-check a rounding residue gets its computed time, also past: the next update looks at
+  // it all the same).
+  finish_at_.clear();
+  done_at_.clear();
+  for (uint32_t id : active_)
+    if (fluid_[id].active && hot_[id].rate > 0) add_due(id, false);
+  std::make_heap(finish_at_.begin(), finish_at_.end(), std::greater<Due>());
+  std::make_heap(done_at_.begin(), done_at_.end(), std::greater<Due>());
 }
 
 void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
@@ -238,6 +327,7 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
   for (uint32_t id : arrived_)
     if (fluid_[id].active) fresh.push_back(id);
   arrived_.clear();
+  arrived_checked_ = 0;
   uint32_t ep = ++recompute_epoch_;
   touched_links_.clear();
   for (uint32_t id : fresh) {
@@ -251,6 +341,10 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
     }
   }
   for (uint32_t l : touched_links_) {
+    // Shares only grow along the filling, so the level is at least the first one: a link
+    // whose first share is already at or above theta cannot lower it.
+    const double first = capacity_[l] / (static_cast<double>(on_link_[l].size()) + arrivals_on_[l]);
+    if (theta <= first) continue;
     rates_scratch_.clear();
     for (const OnLink& o : on_link_[l])
       rates_scratch_.push_back(hot_[o.flow].rate);
@@ -313,18 +407,26 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
   }
 
   // Progressive filling over the refilled flows: the link with the smallest fair share fixes
-  // the rate of every flow still open on it. An indexed heap holds each open link once; a
-  // link's share only grows as flows elsewhere are fixed, so it only sinks.
+  // the rate of every flow still open on it. An indexed heap holds each open link once, keyed
+  // by a lower bound of its share: a share only grows as flows elsewhere are fixed (but for
+  // rounding, which is sifted up at once), so a grown one is re-keyed only when it reaches the
+  // top. The order links are taken in is that of exact keys.
   link_heap_.clear();
   for (uint32_t l : touched_links_) {
     if (unfrozen_on_[l] == 0) continue;
     share_[l] = std::max(0.0, cap_left_[l]) / unfrozen_on_[l];
+    heap_key_[l] = share_[l];
     heap_at_[l] = static_cast<uint32_t>(link_heap_.size());
     link_heap_.push_back(l);
     heap_up(heap_at_[l]);
   }
   while (!link_heap_.empty()) {
     const uint32_t bottleneck = link_heap_.front();
+    if (heap_key_[bottleneck] != share_[bottleneck]) {
+      heap_key_[bottleneck] = share_[bottleneck];
+      heap_down(0);
+      continue;
+    }
     const double best = share_[bottleneck];
     heap_remove_top();
     for (const OnLink& o : on_link_[bottleneck]) {
@@ -336,8 +438,10 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
         cap_left_[m] -= best;
         if (--unfrozen_on_[m] > 0 && m != bottleneck) {
           share_[m] = std::max(0.0, cap_left_[m]) / unfrozen_on_[m];
-          heap_up(heap_at_[m]);  // a no-op but for rounding
-          heap_down(heap_at_[m]);
+          if (share_[m] < heap_key_[m]) {  // rounding
+            heap_key_[m] = share_[m];
+            heap_up(heap_at_[m]);
+          }
         } else if (m != bottleneck) {
           heap_erase(heap_at_[m]);
         }
@@ -360,6 +464,9 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
         for (uint32_t l : path_of(id))
           link_rate_[l] -= hot_[id].rate;
   }
+  // When most flows change rate, rebuilding the heaps of due times from every transferring flow
+  // is cheaper than pushing an entry per change (and leaves no superseded entries behind).
+  rebuild_due_ = quantum_ps_ > 0 && 4 * rerate_.size() >= active_.size();
   for (size_t i = 0; i < rerate_.size(); ++i) {
     const uint32_t id = rerate_[i];
     Hot& h = hot_[id];
@@ -371,13 +478,17 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
         link_rate_[l] += r - h.rate;
     set_rate(id, r, now);
   }
+  if (rebuild_due_) {
+    rebuild_due();
+    rebuild_due_ = false;
+  }
   if (series_enabled_)
     for (uint32_t l : touched_links_)
       if (on_link_[l].empty()) link_rate_[l] = 0;  // no rounding residue on an idle link
 }
 
 bool FlowFabric::heap_less(uint32_t a, uint32_t b) const {
-  return share_[a] != share_[b] ? share_[a] < share_[b] : a < b;
+  return heap_key_[a] != heap_key_[b] ? heap_key_[a] < heap_key_[b] : a < b;
 }
 
 void FlowFabric::heap_place(uint32_t i, uint32_t l) {
@@ -434,13 +545,16 @@ void FlowFabric::schedule_next(int64_t now) {
   };
   compact(finish_at_);
   compact(done_at_);
-  while (!finish_at_.empty()) {
-    const Due& d = finish_at_.front();
+  DueHeap& ends = finish_at_;  // the next fluid end
+  while (!ends.empty()) {
+    const Due& d = ends.front();
     if (fluid_[d.flow].version == d.version && fluid_[d.flow].active) break;
-    due_pop(finish_at_);
+    due_pop(ends);
   }
-  if (finish_at_.empty()) return;
-  const int64_t next = std::max(finish_at_.front().t_ps, now + 1);
+  int64_t next = std::numeric_limits<int64_t>::max();
+  if (!ends.empty()) next = std::max(ends.front().t_ps, now + 1);
+  if (!pending_done_.empty() || !arrived_.empty()) next = std::min(next, next_boundary(now + 1));
+  if (next == std::numeric_limits<int64_t>::max()) return;
   ++generation_;
   update_pending_at_ = next;
   schedule(next, kUpdate, 0, generation_);

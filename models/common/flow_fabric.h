@@ -1,7 +1,8 @@
 // Flow-level network (`network.fidelity: flow`): every message is a fluid flow over the same
 // route the packet fabric would take (the routing function with its ECMP hash). Rates are
-// max-min fair (progressive filling over link payload capacities), recomputed whenever a flow
-// starts or finishes; nothing happens in between, so a run costs a few events per message.
+// max-min fair (progressive filling over link payload capacities), recomputed when flows start
+// or finish (at scale at most once per quantum, below); nothing happens in between, so a run
+// costs a few events per message.
 // All starts and finishes at one time share one recomputation, and it is incremental: a
 // progressive filling reaches the same rates below the level theta at which the changed flows
 // first matter (a finishing flow's old rate; for a link that gains flows, the level at which it
@@ -9,6 +10,14 @@
 // only the others connected to the changed links through flows at or above theta are refilled
 // (smallest fair share first, from a heap of links). A flow's remaining bytes are brought up to
 // date only when its rate changes; link utilisation series advance when a link's rate sum does.
+// Exact max-min costs a refill of the thousands of flows an all-to-all couples at each of its
+// tens of thousands of starts and ends. So, with more than network.flow.exact_below flows
+// transferring, rates are recomputed at most once per network.flow.rate_update (quantum Q):
+// starts and ends in between are batched into the next recomputation. A flow that starts
+// sooner waits (rate 0, less than Q), unless no other flow uses any of its links, when its
+// rate involves nobody else and it starts at once; a flow that ends sooner completes at its
+// own exact time but holds its share of its links until the recomputation. A 1 ps quantum
+// reproduces the exact algorithm; Q = 0 is exact mode.
 // A flow starts after its setup latency (NIC doorbell, SM issue); its sender is done when the
 // fluid transfer ends; it is delivered after the route's propagation and pipeline latencies
 // plus the packet-pipeline fill a store-and-forward hop adds (one packet's serialisation per
@@ -55,9 +64,10 @@ class FlowFabric : public Fabric {
     uint32_t record = 0;
     uint64_t qp_seq = 0;
     uint32_t in_port = -1;
-    uint32_t active_at = 0;  // index in active_
-    bool attached = false;   // listed in on_link_
-    bool had_links = false;  // detached by the recomputation that finished it
+    uint32_t active_at = 0;       // index in active_
+    bool attached = false;        // listed in on_link_
+    bool had_links = false;       // detached by the recomputation that finished it
+    bool free_on_detach = false;  // delivered while still holding its share (quantum mode)
   };
   // What the recomputation reads of every flow on a link, kept apart for the cache.
   struct Hot {
@@ -88,15 +98,19 @@ class FlowFabric : public Fabric {
 
   void dispatch(uint8_t kind, uint32_t a, uint32_t b) override;
   void update(int64_t now);
+  int64_t next_boundary(int64_t t) const;  // first time at or after t a recomputation may run
   std::vector<uint32_t> take_done(int64_t now);
   void recompute(int64_t now, const std::vector<uint32_t>& done);
   void schedule_next(int64_t now);
-  void request_update();
+  void request_update(bool now_ok = false);  // now_ok: even before the next recomputation time
+  bool alone(uint32_t flow) const;           // no other flow on any link of its path
   void finish(uint32_t flow);
   void note_flow_on_links(const Flow& f);
   void link_attach(uint32_t id);
   void link_detach(uint32_t id);
   void set_rate(uint32_t id, double rate, int64_t now);
+  void add_due(uint32_t id, bool keep_heap);  // the flow's entries in finish_at_ and done_at_
+  void rebuild_due();                         // both heaps anew from the transferring flows
   bool heap_less(uint32_t a, uint32_t b) const;
   void heap_place(uint32_t i, uint32_t link);
   void heap_up(uint32_t i);
@@ -110,9 +124,11 @@ class FlowFabric : public Fabric {
   struct Fluid {
     double remaining = 0;  // payload bytes at time t0_ps
     int64_t t0_ps = 0;
-    double tolerance = 0;  // rounding residue taken as finished, bytes
-    uint32_t version = 0;  // invalidates heap entries of an earlier rate or an earlier flow
-    bool active = false;   // transferring
+    double tolerance = 0;   // rounding residue taken as finished, bytes
+    int64_t finish_ps = 0;  // fluid end at this rate, rounded up to whole ps
+    int64_t done_ps = 0;    // first ps with only the rounding residue left
+    uint32_t version = 0;   // invalidates heap entries of an earlier rate or an earlier flow
+    bool active = false;    // transferring
   };
   std::vector<Fluid> fluid_;
   // Also parallel to flows_: the path in one cache line (the hop count last), or UINT32_MAX
@@ -124,14 +140,22 @@ class FlowFabric : public Fabric {
     return {h.data(), h.back()};
   }
   std::vector<uint32_t> free_flows_;
-  std::vector<uint32_t> active_;              // transferring, in start order less swap-removals
-  std::vector<uint32_t> arrived_;             // started since the last recomputation
-  std::vector<double> capacity_;              // payload bytes per ps, per link
+  std::vector<uint32_t> active_;   // transferring, in start order less swap-removals
+  std::vector<uint32_t> arrived_;  // started since the last recomputation
+  size_t arrived_checked_ = 0;
+  std::vector<uint32_t> early_;   // quantum mode: started alone on their links (or empty)
+  bool rebuild_due_ = false;      // set_rate leaves the heaps to a rebuild                // of
+                                  // arrived_, those take_done has looked at
+  std::vector<double> capacity_;  // payload bytes per ps, per link
   std::vector<std::vector<OnLink>> on_link_;  // transferring flows per link
   std::vector<double> link_rate_;             // sum of the rates on the link
   std::vector<int64_t> link_since_;           // when link_rate_ last changed
   DueHeap finish_at_;                         // fluid end, rounded up to whole ps
   DueHeap done_at_;                           // first ps with a rounding residue left
+  int64_t quantum_ps_ = 0;                    // network.flow.rate_update (0: exact)
+  std::vector<uint32_t> pending_done_;        // ended, still holding their shares (quantum mode)
+  int64_t last_recompute_ps_ = -1;            // quantum mode: when rates were last recomputed
+  size_t exact_below_ = 0;                    // network.flow.exact_below
   uint32_t generation_ = 0;
   int64_t update_pending_at_ = -1;
   uint64_t undelivered_ = 0;
@@ -141,6 +165,7 @@ class FlowFabric : public Fabric {
   std::vector<double> cap_left_;
   std::vector<uint32_t> unfrozen_on_;
   std::vector<double> share_;        // fair share of an open link
+  std::vector<double> heap_key_;     // its key in link_heap_: share_ when last sifted, <= share_
   std::vector<uint32_t> heap_at_;    // index of an open link in link_heap_
   std::vector<uint32_t> link_heap_;  // open links, smallest share first
   std::vector<uint32_t> arrivals_on_;

@@ -205,6 +205,29 @@ struct NetworkReportParams {
   }
 };
 
+// Flow fidelity's approximation. Exact max-min recomputes the rates at every flow start and
+// end; with a quantum Q > 0 and more than `exact_below` flows transferring, rates are
+// recomputed at most once per Q: a flow that starts sooner waits for the next recomputation
+// (less than Q; at once if no other flow uses its links), and a flow that ends sooner is
+// complete at its exact time but keeps its share of its links until then.
+struct FlowParams {
+  Time rate_update = Time::us(5);
+  uint32_t exact_below = 256;
+  template <class V>
+  void visit(V& v) {
+    v("rate_update", rate_update, "s",
+      "flow fidelity: recompute max-min rates at most once per this quantum, batching the flow "
+      "starts and ends in between (a start waits less than one quantum, an ended flow holds "
+      "its share until the next recomputation); 0: exact, at every start and end");
+    v("exact_below", exact_below, "count",
+      "flow fidelity: with at most this many flows transferring, recompute at every start and "
+      "end regardless of rate_update (small runs stay exact at little cost)");
+  }
+  void validate(const ParamCheck& c) const {
+    c.require(rate_update.ps() >= 0, "rate_update", "must be >= 0");
+  }
+};
+
 struct NetworkParams {
   NetworkFidelity fidelity = NetworkFidelity::Auto;
   int32_t vls = 1;
@@ -214,6 +237,7 @@ struct NetworkParams {
   NetworkFaultParams faults;
   RetransmitParams retransmit;
   NetworkReportParams report;
+  FlowParams flow;
   uint64_t probe_events = 0;
 
   template <class V>
@@ -233,6 +257,7 @@ struct NetworkParams {
             "links, switches, NICs or planes failed before the run or at a simulated time");
     v.group("retransmit", retransmit, "NIC retransmission of packets lost to faults");
     v.group("report", report, "congestion and traffic reports");
+    v.group("flow", flow, "flow fidelity (network.fidelity: flow): rate recomputation");
     v("probe_events", probe_events, "count",
       "benchmarks: after the run, time this many raw SystemC timed notifications and report "
       "the rate (0: off)");
