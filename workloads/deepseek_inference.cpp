@@ -400,12 +400,14 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
   const DType gt = p.dtypes.gemm;
   const bool cross_node = s.gpus_per_node > 0 && ranks > s.gpus_per_node;
 
-  // Byte matrices of every routed layer, computed once rather than once per rank.
-  std::vector<std::vector<std::vector<uint64_t>>> dispatch_matrix(n_mb), combine_matrix(n_mb);
+  // One shared matrix of token copies per routed layer and micro-batch, for every rank's
+  // dispatch (its rows) and combine (its columns, the copies coming back); the router's dense
+  // copy is dropped once it is built.
+  std::vector<std::vector<std::shared_ptr<const A2AMatrix>>> copies_matrix(n_mb);
   for (uint32_t i = 0; i < n_mb; ++i) {
-    for (const LayerRouting& r : routing[i]) {
-      dispatch_matrix[i].push_back(r.dispatch_bytes());
-      combine_matrix[i].push_back(r.combine_bytes());
+    for (LayerRouting& r : routing[i]) {
+      copies_matrix[i].push_back(A2AMatrix::from_dense(ranks, r.copies));
+      std::vector<uint32_t>().swap(r.copies);
     }
   }
   out.workload.ranks.resize(ranks);
@@ -452,14 +454,10 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
         }
         gate[i] =
             b.compute(pre + "gate", gemm(t, u(model.n_routed_experts), s.h, DType::BF16), {h}, mbi);
-        const std::vector<uint64_t>& dm = dispatch_matrix[i][moe_index];
         AllToAllOp d;
-        d.send_bytes.resize(ranks);
-        d.recv_bytes.resize(ranks);
-        for (uint32_t o = 0; o < ranks; ++o) {
-          d.send_bytes[o] = dm[rank * ranks + o];
-          d.recv_bytes[o] = dm[o * ranks + rank];
-        }
+        d.matrix = copies_matrix[i][moe_index];
+        d.rank = static_cast<int32_t>(rank);
+        d.unit_bytes = routing[i][moe_index].dispatch_bytes_per_copy;
         d.tag = tag++;
         d.gpus_per_node = cross_node ? s.gpus_per_node : 0;
         dispatch[i] = b.comm(pre + "dispatch", std::move(d), {gate[i]}, mbi);
@@ -491,14 +489,11 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
                       {e}, mbi);
         GroupedGemmOp down{std::move(m), s.h, moe_inter, gt, layout, 0};
         e = b.compute(pre + "experts_down", down, {e}, mbi);
-        const std::vector<uint64_t>& cm = combine_matrix[i][moe_index];
         AllToAllOp c;
-        c.send_bytes.resize(ranks);
-        c.recv_bytes.resize(ranks);
-        for (uint32_t o = 0; o < ranks; ++o) {
-          c.send_bytes[o] = cm[rank * ranks + o];
-          c.recv_bytes[o] = cm[o * ranks + rank];
-        }
+        c.matrix = copies_matrix[i][moe_index];
+        c.rank = static_cast<int32_t>(rank);
+        c.transposed = true;
+        c.unit_bytes = r.combine_bytes_per_copy;
         c.tag = tag++;
         c.gpus_per_node = cross_node ? s.gpus_per_node : 0;
         comb[i] = b.comm(pre + "combine", std::move(c), {e}, mbi);
