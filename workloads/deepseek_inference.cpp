@@ -356,18 +356,16 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
     }
     traffic = traffic.resolved(s.h);
     MoeRouter router(rc, {*placement}, routed, traffic);
+    // Layers are routed in parallel (router.threads); results do not depend on it.
     auto route_all = [&](uint32_t mbi) {
-      std::vector<LayerRouting> layers;
+      std::vector<std::vector<uint32_t>> tokens(routed);
       for (const LayerPlan& lp : plan) {
         if (!lp.moe) continue;
         const uint64_t tok = lp.mtp ? mtp_mb[mbi].moe_tokens : main_mb[mbi].moe_tokens;
-        const std::vector<uint32_t> tokens(ranks, static_cast<uint32_t>(tok));
-        layers.push_back(router.route_layer(lp.route, tokens));
+        tokens[lp.route].assign(ranks, static_cast<uint32_t>(tok));
       }
-      for (const LayerRouting& r : layers)
-        router.update_bias(r.layer, r.expert_load);
-      router.next_step();
-      return layers;
+      const std::vector<std::span<const uint32_t>> per_layer(tokens.begin(), tokens.end());
+      return router.route_step_layers(per_layer);
     };
     for (uint32_t w = 0; w < p.router_warmup_steps; ++w)
       route_all(0);
