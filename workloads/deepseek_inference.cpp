@@ -384,7 +384,19 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
     }
     traffic = traffic.resolved(s.h);
     MoeRouter router(rc, {*placement}, routed, traffic);
+    // A step's layers are routed in parallel (router.threads); results do not depend on it.
+    // Prefill chunks are router steps of their own, routed one layer after another.
     auto route_all = [&](uint32_t mbi) {
+      if (chunks.size() == 1) {  // one router step: its layers are routed in parallel
+        std::vector<std::vector<uint32_t>> tokens(routed);
+        for (const LayerPlan& lp : plan) {
+          if (!lp.moe) continue;
+          const uint64_t tok = lp.mtp ? mtp_mb[mbi].moe_tokens : chunks[0][mbi].moe_tokens;
+          tokens[lp.route].assign(ranks, static_cast<uint32_t>(tok));
+        }
+        const std::vector<std::span<const uint32_t>> per_layer(tokens.begin(), tokens.end());
+        return router.route_step_layers(per_layer);
+      }
       std::vector<LayerRouting> layers;
       size_t done = 0;  // layers whose biases are updated
       auto end_step = [&] {
@@ -434,12 +446,14 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
   const DType gt = p.dtypes.gemm;
   const bool cross_node = s.gpus_per_node > 0 && ranks > s.gpus_per_node;
 
-  // Byte matrices of every routed layer, computed once rather than once per rank.
-  std::vector<std::vector<std::vector<uint64_t>>> dispatch_matrix(n_mb), combine_matrix(n_mb);
+  // One shared matrix of token copies per routed layer and micro-batch, for every rank's
+  // dispatch (its rows) and combine (its columns, the copies coming back); the router's dense
+  // copy is dropped once it is built.
+  std::vector<std::vector<std::shared_ptr<const A2AMatrix>>> copies_matrix(n_mb);
   for (uint32_t i = 0; i < n_mb; ++i) {
-    for (const LayerRouting& r : routing[i]) {
-      dispatch_matrix[i].push_back(r.dispatch_bytes());
-      combine_matrix[i].push_back(r.combine_bytes());
+    for (LayerRouting& r : routing[i]) {
+      copies_matrix[i].push_back(A2AMatrix::from_dense(ranks, r.copies));
+      std::vector<uint32_t>().swap(r.copies);
     }
   }
   out.workload.ranks.resize(ranks);
@@ -500,14 +514,10 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
         }
         gate[i] =
             b.compute(pre + "gate", gemm(t, u(model.n_routed_experts), s.h, DType::BF16), {h}, mbi);
-        const std::vector<uint64_t>& dm = dispatch_matrix[i][moe_index];
         AllToAllOp d;
-        d.send_bytes.resize(ranks);
-        d.recv_bytes.resize(ranks);
-        for (uint32_t o = 0; o < ranks; ++o) {
-          d.send_bytes[o] = dm[rank * ranks + o];
-          d.recv_bytes[o] = dm[o * ranks + rank];
-        }
+        d.matrix = copies_matrix[i][moe_index];
+        d.rank = static_cast<int32_t>(rank);
+        d.unit_bytes = routing[i][moe_index].dispatch_bytes_per_copy;
         d.tag = tag++;
         d.gpus_per_node = cross_node ? s.gpus_per_node : 0;
         dispatch[i] = b.comm(pre + "dispatch", std::move(d), {gate[i]}, mbi);
@@ -539,14 +549,11 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
                       {e}, mbi);
         GroupedGemmOp down{std::move(m), s.h, moe_inter, gt, layout, 0};
         e = b.compute(pre + "experts_down", down, {e}, mbi);
-        const std::vector<uint64_t>& cm = combine_matrix[i][moe_index];
         AllToAllOp c;
-        c.send_bytes.resize(ranks);
-        c.recv_bytes.resize(ranks);
-        for (uint32_t o = 0; o < ranks; ++o) {
-          c.send_bytes[o] = cm[rank * ranks + o];
-          c.recv_bytes[o] = cm[o * ranks + rank];
-        }
+        c.matrix = copies_matrix[i][moe_index];
+        c.rank = static_cast<int32_t>(rank);
+        c.transposed = true;
+        c.unit_bytes = r.combine_bytes_per_copy;
         c.tag = tag++;
         c.gpus_per_node = cross_node ? s.gpus_per_node : 0;
         comb[i] = b.comm(pre + "combine", std::move(c), {e}, mbi);

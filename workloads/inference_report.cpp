@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <numeric>
 #include <set>
 #include <utility>
 
@@ -256,8 +255,7 @@ uint64_t op_activation_bytes(const OpPayload& payload) {
         } else if constexpr (std::is_same_v<T, ElementwiseOp>) {
           return op.bytes_in.count() + op.bytes_out.count();
         } else if constexpr (std::is_same_v<T, AllToAllOp>) {
-          return std::accumulate(op.send_bytes.begin(), op.send_bytes.end(), uint64_t{0}) +
-                 std::accumulate(op.recv_bytes.begin(), op.recv_bytes.end(), uint64_t{0});
+          return op.total_send_bytes() + op.total_recv_bytes();
         } else if constexpr (std::is_same_v<T, RingCollectiveOp>) {
           return 2 * op.bytes.count();
         } else {

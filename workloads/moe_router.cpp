@@ -402,12 +402,22 @@ void MoeRouter::update_bias(uint32_t layer, std::span<const uint32_t> expert_loa
 
 std::vector<LayerRouting> MoeRouter::route_step(std::span<const uint32_t> tokens_per_gpu,
                                                 bool keep_assignments) {
+  const std::vector<std::span<const uint32_t>> per_layer(layers_.size(), tokens_per_gpu);
+  return route_step_layers(per_layer, keep_assignments);
+}
+
+std::vector<LayerRouting> MoeRouter::route_step_layers(
+    std::span<const std::span<const uint32_t>> tokens_per_layer, bool keep_assignments) {
   const auto layers = static_cast<uint32_t>(layers_.size());
+  if (tokens_per_layer.size() != layers) {
+    throw InputError(fmt::format("router: token counts for {} layers, but it routes {}",
+                                 tokens_per_layer.size(), layers));
+  }
   for (uint32_t l = 0; l < layers; ++l) {
     // Checked up front so that a bad call leaves no layer half-updated.
-    if (tokens_per_gpu.size() != placement(l).num_gpus()) {
+    if (tokens_per_layer[l].size() != placement(l).num_gpus()) {
       throw InputError(fmt::format("router: {} token counts for an EP group of {} GPUs",
-                                   tokens_per_gpu.size(), placement(l).num_gpus()));
+                                   tokens_per_layer[l].size(), placement(l).num_gpus()));
     }
   }
   std::vector<LayerRouting> out(layers);
@@ -420,7 +430,7 @@ std::vector<LayerRouting> MoeRouter::route_step(std::span<const uint32_t> tokens
   auto work = [&](uint32_t worker) {
     try {
       for (uint32_t l = next++; l < layers; l = next++) {
-        out[l] = route_layer(l, tokens_per_gpu, keep_assignments);
+        out[l] = route_layer(l, tokens_per_layer[l], keep_assignments);
         update_bias(l, out[l].expert_load);
       }
     } catch (...) {

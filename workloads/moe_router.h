@@ -190,6 +190,9 @@ class MoeRouter {
   // advances the step. Layers are independent, so they are spread over config().threads workers.
   std::vector<LayerRouting> route_step(std::span<const uint32_t> tokens_per_gpu,
                                        bool keep_assignments = false);
+  // The same with each layer's own token counts (MTP layers see other batches than the model's).
+  std::vector<LayerRouting> route_step_layers(
+      std::span<const std::span<const uint32_t>> tokens_per_layer, bool keep_assignments = false);
 
   // Routes one layer in the current step; touches no state.
   LayerRouting route_layer(uint32_t layer, std::span<const uint32_t> tokens_per_gpu,

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -15,6 +16,7 @@
 
 #include "sim/dtype.h"
 #include "sim/units.h"
+#include "workloads/a2a_matrix.h"
 
 namespace mlasim {
 
@@ -78,29 +80,70 @@ struct EnumNames<CommIssuer> {
       {{CommIssuer::Sm, "sm"}, {CommIssuer::Nic, "nic"}}};
 };
 
-// All-to-all among all ranks (EP dispatch / combine): this rank's row and column of the byte
-// matrix. Completes when its sends have left and its expected bytes have arrived.
-// `gpus_per_node` (0: unknown) orders the sends so that GPUs never all start on the same
-// receiver; with `nvlink_forwarding`, data for another node goes over the network to the GPU
-// with this GPU's local index there, which forwards each part over NVLink (DeepEP). Runs in
-// models/common/comm_ops.h.
+// One row of an all-to-all as a trace writes and reads it: bytes to (send) or from (receive)
+// every rank, dense. In memory the op refers to the collective's shared matrix instead.
+struct AllToAllOp;
+struct A2ARowField {
+  const AllToAllOp* op = nullptr;
+  bool send = true;
+};
+
+// All-to-all among all ranks (EP dispatch / combine). Every rank's op refers to one shared
+// matrix of the collective (a2a_matrix.h): this rank sends row `rank` (times `unit_bytes`) and
+// receives column `rank`; with `transposed` the other way round, so that a combine reuses its
+// dispatch's matrix of token copies. Completes when its sends have left and its expected bytes
+// have arrived. `gpus_per_node` (0: unknown) orders the sends so that GPUs never all start on
+// the same receiver; with `nvlink_forwarding`, data for another node goes over the network to
+// the GPU with this GPU's local index there, which forwards each part over NVLink (DeepEP).
+// Runs in models/common/comm_ops.h. In traces the matrix appears as the dense rows
+// `send_bytes` and `recv_bytes` of each rank (own entry ignored by the simulation).
 struct AllToAllOp {
   static constexpr std::string_view kind = "all_to_all";
-  std::vector<uint64_t> send_bytes;  // [rank]: bytes to that rank (own entry ignored)
-  std::vector<uint64_t> recv_bytes;  // [rank]: bytes from that rank (own entry ignored)
+  std::shared_ptr<const A2AMatrix> matrix;  // [src][dst] units; null only while a trace is read
+  int32_t rank = 0;                         // this rank's index in the matrix
+  bool transposed = false;                  // sends along column `rank`
+  uint64_t unit_bytes = 1;                  // bytes per matrix unit
   int32_t tag = 0;
   int32_t gpus_per_node = 0;
   bool nvlink_forwarding = false;
   CommIssuer issuer = CommIssuer::Sm;
   template <class V>
   void visit(V& v) {
-    v("send_bytes", send_bytes);
-    v("recv_bytes", recv_bytes);
+    A2ARowField send{this, true}, recv{this, false};
+    v("send_bytes", send);
+    v("recv_bytes", recv);
     v("tag", tag);
     v("gpus_per_node", gpus_per_node);
     v("nvlink_forwarding", nvlink_forwarding);
     v("issuer", issuer);
   }
+  int32_t ranks() const { return matrix ? static_cast<int32_t>(matrix->ranks()) : 0; }
+  uint64_t send_bytes(int32_t peer) const;
+  uint64_t recv_bytes(int32_t peer) const;
+  // Sums over all ranks, this rank's own entry included.
+  uint64_t total_send_bytes() const;
+  uint64_t total_recv_bytes() const;
+  // Calls f(peer, bytes) for every rank this one sends to (own entry included), in rank order;
+  // for_each_recv likewise for the ranks it receives from.
+  template <class F>
+  void for_each_send(F&& f) const {
+    auto g = [&](uint32_t peer, uint64_t units) {
+      f(static_cast<int32_t>(peer), units * unit_bytes);
+    };
+    const auto r = static_cast<uint32_t>(rank);
+    transposed ? matrix->for_each_in_col(r, g) : matrix->for_each_in_row(r, g);
+  }
+  template <class F>
+  void for_each_recv(F&& f) const {
+    auto g = [&](uint32_t peer, uint64_t units) {
+      f(static_cast<int32_t>(peer), units * unit_bytes);
+    };
+    const auto r = static_cast<uint32_t>(rank);
+    transposed ? matrix->for_each_in_row(r, g) : matrix->for_each_in_col(r, g);
+  }
+  // Dense bytes to (from) every rank, as a trace writes them.
+  std::vector<uint64_t> dense_send_bytes() const;
+  std::vector<uint64_t> dense_recv_bytes() const;
 };
 
 enum class RingCollective : uint8_t { AllGather, ReduceScatter, AllReduce };

@@ -5,7 +5,11 @@
 
 #include <fstream>
 #include <limits>
+#include <map>
+#include <memory>
+#include <optional>
 #include <set>
+#include <tuple>
 #include <vector>
 
 #include "sim/errors.h"
@@ -29,6 +33,9 @@ class FieldWriter {
   void operator()(std::string_view key, const T& field) {
     if constexpr (std::same_as<T, Bytes>) {
       out_[std::string(key)] = field.count();
+    } else if constexpr (std::same_as<T, A2ARowField>) {
+      out_[std::string(key)] =
+          field.send ? field.op->dense_send_bytes() : field.op->dense_recv_bytes();
     } else if constexpr (NamedEnum<T>) {
       out_[std::string(key)] = std::string(enum_name(field));
     } else {
@@ -98,8 +105,17 @@ class FieldReader {
         }
         field = static_cast<T>(x);
       }
+    } else if constexpr (std::same_as<T, A2ARowField>) {
+      // An all_to_all byte row: kept here until the collective's shared matrix is built.
+      if (!v.is_array()) fail(key, "expected a list of integers");
+      std::vector<uint64_t>& row = field.send ? send_row_ : recv_row_;
+      row.clear();
+      for (const auto& x : v) {
+        if (!x.is_number_unsigned()) fail(key, "expected a list of non-negative integers");
+        row.push_back(x.get<uint64_t>());
+      }
     } else if constexpr (requires { typename T::value_type; } && !std::is_same_v<T, std::string>) {
-      // Lists of integers (all_to_all byte rows).
+      // Lists of integers (grouped GEMM rows).
       if (!v.is_array()) fail(key, "expected a list of integers");
       field.clear();
       for (const auto& x : v) {
@@ -119,6 +135,8 @@ class FieldReader {
     }
   }
   const std::set<std::string>& known() const { return known_; }
+  const std::vector<uint64_t>& send_row() const { return send_row_; }
+  const std::vector<uint64_t>& recv_row() const { return recv_row_; }
   [[noreturn]] void fail(std::string_view key, std::string_view msg) const {
     throw InputError(fmt::format("{}, field '{}': {}", where_, key, msg));
   }
@@ -127,7 +145,64 @@ class FieldReader {
   const Json& op_;
   std::string where_;
   std::set<std::string> known_;
+  std::vector<uint64_t> send_row_, recv_row_;
 };
+
+// The all_to_all ops of one tag as a trace lists them: each rank's send row goes into the
+// shared matrix; its receive row must match that matrix's column.
+struct A2ACollector {
+  struct Member {
+    size_t op;                                        // index in the rank's ops
+    std::vector<std::pair<uint32_t, uint64_t>> recv;  // non-zero entries from other ranks
+  };
+  std::unique_ptr<A2AMatrix::Builder> sends;
+  std::vector<std::pair<uint32_t, Member>> members;  // by rank
+};
+
+// Builds each tag's shared matrix and checks every receive row against it; the first mismatch
+// (in order of sender, then receiver) is reported as validate_workload() would.
+void finish_all_to_alls(std::map<int32_t, A2ACollector>& collectors, Workload& w) {
+  const auto ranks = static_cast<uint32_t>(w.ranks.size());
+  for (auto& [tag, c] : collectors) {
+    const std::shared_ptr<const A2AMatrix> m = c.sends->build();
+    c.sends.reset();
+    std::vector<const A2ACollector::Member*> of_rank(ranks, nullptr);
+    for (const auto& [r, member] : c.members)
+      of_rank[r] = &member;
+    // Smallest (sender, receiver) whose counts disagree.
+    std::optional<std::tuple<uint32_t, uint32_t, uint64_t, uint64_t>> worst;
+    auto note = [&](uint32_t a, uint32_t b, uint64_t sent, uint64_t expected) {
+      if (a == b || sent == expected) return;
+      if (!worst || std::pair(a, b) < std::pair(std::get<0>(*worst), std::get<1>(*worst)))
+        worst = std::tuple(a, b, sent, expected);
+    };
+    for (uint32_t b = 0; b < ranks; ++b) {
+      const A2ACollector::Member* member = of_rank[b];
+      // Compare column b of the matrix (zero for senders without the op) with b's receive row.
+      std::map<uint32_t, uint64_t> sent;
+      m->for_each_in_col(b, [&](uint32_t a, uint64_t v) {
+        if (of_rank[a]) sent[a] = v;
+      });
+      std::map<uint32_t, uint64_t> expected;
+      if (member) {
+        for (const auto& [a, v] : member->recv)
+          expected[a] = v;
+      }
+      for (const auto& [a, v] : sent)
+        note(a, b, v, expected.count(a) ? expected[a] : 0);
+      for (const auto& [a, v] : expected)
+        note(a, b, sent.count(a) ? sent[a] : 0, v);
+    }
+    if (worst) {
+      const auto& [a, b, sent, expected] = *worst;
+      throw InputError(
+          fmt::format("all_to_all tag {}: rank {} sends {} B to rank {}, which expects {} B", tag,
+                      a, sent, b, expected));
+    }
+    for (auto& [r, member] : c.members)
+      std::get<AllToAllOp>(w.ranks[r].ops[member.op].payload).matrix = m;
+  }
+}
 
 // Builds the payload whose kind matches `kind` by trying each alternative of OpPayload.
 template <size_t I = 0>
@@ -237,6 +312,7 @@ Workload workload_from_json(const Json& j, const std::string& source, Json* meta
   }
   if (!j.contains("ranks") || !j["ranks"].is_array()) bad("'ranks' must be a list");
   Workload w;
+  std::map<int32_t, A2ACollector> all_to_alls;  // by tag
   const Json& ranks = j["ranks"];
   w.ranks.resize(ranks.size());
   for (size_t r = 0; r < ranks.size(); ++r) {
@@ -282,10 +358,38 @@ Workload workload_from_json(const Json& j, const std::string& source, Json* meta
       for (const auto& [k, v] : jo.items()) {
         if (k != "deps" && !rd.known().count(k)) rd.fail(k, "unknown field");
       }
+      if (auto* a = std::get_if<AllToAllOp>(&op.payload)) {
+        const std::string at = fmt::format("{}: rank {} op {} '{}'", source, r, i, op.name);
+        if (rd.send_row().size() != ranks.size() || rd.recv_row().size() != ranks.size()) {
+          throw InputError(fmt::format(
+              "{}: all_to_all needs send_bytes and recv_bytes with {} entries", at, ranks.size()));
+        }
+        A2ACollector& c = all_to_alls[a->tag];
+        if (!c.sends) {
+          if (ranks.size() > A2AMatrix::kMaxRanks) {
+            throw InputError(fmt::format("{}: an all_to_all over {} ranks exceeds the supported {}",
+                                         at, ranks.size(), A2AMatrix::kMaxRanks));
+          }
+          c.sends = std::make_unique<A2AMatrix::Builder>(static_cast<uint32_t>(ranks.size()));
+        }
+        if (!c.members.empty() && c.members.back().first == r) {
+          throw InputError(fmt::format("{}: a second all_to_all with tag {}", at, a->tag));
+        }
+        a->rank = static_cast<int32_t>(r);
+        a->transposed = false;
+        a->unit_bytes = 1;
+        c.sends->add_row(static_cast<uint32_t>(r), rd.send_row());
+        A2ACollector::Member m{i, {}};
+        for (uint32_t from = 0; from < rd.recv_row().size(); ++from) {
+          if (from != r && rd.recv_row()[from] != 0) m.recv.emplace_back(from, rd.recv_row()[from]);
+        }
+        c.members.emplace_back(static_cast<uint32_t>(r), std::move(m));
+      }
       w.ranks[r].ops.push_back(std::move(op));
     }
   }
   try {
+    finish_all_to_alls(all_to_alls, w);
     validate_workload(w);
   } catch (const InputError& e) {
     bad(e.what());

@@ -40,25 +40,25 @@ void CommOps::start_all_to_all(uint32_t id, const AllToAllOp& op) {
   AllToAll& s = a2a_[op.tag];
   s.op = id;
   s.started = true;
-  for (size_t r = 0; r < op.recv_bytes.size(); ++r) {
-    if (static_cast<int32_t>(r) != rank_) s.expect += op.recv_bytes[r];
-  }
+  s.expect += op.total_recv_bytes() - op.recv_bytes(rank_);
+  // This rank's row, dense for the shifted posting order below.
+  std::vector<uint64_t> send(static_cast<size_t>(op.ranks()), 0);
+  op.for_each_send([&](int32_t peer, uint64_t bytes) { send[static_cast<size_t>(peer)] = bytes; });
   const bool sm = op.issuer == CommIssuer::Sm;
   const int32_t g = op.nvlink_forwarding ? op.gpus_per_node : 0;
   std::vector<Message> out;
   // Per remote node, the parts for its GPUs (DeepEP forwarding), in destination order.
   std::vector<std::pair<int32_t, std::vector<RelayPart>>> relays;  // in first-touch order
   std::map<int32_t, size_t> relay_of_node;
-  for (const int32_t dst :
-       post_order(static_cast<int32_t>(op.send_bytes.size()), op.gpus_per_node)) {
+  for (const int32_t dst : post_order(op.ranks(), op.gpus_per_node)) {
     const auto d = static_cast<size_t>(dst);
-    if (op.send_bytes[d] == 0) continue;
+    if (send[d] == 0) continue;
     if (g > 0 && dst / g != rank_ / g) {
       auto [it, fresh] = relay_of_node.emplace(dst / g, relays.size());
       if (fresh) relays.emplace_back(dst / g, std::vector<RelayPart>{});
-      relays[it->second].second.push_back(RelayPart{dst, op.send_bytes[d]});
+      relays[it->second].second.push_back(RelayPart{dst, send[d]});
     } else {
-      out.push_back(make(dst, op.send_bytes[d], op.tag, sm));
+      out.push_back(make(dst, send[d], op.tag, sm));
     }
   }
   for (auto& [node, parts] : relays) {

@@ -93,15 +93,25 @@ Workload NetworkTraffic::generate(const ClusterShape& cluster) const {
       break;
     }
     case TrafficPattern::AllToAll: {
-      std::vector<std::vector<uint32_t>> last(n);  // previous round's ops per rank
+      std::vector<std::vector<uint32_t>> last(n);   // previous round's ops per rank
+      std::shared_ptr<const A2AMatrix> every_pair;  // p.bytes between any two ranks
+      if (p.op == TrafficOps::Collective) {
+        A2AMatrix::Builder m(static_cast<uint32_t>(n));
+        for (int r = 0; r < n; ++r) {
+          for (int d = 0; d < n; ++d) {
+            if (d != r) m.add(static_cast<uint32_t>(r), static_cast<uint32_t>(d), 1);
+          }
+        }
+        every_pair = m.build();
+      }
       for (int32_t it = 0; it < p.iterations; ++it) {
         for (int r = 0; r < n; ++r) {
           std::vector<uint32_t> mine;
           if (p.op == TrafficOps::Collective) {
             AllToAllOp a;
-            a.send_bytes.assign(n, p.bytes.count());
-            a.recv_bytes.assign(n, p.bytes.count());
-            a.send_bytes[r] = a.recv_bytes[r] = 0;
+            a.matrix = every_pair;
+            a.rank = r;
+            a.unit_bytes = p.bytes.count();
             a.tag = it;
             a.gpus_per_node = cluster.gpus_per_node;
             a.nvlink_forwarding = p.nvlink_forwarding;

@@ -87,7 +87,8 @@ TEST(DeepSeekInference, AllToAllMatricesConsistent) {
         EXPECT_EQ(oa.tag, std::get<AllToAllOp>(per_rank[0][i]->payload).tag);
         for (size_t b = 0; b < n; ++b) {
           const auto& ob = std::get<AllToAllOp>(per_rank[b][i]->payload);
-          EXPECT_EQ(oa.send_bytes[b], ob.recv_bytes[a]) << per_rank[a][i]->name;
+          EXPECT_EQ(oa.send_bytes(static_cast<int32_t>(b)), ob.recv_bytes(static_cast<int32_t>(a)))
+              << per_rank[a][i]->name;
         }
       }
     }
@@ -101,10 +102,10 @@ TEST(DeepSeekInference, AllToAllMatricesConsistent) {
     for (size_t i = 0; i < d.size(); ++i) {
       const auto& od = std::get<AllToAllOp>(d[i]->payload);
       const auto& oc = std::get<AllToAllOp>(c[i]->payload);
-      for (size_t b = 0; b < n; ++b) {
-        EXPECT_EQ(od.send_bytes[b] * cb, oc.recv_bytes[b] * db);
-        dispatched += od.send_bytes[b];
-        combined += oc.recv_bytes[b];
+      for (int32_t b = 0; b < static_cast<int32_t>(n); ++b) {
+        EXPECT_EQ(od.send_bytes(b) * cb, oc.recv_bytes(b) * db);
+        dispatched += od.send_bytes(b);
+        combined += oc.recv_bytes(b);
       }
     }
   }
@@ -190,7 +191,7 @@ TEST(DeepSeekInference, Deterministic) {
         EXPECT_EQ(g->m, std::get<GroupedGemmOp>(y.payload).m);
       }
       if (const auto* t = std::get_if<AllToAllOp>(&x.payload)) {
-        EXPECT_EQ(t->send_bytes, std::get<AllToAllOp>(y.payload).send_bytes);
+        EXPECT_EQ(t->dense_send_bytes(), std::get<AllToAllOp>(y.payload).dense_send_bytes());
       }
     }
   }

@@ -486,6 +486,44 @@ TEST(Router, SameSeedSameRoutingOtherSeedDifferent) {
   }
 }
 
+// A step with each layer's own token counts routes every layer as route_layer would with the
+// same biases, on any number of threads, and then updates the biases and the step.
+TEST(Router, StepWithPerLayerTokensMatchesLayerByLayerRouting) {
+  RouterConfig cfg;
+  cfg.skew = 0.5;
+  cfg.bias_update_speed = 0.01;
+  std::vector<std::vector<uint32_t>> tokens(3);
+  for (uint32_t l = 0; l < 3; ++l) {
+    for (uint32_t g = 0; g < 144; ++g)
+      tokens[l].push_back((g * 7 + l * 5) % 23);
+  }
+  const std::vector<std::span<const uint32_t>> per_layer(tokens.begin(), tokens.end());
+  for (const uint32_t threads : {1U, 2U, 3U}) {
+    RouterConfig c = cfg;
+    c.threads = threads;
+    MoeRouter stepped(c, {ep144()}, 3, v3_traffic());
+    MoeRouter by_layer(c, {ep144()}, 3, v3_traffic());
+    for (int s = 0; s < 2; ++s) {
+      const auto got = stepped.route_step_layers(per_layer, true);
+      ASSERT_EQ(got.size(), 3u);
+      for (uint32_t l = 0; l < 3; ++l) {
+        const LayerRouting want = by_layer.route_layer(l, tokens[l], true);
+        EXPECT_EQ(got[l].num_tokens, want.num_tokens);
+        EXPECT_EQ(got[l].experts, want.experts);
+        EXPECT_EQ(got[l].copies, want.copies);
+        by_layer.update_bias(l, want.expert_load);
+      }
+      by_layer.next_step();
+      EXPECT_EQ(stepped.step(), by_layer.step());
+    }
+    for (uint32_t l = 0; l < 3; ++l) {
+      EXPECT_TRUE(std::ranges::equal(stepped.bias(l), by_layer.bias(l)));
+    }
+  }
+  MoeRouter r(cfg, {ep144()}, 3, v3_traffic());
+  EXPECT_THROW(r.route_step_layers(std::span(per_layer).first(2)), InputError);
+}
+
 TEST(Router, GateWeightsFollowDeepSeekNormalisation) {
   RouterConfig cfg;  // V3: normalised over the chosen k, times 2.5
   cfg.skew = 1.0;

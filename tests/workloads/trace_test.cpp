@@ -192,5 +192,55 @@ TEST(Trace, InferenceMetadataRoundTripAndErrors) {
   EXPECT_NE(error(bad).find("field 'generator'"), std::string::npos) << error(bad);
 }
 
+// Three ranks, one all_to_all (tag 1) each: send rows of the matrix [[1,5,6],[7,2,8],[9,10,3]]
+// (diagonal kept), receive rows its columns; `edit` changes the JSON text first.
+std::string all_to_all_trace(const std::string& recv_of_rank_2 = "[6, 8, 3]",
+                             const std::string& extra_op_of_rank_1 = "") {
+  const std::vector<std::string> send = {"[1, 5, 6]", "[7, 2, 8]", "[9, 10, 3]"};
+  const std::vector<std::string> recv = {"[1, 7, 9]", "[5, 2, 10]", recv_of_rank_2};
+  std::string ranks;
+  for (int r = 0; r < 3; ++r) {
+    std::string ops =
+        R"({"name": "x", "op": "all_to_all", "deps": [], "stream": 0, "micro_batch": 0, "send_bytes": )" +
+        send[r] + R"(, "recv_bytes": )" + recv[r] +
+        R"(, "tag": 1, "gpus_per_node": 0, "nvlink_forwarding": false, "issuer": "sm"})";
+    if (r == 1 && !extra_op_of_rank_1.empty()) ops += ", " + extra_op_of_rank_1;
+    ranks += (r ? ", " : "") + std::string(R"({"rank": )") + std::to_string(r) + R"(, "ops": [)" +
+             ops + "]}";
+  }
+  return R"({"format": "mlasim-trace", "version": 1, "ranks": [)" + ranks + "]}";
+}
+
+TEST(Trace, AllToAllRowsBecomeOneSharedMatrixAndAreWrittenBackDense) {
+  const std::string text = all_to_all_trace();
+  const Workload w = workload_from_json(nlohmann::json::parse(text), "a2a.json");
+  const auto& a0 = std::get<AllToAllOp>(w.ranks[0].ops[0].payload);
+  const auto& a2 = std::get<AllToAllOp>(w.ranks[2].ops[0].payload);
+  EXPECT_EQ(a0.matrix, a2.matrix);  // read once, shared by the ranks
+  EXPECT_EQ(a2.rank, 2);
+  EXPECT_EQ(a2.send_bytes(1), 10u);
+  EXPECT_EQ(a2.recv_bytes(1), 8u);
+  EXPECT_EQ(a0.total_send_bytes(), 12u);
+  // Ranks written back exactly as read, diagonal included (the header gains the minor version).
+  EXPECT_EQ(workload_to_json(w)["ranks"].dump(),
+            nlohmann::ordered_json::parse(text)["ranks"].dump());
+}
+
+TEST(Trace, AllToAllRowsThatDisagreeOrHaveTheWrongLengthAreRejected) {
+  EXPECT_NE(error_of(all_to_all_trace("[6, 4, 3]"))
+                .find("all_to_all tag 1: rank 1 sends 8 B to rank 2, which expects 4 B"),
+            std::string::npos);
+  // The receiving rank's own entry is not compared.
+  EXPECT_EQ(error_of(all_to_all_trace("[6, 8, 0]")), "no error");
+  EXPECT_NE(error_of(all_to_all_trace("[6, 8]"))
+                .find("rank 2 op 0 'x': all_to_all needs send_bytes and recv_bytes with 3 entries"),
+            std::string::npos);
+  const std::string again =
+      R"({"name": "y", "op": "all_to_all", "deps": [], "send_bytes": [0, 0, 0], "recv_bytes": [0, 0, 0], "tag": 1, "gpus_per_node": 0, "nvlink_forwarding": false, "issuer": "sm"})";
+  EXPECT_NE(error_of(all_to_all_trace("[6, 8, 3]", again))
+                .find("rank 1 op 1 'y': a second all_to_all with tag 1"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace mlasim

@@ -1,0 +1,176 @@
+// Shared all-to-all matrices: every access path (entry, row, column, sums, the ops' send and
+// receive views, transposed or not) against a plain dense reference; value widths up to 64 bits;
+// memory proportional to the non-zero entries; validation of ops that do not share a matrix.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "sim/errors.h"
+#include "workloads/a2a_matrix.h"
+#include "workloads/op_graph.h"
+
+namespace mlasim {
+namespace {
+
+// A dense reference with roughly `fill` of its entries non-zero, values up to `max_value`.
+std::vector<uint64_t> random_dense(uint32_t n, double fill, uint64_t max_value, uint32_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> coin(0, 1);
+  std::uniform_int_distribution<uint64_t> value(1, max_value);
+  std::vector<uint64_t> d(size_t{n} * n, 0);
+  for (auto& x : d)
+    x = coin(rng) < fill ? value(rng) : 0;
+  return d;
+}
+
+std::shared_ptr<const A2AMatrix> build(uint32_t n, const std::vector<uint64_t>& dense) {
+  A2AMatrix::Builder b(n);
+  // Rows in reverse order, to check that the builder does not rely on the order of entries.
+  for (uint32_t src = n; src-- > 0;)
+    b.add_row(src, std::span(dense).subspan(size_t{src} * n, n));
+  return b.build();
+}
+
+void expect_matches(const A2AMatrix& m, const std::vector<uint64_t>& d, uint32_t n) {
+  ASSERT_EQ(m.ranks(), n);
+  uint64_t nnz = 0;
+  for (uint32_t s = 0; s < n; ++s) {
+    uint64_t row = 0, col = 0;
+    for (uint32_t t = 0; t < n; ++t) {
+      EXPECT_EQ(m.at(s, t), d[size_t{s} * n + t]) << s << "->" << t;
+      row += d[size_t{s} * n + t];
+      col += d[size_t{t} * n + s];
+      nnz += d[size_t{s} * n + t] != 0;
+    }
+    EXPECT_EQ(m.row_sum(s), row);
+    EXPECT_EQ(m.col_sum(s), col);
+    std::vector<uint64_t> r(n, 0), c(n, 0);
+    int64_t last = -1;
+    m.for_each_in_row(s, [&](uint32_t t, uint64_t v) {
+      EXPECT_GT(static_cast<int64_t>(t), last);  // increasing, each entry once
+      last = t;
+      r[t] = v;
+    });
+    last = -1;
+    m.for_each_in_col(s, [&](uint32_t t, uint64_t v) {
+      EXPECT_GT(static_cast<int64_t>(t), last);
+      last = t;
+      c[t] = v;
+    });
+    for (uint32_t t = 0; t < n; ++t) {
+      EXPECT_EQ(r[t], d[size_t{s} * n + t]);
+      EXPECT_EQ(c[t], d[size_t{t} * n + s]);
+    }
+  }
+  EXPECT_EQ(m.non_zeros(), nnz);
+}
+
+TEST(A2AMatrix, EveryAccessAgreesWithADenseReferenceAtEveryValueWidth) {
+  const uint32_t n = 37;
+  const uint64_t maxima[] = {200, 60000, 4000000000ull, std::numeric_limits<uint64_t>::max() / 4};
+  uint32_t seed = 1;
+  for (const uint64_t max_value : maxima) {
+    const auto d = random_dense(n, 0.3, max_value, seed++);
+    expect_matches(*build(n, d), d, n);
+  }
+  // from_dense (the router's uint32 copy counts) gives the same matrix.
+  const auto d = random_dense(n, 0.5, 1000, 9);
+  const std::vector<uint32_t> d32(d.begin(), d.end());
+  expect_matches(*A2AMatrix::from_dense(n, d32), d, n);
+}
+
+TEST(A2AMatrix, RepeatedEntriesAddUpAndZerosAreNotStored) {
+  A2AMatrix::Builder b(4);
+  b.add(1, 2, 5);
+  b.add(3, 0, 7);
+  b.add(1, 2, 6);
+  b.add(2, 2, 0);
+  const auto m = b.build();
+  EXPECT_EQ(m->at(1, 2), 11u);
+  EXPECT_EQ(m->at(3, 0), 7u);
+  EXPECT_EQ(m->at(2, 2), 0u);
+  EXPECT_EQ(m->non_zeros(), 2u);
+  EXPECT_EQ(m->col_sum(2), 11u);
+}
+
+TEST(A2AMatrix, MemoryFollowsTheNonZeroEntriesNotTheSquareOfTheRanks) {
+  // 2,048 ranks, each sending to 8 others (a decode-sized row): a dense uint64 matrix would
+  // take 32 MiB, a dense row pair per rank 64 GiB in all.
+  const uint32_t n = 2048;
+  A2AMatrix::Builder b(n);
+  for (uint32_t s = 0; s < n; ++s) {
+    for (uint32_t j = 1; j <= 8; ++j)
+      b.add(s, (s + 97 * j) % n, 3);
+  }
+  const auto m = b.build();
+  EXPECT_EQ(m->non_zeros(), 8u * n);
+  EXPECT_LT(m->memory_bytes(), uint64_t{n} * n * sizeof(uint64_t) / 100);
+}
+
+TEST(A2AMatrix, TooManyRanksIsAnInputError) {
+  EXPECT_THROW(A2AMatrix::Builder(A2AMatrix::kMaxRanks + 1), InputError);
+}
+
+TEST(AllToAllOp, SendAndReceiveViewsOfASharedMatrix) {
+  const uint32_t n = 11;
+  const auto d = random_dense(n, 0.6, 300, 5);
+  const auto m = build(n, d);
+  for (const bool transposed : {false, true}) {
+    for (int32_t r = 0; r < static_cast<int32_t>(n); ++r) {
+      AllToAllOp op;
+      op.matrix = m;
+      op.rank = r;
+      op.transposed = transposed;
+      op.unit_bytes = 42;
+      uint64_t sent = 0, received = 0;
+      for (int32_t q = 0; q < static_cast<int32_t>(n); ++q) {
+        // Not transposed: row r out, column r in; transposed: the other way round.
+        const uint64_t out = transposed ? d[size_t(q) * n + r] : d[size_t(r) * n + q];
+        const uint64_t in = transposed ? d[size_t(r) * n + q] : d[size_t(q) * n + r];
+        EXPECT_EQ(op.send_bytes(q), 42 * out);
+        EXPECT_EQ(op.recv_bytes(q), 42 * in);
+        EXPECT_EQ(op.dense_send_bytes()[q], 42 * out);
+        EXPECT_EQ(op.dense_recv_bytes()[q], 42 * in);
+        sent += 42 * out;
+        received += 42 * in;
+      }
+      EXPECT_EQ(op.total_send_bytes(), sent);
+      EXPECT_EQ(op.total_recv_bytes(), received);
+    }
+  }
+}
+
+// Ops that each hold their own matrix are checked pairwise: what a sends b must expect.
+TEST(AllToAllOp, ValidationComparesRanksThatDoNotShareAMatrix) {
+  const uint32_t n = 3;
+  std::vector<uint64_t> d = {0, 5, 6, 7, 0, 8, 9, 10, 0};
+  auto workload = [&](const std::vector<uint64_t>& view_of_rank_2) {
+    Workload w;
+    w.ranks.resize(n);
+    for (uint32_t r = 0; r < n; ++r) {
+      AllToAllOp op;
+      op.matrix = build(n, r == 2 ? view_of_rank_2 : d);
+      op.rank = static_cast<int32_t>(r);
+      op.tag = 4;
+      w.ranks[r].ops.push_back(Op{"a2a", op, {}});
+    }
+    return w;
+  };
+  EXPECT_NO_THROW(validate_workload(workload(d)));
+  std::vector<uint64_t> other = d;
+  other[1 * n + 2] = 3;  // rank 2 expects 3 B from rank 1, which sends 8 B
+  try {
+    validate_workload(workload(other));
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("rank 1 sends 8 B to rank 2, which expects 3 B"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace mlasim
