@@ -13,25 +13,6 @@ constexpr uint64_t kPureMinRun = 32;
 constexpr uint32_t kPureMaxRest = 4096;
 }  // namespace
 
-void HbmPseudoChannel::RunQueue::erase(size_t i) {
-  if (i == 0) {
-    head_ = (head_ + 1) & mask_;
-  } else {
-    for (; i + 1 < n_; ++i)
-      (*this)[i] = (*this)[i + 1];
-  }
-  --n_;
-}
-
-void HbmPseudoChannel::RunQueue::grow() {
-  std::vector<Run> w(std::max<size_t>(4, v_.size() * 2));
-  for (size_t i = 0; i < n_; ++i)
-    w[i] = (*this)[i];
-  v_ = std::move(w);
-  head_ = 0;
-  mask_ = v_.size() - 1;
-}
-
 HbmPseudoChannel::HbmPseudoChannel(const HbmPcConfig& cfg, const HbmAddressMap& map, uint32_t index,
                                    uint32_t pcs_total, HbmRequestTable& table)
     : cfg_(cfg), map_(map), table_(table), index_(index), banks_(cfg.banks) {

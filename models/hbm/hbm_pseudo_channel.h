@@ -26,11 +26,12 @@
 // row-bus slots taken by per-bank refresh commands, power-down, RFM.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include "models/hbm/hbm_address_map.h"
@@ -126,36 +127,62 @@ class HbmPseudoChannel {
     uint32_t stride;  // seq step between its bursts (0 while unknown)
     uint64_t seq;     // age of the head burst: order of entry into the queue
   };
-  // A bank's runs of one type, oldest first: a ring buffer (power-of-two capacity), so the few
-  // live runs stay on the same cache lines however many pass through.
-  class RunQueue {
+  // A FIFO with erase, on a ring buffer (power-of-two capacity): the few live entries stay on
+  // the same cache lines however many pass through.
+  template <class T>
+  class Ring {
    public:
     bool empty() const { return n_ == 0; }
     size_t size() const { return n_; }
-    Run& operator[](size_t i) { return v_[(head_ + i) & mask_]; }
-    const Run& operator[](size_t i) const { return v_[(head_ + i) & mask_]; }
-    Run& back() { return (*this)[n_ - 1]; }
-    const Run& back() const { return (*this)[n_ - 1]; }
-    void push_back(const Run& r) {
-      if (n_ == v_.size()) grow();
+    T& operator[](size_t i) { return v_[(head_ + i) & mask_]; }
+    const T& operator[](size_t i) const { return v_[(head_ + i) & mask_]; }
+    T& front() { return v_[head_]; }
+    const T& front() const { return v_[head_]; }
+    T& back() { return (*this)[n_ - 1]; }
+    const T& back() const { return (*this)[n_ - 1]; }
+    void push_back(const T& r) {
+      if (!v_ || n_ == mask_ + 1) grow();
       v_[(head_ + n_) & mask_] = r;
       ++n_;
     }
-    void erase(size_t i);
+    void pop_front() {
+      head_ = (head_ + 1) & mask_;
+      --n_;
+    }
+    void erase(size_t i) {
+      if (i == 0) {
+        pop_front();
+        return;
+      }
+      for (; i + 1 < n_; ++i)
+        (*this)[i] = (*this)[i + 1];
+      --n_;
+    }
 
    private:
-    void grow();
-    std::vector<Run> v_;
-    size_t head_ = 0, n_ = 0, mask_ = 0;
+    void grow() {
+      const uint32_t cap = v_ ? 2 * (mask_ + 1) : 4;
+      std::unique_ptr<T[]> w(new T[cap]);
+      for (uint32_t i = 0; i < n_; ++i)
+        w[i] = (*this)[i];
+      v_ = std::move(w);
+      head_ = 0;
+      mask_ = cap - 1;
+    }
+    // Compact (24 bytes): every bank holds two.
+    std::unique_ptr<T[]> v_;
+    uint32_t head_ = 0, n_ = 0, mask_ = 0;
   };
+  // A bank's runs of one type, oldest first.
+  using RunQueue = Ring<Run>;
   struct Bank {
     // Hot: what a scheduling scan reads (kept together, away from the run queues' storage).
     int64_t open_row = -1;
     int64_t act_ok = 0, rd_ok = 0, wr_ok = 0, pre_ok = 0;
     uint64_t head_seq[2] = {0, 0};  // age of the oldest queued burst, per type (if any)
     uint32_t head_row[2] = {0, 0};
-    uint32_t group = 0;
     uint32_t pending[2] = {0, 0};
+    uint32_t group = 0;
     bool closed_for_conflict = false;
     int64_t open_since = 0;
     // Cold.
@@ -221,8 +248,8 @@ class HbmPseudoChannel {
   uint64_t mask_[2] = {0, 0};  // banks with queued bursts, per type
   uint32_t window_[2] = {0, 0};
   uint64_t waiting_[2] = {0, 0};
-  std::deque<Segment> intake_[2];
-  int type_ = 0;  // 0: serving reads, 1: draining writes
+  Ring<Segment> intake_[2];  // per type, oldest first
+  int type_ = 0;             // 0: serving reads, 1: draining writes
   int64_t cur_ = 0;
   uint64_t seq_ = 0;
   // Column bus: earliest RD / WR, any bank group and per bank group.
