@@ -206,9 +206,9 @@ std::vector<Row> inference_steps(const std::string& mlasim) {
           "--set workload.placement.redundant_experts=1792",
           1, 3600, "target <= 30 s");
   } else {
-    skipped("ep144_decode_packet", "about 57 CPU-s, 1.2 GB (target 60 s, 8 GB)");
+    skipped("ep144_decode_packet", "about 56 CPU-s, 1.0 GB (target 60 s, 8 GB)");
     skipped("ep144_decode_flow",
-            "about 35 CPU-s with the default 5 us rate quantum (target 3 s; exact max-min "
+            "about 26 CPU-s with the default 5 us rate quantum (target 3 s; exact max-min "
             "about 1,200 CPU-s)");
     skipped("decode_2048gpu_flow",
             "its 4-layer version alone takes about 300 CPU-s and 4.9 GB (1.35 M flows per "
