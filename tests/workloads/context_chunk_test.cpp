@@ -15,6 +15,7 @@
 #include "sim/commands.h"
 #include "sim/errors.h"
 #include "sim/simulation.h"
+#include "tests/workloads/tiny_cluster.h"
 #include "workloads/context_lengths.h"
 #include "workloads/deepseek_inference.h"
 #include "workloads/inference_report.h"
@@ -244,17 +245,7 @@ TEST(ChunkedPrefill, ChunkAtLeastThePromptChangesNothing) {
 
 // A config error: exit 2 material, naming the file, line and key.
 std::string config_error(const std::string& workload) {
-  const std::string yaml = R"(
-name: t
-cluster: {type: single_switch, nodes: 2, gpus_per_node: 2, nvswitch: true}
-hardware:
-  gpu: {type: roofline}
-  memory: {type: hbm_bandwidth, capacity: 80GB}
-  nic: {type: rdma}
-  switch: {type: infiniband}
-  nvswitch: {type: nvswitch}
-workload:
-)" + workload;
+  const std::string yaml = test_util::tiny_cluster_scenario("t", 1, workload);
   try {
     validate_scenario(load_config_string(yaml, "<t>", MLASIM_CONFIG_DIR),
                       make_builtin_components());

@@ -15,30 +15,20 @@
 #include "sim/builtin_components.h"
 #include "sim/commands.h"
 #include "sim/simulation.h"
+#include "tests/workloads/tiny_cluster.h"
 
 namespace mlasim {
 namespace {
 
-const char* kTiny = R"(
-name: tiny-deepseek
-seed: 3
-cluster: {type: single_switch, nodes: 2, gpus_per_node: 2, nvswitch: true}
-network: {fidelity: packet}
-hardware:
-  gpu: {type: roofline}
-  memory: {type: hbm_bandwidth, capacity: 80GB}
-  nic: {type: rdma}
-  switch: {type: infiniband}
-  nvswitch: {type: nvswitch}
-workload:
-  type: deepseek_inference
+const std::string kTiny =
+    test_util::tiny_cluster_scenario("tiny-deepseek", 3, R"(  type: deepseek_inference
   model: deepseek-v2-lite
   layers: 3
   requests_per_gpu: 8
   context_length: 256
   mtp: {depth: 1, acceptance_rate: 0.8}
   router: {seed: 2}
-)";
+)");
 
 ConfigNode tiny_root() {
   return load_config_string(kTiny, "<test>", std::filesystem::path(MLASIM_CONFIG_DIR));

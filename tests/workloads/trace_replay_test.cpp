@@ -14,23 +14,13 @@
 
 #include <unistd.h>
 
+#include "tests/workloads/tiny_cluster.h"
+
 namespace mlasim {
 namespace {
 
 std::string scenario(const std::string& workload) {
-  return R"(
-name: replay
-seed: 3
-cluster: {type: single_switch, nodes: 2, gpus_per_node: 2, nvswitch: true}
-network: {fidelity: packet}
-hardware:
-  gpu: {type: roofline}
-  memory: {type: hbm_bandwidth, capacity: 80GB}
-  nic: {type: rdma}
-  switch: {type: infiniband}
-  nvswitch: {type: nvswitch}
-workload:
-)" + workload;
+  return test_util::tiny_cluster_scenario("replay", 3, workload);
 }
 
 struct Outcome {

@@ -1,0 +1,26 @@
+// The small cluster the workload tests run on: 2 nodes of 2 GPUs on one switch, NVSwitch inside
+// each node, roofline GPUs, bandwidth-fidelity HBM, RDMA NICs and an InfiniBand switch.
+#pragma once
+
+#include <string>
+
+namespace mlasim::test_util {
+
+// A scenario with this cluster, the given name and seed, and `workload` (indented YAML lines
+// that follow "workload:").
+inline std::string tiny_cluster_scenario(const std::string& name, int seed,
+                                         const std::string& workload) {
+  return "name: " + name + "\nseed: " + std::to_string(seed) + R"(
+cluster: {type: single_switch, nodes: 2, gpus_per_node: 2, nvswitch: true}
+network: {fidelity: packet}
+hardware:
+  gpu: {type: roofline}
+  memory: {type: hbm_bandwidth, capacity: 80GB}
+  nic: {type: rdma}
+  switch: {type: infiniband}
+  nvswitch: {type: nvswitch}
+workload:
+)" + workload;
+}
+
+}  // namespace mlasim::test_util
