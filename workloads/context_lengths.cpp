@@ -9,6 +9,8 @@ namespace mlasim {
 
 void ContextDistributionParams::validate(const ParamCheck& c) const {
   c.require(min >= 1, "min", "must be >= 1");
+  c.require(min <= kMaxContextTokens, "min", "must be <= 4294967296 (2^32 tokens)");
+  c.require(max <= kMaxContextTokens, "max", "must be <= 4294967296 (2^32 tokens)");
   c.require(max == 0 || max >= min, "max", "must be 0 (unbounded) or >= min");
   c.require(type != ContextDistribution::Uniform || max > 0, "max",
             "uniform needs an upper bound (max > 0)");
@@ -41,7 +43,7 @@ double normal(uint64_t seed, uint32_t group, uint64_t request) {
 std::vector<uint64_t> request_contexts(const ContextDistributionParams& d, uint64_t mean,
                                        uint32_t group, uint64_t count) {
   const double lo = static_cast<double>(std::max<uint64_t>(1, d.min));
-  const double hi = d.max > 0 ? static_cast<double>(d.max) : 1e18;  // fits uint64_t
+  const double hi = static_cast<double>(d.max > 0 ? d.max : kMaxContextTokens);
   const double m = static_cast<double>(mean);
   // Lognormal with mean m and standard deviation s: sigma^2 = ln(1 + s^2 / m^2),
   // mu = ln m - sigma^2 / 2.

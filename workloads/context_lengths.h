@@ -30,6 +30,10 @@ struct EnumNames<ContextDistribution> {
        {ContextDistribution::Lognormal, "lognormal"}}};
 };
 
+// Longest context any request may have, tokens: keeps byte counts (tokens x bytes per token x
+// requests) far inside 64 bits.
+inline constexpr uint64_t kMaxContextTokens = uint64_t{1} << 32;
+
 struct ContextDistributionParams {
   ContextDistribution type = ContextDistribution::Fixed;
   uint64_t min = 1;

@@ -24,7 +24,8 @@ void DeepSeekInferenceParams::validate(const ParamCheck& c) const {
             "must be > 0");
   c.require(phase != InferencePhase::Prefill || tokens_per_gpu > 0, "tokens_per_gpu",
             "must be > 0");
-  c.require(context_length > 0, "context_length", "must be > 0");
+  c.require(context_length > 0 && context_length <= kMaxContextTokens, "context_length",
+            "must be in [1, 4294967296] (2^32 tokens)");
   c.require(attention_tp >= 1, "attention_tp", "must be >= 1");
   c.require(mtp.acceptance_rate >= 0 && mtp.acceptance_rate <= 1, "mtp.acceptance_rate",
             "must be in [0, 1]");

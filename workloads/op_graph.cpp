@@ -140,10 +140,14 @@ void validate_collectives(const Workload& w) {
     const auto& ops = w.ranks[r].ops;
     for (size_t i = 0; i < ops.size(); ++i) {
       if (const auto* a = std::get_if<AllToAllOp>(&ops[i].payload)) {
-        if (a->ranks() != ranks || a->rank != r) {
+        if (a->ranks() != ranks) {
           throw InputError(fmt::format(
               "rank {} op {} '{}': all_to_all needs send_bytes and recv_bytes with {} entries", r,
               i, ops[i].name, ranks));
+        }
+        if (a->rank != r) {
+          throw InputError(fmt::format("rank {} op {} '{}': all_to_all built for rank {}", r, i,
+                                       ops[i].name, a->rank));
         }
         auto& per_rank = a2a[a->tag];
         per_rank.resize(ranks, nullptr);

@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -277,6 +278,17 @@ InferenceFacts inference_facts_from_metadata(const Json& metadata, const std::st
   f.visit(rd);
   for (const auto& [k, v] : metadata.items()) {
     if (!rd.known().count(k)) rd.fail(k, "unknown field");
+  }
+  // Values the report divides by or indexes with.
+  if (!(std::isfinite(f.mtp_accepted_tokens_per_step) && f.mtp_accepted_tokens_per_step >= 1))
+    rd.fail("mtp_accepted_tokens_per_step", "must be a finite number >= 1");
+  if (f.model_layers > std::numeric_limits<uint32_t>::max())
+    rd.fail("model_layers", "out of range");
+  for (const auto& [key, value] : {std::pair{"expert_imbalance", f.expert_imbalance},
+                                   {"expert_imbalance_max", f.expert_imbalance_max},
+                                   {"gpu_imbalance", f.gpu_imbalance},
+                                   {"gpu_imbalance_max", f.gpu_imbalance_max}}) {
+    if (!(std::isfinite(value) && value >= 0)) rd.fail(key, "must be a finite number >= 0");
   }
   return f;
 }

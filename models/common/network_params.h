@@ -66,10 +66,10 @@ struct PacketNodeTraits {
 };
 
 // A per-virtual-lane receive buffer advertised as 64 B credits: at least one credit, and at most
-// 128 GiB (credit counts are 32-bit).
+// just under 128 GiB (credit counts are signed 32-bit).
 inline void require_credit_buffer(const ParamCheck& c, const Bytes& buffer) {
   c.require(buffer.count() >= 64, "buffer", "must be >= 64 B (one credit)");
-  c.require(buffer.count() <= (uint64_t{1} << 37), "buffer", "must be <= 128 GiB");
+  c.require(buffer.count() < (uint64_t{1} << 37), "buffer", "must be < 128 GiB");
 }
 
 // GPU side of the GPU's links (its NVLink and PCIe ports) in packet mode.

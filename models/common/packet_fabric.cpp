@@ -56,8 +56,9 @@ void PacketFabric::finalize() {
           l.name, buffer, mtu_, l.overhead.wire_bytes(mtu_)));
     }
     if (credits > INT32_MAX) {
-      throw InputError(fmt::format(
-          "link {}: the receiving buffer ({} B per virtual lane) is over 128 GiB", l.name, buffer));
+      throw InputError(
+          fmt::format("link {}: the receiving buffer ({} B per virtual lane) is 128 GiB or more",
+                      l.name, buffer));
     }
     LinkState& ls = state_[i];
     ls.mtu_wire = static_cast<uint32_t>(l.overhead.wire_bytes(mtu_));

@@ -126,7 +126,7 @@ std::vector<BadInput> cases() {
        {"validate", "@DIR@/s.yaml"},
        {"s.yaml:4:", "hardware.memory.bandwidth", "3TB/q"}},
       {"BufferOverCreditRange",
-       {{"s.yaml", inc + "network:\n  gpu_port:\n    buffer: 200GiB\n"}},
+       {{"s.yaml", inc + "network:\n  gpu_port:\n    buffer: 128GiB\n"}},
        {"validate", "@DIR@/s.yaml"},
        {"s.yaml:4:", "network.gpu_port.buffer", "128 GiB"}},
       {"NegativeTime",

@@ -56,8 +56,11 @@ TEST(SummaryTable, HeadlineTableLeavesOutDetailAndCountsIt) {
   // Every row carries its unit.
   std::istringstream in(t);
   std::string line;
-  while (std::getline(in, line))
-    if (line.starts_with("step_time_ms")) EXPECT_TRUE(line.ends_with("  ms")) << line;
+  while (std::getline(in, line)) {
+    if (line.starts_with("step_time_ms")) {
+      EXPECT_TRUE(line.ends_with("  ms")) << line;
+    }
+  }
 }
 
 TEST(SummaryTable, RunOnlySummaryIsShownWhole) {

@@ -268,6 +268,11 @@ TEST(ContextLengths, BadValuesNameTheKey) {
   EXPECT_NE(e.find("workload.context_distribution.type"), std::string::npos) << e;
   e = config_error(base + "  chunk_size: 512\n");
   EXPECT_NE(e.find("workload.chunk_size"), std::string::npos) << e;
+  // Contexts beyond 2^32 tokens (byte counts would leave 64 bits; min above the unbounded max).
+  e = config_error(base + "  context_distribution: {type: normal, min: 5000000000}\n");
+  EXPECT_NE(e.find("workload.context_distribution.min"), std::string::npos) << e;
+  e = config_error(base + "  context_length: 5000000000\n");
+  EXPECT_NE(e.find("workload.context_length"), std::string::npos) << e;
   EXPECT_EQ(config_error(base + "  context_distribution: {type: lognormal, stddev: 512}\n"),
             "no error");
 }

@@ -188,6 +188,17 @@ TEST(Trace, InferenceMetadataRoundTripAndErrors) {
   bad.erase("phase");
   EXPECT_NE(error(bad).find("field 'phase': missing field"), std::string::npos) << error(bad);
   bad = j;
+  bad["mtp_accepted_tokens_per_step"] = 0;  // tpot divides by it
+  EXPECT_NE(error(bad).find("field 'mtp_accepted_tokens_per_step': must be a finite number >= 1"),
+            std::string::npos)
+      << error(bad);
+  bad = j;
+  bad["gpu_imbalance"] = -1;
+  EXPECT_NE(error(bad).find("field 'gpu_imbalance'"), std::string::npos) << error(bad);
+  bad = j;
+  bad["model_layers"] = uint64_t{1} << 33;
+  EXPECT_NE(error(bad).find("field 'model_layers': out of range"), std::string::npos) << error(bad);
+  bad = j;
   bad["generator"] = "llama_magic";
   EXPECT_NE(error(bad).find("field 'generator'"), std::string::npos) << error(bad);
 }
