@@ -442,22 +442,4 @@ Workload read_trace_file(const std::filesystem::path& path, Json* metadata) {
   return workload_from_json(j, path.string(), metadata);
 }
 
-Workload TraceWorkload::generate(const ClusterShape& cluster) const {
-  Json metadata;
-  Workload w = read_trace_file(params_.file, &metadata);
-  // Checked here, so that a bad block is bad input before the run rather than after it.
-  if (!metadata.is_null()) inference_facts_from_metadata(metadata, params_.file);
-  last_metadata_ = metadata;
-  if (static_cast<int>(w.ranks.size()) != cluster.ranks()) {
-    throw InputError(fmt::format("{}: trace has {} ranks but the cluster has {} GPUs", params_.file,
-                                 w.ranks.size(), cluster.ranks()));
-  }
-  return w;
-}
-
-WorkloadReport TraceWorkload::report(const WorkloadRun& run) const {
-  if (last_metadata_.is_null()) return {};
-  return inference_report(inference_facts_from_metadata(last_metadata_, params_.file), run);
-}
-
 }  // namespace mlasim

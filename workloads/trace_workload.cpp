@@ -1,0 +1,30 @@
+// The `trace` workload generator (declared in trace.h): replays a trace file and, when the file
+// carries inference metadata, reports like the generator that wrote it. Kept apart from the
+// trace reader and writer (trace.cpp), which the fuzz targets link without the report code.
+#include <fmt/format.h>
+
+#include "sim/errors.h"
+#include "workloads/inference_report.h"
+#include "workloads/trace.h"
+
+namespace mlasim {
+
+Workload TraceWorkload::generate(const ClusterShape& cluster) const {
+  nlohmann::json metadata;
+  Workload w = read_trace_file(params_.file, &metadata);
+  // Checked here, so that a bad block is bad input before the run rather than after it.
+  if (!metadata.is_null()) inference_facts_from_metadata(metadata, params_.file);
+  last_metadata_ = metadata;
+  if (static_cast<int>(w.ranks.size()) != cluster.ranks()) {
+    throw InputError(fmt::format("{}: trace has {} ranks but the cluster has {} GPUs", params_.file,
+                                 w.ranks.size(), cluster.ranks()));
+  }
+  return w;
+}
+
+WorkloadReport TraceWorkload::report(const WorkloadRun& run) const {
+  if (last_metadata_.is_null()) return {};
+  return inference_report(inference_facts_from_metadata(last_metadata_, params_.file), run);
+}
+
+}  // namespace mlasim
