@@ -261,7 +261,8 @@ nlohmann::ordered_json workload_to_json(const Workload& w, const nlohmann::order
 nlohmann::ordered_json inference_trace_metadata(const InferenceFacts& facts) {
   nlohmann::ordered_json j{{"generator", "deepseek_inference"}};
   FieldWriter fw(j);
-  const_cast<InferenceFacts&>(facts).visit(fw);
+  InferenceFacts copy = facts;  // visit() takes its fields by reference, for reading too
+  copy.visit(fw);
   return j;
 }
 
