@@ -136,7 +136,8 @@ bool HbmPseudoChannel::find_candidates(Candidate& col, Candidate& row) const {
   const int t = type_;
   // Banks whose candidates are recomputed now; every other bank's is as at the last scan.
   const uint64_t changed = cached_type_ == t ? dirty_ & mask_[t] : ~uint64_t{0};
-  refresh_candidates();
+  // Often nothing changed since the last scan (a column command that kept its run's bursts).
+  if (changed != 0 || (col_order_mask_ & ~mask_[t]) != 0) refresh_candidates();
   const uint64_t live = mask_[t];
   const uint64_t acts = act_mask_ & live, pres = pre_mask_ & live;
   // The column command: the age order is current for every bank with a column candidate.
@@ -193,7 +194,7 @@ void HbmPseudoChannel::advance(int64_t until) {
       const bool turned_mixed = fast_pure(until);
       if (commands_ - before >= kPureMinRun) {
         pure_backoff_ = 0;
-      } else if (turned_mixed) {
+      } else if (turned_mixed || commands_ - before < kPureMinRun / 4) {
         pure_backoff_ = std::clamp<uint32_t>(pure_backoff_ * 2, 16, kPureMaxRest);
         pure_rest_ = pure_backoff_;
       }
