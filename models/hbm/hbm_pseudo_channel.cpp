@@ -187,8 +187,9 @@ void HbmPseudoChannel::advance(int64_t until) {
     }
     // The pure loop pays a scan to set up; where queues keep turning mixed after a few
     // commands it does not pay back (many interleaved streams, as in attention decode), so
-    // after a short run that ended that way it rests, twice as long after each further one
-    // (either loop makes the same choices).
+    // after a short run that ended that way, or a very short one cut by `until` (a wake every
+    // few commands), it rests, twice as long after each further one (either loop makes the
+    // same choices).
     if (cfg_.fast_path != HbmFastPath::Off && pure && pure_rest_ == 0) {
       const uint64_t before = commands_;
       const bool turned_mixed = fast_pure(until);
