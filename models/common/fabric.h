@@ -39,8 +39,8 @@ namespace mlasim {
 // so a series never needs to know the run's length.
 class TimeSeries {
  public:
-  void add(int64_t t0_ps, int64_t t1_ps, double per_ps, int64_t initial_width_ps,
-           int32_t max_bins) {
+  [[gnu::always_inline]] void add(int64_t t0_ps, int64_t t1_ps, double per_ps,
+                                  int64_t initial_width_ps, int32_t max_bins) {
     // Common case, without a division: inside the bin the last interval ended in.
     if (t0_ps >= cur_lo_ && t1_ps <= cur_hi_) {
       cur_sum_ += static_cast<double>(t1_ps - t0_ps) * per_ps;
@@ -203,7 +203,7 @@ class Fabric : public sc_core::sc_module {
 
  protected:
   using Event = FabricEvent;  // 16 bytes: time in ps, then the event's kind and arguments
-  void schedule(int64_t t_ps, uint8_t kind, uint32_t a, uint32_t b = 0) {
+  [[gnu::always_inline]] void schedule(int64_t t_ps, uint8_t kind, uint32_t a, uint32_t b = 0) {
     const int64_t now = now_ps();
     if (t_ps < now) t_ps = now;
     queue_.push(Event{static_cast<uint64_t>(t_ps), a, static_cast<uint32_t>(kind) | (b << 8)});
@@ -245,13 +245,14 @@ class Fabric : public sc_core::sc_module {
                         int in_port);
 
   // Adds a serialisation interval and a buffer residency to a link's statistics.
-  void note_busy(FabricLink& l, int64_t start, int64_t end) {
+  [[gnu::always_inline]] void note_busy(FabricLink& l, int64_t start, int64_t end) {
     l.stats.busy_ps += static_cast<uint64_t>(end - start);
     if (series_enabled_) {
       l.stats.busy_series.add(start, end, 1.0, params_.report.bin.ps(), params_.report.max_bins);
     }
   }
-  void note_residency(FabricLink& l, uint64_t bytes, int64_t from, int64_t to) {
+  [[gnu::always_inline]] void note_residency(FabricLink& l, uint64_t bytes, int64_t from,
+                                             int64_t to) {
     if (to <= from) return;
     l.stats.queue_byte_ps += static_cast<double>(bytes) * static_cast<double>(to - from);
     if (series_enabled_) {

@@ -27,14 +27,6 @@ inline void prefetch_line(const void* p) {
   asm volatile("" : : "r"(p));
 }
 
-// Min-heap order of credit returns by time.
-struct LaterReturn {
-  template <class R>
-  bool operator()(const R& a, const R& b) const {
-    return a.t > b.t;
-  }
-};
-
 }  // namespace
 
 PacketFabric::PacketFabric(const sc_core::sc_module_name& name, SimContext& ctx,
@@ -213,7 +205,8 @@ void PacketFabric::unref(uint32_t m) {
   }
 }
 
-int64_t PacketFabric::earliest_start(uint32_t link, const Packet& p) const {
+[[gnu::always_inline]] inline int64_t PacketFabric::earliest_start(uint32_t link,
+                                                                   const Packet& p) const {
   if (p.in_link == kNone) return hot_[p.msg].ready;
   // When the node it is in may forward it (it is not that node's to sink), and cut-through:
   // the tail must not leave before it has arrived.
@@ -227,8 +220,9 @@ uint64_t PacketFabric::hash_of(const Packet& p) const {
   return params_.spray ? flow ^ mix64(p.seq + 1) : flow;
 }
 
-bool PacketFabric::reserve(uint32_t link, uint8_t vl, uint32_t credits, int64_t t0,
-                           int64_t* start) {
+[[gnu::always_inline]] inline bool PacketFabric::reserve(uint32_t link, uint8_t vl,
+                                                         uint32_t credits, int64_t t0,
+                                                         int64_t* start) {
   LinkState& ls = state_[link];
   VlState& v = ls.vl(vl);
   // Credit stall counts from when the packet could have gone but for credits; a start is
@@ -236,15 +230,13 @@ bool PacketFabric::reserve(uint32_t link, uint8_t vl, uint32_t credits, int64_t 
   const int64_t could = std::max(t0, ls.wire_free);
   const int64_t t = std::max(could, now_ps());
   const int64_t horizon = std::max(t, v.ready_at);
-  while (!v.returns.empty() && v.returns.front().t <= horizon) {
-    v.free += v.returns.front().credits;
-    std::pop_heap(v.returns.begin(), v.returns.end(), LaterReturn{});
-    v.returns.pop_back();
+  while (!v.returns.empty() && v.returns.top().t <= horizon) {
+    v.free += v.returns.top().credits;
+    v.returns.pop();
   }
   while (v.free < credits && !v.returns.empty()) {
-    const Return r = v.returns.front();
-    std::pop_heap(v.returns.begin(), v.returns.end(), LaterReturn{});
-    v.returns.pop_back();
+    const Return r = v.returns.top();
+    v.returns.pop();
     v.free += r.credits;
     v.ready_at = std::max(v.ready_at, r.t);
   }
@@ -362,7 +354,7 @@ void PacketFabric::drain(uint32_t link, uint8_t vl) {
   }
 }
 
-void PacketFabric::forward(uint32_t pkt, uint32_t link) {
+[[gnu::always_inline]] inline void PacketFabric::forward(uint32_t pkt, uint32_t link) {
   if (state_[link].dead) [[unlikely]] {
     lose(pkt);
     return;
@@ -392,7 +384,8 @@ void PacketFabric::forward(uint32_t pkt, uint32_t link) {
   state_[link].queued_bytes += pool_[pkt].payload;
 }
 
-void PacketFabric::commit(uint32_t link, uint32_t pkt, int64_t start) {
+[[gnu::always_inline]] inline void PacketFabric::commit(uint32_t link, uint32_t pkt,
+                                                        int64_t start) {
   FabricLink& l = *link_ptr_[link];
   LinkState& ls = state_[link];
   const uint32_t wire = wire_of(link, pool_[pkt].payload);
@@ -415,7 +408,7 @@ void PacketFabric::commit(uint32_t link, uint32_t pkt, int64_t start) {
   const uint8_t vl = q.vl;
   const int64_t head_in = q.head_in;
   if (in_link != kNone) {
-    release(in_link, vl, in_credits, in_wire, head_in, end);
+    free_input(in_link, vl, in_credits, in_wire, head_in, end);
   } else if (last_of_message && !msgs_[msg].sent_done) {
     // Last packet of a message left its GPU: the send is done when its tail is out.
     msgs_[msg].sent_done = true;
@@ -432,20 +425,26 @@ void PacketFabric::commit(uint32_t link, uint32_t pkt, int64_t start) {
   schedule(ready, kReady, pkt);
 }
 
-void PacketFabric::release(uint32_t link, uint8_t vl, uint32_t credits, uint32_t wire, int64_t from,
-                           int64_t to) {
+[[gnu::always_inline]] inline void PacketFabric::free_input(uint32_t link, uint8_t vl,
+                                                            uint32_t credits, uint32_t wire,
+                                                            int64_t from, int64_t to) {
   note_residency(*link_ptr_[link], wire, from, to);
   if (probe_) probe_(link, vl, credits, from, to);
   return_credits(link, vl, credits, to + state_[link].prop);
 }
 
-void PacketFabric::return_credits(uint32_t link, uint8_t vl, uint32_t credits, int64_t t) {
+void PacketFabric::release(uint32_t link, uint8_t vl, uint32_t credits, uint32_t wire, int64_t from,
+                           int64_t to) {
+  free_input(link, vl, credits, wire, from, to);
+}
+
+[[gnu::always_inline]] inline void PacketFabric::return_credits(uint32_t link, uint8_t vl,
+                                                                uint32_t credits, int64_t t) {
   VlState& v = state_[link].vl(vl);
   if (t <= v.ready_at) {
     v.free += credits;
   } else {
-    v.returns.push_back(Return{t, credits});
-    std::push_heap(v.returns.begin(), v.returns.end(), LaterReturn{});
+    v.returns.push(Return{t, credits});
   }
   if (v.free > v.total) ++credit_violations;
   if (!v.idle()) drain(link, vl);
@@ -501,12 +500,12 @@ void PacketFabric::prefetch(const Event* e1, const Event* e2, const Event* e3) c
   if (e1 != nullptr && e1->kind() == kReady) {
     const Packet& p = pool_[e1->a];
     const LinkState& in = state_[p.in_link];
-    if (p.vl == 0 && !in.vl0.returns.empty()) prefetch_line(&in.vl0.returns.back());
+    if (p.vl == 0 && !in.vl0.returns.empty()) prefetch_line(in.vl0.returns.back_address());
     prefetch_line(&link_ptr_[p.in_link]->stats.queue_byte_ps);
     if (!per_packet_routing_ && p.hop < p.path_len) {
       const uint32_t link = p.link_at(p.hop);
       const LinkState& out = state_[link];
-      if (p.vl == 0 && !out.vl0.returns.empty()) prefetch_line(out.vl0.returns.data());
+      if (p.vl == 0 && !out.vl0.returns.empty()) prefetch_line(out.vl0.returns.front_address());
       const LinkStats& stats = link_ptr_[link]->stats;
       prefetch_line(&stats);
       prefetch_line(&stats.busy_series);
@@ -518,7 +517,7 @@ bool PacketFabric::is_internal(uint8_t kind, uint32_t) const {
   return kind == kReady || kind == kSent || kind == kTimeout;
 }
 
-void PacketFabric::on_ready(uint32_t pkt) {
+[[gnu::flatten]] void PacketFabric::on_ready(uint32_t pkt) {
   const Packet& p = pool_[pkt];
   const LinkState& in = state_[p.in_link];
   if (in.dead_at < p.tail_in && in.dead_at <= now_ps()) [[unlikely]] {
@@ -544,7 +543,7 @@ void PacketFabric::on_ready(uint32_t pkt) {
     // (Fields copied out: releasing may create packets and move the pool.)
     const uint32_t in_link = p.in_link, msg = p.msg;
     const uint32_t wire = in_wire_of(p);
-    release(in_link, p.vl, credits_of(wire), wire, p.head_in, p.tail_in);
+    free_input(in_link, p.vl, credits_of(wire), wire, p.head_in, p.tail_in);
     ++packets_delivered;
     --in_flight_;
     free_packets_.push_back(pkt);
@@ -563,9 +562,15 @@ void PacketFabric::on_ready(uint32_t pkt) {
     forward(pkt, p.link_at(p.hop));
     return;
   }
-  NetworkNode& node = *nodes_[in.to];
+  route(pkt);
+}
+
+void PacketFabric::route(uint32_t pkt) {
+  const Packet& p = pool_[pkt];
+  const uint32_t at = state_[p.in_link].to;
+  NetworkNode& node = *nodes_[at];
   const int port = node.route_port(p.dst, hash_of(p));
-  if (port < 0 || static_cast<size_t>(port) >= out_links_[in.to].size()) {
+  if (port < 0 || static_cast<size_t>(port) >= out_links_[at].size()) {
     if (!fault_actions_.empty()) {
       lose(pkt);  // stranded by a fault: no route from here any more
       return;
@@ -574,7 +579,7 @@ void PacketFabric::on_ready(uint32_t pkt) {
                                       node.name(), p.dst, msgs_[p.msg].msg.id,
                                       msgs_[p.msg].msg.src));
   }
-  forward(pkt, out_links_[in.to][port]);
+  forward(pkt, out_links_[at][port]);
 }
 
 double PacketFabric::port_load(const NetworkNode& at, int port) const {

@@ -50,6 +50,7 @@
 #include <string>
 #include <vector>
 
+#include "models/common/credit_return_heap.h"
 #include "models/common/fabric.h"
 
 namespace mlasim {
@@ -158,10 +159,7 @@ class PacketFabric final : public Fabric {
     std::vector<uint32_t> resend;
     std::vector<uint32_t> path;  // links from source to destination (ECMP, fixed per flow)
   };
-  struct Return {
-    int64_t t;
-    uint32_t credits;
-  };
+  using Return = CreditReturnHeap::Return;
   struct Slot {
     uint32_t input;  // link the waiting packets came in on
     std::deque<uint32_t> packets;
@@ -181,8 +179,8 @@ class PacketFabric final : public Fabric {
     uint32_t sourcing = 0;  // messages in `source` (active and pending)
     // Bit s: slots[s] holds packets (s < kMaskedSlots; the scan reads no empty slot).
     uint64_t busy_slots = 0;
-    std::vector<Return> returns;  // min-heap by time: credits known to come back later
-    std::vector<Slot> slots;      // packets waiting for credits, per input
+    CreditReturnHeap returns;  // credits known to come back later
+    std::vector<Slot> slots;   // packets waiting for credits, per input
     Source source;
     bool idle() const { return waiting == 0 && sourcing == 0; }
   };
@@ -220,15 +218,23 @@ class PacketFabric final : public Fabric {
   void dispatch_other(uint8_t kind, uint32_t a);
   void prefetch(const Event* e1, const Event* e2, const Event* e3) const override;
   bool is_internal(uint8_t kind, uint32_t a) const override;
+  // The per-hop path (on_ready, forward, reserve, commit, release, return_credits) is inlined
+  // into one body in packet_fabric.cpp: calls between them cost as much as their work. drain,
+  // which serves queued packets and sources, stays out of line.
   void on_ready(uint32_t pkt);
-  void forward(uint32_t pkt, uint32_t link);
-  void drain(uint32_t link, uint8_t vl);
-  bool reserve(uint32_t link, uint8_t vl, uint32_t credits, int64_t t0, int64_t* start);
-  void commit(uint32_t link, uint32_t pkt, int64_t start);
+  inline void forward(uint32_t pkt, uint32_t link);
+  // Decides the next hop at the node (per-packet routing), then forwards.
+  [[gnu::noinline]] void route(uint32_t pkt);
+  [[gnu::noinline]] void drain(uint32_t link, uint8_t vl);
+  inline bool reserve(uint32_t link, uint8_t vl, uint32_t credits, int64_t t0, int64_t* start);
+  inline void commit(uint32_t link, uint32_t pkt, int64_t start);
+  // release for the fault code (another source file); free_input is its inlined body.
   void release(uint32_t link, uint8_t vl, uint32_t credits, uint32_t wire, int64_t from,
                int64_t to);
-  void return_credits(uint32_t link, uint8_t vl, uint32_t credits, int64_t t);
-  int64_t earliest_start(uint32_t link, const Packet& p) const;
+  inline void free_input(uint32_t link, uint8_t vl, uint32_t credits, uint32_t wire, int64_t from,
+                         int64_t to);
+  inline void return_credits(uint32_t link, uint8_t vl, uint32_t credits, int64_t t);
+  inline int64_t earliest_start(uint32_t link, const Packet& p) const;
   // Its routing hash (per-packet routing only; spraying varies it per packet).
   uint64_t hash_of(const Packet& p) const;
   // Its wire bytes on the link it came in on.
