@@ -56,6 +56,19 @@ class TimeSeries {
       }
       return;
     }
+    // Next: from that bin into the one after it (time moving on), no merging due.
+    if (t0_ps >= cur_lo_ && t0_ps < cur_hi_ && t1_ps > cur_hi_ && t1_ps - cur_hi_ <= width_ &&
+        t1_ps - 1 < width_ * static_cast<int64_t>(max_bins)) {
+      if (bins_.size() <= cur_ + 1) bins_.resize(cur_ + 2, 0.0);
+      if (prev_lo_ < cur_lo_) bins_[cur_ - 1] = prev_sum_;
+      prev_sum_ = cur_sum_ + static_cast<double>(cur_hi_ - t0_ps) * per_ps;
+      ++cur_;
+      prev_lo_ = cur_lo_;
+      cur_lo_ = cur_hi_;
+      cur_hi_ += width_;
+      cur_sum_ = bins_[cur_] + static_cast<double>(t1_ps - cur_lo_) * per_ps;
+      return;
+    }
     add_slow(t0_ps, t1_ps, per_ps, initial_width_ps, max_bins);
   }
   int64_t width_ps() const { return width_; }
