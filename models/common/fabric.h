@@ -223,12 +223,20 @@ class Fabric : public sc_core::sc_module {
     // While firing, the loop picks up events due now and re-arms once at its end.
     if (!in_fire_ && (armed_for_ < 0 || t_ps < armed_for_)) arm();
   }
+  // The same where the caller knows the fabric's time (now_ps(), read once per event: a store
+  // through any byte pointer would otherwise make the compiler read it again).
+  [[gnu::always_inline]] void schedule_from(int64_t now, int64_t t_ps, uint8_t kind, uint32_t a,
+                                            uint32_t b = 0) {
+    if (t_ps < now) t_ps = now;
+    queue_.push(Event{static_cast<uint64_t>(t_ps), a, static_cast<uint32_t>(kind) | (b << 8)});
+    if (!in_fire_ && (armed_for_ < 0 || t_ps < armed_for_)) arm();
+  }
   virtual void dispatch(uint8_t kind, uint32_t a, uint32_t b) = 0;
   // Events that touch only the fabric's own state (no callback into a GPU) may run ahead of
   // SystemC time, up to the next time anything else in the simulation can act.
   virtual bool is_internal(uint8_t /*kind*/, uint32_t /*a*/) const { return false; }
-  // Hint: the next three events (null where not known); load their state while this one runs.
-  virtual void prefetch(const Event* /*e1*/, const Event* /*e2*/, const Event* /*e3*/) const {}
+  // Hint: the next two events (null where not known); load their state while this one runs.
+  virtual void prefetch(const Event* /*e1*/, const Event* /*e2*/) const {}
   // Runs the events due at `now` (SystemC's time), then, when the next one is internal, those
   // that may run ahead of SystemC. A fabric overrides it with run_events_as(*this, now), which
   // calls its dispatch, is_internal and prefetch directly rather than through the vtable.
@@ -327,7 +335,7 @@ void Fabric::run_events_as(Self& self, int64_t now) {
     const Event e = queue_.pop_front();
     ++ctx_.events;
     vnow_ = e.t() < now ? now : e.t();
-    self.prefetch(queue_.ahead(0), queue_.ahead(1), queue_.ahead(2));
+    self.prefetch(queue_.ahead(0), queue_.ahead(1));
     self.dispatch(e.kind(), e.a, e.b());
   }
   // Run ahead: nothing else can act before `limit` (our own wake is consumed), and internal
@@ -344,7 +352,7 @@ void Fabric::run_events_as(Self& self, int64_t now) {
     while (queue_.ready_by(static_cast<uint64_t>(limit - 1)) &&
            self.is_internal(queue_.front().kind(), queue_.front().a)) {
       const Event e = queue_.pop_front();
-      self.prefetch(queue_.ahead(0), queue_.ahead(1), queue_.ahead(2));
+      self.prefetch(queue_.ahead(0), queue_.ahead(1));
       ++ctx_.events;
       ++events_ahead;
       vnow_ = e.t();

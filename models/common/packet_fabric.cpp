@@ -20,13 +20,6 @@ uint64_t mix64(uint64_t x) {  // splitmix64 finaliser
   return x ^ (x >> 31);
 }
 
-// A prefetch the optimiser keeps: a function doing nothing but __builtin_prefetch counts as
-// free of side effects to GCC, which then drops calls to it.
-inline void prefetch_line(const void* p) {
-  __builtin_prefetch(p);
-  asm volatile("" : : "r"(p));
-}
-
 }  // namespace
 
 PacketFabric::PacketFabric(const sc_core::sc_module_name& name, SimContext& ctx,
@@ -221,14 +214,14 @@ uint64_t PacketFabric::hash_of(const Packet& p) const {
 }
 
 [[gnu::always_inline]] inline bool PacketFabric::reserve(uint32_t link, uint8_t vl,
-                                                         uint32_t credits, int64_t t0,
+                                                         uint32_t credits, int64_t t0, int64_t now,
                                                          int64_t* start) {
   LinkState& ls = state_[link];
   VlState& v = ls.vl(vl);
   // Credit stall counts from when the packet could have gone but for credits; a start is
   // never in the past.
   const int64_t could = std::max(t0, ls.wire_free);
-  const int64_t t = std::max(could, now_ps());
+  const int64_t t = std::max(could, now);
   const int64_t horizon = std::max(t, v.ready_at);
   while (!v.returns.empty() && v.returns.top().t <= horizon) {
     v.free += v.returns.top().credits;
@@ -252,6 +245,7 @@ uint64_t PacketFabric::hash_of(const Packet& p) const {
 }
 
 void PacketFabric::drain(uint32_t link, uint8_t vl) {
+  const int64_t now = now_ps();
   const bool fcfs = state_[link].fcfs;
   // A dead link sends nothing: its waiting packets were lost when it died, and messages that
   // start on it wait at their source for the rebuilt routes.
@@ -259,7 +253,7 @@ void PacketFabric::drain(uint32_t link, uint8_t vl) {
   while (true) {
     VlState& v = state_[link].vl(vl);
     // Messages whose setup has elapsed by the time the wire frees join the round-robin.
-    const int64_t horizon = std::max(now_ps(), state_[link].wire_free);
+    const int64_t horizon = std::max(now, state_[link].wire_free);
     while (v.sourcing > 0 && !v.source.pending.empty() &&
            hot_[v.source.pending.front()].ready <= horizon) {
       v.source.active.push_back(v.source.pending.front());
@@ -322,7 +316,7 @@ void PacketFabric::drain(uint32_t link, uint8_t vl) {
     }
     const uint32_t credits = credits_of(wire_of(link, payload));
     int64_t start = 0;
-    if (!reserve(link, vl, credits, pick_t0, &start)) {
+    if (!reserve(link, vl, credits, pick_t0, now, &start)) {
       // Out of credits until some come back: the messages served next (round-robin, so by
       // then evicted from cache) are loaded meanwhile. (The front one was read just now.)
       const auto& active = v.source.active;
@@ -350,11 +344,11 @@ void PacketFabric::drain(uint32_t link, uint8_t vl) {
       }
     }
     state_[link].vl(vl).rr = pick == n ? 0 : pick + 1;
-    commit(link, pkt, start);
+    commit(link, pkt, start, now);
   }
 }
 
-[[gnu::always_inline]] inline void PacketFabric::forward(uint32_t pkt, uint32_t link) {
+[[gnu::always_inline]] inline void PacketFabric::forward(uint32_t pkt, uint32_t link, int64_t now) {
   if (state_[link].dead) [[unlikely]] {
     lose(pkt);
     return;
@@ -364,8 +358,8 @@ void PacketFabric::drain(uint32_t link, uint8_t vl) {
   if (v.idle()) {
     const uint32_t credits = credits_of(wire_of(link, pool_[pkt].payload));
     int64_t start = 0;
-    if (reserve(link, vl, credits, earliest_start(link, pool_[pkt]), &start)) {
-      commit(link, pkt, start);
+    if (reserve(link, vl, credits, earliest_start(link, pool_[pkt]), now, &start)) {
+      commit(link, pkt, start, now);
       return;
     }
   }
@@ -384,8 +378,8 @@ void PacketFabric::drain(uint32_t link, uint8_t vl) {
   state_[link].queued_bytes += pool_[pkt].payload;
 }
 
-[[gnu::always_inline]] inline void PacketFabric::commit(uint32_t link, uint32_t pkt,
-                                                        int64_t start) {
+[[gnu::always_inline]] inline void PacketFabric::commit(uint32_t link, uint32_t pkt, int64_t start,
+                                                        int64_t now) {
   FabricLink& l = *link_ptr_[link];
   LinkState& ls = state_[link];
   const uint32_t wire = wire_of(link, pool_[pkt].payload);
@@ -412,7 +406,7 @@ void PacketFabric::drain(uint32_t link, uint8_t vl) {
   } else if (last_of_message && !msgs_[msg].sent_done) {
     // Last packet of a message left its GPU: the send is done when its tail is out.
     msgs_[msg].sent_done = true;
-    schedule(end, msgs_[msg].on_sent ? kSentNotify : kSent, msg);
+    schedule_from(now, end, msgs_[msg].on_sent ? kSentNotify : kSent, msg);
   }
   Packet& p = pool_[pkt];
   ++p.hop;
@@ -422,7 +416,7 @@ void PacketFabric::drain(uint32_t link, uint8_t vl) {
   const bool sink = ls.to_rank == p.dst;
   const int64_t ready =
       sink ? p.tail_in + ls.to_sink : (ls.to_cut_through ? p.head_in : p.tail_in) + ls.to_delay;
-  schedule(ready, kReady, pkt);
+  schedule_from(now, ready, kReady, pkt);
 }
 
 [[gnu::always_inline]] inline void PacketFabric::free_input(uint32_t link, uint8_t vl,
@@ -481,38 +475,6 @@ void PacketFabric::dispatch_other(uint8_t kind, uint32_t a) {
   }
 }
 
-void PacketFabric::prefetch(const Event* e1, const Event* e2, const Event* e3) const {
-  // A hop misses the cache on its packet, then on the links it names, then on what those
-  // point to (credit returns, statistics). Three stages, each reading only what the previous
-  // event's call asked for: event 3's packet; event 2's links; event 1's returns and statistics.
-  if (e3 != nullptr && e3->kind() == kReady) prefetch_line(&pool_[e3->a]);
-  if (e2 != nullptr && e2->kind() == kReady) {
-    const Packet& p = pool_[e2->a];
-    const char* in = reinterpret_cast<const char*>(&state_[p.in_link]);
-    prefetch_line(in);
-    prefetch_line(in + 64);
-    if (!per_packet_routing_ && p.hop < p.path_len) {
-      const char* out = reinterpret_cast<const char*>(&state_[p.link_at(p.hop)]);
-      prefetch_line(out);
-      prefetch_line(out + 64);
-    }
-  }
-  if (e1 != nullptr && e1->kind() == kReady) {
-    const Packet& p = pool_[e1->a];
-    const LinkState& in = state_[p.in_link];
-    if (p.vl == 0 && !in.vl0.returns.empty()) prefetch_line(in.vl0.returns.back_address());
-    prefetch_line(&link_ptr_[p.in_link]->stats.queue_byte_ps);
-    if (!per_packet_routing_ && p.hop < p.path_len) {
-      const uint32_t link = p.link_at(p.hop);
-      const LinkState& out = state_[link];
-      if (p.vl == 0 && !out.vl0.returns.empty()) prefetch_line(out.vl0.returns.front_address());
-      const LinkStats& stats = link_ptr_[link]->stats;
-      prefetch_line(&stats);
-      prefetch_line(&stats.busy_series);
-    }
-  }
-}
-
 bool PacketFabric::is_internal(uint8_t kind, uint32_t) const {
   return kind == kReady || kind == kSent || kind == kTimeout;
 }
@@ -520,7 +482,8 @@ bool PacketFabric::is_internal(uint8_t kind, uint32_t) const {
 [[gnu::flatten]] void PacketFabric::on_ready(uint32_t pkt) {
   const Packet& p = pool_[pkt];
   const LinkState& in = state_[p.in_link];
-  if (in.dead_at < p.tail_in && in.dead_at <= now_ps()) [[unlikely]] {
+  const int64_t now = now_ps();  // read once (see Fabric::schedule_from)
+  if (in.dead_at < p.tail_in && in.dead_at <= now) [[unlikely]] {
     lose(pkt);  // its link died before its tail was through
     return;
   }
@@ -537,7 +500,7 @@ bool PacketFabric::is_internal(uint8_t kind, uint32_t) const {
         unref(msg);
         return;
       }
-      last_repair_ps = now_ps();
+      last_repair_ps = now;
     }
     // GPU memory absorbs the packet as it arrives: its buffer room frees at the tail.
     // (Fields copied out: releasing may create packets and move the pool.)
@@ -547,19 +510,18 @@ bool PacketFabric::is_internal(uint8_t kind, uint32_t) const {
     ++packets_delivered;
     --in_flight_;
     free_packets_.push_back(pkt);
-    const int64_t now = now_ps();
     payload_delivered += pool_[pkt].payload;
     delivered_series.add(now - 1, now, static_cast<double>(pool_[pkt].payload),
                          params_.report.bin.ps(), params_.report.max_bins);
     if (--undelivered_[msg] == 0) {
       // Delivery calls into the GPU: its own event, at the same time.
       msgs_[msg].last_in_port = static_cast<uint32_t>(link_ptr_[in_link]->to_port);
-      schedule(now_ps(), kDeliver, msg);
+      schedule_from(now, now, kDeliver, msg);
     }
     return;
   }
   if (!per_packet_routing_ && p.hop < p.path_len) {
-    forward(pkt, p.link_at(p.hop));
+    forward(pkt, p.link_at(p.hop), now);
     return;
   }
   route(pkt);
@@ -579,7 +541,7 @@ void PacketFabric::route(uint32_t pkt) {
                                       node.name(), p.dst, msgs_[p.msg].msg.id,
                                       msgs_[p.msg].msg.src));
   }
-  forward(pkt, out_links_[at][port]);
+  forward(pkt, out_links_[at][port], now_ps());
 }
 
 double PacketFabric::port_load(const NetworkNode& at, int port) const {
