@@ -314,9 +314,9 @@ void PacketFabric::drain(uint32_t link, uint8_t vl) {
           v.source.active.empty() ? v.source.pending.front() : v.source.active.front();
       payload = next_payload(m);
     }
-    const uint32_t credits = credits_of(wire_of(link, payload));
+    const uint32_t wire = wire_of(link, payload);
     int64_t start = 0;
-    if (!reserve(link, vl, credits, pick_t0, now, &start)) {
+    if (!reserve(link, vl, credits_of(wire), pick_t0, now, &start)) {
       // Out of credits until some come back: the messages served next (round-robin, so by
       // then evicted from cache) are loaded meanwhile. (The front one was read just now.)
       const auto& active = v.source.active;
@@ -344,7 +344,7 @@ void PacketFabric::drain(uint32_t link, uint8_t vl) {
       }
     }
     state_[link].vl(vl).rr = pick == n ? 0 : pick + 1;
-    commit(link, pkt, start, now);
+    commit(link, pkt, start, wire, ser_of(link, payload), now);
   }
 }
 
@@ -353,13 +353,21 @@ void PacketFabric::drain(uint32_t link, uint8_t vl) {
     lose(pkt);
     return;
   }
-  const uint8_t vl = pool_[pkt].vl;
-  VlState& v = state_[link].vl(vl);
+  LinkState& ls = state_[link];
+  const Packet& p = pool_[pkt];
+  const uint8_t vl = p.vl;
+  VlState& v = ls.vl(vl);
   if (v.idle()) {
-    const uint32_t credits = credits_of(wire_of(link, pool_[pkt].payload));
+    // Its wire bytes and serialisation here, worked out once (earliest_start inlined).
+    const uint32_t payload = p.payload;
+    const bool full = payload == mtu_;
+    const uint32_t wire = full ? ls.mtu_wire : wire_of(link, payload);
+    const int64_t ser = full ? ls.mtu_ser : ser_of(link, payload);
+    const LinkState& in = state_[p.in_link];
+    const int64_t ready = (in.to_cut_through ? p.head_in : p.tail_in) + in.to_delay;
     int64_t start = 0;
-    if (reserve(link, vl, credits, earliest_start(link, pool_[pkt]), now, &start)) {
-      commit(link, pkt, start, now);
+    if (reserve(link, vl, credits_of(wire), std::max(ready, p.tail_in - ser), now, &start)) {
+      commit(link, pkt, start, wire, ser, now);
       return;
     }
   }
@@ -379,29 +387,27 @@ void PacketFabric::drain(uint32_t link, uint8_t vl) {
 }
 
 [[gnu::always_inline]] inline void PacketFabric::commit(uint32_t link, uint32_t pkt, int64_t start,
-                                                        int64_t now) {
+                                                        uint32_t wire, int64_t ser, int64_t now) {
+  // (Fields copied out: releasing may create packets and move the pool.)
+  const Packet& q = pool_[pkt];
+  const uint32_t payload = q.payload, in_link = q.in_link, msg = q.msg;
+  const uint8_t vl = q.vl;
+  const int64_t head_in = q.head_in;
+  const bool last_of_message = (q.flags & kLast) != 0;
   FabricLink& l = *link_ptr_[link];
   LinkState& ls = state_[link];
-  const uint32_t wire = wire_of(link, pool_[pkt].payload);
-  const int64_t end = start + ser_of(link, pool_[pkt].payload);
+  const int64_t end = start + ser;
   ls.wire_free = end;
-  l.stats.bytes += pool_[pkt].payload;
+  l.stats.bytes += payload;
   l.stats.wire_bytes += wire;
   ++l.stats.packets;
   note_busy(l, start, end);
   ++packet_hops;
-  const bool last_of_message = (pool_[pkt].flags & kLast) != 0;
   if (last_of_message) ++l.stats.messages;
 
   // The packet's tail leaves its input buffer now: that room goes back upstream.
-  // (Fields copied out: releasing may create packets and move the pool.)
-  const Packet& q = pool_[pkt];
-  const uint32_t in_link = q.in_link;
-  const uint32_t in_wire = in_link != kNone ? in_wire_of(q) : 0, in_credits = credits_of(in_wire);
-  const uint32_t msg = q.msg;
-  const uint8_t vl = q.vl;
-  const int64_t head_in = q.head_in;
   if (in_link != kNone) {
+    const uint32_t in_wire = wire_of(in_link, payload), in_credits = credits_of(in_wire);
     free_input(in_link, vl, in_credits, in_wire, head_in, end);
   } else if (last_of_message && !msgs_[msg].sent_done) {
     // Last packet of a message left its GPU: the send is done when its tail is out.

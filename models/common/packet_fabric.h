@@ -244,7 +244,9 @@ class PacketFabric final : public Fabric {
   [[gnu::noinline]] void drain(uint32_t link, uint8_t vl);
   inline bool reserve(uint32_t link, uint8_t vl, uint32_t credits, int64_t t0, int64_t now,
                       int64_t* start);
-  inline void commit(uint32_t link, uint32_t pkt, int64_t start, int64_t now);
+  // Sends the packet at `start` (its wire bytes and serialisation on `link` given).
+  inline void commit(uint32_t link, uint32_t pkt, int64_t start, uint32_t wire, int64_t ser,
+                     int64_t now);
   // release for the fault code (another source file); free_input is its inlined body.
   void release(uint32_t link, uint8_t vl, uint32_t credits, uint32_t wire, int64_t from,
                int64_t to);
