@@ -244,7 +244,7 @@ uint64_t PacketFabric::hash_of(const Packet& p) const {
   return true;
 }
 
-void PacketFabric::drain(uint32_t link, uint8_t vl) {
+[[gnu::flatten]] void PacketFabric::drain(uint32_t link, uint8_t vl) {
   const int64_t now = now_ps();
   const bool fcfs = state_[link].fcfs;
   // A dead link sends nothing: its waiting packets were lost when it died, and messages that
