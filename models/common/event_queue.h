@@ -72,7 +72,7 @@ class FabricEventQueue {
   FabricEventQueue() : slots_(kSlots) {}
   bool empty() const { return size_ == 0; }
   size_t size() const { return size_; }
-  void push(FabricEvent e) {
+  [[gnu::always_inline]] void push(FabricEvent e) {
     if (e.key < floor_) e.key = floor_;
     const uint64_t slot = e.key >> kSlotBits;
     ++size_;

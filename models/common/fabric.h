@@ -39,8 +39,8 @@ namespace mlasim {
 // so a series never needs to know the run's length.
 class TimeSeries {
  public:
-  void add(int64_t t0_ps, int64_t t1_ps, double per_ps, int64_t initial_width_ps,
-           int32_t max_bins) {
+  [[gnu::always_inline]] void add(int64_t t0_ps, int64_t t1_ps, double per_ps,
+                                  int64_t initial_width_ps, int32_t max_bins) {
     // Common case, without a division: inside the bin the last interval ended in.
     if (t0_ps >= cur_lo_ && t1_ps <= cur_hi_) {
       cur_sum_ += static_cast<double>(t1_ps - t0_ps) * per_ps;
@@ -54,6 +54,19 @@ class TimeSeries {
         prev_sum_ += static_cast<double>(cur_lo_ - t0_ps) * per_ps;
         cur_sum_ += static_cast<double>(t1_ps - cur_lo_) * per_ps;
       }
+      return;
+    }
+    // Next: from that bin into the one after it (time moving on), no merging due.
+    if (t0_ps >= cur_lo_ && t0_ps < cur_hi_ && t1_ps > cur_hi_ && t1_ps - cur_hi_ <= width_ &&
+        t1_ps - 1 < width_ * static_cast<int64_t>(max_bins)) {
+      if (bins_.size() <= cur_ + 1) bins_.resize(cur_ + 2, 0.0);
+      if (prev_lo_ < cur_lo_) bins_[cur_ - 1] = prev_sum_;
+      prev_sum_ = cur_sum_ + static_cast<double>(cur_hi_ - t0_ps) * per_ps;
+      ++cur_;
+      prev_lo_ = cur_lo_;
+      cur_lo_ = cur_hi_;
+      cur_hi_ += width_;
+      cur_sum_ = bins_[cur_] + static_cast<double>(t1_ps - cur_lo_) * per_ps;
       return;
     }
     add_slow(t0_ps, t1_ps, per_ps, initial_width_ps, max_bins);
@@ -203,19 +216,27 @@ class Fabric : public sc_core::sc_module {
 
  protected:
   using Event = FabricEvent;  // 16 bytes: time in ps, then the event's kind and arguments
-  void schedule(int64_t t_ps, uint8_t kind, uint32_t a, uint32_t b = 0) {
+  [[gnu::always_inline]] void schedule(int64_t t_ps, uint8_t kind, uint32_t a, uint32_t b = 0) {
     const int64_t now = now_ps();
     if (t_ps < now) t_ps = now;
     queue_.push(Event{static_cast<uint64_t>(t_ps), a, static_cast<uint32_t>(kind) | (b << 8)});
     // While firing, the loop picks up events due now and re-arms once at its end.
     if (!in_fire_ && (armed_for_ < 0 || t_ps < armed_for_)) arm();
   }
+  // The same where the caller knows the fabric's time (now_ps(), read once per event: a store
+  // through any byte pointer would otherwise make the compiler read it again).
+  [[gnu::always_inline]] void schedule_from(int64_t now, int64_t t_ps, uint8_t kind, uint32_t a,
+                                            uint32_t b = 0) {
+    if (t_ps < now) t_ps = now;
+    queue_.push(Event{static_cast<uint64_t>(t_ps), a, static_cast<uint32_t>(kind) | (b << 8)});
+    if (!in_fire_ && (armed_for_ < 0 || t_ps < armed_for_)) arm();
+  }
   virtual void dispatch(uint8_t kind, uint32_t a, uint32_t b) = 0;
   // Events that touch only the fabric's own state (no callback into a GPU) may run ahead of
   // SystemC time, up to the next time anything else in the simulation can act.
   virtual bool is_internal(uint8_t /*kind*/, uint32_t /*a*/) const { return false; }
-  // Hint: the next three events (null where not known); load their state while this one runs.
-  virtual void prefetch(const Event* /*e1*/, const Event* /*e2*/, const Event* /*e3*/) const {}
+  // Hint: the next two events (null where not known); load their state while this one runs.
+  virtual void prefetch(const Event* /*e1*/, const Event* /*e2*/) const {}
   // Runs the events due at `now` (SystemC's time), then, when the next one is internal, those
   // that may run ahead of SystemC. A fabric overrides it with run_events_as(*this, now), which
   // calls its dispatch, is_internal and prefetch directly rather than through the vtable.
@@ -245,13 +266,14 @@ class Fabric : public sc_core::sc_module {
                         int in_port);
 
   // Adds a serialisation interval and a buffer residency to a link's statistics.
-  void note_busy(FabricLink& l, int64_t start, int64_t end) {
+  [[gnu::always_inline]] void note_busy(FabricLink& l, int64_t start, int64_t end) {
     l.stats.busy_ps += static_cast<uint64_t>(end - start);
     if (series_enabled_) {
       l.stats.busy_series.add(start, end, 1.0, params_.report.bin.ps(), params_.report.max_bins);
     }
   }
-  void note_residency(FabricLink& l, uint64_t bytes, int64_t from, int64_t to) {
+  [[gnu::always_inline]] void note_residency(FabricLink& l, uint64_t bytes, int64_t from,
+                                             int64_t to) {
     if (to <= from) return;
     l.stats.queue_byte_ps += static_cast<double>(bytes) * static_cast<double>(to - from);
     if (series_enabled_) {
@@ -313,7 +335,7 @@ void Fabric::run_events_as(Self& self, int64_t now) {
     const Event e = queue_.pop_front();
     ++ctx_.events;
     vnow_ = e.t() < now ? now : e.t();
-    self.prefetch(queue_.ahead(0), queue_.ahead(1), queue_.ahead(2));
+    self.prefetch(queue_.ahead(0), queue_.ahead(1));
     self.dispatch(e.kind(), e.a, e.b());
   }
   // Run ahead: nothing else can act before `limit` (our own wake is consumed), and internal
@@ -330,7 +352,7 @@ void Fabric::run_events_as(Self& self, int64_t now) {
     while (queue_.ready_by(static_cast<uint64_t>(limit - 1)) &&
            self.is_internal(queue_.front().kind(), queue_.front().a)) {
       const Event e = queue_.pop_front();
-      self.prefetch(queue_.ahead(0), queue_.ahead(1), queue_.ahead(2));
+      self.prefetch(queue_.ahead(0), queue_.ahead(1));
       ++ctx_.events;
       ++events_ahead;
       vnow_ = e.t();

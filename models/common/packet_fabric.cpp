@@ -20,21 +20,6 @@ uint64_t mix64(uint64_t x) {  // splitmix64 finaliser
   return x ^ (x >> 31);
 }
 
-// A prefetch the optimiser keeps: a function doing nothing but __builtin_prefetch counts as
-// free of side effects to GCC, which then drops calls to it.
-inline void prefetch_line(const void* p) {
-  __builtin_prefetch(p);
-  asm volatile("" : : "r"(p));
-}
-
-// Min-heap order of credit returns by time.
-struct LaterReturn {
-  template <class R>
-  bool operator()(const R& a, const R& b) const {
-    return a.t > b.t;
-  }
-};
-
 }  // namespace
 
 PacketFabric::PacketFabric(const sc_core::sc_module_name& name, SimContext& ctx,
@@ -213,7 +198,8 @@ void PacketFabric::unref(uint32_t m) {
   }
 }
 
-int64_t PacketFabric::earliest_start(uint32_t link, const Packet& p) const {
+[[gnu::always_inline]] inline int64_t PacketFabric::earliest_start(uint32_t link,
+                                                                   const Packet& p) const {
   if (p.in_link == kNone) return hot_[p.msg].ready;
   // When the node it is in may forward it (it is not that node's to sink), and cut-through:
   // the tail must not leave before it has arrived.
@@ -227,24 +213,23 @@ uint64_t PacketFabric::hash_of(const Packet& p) const {
   return params_.spray ? flow ^ mix64(p.seq + 1) : flow;
 }
 
-bool PacketFabric::reserve(uint32_t link, uint8_t vl, uint32_t credits, int64_t t0,
-                           int64_t* start) {
+[[gnu::always_inline]] inline bool PacketFabric::reserve(uint32_t link, uint8_t vl,
+                                                         uint32_t credits, int64_t t0, int64_t now,
+                                                         int64_t* start) {
   LinkState& ls = state_[link];
   VlState& v = ls.vl(vl);
   // Credit stall counts from when the packet could have gone but for credits; a start is
   // never in the past.
   const int64_t could = std::max(t0, ls.wire_free);
-  const int64_t t = std::max(could, now_ps());
+  const int64_t t = std::max(could, now);
   const int64_t horizon = std::max(t, v.ready_at);
-  while (!v.returns.empty() && v.returns.front().t <= horizon) {
-    v.free += v.returns.front().credits;
-    std::pop_heap(v.returns.begin(), v.returns.end(), LaterReturn{});
-    v.returns.pop_back();
+  while (!v.returns.empty() && v.returns.top().t <= horizon) {
+    v.free += v.returns.top().credits;
+    v.returns.pop();
   }
   while (v.free < credits && !v.returns.empty()) {
-    const Return r = v.returns.front();
-    std::pop_heap(v.returns.begin(), v.returns.end(), LaterReturn{});
-    v.returns.pop_back();
+    const Return r = v.returns.top();
+    v.returns.pop();
     v.free += r.credits;
     v.ready_at = std::max(v.ready_at, r.t);
   }
@@ -259,7 +244,8 @@ bool PacketFabric::reserve(uint32_t link, uint8_t vl, uint32_t credits, int64_t 
   return true;
 }
 
-void PacketFabric::drain(uint32_t link, uint8_t vl) {
+[[gnu::flatten]] void PacketFabric::drain(uint32_t link, uint8_t vl) {
+  const int64_t now = now_ps();
   const bool fcfs = state_[link].fcfs;
   // A dead link sends nothing: its waiting packets were lost when it died, and messages that
   // start on it wait at their source for the rebuilt routes.
@@ -267,7 +253,7 @@ void PacketFabric::drain(uint32_t link, uint8_t vl) {
   while (true) {
     VlState& v = state_[link].vl(vl);
     // Messages whose setup has elapsed by the time the wire frees join the round-robin.
-    const int64_t horizon = std::max(now_ps(), state_[link].wire_free);
+    const int64_t horizon = std::max(now, state_[link].wire_free);
     while (v.sourcing > 0 && !v.source.pending.empty() &&
            hot_[v.source.pending.front()].ready <= horizon) {
       v.source.active.push_back(v.source.pending.front());
@@ -328,9 +314,9 @@ void PacketFabric::drain(uint32_t link, uint8_t vl) {
           v.source.active.empty() ? v.source.pending.front() : v.source.active.front();
       payload = next_payload(m);
     }
-    const uint32_t credits = credits_of(wire_of(link, payload));
+    const uint32_t wire = wire_of(link, payload);
     int64_t start = 0;
-    if (!reserve(link, vl, credits, pick_t0, &start)) {
+    if (!reserve(link, vl, credits_of(wire), pick_t0, now, &start)) {
       // Out of credits until some come back: the messages served next (round-robin, so by
       // then evicted from cache) are loaded meanwhile. (The front one was read just now.)
       const auto& active = v.source.active;
@@ -358,22 +344,30 @@ void PacketFabric::drain(uint32_t link, uint8_t vl) {
       }
     }
     state_[link].vl(vl).rr = pick == n ? 0 : pick + 1;
-    commit(link, pkt, start);
+    commit(link, pkt, start, wire, ser_of(link, payload), now);
   }
 }
 
-void PacketFabric::forward(uint32_t pkt, uint32_t link) {
+[[gnu::always_inline]] inline void PacketFabric::forward(uint32_t pkt, uint32_t link, int64_t now) {
   if (state_[link].dead) [[unlikely]] {
     lose(pkt);
     return;
   }
-  const uint8_t vl = pool_[pkt].vl;
-  VlState& v = state_[link].vl(vl);
+  LinkState& ls = state_[link];
+  const Packet& p = pool_[pkt];
+  const uint8_t vl = p.vl;
+  VlState& v = ls.vl(vl);
   if (v.idle()) {
-    const uint32_t credits = credits_of(wire_of(link, pool_[pkt].payload));
+    // Its wire bytes and serialisation here, worked out once (earliest_start inlined).
+    const uint32_t payload = p.payload;
+    const bool full = payload == mtu_;
+    const uint32_t wire = full ? ls.mtu_wire : wire_of(link, payload);
+    const int64_t ser = full ? ls.mtu_ser : ser_of(link, payload);
+    const LinkState& in = state_[p.in_link];
+    const int64_t ready = (in.to_cut_through ? p.head_in : p.tail_in) + in.to_delay;
     int64_t start = 0;
-    if (reserve(link, vl, credits, earliest_start(link, pool_[pkt]), &start)) {
-      commit(link, pkt, start);
+    if (reserve(link, vl, credits_of(wire), std::max(ready, p.tail_in - ser), now, &start)) {
+      commit(link, pkt, start, wire, ser, now);
       return;
     }
   }
@@ -392,34 +386,33 @@ void PacketFabric::forward(uint32_t pkt, uint32_t link) {
   state_[link].queued_bytes += pool_[pkt].payload;
 }
 
-void PacketFabric::commit(uint32_t link, uint32_t pkt, int64_t start) {
+[[gnu::always_inline]] inline void PacketFabric::commit(uint32_t link, uint32_t pkt, int64_t start,
+                                                        uint32_t wire, int64_t ser, int64_t now) {
+  // (Fields copied out: releasing may create packets and move the pool.)
+  const Packet& q = pool_[pkt];
+  const uint32_t payload = q.payload, in_link = q.in_link, msg = q.msg;
+  const uint8_t vl = q.vl;
+  const int64_t head_in = q.head_in;
+  const bool last_of_message = (q.flags & kLast) != 0;
   FabricLink& l = *link_ptr_[link];
   LinkState& ls = state_[link];
-  const uint32_t wire = wire_of(link, pool_[pkt].payload);
-  const int64_t end = start + ser_of(link, pool_[pkt].payload);
+  const int64_t end = start + ser;
   ls.wire_free = end;
-  l.stats.bytes += pool_[pkt].payload;
+  l.stats.bytes += payload;
   l.stats.wire_bytes += wire;
   ++l.stats.packets;
   note_busy(l, start, end);
   ++packet_hops;
-  const bool last_of_message = (pool_[pkt].flags & kLast) != 0;
   if (last_of_message) ++l.stats.messages;
 
   // The packet's tail leaves its input buffer now: that room goes back upstream.
-  // (Fields copied out: releasing may create packets and move the pool.)
-  const Packet& q = pool_[pkt];
-  const uint32_t in_link = q.in_link;
-  const uint32_t in_wire = in_link != kNone ? in_wire_of(q) : 0, in_credits = credits_of(in_wire);
-  const uint32_t msg = q.msg;
-  const uint8_t vl = q.vl;
-  const int64_t head_in = q.head_in;
   if (in_link != kNone) {
-    release(in_link, vl, in_credits, in_wire, head_in, end);
+    const uint32_t in_wire = wire_of(in_link, payload), in_credits = credits_of(in_wire);
+    free_input(in_link, vl, in_credits, in_wire, head_in, end);
   } else if (last_of_message && !msgs_[msg].sent_done) {
     // Last packet of a message left its GPU: the send is done when its tail is out.
     msgs_[msg].sent_done = true;
-    schedule(end, msgs_[msg].on_sent ? kSentNotify : kSent, msg);
+    schedule_from(now, end, msgs_[msg].on_sent ? kSentNotify : kSent, msg);
   }
   Packet& p = pool_[pkt];
   ++p.hop;
@@ -429,23 +422,29 @@ void PacketFabric::commit(uint32_t link, uint32_t pkt, int64_t start) {
   const bool sink = ls.to_rank == p.dst;
   const int64_t ready =
       sink ? p.tail_in + ls.to_sink : (ls.to_cut_through ? p.head_in : p.tail_in) + ls.to_delay;
-  schedule(ready, kReady, pkt);
+  schedule_from(now, ready, kReady, pkt);
 }
 
-void PacketFabric::release(uint32_t link, uint8_t vl, uint32_t credits, uint32_t wire, int64_t from,
-                           int64_t to) {
+[[gnu::always_inline]] inline void PacketFabric::free_input(uint32_t link, uint8_t vl,
+                                                            uint32_t credits, uint32_t wire,
+                                                            int64_t from, int64_t to) {
   note_residency(*link_ptr_[link], wire, from, to);
   if (probe_) probe_(link, vl, credits, from, to);
   return_credits(link, vl, credits, to + state_[link].prop);
 }
 
-void PacketFabric::return_credits(uint32_t link, uint8_t vl, uint32_t credits, int64_t t) {
+void PacketFabric::release(uint32_t link, uint8_t vl, uint32_t credits, uint32_t wire, int64_t from,
+                           int64_t to) {
+  free_input(link, vl, credits, wire, from, to);
+}
+
+[[gnu::always_inline]] inline void PacketFabric::return_credits(uint32_t link, uint8_t vl,
+                                                                uint32_t credits, int64_t t) {
   VlState& v = state_[link].vl(vl);
   if (t <= v.ready_at) {
     v.free += credits;
   } else {
-    v.returns.push_back(Return{t, credits});
-    std::push_heap(v.returns.begin(), v.returns.end(), LaterReturn{});
+    v.returns.push(Return{t, credits});
   }
   if (v.free > v.total) ++credit_violations;
   if (!v.idle()) drain(link, vl);
@@ -482,46 +481,15 @@ void PacketFabric::dispatch_other(uint8_t kind, uint32_t a) {
   }
 }
 
-void PacketFabric::prefetch(const Event* e1, const Event* e2, const Event* e3) const {
-  // A hop misses the cache on its packet, then on the links it names, then on what those
-  // point to (credit returns, statistics). Three stages, each reading only what the previous
-  // event's call asked for: event 3's packet; event 2's links; event 1's returns and statistics.
-  if (e3 != nullptr && e3->kind() == kReady) prefetch_line(&pool_[e3->a]);
-  if (e2 != nullptr && e2->kind() == kReady) {
-    const Packet& p = pool_[e2->a];
-    const char* in = reinterpret_cast<const char*>(&state_[p.in_link]);
-    prefetch_line(in);
-    prefetch_line(in + 64);
-    if (!per_packet_routing_ && p.hop < p.path_len) {
-      const char* out = reinterpret_cast<const char*>(&state_[p.link_at(p.hop)]);
-      prefetch_line(out);
-      prefetch_line(out + 64);
-    }
-  }
-  if (e1 != nullptr && e1->kind() == kReady) {
-    const Packet& p = pool_[e1->a];
-    const LinkState& in = state_[p.in_link];
-    if (p.vl == 0 && !in.vl0.returns.empty()) prefetch_line(&in.vl0.returns.back());
-    prefetch_line(&link_ptr_[p.in_link]->stats.queue_byte_ps);
-    if (!per_packet_routing_ && p.hop < p.path_len) {
-      const uint32_t link = p.link_at(p.hop);
-      const LinkState& out = state_[link];
-      if (p.vl == 0 && !out.vl0.returns.empty()) prefetch_line(out.vl0.returns.data());
-      const LinkStats& stats = link_ptr_[link]->stats;
-      prefetch_line(&stats);
-      prefetch_line(&stats.busy_series);
-    }
-  }
-}
-
 bool PacketFabric::is_internal(uint8_t kind, uint32_t) const {
   return kind == kReady || kind == kSent || kind == kTimeout;
 }
 
-void PacketFabric::on_ready(uint32_t pkt) {
+[[gnu::flatten]] void PacketFabric::on_ready(uint32_t pkt) {
   const Packet& p = pool_[pkt];
   const LinkState& in = state_[p.in_link];
-  if (in.dead_at < p.tail_in && in.dead_at <= now_ps()) [[unlikely]] {
+  const int64_t now = now_ps();  // read once (see Fabric::schedule_from)
+  if (in.dead_at < p.tail_in && in.dead_at <= now) [[unlikely]] {
     lose(pkt);  // its link died before its tail was through
     return;
   }
@@ -538,34 +506,39 @@ void PacketFabric::on_ready(uint32_t pkt) {
         unref(msg);
         return;
       }
-      last_repair_ps = now_ps();
+      last_repair_ps = now;
     }
     // GPU memory absorbs the packet as it arrives: its buffer room frees at the tail.
     // (Fields copied out: releasing may create packets and move the pool.)
     const uint32_t in_link = p.in_link, msg = p.msg;
     const uint32_t wire = in_wire_of(p);
-    release(in_link, p.vl, credits_of(wire), wire, p.head_in, p.tail_in);
+    free_input(in_link, p.vl, credits_of(wire), wire, p.head_in, p.tail_in);
     ++packets_delivered;
     --in_flight_;
     free_packets_.push_back(pkt);
-    const int64_t now = now_ps();
     payload_delivered += pool_[pkt].payload;
     delivered_series.add(now - 1, now, static_cast<double>(pool_[pkt].payload),
                          params_.report.bin.ps(), params_.report.max_bins);
     if (--undelivered_[msg] == 0) {
       // Delivery calls into the GPU: its own event, at the same time.
       msgs_[msg].last_in_port = static_cast<uint32_t>(link_ptr_[in_link]->to_port);
-      schedule(now_ps(), kDeliver, msg);
+      schedule_from(now, now, kDeliver, msg);
     }
     return;
   }
   if (!per_packet_routing_ && p.hop < p.path_len) {
-    forward(pkt, p.link_at(p.hop));
+    forward(pkt, p.link_at(p.hop), now);
     return;
   }
-  NetworkNode& node = *nodes_[in.to];
+  route(pkt);
+}
+
+void PacketFabric::route(uint32_t pkt) {
+  const Packet& p = pool_[pkt];
+  const uint32_t at = state_[p.in_link].to;
+  NetworkNode& node = *nodes_[at];
   const int port = node.route_port(p.dst, hash_of(p));
-  if (port < 0 || static_cast<size_t>(port) >= out_links_[in.to].size()) {
+  if (port < 0 || static_cast<size_t>(port) >= out_links_[at].size()) {
     if (!fault_actions_.empty()) {
       lose(pkt);  // stranded by a fault: no route from here any more
       return;
@@ -574,7 +547,7 @@ void PacketFabric::on_ready(uint32_t pkt) {
                                       node.name(), p.dst, msgs_[p.msg].msg.id,
                                       msgs_[p.msg].msg.src));
   }
-  forward(pkt, out_links_[in.to][port]);
+  forward(pkt, out_links_[at][port], now_ps());
 }
 
 double PacketFabric::port_load(const NetworkNode& at, int port) const {

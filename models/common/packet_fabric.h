@@ -50,6 +50,7 @@
 #include <string>
 #include <vector>
 
+#include "models/common/credit_return_heap.h"
 #include "models/common/fabric.h"
 
 namespace mlasim {
@@ -158,10 +159,7 @@ class PacketFabric final : public Fabric {
     std::vector<uint32_t> resend;
     std::vector<uint32_t> path;  // links from source to destination (ECMP, fixed per flow)
   };
-  struct Return {
-    int64_t t;
-    uint32_t credits;
-  };
+  using Return = CreditReturnHeap::Return;
   struct Slot {
     uint32_t input;  // link the waiting packets came in on
     std::deque<uint32_t> packets;
@@ -178,11 +176,11 @@ class PacketFabric final : public Fabric {
     int32_t total = 0;
     uint32_t rr = 0;
     uint32_t waiting = 0;
-    uint32_t sourcing = 0;  // messages in `source` (active and pending)
+    uint32_t sourcing = 0;     // messages in `source` (active and pending)
+    CreditReturnHeap returns;  // credits known to come back later (ends the first cache line)
     // Bit s: slots[s] holds packets (s < kMaskedSlots; the scan reads no empty slot).
     uint64_t busy_slots = 0;
-    std::vector<Return> returns;  // min-heap by time: credits known to come back later
-    std::vector<Slot> slots;      // packets waiting for credits, per input
+    std::vector<Slot> slots;  // packets waiting for credits, per input
     Source source;
     bool idle() const { return waiting == 0 && sourcing == 0; }
   };
@@ -201,7 +199,7 @@ class PacketFabric final : public Fabric {
     bool fcfs = false;  // the sending node arbitrates first-come first-served
     bool dead = false;
     int64_t dead_at = INT64_MAX;
-    VlState vl0;
+    VlState vl0;                    // its hot part is the link's second cache line
     uint64_t queued_bytes = 0;      // waiting for this output (adaptive routing's load)
     std::vector<VlState> more_vls;  // VL 1.. when network.vls > 1
     VlState& vl(uint8_t i) { return i == 0 ? vl0 : more_vls[i - 1]; }
@@ -218,17 +216,44 @@ class PacketFabric final : public Fabric {
     }
   }
   void dispatch_other(uint8_t kind, uint32_t a);
-  void prefetch(const Event* e1, const Event* e2, const Event* e3) const override;
+  // A hop misses the cache on its packet, then on the links it names. Two stages, the second
+  // reading only what the first asked for one event earlier: event 2's packet, event 1's links.
+  // (The former third stage, their credit returns and statistics, cost about 50 instructions
+  // per hop and measured no faster.) Defined here so that the event loop inlines it.
+  void prefetch(const Event* e1, const Event* e2) const override {
+    if (e2 != nullptr && e2->kind() == kReady) prefetch_line(&pool_[e2->a]);
+    if (e1 != nullptr && e1->kind() == kReady) {
+      const Packet& p = pool_[e1->a];
+      prefetch_line(&state_[p.in_link]);
+      if (!per_packet_routing_ && p.hop < p.path_len) prefetch_line(&state_[p.link_at(p.hop)]);
+    }
+  }
+  // A prefetch the optimiser keeps (GCC drops calls to a function that only prefetches).
+  static void prefetch_line(const void* p) {
+    __builtin_prefetch(p);
+    asm volatile("" : : "r"(p));
+  }
   bool is_internal(uint8_t kind, uint32_t a) const override;
+  // The per-hop path (on_ready, forward, reserve, commit, release, return_credits) is inlined
+  // into one body in packet_fabric.cpp: calls between them cost as much as their work. drain,
+  // which serves queued packets and sources, stays out of line.
   void on_ready(uint32_t pkt);
-  void forward(uint32_t pkt, uint32_t link);
-  void drain(uint32_t link, uint8_t vl);
-  bool reserve(uint32_t link, uint8_t vl, uint32_t credits, int64_t t0, int64_t* start);
-  void commit(uint32_t link, uint32_t pkt, int64_t start);
+  inline void forward(uint32_t pkt, uint32_t link, int64_t now);
+  // Decides the next hop at the node (per-packet routing), then forwards.
+  [[gnu::noinline]] void route(uint32_t pkt);
+  [[gnu::noinline]] void drain(uint32_t link, uint8_t vl);
+  inline bool reserve(uint32_t link, uint8_t vl, uint32_t credits, int64_t t0, int64_t now,
+                      int64_t* start);
+  // Sends the packet at `start` (its wire bytes and serialisation on `link` given).
+  inline void commit(uint32_t link, uint32_t pkt, int64_t start, uint32_t wire, int64_t ser,
+                     int64_t now);
+  // release for the fault code (another source file); free_input is its inlined body.
   void release(uint32_t link, uint8_t vl, uint32_t credits, uint32_t wire, int64_t from,
                int64_t to);
-  void return_credits(uint32_t link, uint8_t vl, uint32_t credits, int64_t t);
-  int64_t earliest_start(uint32_t link, const Packet& p) const;
+  inline void free_input(uint32_t link, uint8_t vl, uint32_t credits, uint32_t wire, int64_t from,
+                         int64_t to);
+  inline void return_credits(uint32_t link, uint8_t vl, uint32_t credits, int64_t t);
+  inline int64_t earliest_start(uint32_t link, const Packet& p) const;
   // Its routing hash (per-packet routing only; spraying varies it per packet).
   uint64_t hash_of(const Packet& p) const;
   // Its wire bytes on the link it came in on.
