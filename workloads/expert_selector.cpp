@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <map>
 
 #include "sim/errors.h"
 
@@ -92,19 +93,31 @@ ExpertSelector::ExpertSelector(const RouterConfig& cfg, const ExpertPlacement& p
       use_nodes_(max_nodes_ > 0 && max_nodes_ < nodes_),
       group_ok_(groups_, 1),
       masked_(cfg.n_routed_experts),
-      node_score_(nodes_),
-      node_best_(size_t{nodes_} * per_node_),
+      node_class_(nodes_, 0),
       node_stamp_(nodes_, 0),
       expert_stamp_(cfg.n_routed_experts, 0),
       top_groups_(cfg.topk_group),
-      top_nodes_(use_nodes_ ? max_nodes_ : 1),
+      top_classes_(use_nodes_ ? max_nodes_ : 1),
       all_nodes_(nodes_),
       top_(k_) {
   std::vector<uint32_t> nodes_of_expert(cfg.n_routed_experts, 0);
+  std::map<std::vector<uint32_t>, uint32_t> class_of_set;
+  std::vector<std::vector<uint32_t>> members;
   for (uint32_t node = 0; node < nodes_; ++node) {
-    node_run_begin_.push_back(static_cast<uint32_t>(runs_.size()));
-    node_loose_begin_.push_back(static_cast<uint32_t>(loose_.size()));
     const auto experts = pl.experts_on_node(node);
+    for (uint32_t e : experts)
+      ++nodes_of_expert[e];
+    const auto [it, added] =
+        class_of_set.try_emplace(std::vector<uint32_t>(experts.begin(), experts.end()), classes_);
+    node_class_[node] = it->second;
+    if (!added) {
+      members[it->second].push_back(node);
+      continue;
+    }
+    members.push_back({node});
+    ++classes_;
+    class_run_begin_.push_back(static_cast<uint32_t>(runs_.size()));
+    class_loose_begin_.push_back(static_cast<uint32_t>(loose_.size()));
     for (size_t i = 0; i < experts.size();) {
       size_t j = i + 1;
       while (j < experts.size() && experts[j] == experts[j - 1] + 1)
@@ -114,13 +127,19 @@ ExpertSelector::ExpertSelector(const RouterConfig& cfg, const ExpertPlacement& p
       } else {
         loose_.insert(loose_.end(), experts.begin() + i, experts.begin() + j);
       }
-      for (size_t x = i; x < j; ++x)
-        ++nodes_of_expert[experts[x]];
       i = j;
     }
   }
-  node_run_begin_.push_back(static_cast<uint32_t>(runs_.size()));
-  node_loose_begin_.push_back(static_cast<uint32_t>(loose_.size()));
+  class_run_begin_.push_back(static_cast<uint32_t>(runs_.size()));
+  class_loose_begin_.push_back(static_cast<uint32_t>(loose_.size()));
+  class_node_begin_.push_back(0);
+  for (const auto& m : members) {
+    class_nodes_.insert(class_nodes_.end(), m.begin(), m.end());
+    class_node_begin_.push_back(static_cast<uint32_t>(class_nodes_.size()));
+  }
+  class_score_.resize(classes_);
+  picked_.reserve(size_t{max_nodes_} + 1);
+  class_best_.resize(size_t{classes_} * per_node_);
   shared_across_nodes_ =
       std::any_of(nodes_of_expert.begin(), nodes_of_expert.end(), [](uint32_t c) { return c > 1; });
 }
@@ -175,17 +194,16 @@ void ExpertSelector::choose_groups(const float* sel) {
   }
 }
 
-// Node score: sum of the ceil(k/M) best allowed scores on the node (masked: -inf = not allowed).
-bool ExpertSelector::choose_nodes(const float* masked) {
-  ++stamp_;
-  top_nodes_.clear();
-  for (uint32_t node = 0; node < nodes_; ++node) {
-    float* best = node_best_.data() + size_t{node} * per_node_;
-    const uint32_t* loose = loose_.data() + node_loose_begin_[node];
-    const uint32_t loose_count = node_loose_begin_[node + 1] - node_loose_begin_[node];
+// Node score: sum of the ceil(k/M) best allowed scores on the node (masked: -inf = not allowed),
+// computed once per class of nodes with the same experts.
+void ExpertSelector::score_classes(const float* masked) {
+  for (uint32_t c = 0; c < classes_; ++c) {
+    float* best = class_best_.data() + size_t{c} * per_node_;
+    const uint32_t* loose = loose_.data() + class_loose_begin_[c];
+    const uint32_t loose_count = class_loose_begin_[c + 1] - class_loose_begin_[c];
     if (per_node_ <= 2) {
       float a = kNegInf, b = kNegInf;  // DeepSeek's case: k/M = 2
-      for (uint32_t r = node_run_begin_[node]; r < node_run_begin_[node + 1]; ++r) {
+      for (uint32_t r = class_run_begin_[c]; r < class_run_begin_[c + 1]; ++r) {
         float ra, rb;
         top_two(masked + runs_[r].first, runs_[r].second - runs_[r].first, ra, rb);
         b = std::max(std::max(b, rb), std::min(a, ra));
@@ -217,7 +235,7 @@ bool ExpertSelector::choose_nodes(const float* masked) {
           best[j] = hi;
         }
       };
-      for (uint32_t r = node_run_begin_[node]; r < node_run_begin_[node + 1]; ++r) {
+      for (uint32_t r = class_run_begin_[c]; r < class_run_begin_[c + 1]; ++r) {
         for (uint32_t e = runs_[r].first; e < runs_[r].second; ++e)
           insert(masked[e]);
       }
@@ -227,26 +245,55 @@ bool ExpertSelector::choose_nodes(const float* masked) {
     float sum = best[0];
     for (uint32_t j = 1; j < per_node_ && best[j] > kNegInf; ++j)
       sum += best[j];
-    node_score_[node] = sum;
-    top_nodes_.push(sum, node);
+    class_score_[c] = sum;
+  }
+}
+
+// The M best nodes by (score, lower node first). A class outside the M best classes (ranked by
+// score, then lowest node) cannot place a node there: the lowest nodes of those M classes all
+// rank above every node of it. So only the M best classes' M lowest nodes are ranked.
+bool ExpertSelector::choose_nodes(const float* masked) {
+  ++stamp_;
+  score_classes(masked);
+  top_classes_.clear();
+  for (uint32_t c = 0; c < classes_; ++c)
+    top_classes_.push(class_score_[c], c);
+  picked_.clear();
+  for (uint32_t j = 0; j < top_classes_.size(); ++j) {
+    const uint32_t c = top_classes_.id(j);
+    const float v = class_score_[c];
+    const uint32_t end = std::min(class_node_begin_[c + 1], class_node_begin_[c] + max_nodes_);
+    for (uint32_t q = class_node_begin_[c]; q < end; ++q) {
+      const uint32_t node = class_nodes_[q];
+      // Insert after every picked node that ranks above it; the list keeps at most M.
+      size_t pos = picked_.size();
+      while (pos > 0) {
+        const float w = class_score_[node_class_[picked_[pos - 1]]];
+        if (w > v || (w == v && picked_[pos - 1] < node)) break;
+        --pos;
+      }
+      if (pos >= max_nodes_) continue;
+      picked_.insert(picked_.begin() + static_cast<std::ptrdiff_t>(pos), node);
+      if (picked_.size() > max_nodes_) picked_.pop_back();
+    }
   }
   seeds_.clear();
-  for (uint32_t j = 0; j < top_nodes_.size(); ++j) {
-    const float* best = node_best_.data() + size_t{top_nodes_.id(j)} * per_node_;
+  for (uint32_t node : picked_) {
+    const float* best = class_best_.data() + size_t{node_class_[node]} * per_node_;
     for (uint32_t q = 0; q < per_node_ && best[q] > kNegInf; ++q)
       seeds_.push_back(best[q]);
   }
   top_.clear(kth_largest(seeds_, k_, shared_across_nodes_));
   uint32_t candidates = 0;
-  for (uint32_t j = 0; j < top_nodes_.size(); ++j) {
-    candidates += admit(top_nodes_.id(j), masked);
-  }
+  for (uint32_t node : picked_)
+    candidates += admit(node, masked);
   if (candidates >= k_) return false;
   // Rare: add further nodes in score order until k experts are allowed.
   all_nodes_.clear();
   for (uint32_t node = 0; node < nodes_; ++node)
-    all_nodes_.push(node_score_[node], node);
-  for (uint32_t j = top_nodes_.size(); j < all_nodes_.size() && candidates < k_; ++j) {
+    all_nodes_.push(class_score_[node_class_[node]], node);
+  for (uint32_t j = static_cast<uint32_t>(picked_.size()); j < all_nodes_.size() && candidates < k_;
+       ++j) {
     candidates += admit(all_nodes_.id(j), masked);
   }
   return true;
@@ -271,11 +318,12 @@ uint32_t ExpertSelector::admit(uint32_t node, const float* masked) {
     }
     top_.push(v, e);
   };
-  for (uint32_t r = node_run_begin_[node]; r < node_run_begin_[node + 1]; ++r) {
+  const uint32_t c = node_class_[node];
+  for (uint32_t r = class_run_begin_[c]; r < class_run_begin_[c + 1]; ++r) {
     for (uint32_t e = runs_[r].first; e < runs_[r].second; ++e)
       offer(e);
   }
-  for (uint32_t i = node_loose_begin_[node]; i < node_loose_begin_[node + 1]; ++i) {
+  for (uint32_t i = class_loose_begin_[c]; i < class_loose_begin_[c + 1]; ++i) {
     offer(loose_[i]);
   }
   return added;

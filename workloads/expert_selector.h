@@ -68,6 +68,7 @@ class ExpertSelector {
  private:
   void choose_groups(const float* sel);
   bool choose_nodes(const float* masked);
+  void score_classes(const float* masked);
   uint32_t admit(uint32_t node, const float* masked);
 
   uint32_t k_, groups_, group_size_, nodes_, max_nodes_, per_node_;
@@ -75,20 +76,28 @@ class ExpertSelector {
   std::vector<uint8_t> group_ok_;
   std::vector<float> group_a_, group_b_;  // best and second-best score per group
   std::vector<float> masked_;             // scores, -inf outside the kept groups
-  std::vector<float> node_score_;
-  std::vector<float> node_best_;        // [node][per_node_] best allowed scores, descending
+  // Nodes hosting the same set of experts (replicas repeat whole nodes in large clusters) form
+  // one class, scored once per token, so node scoring costs O(distinct sets), not O(nodes).
+  // Classes are numbered in order of their lowest node.
+  uint32_t classes_ = 0;
+  std::vector<uint32_t> node_class_;
+  std::vector<uint32_t> class_nodes_;       // each class's nodes, ascending
+  std::vector<uint32_t> class_node_begin_;  // CSR over classes into class_nodes_
+  std::vector<float> class_score_;
+  std::vector<float> class_best_;       // [class][per_node_] best allowed scores, descending
+  std::vector<uint32_t> picked_;        // the chosen nodes, best first (ties: lower node first)
   std::vector<uint32_t> node_stamp_;    // == stamp_: node chosen for the current token
   std::vector<uint32_t> expert_stamp_;  // == stamp_: expert already offered for this token
   uint32_t stamp_ = 0;
   std::vector<float> seeds_;
-  TopScores top_groups_, top_nodes_, all_nodes_, top_;
-  // Each node's experts: runs of at least 8 consecutive ids (one per node for the contiguous
+  TopScores top_groups_, top_classes_, all_nodes_, top_;
+  // Each class's experts: runs of at least 8 consecutive ids (one per node for the contiguous
   // layout), scanned in order with vector code, and loose experts (replicas), gathered.
   std::vector<std::pair<uint32_t, uint32_t>> runs_;  // [first, last) expert ids
-  std::vector<uint32_t> node_run_begin_;             // CSR over nodes into runs_
+  std::vector<uint32_t> class_run_begin_;            // CSR over classes into runs_
   std::vector<uint32_t> loose_;
-  std::vector<uint32_t> node_loose_begin_;  // CSR over nodes into loose_
-  bool shared_across_nodes_ = false;        // some expert has replicas on two nodes
+  std::vector<uint32_t> class_loose_begin_;  // CSR over classes into loose_
+  bool shared_across_nodes_ = false;         // some expert has replicas on two nodes
 };
 
 }  // namespace mlasim
