@@ -138,7 +138,12 @@ ExpertSelector::ExpertSelector(const RouterConfig& cfg, const ExpertPlacement& p
     class_node_begin_.push_back(static_cast<uint32_t>(class_nodes_.size()));
   }
   class_score_.resize(classes_);
-  picked_.reserve(size_t{max_nodes_} + 1);
+  picked_.resize(std::max(max_nodes_, 1U));
+  picked_score_.resize(picked_.size());
+  uint32_t widest = 0;
+  for (uint32_t node = 0; node < nodes_; ++node)
+    widest = std::max(widest, static_cast<uint32_t>(pl.experts_on_node(node).size()));
+  candidates_.resize(widest);
   class_best_.resize(size_t{classes_} * per_node_);
   shared_across_nodes_ =
       std::any_of(nodes_of_expert.begin(), nodes_of_expert.end(), [](uint32_t c) { return c > 1; });
@@ -258,73 +263,84 @@ bool ExpertSelector::choose_nodes(const float* masked) {
   top_classes_.clear();
   for (uint32_t c = 0; c < classes_; ++c)
     top_classes_.push(class_score_[c], c);
-  picked_.clear();
+  // Classes arrive best first, so a node usually just appends; equal scores merge by node.
+  uint32_t count = 0;
   for (uint32_t j = 0; j < top_classes_.size(); ++j) {
     const uint32_t c = top_classes_.id(j);
     const float v = class_score_[c];
     const uint32_t end = std::min(class_node_begin_[c + 1], class_node_begin_[c] + max_nodes_);
     for (uint32_t q = class_node_begin_[c]; q < end; ++q) {
       const uint32_t node = class_nodes_[q];
-      // Insert after every picked node that ranks above it; the list keeps at most M.
-      size_t pos = picked_.size();
-      while (pos > 0) {
-        const float w = class_score_[node_class_[picked_[pos - 1]]];
-        if (w > v || (w == v && picked_[pos - 1] < node)) break;
+      uint32_t pos = count;
+      while (pos > 0 && (picked_score_[pos - 1] < v ||
+                         (picked_score_[pos - 1] == v && picked_[pos - 1] > node))) {
         --pos;
       }
-      if (pos >= max_nodes_) continue;
-      picked_.insert(picked_.begin() + static_cast<std::ptrdiff_t>(pos), node);
-      if (picked_.size() > max_nodes_) picked_.pop_back();
+      if (pos >= max_nodes_) break;  // the class's later nodes rank lower still
+      count = std::min(count + 1, max_nodes_);
+      for (uint32_t x = count - 1; x > pos; --x) {
+        picked_[x] = picked_[x - 1];
+        picked_score_[x] = picked_score_[x - 1];
+      }
+      picked_[pos] = node;
+      picked_score_[pos] = v;
     }
   }
+  picked_count_ = count;
   seeds_.clear();
-  for (uint32_t node : picked_) {
-    const float* best = class_best_.data() + size_t{node_class_[node]} * per_node_;
+  for (uint32_t x = 0; x < count; ++x) {
+    const float* best = class_best_.data() + size_t{node_class_[picked_[x]]} * per_node_;
     for (uint32_t q = 0; q < per_node_ && best[q] > kNegInf; ++q)
       seeds_.push_back(best[q]);
   }
   top_.clear(kth_largest(seeds_, k_, shared_across_nodes_));
   uint32_t candidates = 0;
-  for (uint32_t node : picked_)
-    candidates += admit(node, masked);
+  for (uint32_t x = 0; x < count; ++x)
+    candidates += admit(picked_[x], masked);
   if (candidates >= k_) return false;
   // Rare: add further nodes in score order until k experts are allowed.
   all_nodes_.clear();
   for (uint32_t node = 0; node < nodes_; ++node)
     all_nodes_.push(class_score_[node_class_[node]], node);
-  for (uint32_t j = static_cast<uint32_t>(picked_.size()); j < all_nodes_.size() && candidates < k_;
-       ++j) {
+  for (uint32_t j = count; j < all_nodes_.size() && candidates < k_; ++j) {
     candidates += admit(all_nodes_.id(j), masked);
   }
   return true;
 }
 
-// Offers the node's allowed experts to the top k; returns how many were new candidates.
+// Offers the node's allowed experts to the top k, in order; returns how many were new candidates.
+// Most fall below the seeded floor, so a branch-free pass counts the allowed experts and lists
+// those above the floor as it stands now (it only rises), and only those are offered.
 uint32_t ExpertSelector::admit(uint32_t node, const float* masked) {
   node_stamp_[node] = stamp_;
-  uint32_t added = 0;
-  auto offer = [&](uint32_t e) {
+  const float floor = top_.floor();
+  uint32_t added = 0, listed = 0;
+  uint32_t* list = candidates_.data();
+  auto scan = [&](uint32_t e) {
     const float v = masked[e];
-    if (!(v > kNegInf)) return;
-    ++added;
-    // Most candidates fall below the seeded floor; test that before the stamp.
-    if (!top_.would_take(v)) return;
-    if (shared_across_nodes_) {
-      if (expert_stamp_[e] == stamp_) {  // already offered via another node
-        --added;
-        return;
-      }
-      expert_stamp_[e] = stamp_;
-    }
-    top_.push(v, e);
+    added += v > kNegInf ? 1 : 0;
+    list[listed] = e;
+    listed += v > floor ? 1 : 0;
   };
   const uint32_t c = node_class_[node];
   for (uint32_t r = class_run_begin_[c]; r < class_run_begin_[c + 1]; ++r) {
     for (uint32_t e = runs_[r].first; e < runs_[r].second; ++e)
-      offer(e);
+      scan(e);
   }
-  for (uint32_t i = class_loose_begin_[c]; i < class_loose_begin_[c + 1]; ++i) {
-    offer(loose_[i]);
+  for (uint32_t i = class_loose_begin_[c]; i < class_loose_begin_[c + 1]; ++i)
+    scan(loose_[i]);
+  for (uint32_t i = 0; i < listed; ++i) {
+    const uint32_t e = list[i];
+    const float v = masked[e];
+    if (!top_.would_take(v)) continue;
+    if (shared_across_nodes_) {
+      if (expert_stamp_[e] == stamp_) {  // already offered via another node
+        --added;
+        continue;
+      }
+      expert_stamp_[e] = stamp_;
+    }
+    top_.push(v, e);
   }
   return added;
 }

@@ -30,6 +30,7 @@ class TopScores {
   // `at_least`: pushes below it are ignored (the caller knows `cap` candidates reach it).
   void clear(float at_least = kNoScore);
   bool would_take(float v) const { return v > floor_; }
+  float floor() const { return floor_; }  // the value a push must exceed
   void push(float v, uint32_t id) {
     if (!(v > floor_)) return;
     uint32_t pos = size_ < cap_ ? size_++ : cap_ - 1;
@@ -84,8 +85,11 @@ class ExpertSelector {
   std::vector<uint32_t> class_nodes_;       // each class's nodes, ascending
   std::vector<uint32_t> class_node_begin_;  // CSR over classes into class_nodes_
   std::vector<float> class_score_;
-  std::vector<float> class_best_;       // [class][per_node_] best allowed scores, descending
-  std::vector<uint32_t> picked_;        // the chosen nodes, best first (ties: lower node first)
+  std::vector<float> class_best_;  // [class][per_node_] best allowed scores, descending
+  std::vector<uint32_t> picked_;   // the chosen nodes, best first (ties: lower node first)
+  std::vector<float> picked_score_;
+  uint32_t picked_count_ = 0;
+  std::vector<uint32_t> candidates_;    // admit's scratch: experts above the floor, in offer order
   std::vector<uint32_t> node_stamp_;    // == stamp_: node chosen for the current token
   std::vector<uint32_t> expert_stamp_;  // == stamp_: expert already offered for this token
   uint32_t stamp_ = 0;
