@@ -14,6 +14,8 @@ namespace mlasim {
 namespace {
 
 constexpr float kNegInf = kNoScore;
+// Up to this many groups are ranked by pairwise comparison instead of TopScores.
+constexpr uint32_t kRankedGroups = 32;
 
 // Four floats in one SIMD register (GCC/Clang vector extension, portable across targets).
 using Float4 = float __attribute__((vector_size(16)));
@@ -92,6 +94,7 @@ ExpertSelector::ExpertSelector(const RouterConfig& cfg, const ExpertPlacement& p
       use_groups_(cfg.topk_method != TopkMethod::Greedy && groups_ > 1 && cfg.topk_group < groups_),
       use_nodes_(max_nodes_ > 0 && max_nodes_ < nodes_),
       group_ok_(groups_, 1),
+      top_groups_cap_(cfg.topk_group),
       masked_(cfg.n_routed_experts),
       node_class_(nodes_, 0),
       node_stamp_(nodes_, 0),
@@ -140,10 +143,7 @@ ExpertSelector::ExpertSelector(const RouterConfig& cfg, const ExpertPlacement& p
   class_score_.resize(classes_);
   picked_.resize(std::max(max_nodes_, 1U));
   picked_score_.resize(picked_.size());
-  uint32_t widest = 0;
-  for (uint32_t node = 0; node < nodes_; ++node)
-    widest = std::max(widest, static_cast<uint32_t>(pl.experts_on_node(node).size()));
-  candidates_.resize(widest);
+  candidates_.resize(cfg.n_routed_experts);  // at most every expert
   class_best_.resize(size_t{classes_} * per_node_);
   shared_across_nodes_ =
       std::any_of(nodes_of_expert.begin(), nodes_of_expert.end(), [](uint32_t c) { return c > 1; });
@@ -157,11 +157,19 @@ bool ExpertSelector::select(const float* sel, uint32_t* chosen) {
     overflow = choose_nodes(use_groups_ ? masked_.data() : sel);
   } else {
     top_.clear(kth_largest(seeds_, k_, false));
+    // As in admit: list the experts above the floor branch-free, then offer only those.
+    const float floor = top_.floor();
+    uint32_t* list = candidates_.data();
+    uint32_t listed = 0;
     for (uint32_t g = 0; g < groups_; ++g) {
       if (!group_ok_[g]) continue;
-      for (uint32_t e = g * group_size_; e < (g + 1) * group_size_; ++e)
-        top_.push(sel[e], e);
+      for (uint32_t e = g * group_size_; e < (g + 1) * group_size_; ++e) {
+        list[listed] = e;
+        listed += sel[e] > floor ? 1 : 0;
+      }
     }
+    for (uint32_t i = 0; i < listed; ++i)
+      top_.push(sel[list[i]], list[i]);
   }
   if (top_.size() < k_) {
     throw SimulationError("router: fewer allowed experts than num_experts_per_tok");
@@ -174,17 +182,34 @@ bool ExpertSelector::select(const float* sel, uint32_t* chosen) {
 // Group score: sum of the two best scores (noaux_tc) or the best (group_limited_greedy).
 // Leaves masked_ = sel with the experts of dropped groups at -inf, for the node stage.
 void ExpertSelector::choose_groups(const float* sel) {
-  top_groups_.clear();
   group_a_.resize(groups_);
   group_b_.resize(groups_);
+  group_score_.resize(groups_);
   for (uint32_t g = 0; g < groups_; ++g) {
     top_two(sel + size_t{g} * group_size_, group_size_, group_a_[g], group_b_[g]);
-    top_groups_.push(top2_groups_ && group_size_ > 1 ? group_a_[g] + group_b_[g] : group_a_[g], g);
+    group_score_[g] = top2_groups_ && group_size_ > 1 ? group_a_[g] + group_b_[g] : group_a_[g];
   }
-  std::fill(group_ok_.begin(), group_ok_.end(), 0);
-  for (uint32_t j = 0; j < top_groups_.size(); ++j) {
-    const uint32_t g = top_groups_.id(j);
-    group_ok_[g] = 1;
+  if (groups_ <= kRankedGroups) {
+    // Branch-free: a group is kept when fewer than topk_group groups rank above it (a higher
+    // score, or the same score and a lower id), as TopScores would keep it.
+    const float* score = group_score_.data();
+    for (uint32_t g = 0; g < groups_; ++g) {
+      uint32_t ahead = 0;
+      for (uint32_t h = 0; h < groups_; ++h)
+        ahead += (score[h] > score[g]) | ((score[h] == score[g]) & (h < g));
+      group_ok_[g] = (ahead < top_groups_cap_) & (score[g] > kNegInf);
+    }
+  } else {
+    top_groups_.clear();
+    for (uint32_t g = 0; g < groups_; ++g)
+      top_groups_.push(group_score_[g], g);
+    std::fill(group_ok_.begin(), group_ok_.end(), 0);
+    for (uint32_t j = 0; j < top_groups_.size(); ++j)
+      group_ok_[top_groups_.id(j)] = 1;
+  }
+  // Only their values matter (kth_largest), not their order.
+  for (uint32_t g = 0; g < groups_; ++g) {
+    if (!group_ok_[g]) continue;
     seeds_.push_back(group_a_[g]);
     if (group_size_ > 1) seeds_.push_back(group_b_[g]);
   }

@@ -76,7 +76,9 @@ class ExpertSelector {
   bool top2_groups_, use_groups_, use_nodes_;
   std::vector<uint8_t> group_ok_;
   std::vector<float> group_a_, group_b_;  // best and second-best score per group
-  std::vector<float> masked_;             // scores, -inf outside the kept groups
+  std::vector<float> group_score_;
+  uint32_t top_groups_cap_;    // topk_group
+  std::vector<float> masked_;  // scores, -inf outside the kept groups
   // Nodes hosting the same set of experts (replicas repeat whole nodes in large clusters) form
   // one class, scored once per token, so node scoring costs O(distinct sets), not O(nodes).
   // Classes are numbered in order of their lowest node.
@@ -89,7 +91,7 @@ class ExpertSelector {
   std::vector<uint32_t> picked_;   // the chosen nodes, best first (ties: lower node first)
   std::vector<float> picked_score_;
   uint32_t picked_count_ = 0;
-  std::vector<uint32_t> candidates_;    // admit's scratch: experts above the floor, in offer order
+  std::vector<uint32_t> candidates_;    // scratch: experts above the floor, in offer order
   std::vector<uint32_t> node_stamp_;    // == stamp_: node chosen for the current token
   std::vector<uint32_t> expert_stamp_;  // == stamp_: expert already offered for this token
   uint32_t stamp_ = 0;
