@@ -16,6 +16,8 @@ namespace {
 constexpr float kNegInf = kNoScore;
 // Up to this many groups are ranked by pairwise comparison instead of TopScores.
 constexpr uint32_t kRankedGroups = 32;
+// Up to this many candidates are ranked by pairwise comparison instead of TopScores.
+constexpr uint32_t kRankedCandidates = 32;
 
 // Four floats in one SIMD register (GCC/Clang vector extension, portable across targets).
 using Float4 = float __attribute__((vector_size(16)));
@@ -143,7 +145,17 @@ ExpertSelector::ExpertSelector(const RouterConfig& cfg, const ExpertPlacement& p
   class_score_.resize(classes_);
   picked_.resize(std::max(max_nodes_, 1U));
   picked_score_.resize(picked_.size());
-  candidates_.resize(cfg.n_routed_experts);  // at most every expert
+  // Candidates: at most every expert without node limit, every node's experts with it.
+  size_t listable = cfg.n_routed_experts;
+  if (use_nodes_) {
+    size_t incidences = 0;
+    for (uint32_t node = 0; node < nodes_; ++node)
+      incidences += pl.experts_on_node(node).size();
+    listable = std::max(listable, incidences);
+  }
+  cand_id_.resize(listable);
+  cand_val_.resize(listable);
+  ranked_.resize(size_t{k_} + 1);
   class_best_.resize(size_t{classes_} * per_node_);
   shared_across_nodes_ =
       std::any_of(nodes_of_expert.begin(), nodes_of_expert.end(), [](uint32_t c) { return c > 1; });
@@ -151,32 +163,59 @@ ExpertSelector::ExpertSelector(const RouterConfig& cfg, const ExpertPlacement& p
 
 bool ExpertSelector::select(const float* sel, uint32_t* chosen) {
   seeds_.clear();
+  listed_ = 0;
   if (use_groups_) choose_groups(sel);
   bool overflow = false;
   if (use_nodes_) {
     overflow = choose_nodes(use_groups_ ? masked_.data() : sel);
   } else {
     top_.clear(kth_largest(seeds_, k_, false));
-    // As in admit: list the experts above the floor branch-free, then offer only those.
+    // As in admit: list the experts above the floor branch-free.
     const float floor = top_.floor();
-    uint32_t* list = candidates_.data();
-    uint32_t listed = 0;
+    uint32_t* id = cand_id_.data();
+    float* val = cand_val_.data();
+    uint32_t n = 0;
     for (uint32_t g = 0; g < groups_; ++g) {
       if (!group_ok_[g]) continue;
       for (uint32_t e = g * group_size_; e < (g + 1) * group_size_; ++e) {
-        list[listed] = e;
-        listed += sel[e] > floor ? 1 : 0;
+        id[n] = e;
+        val[n] = sel[e];
+        n += sel[e] > floor ? 1 : 0;
       }
     }
-    for (uint32_t i = 0; i < listed; ++i)
-      top_.push(sel[list[i]], list[i]);
+    listed_ = n;
   }
+  take_best(chosen);
+  return overflow;
+}
+
+// The k best listed candidates by (score, earlier listing first), as TopScores fed in listing
+// order keeps them. A few candidates are ranked by branch-free pairwise counting.
+void ExpertSelector::take_best(uint32_t* chosen) {
+  const uint32_t n = listed_;
+  const uint32_t* id = cand_id_.data();
+  const float* val = cand_val_.data();
+  if (n < k_) throw SimulationError("router: fewer allowed experts than num_experts_per_tok");
+  if (n <= kRankedCandidates) {
+    uint32_t* slot = ranked_.data();  // k_ + 1 entries, the last one a sink
+    for (uint32_t i = 0; i < n; ++i) {
+      uint32_t ahead = 0;
+      for (uint32_t j = 0; j < i; ++j)
+        ahead += val[j] >= val[i] ? 1 : 0;
+      for (uint32_t j = i + 1; j < n; ++j)
+        ahead += val[j] > val[i] ? 1 : 0;
+      slot[std::min(ahead, k_)] = id[i];
+    }
+    std::copy(slot, slot + k_, chosen);
+    return;
+  }
+  for (uint32_t i = 0; i < n; ++i)
+    top_.push(val[i], id[i]);
   if (top_.size() < k_) {
     throw SimulationError("router: fewer allowed experts than num_experts_per_tok");
   }
   for (uint32_t j = 0; j < k_; ++j)
     chosen[j] = top_.id(j);
-  return overflow;
 }
 
 // Group score: sum of the two best scores (noaux_tc) or the best (group_limited_greedy).
@@ -333,19 +372,22 @@ bool ExpertSelector::choose_nodes(const float* masked) {
   return true;
 }
 
-// Offers the node's allowed experts to the top k, in order; returns how many were new candidates.
-// Most fall below the seeded floor, so a branch-free pass counts the allowed experts and lists
-// those above the floor as it stands now (it only rises), and only those are offered.
+// Lists the node's allowed experts above the seeded floor as candidates, branch-free, each
+// expert once (at its first listing); returns how many allowed experts it adds. (Duplicates below
+// the floor count again, which cannot change whether k are reached: the floor is finite only when
+// the seeds already name k distinct allowed experts.)
 uint32_t ExpertSelector::admit(uint32_t node, const float* masked) {
   node_stamp_[node] = stamp_;
   const float floor = top_.floor();
-  uint32_t added = 0, listed = 0;
-  uint32_t* list = candidates_.data();
+  uint32_t added = 0, n = listed_;
+  uint32_t* id = cand_id_.data();
+  float* val = cand_val_.data();
   auto scan = [&](uint32_t e) {
     const float v = masked[e];
     added += v > kNegInf ? 1 : 0;
-    list[listed] = e;
-    listed += v > floor ? 1 : 0;
+    id[n] = e;
+    val[n] = v;
+    n += v > floor ? 1 : 0;
   };
   const uint32_t c = node_class_[node];
   for (uint32_t r = class_run_begin_[c]; r < class_run_begin_[c + 1]; ++r) {
@@ -354,19 +396,22 @@ uint32_t ExpertSelector::admit(uint32_t node, const float* masked) {
   }
   for (uint32_t i = class_loose_begin_[c]; i < class_loose_begin_[c + 1]; ++i)
     scan(loose_[i]);
-  for (uint32_t i = 0; i < listed; ++i) {
-    const uint32_t e = list[i];
-    const float v = masked[e];
-    if (!top_.would_take(v)) continue;
-    if (shared_across_nodes_) {
-      if (expert_stamp_[e] == stamp_) {  // already offered via another node
+  if (shared_across_nodes_) {
+    uint32_t kept = listed_;
+    for (uint32_t i = listed_; i < n; ++i) {
+      const uint32_t e = id[i];
+      if (expert_stamp_[e] == stamp_) {  // already listed via another node
         --added;
         continue;
       }
       expert_stamp_[e] = stamp_;
+      id[kept] = e;
+      val[kept] = val[i];
+      ++kept;
     }
-    top_.push(v, e);
+    n = kept;
   }
+  listed_ = n;
   return added;
 }
 

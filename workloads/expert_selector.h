@@ -71,6 +71,7 @@ class ExpertSelector {
   bool choose_nodes(const float* masked);
   void score_classes(const float* masked);
   uint32_t admit(uint32_t node, const float* masked);
+  void take_best(uint32_t* chosen);
 
   uint32_t k_, groups_, group_size_, nodes_, max_nodes_, per_node_;
   bool top2_groups_, use_groups_, use_nodes_;
@@ -91,7 +92,11 @@ class ExpertSelector {
   std::vector<uint32_t> picked_;   // the chosen nodes, best first (ties: lower node first)
   std::vector<float> picked_score_;
   uint32_t picked_count_ = 0;
-  std::vector<uint32_t> candidates_;    // scratch: experts above the floor, in offer order
+  // The token's candidates (allowed experts above the seeded floor), in offer order.
+  std::vector<uint32_t> cand_id_;
+  std::vector<float> cand_val_;
+  uint32_t listed_ = 0;
+  std::vector<uint32_t> ranked_;        // take_best's scratch
   std::vector<uint32_t> node_stamp_;    // == stamp_: node chosen for the current token
   std::vector<uint32_t> expert_stamp_;  // == stamp_: expert already offered for this token
   uint32_t stamp_ = 0;
