@@ -2,12 +2,16 @@
 // then node-limited routing (at most M nodes), then the top k among the allowed experts, from
 // per-expert selection scores (biased for noaux_tc).
 //
-// Built for speed, since a decode step asks this about a million times: group and node scores
-// come from branch-free top-two scans, and scores already known to be among a token's
-// candidates (the best two of each kept group or node) bound the k-th best from below, so the
-// final scan rejects almost every expert with one well-predicted comparison. Ties go to the
-// expert offered first (lower id within a group; node order for node-limited routing).
-// Left out: anything about scores themselves (see MoeRouter::score_token).
+// Built for speed, since a decode step asks this a few million times: group and node scores
+// come from branch-free top-two scans; nodes that host the same experts (replicas repeat whole
+// nodes when redundant experts fill a large cluster) are scored once per token as a class, and
+// only the M best classes' lowest nodes are ranked: the cost per token grows with the number of
+// distinct sets (about n_experts / experts per node with the contiguous layout), not of nodes;
+// scores already known to be among a token's candidates (the best two of each kept group or node)
+// bound the k-th best from below, so a branch-free pass lists the few experts above that floor and
+// only those are ranked. Ties go to the expert offered first (lower id within a group; node order
+// for node-limited routing) and to the lower node. Left out: anything about scores themselves (see
+// MoeRouter::score_token).
 #pragma once
 
 #include <cstdint>
