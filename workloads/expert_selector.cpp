@@ -2,6 +2,7 @@
 #include "workloads/expert_selector.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -18,6 +19,8 @@ constexpr float kNegInf = kNoScore;
 constexpr uint32_t kRankedGroups = 32;
 // Up to this many candidates are ranked by pairwise comparison instead of TopScores.
 constexpr uint32_t kRankedCandidates = 32;
+// Up to this node limit M, classes below the M-th best class score are skipped before ranking.
+constexpr uint32_t kPrefilteredNodes = 8;
 
 // Four floats in one SIMD register (GCC/Clang vector extension, portable across targets).
 using Float4 = float __attribute__((vector_size(16)));
@@ -325,8 +328,27 @@ bool ExpertSelector::choose_nodes(const float* masked) {
   ++stamp_;
   score_classes(masked);
   top_classes_.clear();
-  for (uint32_t c = 0; c < classes_; ++c)
-    top_classes_.push(class_score_[c], c);
+  if (classes_ > max_nodes_ && max_nodes_ <= kPrefilteredNodes) {
+    // The M-th best class score (equal scores counted apart), by a branch-free insertion network:
+    // a class below it cannot be among the M best, so only the few others are pushed.
+    std::array<float, kPrefilteredNodes> best;
+    std::fill(best.begin(), best.end(), kNegInf);
+    for (uint32_t c = 0; c < classes_; ++c) {
+      float v = class_score_[c];
+      for (uint32_t j = 0; j < max_nodes_; ++j) {
+        const float hi = std::max(best[j], v);
+        v = std::min(best[j], v);
+        best[j] = hi;
+      }
+    }
+    const float at_least = best[max_nodes_ - 1];
+    for (uint32_t c = 0; c < classes_; ++c) {
+      if (class_score_[c] >= at_least) top_classes_.push(class_score_[c], c);
+    }
+  } else {
+    for (uint32_t c = 0; c < classes_; ++c)
+      top_classes_.push(class_score_[c], c);
+  }
   // Classes arrive best first, so a node usually just appends; equal scores merge by node.
   uint32_t count = 0;
   for (uint32_t j = 0; j < top_classes_.size(); ++j) {
