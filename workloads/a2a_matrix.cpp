@@ -109,11 +109,18 @@ std::shared_ptr<const A2AMatrix> A2AMatrix::Builder::build() {
 std::shared_ptr<const A2AMatrix> A2AMatrix::from_dense(uint32_t ranks,
                                                        std::span<const uint32_t> dense) {
   check_ranks(ranks);
+  if (dense.size() != uint64_t{ranks} * ranks) {
+    throw InputError(fmt::format("all-to-all matrix: {} entries for {} ranks (expected {})",
+                                 dense.size(), ranks, uint64_t{ranks} * ranks));
+  }
   std::vector<uint64_t> keys, values;
-  for (uint64_t i = 0; i < dense.size(); ++i) {
-    if (dense[i] == 0) continue;
-    keys.push_back((i / ranks) << 16 | (i % ranks));
-    values.push_back(dense[i]);
+  for (uint64_t src = 0; src < ranks; ++src) {
+    const uint32_t* row = dense.data() + src * ranks;
+    for (uint32_t dst = 0; dst < ranks; ++dst) {
+      if (row[dst] == 0) continue;
+      keys.push_back(src << 16 | dst);
+      values.push_back(row[dst]);
+    }
   }
   return assemble(ranks, keys, values);
 }

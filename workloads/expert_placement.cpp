@@ -142,6 +142,10 @@ void ExpertPlacement::index() {
   for (uint32_t s = 0; s < slot_expert_.size(); ++s)
     expert_slots_[fill[slot_expert_[s]]++] = s;
 
+  slot_node_.resize(slot_gpu_.size());
+  for (size_t s = 0; s < slot_gpu_.size(); ++s)
+    slot_node_[s] = node_of_gpu(slot_gpu_[s]);
+
   const uint32_t nodes = num_nodes();
   std::vector<std::vector<uint32_t>> per_node(nodes);
   for (uint32_t s = 0; s < slot_expert_.size(); ++s) {

@@ -80,6 +80,7 @@ class ExpertPlacement {
 
   uint32_t node_of_gpu(uint32_t gpu) const { return gpu / gpus_per_node_; }
   uint32_t slot_gpu(uint32_t slot) const { return slot_gpu_[slot]; }
+  uint32_t slot_node(uint32_t slot) const { return slot_node_[slot]; }
   uint32_t slot_expert(uint32_t slot) const { return slot_expert_[slot]; }
   // The slots holding `expert`, ascending; the first is its primary copy.
   std::span<const uint32_t> replicas(uint32_t expert) const {
@@ -101,6 +102,7 @@ class ExpertPlacement {
   ReplicaPolicy policy_ = ReplicaPolicy::LeastLoaded;
   std::vector<uint32_t> slot_gpu_;
   std::vector<uint32_t> slot_expert_;
+  std::vector<uint32_t> slot_node_;          // node_of_gpu(slot_gpu_[slot]), looked up per token
   std::vector<uint32_t> expert_slot_begin_;  // CSR over experts into expert_slots_
   std::vector<uint32_t> expert_slots_;
   std::vector<uint32_t> node_expert_begin_;  // CSR over nodes into node_experts_

@@ -333,7 +333,7 @@ LayerRouting MoeRouter::route_layer(uint32_t layer, std::span<const uint32_t> to
         if (reps.size() > 1) {
           // Only replicas on the token's nodes are eligible when node-limited.
           auto eligible = [&](uint32_t sl) {
-            return !use_nodes || selector.node_chosen(pl.node_of_gpu(pl.slot_gpu(sl)));
+            return !use_nodes || selector.node_chosen(pl.slot_node(sl));
           };
           if (least_loaded) {
             uint32_t best = UINT32_MAX;
@@ -362,7 +362,7 @@ LayerRouting MoeRouter::route_layer(uint32_t layer, std::span<const uint32_t> to
                        dst_gpu.begin() + distinct_gpus;
         if (new_gpu) {
           dst_gpu[distinct_gpus++] = gpu;
-          const uint32_t node = pl.node_of_gpu(gpu);
+          const uint32_t node = pl.slot_node(slot);
           if (std::find(dst_node.begin(), dst_node.begin() + distinct_nodes, node) ==
               dst_node.begin() + distinct_nodes) {
             dst_node[distinct_nodes++] = node;

@@ -71,6 +71,20 @@ std::vector<RouterBenchFigure> run_router_benchmarks() {
     }
   }
   {
+    // The same router on 2,048 GPUs (256 nodes, one slot per GPU: 1,792 redundant experts), where
+    // node-limited routing ranks 256 nodes per token; 8 of the 61 layers, 256 tokens per GPU (128
+    // requests verifying one drafted token each).
+    RouterConfig cfg;
+    cfg.threads = 1;
+    const MoeTrafficConfig traffic = MoeTrafficConfig{}.resolved(7168);
+    MoeRouter router(cfg, {ExpertPlacement::build(256, 2048, 8, 1792, ReplicaPolicy::LeastLoaded)},
+                     8, traffic);
+    const std::vector<uint32_t> tokens(2048, 256);
+    const StepTiming t = time_steps(router, tokens, 2);
+    out.push_back({"router: V3 decode routing rate, 2,048 GPUs on 256 nodes, 256 tok/GPU, 1 thread",
+                   t.token_layers / t.best_seconds / 1e6, "M token-layers/s"});
+  }
+  {
     // DeepSeek-V2 (softmax, group_limited_greedy, 160 experts, k 6), prefill EP32 on 4 nodes.
     RouterConfig cfg;
     cfg.n_routed_experts = 160;

@@ -50,9 +50,10 @@ bool on_node(const ExpertPlacement& pl, uint32_t expert, uint32_t node) {
 }
 
 // DeepSeek's gate written independently of the router: whole-array sorts, no early exits.
-// Returns the chosen experts, ascending.
+// Returns the chosen experts, ascending; `nodes_out`, when given, receives the M nodes allowed.
 std::vector<uint32_t> reference_gate(const RouterConfig& cfg, const ExpertPlacement& pl,
-                                     const std::vector<float>& score, std::span<const float> bias) {
+                                     const std::vector<float>& score, std::span<const float> bias,
+                                     std::vector<uint32_t>* nodes_out = nullptr) {
   const uint32_t n = cfg.n_routed_experts, k = cfg.num_experts_per_tok;
   const bool biased = cfg.topk_method == TopkMethod::NoauxTc;
   std::vector<float> sel(n);
@@ -98,6 +99,7 @@ std::vector<uint32_t> reference_gate(const RouterConfig& cfg, const ExpertPlacem
       nscore[node] = top_sum(v, (k + m - 1) / m);
     }
     std::vector<bool> allowed_node(n, false);
+    if (nodes_out) *nodes_out = best_ids(nscore, m);
     for (uint32_t node : best_ids(nscore, m)) {
       for (uint32_t e = 0; e < n; ++e)
         allowed_node[e] = allowed_node[e] || on_node(pl, e, node);
@@ -267,6 +269,41 @@ TEST(Router, V3SelectionMatchesReferenceGate) {
   warm_up(router, 32, 10);
   ASSERT_LT(*std::min_element(router.bias(0).begin(), router.bias(0).end()), -0.05f);
   expect_matches_reference(router, 16, 2304);
+}
+
+// Replicas that repeat whole nodes: 256 experts on 12 nodes of 64 slots, every node's set held by
+// three nodes, so node scores tie in threes and the M = 4 best nodes split over two sets. Ties go
+// to the lower node (the reference's stable sort), and every replica used sits on one of them.
+TEST(Router, RepeatedNodeSetsMatchReferenceGateAndItsNodes) {
+  RouterConfig cfg;
+  cfg.skew = 0.8;
+  cfg.bias_update_speed = 0.01;
+  const ExpertPlacement pl = ExpertPlacement::build(256, 96, 8, 512, ReplicaPolicy::LeastLoaded);
+  ASSERT_EQ(pl.num_nodes(), 12u);
+  for (uint32_t node = 0; node < 4; ++node) {
+    ASSERT_TRUE(std::ranges::equal(pl.experts_on_node(node), pl.experts_on_node(node + 4)));
+    ASSERT_TRUE(std::ranges::equal(pl.experts_on_node(node), pl.experts_on_node(node + 8)));
+  }
+  MoeRouter router(cfg, {pl}, 1, v3_traffic());
+  warm_up(router, 16, 5);
+  expect_matches_reference(router, 8, 768);
+
+  const std::vector<uint32_t> t(pl.num_gpus(), 4);
+  const LayerRouting r = router.route_layer(0, t, true);
+  const uint32_t k = cfg.num_experts_per_tok;
+  for (uint32_t src = 0; src < pl.num_gpus(); ++src) {
+    for (uint32_t i = 0; i < 4; ++i) {
+      std::vector<uint32_t> nodes;
+      reference_gate(cfg, pl, router.affinities(0, src, i), router.bias(0), &nodes);
+      ASSERT_EQ(nodes.size(), 4u);
+      const uint64_t tok = r.token_begin[src] + i;
+      for (uint32_t j = 0; j < k; ++j) {
+        const uint32_t node = pl.node_of_gpu(r.expert_gpus[tok * k + j]);
+        ASSERT_NE(std::find(nodes.begin(), nodes.end(), node), nodes.end())
+            << "token " << i << " of GPU " << src << " uses node " << node;
+      }
+    }
+  }
 }
 
 TEST(Router, V3WithoutNodeLimitMatchesReferenceGate) {
