@@ -36,7 +36,7 @@ void FlowFabric::finalize() {
 }
 
 void FlowFabric::inject(NetworkNode& at, Message msg, std::function<void()> on_sent) {
-  std::vector<uint32_t> path;
+  std::vector<uint32_t>& path = path_scratch_;
   if (!path_links(at.fabric_index, msg.dst, msg.flow_hash, path) || path.empty()) {
     throw SimulationError(fmt::format("{}: no route to GPU {} (message {} from GPU {})", at.name(),
                                       msg.dst, msg.id, msg.src));
@@ -54,7 +54,10 @@ void FlowFabric::inject(NetworkNode& at, Message msg, std::function<void()> on_s
   }
   Flow& f = flows_[id];
   const uint32_t version = fluid_[id].version + 1;  // the slot's old heap entries stay stale
-  f = Flow{};
+  // A reused slot keeps its vectors' storage: no allocation per message.
+  f.path.clear();
+  f.slot.clear();
+  f.attached = f.had_links = f.free_on_detach = false;
   fluid_[id] = Fluid{};
   fluid_[id].version = version;
   hot_[id] = Hot{};
@@ -81,8 +84,11 @@ void FlowFabric::inject(NetworkNode& at, Message msg, std::function<void()> on_s
   auto& hops = hops_[id];
   const bool inline_path = path.size() < hops.size();
   hops.back() = inline_path ? static_cast<uint32_t>(path.size()) : UINT32_MAX;
-  if (inline_path) std::copy(path.begin(), path.end(), hops.begin());
-  f.path = std::move(path);
+  if (inline_path) {
+    std::copy(path.begin(), path.end(), hops.begin());
+  } else {
+    f.path.assign(path.begin(), path.end());
+  }
   f.on_sent = std::move(on_sent);
   f.msg = std::move(msg);
   ++undelivered_;
@@ -119,11 +125,10 @@ void FlowFabric::dispatch(uint8_t kind, uint32_t a, uint32_t b) {
       const uint32_t record = f.record;
       const uint64_t qp_seq = f.qp_seq;
       const int in_port = static_cast<int>(f.in_port);
-      NetworkNode& dst = *nodes_[links_[f.path.back()].to];
+      NetworkNode& dst = *nodes_[links_[path_of(a).back()].to];
       if (f.attached) {
         f.free_on_detach = true;  // the next recomputation frees the slot
       } else {
-        f.path.clear();
         free_flows_.push_back(a);
       }
       --undelivered_;
@@ -158,7 +163,11 @@ void FlowFabric::request_update(bool now_ok) {
 }
 
 void FlowFabric::update(int64_t now) {
-  std::vector<uint32_t> done = take_done(now);
+  // Scratch storage kept across updates (swapped out: the senders' callbacks below run code
+  // that must not see it in use).
+  std::vector<uint32_t> done;
+  done.swap(done_scratch_);
+  take_done(now, done);
   if (quantum_ps_ <= 0) {
     if (!done.empty() || !arrived_.empty()) recompute(now, done);
   } else {
@@ -188,7 +197,6 @@ void FlowFabric::update(int64_t now) {
         Flow& f = flows_[id];
         if (!f.free_on_detach) continue;
         f.free_on_detach = false;
-        f.path.clear();
         free_flows_.push_back(id);
       }
       pending_done_.clear();
@@ -197,12 +205,15 @@ void FlowFabric::update(int64_t now) {
   schedule_next(now);
   for (uint32_t id : done)
     finish(id);
+  done.clear();
+  done_scratch_.swap(done);
 }
 
-std::vector<uint32_t> FlowFabric::take_done(int64_t now) {
+void FlowFabric::take_done(int64_t now, std::vector<uint32_t>& done) {
   // Finish times are rounded up to whole ps, so a flow due now has at most a rounding residue
   // left; any flow within its residue tolerance finishes now.
-  std::vector<uint32_t> due;
+  std::vector<uint32_t>& due = due_scratch_;
+  due.clear();
   auto check = [&](uint32_t id) {
     Fluid& f = fluid_[id];
     if (!f.active) return true;
@@ -227,14 +238,19 @@ std::vector<uint32_t> FlowFabric::take_done(int64_t now) {
     check(id);
   // Remove them from active_ in the order a front-to-back scan with swap-removal would meet
   // them (the order their senders are told, which orders what those inject next).
-  std::vector<uint32_t> done;
-  done.reserve(due.size());
-  MinHeap<std::pair<uint32_t, uint32_t>> at;  // (index in active_, flow)
+  done.clear();
+  auto& at = at_scratch_;  // a min-heap of (index in active_, flow)
+  at.clear();
+  auto push = [&](uint32_t i, uint32_t id) {
+    at.push_back({i, id});
+    std::push_heap(at.begin(), at.end(), std::greater<>());
+  };
   for (uint32_t id : due)
-    at.push({flows_[id].active_at, id});
+    push(flows_[id].active_at, id);
   while (!at.empty()) {
-    const auto [i, id] = at.top();
-    at.pop();
+    std::pop_heap(at.begin(), at.end(), std::greater<>());
+    const auto [i, id] = at.back();
+    at.pop_back();
     if (i >= active_.size() || active_[i] != id) continue;  // moved since
     done.push_back(id);
     const uint32_t last = active_.back();
@@ -242,16 +258,16 @@ std::vector<uint32_t> FlowFabric::take_done(int64_t now) {
     if (last == id) continue;
     active_[i] = last;
     flows_[last].active_at = i;
-    if (!fluid_[last].active) at.push({i, last});
+    if (!fluid_[last].active) push(i, last);
   }
-  return done;
 }
 
 void FlowFabric::link_attach(uint32_t id) {
   Flow& f = flows_[id];
-  f.slot.resize(f.path.size());
-  for (uint32_t h = 0; h < f.path.size(); ++h) {
-    auto& on = on_link_[f.path[h]];
+  const auto path = path_of(id);
+  f.slot.resize(path.size());
+  for (uint32_t h = 0; h < path.size(); ++h) {
+    auto& on = on_link_[path[h]];
     f.slot[h] = static_cast<uint32_t>(on.size());
     on.push_back({id, h});
   }
@@ -260,8 +276,9 @@ void FlowFabric::link_attach(uint32_t id) {
 
 void FlowFabric::link_detach(uint32_t id) {
   Flow& f = flows_[id];
-  for (uint32_t h = 0; h < f.path.size(); ++h) {
-    auto& on = on_link_[f.path[h]];
+  const auto path = path_of(id);
+  for (uint32_t h = 0; h < path.size(); ++h) {
+    auto& on = on_link_[path[h]];
     const uint32_t s = f.slot[h];
     const OnLink moved = on.back();
     on[s] = moved;
@@ -323,7 +340,8 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
     f.had_links = true;
     ++fluid_[id].version;
   }
-  std::vector<uint32_t> fresh;
+  std::vector<uint32_t>& fresh = fresh_scratch_;
+  fresh.clear();
   for (uint32_t id : arrived_)
     if (fluid_[id].active) fresh.push_back(id);
   arrived_.clear();
@@ -560,11 +578,11 @@ void FlowFabric::schedule_next(int64_t now) {
   schedule(next, kUpdate, 0, generation_);
 }
 
-void FlowFabric::note_flow_on_links(const Flow& f) {
-  const uint64_t bytes = f.msg.bytes.count();
+void FlowFabric::note_flow_on_links(uint32_t id) {
+  const uint64_t bytes = flows_[id].msg.bytes.count();
   const uint64_t full = bytes / mtu_, rest = bytes % mtu_;
   const uint64_t packets = full + (rest > 0 || bytes == 0 ? 1 : 0);
-  for (uint32_t l : f.path) {
+  for (uint32_t l : path_of(id)) {
     FabricLink& link = links_[l];
     const uint64_t wire = full * link.overhead.wire_bytes(mtu_) +
                           (rest > 0 || bytes == 0 ? link.overhead.wire_bytes(rest) : 0);
@@ -578,7 +596,7 @@ void FlowFabric::note_flow_on_links(const Flow& f) {
 
 void FlowFabric::finish(uint32_t id) {
   Flow& f = flows_[id];
-  note_flow_on_links(f);
+  note_flow_on_links(id);
   schedule(now_ps() + f.tail_ps, kDeliver, id);
   if (f.on_sent) {
     auto cb = std::move(f.on_sent);

@@ -58,7 +58,7 @@ class FlowFabric : public Fabric {
   struct Flow {
     Message msg;
     std::function<void()> on_sent;
-    std::vector<uint32_t> path;
+    std::vector<uint32_t> path;  // only a path too long for hops_
     std::vector<uint32_t> slot;  // index of this flow in on_link_[path[i]]
     int64_t tail_ps = 0;         // fluid end to delivery
     uint32_t record = 0;
@@ -99,13 +99,13 @@ class FlowFabric : public Fabric {
   void dispatch(uint8_t kind, uint32_t a, uint32_t b) override;
   void update(int64_t now);
   int64_t next_boundary(int64_t t) const;  // first time at or after t a recomputation may run
-  std::vector<uint32_t> take_done(int64_t now);
+  void take_done(int64_t now, std::vector<uint32_t>& done);
   void recompute(int64_t now, const std::vector<uint32_t>& done);
   void schedule_next(int64_t now);
   void request_update(bool now_ok = false);  // now_ok: even before the next recomputation time
   bool alone(uint32_t flow) const;           // no other flow on any link of its path
   void finish(uint32_t flow);
-  void note_flow_on_links(const Flow& f);
+  void note_flow_on_links(uint32_t flow);
   void link_attach(uint32_t id);
   void link_detach(uint32_t id);
   void set_rate(uint32_t id, double rate, int64_t now);
@@ -140,6 +140,7 @@ class FlowFabric : public Fabric {
     return {h.data(), h.back()};
   }
   std::vector<uint32_t> free_flows_;
+  std::vector<uint32_t> path_scratch_;
   std::vector<uint32_t> active_;   // transferring, in start order less swap-removals
   std::vector<uint32_t> arrived_;  // started since the last recomputation
   size_t arrived_checked_ = 0;
@@ -172,6 +173,8 @@ class FlowFabric : public Fabric {
   std::vector<uint32_t> touched_links_;
   std::vector<uint32_t> rerate_;
   std::vector<double> rates_scratch_;
+  std::vector<uint32_t> done_scratch_, due_scratch_, fresh_scratch_;
+  std::vector<std::pair<uint32_t, uint32_t>> at_scratch_;
 };
 
 }  // namespace mlasim
