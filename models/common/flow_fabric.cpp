@@ -49,7 +49,6 @@ void FlowFabric::inject(NetworkNode& at, Message msg, std::function<void()> on_s
     id = static_cast<uint32_t>(flows_.size());
     flows_.emplace_back();
     hot_.emplace_back();
-    hops_.emplace_back();
     fluid_.emplace_back();
   }
   Flow& f = flows_[id];
@@ -81,12 +80,12 @@ void FlowFabric::inject(NetworkNode& at, Message msg, std::function<void()> on_s
   }
   f.tail_ps = lat + std::max<int64_t>(0, ser_sum - ser_max);
   const int64_t start = now_ps() + setup_ps(path.front(), msg.sm_issued);
-  auto& hops = hops_[id];
-  const bool inline_path = path.size() < hops.size();
-  hops.back() = inline_path ? static_cast<uint32_t>(path.size()) : UINT32_MAX;
-  if (inline_path) {
-    std::copy(path.begin(), path.end(), hops.begin());
+  Hot& hot = hot_[id];
+  if (path.size() <= kInlineHops) {
+    hot.hops = static_cast<uint8_t>(path.size());
+    std::copy(path.begin(), path.end(), hot.hop);
   } else {
+    hot.hops = kLongPath;
     f.path.assign(path.begin(), path.end());
   }
   f.on_sent = std::move(on_sent);
@@ -217,7 +216,7 @@ void FlowFabric::take_done(int64_t now, std::vector<uint32_t>& done) {
   auto check = [&](uint32_t id) {
     Fluid& f = fluid_[id];
     if (!f.active) return true;
-    const double left = f.remaining - hot_[id].rate * static_cast<double>(now - f.t0_ps);
+    const double left = f.remaining - f.rate * static_cast<double>(now - f.t0_ps);
     if (left > f.tolerance) return false;
     f.active = false;
     due.push_back(id);
@@ -290,8 +289,9 @@ void FlowFabric::link_detach(uint32_t id) {
 
 void FlowFabric::set_rate(uint32_t id, double rate, int64_t now) {
   Fluid& f = fluid_[id];
-  f.remaining -= hot_[id].rate * static_cast<double>(now - f.t0_ps);
+  f.remaining -= f.rate * static_cast<double>(now - f.t0_ps);
   f.t0_ps = now;
+  f.rate = rate;
   hot_[id].rate = rate;
   ++f.version;
   ++flows_rerated;
@@ -320,7 +320,7 @@ void FlowFabric::rebuild_due() {
   finish_at_.clear();
   done_at_.clear();
   for (uint32_t id : active_)
-    if (fluid_[id].active && hot_[id].rate > 0) add_due(id, false);
+    if (fluid_[id].active && fluid_[id].rate > 0) add_due(id, false);
   std::make_heap(finish_at_.begin(), finish_at_.end(), std::greater<Due>());
   std::make_heap(done_at_.begin(), done_at_.end(), std::greater<Due>());
 }

@@ -58,7 +58,7 @@ class FlowFabric : public Fabric {
   struct Flow {
     Message msg;
     std::function<void()> on_sent;
-    std::vector<uint32_t> path;  // only a path too long for hops_
+    std::vector<uint32_t> path;  // only a path too long for Hot::hop
     std::vector<uint32_t> slot;  // index of this flow in on_link_[path[i]]
     int64_t tail_ps = 0;         // fluid end to delivery
     uint32_t record = 0;
@@ -69,13 +69,17 @@ class FlowFabric : public Fabric {
     bool had_links = false;       // detached by the recomputation that finished it
     bool free_on_detach = false;  // delivered while still holding its share (quantum mode)
   };
-  // What the recomputation reads of every flow on a link, kept apart for the cache.
-  struct Hot {
+  // What the recomputation reads of every flow on a link, path included, in one cache line.
+  static constexpr uint8_t kInlineHops = 10, kLongPath = 255;
+  struct alignas(64) Hot {
     double rate = 0;       // payload bytes per ps since Fluid::t0_ps
     double next_rate = 0;  // scratch: the rate the current recomputation sets
     uint32_t mark = 0;     // recompute_epoch_ while in the set being refilled
     bool fixed = false;    // scratch: next_rate set
+    uint8_t hops = 0;      // path length, or kLongPath: the path is in Flow::path
+    uint32_t hop[kInlineHops] = {};
   };
+  static_assert(sizeof(Hot) == 64);
   struct OnLink {
     uint32_t flow, hop;
   };
@@ -121,8 +125,9 @@ class FlowFabric : public Fabric {
   std::vector<Flow> flows_;
   std::vector<Hot> hot_;  // parallel to flows_
   // Also parallel: the fluid state, what finding and timing finishes reads.
-  struct Fluid {
+  struct alignas(64) Fluid {
     double remaining = 0;  // payload bytes at time t0_ps
+    double rate = 0;       // a copy of Hot::rate
     int64_t t0_ps = 0;
     double tolerance = 0;   // rounding residue taken as finished, bytes
     int64_t finish_ps = 0;  // fluid end at this rate, rounded up to whole ps
@@ -131,13 +136,10 @@ class FlowFabric : public Fabric {
     bool active = false;    // transferring
   };
   std::vector<Fluid> fluid_;
-  // Also parallel to flows_: the path in one cache line (the hop count last), or UINT32_MAX
-  // last for a path too long for it (read from Flow::path).
-  std::vector<std::array<uint32_t, 16>> hops_;
   std::span<const uint32_t> path_of(uint32_t id) const {
-    const auto& h = hops_[id];
-    if (h.back() == UINT32_MAX) return flows_[id].path;
-    return {h.data(), h.back()};
+    const Hot& h = hot_[id];
+    if (h.hops == kLongPath) return flows_[id].path;
+    return {h.hop, h.hops};
   }
   std::vector<uint32_t> free_flows_;
   std::vector<uint32_t> path_scratch_;
