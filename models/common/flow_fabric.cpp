@@ -14,6 +14,8 @@ namespace mlasim {
 FlowFabric::FlowFabric(const sc_core::sc_module_name& name, SimContext& ctx,
                        const NetworkParams& params)
     : Fabric(name, ctx, params),
+      finish_at_(2 * params.flow.rate_update.ps()),
+      done_at_(2 * params.flow.rate_update.ps()),
       quantum_ps_(params.flow.rate_update.ps()),
       exact_below_(params.flow.exact_below) {}
 
@@ -224,9 +226,9 @@ void FlowFabric::take_done(int64_t now, std::vector<uint32_t>& done) {
   };
   while (!done_at_.empty() && done_at_.front().t_ps <= now) {
     const Due d = done_at_.front();
-    due_pop(done_at_);
+    done_at_.pop();
     if (fluid_[d.flow].version != d.version) continue;
-    if (!check(d.flow)) due_push(done_at_, {now + 1, d.flow, d.version});
+    if (!check(d.flow)) done_at_.push({now + 1, d.flow, d.version});
   }
   // Flows that started since the last recomputation have no rate yet: only an empty one can be
   // done, so each is looked at once (quantum mode keeps them waiting over several updates).
@@ -305,24 +307,25 @@ void FlowFabric::set_rate(uint32_t id, double rate, int64_t now) {
 
 void FlowFabric::add_due(uint32_t id, bool keep_heap) {
   const Fluid& f = fluid_[id];
-  finish_at_.push_back({f.finish_ps, id, f.version});
-  done_at_.push_back({f.done_ps, id, f.version});
   if (keep_heap) {
-    std::push_heap(finish_at_.begin(), finish_at_.end(), std::greater<Due>());
-    std::push_heap(done_at_.begin(), done_at_.end(), std::greater<Due>());
+    finish_at_.push({f.finish_ps, id, f.version});
+    done_at_.push({f.done_ps, id, f.version});
+  } else {
+    finish_at_.append({f.finish_ps, id, f.version});
+    done_at_.append({f.done_ps, id, f.version});
   }
 }
 
-void FlowFabric::rebuild_due() {
+void FlowFabric::rebuild_due(int64_t now) {
   // The entries set_rate left valid, with the times it computed (a done_at_ entry pushed back
   // to re-check a rounding residue gets its computed time, also past: the next update looks at
   // it all the same).
-  finish_at_.clear();
-  done_at_.clear();
+  finish_at_.reset(now);
+  done_at_.reset(now);
   for (uint32_t id : active_)
     if (fluid_[id].active && fluid_[id].rate > 0) add_due(id, false);
-  std::make_heap(finish_at_.begin(), finish_at_.end(), std::greater<Due>());
-  std::make_heap(done_at_.begin(), done_at_.end(), std::greater<Due>());
+  finish_at_.seal();
+  done_at_.seal();
 }
 
 void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
@@ -497,7 +500,7 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
     set_rate(id, r, now);
   }
   if (rebuild_due_) {
-    rebuild_due();
+    rebuild_due(now);
     rebuild_due_ = false;
   }
   if (series_enabled_)
@@ -554,20 +557,19 @@ void FlowFabric::heap_erase(uint32_t i) {
 
 void FlowFabric::schedule_next(int64_t now) {
   // Entries of superseded rates pile up; rebuild a heap once most of it is stale.
-  auto compact = [&](DueHeap& heap) {
+  auto compact = [&](DueQueue& heap) {
     if (heap.size() < 8 * active_.size() + 1024) return;
-    std::erase_if(heap, [&](const Due& d) {
+    heap.erase_if([&](const Due& d) {
       return fluid_[d.flow].version != d.version || !fluid_[d.flow].active;
     });
-    std::make_heap(heap.begin(), heap.end(), std::greater<Due>());
   };
   compact(finish_at_);
   compact(done_at_);
-  DueHeap& ends = finish_at_;  // the next fluid end
+  DueQueue& ends = finish_at_;  // the next fluid end
   while (!ends.empty()) {
     const Due& d = ends.front();
     if (fluid_[d.flow].version == d.version && fluid_[d.flow].active) break;
-    due_pop(ends);
+    ends.pop();
   }
   int64_t next = std::numeric_limits<int64_t>::max();
   if (!ends.empty()) next = std::max(ends.front().t_ps, now + 1);

@@ -33,7 +33,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
-#include <queue>
+#include <limits>
 #include <span>
 #include <string>
 #include <vector>
@@ -88,17 +88,71 @@ class FlowFabric : public Fabric {
     uint32_t flow, version;
     bool operator>(const Due& o) const { return t_ps != o.t_ps ? t_ps > o.t_ps : flow > o.flow; }
   };
-  template <class T>
-  using MinHeap = std::priority_queue<T, std::vector<T>, std::greater<T>>;
-  using DueHeap = std::vector<Due>;  // a min-heap through std::push_heap / std::pop_heap
-  static void due_push(DueHeap& h, const Due& d) {
-    h.push_back(d);
-    std::push_heap(h.begin(), h.end(), std::greater<Due>());
-  }
-  static void due_pop(DueHeap& h) {
-    std::pop_heap(h.begin(), h.end(), std::greater<Due>());
-    h.pop_back();
-  }
+  // Due times, earliest first: a binary heap of the entries before a horizon, the later ones
+  // unsorted until the heap runs dry (then the next window's worth moves into the heap). In
+  // quantum mode most entries are superseded by a new rate within a quantum or two: they never
+  // pay for a place in the heap. A window of 0 keeps every entry in the heap.
+  class DueQueue {
+   public:
+    explicit DueQueue(int64_t window = 0)
+        : window_(window),
+          horizon_(window > 0 ? std::numeric_limits<int64_t>::min()
+                              : std::numeric_limits<int64_t>::max()) {}
+    bool empty() const { return near_.empty() && far_.empty(); }
+    size_t size() const { return near_.size() + far_.size(); }
+    const Due& front() {  // not empty
+      if (near_.empty()) refill();
+      return near_.front();
+    }
+    void pop() {  // after front()
+      std::pop_heap(near_.begin(), near_.end(), std::greater<Due>());
+      near_.pop_back();
+    }
+    void push(const Due& d) {
+      if (d.t_ps < horizon_) {
+        near_.push_back(d);
+        std::push_heap(near_.begin(), near_.end(), std::greater<Due>());
+      } else {
+        far_.push_back(d);
+      }
+    }
+    // Refilling from scratch: reset(now), append() each entry, then seal().
+    void reset(int64_t now) {
+      near_.clear();
+      far_.clear();
+      horizon_ = horizon_after(now);
+    }
+    void append(const Due& d) { (d.t_ps < horizon_ ? near_ : far_).push_back(d); }
+    void seal() { std::make_heap(near_.begin(), near_.end(), std::greater<Due>()); }
+    template <class Stale>
+    void erase_if(Stale stale) {
+      std::erase_if(near_, stale);
+      std::erase_if(far_, stale);
+      seal();
+    }
+
+   private:
+    int64_t horizon_after(int64_t t) const {
+      if (window_ <= 0 || t > std::numeric_limits<int64_t>::max() - window_)
+        return std::numeric_limits<int64_t>::max();
+      return t + window_;
+    }
+    void refill() {
+      int64_t lo = std::numeric_limits<int64_t>::max();
+      for (const Due& d : far_)
+        lo = std::min(lo, d.t_ps);
+      horizon_ = horizon_after(lo);
+      size_t keep = 0;
+      for (const Due& d : far_)
+        (d.t_ps < horizon_ ? near_.push_back(d) : void(far_[keep++] = d));
+      far_.resize(keep);
+      seal();
+    }
+    std::vector<Due> near_;  // a min-heap
+    std::vector<Due> far_;   // at or after horizon_
+    int64_t window_ = 0;
+    int64_t horizon_ = 0;
+  };
 
   void dispatch(uint8_t kind, uint32_t a, uint32_t b) override;
   void update(int64_t now);
@@ -114,7 +168,8 @@ class FlowFabric : public Fabric {
   void link_detach(uint32_t id);
   void set_rate(uint32_t id, double rate, int64_t now);
   void add_due(uint32_t id, bool keep_heap);  // the flow's entries in finish_at_ and done_at_
-  void rebuild_due();                         // both heaps anew from the transferring flows
+                                              // (keep_heap false: appended while refilling)
+  void rebuild_due(int64_t now);              // both queues anew from the transferring flows
   bool heap_less(uint32_t a, uint32_t b) const;
   void heap_place(uint32_t i, uint32_t link);
   void heap_up(uint32_t i);
@@ -145,16 +200,15 @@ class FlowFabric : public Fabric {
   std::vector<uint32_t> path_scratch_;
   std::vector<uint32_t> active_;   // transferring, in start order less swap-removals
   std::vector<uint32_t> arrived_;  // started since the last recomputation
-  size_t arrived_checked_ = 0;
-  std::vector<uint32_t> early_;   // quantum mode: started alone on their links (or empty)
-  bool rebuild_due_ = false;      // set_rate leaves the heaps to a rebuild                // of
-                                  // arrived_, those take_done has looked at
-  std::vector<double> capacity_;  // payload bytes per ps, per link
+  size_t arrived_checked_ = 0;     // of arrived_, those take_done has looked at
+  std::vector<uint32_t> early_;    // quantum mode: started alone on their links (or empty)
+  bool rebuild_due_ = false;       // set_rate leaves the queues to a rebuild
+  std::vector<double> capacity_;   // payload bytes per ps, per link
   std::vector<std::vector<OnLink>> on_link_;  // transferring flows per link
   std::vector<double> link_rate_;             // sum of the rates on the link
   std::vector<int64_t> link_since_;           // when link_rate_ last changed
-  DueHeap finish_at_;                         // fluid end, rounded up to whole ps
-  DueHeap done_at_;                           // first ps with a rounding residue left
+  DueQueue finish_at_;                        // fluid end, rounded up to whole ps
+  DueQueue done_at_;                          // first ps with a rounding residue left
   int64_t quantum_ps_ = 0;                    // network.flow.rate_update (0: exact)
   std::vector<uint32_t> pending_done_;        // ended, still holding their shares (quantum mode)
   int64_t last_recompute_ps_ = -1;            // quantum mode: when rates were last recomputed

@@ -28,7 +28,7 @@ void append_us(fmt::memory_buffer& b, int64_t ps) {
     b.push_back('-');
     mag = 0 - mag;
   }
-  fmt::format_to(std::back_inserter(b), "{}", mag / 1000000);
+  fmt::format_to(fmt::appender(b), "{}", mag / 1000000);
   char frac[7] = {'.', '0', '0', '0', '0', '0', '0'};
   uint64_t r = mag % 1000000;
   for (int i = 6; i >= 1; --i, r /= 10)
@@ -195,7 +195,7 @@ void write_network_results(const Fabric& f, Time end, const std::filesystem::pat
            "utilization,busy_us,credit_stall_us,peak_queue_bytes,mean_queue_bytes\n");
     for (const auto& l : f.links()) {
       const auto& s = l.stats;
-      fmt::format_to(std::back_inserter(o),
+      fmt::format_to(fmt::appender(o),
                      "{},{},{},{},{},{},{},{},{},{},{},{:.6f},{:.6f},{:.6f},{},{:.3f}\n", l.name,
                      f.node(l.from).basename(), f.node(l.to).basename(), l.timing.kind,
                      l.timing.tier, l.timing.plane, l.timing.bandwidth.bytes_per_s(), s.bytes,
@@ -216,7 +216,7 @@ void write_network_results(const Fabric& f, Time end, const std::filesystem::pat
       if (rows++ >= f.params().report.max_message_rows) break;
       const bool done = r.completed_ps >= 0;
       const int64_t fct = done ? r.completed_ps - r.injected_ps : 0;
-      fmt::format_to(std::back_inserter(o), "{},{},{},{},", r.id, r.src, r.dst, r.bytes);
+      fmt::format_to(fmt::appender(o), "{},{},{},{},", r.id, r.src, r.dst, r.bytes);
       append_us(o, r.injected_ps);
       o.push_back(',');
       if (done) {
@@ -228,7 +228,7 @@ void write_network_results(const Fabric& f, Time end, const std::filesystem::pat
       append_us(o, fct);
       o.push_back(',');
       append_us(o, r.ideal_ps);
-      fmt::format_to(std::back_inserter(o), ",{:.6f}\n",
+      fmt::format_to(fmt::appender(o), ",{:.6f}\n",
                      r.ideal_ps > 0 && done
                          ? static_cast<double>(fct) / static_cast<double>(r.ideal_ps)
                          : 0.0);
@@ -253,7 +253,7 @@ void write_network_results(const Fabric& f, Time end, const std::filesystem::pat
         for (size_t i = 0; i < n; ++i) {
           const double b = i < busy.size() ? busy[i] : 0.0;
           const double q = i < queue.size() ? queue[i] : 0.0;
-          fmt::format_to(std::back_inserter(o), "{},{},{},{},{:.6f},{:.6f},{:.6f},{:.3f}\n", l.name,
+          fmt::format_to(fmt::appender(o), "{},{},{},{},{:.6f},{:.6f},{:.6f},{:.3f}\n", l.name,
                          l.timing.tier, l.timing.plane, i, static_cast<double>(i) * w * 1e-6,
                          w * 1e-6, b / w, q / w);
         }
