@@ -322,8 +322,12 @@ void FlowFabric::rebuild_due(int64_t now) {
   // it all the same).
   finish_at_.reset(now);
   done_at_.reset(now);
-  for (uint32_t id : active_)
+  const size_t n = active_.size();
+  for (size_t i = 0; i < n; ++i) {
+    if (i + kPrefetchAhead < n) __builtin_prefetch(&fluid_[active_[i + kPrefetchAhead]]);
+    const uint32_t id = active_[i];
     if (fluid_[id].active && fluid_[id].rate > 0) add_due(id, false);
+  }
   finish_at_.seal();
   done_at_.seal();
 }
@@ -409,7 +413,10 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
     const uint32_t l = touched_links_[q];
     double held = 0;
     uint32_t open = 0;
-    for (const OnLink& o : on_link_[l]) {
+    const auto& on = on_link_[l];
+    for (size_t k = 0; k < on.size(); ++k) {
+      if (k + kPrefetchAhead < on.size()) __builtin_prefetch(&hot_[on[k + kPrefetchAhead].flow]);
+      const OnLink& o = on[k];
       Hot& h = hot_[o.flow];
       if (h.mark == ep) {
         ++open;
@@ -450,7 +457,10 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
     }
     const double best = share_[bottleneck];
     heap_remove_top();
-    for (const OnLink& o : on_link_[bottleneck]) {
+    const auto& on = on_link_[bottleneck];
+    for (size_t k = 0; k < on.size(); ++k) {
+      if (k + kPrefetchAhead < on.size()) __builtin_prefetch(&hot_[on[k + kPrefetchAhead].flow]);
+      const OnLink& o = on[k];
       Hot& h = hot_[o.flow];
       if (h.mark != ep || h.fixed) continue;
       h.fixed = true;
@@ -489,6 +499,10 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
   // is cheaper than pushing an entry per change (and leaves no superseded entries behind).
   rebuild_due_ = quantum_ps_ > 0 && 4 * rerate_.size() >= active_.size();
   for (size_t i = 0; i < rerate_.size(); ++i) {
+    if (i + kPrefetchAhead < rerate_.size()) {
+      __builtin_prefetch(&hot_[rerate_[i + kPrefetchAhead]]);
+      __builtin_prefetch(&fluid_[rerate_[i + kPrefetchAhead]]);
+    }
     const uint32_t id = rerate_[i];
     Hot& h = hot_[id];
     const double r = h.fixed ? h.next_rate : 0.0;

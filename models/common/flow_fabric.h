@@ -71,6 +71,8 @@ class FlowFabric : public Fabric {
   };
   // What the recomputation reads of every flow on a link, path included, in one cache line.
   static constexpr uint8_t kInlineHops = 10, kLongPath = 255;
+  // Loops over flows in no memory order load the flow this many entries ahead.
+  static constexpr size_t kPrefetchAhead = 8;
   struct alignas(64) Hot {
     double rate = 0;       // payload bytes per ps since Fluid::t0_ps
     double next_rate = 0;  // scratch: the rate the current recomputation sets
