@@ -51,13 +51,13 @@ void FlowFabric::inject(NetworkNode& at, Message msg, std::function<void()> on_s
     id = static_cast<uint32_t>(flows_.size());
     flows_.emplace_back();
     hot_.emplace_back();
+    slots_.emplace_back();
     fluid_.emplace_back();
   }
   Flow& f = flows_[id];
   const uint32_t version = fluid_[id].version + 1;  // the slot's old heap entries stay stale
   // A reused slot keeps its vectors' storage: no allocation per message.
   f.path.clear();
-  f.slot.clear();
   f.attached = f.had_links = f.free_on_detach = false;
   fluid_[id] = Fluid{};
   fluid_[id].version = version;
@@ -266,10 +266,10 @@ void FlowFabric::take_done(int64_t now, std::vector<uint32_t>& done) {
 void FlowFabric::link_attach(uint32_t id) {
   Flow& f = flows_[id];
   const auto path = path_of(id);
-  f.slot.resize(path.size());
+  uint32_t* slot = slots_of(id);
   for (uint32_t h = 0; h < path.size(); ++h) {
     auto& on = on_link_[path[h]];
-    f.slot[h] = static_cast<uint32_t>(on.size());
+    slot[h] = static_cast<uint32_t>(on.size());
     on.push_back({id, h});
   }
   f.attached = true;
@@ -278,12 +278,13 @@ void FlowFabric::link_attach(uint32_t id) {
 void FlowFabric::link_detach(uint32_t id) {
   Flow& f = flows_[id];
   const auto path = path_of(id);
+  const uint32_t* slot = slots_of(id);
   for (uint32_t h = 0; h < path.size(); ++h) {
     auto& on = on_link_[path[h]];
-    const uint32_t s = f.slot[h];
+    const uint32_t s = slot[h];
     const OnLink moved = on.back();
     on[s] = moved;
-    flows_[moved.flow].slot[moved.hop] = s;
+    slots_of(moved.flow)[moved.hop] = s;
     on.pop_back();
   }
   f.attached = false;

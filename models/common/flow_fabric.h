@@ -59,7 +59,7 @@ class FlowFabric : public Fabric {
     Message msg;
     std::function<void()> on_sent;
     std::vector<uint32_t> path;  // only a path too long for Hot::hop
-    std::vector<uint32_t> slot;  // index of this flow in on_link_[path[i]]
+    std::vector<uint32_t> slot;  // only for a path too long for Hot::hop (see slots_of)
     int64_t tail_ps = 0;         // fluid end to delivery
     uint32_t record = 0;
     uint64_t qp_seq = 0;
@@ -197,6 +197,14 @@ class FlowFabric : public Fabric {
     const Hot& h = hot_[id];
     if (h.hops == kLongPath) return flows_[id].path;
     return {h.hop, h.hops};
+  }
+  // Also parallel: the index of the flow in on_link_[path[i]], for paths that fit Hot::hop.
+  std::vector<std::array<uint32_t, kInlineHops>> slots_;
+  uint32_t* slots_of(uint32_t id) {
+    if (hot_[id].hops != kLongPath) return slots_[id].data();
+    Flow& f = flows_[id];
+    f.slot.resize(f.path.size());
+    return f.slot.data();
   }
   std::vector<uint32_t> free_flows_;
   std::vector<uint32_t> path_scratch_;
