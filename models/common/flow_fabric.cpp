@@ -11,6 +11,18 @@
 
 namespace mlasim {
 
+namespace {
+
+// std::ceil without a library call (the baseline x86-64 target has no rounding instruction),
+// the same value for every x >= 0.
+double ceil_nonnegative(double x) {
+  if (!(x < 4503599627370496.0)) return std::ceil(x);  // 2^52 and beyond, NaN
+  const double t = static_cast<double>(static_cast<int64_t>(x));
+  return t < x ? t + 1 : t;
+}
+
+}  // namespace
+
 FlowFabric::FlowFabric(const sc_core::sc_module_name& name, SimContext& ctx,
                        const NetworkParams& params)
     : Fabric(name, ctx, params),
@@ -300,9 +312,9 @@ void FlowFabric::set_rate(uint32_t id, double rate, int64_t now) {
   ++flows_rerated;
   if (rate <= 0) return;
   const double left = std::max(0.0, f.remaining);
-  f.finish_ps = now + static_cast<int64_t>(std::ceil(left / rate));
+  f.finish_ps = now + static_cast<int64_t>(ceil_nonnegative(left / rate));
   const double to_residue = std::max(0.0, (f.remaining - f.tolerance) / rate);
-  f.done_ps = now + static_cast<int64_t>(std::ceil(to_residue));
+  f.done_ps = now + static_cast<int64_t>(ceil_nonnegative(to_residue));
   if (!rebuild_due_) add_due(id, true);
 }
 
