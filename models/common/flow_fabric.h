@@ -91,15 +91,13 @@ class FlowFabric : public Fabric {
     bool operator>(const Due& o) const { return t_ps != o.t_ps ? t_ps > o.t_ps : flow > o.flow; }
   };
   // Due times, earliest first: a binary heap of the entries before a horizon, the later ones
-  // unsorted until the heap runs dry (then the next window's worth moves into the heap). In
-  // quantum mode most entries are superseded by a new rate within a quantum or two: they never
-  // pay for a place in the heap. A window of 0 keeps every entry in the heap.
+  // unsorted until the heap runs dry (then the next window's worth moves into the heap). Most
+  // entries are superseded by a new rate before they come near: they never pay for a place in
+  // the heap. The window: a fixed span of time (quantum mode: rates change every quantum), or
+  // with 0 the earliest eighth of the entries at each refill.
   class DueQueue {
    public:
-    explicit DueQueue(int64_t window = 0)
-        : window_(window),
-          horizon_(window > 0 ? std::numeric_limits<int64_t>::min()
-                              : std::numeric_limits<int64_t>::max()) {}
+    explicit DueQueue(int64_t window = 0) : window_(window) {}
     bool empty() const { return near_.empty() && far_.empty(); }
     size_t size() const { return near_.size() + far_.size(); }
     const Due& front() {  // not empty
@@ -122,7 +120,7 @@ class FlowFabric : public Fabric {
     void reset(int64_t now) {
       near_.clear();
       far_.clear();
-      horizon_ = horizon_after(now);
+      horizon_ = window_ > 0 ? horizon_after(now) : std::numeric_limits<int64_t>::min();
     }
     void append(const Due& d) { (d.t_ps < horizon_ ? near_ : far_).push_back(d); }
     void seal() { std::make_heap(near_.begin(), near_.end(), std::greater<Due>()); }
@@ -134,10 +132,20 @@ class FlowFabric : public Fabric {
     }
 
    private:
-    int64_t horizon_after(int64_t t) const {
-      if (window_ <= 0 || t > std::numeric_limits<int64_t>::max() - window_)
-        return std::numeric_limits<int64_t>::max();
-      return t + window_;
+    // Entries before the result go to the heap (at least those at `t`).
+    int64_t horizon_after(int64_t t) {
+      if (t == std::numeric_limits<int64_t>::max()) return t;
+      if (window_ > 0)
+        return t > std::numeric_limits<int64_t>::max() - window_
+                   ? std::numeric_limits<int64_t>::max()
+                   : t + window_;
+      if (far_.size() < 64) return t + 1;
+      times_.clear();
+      for (const Due& d : far_)
+        times_.push_back(d.t_ps);
+      const auto eighth = times_.begin() + static_cast<std::ptrdiff_t>(times_.size() / 8);
+      std::nth_element(times_.begin(), eighth, times_.end());
+      return std::max(*eighth, t + 1);
     }
     void refill() {
       int64_t lo = std::numeric_limits<int64_t>::max();
@@ -150,10 +158,11 @@ class FlowFabric : public Fabric {
       far_.resize(keep);
       seal();
     }
-    std::vector<Due> near_;  // a min-heap
-    std::vector<Due> far_;   // at or after horizon_
+    std::vector<Due> near_;       // a min-heap
+    std::vector<Due> far_;        // at or after horizon_
+    std::vector<int64_t> times_;  // scratch
     int64_t window_ = 0;
-    int64_t horizon_ = 0;
+    int64_t horizon_ = std::numeric_limits<int64_t>::min();  // nothing in the heap yet
   };
 
   void dispatch(uint8_t kind, uint32_t a, uint32_t b) override;
