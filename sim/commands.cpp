@@ -84,7 +84,9 @@ int do_run(const RunOptions& o, const GlobalOptions& g, const std::vector<std::s
   write_file_atomic(out / "run.json", meta.dump(2) + "\n");
   write_file_atomic(out / "stats.json", sim.context().stats.to_json().dump(1) + "\n");
   write_file_atomic(out / "stats.csv", csv.str());
-  write_file_atomic(out / "timeline.json", sim.timeline().dump() + "\n");
+  std::string timeline = sim.timeline_text();
+  timeline += '\n';
+  write_file_atomic(out / "timeline.json", timeline);
   sim.write_extra_results(out);
   write_file_atomic(out / "summary.json", summary.dump(2) + "\n");  // last: marks completion
 

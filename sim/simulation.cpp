@@ -513,4 +513,8 @@ nlohmann::ordered_json Simulation::timeline() const {
   return chrome_timeline(impl_->gpus, impl_->fabric.get(), impl_->cluster.gpus_per_node);
 }
 
+std::string Simulation::timeline_text() const {
+  return chrome_timeline_text(impl_->gpus, impl_->fabric.get(), impl_->cluster.gpus_per_node);
+}
+
 }  // namespace mlasim

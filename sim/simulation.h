@@ -45,6 +45,7 @@ class Simulation {
   SimContext& context() { return ctx_; }
   nlohmann::ordered_json summary() const;
   nlohmann::ordered_json timeline() const;
+  std::string timeline_text() const;  // timeline().dump(), without building the tree
   // The packet- or flow-level network engine; null with placeholder links.
   Fabric* fabric() const;
   // Result files besides summary, stats and timeline (network: links.csv, messages.csv...).

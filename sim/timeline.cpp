@@ -1,8 +1,14 @@
 // Chrome trace of a run (see timeline.h).
 #include "sim/timeline.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <array>
+#include <cmath>
 #include <cstdint>
+#include <string>
+#include <string_view>
 
 #include "models/common/fabric.h"
 #include "models/gpu/gpu_base.h"
@@ -34,11 +40,58 @@ std::vector<Busy> merge(std::vector<Busy> v) {
   return out;
 }
 
+// The JSON text nlohmann::json::dump() gives the same document, written straight into one
+// string: a timeline has millions of events, and a tree of them cost more than the run's
+// output otherwise (numbers through nlohmann's own formatter, so the bytes are identical).
+class TraceWriter {
+ public:
+  explicit TraceWriter(std::string& out) : out_(out) {}
+  void raw(std::string_view s) { out_.append(s); }
+  void str(std::string_view s) {
+    for (const char c : s) {
+      const auto u = static_cast<unsigned char>(c);
+      if (u < 0x20 || u >= 0x7f || c == '"' || c == '\\') {  // escapes, UTF-8: nlohmann's way
+        out_ += nlohmann::ordered_json(std::string(s)).dump();
+        return;
+      }
+    }
+    out_ += '"';
+    out_.append(s);
+    out_ += '"';
+  }
+  void num(double x) {
+    if (!std::isfinite(x)) {
+      out_ += "null";
+      return;
+    }
+    std::array<char, 64> buf;
+    const char* end = nlohmann::detail::to_chars(buf.data(), buf.data() + buf.size(), x);
+    out_.append(buf.data(), static_cast<size_t>(end - buf.data()));
+  }
+  void num(int64_t x) {
+    const fmt::format_int f(x);
+    out_.append(f.data(), f.size());
+  }
+  void num(uint64_t x) {
+    const fmt::format_int f(x);
+    out_.append(f.data(), f.size());
+  }
+  // "key": (after a comma unless first)
+  void key(std::string_view k, bool first = false) {
+    if (!first) out_ += ',';
+    out_ += '"';
+    out_.append(k);
+    out_ += "\":";
+  }
+
+ private:
+  std::string& out_;
+};
+
 }  // namespace
 
-nlohmann::ordered_json chrome_timeline(const std::vector<GpuBase*>& gpus, const Fabric* fabric,
-                                       int gpus_per_node) {
-  nlohmann::ordered_json events = nlohmann::ordered_json::array();
+std::string chrome_timeline_text(const std::vector<GpuBase*>& gpus, const Fabric* fabric,
+                                 int gpus_per_node) {
   const size_t n = gpus.size();
   // Messages by source GPU and kind of path.
   std::vector<std::vector<Busy>> nic(n), nvlink(n);
@@ -50,21 +103,52 @@ nlohmann::ordered_json chrome_timeline(const std::vector<GpuBase*>& gpus, const 
       (same_node ? nvlink : nic)[m.src].push_back({m.injected_ps, m.completed_ps, 1, m.bytes});
     }
   }
-  auto thread_name = [&](int pid, int tid, const char* name) {
-    events.push_back({{"name", "thread_name"},
-                      {"ph", "M"},
-                      {"pid", pid},
-                      {"tid", tid},
-                      {"args", {{"name", name}}}});
+  std::string out;
+  TraceWriter w(out);
+  bool first_event = true;
+  auto begin_event = [&](std::string_view name) {
+    w.raw(first_event ? "{" : ",{");
+    first_event = false;
+    w.key("name", true);
+    w.str(name);
   };
+  auto thread_name = [&](int pid, int tid, const char* name) {
+    begin_event("thread_name");
+    w.key("ph");
+    w.str("M");
+    w.key("pid");
+    w.num(int64_t{pid});
+    w.key("tid");
+    w.num(int64_t{tid});
+    w.key("args");
+    w.raw("{");
+    w.key("name", true);
+    w.str(name);
+    w.raw("}}");
+  };
+  w.raw("{\"traceEvents\":[");
   for (const GpuBase* g : gpus) {
     const int pid = g->rank();
-    events.push_back(
-        {{"name", "process_name"}, {"ph", "M"}, {"pid", pid}, {"args", {{"name", g->name()}}}});
-    events.push_back({{"name", "process_sort_index"},
-                      {"ph", "M"},
-                      {"pid", pid},
-                      {"args", {{"sort_index", pid}}}});
+    begin_event("process_name");
+    w.key("ph");
+    w.str("M");
+    w.key("pid");
+    w.num(int64_t{pid});
+    w.key("args");
+    w.raw("{");
+    w.key("name", true);
+    w.str(g->name());
+    w.raw("}}");
+    begin_event("process_sort_index");
+    w.key("ph");
+    w.str("M");
+    w.key("pid");
+    w.num(int64_t{pid});
+    w.key("args");
+    w.raw("{");
+    w.key("sort_index", true);
+    w.num(int64_t{pid});
+    w.raw("}}");
     thread_name(pid, 0, "compute");
     thread_name(pid, 1, "communication");
     if (fabric) {
@@ -72,33 +156,55 @@ nlohmann::ordered_json chrome_timeline(const std::vector<GpuBase*>& gpus, const 
       thread_name(pid, kNvlinkThread, "NVLink (intra-node messages in flight)");
     }
     for (const auto& e : g->timeline()) {
-      events.push_back({{"name", e.name},
-                        {"cat", e.category},
-                        {"ph", "X"},
-                        {"pid", pid},
-                        {"tid", e.thread},
-                        {"ts", e.start.to_us()},
-                        {"dur", (e.end - e.start).to_us()}});
+      begin_event(e.name);
+      w.key("cat");
+      w.str(e.category);
+      w.key("ph");
+      w.str("X");
+      w.key("pid");
+      w.num(int64_t{pid});
+      w.key("tid");
+      w.num(int64_t{e.thread});
+      w.key("ts");
+      w.num(e.start.to_us());
+      w.key("dur");
+      w.num((e.end - e.start).to_us());
+      w.raw("}");
     }
     for (int tid : {kNicThread, kNvlinkThread}) {
       auto& list = tid == kNicThread ? nic : nvlink;
       if (static_cast<size_t>(pid) >= list.size()) continue;
       for (const Busy& b : merge(std::move(list[pid]))) {
-        events.push_back({{"name", tid == kNicThread ? "nic busy" : "nvlink busy"},
-                          {"cat", "network"},
-                          {"ph", "X"},
-                          {"pid", pid},
-                          {"tid", tid},
-                          {"ts", static_cast<double>(b.start) * 1e-6},
-                          {"dur", static_cast<double>(b.end - b.start) * 1e-6},
-                          {"args", {{"messages", b.messages}, {"bytes", b.bytes}}}});
+        begin_event(tid == kNicThread ? "nic busy" : "nvlink busy");
+        w.key("cat");
+        w.str("network");
+        w.key("ph");
+        w.str("X");
+        w.key("pid");
+        w.num(int64_t{pid});
+        w.key("tid");
+        w.num(int64_t{tid});
+        w.key("ts");
+        w.num(static_cast<double>(b.start) * 1e-6);
+        w.key("dur");
+        w.num(static_cast<double>(b.end - b.start) * 1e-6);
+        w.key("args");
+        w.raw("{");
+        w.key("messages", true);
+        w.num(b.messages);
+        w.key("bytes");
+        w.num(b.bytes);
+        w.raw("}}");
       }
     }
   }
-  nlohmann::ordered_json j;
-  j["traceEvents"] = std::move(events);
-  j["displayTimeUnit"] = "ns";
-  return j;
+  w.raw("],\"displayTimeUnit\":\"ns\"}");
+  return out;
+}
+
+nlohmann::ordered_json chrome_timeline(const std::vector<GpuBase*>& gpus, const Fabric* fabric,
+                                       int gpus_per_node) {
+  return nlohmann::ordered_json::parse(chrome_timeline_text(gpus, fabric, gpus_per_node));
 }
 
 }  // namespace mlasim

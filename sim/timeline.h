@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <string>
 #include <vector>
 
 namespace mlasim {
@@ -16,5 +17,9 @@ class Fabric;
 
 nlohmann::ordered_json chrome_timeline(const std::vector<GpuBase*>& gpus, const Fabric* fabric,
                                        int gpus_per_node);
+// The same document as JSON text, exactly what chrome_timeline(...).dump() gives, written
+// without building the tree (what timeline.json is written from).
+std::string chrome_timeline_text(const std::vector<GpuBase*>& gpus, const Fabric* fabric,
+                                 int gpus_per_node);
 
 }  // namespace mlasim

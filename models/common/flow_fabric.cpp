@@ -11,9 +11,23 @@
 
 namespace mlasim {
 
+namespace {
+
+// std::ceil without a library call (the baseline x86-64 target has no rounding instruction),
+// the same value for every x >= 0.
+double ceil_nonnegative(double x) {
+  if (!(x < 4503599627370496.0)) return std::ceil(x);  // 2^52 and beyond, NaN
+  const double t = static_cast<double>(static_cast<int64_t>(x));
+  return t < x ? t + 1 : t;
+}
+
+}  // namespace
+
 FlowFabric::FlowFabric(const sc_core::sc_module_name& name, SimContext& ctx,
                        const NetworkParams& params)
     : Fabric(name, ctx, params),
+      finish_at_(2 * params.flow.rate_update.ps()),
+      done_at_(2 * params.flow.rate_update.ps()),
       quantum_ps_(params.flow.rate_update.ps()),
       exact_below_(params.flow.exact_below) {}
 
@@ -36,7 +50,7 @@ void FlowFabric::finalize() {
 }
 
 void FlowFabric::inject(NetworkNode& at, Message msg, std::function<void()> on_sent) {
-  std::vector<uint32_t> path;
+  std::vector<uint32_t>& path = path_scratch_;
   if (!path_links(at.fabric_index, msg.dst, msg.flow_hash, path) || path.empty()) {
     throw SimulationError(fmt::format("{}: no route to GPU {} (message {} from GPU {})", at.name(),
                                       msg.dst, msg.id, msg.src));
@@ -49,12 +63,14 @@ void FlowFabric::inject(NetworkNode& at, Message msg, std::function<void()> on_s
     id = static_cast<uint32_t>(flows_.size());
     flows_.emplace_back();
     hot_.emplace_back();
-    hops_.emplace_back();
+    slots_.emplace_back();
     fluid_.emplace_back();
   }
   Flow& f = flows_[id];
   const uint32_t version = fluid_[id].version + 1;  // the slot's old heap entries stay stale
-  f = Flow{};
+  // A reused slot keeps its vectors' storage: no allocation per message.
+  f.path.clear();
+  f.attached = f.had_links = f.free_on_detach = false;
   fluid_[id] = Fluid{};
   fluid_[id].version = version;
   hot_[id] = Hot{};
@@ -78,11 +94,14 @@ void FlowFabric::inject(NetworkNode& at, Message msg, std::function<void()> on_s
   }
   f.tail_ps = lat + std::max<int64_t>(0, ser_sum - ser_max);
   const int64_t start = now_ps() + setup_ps(path.front(), msg.sm_issued);
-  auto& hops = hops_[id];
-  const bool inline_path = path.size() < hops.size();
-  hops.back() = inline_path ? static_cast<uint32_t>(path.size()) : UINT32_MAX;
-  if (inline_path) std::copy(path.begin(), path.end(), hops.begin());
-  f.path = std::move(path);
+  Hot& hot = hot_[id];
+  if (path.size() <= kInlineHops) {
+    hot.hops = static_cast<uint8_t>(path.size());
+    std::copy(path.begin(), path.end(), hot.hop);
+  } else {
+    hot.hops = kLongPath;
+    f.path.assign(path.begin(), path.end());
+  }
   f.on_sent = std::move(on_sent);
   f.msg = std::move(msg);
   ++undelivered_;
@@ -119,11 +138,10 @@ void FlowFabric::dispatch(uint8_t kind, uint32_t a, uint32_t b) {
       const uint32_t record = f.record;
       const uint64_t qp_seq = f.qp_seq;
       const int in_port = static_cast<int>(f.in_port);
-      NetworkNode& dst = *nodes_[links_[f.path.back()].to];
+      NetworkNode& dst = *nodes_[links_[path_of(a).back()].to];
       if (f.attached) {
         f.free_on_detach = true;  // the next recomputation frees the slot
       } else {
-        f.path.clear();
         free_flows_.push_back(a);
       }
       --undelivered_;
@@ -158,7 +176,11 @@ void FlowFabric::request_update(bool now_ok) {
 }
 
 void FlowFabric::update(int64_t now) {
-  std::vector<uint32_t> done = take_done(now);
+  // Scratch storage kept across updates (swapped out: the senders' callbacks below run code
+  // that must not see it in use).
+  std::vector<uint32_t> done;
+  done.swap(done_scratch_);
+  take_done(now, done);
   if (quantum_ps_ <= 0) {
     if (!done.empty() || !arrived_.empty()) recompute(now, done);
   } else {
@@ -188,7 +210,6 @@ void FlowFabric::update(int64_t now) {
         Flow& f = flows_[id];
         if (!f.free_on_detach) continue;
         f.free_on_detach = false;
-        f.path.clear();
         free_flows_.push_back(id);
       }
       pending_done_.clear();
@@ -197,16 +218,19 @@ void FlowFabric::update(int64_t now) {
   schedule_next(now);
   for (uint32_t id : done)
     finish(id);
+  done.clear();
+  done_scratch_.swap(done);
 }
 
-std::vector<uint32_t> FlowFabric::take_done(int64_t now) {
+void FlowFabric::take_done(int64_t now, std::vector<uint32_t>& done) {
   // Finish times are rounded up to whole ps, so a flow due now has at most a rounding residue
   // left; any flow within its residue tolerance finishes now.
-  std::vector<uint32_t> due;
+  std::vector<uint32_t>& due = due_scratch_;
+  due.clear();
   auto check = [&](uint32_t id) {
     Fluid& f = fluid_[id];
     if (!f.active) return true;
-    const double left = f.remaining - hot_[id].rate * static_cast<double>(now - f.t0_ps);
+    const double left = f.remaining - f.rate * static_cast<double>(now - f.t0_ps);
     if (left > f.tolerance) return false;
     f.active = false;
     due.push_back(id);
@@ -214,9 +238,9 @@ std::vector<uint32_t> FlowFabric::take_done(int64_t now) {
   };
   while (!done_at_.empty() && done_at_.front().t_ps <= now) {
     const Due d = done_at_.front();
-    due_pop(done_at_);
+    done_at_.pop();
     if (fluid_[d.flow].version != d.version) continue;
-    if (!check(d.flow)) due_push(done_at_, {now + 1, d.flow, d.version});
+    if (!check(d.flow)) done_at_.push({now + 1, d.flow, d.version});
   }
   // Flows that started since the last recomputation have no rate yet: only an empty one can be
   // done, so each is looked at once (quantum mode keeps them waiting over several updates).
@@ -227,14 +251,19 @@ std::vector<uint32_t> FlowFabric::take_done(int64_t now) {
     check(id);
   // Remove them from active_ in the order a front-to-back scan with swap-removal would meet
   // them (the order their senders are told, which orders what those inject next).
-  std::vector<uint32_t> done;
-  done.reserve(due.size());
-  MinHeap<std::pair<uint32_t, uint32_t>> at;  // (index in active_, flow)
+  done.clear();
+  auto& at = at_scratch_;  // a min-heap of (index in active_, flow)
+  at.clear();
+  auto push = [&](uint32_t i, uint32_t id) {
+    at.push_back({i, id});
+    std::push_heap(at.begin(), at.end(), std::greater<>());
+  };
   for (uint32_t id : due)
-    at.push({flows_[id].active_at, id});
+    push(flows_[id].active_at, id);
   while (!at.empty()) {
-    const auto [i, id] = at.top();
-    at.pop();
+    std::pop_heap(at.begin(), at.end(), std::greater<>());
+    const auto [i, id] = at.back();
+    at.pop_back();
     if (i >= active_.size() || active_[i] != id) continue;  // moved since
     done.push_back(id);
     const uint32_t last = active_.back();
@@ -242,17 +271,17 @@ std::vector<uint32_t> FlowFabric::take_done(int64_t now) {
     if (last == id) continue;
     active_[i] = last;
     flows_[last].active_at = i;
-    if (!fluid_[last].active) at.push({i, last});
+    if (!fluid_[last].active) push(i, last);
   }
-  return done;
 }
 
 void FlowFabric::link_attach(uint32_t id) {
   Flow& f = flows_[id];
-  f.slot.resize(f.path.size());
-  for (uint32_t h = 0; h < f.path.size(); ++h) {
-    auto& on = on_link_[f.path[h]];
-    f.slot[h] = static_cast<uint32_t>(on.size());
+  const auto path = path_of(id);
+  uint32_t* slot = slots_of(id);
+  for (uint32_t h = 0; h < path.size(); ++h) {
+    auto& on = on_link_[path[h]];
+    slot[h] = static_cast<uint32_t>(on.size());
     on.push_back({id, h});
   }
   f.attached = true;
@@ -260,12 +289,14 @@ void FlowFabric::link_attach(uint32_t id) {
 
 void FlowFabric::link_detach(uint32_t id) {
   Flow& f = flows_[id];
-  for (uint32_t h = 0; h < f.path.size(); ++h) {
-    auto& on = on_link_[f.path[h]];
-    const uint32_t s = f.slot[h];
+  const auto path = path_of(id);
+  const uint32_t* slot = slots_of(id);
+  for (uint32_t h = 0; h < path.size(); ++h) {
+    auto& on = on_link_[path[h]];
+    const uint32_t s = slot[h];
     const OnLink moved = on.back();
     on[s] = moved;
-    flows_[moved.flow].slot[moved.hop] = s;
+    slots_of(moved.flow)[moved.hop] = s;
     on.pop_back();
   }
   f.attached = false;
@@ -273,39 +304,45 @@ void FlowFabric::link_detach(uint32_t id) {
 
 void FlowFabric::set_rate(uint32_t id, double rate, int64_t now) {
   Fluid& f = fluid_[id];
-  f.remaining -= hot_[id].rate * static_cast<double>(now - f.t0_ps);
+  f.remaining -= f.rate * static_cast<double>(now - f.t0_ps);
   f.t0_ps = now;
+  f.rate = rate;
   hot_[id].rate = rate;
   ++f.version;
   ++flows_rerated;
   if (rate <= 0) return;
   const double left = std::max(0.0, f.remaining);
-  f.finish_ps = now + static_cast<int64_t>(std::ceil(left / rate));
+  f.finish_ps = now + static_cast<int64_t>(ceil_nonnegative(left / rate));
   const double to_residue = std::max(0.0, (f.remaining - f.tolerance) / rate);
-  f.done_ps = now + static_cast<int64_t>(std::ceil(to_residue));
+  f.done_ps = now + static_cast<int64_t>(ceil_nonnegative(to_residue));
   if (!rebuild_due_) add_due(id, true);
 }
 
 void FlowFabric::add_due(uint32_t id, bool keep_heap) {
   const Fluid& f = fluid_[id];
-  finish_at_.push_back({f.finish_ps, id, f.version});
-  done_at_.push_back({f.done_ps, id, f.version});
   if (keep_heap) {
-    std::push_heap(finish_at_.begin(), finish_at_.end(), std::greater<Due>());
-    std::push_heap(done_at_.begin(), done_at_.end(), std::greater<Due>());
+    finish_at_.push({f.finish_ps, id, f.version});
+    done_at_.push({f.done_ps, id, f.version});
+  } else {
+    finish_at_.append({f.finish_ps, id, f.version});
+    done_at_.append({f.done_ps, id, f.version});
   }
 }
 
-void FlowFabric::rebuild_due() {
+void FlowFabric::rebuild_due(int64_t now) {
   // The entries set_rate left valid, with the times it computed (a done_at_ entry pushed back
   // to re-check a rounding residue gets its computed time, also past: the next update looks at
   // it all the same).
-  finish_at_.clear();
-  done_at_.clear();
-  for (uint32_t id : active_)
-    if (fluid_[id].active && hot_[id].rate > 0) add_due(id, false);
-  std::make_heap(finish_at_.begin(), finish_at_.end(), std::greater<Due>());
-  std::make_heap(done_at_.begin(), done_at_.end(), std::greater<Due>());
+  finish_at_.reset(now);
+  done_at_.reset(now);
+  const size_t n = active_.size();
+  for (size_t i = 0; i < n; ++i) {
+    if (i + kPrefetchAhead < n) __builtin_prefetch(&fluid_[active_[i + kPrefetchAhead]]);
+    const uint32_t id = active_[i];
+    if (fluid_[id].active && fluid_[id].rate > 0) add_due(id, false);
+  }
+  finish_at_.seal();
+  done_at_.seal();
 }
 
 void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
@@ -323,7 +360,8 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
     f.had_links = true;
     ++fluid_[id].version;
   }
-  std::vector<uint32_t> fresh;
+  std::vector<uint32_t>& fresh = fresh_scratch_;
+  fresh.clear();
   for (uint32_t id : arrived_)
     if (fluid_[id].active) fresh.push_back(id);
   arrived_.clear();
@@ -388,7 +426,10 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
     const uint32_t l = touched_links_[q];
     double held = 0;
     uint32_t open = 0;
-    for (const OnLink& o : on_link_[l]) {
+    const auto& on = on_link_[l];
+    for (size_t k = 0; k < on.size(); ++k) {
+      if (k + kPrefetchAhead < on.size()) __builtin_prefetch(&hot_[on[k + kPrefetchAhead].flow]);
+      const OnLink& o = on[k];
       Hot& h = hot_[o.flow];
       if (h.mark == ep) {
         ++open;
@@ -429,7 +470,10 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
     }
     const double best = share_[bottleneck];
     heap_remove_top();
-    for (const OnLink& o : on_link_[bottleneck]) {
+    const auto& on = on_link_[bottleneck];
+    for (size_t k = 0; k < on.size(); ++k) {
+      if (k + kPrefetchAhead < on.size()) __builtin_prefetch(&hot_[on[k + kPrefetchAhead].flow]);
+      const OnLink& o = on[k];
       Hot& h = hot_[o.flow];
       if (h.mark != ep || h.fixed) continue;
       h.fixed = true;
@@ -468,6 +512,10 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
   // is cheaper than pushing an entry per change (and leaves no superseded entries behind).
   rebuild_due_ = quantum_ps_ > 0 && 4 * rerate_.size() >= active_.size();
   for (size_t i = 0; i < rerate_.size(); ++i) {
+    if (i + kPrefetchAhead < rerate_.size()) {
+      __builtin_prefetch(&hot_[rerate_[i + kPrefetchAhead]]);
+      __builtin_prefetch(&fluid_[rerate_[i + kPrefetchAhead]]);
+    }
     const uint32_t id = rerate_[i];
     Hot& h = hot_[id];
     const double r = h.fixed ? h.next_rate : 0.0;
@@ -479,7 +527,7 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
     set_rate(id, r, now);
   }
   if (rebuild_due_) {
-    rebuild_due();
+    rebuild_due(now);
     rebuild_due_ = false;
   }
   if (series_enabled_)
@@ -536,20 +584,19 @@ void FlowFabric::heap_erase(uint32_t i) {
 
 void FlowFabric::schedule_next(int64_t now) {
   // Entries of superseded rates pile up; rebuild a heap once most of it is stale.
-  auto compact = [&](DueHeap& heap) {
+  auto compact = [&](DueQueue& heap) {
     if (heap.size() < 8 * active_.size() + 1024) return;
-    std::erase_if(heap, [&](const Due& d) {
+    heap.erase_if([&](const Due& d) {
       return fluid_[d.flow].version != d.version || !fluid_[d.flow].active;
     });
-    std::make_heap(heap.begin(), heap.end(), std::greater<Due>());
   };
   compact(finish_at_);
   compact(done_at_);
-  DueHeap& ends = finish_at_;  // the next fluid end
+  DueQueue& ends = finish_at_;  // the next fluid end
   while (!ends.empty()) {
     const Due& d = ends.front();
     if (fluid_[d.flow].version == d.version && fluid_[d.flow].active) break;
-    due_pop(ends);
+    ends.pop();
   }
   int64_t next = std::numeric_limits<int64_t>::max();
   if (!ends.empty()) next = std::max(ends.front().t_ps, now + 1);
@@ -560,11 +607,11 @@ void FlowFabric::schedule_next(int64_t now) {
   schedule(next, kUpdate, 0, generation_);
 }
 
-void FlowFabric::note_flow_on_links(const Flow& f) {
-  const uint64_t bytes = f.msg.bytes.count();
+void FlowFabric::note_flow_on_links(uint32_t id) {
+  const uint64_t bytes = flows_[id].msg.bytes.count();
   const uint64_t full = bytes / mtu_, rest = bytes % mtu_;
   const uint64_t packets = full + (rest > 0 || bytes == 0 ? 1 : 0);
-  for (uint32_t l : f.path) {
+  for (uint32_t l : path_of(id)) {
     FabricLink& link = links_[l];
     const uint64_t wire = full * link.overhead.wire_bytes(mtu_) +
                           (rest > 0 || bytes == 0 ? link.overhead.wire_bytes(rest) : 0);
@@ -578,7 +625,7 @@ void FlowFabric::note_flow_on_links(const Flow& f) {
 
 void FlowFabric::finish(uint32_t id) {
   Flow& f = flows_[id];
-  note_flow_on_links(f);
+  note_flow_on_links(id);
   schedule(now_ps() + f.tail_ps, kDeliver, id);
   if (f.on_sent) {
     auto cb = std::move(f.on_sent);

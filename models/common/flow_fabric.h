@@ -33,7 +33,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
-#include <queue>
+#include <limits>
 #include <span>
 #include <string>
 #include <vector>
@@ -58,8 +58,8 @@ class FlowFabric : public Fabric {
   struct Flow {
     Message msg;
     std::function<void()> on_sent;
-    std::vector<uint32_t> path;
-    std::vector<uint32_t> slot;  // index of this flow in on_link_[path[i]]
+    std::vector<uint32_t> path;  // only a path too long for Hot::hop
+    std::vector<uint32_t> slot;  // only for a path too long for Hot::hop (see slots_of)
     int64_t tail_ps = 0;         // fluid end to delivery
     uint32_t record = 0;
     uint64_t qp_seq = 0;
@@ -69,13 +69,19 @@ class FlowFabric : public Fabric {
     bool had_links = false;       // detached by the recomputation that finished it
     bool free_on_detach = false;  // delivered while still holding its share (quantum mode)
   };
-  // What the recomputation reads of every flow on a link, kept apart for the cache.
-  struct Hot {
+  // What the recomputation reads of every flow on a link, path included, in one cache line.
+  static constexpr uint8_t kInlineHops = 10, kLongPath = 255;
+  // Loops over flows in no memory order load the flow this many entries ahead.
+  static constexpr size_t kPrefetchAhead = 8;
+  struct alignas(64) Hot {
     double rate = 0;       // payload bytes per ps since Fluid::t0_ps
     double next_rate = 0;  // scratch: the rate the current recomputation sets
     uint32_t mark = 0;     // recompute_epoch_ while in the set being refilled
     bool fixed = false;    // scratch: next_rate set
+    uint8_t hops = 0;      // path length, or kLongPath: the path is in Flow::path
+    uint32_t hop[kInlineHops] = {};
   };
+  static_assert(sizeof(Hot) == 64);
   struct OnLink {
     uint32_t flow, hop;
   };
@@ -84,33 +90,97 @@ class FlowFabric : public Fabric {
     uint32_t flow, version;
     bool operator>(const Due& o) const { return t_ps != o.t_ps ? t_ps > o.t_ps : flow > o.flow; }
   };
-  template <class T>
-  using MinHeap = std::priority_queue<T, std::vector<T>, std::greater<T>>;
-  using DueHeap = std::vector<Due>;  // a min-heap through std::push_heap / std::pop_heap
-  static void due_push(DueHeap& h, const Due& d) {
-    h.push_back(d);
-    std::push_heap(h.begin(), h.end(), std::greater<Due>());
-  }
-  static void due_pop(DueHeap& h) {
-    std::pop_heap(h.begin(), h.end(), std::greater<Due>());
-    h.pop_back();
-  }
+  // Due times, earliest first: a binary heap of the entries before a horizon, the later ones
+  // unsorted until the heap runs dry (then the next window's worth moves into the heap). Most
+  // entries are superseded by a new rate before they come near: they never pay for a place in
+  // the heap. The window: a fixed span of time (quantum mode: rates change every quantum), or
+  // with 0 the earliest eighth of the entries at each refill.
+  class DueQueue {
+   public:
+    explicit DueQueue(int64_t window = 0) : window_(window) {}
+    bool empty() const { return near_.empty() && far_.empty(); }
+    size_t size() const { return near_.size() + far_.size(); }
+    const Due& front() {  // not empty
+      if (near_.empty()) refill();
+      return near_.front();
+    }
+    void pop() {  // after front()
+      std::pop_heap(near_.begin(), near_.end(), std::greater<Due>());
+      near_.pop_back();
+    }
+    void push(const Due& d) {
+      if (d.t_ps < horizon_) {
+        near_.push_back(d);
+        std::push_heap(near_.begin(), near_.end(), std::greater<Due>());
+      } else {
+        far_.push_back(d);
+      }
+    }
+    // Refilling from scratch: reset(now), append() each entry, then seal().
+    void reset(int64_t now) {
+      near_.clear();
+      far_.clear();
+      horizon_ = window_ > 0 ? horizon_after(now) : std::numeric_limits<int64_t>::min();
+    }
+    void append(const Due& d) { (d.t_ps < horizon_ ? near_ : far_).push_back(d); }
+    void seal() { std::make_heap(near_.begin(), near_.end(), std::greater<Due>()); }
+    template <class Stale>
+    void erase_if(Stale stale) {
+      std::erase_if(near_, stale);
+      std::erase_if(far_, stale);
+      seal();
+    }
+
+   private:
+    // Entries before the result go to the heap (at least those at `t`).
+    int64_t horizon_after(int64_t t) {
+      if (t == std::numeric_limits<int64_t>::max()) return t;
+      if (window_ > 0)
+        return t > std::numeric_limits<int64_t>::max() - window_
+                   ? std::numeric_limits<int64_t>::max()
+                   : t + window_;
+      if (far_.size() < 64) return t + 1;
+      times_.clear();
+      for (const Due& d : far_)
+        times_.push_back(d.t_ps);
+      const auto eighth = times_.begin() + static_cast<std::ptrdiff_t>(times_.size() / 8);
+      std::nth_element(times_.begin(), eighth, times_.end());
+      return std::max(*eighth, t + 1);
+    }
+    void refill() {
+      int64_t lo = std::numeric_limits<int64_t>::max();
+      for (const Due& d : far_)
+        lo = std::min(lo, d.t_ps);
+      horizon_ = horizon_after(lo);
+      size_t keep = 0;
+      for (const Due& d : far_)
+        (d.t_ps < horizon_ ? near_.push_back(d) : void(far_[keep++] = d));
+      far_.resize(keep);
+      seal();
+    }
+    std::vector<Due> near_;       // a min-heap
+    std::vector<Due> far_;        // at or after horizon_
+    std::vector<int64_t> times_;  // scratch
+    int64_t window_ = 0;
+    int64_t horizon_ = std::numeric_limits<int64_t>::min();  // nothing in the heap yet
+  };
 
   void dispatch(uint8_t kind, uint32_t a, uint32_t b) override;
   void update(int64_t now);
   int64_t next_boundary(int64_t t) const;  // first time at or after t a recomputation may run
-  std::vector<uint32_t> take_done(int64_t now);
+  void take_done(int64_t now, std::vector<uint32_t>& done);
   void recompute(int64_t now, const std::vector<uint32_t>& done);
   void schedule_next(int64_t now);
   void request_update(bool now_ok = false);  // now_ok: even before the next recomputation time
   bool alone(uint32_t flow) const;           // no other flow on any link of its path
   void finish(uint32_t flow);
-  void note_flow_on_links(const Flow& f);
+  void note_flow_on_links(uint32_t flow);
   void link_attach(uint32_t id);
   void link_detach(uint32_t id);
   void set_rate(uint32_t id, double rate, int64_t now);
   void add_due(uint32_t id, bool keep_heap);  // the flow's entries in finish_at_ and done_at_
-  void rebuild_due();                         // both heaps anew from the transferring flows
+                                              // (keep_heap false: appended while refilling)
+  void rebuild_due(int64_t now);              // both queues anew from the transferring flows
   bool heap_less(uint32_t a, uint32_t b) const;
   void heap_place(uint32_t i, uint32_t link);
   void heap_up(uint32_t i);
@@ -121,8 +191,9 @@ class FlowFabric : public Fabric {
   std::vector<Flow> flows_;
   std::vector<Hot> hot_;  // parallel to flows_
   // Also parallel: the fluid state, what finding and timing finishes reads.
-  struct Fluid {
+  struct alignas(64) Fluid {
     double remaining = 0;  // payload bytes at time t0_ps
+    double rate = 0;       // a copy of Hot::rate
     int64_t t0_ps = 0;
     double tolerance = 0;   // rounding residue taken as finished, bytes
     int64_t finish_ps = 0;  // fluid end at this rate, rounded up to whole ps
@@ -131,27 +202,32 @@ class FlowFabric : public Fabric {
     bool active = false;    // transferring
   };
   std::vector<Fluid> fluid_;
-  // Also parallel to flows_: the path in one cache line (the hop count last), or UINT32_MAX
-  // last for a path too long for it (read from Flow::path).
-  std::vector<std::array<uint32_t, 16>> hops_;
   std::span<const uint32_t> path_of(uint32_t id) const {
-    const auto& h = hops_[id];
-    if (h.back() == UINT32_MAX) return flows_[id].path;
-    return {h.data(), h.back()};
+    const Hot& h = hot_[id];
+    if (h.hops == kLongPath) return flows_[id].path;
+    return {h.hop, h.hops};
+  }
+  // Also parallel: the index of the flow in on_link_[path[i]], for paths that fit Hot::hop.
+  std::vector<std::array<uint32_t, kInlineHops>> slots_;
+  uint32_t* slots_of(uint32_t id) {
+    if (hot_[id].hops != kLongPath) return slots_[id].data();
+    Flow& f = flows_[id];
+    f.slot.resize(f.path.size());
+    return f.slot.data();
   }
   std::vector<uint32_t> free_flows_;
+  std::vector<uint32_t> path_scratch_;
   std::vector<uint32_t> active_;   // transferring, in start order less swap-removals
   std::vector<uint32_t> arrived_;  // started since the last recomputation
-  size_t arrived_checked_ = 0;
-  std::vector<uint32_t> early_;   // quantum mode: started alone on their links (or empty)
-  bool rebuild_due_ = false;      // set_rate leaves the heaps to a rebuild                // of
-                                  // arrived_, those take_done has looked at
-  std::vector<double> capacity_;  // payload bytes per ps, per link
+  size_t arrived_checked_ = 0;     // of arrived_, those take_done has looked at
+  std::vector<uint32_t> early_;    // quantum mode: started alone on their links (or empty)
+  bool rebuild_due_ = false;       // set_rate leaves the queues to a rebuild
+  std::vector<double> capacity_;   // payload bytes per ps, per link
   std::vector<std::vector<OnLink>> on_link_;  // transferring flows per link
   std::vector<double> link_rate_;             // sum of the rates on the link
   std::vector<int64_t> link_since_;           // when link_rate_ last changed
-  DueHeap finish_at_;                         // fluid end, rounded up to whole ps
-  DueHeap done_at_;                           // first ps with a rounding residue left
+  DueQueue finish_at_;                        // fluid end, rounded up to whole ps
+  DueQueue done_at_;                          // first ps with a rounding residue left
   int64_t quantum_ps_ = 0;                    // network.flow.rate_update (0: exact)
   std::vector<uint32_t> pending_done_;        // ended, still holding their shares (quantum mode)
   int64_t last_recompute_ps_ = -1;            // quantum mode: when rates were last recomputed
@@ -172,6 +248,8 @@ class FlowFabric : public Fabric {
   std::vector<uint32_t> touched_links_;
   std::vector<uint32_t> rerate_;
   std::vector<double> rates_scratch_;
+  std::vector<uint32_t> done_scratch_, due_scratch_, fresh_scratch_;
+  std::vector<std::pair<uint32_t, uint32_t>> at_scratch_;
 };
 
 }  // namespace mlasim

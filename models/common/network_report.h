@@ -23,5 +23,7 @@ void write_network_results(const Fabric& fabric, Time end, const std::filesystem
 
 // p-quantile (0..1) of `v` by linear interpolation between order statistics; 0 when empty.
 double quantile(std::vector<double> v, double p);
+// The same, reordering `v` (linear time rather than a sort; the value is identical).
+double quantile_in_place(std::vector<double>& v, double p);
 
 }  // namespace mlasim

@@ -106,6 +106,8 @@ TEST(InferenceRun, StepTimeBetweenCriticalPathAndSerialSum) {
 
   // timeline.json: valid Chrome trace events; NIC + NVLink slices carry every injected byte.
   const auto t = sim.timeline();
+  // Written as text without a tree: exactly what nlohmann writes for the same document.
+  EXPECT_EQ(sim.timeline_text(), t.dump());
   uint64_t net_bytes = 0;
   int nic_slices = 0, thread_names = 0;
   for (const auto& e : t["traceEvents"]) {
