@@ -174,6 +174,10 @@ struct DeepSeekStepInfo {
   // requests_per_gpu x attention_tp x context_length applies).
   uint64_t kv_cached_tokens_sum = 0, kv_cached_tokens_max = 0;
   uint32_t dp_groups = 0;
+  // Prefill: forward passes (chunks) and the prompts DP group g completes in pass c,
+  // [g * prefill_passes + c] (their first token comes from that pass's LM head).
+  uint32_t prefill_passes = 0;
+  std::vector<uint32_t> prompts_done;
 };
 
 struct DeepSeekStep : DeepSeekStepInfo {
