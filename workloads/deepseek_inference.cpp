@@ -255,7 +255,10 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
       for (const MicroBatch& mb : rank_chunks[c])
         rows += (mb.prompts_done + s.tp - 1) / s.tp;
       const std::string name = chunks.size() > 1 ? fmt::format("c{}.lm_head", c) : "lm_head";
-      if (rows > 0) lm_head(b, s, rows, x, name, rank, tag);
+      // Every rank spends the same tags whether its group completes prompts in this pass or not.
+      int32_t head_tag = tag;
+      if (rows > 0) lm_head(b, s, rows, x, name, rank, head_tag);
+      tag += s.tp > 1 ? 1 : 0;
     };
     uint32_t moe_index = 0;
     // The last micro-batch's residual add is emitted after the next layer's first micro-batch
