@@ -252,7 +252,7 @@ uint64_t op_activation_bytes(const OpPayload& payload) {
         } else if constexpr (std::is_same_v<T, GroupedGemmOp>) {
           return op.total_m() * (op.k * dtype_bytes(op.dtype) + op.n * dtype_bytes(op.out_dtype()));
         } else if constexpr (std::is_same_v<T, AttentionOp>) {
-          return op.batch * op.q_len * op.heads_q * (op.head_dim_qk + op.head_dim_v) *
+          return op.total_q_tokens() * op.heads_q * (op.head_dim_qk + op.head_dim_v) *
                  dtype_bytes(op.dtype);
         } else if constexpr (std::is_same_v<T, ElementwiseOp>) {
           return op.bytes_in.count() + op.bytes_out.count();
