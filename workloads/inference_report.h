@@ -10,7 +10,8 @@
 // sum of each GPU's request contexts (mean and largest over GPUs). The MTP modules' own cache
 // (one layer each) is reported apart from the main layers'. Time figures come from the spans of the
 // ops on the critical rank (the one that finished last): op names say which layer and which part of
-// it an op is.
+// it an op is. Prefill TTFT per prompt comes from the LM-head spans of every rank (see
+// prompt_first_tokens).
 #pragma once
 
 #include <cstdint>
