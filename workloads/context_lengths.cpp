@@ -40,37 +40,38 @@ double normal(uint64_t seed, uint32_t group, uint64_t request) {
 
 }  // namespace
 
-std::vector<uint64_t> request_contexts(const ContextDistributionParams& d, uint64_t mean,
-                                       uint32_t group, uint64_t count) {
+uint64_t draw_context(const ContextDistributionParams& d, uint64_t mean, uint32_t group,
+                      uint64_t index) {
   const double lo = static_cast<double>(std::max<uint64_t>(1, d.min));
   const double hi = static_cast<double>(d.max > 0 ? d.max : kMaxContextTokens);
   const double m = static_cast<double>(mean);
-  // Lognormal with mean m and standard deviation s: sigma^2 = ln(1 + s^2 / m^2),
-  // mu = ln m - sigma^2 / 2.
-  const double sigma2 = std::log1p(d.stddev * d.stddev / (m * m));
-  const double mu = std::log(m) - sigma2 / 2, sigma = std::sqrt(sigma2);
-  std::vector<uint64_t> out(count);
-  for (uint64_t r = 0; r < count; ++r) {
-    double x = m;
-    switch (d.type) {
-      case ContextDistribution::Fixed:
-        out[r] = mean;
-        continue;
-      case ContextDistribution::Uniform:
-        out[r] = d.min +
-                 std::min<uint64_t>(d.max - d.min,
-                                    static_cast<uint64_t>(unit(d.seed, group, r, 0) *
-                                                          static_cast<double>(d.max - d.min + 1)));
-        continue;
-      case ContextDistribution::Normal:
-        x = m + d.stddev * normal(d.seed, group, r);
-        break;
-      case ContextDistribution::Lognormal:
-        x = std::exp(mu + sigma * normal(d.seed, group, r));
-        break;
+  double x = m;
+  switch (d.type) {
+    case ContextDistribution::Fixed:
+      return mean;
+    case ContextDistribution::Uniform:
+      return d.min + std::min<uint64_t>(d.max - d.min, static_cast<uint64_t>(
+                                                           unit(d.seed, group, index, 0) *
+                                                           static_cast<double>(d.max - d.min + 1)));
+    case ContextDistribution::Normal:
+      x = m + d.stddev * normal(d.seed, group, index);
+      break;
+    case ContextDistribution::Lognormal: {
+      // Lognormal with mean m and standard deviation s: sigma^2 = ln(1 + s^2 / m^2),
+      // mu = ln m - sigma^2 / 2.
+      const double sigma2 = std::log1p(d.stddev * d.stddev / (m * m));
+      x = std::exp(std::log(m) - sigma2 / 2 + std::sqrt(sigma2) * normal(d.seed, group, index));
+      break;
     }
-    out[r] = static_cast<uint64_t>(std::clamp(std::round(x), lo, hi));
   }
+  return static_cast<uint64_t>(std::clamp(std::round(x), lo, hi));
+}
+
+std::vector<uint64_t> request_contexts(const ContextDistributionParams& d, uint64_t mean,
+                                       uint32_t group, uint64_t count) {
+  std::vector<uint64_t> out(count);
+  for (uint64_t r = 0; r < count; ++r)
+    out[r] = draw_context(d, mean, group, r);
   return out;
 }
 

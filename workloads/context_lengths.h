@@ -1,5 +1,6 @@
 // Context lengths of the requests of a decode step (`workload.context_distribution`): every
 // request gets its own KV length, drawn from a distribution around `workload.context_length`.
+// Prefill draws each prompt's length from the same distribution (workloads/step_batches.h).
 //
 // Draws are a counter-based hash of (seed, DP group, request index), so they do not depend on
 // the order in which they are asked for, and the same seed gives the same contexts on every run.
@@ -43,8 +44,8 @@ struct ContextDistributionParams {
   template <class V>
   void visit(V& v) {
     v("type", type, "-",
-      "fixed: every request at context_length; uniform: integers in [min, max]; normal, "
-      "lognormal: mean context_length, spread stddev, clamped to [min, max]");
+      "fixed: every request (prefill: prompt) at context_length; uniform: integers in [min, "
+      "max]; normal, lognormal: mean context_length, spread stddev, clamped to [min, max]");
     v("min", min, "count", "shortest context, tokens (uniform: lower bound)");
     v("max", max, "count", "longest context, tokens (uniform: upper bound); 0: unbounded");
     v("stddev", stddev, "count", "normal, lognormal: standard deviation of the context, tokens");
@@ -53,6 +54,9 @@ struct ContextDistributionParams {
   void validate(const ParamCheck& c) const;
 };
 
+// Draw `index` of DP group `group`.
+uint64_t draw_context(const ContextDistributionParams& d, uint64_t mean, uint32_t group,
+                      uint64_t index);
 // Contexts of requests [0, count) of DP group `group`.
 std::vector<uint64_t> request_contexts(const ContextDistributionParams& d, uint64_t mean,
                                        uint32_t group, uint64_t count);

@@ -12,6 +12,7 @@
 
 #include "sim/errors.h"
 #include "workloads/inference_report.h"
+#include "workloads/layer_blocks.h"
 #include "workloads/model_config.h"
 #include "workloads/step_batches.h"
 #include "workloads/trace.h"
@@ -31,231 +32,12 @@ void DeepSeekInferenceParams::validate(const ParamCheck& c) const {
             "must be in [0, 1]");
   c.require(phase == InferencePhase::Decode || mtp.depth == 0, "mtp.depth",
             "MTP verification is modelled for decode only");
-  c.require(
-      phase == InferencePhase::Decode || context_distribution.type == ContextDistribution::Fixed,
-      "context_distribution.type",
-      "prefill prompts all have context_length tokens; distributions apply to decode");
   c.require(phase == InferencePhase::Prefill || chunk_size == 0, "chunk_size",
             "chunked prefill applies to the prefill phase");
   router.validate(c);
 }
 
 namespace {
-
-uint64_t u(int64_t v) {
-  return static_cast<uint64_t>(std::max<int64_t>(v, 0));
-}
-
-}  // namespace
-
-uint64_t kv_heads_per_rank(const ModelConfig& m, AttentionVariant v, uint32_t tp) {
-  if (m.is_mla() && v == AttentionVariant::Model) return 1;
-  const int64_t kv =
-      m.is_mla() || m.num_key_value_heads == 0 ? m.num_attention_heads : m.num_key_value_heads;
-  return std::max<uint64_t>(1, u(kv) / tp);
-}
-
-namespace {
-
-// Appends ops to one rank's program. Compute ops of all micro-batches are chained in emission
-// order on stream 0 (the schedule), on top of their data dependencies.
-class RankBuilder {
- public:
-  explicit RankBuilder(RankProgram& prog) : prog_(prog) {}
-  uint32_t compute(std::string name, OpPayload p, std::vector<uint32_t> deps, int32_t mb) {
-    if (last_compute_) deps.push_back(*last_compute_);
-    last_compute_ = add(std::move(name), std::move(p), std::move(deps), mb, 0);
-    return *last_compute_;
-  }
-  uint32_t comm(std::string name, OpPayload p, std::vector<uint32_t> deps, int32_t mb) {
-    return add(std::move(name), std::move(p), std::move(deps), mb, 1);
-  }
-
- private:
-  uint32_t add(std::string name, OpPayload p, std::vector<uint32_t> deps, int32_t mb,
-               int32_t stream) {
-    std::sort(deps.begin(), deps.end());
-    deps.erase(std::unique(deps.begin(), deps.end()), deps.end());
-    prog_.ops.push_back(Op{std::move(name), std::move(p), std::move(deps), stream, mb});
-    return static_cast<uint32_t>(prog_.ops.size() - 1);
-  }
-  RankProgram& prog_;
-  std::optional<uint32_t> last_compute_;
-};
-
-// Shapes shared by every rank.
-struct Shape {
-  const ModelConfig* m = nullptr;
-  const DeepSeekInferenceParams* p = nullptr;
-  uint32_t tp = 1;
-  uint32_t ranks = 0, gpus_per_node = 0;
-  uint64_t h = 0;
-  uint64_t heads = 0;  // query heads per rank
-};
-
-GemmOp gemm(uint64_t m, uint64_t n, uint64_t k, DType t) {
-  return GemmOp{m, n, k, t};
-}
-
-ElementwiseOp elementwise(ElementwiseFunction f, uint64_t in, uint64_t out, double flops) {
-  return ElementwiseOp{f, Bytes(in), Bytes(out), flops};
-}
-
-// Attention block from the layer input to the o_proj output (SP share); returns the last op.
-uint32_t attention_block(RankBuilder& b, const Shape& s, const MicroBatch& mb, int32_t mbi,
-                         uint32_t rank, uint32_t dep, const std::string& pre, int32_t& tag) {
-  const ModelConfig& m = *s.m;
-  const auto& dt = s.p->dtypes;
-  const bool decode = s.p->phase == InferencePhase::Decode;
-  const uint64_t t = mb.attn_tokens();
-  uint32_t last = b.compute(pre + "attn_norm",
-                            elementwise(ElementwiseFunction::RmsNorm, mb.moe_tokens * s.h * 2,
-                                        mb.moe_tokens * s.h * 2, 4.0 * mb.moe_tokens * s.h),
-                            {dep}, mbi);
-  const int32_t group = static_cast<int32_t>(rank / s.tp * s.tp);
-  if (s.tp > 1) {
-    RingCollectiveOp ag{RingCollective::AllGather,
-                        Bytes(t * s.h * 2),
-                        group,
-                        static_cast<int32_t>(s.tp),
-                        1,
-                        tag++,
-                        CommIssuer::Sm};
-    last = b.comm(pre + "attn_all_gather", ag, {last}, mbi);
-  }
-  AttentionOp a;
-  a.batch = mb.attn_batch;
-  a.q_len = mb.q_len;
-  a.kv_len = mb.kv_len;
-  a.kv_lens = mb.kv_lens;
-  a.heads_q = static_cast<uint32_t>(s.heads);
-  a.dtype = dt.attention;
-  a.kv_dtype = dt.kv_cache;
-  a.mask = AttentionMask::Causal;
-  uint64_t attn_out_width = 0;  // per-rank width feeding o_proj
-  if (m.is_mla() && s.p->attention == AttentionVariant::Model) {
-    const uint64_t nope = u(m.qk_nope_head_dim), rope = u(m.qk_rope_head_dim);
-    const uint64_t lora = u(m.kv_lora_rank), vdim = u(m.v_head_dim);
-    if (m.q_lora_rank > 0) {
-      last = b.compute(pre + "q_a_proj", gemm(t, u(m.q_lora_rank), s.h, dt.gemm), {last}, mbi);
-      last = b.compute(pre + "q_b_proj",
-                       gemm(t, s.heads * (nope + rope), u(m.q_lora_rank), dt.gemm), {last}, mbi);
-    } else {
-      last = b.compute(pre + "q_proj", gemm(t, s.heads * (nope + rope), s.h, dt.gemm), {last}, mbi);
-    }
-    last = b.compute(pre + "kv_a_proj", gemm(t, lora + rope, s.h, dt.gemm), {last}, mbi);
-    if (decode) {
-      // Absorbed MLA: q_nope x W_UK per head, attention over the latent, then x W_UV per head.
-      GroupedGemmOp uk{std::vector<uint64_t>(s.heads, t), lora, nope, DType::BF16,
-                       GroupedLayout::Contiguous,         0};
-      last = b.compute(pre + "w_uk_absorb", uk, {last}, mbi);
-      a.kernel = AttentionKernel::MlaDecode;
-      a.heads_kv = 1;
-      a.head_dim_qk = static_cast<uint32_t>(lora + rope);
-      a.head_dim_v = static_cast<uint32_t>(lora);
-      last = b.compute(pre + "attention", a, {last}, mbi);
-      GroupedGemmOp uv{std::vector<uint64_t>(s.heads, t), vdim, lora, DType::BF16,
-                       GroupedLayout::Contiguous,         0};
-      last = b.compute(pre + "w_uv_absorb", uv, {last}, mbi);
-    } else {
-      // Chunked prefill: the cached latent of the earlier chunks is up-projected too.
-      last = b.compute(pre + "kv_b_proj",
-                       gemm(mb.kv_tokens(), s.heads * (nope + vdim), lora, dt.gemm), {last}, mbi);
-      a.kernel = AttentionKernel::MlaPrefill;
-      a.heads_kv = a.heads_q;
-      a.head_dim_qk = static_cast<uint32_t>(nope + rope);
-      a.head_dim_v = static_cast<uint32_t>(vdim);
-      last = b.compute(pre + "attention", a, {last}, mbi);
-    }
-    attn_out_width = s.heads * vdim;
-  } else {
-    // MHA/GQA; an MLA model with `attention: mha` keeps its heads and head dimensions.
-    const bool mla_as_mha = m.is_mla();
-    const uint64_t hd_qk = mla_as_mha       ? u(m.qk_nope_head_dim + m.qk_rope_head_dim)
-                           : m.head_dim > 0 ? u(m.head_dim)
-                                            : s.h / u(m.num_attention_heads);
-    const uint64_t hd_v = mla_as_mha ? u(m.v_head_dim) : hd_qk;
-    const uint64_t kv_heads = kv_heads_per_rank(m, s.p->attention, s.tp);
-    last =
-        b.compute(pre + "qkv_proj",
-                  gemm(t, s.heads * hd_qk + kv_heads * (hd_qk + hd_v), s.h, dt.gemm), {last}, mbi);
-    a.kernel = decode ? AttentionKernel::MhaDecode : AttentionKernel::MhaPrefill;
-    a.heads_kv = static_cast<uint32_t>(kv_heads);
-    a.head_dim_qk = static_cast<uint32_t>(hd_qk);
-    a.head_dim_v = static_cast<uint32_t>(hd_v);
-    last = b.compute(pre + "attention", a, {last}, mbi);
-    attn_out_width = s.heads * hd_v;
-  }
-  last = b.compute(pre + "o_proj", gemm(t, s.h, attn_out_width, dt.gemm), {last}, mbi);
-  if (s.tp > 1) {
-    RingCollectiveOp rs{RingCollective::ReduceScatter,
-                        Bytes(t * s.h * 2),
-                        group,
-                        static_cast<int32_t>(s.tp),
-                        1,
-                        tag++,
-                        CommIssuer::Sm};
-    last = b.comm(pre + "attn_reduce_scatter", rs, {last}, mbi);
-  }
-  return b.compute(pre + "residual_mlp_norm",
-                   elementwise(ElementwiseFunction::RmsNorm, 2 * mb.moe_tokens * s.h * 2,
-                               mb.moe_tokens * s.h * 2, 5.0 * mb.moe_tokens * s.h),
-                   {last}, mbi);
-}
-
-// All-gather of `tokens` rows of width h over the rank's TP group (sequence parallelism).
-RingCollectiveOp tp_ring(const Shape& s, RingCollective c, uint64_t tokens, uint32_t rank,
-                         int32_t& tag) {
-  return RingCollectiveOp{c,
-                          Bytes(tokens * s.tp * s.h * 2),
-                          static_cast<int32_t>(rank / s.tp * s.tp),
-                          static_cast<int32_t>(s.tp),
-                          1,
-                          tag++,
-                          CommIssuer::Sm};
-}
-
-// Dense MLP on this rank's `tokens`; with attention_tp > 1 the TP group all-gathers its tokens,
-// runs column/row-sharded GEMMs and reduce-scatters back to the sequence-parallel shares.
-uint32_t dense_mlp(RankBuilder& b, const Shape& s, uint64_t tokens, int32_t mbi, uint32_t dep,
-                   const std::string& pre, uint32_t rank, int32_t& tag) {
-  const uint64_t inter = u(s.m->intermediate_size) / s.tp;
-  const DType t = s.p->dtypes.gemm;
-  uint32_t last = dep;
-  uint64_t rows = tokens;
-  if (s.tp > 1) {
-    last = b.comm(pre + "mlp_all_gather", tp_ring(s, RingCollective::AllGather, tokens, rank, tag),
-                  {last}, mbi);
-    rows = tokens * s.tp;
-  }
-  last = b.compute(pre + "mlp_gate_up", gemm(rows, 2 * inter, s.h, t), {last}, mbi);
-  last = b.compute(pre + "mlp_act",
-                   elementwise(ElementwiseFunction::Elementwise, rows * 2 * inter * 2,
-                               rows * inter * 2, 5.0 * rows * inter),
-                   {last}, mbi);
-  last = b.compute(pre + "mlp_down", gemm(rows, s.h, inter, t), {last}, mbi);
-  if (s.tp > 1) {
-    last = b.comm(pre + "mlp_reduce_scatter",
-                  tp_ring(s, RingCollective::ReduceScatter, tokens, rank, tag), {last}, mbi);
-  }
-  return b.compute(pre + "residual",
-                   elementwise(ElementwiseFunction::Elementwise, 2 * tokens * s.h * 2,
-                               tokens * s.h * 2, 1.0 * tokens * s.h),
-                   {last}, mbi);
-}
-
-// LM head over `tokens` rows; with TP the group all-gathers them and each rank computes its
-// vocabulary shard.
-void lm_head(RankBuilder& b, const Shape& s, uint64_t tokens, std::vector<uint32_t> deps,
-             const std::string& name, uint32_t rank, int32_t& tag) {
-  uint64_t rows = tokens;
-  if (s.tp > 1) {
-    deps = {b.comm(name + "_all_gather", tp_ring(s, RingCollective::AllGather, tokens, rank, tag),
-                   deps, 0)};
-    rows = tokens * s.tp;
-  }
-  b.compute(name, gemm(rows, u(s.m->vocab_size) / s.tp, s.h, DType::BF16), deps, 0);
-}
 
 // Layer plan: which layers exist in the simulated step.
 struct LayerPlan {
@@ -299,52 +81,38 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
     throw InputError(fmt::format("workload.ep_size: {} is not supported; EP spans every GPU ({})",
                                  p.ep_size, ranks));
   }
-  Shape s;
+  LayerShape s;
   s.m = &model;
   s.p = &p;
   s.tp = p.attention_tp;
   s.ranks = ranks;
   s.gpus_per_node = static_cast<uint32_t>(cluster.gpus_per_node);
-  s.h = u(model.hidden_size);
-  s.heads = u(model.num_attention_heads) / s.tp;
+  s.h = config_count(model.hidden_size);
+  s.heads = config_count(model.num_attention_heads) / s.tp;
 
   const bool decode = p.phase == InferencePhase::Decode;
   const uint32_t depth = decode ? p.mtp.depth : 0;
   const uint32_t n_mb = p.dual_micro_batch ? 2 : 1;
-  const uint64_t total = decode ? p.requests_per_gpu : p.tokens_per_gpu;
-  if (total < n_mb) {
-    throw InputError("workload: dual_micro_batch needs at least 2 requests (tokens) per GPU");
-  }
   // Micro-batches: the main model's and the MTP modules' (one token per request).
-  std::vector<MicroBatch> main_mb(n_mb), mtp_mb(n_mb);
-  for (uint32_t i = 0; i < n_mb; ++i) {
-    const uint64_t share = total / n_mb + (i < total % n_mb ? 1 : 0);
-    MicroBatch& mb = main_mb[i];
-    if (decode) {
-      mb.q_len = 1 + depth;
-      mb.attn_batch = share * s.tp;
-      mb.kv_len = p.context_length + depth;
-      mb.moe_tokens = share * (1 + depth);
-      mtp_mb[i] = MicroBatch{share, share * s.tp, 1, p.context_length + depth, {}};
-    } else {
-      mb.q_len = std::min<uint64_t>(p.context_length, share * s.tp);
-      mb.attn_batch = (share * s.tp + mb.q_len - 1) / mb.q_len;
-      mb.kv_len = mb.q_len;
-      mb.moe_tokens = share;
-    }
-  }
-  // Prefill chunks: the micro-batches of each forward pass (decode: one pass).
-  const std::vector<std::vector<MicroBatch>> chunks = prefill_chunks(main_mb, p.chunk_size);
-  // Decode: the KV length of each sequence of each DP group's micro-batches.
+  const StepMicroBatches smb = step_micro_batches(p, s.tp, n_mb);
+  const std::vector<MicroBatch>&main_mb = smb.main, &mtp_mb = smb.mtp;
+  // Forward passes (prefill: one per chunk, with each DP group's prompts; decode: one).
   const uint32_t groups = ranks / s.tp;
+  const PrefillPasses passes =
+      decode ? PrefillPasses{{main_mb}, {}} : prefill_passes(p, main_mb, groups, s.tp);
+  const std::vector<std::vector<MicroBatch>>& chunks = passes.shared;
   DeepSeekStep out;
   out.dp_groups = groups;
   const GroupContexts gc = group_contexts(p, main_mb, groups, s.tp, depth);
   out.kv_cached_tokens_sum = gc.cached_sum;
   out.kv_cached_tokens_max = gc.cached_max;
-  // Rank `rank`'s micro-batches: the shared shapes with its group's KV lengths.
-  auto with_kv = [&](const std::vector<MicroBatch>& mbs, uint32_t rank) {
-    return gc.apply(mbs, rank / s.tp);
+  if (!decode) {
+    out.prompts_done = passes.prompts_done(groups);
+    out.prefill_passes = static_cast<uint32_t>(passes.count());
+  }
+  // Rank `rank`'s micro-batches in pass c: its group's shapes (decode: its KV lengths).
+  auto rank_pass = [&](uint32_t rank, size_t c) {
+    return decode ? gc.apply(main_mb, rank / s.tp) : passes.pass(rank / s.tp, c);
   };
 
   const uint32_t n_layers =
@@ -442,8 +210,8 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
       gpu_slots[placement->slot_gpu(slot)].push_back(slot);
     }
   }
-  const uint64_t moe_inter = u(model.moe_intermediate_size);
-  const uint64_t shared_inter = moe_inter * u(model.n_shared_experts);
+  const uint64_t moe_inter = config_count(model.moe_intermediate_size);
+  const uint64_t shared_inter = moe_inter * config_count(model.n_shared_experts);
   const DType gt = p.dtypes.gemm;
   const bool cross_node = s.gpus_per_node > 0 && ranks > s.gpus_per_node;
 
@@ -467,17 +235,31 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
       const std::string pre = chunks.size() > 1 ? fmt::format("c{}.", chunk) : "";
       for (uint32_t i = 0; i < n_mb; ++i) {
         const uint64_t t = chunks[chunk][i].moe_tokens;
-        x[i] = b.compute(fmt::format("{}mb{}.embedding", pre, i),
-                         elementwise(ElementwiseFunction::Elementwise, t * s.h * 2, t * s.h * 2, 0),
-                         {}, static_cast<int32_t>(i));
+        x[i] =
+            b.compute(fmt::format("{}mb{}.embedding", pre, i),
+                      elementwise_op(ElementwiseFunction::Elementwise, t * s.h * 2, t * s.h * 2, 0),
+                      {}, static_cast<int32_t>(i));
       }
     };
     embed(0);
     std::vector<std::vector<MicroBatch>> rank_chunks;
-    for (const auto& c : chunks)
-      rank_chunks.push_back(with_kv(c, rank));
-    const std::vector<MicroBatch> rank_mtp = with_kv(mtp_mb, rank);
+    for (size_t c = 0; c < chunks.size(); ++c)
+      rank_chunks.push_back(rank_pass(rank, c));
+    const std::vector<MicroBatch> rank_mtp = depth > 0 ? gc.apply(mtp_mb, rank / s.tp) : mtp_mb;
     std::vector<uint32_t> main_out(n_mb);
+    // Prefill: after each pass, the LM head over the last tokens of the prompts it completed
+    // (with TP, the group's prompts shared over its ranks), so each prompt's first token comes
+    // out with its last chunk.
+    auto prompt_heads = [&](uint32_t c) {
+      uint64_t rows = 0;
+      for (const MicroBatch& mb : rank_chunks[c])
+        rows += (mb.prompts_done + s.tp - 1) / s.tp;
+      const std::string name = chunks.size() > 1 ? fmt::format("c{}.lm_head", c) : "lm_head";
+      // Every rank spends the same tags whether its group completes prompts in this pass or not.
+      int32_t head_tag = tag;
+      if (rows > 0) lm_head(b, s, rows, x, name, rank, head_tag);
+      tag += s.tp > 1 ? 1 : 0;
+    };
     uint32_t moe_index = 0;
     // The last micro-batch's residual add is emitted after the next layer's first micro-batch
     // has started its attention, so that its combine overlaps that compute.
@@ -495,6 +277,7 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
       if (&lp != &plan[0] && lp.chunk != (&lp)[-1].chunk) {  // the next prefill chunk's pass
         for (uint32_t i = 0; i < n_mb; ++i)
           flush(i);
+        prompt_heads(lp.chunk - 1);
         embed(lp.chunk);
       }
       // Stage A: attention, then the gate and shared expert (MoE) or the dense MLP.
@@ -506,7 +289,7 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
         flush(i);
         uint32_t dep = x[i];
         if (lp.mtp) {
-          dep = b.compute(pre + "eh_proj", gemm(t, s.h, 2 * s.h, gt), {dep}, mbi);
+          dep = b.compute(pre + "eh_proj", gemm_op(t, s.h, 2 * s.h, gt), {dep}, mbi);
         }
         const uint32_t h = attention_block(b, s, mbs[i], mbi, rank, dep, pre, tag);
         if (!lp.moe) {
@@ -514,7 +297,8 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
           continue;
         }
         gate[i] =
-            b.compute(pre + "gate", gemm(t, u(model.n_routed_experts), s.h, DType::BF16), {h}, mbi);
+            b.compute(pre + "gate",
+                      gemm_op(t, config_count(model.n_routed_experts), s.h, DType::BF16), {h}, mbi);
         AllToAllOp d;
         d.matrix = copies_matrix[i][moe_index];
         d.rank = static_cast<int32_t>(rank);
@@ -525,8 +309,8 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
         shared[i] = h;
         if (shared_inter > 0) {
           uint32_t su =
-              b.compute(pre + "shared_gate_up", gemm(t, 2 * shared_inter, s.h, gt), {h}, mbi);
-          shared[i] = b.compute(pre + "shared_down", gemm(t, s.h, shared_inter, gt), {su}, mbi);
+              b.compute(pre + "shared_gate_up", gemm_op(t, 2 * shared_inter, s.h, gt), {h}, mbi);
+          shared[i] = b.compute(pre + "shared_down", gemm_op(t, s.h, shared_inter, gt), {su}, mbi);
         }
       }
       if (!lp.moe) continue;
@@ -545,8 +329,8 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
         GroupedGemmOp up{m, 2 * moe_inter, s.h, gt, layout, 0};
         uint32_t e = b.compute(pre + "experts_gate_up", up, {dispatch[i]}, mbi);
         e = b.compute(pre + "experts_act",
-                      elementwise(ElementwiseFunction::Elementwise, rows * 2 * moe_inter * 2,
-                                  rows * moe_inter * 2, 5.0 * rows * moe_inter),
+                      elementwise_op(ElementwiseFunction::Elementwise, rows * 2 * moe_inter * 2,
+                                     rows * moe_inter * 2, 5.0 * rows * moe_inter),
                       {e}, mbi);
         GroupedGemmOp down{std::move(m), s.h, moe_inter, gt, layout, 0};
         e = b.compute(pre + "experts_down", down, {e}, mbi);
@@ -563,10 +347,10 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
         const uint64_t t = mbs[i].moe_tokens;
         const uint32_t deps[2] = {comb[i], shared[i]};
         pending[i] = [&b, &x, i, t, deps, pre = fmt::format("{}mb{}.", lp.prefix, i), h = s.h] {
-          x[i] = b.compute(
-              pre + "residual",
-              elementwise(ElementwiseFunction::Elementwise, 3 * t * h * 2, t * h * 2, 2.0 * t * h),
-              {deps[0], deps[1]}, static_cast<int32_t>(i));
+          x[i] = b.compute(pre + "residual",
+                           elementwise_op(ElementwiseFunction::Elementwise, 3 * t * h * 2,
+                                          t * h * 2, 2.0 * t * h),
+                           {deps[0], deps[1]}, static_cast<int32_t>(i));
         };
         if (n_mb == 1 || i + 1 < n_mb) flush(i);
       }
@@ -575,14 +359,15 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
     for (uint32_t i = 0; i < n_mb; ++i)
       flush(i);
     if (depth == 0) main_out = x;
+    if (!decode) {
+      prompt_heads(static_cast<uint32_t>(chunks.size() - 1));
+      continue;
+    }
     // One LM head over every micro-batch's tokens (its weight is read once), likewise for the
     // MTP modules' draft logits.
     uint64_t main_tokens = 0, mtp_tokens = 0;
-    // Prefill needs logits of each prompt's last token only.
     for (uint32_t i = 0; i < n_mb; ++i) {
-      const uint64_t t = main_mb[i].moe_tokens;
-      main_tokens +=
-          decode ? t : std::max<uint64_t>(1, (t + p.context_length - 1) / p.context_length);
+      main_tokens += main_mb[i].moe_tokens;
       mtp_tokens += mtp_mb[i].moe_tokens * depth;
     }
     lm_head(b, s, main_tokens, main_out, "lm_head", rank, tag);

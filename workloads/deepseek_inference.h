@@ -26,14 +26,19 @@
 //
 // Decode requests have `context_length` each, or contexts drawn from `context_distribution`
 // (workloads/context_lengths.h): each attention kernel then gets the KV length of every sequence.
-// Prefill with `chunk_size` runs each prompt in chunks of that many tokens, one forward pass per
-// chunk with every prompt advancing together (chunk c of each prompt attends causally to its
-// own tokens and, through the cache, to chunks 0..c-1; MLA up-projects the whole cached latent
-// with kv_b_proj); the step is the whole prefill, its time the TTFT. Ops of chunk c are named
-// `c<c>.L<layer>.mb<i>.<op>`.
+// Prefill prompts are drawn from the same keys: each DP group's micro-batches are filled with
+// prompts of their own lengths (`fixed`: context_length) up to tokens_per_gpu x attention_tp
+// tokens, the last one shortened to fit (workloads/step_batches.h); each attention kernel gets
+// every prompt's query length (AttentionOp q_lens). With `chunk_size` each micro-batch's
+// prompts, concatenated, run in windows of that many tokens, one forward pass per window
+// (Sarathi-style: a window may finish one prompt and start the next; a piece attends causally to
+// its own tokens and, through the cache, to its prompt's earlier pieces; MLA up-projects the
+// cached latent with kv_b_proj). Each pass ends with the LM head over the prompts it completed,
+// their time to first token; the step is the whole prefill. Ops of pass c are named
+// `c<c>.L<layer>.mb<i>.<op>`, its LM head `c<c>.lm_head`.
 //
-// Left out: the bytes of weights/KV beyond what the ops read, prompt-length distributions in
-// prefill, prefill chunks batched with decode requests, pipeline parallelism, EP groups smaller
+// Left out: the bytes of weights/KV beyond what the ops read, prefill chunks batched with
+// decode requests, prompts spilling into the next step, pipeline parallelism, EP groups smaller
 // than the cluster, and the softmax / sampling after the LM head.
 #pragma once
 
@@ -124,14 +129,17 @@ struct DeepSeekInferenceParams {
     v("phase", phase, "-", "decode (requests_per_gpu at context_length) or prefill");
     v("requests_per_gpu", requests_per_gpu, "count", "decode: requests in flight per GPU");
     v("context_length", context_length, "count",
-      "decode: KV length of every request (the mean with context_distribution); prefill: prompt "
-      "length");
+      "decode: KV length of every request; prefill: prompt length, tokens (the mean with "
+      "context_distribution)");
     v.group("context_distribution", context_distribution,
-            "decode: per-request context lengths around context_length");
-    v("tokens_per_gpu", tokens_per_gpu, "count", "prefill: prompt tokens per GPU");
+            "decode: per-request context lengths; prefill: per-prompt lengths (around "
+            "context_length)");
+    v("tokens_per_gpu", tokens_per_gpu, "count",
+      "prefill: prompt tokens per GPU (the sum of its prompts' lengths; a DP group's prompts fill "
+      "tokens_per_gpu x attention_tp, the last one shortened to fit)");
     v("chunk_size", chunk_size, "count",
-      "prefill: prompt tokens per chunk (chunked prefill, one forward pass per chunk); 0: whole "
-      "prompts");
+      "prefill: tokens per forward pass of each micro-batch's prompt stream (Sarathi-style "
+      "chunked prefill; a window may end one prompt and start the next); 0: whole prompts");
     v("attention_tp", attention_tp, "count",
       "tensor-parallel size of attention and of dense MLPs and the LM head (DP = GPUs / "
       "attention_tp)");
@@ -174,6 +182,10 @@ struct DeepSeekStepInfo {
   // requests_per_gpu x attention_tp x context_length applies).
   uint64_t kv_cached_tokens_sum = 0, kv_cached_tokens_max = 0;
   uint32_t dp_groups = 0;
+  // Prefill: forward passes (chunks) and the prompts DP group g completes in pass c,
+  // [g * prefill_passes + c] (their first token comes from that pass's LM head).
+  uint32_t prefill_passes = 0;
+  std::vector<uint32_t> prompts_done;
 };
 
 struct DeepSeekStep : DeepSeekStepInfo {

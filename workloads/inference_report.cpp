@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
+#include <optional>
 #include <set>
 #include <utility>
 
@@ -250,7 +252,7 @@ uint64_t op_activation_bytes(const OpPayload& payload) {
         } else if constexpr (std::is_same_v<T, GroupedGemmOp>) {
           return op.total_m() * (op.k * dtype_bytes(op.dtype) + op.n * dtype_bytes(op.out_dtype()));
         } else if constexpr (std::is_same_v<T, AttentionOp>) {
-          return op.batch * op.q_len * op.heads_q * (op.head_dim_qk + op.head_dim_v) *
+          return op.total_q_tokens() * op.heads_q * (op.head_dim_qk + op.head_dim_v) *
                  dtype_bytes(op.dtype);
         } else if constexpr (std::is_same_v<T, ElementwiseOp>) {
           return op.bytes_in.count() + op.bytes_out.count();
@@ -272,8 +274,7 @@ InferenceFacts inference_facts(const ModelConfig& m, const DeepSeekInferencePara
   f.phase = p.phase;
   f.requests_per_gpu = p.requests_per_gpu;
   f.tokens_per_gpu = p.tokens_per_gpu;
-  f.context_varied = p.phase == InferencePhase::Decode &&
-                     p.context_distribution.type != ContextDistribution::Fixed;
+  f.context_varied = p.context_distribution.type != ContextDistribution::Fixed;
   f.mtp_accepted_tokens_per_step = step.mtp_accepted_tokens_per_step;
   f.model_layers = step.model_layers;
   f.kv_bytes_per_token = mem.kv_bytes_per_token;
@@ -291,7 +292,43 @@ InferenceFacts inference_facts(const ModelConfig& m, const DeepSeekInferencePara
   f.gpu_imbalance = step.imbalance.gpu_mean;
   f.gpu_imbalance_max = step.imbalance.gpu_max;
   f.node_limit_overflows = step.imbalance.node_limit_overflows;
+  f.prefill_passes = step.prefill_passes;
+  f.prompts_done.assign(step.prompts_done.begin(), step.prompts_done.end());
   return f;
+}
+
+std::vector<std::pair<Time, uint64_t>> prompt_first_tokens(const InferenceFacts& f,
+                                                           const WorkloadRun& run) {
+  const size_t ranks = run.finish.size();
+  if (f.prefill_passes == 0 || f.prompts_done.empty() || !run.spans) return {};
+  const size_t passes = f.prefill_passes, groups = f.prompts_done.size() / passes;
+  if (groups == 0 || ranks % groups != 0) return {};
+  const size_t tp = ranks / groups;
+  std::vector<std::optional<Time>> head(groups * passes);  // [group * passes + pass]
+  for (size_t r = 0; r < ranks; ++r) {
+    for (const OpSpan& sp : run.spans(static_cast<int>(r))) {
+      std::string_view name = *sp.name;
+      size_t pass = 0;
+      int c = 0;
+      if (name.starts_with("c")) {
+        std::string_view rest = name.substr(1);
+        if (!leading_number(rest, c) || !rest.starts_with(".")) continue;
+        name = rest.substr(1);
+        pass = static_cast<size_t>(c);
+      }
+      if (name != "lm_head" || pass >= passes) continue;
+      std::optional<Time>& t = head[r / tp * passes + pass];
+      if (!t || *t < sp.end) t = sp.end;
+    }
+  }
+  std::vector<std::pair<Time, uint64_t>> out;
+  for (size_t i = 0; i < head.size(); ++i) {
+    if (f.prompts_done[i] == 0) continue;
+    if (!head[i]) return {};  // a pass that completes prompts without an LM head
+    out.emplace_back(*head[i], f.prompts_done[i]);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 WorkloadReport inference_report(const ModelConfig& m, const DeepSeekInferenceParams& p,
@@ -329,6 +366,29 @@ WorkloadReport inference_report(const InferenceFacts& f, const WorkloadRun& run)
     j["output_tokens_per_s_per_node"] = step_s > 0 ? out_per_gpu * gpn / step_s : 0.0;
   } else {
     j["ttft_ms"] = step_ms;
+    // Per prompt: mean and nearest-rank percentiles over every prompt of the step.
+    const std::vector<std::pair<Time, uint64_t>> firsts = prompt_first_tokens(f, run);
+    uint64_t prompts = 0;
+    double sum_ms = 0;
+    for (const auto& [t, n] : firsts) {
+      prompts += n;
+      sum_ms += t.to_ms() * static_cast<double>(n);
+    }
+    if (prompts > 0) {
+      auto percentile = [&](double q) {
+        const auto rank = static_cast<uint64_t>(std::ceil(q * static_cast<double>(prompts)));
+        uint64_t seen = 0;
+        for (const auto& [t, n] : firsts) {
+          if ((seen += n) >= rank) return t.to_ms();
+        }
+        return firsts.back().first.to_ms();
+      };
+      j["ttft_mean_ms"] = sum_ms / static_cast<double>(prompts);
+      j["ttft_p50_ms"] = percentile(0.50);
+      j["ttft_p99_ms"] = percentile(0.99);
+      j["prompt_count"] = prompts;
+      j["prefill_pass_count"] = f.prefill_passes;
+    }
     j["input_tokens_per_s_per_gpu"] = step_s > 0 ? tokens / step_s : 0.0;
     j["input_tokens_per_s_per_node"] = step_s > 0 ? tokens * gpn / step_s : 0.0;
   }

@@ -10,13 +10,15 @@
 // sum of each GPU's request contexts (mean and largest over GPUs). The MTP modules' own cache
 // (one layer each) is reported apart from the main layers'. Time figures come from the spans of the
 // ops on the critical rank (the one that finished last): op names say which layer and which part of
-// it an op is.
+// it an op is. Prefill TTFT per prompt comes from the LM-head spans of every rank (see
+// prompt_first_tokens).
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "workloads/deepseek_inference.h"
@@ -91,6 +93,10 @@ struct InferenceFacts {
   uint64_t weight_bytes_per_gpu = 0, activation_bytes_per_gpu = 0;
   double expert_imbalance = 1, expert_imbalance_max = 1, gpu_imbalance = 1, gpu_imbalance_max = 1;
   uint64_t node_limit_overflows = 0;
+  // Prefill: forward passes and the prompts each DP group completes in each,
+  // [group * prefill_passes + pass] (DeepSeekStepInfo); empty: no per-prompt TTFT figures.
+  uint64_t prefill_passes = 0;
+  std::vector<uint64_t> prompts_done;
   template <class V>
   void visit(V& v) {
     v("phase", phase);
@@ -114,10 +120,18 @@ struct InferenceFacts {
     v("gpu_imbalance", gpu_imbalance);
     v("gpu_imbalance_max", gpu_imbalance_max);
     v("node_limit_overflows", node_limit_overflows);
+    v("prefill_passes", prefill_passes, optional_field);
+    v("prompts_done", prompts_done, optional_field);
   }
 };
 InferenceFacts inference_facts(const ModelConfig& m, const DeepSeekInferenceParams& p,
                                const DeepSeekStepInfo& step);
+
+// Time to first token of each prefill prompt: the end of the LM head (`lm_head`, chunked:
+// `c<pass>.lm_head`) of the pass that completes it, the latest over its DP group's ranks.
+// Returns (time, prompts) pairs; empty when the facts or the run do not say.
+std::vector<std::pair<Time, uint64_t>> prompt_first_tokens(const InferenceFacts& f,
+                                                           const WorkloadRun& run);
 
 WorkloadReport inference_report(const InferenceFacts& f, const WorkloadRun& run);
 WorkloadReport inference_report(const ModelConfig& m, const DeepSeekInferenceParams& p,

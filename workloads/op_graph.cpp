@@ -38,22 +38,27 @@ uint64_t GroupedGemmOp::bytes_read() const {
 }
 
 double AttentionOp::visible_pairs() const {
-  auto per_seq = [&](uint64_t kv_tokens) {
-    const double q = static_cast<double>(q_len), kv = static_cast<double>(kv_tokens);
-    // Query i (of q_len, the last positions) sees kv - q_len + i + 1 keys.
-    return mask == AttentionMask::Causal && q_len <= kv_tokens ? q * (kv - q) + q * (q + 1) / 2
-                                                               : q * kv;
+  auto per_seq = [&](uint64_t q_tokens, uint64_t kv_tokens) {
+    const double q = static_cast<double>(q_tokens), kv = static_cast<double>(kv_tokens);
+    // Query i (of q, the last positions) sees kv - q + i + 1 keys.
+    return mask == AttentionMask::Causal && q_tokens <= kv_tokens ? q * (kv - q) + q * (q + 1) / 2
+                                                                  : q * kv;
   };
-  if (kv_lens.empty()) return per_seq(kv_len) * static_cast<double>(batch);
+  if (kv_lens.empty() && q_lens.empty()) return per_seq(q_len, kv_len) * static_cast<double>(batch);
   double sum = 0;
-  for (uint64_t kv : kv_lens)
-    sum += per_seq(kv);
+  for (uint64_t s = 0; s < batch; ++s)
+    sum += per_seq(seq_q_len(s), seq_kv_len(s));
   return sum;
 }
 
 uint64_t AttentionOp::total_kv_tokens() const {
   if (kv_lens.empty()) return batch * kv_len;
   return std::accumulate(kv_lens.begin(), kv_lens.end(), uint64_t{0});
+}
+
+uint64_t AttentionOp::total_q_tokens() const {
+  if (q_lens.empty()) return batch * q_len;
+  return std::accumulate(q_lens.begin(), q_lens.end(), uint64_t{0});
 }
 
 double AttentionOp::flops() const {
@@ -65,12 +70,12 @@ uint64_t AttentionOp::bytes_read() const {
       kernel == AttentionKernel::MlaDecode
           ? static_cast<uint64_t>(head_dim_qk) * dtype_bytes(kv_dtype)
           : static_cast<uint64_t>(heads_kv) * (head_dim_qk + head_dim_v) * dtype_bytes(kv_dtype);
-  const uint64_t q_bytes = batch * q_len * heads_q * head_dim_qk * dtype_bytes(dtype);
+  const uint64_t q_bytes = total_q_tokens() * heads_q * head_dim_qk * dtype_bytes(dtype);
   return total_kv_tokens() * cache_per_token + q_bytes;
 }
 
 uint64_t AttentionOp::bytes_written() const {
-  return batch * q_len * heads_q * head_dim_v * dtype_bytes(dtype);
+  return total_q_tokens() * heads_q * head_dim_v * dtype_bytes(dtype);
 }
 
 uint64_t AllToAllOp::send_bytes(int32_t peer) const {
@@ -224,6 +229,32 @@ std::string describe_cycle(int rank, const std::vector<Op>& ops, const std::vect
                      rank, names);
 }
 
+// Per-sequence lengths: one per sequence, each >= 1, the longest equal to the op's; a
+// sequence's queries fit in its keys.
+void check_attention(int r, size_t i, const std::string& name, const AttentionOp& a) {
+  auto check = [&](const std::vector<uint64_t>& lens, std::string_view field, uint64_t longest) {
+    if (lens.empty()) return;
+    const auto [lo, hi] = std::minmax_element(lens.begin(), lens.end());
+    if (lens.size() != a.batch || *lo == 0 || *hi != longest) {
+      throw InputError(fmt::format(
+          "rank {} op {} '{}': {} needs one length >= 1 per sequence ({}), the longest equal to "
+          "{} ({})",
+          r, i, name, field, a.batch, field.substr(0, field.size() - 1), longest));
+    }
+  };
+  check(a.kv_lens, "kv_lens", a.kv_len);
+  check(a.q_lens, "q_lens", a.q_len);
+  if (a.q_lens.empty()) return;
+  for (uint64_t s = 0; s < a.batch; ++s) {
+    if (a.q_lens[s] > a.seq_kv_len(s)) {
+      throw InputError(fmt::format(
+          "rank {} op {} '{}': q_lens: sequence {} has {} queries but {} keys (queries are the "
+          "last of its keys)",
+          r, i, name, s, a.q_lens[s], a.seq_kv_len(s)));
+    }
+  }
+}
+
 }  // namespace
 
 void validate_workload(const Workload& w) {
@@ -254,15 +285,8 @@ void validate_workload(const Workload& w) {
                                        i, ops[i].name, peer, ranks - 1));
         }
       };
-      if (const auto* a = std::get_if<AttentionOp>(&ops[i].payload); a && !a->kv_lens.empty()) {
-        const auto [lo, hi] = std::minmax_element(a->kv_lens.begin(), a->kv_lens.end());
-        if (a->kv_lens.size() != a->batch || *lo == 0 || *hi != a->kv_len) {
-          throw InputError(fmt::format(
-              "rank {} op {} '{}': kv_lens needs one KV length >= 1 per sequence ({}), the "
-              "longest equal to kv_len ({})",
-              r, i, ops[i].name, a->batch, a->kv_len));
-        }
-      }
+      if (const auto* a = std::get_if<AttentionOp>(&ops[i].payload))
+        check_attention(r, i, ops[i].name, *a);
       if (auto* s = std::get_if<SendOp>(&ops[i].payload)) {
         check_peer(s->peer);
         auto& e = pairs[{r, s->peer, s->tag}];

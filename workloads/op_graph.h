@@ -219,7 +219,10 @@ struct GroupedGemmOp {
 //  mha_prefill  FlashAttention MHA or GQA prefill.
 // q_len query tokens per sequence attend kv_len keys (the context, this step's included); with
 // `kv_lens` (trace schema 1.1; empty: none) each sequence has its own KV length, kv_len being
-// their maximum (decode batches whose requests have different contexts).
+// their maximum (decode batches whose requests have different contexts); with `q_lens` (schema
+// 1.2) each has its own query length, q_len being their maximum (prefill prompts of different
+// lengths, chunks of a token stream). A sequence's queries are the last q of its kv keys: it
+// starts at position kv - q.
 enum class AttentionKernel : uint8_t { MlaDecode, MlaPrefill, MhaDecode, MhaPrefill };
 template <>
 struct EnumNames<AttentionKernel> {
@@ -250,6 +253,7 @@ struct AttentionOp {
   AttentionMask mask = AttentionMask::Causal;
   uint32_t page_block = 64;       // paged KV block, tokens
   std::vector<uint64_t> kv_lens;  // [sequence]: its KV length; empty: every one has kv_len
+  std::vector<uint64_t> q_lens;   // [sequence]: its query tokens; empty: every one has q_len
   template <class V>
   void visit(V& v) {
     v("kernel", kernel);
@@ -265,13 +269,17 @@ struct AttentionOp {
     v("mask", mask);
     v("page_block", page_block);
     v("kv_lens", kv_lens, optional_field);
+    v("q_lens", q_lens, optional_field);
   }
   uint64_t seq_kv_len(uint64_t seq) const { return kv_lens.empty() ? kv_len : kv_lens[seq]; }
+  uint64_t seq_q_len(uint64_t seq) const { return q_lens.empty() ? q_len : q_lens[seq]; }
   // Keys cached over the whole batch.
   uint64_t total_kv_tokens() const;
+  // Query tokens over the whole batch.
+  uint64_t total_q_tokens() const;
   bool is_mla_decode() const { return kernel == AttentionKernel::MlaDecode; }
-  // (query, key) pairs per head the mask lets through, summed over the batch; the queries are
-  // the last q_len positions of the kv_len.
+  // (query, key) pairs per head the mask lets through, summed over the batch; each sequence's
+  // queries are the last q of its kv positions (causal: q (kv - q) + q (q + 1) / 2 pairs).
   double visible_pairs() const;
   // Useful FLOPs: QK^T and PV over the visible pairs, all query heads.
   double flops() const;

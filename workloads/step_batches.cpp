@@ -4,36 +4,163 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <functional>
 #include <numeric>
 
 #include "sim/errors.h"
 
 namespace mlasim {
 
-std::vector<std::vector<MicroBatch>> prefill_chunks(const std::vector<MicroBatch>& mbs,
-                                                    uint64_t chunk) {
-  uint64_t longest = 0;
-  for (const MicroBatch& mb : mbs)
-    longest = std::max(longest, mb.q_len);
-  if (chunk == 0 || chunk >= longest) return {mbs};
-  const uint64_t n = (longest + chunk - 1) / chunk;
-  std::vector<std::vector<MicroBatch>> out(n, mbs);
-  for (size_t i = 0; i < mbs.size(); ++i) {
-    const uint64_t prompt = mbs[i].q_len, share = mbs[i].moe_tokens;
-    if (prompt < n) {
-      throw InputError(fmt::format(
-          "workload.chunk_size: {} splits prompts into {} chunks, but micro-batch {} has "
-          "prompts of {} tokens",
-          chunk, n, i, prompt));
+uint64_t MicroBatch::attn_tokens() const {
+  return q_lens.empty() ? attn_batch * q_len
+                        : std::accumulate(q_lens.begin(), q_lens.end(), uint64_t{0});
+}
+
+uint64_t MicroBatch::kv_tokens() const {
+  return kv_lens.empty() ? attn_batch * kv_len
+                         : std::accumulate(kv_lens.begin(), kv_lens.end(), uint64_t{0});
+}
+
+StepMicroBatches step_micro_batches(const DeepSeekInferenceParams& p, uint32_t tp, uint32_t n_mb) {
+  const bool decode = p.phase == InferencePhase::Decode;
+  const uint32_t depth = decode ? p.mtp.depth : 0;
+  const uint64_t total = decode ? p.requests_per_gpu : p.tokens_per_gpu;
+  if (total < n_mb) {
+    throw InputError("workload: dual_micro_batch needs at least 2 requests (tokens) per GPU");
+  }
+  StepMicroBatches out;
+  out.main.resize(n_mb);
+  out.mtp.resize(n_mb);
+  for (uint32_t i = 0; i < n_mb; ++i) {
+    const uint64_t share = total / n_mb + (i < total % n_mb ? 1 : 0);
+    MicroBatch& mb = out.main[i];
+    if (decode) {
+      mb.q_len = 1 + depth;
+      mb.attn_batch = share * tp;
+      mb.kv_len = p.context_length + depth;
+      mb.moe_tokens = share * (1 + depth);
+      MicroBatch& m = out.mtp[i];
+      m.moe_tokens = share;
+      m.attn_batch = share * tp;
+      m.kv_len = p.context_length + depth;
+    } else {
+      mb.q_len = std::min<uint64_t>(p.context_length, share * tp);
+      mb.attn_batch = (share * tp + mb.q_len - 1) / mb.q_len;
+      mb.kv_len = mb.q_len;
+      mb.moe_tokens = share;
     }
-    uint64_t start = 0;
-    for (uint64_t c = 0; c < n; ++c) {
-      const uint64_t end = c + 1 == n ? prompt : std::min((c + 1) * chunk, prompt - (n - 1 - c));
-      MicroBatch& mb = out[c][i];
-      mb.q_len = end - start;
-      mb.kv_len = end;
-      mb.moe_tokens = share * end / prompt - share * start / prompt;
-      start = end;
+  }
+  return out;
+}
+
+std::vector<std::vector<uint64_t>> group_prompts(const DeepSeekInferenceParams& p,
+                                                 const std::vector<uint64_t>& budgets,
+                                                 uint32_t group) {
+  std::vector<std::vector<uint64_t>> out;
+  uint64_t k = 0;  // the group's draws count on across its micro-batches
+  for (uint64_t budget : budgets) {
+    std::vector<uint64_t> lens;
+    for (uint64_t left = budget; left > 0;) {
+      const uint64_t len =
+          std::min(left, draw_context(p.context_distribution, p.context_length, group, k++));
+      lens.push_back(len);
+      left -= len;
+    }
+    out.push_back(std::move(lens));
+  }
+  return out;
+}
+
+std::vector<std::vector<uint64_t>> chunk_ends(const std::vector<uint64_t>& lengths,
+                                              uint64_t chunk) {
+  const uint64_t longest = *std::max_element(lengths.begin(), lengths.end());
+  std::vector<std::vector<uint64_t>> out;
+  if (chunk == 0 || chunk >= longest) {
+    for (uint64_t len : lengths)
+      out.push_back({len});
+    return out;
+  }
+  const uint64_t n = (longest + chunk - 1) / chunk;
+  for (size_t i = 0; i < lengths.size(); ++i) {
+    const uint64_t len = lengths[i];
+    if (len < n) {
+      throw InputError(fmt::format(
+          "workload.chunk_size: {} cuts the longest micro-batch's {} prompt tokens into {} "
+          "passes, but micro-batch {} has only {} tokens",
+          chunk, longest, n, i, len));
+    }
+    std::vector<uint64_t> ends;
+    for (uint64_t c = 0; c < n; ++c)
+      ends.push_back(c + 1 == n ? len : std::min((c + 1) * chunk, len - (n - 1 - c)));
+    out.push_back(std::move(ends));
+  }
+  return out;
+}
+
+void window_sequences(const std::vector<uint64_t>& prompts, uint64_t a, uint64_t b,
+                      MicroBatch& mb) {
+  std::vector<uint64_t> q, kv;
+  mb.prompts_done = 0;
+  uint64_t start = 0;  // the prompt's first token in the stream
+  for (uint64_t len : prompts) {
+    const uint64_t from = std::max(a, start), to = std::min(b, start + len);
+    if (from < to) {
+      q.push_back(to - from);
+      kv.push_back(to - start);  // its keys: the prompt up to the piece's end
+      if (start + len <= b) ++mb.prompts_done;
+    }
+    start += len;
+    if (start >= b) break;
+  }
+  mb.attn_batch = q.size();
+  mb.q_len = *std::max_element(q.begin(), q.end());
+  mb.kv_len = *std::max_element(kv.begin(), kv.end());
+  auto differ = [](const std::vector<uint64_t>& v) {
+    return std::adjacent_find(v.begin(), v.end(), std::not_equal_to<>()) != v.end();
+  };
+  mb.q_lens = differ(q) ? std::move(q) : std::vector<uint64_t>{};
+  mb.kv_lens = differ(kv) ? std::move(kv) : std::vector<uint64_t>{};
+}
+
+PrefillPasses prefill_passes(const DeepSeekInferenceParams& p, const std::vector<MicroBatch>& mbs,
+                             uint32_t groups, uint32_t tp) {
+  std::vector<uint64_t> budgets;
+  for (const MicroBatch& mb : mbs)
+    budgets.push_back(mb.moe_tokens * tp);
+  const std::vector<std::vector<uint64_t>> ends = chunk_ends(budgets, p.chunk_size);
+  const size_t n = ends[0].size();
+  auto build = [&](uint32_t g) {
+    const std::vector<std::vector<uint64_t>> prompts = group_prompts(p, budgets, g);
+    std::vector<std::vector<MicroBatch>> passes(n, mbs);
+    for (size_t i = 0; i < mbs.size(); ++i) {
+      const uint64_t share = mbs[i].moe_tokens;
+      uint64_t a = 0;
+      for (size_t c = 0; c < n; ++c) {
+        const uint64_t b = ends[i][c];
+        MicroBatch& mb = passes[c][i];
+        mb.moe_tokens = share * b / budgets[i] - share * a / budgets[i];  // the rank's SP share
+        window_sequences(prompts[i], a, b, mb);
+        a = b;
+      }
+    }
+    return passes;
+  };
+  PrefillPasses out;
+  out.shared = build(0);
+  if (p.context_distribution.type != ContextDistribution::Fixed) {
+    out.groups.reserve(groups);
+    for (uint32_t g = 0; g < groups; ++g)
+      out.groups.push_back(build(g));
+  }
+  return out;
+}
+
+std::vector<uint32_t> PrefillPasses::prompts_done(uint32_t n_groups) const {
+  std::vector<uint32_t> out(size_t{n_groups} * count(), 0);
+  for (uint32_t g = 0; g < n_groups; ++g) {
+    for (size_t c = 0; c < count(); ++c) {
+      for (const MicroBatch& mb : pass(g, c))
+        out[g * count() + c] += static_cast<uint32_t>(mb.prompts_done);
     }
   }
   return out;

@@ -1,6 +1,20 @@
 // Micro-batch shapes of an inference step (DeepSeekInference): what each micro-batch sends
-// through attention and the MLP/MoE, the split of prefill prompts into chunks (chunked
-// prefill), and the per-request KV lengths of decode with a context-length distribution.
+// through attention and the MLP/MoE, the prefill prompts and their split into forward passes
+// (chunked prefill), and the per-request KV lengths of decode with a context-length distribution.
+//
+// Prefill prompts: each DP group (the attention_tp GPUs of a TP group) has tokens_per_gpu x
+// attention_tp prompt tokens, split into the micro-batches' budgets as evenly as whole tokens
+// per GPU allow. A micro-batch's prompts are drawn in order from `context_distribution` (draw k
+// of the group, counting on across its micro-batches; `fixed`: all context_length) until they
+// fill its budget; the last one is shortened to what is left, so a micro-batch's prompts sum to
+// its budget exactly and no prompt is longer than it.
+//
+// Chunked prefill, Sarathi-style: each micro-batch's prompts, concatenated in order, form a token
+// stream cut into windows of chunk_size tokens; forward pass c runs window c of every
+// micro-batch. A window may end one prompt and begin the next: each prompt piece in it is one
+// attention sequence whose queries are the piece's tokens and whose keys are its prompt's tokens
+// up to the piece's end (the earlier pieces through the cache). A stream shorter than the longest
+// ends its windows as early as it can with at least one token each.
 #pragma once
 
 #include <cstdint>
@@ -13,20 +27,50 @@ namespace mlasim {
 struct MicroBatch {
   uint64_t moe_tokens = 0;  // tokens this rank sends through MLP/MoE (its SP share)
   uint64_t attn_batch = 0;  // sequences in the attention kernel (the TP group's)
-  uint64_t q_len = 1;       // query tokens per sequence
+  uint64_t q_len = 1;       // query tokens per sequence (the longest with q_lens)
   uint64_t kv_len = 1;
   std::vector<uint64_t> kv_lens;  // per sequence when they differ (the longest is kv_len)
-  uint64_t attn_tokens() const { return attn_batch * q_len; }
-  uint64_t kv_tokens() const { return attn_batch * kv_len; }
+  std::vector<uint64_t> q_lens;   // per sequence when they differ (the longest is q_len)
+  uint64_t prompts_done = 0;      // prefill: prompts whose last token is in this pass
+  uint64_t attn_tokens() const;
+  uint64_t kv_tokens() const;
 };
 
-// Splits prefill micro-batches (prompts of q_len tokens) into chunks of `chunk` tokens: chunk c
-// of a prompt holds its tokens [start, end), attends causally to keys [0, end), and carries the
-// rank's share of those tokens through the MLP/MoE. A micro-batch whose prompts are a few tokens
-// shorter than the longest ends its chunks as early as it can with at least one token each.
-// Decode and prompts no longer than a chunk: one pass, the micro-batches unchanged.
-std::vector<std::vector<MicroBatch>> prefill_chunks(const std::vector<MicroBatch>& mbs,
-                                                    uint64_t chunk);
+// The micro-batches of the main model and of the MTP modules (one token per request), shared by
+// every rank (prefill: the first pass, before prompts are drawn).
+struct StepMicroBatches {
+  std::vector<MicroBatch> main, mtp;
+};
+StepMicroBatches step_micro_batches(const DeepSeekInferenceParams& p, uint32_t tp, uint32_t n_mb);
+
+// Prompt lengths of each micro-batch of DP group `group`, in stream order; budgets[i]: the
+// group's prompt tokens in micro-batch i.
+std::vector<std::vector<uint64_t>> group_prompts(const DeepSeekInferenceParams& p,
+                                                 const std::vector<uint64_t>& budgets,
+                                                 uint32_t group);
+
+// Window ends of each stream: ends[i][c] closes window c of stream i (windows start where the
+// previous ended, the first at 0). chunk 0 or at least the longest stream: one window each.
+std::vector<std::vector<uint64_t>> chunk_ends(const std::vector<uint64_t>& lengths, uint64_t chunk);
+
+// Attention sequences of window [a, b) of a stream of prompts, written into `mb` (attn_batch,
+// q_len, kv_len and their per-sequence lists when they differ, prompts_done).
+void window_sequences(const std::vector<uint64_t>& prompts, uint64_t a, uint64_t b, MicroBatch& mb);
+
+// Prefill forward passes: [pass][micro-batch] shapes, the same for every group unless prompts
+// are drawn from a distribution (then per group). MoE tokens per rank are the same everywhere.
+struct PrefillPasses {
+  std::vector<std::vector<MicroBatch>> shared;
+  std::vector<std::vector<std::vector<MicroBatch>>> groups;  // [group][pass][mb]; empty: shared
+  const std::vector<MicroBatch>& pass(uint32_t group, size_t c) const {
+    return groups.empty() ? shared[c] : groups[group][c];
+  }
+  size_t count() const { return shared.size(); }
+  // Prompts completed in pass c by group g (summed over micro-batches): [g * count() + c].
+  std::vector<uint32_t> prompts_done(uint32_t n_groups) const;
+};
+PrefillPasses prefill_passes(const DeepSeekInferenceParams& p, const std::vector<MicroBatch>& mbs,
+                             uint32_t groups, uint32_t tp);
 
 // Decode: each DP group's requests (requests_per_gpu x tp, dealt to the micro-batches in order)
 // with their contexts from p.context_distribution; kv_lens[group][mb][sequence] is the context

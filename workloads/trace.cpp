@@ -28,7 +28,11 @@ class FieldWriter {
   // Optional fields are left out while empty, so traces that do not use them stay as before.
   template <class T>
   void operator()(std::string_view key, const T& field, OptionalField) {
-    if (!field.empty()) (*this)(key, field);
+    if constexpr (requires { field.empty(); }) {
+      if (!field.empty()) (*this)(key, field);
+    } else {
+      if (field != T{}) (*this)(key, field);
+    }
   }
   template <class T>
   void operator()(std::string_view key, const T& field) {
@@ -285,6 +289,12 @@ InferenceFacts inference_facts_from_metadata(const Json& metadata, const std::st
     rd.fail("mtp_accepted_tokens_per_step", "must be a finite number >= 1");
   if (f.model_layers > std::numeric_limits<uint32_t>::max())
     rd.fail("model_layers", "out of range");
+  if (!f.prompts_done.empty() &&
+      (f.prefill_passes == 0 || f.prompts_done.size() % f.prefill_passes != 0)) {
+    rd.fail("prompts_done",
+            "needs one count per DP group and pass (prefill_passes > 0 of them "
+            "per group)");
+  }
   for (const auto& [key, value] : {std::pair{"expert_imbalance", f.expert_imbalance},
                                    {"expert_imbalance_max", f.expert_imbalance_max},
                                    {"gpu_imbalance", f.gpu_imbalance},

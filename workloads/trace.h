@@ -1,7 +1,7 @@
 // The trace format: per-rank op graphs as versioned JSON, written by `mlasim trace` and replayed
-// by `mlasim run` through the `type: trace` workload. Schema (version 1, minor 1):
+// by `mlasim run` through the `type: trace` workload. Schema (version 1, minor 2):
 //
-//   {"format": "mlasim-trace", "version": 1, "minor": 1,
+//   {"format": "mlasim-trace", "version": 1, "minor": 2,
 //    "metadata": {"generator": "deepseek_inference", "phase": "decode", ...},
 //    "ranks": [
 //     {"rank": 0, "ops": [
@@ -10,9 +10,10 @@
 //       {"name": "send_to_2", "op": "send", "deps": [0], "peer": 2, "bytes": 1048576, "tag": 0}]}]}
 //
 // `op` names the payload kind; the remaining keys are that kind's fields (see op_graph.h), all
-// required except those added by a later minor version (attention `kv_lens`, minor 1), which may
-// be left out. Sizes are integers of bytes (or strings with units such as "1MiB"). Unknown keys,
-// missing fields and wrong types are errors naming the file, rank, op and field.
+// required except those added by a later minor version (attention `kv_lens`, minor 1; attention
+// `q_lens` and the prefill prompt metadata, minor 2), which may be left out. Sizes are integers of
+// bytes (or strings with units such as "1MiB"). Unknown keys, missing fields and wrong types are
+// errors naming the file, rank, op and field.
 //
 // `metadata` (minor 1, optional) holds what the generator's run report needs besides the
 // simulated times (for deepseek_inference: the fields of InferenceFacts), so that replaying the
@@ -32,7 +33,7 @@
 namespace mlasim {
 
 inline constexpr int kTraceVersion = 1;
-inline constexpr int kTraceMinorVersion = 1;
+inline constexpr int kTraceMinorVersion = 2;
 
 struct InferenceFacts;
 

@@ -13,7 +13,10 @@
 //
 // Sequences may have KV lengths of their own (AttentionOp::kv_lens): FlashMLA's split then
 // follows the total of KV blocks, each sequence with its own run of units; the FlashAttention
-// tiles of a short sequence walk fewer blocks.
+// tiles of a short sequence walk fewer blocks. With query lengths of their own
+// (AttentionOp::q_lens, prefill prompts or token-stream chunks) FlashAttention works varlen:
+// each sequence has its own row blocks; FlashMLA pads every sequence to the longest (row blocks
+// holding none of a sequence's queries skip it).
 //
 // Leaves out: FP8 KV dequantisation cost, the page-table reads.
 #include <algorithm>
@@ -113,10 +116,10 @@ class MlaDecodePlan final : public KernelPlan {
     const uint64_t blk = g - first_block_[seq], kv = op_.seq_kv_len(seq);
     const uint64_t tokens = std::min<uint64_t>(op_.page_block, kv - blk * op_.page_block);
     const uint64_t e = dtype_bytes(op_.dtype);
-    if (blk * op_.page_block >= visible_keys(mb, kv)) return;  // masked for every row: skipped
+    if (blk * op_.page_block >= visible_keys(mb, seq, kv)) return;  // masked for every row
     if (s == 0 || blk == 0) {
       // A new sequence: its query rows for this row block.
-      const uint64_t rows = std::min<uint64_t>(kRows, rows_ - mb * kRows);
+      const uint64_t rows = std::min<uint64_t>(kRows, seq_rows(seq) - mb * kRows);
       out.load(q_base_ + (seq * m_blocks_ + mb) * kRows * op_.head_dim_qk * e,
                rows * op_.head_dim_qk * e);
     }
@@ -129,24 +132,32 @@ class MlaDecodePlan final : public KernelPlan {
   }
   void epilogue(uint32_t tile, TileStage& out) const override {
     const Part& pr = parts_[tile / m_blocks_];
-    const uint64_t rows = std::min<uint64_t>(kRows, rows_ - (tile % m_blocks_) * kRows);
+    const uint64_t mb = tile % m_blocks_;
     // A sequence this part holds whole gets its final output (BF16); a split one a partial
     // (FP32 + log-sum-exp) for the combine kernel.
     uint64_t bytes = 0;
     for (uint64_t seq : pr.seqs) {
+      if (mb * kRows >= seq_rows(seq)) continue;  // padding rows: nothing to write
+      const uint64_t rows = std::min<uint64_t>(kRows, seq_rows(seq) - mb * kRows);
       bytes += splits_[seq] > 1 ? rows * (op_.head_dim_v * 4 + 4)
                                 : rows * op_.head_dim_v * dtype_bytes(op_.dtype);
     }
     out.store(o_base_ + static_cast<uint64_t>(tile) * 4 * kRows * op_.head_dim_v * 4, bytes);
   }
-  // Keys the rows of row block `mb` may see. Rows are query tokens x heads, heads fastest
-  // (FlashMLA's packing); with several query tokens (MTP, chunks) the block's last token sees
-  // the most, kv_len - q_len + token + 1 under the causal mask.
-  uint64_t visible_keys(uint64_t mb, uint64_t kv) const {
-    if (op_.mask == AttentionMask::None || op_.q_len <= 1) return kv;
-    const uint64_t last_row = std::min(rows_, (mb + 1) * kRows) - 1;
+  // Keys the rows of row block `mb` may see in sequence `seq`. Rows are query tokens x heads,
+  // heads fastest (FlashMLA's packing); with several query tokens (MTP, chunks) the block's last
+  // token sees the most, kv - q + token + 1 under the causal mask. A row block past the
+  // sequence's own queries (padding up to the longest) sees nothing.
+  uint64_t visible_keys(uint64_t mb, uint64_t seq, uint64_t kv) const {
+    if (mb * kRows >= seq_rows(seq)) return 0;
+    const uint64_t q = op_.seq_q_len(seq);
+    if (op_.mask == AttentionMask::None || q <= 1) return kv;
+    const uint64_t last_row = std::min(seq_rows(seq), (mb + 1) * kRows) - 1;
     const uint64_t token = last_row / op_.heads_q;
-    return std::min<uint64_t>(kv, kv - std::min(kv, op_.q_len) + token + 1);
+    return std::min<uint64_t>(kv, kv - std::min(kv, q) + token + 1);
+  }
+  uint64_t seq_rows(uint64_t seq) const {
+    return static_cast<uint64_t>(op_.heads_q) * op_.seq_q_len(seq);
   }
   uint64_t blocks(uint64_t seq) const { return first_block_[seq + 1] - first_block_[seq]; }
   // Index of each sequence's first KV block in the batch's block list, and the total last.
@@ -158,16 +169,16 @@ class MlaDecodePlan final : public KernelPlan {
   }
   // Bytes the combine kernel reads and writes.
   uint64_t combine_in() const {
-    uint64_t parts = 0;
-    for (uint64_t s : splits_)
-      parts += s > 1 ? s : 0;
-    return parts * rows_ * (op_.head_dim_v * 4 + 4);
+    uint64_t rows = 0;  // partial rows: each split sequence's rows once per part holding it
+    for (uint64_t seq = 0; seq < splits_.size(); ++seq)
+      rows += splits_[seq] > 1 ? splits_[seq] * seq_rows(seq) : 0;
+    return rows * (op_.head_dim_v * 4 + 4);
   }
   uint64_t combine_out() const {
-    uint64_t split = 0;
-    for (uint64_t s : splits_)
-      split += s > 1 ? 1 : 0;
-    return split * rows_ * op_.head_dim_v * dtype_bytes(op_.dtype);
+    uint64_t rows = 0;
+    for (uint64_t seq = 0; seq < splits_.size(); ++seq)
+      rows += splits_[seq] > 1 ? seq_rows(seq) : 0;
+    return rows * op_.head_dim_v * dtype_bytes(op_.dtype);
   }
 
  private:
@@ -203,7 +214,7 @@ class FlashPlan final : public KernelPlan {
       rows_ = static_cast<uint64_t>(group_) * op.q_len;
       m_blocks_ = cdiv(rows_, bm_);
       nblk_ = cdiv(op.kv_len, bn_);
-      const uint64_t items = op.batch * heads_kv_ * m_blocks_;
+      const uint64_t items = heads_kv_ * total_m_blocks();
       splits_ =
           std::clamp<uint64_t>(cdiv(p.compute_sms(), items), 1, std::min<uint64_t>(nblk_, 128));
       per_split_ = cdiv(nblk_, splits_);
@@ -231,11 +242,13 @@ class FlashPlan final : public KernelPlan {
     resources.smem = bm_ * op.head_dim_qk * e + 2 * bn_ * (op.head_dim_qk + op.head_dim_v) * kv_e;
     resources.pipeline_depth = 2;
     useful_flops = op.flops();
-  }
-  uint32_t tiles() const override {
+    // Tiles of each sequence: its heads x row blocks x splits, sequences one after another.
     const uint64_t heads = decode_ ? heads_kv_ : op_.heads_q;
-    return static_cast<uint32_t>(op_.batch * heads * m_blocks_ * splits_);
+    first_tile_.assign(1, 0);
+    for (uint64_t seq = 0; seq < op.batch; ++seq)
+      first_tile_.push_back(first_tile_.back() + heads * seq_m_blocks(seq) * splits_);
   }
+  uint32_t tiles() const override { return static_cast<uint32_t>(first_tile_.back()); }
   uint32_t stages(uint32_t tile) const override {
     const Where w = where(tile);
     const uint64_t b0 = w.split * per_split_;
@@ -248,7 +261,7 @@ class FlashPlan final : public KernelPlan {
     const uint64_t e = dtype_bytes(op_.dtype), kv_e = dtype_bytes(op_.kv_dtype);
     const uint64_t kv = w.seq * heads_kv_ + w.kv_head;
     if (s == 0) {
-      const uint64_t rows = std::min<uint64_t>(bm_, rows_ - w.mb * bm_);
+      const uint64_t rows = std::min<uint64_t>(bm_, seq_rows(w.seq) - w.mb * bm_);
       out.load(
           q_base_ + ((w.seq * op_.heads_q + w.head) * m_blocks_ + w.mb) * bm_ * op_.head_dim_qk * e,
           rows * op_.head_dim_qk * e);
@@ -264,7 +277,7 @@ class FlashPlan final : public KernelPlan {
   }
   void epilogue(uint32_t tile, TileStage& out) const override {
     const Where w = where(tile);
-    const uint64_t rows = std::min<uint64_t>(bm_, rows_ - w.mb * bm_);
+    const uint64_t rows = std::min<uint64_t>(bm_, seq_rows(w.seq) - w.mb * bm_);
     const uint64_t bytes = splits_ > 1 ? rows * (op_.head_dim_v * 4 + 4)
                                        : rows * op_.head_dim_v * dtype_bytes(op_.dtype);
     out.store(o_base_ + static_cast<uint64_t>(tile) * bm_ * op_.head_dim_v * 4, bytes);
@@ -274,7 +287,7 @@ class FlashPlan final : public KernelPlan {
     return tiles() * std::min<uint64_t>(bm_, rows_) * (op_.head_dim_v * 4 + 4);
   }
   uint64_t combine_out() const {
-    return op_.batch * op_.heads_q * op_.q_len * op_.head_dim_v * dtype_bytes(op_.dtype);
+    return op_.total_q_tokens() * op_.heads_q * op_.head_dim_v * dtype_bytes(op_.dtype);
   }
 
  private:
@@ -283,16 +296,17 @@ class FlashPlan final : public KernelPlan {
   };
   Where where(uint32_t tile) const {
     Where w;
-    uint64_t t = tile;
+    w.seq = static_cast<uint64_t>(
+        std::upper_bound(first_tile_.begin(), first_tile_.end(), uint64_t{tile}) -
+        first_tile_.begin() - 1);
+    uint64_t t = tile - first_tile_[w.seq];
     w.split = t % splits_;
     t /= splits_;
     // Prefill: row blocks of one head are neighbours (they share K/V in L2), longest first.
-    const uint64_t mb = t % m_blocks_;
-    w.mb = decode_ ? mb : m_blocks_ - 1 - mb;
-    t /= m_blocks_;
-    const uint64_t heads = decode_ ? heads_kv_ : op_.heads_q;
-    w.head = t % heads;
-    w.seq = t / heads;
+    const uint64_t m_blocks = seq_m_blocks(w.seq);
+    const uint64_t mb = t % m_blocks;
+    w.mb = decode_ ? mb : m_blocks - 1 - mb;
+    w.head = t / m_blocks;
     w.kv_head = decode_ ? w.head : w.head / group_;
     if (decode_) w.head = w.kv_head * group_;
     return w;
@@ -303,15 +317,30 @@ class FlashPlan final : public KernelPlan {
     const uint64_t kv = op_.seq_kv_len(w.seq);
     if (op_.kv_lens.empty() && (decode_ || op_.mask == AttentionMask::None)) return nblk_;
     if (decode_ || op_.mask == AttentionMask::None) return cdiv(kv, bn_);
-    const uint64_t last_q =
-        kv - std::min(kv, op_.q_len) + std::min<uint64_t>(rows_, (w.mb + 1) * bm_);
+    const uint64_t last_q = kv - std::min(kv, op_.seq_q_len(w.seq)) +
+                            std::min<uint64_t>(seq_rows(w.seq), (w.mb + 1) * bm_);
     return cdiv(std::min<uint64_t>(kv, last_q), bn_);
+  }
+  // Query rows of a sequence (decode: a GQA group's heads x its query tokens) and their blocks.
+  uint64_t seq_rows(uint64_t seq) const {
+    return (decode_ ? uint64_t{group_} : 1) * op_.seq_q_len(seq);
+  }
+  uint64_t seq_m_blocks(uint64_t seq) const {
+    return op_.q_lens.empty() ? m_blocks_ : cdiv(seq_rows(seq), bm_);
+  }
+  uint64_t total_m_blocks() const {
+    if (op_.q_lens.empty()) return op_.batch * m_blocks_;
+    uint64_t n = 0;
+    for (uint64_t seq = 0; seq < op_.batch; ++seq)
+      n += seq_m_blocks(seq);
+    return n;
   }
   AttentionOp op_;
   bool decode_;
   uint32_t group_ = 1, heads_kv_ = 1;
   uint64_t bm_ = 64, bn_ = 128, rows_ = 1, m_blocks_ = 1, nblk_ = 1, splits_ = 1, per_split_ = 1;
   uint64_t k_base_ = 0, v_base_ = 0, q_base_ = 0, o_base_ = 0;
+  std::vector<uint64_t> first_tile_;  // [sequence]: its first tile; the total last
 };
 
 }  // namespace

@@ -264,8 +264,12 @@ TEST(ContextLengths, BadValuesNameTheKey) {
   EXPECT_NE(e.find("workload.context_distribution.type"), std::string::npos) << e;
   e = config_error(base + "  context_distribution: {type: normal, stddev: -3}\n");
   EXPECT_NE(e.find("workload.context_distribution.stddev"), std::string::npos) << e;
-  e = config_error(base + "  phase: prefill\n  context_distribution: {type: normal}\n");
-  EXPECT_NE(e.find("workload.context_distribution.type"), std::string::npos) << e;
+  // Prefill draws prompt lengths from the same keys, and checks them the same way.
+  e = config_error(base + "  phase: prefill\n  context_distribution: {type: uniform, min: 9}\n");
+  EXPECT_NE(e.find("workload.context_distribution.max"), std::string::npos) << e;
+  EXPECT_EQ(e.find('\n'), std::string::npos) << "one line: " << e;
+  EXPECT_EQ(config_error(base + "  phase: prefill\n  context_distribution: {type: normal}\n"),
+            "no error");
   e = config_error(base + "  chunk_size: 512\n");
   EXPECT_NE(e.find("workload.chunk_size"), std::string::npos) << e;
   // Contexts beyond 2^32 tokens (byte counts would leave 64 bits; min above the unbounded max).

@@ -159,6 +159,39 @@ TEST(Trace, MinorVersionOneFields) {
   EXPECT_EQ(meta["generator"], "x");
 }
 
+// Schema 1.2: attention q_lens (prefill prompts of their own lengths) may be left out (1.1 and
+// 1.0 traces read as before), survive a round trip and are checked against the keys.
+TEST(Trace, MinorVersionTwoQueryLengths) {
+  const std::string attention =
+      R"({"name": "a", "op": "attention", "deps": [], "kernel": "mla_prefill", "batch": 2,
+          "q_len": 300, "kv_len": 300, "heads_q": 16, "heads_kv": 16, "head_dim_qk": 192,
+          "head_dim_v": 128, "dtype": "bf16", "kv_dtype": "bf16", "mask": "causal",
+          "page_block": 64)";
+  auto trace = [&](const std::string& top, const std::string& extra) {
+    return R"({"format": "mlasim-trace", "version": 1)" + top +
+           R"(, "ranks": [{"rank": 0, "ops": [)" + attention + extra + "}]}]}";
+  };
+  Workload w = workload_from_json(nlohmann::json::parse(trace(R"(, "minor": 1)", "")), "1.json");
+  EXPECT_TRUE(std::get<AttentionOp>(w.ranks[0].ops[0].payload).q_lens.empty());
+  w = workload_from_json(nlohmann::json::parse(trace(R"(, "minor": 2)",
+                                                     R"(, "q_lens": [100, 300],
+                                                          "kv_lens": [100, 300])")),
+                         "2.json");
+  const auto& a = std::get<AttentionOp>(w.ranks[0].ops[0].payload);
+  EXPECT_EQ(a.q_lens, (std::vector<uint64_t>{100, 300}));
+  EXPECT_DOUBLE_EQ(a.visible_pairs(), (100.0 * 101 + 300.0 * 301) / 2);
+  const nlohmann::ordered_json again = workload_to_json(w);
+  EXPECT_EQ(again["minor"], 2);
+  EXPECT_EQ(again["ranks"][0]["ops"][0]["q_lens"], nlohmann::json::parse("[100, 300]"));
+  EXPECT_NE(error_of(trace(R"(, "minor": 3)", "")).find("minor version 3"), std::string::npos);
+  // A sequence with more queries than keys, and a list of the wrong length.
+  EXPECT_NE(error_of(trace("", R"(, "q_lens": [200, 300], "kv_lens": [100, 300])"))
+                .find("q_lens: sequence 0 has 200 queries but 100 keys"),
+            std::string::npos);
+  EXPECT_NE(error_of(trace("", R"(, "q_lens": [300])")).find("q_lens needs one length"),
+            std::string::npos);
+}
+
 TEST(Trace, InferenceMetadataRoundTripAndErrors) {
   InferenceFacts f;
   f.phase = InferencePhase::Prefill;
@@ -195,6 +228,16 @@ TEST(Trace, InferenceMetadataRoundTripAndErrors) {
   bad = j;
   bad["gpu_imbalance"] = -1;
   EXPECT_NE(error(bad).find("field 'gpu_imbalance'"), std::string::npos) << error(bad);
+  // Prefill prompt counts need a pass count that divides them (one per DP group and pass).
+  InferenceFacts pf = f;
+  pf.prefill_passes = 2;
+  pf.prompts_done = {1, 2, 0, 3};
+  const nlohmann::json pj = nlohmann::json::parse(inference_trace_metadata(pf).dump());
+  EXPECT_EQ(inference_facts_from_metadata(pj, "t.json").prompts_done, pf.prompts_done);
+  EXPECT_FALSE(j.contains("prompts_done"));  // left out when there are none
+  bad = pj;
+  bad["prefill_passes"] = uint64_t{3};
+  EXPECT_NE(error(bad).find("field 'prompts_done'"), std::string::npos) << error(bad);
   bad = j;
   bad["model_layers"] = uint64_t{1} << 33;
   EXPECT_NE(error(bad).find("field 'model_layers': out of range"), std::string::npos) << error(bad);

@@ -163,6 +163,39 @@ TEST(GpuAttention, GqaDecodeWithPerRequestContextsLiesBetweenItsBounds) {
   EXPECT_LT(m, l);
 }
 
+// Prefill prompts of their own lengths (AttentionOp::q_lens, varlen FlashAttention): each
+// prompt gets its own 128-row blocks per head and walks only its own causal blocks, so a batch
+// of short and long prompts costs less than the batch padded to the longest and more than the
+// longest alone; equal lengths given one by one cost exactly what the single length costs.
+TEST(GpuAttention, PrefillWithPerPromptLengthsTilesEachPrompt) {
+  const KernelTimer timer = h800_bandwidth();
+  AttentionOp a;
+  a.kernel = AttentionKernel::MlaPrefill;
+  a.heads_q = a.heads_kv = 16;
+  a.head_dim_qk = 192;
+  a.head_dim_v = 128;
+  a.batch = 3;
+  a.q_len = a.kv_len = 2048;
+  AttentionOp same = a;
+  same.q_lens.assign(3, 2048);
+  EXPECT_EQ(timer.time(same).time_us, timer.time(a).time_us);
+  AttentionOp mixed = a;
+  mixed.q_lens = mixed.kv_lens = {256, 1024, 2048};
+  AttentionOp longest = a;
+  longest.batch = 1;
+  const KernelTiming m = timer.time(mixed);
+  // 16 heads x (2 + 8 + 16) row blocks of 128 queries.
+  EXPECT_EQ(m.kernels[0].tiles, 16u * (2 + 8 + 16));
+  // Useful FLOPs: each prompt's own causal pairs, sum_p p (p + 1) / 2, x 2 x 16 x (192 + 128).
+  const double pairs = (256.0 * 257 + 1024.0 * 1025 + 2048.0 * 2049) / 2;
+  EXPECT_DOUBLE_EQ(m.flops, 2.0 * pairs * 16 * (192 + 128));
+  const double t_mixed = m.time_us, t_padded = timer.time(a).time_us,
+               t_longest = timer.time(longest).time_us;
+  std::printf("longest %.1f us, mixed %.1f us, padded %.1f us\n", t_longest, t_mixed, t_padded);
+  EXPECT_GT(t_mixed, t_longest);
+  EXPECT_LT(t_mixed, t_padded);
+}
+
 TEST(GpuAttention, MlaDecodeWithManyQueryTokensSkipsMaskedBlocks) {
   // 1024 query tokens over their own 1024 keys (absorbed MLA over a chunk): compute-bound, and
   // under the causal mask each row block walks only the KV blocks its tokens see, about half.

@@ -1,0 +1,195 @@
+// Layer op emitters (see layer_blocks.h).
+#include "workloads/layer_blocks.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace mlasim {
+
+uint64_t kv_heads_per_rank(const ModelConfig& m, AttentionVariant v, uint32_t tp) {
+  if (m.is_mla() && v == AttentionVariant::Model) return 1;
+  const int64_t kv =
+      m.is_mla() || m.num_key_value_heads == 0 ? m.num_attention_heads : m.num_key_value_heads;
+  return std::max<uint64_t>(1, config_count(kv) / tp);
+}
+
+uint32_t RankBuilder::compute(std::string name, OpPayload p, std::vector<uint32_t> deps,
+                              int32_t mb) {
+  if (last_compute_) deps.push_back(*last_compute_);
+  last_compute_ = add(std::move(name), std::move(p), std::move(deps), mb, 0);
+  return *last_compute_;
+}
+
+uint32_t RankBuilder::comm(std::string name, OpPayload p, std::vector<uint32_t> deps, int32_t mb) {
+  return add(std::move(name), std::move(p), std::move(deps), mb, 1);
+}
+
+uint32_t RankBuilder::add(std::string name, OpPayload p, std::vector<uint32_t> deps, int32_t mb,
+                          int32_t stream) {
+  std::sort(deps.begin(), deps.end());
+  deps.erase(std::unique(deps.begin(), deps.end()), deps.end());
+  prog_.ops.push_back(Op{std::move(name), std::move(p), std::move(deps), stream, mb});
+  return static_cast<uint32_t>(prog_.ops.size() - 1);
+}
+
+uint32_t attention_block(RankBuilder& b, const LayerShape& s, const MicroBatch& mb, int32_t mbi,
+                         uint32_t rank, uint32_t dep, const std::string& pre, int32_t& tag) {
+  const ModelConfig& m = *s.m;
+  const auto& dt = s.p->dtypes;
+  const bool decode = s.p->phase == InferencePhase::Decode;
+  const uint64_t t = mb.attn_tokens();
+  uint32_t last = b.compute(pre + "attn_norm",
+                            elementwise_op(ElementwiseFunction::RmsNorm, mb.moe_tokens * s.h * 2,
+                                           mb.moe_tokens * s.h * 2, 4.0 * mb.moe_tokens * s.h),
+                            {dep}, mbi);
+  const int32_t group = static_cast<int32_t>(rank / s.tp * s.tp);
+  if (s.tp > 1) {
+    RingCollectiveOp ag{RingCollective::AllGather,
+                        Bytes(t * s.h * 2),
+                        group,
+                        static_cast<int32_t>(s.tp),
+                        1,
+                        tag++,
+                        CommIssuer::Sm};
+    last = b.comm(pre + "attn_all_gather", ag, {last}, mbi);
+  }
+  AttentionOp a;
+  a.batch = mb.attn_batch;
+  a.q_len = mb.q_len;
+  a.kv_len = mb.kv_len;
+  a.kv_lens = mb.kv_lens;
+  a.q_lens = mb.q_lens;
+  a.heads_q = static_cast<uint32_t>(s.heads);
+  a.dtype = dt.attention;
+  a.kv_dtype = dt.kv_cache;
+  a.mask = AttentionMask::Causal;
+  uint64_t attn_out_width = 0;  // per-rank width feeding o_proj
+  if (m.is_mla() && s.p->attention == AttentionVariant::Model) {
+    const uint64_t nope = config_count(m.qk_nope_head_dim), rope = config_count(m.qk_rope_head_dim);
+    const uint64_t lora = config_count(m.kv_lora_rank), vdim = config_count(m.v_head_dim);
+    if (m.q_lora_rank > 0) {
+      last = b.compute(pre + "q_a_proj", gemm_op(t, config_count(m.q_lora_rank), s.h, dt.gemm),
+                       {last}, mbi);
+      last = b.compute(pre + "q_b_proj",
+                       gemm_op(t, s.heads * (nope + rope), config_count(m.q_lora_rank), dt.gemm),
+                       {last}, mbi);
+    } else {
+      last =
+          b.compute(pre + "q_proj", gemm_op(t, s.heads * (nope + rope), s.h, dt.gemm), {last}, mbi);
+    }
+    last = b.compute(pre + "kv_a_proj", gemm_op(t, lora + rope, s.h, dt.gemm), {last}, mbi);
+    if (decode) {
+      // Absorbed MLA: q_nope x W_UK per head, attention over the latent, then x W_UV per head.
+      GroupedGemmOp uk{std::vector<uint64_t>(s.heads, t), lora, nope, DType::BF16,
+                       GroupedLayout::Contiguous,         0};
+      last = b.compute(pre + "w_uk_absorb", uk, {last}, mbi);
+      a.kernel = AttentionKernel::MlaDecode;
+      a.heads_kv = 1;
+      a.head_dim_qk = static_cast<uint32_t>(lora + rope);
+      a.head_dim_v = static_cast<uint32_t>(lora);
+      last = b.compute(pre + "attention", a, {last}, mbi);
+      GroupedGemmOp uv{std::vector<uint64_t>(s.heads, t), vdim, lora, DType::BF16,
+                       GroupedLayout::Contiguous,         0};
+      last = b.compute(pre + "w_uv_absorb", uv, {last}, mbi);
+    } else {
+      // Chunked prefill: the cached latent of the earlier chunks is up-projected too.
+      last =
+          b.compute(pre + "kv_b_proj",
+                    gemm_op(mb.kv_tokens(), s.heads * (nope + vdim), lora, dt.gemm), {last}, mbi);
+      a.kernel = AttentionKernel::MlaPrefill;
+      a.heads_kv = a.heads_q;
+      a.head_dim_qk = static_cast<uint32_t>(nope + rope);
+      a.head_dim_v = static_cast<uint32_t>(vdim);
+      last = b.compute(pre + "attention", a, {last}, mbi);
+    }
+    attn_out_width = s.heads * vdim;
+  } else {
+    // MHA/GQA; an MLA model with `attention: mha` keeps its heads and head dimensions.
+    const bool mla_as_mha = m.is_mla();
+    const uint64_t hd_qk = mla_as_mha       ? config_count(m.qk_nope_head_dim + m.qk_rope_head_dim)
+                           : m.head_dim > 0 ? config_count(m.head_dim)
+                                            : s.h / config_count(m.num_attention_heads);
+    const uint64_t hd_v = mla_as_mha ? config_count(m.v_head_dim) : hd_qk;
+    const uint64_t kv_heads = kv_heads_per_rank(m, s.p->attention, s.tp);
+    last = b.compute(pre + "qkv_proj",
+                     gemm_op(t, s.heads * hd_qk + kv_heads * (hd_qk + hd_v), s.h, dt.gemm), {last},
+                     mbi);
+    a.kernel = decode ? AttentionKernel::MhaDecode : AttentionKernel::MhaPrefill;
+    a.heads_kv = static_cast<uint32_t>(kv_heads);
+    a.head_dim_qk = static_cast<uint32_t>(hd_qk);
+    a.head_dim_v = static_cast<uint32_t>(hd_v);
+    last = b.compute(pre + "attention", a, {last}, mbi);
+    attn_out_width = s.heads * hd_v;
+  }
+  last = b.compute(pre + "o_proj", gemm_op(t, s.h, attn_out_width, dt.gemm), {last}, mbi);
+  if (s.tp > 1) {
+    RingCollectiveOp rs{RingCollective::ReduceScatter,
+                        Bytes(t * s.h * 2),
+                        group,
+                        static_cast<int32_t>(s.tp),
+                        1,
+                        tag++,
+                        CommIssuer::Sm};
+    last = b.comm(pre + "attn_reduce_scatter", rs, {last}, mbi);
+  }
+  return b.compute(pre + "residual_mlp_norm",
+                   elementwise_op(ElementwiseFunction::RmsNorm, 2 * mb.moe_tokens * s.h * 2,
+                                  mb.moe_tokens * s.h * 2, 5.0 * mb.moe_tokens * s.h),
+                   {last}, mbi);
+}
+
+namespace {
+
+// All-gather of `tokens` rows of width h over the rank's TP group (sequence parallelism).
+RingCollectiveOp tp_ring(const LayerShape& s, RingCollective c, uint64_t tokens, uint32_t rank,
+                         int32_t& tag) {
+  return RingCollectiveOp{c,
+                          Bytes(tokens * s.tp * s.h * 2),
+                          static_cast<int32_t>(rank / s.tp * s.tp),
+                          static_cast<int32_t>(s.tp),
+                          1,
+                          tag++,
+                          CommIssuer::Sm};
+}
+
+}  // namespace
+
+uint32_t dense_mlp(RankBuilder& b, const LayerShape& s, uint64_t tokens, int32_t mbi, uint32_t dep,
+                   const std::string& pre, uint32_t rank, int32_t& tag) {
+  const uint64_t inter = config_count(s.m->intermediate_size) / s.tp;
+  const DType t = s.p->dtypes.gemm;
+  uint32_t last = dep;
+  uint64_t rows = tokens;
+  if (s.tp > 1) {
+    last = b.comm(pre + "mlp_all_gather", tp_ring(s, RingCollective::AllGather, tokens, rank, tag),
+                  {last}, mbi);
+    rows = tokens * s.tp;
+  }
+  last = b.compute(pre + "mlp_gate_up", gemm_op(rows, 2 * inter, s.h, t), {last}, mbi);
+  last = b.compute(pre + "mlp_act",
+                   elementwise_op(ElementwiseFunction::Elementwise, rows * 2 * inter * 2,
+                                  rows * inter * 2, 5.0 * rows * inter),
+                   {last}, mbi);
+  last = b.compute(pre + "mlp_down", gemm_op(rows, s.h, inter, t), {last}, mbi);
+  if (s.tp > 1) {
+    last = b.comm(pre + "mlp_reduce_scatter",
+                  tp_ring(s, RingCollective::ReduceScatter, tokens, rank, tag), {last}, mbi);
+  }
+  return b.compute(pre + "residual",
+                   elementwise_op(ElementwiseFunction::Elementwise, 2 * tokens * s.h * 2,
+                                  tokens * s.h * 2, 1.0 * tokens * s.h),
+                   {last}, mbi);
+}
+
+void lm_head(RankBuilder& b, const LayerShape& s, uint64_t tokens, std::vector<uint32_t> deps,
+             const std::string& name, uint32_t rank, int32_t& tag) {
+  uint64_t rows = tokens;
+  if (s.tp > 1) {
+    deps = {b.comm(name + "_all_gather", tp_ring(s, RingCollective::AllGather, tokens, rank, tag),
+                   deps, 0)};
+    rows = tokens * s.tp;
+  }
+  b.compute(name, gemm_op(rows, config_count(s.m->vocab_size) / s.tp, s.h, DType::BF16), deps, 0);
+}
+
+}  // namespace mlasim
