@@ -1,7 +1,6 @@
-// MoE router: selection constraints (k distinct experts, topk_group groups, M nodes) checked
-// against a sort-based reference gate; load statistics against binomial and Zipf expectations;
-// the aux-loss-free bias update; traffic matrices against counts from the assignments;
-// determinism; gate-weight normalisation; expert placement.
+// MoE router: load statistics against binomial and Zipf expectations; the aux-loss-free bias
+// update; traffic matrices against counts from the assignments; determinism; gate-weight
+// normalisation; expert placement. Selection against the reference gate: router_gate_test.cpp.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -12,6 +11,7 @@
 
 #include "sim/config.h"
 #include "sim/errors.h"
+#include "tests/workloads/router_test_support.h"
 #include "workloads/expert_placement.h"
 #include "workloads/model_config.h"
 #include "workloads/moe_router.h"
@@ -19,127 +19,7 @@
 namespace mlasim {
 namespace {
 
-MoeTrafficConfig v3_traffic() {
-  return MoeTrafficConfig{}.resolved(7168);
-}
-
-RouterConfig v2_config() {
-  RouterConfig c;
-  c.n_routed_experts = 160;
-  c.num_experts_per_tok = 6;
-  c.n_group = 8;
-  c.topk_group = 3;
-  c.scoring = RouterScoring::Softmax;
-  c.topk_method = TopkMethod::GroupLimitedGreedy;
-  c.norm_topk_prob = false;
-  c.routed_scaling_factor = 16.0;
-  c.max_nodes_per_token = 3;
-  return c;
-}
-
-// DeepSeek-V3 decode at the Day-6 shape: EP144 on 18 nodes, 32 redundant experts.
-ExpertPlacement ep144() {
-  return ExpertPlacement::build(256, 144, 8, 32, ReplicaPolicy::LeastLoaded);
-}
-
-bool on_node(const ExpertPlacement& pl, uint32_t expert, uint32_t node) {
-  for (uint32_t slot : pl.replicas(expert)) {
-    if (pl.node_of_gpu(pl.slot_gpu(slot)) == node) return true;
-  }
-  return false;
-}
-
-// DeepSeek's gate written independently of the router: whole-array sorts, no early exits.
-// Returns the chosen experts, ascending; `nodes_out`, when given, receives the M nodes allowed.
-std::vector<uint32_t> reference_gate(const RouterConfig& cfg, const ExpertPlacement& pl,
-                                     const std::vector<float>& score, std::span<const float> bias,
-                                     std::vector<uint32_t>* nodes_out = nullptr) {
-  const uint32_t n = cfg.n_routed_experts, k = cfg.num_experts_per_tok;
-  const bool biased = cfg.topk_method == TopkMethod::NoauxTc;
-  std::vector<float> sel(n);
-  for (uint32_t e = 0; e < n; ++e)
-    sel[e] = score[e] + (biased ? bias[e] : 0.0f);
-  auto top_sum = [&](std::vector<float> v, uint32_t count) {
-    std::sort(v.rbegin(), v.rend());
-    float sum = 0;
-    for (uint32_t j = 0; j < std::min<size_t>(count, v.size()); ++j)
-      sum += v[j];
-    return sum;
-  };
-  auto best_ids = [](const std::vector<float>& value, uint32_t count) {
-    std::vector<uint32_t> ids(value.size());
-    std::iota(ids.begin(), ids.end(), 0U);
-    std::stable_sort(ids.begin(), ids.end(),
-                     [&](uint32_t a, uint32_t b) { return value[a] > value[b]; });
-    ids.resize(count);
-    return ids;
-  };
-  std::vector<bool> allowed(n, true);
-  if (cfg.topk_method != TopkMethod::Greedy && cfg.n_group > 1) {
-    const uint32_t gs = n / cfg.n_group;
-    std::vector<float> gscore(cfg.n_group);
-    for (uint32_t g = 0; g < cfg.n_group; ++g) {
-      std::vector<float> v(sel.begin() + g * gs, sel.begin() + (g + 1) * gs);
-      gscore[g] = top_sum(v, biased ? 2 : 1);
-    }
-    std::vector<bool> keep(cfg.n_group, false);
-    for (uint32_t g : best_ids(gscore, cfg.topk_group))
-      keep[g] = true;
-    for (uint32_t e = 0; e < n; ++e)
-      allowed[e] = keep[e / gs];
-  }
-  const uint32_t m = cfg.max_nodes_per_token;
-  if (m > 0 && m < pl.num_nodes()) {
-    std::vector<float> nscore(pl.num_nodes());
-    for (uint32_t node = 0; node < pl.num_nodes(); ++node) {
-      std::vector<float> v;
-      for (uint32_t e = 0; e < n; ++e) {
-        if (allowed[e] && on_node(pl, e, node)) v.push_back(sel[e]);
-      }
-      nscore[node] = top_sum(v, (k + m - 1) / m);
-    }
-    std::vector<bool> allowed_node(n, false);
-    if (nodes_out) *nodes_out = best_ids(nscore, m);
-    for (uint32_t node : best_ids(nscore, m)) {
-      for (uint32_t e = 0; e < n; ++e)
-        allowed_node[e] = allowed_node[e] || on_node(pl, e, node);
-    }
-    for (uint32_t e = 0; e < n; ++e)
-      allowed[e] = allowed[e] && allowed_node[e];
-  }
-  std::vector<float> masked(n);
-  for (uint32_t e = 0; e < n; ++e)
-    masked[e] = allowed[e] ? sel[e] : -1e30f;
-  std::vector<uint32_t> out = best_ids(masked, k);
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-// Routes `steps` steps with skew so the biases move away from zero.
-void warm_up(MoeRouter& router, uint32_t tokens, int steps) {
-  const std::vector<uint32_t> t(router.placement(0).num_gpus(), tokens);
-  for (int s = 0; s < steps; ++s)
-    router.route_step(t);
-}
-
-void expect_matches_reference(MoeRouter& router, uint32_t tokens_per_gpu, uint32_t checked) {
-  const RouterConfig& cfg = router.config();
-  const ExpertPlacement& pl = router.placement(0);
-  const std::vector<uint32_t> t(pl.num_gpus(), tokens_per_gpu);
-  const LayerRouting r = router.route_layer(0, t, true);
-  ASSERT_EQ(r.node_limit_overflows, 0u);
-  const uint32_t k = cfg.num_experts_per_tok;
-  uint32_t done = 0;
-  for (uint32_t src = 0; src < pl.num_gpus() && done < checked; ++src) {
-    for (uint32_t i = 0; i < tokens_per_gpu && done < checked; ++i, ++done) {
-      const uint64_t tok = r.token_begin[src] + i;
-      std::vector<uint32_t> got(r.experts.begin() + tok * k, r.experts.begin() + (tok + 1) * k);
-      std::sort(got.begin(), got.end());
-      const auto want = reference_gate(cfg, pl, router.affinities(0, src, i), router.bias(0));
-      ASSERT_EQ(got, want) << "token " << i << " of GPU " << src;
-    }
-  }
-}
+using namespace router_test;
 
 TEST(Router, ConfigDefaultsAreDeepSeekV3AndReadFromYaml) {
   const RouterConfig d = read_params<RouterConfig>(nullptr, "workload.router");
@@ -231,103 +111,6 @@ TEST(Router, LoadAwarePlacementEvensOutEstimatedGpuLoad) {
   EXPECT_GT(gpu_max_over_mean(plain), 2.0);
 }
 
-TEST(Router, TokensGetKDistinctExpertsInAllowedGroupsAndNodes) {
-  RouterConfig cfg;
-  cfg.skew = 1.0;
-  cfg.bias_update_speed = 0.005;
-  MoeRouter router(cfg, {ep144()}, 2, v3_traffic());
-  warm_up(router, 32, 5);  // non-zero biases
-  const std::vector<uint32_t> tokens(144, 64);
-  const std::vector<LayerRouting> step = router.route_step(tokens, true);
-  for (const LayerRouting& r : step) {
-    const ExpertPlacement& pl = router.placement(r.layer);
-    EXPECT_EQ(r.node_limit_overflows, 0u);
-    for (uint64_t t = 0; t < r.num_tokens; ++t) {
-      std::set<uint32_t> experts, groups, nodes;
-      for (uint32_t j = 0; j < 8; ++j) {
-        const uint32_t e = r.experts[t * 8 + j];
-        const uint32_t gpu = r.expert_gpus[t * 8 + j];
-        experts.insert(e);
-        groups.insert(e / 32);
-        nodes.insert(pl.node_of_gpu(gpu));
-        const auto reps = pl.replicas(e);
-        EXPECT_TRUE(std::any_of(reps.begin(), reps.end(),
-                                [&](uint32_t s) { return pl.slot_gpu(s) == gpu; }));
-      }
-      ASSERT_EQ(experts.size(), 8u);
-      ASSERT_LE(groups.size(), 4u);
-      ASSERT_LE(nodes.size(), 4u);
-    }
-  }
-}
-
-TEST(Router, V3SelectionMatchesReferenceGate) {
-  RouterConfig cfg;
-  cfg.skew = 1.0;
-  cfg.bias_update_speed = 0.01;
-  MoeRouter router(cfg, {ep144()}, 1, v3_traffic());
-  warm_up(router, 32, 10);
-  ASSERT_LT(*std::min_element(router.bias(0).begin(), router.bias(0).end()), -0.05f);
-  expect_matches_reference(router, 16, 2304);
-}
-
-// Replicas that repeat whole nodes: 256 experts on 12 nodes of 64 slots, every node's set held by
-// three nodes, so node scores tie in threes and the M = 4 best nodes split over two sets. Ties go
-// to the lower node (the reference's stable sort), and every replica used sits on one of them.
-TEST(Router, RepeatedNodeSetsMatchReferenceGateAndItsNodes) {
-  RouterConfig cfg;
-  cfg.skew = 0.8;
-  cfg.bias_update_speed = 0.01;
-  const ExpertPlacement pl = ExpertPlacement::build(256, 96, 8, 512, ReplicaPolicy::LeastLoaded);
-  ASSERT_EQ(pl.num_nodes(), 12u);
-  for (uint32_t node = 0; node < 4; ++node) {
-    ASSERT_TRUE(std::ranges::equal(pl.experts_on_node(node), pl.experts_on_node(node + 4)));
-    ASSERT_TRUE(std::ranges::equal(pl.experts_on_node(node), pl.experts_on_node(node + 8)));
-  }
-  MoeRouter router(cfg, {pl}, 1, v3_traffic());
-  warm_up(router, 16, 5);
-  expect_matches_reference(router, 8, 768);
-
-  const std::vector<uint32_t> t(pl.num_gpus(), 4);
-  const LayerRouting r = router.route_layer(0, t, true);
-  const uint32_t k = cfg.num_experts_per_tok;
-  for (uint32_t src = 0; src < pl.num_gpus(); ++src) {
-    for (uint32_t i = 0; i < 4; ++i) {
-      std::vector<uint32_t> nodes;
-      reference_gate(cfg, pl, router.affinities(0, src, i), router.bias(0), &nodes);
-      ASSERT_EQ(nodes.size(), 4u);
-      const uint64_t tok = r.token_begin[src] + i;
-      for (uint32_t j = 0; j < k; ++j) {
-        const uint32_t node = pl.node_of_gpu(r.expert_gpus[tok * k + j]);
-        ASSERT_NE(std::find(nodes.begin(), nodes.end(), node), nodes.end())
-            << "token " << i << " of GPU " << src << " uses node " << node;
-      }
-    }
-  }
-}
-
-TEST(Router, V3WithoutNodeLimitMatchesReferenceGate) {
-  RouterConfig cfg;
-  cfg.max_nodes_per_token = 0;
-  cfg.skew = 0.5;
-  MoeRouter router(cfg, {ep144()}, 1, v3_traffic());
-  warm_up(router, 32, 3);
-  expect_matches_reference(router, 8, 1152);
-}
-
-TEST(Router, V2SoftmaxSelectionMatchesReferenceGate) {
-  const RouterConfig cfg = v2_config();
-  MoeRouter router(cfg, {ExpertPlacement::build(160, 32, 8, 0, ReplicaPolicy::LeastLoaded)}, 1,
-                   MoeTrafficConfig{}.resolved(5120));
-  expect_matches_reference(router, 64, 2048);
-  // Scores are a softmax over all experts.
-  const std::vector<float> a = router.affinities(0, 3, 5);
-  EXPECT_NEAR(std::accumulate(a.begin(), a.end(), 0.0), 1.0, 1e-5);
-}
-
-// Skew 0: every expert is chosen by a token with probability k/n (symmetry), tokens are
-// independent, so each expert's load is Binomial(T, k/n). Over n experts the max stays below
-// mean + 4.5 sd except with probability < n * P(Z > 4.5) ~ 1e-3.
 TEST(Router, UniformAffinitiesGiveBinomiallyBalancedLoads) {
   RouterConfig cfg;  // V3: groups, M = 4
   const ExpertPlacement pl = ExpertPlacement::build(256, 64, 8, 0, ReplicaPolicy::LeastLoaded);
