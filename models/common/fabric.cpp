@@ -54,6 +54,22 @@ void TimeSeries::add_slow(int64_t t0, int64_t t1, double per_ps, int64_t initial
   prev_sum_ = last > 0 ? bins_[cur_ - 1] : 0.0;
 }
 
+void TimeSeries::add_back(int64_t t0, int64_t t1, double per_ps) {
+  // The bins add_slow would touch, with the same additions, but bins cur_ - 1 and cur_ stay in
+  // their sums (no store and reload) and nothing grows.
+  auto i = static_cast<size_t>(t0 / width_);
+  int64_t edge = static_cast<int64_t>(i) * width_;
+  for (; i + 1 < cur_; ++i, edge += width_)
+    bins_[i] += static_cast<double>(edge + width_ - std::max<int64_t>(t0, edge)) * per_ps;
+  const double before = static_cast<double>(cur_lo_ - std::max<int64_t>(t0, cur_lo_ - width_));
+  if (prev_lo_ < cur_lo_) {
+    prev_sum_ += before * per_ps;
+  } else {
+    bins_[cur_ - 1] += before * per_ps;
+  }
+  cur_sum_ += static_cast<double>(t1 - cur_lo_) * per_ps;
+}
+
 std::vector<double> TimeSeries::coarsened(int64_t width) const {
   store_current();
   if (width_ == 0 || width <= width_) return bins_;

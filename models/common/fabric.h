@@ -69,6 +69,23 @@ class TimeSeries {
       cur_sum_ = bins_[cur_] + static_cast<double>(t1_ps - cur_lo_) * per_ps;
       return;
     }
+    // Next: wholly inside the bin after that one (the first interval of a new bin).
+    if (t0_ps >= cur_hi_ && t1_ps > t0_ps && t1_ps - cur_hi_ <= width_ &&
+        t1_ps - 1 < width_ * static_cast<int64_t>(max_bins)) {
+      if (bins_.size() <= cur_ + 1) bins_.resize(cur_ + 2, 0.0);
+      if (prev_lo_ < cur_lo_) bins_[cur_ - 1] = prev_sum_;
+      prev_sum_ = cur_sum_;
+      ++cur_;
+      prev_lo_ = cur_lo_;
+      cur_lo_ = cur_hi_;
+      cur_hi_ += width_;
+      cur_sum_ = bins_[cur_] + static_cast<double>(t1_ps - t0_ps) * per_ps;
+      return;
+    }
+    if (t0_ps < prev_lo_ && t0_ps >= 0 && t1_ps > cur_lo_ && t1_ps <= cur_hi_) {
+      add_back(t0_ps, t1_ps, per_ps);
+      return;
+    }
     add_slow(t0_ps, t1_ps, per_ps, initial_width_ps, max_bins);
   }
   int64_t width_ps() const { return width_; }
@@ -82,6 +99,8 @@ class TimeSeries {
  private:
   void add_slow(int64_t t0_ps, int64_t t1_ps, double per_ps, int64_t initial_width_ps,
                 int32_t max_bins);
+  // An interval ending in bin cur_ that began before bin cur_ - 1 (a long buffer stay).
+  void add_back(int64_t t0_ps, int64_t t1_ps, double per_ps);
   // Bin cur_ is summed in cur_sum_, and bin cur_ - 1 (when there is one) in prev_sum_ (beside
   // the bounds, no access to the vector per interval), and written back when another bin is
   // touched or the bins are read: each bin gets the same additions in the same order as
