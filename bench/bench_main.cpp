@@ -206,14 +206,15 @@ std::vector<Row> inference_steps(const std::string& mlasim) {
           "--set workload.placement.redundant_experts=1792",
           1, 3600, "target <= 30 s");
   } else {
-    skipped("ep144_decode_packet", "about 56 CPU-s, 1.0 GB (target 60 s, 8 GB)");
+    skipped("ep144_decode_packet", "about 47 CPU-s, 0.84 GB (target 60 s, 8 GB)");
     skipped("ep144_decode_flow",
-            "about 26 CPU-s with the default 5 us rate quantum (target 3 s; exact max-min "
-            "about 1,200 CPU-s)");
+            "about 17 CPU-s with the default 5 us rate quantum (target 3 s; exact max-min "
+            "an extrapolated 900 CPU-s)");
     skipped("decode_2048gpu_flow",
-            "its 4-layer version alone takes about 300 CPU-s and 4.9 GB (1.35 M flows per "
+            "its 4-layer version alone took about 300 CPU-s and 4.9 GB before the flow speed-ups "
+            "(1.35 M flows per "
             "all-to-all, refilled every rate quantum); building the full step's op graphs takes "
-            "~95 CPU-s (router) and 2.5 GB peak, 1.1 GB of it the shared all-to-all matrices");
+            "~39 CPU-s (router) and 2.5 GB peak, 1.1 GB of it the shared all-to-all matrices");
   }
   fs::remove_all(out);
   return rows;
