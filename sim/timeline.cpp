@@ -112,12 +112,33 @@ std::string chrome_timeline_text(const std::vector<GpuBase*>& gpus, const Fabric
     w.key("name", true);
     w.str(name);
   };
-  auto thread_name = [&](int pid, int tid, const char* name) {
-    begin_event("thread_name");
+  // A metadata ("M") event's head, up to its pid.
+  auto metadata = [&](std::string_view name, int pid) {
+    begin_event(name);
     w.key("ph");
     w.str("M");
     w.key("pid");
     w.num(int64_t{pid});
+  };
+  // A complete ("X") event up to its duration; the caller closes it.
+  auto complete = [&](std::string_view name, std::string_view cat, int pid, int64_t tid, double ts,
+                      double dur) {
+    begin_event(name);
+    w.key("cat");
+    w.str(cat);
+    w.key("ph");
+    w.str("X");
+    w.key("pid");
+    w.num(int64_t{pid});
+    w.key("tid");
+    w.num(tid);
+    w.key("ts");
+    w.num(ts);
+    w.key("dur");
+    w.num(dur);
+  };
+  auto thread_name = [&](int pid, int tid, const char* name) {
+    metadata("thread_name", pid);
     w.key("tid");
     w.num(int64_t{tid});
     w.key("args");
@@ -129,21 +150,13 @@ std::string chrome_timeline_text(const std::vector<GpuBase*>& gpus, const Fabric
   w.raw("{\"traceEvents\":[");
   for (const GpuBase* g : gpus) {
     const int pid = g->rank();
-    begin_event("process_name");
-    w.key("ph");
-    w.str("M");
-    w.key("pid");
-    w.num(int64_t{pid});
+    metadata("process_name", pid);
     w.key("args");
     w.raw("{");
     w.key("name", true);
     w.str(g->name());
     w.raw("}}");
-    begin_event("process_sort_index");
-    w.key("ph");
-    w.str("M");
-    w.key("pid");
-    w.num(int64_t{pid});
+    metadata("process_sort_index", pid);
     w.key("args");
     w.raw("{");
     w.key("sort_index", true);
@@ -156,38 +169,16 @@ std::string chrome_timeline_text(const std::vector<GpuBase*>& gpus, const Fabric
       thread_name(pid, kNvlinkThread, "NVLink (intra-node messages in flight)");
     }
     for (const auto& e : g->timeline()) {
-      begin_event(e.name);
-      w.key("cat");
-      w.str(e.category);
-      w.key("ph");
-      w.str("X");
-      w.key("pid");
-      w.num(int64_t{pid});
-      w.key("tid");
-      w.num(int64_t{e.thread});
-      w.key("ts");
-      w.num(e.start.to_us());
-      w.key("dur");
-      w.num((e.end - e.start).to_us());
+      complete(e.name, e.category, pid, int64_t{e.thread}, e.start.to_us(),
+               (e.end - e.start).to_us());
       w.raw("}");
     }
     for (int tid : {kNicThread, kNvlinkThread}) {
       auto& list = tid == kNicThread ? nic : nvlink;
       if (static_cast<size_t>(pid) >= list.size()) continue;
       for (const Busy& b : merge(std::move(list[pid]))) {
-        begin_event(tid == kNicThread ? "nic busy" : "nvlink busy");
-        w.key("cat");
-        w.str("network");
-        w.key("ph");
-        w.str("X");
-        w.key("pid");
-        w.num(int64_t{pid});
-        w.key("tid");
-        w.num(int64_t{tid});
-        w.key("ts");
-        w.num(static_cast<double>(b.start) * 1e-6);
-        w.key("dur");
-        w.num(static_cast<double>(b.end - b.start) * 1e-6);
+        complete(tid == kNicThread ? "nic busy" : "nvlink busy", "network", pid, int64_t{tid},
+                 static_cast<double>(b.start) * 1e-6, static_cast<double>(b.end - b.start) * 1e-6);
         w.key("args");
         w.raw("{");
         w.key("messages", true);
