@@ -6,6 +6,24 @@
 
 namespace mlasim {
 
+namespace {
+
+// A ring collective of `bytes` (the whole group's buffer) over the rank's TP group, issued by SMs.
+RingCollectiveOp tp_ring_of(const LayerShape& s, RingCollective c, uint64_t bytes, uint32_t rank,
+                            int32_t& tag) {
+  return RingCollectiveOp{
+      c,     Bytes(bytes),  static_cast<int32_t>(rank / s.tp * s.tp), static_cast<int32_t>(s.tp), 1,
+      tag++, CommIssuer::Sm};
+}
+
+// The same for `tokens` rows of width h per rank (sequence parallelism).
+RingCollectiveOp tp_ring(const LayerShape& s, RingCollective c, uint64_t tokens, uint32_t rank,
+                         int32_t& tag) {
+  return tp_ring_of(s, c, tokens * s.tp * s.h * 2, rank, tag);
+}
+
+}  // namespace
+
 uint64_t kv_heads_per_rank(const ModelConfig& m, AttentionVariant v, uint32_t tp) {
   if (m.is_mla() && v == AttentionVariant::Model) return 1;
   const int64_t kv =
@@ -42,16 +60,9 @@ uint32_t attention_block(RankBuilder& b, const LayerShape& s, const MicroBatch& 
                             elementwise_op(ElementwiseFunction::RmsNorm, mb.moe_tokens * s.h * 2,
                                            mb.moe_tokens * s.h * 2, 4.0 * mb.moe_tokens * s.h),
                             {dep}, mbi);
-  const int32_t group = static_cast<int32_t>(rank / s.tp * s.tp);
   if (s.tp > 1) {
-    RingCollectiveOp ag{RingCollective::AllGather,
-                        Bytes(t * s.h * 2),
-                        group,
-                        static_cast<int32_t>(s.tp),
-                        1,
-                        tag++,
-                        CommIssuer::Sm};
-    last = b.comm(pre + "attn_all_gather", ag, {last}, mbi);
+    last = b.comm(pre + "attn_all_gather",
+                  tp_ring_of(s, RingCollective::AllGather, t * s.h * 2, rank, tag), {last}, mbi);
   }
   AttentionOp a;
   a.batch = mb.attn_batch;
@@ -123,36 +134,15 @@ uint32_t attention_block(RankBuilder& b, const LayerShape& s, const MicroBatch& 
   }
   last = b.compute(pre + "o_proj", gemm_op(t, s.h, attn_out_width, dt.gemm), {last}, mbi);
   if (s.tp > 1) {
-    RingCollectiveOp rs{RingCollective::ReduceScatter,
-                        Bytes(t * s.h * 2),
-                        group,
-                        static_cast<int32_t>(s.tp),
-                        1,
-                        tag++,
-                        CommIssuer::Sm};
-    last = b.comm(pre + "attn_reduce_scatter", rs, {last}, mbi);
+    last =
+        b.comm(pre + "attn_reduce_scatter",
+               tp_ring_of(s, RingCollective::ReduceScatter, t * s.h * 2, rank, tag), {last}, mbi);
   }
   return b.compute(pre + "residual_mlp_norm",
                    elementwise_op(ElementwiseFunction::RmsNorm, 2 * mb.moe_tokens * s.h * 2,
                                   mb.moe_tokens * s.h * 2, 5.0 * mb.moe_tokens * s.h),
                    {last}, mbi);
 }
-
-namespace {
-
-// All-gather of `tokens` rows of width h over the rank's TP group (sequence parallelism).
-RingCollectiveOp tp_ring(const LayerShape& s, RingCollective c, uint64_t tokens, uint32_t rank,
-                         int32_t& tag) {
-  return RingCollectiveOp{c,
-                          Bytes(tokens * s.tp * s.h * 2),
-                          static_cast<int32_t>(rank / s.tp * s.tp),
-                          static_cast<int32_t>(s.tp),
-                          1,
-                          tag++,
-                          CommIssuer::Sm};
-}
-
-}  // namespace
 
 uint32_t dense_mlp(RankBuilder& b, const LayerShape& s, uint64_t tokens, int32_t mbi, uint32_t dep,
                    const std::string& pre, uint32_t rank, int32_t& tag) {
