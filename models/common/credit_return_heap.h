@@ -43,6 +43,8 @@ class CreditReturnHeap {
   size_t size() const { return n_; }
   // The earliest return (the heap must not be empty).
   const Return& top() const { return root_; }
+  // Time of the earliest return, or INT64_MAX when there is none.
+  int64_t earliest() const { return root_.t; }
 
   [[gnu::always_inline]] void push(Return r) {
     if (n_ == 0) {
@@ -58,7 +60,10 @@ class CreditReturnHeap {
   [[gnu::always_inline]] void pop() {
     const auto len = static_cast<ptrdiff_t>(n_) - 1;  // the heap's size afterwards
     --n_;
-    if (len < 1) return;
+    if (len < 1) {
+      root_.t = INT64_MAX;
+      return;
+    }
     Return* a = more_.get();
     const Return value = a[len];
     // Hole at the root moves down along the earlier children to a leaf, then the former last
@@ -108,7 +113,7 @@ class CreditReturnHeap {
     more_ = std::move(more);
     cap_ = cap;
   }
-  Return root_{};
+  Return root_{INT64_MAX, 0};
   std::unique_ptr<Return[]> more_;  // cap_ entries, [1, n_) in use
   uint32_t n_ = 0;
   uint32_t cap_ = 0;

@@ -56,6 +56,7 @@ void run_against_standard(CreditReturnHeap& heap, std::vector<Return>& ref, std:
     }
     ASSERT_EQ(heap.size(), ref.size());
     ASSERT_EQ(heap.empty(), ref.empty());
+    ASSERT_EQ(heap.earliest(), ref.empty() ? INT64_MAX : ref.front().t);
     c.max_size = std::max(c.max_size, ref.size());
   }
 }
