@@ -223,7 +223,7 @@ uint64_t PacketFabric::hash_of(const Packet& p) const {
   const int64_t could = std::max(t0, ls.wire_free);
   const int64_t t = std::max(could, now);
   const int64_t horizon = std::max(t, v.ready_at);
-  while (!v.returns.empty() && v.returns.top().t <= horizon) {
+  while (v.returns.earliest() <= horizon) {  // horizon < INT64_MAX, the empty heap's time
     v.free += v.returns.top().credits;
     v.returns.pop();
   }
