@@ -211,8 +211,7 @@ std::vector<Row> inference_steps(const std::string& mlasim) {
             "about 17 CPU-s with the default 5 us rate quantum (target 3 s; exact max-min "
             "an extrapolated 900 CPU-s)");
     skipped("decode_2048gpu_flow",
-            "its 4-layer version alone took about 300 CPU-s and 4.9 GB before the flow speed-ups "
-            "(1.35 M flows per "
+            "its 4-layer version alone takes about 125 s and 3.5 GB (1.35 M flows per "
             "all-to-all, refilled every rate quantum); building the full step's op graphs takes "
             "~39 CPU-s (router) and 2.5 GB peak, 1.1 GB of it the shared all-to-all matrices");
   }
