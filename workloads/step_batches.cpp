@@ -133,12 +133,12 @@ PrefillPasses prefill_passes(const DeepSeekInferenceParams& p, const std::vector
     const std::vector<std::vector<uint64_t>> prompts = group_prompts(p, budgets, g);
     std::vector<std::vector<MicroBatch>> passes(n, mbs);
     for (size_t i = 0; i < mbs.size(); ++i) {
-      const uint64_t share = mbs[i].moe_tokens;
       uint64_t a = 0;
       for (size_t c = 0; c < n; ++c) {
         const uint64_t b = ends[i][c];
         MicroBatch& mb = passes[c][i];
-        mb.moe_tokens = share * b / budgets[i] - share * a / budgets[i];  // the rank's SP share
+        // The rank's SP share of window [a, b) of a stream of share x tp tokens.
+        mb.moe_tokens = b / tp - a / tp;
         window_sequences(prompts[i], a, b, mb);
         a = b;
       }
