@@ -372,7 +372,6 @@ bool ExpertSelector::choose_nodes(const float* masked) {
       picked_score_[pos] = v;
     }
   }
-  picked_count_ = count;
   seeds_.clear();
   for (uint32_t x = 0; x < count; ++x) {
     const float* best = class_best_.data() + size_t{node_class_[picked_[x]]} * per_node_;

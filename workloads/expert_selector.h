@@ -33,7 +33,6 @@ class TopScores {
   explicit TopScores(uint32_t cap) : cap_(cap), value_(cap), id_(cap) {}
   // `at_least`: pushes below it are ignored (the caller knows `cap` candidates reach it).
   void clear(float at_least = kNoScore);
-  bool would_take(float v) const { return v > floor_; }
   float floor() const { return floor_; }  // the value a push must exceed
   void push(float v, uint32_t id) {
     if (!(v > floor_)) return;
@@ -95,7 +94,6 @@ class ExpertSelector {
   std::vector<float> class_best_;  // [class][per_node_] best allowed scores, descending
   std::vector<uint32_t> picked_;   // the chosen nodes, best first (ties: lower node first)
   std::vector<float> picked_score_;
-  uint32_t picked_count_ = 0;
   // The token's candidates (allowed experts above the seeded floor), in offer order.
   std::vector<uint32_t> cand_id_;
   std::vector<float> cand_val_;

@@ -83,7 +83,7 @@ struct InferenceFacts {
   InferencePhase phase = InferencePhase::Decode;
   uint64_t requests_per_gpu = 0;  // decode
   uint64_t tokens_per_gpu = 0;    // prefill
-  bool context_varied = false;    // decode: contexts drawn from a distribution
+  bool context_varied = false;    // contexts (decode) or prompts (prefill) drawn, not fixed
   double mtp_accepted_tokens_per_step = 1;
   uint64_t model_layers = 0;
   uint64_t kv_bytes_per_token = 0, kv_bytes_per_token_per_gpu = 0;

@@ -236,11 +236,7 @@ class Fabric : public sc_core::sc_module {
  protected:
   using Event = FabricEvent;  // 16 bytes: time in ps, then the event's kind and arguments
   [[gnu::always_inline]] void schedule(int64_t t_ps, uint8_t kind, uint32_t a, uint32_t b = 0) {
-    const int64_t now = now_ps();
-    if (t_ps < now) t_ps = now;
-    queue_.push(Event{static_cast<uint64_t>(t_ps), a, static_cast<uint32_t>(kind) | (b << 8)});
-    // While firing, the loop picks up events due now and re-arms once at its end.
-    if (!in_fire_ && (armed_for_ < 0 || t_ps < armed_for_)) arm();
+    schedule_from(now_ps(), t_ps, kind, a, b);
   }
   // The same where the caller knows the fabric's time (now_ps(), read once per event: a store
   // through any byte pointer would otherwise make the compiler read it again).
@@ -248,6 +244,7 @@ class Fabric : public sc_core::sc_module {
                                             uint32_t b = 0) {
     if (t_ps < now) t_ps = now;
     queue_.push(Event{static_cast<uint64_t>(t_ps), a, static_cast<uint32_t>(kind) | (b << 8)});
+    // While firing, the loop picks up events due now and re-arms once at its end.
     if (!in_fire_ && (armed_for_ < 0 || t_ps < armed_for_)) arm();
   }
   virtual void dispatch(uint8_t kind, uint32_t a, uint32_t b) = 0;

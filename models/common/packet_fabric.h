@@ -244,7 +244,7 @@ class PacketFabric final : public Fabric {
     asm volatile("" : : "r"(p));
   }
   bool is_internal(uint8_t kind, uint32_t a) const override;
-  // The per-hop path (on_ready, forward, reserve, commit, release, return_credits) is inlined
+  // The per-hop path (on_ready, forward, reserve, commit, free_input, return_credits) is inlined
   // into one body in packet_fabric.cpp: calls between them cost as much as their work. drain,
   // which serves queued packets and sources, stays out of line.
   void on_ready(uint32_t pkt);

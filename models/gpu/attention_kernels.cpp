@@ -58,8 +58,7 @@ class MlaDecodePlan final : public KernelPlan {
  public:
   MlaDecodePlan(const AttentionOp& op, const TileGpuParams& p, DeviceAddressSpace& mem)
       : op_(op),
-        rows_(static_cast<uint64_t>(op.heads_q) * op.q_len),
-        m_blocks_(cdiv(rows_, kRows)),
+        m_blocks_(cdiv(static_cast<uint64_t>(op.heads_q) * op.q_len, kRows)),
         first_block_(block_starts(op)),
         page_bytes_(static_cast<uint64_t>(op.page_block) * op.head_dim_qk *
                     dtype_bytes(op.kv_dtype)),
@@ -189,7 +188,7 @@ class MlaDecodePlan final : public KernelPlan {
     std::vector<uint64_t> seqs;  // sequences it touches
   };
   AttentionOp op_;
-  uint64_t rows_, m_blocks_;
+  uint64_t m_blocks_;
   std::vector<uint64_t> first_block_;
   uint64_t page_bytes_;
   PagePool pool_;
@@ -211,8 +210,7 @@ class FlashPlan final : public KernelPlan {
       // Decode: the query rows of a GQA group (x query tokens) share each K/V block.
       bm_ = 64;
       bn_ = 128;
-      rows_ = static_cast<uint64_t>(group_) * op.q_len;
-      m_blocks_ = cdiv(rows_, bm_);
+      m_blocks_ = cdiv(static_cast<uint64_t>(group_) * op.q_len, bm_);
       nblk_ = cdiv(op.kv_len, bn_);
       const uint64_t items = heads_kv_ * total_m_blocks();
       splits_ =
@@ -224,8 +222,7 @@ class FlashPlan final : public KernelPlan {
     } else {
       bm_ = 128;
       bn_ = op.head_dim_qk <= 128 ? 128 : 64;
-      rows_ = op.q_len;
-      m_blocks_ = cdiv(rows_, bm_);
+      m_blocks_ = cdiv(op.q_len, bm_);
       nblk_ = cdiv(op.kv_len, bn_);
       splits_ = 1;
       per_split_ = nblk_;
@@ -283,8 +280,15 @@ class FlashPlan final : public KernelPlan {
     out.store(o_base_ + static_cast<uint64_t>(tile) * bm_ * op_.head_dim_v * 4, bytes);
   }
   uint64_t splits() const { return splits_; }
+  // What the splits' epilogues stored: each tile's own rows (a sequence's last row block may
+  // be short).
   uint64_t combine_in() const {
-    return tiles() * std::min<uint64_t>(bm_, rows_) * (op_.head_dim_v * 4 + 4);
+    uint64_t rows = 0;
+    for (uint32_t tile = 0; tile < tiles(); ++tile) {
+      const Where w = where(tile);
+      rows += std::min<uint64_t>(bm_, seq_rows(w.seq) - w.mb * bm_);
+    }
+    return rows * (op_.head_dim_v * 4 + 4);
   }
   uint64_t combine_out() const {
     return op_.total_q_tokens() * op_.heads_q * op_.head_dim_v * dtype_bytes(op_.dtype);
@@ -315,7 +319,6 @@ class FlashPlan final : public KernelPlan {
   // longest, per sequence): prefill queries are the last q_len positions.
   uint64_t kv_blocks(const Where& w) const {
     const uint64_t kv = op_.seq_kv_len(w.seq);
-    if (op_.kv_lens.empty() && (decode_ || op_.mask == AttentionMask::None)) return nblk_;
     if (decode_ || op_.mask == AttentionMask::None) return cdiv(kv, bn_);
     const uint64_t last_q = kv - std::min(kv, op_.seq_q_len(w.seq)) +
                             std::min<uint64_t>(seq_rows(w.seq), (w.mb + 1) * bm_);
@@ -338,7 +341,7 @@ class FlashPlan final : public KernelPlan {
   AttentionOp op_;
   bool decode_;
   uint32_t group_ = 1, heads_kv_ = 1;
-  uint64_t bm_ = 64, bn_ = 128, rows_ = 1, m_blocks_ = 1, nblk_ = 1, splits_ = 1, per_split_ = 1;
+  uint64_t bm_ = 64, bn_ = 128, m_blocks_ = 1, nblk_ = 1, splits_ = 1, per_split_ = 1;
   uint64_t k_base_ = 0, v_base_ = 0, q_base_ = 0, o_base_ = 0;
   std::vector<uint64_t> first_tile_;  // [sequence]: its first tile; the total last
 };

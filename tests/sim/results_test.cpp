@@ -5,6 +5,7 @@
 
 #include <sstream>
 #include <string>
+#include <utility>
 
 #include "sim/results.h"
 
@@ -53,14 +54,23 @@ TEST(SummaryTable, HeadlineTableLeavesOutDetailAndCountsIt) {
   EXPECT_LT(t.find("max_link_utilization"), t.find("time_attention_ms"));
   EXPECT_NE(t.find("(2 more keys in summary.json"), std::string::npos);
   EXPECT_EQ(count_lines(t), 2 + 5 + 1);
-  // Every row carries its unit.
+  // Every row carries the unit its key's suffix names.
   std::istringstream in(t);
   std::string line;
-  while (std::getline(in, line)) {
-    if (line.starts_with("step_time_ms")) {
-      EXPECT_TRUE(line.ends_with("  ms")) << line;
+  int rows = 0;
+  for (const auto& [key, unit] : {std::pair{"sim_time_us", "us"},
+                                  {"step_time_ms", "ms"},
+                                  {"max_link_utilization", "fraction"},
+                                  {"time_attention_ms", "ms"}}) {
+    in.clear();
+    in.seekg(0);
+    while (std::getline(in, line)) {
+      if (!line.starts_with(std::string(key) + " ")) continue;
+      ++rows;
+      EXPECT_TRUE(line.ends_with(std::string("  ") + unit)) << line;
     }
   }
+  EXPECT_EQ(rows, 4);
 }
 
 TEST(SummaryTable, RunOnlySummaryIsShownWhole) {

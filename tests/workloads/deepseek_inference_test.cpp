@@ -3,6 +3,7 @@
 // rows equal to k routed copies per token, determinism.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -110,6 +111,24 @@ TEST(DeepSeekInference, AllToAllMatricesConsistent) {
     }
   }
   EXPECT_GT(dispatched, 0u);
+  // Independently of the matrix: each token the gate scored (its GEMM's M rows) goes to at least
+  // one GPU and at most min(k, GPUs) of them, one copy each.
+  const uint64_t max_copies = std::min<uint64_t>(model.num_experts_per_tok, n);
+  for (const RankProgram& r : w.ranks) {
+    for (const Op* d : ops_named(r, ".dispatch")) {
+      const std::string gate = d->name.substr(0, d->name.size() - 9) + ".gate";
+      const auto g =
+          std::find_if(r.ops.begin(), r.ops.end(), [&](const Op& o) { return o.name == gate; });
+      ASSERT_NE(g, r.ops.end()) << gate;
+      const uint64_t tokens = std::get<GemmOp>(g->payload).m;
+      const auto& od = std::get<AllToAllOp>(d->payload);
+      uint64_t copies = 0;
+      for (int32_t b = 0; b < static_cast<int32_t>(n); ++b)
+        copies += od.send_bytes(b) / db;
+      EXPECT_GE(copies, tokens) << d->name;
+      EXPECT_LE(copies, tokens * max_copies) << d->name;
+    }
+  }
   EXPECT_EQ(dispatched * cb, combined * db);
 }
 

@@ -114,9 +114,5 @@ TEST(Router, V2SoftmaxSelectionMatchesReferenceGate) {
   EXPECT_NEAR(std::accumulate(a.begin(), a.end(), 0.0), 1.0, 1e-5);
 }
 
-// Skew 0: every expert is chosen by a token with probability k/n (symmetry), tokens are
-// independent, so each expert's load is Binomial(T, k/n). Over n experts the max stays below
-// mean + 4.5 sd except with probability < n * P(Z > 4.5) ~ 1e-3.
-
 }  // namespace
 }  // namespace mlasim

@@ -111,6 +111,9 @@ TEST(Router, LoadAwarePlacementEvensOutEstimatedGpuLoad) {
   EXPECT_GT(gpu_max_over_mean(plain), 2.0);
 }
 
+// Skew 0: every expert is chosen by a token with probability k/n (symmetry), tokens are
+// independent, so each expert's load is Binomial(T, k/n). Over n experts the max stays below
+// mean + 4.5 sd except with probability < n * P(Z > 4.5) ~ 1e-3.
 TEST(Router, UniformAffinitiesGiveBinomiallyBalancedLoads) {
   RouterConfig cfg;  // V3: groups, M = 4
   const ExpertPlacement pl = ExpertPlacement::build(256, 64, 8, 0, ReplicaPolicy::LeastLoaded);

@@ -144,7 +144,6 @@ TEST(Trace, MinorVersionOneFields) {
   // Causal pairs of one query per sequence: one per key.
   EXPECT_DOUBLE_EQ(b.visible_pairs(), 400.0);
   const nlohmann::ordered_json again = workload_to_json(w);
-  EXPECT_EQ(again["minor"], kTraceMinorVersion);
   EXPECT_EQ(again["ranks"][0]["ops"][0]["kv_lens"], nlohmann::json::parse("[100, 300]"));
   EXPECT_FALSE(workload_to_json(sample())["ranks"][0]["ops"][0].contains("kv_lens"));
   // Errors.
