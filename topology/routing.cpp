@@ -7,18 +7,12 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "sim/hash.h"
+
 namespace mlasim {
 namespace {
 
 constexpr int32_t kUnreached = std::numeric_limits<int32_t>::max();
-
-uint64_t mix64(uint64_t x) {  // splitmix64 finaliser
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
 
 template <class T>
 size_t bytes_of(const std::vector<T>& v) {

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <numbers>
 
+#include "sim/hash.h"
+
 namespace mlasim {
 
 void ContextDistributionParams::validate(const ParamCheck& c) const {
@@ -19,16 +21,9 @@ void ContextDistributionParams::validate(const ParamCheck& c) const {
 
 namespace {
 
-uint64_t splitmix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-
 // Uniform in (0, 1) from (seed, group, request, which draw).
 double unit(uint64_t seed, uint32_t group, uint64_t request, uint64_t k) {
-  const uint64_t h = splitmix(splitmix(splitmix(splitmix(seed) ^ group) ^ request) ^ k);
+  const uint64_t h = splitmix64(splitmix64(splitmix64(splitmix64(seed) ^ group) ^ request) ^ k);
   return (static_cast<double>(h >> 11) + 0.5) * 0x1p-53;
 }
 

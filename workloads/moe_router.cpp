@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "sim/errors.h"
+#include "sim/hash.h"
 #include "workloads/expert_selector.h"
 #include "workloads/model_config.h"
 
@@ -27,21 +28,13 @@ namespace mlasim {
 
 namespace {
 
-constexpr uint64_t kGolden = 0x9e3779b97f4a7c15ULL;
 constexpr uint32_t kUniformBits = 21;
 constexpr uint32_t kMaxK = 64;
 // Popularity weights are kept above this so scores never become denormal (slow) or zero.
 constexpr double kMinWeight = 1e-30;
 
-// splitmix64's finaliser: a bijective avalanche mix, so distinct counters give unrelated bits.
-inline uint64_t mix64(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
 inline uint64_t hash_combine(uint64_t key, uint64_t value) {
-  return mix64(key ^ mix64(value + kGolden));
+  return mix64(key ^ mix64(value + kGoldenGamma));
 }
 
 // -ln(u) for u in (0, 1), relative error below 2e-7. u = 2^k m with m in [sqrt(1/2), sqrt(2))
@@ -195,7 +188,7 @@ MoeRouter::MoeRouter(const RouterConfig& config, std::vector<ExpertPlacement> pl
     std::iota(order.begin(), order.end(), 0U);
     const uint64_t key = hash_combine(hash_combine(config_.seed, 0x706f70756c6172ULL), l);
     for (uint32_t i = n; i > 1; --i) {
-      const uint64_t j = mix64(key + i * kGolden) % i;
+      const uint64_t j = mix64(key + i * kGoldenGamma) % i;
       std::swap(order[i - 1], order[j]);
     }
     ls.rank.resize(n);
@@ -223,7 +216,7 @@ void MoeRouter::score_token(const LayerState& ls, uint64_t key, int32_t* bits, f
   // 21-bit fields j, three per hash, become uniforms (2j + 1) / 2^22 (exact in a float, never 0
   // or 1) inside the vectorised loops below.
   for (uint32_t e = 0; e < padded; e += 3) {
-    const uint64_t h = mix64(key + (e + 1) * kGolden);
+    const uint64_t h = mix64(key + (e + 1) * kGoldenGamma);
     constexpr uint64_t kMask = (uint64_t{1} << kUniformBits) - 1;
     bits[e] = static_cast<int32_t>(h & kMask);
     bits[e + 1] = static_cast<int32_t>((h >> kUniformBits) & kMask);

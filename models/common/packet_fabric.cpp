@@ -7,20 +7,11 @@
 #include <algorithm>
 
 #include "sim/errors.h"
+#include "sim/hash.h"
 
 namespace mlasim {
 
-namespace {
-
-uint64_t mix64(uint64_t x) {  // splitmix64 finaliser
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
-}  // namespace
+namespace {}  // namespace
 
 PacketFabric::PacketFabric(const sc_core::sc_module_name& name, SimContext& ctx,
                            const NetworkParams& params)
