@@ -75,11 +75,14 @@ class Runner {
   std::filesystem::path dir_;
 };
 
-// `mlasim trace` of the scenario, then the same scenario replaying the trace.
-void expect_replay_matches(const std::string& workload, const std::string& tag) {
+// `mlasim trace` of the scenario, then the same scenario replaying the trace; `direct_summary`,
+// when given, receives the direct run's summary.
+void expect_replay_matches(const std::string& workload, const std::string& tag,
+                           nlohmann::json* direct_summary = nullptr) {
   Runner r(tag);
   const auto cfg = r.config("direct", scenario(workload));
   const Outcome direct = r.run(cfg, "direct");
+  if (direct_summary) *direct_summary = direct.summary;
   const auto trace = r.trace(cfg);
   const Outcome replay = r.run(
       r.config("replay", scenario("  type: trace\n  file: " + trace.string() + "\n")), "replay");
@@ -144,9 +147,8 @@ TEST(TraceReplay, PrefillPromptDistributionReportsLikeTheGenerator) {
   chunk_size: 256
   router: {seed: 2}
 )";
-  expect_replay_matches(workload, "pd");
-  Runner r("pdttft");
-  const nlohmann::json s = r.run(r.config("direct", scenario(workload)), "direct").summary;
+  nlohmann::json s;
+  expect_replay_matches(workload, "pd", &s);
   const double ttft = s["ttft_ms"].get<double>(), mean = s["ttft_mean_ms"].get<double>();
   const double p50 = s["ttft_p50_ms"].get<double>(), p99 = s["ttft_p99_ms"].get<double>();
   EXPECT_LT(mean, ttft);
