@@ -275,7 +275,7 @@ void FlowFabric::take_done(int64_t now, std::vector<uint32_t>& done) {
   }
 }
 
-void FlowFabric::set_rate(uint32_t id, double rate, int64_t now) {
+void FlowFabric::set_rate(uint32_t id, double rate, int64_t now, bool queue_due) {
   Fluid& f = fluid_[id];
   f.remaining -= f.rate * static_cast<double>(now - f.t0_ps);
   f.t0_ps = now;
@@ -288,7 +288,7 @@ void FlowFabric::set_rate(uint32_t id, double rate, int64_t now) {
   f.finish_ps = now + static_cast<int64_t>(ceil_nonnegative(left / rate));
   const double to_residue = std::max(0.0, (f.remaining - f.tolerance) / rate);
   f.done_ps = now + static_cast<int64_t>(ceil_nonnegative(to_residue));
-  if (!rebuild_due_) add_due(id, true);
+  if (queue_due) add_due(id, true);
 }
 
 void FlowFabric::add_due(uint32_t id, bool keep_heap) {

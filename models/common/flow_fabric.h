@@ -177,7 +177,8 @@ class FlowFabric : public Fabric {
   void note_flow_on_links(uint32_t flow);
   void link_attach(uint32_t id);
   void link_detach(uint32_t id);
-  void set_rate(uint32_t id, double rate, int64_t now);
+  // queue_due false: the caller rebuilds the due-time queues afterwards.
+  void set_rate(uint32_t id, double rate, int64_t now, bool queue_due);
   void add_due(uint32_t id, bool keep_heap);  // the flow's entries in finish_at_ and done_at_
                                               // (keep_heap false: appended while refilling)
   void rebuild_due(int64_t now);              // both queues anew from the transferring flows
@@ -221,7 +222,6 @@ class FlowFabric : public Fabric {
   std::vector<uint32_t> arrived_;  // started since the last recomputation
   size_t arrived_checked_ = 0;     // of arrived_, those take_done has looked at
   std::vector<uint32_t> early_;    // quantum mode: started alone on their links (or empty)
-  bool rebuild_due_ = false;       // set_rate leaves the queues to a rebuild
   std::vector<double> capacity_;   // payload bytes per ps, per link
   std::vector<std::vector<OnLink>> on_link_;  // transferring flows per link
   std::vector<double> link_rate_;             // sum of the rates on the link

@@ -174,7 +174,7 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
   }
   // When most flows change rate, rebuilding the heaps of due times from every transferring flow
   // is cheaper than pushing an entry per change (and leaves no superseded entries behind).
-  rebuild_due_ = quantum_ps_ > 0 && 4 * rerate_.size() >= active_.size();
+  const bool rebuild = quantum_ps_ > 0 && 4 * rerate_.size() >= active_.size();
   for (size_t i = 0; i < rerate_.size(); ++i) {
     if (i + kPrefetchAhead < rerate_.size()) {
       __builtin_prefetch(&hot_[rerate_[i + kPrefetchAhead]]);
@@ -188,12 +188,9 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
     if (series_enabled_)
       for (uint32_t l : path_of(id))
         link_rate_[l] += r - h.rate;
-    set_rate(id, r, now);
+    set_rate(id, r, now, !rebuild);
   }
-  if (rebuild_due_) {
-    rebuild_due(now);
-    rebuild_due_ = false;
-  }
+  if (rebuild) rebuild_due(now);
   if (series_enabled_)
     for (uint32_t l : touched_links_)
       if (on_link_[l].empty()) link_rate_[l] = 0;  // no rounding residue on an idle link
