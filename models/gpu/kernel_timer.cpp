@@ -19,6 +19,14 @@ namespace mlasim {
 KernelTimer::KernelTimer(TileGpuParams gpu, ConfigNode memory)
     : gpu_(std::move(gpu)), memory_(std::move(memory)) {}
 
+void KernelTimer::set_hbm_threads(unsigned threads) {
+  const ConfigNode* type = memory_.find("type");
+  if (!type || type->as_string() != "hbm") return;
+  ConfigNode* controller = memory_.find("controller");
+  if (!controller) controller = &memory_.set("controller", ConfigNode::map());
+  controller->set("threads", ConfigNode::scalar(std::to_string(threads)));
+}
+
 KernelTimer KernelTimer::from_preset(std::string_view name_or_path, std::string_view memory) {
   std::filesystem::path path(name_or_path);
   if (!name_or_path.empty() && name_or_path.find('/') == std::string_view::npos &&

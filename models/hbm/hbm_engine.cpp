@@ -20,6 +20,8 @@ HbmEngine::HbmEngine(const HbmParams& params, EventSink& events)
   }
   is_busy_.assign(n, 0);
   pc_bound_.assign(n, 0);
+  if (params.controller.threads > 1)
+    pool_ = std::make_unique<WorkerPool>(params.controller.threads);
 }
 
 uint32_t HbmEngine::allocate_request() {
@@ -32,8 +34,7 @@ uint32_t HbmEngine::allocate_request() {
   return static_cast<uint32_t>(table_.requests.size() - 1);
 }
 
-void HbmEngine::touch(uint32_t pc, int64_t cycle) {
-  pcs_[pc]->advance(cycle);
+void HbmEngine::mark_busy(uint32_t pc) {
   pc_bound_[pc] = pcs_[pc]->next_column_bound();
   if (!is_busy_[pc]) {
     is_busy_[pc] = 1;
@@ -41,15 +42,45 @@ void HbmEngine::touch(uint32_t pc, int64_t cycle) {
   }
 }
 
+bool HbmEngine::advance_parallel(const std::vector<uint32_t>& pcs, int64_t cycle) {
+  if (!pool_ || pcs.size() < 2) return false;
+  for (uint32_t p : pcs)
+    pcs_[p]->set_logging(true);
+  const unsigned threads = pool_->threads();
+  pool_->run([&](unsigned t) {
+    for (uint32_t p : pcs)
+      if (p % threads == t) pcs_[p]->advance(cycle);
+  });
+  for (uint32_t p : pcs)
+    pcs_[p]->set_logging(false);
+  return true;
+}
+
+void HbmEngine::apply_log(uint32_t pc) {
+  auto& log = pcs_[pc]->log();
+  for (const HbmPseudoChannel::Issued& e : log) {
+    HbmRequestState& s = table_.requests[e.req];
+    s.parts[e.part].left -= e.bursts;
+    s.last_done = std::max(s.last_done, e.done);
+    s.remaining -= e.bursts;
+    if (s.remaining == 0) table_.finished.push_back(e.req);
+  }
+  log.clear();
+}
+
 void HbmEngine::push_range(uint64_t id, uint64_t b0, uint64_t b1, bool write, int64_t cycle) {
   HbmRequestState& s = table_.requests[id];
   const uint32_t npcs = static_cast<uint32_t>(pcs_.size());
   const uint64_t chunk = map_.pc_chunk();
   const uint64_t chunks = (b1 - b0 + chunk - 1) / chunk + 1;
+  // Each pseudo-channel's share: its bursts run from `begin` to `end` (`spread`: the PC's
+  // bursts within [begin, end) of a range wider than the PCs, counted by the step below;
+  // else the bursts a cursor visits from the first of them to the last). Each piece i is
+  // part first_part + i of the request.
+  pieces_.clear();
+  const auto first_part = static_cast<uint32_t>(s.parts.size());
   if (chunks <= npcs) {
-    // Few PC-sized chunks: locate each chunk, gather per pseudo-channel. The bursts of a
-    // contiguous range in one PC are exactly what its cursor visits from the first of them to
-    // the last.
+    // Few PC-sized chunks: locate each chunk, gather per pseudo-channel.
     small_.clear();
     for (uint64_t x = b0; x < b1;) {
       const uint64_t end = std::min(b1, (x / chunk + 1) * chunk);
@@ -65,10 +96,7 @@ void HbmEngine::push_range(uint64_t id, uint64_t b0, uint64_t b1, bool write, in
       while (j < small_.size() && small_[j].pc == small_[i].pc)
         count += small_[j].end - small_[j].begin, ++j;
       const uint32_t pc = small_[i].pc;
-      touch(pc, cycle);
-      pcs_[pc]->push(map_.cursor_at(small_[i].begin, small_[j - 1].end), static_cast<uint32_t>(id),
-                     static_cast<uint32_t>(s.parts.size()), write, cycle, count);
-      pc_bound_[pc] = pcs_[pc]->next_column_bound();
+      pieces_.push_back(Piece{pc, count, small_[i].begin, small_[j - 1].end, false});
       HbmRequestState::Part part{pc, count};
       if (count == 1) {
         const auto loc = map_.locate(small_[i].begin);
@@ -78,18 +106,52 @@ void HbmEngine::push_range(uint64_t id, uint64_t b0, uint64_t b1, bool write, in
       s.parts.push_back(part);
       i = j;
     }
-    return;
+  } else {
+    // Every PC gets a part; the count is only known after the step (zero: an unused part,
+    // which completion bounds skip).
+    for (uint32_t pc = 0; pc < npcs; ++pc) {
+      pieces_.push_back(Piece{pc, 0, b0, b1, true});
+      s.parts.push_back(HbmRequestState::Part{pc, 0});
+    }
   }
-  for (uint32_t pc = 0; pc < npcs; ++pc) {
-    const uint64_t count = map_.count_in_pc(b0, b1, pc);
-    if (count == 0) continue;
+  // A channel is brought to the present before its share arrives. Channels are independent
+  // here (push() issues nothing), so on the pool each does both (PC p on thread p % threads);
+  // the logs are then applied in the serial order, which is the order of the pieces.
+  auto step = [&](size_t i) {
+    Piece& p = pieces_[i];
     HbmAddressMap::Cursor c;
-    map_.first_in_pc(b0, b1, pc, c);
-    touch(pc, cycle);
-    pcs_[pc]->push(c, static_cast<uint32_t>(id), static_cast<uint32_t>(s.parts.size()), write,
-                   cycle, count);
-    pc_bound_[pc] = pcs_[pc]->next_column_bound();
-    s.parts.push_back(HbmRequestState::Part{pc, count});
+    if (p.spread) {
+      p.count = map_.count_in_pc(p.begin, p.end, p.pc);
+      if (p.count == 0) return;
+      map_.first_in_pc(p.begin, p.end, p.pc, c);
+    } else {
+      c = map_.cursor_at(p.begin, p.end);
+    }
+    pcs_[p.pc]->advance(cycle);
+    pcs_[p.pc]->push(c, static_cast<uint32_t>(id), first_part + static_cast<uint32_t>(i), write,
+                     cycle, p.count);
+  };
+  const bool parallel = pool_ && pieces_.size() > 1;
+  if (parallel) {
+    for (const Piece& p : pieces_)
+      pcs_[p.pc]->set_logging(true);
+    const unsigned threads = pool_->threads();
+    pool_->run([&](unsigned t) {
+      for (size_t i = 0; i < pieces_.size(); ++i)
+        if (pieces_[i].pc % threads == t) step(i);
+    });
+  }
+  for (size_t i = 0; i < pieces_.size(); ++i) {
+    const uint32_t pc = pieces_[i].pc;
+    if (parallel) {
+      pcs_[pc]->set_logging(false);
+    } else {
+      step(i);
+    }
+    if (pieces_[i].count == 0) continue;  // a PC the range does not reach: not advanced
+    table_.requests[id].parts[first_part + i].left = pieces_[i].count;
+    if (parallel) apply_log(pc);
+    mark_busy(pc);
   }
 }
 
@@ -171,9 +233,15 @@ void HbmEngine::schedule_wake(int64_t cycle) {
 void HbmEngine::on_wake(int64_t cycle) {
   if (wakes_pending_.erase(cycle) == 0) return;  // superseded
   ++wakes_;
+  const bool parallel = advance_parallel(busy_, cycle);
+  // The serial order: the loop swaps an idle channel out for the last one.
   for (size_t i = 0; i < busy_.size();) {
     HbmPseudoChannel& pc = *pcs_[busy_[i]];
-    pc.advance(cycle);
+    if (parallel) {
+      apply_log(busy_[i]);
+    } else {
+      pc.advance(cycle);
+    }
     pc_bound_[busy_[i]] = pc.next_column_bound();
     if (!pc.busy()) {
       is_busy_[busy_[i]] = 0;

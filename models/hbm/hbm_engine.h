@@ -11,6 +11,11 @@
 // are due. Streaming 1 GiB in 1 MiB requests costs about two thousand events, not 33 million;
 // an arriving request only advances the pseudo-channels it touches.
 //
+// Parallel advance (controller.threads > 1): pseudo-channels are independent between two
+// controller events, so the ones an event advances run on a WorkerPool. What they do to the
+// shared request table is logged per channel and applied in the order the serial loop would
+// have visited them, so completions, their order and every result stay the same.
+//
 // Runs under SystemC through HbmController (hbm_controller.h) or standalone on an EventLoop.
 #pragma once
 
@@ -25,6 +30,7 @@
 #include "models/hbm/hbm_params.h"
 #include "models/hbm/hbm_pseudo_channel.h"
 #include "sim/stats.h"
+#include "sim/worker_pool.h"
 
 namespace mlasim {
 
@@ -66,7 +72,12 @@ class HbmEngine final : public MemoryPort {
   int64_t cycle_at_or_after(Time t) const { return (t.ps() + tck_ - 1) / tck_; }
   uint32_t allocate_request();
   void push_range(uint64_t id, uint64_t b0, uint64_t b1, bool write, int64_t cycle);
-  void touch(uint32_t pc, int64_t cycle);
+  // Notes `pc` as busy, with its column bound as of now.
+  void mark_busy(uint32_t pc);
+  // Advances the pseudo-channels `pcs` to `cycle` on the pool when that is worth it (true);
+  // their logs then wait for apply_log(), which must be called for each in serial order.
+  bool advance_parallel(const std::vector<uint32_t>& pcs, int64_t cycle);
+  void apply_log(uint32_t pc);
   void on_wake(int64_t cycle);
   void schedule_wake(int64_t cycle);
   void handle_finished();
@@ -95,6 +106,14 @@ class HbmEngine final : public MemoryPort {
     uint64_t begin, end;  // bursts
   };
   std::vector<SmallPiece> small_;  // scratch for requests of few chunks
+  struct Piece {
+    uint32_t pc;
+    uint64_t count;       // bursts
+    uint64_t begin, end;  // bursts
+    bool spread;
+  };
+  std::vector<Piece> pieces_;         // scratch: one request's share of each PC, in push order
+  std::unique_ptr<WorkerPool> pool_;  // null with one thread
 
   uint64_t bytes_[2] = {0, 0};
   uint64_t requests_[2] = {0, 0};

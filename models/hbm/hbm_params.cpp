@@ -50,6 +50,7 @@ void HbmControllerParams::validate(const ParamCheck& c) const {
   c.require(write_queue > 0, "write_queue", "must be > 0");
   c.require(write_high > 0 && write_high <= write_queue, "write_high", "must be in 1..write_queue");
   c.require(write_low < write_high, "write_low", "must be < write_high");
+  c.require(threads >= 1 && threads <= 64, "threads", "must be in 1..64");
 }
 
 void HbmParams::validate(const ParamCheck& c) const {

@@ -144,6 +144,7 @@ struct HbmControllerParams {
   std::string address_map = "bg,co:2,pc,ch,st,co,ba,sid,ro";
   HbmFastPath fast_path = HbmFastPath::Rounds;
   Time latency = Time::ns(15);
+  uint32_t threads = 1;
   template <class V>
   void visit(V& v) {
     v("read_queue", read_queue, "bursts",
@@ -159,6 +160,9 @@ struct HbmControllerParams {
       "off: burst by burst; columns: runs of row hits in a tight loop; rounds: also whole "
       "rounds of an interleaved stream at once (all three give the same cycles)");
     v("latency", latency, "s", "controller + PHY latency added to every request (uncertain)");
+    v("threads", threads, "count",
+      "simulator threads advancing the pseudo-channels in parallel between controller events "
+      "(1: none besides the caller); the results are identical for any count");
   }
   void validate(const ParamCheck& c) const;
 };

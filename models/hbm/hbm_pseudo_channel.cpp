@@ -330,10 +330,7 @@ void HbmPseudoChannel::issue_column(uint32_t bank, uint32_t run, int64_t c) {
     col_group_ok_[0][k.group] = std::max(col_group_ok_[0][k.group], data_end + g.wtr_l);
     done = data_end;
   }
-  HbmRequestState& s = table_.requests[r.req];
-  s.last_done = std::max(s.last_done, done);
-  --s.parts[r.part].left;
-  if (--s.remaining == 0) table_.finished.push_back(r.req);
+  report(r.req, r.part, 1, done);
   ++stats_.bursts[t];
   // A run that keeps bursts stays the bank's candidate with only its age moved on: the cached
   // candidate is patched rather than recomputed (when it is current and is this run).

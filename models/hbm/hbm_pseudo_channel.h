@@ -118,6 +118,20 @@ class HbmPseudoChannel {
   void settle_stats(int64_t cycle);
   const HbmPcStats& stats() const { return stats_; }
 
+  // One column command's effect on its request, kept while logging.
+  struct Issued {
+    uint32_t req;
+    uint32_t part;
+    uint64_t bursts;
+    int64_t done;  // data-complete cycle
+  };
+  // While logging (advance() running in parallel with other pseudo-channels), what issued
+  // bursts do to their request (the part's and the request's counts, last_done, finished)
+  // goes to log() instead, for the controller to apply in its serial order: nothing shared
+  // with another channel, not even a cache line, is written.
+  void set_logging(bool on) { logging_ = on; }
+  std::vector<Issued>& log() { return log_; }
+
  private:
   struct Run {
     uint32_t req;
@@ -240,9 +254,31 @@ class HbmPseudoChannel {
   // the burst-by-burst loop would do (hbm_pseudo_channel_batch.cpp); false if not applicable.
   bool batch_rounds(int64_t limit, int64_t horizon);
 
+  // Counts `bursts` of request `req` (part `part`) as issued, their data complete at `done`.
+  void report(uint32_t req, uint32_t part, uint64_t bursts, int64_t done) {
+    if (logging_) {
+      // Successive bursts of one request merge: no other request's entry lies between them,
+      // so the request still finishes at the same place in the sequence.
+      if (!log_.empty() && log_.back().req == req && log_.back().part == part) {
+        log_.back().bursts += bursts;
+        log_.back().done = std::max(log_.back().done, done);
+      } else {
+        log_.push_back(Issued{req, part, bursts, done});
+      }
+      return;
+    }
+    HbmRequestState& s = table_.requests[req];
+    s.parts[part].left -= bursts;
+    s.last_done = std::max(s.last_done, done);
+    s.remaining -= bursts;
+    if (s.remaining == 0) table_.finished.push_back(req);
+  }
+
   const HbmPcConfig& cfg_;
   const HbmAddressMap& map_;
   HbmRequestTable& table_;
+  bool logging_ = false;
+  std::vector<Issued> log_;
   uint32_t index_;
   std::vector<Bank> banks_;
   uint64_t mask_[2] = {0, 0};  // banks with queued bursts, per type

@@ -151,10 +151,7 @@ bool HbmPseudoChannel::batch_rounds(int64_t limit, int64_t horizon) {
   } else {
     col_any_ok_[0] = std::max(col_any_ok_[0], c_last + g.cwl + g.bl + g.wtr_s);
   }
-  HbmRequestState& rs = table_.requests[lead.req];
-  rs.last_done = std::max(rs.last_done, c_last + data);
-  rs.parts[lead.part].left -= count;
-  rs.remaining -= count;  // runs stay non-empty, so the request is not finished here
+  report(lead.req, lead.part, count, c_last + data);  // runs stay non-empty: not finished here
   stats_.bursts[t] += count;
   window_[t] -= static_cast<uint32_t>(count);
   if (seg) {

@@ -1,5 +1,6 @@
 // The fast paths of the HBM controller (column-only loop and whole-round batching) must give
 // exactly the cycles of the burst-by-burst scheduler: same traffic, every completion time equal.
+// So must the parallel advance (controller.threads), down to the order of the completions.
 #include <gtest/gtest.h>
 
 #include <random>
@@ -16,15 +17,21 @@ struct Issue {
 };
 
 // Runs `issues` (sorted by time) and returns each request's completion time.
+// `order`, if given, receives the request indices in the order they completed.
 std::vector<int64_t> completions(HbmParams p, HbmFastPath fast, const std::vector<Issue>& issues,
-                                 HbmTotals* totals = nullptr) {
+                                 HbmTotals* totals = nullptr,
+                                 std::vector<size_t>* order = nullptr) {
   p.controller.fast_path = fast;
   EventLoop loop;
   HbmEngine hbm(p, loop);
   std::vector<int64_t> done(issues.size(), -1);
   for (size_t i = 0; i < issues.size(); ++i) {
-    loop.at(issues[i].at,
-            [&, i] { hbm.access(issues[i].req, [&, i] { done[i] = loop.now().ps(); }); });
+    loop.at(issues[i].at, [&, i] {
+      hbm.access(issues[i].req, [&, i] {
+        done[i] = loop.now().ps();
+        if (order) order->push_back(i);
+      });
+    });
   }
   loop.run();
   if (totals) *totals = hbm.totals();
@@ -107,6 +114,49 @@ TEST(HbmFastPath, SameCompletionTimesOnConcurrentStreams) {
       EXPECT_EQ(a.bank_open_integral, b.bank_open_integral)
           << "variant " << variant << " path " << static_cast<int>(f);
       EXPECT_EQ(a.read_bursts + a.write_bursts, b.read_bursts + b.write_bursts);
+    }
+  }
+}
+
+TEST(HbmParallel, SameCompletionsInTheSameOrderOnAnyThreadCount) {
+  // Mixed traffic and many concurrent streams, on every fast path and with per-bank refresh:
+  // one thread is the reference; 2, 3 and 5 threads must complete every request at the same
+  // cycle and in the same order (the order callbacks run in is what the GPU model sees).
+  std::vector<std::vector<Issue>> traffic = {mixed_traffic(4), mixed_traffic(5)};
+  std::vector<Issue> streams;
+  for (int i = 0; i < 64; ++i) {
+    Issue is;
+    is.at = Time::ns(40.0 * i);
+    is.req.address = static_cast<uint64_t>(i) * (5ull << 20) + static_cast<uint64_t>(i % 3) * 96;
+    is.req.size = Bytes((64 << 10) + 32 * (i % 5));
+    is.req.write = i % 9 == 4;
+    streams.push_back(is);
+  }
+  traffic.push_back(streams);
+  for (size_t t = 0; t < traffic.size(); ++t) {
+    for (int variant = 0; variant < 2; ++variant) {
+      HbmParams p;
+      if (variant == 1) p.refresh.mode = RefreshMode::PerBank;
+      for (HbmFastPath f : {HbmFastPath::Off, HbmFastPath::Rounds}) {
+        HbmTotals a, b;
+        std::vector<size_t> order_a, order_b;
+        const auto serial = completions(p, f, traffic[t], &a, &order_a);
+        for (uint32_t threads : {2u, 3u, 5u}) {
+          HbmParams q = p;
+          q.controller.threads = threads;
+          order_b.clear();
+          const auto parallel = completions(q, f, traffic[t], &b, &order_b);
+          ASSERT_EQ(order_a.size(), traffic[t].size());
+          ASSERT_EQ(serial, parallel) << "traffic " << t << " threads " << threads;
+          ASSERT_EQ(order_a, order_b) << "traffic " << t << " threads " << threads;
+          EXPECT_EQ(a.activates, b.activates);
+          EXPECT_EQ(a.row_hits, b.row_hits);
+          EXPECT_EQ(a.refreshes, b.refreshes);
+          EXPECT_EQ(a.queue_integral, b.queue_integral);
+          EXPECT_EQ(a.intake_integral, b.intake_integral);
+          EXPECT_EQ(a.bank_open_integral, b.bank_open_integral);
+        }
+      }
     }
   }
 }

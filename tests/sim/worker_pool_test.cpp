@@ -1,0 +1,86 @@
+// WorkerPool: every thread runs the function exactly once per run(), at the same time, over
+// many back-to-back runs (the pattern of a simulation); an exception reaches the caller.
+#include "sim/worker_pool.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+namespace mlasim {
+namespace {
+
+TEST(WorkerPool, EveryThreadOnceOverManyRuns) {
+  for (unsigned threads : {1u, 2u, 4u}) {
+    WorkerPool pool(threads);
+    EXPECT_EQ(pool.threads(), threads);
+    std::vector<std::atomic<int>> calls(threads);
+    std::vector<int> sum(threads, 0);  // each thread writes only its own slot
+    for (int r = 0; r < 2000; ++r) {
+      pool.run([&](unsigned t) {
+        calls[t].fetch_add(1, std::memory_order_relaxed);
+        sum[t] += r;
+      });
+    }
+    for (unsigned t = 0; t < threads; ++t) {
+      ASSERT_EQ(calls[t].load(), 2000) << "threads " << threads << " thread " << t;
+      // run() returns only when every thread is done: all writes are visible here.
+      ASSERT_EQ(sum[t], 1999 * 2000 / 2) << "threads " << threads << " thread " << t;
+    }
+  }
+}
+
+TEST(WorkerPool, RunsOnDistinctThreadsAtOnce) {
+  // Calls that wait for each other can only finish if they run at the same time.
+  WorkerPool pool(2);
+  std::atomic<int> arrived{0};
+  std::mutex m;
+  std::set<std::thread::id> ids;
+  pool.run([&](unsigned) {
+    {
+      std::lock_guard<std::mutex> lock(m);
+      ids.insert(std::this_thread::get_id());
+    }
+    arrived.fetch_add(1);
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (arrived.load() < 2 && std::chrono::steady_clock::now() < until)
+      std::this_thread::yield();
+  });
+  EXPECT_EQ(arrived.load(), 2);
+  EXPECT_EQ(ids.size(), 2u);
+  EXPECT_EQ(ids.count(std::this_thread::get_id()), 1u);  // thread 0 is the caller
+}
+
+TEST(WorkerPool, WakesAfterSleeping) {
+  // Long enough between runs for the workers to go to sleep.
+  WorkerPool pool(3);
+  for (int r = 0; r < 3; ++r) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    std::atomic<unsigned> sum{0};
+    pool.run([&](unsigned t) { sum.fetch_add(t + 1); });
+    EXPECT_EQ(sum.load(), 6u);
+  }
+}
+
+TEST(WorkerPool, RethrowsAThreadsException) {
+  WorkerPool pool(3);
+  std::atomic<int> ran{0};
+  EXPECT_THROW(pool.run([&](unsigned t) {
+    ran.fetch_add(1);
+    if (t == 2) throw std::runtime_error("thread 2");
+  }),
+               std::runtime_error);
+  EXPECT_EQ(ran.load(), 3);  // the other threads still ran
+  // The pool is still usable.
+  std::atomic<int> again{0};
+  pool.run([&](unsigned) { again.fetch_add(1); });
+  EXPECT_EQ(again.load(), 3);
+}
+
+}  // namespace
+}  // namespace mlasim
