@@ -92,4 +92,48 @@ void WorkerPool::run(const std::function<void(unsigned)>& fn) {
   if (failed_.load(std::memory_order_relaxed)) std::rethrow_exception(error_);
 }
 
+void WorkerPool::for_each(size_t n, const std::function<unsigned(size_t)>& owner,
+                          const std::function<void(size_t)>& fn) {
+  if (workers_.empty()) {
+    for (size_t i = 0; i < n; ++i)
+      fn(i);
+    return;
+  }
+  const unsigned nt = threads();
+  if (!lanes_) {
+    lanes_ = std::make_unique<Lane[]>(nt);
+    items_.resize(nt);
+  }
+  for (auto& v : items_)
+    v.clear();
+  for (size_t i = 0; i < n; ++i)
+    items_[owner(i) % nt].push_back(i);
+  for (unsigned t = 0; t < nt; ++t)
+    lanes_[t].range.store(static_cast<uint64_t>(items_[t].size()) << 32, std::memory_order_relaxed);
+  // Takes one item of lane u, from the front or the back; false when the lane is empty.
+  auto take = [this](unsigned u, bool front, size_t& item) {
+    std::atomic<uint64_t>& r = lanes_[u].range;
+    uint64_t cur = r.load(std::memory_order_relaxed);
+    for (;;) {
+      const uint64_t f = cur & 0xffffffffu, b = cur >> 32;
+      if (f >= b) return false;
+      const uint64_t next = front ? cur + 1 : cur - (uint64_t{1} << 32);
+      if (r.compare_exchange_weak(cur, next, std::memory_order_relaxed)) {
+        item = items_[u][front ? f : b - 1];
+        return true;
+      }
+    }
+  };
+  run([&](unsigned t) {
+    size_t item = 0;
+    while (take(t, true, item))
+      fn(item);
+    for (unsigned k = 1; k < nt; ++k) {
+      const unsigned u = (t + k) % nt;
+      while (take(u, false, item))
+        fn(item);
+    }
+  });
+}
+
 }  // namespace mlasim

@@ -1,8 +1,8 @@
 // WorkerPool: a few persistent threads that run one function on every thread at once, with the
 // caller as thread 0, for models whose parts advance independently between synchronisation
 // points (the cycle-level HBM's pseudo-channels). run() returns only when every thread is
-// done. Work is split statically by the callers (part p on thread p % threads()), so a part's
-// state stays in one core's cache from one call to the next; which thread ran a part never
+// done. for_each() gives each item an owner thread (parts keep their core's cache from one
+// call to the next) and lets idle threads take what is left. Which thread ran a part never
 // reaches the results, because the callers keep each part's effects on shared state in the
 // part's own log and apply the logs in a fixed order.
 //
@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -35,6 +36,12 @@ class WorkerPool {
   // are done. An exception thrown by fn is rethrown here (the first one; the other threads
   // still finish).
   void run(const std::function<void(unsigned)>& fn);
+  // Calls fn(i) once for every i in [0, n), returning when all are done. Thread owner(i) runs
+  // item i if it gets there first: each thread runs its own items in order, then takes the
+  // others' unclaimed items from the back, so parts keep their thread (and its cache) while
+  // the load is even, and an uneven call still ends when the work does.
+  void for_each(size_t n, const std::function<unsigned(size_t)>& owner,
+                const std::function<void(size_t)>& fn);
 
  private:
   void work(unsigned thread);
@@ -46,6 +53,14 @@ class WorkerPool {
   std::atomic<uint32_t> busy_{0};  // workers still inside the current generation
   std::atomic<bool> stop_{false};
   const std::function<void(unsigned)>* fn_ = nullptr;
+  // for_each: each thread's items, and its lane: the range [front, back) of them not yet
+  // taken, packed in one word (front in the low half) so that the owner taking from the front
+  // and a thief taking from the back agree with one compare-and-swap, on a line of its own.
+  struct alignas(64) Lane {
+    std::atomic<uint64_t> range{0};
+  };
+  std::vector<std::vector<size_t>> items_;
+  std::unique_ptr<Lane[]> lanes_;
   std::atomic<bool> failed_{false};
   std::exception_ptr error_;
 };

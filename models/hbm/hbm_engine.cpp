@@ -42,15 +42,19 @@ void HbmEngine::mark_busy(uint32_t pc) {
   }
 }
 
+unsigned HbmEngine::owner(uint32_t pc) const {
+  // Blocks of neighbouring channels per thread: channels allocated side by side share no
+  // cache line across threads.
+  return static_cast<unsigned>(uint64_t{pc} * pool_->threads() / pcs_.size());
+}
+
 bool HbmEngine::advance_parallel(const std::vector<uint32_t>& pcs, int64_t cycle) {
   if (!pool_ || pcs.size() < 2) return false;
   for (uint32_t p : pcs)
     pcs_[p]->set_logging(true);
-  const unsigned threads = pool_->threads();
-  pool_->run([&](unsigned t) {
-    for (uint32_t p : pcs)
-      if (p % threads == t) pcs_[p]->advance(cycle);
-  });
+  pool_->for_each(
+      pcs.size(), [&](size_t i) { return owner(pcs[i]); },
+      [&](size_t i) { pcs_[pcs[i]]->advance(cycle); });
   for (uint32_t p : pcs)
     pcs_[p]->set_logging(false);
   return true;
@@ -115,7 +119,8 @@ void HbmEngine::push_range(uint64_t id, uint64_t b0, uint64_t b1, bool write, in
     }
   }
   // A channel is brought to the present before its share arrives. Channels are independent
-  // here (push() issues nothing), so on the pool each does both (PC p on thread p % threads);
+  // here (push() issues nothing), so on the pool each does both (on its owner thread unless
+  // another is idle);
   // the logs are then applied in the serial order, which is the order of the pieces.
   auto step = [&](size_t i) {
     Piece& p = pieces_[i];
@@ -135,11 +140,8 @@ void HbmEngine::push_range(uint64_t id, uint64_t b0, uint64_t b1, bool write, in
   if (parallel) {
     for (const Piece& p : pieces_)
       pcs_[p.pc]->set_logging(true);
-    const unsigned threads = pool_->threads();
-    pool_->run([&](unsigned t) {
-      for (size_t i = 0; i < pieces_.size(); ++i)
-        if (pieces_[i].pc % threads == t) step(i);
-    });
+    pool_->for_each(
+        pieces_.size(), [&](size_t i) { return owner(pieces_[i].pc); }, step);
   }
   for (size_t i = 0; i < pieces_.size(); ++i) {
     const uint32_t pc = pieces_[i].pc;

@@ -78,6 +78,8 @@ class HbmEngine final : public MemoryPort {
   // their logs then wait for apply_log(), which must be called for each in serial order.
   bool advance_parallel(const std::vector<uint32_t>& pcs, int64_t cycle);
   void apply_log(uint32_t pc);
+  // The pool thread that advances `pc` when no other is idle.
+  unsigned owner(uint32_t pc) const;
   void on_wake(int64_t cycle);
   void schedule_wake(int64_t cycle);
   void handle_finished();

@@ -96,7 +96,8 @@ struct HbmPcStats {
   uint64_t bank_open_integral = 0;  // sum over banks of cycles with a row open
 };
 
-class HbmPseudoChannel {
+// Cache-line aligned: channels advanced on different threads share no line.
+class alignas(64) HbmPseudoChannel {
  public:
   HbmPseudoChannel(const HbmPcConfig& cfg, const HbmAddressMap& map, uint32_t index,
                    uint32_t pcs_total, HbmRequestTable& table);

@@ -35,6 +35,26 @@ TEST(WorkerPool, EveryThreadOnceOverManyRuns) {
   }
 }
 
+TEST(WorkerPool, ForEachRunsEveryItemOnce) {
+  for (unsigned threads : {1u, 2u, 3u}) {
+    WorkerPool pool(threads);
+    std::vector<std::atomic<int>> hits(200);
+    for (int r = 0; r < 500; ++r) {
+      const size_t n = static_cast<size_t>(r % 200) + 1;
+      // Uneven owners: every item belongs to thread 0 in odd runs, so the others must steal.
+      pool.for_each(
+          n, [&](size_t i) { return r % 2 ? 0u : static_cast<unsigned>(i % threads); },
+          [&](size_t i) { hits[i].fetch_add(1, std::memory_order_relaxed); });
+    }
+    for (size_t i = 0; i < hits.size(); ++i) {
+      int expect = 0;
+      for (int r = 0; r < 500; ++r)
+        expect += static_cast<size_t>(r % 200) + 1 > i ? 1 : 0;
+      ASSERT_EQ(hits[i].load(), expect) << "threads " << threads << " item " << i;
+    }
+  }
+}
+
 TEST(WorkerPool, RunsOnDistinctThreadsAtOnce) {
   // Calls that wait for each other can only finish if they run at the same time.
   WorkerPool pool(2);
