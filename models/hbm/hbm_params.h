@@ -162,7 +162,8 @@ struct HbmControllerParams {
     v("latency", latency, "s", "controller + PHY latency added to every request (uncertain)");
     v("threads", threads, "count",
       "simulator threads advancing the pseudo-channels in parallel between controller events "
-      "(1: none besides the caller); the results are identical for any count");
+      "(1: none besides the caller); same results for any count; pays off on large requests "
+      "to one GPU's HBM (kernel timing), not in cluster runs");
   }
   void validate(const ParamCheck& c) const;
 };
