@@ -36,15 +36,17 @@ bool RadixEventHeap::refill_if_due(uint64_t t) {
 }
 
 void FabricEventQueue::insert_current(FabricEvent e) {
-  if (head_ == cur_.size() || cur_.back().key <= e.key) {
+  const auto head = static_cast<std::ptrdiff_t>(head_ - cur_.data());
+  if (head_ == end_ || cur_.back().key <= e.key) {
     cur_.push_back(e);
-    return;
+  } else {
+    // After every event of the same time already there.
+    const auto at = std::upper_bound(cur_.begin() + head, cur_.end(), e.key,
+                                     [](uint64_t k, const FabricEvent& x) { return k < x.key; });
+    cur_.insert(at, e);
   }
-  // After every event of the same time already there.
-  const auto at =
-      std::upper_bound(cur_.begin() + static_cast<std::ptrdiff_t>(head_), cur_.end(), e.key,
-                       [](uint64_t k, const FabricEvent& x) { return k < x.key; });
-  cur_.insert(at, e);
+  head_ = cur_.data() + head;
+  end_ = cur_.data() + cur_.size();
 }
 
 size_t FabricEventQueue::next_occupied(size_t start) const {
@@ -61,7 +63,6 @@ size_t FabricEventQueue::next_occupied(size_t start) const {
 void FabricEventQueue::advance() {
   // The current slot is used up (and the queue is not empty): find the next non-empty slot.
   cur_.clear();
-  head_ = 0;
   const size_t start = (cursor_ + 1) & kMask;
   const size_t at = next_occupied(start);
   cursor_ = at != kSlots ? cursor_ + 1 + ((at - start) & kMask) : far_.min_key() >> kSlotBits;
@@ -89,6 +90,8 @@ void FabricEventQueue::advance() {
     }
     cur_[j] = e;
   }
+  head_ = cur_.data();
+  end_ = cur_.data() + cur_.size();
 }
 
 }  // namespace mlasim
