@@ -81,17 +81,17 @@ void FabricEventQueue::advance() {
   const size_t peek = next_occupied((i + 1) & kMask);
   peek_ = peek != kSlots ? &slots_[peek] : nullptr;
   // Stable insertion sort by time: a slot holds few events, equal times keep their order.
-  for (size_t k = 1; k < cur_.size(); ++k) {
-    const FabricEvent e = cur_[k];
-    size_t j = k;
-    while (j > 0 && cur_[j - 1].key > e.key) {
-      cur_[j] = cur_[j - 1];
-      --j;
-    }
-    cur_[j] = e;
+  FabricEvent* const first = cur_.data();
+  FabricEvent* const last = first + cur_.size();
+  for (FabricEvent* k = first + (first != last); k < last; ++k) {
+    const FabricEvent e = *k;
+    FabricEvent* j = k;
+    for (; j > first && (j - 1)->key > e.key; --j)
+      *j = *(j - 1);
+    *j = e;
   }
-  head_ = cur_.data();
-  end_ = cur_.data() + cur_.size();
+  head_ = first;
+  end_ = last;
 }
 
 }  // namespace mlasim

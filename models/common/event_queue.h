@@ -86,7 +86,7 @@ class FabricEventQueue {
       slots_[i].push_back(e);
       bits_[i >> 6] |= uint64_t{1} << (i & 63);
     } else {
-      far_.push(e);
+      push_far(e);
     }
   }
   // The next event (the queue must not be empty).
@@ -127,6 +127,7 @@ class FabricEventQueue {
   static constexpr size_t kSlots = 4096;
   static constexpr size_t kMask = kSlots - 1;
   void insert_current(FabricEvent e);
+  [[gnu::noinline]] void push_far(FabricEvent e) { far_.push(e); }
   void advance();
   // The first slot from `start` on (cyclically) that holds events, or kSlots when none does.
   size_t next_occupied(size_t start) const;
