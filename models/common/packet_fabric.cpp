@@ -242,6 +242,9 @@ uint64_t PacketFabric::hash_of(const Packet& p) const {
   // A dead link sends nothing: its waiting packets were lost when it died, and messages that
   // start on it wait at their source for the rebuilt routes.
   if (ls.dead) return;
+  // Candidates: slots 0..n-1 (inputs), n (this node's own messages). (Inputs join the slots in
+  // forward() only, never while a drain runs.)
+  const uint32_t n = static_cast<uint32_t>(v.slots.size());
   while (true) {
     // Messages whose setup has elapsed by the time the wire frees join the round-robin.
     const int64_t horizon = std::max(now, ls.wire_free);
@@ -251,15 +254,16 @@ uint64_t PacketFabric::hash_of(const Packet& p) const {
       v.source.pending.pop_front();
     }
     if (v.idle()) return;
-    // Candidates: slots 0..n-1 (inputs), n (this node's own messages).
-    const uint32_t n = static_cast<uint32_t>(v.slots.size());
+    // The message the source would serve next: the round-robin's front, else the first due.
+    const bool from_active = !v.source.active.empty();
+    const uint32_t src_msg = v.sourcing == 0 ? kNone
+                             : from_active   ? v.source.active.front()
+                                             : v.source.pending.front();
     uint32_t pick = kNone;
     int64_t pick_t0 = 0;
     auto candidate_t0 = [&](uint32_t s) -> int64_t {
       if (s < n) return earliest_start(link, pool_[v.slots[s].packets.front()]);
-      const uint32_t m =
-          v.source.active.empty() ? v.source.pending.front() : v.source.active.front();
-      return hot_[m].ready;
+      return hot_[src_msg].ready;
     };
     const uint32_t rr = v.rr <= n ? v.rr : v.rr % (n + 1);
     // Candidates in round-robin order: rr, rr + 1, ..., n, 0, ..., rr - 1.
@@ -301,9 +305,7 @@ uint64_t PacketFabric::hash_of(const Packet& p) const {
     if (pick < n) {
       payload = pool_[v.slots[pick].packets.front()].payload;
     } else {
-      const uint32_t m =
-          v.source.active.empty() ? v.source.pending.front() : v.source.active.front();
-      payload = next_payload(m);
+      payload = next_payload(src_msg);
     }
     const uint32_t wire = wire_of(link, payload);
     int64_t start = 0;
@@ -311,8 +313,9 @@ uint64_t PacketFabric::hash_of(const Packet& p) const {
       // Out of credits until some come back: the messages served next (round-robin, so by
       // then evicted from cache) are loaded meanwhile. (The front one was read just now.)
       const auto& active = v.source.active;
-      for (size_t i = 1; i < active.size() && i <= 2; ++i)
-        prefetch_line(&hot_[active[i]]);
+      auto it = active.begin();
+      for (int i = 0; i < 2 && it != active.end() && ++it != active.end(); ++i)
+        prefetch_line(&hot_[*it]);
       return;
     }
     uint32_t pkt;
@@ -323,10 +326,9 @@ uint64_t PacketFabric::hash_of(const Packet& p) const {
       --v.waiting;
       ls.queued_bytes -= pool_[pkt].payload;
     } else {
-      auto& q = v.source.active.empty() ? v.source.pending : v.source.active;
-      const uint32_t m = q.front();
+      const uint32_t m = src_msg;
       pkt = make_packet(m);
-      q.pop_front();
+      (from_active ? v.source.active : v.source.pending).pop_front();
       if (has_more(hot_[m])) {
         v.source.active.push_back(m);  // round-robin across queue pairs
       } else {
