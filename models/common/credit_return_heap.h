@@ -65,6 +65,11 @@ class CreditReturnHeap {
       root_.t = INT64_MAX;
       return;
     }
+    if (n_ == 2) {  // what pop_deep does with one left: it moves to the root
+      n_ = 1;
+      root_ = more_[1];
+      return;
+    }
     pop_deep();
   }
 
