@@ -127,6 +127,7 @@ class FabricEventQueue {
   static constexpr size_t kSlots = 4096;
   static constexpr size_t kMask = kSlots - 1;
   void insert_current(FabricEvent e);
+  // Rare (beyond the wheel), so out of line: push() inlines into the per-hop path.
   [[gnu::noinline]] void push_far(FabricEvent e) { far_.push(e); }
   void advance();
   // The first slot from `start` on (cyclically) that holds events, or kSlots when none does.
