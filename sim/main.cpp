@@ -8,6 +8,10 @@
 #include <string>
 #include <vector>
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include "models/hbm/calibrate_command.h"
 #include "sim/commands.h"
 #include "sim/errors.h"
@@ -87,6 +91,15 @@ int sc_main(int argc, char** argv) {
 }
 
 int main(int argc, char** argv) {
+#ifdef __GLIBC__
+  // Large blocks from the heap rather than mmap, and freed memory kept for reuse: the models'
+  // big vectors (packets, messages, event slots) grow by doubling, and from mmap every regrowth
+  // faults its pages in afresh. Measured: about 1.5% less wall time on the 128-host all-to-all
+  // benchmark; results do not depend on it.
+  mallopt(M_MMAP_THRESHOLD, 256 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  mallopt(M_TOP_PAD, 64 << 20);
+#endif
   // Keep SystemC's banner out of every command's output.
   setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 0);
   return sc_core::sc_elab_and_sim(argc, argv);

@@ -36,15 +36,17 @@ bool RadixEventHeap::refill_if_due(uint64_t t) {
 }
 
 void FabricEventQueue::insert_current(FabricEvent e) {
-  if (head_ == cur_.size() || cur_.back().key <= e.key) {
+  const auto head = static_cast<std::ptrdiff_t>(head_ - cur_.data());
+  if (head_ == end_ || cur_.back().key <= e.key) {
     cur_.push_back(e);
-    return;
+  } else {
+    // After every event of the same time already there.
+    const auto at = std::upper_bound(cur_.begin() + head, cur_.end(), e.key,
+                                     [](uint64_t k, const FabricEvent& x) { return k < x.key; });
+    cur_.insert(at, e);
   }
-  // After every event of the same time already there.
-  const auto at =
-      std::upper_bound(cur_.begin() + static_cast<std::ptrdiff_t>(head_), cur_.end(), e.key,
-                       [](uint64_t k, const FabricEvent& x) { return k < x.key; });
-  cur_.insert(at, e);
+  head_ = cur_.data() + head;
+  end_ = cur_.data() + cur_.size();
 }
 
 size_t FabricEventQueue::next_occupied(size_t start) const {
@@ -61,7 +63,6 @@ size_t FabricEventQueue::next_occupied(size_t start) const {
 void FabricEventQueue::advance() {
   // The current slot is used up (and the queue is not empty): find the next non-empty slot.
   cur_.clear();
-  head_ = 0;
   const size_t start = (cursor_ + 1) & kMask;
   const size_t at = next_occupied(start);
   cursor_ = at != kSlots ? cursor_ + 1 + ((at - start) & kMask) : far_.min_key() >> kSlotBits;
@@ -80,15 +81,17 @@ void FabricEventQueue::advance() {
   const size_t peek = next_occupied((i + 1) & kMask);
   peek_ = peek != kSlots ? &slots_[peek] : nullptr;
   // Stable insertion sort by time: a slot holds few events, equal times keep their order.
-  for (size_t k = 1; k < cur_.size(); ++k) {
-    const FabricEvent e = cur_[k];
-    size_t j = k;
-    while (j > 0 && cur_[j - 1].key > e.key) {
-      cur_[j] = cur_[j - 1];
-      --j;
-    }
-    cur_[j] = e;
+  FabricEvent* const first = cur_.data();
+  FabricEvent* const last = first + cur_.size();
+  for (FabricEvent* k = first + (first != last); k < last; ++k) {
+    const FabricEvent e = *k;
+    FabricEvent* j = k;
+    for (; j > first && (j - 1)->key > e.key; --j)
+      *j = *(j - 1);
+    *j = e;
   }
+  head_ = first;
+  end_ = last;
 }
 
 }  // namespace mlasim

@@ -70,6 +70,9 @@ class RadixEventHeap {
 class FabricEventQueue {
  public:
   FabricEventQueue() : slots_(kSlots) {}
+  // Not copied or moved: head_ and end_ point into cur_.
+  FabricEventQueue(const FabricEventQueue&) = delete;
+  FabricEventQueue& operator=(const FabricEventQueue&) = delete;
   bool empty() const { return size_ == 0; }
   size_t size() const { return size_; }
   [[gnu::always_inline]] void push(FabricEvent e) {
@@ -83,38 +86,38 @@ class FabricEventQueue {
       slots_[i].push_back(e);
       bits_[i >> 6] |= uint64_t{1} << (i & 63);
     } else {
-      far_.push(e);
+      push_far(e);
     }
   }
   // The next event (the queue must not be empty).
   const FabricEvent& top() {
-    if (head_ == cur_.size()) advance();
-    return cur_[head_];
+    if (head_ == end_) advance();
+    return *head_;
   }
   // True when the next event is due at or before `t`; it is then front().
   bool ready_by(uint64_t t) {
     if (size_ == 0) return false;
-    if (head_ == cur_.size()) advance();
-    if (cur_[head_].key > t) return false;
-    floor_ = cur_[head_].key;  // as a radix heap would: later pushes never precede it
+    if (head_ == end_) advance();
+    if (head_->key > t) return false;
+    floor_ = head_->key;  // as a radix heap would: later pushes never precede it
     return true;
   }
-  bool has_front() const { return head_ < cur_.size(); }
-  const FabricEvent& front() const { return cur_[head_]; }
+  bool has_front() const { return head_ != end_; }
+  const FabricEvent& front() const { return *head_; }
   // For prefetching only: an event soon after the front, about `k` places behind it (exactly
   // within the current slot; beyond it, from the next slot that held events when the current
   // one was taken, in the order they were scheduled), or null.
   const FabricEvent* ahead(size_t k) const {
-    if (head_ + k < cur_.size()) return &cur_[head_ + k];
-    const size_t j = head_ + k - cur_.size();
+    if (k < static_cast<size_t>(end_ - head_)) return head_ + k;
+    const size_t j = k - static_cast<size_t>(end_ - head_);
     return peek_ != nullptr && j < peek_->size() ? &(*peek_)[j] : nullptr;
   }
   FabricEvent pop_front() {
-    const FabricEvent e = cur_[head_];
+    const FabricEvent e = *head_;
     --size_;
-    if (++head_ == cur_.size()) {
+    if (++head_ == end_) {
       cur_.clear();
-      head_ = 0;
+      head_ = end_ = cur_.data();
     }
     return e;
   }
@@ -124,11 +127,16 @@ class FabricEventQueue {
   static constexpr size_t kSlots = 4096;
   static constexpr size_t kMask = kSlots - 1;
   void insert_current(FabricEvent e);
+  // Rare (beyond the wheel), so out of line: push() inlines into the per-hop path.
+  [[gnu::noinline]] void push_far(FabricEvent e) { far_.push(e); }
   void advance();
   // The first slot from `start` on (cyclically) that holds events, or kSlots when none does.
   size_t next_occupied(size_t start) const;
   std::vector<FabricEvent> cur_;  // the current slot's events by time, from head_ on
-  size_t head_ = 0;
+  // The current slot's next event and its end, as pointers into cur_ (the per-event path reads
+  // no vector size); set again whenever cur_ changes.
+  const FabricEvent* head_ = nullptr;
+  const FabricEvent* end_ = nullptr;
   uint64_t cursor_ = 0;  // number of the current slot (time >> kSlotBits)
   std::vector<std::vector<FabricEvent>> slots_;
   std::array<uint64_t, kSlots / 64> bits_{};        // non-empty slots

@@ -347,9 +347,11 @@ class Fabric : public sc_core::sc_module {
 
 template <class Self>
 void Fabric::run_events_as(Self& self, int64_t now) {
+  // Events are counted here and added to the totals once (only sums are ever read).
+  uint64_t ran = 0;
   while (queue_.ready_by(static_cast<uint64_t>(now))) {
     const Event e = queue_.pop_front();
-    ++ctx_.events;
+    ++ran;
     vnow_ = e.t() < now ? now : e.t();
     self.prefetch(queue_.ahead(0), queue_.ahead(1));
     self.dispatch(e.kind(), e.a, e.b());
@@ -365,16 +367,19 @@ void Fabric::run_events_as(Self& self, int64_t now) {
     const auto limit = static_cast<int64_t>(
         std::min<sc_dt::uint64>(gap.value() + static_cast<sc_dt::uint64>(now),
                                 static_cast<sc_dt::uint64>(std::numeric_limits<int64_t>::max())));
+    uint64_t ahead = 0;
     while (queue_.ready_by(static_cast<uint64_t>(limit - 1)) &&
            self.is_internal(queue_.front().kind(), queue_.front().a)) {
       const Event e = queue_.pop_front();
       self.prefetch(queue_.ahead(0), queue_.ahead(1));
-      ++ctx_.events;
-      ++events_ahead;
+      ++ahead;
       vnow_ = e.t();
       self.dispatch(e.kind(), e.a, e.b());
     }
+    ran += ahead;
+    events_ahead += ahead;
   }
+  ctx_.events += ran;
 }
 
 }  // namespace mlasim

@@ -204,11 +204,9 @@ uint64_t PacketFabric::hash_of(const Packet& p) const {
   return params_.spray ? flow ^ mix64(p.seq + 1) : flow;
 }
 
-[[gnu::always_inline]] inline bool PacketFabric::reserve(uint32_t link, uint8_t vl,
+[[gnu::always_inline]] inline bool PacketFabric::reserve(uint32_t link, LinkState& ls, VlState& v,
                                                          uint32_t credits, int64_t t0, int64_t now,
                                                          int64_t* start) {
-  LinkState& ls = state_[link];
-  VlState& v = ls.vl(vl);
   // Credit stall counts from when the packet could have gone but for credits; a start is
   // never in the past.
   const int64_t could = std::max(t0, ls.wire_free);
@@ -237,29 +235,35 @@ uint64_t PacketFabric::hash_of(const Packet& p) const {
 
 [[gnu::flatten]] void PacketFabric::drain(uint32_t link, uint8_t vl) {
   const int64_t now = now_ps();
-  const bool fcfs = state_[link].fcfs;
+  // (state_ never moves while running; the link's lane is looked up once.)
+  LinkState& ls = state_[link];
+  VlState& v = ls.vl(vl);
+  const bool fcfs = ls.fcfs;
   // A dead link sends nothing: its waiting packets were lost when it died, and messages that
   // start on it wait at their source for the rebuilt routes.
-  if (state_[link].dead) return;
+  if (ls.dead) return;
+  // Candidates: slots 0..n-1 (inputs), n (this node's own messages). (Inputs join the slots in
+  // forward() only, never while a drain runs.)
+  const uint32_t n = static_cast<uint32_t>(v.slots.size());
   while (true) {
-    VlState& v = state_[link].vl(vl);
     // Messages whose setup has elapsed by the time the wire frees join the round-robin.
-    const int64_t horizon = std::max(now, state_[link].wire_free);
+    const int64_t horizon = std::max(now, ls.wire_free);
     while (v.sourcing > 0 && !v.source.pending.empty() &&
            hot_[v.source.pending.front()].ready <= horizon) {
       v.source.active.push_back(v.source.pending.front());
       v.source.pending.pop_front();
     }
     if (v.idle()) return;
-    // Candidates: slots 0..n-1 (inputs), n (this node's own messages).
-    const uint32_t n = static_cast<uint32_t>(v.slots.size());
+    // The message the source would serve next: the round-robin's front, else the first due.
+    const bool from_active = !v.source.active.empty();
+    const uint32_t src_msg = v.sourcing == 0 ? kNone
+                             : from_active   ? v.source.active.front()
+                                             : v.source.pending.front();
     uint32_t pick = kNone;
     int64_t pick_t0 = 0;
     auto candidate_t0 = [&](uint32_t s) -> int64_t {
       if (s < n) return earliest_start(link, pool_[v.slots[s].packets.front()]);
-      const uint32_t m =
-          v.source.active.empty() ? v.source.pending.front() : v.source.active.front();
-      return hot_[m].ready;
+      return hot_[src_msg].ready;
     };
     const uint32_t rr = v.rr <= n ? v.rr : v.rr % (n + 1);
     // Candidates in round-robin order: rr, rr + 1, ..., n, 0, ..., rr - 1.
@@ -301,18 +305,17 @@ uint64_t PacketFabric::hash_of(const Packet& p) const {
     if (pick < n) {
       payload = pool_[v.slots[pick].packets.front()].payload;
     } else {
-      const uint32_t m =
-          v.source.active.empty() ? v.source.pending.front() : v.source.active.front();
-      payload = next_payload(m);
+      payload = next_payload(src_msg);
     }
     const uint32_t wire = wire_of(link, payload);
     int64_t start = 0;
-    if (!reserve(link, vl, credits_of(wire), pick_t0, now, &start)) {
+    if (!reserve(link, ls, v, credits_of(wire), pick_t0, now, &start)) {
       // Out of credits until some come back: the messages served next (round-robin, so by
       // then evicted from cache) are loaded meanwhile. (The front one was read just now.)
       const auto& active = v.source.active;
-      for (size_t i = 1; i < active.size() && i <= 2; ++i)
-        prefetch_line(&hot_[active[i]]);
+      auto it = active.begin();
+      for (int i = 0; i < 2 && it != active.end() && ++it != active.end(); ++i)
+        prefetch_line(&hot_[*it]);
       return;
     }
     uint32_t pkt;
@@ -321,20 +324,19 @@ uint64_t PacketFabric::hash_of(const Packet& p) const {
       v.slots[pick].packets.pop_front();
       if (v.slots[pick].packets.empty() && pick < 64) v.busy_slots &= ~(uint64_t{1} << pick);
       --v.waiting;
-      state_[link].queued_bytes -= pool_[pkt].payload;
+      ls.queued_bytes -= pool_[pkt].payload;
     } else {
-      auto& q = v.source.active.empty() ? v.source.pending : v.source.active;
-      const uint32_t m = q.front();
+      const uint32_t m = src_msg;
       pkt = make_packet(m);
-      q.pop_front();
+      (from_active ? v.source.active : v.source.pending).pop_front();
       if (has_more(hot_[m])) {
-        state_[link].vl(vl).source.active.push_back(m);  // round-robin across queue pairs
+        v.source.active.push_back(m);  // round-robin across queue pairs
       } else {
         msgs_[m].in_source = false;
-        --state_[link].vl(vl).sourcing;
+        --v.sourcing;
       }
     }
-    state_[link].vl(vl).rr = pick == n ? 0 : pick + 1;
+    v.rr = pick == n ? 0 : pick + 1;
     commit(link, pkt, start, wire, ser_of(link, payload), now);
   }
 }
@@ -357,7 +359,7 @@ uint64_t PacketFabric::hash_of(const Packet& p) const {
     const LinkState& in = state_[p.in_link];
     const int64_t ready = (in.to_cut_through ? p.head_in : p.tail_in) + in.to_delay;
     int64_t start = 0;
-    if (reserve(link, vl, credits_of(wire), std::max(ready, p.tail_in - ser), now, &start)) {
+    if (reserve(link, ls, v, credits_of(wire), std::max(ready, p.tail_in - ser), now, &start)) {
       commit(link, pkt, start, wire, ser, now);
       return;
     }

@@ -252,8 +252,10 @@ class PacketFabric final : public Fabric {
   // Decides the next hop at the node (per-packet routing), then forwards.
   [[gnu::noinline]] void route(uint32_t pkt);
   [[gnu::noinline]] void drain(uint32_t link, uint8_t vl);
-  inline bool reserve(uint32_t link, uint8_t vl, uint32_t credits, int64_t t0, int64_t now,
-                      int64_t* start);
+  // Reserves `credits` on a lane (`v`, of `ls`, the state of `link`) for a packet that may leave
+  // from t0 on; false when they will not all be back in time.
+  inline bool reserve(uint32_t link, LinkState& ls, VlState& v, uint32_t credits, int64_t t0,
+                      int64_t now, int64_t* start);
   // Sends the packet at `start` (its wire bytes and serialisation on `link` given).
   inline void commit(uint32_t link, uint32_t pkt, int64_t start, uint32_t wire, int64_t ser,
                      int64_t now);
