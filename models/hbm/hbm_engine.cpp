@@ -119,9 +119,8 @@ void HbmEngine::push_range(uint64_t id, uint64_t b0, uint64_t b1, bool write, in
     }
   }
   // A channel is brought to the present before its share arrives. Channels are independent
-  // here (push() issues nothing), so on the pool each does both (on its owner thread unless
-  // another is idle);
-  // the logs are then applied in the serial order, which is the order of the pieces.
+  // here (push() issues nothing), so on the pool each does both, on its owner thread unless
+  // another is idle; the logs are then applied in the serial order, the order of the pieces.
   auto step = [&](size_t i) {
     Piece& p = pieces_[i];
     HbmAddressMap::Cursor c;
