@@ -322,7 +322,8 @@ uint64_t PacketFabric::hash_of(const Packet& p) const {
     if (pick < n) {
       pkt = v.slots[pick].packets.front();
       v.slots[pick].packets.pop_front();
-      if (v.slots[pick].packets.empty() && pick < 64) v.busy_slots &= ~(uint64_t{1} << pick);
+      if (v.slots[pick].packets.empty() && pick < kMaskedSlots)
+        v.busy_slots &= ~(uint64_t{1} << pick);
       --v.waiting;
       ls.queued_bytes -= pool_[pkt].payload;
     } else {
@@ -374,7 +375,7 @@ uint64_t PacketFabric::hash_of(const Packet& p) const {
   }
   it->packets.push_back(pkt);
   const auto slot = static_cast<size_t>(it - v.slots.begin());
-  if (slot < 64) v.busy_slots |= uint64_t{1} << slot;
+  if (slot < kMaskedSlots) v.busy_slots |= uint64_t{1} << slot;
   ++v.waiting;
   state_[link].queued_bytes += pool_[pkt].payload;
 }
