@@ -22,6 +22,7 @@
 #pragma once
 
 #include <filesystem>
+#include <memory>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -70,7 +71,8 @@ class TraceWorkload : public WorkloadGenerator {
 
  private:
   TraceWorkloadParams params_;
-  mutable nlohmann::ordered_json last_metadata_;  // of the trace generate() read last
+  mutable nlohmann::ordered_json last_metadata_;         // of the trace generate() read last
+  mutable std::shared_ptr<const InferenceFacts> facts_;  // read from it; null without
 };
 
 }  // namespace mlasim

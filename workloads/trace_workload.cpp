@@ -13,7 +13,9 @@ Workload TraceWorkload::generate(const ClusterShape& cluster) const {
   nlohmann::json metadata;
   Workload w = read_trace_file(params_.file, &metadata);
   // Checked here, so that a bad block is bad input before the run rather than after it.
-  if (!metadata.is_null()) inference_facts_from_metadata(metadata, params_.file);
+  facts_ = metadata.is_null() ? nullptr
+                              : std::make_shared<const InferenceFacts>(
+                                    inference_facts_from_metadata(metadata, params_.file));
   last_metadata_ = metadata;
   if (static_cast<int>(w.ranks.size()) != cluster.ranks()) {
     throw InputError(fmt::format("{}: trace has {} ranks but the cluster has {} GPUs", params_.file,
@@ -23,8 +25,8 @@ Workload TraceWorkload::generate(const ClusterShape& cluster) const {
 }
 
 WorkloadReport TraceWorkload::report(const WorkloadRun& run) const {
-  if (last_metadata_.is_null()) return {};
-  return inference_report(inference_facts_from_metadata(last_metadata_, params_.file), run);
+  if (!facts_) return {};
+  return inference_report(*facts_, run);
 }
 
 }  // namespace mlasim
