@@ -43,7 +43,21 @@ std::unique_ptr<Fabric> make_fabric(const NetworkParams& p,
   if (f == NetworkFidelity::Auto) {
     f = placeholder.empty() ? NetworkFidelity::Packet : NetworkFidelity::Message;
   }
-  if (f == NetworkFidelity::Message) return nullptr;
+  if (f == NetworkFidelity::Message) {
+    // Whole messages hop through the nodes themselves: every node must take them.
+    for (const auto& n : nodes) {
+      if (n && !n->supports_messages()) {
+        throw InputError(fmt::format(
+            "network.fidelity: {} runs whole messages through placeholder (fixed_latency) "
+            "models{}, but {} is a packet-level model; use network.fidelity: packet or flow "
+            "with packet-capable models (nic: rdma, switch: infiniband, nvswitch: nvswitch), or "
+            "give it type: fixed_latency",
+            enum_name(p.fidelity),
+            placeholder.empty() ? "" : fmt::format(" (as {} is)", placeholder), n->name()));
+      }
+    }
+    return nullptr;
+  }
   if (!placeholder.empty()) {
     throw InputError(fmt::format(
         "network.fidelity: {} needs packet-capable NIC and switch models, but {} is a "

@@ -13,6 +13,7 @@ class FabricNode : public NetworkNode {
   explicit FabricNode(const ModuleEnv& env) : NetworkNode(env.module_name, env.ctx) {}
   // Messages reach these nodes only as packets or flows, handled by the fabric.
   void receive(Message msg, int in_port) override;
+  bool supports_messages() const override { return false; }
 };
 
 }  // namespace mlasim

@@ -65,6 +65,8 @@ class NetworkNode : public sc_core::sc_module {
 
   // Placeholder nodes return false: they cannot run on a packet or flow fabric.
   virtual bool supports_fabric() const { return true; }
+  // Packet-only models return false: they never take whole messages (message-level network).
+  virtual bool supports_messages() const { return true; }
   // How the packet fabric treats this node (NICs and switches override; GPUs set it).
   virtual PacketNodeTraits packet_traits() const { return endpoint_traits_; }
 

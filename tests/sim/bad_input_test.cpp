@@ -302,6 +302,11 @@ std::vector<BadInput> cases() {
       {"UnknownCliFlag", {}, {"run", "--frobnicate"}, {"--frobnicate"}},
       {"UnknownCommand", {}, {"frobnicate"}, {"unknown command 'frobnicate'", "run"}},
       {"NonexistentFile", {}, {"run", "@DIR@/missing.yaml"}, {"missing.yaml"}},
+      {"MessageFidelityWithPacketModels",
+       {},
+       {"run", kTeaching, "-q", "--no-plots", "--out", "@DIR@/out", "--set",
+        "network.fidelity=message"},
+       {"network.fidelity: message", "is a packet-level model"}},
   };
 }
 
