@@ -21,6 +21,17 @@ Workload TraceWorkload::generate(const ClusterShape& cluster) const {
     throw InputError(fmt::format("{}: trace has {} ranks but the cluster has {} GPUs", params_.file,
                                  w.ranks.size(), cluster.ranks()));
   }
+  if (facts_ && !facts_->prompts_done.empty()) {
+    // One count per DP group and pass; the groups split the ranks evenly (TP within a group).
+    const size_t groups = facts_->prompts_done.size() / facts_->prefill_passes;
+    if (w.ranks.size() % groups != 0) {
+      throw InputError(fmt::format(
+          "{}: metadata: prompts_done: {} counts over {} passes make {} DP groups, which do not "
+          "divide the trace's {} ranks",
+          params_.file, facts_->prompts_done.size(), facts_->prefill_passes, groups,
+          w.ranks.size()));
+    }
+  }
   return w;
 }
 

@@ -118,6 +118,31 @@ TEST(Trace, ReplayMustMatchTheClusterSize) {
   std::filesystem::remove(p);
 }
 
+// Prefill prompt counts name one count per DP group and pass: the groups must split the trace's
+// ranks evenly, or the per-prompt TTFT figures could not be placed (they were left out silently).
+TEST(Trace, PromptCountsMustSplitTheRanksIntoGroups) {
+  const auto p = std::filesystem::temp_directory_path() / "mlasim_trace_groups.json";
+  InferenceFacts f;
+  f.phase = InferencePhase::Prefill;
+  f.prefill_passes = 1;
+  TraceWorkloadParams params;
+  params.file = p.string();
+  f.prompts_done = {1, 2};  // two groups of two ranks
+  std::ofstream(p) << workload_to_json(sample(), inference_trace_metadata(f)).dump();
+  EXPECT_EQ(TraceWorkload(params).generate(ClusterShape{2, 2}).ranks.size(), 4u);
+  f.prompts_done = {1, 2, 3};  // three groups cannot split four ranks
+  std::ofstream(p) << workload_to_json(sample(), inference_trace_metadata(f)).dump();
+  try {
+    TraceWorkload(params).generate(ClusterShape{2, 2});
+    ADD_FAILURE() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("prompts_done: 3 counts over 1 passes make 3 DP groups"),
+              std::string::npos)
+        << e.what();
+  }
+  std::filesystem::remove(p);
+}
+
 // Schema 1.1: attention kv_lens may be left out (1.0 traces read as before) and survives a round
 // trip; the minor version and the metadata block are checked.
 TEST(Trace, MinorVersionOneFields) {
