@@ -189,14 +189,13 @@ void PacketFabric::unref(uint32_t m) {
   }
 }
 
-[[gnu::always_inline]] inline int64_t PacketFabric::earliest_start(uint32_t link,
-                                                                   const Packet& p) const {
-  if (p.in_link == kNone) return hot_[p.msg].ready;
+[[gnu::always_inline]] inline int64_t PacketFabric::earliest_start(const Packet& p,
+                                                                   int64_t ser) const {
   // When the node it is in may forward it (it is not that node's to sink), and cut-through:
   // the tail must not leave before it has arrived.
   const LinkState& in = state_[p.in_link];
   const int64_t ready = (in.to_cut_through ? p.head_in : p.tail_in) + in.to_delay;
-  return std::max(ready, p.tail_in - ser_of(link, p.payload));
+  return std::max(ready, p.tail_in - ser);
 }
 
 uint64_t PacketFabric::hash_of(const Packet& p) const {
@@ -262,7 +261,10 @@ uint64_t PacketFabric::hash_of(const Packet& p) const {
     uint32_t pick = kNone;
     int64_t pick_t0 = 0;
     auto candidate_t0 = [&](uint32_t s) -> int64_t {
-      if (s < n) return earliest_start(link, pool_[v.slots[s].packets.front()]);
+      if (s < n) {
+        const Packet& p = pool_[v.slots[s].packets.front()];
+        return earliest_start(p, ser_of(link, p.payload));
+      }
       return hot_[src_msg].ready;
     };
     const uint32_t rr = v.rr <= n ? v.rr : v.rr % (n + 1);
@@ -352,15 +354,13 @@ uint64_t PacketFabric::hash_of(const Packet& p) const {
   const uint8_t vl = p.vl;
   VlState& v = ls.vl(vl);
   if (v.idle()) {
-    // Its wire bytes and serialisation here, worked out once (earliest_start inlined).
+    // Its wire bytes and serialisation here, worked out once.
     const uint32_t payload = p.payload;
     const bool full = payload == mtu_;
     const uint32_t wire = full ? ls.mtu_wire : wire_of(link, payload);
     const int64_t ser = full ? ls.mtu_ser : ser_of(link, payload);
-    const LinkState& in = state_[p.in_link];
-    const int64_t ready = (in.to_cut_through ? p.head_in : p.tail_in) + in.to_delay;
     int64_t start = 0;
-    if (reserve(link, ls, v, credits_of(wire), std::max(ready, p.tail_in - ser), now, &start)) {
+    if (reserve(link, ls, v, credits_of(wire), earliest_start(p, ser), now, &start)) {
       commit(link, pkt, start, wire, ser, now);
       return;
     }

@@ -265,7 +265,8 @@ class PacketFabric final : public Fabric {
   inline void free_input(uint32_t link, uint8_t vl, uint32_t credits, uint32_t wire, int64_t from,
                          int64_t to);
   inline void return_credits(uint32_t link, uint8_t vl, uint32_t credits, int64_t t);
-  inline int64_t earliest_start(uint32_t link, const Packet& p) const;
+  // When a packet that came in over a link may leave on the next one, where it takes `ser`.
+  inline int64_t earliest_start(const Packet& p, int64_t ser) const;
   // Its routing hash (per-packet routing only; spraying varies it per packet).
   uint64_t hash_of(const Packet& p) const;
   // Its wire bytes on the link it came in on.
