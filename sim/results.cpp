@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <vector>
@@ -163,6 +164,48 @@ std::string format_summary_table(const nlohmann::ordered_json& summary, bool ful
   if (left_out > 0)
     out += fmt::format("({} more keys in summary.json; --full prints them all)\n", left_out);
   return out;
+}
+
+// Picoseconds as microseconds with six decimals, from the integer (the bytes "{:.6f}" writes
+// for ps * 1e-6, without formatting a double).
+void append_us(fmt::memory_buffer& b, int64_t ps) {
+  uint64_t mag = static_cast<uint64_t>(ps);
+  if (ps < 0) {
+    b.push_back('-');
+    mag = 0 - mag;
+  }
+  fmt::format_to(fmt::appender(b), "{}", mag / 1000000);
+  char frac[7] = {'.', '0', '0', '0', '0', '0', '0'};
+  uint64_t r = mag % 1000000;
+  for (int i = 6; i >= 1; --i, r /= 10)
+    frac[i] = static_cast<char>('0' + r % 10);
+  b.append(frac, frac + 7);
+}
+
+// `v` with `decimals` (at most 6) decimals: the bytes "{:.Nf}" writes, without fmt's exact
+// (Dragon4) path where plain arithmetic settles the rounding. Below 10^9, v x 10^N is within
+// 2^-53 of that size (about 1e-7) of the exact product, so unless it lies that close to half
+// way between two integers, its nearest integer is the exact product's; near a half, or for
+// negative (-0 included), large or non-finite values, fmt decides.
+void append_fixed(fmt::memory_buffer& b, double v, int decimals) {
+  static constexpr double kScale[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6};
+  const double y = v * kScale[decimals];
+  const double frac = y - std::floor(y);  // exact in floating point
+  if (!(v >= 0 && y < 1e9) || std::signbit(v) || std::fabs(frac - 0.5) < 1e-5) {
+    fmt::format_to(fmt::appender(b), "{:.{}f}", v, decimals);
+    return;
+  }
+  const auto n = static_cast<uint64_t>(y) + (frac > 0.5 ? 1 : 0);
+  uint64_t unit = 1;
+  for (int i = 0; i < decimals; ++i)
+    unit *= 10;
+  fmt::format_to(fmt::appender(b), "{}", n / unit);
+  if (decimals == 0) return;
+  char digits[7] = {'.'};
+  uint64_t r = n % unit;
+  for (int i = decimals; i >= 1; --i, r /= 10)
+    digits[i] = static_cast<char>('0' + r % 10);
+  b.append(digits, digits + decimals + 1);
 }
 
 }  // namespace mlasim

@@ -20,22 +20,6 @@ void append(fmt::memory_buffer& b, std::string_view s) {
   b.append(s.data(), s.data() + s.size());
 }
 
-// Picoseconds as microseconds with six decimals, from the integer (the bytes "{:.6f}" writes
-// for ps * 1e-6, without formatting a double).
-void append_us(fmt::memory_buffer& b, int64_t ps) {
-  uint64_t mag = static_cast<uint64_t>(ps);
-  if (ps < 0) {
-    b.push_back('-');
-    mag = 0 - mag;
-  }
-  fmt::format_to(fmt::appender(b), "{}", mag / 1000000);
-  char frac[7] = {'.', '0', '0', '0', '0', '0', '0'};
-  uint64_t r = mag % 1000000;
-  for (int i = 6; i >= 1; --i, r /= 10)
-    frac[i] = static_cast<char>('0' + r % 10);
-  b.append(frac, frac + 7);
-}
-
 double utilization(const FabricLink& l, Time end) {
   return end.ps() > 0 ? static_cast<double>(l.stats.busy_ps) / static_cast<double>(end.ps()) : 0.0;
 }
@@ -227,10 +211,12 @@ void write_network_results(const Fabric& f, Time end, const std::filesystem::pat
       append_us(o, fct);
       o.push_back(',');
       append_us(o, r.ideal_ps);
-      fmt::format_to(fmt::appender(o), ",{:.6f}\n",
-                     r.ideal_ps > 0 && done
-                         ? static_cast<double>(fct) / static_cast<double>(r.ideal_ps)
-                         : 0.0);
+      o.push_back(',');
+      append_fixed(
+          o,
+          r.ideal_ps > 0 && done ? static_cast<double>(fct) / static_cast<double>(r.ideal_ps) : 0.0,
+          6);
+      o.push_back('\n');
     }
     write_file_atomic(dir / "messages.csv", std::string_view(o.data(), o.size()));
   }
@@ -252,9 +238,16 @@ void write_network_results(const Fabric& f, Time end, const std::filesystem::pat
         for (size_t i = 0; i < n; ++i) {
           const double b = i < busy.size() ? busy[i] : 0.0;
           const double q = i < queue.size() ? queue[i] : 0.0;
-          fmt::format_to(fmt::appender(o), "{},{},{},{},{:.6f},{:.6f},{:.6f},{:.3f}\n", l.name,
-                         l.timing.tier, l.timing.plane, i, static_cast<double>(i) * w * 1e-6,
-                         w * 1e-6, b / w, q / w);
+          fmt::format_to(fmt::appender(o), "{},{},{},{},", l.name, l.timing.tier, l.timing.plane,
+                         i);
+          append_us(o, static_cast<int64_t>(i) * width);
+          o.push_back(',');
+          append_us(o, width);
+          o.push_back(',');
+          append_fixed(o, b / w, 6);
+          o.push_back(',');
+          append_fixed(o, q / w, 3);
+          o.push_back('\n');
         }
       }
     }

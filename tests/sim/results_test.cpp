@@ -1,8 +1,12 @@
-// The terminal summary table: headline and full forms, units from key suffixes.
+// The terminal summary table: headline and full forms, units from key suffixes; the fast CSV
+// number writers against fmt's exact formatting.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
+#include <limits>
+#include <random>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -80,6 +84,58 @@ TEST(SummaryTable, RunOnlySummaryIsShownWhole) {
   s["network_fidelity"] = "message";
   s["gpu0_busy_us"] = 1.0;
   EXPECT_EQ(format_summary_table(s, false), format_summary_table(s, true));
+}
+
+// append_fixed and append_us write exactly what fmt's "{:.Nf}" writes (fmt rounds the double's
+// exact binary value), over random values of several magnitudes, exact halves (ties), values
+// just either side of a rounding boundary, and the special cases.
+TEST(CsvNumbers, FixedAndMicrosecondsMatchFmtByteForByte) {
+  auto fixed = [](double v, int decimals) {
+    fmt::memory_buffer b;
+    append_fixed(b, v, decimals);
+    return fmt::to_string(b);
+  };
+  std::vector<double> values = {0.0,
+                                -0.0,
+                                1.0,
+                                0.5,
+                                2.5,
+                                0.0078125,  // 1/128: x 1e6 is exactly 7812.5, a tie
+                                1.0 / 1024,
+                                0.0000005,
+                                0.0000015,
+                                999999.9999995,
+                                1e8 + 0.5,
+                                1e9,
+                                1e20,
+                                -3.25,
+                                std::numeric_limits<double>::infinity(),
+                                std::numeric_limits<double>::quiet_NaN(),
+                                std::numeric_limits<double>::denorm_min()};
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  for (int i = 0; i < 20000; ++i) {
+    values.push_back(unit(rng));
+    values.push_back(unit(rng) * 1e6);
+    values.push_back(std::exp(unit(rng) * 40 - 20));
+    // Next to a boundary of the sixth decimal: k + 0.5 units, and its neighbouring doubles.
+    const double tie = (std::floor(unit(rng) * 1e6) + 0.5) / 1e6;
+    values.push_back(tie);
+    values.push_back(std::nextafter(tie, 0.0));
+    values.push_back(std::nextafter(tie, 1.0));
+    values.push_back(static_cast<double>(rng() % (1u << 20)) / 1024.0);  // exact binary fractions
+  }
+  for (const double v : values) {
+    for (int d = 0; d <= 6; ++d) {
+      ASSERT_EQ(fixed(v, d), fmt::format("{:.{}f}", v, d)) << "value " << v << ", " << d;
+    }
+  }
+  for (int i = 0; i < 20000; ++i) {
+    const auto ps = static_cast<int64_t>(rng() % 4'000'000'000'000ull) - 1'000'000'000'000;
+    fmt::memory_buffer b;
+    append_us(b, ps);
+    ASSERT_EQ(fmt::to_string(b), fmt::format("{:.6f}", static_cast<double>(ps) * 1e-6)) << ps;
+  }
 }
 
 }  // namespace
