@@ -79,6 +79,7 @@ class FlowFabric : public Fabric {
     uint32_t mark = 0;     // recompute_epoch_ while in the set being refilled
     bool fixed = false;    // scratch: next_rate set
     uint8_t hops = 0;      // path length, or kLongPath: the path is in Flow::path
+    uint16_t shadows = 0;  // bit i: hop i is a shadow link, left out of the rate computation
     uint32_t hop[kInlineHops] = {};
   };
   static_assert(sizeof(Hot) == 64);
@@ -173,6 +174,16 @@ class FlowFabric : public Fabric {
   void schedule_next(int64_t now);
   void request_update(bool now_ok = false);  // now_ok: even before the next recomputation time
   bool alone(uint32_t flow) const;           // no other flow on any link of its path
+  void find_shadows();
+  uint16_t shadow_mask(const std::vector<uint32_t>& path);
+  // The links of the flow's path that take part in the rate computation (shadows left out).
+  template <class Fn>
+  void for_rate_links(uint32_t id, Fn&& fn) const {
+    const uint32_t skip = hot_[id].shadows;
+    const auto path = path_of(id);
+    for (uint32_t i = 0; i < path.size(); ++i)
+      if (!(skip >> i & 1)) fn(path[i]);
+  }
   void finish(uint32_t flow);
   void note_flow_on_links(uint32_t flow);
   void link_attach(uint32_t id);
@@ -216,6 +227,17 @@ class FlowFabric : public Fabric {
     f.slot.resize(f.path.size());
     return f.slot.data();
   }
+  // Shadow links. Through a node with two ports that is not an endpoint, every flow entering by
+  // one port leaves by the other (routes neither end there nor turn back), so the link in and
+  // the link out carry the same flows, listed in the same order on both. Of such a pair, the
+  // link with the larger capacity never limits a rate before the other (equal capacities: the
+  // same values); it is the shadow, left out of the max-min computation, which then finds the
+  // same rates in the same order of operations. Its rate sum and series are kept all the same.
+  std::vector<uint32_t> shadow_of_;  // by link: its shadow, or UINT32_MAX
+  std::vector<uint8_t> is_shadow_;   // by link
+  std::vector<uint32_t> through_;    // by link into a two-port node: the link out that follows
+  std::vector<uint8_t> two_port_;    // by node: a two-port node that is not an endpoint
+  bool shadows_on_ = true;           // off for good once a route breaks the rule above
   std::vector<uint32_t> free_flows_;
   std::vector<uint32_t> path_scratch_;
   std::vector<uint32_t> active_;   // transferring, in start order less swap-removals

@@ -33,14 +33,14 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
   uint32_t ep = ++recompute_epoch_;
   touched_links_.clear();
   for (uint32_t id : fresh) {
-    for (uint32_t l : path_of(id)) {
+    for_rate_links(id, [&](uint32_t l) {
       if (link_mark_[l] != ep) {
         link_mark_[l] = ep;
         arrivals_on_[l] = 0;
         touched_links_.push_back(l);
       }
       ++arrivals_on_[l];
-    }
+    });
   }
   for (uint32_t l : touched_links_) {
     // Shares only grow along the filling, so the level is at least the first one: a link
@@ -77,14 +77,12 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
     touched_links_.push_back(l);
   };
   for (uint32_t id : done)
-    for (uint32_t l : path_of(id))
-      visit(l);
+    for_rate_links(id, visit);
   for (uint32_t id : fresh) {
     link_attach(id);
     hot_[id].mark = ep;
     rerate_.push_back(id);
-    for (uint32_t l : path_of(id))
-      visit(l);
+    for_rate_links(id, visit);
   }
   for (size_t q = 0; q < touched_links_.size(); ++q) {
     const uint32_t l = touched_links_[q];
@@ -101,8 +99,7 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
         h.mark = ep;
         rerate_.push_back(o.flow);
         ++open;
-        for (uint32_t m : path_of(o.flow))
-          visit(m);
+        for_rate_links(o.flow, visit);
       } else {
         held += h.rate;
       }
@@ -142,7 +139,7 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
       if (h.mark != ep || h.fixed) continue;
       h.fixed = true;
       h.next_rate = best;
-      for (uint32_t m : path_of(o.flow)) {
+      for_rate_links(o.flow, [&](uint32_t m) {
         cap_left_[m] -= best;
         if (--unfrozen_on_[m] > 0 && m != bottleneck) {
           share_[m] = std::max(0.0, cap_left_[m]) / unfrozen_on_[m];
@@ -153,20 +150,27 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
         } else if (m != bottleneck) {
           heap_erase(heap_at_[m]);
         }
-      }
+      });
     }
   }
 
   // Utilisation series up to now at the old rates, then the new rates (only touched links
   // change their rate sums).
-  if (series_enabled_) {
+  // The shadows of touched links are touched as well (they carry the same flows).
+  auto with_shadows = [&](auto&& fn) {
     for (uint32_t l : touched_links_) {
+      fn(l);
+      if (shadows_on_ && shadow_of_[l] != UINT32_MAX) fn(shadow_of_[l]);
+    }
+  };
+  if (series_enabled_) {
+    with_shadows([&](uint32_t l) {
       if (link_rate_[l] > 0) {
         links_[l].stats.busy_series.add(link_since_[l], now, link_rate_[l] / capacity_[l],
                                         params_.report.bin.ps(), params_.report.max_bins);
       }
       link_since_[l] = now;
-    }
+    });
     for (uint32_t id : done)
       if (flows_[id].had_links)
         for (uint32_t l : path_of(id))
@@ -191,9 +195,11 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
     set_rate(id, r, now, !rebuild);
   }
   if (rebuild) rebuild_due(now);
-  if (series_enabled_)
-    for (uint32_t l : touched_links_)
+  if (series_enabled_) {
+    with_shadows([&](uint32_t l) {
       if (on_link_[l].empty()) link_rate_[l] = 0;  // no rounding residue on an idle link
+    });
+  }
 }
 
 void FlowFabric::link_attach(uint32_t id) {
