@@ -48,75 +48,16 @@ void FlowFabric::finalize() {
   heap_at_.assign(n, 0);
   arrivals_on_.assign(n, 0);
   find_shadows();
-}
-
-void FlowFabric::find_shadows() {
-  const size_t n = links_.size();
-  shadow_of_.assign(n, UINT32_MAX);
-  is_shadow_.assign(n, 0);
-  through_.assign(n, UINT32_MAX);
-  two_port_.assign(nodes_.size(), 0);
-  for (uint32_t v = 0; v < nodes_.size(); ++v) {
-    const auto& outs = out_links_[v];
-    if (rank_of_[v] >= 0 || outs.size() != 2 || outs[0] == UINT32_MAX || outs[1] == UINT32_MAX)
-      continue;
-    // The link in by port p is the reverse of the link out by port p.
-    std::array<uint32_t, 2> in{UINT32_MAX, UINT32_MAX};
-    for (size_t p = 0; p < 2; ++p) {
-      const FabricLink& o = links_[outs[p]];
-      const auto& back = out_links_[o.to];
-      if (o.to_port < 0 || static_cast<size_t>(o.to_port) >= back.size()) continue;
-      const uint32_t l = back[static_cast<size_t>(o.to_port)];
-      if (l != UINT32_MAX && links_[l].to == v) in[p] = l;
-    }
-    if (in[0] == UINT32_MAX || in[1] == UINT32_MAX || in[0] == in[1]) continue;
-    two_port_[v] = 1;
-    for (size_t p = 0; p < 2; ++p) {
-      const uint32_t a = in[p], b = outs[1 - p];
-      through_[a] = b;
-      // A link in two pairs (a chain of two-port nodes) stays in the computation.
-      auto paired = [&](uint32_t l) { return shadow_of_[l] != UINT32_MAX || is_shadow_[l]; };
-      if (paired(a) || paired(b)) continue;
-      // Equal capacities give the same shares; otherwise a clear margin keeps rounding from
-      // ever putting the larger link's share below the smaller one's.
-      uint32_t keep = UINT32_MAX, shadow = UINT32_MAX;
-      if (capacity_[a] == capacity_[b] || capacity_[a] >= capacity_[b] * (1 + 1e-6)) {
-        keep = b;
-        shadow = a;
-      } else if (capacity_[b] >= capacity_[a] * (1 + 1e-6)) {
-        keep = a;
-        shadow = b;
-      }
-      if (keep == UINT32_MAX) continue;
-      shadow_of_[keep] = shadow;
-      is_shadow_[shadow] = 1;
-    }
-  }
-}
-
-uint16_t FlowFabric::shadow_mask(const std::vector<uint32_t>& path) {
-  if (!shadows_on_) return 0;
-  // The rule shadows rest on: a route neither starts at a two-port node nor turns back there.
-  bool ok = path.size() <= 16 && !two_port_[links_[path.front()].from];
-  for (size_t i = 0; ok && i < path.size(); ++i) {
-    const uint32_t next = through_[path[i]];
-    if (next != UINT32_MAX && (i + 1 == path.size() || path[i + 1] != next)) ok = false;
-  }
-  if (!ok) {
-    shadows_on_ = false;  // from here on every link takes part, as without shadows
-    for (Hot& h : hot_)
-      h.shadows = 0;
-    return 0;
-  }
-  uint16_t mask = 0;
-  for (size_t i = 0; i < path.size(); ++i)
-    if (is_shadow_[path[i]]) mask = static_cast<uint16_t>(mask | (1u << i));
-  return mask;
+  ranks_ = 0;
+  for (int32_t r : rank_of_)
+    ranks_ = std::max(ranks_, r + 1);
+  route_row_.assign(nodes_.size(), UINT32_MAX);
 }
 
 void FlowFabric::inject(NetworkNode& at, Message msg, std::function<void()> on_sent) {
   std::vector<uint32_t>& path = path_scratch_;
-  if (!path_links(at.fabric_index, msg.dst, msg.flow_hash, path) || path.empty()) {
+  RouteFacts facts;
+  if (!route_of(at.fabric_index, msg, path, facts)) {
     throw SimulationError(fmt::format("{}: no route to GPU {} (message {} from GPU {})", at.name(),
                                       msg.dst, msg.id, msg.src));
   }
@@ -140,25 +81,21 @@ void FlowFabric::inject(NetworkNode& at, Message msg, std::function<void()> on_s
   fluid_[id].version = version;
   hot_[id] = Hot{};
   const uint64_t bytes = msg.bytes.count();
-  f.record = open_message(msg, ideal_ps(path, bytes, msg.sm_issued), &f.qp_seq);
+  // Ideal: setup, propagation and pipelines, the bytes at the bottleneck's payload rate (what
+  // Fabric::ideal_ps gives, from the route's facts).
+  const int64_t setup = setup_ps(path.front(), msg.sm_issued);
+  const int64_t ideal =
+      setup + facts.lat_ps +
+      static_cast<int64_t>(std::ceil(static_cast<double>(bytes) * 1e12 / facts.bottleneck));
+  f.record = open_message(msg, ideal, &f.qp_seq);
   fluid_[id].remaining = static_cast<double>(bytes);
   fluid_[id].tolerance = 1e-6 * std::max(1.0, static_cast<double>(bytes));
   f.in_port = static_cast<uint32_t>(links_[path.back()].to_port);
   // Latency after the fluid transfer: propagation and pipelines, plus the store-and-forward
   // pipeline fill of the first packet beyond the bottleneck hop.
-  const uint64_t first = std::min<uint64_t>(bytes, mtu_);
-  int64_t lat = 0, ser_sum = 0, ser_max = 0;
-  for (size_t i = 0; i < path.size(); ++i) {
-    const FabricLink& l = links_[path[i]];
-    const bool last = i + 1 == path.size();
-    const PacketNodeTraits& t = traits_[l.to];
-    lat += l.timing.latency.ps() + (last ? t.sink_latency : t.pipeline).ps();
-    const int64_t s = l.rate.transfer_time(Bytes(l.overhead.wire_bytes(first))).ps();
-    ser_max = std::max(ser_max, s);
-    if (last || !t.cut_through) ser_sum += s;
-  }
-  f.tail_ps = lat + std::max<int64_t>(0, ser_sum - ser_max);
-  const int64_t start = now_ps() + setup_ps(path.front(), msg.sm_issued);
+  if (bytes < mtu_) serialisation(path.data(), path.size(), bytes, facts);
+  f.tail_ps = facts.lat_ps + std::max<int64_t>(0, facts.ser_sum_ps - facts.ser_max_ps);
+  const int64_t start = now_ps() + setup;
   Hot& hot = hot_[id];
   hot.shadows = shadow_mask(path);
   if (path.size() <= kInlineHops) {

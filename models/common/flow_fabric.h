@@ -174,6 +174,24 @@ class FlowFabric : public Fabric {
   void schedule_next(int64_t now);
   void request_update(bool now_ok = false);  // now_ok: even before the next recomputation time
   bool alone(uint32_t flow) const;           // no other flow on any link of its path
+  // What every message on a route shares: propagation and pipeline latency, the bottleneck
+  // payload rate, and the first packet's serialisation terms (for a full packet).
+  struct RouteFacts {
+    int64_t lat_ps = 0;
+    double bottleneck = std::numeric_limits<double>::infinity();  // bytes per s
+    int64_t ser_sum_ps = 0, ser_max_ps = 0;
+  };
+  struct Route {
+    enum State : uint8_t { kUnknown, kKept, kHopByHop };
+    uint32_t first = 0;  // into route_links_
+    uint8_t hops = 0;
+    State state = kUnknown;
+    RouteFacts facts;
+  };
+  // The route of a message from `node`, and its facts; false when there is none.
+  bool route_of(uint32_t node, const Message& msg, std::vector<uint32_t>& path, RouteFacts& facts);
+  // Sets the serialisation terms of `facts` for a first packet of min(bytes, mtu) bytes.
+  void serialisation(const uint32_t* path, size_t hops, uint64_t bytes, RouteFacts& facts) const;
   void find_shadows();
   uint16_t shadow_mask(const std::vector<uint32_t>& path);
   // The links of the flow's path that take part in the rate computation (shadows left out).
@@ -238,6 +256,11 @@ class FlowFabric : public Fabric {
   std::vector<uint32_t> through_;    // by link into a two-port node: the link out that follows
   std::vector<uint8_t> two_port_;    // by node: a two-port node that is not an endpoint
   bool shadows_on_ = true;           // off for good once a route breaks the rule above
+  // Routes with no choice on the way, by (node, destination rank): row route_row_[node].
+  int32_t ranks_ = 0;
+  std::vector<uint32_t> route_row_;  // by node: first entry in routes_, or UINT32_MAX
+  std::vector<Route> routes_;
+  std::vector<uint32_t> route_links_;
   std::vector<uint32_t> free_flows_;
   std::vector<uint32_t> path_scratch_;
   std::vector<uint32_t> active_;   // transferring, in start order less swap-removals

@@ -1,0 +1,133 @@
+// FlowFabric's routes: the cache of routes that have no choice on the way, the facts of a
+// route every message on it shares, and the shadow links left out of the rate computation
+// (see flow_fabric.h).
+#include "models/common/flow_fabric.h"
+
+#include <algorithm>
+#include <limits>
+
+namespace mlasim {
+
+bool FlowFabric::route_of(uint32_t node, const Message& msg, std::vector<uint32_t>& path,
+                          RouteFacts& facts) {
+  Route* r = nullptr;
+  if (single_hop_ && msg.dst >= 0 && msg.dst < ranks_ && node < route_row_.size()) {
+    uint32_t& row = route_row_[node];
+    if (row == UINT32_MAX) {
+      row = static_cast<uint32_t>(routes_.size());
+      routes_.resize(routes_.size() + static_cast<size_t>(ranks_));
+    }
+    r = &routes_[row + static_cast<uint32_t>(msg.dst)];
+    if (r->state == Route::kKept) {
+      path.assign(route_links_.begin() + r->first, route_links_.begin() + r->first + r->hops);
+      facts = r->facts;
+      return true;
+    }
+  }
+  if (!path_links(node, msg.dst, msg.flow_hash, path) || path.empty()) return false;
+  facts = RouteFacts{};
+  for (size_t i = 0; i < path.size(); ++i) {
+    const FabricLink& l = links_[path[i]];
+    const PacketNodeTraits& t = traits_[l.to];
+    facts.lat_ps +=
+        l.timing.latency.ps() + (i + 1 == path.size() ? t.sink_latency : t.pipeline).ps();
+    facts.bottleneck = std::min(facts.bottleneck, l.payload_bytes_per_s(mtu_));
+  }
+  serialisation(path.data(), path.size(), mtu_, facts);
+  if (r != nullptr && r->state == Route::kUnknown) {
+    // Kept only when no node on the way has a choice: then every message from this node to
+    // this GPU follows it, whatever its hash.
+    bool fixed = path.size() <= UINT8_MAX;
+    for (size_t i = 0; fixed && i < path.size(); ++i)
+      fixed = single_hop_(links_[path[i]].from, msg.dst);
+    r->state = fixed ? Route::kKept : Route::kHopByHop;
+    if (fixed) {
+      r->first = static_cast<uint32_t>(route_links_.size());
+      r->hops = static_cast<uint8_t>(path.size());
+      r->facts = facts;
+      route_links_.insert(route_links_.end(), path.begin(), path.end());
+    }
+  }
+  return true;
+}
+
+void FlowFabric::serialisation(const uint32_t* path, size_t hops, uint64_t bytes,
+                               RouteFacts& facts) const {
+  // The first packet's serialisation per hop: its sum over store-and-forward hops (and the
+  // last), and its largest.
+  const uint64_t first = std::min<uint64_t>(bytes, mtu_);
+  facts.ser_sum_ps = facts.ser_max_ps = 0;
+  for (size_t i = 0; i < hops; ++i) {
+    const FabricLink& l = links_[path[i]];
+    const bool last = i + 1 == hops;
+    const int64_t s = l.rate.transfer_time(Bytes(l.overhead.wire_bytes(first))).ps();
+    facts.ser_max_ps = std::max(facts.ser_max_ps, s);
+    if (last || !traits_[l.to].cut_through) facts.ser_sum_ps += s;
+  }
+}
+
+void FlowFabric::find_shadows() {
+  const size_t n = links_.size();
+  shadow_of_.assign(n, UINT32_MAX);
+  is_shadow_.assign(n, 0);
+  through_.assign(n, UINT32_MAX);
+  two_port_.assign(nodes_.size(), 0);
+  for (uint32_t v = 0; v < nodes_.size(); ++v) {
+    const auto& outs = out_links_[v];
+    if (rank_of_[v] >= 0 || outs.size() != 2 || outs[0] == UINT32_MAX || outs[1] == UINT32_MAX)
+      continue;
+    // The link in by port p is the reverse of the link out by port p.
+    std::array<uint32_t, 2> in{UINT32_MAX, UINT32_MAX};
+    for (size_t p = 0; p < 2; ++p) {
+      const FabricLink& o = links_[outs[p]];
+      const auto& back = out_links_[o.to];
+      if (o.to_port < 0 || static_cast<size_t>(o.to_port) >= back.size()) continue;
+      const uint32_t l = back[static_cast<size_t>(o.to_port)];
+      if (l != UINT32_MAX && links_[l].to == v) in[p] = l;
+    }
+    if (in[0] == UINT32_MAX || in[1] == UINT32_MAX || in[0] == in[1]) continue;
+    two_port_[v] = 1;
+    for (size_t p = 0; p < 2; ++p) {
+      const uint32_t a = in[p], b = outs[1 - p];
+      through_[a] = b;
+      // A link in two pairs (a chain of two-port nodes) stays in the computation.
+      auto paired = [&](uint32_t l) { return shadow_of_[l] != UINT32_MAX || is_shadow_[l]; };
+      if (paired(a) || paired(b)) continue;
+      // Equal capacities give the same shares; otherwise a clear margin keeps rounding from
+      // ever putting the larger link's share below the smaller one's.
+      uint32_t keep = UINT32_MAX, shadow = UINT32_MAX;
+      if (capacity_[a] == capacity_[b] || capacity_[a] >= capacity_[b] * (1 + 1e-6)) {
+        keep = b;
+        shadow = a;
+      } else if (capacity_[b] >= capacity_[a] * (1 + 1e-6)) {
+        keep = a;
+        shadow = b;
+      }
+      if (keep == UINT32_MAX) continue;
+      shadow_of_[keep] = shadow;
+      is_shadow_[shadow] = 1;
+    }
+  }
+}
+
+uint16_t FlowFabric::shadow_mask(const std::vector<uint32_t>& path) {
+  if (!shadows_on_) return 0;
+  // The rule shadows rest on: a route neither starts at a two-port node nor turns back there.
+  bool ok = path.size() <= 16 && !two_port_[links_[path.front()].from];
+  for (size_t i = 0; ok && i < path.size(); ++i) {
+    const uint32_t next = through_[path[i]];
+    if (next != UINT32_MAX && (i + 1 == path.size() || path[i + 1] != next)) ok = false;
+  }
+  if (!ok) {
+    shadows_on_ = false;  // from here on every link takes part, as without shadows
+    for (Hot& h : hot_)
+      h.shadows = 0;
+    return 0;
+  }
+  uint16_t mask = 0;
+  for (size_t i = 0; i < path.size(); ++i)
+    if (is_shadow_[path[i]]) mask = static_cast<uint16_t>(mask | (1u << i));
+  return mask;
+}
+
+}  // namespace mlasim
