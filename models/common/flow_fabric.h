@@ -199,8 +199,14 @@ class FlowFabric : public Fabric {
   void for_rate_links(uint32_t id, Fn&& fn) const {
     const uint32_t skip = hot_[id].shadows;
     const auto path = path_of(id);
-    for (uint32_t i = 0; i < path.size(); ++i)
-      if (!(skip >> i & 1)) fn(path[i]);
+    if (skip == 0) {
+      for (uint32_t l : path)
+        fn(l);
+      return;
+    }
+    // A path with shadows has at most 16 hops (shadow_mask): its other hops, in order.
+    for (uint32_t keep = ~skip & ((1u << path.size()) - 1); keep != 0; keep &= keep - 1)
+      fn(path[static_cast<size_t>(__builtin_ctz(keep))]);
   }
   void finish(uint32_t flow);
   void note_flow_on_links(uint32_t flow);

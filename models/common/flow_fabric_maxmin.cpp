@@ -156,25 +156,26 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
 
   // Utilisation series up to now at the old rates, then the new rates (only touched links
   // change their rate sums).
-  // The shadows of touched links are touched as well (they carry the same flows).
-  auto with_shadows = [&](auto&& fn) {
-    for (uint32_t l : touched_links_) {
-      fn(l);
-      if (shadows_on_ && shadow_of_[l] != UINT32_MAX) fn(shadow_of_[l]);
-    }
-  };
+  // The shadows of touched links are touched as well (they carry the same flows). A shadow's
+  // rate sum would take the same additions in the same order as its twin's: while shadows are
+  // on, only the twin's is kept, and the shadow's series reads it.
   if (series_enabled_) {
-    with_shadows([&](uint32_t l) {
-      if (link_rate_[l] > 0) {
-        links_[l].stats.busy_series.add(link_since_[l], now, link_rate_[l] / capacity_[l],
+    auto advance = [&](uint32_t l, double rate_sum) {
+      if (rate_sum > 0) {
+        links_[l].stats.busy_series.add(link_since_[l], now, rate_sum / capacity_[l],
                                         params_.report.bin.ps(), params_.report.max_bins);
       }
       link_since_[l] = now;
-    });
-    for (uint32_t id : done)
-      if (flows_[id].had_links)
-        for (uint32_t l : path_of(id))
-          link_rate_[l] -= hot_[id].rate;
+    };
+    for (uint32_t l : touched_links_) {
+      advance(l, link_rate_[l]);
+      if (shadows_on_ && shadow_of_[l] != UINT32_MAX) advance(shadow_of_[l], link_rate_[l]);
+    }
+    for (uint32_t id : done) {
+      if (!flows_[id].had_links) continue;
+      const double rate = hot_[id].rate;
+      for_rate_links(id, [&](uint32_t l) { link_rate_[l] -= rate; });
+    }
   }
   // When most flows change rate, rebuilding the heaps of due times from every transferring flow
   // is cheaper than pushing an entry per change (and leaves no superseded entries behind).
@@ -189,16 +190,16 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
     const double r = h.fixed ? h.next_rate : 0.0;
     h.fixed = false;
     if (r == h.rate && i >= fresh.size()) continue;
-    if (series_enabled_)
-      for (uint32_t l : path_of(id))
-        link_rate_[l] += r - h.rate;
+    if (series_enabled_) {
+      const double delta = r - h.rate;
+      for_rate_links(id, [&](uint32_t l) { link_rate_[l] += delta; });
+    }
     set_rate(id, r, now, !rebuild);
   }
   if (rebuild) rebuild_due(now);
   if (series_enabled_) {
-    with_shadows([&](uint32_t l) {
+    for (uint32_t l : touched_links_)
       if (on_link_[l].empty()) link_rate_[l] = 0;  // no rounding residue on an idle link
-    });
   }
 }
 

@@ -122,6 +122,9 @@ uint16_t FlowFabric::shadow_mask(const std::vector<uint32_t>& path) {
     shadows_on_ = false;  // from here on every link takes part, as without shadows
     for (Hot& h : hot_)
       h.shadows = 0;
+    // A shadow's rate sum has been its twin's all along (see recompute).
+    for (size_t l = 0; l < shadow_of_.size(); ++l)
+      if (shadow_of_[l] != UINT32_MAX) link_rate_[shadow_of_[l]] = link_rate_[l];
     return 0;
   }
   uint16_t mask = 0;
