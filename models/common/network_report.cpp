@@ -4,7 +4,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
 #include <climits>
+#include <cmath>
 #include <iterator>
 #include <map>
 #include <numeric>
@@ -20,20 +22,54 @@ void append(fmt::memory_buffer& b, std::string_view s) {
   b.append(s.data(), s.data() + s.size());
 }
 
+// The writers below put digits at `p` and return the end; a row is built in a local array
+// and appended to the file's buffer once.
+// An integer in decimal, the bytes "{}" writes (at most 20 characters).
+template <class Int>
+char* put_int(char* p, Int v) {
+  return std::to_chars(p, p + 24, v).ptr;
+}
+
+// `whole`, a point and the `places` low decimal digits of `frac` (zero-padded).
+char* put_decimal(char* p, uint64_t whole, uint64_t frac, int places) {
+  p = put_int(p, whole);
+  *p = '.';
+  for (int i = places; i >= 1; --i, frac /= 10)
+    p[i] = static_cast<char>('0' + frac % 10);
+  return p + places + 1;
+}
+
 // Picoseconds as microseconds with six decimals, from the integer (the bytes "{:.6f}" writes
 // for ps * 1e-6, without formatting a double).
-void append_us(fmt::memory_buffer& b, int64_t ps) {
+char* put_us(char* p, int64_t ps) {
   uint64_t mag = static_cast<uint64_t>(ps);
   if (ps < 0) {
-    b.push_back('-');
+    *p++ = '-';
     mag = 0 - mag;
   }
-  fmt::format_to(fmt::appender(b), "{}", mag / 1000000);
-  char frac[7] = {'.', '0', '0', '0', '0', '0', '0'};
-  uint64_t r = mag % 1000000;
-  for (int i = 6; i >= 1; --i, r /= 10)
-    frac[i] = static_cast<char>('0' + r % 10);
-  b.append(frac, frac + 7);
+  return put_decimal(p, mag / 1000000, mag % 1000000, 6);
+}
+
+// Room put_fixed may need: "{:.6f}" of the largest double.
+constexpr size_t kFixedRoom = 330;
+
+// A double with 3 or 6 decimals: the bytes "{:.3f}" / "{:.6f}" write (correctly rounded). The
+// value times 10^places, below 2^40, is within 2^-14 of the exact product, so where its
+// fraction is not within 1e-3 of one half its nearest integer is the exact product's: digits
+// from integers. Elsewhere (near a tie, negative, large, not finite) fmt formats it.
+char* put_fixed(char* p, double v, int places) {
+  const double scale = places == 6 ? 1e6 : 1e3;
+  const double y = v * scale;
+  if (v >= 0 && !std::signbit(v) && y < 1099511627776.0) {
+    const double whole = std::floor(y);
+    const double frac = y - whole;  // exact
+    if (std::fabs(frac - 0.5) >= 1e-3) {
+      const uint64_t n = static_cast<uint64_t>(whole) + (frac > 0.5 ? 1 : 0);
+      const uint64_t unit = places == 6 ? 1000000 : 1000;
+      return put_decimal(p, n / unit, n % unit, places);
+    }
+  }
+  return places == 6 ? fmt::format_to(p, "{:.6f}", v) : fmt::format_to(p, "{:.3f}", v);
 }
 
 double utilization(const FabricLink& l, Time end) {
@@ -210,27 +246,40 @@ void write_network_results(const Fabric& f, Time end, const std::filesystem::pat
     // the digits "{:.6f}" gives ps * 1e-6, whose error is far below half a last digit).
     fmt::memory_buffer o;
     append(o, "id,src,dst,bytes,injected_us,completed_us,fct_us,ideal_us,slowdown\n");
-    uint64_t rows = 0;
-    for (const auto& r : f.messages()) {
-      if (rows++ >= f.params().report.max_message_rows) break;
+    const size_t rows = std::min<uint64_t>(f.messages().size(), f.params().report.max_message_rows);
+    o.reserve(o.size() + rows * 96);
+    for (size_t i = 0; i < rows; ++i) {
+      const MessageRecord& r = f.messages()[i];
       const bool done = r.completed_ps >= 0;
       const int64_t fct = done ? r.completed_ps - r.injected_ps : 0;
-      fmt::format_to(fmt::appender(o), "{},{},{},{},", r.id, r.src, r.dst, r.bytes);
-      append_us(o, r.injected_ps);
-      o.push_back(',');
+      char row[6 * 24 + 2 * 30 + kFixedRoom];
+      char* p = row;
+      p = put_int(p, r.id);
+      *p++ = ',';
+      p = put_int(p, r.src);
+      *p++ = ',';
+      p = put_int(p, r.dst);
+      *p++ = ',';
+      p = put_int(p, r.bytes);
+      *p++ = ',';
+      p = put_us(p, r.injected_ps);
+      *p++ = ',';
       if (done) {
-        append_us(o, r.completed_ps);
+        p = put_us(p, r.completed_ps);
       } else {
-        append(o, "-1.000000");
+        p = std::copy_n("-1.000000", 9, p);
       }
-      o.push_back(',');
-      append_us(o, fct);
-      o.push_back(',');
-      append_us(o, r.ideal_ps);
-      fmt::format_to(fmt::appender(o), ",{:.6f}\n",
-                     r.ideal_ps > 0 && done
-                         ? static_cast<double>(fct) / static_cast<double>(r.ideal_ps)
-                         : 0.0);
+      *p++ = ',';
+      p = put_us(p, fct);
+      *p++ = ',';
+      p = put_us(p, r.ideal_ps);
+      *p++ = ',';
+      p = put_fixed(
+          p,
+          r.ideal_ps > 0 && done ? static_cast<double>(fct) / static_cast<double>(r.ideal_ps) : 0.0,
+          6);
+      *p++ = '\n';
+      o.append(row, p);
     }
     write_file_atomic(dir / "messages.csv", std::string_view(o.data(), o.size()));
   }
@@ -252,9 +301,25 @@ void write_network_results(const Fabric& f, Time end, const std::filesystem::pat
         for (size_t i = 0; i < n; ++i) {
           const double b = i < busy.size() ? busy[i] : 0.0;
           const double q = i < queue.size() ? queue[i] : 0.0;
-          fmt::format_to(fmt::appender(o), "{},{},{},{},{:.6f},{:.6f},{:.6f},{:.3f}\n", l.name,
-                         l.timing.tier, l.timing.plane, i, static_cast<double>(i) * w * 1e-6,
-                         w * 1e-6, b / w, q / w);
+          append(o, l.name);
+          o.push_back(',');
+          append(o, l.timing.tier);
+          char row[2 * 24 + 4 * kFixedRoom + 8];
+          char* p = row;
+          *p++ = ',';
+          p = put_int(p, l.timing.plane);
+          *p++ = ',';
+          p = put_int(p, i);
+          *p++ = ',';
+          p = put_fixed(p, static_cast<double>(i) * w * 1e-6, 6);
+          *p++ = ',';
+          p = put_fixed(p, w * 1e-6, 6);
+          *p++ = ',';
+          p = put_fixed(p, b / w, 6);
+          *p++ = ',';
+          p = put_fixed(p, q / w, 3);
+          *p++ = '\n';
+          o.append(row, p);
         }
       }
     }
