@@ -96,15 +96,8 @@ void FlowFabric::inject(NetworkNode& at, Message msg, std::function<void()> on_s
   if (bytes < mtu_) serialisation(path.data(), path.size(), bytes, facts);
   f.tail_ps = facts.lat_ps + std::max<int64_t>(0, facts.ser_sum_ps - facts.ser_max_ps);
   const int64_t start = now_ps() + setup;
-  Hot& hot = hot_[id];
-  hot.shadows = shadow_mask(path);
-  if (path.size() <= kInlineHops) {
-    hot.hops = static_cast<uint8_t>(path.size());
-    std::copy(path.begin(), path.end(), hot.hop);
-  } else {
-    hot.hops = kLongPath;
-    f.path.assign(path.begin(), path.end());
-  }
+  f.dst_node = links_[path.back()].to;
+  set_path(id, path, shadow_mask(path));
   f.on_sent = std::move(on_sent);
   f.msg = std::move(msg);
   ++undelivered_;
@@ -141,7 +134,7 @@ void FlowFabric::dispatch(uint8_t kind, uint32_t a, uint32_t b) {
       const uint32_t record = f.record;
       const uint64_t qp_seq = f.qp_seq;
       const int in_port = static_cast<int>(f.in_port);
-      NetworkNode& dst = *nodes_[links_[path_of(a).back()].to];
+      NetworkNode& dst = *nodes_[f.dst_node];
       if (f.attached) {
         f.free_on_detach = true;  // the next recomputation frees the slot
       } else {

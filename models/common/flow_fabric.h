@@ -64,6 +64,7 @@ class FlowFabric : public Fabric {
     uint32_t record = 0;
     uint64_t qp_seq = 0;
     uint32_t in_port = -1;
+    uint32_t dst_node = 0;        // where the path ends
     uint32_t active_at = 0;       // index in active_
     bool attached = false;        // listed in on_link_
     bool had_links = false;       // detached by the recomputation that finished it
@@ -74,12 +75,13 @@ class FlowFabric : public Fabric {
   // Loops over flows in no memory order load the flow this many entries ahead.
   static constexpr size_t kPrefetchAhead = 8;
   struct alignas(64) Hot {
-    double rate = 0;       // payload bytes per ps since Fluid::t0_ps
-    double next_rate = 0;  // scratch: the rate the current recomputation sets
-    uint32_t mark = 0;     // recompute_epoch_ while in the set being refilled
-    bool fixed = false;    // scratch: next_rate set
-    uint8_t hops = 0;      // path length, or kLongPath: the path is in Flow::path
-    uint16_t shadows = 0;  // bit i: hop i is a shadow link, left out of the rate computation
+    double rate = 0;        // payload bytes per ps since Fluid::t0_ps
+    double next_rate = 0;   // scratch: the rate the current recomputation sets
+    uint32_t mark = 0;      // recompute_epoch_ while in the set being refilled
+    bool fixed = false;     // scratch: next_rate set
+    uint8_t hops = 0;       // path length, or kLongPath: the path is in Flow::path
+    uint8_t rate_hops = 0;  // the path's first hops, those in the rate computation (the
+                            // shadow links come after them; see set_path)
     uint32_t hop[kInlineHops] = {};
   };
   static_assert(sizeof(Hot) == 64);
@@ -194,20 +196,21 @@ class FlowFabric : public Fabric {
   void serialisation(const uint32_t* path, size_t hops, uint64_t bytes, RouteFacts& facts) const;
   void find_shadows();
   uint16_t shadow_mask(const std::vector<uint32_t>& path);
-  // The links of the flow's path that take part in the rate computation (shadows left out).
+  // Stores a flow's path: its hops in route order, but those on shadow links (bits of `mask`)
+  // moved after the others. Only the links' order along the route depends on it.
+  void set_path(uint32_t id, const std::vector<uint32_t>& path, uint16_t mask);
+  // Puts every stored path back in route order (shadows switched off).
+  void restore_route_order();
+  // The links of the flow's path that take part in the rate computation (shadows left out),
+  // in route order.
   template <class Fn>
   void for_rate_links(uint32_t id, Fn&& fn) const {
-    const uint32_t skip = hot_[id].shadows;
-    const auto path = path_of(id);
-    if (skip == 0) {
-      for (uint32_t l : path)
-        fn(l);
-      return;
-    }
-    // A path with shadows has at most 16 hops (shadow_mask): its other hops, in order.
-    for (uint32_t keep = ~skip & ((1u << path.size()) - 1); keep != 0; keep &= keep - 1)
-      fn(path[static_cast<size_t>(__builtin_ctz(keep))]);
+    const Hot& h = hot_[id];
+    const uint32_t* hop = h.hops == kLongPath ? flows_[id].path.data() : h.hop;
+    for (uint32_t i = 0; i < h.rate_hops; ++i)
+      fn(hop[i]);
   }
+
   void finish(uint32_t flow);
   void note_flow_on_links(uint32_t flow);
   void link_attach(uint32_t id);

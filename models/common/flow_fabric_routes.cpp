@@ -120,8 +120,7 @@ uint16_t FlowFabric::shadow_mask(const std::vector<uint32_t>& path) {
   }
   if (!ok) {
     shadows_on_ = false;  // from here on every link takes part, as without shadows
-    for (Hot& h : hot_)
-      h.shadows = 0;
+    restore_route_order();
     // A shadow's rate sum has been its twin's all along (see recompute).
     for (size_t l = 0; l < shadow_of_.size(); ++l)
       if (shadow_of_[l] != UINT32_MAX) link_rate_[shadow_of_[l]] = link_rate_[l];
@@ -131,6 +130,62 @@ uint16_t FlowFabric::shadow_mask(const std::vector<uint32_t>& path) {
   for (size_t i = 0; i < path.size(); ++i)
     if (is_shadow_[path[i]]) mask = static_cast<uint16_t>(mask | (1u << i));
   return mask;
+}
+
+void FlowFabric::set_path(uint32_t id, const std::vector<uint32_t>& path, uint16_t mask) {
+  Hot& hot = hot_[id];
+  uint32_t* hop = hot.hop;
+  if (path.size() <= kInlineHops) {
+    hot.hops = static_cast<uint8_t>(path.size());
+  } else {
+    hot.hops = kLongPath;
+    flows_[id].path.resize(path.size());
+    hop = flows_[id].path.data();
+  }
+  size_t k = 0;
+  for (size_t i = 0; i < path.size(); ++i)
+    if (!(mask >> i & 1)) hop[k++] = path[i];
+  hot.rate_hops = static_cast<uint8_t>(k);
+  for (size_t i = 0; i < path.size(); ++i)
+    if (mask >> i & 1) hop[k++] = path[i];
+}
+
+void FlowFabric::restore_route_order() {
+  std::vector<uint32_t> route;
+  std::vector<uint32_t> pos;  // route position -> stored position
+  for (uint32_t id = 0; id < flows_.size(); ++id) {
+    Hot& h = hot_[id];
+    const auto stored = path_of(id);
+    const size_t n = stored.size();
+    if (h.rate_hops == n) continue;
+    // The route is a walk: it starts with the link whose tail no other link of it reaches.
+    pos.assign(n, 0);
+    for (size_t i = 0; i < n; ++i) {
+      bool first = true;
+      for (size_t j = 0; j < n; ++j)
+        first = first && links_[stored[j]].to != links_[stored[i]].from;
+      if (first) pos[0] = static_cast<uint32_t>(i);
+    }
+    for (size_t k = 1; k < n; ++k)
+      for (size_t j = 0; j < n; ++j)
+        if (links_[stored[j]].from == links_[stored[pos[k - 1]]].to)
+          pos[k] = static_cast<uint32_t>(j);
+    route.resize(n);
+    for (size_t k = 0; k < n; ++k)
+      route[k] = stored[pos[k]];
+    // Slots follow their hops, and the links' lists learn the new hop indices.
+    uint32_t* slot = slots_of(id);
+    std::vector<uint32_t> moved(n);
+    for (size_t k = 0; k < n; ++k)
+      moved[k] = slot[pos[k]];
+    uint32_t* hop = h.hops == kLongPath ? flows_[id].path.data() : h.hop;
+    for (size_t k = 0; k < n; ++k) {
+      hop[k] = route[k];
+      slot[k] = moved[k];
+      if (flows_[id].attached) on_link_[route[k]][moved[k]].hop = static_cast<uint32_t>(k);
+    }
+    h.rate_hops = static_cast<uint8_t>(n);
+  }
 }
 
 }  // namespace mlasim
