@@ -43,7 +43,6 @@ void FlowFabric::finalize() {
   link_mark_.assign(n, 0);
   cap_left_.assign(n, 0.0);
   unfrozen_on_.assign(n, 0);
-  share_.assign(n, 0.0);
   heap_key_.assign(n, 0.0);
   heap_at_.assign(n, 0);
   arrivals_on_.assign(n, 0);

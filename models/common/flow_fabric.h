@@ -220,6 +220,8 @@ class FlowFabric : public Fabric {
   void add_due(uint32_t id, bool keep_heap);  // the flow's entries in finish_at_ and done_at_
                                               // (keep_heap false: appended while refilling)
   void rebuild_due(int64_t now);              // both queues anew from the transferring flows
+  // Fair share of an open link: its capacity left over its open flows.
+  double share_of(uint32_t l) const { return std::max(0.0, cap_left_[l]) / unfrozen_on_[l]; }
   bool heap_less(uint32_t a, uint32_t b) const;
   void heap_place(uint32_t i, uint32_t link);
   void heap_up(uint32_t i);
@@ -294,8 +296,8 @@ class FlowFabric : public Fabric {
   std::vector<uint32_t> link_mark_;
   std::vector<double> cap_left_;
   std::vector<uint32_t> unfrozen_on_;
-  std::vector<double> share_;        // fair share of an open link
-  std::vector<double> heap_key_;     // its key in link_heap_: share_ when last sifted, <= share_
+  std::vector<double> heap_key_;     // key of an open link in link_heap_: a lower bound of its
+                                     // share (its share when last sifted)
   std::vector<uint32_t> heap_at_;    // index of an open link in link_heap_
   std::vector<uint32_t> link_heap_;  // open links, smallest share first
   std::vector<uint32_t> arrivals_on_;

@@ -116,20 +116,21 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
   link_heap_.clear();
   for (uint32_t l : touched_links_) {
     if (unfrozen_on_[l] == 0) continue;
-    share_[l] = std::max(0.0, cap_left_[l]) / unfrozen_on_[l];
-    heap_key_[l] = share_[l];
+    heap_key_[l] = share_of(l);
     heap_at_[l] = static_cast<uint32_t>(link_heap_.size());
     link_heap_.push_back(l);
     heap_up(heap_at_[l]);
   }
   while (!link_heap_.empty()) {
     const uint32_t bottleneck = link_heap_.front();
-    if (heap_key_[bottleneck] != share_[bottleneck]) {
-      heap_key_[bottleneck] = share_[bottleneck];
+    // A link's share is worked out when it reaches the top (from the same capacity left and
+    // open count as when it last changed: the value an update at each change would hold).
+    const double best = share_of(bottleneck);
+    if (heap_key_[bottleneck] != best) {
+      heap_key_[bottleneck] = best;
       heap_down(0);
       continue;
     }
-    const double best = share_[bottleneck];
     heap_remove_top();
     const auto& on = on_link_[bottleneck];
     for (size_t k = 0; k < on.size(); ++k) {
@@ -142,10 +143,18 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
       for_rate_links(o.flow, [&](uint32_t m) {
         cap_left_[m] -= best;
         if (--unfrozen_on_[m] > 0 && m != bottleneck) {
-          share_[m] = std::max(0.0, cap_left_[m]) / unfrozen_on_[m];
-          if (share_[m] < heap_key_[m]) {  // rounding
-            heap_key_[m] = share_[m];
-            heap_up(heap_at_[m]);
+          // Rounding may put the new share below the key: only then is it sifted up. The
+          // share is at least the key when the capacity left is above key x open count (the
+          // product rounded, then raised past its rounding), so the division is only needed
+          // where that test fails.
+          const double left = std::max(0.0, cap_left_[m]);
+          const double open = unfrozen_on_[m];
+          if (!(left > heap_key_[m] * open * (1 + 1e-15))) {
+            const double share = left / open;
+            if (share < heap_key_[m]) {  // rounding
+              heap_key_[m] = share;
+              heap_up(heap_at_[m]);
+            }
           }
         } else if (m != bottleneck) {
           heap_erase(heap_at_[m]);
