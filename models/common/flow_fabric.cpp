@@ -154,9 +154,9 @@ int64_t FlowFabric::next_boundary(int64_t t) const {
 }
 
 bool FlowFabric::alone(uint32_t id) const {
-  for (uint32_t l : path_of(id))
-    if (!on_link_[l].empty()) return false;
-  return true;
+  bool alone = true;  // a shadow has its twin's flows
+  for_rate_links(id, [&](uint32_t l) { alone = alone && on_link_[l].empty(); });
+  return alone;
 }
 
 void FlowFabric::request_update(bool now_ok) {

@@ -212,11 +212,13 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
   }
 }
 
+// Flows are listed on their rate links only: a shadow's list would be its twin's (see
+// restore_route_order for when shadows are switched off).
 void FlowFabric::link_attach(uint32_t id) {
   Flow& f = flows_[id];
   const auto path = path_of(id);
   uint32_t* slot = slots_of(id);
-  for (uint32_t h = 0; h < path.size(); ++h) {
+  for (uint32_t h = 0; h < hot_[id].rate_hops; ++h) {
     auto& on = on_link_[path[h]];
     slot[h] = static_cast<uint32_t>(on.size());
     on.push_back({id, h});
@@ -228,7 +230,7 @@ void FlowFabric::link_detach(uint32_t id) {
   Flow& f = flows_[id];
   const auto path = path_of(id);
   const uint32_t* slot = slots_of(id);
-  for (uint32_t h = 0; h < path.size(); ++h) {
+  for (uint32_t h = 0; h < hot_[id].rate_hops; ++h) {
     auto& on = on_link_[path[h]];
     const uint32_t s = slot[h];
     const OnLink moved = on.back();

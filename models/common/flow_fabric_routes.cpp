@@ -179,12 +179,28 @@ void FlowFabric::restore_route_order() {
     for (size_t k = 0; k < n; ++k)
       moved[k] = slot[pos[k]];
     uint32_t* hop = h.hops == kLongPath ? flows_[id].path.data() : h.hop;
+    const bool attached = flows_[id].attached;
     for (size_t k = 0; k < n; ++k) {
       hop[k] = route[k];
       slot[k] = moved[k];
-      if (flows_[id].attached) on_link_[route[k]][moved[k]].hop = static_cast<uint32_t>(k);
+      if (attached && pos[k] < h.rate_hops)  // listed on its rate links only
+        on_link_[route[k]][moved[k]].hop = static_cast<uint32_t>(k);
     }
     h.rate_hops = static_cast<uint8_t>(n);
+  }
+  // A shadow's list is its twin's, entry for entry in the same order (both links saw the same
+  // attachments and removals), with the flows' hop indices of the shadow.
+  for (size_t l = 0; l < shadow_of_.size(); ++l) {
+    const uint32_t d = shadow_of_[l];
+    if (d == UINT32_MAX) continue;
+    auto& list = on_link_[d];
+    list.clear();
+    for (const OnLink& o : on_link_[l]) {
+      const auto path = path_of(o.flow);
+      const auto k = static_cast<uint32_t>(std::find(path.begin(), path.end(), d) - path.begin());
+      slots_of(o.flow)[k] = static_cast<uint32_t>(list.size());
+      list.push_back({o.flow, k});
+    }
   }
 }
 
