@@ -107,10 +107,9 @@ void FlowFabric::dispatch(uint8_t kind, uint32_t a, uint32_t b) {
   const int64_t now = now_ps();
   switch (kind) {
     case kStart: {
-      Flow& f = flows_[a];
       fluid_[a].active = true;
       fluid_[a].t0_ps = now;
-      f.active_at = static_cast<uint32_t>(active_.size());
+      fluid_[a].active_at = static_cast<uint32_t>(active_.size());
       active_.push_back(a);
       // Quantum mode: a flow alone on its links, or an empty one, need not wait.
       if (quantum_ps_ > 0 && (fluid_[a].remaining <= fluid_[a].tolerance || alone(a))) {
@@ -254,7 +253,7 @@ void FlowFabric::take_done(int64_t now, std::vector<uint32_t>& done) {
     std::push_heap(at.begin(), at.end(), std::greater<>());
   };
   for (uint32_t id : due)
-    push(flows_[id].active_at, id);
+    push(fluid_[id].active_at, id);
   while (!at.empty()) {
     std::pop_heap(at.begin(), at.end(), std::greater<>());
     const auto [i, id] = at.back();
@@ -265,7 +264,7 @@ void FlowFabric::take_done(int64_t now, std::vector<uint32_t>& done) {
     active_.pop_back();
     if (last == id) continue;
     active_[i] = last;
-    flows_[last].active_at = i;
+    fluid_[last].active_at = i;
     if (!fluid_[last].active) push(i, last);
   }
 }

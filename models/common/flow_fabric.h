@@ -65,7 +65,6 @@ class FlowFabric : public Fabric {
     uint64_t qp_seq = 0;
     uint32_t in_port = -1;
     uint32_t dst_node = 0;        // where the path ends
-    uint32_t active_at = 0;       // index in active_
     bool attached = false;        // listed in on_link_
     bool had_links = false;       // detached by the recomputation that finished it
     bool free_on_detach = false;  // delivered while still holding its share (quantum mode)
@@ -236,12 +235,14 @@ class FlowFabric : public Fabric {
     double remaining = 0;  // payload bytes at time t0_ps
     double rate = 0;       // a copy of Hot::rate
     int64_t t0_ps = 0;
-    double tolerance = 0;   // rounding residue taken as finished, bytes
-    int64_t finish_ps = 0;  // fluid end at this rate, rounded up to whole ps
-    int64_t done_ps = 0;    // first ps with only the rounding residue left
-    uint32_t version = 0;   // invalidates heap entries of an earlier rate or an earlier flow
-    bool active = false;    // transferring
+    double tolerance = 0;    // rounding residue taken as finished, bytes
+    int64_t finish_ps = 0;   // fluid end at this rate, rounded up to whole ps
+    int64_t done_ps = 0;     // first ps with only the rounding residue left
+    uint32_t version = 0;    // invalidates heap entries of an earlier rate or an earlier flow
+    uint32_t active_at = 0;  // index in active_ (beside what finding finishes reads)
+    bool active = false;     // transferring
   };
+  static_assert(sizeof(Fluid) == 64);
   std::vector<Fluid> fluid_;
   std::span<const uint32_t> path_of(uint32_t id) const {
     const Hot& h = hot_[id];
