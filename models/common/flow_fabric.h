@@ -260,9 +260,12 @@ class FlowFabric : public Fabric {
   // Shadow links. Through a node with two ports that is not an endpoint, every flow entering by
   // one port leaves by the other (routes neither end there nor turn back), so the link in and
   // the link out carry the same flows, listed in the same order on both. Of such a pair, the
-  // link with the larger capacity never limits a rate before the other (equal capacities: the
-  // same values); it is the shadow, left out of the max-min computation, which then finds the
-  // same rates in the same order of operations. Its rate sum and series are kept all the same.
+  // link with the larger capacity is the shadow. Along the filling both see the same held rates
+  // and the same subtractions, and rounding is monotone, so the shadow's share is never below
+  // its twin's: it never fixes a rate first (on a tie it would fix the same flows at the same
+  // value). It is left out of the refill walk and the filling, which then do the same
+  // operations in the same order; theta still takes its level (from its twin's flows). Its
+  // flow list, rate sum and series are its twin's.
   std::vector<uint32_t> shadow_of_;  // by link: its shadow, or UINT32_MAX
   std::vector<uint8_t> is_shadow_;   // by link
   std::vector<uint32_t> through_;    // by link into a two-port node: the link out that follows

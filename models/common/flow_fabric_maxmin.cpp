@@ -42,26 +42,36 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
       ++arrivals_on_[l];
     });
   }
-  for (uint32_t l : touched_links_) {
+  // The level of link l, with capacity `cap` (a shadow's is worked out from its twin's flows,
+  // the same as its own: theta is the one every link gives, shadows included).
+  // `sorted`: rates_scratch_ already holds l's rates in order.
+  auto lower_theta = [&](uint32_t l, double cap, bool sorted) {
     // Shares only grow along the filling, so the level is at least the first one: a link
     // whose first share is already at or above theta cannot lower it.
-    const double first = capacity_[l] / (static_cast<double>(on_link_[l].size()) + arrivals_on_[l]);
-    if (theta <= first) continue;
-    rates_scratch_.clear();
-    for (const OnLink& o : on_link_[l])
-      rates_scratch_.push_back(hot_[o.flow].rate);
-    std::sort(rates_scratch_.begin(), rates_scratch_.end());
+    const double first = cap / (static_cast<double>(on_link_[l].size()) + arrivals_on_[l]);
+    if (theta <= first) return false;
+    if (!sorted) {
+      rates_scratch_.clear();
+      for (const OnLink& o : on_link_[l])
+        rates_scratch_.push_back(hot_[o.flow].rate);
+      std::sort(rates_scratch_.begin(), rates_scratch_.end());
+    }
     const size_t n = rates_scratch_.size();
     const double added = arrivals_on_[l];
     double used = 0, level = -1;
     for (size_t k = 0; k < n && level < 0; ++k) {
-      const double share =
-          std::max(0.0, capacity_[l] - used) / (static_cast<double>(n - k) + added);
+      const double share = std::max(0.0, cap - used) / (static_cast<double>(n - k) + added);
       if (share <= rates_scratch_[k]) level = share;
       used += rates_scratch_[k];
     }
-    if (level < 0) level = std::max(0.0, capacity_[l] - used) / added;
+    if (level < 0) level = std::max(0.0, cap - used) / added;
     theta = std::min(theta, level);
+    return true;
+  };
+  for (uint32_t l : touched_links_) {
+    // A shadow's capacity is at least its twin's: when the twin is passed over, so is it.
+    if (lower_theta(l, capacity_[l], false) && shadows_on_ && shadow_of_[l] != UINT32_MAX)
+      lower_theta(l, capacity_[shadow_of_[l]], true);
   }
   // A margin for rounding: any level below theta would do.
   const double cut = theta * (1 - 1e-9);

@@ -93,8 +93,8 @@ void FlowFabric::find_shadows() {
       // A link in two pairs (a chain of two-port nodes) stays in the computation.
       auto paired = [&](uint32_t l) { return shadow_of_[l] != UINT32_MAX || is_shadow_[l]; };
       if (paired(a) || paired(b)) continue;
-      // Equal capacities give the same shares; otherwise a clear margin keeps rounding from
-      // ever putting the larger link's share below the smaller one's.
+      // The larger capacity is the shadow (either one when equal; a hair's difference is
+      // left alone, to be safe).
       uint32_t keep = UINT32_MAX, shadow = UINT32_MAX;
       if (capacity_[a] == capacity_[b] || capacity_[a] >= capacity_[b] * (1 + 1e-6)) {
         keep = b;
