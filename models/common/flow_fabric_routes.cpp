@@ -93,10 +93,16 @@ void FlowFabric::find_shadows() {
       // A link in two pairs (a chain of two-port nodes) stays in the computation.
       auto paired = [&](uint32_t l) { return shadow_of_[l] != UINT32_MAX || is_shadow_[l]; };
       if (paired(a) || paired(b)) continue;
-      // The larger capacity is the shadow (either one when equal; a hair's difference is
-      // left alone, to be safe).
+      // The larger capacity is the shadow. Equal capacities give equal shares all along, and
+      // the filling breaks ties between links by their index: the twin kept is the lower one,
+      // so it stands where the first of the two would. With unequal capacities the shares stay
+      // apart (but at zero, where the order of links changes nothing); a hair's difference is
+      // left alone.
       uint32_t keep = UINT32_MAX, shadow = UINT32_MAX;
-      if (capacity_[a] == capacity_[b] || capacity_[a] >= capacity_[b] * (1 + 1e-6)) {
+      if (capacity_[a] == capacity_[b]) {
+        keep = std::min(a, b);
+        shadow = std::max(a, b);
+      } else if (capacity_[a] >= capacity_[b] * (1 + 1e-6)) {
         keep = b;
         shadow = a;
       } else if (capacity_[b] >= capacity_[a] * (1 + 1e-6)) {
