@@ -166,46 +166,43 @@ std::string format_summary_table(const nlohmann::ordered_json& summary, bool ful
   return out;
 }
 
-// Picoseconds as microseconds with six decimals, from the integer (the bytes "{:.6f}" writes
-// for ps * 1e-6, without formatting a double).
-void append_us(fmt::memory_buffer& b, int64_t ps) {
-  uint64_t mag = static_cast<uint64_t>(ps);
-  if (ps < 0) {
-    b.push_back('-');
-    mag = 0 - mag;
-  }
-  fmt::format_to(fmt::appender(b), "{}", mag / 1000000);
-  char frac[7] = {'.', '0', '0', '0', '0', '0', '0'};
-  uint64_t r = mag % 1000000;
-  for (int i = 6; i >= 1; --i, r /= 10)
-    frac[i] = static_cast<char>('0' + r % 10);
-  b.append(frac, frac + 7);
+// `whole`, a point and the `places` low decimal digits of `frac` (zero-padded).
+char* put_decimal(char* p, uint64_t whole, uint64_t frac, int places) {
+  p = put_int(p, whole);
+  *p = '.';
+  for (int i = places; i >= 1; --i, frac /= 10)
+    p[i] = static_cast<char>('0' + frac % 10);
+  return p + places + 1;
 }
 
-// `v` with `decimals` (at most 6) decimals: the bytes "{:.Nf}" writes, without fmt's exact
-// (Dragon4) path where plain arithmetic settles the rounding. Below 10^9, v x 10^N is within
-// 2^-53 of that size (about 1e-7) of the exact product, so unless it lies that close to half
-// way between two integers, its nearest integer is the exact product's; near a half, or for
-// negative (-0 included), large or non-finite values, fmt decides.
-void append_fixed(fmt::memory_buffer& b, double v, int decimals) {
-  static constexpr double kScale[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6};
-  const double y = v * kScale[decimals];
-  const double frac = y - std::floor(y);  // exact in floating point
-  if (!(v >= 0 && y < 1e9) || std::signbit(v) || std::fabs(frac - 0.5) < 1e-5) {
-    fmt::format_to(fmt::appender(b), "{:.{}f}", v, decimals);
-    return;
+// Picoseconds as microseconds with six decimals, from the integer (the bytes "{:.6f}" writes
+// for ps * 1e-6, without formatting a double).
+char* put_us(char* p, int64_t ps) {
+  uint64_t mag = static_cast<uint64_t>(ps);
+  if (ps < 0) {
+    *p++ = '-';
+    mag = 0 - mag;
   }
-  const auto n = static_cast<uint64_t>(y) + (frac > 0.5 ? 1 : 0);
-  uint64_t unit = 1;
-  for (int i = 0; i < decimals; ++i)
-    unit *= 10;
-  fmt::format_to(fmt::appender(b), "{}", n / unit);
-  if (decimals == 0) return;
-  char digits[7] = {'.'};
-  uint64_t r = n % unit;
-  for (int i = decimals; i >= 1; --i, r /= 10)
-    digits[i] = static_cast<char>('0' + r % 10);
-  b.append(digits, digits + decimals + 1);
+  return put_decimal(p, mag / 1000000, mag % 1000000, 6);
+}
+
+// A double with 3 or 6 decimals: the bytes "{:.3f}" / "{:.6f}" write (correctly rounded). The
+// value times 10^places, below 2^40, is within 2^-14 of the exact product, so where its
+// fraction is not within 1e-3 of one half its nearest integer is the exact product's: digits
+// from integers. Elsewhere (near a tie, negative, large, not finite) fmt formats it.
+char* put_fixed(char* p, double v, int places) {
+  const double scale = places == 6 ? 1e6 : 1e3;
+  const double y = v * scale;
+  if (v >= 0 && !std::signbit(v) && y < 1099511627776.0) {
+    const double whole = std::floor(y);
+    const double frac = y - whole;  // exact
+    if (std::fabs(frac - 0.5) >= 1e-3) {
+      const uint64_t n = static_cast<uint64_t>(whole) + (frac > 0.5 ? 1 : 0);
+      const uint64_t unit = places == 6 ? 1000000 : 1000;
+      return put_decimal(p, n / unit, n % unit, places);
+    }
+  }
+  return places == 6 ? fmt::format_to(p, "{:.6f}", v) : fmt::format_to(p, "{:.3f}", v);
 }
 
 }  // namespace mlasim

@@ -3,10 +3,11 @@
 // and marks a finished run.
 #pragma once
 
-#include <fmt/format.h>
-
 #include <nlohmann/json.hpp>
 
+#include <charconv>
+#include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -21,12 +22,23 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view conte
 // headline figure beyond the run's own is always shown in full.
 std::string format_summary_table(const nlohmann::ordered_json& summary, bool full = true);
 
-// Numbers for CSV files of millions of rows, appended to `b`: the very bytes fmt's "{:.6f}" and
-// "{:.Nf}" write, faster.
-// Picoseconds as microseconds with six decimals, from the integer (no double formatted).
-void append_us(fmt::memory_buffer& b, int64_t ps);
-// `v` with `decimals` (0..6) decimals; fmt's exact (Dragon4) formatting only near a rounding tie.
-void append_fixed(fmt::memory_buffer& b, double v, int decimals);
+// Numbers for CSV files of millions of rows: each writer puts the very bytes fmt would write
+// at `p` and returns the end (a row is built in a local array and appended once).
+// An integer in decimal, the bytes "{}" writes (at most 20 characters).
+template <class Int>
+char* put_int(char* p, Int v) {
+  return std::to_chars(p, p + 24, v).ptr;
+}
+// `whole`, a point and the `places` low decimal digits of `frac` (zero-padded).
+char* put_decimal(char* p, uint64_t whole, uint64_t frac, int places);
+// Picoseconds as microseconds with six decimals, from the integer: the bytes "{:.6f}" writes
+// for ps * 1e-6, without formatting a double.
+char* put_us(char* p, int64_t ps);
+// Room put_fixed may need: "{:.6f}" of the largest double.
+inline constexpr size_t kFixedRoom = 330;
+// A double with 3 or 6 `places`: the bytes "{:.3f}" / "{:.6f}" write (correctly rounded), from
+// integers where that is safe, by fmt's exact formatting near a rounding tie.
+char* put_fixed(char* p, double v, int places);
 
 // The unit a summary key's suffix names ("tpot_ms" -> "ms"); "-" when it names none.
 std::string unit_of_key(std::string_view key);

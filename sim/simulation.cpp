@@ -225,6 +225,21 @@ Simulation::Simulation(const ConfigNode& root, const Components& comps, LogLevel
         });
   }
 
+  if (s.fabric) {
+    std::vector<Vertex> vertex_of(s.fabric->num_nodes(), ClusterGraph::null_vertex());
+    for (Vertex v = 0; v < nv; ++v) {
+      const uint32_t i = s.nodes[v]->fabric_index;
+      if (i < vertex_of.size()) vertex_of[i] = v;
+    }
+    Impl* impl = impl_.get();
+    s.fabric->set_single_hop_test(
+        [impl, vertex_of = std::move(vertex_of)](uint32_t node, int32_t dst) {
+          if (node >= vertex_of.size() || vertex_of[node] == ClusterGraph::null_vertex())
+            return false;
+          if (dst < 0 || static_cast<size_t>(dst) >= impl->gpus.size()) return false;
+          return impl->routing->next_hops(vertex_of[node], dst).size() == 1;
+        });
+  }
   if (!network_params.faults.events.empty()) schedule_faults(network_params, routing_params);
 
   for (size_t r = 0; r < s.gpus.size(); ++r)

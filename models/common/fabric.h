@@ -172,6 +172,11 @@ class Fabric : public sc_core::sc_module {
   // rather than once per message.
   void set_adaptive_routing(bool on) { per_packet_routing_ = per_packet_routing_ || on; }
 
+  // Whether a node has one next hop only towards a GPU (no choice by flow hash or load), so
+  // that a route it is on can be reused. Routes are decided hop by hop when not set.
+  using SingleHopTest = std::function<bool(uint32_t node, int32_t dst)>;
+  void set_single_hop_test(SingleHopTest test) { single_hop_ = std::move(test); }
+
   // Hands a message to the network at node `at`; `on_sent` runs when its last byte has left.
   virtual void inject(NetworkNode& at, Message msg, std::function<void()> on_sent) = 0;
   // Load of an output port for adaptive routing: expected wait, ps (0 when idle).
@@ -310,6 +315,7 @@ class Fabric : public sc_core::sc_module {
   std::vector<FaultAction> fault_actions_;
   std::vector<FaultRecord> fault_log_;
   RerouteHook reroute_hook_;
+  SingleHopTest single_hop_;
   uint32_t mtu_ = 4096;
   bool series_enabled_ = true;
   bool per_packet_routing_ = false;

@@ -43,15 +43,20 @@ void FlowFabric::finalize() {
   link_mark_.assign(n, 0);
   cap_left_.assign(n, 0.0);
   unfrozen_on_.assign(n, 0);
-  share_.assign(n, 0.0);
   heap_key_.assign(n, 0.0);
   heap_at_.assign(n, 0);
   arrivals_on_.assign(n, 0);
+  find_shadows();
+  ranks_ = 0;
+  for (int32_t r : rank_of_)
+    ranks_ = std::max(ranks_, r + 1);
+  route_row_.assign(nodes_.size(), UINT32_MAX);
 }
 
 void FlowFabric::inject(NetworkNode& at, Message msg, std::function<void()> on_sent) {
   std::vector<uint32_t>& path = path_scratch_;
-  if (!path_links(at.fabric_index, msg.dst, msg.flow_hash, path) || path.empty()) {
+  RouteFacts facts;
+  if (!route_of(at.fabric_index, msg, path, facts)) {
     throw SimulationError(fmt::format("{}: no route to GPU {} (message {} from GPU {})", at.name(),
                                       msg.dst, msg.id, msg.src));
   }
@@ -75,33 +80,23 @@ void FlowFabric::inject(NetworkNode& at, Message msg, std::function<void()> on_s
   fluid_[id].version = version;
   hot_[id] = Hot{};
   const uint64_t bytes = msg.bytes.count();
-  f.record = open_message(msg, ideal_ps(path, bytes, msg.sm_issued), &f.qp_seq);
+  // Ideal: setup, propagation and pipelines, the bytes at the bottleneck's payload rate (what
+  // Fabric::ideal_ps gives, from the route's facts).
+  const int64_t setup = setup_ps(path.front(), msg.sm_issued);
+  const int64_t ideal =
+      setup + facts.lat_ps +
+      static_cast<int64_t>(std::ceil(static_cast<double>(bytes) * 1e12 / facts.bottleneck));
+  f.record = open_message(msg, ideal, &f.qp_seq);
   fluid_[id].remaining = static_cast<double>(bytes);
   fluid_[id].tolerance = 1e-6 * std::max(1.0, static_cast<double>(bytes));
   f.in_port = static_cast<uint32_t>(links_[path.back()].to_port);
   // Latency after the fluid transfer: propagation and pipelines, plus the store-and-forward
   // pipeline fill of the first packet beyond the bottleneck hop.
-  const uint64_t first = std::min<uint64_t>(bytes, mtu_);
-  int64_t lat = 0, ser_sum = 0, ser_max = 0;
-  for (size_t i = 0; i < path.size(); ++i) {
-    const FabricLink& l = links_[path[i]];
-    const bool last = i + 1 == path.size();
-    const PacketNodeTraits& t = traits_[l.to];
-    lat += l.timing.latency.ps() + (last ? t.sink_latency : t.pipeline).ps();
-    const int64_t s = l.rate.transfer_time(Bytes(l.overhead.wire_bytes(first))).ps();
-    ser_max = std::max(ser_max, s);
-    if (last || !t.cut_through) ser_sum += s;
-  }
-  f.tail_ps = lat + std::max<int64_t>(0, ser_sum - ser_max);
-  const int64_t start = now_ps() + setup_ps(path.front(), msg.sm_issued);
-  Hot& hot = hot_[id];
-  if (path.size() <= kInlineHops) {
-    hot.hops = static_cast<uint8_t>(path.size());
-    std::copy(path.begin(), path.end(), hot.hop);
-  } else {
-    hot.hops = kLongPath;
-    f.path.assign(path.begin(), path.end());
-  }
+  if (bytes < mtu_) serialisation(path.data(), path.size(), bytes, facts);
+  f.tail_ps = facts.lat_ps + std::max<int64_t>(0, facts.ser_sum_ps - facts.ser_max_ps);
+  const int64_t start = now_ps() + setup;
+  f.dst_node = links_[path.back()].to;
+  set_path(id, path, shadow_mask(path));
   f.on_sent = std::move(on_sent);
   f.msg = std::move(msg);
   ++undelivered_;
@@ -112,10 +107,9 @@ void FlowFabric::dispatch(uint8_t kind, uint32_t a, uint32_t b) {
   const int64_t now = now_ps();
   switch (kind) {
     case kStart: {
-      Flow& f = flows_[a];
       fluid_[a].active = true;
       fluid_[a].t0_ps = now;
-      f.active_at = static_cast<uint32_t>(active_.size());
+      fluid_[a].active_at = static_cast<uint32_t>(active_.size());
       active_.push_back(a);
       // Quantum mode: a flow alone on its links, or an empty one, need not wait.
       if (quantum_ps_ > 0 && (fluid_[a].remaining <= fluid_[a].tolerance || alone(a))) {
@@ -138,7 +132,7 @@ void FlowFabric::dispatch(uint8_t kind, uint32_t a, uint32_t b) {
       const uint32_t record = f.record;
       const uint64_t qp_seq = f.qp_seq;
       const int in_port = static_cast<int>(f.in_port);
-      NetworkNode& dst = *nodes_[links_[path_of(a).back()].to];
+      NetworkNode& dst = *nodes_[f.dst_node];
       if (f.attached) {
         f.free_on_detach = true;  // the next recomputation frees the slot
       } else {
@@ -159,9 +153,9 @@ int64_t FlowFabric::next_boundary(int64_t t) const {
 }
 
 bool FlowFabric::alone(uint32_t id) const {
-  for (uint32_t l : path_of(id))
-    if (!on_link_[l].empty()) return false;
-  return true;
+  bool alone = true;  // a shadow has its twin's flows
+  for_rate_links(id, [&](uint32_t l) { alone = alone && on_link_[l].empty(); });
+  return alone;
 }
 
 void FlowFabric::request_update(bool now_ok) {
@@ -259,7 +253,7 @@ void FlowFabric::take_done(int64_t now, std::vector<uint32_t>& done) {
     std::push_heap(at.begin(), at.end(), std::greater<>());
   };
   for (uint32_t id : due)
-    push(flows_[id].active_at, id);
+    push(fluid_[id].active_at, id);
   while (!at.empty()) {
     std::pop_heap(at.begin(), at.end(), std::greater<>());
     const auto [i, id] = at.back();
@@ -270,7 +264,7 @@ void FlowFabric::take_done(int64_t now, std::vector<uint32_t>& done) {
     active_.pop_back();
     if (last == id) continue;
     active_[i] = last;
-    flows_[last].active_at = i;
+    fluid_[last].active_at = i;
     if (!fluid_[last].active) push(i, last);
   }
 }

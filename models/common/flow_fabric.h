@@ -64,7 +64,7 @@ class FlowFabric : public Fabric {
     uint32_t record = 0;
     uint64_t qp_seq = 0;
     uint32_t in_port = -1;
-    uint32_t active_at = 0;       // index in active_
+    uint32_t dst_node = 0;        // where the path ends
     bool attached = false;        // listed in on_link_
     bool had_links = false;       // detached by the recomputation that finished it
     bool free_on_detach = false;  // delivered while still holding its share (quantum mode)
@@ -74,11 +74,13 @@ class FlowFabric : public Fabric {
   // Loops over flows in no memory order load the flow this many entries ahead.
   static constexpr size_t kPrefetchAhead = 8;
   struct alignas(64) Hot {
-    double rate = 0;       // payload bytes per ps since Fluid::t0_ps
-    double next_rate = 0;  // scratch: the rate the current recomputation sets
-    uint32_t mark = 0;     // recompute_epoch_ while in the set being refilled
-    bool fixed = false;    // scratch: next_rate set
-    uint8_t hops = 0;      // path length, or kLongPath: the path is in Flow::path
+    double rate = 0;        // payload bytes per ps since Fluid::t0_ps
+    double next_rate = 0;   // scratch: the rate the current recomputation sets
+    uint32_t mark = 0;      // recompute_epoch_ while in the set being refilled
+    bool fixed = false;     // scratch: next_rate set
+    uint8_t hops = 0;       // path length, or kLongPath: the path is in Flow::path
+    uint8_t rate_hops = 0;  // the path's first hops, those in the rate computation (the
+                            // shadow links come after them; see set_path)
     uint32_t hop[kInlineHops] = {};
   };
   static_assert(sizeof(Hot) == 64);
@@ -173,6 +175,41 @@ class FlowFabric : public Fabric {
   void schedule_next(int64_t now);
   void request_update(bool now_ok = false);  // now_ok: even before the next recomputation time
   bool alone(uint32_t flow) const;           // no other flow on any link of its path
+  // What every message on a route shares: propagation and pipeline latency, the bottleneck
+  // payload rate, and the first packet's serialisation terms (for a full packet).
+  struct RouteFacts {
+    int64_t lat_ps = 0;
+    double bottleneck = std::numeric_limits<double>::infinity();  // bytes per s
+    int64_t ser_sum_ps = 0, ser_max_ps = 0;
+  };
+  struct Route {
+    enum State : uint8_t { kUnknown, kKept, kHopByHop };
+    uint32_t first = 0;  // into route_links_
+    uint8_t hops = 0;
+    State state = kUnknown;
+    RouteFacts facts;
+  };
+  // The route of a message from `node`, and its facts; false when there is none.
+  bool route_of(uint32_t node, const Message& msg, std::vector<uint32_t>& path, RouteFacts& facts);
+  // Sets the serialisation terms of `facts` for a first packet of min(bytes, mtu) bytes.
+  void serialisation(const uint32_t* path, size_t hops, uint64_t bytes, RouteFacts& facts) const;
+  void find_shadows();
+  uint16_t shadow_mask(const std::vector<uint32_t>& path);
+  // Stores a flow's path: its hops in route order, but those on shadow links (bits of `mask`)
+  // moved after the others. Only the links' order along the route depends on it.
+  void set_path(uint32_t id, const std::vector<uint32_t>& path, uint16_t mask);
+  // Puts every stored path back in route order (shadows switched off).
+  void restore_route_order();
+  // The links of the flow's path that take part in the rate computation (shadows left out),
+  // in route order.
+  template <class Fn>
+  void for_rate_links(uint32_t id, Fn&& fn) const {
+    const Hot& h = hot_[id];
+    const uint32_t* hop = h.hops == kLongPath ? flows_[id].path.data() : h.hop;
+    for (uint32_t i = 0; i < h.rate_hops; ++i)
+      fn(hop[i]);
+  }
+
   void finish(uint32_t flow);
   void note_flow_on_links(uint32_t flow);
   void link_attach(uint32_t id);
@@ -182,6 +219,8 @@ class FlowFabric : public Fabric {
   void add_due(uint32_t id, bool keep_heap);  // the flow's entries in finish_at_ and done_at_
                                               // (keep_heap false: appended while refilling)
   void rebuild_due(int64_t now);              // both queues anew from the transferring flows
+  // Fair share of an open link: its capacity left over its open flows.
+  double share_of(uint32_t l) const { return std::max(0.0, cap_left_[l]) / unfrozen_on_[l]; }
   bool heap_less(uint32_t a, uint32_t b) const;
   void heap_place(uint32_t i, uint32_t link);
   void heap_up(uint32_t i);
@@ -196,12 +235,14 @@ class FlowFabric : public Fabric {
     double remaining = 0;  // payload bytes at time t0_ps
     double rate = 0;       // a copy of Hot::rate
     int64_t t0_ps = 0;
-    double tolerance = 0;   // rounding residue taken as finished, bytes
-    int64_t finish_ps = 0;  // fluid end at this rate, rounded up to whole ps
-    int64_t done_ps = 0;    // first ps with only the rounding residue left
-    uint32_t version = 0;   // invalidates heap entries of an earlier rate or an earlier flow
-    bool active = false;    // transferring
+    double tolerance = 0;    // rounding residue taken as finished, bytes
+    int64_t finish_ps = 0;   // fluid end at this rate, rounded up to whole ps
+    int64_t done_ps = 0;     // first ps with only the rounding residue left
+    uint32_t version = 0;    // invalidates heap entries of an earlier rate or an earlier flow
+    uint32_t active_at = 0;  // index in active_ (beside what finding finishes reads)
+    bool active = false;     // transferring
   };
+  static_assert(sizeof(Fluid) == 64);
   std::vector<Fluid> fluid_;
   std::span<const uint32_t> path_of(uint32_t id) const {
     const Hot& h = hot_[id];
@@ -216,6 +257,25 @@ class FlowFabric : public Fabric {
     f.slot.resize(f.path.size());
     return f.slot.data();
   }
+  // Shadow links. Through a node with two ports that is not an endpoint, every flow entering by
+  // one port leaves by the other (routes neither end there nor turn back), so the link in and
+  // the link out carry the same flows, listed in the same order on both. Of such a pair, the
+  // link with the larger capacity is the shadow. Along the filling both see the same held rates
+  // and the same subtractions, and rounding is monotone, so the shadow's share is never below
+  // its twin's: it never fixes a rate first (on a tie it would fix the same flows at the same
+  // value). It is left out of the refill walk and the filling, which then do the same
+  // operations in the same order; theta still takes its level (from its twin's flows). Its
+  // flow list, rate sum and series are its twin's.
+  std::vector<uint32_t> shadow_of_;  // by link: its shadow, or UINT32_MAX
+  std::vector<uint8_t> is_shadow_;   // by link
+  std::vector<uint32_t> through_;    // by link into a two-port node: the link out that follows
+  std::vector<uint8_t> two_port_;    // by node: a two-port node that is not an endpoint
+  bool shadows_on_ = true;           // off for good once a route breaks the rule above
+  // Routes with no choice on the way, by (node, destination rank): row route_row_[node].
+  int32_t ranks_ = 0;
+  std::vector<uint32_t> route_row_;  // by node: first entry in routes_, or UINT32_MAX
+  std::vector<Route> routes_;
+  std::vector<uint32_t> route_links_;
   std::vector<uint32_t> free_flows_;
   std::vector<uint32_t> path_scratch_;
   std::vector<uint32_t> active_;   // transferring, in start order less swap-removals
@@ -240,8 +300,8 @@ class FlowFabric : public Fabric {
   std::vector<uint32_t> link_mark_;
   std::vector<double> cap_left_;
   std::vector<uint32_t> unfrozen_on_;
-  std::vector<double> share_;        // fair share of an open link
-  std::vector<double> heap_key_;     // its key in link_heap_: share_ when last sifted, <= share_
+  std::vector<double> heap_key_;     // key of an open link in link_heap_: a lower bound of its
+                                     // share (its share when last sifted)
   std::vector<uint32_t> heap_at_;    // index of an open link in link_heap_
   std::vector<uint32_t> link_heap_;  // open links, smallest share first
   std::vector<uint32_t> arrivals_on_;

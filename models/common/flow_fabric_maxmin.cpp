@@ -33,35 +33,45 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
   uint32_t ep = ++recompute_epoch_;
   touched_links_.clear();
   for (uint32_t id : fresh) {
-    for (uint32_t l : path_of(id)) {
+    for_rate_links(id, [&](uint32_t l) {
       if (link_mark_[l] != ep) {
         link_mark_[l] = ep;
         arrivals_on_[l] = 0;
         touched_links_.push_back(l);
       }
       ++arrivals_on_[l];
-    }
+    });
   }
-  for (uint32_t l : touched_links_) {
+  // The level of link l, with capacity `cap` (a shadow's is worked out from its twin's flows,
+  // the same as its own: theta is the one every link gives, shadows included).
+  // `sorted`: rates_scratch_ already holds l's rates in order.
+  auto lower_theta = [&](uint32_t l, double cap, bool sorted) {
     // Shares only grow along the filling, so the level is at least the first one: a link
     // whose first share is already at or above theta cannot lower it.
-    const double first = capacity_[l] / (static_cast<double>(on_link_[l].size()) + arrivals_on_[l]);
-    if (theta <= first) continue;
-    rates_scratch_.clear();
-    for (const OnLink& o : on_link_[l])
-      rates_scratch_.push_back(hot_[o.flow].rate);
-    std::sort(rates_scratch_.begin(), rates_scratch_.end());
+    const double first = cap / (static_cast<double>(on_link_[l].size()) + arrivals_on_[l]);
+    if (theta <= first) return false;
+    if (!sorted) {
+      rates_scratch_.clear();
+      for (const OnLink& o : on_link_[l])
+        rates_scratch_.push_back(hot_[o.flow].rate);
+      std::sort(rates_scratch_.begin(), rates_scratch_.end());
+    }
     const size_t n = rates_scratch_.size();
     const double added = arrivals_on_[l];
     double used = 0, level = -1;
     for (size_t k = 0; k < n && level < 0; ++k) {
-      const double share =
-          std::max(0.0, capacity_[l] - used) / (static_cast<double>(n - k) + added);
+      const double share = std::max(0.0, cap - used) / (static_cast<double>(n - k) + added);
       if (share <= rates_scratch_[k]) level = share;
       used += rates_scratch_[k];
     }
-    if (level < 0) level = std::max(0.0, capacity_[l] - used) / added;
+    if (level < 0) level = std::max(0.0, cap - used) / added;
     theta = std::min(theta, level);
+    return true;
+  };
+  for (uint32_t l : touched_links_) {
+    // A shadow's capacity is at least its twin's: when the twin is passed over, so is it.
+    if (lower_theta(l, capacity_[l], false) && shadows_on_ && shadow_of_[l] != UINT32_MAX)
+      lower_theta(l, capacity_[shadow_of_[l]], true);
   }
   // A margin for rounding: any level below theta would do.
   const double cut = theta * (1 - 1e-9);
@@ -77,14 +87,12 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
     touched_links_.push_back(l);
   };
   for (uint32_t id : done)
-    for (uint32_t l : path_of(id))
-      visit(l);
+    for_rate_links(id, visit);
   for (uint32_t id : fresh) {
     link_attach(id);
     hot_[id].mark = ep;
     rerate_.push_back(id);
-    for (uint32_t l : path_of(id))
-      visit(l);
+    for_rate_links(id, visit);
   }
   for (size_t q = 0; q < touched_links_.size(); ++q) {
     const uint32_t l = touched_links_[q];
@@ -101,8 +109,7 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
         h.mark = ep;
         rerate_.push_back(o.flow);
         ++open;
-        for (uint32_t m : path_of(o.flow))
-          visit(m);
+        for_rate_links(o.flow, visit);
       } else {
         held += h.rate;
       }
@@ -119,20 +126,21 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
   link_heap_.clear();
   for (uint32_t l : touched_links_) {
     if (unfrozen_on_[l] == 0) continue;
-    share_[l] = std::max(0.0, cap_left_[l]) / unfrozen_on_[l];
-    heap_key_[l] = share_[l];
+    heap_key_[l] = share_of(l);
     heap_at_[l] = static_cast<uint32_t>(link_heap_.size());
     link_heap_.push_back(l);
     heap_up(heap_at_[l]);
   }
   while (!link_heap_.empty()) {
     const uint32_t bottleneck = link_heap_.front();
-    if (heap_key_[bottleneck] != share_[bottleneck]) {
-      heap_key_[bottleneck] = share_[bottleneck];
+    // A link's share is worked out when it reaches the top (from the same capacity left and
+    // open count as when it last changed: the value an update at each change would hold).
+    const double best = share_of(bottleneck);
+    if (heap_key_[bottleneck] != best) {
+      heap_key_[bottleneck] = best;
       heap_down(0);
       continue;
     }
-    const double best = share_[bottleneck];
     heap_remove_top();
     const auto& on = on_link_[bottleneck];
     for (size_t k = 0; k < on.size(); ++k) {
@@ -142,35 +150,51 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
       if (h.mark != ep || h.fixed) continue;
       h.fixed = true;
       h.next_rate = best;
-      for (uint32_t m : path_of(o.flow)) {
+      for_rate_links(o.flow, [&](uint32_t m) {
         cap_left_[m] -= best;
         if (--unfrozen_on_[m] > 0 && m != bottleneck) {
-          share_[m] = std::max(0.0, cap_left_[m]) / unfrozen_on_[m];
-          if (share_[m] < heap_key_[m]) {  // rounding
-            heap_key_[m] = share_[m];
-            heap_up(heap_at_[m]);
+          // Rounding may put the new share below the key: only then is it sifted up. The
+          // share is at least the key when the capacity left is above key x open count (the
+          // product rounded, then raised past its rounding), so the division is only needed
+          // where that test fails.
+          const double left = std::max(0.0, cap_left_[m]);
+          const double open = unfrozen_on_[m];
+          if (!(left > heap_key_[m] * open * (1 + 1e-15))) {
+            const double share = left / open;
+            if (share < heap_key_[m]) {  // rounding
+              heap_key_[m] = share;
+              heap_up(heap_at_[m]);
+            }
           }
         } else if (m != bottleneck) {
           heap_erase(heap_at_[m]);
         }
-      }
+      });
     }
   }
 
   // Utilisation series up to now at the old rates, then the new rates (only touched links
   // change their rate sums).
+  // The shadows of touched links are touched as well (they carry the same flows). A shadow's
+  // rate sum would take the same additions in the same order as its twin's: while shadows are
+  // on, only the twin's is kept, and the shadow's series reads it.
   if (series_enabled_) {
-    for (uint32_t l : touched_links_) {
-      if (link_rate_[l] > 0) {
-        links_[l].stats.busy_series.add(link_since_[l], now, link_rate_[l] / capacity_[l],
+    auto advance = [&](uint32_t l, double rate_sum) {
+      if (rate_sum > 0) {
+        links_[l].stats.busy_series.add(link_since_[l], now, rate_sum / capacity_[l],
                                         params_.report.bin.ps(), params_.report.max_bins);
       }
       link_since_[l] = now;
+    };
+    for (uint32_t l : touched_links_) {
+      advance(l, link_rate_[l]);
+      if (shadows_on_ && shadow_of_[l] != UINT32_MAX) advance(shadow_of_[l], link_rate_[l]);
     }
-    for (uint32_t id : done)
-      if (flows_[id].had_links)
-        for (uint32_t l : path_of(id))
-          link_rate_[l] -= hot_[id].rate;
+    for (uint32_t id : done) {
+      if (!flows_[id].had_links) continue;
+      const double rate = hot_[id].rate;
+      for_rate_links(id, [&](uint32_t l) { link_rate_[l] -= rate; });
+    }
   }
   // When most flows change rate, rebuilding the heaps of due times from every transferring flow
   // is cheaper than pushing an entry per change (and leaves no superseded entries behind).
@@ -185,22 +209,26 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
     const double r = h.fixed ? h.next_rate : 0.0;
     h.fixed = false;
     if (r == h.rate && i >= fresh.size()) continue;
-    if (series_enabled_)
-      for (uint32_t l : path_of(id))
-        link_rate_[l] += r - h.rate;
+    if (series_enabled_) {
+      const double delta = r - h.rate;
+      for_rate_links(id, [&](uint32_t l) { link_rate_[l] += delta; });
+    }
     set_rate(id, r, now, !rebuild);
   }
   if (rebuild) rebuild_due(now);
-  if (series_enabled_)
+  if (series_enabled_) {
     for (uint32_t l : touched_links_)
       if (on_link_[l].empty()) link_rate_[l] = 0;  // no rounding residue on an idle link
+  }
 }
 
+// Flows are listed on their rate links only: a shadow's list would be its twin's (see
+// restore_route_order for when shadows are switched off).
 void FlowFabric::link_attach(uint32_t id) {
   Flow& f = flows_[id];
   const auto path = path_of(id);
   uint32_t* slot = slots_of(id);
-  for (uint32_t h = 0; h < path.size(); ++h) {
+  for (uint32_t h = 0; h < hot_[id].rate_hops; ++h) {
     auto& on = on_link_[path[h]];
     slot[h] = static_cast<uint32_t>(on.size());
     on.push_back({id, h});
@@ -212,7 +240,7 @@ void FlowFabric::link_detach(uint32_t id) {
   Flow& f = flows_[id];
   const auto path = path_of(id);
   const uint32_t* slot = slots_of(id);
-  for (uint32_t h = 0; h < path.size(); ++h) {
+  for (uint32_t h = 0; h < hot_[id].rate_hops; ++h) {
     auto& on = on_link_[path[h]];
     const uint32_t s = slot[h];
     const OnLink moved = on.back();

@@ -194,29 +194,40 @@ void write_network_results(const Fabric& f, Time end, const std::filesystem::pat
     // the digits "{:.6f}" gives ps * 1e-6, whose error is far below half a last digit).
     fmt::memory_buffer o;
     append(o, "id,src,dst,bytes,injected_us,completed_us,fct_us,ideal_us,slowdown\n");
-    uint64_t rows = 0;
-    for (const auto& r : f.messages()) {
-      if (rows++ >= f.params().report.max_message_rows) break;
+    const size_t rows = std::min<uint64_t>(f.messages().size(), f.params().report.max_message_rows);
+    o.reserve(o.size() + rows * 96);
+    for (size_t i = 0; i < rows; ++i) {
+      const MessageRecord& r = f.messages()[i];
       const bool done = r.completed_ps >= 0;
       const int64_t fct = done ? r.completed_ps - r.injected_ps : 0;
-      fmt::format_to(fmt::appender(o), "{},{},{},{},", r.id, r.src, r.dst, r.bytes);
-      append_us(o, r.injected_ps);
-      o.push_back(',');
+      char row[6 * 24 + 2 * 30 + kFixedRoom];
+      char* p = row;
+      p = put_int(p, r.id);
+      *p++ = ',';
+      p = put_int(p, r.src);
+      *p++ = ',';
+      p = put_int(p, r.dst);
+      *p++ = ',';
+      p = put_int(p, r.bytes);
+      *p++ = ',';
+      p = put_us(p, r.injected_ps);
+      *p++ = ',';
       if (done) {
-        append_us(o, r.completed_ps);
+        p = put_us(p, r.completed_ps);
       } else {
-        append(o, "-1.000000");
+        p = std::copy_n("-1.000000", 9, p);
       }
-      o.push_back(',');
-      append_us(o, fct);
-      o.push_back(',');
-      append_us(o, r.ideal_ps);
-      o.push_back(',');
-      append_fixed(
-          o,
+      *p++ = ',';
+      p = put_us(p, fct);
+      *p++ = ',';
+      p = put_us(p, r.ideal_ps);
+      *p++ = ',';
+      p = put_fixed(
+          p,
           r.ideal_ps > 0 && done ? static_cast<double>(fct) / static_cast<double>(r.ideal_ps) : 0.0,
           6);
-      o.push_back('\n');
+      *p++ = '\n';
+      o.append(row, p);
     }
     write_file_atomic(dir / "messages.csv", std::string_view(o.data(), o.size()));
   }
@@ -238,16 +249,25 @@ void write_network_results(const Fabric& f, Time end, const std::filesystem::pat
         for (size_t i = 0; i < n; ++i) {
           const double b = i < busy.size() ? busy[i] : 0.0;
           const double q = i < queue.size() ? queue[i] : 0.0;
-          fmt::format_to(fmt::appender(o), "{},{},{},{},", l.name, l.timing.tier, l.timing.plane,
-                         i);
-          append_us(o, static_cast<int64_t>(i) * width);
+          append(o, l.name);
           o.push_back(',');
-          append_us(o, width);
-          o.push_back(',');
-          append_fixed(o, b / w, 6);
-          o.push_back(',');
-          append_fixed(o, q / w, 3);
-          o.push_back('\n');
+          append(o, l.timing.tier);
+          char row[2 * 24 + 4 * kFixedRoom + 8];
+          char* p = row;
+          *p++ = ',';
+          p = put_int(p, l.timing.plane);
+          *p++ = ',';
+          p = put_int(p, i);
+          *p++ = ',';
+          p = put_fixed(p, static_cast<double>(i) * w * 1e-6, 6);
+          *p++ = ',';
+          p = put_fixed(p, w * 1e-6, 6);
+          *p++ = ',';
+          p = put_fixed(p, b / w, 6);
+          *p++ = ',';
+          p = put_fixed(p, q / w, 3);
+          *p++ = '\n';
+          o.append(row, p);
         }
       }
     }
