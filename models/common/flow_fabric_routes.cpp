@@ -8,6 +8,9 @@
 
 namespace mlasim {
 
+// Kept routes assume the routing tables never change during a run: true at flow level, where
+// timed faults (and the rerouting they bring) are refused. Were they ever allowed, the cache
+// would have to be cleared when routes are rebuilt.
 bool FlowFabric::route_of(uint32_t node, const Message& msg, std::vector<uint32_t>& path,
                           RouteFacts& facts) {
   Route* r = nullptr;
