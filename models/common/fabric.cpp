@@ -235,17 +235,20 @@ int64_t Fabric::setup_ps(uint32_t link, bool sm_issued) const {
   return (sm_issued ? traits_[l.from].message_setup.ps() : 0) + traits_[l.to].message_setup.ps();
 }
 
+Fabric::PathTiming Fabric::path_timing(const uint32_t* path, size_t hops) const {
+  PathTiming t;
+  for (size_t i = 0; i < hops; ++i) {
+    const FabricLink& l = links_[path[i]];
+    const PacketNodeTraits& n = traits_[l.to];
+    t.lat_ps += l.timing.latency.ps() + (i + 1 == hops ? n.sink_latency : n.pipeline).ps();
+    t.bottleneck = std::min(t.bottleneck, l.payload_bytes_per_s(mtu_));
+  }
+  return t;
+}
+
 int64_t Fabric::ideal_ps(const std::vector<uint32_t>& path, uint64_t bytes, bool sm_issued) const {
   if (path.empty()) return 0;
-  int64_t base = setup_ps(path.front(), sm_issued);
-  double bottleneck = std::numeric_limits<double>::infinity();
-  for (size_t i = 0; i < path.size(); ++i) {
-    const FabricLink& l = links_[path[i]];
-    const PacketNodeTraits& t = traits_[l.to];
-    base += l.timing.latency.ps() + (i + 1 == path.size() ? t.sink_latency : t.pipeline).ps();
-    bottleneck = std::min(bottleneck, l.payload_bytes_per_s(mtu_));
-  }
-  return base + static_cast<int64_t>(std::ceil(static_cast<double>(bytes) * 1e12 / bottleneck));
+  return ideal_ps(setup_ps(path.front(), sm_issued), path_timing(path.data(), path.size()), bytes);
 }
 
 uint32_t Fabric::open_message(const Message& msg, int64_t ideal, uint64_t* qp_seq) {

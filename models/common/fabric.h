@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -272,8 +273,19 @@ class Fabric : public sc_core::sc_module {
   // Route of a message from `node` to GPU `dst` following the routing function (ECMP); link
   // ids into `out`. False when `dst` cannot be reached.
   bool path_links(uint32_t node, int32_t dst, uint64_t hash, std::vector<uint32_t>& out) const;
-  // Ideal completion time of `bytes` over a path: setup + propagation + pipelines + bytes over
-  // the bottleneck payload rate.
+  // What a message's ideal completion time takes from its path: propagation plus every node's
+  // pipeline latency (the last node's sink latency), and the narrowest payload rate.
+  struct PathTiming {
+    int64_t lat_ps = 0;
+    double bottleneck = std::numeric_limits<double>::infinity();  // bytes per s
+  };
+  PathTiming path_timing(const uint32_t* path, size_t hops) const;
+  // Ideal completion time of `bytes`: setup + latencies + bytes over the bottleneck payload rate.
+  static int64_t ideal_ps(int64_t setup_ps, const PathTiming& timing, uint64_t bytes) {
+    return setup_ps + timing.lat_ps +
+           static_cast<int64_t>(std::ceil(static_cast<double>(bytes) * 1e12 / timing.bottleneck));
+  }
+  // The same over a whole path (0 for an empty one).
   int64_t ideal_ps(const std::vector<uint32_t>& path, uint64_t bytes, bool sm_issued = true) const;
   // Setup latency of a message whose first hop is `link`: the NIC's doorbell, plus the GPU's
   // issue latency when SMs issue it.

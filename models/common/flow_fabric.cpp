@@ -80,13 +80,8 @@ void FlowFabric::inject(NetworkNode& at, Message msg, std::function<void()> on_s
   fluid_[id].version = version;
   hot_[id] = Hot{};
   const uint64_t bytes = msg.bytes.count();
-  // Ideal: setup, propagation and pipelines, the bytes at the bottleneck's payload rate (what
-  // Fabric::ideal_ps gives, from the route's facts).
   const int64_t setup = setup_ps(path.front(), msg.sm_issued);
-  const int64_t ideal =
-      setup + facts.lat_ps +
-      static_cast<int64_t>(std::ceil(static_cast<double>(bytes) * 1e12 / facts.bottleneck));
-  f.record = open_message(msg, ideal, &f.qp_seq);
+  f.record = open_message(msg, ideal_ps(setup, facts, bytes), &f.qp_seq);
   fluid_[id].remaining = static_cast<double>(bytes);
   fluid_[id].tolerance = 1e-6 * std::max(1.0, static_cast<double>(bytes));
   f.in_port = static_cast<uint32_t>(links_[path.back()].to_port);

@@ -177,9 +177,7 @@ class FlowFabric : public Fabric {
   bool alone(uint32_t flow) const;           // no other flow on any link of its path
   // What every message on a route shares: propagation and pipeline latency, the bottleneck
   // payload rate, and the first packet's serialisation terms (for a full packet).
-  struct RouteFacts {
-    int64_t lat_ps = 0;
-    double bottleneck = std::numeric_limits<double>::infinity();  // bytes per s
+  struct RouteFacts : PathTiming {
     int64_t ser_sum_ps = 0, ser_max_ps = 0;
   };
   struct Route {

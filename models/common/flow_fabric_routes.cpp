@@ -29,13 +29,7 @@ bool FlowFabric::route_of(uint32_t node, const Message& msg, std::vector<uint32_
   }
   if (!path_links(node, msg.dst, msg.flow_hash, path) || path.empty()) return false;
   facts = RouteFacts{};
-  for (size_t i = 0; i < path.size(); ++i) {
-    const FabricLink& l = links_[path[i]];
-    const PacketNodeTraits& t = traits_[l.to];
-    facts.lat_ps +=
-        l.timing.latency.ps() + (i + 1 == path.size() ? t.sink_latency : t.pipeline).ps();
-    facts.bottleneck = std::min(facts.bottleneck, l.payload_bytes_per_s(mtu_));
-  }
+  static_cast<PathTiming&>(facts) = path_timing(path.data(), path.size());
   serialisation(path.data(), path.size(), mtu_, facts);
   if (r != nullptr && r->state == Route::kUnknown) {
     // Kept only when no node on the way has a choice: then every message from this node to
