@@ -120,8 +120,8 @@ struct InferenceFacts {
     v("gpu_imbalance", gpu_imbalance);
     v("gpu_imbalance_max", gpu_imbalance_max);
     v("node_limit_overflows", node_limit_overflows);
-    v("prefill_passes", prefill_passes, optional_field);
-    v("prompts_done", prompts_done, optional_field);
+    v("prefill_passes", prefill_passes, since_minor(2));
+    v("prompts_done", prompts_done, since_minor(2));
   }
 };
 InferenceFacts inference_facts(const ModelConfig& m, const DeepSeekInferenceParams& p,

@@ -20,10 +20,15 @@
 
 namespace mlasim {
 
-// Marks a payload field that traces may omit (added in a later minor version of the schema): the
-// writer leaves it out while it is empty, the reader keeps the default when it is missing.
-struct OptionalField {};
-inline constexpr OptionalField optional_field{};
+// Marks a payload field that a later minor version of the trace schema added: the writer leaves
+// it out while it is empty, the reader keeps the default when it is missing and rejects it in a
+// trace that declares an older minor version.
+struct OptionalField {
+  int since_minor;
+};
+constexpr OptionalField since_minor(int minor) {
+  return OptionalField{minor};
+}
 
 // C[m, n] = A[m, k] x B[k, n]; B is the weight, read from memory.
 struct GemmOp {
@@ -268,8 +273,8 @@ struct AttentionOp {
     v("kv_dtype", kv_dtype);
     v("mask", mask);
     v("page_block", page_block);
-    v("kv_lens", kv_lens, optional_field);
-    v("q_lens", q_lens, optional_field);
+    v("kv_lens", kv_lens, since_minor(1));
+    v("q_lens", q_lens, since_minor(2));
   }
   uint64_t seq_kv_len(uint64_t seq) const { return kv_lens.empty() ? kv_len : kv_lens[seq]; }
   uint64_t seq_q_len(uint64_t seq) const { return q_lens.empty() ? q_len : q_lens[seq]; }

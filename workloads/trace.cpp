@@ -54,10 +54,17 @@ class FieldWriter {
 
 class FieldReader {
  public:
-  FieldReader(const Json& op, std::string where) : op_(op), where_(std::move(where)) {}
+  // `minor`: the minor schema version the trace declares.
+  FieldReader(const Json& op, std::string where, int minor)
+      : op_(op), where_(std::move(where)), minor_(minor) {}
   template <class T>
-  void operator()(std::string_view key, T& field, OptionalField) {
+  void operator()(std::string_view key, T& field, OptionalField added) {
     if (op_.contains(std::string(key))) {
+      if (minor_ < added.since_minor) {
+        fail(key, fmt::format("added in trace minor version {}, but the trace declares minor {} "
+                              "(set \"minor\": {} or later)",
+                              added.since_minor, minor_, added.since_minor));
+      }
       (*this)(key, field);
     } else {
       known_.insert(std::string(key));
@@ -149,6 +156,7 @@ class FieldReader {
  private:
   const Json& op_;
   std::string where_;
+  int minor_;
   std::set<std::string> known_;
   std::vector<uint64_t> send_row_, recv_row_;
 };
@@ -270,10 +278,11 @@ nlohmann::ordered_json inference_trace_metadata(const InferenceFacts& facts) {
   return j;
 }
 
-InferenceFacts inference_facts_from_metadata(const Json& metadata, const std::string& source) {
+InferenceFacts inference_facts_from_metadata(const Json& metadata, const std::string& source,
+                                             int minor) {
   const std::string where = source + ": metadata";
   if (!metadata.is_object()) throw InputError(where + ": expected a JSON object");
-  FieldReader rd(metadata, where);
+  FieldReader rd(metadata, where, minor);
   std::string generator;
   rd("generator", generator);
   if (generator != "deepseek_inference") {
@@ -304,7 +313,8 @@ InferenceFacts inference_facts_from_metadata(const Json& metadata, const std::st
   return f;
 }
 
-Workload workload_from_json(const Json& j, const std::string& source, Json* metadata) {
+Workload workload_from_json(const Json& j, const std::string& source, Json* metadata,
+                            int* minor_out) {
   auto bad = [&](const std::string& msg) { throw InputError(fmt::format("{}: {}", source, msg)); };
   if (!j.is_object()) bad("a trace must be a JSON object");
   // Typed lookups never throw nlohmann's type errors: a wrong type is bad input, not a crash.
@@ -317,13 +327,16 @@ Workload workload_from_json(const Json& j, const std::string& source, Json* meta
     bad(fmt::format("trace version {} is not supported (this build reads version {})",
                     j["version"].dump(), kTraceVersion));
   }
-  if (j.contains("minor")) {  // absent: minor 0
-    const Json& minor = j["minor"];
-    if (!minor.is_number_unsigned() || minor.get<uint64_t>() > kTraceMinorVersion) {
-      bad(fmt::format("trace minor version {} is not supported (this build reads 0..{})",
-                      minor.dump(), kTraceMinorVersion));
+  int minor = 0;  // absent: minor 0
+  if (j.contains("minor")) {
+    const Json& m = j["minor"];
+    if (!m.is_number_unsigned() || m.get<uint64_t>() > kTraceMinorVersion) {
+      bad(fmt::format("trace minor version {} is not supported (this build reads 0..{})", m.dump(),
+                      kTraceMinorVersion));
     }
+    minor = static_cast<int>(m.get<uint64_t>());
   }
+  if (minor_out) *minor_out = minor;
   for (const auto& [k, v] : j.items()) {
     if (k != "format" && k != "version" && k != "minor" && k != "metadata" && k != "ranks") {
       bad(fmt::format("unknown key '{}'", k));
@@ -331,6 +344,10 @@ Workload workload_from_json(const Json& j, const std::string& source, Json* meta
   }
   if (j.contains("metadata")) {
     if (!j["metadata"].is_object()) bad("'metadata' must be a JSON object");
+    if (minor < 1) {
+      bad("'metadata' was added in trace minor version 1, but the trace declares minor 0 (set "
+          "\"minor\": 1 or later)");
+    }
     if (metadata) *metadata = j["metadata"];
   }
   if (!j.contains("ranks") || !j["ranks"].is_array()) bad("'ranks' must be a list");
@@ -361,7 +378,7 @@ Workload workload_from_json(const Json& j, const std::string& source, Json* meta
       if (!jo.is_object()) throw InputError(where + ": an op must be a JSON object");
       Op op;
       std::string kind;
-      FieldReader rd(jo, where);
+      FieldReader rd(jo, where, minor);
       rd("name", op.name);
       rd("op", kind);
       if (!jo.contains("deps") || !jo["deps"].is_array())
@@ -420,7 +437,7 @@ Workload workload_from_json(const Json& j, const std::string& source, Json* meta
   return w;
 }
 
-Workload read_trace_file(const std::filesystem::path& path, Json* metadata) {
+Workload read_trace_file(const std::filesystem::path& path, Json* metadata, int* minor) {
   std::ifstream in(path);
   if (!in) throw InputError(fmt::format("{}: cannot open trace file", path.string()));
   Json j;
@@ -450,7 +467,7 @@ Workload read_trace_file(const std::filesystem::path& path, Json* metadata) {
     throw InputError(
         fmt::format("{}: key '{}' appears twice in one object", path.string(), duplicate));
   }
-  return workload_from_json(j, path.string(), metadata);
+  return workload_from_json(j, path.string(), metadata, minor);
 }
 
 }  // namespace mlasim

@@ -18,7 +18,8 @@
 // `metadata` (minor 1, optional) holds what the generator's run report needs besides the
 // simulated times (for deepseek_inference: the fields of InferenceFacts), so that replaying the
 // trace reports the same summary keys and layers.csv. Version 1 traces without `minor` read as
-// minor 0; a minor newer than this build's is an error.
+// minor 0; a minor newer than this build's is an error, and so is a field (or the metadata block)
+// newer than the minor the trace declares.
 #pragma once
 
 #include <filesystem>
@@ -42,15 +43,18 @@ struct InferenceFacts;
 nlohmann::ordered_json workload_to_json(const Workload& w,
                                         const nlohmann::ordered_json& metadata = nullptr);
 // `source` names the file in error messages; the metadata block, when there is one, goes to
-// `metadata`.
+// `metadata`, and the minor version the trace declares to `minor`.
 Workload workload_from_json(const nlohmann::json& j, const std::string& source,
-                            nlohmann::json* metadata = nullptr);
-Workload read_trace_file(const std::filesystem::path& path, nlohmann::json* metadata = nullptr);
+                            nlohmann::json* metadata = nullptr, int* minor = nullptr);
+Workload read_trace_file(const std::filesystem::path& path, nlohmann::json* metadata = nullptr,
+                         int* minor = nullptr);
 
-// The metadata block of a deepseek_inference step, and its reading (errors name the field).
+// The metadata block of a deepseek_inference step, and its reading (errors name the field;
+// `minor`: the minor version of the trace it came in, which bounds the fields it may have).
 nlohmann::ordered_json inference_trace_metadata(const InferenceFacts& facts);
 InferenceFacts inference_facts_from_metadata(const nlohmann::json& metadata,
-                                             const std::string& source);
+                                             const std::string& source,
+                                             int minor = kTraceMinorVersion);
 
 struct TraceWorkloadParams {
   std::string file;

@@ -11,11 +11,12 @@ namespace mlasim {
 
 Workload TraceWorkload::generate(const ClusterShape& cluster) const {
   nlohmann::json metadata;
-  Workload w = read_trace_file(params_.file, &metadata);
+  int minor = 0;
+  Workload w = read_trace_file(params_.file, &metadata, &minor);
   // Checked here, so that a bad block is bad input before the run rather than after it.
   facts_ = metadata.is_null() ? nullptr
                               : std::make_shared<const InferenceFacts>(
-                                    inference_facts_from_metadata(metadata, params_.file));
+                                    inference_facts_from_metadata(metadata, params_.file, minor));
   last_metadata_ = metadata;
   if (static_cast<int>(w.ranks.size()) != cluster.ranks()) {
     throw InputError(fmt::format("{}: trace has {} ranks but the cluster has {} GPUs", params_.file,

@@ -173,14 +173,28 @@ TEST(Trace, MinorVersionOneFields) {
   EXPECT_FALSE(workload_to_json(sample())["ranks"][0]["ops"][0].contains("kv_lens"));
   // Errors.
   EXPECT_NE(error_of(trace(R"(, "minor": 7)", "")).find("minor version 7"), std::string::npos);
-  EXPECT_NE(error_of(trace("", R"(, "kv_lens": [100])")).find("kv_lens"), std::string::npos);
-  EXPECT_NE(error_of(trace("", R"(, "kv_lens": [100, 200])")).find("longest equal to kv_len"),
+  EXPECT_NE(error_of(trace(R"(, "minor": 1)", R"(, "kv_lens": [100])")).find("kv_lens"),
             std::string::npos);
-  EXPECT_NE(error_of(trace(R"(, "metadata": [])", "")).find("'metadata'"), std::string::npos);
+  EXPECT_NE(error_of(trace(R"(, "minor": 1)", R"(, "kv_lens": [100, 200])"))
+                .find("longest equal to kv_len"),
+            std::string::npos);
+  EXPECT_NE(error_of(trace(R"(, "minor": 1)", R"(, "metadata": [])")).find("'metadata'"),
+            std::string::npos);
+  // Fields newer than the minor the trace declares: the file contradicts its own schema.
+  EXPECT_NE(error_of(trace("", R"(, "kv_lens": [100, 300])"))
+                .find("field 'kv_lens': added in trace minor version 1, but the trace declares "
+                      "minor 0"),
+            std::string::npos);
+  EXPECT_NE(error_of(trace(R"(, "metadata": {"generator": "x"})", ""))
+                .find("'metadata' was added in trace minor version 1"),
+            std::string::npos);
   nlohmann::json meta;
-  workload_from_json(nlohmann::json::parse(trace(R"(, "metadata": {"generator": "x"})", "")),
-                     "m.json", &meta);
+  int minor = -1;
+  workload_from_json(
+      nlohmann::json::parse(trace(R"(, "minor": 1, "metadata": {"generator": "x"})", "")), "m.json",
+      &meta, &minor);
   EXPECT_EQ(meta["generator"], "x");
+  EXPECT_EQ(minor, 1);
 }
 
 // Schema 1.2: attention q_lens (prefill prompts of their own lengths) may be left out (1.1 and
@@ -209,10 +223,16 @@ TEST(Trace, MinorVersionTwoQueryLengths) {
   EXPECT_EQ(again["ranks"][0]["ops"][0]["q_lens"], nlohmann::json::parse("[100, 300]"));
   EXPECT_NE(error_of(trace(R"(, "minor": 3)", "")).find("minor version 3"), std::string::npos);
   // A sequence with more queries than keys, and a list of the wrong length.
-  EXPECT_NE(error_of(trace("", R"(, "q_lens": [200, 300], "kv_lens": [100, 300])"))
+  EXPECT_NE(error_of(trace(R"(, "minor": 2)", R"(, "q_lens": [200, 300], "kv_lens": [100, 300])"))
                 .find("q_lens: sequence 0 has 200 queries but 100 keys"),
             std::string::npos);
-  EXPECT_NE(error_of(trace("", R"(, "q_lens": [300])")).find("q_lens needs one length"),
+  EXPECT_NE(
+      error_of(trace(R"(, "minor": 2)", R"(, "q_lens": [300])")).find("q_lens needs one length"),
+      std::string::npos);
+  // q_lens in a minor 1 trace (which does have kv_lens).
+  EXPECT_NE(error_of(trace(R"(, "minor": 1)", R"(, "q_lens": [100, 300], "kv_lens": [100, 300])"))
+                .find("field 'q_lens': added in trace minor version 2, but the trace declares "
+                      "minor 1"),
             std::string::npos);
 }
 
@@ -259,6 +279,15 @@ TEST(Trace, InferenceMetadataRoundTripAndErrors) {
   const nlohmann::json pj = nlohmann::json::parse(inference_trace_metadata(pf).dump());
   EXPECT_EQ(inference_facts_from_metadata(pj, "t.json").prompts_done, pf.prompts_done);
   EXPECT_FALSE(j.contains("prompts_done"));  // left out when there are none
+  try {                                      // in the metadata of a minor 1 trace
+    inference_facts_from_metadata(pj, "t.json", 1);
+    ADD_FAILURE() << "prefill_passes accepted in a minor 1 trace";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("field 'prefill_passes': added in trace minor version 2"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(inference_facts_from_metadata(j, "t.json", 1).tokens_per_gpu, 1234u);
   bad = pj;
   bad["prefill_passes"] = uint64_t{3};
   EXPECT_NE(error(bad).find("field 'prompts_done'"), std::string::npos) << error(bad);
