@@ -73,9 +73,17 @@ size_t edit_distance(std::string_view a, std::string_view b) {
 namespace mlasim {
 
 void ParamCheck::fail(std::string_view key, std::string_view message) const {
-  const ConfigNode* n = node_ ? node_->find(key) : nullptr;
-  SourceLoc loc = n ? n->loc() : (node_ ? node_->loc() : SourceLoc{});
-  throw_config_error(loc, join_path(path_, key), message);
+  // A dotted key ("mtp.acceptance_rate") names a value in a nested mapping: the error points at
+  // the deepest node of it that the config has (the value itself when it is there).
+  const ConfigNode* at = node_;
+  for (std::string_view rest = key; at != nullptr && !rest.empty();) {
+    const size_t dot = rest.find('.');
+    const ConfigNode* next = at->is_map() ? at->find(rest.substr(0, dot)) : nullptr;
+    if (next == nullptr) break;
+    at = next;
+    rest = dot == std::string_view::npos ? std::string_view{} : rest.substr(dot + 1);
+  }
+  throw_config_error(at ? at->loc() : SourceLoc{}, join_path(path_, key), message);
 }
 
 ParamReader::ParamReader(const ConfigNode* node, std::string path,

@@ -127,6 +127,33 @@ TEST_F(ConfigFiles, ValidationFailureNamesTheKey) {
   EXPECT_NE(e.find(":2: inner.count: must be > 0"), std::string::npos) << e;
 }
 
+// A check on a nested value (a dotted key) points at that value: its line in the file, or the
+// --set that gave it.
+struct Checked {
+  Outer outer;
+  template <class V>
+  void visit(V& v) {
+    v.group("outer", outer, "nested twice");
+  }
+  void validate(const ParamCheck& c) const {
+    c.require(outer.inner.count != 5, "outer.inner.count", "must not be 5");
+  }
+};
+
+TEST_F(ConfigFiles, ValidationOfANestedKeyNamesItsLine) {
+  fs::path top = write("top.yaml", "outer:\n  label: a\n  inner:\n    bw: 1GB/s\n    count: 5\n");
+  ConfigNode root = load_config_file(top);
+  std::string e = error_of([&] { read_params<Checked>(&root, ""); });
+  EXPECT_NE(e.find(top.string() + ":5: outer.inner.count: must not be 5"), std::string::npos) << e;
+  fs::path top2 = write("top2.yaml", "outer:\n  label: a\n  inner:\n    count: 2\n");
+  ConfigNode root2 = load_config_file(top2);
+  apply_override(root2, "outer.inner.count=5");
+  e = error_of([&] { read_params<Checked>(&root2, ""); });
+  EXPECT_NE(e.find("--set outer.inner.count=5: outer.inner.count: must not be 5"),
+            std::string::npos)
+      << e;
+}
+
 TEST_F(ConfigFiles, MissingFileAndBadIncludes) {
   std::string e = error_of([&] { load_config_file(dir_ / "nope.yaml"); });
   EXPECT_NE(e.find("nope.yaml: cannot open file"), std::string::npos) << e;
