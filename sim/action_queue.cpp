@@ -14,13 +14,13 @@ ActionQueue::ActionQueue(sc_core::sc_module_name name, SimContext& ctx)
 void ActionQueue::at(Time when, Action fn) {
   Time now = sim_now();
   if (when < now) when = now;
-  heap_.push(Item{when.ps(), seq_++, std::move(fn)});
-  if (heap_.top().when == when.ps()) arm();
+  heap_.push(when.ps(), std::move(fn));
+  if (heap_.next_ps() == when.ps()) arm();
 }
 
 void ActionQueue::arm() {
   // sc_event keeps the earlier of two pending notifications, so re-arming is always safe.
-  int64_t delay = heap_.top().when - sim_now().ps();
+  int64_t delay = heap_.next_ps() - sim_now().ps();
   if (delay <= 0) {
     wake_.notify(sc_core::SC_ZERO_TIME);
   } else {
@@ -30,9 +30,8 @@ void ActionQueue::arm() {
 
 void ActionQueue::fire() {
   const int64_t now = sim_now().ps();
-  while (!heap_.empty() && heap_.top().when <= now) {
-    Action fn = std::move(const_cast<Item&>(heap_.top()).fn);
-    heap_.pop();
+  while (!heap_.empty() && heap_.next_ps() <= now) {
+    Action fn = heap_.pop();
     ++ctx_.events;
     fn();
   }

@@ -20,14 +20,22 @@ inline Time sim_now() {
   return Time::ps(static_cast<int64_t>(sc_core::sc_time_stamp().value()));
 }
 
-class ActionQueue : public sc_core::sc_module {
+// Callbacks ordered by their time, equal times in the order they were added: the heap behind
+// ActionQueue and the standalone EventLoop (models/hbm/event_sink.h).
+class TimedActions {
  public:
   using Action = std::function<void()>;
-  ActionQueue(sc_core::sc_module_name name, SimContext& ctx);
-
-  void at(Time when, Action fn);  // absolute simulated time (>= now)
-  void after(Time delay, Action fn) { at(sim_now() + delay, std::move(fn)); }
-  size_t pending() const { return heap_.size(); }
+  void push(int64_t when_ps, Action fn) { heap_.push(Item{when_ps, seq_++, std::move(fn)}); }
+  bool empty() const { return heap_.empty(); }
+  size_t size() const { return heap_.size(); }
+  // Time of the earliest callback (the heap must not be empty).
+  int64_t next_ps() const { return heap_.top().when; }
+  // Takes the earliest callback out.
+  Action pop() {
+    Action fn = std::move(const_cast<Item&>(heap_.top()).fn);
+    heap_.pop();
+    return fn;
+  }
 
  private:
   struct Item {
@@ -40,13 +48,26 @@ class ActionQueue : public sc_core::sc_module {
       return a.when != b.when ? a.when > b.when : a.seq > b.seq;
     }
   };
+  std::priority_queue<Item, std::vector<Item>, Later> heap_;
+  uint64_t seq_ = 0;
+};
+
+class ActionQueue : public sc_core::sc_module {
+ public:
+  using Action = std::function<void()>;
+  ActionQueue(sc_core::sc_module_name name, SimContext& ctx);
+
+  void at(Time when, Action fn);  // absolute simulated time (>= now)
+  void after(Time delay, Action fn) { at(sim_now() + delay, std::move(fn)); }
+  size_t pending() const { return heap_.size(); }
+
+ private:
   void fire();
   void arm();
 
   SimContext& ctx_;
   sc_core::sc_event wake_;
-  std::priority_queue<Item, std::vector<Item>, Later> heap_;
-  uint64_t seq_ = 0;
+  TimedActions heap_;
 };
 
 }  // namespace mlasim

@@ -9,7 +9,6 @@
 
 #include <cstdint>
 #include <functional>
-#include <queue>
 #include <vector>
 
 #include "models/common/memory_model.h"
@@ -33,7 +32,7 @@ class EventLoop final : public EventSink {
   Time now() const override { return now_; }
   void at(Time when, Action fn) override {
     if (when < now_) when = now_;
-    heap_.push(Item{when.ps(), seq_++, std::move(fn)});
+    heap_.push(when.ps(), std::move(fn));
   }
   // Runs callbacks until none are left; returns the number run.
   uint64_t run() {
@@ -45,7 +44,7 @@ class EventLoop final : public EventSink {
   // Runs callbacks due before or at `limit`; now() ends at `limit` if the heap drained earlier.
   uint64_t run_until(Time limit) {
     uint64_t n = 0;
-    while (!heap_.empty() && heap_.top().when <= limit.ps())
+    while (!heap_.empty() && heap_.next_ps() <= limit.ps())
       n += step();
     if (now_ < limit) now_ = limit;
     return n;
@@ -54,27 +53,15 @@ class EventLoop final : public EventSink {
   uint64_t events() const { return events_; }
 
  private:
-  struct Item {
-    int64_t when;
-    uint64_t seq;
-    Action fn;
-  };
-  struct Later {
-    bool operator()(const Item& a, const Item& b) const {
-      return a.when != b.when ? a.when > b.when : a.seq > b.seq;
-    }
-  };
   uint64_t step() {
-    Action fn = std::move(const_cast<Item&>(heap_.top()).fn);
-    now_ = Time::ps(heap_.top().when);
-    heap_.pop();
+    now_ = Time::ps(heap_.next_ps());
+    Action fn = heap_.pop();
     ++events_;
     fn();
     return 1;
   }
   Time now_;
-  std::priority_queue<Item, std::vector<Item>, Later> heap_;
-  uint64_t seq_ = 0;
+  TimedActions heap_;
   uint64_t events_ = 0;
 };
 
