@@ -18,15 +18,8 @@ HbmPseudoChannel::HbmPseudoChannel(const HbmPcConfig& cfg, const HbmAddressMap& 
     : cfg_(cfg), map_(map), table_(table), index_(index), banks_(cfg.banks) {
   for (uint32_t b = 0; b < cfg.banks; ++b)
     banks_[b].group = b / cfg.banks_per_group;
-  cand_part_.assign(cfg.banks, 0);
-  cand_seq_.assign(cfg.banks, 0);
-  cand_run_.assign(cfg.banks, 0);
-  bank_group_.resize(cfg.banks);
   for (uint32_t b = 0; b < cfg.banks; ++b)
     bank_group_[b] = banks_[b].group;
-  col_group_ok_[0].assign(cfg.groups, 0);
-  col_group_ok_[1].assign(cfg.groups, 0);
-  act_group_ok_.assign(cfg.groups, 0);
   faw_.fill(-kNever);
   // Refreshes are staggered across pseudo-channels, as controllers do to spread the current.
   if (cfg.refresh_mode != RefreshMode::None) {
@@ -76,23 +69,27 @@ void HbmPseudoChannel::refill(int t, int64_t c) {
   refill_ = RefillNote{};
   if (window_[t] >= cfg_.queue[t] || intake_[t].empty()) return;
   account(c);
+  // Whether the candidate cache is kept for this type (then a bank's entry, when not dirty, is
+  // current and can be patched).
+  const bool current = cached_type_ == t;
   while (window_[t] < cfg_.queue[t] && !intake_[t].empty()) {
     Segment& s = intake_[t].front();
     const uint32_t b = s.cursor.bank();
     const uint32_t row = s.cursor.row();
+    const uint64_t bit = uint64_t{1} << b;
     Bank& k = banks_[b];
     RunQueue& q = k.q[t];
     const uint64_t seq = seq_++;
     const bool hit = k.open_row == static_cast<int64_t>(row);
     if (q.empty()) {
       if (hit) {
-        refill_.new_hit_banks |= uint64_t{1} << b;
+        refill_.new_hit_banks |= bit;
       } else {
         refill_.new_row_bank = true;
       }
       q.push_back(Run{s.req, s.part, row, 1, 0, seq});
       k.sync_head(t);
-      dirty_ |= uint64_t{1} << b;
+      dirty_ |= bit;
     } else {
       Run& tail = q.back();
       if (hit != (k.open_row == static_cast<int64_t>(k.head_row[t]))) refill_.mixed = true;
@@ -104,11 +101,20 @@ void HbmPseudoChannel::refill(int t, int64_t c) {
         ++tail.count;
       } else {
         q.push_back(Run{s.req, s.part, row, 1, 0, seq});
-        dirty_ |= uint64_t{1} << b;
+        // A run queued behind others leaves the bank's candidate as it was (a closed bank still
+        // wants an ACT for its head, an earlier hit stays the oldest), except that a hit makes a
+        // bank waiting to precharge a column candidate and a miss makes a hit bank mixed.
+        if (!current || (dirty_ & bit) != 0) {
+          dirty_ |= bit;
+        } else if ((col_mask_ & bit) != 0) {
+          if (!hit) mixed_mask_ |= bit;
+        } else if (hit && (pre_mask_ & bit) != 0) {
+          dirty_ |= bit;
+        }
       }
     }
     ++k.pending[t];
-    mask_[t] |= uint64_t{1} << b;
+    mask_[t] |= bit;
     ++window_[t];
     --waiting_[t];
     s.cursor.next();

@@ -291,11 +291,11 @@ class alignas(64) HbmPseudoChannel {
   uint64_t seq_ = 0;
   // Column bus: earliest RD / WR, any bank group and per bank group.
   int64_t col_any_ok_[2] = {0, 0};
-  std::vector<int64_t> col_group_ok_[2];
+  std::array<int64_t, 64> col_group_ok_[2]{};
   // Row bus and activation windows.
   int64_t row_bus_ok_ = 0;
   int64_t act_any_ok_ = 0;
-  std::vector<int64_t> act_group_ok_;
+  std::array<int64_t, 64> act_group_ok_{};
   std::array<int64_t, 4> faw_{};
   uint32_t faw_pos_ = 0;
   // Refresh.
@@ -332,10 +332,11 @@ class alignas(64) HbmPseudoChannel {
   mutable std::array<uint8_t, 64> col_order_{};
   mutable uint32_t col_order_n_ = 0;
   mutable uint64_t col_order_mask_ = 0;
-  mutable std::vector<int64_t> cand_part_;
-  mutable std::vector<uint64_t> cand_seq_;
-  mutable std::vector<uint32_t> cand_run_;
-  std::vector<uint32_t> bank_group_;
+  // Fixed size (banks and groups are at most 64): no pointer to load before an access.
+  mutable std::array<int64_t, 64> cand_part_{};
+  mutable std::array<uint64_t, 64> cand_seq_{};
+  mutable std::array<uint32_t, 64> cand_run_{};
+  std::array<uint32_t, 64> bank_group_{};
   // What the last refill did, for the fast path: banks that went from empty to holding hits,
   // whether a new bank without hits appeared, and whether a bank stopped being pure.
   struct RefillNote {
