@@ -354,7 +354,11 @@ void HbmPseudoChannel::issue_column(uint32_t bank, uint32_t run, int64_t c) {
       dirty_ |= bit;
     }
   }
-  if (--k.pending[t] == 0) mask_[t] &= ~(uint64_t{1} << bank);
+  if (--k.pending[t] == 0) {
+    mask_[t] &= ~bit;
+    // A drained bank leaves the age order now rather than at the next refresh_candidates().
+    if (cached_type_ == t && (col_order_mask_ & bit) != 0) order_remove(bank);
+  }
   --window_[t];
   cur_ = c;
   if (g.page_policy == PagePolicy::Closed && !has_hit(k, 0) && !has_hit(k, 1)) {
@@ -373,7 +377,10 @@ void HbmPseudoChannel::issue_column(uint32_t bank, uint32_t run, int64_t c) {
 void HbmPseudoChannel::issue_act(uint32_t bank, int64_t c) {
   ++commands_;
   row_cache_.valid = false;
-  dirty_ |= uint64_t{1} << bank;
+  const uint64_t bit = uint64_t{1} << bank;
+  // Whether the bank's cached candidate (an ACT) is current: then it is patched below.
+  const bool patch = cached_type_ == type_ && (dirty_ & bit) == 0 && (act_mask_ & bit) != 0;
+  dirty_ |= bit;
   Bank& k = banks_[bank];
   const HbmPcConfig& g = cfg_;
   k.open_row = k.head_row[type_];
@@ -391,16 +398,25 @@ void HbmPseudoChannel::issue_act(uint32_t bank, int64_t c) {
   ++(k.closed_for_conflict ? stats_.row_conflicts : stats_.row_misses);
   k.closed_for_conflict = false;
   cur_ = c;
+  if (patch) opened_candidate(bank);
 }
 
 void HbmPseudoChannel::issue_pre(uint32_t bank, int64_t c) {
   ++commands_;
   row_cache_.valid = false;
-  dirty_ |= uint64_t{1} << bank;
+  const uint64_t bit = uint64_t{1} << bank;
   Bank& k = banks_[bank];
   stats_.bank_open_integral += static_cast<uint64_t>(c - k.open_since);
   k.open_row = -1;
   k.act_ok = std::max(k.act_ok, c + cfg_.rp);
+  if (cached_type_ == type_ && (dirty_ & bit) == 0 && (pre_mask_ & bit) != 0) {
+    // The bank wanted this PRE (it held no hits); closed, it wants an ACT for the same head.
+    pre_mask_ &= ~bit;
+    act_mask_ |= bit;
+    cand_part_[bank] = k.act_ok;
+  } else {
+    dirty_ |= bit;
+  }
   k.closed_for_conflict = true;
   row_bus_ok_ = c + 1;
   ++stats_.precharges;

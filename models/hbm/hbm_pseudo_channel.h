@@ -241,6 +241,9 @@ class alignas(64) HbmPseudoChannel {
   void row_candidate(uint32_t b, Candidate& row) const;
   void issue_column(uint32_t bank, uint32_t run, int64_t c);
   void issue_act(uint32_t bank, int64_t c);
+  // After an ACT of bank b, whose cached candidate was current: makes it the column candidate
+  // refresh_candidates() would make it.
+  void opened_candidate(uint32_t b);
   void issue_pre(uint32_t bank, int64_t c);
   void refresh(int64_t due);
   void skip_idle_refreshes(int64_t until);
