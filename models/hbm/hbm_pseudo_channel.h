@@ -18,8 +18,9 @@
 // are identical (a test runs all three). The general loop keeps each bank's candidate command,
 // the banks with a column candidate in age order (the first that can issue at the column-bus
 // floor wins, so a choice rarely looks past the first few) and the last row choice, and
-// rescans only what changed since (hbm_pseudo_channel_scan.cpp). Refresh and the
-// configuration live in hbm_pseudo_channel_refresh.cpp.
+// rescans only what changed since (hbm_pseudo_channel_scan.cpp); the commonest changes (an
+// ACT, a PRE, a run queued behind others, a bank drained) patch the bank's entry in place
+// instead. Refresh and the configuration live in hbm_pseudo_channel_refresh.cpp.
 //
 // Leaves out: the channel-level command/address bus shared by the two pseudo-channels (HBM3
 // has separate row and column buses, modelled here per pseudo-channel), tPPD and tRREFD,
