@@ -151,7 +151,19 @@ HbmAddressMap::HbmAddressMap(const HbmOrganisation& org, std::string_view spec)
       if (n_ >= kMaxLevels) throw std::invalid_argument("address map has too many fields");
       const bool pc_level = p.field == HbmField::Stack || p.field == HbmField::Channel ||
                             p.field == HbmField::PseudoChannel;
-      levels_[n_++] = Level{p.field, p.radix, weight, fw[fi], pc_level};
+      // The bank index within a pseudo-channel is (sid * bank_groups + bg) * banks + bank.
+      uint32_t bank_unit = 0;
+      if (p.field == HbmField::Sid) bank_unit = bank_groups_ * banks_per_group_;
+      if (p.field == HbmField::BankGroup) bank_unit = banks_per_group_;
+      if (p.field == HbmField::Bank) bank_unit = 1;
+      const auto unit = static_cast<uint32_t>(fw[fi]);
+      levels_[n_++] = Level{p.field,
+                            p.radix,
+                            weight,
+                            fw[fi],
+                            pc_level,
+                            bank_unit * unit,
+                            p.field == HbmField::Row ? unit : 0u};
     }
     weight *= p.radix;
     fw[fi] *= p.radix;
@@ -217,16 +229,18 @@ void HbmAddressMap::Cursor::skip_rounds(uint64_t n, uint64_t rounds) {
     const auto next = static_cast<uint32_t>(total % l.radix);
     rounds = total / l.radix;
     x_ = x_ + next * l.weight - d * l.weight;
-    field_[static_cast<int>(l.field)] =
-        field_[static_cast<int>(l.field)] + next * l.field_weight - d * l.field_weight;
+    bank_ = bank_ + next * l.bank_weight - d * l.bank_weight;
+    row_ = row_ + next * l.row_weight - d * l.row_weight;
     d = next;
   }
 }
 
 void HbmAddressMap::set_fields(Cursor& c) const {
-  c.field_.fill(0);
+  c.bank_ = 0;
+  c.row_ = 0;
   for (int i = 0; i < n_; ++i) {
-    c.field_[static_cast<int>(levels_[i].field)] += c.digit_[i] * levels_[i].field_weight;
+    c.bank_ += c.digit_[i] * levels_[i].bank_weight;
+    c.row_ += c.digit_[i] * levels_[i].row_weight;
   }
 }
 

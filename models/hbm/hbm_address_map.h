@@ -49,8 +49,8 @@ class HbmAddressMap {
    public:
     bool valid() const { return x_ < end_; }
     uint64_t index() const { return x_; }
-    uint32_t bank() const;
-    uint32_t row() const { return static_cast<uint32_t>(field_[static_cast<int>(HbmField::Row)]); }
+    uint32_t bank() const { return bank_; }
+    uint32_t row() const { return row_; }
     // Moves to the next burst of the range in the same pseudo-channel.
     void next();
     // Whole rounds of `n` bursts the cursor can skip at once with banks and rows repeating:
@@ -69,7 +69,9 @@ class HbmAddressMap {
     uint64_t x_ = 0;
     uint64_t end_ = 0;
     std::array<uint32_t, kMaxLevels> digit_{};
-    std::array<uint64_t, kHbmFields> field_{};
+    // The bank within the pseudo-channel and the row, kept as the digits move.
+    uint32_t bank_ = 0;
+    uint32_t row_ = 0;
   };
   // The first burst of [begin, end) in pseudo-channel `pc`; false when there is none.
   bool first_in_pc(uint64_t begin, uint64_t end, uint32_t pc, Cursor& out) const;
@@ -87,6 +89,9 @@ class HbmAddressMap {
     uint64_t weight;        // value of one unit of this digit in bursts
     uint64_t field_weight;  // value of one unit of this digit within its field
     bool pc_level;          // stack, channel or pseudo-channel
+    // What one unit of this digit adds to the cursor's bank index and row (0 for other fields).
+    uint32_t bank_weight;
+    uint32_t row_weight;
   };
   void set_fields(Cursor& c) const;
   uint64_t count_below(uint64_t n, uint32_t pc) const;  // bursts < n in `pc`
@@ -102,30 +107,23 @@ class HbmAddressMap {
   uint32_t channels_, pcs_, bank_groups_, banks_per_group_;
 };
 
-// Inline: refill() calls these once per burst.
-inline uint32_t HbmAddressMap::Cursor::bank() const {
-  const auto& m = *map_;
-  return static_cast<uint32_t>((field_[static_cast<int>(HbmField::Sid)] * m.bank_groups_ +
-                                field_[static_cast<int>(HbmField::BankGroup)]) *
-                                   m.banks_per_group_ +
-                               field_[static_cast<int>(HbmField::Bank)]);
-}
-
+// Inline: refill() calls it once per burst.
 inline void HbmAddressMap::Cursor::next() {
   const auto& m = *map_;
   for (int f = 0; f < m.n_free_; ++f) {
     const int i = m.free_[f];
     const Level& l = m.levels_[i];
-    const int fi = static_cast<int>(l.field);
     if (++digit_[i] < l.radix) {
       x_ += l.weight;
-      field_[fi] += l.field_weight;
+      bank_ += l.bank_weight;
+      row_ += l.row_weight;
       return;
     }
     // Wrap this digit and carry into the next non-PC digit.
     digit_[i] = 0;
     x_ -= (l.radix - 1) * l.weight;
-    field_[fi] -= (l.radix - 1) * l.field_weight;
+    bank_ -= (l.radix - 1) * l.bank_weight;
+    row_ -= (l.radix - 1) * l.row_weight;
   }
   x_ = end_;  // past the top of the address space
 }

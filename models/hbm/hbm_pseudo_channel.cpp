@@ -18,15 +18,8 @@ HbmPseudoChannel::HbmPseudoChannel(const HbmPcConfig& cfg, const HbmAddressMap& 
     : cfg_(cfg), map_(map), table_(table), index_(index), banks_(cfg.banks) {
   for (uint32_t b = 0; b < cfg.banks; ++b)
     banks_[b].group = b / cfg.banks_per_group;
-  cand_part_.assign(cfg.banks, 0);
-  cand_seq_.assign(cfg.banks, 0);
-  cand_run_.assign(cfg.banks, 0);
-  bank_group_.resize(cfg.banks);
   for (uint32_t b = 0; b < cfg.banks; ++b)
     bank_group_[b] = banks_[b].group;
-  col_group_ok_[0].assign(cfg.groups, 0);
-  col_group_ok_[1].assign(cfg.groups, 0);
-  act_group_ok_.assign(cfg.groups, 0);
   faw_.fill(-kNever);
   // Refreshes are staggered across pseudo-channels, as controllers do to spread the current.
   if (cfg.refresh_mode != RefreshMode::None) {
@@ -76,23 +69,27 @@ void HbmPseudoChannel::refill(int t, int64_t c) {
   refill_ = RefillNote{};
   if (window_[t] >= cfg_.queue[t] || intake_[t].empty()) return;
   account(c);
+  // Whether the candidate cache is kept for this type (then a bank's entry, when not dirty, is
+  // current and can be patched).
+  const bool current = cached_type_ == t;
   while (window_[t] < cfg_.queue[t] && !intake_[t].empty()) {
     Segment& s = intake_[t].front();
     const uint32_t b = s.cursor.bank();
     const uint32_t row = s.cursor.row();
+    const uint64_t bit = uint64_t{1} << b;
     Bank& k = banks_[b];
     RunQueue& q = k.q[t];
     const uint64_t seq = seq_++;
     const bool hit = k.open_row == static_cast<int64_t>(row);
     if (q.empty()) {
       if (hit) {
-        refill_.new_hit_banks |= uint64_t{1} << b;
+        refill_.new_hit_banks |= bit;
       } else {
         refill_.new_row_bank = true;
       }
       q.push_back(Run{s.req, s.part, row, 1, 0, seq});
       k.sync_head(t);
-      dirty_ |= uint64_t{1} << b;
+      dirty_ |= bit;
     } else {
       Run& tail = q.back();
       if (hit != (k.open_row == static_cast<int64_t>(k.head_row[t]))) refill_.mixed = true;
@@ -104,11 +101,20 @@ void HbmPseudoChannel::refill(int t, int64_t c) {
         ++tail.count;
       } else {
         q.push_back(Run{s.req, s.part, row, 1, 0, seq});
-        dirty_ |= uint64_t{1} << b;
+        // A run queued behind others leaves the bank's candidate as it was (a closed bank still
+        // wants an ACT for its head, an earlier hit stays the oldest), except that a hit makes a
+        // bank waiting to precharge a column candidate and a miss makes a hit bank mixed.
+        if (!current || (dirty_ & bit) != 0) {
+          dirty_ |= bit;
+        } else if ((col_mask_ & bit) != 0) {
+          if (!hit) mixed_mask_ |= bit;
+        } else if (hit && (pre_mask_ & bit) != 0) {
+          dirty_ |= bit;
+        }
       }
     }
     ++k.pending[t];
-    mask_[t] |= uint64_t{1} << b;
+    mask_[t] |= bit;
     ++window_[t];
     --waiting_[t];
     s.cursor.next();
@@ -348,7 +354,11 @@ void HbmPseudoChannel::issue_column(uint32_t bank, uint32_t run, int64_t c) {
       dirty_ |= bit;
     }
   }
-  if (--k.pending[t] == 0) mask_[t] &= ~(uint64_t{1} << bank);
+  if (--k.pending[t] == 0) {
+    mask_[t] &= ~bit;
+    // A drained bank leaves the age order now rather than at the next refresh_candidates().
+    if (cached_type_ == t && (col_order_mask_ & bit) != 0) order_remove(bank);
+  }
   --window_[t];
   cur_ = c;
   if (g.page_policy == PagePolicy::Closed && !has_hit(k, 0) && !has_hit(k, 1)) {
@@ -367,7 +377,10 @@ void HbmPseudoChannel::issue_column(uint32_t bank, uint32_t run, int64_t c) {
 void HbmPseudoChannel::issue_act(uint32_t bank, int64_t c) {
   ++commands_;
   row_cache_.valid = false;
-  dirty_ |= uint64_t{1} << bank;
+  const uint64_t bit = uint64_t{1} << bank;
+  // Whether the bank's cached candidate (an ACT) is current: then it is patched below.
+  const bool patch = cached_type_ == type_ && (dirty_ & bit) == 0 && (act_mask_ & bit) != 0;
+  dirty_ |= bit;
   Bank& k = banks_[bank];
   const HbmPcConfig& g = cfg_;
   k.open_row = k.head_row[type_];
@@ -385,16 +398,25 @@ void HbmPseudoChannel::issue_act(uint32_t bank, int64_t c) {
   ++(k.closed_for_conflict ? stats_.row_conflicts : stats_.row_misses);
   k.closed_for_conflict = false;
   cur_ = c;
+  if (patch) opened_candidate(bank);
 }
 
 void HbmPseudoChannel::issue_pre(uint32_t bank, int64_t c) {
   ++commands_;
   row_cache_.valid = false;
-  dirty_ |= uint64_t{1} << bank;
+  const uint64_t bit = uint64_t{1} << bank;
   Bank& k = banks_[bank];
   stats_.bank_open_integral += static_cast<uint64_t>(c - k.open_since);
   k.open_row = -1;
   k.act_ok = std::max(k.act_ok, c + cfg_.rp);
+  if (cached_type_ == type_ && (dirty_ & bit) == 0 && (pre_mask_ & bit) != 0) {
+    // The bank wanted this PRE (it held no hits); closed, it wants an ACT for the same head.
+    pre_mask_ &= ~bit;
+    act_mask_ |= bit;
+    cand_part_[bank] = k.act_ok;
+  } else {
+    dirty_ |= bit;
+  }
   k.closed_for_conflict = true;
   row_bus_ok_ = c + 1;
   ++stats_.precharges;

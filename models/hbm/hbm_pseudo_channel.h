@@ -18,8 +18,9 @@
 // are identical (a test runs all three). The general loop keeps each bank's candidate command,
 // the banks with a column candidate in age order (the first that can issue at the column-bus
 // floor wins, so a choice rarely looks past the first few) and the last row choice, and
-// rescans only what changed since (hbm_pseudo_channel_scan.cpp). Refresh and the
-// configuration live in hbm_pseudo_channel_refresh.cpp.
+// rescans only what changed since (hbm_pseudo_channel_scan.cpp); the commonest changes (an
+// ACT, a PRE, a run queued behind others, a bank drained) patch the bank's entry in place
+// instead. Refresh and the configuration live in hbm_pseudo_channel_refresh.cpp.
 //
 // Leaves out: the channel-level command/address bus shared by the two pseudo-channels (HBM3
 // has separate row and column buses, modelled here per pseudo-channel), tPPD and tRREFD,
@@ -241,6 +242,9 @@ class alignas(64) HbmPseudoChannel {
   void row_candidate(uint32_t b, Candidate& row) const;
   void issue_column(uint32_t bank, uint32_t run, int64_t c);
   void issue_act(uint32_t bank, int64_t c);
+  // After an ACT of bank b, whose cached candidate was current: makes it the column candidate
+  // refresh_candidates() would make it.
+  void opened_candidate(uint32_t b);
   void issue_pre(uint32_t bank, int64_t c);
   void refresh(int64_t due);
   void skip_idle_refreshes(int64_t until);
@@ -291,11 +295,11 @@ class alignas(64) HbmPseudoChannel {
   uint64_t seq_ = 0;
   // Column bus: earliest RD / WR, any bank group and per bank group.
   int64_t col_any_ok_[2] = {0, 0};
-  std::vector<int64_t> col_group_ok_[2];
+  std::array<int64_t, 64> col_group_ok_[2]{};
   // Row bus and activation windows.
   int64_t row_bus_ok_ = 0;
   int64_t act_any_ok_ = 0;
-  std::vector<int64_t> act_group_ok_;
+  std::array<int64_t, 64> act_group_ok_{};
   std::array<int64_t, 4> faw_{};
   uint32_t faw_pos_ = 0;
   // Refresh.
@@ -332,10 +336,11 @@ class alignas(64) HbmPseudoChannel {
   mutable std::array<uint8_t, 64> col_order_{};
   mutable uint32_t col_order_n_ = 0;
   mutable uint64_t col_order_mask_ = 0;
-  mutable std::vector<int64_t> cand_part_;
-  mutable std::vector<uint64_t> cand_seq_;
-  mutable std::vector<uint32_t> cand_run_;
-  std::vector<uint32_t> bank_group_;
+  // Fixed size (banks and groups are at most 64): no pointer to load before an access.
+  mutable std::array<int64_t, 64> cand_part_{};
+  mutable std::array<uint64_t, 64> cand_seq_{};
+  mutable std::array<uint32_t, 64> cand_run_{};
+  std::array<uint32_t, 64> bank_group_{};
   // What the last refill did, for the fast path: banks that went from empty to holding hits,
   // whether a new bank without hits appeared, and whether a bank stopped being pure.
   struct RefillNote {

@@ -65,15 +65,24 @@ bool HbmPseudoChannel::batch_rounds(int64_t limit, int64_t horizon) {
     const int64_t turn = c0 + static_cast<int64_t>(j) * g.ccd_s;
     if ((t == 0 ? k.rd_ok : k.wr_ok) > turn || col_group_ok_[t][k.group] > turn) return false;
   }
+  // The limits known already, checked before the admissions are looked at (a failed attempt
+  // is then cheaper): bursts of other banks older than a round's would be chosen first, and
+  // every issue must come before `limit` (refresh, arrivals) and not after the first row
+  // command.
+  uint64_t rounds = ~uint64_t{0} >> 1;
+  if (other != ~uint64_t{0}) rounds = (other - s0) / n;
+  const int64_t last_ok = std::min(limit - 1, horizon);
+  if (last_ok < c0) return false;
+  rounds = std::min<uint64_t>(rounds, static_cast<uint64_t>((last_ok - c0) / g.ccd_s + 1) / n);
+  if (rounds < 2) return false;
   // Admissions: a full queue admits one burst per issue from the intake's front segment.
   Segment* seg = nullptr;
   std::array<uint32_t, 64> adm_bank;
   uint64_t refilled = 0;  // banks whose issuing run is also the one admissions extend
-  uint64_t rounds = ~uint64_t{0} >> 1;
   if (!intake_[t].empty()) {
     if (window_[t] != g.queue[t]) return false;
     seg = &intake_[t].front();
-    rounds = std::min<uint64_t>(seg->cursor.uniform_rounds(n), seg->left / n);
+    rounds = std::min({rounds, seg->cursor.uniform_rounds(n), seg->left / n});
     if (rounds < 2) return false;
     HbmAddressMap::Cursor peek = seg->cursor;
     for (uint32_t j = 0; j < n; ++j) {
@@ -104,12 +113,6 @@ bool HbmPseudoChannel::batch_rounds(int64_t limit, int64_t horizon) {
     if (window_[1] <= g.write_low + n) return false;
     rounds = std::min<uint64_t>(rounds, (window_[1] - g.write_low - 1) / n);
   }
-  // Bursts of other banks older than a round's would be chosen first.
-  if (other != ~uint64_t{0}) rounds = std::min<uint64_t>(rounds, (other - s0) / n);
-  // Time: every issue before `limit` (refresh, arrivals) and not after the first row command.
-  const int64_t last_ok = std::min(limit - 1, horizon);
-  if (last_ok < c0) return false;
-  rounds = std::min<uint64_t>(rounds, static_cast<uint64_t>((last_ok - c0) / g.ccd_s + 1) / n);
   if (rounds < 2) return false;
 
   // Apply R rounds: issues at c0, c0 + tCCD_S, ... in rotation.

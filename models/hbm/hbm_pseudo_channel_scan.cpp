@@ -2,6 +2,7 @@
 // the column candidates in age order and the row scan (see hbm_pseudo_channel.h).
 #include <algorithm>
 #include <bit>
+#include <cstring>
 
 #include "models/hbm/hbm_pseudo_channel.h"
 
@@ -61,12 +62,31 @@ void HbmPseudoChannel::refresh_candidates() const {
     order_remove(static_cast<uint32_t>(std::countr_zero(m)));
 }
 
+void HbmPseudoChannel::opened_candidate(uint32_t b) {
+  // As refresh_candidates() would find it: the row just opened is the head run's, so the head
+  // is the oldest hit; the bank is mixed if another run wants another row.
+  const Bank& k = banks_[b];
+  const int t = type_;
+  const uint64_t bit = uint64_t{1} << b;
+  const RunQueue& q = k.q[t];
+  bool miss = false;
+  for (size_t i = 1; i < q.size(); ++i)
+    miss |= static_cast<int64_t>(q[i].row) != k.open_row;
+  act_mask_ &= ~bit;
+  col_mask_ |= bit;
+  if (miss) mixed_mask_ |= bit;
+  cand_part_[b] = t == 0 ? k.rd_ok : k.wr_ok;
+  cand_run_[b] = 0;
+  order_insert(b);
+  dirty_ &= ~bit;
+}
+
 void HbmPseudoChannel::order_remove(uint32_t b) const {
   uint32_t i = 0;
   while (col_order_[i] != b)
     ++i;
-  for (; i + 1 < col_order_n_; ++i)
-    col_order_[i] = col_order_[i + 1];
+  // One block move: the byte-by-byte loop reloaded the count after every store.
+  std::memmove(&col_order_[i], &col_order_[i + 1], col_order_n_ - i - 1);
   --col_order_n_;
   col_order_mask_ &= ~(uint64_t{1} << b);
 }
