@@ -50,7 +50,7 @@ void FlowFabric::finalize() {
   ranks_ = 0;
   for (int32_t r : rank_of_)
     ranks_ = std::max(ranks_, r + 1);
-  route_row_.assign(nodes_.size(), UINT32_MAX);
+  choice_row_.assign(nodes_.size(), UINT32_MAX);
 }
 
 void FlowFabric::inject(NetworkNode& at, Message msg, std::function<void()> on_sent) {

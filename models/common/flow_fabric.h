@@ -181,14 +181,17 @@ class FlowFabric : public Fabric {
     int64_t ser_sum_ps = 0, ser_max_ps = 0;
   };
   struct Route {
-    enum State : uint8_t { kUnknown, kKept, kHopByHop };
     uint32_t first = 0;  // into route_links_
     uint8_t hops = 0;
-    State state = kUnknown;
     RouteFacts facts;
   };
   // The route of a message from `node`, and its facts; false when there is none.
   bool route_of(uint32_t node, const Message& msg, std::vector<uint32_t>& path, RouteFacts& facts);
+  // The kept route from `node` to rank `dst`, or null.
+  const Route* kept_route(uint32_t node, uint32_t dst) const;
+  void keep_route(uint32_t node, uint32_t dst, const std::vector<uint32_t>& path,
+                  const RouteFacts& facts);
+  void note_choice(uint32_t node, uint32_t dst);  // the route has a choice on the way
   // Sets the serialisation terms of `facts` for a first packet of min(bytes, mtu) bytes.
   void serialisation(const uint32_t* path, size_t hops, uint64_t bytes, RouteFacts& facts) const;
   void find_shadows();
@@ -269,11 +272,25 @@ class FlowFabric : public Fabric {
   std::vector<uint32_t> through_;    // by link into a two-port node: the link out that follows
   std::vector<uint8_t> two_port_;    // by node: a two-port node that is not an endpoint
   bool shadows_on_ = true;           // off for good once a route breaks the rule above
-  // Routes with no choice on the way, by (node, destination rank): row route_row_[node].
+  // Routes with no choice on the way ("kept"), by (node, destination rank), in an open-addressing
+  // table that grows with what is kept. The routes that do have a choice are taken hop by hop;
+  // one bit per (node, rank) says so, in a row a node gets when it first finds one, so a route
+  // is classified once. Memory: the kept routes, plus ranks / 8 bytes per injecting node.
+  struct KeptSlot {
+    uint32_t node = UINT32_MAX;  // UINT32_MAX: empty
+    uint32_t dst = 0;
+    uint32_t route = 0;  // into routes_
+  };
+  static size_t kept_hash(uint32_t node, uint32_t dst, int shift) {
+    return static_cast<size_t>(((uint64_t{node} << 32 | dst) * 0x9E3779B97F4A7C15ull) >> shift);
+  }
   int32_t ranks_ = 0;
-  std::vector<uint32_t> route_row_;  // by node: first entry in routes_, or UINT32_MAX
+  std::vector<KeptSlot> kept_slots_;  // a power of two of them, at most half used
+  int kept_shift_ = 64;               // 64 - log2(kept_slots_.size())
   std::vector<Route> routes_;
   std::vector<uint32_t> route_links_;
+  std::vector<uint32_t> choice_row_;   // by node: first word in choice_bits_, or UINT32_MAX
+  std::vector<uint64_t> choice_bits_;  // bit dst of a row: that route has a choice
   std::vector<uint32_t> free_flows_;
   std::vector<uint32_t> path_scratch_;
   std::vector<uint32_t> active_;   // transferring, in start order less swap-removals

@@ -4,6 +4,7 @@
 #include "models/common/flow_fabric.h"
 
 #include <algorithm>
+#include <bit>
 #include <limits>
 
 namespace mlasim {
@@ -13,39 +14,80 @@ namespace mlasim {
 // would have to be cleared when routes are rebuilt.
 bool FlowFabric::route_of(uint32_t node, const Message& msg, std::vector<uint32_t>& path,
                           RouteFacts& facts) {
-  Route* r = nullptr;
-  if (single_hop_ && msg.dst >= 0 && msg.dst < ranks_ && node < route_row_.size()) {
-    uint32_t& row = route_row_[node];
-    if (row == UINT32_MAX) {
-      row = static_cast<uint32_t>(routes_.size());
-      routes_.resize(routes_.size() + static_cast<size_t>(ranks_));
-    }
-    r = &routes_[row + static_cast<uint32_t>(msg.dst)];
-    if (r->state == Route::kKept) {
-      path.assign(route_links_.begin() + r->first, route_links_.begin() + r->first + r->hops);
-      facts = r->facts;
-      return true;
+  bool classify = false;
+  const auto dst = static_cast<uint32_t>(msg.dst);
+  if (single_hop_ && msg.dst >= 0 && msg.dst < ranks_ && node < choice_row_.size()) {
+    const uint32_t row = choice_row_[node];
+    if (row == UINT32_MAX || !(choice_bits_[row + dst / 64] >> (dst % 64) & 1)) {
+      if (const Route* r = kept_route(node, dst)) {
+        path.assign(route_links_.begin() + r->first, route_links_.begin() + r->first + r->hops);
+        facts = r->facts;
+        return true;
+      }
+      classify = true;  // first time from this node to this rank
     }
   }
   if (!path_links(node, msg.dst, msg.flow_hash, path) || path.empty()) return false;
   facts = RouteFacts{};
   static_cast<PathTiming&>(facts) = path_timing(path.data(), path.size());
   serialisation(path.data(), path.size(), mtu_, facts);
-  if (r != nullptr && r->state == Route::kUnknown) {
+  if (classify) {
     // Kept only when no node on the way has a choice: then every message from this node to
     // this GPU follows it, whatever its hash.
     bool fixed = path.size() <= UINT8_MAX;
     for (size_t i = 0; fixed && i < path.size(); ++i)
       fixed = single_hop_(links_[path[i]].from, msg.dst);
-    r->state = fixed ? Route::kKept : Route::kHopByHop;
     if (fixed) {
-      r->first = static_cast<uint32_t>(route_links_.size());
-      r->hops = static_cast<uint8_t>(path.size());
-      r->facts = facts;
-      route_links_.insert(route_links_.end(), path.begin(), path.end());
+      keep_route(node, dst, path, facts);
+    } else {
+      note_choice(node, dst);
     }
   }
   return true;
+}
+
+const FlowFabric::Route* FlowFabric::kept_route(uint32_t node, uint32_t dst) const {
+  if (kept_slots_.empty()) return nullptr;
+  const size_t mask = kept_slots_.size() - 1;
+  for (size_t i = kept_hash(node, dst, kept_shift_);; i = (i + 1) & mask) {
+    const KeptSlot& s = kept_slots_[i];
+    if (s.node == node && s.dst == dst) return &routes_[s.route];
+    if (s.node == UINT32_MAX) return nullptr;
+  }
+}
+
+void FlowFabric::keep_route(uint32_t node, uint32_t dst, const std::vector<uint32_t>& path,
+                            const RouteFacts& facts) {
+  auto place = [this](const KeptSlot& k) {
+    const size_t mask = kept_slots_.size() - 1;
+    size_t i = kept_hash(k.node, k.dst, kept_shift_);
+    while (kept_slots_[i].node != UINT32_MAX)
+      i = (i + 1) & mask;
+    kept_slots_[i] = k;
+  };
+  if (2 * (routes_.size() + 1) > kept_slots_.size()) {  // grow: at most half the slots in use
+    std::vector<KeptSlot> old = std::move(kept_slots_);
+    kept_slots_.assign(std::max<size_t>(64, 2 * old.size()), KeptSlot{});
+    kept_shift_ = 64 - std::countr_zero(kept_slots_.size());
+    for (const KeptSlot& k : old)
+      if (k.node != UINT32_MAX) place(k);
+  }
+  place({node, dst, static_cast<uint32_t>(routes_.size())});
+  Route r;
+  r.first = static_cast<uint32_t>(route_links_.size());
+  r.hops = static_cast<uint8_t>(path.size());
+  r.facts = facts;
+  routes_.push_back(r);
+  route_links_.insert(route_links_.end(), path.begin(), path.end());
+}
+
+void FlowFabric::note_choice(uint32_t node, uint32_t dst) {
+  uint32_t& row = choice_row_[node];
+  if (row == UINT32_MAX) {
+    row = static_cast<uint32_t>(choice_bits_.size());
+    choice_bits_.resize(choice_bits_.size() + (static_cast<size_t>(ranks_) + 63) / 64);
+  }
+  choice_bits_[row + dst / 64] |= uint64_t{1} << (dst % 64);
 }
 
 void FlowFabric::serialisation(const uint32_t* path, size_t hops, uint64_t bytes,
