@@ -117,7 +117,8 @@ void FlowFabric::dispatch(uint8_t kind, uint32_t a, uint32_t b) {
       break;
     }
     case kUpdate:
-      if (b != (generation_ & 0xffffff)) return;  // superseded by a later start
+      // Superseded by a later update?
+      if (a != static_cast<uint32_t>(generation_) || b != ((generation_ >> 32) & 0xffffff)) return;
       update_pending_at_ = -1;
       update(now);
       break;
@@ -159,9 +160,14 @@ void FlowFabric::request_update(bool now_ok) {
   const int64_t now = now_ps();
   const int64_t at = now_ok ? now : next_boundary(now);
   if (update_pending_at_ >= now && update_pending_at_ <= at) return;
+  schedule_update(at);
+}
+
+void FlowFabric::schedule_update(int64_t at) {
   ++generation_;
   update_pending_at_ = at;
-  schedule(at, kUpdate, 0, generation_);
+  schedule(at, kUpdate, static_cast<uint32_t>(generation_),
+           static_cast<uint32_t>(generation_ >> 32) & 0xffffff);
 }
 
 void FlowFabric::update(int64_t now) {
@@ -327,9 +333,7 @@ void FlowFabric::schedule_next(int64_t now) {
   if (!ends.empty()) next = std::max(ends.front().t_ps, now + 1);
   if (!pending_done_.empty() || !arrived_.empty()) next = std::min(next, next_boundary(now + 1));
   if (next == std::numeric_limits<int64_t>::max()) return;
-  ++generation_;
-  update_pending_at_ = next;
-  schedule(next, kUpdate, 0, generation_);
+  schedule_update(next);
 }
 
 void FlowFabric::note_flow_on_links(uint32_t id) {

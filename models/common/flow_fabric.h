@@ -174,6 +174,8 @@ class FlowFabric : public Fabric {
   void recompute(int64_t now, const std::vector<uint32_t>& done);
   void schedule_next(int64_t now);
   void request_update(bool now_ok = false);  // now_ok: even before the next recomputation time
+  void schedule_update(int64_t at);          // the update at `at` supersedes any pending one
+  uint32_t next_epoch();                     // a recomputation epoch no mark holds yet
   bool alone(uint32_t flow) const;           // no other flow on any link of its path
   // What every message on a route shares: propagation and pipeline latency, the bottleneck
   // payload rate, and the first packet's serialisation terms (for a full packet).
@@ -307,10 +309,15 @@ class FlowFabric : public Fabric {
   std::vector<uint32_t> pending_done_;        // ended, still holding their shares (quantum mode)
   int64_t last_recompute_ps_ = -1;            // quantum mode: when rates were last recomputed
   size_t exact_below_ = 0;                    // network.flow.exact_below
-  uint32_t generation_ = 0;
+  // Update events carry the generation they were scheduled with (56 bits: its low 32 bits
+  // in the event's first argument, the next 24 in its second); a later one makes them stale.
+  // For a stale event to pass for the current one, 2^56 updates would have to be scheduled
+  // while it waits (years of run time).
+  uint64_t generation_ = 0;
   int64_t update_pending_at_ = -1;
   uint64_t undelivered_ = 0;
-  // Scratch for the recomputation.
+  // Scratch for the recomputation. Marks (link_mark_, Hot::mark) equal to the current epoch
+  // are this recomputation's; when the epoch would wrap, every mark is cleared first.
   uint32_t recompute_epoch_ = 0;
   std::vector<uint32_t> link_mark_;
   std::vector<double> cap_left_;

@@ -30,7 +30,7 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
     if (fluid_[id].active) fresh.push_back(id);
   arrived_.clear();
   arrived_checked_ = 0;
-  uint32_t ep = ++recompute_epoch_;
+  uint32_t ep = next_epoch();
   touched_links_.clear();
   for (uint32_t id : fresh) {
     for_rate_links(id, [&](uint32_t l) {
@@ -78,7 +78,7 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
 
   // The flows to refill: the new ones and, transitively through the links they share, every
   // flow at or above the cut. The rest keep their rates and hold their share of each link.
-  ep = ++recompute_epoch_;
+  ep = next_epoch();
   rerate_.clear();
   touched_links_.clear();
   auto visit = [&](uint32_t l) {
@@ -220,6 +220,16 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
     for (uint32_t l : touched_links_)
       if (on_link_[l].empty()) link_rate_[l] = 0;  // no rounding residue on an idle link
   }
+}
+
+uint32_t FlowFabric::next_epoch() {
+  if (recompute_epoch_ == std::numeric_limits<uint32_t>::max()) {
+    std::fill(link_mark_.begin(), link_mark_.end(), 0u);
+    for (Hot& h : hot_)
+      h.mark = 0;
+    recompute_epoch_ = 0;
+  }
+  return ++recompute_epoch_;
 }
 
 // Flows are listed on their rate links only: a shadow's list would be its twin's (see
