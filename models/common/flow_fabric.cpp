@@ -21,6 +21,14 @@ double ceil_nonnegative(double x) {
   return t < x ? t + 1 : t;
 }
 
+// `now` plus `dt` ps rounded up, or kFarPs where that is not before it (a flow at an absurdly
+// low rate, or NaN): no int64 overflow. A flow still transferring at kFarPs is given up.
+int64_t due_after(int64_t now, double dt) {
+  const double wait = ceil_nonnegative(dt);
+  if (!(wait < static_cast<double>(FlowFabric::kFarPs - now))) return FlowFabric::kFarPs;
+  return now + static_cast<int64_t>(wait);
+}
+
 }  // namespace
 
 FlowFabric::FlowFabric(const sc_core::sc_module_name& name, SimContext& ctx,
@@ -75,7 +83,7 @@ void FlowFabric::inject(NetworkNode& at, Message msg, std::function<void()> on_s
   const uint32_t version = fluid_[id].version + 1;  // the slot's old heap entries stay stale
   // A reused slot keeps its vectors' storage: no allocation per message.
   f.path.clear();
-  f.attached = f.had_links = f.free_on_detach = false;
+  f.attached = f.had_links = f.free_on_detach = f.given_up = false;
   fluid_[id] = Fluid{};
   fluid_[id].version = version;
   hot_[id] = Hot{};
@@ -235,7 +243,12 @@ void FlowFabric::take_done(int64_t now, std::vector<uint32_t>& done) {
     const Due d = done_at_.front();
     done_at_.pop();
     if (fluid_[d.flow].version != d.version) continue;
-    if (!check(d.flow)) done_at_.push({now + 1, d.flow, d.version});
+    if (check(d.flow)) continue;
+    if (d.t_ps >= kFarPs) {
+      give_up(d.flow);
+    } else {
+      done_at_.push({now + 1, d.flow, d.version});
+    }
   }
   // Flows that started since the last recomputation have no rate yet: only an empty one can be
   // done, so each is looked at once (quantum mode keeps them waiting over several updates).
@@ -270,6 +283,24 @@ void FlowFabric::take_done(int64_t now, std::vector<uint32_t>& done) {
   }
 }
 
+void FlowFabric::give_up(uint32_t id) {
+  // Its due times are dropped: it keeps its share of its links, never finishes, and the run
+  // stops for want of progress (the watchdog's diagnosis lists it; exit 3).
+  Fluid& f = fluid_[id];
+  ++f.version;
+  if (flows_[id].given_up) return;  // again, after a new rate
+  flows_[id].given_up = true;
+  ++beyond_horizon_;
+  if (beyond_horizon_ > 4) return;
+  const Message& m = flows_[id].msg;
+  stuck_.push_back(fmt::format(
+      "message {} from GPU {} to GPU {} ({} B) would still be transferring after {} s of "
+      "simulated time, the most the flow model represents ({:g} B left at {} ps, moving at "
+      "{:g} B/s)",
+      m.id, m.src, m.dst, m.bytes.count(), kFarPs / 1'000'000'000'000, f.remaining, f.t0_ps,
+      f.rate * 1e12));
+}
+
 void FlowFabric::set_rate(uint32_t id, double rate, int64_t now, bool queue_due) {
   Fluid& f = fluid_[id];
   f.remaining -= f.rate * static_cast<double>(now - f.t0_ps);
@@ -280,9 +311,9 @@ void FlowFabric::set_rate(uint32_t id, double rate, int64_t now, bool queue_due)
   ++flows_rerated;
   if (rate <= 0) return;
   const double left = std::max(0.0, f.remaining);
-  f.finish_ps = now + static_cast<int64_t>(ceil_nonnegative(left / rate));
+  f.finish_ps = due_after(now, left / rate);
   const double to_residue = std::max(0.0, (f.remaining - f.tolerance) / rate);
-  f.done_ps = now + static_cast<int64_t>(ceil_nonnegative(to_residue));
+  f.done_ps = due_after(now, to_residue);
   if (queue_due) add_due(id, true);
 }
 
@@ -364,7 +395,9 @@ void FlowFabric::finish(uint32_t id) {
 }
 
 std::vector<std::string> FlowFabric::describe_in_flight() const {
-  std::vector<std::string> out;
+  std::vector<std::string> out = stuck_;
+  if (beyond_horizon_ > stuck_.size())
+    out.push_back(fmt::format("... {} such messages in all", beyond_horizon_));
   if (undelivered_ > 0) {
     out.push_back(fmt::format("{} flows still in the network ({} transferring)", undelivered_,
                               active_.size()));

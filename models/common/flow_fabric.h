@@ -50,6 +50,9 @@ class FlowFabric : public Fabric {
   void inject(NetworkNode& at, Message msg, std::function<void()> on_sent) override;
   std::vector<std::string> describe_in_flight() const override;
   const char* fidelity_name() const override { return "flow"; }
+  // Due times are clamped here (a quarter of the int64 ps range, about 27 days): a flow still
+  // transferring then is given up, and the run stops with its diagnosis (exit 3).
+  static constexpr int64_t kFarPs = std::numeric_limits<int64_t>::max() / 4;
   uint64_t rate_recomputations = 0;
   uint64_t flows_rerated = 0;  // flows whose rate a recomputation set (new or changed)
 
@@ -68,6 +71,7 @@ class FlowFabric : public Fabric {
     bool attached = false;        // listed in on_link_
     bool had_links = false;       // detached by the recomputation that finished it
     bool free_on_detach = false;  // delivered while still holding its share (quantum mode)
+    bool given_up = false;        // still transferring at kFarPs
   };
   // What the recomputation reads of every flow on a link, path included, in one cache line.
   static constexpr uint8_t kInlineHops = 10, kLongPath = 255;
@@ -219,6 +223,7 @@ class FlowFabric : public Fabric {
   void link_detach(uint32_t id);
   // queue_due false: the caller rebuilds the due-time queues afterwards.
   void set_rate(uint32_t id, double rate, int64_t now, bool queue_due);
+  void give_up(uint32_t id);                  // reached kFarPs, still transferring
   void add_due(uint32_t id, bool keep_heap);  // the flow's entries in finish_at_ and done_at_
                                               // (keep_heap false: appended while refilling)
   void rebuild_due(int64_t now);              // both queues anew from the transferring flows
@@ -316,6 +321,8 @@ class FlowFabric : public Fabric {
   uint64_t generation_ = 0;
   int64_t update_pending_at_ = -1;
   uint64_t undelivered_ = 0;
+  uint64_t beyond_horizon_ = 0;     // flows given up at kFarPs
+  std::vector<std::string> stuck_;  // the first few of them, described
   // Scratch for the recomputation. Marks (link_mark_, Hot::mark) equal to the current epoch
   // are this recomputation's; when the epoch would wrap, every mark is cleared first.
   uint32_t recompute_epoch_ = 0;
