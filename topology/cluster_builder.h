@@ -10,6 +10,7 @@
 // (their crossing latency is folded into the PCIe link latency).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -31,7 +32,8 @@ struct LinkSpec {
     v("latency", latency, "s", "propagation (wire, SerDes) per direction; no switch pipeline");
   }
   void validate(const ParamCheck& c) const {
-    c.require(bandwidth.bytes_per_s() > 0, "bandwidth", "must be > 0");
+    c.require(bandwidth.bytes_per_s() > 0 && std::isfinite(bandwidth.bytes_per_s()), "bandwidth",
+              "must be finite and > 0");
   }
 };
 

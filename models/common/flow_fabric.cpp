@@ -43,8 +43,18 @@ void FlowFabric::finalize() {
   Fabric::finalize();
   const size_t n = links_.size();
   capacity_.resize(n);
-  for (size_t i = 0; i < n; ++i)
+  for (size_t i = 0; i < n; ++i) {
     capacity_[i] = links_[i].payload_bytes_per_s(mtu_) * 1e-12;
+    // The max-min filling needs finite positive capacities (cluster link specs are checked
+    // when read; this catches any other source, and rates too small for a normal double in
+    // B/ps, whose shares would underflow).
+    if (!(capacity_[i] >= std::numeric_limits<double>::min()) || !std::isfinite(capacity_[i])) {
+      throw InputError(fmt::format(
+          "network: link {} has a payload rate of {:g} B/s ({} line rate): link bandwidths "
+          "must be finite and at least 1e-295 B/s for network.fidelity flow",
+          links_[i].name, links_[i].payload_bytes_per_s(mtu_), links_[i].rate.str()));
+    }
+  }
   on_link_.assign(n, {});
   link_rate_.assign(n, 0.0);
   link_since_.assign(n, 0);

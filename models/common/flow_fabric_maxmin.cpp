@@ -3,9 +3,12 @@
 // flow_fabric.cpp.
 #include "models/common/flow_fabric.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <stdexcept>
 
 namespace mlasim {
 
@@ -137,6 +140,12 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
     // open count as when it last changed: the value an update at each change would hold).
     const double best = share_of(bottleneck);
     if (heap_key_[bottleneck] != best) {
+      // A NaN share would be re-keyed for ever (capacities are checked at finalize).
+      if (std::isnan(best)) {
+        throw std::logic_error(fmt::format(
+            "flow fabric: link {} has no fair share ({} B/ps left over {} flows) at {} ps",
+            links_[bottleneck].name, cap_left_[bottleneck], unfrozen_on_[bottleneck], now));
+      }
       heap_key_[bottleneck] = best;
       heap_down(0);
       continue;
