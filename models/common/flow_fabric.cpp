@@ -98,6 +98,7 @@ void FlowFabric::inject(NetworkNode& at, Message msg, std::function<void()> on_s
   fluid_[id].version = version;
   hot_[id] = Hot{};
   const uint64_t bytes = msg.bytes.count();
+  const int64_t now = now_ps();
   const int64_t setup = setup_ps(path.front(), msg.sm_issued);
   f.record = open_message(msg, ideal_ps(setup, facts, bytes), &f.qp_seq);
   fluid_[id].remaining = static_cast<double>(bytes);
@@ -107,9 +108,9 @@ void FlowFabric::inject(NetworkNode& at, Message msg, std::function<void()> on_s
   // pipeline fill of the first packet beyond the bottleneck hop.
   if (bytes < mtu_) serialisation(path.data(), path.size(), bytes, facts);
   f.tail_ps = facts.lat_ps + std::max<int64_t>(0, facts.ser_sum_ps - facts.ser_max_ps);
-  const int64_t start = now_ps() + setup;
+  const int64_t start = now + setup;
   f.dst_node = links_[path.back()].to;
-  set_path(id, path, shadow_mask(path));
+  set_path(id, path, shadow_mask(path, now));
   f.on_sent = std::move(on_sent);
   f.msg = std::move(msg);
   ++undelivered_;

@@ -54,7 +54,18 @@ class FlowFabric : public Fabric {
   // transferring then is given up, and the run stops with its diagnosis (exit 3).
   static constexpr int64_t kFarPs = std::numeric_limits<int64_t>::max() / 4;
   uint64_t rate_recomputations = 0;
-  uint64_t flows_rerated = 0;  // flows whose rate a recomputation set (new or changed)
+  uint64_t flows_rerated = 0;   // flows whose rate a recomputation set (new or changed)
+  uint64_t paths_restored = 0;  // flows on links put back in route order as shadows went off
+
+  // Test hooks, for tests only. Shadows are switched off at the first injection at or after
+  // t_ps, by the fallback a route that breaks their rule takes (0: off from the start).
+  void test_drop_shadows_at(int64_t t_ps) { drop_shadows_at_ps_ = t_ps; }
+  // The recomputation epoch and update generation start at these values (a short run then
+  // crosses the points where they wrap or carry).
+  void test_start_counters(uint32_t epoch, uint64_t generation) {
+    recompute_epoch_ = epoch;
+    generation_ = generation;
+  }
 
  private:
   enum EventKind : uint8_t { kStart = 1, kUpdate = 2, kDeliver = 3 };
@@ -201,7 +212,7 @@ class FlowFabric : public Fabric {
   // Sets the serialisation terms of `facts` for a first packet of min(bytes, mtu) bytes.
   void serialisation(const uint32_t* path, size_t hops, uint64_t bytes, RouteFacts& facts) const;
   void find_shadows();
-  uint16_t shadow_mask(const std::vector<uint32_t>& path);
+  uint16_t shadow_mask(const std::vector<uint32_t>& path, int64_t now);
   // Stores a flow's path: its hops in route order, but those on shadow links (bits of `mask`)
   // moved after the others. Only the links' order along the route depends on it.
   void set_path(uint32_t id, const std::vector<uint32_t>& path, uint16_t mask);
@@ -279,6 +290,7 @@ class FlowFabric : public Fabric {
   std::vector<uint32_t> through_;    // by link into a two-port node: the link out that follows
   std::vector<uint8_t> two_port_;    // by node: a two-port node that is not an endpoint
   bool shadows_on_ = true;           // off for good once a route breaks the rule above
+  int64_t drop_shadows_at_ps_ = std::numeric_limits<int64_t>::max();  // test hook
   // Routes with no choice on the way ("kept"), by (node, destination rank), in an open-addressing
   // table that grows with what is kept. The routes that do have a choice are taken hop by hop;
   // one bit per (node, rank) says so, in a row a node gets when it first finds one, so a route

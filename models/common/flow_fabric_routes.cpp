@@ -155,7 +155,7 @@ void FlowFabric::find_shadows() {
   }
 }
 
-uint16_t FlowFabric::shadow_mask(const std::vector<uint32_t>& path) {
+uint16_t FlowFabric::shadow_mask(const std::vector<uint32_t>& path, int64_t now) {
   if (!shadows_on_) return 0;
   // The rule shadows rest on: a route neither starts at a two-port node nor turns back there.
   bool ok = path.size() <= 16 && !two_port_[links_[path.front()].from];
@@ -163,6 +163,7 @@ uint16_t FlowFabric::shadow_mask(const std::vector<uint32_t>& path) {
     const uint32_t next = through_[path[i]];
     if (next != UINT32_MAX && (i + 1 == path.size() || path[i + 1] != next)) ok = false;
   }
+  if (now >= drop_shadows_at_ps_) ok = false;  // test hook
   if (!ok) {
     shadows_on_ = false;  // from here on every link takes part, as without shadows
     restore_route_order();
@@ -232,6 +233,7 @@ void FlowFabric::restore_route_order() {
         on_link_[route[k]][moved[k]].hop = static_cast<uint32_t>(k);
     }
     h.rate_hops = static_cast<uint8_t>(n);
+    paths_restored += attached ? 1 : 0;
   }
   // A shadow's list is its twin's, entry for entry in the same order (both links saw the same
   // attachments and removals), with the flows' hop indices of the shadow.
