@@ -190,8 +190,13 @@ class FlowFabric : public Fabric {
   void schedule_next(int64_t now);
   void request_update(bool now_ok = false);  // now_ok: even before the next recomputation time
   void schedule_update(int64_t at);          // the update at `at` supersedes any pending one
-  uint32_t next_epoch();                     // a recomputation epoch no mark holds yet
-  bool alone(uint32_t flow) const;           // no other flow on any link of its path
+  // A recomputation epoch no mark holds yet (all marks cleared before it would wrap).
+  uint32_t next_epoch() {
+    if (recompute_epoch_ == std::numeric_limits<uint32_t>::max()) clear_marks();
+    return ++recompute_epoch_;
+  }
+  void clear_marks();
+  bool alone(uint32_t flow) const;  // no other flow on any link of its path
   // What every message on a route shares: propagation and pipeline latency, the bottleneck
   // payload rate, and the first packet's serialisation terms (for a full packet).
   struct RouteFacts : PathTiming {

@@ -231,14 +231,11 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
   }
 }
 
-uint32_t FlowFabric::next_epoch() {
-  if (recompute_epoch_ == std::numeric_limits<uint32_t>::max()) {
-    std::fill(link_mark_.begin(), link_mark_.end(), 0u);
-    for (Hot& h : hot_)
-      h.mark = 0;
-    recompute_epoch_ = 0;
-  }
-  return ++recompute_epoch_;
+void FlowFabric::clear_marks() {
+  std::fill(link_mark_.begin(), link_mark_.end(), 0u);
+  for (Hot& h : hot_)
+    h.mark = 0;
+  recompute_epoch_ = 0;
 }
 
 // Flows are listed on their rate links only: a shadow's list would be its twin's (see
