@@ -68,6 +68,7 @@ struct SweepParams {
   }
   void validate(const ParamCheck& c) const {
     c.require(!axes.empty(), "axes", "a sweep needs at least one axis");
+    if (const std::string why = folder_name_problem(name); !why.empty()) c.fail("name", why);
   }
 };
 
