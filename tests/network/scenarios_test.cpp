@@ -91,6 +91,19 @@ TEST(NetworkScenarios, MultiPlaneFatTreeIsolatesAPlaneFailureBetterThanOnePlane)
   EXPECT_DOUBLE_EQ(r["faults"][0]["reroute_us"].get<double>(), 110.0);
 }
 
+TEST(NetworkScenarios, ANetworkThatNeverRunsSpentNoCpuTime) {
+  // Two layers of this prefill send nothing over the network: the engine never wakes.
+  const fs::path dir = nettest::temp_dir("idle");
+  CliResult r = run_cli({"run", scenario("deepseek-v3-prefill-ep32-prompts-lognormal"),
+                         "--no-plots", "-q", "--out", dir.string(), "--set", "workload.layers=2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::ifstream in(dir / "summary.json");
+  const auto s = nlohmann::json::parse(in);
+  ASSERT_EQ(s["net_engine_activations_count"], 0) << "the precondition: no network activity";
+  EXPECT_EQ(s["net_cpu_s"].get<double>(), 0.0);
+  EXPECT_EQ(s["packet_hops_per_cpu_s"].get<double>(), 0.0);
+}
+
 TEST(NetworkScenarios, PacketFidelityWithPlaceholderNicIsABadInput) {
   CliResult r =
       run_cli({"run", MLASIM_CONFIG_DIR "/teaching/pairwise-exchange.yaml", "--no-plots", "-q",
