@@ -51,6 +51,14 @@ std::string shell_quote(const std::string& s) {
   return q + "'";
 }
 
+// For commands printed to be copied: quoted only when the shell would need it.
+std::string shell_word(const std::string& s) {
+  const bool plain = !s.empty() && s.find_first_not_of(
+                                       "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP"
+                                       "QRSTUVWXYZ0123456789._-+=@/:,") == std::string::npos;
+  return plain ? s : shell_quote(s);
+}
+
 nlohmann::ordered_json point_json(const SweepPoint& p) {
   nlohmann::ordered_json j;
   j["index"] = p.index;
@@ -396,7 +404,8 @@ int run_sweep(const SweepOptions& o) {
                "sweep {}: {} points in this shard, {} run, {} already complete, {} failed\n",
                sweep.params.name, mine.size(), done.load(), skipped.load(), failed);
     if (shards > 1) {
-      fmt::print(stderr, "merge all shards with: mlasim sweep {} --merge\n", o.file);
+      fmt::print(stderr, "merge all shards with: mlasim sweep {} --merge{}\n", shell_word(o.file),
+                 o.out.empty() ? std::string() : " -o " + shell_word(o.out));
       return failed ? kExitSimFailure : kExitOk;
     }
   }

@@ -144,7 +144,13 @@ TEST_F(SweepFiles, RunResumesAndRedoesCorruptedPoints) {
 TEST_F(SweepFiles, ShardedRunsThenMergeGatherEverything) {
   fs::path f = sweep_file("    - {key: workload.message, values: [64KiB, 128KiB, 256KiB]}\n");
   fs::path out = dir_ / "out";
-  ASSERT_EQ(run_cli({"sweep", f.string(), "--shard", "0/2", "--out", out.string()}).exit_code, 0);
+  const CliResult first = run_cli({"sweep", f.string(), "--shard", "0/2", "--out", out.string()});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  // The hint names the same results folder, or the merge would look in the default one.
+  EXPECT_NE(first.err.find("merge all shards with: mlasim sweep " + f.string() + " --merge -o " +
+                           out.string() + "\n"),
+            std::string::npos)
+      << first.err;
   EXPECT_TRUE(fs::exists(out / "p0000" / "summary.json"));
   EXPECT_FALSE(fs::exists(out / "p0001"));
   EXPECT_TRUE(fs::exists(out / "p0002" / "summary.json"));
