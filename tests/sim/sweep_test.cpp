@@ -189,6 +189,27 @@ TEST_F(SweepFiles, MergeWritesTheUnionOfSummaryColumnsInFirstSeenOrder) {
   EXPECT_EQ(lines[2], "p0002,800Gb/s,\"a,b\",x,1,0.5");
 }
 
+TEST_F(SweepFiles, TheReportListsFailedPoints) {
+  // The second point cannot finish within its time limit (exit 3): it has no row in the table,
+  // so the report says which point failed, how and why.
+  fs::path f = sweep_file("    - {key: sim.max_time, values: [1s, 1ns]}\n");
+  fs::path out = dir_ / "out";
+  const CliResult r = run_cli({"sweep", f.string(), "--out", out.string()});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  std::ifstream in(out / "report.md");
+  const std::string report((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(report.find("1 of 2 points (1 failed"), std::string::npos) << report;
+  EXPECT_NE(report.find("## Failed points"), std::string::npos) << report;
+  EXPECT_NE(report.find("| p0001 | sim.max_time=1ns | 3 | simulation failed: simulated-time limit"),
+            std::string::npos)
+      << report;
+  EXPECT_EQ(report.find("| p0000 | sim.max_time=1s | 0"), std::string::npos) << report;
+  const nlohmann::json failed = failed_points(load_sweep(f), out);
+  ASSERT_EQ(failed.size(), 1u) << failed.dump();
+  EXPECT_EQ(failed[0]["point"], "p0001");
+  EXPECT_EQ(failed[0]["exit_code"], 3);
+}
+
 TEST_F(SweepFiles, APointRunWithOtherValuesIsRedone) {
   // Editing a sweep file changes what p0000 means; its old results must not be reused.
   fs::path f = sweep_file("    - {key: workload.message, values: [64KiB]}\n");
