@@ -113,12 +113,18 @@ std::string SweepPoint::dir_name() const {
 
 Sweep load_sweep(const fs::path& file) {
   ConfigNode root = load_config_file(file);
-  const ConfigNode* section = root.find("sweep");
+  const ConfigNode* section = root.is_map() ? root.find("sweep") : nullptr;
+  // Without a `sweep` key the file is most likely a scenario: say so rather than reject its
+  // keys one by one.
+  if (!section) {
+    throw_config_error(SourceLoc{root.loc().file, 0}, "sweep",
+                       "not a sweep file (it has no `sweep` key with `base` and `axes`; "
+                       "`mlasim run` takes a scenario)");
+  }
   {
     ParamReader top(&root, "", {"sweep"});
     top.finish();
   }
-  if (!section) throw_config_error(root.loc(), "sweep", "required key is missing");
   Sweep s;
   s.file = file;
   s.params = read_params<SweepParams>(section, "sweep");
