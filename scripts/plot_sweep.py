@@ -125,8 +125,13 @@ def main():
     if plt is None:
         print(f"plot_sweep: {MISSING_MATPLOTLIB} (install python3-matplotlib); "
               "report.md has the table only", file=sys.stderr)
+    failed = spec.get("failed", [])
+    total = spec.get("points")
+    counted = f"{len(rows)} of {total} points" if total is not None else f"{len(rows)} points"
+    if failed:
+        counted += f" ({len(failed)} failed, listed under Failed points)"
     lines = [f"# Sweep report: {name}", "",
-             f"{len(rows)} points; every figure of every point is in `sweep.csv`, each point's "
+             f"{counted}; every figure of every point is in `sweep.csv`, each point's "
              "own results in its `pNNNN/` folder (`scripts/plot_run.py` draws one point's "
              "report).", ""]
     for i, p in enumerate(plots):
@@ -144,6 +149,17 @@ def main():
             text = "(no numeric data for this plot)"
         lines += [heading, "", text, ""]
     lines += ["## Points", ""] + table(rows, spec.get("axes", []), plots) + [""]
+    if failed:
+        lines += ["## Failed points", "",
+                  "These points have no results; each one's `pNNNN/stderr.txt` has the whole "
+                  "message.", "",
+                  "| point | values | exit code | reason |", "|---|---|---|---|"]
+        for f in failed:
+            reason = str(f.get("reason", "")).replace("|", "\\|")
+            code = f.get("exit_code")
+            lines.append(f"| {f.get('point', '')} | {f.get('overrides', '')} | "
+                         f"{'' if code is None else code} | {reason} |")
+        lines.append("")
     write_atomic(os.path.join(sweep_dir, "report.md"), "\n".join(lines))
     print(f"sweep report: {sweep_dir}/report.md", file=sys.stderr)
     return 0

@@ -29,13 +29,24 @@ void ActionQueue::arm() {
 }
 
 void ActionQueue::fire() {
-  const int64_t now = sim_now().ps();
-  while (!heap_.empty() && heap_.next_ps() <= now) {
-    Action fn = heap_.pop();
-    ++ctx_.events;
-    fn();
+  ctx_.guard([this] {
+    const int64_t now = sim_now().ps();
+    while (!heap_.empty() && heap_.next_ps() <= now) {
+      Action fn = heap_.pop();
+      ++ctx_.events;
+      fn();
+    }
+    if (!heap_.empty()) arm();
+  });
+}
+
+void start_kernel(SimContext& ctx, const sc_core::sc_time& t, sc_core::sc_starvation_policy p) {
+  try {
+    sc_core::sc_start(t, p);
+  } catch (const sc_core::sc_report&) {
+    if (ctx.failure) std::rethrow_exception(ctx.failure);
+    throw;
   }
-  if (!heap_.empty()) arm();
 }
 
 }  // namespace mlasim

@@ -20,6 +20,12 @@ inline Time sim_now() {
   return Time::ps(static_cast<int64_t>(sc_core::sc_time_stamp().value()));
 }
 
+// sc_start() for the run loop. An InputError or SimulationError thrown inside a process reaches
+// sc_start's caller as SystemC's sc_report, its type lost; the process guard kept the original
+// (SimContext::guard), which is rethrown here as itself, so that main prints its own one-line
+// message and exits 2 or 3. Any other failure stays an sc_report (an internal error).
+void start_kernel(SimContext& ctx, const sc_core::sc_time& t, sc_core::sc_starvation_policy p);
+
 // Callbacks ordered by their time, equal times in the order they were added: the heap behind
 // ActionQueue and the standalone EventLoop (models/hbm/event_sink.h).
 class TimedActions {

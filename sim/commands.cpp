@@ -61,6 +61,9 @@ int do_run(const RunOptions& o, const GlobalOptions& g, const std::vector<std::s
   const std::filesystem::path out = o.out.empty()
                                         ? std::filesystem::path("results") / sim.scenario().name
                                         : std::filesystem::path(o.out);
+  // The folder may hold an earlier run (of another scenario, or one killed half-way): none of
+  // its results may stay beside this run's.
+  clear_run_outputs(out);
   sim.context().log.verbose("elaborated {} GPUs; running", sim.num_gpus());
   sim.run(RunControl{!g.quiet && ::isatty(STDERR_FILENO) != 0});
 

@@ -55,15 +55,33 @@ int dispatch(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);
-    // CLI11 reports a mistyped command as a missing one; name it and the real ones instead.
-    std::string commands;
-    bool known = false;
-    for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
-      commands += (commands.empty() ? "" : ", ") + sub->get_name();
-      known = known || (argc > 1 && sub->get_name() == argv[1]);
+    // CLI11 reports a mistyped command (or subcommand, as in `calibrate dram`) as a missing
+    // one: follow the words that name commands down to the level that needs one, and name the
+    // word given there and the real choices instead.
+    CLI::App* level = &app;
+    std::string path;  // the commands followed, "calibrate"
+    int i = 1;
+    for (; i < argc; ++i) {
+      if (argv[i][0] == '-') continue;  // the levels that hold subcommands take flags only
+      CLI::App* sub = nullptr;
+      for (CLI::App* s : level->get_subcommands([](CLI::App*) { return true; }))
+        if (s->get_name() == argv[i]) sub = s;
+      if (sub == nullptr || sub->get_subcommands([](CLI::App*) { return true; }).empty()) break;
+      level = sub;
+      path += (path.empty() ? "" : " ") + sub->get_name();
     }
-    if (argc > 1 && argv[1][0] != '-' && !known) {
-      fmt::print(stderr, "mlasim: unknown command '{}' (one of: {})\n", argv[1], commands);
+    std::string choices;
+    bool known = false;
+    for (const CLI::App* sub : level->get_subcommands([](CLI::App*) { return true; })) {
+      choices += (choices.empty() ? "" : ", ") + sub->get_name();
+      known = known || (i < argc && sub->get_name() == argv[i]);
+    }
+    if (i < argc && !known) {
+      fmt::print(stderr, "mlasim: {} '{}' (one of: {})\n",
+                 level == &app ? "unknown command" : path + ": unknown subcommand", argv[i],
+                 choices);
+    } else if (level != &app && i == argc) {
+      fmt::print(stderr, "mlasim: {}: a subcommand is required (one of: {})\n", path, choices);
     } else {
       fmt::print(stderr, "mlasim: {}\n", e.what());
     }

@@ -72,6 +72,23 @@ size_t edit_distance(std::string_view a, std::string_view b) {
 
 namespace mlasim {
 
+std::string folder_name_problem(std::string_view name) {
+  constexpr size_t kMaxLength = 200;
+  if (name.empty()) return "must not be empty (it names the results folder)";
+  if (name == "." || name == "..") return fmt::format("'{}' cannot name a results folder", name);
+  if (name.size() > kMaxLength) return fmt::format("longer than {} characters", kMaxLength);
+  for (const char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-' || c == '+' || c == '=' || c == '@';
+    if (!ok) {
+      return fmt::format(
+          "'{}' names the results folder: use letters, digits and . _ - + = @ only (found {})",
+          name, c == '/' ? std::string("'/'") : fmt::format("'{}'", c));
+    }
+  }
+  return "";
+}
+
 void ParamCheck::fail(std::string_view key, std::string_view message) const {
   // A dotted key ("mtp.acceptance_rate") names a value in a nested mapping: the error points at
   // the deepest node of it that the config has (the value itself when it is there).

@@ -199,6 +199,11 @@ class ParamCheck {
   std::string path_;
 };
 
+// Why `name` cannot be a folder name under results/ ("" when it can): it must be non-empty, not
+// "." or "..", and made of letters, digits and . _ - + = @ only (no '/', no spaces), so that a
+// scenario or sweep name never points outside the folder it is meant to name.
+std::string folder_name_problem(std::string_view name);
+
 template <class P>
 concept HasValidate = requires(const P& p, const ParamCheck& c) {
   p.validate(c);

@@ -121,6 +121,33 @@ std::string format_value(const nlohmann::ordered_json& v) {
 
 }  // namespace
 
+const std::vector<std::string>& run_output_files() {
+  // summary.json first: clear_run_outputs relies on it.
+  static const std::vector<std::string> kFiles{
+      "summary.json", "config.resolved.yaml", "run.json", "stats.json", "stats.csv",
+      "timeline.json",
+      // the network's results (models/common/network_report.cpp)
+      "links.csv", "messages.csv", "link_timeseries.csv", "throughput.csv", "network_report.json",
+      // the inference workload's (workloads/inference_report.cpp)
+      "layers.csv",
+      // scripts/plot_run.py and scripts/plot_network.py
+      "report.md", "step_breakdown.png", "layer_breakdown.png", "kv_cache.png", "timeline.png",
+      "gpu_busy.png", "link_utilization_heatmap.png", "queue_occupancy.png", "fct_slowdown_cdf.png",
+      "p2p_bandwidth.png", "throughput_faults.png"};
+  return kFiles;
+}
+
+void clear_run_outputs(const std::filesystem::path& dir) {
+  for (const std::string& name : run_output_files()) {
+    std::error_code ec;
+    std::filesystem::remove(dir / name, ec);
+    if (ec && std::filesystem::exists(dir / name)) {
+      throw InputError(fmt::format("{}: cannot remove the earlier run's file ({})",
+                                   (dir / name).string(), ec.message()));
+    }
+  }
+}
+
 std::string format_summary_table(const nlohmann::ordered_json& summary, bool full) {
   if (!full) {
     bool beyond_run = false;

@@ -11,10 +11,20 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace mlasim {
 
 void write_file_atomic(const std::filesystem::path& path, std::string_view content);
+
+// The names of every file `mlasim run` and its plot script (scripts/plot_run.py) may write into
+// a run's folder, summary.json first.
+const std::vector<std::string>& run_output_files();
+
+// Removes from `dir` what an earlier run left there, before a new run writes anything: first
+// summary.json (so that a folder is never taken for a finished run while it holds a mix), then
+// every other file of run_output_files(). Other files in `dir` are the user's and stay.
+void clear_run_outputs(const std::filesystem::path& dir);
 
 // Terminal table of a summary: key, value, unit (the unit comes from the key's suffix). With
 // `full` false it shows only the headline figures (run, inference, KV cache, network congestion,

@@ -35,6 +35,9 @@ struct ScenarioParams {
     v("seed", seed, "-", "seed of every random choice; same config and seed give the same results");
     v.group("sim", sim, "simulation control");
   }
+  void validate(const ParamCheck& c) const {
+    if (const std::string why = folder_name_problem(name); !why.empty()) c.fail("name", why);
+  }
 };
 
 // Component sections of a scenario besides the params above.

@@ -54,6 +54,15 @@ ScenarioModel read_scenario(const ConfigNode& root, const Components& comps) {
   if (!root.is_map()) throw_config_error(root.loc(), "", "a scenario must be a mapping");
   ScenarioModel m;
   m.params = read_params<ScenarioParams>(&root, "", scenario_sections());
+  // A missing section has no line of its own: the error names the file (often a cluster or
+  // hardware preset given where a scenario belongs).
+  for (const char* key : {"cluster", "hardware", "workload"}) {
+    if (root.find(key) == nullptr) {
+      throw_config_error(SourceLoc{root.loc().file, 0}, key,
+                         "required section is missing (a scenario has cluster, hardware and "
+                         "workload sections: is this a scenario file?)");
+    }
+  }
   m.resolved = write_params(m.params);
 
   const ConfigNode* cluster_node = root.find("cluster");

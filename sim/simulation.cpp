@@ -356,16 +356,16 @@ Time Simulation::run_slices(const RunControl& control) {
   int64_t slice_ps = 1'000'000;  // 1 us
   auto last_print = t0;
   bool printed = false;
-  sc_core::sc_start(sc_core::SC_ZERO_TIME);
+  start_kernel(ctx_, sc_core::SC_ZERO_TIME, sc_core::SC_RUN_TO_TIME);
   // `covered`: simulated time up to which everything has run. When the next event lies beyond
   // a slice, SystemC stops at the last event, so sim_now() alone would lag behind.
   Time covered = sim_now();
   while (sc_core::sc_pending_activity() && covered < limit) {
     const auto s0 = Clock::now();
     const Time target = covered + Time::ps(std::min<int64_t>(slice_ps, (limit - covered).ps()));
-    sc_core::sc_start(
-        sc_core::sc_time(static_cast<double>((target - sim_now()).ps()), sc_core::SC_PS),
-        sc_core::SC_EXIT_ON_STARVATION);
+    start_kernel(ctx_,
+                 sc_core::sc_time(static_cast<double>((target - sim_now()).ps()), sc_core::SC_PS),
+                 sc_core::SC_EXIT_ON_STARVATION);
     covered = target;
     const double slice_wall = std::chrono::duration<double>(Clock::now() - s0).count();
     if (slice_wall < 0.02 && slice_ps < (int64_t{1} << 50)) slice_ps *= 2;

@@ -51,6 +51,14 @@ std::string shell_quote(const std::string& s) {
   return q + "'";
 }
 
+// For commands printed to be copied: quoted only when the shell would need it.
+std::string shell_word(const std::string& s) {
+  const bool plain = !s.empty() && s.find_first_not_of(
+                                       "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP"
+                                       "QRSTUVWXYZ0123456789._-+=@/:,") == std::string::npos;
+  return plain ? s : shell_quote(s);
+}
+
 nlohmann::ordered_json point_json(const SweepPoint& p) {
   nlohmann::ordered_json j;
   j["index"] = p.index;
@@ -105,12 +113,18 @@ std::string SweepPoint::dir_name() const {
 
 Sweep load_sweep(const fs::path& file) {
   ConfigNode root = load_config_file(file);
-  const ConfigNode* section = root.find("sweep");
+  const ConfigNode* section = root.is_map() ? root.find("sweep") : nullptr;
+  // Without a `sweep` key the file is most likely a scenario: say so rather than reject its
+  // keys one by one.
+  if (!section) {
+    throw_config_error(SourceLoc{root.loc().file, 0}, "sweep",
+                       "not a sweep file (it has no `sweep` key with `base` and `axes`; "
+                       "`mlasim run` takes a scenario)");
+  }
   {
     ParamReader top(&root, "", {"sweep"});
     top.finish();
   }
-  if (!section) throw_config_error(root.loc(), "sweep", "required key is missing");
   Sweep s;
   s.file = file;
   s.params = read_params<SweepParams>(section, "sweep");
@@ -294,6 +308,39 @@ size_t merge_sweep(const Sweep& sweep, const fs::path& out_dir) {
   return rows.size();
 }
 
+nlohmann::ordered_json failed_points(const Sweep& sweep, const fs::path& out_dir) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  for (const auto& p : sweep.points) {
+    const fs::path dir = out_dir / p.dir_name();
+    std::ifstream f(dir / "failure.json");
+    if (!f || point_is_complete(dir, p)) continue;
+    nlohmann::ordered_json entry{{"point", p.dir_name()}};
+    std::string label;
+    for (const auto& [k, v] : p.overrides)
+      label += fmt::format("{}{}={}", label.empty() ? "" : " ", k, v);
+    entry["overrides"] = label;
+    try {
+      entry["exit_code"] = nlohmann::json::parse(f).at("exit_code");
+    } catch (const nlohmann::json::exception&) {
+      entry["exit_code"] = nullptr;
+    }
+    // The reason: the run's own error line (the first line mlasim wrote for it).
+    std::ifstream err(dir / "stderr.txt");
+    std::string line, reason;
+    while (std::getline(err, line)) {
+      if (line.rfind("mlasim: ", 0) == 0) {
+        reason = line.substr(8);
+        break;
+      }
+    }
+    constexpr size_t kMaxReason = 300;
+    if (reason.size() > kMaxReason) reason = reason.substr(0, kMaxReason) + "...";
+    entry["reason"] = reason;
+    out.push_back(std::move(entry));
+  }
+  return out;
+}
+
 namespace {
 
 struct SweepOptions {
@@ -375,6 +422,11 @@ int run_sweep(const SweepOptions& o) {
         const double s =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        // Kept beside stderr.txt so that the report lists the point, whichever shard ran it.
+        if (code != 0) {
+          write_file_atomic(dir / "failure.json",
+                            nlohmann::ordered_json{{"exit_code", code}}.dump() + "\n");
+        }
         std::lock_guard<std::mutex> lock(print);
         ++done;
         if (code != 0) ++bad;
@@ -396,7 +448,8 @@ int run_sweep(const SweepOptions& o) {
                "sweep {}: {} points in this shard, {} run, {} already complete, {} failed\n",
                sweep.params.name, mine.size(), done.load(), skipped.load(), failed);
     if (shards > 1) {
-      fmt::print(stderr, "merge all shards with: mlasim sweep {} --merge\n", o.file);
+      fmt::print(stderr, "merge all shards with: mlasim sweep {} --merge{}\n", shell_word(o.file),
+                 o.out.empty() ? std::string() : " -o " + shell_word(o.out));
       return failed ? kExitSimFailure : kExitOk;
     }
   }
@@ -411,11 +464,14 @@ int run_sweep(const SweepOptions& o) {
     for (const auto& p : sweep.params.plots) {
       plots.push_back({{"x", p.x}, {"y", p.y}, {"series", p.series}, {"title", p.title}});
     }
-    write_file_atomic(
-        out_dir / "plots.json",
-        nlohmann::ordered_json{{"name", sweep.params.name}, {"axes", axes}, {"plots", plots}}.dump(
-            2) +
-            "\n");
+    write_file_atomic(out_dir / "plots.json",
+                      nlohmann::ordered_json{{"name", sweep.params.name},
+                                             {"axes", axes},
+                                             {"plots", plots},
+                                             {"points", sweep.points.size()},
+                                             {"failed", failed_points(sweep, out_dir)}}
+                              .dump(2) +
+                          "\n");
     const fs::path script = fs::path(MLASIM_SCRIPTS_DIR) / "plot_sweep.py";
     const std::string cmd =
         fmt::format("{} {} {} {} >&2", shell_quote(MLASIM_PYTHON), shell_quote(script.string()),

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include <filesystem>
 #include <string>
@@ -68,6 +69,7 @@ struct SweepParams {
   }
   void validate(const ParamCheck& c) const {
     c.require(!axes.empty(), "axes", "a sweep needs at least one axis");
+    if (const std::string why = folder_name_problem(name); !why.empty()) c.fail("name", why);
   }
 };
 
@@ -104,6 +106,10 @@ bool point_is_complete(const std::filesystem::path& dir, const SweepPoint& point
 // Writes sweep.csv (one row per point with a summary: axis values then every summary figure,
 // in first-seen order) into `out_dir`; returns the number of rows.
 size_t merge_sweep(const Sweep& sweep, const std::filesystem::path& out_dir);
+
+// The points of `out_dir` whose run failed (a failure.json and no finished run): point, axis
+// values, exit code and the run's error line, for the sweep's report.
+nlohmann::ordered_json failed_points(const Sweep& sweep, const std::filesystem::path& out_dir);
 
 void register_sweep_command(CLI::App& app, CommandAction& action);
 

@@ -206,7 +206,7 @@ void Fabric::fire() {
   if (cpu_first_ < 0) cpu_first_ = cpu_last_ = process_cpu_s();
   armed_for_ = -1;
   in_fire_ = true;
-  run_events(now);
+  ctx_.guard([this, now] { run_events(now); });
   in_fire_ = false;
   // Reading the process CPU clock is a system call: only when the network falls idle (the last
   // activation of a run does) and every kCpuSampleEvery activations.

@@ -225,7 +225,7 @@ class Fabric : public sc_core::sc_module {
   uint64_t events_ahead = 0;  // events run ahead of SystemC time
   // Process CPU time from the first engine activation to the end of the latest one that left
   // the network idle (robust to a busy host; sampled every kCpuSampleEvery activations too).
-  double cpu_seconds() const { return cpu_last_ - cpu_first_; }
+  double cpu_seconds() const { return cpu_first_ < 0 ? 0.0 : cpu_last_ - cpu_first_; }
   uint64_t peak_in_flight_packets = 0;
   // Faults: packets lost on dead links, resent by their NIC, duplicates thrown away at the
   // receiver (go-back-N), retransmission timeouts, messages given up after max_retries, and

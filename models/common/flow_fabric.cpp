@@ -121,6 +121,7 @@ void FlowFabric::dispatch(uint8_t kind, uint32_t a, uint32_t b) {
     case kStart: {
       fluid_[a].active = true;
       fluid_[a].t0_ps = now;
+      flows_[a].start_ps = now;
       fluid_[a].active_at = static_cast<uint32_t>(active_.size());
       active_.push_back(a);
       // Quantum mode: a flow alone on its links, or an empty one, need not wait.
@@ -141,6 +142,19 @@ void FlowFabric::dispatch(uint8_t kind, uint32_t a, uint32_t b) {
       break;
     case kDeliver: {
       Flow& f = flows_[a];
+      // Payload for throughput.csv, spread evenly over the window in which the flow's bytes
+      // reach the GPU: its fluid transfer shifted by the latency after it, ending now. Evenly,
+      // not segment by segment at the flow's changing rates: that would cost the rate
+      // recomputation (the fluid model's hot path) a series update per rerated flow for a
+      // report, while the even spread keeps every byte and the time it arrived by (to within
+      // the flow's duration). Crediting all bytes at delivery would put a long flow's whole
+      // payload into one bin.
+      if (const int64_t from = std::max<int64_t>(0, std::min(f.start_ps + f.tail_ps, now - 1));
+          now > from) {
+        delivered_series.add(
+            from, now, static_cast<double>(f.msg.bytes.count()) / static_cast<double>(now - from),
+            params_.report.bin.ps(), params_.report.max_bins);
+      }
       Message msg = std::move(f.msg);
       const uint32_t record = f.record;
       const uint64_t qp_seq = f.qp_seq;

@@ -3,8 +3,11 @@
 // errors.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
+#include <string>
 
 #include "tests/network/network_test_util.h"
 
@@ -89,6 +92,69 @@ TEST(NetworkScenarios, MultiPlaneFatTreeIsolatesAPlaneFailureBetterThanOnePlane)
   ASSERT_EQ(r["faults"].size(), 1u);
   EXPECT_EQ(r["faults"][0]["what"], "plane 3 down");
   EXPECT_DOUBLE_EQ(r["faults"][0]["reroute_us"].get<double>(), 110.0);
+}
+
+TEST(NetworkScenarios, ANetworkThatNeverRunsSpentNoCpuTime) {
+  // Two layers of this prefill send nothing over the network: the engine never wakes.
+  const fs::path dir = nettest::temp_dir("idle");
+  CliResult r = run_cli({"run", scenario("deepseek-v3-prefill-ep32-prompts-lognormal"),
+                         "--no-plots", "-q", "--out", dir.string(), "--set", "workload.layers=2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::ifstream in(dir / "summary.json");
+  const auto s = nlohmann::json::parse(in);
+  ASSERT_EQ(s["net_engine_activations_count"], 0) << "the precondition: no network activity";
+  EXPECT_EQ(s["net_cpu_s"].get<double>(), 0.0);
+  EXPECT_EQ(s["packet_hops_per_cpu_s"].get<double>(), 0.0);
+}
+
+// throughput.csv at packet and at flow level: every payload byte delivered is in exactly one
+// bin (the total is messages.csv's), and no bin holds bytes outside the time the messages were
+// in the network.
+TEST(NetworkScenarios, ThroughputSeriesHoldsEveryDeliveredByte) {
+  for (const char* fidelity : {"packet", "flow"}) {
+    SCOPED_TRACE(fidelity);
+    const fs::path dir = nettest::temp_dir(std::string("tput_") + fidelity);
+    CliResult r = run_cli({"run", scenario("net-incast"), "--no-plots", "-q", "--out", dir.string(),
+                           "--set", std::string("network.fidelity=") + fidelity});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    double total = 0, first_in = 1e300, last_done = 0;
+    {
+      std::ifstream in(dir / "messages.csv");
+      std::string line;
+      std::getline(in, line);
+      while (std::getline(in, line)) {
+        std::stringstream ss(line);
+        std::string f[6];
+        for (auto& x : f)
+          std::getline(ss, x, ',');
+        total += std::stod(f[3]);
+        first_in = std::min(first_in, std::stod(f[4]));
+        last_done = std::max(last_done, std::stod(f[5]));
+      }
+    }
+    ASSERT_GT(total, 0);
+    std::ifstream in(dir / "throughput.csv");
+    std::string line;
+    std::getline(in, line);
+    ASSERT_EQ(line, "bin,bin_start_us,bin_width_us,delivered_bytes,goodput_bytes_per_s");
+    double sum = 0;
+    size_t bins = 0;
+    while (std::getline(in, line)) {
+      std::stringstream ss(line);
+      std::string f[5];
+      for (auto& x : f)
+        std::getline(ss, x, ',');
+      const double start = std::stod(f[1]), width = std::stod(f[2]), bytes = std::stod(f[3]);
+      ++bins;
+      sum += bytes;
+      if (bytes > 0) {
+        EXPECT_GT(start + width, first_in) << line;
+        EXPECT_LT(start, last_done) << line;
+      }
+    }
+    ASSERT_GT(bins, 1u);
+    EXPECT_NEAR(sum, total, static_cast<double>(bins));  // each bin is printed rounded
+  }
 }
 
 TEST(NetworkScenarios, PacketFidelityWithPlaceholderNicIsABadInput) {

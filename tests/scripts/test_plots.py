@@ -8,6 +8,7 @@
 
 Each case works on a copy of the fixtures in a temporary folder; the fixtures stay untouched.
 """
+import json
 import os
 import shutil
 import subprocess
@@ -115,6 +116,23 @@ def case_sweep(tmp, env, draw):
     check(not os.path.exists(os.path.join(d, "plot_2_tpot_ms.png")), "plot of an absent key")
     if not draw:
         check(SKIP_LINE in out, f"plot_sweep.py did not say the plots were skipped: {out}")
+    # A failed point has no row in sweep.csv: the report lists it with its exit code and reason.
+    with open(os.path.join(d, "plots.json")) as f:
+        spec = json.load(f)
+    rows = len(read(os.path.join(d, "sweep.csv")).strip().splitlines()) - 1
+    spec["points"] = rows + 1
+    spec["failed"] = [{"point": "p0099", "overrides": "cluster.planes=9", "exit_code": 3,
+                       "reason": "simulation failed: no route to GPU 2 | at 10us"}]
+    with open(os.path.join(d, "plots_failed.json"), "w") as f:
+        json.dump(spec, f)
+    rc, out = run([os.path.join(SCRIPTS, "plot_sweep.py"), d, os.path.join(d, "plots_failed.json")],
+                  env)
+    check(rc == 0, f"plot_sweep.py exit {rc}: {out}")
+    report = read(os.path.join(d, "report.md"))
+    check(f"{rows} of {rows + 1} points (1 failed" in report, "report does not count the failure")
+    check("## Failed points" in report and
+          "| p0099 | cluster.planes=9 | 3 | simulation failed: no route to GPU 2 \\| at 10us |"
+          in report, "failed point not listed in report.md")
 
 
 def case_mla_report(tmp, env, draw, mlasim):

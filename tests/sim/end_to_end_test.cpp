@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +14,7 @@
 #include "sim/builtin_components.h"
 #include "sim/commands.h"
 #include "sim/errors.h"
+#include "sim/results.h"
 #include "sim/simulation.h"
 #include "tests/sim/cli_runner.h"
 
@@ -102,6 +104,67 @@ TEST(EndToEnd, RunWritesResultFilesAtomically) {
   EXPECT_EQ(gpu_groups, 8);  // the default scenario: 2 nodes x 4 GPUs
   auto timeline = read_json(out / "timeline.json");
   EXPECT_GT(timeline["traceEvents"].size(), 8u);
+  fs::remove_all(out);
+}
+
+// Every file a run and its plots write is one a later run clears: a file missing from
+// run_output_files() would outlive a rerun into the same folder.
+TEST(EndToEnd, ClearingKnowsEveryFileARunWrites) {
+  fs::path out = temp_dir("known");
+  CliResult r = run_cli({"run", "-q", "--out", out.string()});  // plots too
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::vector<std::string>& known = run_output_files();
+  EXPECT_EQ(known.front(), "summary.json");
+  for (const auto& e : fs::directory_iterator(out)) {
+    const std::string name = e.path().filename().string();
+    EXPECT_NE(std::find(known.begin(), known.end(), name), known.end()) << name;
+  }
+  // So is every plot the scripts can draw (most need a network or an inference run).
+  for (const char* script : {"plot_run.py", "plot_network.py"}) {
+    std::ifstream in(fs::path(MLASIM_SOURCE_DIR) / "scripts" / script);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    size_t pngs = 0;
+    for (size_t at = text.find(".png\""); at != std::string::npos;
+         at = text.find(".png\"", at + 1)) {
+      const size_t open = text.rfind('"', at);
+      const std::string name = text.substr(open + 1, at + 4 - open - 1);
+      // Not a literal file name (".png" of a suffix test, a formatted name).
+      if (name.size() <= 4 || name[0] == '.' || name.find_first_of(" {}/") != std::string::npos)
+        continue;
+      ++pngs;
+      EXPECT_NE(std::find(known.begin(), known.end(), name), known.end()) << script << ": " << name;
+    }
+    EXPECT_GT(pngs, 0u) << script;
+  }
+  fs::remove_all(out);
+}
+
+// A rerun into a folder that holds another scenario's results leaves none of them, and a rerun
+// that fails leaves no summary.json (a folder with one holds a finished run, and only that).
+// Files that are not mlasim's stay.
+TEST(EndToEnd, ARerunClearsTheEarlierRunsResultsOnly) {
+  fs::path out = temp_dir("rerun");
+  CliResult r = run_cli({"run", "-q", "--out", out.string()});  // the default, with plots
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_TRUE(fs::exists(out / "layers.csv"));
+  ASSERT_TRUE(fs::exists(out / "links.csv"));
+  ASSERT_TRUE(fs::exists(out / "report.md"));
+  std::ofstream(out / "notes.txt") << "mine\n";
+  std::ofstream(out / "my_plot.png") << "mine\n";
+  r = run_cli({"run", kPairwise, "-q", "--no-plots", "--out", out.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* stale : {"layers.csv", "links.csv", "messages.csv", "throughput.csv",
+                            "network_report.json", "report.md", "timeline.png"}) {
+    EXPECT_FALSE(fs::exists(out / stale)) << stale;
+  }
+  EXPECT_EQ(read_json(out / "summary.json")["scenario"], "pairwise-exchange");
+  r = run_cli(
+      {"run", kPairwise, "-q", "--no-plots", "--out", out.string(), "--set", "sim.max_time=1ns"});
+  ASSERT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_FALSE(fs::exists(out / "summary.json"));
+  EXPECT_FALSE(fs::exists(out / "config.resolved.yaml"));
+  EXPECT_TRUE(fs::exists(out / "notes.txt"));
+  EXPECT_TRUE(fs::exists(out / "my_plot.png"));
   fs::remove_all(out);
 }
 

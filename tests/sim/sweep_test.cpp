@@ -144,7 +144,13 @@ TEST_F(SweepFiles, RunResumesAndRedoesCorruptedPoints) {
 TEST_F(SweepFiles, ShardedRunsThenMergeGatherEverything) {
   fs::path f = sweep_file("    - {key: workload.message, values: [64KiB, 128KiB, 256KiB]}\n");
   fs::path out = dir_ / "out";
-  ASSERT_EQ(run_cli({"sweep", f.string(), "--shard", "0/2", "--out", out.string()}).exit_code, 0);
+  const CliResult first = run_cli({"sweep", f.string(), "--shard", "0/2", "--out", out.string()});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  // The hint names the same results folder, or the merge would look in the default one.
+  EXPECT_NE(first.err.find("merge all shards with: mlasim sweep " + f.string() + " --merge -o " +
+                           out.string() + "\n"),
+            std::string::npos)
+      << first.err;
   EXPECT_TRUE(fs::exists(out / "p0000" / "summary.json"));
   EXPECT_FALSE(fs::exists(out / "p0001"));
   EXPECT_TRUE(fs::exists(out / "p0002" / "summary.json"));
@@ -181,6 +187,27 @@ TEST_F(SweepFiles, MergeWritesTheUnionOfSummaryColumnsInFirstSeenOrder) {
   EXPECT_EQ(lines[0], "point,cluster.ib.bandwidth,workload.note,scenario,sim_time_us,tpot_ms");
   EXPECT_EQ(lines[1], "p0000,200Gb/s,\"a,b\",x,2.5,");
   EXPECT_EQ(lines[2], "p0002,800Gb/s,\"a,b\",x,1,0.5");
+}
+
+TEST_F(SweepFiles, TheReportListsFailedPoints) {
+  // The second point cannot finish within its time limit (exit 3): it has no row in the table,
+  // so the report says which point failed, how and why.
+  fs::path f = sweep_file("    - {key: sim.max_time, values: [1s, 1ns]}\n");
+  fs::path out = dir_ / "out";
+  const CliResult r = run_cli({"sweep", f.string(), "--out", out.string()});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  std::ifstream in(out / "report.md");
+  const std::string report((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(report.find("1 of 2 points (1 failed"), std::string::npos) << report;
+  EXPECT_NE(report.find("## Failed points"), std::string::npos) << report;
+  EXPECT_NE(report.find("| p0001 | sim.max_time=1ns | 3 | simulation failed: simulated-time limit"),
+            std::string::npos)
+      << report;
+  EXPECT_EQ(report.find("| p0000 | sim.max_time=1s | 0"), std::string::npos) << report;
+  const nlohmann::json failed = failed_points(load_sweep(f), out);
+  ASSERT_EQ(failed.size(), 1u) << failed.dump();
+  EXPECT_EQ(failed[0]["point"], "p0001");
+  EXPECT_EQ(failed[0]["exit_code"], 3);
 }
 
 TEST_F(SweepFiles, APointRunWithOtherValuesIsRedone) {

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "sim/action_queue.h"
+#include "sim/errors.h"
 #include "sim/watchdog.h"
 #include "tests/sim/cli_runner.h"
 
@@ -116,6 +118,67 @@ TEST(Watchdog, UnreachableDestinationExitsThreeNamingTheWaitingOps) {
   EXPECT_TRUE(has(r.err, "no route to GPU")) << r.err;
   EXPECT_TRUE(has(r.err, "rank 0 n0_gpu0: op 0 'all_to_all_0' (all_to_all) waits")) << r.err;
   EXPECT_TRUE(has(r.err, "sends not yet out")) << r.err;
+}
+
+// A destination found unreachable while the run is under way (inside a SystemC process, not
+// when a GPU starts) is a simulation failure like any other: exit 3, mlasim's own message, none
+// of SystemC's report.
+void expect_unreachable(const std::vector<std::string>& args) {
+  const CliResult r = run_cli(args);
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_EQ(r.err.rfind("mlasim: simulation failed: ", 0), 0u) << r.err;
+  const std::string first = r.err.substr(0, r.err.find('\n'));
+  EXPECT_TRUE(has(first, "no route to GPU")) << r.err;
+  EXPECT_TRUE(has(first, " at ")) << r.err;  // the simulated time of the failure
+  for (const char* systemc : {"E549", "uncaught exception", "sc_except", "In process"})
+    EXPECT_FALSE(has(r.err, systemc)) << r.err;
+}
+
+TEST(Watchdog, DestinationUnreachableMidRunExitsThree) {
+  expect_unreachable({"run", MLASIM_SOURCE_DIR "/configs/scenarios/teaching-deepseek.yaml",
+                      "--no-plots", "-o", ::testing::TempDir() + "/wd_sw0", "--set",
+                      "network.faults.switches=[switch0]"});
+}
+
+TEST(Watchdog, SwitchFailingAtATimeThatStrandsTrafficExitsThree) {
+  expect_unreachable({"run", MLASIM_SOURCE_DIR "/configs/scenarios/teaching-deepseek.yaml",
+                      "--no-plots", "-o", ::testing::TempDir() + "/wd_ev", "--set",
+                      "network.faults.events=[{at: 10us, switch: switch0}]"});
+}
+
+TEST(Watchdog, FailedNicOfAPairwiseExchangeExitsThree) {
+  expect_unreachable({"run", MLASIM_CONFIG_DIR "/teaching/pairwise-exchange.yaml", "--no-plots",
+                      "-o", ::testing::TempDir() + "/wd_nic", "--set",
+                      "network.faults.nics=[n0_nic0]"});
+}
+
+// Both error kinds thrown by a callback inside the kernel come out of start_kernel as
+// themselves, with their own messages (SystemC alone would turn them into an sc_report).
+TEST(ProcessErrors, InputErrorInsideAProcessKeepsItsType) {
+  SimContext ctx;
+  ActionQueue q("q", ctx);
+  q.at(Time::ns(5), [] { throw InputError("trace.json: op 3: bad field"); });
+  try {
+    start_kernel(ctx, sc_core::sc_time(1, sc_core::SC_US), sc_core::SC_EXIT_ON_STARVATION);
+    ADD_FAILURE() << "no exception";
+  } catch (const InputError& e) {
+    EXPECT_STREQ(e.what(), "trace.json: op 3: bad field");
+  }
+}
+
+TEST(ProcessErrors, SimulationErrorInsideAProcessKeepsItsType) {
+  SimContext ctx;
+  ActionQueue q("q", ctx);
+  bool later_ran = false;
+  q.at(Time::ns(5), [] { throw SimulationError("n0_gpu0: no route to GPU 2"); });
+  q.at(Time::ns(7), [&] { later_ran = true; });
+  try {
+    start_kernel(ctx, sc_core::sc_time(1, sc_core::SC_US), sc_core::SC_EXIT_ON_STARVATION);
+    ADD_FAILURE() << "no exception";
+  } catch (const SimulationError& e) {
+    EXPECT_STREQ(e.what(), "n0_gpu0: no route to GPU 2");
+  }
+  EXPECT_FALSE(later_ran);  // the kernel stopped at the failure
 }
 
 TEST(Watchdog, TimeLimitInACongestedNetworkNamesTheFullBuffers) {
