@@ -57,6 +57,12 @@ void connect_all(ClusterGraph& c, const std::vector<Vertex>& lower,
   }
 }
 
+// Spines of a two-tier fabric (or plane, or rail group) with `leaves` leaves: a single leaf
+// switches everything itself, so spines there would carry nothing and only add cost.
+int32_t spines_for(int64_t leaves, int32_t up_ports) {
+  return leaves > 1 ? up_ports : 0;
+}
+
 }  // namespace
 
 LeafPorts split_leaf_ports(int32_t k, double oversubscription) {
@@ -131,7 +137,7 @@ ClusterGraph Ft2Builder::build() const {
   ClusterGraph c = empty_cluster("ft2", nodes, p_.node, 1);
   const int32_t leaves = ceil_div(int64_t{nodes} * p_.node.nics_per_node, ports.down);
   auto leaf = add_switches(c, VertexKind::Leaf, leaves, -1, -1, 0, "");
-  auto spine = add_switches(c, VertexKind::Spine, ports.up, -1, -1, 0, "");
+  auto spine = add_switches(c, VertexKind::Spine, spines_for(leaves, ports.up), -1, -1, 0, "");
   connect_all(c, leaf, spine, p_.links.ib_fabric);
   for (int32_t n = 0; n < nodes; ++n) {
     NodeVertices nv = add_node(c, n, shape_of(p_.node), p_.links.nvlink, p_.links.pcie,
@@ -154,7 +160,8 @@ ClusterGraph MpftBuilder::build() const {
   for (int32_t p = 0; p < p_.planes; ++p) {
     const std::string prefix = fmt::format("p{}_", p);
     leaf[p] = add_switches(c, VertexKind::Leaf, leaves, p, -1, p * leaves, prefix);
-    auto spine = add_switches(c, VertexKind::Spine, ports.up, p, -1, p * ports.up, prefix);
+    const int32_t spines = spines_for(leaves, ports.up);
+    auto spine = add_switches(c, VertexKind::Spine, spines, p, -1, p * spines, prefix);
     connect_all(c, leaf[p], spine, p_.links.ib_fabric);
   }
   const int32_t planes = p_.planes;
@@ -183,7 +190,9 @@ ClusterGraph MrftBuilder::build() const {
                            fmt::format("r{}_", r));
     all_leaves.insert(all_leaves.end(), leaf[r].begin(), leaf[r].end());
   }
-  auto spine = add_switches(c, VertexKind::Spine, ports.up, -1, -1, 0, "");
+  auto spine =
+      add_switches(c, VertexKind::Spine,
+                   spines_for(static_cast<int64_t>(all_leaves.size()), ports.up), -1, -1, 0, "");
   connect_all(c, all_leaves, spine, p_.links.ib_fabric);
   for (int32_t n = 0; n < nodes; ++n) {
     NodeVertices nv = add_node(c, n, shape_of(p_.node), p_.links.nvlink, p_.links.pcie,

@@ -31,6 +31,22 @@ RoutingParams routing_params(const ConfigNode& root, const ConfigNode* section,
   return r;
 }
 
+// A `--set` may name a cluster key with or without the `cluster.` prefix, whichever shape the
+// file has (a whole-file cluster has its keys at the top; a scenario or wrapped file has them
+// under `cluster:`). Keys of the file's other top-level sections (routing, ...) stay as given.
+std::string cluster_override(const ConfigNode& root, bool wrapped, std::string_view assignment) {
+  constexpr std::string_view kPrefix = "cluster.";
+  const std::string_view key = assignment.substr(0, assignment.find('='));
+  const bool prefixed = key.substr(0, kPrefix.size()) == kPrefix;
+  if (!wrapped) {
+    return std::string(prefixed ? assignment.substr(kPrefix.size()) : assignment);
+  }
+  if (prefixed) return std::string(assignment);
+  const std::string_view first = key.substr(0, key.find('.'));
+  if (root.find(first)) return std::string(assignment);
+  return std::string(kPrefix) + std::string(assignment);
+}
+
 // Renders first, so a refused (too large) graph leaves no file behind.
 void write_dot_file(const ClusterGraph& cluster, const std::string& path) {
   std::ostringstream text;
@@ -43,15 +59,15 @@ void write_dot_file(const ClusterGraph& cluster, const std::string& path) {
 
 int run_topology_command(const TopologyCommandOptions& o, std::ostream& out) {
   ConfigNode root = load_config_file(o.config);
-  for (const std::string& assignment : o.overrides)
-    apply_override(root, assignment);
-  const ConfigNode* section = root.find("cluster");
-  std::string path = "cluster";
-  if (!section && root.find("type")) section = &root, path = "";
-  if (!section) {
+  const bool wrapped = root.find("cluster") != nullptr;
+  if (!wrapped && !root.find("type")) {
     throw InputError(
         fmt::format("{}: needs a 'cluster:' section or a top-level 'type:'", o.config));
   }
+  for (const std::string& assignment : o.overrides)
+    apply_override(root, cluster_override(root, wrapped, assignment));
+  const ConfigNode* section = wrapped ? root.find("cluster") : &root;
+  const std::string path = wrapped ? "cluster" : "";
   const RoutingParams routing = routing_params(root, section, o);
   ComponentTable<ClusterBuilder> table("cluster");
   register_cluster_builders(table);

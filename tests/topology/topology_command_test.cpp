@@ -76,6 +76,30 @@ TEST(TopologyCommand, OverridesAndWholeFileSections) {
   EXPECT_EQ(j["graph_built"], false);
 }
 
+// `--set` reaches the cluster keys with or without `cluster.`, whatever shape the file has:
+// before, `nodes=2` on a wrapped file was silently ignored, and `cluster.k=8` on a whole-file
+// cluster failed with a bogus "cluster.type: required".
+TEST(TopologyCommand, OverridesAddressTheClusterInEitherShape) {
+  auto gpus = [](const std::string& file, const std::string& assignment) {
+    TopologyCommandOptions o;
+    o.config = cluster_config(file);
+    o.overrides = {assignment};
+    o.bisection = false;
+    return run_json(o)["gpus"].get<int>();
+  };
+  EXPECT_EQ(gpus("ft2-k8.yaml", "nodes=2"), 16);           // wrapped, no prefix
+  EXPECT_EQ(gpus("ft2-k64.yaml", "nodes=4"), 32);          // whole file, no prefix
+  EXPECT_EQ(gpus("ft2-k64.yaml", "cluster.nodes=4"), 32);  // whole file, with the prefix
+  TopologyCommandOptions k8;
+  k8.config = cluster_config("ft2-k64.yaml");
+  k8.overrides = {"cluster.k=8"};
+  EXPECT_EQ(run_json(k8)["endpoints"], 32);  // k^2/2 hosts of a k = 8 two-tier fat-tree
+  TopologyCommandOptions typo;
+  typo.config = cluster_config("ft2-k8.yaml");
+  typo.overrides = {"nodez=2"};
+  EXPECT_THROW(run_json(typo), InputError);  // an unknown cluster key, not ignored
+}
+
 TEST(TopologyCommand, TablePrintsCountsAndCost) {
   TopologyCommandOptions o;
   o.config = cluster_config("mrft-k8.yaml");
