@@ -306,6 +306,9 @@ bool HbmPseudoChannel::fast_pure(int64_t until) {
       } else {
         issue_pre(b, row.ready);
       }
+      // A row command is where a stream moves to new rows: the next rotation may batch at once.
+      batch_skip_ = 0;
+      batch_backoff_ = 0;
       row = best_row();
     }
     if (mask_[t] == 0) return false;
