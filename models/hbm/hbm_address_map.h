@@ -110,20 +110,27 @@ class HbmAddressMap {
 // Inline: refill() calls it once per burst.
 inline void HbmAddressMap::Cursor::next() {
   const auto& m = *map_;
-  for (int f = 0; f < m.n_free_; ++f) {
+  const int n = m.n_free_;
+  for (int f = 0; f < n; ++f) {
     const int i = m.free_[f];
     const Level& l = m.levels_[i];
-    if (++digit_[i] < l.radix) {
-      x_ += l.weight;
-      bank_ += l.bank_weight;
-      row_ += l.row_weight;
+    // Everything read before the first store (a store to a digit could alias the map's fields).
+    const uint32_t radix = l.radix;
+    const uint64_t weight = l.weight;
+    const uint32_t bank_weight = l.bank_weight, row_weight = l.row_weight;
+    const uint32_t d = digit_[i] + 1;
+    if (d < radix) {
+      digit_[i] = d;
+      x_ += weight;
+      bank_ += bank_weight;
+      row_ += row_weight;
       return;
     }
     // Wrap this digit and carry into the next non-PC digit.
     digit_[i] = 0;
-    x_ -= (l.radix - 1) * l.weight;
-    bank_ -= (l.radix - 1) * l.bank_weight;
-    row_ -= (l.radix - 1) * l.row_weight;
+    x_ -= (radix - 1) * weight;
+    bank_ -= (radix - 1) * bank_weight;
+    row_ -= (radix - 1) * row_weight;
   }
   x_ = end_;  // past the top of the address space
 }

@@ -306,6 +306,9 @@ bool HbmPseudoChannel::fast_pure(int64_t until) {
       } else {
         issue_pre(b, row.ready);
       }
+      // A row command is where a stream moves to new rows: the next rotation may batch at once.
+      batch_skip_ = 0;
+      batch_backoff_ = 0;
       row = best_row();
     }
     if (mask_[t] == 0) return false;
@@ -320,20 +323,26 @@ void HbmPseudoChannel::issue_column(uint32_t bank, uint32_t run, int64_t c) {
   Bank& k = banks_[bank];
   Run& r = k.q[t][run];
   const HbmPcConfig& g = cfg_;
+  const uint32_t group = k.group;
+  // The timing is read before the first store (stores into the bank could alias the
+  // configuration as far as the compiler knows).
+  const int64_t ccd_s = g.ccd_s, ccd_l = g.ccd_l;
   int64_t done;
   if (t == 0) {
-    k.pre_ok = std::max(k.pre_ok, c + g.rtp);
-    col_any_ok_[0] = std::max(col_any_ok_[0], c + g.ccd_s);
-    col_group_ok_[0][k.group] = std::max(col_group_ok_[0][k.group], c + g.ccd_l);
-    col_any_ok_[1] = std::max(col_any_ok_[1], c + std::max(g.rtw, g.ccd_s));
-    done = c + g.cl + g.bl;
+    const int64_t rtp = g.rtp, rtw = g.rtw, data = g.cl + g.bl;
+    k.pre_ok = std::max(k.pre_ok, c + rtp);
+    col_any_ok_[0] = std::max(col_any_ok_[0], c + ccd_s);
+    col_group_ok_[0][group] = std::max(col_group_ok_[0][group], c + ccd_l);
+    col_any_ok_[1] = std::max(col_any_ok_[1], c + std::max(rtw, ccd_s));
+    done = c + data;
   } else {
     const int64_t data_end = c + g.cwl + g.bl;
-    k.pre_ok = std::max(k.pre_ok, data_end + g.wr);
-    col_any_ok_[1] = std::max(col_any_ok_[1], c + g.ccd_s);
-    col_group_ok_[1][k.group] = std::max(col_group_ok_[1][k.group], c + g.ccd_l);
-    col_any_ok_[0] = std::max(col_any_ok_[0], data_end + g.wtr_s);
-    col_group_ok_[0][k.group] = std::max(col_group_ok_[0][k.group], data_end + g.wtr_l);
+    const int64_t wr = g.wr, wtr_s = g.wtr_s, wtr_l = g.wtr_l;
+    k.pre_ok = std::max(k.pre_ok, data_end + wr);
+    col_any_ok_[1] = std::max(col_any_ok_[1], c + ccd_s);
+    col_group_ok_[1][group] = std::max(col_group_ok_[1][group], c + ccd_l);
+    col_any_ok_[0] = std::max(col_any_ok_[0], data_end + wtr_s);
+    col_group_ok_[0][group] = std::max(col_group_ok_[0][group], data_end + wtr_l);
     done = data_end;
   }
   report(r.req, r.part, 1, done);
