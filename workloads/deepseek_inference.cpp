@@ -77,6 +77,12 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
         fmt::format("workload.attention_tp: {} must divide the GPU count ({}) and the heads ({})",
                     p.attention_tp, ranks, model.num_attention_heads));
   }
+  if (p.attention == AttentionVariant::Mha && !model.is_mla()) {
+    throw InputError(fmt::format(
+        "workload.attention: mha replaces MLA by MHA, but model '{}' has no MLA (its attention "
+        "is already MHA/GQA); use attention: model",
+        model.name));
+  }
   if (p.ep_size != 0 && p.ep_size != ranks) {
     throw InputError(fmt::format("workload.ep_size: {} is not supported; EP spans every GPU ({})",
                                  p.ep_size, ranks));

@@ -144,7 +144,8 @@ struct DeepSeekInferenceParams {
       "tensor-parallel size of attention and of dense MLPs and the LM head (DP = GPUs / "
       "attention_tp)");
     v("attention", attention, "-",
-      "model: the model's own attention; mha: MLA replaced by MHA of the same head dimensions");
+      "model: the model's own attention; mha: MLA replaced by MHA of the same head dimensions "
+      "(MLA models only; an error for MHA/GQA models)");
     v("ep_size", ep_size, "count", "expert-parallel size; 0 (or the GPU count): every GPU");
     v("dual_micro_batch", dual_micro_batch, "-",
       "two micro-batches: compute of one overlaps communication of the other");
