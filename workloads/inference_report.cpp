@@ -453,7 +453,26 @@ WorkloadReport inference_report(const InferenceFacts& f, const WorkloadRun& run)
     j["kv_cache_capacity_tokens_per_gpu"] =
         left > 0 && f.kv_bytes_per_token_per_gpu > 0
             ? static_cast<uint64_t>(left) / f.kv_bytes_per_token_per_gpu
-            : uint64_t{0};
+            : uint64_t{0};  // What the fullest GPU holds against its HBM (sums saturate: replayed
+                            // metadata is arbitrary).
+    auto add = [](uint64_t a, uint64_t b) {
+      uint64_t r = 0;
+      return __builtin_add_overflow(a, b, &r) ? ~uint64_t{0} : r;
+    };
+    const uint64_t kv =
+        add(std::max(f.kv_bytes_per_gpu, f.kv_bytes_per_gpu_max), f.kv_mtp_bytes_per_gpu);
+    const uint64_t need = add(add(f.weight_bytes_per_gpu, f.activation_bytes_per_gpu), kv);
+    const uint64_t cap = run.memory_capacity.count();
+    const uint64_t over = need > cap ? need - cap : 0;
+    j["hbm_overcommit_bytes_per_gpu"] = over;
+    if (over > 0) {
+      auto gb = [](uint64_t b) { return fmt::format("{:.1f} GB", static_cast<double>(b) * 1e-9); };
+      r.warnings.push_back(fmt::format(
+          "the deployment does not fit in HBM: weights {} + activations {} + KV cache {} = {} per "
+          "GPU exceed the capacity {} by {} (hbm_overcommit_bytes_per_gpu)",
+          gb(f.weight_bytes_per_gpu), gb(f.activation_bytes_per_gpu), gb(kv), gb(need), gb(cap),
+          gb(over)));
+    }
   }
   j["expert_load_imbalance"] = f.expert_imbalance;
   j["expert_load_imbalance_max"] = f.expert_imbalance_max;
