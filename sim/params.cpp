@@ -126,6 +126,10 @@ void ParamReader::finish() const {
   if (!node_) return;
   for (const auto& [key, value] : node_->entries()) {
     if (std::find(known_.begin(), known_.end(), key) != known_.end()) continue;
+    for (const auto& [name, reason] : elsewhere_) {
+      if (name == key)
+        throw_config_error(value.loc(), join_path(path_, key), "not a key here: " + reason);
+    }
     std::string best;
     size_t best_d = 3;
     for (const auto& k : known_) {

@@ -235,6 +235,12 @@ class ParamReader {
     field = ParamTraits<T>::parse(*n, join_path(path_, key));
   }
 
+  // A name that is not a key here although users may expect it: giving it is an error that
+  // says where the value comes from instead (`reason`).
+  void elsewhere(std::string_view key, std::string_view reason) {
+    elsewhere_.emplace_back(std::string(key), std::string(reason));
+  }
+
   template <class S>
   void group(std::string_view key, S& sub, std::string_view /*description*/) {
     known_.emplace_back(key);
@@ -277,6 +283,7 @@ class ParamReader {
   const ConfigNode* node_;
   std::string path_;
   std::vector<std::string> known_;
+  std::vector<std::pair<std::string, std::string>> elsewhere_;
 };
 
 // Writes a params struct's values into a mapping node (the resolved config).
@@ -290,6 +297,7 @@ class ParamWriter {
   void required(std::string_view key, const T& field, std::string_view, std::string_view) {
     put(key, field);
   }
+  void elsewhere(std::string_view, std::string_view) {}
   template <class S>
   void group(std::string_view key, const S& sub, std::string_view) {
     ParamWriter w;
@@ -350,6 +358,7 @@ class ParamLister {
     out.push_back({join_path(prefix_, key), std::string(ParamTraits<T>::type_name), "(required)",
                    std::string(unit), std::string(description)});
   }
+  void elsewhere(std::string_view, std::string_view) {}
   template <class S>
   void group(std::string_view key, const S& sub, std::string_view) {
     ParamLister l(join_path(prefix_, key));

@@ -327,6 +327,8 @@ void Simulation::run(const RunControl& control) {
   if (all_done) {
     if (impl_->probe) impl_->probe_events_per_s = impl_->probe->measure(impl_->probe_events);
     impl_->workload_report = impl_->generator->report(workload_run());
+    for (const std::string& w : impl_->workload_report.warnings)
+      ctx_.log.warn("{}", w);
     return;
   }
   size_t unfinished = 0;

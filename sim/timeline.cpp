@@ -7,8 +7,11 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <numeric>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "models/common/fabric.h"
 #include "models/gpu/gpu_base.h"
@@ -35,6 +38,57 @@ std::vector<Busy> merge(std::vector<Busy> v) {
       out.back().bytes += b.bytes;
     } else {
       out.push_back(b);
+    }
+  }
+  return out;
+}
+
+// Lanes of one GPU's op slices: ops of one thread (compute, communication) may run at once, and a
+// trace viewer nests slices of one track only when one contains the other. Each slice goes to the
+// first lane of its thread free at its start (slices taken by start time, ties in timeline
+// order), so no lane holds two overlapping slices; lane 0 is the thread's own tid, further lanes
+// get tids from kFirstExtraThread up, compute's before communication's, named "<thread> <n>".
+constexpr int kFirstExtraThread = 4;
+constexpr std::array<const char*, 2> kOpThreads{"compute", "communication"};
+
+struct Lanes {
+  std::vector<int64_t> tid;                            // per timeline event
+  std::vector<std::pair<int64_t, std::string>> extra;  // added tids and their names
+};
+
+Lanes assign_lanes(const std::vector<TimelineEvent>& events) {
+  Lanes out;
+  out.tid.resize(events.size());
+  std::vector<size_t> order(events.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return events[a].start.ps() < events[b].start.ps(); });
+  std::array<std::vector<int64_t>, kOpThreads.size()> lane_end;  // ps each lane is busy until
+  std::array<std::vector<std::vector<size_t>>, kOpThreads.size()> members;  // [lane]: events
+  for (size_t i : order) {
+    const TimelineEvent& e = events[i];
+    const size_t t = e.thread == 0 ? 0 : 1;
+    auto& ends = lane_end[t];
+    size_t lane = 0;
+    while (lane < ends.size() && ends[lane] > e.start.ps())
+      ++lane;
+    if (lane == ends.size()) {
+      ends.push_back(0);
+      members[t].emplace_back();
+    }
+    ends[lane] = std::max(e.start.ps(), e.end.ps());
+    members[t][lane].push_back(i);
+  }
+  int64_t next = kFirstExtraThread;
+  for (size_t t = 0; t < kOpThreads.size(); ++t) {
+    for (size_t lane = 0; lane < members[t].size(); ++lane) {
+      int64_t tid = static_cast<int64_t>(t);
+      if (lane > 0) {
+        tid = next++;
+        out.extra.emplace_back(tid, fmt::format("{} {}", kOpThreads[t], lane + 1));
+      }
+      for (size_t i : members[t][lane])
+        out.tid[i] = tid;
     }
   }
   return out;
@@ -168,9 +222,13 @@ std::string chrome_timeline_text(const std::vector<GpuBase*>& gpus, const Fabric
       thread_name(pid, kNicThread, "NIC (inter-node messages in flight)");
       thread_name(pid, kNvlinkThread, "NVLink (intra-node messages in flight)");
     }
-    for (const auto& e : g->timeline()) {
-      complete(e.name, e.category, pid, int64_t{e.thread}, e.start.to_us(),
-               (e.end - e.start).to_us());
+    const std::vector<TimelineEvent>& events = g->timeline();
+    const Lanes lanes = assign_lanes(events);
+    for (const auto& [tid, name] : lanes.extra)
+      thread_name(pid, static_cast<int>(tid), name.c_str());
+    for (size_t i = 0; i < events.size(); ++i) {
+      const TimelineEvent& e = events[i];
+      complete(e.name, e.category, pid, lanes.tid[i], e.start.to_us(), (e.end - e.start).to_us());
       w.raw("}");
     }
     for (int tid : {kNicThread, kNvlinkThread}) {

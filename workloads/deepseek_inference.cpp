@@ -21,10 +21,12 @@ namespace mlasim {
 
 void DeepSeekInferenceParams::validate(const ParamCheck& c) const {
   c.require(!model.empty(), "model", "must name a model");
-  c.require(phase != InferencePhase::Decode || requests_per_gpu > 0, "requests_per_gpu",
-            "must be > 0");
-  c.require(phase != InferencePhase::Prefill || tokens_per_gpu > 0, "tokens_per_gpu",
-            "must be > 0");
+  c.require(phase != InferencePhase::Decode ||
+                (requests_per_gpu > 0 && requests_per_gpu <= kMaxRequestsPerGpu),
+            "requests_per_gpu", "must be in [1, 1048576] (2^20)");
+  c.require(phase != InferencePhase::Prefill ||
+                (tokens_per_gpu > 0 && tokens_per_gpu <= kMaxTokensPerGpu),
+            "tokens_per_gpu", "must be in [1, 16777216] (2^24)");
   c.require(context_length > 0 && context_length <= kMaxContextTokens, "context_length",
             "must be in [1, 4294967296] (2^32 tokens)");
   c.require(attention_tp >= 1, "attention_tp", "must be >= 1");
@@ -76,6 +78,12 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
     throw InputError(
         fmt::format("workload.attention_tp: {} must divide the GPU count ({}) and the heads ({})",
                     p.attention_tp, ranks, model.num_attention_heads));
+  }
+  if (p.attention == AttentionVariant::Mha && !model.is_mla()) {
+    throw InputError(fmt::format(
+        "workload.attention: mha replaces MLA by MHA, but model '{}' has no MLA (its attention "
+        "is already MHA/GQA); use attention: model",
+        model.name));
   }
   if (p.ep_size != 0 && p.ep_size != ranks) {
     throw InputError(fmt::format("workload.ep_size: {} is not supported; EP spans every GPU ({})",
@@ -390,6 +398,8 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
     for (const auto& slots : gpu_slots)
       out.max_slots_per_gpu = std::max(out.max_slots_per_gpu, static_cast<uint32_t>(slots.size()));
   }
+  // Weight and KV sizes that do not fit 64 bits are an input error before the run, not after.
+  (void)inference_memory(model, p, out);
   return out;
 }
 

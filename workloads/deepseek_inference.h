@@ -74,6 +74,11 @@ struct EnumNames<InferencePhase> {
       {{InferencePhase::Decode, "decode"}, {InferencePhase::Prefill, "prefill"}}};
 };
 
+// Batch limits (far beyond real deployments; they keep per-sequence tables and byte counts
+// small): decode requests and prefill tokens per GPU.
+inline constexpr uint32_t kMaxRequestsPerGpu = uint32_t{1} << 20;
+inline constexpr uint32_t kMaxTokensPerGpu = uint32_t{1} << 24;
+
 struct DeepSeekInferenceParams {
   std::string model = "deepseek-v3";
   ModelOverrides model_overrides;
@@ -127,7 +132,8 @@ struct DeepSeekInferenceParams {
             "model's value");
     v("layers", layers, "count", "transformer layers simulated; 0: all of the model's");
     v("phase", phase, "-", "decode (requests_per_gpu at context_length) or prefill");
-    v("requests_per_gpu", requests_per_gpu, "count", "decode: requests in flight per GPU");
+    v("requests_per_gpu", requests_per_gpu, "count",
+      "decode: requests in flight per GPU (at most 2^20)");
     v("context_length", context_length, "count",
       "decode: KV length of every request; prefill: prompt length, tokens (the mean with "
       "context_distribution)");
@@ -136,7 +142,7 @@ struct DeepSeekInferenceParams {
             "context_length)");
     v("tokens_per_gpu", tokens_per_gpu, "count",
       "prefill: prompt tokens per GPU (the sum of its prompts' lengths; a DP group's prompts fill "
-      "tokens_per_gpu x attention_tp, the last one shortened to fit)");
+      "tokens_per_gpu x attention_tp, the last one shortened to fit; at most 2^24)");
     v("chunk_size", chunk_size, "count",
       "prefill: tokens per forward pass of each micro-batch's prompt stream (Sarathi-style "
       "chunked prefill; a window may end one prompt and start the next); 0: whole prompts");
@@ -144,7 +150,8 @@ struct DeepSeekInferenceParams {
       "tensor-parallel size of attention and of dense MLPs and the LM head (DP = GPUs / "
       "attention_tp)");
     v("attention", attention, "-",
-      "model: the model's own attention; mha: MLA replaced by MHA of the same head dimensions");
+      "model: the model's own attention; mha: MLA replaced by MHA of the same head dimensions "
+      "(MLA models only; an error for MHA/GQA models)");
     v("ep_size", ep_size, "count", "expert-parallel size; 0 (or the GPU count): every GPU");
     v("dual_micro_batch", dual_micro_batch, "-",
       "two micro-batches: compute of one overlaps communication of the other");

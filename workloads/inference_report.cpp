@@ -10,6 +10,8 @@
 #include <set>
 #include <utility>
 
+#include "sim/errors.h"
+
 namespace mlasim {
 
 namespace {
@@ -168,41 +170,74 @@ StepBreakdown step_breakdown(const std::vector<OpSpan>& spans, uint32_t model_la
   return b;
 }
 
+namespace {
+
+// A byte or element count whose arithmetic refuses to wrap: sizes of absurd deployments become
+// an input error instead of a small, wrong figure.
+class Count {
+ public:
+  Count(uint64_t v) : v_(v) {}  // NOLINT: implicit, so formulas read as plain arithmetic
+  uint64_t get() const { return v_; }
+  friend Count operator+(Count a, Count b) {
+    uint64_t r = 0;
+    if (__builtin_add_overflow(a.v_, b.v_, &r)) overflow();
+    return r;
+  }
+  friend Count operator*(Count a, Count b) {
+    uint64_t r = 0;
+    if (__builtin_mul_overflow(a.v_, b.v_, &r)) overflow();
+    return r;
+  }
+  friend Count operator/(Count a, Count b) { return a.v_ / b.v_; }
+  friend Count operator%(Count a, Count b) { return a.v_ % b.v_; }
+
+ private:
+  [[noreturn]] static void overflow() {
+    throw InputError(
+        "workload: the deployment's weight or KV-cache bytes per GPU exceed 2^64 (check the "
+        "model's sizes, requests_per_gpu, tokens_per_gpu and context_length)");
+  }
+  uint64_t v_;
+};
+
+}  // namespace
+
 InferenceMemory inference_memory(const ModelConfig& m, const DeepSeekInferenceParams& p,
                                  const DeepSeekStepInfo& step) {
   InferenceMemory out;
-  const uint64_t tp = p.attention_tp;
-  const uint64_t h = static_cast<uint64_t>(m.hidden_size);
-  const uint64_t heads = static_cast<uint64_t>(m.num_attention_heads);
+  const Count tp = p.attention_tp;
+  const Count h = static_cast<uint64_t>(m.hidden_size);
+  const Count heads = static_cast<uint64_t>(m.num_attention_heads);
   const uint64_t layers = static_cast<uint64_t>(m.num_hidden_layers);
-  const uint64_t kv_b = dtype_bytes(p.dtypes.kv_cache);
-  const uint64_t w_b = dtype_bytes(p.dtypes.gemm);
+  const Count kv_b = dtype_bytes(p.dtypes.kv_cache);
+  const Count w_b = dtype_bytes(p.dtypes.gemm);
   const bool mla = m.is_mla() && p.attention == AttentionVariant::Model;
-  const uint64_t hd_qk = static_cast<uint64_t>(
+  const Count hd_qk = static_cast<uint64_t>(
       m.qk_head_dim() > 0 ? m.qk_head_dim() : m.hidden_size / m.num_attention_heads);
-  const uint64_t hd_v = static_cast<uint64_t>(m.value_head_dim() > 0 ? m.value_head_dim()
-                                                                     : static_cast<int64_t>(hd_qk));
-  uint64_t attn_params = 0;  // one layer's attention weights on one rank
+  const Count hd_v = static_cast<uint64_t>(
+      m.value_head_dim() > 0 ? m.value_head_dim() : static_cast<int64_t>(hd_qk.get()));
+  Count attn_params = 0;  // one layer's attention weights on one rank
   if (mla) {
-    const uint64_t lora = static_cast<uint64_t>(m.kv_lora_rank);
-    const uint64_t rope = static_cast<uint64_t>(m.qk_rope_head_dim);
-    out.kv_bytes_per_token = layers * (lora + rope) * kv_b;
+    const Count lora = static_cast<uint64_t>(m.kv_lora_rank);
+    const Count rope = static_cast<uint64_t>(m.qk_rope_head_dim);
+    out.kv_bytes_per_token = (layers * (lora + rope) * kv_b).get();
     out.kv_bytes_per_token_per_gpu = out.kv_bytes_per_token;  // the latent serves every head
-    const uint64_t ql = static_cast<uint64_t>(m.q_lora_rank);
-    attn_params = (ql > 0 ? h * ql + ql * heads / tp * hd_qk : h * heads / tp * hd_qk) +
+    const Count ql = static_cast<uint64_t>(m.q_lora_rank);
+    attn_params = (ql.get() > 0 ? h * ql + ql * heads / tp * hd_qk : h * heads / tp * hd_qk) +
                   h * (lora + rope) +
                   lora * heads / tp * (static_cast<uint64_t>(m.qk_nope_head_dim) + hd_v) +
                   heads / tp * hd_v * h;
   } else {
-    const uint64_t kv_all = kv_heads_per_rank(m, p.attention, 1);
-    const uint64_t kv_rank = kv_heads_per_rank(m, p.attention, p.attention_tp);
-    out.kv_bytes_per_token = layers * kv_all * (hd_qk + hd_v) * kv_b;
-    out.kv_bytes_per_token_per_gpu = layers * kv_rank * (hd_qk + hd_v) * kv_b;
+    const Count kv_all = kv_heads_per_rank(m, p.attention, 1);
+    const Count kv_rank = kv_heads_per_rank(m, p.attention, p.attention_tp);
+    out.kv_bytes_per_token = (layers * kv_all * (hd_qk + hd_v) * kv_b).get();
+    out.kv_bytes_per_token_per_gpu = (layers * kv_rank * (hd_qk + hd_v) * kv_b).get();
     attn_params = h * heads / tp * hd_qk + h * kv_rank * (hd_qk + hd_v) + heads / tp * hd_v * h;
   }
   const bool decode = p.phase == InferencePhase::Decode;
-  out.kv_cached_tokens_per_gpu = decode ? uint64_t{p.requests_per_gpu} * tp * p.context_length
-                                        : uint64_t{p.tokens_per_gpu} * tp;
+  out.kv_cached_tokens_per_gpu =
+      (decode ? Count(p.requests_per_gpu) * tp * p.context_length : Count(p.tokens_per_gpu) * tp)
+          .get();
   out.kv_cached_tokens_max = out.kv_cached_tokens_per_gpu;
   uint64_t cached_sum = out.kv_cached_tokens_per_gpu, groups = 1;
   if (step.dp_groups > 0) {  // the step's actual contexts
@@ -212,34 +247,38 @@ InferenceMemory inference_memory(const ModelConfig& m, const DeepSeekInferencePa
     out.kv_cached_tokens_max = step.kv_cached_tokens_max;
   }
   // Mean over GPUs of the bytes each caches, rounded down.
-  auto mean_bytes = [&](uint64_t per_token) {  // cached_sum x per_token / groups, no overflow
-    return cached_sum / groups * per_token + cached_sum % groups * per_token / groups;
+  auto mean_bytes = [&](Count per_token) {  // cached_sum x per_token / groups
+    return (Count(cached_sum / groups) * per_token +
+            Count(cached_sum % groups) * per_token / groups)
+        .get();
   };
   out.kv_bytes_per_gpu = mean_bytes(out.kv_bytes_per_token_per_gpu);
-  out.kv_bytes_per_gpu_max = out.kv_cached_tokens_max * out.kv_bytes_per_token_per_gpu;
+  out.kv_bytes_per_gpu_max =
+      (Count(out.kv_cached_tokens_max) * out.kv_bytes_per_token_per_gpu).get();
   if (decode && p.mtp.depth > 0 && layers > 0) {  // each MTP module caches like one layer
-    out.kv_mtp_bytes_per_token = out.kv_bytes_per_token / layers * p.mtp.depth;
-    out.kv_mtp_bytes_per_token_per_gpu = out.kv_bytes_per_token_per_gpu / layers * p.mtp.depth;
-    out.kv_mtp_bytes_per_gpu = mean_bytes(out.kv_mtp_bytes_per_token_per_gpu);
+    out.kv_mtp_bytes_per_token = (Count(out.kv_bytes_per_token / layers) * p.mtp.depth).get();
+    const Count mtp_per_gpu = Count(out.kv_bytes_per_token_per_gpu / layers) * p.mtp.depth;
+    out.kv_mtp_bytes_per_token_per_gpu = mtp_per_gpu.get();
+    out.kv_mtp_bytes_per_gpu = mean_bytes(mtp_per_gpu);
   }
 
   const uint64_t dense_layers =
       m.is_moe() ? std::min<uint64_t>(layers, static_cast<uint64_t>(m.first_k_dense_replace))
                  : layers;
   const uint64_t moe_layers = layers - dense_layers;
-  const uint64_t mlp = 3 * h * static_cast<uint64_t>(m.intermediate_size) / tp;
-  const uint64_t moe_inter = static_cast<uint64_t>(m.moe_intermediate_size);
-  const uint64_t moe_block =
-      3 * h * moe_inter * (static_cast<uint64_t>(m.n_shared_experts) + step.max_slots_per_gpu);
-  const uint64_t gate_bytes = static_cast<uint64_t>(m.n_routed_experts) * h * 2;
-  const uint64_t vocab = static_cast<uint64_t>(m.vocab_size);
-  uint64_t bytes = layers * attn_params * w_b + dense_layers * mlp * w_b +
-                   moe_layers * (moe_block * w_b + gate_bytes);
-  bytes += vocab * h * 2 + vocab / tp * h * 2;  // embedding (replicated), LM head (sharded)
+  const Count mlp = Count(3) * h * static_cast<uint64_t>(m.intermediate_size) / tp;
+  const Count moe_inter = static_cast<uint64_t>(m.moe_intermediate_size);
+  const Count moe_block = Count(3) * h * moe_inter *
+                          (static_cast<uint64_t>(m.n_shared_experts) + step.max_slots_per_gpu);
+  const Count gate_bytes = Count(static_cast<uint64_t>(m.n_routed_experts)) * h * 2;
+  const Count vocab = static_cast<uint64_t>(m.vocab_size);
+  Count bytes = layers * attn_params * w_b + dense_layers * mlp * w_b +
+                moe_layers * (moe_block * w_b + gate_bytes);
+  bytes = bytes + vocab * h * 2 + vocab / tp * h * 2;  // embedding (replicated), LM head (sharded)
   const uint64_t mtp_modules = decode ? p.mtp.depth : 0;
-  bytes += mtp_modules * ((2 * h * h + attn_params) * w_b +
-                          (m.is_moe() ? moe_block * w_b + gate_bytes : mlp * w_b));
-  out.weight_bytes_per_gpu = bytes;
+  bytes = bytes + mtp_modules * ((Count(2) * h * h + attn_params) * w_b +
+                                 (m.is_moe() ? moe_block * w_b + gate_bytes : mlp * w_b));
+  out.weight_bytes_per_gpu = bytes.get();
   return out;
 }
 
@@ -414,7 +453,26 @@ WorkloadReport inference_report(const InferenceFacts& f, const WorkloadRun& run)
     j["kv_cache_capacity_tokens_per_gpu"] =
         left > 0 && f.kv_bytes_per_token_per_gpu > 0
             ? static_cast<uint64_t>(left) / f.kv_bytes_per_token_per_gpu
-            : uint64_t{0};
+            : uint64_t{0};  // What the fullest GPU holds against its HBM (sums saturate: replayed
+                            // metadata is arbitrary).
+    auto add = [](uint64_t a, uint64_t b) {
+      uint64_t r = 0;
+      return __builtin_add_overflow(a, b, &r) ? ~uint64_t{0} : r;
+    };
+    const uint64_t kv =
+        add(std::max(f.kv_bytes_per_gpu, f.kv_bytes_per_gpu_max), f.kv_mtp_bytes_per_gpu);
+    const uint64_t need = add(add(f.weight_bytes_per_gpu, f.activation_bytes_per_gpu), kv);
+    const uint64_t cap = run.memory_capacity.count();
+    const uint64_t over = need > cap ? need - cap : 0;
+    j["hbm_overcommit_bytes_per_gpu"] = over;
+    if (over > 0) {
+      auto gb = [](uint64_t b) { return fmt::format("{:.1f} GB", static_cast<double>(b) * 1e-9); };
+      r.warnings.push_back(fmt::format(
+          "the deployment does not fit in HBM: weights {} + activations {} + KV cache {} = {} per "
+          "GPU exceed the capacity {} by {} (hbm_overcommit_bytes_per_gpu)",
+          gb(f.weight_bytes_per_gpu), gb(f.activation_bytes_per_gpu), gb(kv), gb(need), gb(cap),
+          gb(over)));
+    }
   }
   j["expert_load_imbalance"] = f.expert_imbalance;
   j["expert_load_imbalance_max"] = f.expert_imbalance_max;

@@ -255,6 +255,10 @@ ModelConfig parse_model_config(std::string_view json_text, const std::string& la
   m.model_type = f.string_or("model_type", "");
   m.hidden_size = f.integer("hidden_size", 1);
   m.num_hidden_layers = f.integer("num_hidden_layers", 1);
+  if (m.num_hidden_layers > kMaxModelLayers) {
+    f.fail("num_hidden_layers",
+           fmt::format("must be at most {}, got {}", kMaxModelLayers, m.num_hidden_layers));
+  }
   m.intermediate_size = f.integer("intermediate_size", 1);
   m.vocab_size = f.integer("vocab_size", 1);
   m.max_position_embeddings = f.integer("max_position_embeddings", 1);

@@ -89,6 +89,10 @@ struct ModelConfig {
 // `model_overrides:` mapping of a workload, e.g. `{kv_lora_rank: 256}`). Each field keeps its
 // HuggingFace name; 0 keeps the file's value. The patched config goes through the same checks
 // as the file itself, so an inconsistent override fails like a bad config.json would.
+// Transformer layers a model may have: 30x today's deepest, and few enough that a step's op
+// graph (ops per layer x ranks) stays buildable.
+inline constexpr int64_t kMaxModelLayers = 4096;
+
 struct ModelOverrides {
   uint32_t kv_lora_rank = 0;
   uint32_t q_lora_rank = 0;

@@ -98,7 +98,7 @@ RouterConfig router_config_for(const ModelConfig& model, RouterConfig base) {
         fmt::format("model '{}': unknown topk_method '{}'", model.name, model.topk_method));
   }
   base.norm_topk_prob = base.topk_method == TopkMethod::NoauxTc;
-  base.validate(ParamCheck(nullptr, "router"));
+  base.validate(ParamCheck(nullptr, fmt::format("model '{}'", model.name)));
   return base;
 }
 

@@ -75,7 +75,10 @@ struct EnumNames<DispatchCopies> {
       {{DispatchCopies::PerGpu, "per_gpu"}, {DispatchCopies::PerExpert, "per_expert"}}};
 };
 
-// Router behaviour (config section such as `workload.router`); defaults are DeepSeek-V3's.
+// Router behaviour. The first eight fields describe the model's gate (config.json: experts, k,
+// groups, scoring, top-k method, scaling; defaults are DeepSeek-V3's) and are filled from the
+// model by router_config_for(); they are not config keys, so `workload.router` holds only the
+// rest (node limit, balancing, skew, seed, threads).
 struct RouterConfig {
   uint32_t n_routed_experts = 256;
   uint32_t num_experts_per_tok = 8;
@@ -91,20 +94,19 @@ struct RouterConfig {
   uint64_t seed = 1;
   uint32_t threads = 0;
 
+  // The gate fields that come from the model, by their config.json names.
+  static constexpr std::array<std::string_view, 8> kModelFields{
+      "n_routed_experts", "num_experts_per_tok", "n_group",        "topk_group",
+      "scoring",          "topk_method",         "norm_topk_prob", "routed_scaling_factor"};
+
   template <class V>
   void visit(V& v) {
-    v("n_routed_experts", n_routed_experts, "count", "routed experts per MoE layer");
-    v("num_experts_per_tok", num_experts_per_tok, "count", "experts each token is sent to (k)");
-    v("n_group", n_group, "count",
-      "expert groups (consecutive expert ids) for group-limited top-k");
-    v("topk_group", topk_group, "count", "groups a token may use");
-    v("scoring", scoring, "-", "affinity function of the logits");
-    v("topk_method", topk_method, "-",
-      "noaux_tc: biased top-2-sum group scores (V3); group_limited_greedy: best score per group "
-      "(V2); greedy: plain top-k");
-    v("norm_topk_prob", norm_topk_prob, "-",
-      "normalise the chosen experts' scores to sum to 1 before scaling (V3: true, V2: false)");
-    v("routed_scaling_factor", routed_scaling_factor, "-", "factor applied to the gate weights");
+    for (std::string_view key : kModelFields) {
+      v.elsewhere(key,
+                  "the router's experts, k, groups, scoring, top-k method and scaling come from "
+                  "the model's config.json (workload.model; n_routed_experts and "
+                  "num_experts_per_tok can be changed with workload.model_overrides)");
+    }
     v("max_nodes_per_token", max_nodes_per_token, "count",
       "node-limited routing: nodes a token may reach (M); 0: unlimited");
     v("bias_update_speed", bias_update_speed, "-",

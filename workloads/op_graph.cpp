@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <map>
 #include <numeric>
+#include <optional>
 #include <tuple>
 
 #include "sim/errors.h"
@@ -229,6 +230,107 @@ std::string describe_cycle(int rank, const std::vector<Op>& ops, const std::vect
                      rank, names);
 }
 
+// a x b, or nullopt when it exceeds `limit` (or 64 bits).
+std::optional<uint64_t> product_within(std::initializer_list<uint64_t> factors, uint64_t limit) {
+  uint64_t p = 1;
+  for (uint64_t f : factors) {
+    if (__builtin_mul_overflow(p, f, &p) || p > limit) return std::nullopt;
+  }
+  return p;
+}
+
+// The size limits of op_graph.h; a breach names the op and the quantity.
+void check_sizes(int r, size_t i, const Op& op) {
+  auto fail = [&](std::string_view what, std::string_view limit) {
+    throw InputError(
+        fmt::format("rank {} op {} '{}': {} exceeds the limit of {}", r, i, op.name, what, limit));
+  };
+  auto dim = [&](std::string_view field, uint64_t v) {
+    if (v > kMaxOpDim) fail(fmt::format("{} = {}", field, v), "2^32");
+  };
+  auto bytes = [&](std::string_view what, std::initializer_list<uint64_t> factors) {
+    if (!product_within(factors, kMaxOpBytes)) fail(what, "2^48 bytes");
+  };
+  constexpr uint64_t kWide = 4;  // operands counted at FP32 width
+  std::visit(
+      [&](const auto& p) {
+        using T = std::decay_t<decltype(p)>;
+        if constexpr (std::is_same_v<T, GemmOp>) {
+          dim("m", p.m);
+          dim("n", p.n);
+          dim("k", p.k);
+          bytes("operand A (m x k)", {p.m, p.k, kWide});
+          bytes("operand B (k x n)", {p.k, p.n, kWide});
+          bytes("result C (m x n)", {p.m, p.n, kWide});
+          if (!product_within({p.m, p.n, p.k}, kMaxOpFlops / 2)) fail("the FLOPs", "2^57");
+        } else if constexpr (std::is_same_v<T, GroupedGemmOp>) {
+          dim("the number of groups", p.m.size());
+          uint64_t rows = 0;
+          for (uint64_t m : p.m) {
+            dim("a group's m", m);
+            rows += m;  // at most 2^32 groups of 2^32 rows: no wrap
+          }
+          dim("the total m", rows);
+          dim("max_m", p.max_m);
+          dim("n", p.n);
+          dim("k", p.k);
+          const uint64_t alloc_rows = std::max(rows, p.max_m * p.m.size());
+          bytes("the inputs (rows x k)", {alloc_rows, p.k, kWide});
+          bytes("the outputs (rows x n)", {alloc_rows, p.n, kWide});
+          bytes("the weights (groups x k x n)", {p.m.size(), p.k, p.n, kWide});
+          if (!product_within({rows, p.n, p.k}, kMaxOpFlops / 2)) fail("the FLOPs", "2^57");
+        } else if constexpr (std::is_same_v<T, AttentionOp>) {
+          dim("batch", p.batch);
+          dim("q_len", p.q_len);
+          dim("kv_len", p.kv_len);
+          // Tokens over the batch: per-sequence lengths (each within the limit) or batch x len.
+          auto tokens = [&](const std::vector<uint64_t>& lens, uint64_t len,
+                            std::string_view what) {
+            if (lens.empty())
+              return product_within({p.batch, len}, kMaxOpBytes).value_or(~uint64_t{0});
+            uint64_t sum = 0;
+            for (uint64_t l : lens) {
+              dim(what, l);
+              if (__builtin_add_overflow(sum, l, &sum)) fail(what, "2^64 in total");
+            }
+            return sum;
+          };
+          const uint64_t kv = tokens(p.kv_lens, p.kv_len, "a sequence's kv length");
+          const uint64_t q = tokens(p.q_lens, p.q_len, "a sequence's q length");
+          const uint64_t width = uint64_t{p.head_dim_qk} + p.head_dim_v;
+          bytes("the KV cache (tokens x heads_kv x head dims)", {kv, p.heads_kv, width, kWide});
+          bytes("the queries and outputs (tokens x heads_q x head dims)",
+                {q, p.heads_q, width, kWide});
+          if (!(p.flops() <= static_cast<double>(kMaxOpFlops))) fail("the FLOPs", "2^57");
+        } else if constexpr (std::is_same_v<T, ElementwiseOp>) {
+          bytes("bytes_in", {p.bytes_in.count()});
+          bytes("bytes_out", {p.bytes_out.count()});
+          if (!(p.flops >= 0 && p.flops <= static_cast<double>(kMaxOpFlops)))
+            fail("flops", "[0, 2^57]");
+        } else if constexpr (std::is_same_v<T, AllToAllOp>) {
+          if (!p.matrix) return;
+          const auto me = static_cast<uint32_t>(p.rank);
+          for (const bool row : {true, false}) {
+            uint64_t sum = 0;
+            bool over = false;
+            auto add = [&](uint32_t, uint64_t v) {
+              over = over || __builtin_add_overflow(sum, v, &sum);
+            };
+            if (row) {
+              p.matrix->for_each_in_row(me, add);
+            } else {
+              p.matrix->for_each_in_col(me, add);
+            }
+            if (over || !product_within({sum, p.unit_bytes}, kMaxOpBytes))
+              fail(row != p.transposed ? "the bytes sent" : "the bytes received", "2^48 bytes");
+          }
+        } else {  // send, recv, ring collective
+          bytes("bytes", {p.bytes.count()});
+        }
+      },
+      op.payload);
+}
+
 // Per-sequence lengths: one per sequence, each >= 1, the longest equal to the op's; a
 // sequence's queries fit in its keys.
 void check_attention(int r, size_t i, const std::string& name, const AttentionOp& a) {
@@ -287,6 +389,7 @@ void validate_workload(const Workload& w) {
       };
       if (const auto* a = std::get_if<AttentionOp>(&ops[i].payload))
         check_attention(r, i, ops[i].name, *a);
+      check_sizes(r, i, ops[i]);
       if (auto* s = std::get_if<SendOp>(&ops[i].payload)) {
         check_peer(s->peer);
         auto& e = pairs[{r, s->peer, s->tag}];

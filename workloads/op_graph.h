@@ -345,8 +345,18 @@ struct Workload {
   std::vector<RankProgram> ranks;
 };
 
-// Checks dependencies (in range, acyclic) and that every send has a matching receive of the
-// same size. Throws InputError naming the rank and op.
+// Size limits of one op, far beyond any real step and low enough that the element, byte and
+// FLOP counts built from them are exact in 64-bit arithmetic: a GEMM's m, n and k, a grouped
+// GEMM's rows and groups, an attention op's batch and lengths at most kMaxOpDim; every operand,
+// message, collective buffer and element-wise stream at most kMaxOpBytes (256 TiB, FP32 operands
+// counted at 4 bytes per element); every compute op's FLOPs at most kMaxOpFlops (so that its time
+// in picoseconds stays far inside 64 bits even on slow hardware).
+inline constexpr uint64_t kMaxOpDim = uint64_t{1} << 32;
+inline constexpr uint64_t kMaxOpBytes = uint64_t{1} << 48;
+inline constexpr uint64_t kMaxOpFlops = uint64_t{1} << 57;
+
+// Checks dependencies (in range, acyclic), that every send has a matching receive of the same
+// size, and the size limits above. Throws InputError naming the rank and op.
 void validate_workload(const Workload& w);
 
 }  // namespace mlasim

@@ -42,6 +42,7 @@ struct WorkloadRun {
 struct WorkloadReport {
   nlohmann::ordered_json summary = nlohmann::ordered_json::object();  // flat keys, unit suffixes
   std::map<std::string, std::string> files;                           // result file name -> content
+  std::vector<std::string> warnings;  // one line each, shown on stderr after the run
 };
 
 class WorkloadGenerator {

@@ -13,7 +13,7 @@ namespace mlasim {
 struct FixedBandwidthMemoryParams {
   Bandwidth bandwidth = Bandwidth::parse("3.35TB/s");
   Time latency = Time::ns(500);
-  Bytes capacity = Bytes::parse("80GB");
+  Bytes capacity = Bytes::parse("80GiB");
   template <class V>
   void visit(V& v) {
     v("bandwidth", bandwidth, "B/s", "sustained bandwidth for every request");

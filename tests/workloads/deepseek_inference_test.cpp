@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "sim/errors.h"
 #include "workloads/deepseek_inference.h"
 #include "workloads/model_config.h"
 
@@ -233,6 +234,30 @@ TEST(DeepSeekInference, DenseModelHasNoAllToAll) {
     }
   }
   EXPECT_EQ(attention, 4);  // 2 layers x 2 micro-batches
+}
+
+// `attention: mha` replaces MLA; a model without MLA has nothing to replace, so asking for it is
+// an input error naming the key rather than a run identical to the model's own attention.
+TEST(DeepSeekInference, MhaVariantNeedsAnMlaModel) {
+  DeepSeekInferenceParams p;
+  p.model = "llama-3.1-405b";
+  p.layers = 2;
+  p.requests_per_gpu = 4;
+  p.attention = AttentionVariant::Mha;
+  try {
+    (void)DeepSeekInference(p).generate(kCluster);
+    ADD_FAILURE() << "attention: mha on a GQA model was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("workload.attention"), std::string::npos) << e.what();
+  }
+  p.model = "deepseek-v2-lite";  // an MLA model: mha is a real change of the attention ops
+  const Workload w = DeepSeekInference(p).generate(kCluster);
+  for (const Op& op : w.ranks[0].ops) {
+    if (const auto* a = std::get_if<AttentionOp>(&op.payload)) {
+      EXPECT_EQ(a->kernel, AttentionKernel::MhaDecode);
+      EXPECT_EQ(a->heads_kv, a->heads_q);
+    }
+  }
 }
 
 }  // namespace

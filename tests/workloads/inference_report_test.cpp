@@ -193,6 +193,39 @@ TEST(InferenceReport, PrefillReportsTtftAndInputThroughput) {
             left / r.summary["kv_cache_bytes_per_token"].get<uint64_t>());
 }
 
+// What the fullest GPU holds (weights + activations + KV cache, MTP modules' included) against
+// its HBM: the excess is reported and warned about, 0 and silence when it fits.
+TEST(InferenceReport, HbmOvercommitIsTheExcessOverCapacity) {
+  DeepSeekInferenceParams p;
+  p.model = "deepseek-v2-lite";
+  p.layers = 2;
+  p.requests_per_gpu = 8;
+  p.context_length = 1024;
+  p.mtp.depth = 1;
+  DeepSeekInference gen(p);
+  gen.generate(ClusterShape{2, 2});
+  WorkloadRun run;
+  run.cluster = ClusterShape{2, 2};
+  run.finish.assign(4, Time::ps(1'000'000'000));
+  run.busy_ps.assign(4, 1);
+  run.spans = [](int) { return std::vector<OpSpan>{}; };
+  run.memory_capacity = Bytes(80'000'000'000);
+  const WorkloadReport fits = gen.report(run);
+  EXPECT_EQ(fits.summary["hbm_overcommit_bytes_per_gpu"].get<uint64_t>(), 0u);
+  EXPECT_TRUE(fits.warnings.empty());
+  const uint64_t need = fits.summary["weight_bytes_per_gpu"].get<uint64_t>() +
+                        fits.summary["activation_bytes_per_gpu"].get<uint64_t>() +
+                        fits.summary["kv_cache_bytes_per_gpu"].get<uint64_t>() +
+                        fits.summary["kv_cache_mtp_bytes_per_gpu"].get<uint64_t>();
+  run.memory_capacity = Bytes(need - 12345);
+  const WorkloadReport over = gen.report(run);
+  EXPECT_EQ(over.summary["hbm_overcommit_bytes_per_gpu"].get<uint64_t>(), 12345u);
+  ASSERT_EQ(over.warnings.size(), 1u);
+  EXPECT_NE(over.warnings[0].find("does not fit"), std::string::npos);
+  run.memory_capacity = Bytes(need);  // exactly full still fits
+  EXPECT_EQ(gen.report(run).summary["hbm_overcommit_bytes_per_gpu"].get<uint64_t>(), 0u);
+}
+
 TEST(InferenceReport, MhaVariantCachesEveryHead) {
   DeepSeekInferenceParams p;
   p.model = "deepseek-v2-lite";

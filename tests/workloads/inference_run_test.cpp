@@ -6,11 +6,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "sim/builtin_components.h"
 #include "sim/commands.h"
@@ -29,6 +33,38 @@ const std::string kTiny =
   mtp: {depth: 1, acceptance_rate: 0.8}
   router: {seed: 2}
 )");
+
+// Slices of one (pid, tid) are pairwise disjoint or nested (ends within 1e-6 us of a start count
+// as touching: times are written in microseconds as doubles); every tid used is named.
+void expect_no_partial_overlaps(const nlohmann::ordered_json& trace) {
+  std::map<std::pair<int64_t, int64_t>, std::vector<std::pair<double, double>>> tracks;
+  std::set<std::pair<int64_t, int64_t>> named;
+  for (const auto& e : trace["traceEvents"]) {
+    const int64_t pid = e["pid"].get<int64_t>();
+    if (e["ph"] == "M" && e["name"] == "thread_name") named.insert({pid, e["tid"].get<int64_t>()});
+    if (e["ph"] != "X") continue;
+    const double ts = e["ts"].get<double>();
+    tracks[{pid, e["tid"].get<int64_t>()}].push_back({ts, ts + e["dur"].get<double>()});
+  }
+  constexpr double kEps = 1e-6;
+  for (auto& [track, slices] : tracks) {
+    EXPECT_TRUE(named.count(track)) << "pid " << track.first << " tid " << track.second;
+    std::sort(slices.begin(), slices.end(), [](const auto& a, const auto& b) {
+      return a.first < b.first || (a.first == b.first && a.second > b.second);
+    });
+    std::vector<double> open;  // ends of the slices enclosing the current one
+    for (const auto& [start, end] : slices) {
+      while (!open.empty() && open.back() <= start + kEps)
+        open.pop_back();
+      if (!open.empty()) {
+        EXPECT_LE(end, open.back() + kEps)
+            << "pid " << track.first << " tid " << track.second << ": slice [" << start << ", "
+            << end << "] partially overlaps one ending at " << open.back();
+      }
+      open.push_back(end);
+    }
+  }
+}
 
 ConfigNode tiny_root() {
   return load_config_string(kTiny, "<test>", std::filesystem::path(MLASIM_CONFIG_DIR));
@@ -119,9 +155,35 @@ TEST(InferenceRun, StepTimeBetweenCriticalPathAndSerialSum) {
     if (e["tid"] == 2 || e["tid"] == 3) net_bytes += e["args"]["bytes"].get<uint64_t>();
     if (e["tid"] == 2) ++nic_slices;
   }
-  EXPECT_EQ(thread_names, 4 * 4);
+  EXPECT_GE(thread_names, 4 * 4);  // four per GPU, plus any extra op lanes
   EXPECT_GT(nic_slices, 0);
   EXPECT_EQ(net_bytes, s["net_injected_bytes"].get<uint64_t>());
+  expect_no_partial_overlaps(t);
+}
+
+// With dual micro-batch overlap one micro-batch's dispatch runs while the other's combine is still
+// in flight: the communication thread of a GPU has concurrent slices. A trace viewer nests the
+// slices of one track by containment, so on every (pid, tid) two slices must be disjoint or one
+// inside the other; every tid carrying slices is named, and the extra lanes are used.
+TEST(InferenceRun, TimelineTracksNeverPartiallyOverlap) {
+  Simulation sim(tiny_root(), make_builtin_components(), LogLevel::Quiet);
+  sim.run(RunControl{});
+  const nlohmann::ordered_json t = sim.timeline();
+  expect_no_partial_overlaps(t);
+  int extra_comm_lanes = 0;
+  size_t op_slices = 0, spans = 0;
+  for (const auto& e : t["traceEvents"]) {
+    if (e["ph"] == "M" && e["name"] == "thread_name" &&
+        e["args"]["name"].get<std::string>().rfind("communication ", 0) == 0)
+      ++extra_comm_lanes;
+    if (e["ph"] == "X" && e["cat"] != "network") ++op_slices;
+  }
+  EXPECT_GT(extra_comm_lanes, 0) << "the dual micro-batch run overlaps communication";
+  // Lanes only move slices: every op of every rank is still there once.
+  const WorkloadRun run = sim.workload_run();
+  for (size_t r = 0; r < run.finish.size(); ++r)
+    spans += run.spans(static_cast<int>(r)).size();
+  EXPECT_EQ(op_slices, spans);
 }
 
 }  // namespace

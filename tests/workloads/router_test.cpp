@@ -1,6 +1,7 @@
 // MoE router: load statistics against binomial and Zipf expectations; the aux-loss-free bias
 // update; traffic matrices against counts from the assignments; determinism; gate-weight
 // normalisation; expert placement. Selection against the reference gate: router_gate_test.cpp.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -34,18 +35,41 @@ TEST(Router, ConfigDefaultsAreDeepSeekV3AndReadFromYaml) {
   EXPECT_DOUBLE_EQ(d.bias_update_speed, 0.001);
 
   const ConfigNode root = load_config_string(
-      "router: {scoring: softmax, topk_method: group_limited_greedy, skew: 1.2, seed: 9}\n", "test",
+      "router: {max_nodes_per_token: 2, bias_update_speed: 0.01, skew: 1.2, seed: 9}\n", "test",
       ".");
   const RouterConfig c = read_params<RouterConfig>(root.find("router"), "workload.router");
-  EXPECT_EQ(c.scoring, RouterScoring::Softmax);
-  EXPECT_EQ(c.topk_method, TopkMethod::GroupLimitedGreedy);
+  EXPECT_EQ(c.max_nodes_per_token, 2u);
+  EXPECT_DOUBLE_EQ(c.bias_update_speed, 0.01);
   EXPECT_DOUBLE_EQ(c.skew, 1.2);
   EXPECT_EQ(c.seed, 9u);
 
-  const ConfigNode bad = load_config_string("router: {topk_group: 9}\n", "test", ".");
+  const ConfigNode bad = load_config_string("router: {skew: 21}\n", "test", ".");
   EXPECT_THROW(read_params<RouterConfig>(bad.find("router"), "workload.router"), ConfigError);
-  const ConfigNode typo = load_config_string("router: {topk_groups: 2}\n", "test", ".");
+  const ConfigNode typo = load_config_string("router: {seeds: 2}\n", "test", ".");
   EXPECT_THROW(read_params<RouterConfig>(typo.find("router"), "workload.router"), ConfigError);
+}
+
+// The gate's shape is the model's: none of its fields is a router key, and giving one is an error
+// that names the key and points to the model file (the values used come from config.json).
+TEST(Router, ModelFieldsAreNotRouterKeys) {
+  for (std::string_view key : RouterConfig::kModelFields) {
+    const ConfigNode root =
+        load_config_string(fmt::format("router:\n  {}: 1\n", key), "test.yaml", ".");
+    try {
+      (void)read_params<RouterConfig>(root.find("router"), "workload.router");
+      ADD_FAILURE() << key << " was accepted";
+    } catch (const ConfigError& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find(fmt::format("workload.router.{}", key)), std::string::npos) << msg;
+      EXPECT_NE(msg.find("test.yaml:2"), std::string::npos) << msg;
+      EXPECT_NE(msg.find("config.json"), std::string::npos) << msg;
+      EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+    }
+  }
+  for (const ParamInfo& info : describe_params<RouterConfig>()) {
+    for (std::string_view key : RouterConfig::kModelFields)
+      EXPECT_NE(info.key, key);
+  }
 }
 
 TEST(Router, ConfigFromShippedModels) {

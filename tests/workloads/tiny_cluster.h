@@ -15,7 +15,7 @@ cluster: {type: single_switch, nodes: 2, gpus_per_node: 2, nvswitch: true}
 network: {fidelity: packet}
 hardware:
   gpu: {type: roofline}
-  memory: {type: hbm_bandwidth, capacity: 80GB}
+  memory: {type: hbm_bandwidth, capacity: 80GiB}
   nic: {type: rdma}
   switch: {type: infiniband}
   nvswitch: {type: nvswitch}

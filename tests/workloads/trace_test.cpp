@@ -4,9 +4,12 @@
 
 #include <filesystem>
 #include <fstream>
+#include <string>
 
 #include "sim/errors.h"
 #include "workloads/inference_report.h"
+#include "workloads/model_config.h"
+#include "workloads/op_graph.h"
 #include "workloads/pairwise_exchange.h"
 #include "workloads/trace.h"
 
@@ -347,6 +350,59 @@ TEST(Trace, AllToAllRowsThatDisagreeOrHaveTheWrongLengthAreRejected) {
   EXPECT_NE(error_of(all_to_all_trace("[6, 8, 3]", again))
                 .find("rank 1 op 1 'y': a second all_to_all with tag 1"),
             std::string::npos);
+}
+
+// Sizes beyond the op limits (op_graph.h) are input errors naming the op and the quantity,
+// never a wrapped, smaller figure; sizes at the limits pass.
+TEST(OpLimits, OversizedOpsAreInputErrors) {
+  auto one_gemm = [](uint64_t m, uint64_t n, uint64_t k) {
+    Workload w;
+    w.ranks.resize(1);
+    w.ranks[0].ops.push_back(Op{"g", GemmOp{m, n, k, DType::BF16}, {}, 0, 0});
+    return w;
+  };
+  auto error_of = [](const Workload& w) -> std::string {
+    try {
+      validate_workload(w);
+    } catch (const InputError& e) {
+      return e.what();
+    }
+    return "";
+  };
+  EXPECT_EQ(error_of(one_gemm(uint64_t{1} << 32, 1024, 1024)), "");
+  EXPECT_NE(error_of(one_gemm(uint64_t{1} << 55, 7168, 7168)).find("m = 36028797018963968"),
+            std::string::npos);
+  // m x n x 4 B = 2^66 B: each dimension is fine, the result matrix is not.
+  EXPECT_NE(error_of(one_gemm(4294967295, 4294967295, 7168)).find("result C"), std::string::npos);
+  // 2^20 x 2^20 x 2^20: every operand 4 TiB, but 2^61 FLOPs.
+  EXPECT_NE(
+      error_of(one_gemm(uint64_t{1} << 20, uint64_t{1} << 20, uint64_t{1} << 20)).find("FLOPs"),
+      std::string::npos);
+
+  auto exchange = [](uint64_t bytes) {
+    Workload w;
+    w.ranks.resize(2);
+    w.ranks[0].ops.push_back(Op{"s", SendOp{1, Bytes(bytes), 0}, {}, 0, 0});
+    w.ranks[1].ops.push_back(Op{"r", RecvOp{0, Bytes(bytes), 0}, {}, 0, 0});
+    return w;
+  };
+  EXPECT_EQ(error_of(exchange(uint64_t{1} << 48)), "");
+  EXPECT_NE(error_of(exchange(uint64_t{1} << 62)).find("'s': bytes exceeds the limit of 2^48"),
+            std::string::npos);
+}
+
+// A model deeper than kMaxModelLayers is refused when read (its op graph could not be built).
+TEST(OpLimits, ModelLayersAreBounded) {
+  const std::string base = R"({"hidden_size": 64, "intermediate_size": 128, "vocab_size": 100,
+    "max_position_embeddings": 128, "num_attention_heads": 4, "num_key_value_heads": 4,
+    "num_hidden_layers": )";
+  EXPECT_NO_THROW(parse_model_config(base + std::to_string(kMaxModelLayers) + "}", "m.json"));
+  try {
+    parse_model_config(base + "1000000000000}", "m.json");
+    ADD_FAILURE() << "accepted 1e12 layers";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("num_hidden_layers"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace
