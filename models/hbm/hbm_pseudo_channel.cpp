@@ -232,13 +232,7 @@ bool HbmPseudoChannel::fast_pure(int64_t until) {
     const auto b = static_cast<uint32_t>(std::countr_zero(m));
     if (banks_[b].open_row == static_cast<int64_t>(banks_[b].head_row[t])) hits |= uint64_t{1} << b;
   }
-  auto best_row = [&] {
-    Candidate row;
-    for (uint64_t m = mask_[t] & ~hits; m; m &= m - 1) {
-      row_candidate(static_cast<uint32_t>(std::countr_zero(m)), row);
-    }
-    return row;
-  };
+  auto best_row = [&] { return row_choice(mask_[t] & ~hits); };
   Candidate row = best_row();
   std::array<uint32_t, 64> ids;
   int n = 0;
@@ -251,11 +245,19 @@ bool HbmPseudoChannel::fast_pure(int64_t until) {
         (intake_[t].empty() || intake_[t].front().cursor.at_round_start())) {
       if (batch_skip_ > 0) {
         --batch_skip_;
-      } else if (batch_rounds(limit, row.ready)) {
+      } else if (const Batch b = batch_rounds(limit, hits, row); b == Batch::Done) {
         batch_backoff_ = 0;
-      } else {
-        batch_backoff_ = std::min<uint32_t>(16, std::max<uint32_t>(1, batch_backoff_ * 2));
+        // The rounds may have drained the queue of this type.
+        update_mode();
+        if (type_ != t) return false;
+        if (mask_[t] == 0) return false;
+        // Another batch may follow at once (the intake is at a round start again).
+        continue;
+      } else if (b == Batch::Failed) {
+        // The first failure after a success costs nothing more: a stream's batches end at
+        // limits (a row change, a request's end) that pass within a round or two.
         batch_skip_ = batch_backoff_;
+        batch_backoff_ = std::min<uint32_t>(16, std::max<uint32_t>(1, batch_backoff_ * 2));
       }
     }
     if (ids_mask != hits) {

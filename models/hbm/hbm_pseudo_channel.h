@@ -29,6 +29,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -255,9 +256,21 @@ class alignas(64) HbmPseudoChannel {
   // true), at `until` or a refresh, when the read/write mode changes or the queue drains.
   bool fast_pure(int64_t until);
   bool has_hit(const Bank& b, int type) const;
+  // The oldest ready row command among `banks` (ACT if closed, PRE if open).
+  Candidate row_choice(uint64_t banks) const {
+    Candidate row;
+    for (uint64_t m = banks; m; m &= m - 1)
+      row_candidate(static_cast<uint32_t>(std::countr_zero(m)), row);
+    return row;
+  }
   // Issues whole rounds of a perfectly interleaved stream at once when that is provably what
   // the burst-by-burst loop would do (hbm_pseudo_channel_batch.cpp); false if not applicable.
-  bool batch_rounds(int64_t limit, int64_t horizon);
+  // `hits` and `row` are the pure loop's: its banks with hits and its row choice among the
+  // others. Row commands that fall inside the rounds are issued there, at the times the loop
+  // would give them, and `hits` and `row` follow them.
+  // NextRound: not now, but worth trying at the next round start.
+  enum class Batch : uint8_t { Done, Failed, NextRound };
+  Batch batch_rounds(int64_t limit, uint64_t& hits, Candidate& row);
 
   // Counts `bursts` of request `req` (part `part`) as issued, their data complete at `done`.
   void report(uint32_t req, uint32_t part, uint64_t bursts, int64_t done) {

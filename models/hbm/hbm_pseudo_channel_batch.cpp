@@ -15,7 +15,8 @@
 
 namespace mlasim {
 
-bool HbmPseudoChannel::batch_rounds(int64_t limit, int64_t horizon) {
+HbmPseudoChannel::Batch HbmPseudoChannel::batch_rounds(int64_t limit, uint64_t& hits,
+                                                       Candidate& row) {
   const int t = type_;
   const HbmPcConfig& g = cfg_;
   // The bank with the oldest head leads; its run's stride is the rotation's length n.
@@ -30,11 +31,12 @@ bool HbmPseudoChannel::batch_rounds(int64_t limit, int64_t horizon) {
       lead_bank = b;
     }
   }
-  if (nb < 2) return false;
+  if (nb < 2) return Batch::Failed;
   const Run& lead = banks_[lead_bank].q[t][0];
   const uint32_t n = lead.stride;
-  if (lead.count < 2 || n < 2 || static_cast<int>(n) > nb || n > 64) return false;
-  if (g.ccd_l > static_cast<int64_t>(n) * g.ccd_s) return false;
+  const uint32_t lead_req = lead.req, lead_part = lead.part;
+  if (lead.count < 2 || n < 2 || static_cast<int>(n) > nb || n > 64) return Batch::Failed;
+  if (g.ccd_l > static_cast<int64_t>(n) * g.ccd_s) return Batch::Failed;
   // The rotation: banks whose heads are s0, s0 + 1, ..., s0 + n - 1; `other` is the oldest
   // head outside it.
   std::array<uint32_t, 64> rot;
@@ -50,74 +52,111 @@ bool HbmPseudoChannel::batch_rounds(int64_t limit, int64_t horizon) {
       other = std::min(other, banks_[b].head_seq[t]);
     }
   }
-  if (found != (n == 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1)) return false;
+  if (found != (n == 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1)) return Batch::Failed;
   const int64_t floor = std::max(col_any_ok_[t], cur_);
   const int64_t c0 = floor;
   uint64_t groups = 0;
   for (uint32_t j = 0; j < n; ++j) {
     const Bank& k = banks_[rot[j]];
     const Run& r = k.q[t][0];
-    if (r.stride != n || r.req != lead.req) return false;
-    if (static_cast<int64_t>(r.row) != k.open_row) return false;
-    if (groups & (uint64_t{1} << k.group)) return false;
+    if (r.stride != n || r.req != lead_req) return Batch::Failed;
+    if (static_cast<int64_t>(r.row) != k.open_row) return Batch::Failed;
+    if (groups & (uint64_t{1} << k.group)) return Batch::Failed;
     groups |= uint64_t{1} << k.group;
     // Bank j must be ready when its turn comes in the first round (later rounds follow).
     const int64_t turn = c0 + static_cast<int64_t>(j) * g.ccd_s;
-    if ((t == 0 ? k.rd_ok : k.wr_ok) > turn || col_group_ok_[t][k.group] > turn) return false;
+    if ((t == 0 ? k.rd_ok : k.wr_ok) > turn || col_group_ok_[t][k.group] > turn)
+      return Batch::Failed;
+  }
+  // Row commands go to the banks without hits. When each of them holds bursts of one row only,
+  // its ACT just makes it one more hit bank, all of whose bursts are younger than the rounds'
+  // (see `other` below) and never ready before the column bus is: the rounds go on as they
+  // would around it, and the row commands are issued among them at their own times. Otherwise
+  // an ACT could turn the queues mixed, and the rounds stop before the first row command.
+  bool rows_inside = true;
+  for (uint64_t m = mask_[t] & ~hits; m && rows_inside; m &= m - 1) {
+    const RunQueue& q = banks_[std::countr_zero(m)].q[t];
+    for (size_t i = 1; i < q.size(); ++i) {
+      if (q[i].row != q[0].row) {
+        rows_inside = false;
+        break;
+      }
+    }
   }
   // The limits known already, checked before the admissions are looked at (a failed attempt
   // is then cheaper): bursts of other banks older than a round's would be chosen first, and
-  // every issue must come before `limit` (refresh, arrivals) and not after the first row
-  // command.
+  // every issue must come before `limit` (refresh, arrivals) and, unless row commands can be
+  // issued inside, not after the first row command.
   uint64_t rounds = ~uint64_t{0} >> 1;
   if (other != ~uint64_t{0}) rounds = (other - s0) / n;
-  const int64_t last_ok = std::min(limit - 1, horizon);
-  if (last_ok < c0) return false;
+  const int64_t last_ok = rows_inside ? limit - 1 : std::min(limit - 1, row.ready);
+  if (last_ok < c0) return Batch::Failed;
   rounds = std::min<uint64_t>(rounds, static_cast<uint64_t>((last_ok - c0) / g.ccd_s + 1) / n);
-  if (rounds < 2) return false;
+  if (rounds < 2) return Batch::Failed;
   // Admissions: a full queue admits one burst per issue from the intake's front segment.
   Segment* seg = nullptr;
   std::array<uint32_t, 64> adm_bank;
   uint64_t refilled = 0;  // banks whose issuing run is also the one admissions extend
   if (!intake_[t].empty()) {
-    if (window_[t] != g.queue[t]) return false;
+    if (window_[t] != g.queue[t]) return Batch::Failed;
     seg = &intake_[t].front();
     rounds = std::min({rounds, seg->cursor.uniform_rounds(n), seg->left / n});
-    if (rounds < 2) return false;
+    if (rounds < 2) return Batch::Failed;
     HbmAddressMap::Cursor peek = seg->cursor;
     for (uint32_t j = 0; j < n; ++j) {
       const uint32_t b = peek.bank();
       const Bank& k = banks_[b];
-      if (k.q[t].empty()) return false;
+      // The intake moving on to banks with nothing queued: they hold a run after one round.
+      if (k.q[t].empty()) return Batch::NextRound;
       const Run& tail = k.q[t].back();
       // A one-burst tail takes stride n with its next burst, as refill() would give it.
       if (tail.req != seg->req || tail.row != peek.row() || (tail.count > 1 && tail.stride != n)) {
-        return false;
+        return Batch::Failed;
       }
-      if (tail.seq + static_cast<uint64_t>(tail.count - 1) * n != seq_ - n + j) return false;
+      if (tail.seq + static_cast<uint64_t>(tail.count - 1) * n != seq_ - n + j)
+        return Batch::Failed;
       if (k.q[t].size() == 1) refilled |= uint64_t{1} << b;
       adm_bank[j] = b;
       peek.next();
     }
   }
-  // A run that admissions do not extend must keep a burst (no bank drains: no closed-page
-  // precharge, no change of candidates); one they extend keeps its length.
+  // A run that admissions extend keeps its length. One they do not extend may run out in the
+  // last round when it is all its bank holds and pages stay open: the bank then just leaves the
+  // hits (it is older than every other burst, so its absence changes no later choice). Else it
+  // must keep a burst (a closed page would precharge; a run behind it would become the head).
   for (uint32_t j = 0; j < n; ++j) {
     const uint32_t b = rot[j];
     if (!(refilled & (uint64_t{1} << b))) {
-      rounds = std::min<uint64_t>(rounds, banks_[b].q[t][0].count - 1);
+      const Bank& k = banks_[b];
+      const uint32_t left = k.q[t][0].count;
+      const bool may_drain = g.page_policy == PagePolicy::Open && k.pending[t] == left;
+      rounds = std::min<uint64_t>(rounds, may_drain ? left : left - 1);
     }
   }
   // A write drain without admissions ends when the write queue falls to write_low.
   if (t == 1 && !seg && window_[0] > 0) {
-    if (window_[1] <= g.write_low + n) return false;
+    if (window_[1] <= g.write_low + n) return Batch::Failed;
     rounds = std::min<uint64_t>(rounds, (window_[1] - g.write_low - 1) / n);
   }
-  if (rounds < 2) return false;
+  if (rounds < 2) return Batch::Failed;
 
   // Apply R rounds: issues at c0, c0 + tCCD_S, ... in rotation.
   const uint64_t count = rounds * n;
   const int64_t c_last = c0 + static_cast<int64_t>(count - 1) * g.ccd_s;
+  // First the row commands due by the last column command (one due at the same cycle as a
+  // column command comes after it, as in the loop; either way it issues at its readiness).
+  // They touch no column timing, so issuing them before the rounds' columns are applied gives
+  // the same state; the choice after each is made as the loop makes it, with the present at
+  // the command just issued.
+  while (rows_inside && row.kind != Kind::None && row.ready <= c_last) {
+    if (row.kind == Kind::Act) {
+      issue_act(row.bank, row.ready);
+      hits |= uint64_t{1} << row.bank;
+    } else {
+      issue_pre(row.bank, row.ready);
+    }
+    row = row_choice(mask_[t] & ~hits);
+  }
   // Queue and intake integrals: the queue stays full (or shrinks by one per issue when
   // nothing is admitted); the intake shrinks by one per issue.
   account(c0);
@@ -142,11 +181,20 @@ bool HbmPseudoChannel::batch_rounds(int64_t limit, int64_t horizon) {
       col_group_ok_[0][k.group] =
           std::max(col_group_ok_[0][k.group], last + g.cwl + g.bl + g.wtr_l);
     }
+    const uint64_t bit = uint64_t{1} << rot[j];
+    dirty_ |= bit;
+    k.pending[t] -= static_cast<uint32_t>(rounds);
+    if (!(refilled & bit) && r.count == rounds) {
+      // Drained (see the bound above), as issue_column() leaves a drained bank.
+      k.q[t].pop_front();
+      mask_[t] &= ~bit;
+      hits &= ~bit;
+      if (cached_type_ == t && (col_order_mask_ & bit) != 0) order_remove(rot[j]);
+      continue;
+    }
     r.count -= static_cast<uint32_t>(rounds);
     r.seq += rounds * n;
     k.head_seq[t] = r.seq;
-    dirty_ |= uint64_t{1} << rot[j];
-    k.pending[t] -= static_cast<uint32_t>(rounds);
   }
   col_any_ok_[t] = std::max(col_any_ok_[t], c_last + g.ccd_s);
   if (t == 0) {
@@ -154,7 +202,7 @@ bool HbmPseudoChannel::batch_rounds(int64_t limit, int64_t horizon) {
   } else {
     col_any_ok_[0] = std::max(col_any_ok_[0], c_last + g.cwl + g.bl + g.wtr_s);
   }
-  report(lead.req, lead.part, count, c_last + data);  // runs stay non-empty: not finished here
+  report(lead_req, lead_part, count, c_last + data);
   stats_.bursts[t] += count;
   window_[t] -= static_cast<uint32_t>(count);
   if (seg) {
@@ -174,7 +222,7 @@ bool HbmPseudoChannel::batch_rounds(int64_t limit, int64_t horizon) {
   }
   cur_ = c_last;
   commands_ += count;
-  return true;
+  return Batch::Done;
 }
 
 }  // namespace mlasim
