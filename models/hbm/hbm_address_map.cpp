@@ -205,14 +205,14 @@ uint64_t HbmAddressMap::Cursor::uniform_rounds(uint64_t n) const {
     period *= m.levels_[m.free_[f]].radix;
   }
   if (period != n) return 0;
-  // ...and the digits above them, up to the first that is not a column digit, count rounds.
-  // Keep that counter below its last value: the final round's carry is left to next().
+  // ...and the digits above them, up to the first that is not a column digit, count rounds,
+  // the counter's last value included (skip_rounds() carries out of it as next() would).
   uint64_t value = 0, span = 1;
   for (; f < m.n_free_ && m.levels_[m.free_[f]].field == HbmField::Column; ++f) {
     value += digit_[m.free_[f]] * span;
     span *= m.levels_[m.free_[f]].radix;
   }
-  return span > 1 ? span - 1 - value : 0;
+  return span > 1 ? span - value : 0;
 }
 
 void HbmAddressMap::Cursor::skip_rounds(uint64_t n, uint64_t rounds) {
@@ -233,6 +233,7 @@ void HbmAddressMap::Cursor::skip_rounds(uint64_t n, uint64_t rounds) {
     row_ = row_ + next * l.row_weight - d * l.row_weight;
     d = next;
   }
+  if (rounds > 0) x_ = end_;  // carried past the top of the address space, as next() does
 }
 
 void HbmAddressMap::set_fields(Cursor& c) const {

@@ -96,7 +96,9 @@ HbmPseudoChannel::Batch HbmPseudoChannel::batch_rounds(int64_t limit, uint64_t& 
   // Admissions: a full queue admits one burst per issue from the intake's front segment.
   Segment* seg = nullptr;
   std::array<uint32_t, 64> adm_bank;
+  std::array<uint32_t, 64> adm_row;
   uint64_t refilled = 0;  // banks whose issuing run is also the one admissions extend
+  uint64_t fresh = 0;     // banks with nothing queued that the first round's admissions reach
   if (!intake_[t].empty()) {
     if (window_[t] != g.queue[t]) return Batch::Failed;
     seg = &intake_[t].front();
@@ -106,8 +108,17 @@ HbmPseudoChannel::Batch HbmPseudoChannel::batch_rounds(int64_t limit, uint64_t& 
     for (uint32_t j = 0; j < n; ++j) {
       const uint32_t b = peek.bank();
       const Bank& k = banks_[b];
-      // The intake moving on to banks with nothing queued: they hold a run after one round.
-      if (k.q[t].empty()) return Batch::NextRound;
+      adm_bank[j] = b;
+      adm_row[j] = peek.row();
+      if (k.q[t].empty()) {
+        // The intake moving on to banks with nothing queued: each gets a new run when its first
+        // burst is admitted. Without hits on it, the bank then wants a row command, which can
+        // be issued inside the rounds only as above (else the next round start tries again).
+        if (!rows_inside || (fresh >> b) & 1) return Batch::NextRound;
+        fresh |= uint64_t{1} << b;
+        peek.next();
+        continue;
+      }
       const Run& tail = k.q[t].back();
       // A one-burst tail takes stride n with its next burst, as refill() would give it.
       if (tail.req != seg->req || tail.row != peek.row() || (tail.count > 1 && tail.stride != n)) {
@@ -116,7 +127,6 @@ HbmPseudoChannel::Batch HbmPseudoChannel::batch_rounds(int64_t limit, uint64_t& 
       if (tail.seq + static_cast<uint64_t>(tail.count - 1) * n != seq_ - n + j)
         return Batch::Failed;
       if (k.q[t].size() == 1) refilled |= uint64_t{1} << b;
-      adm_bank[j] = b;
       peek.next();
     }
   }
@@ -148,14 +158,48 @@ HbmPseudoChannel::Batch HbmPseudoChannel::batch_rounds(int64_t limit, uint64_t& 
   // They touch no column timing, so issuing them before the rounds' columns are applied gives
   // the same state; the choice after each is made as the loop makes it, with the present at
   // the command just issued.
-  while (rows_inside && row.kind != Kind::None && row.ready <= c_last) {
-    if (row.kind == Kind::Act) {
-      issue_act(row.bank, row.ready);
-      hits |= uint64_t{1} << row.bank;
-    } else {
-      issue_pre(row.bank, row.ready);
+  // A bank reached by the first round's admissions joins after the column command whose issue
+  // admits its burst (column j admits burst j); without hits it joins the row choice then, made
+  // again with the present at that column command.
+  uint64_t rows_from = mask_[t] & ~hits;  // the banks the row choice is among
+  if (fresh) {
+    for (uint32_t j = 0; j < n; ++j) {
+      const uint32_t b = adm_bank[j];
+      if (!((fresh >> b) & 1)) continue;
+      Bank& k = banks_[b];
+      const auto burst_rounds = static_cast<uint32_t>(rounds);
+      k.q[t].push_back(
+          Run{seg->req, seg->part, adm_row[j], burst_rounds, burst_rounds > 1 ? n : 0, seq_ + j});
+      k.sync_head(t);
+      k.pending[t] += burst_rounds;
+      mask_[t] |= uint64_t{1} << b;
+      dirty_ |= uint64_t{1} << b;
     }
-    row = row_choice(mask_[t] & ~hits);
+  }
+  uint32_t next_fresh = 0;
+  while (rows_inside) {
+    while (next_fresh < n && !((fresh >> adm_bank[next_fresh]) & 1))
+      ++next_fresh;
+    const int64_t joins = next_fresh < n ? c0 + static_cast<int64_t>(next_fresh) * g.ccd_s : kNever;
+    if (row.kind != Kind::None && row.ready <= c_last && row.ready < joins) {
+      if (row.kind == Kind::Act) {
+        issue_act(row.bank, row.ready);
+        hits |= uint64_t{1} << row.bank;
+      } else {
+        issue_pre(row.bank, row.ready);
+      }
+      row = row_choice(rows_from & ~hits);
+      continue;
+    }
+    if (joins == kNever) break;
+    const uint32_t b = adm_bank[next_fresh++];
+    if (banks_[b].open_row == static_cast<int64_t>(adm_row[next_fresh - 1])) {
+      hits |= uint64_t{1} << b;  // a hit bank: younger than every burst of the rounds
+    } else {
+      rows_from |= uint64_t{1} << b;
+      cur_ = joins;
+      row = row_choice(rows_from & ~hits);
+    }
   }
   // Queue and intake integrals: the queue stays full (or shrinks by one per issue when
   // nothing is admitted); the intake shrinks by one per issue.
@@ -207,6 +251,7 @@ HbmPseudoChannel::Batch HbmPseudoChannel::batch_rounds(int64_t limit, uint64_t& 
   window_[t] -= static_cast<uint32_t>(count);
   if (seg) {
     for (uint32_t j = 0; j < n; ++j) {
+      if ((fresh >> adm_bank[j]) & 1) continue;  // its run was made above
       Bank& k = banks_[adm_bank[j]];
       k.q[t].back().count += static_cast<uint32_t>(rounds);
       k.q[t].back().stride = n;

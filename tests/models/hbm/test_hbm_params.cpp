@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "models/hbm/hbm_address_map.h"
 #include "sim/errors.h"
@@ -64,6 +66,52 @@ TEST(HbmAddressMap, MixedRadixFieldsAndCursors) {
     visited += n;
   }
   EXPECT_EQ(visited, end - begin);
+}
+
+TEST(HbmAddressMap, SkippingRoundsMatchesStepping) {
+  // uniform_rounds(n) counts whole rounds whose banks and rows repeat, the row's last one
+  // included; skip_rounds() over any number of them must land where n x rounds next() calls
+  // do, the carry into the next banks included.
+  const HbmOrganisation org;
+  const HbmAddressMap map(org, "bg,co:2,pc,ch,st,co,ba,sid,ro");
+  const uint32_t n = org.bank_groups;
+  const uint64_t end = map.bursts();
+  int checked_final = 0;
+  for (const uint64_t begin : {uint64_t{0}, uint64_t{16 * 160 * 7}, uint64_t{16 * 160 * 8 + 4}}) {
+    HbmAddressMap::Cursor start;
+    ASSERT_TRUE(map.first_in_pc(begin, end, 3, start));
+    for (int step = 0; step < 300; ++step, start.next()) {
+      if (!start.at_round_start()) continue;
+      const uint64_t rounds = start.uniform_rounds(n);
+      ASSERT_GT(rounds, 0u) << "a cursor at a round start in this map always has one";
+      for (uint64_t r : {uint64_t{1}, rounds / 2, rounds}) {
+        if (r == 0) continue;
+        HbmAddressMap::Cursor skipped = start, stepped = start;
+        std::vector<std::pair<uint32_t, uint32_t>> first_round;
+        for (uint64_t i = 0; i < r * n; ++i) {
+          if (i < n) {
+            first_round.emplace_back(stepped.bank(), stepped.row());
+          } else {
+            ASSERT_EQ(stepped.bank(), first_round[i % n].first) << "burst " << i;
+            ASSERT_EQ(stepped.row(), first_round[i % n].second) << "burst " << i;
+          }
+          stepped.next();
+        }
+        skipped.skip_rounds(n, r);
+        ASSERT_EQ(skipped.index(), stepped.index());
+        ASSERT_EQ(skipped.bank(), stepped.bank());
+        ASSERT_EQ(skipped.row(), stepped.row());
+        ASSERT_EQ(skipped.at_round_start(), stepped.at_round_start());
+        if (r == rounds) {
+          // The round after the last one goes to other banks (or another row).
+          ASSERT_TRUE(stepped.bank() != first_round[0].first ||
+                      stepped.row() != first_round[0].second);
+          ++checked_final;
+        }
+      }
+    }
+  }
+  EXPECT_GT(checked_final, 10);
 }
 
 }  // namespace
