@@ -8,6 +8,13 @@
 // condition under which the burst-by-burst loop provably makes exactly those choices, so
 // skipping R rounds in one step gives the same cycles; when any check fails the caller falls
 // back to the burst-by-burst loop.
+//
+// A stream's rows end every few dozen rounds, so the rounds also carry what happens around
+// that: the next banks' first bursts are admitted into empty queues, their PRE and ACT are
+// issued among the column commands (row and column commands use separate buses, and those banks'
+// bursts are all younger), and the banks whose row is done drain in the last round. Without
+// these a batch stopped at every row command and every new bank, and a stream spent most of
+// its time burst by burst.
 #include <algorithm>
 #include <bit>
 
