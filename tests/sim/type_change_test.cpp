@@ -209,6 +209,22 @@ TEST(TypeChange, CliRunWritesRetypedResolvedConfig) {
   EXPECT_EQ(bad.err.find('\n'), bad.err.size() - 1) << bad.err;
 }
 
+// A sweep axis over a preset component's type: every point checks and runs.
+TEST(TypeChange, CliSweepAxisOverTheType) {
+  TempDir dir("sweep");
+  std::ofstream(dir.path / "s.yaml") << h800_scenario();
+  std::ofstream(dir.path / "w.yaml")
+      << "sweep:\n  name: memtype\n  base: s.yaml\n  axes:\n"
+         "    - {key: hardware.memory.type, values: [hbm_bandwidth, fixed_bandwidth]}\n";
+  const CliResult r =
+      run_cli({"sweep", (dir.path / "w.yaml").string(), "--out", (dir.path / "out").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* point : {"p0000", "p0001"}) {
+    const ConfigNode resolved = load_config_file(dir.path / "out" / point / "config.resolved.yaml");
+    EXPECT_EQ(resolved.at_path("hardware.memory.org"), nullptr) << point;
+  }
+}
+
 // `mlasim topology --set cluster.type=...`: an 8-plane MPFT preset as a two-tier fat-tree of the
 // same k = 4 switches. One node of 8 NICs fills 8 / (k/2) = 4 leaves, whose 4 x k/2 uplinks
 // end on 8 / k = 2 spines; a k left at the ft2 default would give other counts.
