@@ -27,8 +27,7 @@ ConfigNode load_scenario(const std::string& config_path, const std::vector<std::
                         ? load_config_string(embedded_default_scenario(), "<embedded:default.yaml>",
                                              std::filesystem::path(MLASIM_CONFIG_DIR) / "scenarios")
                         : load_config_file(config_path);
-  for (const auto& s : sets)
-    apply_override(root, s);
+  apply_overrides(root, sets);
   return root;
 }
 

@@ -115,6 +115,47 @@ void ConfigNode::merge_from(const ConfigNode& overlay) {
 
 namespace {
 
+// True when both are mappings that name a component type and the types differ.
+bool changes_type(const ConfigNode& base, const ConfigNode& overlay) {
+  if (!base.is_map() || !overlay.is_map()) return false;
+  const ConfigNode* from = base.find("type");
+  const ConfigNode* to = overlay.find("type");
+  return from && to && from->is_scalar() && to->is_scalar() && from->as_string() != to->as_string();
+}
+
+}  // namespace
+
+void ConfigNode::mark_inherited() {
+  inherited_ = true;
+  for (auto& [k, v] : map_)
+    v.mark_inherited();
+  for (auto& item : seq_)
+    item.mark_inherited();
+}
+
+void ConfigNode::merge_layer(const ConfigNode& overlay) {
+  if (overlay.is_map() && is_map()) {
+    if (changes_type(*this, overlay)) {
+      for (auto& [k, v] : map_)
+        v.mark_inherited();
+    }
+    for (const auto& [k, v] : overlay.map_) {
+      if (ConfigNode* mine = find(k)) {
+        mine->merge_layer(v);
+      } else {
+        map_.emplace_back(k, v);
+      }
+    }
+    loc_ = overlay.loc_;
+    // A mapping both layers wrote is the later one's: its own key must exist for the new type.
+    inherited_ = inherited_ && overlay.inherited_;
+    return;
+  }
+  *this = overlay;
+}
+
+namespace {
+
 YAML::Node to_yaml_node(const ConfigNode& n) {
   switch (n.kind()) {
     case ConfigNode::Kind::Null:
@@ -240,14 +281,14 @@ struct IncludeResolver {
         if (!included.is_map()) {
           throw_config_error(f->loc(), path, fmt::format("'{}' must hold a mapping", p.string()));
         }
-        merged.merge_from(included);
+        merged.merge_layer(included);
       }
       ConfigNode own = node;
       own.erase("include");
       for (auto& [k, v] : own.entries()) {
         resolve(v, base_dir, path.empty() ? k : path + "." + k);
       }
-      merged.merge_from(own);
+      merged.merge_layer(own);
       merged.set_loc(node.loc());
       node = std::move(merged);
       return;
@@ -285,7 +326,11 @@ ConfigNode load_config_string(std::string_view text, std::string_view name,
   return root;
 }
 
-void apply_override(ConfigNode& root, std::string_view assignment) {
+namespace {
+
+// Sets the value at the dotted path, creating mappings on the way; a mapping value merges into
+// a mapping already there.
+void assign_path(ConfigNode& root, std::string_view assignment) {
   SourceLoc loc{fmt::format("--set {}", assignment), 0};
   size_t eq = assignment.find('=');
   if (eq == std::string_view::npos || eq == 0) {
@@ -321,6 +366,42 @@ void apply_override(ConfigNode& root, std::string_view assignment) {
     node = next;
     rest = rest.substr(dot + 1);
   }
+}
+
+// Where the assignments left a mapping (`node`) with a `type:` other than the one it had
+// (`before`), it is rebuilt as the assignments' layer (`layer`, what they alone built there)
+// merged over the old mapping, so that the old keys are marked inherited. Elsewhere the walk
+// descends only where the assignments reached.
+void retype_layer(ConfigNode& node, const ConfigNode& before, const ConfigNode& layer) {
+  if (!node.is_map() || !before.is_map() || !layer.is_map()) return;
+  if (changes_type(before, node)) {
+    ConfigNode rebuilt = before;
+    rebuilt.merge_layer(layer);
+    node = std::move(rebuilt);
+    return;
+  }
+  for (auto& [k, v] : node.entries()) {
+    const ConfigNode* old = before.find(k);
+    const ConfigNode* set = layer.find(k);
+    if (old && set) retype_layer(v, *old, *set);
+  }
+}
+
+}  // namespace
+
+void apply_overrides(ConfigNode& root, const std::vector<std::string>& assignments) {
+  if (assignments.empty()) return;
+  const ConfigNode before = root;
+  ConfigNode layer = ConfigNode::map();
+  for (const std::string& a : assignments) {
+    assign_path(root, a);
+    assign_path(layer, a);
+  }
+  retype_layer(root, before, layer);
+}
+
+void apply_override(ConfigNode& root, std::string_view assignment) {
+  apply_overrides(root, {std::string(assignment)});
 }
 
 }  // namespace mlasim

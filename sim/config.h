@@ -62,6 +62,18 @@ class ConfigNode {
   // Deep merge: maps merge key by key, anything else in `overlay` replaces.
   void merge_from(const ConfigNode& overlay);
 
+  // Merges one configuration layer (an included preset, a file's own keys over its includes, the
+  // command line's overrides) over this tree. Same as merge_from, except where both sides are
+  // mappings naming different `type:` values: everything this side held there is marked
+  // inherited before the overlay's keys go in (see inherited()).
+  void merge_layer(const ConfigNode& overlay);
+
+  // True for a key that an earlier layer gave a component whose `type:` a later layer changed.
+  // Where the new type has a param of that name it is read as before; where it has none, the
+  // key is ignored instead of being an unknown-key error (it described the old type).
+  bool inherited() const { return inherited_; }
+  void mark_inherited();  // this node and everything under it
+
   std::string to_yaml() const;
   // One-line flow-style rendering, for messages.
   std::string to_flow() const;
@@ -72,6 +84,7 @@ class ConfigNode {
   std::vector<std::pair<std::string, ConfigNode>> map_;
   std::vector<ConfigNode> seq_;
   SourceLoc loc_;
+  bool inherited_ = false;
 };
 
 // Raised for any config problem; the message already carries "file:line: key.path: ...".
@@ -87,14 +100,23 @@ std::string config_message(const SourceLoc& loc, std::string_view path, std::str
 
 // Loads a YAML file, resolving `include:` keys (a path or a list of paths, relative to the file
 // that names them) at any mapping level: the included files are merged in order, then the
-// including mapping's own keys override them. Include cycles and missing files are errors.
+// including mapping's own keys override them, each as one layer (merge_layer: where a layer
+// changes a component's `type:`, what the earlier ones gave that component is only inherited).
+// Include cycles and missing files are errors.
 ConfigNode load_config_file(const std::filesystem::path& path);
 
 // Same, from text. `name` labels locations; relative includes resolve against `base_dir`.
 ConfigNode load_config_string(std::string_view text, std::string_view name,
                               const std::filesystem::path& base_dir);
 
-// Applies "a.b.c=value" to the tree; the value is parsed as YAML ("[1, 2]" is a list).
+// Applies "a.b.c=value" assignments to the tree in order; each value is parsed as YAML ("[1, 2]"
+// is a list). Together they form one layer over the tree: where they leave a mapping with a
+// `type:` other than the one it had before, the keys the files gave that mapping become
+// inherited (kept where the new type has them, ignored where not), while every key the
+// assignments set, in whatever order, is the user's and is checked against the new type.
+void apply_overrides(ConfigNode& root, const std::vector<std::string>& assignments);
+
+// One assignment as its own layer (apply_overrides with a single entry).
 void apply_override(ConfigNode& root, std::string_view assignment);
 
 }  // namespace mlasim

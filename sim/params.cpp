@@ -126,6 +126,8 @@ void ParamReader::finish() const {
   if (!node_) return;
   for (const auto& [key, value] : node_->entries()) {
     if (std::find(known_.begin(), known_.end(), key) != known_.end()) continue;
+    // A key a preset gave the component's old type: not an error for the new one (config.h).
+    if (value.inherited()) continue;
     for (const auto& [name, reason] : elsewhere_) {
       if (name == key)
         throw_config_error(value.loc(), join_path(path_, key), "not a key here: " + reason);

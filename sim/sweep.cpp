@@ -215,11 +215,13 @@ void validate_sweep_points(const Sweep& sweep) {
   for (const auto& [index, axis] : sweep.cover) {
     const SweepPoint& p = sweep.points[index];
     try {
-      ConfigNode root = load_config_file(sweep.base_path);
-      for (const auto& set : sweep.params.set)
-        apply_override(root, set);
+      // The sweep's `set` and the point's axis values are one layer, as on the command line
+      // of the run that simulates the point.
+      std::vector<std::string> sets = sweep.params.set;
       for (const auto& [k, v] : p.overrides)
-        apply_override(root, k + "=" + v);
+        sets.push_back(k + "=" + v);
+      ConfigNode root = load_config_file(sweep.base_path);
+      apply_overrides(root, sets);
       validate_scenario(root, comps);
     } catch (const InputError& e) {
       std::string label;

@@ -10,6 +10,8 @@
 #include <limits>
 #include <optional>
 
+#include "sim/errors.h"
+
 namespace mlasim {
 namespace {
 
@@ -157,10 +159,26 @@ Bandwidth Bandwidth::parse(std::string_view text) {
       text));
 }
 
+namespace {
+
+// `ps` as a Time, or SimulationError naming what took that long (NaN included).
+Time bounded_duration(double ps, std::string_view what) {
+  if (!(ps <= static_cast<double>(kMaxDurationPs))) {
+    throw SimulationError(
+        fmt::format("{} takes {:.3g} s, more than the {:.3g} s (about 27 days) one simulated "
+                    "duration may span",
+                    what, ps * 1e-12, static_cast<double>(kMaxDurationPs) * 1e-12));
+  }
+  return Time::ps(static_cast<int64_t>(ps));
+}
+
+}  // namespace
+
 Time Bandwidth::transfer_time(Bytes b) const {
-  if (v_ <= 0) return Time::ps(std::numeric_limits<int64_t>::max() / 4);
-  return Time::ps(
-      static_cast<int64_t>(std::ceil(static_cast<double>(b.count()) * 1e12 / v_ - 1e-6)));
+  if (v_ <= 0) return Time::ps(kMaxDurationPs);
+  const double ps = std::ceil(static_cast<double>(b.count()) * 1e12 / v_ - 1e-6);
+  if (ps <= static_cast<double>(kMaxDurationPs)) return Time::ps(static_cast<int64_t>(ps));
+  return bounded_duration(ps, fmt::format("moving {} at {}", b.str(), str()));
 }
 
 std::string Bandwidth::str() const {
@@ -193,8 +211,10 @@ FlopRate FlopRate::parse(std::string_view text) {
 }
 
 Time FlopRate::compute_time(double flops) const {
-  if (v_ <= 0) return Time::ps(std::numeric_limits<int64_t>::max() / 4);
-  return Time::ps(static_cast<int64_t>(std::ceil(flops * 1e12 / v_ - 1e-6)));
+  if (v_ <= 0) return Time::ps(kMaxDurationPs);
+  const double ps = std::ceil(flops * 1e12 / v_ - 1e-6);
+  if (ps <= static_cast<double>(kMaxDurationPs)) return Time::ps(static_cast<int64_t>(ps));
+  return bounded_duration(ps, fmt::format("computing {:g} FLOP at {}", flops, str()));
 }
 
 std::string FlopRate::str() const {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -48,6 +49,11 @@ class Time {
   int64_t ps_ = 0;
 };
 
+// The longest duration a rate may turn an amount into: a quarter of the int64 picosecond range
+// (about 27 days, the flow model's horizon too). Longer is beyond any run, and sums of a few
+// such durations stay inside int64.
+inline constexpr int64_t kMaxDurationPs = std::numeric_limits<int64_t>::max() / 4;
+
 // An amount of data in bytes.
 class Bytes {
  public:
@@ -76,7 +82,9 @@ class Bandwidth {
   static constexpr Bandwidth gbit_per_s(double v) { return Bandwidth(v * 1e9 / 8); }
   static Bandwidth parse(std::string_view text);
   constexpr double bytes_per_s() const { return v_; }
-  // Time to push `b` bytes through this rate, rounded up to a whole picosecond.
+  // Time to push `b` bytes through this rate, rounded up to a whole picosecond. Throws
+  // SimulationError (exit 3) when that is longer than kMaxDurationPs, rather than wrapping;
+  // a rate of 0 gives kMaxDurationPs ("never").
   Time transfer_time(Bytes b) const;
   std::string str() const;
   constexpr auto operator<=>(const Bandwidth&) const = default;
@@ -110,7 +118,8 @@ class FlopRate {
   static constexpr FlopRate flop_per_s(double v) { return FlopRate(v); }
   static FlopRate parse(std::string_view text);
   constexpr double flop_per_s() const { return v_; }
-  // Time to execute `flops` operations at this rate, rounded up to a whole picosecond.
+  // Time to execute `flops` operations at this rate, rounded up to a whole picosecond; the same
+  // bound as Bandwidth::transfer_time.
   Time compute_time(double flops) const;
   std::string str() const;
   constexpr auto operator<=>(const FlopRate&) const = default;

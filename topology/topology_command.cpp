@@ -64,8 +64,10 @@ int run_topology_command(const TopologyCommandOptions& o, std::ostream& out) {
     throw InputError(
         fmt::format("{}: needs a 'cluster:' section or a top-level 'type:'", o.config));
   }
+  std::vector<std::string> sets;
   for (const std::string& assignment : o.overrides)
-    apply_override(root, cluster_override(root, wrapped, assignment));
+    sets.push_back(cluster_override(root, wrapped, assignment));
+  apply_overrides(root, sets);
   const ConfigNode* section = wrapped ? root.find("cluster") : &root;
   const std::string path = wrapped ? "cluster" : "";
   const RoutingParams routing = routing_params(root, section, o);

@@ -54,9 +54,10 @@ class FieldWriter {
 
 class FieldReader {
  public:
-  // `minor`: the minor schema version the trace declares.
-  FieldReader(const Json& op, std::string where, int minor)
-      : op_(op), where_(std::move(where)), minor_(minor) {}
+  // `minor`: the minor schema version the trace declares; `rank`: the rank whose op this is
+  // (named in the messages about all_to_all matrix cells).
+  FieldReader(const Json& op, std::string where, int minor, size_t rank = 0)
+      : op_(op), where_(std::move(where)), minor_(minor), rank_(rank) {}
   template <class T>
   void operator()(std::string_view key, T& field, OptionalField added) {
     if (op_.contains(std::string(key))) {
@@ -124,7 +125,17 @@ class FieldReader {
       row.clear();
       for (const auto& x : v) {
         if (!x.is_number_unsigned()) fail(key, "expected a list of non-negative integers");
-        row.push_back(x.get<uint64_t>());
+        // Each cell within the op byte limit, the receiver's own entry too (it is not compared
+        // with the senders' rows); row and column sums are checked with the op sizes.
+        const uint64_t bytes = x.get<uint64_t>();
+        if (bytes > kMaxOpBytes) {
+          const size_t other = row.size();
+          fail(key,
+               fmt::format("entry {} = {} B (row {}, column {} of the matrix) exceeds the "
+                           "limit of 2^48 bytes",
+                           other, bytes, field.send ? rank_ : other, field.send ? other : rank_));
+        }
+        row.push_back(bytes);
       }
     } else if constexpr (requires { typename T::value_type; } && !std::is_same_v<T, std::string>) {
       // Lists of integers (grouped GEMM rows).
@@ -157,6 +168,7 @@ class FieldReader {
   const Json& op_;
   std::string where_;
   int minor_;
+  size_t rank_;
   std::set<std::string> known_;
   std::vector<uint64_t> send_row_, recv_row_;
 };
@@ -378,7 +390,7 @@ Workload workload_from_json(const Json& j, const std::string& source, Json* meta
       if (!jo.is_object()) throw InputError(where + ": an op must be a JSON object");
       Op op;
       std::string kind;
-      FieldReader rd(jo, where, minor);
+      FieldReader rd(jo, where, minor, r);
       rd("name", op.name);
       rd("op", kind);
       if (!jo.contains("deps") || !jo["deps"].is_array())

@@ -246,6 +246,14 @@ Fabric::PathTiming Fabric::path_timing(const uint32_t* path, size_t hops) const 
   return t;
 }
 
+void Fabric::beyond_time_range(uint64_t bytes, const PathTiming& timing) {
+  throw SimulationError(fmt::format(
+      "a message of {} B over a path whose narrowest link carries {:g} B/s of payload would take "
+      "{:.3g} s, more than the {:.3g} s (about 27 days) one simulated duration may span",
+      bytes, timing.bottleneck, static_cast<double>(bytes) / timing.bottleneck,
+      static_cast<double>(kMaxDurationPs) * 1e-12));
+}
+
 int64_t Fabric::ideal_ps(const std::vector<uint32_t>& path, uint64_t bytes, bool sm_issued) const {
   if (path.empty()) return 0;
   return ideal_ps(setup_ps(path.front(), sm_issued), path_timing(path.data(), path.size()), bytes);

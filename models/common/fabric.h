@@ -281,10 +281,13 @@ class Fabric : public sc_core::sc_module {
   };
   PathTiming path_timing(const uint32_t* path, size_t hops) const;
   // Ideal completion time of `bytes`: setup + latencies + bytes over the bottleneck payload rate.
+  // A transfer longer than kMaxDurationPs (units.h) is a SimulationError, not a wrapped figure.
   static int64_t ideal_ps(int64_t setup_ps, const PathTiming& timing, uint64_t bytes) {
-    return setup_ps + timing.lat_ps +
-           static_cast<int64_t>(std::ceil(static_cast<double>(bytes) * 1e12 / timing.bottleneck));
+    const double transfer = std::ceil(static_cast<double>(bytes) * 1e12 / timing.bottleneck);
+    if (!(transfer <= static_cast<double>(kMaxDurationPs))) beyond_time_range(bytes, timing);
+    return setup_ps + timing.lat_ps + static_cast<int64_t>(transfer);
   }
+  [[noreturn]] static void beyond_time_range(uint64_t bytes, const PathTiming& timing);
   // The same over a whole path (0 for an empty one).
   int64_t ideal_ps(const std::vector<uint32_t>& path, uint64_t bytes, bool sm_issued = true) const;
   // Setup latency of a message whose first hop is `link`: the NIC's doorbell, plus the GPU's

@@ -31,8 +31,7 @@ int do_calibrate_hbm(const CalibrateOptions& o) {
           ? (std::filesystem::path(MLASIM_CONFIG_DIR) / "hardware" / "h800.yaml").string()
           : o.hardware;
   ConfigNode root = load_config_file(path);
-  for (const auto& s : o.sets)
-    apply_override(root, s);
+  apply_overrides(root, o.sets);
   // A preset has `memory:` at the top; a scenario has it under `hardware:`.
   std::string where = "memory";
   const ConfigNode* mem = root.find("memory");

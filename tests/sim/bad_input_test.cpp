@@ -290,6 +290,16 @@ std::vector<BadInput> cases() {
         {"t.json", trace({{"@FIELDS@", R"("m": 64, "n": 64, "k": 64, "dtype": "bf16", "m": 8)"}})}},
        {"validate", "@DIR@/s.yaml"},
        {"workload.file", "t.json", "key 'm' appears twice"}},
+      {"TraceAllToAllCellOverLimit",  // the receiver's own entry: in no compared row or column
+       {{"s.yaml", kTraceScenario},
+        {"t.json",
+         trace({{"@KIND@", "all_to_all"},
+                {"@FIELDS@",
+                 R"("send_bytes": [0, 0, 0, 0], "recv_bytes": [0, 281474976710657, 0, 0], )"
+                 R"("tag": 9, "gpus_per_node": 0, "nvlink_forwarding": false, "issuer": "sm")"}})}},
+       {"validate", "@DIR@/s.yaml"},
+       {"workload.file", "t.json", "rank 1, op 0 'gemm', field 'recv_bytes'",
+        "entry 1 = 281474976710657 B (row 1, column 1 of the matrix)", "limit of 2^48 bytes"}},
       {"SweepMissingBase",
        {{"w.yaml",
          "sweep:\n  name: t\n  base: nope.yaml\n  axes:\n    - {key: seed, values: [1]}\n"}},

@@ -217,6 +217,35 @@ TEST(EndToEnd, DeadlockIsDiagnosedWithExitThree) {
   EXPECT_NE(r.err.find("wait-for cycle"), std::string::npos) << r.err;
 }
 
+// 256 TiB over a 1 B/s IB link would take 2.8e14 s, far past the int64 picosecond range: exit 3
+// naming the transfer, never a wrapped (negative) time. With the placeholder (message-level)
+// models the message first crosses PCIe (4,398 s at 64 GB/s), hence the raised time limit; the
+// packet and flow fabrics refuse it when they compute its ideal completion time.
+TEST(EndToEnd, TransferBeyondTheTimeRangeIsASimulationFailure) {
+  const std::vector<std::string> slow = {"--set", "cluster.ib.bandwidth=1B/s",
+                                         "--set", "workload.message=256TiB",
+                                         "--set", "sim.max_time=10000s"};
+  auto run = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = {"run",        kPairwise, "-q",
+                                     "--no-plots", "--out",   temp_dir("too_slow").string()};
+    args.insert(args.end(), slow.begin(), slow.end());
+    args.insert(args.end(), extra.begin(), extra.end());
+    return run_cli(args);
+  };
+  CliResult r = run({});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_NE(r.err.find("moving 256TiB at 1B/s takes 2.81e+14 s"), std::string::npos) << r.err;
+  for (const char* fidelity : {"packet", "flow"}) {
+    r = run({"--set", "hardware.nic.type=rdma", "--set", "hardware.switch.type=infiniband", "--set",
+             std::string("network.fidelity=") + fidelity});
+    EXPECT_EQ(r.exit_code, 3) << fidelity << ": " << r.err;
+    EXPECT_NE(r.err.find("a message of 281474976710656 B over a path whose narrowest link"),
+              std::string::npos)
+        << fidelity << ": " << r.err;
+  }
+  fs::remove_all(temp_dir("too_slow"));
+}
+
 TEST(EndToEnd, TimeLimitIsASimulationFailure) {
   CliResult r = run_cli({"run", kPairwise, "--no-plots", "--set", "sim.max_time=10us"});
   EXPECT_EQ(r.exit_code, 3);

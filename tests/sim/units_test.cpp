@@ -1,6 +1,10 @@
 // Quantity parsing and printing: SI vs binary prefixes, bits vs bytes, malformed strings.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <string>
+
+#include "sim/errors.h"
 #include "sim/units.h"
 
 namespace mlasim {
@@ -60,6 +64,32 @@ TEST(Units, TransferTimeRoundsUpToWholePicoseconds) {
   EXPECT_EQ(Bandwidth::parse("64GB/s").transfer_time(Bytes(1 << 20)).ps(), 16'384'000);
   EXPECT_EQ(Bandwidth::parse("3TB/s").transfer_time(Bytes(1)).ps(), 1);
   EXPECT_EQ(Bandwidth::parse("3TB/s").transfer_time(Bytes(4)).ps(), 2);
+}
+
+// At 1 B/s a byte takes 1e12 ps: the longest duration (kMaxDurationPs, 2^63/4 ps) holds
+// 2,305,843 B and not one more. Beyond it the figure would wrap in int64 (2^48 B at 1 B/s is
+// 2.8e26 ps), so it is a SimulationError naming the amount and the rate; a zero rate is still
+// "never" (kMaxDurationPs), not an error.
+TEST(Units, DurationsBeyondTheTimeRangeAreSimulationErrors) {
+  const Bandwidth slow = Bandwidth::bytes_per_s(1);
+  const uint64_t most = static_cast<uint64_t>(kMaxDurationPs) / 1'000'000'000'000;
+  EXPECT_EQ(slow.transfer_time(Bytes(most)).ps(), static_cast<int64_t>(most) * 1'000'000'000'000);
+  EXPECT_THROW(slow.transfer_time(Bytes(most + 1)), SimulationError);
+  try {
+    slow.transfer_time(Bytes(uint64_t{1} << 48));
+    ADD_FAILURE() << "no error";
+  } catch (const SimulationError& e) {
+    EXPECT_NE(std::string(e.what()).find("moving 256TiB at 1B/s takes 2.81e+14 s"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(Bandwidth().transfer_time(Bytes(1)).ps(), kMaxDurationPs);
+  const FlopRate one = FlopRate::flop_per_s(1);
+  EXPECT_EQ(one.compute_time(static_cast<double>(most)).ps(),
+            static_cast<int64_t>(most) * 1'000'000'000'000);
+  EXPECT_THROW(one.compute_time(static_cast<double>(uint64_t{1} << 57)), SimulationError);
+  EXPECT_THROW(one.compute_time(std::nan("")), SimulationError);
+  EXPECT_EQ(FlopRate().compute_time(1).ps(), kMaxDurationPs);
 }
 
 TEST(Units, MalformedStringsAreRejectedWithAReason) {

@@ -352,6 +352,38 @@ TEST(Trace, AllToAllRowsThatDisagreeOrHaveTheWrongLengthAreRejected) {
             std::string::npos);
 }
 
+// Every cell of the matrix within the op byte limit (2^48 B, op_graph.h), whichever row names
+// it: the error names the op, the field and the cell. The receiving rank's own entry, which is
+// never compared with a sender's row, is bounded too.
+TEST(Trace, AllToAllCellsOverTheByteLimitAreRejected) {
+  const uint64_t limit = uint64_t{1} << 48;
+  auto replaced = [](std::string text, const std::string& from, const std::string& to) {
+    const size_t at = text.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    return text.replace(at, from.size(), to);
+  };
+  const std::string at_limit = std::to_string(limit), over = std::to_string(limit + 1);
+  EXPECT_EQ(error_of(all_to_all_trace("[6, 8, " + at_limit + "]")), "no error");
+  EXPECT_NE(error_of(all_to_all_trace("[6, 8, " + over + "]"))
+                .find("rank 2, op 0 'x', field 'recv_bytes': entry 2 = " + over +
+                      " B (row 2, column 2 of the matrix) exceeds the limit of 2^48 bytes"),
+            std::string::npos)
+      << error_of(all_to_all_trace("[6, 8, " + over + "]"));
+  // Rank 2 sends 2^48 + 1 B to rank 1, and rank 1 expects them: the cell is named, in the
+  // sender's row and in the receiver's column.
+  std::string text = replaced(all_to_all_trace(), "[9, 10, 3]", "[9, " + over + ", 3]");
+  text = replaced(text, "[5, 2, 10]", "[5, 2, " + over + "]");
+  EXPECT_NE(error_of(text).find("rank 1, op 0 'x', field 'recv_bytes': entry 2 = " + over +
+                                " B (row 2, column 1 of the matrix)"),
+            std::string::npos)
+      << error_of(text);
+  text = replaced(all_to_all_trace(), "[9, 10, 3]", "[9, 18446744073709551615, 3]");
+  EXPECT_NE(error_of(text).find("rank 2, op 0 'x', field 'send_bytes': entry 1 = "
+                                "18446744073709551615 B (row 2, column 1 of the matrix)"),
+            std::string::npos)
+      << error_of(text);
+}
+
 // Sizes beyond the op limits (op_graph.h) are input errors naming the op and the quantity,
 // never a wrapped, smaller figure; sizes at the limits pass.
 TEST(OpLimits, OversizedOpsAreInputErrors) {
