@@ -9,6 +9,7 @@
 #include "sim/config.h"
 #include "sim/params.h"
 #include "sim/simulation.h"
+#include "tests/sim/input_error.h"
 
 namespace mlasim {
 namespace {
@@ -32,15 +33,6 @@ class ConfigFiles : public ::testing::Test {
   }
   fs::path dir_;
 };
-
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "no error";
-}
 
 struct Inner {
   Bandwidth bw = Bandwidth::parse("1GB/s");

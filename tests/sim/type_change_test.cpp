@@ -16,6 +16,7 @@
 #include "sim/config.h"
 #include "sim/simulation.h"
 #include "tests/sim/cli_runner.h"
+#include "tests/sim/input_error.h"
 
 namespace mlasim {
 namespace {
@@ -31,15 +32,6 @@ const std::string kMpftK4 = MLASIM_SOURCE_DIR "/configs/clusters/mpft-k4.yaml";
 std::string h800_scenario(const std::string& extra = "") {
   return "include: " + kTeaching + "\nhardware:\n  include: " + kH800 +
          "\n  gpu: {type: roofline}\n" + extra;
-}
-
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "no error";
 }
 
 ConfigNode load(const std::string& text, const std::vector<std::string>& sets = {}) {

@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "models/hbm/hbm_engine.h"
@@ -37,6 +38,18 @@ std::vector<int64_t> completions(HbmParams p, HbmFastPath fast, const std::vecto
   loop.run();
   if (totals) *totals = hbm.totals();
   return done;
+}
+
+// Two runs of the same traffic agree on the counters every path must keep exactly.
+void expect_same_totals(const HbmTotals& a, const HbmTotals& b, const std::string& what) {
+  EXPECT_EQ(a.activates, b.activates) << what;
+  EXPECT_EQ(a.precharges, b.precharges) << what;
+  EXPECT_EQ(a.row_hits, b.row_hits) << what;
+  EXPECT_EQ(a.refreshes, b.refreshes) << what;
+  EXPECT_EQ(a.read_bursts + a.write_bursts, b.read_bursts + b.write_bursts) << what;
+  EXPECT_EQ(a.queue_integral, b.queue_integral) << what;
+  EXPECT_EQ(a.intake_integral, b.intake_integral) << what;
+  EXPECT_EQ(a.bank_open_integral, b.bank_open_integral) << what;
 }
 
 std::vector<Issue> mixed_traffic(uint64_t seed) {
@@ -79,10 +92,7 @@ TEST(HbmFastPath, SameCompletionTimesOnMixedTraffic) {
         ASSERT_GE(slow[i], 0) << "request " << i << " never completed";
         ASSERT_EQ(slow[i], fast[i]) << "seed " << seed << " request " << i;
       }
-      EXPECT_EQ(a.activates, b.activates);
-      EXPECT_EQ(a.row_hits, b.row_hits);
-      EXPECT_EQ(a.queue_integral, b.queue_integral);
-      EXPECT_EQ(a.intake_integral, b.intake_integral);
+      expect_same_totals(a, b, "seed " + std::to_string(seed));
     }
   }
 }
@@ -110,11 +120,9 @@ TEST(HbmFastPath, SameCompletionTimesOnConcurrentStreams) {
       for (size_t i = 0; i < slow.size(); ++i) {
         ASSERT_EQ(slow[i], fast[i]) << "variant " << variant << " request " << i;
       }
-      EXPECT_EQ(a.queue_integral, b.queue_integral);
-      EXPECT_EQ(a.intake_integral, b.intake_integral);
-      EXPECT_EQ(a.bank_open_integral, b.bank_open_integral)
-          << "variant " << variant << " path " << static_cast<int>(f);
-      EXPECT_EQ(a.read_bursts + a.write_bursts, b.read_bursts + b.write_bursts);
+      expect_same_totals(
+          a, b,
+          "variant " + std::to_string(variant) + " path " + std::to_string(static_cast<int>(f)));
     }
   }
 }
@@ -168,12 +176,7 @@ TEST(HbmFastPath, SameCompletionTimesOnAClosedLoopStream) {
       ASSERT_GE(slow[i], 0) << "variant " << variant << " request " << i << " never completed";
       ASSERT_EQ(slow[i], fast[i]) << "variant " << variant << " request " << i;
     }
-    EXPECT_EQ(a.activates, b.activates);
-    EXPECT_EQ(a.precharges, b.precharges);
-    EXPECT_EQ(a.row_hits, b.row_hits);
-    EXPECT_EQ(a.queue_integral, b.queue_integral);
-    EXPECT_EQ(a.intake_integral, b.intake_integral);
-    EXPECT_EQ(a.bank_open_integral, b.bank_open_integral);
+    expect_same_totals(a, b, "variant " + std::to_string(variant));
   }
 }
 
@@ -208,12 +211,7 @@ TEST(HbmParallel, SameCompletionsInTheSameOrderOnAnyThreadCount) {
           ASSERT_EQ(order_a.size(), traffic[t].size());
           ASSERT_EQ(serial, parallel) << "traffic " << t << " threads " << threads;
           ASSERT_EQ(order_a, order_b) << "traffic " << t << " threads " << threads;
-          EXPECT_EQ(a.activates, b.activates);
-          EXPECT_EQ(a.row_hits, b.row_hits);
-          EXPECT_EQ(a.refreshes, b.refreshes);
-          EXPECT_EQ(a.queue_integral, b.queue_integral);
-          EXPECT_EQ(a.intake_integral, b.intake_integral);
-          EXPECT_EQ(a.bank_open_integral, b.bank_open_integral);
+          expect_same_totals(a, b, "threads " + std::to_string(threads));
         }
       }
     }
