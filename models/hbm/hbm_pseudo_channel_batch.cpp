@@ -183,7 +183,7 @@ HbmPseudoChannel::Batch HbmPseudoChannel::batch_rounds(int64_t limit, uint64_t& 
       dirty_ |= uint64_t{1} << b;
     }
   }
-  uint32_t next_fresh = 0;
+  uint32_t next_fresh = fresh ? 0 : n;  // adm_bank is only set when admissions were looked at
   while (rows_inside) {
     while (next_fresh < n && !((fresh >> adm_bank[next_fresh]) & 1))
       ++next_fresh;
