@@ -98,21 +98,6 @@ const ConfigNode* ConfigNode::at_path(std::string_view dotted) const {
   return node;
 }
 
-void ConfigNode::merge_from(const ConfigNode& overlay) {
-  if (overlay.is_map() && is_map()) {
-    for (const auto& [k, v] : overlay.map_) {
-      if (ConfigNode* mine = find(k)) {
-        mine->merge_from(v);
-      } else {
-        map_.emplace_back(k, v);
-      }
-    }
-    loc_ = overlay.loc_;
-    return;
-  }
-  *this = overlay;
-}
-
 namespace {
 
 // True when both are mappings that name a component type and the types differ.
@@ -133,22 +118,30 @@ void ConfigNode::mark_inherited() {
     item.mark_inherited();
 }
 
+void ConfigNode::merge_from(const ConfigNode& overlay) {
+  merge(overlay, false);
+}
+
 void ConfigNode::merge_layer(const ConfigNode& overlay) {
+  merge(overlay, true);
+}
+
+void ConfigNode::merge(const ConfigNode& overlay, bool layer) {
   if (overlay.is_map() && is_map()) {
-    if (changes_type(*this, overlay)) {
+    if (layer && changes_type(*this, overlay)) {
       for (auto& [k, v] : map_)
         v.mark_inherited();
     }
     for (const auto& [k, v] : overlay.map_) {
       if (ConfigNode* mine = find(k)) {
-        mine->merge_layer(v);
+        mine->merge(v, layer);
       } else {
         map_.emplace_back(k, v);
       }
     }
     loc_ = overlay.loc_;
     // A mapping both layers wrote is the later one's: its own key must exist for the new type.
-    inherited_ = inherited_ && overlay.inherited_;
+    if (layer) inherited_ = inherited_ && overlay.inherited_;
     return;
   }
   *this = overlay;

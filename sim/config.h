@@ -81,6 +81,9 @@ class ConfigNode {
  private:
   Kind kind_ = Kind::Null;
   std::string scalar_;
+  // merge_from (layer false) or merge_layer (true).
+  void merge(const ConfigNode& overlay, bool layer);
+
   std::vector<std::pair<std::string, ConfigNode>> map_;
   std::vector<ConfigNode> seq_;
   SourceLoc loc_;
