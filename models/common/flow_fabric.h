@@ -56,6 +56,7 @@ class FlowFabric : public Fabric {
   uint64_t rate_recomputations = 0;
   uint64_t flows_rerated = 0;   // flows whose rate a recomputation set (new or changed)
   uint64_t paths_restored = 0;  // flows on links put back in route order as shadows went off
+  uint64_t marks_cleared = 0;   // times every recomputation mark was reset (the epoch wrapped)
 
   // Test hooks, for tests only. Shadows are switched off at the first injection at or after
   // t_ps, by the fallback a route that breaks their rule takes (0: off from the start).

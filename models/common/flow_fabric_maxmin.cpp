@@ -236,6 +236,7 @@ void FlowFabric::clear_marks() {
   for (Hot& h : hot_)
     h.mark = 0;
   recompute_epoch_ = 0;
+  ++marks_cleared;
 }
 
 // Flows are listed on their rate links only: a shadow's list would be its twin's (see

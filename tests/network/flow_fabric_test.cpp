@@ -84,7 +84,7 @@ const std::vector<std::string> kFiles{"messages.csv", "links.csv", "link_timeser
 
 struct HookedRun {
   nlohmann::json summary;
-  uint64_t paths_restored = 0, recomputations = 0;
+  uint64_t paths_restored = 0, recomputations = 0, marks_cleared = 0;
 };
 
 // Runs the scenario in this process at flow level with `hook` applied to the fabric before the
@@ -101,7 +101,7 @@ HookedRun run_flow_here(const std::vector<std::string>& sets, const fs::path& di
   fs::create_directories(dir);
   r.sim->write_extra_results(dir);
   const auto& flow = dynamic_cast<const FlowFabric&>(r.fabric());
-  return {r.summary, flow.paths_restored, flow.rate_recomputations};
+  return {r.summary, flow.paths_restored, flow.rate_recomputations, flow.marks_cleared};
 }
 
 // The same in a child process (SystemC runs once per process); its summary is returned.
@@ -188,6 +188,9 @@ TEST(FlowFabric, EpochWrapAndGenerationCarryLeaveResultsUnchanged) {
   });
   expect_conserved(wrapped.summary, "wrapped");
   EXPECT_GT(wrapped.recomputations, 40u) << "the epoch must wrap mid-run";
+  // Results alone cannot show a missing clear: marks left from before the wrap lie near the
+  // top of the range and would only collide 2^32 epochs later. The wrap must clear them once.
+  EXPECT_EQ(wrapped.marks_cleared, 1u) << "the epoch wrapped without clearing the marks";
   fs::path plain;
   const auto s =
       nettest::run_cli_yaml(scenario(), {"network.fidelity=flow", sets[0]}, "plain", &plain);
