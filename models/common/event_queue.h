@@ -162,6 +162,8 @@ class FabricEventQueue {
   std::vector<std::vector<FabricEvent>> spill_;  // by slot: its events past kInline
   std::array<uint64_t, kSlots / 64> bits_{};     // non-empty slots
   size_t peek_ = kSlots;                         // the next occupied slot, for ahead()
+  size_t presorted_ = kSlots;                    // the slot advance() last sorted ahead
+  uint32_t presorted_n_ = 0;                     // its events then
   RadixEventHeap far_;                           // events beyond the wheel
   uint64_t floor_ = 0;
   size_t size_ = 0;
