@@ -4,7 +4,11 @@
 //
 // A timing wheel over the near future, with a radix heap for the far future. The wheel has
 // kSlots slots of 2^kSlotBits ps each, covering the kSlots slot-widths from the current slot
-// on; an event due in it is appended to its slot's list (no ordering work at push). When the
+// on; an event due in it is appended to its slot's list (no ordering work at push). A slot's
+// first kInline events live in one flat array, in the slot's own cache lines, and its count in
+// a small array, so that a push touches one line near the others in use (separate vectors per
+// slot cost a dependent miss on the vector, then one on its buffer); only events past kInline
+// go to the slot's spill vector. When the
 // current slot runs out, the next non-empty one is found in a bitmap, its few events are
 // sorted stably by time and taken from the front; an event scheduled into the current slot
 // (or before it) is inserted in order there. Events beyond the wheel wait in the radix heap
@@ -69,8 +73,8 @@ class RadixEventHeap {
 
 class FabricEventQueue {
  public:
-  FabricEventQueue() : slots_(kSlots) {}
-  // Not copied or moved: head_ and end_ point into cur_.
+  FabricEventQueue() : inline_(kSlots), spill_(kSlots) {}
+  // Not copied or moved: head_ and end_ point into cur_ or a slot's lines.
   FabricEventQueue(const FabricEventQueue&) = delete;
   FabricEventQueue& operator=(const FabricEventQueue&) = delete;
   bool empty() const { return size_ == 0; }
@@ -82,9 +86,7 @@ class FabricEventQueue {
     if (slot <= cursor_) {
       insert_current(e);
     } else if (slot - cursor_ < kSlots) {
-      const size_t i = slot & kMask;
-      slots_[i].push_back(e);
-      bits_[i >> 6] |= uint64_t{1} << (i & 63);
+      push_slot(slot & kMask, e);
     } else {
       push_far(e);
     }
@@ -110,7 +112,8 @@ class FabricEventQueue {
   const FabricEvent* ahead(size_t k) const {
     if (k < static_cast<size_t>(end_ - head_)) return head_ + k;
     const size_t j = k - static_cast<size_t>(end_ - head_);
-    return peek_ != nullptr && j < peek_->size() ? &(*peek_)[j] : nullptr;
+    if (peek_ == kSlots || j >= count_[peek_]) return nullptr;
+    return j < kInline ? &inline_[peek_].e[j] : &spill_[peek_][j - kInline];
   }
   FabricEvent pop_front() {
     const FabricEvent e = *head_;
@@ -126,22 +129,42 @@ class FabricEventQueue {
   static constexpr int kSlotBits = 10;  // 1.024 ns per slot
   static constexpr size_t kSlots = 4096;
   static constexpr size_t kMask = kSlots - 1;
+  static constexpr uint32_t kInline = 16;  // events a slot holds in its own lines (256 B)
+  struct alignas(64) SlotEvents {
+    std::array<FabricEvent, kInline> e;
+  };
+  [[gnu::always_inline]] void push_slot(size_t i, FabricEvent e) {
+    const uint32_t n = count_[i]++;
+    if (n < kInline) [[likely]] {
+      inline_[i].e[n] = e;
+    } else {
+      spill_[i].push_back(e);
+    }
+    bits_[i >> 6] |= uint64_t{1} << (i & 63);
+  }
   void insert_current(FabricEvent e);
   // Rare (beyond the wheel), so out of line: push() inlines into the per-hop path.
   [[gnu::noinline]] void push_far(FabricEvent e) { far_.push(e); }
   void advance();
   // The first slot from `start` on (cyclically) that holds events, or kSlots when none does.
   size_t next_occupied(size_t start) const;
-  std::vector<FabricEvent> cur_;  // the current slot's events by time, from head_ on
-  // The current slot's next event and its end, as pointers into cur_ (the per-event path reads
-  // no vector size); set again whenever cur_ changes.
+  // The current slot's events by time, from head_ on: in the slot's own lines when they all fit
+  // there and none was inserted since (in_slot_), else in cur_.
+  std::vector<FabricEvent> cur_;
+  // The current slot's next event and its end (the per-event path reads no vector size); set
+  // again whenever cur_ changes.
   const FabricEvent* head_ = nullptr;
   const FabricEvent* end_ = nullptr;
-  uint64_t cursor_ = 0;  // number of the current slot (time >> kSlotBits)
-  std::vector<std::vector<FabricEvent>> slots_;
-  std::array<uint64_t, kSlots / 64> bits_{};        // non-empty slots
-  const std::vector<FabricEvent>* peek_ = nullptr;  // the next occupied slot, for ahead()
-  RadixEventHeap far_;                              // events beyond the wheel
+  bool in_slot_ = false;
+  uint64_t cursor_ = 0;                          // number of the current slot (time >> kSlotBits)
+  std::vector<SlotEvents> inline_;               // by slot: its first kInline events
+  std::array<uint32_t, kSlots> count_{};         // by slot: its events
+  std::vector<std::vector<FabricEvent>> spill_;  // by slot: its events past kInline
+  std::array<uint64_t, kSlots / 64> bits_{};     // non-empty slots
+  size_t peek_ = kSlots;                         // the next occupied slot, for ahead()
+  size_t presorted_ = kSlots;                    // the slot advance() last sorted ahead
+  uint32_t presorted_n_ = 0;                     // its events then
+  RadixEventHeap far_;                           // events beyond the wheel
   uint64_t floor_ = 0;
   size_t size_ = 0;
 };

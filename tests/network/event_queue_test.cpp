@@ -11,8 +11,11 @@
 namespace mlasim {
 namespace {
 
-TEST(FabricEventQueue, MatchesAStableReferenceOrder) {
-  std::mt19937_64 rng(7);
+// Pushes up to max_pushes - 1 events a round at times drawn by `draw` (ps after now), takes out
+// everything due a little later, and checks every event against the reference.
+template <class Draw>
+void check_against_reference(uint64_t seed, int rounds, int max_pushes, Draw draw) {
+  std::mt19937_64 rng(seed);
   FabricEventQueue q;
   std::multimap<uint64_t, uint32_t> ref;
   uint64_t now = 0;
@@ -23,20 +26,10 @@ TEST(FabricEventQueue, MatchesAStableReferenceOrder) {
     ref.emplace(t, next_id);
     ++next_id;
   };
-  for (int round = 0; round < 20000; ++round) {
-    const int pushes = static_cast<int>(rng() % 4);
+  for (int round = 0; round < rounds; ++round) {
+    const int pushes = static_cast<int>(rng() % static_cast<uint64_t>(max_pushes));
     for (int i = 0; i < pushes; ++i) {
-      const uint64_t kind = rng() % 10;
-      uint64_t dt;
-      if (kind < 3) {
-        dt = 0;  // same time as now: behind every event of that time
-      } else if (kind < 7) {
-        dt = rng() % 2000;  // within a slot or two
-      } else if (kind < 9) {
-        dt = rng() % 3'000'000;  // across the wheel
-      } else {
-        dt = 5'000'000 + rng() % 200'000'000;  // beyond it
-      }
+      const uint64_t dt = draw(rng);
       push(now + dt - dt % 3);  // coarse times: many equal
     }
     ASSERT_EQ(q.size(), ref.size());
@@ -64,7 +57,29 @@ TEST(FabricEventQueue, MatchesAStableReferenceOrder) {
   }
   EXPECT_TRUE(ref.empty());
   EXPECT_TRUE(q.empty());
-  EXPECT_GT(popped, 20000u);
+  EXPECT_EQ(popped, next_id);
+  EXPECT_GT(popped, static_cast<uint64_t>(rounds));
+}
+
+TEST(FabricEventQueue, MatchesAStableReferenceOrder) {
+  check_against_reference(7, 20000, 4, [](std::mt19937_64& rng) -> uint64_t {
+    const uint64_t kind = rng() % 10;
+    if (kind < 3) return 0;                  // same time as now: behind its equals
+    if (kind < 7) return rng() % 2000;       // within a slot or two
+    if (kind < 9) return rng() % 3'000'000;  // across the wheel
+    return 5'000'000 + rng() % 200'000'000;  // beyond it
+  });
+}
+
+// Dozens of events per slot: slots that overflow their own lines into the spill vector, and
+// pushes into the current slot while it is read in place.
+TEST(FabricEventQueue, KeepsTheOrderWhenSlotsOverflow) {
+  check_against_reference(11, 3000, 100, [](std::mt19937_64& rng) -> uint64_t {
+    const uint64_t kind = rng() % 10;
+    if (kind < 2) return 0;
+    if (kind < 9) return rng() % 4000;  // a few slots ahead, 20 or more events each
+    return rng() % 3'000'000;
+  });
 }
 
 }  // namespace
