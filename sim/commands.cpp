@@ -14,9 +14,11 @@
 #include "sim/builtin_components.h"
 #include "sim/embedded_default.h"
 #include "sim/errors.h"
+#include "sim/interrupt.h"
 #include "sim/results.h"
 #include "sim/scenario_model.h"
 #include "sim/simulation.h"
+#include "sim/subprocess.h"
 #include "sim/version.h"
 #include "workloads/trace.h"
 
@@ -39,21 +41,33 @@ struct RunOptions {
   std::string out;
   bool no_plots = false;
   bool full_summary = false;
+  bool out_given = false;
 };
 
-void run_plots(const std::filesystem::path& dir, const Logger& log) {
+void run_plots(const std::filesystem::path& dir, const Logger& log, Interrupts* interrupts) {
   const std::filesystem::path script = std::filesystem::path(MLASIM_SCRIPTS_DIR) / "plot_run.py";
   if (!std::filesystem::exists(script)) {
     log.warn("plots skipped: {} not found", script.string());
     return;
   }
-  const std::string cmd =
-      fmt::format("'{}' '{}' '{}' >&2", MLASIM_PYTHON, script.string(), dir.string());
   std::fflush(stdout);  // the table first: the script writes to the same terminal
-  if (std::system(cmd.c_str()) != 0) log.warn("plot script failed: {}", cmd);
+  ChildOptions io;
+  io.stdout_to_stderr = true;
+  const ChildStatus st = run_child({MLASIM_PYTHON, script.string(), dir.string()}, io, interrupts);
+  if (!st.ok()) {
+    log.warn("plot script failed ({}): {} {} {}",
+             st.signal ? "killed by " + Interrupts::signal_name(st.signal)
+                       : fmt::format("exit {}", st.exit_code),
+             MLASIM_PYTHON, script.string(), dir.string());
+  }
 }
 
 int do_run(const RunOptions& o, const GlobalOptions& g, const std::vector<std::string>& argv) {
+  if (o.out_given && o.out.empty()) throw InputError("--out: the results folder name is empty");
+  if (!o.out.empty() && std::filesystem::exists(o.out) && !std::filesystem::is_directory(o.out)) {
+    throw InputError(fmt::format("--out {}: exists and is not a folder", o.out));
+  }
+  if (g.interrupts) g.interrupts->set_note("; the run did not finish");
   ConfigNode root = load_scenario(o.config, o.sets);
   Components comps = make_builtin_components();
   Simulation sim(root, comps, g.level());
@@ -63,9 +77,26 @@ int do_run(const RunOptions& o, const GlobalOptions& g, const std::vector<std::s
   // The folder may hold an earlier run (of another scenario, or one killed half-way): none of
   // its results may stay beside this run's.
   clear_run_outputs(out);
+  if (g.interrupts) {
+    g.interrupts->set_note(
+        fmt::format("; {} holds no summary.json: the run did not finish", out.string()));
+  }
   sim.context().log.verbose("elaborated {} GPUs; running", sim.num_gpus());
   sim.run(RunControl{!g.quiet && ::isatty(STDERR_FILENO) != 0});
 
+  std::ostringstream csv;
+  write_stats_csv_header(csv);
+  sim.context().stats.to_csv(csv);
+  const nlohmann::ordered_json summary = sim.summary();
+  write_file_atomic(out / "config.resolved.yaml", sim.resolved_config().to_yaml());
+  write_file_atomic(out / "stats.json", sim.context().stats.to_json().dump(1) + "\n");
+  write_file_atomic(out / "stats.csv", csv.str());
+  std::string timeline = sim.timeline_text();
+  timeline += '\n';
+  write_file_atomic(out / "timeline.json", timeline);
+  sim.write_extra_results(out);
+
+  // run.json says when the run finished: written once every other result is in place.
   nlohmann::ordered_json meta;
   std::string cmdline;
   for (const auto& a : argv)
@@ -77,26 +108,19 @@ int do_run(const RunOptions& o, const GlobalOptions& g, const std::vector<std::s
   meta["seed"] = sim.scenario().seed;
   meta["sim_wall_s"] = sim.wall_seconds();
   meta["finished_at_unix_s"] = static_cast<int64_t>(std::time(nullptr));
-
-  std::ostringstream csv;
-  write_stats_csv_header(csv);
-  sim.context().stats.to_csv(csv);
-  const nlohmann::ordered_json summary = sim.summary();
-  write_file_atomic(out / "config.resolved.yaml", sim.resolved_config().to_yaml());
   write_file_atomic(out / "run.json", meta.dump(2) + "\n");
-  write_file_atomic(out / "stats.json", sim.context().stats.to_json().dump(1) + "\n");
-  write_file_atomic(out / "stats.csv", csv.str());
-  std::string timeline = sim.timeline_text();
-  timeline += '\n';
-  write_file_atomic(out / "timeline.json", timeline);
-  sim.write_extra_results(out);
   write_file_atomic(out / "summary.json", summary.dump(2) + "\n");  // last: marks completion
+  if (g.interrupts) {
+    g.interrupts->set_note(
+        fmt::format("; the results in {} are complete, the plots are not", out.string()));
+  }
 
   if (!g.quiet) {
     fmt::print("{}", format_summary_table(summary, o.full_summary));
     fmt::print("results: {}/\n", out.string());
   }
-  if (!o.no_plots) run_plots(out, sim.context().log);
+  if (!o.no_plots) run_plots(out, sim.context().log, g.interrupts);
+  if (g.interrupts) g.interrupts->set_note("");
   return kExitOk;
 }
 
@@ -109,11 +133,13 @@ void register_run_command(CLI::App& app, CommandAction& action, const GlobalOpti
       "run", "Run a scenario (the embedded default when no CONFIG is given) and write results");
   cmd->add_option("config", opts->config, "scenario YAML file")->check(CLI::ExistingFile);
   cmd->add_option("--set", opts->sets, "override a key: a.b.c=value (repeatable)");
-  cmd->add_option("-o,--out", opts->out, "results folder (default results/<scenario name>)");
+  CLI::Option* out =
+      cmd->add_option("-o,--out", opts->out, "results folder (default results/<scenario name>)");
   cmd->add_flag("--no-plots", opts->no_plots, "do not draw plots after the run");
   cmd->add_flag("--full", opts->full_summary,
                 "print every summary figure, not only the headline ones");
-  cmd->callback([opts, &action, &global, argv] {
+  cmd->callback([opts, out, &action, &global, argv] {
+    opts->out_given = out->count() > 0;
     action = [opts, &global, argv] { return do_run(*opts, global, argv); };
   });
 }

@@ -13,9 +13,12 @@
 
 namespace mlasim {
 
+class Interrupts;
+
 struct GlobalOptions {
   bool quiet = false;
   int verbose = 0;
+  Interrupts* interrupts = nullptr;  // main()'s signal watcher; null in tests
   LogLevel level() const {
     if (quiet) return LogLevel::Quiet;
     return verbose >= 2 ? LogLevel::Debug : verbose == 1 ? LogLevel::Verbose : LogLevel::Info;

@@ -200,7 +200,8 @@ ConfigNode from_yaml(const YAML::Node& y, const std::string& file, const std::st
         std::string child_path = path.empty() ? key : path + "." + key;
         if (out.find(key)) throw_config_error(kloc, child_path, "duplicate key");
         ConfigNode child = from_yaml(kv.second, file, child_path);
-        if (child.loc().line == 0) child.set_loc(kloc);
+        // A key with no value: its (null) node is placed at the next token, not on the key's line.
+        if (child.loc().line == 0 || child.is_null()) child.set_loc(kloc);
         out.set(key, std::move(child));
       }
       return out;

@@ -1,5 +1,6 @@
 // mlasim: the command-line entry point. Parses the command, runs it, maps errors to exit codes:
-// 0 success, 2 bad input, 3 simulation failure, 1 internal error (DESIGN.md §6).
+// 0 success, 2 bad input, 3 simulation failure, 1 internal error (DESIGN.md §6); 128 + the
+// signal when interrupted by SIGINT, SIGTERM or SIGHUP (sim/interrupt.h).
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 #include <systemc>
@@ -15,6 +16,7 @@
 #include "models/hbm/calibrate_command.h"
 #include "sim/commands.h"
 #include "sim/errors.h"
+#include "sim/interrupt.h"
 #include "sim/sweep.h"
 #include "sim/version.h"
 #if __has_include("workloads/kernels/kernels_command.h")
@@ -35,14 +37,17 @@ int dispatch(int argc, char** argv) {
   app.set_version_flag("--version", std::string(version()));
   app.require_subcommand(1);
   app.fallthrough();  // -q/-v also work after the subcommand's name
+  // Before any thread starts: every thread inherits the blocked signals.
+  Interrupts interrupts;
   GlobalOptions global;
+  global.interrupts = &interrupts;
   app.add_flag("-q,--quiet", global.quiet, "print only errors");
   app.add_flag("-v,--verbose", global.verbose, "more detail (repeat for debug)");
   CommandAction action;
   register_run_command(app, action, global, args);
   register_validate_command(app, action, global);
   register_list_command(app, action);
-  register_sweep_command(app, action);
+  register_sweep_command(app, action, global);
   register_trace_command(app, action);
   register_calibrate_command(app, action);
 #ifdef MLASIM_HAS_KERNELS

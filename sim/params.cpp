@@ -114,7 +114,12 @@ ParamReader::ParamReader(const ConfigNode* node, std::string path,
 const ConfigNode* ParamReader::child(std::string_view key) const {
   if (!node_) return nullptr;
   const ConfigNode* n = node_->find(key);
-  return (n && !n->is_null()) ? n : nullptr;
+  // `key:` with nothing after it (or `--set key=`) is a slip, not a request for the default.
+  if (n && n->is_null()) {
+    throw_config_error(n->loc(), join_path(path_, key),
+                       "has no value (give one, or leave the key out for its default)");
+  }
+  return n;
 }
 
 void ParamReader::missing(std::string_view key) const {

@@ -17,8 +17,25 @@
 
 namespace mlasim {
 
-void write_file_atomic(const std::filesystem::path& path, std::string_view content) {
+std::mutex& results_write_lock() {
+  static std::mutex lock;
+  return lock;
+}
+
+void write_file_atomic(const std::filesystem::path& where, std::string_view content) {
+  std::lock_guard<std::mutex> guard(results_write_lock());
   std::error_code ec;
+  // A link is written through (its target replaced), not replaced by a file; anything but a
+  // regular file (a device, a pipe, a folder) is refused rather than renamed over.
+  std::filesystem::path path = where;
+  if (std::filesystem::is_symlink(where, ec)) {
+    path = std::filesystem::weakly_canonical(where, ec);
+    if (ec) throw InputError(fmt::format("{}: cannot follow the link", where.string()));
+  }
+  const auto st = std::filesystem::status(path, ec);
+  if (std::filesystem::exists(st) && !std::filesystem::is_regular_file(st)) {
+    throw InputError(fmt::format("{}: exists and is not a regular file", where.string()));
+  }
   if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), ec);
   const std::filesystem::path tmp =
       path.parent_path() / fmt::format(".{}.tmp.{}", path.filename().string(), ::getpid());
@@ -146,6 +163,21 @@ void clear_run_outputs(const std::filesystem::path& dir) {
                                    (dir / name).string(), ec.message()));
     }
   }
+  // Temporary files are named ".<name>.tmp.<pid>" (write_file_atomic).
+  std::error_code ec;
+  std::vector<std::filesystem::path> stale;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string f = e.path().filename().string();
+    const size_t tmp = f.rfind(".tmp.");
+    if (f.size() < 2 || f[0] != '.' || tmp == std::string::npos || tmp < 2) continue;
+    const std::string pid = f.substr(tmp + 5);
+    if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    const std::string name = f.substr(1, tmp - 1);
+    const auto& names = run_output_files();
+    if (std::find(names.begin(), names.end(), name) != names.end()) stale.push_back(e.path());
+  }
+  for (const auto& p : stale)
+    std::filesystem::remove(p, ec);
 }
 
 std::string format_summary_table(const nlohmann::ordered_json& summary, bool full) {

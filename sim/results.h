@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,6 +17,10 @@
 namespace mlasim {
 
 void write_file_atomic(const std::filesystem::path& path, std::string_view content);
+// Held by write_file_atomic() from the temporary file's creation to its rename, and taken for
+// good by the interrupt watcher (sim/interrupt.h) before it ends the process: a signal never
+// leaves a temporary file behind. Process-wide by nature, like the signals it guards against.
+std::mutex& results_write_lock();
 
 // The names of every file `mlasim run` and its plot script (scripts/plot_run.py) may write into
 // a run's folder, summary.json first.
@@ -23,7 +28,9 @@ const std::vector<std::string>& run_output_files();
 
 // Removes from `dir` what an earlier run left there, before a new run writes anything: first
 // summary.json (so that a folder is never taken for a finished run while it holds a mix), then
-// every other file of run_output_files(). Other files in `dir` are the user's and stay.
+// every other file of run_output_files(), and the temporary files of write_file_atomic() that a
+// killed run (SIGKILL, a crash of the machine) left for any of them. Other files in `dir` are
+// the user's and stay.
 void clear_run_outputs(const std::filesystem::path& dir);
 
 // Terminal table of a summary: key, value, unit (the unit comes from the key's suffix). With

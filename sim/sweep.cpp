@@ -2,8 +2,6 @@
 #include "sim/sweep.h"
 
 #include <fmt/format.h>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <nlohmann/json.hpp>
 
 #include <atomic>
@@ -15,14 +13,17 @@
 #include <mutex>
 #include <set>
 #include <sstream>
+#include <system_error>
 #include <thread>
 
 #include "sim/builtin_components.h"
 #include "sim/commands.h"
 #include "sim/config.h"
 #include "sim/errors.h"
+#include "sim/interrupt.h"
 #include "sim/results.h"
 #include "sim/simulation.h"
+#include "sim/subprocess.h"
 
 namespace mlasim {
 
@@ -59,6 +60,26 @@ std::string shell_word(const std::string& s) {
   return plain ? s : shell_quote(s);
 }
 
+// FNV-1a over the resolved base scenario and the `set` list: a fingerprint, not a security
+// hash (it only tells an edited sweep from the one a folder was run with).
+std::string base_digest(const ConfigNode& base, const std::vector<std::string>& sets) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  auto add = [&h](std::string_view s) {
+    for (const unsigned char c : s) {
+      h ^= c;
+      h *= 0x100000001b3ULL;
+    }
+    h ^= 0xff;  // separator: ("ab", "c") and ("a", "bc") differ
+    h *= 0x100000001b3ULL;
+  };
+  add(base.to_yaml());
+  for (const auto& s : sets)
+    add(s);
+  return fmt::format("{:016x}", h);
+}
+
+}  // namespace
+
 nlohmann::ordered_json point_json(const SweepPoint& p) {
   nlohmann::ordered_json j;
   j["index"] = p.index;
@@ -66,10 +87,9 @@ nlohmann::ordered_json point_json(const SweepPoint& p) {
   for (const auto& [k, v] : p.overrides)
     o[k] = v;
   j["overrides"] = o;
+  j["base_digest"] = p.base_digest;
   return j;
 }
-
-}  // namespace
 
 void SweepAxisParams::validate(const ParamCheck& c) const {
   const int forms =
@@ -135,6 +155,8 @@ Sweep load_sweep(const fs::path& file) {
                        fmt::format("cannot open file '{}'", s.base_path.string()));
   }
 
+  const std::string digest = base_digest(load_config_file(s.base_path), s.params.set);
+
   // Dimensions: each zip tag is one dimension, each untagged axis its own; first seen first.
   struct Dim {
     std::vector<size_t> axes;
@@ -192,6 +214,7 @@ Sweep load_sweep(const fs::path& file) {
   for (size_t i = 0; i < total; ++i) {
     SweepPoint p;
     p.index = i;
+    p.base_digest = digest;
     size_t rest = i;
     std::vector<size_t> digit(dims.size());
     for (size_t d = dims.size(); d-- > 0;) {
@@ -255,23 +278,30 @@ bool point_is_complete(const fs::path& dir, const SweepPoint& point) {
     if (nlohmann::ordered_json::parse(p) != point_json(point)) return false;
     std::ifstream s(dir / "summary.json");
     if (!s) return false;
-    return nlohmann::json::parse(s).is_object();
+    const nlohmann::json summary = nlohmann::json::parse(s);
+    return summary.is_object() && !summary.empty();
   } catch (const nlohmann::json::exception&) {
     return false;
   }
 }
 
-size_t merge_sweep(const Sweep& sweep, const fs::path& out_dir) {
+size_t merge_sweep(const Sweep& sweep, const fs::path& out_dir,
+                   std::vector<std::string>* left_out) {
   std::vector<std::string> columns;
   std::set<std::string> seen;
   std::vector<std::pair<const SweepPoint*, nlohmann::ordered_json>> rows;
   for (const auto& p : sweep.points) {
-    std::ifstream in(out_dir / p.dir_name() / "summary.json");
+    const fs::path dir = out_dir / p.dir_name();
+    std::ifstream in(dir / "summary.json");
     if (!in) continue;
     nlohmann::ordered_json j;
     try {
       j = nlohmann::ordered_json::parse(in);
     } catch (const nlohmann::json::exception&) {
+    }
+    // Only a finished run of this very point (not of an edited sweep's) makes a row.
+    if (!point_is_complete(dir, p)) {
+      if (left_out) left_out->push_back(p.dir_name());
       continue;
     }
     for (const auto& [k, v] : j.items()) {
@@ -354,20 +384,33 @@ struct SweepOptions {
   bool no_plots = false;
 };
 
-int run_sweep(const SweepOptions& o) {
+int run_sweep(const SweepOptions& o, const GlobalOptions& g) {
   Sweep sweep = load_sweep(o.file);
   const fs::path out_dir =
       o.out.empty() ? fs::path("results") / "sweeps" / sweep.params.name : fs::path(o.out);
   size_t shard = 0, shards = 1;
   if (!o.shard.empty()) {
     char slash = 0;
+    long long i = -1, n = 0;
     std::istringstream in(o.shard);
-    if (!(in >> shard >> slash >> shards) || slash != '/' || shards == 0 || shard >= shards ||
-        !in.eof()) {
+    if (!(in >> i >> slash >> n) || slash != '/' || n <= 0 || i < 0 || i >= n || !in.eof()) {
       throw InputError(fmt::format("--shard '{}': expected i/N with 0 <= i < N", o.shard));
     }
+    shard = static_cast<size_t>(i);
+    shards = static_cast<size_t>(n);
   }
   if (o.jobs < 1) throw InputError("--jobs must be >= 1");
+  if (o.merge_only && !o.shard.empty()) {
+    throw InputError("--merge gathers the points of every shard: give it without --shard");
+  }
+  if (o.merge_only && !fs::is_directory(out_dir)) {
+    throw InputError(
+        fmt::format("--merge: {} is not a sweep folder (nothing was run there)", out_dir.string()));
+  }
+  if (fs::exists(out_dir) && !fs::is_directory(out_dir)) {
+    throw InputError(fmt::format("{}: exists and is not a folder (--out names the sweep's folder)",
+                                 out_dir.string()));
+  }
   if (!o.merge_only) validate_sweep_points(sweep);
   fs::create_directories(out_dir);
   write_file_atomic(out_dir / "sweep.resolved.yaml", [&] {
@@ -396,8 +439,15 @@ int run_sweep(const SweepOptions& o) {
     std::atomic<size_t> next{0};
     std::atomic<size_t> done{0}, skipped{0}, bad{0};
     std::mutex print;
+    std::atomic<bool> stop{false};
+    if (g.interrupts) {
+      g.interrupts->set_handler([&stop](int) {
+        stop = true;
+        return true;  // the workers see it when their points end (the signal reached them)
+      });
+    }
     auto worker = [&] {
-      for (size_t i = next++; i < mine.size(); i = next++) {
+      for (size_t i = next++; i < mine.size() && !stop.load(); i = next++) {
         const SweepPoint& p = sweep.points[mine[i]];
         const fs::path dir = out_dir / p.dir_name();
         std::string label;
@@ -411,40 +461,72 @@ int run_sweep(const SweepOptions& o) {
         fs::remove_all(dir, ec);
         fs::create_directories(dir);
         write_file_atomic(dir / "point.json", point_json(p).dump(2) + "\n");
-        std::string cmd =
-            fmt::format("{} -q run {} --no-plots --out {}", shell_quote(exe),
-                        shell_quote(sweep.base_path.string()), shell_quote(dir.string()));
-        for (const auto& s : sweep.params.set)
-          cmd += " --set " + shell_quote(s);
-        for (const auto& [k, v] : p.overrides)
-          cmd += " --set " + shell_quote(k + "=" + v);
-        cmd += " 2> " + shell_quote((dir / "stderr.txt").string()) + " </dev/null";
+        std::vector<std::string> argv{exe,          "-q",    "run",       sweep.base_path.string(),
+                                      "--no-plots", "--out", dir.string()};
+        for (const auto& s : sweep.params.set) {
+          argv.push_back("--set");
+          argv.push_back(s);
+        }
+        for (const auto& [k, v] : p.overrides) {
+          argv.push_back("--set");
+          argv.push_back(k + "=" + v);
+        }
+        ChildOptions io;
+        io.stdin_path = "/dev/null";
+        io.stderr_path = (dir / "stderr.txt").string();
         const auto t0 = std::chrono::steady_clock::now();
-        const int status = std::system(cmd.c_str());
+        const ChildStatus st = run_child(argv, io, g.interrupts);
         const double s =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        // An interrupted sweep stops here; the points under way are not failures (the next
+        // run of the same command redoes them, as they have no summary).
+        if (stop.load()) return;
+        const int code = st.exit_code;
         // Kept beside stderr.txt so that the report lists the point, whichever shard ran it.
         if (code != 0) {
-          write_file_atomic(dir / "failure.json",
-                            nlohmann::ordered_json{{"exit_code", code}}.dump() + "\n");
+          nlohmann::ordered_json failure{{"exit_code", code}};
+          if (st.signal) failure["signal"] = Interrupts::signal_name(st.signal);
+          write_file_atomic(dir / "failure.json", failure.dump() + "\n");
         }
         std::lock_guard<std::mutex> lock(print);
         ++done;
         if (code != 0) ++bad;
         fmt::print(stderr, "[{}/{}] {}{}: {} ({:.1f} s)\n", done.load() + skipped.load(),
                    mine.size(), p.dir_name(), label,
-                   code == 0
-                       ? "ok"
+                   code == 0 ? "ok"
+                   : st.signal
+                       ? fmt::format("failed, killed by {}; see {}/stderr.txt",
+                                     Interrupts::signal_name(st.signal), dir.string())
                        : fmt::format("failed, exit {}; see {}/stderr.txt", code, dir.string()),
                    s);
       }
     };
+    // No more workers than points; where the system refuses a thread, the ones started do the
+    // work (a pool of none is an error).
+    const size_t jobs = std::min(static_cast<size_t>(o.jobs), std::max<size_t>(1, mine.size()));
     std::vector<std::thread> pool;
-    for (int j = 0; j < o.jobs; ++j)
-      pool.emplace_back(worker);
+    std::string refused;
+    for (size_t j = 0; j < jobs; ++j) {
+      try {
+        pool.emplace_back(worker);
+      } catch (const std::system_error& e) {
+        refused = e.what();
+        break;
+      }
+    }
     for (auto& t : pool)
       t.join();
+    if (pool.empty())
+      throw InputError(fmt::format("--jobs {}: cannot start a thread ({})", o.jobs, refused));
+    if (g.interrupts) g.interrupts->set_handler(nullptr);
+    if (stop.load()) {
+      const int sig = g.interrupts->received();
+      fmt::print(stderr,
+                 "mlasim: sweep {} interrupted by {}: {} points run, {} already complete; run "
+                 "the same command again to resume\n",
+                 sweep.params.name, Interrupts::signal_name(sig), done.load(), skipped.load());
+      return 128 + sig;
+    }
     failed = bad;
     fmt::print(stderr,
                "sweep {}: {} points in this shard, {} run, {} already complete, {} failed\n",
@@ -455,9 +537,20 @@ int run_sweep(const SweepOptions& o) {
       return failed ? kExitSimFailure : kExitOk;
     }
   }
-  const size_t rows = merge_sweep(sweep, out_dir);
+  std::vector<std::string> left_out;
+  const size_t rows = merge_sweep(sweep, out_dir, &left_out);
   fmt::print(stderr, "{}/sweep.csv: {} of {} points\n", out_dir.string(), rows,
              sweep.points.size());
+  if (!left_out.empty()) {
+    std::string names;
+    for (size_t i = 0; i < left_out.size() && i < 10; ++i)
+      names += (i ? ", " : "") + left_out[i];
+    if (left_out.size() > 10) names += fmt::format(" and {} more", left_out.size() - 10);
+    fmt::print(stderr,
+               "warning: left out of sweep.csv, their summary being unreadable or from other "
+               "values: {}\n",
+               names);
+  }
   if (!o.no_plots) {
     nlohmann::ordered_json axes = nlohmann::ordered_json::array();
     for (const auto& a : sweep.params.axes)
@@ -475,17 +568,19 @@ int run_sweep(const SweepOptions& o) {
                               .dump(2) +
                           "\n");
     const fs::path script = fs::path(MLASIM_SCRIPTS_DIR) / "plot_sweep.py";
-    const std::string cmd =
-        fmt::format("{} {} {} {} >&2", shell_quote(MLASIM_PYTHON), shell_quote(script.string()),
-                    shell_quote(out_dir.string()), shell_quote((out_dir / "plots.json").string()));
-    if (std::system(cmd.c_str()) != 0) fmt::print(stderr, "warning: sweep plots failed\n");
+    ChildOptions io;
+    io.stdout_to_stderr = true;
+    const ChildStatus st = run_child(
+        {MLASIM_PYTHON, script.string(), out_dir.string(), (out_dir / "plots.json").string()}, io,
+        g.interrupts);
+    if (!st.ok()) fmt::print(stderr, "warning: sweep plots failed (exit {})\n", st.exit_code);
   }
   return failed ? kExitSimFailure : kExitOk;
 }
 
 }  // namespace
 
-void register_sweep_command(CLI::App& app, CommandAction& action) {
+void register_sweep_command(CLI::App& app, CommandAction& action, const GlobalOptions& global) {
   auto o = std::make_shared<SweepOptions>();
   CLI::App* cmd = app.add_subcommand(
       "sweep", "Run a design-space sweep: every point as its own run, resumable and shardable");
@@ -495,7 +590,7 @@ void register_sweep_command(CLI::App& app, CommandAction& action) {
   cmd->add_flag("--merge", o->merge_only, "only gather finished points into sweep.csv");
   cmd->add_option("-o,--out", o->out, "sweep folder (default results/sweeps/<name>)");
   cmd->add_flag("--no-plots", o->no_plots, "do not draw the sweep's plots");
-  cmd->callback([o, &action] { action = [o] { return run_sweep(*o); }; });
+  cmd->callback([o, &action, &global] { action = [o, &global] { return run_sweep(*o, global); }; });
 }
 
 }  // namespace mlasim

@@ -2,8 +2,11 @@
 // any config key, combined as a cartesian product, with axes sharing a `zip` tag advancing
 // together. Each point runs as its own `mlasim run` process (SystemC elaborates once per
 // process), in parallel, into its own folder; a finished point has a valid summary.json, so a
-// rerun skips it (resume) and redoes a point whose summary is missing or corrupt. `--shard i/N`
-// runs every N-th point for job arrays; `--merge` gathers the summaries into sweep.csv.
+// rerun skips it (resume) and redoes a point whose summary is missing or corrupt or that was run
+// with other values (an edited axis, `set` list or base scenario). `--shard i/N` runs every N-th
+// point for job arrays; `--merge` gathers the summaries into sweep.csv. An interrupt (SIGINT,
+// SIGTERM, SIGHUP) stops the points under way, records none of them as failed and exits 128 +
+// the signal; the same command resumes.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -76,7 +79,11 @@ struct SweepParams {
 struct SweepPoint {
   size_t index = 0;
   std::vector<std::pair<std::string, std::string>> overrides;  // axis key -> value
-  std::string dir_name() const;                                // "p0007"
+  // What the point shares with every other: a digest of the base scenario (includes resolved)
+  // and of the sweep's `set` list. A finished point whose folder records another was run from
+  // an edited base or `set`, and is redone.
+  std::string base_digest;
+  std::string dir_name() const;  // "p0007"
 };
 
 struct Sweep {
@@ -100,17 +107,25 @@ void validate_sweep_points(const Sweep& sweep);
 // Indices of the points of shard `i` of `n` (every n-th point starting at i).
 std::vector<size_t> shard_points(size_t total, size_t shard, size_t shards);
 
-// True when `dir` holds a finished, parseable run of exactly this point.
+// What a point's folder records of it (point.json): index, axis values, base digest.
+nlohmann::ordered_json point_json(const SweepPoint& p);
+
+// True when `dir` holds a finished, parseable run of exactly this point (its axis values and
+// base digest, and a summary.json that is a non-empty object).
 bool point_is_complete(const std::filesystem::path& dir, const SweepPoint& point);
 
 // Writes sweep.csv (one row per point with a summary: axis values then every summary figure,
 // in first-seen order) into `out_dir`; returns the number of rows.
-size_t merge_sweep(const Sweep& sweep, const std::filesystem::path& out_dir);
+// Points with a summary that is unreadable or from other values (point_is_complete() false)
+// are left out, and named in `left_out` when given.
+size_t merge_sweep(const Sweep& sweep, const std::filesystem::path& out_dir,
+                   std::vector<std::string>* left_out = nullptr);
 
 // The points of `out_dir` whose run failed (a failure.json and no finished run): point, axis
 // values, exit code and the run's error line, for the sweep's report.
 nlohmann::ordered_json failed_points(const Sweep& sweep, const std::filesystem::path& out_dir);
 
-void register_sweep_command(CLI::App& app, CommandAction& action);
+struct GlobalOptions;
+void register_sweep_command(CLI::App& app, CommandAction& action, const GlobalOptions& global);
 
 }  // namespace mlasim

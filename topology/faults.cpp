@@ -44,6 +44,8 @@ int64_t fail_plane(ClusterGraph& cluster, int32_t plane) {
 std::vector<std::string> apply_faults(ClusterGraph& cluster, const FaultSpec& faults) {
   std::vector<std::string> applied;
   for (int32_t plane : faults.planes) {
+    // Vertices off every plane (GPUs, NVSwitches) carry -1: it must not name them.
+    if (plane < 0) throw InputError(fmt::format("plane {}: planes are numbered from 0", plane));
     const int64_t n = fail_plane(cluster, plane);
     if (n == 0) {
       throw InputError(fmt::format("no switch or NIC is on plane {} of the {} cluster", plane,

@@ -17,6 +17,15 @@ void ContextDistributionParams::validate(const ParamCheck& c) const {
   c.require(type != ContextDistribution::Uniform || max > 0, "max",
             "uniform needs an upper bound (max > 0)");
   c.require(std::isfinite(stddev) && stddev >= 0, "stddev", "must be a finite number >= 0");
+  // A setting the chosen type does not read would be silently ignored. (Compared with the
+  // defaults, not with what the file names, so that a resolved config, which lists every key,
+  // still loads.)
+  const ContextDistributionParams defaults;
+  c.require(stddev == defaults.stddev || type == ContextDistribution::Normal ||
+                type == ContextDistribution::Lognormal,
+            "stddev", "is read by the normal and lognormal types only");
+  c.require(type != ContextDistribution::Fixed || (min == defaults.min && max == defaults.max),
+            "type", "fixed puts every context at context_length: min and max are not read");
 }
 
 namespace {

@@ -36,6 +36,18 @@ void DeepSeekInferenceParams::validate(const ParamCheck& c) const {
             "MTP verification is modelled for decode only");
   c.require(phase == InferencePhase::Prefill || chunk_size == 0, "chunk_size",
             "chunked prefill applies to the prefill phase");
+  // Settings this phase or this generator does not read would be silently ignored. Compared
+  // with the defaults rather than with the keys a file names, so that a resolved config (every
+  // key listed) still loads.
+  const DeepSeekInferenceParams defaults;
+  c.require(phase == InferencePhase::Prefill || tokens_per_gpu == defaults.tokens_per_gpu,
+            "tokens_per_gpu", "applies to the prefill phase (decode takes requests_per_gpu)");
+  c.require(phase == InferencePhase::Decode || requests_per_gpu == defaults.requests_per_gpu,
+            "requests_per_gpu", "applies to the decode phase (prefill takes tokens_per_gpu)");
+  c.require(placement.ep_size == 0, "placement.ep_size",
+            "is set by workload.ep_size (the expert-parallel group spans it)");
+  c.require(placement.gpus_per_node == 0, "placement.gpus_per_node",
+            "comes from the cluster (its GPUs per node)");
   router.validate(c);
 }
 
@@ -123,9 +135,13 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
     return decode ? gc.apply(main_mb, rank / s.tp) : passes.pass(rank / s.tp, c);
   };
 
-  const uint32_t n_layers =
-      static_cast<uint32_t>(p.layers == 0 ? model.num_hidden_layers
-                                          : std::min<int64_t>(p.layers, model.num_hidden_layers));
+  if (static_cast<int64_t>(p.layers) > model.num_hidden_layers) {
+    throw InputError(
+        fmt::format("workload.layers: {} is more than the model's {} layers (0 "
+                    "simulates them all)",
+                    p.layers, model.num_hidden_layers));
+  }
+  const auto n_layers = static_cast<uint32_t>(p.layers == 0 ? model.num_hidden_layers : p.layers);
   std::vector<LayerPlan> plan;
   uint32_t routed = 0;
   for (uint32_t c = 0; c < chunks.size(); ++c) {

@@ -450,6 +450,9 @@ Workload workload_from_json(const Json& j, const std::string& source, Json* meta
 }
 
 Workload read_trace_file(const std::filesystem::path& path, Json* metadata, int* minor) {
+  if (std::filesystem::is_directory(path)) {
+    throw InputError(fmt::format("{}: is a folder, not a trace file", path.string()));
+  }
   std::ifstream in(path);
   if (!in) throw InputError(fmt::format("{}: cannot open trace file", path.string()));
   Json j;

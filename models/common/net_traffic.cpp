@@ -59,7 +59,11 @@ Workload NetworkTraffic::generate(const ClusterShape& cluster) const {
     }
     case TrafficPattern::Incast: {
       check_rank(p.dst, n, "dst");
-      const int senders = p.senders == 0 ? n - 1 : std::min(p.senders, n - 1);
+      if (p.senders > n - 1) {
+        throw InputError(fmt::format("workload.senders: {} senders, but only {} GPUs besides dst",
+                                     p.senders, n - 1));
+      }
+      const int senders = p.senders == 0 ? n - 1 : p.senders;
       for (int i = 1; i <= senders; ++i) {
         const int src = (p.dst + i) % n;
         for (int32_t j = 0; j < p.count; ++j) {

@@ -178,7 +178,8 @@ struct RetransmitParams {
   }
   void validate(const ParamCheck& c) const {
     c.require(timeout.ps() > 0, "timeout", "must be > 0");
-    c.require(max_retries >= 0, "max_retries", "must be >= 0");
+    c.require(max_retries >= 0 && max_retries <= 7, "max_retries",
+              "must be in [0, 7] (the 3-bit IB retry count)");
   }
 };
 
@@ -202,6 +203,8 @@ struct NetworkReportParams {
   void validate(const ParamCheck& c) const {
     c.require(bin.ps() > 0, "bin", "must be > 0");
     c.require(max_bins >= 2, "max_bins", "must be >= 2");
+    c.require(timeseries_max_links >= 0, "timeseries_max_links", "must be >= 0");
+    c.require(hotspots >= 0, "hotspots", "must be >= 0");
   }
 };
 

@@ -26,10 +26,13 @@ struct CalibrateOptions {
 };
 
 int do_calibrate_hbm(const CalibrateOptions& o) {
-  const std::string path =
-      o.hardware.empty()
-          ? (std::filesystem::path(MLASIM_CONFIG_DIR) / "hardware" / "h800.yaml").string()
-          : o.hardware;
+  // A preset name (h800) or a file's path.
+  const std::filesystem::path presets = std::filesystem::path(MLASIM_CONFIG_DIR) / "hardware";
+  std::string path = o.hardware.empty() ? (presets / "h800.yaml").string() : o.hardware;
+  if (!o.hardware.empty() && !std::filesystem::exists(path) &&
+      std::filesystem::exists(presets / (o.hardware + ".yaml"))) {
+    path = (presets / (o.hardware + ".yaml")).string();
+  }
   ConfigNode root = load_config_file(path);
   apply_overrides(root, o.sets);
   // A preset has `memory:` at the top; a scenario has it under `hardware:`.
@@ -46,6 +49,14 @@ int do_calibrate_hbm(const CalibrateOptions& o) {
   if (!type || type->as_string() != "hbm") {
     throw InputError(
         fmt::format("{}: {}.type must be 'hbm' (the cycle-level model) to calibrate", path, where));
+  }
+  // Only the memory section is read: a key set anywhere else would be silently ignored.
+  for (const std::string& set : o.sets) {
+    const std::string key = set.substr(0, set.find('='));
+    if (key.rfind(where + ".", 0) != 0) {
+      throw InputError(
+          fmt::format("--set {}: calibrate hbm reads only the keys under {}.", key, where));
+    }
   }
   const HbmParams params = read_params<HbmParams>(mem, where, {"type"});
   HbmCalibrationOptions co;
@@ -84,8 +95,8 @@ void register_calibrate_command(CLI::App& app, CommandAction& action) {
   auto* hbm = cmd->add_subcommand(
       "hbm", "stream/random efficiency and idle latency of the cycle-level HBM model");
   hbm->add_option("--hardware", o->hardware,
-                  "hardware preset or scenario with a memory section (default: "
-                  "configs/hardware/h800.yaml)");
+                  "hardware preset (h100, h800, h200) or a file with a memory section, such as a "
+                  "scenario (default: h800)");
   hbm->add_option("--set", o->sets, "override a value: memory.timing.cl=20 (repeatable)");
   hbm->add_flag("--json", o->json, "print JSON");
   hbm->add_option("--stream-mib", o->stream_mib, "MiB read by the streaming measurement")

@@ -178,7 +178,11 @@ TEST_F(SweepFiles, MergeWritesTheUnionOfSummaryColumnsInFirstSeenOrder) {
   std::ofstream(out / "p0000" / "summary.json") << R"({"scenario": "x", "sim_time_us": 2.5})";
   std::ofstream(out / "p0002" / "summary.json")
       << R"({"scenario": "x", "tpot_ms": 0.5, "sim_time_us": 1})";
-  EXPECT_EQ(merge_sweep(s, out), 2u);
+  for (const size_t i : {0, 1, 2})
+    std::ofstream(out / s.points[i].dir_name() / "point.json") << point_json(s.points[i]).dump();
+  std::vector<std::string> left_out;
+  EXPECT_EQ(merge_sweep(s, out, &left_out), 2u);
+  EXPECT_TRUE(left_out.empty());
   std::ifstream csv(out / "sweep.csv");
   std::vector<std::string> lines;
   for (std::string line; std::getline(csv, line);)
@@ -226,6 +230,69 @@ TEST_F(SweepFiles, APointRunWithOtherValuesIsRedone) {
   EXPECT_TRUE(point_is_complete(out / "p0000", after.points[0]));
   std::ifstream point(out / "p0000" / "point.json");
   EXPECT_EQ(nlohmann::json::parse(point)["overrides"]["workload.message"], "128KiB");
+}
+
+TEST_F(SweepFiles, EditingTheSetListOrTheBaseRedoesFinishedPoints) {
+  // The axis values stay; what every point shares changes. Old results must not be reused,
+  // and a merge must not mix them in.
+  const std::string axes = "  axes:\n    - {key: workload.message, values: [64KiB]}\n";
+  const fs::path base = write(
+      "base.yaml", "include: " MLASIM_SOURCE_DIR "/configs/teaching/pairwise-exchange.yaml\n");
+  fs::path f = write("s.yaml", "sweep:\n  name: t\n  base: base.yaml\n  set: [seed=1]\n" + axes);
+  fs::path out = dir_ / "out";
+  ASSERT_EQ(run_cli({"sweep", f.string(), "--out", out.string(), "--no-plots"}).exit_code, 0);
+  const Sweep first = load_sweep(f);
+  EXPECT_TRUE(point_is_complete(out / "p0000", first.points[0]));
+
+  f = write("s.yaml", "sweep:\n  name: t\n  base: base.yaml\n  set: [seed=2]\n" + axes);
+  const Sweep reseeded = load_sweep(f);
+  EXPECT_NE(reseeded.points[0].base_digest, first.points[0].base_digest);
+  EXPECT_FALSE(point_is_complete(out / "p0000", reseeded.points[0]));
+  std::vector<std::string> left_out;
+  EXPECT_EQ(merge_sweep(reseeded, out, &left_out), 0u);
+  EXPECT_EQ(left_out, std::vector<std::string>{"p0000"});
+  const CliResult r = run_cli({"sweep", f.string(), "--out", out.string(), "--no-plots"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("1 run, 0 already complete"), std::string::npos) << r.err;
+
+  // The base scenario edited (through its include, the same file name): redone again.
+  write("base.yaml", "include: " MLASIM_SOURCE_DIR
+                     "/configs/teaching/pairwise-exchange.yaml\ndescription: edited\n");
+  const Sweep edited = load_sweep(f);
+  EXPECT_NE(edited.points[0].base_digest, reseeded.points[0].base_digest);
+  EXPECT_FALSE(point_is_complete(out / "p0000", edited.points[0]));
+}
+
+TEST_F(SweepFiles, AnEmptySummaryIsNotAFinishedPoint) {
+  Sweep s = load_sweep(sweep_file("    - {key: workload.message, values: [64KiB]}\n"));
+  const fs::path dir = dir_ / "out" / "p0000";
+  fs::create_directories(dir);
+  std::ofstream(dir / "point.json") << point_json(s.points[0]).dump();
+  std::ofstream(dir / "summary.json") << "{}";
+  EXPECT_FALSE(point_is_complete(dir, s.points[0]));
+  std::ofstream(dir / "summary.json") << R"({"sim_time_us": 1})";
+  EXPECT_TRUE(point_is_complete(dir, s.points[0]));
+}
+
+TEST_F(SweepFiles, MergeAndShardArgumentsAreChecked) {
+  fs::path f = sweep_file("    - {key: workload.message, values: [64KiB, 128KiB]}\n");
+  // A shard count that would wrap as unsigned, a merge of a folder never run, a merge of one
+  // shard, and an --out that is a file: each an input error, nothing run.
+  CliResult r = run_cli({"sweep", f.string(), "--shard", "1/-2", "--out", (dir_ / "a").string()});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  r = run_cli({"sweep", f.string(), "--merge", "--out", (dir_ / "never").string()});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_FALSE(fs::exists(dir_ / "never"));
+  r = run_cli({"sweep", f.string(), "--merge", "--shard", "0/2", "--out", (dir_ / "a").string()});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  const fs::path file = write("file.txt", "x");
+  r = run_cli({"sweep", f.string(), "--out", file.string()});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("not a folder"), std::string::npos) << r.err;
+  // More jobs than points: the extra workers are never started.
+  r = run_cli(
+      {"sweep", f.string(), "--jobs", "100000", "--no-plots", "--out", (dir_ / "jobs").string()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
 }
 
 TEST_F(SweepFiles, ShardsOfASweepFilePartitionItsPoints) {
