@@ -62,6 +62,8 @@ def label_of_key(key):
     for suffix, unit in _PER + _SUFFIXES:
         if name.endswith(suffix) and unit not in ("ratio", "fraction"):
             name = name[: -len(suffix)]
+            if suffix in dict(_PER) and name.endswith("_bytes"):
+                name = name[: -len("_bytes")]  # the unit says B: "net goodput (GB/s)"
             break
     return name.replace("_", " ")
 
