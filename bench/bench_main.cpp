@@ -95,7 +95,7 @@ std::vector<Row> systemc_event_rate() {
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     rates.push_back(static_cast<double>(kEvents) / s);
   }
-  return {{"systemc_timed_events_per_wall_s", median(rates), "1/s", "reference (~1.3e7)"}};
+  return {{"systemc_timed_events_per_wall_s", median(rates), "events/s", "reference (~1.3e7)"}};
 }
 
 std::vector<Row> default_scenario(const std::string& mlasim) {
@@ -189,7 +189,7 @@ std::vector<Row> inference_steps(const std::string& mlasim) {
     rows.push_back({name + "_peak_rss_mib", median(rss), "MiB", ""});
     rows.push_back({name + "_step_time_ms", median(sim_ms), "ms", "simulated"});
     if (median(hops) > 0)
-      rows.push_back({name + "_packet_hops_per_cpu_s", median(hops), "1/s", ""});
+      rows.push_back({name + "_packet_hops_per_cpu_s", median(hops), "hops/s", ""});
   };
   bench("ep144_decode_4layers_packet", "--set workload.layers=4", reps, 600,
         "3 dense + 1 MoE layer + MTP");

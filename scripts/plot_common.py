@@ -10,27 +10,48 @@ import tempfile
 
 MISSING_MATPLOTLIB = "matplotlib is not available; plots skipped"
 
-# Summary keys carry their unit as a suffix (DESIGN.md §6; same table as sim/results.cpp
-# unit_of_key); longest suffix first.
+# Summary keys carry their unit as a suffix (DESIGN.md §6). The rules below are those of
+# sim/results.cpp unit_of_key (keep the two in step): counts and rates say what they count.
+_KEYS = {"seed": "-", "breakdown_rank": "GPU rank", "node_limit_overflow_count": "tokens"}
+_WORDS = {"bytes": "B", "gpu": "GPUs", "node": "nodes", "prompt": "prompts", "pass": "passes",
+          "fault": "faults"}
+_PER = [("_per_wall_s", "/s"), ("_per_cpu_s", "/s"), ("_per_s_per_gpu", "/s"),
+        ("_per_s_per_node", "/s"), ("_per_s", "/s"), ("_per_step", "/step"),
+        ("_per_token", "/token")]
 _SUFFIXES = [
-    ("_per_wall_s", "1/s"), ("_per_cpu_s", "1/s"), ("_slowdown", "x"), ("_count", "count"),
-    ("_bytes_per_s", "B/s"), ("_bytes_per_token", "B"), ("_tokens_per_s_per_gpu", "tokens/s"),
-    ("_tokens_per_s_per_node", "tokens/s"), ("_per_s_per_gpu", "1/s"),
-    ("_per_s_per_node", "1/s"), ("_per_token", "-"), ("_tokens_per_gpu", "tokens"),
-    ("_per_step", "-"), ("_ps", "ps"), ("_ns", "ns"), ("_us", "us"), ("_ms", "ms"),
+    ("_slowdown", "ratio"), ("_ratio", "ratio"), ("_bytes_per_gpu", "B"),
+    ("_tokens_per_gpu", "tokens"), ("_ps", "ps"), ("_ns", "ns"), ("_us", "us"), ("_ms", "ms"),
     ("_s", "s"), ("_bytes", "B"), ("_flops", "FLOP"), ("_fraction", "fraction"),
     ("_utilization", "fraction"), ("_hops", "hops"), ("_usd", "USD"), ("_events", "events"),
+    ("_tokens", "tokens"), ("_packets", "packets"),
 ]
 
 
+def _counted(stem):
+    """The last word of a key's stem that says what it counts ("" when none does)."""
+    for word in reversed(stem.split("_")):
+        if word in _WORDS:
+            return _WORDS[word]
+        if len(word) > 2 and word.endswith("s"):
+            return word
+    return ""
+
+
 def unit_of_key(key):
+    if key in _KEYS:
+        return _KEYS[key]
+    for suffix, per in _PER:
+        if key.endswith(suffix):
+            return (_counted(key[: -len(suffix)]) or "1") + per
+    if key.endswith("_count"):
+        return _counted(key[: -len("_count")]) or "count"
     for suffix, unit in _SUFFIXES:
         if key.endswith(suffix):
             return unit
-    if key == "sim_events":
-        return "events"
     if "fraction" in key:
         return "fraction"
+    if "imbalance" in key:
+        return "ratio"
     return "-"
 
 
@@ -38,15 +59,18 @@ def label_of_key(key):
     """A readable axis label stem: the last part of a dotted config key, or a summary key
     without its unit suffix ("hbm_read_mean_bytes" -> "hbm read mean")."""
     name = key.rsplit(".", 1)[-1]
-    for suffix, unit in _SUFFIXES:
-        if name.endswith(suffix) and unit not in ("-", "x", "count", "fraction"):
+    for suffix, unit in _PER + _SUFFIXES:
+        if name.endswith(suffix) and unit not in ("ratio", "fraction"):
             name = name[: -len(suffix)]
+            if suffix in dict(_PER) and name.endswith("_bytes"):
+                name = name[: -len("_bytes")]  # the unit says B: "net goodput (GB/s)"
             break
     return name.replace("_", " ")
 
 
 # Decimal prefixes for the units worth scaling (bytes, bytes/s, FLOP, USD, tokens/s).
-_SCALABLE = {"B", "B/s", "FLOP", "USD", "tokens/s", "tokens", "1/s"}
+_SCALABLE = {"B", "B/s", "B/token", "FLOP", "USD", "tokens/s", "tokens", "1/s", "events/s",
+             "hops/s"}
 _PREFIXES = [(1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")]
 
 

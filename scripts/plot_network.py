@@ -142,7 +142,8 @@ def plot_fault_throughput(plt, d, links, series, out_png):
     if not os.path.exists(report_path):
         return False
     with open(report_path) as f:
-        faults = json.load(f).get("faults", [])
+        # Parts failed before the run have no "around": the plot is for faults during it.
+        faults = [fr for fr in json.load(f).get("faults", []) if not fr.get("before_run")]
     total = read_csv(os.path.join(d, "throughput.csv"))
     if not faults or not total:
         return False

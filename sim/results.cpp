@@ -65,22 +65,69 @@ void write_file_atomic(const std::filesystem::path& where, std::string_view cont
   }
 }
 
+namespace {
+
+bool ends_with(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+// What a key counts: the last word of its stem that is a plural noun or one the table knows
+// ("fault_messages_failed" -> "messages", "gpu" -> "GPUs"); empty when none is.
+std::string_view counted(std::string_view stem) {
+  static constexpr std::array<std::pair<std::string_view, std::string_view>, 6> kWords{{
+      {"bytes", "B"},
+      {"gpu", "GPUs"},
+      {"node", "nodes"},
+      {"prompt", "prompts"},
+      {"pass", "passes"},
+      {"fault", "faults"},
+  }};
+  while (!stem.empty()) {
+    const size_t cut = stem.rfind('_');
+    const std::string_view word = cut == std::string_view::npos ? stem : stem.substr(cut + 1);
+    for (const auto& [w, noun] : kWords)
+      if (w == word) return noun;
+    if (word.size() > 2 && word.back() == 's') return word;
+    stem = cut == std::string_view::npos ? std::string_view{} : stem.substr(0, cut);
+  }
+  return {};
+}
+
+}  // namespace
+
 std::string unit_of_key(std::string_view key) {
-  static constexpr std::array<std::pair<std::string_view, std::string_view>, 26> kSuffixes{{
-      {"_per_wall_s", "1/s"},
-      {"_per_cpu_s", "1/s"},
-      {"_slowdown", "x"},
-      {"_count", "count"},
-      {"_bytes_per_s", "B/s"},
-      {"_bytes_per_token", "B"},
+  // Keys whose last word does not say what they count.
+  static constexpr std::array<std::pair<std::string_view, std::string_view>, 3> kKeys{{
+      {"seed", "-"},
+      {"breakdown_rank", "GPU rank"},
+      {"node_limit_overflow_count", "tokens"},  // tokens whose experts overflowed the limit
+  }};
+  for (const auto& [k, unit] : kKeys)
+    if (k == key) return std::string(unit);
+  // Rates and amounts per something: "<what it counts>/s", "/step", "/token".
+  static constexpr std::array<std::pair<std::string_view, std::string_view>, 7> kPer{{
+      {"_per_wall_s", "/s"},
+      {"_per_cpu_s", "/s"},
+      {"_per_s_per_gpu", "/s"},
+      {"_per_s_per_node", "/s"},
+      {"_per_s", "/s"},
+      {"_per_step", "/step"},
+      {"_per_token", "/token"},
+  }};
+  for (const auto& [suffix, per] : kPer) {
+    if (!ends_with(key, suffix)) continue;
+    const std::string_view what = counted(key.substr(0, key.size() - suffix.size()));
+    return fmt::format("{}{}", what.empty() ? "1" : what, per);
+  }
+  if (ends_with(key, "_count")) {
+    const std::string_view what = counted(key.substr(0, key.size() - 6));
+    return what.empty() ? "count" : std::string(what);
+  }
+  static constexpr std::array<std::pair<std::string_view, std::string_view>, 18> kSuffixes{{
+      {"_slowdown", "ratio"},
+      {"_ratio", "ratio"},
       {"_bytes_per_gpu", "B"},
-      {"_tokens_per_s_per_gpu", "tokens/s"},
-      {"_tokens_per_s_per_node", "tokens/s"},
-      {"_per_s_per_gpu", "1/s"},
-      {"_per_s_per_node", "1/s"},
-      {"_per_token", "-"},
       {"_tokens_per_gpu", "tokens"},
-      {"_per_step", "-"},
       {"_ps", "ps"},
       {"_ns", "ns"},
       {"_us", "us"},
@@ -93,13 +140,13 @@ std::string unit_of_key(std::string_view key) {
       {"_hops", "hops"},
       {"_usd", "USD"},
       {"_events", "events"},
+      {"_tokens", "tokens"},
+      {"_packets", "packets"},
   }};
-  for (const auto& [suffix, unit] : kSuffixes) {
-    if (key.size() >= suffix.size() && key.substr(key.size() - suffix.size()) == suffix) {
-      return std::string(unit);
-    }
-  }
+  for (const auto& [suffix, unit] : kSuffixes)
+    if (ends_with(key, suffix)) return std::string(unit);
   if (key.find("fraction") != std::string_view::npos) return "fraction";
+  if (key.find("imbalance") != std::string_view::npos) return "ratio";  // max over mean
   return "-";
 }
 
@@ -210,13 +257,7 @@ std::string format_summary_table(const nlohmann::ordered_json& summary, bool ful
   for (const auto& k : keys) {
     const auto& v = summary.at(k);
     std::string unit;
-    if (k == "sim_events") {
-      unit = "events";
-    } else if (k == "seed") {
-      unit = "-";
-    } else if (!v.is_string()) {
-      unit = unit_of_key(k);
-    }
+    if (!v.is_string()) unit = unit_of_key(k);
     out += fmt::format("{:<{}}  {:>16}  {}\n", k, width, format_value(v), unit);
   }
   const size_t left_out = summary.size() - keys.size();

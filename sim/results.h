@@ -57,7 +57,10 @@ inline constexpr size_t kFixedRoom = 330;
 // integers where that is safe, by fmt's exact formatting near a rounding tie.
 char* put_fixed(char* p, double v, int places);
 
-// The unit a summary key's suffix names ("tpot_ms" -> "ms"); "-" when it names none.
+// The unit a summary key's suffix names ("tpot_ms" -> "ms"), saying what a count or rate
+// counts ("net_injected_packets_count" -> "packets", "sim_events_per_wall_s" -> "events/s",
+// "mtp_accepted_tokens_per_step" -> "tokens/step"); dimensionless quotients are "ratio" (max
+// over mean, slowdowns) or "fraction" (of a whole); "-" when the key names no unit.
 std::string unit_of_key(std::string_view key);
 
 }  // namespace mlasim

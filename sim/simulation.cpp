@@ -28,6 +28,20 @@ namespace mlasim {
 
 namespace {
 
+// One line per part failed before the run, worded as the timed faults are ("link A:B down").
+std::vector<std::string> faults_before_run(const NetworkFaultParams& f) {
+  std::vector<std::string> out;
+  for (int32_t plane : f.planes)
+    out.push_back(fmt::format("plane {} down", plane));
+  for (const std::string& name : f.switches)
+    out.push_back(fmt::format("switch {} down", name));
+  for (const std::string& name : f.nics)
+    out.push_back(fmt::format("NIC {} down", name));
+  for (const std::string& link : f.links)
+    out.push_back(fmt::format("link {} down", link));
+  return out;
+}
+
 // The network engine for the scenario's fidelity: null for placeholder (message-level) links.
 std::unique_ptr<Fabric> make_fabric(const NetworkParams& p,
                                     const std::vector<std::unique_ptr<NetworkNode>>& nodes,
@@ -94,7 +108,8 @@ struct Simulation::Impl {
   CostBreakdown network_cost;
   std::unique_ptr<TimedEventProbe> probe;
   std::unique_ptr<WorkloadGenerator> generator;
-  WorkloadReport workload_report;  // filled when the run has finished
+  WorkloadReport workload_report;              // filled when the run has finished
+  std::vector<std::string> faults_before_run;  // network.faults.{planes,switches,nics,links}
   uint64_t probe_events = 0;
   double probe_events_per_s = 0;
   // Port of vertex v towards neighbour u (ports[v] is sorted by neighbour), or -1.
@@ -170,6 +185,11 @@ Simulation::Simulation(const ConfigNode& root, const Components& comps, LogLevel
 
   // Network fidelity: a packet or flow fabric when every NIC/switch model supports one.
   s.fabric = make_fabric(network_params, s.nodes, ctx_);
+  s.faults_before_run = faults_before_run(network_params.faults);
+  if (s.fabric) {
+    for (const std::string& what : s.faults_before_run)
+      s.fabric->add_fault_before_run(what);
+  }
   if (network_params.probe_events > 0) {
     s.probe = std::make_unique<TimedEventProbe>("systemc_event_probe");
     s.probe_events = network_params.probe_events;
@@ -501,6 +521,11 @@ nlohmann::ordered_json Simulation::summary() const {
         wall_s_ > 0 ? static_cast<double>(impl_->fabric->packet_hops) / wall_s_ : 0.0;
   } else {
     j["network_fidelity"] = "message";
+    // No fabric to log them: the count at least (timed faults need one, so these are all).
+    if (!impl_->faults_before_run.empty()) {
+      j["fault_count"] = impl_->faults_before_run.size();
+      j["fault_before_run_count"] = impl_->faults_before_run.size();
+    }
   }
   if (impl_->probe) {
     j["systemc_timed_events_per_wall_s"] = impl_->probe_events_per_s;

@@ -137,12 +137,22 @@ void add_network_summary(const Fabric& f, Time end, nlohmann::ordered_json& j) {
   j["hotspot_credit_stall_us"] =
       hot.empty() ? 0.0 : static_cast<double>(hot.front()->stats.stall_ps) * 1e-6;
   if (!f.faults().empty()) {
+    // Times are measured from the first fault at a simulated time; with none (every fault
+    // before the run) there is no "before" and no recovery, only the count and the counters.
     int64_t first_fault = INT64_MAX, reroute = -1;
+    uint64_t before_run = 0;
     for (const auto& r : f.faults()) {
-      first_fault = std::min(first_fault, r.at_ps);
+      if (r.before_run) {
+        ++before_run;
+      } else {
+        first_fault = std::min(first_fault, r.at_ps);
+      }
       reroute = std::max(reroute, r.reroute_ps);
     }
+    const bool timed = before_run < f.faults().size();
+    if (!timed) first_fault = 0;
     j["fault_count"] = f.faults().size();
+    j["fault_before_run_count"] = before_run;
     j["fault_first_at_us"] = static_cast<double>(first_fault) * 1e-6;
     j["fault_last_reroute_at_us"] = reroute >= 0 ? static_cast<double>(reroute) * 1e-6 : 0.0;
     j["fault_packets_lost_count"] = f.packets_lost;
@@ -151,17 +161,19 @@ void add_network_summary(const Fabric& f, Time end, nlohmann::ordered_json& j) {
     j["fault_duplicate_packets_count"] = f.duplicate_packets;
     j["fault_retransmit_timeouts_count"] = f.retransmit_timeouts;
     j["fault_messages_failed_count"] = f.messages_failed;
-    // Recovery: from the first fault to the arrival of the last resent packet.
-    j["fault_recovery_us"] =
-        f.last_repair_ps >= 0 ? static_cast<double>(f.last_repair_ps - first_fault) * 1e-6 : 0.0;
-    const double before_s = static_cast<double>(first_fault) * 1e-12;
-    const double after_s = static_cast<double>(last - first_fault) * 1e-12;
-    j["fault_goodput_before_bytes_per_s"] =
-        before_s > 0 ? static_cast<double>(f.payload_delivered_at_fault) / before_s : 0.0;
-    j["fault_goodput_after_bytes_per_s"] =
-        after_s > 0
-            ? static_cast<double>(f.payload_delivered - f.payload_delivered_at_fault) / after_s
-            : 0.0;
+    if (timed) {
+      // Recovery: from the first fault to the arrival of the last resent packet.
+      j["fault_recovery_us"] =
+          f.last_repair_ps >= 0 ? static_cast<double>(f.last_repair_ps - first_fault) * 1e-6 : 0.0;
+      const double before_s = static_cast<double>(first_fault) * 1e-12;
+      const double after_s = static_cast<double>(last - first_fault) * 1e-12;
+      j["fault_goodput_before_bytes_per_s"] =
+          before_s > 0 ? static_cast<double>(f.payload_delivered_at_fault) / before_s : 0.0;
+      j["fault_goodput_after_bytes_per_s"] =
+          after_s > 0
+              ? static_cast<double>(f.payload_delivered - f.payload_delivered_at_fault) / after_s
+              : 0.0;
+    }
   }
   j["net_peak_in_flight_packets_count"] = f.peak_in_flight_packets;
   j["net_memory_per_in_flight_packet_bytes"] = f.bytes_per_in_flight_packet();
@@ -318,7 +330,8 @@ void write_network_results(const Fabric& f, Time end, const std::filesystem::pat
       faults.push_back(
           {{"what", fr.what},
            {"at_us", static_cast<double>(fr.at_ps) * 1e-6},
-           {"reroute_us", fr.reroute_ps >= 0 ? static_cast<double>(fr.reroute_ps) * 1e-6 : -1.0}});
+           {"reroute_us", fr.reroute_ps >= 0 ? static_cast<double>(fr.reroute_ps) * 1e-6 : -1.0},
+           {"before_run", fr.before_run}});
     }
     r["faults"] = std::move(faults);
     write_file_atomic(dir / "network_report.json", r.dump(2) + "\n");

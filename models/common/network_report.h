@@ -4,7 +4,8 @@
 //    percentiles, conservation counters, hot spot);
 //  - links.csv (one row per link direction), messages.csv (one row per message),
 //    link_timeseries.csv (utilisation and mean queue per time bin, links that carried data),
-//    network_report.json (hot spots, totals per tier and per plane).
+//    network_report.json (hot spots, totals per tier and per plane, faults: those before the
+//    run at time 0, then those at a simulated time).
 // Utilisation is busy (serialising) time over the run's length `end`; slowdown is a message's
 // completion time over its ideal (setup + propagation + pipelines + size over the bottleneck
 // payload rate).

@@ -460,7 +460,7 @@ void PacketFabric::dispatch_other(uint8_t kind, uint32_t a) {
     apply_fault(a);
   } else if (kind == kReroute) {
     if (reroute_hook_) reroute_hook_(a);
-    fault_log_[a].reroute_ps = now_ps();
+    fault_log_[fault_log_.size() - fault_actions_.size() + a].reroute_ps = now_ps();
     refresh_paths();
   } else if (kind == kSent || kind == kSentNotify) {
     MsgState& s = msgs_[a];

@@ -48,7 +48,7 @@ std::vector<HwBenchFigure> run_hbm_benchmarks() {
     efficiency = r.bandwidth() / hbm.peak_bandwidth().bytes_per_s();
     return static_cast<double>(r.bytes) / hbm.org.burst.count() / r.wall_seconds;
   });
-  out.push_back({"hbm_stream_accesses_per_s", accesses, "1/s"});
+  out.push_back({"hbm_stream_accesses_per_s", accesses, "accesses/s"});
   out.push_back({"hbm_stream_efficiency", efficiency, "fraction"});
 
   HbmTrafficSpec random;
@@ -62,7 +62,7 @@ std::vector<HwBenchFigure> run_hbm_benchmarks() {
                              const HbmTrafficResult r = run_hbm_traffic(hbm, random);
                              return static_cast<double>(r.requests) / r.wall_seconds;
                            }),
-                 "1/s"});
+                 "requests/s"});
   return out;
 }
 

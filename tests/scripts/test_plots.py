@@ -10,6 +10,7 @@ Each case works on a copy of the fixtures in a temporary folder; the fixtures st
 """
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -59,7 +60,7 @@ def case_run(tmp, env, draw):
         else ""
     check(report.startswith("# Run report: plot-fixture"), "run report.md missing or untitled")
     # Units beside the figures: tpot_ms in ms, kv bytes in B, cost in USD.
-    for row in ("| tpot_ms | 0.65 | ms |", "| kv_cache_bytes_per_token | 70272 | B |",
+    for row in ("| tpot_ms | 0.65 | ms |", "| kv_cache_bytes_per_token | 70272 | B/token |",
                 "| network_cost_per_gpu_usd | 10600 | USD |"):
         check(row in report, f"run report lacks the row {row!r}")
     for p in pngs:
@@ -157,6 +158,30 @@ def case_mla_report(tmp, env, draw, mlasim):
         check(SKIP_LINE in out, f"mla_report.py did not say the plots were skipped: {out}")
 
 
+def case_units_agree(tmp, mlasim):
+    # The reports' units (scripts/plot_common.py) are those of the terminal table (C++): every
+    # figure of a run, one with network, inference and fault keys.
+    sys.path.insert(0, SCRIPTS)
+    from plot_common import unit_of_key
+    scenario = os.path.join(os.path.dirname(SCRIPTS), "configs", "scenarios",
+                            "teaching-deepseek.yaml")
+    r = subprocess.run([mlasim, "run", scenario, "--full", "--no-plots", "--out",
+                        os.path.join(tmp, "units"), "--set", "network.faults.nics=[n0_nic0]"],
+                       capture_output=True, text=True)
+    check(r.returncode == 0, f"mlasim run for the units: exit {r.returncode}: {r.stderr}")
+    rows = 0
+    for line in r.stdout.splitlines()[2:]:
+        m = re.match(r"^(\S+)\s+(\S+)  (.+)$", line)
+        if not m:
+            continue
+        rows += 1
+        key, unit = m.group(1), m.group(3).strip()
+        check(unit_of_key(key) == unit,
+              f"unit of {key}: the table says {unit!r}, plot_common.py {unit_of_key(key)!r}")
+        check(unit not in ("1/s", "x"), f"{key} printed with the vague unit {unit!r}")
+    check(rows > 40, f"only {rows} figures with a unit in the table:\n{r.stdout}")
+
+
 def main():
     if len(sys.argv) != 3 or sys.argv[1] not in ("draw", "skip"):
         print("usage: test_plots.py draw|skip MLASIM", file=sys.stderr)
@@ -182,6 +207,7 @@ def main():
         case_run_without_optional_inputs(tmp, env, draw)
         case_sweep(tmp, env, draw)
         case_mla_report(tmp, env, draw, mlasim)
+        case_units_agree(tmp, mlasim)
     print(f"{mode}: {len(failures)} failure(s)")
     return 1 if failures else 0
 

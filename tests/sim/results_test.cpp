@@ -43,6 +43,44 @@ TEST(SummaryTable, UnitsComeFromKeySuffixes) {
   EXPECT_EQ(unit_of_key("gpu_busy_mean_fraction"), "fraction");
 }
 
+TEST(SummaryTable, CountsAndRatesSayWhatTheyCount) {
+  EXPECT_EQ(unit_of_key("sim_events_per_wall_s"), "events/s");
+  EXPECT_EQ(unit_of_key("packet_hops_per_cpu_s"), "hops/s");
+  EXPECT_EQ(unit_of_key("systemc_timed_events_per_wall_s"), "events/s");
+  EXPECT_EQ(unit_of_key("output_tokens_per_s_per_gpu"), "tokens/s");
+  EXPECT_EQ(unit_of_key("net_goodput_per_gpu_bytes_per_s"), "B/s");
+  EXPECT_EQ(unit_of_key("mtp_accepted_tokens_per_step"), "tokens/step");
+  EXPECT_EQ(unit_of_key("kv_cache_bytes_per_token"), "B/token");
+  EXPECT_EQ(unit_of_key("kv_cache_bytes_per_gpu"), "B");
+  EXPECT_EQ(unit_of_key("net_injected_packets_count"), "packets");
+  EXPECT_EQ(unit_of_key("fault_messages_failed_count"), "messages");  // the noun, not "failed"
+  EXPECT_EQ(unit_of_key("gpu_count"), "GPUs");
+  EXPECT_EQ(unit_of_key("fault_count"), "faults");
+  EXPECT_EQ(unit_of_key("fault_before_run_count"), "faults");
+  EXPECT_EQ(unit_of_key("sim_events"), "events");
+  EXPECT_EQ(unit_of_key("p99_fct_slowdown"), "ratio");
+  EXPECT_EQ(unit_of_key("expert_load_imbalance_max"), "ratio");
+  EXPECT_EQ(unit_of_key("breakdown_rank"), "GPU rank");
+  // Nothing in the name to go by.
+  EXPECT_EQ(unit_of_key("widget_count"), "count");
+  EXPECT_EQ(unit_of_key("widget_per_wall_s"), "1/s");
+  EXPECT_EQ(unit_of_key("seed"), "-");
+}
+
+TEST(SummaryTable, NoPrintedFigureHasAVagueUnit) {
+  nlohmann::ordered_json s;
+  s["sim_events_per_wall_s"] = 1e6;
+  s["packet_hops_per_wall_s"] = 2e6;
+  s["mtp_accepted_tokens_per_step"] = 1.85;
+  s["p99_fct_slowdown"] = 1.5;
+  s["gpu_load_imbalance"] = 1.2;
+  const std::string t = format_summary_table(s, true);
+  for (const char* vague : {" 1/s\n", " -\n", " x\n"})
+    EXPECT_EQ(t.find(vague), std::string::npos) << vague << "\n" << t;
+  EXPECT_NE(t.find("events/s"), std::string::npos) << t;
+  EXPECT_NE(t.find("tokens/step"), std::string::npos) << t;
+}
+
 TEST(SummaryTable, FullTableHasEveryKeyInOrder) {
   const auto s = inference_summary();
   const std::string t = format_summary_table(s, true);

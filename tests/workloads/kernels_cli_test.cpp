@@ -140,9 +140,9 @@ TEST(KernelCli, CycleLevelMemoryTimesTheSameKernels) {
 TEST(KernelCli, TableHasUnitsAndExplainShowsTheFlow) {
   const RunResult table = run_mlasim("kernels --model deepseek-v2-lite --dtype fp8");
   ASSERT_EQ(table.exit_code, 0) << table.err;
-  for (const char* header :
-       {"KV/token [B]", "KV total [MB]", "read [MB]", "written [MB]", "[GFLOP]", "AI [FLOP/B]",
-        "roofline [us]", "time [us]", "TB/s", "TFLOPS"}) {
+  for (const char* header : {"KV/token [B]", "KV total [MB]", "read [MB]", "written [MB]",
+                             "compute [GFLOP]", "AI [FLOP/B]", "roofline [us]", "time [us]",
+                             "HBM [TB/s]", "compute [TFLOP/s]", "KV heads"}) {
     EXPECT_NE(table.out.find(header), std::string::npos) << header;
   }
   const RunResult ex = run_mlasim("kernels --model teaching --context 100 --explain");

@@ -132,20 +132,27 @@ std::string format_report_table(const KernelsReport& rep) {
       rep.precision.describe(), rep.gpu.name,
       peak_rate(rep.gpu, rep.precision.compute, rep.tf32).str(), rep.gpu.hbm.bytes_per_s() / 1e12);
   out += rep.timed ? fmt::format(
-                         "time: {}; TB/s: the model's HBM bytes over its time, TFLOPS: "
-                         "the FLOPs above over it\n\n",
+                         "time: {}; HBM [TB/s]: the model's HBM bytes over its time, compute "
+                         "[TFLOP/s]: the FLOPs above over it\n",
                          rep.timer_label)
-                   : std::string("time: the roofline\n\n");
+                   : std::string("time: the roofline\n");
+  out += rep.model.is_mla()
+             ? "KV heads: key/value heads cached per layer (- for MLA, which caches one latent of "
+               "kv_lora_rank + qk_rope_head_dim per token, shared by every head); AI: arithmetic "
+               "intensity\n\n"
+             : "KV heads: key/value heads cached per layer; AI: arithmetic intensity\n\n";
   out += fmt::format(
-      "{:<13} {:>6} {:>13} {:>14} {:>12} {:>13} {:>12} {:>12} {:>14} {:>11} {:>7} {:>8} {:>8}\n",
-      "variant", "n_kv", "KV/token [B]", "KV total [MB]", "read [MB]", "written [MB]", "[GFLOP]",
-      "AI [FLOP/B]", "roofline [us]", "time [us]", "TB/s", "TFLOPS", "bound");
+      "{:<13} {:>8} {:>13} {:>14} {:>12} {:>13} {:>15} {:>12} {:>14} {:>11} {:>10} {:>17} "
+      "{:>8}\n",
+      "variant", "KV heads", "KV/token [B]", "KV total [MB]", "read [MB]", "written [MB]",
+      "compute [GFLOP]", "AI [FLOP/B]", "roofline [us]", "time [us]", "HBM [TB/s]",
+      "compute [TFLOP/s]", "bound");
   for (const VariantReport& v : rep.variants) {
-    const std::string nkv = v.spec.is_mla() ? "latent" : std::to_string(v.spec.n_kv_heads);
+    const std::string nkv = v.spec.is_mla() ? "-" : std::to_string(v.spec.n_kv_heads);
     const bool have = !rep.timed || v.gpu_time;
     out += fmt::format(
-        "{:<13} {:>6} {:>13} {:>14.3f} {:>12.3f} {:>13.3f} {:>12.3f} {:>12.2f} {:>14.2f} {:>11} "
-        "{:>7} {:>8} {:>8}\n",
+        "{:<13} {:>8} {:>13} {:>14.3f} {:>12.3f} {:>13.3f} {:>15.3f} {:>12.2f} {:>14.2f} {:>11} "
+        "{:>10} {:>17} {:>8}\n",
         variant_name(v.variant), nkv, v.kv_bytes_per_token, v.kv_bytes_total / 1e6,
         v.cost.traffic.bytes_read() / 1e6, v.cost.traffic.bytes_written() / 1e6,
         v.cost.flops() / 1e9, v.arithmetic_intensity, v.estimate.time().to_us(),
