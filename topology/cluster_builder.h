@@ -93,10 +93,10 @@ struct NodeParams {
 
   template <class V>
   void visit(V& v) {
-    v("gpus_per_node", gpus_per_node, "", "GPUs per server");
-    v("nics_per_node", nics_per_node, "",
+    v("gpus_per_node", gpus_per_node, "count", "GPUs per server");
+    v("nics_per_node", nics_per_node, "count",
       "network NICs per server; GPU i uses NIC i*nics/gpus over PCIe");
-    v("nvswitch", nvswitch, "",
+    v("nvswitch", nvswitch, "-",
       "GPUs of a server share an NVSwitch crossbar (false: no NVLink, all traffic on the NICs)");
   }
   void validate(const ParamCheck& c) const {

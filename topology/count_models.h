@@ -30,8 +30,8 @@ struct SlimFlyParams {
   template <class V>
   void visit(V& v) {
     v("k", k, "ports", "switch radix");
-    v("q", q, "", "MMS parameter (2q^2 switches); 0 = the largest that fits k");
-    v("p", p, "", "endpoints per switch; 0 = ceil(k'/2)");
+    v("q", q, "count", "MMS parameter (2q^2 switches); 0 = the largest that fits k");
+    v("p", p, "count", "endpoints per switch; 0 = ceil(k'/2)");
     v.group("cost", cost, "unit prices for the cost metrics");
   }
   void validate(const ParamCheck& c) const;
@@ -48,10 +48,10 @@ struct DragonflyParams {
   template <class V>
   void visit(V& v) {
     v("k", k, "ports", "switch radix");
-    v("p", p, "", "endpoints per router; 0 = k/4");
-    v("a", a, "", "routers per group; 0 = k/2");
-    v("h", h, "", "global links per router; 0 = k/4");
-    v("groups", groups, "", "number of groups; 0 = a*h + 1 (the largest)");
+    v("p", p, "count", "endpoints per router; 0 = k/4");
+    v("a", a, "count", "routers per group; 0 = k/2");
+    v("h", h, "count", "global links per router; 0 = k/4");
+    v("groups", groups, "count", "number of groups; 0 = a*h + 1 (the largest)");
     v.group("cost", cost, "unit prices for the cost metrics");
   }
   void validate(const ParamCheck& c) const;

@@ -38,7 +38,7 @@ struct FatTreeCommon {
   template <class V>
   void visit_common(V& v) {
     v("k", k, "ports", "switch radix (ports per network switch)");
-    v("nodes", nodes, "", "servers; 0 = as many as the fabric holds");
+    v("nodes", nodes, "count", "servers; 0 = as many as the fabric holds");
     node.visit(v);
     v.group("nvlink", links.nvlink, "GPU to its node's NVSwitch");
     v.group("pcie", links.pcie, "GPU to its NIC (GPUDirect RDMA through one PCIe switch)");
@@ -54,7 +54,8 @@ struct Ft2Params : FatTreeCommon {
   template <class V>
   void visit(V& v) {
     visit_common(v);
-    v("oversubscription", oversubscription, "", "leaf down:up port ratio (1 = full bisection)");
+    v("oversubscription", oversubscription, "ratio",
+      "leaf down:up port ratio (1 = full bisection)");
   }
   void validate(const ParamCheck& c) const { validate_two_tier(c, max_nodes()); }
   int32_t max_nodes() const;
@@ -69,7 +70,8 @@ struct MpftParams : Ft2Params {
   template <class V>
   void visit(V& v) {
     Ft2Params::visit(v);
-    v("planes", planes, "", "independent FT2 planes; NIC i of each node is on plane i mod planes");
+    v("planes", planes, "count",
+      "independent FT2 planes; NIC i of each node is on plane i mod planes");
   }
   void validate(const ParamCheck& c) const;
   int32_t max_nodes() const;

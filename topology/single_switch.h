@@ -21,9 +21,9 @@ struct SingleSwitchParams {
 
   template <class V>
   void visit(V& v) {
-    v("nodes", nodes, "", "servers");
-    v("gpus_per_node", gpus_per_node, "", "GPUs per server, each with its own NIC");
-    v("nvswitch", nvswitch, "", "connect the GPUs of a server through an NVSwitch");
+    v("nodes", nodes, "count", "servers");
+    v("gpus_per_node", gpus_per_node, "count", "GPUs per server, each with its own NIC");
+    v("nvswitch", nvswitch, "-", "connect the GPUs of a server through an NVSwitch");
     v("k", k, "ports", "switch radix; 0 = unlimited, else nodes x GPUs must fit");
     v.group("nvlink", links.nvlink, "GPU to its node's NVSwitch");
     v.group("pcie", links.pcie, "GPU to its NIC (GPUDirect RDMA through one PCIe switch)");
