@@ -417,14 +417,22 @@ std::string Simulation::diagnose_stall() const {
   // Which ops wait on what: the GPUs' own account, made precise from the op graphs where they
   // can be (named dependencies, the peer's matching send), a wait-for cycle if there is one,
   // then the network's (packets in flight, links out of credits).
-  std::vector<std::vector<bool>> done(impl_->workload.ranks.size());
+  const size_t ranks = impl_->workload.ranks.size();
+  std::vector<std::vector<bool>> done(ranks), started(ranks);
+  std::vector<std::vector<int64_t>> ahead(ranks);
   for (const GpuBase* g : impl_->gpus) {
+    const size_t n = impl_->workload.ranks[g->rank()].ops.size();
     auto& d = done[g->rank()];
-    d.resize(impl_->workload.ranks[g->rank()].ops.size());
-    for (size_t i = 0; i < d.size(); ++i)
+    d.resize(n);
+    started[g->rank()].resize(n);
+    ahead[g->rank()].assign(n, -1);
+    for (size_t i = 0; i < n; ++i) {
       d[i] = g->op_done(i);
+      started[g->rank()][i] = g->op_started(i);
+      if (auto a = g->stream_ahead(static_cast<uint32_t>(i))) ahead[g->rank()][i] = *a;
+    }
   }
-  const StallAnalysis analysis(impl_->workload, done);
+  const StallAnalysis analysis(impl_->workload, done, started, ahead);
   std::vector<std::string> lines;
   if (auto cycle = analysis.find_cycle(); !cycle.empty()) {
     lines.push_back(analysis.cycle_line(cycle));

@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace mlasim {
 
 StallAnalysis::StallAnalysis(const Workload& w, std::vector<std::vector<bool>> done)
@@ -10,6 +12,54 @@ StallAnalysis::StallAnalysis(const Workload& w, std::vector<std::vector<bool>> d
   done_.resize(w_.ranks.size());
   for (size_t r = 0; r < w_.ranks.size(); ++r)
     done_[r].resize(w_.ranks[r].ops.size(), false);
+}
+
+StallAnalysis::StallAnalysis(const Workload& w, std::vector<std::vector<bool>> done,
+                             std::vector<std::vector<bool>> started,
+                             std::vector<std::vector<int64_t>> stream_ahead)
+    : StallAnalysis(w, std::move(done)) {
+  started_ = std::move(started);
+  stream_ahead_ = std::move(stream_ahead);
+  started_.resize(w_.ranks.size());
+  stream_ahead_.resize(w_.ranks.size());
+  collectives_.resize(w_.ranks.size());
+  for (size_t r = 0; r < w_.ranks.size(); ++r) {
+    const auto& ops = w_.ranks[r].ops;
+    started_[r].resize(ops.size(), false);
+    stream_ahead_[r].resize(ops.size(), -1);
+    for (uint32_t i = 0; i < ops.size(); ++i) {
+      if (auto tag = collective_tag(ops[i].payload))
+        collectives_[r][{ops[i].payload.index(), *tag}].push_back(i);
+    }
+  }
+}
+
+std::optional<int32_t> StallAnalysis::collective_tag(const OpPayload& p) {
+  if (const auto* a = std::get_if<AllToAllOp>(&p)) return a->tag;
+  if (const auto* r = std::get_if<RingCollectiveOp>(&p)) return r->tag;
+  return std::nullopt;
+}
+
+std::optional<OpRef> StallAnalysis::matching_collective(OpRef op, int32_t peer) const {
+  if (peer < 0 || static_cast<size_t>(peer) >= w_.ranks.size()) return std::nullopt;
+  const OpPayload& p = w_.ranks[op.rank].ops[op.op].payload;
+  const auto tag = collective_tag(p);
+  if (!tag) return std::nullopt;
+  const std::pair<size_t, int32_t> key{p.index(), *tag};
+  // The k-th collective of its kind and tag on this rank matches the k-th on the peer.
+  const auto& mine = collectives_[op.rank].at(key);
+  const auto k =
+      static_cast<size_t>(std::lower_bound(mine.begin(), mine.end(), op.op) - mine.begin());
+  const auto theirs = collectives_[peer].find(key);
+  if (theirs == collectives_[peer].end() || k >= theirs->second.size()) return std::nullopt;
+  return OpRef{peer, theirs->second[k]};
+}
+
+std::optional<OpRef> StallAnalysis::ahead_on_stream(OpRef op) const {
+  if (stream_ahead_.empty()) return std::nullopt;
+  const int64_t a = stream_ahead_[op.rank][op.op];
+  if (a < 0 || done_[op.rank][static_cast<size_t>(a)]) return std::nullopt;
+  return OpRef{op.rank, static_cast<uint32_t>(a)};
 }
 
 std::string StallAnalysis::label(OpRef op) const {
@@ -41,11 +91,40 @@ std::vector<OpRef> StallAnalysis::edges(OpRef op) const {
     if (d < done_[op.rank].size() && !done_[op.rank][d]) out.push_back(OpRef{op.rank, d});
   }
   if (!out.empty()) return out;
+  if (auto ahead = ahead_on_stream(op)) return {*ahead};
   if (auto send = matching_send(op); send && !done_[send->rank][send->op]) out.push_back(*send);
+  if (!out.empty() || started_.empty() || !started_[op.rank][op.op]) return out;
+  // A collective under way waits for the peers that have not begun their part of it.
+  auto add_peer = [&](int32_t peer) {
+    if (peer == op.rank) return;
+    const auto m = matching_collective(op, peer);
+    if (m && !done_[m->rank][m->op] && !started_[m->rank][m->op]) out.push_back(*m);
+  };
+  const OpPayload& p = w_.ranks[op.rank].ops[op.op].payload;
+  if (const auto* a = std::get_if<AllToAllOp>(&p)) {
+    if (a->matrix)
+      a->for_each_recv([&](int32_t peer, uint64_t bytes) {
+        if (bytes > 0) add_peer(peer);
+      });
+  } else if (const auto* r = std::get_if<RingCollectiveOp>(&p); r && r->size > 0) {
+    for (int32_t k = 0; k < r->size; ++k) {
+      if (r->start + k * r->stride == op.rank)
+        add_peer(r->start + ((k + r->size - 1) % r->size) * r->stride);
+    }
+  }
   return out;
 }
 
 std::optional<std::string> StallAnalysis::waits_for(OpRef op) const {
+  bool deps_done = true;
+  for (uint32_t d : w_.ranks[op.rank].ops[op.op].deps)
+    deps_done = deps_done && (d >= done_[op.rank].size() || done_[op.rank][d]);
+  if (auto ahead = ahead_on_stream(op); ahead && deps_done) {
+    return fmt::format("op {} '{}' (ahead of it on stream {})", ahead->op,
+                       w_.ranks[op.rank].ops[ahead->op].name, w_.ranks[op.rank].ops[op.op].stream);
+  }
+  // A collective's line comes from the GPU, which knows whose pieces are missing.
+  if (collective_tag(w_.ranks[op.rank].ops[op.op].payload) && deps_done) return std::nullopt;
   const std::vector<OpRef> next = edges(op);
   if (!next.empty()) {
     std::string out;

@@ -39,7 +39,9 @@ uint32_t RankBuilder::compute(std::string name, OpPayload p, std::vector<uint32_
 }
 
 uint32_t RankBuilder::comm(std::string name, OpPayload p, std::vector<uint32_t> deps, int32_t mb) {
-  return add(std::move(name), std::move(p), std::move(deps), mb, 1);
+  // Collectives hold their stream until they complete; one stream per micro-batch lets one
+  // micro-batch's dispatch or combine overlap the other's, as two communication streams would.
+  return add(std::move(name), std::move(p), std::move(deps), mb, 1 + mb);
 }
 
 uint32_t RankBuilder::add(std::string name, OpPayload p, std::vector<uint32_t> deps, int32_t mb,

@@ -17,7 +17,7 @@
 namespace mlasim {
 
 // Appends ops to one rank's program: compute ops on stream 0, chained in emission order;
-// communication ops on stream 1.
+// communication ops of micro-batch i on stream 1 + i.
 class RankBuilder {
  public:
   explicit RankBuilder(RankProgram& prog) : prog_(prog) {}

@@ -325,7 +325,8 @@ struct Op {
   std::string name;
   OpPayload payload;
   std::vector<uint32_t> deps;  // indices of ops of the same rank that must finish first
-  int32_t stream = 0;          // ops on one stream of a compute engine run one at a time
+  int32_t stream = 0;          // compute ops and collectives of one stream run one at a time; sends
+                               // and receives are not ordered by stream
   int32_t micro_batch = 0;
 };
 

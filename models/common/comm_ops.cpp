@@ -7,6 +7,25 @@
 
 namespace mlasim {
 
+std::string rank_ranges(const std::vector<int32_t>& sorted, size_t max_ranges) {
+  std::string out;
+  size_t shown = 0, i = 0;
+  while (i < sorted.size()) {
+    size_t j = i;
+    while (j + 1 < sorted.size() && sorted[j + 1] == sorted[j] + 1)
+      ++j;
+    if (shown == max_ranges) {
+      out += fmt::format(", ... ({} ranks in all)", sorted.size());
+      break;
+    }
+    if (!out.empty()) out += ", ";
+    out += i == j ? fmt::format("{}", sorted[i]) : fmt::format("{}-{}", sorted[i], sorted[j]);
+    ++shown;
+    i = j + 1;
+  }
+  return out;
+}
+
 CommOps::CommOps(int32_t rank, uint64_t seed, Inject inject, Complete complete)
     : rank_(rank), seed_(seed), inject_(std::move(inject)), complete_(std::move(complete)) {}
 
@@ -190,14 +209,28 @@ void CommOps::on_message(const Message& msg) {
   }
   AllToAll& s = a2a_[msg.tag];
   s.got += msg.bytes.count();
+  const auto from = static_cast<size_t>(msg.data_source());
+  if (from >= s.got_from.size()) s.got_from.resize(from + 1, 0);
+  s.got_from[from] += msg.bytes.count();
   check_all_to_all(msg.tag);
 }
 
-std::string CommOps::describe(uint32_t id) const {
+std::string CommOps::describe(uint32_t id, const OpPayload& p) const {
   for (const auto& [tag, s] : a2a_) {
     if (s.started && s.op == id) {
-      return fmt::format("all_to_all tag {}: {} sends not yet out, {} of {} bytes arrived", tag,
-                         s.sends_left, s.got, s.expect);
+      std::string out =
+          fmt::format("all_to_all tag {}: {} sends not yet out, {} of {} bytes arrived", tag,
+                      s.sends_left, s.got, s.expect);
+      if (const auto* a = std::get_if<AllToAllOp>(&p)) {
+        std::vector<int32_t> missing;
+        a->for_each_recv([&](int32_t peer, uint64_t bytes) {
+          const auto k = static_cast<size_t>(peer);
+          const uint64_t got = k < s.got_from.size() ? s.got_from[k] : 0;
+          if (peer != rank_ && got < bytes) missing.push_back(peer);
+        });
+        if (!missing.empty()) out += "; missing pieces from ranks " + rank_ranges(missing);
+      }
+      return out;
     }
   }
   for (const auto& [tag, s] : ring_) {

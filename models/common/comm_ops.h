@@ -33,6 +33,10 @@
 
 namespace mlasim {
 
+// Ascending ranks written compactly as ranges ("0-3, 5, 9-11"), at most `max_ranges` of them
+// before an ellipsis with the total count.
+std::string rank_ranges(const std::vector<int32_t>& sorted, size_t max_ranges = 8);
+
 class CommOps {
  public:
   using Inject = std::function<void(Message msg, std::function<void()> on_sent)>;
@@ -45,8 +49,9 @@ class CommOps {
   void start(uint32_t id, const OpPayload& p);
   // A collective message for this GPU has fully arrived.
   void on_message(const Message& msg);
-  // What an unfinished collective op waits on; empty if `id` is not one of ours.
-  std::string describe(uint32_t id) const;
+  // What an unfinished collective op `id` (payload `p`) waits on, naming the ranks whose
+  // pieces have not arrived; empty if `id` is not one of ours.
+  std::string describe(uint32_t id, const OpPayload& p) const;
   uint64_t relayed_messages() const { return relayed_; }
 
  private:
@@ -55,6 +60,7 @@ class CommOps {
     bool started = false;
     uint64_t expect = 0;
     uint64_t got = 0;
+    std::vector<uint64_t> got_from;  // bytes arrived per source rank (for the watchdog)
     uint32_t sends_left = 0;
   };
   struct Ring {

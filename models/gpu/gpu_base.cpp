@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "sim/errors.h"
 
 namespace mlasim {
@@ -37,6 +39,7 @@ void GpuBase::load_program(RankProgram program) {
   waiting_deps_.assign(n, 0);
   successors_.assign(n, {});
   started_.assign(n, Time{});
+  began_.assign(n, false);
   done_.assign(n, false);
   for (size_t i = 0; i < n; ++i) {
     for (uint32_t d : program_.ops[i].deps) {
@@ -55,10 +58,11 @@ void GpuBase::start() {
 void GpuBase::make_ready(uint32_t id) {
   const Op& op = program_.ops[id];
   started_[id] = sim_now();
-  if (is_compute(op.payload)) {
+  if (is_compute(op.payload) || CommOps::handles(op.payload)) {
     stream_queue_[op.stream].push_back(id);
     try_start_stream(op.stream);
   } else if (const auto* s = std::get_if<SendOp>(&op.payload)) {
+    began_[id] = true;
     Message m;
     m.id = (static_cast<uint64_t>(rank_) << 40) | next_message_id_++;
     m.src = rank_;
@@ -71,9 +75,8 @@ void GpuBase::make_ready(uint32_t id) {
                   ctx().seed * 0xBF58476D1CE4E5B9ULL;
     // The op is done once its bytes have left the GPU (the last byte's serialisation end).
     inject(std::move(m), [this, id] { complete(id); });
-  } else if (CommOps::handles(op.payload)) {
-    comm_.start(id, op.payload);
   } else if (const auto* r = std::get_if<RecvOp>(&op.payload)) {
+    began_[id] = true;
     auto key = std::make_tuple(r->peer, r->tag);
     auto early = early_messages_.find(key);
     if (early != early_messages_.end() && !early->second.empty()) {
@@ -86,18 +89,24 @@ void GpuBase::make_ready(uint32_t id) {
 }
 
 void GpuBase::try_start_stream(int32_t stream) {
-  if (stream_busy_[stream]) return;
+  if (stream_running_.count(stream) != 0) return;
   auto& q = stream_queue_[stream];
   if (q.empty()) return;
   const uint32_t id = q.front();
   q.pop_front();
-  stream_busy_[stream] = true;
+  stream_running_[stream] = id;
   const Time begin = sim_now();
   started_[id] = begin;
+  began_[id] = true;
+  if (!is_compute(program_.ops[id].payload)) {
+    // A collective holds its stream until it completes (complete() frees it).
+    comm_.start(id, program_.ops[id].payload);
+    return;
+  }
   start_compute(program_.ops[id], [this, id, stream, begin] {
     busy_ps_ += static_cast<uint64_t>((sim_now() - begin).ps());
     flops_ += static_cast<uint64_t>(op_flops(program_.ops[id].payload));
-    stream_busy_[stream] = false;
+    stream_running_.erase(stream);
     complete(id);
     try_start_stream(stream);
   });
@@ -111,9 +120,12 @@ void GpuBase::complete(uint32_t id) {
   done_[id] = true;
   ++completed_;
   finish_time_ = sim_now();
+  const bool frees_stream = CommOps::handles(op.payload);
+  if (frees_stream) stream_running_.erase(op.stream);
   for (uint32_t s : successors_[id]) {
     if (--waiting_deps_[s] == 0) make_ready(s);
   }
+  if (frees_stream) try_start_stream(op.stream);
 }
 
 void GpuBase::receive(Message msg, int /*in_port*/) {
@@ -143,6 +155,19 @@ void GpuBase::deliver_local(const Message& msg) {
   }
 }
 
+std::optional<uint32_t> GpuBase::stream_ahead(uint32_t id) const {
+  if (done_[id] || began_[id] || waiting_deps_[id] > 0) return std::nullopt;
+  const int32_t stream = program_.ops[id].stream;
+  const auto q = stream_queue_.find(stream);
+  if (q == stream_queue_.end()) return std::nullopt;
+  const auto it = std::find(q->second.begin(), q->second.end(), id);
+  if (it == q->second.end()) return std::nullopt;
+  if (it != q->second.begin()) return *(it - 1);
+  const auto running = stream_running_.find(stream);
+  if (running == stream_running_.end()) return std::nullopt;
+  return running->second;
+}
+
 std::vector<std::string> GpuBase::describe_pending() const {
   std::vector<std::string> out;
   for (size_t i = 0; i < program_.ops.size(); ++i) {
@@ -153,7 +178,10 @@ std::vector<std::string> GpuBase::describe_pending() const {
       what = fmt::format("waits on {} unfinished dependencies", waiting_deps_[i]);
     } else if (const auto* r = std::get_if<RecvOp>(&op.payload)) {
       what = fmt::format("waits for a message from GPU {} with tag {}", r->peer, r->tag);
-    } else if (std::string c = comm_.describe(static_cast<uint32_t>(i)); !c.empty()) {
+    } else if (const auto ahead = stream_ahead(static_cast<uint32_t>(i))) {
+      what = fmt::format("waits for its stream {}: op {} '{}' runs or is queued ahead of it",
+                         op.stream, *ahead, program_.ops[*ahead].name);
+    } else if (std::string c = comm_.describe(static_cast<uint32_t>(i), op.payload); !c.empty()) {
       what = "waits: " + c;
     } else {
       what = "started but not finished";

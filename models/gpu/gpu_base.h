@@ -1,14 +1,18 @@
 // Common part of every GPU model: replays the rank's op graph. Ops start when their
-// dependencies have finished; compute ops of one stream run one at a time on the timing model
-// of the concrete GPU (start_compute); sends go out through the GPU's network port; receives
-// complete when their message has fully arrived. Messages for other GPUs (cross-plane
-// forwarding) are passed on. Records busy time, a timeline and, for the watchdog, what each
-// unfinished op waits on.
+// dependencies have finished. Compute ops and collectives of one stream run one at a time, in
+// the order they became ready: compute on the timing model of the concrete GPU
+// (start_compute), collectives through CommOps, each holding its stream until it completes.
+// Point-to-point sends and receives are posted to the network port as soon as their
+// dependencies are done and take no part in stream order (a send is a posted work request; a
+// receive a posted buffer that completes when its message has fully arrived). Messages for other
+// GPUs (cross-plane forwarding) are passed on. Records busy time, a timeline and, for the watchdog,
+// what each unfinished op waits on.
 #pragma once
 
 #include <deque>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -43,6 +47,11 @@ class GpuBase : public NetworkNode {
   // One line per unfinished op, in op order: what it waits on.
   std::vector<std::string> describe_pending() const;
   bool op_done(size_t op) const { return done_[op]; }
+  // The op has begun: computing, collective started, send injected or receive posted.
+  bool op_started(size_t op) const { return began_[op]; }
+  // For an op ready but queued on its stream: the op it waits for there (the one running, or
+  // the one queued just ahead of it).
+  std::optional<uint32_t> stream_ahead(uint32_t op) const;
 
   void receive(Message msg, int in_port) override;
 
@@ -64,9 +73,10 @@ class GpuBase : public NetworkNode {
   std::vector<uint32_t> waiting_deps_;
   std::vector<std::vector<uint32_t>> successors_;
   std::vector<Time> started_;
+  std::vector<bool> began_;
   std::vector<bool> done_;
   std::map<int32_t, std::deque<uint32_t>> stream_queue_;
-  std::map<int32_t, bool> stream_busy_;
+  std::map<int32_t, uint32_t> stream_running_;  // stream -> the op holding it
   // Receives posted but not yet matched, and messages arrived before their receive was posted.
   std::map<std::tuple<int32_t, int32_t>, std::deque<uint32_t>> posted_recvs_;
   std::map<std::tuple<int32_t, int32_t>, std::deque<Message>> early_messages_;

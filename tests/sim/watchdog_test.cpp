@@ -7,6 +7,9 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
+#include "models/common/comm_ops.h"
 #include "sim/action_queue.h"
 #include "sim/errors.h"
 #include "sim/watchdog.h"
@@ -89,6 +92,62 @@ TEST(StallAnalysis, ReceiveThatNoOpSends) {
   w.ranks[1].ops = {recv(0, "orphan")};
   StallAnalysis a(w, {{true}, {false}});
   EXPECT_TRUE(has(*a.waits_for(OpRef{1, 0}), "no op sends")) << *a.waits_for({1, 0});
+}
+
+// Two all-to-alls among 2 ranks (1 KiB each way), tags 1 and 2, on one stream: rank 0 runs tag
+// 1 and queues tag 2 behind it, rank 1 the reverse.
+Workload opposite_collectives() {
+  A2AMatrix::Builder b(2);
+  b.add(0, 1, 1024);
+  b.add(1, 0, 1024);
+  const auto m = b.build();
+  auto a2a = [&](int rank, int tag) {
+    AllToAllOp op;
+    op.matrix = m;
+    op.rank = rank;
+    op.tag = tag;
+    return Op{fmt::format("t{}", tag), op, {}, 1};
+  };
+  Workload w;
+  w.ranks.resize(2);
+  w.ranks[0].ops = {a2a(0, 1), a2a(0, 2)};
+  w.ranks[1].ops = {a2a(1, 2), a2a(1, 1)};
+  return w;
+}
+
+TEST(StallAnalysis, CollectivesQueuedInOppositeOrdersFormACycle) {
+  const Workload w = opposite_collectives();
+  // Op 0 of each rank runs; op 1 waits behind it on the stream.
+  StallAnalysis a(w, {{false, false}, {false, false}}, {{true, false}, {true, false}},
+                  {{-1, 0}, {-1, 0}});
+  const std::vector<OpRef> cycle = a.find_cycle();
+  ASSERT_EQ(cycle.size(), 4u) << a.cycle_line(cycle);
+  // Each running collective waits for the peer's matching one (same tag), queued there.
+  EXPECT_EQ(a.cycle_line(cycle),
+            "wait-for cycle: rank 0 op 0 't1' (all_to_all) waits for rank 1 op 1 't1' "
+            "(all_to_all), which waits for rank 1 op 0 't2' (all_to_all), which waits for rank 0 "
+            "op 1 't2' (all_to_all), which waits for rank 0 op 0 't1' (all_to_all)");
+  EXPECT_EQ(*a.waits_for(OpRef{0, 1}), "op 0 't1' (ahead of it on stream 1)");
+  EXPECT_FALSE(a.waits_for(OpRef{0, 0}));  // the GPU describes the missing pieces
+}
+
+TEST(StallAnalysis, NoCycleWhileEveryCollectiveHasBegun) {
+  // Both ranks run both collectives (data in flight): nothing waits for an op yet to begin.
+  const Workload w = opposite_collectives();
+  StallAnalysis a(w, {{false, false}, {false, false}}, {{true, true}, {true, true}},
+                  {{-1, -1}, {-1, -1}});
+  EXPECT_TRUE(a.find_cycle().empty());
+  // Without the run state, collectives are not followed at all.
+  StallAnalysis plain(w, {{false, false}, {false, false}});
+  EXPECT_TRUE(plain.find_cycle().empty());
+}
+
+TEST(RankRanges, WritesRunsOfConsecutiveRanksAndCapsTheList) {
+  EXPECT_EQ(rank_ranges({}), "");
+  EXPECT_EQ(rank_ranges({3}), "3");
+  EXPECT_EQ(rank_ranges({1, 3}), "1, 3");
+  EXPECT_EQ(rank_ranges({0, 1, 2, 3, 5, 9, 10, 11}), "0-3, 5, 9-11");
+  EXPECT_EQ(rank_ranges({0, 2, 4, 6, 8}, 3), "0, 2, 4, ... (5 ranks in all)");
 }
 
 TEST(Watchdog, ReceiveBeforeSendDeadlockExitsThreeWithTheCycle) {
