@@ -89,24 +89,8 @@ void Interrupts::remove_child(pid_t pid) {
 }
 
 std::string Interrupts::signal_name(int signal) {
-  switch (signal) {
-    case SIGINT:
-      return "SIGINT";
-    case SIGTERM:
-      return "SIGTERM";
-    case SIGHUP:
-      return "SIGHUP";
-    case SIGKILL:
-      return "SIGKILL";
-    case SIGSEGV:
-      return "SIGSEGV";
-    case SIGABRT:
-      return "SIGABRT";
-    case SIGBUS:
-      return "SIGBUS";
-    default:
-      return fmt::format("signal {}", signal);
-  }
+  const char* abbrev = sigabbrev_np(signal);  // "INT" (glibc)
+  return abbrev ? fmt::format("SIG{}", abbrev) : fmt::format("signal {}", signal);
 }
 
 }  // namespace mlasim

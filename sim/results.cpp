@@ -17,6 +17,15 @@
 
 namespace mlasim {
 
+namespace {
+
+// write_file_atomic() writes `name` to "<prefix><pid>" first.
+std::string temporary_prefix(const std::string& name) {
+  return "." + name + ".tmp.";
+}
+
+}  // namespace
+
 std::mutex& results_write_lock() {
   static std::mutex lock;
   return lock;
@@ -38,7 +47,8 @@ void write_file_atomic(const std::filesystem::path& where, std::string_view cont
   }
   if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), ec);
   const std::filesystem::path tmp =
-      path.parent_path() / fmt::format(".{}.tmp.{}", path.filename().string(), ::getpid());
+      path.parent_path() /
+      fmt::format("{}{}", temporary_prefix(path.filename().string()), ::getpid());
   {
     // fsync before the rename: after a crash of the machine (not only of the process) the
     // file is then either the old one or the complete new one, never an empty new one.
@@ -66,10 +76,6 @@ void write_file_atomic(const std::filesystem::path& where, std::string_view cont
 }
 
 namespace {
-
-bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
 
 // What a key counts: the last word of its stem that is a plural noun or one the table knows
 // ("fault_messages_failed" -> "messages", "gpu" -> "GPUs"); empty when none is.
@@ -115,11 +121,11 @@ std::string unit_of_key(std::string_view key) {
       {"_per_token", "/token"},
   }};
   for (const auto& [suffix, per] : kPer) {
-    if (!ends_with(key, suffix)) continue;
+    if (!key.ends_with(suffix)) continue;
     const std::string_view what = counted(key.substr(0, key.size() - suffix.size()));
     return fmt::format("{}{}", what.empty() ? "1" : what, per);
   }
-  if (ends_with(key, "_count")) {
+  if (key.ends_with("_count")) {
     const std::string_view what = counted(key.substr(0, key.size() - 6));
     return what.empty() ? "count" : std::string(what);
   }
@@ -144,7 +150,7 @@ std::string unit_of_key(std::string_view key) {
       {"_packets", "packets"},
   }};
   for (const auto& [suffix, unit] : kSuffixes)
-    if (ends_with(key, suffix)) return std::string(unit);
+    if (key.ends_with(suffix)) return std::string(unit);
   if (key.find("fraction") != std::string_view::npos) return "fraction";
   if (key.find("imbalance") != std::string_view::npos) return "ratio";  // max over mean
   return "-";
@@ -210,18 +216,18 @@ void clear_run_outputs(const std::filesystem::path& dir) {
                                    (dir / name).string(), ec.message()));
     }
   }
-  // Temporary files are named ".<name>.tmp.<pid>" (write_file_atomic).
+  // What write_file_atomic() left for one of those names: its prefix, then a process id.
   std::error_code ec;
   std::vector<std::filesystem::path> stale;
   for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
     const std::string f = e.path().filename().string();
-    const size_t tmp = f.rfind(".tmp.");
-    if (f.size() < 2 || f[0] != '.' || tmp == std::string::npos || tmp < 2) continue;
-    const std::string pid = f.substr(tmp + 5);
-    if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) continue;
-    const std::string name = f.substr(1, tmp - 1);
-    const auto& names = run_output_files();
-    if (std::find(names.begin(), names.end(), name) != names.end()) stale.push_back(e.path());
+    for (const std::string& name : run_output_files()) {
+      const std::string prefix = temporary_prefix(name);
+      if (f.size() > prefix.size() && f.starts_with(prefix) &&
+          f.find_first_not_of("0123456789", prefix.size()) == std::string::npos) {
+        stale.push_back(e.path());
+      }
+    }
   }
   for (const auto& p : stale)
     std::filesystem::remove(p, ec);

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <system_error>
@@ -271,18 +272,30 @@ std::vector<size_t> shard_points(size_t total, size_t shard, size_t shards) {
   return out;
 }
 
-bool point_is_complete(const fs::path& dir, const SweepPoint& point) {
+namespace {
+
+// The summary of a finished run of exactly this point (its point.json matches, its summary
+// parses as a non-empty object); nothing otherwise.
+std::optional<nlohmann::ordered_json> finished_summary(const fs::path& dir,
+                                                       const SweepPoint& point) {
   try {
     std::ifstream p(dir / "point.json");
-    if (!p) return false;
-    if (nlohmann::ordered_json::parse(p) != point_json(point)) return false;
+    if (!p) return std::nullopt;
+    if (nlohmann::ordered_json::parse(p) != point_json(point)) return std::nullopt;
     std::ifstream s(dir / "summary.json");
-    if (!s) return false;
-    const nlohmann::json summary = nlohmann::json::parse(s);
-    return summary.is_object() && !summary.empty();
+    if (!s) return std::nullopt;
+    nlohmann::ordered_json summary = nlohmann::ordered_json::parse(s);
+    if (!summary.is_object() || summary.empty()) return std::nullopt;
+    return summary;
   } catch (const nlohmann::json::exception&) {
-    return false;
+    return std::nullopt;
   }
+}
+
+}  // namespace
+
+bool point_is_complete(const fs::path& dir, const SweepPoint& point) {
+  return finished_summary(dir, point).has_value();
 }
 
 size_t merge_sweep(const Sweep& sweep, const fs::path& out_dir,
@@ -292,22 +305,17 @@ size_t merge_sweep(const Sweep& sweep, const fs::path& out_dir,
   std::vector<std::pair<const SweepPoint*, nlohmann::ordered_json>> rows;
   for (const auto& p : sweep.points) {
     const fs::path dir = out_dir / p.dir_name();
-    std::ifstream in(dir / "summary.json");
-    if (!in) continue;
-    nlohmann::ordered_json j;
-    try {
-      j = nlohmann::ordered_json::parse(in);
-    } catch (const nlohmann::json::exception&) {
-    }
+    if (!fs::exists(dir / "summary.json")) continue;  // not run (yet)
     // Only a finished run of this very point (not of an edited sweep's) makes a row.
-    if (!point_is_complete(dir, p)) {
+    std::optional<nlohmann::ordered_json> j = finished_summary(dir, p);
+    if (!j) {
       if (left_out) left_out->push_back(p.dir_name());
       continue;
     }
-    for (const auto& [k, v] : j.items()) {
+    for (const auto& [k, v] : j->items()) {
       if (seen.insert(k).second) columns.push_back(k);
     }
-    rows.emplace_back(&p, std::move(j));
+    rows.emplace_back(&p, std::move(*j));
   }
   auto csv = [](const std::string& s) {
     if (s.find_first_of(",\"\n") == std::string::npos) return s;
