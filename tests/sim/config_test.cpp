@@ -10,28 +10,16 @@
 #include "sim/params.h"
 #include "sim/simulation.h"
 #include "tests/sim/input_error.h"
+#include "tests/sim/temp_dir_fixture.h"
 
 namespace mlasim {
 namespace {
 
 namespace fs = std::filesystem;
 
-class ConfigFiles : public ::testing::Test {
+class ConfigFiles : public TempDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("mlasim_cfg_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  fs::path write(const std::string& name, const std::string& text) {
-    fs::path p = dir_ / name;
-    fs::create_directories(p.parent_path());
-    std::ofstream(p) << text;
-    return p;
-  }
-  fs::path dir_;
+  ConfigFiles() : TempDirTest("cfg") {}
 };
 
 struct Inner {

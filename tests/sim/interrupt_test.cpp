@@ -24,6 +24,7 @@
 #include "sim/errors.h"
 #include "sim/results.h"
 #include "tests/sim/cli_runner.h"
+#include "tests/sim/temp_dir_fixture.h"
 
 extern char** environ;
 
@@ -35,16 +36,9 @@ namespace fs = std::filesystem;
 const std::string kLong = MLASIM_SOURCE_DIR "/configs/scenarios/deepseek-v3-decode-ep144.yaml";
 const std::string kQuick = MLASIM_SOURCE_DIR "/configs/teaching/pairwise-exchange.yaml";
 
-class Interrupted : public ::testing::Test {
+class Interrupted : public TempDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("mlasim_intr_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
+  Interrupted() : TempDirTest("intr") {}
 
   // Starts the binary with stderr into a file.
   pid_t start(const std::vector<std::string>& args) {
@@ -96,7 +90,6 @@ class Interrupted : public ::testing::Test {
     }
     return out;
   }
-  fs::path dir_;
 };
 
 TEST_F(Interrupted, ARunEndsWith130AndNoSummary) {

@@ -12,32 +12,21 @@
 #include "sim/errors.h"
 #include "sim/sweep.h"
 #include "tests/sim/cli_runner.h"
+#include "tests/sim/temp_dir_fixture.h"
 
 namespace mlasim {
 namespace {
 
 namespace fs = std::filesystem;
 
-class SweepFiles : public ::testing::Test {
+class SweepFiles : public TempDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("mlasim_sweep_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  fs::path write(const std::string& name, const std::string& text) {
-    std::ofstream(dir_ / name) << text;
-    return dir_ / name;
-  }
+  SweepFiles() : TempDirTest("sweep") {}
   fs::path sweep_file(const std::string& axes) {
     return write("s.yaml", "sweep:\n  name: t\n  base: " MLASIM_SOURCE_DIR
                            "/configs/teaching/pairwise-exchange.yaml\n  axes:\n" +
                                axes);
   }
-  fs::path dir_;
 };
 
 TEST_F(SweepFiles, CartesianProductFirstAxisSlowest) {

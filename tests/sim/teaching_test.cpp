@@ -9,21 +9,16 @@
 #include <string>
 
 #include "tests/sim/cli_runner.h"
+#include "tests/sim/temp_dir_fixture.h"
 
 namespace mlasim {
 namespace {
 
 namespace fs = std::filesystem;
 
-class Teaching : public ::testing::Test {
+class Teaching : public TempDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("mlasim_teaching_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
+  Teaching() : TempDirTest("teaching") {}
   // Runs a teaching scenario with overrides; returns its summary (empty on failure).
   nlohmann::json run(const std::string& file, const std::vector<std::string>& sets,
                      const std::string& out) {
@@ -39,7 +34,6 @@ class Teaching : public ::testing::Test {
     std::ifstream in(dir_ / out / "summary.json");
     return nlohmann::json::parse(in);
   }
-  fs::path dir_;
   CliResult last_;
 };
 
