@@ -443,6 +443,13 @@ std::vector<BadInput> cases() {
        {"validate", kDefault, "--set",
         "workload={type: network_traffic, pattern: permutation, shift: 4}"},
        {"workload.shift", "4 is a multiple of the 4 GPUs"}},
+      {"AttentionTpSplitsKvHeads",  // 8 GPUs would hold 2.5 K/V heads each
+       {},
+       {"validate", MLASIM_SOURCE_DIR "/configs/scenarios/llama-3.1-405b-decode-tp8.yaml", "--set",
+        "workload.layers=2", "--set", "workload.model_overrides.num_attention_heads=40", "--set",
+        "workload.model_overrides.num_key_value_heads=20", "--set",
+        "workload.model_overrides.head_dim=128"},
+       {"workload.attention_tp: 8 must divide the model's K/V heads (20)"}},
       {"TopologyScenarioUnknownKey",
        {{"s.yaml", inc + "hardware:\n  gpu:\n    colour: red\n"}},
        {"topology", "@DIR@/s.yaml"},
