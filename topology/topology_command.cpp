@@ -102,7 +102,9 @@ int run_topology_command(const TopologyCommandOptions& o, std::ostream& out) {
   if (auto counts = made.product->count_model()) {
     if (faulted || !o.dot_file.empty()) {
       throw InputError(
-          fmt::format("{} is a count and cost model: no graph for --dot or --fail-*", type));
+          fmt::format("{} is a count and cost model: no graph for --dot, --fail-* or the "
+                      "scenario's network.faults",
+                      type));
     }
     j = measure_count_model(type, *counts, made.product->prices()).to_json();
   } else {
