@@ -2,6 +2,7 @@
 #include "sim/config.h"
 
 #include <fmt/format.h>
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
 #include <fstream>
@@ -214,6 +215,11 @@ ConfigNode parse_yaml_text(std::string_view text, const std::string& name) {
   try {
     YAML::Node y = YAML::Load(std::string(text));
     return from_yaml(y, name, "");
+  } catch (const YAML::DeepRecursion& e) {  // yaml-cpp says only "bad file"
+    throw ConfigError(
+        fmt::format("{}:{}: invalid YAML: nesting too deep (the parser stops at {} "
+                    "levels)",
+                    name, e.mark.line + 1, e.depth()));
   } catch (const YAML::Exception& e) {
     throw ConfigError(fmt::format("{}:{}: invalid YAML: {}", name, e.mark.line + 1, e.msg));
   }
@@ -335,6 +341,11 @@ void assign_path(ConfigNode& root, std::string_view assignment) {
   ConfigNode parsed;
   try {
     parsed = from_yaml(YAML::Load(std::string(value)), loc.file, std::string(key));
+  } catch (const YAML::DeepRecursion& e) {
+    throw ConfigError(
+        fmt::format("--set '{}=...': invalid value: nesting too deep (the parser "
+                    "stops at {} levels)",
+                    key, e.depth()));
   } catch (const YAML::Exception& e) {
     throw ConfigError(fmt::format("--set '{}': invalid value: {}", assignment, e.msg));
   }

@@ -37,6 +37,8 @@ int dispatch(int argc, char** argv) {
   app.set_version_flag("--version", std::string(version()));
   app.require_subcommand(1);
   app.fallthrough();  // -q/-v also work after the subcommand's name
+  // A flag takes no value: `--full=3` is an error, not "true". Subcommands inherit this.
+  app.option_defaults()->disable_flag_override();
   // Before any thread starts: every thread inherits the blocked signals.
   Interrupts interrupts;
   GlobalOptions global;
@@ -87,6 +89,11 @@ int dispatch(int argc, char** argv) {
                  choices);
     } else if (level != &app && i == argc) {
       fmt::print(stderr, "mlasim: {}: a subcommand is required (one of: {})\n", path, choices);
+    } else if (const std::string what = e.what(), tail = " was given a disallowed flag override";
+               what.ends_with(tail)) {
+      const std::string flag = what.substr(0, what.size() - tail.size());
+      fmt::print(stderr, "mlasim: --{}: a flag takes no value (write --{}, not --{}=VALUE)\n", flag,
+                 flag, flag);
     } else {
       fmt::print(stderr, "mlasim: {}\n", e.what());
     }

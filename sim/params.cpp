@@ -36,6 +36,12 @@ double parse_double(const ConfigNode& n, std::string_view path) {
   const std::string& s = expect_scalar(n, path, "a number");
   double v = 0;
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec == std::errc::result_out_of_range && ptr == s.data() + s.size()) {
+    throw_config_error(n.loc(), path,
+                       fmt::format("{} is out of range (a double holds magnitudes "
+                                   "from about 2.2e-308 to 1.8e308)",
+                                   s));
+  }
   if (ec != std::errc() || ptr != s.data() + s.size() || !std::isfinite(v)) {
     type_error(n, path, "a number");
   }

@@ -50,10 +50,13 @@ FaultSpec fault_spec(const FaultEventParams& e) {
   return f;
 }
 
-ScenarioModel read_scenario(const ConfigNode& root, const Components& comps) {
+namespace {
+
+// The top-level params (unknown top-level keys are errors), once the required sections are
+// known to be there.
+ScenarioParams read_top_level(const ConfigNode& root) {
   if (!root.is_map()) throw_config_error(root.loc(), "", "a scenario must be a mapping");
-  ScenarioModel m;
-  m.params = read_params<ScenarioParams>(&root, "", scenario_sections());
+  ScenarioParams params = read_params<ScenarioParams>(&root, "", scenario_sections());
   // A missing section has no line of its own: the error names the file (often a cluster or
   // hardware preset given where a scenario belongs).
   for (const char* key : {"cluster", "hardware", "workload"}) {
@@ -63,6 +66,24 @@ ScenarioModel read_scenario(const ConfigNode& root, const Components& comps) {
                          "workload sections: is this a scenario file?)");
     }
   }
+  return params;
+}
+
+// The hardware mapping, whose sections must all be known ones.
+const ConfigNode* hardware_section(const ConfigNode& root) {
+  const ConfigNode* hw = root.find("hardware");
+  if (hw && !hw->is_map()) throw_config_error(hw->loc(), "hardware", "expected a mapping");
+  // Unknown hardware sections are errors, like unknown keys anywhere else.
+  ParamReader check(hw, "hardware", hardware_sections());
+  check.finish();
+  return hw;
+}
+
+}  // namespace
+
+ScenarioModel read_scenario(const ConfigNode& root, const Components& comps) {
+  ScenarioModel m;
+  m.params = read_top_level(root);
   m.resolved = write_params(m.params);
 
   const ConfigNode* cluster_node = root.find("cluster");
@@ -95,13 +116,7 @@ ScenarioModel read_scenario(const ConfigNode& root, const Components& comps) {
   m.routing = read_params<RoutingParams>(root.find("routing"), "routing");
   m.resolved.set("routing", write_params(m.routing));
 
-  const ConfigNode* hw = root.find("hardware");
-  if (hw && !hw->is_map()) throw_config_error(hw->loc(), "hardware", "expected a mapping");
-  {
-    // Unknown hardware sections are errors, like unknown keys anywhere else.
-    ParamReader check(hw, "hardware", hardware_sections());
-    check.finish();
-  }
+  const ConfigNode* hw = hardware_section(root);
   ConfigNode hw_resolved = ConfigNode::map();
   auto need = [&](const std::string& key, bool needed, auto& table) {
     const ConfigNode* section = hw ? hw->find(key) : nullptr;
@@ -131,6 +146,27 @@ ScenarioModel read_scenario(const ConfigNode& root, const Components& comps) {
     throw ConfigError(locate_workload_error(workload_node, e.what()));
   }
   return m;
+}
+
+NetworkParams check_scenario_keys(const ConfigNode& root, const Components& comps) {
+  read_top_level(root);
+  comps.cluster.resolve(root.find("cluster"), "cluster");
+  NetworkParams network = read_params<NetworkParams>(root.find("network"), "network");
+  read_params<RoutingParams>(root.find("routing"), "routing");
+  const ConfigNode* hw = hardware_section(root);
+  for (const std::string& key : hardware_sections()) {
+    const ConfigNode* section = hw ? hw->find(key) : nullptr;
+    // gpu and memory are required; the others are read when given (whether the cluster needs
+    // them is known only once it is built).
+    if (!section && key != "gpu" && key != "memory") continue;
+    if (key == "gpu") comps.gpu.resolve(section, "hardware.gpu");
+    if (key == "memory") comps.memory.resolve(section, "hardware.memory");
+    if (key == "nic") comps.nic.resolve(section, "hardware.nic");
+    if (key == "switch") comps.network_switch.resolve(section, "hardware.switch");
+    if (key == "nvswitch") comps.nvswitch.resolve(section, "hardware.nvswitch");
+  }
+  comps.workload.resolve(root.find("workload"), "workload");
+  return network;
 }
 
 ConfigNode validate_scenario(const ConfigNode& root, const Components& components) {

@@ -34,6 +34,11 @@ struct ScenarioModel {
 // Reads, validates and resolves every section; throws ConfigError/InputError on bad input.
 ScenarioModel read_scenario(const ConfigNode& root, const Components& comps);
 
+// Checks every section and key of a scenario as read_scenario does (unknown keys, types, values
+// of each component's params) without building the cluster or generating the workload, for
+// commands that use only some sections (`mlasim topology`); returns the network params.
+NetworkParams check_scenario_keys(const ConfigNode& root, const Components& comps);
+
 // The fault a timed fault event describes, as topology/faults applies it.
 FaultSpec fault_spec(const FaultEventParams& e);
 

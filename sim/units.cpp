@@ -32,6 +32,12 @@ Split split_number(std::string_view text, std::string_view what) {
   std::string_view s = trim(text);
   double value = 0;
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+  if (ec == std::errc::result_out_of_range) {  // "1e400", "1e-400": no double holds it
+    throw UnitError(
+        fmt::format("'{}' is not a {}: the number {} is out of range (a double holds "
+                    "magnitudes from about 2.2e-308 to 1.8e308)",
+                    text, what, std::string_view(s.data(), ptr - s.data())));
+  }
   if (ec != std::errc() || ptr == s.data()) {
     throw UnitError(fmt::format("'{}' is not a {}: it must start with a number", text, what));
   }

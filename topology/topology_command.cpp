@@ -12,6 +12,7 @@
 #include "sim/config.h"
 #include "sim/errors.h"
 #include "sim/registry.h"
+#include "sim/scenario_model.h"
 #include "topology/cluster_builders.h"
 #include "topology/dot_export.h"
 #include "topology/metrics.h"
@@ -68,6 +69,26 @@ int run_topology_command(const TopologyCommandOptions& o, std::ostream& out) {
   for (const std::string& assignment : o.overrides)
     sets.push_back(cluster_override(root, wrapped, assignment));
   apply_overrides(root, sets);
+  // A scenario file (more than cluster and routing): every key is checked as `run` checks it,
+  // and the faults its network section applies before a run are applied here too, before the
+  // command line's.
+  bool scenario = false;
+  for (const auto& [key, value] : root.entries())
+    scenario = scenario || (wrapped && key != "cluster" && key != "routing");
+  FaultSpec scenario_faults;
+  if (scenario) {
+    const NetworkFaultParams nf = check_scenario_keys(root, make_builtin_components()).faults;
+    scenario_faults = FaultSpec{nf.planes, nf.switches, nf.nics, nf.links};
+    if (!nf.events.empty()) {
+      const ConfigNode* events = root.at_path("network.faults.events");
+      std::cerr << fmt::format(
+          "mlasim: warning: {}\n",
+          config_message(events ? events->loc() : root.loc(), "network.faults.events",
+                         fmt::format("{} fault(s) at a simulated time not applied (topology "
+                                     "measures the cluster before the run; --fail-* applies one)",
+                                     nf.events.size())));
+    }
+  }
   const ConfigNode* section = wrapped ? root.find("cluster") : &root;
   const std::string path = wrapped ? "cluster" : "";
   const RoutingParams routing = routing_params(root, section, o);
@@ -77,10 +98,13 @@ int run_topology_command(const TopologyCommandOptions& o, std::ostream& out) {
   const std::string type = section->find("type")->as_string();
 
   nlohmann::ordered_json j;
+  const bool faulted = !o.faults.empty() || !scenario_faults.empty();
   if (auto counts = made.product->count_model()) {
-    if (!o.faults.empty() || !o.dot_file.empty()) {
+    if (faulted || !o.dot_file.empty()) {
       throw InputError(
-          fmt::format("{} is a count and cost model: no graph for --dot or --fail-*", type));
+          fmt::format("{} is a count and cost model: no graph for --dot, --fail-* or the "
+                      "scenario's network.faults",
+                      type));
     }
     j = measure_count_model(type, *counts, made.product->prices()).to_json();
   } else {
@@ -90,9 +114,19 @@ int run_topology_command(const TopologyCommandOptions& o, std::ostream& out) {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::optional<double> healthy;
     std::vector<std::string> applied;
-    if (!o.faults.empty()) {
+    if (faulted) {
       if (o.bisection) healthy = bisection_bandwidth(cluster);
-      applied = apply_faults(cluster, o.faults);
+      if (!scenario_faults.empty()) {
+        try {
+          applied = apply_faults(cluster, scenario_faults);
+        } catch (const InputError& e) {
+          const ConfigNode* at = root.at_path("network.faults");
+          throw ConfigError(
+              config_message(at ? at->loc() : root.loc(), "network.faults", e.what()));
+        }
+      }
+      const std::vector<std::string> given = apply_faults(cluster, o.faults);
+      applied.insert(applied.end(), given.begin(), given.end());
     }
     if (!o.dot_file.empty()) write_dot_file(cluster, o.dot_file);
     MetricsOptions mo;
@@ -103,7 +137,7 @@ int run_topology_command(const TopologyCommandOptions& o, std::ostream& out) {
     j = m.to_json();
     j["build_s"] = build_s;
     j["cross_plane"] = std::string(enum_name(routing.cross_plane));
-    if (!o.faults.empty()) {
+    if (faulted) {
       j["faults"] = applied;
       if (healthy && m.bisection_bytes_per_s) {
         const double lost = *healthy - *m.bisection_bytes_per_s;

@@ -4,7 +4,9 @@
 //
 // CONFIG is a YAML file whose top-level `cluster:` section (with an optional `routing:` beside
 // it) describes the builder, or whose top level is itself that section (has `type:`), as the
-// files in configs/clusters/ are.
+// files in configs/clusters/ are. A scenario (a file with other sections too) is checked key by
+// key as `mlasim run` checks it, and the faults its `network.faults` applies before a run are
+// applied before the --fail-* ones; its faults at a simulated time are not (a warning says so).
 #pragma once
 
 #include <CLI/CLI.hpp>

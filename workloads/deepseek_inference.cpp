@@ -91,6 +91,15 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
         fmt::format("workload.attention_tp: {} must divide the GPU count ({}) and the heads ({})",
                     p.attention_tp, ranks, model.num_attention_heads));
   }
+  // Each GPU holds whole K/V heads (tp divides them) or one replicated head (they divide tp);
+  // otherwise its share would be a fraction of a head and its query heads no whole groups.
+  if (const int64_t kv = model.num_key_value_heads;
+      !model.is_mla() && kv > 0 && kv % p.attention_tp != 0 && p.attention_tp % kv != 0) {
+    throw InputError(fmt::format(
+        "workload.attention_tp: {} must divide the model's K/V heads ({}) or be a multiple of "
+        "them (each GPU holds whole K/V heads, or one of them replicated)",
+        p.attention_tp, kv));
+  }
   if (p.attention == AttentionVariant::Mha && !model.is_mla()) {
     throw InputError(fmt::format(
         "workload.attention: mha replaces MLA by MHA, but model '{}' has no MLA (its attention "

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -11,6 +12,7 @@
 
 #include "sim/config.h"
 #include "sim/errors.h"
+#include "sim/json_errors.h"
 
 namespace mlasim {
 namespace {
@@ -245,7 +247,7 @@ ModelConfig parse_model_config(std::string_view json_text, const std::string& la
   try {
     root = Json::parse(json_text);
   } catch (const Json::exception& e) {  // syntax, or a number out of range
-    throw ConfigError(fmt::format("{}: not valid JSON: {}", label, e.what()));
+    throw ConfigError(json_error_message(label, "not valid JSON", e));
   }
   if (!root.is_object()) throw ConfigError(fmt::format("{}: expected a JSON object", label));
   FieldReader f(root, label);
@@ -253,6 +255,16 @@ ModelConfig parse_model_config(std::string_view json_text, const std::string& la
   ModelConfig m;
   m.source = label;
   m.model_type = f.string_or("model_type", "");
+  // The families whose fields this reader understands. Another (mamba, mixtral...) would be read
+  // as whatever its fields resemble, e.g. a dense GQA model, without a word. A config.json
+  // without the field is taken as its fields describe it.
+  constexpr std::array<std::string_view, 4> kKnownTypes{"deepseek_v2", "deepseek_v3", "llama",
+                                                        "qwen2"};
+  if (f.has("model_type") &&
+      std::find(kKnownTypes.begin(), kKnownTypes.end(), m.model_type) == kKnownTypes.end()) {
+    f.fail("model_type", fmt::format("'{}' is not a model type mlasim reads (known: {})",
+                                     m.model_type, fmt::join(kKnownTypes, ", ")));
+  }
   m.hidden_size = f.integer("hidden_size", 1);
   m.num_hidden_layers = f.integer("num_hidden_layers", 1);
   if (m.num_hidden_layers > kMaxModelLayers) {
@@ -351,7 +363,7 @@ ModelConfig resolve_model(std::string_view name_or_path, const ModelOverrides& o
     try {
       root = Json::parse(read_file(file));
     } catch (const Json::exception& e) {  // syntax, or a number out of range
-      throw ConfigError(fmt::format("{}: not valid JSON: {}", file.string(), e.what()));
+      throw ConfigError(json_error_message(file.string(), "not valid JSON", e));
     }
     if (!root.is_object())
       throw ConfigError(fmt::format("{}: expected a JSON object", file.string()));

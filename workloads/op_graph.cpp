@@ -155,6 +155,12 @@ void validate_collectives(const Workload& w) {
           throw InputError(fmt::format("rank {} op {} '{}': all_to_all built for rank {}", r, i,
                                        ops[i].name, a->rank));
         }
+        if (a->gpus_per_node < 0) {
+          throw InputError(fmt::format(
+              "rank {} op {} '{}': all_to_all field 'gpus_per_node': {} is negative (the "
+              "cluster's GPUs per node; 0 in a single-node cluster)",
+              r, i, ops[i].name, a->gpus_per_node));
+        }
         auto& per_rank = a2a[a->tag];
         per_rank.resize(ranks, nullptr);
         if (per_rank[r]) {
@@ -219,15 +225,26 @@ std::string describe_cycle(int rank, const std::vector<Op>& ops, const std::vect
       }
     }
   }
-  // walk[visited_at[at]..] is the cycle, each op depending on the next; print it in run order.
-  std::string names;
+  // walk[visited_at[at]..] is the cycle, each op depending on the next; print it in run order,
+  // back to its first op. A long one keeps its first and last few ops, so that the message
+  // stays one readable line.
+  constexpr size_t kHead = 4, kTail = 2;
   const size_t first = static_cast<size_t>(visited_at[at]);
-  for (size_t i = walk.size(); i-- > first;) {
-    names += fmt::format("op {} '{}' -> ", walk[i], ops[walk[i]].name);
+  const size_t length = walk.size() - first;
+  auto op_name = [&](uint32_t op) { return fmt::format("op {} '{}'", op, ops[op].name); };
+  std::string names;
+  for (size_t k = 0; k < length; ++k) {
+    if (length > kHead + kTail + 1 && k == kHead) {
+      names += fmt::format("... ({} more) -> ", length - kHead - kTail);
+      k = length - kTail - 1;
+      continue;
+    }
+    names += op_name(walk[walk.size() - 1 - k]) + " -> ";
   }
-  names += fmt::format("op {} '{}'", walk.back(), ops[walk.back()].name);
-  return fmt::format("rank {}: dependency cycle: {} (each op must wait for the one before it)",
-                     rank, names);
+  names += op_name(walk.back());
+  return fmt::format(
+      "rank {}: dependency cycle of {} ops: {} (each op must wait for the one before it)", rank,
+      length, names);
 }
 
 // a x b, or nullopt when it exceeds `limit` (or 64 bits).
@@ -331,9 +348,61 @@ void check_sizes(int r, size_t i, const Op& op) {
       op.payload);
 }
 
-// Per-sequence lengths: one per sequence, each >= 1, the longest equal to the op's; a
-// sequence's queries fit in its keys.
+// Shapes that pass the size limits but describe no kernel: a GEMM without columns or inner
+// dimension, a grouped GEMM without groups. (A GEMM may have m = 0: a rank with no rows in a
+// pass, as chunked prefill over attention_tp gives; it still reads its weight.)
+void check_gemm(int r, size_t i, const std::string& name, const OpPayload& p) {
+  auto bad = [&](std::string_view kind, std::string_view field, const std::string& why) {
+    throw InputError(
+        fmt::format("rank {} op {} '{}': {} field '{}': {}", r, i, name, kind, field, why));
+  };
+  if (const auto* g = std::get_if<GemmOp>(&p)) {
+    if (g->n == 0) bad("gemm", "n", "is 0; a GEMM needs n >= 1 and k >= 1");
+    if (g->k == 0) bad("gemm", "k", "is 0; a GEMM needs n >= 1 and k >= 1");
+  } else if (const auto* g = std::get_if<GroupedGemmOp>(&p)) {
+    if (g->m.empty()) bad("grouped_gemm", "m", "is empty; it needs one row count per group");
+    if (g->n == 0) bad("grouped_gemm", "n", "is 0; a grouped GEMM needs n >= 1 and k >= 1");
+    if (g->k == 0) bad("grouped_gemm", "k", "is 0; a grouped GEMM needs n >= 1 and k >= 1");
+    const uint64_t largest = *std::max_element(g->m.begin(), g->m.end());
+    if (g->layout == GroupedLayout::Contiguous && g->max_m != 0) {
+      bad("grouped_gemm", "max_m", "applies to the masked layout only (contiguous: 0)");
+    }
+    if (g->max_m != 0 && g->max_m < largest) {
+      bad("grouped_gemm", "max_m",
+          fmt::format("{} rows per group are fewer than the largest group's m ({})", g->max_m,
+                      largest));
+    }
+  }
+}
+
+// Every count >= 1 and whole groups of query heads per K/V head; per-sequence lengths: one per
+// sequence, each >= 1, the longest equal to the op's; a sequence's queries fit in its keys
+// (they are the last of them), in the uniform form (q_len, kv_len) as in the per-sequence one.
 void check_attention(int r, size_t i, const std::string& name, const AttentionOp& a) {
+  auto bad = [&](std::string_view field, const std::string& why) {
+    throw InputError(
+        fmt::format("rank {} op {} '{}': attention field '{}': {}", r, i, name, field, why));
+  };
+  for (const auto& [field, value] : {std::pair<std::string_view, uint64_t>{"batch", a.batch},
+                                     {"q_len", a.q_len},
+                                     {"kv_len", a.kv_len},
+                                     {"heads_q", a.heads_q},
+                                     {"heads_kv", a.heads_kv},
+                                     {"head_dim_qk", a.head_dim_qk},
+                                     {"head_dim_v", a.head_dim_v},
+                                     {"page_block", a.page_block}}) {
+    if (value == 0) bad(field, "is 0; must be >= 1");
+  }
+  if (a.heads_q % a.heads_kv != 0) {
+    bad("heads_kv", fmt::format("{} does not divide heads_q {} (each K/V head serves a whole "
+                                "group of query heads)",
+                                a.heads_kv, a.heads_q));
+  }
+  if (a.kernel == AttentionKernel::MlaDecode && a.heads_kv != 1) {
+    bad("heads_kv",
+        fmt::format("{}, but mla_decode attends one latent cache shared by all heads: must be 1",
+                    a.heads_kv));
+  }
   auto check = [&](const std::vector<uint64_t>& lens, std::string_view field, uint64_t longest) {
     if (lens.empty()) return;
     const auto [lo, hi] = std::minmax_element(lens.begin(), lens.end());
@@ -346,13 +415,21 @@ void check_attention(int r, size_t i, const std::string& name, const AttentionOp
   };
   check(a.kv_lens, "kv_lens", a.kv_len);
   check(a.q_lens, "q_lens", a.q_len);
-  if (a.q_lens.empty()) return;
+  if (a.q_lens.empty() && a.kv_lens.empty()) {
+    if (a.q_len > a.kv_len) {
+      bad("q_len", fmt::format("{} queries but kv_len {} keys (queries are the last of the keys: "
+                               "q_len <= kv_len)",
+                               a.q_len, a.kv_len));
+    }
+    return;
+  }
+  // The lists hold one entry per sequence (checked above), so this loop is as long as they are.
   for (uint64_t s = 0; s < a.batch; ++s) {
-    if (a.q_lens[s] > a.seq_kv_len(s)) {
+    if (a.seq_q_len(s) > a.seq_kv_len(s)) {
       throw InputError(fmt::format(
-          "rank {} op {} '{}': q_lens: sequence {} has {} queries but {} keys (queries are the "
+          "rank {} op {} '{}': {}: sequence {} has {} queries but {} keys (queries are the "
           "last of its keys)",
-          r, i, name, s, a.q_lens[s], a.seq_kv_len(s)));
+          r, i, name, a.q_lens.empty() ? "q_len" : "q_lens", s, a.seq_q_len(s), a.seq_kv_len(s)));
     }
   }
 }
@@ -389,6 +466,7 @@ void validate_workload(const Workload& w) {
       };
       if (const auto* a = std::get_if<AttentionOp>(&ops[i].payload))
         check_attention(r, i, ops[i].name, *a);
+      check_gemm(r, i, ops[i].name, ops[i].payload);
       check_sizes(r, i, ops[i]);
       if (auto* s = std::get_if<SendOp>(&ops[i].payload)) {
         check_peer(s->peer);

@@ -30,7 +30,9 @@ constexpr OptionalField since_minor(int minor) {
   return OptionalField{minor};
 }
 
-// C[m, n] = A[m, k] x B[k, n]; B is the weight, read from memory.
+// C[m, n] = A[m, k] x B[k, n]; B is the weight, read from memory. n and k are >= 1; m may be 0
+// (a rank without rows in a pass, as chunked prefill over attention_tp gives), and the weight is
+// still read.
 struct GemmOp {
   static constexpr std::string_view kind = "gemm";
   uint64_t m = 0, n = 0, k = 0;
@@ -97,9 +99,11 @@ struct A2ARowField {
 // matrix of the collective (a2a_matrix.h): this rank sends row `rank` (times `unit_bytes`) and
 // receives column `rank`; with `transposed` the other way round, so that a combine reuses its
 // dispatch's matrix of token copies. Completes when its sends have left and its expected bytes
-// have arrived. `gpus_per_node` (0: unknown) orders the sends so that GPUs never all start on
-// the same receiver; with `nvlink_forwarding`, data for another node goes over the network to
-// the GPU with this GPU's local index there, which forwards each part over NVLink (DeepEP).
+// have arrived. `gpus_per_node` (the cluster's; 0 where all ranks share one node, which means
+// the same) orders the sends so that GPUs never all start on the same receiver; with
+// `nvlink_forwarding`, data for another node goes over the network to the GPU with this GPU's
+// local index there, which forwards each part over NVLink (DeepEP). A replayed trace must give
+// the replaying cluster's value (TraceWorkload checks it).
 // Runs in models/common/comm_ops.h. In traces the matrix appears as the dense rows
 // `send_bytes` and `recv_bytes` of each rank (own entry ignored by the simulation).
 struct AllToAllOp {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "sim/errors.h"
+#include "sim/json_errors.h"
 #include "workloads/inference_report.h"
 
 namespace mlasim {
@@ -449,12 +450,16 @@ Workload workload_from_json(const Json& j, const std::string& source, Json* meta
   return w;
 }
 
-Workload read_trace_file(const std::filesystem::path& path, Json* metadata, int* minor) {
+Workload read_trace_file(const std::filesystem::path& path, Json* metadata, int* minor,
+                         const std::string& label) {
+  const std::string name = label.empty() ? path.string() : label;
+  // Where a relative path was resolved, say where it was looked for.
+  const std::string looked = name == path.string() ? "" : " (" + path.string() + ")";
   if (std::filesystem::is_directory(path)) {
-    throw InputError(fmt::format("{}: is a folder, not a trace file", path.string()));
+    throw InputError(fmt::format("{}: is a folder, not a trace file{}", name, looked));
   }
   std::ifstream in(path);
-  if (!in) throw InputError(fmt::format("{}: cannot open trace file", path.string()));
+  if (!in) throw InputError(fmt::format("{}: cannot open trace file{}", name, looked));
   Json j;
   // A key written twice in one object would silently lose its first value: reject it.
   std::vector<std::set<std::string>> keys;
@@ -472,17 +477,13 @@ Workload read_trace_file(const std::filesystem::path& path, Json* metadata, int*
   };
   try {
     j = Json::parse(in, check_keys);
-  } catch (const Json::parse_error& e) {
-    throw InputError(
-        fmt::format("{}: invalid JSON at byte {}: {}", path.string(), e.byte, e.what()));
-  } catch (const Json::exception& e) {  // a number beyond the range of a double
-    throw InputError(fmt::format("{}: invalid JSON: {}", path.string(), e.what()));
+  } catch (const Json::exception& e) {  // syntax, or a number beyond the range of a double
+    throw InputError(json_error_message(name, "invalid JSON", e));
   }
   if (!duplicate.empty()) {
-    throw InputError(
-        fmt::format("{}: key '{}' appears twice in one object", path.string(), duplicate));
+    throw InputError(fmt::format("{}: key '{}' appears twice in one object", name, duplicate));
   }
-  return workload_from_json(j, path.string(), metadata, minor);
+  return workload_from_json(j, name, metadata, minor);
 }
 
 }  // namespace mlasim

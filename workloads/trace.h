@@ -46,8 +46,9 @@ nlohmann::ordered_json workload_to_json(const Workload& w,
 // `metadata`, and the minor version the trace declares to `minor`.
 Workload workload_from_json(const nlohmann::json& j, const std::string& source,
                             nlohmann::json* metadata = nullptr, int* minor = nullptr);
+// `label` names the file in messages (empty: `path`).
 Workload read_trace_file(const std::filesystem::path& path, nlohmann::json* metadata = nullptr,
-                         int* minor = nullptr);
+                         int* minor = nullptr, const std::string& label = {});
 
 // The metadata block of a deepseek_inference step, and its reading (errors name the field;
 // `minor`: the minor version of the trace it came in, which bounds the fields it may have).
@@ -56,11 +57,37 @@ InferenceFacts inference_facts_from_metadata(const nlohmann::json& metadata,
                                              const std::string& source,
                                              int minor = kTraceMinorVersion);
 
+// A trace file as a scenario names it. A relative path is taken from the folder of the file that
+// gives it, as `include:` paths are (so a scenario and its trace can move together), or from the
+// working directory when it comes from --set or a sweep's values. Messages name the path as
+// given (after the scenario line that gives it); the resolved config holds the absolute path,
+// so that it replays from any folder.
+struct TracePath {
+  std::string given;
+  std::filesystem::path resolved;
+};
+template <>
+struct ParamTraits<TracePath> {
+  static constexpr std::string_view type_name = "path";
+  static TracePath parse(const ConfigNode& n, std::string_view path) {
+    TracePath p{detail::expect_scalar(n, path, "a path"), {}};
+    const std::string& from = n.loc().file;  // a file, "--set ..." or "<embedded:...>"
+    std::filesystem::path base;
+    if (from.rfind("--set", 0) != 0 && std::filesystem::is_regular_file(from))
+      base = std::filesystem::path(from).parent_path();
+    const std::filesystem::path given(p.given);
+    p.resolved = given.is_absolute() ? given : std::filesystem::absolute(base / given);
+    return p;
+  }
+  static std::string format(const TracePath& v) { return v.resolved.string(); }
+};
+
 struct TraceWorkloadParams {
-  std::string file;
+  TracePath file;
   template <class V>
   void visit(V& v) {
-    v.required("file", file, "-", "trace JSON written by `mlasim trace` (path as given)");
+    v.required("file", file, "-",
+               "trace JSON written by `mlasim trace` (relative: to the scenario file's folder)");
   }
 };
 

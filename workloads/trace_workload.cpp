@@ -12,15 +12,35 @@ namespace mlasim {
 Workload TraceWorkload::generate(const ClusterShape& cluster) const {
   nlohmann::json metadata;
   int minor = 0;
-  Workload w = read_trace_file(params_.file, &metadata, &minor);
+  const std::string& file = params_.file.given;
+  Workload w = read_trace_file(params_.file.resolved, &metadata, &minor, file);
   // Checked here, so that a bad block is bad input before the run rather than after it.
   facts_ = metadata.is_null() ? nullptr
                               : std::make_shared<const InferenceFacts>(
-                                    inference_facts_from_metadata(metadata, params_.file, minor));
+                                    inference_facts_from_metadata(metadata, file, minor));
   last_metadata_ = metadata;
   if (static_cast<int>(w.ranks.size()) != cluster.ranks()) {
-    throw InputError(fmt::format("{}: trace has {} ranks but the cluster has {} GPUs", params_.file,
+    throw InputError(fmt::format("{}: trace has {} ranks but the cluster has {} GPUs", file,
                                  w.ranks.size(), cluster.ranks()));
+  }
+  // An all_to_all's node size orders its sends and places DeepEP forwarding: one written for
+  // another cluster shape would replay with the wrong nodes, silently. 0 stands for the node
+  // size only where every rank is on one node (where the generators write it).
+  for (size_t r = 0; r < w.ranks.size(); ++r) {
+    const std::vector<Op>& ops = w.ranks[r].ops;
+    for (size_t i = 0; i < ops.size(); ++i) {
+      const auto* a = std::get_if<AllToAllOp>(&ops[i].payload);
+      if (!a || a->gpus_per_node == cluster.gpus_per_node ||
+          (a->gpus_per_node == 0 && cluster.nodes == 1)) {
+        continue;
+      }
+      throw InputError(fmt::format(
+          "{}: rank {}, op {} '{}', field 'gpus_per_node': {}, but the cluster has {} GPUs per "
+          "node{}",
+          file, r, i, ops[i].name, a->gpus_per_node, cluster.gpus_per_node,
+          a->gpus_per_node == 0 ? " (0 stands for it only in a single-node cluster)"
+                                : " (the trace was written for another cluster shape)"));
+    }
   }
   if (facts_ && !facts_->prompts_done.empty()) {
     // One count per DP group and pass; the groups split the ranks evenly (TP within a group).
@@ -29,8 +49,7 @@ Workload TraceWorkload::generate(const ClusterShape& cluster) const {
       throw InputError(fmt::format(
           "{}: metadata: prompts_done: {} counts over {} passes make {} DP groups, which do not "
           "divide the trace's {} ranks",
-          params_.file, facts_->prompts_done.size(), facts_->prefill_passes, groups,
-          w.ranks.size()));
+          file, facts_->prompts_done.size(), facts_->prefill_passes, groups, w.ranks.size()));
     }
   }
   return w;

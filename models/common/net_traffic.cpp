@@ -74,6 +74,12 @@ Workload NetworkTraffic::generate(const ClusterShape& cluster) const {
       break;
     }
     case TrafficPattern::Permutation: {
+      if (p.shift % n == 0 && p.shift != 0) {
+        throw InputError(fmt::format(
+            "workload.shift: {} is a multiple of the {} GPUs, so every GPU would send to itself "
+            "(0 draws a random permutation)",
+            p.shift, n));
+      }
       std::vector<int> to(n);
       if (p.shift % n != 0) {
         for (int r = 0; r < n; ++r)

@@ -79,6 +79,37 @@ struct NetworkTrafficParams {
     c.require(count >= 1, "count", "must be >= 1");
     c.require(iterations >= 1, "iterations", "must be >= 1");
     c.require(senders >= 0, "senders", "must be >= 0");
+    // Settings another pattern reads would be silently ignored. Compared with the defaults
+    // rather than with the keys a file names, so that a resolved config (every key listed)
+    // still loads.
+    const NetworkTrafficParams d;
+    const std::string_view name = enum_name(pattern);
+    auto only = [&](bool used, bool is_default, std::string_view key, std::string_view where) {
+      if (!used && !is_default)
+        c.fail(key, fmt::format("applies to {} only (this pattern is {})", where, name));
+    };
+    const bool p2p = pattern == TrafficPattern::P2p, incast = pattern == TrafficPattern::Incast;
+    const bool a2a = pattern == TrafficPattern::AllToAll, ring = pattern == TrafficPattern::Ring;
+    const bool perm = pattern == TrafficPattern::Permutation;
+    const bool a2a_collective = a2a && op == TrafficOps::Collective;
+    c.require(!p2p || sizes.empty() || bytes == d.bytes, "bytes",
+              "p2p sends the sizes listed in `sizes`; bytes is read only when sizes is empty");
+    only(p2p, sizes.empty(), "sizes", "the p2p pattern");
+    only(p2p || incast, count == d.count, "count", "the p2p and incast patterns");
+    only(p2p, src == d.src, "src", "the p2p pattern");
+    only(p2p || incast, dst == d.dst, "dst", "the p2p and incast patterns");
+    only(incast, senders == d.senders, "senders", "the incast pattern");
+    only(perm, shift == d.shift, "shift", "the permutation pattern");
+    only(perm, seed == d.seed, "seed", "the permutation pattern");
+    c.require(!perm || shift == 0 || seed == d.seed, "seed",
+              "draws the random permutation of shift 0; a shift other than 0 is a fixed one");
+    only(a2a, iterations == d.iterations, "iterations", "the all_to_all pattern");
+    only(a2a, op == d.op, "op", "the all_to_all pattern");
+    only(a2a_collective, nvlink_forwarding == d.nvlink_forwarding, "nvlink_forwarding",
+         "the all_to_all pattern with op collective");
+    only(a2a_collective || ring, issuer == d.issuer, "issuer",
+         "the ring pattern and the all_to_all pattern with op collective");
+    only(ring, collective == d.collective, "collective", "the ring pattern");
   }
 };
 

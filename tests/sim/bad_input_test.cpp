@@ -249,7 +249,7 @@ std::vector<BadInput> cases() {
       {"ModelNotJson",
        {{"s.yaml", model_scenario()}, {"m.json", "{\"hidden_size\": 240,,}"}},
        {"validate", "@DIR@/s.yaml"},
-       {"s.yaml:3:", "m.json", "not valid JSON", "line 1"}},
+       {"s.yaml:3:", "m.json:1:", "not valid JSON", "syntax error"}},
       {"ModelHugeFloat",
        {{"s.yaml", model_scenario()},
         {"m.json", model_json("\"hidden_size\": 2048", "\"hidden_size\": 1e300")}},
@@ -314,7 +314,7 @@ std::vector<BadInput> cases() {
       {"TraceTruncated",
        {{"s.yaml", kTraceScenario}, {"t.json", trace({}).substr(0, 120)}},
        {"validate", "@DIR@/s.yaml"},
-       {"workload.file", "t.json", "invalid JSON", "line"}},
+       {"workload.file", "t.json:", "invalid JSON"}},
       {"TraceReceiveWithoutSend",
        {{"s.yaml", kTraceScenario},
         {"t.json", replace_all(trace({}), "\"peer\": 3, \"bytes\": 4096, \"tag\": 0}]},",
@@ -336,6 +336,124 @@ std::vector<BadInput> cases() {
        {"validate", "@DIR@/s.yaml"},
        {"workload.file", "t.json", "rank 1, op 0 'gemm', field 'recv_bytes'",
         "entry 1 = 281474976710657 B (row 1, column 1 of the matrix)", "limit of 2^48 bytes"}},
+      // Trace ops that pass the type and size checks but describe no kernel, or another
+      // cluster.
+      {"TraceAttentionQueriesBeyondKeys",
+       {{"s.yaml", kTraceScenario},
+        {"t.json",
+         trace({{"@KIND@", "attention"},
+                {"@FIELDS@",
+                 R"("kernel": "mha_prefill", "batch": 1, "q_len": 8, "kv_len": 4, )"
+                 R"("heads_q": 4, "heads_kv": 4, "head_dim_qk": 64, "head_dim_v": 64, )"
+                 R"("dtype": "bf16", "kv_dtype": "bf16", "mask": "causal", "page_block": 64)"}})}},
+       {"validate", "@DIR@/s.yaml"},
+       {"s.yaml:10:", "t.json", "rank 1 op 0 'gemm'", "attention field 'q_len'", "kv_len 4"}},
+      {"TraceAttentionWithoutKeys",
+       {{"s.yaml", kTraceScenario},
+        {"t.json",
+         trace({{"@KIND@", "attention"},
+                {"@FIELDS@",
+                 R"("kernel": "mha_prefill", "batch": 1, "q_len": 1, "kv_len": 0, )"
+                 R"("heads_q": 4, "heads_kv": 4, "head_dim_qk": 64, "head_dim_v": 64, )"
+                 R"("dtype": "bf16", "kv_dtype": "bf16", "mask": "causal", "page_block": 64)"}})}},
+       {"validate", "@DIR@/s.yaml"},
+       {"t.json", "rank 1 op 0 'gemm'", "attention field 'kv_len': is 0"}},
+      {"TraceAttentionWithoutHeads",
+       {{"s.yaml", kTraceScenario},
+        {"t.json",
+         trace({{"@KIND@", "attention"},
+                {"@FIELDS@",
+                 R"("kernel": "mha_prefill", "batch": 1, "q_len": 1, "kv_len": 4, )"
+                 R"("heads_q": 0, "heads_kv": 4, "head_dim_qk": 64, "head_dim_v": 64, )"
+                 R"("dtype": "bf16", "kv_dtype": "bf16", "mask": "causal", "page_block": 64)"}})}},
+       {"validate", "@DIR@/s.yaml"},
+       {"t.json", "rank 1 op 0 'gemm'", "attention field 'heads_q': is 0"}},
+      {"TraceAttentionPartialHeadGroups",
+       {{"s.yaml", kTraceScenario},
+        {"t.json",
+         trace({{"@KIND@", "attention"},
+                {"@FIELDS@",
+                 R"("kernel": "mha_prefill", "batch": 1, "q_len": 1, "kv_len": 4, )"
+                 R"("heads_q": 6, "heads_kv": 4, "head_dim_qk": 64, "head_dim_v": 64, )"
+                 R"("dtype": "bf16", "kv_dtype": "bf16", "mask": "causal", "page_block": 64)"}})}},
+       {"validate", "@DIR@/s.yaml"},
+       {"t.json", "attention field 'heads_kv'", "4 does not divide heads_q 6"}},
+      {"TraceGemmWithoutInnerDimension",
+       {{"s.yaml", kTraceScenario},
+        {"t.json", trace({{"@FIELDS@", R"("m": 64, "n": 64, "k": 0, "dtype": "bf16")"}})}},
+       {"validate", "@DIR@/s.yaml"},
+       {"t.json", "rank 1 op 0 'gemm'", "gemm field 'k': is 0"}},
+      {"TraceGroupedGemmWithoutGroups",
+       {{"s.yaml", kTraceScenario},
+        {"t.json", trace({{"@KIND@", "grouped_gemm"},
+                          {"@FIELDS@", R"("m": [], "n": 64, "k": 64, "dtype": "fp8", )"
+                                       R"("layout": "contiguous", "max_m": 0)"}})}},
+       {"validate", "@DIR@/s.yaml"},
+       {"t.json", "rank 1 op 0 'gemm'", "grouped_gemm field 'm': is empty"}},
+      {"TraceAllToAllUnknownNodeSize",  // 0 stands for the node size in one node only
+       {{"s.yaml", kTraceScenario},
+        {"t.json", trace({{"@KIND@", "all_to_all"},
+                          {"@FIELDS@",
+                           R"("send_bytes": [0, 0, 0, 0], "recv_bytes": [0, 0, 0, 0], "tag": 9, )"
+                           R"("gpus_per_node": 0, "nvlink_forwarding": true, "issuer": "sm")"}})}},
+       {"validate", "@DIR@/s.yaml"},
+       {"s.yaml:10:", "t.json: rank 1, op 0 'gemm', field 'gpus_per_node': 0",
+        "cluster has 2 GPUs per node", "single-node cluster"}},
+      {"TraceAllToAllOtherNodeSize",
+       {{"s.yaml", kTraceScenario},
+        {"t.json", trace({{"@KIND@", "all_to_all"},
+                          {"@FIELDS@",
+                           R"("send_bytes": [0, 0, 0, 0], "recv_bytes": [0, 0, 0, 0], "tag": 9, )"
+                           R"("gpus_per_node": 3, "nvlink_forwarding": true, "issuer": "sm")"}})}},
+       {"validate", "@DIR@/s.yaml"},
+       {"t.json: rank 1, op 0 'gemm', field 'gpus_per_node': 3", "cluster has 2 GPUs per node"}},
+      {"TraceNotJson",  // FILE:LINE:COLUMN, without nlohmann's exception prefix
+       {{"s.yaml", kTraceScenario},
+        {"t.json", "{\"format\": \"mlasim-trace\",\n \"version\": 1,,\n \"ranks\": []}\n"}},
+       {"validate", "@DIR@/s.yaml"},
+       {"s.yaml:10:", "workload.file", "t.json:2:", "invalid JSON: syntax error"}},
+      {"TraceRelativePathMissing",  // resolved against the scenario's folder
+       {{"s.yaml", replace_all(kTraceScenario, "@DIR@/t.json", "nope.json")}},
+       {"validate", "@DIR@/s.yaml"},
+       {"s.yaml:10:", "workload.file", "nope.json: cannot open trace file (@DIR@/nope.json)"}},
+      {"ModelUnknownType",
+       {{"s.yaml", model_scenario()},
+        {"m.json", model_json("\"model_type\": \"deepseek_v2\"", "\"model_type\": \"mamba\"")}},
+       {"validate", "@DIR@/s.yaml"},
+       {"s.yaml:3:", "m.json", "field 'model_type'", "'mamba'", "known: deepseek_v2"}},
+      {"NumberBeyondADouble",
+       {{"s.yaml", inc + "hardware:\n  memory:\n    bandwidth: 1e400TB/s\n"}},
+       {"validate", "@DIR@/s.yaml"},
+       {"s.yaml:4:", "hardware.memory.bandwidth", "1e400 is out of range"}},
+      {"YamlNestedTooDeep",
+       {{"s.yaml", "x: " + std::string(3000, '[') + std::string(3000, ']') + "\n"}},
+       {"validate", "@DIR@/s.yaml"},
+       {"s.yaml:1:", "invalid YAML: nesting too deep"}},
+      {"FlagGivenAValue",
+       {},
+       {"validate", kDefault, "--print=3"},
+       {"--print: a flag takes no value"}},
+      {"TrafficKeyOfAnotherPattern",
+       {},
+       {"validate", kDefault, "--set",
+        "workload={type: network_traffic, pattern: all_to_all, senders: 3}"},
+       {"workload.senders", "applies to the incast pattern only (this pattern is all_to_all)"}},
+      {"TrafficShiftAMultipleOfTheGpus",  // would silently draw a random permutation instead
+       {},
+       {"validate", kDefault, "--set",
+        "workload={type: network_traffic, pattern: permutation, shift: 4}"},
+       {"workload.shift", "4 is a multiple of the 4 GPUs"}},
+      {"AttentionTpSplitsKvHeads",  // 8 GPUs would hold 2.5 K/V heads each
+       {},
+       {"validate", MLASIM_SOURCE_DIR "/configs/scenarios/llama-3.1-405b-decode-tp8.yaml", "--set",
+        "workload.layers=2", "--set", "workload.model_overrides.num_attention_heads=40", "--set",
+        "workload.model_overrides.num_key_value_heads=20", "--set",
+        "workload.model_overrides.head_dim=128"},
+       {"workload.attention_tp: 8 must divide the model's K/V heads (20)"}},
+      {"TopologyScenarioUnknownKey",
+       {{"s.yaml", inc + "hardware:\n  gpu:\n    colour: red\n"}},
+       {"topology", "@DIR@/s.yaml"},
+       {"s.yaml:4:", "hardware.gpu.colour", "unknown key"}},
       {"SweepMissingBase",
        {{"w.yaml",
          "sweep:\n  name: t\n  base: nope.yaml\n  axes:\n    - {key: seed, values: [1]}\n"}},
@@ -409,6 +527,7 @@ TEST_P(BadInputCase, ExitsTwoWithOneLineNamingFileAndKey) {
   ASSERT_FALSE(r.err.empty());
   EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "expected one line:\n" << r.err;
   EXPECT_EQ(r.err.rfind("mlasim: ", 0), 0u) << r.err;
+  EXPECT_EQ(r.err.find("[json.exception"), std::string::npos) << "a library's prefix: " << r.err;
   for (const auto& e : c.expect) {
     EXPECT_NE(r.err.find(replace_all(e, "@DIR@", dir.string())), std::string::npos)
         << "missing '" << e << "' in: " << r.err;
@@ -441,6 +560,42 @@ TEST(BadInputControls, WellFormedBasesAreAccepted) {
   EXPECT_EQ(r.exit_code, 0) << r.err;
   r = run_cli({"kernels", "--model", (dir / "m.json").string()});
   EXPECT_EQ(r.exit_code, 0) << r.err;
+  fs::remove_all(dir);
+}
+
+// A relative trace path is taken from the scenario file's folder (as includes are), whatever the
+// working folder; the resolved config names it absolutely, so that it loads from anywhere.
+TEST(BadInputControls, RelativeTracePathFollowsTheScenario) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("mlasim_trace_rel_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "scenarios");
+  std::ofstream(dir / "t.json") << trace({});
+  std::ofstream(dir / "scenarios" / "s.yaml")
+      << replace_all(kTraceScenario, "@DIR@/t.json", "../t.json");
+  CliResult r = run_cli({"validate", "--print", (dir / "scenarios" / "s.yaml").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::ofstream(dir / "resolved.yaml") << r.out;
+  r = run_cli({"validate", "-q", (dir / "resolved.yaml").string()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  fs::remove_all(dir);
+}
+
+// Settings of another traffic pattern are refused by comparison with the defaults, so a resolved
+// config, which lists every key, still loads.
+TEST(BadInputControls, ResolvedTrafficConfigsLoad) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("mlasim_traffic_resolved_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  for (const char* name : {"net-p2p-bandwidth.yaml", "net-incast.yaml", "net-a2a-mrft.yaml"}) {
+    CliResult r = run_cli(
+        {"validate", "--print", MLASIM_SOURCE_DIR "/configs/scenarios/" + std::string(name)});
+    ASSERT_EQ(r.exit_code, 0) << name << ": " << r.err;
+    std::ofstream(dir / name) << r.out;
+    r = run_cli({"validate", "-q", (dir / name).string()});
+    EXPECT_EQ(r.exit_code, 0) << name << ": " << r.err;
+  }
   fs::remove_all(dir);
 }
 

@@ -64,6 +64,39 @@ TEST(TopologyCommand, FailedSwitchAndCrossPlaneOptionsApply) {
   EXPECT_DOUBLE_EQ(j["bisection_lost_fraction"].get<double>(), 0.25);
 }
 
+// Given a scenario, the command applies the faults its network section applies before a run, as
+// the same faults given with --fail-* are, and checks the scenario's other sections as `run`
+// does.
+TEST(TopologyCommand, ScenarioFaultsApplyAndItsKeysAreChecked) {
+  const std::string scenario =
+      (std::filesystem::path(MLASIM_CONFIG_DIR) / "scenarios" / "net-failed-link.yaml").string();
+  TopologyCommandOptions from_file;
+  from_file.config = scenario;
+  TopologyCommandOptions from_cli;
+  from_cli.config = scenario;
+  from_cli.overrides = {"network.faults.links=[]"};
+  from_cli.faults.links = {"leaf0:spine0"};
+  TopologyCommandOptions healthy = from_cli;
+  healthy.faults = {};
+  const auto f = run_json(from_file), c = run_json(from_cli), h = run_json(healthy);
+  EXPECT_EQ(f["faults"], c["faults"]);
+  EXPECT_EQ(f["faults"].size(), 1u);
+  EXPECT_EQ(f["bisection_bandwidth_bytes_per_s"], c["bisection_bandwidth_bytes_per_s"]);
+  EXPECT_LT(f["bisection_bandwidth_bytes_per_s"].get<double>(),
+            h["bisection_bandwidth_bytes_per_s"].get<double>());
+  EXPECT_EQ(f["bisection_bandwidth_healthy_bytes_per_s"], h["bisection_bandwidth_bytes_per_s"]);
+  TopologyCommandOptions typo = healthy;
+  typo.overrides = {"workload.bytez=1KiB"};
+  std::ostringstream out;
+  try {
+    run_topology_command(typo, out);
+    ADD_FAILURE() << "workload.bytez accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("workload.bytez: unknown key"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(TopologyCommand, OverridesAndWholeFileSections) {
   TopologyCommandOptions o;
   o.config = cluster_config("ft2-k8.yaml");

@@ -1,6 +1,8 @@
 // Trace format: round trip of generated op graphs, replay equals generation, and malformed
 // traces rejected with a message naming the op and field.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -111,11 +113,67 @@ TEST(Trace, FileErrors) {
   std::filesystem::remove(p);
 }
 
+// A cycle of many ops is named by its length, its first few ops and its last ones, on a line
+// of bounded length (it used to list every op).
+TEST(Trace, LongDependencyCyclesAreAbbreviated) {
+  Workload w;
+  w.ranks.resize(1);
+  constexpr uint32_t kOps = 1000;
+  for (uint32_t i = 0; i < kOps; ++i) {
+    w.ranks[0].ops.push_back(
+        Op{"op" + std::to_string(i), GemmOp{1, 1, 1, DType::BF16}, {(i + kOps - 1) % kOps}});
+  }
+  std::string e;
+  try {
+    validate_workload(w);
+  } catch (const InputError& x) {
+    e = x.what();
+  }
+  EXPECT_NE(e.find("rank 0: dependency cycle of 1000 ops: "), std::string::npos) << e;
+  EXPECT_NE(e.find(" -> ... (994 more) -> "), std::string::npos) << e;
+  EXPECT_LT(e.size(), 400u) << e;
+  // Six ops are named, then the first again to close the loop: seven arrows around the "...".
+  size_t arrows = 0;
+  for (size_t at = e.find(" -> "); at != std::string::npos; at = e.find(" -> ", at + 1))
+    ++arrows;
+  EXPECT_EQ(arrows, 7u) << e;
+  // Each op waits for the one before it: consecutive indices in the order printed.
+  const size_t first = e.find("op ", e.find("ops: ")) + 3;
+  const uint32_t start = static_cast<uint32_t>(std::stoul(e.substr(first)));
+  EXPECT_NE(e.find(fmt::format("op {} 'op{}' -> op {} 'op{}'", start, start, (start + 1) % kOps,
+                               (start + 1) % kOps)),
+            std::string::npos)
+      << e;
+}
+
+// A relative trace path is taken from the folder of the file that names it, as includes are;
+// from the working directory when --set gives it; an absolute one as it is.
+TEST(Trace, RelativePathsResolveAgainstTheNamingFile) {
+  namespace fs = std::filesystem;
+  const fs::path dir =
+      fs::temp_directory_path() / ("mlasim_trace_path_" + std::to_string(::getpid()));
+  fs::create_directories(dir / "sub");
+  std::ofstream(dir / "sub" / "s.yaml") << "x: 1\n";
+  auto parse = [](const std::string& value, const std::string& from) {
+    return ParamTraits<TracePath>::parse(ConfigNode::scalar(value, SourceLoc{from, 3}),
+                                         "workload.file");
+  };
+  const TracePath rel = parse("../t.json", (dir / "sub" / "s.yaml").string());
+  EXPECT_EQ(rel.given, "../t.json");
+  EXPECT_EQ(rel.resolved, dir / "sub" / ".." / "t.json");
+  EXPECT_EQ(fs::weakly_canonical(rel.resolved), fs::weakly_canonical(dir / "t.json"));
+  EXPECT_EQ(parse("t.json", "--set workload.file=t.json").resolved, fs::current_path() / "t.json");
+  EXPECT_EQ(parse("/abs/t.json", (dir / "sub" / "s.yaml").string()).resolved, "/abs/t.json");
+  // The resolved config holds the absolute path, which replays from any folder.
+  EXPECT_TRUE(fs::path(ParamTraits<TracePath>::format(rel)).is_absolute());
+  fs::remove_all(dir);
+}
+
 TEST(Trace, ReplayMustMatchTheClusterSize) {
   const auto p = std::filesystem::temp_directory_path() / "mlasim_trace_4.json";
   std::ofstream(p) << workload_to_json(sample()).dump();
   TraceWorkloadParams params;
-  params.file = p.string();
+  params.file = {p.string(), p};
   EXPECT_EQ(TraceWorkload(params).generate(ClusterShape{2, 2}).ranks.size(), 4u);
   EXPECT_THROW(TraceWorkload(params).generate(ClusterShape{4, 2}), InputError);
   std::filesystem::remove(p);
@@ -129,7 +187,7 @@ TEST(Trace, PromptCountsMustSplitTheRanksIntoGroups) {
   f.phase = InferencePhase::Prefill;
   f.prefill_passes = 1;
   TraceWorkloadParams params;
-  params.file = p.string();
+  params.file = {p.string(), p};
   f.prompts_done = {1, 2};  // two groups of two ranks
   std::ofstream(p) << workload_to_json(sample(), inference_trace_metadata(f)).dump();
   EXPECT_EQ(TraceWorkload(params).generate(ClusterShape{2, 2}).ranks.size(), 4u);
