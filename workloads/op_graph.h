@@ -31,8 +31,8 @@ constexpr OptionalField since_minor(int minor) {
 }
 
 // C[m, n] = A[m, k] x B[k, n]; B is the weight, read from memory. n and k are >= 1; m may be 0
-// (a rank without rows in a pass, as chunked prefill over attention_tp gives), and the weight is
-// still read.
+// (a rank without rows in a pass, as chunked prefill over attention_tp gives): no kernel, so
+// nothing is read, not even the weight.
 struct GemmOp {
   static constexpr std::string_view kind = "gemm";
   uint64_t m = 0, n = 0, k = 0;
@@ -46,7 +46,7 @@ struct GemmOp {
   }
   double flops() const { return 2.0 * static_cast<double>(m) * n * k; }
   // Bytes moved through memory: A and B read, C written.
-  uint64_t bytes_read() const { return (m * k + k * n) * dtype_bytes(dtype); }
+  uint64_t bytes_read() const { return m == 0 ? 0 : (m * k + k * n) * dtype_bytes(dtype); }
   uint64_t bytes_written() const { return m * n * dtype_bytes(dtype); }
 };
 
