@@ -12,6 +12,7 @@
 #include "models/nic/rdma_nic.h"
 #include "models/nvlink/nvswitch.h"
 #include "models/switch/infiniband_switch.h"
+#include "sim/scenario.h"
 #include "topology/cluster_builders.h"
 #include "topology/routing.h"
 #include "workloads/deepseek_inference.h"
@@ -26,7 +27,11 @@ std::vector<ComponentInfo> Components::infos() const {
                       nvswitch.infos(), cluster.infos(), workload.infos()}) {
     out.insert(out.end(), list.begin(), list.end());
   }
-  // Scenario sections that are not components but have params of their own.
+  // The scenario's own top-level keys, and sections that are not components but have params
+  // of their own.
+  out.push_back({"section", "scenario",
+                 "top-level keys of a scenario file: name, description, seed, sim (run control)",
+                 describe_params<ScenarioParams>()});
   out.push_back({"section", "network",
                  "the `network:` section: fidelity, virtual lanes, faults, retransmission, reports",
                  describe_params<NetworkParams>()});

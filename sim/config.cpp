@@ -9,6 +9,8 @@
 #include <set>
 #include <sstream>
 
+#include "sim/input_file.h"
+
 namespace mlasim {
 
 std::string SourceLoc::str() const {
@@ -172,8 +174,21 @@ YAML::Node to_yaml_node(const ConfigNode& n) {
   return {};
 }
 
-ConfigNode from_yaml(const YAML::Node& y, const std::string& file, const std::string& path) {
+// Values one YAML document may expand to. Aliases share their anchor's nodes in yaml-cpp but
+// are copied here, so nested anchors ("billion laughs") would grow exponentially; a scenario
+// holds a few hundred values, a sweep a few thousand; 200,000 take about 50 MB.
+constexpr size_t kMaxYamlValues = 200'000;
+
+ConfigNode from_yaml(const YAML::Node& y, const std::string& file, const std::string& path,
+                     size_t& values_left) {
   SourceLoc loc{file, y.Mark().is_null() ? 0 : y.Mark().line + 1};
+  if (values_left == 0) {
+    throw_config_error(loc, path,
+                       fmt::format("the YAML expands to more than {} values (aliases of anchors "
+                                   "that hold aliases?)",
+                                   kMaxYamlValues));
+  }
+  --values_left;
   switch (y.Type()) {
     case YAML::NodeType::Undefined:
     case YAML::NodeType::Null: {
@@ -187,7 +202,7 @@ ConfigNode from_yaml(const YAML::Node& y, const std::string& file, const std::st
       ConfigNode out = ConfigNode::seq(loc);
       size_t i = 0;
       for (const auto& item : y) {
-        out.push_back(from_yaml(item, file, fmt::format("{}[{}]", path, i++)));
+        out.push_back(from_yaml(item, file, fmt::format("{}[{}]", path, i++), values_left));
       }
       return out;
     }
@@ -200,7 +215,7 @@ ConfigNode from_yaml(const YAML::Node& y, const std::string& file, const std::st
         std::string key = kv.first.Scalar();
         std::string child_path = path.empty() ? key : path + "." + key;
         if (out.find(key)) throw_config_error(kloc, child_path, "duplicate key");
-        ConfigNode child = from_yaml(kv.second, file, child_path);
+        ConfigNode child = from_yaml(kv.second, file, child_path, values_left);
         // A key with no value: its (null) node is placed at the next token, not on the key's line.
         if (child.loc().line == 0 || child.is_null()) child.set_loc(kloc);
         out.set(key, std::move(child));
@@ -214,7 +229,8 @@ ConfigNode from_yaml(const YAML::Node& y, const std::string& file, const std::st
 ConfigNode parse_yaml_text(std::string_view text, const std::string& name) {
   try {
     YAML::Node y = YAML::Load(std::string(text));
-    return from_yaml(y, name, "");
+    size_t values_left = kMaxYamlValues;
+    return from_yaml(y, name, "", values_left);
   } catch (const YAML::DeepRecursion& e) {  // yaml-cpp says only "bad file"
     throw ConfigError(
         fmt::format("{}:{}: invalid YAML: nesting too deep (the parser stops at {} "
@@ -237,6 +253,12 @@ struct IncludeResolver {
         throw_config_error(from, "include",
                            fmt::format("include cycle through '{}'", path.string()));
       }
+    }
+    // Checked before opening: opening a named pipe blocks until something writes to it.
+    if (const std::string why = non_regular_file_problem(path);
+        !why.empty() && !std::filesystem::is_directory(path)) {
+      if (from.file.empty()) throw ConfigError(fmt::format("{}: {}", path.string(), why));
+      throw_config_error(from, "include", fmt::format("'{}' {}", path.string(), why));
     }
     std::ifstream in(path);
     if (!in || std::filesystem::is_directory(path)) {
@@ -340,7 +362,8 @@ void assign_path(ConfigNode& root, std::string_view assignment) {
   std::string_view value = assignment.substr(eq + 1);
   ConfigNode parsed;
   try {
-    parsed = from_yaml(YAML::Load(std::string(value)), loc.file, std::string(key));
+    size_t values_left = kMaxYamlValues;
+    parsed = from_yaml(YAML::Load(std::string(value)), loc.file, std::string(key), values_left);
   } catch (const YAML::DeepRecursion& e) {
     throw ConfigError(
         fmt::format("--set '{}=...': invalid value: nesting too deep (the parser "

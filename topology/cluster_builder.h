@@ -134,6 +134,41 @@ inline CostBreakdown price_fabric(const FabricCounts& c, const CostParams& p) {
           static_cast<double>(c.links) * p.optical_cable_usd};
 }
 
+// Largest fabric a graph builder makes: four times the largest shipped one (FT3 at k = 64:
+// 65,536 GPUs, 5,120 switches, 131,072 switch-to-switch links), which `mlasim topology` builds
+// and routes in about ten seconds; time and memory grow faster than the size. The switch radix
+// is bounded too, which keeps the builders' closed-form counts far inside 64 bits.
+inline constexpr int64_t kMaxClusterGpus = int64_t{1} << 18;
+inline constexpr int64_t kMaxClusterSwitches = int64_t{1} << 16;
+inline constexpr int64_t kMaxClusterSwitchLinks = int64_t{1} << 20;
+inline constexpr int32_t kMaxSwitchRadix = 65536;
+
+// What a graph builder will make, from its params (checked before anything is built).
+struct FabricSize {
+  int64_t nodes = 0;
+  int64_t gpus = 0;
+  int64_t switches = 0;  // network switches (NVSwitches excluded)
+  int64_t links = 0;     // switch-to-switch links
+};
+
+// Fails validation when a fabric exceeds the limits above. `filled`: the node count is what
+// the fabric holds (`nodes: 0`), so the error names `k` rather than `nodes`.
+inline void check_fabric_size(const ParamCheck& c, const FabricSize& s, bool filled) {
+  const std::string_view key = filled ? "k" : "nodes";
+  c.require(s.gpus <= kMaxClusterGpus, key,
+            fmt::format("{}{} nodes have {} GPUs, more than the {} (2^18) a cluster may have",
+                        filled ? "filled (nodes: 0), the fabric's " : "", s.nodes, s.gpus,
+                        kMaxClusterGpus));
+  c.require(s.switches <= kMaxClusterSwitches, key,
+            fmt::format("the fabric has {} network switches, more than the {} (2^16) a cluster "
+                        "may have",
+                        s.switches, kMaxClusterSwitches));
+  c.require(s.links <= kMaxClusterSwitchLinks, key,
+            fmt::format("the fabric has {} switch-to-switch links, more than the {} (2^20) a "
+                        "cluster may have",
+                        s.links, kMaxClusterSwitchLinks));
+}
+
 class ClusterBuilder {
  public:
   virtual ~ClusterBuilder() = default;

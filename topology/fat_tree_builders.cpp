@@ -16,8 +16,13 @@ int32_t ceil_div(int64_t a, int64_t b) {
   return static_cast<int32_t>((a + b - 1) / b);
 }
 
-int32_t nodes_or_max(int32_t nodes, int32_t max_nodes) {
-  return nodes > 0 ? nodes : max_nodes;
+// validate() has bounded the fabric to kMaxClusterGpus GPUs, so the count fits 32 bits.
+int32_t nodes_or_max(int32_t nodes, int64_t max_nodes) {
+  return nodes > 0 ? nodes : static_cast<int32_t>(max_nodes);
+}
+
+int64_t ceil_div64(int64_t a, int64_t b) {
+  return (a + b - 1) / b;
 }
 
 NodeShape shape_of(const NodeParams& n) {
@@ -73,12 +78,13 @@ LeafPorts split_leaf_ports(int32_t k, double oversubscription) {
 }
 
 void FatTreeCommon::validate_common(const ParamCheck& c) const {
-  c.require(k >= 2 && k % 2 == 0, "k", "must be an even number >= 2");
+  c.require(k >= 2 && k % 2 == 0 && k <= kMaxSwitchRadix, "k",
+            fmt::format("must be an even number between 2 and {}", kMaxSwitchRadix));
   c.require(nodes >= 0, "nodes", "must be >= 0");
   node.validate(c);
 }
 
-void Ft2Params::validate_two_tier(const ParamCheck& c, int32_t max) const {
+void Ft2Params::validate_two_tier(const ParamCheck& c, int64_t max) const {
   validate_common(c);
   c.require(oversubscription > 0, "oversubscription", "must be > 0");
   const LeafPorts ports = split_leaf_ports(k, oversubscription);
@@ -90,32 +96,76 @@ void Ft2Params::validate_two_tier(const ParamCheck& c, int32_t max) const {
                         node.nics_per_node));
 }
 
+void Ft2Params::validate(const ParamCheck& c) const {
+  validate_two_tier(c, max_nodes());
+  check_fabric_size(c, size(), nodes == 0);
+}
+
 // Each spine has k ports, so at most k leaves of `down` NICs each.
-int32_t Ft2Params::max_nodes() const {
+int64_t Ft2Params::max_nodes() const {
   if (node.nics_per_node < 1) return 0;  // validate() reports it
-  return k * split_leaf_ports(k, oversubscription).down / node.nics_per_node;
+  return int64_t{k} * split_leaf_ports(k, oversubscription).down / node.nics_per_node;
+}
+
+// The counts build() makes (the same formulas).
+FabricSize Ft2Params::size() const {
+  FabricSize s;
+  s.nodes = nodes > 0 ? nodes : max_nodes();
+  s.gpus = s.nodes * node.gpus_per_node;
+  const LeafPorts ports = split_leaf_ports(k, oversubscription);
+  const int64_t leaves = ceil_div64(s.nodes * node.nics_per_node, ports.down);
+  const int64_t spines = spines_for(leaves, ports.up);
+  s.switches = leaves + spines;
+  s.links = leaves * spines;
+  return s;
 }
 
 void MpftParams::validate(const ParamCheck& c) const {
   c.require(planes >= 1 && node.nics_per_node % planes == 0, "planes",
             "must be >= 1 and divide nics_per_node");
   validate_two_tier(c, max_nodes());
+  check_fabric_size(c, size(), nodes == 0);
 }
 
-int32_t MpftParams::max_nodes() const {
+int64_t MpftParams::max_nodes() const {
   if (planes < 1 || node.nics_per_node < planes) return 0;
-  return k * split_leaf_ports(k, oversubscription).down / (node.nics_per_node / planes);
+  return int64_t{k} * split_leaf_ports(k, oversubscription).down / (node.nics_per_node / planes);
+}
+
+FabricSize MpftParams::size() const {
+  FabricSize s;
+  s.nodes = nodes > 0 ? nodes : max_nodes();
+  s.gpus = s.nodes * node.gpus_per_node;
+  const LeafPorts ports = split_leaf_ports(k, oversubscription);
+  const int64_t leaves = ceil_div64(s.nodes * (node.nics_per_node / planes), ports.down);
+  const int64_t spines = spines_for(leaves, ports.up);
+  s.switches = planes * (leaves + spines);
+  s.links = planes * leaves * spines;
+  return s;
 }
 
 void MrftParams::validate(const ParamCheck& c) const {
   c.require(node.nics_per_node <= k, "nics_per_node", "more rails than a spine has ports");
   validate_two_tier(c, max_nodes());
+  check_fabric_size(c, size(), nodes == 0);
 }
 
 // A rail gets k / rails leaves (spines have k ports); each node has one NIC per rail.
-int32_t MrftParams::max_nodes() const {
+int64_t MrftParams::max_nodes() const {
   if (node.nics_per_node < 1) return 0;
-  return (k / node.nics_per_node) * split_leaf_ports(k, oversubscription).down;
+  return int64_t{k / node.nics_per_node} * split_leaf_ports(k, oversubscription).down;
+}
+
+FabricSize MrftParams::size() const {
+  FabricSize s;
+  s.nodes = nodes > 0 ? nodes : max_nodes();
+  s.gpus = s.nodes * node.gpus_per_node;
+  const LeafPorts ports = split_leaf_ports(k, oversubscription);
+  const int64_t leaves = node.nics_per_node * ceil_div64(s.nodes, ports.down);
+  const int64_t spines = spines_for(leaves, ports.up);
+  s.switches = leaves + spines;
+  s.links = leaves * spines;
+  return s;
 }
 
 void Ft3Params::validate(const ParamCheck& c) const {
@@ -123,12 +173,25 @@ void Ft3Params::validate(const ParamCheck& c) const {
   c.require(max_nodes() >= 1, "k", "the fabric cannot hold one node");
   c.require(nodes <= max_nodes(), "nodes",
             fmt::format("at most {} nodes fit this fabric (k={})", max_nodes(), k));
+  check_fabric_size(c, size(), nodes == 0);
 }
 
-int32_t Ft3Params::max_nodes() const {
+int64_t Ft3Params::max_nodes() const {
   if (node.nics_per_node < 1) return 0;
   const int64_t half = k / 2;
-  return static_cast<int32_t>(k * half * half / node.nics_per_node);
+  return k * half * half / node.nics_per_node;
+}
+
+// Every core switch is built, and whole pods of leaves and spines for the NICs.
+FabricSize Ft3Params::size() const {
+  FabricSize s;
+  s.nodes = nodes > 0 ? nodes : max_nodes();
+  s.gpus = s.nodes * node.gpus_per_node;
+  const int64_t half = k / 2;
+  const int64_t pods = ceil_div64(ceil_div64(s.nodes * node.nics_per_node, half), half);
+  s.switches = half * half + pods * 2 * half;
+  s.links = pods * 2 * half * half;
+  return s;
 }
 
 ClusterGraph Ft2Builder::build() const {

@@ -37,7 +37,9 @@ struct FatTreeCommon {
 
   template <class V>
   void visit_common(V& v) {
-    v("k", k, "ports", "switch radix (ports per network switch)");
+    v("k", k, "ports",
+      "switch radix (ports per network switch; at most 65536, and the fabric at most 2^18 GPUs, "
+      "2^16 switches and 2^20 switch-to-switch links)");
     v("nodes", nodes, "count", "servers; 0 = as many as the fabric holds");
     node.visit(v);
     v.group("nvlink", links.nvlink, "GPU to its node's NVSwitch");
@@ -57,12 +59,13 @@ struct Ft2Params : FatTreeCommon {
     v("oversubscription", oversubscription, "ratio",
       "leaf down:up port ratio (1 = full bisection)");
   }
-  void validate(const ParamCheck& c) const { validate_two_tier(c, max_nodes()); }
-  int32_t max_nodes() const;
+  void validate(const ParamCheck& c) const;
+  int64_t max_nodes() const;
+  FabricSize size() const;
 
  protected:
   // Ports, and `nodes` against the capacity the concrete fabric computes.
-  void validate_two_tier(const ParamCheck& c, int32_t max_nodes) const;
+  void validate_two_tier(const ParamCheck& c, int64_t max_nodes) const;
 };
 
 struct MpftParams : Ft2Params {
@@ -74,12 +77,14 @@ struct MpftParams : Ft2Params {
       "independent FT2 planes; NIC i of each node is on plane i mod planes");
   }
   void validate(const ParamCheck& c) const;
-  int32_t max_nodes() const;
+  int64_t max_nodes() const;
+  FabricSize size() const;
 };
 
 struct MrftParams : Ft2Params {
   void validate(const ParamCheck& c) const;
-  int32_t max_nodes() const;
+  int64_t max_nodes() const;
+  FabricSize size() const;
 };
 
 struct Ft3Params : FatTreeCommon {
@@ -88,7 +93,8 @@ struct Ft3Params : FatTreeCommon {
     visit_common(v);
   }
   void validate(const ParamCheck& c) const;
-  int32_t max_nodes() const;
+  int64_t max_nodes() const;
+  FabricSize size() const;
 };
 
 class Ft2Builder : public ClusterBuilder {

@@ -21,7 +21,7 @@ struct SingleSwitchParams {
 
   template <class V>
   void visit(V& v) {
-    v("nodes", nodes, "count", "servers");
+    v("nodes", nodes, "count", "servers (at most 2^18 GPUs in all)");
     v("gpus_per_node", gpus_per_node, "count", "GPUs per server, each with its own NIC");
     v("nvswitch", nvswitch, "-", "connect the GPUs of a server through an NVSwitch");
     v("k", k, "ports", "switch radix; 0 = unlimited, else nodes x GPUs must fit");
@@ -34,8 +34,7 @@ struct SingleSwitchParams {
     c.require(nodes >= 1, "nodes", "must be >= 1");
     c.require(gpus_per_node >= 1 && gpus_per_node <= 1024, "gpus_per_node",
               "must be between 1 and 1024");
-    c.require(int64_t{nodes} * gpus_per_node <= (int64_t{1} << 20), "nodes",
-              "more than 2^20 GPUs on one switch");
+    check_fabric_size(c, {nodes, int64_t{nodes} * gpus_per_node, 1, 0}, false);
     c.require(k >= 0, "k", "must be >= 0");
     c.require(k == 0 || int64_t{nodes} * gpus_per_node <= k, "k",
               "the switch has fewer ports than nodes x gpus_per_node NICs");

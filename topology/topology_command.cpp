@@ -11,6 +11,7 @@
 
 #include "sim/config.h"
 #include "sim/errors.h"
+#include "sim/params.h"
 #include "sim/registry.h"
 #include "sim/scenario_model.h"
 #include "topology/cluster_builders.h"
@@ -59,6 +60,8 @@ void write_dot_file(const ClusterGraph& cluster, const std::string& path) {
 }  // namespace
 
 int run_topology_command(const TopologyCommandOptions& o, std::ostream& out) {
+  if (o.max_pairs < 1)
+    throw InputError(fmt::format("--max-pairs: must be >= 1, got {}", o.max_pairs));
   ConfigNode root = load_config_file(o.config);
   const bool wrapped = root.find("cluster") != nullptr;
   if (!wrapped && !root.find("type")) {
@@ -172,11 +175,20 @@ void register_topology_command(CLI::App& app, CommandAction& action) {
   cmd->add_option("--cross-plane", o->cross_plane,
                   "forward cross-plane traffic over NVLink at the sender or the receiver")
       ->check(CLI::IsMember({"sender", "receiver"}));
-  cmd->add_option("--seed", o->seed, "ECMP hash seed");
+  // Read as text and parsed like routing.seed in a file, so that a negative seed is an error
+  // rather than a number wrapped around.
+  auto seed = std::make_shared<std::string>();
+  cmd->add_option("--seed", *seed, "ECMP hash seed (an integer >= 0)");
   cmd->add_flag("!--no-bisection", o->bisection, "skip the max-flow bisection (large fabrics)");
   cmd->add_option("--max-pairs", o->max_pairs,
-                  "GPU pairs to walk for reachability before sampling sources");
-  cmd->callback([o, &action] { action = [o] { return run_topology_command(*o, std::cout); }; });
+                  "GPU pairs (>= 1) to walk for reachability before sampling sources");
+  cmd->callback([o, seed, &action] {
+    action = [o, seed] {
+      if (!seed->empty())
+        o->seed = ParamTraits<uint64_t>::parse(ConfigNode::scalar(*seed), "--seed");
+      return run_topology_command(*o, std::cout);
+    };
+  });
 }
 
 }  // namespace mlasim

@@ -30,6 +30,8 @@ void DeepSeekInferenceParams::validate(const ParamCheck& c) const {
   c.require(context_length > 0 && context_length <= kMaxContextTokens, "context_length",
             "must be in [1, 4294967296] (2^32 tokens)");
   c.require(attention_tp >= 1, "attention_tp", "must be >= 1");
+  c.require(router_warmup_steps <= kMaxRouterWarmupSteps, "router_warmup_steps",
+            fmt::format("must be at most {}", kMaxRouterWarmupSteps));
   c.require(mtp.acceptance_rate >= 0 && mtp.acceptance_rate <= 1, "mtp.acceptance_rate",
             "must be in [0, 1]");
   c.require(phase == InferencePhase::Decode || mtp.depth == 0, "mtp.depth",
@@ -62,6 +64,26 @@ struct LayerPlan {
   uint32_t chunk = 0;  // prefill chunk (forward pass)
 };
 
+// Rejects a context the model cannot hold, as `mlasim kernels` does: the KV a request reaches
+// (decode: its cached tokens plus the 1 + MTP depth tokens the step adds) must be within the
+// model's max_position_embeddings. Checked on the values the user set (context_length, the
+// distribution's max), not on the draws.
+void check_positions(const DeepSeekInferenceParams& p, const ModelConfig& m) {
+  const uint64_t added = p.phase == InferencePhase::Decode ? 1 + uint64_t{p.mtp.depth} : 0;
+  const auto limit = static_cast<uint64_t>(m.max_position_embeddings);
+  auto check = [&](std::string_view key, uint64_t context) {
+    if (context + added <= limit) return;
+    throw InputError(fmt::format(
+        "workload.{}: {} tokens{} exceed {}'s max_position_embeddings {}", key, context + added,
+        added > 0 ? fmt::format(" ({} cached + {} computed by the step)", context, added) : "",
+        m.name, limit));
+  };
+  // Uniform draws take [min, max] and ignore context_length.
+  if (p.context_distribution.type != ContextDistribution::Uniform)
+    check("context_length", p.context_length);
+  if (p.context_distribution.max > 0) check("context_distribution.max", p.context_distribution.max);
+}
+
 }  // namespace
 
 Workload DeepSeekInference::generate(const ClusterShape& cluster) const {
@@ -86,6 +108,7 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
   const ModelConfig model = resolve_model(p.model, p.model_overrides);
   const uint32_t ranks = static_cast<uint32_t>(cluster.ranks());
   if (ranks == 0) throw InputError("deepseek_inference: the cluster has no GPUs");
+  check_positions(p, model);
   if (ranks % p.attention_tp != 0 || model.num_attention_heads % p.attention_tp != 0) {
     throw InputError(
         fmt::format("workload.attention_tp: {} must divide the GPU count ({}) and the heads ({})",
@@ -217,6 +240,19 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
       end_step();
       return layers;
     };
+    if (p.router_warmup_steps > 0) {
+      uint64_t per_step = 0;  // token routings of one warm-up step (micro-batch 0's)
+      for (const LayerPlan& lp : plan) {
+        if (lp.moe)
+          per_step += (lp.mtp ? mtp_mb[0].moe_tokens : chunks[lp.chunk][0].moe_tokens) * ranks;
+      }
+      if (per_step > 0 && p.router_warmup_steps > kMaxWarmupRoutings / per_step) {
+        throw InputError(fmt::format(
+            "workload.router_warmup_steps: {} steps of {} token routings each exceed the "
+            "warm-up budget of {} (2^25) token routings; at most {} steps fit this step",
+            p.router_warmup_steps, per_step, kMaxWarmupRoutings, kMaxWarmupRoutings / per_step));
+      }
+    }
     for (uint32_t w = 0; w < p.router_warmup_steps; ++w)
       route_all(0);
     RoutingImbalance& im = out.imbalance;

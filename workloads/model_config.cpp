@@ -12,6 +12,7 @@
 
 #include "sim/config.h"
 #include "sim/errors.h"
+#include "sim/input_file.h"
 #include "sim/json_errors.h"
 
 namespace mlasim {
@@ -233,6 +234,8 @@ std::string model_name_of(const std::filesystem::path& file) {
 }
 
 std::string read_file(const std::filesystem::path& file) {
+  if (const std::string why = non_regular_file_problem(file); !why.empty())
+    throw InputError(fmt::format("{}: {}", file.string(), why));
   std::ifstream in(file, std::ios::binary);
   if (!in) throw InputError(fmt::format("{}: cannot open model config", file.string()));
   std::ostringstream ss;

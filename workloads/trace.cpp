@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "sim/errors.h"
+#include "sim/input_file.h"
 #include "sim/json_errors.h"
 #include "workloads/inference_report.h"
 
@@ -458,6 +459,8 @@ Workload read_trace_file(const std::filesystem::path& path, Json* metadata, int*
   if (std::filesystem::is_directory(path)) {
     throw InputError(fmt::format("{}: is a folder, not a trace file{}", name, looked));
   }
+  if (const std::string why = non_regular_file_problem(path); !why.empty())
+    throw InputError(fmt::format("{}: {}{}", name, why, looked));
   std::ifstream in(path);
   if (!in) throw InputError(fmt::format("{}: cannot open trace file{}", name, looked));
   Json j;

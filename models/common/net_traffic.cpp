@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <numeric>
 #include <random>
 
@@ -23,12 +24,42 @@ uint32_t add(RankProgram& p, Op op) {
   return static_cast<uint32_t>(p.ops.size() - 1);
 }
 
+// Ops the pattern builds on `n` GPUs (with the bounds validate() puts on count and iterations,
+// no product here overflows 64 bits).
+uint64_t pattern_ops(const NetworkTrafficParams& p, uint64_t n) {
+  const auto count = static_cast<uint64_t>(p.count);
+  const auto rounds = static_cast<uint64_t>(p.iterations);
+  switch (p.pattern) {
+    case TrafficPattern::P2p:  // per size: the sends, the receives, the ack and its receive
+      return std::max<uint64_t>(p.sizes.size(), 1) * (2 * count + 2);
+    case TrafficPattern::Incast: {
+      const uint64_t senders = p.senders > 0 ? static_cast<uint64_t>(p.senders) : n - 1;
+      return 2 * senders * count;
+    }
+    case TrafficPattern::Permutation:
+      return 2 * n;
+    case TrafficPattern::AllToAll:
+      return p.op == TrafficOps::Collective ? rounds * n : rounds * n * (n - 1) * 2;
+    case TrafficPattern::Ring:
+      return n;
+  }
+  return 0;
+}
+
 }  // namespace
 
 Workload NetworkTraffic::generate(const ClusterShape& cluster) const {
   const int n = cluster.ranks();
   if (n < 2) throw InputError("workload: network_traffic needs at least 2 GPUs");
   const NetworkTrafficParams& p = params_;
+  if (const uint64_t ops = pattern_ops(p, static_cast<uint64_t>(n)); ops > kMaxTrafficOps) {
+    // Only the repeated patterns can get here (one op per GPU and round, or per message).
+    throw InputError(fmt::format(
+        "workload.{}: the {} pattern on {} GPUs builds {} ops, more than the {} (2^21) a "
+        "network_traffic workload may have",
+        p.pattern == TrafficPattern::AllToAll ? "iterations" : "count", enum_name(p.pattern), n,
+        ops, kMaxTrafficOps));
+  }
   Workload w;
   w.ranks.resize(n);
   switch (p.pattern) {

@@ -40,6 +40,12 @@ struct EnumNames<TrafficOps> {
       {{TrafficOps::Collective, "collective"}, {TrafficOps::Send, "send"}}};
 };
 
+// Limits that keep a pattern's op graph buildable in a few seconds: messages per size or sender
+// and all_to_all rounds, and the ops (sends and receives, collectives) of the whole pattern
+// (about 300 B each).
+inline constexpr int32_t kMaxTrafficRepeats = int32_t{1} << 20;
+inline constexpr uint64_t kMaxTrafficOps = uint64_t{1} << 21;
+
 struct NetworkTrafficParams {
   TrafficPattern pattern = TrafficPattern::AllToAll;
   Bytes bytes = Bytes::parse("64KiB");
@@ -61,13 +67,17 @@ struct NetworkTrafficParams {
     v("pattern", pattern, "-", "p2p, incast, permutation, all_to_all or ring");
     v("bytes", bytes, "B", "message size (all_to_all: per ordered pair; ring: whole buffer)");
     v("sizes", sizes, "B", "p2p: message sizes, sent one size after the other (empty: [bytes])");
-    v("count", count, "count", "p2p: messages per size; incast: messages per sender");
+    v("count", count, "count",
+      "p2p: messages per size; incast: messages per sender (at most 2^20; the pattern at most "
+      "2^21 ops)");
     v("src", src, "-", "p2p: sending GPU");
     v("dst", dst, "-", "p2p and incast: receiving GPU");
     v("senders", senders, "count", "incast: senders, the GPUs after dst (0: every other GPU)");
     v("shift", shift, "-", "permutation: GPU r sends to r + shift (0: random single cycle)");
     v("seed", seed, "-", "permutation: seed of the random permutation");
-    v("iterations", iterations, "count", "all_to_all: rounds, each after the previous one");
+    v("iterations", iterations, "count",
+      "all_to_all: rounds, each after the previous one (at most 2^20; the pattern at most 2^21 "
+      "ops)");
     v("op", op, "-", "all_to_all as one all_to_all op per GPU (collective) or send/recv pairs");
     v("nvlink_forwarding", nvlink_forwarding, "-",
       "all_to_all collective: data for another node goes to the same-index GPU there, which "
@@ -76,8 +86,10 @@ struct NetworkTrafficParams {
     v("collective", collective, "-", "ring: all_gather, reduce_scatter or all_reduce");
   }
   void validate(const ParamCheck& c) const {
-    c.require(count >= 1, "count", "must be >= 1");
-    c.require(iterations >= 1, "iterations", "must be >= 1");
+    c.require(count >= 1 && count <= kMaxTrafficRepeats, "count",
+              "must be between 1 and 1048576 (2^20)");
+    c.require(iterations >= 1 && iterations <= kMaxTrafficRepeats, "iterations",
+              "must be between 1 and 1048576 (2^20)");
     c.require(senders >= 0, "senders", "must be >= 0");
     // Settings another pattern reads would be silently ignored. Compared with the defaults
     // rather than with the keys a file names, so that a resolved config (every key listed)

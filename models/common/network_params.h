@@ -231,6 +231,10 @@ struct FlowParams {
   }
 };
 
+// Timed notifications the event-rate probe may run: 50 times the benchmark's 2 million, a few
+// seconds at SystemC's rate of tens of millions per second.
+inline constexpr uint64_t kMaxProbeEvents = 100'000'000;
+
 struct NetworkParams {
   NetworkFidelity fidelity = NetworkFidelity::Auto;
   int32_t vls = 1;
@@ -263,10 +267,12 @@ struct NetworkParams {
     v.group("flow", flow, "flow fidelity (network.fidelity: flow): rate recomputation");
     v("probe_events", probe_events, "count",
       "benchmarks: after the run, time this many raw SystemC timed notifications and report "
-      "the rate (0: off)");
+      "the rate (0: off; at most 10^8, a few seconds)");
   }
   void validate(const ParamCheck& c) const {
     c.require(vls >= 1 && vls <= 15, "vls", "must be between 1 and 15");
+    c.require(probe_events <= kMaxProbeEvents, "probe_events",
+              fmt::format("must be at most {} (10^8)", kMaxProbeEvents));
   }
 };
 

@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -15,6 +16,23 @@
 #include "sim/params.h"
 
 namespace mlasim {
+
+namespace {
+
+// Tile stages of the kernels (a tile with none counts one), counted up to just past `limit`.
+uint64_t tile_stages(const KernelSequence& kernels, uint64_t limit) {
+  uint64_t n = 0;
+  for (const auto& k : kernels) {
+    const uint32_t tiles = k->tiles();
+    for (uint32_t t = 0; t < tiles; ++t) {
+      n += std::max<uint32_t>(1, k->stages(t));
+      if (n > limit) return n;
+    }
+  }
+  return n;
+}
+
+}  // namespace
 
 KernelTimer::KernelTimer(TileGpuParams gpu, ConfigNode memory)
     : gpu_(std::move(gpu)), memory_(std::move(memory)) {}
@@ -91,7 +109,14 @@ KernelTiming KernelTimer::time(const Builder& build, double flops) const {
   Time end;
   bool done = false;
   // The tiling heuristics assume the calibrated streaming efficiency of HBM (~0.9).
-  exec.run(build(gpu_, addresses, memory.peak_bandwidth().bytes_per_s() * 0.9), [&] {
+  KernelSequence kernels = build(gpu_, addresses, memory.peak_bandwidth().bytes_per_s() * 0.9);
+  if (max_tile_stages_ > 0) {
+    if (const uint64_t stages = tile_stages(kernels, max_tile_stages_); stages > max_tile_stages_) {
+      throw InputError(fmt::format(
+          "takes more than {} tile stages on the tile GPU model, its limit", max_tile_stages_));
+    }
+  }
+  exec.run(std::move(kernels), [&] {
     end = loop.now();
     done = true;
   });

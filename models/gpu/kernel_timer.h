@@ -57,10 +57,14 @@ class KernelTimer {
   // on other memory types.
   void set_hbm_threads(unsigned threads);
   TileGpuParams& gpu() { return gpu_; }
+  // Refuses (InputError) to run kernels of more than `stages` tile stages in all, the measure
+  // of the executor's work; 0: no limit.
+  void set_max_tile_stages(uint64_t stages) { max_tile_stages_ = stages; }
 
  private:
   TileGpuParams gpu_;
   ConfigNode memory_;
+  uint64_t max_tile_stages_ = 0;
 };
 
 }  // namespace mlasim

@@ -73,6 +73,10 @@ int run_kernels(const KernelsOptions& o) {
   auto timer = std::make_shared<KernelTimer>(KernelTimer::from_preset(o.gpu, o.memory));
   timer->gpu().fp32_gemm_on_tf32 = o.tf32;
   timer->set_hbm_threads(o.hbm_threads);
+  // Tile stages the GPU model may run per variant: it runs about 2 x 10^6 a second on
+  // bandwidth-fidelity HBM (2^25: about 15 s) and about 10^4 on the cycle-level HBM (2^20:
+  // about 2 minutes). The defaults take about 5 x 10^4 per variant.
+  timer->set_max_tile_stages(o.memory == "hbm" ? uint64_t{1} << 20 : uint64_t{1} << 25);
   r.timer = [timer](const std::vector<OpPayload>& ops) -> std::optional<kernels::GpuStepTime> {
     try {
       const KernelTiming t = timer->time(ops);
@@ -145,7 +149,8 @@ void register_kernels_command(CLI::App& app, CommandAction& action) {
                   "decode: --new-tokens appended to --context cached tokens; prefill: --context "
                   "tokens from an empty cache")
       ->capture_default_str();
-  cmd->add_option("--batch", o->batch, "Sequences in the batch")->capture_default_str();
+  cmd->add_option("--batch", o->batch, "Sequences in the batch (at most 2^16)")
+      ->capture_default_str();
   cmd->add_option("--context", o->context,
                   "Tokens already cached (decode) or prompt length (prefill)")
       ->capture_default_str();

@@ -63,7 +63,10 @@ std::string phase_label(const StepShape& shape) {
 }
 
 KernelsReport build_kernels_report(const KernelsRequest& r) {
-  if (r.batch < 1) throw InputError(fmt::format("--batch must be at least 1, got {}", r.batch));
+  if (r.batch < 1 || r.batch > kMaxKernelsBatch) {
+    throw InputError(
+        fmt::format("--batch must be between 1 and {} (2^16), got {}", kMaxKernelsBatch, r.batch));
+  }
   if (r.context < 0) throw InputError(fmt::format("--context must be >= 0, got {}", r.context));
   if (r.new_tokens < 1) {
     throw InputError(fmt::format("--new-tokens must be at least 1, got {}", r.new_tokens));
@@ -109,7 +112,17 @@ KernelsReport build_kernels_report(const KernelsRequest& r) {
         moved ? static_cast<double>(vr.cost.flops()) / static_cast<double>(moved) : 0.0;
     if (r.timer) {
       // Every layer runs the same kernels: time one, count it num_hidden_layers times.
-      if (auto t = r.timer(attention_step_ops(vr.spec, rep.shape, rep.precision, mode))) {
+      std::optional<GpuStepTime> t;
+      try {
+        t = r.timer(attention_step_ops(vr.spec, rep.shape, rep.precision, mode));
+      } catch (const InputError& e) {  // more work than the timer takes
+        throw InputError(fmt::format(
+            "timing {} of {} (hidden_size {}) at batch {} and kv_len {} {}; lower --batch, "
+            "--context or --new-tokens, or use a smaller model",
+            variant_name(v), rep.model.name, rep.model.hidden_size, rep.shape.batch,
+            rep.shape.kv_len(), e.what()));
+      }
+      if (t) {
         t->time_us *= static_cast<double>(layers);
         t->hbm_bytes *= layers;
         vr.gpu_time = t;

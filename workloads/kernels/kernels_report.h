@@ -30,6 +30,10 @@ struct GpuStepTime {
 // Times one layer's ops; empty when the GPU model cannot run them (a tile that does not fit).
 using StepTimer = std::function<std::optional<GpuStepTime>(const std::vector<OpPayload>&)>;
 
+// Sequences in a batch: a hundred times a real serving batch; with them the tile GPU model
+// times a small model at a short context in seconds (its time grows with the batch).
+inline constexpr int64_t kMaxKernelsBatch = int64_t{1} << 16;
+
 struct KernelsRequest {
   std::string model = "deepseek-v3";
   Phase phase = Phase::Decode;

@@ -1,0 +1,322 @@
+// Well-formed inputs beyond what the simulator can do in reasonable time or memory, through the
+// real `mlasim` binary: each must fail fast with exit 2 and one line naming the key (and the file
+// and line where there is one), instead of hanging, running for minutes or exhausting memory.
+// Also: inputs that are not regular files (a named pipe would block forever), values whose
+// range differed between commands, and `mlasim list` covering every key a scenario has.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "sim/config.h"
+#include "tests/sim/cli_runner.h"
+
+namespace mlasim {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kPairwise = MLASIM_SOURCE_DIR "/configs/teaching/pairwise-exchange.yaml";
+const std::string kTeaching = MLASIM_SOURCE_DIR "/configs/scenarios/teaching-deepseek.yaml";
+const std::string kClusters = MLASIM_SOURCE_DIR "/configs/clusters/";
+
+std::string replace_all(std::string s, const std::string& from, const std::string& to) {
+  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size()))
+    s.replace(at, from.size(), to);
+  return s;
+}
+
+std::string file_text(const std::string& path) {
+  std::ifstream in(path);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// Nine levels of anchors, each a list of ten aliases of the one before: 10^9 values expanded.
+std::string alias_bomb() {
+  std::string out = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i <= 8; ++i) {
+    std::string row = "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [";
+    for (int j = 0; j < 10; ++j)
+      row += (j ? ", *a" : "*a") + std::to_string(i - 1);
+    out += row + "]\n";
+  }
+  return out;
+}
+
+struct Case {
+  std::string name;
+  std::map<std::string, std::string> files;  // written into a fresh folder; @DIR@ replaced
+  std::vector<std::string> args;             // @DIR@ replaced
+  std::vector<std::string> expect;           // substrings of the one stderr line
+};
+
+std::vector<Case> cases() {
+  const std::string teaching = "include: " + kTeaching + "\n";
+  const std::string pairwise = "include: " + kPairwise + "\n";
+  return {
+      {"RouterWarmupStepsOverLimit",
+       {},
+       {"validate", kTeaching, "--set", "workload.router_warmup_steps=100000000"},
+       {"workload.router_warmup_steps", "must be at most 10000"}},
+      // 4 GPUs x 2^16 requests through 4 routed layers: about 10^6 routings per step.
+      {"RouterWarmupOverBudget",
+       {{"s.yaml",
+         teaching + "workload:\n  requests_per_gpu: 65536\n  router_warmup_steps: 100\n"}},
+       {"validate", "@DIR@/s.yaml"},
+       {"s.yaml:4:", "workload.router_warmup_steps", "(2^25) token routings", "steps fit"}},
+      {"TrafficIterationsOverLimit",
+       {},
+       {"validate", kPairwise, "--set", "workload={type: network_traffic, iterations: 100000000}"},
+       {"workload.iterations", "between 1 and 1048576"}},
+      {"TrafficCountOverLimit",
+       {},
+       {"validate", kPairwise, "--set",
+        "workload={type: network_traffic, pattern: p2p, count: 100000000}"},
+       {"workload.count", "between 1 and 1048576"}},
+      {"TrafficOpsOverBudget",  // each count within its limit, the pattern over its op budget
+       {{"s.yaml", pairwise +
+                       "workload:\n  type: network_traffic\n  pattern: p2p\n  count: 1000000\n"
+                       "  sizes: [1KiB, 2KiB]\n"}},
+       {"validate", "@DIR@/s.yaml"},
+       {"s.yaml:5:", "workload.count", "4000004 ops", "(2^21)"}},
+      {"ProbeEventsOverLimit",
+       {{"s.yaml", pairwise + "network:\n  probe_events: 99999999999\n"}},
+       {"validate", "@DIR@/s.yaml"},
+       {"s.yaml:3:", "network.probe_events", "at most 100000000"}},
+      {"KernelsHugeHiddenSize",
+       {{"m.json", replace_all(file_text(MLASIM_SOURCE_DIR "/configs/models/llama-3.1-405b.json"),
+                               "\"hidden_size\": 16384", "\"hidden_size\": 1048576")}},
+       {"kernels", "--model", "@DIR@/m.json"},
+       {"hidden_size 1048576", "tile stages", "its limit"}},
+      {"KernelsHugeBatch",
+       {},
+       {"kernels", "--batch", "99999999999"},
+       {"--batch", "between 1 and 65536"}},
+      {"TopologyRadixOverLimit",
+       {},
+       {"topology", kClusters + "ft2-k64.yaml", "--set", "k=100000", "--no-bisection"},
+       {"--set k=100000", "k:", "between 2 and 65536"}},
+      {"TopologyFilledFabricOverLimit",  // k = 2048 filled: 2^21 NICs and GPUs
+       {},
+       {"topology", kClusters + "ft2-k64.yaml", "--set", "k=2048", "--no-bisection"},
+       {"k:", "2097152 GPUs", "(2^18)"}},
+      {"TopologyFt3CoreOverLimit",  // few nodes, but every core switch of k = 1024 is built
+       {},
+       {"topology", kClusters + "ft3-k64.yaml", "--set", "k=1024", "--set", "nodes=1",
+        "--no-bisection"},
+       {"nodes:", "network switches", "(2^16)"}},
+      {"ScenarioClusterOverLimit",
+       {},
+       {"validate", kPairwise, "--set", "cluster.nodes=65536", "--set", "cluster.gpus_per_node=8"},
+       {"cluster.nodes", "524288 GPUs", "(2^18)"}},
+      {"TopologyNegativeSeed",
+       {},
+       {"topology", kClusters + "mpft-k4.yaml", "--seed", "-1"},
+       {"--seed", "-1 is out of range"}},
+      {"TopologyZeroMaxPairs",
+       {},
+       {"topology", kClusters + "mpft-k4.yaml", "--max-pairs", "0"},
+       {"--max-pairs", ">= 1"}},
+      {"YamlAliasBomb",
+       {{"s.yaml", alias_bomb()}},
+       {"validate", "@DIR@/s.yaml"},
+       {"s.yaml:", "expands to more than 200000 values"}},
+      {"SetAliasBomb",
+       {},
+       {"validate", kPairwise, "--set",
+        "description={a: &a [x, x, x, x, x, x, x, x, x, x], b: &b [*a, *a, *a, *a, *a, *a, *a, "
+        "*a, *a, *a], c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b], d: &d [*c, *c, *c, *c, *c, "
+        "*c, *c, *c, *c, *c], e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d], f: [*e, *e, *e, *e, "
+        "*e, *e, *e, *e, *e, *e]}"},
+       {"--set description=", "expands to more than 200000 values"}},
+      // Decode at 163840 cached tokens with MTP depth 1 computes tokens 163841 and 163842:
+      // beyond DeepSeek-V2-Lite's positions, as `mlasim kernels --context 163840` says.
+      {"ContextBeyondModelPositions",
+       {{"s.yaml", teaching + "workload:\n  context_length: 163840\n"}},
+       {"validate", "@DIR@/s.yaml"},
+       {"s.yaml:3:", "workload.context_length", "163842 tokens (163840 cached + 2",
+        "max_position_embeddings 163840"}},
+      {"ContextDistributionMaxBeyondModelPositions",
+       {{"s.yaml", teaching + "workload:\n  context_distribution: {type: uniform, min: 1, max: "
+                              "200000}\n"}},
+       {"validate", "@DIR@/s.yaml"},
+       {"s.yaml:3:", "workload.context_distribution.max", "max_position_embeddings 163840"}},
+      {"KernelsContextBeyondModelPositions",  // the same range through `mlasim kernels`
+       {},
+       {"kernels", "--model", "deepseek-v2-lite", "--context", "163840"},
+       {"163841 tokens", "max_position_embeddings 163840"}},
+  };
+}
+
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << c.name;
+}
+
+// Runs `args` (with @DIR@ replaced) and checks the one-line exit-2 error.
+void expect_input_error(const fs::path& dir, const std::vector<std::string>& raw_args,
+                        const std::vector<std::string>& expect) {
+  std::vector<std::string> args;
+  for (const auto& a : raw_args)
+    args.push_back(replace_all(a, "@DIR@", dir.string()));
+  const CliResult r = run_cli(args);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  ASSERT_FALSE(r.err.empty());
+  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "expected one line:\n" << r.err;
+  EXPECT_EQ(r.err.rfind("mlasim: ", 0), 0u) << r.err;
+  for (const auto& e : expect) {
+    EXPECT_NE(r.err.find(replace_all(e, "@DIR@", dir.string())), std::string::npos)
+        << "missing '" << e << "' in: " << r.err;
+  }
+}
+
+fs::path fresh_dir(const std::string& name) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("mlasim_limits_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+class InputLimitCase : public ::testing::TestWithParam<Case> {};
+
+TEST_P(InputLimitCase, FailsFastWithExitTwoAndOneLine) {
+  const Case& c = GetParam();
+  const fs::path dir = fresh_dir(c.name);
+  for (const auto& [name, text] : c.files)
+    std::ofstream(dir / name) << replace_all(text, "@DIR@", dir.string());
+  expect_input_error(dir, c.args, c.expect);
+  fs::remove_all(dir);
+}
+
+INSTANTIATE_TEST_SUITE_P(Limits, InputLimitCase, ::testing::ValuesIn(cases()),
+                         [](const auto& info) { return info.param.name; });
+
+// The same inputs within their limits are accepted, so each case above fails for its own value.
+TEST(InputLimitControls, ValuesWithinTheLimitsAreAccepted) {
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"validate", "-q", kTeaching, "--set", "workload.router_warmup_steps=20"},
+           {"validate", "-q", kTeaching, "--set", "workload.context_length=163838"},
+           {"validate", "-q", kPairwise, "--set",
+            "workload={type: network_traffic, pattern: p2p, count: 1000}"},
+           {"validate", "-q", kPairwise, "--set", "network.probe_events=100000000"},
+           {"topology", kClusters + "ft3-k64.yaml", "--set", "k=8", "--seed", "7"},
+           {"kernels", "--model", "teaching", "--batch", "4096", "--context", "16"},
+       }) {
+    const CliResult r = run_cli(args);
+    EXPECT_EQ(r.exit_code, 0) << args[0] << " " << args.back() << ": " << r.err;
+  }
+}
+
+// A named pipe as the scenario, an included file, a model config.json or a trace: refused with
+// one line before anything opens it (opening a pipe for reading blocks until a writer comes).
+TEST(InputLimitFiles, NamedPipesAreRefusedNotOpened) {
+  const fs::path dir = fresh_dir("fifo");
+  for (const char* name : {"p.yaml", "p.json"})
+    ASSERT_EQ(::mkfifo((dir / name).c_str(), 0600), 0) << name;
+  std::ofstream(dir / "inc.yaml") << "include: p.yaml\n";
+  std::ofstream(dir / "model.yaml")
+      << "include: " << kTeaching << "\nworkload:\n  model: " << (dir / "p.json").string() << "\n";
+  std::ofstream(dir / "trace.yaml")
+      << "include: " << kPairwise
+      << "\nworkload:\n  type: trace\n  file: " << (dir / "p.json").string() << "\n";
+  expect_input_error(dir, {"validate", "@DIR@/p.yaml"}, {"@DIR@/p.yaml", "named pipe"});
+  expect_input_error(dir, {"validate", "@DIR@/inc.yaml"},
+                     {"inc.yaml:1:", "include", "p.yaml", "named pipe"});
+  expect_input_error(dir, {"validate", "@DIR@/model.yaml"},
+                     {"workload.model", "p.json", "named pipe"});
+  expect_input_error(dir, {"validate", "@DIR@/trace.yaml"},
+                     {"workload.file", "p.json", "named pipe"});
+  expect_input_error(dir, {"kernels", "--model", "@DIR@/p.json"}, {"p.json", "named pipe"});
+  fs::remove_all(dir);
+}
+
+// Leaf keys under `node` as dotted paths (items of a list of mappings as "key[].sub"; a list of
+// scalars is one value).
+void leaf_keys(const ConfigNode& node, const std::string& path, std::vector<std::string>& out) {
+  if (node.is_map()) {
+    for (const auto& [k, v] : node.entries())
+      leaf_keys(v, path.empty() ? k : path + "." + k, out);
+  } else if (node.is_seq() && !node.items().empty() && node.items().front().is_map()) {
+    for (const auto& item : node.items())
+      leaf_keys(item, path + "[]", out);
+  } else {
+    out.push_back(path);
+  }
+}
+
+// Every key of a resolved scenario (`validate --print`: each default filled in) is listed by
+// `mlasim list` under its component type or section, with a default, a unit and a description.
+TEST(InputLimitList, EveryResolvedKeyIsListed) {
+  const CliResult listed = run_cli({"list", "--json"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  std::map<std::pair<std::string, std::string>, std::set<std::string>> params;  // (kind, type)
+  for (const auto& c : nlohmann::json::parse(listed.out)) {
+    auto& keys = params[{c["kind"].get<std::string>(), c["type"].get<std::string>()}];
+    for (const auto& p : c["params"]) {
+      EXPECT_FALSE(p["default"].get<std::string>().empty()) << p["name"];
+      EXPECT_FALSE(p["unit"].get<std::string>().empty()) << p["name"];
+      EXPECT_FALSE(p["description"].get<std::string>().empty()) << p["name"];
+      keys.insert(p["name"].get<std::string>());
+    }
+  }
+  const std::pair<std::string, std::string> scenario_keys{"section", "scenario"};
+  ASSERT_TRUE(params.count(scenario_keys));
+  for (const std::string& scenario :
+       {kTeaching, kPairwise,
+        std::string(MLASIM_SOURCE_DIR "/configs/scenarios/deepseek-v3-decode-ep144.yaml"),
+        std::string(MLASIM_SOURCE_DIR "/configs/scenarios/net-p2p-bandwidth.yaml")}) {
+    const CliResult r = run_cli({"validate", "-q", "--print", scenario});
+    ASSERT_EQ(r.exit_code, 0) << scenario << ": " << r.err;
+    const ConfigNode root = load_config_string(r.out, "resolved", fs::current_path());
+    size_t checked = 0;
+    for (const auto& [section, node] : root.entries()) {
+      // (component or section, the node whose keys it owns)
+      std::vector<std::pair<std::pair<std::string, std::string>, const ConfigNode*>> owners;
+      if (section == "hardware") {
+        for (const auto& [kind, part] : node.entries())
+          owners.push_back({{kind, part.find("type")->as_string()}, &part});
+      } else if (section == "cluster" || section == "workload") {
+        owners.push_back({{section, node.find("type")->as_string()}, &node});
+      } else if (section == "network" || section == "routing") {
+        owners.push_back({{"section", section}, &node});
+      } else {  // a top-level key of the scenario itself
+        ConfigNode top = ConfigNode::map();
+        top.set(section, node);
+        std::vector<std::string> keys;
+        leaf_keys(top, "", keys);
+        for (const std::string& k : keys) {
+          EXPECT_TRUE(params[scenario_keys].count(k))
+              << scenario << ": top-level " << k << " is not in `mlasim list`";
+          ++checked;
+        }
+        continue;
+      }
+      for (const auto& [owner, n] : owners) {
+        std::vector<std::string> keys;
+        leaf_keys(*n, "", keys);
+        for (const std::string& k : keys) {
+          if (k == "type") continue;  // names the component
+          EXPECT_TRUE(params[owner].count(k))
+              << scenario << ": " << section << " " << owner.first << "/" << owner.second << " key "
+              << k << " is not in `mlasim list`";
+          ++checked;
+        }
+      }
+    }
+    EXPECT_GT(checked, 50u) << scenario;
+  }
+}
+
+}  // namespace
+}  // namespace mlasim
