@@ -46,10 +46,12 @@ std::string file_text(const std::string& path) {
 std::string alias_bomb() {
   std::string out = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
   for (int i = 1; i <= 8; ++i) {
-    std::string row = "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [";
+    // Appended piece by piece: "a" + std::to_string(i) trips GCC 12's -Wrestrict.
+    const std::string n = std::to_string(i), prev = std::to_string(i - 1);
+    out.append("a").append(n).append(": &a").append(n).append(" [");
     for (int j = 0; j < 10; ++j)
-      row += (j ? ", *a" : "*a") + std::to_string(i - 1);
-    out += row + "]\n";
+      out.append(j ? ", *a" : "*a").append(prev);
+    out.append("]\n");
   }
   return out;
 }
