@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "tests/sim/cli_runner.h"
+#include "tests/sim/bad_input_harness.h"
 
 namespace mlasim {
 namespace {
@@ -59,13 +59,6 @@ const std::string kTrace = R"({"format": "mlasim-trace", "version": @VERSION@, "
   {"name": "send_to_1", "op": "send", "deps": [], "peer": 1, "bytes": 4096, "tag": 0}]}]}
 )";
 
-std::string replace_all(std::string s, const std::string& from, const std::string& to) {
-  if (from.empty()) return s;
-  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size()))
-    s.replace(at, from.size(), to);
-  return s;
-}
-
 std::string trace(std::map<std::string, std::string> edits) {
   std::map<std::string, std::string> values{
       {"@VERSION@", "1"},
@@ -94,13 +87,6 @@ std::string model_json(const std::string& from, const std::string& to) {
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   return replace_all(text, from, to);
 }
-
-struct BadInput {
-  std::string name;
-  std::map<std::string, std::string> files;  // written into a fresh folder; @DIR@ is replaced
-  std::vector<std::string> args;             // @DIR@ is replaced
-  std::vector<std::string> expect;           // substrings of the one stderr line
-};
 
 std::vector<BadInput> cases() {
   const std::string inc = "include: " + kDefault + "\n";
@@ -505,34 +491,10 @@ std::vector<BadInput> cases() {
   };
 }
 
-void PrintTo(const BadInput& c, std::ostream* os) {
-  *os << c.name;
-}
-
 class BadInputCase : public ::testing::TestWithParam<BadInput> {};
 
 TEST_P(BadInputCase, ExitsTwoWithOneLineNamingFileAndKey) {
-  const BadInput& c = GetParam();
-  const fs::path dir =
-      fs::temp_directory_path() / ("mlasim_bad_" + c.name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  for (const auto& [name, text] : c.files)
-    std::ofstream(dir / name) << replace_all(text, "@DIR@", dir.string());
-  std::vector<std::string> args;
-  for (const auto& a : c.args)
-    args.push_back(replace_all(a, "@DIR@", dir.string()));
-  const CliResult r = run_cli(args);
-  EXPECT_EQ(r.exit_code, 2) << r.err;
-  ASSERT_FALSE(r.err.empty());
-  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "expected one line:\n" << r.err;
-  EXPECT_EQ(r.err.rfind("mlasim: ", 0), 0u) << r.err;
-  EXPECT_EQ(r.err.find("[json.exception"), std::string::npos) << "a library's prefix: " << r.err;
-  for (const auto& e : c.expect) {
-    EXPECT_NE(r.err.find(replace_all(e, "@DIR@", dir.string())), std::string::npos)
-        << "missing '" << e << "' in: " << r.err;
-  }
-  fs::remove_all(dir);
+  expect_bad_input("bad", GetParam());
 }
 
 INSTANTIATE_TEST_SUITE_P(Malformed, BadInputCase, ::testing::ValuesIn(cases()),

@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "sim/config.h"
-#include "tests/sim/cli_runner.h"
+#include "tests/sim/bad_input_harness.h"
 
 namespace mlasim {
 namespace {
@@ -30,12 +30,6 @@ namespace fs = std::filesystem;
 const std::string kPairwise = MLASIM_SOURCE_DIR "/configs/teaching/pairwise-exchange.yaml";
 const std::string kTeaching = MLASIM_SOURCE_DIR "/configs/scenarios/teaching-deepseek.yaml";
 const std::string kClusters = MLASIM_SOURCE_DIR "/configs/clusters/";
-
-std::string replace_all(std::string s, const std::string& from, const std::string& to) {
-  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size()))
-    s.replace(at, from.size(), to);
-  return s;
-}
 
 std::string file_text(const std::string& path) {
   std::ifstream in(path);
@@ -56,14 +50,7 @@ std::string alias_bomb() {
   return out;
 }
 
-struct Case {
-  std::string name;
-  std::map<std::string, std::string> files;  // written into a fresh folder; @DIR@ replaced
-  std::vector<std::string> args;             // @DIR@ replaced
-  std::vector<std::string> expect;           // substrings of the one stderr line
-};
-
-std::vector<Case> cases() {
+std::vector<BadInput> cases() {
   const std::string teaching = "include: " + kTeaching + "\n";
   const std::string pairwise = "include: " + kPairwise + "\n";
   return {
@@ -161,44 +148,10 @@ std::vector<Case> cases() {
   };
 }
 
-void PrintTo(const Case& c, std::ostream* os) {
-  *os << c.name;
-}
-
-// Runs `args` (with @DIR@ replaced) and checks the one-line exit-2 error.
-void expect_input_error(const fs::path& dir, const std::vector<std::string>& raw_args,
-                        const std::vector<std::string>& expect) {
-  std::vector<std::string> args;
-  for (const auto& a : raw_args)
-    args.push_back(replace_all(a, "@DIR@", dir.string()));
-  const CliResult r = run_cli(args);
-  EXPECT_EQ(r.exit_code, 2) << r.err;
-  ASSERT_FALSE(r.err.empty());
-  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "expected one line:\n" << r.err;
-  EXPECT_EQ(r.err.rfind("mlasim: ", 0), 0u) << r.err;
-  for (const auto& e : expect) {
-    EXPECT_NE(r.err.find(replace_all(e, "@DIR@", dir.string())), std::string::npos)
-        << "missing '" << e << "' in: " << r.err;
-  }
-}
-
-fs::path fresh_dir(const std::string& name) {
-  const fs::path dir =
-      fs::temp_directory_path() / ("mlasim_limits_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-class InputLimitCase : public ::testing::TestWithParam<Case> {};
+class InputLimitCase : public ::testing::TestWithParam<BadInput> {};
 
 TEST_P(InputLimitCase, FailsFastWithExitTwoAndOneLine) {
-  const Case& c = GetParam();
-  const fs::path dir = fresh_dir(c.name);
-  for (const auto& [name, text] : c.files)
-    std::ofstream(dir / name) << replace_all(text, "@DIR@", dir.string());
-  expect_input_error(dir, c.args, c.expect);
-  fs::remove_all(dir);
+  expect_bad_input("limits", GetParam());
 }
 
 INSTANTIATE_TEST_SUITE_P(Limits, InputLimitCase, ::testing::ValuesIn(cases()),
@@ -223,7 +176,7 @@ TEST(InputLimitControls, ValuesWithinTheLimitsAreAccepted) {
 // A named pipe as the scenario, an included file, a model config.json or a trace: refused with
 // one line before anything opens it (opening a pipe for reading blocks until a writer comes).
 TEST(InputLimitFiles, NamedPipesAreRefusedNotOpened) {
-  const fs::path dir = fresh_dir("fifo");
+  const fs::path dir = fresh_case_dir("limits", "fifo");
   for (const char* name : {"p.yaml", "p.json"})
     ASSERT_EQ(::mkfifo((dir / name).c_str(), 0600), 0) << name;
   std::ofstream(dir / "inc.yaml") << "include: p.yaml\n";
