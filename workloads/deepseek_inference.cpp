@@ -249,7 +249,7 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
       if (per_step > 0 && p.router_warmup_steps > kMaxWarmupRoutings / per_step) {
         throw InputError(fmt::format(
             "workload.router_warmup_steps: {} steps of {} token routings each exceed the "
-            "warm-up budget of {} (2^25) token routings; at most {} steps fit this step",
+            "warm-up budget of {} (2^28) token routings; at most {} steps fit this step",
             p.router_warmup_steps, per_step, kMaxWarmupRoutings, kMaxWarmupRoutings / per_step));
       }
     }

@@ -79,10 +79,11 @@ struct EnumNames<InferencePhase> {
 inline constexpr uint32_t kMaxRequestsPerGpu = uint32_t{1} << 20;
 inline constexpr uint32_t kMaxTokensPerGpu = uint32_t{1} << 24;
 // Router warm-up: at most this many steps, and at most this many token routings (a token on a
-// rank through one routed layer) over all of them, about a minute of routing; DeepSeek-V3 on
-// 144 GPUs routes about a million tokens per step.
+// rank through one routed layer) over all of them, about ten minutes of routing: DeepSeek-V3 on
+// 144 GPUs routes about a million tokens per step (about 3 s), so some 250 warm-up steps fit.
+// Beyond that a run would look hung.
 inline constexpr uint32_t kMaxRouterWarmupSteps = 10000;
-inline constexpr uint64_t kMaxWarmupRoutings = uint64_t{1} << 25;
+inline constexpr uint64_t kMaxWarmupRoutings = uint64_t{1} << 28;
 
 struct DeepSeekInferenceParams {
   std::string model = "deepseek-v3";
@@ -161,7 +162,7 @@ struct DeepSeekInferenceParams {
     v("dual_micro_batch", dual_micro_batch, "-",
       "two micro-batches: compute of one overlaps communication of the other");
     v("router_warmup_steps", router_warmup_steps, "count",
-      "routing steps run first so aux-loss-free biases settle (at most 10000, and at most 2^25 "
+      "routing steps run first so aux-loss-free biases settle (at most 10000, and at most 2^28 "
       "token routings in all: steps x tokens x routed layers)");
     v.group("dtypes", dtypes, "data types per op");
     v.group("mtp", mtp, "multi-token prediction");

@@ -58,12 +58,12 @@ std::vector<BadInput> cases() {
        {},
        {"validate", kTeaching, "--set", "workload.router_warmup_steps=100000000"},
        {"workload.router_warmup_steps", "must be at most 10000"}},
-      // 4 GPUs x 2^16 requests through 4 routed layers: about 10^6 routings per step.
+      // 4 GPUs x 2^16 requests through 4 routed layers: about 10^6 routings per step, 10^9 in all.
       {"RouterWarmupOverBudget",
        {{"s.yaml",
-         teaching + "workload:\n  requests_per_gpu: 65536\n  router_warmup_steps: 100\n"}},
+         teaching + "workload:\n  requests_per_gpu: 65536\n  router_warmup_steps: 1000\n"}},
        {"validate", "@DIR@/s.yaml"},
-       {"s.yaml:4:", "workload.router_warmup_steps", "(2^25) token routings", "steps fit"}},
+       {"s.yaml:4:", "workload.router_warmup_steps", "(2^28) token routings", "steps fit"}},
       {"TrafficIterationsOverLimit",
        {},
        {"validate", kPairwise, "--set", "workload={type: network_traffic, iterations: 100000000}"},
