@@ -66,7 +66,9 @@ void RouterConfig::validate(const ParamCheck& c) const {
               "topk_group", "the allowed groups must hold at least num_experts_per_tok experts");
   }
   c.require(routed_scaling_factor > 0, "routed_scaling_factor", "must be > 0");
-  c.require(bias_update_speed >= 0, "bias_update_speed", "must be >= 0");
+  // A step of 1 already spans the whole range of the (sigmoid or softmax) scores it shifts.
+  c.require(bias_update_speed >= 0 && bias_update_speed <= 1, "bias_update_speed",
+            "must be in [0, 1]");
   c.require(skew >= 0 && skew <= 20, "skew", "must be in [0, 20]");
 }
 

@@ -30,6 +30,8 @@ namespace fs = std::filesystem;
 const std::string kPairwise = MLASIM_SOURCE_DIR "/configs/teaching/pairwise-exchange.yaml";
 const std::string kTeaching = MLASIM_SOURCE_DIR "/configs/scenarios/teaching-deepseek.yaml";
 const std::string kClusters = MLASIM_SOURCE_DIR "/configs/clusters/";
+const std::string kDefaultScenario = MLASIM_SOURCE_DIR "/configs/scenarios/default.yaml";
+const std::string kPrefill = MLASIM_SOURCE_DIR "/configs/scenarios/deepseek-v3-prefill-ep32.yaml";
 
 std::string file_text(const std::string& path) {
   std::ifstream in(path);
@@ -64,6 +66,23 @@ std::vector<BadInput> cases() {
          teaching + "workload:\n  requests_per_gpu: 65536\n  router_warmup_steps: 1000\n"}},
        {"validate", "@DIR@/s.yaml"},
        {"s.yaml:4:", "workload.router_warmup_steps", "(2^28) token routings", "steps fit"}},
+      // 8 GPUs x 2^20 requests through 26 routed layers and an MTP module: some 4 x 10^8
+      // routings in the step alone (each within the batch limit of 2^20 requests).
+      {"RequestsPerGpuOverRoutingBudget",
+       {},
+       {"validate", kDefaultScenario, "--set", "workload.requests_per_gpu=1048576"},
+       {"workload.requests_per_gpu", "token routings in the step", "(2^28", "fit this scenario"}},
+      // 32 GPUs x 2^20 prompt tokens through 58 routed layers: some 2 x 10^9 routings.
+      {"TokensPerGpuOverRoutingBudget",
+       {{"s.yaml", "include: " + kPrefill + "\nworkload:\n  tokens_per_gpu: 1048576\n"}},
+       {"validate", "@DIR@/s.yaml"},
+       {"s.yaml:3:", "workload.tokens_per_gpu", "token routings in the step", "(2^28"}},
+      // Each drafted token is an MTP module: 10^5 of them fit the model's positions but took
+      // minutes and gigabytes to build.
+      {"MtpDepthOverLimit",
+       {},
+       {"validate", kTeaching, "--set", "workload.mtp.depth=100000"},
+       {"workload.mtp.depth", "must be at most 4096"}},
       {"TrafficIterationsOverLimit",
        {},
        {"validate", kPairwise, "--set", "workload={type: network_traffic, iterations: 100000000}"},
@@ -161,6 +180,9 @@ INSTANTIATE_TEST_SUITE_P(Limits, InputLimitCase, ::testing::ValuesIn(cases()),
 TEST(InputLimitControls, ValuesWithinTheLimitsAreAccepted) {
   for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
            {"validate", "-q", kTeaching, "--set", "workload.router_warmup_steps=20"},
+           {"validate", "-q", kTeaching, "--set", "workload.requests_per_gpu=65536"},
+           {"validate", "-q", kTeaching, "--set", "sim.progress_interval_s=0"},
+           {"validate", "-q", kTeaching, "--set", "workload.mtp.depth=64"},
            {"validate", "-q", kTeaching, "--set", "workload.context_length=163838"},
            {"validate", "-q", kPairwise, "--set",
             "workload={type: network_traffic, pattern: p2p, count: 1000}"},
