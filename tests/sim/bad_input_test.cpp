@@ -59,6 +59,15 @@ const std::string kTrace = R"({"format": "mlasim-trace", "version": @VERSION@, "
   {"name": "send_to_1", "op": "send", "deps": [], "peer": 1, "bytes": 4096, "tag": 0}]}]}
 )";
 
+// A scenario whose cluster has NICs and a switch but which names no hardware for them.
+const std::string kNoNicScenario = R"(name: no-nic
+cluster: {type: single_switch, nodes: 2, gpus_per_node: 2}
+hardware:
+  gpu: {type: roofline}
+  memory: {type: fixed_bandwidth}
+workload: {type: pairwise_exchange}
+)";
+
 std::string trace(std::map<std::string, std::string> edits) {
   std::map<std::string, std::string> values{
       {"@VERSION@", "1"},
@@ -449,6 +458,14 @@ std::vector<BadInput> cases() {
        {{"s.yaml", inc + "hardware:\n  gpu:\n    colour: red\n"}},
        {"topology", "@DIR@/s.yaml"},
        {"s.yaml:4:", "hardware.gpu.colour", "unknown key"}},
+      {"TopologyScenarioWithoutNic",  // as `run` refuses it: the cluster has NICs
+       {{"s.yaml", kNoNicScenario}},
+       {"topology", "@DIR@/s.yaml"},
+       {"s.yaml: hardware.nic", "missing nic section"}},
+      {"ScenarioWithoutNic",  // the same through `validate`
+       {{"s.yaml", kNoNicScenario}},
+       {"validate", "@DIR@/s.yaml"},
+       {"s.yaml: hardware.nic", "missing nic section"}},
       {"SweepMissingBase",
        {{"w.yaml",
          "sweep:\n  name: t\n  base: nope.yaml\n  axes:\n    - {key: seed, values: [1]}\n"}},
