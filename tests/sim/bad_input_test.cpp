@@ -466,6 +466,15 @@ std::vector<BadInput> cases() {
        {{"s.yaml", kNoNicScenario}},
        {"validate", "@DIR@/s.yaml"},
        {"s.yaml: hardware.nic", "missing nic section"}},
+      {"SweepRelativeTraceMissing",  // a sweep's value: from the sweep file's folder
+       {{"s.yaml", kTraceScenario},
+        {"t.json", trace({})},
+        {"w.yaml",
+         "sweep:\n  name: t\n  base: s.yaml\n  axes:\n"
+         "    - {key: workload.file, values: [t.json, nope.json]}\n"}},
+       {"sweep", "@DIR@/w.yaml", "--out", "@DIR@/out"},
+       {"w.yaml:5:", "sweep.axes[0]", "p0001", "workload.file",
+        "nope.json: cannot open trace file (@DIR@/nope.json)"}},
       {"SweepMissingBase",
        {{"w.yaml",
          "sweep:\n  name: t\n  base: nope.yaml\n  axes:\n    - {key: seed, values: [1]}\n"}},
@@ -565,6 +574,45 @@ TEST(BadInputControls, RelativeTracePathFollowsTheScenario) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::ofstream(dir / "resolved.yaml") << r.out;
   r = run_cli({"validate", "-q", (dir / "resolved.yaml").string()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  fs::remove_all(dir);
+}
+
+// Values written in a sweep file (its `set` and axis values) take a relative trace path from the
+// sweep file's folder, as its `base` is, whatever the working folder; a --set on the command
+// line takes it from the working folder, or from --set-dir's.
+TEST(BadInputControls, RelativeTracePathInASweepFollowsTheSweepFile) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("mlasim_sweep_trace_rel_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "sweeps");
+  fs::create_directories(dir / "traces");
+  ASSERT_NE(fs::current_path(), dir / "sweeps");
+  std::ofstream(dir / "traces" / "t.json") << trace({});
+  std::ofstream(dir / "s.yaml") << replace_all(kTraceScenario, "@DIR@", dir.string());
+  std::ofstream(dir / "sweeps" / "w.yaml")
+      << "sweep:\n  name: t\n  base: ../s.yaml\n  set: [workload.file=../traces/t.json]\n"
+         "  axes:\n    - {key: seed, values: [1]}\n";
+  CliResult r = run_cli({"sweep", (dir / "sweeps" / "w.yaml").string(), "--out",
+                         (dir / "out").string(), "--no-plots"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // The point ran the trace the sweep names (the resolved config holds its absolute path).
+  std::ifstream in(dir / "out" / "p0000" / "config.resolved.yaml");
+  const std::string resolved((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
+  EXPECT_NE(resolved.find((dir / "sweeps" / ".." / "traces" / "t.json").string()),
+            std::string::npos)
+      << resolved;
+  // From the command line: the working folder's t.json (none here), or --set-dir's.
+  const std::vector<std::string> given{"validate", "-q", (dir / "s.yaml").string(), "--set",
+                                       "workload.file=traces/t.json"};
+  r = run_cli(given);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find((fs::current_path() / "traces" / "t.json").string()), std::string::npos)
+      << r.err;
+  std::vector<std::string> with_dir = given;
+  with_dir.insert(with_dir.end(), {"--set-dir", dir.string()});
+  r = run_cli(with_dir);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   fs::remove_all(dir);
 }
