@@ -177,6 +177,15 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
                     p.layers, model.num_hidden_layers));
   }
   const auto n_layers = static_cast<uint32_t>(p.layers == 0 ? model.num_hidden_layers : p.layers);
+  // Chunked prefill repeats every layer once per pass: the step's op graph holds passes x layers
+  // of them, bounded as a model's layers are (64 passes of DeepSeek-V3's 61 layers on 32 GPUs
+  // took 600 MB; chunk_size 1 of 16K tokens per GPU ran out of memory).
+  if (chunks.size() > 1 && chunks.size() * n_layers > static_cast<uint64_t>(kMaxModelLayers)) {
+    throw InputError(
+        fmt::format("workload.chunk_size: {} passes of {} layers make {} layers in the step, more "
+                    "than {} (as a model's layers); take a larger chunk_size or fewer layers",
+                    chunks.size(), n_layers, chunks.size() * n_layers, kMaxModelLayers));
+  }
   std::vector<LayerPlan> plan;
   uint32_t routed = 0;
   for (uint32_t c = 0; c < chunks.size(); ++c) {

@@ -158,7 +158,8 @@ struct DeepSeekInferenceParams {
       "most 2^28 token routings: GPUs x tokens x routed layers)");
     v("chunk_size", chunk_size, "count",
       "prefill: tokens per forward pass of each micro-batch's prompt stream (Sarathi-style "
-      "chunked prefill; a window may end one prompt and start the next); 0: whole prompts");
+      "chunked prefill; a window may end one prompt and start the next); 0: whole prompts; "
+      "passes x layers at most 4096, as a model's layers");
     v("attention_tp", attention_tp, "count",
       "tensor-parallel size of attention and of dense MLPs and the LM head (DP = GPUs / "
       "attention_tp)");

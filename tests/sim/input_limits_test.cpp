@@ -83,6 +83,22 @@ std::vector<BadInput> cases() {
        {},
        {"validate", kTeaching, "--set", "workload.mtp.depth=100000"},
        {"workload.mtp.depth", "must be at most 4096"}},
+      // Chunked prefill repeats the layers per pass: 8192 prompt tokens per micro-batch in
+      // chunks of 1 are 8192 passes; in chunks of 16, 512 passes of 61 layers (both used to
+      // exhaust memory).
+      {"PrefillChunkPassesOverLimit",
+       {},
+       {"validate", kPrefill, "--set", "workload.chunk_size=1"},
+       {"workload.chunk_size", "8192 passes, more than 4096"}},
+      {"PrefillChunkLayersOverLimit",
+       {},
+       {"validate", kPrefill, "--set", "workload.chunk_size=16"},
+       {"workload.chunk_size", "512 passes of 61 layers make 31232 layers", "more than 4096"}},
+      // It sized the router's per-token tables: 4e9 took 24 GB before the kernel killed it.
+      {"RouterMaxNodesOverLimit",
+       {},
+       {"validate", kTeaching, "--set", "workload.router.max_nodes_per_token=4000000000"},
+       {"workload.router.max_nodes_per_token", "must be at most 64"}},
       {"TrafficIterationsOverLimit",
        {},
        {"validate", kPairwise, "--set", "workload={type: network_traffic, iterations: 100000000}"},
@@ -183,6 +199,7 @@ TEST(InputLimitControls, ValuesWithinTheLimitsAreAccepted) {
            {"validate", "-q", kTeaching, "--set", "workload.requests_per_gpu=65536"},
            {"validate", "-q", kTeaching, "--set", "sim.progress_interval_s=0"},
            {"validate", "-q", kTeaching, "--set", "workload.mtp.depth=64"},
+           {"validate", "-q", kTeaching, "--set", "workload.router.max_nodes_per_token=64"},
            {"validate", "-q", kTeaching, "--set", "workload.context_length=163838"},
            {"validate", "-q", kPairwise, "--set",
             "workload={type: network_traffic, pattern: p2p, count: 1000}"},
