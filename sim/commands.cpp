@@ -24,12 +24,13 @@
 
 namespace mlasim {
 
-ConfigNode load_scenario(const std::string& config_path, const std::vector<std::string>& sets) {
+ConfigNode load_scenario(const std::string& config_path, const std::vector<std::string>& sets,
+                         const std::filesystem::path& paths_from) {
   ConfigNode root = config_path.empty()
                         ? load_config_string(embedded_default_scenario(), "<embedded:default.yaml>",
                                              std::filesystem::path(MLASIM_CONFIG_DIR) / "scenarios")
                         : load_config_file(config_path);
-  apply_overrides(root, sets);
+  apply_overrides(root, sets, paths_from);
   return root;
 }
 
@@ -38,11 +39,21 @@ namespace {
 struct RunOptions {
   std::string config;
   std::vector<std::string> sets;
+  std::string set_dir;  // folder relative paths in `sets` are taken from (empty: the working one)
   std::string out;
   bool no_plots = false;
   bool full_summary = false;
   bool out_given = false;
 };
+
+// --set and --set-dir, as run, validate and trace take them.
+void add_set_options(CLI::App* cmd, RunOptions& opts) {
+  cmd->add_option("--set", opts.sets, "override a key: a.b.c=value (repeatable)");
+  cmd->add_option("--set-dir", opts.set_dir,
+                  "folder that relative paths in --set values are taken from (default: the "
+                  "working folder; `mlasim sweep` passes the sweep file's)")
+      ->check(CLI::ExistingDirectory);
+}
 
 void run_plots(const std::filesystem::path& dir, const Logger& log, Interrupts* interrupts) {
   const std::filesystem::path script = std::filesystem::path(MLASIM_SCRIPTS_DIR) / "plot_run.py";
@@ -68,7 +79,7 @@ int do_run(const RunOptions& o, const GlobalOptions& g, const std::vector<std::s
     throw InputError(fmt::format("--out {}: exists and is not a folder", o.out));
   }
   if (g.interrupts) g.interrupts->set_note("; the run did not finish");
-  ConfigNode root = load_scenario(o.config, o.sets);
+  ConfigNode root = load_scenario(o.config, o.sets, o.set_dir);
   Components comps = make_builtin_components();
   Simulation sim(root, comps, g.level());
   const std::filesystem::path out = o.out.empty()
@@ -132,7 +143,7 @@ void register_run_command(CLI::App& app, CommandAction& action, const GlobalOpti
   CLI::App* cmd = app.add_subcommand(
       "run", "Run a scenario (the embedded default when no CONFIG is given) and write results");
   cmd->add_option("config", opts->config, "scenario YAML file")->check(CLI::ExistingFile);
-  cmd->add_option("--set", opts->sets, "override a key: a.b.c=value (repeatable)");
+  add_set_options(cmd, *opts);
   CLI::Option* out =
       cmd->add_option("-o,--out", opts->out, "results folder (default results/<scenario name>)");
   cmd->add_flag("--no-plots", opts->no_plots, "do not draw plots after the run");
@@ -150,11 +161,11 @@ void register_validate_command(CLI::App& app, CommandAction& action, const Globa
   CLI::App* cmd = app.add_subcommand("validate", "Check a scenario without running it");
   cmd->add_option("config", opts->config, "scenario YAML file (default: the embedded default)")
       ->check(CLI::ExistingFile);
-  cmd->add_option("--set", opts->sets, "override a key: a.b.c=value (repeatable)");
+  add_set_options(cmd, *opts);
   cmd->add_flag("--print", *print, "print the resolved config (every default filled in)");
   cmd->callback([opts, print, &action, &global] {
     action = [opts, print, &global] {
-      ConfigNode root = load_scenario(opts->config, opts->sets);
+      ConfigNode root = load_scenario(opts->config, opts->sets, opts->set_dir);
       Components comps = make_builtin_components();
       ConfigNode resolved = validate_scenario(root, comps);
       if (*print) fmt::print("{}", resolved.to_yaml());
@@ -215,11 +226,11 @@ void register_trace_command(CLI::App& app, CommandAction& action) {
       "trace", "Write the per-rank op graphs of a scenario's workload as a trace JSON file");
   cmd->add_option("config", opts->config, "scenario YAML file (default: the embedded default)")
       ->check(CLI::ExistingFile);
-  cmd->add_option("--set", opts->sets, "override a key: a.b.c=value (repeatable)");
+  add_set_options(cmd, *opts);
   cmd->add_option("-o,--out", opts->out, "trace file to write")->required();
   cmd->callback([opts, &action] {
     action = [opts] {
-      ConfigNode root = load_scenario(opts->config, opts->sets);
+      ConfigNode root = load_scenario(opts->config, opts->sets, opts->set_dir);
       Components comps = make_builtin_components();
       const ScenarioModel model = read_scenario(root, comps);
       const Workload& w = model.workload;

@@ -25,8 +25,10 @@ struct GlobalOptions {
   }
 };
 
-// Loads CONFIG (or the embedded default scenario when empty) and applies --set overrides.
-ConfigNode load_scenario(const std::string& config_path, const std::vector<std::string>& sets);
+// Loads CONFIG (or the embedded default scenario when empty) and applies --set overrides, whose
+// relative paths are taken from `paths_from` (empty: the working folder).
+ConfigNode load_scenario(const std::string& config_path, const std::vector<std::string>& sets,
+                         const std::filesystem::path& paths_from = {});
 
 void register_run_command(CLI::App& app, CommandAction& action, const GlobalOptions& global,
                           const std::vector<std::string>& argv);

@@ -121,6 +121,14 @@ void ConfigNode::mark_inherited() {
     item.mark_inherited();
 }
 
+void ConfigNode::set_paths_from(const std::string& dir) {
+  paths_from_ = dir;
+  for (auto& [k, v] : map_)
+    v.set_paths_from(dir);
+  for (auto& item : seq_)
+    item.set_paths_from(dir);
+}
+
 void ConfigNode::merge_from(const ConfigNode& overlay) {
   merge(overlay, false);
 }
@@ -352,7 +360,8 @@ namespace {
 
 // Sets the value at the dotted path, creating mappings on the way; a mapping value merges into
 // a mapping already there.
-void assign_path(ConfigNode& root, std::string_view assignment) {
+void assign_path(ConfigNode& root, std::string_view assignment,
+                 const std::filesystem::path& paths_from) {
   SourceLoc loc{fmt::format("--set {}", assignment), 0};
   size_t eq = assignment.find('=');
   if (eq == std::string_view::npos || eq == 0) {
@@ -373,6 +382,7 @@ void assign_path(ConfigNode& root, std::string_view assignment) {
     throw ConfigError(fmt::format("--set '{}': invalid value: {}", assignment, e.msg));
   }
   parsed.set_loc(loc);
+  if (!paths_from.empty()) parsed.set_paths_from(paths_from.string());
   ConfigNode* node = &root;
   if (!node->is_map()) *node = ConfigNode::map(loc);
   std::string_view rest = key;
@@ -417,13 +427,14 @@ void retype_layer(ConfigNode& node, const ConfigNode& before, const ConfigNode& 
 
 }  // namespace
 
-void apply_overrides(ConfigNode& root, const std::vector<std::string>& assignments) {
+void apply_overrides(ConfigNode& root, const std::vector<std::string>& assignments,
+                     const std::filesystem::path& paths_from) {
   if (assignments.empty()) return;
   const ConfigNode before = root;
   ConfigNode layer = ConfigNode::map();
   for (const std::string& a : assignments) {
-    assign_path(root, a);
-    assign_path(layer, a);
+    assign_path(root, a, paths_from);
+    assign_path(layer, a, paths_from);
   }
   retype_layer(root, before, layer);
 }

@@ -74,6 +74,12 @@ class ConfigNode {
   bool inherited() const { return inherited_; }
   void mark_inherited();  // this node and everything under it
 
+  // The folder a relative path in this value is taken from, for values given outside any file
+  // (`--set` with `--set-dir`, a sweep's `set` and axis values: the sweep file's folder); empty
+  // where the node's source decides (the folder of its file; the working folder for `--set`).
+  const std::string& paths_from() const { return paths_from_; }
+  void set_paths_from(const std::string& dir);  // this node and everything under it
+
   std::string to_yaml() const;
   // One-line flow-style rendering, for messages.
   std::string to_flow() const;
@@ -88,6 +94,7 @@ class ConfigNode {
   std::vector<ConfigNode> seq_;
   SourceLoc loc_;
   bool inherited_ = false;
+  std::string paths_from_;
 };
 
 // Raised for any config problem; the message already carries "file:line: key.path: ...".
@@ -117,7 +124,9 @@ ConfigNode load_config_string(std::string_view text, std::string_view name,
 // `type:` other than the one it had before, the keys the files gave that mapping become
 // inherited (kept where the new type has them, ignored where not), while every key the
 // assignments set, in whatever order, is the user's and is checked against the new type.
-void apply_overrides(ConfigNode& root, const std::vector<std::string>& assignments);
+// Relative paths in the values are taken from `paths_from` (empty: the working folder).
+void apply_overrides(ConfigNode& root, const std::vector<std::string>& assignments,
+                     const std::filesystem::path& paths_from = {});
 
 // One assignment as its own layer (apply_overrides with a single entry).
 void apply_override(ConfigNode& root, std::string_view assignment);

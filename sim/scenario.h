@@ -16,10 +16,12 @@ struct SimControlParams {
     v("max_time", max_time, "s",
       "simulated-time limit; reaching it with work left is a simulation failure (exit 3)");
     v("progress_interval_s", progress_interval_s, "s",
-      "wall time between progress-bar updates on a terminal");
+      "wall time between progress-bar updates on a terminal, >= 0 (0: after every slice of "
+      "simulated time, about 0.02-0.2 s of wall time apart)");
   }
   void validate(const ParamCheck& c) const {
     c.require(max_time.ps() > 0, "max_time", "must be > 0");
+    c.require(progress_interval_s >= 0, "progress_interval_s", "must be >= 0");
   }
 };
 

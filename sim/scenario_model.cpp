@@ -116,20 +116,7 @@ ScenarioModel read_scenario(const ConfigNode& root, const Components& comps) {
   m.routing = read_params<RoutingParams>(root.find("routing"), "routing");
   m.resolved.set("routing", write_params(m.routing));
 
-  const ConfigNode* hw = hardware_section(root);
-  ConfigNode hw_resolved = ConfigNode::map();
-  auto need = [&](const std::string& key, bool needed, auto& table) {
-    const ConfigNode* section = hw ? hw->find(key) : nullptr;
-    if (!needed && !section) return;
-    hw_resolved.set(key, table.resolve(section, "hardware." + key));
-  };
-  need("gpu", true, comps.gpu);
-  need("memory", true, comps.memory);
-  need("nic", graph_has(m.cluster, [](VertexKind k) { return k == VertexKind::Nic; }), comps.nic);
-  need("switch", graph_has(m.cluster, is_network_switch), comps.network_switch);
-  need("nvswitch", graph_has(m.cluster, [](VertexKind k) { return k == VertexKind::NvSwitch; }),
-       comps.nvswitch);
-  m.resolved.set("hardware", std::move(hw_resolved));
+  m.resolved.set("hardware", resolve_hardware(root, m.cluster, comps));
 
   const ConfigNode* workload_node = root.find("workload");
   auto gen = comps.workload.create(workload_node, "workload");
@@ -146,6 +133,28 @@ ScenarioModel read_scenario(const ConfigNode& root, const Components& comps) {
     throw ConfigError(locate_workload_error(workload_node, e.what()));
   }
   return m;
+}
+
+ConfigNode resolve_hardware(const ConfigNode& root, const ClusterGraph& cluster,
+                            const Components& comps) {
+  const ConfigNode* hw = hardware_section(root);
+  ConfigNode resolved = ConfigNode::map();
+  // A missing section has no line of its own: the error names the file of the hardware mapping
+  // (or of the scenario), where it belongs.
+  ConfigNode missing;
+  missing.set_loc(SourceLoc{(hw ? hw->loc() : root.loc()).file, 0});
+  auto need = [&](const std::string& key, bool needed, auto& table) {
+    const ConfigNode* section = hw ? hw->find(key) : nullptr;
+    if (!needed && !section) return;
+    resolved.set(key, table.resolve(section ? section : &missing, "hardware." + key));
+  };
+  need("gpu", true, comps.gpu);
+  need("memory", true, comps.memory);
+  need("nic", graph_has(cluster, [](VertexKind k) { return k == VertexKind::Nic; }), comps.nic);
+  need("switch", graph_has(cluster, is_network_switch), comps.network_switch);
+  need("nvswitch", graph_has(cluster, [](VertexKind k) { return k == VertexKind::NvSwitch; }),
+       comps.nvswitch);
+  return resolved;
 }
 
 NetworkParams check_scenario_keys(const ConfigNode& root, const Components& comps) {

@@ -39,6 +39,13 @@ ScenarioModel read_scenario(const ConfigNode& root, const Components& comps);
 // commands that use only some sections (`mlasim topology`); returns the network params.
 NetworkParams check_scenario_keys(const ConfigNode& root, const Components& comps);
 
+// The scenario's hardware sections, resolved: gpu and memory always, nic, switch and nvswitch
+// where the cluster has such vertices (a missing one is an error; one given that the cluster
+// does not use is checked all the same). `mlasim topology` applies it to a scenario's cluster,
+// so that it refuses what `run` refuses.
+ConfigNode resolve_hardware(const ConfigNode& root, const ClusterGraph& cluster,
+                            const Components& comps);
+
 // The fault a timed fault event describes, as topology/faults applies it.
 FaultSpec fault_spec(const FaultEventParams& e);
 

@@ -148,6 +148,7 @@ Sweep load_sweep(const fs::path& file) {
   }
   Sweep s;
   s.file = file;
+  s.paths_from = fs::absolute(file).parent_path();
   s.params = read_params<SweepParams>(section, "sweep");
   s.base_path = fs::path(s.params.base).is_relative() ? file.parent_path() / s.params.base
                                                       : fs::path(s.params.base);
@@ -245,7 +246,7 @@ void validate_sweep_points(const Sweep& sweep) {
       for (const auto& [k, v] : p.overrides)
         sets.push_back(k + "=" + v);
       ConfigNode root = load_config_file(sweep.base_path);
-      apply_overrides(root, sets);
+      apply_overrides(root, sets, sweep.paths_from);
       validate_scenario(root, comps);
     } catch (const InputError& e) {
       std::string label;
@@ -438,7 +439,8 @@ int run_sweep(const SweepOptions& o, const GlobalOptions& g) {
       for (const auto& [k, v] : first.overrides)
         sets.push_back(k + "=" + v);
       try {
-        validate_scenario(load_scenario(sweep.base_path.string(), sets), make_builtin_components());
+        validate_scenario(load_scenario(sweep.base_path.string(), sets, sweep.paths_from),
+                          make_builtin_components());
       } catch (const InputError& e) {
         throw InputError(fmt::format("{}: point {}: {}", o.file, first.dir_name(), e.what()));
       }
@@ -469,8 +471,9 @@ int run_sweep(const SweepOptions& o, const GlobalOptions& g) {
         fs::remove_all(dir, ec);
         fs::create_directories(dir);
         write_file_atomic(dir / "point.json", point_json(p).dump(2) + "\n");
-        std::vector<std::string> argv{exe,          "-q",    "run",       sweep.base_path.string(),
-                                      "--no-plots", "--out", dir.string()};
+        std::vector<std::string> argv{
+            exe,     "-q",         "run",       sweep.base_path.string(), "--no-plots",
+            "--out", dir.string(), "--set-dir", sweep.paths_from.string()};
         for (const auto& s : sweep.params.set) {
           argv.push_back("--set");
           argv.push_back(s);

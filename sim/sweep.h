@@ -90,6 +90,9 @@ struct Sweep {
   SweepParams params;
   std::filesystem::path file;       // the sweep file
   std::filesystem::path base_path;  // resolved base scenario
+  // The sweep file's folder (absolute): relative paths in the `set` and axis values, written in
+  // the sweep file, are taken from it, as its `base` is.
+  std::filesystem::path paths_from;
   std::vector<SweepPoint> points;
   std::vector<SourceLoc> axis_locs;  // where each axis is written
   // Points that between them use every value of every axis once (the first point, then one

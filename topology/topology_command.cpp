@@ -79,8 +79,9 @@ int run_topology_command(const TopologyCommandOptions& o, std::ostream& out) {
   for (const auto& [key, value] : root.entries())
     scenario = scenario || (wrapped && key != "cluster" && key != "routing");
   FaultSpec scenario_faults;
+  const Components comps = make_builtin_components();
   if (scenario) {
-    const NetworkFaultParams nf = check_scenario_keys(root, make_builtin_components()).faults;
+    const NetworkFaultParams nf = check_scenario_keys(root, comps).faults;
     scenario_faults = FaultSpec{nf.planes, nf.switches, nf.nics, nf.links};
     if (!nf.events.empty()) {
       const ConfigNode* events = root.at_path("network.faults.events");
@@ -115,6 +116,9 @@ int run_topology_command(const TopologyCommandOptions& o, std::ostream& out) {
     ClusterGraph cluster = made.product->build();
     const double build_s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    // The hardware sections this cluster needs (a NIC section where it has NICs...), as `run`
+    // requires them.
+    if (scenario) resolve_hardware(root, cluster, comps);
     std::optional<double> healthy;
     std::vector<std::string> applied;
     if (faulted) {

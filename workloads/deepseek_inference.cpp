@@ -32,6 +32,9 @@ void DeepSeekInferenceParams::validate(const ParamCheck& c) const {
   c.require(attention_tp >= 1, "attention_tp", "must be >= 1");
   c.require(router_warmup_steps <= kMaxRouterWarmupSteps, "router_warmup_steps",
             fmt::format("must be at most {}", kMaxRouterWarmupSteps));
+  // Each drafted token adds an MTP module, a layer of the step's op graph.
+  c.require(mtp.depth <= kMaxModelLayers, "mtp.depth",
+            fmt::format("must be at most {} (as a model's layers)", kMaxModelLayers));
   c.require(mtp.acceptance_rate >= 0 && mtp.acceptance_rate <= 1, "mtp.acceptance_rate",
             "must be in [0, 1]");
   c.require(phase == InferencePhase::Decode || mtp.depth == 0, "mtp.depth",
@@ -174,6 +177,15 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
                     p.layers, model.num_hidden_layers));
   }
   const auto n_layers = static_cast<uint32_t>(p.layers == 0 ? model.num_hidden_layers : p.layers);
+  // Chunked prefill repeats every layer once per pass: the step's op graph holds passes x layers
+  // of them, bounded as a model's layers are (64 passes of DeepSeek-V3's 61 layers on 32 GPUs
+  // took 600 MB; chunk_size 1 of 16K tokens per GPU ran out of memory).
+  if (chunks.size() > 1 && chunks.size() * n_layers > static_cast<uint64_t>(kMaxModelLayers)) {
+    throw InputError(
+        fmt::format("workload.chunk_size: {} passes of {} layers make {} layers in the step, more "
+                    "than {} (as a model's layers); take a larger chunk_size or fewer layers",
+                    chunks.size(), n_layers, chunks.size() * n_layers, kMaxModelLayers));
+  }
   std::vector<LayerPlan> plan;
   uint32_t routed = 0;
   for (uint32_t c = 0; c < chunks.size(); ++c) {
@@ -240,17 +252,42 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
       end_step();
       return layers;
     };
-    if (p.router_warmup_steps > 0) {
-      uint64_t per_step = 0;  // token routings of one warm-up step (micro-batch 0's)
+    // The routing budget, checked before any routing: the step routes every micro-batch's
+    // tokens, each warm-up step micro-batch 0's (as route_all does).
+    auto routings = [&](uint32_t mbi) {
+      uint64_t n = 0;  // token routings: a token on a rank through one routed layer
       for (const LayerPlan& lp : plan) {
         if (lp.moe)
-          per_step += (lp.mtp ? mtp_mb[0].moe_tokens : chunks[lp.chunk][0].moe_tokens) * ranks;
+          n += (lp.mtp ? mtp_mb[mbi].moe_tokens : chunks[lp.chunk][mbi].moe_tokens) * ranks;
       }
-      if (per_step > 0 && p.router_warmup_steps > kMaxWarmupRoutings / per_step) {
+      return n;
+    };
+    uint64_t step_routings = 0;
+    for (uint32_t i = 0; i < n_mb; ++i)
+      step_routings += routings(i);
+    if (step_routings > kMaxTokenRoutings) {
+      const bool dec = p.phase == InferencePhase::Decode;
+      const uint64_t given = dec ? p.requests_per_gpu : p.tokens_per_gpu;
+      throw InputError(fmt::format(
+          "workload.{}: {} per GPU on {} GPUs make {} token routings in the step ({} routed "
+          "layers), "
+          "over the budget of {} (2^28, minutes of routing before the simulation starts); "
+          "at most about {} fit this scenario",
+          dec ? "requests_per_gpu" : "tokens_per_gpu", given, ranks, step_routings, routed,
+          kMaxTokenRoutings,
+          static_cast<uint64_t>(static_cast<double>(given) *
+                                static_cast<double>(kMaxTokenRoutings) /
+                                static_cast<double>(step_routings))));
+    }
+    if (p.router_warmup_steps > 0) {
+      const uint64_t per_step = routings(0);  // one warm-up step's
+      const uint64_t left = kMaxTokenRoutings - step_routings;
+      if (per_step > 0 && p.router_warmup_steps > left / per_step) {
         throw InputError(fmt::format(
-            "workload.router_warmup_steps: {} steps of {} token routings each exceed the "
-            "warm-up budget of {} (2^28) token routings; at most {} steps fit this step",
-            p.router_warmup_steps, per_step, kMaxWarmupRoutings, kMaxWarmupRoutings / per_step));
+            "workload.router_warmup_steps: {} steps of {} token routings each, with the step's "
+            "{}, exceed the routing budget of {} (2^28) token routings; at most {} steps fit "
+            "this step",
+            p.router_warmup_steps, per_step, step_routings, kMaxTokenRoutings, left / per_step));
       }
     }
     for (uint32_t w = 0; w < p.router_warmup_steps; ++w)

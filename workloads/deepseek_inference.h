@@ -78,12 +78,15 @@ struct EnumNames<InferencePhase> {
 // small): decode requests and prefill tokens per GPU.
 inline constexpr uint32_t kMaxRequestsPerGpu = uint32_t{1} << 20;
 inline constexpr uint32_t kMaxTokensPerGpu = uint32_t{1} << 24;
-// Router warm-up: at most this many steps, and at most this many token routings (a token on a
-// rank through one routed layer) over all of them, about ten minutes of routing: DeepSeek-V3 on
-// 144 GPUs routes about a million tokens per step (about 3 s), so some 250 warm-up steps fit.
-// Beyond that a run would look hung.
+// Router warm-up: at most this many steps. Routing: at most this many token routings (a token
+// on a rank through one routed layer) in a run, the warm-up steps' and the step's together,
+// about ten minutes of routing before the simulation starts: DeepSeek-V3 on 144 GPUs routes
+// about a million tokens per step (about 3 s), so some 250 warm-up steps fit. Beyond that a run
+// would look hung. (The batch limits above would allow
+// far more on a large cluster: 2^20 requests on the 8 GPUs of the default scenario are some
+// 4 x 10^8 routings.)
 inline constexpr uint32_t kMaxRouterWarmupSteps = 10000;
-inline constexpr uint64_t kMaxWarmupRoutings = uint64_t{1} << 28;
+inline constexpr uint64_t kMaxTokenRoutings = uint64_t{1} << 28;
 
 struct DeepSeekInferenceParams {
   std::string model = "deepseek-v3";
@@ -122,7 +125,9 @@ struct DeepSeekInferenceParams {
     double acceptance_rate = 0.85;
     template <class V>
     void visit(V& v) {
-      v("depth", depth, "count", "drafted tokens verified per decode step (D); 0: no MTP");
+      v("depth", depth, "count",
+        "drafted tokens verified per decode step (D), each by an MTP module (a layer); 0: no MTP; "
+        "at most 4096, as a model's layers");
       v("acceptance_rate", acceptance_rate, "-", "probability a drafted token is accepted");
     }
   } mtp;
@@ -139,7 +144,8 @@ struct DeepSeekInferenceParams {
     v("layers", layers, "count", "transformer layers simulated; 0: all of the model's");
     v("phase", phase, "-", "decode (requests_per_gpu at context_length) or prefill");
     v("requests_per_gpu", requests_per_gpu, "count",
-      "decode: requests in flight per GPU (at most 2^20)");
+      "decode: requests in flight per GPU (at most 2^20, and the step at most 2^28 token "
+      "routings: GPUs x tokens x routed layers)");
     v("context_length", context_length, "count",
       "decode: KV length of every request; prefill: prompt length, tokens (the mean with "
       "context_distribution)");
@@ -148,10 +154,12 @@ struct DeepSeekInferenceParams {
             "context_length)");
     v("tokens_per_gpu", tokens_per_gpu, "count",
       "prefill: prompt tokens per GPU (the sum of its prompts' lengths; a DP group's prompts fill "
-      "tokens_per_gpu x attention_tp, the last one shortened to fit; at most 2^24)");
+      "tokens_per_gpu x attention_tp, the last one shortened to fit; at most 2^24, and the step at "
+      "most 2^28 token routings: GPUs x tokens x routed layers)");
     v("chunk_size", chunk_size, "count",
       "prefill: tokens per forward pass of each micro-batch's prompt stream (Sarathi-style "
-      "chunked prefill; a window may end one prompt and start the next); 0: whole prompts");
+      "chunked prefill; a window may end one prompt and start the next); 0: whole prompts; "
+      "passes x layers at most 4096, as a model's layers");
     v("attention_tp", attention_tp, "count",
       "tensor-parallel size of attention and of dense MLPs and the LM head (DP = GPUs / "
       "attention_tp)");
@@ -163,7 +171,7 @@ struct DeepSeekInferenceParams {
       "two micro-batches: compute of one overlaps communication of the other");
     v("router_warmup_steps", router_warmup_steps, "count",
       "routing steps run first so aux-loss-free biases settle (at most 10000, and at most 2^28 "
-      "token routings in all: steps x tokens x routed layers)");
+      "token routings in all with the step's: GPUs x tokens x routed layers)");
     v.group("dtypes", dtypes, "data types per op");
     v.group("mtp", mtp, "multi-token prediction");
     v.group("placement", placement, "expert placement (ep_size is taken from above)");

@@ -108,9 +108,10 @@ struct RouterConfig {
                   "num_experts_per_tok can be changed with workload.model_overrides)");
     }
     v("max_nodes_per_token", max_nodes_per_token, "count",
-      "node-limited routing: nodes a token may reach (M); 0: unlimited");
+      "node-limited routing: nodes a token may reach (M), at most 64; 0: unlimited");
     v("bias_update_speed", bias_update_speed, "-",
-      "aux-loss-free balancing: bias step per routing step (gamma); 0 freezes the bias");
+      "aux-loss-free balancing: bias step per routing step (gamma), in [0, 1]; 0 freezes the "
+      "bias");
     v("skew", skew, "-", "Zipf exponent of expert popularity; 0: uniform affinities");
     v("seed", seed, "-", "seed of the affinity generator");
     v("threads", threads, "count",

@@ -8,6 +8,7 @@
 #include <numeric>
 
 #include "sim/errors.h"
+#include "workloads/model_config.h"
 
 namespace mlasim {
 
@@ -81,6 +82,14 @@ std::vector<std::vector<uint64_t>> chunk_ends(const std::vector<uint64_t>& lengt
     return out;
   }
   const uint64_t n = (longest + chunk - 1) / chunk;
+  // Each pass repeats every layer in the step's op graph (see the layer check in
+  // deepseek_inference.cpp); refused here before any per-pass table is built.
+  if (n > static_cast<uint64_t>(kMaxModelLayers)) {
+    throw InputError(fmt::format(
+        "workload.chunk_size: {} cuts the longest micro-batch's {} prompt tokens into {} passes, "
+        "more than {} (each pass repeats the model's layers); take a larger chunk_size",
+        chunk, longest, n, kMaxModelLayers));
+  }
   for (size_t i = 0; i < lengths.size(); ++i) {
     const uint64_t len = lengths[i];
     if (len < n) {

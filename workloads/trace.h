@@ -58,10 +58,11 @@ InferenceFacts inference_facts_from_metadata(const nlohmann::json& metadata,
                                              int minor = kTraceMinorVersion);
 
 // A trace file as a scenario names it. A relative path is taken from the folder of the file that
-// gives it, as `include:` paths are (so a scenario and its trace can move together), or from the
-// working directory when it comes from --set or a sweep's values. Messages name the path as
-// given (after the scenario line that gives it); the resolved config holds the absolute path,
-// so that it replays from any folder.
+// gives it, as `include:` paths are (so a scenario and its trace can move together): a
+// scenario's, or a sweep's for its `set` and axis values; from the working directory when it
+// comes from --set (or from --set-dir's folder). Messages name the path as given (after the
+// scenario line that gives it); the resolved config holds the absolute path, so that it replays
+// from any folder.
 struct TracePath {
   std::string given;
   std::filesystem::path resolved;
@@ -73,8 +74,11 @@ struct ParamTraits<TracePath> {
     TracePath p{detail::expect_scalar(n, path, "a path"), {}};
     const std::string& from = n.loc().file;  // a file, "--set ..." or "<embedded:...>"
     std::filesystem::path base;
-    if (from.rfind("--set", 0) != 0 && std::filesystem::is_regular_file(from))
+    if (!n.paths_from().empty()) {
+      base = n.paths_from();
+    } else if (from.rfind("--set", 0) != 0 && std::filesystem::is_regular_file(from)) {
       base = std::filesystem::path(from).parent_path();
+    }
     const std::filesystem::path given(p.given);
     p.resolved = given.is_absolute() ? given : std::filesystem::absolute(base / given);
     return p;
@@ -87,7 +91,8 @@ struct TraceWorkloadParams {
   template <class V>
   void visit(V& v) {
     v.required("file", file, "-",
-               "trace JSON written by `mlasim trace` (relative: to the scenario file's folder)");
+               "trace JSON written by `mlasim trace` (relative: to the folder of the scenario or "
+               "sweep file that names it; from --set: to the working folder)");
   }
 };
 

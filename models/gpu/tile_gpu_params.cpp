@@ -1,10 +1,14 @@
 // Validation and derived rates of the tile GPU parameters (see tile_gpu_params.h).
 #include "models/gpu/tile_gpu_params.h"
 
+#include <fmt/format.h>
+
 namespace mlasim {
 
 void TileGpuParams::validate(const ParamCheck& c) const {
-  c.require(sms > 0, "sms", "must be > 0");
+  // Per-SM state is allocated up front: 4e9 SMs exhausted memory.
+  c.require(sms > 0 && sms <= kMaxSms, "sms",
+            fmt::format("must be in [1, {}] (30x an H100's 132)", kMaxSms));
   c.require(reserved_sms < sms, "reserved_sms", "must leave at least one SM for compute");
   c.require(clock.hz() > 0, "clock", "must be > 0");
   c.require(fp8_flops_per_clk > 0, "fp8_flops_per_clk", "must be > 0");

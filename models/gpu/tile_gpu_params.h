@@ -19,6 +19,7 @@
 namespace mlasim {
 
 struct TileGpuParams {
+  static constexpr uint32_t kMaxSms = 4096;
   uint32_t sms = 132;
   Frequency clock = Frequency::hz(1.83e9);
   uint32_t fp8_flops_per_clk = 8192;   // per SM, dense tensor core
@@ -41,7 +42,7 @@ struct TileGpuParams {
   Time launch_overhead = Time::ns(1000);
   template <class V>
   void visit(V& v) {
-    v("sms", sms, "count", "streaming multiprocessors");
+    v("sms", sms, "count", "streaming multiprocessors (at most 4096)");
     v("clock", clock, "Hz", "SM clock under load (tensor datasheet figures imply 1.83 GHz)");
     v("fp8_flops_per_clk", fp8_flops_per_clk, "FLOP/clk", "dense FP8 tensor rate per SM");
     v("bf16_flops_per_clk", bf16_flops_per_clk, "FLOP/clk", "dense BF16/FP16 tensor rate per SM");

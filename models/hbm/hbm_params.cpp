@@ -14,10 +14,18 @@ void HbmOrganisation::validate(const ParamCheck& c) const {
   c.require(sids > 0, "sids", "must be > 0");
   c.require(bank_groups > 0, "bank_groups", "must be > 0");
   c.require(banks > 0, "banks", "must be > 0");
-  c.require(banks_per_pc() <= 64, "banks",
+  // Products in 64 bits: in 32 they could wrap past the checks (65536 x 65536 x 1 banks = 0).
+  const uint64_t pcs = uint64_t{stacks} * channels * pseudo_channels;
+  const uint64_t banks_pc = uint64_t{sids} * bank_groups * banks;
+  // Each pseudo-channel has its own controller state: 4e9 channels exhausted memory.
+  c.require(pcs <= kMaxHbmPseudoChannels, "channels",
+            fmt::format("stacks x channels x pseudo_channels = {} exceeds {} pseudo-channels "
+                        "(25x an H100's 160)",
+                        pcs, kMaxHbmPseudoChannels));
+  c.require(banks_pc <= 64, "banks",
             fmt::format("sids x bank_groups x banks = {} exceeds the 64 banks per pseudo-channel "
                         "the scheduler supports",
-                        banks_per_pc()));
+                        banks_pc));
   c.require(rows > 0, "rows", "must be > 0");
   c.require(columns > 0, "columns", "must be > 0");
   c.require(burst.count() > 0, "burst", "must be > 0");

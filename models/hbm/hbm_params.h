@@ -43,6 +43,8 @@ struct EnumNames<RefreshMode> {
 };
 
 struct HbmOrganisation {
+  // Pseudo-channels on the package (stacks x channels x pseudo_channels) at most this many.
+  static constexpr uint64_t kMaxHbmPseudoChannels = 4096;
   uint32_t stacks = 5;
   uint32_t channels = 16;  // per stack
   uint32_t pseudo_channels = 2;
@@ -56,7 +58,8 @@ struct HbmOrganisation {
   template <class V>
   void visit(V& v) {
     v("stacks", stacks, "count", "HBM stacks on the package");
-    v("channels", channels, "count", "channels per stack");
+    v("channels", channels, "count",
+      "channels per stack (stacks x channels x pseudo_channels at most 4096)");
     v("pseudo_channels", pseudo_channels, "count", "pseudo-channels per channel (independent)");
     v("sids", sids, "count", "stack IDs per pseudo-channel (banks multiply)");
     v("bank_groups", bank_groups, "count", "bank groups per SID");

@@ -59,6 +59,15 @@ const std::string kTrace = R"({"format": "mlasim-trace", "version": @VERSION@, "
   {"name": "send_to_1", "op": "send", "deps": [], "peer": 1, "bytes": 4096, "tag": 0}]}]}
 )";
 
+// A scenario whose cluster has NICs and a switch but which names no hardware for them.
+const std::string kNoNicScenario = R"(name: no-nic
+cluster: {type: single_switch, nodes: 2, gpus_per_node: 2}
+hardware:
+  gpu: {type: roofline}
+  memory: {type: fixed_bandwidth}
+workload: {type: pairwise_exchange}
+)";
+
 std::string trace(std::map<std::string, std::string> edits) {
   std::map<std::string, std::string> values{
       {"@VERSION@", "1"},
@@ -119,6 +128,15 @@ std::vector<BadInput> cases() {
        {{"s.yaml", inc + "sim:\n  max_time: -1s\n"}},
        {"validate", "@DIR@/s.yaml"},
        {"s.yaml:3:", "sim.max_time"}},
+      {"NegativeProgressInterval",
+       {{"s.yaml", inc + "sim:\n  progress_interval_s: -1\n"}},
+       {"validate", "@DIR@/s.yaml"},
+       {"s.yaml:3:", "sim.progress_interval_s", "must be >= 0"}},
+      {"RouterBiasStepBeyondScores",
+       {{"s.yaml",
+         "include: " + kTeaching + "\nworkload:\n  router: {bias_update_speed: 1e300}\n"}},
+       {"validate", "@DIR@/s.yaml"},
+       {"s.yaml:3:", "workload.router.bias_update_speed", "must be in [0, 1]"}},
       {"KeyWithoutValue",
        {{"s.yaml", inc + "sim:\n  max_time:\n"}},
        {"validate", "@DIR@/s.yaml"},
@@ -440,6 +458,23 @@ std::vector<BadInput> cases() {
        {{"s.yaml", inc + "hardware:\n  gpu:\n    colour: red\n"}},
        {"topology", "@DIR@/s.yaml"},
        {"s.yaml:4:", "hardware.gpu.colour", "unknown key"}},
+      {"TopologyScenarioWithoutNic",  // as `run` refuses it: the cluster has NICs
+       {{"s.yaml", kNoNicScenario}},
+       {"topology", "@DIR@/s.yaml"},
+       {"s.yaml: hardware.nic", "missing nic section"}},
+      {"ScenarioWithoutNic",  // the same through `validate`
+       {{"s.yaml", kNoNicScenario}},
+       {"validate", "@DIR@/s.yaml"},
+       {"s.yaml: hardware.nic", "missing nic section"}},
+      {"SweepRelativeTraceMissing",  // a sweep's value: from the sweep file's folder
+       {{"s.yaml", kTraceScenario},
+        {"t.json", trace({})},
+        {"w.yaml",
+         "sweep:\n  name: t\n  base: s.yaml\n  axes:\n"
+         "    - {key: workload.file, values: [t.json, nope.json]}\n"}},
+       {"sweep", "@DIR@/w.yaml", "--out", "@DIR@/out"},
+       {"w.yaml:5:", "sweep.axes[0]", "p0001", "workload.file",
+        "nope.json: cannot open trace file (@DIR@/nope.json)"}},
       {"SweepMissingBase",
        {{"w.yaml",
          "sweep:\n  name: t\n  base: nope.yaml\n  axes:\n    - {key: seed, values: [1]}\n"}},
@@ -539,6 +574,45 @@ TEST(BadInputControls, RelativeTracePathFollowsTheScenario) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::ofstream(dir / "resolved.yaml") << r.out;
   r = run_cli({"validate", "-q", (dir / "resolved.yaml").string()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  fs::remove_all(dir);
+}
+
+// Values written in a sweep file (its `set` and axis values) take a relative trace path from the
+// sweep file's folder, as its `base` is, whatever the working folder; a --set on the command
+// line takes it from the working folder, or from --set-dir's.
+TEST(BadInputControls, RelativeTracePathInASweepFollowsTheSweepFile) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("mlasim_sweep_trace_rel_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "sweeps");
+  fs::create_directories(dir / "traces");
+  ASSERT_NE(fs::current_path(), dir / "sweeps");
+  std::ofstream(dir / "traces" / "t.json") << trace({});
+  std::ofstream(dir / "s.yaml") << replace_all(kTraceScenario, "@DIR@", dir.string());
+  std::ofstream(dir / "sweeps" / "w.yaml")
+      << "sweep:\n  name: t\n  base: ../s.yaml\n  set: [workload.file=../traces/t.json]\n"
+         "  axes:\n    - {key: seed, values: [1]}\n";
+  CliResult r = run_cli({"sweep", (dir / "sweeps" / "w.yaml").string(), "--out",
+                         (dir / "out").string(), "--no-plots"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // The point ran the trace the sweep names (the resolved config holds its absolute path).
+  std::ifstream in(dir / "out" / "p0000" / "config.resolved.yaml");
+  const std::string resolved((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
+  EXPECT_NE(resolved.find((dir / "sweeps" / ".." / "traces" / "t.json").string()),
+            std::string::npos)
+      << resolved;
+  // From the command line: the working folder's t.json (none here), or --set-dir's.
+  const std::vector<std::string> given{"validate", "-q", (dir / "s.yaml").string(), "--set",
+                                       "workload.file=traces/t.json"};
+  r = run_cli(given);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find((fs::current_path() / "traces" / "t.json").string()), std::string::npos)
+      << r.err;
+  std::vector<std::string> with_dir = given;
+  with_dir.insert(with_dir.end(), {"--set-dir", dir.string()});
+  r = run_cli(with_dir);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   fs::remove_all(dir);
 }

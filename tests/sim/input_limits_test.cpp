@@ -30,6 +30,8 @@ namespace fs = std::filesystem;
 const std::string kPairwise = MLASIM_SOURCE_DIR "/configs/teaching/pairwise-exchange.yaml";
 const std::string kTeaching = MLASIM_SOURCE_DIR "/configs/scenarios/teaching-deepseek.yaml";
 const std::string kClusters = MLASIM_SOURCE_DIR "/configs/clusters/";
+const std::string kDefaultScenario = MLASIM_SOURCE_DIR "/configs/scenarios/default.yaml";
+const std::string kPrefill = MLASIM_SOURCE_DIR "/configs/scenarios/deepseek-v3-prefill-ep32.yaml";
 
 std::string file_text(const std::string& path) {
   std::ifstream in(path);
@@ -64,6 +66,57 @@ std::vector<BadInput> cases() {
          teaching + "workload:\n  requests_per_gpu: 65536\n  router_warmup_steps: 1000\n"}},
        {"validate", "@DIR@/s.yaml"},
        {"s.yaml:4:", "workload.router_warmup_steps", "(2^28) token routings", "steps fit"}},
+      // 8 GPUs x 2^20 requests through 26 routed layers and an MTP module: some 4 x 10^8
+      // routings in the step alone (each within the batch limit of 2^20 requests).
+      {"RequestsPerGpuOverRoutingBudget",
+       {},
+       {"validate", kDefaultScenario, "--set", "workload.requests_per_gpu=1048576"},
+       {"workload.requests_per_gpu", "token routings in the step", "(2^28", "fit this scenario"}},
+      // 32 GPUs x 2^20 prompt tokens through 58 routed layers: some 2 x 10^9 routings.
+      {"TokensPerGpuOverRoutingBudget",
+       {{"s.yaml", "include: " + kPrefill + "\nworkload:\n  tokens_per_gpu: 1048576\n"}},
+       {"validate", "@DIR@/s.yaml"},
+       {"s.yaml:3:", "workload.tokens_per_gpu", "token routings in the step", "(2^28"}},
+      // Each drafted token is an MTP module: 10^5 of them fit the model's positions but took
+      // minutes and gigabytes to build.
+      {"MtpDepthOverLimit",
+       {},
+       {"validate", kTeaching, "--set", "workload.mtp.depth=100000"},
+       {"workload.mtp.depth", "must be at most 4096"}},
+      // Chunked prefill repeats the layers per pass: 8192 prompt tokens per micro-batch in
+      // chunks of 1 are 8192 passes; in chunks of 16, 512 passes of 61 layers (both used to
+      // exhaust memory).
+      {"PrefillChunkPassesOverLimit",
+       {},
+       {"validate", kPrefill, "--set", "workload.chunk_size=1"},
+       {"workload.chunk_size", "8192 passes, more than 4096"}},
+      {"PrefillChunkLayersOverLimit",
+       {},
+       {"validate", kPrefill, "--set", "workload.chunk_size=16"},
+       {"workload.chunk_size", "512 passes of 61 layers make 31232 layers", "more than 4096"}},
+      // It sized the router's per-token tables: 4e9 took 24 GB before the kernel killed it.
+      {"RouterMaxNodesOverLimit",
+       {},
+       {"validate", kTeaching, "--set", "workload.router.max_nodes_per_token=4000000000"},
+       {"workload.router.max_nodes_per_token", "must be at most 64"}},
+      // Hardware sizes allocated up front: 4e9 SMs or HBM channels ended in std::bad_alloc
+      // (exit 1) or the kernel's OOM kill at run time, after validate had accepted them.
+      {"TileGpuSmsOverLimit",
+       {},
+       {"validate", kTeaching, "--set", "hardware.gpu.type=tile", "--set",
+        "hardware.gpu.sms=4000000000"},
+       {"hardware.gpu.sms", "must be in [1, 4096]"}},
+      {"HbmPseudoChannelsOverLimit",
+       {},
+       {"validate", kTeaching, "--set", "hardware.memory.type=hbm", "--set",
+        "hardware.memory.org.channels=4000000000"},
+       {"hardware.memory.org.channels", "40000000000", "exceeds 4096 pseudo-channels"}},
+      // 65536 x 65536 x 1 banks wrapped to 0 in 32 bits and passed the 64-bank check.
+      {"HbmBanksWrapAround",
+       {},
+       {"validate", kTeaching, "--set", "hardware.memory.type=hbm", "--set",
+        "hardware.memory.org={sids: 65536, bank_groups: 65536, banks: 1}"},
+       {"hardware.memory.org.banks", "4294967296 exceeds the 64 banks"}},
       {"TrafficIterationsOverLimit",
        {},
        {"validate", kPairwise, "--set", "workload={type: network_traffic, iterations: 100000000}"},
@@ -161,6 +214,10 @@ INSTANTIATE_TEST_SUITE_P(Limits, InputLimitCase, ::testing::ValuesIn(cases()),
 TEST(InputLimitControls, ValuesWithinTheLimitsAreAccepted) {
   for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
            {"validate", "-q", kTeaching, "--set", "workload.router_warmup_steps=20"},
+           {"validate", "-q", kTeaching, "--set", "workload.requests_per_gpu=65536"},
+           {"validate", "-q", kTeaching, "--set", "sim.progress_interval_s=0"},
+           {"validate", "-q", kTeaching, "--set", "workload.mtp.depth=64"},
+           {"validate", "-q", kTeaching, "--set", "workload.router.max_nodes_per_token=64"},
            {"validate", "-q", kTeaching, "--set", "workload.context_length=163838"},
            {"validate", "-q", kPairwise, "--set",
             "workload={type: network_traffic, pattern: p2p, count: 1000}"},

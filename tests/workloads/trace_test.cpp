@@ -164,6 +164,10 @@ TEST(Trace, RelativePathsResolveAgainstTheNamingFile) {
   EXPECT_EQ(fs::weakly_canonical(rel.resolved), fs::weakly_canonical(dir / "t.json"));
   EXPECT_EQ(parse("t.json", "--set workload.file=t.json").resolved, fs::current_path() / "t.json");
   EXPECT_EQ(parse("/abs/t.json", (dir / "sub" / "s.yaml").string()).resolved, "/abs/t.json");
+  // A value given outside a file with a folder to take paths from (a sweep's values, --set-dir).
+  ConfigNode swept = ConfigNode::scalar("t.json", SourceLoc{"--set workload.file=t.json", 0});
+  swept.set_paths_from((dir / "sub").string());
+  EXPECT_EQ(ParamTraits<TracePath>::parse(swept, "workload.file").resolved, dir / "sub" / "t.json");
   // The resolved config holds the absolute path, which replays from any folder.
   EXPECT_TRUE(fs::path(ParamTraits<TracePath>::format(rel)).is_absolute());
   fs::remove_all(dir);
