@@ -82,9 +82,8 @@ inline constexpr uint32_t kMaxTokensPerGpu = uint32_t{1} << 24;
 // on a rank through one routed layer) in a run, the warm-up steps' and the step's together,
 // about ten minutes of routing before the simulation starts: DeepSeek-V3 on 144 GPUs routes
 // about a million tokens per step (about 3 s), so some 250 warm-up steps fit. Beyond that a run
-// would look hung. (The batch limits above would allow
-// far more on a large cluster: 2^20 requests on the 8 GPUs of the default scenario are some
-// 4 x 10^8 routings.)
+// would look hung. (The batch limits above allow far more: 2^20 requests on the 8 GPUs of the
+// default scenario are some 4 x 10^8 routings.)
 inline constexpr uint32_t kMaxRouterWarmupSteps = 10000;
 inline constexpr uint64_t kMaxTokenRoutings = uint64_t{1} << 28;
 

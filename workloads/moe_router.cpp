@@ -66,13 +66,13 @@ void RouterConfig::validate(const ParamCheck& c) const {
               "topk_group", "the allowed groups must hold at least num_experts_per_tok experts");
   }
   c.require(routed_scaling_factor > 0, "routed_scaling_factor", "must be > 0");
-  // A step of 1 already spans the whole range of the (sigmoid or softmax) scores it shifts.
   // A token's k experts reach at most k nodes: a limit above kMaxK limits nothing (and sized
   // the selector's per-token tables: 4e9 exhausted memory).
   c.require(max_nodes_per_token <= kMaxK, "max_nodes_per_token",
             fmt::format("must be at most {} (a token's k <= {} experts reach at most k nodes; "
                         "0: unlimited)",
                         kMaxK, kMaxK));
+  // A step of 1 already spans the whole range of the (sigmoid or softmax) scores it shifts.
   c.require(bias_update_speed >= 0 && bias_update_speed <= 1, "bias_update_speed",
             "must be in [0, 1]");
   c.require(skew >= 0 && skew <= 20, "skew", "must be in [0, 20]");
