@@ -12,17 +12,13 @@
 namespace mlasim {
 namespace {
 
-int32_t ceil_div(int64_t a, int64_t b) {
-  return static_cast<int32_t>((a + b - 1) / b);
+int64_t ceil_div(int64_t a, int64_t b) {
+  return (a + b - 1) / b;
 }
 
 // validate() has bounded the fabric to kMaxClusterGpus GPUs, so the count fits 32 bits.
 int32_t nodes_or_max(int32_t nodes, int64_t max_nodes) {
   return nodes > 0 ? nodes : static_cast<int32_t>(max_nodes);
-}
-
-int64_t ceil_div64(int64_t a, int64_t b) {
-  return (a + b - 1) / b;
 }
 
 NodeShape shape_of(const NodeParams& n) {
@@ -113,7 +109,7 @@ FabricSize Ft2Params::size() const {
   s.nodes = nodes > 0 ? nodes : max_nodes();
   s.gpus = s.nodes * node.gpus_per_node;
   const LeafPorts ports = split_leaf_ports(k, oversubscription);
-  const int64_t leaves = ceil_div64(s.nodes * node.nics_per_node, ports.down);
+  const int64_t leaves = ceil_div(s.nodes * node.nics_per_node, ports.down);
   const int64_t spines = spines_for(leaves, ports.up);
   s.switches = leaves + spines;
   s.links = leaves * spines;
@@ -137,7 +133,7 @@ FabricSize MpftParams::size() const {
   s.nodes = nodes > 0 ? nodes : max_nodes();
   s.gpus = s.nodes * node.gpus_per_node;
   const LeafPorts ports = split_leaf_ports(k, oversubscription);
-  const int64_t leaves = ceil_div64(s.nodes * (node.nics_per_node / planes), ports.down);
+  const int64_t leaves = ceil_div(s.nodes * (node.nics_per_node / planes), ports.down);
   const int64_t spines = spines_for(leaves, ports.up);
   s.switches = planes * (leaves + spines);
   s.links = planes * leaves * spines;
@@ -161,7 +157,7 @@ FabricSize MrftParams::size() const {
   s.nodes = nodes > 0 ? nodes : max_nodes();
   s.gpus = s.nodes * node.gpus_per_node;
   const LeafPorts ports = split_leaf_ports(k, oversubscription);
-  const int64_t leaves = node.nics_per_node * ceil_div64(s.nodes, ports.down);
+  const int64_t leaves = node.nics_per_node * ceil_div(s.nodes, ports.down);
   const int64_t spines = spines_for(leaves, ports.up);
   s.switches = leaves + spines;
   s.links = leaves * spines;
@@ -188,7 +184,7 @@ FabricSize Ft3Params::size() const {
   s.nodes = nodes > 0 ? nodes : max_nodes();
   s.gpus = s.nodes * node.gpus_per_node;
   const int64_t half = k / 2;
-  const int64_t pods = ceil_div64(ceil_div64(s.nodes * node.nics_per_node, half), half);
+  const int64_t pods = ceil_div(ceil_div(s.nodes * node.nics_per_node, half), half);
   s.switches = half * half + pods * 2 * half;
   s.links = pods * 2 * half * half;
   return s;
@@ -198,7 +194,8 @@ ClusterGraph Ft2Builder::build() const {
   const int32_t nodes = nodes_or_max(p_.nodes, p_.max_nodes());
   const LeafPorts ports = split_leaf_ports(p_.k, p_.oversubscription);
   ClusterGraph c = empty_cluster("ft2", nodes, p_.node, 1);
-  const int32_t leaves = ceil_div(int64_t{nodes} * p_.node.nics_per_node, ports.down);
+  const auto leaves =
+      static_cast<int32_t>(ceil_div(int64_t{nodes} * p_.node.nics_per_node, ports.down));
   auto leaf = add_switches(c, VertexKind::Leaf, leaves, -1, -1, 0, "");
   auto spine = add_switches(c, VertexKind::Spine, spines_for(leaves, ports.up), -1, -1, 0, "");
   connect_all(c, leaf, spine, p_.links.ib_fabric);
@@ -217,7 +214,7 @@ ClusterGraph MpftBuilder::build() const {
   const int32_t nodes = nodes_or_max(p_.nodes, p_.max_nodes());
   const LeafPorts ports = split_leaf_ports(p_.k, p_.oversubscription);
   const int32_t per_node = p_.node.nics_per_node / p_.planes;  // NICs of a node on one plane
-  const int32_t leaves = ceil_div(int64_t{nodes} * per_node, ports.down);
+  const auto leaves = static_cast<int32_t>(ceil_div(int64_t{nodes} * per_node, ports.down));
   ClusterGraph c = empty_cluster("mpft", nodes, p_.node, p_.planes);
   std::vector<std::vector<Vertex>> leaf(p_.planes);
   for (int32_t p = 0; p < p_.planes; ++p) {
@@ -244,7 +241,7 @@ ClusterGraph MrftBuilder::build() const {
   const int32_t nodes = nodes_or_max(p_.nodes, p_.max_nodes());
   const LeafPorts ports = split_leaf_ports(p_.k, p_.oversubscription);
   const int32_t rails = p_.node.nics_per_node;
-  const int32_t leaves_per_rail = ceil_div(nodes, ports.down);
+  const auto leaves_per_rail = static_cast<int32_t>(ceil_div(nodes, ports.down));
   ClusterGraph c = empty_cluster("mrft", nodes, p_.node, 1);
   std::vector<std::vector<Vertex>> leaf(rails);
   std::vector<Vertex> all_leaves;
@@ -272,7 +269,7 @@ ClusterGraph Ft3Builder::build() const {
   const int32_t nodes = nodes_or_max(p_.nodes, p_.max_nodes());
   const int32_t half = p_.k / 2;
   const int64_t nics = int64_t{nodes} * p_.node.nics_per_node;
-  const int32_t pods = ceil_div(ceil_div(nics, half), half);
+  const auto pods = static_cast<int32_t>(ceil_div(ceil_div(nics, half), half));
   ClusterGraph c = empty_cluster("ft3", nodes, p_.node, 1);
   auto core = add_switches(c, VertexKind::Core, half * half, -1, -1, 0, "");
   std::vector<Vertex> leaf;  // all leaves, pod-major
