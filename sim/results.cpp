@@ -32,6 +32,11 @@ std::mutex& results_write_lock() {
 }
 
 void write_file_atomic(const std::filesystem::path& where, std::string_view content) {
+  write_file_atomic(where, [&](const AtomicSink& put) { put(content); });
+}
+
+void write_file_atomic(const std::filesystem::path& where,
+                       const std::function<void(const AtomicSink&)>& fill) {
   std::lock_guard<std::mutex> guard(results_write_lock());
   std::error_code ec;
   // A link is written through (its target replaced), not replaced by a file; anything but a
@@ -54,14 +59,24 @@ void write_file_atomic(const std::filesystem::path& where, std::string_view cont
     // file is then either the old one or the complete new one, never an empty new one.
     const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) throw InputError(fmt::format("{}: cannot write file", tmp.string()));
-    size_t done = 0;
-    while (done < content.size()) {
-      const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      done += static_cast<size_t>(n);
+    bool ok = true;
+    const AtomicSink put = [&](std::string_view part) {
+      size_t done = 0;
+      while (ok && done < part.size()) {
+        const ssize_t n = ::write(fd, part.data() + done, part.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) ok = false;
+        if (n > 0) done += static_cast<size_t>(n);
+      }
+    };
+    try {
+      fill(put);
+    } catch (...) {
+      ::close(fd);
+      std::filesystem::remove(tmp, ec);
+      throw;
     }
-    const bool ok = done == content.size() && ::fsync(fd) == 0;
+    ok = ok && ::fsync(fd) == 0;
     ::close(fd);
     if (!ok) {
       std::filesystem::remove(tmp, ec);

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -17,6 +18,12 @@
 namespace mlasim {
 
 void write_file_atomic(const std::filesystem::path& path, std::string_view content);
+// The same for a file too large to build in memory first: `fill` hands its content to the sink
+// piece by piece (the pieces go straight to the temporary file, in order). An exception from
+// `fill` removes the temporary file and goes on up.
+using AtomicSink = std::function<void(std::string_view)>;
+void write_file_atomic(const std::filesystem::path& path,
+                       const std::function<void(const AtomicSink&)>& fill);
 // Held by write_file_atomic() from the temporary file's creation to its rename, and taken for
 // good by the interrupt watcher (sim/interrupt.h) before it ends the process: a signal never
 // leaves a temporary file behind. Process-wide by nature, like the signals it guards against.

@@ -7,6 +7,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <numeric>
 #include <string>
 #include <string_view>
@@ -27,19 +28,24 @@ struct Busy {
   uint64_t messages, bytes;
 };
 
+// Adds the [start, end) interval `b` to `out`, disjoint busy slices in start order, given that
+// no interval added before started later.
+void add_sorted(std::vector<Busy>& out, const Busy& b) {
+  if (!out.empty() && b.start <= out.back().end) {
+    out.back().end = std::max(out.back().end, b.end);
+    out.back().messages += b.messages;
+    out.back().bytes += b.bytes;
+  } else {
+    out.push_back(b);
+  }
+}
+
 // Merges [start, end) message intervals into disjoint busy slices.
 std::vector<Busy> merge(std::vector<Busy> v) {
   std::sort(v.begin(), v.end(), [](const Busy& a, const Busy& b) { return a.start < b.start; });
   std::vector<Busy> out;
-  for (const Busy& b : v) {
-    if (!out.empty() && b.start <= out.back().end) {
-      out.back().end = std::max(out.back().end, b.end);
-      out.back().messages += b.messages;
-      out.back().bytes += b.bytes;
-    } else {
-      out.push_back(b);
-    }
-  }
+  for (const Busy& b : v)
+    add_sorted(out, b);
   return out;
 }
 
@@ -148,13 +154,28 @@ std::string chrome_timeline_text(const std::vector<GpuBase*>& gpus, const Fabric
                                  int gpus_per_node) {
   const size_t n = gpus.size();
   // Messages by source GPU and kind of path.
+  // Messages are recorded as they are injected, so in order of their start: each is merged
+  // into its list's slices as it comes (millions of messages, a few thousand slices). Should
+  // the records ever be out of order, every interval is kept and sorted first.
   std::vector<std::vector<Busy>> nic(n), nvlink(n);
   if (fabric) {
+    bool in_order = true;
+    int64_t last = std::numeric_limits<int64_t>::min();
+    for (const MessageRecord& m : fabric->messages()) {
+      in_order = in_order && m.injected_ps >= last;
+      last = m.injected_ps;
+    }
     for (const MessageRecord& m : fabric->messages()) {
       if (m.src < 0 || static_cast<size_t>(m.src) >= n || m.completed_ps < 0) continue;
       const bool same_node =
           gpus_per_node > 0 && m.dst >= 0 && m.src / gpus_per_node == m.dst / gpus_per_node;
-      (same_node ? nvlink : nic)[m.src].push_back({m.injected_ps, m.completed_ps, 1, m.bytes});
+      std::vector<Busy>& list = (same_node ? nvlink : nic)[m.src];
+      const Busy b{m.injected_ps, m.completed_ps, 1, m.bytes};
+      if (in_order) {
+        add_sorted(list, b);
+      } else {
+        list.push_back(b);
+      }
     }
   }
   std::string out;

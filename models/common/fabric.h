@@ -30,6 +30,7 @@
 #include "models/common/message.h"
 #include "models/common/network_node.h"
 #include "models/common/network_params.h"
+#include "sim/chunked_vector.h"
 #include "sim/sim_context.h"
 #include "sim/units.h"
 
@@ -216,7 +217,8 @@ class Fabric : public sc_core::sc_module {
   virtual const char* fidelity_name() const = 0;
 
   const std::deque<FabricLink>& links() const { return links_; }
-  const std::vector<MessageRecord>& messages() const { return records_; }
+  // Every message opened so far, in injection order.
+  const ChunkedVector<MessageRecord>& messages() const { return records_; }
   const NetworkParams& params() const { return params_; }
   NetworkNode& node(uint32_t i) const { return *nodes_[i]; }
   size_t num_nodes() const { return nodes_.size(); }
@@ -335,7 +337,7 @@ class Fabric : public sc_core::sc_module {
   std::vector<std::vector<uint32_t>> out_links_;  // [node][port] -> link id
   std::deque<FabricLink> links_;                  // deque: stats registrations point into it
   std::vector<FabricLink*> link_ptr_;             // the same, indexed without deque arithmetic
-  std::vector<MessageRecord> records_;
+  ChunkedVector<MessageRecord> records_;
   std::vector<FaultAction> fault_actions_;
   std::vector<FaultRecord> fault_log_;
   RerouteHook reroute_hook_;

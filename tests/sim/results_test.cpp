@@ -1,5 +1,6 @@
 // The terminal summary table: headline and full forms, units from key suffixes; the fast CSV
-// number writers against fmt's exact formatting.
+// number writers against fmt's exact formatting; atomic files written piece by piece; the
+// chunked record store.
 #include <gtest/gtest.h>
 
 #include <fmt/format.h>
@@ -7,13 +8,19 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <random>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <utility>
 
+#include "sim/chunked_vector.h"
 #include "sim/results.h"
+#include "tests/sim/temp_dir_fixture.h"
 
 namespace mlasim {
 namespace {
@@ -177,6 +184,79 @@ TEST(CsvNumbers, FixedAndMicrosecondsMatchFmtByteForByte) {
               fmt::format("{:.6f}", static_cast<double>(ps) * 1e-6))
         << ps;
   }
+}
+
+class AtomicStream : public TempDirTest {
+ protected:
+  AtomicStream() : TempDirTest("atomic_stream") {}
+  std::string read(const std::filesystem::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), {}};
+  }
+  size_t files() {
+    size_t n = 0;
+    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir_))
+      ++n;
+    return n;
+  }
+};
+
+TEST_F(AtomicStream, PiecesArriveInOrderAndWholeFileAppearsAtOnce) {
+  const auto path = dir_ / "big.csv";
+  std::string expect;
+  write_file_atomic(path, [&](const AtomicSink& put) {
+    for (int i = 0; i < 1000; ++i) {
+      const std::string piece = fmt::format("row {},{}\n", i, std::string(i % 97, 'x'));
+      expect += piece;
+      put(piece);
+      // Until the rename the final name does not exist: nothing half written is visible.
+      if (i == 500) {
+        EXPECT_FALSE(std::filesystem::exists(path));
+      }
+    }
+    put("");
+  });
+  EXPECT_EQ(read(path), expect);
+  EXPECT_EQ(files(), 1u);  // no temporary file left beside it
+}
+
+TEST_F(AtomicStream, FailureWhileFillingKeepsTheOldFileAndLeavesNoTemporary) {
+  const auto path = write("out.csv", "old content\n");
+  EXPECT_THROW(write_file_atomic(path,
+                                 [](const AtomicSink& put) {
+                                   put("new, partial\n");
+                                   throw std::runtime_error("interrupted");
+                                 }),
+               std::runtime_error);
+  EXPECT_EQ(read(path), "old content\n");
+  EXPECT_EQ(files(), 1u);
+}
+
+TEST(ChunkedVectorTest, IndexingAndIterationMatchAVectorAcrossChunks) {
+  ChunkedVector<uint64_t, 3> c;  // chunks of 8
+  std::vector<uint64_t> v;
+  EXPECT_TRUE(c.empty());
+  EXPECT_EQ(c.begin(), c.end());
+  const uint64_t* first = nullptr;
+  for (uint64_t i = 0; i < 100; ++i) {
+    const uint64_t x = i * 2654435761u % 1009;
+    c.push_back(x);
+    v.push_back(x);
+    if (i == 0) first = &c[0];
+    ASSERT_EQ(c.size(), v.size());
+    ASSERT_EQ(c.back(), x);
+  }
+  EXPECT_EQ(&c[0], first);  // growing never moves an entry
+  for (size_t i = 0; i < v.size(); ++i)
+    EXPECT_EQ(c[i], v[i]) << i;
+  EXPECT_TRUE(std::equal(c.begin(), c.end(), v.begin(), v.end()));
+  EXPECT_EQ(static_cast<size_t>(std::distance(c.begin(), c.end())), v.size());
+  c[37] = 5;
+  EXPECT_EQ(c[37], 5u);
+  c.clear();
+  EXPECT_EQ(c.size(), 0u);
+  c.push_back(9);
+  EXPECT_EQ(c[0], 9u);
 }
 
 }  // namespace
