@@ -206,10 +206,11 @@ std::vector<Row> inference_steps(const std::string& mlasim) {
           "--set workload.placement.redundant_experts=1792",
           1, 3600, "target <= 30 s");
   } else {
-    skipped("ep144_decode_packet", "about 47 CPU-s on a fast machine, 0.84 GB (target 60 s, 8 GB)");
+    skipped("ep144_decode_packet",
+            "about 47-69 CPU-s depending on the machine, 0.69 GB (target 60 s, 8 GB)");
     skipped("ep144_decode_flow",
-            "about 13-23 CPU-s with the default 5 us rate quantum (target 3 s; exact max-min "
-            "an extrapolated 900 CPU-s)");
+            "about 13-23 CPU-s with the default 5 us rate quantum, 0.69 GB (target 3 s; exact "
+            "max-min an extrapolated 900 CPU-s)");
     skipped("decode_2048gpu_flow",
             "its 4-layer version alone takes about 125 s and 3.5 GB (1.35 M flows per "
             "all-to-all, refilled every rate quantum); building the full step's op graphs takes "
