@@ -234,6 +234,10 @@ class Fabric : public sc_core::sc_module {
   uint64_t packet_hops = 0;   // packets put on a link
   uint64_t activations = 0;   // SystemC activations of the engine
   uint64_t events_ahead = 0;  // events run ahead of SystemC time
+  // Flow level only (0 elsewhere): max-min rate recomputations, and the flows whose rate one
+  // of them set (the cost network.flow.rate_update trades against accuracy).
+  uint64_t rate_recomputations = 0;
+  uint64_t flows_rerated = 0;
   // Process CPU time from the first engine activation to the end of the latest one that left
   // the network idle (robust to a busy host; sampled every kCpuSampleEvery activations too).
   double cpu_seconds() const { return cpu_first_ < 0 ? 0.0 : cpu_last_ - cpu_first_; }

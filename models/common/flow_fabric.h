@@ -53,8 +53,6 @@ class FlowFabric : public Fabric {
   // Due times are clamped here (a quarter of the int64 ps range, about 27 days): a flow still
   // transferring then is given up, and the run stops with its diagnosis (exit 3).
   static constexpr int64_t kFarPs = std::numeric_limits<int64_t>::max() / 4;
-  uint64_t rate_recomputations = 0;
-  uint64_t flows_rerated = 0;   // flows whose rate a recomputation set (new or changed)
   uint64_t paths_restored = 0;  // flows on links put back in route order as shadows went off
   uint64_t marks_cleared = 0;   // times every recomputation mark was reset (the epoch wrapped)
 

@@ -1,7 +1,8 @@
 // The flow fidelity's rate quantum (network.flow.rate_update): a quantum of one ps reproduces
 // exact max-min message for message; with a real quantum, closed forms of max-min sharing on
 // one bottleneck (simultaneous incast N -> 1: N S / C; a staggered pair: the late flow waits
-// for the next recomputation) hold as the approximation predicts them.
+// for the next recomputation) hold as the approximation predicts them; the recomputation
+// counters in the summary count what the closed form says.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -135,6 +136,29 @@ TEST(FlowQuantum, SimultaneousIncastTakesNTimesSOverCAtAnyQuantum) {
                     1.0)
             << "quantum " << q;
     }
+  }
+}
+
+TEST(FlowQuantum, RecomputationCountersFollowTheFlowsRateChanges) {
+  // N senders into GPU 0 that start and end together (as above): exact max-min gives each flow
+  // one rate for its whole life, set by one recomputation at the start; one more, at the end,
+  // only takes them off their links. A staggered start would re-rate the earlier flow.
+  for (int n : {1, 2, 3}) {
+    const std::string yaml = kHosts +
+                             "workload: {type: network_traffic, pattern: incast, dst: 0, "
+                             "senders: " +
+                             std::to_string(n) + ", count: 1, bytes: 1MiB}\n";
+    const auto s = run_cli_yaml(yaml, {"network.fidelity=flow", "network.flow.rate_update=0s"},
+                                "counters" + std::to_string(n));
+    ASSERT_FALSE(s.empty());
+    EXPECT_EQ(s["net_flow_rerated_flows_count"], n);
+    EXPECT_EQ(s["net_flow_rate_recomputations_count"], 2);
+    // The packet model computes no rates.
+    const auto p = run_cli_yaml(yaml, {"network.fidelity=packet"}, "counters_packet");
+    ASSERT_FALSE(p.empty());
+    EXPECT_EQ(p["net_flow_rerated_flows_count"], 0);
+    EXPECT_EQ(p["net_flow_rate_recomputations_count"], 0);
+    EXPECT_GT(p["packet_hops"].get<uint64_t>(), 0u);
   }
 }
 
