@@ -19,6 +19,7 @@
 #include <array>
 #include <concepts>
 #include <cstdint>
+#include <filesystem>
 #include <limits>
 #include <string>
 #include <string_view>
@@ -61,6 +62,17 @@ std::string enum_choices() {
 // Conversion between config scalars and typed values.
 template <class T>
 struct ParamTraits;
+
+// The folder a relative path in value `n` is taken from, as `include:` paths are: the one its
+// node was given (a sweep's values, --set-dir), else the folder of the file that gives it; empty
+// (the working folder) for a value from --set or an embedded scenario.
+inline std::filesystem::path relative_path_base(const ConfigNode& n) {
+  if (!n.paths_from().empty()) return n.paths_from();
+  const std::string& from = n.loc().file;  // a file, "--set ..." or "<embedded:...>"
+  if (from.rfind("--set", 0) != 0 && std::filesystem::is_regular_file(from))
+    return std::filesystem::path(from).parent_path();
+  return {};
+}
 
 namespace detail {
 [[noreturn]] void type_error(const ConfigNode& n, std::string_view path, std::string_view expected);

@@ -20,7 +20,7 @@
 namespace mlasim {
 
 void DeepSeekInferenceParams::validate(const ParamCheck& c) const {
-  c.require(!model.empty(), "model", "must name a model");
+  c.require(!model.name.empty(), "model", "must name a model");
   c.require(phase != InferencePhase::Decode ||
                 (requests_per_gpu > 0 && requests_per_gpu <= kMaxRequestsPerGpu),
             "requests_per_gpu", "must be in [1, 1048576] (2^20)");
@@ -97,18 +97,18 @@ Workload DeepSeekInference::generate(const ClusterShape& cluster) const {
 }
 
 WorkloadReport DeepSeekInference::report(const WorkloadRun& run) const {
-  return inference_report(resolve_model(params_.model, params_.model_overrides), params_, last_,
-                          run);
+  return inference_report(resolve_model(params_.model.name, params_.model_overrides), params_,
+                          last_, run);
 }
 
 nlohmann::ordered_json DeepSeekInference::trace_metadata() const {
   return inference_trace_metadata(
-      inference_facts(resolve_model(params_.model, params_.model_overrides), params_, last_));
+      inference_facts(resolve_model(params_.model.name, params_.model_overrides), params_, last_));
 }
 
 DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
   const auto& p = params_;
-  const ModelConfig model = resolve_model(p.model, p.model_overrides);
+  const ModelConfig model = resolve_model(p.model.name, p.model_overrides);
   const uint32_t ranks = static_cast<uint32_t>(cluster.ranks());
   if (ranks == 0) throw InputError("deepseek_inference: the cluster has no GPUs");
   check_positions(p, model);

@@ -44,6 +44,7 @@
 
 #include <array>
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -87,8 +88,37 @@ inline constexpr uint32_t kMaxTokensPerGpu = uint32_t{1} << 24;
 inline constexpr uint32_t kMaxRouterWarmupSteps = 10000;
 inline constexpr uint64_t kMaxTokenRoutings = uint64_t{1} << 28;
 
+// The model a scenario names: a built-in name, or the path of a config.json. A relative path is
+// taken from the folder of the scenario (or sweep) file that gives it when the file is there,
+// as trace paths are, so a scenario and its model file can move together; otherwise it stays as
+// given, for resolve_model() to look up from the working folder, then under configs/ (shipped
+// scenarios name teaching/models/... that way). The resolved config then holds the absolute
+// path.
+struct ModelRef {
+  std::string name;
+  ModelRef() = default;
+  ModelRef(std::string n) : name(std::move(n)) {}  // NOLINT: a name converts implicitly
+  ModelRef(const char* n) : name(n) {}             // NOLINT
+};
+template <>
+struct ParamTraits<ModelRef> {
+  static constexpr std::string_view type_name = "string";
+  static ModelRef parse(const ConfigNode& n, std::string_view path) {
+    const std::string& given = detail::expect_scalar(n, path, "a model name or path");
+    const std::filesystem::path p(given);
+    const bool path_like = given.find('/') != std::string::npos || p.extension() == ".json";
+    const std::filesystem::path base = relative_path_base(n);
+    if (path_like && p.is_relative() && !base.empty() &&
+        std::filesystem::is_regular_file(base / p)) {
+      return ModelRef(std::filesystem::absolute(base / p).string());
+    }
+    return ModelRef(given);
+  }
+  static std::string format(const ModelRef& v) { return v.name; }
+};
+
 struct DeepSeekInferenceParams {
-  std::string model = "deepseek-v3";
+  ModelRef model = "deepseek-v3";
   ModelOverrides model_overrides;
   uint32_t layers = 0;
   InferencePhase phase = InferencePhase::Decode;
@@ -136,7 +166,10 @@ struct DeepSeekInferenceParams {
 
   template <class V>
   void visit(V& v) {
-    v("model", model, "-", "built-in model name (configs/models) or path of a config.json");
+    v("model", model, "-",
+      "built-in model name (configs/models) or path of a config.json (relative: to the folder "
+      "of the scenario or sweep file that names it where the file is there, else to the working "
+      "folder or configs/)");
     v.group("model_overrides", model_overrides,
             "config.json fields replaced for what-if studies (e.g. kv_lora_rank); 0 keeps the "
             "model's value");

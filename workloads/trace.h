@@ -72,15 +72,9 @@ struct ParamTraits<TracePath> {
   static constexpr std::string_view type_name = "path";
   static TracePath parse(const ConfigNode& n, std::string_view path) {
     TracePath p{detail::expect_scalar(n, path, "a path"), {}};
-    const std::string& from = n.loc().file;  // a file, "--set ..." or "<embedded:...>"
-    std::filesystem::path base;
-    if (!n.paths_from().empty()) {
-      base = n.paths_from();
-    } else if (from.rfind("--set", 0) != 0 && std::filesystem::is_regular_file(from)) {
-      base = std::filesystem::path(from).parent_path();
-    }
     const std::filesystem::path given(p.given);
-    p.resolved = given.is_absolute() ? given : std::filesystem::absolute(base / given);
+    p.resolved =
+        given.is_absolute() ? given : std::filesystem::absolute(relative_path_base(n) / given);
     return p;
   }
   static std::string format(const TracePath& v) { return v.resolved.string(); }

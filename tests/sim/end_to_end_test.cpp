@@ -252,5 +252,23 @@ TEST(EndToEnd, TimeLimitIsASimulationFailure) {
   EXPECT_NE(r.err.find("sim.max_time"), std::string::npos) << r.err;
 }
 
+// A scenario and the model config.json beside it run from any working folder (the model path
+// was taken from the working folder, unlike trace paths).
+TEST(EndToEnd, ModelFileBesideTheScenarioIsFoundFromAnyFolder) {
+  namespace fs = std::filesystem;
+  const fs::path dir =
+      fs::temp_directory_path() / ("mlasim_model_beside_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  fs::copy_file(fs::path(MLASIM_CONFIG_DIR) / "models" / "deepseek-v2-lite.json",
+                dir / "my-model.json", fs::copy_options::overwrite_existing);
+  std::ofstream(dir / "s.yaml") << "include: " << MLASIM_CONFIG_DIR
+                                << "/scenarios/teaching-deepseek.yaml\n"
+                                << "workload: {model: my-model.json}\n";
+  ASSERT_NE(fs::current_path(), dir);
+  CliResult r = run_cli({"validate", "-q", (dir / "s.yaml").string()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace mlasim

@@ -119,7 +119,7 @@ TEST(ContextLengths, DecodeAttentionSeesEachRequestsContext) {
     p.context_distribution.type = ContextDistribution::Lognormal;
     p.context_distribution.stddev = 512;
     const DeepSeekStep step = DeepSeekInference(p).build(kCluster);
-    const ModelConfig m = resolve_model(p.model);
+    const ModelConfig m = resolve_model(p.model.name);
     uint64_t all = 0, most = 0;
     for (uint32_t r = 0; r < 4; ++r) {
       // The rank's DP group's requests, each attending its context + the D drafted tokens, in
@@ -170,7 +170,7 @@ TEST(ContextLengths, DegenerateDistributionReproducesFixed) {
       EXPECT_EQ(op_bytes_read(x[i].payload), op_bytes_read(y[i].payload)) << x[i].name;
     }
   }
-  const ModelConfig m = resolve_model(fixed.model);
+  const ModelConfig m = resolve_model(fixed.model.name);
   const InferenceMemory ma = inference_memory(m, fixed, a), mb = inference_memory(m, same, b);
   EXPECT_EQ(ma.kv_bytes_per_gpu, mb.kv_bytes_per_gpu);
   EXPECT_EQ(ma.kv_bytes_per_gpu, uint64_t{16} * 1024 * 27 * 576 * 2);

@@ -1,9 +1,14 @@
 // DeepSeekInference op graphs: every layer present, acyclic dependencies, dispatch/combine
 // byte matrices consistent across ranks and with each other, MTP token accounting, grouped GEMM
-// rows equal to k routed copies per token, determinism.
+// rows equal to k routed copies per token, determinism; where a relative model path is taken
+// from.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -16,6 +21,39 @@ namespace mlasim {
 namespace {
 
 const ClusterShape kCluster{2, 2};
+
+// A relative model path is taken from the folder of the file that names it when the model file
+// is there (as trace paths are); otherwise it stays as given, for the working folder and then
+// configs/ (teaching/models/...), as does a built-in name or a path from --set.
+TEST(ModelRefTest, RelativePathResolvesAgainstTheNamingFileWhereTheModelIs) {
+  namespace fs = std::filesystem;
+  const fs::path dir =
+      fs::temp_directory_path() / ("mlasim_model_ref_" + std::to_string(::getpid()));
+  fs::create_directories(dir / "sub");
+  std::ofstream(dir / "sub" / "s.yaml") << "x: 1\n";
+  std::ofstream(dir / "m.json") << "{}\n";
+  auto parse = [](const std::string& value, const std::string& from) {
+    return ParamTraits<ModelRef>::parse(ConfigNode::scalar(value, SourceLoc{from, 3}),
+                                        "workload.model")
+        .name;
+  };
+  const std::string scenario = (dir / "sub" / "s.yaml").string();
+  EXPECT_EQ(fs::path(parse("../m.json", scenario)), fs::absolute(dir / "sub" / ".." / "m.json"));
+  EXPECT_TRUE(fs::path(parse("../m.json", scenario)).is_absolute());
+  // Not beside the scenario: left for the working folder and configs/.
+  EXPECT_EQ(parse("teaching/models/deepseek-v2-lite-mha.json", scenario),
+            "teaching/models/deepseek-v2-lite-mha.json");
+  EXPECT_EQ(parse("deepseek-v3", scenario), "deepseek-v3");
+  EXPECT_EQ(parse("../m.json", "--set workload.model=../m.json"), "../m.json");
+  // A sweep's value: from the sweep file's folder.
+  ConfigNode swept = ConfigNode::scalar("m.json", SourceLoc{"--set workload.model=m.json", 0});
+  swept.set_paths_from(dir.string());
+  EXPECT_EQ(fs::path(ParamTraits<ModelRef>::parse(swept, "workload.model").name),
+            fs::absolute(dir / "m.json"));
+  // The shipped scenarios' form still finds its model under configs/.
+  EXPECT_NO_THROW(resolve_model(parse("teaching/models/deepseek-v2-lite-mha.json", scenario)));
+  fs::remove_all(dir);
+}
 
 DeepSeekInferenceParams lite(bool dual, uint32_t depth) {
   DeepSeekInferenceParams p;
@@ -73,7 +111,7 @@ TEST(DeepSeekInference, EveryLayerPresentAndAcyclic) {
 TEST(DeepSeekInference, AllToAllMatricesConsistent) {
   const DeepSeekInferenceParams p = lite(true, 1);
   const Workload w = DeepSeekInference(p).generate(kCluster);
-  const ModelConfig model = resolve_model(p.model);
+  const ModelConfig model = resolve_model(p.model.name);
   const MoeTrafficConfig traffic = p.moe_traffic.resolved(model.hidden_size);
   const uint64_t db = traffic.dispatch_bytes_per_token.count();
   const uint64_t cb = traffic.combine_bytes_per_token.count();

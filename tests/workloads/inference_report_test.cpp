@@ -233,7 +233,7 @@ TEST(InferenceReport, MhaVariantCachesEveryHead) {
   p.requests_per_gpu = 4;
   p.context_length = 128;
   p.attention = AttentionVariant::Mha;
-  const ModelConfig m = resolve_model(p.model);
+  const ModelConfig m = resolve_model(p.model.name);
   const Workload w = DeepSeekInference(p).generate(ClusterShape{2, 2});
   int attention = 0;
   for (const Op& op : w.ranks[0].ops) {
@@ -259,7 +259,7 @@ TEST(InferenceReport, DenseTensorParallelShardsEveryGemm) {
   p.context_length = 256;
   p.attention_tp = 8;
   p.dual_micro_batch = false;
-  const ModelConfig m = resolve_model(p.model);
+  const ModelConfig m = resolve_model(p.model.name);
   const Workload w = DeepSeekInference(p).generate(ClusterShape{1, 8});
   ASSERT_NO_THROW(validate_workload(w));
   uint64_t weight_params = 0;
