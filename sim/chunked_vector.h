@@ -2,8 +2,8 @@
 // millions of entries (one record per network message). Unlike std::vector it never moves what
 // it holds: growing allocates one more chunk instead of copying everything into a buffer twice
 // the size, so the peak memory is the entries plus at most one partly used chunk (a vector's
-// peak while it grows is three times its entries: the old buffer, the new one, and the copy's
-// pages), no time goes into the copies, and references to entries stay valid.
+// peak while it grows holds the old buffer and the new one, twice as large, at once), no time
+// goes into the copies, and references to entries stay valid.
 #pragma once
 
 #include <cstddef>
@@ -22,17 +22,12 @@ class ChunkedVector {
   bool empty() const { return size_ == 0; }
   T& operator[](size_t i) { return chunks_[i >> kChunkBits][i & (kChunk - 1)]; }
   const T& operator[](size_t i) const { return chunks_[i >> kChunkBits][i & (kChunk - 1)]; }
-  T& back() { return (*this)[size_ - 1]; }
 
   void push_back(const T& v) {
     if ((size_ & (kChunk - 1)) == 0 && (size_ >> kChunkBits) == chunks_.size())
       chunks_.push_back(std::make_unique<T[]>(kChunk));
     (*this)[size_] = v;
     ++size_;
-  }
-  void clear() {
-    chunks_.clear();
-    size_ = 0;
   }
 
   class const_iterator {

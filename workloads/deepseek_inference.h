@@ -106,9 +106,8 @@ struct ParamTraits<ModelRef> {
   static ModelRef parse(const ConfigNode& n, std::string_view path) {
     const std::string& given = detail::expect_scalar(n, path, "a model name or path");
     const std::filesystem::path p(given);
-    const bool path_like = given.find('/') != std::string::npos || p.extension() == ".json";
     const std::filesystem::path base = relative_path_base(n);
-    if (path_like && p.is_relative() && !base.empty() &&
+    if (written_as_model_path(given) && p.is_relative() && !base.empty() &&
         std::filesystem::is_regular_file(base / p)) {
       return ModelRef(std::filesystem::absolute(base / p).string());
     }

@@ -306,15 +306,19 @@ std::vector<std::string> builtin_model_names(const std::filesystem::path& config
   return names;
 }
 
+bool written_as_model_path(std::string_view name_or_path) {
+  return name_or_path.find('/') != std::string_view::npos ||
+         std::filesystem::path(std::string(name_or_path)).extension() == ".json";
+}
+
 namespace {
 
 // The config.json a model name or path designates, and the name the model goes by.
 std::pair<std::filesystem::path, std::string> model_file(std::string_view name_or_path,
                                                          const std::filesystem::path& config_dir) {
   const std::filesystem::path as_path{std::string(name_or_path)};
-  const bool looks_like_path = name_or_path.find('/') != std::string_view::npos ||
-                               as_path.extension() == ".json" ||
-                               std::filesystem::is_regular_file(as_path);
+  const bool looks_like_path =
+      written_as_model_path(name_or_path) || std::filesystem::is_regular_file(as_path);
   if (looks_like_path) {
     // A relative path that is not there from the working directory may be one under configs/
     // (e.g. teaching/models/x.json), so scenarios can name their own model files.

@@ -134,6 +134,11 @@ ModelConfig load_model_config(const std::filesystem::path& file);
 // The built-in model names: the *.json files of `<config_dir>/models`, sorted.
 std::vector<std::string> builtin_model_names(const std::filesystem::path& config_dir);
 
+// Whether a model reference is written as a path (it has a '/' or ends in ".json") rather
+// than a built-in name. A bare name that happens to be an existing file is a path too, but only
+// resolve_model() checks that.
+bool written_as_model_path(std::string_view name_or_path);
+
 // `name_or_path` is a built-in name (see builtin_model_names) or the path of any config.json;
 // a relative path missing from the working directory is looked up under `config_dir`.
 // An unknown name throws InputError listing the known ones.

@@ -244,7 +244,7 @@ TEST(ChunkedVectorTest, IndexingAndIterationMatchAVectorAcrossChunks) {
     v.push_back(x);
     if (i == 0) first = &c[0];
     ASSERT_EQ(c.size(), v.size());
-    ASSERT_EQ(c.back(), x);
+    ASSERT_EQ(c[i], x);
   }
   EXPECT_EQ(&c[0], first);  // growing never moves an entry
   for (size_t i = 0; i < v.size(); ++i)
@@ -253,10 +253,8 @@ TEST(ChunkedVectorTest, IndexingAndIterationMatchAVectorAcrossChunks) {
   EXPECT_EQ(static_cast<size_t>(std::distance(c.begin(), c.end())), v.size());
   c[37] = 5;
   EXPECT_EQ(c[37], 5u);
-  c.clear();
-  EXPECT_EQ(c.size(), 0u);
-  c.push_back(9);
-  EXPECT_EQ(c[0], 9u);
+  EXPECT_EQ(c[36], v[36]);  // a write touches its own entry only
+  EXPECT_EQ(c[38], v[38]);
 }
 
 }  // namespace

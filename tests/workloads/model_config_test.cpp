@@ -126,6 +126,15 @@ TEST_F(KernelModelConfig, PathsResolveAndHfFoldersNameTheModel) {
   EXPECT_EQ(m.num_key_value_heads, 16);
 }
 
+TEST(ModelReference, PathsAreToldFromBuiltinNamesByHowTheyAreWritten) {
+  EXPECT_FALSE(written_as_model_path("deepseek-v3"));
+  EXPECT_FALSE(written_as_model_path("llama-3.1-405b"));  // a dot, but no .json
+  EXPECT_TRUE(written_as_model_path("config.json"));
+  EXPECT_TRUE(written_as_model_path("models/x"));
+  EXPECT_TRUE(written_as_model_path("/abs/config.json"));
+  EXPECT_FALSE(written_as_model_path("config.yaml"));
+}
+
 TEST_F(KernelModelConfig, MissingFieldsAreNamed) {
   Json j = llama_like();
   j.erase("hidden_size");
