@@ -16,6 +16,7 @@
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -82,6 +83,48 @@ double peak_rss_mib() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
   return static_cast<double>(u.ru_maxrss) / 1024.0;
+}
+
+// Load-to-use latency of a dependent random walk over `bytes` (one 64 B line per step): what a
+// miss costs at that working-set size. The models are bound by such misses (a packet hop, an
+// HBM pseudo-channel advance), so these are the figures to compare first when two machines'
+// other rows differ (the same build ran the MLA decode kernel in 1.06 s on one 2-vCPU VM and in
+// 1.85 s on another).
+double chase_ns(size_t bytes, uint64_t steps) {
+  const size_t n = bytes / 64;
+  struct alignas(64) Line {
+    uint32_t next;
+  };
+  std::vector<Line> lines(n);
+  std::vector<uint32_t> order(n);
+  for (size_t i = 0; i < n; ++i)
+    order[i] = static_cast<uint32_t>(i);
+  std::mt19937_64 rng(1);
+  std::shuffle(order.begin(), order.end(), rng);
+  for (size_t i = 0; i < n; ++i)
+    lines[order[i]].next = order[(i + 1) % n];  // one cycle through every line
+  uint32_t at = order[0];
+  for (size_t i = 0; i < n; ++i)
+    at = lines[at].next;  // warm
+  const auto t0 = std::chrono::steady_clock::now();
+  for (uint64_t i = 0; i < steps; ++i)
+    at = lines[at].next;
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  volatile uint32_t sink = at;  // keeps the walk
+  (void)sink;
+  return s * 1e9 / static_cast<double>(steps);
+}
+
+std::vector<Row> machine_latencies() {
+  std::vector<Row> rows;
+  for (const size_t kib : {256, 2048, 4096, 8192, 65536}) {
+    std::vector<double> v;
+    for (int rep = 0; rep < 3; ++rep)
+      v.push_back(chase_ns(kib * 1024, 5'000'000));
+    rows.push_back({fmt::format("machine_random_load_{}kib_ns", kib), median(v), "ns",
+                    "dependent loads, working set of this size"});
+  }
+  return rows;
 }
 
 std::vector<Row> systemc_event_rate() {
@@ -225,6 +268,10 @@ void append(std::vector<Row>& rows, const std::vector<Fig>& figs) {
   for (const auto& f : figs)
     rows.push_back({f.name, f.value, f.unit, ""});
 }
+// Rows of this file keep their notes.
+void append(std::vector<Row>& rows, const std::vector<Row>& more) {
+  rows.insert(rows.end(), more.begin(), more.end());
+}
 
 }  // namespace
 
@@ -239,6 +286,7 @@ int sc_main(int argc, char** argv) {
     fmt::print(stderr, "bench: {}...\n", name);
     fn();
   };
+  section("machine", [&] { append(rows, machine_latencies()); });
   section("SystemC timed-event rate", [&] { append(rows, systemc_event_rate()); });
   section("default scenario", [&] { append(rows, default_scenario(mlasim)); });
   section("inference steps", [&] {
