@@ -256,8 +256,8 @@ std::vector<Row> inference_steps(const std::string& mlasim) {
             "max-min an extrapolated 900 CPU-s)");
     skipped("decode_2048gpu_flow",
             "its 4-layer version alone takes about 125 s and 3.5 GB (1.35 M flows per "
-            "all-to-all, refilled every rate quantum); building the full step's op graphs takes "
-            "~39 CPU-s (router) and 2.5 GB peak, 1.1 GB of it the shared all-to-all matrices");
+            "all-to-all, refilled every rate quantum) and building its op graphs ~39 CPU-s; the "
+            "full step had not finished after 65 min, holding 17 GB and still growing");
   }
   fs::remove_all(out);
   return rows;
