@@ -16,6 +16,7 @@
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <numeric>
 #include <random>
 #include <string>
 #include <vector>
@@ -97,8 +98,7 @@ double chase_ns(size_t bytes, uint64_t steps) {
   };
   std::vector<Line> lines(n);
   std::vector<uint32_t> order(n);
-  for (size_t i = 0; i < n; ++i)
-    order[i] = static_cast<uint32_t>(i);
+  std::iota(order.begin(), order.end(), 0U);
   std::mt19937_64 rng(1);
   std::shuffle(order.begin(), order.end(), rng);
   for (size_t i = 0; i < n; ++i)
