@@ -185,6 +185,7 @@ Simulation::Simulation(const ConfigNode& root, const Components& comps, LogLevel
 
   // Network fidelity: a packet or flow fabric when every NIC/switch model supports one.
   s.fabric = make_fabric(network_params, s.nodes, ctx_);
+  if (s.fabric) s.fabric->set_gpus_per_node(s.cluster.gpus_per_node);
   s.faults_before_run = faults_before_run(network_params.faults);
   if (s.fabric) {
     for (const std::string& what : s.faults_before_run)
@@ -574,11 +575,11 @@ WorkloadRun Simulation::workload_run() const {
 }
 
 nlohmann::ordered_json Simulation::timeline() const {
-  return chrome_timeline(impl_->gpus, impl_->fabric.get(), impl_->cluster.gpus_per_node);
+  return chrome_timeline(impl_->gpus, impl_->fabric.get());
 }
 
 std::string Simulation::timeline_text() const {
-  return chrome_timeline_text(impl_->gpus, impl_->fabric.get(), impl_->cluster.gpus_per_node);
+  return chrome_timeline_text(impl_->gpus, impl_->fabric.get());
 }
 
 }  // namespace mlasim

@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
 
@@ -15,6 +17,68 @@ void Histogram::sample(double v) {
   ++n_;
   sum_ += v;
   if (v > max_) max_ = v;
+}
+
+// A positive double's bits, read as an integer, grow with its value: the top bits (exponent
+// and the first kSubBits of the mantissa) number its logarithmic bin.
+namespace {
+constexpr int kBinShift = 52 - LogHistogram::kSubBits;
+uint64_t bin_of(double v) {
+  return std::bit_cast<uint64_t>(v) >> kBinShift;
+}
+double bin_edge(uint64_t bin) {
+  return std::bit_cast<double>(bin << kBinShift);
+}
+}  // namespace
+
+void LogHistogram::sample(double v) {
+  if (!(v > 0)) v = 0;
+  if (n_ == 0 || v < min_) min_ = v;
+  if (n_ == 0 || v > max_) max_ = v;
+  ++n_;
+  if (v == 0) {
+    ++zeros_;
+    return;
+  }
+  const uint64_t b = bin_of(v);
+  if (counts_.empty()) {
+    first_ = b;
+    counts_.assign(1, 0);
+  } else if (b < first_) {
+    // Grown by at least its size (to the front as to the back), so a run of new minima costs
+    // amortised constant time.
+    const uint64_t grow = std::max<uint64_t>(first_ - b, counts_.size());
+    const uint64_t start = first_ > grow ? first_ - grow : 0;
+    counts_.insert(counts_.begin(), first_ - start, 0);
+    first_ = start;
+  } else if (b - first_ >= counts_.size()) {
+    counts_.resize(std::max<uint64_t>(b - first_ + 1, 2 * counts_.size()), 0);
+  }
+  ++counts_[b - first_];
+}
+
+double LogHistogram::order_statistic(uint64_t k) const {
+  if (k == 0) return min_;
+  if (k + 1 >= n_) return max_;
+  if (k < zeros_) return 0;
+  uint64_t seen = zeros_;
+  for (size_t i = 0; i < counts_.size(); ++i) {
+    seen += counts_[i];
+    if (k < seen) {
+      const double mid = 0.5 * (bin_edge(first_ + i) + bin_edge(first_ + i + 1));
+      return std::clamp(mid, min_, max_);
+    }
+  }
+  return max_;
+}
+
+double LogHistogram::quantile(double p) const {
+  if (n_ == 0) return 0.0;
+  const double pos = std::clamp(p, 0.0, 1.0) * static_cast<double>(n_ - 1);
+  const auto lo = static_cast<uint64_t>(pos);
+  const double a = order_statistic(lo);
+  const double b = lo + 1 < n_ ? order_statistic(lo + 1) : a;
+  return a + (b - a) * (pos - static_cast<double>(lo));
 }
 
 void TimeWeighted::set(double level, Time now) {

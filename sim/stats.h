@@ -36,6 +36,32 @@ class Histogram {
   double max_ = 0;
 };
 
+// Samples of a non-negative quantity in logarithmic bins, 2^kSubBits of them per power of two
+// (each bin's width at most 2^-kSubBits of its lower edge): quantiles to within half a bin
+// (relative error at most 2^-(kSubBits + 1), about 0.012%) in memory that grows with the range
+// of the samples (32 KiB per power of two spanned), not with their number. Count, minimum and
+// maximum are exact. Same samples in any order give the same figures.
+class LogHistogram {
+ public:
+  static constexpr int kSubBits = 12;
+  void sample(double v);  // v <= 0 (and NaN) counts as 0
+  uint64_t count() const { return n_; }
+  double min() const { return n_ ? min_ : 0.0; }
+  double max() const { return n_ ? max_ : 0.0; }
+  // The p-quantile as an exact sample list would give it (interpolated between the order
+  // statistics at p (count - 1)), each order statistic taken as its bin's midpoint within
+  // [min, max]; the minimum and maximum themselves are exact. 0 with no samples.
+  double quantile(double p) const;
+
+ private:
+  double order_statistic(uint64_t k) const;  // k-th smallest, from 0
+  std::vector<uint64_t> counts_;             // bins first_ .. first_ + counts_.size() - 1
+  uint64_t first_ = 0;
+  uint64_t zeros_ = 0;  // samples at 0
+  uint64_t n_ = 0;
+  double min_ = 0, max_ = 0;
+};
+
 // Time-weighted average of a level (queue occupancy, busy units) over simulated time.
 class TimeWeighted {
  public:

@@ -23,32 +23,6 @@ namespace {
 
 constexpr int kNicThread = 2, kNvlinkThread = 3;
 
-struct Busy {
-  int64_t start, end;
-  uint64_t messages, bytes;
-};
-
-// Adds the [start, end) interval `b` to `out`, disjoint busy slices in start order, given that
-// no interval added before started later.
-void add_sorted(std::vector<Busy>& out, const Busy& b) {
-  if (!out.empty() && b.start <= out.back().end) {
-    out.back().end = std::max(out.back().end, b.end);
-    out.back().messages += b.messages;
-    out.back().bytes += b.bytes;
-  } else {
-    out.push_back(b);
-  }
-}
-
-// Merges [start, end) message intervals into disjoint busy slices.
-std::vector<Busy> merge(std::vector<Busy> v) {
-  std::sort(v.begin(), v.end(), [](const Busy& a, const Busy& b) { return a.start < b.start; });
-  std::vector<Busy> out;
-  for (const Busy& b : v)
-    add_sorted(out, b);
-  return out;
-}
-
 // Lanes of one GPU's op slices: ops of one thread (compute, communication) may run at once, and a
 // trace viewer nests slices of one track only when one contains the other. Each slice goes to the
 // first lane of its thread free at its start (slices taken by start time, ties in timeline
@@ -150,34 +124,7 @@ class TraceWriter {
 
 }  // namespace
 
-std::string chrome_timeline_text(const std::vector<GpuBase*>& gpus, const Fabric* fabric,
-                                 int gpus_per_node) {
-  const size_t n = gpus.size();
-  // Messages by source GPU and kind of path.
-  // Messages are recorded as they are injected, so in order of their start: each is merged
-  // into its list's slices as it comes (millions of messages, a few thousand slices). Should
-  // the records ever be out of order, every interval is kept and sorted first.
-  std::vector<std::vector<Busy>> nic(n), nvlink(n);
-  if (fabric) {
-    bool in_order = true;
-    int64_t last = std::numeric_limits<int64_t>::min();
-    for (const MessageRecord& m : fabric->messages()) {
-      in_order = in_order && m.injected_ps >= last;
-      last = m.injected_ps;
-    }
-    for (const MessageRecord& m : fabric->messages()) {
-      if (m.src < 0 || static_cast<size_t>(m.src) >= n || m.completed_ps < 0) continue;
-      const bool same_node =
-          gpus_per_node > 0 && m.dst >= 0 && m.src / gpus_per_node == m.dst / gpus_per_node;
-      std::vector<Busy>& list = (same_node ? nvlink : nic)[m.src];
-      const Busy b{m.injected_ps, m.completed_ps, 1, m.bytes};
-      if (in_order) {
-        add_sorted(list, b);
-      } else {
-        list.push_back(b);
-      }
-    }
-  }
+std::string chrome_timeline_text(const std::vector<GpuBase*>& gpus, const Fabric* fabric) {
   std::string out;
   TraceWriter w(out);
   bool first_event = true;
@@ -253,9 +200,9 @@ std::string chrome_timeline_text(const std::vector<GpuBase*>& gpus, const Fabric
       w.raw("}");
     }
     for (int tid : {kNicThread, kNvlinkThread}) {
-      auto& list = tid == kNicThread ? nic : nvlink;
-      if (static_cast<size_t>(pid) >= list.size()) continue;
-      for (const Busy& b : merge(std::move(list[pid]))) {
+      if (!fabric) break;
+      // Merged by the fabric as messages were delivered (bounded memory at any scale).
+      for (const BusySlice& b : fabric->message_log().busy(pid, tid == kNvlinkThread)) {
         complete(tid == kNicThread ? "nic busy" : "nvlink busy", "network", pid, int64_t{tid},
                  static_cast<double>(b.start) * 1e-6, static_cast<double>(b.end - b.start) * 1e-6);
         w.key("args");
@@ -272,9 +219,8 @@ std::string chrome_timeline_text(const std::vector<GpuBase*>& gpus, const Fabric
   return out;
 }
 
-nlohmann::ordered_json chrome_timeline(const std::vector<GpuBase*>& gpus, const Fabric* fabric,
-                                       int gpus_per_node) {
-  return nlohmann::ordered_json::parse(chrome_timeline_text(gpus, fabric, gpus_per_node));
+nlohmann::ordered_json chrome_timeline(const std::vector<GpuBase*>& gpus, const Fabric* fabric) {
+  return nlohmann::ordered_json::parse(chrome_timeline_text(gpus, fabric));
 }
 
 }  // namespace mlasim

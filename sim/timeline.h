@@ -15,11 +15,10 @@ namespace mlasim {
 class GpuBase;
 class Fabric;
 
-nlohmann::ordered_json chrome_timeline(const std::vector<GpuBase*>& gpus, const Fabric* fabric,
-                                       int gpus_per_node);
+// Network threads show the fabric's busy slices, split by Fabric::set_gpus_per_node.
+nlohmann::ordered_json chrome_timeline(const std::vector<GpuBase*>& gpus, const Fabric* fabric);
 // The same document as JSON text, exactly what chrome_timeline(...).dump() gives, written
 // without building the tree (what timeline.json is written from).
-std::string chrome_timeline_text(const std::vector<GpuBase*>& gpus, const Fabric* fabric,
-                                 int gpus_per_node);
+std::string chrome_timeline_text(const std::vector<GpuBase*>& gpus, const Fabric* fabric);
 
 }  // namespace mlasim

@@ -81,7 +81,7 @@ std::vector<double> TimeSeries::coarsened(int64_t width) const {
 }
 
 Fabric::Fabric(const sc_core::sc_module_name& name, SimContext& ctx, const NetworkParams& params)
-    : sc_core::sc_module(name), ctx_(ctx), params_(params) {
+    : sc_core::sc_module(name), ctx_(ctx), params_(params), log_(params.report.max_message_rows) {
   SC_HAS_PROCESS(Fabric);
   SC_METHOD(fire);
   sensitive << wake_;
@@ -260,18 +260,11 @@ int64_t Fabric::ideal_ps(const std::vector<uint32_t>& path, uint64_t bytes, bool
 }
 
 uint32_t Fabric::open_message(const Message& msg, int64_t ideal, uint64_t* qp_seq) {
-  MessageRecord r;
-  r.id = msg.id;
-  r.src = msg.src;
-  r.dst = msg.dst;
-  r.bytes = msg.bytes.count();
-  r.injected_ps = now_ps();
-  r.ideal_ps = ideal;
-  records_.push_back(r);
+  const uint32_t slot = log_.open(msg, now_ps(), ideal);
   ++messages_injected;
-  bytes_injected += r.bytes;
+  bytes_injected += msg.bytes.count();
   *qp_seq = queue_pair(msg.src, msg.dst).posted++;
-  return static_cast<uint32_t>(records_.size() - 1);
+  return slot;
 }
 
 Fabric::QueuePair& Fabric::queue_pair(int32_t src, int32_t dst) {
@@ -310,7 +303,7 @@ void Fabric::complete_message(uint32_t record, uint64_t qp_seq, NetworkNode& at,
 }
 
 void Fabric::deliver_now(uint32_t record, NetworkNode& at, Message&& msg, int in_port) {
-  records_[record].completed_ps = now_ps();
+  log_.close(record, now_ps());
   ++messages_delivered;
   bytes_delivered += msg.bytes.count();
   at.receive(std::move(msg), in_port);

@@ -28,6 +28,7 @@
 
 #include "models/common/event_queue.h"
 #include "models/common/message.h"
+#include "models/common/message_log.h"
 #include "models/common/network_node.h"
 #include "models/common/network_params.h"
 #include "sim/chunked_vector.h"
@@ -152,15 +153,6 @@ struct FabricLink {
   }
 };
 
-struct MessageRecord {
-  uint64_t id = 0;
-  int32_t src = -1, dst = -1;
-  uint64_t bytes = 0;
-  int64_t injected_ps = 0;
-  int64_t completed_ps = -1;  // -1: not delivered
-  int64_t ideal_ps = 0;       // base latency + bytes / bottleneck payload rate
-};
-
 class Fabric : public sc_core::sc_module {
  public:
   Fabric(const sc_core::sc_module_name& name, SimContext& ctx, const NetworkParams& params);
@@ -217,8 +209,12 @@ class Fabric : public sc_core::sc_module {
   virtual const char* fidelity_name() const = 0;
 
   const std::deque<FabricLink>& links() const { return links_; }
-  // Every message opened so far, in injection order.
-  const ChunkedVector<MessageRecord>& messages() const { return records_; }
+  // The first network.report.max_message_rows messages opened, in injection order.
+  const ChunkedVector<MessageRecord>& messages() const { return log_.rows(); }
+  // Every message's completion figures and busy slices (bounded memory).
+  const MessageLog& message_log() const { return log_; }
+  // Busy slices tell messages within a node of this many GPUs from the others (timeline).
+  void set_gpus_per_node(int gpus_per_node) { log_.set_gpus_per_node(gpus_per_node); }
   const NetworkParams& params() const { return params_; }
   NetworkNode& node(uint32_t i) const { return *nodes_[i]; }
   size_t num_nodes() const { return nodes_.size(); }
@@ -341,7 +337,7 @@ class Fabric : public sc_core::sc_module {
   std::vector<std::vector<uint32_t>> out_links_;  // [node][port] -> link id
   std::deque<FabricLink> links_;                  // deque: stats registrations point into it
   std::vector<FabricLink*> link_ptr_;             // the same, indexed without deque arithmetic
-  ChunkedVector<MessageRecord> records_;
+  MessageLog log_;
   std::vector<FaultAction> fault_actions_;
   std::vector<FaultRecord> fault_log_;
   RerouteHook reroute_hook_;

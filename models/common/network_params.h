@@ -198,7 +198,9 @@ struct NetworkReportParams {
     v("timeseries_max_links", timeseries_max_links, "count",
       "time series are kept only when the network has at most this many link directions");
     v("hotspots", hotspots, "count", "links listed as hot spots (most credit-stall time)");
-    v("max_message_rows", max_message_rows, "count", "most rows written to messages.csv");
+    v("max_message_rows", max_message_rows, "count",
+      "messages kept in full, the first injected: the rows of messages.csv (every message "
+      "counts in the FCT figures)");
   }
   void validate(const ParamCheck& c) const {
     c.require(bin.ps() > 0, "bin", "must be > 0");

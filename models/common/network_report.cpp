@@ -101,26 +101,15 @@ void add_network_summary(const Fabric& f, Time end, nlohmann::ordered_json& j) {
           : 0.0;
   j["credit_stall_us"] = static_cast<double>(all.stall_ps) * 1e-6;
 
-  std::vector<double> fct, slowdown;
-  fct.reserve(f.messages().size());
-  slowdown.reserve(f.messages().size());
-  int64_t first = -1, last = -1;
-  for (const auto& r : f.messages()) {
-    if (r.completed_ps < 0) continue;
-    const double t = static_cast<double>(r.completed_ps - r.injected_ps);
-    fct.push_back(t * 1e-6);
-    slowdown.push_back(r.ideal_ps > 0 ? t / static_cast<double>(r.ideal_ps) : 1.0);
-    first = first < 0 ? r.injected_ps : std::min(first, r.injected_ps);
-    last = std::max(last, r.completed_ps);
-  }
-  j["fct_min_us"] = fct.empty() ? 0.0 : *std::min_element(fct.begin(), fct.end());
-  j["fct_p50_us"] = quantile_in_place(fct, 0.5);
-  j["fct_p99_us"] = quantile_in_place(fct, 0.99);
-  j["fct_max_us"] = fct.empty() ? 0.0 : *std::max_element(fct.begin(), fct.end());
-  j["p50_fct_slowdown"] = quantile_in_place(slowdown, 0.5);
-  j["p99_fct_slowdown"] = quantile_in_place(slowdown, 0.99);
-  j["max_fct_slowdown"] =
-      slowdown.empty() ? 0.0 : *std::max_element(slowdown.begin(), slowdown.end());
+  const MessageLog& log = f.message_log();
+  j["fct_min_us"] = log.fct_us().min();
+  j["fct_p50_us"] = log.fct_us().quantile(0.5);
+  j["fct_p99_us"] = log.fct_us().quantile(0.99);
+  j["fct_max_us"] = log.fct_us().max();
+  j["p50_fct_slowdown"] = log.slowdown().quantile(0.5);
+  j["p99_fct_slowdown"] = log.slowdown().quantile(0.99);
+  j["max_fct_slowdown"] = log.slowdown().max();
+  const int64_t first = log.first_injected_ps(), last = log.last_delivered_ps();
   j["network_end_us"] = last >= 0 ? static_cast<double>(last) * 1e-6 : 0.0;
   j["net_goodput_bytes_per_s"] =
       last > first && first >= 0
