@@ -97,7 +97,7 @@ PacketNodeTraits gpu_port_traits(const GpuPortParams& p) {
 
 struct Simulation::Impl {
   ClusterGraph cluster;
-  Workload workload;
+  Workload workload;  // until the GPUs take their programs
   std::vector<std::unique_ptr<MemoryModel>> memories;
   std::vector<std::unique_ptr<NetworkNode>> nodes;  // by vertex
   std::vector<GpuBase*> gpus;                       // by rank
@@ -263,8 +263,10 @@ Simulation::Simulation(const ConfigNode& root, const Components& comps, LogLevel
   }
   if (!network_params.faults.events.empty()) schedule_faults(network_params, routing_params);
 
+  // The GPUs own the op graphs from here on (one copy: at 2,048 GPUs they take gigabytes).
   for (size_t r = 0; r < s.gpus.size(); ++r)
-    s.gpus[r]->load_program(s.workload.ranks[r]);
+    s.gpus[r]->load_program(std::move(s.workload.ranks[r]));
+  s.workload = Workload{};
 }
 
 void Simulation::schedule_faults(const NetworkParams& network, const RoutingParams& routing) {
@@ -354,7 +356,7 @@ void Simulation::run(const RunControl& control) {
   }
   size_t unfinished = 0;
   for (const GpuBase* g : impl_->gpus) {
-    for (size_t i = 0; i < impl_->workload.ranks[g->rank()].ops.size(); ++i)
+    for (size_t i = 0; i < g->program().ops.size(); ++i)
       unfinished += g->op_done(i) ? 0 : 1;
   }
   if (covered >= params_.sim.max_time) {
@@ -418,11 +420,18 @@ std::string Simulation::diagnose_stall() const {
   // Which ops wait on what: the GPUs' own account, made precise from the op graphs where they
   // can be (named dependencies, the peer's matching send), a wait-for cycle if there is one,
   // then the network's (packets in flight, links out of credits).
-  const size_t ranks = impl_->workload.ranks.size();
+  // The op graphs, as the GPUs hold them.
+  Workload workload;
+  for (const GpuBase* g : impl_->gpus) {
+    const auto r = static_cast<size_t>(g->rank());
+    if (workload.ranks.size() <= r) workload.ranks.resize(r + 1);
+    workload.ranks[r] = g->program();
+  }
+  const size_t ranks = workload.ranks.size();
   std::vector<std::vector<bool>> done(ranks), started(ranks);
   std::vector<std::vector<int64_t>> ahead(ranks);
   for (const GpuBase* g : impl_->gpus) {
-    const size_t n = impl_->workload.ranks[g->rank()].ops.size();
+    const size_t n = g->program().ops.size();
     auto& d = done[g->rank()];
     d.resize(n);
     started[g->rank()].resize(n);
@@ -433,7 +442,7 @@ std::string Simulation::diagnose_stall() const {
       if (auto a = g->stream_ahead(static_cast<uint32_t>(i))) ahead[g->rank()][i] = *a;
     }
   }
-  const StallAnalysis analysis(impl_->workload, done, started, ahead);
+  const StallAnalysis analysis(workload, done, started, ahead);
   std::vector<std::string> lines;
   if (auto cycle = analysis.find_cycle(); !cycle.empty()) {
     lines.push_back(analysis.cycle_line(cycle));
@@ -567,8 +576,9 @@ WorkloadRun Simulation::workload_run() const {
   const std::vector<GpuBase*>* gpus = &s.gpus;
   run.spans = [gpus](int rank) {
     std::vector<OpSpan> out;
-    for (const TimelineEvent& e : (*gpus)[static_cast<size_t>(rank)]->timeline())
-      out.push_back(OpSpan{&e.name, e.thread == 0, e.start, e.end});
+    const GpuBase& g = *(*gpus)[static_cast<size_t>(rank)];
+    for (const TimelineEvent& e : g.timeline())
+      out.push_back(OpSpan{&g.program().ops[e.op].name, e.thread == 0, e.start, e.end});
     return out;
   };
   return run;

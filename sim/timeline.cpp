@@ -196,7 +196,9 @@ std::string chrome_timeline_text(const std::vector<GpuBase*>& gpus, const Fabric
       thread_name(pid, static_cast<int>(tid), name.c_str());
     for (size_t i = 0; i < events.size(); ++i) {
       const TimelineEvent& e = events[i];
-      complete(e.name, e.category, pid, lanes.tid[i], e.start.to_us(), (e.end - e.start).to_us());
+      const Op& op = g->program().ops[e.op];
+      complete(op.name, op_kind_name(op.payload), pid, lanes.tid[i], e.start.to_us(),
+               (e.end - e.start).to_us());
       w.raw("}");
     }
     for (int tid : {kNicThread, kNvlinkThread}) {

@@ -115,8 +115,7 @@ void GpuBase::try_start_stream(int32_t stream) {
 void GpuBase::complete(uint32_t id) {
   const Op& op = program_.ops[id];
   const bool compute = is_compute(op.payload);
-  timeline_.push_back(TimelineEvent{op.name, std::string(op_kind_name(op.payload)), compute ? 0 : 1,
-                                    started_[id], sim_now()});
+  timeline_.push_back(TimelineEvent{id, compute ? 0 : 1, started_[id], sim_now()});
   done_[id] = true;
   ++completed_;
   finish_time_ = sim_now();

@@ -25,10 +25,11 @@
 
 namespace mlasim {
 
+// One finished op (its name and kind are the program's: a step of a large cluster finishes
+// hundreds of millions of ops, so none of their text is copied).
 struct TimelineEvent {
-  std::string name;
-  std::string category;  // "compute", "send", "recv"
-  int thread = 0;        // 0 compute, 1 communication
+  uint32_t op = 0;  // index in the GPU's program
+  int thread = 0;   // 0 compute, 1 communication
   Time start, end;
 };
 
@@ -38,6 +39,7 @@ class GpuBase : public NetworkNode {
 
   int rank() const { return rank_; }
   void load_program(RankProgram program);
+  const RankProgram& program() const { return program_; }
   void start();  // called once at time 0 after elaboration
   bool finished() const { return completed_ == program_.ops.size(); }
   Time finish_time() const { return finish_time_; }
