@@ -102,9 +102,10 @@ int do_run(const RunOptions& o, const GlobalOptions& g, const std::vector<std::s
   write_file_atomic(out / "config.resolved.yaml", sim.resolved_config().to_yaml());
   write_file_atomic(out / "stats.json", sim.context().stats.to_json().dump(1) + "\n");
   write_file_atomic(out / "stats.csv", csv.str());
-  std::string timeline = sim.timeline_text();
-  timeline += '\n';
-  write_file_atomic(out / "timeline.json", timeline);
+  write_file_atomic(out / "timeline.json", [&](const AtomicSink& put) {
+    sim.write_timeline(put);
+    put("\n");
+  });
   sim.write_extra_results(out);
 
   // run.json says when the run finished: written once every other result is in place.

@@ -592,4 +592,8 @@ std::string Simulation::timeline_text() const {
   return chrome_timeline_text(impl_->gpus, impl_->fabric.get());
 }
 
+void Simulation::write_timeline(const std::function<void(std::string_view)>& put) const {
+  write_chrome_timeline(impl_->gpus, impl_->fabric.get(), put);
+}
+
 }  // namespace mlasim

@@ -9,8 +9,10 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sim/builtin_components.h"
@@ -46,6 +48,8 @@ class Simulation {
   nlohmann::ordered_json summary() const;
   nlohmann::ordered_json timeline() const;
   std::string timeline_text() const;  // timeline().dump(), without building the tree
+  // The same text in parts of a few MB (timeline.json; never held whole).
+  void write_timeline(const std::function<void(std::string_view)>& put) const;
   // The packet- or flow-level network engine; null with placeholder links.
   Fabric* fabric() const;
   // Result files besides summary, stats and timeline (network: links.csv, messages.csv...).

@@ -7,7 +7,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace mlasim {
@@ -20,5 +22,8 @@ nlohmann::ordered_json chrome_timeline(const std::vector<GpuBase*>& gpus, const 
 // The same document as JSON text, exactly what chrome_timeline(...).dump() gives, written
 // without building the tree (what timeline.json is written from).
 std::string chrome_timeline_text(const std::vector<GpuBase*>& gpus, const Fabric* fabric);
+// The same text handed to `put` in parts of a few MB (what timeline.json is written from).
+void write_chrome_timeline(const std::vector<GpuBase*>& gpus, const Fabric* fabric,
+                           const std::function<void(std::string_view)>& put);
 
 }  // namespace mlasim
