@@ -42,8 +42,8 @@ uint32_t MessageLog::open(const Message& msg, int64_t now_ps, int64_t ideal_ps) 
     rows_.push_back(r);
   }
   if (msg.src >= 0) {
-    const bool same_node = gpus_per_node_ > 0 && msg.dst >= 0 &&
-                           msg.src / gpus_per_node_ == msg.dst / gpus_per_node_;
+    const bool same_node =
+        gpus_per_node_ > 0 && msg.dst >= 0 && msg.src / gpus_per_node_ == msg.dst / gpus_per_node_;
     const size_t t = 2 * static_cast<size_t>(msg.src) + (same_node ? 1 : 0);
     if (tracks_.size() <= t) tracks_.resize(t + 1);
     Track& track = tracks_[t];
