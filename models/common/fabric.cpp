@@ -278,17 +278,17 @@ Fabric::QueuePair& Fabric::queue_pair(int32_t src, int32_t dst) {
   return row[j];
 }
 
-void Fabric::complete_message(uint32_t record, uint64_t qp_seq, NetworkNode& at, Message&& msg,
+void Fabric::complete_message(uint32_t log_slot, uint64_t qp_seq, NetworkNode& at, Message&& msg,
                               int in_port) {
   const int32_t src = msg.src, dst = msg.dst;
   QueuePair& qp = queue_pair(src, dst);
   if (params_.in_order && qp_seq != qp.completed) {
     if (!qp.held) qp.held = std::make_unique<std::unordered_map<uint64_t, HeldDelivery>>();
-    qp.held->emplace(qp_seq, HeldDelivery{record, &at, std::move(msg), in_port});
+    qp.held->emplace(qp_seq, HeldDelivery{log_slot, &at, std::move(msg), in_port});
     return;
   }
   ++qp.completed;
-  deliver_now(record, at, std::move(msg), in_port);
+  deliver_now(log_slot, at, std::move(msg), in_port);
   while (true) {
     // Delivering may open messages and grow the rows: look the pair up again.
     QueuePair& q = queue_pair(src, dst);
@@ -298,12 +298,12 @@ void Fabric::complete_message(uint32_t record, uint64_t qp_seq, NetworkNode& at,
     HeldDelivery h = std::move(it->second);
     q.held->erase(it);
     ++q.completed;
-    deliver_now(h.record, *h.at, std::move(h.msg), h.in_port);
+    deliver_now(h.log_slot, *h.at, std::move(h.msg), h.in_port);
   }
 }
 
-void Fabric::deliver_now(uint32_t record, NetworkNode& at, Message&& msg, int in_port) {
-  log_.close(record, now_ps());
+void Fabric::deliver_now(uint32_t log_slot, NetworkNode& at, Message&& msg, int in_port) {
+  log_.close(log_slot, now_ps());
   ++messages_delivered;
   bytes_delivered += msg.bytes.count();
   at.receive(std::move(msg), in_port);

@@ -305,11 +305,12 @@ class Fabric : public sc_core::sc_module {
   // issue latency when SMs issue it.
   int64_t setup_ps(uint32_t link, bool sm_issued = true) const;
 
-  // Registers a new message: its record index, and its sequence number on its queue pair.
+  // Registers a new message: its MessageLog slot (held while it is in flight), and its sequence
+  // number on its queue pair.
   uint32_t open_message(const Message& msg, int64_t ideal_ps, uint64_t* qp_seq);
   // The message's last byte has arrived at node `at` through `in_port`: delivers it (holding
   // it back while earlier messages of its queue pair are incomplete when in_order is set).
-  void complete_message(uint32_t record, uint64_t qp_seq, NetworkNode& at, Message&& msg,
+  void complete_message(uint32_t log_slot, uint64_t qp_seq, NetworkNode& at, Message&& msg,
                         int in_port);
 
   // Adds a serialisation interval and a buffer residency to a link's statistics.
@@ -348,7 +349,7 @@ class Fabric : public sc_core::sc_module {
 
  private:
   struct HeldDelivery {
-    uint32_t record;
+    uint32_t log_slot;
     NetworkNode* at;
     Message msg;
     int in_port;
@@ -366,7 +367,7 @@ class Fabric : public sc_core::sc_module {
   static double process_cpu_s();
   void fire();
   void arm();
-  void deliver_now(uint32_t record, NetworkNode& at, Message&& msg, int in_port);
+  void deliver_now(uint32_t log_slot, NetworkNode& at, Message&& msg, int in_port);
 
   sc_core::sc_event wake_;
   FabricEventQueue queue_;  // pending events by time

@@ -98,7 +98,7 @@ void FlowFabric::inject(NetworkNode& at, Message msg, std::function<void()> on_s
   const uint64_t bytes = msg.bytes.count();
   const int64_t now = now_ps();
   const int64_t setup = setup_ps(path.front(), msg.sm_issued);
-  f.record = open_message(msg, ideal_ps(setup, facts, bytes), &f.qp_seq);
+  f.log_slot = open_message(msg, ideal_ps(setup, facts, bytes), &f.qp_seq);
   fluid_[id].remaining = static_cast<double>(bytes);
   fluid_[id].tolerance = 1e-6 * std::max(1.0, static_cast<double>(bytes));
   f.in_port = static_cast<uint32_t>(links_[path.back()].to_port);
@@ -156,7 +156,7 @@ void FlowFabric::dispatch(uint8_t kind, uint32_t a, uint32_t b) {
             params_.report.bin.ps(), params_.report.max_bins);
       }
       Message msg = std::move(f.msg);
-      const uint32_t record = f.record;
+      const uint32_t log_slot = f.log_slot;
       const uint64_t qp_seq = f.qp_seq;
       const int in_port = static_cast<int>(f.in_port);
       NetworkNode& dst = *nodes_[f.dst_node];
@@ -166,7 +166,7 @@ void FlowFabric::dispatch(uint8_t kind, uint32_t a, uint32_t b) {
         free_flows_.push_back(a);
       }
       --undelivered_;
-      complete_message(record, qp_seq, dst, std::move(msg), in_port);
+      complete_message(log_slot, qp_seq, dst, std::move(msg), in_port);
       break;
     }
     default:

@@ -75,7 +75,7 @@ class FlowFabric : public Fabric {
     std::vector<uint32_t> slot;  // only for a path too long for Hot::hop (see slots_of)
     int64_t tail_ps = 0;         // fluid end to delivery
     int64_t start_ps = 0;        // when the fluid transfer began
-    uint32_t record = 0;
+    uint32_t log_slot = 0;       // in the MessageLog, while in flight
     uint64_t qp_seq = 0;
     uint32_t in_port = -1;
     uint32_t dst_node = 0;        // where the path ends

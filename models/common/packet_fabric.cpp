@@ -87,7 +87,7 @@ void PacketFabric::inject(NetworkNode& at, Message msg, std::function<void()> on
   h.packets = static_cast<uint32_t>(h.unsent == 0 ? 1 : (h.unsent + mtu_ - 1) / mtu_);
   if (undelivered_.size() < msgs_.size()) undelivered_.resize(msgs_.size());
   undelivered_[m] = h.packets;
-  s.record = open_message(msg, ideal, &s.qp_seq);
+  s.log_slot = open_message(msg, ideal, &s.qp_seq);
   h.ready = now_ps() + setup_ps(link, msg.sm_issued);
   s.refs = 2;
   s.in_source = true;
@@ -448,12 +448,12 @@ void PacketFabric::dispatch_other(uint8_t kind, uint32_t a) {
   if (kind == kDeliver) {
     MsgState& s = msgs_[a];
     Message msg = s.msg;
-    const uint32_t record = s.record;
+    const uint32_t log_slot = s.log_slot;
     const uint64_t qp_seq = s.qp_seq;
     const int in_port = static_cast<int>(s.last_in_port);
     NetworkNode& node = *nodes_[links_[s.path.back()].to];
     unref(a);
-    complete_message(record, qp_seq, node, std::move(msg), in_port);
+    complete_message(log_slot, qp_seq, node, std::move(msg), in_port);
   } else if (kind == kTimeout) {
     on_timeout(a);
   } else if (kind == kFault) {

@@ -144,8 +144,8 @@ class PacketFabric final : public Fabric {
   struct MsgState {
     Message msg;
     std::function<void()> on_sent;
-    uint32_t record = 0;
-    uint32_t refs = 0;  // released when sent and delivered
+    uint32_t log_slot = 0;  // in the MessageLog, while in flight
+    uint32_t refs = 0;      // released when sent and delivered
     uint64_t qp_seq = 0;
     uint32_t last_in_port = 0;
     // Reliability (faults only): lost sequence numbers awaiting the timer, packets to resend
