@@ -63,23 +63,6 @@ std::vector<const FabricLink*> hotspots(const Fabric& f, size_t n) {
 
 }  // namespace
 
-double quantile(std::vector<double> v, double p) {
-  return quantile_in_place(v, p);
-}
-
-double quantile_in_place(std::vector<double>& v, double p) {
-  if (v.empty()) return 0.0;
-  // The two order statistics a full sort would put at lo and hi, in linear time.
-  const double pos = p * static_cast<double>(v.size() - 1);
-  const auto lo = static_cast<size_t>(pos);
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(lo), v.end());
-  const double a = v[lo];
-  const double b = lo + 1 < v.size()
-                       ? *std::min_element(v.begin() + static_cast<std::ptrdiff_t>(lo) + 1, v.end())
-                       : a;
-  return a + (b - a) * (pos - static_cast<double>(lo));
-}
-
 void add_network_summary(const Fabric& f, Time end, nlohmann::ordered_json& j) {
   j["network_fidelity"] = f.fidelity_name();
   j["packet_hops"] = f.packet_hops;

@@ -22,9 +22,4 @@ namespace mlasim {
 void add_network_summary(const Fabric& fabric, Time end, nlohmann::ordered_json& summary);
 void write_network_results(const Fabric& fabric, Time end, const std::filesystem::path& dir);
 
-// p-quantile (0..1) of `v` by linear interpolation between order statistics; 0 when empty.
-double quantile(std::vector<double> v, double p);
-// The same, reordering `v` (linear time rather than a sort; the value is identical).
-double quantile_in_place(std::vector<double>& v, double p);
-
 }  // namespace mlasim

@@ -15,7 +15,6 @@
 
 #include "models/common/message.h"
 #include "models/common/message_log.h"
-#include "models/common/network_report.h"
 #include "sim/stats.h"
 #include "tests/network/network_test_util.h"
 
@@ -26,6 +25,17 @@ namespace fs = std::filesystem;
 
 // Half a bin of relative error, plus rounding.
 constexpr double kRelTol = 1.0 / (1 << (LogHistogram::kSubBits + 1)) + 1e-12;
+
+// p-quantile (0..1) by the definition: linear interpolation between the order statistics of a
+// sorted copy; 0 when empty.
+double quantile(std::vector<double> v, double p) {
+  if (v.empty()) return 0.0;
+  std::sort(v.begin(), v.end());
+  const double pos = p * static_cast<double>(v.size() - 1);
+  const auto lo = static_cast<size_t>(pos);
+  const size_t hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
+}
 
 void expect_close(double got, double want, const std::string& what) {
   EXPECT_LE(std::abs(got - want), kRelTol * std::abs(want))
