@@ -93,10 +93,10 @@ void WorkerPool::run(const std::function<void(unsigned)>& fn) {
 }
 
 void WorkerPool::for_each(size_t n, const std::function<unsigned(size_t)>& owner,
-                          const std::function<void(size_t)>& fn) {
+                          const std::function<void(size_t, unsigned)>& fn) {
   if (workers_.empty()) {
     for (size_t i = 0; i < n; ++i)
-      fn(i);
+      fn(i, 0);
     return;
   }
   const unsigned nt = threads();
@@ -127,11 +127,11 @@ void WorkerPool::for_each(size_t n, const std::function<unsigned(size_t)>& owner
   run([&](unsigned t) {
     size_t item = 0;
     while (take(t, true, item))
-      fn(item);
+      fn(item, t);
     for (unsigned k = 1; k < nt; ++k) {
       const unsigned u = (t + k) % nt;
       while (take(u, false, item))
-        fn(item);
+        fn(item, t);
     }
   });
 }

@@ -36,12 +36,13 @@ class WorkerPool {
   // are done. An exception thrown by fn is rethrown here (the first one; the other threads
   // still finish).
   void run(const std::function<void(unsigned)>& fn);
-  // Calls fn(i) once for every i in [0, n), returning when all are done. Thread owner(i) runs
-  // item i if it gets there first: each thread runs its own items in order, then takes the
-  // others' unclaimed items from the back, so parts keep their thread (and its cache) while
-  // the load is even, and an uneven call still ends when the work does.
+  // Calls fn(i, t) once for every i in [0, n), t being the thread that runs it, returning when
+  // all are done. Thread owner(i) runs item i if it gets there first: each thread runs its own
+  // items in order, then takes the others' unclaimed items from the back, so parts keep their
+  // thread (and its cache) while the load is even, and an uneven call still ends when the
+  // work does.
   void for_each(size_t n, const std::function<unsigned(size_t)>& owner,
-                const std::function<void(size_t)>& fn);
+                const std::function<void(size_t, unsigned)>& fn);
 
  private:
   void work(unsigned thread);

@@ -22,6 +22,7 @@ HbmEngine::HbmEngine(const HbmParams& params, EventSink& events)
   pc_bound_.assign(n, 0);
   if (params.controller.threads > 1)
     pool_ = std::make_unique<WorkerPool>(params.controller.threads);
+  logs_.resize(pool_ ? pool_->threads() : 1);
 }
 
 uint32_t HbmEngine::allocate_request() {
@@ -34,8 +35,8 @@ uint32_t HbmEngine::allocate_request() {
   return static_cast<uint32_t>(table_.requests.size() - 1);
 }
 
-void HbmEngine::mark_busy(uint32_t pc) {
-  pc_bound_[pc] = pcs_[pc]->next_column_bound();
+void HbmEngine::mark_busy(uint32_t pc, int64_t bound) {
+  pc_bound_[pc] = bound;
   if (!is_busy_[pc]) {
     is_busy_[pc] = 1;
     busy_.push_back(pc);
@@ -48,28 +49,53 @@ unsigned HbmEngine::owner(uint32_t pc) const {
   return static_cast<unsigned>(uint64_t{pc} * pool_->threads() / pcs_.size());
 }
 
-bool HbmEngine::advance_parallel(const std::vector<uint32_t>& pcs, int64_t cycle) {
-  if (!pool_ || pcs.size() < 2) return false;
-  for (uint32_t p : pcs)
-    pcs_[p]->set_logging(true);
-  pool_->for_each(
-      pcs.size(), [&](size_t i) { return owner(pcs[i]); },
-      [&](size_t i) { pcs_[pcs[i]]->advance(cycle); });
-  for (uint32_t p : pcs)
-    pcs_[p]->set_logging(false);
-  return true;
+void HbmEngine::run_steps(size_t n, const std::function<uint32_t(size_t)>& pc_of,
+                          const std::function<uint64_t(HbmPseudoChannel&, size_t)>& step) {
+  for (ThreadLog& l : logs_) {
+    l.steps.clear();
+    l.issued.clear();
+  }
+  // Runs on thread t and writes only logs_[t] and the channel.
+  auto one = [&](size_t i, unsigned t) {
+    ThreadLog& l = logs_[t];
+    HbmPseudoChannel& pc = *pcs_[pc_of(i)];
+    const auto begin = static_cast<uint32_t>(l.issued.size());
+    pc.set_log(&l.issued);
+    const uint64_t count = step(pc, i);
+    pc.set_log(nullptr);
+    l.steps.push_back(StepResult{static_cast<uint32_t>(i), begin,
+                                 static_cast<uint32_t>(l.issued.size()), pc.next_column_bound(),
+                                 count, pc.busy()});
+  };
+  if (pool_) {
+    pool_->for_each(
+        n, [&](size_t i) { return owner(pc_of(i)); }, one);
+  } else {
+    for (size_t i = 0; i < n; ++i)
+      one(i, 0);
+  }
+  where_.resize(n);
+  for (uint32_t t = 0; t < logs_.size(); ++t) {
+    const auto& steps = logs_[t].steps;
+    for (uint32_t k = 0; k < steps.size(); ++k)
+      where_[steps[k].item] = {t, k};
+  }
 }
 
-void HbmEngine::apply_log(uint32_t pc) {
-  auto& log = pcs_[pc]->log();
-  for (const HbmPseudoChannel::Issued& e : log) {
-    HbmRequestState& s = table_.requests[e.req];
-    s.parts[e.part].left -= e.bursts;
-    s.last_done = std::max(s.last_done, e.done);
-    s.remaining -= e.bursts;
-    if (s.remaining == 0) table_.finished.push_back(e.req);
-  }
-  log.clear();
+void HbmEngine::apply(const HbmPseudoChannel::Issued& e) {
+  HbmRequestState& s = table_.requests[e.req];
+  s.parts[e.part].left -= e.bursts;
+  s.last_done = std::max(s.last_done, e.done);
+  s.remaining -= e.bursts;
+  if (s.remaining == 0) table_.finished.push_back(e.req);
+}
+
+void HbmEngine::apply_issued(size_t item) {
+  const auto [t, k] = where_[item];
+  const StepResult& r = logs_[t].steps[k];
+  const auto& issued = logs_[t].issued;
+  for (uint32_t j = r.begin; j < r.end; ++j)
+    apply(issued[j]);
 }
 
 void HbmEngine::push_range(uint64_t id, uint64_t b0, uint64_t b1, bool write, int64_t cycle) {
@@ -119,40 +145,32 @@ void HbmEngine::push_range(uint64_t id, uint64_t b0, uint64_t b1, bool write, in
     }
   }
   // A channel is brought to the present before its share arrives. Channels are independent
-  // here (push() issues nothing), so on the pool each does both, on its owner thread unless
-  // another is idle; the logs are then applied in the serial order, the order of the pieces.
-  auto step = [&](size_t i) {
-    Piece& p = pieces_[i];
-    HbmAddressMap::Cursor c;
-    if (p.spread) {
-      p.count = map_.count_in_pc(p.begin, p.end, p.pc);
-      if (p.count == 0) return;
-      map_.first_in_pc(p.begin, p.end, p.pc, c);
-    } else {
-      c = map_.cursor_at(p.begin, p.end);
-    }
-    pcs_[p.pc]->advance(cycle);
-    pcs_[p.pc]->push(c, static_cast<uint32_t>(id), first_part + static_cast<uint32_t>(i), write,
-                     cycle, p.count);
-  };
-  const bool parallel = pool_ && pieces_.size() > 1;
-  if (parallel) {
-    for (const Piece& p : pieces_)
-      pcs_[p.pc]->set_logging(true);
-    pool_->for_each(
-        pieces_.size(), [&](size_t i) { return owner(pieces_[i].pc); }, step);
-  }
+  // here (push() issues nothing), so each does both in one step; the effects are then applied
+  // in the serial order, the order of the pieces.
+  run_steps(
+      pieces_.size(), [&](size_t i) { return pieces_[i].pc; },
+      [&](HbmPseudoChannel& pc, size_t i) -> uint64_t {
+        const Piece& p = pieces_[i];
+        HbmAddressMap::Cursor c;
+        uint64_t count = p.count;
+        if (p.spread) {
+          count = map_.count_in_pc(p.begin, p.end, p.pc);
+          if (count == 0) return 0;
+          map_.first_in_pc(p.begin, p.end, p.pc, c);
+        } else {
+          c = map_.cursor_at(p.begin, p.end);
+        }
+        pc.advance(cycle);
+        pc.push(c, static_cast<uint32_t>(id), first_part + static_cast<uint32_t>(i), write, cycle,
+                count);
+        return count;
+      });
   for (size_t i = 0; i < pieces_.size(); ++i) {
-    const uint32_t pc = pieces_[i].pc;
-    if (parallel) {
-      pcs_[pc]->set_logging(false);
-    } else {
-      step(i);
-    }
-    if (pieces_[i].count == 0) continue;  // a PC the range does not reach: not advanced
-    table_.requests[id].parts[first_part + i].left = pieces_[i].count;
-    if (parallel) apply_log(pc);
-    mark_busy(pc);
+    const StepResult& r = result(i);
+    if (r.count == 0) continue;  // a PC the range does not reach: not advanced
+    table_.requests[id].parts[first_part + i].left = r.count;
+    apply_issued(i);
+    mark_busy(pieces_[i].pc, r.bound);
   }
 }
 
@@ -234,20 +252,26 @@ void HbmEngine::schedule_wake(int64_t cycle) {
 void HbmEngine::on_wake(int64_t cycle) {
   if (wakes_pending_.erase(cycle) == 0) return;  // superseded
   ++wakes_;
-  const bool parallel = advance_parallel(busy_, cycle);
+  run_steps(
+      busy_.size(), [&](size_t i) { return busy_[i]; },
+      [&](HbmPseudoChannel& pc, size_t) -> uint64_t {
+        pc.advance(cycle);
+        return 0;
+      });
   // The serial order: the loop swaps an idle channel out for the last one.
+  order_.resize(busy_.size());
+  for (uint32_t i = 0; i < order_.size(); ++i)
+    order_[i] = i;
   for (size_t i = 0; i < busy_.size();) {
-    HbmPseudoChannel& pc = *pcs_[busy_[i]];
-    if (parallel) {
-      apply_log(busy_[i]);
-    } else {
-      pc.advance(cycle);
-    }
-    pc_bound_[busy_[i]] = pc.next_column_bound();
-    if (!pc.busy()) {
+    apply_issued(order_[i]);
+    const StepResult& r = result(order_[i]);
+    pc_bound_[busy_[i]] = r.bound;
+    if (!r.busy) {
       is_busy_[busy_[i]] = 0;
       busy_[i] = busy_.back();
       busy_.pop_back();
+      order_[i] = order_.back();
+      order_.pop_back();
     } else {
       ++i;
     }

@@ -12,14 +12,20 @@
 // an arriving request only advances the pseudo-channels it touches.
 //
 // Parallel advance (controller.threads > 1): pseudo-channels are independent between two
-// controller events, so the ones an event advances run on a WorkerPool. What they do to the
-// shared request table is logged per channel and applied in the order the serial loop would
-// have visited them, so completions, their order and every result stay the same.
+// controller events, so the ones an event advances (or a request reaches) run on a WorkerPool,
+// each channel on the same thread from one step to the next. What they do to the shared
+// request table, and the state the engine keeps of them, goes to a per-thread log that the
+// engine applies in the order the serial loop would have visited them, so completions, their
+// order and every result stay the same. Between steps the engine reads those logs rather than
+// the channels (only a single-burst request's completion bound and the statistics look into a
+// channel): a cache line that moves between cores costs hundreds of nanoseconds, about what
+// advancing a channel by a few bursts does.
 //
 // Runs under SystemC through HbmController (hbm_controller.h) or standalone on an EventLoop.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <set>
@@ -73,11 +79,32 @@ class HbmEngine final : public MemoryPort {
   uint32_t allocate_request();
   void push_range(uint64_t id, uint64_t b0, uint64_t b1, bool write, int64_t cycle);
   // Notes `pc` as busy, with its column bound as of now.
-  void mark_busy(uint32_t pc);
-  // Advances the pseudo-channels `pcs` to `cycle` on the pool when that is worth it (true);
-  // their logs then wait for apply_log(), which must be called for each in serial order.
-  bool advance_parallel(const std::vector<uint32_t>& pcs, int64_t cycle);
-  void apply_log(uint32_t pc);
+  void mark_busy(uint32_t pc, int64_t bound);
+  // What one pool step did to its pseudo-channel, logged by the thread that ran it.
+  struct StepResult {
+    uint32_t item;
+    uint32_t begin, end;  // its issued bursts' effects: [begin, end) of the thread's `issued`
+    int64_t bound;        // the channel's next_column_bound() after the step
+    uint64_t count;       // what the step returned (push steps: bursts pushed)
+    bool busy;            // the channel's busy() after the step
+  };
+  struct alignas(64) ThreadLog {
+    std::vector<StepResult> steps;
+    std::vector<HbmPseudoChannel::Issued> issued;
+  };
+  // Runs step(i, channel) for the items [0, n), item i on channel pc_of(i): on the pool when
+  // there is one (each channel on its owner thread unless another is idle), else here. Then
+  // result(i) is item i's outcome, valid until the next run_steps(), and apply_issued(i) must
+  // be called once for each item, in the serial order.
+  void run_steps(size_t n, const std::function<uint32_t(size_t)>& pc_of,
+                 const std::function<uint64_t(HbmPseudoChannel&, size_t)>& step);
+  const StepResult& result(size_t item) const {
+    const auto [t, k] = where_[item];
+    return logs_[t].steps[k];
+  }
+  void apply_issued(size_t item);
+  // Applies one issued burst range's effect on its request (the serial report()).
+  void apply(const HbmPseudoChannel::Issued& e);
   // The pool thread that advances `pc` when no other is idle.
   unsigned owner(uint32_t pc) const;
   void on_wake(int64_t cycle);
@@ -116,6 +143,9 @@ class HbmEngine final : public MemoryPort {
   };
   std::vector<Piece> pieces_;         // scratch: one request's share of each PC, in push order
   std::unique_ptr<WorkerPool> pool_;  // null with one thread
+  std::vector<ThreadLog> logs_;       // one per pool thread (one without a pool)
+  std::vector<std::pair<uint32_t, uint32_t>> where_;  // item -> (thread, step) of the last run
+  std::vector<uint32_t> order_;                       // scratch: items in on_wake()'s order
 
   uint64_t bytes_[2] = {0, 0};
   uint64_t requests_[2] = {0, 0};

@@ -58,7 +58,8 @@ void HbmPseudoChannel::push(const HbmAddressMap::Cursor& cursor, uint32_t reques
   const int t = write ? 1 : 0;
   if (now > cur_) cur_ = now;
   account(now);
-  intake_[t].push_back(Segment{cursor, request, part, bursts});
+  if (intake_[t].empty()) front_[t] = cursor;
+  intake_[t].push_back(Segment{cursor.index(), cursor.end(), request, part, bursts});
   next_event_ = 0;
   waiting_[t] += bursts;
   refill(t, now);
@@ -74,8 +75,9 @@ void HbmPseudoChannel::refill(int t, int64_t c) {
   const bool current = cached_type_ == t;
   while (window_[t] < cfg_.queue[t] && !intake_[t].empty()) {
     Segment& s = intake_[t].front();
-    const uint32_t b = s.cursor.bank();
-    const uint32_t row = s.cursor.row();
+    HbmAddressMap::Cursor& cursor = front_[t];
+    const uint32_t b = cursor.bank();
+    const uint32_t row = cursor.row();
     const uint64_t bit = uint64_t{1} << b;
     Bank& k = banks_[b];
     RunQueue& q = k.q[t];
@@ -117,8 +119,8 @@ void HbmPseudoChannel::refill(int t, int64_t c) {
     mask_[t] |= bit;
     ++window_[t];
     --waiting_[t];
-    s.cursor.next();
-    if (--s.left == 0 || !s.cursor.valid()) intake_[t].pop_front();
+    cursor.next();
+    if (--s.left == 0 || !cursor.valid()) pop_segment(t);
   }
 }
 
@@ -242,7 +244,7 @@ bool HbmPseudoChannel::fast_pure(int64_t until) {
     // After failures, attempts back off (exponentially, up to 64 round starts): under heavy
     // interleaving they rarely succeed and cost a scan each.
     if (cfg_.fast_path == HbmFastPath::Rounds &&
-        (intake_[t].empty() || intake_[t].front().cursor.at_round_start())) {
+        (intake_[t].empty() || front_[t].at_round_start())) {
       if (batch_skip_ > 0) {
         --batch_skip_;
       } else if (const Batch b = batch_rounds(limit, hits, row); b == Batch::Done) {

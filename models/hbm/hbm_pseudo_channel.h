@@ -34,6 +34,8 @@
 #include <functional>
 #include <limits>
 #include <memory>
+#include <new>
+#include <type_traits>
 #include <vector>
 
 #include "models/hbm/hbm_address_map.h"
@@ -128,12 +130,12 @@ class alignas(64) HbmPseudoChannel {
     uint64_t bursts;
     int64_t done;  // data-complete cycle
   };
-  // While logging (advance() running in parallel with other pseudo-channels), what issued
-  // bursts do to their request (the part's and the request's counts, last_done, finished)
-  // goes to log() instead, for the controller to apply in its serial order: nothing shared
-  // with another channel, not even a cache line, is written.
-  void set_logging(bool on) { logging_ = on; }
-  std::vector<Issued>& log() { return log_; }
+  // With a sink set (advance() and push() running on a pool thread beside other
+  // pseudo-channels), what issued bursts do to their request (the part's and the request's
+  // counts, last_done, finished) is appended to the sink instead, for the controller to apply
+  // in its serial order: nothing shared with another channel, not even a cache line, is
+  // written. The sink may hold other channels' entries before this one's.
+  void set_log(std::vector<Issued>* sink) { log_ = sink; }
 
  private:
   struct Run {
@@ -151,15 +153,15 @@ class alignas(64) HbmPseudoChannel {
    public:
     bool empty() const { return n_ == 0; }
     size_t size() const { return n_; }
-    T& operator[](size_t i) { return v_[(head_ + i) & mask_]; }
-    const T& operator[](size_t i) const { return v_[(head_ + i) & mask_]; }
-    T& front() { return v_[head_]; }
-    const T& front() const { return v_[head_]; }
+    T& operator[](size_t i) { return v_.get()[(head_ + i) & mask_]; }
+    const T& operator[](size_t i) const { return v_.get()[(head_ + i) & mask_]; }
+    T& front() { return v_.get()[head_]; }
+    const T& front() const { return v_.get()[head_]; }
     T& back() { return (*this)[n_ - 1]; }
     const T& back() const { return (*this)[n_ - 1]; }
     void push_back(const T& r) {
       if (!v_ || n_ == mask_ + 1) grow();
-      v_[(head_ + n_) & mask_] = r;
+      v_.get()[(head_ + n_) & mask_] = r;
       ++n_;
     }
     void pop_front() {
@@ -177,17 +179,26 @@ class alignas(64) HbmPseudoChannel {
     }
 
    private:
+    // Storage on cache lines of its own: the thread that advances this channel may not be the
+    // one that advances the channel whose storage the allocator put beside it, and a line the
+    // two wrote would move between their cores at every burst.
+    static constexpr std::align_val_t kLine{64};
+    struct Free {
+      void operator()(T* p) const { ::operator delete(p, kLine); }
+    };
     void grow() {
+      static_assert(std::is_trivially_copyable_v<T>);
       const uint32_t cap = v_ ? 2 * (mask_ + 1) : 4;
-      std::unique_ptr<T[]> w(new T[cap]);
+      const size_t bytes = (cap * sizeof(T) + 63) / 64 * 64;
+      std::unique_ptr<T, Free> w(static_cast<T*>(::operator new(bytes, kLine)));
       for (uint32_t i = 0; i < n_; ++i)
-        w[i] = (*this)[i];
+        w.get()[i] = (*this)[i];
       v_ = std::move(w);
       head_ = 0;
       mask_ = cap - 1;
     }
     // Compact (24 bytes): every bank holds two.
-    std::unique_ptr<T[]> v_;
+    std::unique_ptr<T, Free> v_;
     uint32_t head_ = 0, n_ = 0, mask_ = 0;
   };
   // A bank's runs of one type, oldest first.
@@ -212,8 +223,11 @@ class alignas(64) HbmPseudoChannel {
       }
     }
   };
+  // A request's share waiting in the intake: its bursts from `first` on within [first, end)
+  // (32 bytes: the cursor, three times that, is kept for the front segment only).
   struct Segment {
-    HbmAddressMap::Cursor cursor;
+    uint64_t first;
+    uint64_t end;
     uint32_t req;
     uint32_t part;
     uint64_t left;
@@ -274,14 +288,15 @@ class alignas(64) HbmPseudoChannel {
 
   // Counts `bursts` of request `req` (part `part`) as issued, their data complete at `done`.
   void report(uint32_t req, uint32_t part, uint64_t bursts, int64_t done) {
-    if (logging_) {
+    if (log_) {
       // Successive bursts of one request merge: no other request's entry lies between them,
-      // so the request still finishes at the same place in the sequence.
-      if (!log_.empty() && log_.back().req == req && log_.back().part == part) {
-        log_.back().bursts += bursts;
-        log_.back().done = std::max(log_.back().done, done);
+      // so the request still finishes at the same place in the sequence. (A part is one
+      // channel's share, so an entry of another channel never merges.)
+      if (!log_->empty() && log_->back().req == req && log_->back().part == part) {
+        log_->back().bursts += bursts;
+        log_->back().done = std::max(log_->back().done, done);
       } else {
-        log_.push_back(Issued{req, part, bursts, done});
+        log_->push_back(Issued{req, part, bursts, done});
       }
       return;
     }
@@ -295,15 +310,22 @@ class alignas(64) HbmPseudoChannel {
   const HbmPcConfig& cfg_;
   const HbmAddressMap& map_;
   HbmRequestTable& table_;
-  bool logging_ = false;
-  std::vector<Issued> log_;
+  std::vector<Issued>* log_ = nullptr;
   uint32_t index_;
   std::vector<Bank> banks_;
   uint64_t mask_[2] = {0, 0};  // banks with queued bursts, per type
   uint32_t window_[2] = {0, 0};
   uint64_t waiting_[2] = {0, 0};
   Ring<Segment> intake_[2];  // per type, oldest first
-  int type_ = 0;             // 0: serving reads, 1: draining writes
+  // The cursor of each intake's front segment (valid while the intake is not empty).
+  HbmAddressMap::Cursor front_[2];
+  // Drops the intake's front segment, done with; the next one's cursor takes its place.
+  void pop_segment(int t) {
+    intake_[t].pop_front();
+    if (!intake_[t].empty())
+      front_[t] = map_.cursor_at(intake_[t].front().first, intake_[t].front().end);
+  }
+  int type_ = 0;  // 0: serving reads, 1: draining writes
   int64_t cur_ = 0;
   uint64_t seq_ = 0;
   // Column bus: earliest RD / WR, any bank group and per bank group.

@@ -109,9 +109,9 @@ HbmPseudoChannel::Batch HbmPseudoChannel::batch_rounds(int64_t limit, uint64_t& 
   if (!intake_[t].empty()) {
     if (window_[t] != g.queue[t]) return Batch::Failed;
     seg = &intake_[t].front();
-    rounds = std::min({rounds, seg->cursor.uniform_rounds(n), seg->left / n});
+    rounds = std::min({rounds, front_[t].uniform_rounds(n), seg->left / n});
     if (rounds < 2) return Batch::Failed;
-    HbmAddressMap::Cursor peek = seg->cursor;
+    HbmAddressMap::Cursor peek = front_[t];
     for (uint32_t j = 0; j < n; ++j) {
       const uint32_t b = peek.bank();
       const Bank& k = banks_[b];
@@ -268,9 +268,9 @@ HbmPseudoChannel::Batch HbmPseudoChannel::batch_rounds(int64_t limit, uint64_t& 
     seq_ += count;
     window_[t] += static_cast<uint32_t>(count);
     waiting_[t] -= count;
-    seg->cursor.skip_rounds(n, rounds);
+    front_[t].skip_rounds(n, rounds);
     seg->left -= count;
-    if (seg->left == 0 || !seg->cursor.valid()) intake_[t].pop_front();
+    if (seg->left == 0 || !front_[t].valid()) pop_segment(t);
   }
   cur_ = c_last;
   commands_ += count;

@@ -39,12 +39,19 @@ TEST(WorkerPool, ForEachRunsEveryItemOnce) {
   for (unsigned threads : {1u, 2u, 3u}) {
     WorkerPool pool(threads);
     std::vector<std::atomic<int>> hits(200);
+    // Which threads ran items under which index.
+    std::mutex m;
+    std::set<std::pair<unsigned, std::thread::id>> ran_on;
     for (int r = 0; r < 500; ++r) {
       const size_t n = static_cast<size_t>(r % 200) + 1;
       // Uneven owners: every item belongs to thread 0 in odd runs, so the others must steal.
       pool.for_each(
           n, [&](size_t i) { return r % 2 ? 0u : static_cast<unsigned>(i % threads); },
-          [&](size_t i) { hits[i].fetch_add(1, std::memory_order_relaxed); });
+          [&](size_t i, unsigned t) {
+            hits[i].fetch_add(1, std::memory_order_relaxed);
+            std::lock_guard<std::mutex> lock(m);
+            ran_on.insert({t, std::this_thread::get_id()});
+          });
     }
     for (size_t i = 0; i < hits.size(); ++i) {
       int expect = 0;
@@ -52,6 +59,17 @@ TEST(WorkerPool, ForEachRunsEveryItemOnce) {
         expect += static_cast<size_t>(r % 200) + 1 > i ? 1 : 0;
       ASSERT_EQ(hits[i].load(), expect) << "threads " << threads << " item " << i;
     }
+    // The index names the thread: each index one thread, each thread one index, 0 the caller.
+    std::set<unsigned> indices;
+    std::set<std::thread::id> ids;
+    for (const auto& [t, id] : ran_on) {
+      EXPECT_LT(t, threads);
+      indices.insert(t);
+      ids.insert(id);
+      if (t == 0) EXPECT_EQ(id, std::this_thread::get_id());
+    }
+    EXPECT_EQ(indices.size(), ran_on.size()) << "threads " << threads;
+    EXPECT_EQ(ids.size(), ran_on.size()) << "threads " << threads;
   }
 }
 
