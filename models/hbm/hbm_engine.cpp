@@ -20,6 +20,7 @@ HbmEngine::HbmEngine(const HbmParams& params, EventSink& events)
   }
   is_busy_.assign(n, 0);
   pc_bound_.assign(n, 0);
+  inbox_.resize(n);
   if (params.controller.threads > 1)
     pool_ = std::make_unique<WorkerPool>(params.controller.threads);
   logs_.resize(pool_ ? pool_->threads() : 1);
@@ -137,41 +138,43 @@ void HbmEngine::push_range(uint64_t id, uint64_t b0, uint64_t b1, bool write, in
       i = j;
     }
   } else {
-    // Every PC gets a part; the count is only known after the step (zero: an unused part,
-    // which completion bounds skip).
+    // Every PC gets a part (with no bursts: an unused part, which completion bounds skip).
     for (uint32_t pc = 0; pc < npcs; ++pc) {
-      pieces_.push_back(Piece{pc, 0, b0, b1, true});
-      s.parts.push_back(HbmRequestState::Part{pc, 0});
+      pieces_.push_back(Piece{pc, map_.count_in_pc(b0, b1, pc), b0, b1, true});
+      s.parts.push_back(HbmRequestState::Part{pc, pieces_.back().count});
     }
   }
-  // A channel is brought to the present before its share arrives. Channels are independent
-  // here (push() issues nothing), so each does both in one step; the effects are then applied
-  // in the serial order, the order of the pieces.
-  run_steps(
-      pieces_.size(), [&](size_t i) { return pieces_[i].pc; },
-      [&](HbmPseudoChannel& pc, size_t i) -> uint64_t {
-        const Piece& p = pieces_[i];
-        HbmAddressMap::Cursor c;
-        uint64_t count = p.count;
-        if (p.spread) {
-          count = map_.count_in_pc(p.begin, p.end, p.pc);
-          if (count == 0) return 0;
-          map_.first_in_pc(p.begin, p.end, p.pc, c);
-        } else {
-          c = map_.cursor_at(p.begin, p.end);
-        }
-        pc.advance(cycle);
-        pc.push(c, static_cast<uint32_t>(id), first_part + static_cast<uint32_t>(i), write, cycle,
-                count);
-        return count;
-      });
-  for (size_t i = 0; i < pieces_.size(); ++i) {
-    const StepResult& r = result(i);
-    if (r.count == 0) continue;  // a PC the range does not reach: not advanced
-    table_.requests[id].parts[first_part + i].left = r.count;
-    apply_issued(i);
-    mark_busy(pieces_[i].pc, r.bound);
+  // Each share waits in its channel's inbox for the channel's next step, which advances the
+  // channel to `cycle` and pushes it there (in arrival order, before advancing further). Until
+  // then the channel's next column command is bounded by the old bound and `cycle`.
+  for (const Piece& p : pieces_) {
+    if (p.count == 0) continue;
+    inbox_[p.pc].push_back(Pending{p.begin, p.end, p.count, cycle, static_cast<uint32_t>(id),
+                                   first_part + static_cast<uint32_t>(&p - pieces_.data()), write,
+                                   p.spread});
+    mark_busy(p.pc, is_busy_[p.pc] ? std::min(pc_bound_[p.pc], cycle) : cycle);
   }
+}
+
+void HbmEngine::step_busy(int64_t cycle) {
+  run_steps(
+      busy_.size(), [&](size_t i) { return busy_[i]; },
+      [&](HbmPseudoChannel& pc, size_t i) -> uint64_t {
+        auto& inbox = inbox_[busy_[i]];
+        for (const Pending& q : inbox) {
+          HbmAddressMap::Cursor c;
+          if (q.spread) {
+            map_.first_in_pc(q.begin, q.end, busy_[i], c);
+          } else {
+            c = map_.cursor_at(q.begin, q.end);
+          }
+          pc.advance(q.cycle);
+          pc.push(c, q.req, q.part, q.write, q.cycle, q.count);
+        }
+        inbox.clear();
+        pc.advance(cycle);
+        return 0;
+      });
 }
 
 void HbmEngine::access(const MemRequest& request, Done done) {
@@ -252,12 +255,7 @@ void HbmEngine::schedule_wake(int64_t cycle) {
 void HbmEngine::on_wake(int64_t cycle) {
   if (wakes_pending_.erase(cycle) == 0) return;  // superseded
   ++wakes_;
-  run_steps(
-      busy_.size(), [&](size_t i) { return busy_[i]; },
-      [&](HbmPseudoChannel& pc, size_t) -> uint64_t {
-        pc.advance(cycle);
-        return 0;
-      });
+  step_busy(cycle);
   // The serial order: the loop swaps an idle channel out for the last one.
   order_.resize(busy_.size());
   for (uint32_t i = 0; i < order_.size(); ++i)
@@ -328,9 +326,10 @@ Time HbmEngine::mean_latency() const {
 void HbmEngine::settle() {
   // Advancing to the present is always allowed: every request before now has arrived.
   const int64_t now = events_.now().ps() / tck_;
-  for (uint32_t p : busy_) {
-    pcs_[p]->advance(now);
-    pc_bound_[p] = pcs_[p]->next_column_bound();
+  step_busy(now);
+  for (size_t i = 0; i < busy_.size(); ++i) {
+    apply_issued(i);
+    pc_bound_[busy_[i]] = result(i).bound;
   }
   handle_finished();
   for (auto& pc : pcs_)

@@ -78,7 +78,7 @@ class HbmEngine final : public MemoryPort {
   int64_t cycle_at_or_after(Time t) const { return (t.ps() + tck_ - 1) / tck_; }
   uint32_t allocate_request();
   void push_range(uint64_t id, uint64_t b0, uint64_t b1, bool write, int64_t cycle);
-  // Notes `pc` as busy, with its column bound as of now.
+  // Notes `pc` as busy, its next column command no earlier than `bound`.
   void mark_busy(uint32_t pc, int64_t bound);
   // What one pool step did to its pseudo-channel, logged by the thread that ran it.
   struct StepResult {
@@ -107,6 +107,9 @@ class HbmEngine final : public MemoryPort {
   void apply(const HbmPseudoChannel::Issued& e);
   // The pool thread that advances `pc` when no other is idle.
   unsigned owner(uint32_t pc) const;
+  // Steps every busy pseudo-channel: pushes what waits in its inbox, then advances it to
+  // `cycle`; the results wait for apply_issued() as after run_steps().
+  void step_busy(int64_t cycle);
   void on_wake(int64_t cycle);
   void schedule_wake(int64_t cycle);
   void handle_finished();
@@ -141,9 +144,18 @@ class HbmEngine final : public MemoryPort {
     uint64_t begin, end;  // bursts
     bool spread;
   };
-  std::vector<Piece> pieces_;         // scratch: one request's share of each PC, in push order
-  std::unique_ptr<WorkerPool> pool_;  // null with one thread
-  std::vector<ThreadLog> logs_;       // one per pool thread (one without a pool)
+  std::vector<Piece> pieces_;  // scratch: one request's share of each PC, in push order
+  // A request's share of a channel waiting to be pushed there at the channel's next step.
+  struct Pending {
+    uint64_t begin, end;  // the bursts of the range (spread: the channel's bursts within it)
+    uint64_t count;       // of the channel's bursts
+    int64_t cycle;        // arrival
+    uint32_t req, part;
+    bool write, spread;
+  };
+  std::vector<std::vector<Pending>> inbox_;           // per pseudo-channel, in arrival order
+  std::unique_ptr<WorkerPool> pool_;                  // null with one thread
+  std::vector<ThreadLog> logs_;                       // one per pool thread (one without a pool)
   std::vector<std::pair<uint32_t, uint32_t>> where_;  // item -> (thread, step) of the last run
   std::vector<uint32_t> order_;                       // scratch: items in on_wake()'s order
 
