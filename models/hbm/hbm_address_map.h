@@ -49,7 +49,6 @@ class HbmAddressMap {
    public:
     bool valid() const { return x_ < end_; }
     uint64_t index() const { return x_; }
-    uint64_t end() const { return end_; }
     uint32_t bank() const { return bank_; }
     uint32_t row() const { return row_; }
     // Moves to the next burst of the range in the same pseudo-channel.

@@ -162,14 +162,8 @@ void HbmEngine::step_busy(int64_t cycle) {
       [&](HbmPseudoChannel& pc, size_t i) -> uint64_t {
         auto& inbox = inbox_[busy_[i]];
         for (const Pending& q : inbox) {
-          HbmAddressMap::Cursor c;
-          if (q.spread) {
-            map_.first_in_pc(q.begin, q.end, busy_[i], c);
-          } else {
-            c = map_.cursor_at(q.begin, q.end);
-          }
           pc.advance(q.cycle);
-          pc.push(c, q.req, q.part, q.write, q.cycle, q.count);
+          pc.push(q.begin, q.end, q.spread, q.req, q.part, q.write, q.cycle, q.count);
         }
         inbox.clear();
         pc.advance(cycle);

@@ -53,13 +53,13 @@ void HbmPseudoChannel::settle_stats(int64_t cycle) {
   }
 }
 
-void HbmPseudoChannel::push(const HbmAddressMap::Cursor& cursor, uint32_t request, uint32_t part,
-                            bool write, int64_t now, uint64_t bursts) {
+void HbmPseudoChannel::push(uint64_t begin, uint64_t end, bool spread, uint32_t request,
+                            uint32_t part, bool write, int64_t now, uint64_t bursts) {
   const int t = write ? 1 : 0;
   if (now > cur_) cur_ = now;
   account(now);
-  if (intake_[t].empty()) front_[t] = cursor;
-  intake_[t].push_back(Segment{cursor.index(), cursor.end(), request, part, bursts});
+  intake_[t].push_back(Segment{begin, end, request, part, spread ? 1u : 0u, bursts});
+  if (intake_[t].size() == 1) front_[t] = cursor_of(intake_[t].front());
   next_event_ = 0;
   waiting_[t] += bursts;
   refill(t, now);

@@ -108,9 +108,10 @@ class alignas(64) HbmPseudoChannel {
 
   // Decides every command at cycles < `until`.
   void advance(int64_t until);
-  // Adds the bursts of `cursor` (one request's share of this pseudo-channel) at cycle `now`,
-  // which must not be earlier than the last advance().
-  void push(const HbmAddressMap::Cursor& cursor, uint32_t request, uint32_t part, bool write,
+  // Adds one request's share of this pseudo-channel, `bursts` (> 0) bursts, at cycle `now`,
+  // which must not be earlier than the last advance(): the bursts of [begin, end), which all
+  // lie here, or with `spread` those of them that lie here.
+  void push(uint64_t begin, uint64_t end, bool spread, uint32_t request, uint32_t part, bool write,
             int64_t now, uint64_t bursts);
   bool busy() const { return window_[0] + window_[1] + waiting_[0] + waiting_[1] > 0; }
   // Lower bound on the cycle of the next column command (valid until the next push).
@@ -223,14 +224,15 @@ class alignas(64) HbmPseudoChannel {
       }
     }
   };
-  // A request's share waiting in the intake: its bursts from `first` on within [first, end)
-  // (32 bytes: the cursor, three times that, is kept for the front segment only).
+  // A request's share waiting in the intake, as push() took it (32 bytes; the address cursor,
+  // three times that, is made for the front segment only).
   struct Segment {
-    uint64_t first;
+    uint64_t begin;
     uint64_t end;
     uint32_t req;
-    uint32_t part;
-    uint64_t left;
+    uint32_t part : 31;
+    uint32_t spread : 1;
+    uint64_t left;  // bursts not yet in the queue
   };
   enum class Kind : uint8_t { None, Col, Act, Pre };
   // FR-FCFS order: the earlier readiness, then the older age.
@@ -322,8 +324,17 @@ class alignas(64) HbmPseudoChannel {
   // Drops the intake's front segment, done with; the next one's cursor takes its place.
   void pop_segment(int t) {
     intake_[t].pop_front();
-    if (!intake_[t].empty())
-      front_[t] = map_.cursor_at(intake_[t].front().first, intake_[t].front().end);
+    if (!intake_[t].empty()) front_[t] = cursor_of(intake_[t].front());
+  }
+  // A cursor at the segment's first burst not yet in the queue (`left` must be all of them).
+  HbmAddressMap::Cursor cursor_of(const Segment& s) const {
+    HbmAddressMap::Cursor c;
+    if (s.spread) {
+      map_.first_in_pc(s.begin, s.end, index_, c);
+    } else {
+      c = map_.cursor_at(s.begin, s.end);
+    }
+    return c;
   }
   int type_ = 0;  // 0: serving reads, 1: draining writes
   int64_t cur_ = 0;
