@@ -1,25 +1,26 @@
 // HbmEngine: the cycle-level HBM controller as a plain C++ timing engine (no SystemC). It
 // splits each request into 32 B bursts by the address map, hands every pseudo-channel its
-// share as a cursor, advances the pseudo-channels lazily and reports each request's
-// completion at the exact time its last burst's data is through (plus the controller
-// latency).
+// share (a burst range the channel walks with a cursor), advances the pseudo-channels lazily
+// and reports each request's completion at the exact time its last burst's data is through
+// (plus the controller latency).
 //
 // Events: the engine wakes only when a request could complete. At each wake every busy
-// pseudo-channel is advanced to the present; the next wake is the earliest time any
-// outstanding request could possibly complete (a lower bound from its bursts left and the
-// channels' next possible column command), so completions are always discovered before they
-// are due. Streaming 1 GiB in 1 MiB requests costs about two thousand events, not 33 million;
-// an arriving request only advances the pseudo-channels it touches.
+// pseudo-channel takes the shares that arrived since its last step (advancing to each arrival
+// first) and is advanced to the present; the next wake is the earliest time any outstanding
+// request could possibly complete (a lower bound from its bursts left and the channels' next
+// possible column command), so completions are always discovered before they are due.
+// Streaming 1 GiB in 1 MiB requests costs about two thousand events, not 33 million; an
+// arriving request advances nothing, it waits in its channels' inboxes.
 //
 // Parallel advance (controller.threads > 1): pseudo-channels are independent between two
-// controller events, so the ones an event advances (or a request reaches) run on a WorkerPool,
-// each channel on the same thread from one step to the next. What they do to the shared
-// request table, and the state the engine keeps of them, goes to a per-thread log that the
-// engine applies in the order the serial loop would have visited them, so completions, their
-// order and every result stay the same. Between steps the engine reads those logs rather than
-// the channels (only a single-burst request's completion bound and the statistics look into a
-// channel): a cache line that moves between cores costs hundreds of nanoseconds, about what
-// advancing a channel by a few bursts does.
+// controller events, so the ones a wake steps run on a WorkerPool, each channel on the same
+// thread from one step to the next. What they do to the shared request table, and the state
+// the engine keeps of them, goes to a per-thread log that the engine applies in the order the
+// serial loop visits them, so completions, their order and every result are those of one
+// thread. Between steps the engine reads those logs rather than the channels (only a
+// single-burst request's completion bound and the statistics look into a channel): a cache
+// line that moves between cores costs hundreds of nanoseconds, about what advancing a channel
+// by a few bursts does.
 //
 // Runs under SystemC through HbmController (hbm_controller.h) or standalone on an EventLoop.
 #pragma once
