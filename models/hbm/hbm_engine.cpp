@@ -50,39 +50,6 @@ unsigned HbmEngine::owner(uint32_t pc) const {
   return static_cast<unsigned>(uint64_t{pc} * pool_->threads() / pcs_.size());
 }
 
-void HbmEngine::run_steps(size_t n, const std::function<uint32_t(size_t)>& pc_of,
-                          const std::function<uint64_t(HbmPseudoChannel&, size_t)>& step) {
-  for (ThreadLog& l : logs_) {
-    l.steps.clear();
-    l.issued.clear();
-  }
-  // Runs on thread t and writes only logs_[t] and the channel.
-  auto one = [&](size_t i, unsigned t) {
-    ThreadLog& l = logs_[t];
-    HbmPseudoChannel& pc = *pcs_[pc_of(i)];
-    const auto begin = static_cast<uint32_t>(l.issued.size());
-    pc.set_log(&l.issued);
-    const uint64_t count = step(pc, i);
-    pc.set_log(nullptr);
-    l.steps.push_back(StepResult{static_cast<uint32_t>(i), begin,
-                                 static_cast<uint32_t>(l.issued.size()), pc.next_column_bound(),
-                                 count, pc.busy()});
-  };
-  if (pool_) {
-    pool_->for_each(
-        n, [&](size_t i) { return owner(pc_of(i)); }, one);
-  } else {
-    for (size_t i = 0; i < n; ++i)
-      one(i, 0);
-  }
-  where_.resize(n);
-  for (uint32_t t = 0; t < logs_.size(); ++t) {
-    const auto& steps = logs_[t].steps;
-    for (uint32_t k = 0; k < steps.size(); ++k)
-      where_[steps[k].item] = {t, k};
-  }
-}
-
 void HbmEngine::apply(const HbmPseudoChannel::Issued& e) {
   HbmRequestState& s = table_.requests[e.req];
   s.parts[e.part].left -= e.bursts;
@@ -157,18 +124,42 @@ void HbmEngine::push_range(uint64_t id, uint64_t b0, uint64_t b1, bool write, in
 }
 
 void HbmEngine::step_busy(int64_t cycle) {
-  run_steps(
-      busy_.size(), [&](size_t i) { return busy_[i]; },
-      [&](HbmPseudoChannel& pc, size_t i) -> uint64_t {
-        auto& inbox = inbox_[busy_[i]];
-        for (const Pending& q : inbox) {
-          pc.advance(q.cycle);
-          pc.push(q.begin, q.end, q.spread, q.req, q.part, q.write, q.cycle, q.count);
-        }
-        inbox.clear();
-        pc.advance(cycle);
-        return 0;
-      });
+  for (ThreadLog& l : logs_) {
+    l.steps.clear();
+    l.issued.clear();
+  }
+  // Runs on thread t and writes only logs_[t], the channel and its inbox.
+  auto step = [&](size_t i, unsigned t) {
+    ThreadLog& l = logs_[t];
+    HbmPseudoChannel& pc = *pcs_[busy_[i]];
+    const auto begin = static_cast<uint32_t>(l.issued.size());
+    pc.set_log(&l.issued);
+    auto& inbox = inbox_[busy_[i]];
+    for (const Pending& q : inbox) {
+      pc.advance(q.cycle);
+      pc.push(q.begin, q.end, q.spread, q.req, q.part, q.write, q.cycle, q.count);
+    }
+    inbox.clear();
+    pc.advance(cycle);
+    pc.set_log(nullptr);
+    l.steps.push_back(StepResult{static_cast<uint32_t>(i), begin,
+                                 static_cast<uint32_t>(l.issued.size()), pc.next_column_bound(),
+                                 pc.busy()});
+  };
+  const size_t n = busy_.size();
+  if (pool_) {
+    pool_->for_each(
+        n, [&](size_t i) { return owner(busy_[i]); }, step);
+  } else {
+    for (size_t i = 0; i < n; ++i)
+      step(i, 0);
+  }
+  where_.resize(n);
+  for (uint32_t t = 0; t < logs_.size(); ++t) {
+    const auto& steps = logs_[t].steps;
+    for (uint32_t k = 0; k < steps.size(); ++k)
+      where_[steps[k].item] = {t, k};
+  }
 }
 
 void HbmEngine::access(const MemRequest& request, Done done) {

@@ -26,7 +26,6 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <limits>
 #include <memory>
 #include <set>
@@ -81,24 +80,23 @@ class HbmEngine final : public MemoryPort {
   void push_range(uint64_t id, uint64_t b0, uint64_t b1, bool write, int64_t cycle);
   // Notes `pc` as busy, its next column command no earlier than `bound`.
   void mark_busy(uint32_t pc, int64_t bound);
-  // What one pool step did to its pseudo-channel, logged by the thread that ran it.
+  // What one step did to its pseudo-channel, logged by the thread that ran it.
   struct StepResult {
-    uint32_t item;
+    uint32_t item;        // index into busy_ at the step
     uint32_t begin, end;  // its issued bursts' effects: [begin, end) of the thread's `issued`
     int64_t bound;        // the channel's next_column_bound() after the step
-    uint64_t count;       // what the step returned (push steps: bursts pushed)
     bool busy;            // the channel's busy() after the step
   };
   struct alignas(64) ThreadLog {
     std::vector<StepResult> steps;
     std::vector<HbmPseudoChannel::Issued> issued;
   };
-  // Runs step(i, channel) for the items [0, n), item i on channel pc_of(i): on the pool when
-  // there is one (each channel on its owner thread unless another is idle), else here. Then
-  // result(i) is item i's outcome, valid until the next run_steps(), and apply_issued(i) must
-  // be called once for each item, in the serial order.
-  void run_steps(size_t n, const std::function<uint32_t(size_t)>& pc_of,
-                 const std::function<uint64_t(HbmPseudoChannel&, size_t)>& step);
+  // Steps every busy pseudo-channel: pushes what waits in its inbox (advancing to each
+  // arrival first), then advances it to `cycle`. On the pool when there is one (each channel
+  // on its owner thread unless another is idle), else here. Then result(i) is the outcome of
+  // busy_[i] as it stood, and apply_issued(i) must be called once for each, in the serial
+  // order.
+  void step_busy(int64_t cycle);
   const StepResult& result(size_t item) const {
     const auto [t, k] = where_[item];
     return logs_[t].steps[k];
@@ -108,9 +106,6 @@ class HbmEngine final : public MemoryPort {
   void apply(const HbmPseudoChannel::Issued& e);
   // The pool thread that advances `pc` when no other is idle.
   unsigned owner(uint32_t pc) const;
-  // Steps every busy pseudo-channel: pushes what waits in its inbox, then advances it to
-  // `cycle`; the results wait for apply_issued() as after run_steps().
-  void step_busy(int64_t cycle);
   void on_wake(int64_t cycle);
   void schedule_wake(int64_t cycle);
   void handle_finished();
