@@ -16,7 +16,7 @@ HbmEngine::HbmEngine(const HbmParams& params, EventSink& events)
   const uint32_t n = params.org.pseudo_channels_total();
   pcs_.reserve(n);
   for (uint32_t p = 0; p < n; ++p) {
-    pcs_.push_back(std::make_unique<HbmPseudoChannel>(cfg_, map_, p, n, table_));
+    pcs_.push_back(std::make_unique<HbmPseudoChannel>(cfg_, map_, p, n));
   }
   is_busy_.assign(n, 0);
   pc_bound_.assign(n, 0);

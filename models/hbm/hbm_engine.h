@@ -26,6 +26,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <set>
@@ -39,6 +40,32 @@
 #include "sim/worker_pool.h"
 
 namespace mlasim {
+
+// What the controller tracks per request; it counts the bursts down as the pseudo-channels'
+// logs report them issued.
+struct HbmRequestState {
+  uint64_t remaining = 0;  // bursts whose column command has not issued
+  // Per pseudo-channel share: bursts not yet issued there; for a share of one burst, its
+  // bank and row (for a tighter completion bound).
+  struct Part {
+    uint32_t pc;
+    uint64_t left;
+    int32_t bank = -1;
+    uint32_t row = 0;
+  };
+  std::vector<Part> parts;
+  int64_t last_done = 0;  // latest data-complete cycle among issued bursts
+  bool write = false;
+  bool live = false;
+  int64_t arrival = 0;  // ps
+  uint64_t bytes = 0;
+  std::function<void()> done;
+};
+
+struct HbmRequestTable {
+  std::vector<HbmRequestState> requests;
+  std::vector<uint32_t> finished;  // requests whose last burst has issued, not yet handled
+};
 
 // Figures summed over all pseudo-channels.
 struct HbmTotals {

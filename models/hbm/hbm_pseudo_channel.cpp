@@ -14,8 +14,8 @@ constexpr uint32_t kPureMaxRest = 4096;
 }  // namespace
 
 HbmPseudoChannel::HbmPseudoChannel(const HbmPcConfig& cfg, const HbmAddressMap& map, uint32_t index,
-                                   uint32_t pcs_total, HbmRequestTable& table)
-    : cfg_(cfg), map_(map), table_(table), index_(index), banks_(cfg.banks) {
+                                   uint32_t pcs_total)
+    : cfg_(cfg), map_(map), index_(index), banks_(cfg.banks) {
   for (uint32_t b = 0; b < cfg.banks; ++b)
     banks_[b].group = b / cfg.banks_per_group;
   for (uint32_t b = 0; b < cfg.banks; ++b)

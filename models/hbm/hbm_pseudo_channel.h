@@ -7,8 +7,8 @@
 // makes every scheduling decision for cycles < T, jumping from one possible command to the
 // next (never ticking idle cycles). That is exact as long as every request arriving before T
 // has been pushed first, which the controller guarantees. A read burst's data is complete at
-// RD + CL + BL, a write's at WR + CWL + BL; completions are reported into the shared request
-// table as their column command issues.
+// RD + CL + BL, a write's at WR + CWL + BL; each column command is reported, with its burst's
+// data-complete cycle, into the log the controller gives (set_log()).
 //
 // Fast paths. (1) While every bank's queue is pure -- all hits on its open row, or none -- the
 // oldest hit of a bank is its head and row commands can only be wanted by the banks without
@@ -31,7 +31,6 @@
 #include <array>
 #include <bit>
 #include <cstdint>
-#include <functional>
 #include <limits>
 #include <memory>
 #include <new>
@@ -62,31 +61,6 @@ struct HbmPcConfig {
   static HbmPcConfig from(const HbmParams& p);
 };
 
-// What the controller tracks per request; pseudo-channels count its bursts down as they issue.
-struct HbmRequestState {
-  uint64_t remaining = 0;  // bursts whose column command has not issued
-  // Per pseudo-channel share: bursts not yet issued there; for a share of one burst, its
-  // bank and row (for a tighter completion bound).
-  struct Part {
-    uint32_t pc;
-    uint64_t left;
-    int32_t bank = -1;
-    uint32_t row = 0;
-  };
-  std::vector<Part> parts;
-  int64_t last_done = 0;  // latest data-complete cycle among issued bursts
-  bool write = false;
-  bool live = false;
-  int64_t arrival = 0;  // ps
-  uint64_t bytes = 0;
-  std::function<void()> done;
-};
-
-struct HbmRequestTable {
-  std::vector<HbmRequestState> requests;
-  std::vector<uint32_t> finished;  // requests whose last burst has issued, not yet handled
-};
-
 struct HbmPcStats {
   uint64_t bursts[2] = {0, 0};  // read, write
   uint64_t activates = 0;
@@ -104,7 +78,7 @@ struct HbmPcStats {
 class alignas(64) HbmPseudoChannel {
  public:
   HbmPseudoChannel(const HbmPcConfig& cfg, const HbmAddressMap& map, uint32_t index,
-                   uint32_t pcs_total, HbmRequestTable& table);
+                   uint32_t pcs_total);
 
   // Decides every command at cycles < `until`.
   void advance(int64_t until);
@@ -131,11 +105,11 @@ class alignas(64) HbmPseudoChannel {
     uint64_t bursts;
     int64_t done;  // data-complete cycle
   };
-  // With a sink set (advance() and push() running on a pool thread beside other
-  // pseudo-channels), what issued bursts do to their request (the part's and the request's
-  // counts, last_done, finished) is appended to the sink instead, for the controller to apply
-  // in its serial order: nothing shared with another channel, not even a cache line, is
-  // written. The sink may hold other channels' entries before this one's.
+  // Where advance() and push() append what issued bursts do to their request (the part's and
+  // the request's counts, last_done), for the controller to apply in its serial order; must
+  // be set while they run. The channel writes nothing shared with another channel, so
+  // channels can run on different threads. The sink may hold other channels' entries before
+  // this one's.
   void set_log(std::vector<Issued>* sink) { log_ = sink; }
 
  private:
@@ -290,28 +264,19 @@ class alignas(64) HbmPseudoChannel {
 
   // Counts `bursts` of request `req` (part `part`) as issued, their data complete at `done`.
   void report(uint32_t req, uint32_t part, uint64_t bursts, int64_t done) {
-    if (log_) {
-      // Successive bursts of one request merge: no other request's entry lies between them,
-      // so the request still finishes at the same place in the sequence. (A part is one
-      // channel's share, so an entry of another channel never merges.)
-      if (!log_->empty() && log_->back().req == req && log_->back().part == part) {
-        log_->back().bursts += bursts;
-        log_->back().done = std::max(log_->back().done, done);
-      } else {
-        log_->push_back(Issued{req, part, bursts, done});
-      }
-      return;
+    // Successive bursts of one request merge: no other request's entry lies between them, so
+    // the request still finishes at the same place in the sequence. (A part is one channel's
+    // share, so an entry of another channel never merges.)
+    if (!log_->empty() && log_->back().req == req && log_->back().part == part) {
+      log_->back().bursts += bursts;
+      log_->back().done = std::max(log_->back().done, done);
+    } else {
+      log_->push_back(Issued{req, part, bursts, done});
     }
-    HbmRequestState& s = table_.requests[req];
-    s.parts[part].left -= bursts;
-    s.last_done = std::max(s.last_done, done);
-    s.remaining -= bursts;
-    if (s.remaining == 0) table_.finished.push_back(req);
   }
 
   const HbmPcConfig& cfg_;
   const HbmAddressMap& map_;
-  HbmRequestTable& table_;
   std::vector<Issued>* log_ = nullptr;
   uint32_t index_;
   std::vector<Bank> banks_;
