@@ -223,10 +223,10 @@ class alignas(64) HbmPseudoChannel {
 
   void update_mode();
   // Finds, among the banks with queued bursts of the active type, the oldest ready column
-  // command (oldest_column()) and row command. Returns true when every such bank is "pure":
-  // its queued bursts are all hits on its open row, or none is.
+  // command (oldest_column(), into `col`) and row command (into row_cache_.best). Returns true
+  // when every such bank is "pure": its queued bursts are all hits on its open row, or none is.
   // A row choice kept from the last scan is reused (see find_candidates()).
-  bool find_candidates(Candidate& col, Candidate& row) const;
+  bool find_candidates(Candidate& col) const;
   // The oldest ready ACT among `acts` or PRE among `pres` (all with current candidates).
   Candidate scan_rows(uint64_t acts, uint64_t pres) const;
   // Offers bank b's row command (ACT if closed, PRE if open) to `row` if older/readier.

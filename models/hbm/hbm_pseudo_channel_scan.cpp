@@ -101,37 +101,6 @@ void HbmPseudoChannel::order_insert(uint32_t b) const {
   col_order_mask_ |= uint64_t{1} << b;
 }
 
-void HbmPseudoChannel::order_later(uint32_t b) const {
-  const uint64_t seq = cand_seq_[b];
-  uint32_t i = 0;
-  while (col_order_[i] != b)
-    ++i;
-  for (; i + 1 < col_order_n_ && cand_seq_[col_order_[i + 1]] < seq; ++i)
-    col_order_[i] = col_order_[i + 1];
-  col_order_[i] = static_cast<uint8_t>(b);
-}
-
-HbmPseudoChannel::Candidate HbmPseudoChannel::oldest_column() const {
-  // FR-FCFS over (readiness, age): if any bank can issue at the floor, the oldest such one
-  // wins, and in age order it is the first; otherwise the earliest, the oldest on a tie.
-  const int t = type_;
-  const int64_t floor = std::max(col_any_ok_[t], cur_);
-  const int64_t* col_group = col_group_ok_[t].data();
-  int64_t best_ready = kNever;
-  uint32_t best = 64;
-  for (uint32_t i = 0; i < col_order_n_; ++i) {
-    const uint32_t b = col_order_[i];
-    const int64_t ready = std::max(cand_part_[b], col_group[bank_group_[b]]);
-    if (ready <= floor) return Candidate{floor, cand_seq_[b], b, cand_run_[b], Kind::Col};
-    if (ready < best_ready) {
-      best_ready = ready;
-      best = b;
-    }
-  }
-  if (best == 64) return Candidate{};
-  return Candidate{best_ready, cand_seq_[best], best, cand_run_[best], Kind::Col};
-}
-
 namespace {
 // A scan's choice, the least (readiness, age), made without branches: each candidate becomes one
 // 64-bit key of its readiness above the scan's floor, its age relative to the newest burst and
