@@ -172,8 +172,22 @@ HbmAddressMap::HbmAddressMap(const HbmOrganisation& org, std::string_view spec)
   for (int i = 0; i < n_; ++i) {
     if (!levels_[i].pc_level) free_[n_free_++] = static_cast<uint8_t>(i);
   }
-  for (int i = 0; i < n_ && !levels_[i].pc_level; ++i)
-    chunk_ *= levels_[i].radix;
+  int low = 0;
+  for (; low < n_ && !levels_[low].pc_level; ++low)
+    chunk_ *= levels_[low].radix;
+  // The PC digits, if together right above the chunk's, cycle through all PCs as chunks go by.
+  int high = low;
+  uint64_t cycle = 1;
+  for (; high < n_ && levels_[high].pc_level; ++high)
+    cycle *= levels_[high].radix;
+  bool together = true;
+  for (int i = high; i < n_; ++i)
+    together = together && !levels_[i].pc_level;
+  if (together && high > low) {
+    chunk_pc_.resize(cycle);
+    for (uint64_t k = 0; k < cycle; ++k)
+      chunk_pc_[k] = locate(k * chunk_).pc;
+  }
 }
 
 HbmAddressMap::Location HbmAddressMap::locate(uint64_t burst_index) const {

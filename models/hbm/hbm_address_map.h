@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "models/hbm/hbm_params.h"
 
@@ -43,6 +44,12 @@ class HbmAddressMap {
   // Bursts of an aligned run that stays in one pseudo-channel: the digits below the first PC
   // digit.
   uint64_t pc_chunk() const { return chunk_; }
+  // The pseudo-channel of the k-th such run (the bursts from k x pc_chunk()): a table look-up
+  // where the PC digits sit together right above the run's digits (then runs visit the PCs in
+  // a cycle), else locate().
+  uint32_t pc_of_chunk(uint64_t k) const {
+    return chunk_pc_.empty() ? locate(k * chunk_).pc : chunk_pc_[k % chunk_pc_.size()];
+  }
   uint32_t bank_group_of(uint32_t bank) const { return bank / banks_per_group_; }
 
   class Cursor {
@@ -103,6 +110,7 @@ class HbmAddressMap {
   std::array<uint8_t, kMaxLevels> free_{};  // indices of the non-PC levels, least significant first
   int n_free_ = 0;
   uint64_t chunk_ = 1;
+  std::vector<uint32_t> chunk_pc_;  // PC of chunk k mod the cycle (empty if there is none)
   uint64_t total_ = 0;
   uint32_t channels_, pcs_, bank_groups_, banks_per_group_;
 };

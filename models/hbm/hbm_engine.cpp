@@ -78,16 +78,27 @@ void HbmEngine::push_range(uint64_t id, uint64_t b0, uint64_t b1, bool write, in
   pieces_.clear();
   const auto first_part = static_cast<uint32_t>(s.parts.size());
   if (chunks <= npcs) {
-    // Few PC-sized chunks: locate each chunk, gather per pseudo-channel.
+    // Few PC-sized chunks: find each chunk's PC, gather per pseudo-channel.
     small_.clear();
     for (uint64_t x = b0; x < b1;) {
-      const uint64_t end = std::min(b1, (x / chunk + 1) * chunk);
-      small_.push_back(SmallPiece{map_.locate(x).pc, x, end});
+      const uint64_t k = x / chunk;
+      const uint64_t end = std::min(b1, (k + 1) * chunk);
+      small_.push_back(SmallPiece{map_.pc_of_chunk(k), x, end});
       x = end;
     }
-    std::sort(small_.begin(), small_.end(), [](const SmallPiece& a, const SmallPiece& b) {
+    auto less = [](const SmallPiece& a, const SmallPiece& b) {
       return a.pc < b.pc || (a.pc == b.pc && a.begin < b.begin);
-    });
+    };
+    // Chunks usually visit the PCs in increasing order, wrapping around once at most: then a
+    // rotation sorts them.
+    const auto d = std::is_sorted_until(small_.begin(), small_.end(), less);
+    if (d != small_.end()) {
+      if (std::is_sorted(d, small_.end(), less) && less(small_.back(), small_.front())) {
+        std::rotate(small_.begin(), d, small_.end());
+      } else {
+        std::sort(small_.begin(), small_.end(), less);
+      }
+    }
     for (size_t i = 0; i < small_.size();) {
       size_t j = i;
       uint64_t count = 0;

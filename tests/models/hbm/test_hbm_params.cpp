@@ -68,6 +68,22 @@ TEST(HbmAddressMap, MixedRadixFieldsAndCursors) {
   EXPECT_EQ(visited, end - begin);
 }
 
+TEST(HbmAddressMap, PcOfChunkAgreesWithLocate) {
+  // The cycle table (PC digits together above the chunk) and the fallback (split PC digits)
+  // must both name the PC that locate() finds for every burst of the chunk.
+  const HbmOrganisation org;
+  for (const char* spec : {"bg,co:2,pc,ch,st,co,ba,sid,ro", "co:2,pc,bg,ch,st,co,ba,sid,ro",
+                           "bg,co,ba,sid,pc,ch,st,ro"}) {
+    const HbmAddressMap map(org, spec);
+    const uint64_t chunk = map.pc_chunk();
+    for (uint64_t k : {uint64_t{0}, uint64_t{1}, uint64_t{159}, uint64_t{160}, uint64_t{161},
+                       uint64_t{12345}, map.bursts() / chunk - 1}) {
+      for (uint64_t x = k * chunk; x < (k + 1) * chunk; x += chunk / 2 + 1)
+        ASSERT_EQ(map.pc_of_chunk(k), map.locate(x).pc) << spec << " chunk " << k;
+    }
+  }
+}
+
 TEST(HbmAddressMap, SkippingRoundsMatchesStepping) {
   // uniform_rounds(n) counts whole rounds whose banks and rows repeat, the row's last one
   // included; skip_rounds() over any number of them must land where n x rounds next() calls
