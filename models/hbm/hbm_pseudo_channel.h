@@ -232,6 +232,7 @@ class alignas(64) HbmPseudoChannel {
   // Offers bank b's row command (ACT if closed, PRE if open) to `row` if older/readier.
   void row_candidate(uint32_t b, Candidate& row) const;
   void issue_column(uint32_t bank, uint32_t run, int64_t c);
+  void issue_column_of(int type, uint32_t bank, uint32_t run, int64_t c);  // type_ == type
   void issue_act(uint32_t bank, int64_t c);
   // After an ACT of bank b, whose cached candidate was current: makes it the column candidate
   // refresh_candidates() would make it.
