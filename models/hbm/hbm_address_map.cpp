@@ -1,6 +1,8 @@
 // HbmAddressMap: mixed-radix address decomposition and per-pseudo-channel cursors.
 #include "models/hbm/hbm_address_map.h"
 
+#include <bit>
+
 #include <fmt/format.h>
 
 #include <stdexcept>
@@ -164,6 +166,7 @@ HbmAddressMap::HbmAddressMap(const HbmOrganisation& org, std::string_view spec)
                             pc_level,
                             bank_unit * unit,
                             p.field == HbmField::Row ? unit : 0u};
+      if (std::has_single_bit(p.radix)) levels_[n_ - 1].shift = std::countr_zero(p.radix);
     }
     weight *= p.radix;
     fw[fi] *= p.radix;
@@ -195,8 +198,7 @@ HbmAddressMap::Location HbmAddressMap::locate(uint64_t burst_index) const {
   uint64_t x = burst_index % total_;
   for (int i = 0; i < n_; ++i) {
     const Level& l = levels_[i];
-    f[static_cast<int>(l.field)] += (x % l.radix) * l.field_weight;
-    x /= l.radix;
+    f[static_cast<int>(l.field)] += l.take(x) * l.field_weight;
   }
   auto get = [&](HbmField k) { return static_cast<uint32_t>(f[static_cast<int>(k)]); };
   Location loc;
@@ -272,8 +274,7 @@ HbmAddressMap::Cursor HbmAddressMap::cursor_at(uint64_t index, uint64_t end) con
   c.end_ = end;
   uint64_t x = index;
   for (int i = 0; i < n_; ++i) {
-    c.digit_[i] = static_cast<uint32_t>(x % levels_[i].radix);
-    x /= levels_[i].radix;
+    c.digit_[i] = levels_[i].take(x);
   }
   set_fields(c);
   c.x_ = index;
@@ -308,8 +309,7 @@ uint64_t HbmAddressMap::count_below(uint64_t n, uint32_t pc) const {
   uint64_t x = n;
   below[0] = 1;
   for (int i = 0; i < n_; ++i) {
-    d[i] = static_cast<uint32_t>(x % levels_[i].radix);
-    x /= levels_[i].radix;
+    d[i] = levels_[i].take(x);
     below[i + 1] = below[i] * (levels_[i].pc_level ? 1 : levels_[i].radix);
   }
   uint64_t count = 0;

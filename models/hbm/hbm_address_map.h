@@ -99,6 +99,20 @@ class HbmAddressMap {
     // What one unit of this digit adds to the cursor's bank index and row (0 for other fields).
     uint32_t bank_weight;
     uint32_t row_weight;
+    int shift = -1;  // log2(radix) for a power of two, else -1
+    // Returns x's digit at this level and leaves in x what lies above it: a division, or for a
+    // power-of-two radix a mask and a shift (a 64-bit division costs tens of cycles).
+    uint32_t take(uint64_t& x) const {
+      uint64_t d;
+      if (shift >= 0) {
+        d = x & (radix - 1);
+        x >>= shift;
+      } else {
+        d = x % radix;
+        x /= radix;
+      }
+      return static_cast<uint32_t>(d);
+    }
   };
   void set_fields(Cursor& c) const;
   uint64_t count_below(uint64_t n, uint32_t pc) const;  // bursts < n in `pc`

@@ -143,16 +143,19 @@ HbmPseudoChannel::Candidate HbmPseudoChannel::scan_rows(uint64_t acts, uint64_t 
     uint64_t ready_or = 0, age_or = 0;
     const uint64_t seq_base = seq_ - (uint64_t{1} << kKeySeqBits);
     uint64_t best = kKeyNone;
-    // ACT readiness is never below the PRE floor, so both share it.
-    for (uint64_t m = acts; m; m &= m - 1) {
-      const auto b = static_cast<uint32_t>(std::countr_zero(m));
-      const int64_t ready = std::max({part[b], act_group_ok_[group[b]], act_floor});
-      best = std::min(best, scan_key(ready, pre_floor, seq[b], seq_base, b, ready_or, age_or));
-    }
     for (uint64_t m = pres; m; m &= m - 1) {
       const auto b = static_cast<uint32_t>(std::countr_zero(m));
       const int64_t ready = std::max(part[b], pre_floor);
       best = std::min(best, scan_key(ready, pre_floor, seq[b], seq_base, b, ready_or, age_or));
+    }
+    // ACT readiness is never below the ACT floor (nor the PRE floor, so both share the key's):
+    // a PRE ready before it wins outright.
+    if (best == kKeyNone || key_ready(best, pre_floor) >= act_floor) {
+      for (uint64_t m = acts; m; m &= m - 1) {
+        const auto b = static_cast<uint32_t>(std::countr_zero(m));
+        const int64_t ready = std::max({part[b], act_group_ok_[group[b]], act_floor});
+        best = std::min(best, scan_key(ready, pre_floor, seq[b], seq_base, b, ready_or, age_or));
+      }
     }
     if (!scan_overflow(ready_or, age_or) && best != kKeyNone) {
       const uint32_t b = key_bank(best);
