@@ -66,7 +66,9 @@ TEST(WorkerPool, ForEachRunsEveryItemOnce) {
       EXPECT_LT(t, threads);
       indices.insert(t);
       ids.insert(id);
-      if (t == 0) EXPECT_EQ(id, std::this_thread::get_id());
+      if (t == 0) {
+        EXPECT_EQ(id, std::this_thread::get_id());
+      }
     }
     EXPECT_EQ(indices.size(), ran_on.size()) << "threads " << threads;
     EXPECT_EQ(ids.size(), ran_on.size()) << "threads " << threads;
