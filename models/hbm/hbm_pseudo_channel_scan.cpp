@@ -1,5 +1,6 @@
 // HbmPseudoChannel's candidate bookkeeping for the FR-FCFS choice: each bank's wanted command,
-// the column candidates in age order and the row scan (see hbm_pseudo_channel.h).
+// the column candidates in age order and the row scan (see hbm_pseudo_channel.h). The parts run
+// at every command, oldest_column() and order_later(), are in hbm_pseudo_channel.cpp, inlined.
 #include <algorithm>
 #include <bit>
 #include <cstring>
