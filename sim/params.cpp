@@ -78,6 +78,44 @@ size_t edit_distance(std::string_view a, std::string_view b) {
 
 namespace mlasim {
 
+namespace {
+
+void diff_into(const ConfigNode& a, const ConfigNode& b, const std::string& path,
+               std::vector<std::string>& out) {
+  if (a.is_map() && b.is_map()) {
+    for (const auto& [key, value] : b.entries()) {
+      const ConfigNode* other = a.find(key);
+      if (other == nullptr) {
+        out.push_back(join_path(path, key));
+      } else {
+        diff_into(*other, value, join_path(path, key), out);
+      }
+    }
+    return;
+  }
+  auto same = [](const ConfigNode& x, const ConfigNode& y) {
+    if (x.kind() != y.kind()) return false;
+    if (x.is_scalar()) return x.as_string() == y.as_string();
+    if (!x.is_seq()) return true;
+    if (x.items().size() != y.items().size()) return false;
+    for (size_t i = 0; i < x.items().size(); ++i) {
+      std::vector<std::string> inner;
+      diff_into(x.items()[i], y.items()[i], "", inner);
+      if (!inner.empty()) return false;
+    }
+    return true;
+  };
+  if (!same(a, b)) out.push_back(path);
+}
+
+}  // namespace
+
+std::vector<std::string> differing_keys(const ConfigNode& a, const ConfigNode& b) {
+  std::vector<std::string> out;
+  diff_into(a, b, "", out);
+  return out;
+}
+
 std::string folder_name_problem(std::string_view name) {
   constexpr size_t kMaxLength = 200;
   if (name.empty()) return "must not be empty (it names the results folder)";

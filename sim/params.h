@@ -411,6 +411,16 @@ ConfigNode write_params(const P& p) {
   return std::move(w.out);
 }
 
+// Dotted keys (within the struct) where `b` holds another value than `a`: scalars and lists
+// compared as written, groups key by key.
+std::vector<std::string> differing_keys(const ConfigNode& a, const ConfigNode& b);
+
+// Dotted keys (within P) whose values in `p` are not P's defaults: the settings a user gave.
+template <class P>
+std::vector<std::string> changed_params(const P& p) {
+  return differing_keys(write_params(P{}), write_params(p));
+}
+
 template <class P>
 std::vector<ParamInfo> describe_params() {
   P p{};

@@ -53,6 +53,10 @@ void DeepSeekInferenceParams::validate(const ParamCheck& c) const {
             "is set by workload.ep_size (the expert-parallel group spans it)");
   c.require(placement.gpus_per_node == 0, "placement.gpus_per_node",
             "comes from the cluster (its GPUs per node)");
+  for (const auto& [key, vl] : {std::pair{"ep_comm.dispatch_vl", ep_comm.dispatch_vl},
+                                std::pair{"ep_comm.combine_vl", ep_comm.combine_vl}}) {
+    c.require(vl <= kMaxVl, key, "must be in [0, 14] (InfiniBand's data lanes VL0-VL14)");
+  }
   router.validate(c);
 }
 
@@ -85,6 +89,56 @@ void check_positions(const DeepSeekInferenceParams& p, const ModelConfig& m) {
   if (p.context_distribution.type != ContextDistribution::Uniform)
     check("context_length", p.context_length);
   if (p.context_distribution.max > 0) check("context_distribution.max", p.context_distribution.max);
+}
+
+// Settings that are legal but that this step does not read. Warned about rather than refused:
+// a sweep may cross them with values that make them moot (MTP acceptance at depth 0, router
+// settings over dense and MoE models). Only values other than the defaults count, so that a
+// resolved config (every key written out) says nothing.
+std::vector<std::string> unused_settings(const DeepSeekInferenceParams& p, const ModelConfig& m,
+                                         uint32_t routed_layers, uint32_t mtp_depth) {
+  const DeepSeekInferenceParams defaults;
+  std::vector<std::string> out;
+  auto unused = [&](std::string_view key, std::string_view why) {
+    out.push_back(fmt::format("workload.{} is not used: {}", key, why));
+  };
+  auto unused_group = [&](std::string_view group, const std::vector<std::string>& keys,
+                          std::string_view why) {
+    for (const std::string& k : keys)
+      unused(fmt::format("{}.{}", group, k), why);
+  };
+  if (routed_layers == 0) {
+    const std::string why =
+        m.is_moe() ? fmt::format(
+                         "the simulated layers include no MoE layer ({}'s first {} are "
+                         "dense)",
+                         m.name, m.first_k_dense_replace)
+                   : fmt::format("{} has no routed experts", m.name);
+    unused_group("router", changed_params(p.router), why);
+    unused_group("placement", changed_params(p.placement), why);
+    unused_group("moe_traffic", changed_params(p.moe_traffic), why);
+    unused_group("ep_comm", changed_params(p.ep_comm), why);
+    if (p.dtypes.dispatch != defaults.dtypes.dispatch) unused("dtypes.dispatch", why);
+    if (p.dtypes.combine != defaults.dtypes.combine) unused("dtypes.combine", why);
+    if (p.router_warmup_steps != defaults.router_warmup_steps) unused("router_warmup_steps", why);
+  } else {
+    if (m.topk_method != "noaux_tc" &&
+        p.router.bias_update_speed != defaults.router.bias_update_speed) {
+      unused("router.bias_update_speed",
+             fmt::format("{}'s gate ({}) keeps no aux-loss-free bias", m.name, m.topk_method));
+    }
+    if (p.moe_traffic.dispatch_bytes_per_token.count() > 0 &&
+        p.dtypes.dispatch != defaults.dtypes.dispatch) {
+      unused("dtypes.dispatch", "moe_traffic.dispatch_bytes_per_token sets the payload");
+    }
+    if (p.moe_traffic.combine_bytes_per_token.count() > 0 &&
+        p.dtypes.combine != defaults.dtypes.combine) {
+      unused("dtypes.combine", "moe_traffic.combine_bytes_per_token sets the payload");
+    }
+  }
+  if (mtp_depth == 0 && p.mtp.acceptance_rate != defaults.mtp.acceptance_rate)
+    unused("mtp.acceptance_rate", "mtp.depth is 0 (no drafted tokens)");
+  return out;
 }
 
 }  // namespace
@@ -202,6 +256,7 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
         {fmt::format("mtp{}.", d), model.is_moe(), true, model.is_moe() ? routed++ : 0, 0});
   }
   const LayerPlan* first_mtp = depth > 0 ? &plan[plan.size() - depth] : nullptr;
+  out.warnings = unused_settings(p, model, routed, depth);
 
   // Routing: per micro-batch, every MoE layer of this step (router step advances between them,
   // and between prefill chunks).
@@ -411,6 +466,9 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
         d.unit_bytes = routing[i][moe_index].dispatch_bytes_per_copy;
         d.tag = tag++;
         d.gpus_per_node = cross_node ? s.gpus_per_node : 0;
+        d.nvlink_forwarding = cross_node && p.ep_comm.nvlink_forwarding;
+        d.issuer = p.ep_comm.issuer;
+        d.vl = static_cast<uint8_t>(p.ep_comm.dispatch_vl);
         dispatch[i] = b.comm(pre + "dispatch", std::move(d), {gate[i]}, mbi);
         shared[i] = h;
         if (shared_inter > 0) {
@@ -447,6 +505,9 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
         c.unit_bytes = r.combine_bytes_per_copy;
         c.tag = tag++;
         c.gpus_per_node = cross_node ? s.gpus_per_node : 0;
+        c.nvlink_forwarding = cross_node && p.ep_comm.nvlink_forwarding;
+        c.issuer = p.ep_comm.issuer;
+        c.vl = static_cast<uint8_t>(p.ep_comm.combine_vl);
         comb[i] = b.comm(pre + "combine", std::move(c), {e}, mbi);
       }
       for (uint32_t i = 0; i < n_mb; ++i) {

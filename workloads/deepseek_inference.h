@@ -162,6 +162,28 @@ struct DeepSeekInferenceParams {
   ExpertPlacementParams placement;
   RouterConfig router;
   MoeTrafficConfig moe_traffic;
+  // How the EP dispatch and combine all-to-alls are sent (AllToAllOp's options).
+  struct EpComm {
+    bool nvlink_forwarding = false;
+    CommIssuer issuer = CommIssuer::Sm;
+    uint32_t dispatch_vl = 0;
+    uint32_t combine_vl = 0;
+    template <class V>
+    void visit(V& v) {
+      v("nvlink_forwarding", nvlink_forwarding, "-",
+        "DeepEP normal mode: data for another node crosses the network once, to the GPU with the "
+        "sender's local index (its plane), which forwards each part over NVLink");
+      v("issuer", issuer, "-",
+        "who starts the transfers: sm (the GPU's SMs, adding network.gpu_port.issue_latency) or "
+        "nic (work requests posted ahead, the NIC's doorbell latency only)");
+      v("dispatch_vl", dispatch_vl, "-",
+        "virtual lane (traffic class) of dispatch messages, 0..14 (packet level: lane vl mod "
+        "network.vls)");
+      v("combine_vl", combine_vl, "-",
+        "virtual lane of combine messages, 0..14: on another lane than dispatch, one "
+        "micro-batch's combine does not wait for credits behind the other's dispatch");
+    }
+  } ep_comm;
 
   template <class V>
   void visit(V& v) {
@@ -209,6 +231,7 @@ struct DeepSeekInferenceParams {
     v.group("router", router,
             "MoE router; expert counts, groups, scoring and top-k method come from the model");
     v.group("moe_traffic", moe_traffic, "dispatch/combine payloads");
+    v.group("ep_comm", ep_comm, "how dispatch and combine are sent");
   }
   void validate(const ParamCheck& c) const;
 };
@@ -239,6 +262,8 @@ struct DeepSeekStepInfo {
   // [g * prefill_passes + c] (their first token comes from that pass's LM head).
   uint32_t prefill_passes = 0;
   std::vector<uint32_t> prompts_done;
+  // Settings the step does not read, one line each (shown after the run).
+  std::vector<std::string> warnings;
 };
 
 struct DeepSeekStep : DeepSeekStepInfo {

@@ -142,10 +142,21 @@ namespace {
 void validate_collectives(const Workload& w) {
   const int ranks = static_cast<int>(w.ranks.size());
   std::map<int32_t, std::vector<const AllToAllOp*>> a2a;  // tag -> op per rank
+  std::map<int32_t, std::vector<size_t>> a2a_index;       // tag -> its index per rank
   for (int r = 0; r < ranks; ++r) {
     const auto& ops = w.ranks[r].ops;
     for (size_t i = 0; i < ops.size(); ++i) {
+      auto check_vl = [&](uint8_t vl) {
+        if (vl <= kMaxVl) return;
+        throw InputError(fmt::format(
+            "rank {} op {} '{}': field 'vl': {} is not a data virtual lane (0..{}, InfiniBand's "
+            "VL0-VL14)",
+            r, i, ops[i].name, vl, kMaxVl));
+      };
+      if (const auto* s = std::get_if<SendOp>(&ops[i].payload)) check_vl(s->vl);
+      if (const auto* g = std::get_if<RingCollectiveOp>(&ops[i].payload)) check_vl(g->vl);
       if (const auto* a = std::get_if<AllToAllOp>(&ops[i].payload)) {
+        check_vl(a->vl);
         if (a->ranks() != ranks) {
           throw InputError(fmt::format(
               "rank {} op {} '{}': all_to_all needs send_bytes and recv_bytes with {} entries", r,
@@ -168,6 +179,9 @@ void validate_collectives(const Workload& w) {
                                        ops[i].name, a->tag));
         }
         per_rank[r] = a;
+        auto& index = a2a_index[a->tag];
+        index.resize(ranks, 0);
+        index[r] = i;
       } else if (const auto* g = std::get_if<RingCollectiveOp>(&ops[i].payload)) {
         // 64-bit arithmetic: the fields come from trace files and may be anything.
         const int64_t last =
@@ -198,9 +212,17 @@ void validate_collectives(const Workload& w) {
         const uint64_t sent = per_rank[a] ? per_rank[a]->send_bytes(b) : 0;
         const uint64_t expected = per_rank[b] ? per_rank[b]->recv_bytes(a) : 0;
         if (sent != expected) {
+          // Each side's op, where it has one (a rank without the op sends and expects nothing).
+          auto side = [&](int r, std::string_view field) {
+            if (!per_rank[r]) return fmt::format("rank {} (no all_to_all with this tag)", r);
+            const size_t i = a2a_index.at(tag)[r];
+            return fmt::format("rank {} op {} '{}' (field '{}')", r, i, w.ranks[r].ops[i].name,
+                               field);
+          };
           throw InputError(
-              fmt::format("all_to_all tag {}: rank {} sends {} B to rank {}, which expects {} B",
-                          tag, a, sent, b, expected));
+              fmt::format("all_to_all tag {}: {} sends {} B to rank {}, but {} expects "
+                          "{} B",
+                          tag, side(a, "send_bytes"), sent, b, side(b, "recv_bytes"), expected));
         }
       }
     }
@@ -449,11 +471,14 @@ void validate_workload(const Workload& w) {
     for (size_t i = 0; i < ops.size(); ++i) {
       for (uint32_t d : ops[i].deps) {
         if (d >= ops.size()) {
-          throw InputError(fmt::format("rank {} op {} '{}': dependency {} does not exist", r, i,
-                                       ops[i].name, d));
+          throw InputError(
+              fmt::format("rank {} op {} '{}', field 'deps': dependency {} does not "
+                          "exist",
+                          r, i, ops[i].name, d));
         }
         if (d == i) {
-          throw InputError(fmt::format("rank {} op {} '{}': depends on itself", r, i, ops[i].name));
+          throw InputError(fmt::format("rank {} op {} '{}', field 'deps': depends on itself", r, i,
+                                       ops[i].name));
         }
         ++indegree[i];
         succ[d].push_back(static_cast<uint32_t>(i));

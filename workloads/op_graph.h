@@ -30,6 +30,10 @@ constexpr OptionalField since_minor(int minor) {
   return OptionalField{minor};
 }
 
+// Highest virtual lane a communication op may name (InfiniBand's data lanes are VL0-14). The
+// packet fabric puts a message on lane vl mod network.vls.
+inline constexpr uint8_t kMaxVl = 14;
+
 // C[m, n] = A[m, k] x B[k, n]; B is the weight, read from memory. n and k are >= 1; m may be 0
 // (a rank without rows in a pass, as chunked prefill over attention_tp gives): no kernel, so
 // nothing is read, not even the weight.
@@ -56,11 +60,13 @@ struct SendOp {
   int32_t peer = -1;
   Bytes bytes;
   int32_t tag = 0;
+  uint8_t vl = 0;  // virtual lane (traffic class; see kMaxVl)
   template <class V>
   void visit(V& v) {
     v("peer", peer);
     v("bytes", bytes);
     v("tag", tag);
+    v("vl", vl, since_minor(3));
   }
 };
 
@@ -116,6 +122,7 @@ struct AllToAllOp {
   int32_t gpus_per_node = 0;
   bool nvlink_forwarding = false;
   CommIssuer issuer = CommIssuer::Sm;
+  uint8_t vl = 0;  // virtual lane of its messages (forwarded parts included)
   template <class V>
   void visit(V& v) {
     A2ARowField send{this, true}, recv{this, false};
@@ -125,6 +132,7 @@ struct AllToAllOp {
     v("gpus_per_node", gpus_per_node);
     v("nvlink_forwarding", nvlink_forwarding);
     v("issuer", issuer);
+    v("vl", vl, since_minor(3));
   }
   int32_t ranks() const { return matrix ? static_cast<int32_t>(matrix->ranks()) : 0; }
   uint64_t send_bytes(int32_t peer) const;
@@ -173,6 +181,7 @@ struct RingCollectiveOp {
   int32_t start = 0, size = 0, stride = 1;
   int32_t tag = 0;
   CommIssuer issuer = CommIssuer::Sm;
+  uint8_t vl = 0;  // virtual lane of its messages
   template <class V>
   void visit(V& v) {
     v("collective", collective);
@@ -182,6 +191,7 @@ struct RingCollectiveOp {
     v("stride", stride);
     v("tag", tag);
     v("issuer", issuer);
+    v("vl", vl, since_minor(3));
   }
 };
 

@@ -222,9 +222,14 @@ void finish_all_to_alls(std::map<int32_t, A2ACollector>& collectors, Workload& w
     }
     if (worst) {
       const auto& [a, b, sent, expected] = *worst;
+      auto side = [&](uint32_t r, std::string_view field) {
+        if (!of_rank[r]) return fmt::format("rank {} (no all_to_all with this tag)", r);
+        const size_t i = of_rank[r]->op;
+        return fmt::format("rank {} op {} '{}' (field '{}')", r, i, w.ranks[r].ops[i].name, field);
+      };
       throw InputError(
-          fmt::format("all_to_all tag {}: rank {} sends {} B to rank {}, which expects {} B", tag,
-                      a, sent, b, expected));
+          fmt::format("all_to_all tag {}: {} sends {} B to rank {}, but {} expects {} B", tag,
+                      side(a, "send_bytes"), sent, b, side(b, "recv_bytes"), expected));
     }
     for (auto& [r, member] : c.members)
       std::get<AllToAllOp>(w.ranks[r].ops[member.op].payload).matrix = m;

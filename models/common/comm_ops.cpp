@@ -33,7 +33,7 @@ bool CommOps::handles(const OpPayload& p) {
   return std::holds_alternative<AllToAllOp>(p) || std::holds_alternative<RingCollectiveOp>(p);
 }
 
-Message CommOps::make(int32_t dst, uint64_t bytes, int32_t tag, bool sm_issued) {
+Message CommOps::make(int32_t dst, uint64_t bytes, int32_t tag, bool sm_issued, uint8_t vl) {
   Message m;
   // Bit 39 keeps these ids apart from the GPU's point-to-point message ids.
   m.id = (static_cast<uint64_t>(rank_) << 40) | (uint64_t{1} << 39) | next_id_++;
@@ -43,6 +43,7 @@ Message CommOps::make(int32_t dst, uint64_t bytes, int32_t tag, bool sm_issued) 
   m.bytes = Bytes(bytes);
   m.kind = MessageKind::Collective;
   m.sm_issued = sm_issued;
+  m.vl = vl;
   // One queue pair per (src, dst, tag): ECMP keeps each on one path.
   m.flow_hash = (static_cast<uint64_t>(rank_) * 0x9E3779B97F4A7C15ULL) ^
                 (static_cast<uint64_t>(dst) << 20) ^ (static_cast<uint64_t>(tag) << 44) ^
@@ -77,7 +78,7 @@ void CommOps::start_all_to_all(uint32_t id, const AllToAllOp& op) {
       if (fresh) relays.emplace_back(dst / g, std::vector<RelayPart>{});
       relays[it->second].second.push_back(RelayPart{dst, send[d]});
     } else {
-      out.push_back(make(dst, send[d], op.tag, sm));
+      out.push_back(make(dst, send[d], op.tag, sm, op.vl));
     }
   }
   for (auto& [node, parts] : relays) {
@@ -85,7 +86,7 @@ void CommOps::start_all_to_all(uint32_t id, const AllToAllOp& op) {
     for (const auto& part : parts)
       total += part.bytes;
     const int32_t proxy = node * g + rank_ % g;
-    Message m = make(proxy, total, op.tag, sm);
+    Message m = make(proxy, total, op.tag, sm, op.vl);
     m.relay = std::make_shared<const std::vector<RelayPart>>(std::move(parts));
     out.push_back(std::move(m));
   }
@@ -145,6 +146,7 @@ void CommOps::start_ring(uint32_t id, const RingCollectiveOp& op) {
   s.steps = op.collective == RingCollective::AllReduce ? 2 * (op.size - 1) : op.size - 1;
   s.chunk = (op.bytes.count() + op.size - 1) / op.size;
   s.sm_issued = op.issuer == CommIssuer::Sm;
+  s.vl = op.vl;
   const int32_t tag = op.tag;
   ring_send(tag, 0);
   // Chunks that came early each let the next step go now.
@@ -158,7 +160,7 @@ void CommOps::start_ring(uint32_t id, const RingCollectiveOp& op) {
 
 void CommOps::ring_send(int32_t tag, int32_t step) {
   Ring& s = ring_[tag];
-  Message m = make(s.next, s.chunk, tag, s.sm_issued);
+  Message m = make(s.next, s.chunk, tag, s.sm_issued, s.vl);
   m.kind = MessageKind::Ring;
   m.step = step;
   inject_(std::move(m), [this, tag] {
@@ -189,7 +191,7 @@ void CommOps::on_message(const Message& msg) {
         on_message(mine);
         continue;
       }
-      Message fwd = make(part.dst, part.bytes, msg.tag, true);
+      Message fwd = make(part.dst, part.bytes, msg.tag, true, msg.vl);
       fwd.origin = msg.data_source();
       ++relayed_;
       inject_(std::move(fwd), nullptr);

@@ -73,9 +73,10 @@ class CommOps {
     int32_t sent_done = 0;
     std::vector<int32_t> early_steps;  // steps that arrived before the op started
     bool sm_issued = true;
+    uint8_t vl = 0;
   };
 
-  Message make(int32_t dst, uint64_t bytes, int32_t tag, bool sm_issued);
+  Message make(int32_t dst, uint64_t bytes, int32_t tag, bool sm_issued, uint8_t vl);
   void start_all_to_all(uint32_t id, const AllToAllOp& op);
   std::vector<int32_t> post_order(int32_t n, int32_t gpus_per_node) const;
   void start_ring(uint32_t id, const RingCollectiveOp& op);

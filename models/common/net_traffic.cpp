@@ -186,6 +186,16 @@ Workload NetworkTraffic::generate(const ClusterShape& cluster) const {
       break;
     }
   }
+  if (p.vl != 0) {
+    const auto vl = static_cast<uint8_t>(p.vl);
+    for (RankProgram& r : w.ranks) {
+      for (Op& op : r.ops) {
+        if (auto* s = std::get_if<SendOp>(&op.payload)) s->vl = vl;
+        if (auto* a = std::get_if<AllToAllOp>(&op.payload)) a->vl = vl;
+        if (auto* g = std::get_if<RingCollectiveOp>(&op.payload)) g->vl = vl;
+      }
+    }
+  }
   return w;
 }
 

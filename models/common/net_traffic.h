@@ -61,6 +61,7 @@ struct NetworkTrafficParams {
   bool nvlink_forwarding = false;
   CommIssuer issuer = CommIssuer::Sm;
   RingCollective collective = RingCollective::AllReduce;
+  uint32_t vl = 0;
 
   template <class V>
   void visit(V& v) {
@@ -84,6 +85,9 @@ struct NetworkTrafficParams {
       "forwards it over NVLink (DeepEP)");
     v("issuer", issuer, "-", "collectives: SMs issue the transfers (sm) or the NIC alone (nic)");
     v("collective", collective, "-", "ring: all_gather, reduce_scatter or all_reduce");
+    v("vl", vl, "-",
+      "virtual lane (traffic class) of every message, 0..14; packet level puts it on lane vl mod "
+      "network.vls");
   }
   void validate(const ParamCheck& c) const {
     c.require(count >= 1 && count <= kMaxTrafficRepeats, "count",
@@ -91,6 +95,7 @@ struct NetworkTrafficParams {
     c.require(iterations >= 1 && iterations <= kMaxTrafficRepeats, "iterations",
               "must be between 1 and 1048576 (2^20)");
     c.require(senders >= 0, "senders", "must be >= 0");
+    c.require(vl <= kMaxVl, "vl", "must be in [0, 14] (InfiniBand's data lanes VL0-VL14)");
     // Settings another pattern reads would be silently ignored. Compared with the defaults
     // rather than with the keys a file names, so that a resolved config (every key listed)
     // still loads.

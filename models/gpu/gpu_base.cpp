@@ -69,6 +69,7 @@ void GpuBase::make_ready(uint32_t id) {
     m.dst = s->peer;
     m.tag = s->tag;
     m.bytes = s->bytes;
+    m.vl = s->vl;
     m.injected = sim_now();
     m.flow_hash = (static_cast<uint64_t>(rank_) * 0x9E3779B97F4A7C15ULL) ^
                   (static_cast<uint64_t>(s->peer) << 20) ^ static_cast<uint64_t>(s->tag) ^

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <string>
 
 #include "tests/network/network_test_util.h"
 
@@ -55,6 +58,30 @@ workload: {type: network_traffic, pattern: all_to_all, bytes: 32KiB}
   std::string all((std::istreambuf_iterator<char>(links)), {});
   EXPECT_EQ(all.find("leaf0->spine0"), std::string::npos);
   EXPECT_NE(all.find("leaf0->spine1"), std::string::npos);
+}
+
+// Settings only the packet model reads are named on stderr when another fidelity runs.
+TEST(FlowLevel, WarnsAboutSettingsOnlyThePacketModelReads) {
+  const auto dir = nettest::temp_dir("packet_only");
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "s.yaml") << kPermutation;
+  auto run = [&](const std::string& fidelity) {
+    return run_cli({"run", (dir / "s.yaml").string(), "--no-plots", "--out",
+                    (dir / fidelity).string(), "--set", "network.fidelity=" + fidelity, "--set",
+                    "routing.mode=adaptive", "--set", "network.spray=true", "--set",
+                    "network.vls=2"});
+  };
+  const CliResult flow = run("flow");
+  EXPECT_EQ(flow.exit_code, 0) << flow.err;
+  for (const std::string line : {"routing.mode: adaptive is not used at network.fidelity flow",
+                                 "network.spray is not used at network.fidelity flow",
+                                 "network.vls is not used at network.fidelity flow"}) {
+    EXPECT_NE(flow.err.find(line), std::string::npos) << flow.err;
+  }
+  const CliResult packet = run("packet");
+  EXPECT_EQ(packet.exit_code, 0) << packet.err;
+  EXPECT_EQ(packet.err.find("is not used"), std::string::npos) << packet.err;
+  std::filesystem::remove_all(dir);
 }
 
 TEST(FlowLevel, AgreesWithPacketLevelOnAllToAllCompletion) {

@@ -166,7 +166,9 @@ TEST(AllToAllOp, ValidationComparesRanksThatDoNotShareAMatrix) {
     validate_workload(workload(other));
     FAIL();
   } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("rank 1 sends 8 B to rank 2, which expects 3 B"),
+    EXPECT_NE(std::string(e.what()).find("all_to_all tag 4: rank 1 op 0 'a2a' (field 'send_bytes') "
+                                         "sends 8 B to rank 2, but rank 2 op 0 "
+                                         "'a2a' (field 'recv_bytes') expects 3 B"),
               std::string::npos)
         << e.what();
   }

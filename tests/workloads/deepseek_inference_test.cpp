@@ -274,6 +274,85 @@ TEST(DeepSeekInference, DenseModelHasNoAllToAll) {
   EXPECT_EQ(attention, 4);  // 2 layers x 2 micro-batches
 }
 
+// The dispatch and combine all-to-alls carry the ep_comm settings: DeepEP forwarding across
+// nodes, the issuer, and a virtual lane each.
+TEST(DeepSeekInference, EpCommSettingsReachTheAllToAlls) {
+  DeepSeekInferenceParams p = lite(true, 0);
+  p.ep_comm.nvlink_forwarding = true;
+  p.ep_comm.issuer = CommIssuer::Nic;
+  p.ep_comm.dispatch_vl = 2;
+  p.ep_comm.combine_vl = 3;
+  for (const ClusterShape cluster : {kCluster, ClusterShape{1, 4}}) {
+    const Workload w = DeepSeekInference(p).generate(cluster);
+    EXPECT_NO_THROW(validate_workload(w));
+    size_t seen = 0;
+    for (const RankProgram& r : w.ranks) {
+      for (const std::string kind : {".dispatch", ".combine"}) {
+        for (const Op* op : ops_named(r, kind)) {
+          const auto& a = std::get<AllToAllOp>(op->payload);
+          // Forwarding needs another node to forward from.
+          EXPECT_EQ(a.nvlink_forwarding, cluster.nodes > 1) << op->name;
+          EXPECT_EQ(a.issuer, CommIssuer::Nic) << op->name;
+          EXPECT_EQ(a.vl, kind == ".dispatch" ? 2 : 3) << op->name;
+          ++seen;
+        }
+      }
+    }
+    EXPECT_GT(seen, 0u);
+  }
+  EXPECT_NO_THROW(p.validate(ParamCheck(nullptr, "workload")));
+  p.ep_comm.combine_vl = kMaxVl + 1;
+  EXPECT_THROW(p.validate(ParamCheck(nullptr, "workload")), InputError);
+}
+
+// Settings the step does not read are listed as warnings (shown after the run), one per key;
+// defaults and settings in use give none.
+TEST(DeepSeekInference, UnusedSettingsAreWarnedAbout) {
+  EXPECT_TRUE(DeepSeekInference(lite(true, 1)).build(kCluster).warnings.empty());
+  DeepSeekInferenceParams dense;
+  dense.model = "llama-3.1-405b";
+  dense.layers = 2;
+  dense.requests_per_gpu = 4;
+  EXPECT_TRUE(DeepSeekInference(dense).build(kCluster).warnings.empty());
+  dense.router.skew = 1;
+  dense.ep_comm.issuer = CommIssuer::Nic;
+  dense.mtp.acceptance_rate = 0.5;  // with depth 0
+  const std::vector<std::string> w = DeepSeekInference(dense).build(kCluster).warnings;
+  ASSERT_EQ(w.size(), 3u);
+  EXPECT_EQ(w[0], "workload.router.skew is not used: llama-3.1-405b has no routed experts");
+  EXPECT_EQ(w[1], "workload.ep_comm.issuer is not used: llama-3.1-405b has no routed experts");
+  EXPECT_EQ(w[2], "workload.mtp.acceptance_rate is not used: mtp.depth is 0 (no drafted tokens)");
+  // DeepSeek-V2-Lite's greedy gate keeps no bias for aux-loss-free balancing to move.
+  DeepSeekInferenceParams lite_gamma = lite(true, 0);
+  lite_gamma.router.bias_update_speed = 0.01;
+  const auto g = DeepSeekInference(lite_gamma).build(kCluster).warnings;
+  ASSERT_EQ(g.size(), 1u);
+  EXPECT_NE(g[0].find("workload.router.bias_update_speed is not used: deepseek-v2-lite's gate "
+                      "(greedy)"),
+            std::string::npos)
+      << g[0];
+}
+
+// Aux-loss-free balancing through the generator: routing steps run before the simulated one
+// (router_warmup_steps) move the biases, and the step's expert load is more even for it.
+TEST(DeepSeekInference, RouterWarmupLowersTheStepsImbalance) {
+  DeepSeekInferenceParams p;  // DeepSeek-V3: noaux_tc gate
+  p.layers = 4;               // three dense layers, then one MoE layer
+  p.requests_per_gpu = 64;
+  p.router.skew = 1.0;
+  p.router.bias_update_speed = 0.01;
+  const ClusterShape cluster{2, 8};
+  const RoutingImbalance cold = DeepSeekInference(p).imbalance(cluster);
+  p.router_warmup_steps = 100;
+  const RoutingImbalance warm = DeepSeekInference(p).imbalance(cluster);
+  EXPECT_EQ(cold.routed_layers, 2u);  // one MoE layer, routed for each of two micro-batches
+  EXPECT_GT(cold.expert_mean, 2.0) << "a Zipf skew of 1 should be uneven to begin with";
+  EXPECT_LT(warm.expert_mean, 0.5 * cold.expert_mean)
+      << cold.expert_mean << " -> " << warm.expert_mean << "; gpu " << cold.gpu_mean << " -> "
+      << warm.gpu_mean;
+  EXPECT_LT(warm.gpu_mean, cold.gpu_mean);
+}
+
 // `attention: mha` replaces MLA; a model without MLA has nothing to replace, so asking for it is
 // an input error naming the key rather than a run identical to the model's own attention.
 TEST(DeepSeekInference, MhaVariantNeedsAnMlaModel) {

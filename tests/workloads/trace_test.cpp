@@ -284,9 +284,12 @@ TEST(Trace, MinorVersionTwoQueryLengths) {
   EXPECT_EQ(a.q_lens, (std::vector<uint64_t>{100, 300}));
   EXPECT_DOUBLE_EQ(a.visible_pairs(), (100.0 * 101 + 300.0 * 301) / 2);
   const nlohmann::ordered_json again = workload_to_json(w);
-  EXPECT_EQ(again["minor"], 2);
+  EXPECT_EQ(again["minor"], kTraceMinorVersion);
   EXPECT_EQ(again["ranks"][0]["ops"][0]["q_lens"], nlohmann::json::parse("[100, 300]"));
-  EXPECT_NE(error_of(trace(R"(, "minor": 3)", "")).find("minor version 3"), std::string::npos);
+  const std::string newer = fmt::format(R"(, "minor": {})", kTraceMinorVersion + 1);
+  EXPECT_NE(
+      error_of(trace(newer, "")).find(fmt::format("minor version {}", kTraceMinorVersion + 1)),
+      std::string::npos);
   // A sequence with more queries than keys, and a list of the wrong length.
   EXPECT_NE(error_of(trace(R"(, "minor": 2)", R"(, "q_lens": [200, 300], "kv_lens": [100, 300])"))
                 .find("q_lens: sequence 0 has 200 queries but 100 keys"),
@@ -400,7 +403,8 @@ TEST(Trace, AllToAllRowsBecomeOneSharedMatrixAndAreWrittenBackDense) {
 
 TEST(Trace, AllToAllRowsThatDisagreeOrHaveTheWrongLengthAreRejected) {
   EXPECT_NE(error_of(all_to_all_trace("[6, 4, 3]"))
-                .find("all_to_all tag 1: rank 1 sends 8 B to rank 2, which expects 4 B"),
+                .find("all_to_all tag 1: rank 1 op 0 'x' (field 'send_bytes') sends 8 B to rank 2, "
+                      "but rank 2 op 0 'x' (field 'recv_bytes') expects 4 B"),
             std::string::npos);
   // The receiving rank's own entry is not compared.
   EXPECT_EQ(error_of(all_to_all_trace("[6, 8, 0]")), "no error");
@@ -497,6 +501,30 @@ TEST(OpLimits, ModelLayersAreBounded) {
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("num_hidden_layers"), std::string::npos) << e.what();
   }
+}
+
+TEST(Trace, VirtualLanesAreMinorVersionThreeAndChecked) {
+  auto trace = [](const std::string& minor, const std::string& vl) {
+    const std::string common = R"("deps": [], "stream": 0, "micro_batch": 0)";
+    return R"({"format": "mlasim-trace", "version": 1, "minor": )" + minor +
+           R"(, "ranks": [{"rank": 0, "ops": [{"name": "s", "op": "send", )" + common +
+           R"(, "peer": 1, "bytes": 64, "tag": 0)" + vl +
+           R"(}]}, {"rank": 1, "ops": [{"name": "r", "op": "recv", )" + common +
+           R"(, "peer": 0, "bytes": 64, "tag": 0}]}]})";
+  };
+  Workload w = workload_from_json(nlohmann::json::parse(trace("3", R"(, "vl": 5)")), "vl.json");
+  EXPECT_EQ(std::get<SendOp>(w.ranks[0].ops[0].payload).vl, 5);
+  EXPECT_EQ(workload_to_json(w)["ranks"][0]["ops"][0]["vl"], 5);
+  // Lane 0 is left out when written (traces that use no lanes read as before).
+  w = workload_from_json(nlohmann::json::parse(trace("3", "")), "vl0.json");
+  EXPECT_EQ(std::get<SendOp>(w.ranks[0].ops[0].payload).vl, 0);
+  EXPECT_FALSE(workload_to_json(w)["ranks"][0]["ops"][0].contains("vl"));
+  EXPECT_NE(error_of(trace("2", R"(, "vl": 1)")).find("field 'vl': added in trace minor version 3"),
+            std::string::npos)
+      << error_of(trace("2", R"(, "vl": 1)"));
+  EXPECT_NE(error_of(trace("3", R"(, "vl": 15)")).find("field 'vl': 15 is not a data virtual lane"),
+            std::string::npos)
+      << error_of(trace("3", R"(, "vl": 15)"));
 }
 
 }  // namespace
