@@ -120,6 +120,7 @@ std::vector<std::string> unused_settings(const DeepSeekInferenceParams& p, const
     unused_group("ep_comm", changed_params(p.ep_comm), why);
     if (p.dtypes.dispatch != defaults.dtypes.dispatch) unused("dtypes.dispatch", why);
     if (p.dtypes.combine != defaults.dtypes.combine) unused("dtypes.combine", why);
+    if (p.dtypes.gate != defaults.dtypes.gate) unused("dtypes.gate", why);
     if (p.router_warmup_steps != defaults.router_warmup_steps) unused("router_warmup_steps", why);
   } else {
     if (m.topk_method != "noaux_tc" &&
@@ -134,6 +135,14 @@ std::vector<std::string> unused_settings(const DeepSeekInferenceParams& p, const
     if (p.moe_traffic.combine_bytes_per_token.count() > 0 &&
         p.dtypes.combine != defaults.dtypes.combine) {
       unused("dtypes.combine", "moe_traffic.combine_bytes_per_token sets the payload");
+    }
+  }
+  // The absorbed W_UK/W_UV GEMMs exist in MLA decode only.
+  if (p.dtypes.absorb != defaults.dtypes.absorb) {
+    if (!m.is_mla() || p.attention != AttentionVariant::Model) {
+      unused("dtypes.absorb", "the step's attention is not MLA (no absorbed W_UK/W_UV GEMMs)");
+    } else if (p.phase != InferencePhase::Decode) {
+      unused("dtypes.absorb", "prefill up-projects the latent instead of absorbing W_UK/W_UV");
     }
   }
   if (mtp_depth == 0 && p.mtp.acceptance_rate != defaults.mtp.acceptance_rate)
@@ -459,7 +468,7 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
         }
         gate[i] =
             b.compute(pre + "gate",
-                      gemm_op(t, config_count(model.n_routed_experts), s.h, DType::BF16), {h}, mbi);
+                      gemm_op(t, config_count(model.n_routed_experts), s.h, p.dtypes.gate), {h}, mbi);
         AllToAllOp d;
         d.matrix = copies_matrix[i][moe_index];
         d.rank = static_cast<int32_t>(rank);

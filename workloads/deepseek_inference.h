@@ -137,6 +137,9 @@ struct DeepSeekInferenceParams {
     DType attention = DType::BF16;
     DType kv_cache = DType::BF16;
     DType combine = DType::BF16;
+    DType gate = DType::BF16;
+    DType absorb = DType::BF16;
+    DType lm_head = DType::BF16;
     template <class V>
     void visit(V& v) {
       v("gemm", gemm, "-", "dense, projection and expert GEMMs");
@@ -146,6 +149,10 @@ struct DeepSeekInferenceParams {
       v("attention", attention, "-", "core attention math");
       v("kv_cache", kv_cache, "-", "KV cache storage");
       v("combine", combine, "-", "combined tokens when moe_traffic.combine_bytes_per_token is 0");
+      v("gate", gate, "-", "the MoE router's gate GEMM (token x expert affinities)");
+      v("absorb", absorb, "-",
+        "absorbed MLA decode: the per-head W_UK and W_UV GEMMs around attention over the latent");
+      v("lm_head", lm_head, "-", "the LM head GEMM (vocabulary logits)");
     }
   } dtypes;
   struct Mtp {

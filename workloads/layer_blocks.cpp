@@ -93,7 +93,7 @@ uint32_t attention_block(RankBuilder& b, const LayerShape& s, const MicroBatch& 
     last = b.compute(pre + "kv_a_proj", gemm_op(t, lora + rope, s.h, dt.gemm), {last}, mbi);
     if (decode) {
       // Absorbed MLA: q_nope x W_UK per head, attention over the latent, then x W_UV per head.
-      GroupedGemmOp uk{std::vector<uint64_t>(s.heads, t), lora, nope, DType::BF16,
+      GroupedGemmOp uk{std::vector<uint64_t>(s.heads, t), lora, nope, dt.absorb,
                        GroupedLayout::Contiguous,         0};
       last = b.compute(pre + "w_uk_absorb", uk, {last}, mbi);
       a.kernel = AttentionKernel::MlaDecode;
@@ -101,7 +101,7 @@ uint32_t attention_block(RankBuilder& b, const LayerShape& s, const MicroBatch& 
       a.head_dim_qk = static_cast<uint32_t>(lora + rope);
       a.head_dim_v = static_cast<uint32_t>(lora);
       last = b.compute(pre + "attention", a, {last}, mbi);
-      GroupedGemmOp uv{std::vector<uint64_t>(s.heads, t), vdim, lora, DType::BF16,
+      GroupedGemmOp uv{std::vector<uint64_t>(s.heads, t), vdim, lora, dt.absorb,
                        GroupedLayout::Contiguous,         0};
       last = b.compute(pre + "w_uv_absorb", uv, {last}, mbi);
     } else {
@@ -181,7 +181,8 @@ void lm_head(RankBuilder& b, const LayerShape& s, uint64_t tokens, std::vector<u
                    deps, 0)};
     rows = tokens * s.tp;
   }
-  b.compute(name, gemm_op(rows, config_count(s.m->vocab_size) / s.tp, s.h, DType::BF16), deps, 0);
+  b.compute(name, gemm_op(rows, config_count(s.m->vocab_size) / s.tp, s.h, s.p->dtypes.lm_head),
+            deps, 0);
 }
 
 }  // namespace mlasim

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <numeric>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -303,6 +304,44 @@ TEST(DeepSeekInference, EpCommSettingsReachTheAllToAlls) {
   EXPECT_NO_THROW(p.validate(ParamCheck(nullptr, "workload")));
   p.ep_comm.combine_vl = kMaxVl + 1;
   EXPECT_THROW(p.validate(ParamCheck(nullptr, "workload")), InputError);
+}
+
+// Every GEMM class takes its type from `dtypes`: the gate, the absorbed MLA GEMMs and the LM
+// head too (BF16 by default).
+TEST(DeepSeekInference, DtypesReachEveryGemmClass) {
+  auto dtype_of = [](const Workload& w, const std::string& suffix) {
+    const auto ops = ops_named(w.ranks[0], suffix);
+    EXPECT_FALSE(ops.empty()) << suffix;
+    std::set<DType> types;
+    for (const Op* op : ops) {
+      if (const auto* g = std::get_if<GemmOp>(&op->payload)) types.insert(g->dtype);
+      if (const auto* g = std::get_if<GroupedGemmOp>(&op->payload)) types.insert(g->dtype);
+    }
+    EXPECT_EQ(types.size(), 1u) << suffix;
+    return types.empty() ? DType::FP64 : *types.begin();
+  };
+  DeepSeekInferenceParams p = lite(true, 1);
+  Workload w = DeepSeekInference(p).generate(kCluster);
+  for (const char* name : {".gate", ".w_uk_absorb", ".w_uv_absorb", "lm_head"})
+    EXPECT_EQ(dtype_of(w, name), DType::BF16) << name;
+  EXPECT_EQ(dtype_of(w, ".q_proj"), DType::FP8);
+  p.dtypes.gate = DType::FP8;
+  p.dtypes.absorb = DType::FP16;
+  p.dtypes.lm_head = DType::FP32;
+  w = DeepSeekInference(p).generate(kCluster);
+  EXPECT_EQ(dtype_of(w, ".gate"), DType::FP8);
+  EXPECT_EQ(dtype_of(w, ".w_uk_absorb"), DType::FP16);
+  EXPECT_EQ(dtype_of(w, ".w_uv_absorb"), DType::FP16);
+  EXPECT_EQ(dtype_of(w, "lm_head"), DType::FP32);
+  EXPECT_TRUE(DeepSeekInference(p).build(kCluster).warnings.empty());
+  // Prefill has no absorbed GEMMs: that setting is reported as unused.
+  p.phase = InferencePhase::Prefill;
+  p.requests_per_gpu = DeepSeekInferenceParams{}.requests_per_gpu;
+  p.tokens_per_gpu = 64;
+  p.mtp.depth = 0;
+  const auto warnings = DeepSeekInference(p).build(kCluster).warnings;
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_EQ(warnings[0].rfind("workload.dtypes.absorb is not used: prefill", 0), 0u) << warnings[0];
 }
 
 // Settings the step does not read are listed as warnings (shown after the run), one per key;
