@@ -24,8 +24,31 @@
 
 namespace mlasim {
 
+namespace {
+
+// A trace given where a scenario belongs: said plainly rather than as its JSON's first key being
+// unknown to the scenario reader.
+void refuse_trace_as_scenario(const std::string& path) {
+  std::ifstream in(path);
+  std::string head(512, '\0');
+  in.read(head.data(), static_cast<std::streamsize>(head.size()));
+  head.resize(static_cast<size_t>(in.gcount()));
+  const size_t first = head.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos || head[first] != '{' ||
+      head.find("\"mlasim-trace\"") == std::string::npos) {
+    return;
+  }
+  throw InputError(fmt::format(
+      "{}: is a trace, not a scenario: replay it on a scenario's cluster and hardware with "
+      "`mlasim run SCENARIO --trace {}`",
+      path, path));
+}
+
+}  // namespace
+
 ConfigNode load_scenario(const std::string& config_path, const std::vector<std::string>& sets,
                          const std::filesystem::path& paths_from) {
+  if (!config_path.empty()) refuse_trace_as_scenario(config_path);
   ConfigNode root = config_path.empty()
                         ? load_config_string(embedded_default_scenario(), "<embedded:default.yaml>",
                                              std::filesystem::path(MLASIM_CONFIG_DIR) / "scenarios")
@@ -39,6 +62,7 @@ namespace {
 struct RunOptions {
   std::string config;
   std::vector<std::string> sets;
+  std::string trace;    // --trace: the workload replaced by this trace
   std::string set_dir;  // folder relative paths in `sets` are taken from (empty: the working one)
   std::string out;
   bool no_plots = false;
@@ -53,6 +77,26 @@ void add_set_options(CLI::App* cmd, RunOptions& opts) {
                   "folder that relative paths in --set values are taken from (default: the "
                   "working folder; `mlasim sweep` passes the sweep file's)")
       ->check(CLI::ExistingDirectory);
+}
+
+// --trace FILE (run and validate): the scenario's workload replaced by the trace, its cluster and
+// hardware kept. The same as --set workload.type=trace --set workload.file=FILE, last.
+void add_trace_option(CLI::App* cmd, RunOptions& opts) {
+  cmd->add_option("--trace", opts.trace,
+                  "replay this trace (mlasim trace) as the workload, on the scenario's cluster "
+                  "and hardware")
+      ->check(CLI::ExistingFile);
+}
+
+// The scenario a command runs: its file (or the embedded default), the --set overrides, then
+// --trace's.
+ConfigNode scenario_of(const RunOptions& o) {
+  std::vector<std::string> sets = o.sets;
+  if (!o.trace.empty()) {
+    sets.push_back("workload.type=trace");
+    sets.push_back("workload.file=" + o.trace);
+  }
+  return load_scenario(o.config, sets, o.set_dir);
 }
 
 void run_plots(const std::filesystem::path& dir, const Logger& log, Interrupts* interrupts) {
@@ -79,7 +123,7 @@ int do_run(const RunOptions& o, const GlobalOptions& g, const std::vector<std::s
     throw InputError(fmt::format("--out {}: exists and is not a folder", o.out));
   }
   if (g.interrupts) g.interrupts->set_note("; the run did not finish");
-  ConfigNode root = load_scenario(o.config, o.sets, o.set_dir);
+  ConfigNode root = scenario_of(o);
   Components comps = make_builtin_components();
   Simulation sim(root, comps, g.level());
   const std::filesystem::path out = o.out.empty()
@@ -145,6 +189,7 @@ void register_run_command(CLI::App& app, CommandAction& action, const GlobalOpti
       "run", "Run a scenario (the embedded default when no CONFIG is given) and write results");
   cmd->add_option("config", opts->config, "scenario YAML file")->check(CLI::ExistingFile);
   add_set_options(cmd, *opts);
+  add_trace_option(cmd, *opts);
   CLI::Option* out =
       cmd->add_option("-o,--out", opts->out, "results folder (default results/<scenario name>)");
   cmd->add_flag("--no-plots", opts->no_plots, "do not draw plots after the run");
@@ -163,10 +208,11 @@ void register_validate_command(CLI::App& app, CommandAction& action, const Globa
   cmd->add_option("config", opts->config, "scenario YAML file (default: the embedded default)")
       ->check(CLI::ExistingFile);
   add_set_options(cmd, *opts);
+  add_trace_option(cmd, *opts);
   cmd->add_flag("--print", *print, "print the resolved config (every default filled in)");
   cmd->callback([opts, print, &action, &global] {
     action = [opts, print, &global] {
-      ConfigNode root = load_scenario(opts->config, opts->sets, opts->set_dir);
+      ConfigNode root = scenario_of(*opts);
       Components comps = make_builtin_components();
       ConfigNode resolved = validate_scenario(root, comps);
       if (*print) fmt::print("{}", resolved.to_yaml());

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <string>
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "tests/workloads/tiny_cluster.h"
@@ -105,6 +106,42 @@ void expect_replay_matches(const std::string& workload, const std::string& tag,
   EXPECT_GT(compared, 40u);
   EXPECT_FALSE(direct.layers_csv.empty());
   EXPECT_EQ(replay.layers_csv, direct.layers_csv);
+}
+
+// `mlasim run SCENARIO --trace FILE` replays the trace on that scenario's cluster and hardware
+// (its workload section replaced, --set overrides kept); a trace given as the scenario itself is
+// refused with a line that says what to do.
+TEST(TraceReplay, TraceOptionReplacesTheScenariosWorkload) {
+  Runner r("option");
+  const auto cfg = r.config("direct", scenario(R"(  type: deepseek_inference
+  model: deepseek-v2-lite
+  layers: 3
+  requests_per_gpu: 8
+  context_length: 512
+  mtp: {depth: 1}
+)"));
+  const Outcome direct = r.run(cfg, "direct");
+  const auto trace = r.trace(cfg);
+  const auto out = r.dir() / "option";
+  const std::string bin = MLASIM_BINARY;
+  ASSERT_EQ(std::system((bin + " run -q --no-plots " + cfg.string() + " --trace " + trace.string() +
+                         " --set sim.max_time=1s --out " + out.string())
+                            .c_str()),
+            0);
+  const auto replay = nlohmann::json::parse(read_text(out / "summary.json"));
+  EXPECT_EQ(replay["step_time_ms"], direct.summary["step_time_ms"]);
+  EXPECT_EQ(replay["tpot_ms"], direct.summary["tpot_ms"]);
+  EXPECT_EQ(read_text(out / "layers.csv"), direct.layers_csv);
+  const auto resolved = read_text(out / "config.resolved.yaml");
+  EXPECT_NE(resolved.find("type: trace"), std::string::npos) << resolved;
+  const auto err = r.dir() / "err.txt";
+  const int rc = std::system((bin + " run -q " + trace.string() + " --out " +
+                              (r.dir() / "x").string() + " 2>" + err.string())
+                                 .c_str());
+  ASSERT_TRUE(WIFEXITED(rc));
+  EXPECT_EQ(WEXITSTATUS(rc), 2);
+  EXPECT_NE(read_text(err).find(trace.string() + ": is a trace, not a scenario"), std::string::npos)
+      << read_text(err);
 }
 
 TEST(TraceReplay, DecodeWithContextDistributionReportsLikeTheGenerator) {
