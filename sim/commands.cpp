@@ -29,6 +29,10 @@ namespace {
 // A trace given where a scenario belongs: said plainly rather than as its JSON's first key being
 // unknown to the scenario reader.
 void refuse_trace_as_scenario(const std::string& path) {
+  // Only a regular file is looked into (reading a named pipe would wait for a writer; the
+  // scenario reader refuses anything else with its own message).
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return;
   std::ifstream in(path);
   std::string head(512, '\0');
   in.read(head.data(), static_cast<std::streamsize>(head.size()));
