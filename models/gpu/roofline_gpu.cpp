@@ -6,15 +6,10 @@
 namespace mlasim {
 
 FlopRate RooflineGpuParams::rate(DType t) const {
-  switch (t) {
-    case DType::FP8:
-      return fp8;
-    case DType::BF16:
-    case DType::FP16:
-      return bf16;
-    default:
-      return fp32;
-  }
+  const FlopRate peak = t == DType::FP8 ? fp8 : t == DType::BF16 || t == DType::FP16 ? bf16 : fp32;
+  if (reserved_sms == 0) return peak;  // exactly the peak (no rounding of the scale)
+  const double left = static_cast<double>(sms - reserved_sms) / static_cast<double>(sms);
+  return FlopRate::flop_per_s(peak.flop_per_s() * left);
 }
 
 RooflineGpu::RooflineGpu(const RooflineGpuParams& params, const ModuleEnv& env)

@@ -191,7 +191,7 @@ TEST(TypeChange, CliRunWritesRetypedResolvedConfig) {
   EXPECT_EQ(at(resolved, "hardware.memory.type"), "hbm_bandwidth");
   for (const char* old_key : {"org", "timing", "refresh", "controller"})
     EXPECT_EQ(resolved.at_path(std::string("hardware.memory.") + old_key), nullptr) << old_key;
-  EXPECT_EQ(resolved.at_path("hardware.gpu.sms"), nullptr);
+  EXPECT_EQ(resolved.at_path("hardware.gpu.l2_capacity"), nullptr);
 
   const CliResult bad =
       run_cli({"validate", (dir.path / "s.yaml").string(), "--set",
