@@ -186,4 +186,19 @@ Workload scenario_workload(const ConfigNode& root, const Components& components)
   return read_scenario(root, components).workload;
 }
 
+std::vector<std::string> packet_only_settings(const ScenarioModel& m, std::string_view fidelity) {
+  std::vector<std::string> out;
+  if (fidelity == "packet") return out;
+  auto unused = [&](std::string_view key, std::string_view why) {
+    out.push_back(fmt::format("{} is not used at network.fidelity {}: {}", key, fidelity, why));
+  };
+  if (m.routing.mode == RoutingMode::Adaptive) {
+    unused("routing.mode: adaptive",
+           "routes take the ECMP hash (adaptive routing decides per packet by queue length)");
+  }
+  if (m.network.spray) unused("network.spray", "each message follows one route");
+  if (m.network.vls > 1) unused("network.vls", "there are no buffers or credits");
+  return out;
+}
+
 }  // namespace mlasim

@@ -6,6 +6,8 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "models/common/network_params.h"
 #include "sim/builtin_components.h"
@@ -33,6 +35,11 @@ struct ScenarioModel {
 
 // Reads, validates and resolves every section; throws ConfigError/InputError on bad input.
 ScenarioModel read_scenario(const ConfigNode& root, const Components& comps);
+
+// Settings only the packet fabric reads, set in a scenario that runs at another `fidelity`
+// ("flow" or "message"), one line each: warned about rather than refused, as a sweep may
+// compare fidelities with them set.
+std::vector<std::string> packet_only_settings(const ScenarioModel& m, std::string_view fidelity);
 
 // Checks every section and key of a scenario as read_scenario does (unknown keys, types, values
 // of each component's params) without building the cluster or generating the workload, for

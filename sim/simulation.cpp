@@ -224,20 +224,9 @@ Simulation::Simulation(const ConfigNode& root, const Components& comps, LogLevel
     std::sort(p.begin(), p.end());
   if (s.fabric) s.fabric->finalize();
 
-  // Settings only the packet fabric reads: warned about rather than refused, as a sweep may
-  // compare fidelities with them set.
-  const std::string_view fidelity = s.fabric ? s.fabric->fidelity_name() : "message";
-  if (fidelity != "packet") {
-    auto unused = [&](std::string_view key, std::string_view why) {
-      ctx_.log.warn("{} is not used at network.fidelity {}: {}", key, fidelity, why);
-    };
-    if (routing_params.mode == RoutingMode::Adaptive) {
-      unused("routing.mode: adaptive",
-             "routes take the ECMP hash (adaptive routing decides per packet by queue length)");
-    }
-    if (network_params.spray) unused("network.spray", "each message follows one route");
-    if (network_params.vls > 1) unused("network.vls", "there are no buffers or credits");
-  }
+  for (const std::string& w :
+       packet_only_settings(m, s.fabric ? s.fabric->fidelity_name() : "message"))
+    ctx_.log.warn("{}", w);
   s.routing = std::make_unique<RoutingTables>(c, routing_params);
   // Adaptive routing needs per-packet decisions, so it applies to the packet fabric only.
   const bool adaptive = routing_params.mode == RoutingMode::Adaptive && s.fabric != nullptr;

@@ -466,9 +466,9 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
           x[i] = dense_mlp(b, s, t, mbi, h, pre, rank, tag);
           continue;
         }
-        gate[i] =
-            b.compute(pre + "gate",
-                      gemm_op(t, config_count(model.n_routed_experts), s.h, p.dtypes.gate), {h}, mbi);
+        gate[i] = b.compute(pre + "gate",
+                            gemm_op(t, config_count(model.n_routed_experts), s.h, p.dtypes.gate),
+                            {h}, mbi);
         AllToAllOp d;
         d.matrix = copies_matrix[i][moe_index];
         d.rank = static_cast<int32_t>(rank);
