@@ -213,16 +213,19 @@ void validate_collectives(const Workload& w) {
         const uint64_t expected = per_rank[b] ? per_rank[b]->recv_bytes(a) : 0;
         if (sent != expected) {
           // Each side's op, where it has one (a rank without the op sends and expects nothing).
-          auto side = [&](int r, std::string_view field) {
-            if (!per_rank[r]) return fmt::format("rank {} (no all_to_all with this tag)", r);
-            const size_t i = a2a_index.at(tag)[r];
+          // (The structured bindings are passed in: Clang before 16 cannot capture them.)
+          auto side = [&w](const std::vector<const AllToAllOp*>& ops,
+                           const std::vector<size_t>& index, int r, std::string_view field) {
+            if (!ops[r]) return fmt::format("rank {} (no all_to_all with this tag)", r);
+            const size_t i = index[r];
             return fmt::format("rank {} op {} '{}' (field '{}')", r, i, w.ranks[r].ops[i].name,
                                field);
           };
           throw InputError(
               fmt::format("all_to_all tag {}: {} sends {} B to rank {}, but {} expects "
                           "{} B",
-                          tag, side(a, "send_bytes"), sent, b, side(b, "recv_bytes"), expected));
+                          tag, side(per_rank, a2a_index.at(tag), a, "send_bytes"), sent, b,
+                          side(per_rank, a2a_index.at(tag), b, "recv_bytes"), expected));
         }
       }
     }
