@@ -223,9 +223,7 @@ Simulation::Simulation(const ConfigNode& root, const Components& comps, LogLevel
   for (auto& p : s.ports)
     std::sort(p.begin(), p.end());
   if (s.fabric) s.fabric->finalize();
-
-  for (const std::string& w :
-       packet_only_settings(m, s.fabric ? s.fabric->fidelity_name() : "message"))
+  for (const auto& w : packet_only_settings(m, s.fabric ? s.fabric->fidelity_name() : "message"))
     ctx_.log.warn("{}", w);
   s.routing = std::make_unique<RoutingTables>(c, routing_params);
   // Adaptive routing needs per-packet decisions, so it applies to the packet fabric only.

@@ -55,7 +55,7 @@ void DeepSeekInferenceParams::validate(const ParamCheck& c) const {
             "comes from the cluster (its GPUs per node)");
   for (const auto& [key, vl] : {std::pair{"ep_comm.dispatch_vl", ep_comm.dispatch_vl},
                                 std::pair{"ep_comm.combine_vl", ep_comm.combine_vl}}) {
-    c.require(vl <= kMaxVl, key, "must be in [0, 14] (InfiniBand's data lanes VL0-VL14)");
+    c.require(vl <= kMaxVl, key, kVlRange);
   }
   router.validate(c);
 }

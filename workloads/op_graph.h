@@ -33,6 +33,8 @@ constexpr OptionalField since_minor(int minor) {
 // Highest virtual lane a communication op may name (InfiniBand's data lanes are VL0-14). The
 // packet fabric puts a message on lane vl mod network.vls.
 inline constexpr uint8_t kMaxVl = 14;
+inline constexpr std::string_view kVlRange =
+    "must be in [0, 14] (InfiniBand's data lanes VL0-VL14)";
 
 // C[m, n] = A[m, k] x B[k, n]; B is the weight, read from memory. n and k are >= 1; m may be 0
 // (a rank without rows in a pass, as chunked prefill over attention_tp gives): no kernel, so

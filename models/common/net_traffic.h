@@ -95,7 +95,7 @@ struct NetworkTrafficParams {
     c.require(iterations >= 1 && iterations <= kMaxTrafficRepeats, "iterations",
               "must be between 1 and 1048576 (2^20)");
     c.require(senders >= 0, "senders", "must be >= 0");
-    c.require(vl <= kMaxVl, "vl", "must be in [0, 14] (InfiniBand's data lanes VL0-VL14)");
+    c.require(vl <= kMaxVl, "vl", kVlRange);
     // Settings another pattern reads would be silently ignored. Compared with the defaults
     // rather than with the keys a file names, so that a resolved config (every key listed)
     // still loads.
