@@ -323,6 +323,10 @@ int sc_main(int argc, char** argv) {
       if (f.name == "net_a2a128_hops_to_systemc_events_ratio") note = "target >= 0.4";
       if (f.name == "net_a2a128_packet_hops_per_cpu_s") note = "same per CPU second";
       if (f.name == "net_a2a128_hops_to_systemc_events_ratio_cpu") note = "same on CPU time";
+      if (f.name == "net_memory_per_in_flight_packet_bytes") note = "from struct sizes";
+      if (f.name == "net_measured_memory_per_in_flight_packet_bytes") {
+        note = "extra peak RSS / extra packets in flight (deep buffers)";
+      }
       rows.push_back({f.name, f.value, f.unit, note});
     }
   });

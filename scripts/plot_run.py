@@ -265,6 +265,8 @@ def report(run_dir, summary, images):
               "full timeline; `stats.json` has every counter of every module.", "",
               "| figure | value | unit |", "|---|---:|---|"]
     for k, v in summary.items():
+        if isinstance(v, (list, dict)):
+            continue  # the per-layer list: layers.csv and its plot show it
         unit = "" if isinstance(v, str) else unit_of_key(k)
         lines.append(f"| {k} | {format_value(v)} | {unit} |")
     write_atomic(os.path.join(run_dir, "report.md"), "\n".join(lines) + "\n")

@@ -263,7 +263,7 @@ std::string format_summary_table(const nlohmann::ordered_json& summary, bool ful
   std::vector<std::string> keys;
   if (full) {
     for (const auto& [k, v] : summary.items())
-      keys.push_back(k);
+      if (!v.is_structured()) keys.push_back(k);  // a list (per layer) does not fit a row
   } else {
     for (const auto k : kHeadlineKeys)
       if (summary.contains(k)) keys.emplace_back(k);

@@ -287,6 +287,7 @@ size_t merge_sweep(const Sweep& sweep, const fs::path& out_dir,
       continue;
     }
     for (const auto& [k, v] : j->items()) {
+      if (v.is_structured()) continue;  // per-layer lists stay in each run's summary.json
       if (seen.insert(k).second) columns.push_back(k);
     }
     rows.emplace_back(&p, std::move(*j));

@@ -510,6 +510,18 @@ WorkloadReport inference_report(const InferenceFacts& f, const WorkloadRun& run)
                     ms(t.gate), ms(t.dispatch), ms(t.experts), ms(t.combine), ms(t.exposed_comm));
   }
   r.files["layers.csv"] = std::move(csv);
+  // The same per layer inside summary.json (the one key that is not a scalar).
+  nlohmann::ordered_json layers = nlohmann::ordered_json::array();
+  for (const auto& [layer, t] : b.layers) {
+    layers.push_back({{"layer", layer},
+                      {"attention_ms", ms(t.attention)},
+                      {"gate_ms", ms(t.gate)},
+                      {"dispatch_ms", ms(t.dispatch)},
+                      {"experts_ms", ms(t.experts)},
+                      {"combine_ms", ms(t.combine)},
+                      {"exposed_comm_ms", ms(t.exposed_comm)}});
+  }
+  j["layers"] = std::move(layers);
   return r;
 }
 

@@ -13,9 +13,10 @@ PacketNodeTraits RdmaNic::packet_traits() const {
   t.buffer_per_vl = params_.buffer.count();
   t.message_setup = params_.doorbell_latency;
   t.max_payload = static_cast<uint32_t>(params_.mtu.count());
-  t.ib = LinkOverhead{0, static_cast<uint32_t>(params_.ib_header.count()), 1.0};
-  t.pcie = LinkOverhead{static_cast<uint32_t>(params_.pcie_max_payload.count()),
-                        static_cast<uint32_t>(params_.pcie_tlp_overhead.count()), 1.0};
+  t.ib = LinkOverhead{0, static_cast<uint32_t>(params_.ib_header.count()), params_.ib_encoding};
+  t.pcie =
+      LinkOverhead{static_cast<uint32_t>(params_.pcie_max_payload.count()),
+                   static_cast<uint32_t>(params_.pcie_tlp_overhead.count()), params_.pcie_encoding};
   return t;
 }
 

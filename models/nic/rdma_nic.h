@@ -12,6 +12,8 @@
 // Reliability under faults (packets lost on a failed link) is the RC transport's: the sender
 // resends after a timeout, go-back-N or selective (network.retransmit, run by the packet
 // fabric; see packet_fabric.h).
+// Line coding is a share of each link's configured rate (ib_encoding, pcie_encoding), 1 by
+// default since the presets give data rates.
 // Left out: ACK packets on the wire, the RETH/immediate headers of first/last packets, WQE
 // caching limits, multiple ports per NIC (ConnectX-8 planes).
 #pragma once
@@ -26,6 +28,8 @@ struct RdmaNicParams {
   Bytes ib_header = Bytes::parse("26B");
   Bytes pcie_max_payload = Bytes::parse("256B");
   Bytes pcie_tlp_overhead = Bytes::parse("24B");
+  double ib_encoding = 1.0;
+  double pcie_encoding = 1.0;
   Time doorbell_latency = Time::ns(500);
   Time processing_latency = Time::ns(100);
   Bytes buffer = Bytes::parse("128KiB");
@@ -38,6 +42,12 @@ struct RdmaNicParams {
     v("pcie_max_payload", pcie_max_payload, "B", "PCIe max payload size (one TLP header each)");
     v("pcie_tlp_overhead", pcie_tlp_overhead, "B",
       "PCIe bytes per TLP besides payload: header, sequence number, LCRC, framing");
+    v("ib_encoding", ib_encoding, "fraction",
+      "share of the IB links' configured rate left for wire bytes after line coding and FEC (1: "
+      "the rate is already the data rate, as NDR's 400 Gb/s is; 64b/66b would be 0.9697)");
+    v("pcie_encoding", pcie_encoding, "fraction",
+      "share of the PCIe link's configured rate left after line coding (1: the rate is already "
+      "after it, as 63 GB/s for Gen5 x16 is; 64 GB/s raw would take 128b/130b, 0.9846)");
     v("doorbell_latency", doorbell_latency, "s",
       "from posting a message to its first byte moving: doorbell write, WQE fetch (uncertain)");
     v("processing_latency", processing_latency, "s",
@@ -47,6 +57,8 @@ struct RdmaNicParams {
   void validate(const ParamCheck& c) const {
     c.require(mtu.count() >= 256 && mtu.count() <= 4096, "mtu", "must be 256..4096 B (IB)");
     c.require(pcie_max_payload.count() >= 128, "pcie_max_payload", "must be >= 128 B");
+    c.require(ib_encoding > 0.0 && ib_encoding <= 1.0, "ib_encoding", "must be in (0, 1]");
+    c.require(pcie_encoding > 0.0 && pcie_encoding <= 1.0, "pcie_encoding", "must be in (0, 1]");
     require_credit_buffer(c, buffer);
   }
 };

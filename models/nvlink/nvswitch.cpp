@@ -11,7 +11,7 @@ PacketNodeTraits NvSwitch::packet_traits() const {
   t.max_payload = static_cast<uint32_t>(params_.transfer_unit.count());
   t.arbitration = params_.arbitration;
   t.nvlink = LinkOverhead{static_cast<uint32_t>(params_.packet_payload.count()),
-                          static_cast<uint32_t>(params_.packet_header.count()), 1.0};
+                          static_cast<uint32_t>(params_.packet_header.count()), params_.encoding};
   return t;
 }
 

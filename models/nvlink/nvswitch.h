@@ -22,6 +22,7 @@ struct NvSwitchParams {
   Bytes transfer_unit = Bytes::parse("4096B");
   Bytes packet_payload = Bytes::parse("256B");
   Bytes packet_header = Bytes::parse("16B");
+  double encoding = 1.0;
   Arbitration arbitration = Arbitration::RoundRobin;
 
   template <class V>
@@ -32,12 +33,16 @@ struct NvSwitchParams {
       "bytes moved as one simulated packet over NVLink (headers still counted per packet_payload)");
     v("packet_payload", packet_payload, "B", "NVLink packet payload carrying one header");
     v("packet_header", packet_header, "B", "NVLink header and CRC bytes per packet (uncertain)");
+    v("encoding", encoding, "fraction",
+      "share of the NVLink rate left for wire bytes after line coding (1: the configured rate "
+      "is the data rate)");
     v("arbitration", arbitration, "-", "output arbitration among inputs: round_robin or fcfs");
   }
   void validate(const ParamCheck& c) const {
     require_credit_buffer(c, buffer);
     c.require(transfer_unit.count() >= 64, "transfer_unit", "must be >= 64 B");
     c.require(packet_payload.count() >= 16, "packet_payload", "must be >= 16 B");
+    c.require(encoding > 0.0 && encoding <= 1.0, "encoding", "must be in (0, 1]");
   }
 };
 

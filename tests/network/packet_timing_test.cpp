@@ -1,4 +1,5 @@
-// Packet timing against closed forms, exact to the picosecond: one message over one switch
+// Packet timing against closed forms, exact to the picosecond: one message over one link (its
+// packets' arrivals at the NVSwitch, with line coding), over one switch
 // (GPU - NVSwitch - GPU) and over six links (GPU - NIC - leaf - spine - leaf - NIC - GPU), with
 // MTU packets, per-link header overhead, cut-through switches and store-and-forward NICs.
 #include <gtest/gtest.h>
@@ -8,6 +9,7 @@
 #include <cmath>
 #include <vector>
 
+#include "models/common/packet_fabric.h"
 #include "tests/network/network_test_util.h"
 
 namespace mlasim {
@@ -101,6 +103,93 @@ workload: {type: network_traffic, pattern: p2p, src: 0, dst: 1, sizes: [41960B],
                               {rate, 25'000, 256, 16, false, 0}};
   EXPECT_EQ(m.completed_ps - m.injected_ps, expected_delivery(0, packets_of(kBytes, 4096), hops));
   EXPECT_DOUBLE_EQ(run.summary["credit_stall_us"].get<double>(), 0.0);
+}
+
+// One link alone: the GPU sends its packets back to back from t = 0, so packet k's head reaches
+// the NVSwitch at k s + d and its tail at (k + 1) s + d, where s is its wire bytes (payload plus
+// a header per 256 B) over the line rate times the encoding (0.8 here: 20% line coding).
+TEST(PacketTiming, OneLinkArrivalsMatchClosedFormWithLineCoding) {
+  const std::string yaml = std::string(R"(
+name: t
+cluster:
+  type: single_switch
+  nodes: 1
+  gpus_per_node: 2
+  nvswitch: true
+  nvlink: {bandwidth: 200GB/s, latency: 25ns}
+network: {fidelity: packet}
+workload: {type: network_traffic, pattern: p2p, src: 0, dst: 1, sizes: [41960B], count: 1}
+)") + nettest::kPacketHardware;
+  std::vector<std::pair<int64_t, int64_t>> arrivals;  // head arrival, leaving time
+  uint32_t first_link = UINT32_MAX;
+  auto run = run_here(
+      yaml,
+      {"hardware.nvswitch.packet_payload=256B", "hardware.nvswitch.packet_header=16B",
+       "hardware.nvswitch.encoding=0.8"},
+      [&](Simulation& sim) {
+        auto* f = dynamic_cast<PacketFabric*>(sim.fabric());
+        ASSERT_NE(f, nullptr);
+        f->set_residency_probe([&](uint32_t link, uint8_t, uint32_t, int64_t from, int64_t to) {
+          if (link == first_link) arrivals.emplace_back(from, to);
+        });
+        for (uint32_t i = 0; i < f->links().size(); ++i)
+          if (f->links()[i].name == "n0_gpu0->n0_nvswitch") first_link = i;
+      });
+  ASSERT_NE(first_link, UINT32_MAX);
+  const double rate = 200e9 * 0.8;
+  const int64_t s = ser_ps(4096 + 16 * 16, rate);
+  const int64_t s_last = ser_ps(1000 + 4 * 16, rate);
+  ASSERT_EQ(arrivals.size(), 11u);
+  std::sort(arrivals.begin(), arrivals.end());
+  for (int64_t k = 0; k < 11; ++k) {
+    EXPECT_EQ(arrivals[k].first, k * s + 25'000) << "packet " << k;
+    // It leaves the switch's buffer once its tail is in at the earliest.
+    const int64_t tail = k * s + (k < 10 ? s : s_last) + 25'000;
+    EXPECT_GE(arrivals[k].second, tail) << "packet " << k;
+  }
+  // The whole message, too: through the switch at the coded rate on both links.
+  const MessageRecord& m = first_from(run.fabric(), 0);
+  const int64_t closed = 10 * s + s_last + 2 * 25'000 + 150'000;
+  EXPECT_EQ(m.completed_ps - m.injected_ps, closed);
+  // Utilisation counts wire time at the coded rate: the link was busy 10 s + s_last.
+  EXPECT_EQ(run.fabric().links()[first_link].stats.busy_ps, static_cast<uint64_t>(10 * s + s_last));
+}
+
+// The IB and PCIe links' line coding (ib_encoding, pcie_encoding) slows their serialisation by
+// exactly that share: the same six-link recursion at the coded rates.
+TEST(PacketTiming, NicLineCodingScalesTheSixLinkRecursion) {
+  const std::string yaml = std::string(R"(
+name: t
+cluster:
+  type: ft2
+  k: 8
+  nodes: 4
+  gpus_per_node: 8
+  nics_per_node: 8
+  nvswitch: false
+  pcie: {bandwidth: 64GB/s, latency: 100ns}
+  ib: {bandwidth: 425Gb/s, latency: 15ns}
+  ib_fabric: {bandwidth: 425Gb/s, latency: 100ns}
+network: {fidelity: packet}
+workload: {type: network_traffic, pattern: p2p, src: 0, dst: 4, sizes: [41960B], count: 1}
+)") + nettest::kPacketHardware;
+  auto run = run_here(
+      yaml,
+      {"hardware.nic.doorbell_latency=500ns", "hardware.nic.processing_latency=100ns",
+       "hardware.nic.mtu=4096B", "hardware.nic.ib_header=26B", "hardware.nic.pcie_max_payload=256B",
+       "hardware.nic.pcie_tlp_overhead=24B", "hardware.switch.pipeline_latency=300ns",
+       "hardware.nic.ib_encoding=0.9411764705882353", "hardware.nic.pcie_encoding=0.984375"});
+  const MessageRecord& m = first_from(run.fabric(), 0);
+  ASSERT_GE(m.completed_ps, 0);
+  // 425 Gb/s x 16/17 = 400 Gb/s; 64 GB/s x 63/64 = 63 GB/s.
+  const double pcie = 64e9 * 0.984375, ib = 425e9 / 8 * 0.9411764705882353;
+  EXPECT_NEAR(ib, 50e9, 1.0);
+  const std::vector<Hop> hops{
+      {pcie, 100'000, 256, 24, false, 100'000}, {ib, 15'000, 0, 26, true, 300'000},
+      {ib, 100'000, 0, 26, true, 300'000},      {ib, 100'000, 0, 26, true, 300'000},
+      {ib, 15'000, 0, 26, false, 100'000},      {pcie, 100'000, 256, 24, false, 0}};
+  EXPECT_EQ(m.completed_ps - m.injected_ps,
+            expected_delivery(500'000, packets_of(kBytes, 4096), hops));
 }
 
 TEST(PacketTiming, SixLinksThroughNicsAndSwitchesMatchRecursion) {

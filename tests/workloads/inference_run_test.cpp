@@ -139,6 +139,20 @@ TEST(InferenceRun, StepTimeBetweenCriticalPathAndSerialSum) {
   EXPECT_NEAR(dispatch, s["time_dispatch_ms"].get<double>(), 1e-6);
   EXPECT_NEAR(combine, s["time_combine_ms"].get<double>(), 1e-6);
   std::filesystem::remove_all(dir);
+  // summary.json's `layers` holds the same rows: the same layers, columns summing to the totals.
+  ASSERT_TRUE(s.contains("layers") && s["layers"].is_array());
+  std::vector<int> summary_layers;
+  double experts = 0, gate = 0, exposed = 0;
+  for (const auto& row : s["layers"]) {
+    summary_layers.push_back(row["layer"].get<int>());
+    experts += row["experts_ms"].get<double>();
+    gate += row["gate_ms"].get<double>();
+    exposed += row["exposed_comm_ms"].get<double>();
+  }
+  EXPECT_EQ(summary_layers, layers);
+  EXPECT_NEAR(experts, s["time_experts_ms"].get<double>(), 1e-9);
+  EXPECT_NEAR(gate, s["time_gate_ms"].get<double>(), 1e-9);
+  EXPECT_NEAR(exposed, s["time_exposed_comm_ms"].get<double>(), 1e-9);
 
   // timeline.json: valid Chrome trace events; NIC + NVLink slices carry every injected byte.
   const auto t = sim.timeline();
