@@ -108,18 +108,33 @@ std::shared_ptr<const A2AMatrix> A2AMatrix::Builder::build() {
 
 std::shared_ptr<const A2AMatrix> A2AMatrix::from_dense(uint32_t ranks,
                                                        std::span<const uint32_t> dense) {
+  const std::span<const uint32_t> one[1] = {dense};
+  return from_dense_blocks(ranks, one);
+}
+
+std::shared_ptr<const A2AMatrix> A2AMatrix::from_dense_blocks(
+    uint32_t ranks, std::span<const std::span<const uint32_t>> blocks) {
   check_ranks(ranks);
-  if (dense.size() != uint64_t{ranks} * ranks) {
-    throw InputError(fmt::format("all-to-all matrix: {} entries for {} ranks (expected {})",
-                                 dense.size(), ranks, uint64_t{ranks} * ranks));
+  const uint64_t b = blocks.empty() ? 0 : ranks / blocks.size();
+  if (blocks.empty() || b * blocks.size() != ranks) {
+    throw InputError(fmt::format("all-to-all matrix: {} diagonal blocks do not divide {} ranks",
+                                 blocks.size(), ranks));
   }
   std::vector<uint64_t> keys, values;
-  for (uint64_t src = 0; src < ranks; ++src) {
-    const uint32_t* row = dense.data() + src * ranks;
-    for (uint32_t dst = 0; dst < ranks; ++dst) {
-      if (row[dst] == 0) continue;
-      keys.push_back(src << 16 | dst);
-      values.push_back(row[dst]);
+  for (uint64_t k = 0; k < blocks.size(); ++k) {
+    const std::span<const uint32_t> dense = blocks[k];
+    if (dense.size() != b * b) {
+      throw InputError(fmt::format("all-to-all matrix: {} entries for {} ranks (expected {})",
+                                   dense.size(), b, b * b));
+    }
+    const uint64_t base = k * b;
+    for (uint64_t src = 0; src < b; ++src) {
+      const uint32_t* row = dense.data() + src * b;
+      for (uint64_t dst = 0; dst < b; ++dst) {
+        if (row[dst] == 0) continue;
+        keys.push_back((base + src) << 16 | (base + dst));
+        values.push_back(row[dst]);
+      }
     }
   }
   return assemble(ranks, keys, values);

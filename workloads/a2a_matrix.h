@@ -41,6 +41,11 @@ class A2AMatrix {
   // From a dense row-major matrix [src * ranks + dst] (such as LayerRouting::copies).
   static std::shared_ptr<const A2AMatrix> from_dense(uint32_t ranks,
                                                      std::span<const uint32_t> dense);
+  // Block diagonal: `blocks` equal dense row-major squares along the diagonal (block k covers
+  // ranks k*b .. (k+1)*b - 1, b = ranks / blocks.size()), zero elsewhere: one all-to-all per
+  // group of ranks (EP groups).
+  static std::shared_ptr<const A2AMatrix> from_dense_blocks(
+      uint32_t ranks, std::span<const std::span<const uint32_t>> blocks);
 
   uint32_t ranks() const { return ranks_; }
   uint64_t at(uint32_t src, uint32_t dst) const;

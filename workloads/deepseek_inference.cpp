@@ -195,10 +195,18 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
         "is already MHA/GQA); use attention: model",
         model.name));
   }
-  if (p.ep_size != 0 && p.ep_size != ranks) {
-    throw InputError(fmt::format("workload.ep_size: {} is not supported; EP spans every GPU ({})",
-                                 p.ep_size, ranks));
+  // Expert-parallel groups: ranks / ep of them, each holding every expert and routing its own
+  // GPUs' tokens among its own GPUs (their all-to-alls never leave the group). A group is whole
+  // nodes or a part of one, so that its GPUs' node ids are the cluster's.
+  const uint32_t ep = p.ep_size == 0 ? ranks : p.ep_size;
+  const auto gpn = static_cast<uint32_t>(cluster.gpus_per_node);
+  if (ranks % ep != 0 || (gpn > 0 && ep % gpn != 0 && gpn % ep != 0)) {
+    throw InputError(fmt::format(
+        "workload.ep_size: {} must divide the GPU count ({}) and be a multiple or a divisor of "
+        "the GPUs per node ({}): each EP group is whole nodes or a part of one",
+        p.ep_size, ranks, gpn));
   }
+  const uint32_t ep_groups = ranks / ep;
   LayerShape s;
   s.m = &model;
   s.p = &p;
@@ -269,14 +277,16 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
 
   // Routing: per micro-batch, every MoE layer of this step (router step advances between them,
   // and between prefill chunks).
-  std::vector<std::vector<LayerRouting>> routing(n_mb);
+  // [EP group][micro-batch][routed layer]
+  std::vector<std::vector<std::vector<LayerRouting>>> routing(
+      ep_groups, std::vector<std::vector<LayerRouting>>(n_mb));
   std::optional<ExpertPlacement> placement;
   MoeTrafficConfig traffic = p.moe_traffic;
   if (routed > 0) {
     const RouterConfig rc = router_config_for(model, p.router);
     ExpertPlacementParams pp = p.placement;
-    pp.ep_size = ranks;
-    placement = ExpertPlacement::build(pp, rc.n_routed_experts, ranks, s.gpus_per_node);
+    pp.ep_size = ep;
+    placement = ExpertPlacement::build(pp, rc.n_routed_experts, ep, std::min(gpn, ep));
     if (traffic.dispatch_bytes_per_token.count() == 0 && p.dtypes.dispatch != DType::FP8) {
       traffic.dispatch_bytes_per_token = Bytes(s.h * dtype_bytes(p.dtypes.dispatch));
     }
@@ -284,16 +294,22 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
       traffic.combine_bytes_per_token = Bytes(s.h * dtype_bytes(p.dtypes.combine));
     }
     traffic = traffic.resolved(s.h);
-    MoeRouter router(rc, {*placement}, routed, traffic);
+    // One router per EP group, each with its own affinities (seed) and balancing biases.
+    std::vector<MoeRouter> routers;
+    for (uint32_t g = 0; g < ep_groups; ++g) {
+      RouterConfig rg = rc;
+      rg.seed = rc.seed + uint64_t{g} * 0x9E3779B97F4A7C15ull;
+      routers.emplace_back(rg, std::vector<ExpertPlacement>{*placement}, routed, traffic);
+    }
     // A step's layers are routed in parallel (router.threads); results do not depend on it.
     // Prefill chunks are router steps of their own, routed one layer after another.
-    auto route_all = [&](uint32_t mbi) {
+    auto route_all = [&](MoeRouter& router, uint32_t mbi) {
       if (chunks.size() == 1) {  // one router step: its layers are routed in parallel
         std::vector<std::vector<uint32_t>> tokens(routed);
         for (const LayerPlan& lp : plan) {
           if (!lp.moe) continue;
           const uint64_t tok = lp.mtp ? mtp_mb[mbi].moe_tokens : chunks[0][mbi].moe_tokens;
-          tokens[lp.route].assign(ranks, static_cast<uint32_t>(tok));
+          tokens[lp.route].assign(ep, static_cast<uint32_t>(tok));
         }
         const std::vector<std::span<const uint32_t>> per_layer(tokens.begin(), tokens.end());
         return router.route_step_layers(per_layer);
@@ -310,7 +326,7 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
         if (l > 0 && lp.chunk != plan[l - 1].chunk) end_step();  // the next prefill chunk
         if (!lp.moe) continue;
         const uint64_t tok = lp.mtp ? mtp_mb[mbi].moe_tokens : chunks[lp.chunk][mbi].moe_tokens;
-        const std::vector<uint32_t> tokens(ranks, static_cast<uint32_t>(tok));
+        const std::vector<uint32_t> tokens(ep, static_cast<uint32_t>(tok));
         layers.push_back(router.route_layer(lp.route, tokens));
       }
       end_step();
@@ -354,27 +370,35 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
             p.router_warmup_steps, per_step, step_routings, kMaxTokenRoutings, left / per_step));
       }
     }
-    for (uint32_t w = 0; w < p.router_warmup_steps; ++w)
-      route_all(0);
+    for (MoeRouter& router : routers) {
+      for (uint32_t w = 0; w < p.router_warmup_steps; ++w)
+        route_all(router, 0);
+    }
     RoutingImbalance& im = out.imbalance;
     im.expert_mean = im.gpu_mean = 0;
     im.expert_max = im.gpu_max = 0;
-    for (uint32_t i = 0; i < n_mb; ++i) {
-      routing[i] = route_all(i);
-      for (const LayerRouting& r : routing[i]) {
-        const double e = r.expert_imbalance(), g = r.gpu_imbalance();
-        im.expert_mean += e;
-        im.gpu_mean += g;
-        im.expert_max = std::max(im.expert_max, e);
-        im.gpu_max = std::max(im.gpu_max, g);
-        im.node_limit_overflows += r.node_limit_overflows;
-        ++im.routed_layers;
+    for (uint32_t g = 0; g < ep_groups; ++g) {
+      for (uint32_t i = 0; i < n_mb; ++i) {
+        routing[g][i] = route_all(routers[g], i);
+      }
+    }
+    for (const auto& group : routing) {
+      for (const auto& layers : group) {
+        for (const LayerRouting& r : layers) {
+          const double e = r.expert_imbalance(), g = r.gpu_imbalance();
+          im.expert_mean += e;
+          im.gpu_mean += g;
+          im.expert_max = std::max(im.expert_max, e);
+          im.gpu_max = std::max(im.gpu_max, g);
+          im.node_limit_overflows += r.node_limit_overflows;
+          ++im.routed_layers;
+        }
       }
     }
     im.expert_mean /= im.routed_layers;
     im.gpu_mean /= im.routed_layers;
   }
-  std::vector<std::vector<uint32_t>> gpu_slots(ranks);
+  std::vector<std::vector<uint32_t>> gpu_slots(ep);  // the slots of each GPU of a group
   if (placement) {
     for (uint32_t slot = 0; slot < placement->num_slots(); ++slot) {
       gpu_slots[placement->slot_gpu(slot)].push_back(slot);
@@ -383,16 +407,20 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
   const uint64_t moe_inter = config_count(model.moe_intermediate_size);
   const uint64_t shared_inter = moe_inter * config_count(model.n_shared_experts);
   const DType gt = p.dtypes.gemm;
-  const bool cross_node = s.gpus_per_node > 0 && ranks > s.gpus_per_node;
+  const bool cross_node = s.gpus_per_node > 0 && ep > s.gpus_per_node;
 
   // One shared matrix of token copies per routed layer and micro-batch, for every rank's
-  // dispatch (its rows) and combine (its columns, the copies coming back); the router's dense
-  // copy is dropped once it is built.
+  // dispatch (its rows) and combine (its columns, the copies coming back); the routers' dense
+  // copies are dropped once it is built. With several EP groups it is block diagonal.
   std::vector<std::vector<std::shared_ptr<const A2AMatrix>>> copies_matrix(n_mb);
-  for (uint32_t i = 0; i < n_mb; ++i) {
-    for (LayerRouting& r : routing[i]) {
-      copies_matrix[i].push_back(A2AMatrix::from_dense(ranks, r.copies));
-      std::vector<uint32_t>().swap(r.copies);
+  for (uint32_t i = 0; i < n_mb && routed > 0; ++i) {
+    for (size_t l = 0; l < routing[0][i].size(); ++l) {
+      std::vector<std::span<const uint32_t>> blocks;
+      for (const auto& group : routing)
+        blocks.emplace_back(group[i][l].copies);
+      copies_matrix[i].push_back(A2AMatrix::from_dense_blocks(ranks, blocks));
+      for (auto& group : routing)
+        std::vector<uint32_t>().swap(group[i][l].copies);
     }
   }
   out.workload.ranks.resize(ranks);
@@ -472,7 +500,7 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
         AllToAllOp d;
         d.matrix = copies_matrix[i][moe_index];
         d.rank = static_cast<int32_t>(rank);
-        d.unit_bytes = routing[i][moe_index].dispatch_bytes_per_copy;
+        d.unit_bytes = routing[rank / ep][i][moe_index].dispatch_bytes_per_copy;
         d.tag = tag++;
         d.gpus_per_node = cross_node ? s.gpus_per_node : 0;
         d.nvlink_forwarding = cross_node && p.ep_comm.nvlink_forwarding;
@@ -493,9 +521,9 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
       for (uint32_t i = 0; i < n_mb; ++i) {
         const int32_t mbi = static_cast<int32_t>(i);
         const std::string pre = fmt::format("{}mb{}.", lp.prefix, i);
-        const LayerRouting& r = routing[i][moe_index];
+        const LayerRouting& r = routing[rank / ep][i][moe_index];
         std::vector<uint64_t> m;
-        for (uint32_t slot : gpu_slots[rank])
+        for (uint32_t slot : gpu_slots[rank % ep])
           m.push_back(r.slot_load[slot]);
         const GroupedLayout layout = decode ? GroupedLayout::Masked : GroupedLayout::Contiguous;
         const uint64_t rows = std::accumulate(m.begin(), m.end(), uint64_t{0});

@@ -226,7 +226,9 @@ struct DeepSeekInferenceParams {
     v("attention", attention, "-",
       "model: the model's own attention; mha: MLA replaced by MHA of the same head dimensions "
       "(MLA models only; an error for MHA/GQA models)");
-    v("ep_size", ep_size, "count", "expert-parallel size; 0 (or the GPU count): every GPU");
+    v("ep_size", ep_size, "count",
+      "GPUs per expert-parallel group, each holding every expert and routing its own tokens; "
+      "0 (or the GPU count): one group of every GPU");
     v("dual_micro_batch", dual_micro_batch, "-",
       "two micro-batches: compute of one overlaps communication of the other");
     v("router_warmup_steps", router_warmup_steps, "count",

@@ -110,6 +110,28 @@ TEST(A2AMatrix, MemoryFollowsTheNonZeroEntriesNotTheSquareOfTheRanks) {
   EXPECT_LT(m->memory_bytes(), uint64_t{n} * n * sizeof(uint64_t) / 100);
 }
 
+// Diagonal blocks land at their offsets; everything off them is zero; the blocks must divide
+// the ranks and each be a square of the block size.
+TEST(A2AMatrix, DenseBlocksFormABlockDiagonalMatrix) {
+  const std::vector<uint32_t> b0{1, 2, 3, 0}, b1{0, 5, 6, 7};
+  const std::span<const uint32_t> blocks[2] = {b0, b1};
+  const auto m = A2AMatrix::from_dense_blocks(4, blocks);
+  for (uint32_t src = 0; src < 4; ++src) {
+    for (uint32_t dst = 0; dst < 4; ++dst) {
+      uint64_t want = 0;
+      if (src / 2 == dst / 2) want = (src < 2 ? b0 : b1)[(src % 2) * 2 + dst % 2];
+      EXPECT_EQ(m->at(src, dst), want) << src << "->" << dst;
+    }
+  }
+  EXPECT_EQ(m->non_zeros(), 6u);
+  EXPECT_EQ(m->row_sum(2), 5u);
+  EXPECT_EQ(m->col_sum(3), 12u);
+  EXPECT_THROW((void)A2AMatrix::from_dense_blocks(5, blocks), InputError);
+  const std::vector<uint32_t> wrong{1, 2, 3};
+  const std::span<const uint32_t> bad[2] = {b0, wrong};
+  EXPECT_THROW((void)A2AMatrix::from_dense_blocks(4, bad), InputError);
+}
+
 TEST(A2AMatrix, TooManyRanksIsAnInputError) {
   EXPECT_THROW(A2AMatrix::Builder(A2AMatrix::kMaxRanks + 1), InputError);
 }

@@ -306,6 +306,75 @@ TEST(DeepSeekInference, EpCommSettingsReachTheAllToAlls) {
   EXPECT_THROW(p.validate(ParamCheck(nullptr, "workload")), InputError);
 }
 
+// Several EP groups (ep_size below the GPU count): each group holds every expert, routes its
+// own GPUs' tokens (with its own affinities) and its all-to-alls never leave it.
+TEST(DeepSeekInference, EpGroupsKeepTokensAndTrafficInside) {
+  const ModelConfig model = resolve_model("deepseek-v2-lite");
+  const uint64_t k = model.num_experts_per_tok;
+  const ClusterShape cluster{2, 4};  // 8 GPUs
+  for (uint32_t ep : {2u, 4u, 8u}) {
+    DeepSeekInferenceParams p = lite(false, 0);
+    p.ep_size = ep;
+    p.placement.redundant_experts = 0;  // 32 more would not fit two GPUs (replicas apart)
+    const Workload w = DeepSeekInference(p).generate(cluster);
+    ASSERT_EQ(w.ranks.size(), 8u);
+    EXPECT_NO_THROW(validate_workload(w));
+    std::vector<uint64_t> group_rows(8 / ep, 0);
+    for (uint32_t rank = 0; rank < 8; ++rank) {
+      const RankProgram& r = w.ranks[rank];
+      for (const Op* op : ops_named(r, ".dispatch")) {
+        const auto& a = std::get<AllToAllOp>(op->payload);
+        uint64_t inside = 0;
+        for (int32_t b = 0; b < 8; ++b) {
+          if (static_cast<uint32_t>(b) / ep != rank / ep) {
+            EXPECT_EQ(a.send_bytes(b), 0u) << op->name << " rank " << rank << " to " << b;
+            EXPECT_EQ(a.recv_bytes(b), 0u) << op->name << " rank " << rank << " from " << b;
+          } else {
+            inside += a.send_bytes(b);
+          }
+        }
+        EXPECT_GT(inside, 0u) << op->name;
+        // A group inside one node uses no node-level options.
+        EXPECT_EQ(a.gpus_per_node, ep > 4 ? 4 : 0) << op->name;
+      }
+      for (const Op* op : ops_named(r, ".experts_gate_up")) {
+        const auto& g = std::get<GroupedGemmOp>(op->payload);
+        EXPECT_EQ(g.m.size(), model.n_routed_experts / ep) << "experts per GPU, ep " << ep;
+        if (op->name.starts_with("L1.")) group_rows[rank / ep] += g.total_m();
+      }
+    }
+    // Each group computes k copies of its own GPUs' tokens, no more, no fewer.
+    for (uint64_t rows : group_rows)
+      EXPECT_EQ(rows, ep * p.requests_per_gpu * k) << "ep " << ep;
+    if (ep < 8) {
+      // The groups' routings differ (their own affinities): group 1's L1 dispatch row of its
+      // first GPU is not group 0's shifted by ep.
+      auto row = [&](uint32_t rank) {
+        std::vector<uint64_t> v;
+        const auto& a = std::get<AllToAllOp>(ops_named(w.ranks[rank], ".dispatch")[0]->payload);
+        for (uint32_t b = 0; b < ep; ++b)
+          v.push_back(a.send_bytes(static_cast<int32_t>(rank / ep * ep + b)));
+        return v;
+      };
+      bool differ = false;
+      for (uint32_t g = 0; g < ep; ++g)
+        differ |= row(g) != row(ep + g);
+      EXPECT_TRUE(differ) << "ep " << ep;
+    }
+  }
+  // A group that is neither whole nodes nor part of one, or does not divide the GPUs: refused.
+  for (uint32_t ep : {3u, 6u, 16u}) {
+    DeepSeekInferenceParams p = lite(false, 0);
+    p.ep_size = ep;
+    try {
+      (void)DeepSeekInference(p).generate(cluster);
+      ADD_FAILURE() << "ep_size " << ep << " accepted";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("workload.ep_size"), std::string::npos) << e.what();
+    }
+  }
+}
+
 // Every GEMM class takes its type from `dtypes`: the gate, the absorbed MLA GEMMs and the LM
 // head too (BF16 by default).
 TEST(DeepSeekInference, DtypesReachEveryGemmClass) {
