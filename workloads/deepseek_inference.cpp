@@ -19,47 +19,6 @@
 
 namespace mlasim {
 
-void DeepSeekInferenceParams::validate(const ParamCheck& c) const {
-  c.require(!model.name.empty(), "model", "must name a model");
-  c.require(phase != InferencePhase::Decode ||
-                (requests_per_gpu > 0 && requests_per_gpu <= kMaxRequestsPerGpu),
-            "requests_per_gpu", "must be in [1, 1048576] (2^20)");
-  c.require(phase != InferencePhase::Prefill ||
-                (tokens_per_gpu > 0 && tokens_per_gpu <= kMaxTokensPerGpu),
-            "tokens_per_gpu", "must be in [1, 16777216] (2^24)");
-  c.require(context_length > 0 && context_length <= kMaxContextTokens, "context_length",
-            "must be in [1, 4294967296] (2^32 tokens)");
-  c.require(attention_tp >= 1, "attention_tp", "must be >= 1");
-  c.require(router_warmup_steps <= kMaxRouterWarmupSteps, "router_warmup_steps",
-            fmt::format("must be at most {}", kMaxRouterWarmupSteps));
-  // Each drafted token adds an MTP module, a layer of the step's op graph.
-  c.require(mtp.depth <= kMaxModelLayers, "mtp.depth",
-            fmt::format("must be at most {} (as a model's layers)", kMaxModelLayers));
-  c.require(mtp.acceptance_rate >= 0 && mtp.acceptance_rate <= 1, "mtp.acceptance_rate",
-            "must be in [0, 1]");
-  c.require(phase == InferencePhase::Decode || mtp.depth == 0, "mtp.depth",
-            "MTP verification is modelled for decode only");
-  c.require(phase == InferencePhase::Prefill || chunk_size == 0, "chunk_size",
-            "chunked prefill applies to the prefill phase");
-  // Settings this phase or this generator does not read would be silently ignored. Compared
-  // with the defaults rather than with the keys a file names, so that a resolved config (every
-  // key listed) still loads.
-  const DeepSeekInferenceParams defaults;
-  c.require(phase == InferencePhase::Prefill || tokens_per_gpu == defaults.tokens_per_gpu,
-            "tokens_per_gpu", "applies to the prefill phase (decode takes requests_per_gpu)");
-  c.require(phase == InferencePhase::Decode || requests_per_gpu == defaults.requests_per_gpu,
-            "requests_per_gpu", "applies to the decode phase (prefill takes tokens_per_gpu)");
-  c.require(placement.ep_size == 0, "placement.ep_size",
-            "is set by workload.ep_size (the expert-parallel group spans it)");
-  c.require(placement.gpus_per_node == 0, "placement.gpus_per_node",
-            "comes from the cluster (its GPUs per node)");
-  for (const auto& [key, vl] : {std::pair{"ep_comm.dispatch_vl", ep_comm.dispatch_vl},
-                                std::pair{"ep_comm.combine_vl", ep_comm.combine_vl}}) {
-    c.require(vl <= kMaxVl, key, kVlRange);
-  }
-  router.validate(c);
-}
-
 namespace {
 
 // Layer plan: which layers exist in the simulated step.
@@ -70,85 +29,6 @@ struct LayerPlan {
   uint32_t route = 0;  // router layer index (MoE layers)
   uint32_t chunk = 0;  // prefill chunk (forward pass)
 };
-
-// Rejects a context the model cannot hold, as `mlasim kernels` does: the KV a request reaches
-// (decode: its cached tokens plus the 1 + MTP depth tokens the step adds) must be within the
-// model's max_position_embeddings. Checked on the values the user set (context_length, the
-// distribution's max), not on the draws.
-void check_positions(const DeepSeekInferenceParams& p, const ModelConfig& m) {
-  const uint64_t added = p.phase == InferencePhase::Decode ? 1 + uint64_t{p.mtp.depth} : 0;
-  const auto limit = static_cast<uint64_t>(m.max_position_embeddings);
-  auto check = [&](std::string_view key, uint64_t context) {
-    if (context + added <= limit) return;
-    throw InputError(fmt::format(
-        "workload.{}: {} tokens{} exceed {}'s max_position_embeddings {}", key, context + added,
-        added > 0 ? fmt::format(" ({} cached + {} computed by the step)", context, added) : "",
-        m.name, limit));
-  };
-  // Uniform draws take [min, max] and ignore context_length.
-  if (p.context_distribution.type != ContextDistribution::Uniform)
-    check("context_length", p.context_length);
-  if (p.context_distribution.max > 0) check("context_distribution.max", p.context_distribution.max);
-}
-
-// Settings that are legal but that this step does not read. Warned about rather than refused:
-// a sweep may cross them with values that make them moot (MTP acceptance at depth 0, router
-// settings over dense and MoE models). Only values other than the defaults count, so that a
-// resolved config (every key written out) says nothing.
-std::vector<std::string> unused_settings(const DeepSeekInferenceParams& p, const ModelConfig& m,
-                                         uint32_t routed_layers, uint32_t mtp_depth) {
-  const DeepSeekInferenceParams defaults;
-  std::vector<std::string> out;
-  auto unused = [&](std::string_view key, std::string_view why) {
-    out.push_back(fmt::format("workload.{} is not used: {}", key, why));
-  };
-  auto unused_group = [&](std::string_view group, const std::vector<std::string>& keys,
-                          std::string_view why) {
-    for (const std::string& k : keys)
-      unused(fmt::format("{}.{}", group, k), why);
-  };
-  if (routed_layers == 0) {
-    const std::string why =
-        m.is_moe() ? fmt::format(
-                         "the simulated layers include no MoE layer ({}'s first {} are "
-                         "dense)",
-                         m.name, m.first_k_dense_replace)
-                   : fmt::format("{} has no routed experts", m.name);
-    unused_group("router", changed_params(p.router), why);
-    unused_group("placement", changed_params(p.placement), why);
-    unused_group("moe_traffic", changed_params(p.moe_traffic), why);
-    unused_group("ep_comm", changed_params(p.ep_comm), why);
-    if (p.dtypes.dispatch != defaults.dtypes.dispatch) unused("dtypes.dispatch", why);
-    if (p.dtypes.combine != defaults.dtypes.combine) unused("dtypes.combine", why);
-    if (p.dtypes.gate != defaults.dtypes.gate) unused("dtypes.gate", why);
-    if (p.router_warmup_steps != defaults.router_warmup_steps) unused("router_warmup_steps", why);
-  } else {
-    if (m.topk_method != "noaux_tc" &&
-        p.router.bias_update_speed != defaults.router.bias_update_speed) {
-      unused("router.bias_update_speed",
-             fmt::format("{}'s gate ({}) keeps no aux-loss-free bias", m.name, m.topk_method));
-    }
-    if (p.moe_traffic.dispatch_bytes_per_token.count() > 0 &&
-        p.dtypes.dispatch != defaults.dtypes.dispatch) {
-      unused("dtypes.dispatch", "moe_traffic.dispatch_bytes_per_token sets the payload");
-    }
-    if (p.moe_traffic.combine_bytes_per_token.count() > 0 &&
-        p.dtypes.combine != defaults.dtypes.combine) {
-      unused("dtypes.combine", "moe_traffic.combine_bytes_per_token sets the payload");
-    }
-  }
-  // The absorbed W_UK/W_UV GEMMs exist in MLA decode only.
-  if (p.dtypes.absorb != defaults.dtypes.absorb) {
-    if (!m.is_mla() || p.attention != AttentionVariant::Model) {
-      unused("dtypes.absorb", "the step's attention is not MLA (no absorbed W_UK/W_UV GEMMs)");
-    } else if (p.phase != InferencePhase::Decode) {
-      unused("dtypes.absorb", "prefill up-projects the latent instead of absorbing W_UK/W_UV");
-    }
-  }
-  if (mtp_depth == 0 && p.mtp.acceptance_rate != defaults.mtp.acceptance_rate)
-    unused("mtp.acceptance_rate", "mtp.depth is 0 (no drafted tokens)");
-  return out;
-}
 
 }  // namespace
 
@@ -275,6 +155,25 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
   const LayerPlan* first_mtp = depth > 0 ? &plan[plan.size() - depth] : nullptr;
   out.warnings = unused_settings(p, model, routed, depth);
 
+  const uint64_t moe_inter = config_count(model.moe_intermediate_size);
+  const uint64_t shared_inter = moe_inter * config_count(model.n_shared_experts);
+  // Dedicated shared-expert hosts: the last `gpus` of each EP group; shared_host[g] is where
+  // group GPU g sends its tokens for the shared expert (a host keeps its own).
+  const bool dedicated = p.shared_expert.placement == SharedExpertPlacement::Dedicated &&
+                         shared_inter > 0 && routed > 0;
+  std::vector<uint32_t> shared_host(ep), shared_senders(ep, 0);
+  if (dedicated) {
+    if (p.shared_expert.gpus > ep) {
+      throw InputError(
+          fmt::format("workload.shared_expert.gpus: {} hosts do not fit an EP group of {} GPUs",
+                      p.shared_expert.gpus, ep));
+    }
+    const uint32_t first = ep - p.shared_expert.gpus;
+    for (uint32_t g = 0; g < ep; ++g) {
+      shared_host[g] = g >= first ? g : first + g % p.shared_expert.gpus;
+      ++shared_senders[shared_host[g]];
+    }
+  }
   // Routing: per micro-batch, every MoE layer of this step (router step advances between them,
   // and between prefill chunks).
   // [EP group][micro-batch][routed layer]
@@ -404,14 +303,28 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
       gpu_slots[placement->slot_gpu(slot)].push_back(slot);
     }
   }
-  const uint64_t moe_inter = config_count(model.moe_intermediate_size);
-  const uint64_t shared_inter = moe_inter * config_count(model.n_shared_experts);
   const DType gt = p.dtypes.gemm;
   const bool cross_node = s.gpus_per_node > 0 && ep > s.gpus_per_node;
 
   // One shared matrix of token copies per routed layer and micro-batch, for every rank's
   // dispatch (its rows) and combine (its columns, the copies coming back); the routers' dense
   // copies are dropped once it is built. With several EP groups it is block diagonal.
+  // Dedicated shared experts: each token is one more copy, to its GPU's host.
+  if (dedicated) {
+    for (uint32_t i = 0; i < n_mb; ++i) {
+      uint32_t l = 0;
+      for (const LayerPlan& lp : plan) {
+        if (!lp.moe) continue;
+        const uint64_t tok = lp.mtp ? mtp_mb[i].moe_tokens : chunks[lp.chunk][i].moe_tokens;
+        for (auto& group : routing) {
+          std::vector<uint32_t>& c = group[i][l].copies;
+          for (uint32_t src = 0; src < ep; ++src)
+            c[size_t{src} * ep + shared_host[src]] += static_cast<uint32_t>(tok);
+        }
+        ++l;
+      }
+    }
+  }
   std::vector<std::vector<std::shared_ptr<const A2AMatrix>>> copies_matrix(n_mb);
   for (uint32_t i = 0; i < n_mb && routed > 0; ++i) {
     for (size_t l = 0; l < routing[0][i].size(); ++l) {
@@ -508,7 +421,7 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
         d.vl = static_cast<uint8_t>(p.ep_comm.dispatch_vl);
         dispatch[i] = b.comm(pre + "dispatch", std::move(d), {gate[i]}, mbi);
         shared[i] = h;
-        if (shared_inter > 0) {
+        if (shared_inter > 0 && !dedicated) {
           uint32_t su =
               b.compute(pre + "shared_gate_up", gemm_op(t, 2 * shared_inter, s.h, gt), {h}, mbi);
           shared[i] = b.compute(pre + "shared_down", gemm_op(t, s.h, shared_inter, gt), {su}, mbi);
@@ -535,6 +448,14 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
                       {e}, mbi);
         GroupedGemmOp down{std::move(m), s.h, moe_inter, gt, layout, 0};
         e = b.compute(pre + "experts_down", down, {e}, mbi);
+        std::vector<uint32_t> done{e};
+        if (const uint64_t st = shared_senders[rank % ep] * mbs[i].moe_tokens; dedicated && st) {
+          // A host's shared expert over the tokens its group's GPUs sent it.
+          uint32_t su = b.compute(pre + "shared_gate_up", gemm_op(st, 2 * shared_inter, s.h, gt),
+                                  {dispatch[i]}, mbi);
+          done.push_back(
+              b.compute(pre + "shared_down", gemm_op(st, s.h, shared_inter, gt), {su}, mbi));
+        }
         AllToAllOp c;
         c.matrix = copies_matrix[i][moe_index];
         c.rank = static_cast<int32_t>(rank);
@@ -545,7 +466,7 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
         c.nvlink_forwarding = cross_node && p.ep_comm.nvlink_forwarding;
         c.issuer = p.ep_comm.issuer;
         c.vl = static_cast<uint8_t>(p.ep_comm.combine_vl);
-        comb[i] = b.comm(pre + "combine", std::move(c), {e}, mbi);
+        comb[i] = b.comm(pre + "combine", std::move(c), std::move(done), mbi);
       }
       for (uint32_t i = 0; i < n_mb; ++i) {
         const uint64_t t = mbs[i].moe_tokens;

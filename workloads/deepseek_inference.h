@@ -69,6 +69,14 @@ struct EnumNames<AttentionVariant> {
   static constexpr std::array<std::pair<AttentionVariant, std::string_view>, 2> values{
       {{AttentionVariant::Model, "model"}, {AttentionVariant::Mha, "mha"}}};
 };
+// Where the shared expert(s) run: on every GPU for its own tokens, or on dedicated GPUs of each
+// EP group, each token dispatched to one of them as one more routed copy.
+enum class SharedExpertPlacement : uint8_t { Local, Dedicated };
+template <>
+struct EnumNames<SharedExpertPlacement> {
+  static constexpr std::array<std::pair<SharedExpertPlacement, std::string_view>, 2> values{
+      {{SharedExpertPlacement::Local, "local"}, {SharedExpertPlacement::Dedicated, "dedicated"}}};
+};
 template <>
 struct EnumNames<InferencePhase> {
   static constexpr std::array<std::pair<InferencePhase, std::string_view>, 2> values{
@@ -167,6 +175,21 @@ struct DeepSeekInferenceParams {
     }
   } mtp;
   ExpertPlacementParams placement;
+  struct SharedExpert {
+    SharedExpertPlacement placement = SharedExpertPlacement::Local;
+    uint32_t gpus = 0;
+    template <class V>
+    void visit(V& v) {
+      v("placement", placement, "-",
+        "local: every GPU runs the shared expert(s) on its own tokens (DeepSeek's EP32 prefill "
+        "and EP144 decode); dedicated: `gpus` GPUs of each EP group host them and every token "
+        "goes there in the dispatch as one more copy, and back in the combine (the V3 paper's "
+        "320-GPU decode)");
+      v("gpus", gpus, "count",
+        "dedicated: hosts per EP group, its last GPUs; GPU g sends its tokens to host g mod gpus "
+        "(a host keeps its own)");
+    }
+  } shared_expert;
   RouterConfig router;
   MoeTrafficConfig moe_traffic;
   // How the EP dispatch and combine all-to-alls are sent (AllToAllOp's options).
@@ -237,6 +260,7 @@ struct DeepSeekInferenceParams {
     v.group("dtypes", dtypes, "data types per op");
     v.group("mtp", mtp, "multi-token prediction");
     v.group("placement", placement, "expert placement (ep_size is taken from above)");
+    v.group("shared_expert", shared_expert, "where the shared expert(s) run");
     v.group("router", router,
             "MoE router; expert counts, groups, scoring and top-k method come from the model");
     v.group("moe_traffic", moe_traffic, "dispatch/combine payloads");
@@ -280,6 +304,12 @@ struct DeepSeekStep : DeepSeekStepInfo {
 };
 
 struct ModelConfig;
+// Rejects a context the model cannot hold (deepseek_inference_checks.cpp).
+void check_positions(const DeepSeekInferenceParams& p, const ModelConfig& m);
+// Settings that are legal but that the step does not read, one warning line each
+// (deepseek_inference_checks.cpp).
+std::vector<std::string> unused_settings(const DeepSeekInferenceParams& p, const ModelConfig& m,
+                                         uint32_t routed_layers, uint32_t mtp_depth);
 // KV heads one rank caches (MLA: the one shared latent; MHA/GQA: its share of the KV heads).
 uint64_t kv_heads_per_rank(const ModelConfig& m, AttentionVariant v, uint32_t tp);
 

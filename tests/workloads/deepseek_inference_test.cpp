@@ -375,6 +375,65 @@ TEST(DeepSeekInference, EpGroupsKeepTokensAndTrafficInside) {
   }
 }
 
+// Dedicated shared-expert GPUs: against the local placement with the same routing, each
+// GPU's dispatch to its host carries exactly its tokens more (one copy each), only hosts run the
+// shared expert, over their senders' tokens, and the combine waits for it.
+TEST(DeepSeekInference, DedicatedSharedExpertHostsTakeEveryTokenOnce) {
+  const ModelConfig model = resolve_model("deepseek-v2-lite");
+  const ClusterShape cluster{2, 4};  // 8 GPUs, one EP group
+  DeepSeekInferenceParams local = lite(false, 0);
+  DeepSeekInferenceParams ded = local;
+  ded.shared_expert.placement = SharedExpertPlacement::Dedicated;
+  ded.shared_expert.gpus = 3;  // GPUs 5, 6, 7; GPU g < 5 sends to 5 + g % 3
+  const Workload wl = DeepSeekInference(local).generate(cluster);
+  const Workload wd = DeepSeekInference(ded).generate(cluster);
+  EXPECT_NO_THROW(validate_workload(wd));
+  const uint64_t tokens = local.requests_per_gpu;
+  auto host_of = [](uint32_t g) { return g >= 5 ? g : 5 + g % 3; };
+  std::vector<uint64_t> senders(8, 0);
+  for (uint32_t g = 0; g < 8; ++g)
+    ++senders[host_of(g)];
+  for (uint32_t rank = 0; rank < 8; ++rank) {
+    const auto dl = ops_named(wl.ranks[rank], ".dispatch");
+    const auto dd = ops_named(wd.ranks[rank], ".dispatch");
+    ASSERT_EQ(dl.size(), dd.size());
+    ASSERT_FALSE(dd.empty());
+    for (size_t i = 0; i < dd.size(); ++i) {
+      const auto& a = std::get<AllToAllOp>(dl[i]->payload);
+      const auto& b = std::get<AllToAllOp>(dd[i]->payload);
+      for (int32_t dst = 0; dst < 8; ++dst) {
+        const uint64_t extra = static_cast<uint32_t>(dst) == host_of(rank) ? tokens : 0;
+        EXPECT_EQ(b.send_bytes(dst), a.send_bytes(dst) + extra * b.unit_bytes)
+            << dd[i]->name << " to " << dst;
+      }
+    }
+    const auto shared = ops_named(wd.ranks[rank], ".shared_gate_up");
+    if (senders[rank] == 0) {
+      EXPECT_TRUE(shared.empty()) << "rank " << rank;
+      continue;
+    }
+    ASSERT_EQ(shared.size(), dd.size()) << "rank " << rank;
+    for (const Op* op : shared) {
+      const auto& g = std::get<GemmOp>(op->payload);
+      EXPECT_EQ(g.m, senders[rank] * tokens) << op->name;
+      EXPECT_EQ(g.n, 2 * model.moe_intermediate_size * model.n_shared_experts) << op->name;
+    }
+    // The combine depends on the host's shared_down.
+    const RankProgram& r = wd.ranks[rank];
+    for (const Op* c : ops_named(r, ".combine")) {
+      bool waits = false;
+      for (uint32_t d : c->deps)
+        waits |= r.ops[d].name.ends_with(".shared_down");
+      EXPECT_TRUE(waits) << c->name;
+    }
+  }
+  // The local placement runs it everywhere; more hosts than the group's GPUs are refused.
+  for (const RankProgram& r : wl.ranks)
+    EXPECT_EQ(ops_named(r, ".shared_gate_up").size(), ops_named(r, ".dispatch").size());
+  ded.shared_expert.gpus = 9;
+  EXPECT_THROW((void)DeepSeekInference(ded).generate(cluster), InputError);
+}
+
 // Every GEMM class takes its type from `dtypes`: the gate, the absorbed MLA GEMMs and the LM
 // head too (BF16 by default).
 TEST(DeepSeekInference, DtypesReachEveryGemmClass) {
@@ -439,6 +498,14 @@ TEST(DeepSeekInference, UnusedSettingsAreWarnedAbout) {
                       "(greedy)"),
             std::string::npos)
       << g[0];
+  // Hosts for a shared expert that runs on every GPU.
+  DeepSeekInferenceParams hosts = lite(true, 0);
+  hosts.shared_expert.gpus = 2;
+  const auto h = DeepSeekInference(hosts).build(kCluster).warnings;
+  ASSERT_EQ(h.size(), 1u);
+  EXPECT_EQ(h[0],
+            "workload.shared_expert.gpus is not used: the shared expert runs on every GPU "
+            "(placement: local)");
 }
 
 // Aux-loss-free balancing through the generator: routing steps run before the simulated one
