@@ -112,10 +112,10 @@ struct NodeParams {
 // Counts a fabric is priced from; graph builders derive them from the graph (metrics.h),
 // count-only models from closed forms.
 struct FabricCounts {
-  int64_t endpoints = 0;       // NIC ports on the fabric
+  int64_t endpoints = 0;       // NICs on the fabric (a multi-plane NIC counts once)
   int64_t switches = 0;        // network switches
   int64_t links = 0;           // switch-to-switch links (ISCA'25 Table 3's "links")
-  int64_t endpoint_links = 0;  // NIC-to-switch links
+  int64_t endpoint_links = 0;  // NIC-to-switch links (one per NIC port)
   int64_t diameter_hops = -1;  // switch-to-switch hops between the farthest endpoints; -1 unknown
 
   int64_t cables() const { return links + endpoint_links; }

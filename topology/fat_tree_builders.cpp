@@ -117,15 +117,21 @@ FabricSize Ft2Params::size() const {
 }
 
 void MpftParams::validate(const ParamCheck& c) const {
-  c.require(planes >= 1 && node.nics_per_node % planes == 0, "planes",
-            "must be >= 1 and divide nics_per_node");
+  c.require(nic_planes >= 1 && planes % nic_planes == 0, "nic_planes",
+            "must be >= 1 and divide planes");
+  const int32_t groups = nic_planes >= 1 && planes % nic_planes == 0 ? planes / nic_planes : 1;
+  c.require(planes >= 1 && node.nics_per_node % groups == 0, "planes",
+            nic_planes > 1 ? "divided by nic_planes must divide nics_per_node"
+                           : "must be >= 1 and divide nics_per_node");
   validate_two_tier(c, max_nodes());
   check_fabric_size(c, size(), nodes == 0);
 }
 
 int64_t MpftParams::max_nodes() const {
-  if (planes < 1 || node.nics_per_node < planes) return 0;
-  return int64_t{k} * split_leaf_ports(k, oversubscription).down / (node.nics_per_node / planes);
+  if (planes < 1 || node.nics_per_node < planes / std::max(nic_planes, 1)) return 0;
+  // A multi-plane NIC's ports are 1/nic_planes of a leaf port each: nics_per_node x nic_planes /
+  // planes of them per node and plane, as many leaf ports as nics_per_node / planes.
+  return int64_t{k} * split_leaf_ports(k, oversubscription).down * planes / node.nics_per_node;
 }
 
 FabricSize MpftParams::size() const {
@@ -133,7 +139,7 @@ FabricSize MpftParams::size() const {
   s.nodes = nodes > 0 ? nodes : max_nodes();
   s.gpus = s.nodes * node.gpus_per_node;
   const LeafPorts ports = split_leaf_ports(k, oversubscription);
-  const int64_t leaves = ceil_div(s.nodes * (node.nics_per_node / planes), ports.down);
+  const int64_t leaves = ceil_div(s.nodes * node.nics_per_node, int64_t{ports.down} * planes);
   const int64_t spines = spines_for(leaves, ports.up);
   s.switches = planes * (leaves + spines);
   s.links = planes * leaves * spines;
@@ -213,8 +219,12 @@ ClusterGraph Ft2Builder::build() const {
 ClusterGraph MpftBuilder::build() const {
   const int32_t nodes = nodes_or_max(p_.nodes, p_.max_nodes());
   const LeafPorts ports = split_leaf_ports(p_.k, p_.oversubscription);
-  const int32_t per_node = p_.node.nics_per_node / p_.planes;  // NICs of a node on one plane
-  const auto leaves = static_cast<int32_t>(ceil_div(int64_t{nodes} * per_node, ports.down));
+  const int32_t np = p_.nic_planes;
+  const int32_t groups = p_.planes / np;                    // NIC i is in plane group i mod groups
+  const int32_t per_node = p_.node.nics_per_node / groups;  // NIC ports of a node on one plane
+  // A leaf's down ports, split np ways for multi-plane NICs' ports of 1/np the rate.
+  const int64_t leaf_down = int64_t{ports.down} * np;
+  const auto leaves = static_cast<int32_t>(ceil_div(int64_t{nodes} * per_node, leaf_down));
   ClusterGraph c = empty_cluster("mpft", nodes, p_.node, p_.planes);
   std::vector<std::vector<Vertex>> leaf(p_.planes);
   for (int32_t p = 0; p < p_.planes; ++p) {
@@ -225,13 +235,19 @@ ClusterGraph MpftBuilder::build() const {
     connect_all(c, leaf[p], spine, p_.links.ib_fabric);
   }
   const int32_t planes = p_.planes;
+  LinkSpec port = p_.links.ib;
+  port.bandwidth = Bandwidth::bytes_per_s(port.bandwidth.bytes_per_s() / np);
   for (int32_t n = 0; n < nodes; ++n) {
-    NodeVertices nv = add_node(c, n, shape_of(p_.node), p_.links.nvlink, p_.links.pcie,
-                               [planes](int32_t i) { return i % planes; });
+    NodeVertices nv =
+        add_node(c, n, shape_of(p_.node), p_.links.nvlink, p_.links.pcie,
+                 [planes, np](int32_t i) { return np > 1 ? -1 : i % planes; });  // -1: several
     for (int32_t i = 0; i < p_.node.nics_per_node; ++i) {
-      const int64_t slot = int64_t{n} * per_node + i / planes;  // position within the plane
-      c.add_link(nv.nics[i], leaf[i % planes][slot / ports.down],
-                 link_props(LinkKind::InfiniBand, p_.links.ib));
+      const int64_t slot = int64_t{n} * per_node + i / groups;  // position within each plane
+      for (int32_t j = 0; j < np; ++j) {
+        const int32_t plane = (i % groups) * np + j;
+        c.add_link(nv.nics[i], leaf[plane][slot / leaf_down],
+                   link_props(LinkKind::InfiniBand, port));
+      }
     }
   }
   return c;

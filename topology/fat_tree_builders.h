@@ -3,6 +3,9 @@
 //         leaf to every spine. k = 64: 2,048 endpoints, 64 leaves + 32 spines, 2,048 links.
 //   mpft  multi-plane FT2: NIC i of every node sits on plane i mod `planes`, each plane its own
 //         FT2 with no link between planes (cross-plane traffic is forwarded inside a node).
+//         With `nic_planes` > 1 a NIC has a port on that many planes (ConnectX-8), splitting its
+//         bandwidth over them; a NIC on every plane needs no forwarding, and `network.spray`
+//         then spreads a message's packets over the planes.
 //   mrft  multi-rail FT2: one fabric; NIC i of every node on a leaf of rail i, all leaves on
 //         all spines.
 //   ft3   three-tier k-ary fat-tree (Al-Fares et al.): k pods of k/2 leaves and k/2 spines
@@ -70,11 +73,17 @@ struct Ft2Params : FatTreeCommon {
 
 struct MpftParams : Ft2Params {
   int32_t planes = 8;
+  int32_t nic_planes = 1;
   template <class V>
   void visit(V& v) {
     Ft2Params::visit(v);
     v("planes", planes, "count",
       "independent FT2 planes; NIC i of each node is on plane i mod planes");
+    v("nic_planes", nic_planes, "count",
+      "planes each NIC has a port on (ConnectX-8 style multi-plane NIC; divides planes): NIC i "
+      "takes planes (i mod G) x nic_planes .. + nic_planes - 1, G = planes / nic_planes, each "
+      "port at ib bandwidth / nic_planes on a leaf port split as finely (so switch counts stay "
+      "those of nic_planes 1); 1: one port, on plane i mod planes");
   }
   void validate(const ParamCheck& c) const;
   int64_t max_nodes() const;

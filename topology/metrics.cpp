@@ -76,19 +76,24 @@ GraphCounts count_graph(const ClusterGraph& cluster) {
     }
   }
   c.fabric.switches = c.leaf_switches + c.spine_switches + c.core_switches;
+  std::vector<bool> attached(boost::num_vertices(g), false);  // NICs with a fabric port
   for (auto [it, end] = boost::edges(g); it != end; ++it) {
-    const VertexKind a = g[boost::source(*it, g)].kind, b = g[boost::target(*it, g)].kind;
+    const Vertex sa = boost::source(*it, g), sb = boost::target(*it, g);
+    const VertexKind a = g[sa].kind, b = g[sb].kind;
     if (is_network_switch(a) && is_network_switch(b)) {
       ++c.fabric.links;
     } else if (is_network_switch(a) || is_network_switch(b)) {
       ++c.fabric.endpoint_links;
+      if (!attached[is_network_switch(a) ? sb : sa]) {
+        attached[is_network_switch(a) ? sb : sa] = true;
+        ++c.fabric.endpoints;
+      }
     } else if (g[*it].kind == LinkKind::NvLink) {
       ++c.nvlink_links;
     } else if (g[*it].kind == LinkKind::Pcie) {
       ++c.pcie_links;
     }
   }
-  c.fabric.endpoints = c.fabric.endpoint_links;  // one switch port per NIC
   return c;
 }
 

@@ -68,6 +68,8 @@ void RoutingTables::build_adjacency(const ClusterGraph& cluster) {
       if (tier > 0 && ut > 0) {
         if (ut == tier) continue;  // lateral links are not used by up/down routing
         order = ut < tier ? 1 : 2;
+      } else if (ut > 0) {
+        order = 1;  // a NIC's uplinks (one per plane it has a port on) last, in one range
       }
       nbrs.emplace_back(order, u);
     }
@@ -106,9 +108,10 @@ void RoutingTables::build_endpoints(const ClusterGraph& cluster) {
   pos_in_nvsw_.assign(gpus, -1);
   pos_in_nic_.assign(gpus, -1);
   nic_local_.assign(nics, 0);
-  nic_leaf_.assign(nics, -1);
   nic_up_pos_.assign(nics, -1);
-  nic_pos_in_leaf_.assign(nics, -1);
+  nic_ups_.assign(nics, 0);
+  nic_port_begin_.assign(nics, 0);
+  nic_pos_in_leaf_.clear();
   nic_gpu_.assign(nics, -1);
   nic_gpu_pos_.assign(nics, -1);
   for (size_t a = 0; a < gpus; ++a) {
@@ -132,14 +135,17 @@ void RoutingTables::build_endpoints(const ClusterGraph& cluster) {
     const Vertex v = cluster.nics[x];
     if (v == ClusterGraph::null_vertex()) continue;
     max_node = std::max(max_node, node_[v] + 1);
+    nic_port_begin_[x] = static_cast<int32_t>(nic_pos_in_leaf_.size());
     for (uint32_t p = adj_offset_[v]; p < adj_offset_[v + 1]; ++p) {
       const Vertex u = hops_[p];
-      if (is_network_switch(g[u].kind) && nic_leaf_[x] < 0) {
-        nic_leaf_[x] = local_[u];
-        nic_up_pos_[x] = static_cast<int32_t>(p);
+      if (is_network_switch(g[u].kind)) {  // uplinks are contiguous (build_adjacency)
+        if (nic_up_pos_[x] < 0) nic_up_pos_[x] = static_cast<int32_t>(p);
+        ++nic_ups_[x];
+        int32_t in_leaf = -1;
         for (uint32_t q = adj_offset_[u]; q < adj_offset_[u + 1]; ++q) {
-          if (hops_[q] == v) nic_pos_in_leaf_[x] = static_cast<int32_t>(q);
+          if (hops_[q] == v) in_leaf = static_cast<int32_t>(q);
         }
+        nic_pos_in_leaf_.push_back(in_leaf);
       } else if (g[u].kind == VertexKind::Gpu) {
         const int32_t rank = g[u].index;
         pos_in_nic_[rank] = static_cast<int32_t>(p);
@@ -352,8 +358,10 @@ void RoutingTables::build_targets() {
     const auto bi = static_cast<int32_t>(b);
     const int32_t own = gpu_nic_[b];
     if (egress_ok(bi)) {
-      const int32_t c = switch_comp_[nic_leaf_[own]];
-      if (c >= 0) target_nic_[c * gpus + b] = own;
+      for (int32_t k = 0; k < nic_ups_[own]; ++k) {
+        const int32_t c = switch_comp_[port_leaf(nic_up_pos_[own] + k)];
+        if (c >= 0) target_nic_[c * gpus + b] = own;
+      }
     }
     const int32_t node = node_[gpu_vertex_[b]];
     if (!nvlink_ok(bi) || node < 0 || node + 1 >= static_cast<int32_t>(node_nic_offset_.size())) {
@@ -365,28 +373,56 @@ void RoutingTables::build_targets() {
     for (int32_t j = 0; j < count; ++j) {
       const int32_t y = node_nics_[first + (start + j) % count];
       const int32_t fwd = nic_gpu_[y];
-      if (y == own || nic_leaf_[y] < 0 || fwd < 0 || !nvlink_ok(fwd)) continue;
-      const int32_t c = switch_comp_[nic_leaf_[y]];
-      if (c >= 0 && target_nic_[c * gpus + b] < 0) target_nic_[c * gpus + b] = y;
+      if (y == own || nic_ups_[y] == 0 || fwd < 0 || !nvlink_ok(fwd)) continue;
+      for (int32_t k = 0; k < nic_ups_[y]; ++k) {
+        const int32_t c = switch_comp_[port_leaf(nic_up_pos_[y] + k)];
+        if (c >= 0 && target_nic_[c * gpus + b] < 0) target_nic_[c * gpus + b] = y;
+      }
     }
   }
 }
 
+int32_t RoutingTables::nic_port_in(int32_t nic, int32_t comp) const {
+  for (int32_t k = 0; k < nic_ups_[nic]; ++k) {
+    const int32_t p = nic_up_pos_[nic] + k;
+    if (switch_comp_[port_leaf(p)] == comp) return p;
+  }
+  return -1;
+}
+
+bool RoutingTables::leaf_reaches_nic(int32_t leaf, int32_t nic) const {
+  const int32_t c = switch_comp_[leaf];
+  if (c < 0) return false;
+  const int32_t p = nic_port_in(nic, c);
+  if (p < 0) return false;
+  const int32_t b = port_leaf(p);
+  return leaf == b || table_[table_offset_[leaf] + access_index_[b]] != kNoRoute;
+}
+
 bool RoutingTables::fabric_reaches(int32_t from_nic, int32_t to_nic) const {
-  const int32_t a = nic_leaf_[from_nic], b = nic_leaf_[to_nic];
-  if (a < 0 || b < 0 || switch_comp_[a] < 0 || switch_comp_[a] != switch_comp_[b]) return false;
-  return a == b || table_[table_offset_[a] + access_index_[b]] != kNoRoute;
+  for (int32_t k = 0; k < nic_ups_[from_nic]; ++k) {
+    if (leaf_reaches_nic(port_leaf(nic_up_pos_[from_nic] + k), to_nic)) return true;
+  }
+  return false;
 }
 
 bool RoutingTables::direct_ok(int32_t nic, int32_t dst) const {
   return egress_ok(dst) && fabric_reaches(nic, gpu_nic_[dst]);
 }
 
+bool RoutingTables::port_delivers(int32_t pos, int32_t dst) const {
+  const int32_t leaf = port_leaf(pos);
+  const int32_t c = switch_comp_[leaf];
+  if (c < 0) return false;
+  const int32_t t = target_nic_[c * gpu_vertex_.size() + dst];
+  return t >= 0 && leaf_reaches_nic(leaf, t);
+}
+
 bool RoutingTables::receive_ok(int32_t nic, int32_t dst) const {
-  const int32_t leaf = nic_leaf_[nic];
-  if (leaf < 0 || switch_comp_[leaf] < 0) return false;
-  const int32_t t = target_nic_[switch_comp_[leaf] * gpu_vertex_.size() + dst];
-  return t >= 0 && fabric_reaches(nic, t);
+  for (int32_t k = 0; k < nic_ups_[nic]; ++k) {
+    if (port_delivers(nic_up_pos_[nic] + k, dst)) return true;
+  }
+  return false;
 }
 
 int32_t RoutingTables::proxy_gpu(int32_t node, int32_t dst, bool direct_only) const {
@@ -444,7 +480,20 @@ std::span<const Vertex> RoutingTables::nic_hops(int32_t x, int32_t b) const {
       nvlink_ok(b)) {
     return one(nic_gpu_pos_[x]);
   }
-  return one(nic_up_pos_[x]);
+  // Up. A NIC with ports on several planes offers every port whose plane delivers to the
+  // destination, as one set (ECMP or spraying picks among them) when all do; otherwise (a
+  // failure) the first that does. Without any, the first port: the fabric finds no route.
+  const int32_t up = nic_up_pos_[x], n = nic_ups_[x];
+  if (n <= 1) return one(up);
+  int32_t first = -1, count = 0;
+  for (int32_t k = 0; k < n; ++k) {
+    if (port_delivers(up + k, b)) {
+      if (first < 0) first = up + k;
+      ++count;
+    }
+  }
+  if (count == n) return {&hops_[up], static_cast<size_t>(n)};
+  return one(first >= 0 ? first : up);
 }
 
 std::span<const Vertex> RoutingTables::switch_hops(int32_t s, int32_t b) const {
@@ -452,8 +501,10 @@ std::span<const Vertex> RoutingTables::switch_hops(int32_t s, int32_t b) const {
   if (c < 0) return {};
   const int32_t t = target_nic_[c * gpu_vertex_.size() + b];
   if (t < 0) return {};
-  const int32_t leaf = nic_leaf_[t];
-  if (leaf == s) return one(nic_pos_in_leaf_[t]);
+  const int32_t port = nic_port_in(t, c);
+  if (port < 0) return {};
+  const int32_t leaf = port_leaf(port);
+  if (leaf == s) return one(nic_pos_in_leaf_[nic_port_begin_[t] + (port - nic_up_pos_[t])]);
   const uint32_t id = table_[table_offset_[s] + access_index_[leaf]];
   if (id == kNoRoute) return {};
   return {&hops_[sets_[id].offset], sets_[id].length};
@@ -529,12 +580,12 @@ size_t RoutingTables::table_bytes() const {
   return bytes_of(kind_) + bytes_of(node_) + bytes_of(local_) + bytes_of(adj_offset_) +
          bytes_of(hops_) + bytes_of(gpu_vertex_) + bytes_of(gpu_nic_) + bytes_of(gpu_nic_pos_) +
          bytes_of(gpu_nvsw_pos_) + bytes_of(pos_in_nvsw_) + bytes_of(pos_in_nic_) +
-         bytes_of(nic_local_) + bytes_of(nic_leaf_) + bytes_of(nic_up_pos_) +
-         bytes_of(nic_pos_in_leaf_) + bytes_of(nic_gpu_) + bytes_of(nic_gpu_pos_) +
-         bytes_of(node_nic_offset_) + bytes_of(node_nics_) + bytes_of(switch_vertex_) +
-         bytes_of(lower_begin_) + bytes_of(upper_begin_) + bytes_of(switch_comp_) +
-         bytes_of(access_index_) + bytes_of(table_offset_) + bytes_of(table_) + bytes_of(sets_) +
-         bytes_of(target_nic_);
+         bytes_of(nic_local_) + bytes_of(nic_up_pos_) + bytes_of(nic_ups_) +
+         bytes_of(nic_port_begin_) + bytes_of(nic_pos_in_leaf_) + bytes_of(nic_gpu_) +
+         bytes_of(nic_gpu_pos_) + bytes_of(node_nic_offset_) + bytes_of(node_nics_) +
+         bytes_of(switch_vertex_) + bytes_of(lower_begin_) + bytes_of(upper_begin_) +
+         bytes_of(switch_comp_) + bytes_of(access_index_) + bytes_of(table_offset_) +
+         bytes_of(table_) + bytes_of(sets_) + bytes_of(target_nic_);
 }
 
 }  // namespace mlasim

@@ -17,6 +17,10 @@
 // NVLink. Either policy falls back on the other when its own path is broken, so a failed plane
 // leaves cross-plane traffic routable.
 //
+// A NIC with ports on several planes (mpft nic_planes) offers all of them as next hops towards a
+// destination every one of its planes delivers to; ECMP keeps one per flow, spraying (the
+// network model, per packet) spreads a message over the planes.
+//
 // Left out: routes that need down-then-up turns (valley paths), lateral switch links (none of
 // the builders make them), and per-packet spraying (the network model may pick per packet).
 #pragma once
@@ -140,7 +144,15 @@ class RoutingTables {
   size_t ecmp_index(Vertex at, uint64_t flow_hash, size_t n) const;
 
   bool nvlink_ok(int32_t gpu) const { return gpu_nvsw_pos_[gpu] >= 0; }
-  bool egress_ok(int32_t gpu) const { return gpu_nic_[gpu] >= 0 && nic_leaf_[gpu_nic_[gpu]] >= 0; }
+  bool egress_ok(int32_t gpu) const { return gpu_nic_[gpu] >= 0 && nic_ups_[gpu_nic_[gpu]] > 0; }
+  // The switch id of the leaf at the far end of a NIC uplink (a position in hops_).
+  int32_t port_leaf(int32_t pos) const { return local_[hops_[pos]]; }
+  // The NIC's uplink into fabric component `comp` (its position), or -1.
+  int32_t nic_port_in(int32_t nic, int32_t comp) const;
+  // Whether the fabric routes from `leaf` to a port of `nic` in the leaf's component.
+  bool leaf_reaches_nic(int32_t leaf, int32_t nic) const;
+  // Whether traffic for GPU dst sent up the NIC uplink at `pos` leaves that plane at a NIC.
+  bool port_delivers(int32_t pos, int32_t dst) const;
   bool fabric_reaches(int32_t from_nic, int32_t to_nic) const;
   bool direct_ok(int32_t nic, int32_t dst) const;
   bool receive_ok(int32_t nic, int32_t dst) const;
@@ -167,11 +179,15 @@ class RoutingTables {
   std::vector<int32_t> pos_in_nic_;    // the GPU in its NIC's neighbours
 
   // NICs (by index).
-  std::vector<int32_t> nic_local_;        // position among its node's NICs
-  std::vector<int32_t> nic_leaf_;         // switch id of its uplink, or -1
-  std::vector<int32_t> nic_up_pos_;       // the leaf in the NIC's neighbours
-  std::vector<int32_t> nic_pos_in_leaf_;  // the NIC in the leaf's neighbours
-  std::vector<int32_t> nic_gpu_;          // a GPU it serves (the forwarding GPU), or -1
+  std::vector<int32_t> nic_local_;  // position among its node's NICs
+  // Uplinks: a NIC on several planes (ConnectX-8) has one per plane, contiguous among its
+  // neighbours from nic_up_pos_ on; the NIC's place in each leaf's neighbours is
+  // nic_pos_in_leaf_[nic_port_begin_[nic] + k] for its k-th uplink.
+  std::vector<int32_t> nic_up_pos_;  // its first uplink among its neighbours, or -1
+  std::vector<int32_t> nic_ups_;     // its live uplinks
+  std::vector<int32_t> nic_port_begin_;
+  std::vector<int32_t> nic_pos_in_leaf_;
+  std::vector<int32_t> nic_gpu_;  // a GPU it serves (the forwarding GPU), or -1
   std::vector<int32_t> nic_gpu_pos_;
   std::vector<int32_t> node_nic_offset_;  // NICs of node n: node_nics_[offset[n] .. [n+1])
   std::vector<int32_t> node_nics_;

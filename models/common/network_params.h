@@ -257,7 +257,7 @@ struct NetworkParams {
     v("vls", vls, "count", "data virtual lanes (IB VL0-14); a message uses VL (its vl mod vls)");
     v("spray", spray, "-",
       "choose among equal-cost next hops per packet rather than per flow (ConnectX-8 style "
-      "spraying; needs the receiver to reorder)");
+      "spraying, over planes too with mpft nic_planes; needs the receiver to reorder)");
     v("in_order", in_order, "-",
       "complete messages of one queue pair (src, dst) in the order they were posted, as "
       "ConnectX-7 does");

@@ -5,7 +5,8 @@
 // BTH, ICRC, VCRC) at line rate. Incoming packets are written to the GPU over PCIe the same
 // way. Queue pairs are (source GPU, destination GPU) pairs; their packets are interleaved
 // round-robin and their messages complete in post order (in-order delivery per QP, as CX-7).
-// Optional per-packet spraying over equal paths is `network.spray`.
+// Optional per-packet spraying over equal paths is `network.spray`; a NIC with ports on several
+// planes (ConnectX-8; `mpft` `nic_planes`) sprays a message over them.
 //
 // Defaults: REFERENCE §4 (400 Gb/s NDR, PCIe Gen5 x16, MTU 4096). Latencies and buffer sizes
 // are estimates (uncertain): NVIDIA publishes no per-stage figures.
@@ -15,7 +16,7 @@
 // Line coding is a share of each link's configured rate (ib_encoding, pcie_encoding), 1 by
 // default since the presets give data rates.
 // Left out: ACK packets on the wire, the RETH/immediate headers of first/last packets, WQE
-// caching limits, multiple ports per NIC (ConnectX-8 planes).
+// caching limits.
 #pragma once
 
 #include "models/common/fabric_node.h"

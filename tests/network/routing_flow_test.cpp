@@ -5,7 +5,9 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "tests/network/network_test_util.h"
 
@@ -61,6 +63,51 @@ workload: {type: network_traffic, pattern: all_to_all, bytes: 32KiB}
 }
 
 // Settings only the packet model reads are named on stderr when another fidelity runs.
+// Spraying across planes (ConnectX-8 style NICs with a port on each of 4 planes, each port a
+// quarter of the NIC's 400 Gb/s): one 1 MiB message between two nodes. ECMP keeps it on one
+// port, so it takes about 4x its serialisation at the NIC's rate; sprayed, every port carries a
+// share and it takes about 1x. Bytes are conserved either way.
+TEST(Routing, MultiPlaneNicSpraysOneMessageOverItsPlanes) {
+  const std::string yaml = std::string(R"(
+name: spray
+cluster: {type: mpft, k: 4, planes: 4, nic_planes: 4, nodes: 2, gpus_per_node: 4, nics_per_node: 4}
+network: {fidelity: packet}
+workload: {type: network_traffic, pattern: p2p, src: 0, dst: 4, sizes: [1MiB], count: 1}
+)") + nettest::kPacketHardware;
+  double fct[2] = {0, 0};
+  for (const bool spray : {false, true}) {
+    std::filesystem::path out;
+    const auto s = run_cli_yaml(yaml, {spray ? "network.spray=true" : "network.spray=false"},
+                                spray ? "spray" : "nospray", &out);
+    ASSERT_FALSE(s.empty());
+    EXPECT_EQ(s["net_delivered_bytes"], s["net_injected_bytes"]);
+    fct[spray] = s["fct_max_us"].get<double>();
+    // Bytes on n0_nic0's four uplinks: one port (ECMP) or all four (spraying), 1 MiB in all.
+    std::ifstream in(out / "links.csv");
+    std::string line;
+    std::getline(in, line);
+    int used = 0, ports = 0;
+    uint64_t total = 0;
+    while (std::getline(in, line)) {
+      std::stringstream ss(line);
+      std::vector<std::string> f;
+      for (std::string cell; std::getline(ss, cell, ',');)
+        f.push_back(cell);
+      if (f.size() < 8 || f[1] != "n0_nic0" || f[3] != "ib") continue;
+      ++ports;
+      const uint64_t bytes = std::stoull(f[7]);
+      used += bytes > 0 ? 1 : 0;
+      total += bytes;
+    }
+    EXPECT_EQ(ports, 4);
+    EXPECT_EQ(used, spray ? 4 : 1);
+    EXPECT_EQ(total, uint64_t{1} << 20);
+  }
+  const double at_nic_rate_us = (1 << 20) / 50e9 * 1e6;  // 21 us at 400 Gb/s
+  EXPECT_GT(fct[0], 3.5 * at_nic_rate_us);
+  EXPECT_LT(fct[1], 1.5 * at_nic_rate_us);
+}
+
 TEST(FlowLevel, WarnsAboutSettingsOnlyThePacketModelReads) {
   const auto dir = nettest::temp_dir("packet_only");
   std::filesystem::create_directories(dir);

@@ -5,9 +5,11 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "tests/topology/topology_test_util.h"
 #include "topology/fat_tree_builders.h"
+#include "topology/faults.h"
 #include "topology/routing.h"
 #include "topology/single_switch.h"
 
@@ -209,6 +211,121 @@ TEST(Routing, MpftCrossPlaneAtReceiverForwardsOnTheReceivingNode) {
   const auto first = r.next_hops(c.gpus[src], dst);
   ASSERT_EQ(first.size(), 1u);
   EXPECT_EQ(c.g[first[0]].kind, VertexKind::Nic);
+}
+
+// Multi-plane NICs (mpft nic_planes, ConnectX-8 style), on 8 nodes of 8 GPUs, 8 planes, k = 4.
+ClusterGraph mpft_k4_nic_planes(int32_t nic_planes) {
+  MpftParams p;
+  p.k = 4;
+  p.nic_planes = nic_planes;
+  return MpftBuilder(p).build();
+}
+
+// The wiring: NIC i has a port on each plane (i mod G) x nic_planes + j (G = planes /
+// nic_planes) at 1/nic_planes of the NIC's rate; switch counts are those of single-port NICs
+// (leaf ports are split as finely), and the builder's own size() agrees.
+TEST(Routing, MultiPlaneNicsHaveOnePortPerPlaneOfTheirGroup) {
+  const ClusterGraph one = mpft_k4();
+  for (int32_t np : {2, 4, 8}) {
+    const ClusterGraph c = mpft_k4_nic_planes(np);
+    const int32_t groups = 8 / np;
+    EXPECT_EQ(c.nodes, one.nodes);
+    MpftParams p;
+    p.k = 4;
+    p.nic_planes = np;
+    const FabricSize size = p.size();
+    int64_t switches = 0;
+    for (auto [it, end] = boost::vertices(c.g); it != end; ++it)
+      switches += is_network_switch(c.g[*it].kind) ? 1 : 0;
+    EXPECT_EQ(switches, size.switches) << np;
+    int64_t single_switches = 0;
+    for (auto [it, end] = boost::vertices(one.g); it != end; ++it)
+      single_switches += is_network_switch(one.g[*it].kind) ? 1 : 0;
+    EXPECT_EQ(switches, single_switches) << np;
+    for (size_t x = 0; x < c.nics.size(); ++x) {
+      std::set<int32_t> planes;
+      for (auto [it, end] = boost::out_edges(c.nics[x], c.g); it != end; ++it) {
+        const VertexProps& leaf = c.g[boost::target(*it, c.g)];
+        if (leaf.kind != VertexKind::Leaf) continue;
+        planes.insert(leaf.plane);
+        EXPECT_DOUBLE_EQ(c.g[*it].bandwidth.bytes_per_s(),
+                         LinkParams{}.ib.bandwidth.bytes_per_s() / np);
+      }
+      std::set<int32_t> want;
+      for (int32_t j = 0; j < np; ++j)
+        want.insert(static_cast<int32_t>(x % 8) % groups * np + j);
+      EXPECT_EQ(planes, want) << "NIC " << x << " nic_planes " << np;
+      EXPECT_EQ(c.g[c.nics[x]].plane, -1);  // on several planes
+    }
+  }
+}
+
+// A NIC on every plane reaches every other NIC directly: no NVLink forwarding, and towards
+// another node it offers all its planes as next hops (one per flow by ECMP, every one used over
+// many flows), so the paths multiply by the planes.
+TEST(Routing, NicsOnEveryPlaneOfferEveryPlaneAndNeedNoForwarding) {
+  const ClusterGraph c = mpft_k4_nic_planes(8);
+  const ClusterGraph single = mpft_k4();
+  const RoutingTables r(c), rs(single);
+  const int src = 0, dst = 5 * 8 + 3;  // planes 0 and 3 with single-port NICs
+  const auto up = r.next_hops(c.nic_of_gpu(src), dst);
+  ASSERT_EQ(up.size(), 8u);
+  std::set<int32_t> planes_used;
+  for (uint64_t f = 0; f < 64; ++f) {
+    const auto path = r.route(src, dst, flow_hash(src, dst, f));
+    ASSERT_TRUE(is_up_down_route(c, path, src, dst));
+    const auto s = shape_of(c, path);
+    EXPECT_EQ(s.nvlink_edges, 0);
+    EXPECT_EQ(s.switch_runs, 1);
+    planes_used.insert(s.planes.front());
+  }
+  EXPECT_EQ(planes_used.size(), 8u);
+  // Within one plane the same up/down paths as a single-port NIC's between two same-plane GPUs.
+  EXPECT_EQ(r.count_paths(src, dst), 8 * rs.count_paths(0, 5 * 8));
+  for (int a = 0; a < 64; ++a) {
+    for (int b = 0; b < 64; ++b) {
+      if (a == b) continue;
+      const auto path = r.route(a, b, flow_hash(a, b, 1));
+      ASSERT_TRUE(is_up_down_route(c, path, a, b)) << a << "->" << b;
+      EXPECT_EQ(shape_of(c, path).nvlink_edges, a / 8 == b / 8 ? 2 : 0) << a << "->" << b;
+    }
+  }
+}
+
+// NICs on half the planes each (two groups of four): a NIC reaches the NICs of its own group
+// directly and the other group's through the cross-plane rule (NVLink at the sender).
+TEST(Routing, MultiPlaneNicGroupsForwardBetweenGroups) {
+  const ClusterGraph c = mpft_k4_nic_planes(4);  // NIC i on planes (i mod 2) x 4 .. + 3
+  const RoutingTables r(c);
+  for (int a = 0; a < 64; ++a) {
+    for (int b = 0; b < 64; ++b) {
+      if (a / 8 == b / 8) continue;
+      const auto path = r.route(a, b, flow_hash(a, b, 0));
+      ASSERT_TRUE(is_up_down_route(c, path, a, b)) << a << "->" << b;
+      const auto s = shape_of(c, path);
+      EXPECT_EQ(s.nvlink_edges, a % 2 == b % 2 ? 0 : 2) << a << "->" << b;
+      for (int plane : s.planes)
+        EXPECT_EQ(plane / 4, b % 2) << a << "->" << b;  // a plane of the destination's group
+    }
+  }
+  EXPECT_EQ(r.next_hops(c.nic_of_gpu(0), 8 + 2).size(), 4u);
+}
+
+// A failed plane takes its switches only: NICs on every plane stay and route over the others,
+// still without NVLink forwarding.
+TEST(Routing, FailedPlaneLeavesMultiPlaneNicsOnTheOtherPlanes) {
+  ClusterGraph c = mpft_k4_nic_planes(8);
+  EXPECT_EQ(fail_plane(c, 2), 4 + 2);  // its leaves and spines, no NIC
+  const RoutingTables r(c);
+  EXPECT_EQ(r.next_hops(c.nic_of_gpu(0), 8).size(), 7u);
+  for (int b = 8; b < 64; ++b) {
+    const auto path = r.route(0, b, flow_hash(0, b, 3));
+    ASSERT_TRUE(is_up_down_route(c, path, 0, b)) << b;
+    const auto s = shape_of(c, path);
+    EXPECT_EQ(s.nvlink_edges, 0) << b;
+    for (int plane : s.planes)
+      EXPECT_NE(plane, 2) << b;
+  }
 }
 
 TEST(Routing, MrftKeepsCrossRailTrafficInTheFabric) {
