@@ -155,9 +155,11 @@ workload: {type: network_traffic, pattern: p2p, src: 0, dst: 1, sizes: [41960B],
   EXPECT_EQ(run.fabric().links()[first_link].stats.busy_ps, static_cast<uint64_t>(10 * s + s_last));
 }
 
-// The IB and PCIe links' line coding (ib_encoding, pcie_encoding) slows their serialisation by
-// exactly that share: the same six-link recursion at the coded rates.
-TEST(PacketTiming, NicLineCodingScalesTheSixLinkRecursion) {
+// One message from GPU 0 to GPU 4 over six links (GPU - NIC - leaf - spine - leaf - NIC - GPU)
+// at the given PCIe and IB line rates, with the NIC and switch timing the recursion below uses
+// (plus `extra` overrides); returns its delivery time.
+int64_t six_link_delivery(const std::string& pcie, const std::string& ib,
+                          std::vector<std::string> extra = {}) {
   const std::string yaml = std::string(R"(
 name: t
 cluster:
@@ -167,71 +169,60 @@ cluster:
   gpus_per_node: 8
   nics_per_node: 8
   nvswitch: false
-  pcie: {bandwidth: 64GB/s, latency: 100ns}
-  ib: {bandwidth: 425Gb/s, latency: 15ns}
-  ib_fabric: {bandwidth: 425Gb/s, latency: 100ns}
+  pcie: {bandwidth: )") + pcie +
+                           R"(, latency: 100ns}
+  ib: {bandwidth: )" + ib + R"(, latency: 15ns}
+  ib_fabric: {bandwidth: )" +
+                           ib + R"(, latency: 100ns}
 network: {fidelity: packet}
 workload: {type: network_traffic, pattern: p2p, src: 0, dst: 4, sizes: [41960B], count: 1}
-)") + nettest::kPacketHardware;
-  auto run = run_here(
-      yaml,
-      {"hardware.nic.doorbell_latency=500ns", "hardware.nic.processing_latency=100ns",
-       "hardware.nic.mtu=4096B", "hardware.nic.ib_header=26B", "hardware.nic.pcie_max_payload=256B",
-       "hardware.nic.pcie_tlp_overhead=24B", "hardware.switch.pipeline_latency=300ns",
-       "hardware.nic.ib_encoding=0.9411764705882353", "hardware.nic.pcie_encoding=0.984375"});
+)" + nettest::kPacketHardware;
+  std::vector<std::string> sets{"hardware.nic.doorbell_latency=500ns",
+                                "hardware.nic.processing_latency=100ns",
+                                "hardware.nic.mtu=4096B",
+                                "hardware.nic.ib_header=26B",
+                                "hardware.nic.pcie_max_payload=256B",
+                                "hardware.nic.pcie_tlp_overhead=24B",
+                                "hardware.switch.pipeline_latency=300ns"};
+  sets.insert(sets.end(), extra.begin(), extra.end());
+  auto run = run_here(yaml, sets);
   const MessageRecord& m = first_from(run.fabric(), 0);
-  ASSERT_GE(m.completed_ps, 0);
-  // 425 Gb/s x 16/17 = 400 Gb/s; 64 GB/s x 63/64 = 63 GB/s.
-  const double pcie = 64e9 * 0.984375, ib = 425e9 / 8 * 0.9411764705882353;
-  EXPECT_NEAR(ib, 50e9, 1.0);
-  const std::vector<Hop> hops{
-      {pcie, 100'000, 256, 24, false, 100'000}, {ib, 15'000, 0, 26, true, 300'000},
-      {ib, 100'000, 0, 26, true, 300'000},      {ib, 100'000, 0, 26, true, 300'000},
-      {ib, 15'000, 0, 26, false, 100'000},      {pcie, 100'000, 256, 24, false, 0}};
-  EXPECT_EQ(m.completed_ps - m.injected_ps,
-            expected_delivery(500'000, packets_of(kBytes, 4096), hops));
+  EXPECT_GE(m.completed_ps, 0);
+  EXPECT_DOUBLE_EQ(run.summary["credit_stall_us"].get<double>(), 0.0);
+  EXPECT_EQ(run.summary["packet_hops"].get<uint64_t>(), 6u * 11u + 6u);  // + the 8 B ack
+  return m.completed_ps - m.injected_ps;
+}
+
+// The six links of six_link_delivery at PCIe and IB rates `pcie` and `ib` (B/s).
+std::vector<Hop> six_hops(double pcie, double ib) {
+  return {{pcie, 100'000, 256, 24, false, 100'000},  // GPU -> NIC (store and forward)
+          {ib, 15'000, 0, 26, true, 300'000},        // NIC -> leaf (cut-through)
+          {ib, 100'000, 0, 26, true, 300'000},       // leaf -> spine
+          {ib, 100'000, 0, 26, true, 300'000},       // spine -> leaf
+          {ib, 15'000, 0, 26, false, 100'000},       // leaf -> NIC
+          {pcie, 100'000, 256, 24, false, 0}};       // NIC -> GPU (sink)
 }
 
 TEST(PacketTiming, SixLinksThroughNicsAndSwitchesMatchRecursion) {
-  const std::string yaml = std::string(R"(
-name: t
-cluster:
-  type: ft2
-  k: 8
-  nodes: 4
-  gpus_per_node: 8
-  nics_per_node: 8
-  nvswitch: false
-  pcie: {bandwidth: 63GB/s, latency: 100ns}
-  ib: {bandwidth: 400Gb/s, latency: 15ns}
-  ib_fabric: {bandwidth: 400Gb/s, latency: 100ns}
-network: {fidelity: packet}
-workload: {type: network_traffic, pattern: p2p, src: 0, dst: 4, sizes: [41960B], count: 1}
-)") + nettest::kPacketHardware;
-  auto run = run_here(
-      yaml,
-      {"hardware.nic.doorbell_latency=500ns", "hardware.nic.processing_latency=100ns",
-       "hardware.nic.mtu=4096B", "hardware.nic.ib_header=26B", "hardware.nic.pcie_max_payload=256B",
-       "hardware.nic.pcie_tlp_overhead=24B", "hardware.switch.pipeline_latency=300ns"});
-  const MessageRecord& m = first_from(run.fabric(), 0);
-  ASSERT_GE(m.completed_ps, 0);
-  const double pcie = 63e9, ib = 50e9;
-  const std::vector<Hop> hops{
-      {pcie, 100'000, 256, 24, false, 100'000},  // GPU -> NIC (store and forward)
-      {ib, 15'000, 0, 26, true, 300'000},        // NIC -> leaf (cut-through)
-      {ib, 100'000, 0, 26, true, 300'000},       // leaf -> spine
-      {ib, 100'000, 0, 26, true, 300'000},       // spine -> leaf
-      {ib, 15'000, 0, 26, false, 100'000},       // leaf -> NIC
-      {pcie, 100'000, 256, 24, false, 0}};       // NIC -> GPU (sink)
+  const int64_t delivered = six_link_delivery("63GB/s", "400Gb/s");
+  const double ib = 50e9;
   const int64_t doorbell = 500'000;
-  EXPECT_EQ(m.completed_ps - m.injected_ps,
-            expected_delivery(doorbell, packets_of(kBytes, 4096), hops));
+  EXPECT_EQ(delivered, expected_delivery(doorbell, packets_of(kBytes, 4096), six_hops(63e9, ib)));
   // Sanity of the recursion itself: the IB links are the bottleneck, so past the first packet
   // the message streams at one IB packet time per packet.
-  const int64_t s_ib = ser_ps(4096 + 26, ib);
-  EXPECT_GT(m.completed_ps - m.injected_ps, doorbell + 10 * s_ib);
-  EXPECT_DOUBLE_EQ(run.summary["credit_stall_us"].get<double>(), 0.0);
-  EXPECT_EQ(run.summary["packet_hops"].get<uint64_t>(), 6u * 11u + 6u);  // + the 8 B ack
+  EXPECT_GT(delivered, doorbell + 10 * ser_ps(4096 + 26, ib));
+}
+
+// The IB and PCIe links' line coding (ib_encoding, pcie_encoding) slows their serialisation by
+// exactly that share: the same six-link recursion at the coded rates, 425 Gb/s x 16/17 =
+// 400 Gb/s and 64 GB/s x 63/64 = 63 GB/s.
+TEST(PacketTiming, NicLineCodingScalesTheSixLinkRecursion) {
+  const int64_t delivered = six_link_delivery(
+      "64GB/s", "425Gb/s",
+      {"hardware.nic.ib_encoding=0.9411764705882353", "hardware.nic.pcie_encoding=0.984375"});
+  const double pcie = 64e9 * 0.984375, ib = 425e9 / 8 * 0.9411764705882353;
+  EXPECT_NEAR(ib, 50e9, 1.0);
+  EXPECT_EQ(delivered, expected_delivery(500'000, packets_of(kBytes, 4096), six_hops(pcie, ib)));
 }
 
 }  // namespace
