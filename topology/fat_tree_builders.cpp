@@ -125,6 +125,14 @@ void MpftParams::validate(const ParamCheck& c) const {
                            : "must be >= 1 and divide nics_per_node");
   validate_two_tier(c, max_nodes());
   check_fabric_size(c, size(), nodes == 0);
+  // A leaf port splits into at most 16 (a NIC port per plane group member), and the NIC ports
+  // are as bounded as the switch-to-switch links.
+  c.require(nic_planes <= 16, "nic_planes", "must be at most 16 (ports per NIC)");
+  const int64_t nic_ports = size().nodes * node.nics_per_node * std::max(nic_planes, 1);
+  c.require(nic_ports <= kMaxClusterSwitchLinks, "nic_planes",
+            fmt::format("{} NIC ports (nodes x nics_per_node x nic_planes), more than the {} "
+                        "(2^20) a cluster may have",
+                        nic_ports, kMaxClusterSwitchLinks));
 }
 
 int64_t MpftParams::max_nodes() const {

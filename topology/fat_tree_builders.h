@@ -83,7 +83,7 @@ struct MpftParams : Ft2Params {
       "planes each NIC has a port on (ConnectX-8 style multi-plane NIC; divides planes): NIC i "
       "takes planes (i mod G) x nic_planes .. + nic_planes - 1, G = planes / nic_planes, each "
       "port at ib bandwidth / nic_planes on a leaf port split as finely (so switch counts stay "
-      "those of nic_planes 1); 1: one port, on plane i mod planes");
+      "those of nic_planes 1); 1: one port, on plane i mod planes; at most 16");
   }
   void validate(const ParamCheck& c) const;
   int64_t max_nodes() const;

@@ -480,20 +480,29 @@ std::span<const Vertex> RoutingTables::nic_hops(int32_t x, int32_t b) const {
       nvlink_ok(b)) {
     return one(nic_gpu_pos_[x]);
   }
-  // Up. A NIC with ports on several planes offers every port whose plane delivers to the
-  // destination, as one set (ECMP or spraying picks among them) when all do; otherwise (a
-  // failure) the first that does. Without any, the first port: the fabric finds no route.
+  // Up. A NIC with ports on several planes offers every port whose plane reaches the
+  // destination's own NIC, as one set (ECMP or spraying picks among them) when all do; else
+  // the first that does, so that no traffic is forwarded at the receiver while a plane reaches
+  // the destination directly; else likewise the ports whose plane delivers through another NIC
+  // of its node. A set is one contiguous range of neighbours, so after a partial failure only
+  // one port is used (left out: sets with gaps). Without any, the first port.
   const int32_t up = nic_up_pos_[x], n = nic_ups_[x];
   if (n <= 1) return one(up);
-  int32_t first = -1, count = 0;
-  for (int32_t k = 0; k < n; ++k) {
-    if (port_delivers(up + k, b)) {
-      if (first < 0) first = up + k;
-      ++count;
+  for (const bool direct : {true, false}) {
+    if (direct && !egress_ok(b)) continue;
+    int32_t first = -1, count = 0;
+    for (int32_t k = 0; k < n; ++k) {
+      const bool ok =
+          direct ? leaf_reaches_nic(port_leaf(up + k), gpu_nic_[b]) : port_delivers(up + k, b);
+      if (ok) {
+        if (first < 0) first = up + k;
+        ++count;
+      }
     }
+    if (count == n) return {&hops_[up], static_cast<size_t>(n)};
+    if (first >= 0) return one(first);
   }
-  if (count == n) return {&hops_[up], static_cast<size_t>(n)};
-  return one(first >= 0 ? first : up);
+  return one(up);
 }
 
 std::span<const Vertex> RoutingTables::switch_hops(int32_t s, int32_t b) const {

@@ -7,6 +7,8 @@
 #include <map>
 #include <set>
 
+#include "sim/errors.h"
+#include "sim/params.h"
 #include "tests/topology/topology_test_util.h"
 #include "topology/fat_tree_builders.h"
 #include "topology/faults.h"
@@ -326,6 +328,33 @@ TEST(Routing, FailedPlaneLeavesMultiPlaneNicsOnTheOtherPlanes) {
     for (int plane : s.planes)
       EXPECT_NE(plane, 2) << b;
   }
+}
+
+// One port of the destination's NIC down (cross_plane: sender): the other planes still reach
+// that NIC directly, so no flow goes to another NIC of its node to be forwarded over NVLink
+// there (a partial failure leaves one port in use: sets of ports are contiguous ranges).
+TEST(Routing, PartialFailureKeepsMultiPlaneTrafficOffTheReceiversNvlink) {
+  ClusterGraph c = mpft_k4_nic_planes(8);
+  apply_faults(c, FaultSpec{{}, {}, {}, {"n1_nic0:p0_leaf0"}});
+  const RoutingTables r(c);
+  const auto hops = r.next_hops(c.nic_of_gpu(16), 8);
+  ASSERT_EQ(hops.size(), 1u);
+  EXPECT_NE(c.g[hops[0]].plane, 0);
+  for (uint64_t f = 0; f < 32; ++f) {
+    const auto path = r.route(16, 8, flow_hash(16, 8, f));
+    ASSERT_TRUE(is_up_down_route(c, path, 16, 8));
+    EXPECT_EQ(shape_of(c, path).nvlink_edges, 0) << f;
+  }
+  // Destinations the failure does not touch keep every plane.
+  EXPECT_EQ(r.next_hops(c.nic_of_gpu(16), 9).size(), 8u);
+  // Too many ports per NIC are refused.
+  MpftParams p;
+  p.k = 4;
+  p.nic_planes = 32;
+  p.planes = 32;
+  p.node.nics_per_node = 32;
+  p.node.gpus_per_node = 32;
+  EXPECT_THROW(p.validate(ParamCheck(nullptr, "cluster")), InputError);
 }
 
 TEST(Routing, MrftKeepsCrossRailTrafficInTheFabric) {
