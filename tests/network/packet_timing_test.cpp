@@ -75,8 +75,9 @@ const MessageRecord& first_from(const Fabric& f, int32_t src) {
 
 constexpr uint64_t kBytes = 10 * 4096 + 1000;  // ten full packets and a partial one
 
-TEST(PacketTiming, OneSwitchHopOverNvlinkMatchesClosedForm) {
-  const std::string yaml = std::string(R"(
+// Two GPUs on one NVSwitch (200 GB/s, 25 ns NVLink); GPU 0 sends kBytes to GPU 1.
+std::string nvlink_pair_yaml() {
+  return std::string(R"(
 name: t
 cluster:
   type: single_switch
@@ -87,6 +88,10 @@ cluster:
 network: {fidelity: packet}
 workload: {type: network_traffic, pattern: p2p, src: 0, dst: 1, sizes: [41960B], count: 1}
 )") + nettest::kPacketHardware;
+}
+
+TEST(PacketTiming, OneSwitchHopOverNvlinkMatchesClosedForm) {
+  const std::string yaml = nvlink_pair_yaml();
   auto run = run_here(
       yaml, {"hardware.nvswitch.pipeline_latency=150ns", "hardware.nvswitch.packet_payload=256B",
              "hardware.nvswitch.packet_header=16B"});
@@ -109,17 +114,7 @@ workload: {type: network_traffic, pattern: p2p, src: 0, dst: 1, sizes: [41960B],
 // the NVSwitch at k s + d and its tail at (k + 1) s + d, where s is its wire bytes (payload plus
 // a header per 256 B) over the line rate times the encoding (0.8 here: 20% line coding).
 TEST(PacketTiming, OneLinkArrivalsMatchClosedFormWithLineCoding) {
-  const std::string yaml = std::string(R"(
-name: t
-cluster:
-  type: single_switch
-  nodes: 1
-  gpus_per_node: 2
-  nvswitch: true
-  nvlink: {bandwidth: 200GB/s, latency: 25ns}
-network: {fidelity: packet}
-workload: {type: network_traffic, pattern: p2p, src: 0, dst: 1, sizes: [41960B], count: 1}
-)") + nettest::kPacketHardware;
+  const std::string yaml = nvlink_pair_yaml();
   std::vector<std::pair<int64_t, int64_t>> arrivals;  // head arrival, leaving time
   uint32_t first_link = UINT32_MAX;
   auto run = run_here(
