@@ -216,7 +216,7 @@ struct NetworkReportParams {
 // (less than Q; at once if no other flow uses its links), and a flow that ends sooner is
 // complete at its exact time but keeps its share of its links until then.
 struct FlowParams {
-  Time rate_update = Time::us(5);
+  Time rate_update = Time::us(10);
   uint32_t exact_below = 256;
   template <class V>
   void visit(V& v) {
