@@ -481,28 +481,44 @@ std::span<const Vertex> RoutingTables::nic_hops(int32_t x, int32_t b) const {
     return one(nic_gpu_pos_[x]);
   }
   // Up. A NIC with ports on several planes offers every port whose plane reaches the
-  // destination's own NIC, as one set (ECMP or spraying picks among them) when all do; else
-  // the first that does, so that no traffic is forwarded at the receiver while a plane reaches
-  // the destination directly; else likewise the ports whose plane delivers through another NIC
-  // of its node. A set is one contiguous range of neighbours, so after a partial failure only
-  // one port is used (left out: sets with gaps). Without any, the first port.
+  // destination's own NIC, as one set (ECMP or spraying picks among them), so that no traffic
+  // is forwarded at the receiver while a plane reaches the destination directly; without any,
+  // likewise the ports whose plane delivers through another NIC of its node; without any, the
+  // first port.
   const int32_t up = nic_up_pos_[x], n = nic_ups_[x];
   if (n <= 1) return one(up);
   for (const bool direct : {true, false}) {
     if (direct && !egress_ok(b)) continue;
     int32_t first = -1, count = 0;
+    uint64_t mask = 0;
     for (int32_t k = 0; k < n; ++k) {
       const bool ok =
           direct ? leaf_reaches_nic(port_leaf(up + k), gpu_nic_[b]) : port_delivers(up + k, b);
       if (ok) {
         if (first < 0) first = up + k;
         ++count;
+        if (k < kMaxSubsetPorts) mask |= uint64_t{1} << k;
       }
     }
     if (count == n) return {&hops_[up], static_cast<size_t>(n)};
+    // (More ports than a subset holds: none of the builders makes such a NIC.)
+    if (count > 1 && n <= kMaxSubsetPorts) return nic_port_subset(x, mask);
     if (first >= 0) return one(first);
   }
   return one(up);
+}
+
+std::span<const Vertex> RoutingTables::nic_port_subset(int32_t x, uint64_t mask) const {
+  const uint64_t key = static_cast<uint64_t>(x) << 32 | mask;
+  auto [it, fresh] = subset_of_.try_emplace(key, static_cast<uint32_t>(subsets_.size()));
+  if (fresh) {
+    auto& [ports, count] = subsets_.emplace_back();
+    count = 0;
+    for (int32_t k = 0; k < kMaxSubsetPorts; ++k)
+      if (mask >> k & 1) ports[count++] = hops_[nic_up_pos_[x] + k];
+  }
+  const auto& [ports, count] = subsets_[it->second];
+  return {ports.data(), count};
 }
 
 std::span<const Vertex> RoutingTables::switch_hops(int32_t s, int32_t b) const {
@@ -594,7 +610,9 @@ size_t RoutingTables::table_bytes() const {
          bytes_of(nic_gpu_pos_) + bytes_of(node_nic_offset_) + bytes_of(node_nics_) +
          bytes_of(switch_vertex_) + bytes_of(lower_begin_) + bytes_of(upper_begin_) +
          bytes_of(switch_comp_) + bytes_of(access_index_) + bytes_of(table_offset_) +
-         bytes_of(table_) + bytes_of(sets_) + bytes_of(target_nic_);
+         bytes_of(table_) + bytes_of(sets_) + bytes_of(target_nic_) +
+         subsets_.size() * sizeof(subsets_.front()) +
+         subset_of_.size() * (sizeof(uint64_t) + sizeof(uint32_t));
 }
 
 }  // namespace mlasim

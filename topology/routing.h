@@ -19,14 +19,19 @@
 //
 // A NIC with ports on several planes (mpft nic_planes) offers all of them as next hops towards a
 // destination every one of its planes delivers to; ECMP keeps one per flow, spraying (the
-// network model, per packet) spreads a message over the planes.
+// network model, per packet) spreads a message over the planes. After a partial failure it
+// offers the ports whose plane still reaches the destination's own NIC (else those whose plane
+// delivers through another NIC of that node), however they lie among its ports.
 //
 // Left out: routes that need down-then-up turns (valley paths), lateral switch links (none of
 // the builders make them), and per-packet spraying (the network model may pick per packet).
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <deque>
 #include <span>
+#include <unordered_map>
 #include <vector>
 
 #include "sim/params.h"
@@ -140,6 +145,8 @@ class RoutingTables {
   std::span<const Vertex> gpu_hops(int32_t a, int32_t b) const;
   std::span<const Vertex> nvswitch_hops(Vertex at, int32_t b) const;
   std::span<const Vertex> nic_hops(int32_t x, int32_t b) const;
+  // The uplinks of NIC x given by the bits of `mask` (at least two, not all), as one set.
+  std::span<const Vertex> nic_port_subset(int32_t x, uint64_t mask) const;
   std::span<const Vertex> switch_hops(int32_t s, int32_t b) const;
   size_t ecmp_index(Vertex at, uint64_t flow_hash, size_t n) const;
 
@@ -203,6 +210,13 @@ class RoutingTables {
   std::vector<uint32_t> table_;                    // hop-set id per (switch, access switch)
   std::vector<HopSet> sets_;                       // sets_[pos] = {pos, 1} for every neighbour slot
   std::vector<int32_t> target_nic_;                // [component * gpus + gpu]: where traffic leaves
+  // Sets of a multi-plane NIC's uplinks with gaps (after partial failures), made when first
+  // asked for: by (NIC << 32 | mask) an index into subsets_, whose entries never move (the
+  // spans handed out stay valid). Lookups are const, so a RoutingTables is not for use by
+  // several threads at once (every simulation builds its own).
+  static constexpr int32_t kMaxSubsetPorts = 16;  // as mpft's nic_planes
+  mutable std::unordered_map<uint64_t, uint32_t> subset_of_;
+  mutable std::deque<std::pair<std::array<Vertex, kMaxSubsetPorts>, uint32_t>> subsets_;
 };
 
 }  // namespace mlasim

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -106,6 +107,47 @@ workload: {type: network_traffic, pattern: p2p, src: 0, dst: 4, sizes: [1MiB], c
   const double at_nic_rate_us = (1 << 20) / 50e9 * 1e6;  // 21 us at 400 Gb/s
   EXPECT_GT(fct[0], 3.5 * at_nic_rate_us);
   EXPECT_LT(fct[1], 1.5 * at_nic_rate_us);
+}
+
+// The same message with the receiving NIC's port on plane 1 down (a gap among the sender's four
+// ports): sprayed, it crosses the three planes left (planes 0, 2 and 3 carry a third of it each,
+// plane 1 nothing), in about 4/3 of its serialisation at the NIC's rate.
+TEST(Routing, MultiPlaneNicSpraysOverThePlanesThatStillReach) {
+  const std::string yaml = std::string(R"(
+name: spray_gap
+cluster: {type: mpft, k: 4, planes: 4, nic_planes: 4, nodes: 2, gpus_per_node: 4, nics_per_node: 4}
+network: {fidelity: packet, spray: true, faults: {links: [n1_nic0:p1_leaf0]}}
+workload: {type: network_traffic, pattern: p2p, src: 0, dst: 4, sizes: [1MiB], count: 1}
+)") + nettest::kPacketHardware;
+  std::filesystem::path out;
+  const auto s = run_cli_yaml(yaml, {}, "spray_gap", &out);
+  ASSERT_FALSE(s.empty());
+  EXPECT_EQ(s["net_delivered_bytes"], s["net_injected_bytes"]);
+  std::ifstream in(out / "links.csv");
+  std::string line;
+  std::getline(in, line);
+  std::map<std::string, uint64_t> bytes;  // by n0_nic0's uplink
+  while (std::getline(in, line)) {
+    std::stringstream ss(line);
+    std::vector<std::string> f;
+    for (std::string cell; std::getline(ss, cell, ',');)
+      f.push_back(cell);
+    if (f.size() < 8 || f[1] != "n0_nic0" || f[3] != "ib") continue;
+    bytes[f[2]] = std::stoull(f[7]);
+  }
+  ASSERT_EQ(bytes.size(), 4u);
+  uint64_t total = 0;
+  for (const auto& [to, b] : bytes) {
+    total += b;
+    if (to.rfind("p1_", 0) == 0) {
+      EXPECT_EQ(b, 0u) << to;
+    } else {
+      EXPECT_NEAR(static_cast<double>(b), (1 << 20) / 3.0, 0.05 * (1 << 20)) << to;
+    }
+  }
+  EXPECT_EQ(total, uint64_t{1} << 20);
+  const double at_nic_rate_us = (1 << 20) / 50e9 * 1e6;
+  EXPECT_LT(s["fct_max_us"].get<double>(), 1.8 * at_nic_rate_us);
 }
 
 TEST(FlowLevel, WarnsAboutSettingsOnlyThePacketModelReads) {

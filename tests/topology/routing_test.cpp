@@ -330,21 +330,32 @@ TEST(Routing, FailedPlaneLeavesMultiPlaneNicsOnTheOtherPlanes) {
   }
 }
 
-// One port of the destination's NIC down (cross_plane: sender): the other planes still reach
-// that NIC directly, so no flow goes to another NIC of its node to be forwarded over NVLink
-// there (a partial failure leaves one port in use: sets of ports are contiguous ranges).
-TEST(Routing, PartialFailureKeepsMultiPlaneTrafficOffTheReceiversNvlink) {
+// Ports of the destination's NIC down on planes 3 and 5 (cross_plane: sender): the other six
+// planes still reach that NIC directly, and the sending NIC offers exactly those six as one set
+// (with gaps among its ports), so flows spread over them and none goes to another NIC of the
+// destination's node to be forwarded over NVLink there.
+TEST(Routing, PartialFailureKeepsMultiPlaneTrafficOnTheSurvivingPlanes) {
   ClusterGraph c = mpft_k4_nic_planes(8);
-  apply_faults(c, FaultSpec{{}, {}, {}, {"n1_nic0:p0_leaf0"}});
+  apply_faults(c, FaultSpec{{}, {}, {}, {"n1_nic0:p3_leaf0", "n1_nic0:p5_leaf0"}});
   const RoutingTables r(c);
   const auto hops = r.next_hops(c.nic_of_gpu(16), 8);
-  ASSERT_EQ(hops.size(), 1u);
-  EXPECT_NE(c.g[hops[0]].plane, 0);
-  for (uint64_t f = 0; f < 32; ++f) {
+  std::set<int32_t> offered;
+  for (const Vertex h : hops)
+    offered.insert(c.g[h].plane);
+  EXPECT_EQ(hops.size(), 6u);
+  EXPECT_EQ(offered, (std::set<int32_t>{0, 1, 2, 4, 6, 7}));
+  EXPECT_EQ(r.next_hops(c.nic_of_gpu(16), 8).data(), hops.data());  // made once, kept
+  std::set<int32_t> used;
+  for (uint64_t f = 0; f < 64; ++f) {
     const auto path = r.route(16, 8, flow_hash(16, 8, f));
     ASSERT_TRUE(is_up_down_route(c, path, 16, 8));
-    EXPECT_EQ(shape_of(c, path).nvlink_edges, 0) << f;
+    const auto s = shape_of(c, path);
+    EXPECT_EQ(s.nvlink_edges, 0) << f;
+    used.insert(s.planes.front());
   }
+  EXPECT_EQ(used, offered);
+  const ClusterGraph single = mpft_k4();
+  EXPECT_EQ(r.count_paths(16, 8), 6 * RoutingTables(single).count_paths(0, 5 * 8));
   // Destinations the failure does not touch keep every plane.
   EXPECT_EQ(r.next_hops(c.nic_of_gpu(16), 9).size(), 8u);
   // Too many ports per NIC are refused.
