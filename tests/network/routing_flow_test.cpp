@@ -63,7 +63,24 @@ workload: {type: network_traffic, pattern: all_to_all, bytes: 32KiB}
   EXPECT_NE(all.find("leaf0->spine1"), std::string::npos);
 }
 
-// Settings only the packet model reads are named on stderr when another fidelity runs.
+// Payload bytes on each InfiniBand uplink of NIC `nic`, by the leaf it goes to (links.csv).
+std::map<std::string, uint64_t> uplink_bytes(const std::filesystem::path& out,
+                                             const std::string& nic) {
+  std::ifstream in(out / "links.csv");
+  std::string line;
+  std::getline(in, line);
+  std::map<std::string, uint64_t> bytes;
+  while (std::getline(in, line)) {
+    std::stringstream ss(line);
+    std::vector<std::string> f;
+    for (std::string cell; std::getline(ss, cell, ',');)
+      f.push_back(cell);
+    if (f.size() < 8 || f[1] != nic || f[3] != "ib") continue;
+    bytes[f[2]] = std::stoull(f[7]);
+  }
+  return bytes;
+}
+
 // Spraying across planes (ConnectX-8 style NICs with a port on each of 4 planes, each port a
 // quarter of the NIC's 400 Gb/s): one 1 MiB message between two nodes. ECMP keeps it on one
 // port, so it takes about 4x its serialisation at the NIC's rate; sprayed, every port carries a
@@ -84,23 +101,14 @@ workload: {type: network_traffic, pattern: p2p, src: 0, dst: 4, sizes: [1MiB], c
     EXPECT_EQ(s["net_delivered_bytes"], s["net_injected_bytes"]);
     fct[spray] = s["fct_max_us"].get<double>();
     // Bytes on n0_nic0's four uplinks: one port (ECMP) or all four (spraying), 1 MiB in all.
-    std::ifstream in(out / "links.csv");
-    std::string line;
-    std::getline(in, line);
-    int used = 0, ports = 0;
+    const auto bytes = uplink_bytes(out, "n0_nic0");
+    int used = 0;
     uint64_t total = 0;
-    while (std::getline(in, line)) {
-      std::stringstream ss(line);
-      std::vector<std::string> f;
-      for (std::string cell; std::getline(ss, cell, ',');)
-        f.push_back(cell);
-      if (f.size() < 8 || f[1] != "n0_nic0" || f[3] != "ib") continue;
-      ++ports;
-      const uint64_t bytes = std::stoull(f[7]);
-      used += bytes > 0 ? 1 : 0;
-      total += bytes;
+    for (const auto& [to, b] : bytes) {
+      used += b > 0 ? 1 : 0;
+      total += b;
     }
-    EXPECT_EQ(ports, 4);
+    EXPECT_EQ(bytes.size(), 4u);
     EXPECT_EQ(used, spray ? 4 : 1);
     EXPECT_EQ(total, uint64_t{1} << 20);
   }
@@ -123,18 +131,7 @@ workload: {type: network_traffic, pattern: p2p, src: 0, dst: 4, sizes: [1MiB], c
   const auto s = run_cli_yaml(yaml, {}, "spray_gap", &out);
   ASSERT_FALSE(s.empty());
   EXPECT_EQ(s["net_delivered_bytes"], s["net_injected_bytes"]);
-  std::ifstream in(out / "links.csv");
-  std::string line;
-  std::getline(in, line);
-  std::map<std::string, uint64_t> bytes;  // by n0_nic0's uplink
-  while (std::getline(in, line)) {
-    std::stringstream ss(line);
-    std::vector<std::string> f;
-    for (std::string cell; std::getline(ss, cell, ',');)
-      f.push_back(cell);
-    if (f.size() < 8 || f[1] != "n0_nic0" || f[3] != "ib") continue;
-    bytes[f[2]] = std::stoull(f[7]);
-  }
+  const auto bytes = uplink_bytes(out, "n0_nic0");
   ASSERT_EQ(bytes.size(), 4u);
   uint64_t total = 0;
   for (const auto& [to, b] : bytes) {
@@ -150,6 +147,7 @@ workload: {type: network_traffic, pattern: p2p, src: 0, dst: 4, sizes: [1MiB], c
   EXPECT_LT(s["fct_max_us"].get<double>(), 1.8 * at_nic_rate_us);
 }
 
+// Settings only the packet model reads are named on stderr when another fidelity runs.
 TEST(FlowLevel, WarnsAboutSettingsOnlyThePacketModelReads) {
   const auto dir = nettest::temp_dir("packet_only");
   std::filesystem::create_directories(dir);
