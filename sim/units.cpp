@@ -180,7 +180,7 @@ Time bounded_duration(double ps, std::string_view what) {
 
 }  // namespace
 
-Time Bandwidth::transfer_time(Bytes b) const {
+Time Bandwidth::transfer_time_slow(Bytes b) const {
   if (v_ <= 0) return Time::ps(kMaxDurationPs);
   const double ps = std::ceil(static_cast<double>(b.count()) * 1e12 / v_ - 1e-6);
   if (ps <= static_cast<double>(kMaxDurationPs)) return Time::ps(static_cast<int64_t>(ps));

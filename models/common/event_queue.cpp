@@ -32,6 +32,17 @@ uint64_t RadixEventHeap::min_key() const {
   return m;
 }
 
+const FabricEvent& RadixEventHeap::min_event() const {
+  if (head0_ < buckets_[0].size()) return buckets_[0][head0_];
+  size_t i = 1;
+  while (buckets_[i].empty())
+    ++i;
+  const FabricEvent* m = &buckets_[i].front();
+  for (const FabricEvent& e : buckets_[i])
+    if (e.key < m->key) m = &e;  // the first of equal times: they leave in push order
+  return *m;
+}
+
 bool RadixEventHeap::refill_if_due(uint64_t t) {
   size_t i = 1;
   while (buckets_[i].empty())
@@ -83,11 +94,26 @@ size_t FabricEventQueue::next_occupied(size_t start) const {
   return kSlots;
 }
 
-void FabricEventQueue::advance() {
-  // The current slot is used up (and the queue is not empty): find the next non-empty slot.
+const FabricEvent& FabricEventQueue::peek(size_t at) {
+  if (at == kSlots) return far_.min_event();  // later than anything on the wheel
+  const uint32_t n = count_[at];
+  FabricEvent* const in = inline_[at].e.data();
+  // Sorted as advance() would find it presorted (an overflowing slot's own lines and its spill
+  // separately: the spill holds later pushes, so the first of equal times is in the lines).
+  if (at != presorted_ || n != presorted_n_) {
+    sort_by_time(in, std::min(n, kInline));
+    if (n > kInline) sort_by_time(spill_[at].data(), spill_[at].size());
+    presorted_ = at;
+    presorted_n_ = n;
+  }
+  if (n > kInline && spill_[at].front().key < in->key) return spill_[at].front();
+  return *in;
+}
+
+void FabricEventQueue::advance(size_t at) {
+  // The current slot is used up (and the queue is not empty).
   cur_.clear();
   const size_t start = (cursor_ + 1) & kMask;
-  const size_t at = next_occupied(start);
   cursor_ = at != kSlots ? cursor_ + 1 + ((at - start) & kMask) : far_.min_key() >> kSlotBits;
   // The wheel now reaches kSlots slots from the cursor on: the far events it covers move onto
   // it, in time order (each later than everything already there).

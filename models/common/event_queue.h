@@ -9,9 +9,10 @@
 // a small array, so that a push touches one line near the others in use (separate vectors per
 // slot cost a dependent miss on the vector, then one on its buffer); only events past kInline
 // go to the slot's spill vector. When the
-// current slot runs out, the next non-empty one is found in a bitmap, its few events are
-// sorted stably by time and taken from the front; an event scheduled into the current slot
-// (or before it) is inserted in order there. Events beyond the wheel wait in the radix heap
+// current slot runs out, the next non-empty one is found in a bitmap; once its first event is
+// due (not before: looking at it sorts it in place and leaves it), its few events are sorted
+// stably by time and taken from the front; an event scheduled into the current slot is
+// inserted in order there. Events beyond the wheel wait in the radix heap
 // and move onto the wheel, in order, as it turns. Every slot receives the events of one time
 // in the order they were scheduled (the heap gives up its events in time order, first in first
 // out, and only holds times later than any on the wheel), so equal times leave in that order.
@@ -47,6 +48,8 @@ class RadixEventHeap {
   }
   // Time of the next event (the heap must not be empty); looking does not re-sort.
   uint64_t min_key() const;
+  // The next event itself (the first pushed of those at min_key()), left in place.
+  const FabricEvent& min_event() const;
   // True when the next event is due at or before `t`; it is then taken by pop_front().
   bool ready_by(uint64_t t) {
     if (head0_ < buckets_[0].size()) return buckets_[0][head0_].key <= t;
@@ -91,15 +94,23 @@ class FabricEventQueue {
       push_far(e);
     }
   }
-  // The next event (the queue must not be empty).
+  // The next event (the queue must not be empty). Looking does not take its slot: the wheel
+  // turns only to events that are due (see ready_by).
   const FabricEvent& top() {
-    if (head_ == end_) advance();
+    if (head_ == end_) return peek(next_occupied((cursor_ + 1) & kMask));
     return *head_;
   }
-  // True when the next event is due at or before `t`; it is then front().
+  // True when the next event is due at or before `t`; it is then front(). The wheel turns to
+  // the next event's slot only then: had it turned to a later slot before that slot was due,
+  // every event scheduled meanwhile for an earlier time would have to be inserted in order
+  // among that slot's events (a flood of them, at scale, when thousands of GPUs inject).
   bool ready_by(uint64_t t) {
     if (size_ == 0) return false;
-    if (head_ == end_) advance();
+    if (head_ == end_) {
+      const size_t at = next_occupied((cursor_ + 1) & kMask);
+      if (peek(at).key > t) return false;
+      advance(at);
+    }
     if (head_->key > t) return false;
     floor_ = head_->key;  // as a radix heap would: later pushes never precede it
     return true;
@@ -143,9 +154,14 @@ class FabricEventQueue {
     bits_[i >> 6] |= uint64_t{1} << (i & 63);
   }
   void insert_current(FabricEvent e);
+  // The next event while the current slot is used up (and the queue is not empty), without
+  // turning the wheel: the first of the next occupied slot `at` (sorted in place), or of the
+  // heap when `at` is kSlots.
+  const FabricEvent& peek(size_t at);
   // Rare (beyond the wheel), so out of line: push() inlines into the per-hop path.
   [[gnu::noinline]] void push_far(FabricEvent e) { far_.push(e); }
-  void advance();
+  // Turns the wheel to the next occupied slot `at` (kSlots: to the heap's first event).
+  void advance(size_t at);
   // The first slot from `start` on (cyclically) that holds events, or kSlots when none does.
   size_t next_occupied(size_t start) const;
   // The current slot's events by time, from head_ on: in the slot's own lines when they all fit

@@ -297,6 +297,7 @@ void Fabric::complete_message(uint32_t log_slot, uint64_t qp_seq, NetworkNode& a
     if (it == q.held->end()) break;
     HeldDelivery h = std::move(it->second);
     q.held->erase(it);
+    if (q.held->empty()) q.held.reset();
     ++q.completed;
     deliver_now(h.log_slot, *h.at, std::move(h.msg), h.in_port);
   }

@@ -138,13 +138,14 @@ struct alignas(64) LinkStats {
 };
 
 // One direction of a cable: output `from_port` of node `from` into input `to_port` of `to`.
+// What every message or packet on it reads comes first (one cache line before the strings).
 struct FabricLink {
   uint32_t from = 0, to = 0;  // fabric node indices
   int32_t from_port = -1, to_port = -1;
-  LinkTiming timing;
-  std::string name;  // "from->to"
   LinkOverhead overhead;
   Bandwidth rate;  // line rate x encoding: what wire bytes serialise at
+  LinkTiming timing;
+  std::string name;  // "from->to"
   LinkStats stats;
   // Payload rate of full packets of `mtu` bytes.
   double payload_bytes_per_s(uint32_t mtu) const {
@@ -358,6 +359,7 @@ class Fabric : public sc_core::sc_module {
     uint64_t posted = 0;
     uint64_t completed = 0;
     // Messages delivered ahead of an earlier one of the pair, by sequence number (rarely any).
+    // Null while none is held (so the check for one reads no map).
     std::unique_ptr<std::unordered_map<uint64_t, HeldDelivery>> held;
   };
   // By (source rank + 1, destination rank + 1): dense rows rather than a hash table, which

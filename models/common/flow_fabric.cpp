@@ -101,13 +101,13 @@ void FlowFabric::inject(NetworkNode& at, Message msg, std::function<void()> on_s
   f.log_slot = open_message(msg, ideal_ps(setup, facts, bytes), &f.qp_seq);
   fluid_[id].remaining = static_cast<double>(bytes);
   fluid_[id].tolerance = 1e-6 * std::max(1.0, static_cast<double>(bytes));
-  f.in_port = static_cast<uint32_t>(links_[path.back()].to_port);
+  f.in_port = static_cast<uint32_t>(link_ptr_[path.back()]->to_port);
   // Latency after the fluid transfer: propagation and pipelines, plus the store-and-forward
   // pipeline fill of the first packet beyond the bottleneck hop.
   if (bytes < mtu_) serialisation(path.data(), path.size(), bytes, facts);
   f.tail_ps = facts.lat_ps + std::max<int64_t>(0, facts.ser_sum_ps - facts.ser_max_ps);
   const int64_t start = now + setup;
-  f.dst_node = links_[path.back()].to;
+  f.dst_node = link_ptr_[path.back()]->to;
   set_path(id, path, shadow_mask(path, now));
   f.on_sent = std::move(on_sent);
   f.msg = std::move(msg);
@@ -395,7 +395,7 @@ void FlowFabric::note_flow_on_links(uint32_t id) {
   const uint64_t full = bytes / mtu_, rest = bytes % mtu_;
   const uint64_t packets = full + (rest > 0 || bytes == 0 ? 1 : 0);
   for (uint32_t l : path_of(id)) {
-    FabricLink& link = links_[l];
+    FabricLink& link = *link_ptr_[l];
     const uint64_t wire = full * link.overhead.wire_bytes(mtu_) +
                           (rest > 0 || bytes == 0 ? link.overhead.wire_bytes(rest) : 0);
     link.stats.bytes += bytes;

@@ -190,8 +190,8 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
   if (series_enabled_) {
     auto advance = [&](uint32_t l, double rate_sum) {
       if (rate_sum > 0) {
-        links_[l].stats.busy_series.add(link_since_[l], now, rate_sum / capacity_[l],
-                                        params_.report.bin.ps(), params_.report.max_bins);
+        link_ptr_[l]->stats.busy_series.add(link_since_[l], now, rate_sum / capacity_[l],
+                                            params_.report.bin.ps(), params_.report.max_bins);
       }
       link_since_[l] = now;
     };

@@ -36,7 +36,7 @@ bool FlowFabric::route_of(uint32_t node, const Message& msg, std::vector<uint32_
     // this GPU follows it, whatever its hash.
     bool fixed = path.size() <= UINT8_MAX;
     for (size_t i = 0; fixed && i < path.size(); ++i)
-      fixed = single_hop_(links_[path[i]].from, msg.dst);
+      fixed = single_hop_(link_ptr_[path[i]]->from, msg.dst);
     if (fixed) {
       keep_route(node, dst, path, facts);
     } else {
@@ -97,7 +97,7 @@ void FlowFabric::serialisation(const uint32_t* path, size_t hops, uint64_t bytes
   const uint64_t first = std::min<uint64_t>(bytes, mtu_);
   facts.ser_sum_ps = facts.ser_max_ps = 0;
   for (size_t i = 0; i < hops; ++i) {
-    const FabricLink& l = links_[path[i]];
+    const FabricLink& l = *link_ptr_[path[i]];
     const bool last = i + 1 == hops;
     const int64_t s = l.rate.transfer_time(Bytes(l.overhead.wire_bytes(first))).ps();
     facts.ser_max_ps = std::max(facts.ser_max_ps, s);
@@ -158,7 +158,7 @@ void FlowFabric::find_shadows() {
 uint16_t FlowFabric::shadow_mask(const std::vector<uint32_t>& path, int64_t now) {
   if (!shadows_on_) return 0;
   // The rule shadows rest on: a route neither starts at a two-port node nor turns back there.
-  bool ok = path.size() <= 16 && !two_port_[links_[path.front()].from];
+  bool ok = path.size() <= 16 && !two_port_[link_ptr_[path.front()]->from];
   for (size_t i = 0; ok && i < path.size(); ++i) {
     const uint32_t next = through_[path[i]];
     if (next != UINT32_MAX && (i + 1 == path.size() || path[i + 1] != next)) ok = false;
@@ -209,12 +209,12 @@ void FlowFabric::restore_route_order() {
     for (size_t i = 0; i < n; ++i) {
       bool first = true;
       for (size_t j = 0; j < n; ++j)
-        first = first && links_[stored[j]].to != links_[stored[i]].from;
+        first = first && link_ptr_[stored[j]]->to != link_ptr_[stored[i]]->from;
       if (first) pos[0] = static_cast<uint32_t>(i);
     }
     for (size_t k = 1; k < n; ++k)
       for (size_t j = 0; j < n; ++j)
-        if (links_[stored[j]].from == links_[stored[pos[k - 1]]].to)
+        if (link_ptr_[stored[j]]->from == link_ptr_[stored[pos[k - 1]]]->to)
           pos[k] = static_cast<uint32_t>(j);
     route.resize(n);
     for (size_t k = 0; k < n; ++k)

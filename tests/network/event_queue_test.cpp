@@ -34,7 +34,9 @@ void check_against_reference(uint64_t seed, int rounds, int max_pushes, Draw dra
     }
     ASSERT_EQ(q.size(), ref.size());
     if (ref.empty()) continue;
+    // Looking does not take: the first of the earliest time, wherever it waits.
     EXPECT_EQ(q.top().key, ref.begin()->first);
+    EXPECT_EQ(q.top().a, ref.begin()->second);
     // Take out everything due by a time a little ahead (sometimes nothing).
     const uint64_t until = now + rng() % 5000;
     while (q.ready_by(until)) {
