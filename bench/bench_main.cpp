@@ -252,13 +252,13 @@ std::vector<Row> inference_steps(const std::string& mlasim) {
     skipped("ep144_decode_packet",
             "about 47-69 CPU-s depending on the machine, 0.34-0.69 GB (target 60 s, 8 GB)");
     skipped("ep144_decode_flow",
-            "about 15 s wall with the default 10 us rate quantum (19 s at 5 us), 0.34 GB (target "
+            "about 13 s wall with the default 10 us rate quantum (19 s at 5 us), 0.34 GB (target "
             "3 s; exact max-min an extrapolated 900 CPU-s)");
     skipped("decode_2048gpu_flow",
-            "its 4-layer version alone takes 125-181 s and 3.0-3.5 GB (1.35 M flows per "
-            "all-to-all, refilled every rate quantum) and building its op graphs ~39 CPU-s; the "
-            "8-layer version 531 s and 3.45 GB (message state bounded since 2026-12-02), so the "
-            "full step an estimated 1.5 h and 9-10 GB");
+            "its 4-layer version alone takes 116 s and 3.2 GB (1.35 M flows per all-to-all, "
+            "refilled every rate quantum; 181 s before the event-queue fix of 2026-12-04) and "
+            "building its op graphs ~39 CPU-s; the 8-layer version 363 s and 3.6 GB (531 s "
+            "before), about 60 s per MoE layer, so the full step an estimated 1 h and 9-10 GB");
   }
   fs::remove_all(out);
   return rows;
