@@ -21,26 +21,19 @@ void sort_by_time(FabricEvent* first, size_t n) {
 
 }  // namespace
 
-uint64_t RadixEventHeap::min_key() const {
-  if (head0_ < buckets_[0].size()) return buckets_[0][head0_].key;
-  size_t i = 1;
-  while (buckets_[i].empty())
-    ++i;
-  uint64_t m = buckets_[i].front().key;
-  for (const FabricEvent& e : buckets_[i])
-    m = std::min(m, e.key);
-  return m;
-}
-
 const FabricEvent& RadixEventHeap::min_event() const {
   if (head0_ < buckets_[0].size()) return buckets_[0][head0_];
+  if (min_of_ != nullptr) return (*min_of_)[min_at_];
   size_t i = 1;
   while (buckets_[i].empty())
     ++i;
-  const FabricEvent* m = &buckets_[i].front();
-  for (const FabricEvent& e : buckets_[i])
-    if (e.key < m->key) m = &e;  // the first of equal times: they leave in push order
-  return *m;
+  const std::vector<FabricEvent>& b = buckets_[i];
+  size_t m = 0;
+  for (size_t j = 1; j < b.size(); ++j)
+    if (b[j].key < b[m].key) m = j;  // the first of equal times: they leave in push order
+  min_of_ = &b;
+  min_at_ = m;
+  return b[m];
 }
 
 bool RadixEventHeap::refill_if_due(uint64_t t) {
@@ -52,6 +45,7 @@ bool RadixEventHeap::refill_if_due(uint64_t t) {
   for (const FabricEvent& e : from)
     m = std::min(m, e.key);
   if (m > t) return false;
+  min_of_ = nullptr;
   buckets_[0].clear();
   head0_ = 0;
   last_ = m;

@@ -43,12 +43,19 @@ class RadixEventHeap {
   bool empty() const { return size_ == 0; }
   void push(FabricEvent e) {
     if (e.key < last_) e.key = last_;
-    buckets_[bucket_of(e.key)].push_back(e);
+    std::vector<FabricEvent>& b = buckets_[bucket_of(e.key)];
+    b.push_back(e);
     ++size_;
+    if (min_of_ != nullptr && e.key < (*min_of_)[min_at_].key) {
+      min_of_ = &b;  // the new first (an equal time stays behind the one found)
+      min_at_ = b.size() - 1;
+    }
   }
   // Time of the next event (the heap must not be empty); looking does not re-sort.
-  uint64_t min_key() const;
-  // The next event itself (the first pushed of those at min_key()), left in place.
+  uint64_t min_key() const { return min_event().key; }
+  // The next event itself (the first pushed of those at min_key()), left in place. Found by a
+  // scan of the lowest bucket, kept until the next is taken out (the fabric looks at the next
+  // event at every activation while it waits).
   const FabricEvent& min_event() const;
   // True when the next event is due at or before `t`; it is then taken by pop_front().
   bool ready_by(uint64_t t) {
@@ -58,6 +65,7 @@ class RadixEventHeap {
   FabricEvent pop_front() {
     const FabricEvent e = buckets_[0][head0_];
     --size_;
+    min_of_ = nullptr;
     if (++head0_ == buckets_[0].size()) {
       buckets_[0].clear();
       head0_ = 0;
@@ -72,6 +80,9 @@ class RadixEventHeap {
   size_t head0_ = 0;
   uint64_t last_ = 0;
   size_t size_ = 0;
+  // Where min_event() found the next event (null: not looked since the last one was taken).
+  mutable const std::vector<FabricEvent>* min_of_ = nullptr;
+  mutable size_t min_at_ = 0;
 };
 
 class FabricEventQueue {
