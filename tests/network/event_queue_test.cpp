@@ -5,6 +5,7 @@
 
 #include <map>
 #include <random>
+#include <vector>
 
 #include "models/common/event_queue.h"
 
@@ -82,6 +83,30 @@ TEST(FabricEventQueue, KeepsTheOrderWhenSlotsOverflow) {
     if (kind < 9) return rng() % 4000;  // a few slots ahead, 20 or more events each
     return rng() % 3'000'000;
   });
+}
+
+// Looking at the next event takes nothing: beyond the wheel, a later push of an earlier time
+// comes first, one of an equal time behind the first; on the wheel, a slot looked at before it
+// is due still lets an earlier slot go first.
+TEST(FabricEventQueue, LookingAtTheNextEventTakesNothing) {
+  FabricEventQueue q;
+  uint32_t id = 0;
+  auto push = [&](uint64_t t) { q.push(FabricEvent{t, id++, 0}); };
+  push(10'000'000);  // 0: beyond the wheel
+  EXPECT_EQ(q.top().a, 0u);
+  push(9'000'000);  // 1: earlier, still beyond
+  EXPECT_EQ(q.top().a, 1u);
+  push(9'000'000);  // 2: the same time, behind 1
+  EXPECT_EQ(q.top().a, 1u);
+  push(5'000);  // 3: on the wheel
+  EXPECT_EQ(q.top().a, 3u);
+  EXPECT_FALSE(q.ready_by(4'999));
+  push(2'000);  // 4: an earlier slot than the one just looked at
+  EXPECT_EQ(q.top().a, 4u);
+  std::vector<uint32_t> order;
+  while (q.ready_by(UINT64_MAX))
+    order.push_back(q.pop_front().a);
+  EXPECT_EQ(order, (std::vector<uint32_t>{4, 3, 1, 2, 0}));
 }
 
 }  // namespace
