@@ -74,6 +74,14 @@ class Bytes {
   uint64_t v_ = 0;
 };
 
+// std::ceil(x) as an integer for -1 < x < kCeilSmallBelow (2^52, where doubles are still finer
+// than 1), without a library call: the baseline x86-64 target has no rounding instruction.
+inline constexpr double kCeilSmallBelow = 4503599627370496.0;
+inline int64_t ceil_small(double x) {
+  const double t = static_cast<double>(static_cast<int64_t>(x));  // towards zero
+  return static_cast<int64_t>(t < x ? t + 1 : t);
+}
+
 // A data rate in bytes per second.
 class Bandwidth {
  public:
@@ -86,15 +94,11 @@ class Bandwidth {
   // SimulationError (exit 3) when that is longer than kMaxDurationPs, rather than wrapping;
   // a rate of 0 gives kMaxDurationPs ("never").
   Time transfer_time(Bytes b) const {
-    // Inline for the fabrics' per-message statistics. Below 2^52 ps the ceiling is taken
-    // without a library call (the baseline x86-64 target has no rounding instruction): the
-    // same value as std::ceil, and far below kMaxDurationPs.
+    // Inline for the fabrics' per-message statistics; below 2^52 ps (far below
+    // kMaxDurationPs) the ceiling is ceil_small's.
     if (v_ > 0) {
       const double x = static_cast<double>(b.count()) * 1e12 / v_ - 1e-6;
-      if (x > -1.0 && x < 4503599627370496.0) {
-        const double t = static_cast<double>(static_cast<int64_t>(x));
-        return Time::ps(static_cast<int64_t>(t < x ? t + 1 : t));
-      }
+      if (x > -1.0 && x < kCeilSmallBelow) return Time::ps(ceil_small(x));
     }
     return transfer_time_slow(b);
   }

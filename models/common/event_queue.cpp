@@ -41,9 +41,7 @@ bool RadixEventHeap::refill_if_due(uint64_t t) {
   while (buckets_[i].empty())
     ++i;  // the caller checked size_ > 0 and bucket 0 is empty
   std::vector<FabricEvent>& from = buckets_[i];
-  uint64_t m = from.front().key;
-  for (const FabricEvent& e : from)
-    m = std::min(m, e.key);
+  const uint64_t m = min_event().key;  // in bucket i (found once while the heap waits)
   if (m > t) return false;
   min_of_ = nullptr;
   buckets_[0].clear();

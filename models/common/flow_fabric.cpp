@@ -15,12 +15,10 @@ namespace {
 
 // `now` plus `dt` ps rounded up, or kFarPs where that is not before it (a flow at an absurdly
 // low rate, or NaN): no int64 overflow. A flow still transferring at kFarPs is given up.
-// `dt` >= 0 (or NaN). Below 2^52 ps, the ceiling without a library call (the baseline x86-64
-// target has no rounding instruction), the same value as std::ceil.
+// `dt` >= 0 (or NaN). Below 2^52 ps, the ceiling without a library call (ceil_small).
 int64_t due_after(int64_t now, double dt) {
-  if (dt < 4503599627370496.0 && now < FlowFabric::kFarPs - 4503599627370496) {
-    const double t = static_cast<double>(static_cast<int64_t>(dt));
-    return now + static_cast<int64_t>(t < dt ? t + 1 : t);
+  if (dt < kCeilSmallBelow && now < FlowFabric::kFarPs - 4503599627370496) {
+    return now + ceil_small(dt);
   }
   const double wait = std::ceil(dt);
   if (!(wait < static_cast<double>(FlowFabric::kFarPs - now))) return FlowFabric::kFarPs;

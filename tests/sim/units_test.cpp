@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <random>
 #include <string>
 
 #include "sim/errors.h"
@@ -64,6 +65,32 @@ TEST(Units, TransferTimeRoundsUpToWholePicoseconds) {
   EXPECT_EQ(Bandwidth::parse("64GB/s").transfer_time(Bytes(1 << 20)).ps(), 16'384'000);
   EXPECT_EQ(Bandwidth::parse("3TB/s").transfer_time(Bytes(1)).ps(), 1);
   EXPECT_EQ(Bandwidth::parse("3TB/s").transfer_time(Bytes(4)).ps(), 2);
+}
+
+// The ceiling without a library call against std::ceil, at the edges of its range and on
+// random values; transfer times against the formula they round (std::ceil of bytes over rate,
+// less a millionth of a ps).
+TEST(Units, FastCeilingMatchesStdCeil) {
+  for (double x : {-0.999, -0.5, -1e-6, -0.0, 0.0, 1e-300, 0.5, 1.0, 1.0000001, 2.5, 1e15 + 0.5,
+                   kCeilSmallBelow - 1.0, kCeilSmallBelow - 0.5}) {
+    EXPECT_EQ(ceil_small(x), static_cast<int64_t>(std::ceil(x))) << x;
+  }
+  std::mt19937_64 rng(3);
+  std::uniform_real_distribution<double> exponent(-6.0, 15.0);
+  for (int i = 0; i < 100000; ++i) {
+    const double x = std::pow(10.0, exponent(rng));
+    ASSERT_EQ(ceil_small(x), static_cast<int64_t>(std::ceil(x))) << x;
+  }
+  std::uniform_real_distribution<double> log_rate(0.0, 13.0);
+  for (int i = 0; i < 100000; ++i) {
+    const double rate = std::pow(10.0, log_rate(rng));
+    const uint64_t bytes = rng() % (uint64_t{1} << 30);
+    const double ps = std::ceil(static_cast<double>(bytes) * 1e12 / rate - 1e-6);
+    if (ps > static_cast<double>(kMaxDurationPs)) continue;
+    ASSERT_EQ(Bandwidth::bytes_per_s(rate).transfer_time(Bytes(bytes)).ps(),
+              static_cast<int64_t>(ps))
+        << bytes << " B at " << rate << " B/s";
+  }
 }
 
 // At 1 B/s a byte takes 1e12 ps: the longest duration (kMaxDurationPs, 2^63/4 ps) holds
