@@ -143,6 +143,16 @@ void Fabric::finalize() {
     if (t.max_payload > 0) mtu = mtu == 0 ? t.max_payload : std::min(mtu, t.max_payload);
   }
   mtu_ = mtu == 0 ? 4096 : mtu;
+  // A packet keeps the header its NIC gave it all the way, and every InfiniBand link has the
+  // same line coding: a link between two switches, whose ends add nothing, takes both from the
+  // fabric's NICs (the first that declares them; every NIC of a run shares one preset).
+  std::optional<LinkOverhead> fabric_ib;
+  for (const auto& t : traits_) {
+    if (t.ib) {
+      fabric_ib = t.ib;
+      break;
+    }
+  }
   for (FabricLink& l : links_) {
     const PacketNodeTraits& a = traits_[l.from];
     const PacketNodeTraits& b = traits_[l.to];
@@ -150,7 +160,7 @@ void Fabric::finalize() {
     auto pick = [](const std::optional<LinkOverhead>& x, const std::optional<LinkOverhead>& y) {
       return x ? *x : (y ? *y : LinkOverhead{});
     };
-    if (k == "ib") l.overhead = pick(a.ib, b.ib);
+    if (k == "ib") l.overhead = pick(a.ib, b.ib ? b.ib : fabric_ib);
     if (k == "pcie") l.overhead = pick(a.pcie, b.pcie);
     if (k == "nvlink") l.overhead = pick(a.nvlink, b.nvlink);
     l.rate = Bandwidth::bytes_per_s(l.timing.bandwidth.bytes_per_s() * l.overhead.encoding);

@@ -61,7 +61,8 @@ struct PacketNodeTraits {
   Time message_setup;                   // before the first packet of a message injected to us
   uint32_t max_payload = 0;             // largest packet payload this node carries (0: any)
   Arbitration arbitration = Arbitration::RoundRobin;
-  // Protocol overheads this node defines for links of a kind (NIC: IB and PCIe).
+  // Protocol overheads this node defines for links of a kind (NIC: IB and PCIe). IB links
+  // between two switches take the NICs' (the header rides on the packet; one line coding).
   std::optional<LinkOverhead> ib, pcie, nvlink;
 };
 

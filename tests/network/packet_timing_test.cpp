@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <deque>
+#include <functional>
 #include <vector>
 
 #include "models/common/packet_fabric.h"
@@ -153,8 +155,10 @@ TEST(PacketTiming, OneLinkArrivalsMatchClosedFormWithLineCoding) {
 // One message from GPU 0 to GPU 4 over six links (GPU - NIC - leaf - spine - leaf - NIC - GPU)
 // at the given PCIe and IB line rates, with the NIC and switch timing the recursion below uses
 // (plus `extra` overrides); returns its delivery time.
+// `links`: checks of the run's links, called before the run goes.
 int64_t six_link_delivery(const std::string& pcie, const std::string& ib,
-                          std::vector<std::string> extra = {}) {
+                          std::vector<std::string> extra = {},
+                          const std::function<void(const std::deque<FabricLink>&)>& links = {}) {
   const std::string yaml = std::string(R"(
 name: t
 cluster:
@@ -185,6 +189,7 @@ workload: {type: network_traffic, pattern: p2p, src: 0, dst: 4, sizes: [41960B],
   EXPECT_GE(m.completed_ps, 0);
   EXPECT_DOUBLE_EQ(run.summary["credit_stall_us"].get<double>(), 0.0);
   EXPECT_EQ(run.summary["packet_hops"].get<uint64_t>(), 6u * 11u + 6u);  // + the 8 B ack
+  if (links) links(run.fabric().links());
   return m.completed_ps - m.injected_ps;
 }
 
@@ -218,6 +223,34 @@ TEST(PacketTiming, NicLineCodingScalesTheSixLinkRecursion) {
   const double pcie = 64e9 * 0.984375, ib = 425e9 / 8 * 0.9411764705882353;
   EXPECT_NEAR(ib, 50e9, 1.0);
   EXPECT_EQ(delivered, expected_delivery(500'000, packets_of(kBytes, 4096), six_hops(pcie, ib)));
+}
+
+// A link between two switches adds no header of its own but carries the NIC's packets, headers
+// included, over the same line coding: its wire bytes and busy time are those of the NIC's
+// links (a cut-through middle hop never delays a lone message, so only the link's own figures
+// can tell).
+TEST(PacketTiming, SwitchToSwitchLinksCarryTheNicHeaderAndCoding) {
+  const double coding = 0.9411764705882353, ib = 425e9 / 8 * coding;
+  const std::vector<uint64_t> payloads = packets_of(kBytes, 4096);
+  uint64_t wire = 0;
+  int64_t busy = 0;
+  for (uint64_t p : payloads) {
+    wire += p + 26;
+    busy += ser_ps(p + 26, ib);
+  }
+  int checked = 0;
+  six_link_delivery("64GB/s", "425Gb/s", {"hardware.nic.ib_encoding=0.9411764705882353"},
+                    [&](const std::deque<FabricLink>& links) {
+                      for (const FabricLink& l : links) {
+                        if (l.stats.bytes != kBytes) continue;  // not on the message's path
+                        if (l.timing.kind != "ib") continue;
+                        SCOPED_TRACE(l.name);
+                        EXPECT_EQ(l.stats.wire_bytes, wire);
+                        EXPECT_EQ(l.stats.busy_ps, static_cast<uint64_t>(busy));
+                        ++checked;
+                      }
+                    });
+  EXPECT_EQ(checked, 4);  // NIC -> leaf -> spine -> leaf -> NIC
 }
 
 }  // namespace
