@@ -180,6 +180,8 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
   std::vector<std::vector<std::vector<LayerRouting>>> routing(
       ep_groups, std::vector<std::vector<LayerRouting>>(n_mb));
   std::optional<ExpertPlacement> placement;
+  // Each EP group's placement per routed layer (one for all layers with the spread layout).
+  std::vector<std::vector<ExpertPlacement>> layer_placements(ep_groups);
   MoeTrafficConfig traffic = p.moe_traffic;
   if (routed > 0) {
     const RouterConfig rc = router_config_for(model, p.router);
@@ -258,20 +260,40 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
                                 static_cast<double>(kMaxTokenRoutings) /
                                 static_cast<double>(step_routings))));
     }
-    if (p.router_warmup_steps > 0) {
+    // EPLB places each layer's redundant slots from the loads of a step before the measured
+    // one: the last warm-up step, or one routed for it (a warm-up step of its own).
+    const bool eplb = pp.layout != ReplicaLayout::Spread && pp.redundant_experts > 0;
+    const uint32_t warmup = std::max(p.router_warmup_steps, eplb ? 1U : 0U);
+    if (warmup > 0) {
       const uint64_t per_step = routings(0);  // one warm-up step's
       const uint64_t left = kMaxTokenRoutings - step_routings;
-      if (per_step > 0 && p.router_warmup_steps > left / per_step) {
+      if (per_step > 0 && warmup > left / per_step) {
         throw InputError(fmt::format(
-            "workload.router_warmup_steps: {} steps of {} token routings each, with the step's "
-            "{}, exceed the routing budget of {} (2^28) token routings; at most {} steps fit "
-            "this step",
-            p.router_warmup_steps, per_step, step_routings, kMaxTokenRoutings, left / per_step));
+            "workload.router_warmup_steps: {} steps of {} token routings each (EPLB's history "
+            "step included), with the step's {}, exceed the routing budget of {} (2^28) token "
+            "routings; at most {} steps fit this step",
+            warmup, per_step, step_routings, kMaxTokenRoutings, left / per_step));
       }
     }
-    for (MoeRouter& router : routers) {
-      for (uint32_t w = 0; w < p.router_warmup_steps; ++w)
-        route_all(router, 0);
+    for (uint32_t g = 0; g < ep_groups; ++g) {
+      std::vector<LayerRouting> history;
+      for (uint32_t w = 0; w < warmup; ++w)
+        history = route_all(routers[g], 0);
+      if (!eplb) {
+        layer_placements[g] = {*placement};
+        continue;
+      }
+      std::vector<std::vector<double>> load(routed, std::vector<double>(rc.n_routed_experts, 0));
+      for (const LayerRouting& r : history) {  // a layer per prefill chunk sums up
+        for (uint32_t e = 0; e < rc.n_routed_experts; ++e)
+          load[r.layer][e] += r.expert_load[e];
+      }
+      for (uint32_t l = 0; l < routed; ++l) {
+        layer_placements[g].push_back(ExpertPlacement::build(pp, rc.n_routed_experts, ep,
+                                                             std::min(gpn, ep), load[l],
+                                                             pp.layout == ReplicaLayout::Eplb));
+      }
+      routers[g].set_placements(layer_placements[g]);
     }
     RoutingImbalance& im = out.imbalance;
     im.expert_mean = im.gpu_mean = 0;
@@ -296,12 +318,6 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
     }
     im.expert_mean /= im.routed_layers;
     im.gpu_mean /= im.routed_layers;
-  }
-  std::vector<std::vector<uint32_t>> gpu_slots(ep);  // the slots of each GPU of a group
-  if (placement) {
-    for (uint32_t slot = 0; slot < placement->num_slots(); ++slot) {
-      gpu_slots[placement->slot_gpu(slot)].push_back(slot);
-    }
   }
   const DType gt = p.dtypes.gemm;
   const bool cross_node = s.gpus_per_node > 0 && ep > s.gpus_per_node;
@@ -435,8 +451,9 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
         const int32_t mbi = static_cast<int32_t>(i);
         const std::string pre = fmt::format("{}mb{}.", lp.prefix, i);
         const LayerRouting& r = routing[rank / ep][i][moe_index];
+        const auto& placed = layer_placements[rank / ep];
         std::vector<uint64_t> m;
-        for (uint32_t slot : gpu_slots[rank % ep])
+        for (uint32_t slot : placed[placed.size() == 1 ? 0 : r.layer].slots_of_gpu(rank % ep))
           m.push_back(r.slot_load[slot]);
         const GroupedLayout layout = decode ? GroupedLayout::Masked : GroupedLayout::Contiguous;
         const uint64_t rows = std::accumulate(m.begin(), m.end(), uint64_t{0});
@@ -511,10 +528,7 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
       out.activation_bytes_per_gpu =
           std::max(out.activation_bytes_per_gpu, op_activation_bytes(op.payload) * n_mb);
   }
-  if (placement) {
-    for (const auto& slots : gpu_slots)
-      out.max_slots_per_gpu = std::max(out.max_slots_per_gpu, static_cast<uint32_t>(slots.size()));
-  }
+  if (placement) out.max_slots_per_gpu = placement->slots_per_gpu();
   // Weight and KV sizes that do not fit 64 bits are an input error before the run, not after.
   (void)inference_memory(model, p, out);
   return out;

@@ -18,38 +18,69 @@ void ExpertPlacementParams::validate(const ParamCheck& c) const {
 namespace {
 
 // Puts each slot (in the given order) on a GPU with room that does not already host the same
-// expert (a second copy on one GPU would be a useless replica). Without `slot_load` the
-// lowest-numbered such GPU is taken, which keeps consecutive experts together; with it, the GPU
-// with the least load so far (longest processing time first when `order` is heaviest first).
+// expert (a second copy on one GPU would be a useless replica). The first `first_fit` slots, and
+// all without `slot_load`, take the lowest-numbered such GPU, which keeps consecutive experts
+// together; the others the GPU with the least load so far (longest processing time first when
+// they come heaviest first).
+// When every GPU with room already hosts the expert, a slot of another expert moves from a full
+// GPU to one with room, making way (possible while the expert has fewer copies than GPUs).
 std::vector<uint32_t> pack_slots(const std::vector<uint32_t>& order,
                                  const std::vector<uint32_t>& slot_expert, uint32_t num_gpus,
-                                 uint32_t slots_per_gpu, const std::vector<double>* slot_load) {
+                                 uint32_t slots_per_gpu, const std::vector<double>* slot_load,
+                                 size_t first_fit = 0) {
   std::vector<uint32_t> slot_gpu(slot_expert.size(), 0);
-  std::vector<uint32_t> used(num_gpus, 0);
   std::vector<double> gpu_load(num_gpus, 0.0);
-  std::vector<std::vector<uint32_t>> hosted(num_gpus);
-  for (uint32_t slot : order) {
+  std::vector<std::vector<uint32_t>> on_gpu(num_gpus);  // slots placed so far
+  auto hosts = [&](uint32_t g, uint32_t e) {
+    return std::any_of(on_gpu[g].begin(), on_gpu[g].end(),
+                       [&](uint32_t t) { return slot_expert[t] == e; });
+  };
+  auto load_of = [&](uint32_t t) { return slot_load ? (*slot_load)[t] : 0.0; };
+  auto place = [&](uint32_t slot, uint32_t g) {
+    slot_gpu[slot] = g;
+    on_gpu[g].push_back(slot);
+    gpu_load[g] += load_of(slot);
+  };
+  for (size_t k = 0; k < order.size(); ++k) {
+    const uint32_t slot = order[k];
     const uint32_t e = slot_expert[slot];
+    const bool lowest = !slot_load || k < first_fit;
     uint32_t best = num_gpus;
     for (uint32_t g = 0; g < num_gpus; ++g) {
-      if (used[g] == slots_per_gpu) continue;
-      if (std::find(hosted[g].begin(), hosted[g].end(), e) != hosted[g].end()) continue;
+      if (on_gpu[g].size() == slots_per_gpu || hosts(g, e)) continue;
       if (best == num_gpus) {
         best = g;
-        if (!slot_load) break;
+        if (lowest) break;
       } else if (gpu_load[g] < gpu_load[best]) {
         best = g;
       }
     }
     if (best == num_gpus) {
+      // Every GPU with room hosts e: find a full GPU h without e holding a slot t whose expert
+      // a GPU g with room lacks; t moves to g and e takes its place on h.
+      for (uint32_t h = 0; h < num_gpus && best == num_gpus; ++h) {
+        if (on_gpu[h].size() < slots_per_gpu || hosts(h, e)) continue;
+        for (uint32_t g = 0; g < num_gpus && best == num_gpus; ++g) {
+          if (on_gpu[g].size() == slots_per_gpu) continue;
+          for (size_t i = 0; i < on_gpu[h].size(); ++i) {
+            const uint32_t t = on_gpu[h][i];
+            if (hosts(g, slot_expert[t])) continue;
+            on_gpu[h].erase(on_gpu[h].begin() + static_cast<std::ptrdiff_t>(i));
+            gpu_load[h] -= load_of(t);
+            place(t, g);
+            best = h;
+            break;
+          }
+        }
+      }
+    }
+    if (best == num_gpus) {
       throw InputError(fmt::format(
-          "expert placement: no GPU left for another replica of expert {} ({} GPUs, {} slots each)",
+          "expert placement: no GPU left for another replica of expert {} ({} GPUs, {} slots "
+          "each); lower placement.redundant_experts",
           e, num_gpus, slots_per_gpu));
     }
-    slot_gpu[slot] = best;
-    ++used[best];
-    hosted[best].push_back(e);
-    if (slot_load) gpu_load[best] += (*slot_load)[slot];
+    place(slot, best);
   }
   return slot_gpu;
 }
@@ -58,7 +89,7 @@ std::vector<uint32_t> pack_slots(const std::vector<uint32_t>& order,
 
 ExpertPlacement ExpertPlacement::build(uint32_t n_experts, uint32_t ep_size, uint32_t gpus_per_node,
                                        uint32_t redundant_experts, ReplicaPolicy policy,
-                                       std::span<const double> load_estimate) {
+                                       std::span<const double> load_estimate, bool keep_primaries) {
   if (n_experts == 0 || ep_size == 0 || gpus_per_node == 0) {
     throw InputError("expert placement: experts, EP size and GPUs per node must be > 0");
   }
@@ -113,9 +144,12 @@ ExpertPlacement ExpertPlacement::build(uint32_t n_experts, uint32_t ep_size, uin
       const uint32_t e = p.slot_expert_[s];
       slot_load[s] = load_estimate[e] / copies[e];
     }
-    std::stable_sort(order.begin(), order.end(),
+    // Keeping the primaries: they stay in expert order, contiguous; only the replicas go
+    // heaviest first to the least loaded GPUs.
+    const size_t fixed = keep_primaries ? n_experts : 0;
+    std::stable_sort(order.begin() + static_cast<std::ptrdiff_t>(fixed), order.end(),
                      [&](uint32_t a, uint32_t b) { return slot_load[a] > slot_load[b]; });
-    p.slot_gpu_ = pack_slots(order, p.slot_expert_, ep_size, per_gpu, &slot_load);
+    p.slot_gpu_ = pack_slots(order, p.slot_expert_, ep_size, per_gpu, &slot_load, fixed);
   }
   p.index();
   return p;
@@ -123,11 +157,11 @@ ExpertPlacement ExpertPlacement::build(uint32_t n_experts, uint32_t ep_size, uin
 
 ExpertPlacement ExpertPlacement::build(const ExpertPlacementParams& params, uint32_t n_experts,
                                        uint32_t cluster_gpus, uint32_t cluster_gpus_per_node,
-                                       std::span<const double> load_estimate) {
+                                       std::span<const double> load_estimate, bool keep_primaries) {
   const uint32_t ep = params.ep_size ? params.ep_size : cluster_gpus;
   const uint32_t per_node = params.gpus_per_node ? params.gpus_per_node : cluster_gpus_per_node;
   return build(n_experts, ep, per_node, params.redundant_experts, params.replica_policy,
-               load_estimate);
+               load_estimate, keep_primaries);
 }
 
 void ExpertPlacement::index() {
@@ -141,6 +175,11 @@ void ExpertPlacement::index() {
   std::vector<uint32_t> fill(expert_slot_begin_.begin(), expert_slot_begin_.end() - 1);
   for (uint32_t s = 0; s < slot_expert_.size(); ++s)
     expert_slots_[fill[slot_expert_[s]]++] = s;
+
+  gpu_slots_.resize(slot_gpu_.size());
+  std::iota(gpu_slots_.begin(), gpu_slots_.end(), 0U);
+  std::stable_sort(gpu_slots_.begin(), gpu_slots_.end(),
+                   [&](uint32_t a, uint32_t b) { return slot_gpu_[a] < slot_gpu_[b]; });
 
   slot_node_.resize(slot_gpu_.size());
   for (size_t s = 0; s < slot_gpu_.size(); ++s)

@@ -10,7 +10,11 @@
 //    redundant slots that follow replicate evenly spaced experts;
 //  - with a per-expert load estimate (EPLB's "global" policy, which DeepSeek uses for decode),
 //    each redundant slot goes to the expert with the highest estimated load per replica, and the
-//    slots are packed onto GPUs longest-processing-time first so estimated GPU loads even out.
+//    slots are packed onto GPUs longest-processing-time first so estimated GPU loads even out;
+//    or, keeping the primaries, only the replicas are packed that way (the primaries stay
+//    contiguous, so expert groups stay on few nodes for group- and node-limited routing).
+// An inference step takes its estimate from a step routed before it (ReplicaLayout); a slot of
+// another expert makes way when every GPU with room already hosts the expert being placed.
 // Left out: shared experts (every GPU runs them on its own tokens, nothing is dispatched),
 // EPLB's hierarchical policy (groups pinned to nodes before replication), and placements that
 // change during a run.
@@ -39,11 +43,28 @@ struct EnumNames<ReplicaPolicy> {
       {{ReplicaPolicy::LeastLoaded, "least_loaded"}, {ReplicaPolicy::RoundRobin, "round_robin"}}};
 };
 
+// Where an inference step's redundant slots go (see DeepSeekInference).
+enum class ReplicaLayout : uint8_t {
+  Eplb,        // per MoE layer, replicas of the experts with the most load in a routed step
+               // before the measured one; the primaries stay contiguous
+  EplbGlobal,  // the same, with every slot packed by load (EPLB's global policy)
+  Spread,      // evenly spaced experts, the same layout for every layer
+};
+
+template <>
+struct EnumNames<ReplicaLayout> {
+  static constexpr std::array<std::pair<ReplicaLayout, std::string_view>, 3> values{
+      {{ReplicaLayout::Eplb, "eplb"},
+       {ReplicaLayout::EplbGlobal, "eplb_global"},
+       {ReplicaLayout::Spread, "spread"}}};
+};
+
 struct ExpertPlacementParams {
   uint32_t ep_size = 0;
   uint32_t gpus_per_node = 0;
   uint32_t redundant_experts = 32;
   ReplicaPolicy replica_policy = ReplicaPolicy::LeastLoaded;
+  ReplicaLayout layout = ReplicaLayout::Eplb;
 
   template <class V>
   void visit(V& v) {
@@ -53,6 +74,12 @@ struct ExpertPlacementParams {
     v("redundant_experts", redundant_experts, "count",
       "extra expert slots holding replicas of hot experts (DeepSeek decode EP144: 32)");
     v("replica_policy", replica_policy, "-", "how a token picks among an expert's replicas");
+    v("layout", layout, "-",
+      "where the redundant slots go: eplb (each MoE layer's own: to the experts with the most "
+      "load per copy in one routed step before the measured one, the last warm-up step or one "
+      "routed for it, each on the least loaded GPU with room; primaries stay contiguous), "
+      "eplb_global (the same, every slot packed by load: experts of a group spread over "
+      "nodes) or spread (evenly spaced experts)");
   }
   void validate(const ParamCheck& c) const;
 };
@@ -60,15 +87,19 @@ struct ExpertPlacementParams {
 class ExpertPlacement {
  public:
   // `load_estimate` (one value per expert, any scale) selects the load-aware layout; empty
-  // selects the contiguous one. Throws InputError when the slots do not divide evenly.
+  // selects the contiguous one. With an estimate and `keep_primaries`, the primary slots stay
+  // contiguous and only the replicas are placed by load. Throws InputError when the slots do
+  // not divide evenly or an expert's copies cannot sit on distinct GPUs.
   static ExpertPlacement build(uint32_t n_experts, uint32_t ep_size, uint32_t gpus_per_node,
                                uint32_t redundant_experts, ReplicaPolicy policy,
-                               std::span<const double> load_estimate = {});
+                               std::span<const double> load_estimate = {},
+                               bool keep_primaries = false);
 
   // Resolves params whose zero fields mean "the cluster's".
   static ExpertPlacement build(const ExpertPlacementParams& params, uint32_t n_experts,
                                uint32_t cluster_gpus, uint32_t cluster_gpus_per_node,
-                               std::span<const double> load_estimate = {});
+                               std::span<const double> load_estimate = {},
+                               bool keep_primaries = false);
 
   uint32_t num_experts() const { return static_cast<uint32_t>(expert_slot_begin_.size()) - 1; }
   uint32_t num_gpus() const { return num_gpus_; }
@@ -86,6 +117,10 @@ class ExpertPlacement {
   std::span<const uint32_t> replicas(uint32_t expert) const {
     return {expert_slots_.data() + expert_slot_begin_[expert],
             expert_slots_.data() + expert_slot_begin_[expert + 1]};
+  }
+  // The slots GPU `gpu` hosts, ascending (slots_per_gpu() of them).
+  std::span<const uint32_t> slots_of_gpu(uint32_t gpu) const {
+    return {gpu_slots_.data() + size_t{gpu} * slots_per_gpu(), slots_per_gpu()};
   }
   // Distinct experts with at least one replica on `node`, ascending.
   std::span<const uint32_t> experts_on_node(uint32_t node) const {
@@ -105,6 +140,7 @@ class ExpertPlacement {
   std::vector<uint32_t> slot_node_;          // node_of_gpu(slot_gpu_[slot]), looked up per token
   std::vector<uint32_t> expert_slot_begin_;  // CSR over experts into expert_slots_
   std::vector<uint32_t> expert_slots_;
+  std::vector<uint32_t> gpu_slots_;          // slots by GPU, then ascending
   std::vector<uint32_t> node_expert_begin_;  // CSR over nodes into node_experts_
   std::vector<uint32_t> node_experts_;
 };

@@ -164,16 +164,7 @@ MoeRouter::MoeRouter(const RouterConfig& config, std::vector<ExpertPlacement> pl
     : config_(config), placements_(std::move(placements)), traffic_(traffic) {
   config_.validate(ParamCheck(nullptr, "router"));
   if (num_layers == 0) throw InputError("router: needs at least one layer");
-  if (placements_.size() != 1 && placements_.size() != num_layers) {
-    throw InputError(fmt::format("router: {} placements for {} layers (give 1 or one per layer)",
-                                 placements_.size(), num_layers));
-  }
-  for (const ExpertPlacement& p : placements_) {
-    if (p.num_experts() != config_.n_routed_experts) {
-      throw InputError(fmt::format("router: placement has {} experts, router {}", p.num_experts(),
-                                   config_.n_routed_experts));
-    }
-  }
+  check_placements(placements_, num_layers);
   if (traffic_.dispatch_bytes_per_token.count() == 0 ||
       traffic_.combine_bytes_per_token.count() == 0) {
     throw InputError("router: traffic payload sizes must be resolved (non-zero)");
@@ -210,6 +201,29 @@ MoeRouter::MoeRouter(const RouterConfig& config, std::vector<ExpertPlacement> pl
     }
     ls.bias.assign(padded, 0.0f);
   }
+}
+
+void MoeRouter::check_placements(const std::vector<ExpertPlacement>& placements,
+                                 uint32_t num_layers) const {
+  if (placements.size() != 1 && placements.size() != num_layers) {
+    throw InputError(fmt::format("router: {} placements for {} layers (give 1 or one per layer)",
+                                 placements.size(), num_layers));
+  }
+  for (const ExpertPlacement& p : placements) {
+    if (p.num_experts() != config_.n_routed_experts) {
+      throw InputError(fmt::format("router: placement has {} experts, router {}", p.num_experts(),
+                                   config_.n_routed_experts));
+    }
+    if (p.num_gpus() != placements.front().num_gpus()) {
+      throw InputError(fmt::format("router: placements for EP groups of {} and {} GPUs",
+                                   placements.front().num_gpus(), p.num_gpus()));
+    }
+  }
+}
+
+void MoeRouter::set_placements(std::vector<ExpertPlacement> placements) {
+  check_placements(placements, num_layers());
+  placements_ = std::move(placements);
 }
 
 uint64_t MoeRouter::token_key(uint32_t layer, uint32_t src_gpu, uint32_t token) const {

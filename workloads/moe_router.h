@@ -203,6 +203,9 @@ class MoeRouter {
   // The aux-loss-free update from one layer's loads (a no-op unless noaux_tc).
   void update_bias(uint32_t layer, std::span<const uint32_t> expert_load);
   void next_step() { ++step_; }
+  // Places the experts anew from the next routing on (biases and step stay): one placement for
+  // every layer or one per layer, as in the constructor.
+  void set_placements(std::vector<ExpertPlacement> placements);
 
   uint64_t step() const { return step_; }
   uint32_t num_layers() const { return static_cast<uint32_t>(layers_.size()); }
@@ -223,6 +226,7 @@ class MoeRouter {
     std::vector<float> weight;  // exp(o_e), times k/n for sigmoid scoring
     std::vector<float> bias;
   };
+  void check_placements(const std::vector<ExpertPlacement>& placements, uint32_t num_layers) const;
   uint64_t token_key(uint32_t layer, uint32_t src_gpu, uint32_t token) const;
   // Fills score[] for one token; bits[] is scratch padded to a multiple of 3.
   void score_token(const LayerState& ls, uint64_t key, int32_t* bits, float* score) const;

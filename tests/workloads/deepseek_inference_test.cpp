@@ -516,6 +516,7 @@ TEST(DeepSeekInference, RouterWarmupLowersTheStepsImbalance) {
   p.requests_per_gpu = 64;
   p.router.skew = 1.0;
   p.router.bias_update_speed = 0.01;
+  p.placement.layout = ReplicaLayout::Spread;  // the biases alone (EPLB is tested below)
   const ClusterShape cluster{2, 8};
   const RoutingImbalance cold = DeepSeekInference(p).imbalance(cluster);
   p.router_warmup_steps = 100;
@@ -526,6 +527,39 @@ TEST(DeepSeekInference, RouterWarmupLowersTheStepsImbalance) {
       << cold.expert_mean << " -> " << warm.expert_mean << "; gpu " << cold.gpu_mean << " -> "
       << warm.gpu_mean;
   EXPECT_LT(warm.gpu_mean, cold.gpu_mean);
+}
+
+// EPLB's layouts give each layer's redundant slots to its hottest experts (from a step routed
+// before the measured one), on the least loaded GPUs with room (`eplb`) or with every slot
+// packed by load (`eplb_global`): under a Zipf skew the GPUs' loads are more even than with
+// replicas of evenly spaced experts (`spread`).
+TEST(DeepSeekInference, EplbLayoutEvensOutGpuLoadsUnderSkew) {
+  DeepSeekInferenceParams p;  // DeepSeek-V3, 256 experts + 32 redundant on 16 GPUs
+  p.layers = 5;               // three dense layers, then two MoE layers
+  p.requests_per_gpu = 128;
+  p.router.skew = 1.0;
+  const ClusterShape cluster{2, 8};
+  p.placement.layout = ReplicaLayout::Spread;
+  const RoutingImbalance spread = DeepSeekInference(p).imbalance(cluster);
+  p.placement.layout = ReplicaLayout::Eplb;
+  const RoutingImbalance eplb = DeepSeekInference(p).imbalance(cluster);
+  p.placement.layout = ReplicaLayout::EplbGlobal;
+  const RoutingImbalance global = DeepSeekInference(p).imbalance(cluster);
+  EXPECT_EQ(eplb.routed_layers, 4u);  // two MoE layers, two micro-batches
+  EXPECT_GT(spread.gpu_mean, 1.5) << "a Zipf skew of 1 should load some GPUs far more";
+  // Replicas alone (32 slots on the two GPUs the primaries leave room on) relieve the hottest
+  // experts' GPUs; packing every slot by load evens the GPUs out much further.
+  EXPECT_LT(eplb.gpu_mean, 0.85 * spread.gpu_mean)
+      << "gpu imbalance " << spread.gpu_mean << " -> " << eplb.gpu_mean;
+  EXPECT_LT(global.gpu_mean - 1, 0.5 * (spread.gpu_mean - 1))
+      << "gpu imbalance " << spread.gpu_mean << " -> " << global.gpu_mean;
+  EXPECT_GT(eplb.expert_mean, 2.0) << "replicas do not change how many tokens an expert gets";
+  // Without redundant slots there is nothing to place: both layouts are the same.
+  p.placement.redundant_experts = 0;
+  const RoutingImbalance none_eplb = DeepSeekInference(p).imbalance(cluster);
+  p.placement.layout = ReplicaLayout::Spread;
+  const RoutingImbalance none_spread = DeepSeekInference(p).imbalance(cluster);
+  EXPECT_EQ(none_eplb.gpu_mean, none_spread.gpu_mean);
 }
 
 // `attention: mha` replaces MLA; a model without MLA has nothing to replace, so asking for it is

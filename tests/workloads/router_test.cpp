@@ -112,6 +112,92 @@ TEST(Router, ContiguousPlacementWithRedundantExperts) {
   EXPECT_THROW(ExpertPlacement::build(256, 144, 8, 0, ReplicaPolicy::LeastLoaded), InputError);
 }
 
+// Few GPUs: the contiguous experts leave room only on the last GPU, which already hosts the
+// experts whose replicas land there; a slot of another expert makes way, so every layout with
+// fewer copies of an expert than GPUs fits. Checked: slots per GPU, no expert twice on a GPU,
+// each expert's copy count, and slots_of_gpu against slot_gpu.
+TEST(Router, ReplicasFitOnFewGpusBySwappingSlots) {
+  for (const uint32_t gpus : {2U, 4U}) {
+    for (const bool load_aware : {false, true}) {
+      SCOPED_TRACE(testing::Message() << gpus << " GPUs, load aware " << load_aware);
+      std::vector<double> est;
+      if (load_aware) {
+        for (uint32_t e = 0; e < 256; ++e)
+          est.push_back(1.0 / (1 + e));  // the hottest experts share the first GPU
+      }
+      const ExpertPlacement pl =
+          ExpertPlacement::build(256, gpus, gpus, 32, ReplicaPolicy::LeastLoaded, est);
+      ASSERT_EQ(pl.slots_per_gpu(), 288 / gpus);
+      uint32_t copies = 0;
+      for (uint32_t e = 0; e < 256; ++e) {
+        std::vector<uint32_t> hosts;
+        for (uint32_t s : pl.replicas(e))
+          hosts.push_back(pl.slot_gpu(s));
+        std::sort(hosts.begin(), hosts.end());
+        EXPECT_EQ(std::adjacent_find(hosts.begin(), hosts.end()), hosts.end()) << "expert " << e;
+        copies += static_cast<uint32_t>(hosts.size());
+      }
+      EXPECT_EQ(copies, 288u);
+      for (uint32_t g = 0; g < gpus; ++g) {
+        const auto slots = pl.slots_of_gpu(g);
+        EXPECT_EQ(slots.size(), 288u / gpus);
+        EXPECT_TRUE(std::is_sorted(slots.begin(), slots.end()));
+        for (uint32_t s : slots)
+          EXPECT_EQ(pl.slot_gpu(s), g);
+      }
+    }
+  }
+  // An expert cannot have more copies than GPUs: 2 GPUs, 256 redundant slots give some expert
+  // a third copy (evenly spaced, wrapping), which no swap can place.
+  try {
+    (void)ExpertPlacement::build(256, 2, 2, 512, ReplicaPolicy::LeastLoaded);
+    ADD_FAILURE() << "three copies of an expert on two GPUs were accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("redundant_experts"), std::string::npos) << e.what();
+  }
+}
+
+// Keeping the primaries: expert e stays on GPU e / slots per GPU (node-limited routing sees the
+// contiguous layout), the replicas are the experts with the most estimated load per copy, and
+// each goes to the GPU with the least estimated load among those with room.
+TEST(Router, LoadAwareReplicasKeepThePrimariesContiguous) {
+  // 32 scattered experts twice as hot as the rest: each gets one replica (then every expert
+  // has the same load per copy), and the 32 replicas fill the room left on GPUs 14 and 15.
+  std::vector<double> est(256, 1.0);
+  for (uint32_t i = 0; i < 32; ++i)
+    est[(i * 37) % 252] = 2.0;
+  const ExpertPlacement pl =
+      ExpertPlacement::build(256, 16, 8, 32, ReplicaPolicy::LeastLoaded, est, true);
+  ASSERT_EQ(pl.slots_per_gpu(), 18u);
+  for (uint32_t e = 0; e < 256; ++e)
+    EXPECT_EQ(pl.slot_gpu(pl.replicas(e)[0]), e / 18) << "expert " << e;
+  // Greedy replication by load per copy, the independent way: 32 times take the expert with
+  // the most load per copy.
+  std::vector<uint32_t> copies(256, 1);
+  for (int i = 0; i < 32; ++i) {
+    uint32_t best = 0;
+    for (uint32_t e = 1; e < 256; ++e)
+      if (est[e] / copies[e] > est[best] / copies[best]) best = e;
+    ++copies[best];
+  }
+  for (uint32_t e = 0; e < 256; ++e)
+    EXPECT_EQ(pl.replicas(e).size(), copies[e]) << "expert " << e;
+  // Least loaded first: GPU 14 starts with experts 252-255 (load 4), GPU 15 empty; replicas of
+  // load 1 each then fill whichever is lighter, so both end within one replica's load.
+  std::vector<double> load(16, 0.0);
+  for (uint32_t e = 0; e < 256; ++e) {
+    for (uint32_t s : pl.replicas(e))
+      load[pl.slot_gpu(s)] += est[e] / static_cast<double>(pl.replicas(e).size());
+  }
+  EXPECT_DOUBLE_EQ(load[14] + load[15], 4.0 + 32.0);
+  EXPECT_LE(std::abs(load[14] - load[15]), 1.0);
+  for (uint32_t e = 0; e < 256; ++e) {
+    if (pl.replicas(e).size() == 2) {
+      EXPECT_GE(pl.slot_gpu(pl.replicas(e)[1]), 14u);
+    }
+  }
+}
+
 TEST(Router, LoadAwarePlacementEvensOutEstimatedGpuLoad) {
   // Zipf(1) estimated loads: the contiguous layout piles the hottest experts where they fall.
   std::vector<double> est(256);
