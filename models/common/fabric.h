@@ -239,6 +239,7 @@ class Fabric : public sc_core::sc_module {
   // the network idle (robust to a busy host; sampled every kCpuSampleEvery activations too).
   double cpu_seconds() const { return cpu_first_ < 0 ? 0.0 : cpu_last_ - cpu_first_; }
   uint64_t peak_in_flight_packets = 0;
+  uint64_t peak_shared_buffer_bytes = 0;  // most any switch held in its shared memory at once
   // Faults: packets lost on dead links, resent by their NIC, duplicates thrown away at the
   // receiver (go-back-N), retransmission timeouts, messages given up after max_retries, and
   // when the last resent packet arrived (-1: none).

@@ -58,8 +58,13 @@ struct PacketNodeTraits {
   Time sink_latency;                    // tail arrival to delivery, for packets addressed here
   bool cut_through = false;             // forward from the head (true) or the tail (false)
   uint64_t buffer_per_vl = 256 * 1024;  // input buffer per port and virtual lane, bytes
-  Time message_setup;                   // before the first packet of a message injected to us
-  uint32_t max_payload = 0;             // largest packet payload this node carries (0: any)
+  // Shared buffer per port (0: none): a packet that has to wait for its output moves into the
+  // node's shared pool (ports x this) when there is room for it, handing its input credits
+  // back; an output's share is capped by a dynamic threshold, shared_alpha x the pool free.
+  uint64_t shared_per_port = 0;
+  double shared_alpha = 1.0;
+  Time message_setup;        // before the first packet of a message injected to us
+  uint32_t max_payload = 0;  // largest packet payload this node carries (0: any)
   Arbitration arbitration = Arbitration::RoundRobin;
   // Protocol overheads this node defines for links of a kind (NIC: IB and PCIe). IB links
   // between two switches take the NICs' (the header rides on the packet; one line coding).

@@ -37,9 +37,16 @@
 // what was lost without modelling ACK packets (as if every ACK came back at once), and a
 // cut-through packet whose forwarding was decided before its link died escapes the loss.
 //
-// Left out: link-level retransmission and bit errors, credit packets' own bandwidth, shared
-// (rather than per-port) switch buffers, congestion control (DCQCN, IB CC), and the RC
-// acknowledgements (a send completes when its last byte has left the GPU).
+// Shared switch memory (PacketNodeTraits::shared_per_port): a packet that has to wait for its
+// output moves from its input buffer into the switch's shared memory when there is room, and
+// its input credits go back upstream then (once its tail is in); an output may hold at most
+// shared_alpha x the free memory. A packet that finds no room keeps its input credits until
+// it leaves (it does not move into memory freed later). Memory is freed when a pooled packet's
+// departure is decided, up to one serialisation before its tail is out.
+//
+// Left out: link-level retransmission and bit errors, credit packets' own bandwidth,
+// congestion control (DCQCN, IB CC), and the RC acknowledgements (a send completes when its
+// last byte has left the GPU).
 #pragma once
 
 #include <array>
@@ -90,9 +97,10 @@ class PacketFabric final : public Fabric {
     kFault = 6,
     kReroute = 7
   };
-  static constexpr uint8_t kDup = 1;   // packet flag: a resent copy the receiver already has
-  static constexpr uint8_t kRetx = 2;  // packet flag: a resent packet that replaces a lost one
-  static constexpr uint8_t kLast = 4;  // packet flag: the last of its message
+  static constexpr uint8_t kDup = 1;     // packet flag: a resent copy the receiver already has
+  static constexpr uint8_t kRetx = 2;    // packet flag: a resent packet that replaces a lost one
+  static constexpr uint8_t kLast = 4;    // packet flag: the last of its message
+  static constexpr uint8_t kPooled = 8;  // packet flag: waiting in its node's shared memory
   static constexpr uint32_t kDupBit = 0x80000000u;
   static constexpr uint32_t kNone = UINT32_MAX;
   static constexpr size_t kInlinePath = 6;
@@ -265,6 +273,11 @@ class PacketFabric final : public Fabric {
   inline void free_input(uint32_t link, uint8_t vl, uint32_t credits, uint32_t wire, int64_t from,
                          int64_t to);
   inline void return_credits(uint32_t link, uint8_t vl, uint32_t credits, int64_t t);
+  // A packet about to wait for `link` moves into the sending node's shared memory if there is
+  // room (and the link's share allows): its input credits go back upstream at once.
+  void try_pool(uint32_t pkt, uint32_t link, int64_t now);
+  // A pooled packet leaves at `end` (or is lost): its room in the shared memory is free again.
+  void leave_pool(uint32_t pkt, uint32_t link, int64_t end);
   // When a packet that came in over a link may leave on the next one, where it takes `ser`.
   inline int64_t earliest_start(const Packet& p, int64_t ser) const;
   // Its routing hash (per-packet routing only; spraying varies it per packet).
@@ -282,7 +295,8 @@ class PacketFabric final : public Fabric {
   void add_fault(FaultAction action) override;
   void apply_fault(uint32_t fault);
   void kill_link(uint32_t link);
-  void lose(uint32_t pkt);
+  // `waited_for`: the link a waiting packet was queued for (a pooled one leaves that share).
+  void lose(uint32_t pkt, uint32_t waited_for = kNone);
   void on_timeout(uint32_t msg);
   void enqueue_source(uint32_t msg);
   void refresh_paths();
@@ -310,6 +324,11 @@ class PacketFabric final : public Fabric {
   uint64_t in_flight_ = 0;
   ResidencyProbe probe_;
   std::vector<uint8_t> node_dead_;
+  // Shared memory by node (switches with shared_per_port > 0): bytes free, capacity, threshold;
+  // by link, the bytes pooled at its sender waiting for it.
+  std::vector<int64_t> pool_free_, pool_cap_;
+  std::vector<double> pool_alpha_;
+  std::vector<int64_t> pooled_for_;
   std::vector<std::vector<uint32_t>> retired_paths_;  // long paths packets may still point into
   std::vector<std::string> failed_messages_;
 };

@@ -58,10 +58,10 @@ void PacketFabric::kill_link(uint32_t link) {
   }
   ls.queued_bytes = 0;
   for (uint32_t pkt : waiting)
-    lose(pkt);
+    lose(pkt, link);
 }
 
-void PacketFabric::lose(uint32_t pkt) {
+void PacketFabric::lose(uint32_t pkt, uint32_t waited_for) {
   const Packet& p = pool_[pkt];
   const uint32_t m = p.msg, seq = p.seq, in_link = p.in_link, payload = p.payload;
   const uint32_t in_wire = in_link != kNone ? in_wire_of(p) : 0, in_credits = credits_of(in_wire);
@@ -81,8 +81,11 @@ void PacketFabric::lose(uint32_t pkt) {
       schedule(now_ps() + params_.retransmit.timeout.ps(), kTimeout, m);
     }
   }
-  // The room it held in the buffer it sat in goes back upstream (last: this may send more).
-  if (in_link != kNone) {
+  // The room it held in the buffer it sat in goes back upstream (last: this may send more);
+  // a packet in a switch's shared memory already gave its credits back.
+  if (flags & kPooled) {
+    leave_pool(pkt, waited_for, now_ps());
+  } else if (in_link != kNone) {
     release(in_link, vl, in_credits, in_wire, head_in, std::max(head_in, now_ps()));
   }
 }

@@ -6,9 +6,16 @@
 // static ECMP by flow hash, or adaptive (`routing.mode: adaptive`: per packet, the output
 // with the least backlog among the equal-cost choices).
 //
+// Buffers: each input's credit window per VL (at most 128 KiB in IB), and the switch's shared
+// packet memory. A packet that must wait for its output moves from its input buffer into the
+// shared memory when there is room (its credits go back upstream then); an output may hold at
+// most shared_alpha x the memory still free (dynamic threshold), so one congested output cannot
+// take it all. Only when the shared memory (or an output's share) is full does a waiting packet
+// keep its input credits, and back-pressure reach upstream.
 // Defaults are estimates (uncertain): REFERENCE §4 quotes 300-400 ns port to port; buffer
-// sizes per port and VL are not published (Quantum-2 shares tens of MB across 64 ports).
-// Left out: shared-buffer carving, VL arbitration tables (high/low priority), multicast,
+// sizes are not published (Quantum-2 shares tens of MB across 64 ports).
+// Left out: how the shared memory is carved per VL and priority, VL arbitration tables
+// (high/low priority), multicast,
 // congestion control marking (FECN/BECN), and iSLIP's one-grant-per-input constraint (outputs
 // arbitrate independently; inputs are virtual output queues).
 #pragma once
@@ -21,16 +28,28 @@ namespace mlasim {
 struct InfinibandSwitchParams {
   Time pipeline_latency = Time::ns(300);
   Bytes buffer = Bytes::parse("128KiB");
+  Bytes shared_buffer_per_port = Bytes::parse("512KiB");
+  double shared_alpha = 1.0;
   Arbitration arbitration = Arbitration::RoundRobin;
 
   template <class V>
   void visit(V& v) {
     v("pipeline_latency", pipeline_latency, "s",
       "head of a packet in to head out on an idle output (port-to-port, uncertain)");
-    v("buffer", buffer, "B", "input buffer per port and virtual lane (uncertain)");
+    v("buffer", buffer, "B",
+      "input buffer per port and virtual lane, advertised as credits (IB allows at most "
+      "128 KiB: 2,048 credits of 64 B)");
+    v("shared_buffer_per_port", shared_buffer_per_port, "B",
+      "shared packet memory per port (64 ports x 512 KiB = 32 MiB, 'tens of MB' for "
+      "Quantum-2; uncertain); 0: input buffers only");
+    v("shared_alpha", shared_alpha, "-",
+      "dynamic threshold: an output may hold at most shared_alpha x the shared memory free");
     v("arbitration", arbitration, "-", "output arbitration among inputs: round_robin or fcfs");
   }
-  void validate(const ParamCheck& c) const { require_credit_buffer(c, buffer); }
+  void validate(const ParamCheck& c) const {
+    require_credit_buffer(c, buffer);
+    c.require(shared_alpha > 0 && shared_alpha <= 64, "shared_alpha", "must be in (0, 64]");
+  }
 };
 
 class InfinibandSwitch : public FabricNode {

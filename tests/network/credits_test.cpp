@@ -166,6 +166,53 @@ workload: {type: network_traffic, pattern: incast, dst: 0, senders: 16, count: 4
   EXPECT_EQ(run.summary["net_delivered_bytes"].get<uint64_t>(), 16u * 4u * 256u * 1024u);
 }
 
+// A switch's shared memory: under a 16 -> 1 incast through one switch every packet it pools
+// waits for the same output, whose share the dynamic threshold caps. A packet enters while
+// that output's pooled bytes q stay within alpha x the memory left free, so with B bytes of
+// memory q <= alpha (B - q), i.e. q <= alpha B / (1 + alpha); the incast keeps the memory at
+// that cap. Back-pressure then goes on upstream through the input buffers' credits, as
+// without shared memory, and nothing is lost or sent ahead of its credits.
+void check_shared_memory_cap(const std::string& alpha) {
+  const std::string yaml = std::string(R"(
+name: t
+cluster: {type: single_switch, nodes: 17, gpus_per_node: 1, nvswitch: false}
+network: {fidelity: packet}
+workload: {type: network_traffic, pattern: incast, dst: 0, senders: 16, count: 4, bytes: 256KiB}
+)") + nettest::kPacketHardware;
+  PacketFabric* fabric = nullptr;
+  auto run =
+      run_here(yaml,
+               {"hardware.switch.buffer=32KiB", "hardware.switch.shared_buffer_per_port=64KiB",
+                std::string("hardware.switch.shared_alpha=") + alpha},
+               [&](Simulation& sim) {
+                 fabric = dynamic_cast<PacketFabric*>(sim.fabric());
+                 ASSERT_NE(fabric, nullptr);
+               });
+  const double a = std::stod(alpha);
+  const double memory = 17 * 64 * 1024.0;  // a port per host
+  const double cap = a * memory / (1 + a);
+  const auto peak = run.summary["net_peak_shared_buffer_bytes"].get<double>();
+  EXPECT_LE(peak, cap);
+  EXPECT_GT(peak, cap - 4122.0) << "the incast should fill its share to within a packet";
+  EXPECT_EQ(fabric->credit_violations, 0u);
+  EXPECT_EQ(run.summary["net_delivered_bytes"].get<uint64_t>(), 16u * 4u * 256u * 1024u);
+  double sender_stall = 0;
+  const Fabric& f = run.fabric();
+  for (const auto& l : f.links()) {
+    if (l.timing.kind == "ib" && f.node(l.to).endpoint_rank() < 0)  // a NIC into the switch
+      sender_stall += static_cast<double>(l.stats.stall_ps);
+  }
+  EXPECT_GT(sender_stall, 1e6) << "back-pressure still reaches the senders' NICs";
+}
+
+TEST(Credits, SharedMemoryHoldsAtMostTheThresholdOfOneOutput) {
+  check_shared_memory_cap("1");
+}
+
+TEST(Credits, SharedMemoryThresholdScalesWithAlpha) {
+  check_shared_memory_cap("3");
+}
+
 // A traffic class on its own virtual lane has its own credits: a message crossing links that an
 // incast has back-pressured waits behind the incast on the incast's lane, not on another one.
 TEST(Credits, AnotherVirtualLaneIsNotHeldUpByAnIncastsBackPressure) {
@@ -203,7 +250,10 @@ TEST(Credits, AnotherVirtualLaneIsNotHeldUpByAnIncastsBackPressure) {
     std::filesystem::path out;
     const auto summary =
         nettest::run_cli_yaml(kHosts + "workload: {type: trace, file: '" + file.string() + "'}\n",
-                              {"hardware.switch.buffer=32KiB", "network.vls=2"}, "vl_" + tag, &out);
+                              {"hardware.switch.buffer=32KiB", "network.vls=2",
+                               // input buffers alone: the shared memory is one for all lanes
+                               "hardware.switch.shared_buffer_per_port=0"},
+                              "vl_" + tag, &out);
     EXPECT_EQ(summary.value("net_delivered_bytes", uint64_t{0}), (16u * 4u + 1u) * 256u * 1024u);
     std::ifstream in(out / "messages.csv");
     std::string line;
