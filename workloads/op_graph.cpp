@@ -232,6 +232,62 @@ void validate_collectives(const Workload& w) {
   }
 }
 
+// Ring collectives pair up by tag: on every rank of a ring group, the k-th ring_collective
+// with a tag (in op order; a tag may be reused once the earlier collective is over) must be
+// the same collective over the same group and bytes, or the ring waits for a step that never
+// comes (or moves other bytes than its peers expect).
+void validate_rings(const Workload& w) {
+  const int ranks = static_cast<int>(w.ranks.size());
+  // tag -> per rank, its ring ops with that tag (op indices, in order)
+  std::map<int32_t, std::vector<std::vector<size_t>>> rings;
+  for (int r = 0; r < ranks; ++r) {
+    const auto& ops = w.ranks[r].ops;
+    for (size_t i = 0; i < ops.size(); ++i) {
+      if (const auto* g = std::get_if<RingCollectiveOp>(&ops[i].payload)) {
+        auto& per_rank = rings[g->tag];
+        per_rank.resize(static_cast<size_t>(ranks));
+        per_rank[static_cast<size_t>(r)].push_back(i);
+      }
+    }
+  }
+  for (const auto& [tag, per_rank] : rings) {
+    for (int r = 0; r < ranks; ++r) {
+      const auto& mine = per_rank[static_cast<size_t>(r)];
+      for (size_t k = 0; k < mine.size(); ++k) {
+        const Op& op = w.ranks[r].ops[mine[k]];
+        const auto& g = std::get<RingCollectiveOp>(op.payload);
+        auto where = [&](int rank, size_t index) {
+          return fmt::format("rank {} op {} '{}'", rank, index, w.ranks[rank].ops[index].name);
+        };
+        for (int32_t j = 0; j < g.size; ++j) {
+          const int m = g.start + j * g.stride;  // checked: a rank of the workload
+          if (m == r) continue;
+          const auto& theirs = per_rank[static_cast<size_t>(m)];
+          if (theirs.size() <= k) {
+            throw InputError(fmt::format(
+                "{}: ring_collective tag {} (number {} with this tag on its rank): ring member "
+                "rank {} has no such ring_collective",
+                where(r, mine[k]), tag, k + 1, m));
+          }
+          const auto& h = std::get<RingCollectiveOp>(w.ranks[m].ops[theirs[k]].payload);
+          std::string_view field;
+          if (h.collective != g.collective) field = "collective";
+          if (h.bytes.count() != g.bytes.count()) field = "bytes";
+          if (h.start != g.start || h.size != g.size || h.stride != g.stride) field = "start";
+          if (!field.empty()) {
+            throw InputError(fmt::format(
+                "{}: ring_collective tag {} field '{}' differs from {} ({} {} B over ranks "
+                "{}+{}x{} against {} {} B over {}+{}x{})",
+                where(r, mine[k]), tag, field, where(m, theirs[k]), enum_name(g.collective),
+                g.bytes.count(), g.start, g.stride, g.size, enum_name(h.collective),
+                h.bytes.count(), h.start, h.stride, h.size));
+          }
+        }
+      }
+    }
+  }
+}
+
 // Kahn's algorithm left `indegree` > 0 on every op on or behind a cycle. Walking backwards
 // along unfinished dependencies from any of them must revisit an op: that loop is the cycle.
 std::string describe_cycle(int rank, const std::vector<Op>& ops, const std::vector<int>& indegree) {
@@ -463,6 +519,7 @@ void check_attention(int r, size_t i, const std::string& name, const AttentionOp
 
 void validate_workload(const Workload& w) {
   validate_collectives(w);
+  validate_rings(w);
   const int ranks = static_cast<int>(w.ranks.size());
   // (src, dst, tag) -> bytes, counted +1 per send and -1 per receive.
   std::map<std::tuple<int, int, int>, std::pair<int, uint64_t>> pairs;

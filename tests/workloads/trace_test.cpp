@@ -100,6 +100,45 @@ TEST(Trace, MalformedTracesNameTheOpAndField) {
   }
 }
 
+// A ring collective's peers find each other by tag: each member of its group needs one with
+// the same tag, collective, bytes and group, or the ring would wait for ever (or move bytes its
+// peers do not expect). The k-th use of a tag on a rank pairs with the k-th on the others.
+TEST(Trace, RingCollectivesMustMatchAcrossTheirGroup) {
+  auto ring = [](const std::string& name, const std::string& collective, int bytes, int tag) {
+    return fmt::format(
+        R"({{"name": "{}", "op": "ring_collective", "deps": [], "collective": "{}", )"
+        R"("bytes": {}, "start": 0, "size": 2, "stride": 1, "tag": {}, "issuer": "sm"}})",
+        name, collective, bytes, tag);
+  };
+  auto trace = [](const std::string& ops0, const std::string& ops1) {
+    return fmt::format(R"({{"format": "mlasim-trace", "version": 1, "ranks": [)"
+                       R"({{"rank": 0, "ops": [{}]}}, {{"rank": 1, "ops": [{}]}}]}})",
+                       ops0, ops1);
+  };
+  const std::string ag = ring("ag", "all_gather", 1024, 5);
+  EXPECT_EQ(error_of(trace(ag, ag)), "no error");
+  // A tag used twice in turn pairs in order.
+  const std::string twice = ag + ", " + ring("ag2", "all_gather", 1024, 5);
+  EXPECT_EQ(error_of(trace(twice, twice)), "no error");
+  struct Case {
+    std::string rank1, expect;
+  };
+  const std::vector<Case> cases{
+      {ring("ag", "all_gather", 102400, 5), "field 'bytes' differs from rank 1 op 0 'ag'"},
+      {ring("ag", "all_reduce", 1024, 5), "field 'collective' differs"},
+      {ring("ag", "all_gather", 1024, 6), "rank 1 has no such ring_collective"},
+      {"", "rank 1 has no such ring_collective"},
+  };
+  for (const auto& c : cases) {
+    const std::string e = error_of(trace(ag, c.rank1));
+    EXPECT_NE(e.find("rank 0 op 0 'ag': ring_collective tag"), std::string::npos) << e;
+    EXPECT_NE(e.find(c.expect), std::string::npos) << "expected '" << c.expect << "' in: " << e;
+  }
+  // The second use of the tag on rank 0 has no partner on rank 1.
+  const std::string e = error_of(trace(twice, ag));
+  EXPECT_NE(e.find("rank 0 op 1 'ag2': ring_collective tag 5 (number 2"), std::string::npos) << e;
+}
+
 TEST(Trace, FileErrors) {
   EXPECT_THROW(read_trace_file("/no/such/trace.json"), InputError);
   const auto p = std::filesystem::temp_directory_path() / "mlasim_bad_trace.json";
