@@ -107,6 +107,20 @@ std::vector<std::string> unused_settings(const DeepSeekInferenceParams& p, const
         p.router.bias_update_speed != defaults.router.bias_update_speed) {
       unused("router.bias_update_speed",
              fmt::format("{}'s gate ({}) keeps no aux-loss-free bias", m.name, m.topk_method));
+    } else if (m.topk_method != "noaux_tc" &&
+               p.router_warmup_steps != defaults.router_warmup_steps) {
+      unused("router_warmup_steps",
+             fmt::format("{}'s gate ({}) keeps no aux-loss-free bias for warm-up steps to "
+                         "balance (they only vary the tokens routed)",
+                         m.name, m.topk_method));
+    } else if (m.topk_method == "noaux_tc" &&
+               p.router.bias_update_speed != defaults.router.bias_update_speed &&
+               p.router_warmup_steps == 0) {
+      out.push_back(fmt::format(
+          "workload.router.bias_update_speed {} acts between steps, and the step has no "
+          "router_warmup_steps before it (at most the one EPLB routes): set "
+          "workload.router_warmup_steps for the biases to balance the load",
+          p.router.bias_update_speed));
     }
     if (p.moe_traffic.dispatch_bytes_per_token.count() > 0 &&
         p.dtypes.dispatch != defaults.dtypes.dispatch) {

@@ -498,6 +498,23 @@ TEST(DeepSeekInference, UnusedSettingsAreWarnedAbout) {
                       "(greedy)"),
             std::string::npos)
       << g[0];
+  // ... nor for warm-up steps to balance.
+  DeepSeekInferenceParams lite_warm = lite(true, 0);
+  lite_warm.router_warmup_steps = 5;
+  const auto lw = DeepSeekInference(lite_warm).build(kCluster).warnings;
+  ASSERT_EQ(lw.size(), 1u);
+  EXPECT_EQ(lw[0].rfind("workload.router_warmup_steps is not used: deepseek-v2-lite's gate", 0), 0u)
+      << lw[0];
+  // DeepSeek-V3's biases move between steps: a speed with no warm-up steps balances nothing.
+  DeepSeekInferenceParams v3;
+  v3.layers = 4;
+  v3.requests_per_gpu = 8;
+  v3.router.bias_update_speed = 0.01;
+  const auto b = DeepSeekInference(v3).build(kCluster).warnings;
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_NE(b[0].find("set workload.router_warmup_steps"), std::string::npos) << b[0];
+  v3.router_warmup_steps = 2;
+  EXPECT_TRUE(DeepSeekInference(v3).build(kCluster).warnings.empty());
   // Hosts for a shared expert that runs on every GPU.
   DeepSeekInferenceParams hosts = lite(true, 0);
   hosts.shared_expert.gpus = 2;
