@@ -28,6 +28,7 @@ struct LayerPlan {
   bool mtp = false;
   uint32_t route = 0;  // router layer index (MoE layers)
   uint32_t chunk = 0;  // prefill chunk (forward pass)
+  uint32_t layer = 0;  // as reports number it: MTP module d is the model's layer count + d
 };
 
 }  // namespace
@@ -144,13 +145,13 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
     uint32_t route = 0;  // every chunk passes through the same router layers
     for (uint32_t l = 0; l < n_layers; ++l) {
       const bool moe = model.is_moe() && l >= model.first_k_dense_replace;
-      plan.push_back({fmt::format("{}L{}.", chunk, l), moe, false, moe ? route++ : 0, c});
+      plan.push_back({fmt::format("{}L{}.", chunk, l), moe, false, moe ? route++ : 0, c, l});
     }
     routed = route;
   }
   for (uint32_t d = 0; d < depth; ++d) {
-    plan.push_back(
-        {fmt::format("mtp{}.", d), model.is_moe(), true, model.is_moe() ? routed++ : 0, 0});
+    plan.push_back({fmt::format("mtp{}.", d), model.is_moe(), true, model.is_moe() ? routed++ : 0,
+                    0, static_cast<uint32_t>(model.num_hidden_layers) + d});
   }
   const LayerPlan* first_mtp = depth > 0 ? &plan[plan.size() - depth] : nullptr;
   out.warnings = unused_settings(p, model, routed, depth);
@@ -318,6 +319,27 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
     }
     im.expert_mean /= im.routed_layers;
     im.gpu_mean /= im.routed_layers;
+    // Per routed layer: the mean over its routings (EP groups, micro-batches, prefill passes).
+    im.layers.assign(routed, 0);
+    for (const LayerPlan& lp : plan) {
+      if (lp.moe) im.layers[lp.route] = lp.layer;
+    }
+    im.layer_expert.assign(routed, 0.0);
+    im.layer_gpu.assign(routed, 0.0);
+    std::vector<uint32_t> count(routed, 0);
+    for (const auto& group : routing) {
+      for (const auto& layers : group) {
+        for (const LayerRouting& r : layers) {
+          im.layer_expert[r.layer] += r.expert_imbalance();
+          im.layer_gpu[r.layer] += r.gpu_imbalance();
+          ++count[r.layer];
+        }
+      }
+    }
+    for (uint32_t l = 0; l < routed; ++l) {
+      im.layer_expert[l] /= std::max(count[l], 1U);
+      im.layer_gpu[l] /= std::max(count[l], 1U);
+    }
   }
   const DType gt = p.dtypes.gemm;
   const bool cross_node = s.gpus_per_node > 0 && ep > s.gpus_per_node;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <map>
 #include <optional>
 #include <set>
 #include <utility>
@@ -331,6 +332,9 @@ InferenceFacts inference_facts(const ModelConfig& m, const DeepSeekInferencePara
   f.gpu_imbalance = step.imbalance.gpu_mean;
   f.gpu_imbalance_max = step.imbalance.gpu_max;
   f.node_limit_overflows = step.imbalance.node_limit_overflows;
+  f.imbalance_layers.assign(step.imbalance.layers.begin(), step.imbalance.layers.end());
+  f.layer_expert_imbalance = step.imbalance.layer_expert;
+  f.layer_gpu_imbalance = step.imbalance.layer_gpu;
   f.prefill_passes = step.prefill_passes;
   f.prompts_done.assign(step.prompts_done.begin(), step.prompts_done.end());
   return f;
@@ -502,24 +506,39 @@ WorkloadReport inference_report(const InferenceFacts& f, const WorkloadRun& run)
   j["time_combine_ms"] = ms(b.total.combine);
   j["time_exposed_comm_ms"] = ms(b.total.exposed_comm);
   j["time_other_ms"] = ms(b.other_ps());
+  // Router imbalance of the routed layers (dense layers, and traces without the figures, leave
+  // the columns empty).
+  std::map<uint64_t, std::pair<double, double>> routed;
+  for (size_t i = 0; i < f.imbalance_layers.size(); ++i) {
+    routed[f.imbalance_layers[i]] = {f.layer_expert_imbalance[i], f.layer_gpu_imbalance[i]};
+  }
   std::string csv =
-      "layer,attention_ms,gate_ms,dispatch_ms,experts_ms,combine_ms,exposed_comm_ms\n";
+      "layer,attention_ms,gate_ms,dispatch_ms,experts_ms,combine_ms,exposed_comm_ms,"
+      "expert_load_imbalance,gpu_load_imbalance\n";
   for (const auto& [layer, t] : b.layers) {
-    csv +=
-        fmt::format("{},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g}\n", layer, ms(t.attention),
-                    ms(t.gate), ms(t.dispatch), ms(t.experts), ms(t.combine), ms(t.exposed_comm));
+    const auto it = routed.find(layer);
+    csv += fmt::format("{},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{}\n", layer, ms(t.attention),
+                       ms(t.gate), ms(t.dispatch), ms(t.experts), ms(t.combine), ms(t.exposed_comm),
+                       it == routed.end()
+                           ? std::string(",")
+                           : fmt::format("{:.9g},{:.9g}", it->second.first, it->second.second));
   }
   r.files["layers.csv"] = std::move(csv);
   // The same per layer inside summary.json (the one key that is not a scalar).
   nlohmann::ordered_json layers = nlohmann::ordered_json::array();
   for (const auto& [layer, t] : b.layers) {
-    layers.push_back({{"layer", layer},
-                      {"attention_ms", ms(t.attention)},
-                      {"gate_ms", ms(t.gate)},
-                      {"dispatch_ms", ms(t.dispatch)},
-                      {"experts_ms", ms(t.experts)},
-                      {"combine_ms", ms(t.combine)},
-                      {"exposed_comm_ms", ms(t.exposed_comm)}});
+    nlohmann::ordered_json e{{"layer", layer},
+                             {"attention_ms", ms(t.attention)},
+                             {"gate_ms", ms(t.gate)},
+                             {"dispatch_ms", ms(t.dispatch)},
+                             {"experts_ms", ms(t.experts)},
+                             {"combine_ms", ms(t.combine)},
+                             {"exposed_comm_ms", ms(t.exposed_comm)}};
+    if (const auto it = routed.find(layer); it != routed.end()) {
+      e["expert_load_imbalance"] = it->second.first;
+      e["gpu_load_imbalance"] = it->second.second;
+    }
+    layers.push_back(std::move(e));
   }
   j["layers"] = std::move(layers);
   return r;

@@ -97,6 +97,10 @@ struct InferenceFacts {
   // [group * prefill_passes + pass] (DeepSeekStepInfo); empty: no per-prompt TTFT figures.
   uint64_t prefill_passes = 0;
   std::vector<uint64_t> prompts_done;
+  // Per routed layer (its number as in layers.csv), mean over micro-batches, EP groups and
+  // prefill passes: max / mean tokens per expert and token-expert pairs per GPU.
+  std::vector<uint64_t> imbalance_layers;
+  std::vector<double> layer_expert_imbalance, layer_gpu_imbalance;
   template <class V>
   void visit(V& v) {
     v("phase", phase);
@@ -122,6 +126,9 @@ struct InferenceFacts {
     v("node_limit_overflows", node_limit_overflows);
     v("prefill_passes", prefill_passes, since_minor(2));
     v("prompts_done", prompts_done, since_minor(2));
+    v("imbalance_layers", imbalance_layers, since_minor(4));
+    v("layer_expert_imbalance", layer_expert_imbalance, since_minor(4));
+    v("layer_gpu_imbalance", layer_gpu_imbalance, since_minor(4));
   }
 };
 InferenceFacts inference_facts(const ModelConfig& m, const DeepSeekInferenceParams& p,

@@ -140,15 +140,22 @@ class FieldReader {
         row.push_back(bytes);
       }
     } else if constexpr (requires { typename T::value_type; } && !std::is_same_v<T, std::string>) {
-      // Lists of integers (grouped GEMM rows).
-      if (!v.is_array()) fail(key, "expected a list of integers");
+      // Lists of integers (grouped GEMM rows) or of finite numbers >= 0 (per-layer figures).
+      using Item = typename T::value_type;
+      if (!v.is_array()) fail(key, "expected a list of numbers");
       field.clear();
       for (const auto& x : v) {
-        using Item = typename T::value_type;
-        if (!x.is_number_unsigned() || x.get<uint64_t>() > std::numeric_limits<Item>::max()) {
-          fail(key, "expected a list of non-negative integers");
+        if constexpr (std::is_floating_point_v<Item>) {
+          if (!x.is_number() || !std::isfinite(x.get<double>()) || x.get<double>() < 0) {
+            fail(key, "expected a list of finite numbers >= 0");
+          }
+          field.push_back(x.get<Item>());
+        } else {
+          if (!x.is_number_unsigned() || x.get<uint64_t>() > std::numeric_limits<Item>::max()) {
+            fail(key, "expected a list of non-negative integers");
+          }
+          field.push_back(static_cast<Item>(x.get<uint64_t>()));
         }
-        field.push_back(static_cast<Item>(x.get<uint64_t>()));
       }
     } else if constexpr (std::is_floating_point_v<T>) {
       if (!v.is_number()) fail(key, "expected a number");
@@ -317,6 +324,11 @@ InferenceFacts inference_facts_from_metadata(const Json& metadata, const std::st
     rd.fail("mtp_accepted_tokens_per_step", "must be a finite number >= 1");
   if (f.model_layers > std::numeric_limits<uint32_t>::max())
     rd.fail("model_layers", "out of range");
+  if (f.layer_expert_imbalance.size() != f.imbalance_layers.size() ||
+      f.layer_gpu_imbalance.size() != f.imbalance_layers.size()) {
+    rd.fail("imbalance_layers",
+            "needs as many entries as layer_expert_imbalance and layer_gpu_imbalance");
+  }
   if (!f.prompts_done.empty() &&
       (f.prefill_passes == 0 || f.prompts_done.size() % f.prefill_passes != 0)) {
     rd.fail("prompts_done",

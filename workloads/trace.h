@@ -36,7 +36,7 @@
 namespace mlasim {
 
 inline constexpr int kTraceVersion = 1;
-inline constexpr int kTraceMinorVersion = 3;
+inline constexpr int kTraceMinorVersion = 4;
 
 struct InferenceFacts;
 

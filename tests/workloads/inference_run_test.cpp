@@ -119,22 +119,42 @@ TEST(InferenceRun, StepTimeBetweenCriticalPathAndSerialSum) {
   std::ifstream in(dir / "layers.csv");
   std::string line;
   std::getline(in, line);
-  EXPECT_EQ(line, "layer,attention_ms,gate_ms,dispatch_ms,experts_ms,combine_ms,exposed_comm_ms");
+  EXPECT_EQ(line,
+            "layer,attention_ms,gate_ms,dispatch_ms,experts_ms,combine_ms,exposed_comm_ms,"
+            "expert_load_imbalance,gpu_load_imbalance");
   std::vector<int> layers;
-  double attention = 0, dispatch = 0, combine = 0;
+  double attention = 0, dispatch = 0, combine = 0, expert_imbalance = 0, gpu_imbalance = 0;
+  int routed = 0;
   while (std::getline(in, line)) {
-    std::stringstream ss(line);
-    std::string cell;
-    std::vector<double> v;
-    while (std::getline(ss, cell, ','))
-      v.push_back(std::stod(cell));
-    ASSERT_EQ(v.size(), 7u);
-    layers.push_back(static_cast<int>(v[0]));
-    attention += v[1];
-    dispatch += v[3];
-    combine += v[5];
+    std::vector<std::string> cells(1);
+    for (char c : line) {
+      if (c == ',') {
+        cells.emplace_back();
+      } else {
+        cells.back().push_back(c);
+      }
+    }
+    ASSERT_EQ(cells.size(), 9u) << line;
+    layers.push_back(std::stoi(cells[0]));
+    attention += std::stod(cells[1]);
+    dispatch += std::stod(cells[3]);
+    combine += std::stod(cells[5]);
+    // Routed layers carry the router's imbalance (>= 1), dense layer 0 none.
+    EXPECT_EQ(cells[7].empty(), layers.back() == 0) << line;
+    if (!cells[7].empty()) {
+      EXPECT_GE(std::stod(cells[7]), 1.0);
+      EXPECT_GE(std::stod(cells[8]), 1.0);
+      expert_imbalance += std::stod(cells[7]);
+      gpu_imbalance += std::stod(cells[8]);
+      ++routed;
+    }
   }
   EXPECT_EQ(layers, (std::vector<int>{0, 1, 2, 27}));
+  // Every routed layer is routed as often (each micro-batch), so the step's imbalance is the
+  // mean of the layers'.
+  ASSERT_EQ(routed, 3);
+  EXPECT_NEAR(expert_imbalance / routed, s["expert_load_imbalance"].get<double>(), 1e-6);
+  EXPECT_NEAR(gpu_imbalance / routed, s["gpu_load_imbalance"].get<double>(), 1e-6);
   EXPECT_NEAR(attention, s["time_attention_ms"].get<double>(), 1e-6);
   EXPECT_NEAR(dispatch, s["time_dispatch_ms"].get<double>(), 1e-6);
   EXPECT_NEAR(combine, s["time_combine_ms"].get<double>(), 1e-6);

@@ -404,6 +404,33 @@ TEST(Trace, InferenceMetadataRoundTripAndErrors) {
   bad = j;
   bad["generator"] = "llama_magic";
   EXPECT_NE(error(bad).find("field 'generator'"), std::string::npos) << error(bad);
+  // Per-layer router imbalance (minor 4): three lists of one length, figures finite and >= 0.
+  InferenceFacts lf = f;
+  lf.imbalance_layers = {3, 4, 61};
+  lf.layer_expert_imbalance = {1.5, 2.25, 1.125};
+  lf.layer_gpu_imbalance = {1.0625, 1.25, 1.0};
+  const nlohmann::json lj = nlohmann::json::parse(inference_trace_metadata(lf).dump());
+  const InferenceFacts lg = inference_facts_from_metadata(lj, "t.json");
+  EXPECT_EQ(lg.imbalance_layers, lf.imbalance_layers);
+  EXPECT_EQ(lg.layer_expert_imbalance, lf.layer_expert_imbalance);
+  EXPECT_EQ(lg.layer_gpu_imbalance, lf.layer_gpu_imbalance);
+  EXPECT_FALSE(j.contains("imbalance_layers"));  // left out when there are none
+  bad = lj;
+  bad["layer_gpu_imbalance"] = {1.0, 1.0};
+  EXPECT_NE(error(bad).find("field 'imbalance_layers': needs as many entries"), std::string::npos)
+      << error(bad);
+  bad = lj;
+  bad["layer_expert_imbalance"] = {1.5, -2.0, 1.0};
+  EXPECT_NE(error(bad).find("field 'layer_expert_imbalance': expected a list of finite numbers"),
+            std::string::npos)
+      << error(bad);
+  try {
+    inference_facts_from_metadata(lj, "t.json", 3);
+    ADD_FAILURE() << "imbalance_layers accepted in a minor 3 trace";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("added in trace minor version 4"), std::string::npos)
+        << e.what();
+  }
 }
 
 // Three ranks, one all_to_all (tag 1) each: send rows of the matrix [[1,5,6],[7,2,8],[9,10,3]]
