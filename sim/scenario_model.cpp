@@ -192,7 +192,7 @@ std::vector<std::string> packet_only_settings(const ScenarioModel& m, std::strin
   auto unused = [&](std::string_view key, std::string_view why) {
     out.push_back(fmt::format("{} is not used at network.fidelity {}: {}", key, fidelity, why));
   };
-  if (m.routing.mode == RoutingMode::Adaptive) {
+  if (m.routing.mode == RoutingMode::Adaptive && fidelity != "flow") {
     unused("routing.mode: adaptive",
            "routes take the ECMP hash (adaptive routing decides per packet by queue length)");
   }

@@ -237,7 +237,7 @@ Simulation::Simulation(const ConfigNode& root, const Components& comps, LogLevel
           Vertex next;
           if (adaptive) {
             next = impl->routing->pick_least_loaded(v, dst, hash, [&](Vertex, Vertex hop) {
-              return impl->fabric->port_load(at, impl->port_to(v, hop));
+              return impl->fabric->port_load(at, impl->port_to(v, hop), dst);
             });
           } else {
             next = impl->routing->pick_ecmp(v, dst, hash);

@@ -179,7 +179,7 @@ void Fabric::add_fault(FaultAction) {
       fidelity_name()));
 }
 
-double Fabric::port_load(const NetworkNode&, int) const {
+double Fabric::port_load(const NetworkNode&, int, int32_t) const {
   return 0.0;
 }
 

@@ -174,8 +174,9 @@ class Fabric : public sc_core::sc_module {
 
   // Hands a message to the network at node `at`; `on_sent` runs when its last byte has left.
   virtual void inject(NetworkNode& at, Message msg, std::function<void()> on_sent) = 0;
-  // Load of an output port for adaptive routing: expected wait, ps (0 when idle).
-  virtual double port_load(const NetworkNode& at, int port) const;
+  // Load of an output port for adaptive routing towards GPU `dst`: expected wait, ps (0 when
+  // idle).
+  virtual double port_load(const NetworkNode& at, int port, int32_t dst) const;
   // Faults at a simulated time (packet fidelity only): the link directions that go down, or
   // slow down to `bandwidth_factor` of their rate, and the nodes that die with them.
   struct FaultAction {

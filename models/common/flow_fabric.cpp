@@ -110,7 +110,27 @@ void FlowFabric::inject(NetworkNode& at, Message msg, std::function<void()> on_s
   f.on_sent = std::move(on_sent);
   f.msg = std::move(msg);
   ++undelivered_;
+  if (per_packet_routing_) {
+    if (routed_bytes_.size() != links_.size()) routed_bytes_.assign(links_.size(), 0.0);
+    for (uint32_t l : path)
+      routed_bytes_[l] += static_cast<double>(bytes);
+  }
   schedule(start, kStart, id);
+}
+
+double FlowFabric::port_load(const NetworkNode& at, int port, int32_t dst) const {
+  if (at.fabric_index >= out_links_.size() || routed_bytes_.empty()) return 0.0;
+  const uint32_t link = out_links_[at.fabric_index][static_cast<size_t>(port)];
+  double load = routed_bytes_[link] / capacity_[link];
+  // A few hops further along the way the next node would choose (a fat-tree's uplink choice
+  // also picks the spine's downlink): the route's most loaded link counts.
+  const uint32_t to = link_ptr_[link]->to;
+  if (lookahead_depth_ >= kLookaheadHops || rank_of_[to] == dst) return load;
+  ++lookahead_depth_;
+  const int next = nodes_[to]->route_port(dst, 0);
+  if (next >= 0) load = std::max(load, port_load(*nodes_[to], next, dst));
+  --lookahead_depth_;
+  return load;
 }
 
 void FlowFabric::dispatch(uint8_t kind, uint32_t a, uint32_t b) {
@@ -407,6 +427,11 @@ void FlowFabric::note_flow_on_links(uint32_t id) {
 void FlowFabric::finish(uint32_t id) {
   Flow& f = flows_[id];
   note_flow_on_links(id);
+  if (!routed_bytes_.empty()) {
+    const auto bytes = static_cast<double>(f.msg.bytes.count());
+    for (uint32_t l : path_of(id))
+      routed_bytes_[l] = std::max(0.0, routed_bytes_[l] - bytes);
+  }
   schedule(now_ps() + f.tail_ps, kDeliver, id);
   if (f.on_sent) {
     auto cb = std::move(f.on_sent);

@@ -24,8 +24,10 @@
 // store-and-forward hop, less the bottleneck's, which the fluid term already holds).
 //
 // Capacities are payload rates of full MTU packets (line rate x encoding x MTU / wire bytes).
+// Adaptive routing chooses per flow when it is injected (by the payload routed over each
+// equal-cost output and not yet finished), not per packet.
 // Left out: buffers, credits, back-pressure and queueing delay (queue and credit-stall
-// statistics stay zero), per-packet header overhead of partial packets, adaptive routing.
+// statistics stay zero), per-packet header overhead of partial packets.
 // The packet model is the reference; a test keeps all-to-all completion times within 10%.
 #pragma once
 
@@ -50,6 +52,12 @@ class FlowFabric : public Fabric {
   void inject(NetworkNode& at, Message msg, std::function<void()> on_sent) override;
   std::vector<std::string> describe_in_flight() const override;
   const char* fidelity_name() const override { return "flow"; }
+  // Adaptive routing (routing.mode: adaptive): a flow takes, hop by hop as it starts, the
+  // equal-cost output whose way on (that link and the next few the route would take) has the
+  // least payload still to cross one link (flows routed over it and not finished), in ps at
+  // the link's capacity. Its route then stays.
+  double port_load(const NetworkNode& at, int port, int32_t dst) const override;
+  static constexpr int kLookaheadHops = 3;  // links past the chosen one that port_load reads
   // Due times are clamped here (a quarter of the int64 ps range, about 27 days): a flow still
   // transferring then is given up, and the run stops with its diagnosis (exit 3).
   static constexpr int64_t kFarPs = std::numeric_limits<int64_t>::max() / 4;
@@ -324,6 +332,8 @@ class FlowFabric : public Fabric {
   std::vector<double> capacity_;   // payload bytes per ps, per link
   std::vector<std::vector<OnLink>> on_link_;  // transferring flows per link
   std::vector<double> link_rate_;             // sum of the rates on the link
+  std::vector<double> routed_bytes_;          // adaptive routing: bytes of unfinished flows
+  mutable int lookahead_depth_ = 0;           // port_load's recursion down the route
   std::vector<int64_t> link_since_;           // when link_rate_ last changed
   DueQueue finish_at_;                        // fluid end, rounded up to whole ps
   DueQueue done_at_;                          // first ps with a rounding residue left

@@ -599,7 +599,7 @@ void PacketFabric::route(uint32_t pkt) {
   forward(pkt, out_links_[at][port], now_ps());
 }
 
-double PacketFabric::port_load(const NetworkNode& at, int port) const {
+double PacketFabric::port_load(const NetworkNode& at, int port, int32_t) const {
   if (at.fabric_index >= out_links_.size() || state_.empty()) return 0.0;
   const uint32_t link = out_links_[at.fabric_index][port];
   const LinkState& s = state_[link];

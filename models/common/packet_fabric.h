@@ -68,7 +68,7 @@ class PacketFabric final : public Fabric {
 
   void finalize() override;
   void inject(NetworkNode& at, Message msg, std::function<void()> on_sent) override;
-  double port_load(const NetworkNode& at, int port) const override;
+  double port_load(const NetworkNode& at, int port, int32_t dst) const override;
   std::vector<std::string> describe_in_flight() const override;
   const char* fidelity_name() const override { return "packet"; }
   size_t bytes_per_in_flight_packet() const override;

@@ -160,11 +160,12 @@ TEST(FlowLevel, WarnsAboutSettingsOnlyThePacketModelReads) {
   };
   const CliResult flow = run("flow");
   EXPECT_EQ(flow.exit_code, 0) << flow.err;
-  for (const std::string line : {"routing.mode: adaptive is not used at network.fidelity flow",
-                                 "network.spray is not used at network.fidelity flow",
+  for (const std::string line : {"network.spray is not used at network.fidelity flow",
                                  "network.vls is not used at network.fidelity flow"}) {
     EXPECT_NE(flow.err.find(line), std::string::npos) << flow.err;
   }
+  // Adaptive routing works at flow level too (per flow, as it starts).
+  EXPECT_EQ(flow.err.find("routing.mode"), std::string::npos) << flow.err;
   const CliResult packet = run("packet");
   EXPECT_EQ(packet.exit_code, 0) << packet.err;
   EXPECT_EQ(packet.err.find("is not used"), std::string::npos) << packet.err;
@@ -216,6 +217,32 @@ workload: {type: network_traffic, pattern: all_to_all, bytes: 256KiB}
   EXPECT_GT(packet["net_peak_shared_buffer_bytes"].get<double>(), 0.0);
   EXPECT_GT(i, 1.10 * f) << "input buffers only: " << i << " us, flow " << f << " us";
   EXPECT_EQ(input_only["net_peak_shared_buffer_bytes"].get<double>(), 0.0);
+}
+
+// Adaptive routing at flow level: each flow takes the equal-cost outputs whose way on carries
+// the least unfinished payload. On a multi-rail fat-tree whose spines ECMP loads unevenly it
+// ends the all-to-all sooner than ECMP, within 10% of adaptive routing at packet level (which
+// picks per packet by queue length).
+TEST(FlowLevel, AdaptiveRoutingAgreesWithPacketLevel) {
+  const std::string yaml = std::string(R"(
+name: agree_adaptive
+cluster: {type: mrft, k: 16, nodes: 8, gpus_per_node: 8, nics_per_node: 8}
+workload: {type: network_traffic, pattern: all_to_all, bytes: 256KiB}
+)") + nettest::kPacketHardware;
+  auto packet =
+      run_cli_yaml(yaml, {"network.fidelity=packet", "routing.mode=adaptive"}, "packet_adaptive");
+  auto flow =
+      run_cli_yaml(yaml, {"network.fidelity=flow", "routing.mode=adaptive"}, "flow_adaptive");
+  auto flow_ecmp = run_cli_yaml(yaml, {"network.fidelity=flow"}, "flow_ecmp");
+  ASSERT_FALSE(packet.empty());
+  ASSERT_FALSE(flow.empty());
+  ASSERT_FALSE(flow_ecmp.empty());
+  const double p = packet["network_end_us"].get<double>();
+  const double f = flow["network_end_us"].get<double>();
+  const double e = flow_ecmp["network_end_us"].get<double>();
+  EXPECT_NEAR(f, p, 0.10 * p) << "flow " << f << " us, packet " << p << " us";
+  EXPECT_LT(f, 0.9 * e) << "adaptive " << f << " us, ECMP " << e << " us at flow level";
+  EXPECT_EQ(flow["net_delivered_bytes"], flow_ecmp["net_delivered_bytes"]);
 }
 
 TEST(FlowLevel, AgreesOnAMultiPlaneAllToAll) {
