@@ -21,6 +21,9 @@ namespace mlasim {
 
 namespace {
 
+// EPLB's load estimate when no warm-up step gives one: tokens routed per MoE layer.
+constexpr uint64_t kEplbSampleTokens = 16384;
+
 // Layer plan: which layers exist in the simulated step.
 struct LayerPlan {
   std::string prefix;
@@ -205,12 +208,14 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
     }
     // A step's layers are routed in parallel (router.threads); results do not depend on it.
     // Prefill chunks are router steps of their own, routed one layer after another.
-    auto route_all = [&](MoeRouter& router, uint32_t mbi) {
+    // `cap`: at most this many tokens per rank and layer (a sample).
+    auto route_all = [&](MoeRouter& router, uint32_t mbi, uint64_t cap = UINT64_MAX) {
       if (chunks.size() == 1) {  // one router step: its layers are routed in parallel
         std::vector<std::vector<uint32_t>> tokens(routed);
         for (const LayerPlan& lp : plan) {
           if (!lp.moe) continue;
-          const uint64_t tok = lp.mtp ? mtp_mb[mbi].moe_tokens : chunks[0][mbi].moe_tokens;
+          const uint64_t tok =
+              std::min(cap, lp.mtp ? mtp_mb[mbi].moe_tokens : chunks[0][mbi].moe_tokens);
           tokens[lp.route].assign(ep, static_cast<uint32_t>(tok));
         }
         const std::vector<std::span<const uint32_t>> per_layer(tokens.begin(), tokens.end());
@@ -227,7 +232,8 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
         const LayerPlan& lp = plan[l];
         if (l > 0 && lp.chunk != plan[l - 1].chunk) end_step();  // the next prefill chunk
         if (!lp.moe) continue;
-        const uint64_t tok = lp.mtp ? mtp_mb[mbi].moe_tokens : chunks[lp.chunk][mbi].moe_tokens;
+        const uint64_t tok =
+            std::min(cap, lp.mtp ? mtp_mb[mbi].moe_tokens : chunks[lp.chunk][mbi].moe_tokens);
         const std::vector<uint32_t> tokens(ep, static_cast<uint32_t>(tok));
         layers.push_back(router.route_layer(lp.route, tokens));
       }
@@ -276,10 +282,14 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
             warmup, per_step, step_routings, kMaxTokenRoutings, left / per_step));
       }
     }
+    // Without warm-up steps, EPLB's history step routes a sample: kEplbSampleTokens tokens per
+    // layer, spread over the group's ranks (a few hundred per expert, enough to rank them).
+    const uint64_t sample =
+        p.router_warmup_steps > 0 ? UINT64_MAX : std::max<uint64_t>(1, kEplbSampleTokens / ep);
     for (uint32_t g = 0; g < ep_groups; ++g) {
       std::vector<LayerRouting> history;
       for (uint32_t w = 0; w < warmup; ++w)
-        history = route_all(routers[g], 0);
+        history = route_all(routers[g], 0, sample);
       if (!eplb) {
         layer_placements[g] = {*placement};
         continue;

@@ -77,7 +77,8 @@ struct ExpertPlacementParams {
     v("layout", layout, "-",
       "where the redundant slots go: eplb (each MoE layer's own: to the experts with the most "
       "load per copy in one routed step before the measured one, the last warm-up step or one "
-      "routed for it, each on the least loaded GPU with room; primaries stay contiguous), "
+      "routed for it with 16,384 tokens per layer, each on the least loaded GPU with room; "
+      "primaries stay contiguous), "
       "eplb_global (the same, every slot packed by load: experts of a group spread over "
       "nodes) or spread (evenly spaced experts)");
   }
