@@ -168,9 +168,33 @@ class PacketFabric final : public Fabric {
     std::vector<uint32_t> path;  // links from source to destination (ECMP, fixed per flow)
   };
   using Return = CreditReturnHeap::Return;
+  // A slot's waiting packets, first in first out: a vector read from `head`, compacted as it
+  // drains (a deque costs a 512-byte block per slot, and there is a slot per input and output).
+  struct PacketFifo {
+    std::vector<uint32_t> items;
+    uint32_t head = 0;
+    bool empty() const { return head == items.size(); }
+    uint32_t front() const { return items[head]; }
+    void push_back(uint32_t pkt) { items.push_back(pkt); }
+    void pop_front() {
+      if (++head == items.size()) {
+        items.clear();
+        head = 0;
+      } else if (head >= 64 && 2 * static_cast<size_t>(head) >= items.size()) {
+        items.erase(items.begin(), items.begin() + head);
+        head = 0;
+      }
+    }
+    std::vector<uint32_t>::const_iterator begin() const { return items.begin() + head; }
+    std::vector<uint32_t>::const_iterator end() const { return items.end(); }
+    void clear() {
+      items.clear();
+      head = 0;
+    }
+  };
   struct Slot {
     uint32_t input;  // link the waiting packets came in on
-    std::deque<uint32_t> packets;
+    PacketFifo packets;
   };
   struct Source {
     std::deque<uint32_t> active;   // messages ready to send, served round-robin per packet
