@@ -314,22 +314,8 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
         routing[g][i] = route_all(routers[g], i);
       }
     }
-    for (const auto& group : routing) {
-      for (const auto& layers : group) {
-        for (const LayerRouting& r : layers) {
-          const double e = r.expert_imbalance(), g = r.gpu_imbalance();
-          im.expert_mean += e;
-          im.gpu_mean += g;
-          im.expert_max = std::max(im.expert_max, e);
-          im.gpu_max = std::max(im.gpu_max, g);
-          im.node_limit_overflows += r.node_limit_overflows;
-          ++im.routed_layers;
-        }
-      }
-    }
-    im.expert_mean /= im.routed_layers;
-    im.gpu_mean /= im.routed_layers;
-    // Per routed layer: the mean over its routings (EP groups, micro-batches, prefill passes).
+    // Over the step, and per routed layer: the mean over its routings (EP groups,
+    // micro-batches, prefill passes).
     im.layers.assign(routed, 0);
     for (const LayerPlan& lp : plan) {
       if (lp.moe) im.layers[lp.route] = lp.layer;
@@ -340,12 +326,21 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
     for (const auto& group : routing) {
       for (const auto& layers : group) {
         for (const LayerRouting& r : layers) {
-          im.layer_expert[r.layer] += r.expert_imbalance();
-          im.layer_gpu[r.layer] += r.gpu_imbalance();
+          const double e = r.expert_imbalance(), g = r.gpu_imbalance();
+          im.expert_mean += e;
+          im.gpu_mean += g;
+          im.expert_max = std::max(im.expert_max, e);
+          im.gpu_max = std::max(im.gpu_max, g);
+          im.node_limit_overflows += r.node_limit_overflows;
+          ++im.routed_layers;
+          im.layer_expert[r.layer] += e;
+          im.layer_gpu[r.layer] += g;
           ++count[r.layer];
         }
       }
     }
+    im.expert_mean /= im.routed_layers;
+    im.gpu_mean /= im.routed_layers;
     for (uint32_t l = 0; l < routed; ++l) {
       im.layer_expert[l] /= std::max(count[l], 1U);
       im.layer_gpu[l] /= std::max(count[l], 1U);

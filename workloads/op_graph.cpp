@@ -273,7 +273,9 @@ void validate_rings(const Workload& w) {
           std::string_view field;
           if (h.collective != g.collective) field = "collective";
           if (h.bytes.count() != g.bytes.count()) field = "bytes";
-          if (h.start != g.start || h.size != g.size || h.stride != g.stride) field = "start";
+          if (h.stride != g.stride) field = "stride";
+          if (h.size != g.size) field = "size";
+          if (h.start != g.start) field = "start";
           if (!field.empty()) {
             throw InputError(fmt::format(
                 "{}: ring_collective tag {} field '{}' differs from {} ({} {} B over ranks "

@@ -291,12 +291,17 @@ class PacketFabric final : public Fabric {
   // Sends the packet at `start` (its wire bytes and serialisation on `link` given).
   inline void commit(uint32_t link, uint32_t pkt, int64_t start, uint32_t wire, int64_t ser,
                      int64_t now);
+  // The room of `credits` in a link's input buffer, held since `from`, is free at `to`: the
+  // probe hears of it and the credits go back upstream (what free_input does besides the
+  // occupancy statistics). For the shared memory's source file.
+  void vacate(uint32_t link, uint8_t vl, uint32_t credits, int64_t from, int64_t to);
   // release for the fault code (another source file); free_input is its inlined body.
   void release(uint32_t link, uint8_t vl, uint32_t credits, uint32_t wire, int64_t from,
                int64_t to);
   inline void free_input(uint32_t link, uint8_t vl, uint32_t credits, uint32_t wire, int64_t from,
                          int64_t to);
   inline void return_credits(uint32_t link, uint8_t vl, uint32_t credits, int64_t t);
+  void init_shared_memory();  // sizes each node's shared memory (finalize)
   // A packet about to wait for `link` moves into the sending node's shared memory if there is
   // room (and the link's share allows): its input credits go back upstream at once.
   void try_pool(uint32_t pkt, uint32_t link, int64_t now);
@@ -348,10 +353,9 @@ class PacketFabric final : public Fabric {
   uint64_t in_flight_ = 0;
   ResidencyProbe probe_;
   std::vector<uint8_t> node_dead_;
-  // Shared memory by node (switches with shared_per_port > 0): bytes free, capacity, threshold;
-  // by link, the bytes pooled at its sender waiting for it.
+  // Shared memory by node (switches with shared_per_port > 0): bytes free and capacity; by
+  // link, the bytes pooled at its sender waiting for it.
   std::vector<int64_t> pool_free_, pool_cap_;
-  std::vector<double> pool_alpha_;
   std::vector<int64_t> pooled_for_;
   std::vector<std::vector<uint32_t>> retired_paths_;  // long paths packets may still point into
   std::vector<std::string> failed_messages_;

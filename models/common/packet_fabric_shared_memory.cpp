@@ -1,0 +1,63 @@
+// PacketFabric's shared switch memory (PacketNodeTraits::shared_per_port; see packet_fabric.h):
+// a packet that has to wait for its output moves out of its input buffer into the node's shared
+// memory when there is room and its output's share allows, and its credits go back upstream.
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "models/common/packet_fabric.h"
+#include "sim/errors.h"
+
+namespace mlasim {
+
+void PacketFabric::init_shared_memory() {
+  pool_cap_.assign(nodes_.size(), 0);
+  for (size_t n = 0; n < nodes_.size(); ++n) {
+    const uint64_t per_port = traits_[n].shared_per_port;
+    const uint64_t ports = n < out_links_.size() ? out_links_[n].size() : 0;
+    if (per_port == 0 || ports == 0) continue;
+    if (per_port > (uint64_t{1} << 40) / ports) {
+      throw InputError(fmt::format("{}: shared buffer of {} B per port x {} ports is over 1 TiB",
+                                   nodes_[n]->name(), per_port, ports));
+    }
+    pool_cap_[n] = static_cast<int64_t>(per_port * ports);
+  }
+  pool_free_ = pool_cap_;
+  pooled_for_.assign(links_.size(), 0);
+}
+
+void PacketFabric::try_pool(uint32_t pkt, uint32_t link, int64_t now) {
+  const uint32_t node = link_ptr_[link]->from;
+  Packet& p = pool_[pkt];
+  if (pool_cap_[node] == 0 || p.in_link == kNone) return;
+  const int64_t wire = in_wire_of(p);
+  const int64_t left = pool_free_[node] - wire;
+  if (left < 0 || static_cast<double>(pooled_for_[link] + wire) >
+                      traits_[node].shared_alpha * static_cast<double>(left)) {
+    return;
+  }
+  pool_free_[node] = left;
+  pooled_for_[link] += wire;
+  peak_shared_buffer_bytes =
+      std::max(peak_shared_buffer_bytes, static_cast<uint64_t>(pool_cap_[node] - left));
+  p.flags |= kPooled;
+  // Out of the input buffer once its tail is in. (Fields copied out: returning credits may
+  // create packets and move the pool.)
+  const uint32_t in_link = p.in_link, credits = credits_of(static_cast<uint32_t>(wire));
+  const uint8_t vl = p.vl;
+  const int64_t from = p.head_in, out = std::max(now, p.tail_in);
+  vacate(in_link, vl, credits, from, out);
+}
+
+void PacketFabric::leave_pool(uint32_t pkt, uint32_t link, int64_t end) {
+  Packet& p = pool_[pkt];
+  const uint32_t node = link_ptr_[link]->from;
+  const int64_t wire = in_wire_of(p);
+  pool_free_[node] += wire;
+  pooled_for_[link] -= wire;
+  p.flags &= static_cast<uint8_t>(~kPooled);
+  // Its stay in the switch counts in the queue of the link it came in on, as before pooling.
+  note_residency(*link_ptr_[p.in_link], static_cast<uint64_t>(wire), p.head_in, end);
+}
+
+}  // namespace mlasim
