@@ -153,8 +153,10 @@ def plot_decode_step(plt, model, per_ctx, batch, gpu, out_png):
         color, ls = VARIANT_STYLE[k]
         axes[0].plot(ctxs, [v / f for v in traffic[k]], marker="o", color=color, ls=ls,
                      label=k.replace("_", " "))
-        axes[1].plot(ctxs, [per_ctx[c][k]["time_us"] / 1e3 for c in ctxs], marker="o",
-                     color=color, ls=ls, label=k.replace("_", " "))
+        # A variant over the tile GPU model's work limit has no time (null): a gap.
+        times = [per_ctx[c][k]["time_us"] for c in ctxs]
+        axes[1].plot(ctxs, [t / 1e3 if t is not None else float("nan") for t in times],
+                     marker="o", color=color, ls=ls, label=k.replace("_", " "))
     for ax in axes:
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
@@ -164,7 +166,8 @@ def plot_decode_step(plt, model, per_ctx, batch, gpu, out_png):
     axes[0].set_title(f"{model}: HBM traffic of one decode step (attention, all layers)",
                       fontsize=10)
     axes[1].set_ylabel("time per step (ms)")
-    axes[1].set_title(f"{model}: roofline time of that step on {gpu.upper()}", fontsize=10)
+    axes[1].set_title(f"{model}: that step on the tile GPU model of the {gpu.upper()} "
+                      "(gaps: over its work limit)", fontsize=10)
     fig.suptitle(f"Decode step, batch {batch}, one new token per request")
     save_figure(plt, fig, out_png)
 
@@ -192,11 +195,17 @@ def report(data, models, images):
     lines += ["", f"## Decode step of {first} (batch {batch})", "",
               "| context (tokens) | variant | HBM traffic (MB) | time (us) | bound |",
               "|---:|---|---:|---:|---|"]
+    untimed = {v["untimed_reason"] for per_ctx in models.values() for vs in per_ctx.values()
+               for v in vs.values() if v.get("time_us") is None and v.get("untimed_reason")}
     for c in (ctxs[0], ctxs[len(ctxs) // 2], ctxs[-1]):
         for k, v in models[first][c].items():
             mb = (v["bytes_read"] + v["bytes_written"]) / 1e6
-            lines.append(f"| {c:,} | {k} | {mb:,.1f} | {v['time_us']:,.1f} | {v['bound']} |")
+            t = f"{v['time_us']:,.1f}" if v["time_us"] is not None else "-"
+            lines.append(f"| {c:,} | {k} | {mb:,.1f} | {t} | {v['bound']} |")
     lines.append("")
+    if untimed:
+        lines += ["Time `-`: the tile GPU model did not run the variant (`mlasim kernels` says "
+                  "why, for example: " + sorted(untimed)[0] + ").", ""]
     for title, img in images:
         lines += [f"## {title}", "", f"![{title}]({img})", ""]
     return "\n".join(lines)

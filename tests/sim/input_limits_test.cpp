@@ -33,11 +33,6 @@ const std::string kClusters = MLASIM_SOURCE_DIR "/configs/clusters/";
 const std::string kDefaultScenario = MLASIM_SOURCE_DIR "/configs/scenarios/default.yaml";
 const std::string kPrefill = MLASIM_SOURCE_DIR "/configs/scenarios/deepseek-v3-prefill-ep32.yaml";
 
-std::string file_text(const std::string& path) {
-  std::ifstream in(path);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
 // Nine levels of anchors, each a list of ten aliases of the one before: 10^9 values expanded.
 std::string alias_bomb() {
   std::string out = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
@@ -136,11 +131,6 @@ std::vector<BadInput> cases() {
        {{"s.yaml", pairwise + "network:\n  probe_events: 99999999999\n"}},
        {"validate", "@DIR@/s.yaml"},
        {"s.yaml:3:", "network.probe_events", "at most 100000000"}},
-      {"KernelsHugeHiddenSize",
-       {{"m.json", replace_all(file_text(MLASIM_SOURCE_DIR "/configs/models/llama-3.1-405b.json"),
-                               "\"hidden_size\": 16384", "\"hidden_size\": 1048576")}},
-       {"kernels", "--model", "@DIR@/m.json"},
-       {"hidden_size 1048576", "tile stages", "its limit"}},
       {"KernelsHugeBatch",
        {},
        {"kernels", "--batch", "99999999999"},

@@ -98,6 +98,37 @@ TEST(KernelCli, JsonCarriesEveryVariantsFigures) {
   EXPECT_GT(variants[1].at("bytes_read").get<double>(), variants[0].at("bytes_read").get<double>());
 }
 
+// A variant with more tile stages than the GPU model runs (here every one, of a model with a
+// 1M-wide hidden state) is reported without a model time, with the reason, while its
+// accounting and roofline stand: one heavy variant does not lose the whole report.
+TEST(KernelCli, VariantsOverTheTileStageLimitAreReportedUntimed) {
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / "mlasim_kernels_huge";
+  std::filesystem::create_directories(dir);
+  nlohmann::json model;
+  {
+    std::ifstream in(MLASIM_SOURCE_DIR "/configs/models/llama-3.1-405b.json");
+    model = nlohmann::json::parse(in);
+  }
+  model["hidden_size"] = 1048576;
+  std::ofstream(dir / "m.json") << model.dump();
+  const RunResult r = run_mlasim("kernels --json --model " + (dir / "m.json").string());
+  const RunResult table = run_mlasim("kernels --model " + (dir / "m.json").string());
+  std::filesystem::remove_all(dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  ASSERT_FALSE(j.at("variants").empty());
+  for (const auto& v : j.at("variants")) {
+    EXPECT_TRUE(v.at("time_us").is_null()) << v.at("variant");
+    const std::string why = v.at("untimed_reason");
+    EXPECT_NE(why.find("hidden_size 1048576"), std::string::npos) << why;
+    EXPECT_NE(why.find("tile stages"), std::string::npos) << why;
+    EXPECT_GT(v.at("roofline_time_us").get<double>(), 0.0);
+    EXPECT_FALSE(v.contains("gpu_hbm_bytes"));
+  }
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_NE(table.out.find("no model time (time [us] shows -)"), std::string::npos) << table.out;
+}
+
 TEST(KernelCli, GqaModelShowsMhaGqaMqa) {
   const RunResult r = run_mlasim("kernels --model qwen2.5-72b --batch 8 --gpu h200 --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -112,15 +112,17 @@ KernelsReport build_kernels_report(const KernelsRequest& r) {
         moved ? static_cast<double>(vr.cost.flops()) / static_cast<double>(moved) : 0.0;
     if (r.timer) {
       // Every layer runs the same kernels: time one, count it num_hidden_layers times.
+      // A variant the model cannot run is reported untimed (its roofline and byte counts
+      // stand), so one heavy variant (naive MLA at long contexts) does not lose the others.
       std::optional<GpuStepTime> t;
       try {
         t = r.timer(attention_step_ops(vr.spec, rep.shape, rep.precision, mode));
+        if (!t) vr.untimed_reason = "a tile of its kernels does not fit an SM at these dtypes";
       } catch (const InputError& e) {  // more work than the timer takes
-        throw InputError(fmt::format(
-            "timing {} of {} (hidden_size {}) at batch {} and kv_len {} {}; lower --batch, "
-            "--context or --new-tokens, or use a smaller model",
-            variant_name(v), rep.model.name, rep.model.hidden_size, rep.shape.batch,
-            rep.shape.kv_len(), e.what()));
+        vr.untimed_reason = fmt::format(
+            "at hidden_size {}, batch {} and kv_len {} it {} (lower --batch, --context or "
+            "--new-tokens for a model time)",
+            rep.model.hidden_size, rep.shape.batch, rep.shape.kv_len(), e.what());
       }
       if (t) {
         t->time_us *= static_cast<double>(layers);
@@ -177,9 +179,8 @@ std::string format_report_table(const KernelsReport& rep) {
   if (rep.timed) {
     for (const VariantReport& v : rep.variants) {
       if (!v.gpu_time) {
-        out += fmt::format(
-            "{}: a tile of its kernels does not fit an SM at these dtypes (no model time)\n",
-            variant_name(v.variant));
+        out += fmt::format("{}: {}; no model time (time [us] shows -)\n", variant_name(v.variant),
+                           v.untimed_reason);
       }
     }
   }
@@ -236,6 +237,7 @@ std::string format_report_json(const KernelsReport& rep, const std::vector<Dimen
     nlohmann::json& last = variants.back();
     if (rep.timed && !v.gpu_time) {
       last["time_us"] = nullptr;
+      last["untimed_reason"] = v.untimed_reason;
     } else {
       last["time_us"] = v.time_us();
     }

@@ -60,6 +60,9 @@ struct VariantReport {
   double arithmetic_intensity = 0;  // FLOP per byte moved
   // From the GPU model, all layers (empty without a timer, or where the model cannot run it).
   std::optional<GpuStepTime> gpu_time;
+  // Why a timed report has no gpu_time for this variant (a tile that does not fit an SM, or
+  // more tile stages than the model runs); empty otherwise.
+  std::string untimed_reason;
   double time_us() const { return gpu_time ? gpu_time->time_us : estimate.time().to_us(); }
   // Model HBM bytes per model second, TB/s; accounted FLOPs per model second, TFLOP/s.
   double achieved_tb_per_s() const;
