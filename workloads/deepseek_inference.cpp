@@ -242,11 +242,14 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
     };
     // The routing budget, checked before any routing: the step routes every micro-batch's
     // tokens, each warm-up step micro-batch 0's (as route_all does).
-    auto routings = [&](uint32_t mbi) {
+    // `cap`: at most this many tokens per rank and layer, as route_all takes it.
+    auto routings = [&](uint32_t mbi, uint64_t cap = UINT64_MAX) {
       uint64_t n = 0;  // token routings: a token on a rank through one routed layer
       for (const LayerPlan& lp : plan) {
-        if (lp.moe)
-          n += (lp.mtp ? mtp_mb[mbi].moe_tokens : chunks[lp.chunk][mbi].moe_tokens) * ranks;
+        if (lp.moe) {
+          n += std::min(cap, lp.mtp ? mtp_mb[mbi].moe_tokens : chunks[lp.chunk][mbi].moe_tokens) *
+               ranks;
+        }
       }
       return n;
     };
@@ -271,9 +274,20 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
     // one: the last warm-up step, or one routed for it (a warm-up step of its own).
     const bool eplb = pp.layout != ReplicaLayout::Spread && pp.redundant_experts > 0;
     const uint32_t warmup = std::max(p.router_warmup_steps, eplb ? 1U : 0U);
+    // Without warm-up steps, EPLB's history step routes a sample: kEplbSampleTokens tokens per
+    // layer, spread over the group's ranks (a few hundred per expert, enough to rank them).
+    const uint64_t sample =
+        p.router_warmup_steps > 0 ? UINT64_MAX : std::max<uint64_t>(1, kEplbSampleTokens / ep);
     if (warmup > 0) {
-      const uint64_t per_step = routings(0);  // one warm-up step's
+      const uint64_t per_step = routings(0, sample);  // one warm-up step's
       const uint64_t left = kMaxTokenRoutings - step_routings;
+      if (per_step > 0 && warmup > left / per_step && p.router_warmup_steps == 0) {
+        throw InputError(fmt::format(
+            "workload.placement.layout: EPLB's history step (a sample of {} token routings), "
+            "with the step's {}, exceeds the routing budget of {} (2^28) token routings; "
+            "serve fewer tokens per GPU, or place replicas without it (layout: spread)",
+            per_step, step_routings, kMaxTokenRoutings));
+      }
       if (per_step > 0 && warmup > left / per_step) {
         throw InputError(fmt::format(
             "workload.router_warmup_steps: {} steps of {} token routings each (EPLB's history "
@@ -282,10 +296,6 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
             warmup, per_step, step_routings, kMaxTokenRoutings, left / per_step));
       }
     }
-    // Without warm-up steps, EPLB's history step routes a sample: kEplbSampleTokens tokens per
-    // layer, spread over the group's ranks (a few hundred per expert, enough to rank them).
-    const uint64_t sample =
-        p.router_warmup_steps > 0 ? UINT64_MAX : std::max<uint64_t>(1, kEplbSampleTokens / ep);
     for (uint32_t g = 0; g < ep_groups; ++g) {
       std::vector<LayerRouting> history;
       for (uint32_t w = 0; w < warmup; ++w)

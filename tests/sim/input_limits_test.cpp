@@ -61,6 +61,15 @@ std::vector<BadInput> cases() {
          teaching + "workload:\n  requests_per_gpu: 65536\n  router_warmup_steps: 1000\n"}},
        {"validate", "@DIR@/s.yaml"},
        {"s.yaml:4:", "workload.router_warmup_steps", "(2^28) token routings", "steps fit"}},
+      // 32 GPUs x 158,275 requests x 2 tokens through 26 routed layers and the MTP module's:
+      // 268,434,400 token routings, 1,056 under the budget. EPLB's history step routes a sample
+      // (16,384 tokens per layer: 512 per rank x 32 ranks x 27 layers), which no longer fits; it
+      // was once charged as a whole micro-batch (134 M), refusing steps far below the budget.
+      {"EplbHistorySampleOverBudget",
+       {},
+       {"validate", kTeaching, "--set", "workload.layers=27", "--set", "cluster.nodes=16", "--set",
+        "workload.requests_per_gpu=158275"},
+       {"workload.placement.layout", "a sample of 442368 token routings", "268434400", "(2^28)"}},
       // 8 GPUs x 2^20 requests through 26 routed layers and an MTP module: some 4 x 10^8
       // routings in the step alone (each within the batch limit of 2^20 requests).
       {"RequestsPerGpuOverRoutingBudget",
