@@ -25,20 +25,32 @@ Workload TraceWorkload::generate(const ClusterShape& cluster) const {
   }
   // An all_to_all's node size orders its sends and places DeepEP forwarding: one written for
   // another cluster shape would replay with the wrong nodes, silently. 0 stands for the node
-  // size only where every rank is on one node (where the generators write it).
+  // size only where the rank exchanges data with ranks of its own node alone (an EP group
+  // within a node, where the generators write it).
+  const auto gpn = static_cast<size_t>(std::max(1, cluster.gpus_per_node));
+  auto within_node = [&](size_t r, const AllToAllOp& a) {
+    bool inside = true;
+    auto check = [&](int32_t peer, uint64_t bytes) {
+      inside = inside && (bytes == 0 || static_cast<size_t>(peer) / gpn == r / gpn);
+    };
+    a.for_each_send(check);
+    a.for_each_recv(check);
+    return inside;
+  };
   for (size_t r = 0; r < w.ranks.size(); ++r) {
     const std::vector<Op>& ops = w.ranks[r].ops;
     for (size_t i = 0; i < ops.size(); ++i) {
       const auto* a = std::get_if<AllToAllOp>(&ops[i].payload);
       if (!a || a->gpus_per_node == cluster.gpus_per_node ||
-          (a->gpus_per_node == 0 && cluster.nodes == 1)) {
+          (a->gpus_per_node == 0 && (cluster.nodes == 1 || within_node(r, *a)))) {
         continue;
       }
       throw InputError(fmt::format(
           "{}: rank {}, op {} '{}', field 'gpus_per_node': {}, but the cluster has {} GPUs per "
           "node{}",
           file, r, i, ops[i].name, a->gpus_per_node, cluster.gpus_per_node,
-          a->gpus_per_node == 0 ? " (0 stands for it only in a single-node cluster)"
+          a->gpus_per_node == 0 ? " (0 stands for it only where the rank exchanges data within "
+                                  "its node)"
                                 : " (the trace was written for another cluster shape)"));
     }
   }

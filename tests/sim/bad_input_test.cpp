@@ -394,15 +394,23 @@ std::vector<BadInput> cases() {
                                        R"("layout": "contiguous", "max_m": 0)"}})}},
        {"validate", "@DIR@/s.yaml"},
        {"t.json", "rank 1 op 0 'gemm'", "grouped_gemm field 'm': is empty"}},
-      {"TraceAllToAllUnknownNodeSize",  // 0 stands for the node size in one node only
+      // 0 stands for the node size only where the data stays within the node: rank 1 (node 0)
+      // sends to rank 3 (node 1).
+      {"TraceAllToAllUnknownNodeSize",
        {{"s.yaml", kTraceScenario},
-        {"t.json", trace({{"@KIND@", "all_to_all"},
-                          {"@FIELDS@",
-                           R"("send_bytes": [0, 0, 0, 0], "recv_bytes": [0, 0, 0, 0], "tag": 9, )"
-                           R"("gpus_per_node": 0, "nvlink_forwarding": true, "issuer": "sm")"}})}},
+        {"t.json",
+         replace_all(
+             trace({{"@KIND@", "all_to_all"},
+                    {"@FIELDS@",
+                     R"("send_bytes": [0, 0, 0, 64], "recv_bytes": [0, 0, 0, 0], "tag": 9, )"
+                     R"("gpus_per_node": 0, "nvlink_forwarding": true, "issuer": "sm")"}}),
+             R"("peer": 1, "bytes": 4096, "tag": 0}]}]})",
+             R"("peer": 1, "bytes": 4096, "tag": 0}, {"name": "a2a", "op": "all_to_all", )"
+             R"("deps": [], "send_bytes": [0, 0, 0, 0], "recv_bytes": [0, 64, 0, 0], "tag": 9, )"
+             R"("gpus_per_node": 0, "nvlink_forwarding": true, "issuer": "sm"}]}]})")}},
        {"validate", "@DIR@/s.yaml"},
        {"s.yaml:10:", "t.json: rank 1, op 0 'gemm', field 'gpus_per_node': 0",
-        "cluster has 2 GPUs per node", "single-node cluster"}},
+        "cluster has 2 GPUs per node", "exchanges data within its node"}},
       {"TraceAllToAllOtherNodeSize",
        {{"s.yaml", kTraceScenario},
         {"t.json", trace({{"@KIND@", "all_to_all"},

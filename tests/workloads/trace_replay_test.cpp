@@ -157,6 +157,21 @@ TEST(TraceReplay, DecodeWithContextDistributionReportsLikeTheGenerator) {
                         "d");
 }
 
+// Two EP groups of 2, each inside one node of the 2 x 2 cluster: their all-to-alls exchange
+// data within a node (the generator writes gpus_per_node 0 for them), which replays on the
+// multi-node cluster (it was once refused as meant for a single-node cluster).
+TEST(TraceReplay, ExpertGroupsWithinANodeReplay) {
+  expect_replay_matches(R"(  type: deepseek_inference
+  model: deepseek-v2-lite
+  layers: 2
+  requests_per_gpu: 8
+  context_length: 256
+  ep_size: 2
+  router: {seed: 2}
+)",
+                        "g");
+}
+
 TEST(TraceReplay, ChunkedPrefillReportsLikeTheGenerator) {
   expect_replay_matches(R"(  type: deepseek_inference
   model: deepseek-v2-lite
