@@ -90,7 +90,10 @@ struct ClusterGraph {
   int32_t nodes = 0;
   int32_t gpus_per_node = 0;
   int32_t nics_per_node = 0;
-  int32_t planes = 1;    // disjoint network planes (MPFT); rails of MRFT share one fabric
+  int32_t planes = 1;  // disjoint network planes (MPFT); rails of MRFT share one fabric
+  // Ports of each network switch (its radix k), cabled or not; 0 where the builder has none
+  // (its cabled ports then count).
+  int32_t switch_ports = 0;
   std::string topology;  // builder type that produced it, e.g. "single_switch"
 
   static Vertex null_vertex() { return boost::graph_traits<ClusterGraphBase>::null_vertex(); }

@@ -25,10 +25,11 @@ NodeShape shape_of(const NodeParams& n) {
   return {n.gpus_per_node, n.nics_per_node, n.nvswitch};
 }
 
-ClusterGraph empty_cluster(const char* topology, int32_t nodes, const NodeParams& n,
-                           int32_t planes) {
+ClusterGraph empty_cluster(const char* topology, int32_t nodes, const NodeParams& n, int32_t planes,
+                           int32_t k) {
   ClusterGraph c;
   c.topology = topology;
+  c.switch_ports = k;
   c.nodes = nodes;
   c.gpus_per_node = n.gpus_per_node;
   c.nics_per_node = n.nics_per_node;
@@ -207,7 +208,7 @@ FabricSize Ft3Params::size() const {
 ClusterGraph Ft2Builder::build() const {
   const int32_t nodes = nodes_or_max(p_.nodes, p_.max_nodes());
   const LeafPorts ports = split_leaf_ports(p_.k, p_.oversubscription);
-  ClusterGraph c = empty_cluster("ft2", nodes, p_.node, 1);
+  ClusterGraph c = empty_cluster("ft2", nodes, p_.node, 1, p_.k);
   const auto leaves =
       static_cast<int32_t>(ceil_div(int64_t{nodes} * p_.node.nics_per_node, ports.down));
   auto leaf = add_switches(c, VertexKind::Leaf, leaves, -1, -1, 0, "");
@@ -233,7 +234,7 @@ ClusterGraph MpftBuilder::build() const {
   // A leaf's down ports, split np ways for multi-plane NICs' ports of 1/np the rate.
   const int64_t leaf_down = int64_t{ports.down} * np;
   const auto leaves = static_cast<int32_t>(ceil_div(int64_t{nodes} * per_node, leaf_down));
-  ClusterGraph c = empty_cluster("mpft", nodes, p_.node, p_.planes);
+  ClusterGraph c = empty_cluster("mpft", nodes, p_.node, p_.planes, p_.k);
   std::vector<std::vector<Vertex>> leaf(p_.planes);
   for (int32_t p = 0; p < p_.planes; ++p) {
     const std::string prefix = fmt::format("p{}_", p);
@@ -266,7 +267,7 @@ ClusterGraph MrftBuilder::build() const {
   const LeafPorts ports = split_leaf_ports(p_.k, p_.oversubscription);
   const int32_t rails = p_.node.nics_per_node;
   const auto leaves_per_rail = static_cast<int32_t>(ceil_div(nodes, ports.down));
-  ClusterGraph c = empty_cluster("mrft", nodes, p_.node, 1);
+  ClusterGraph c = empty_cluster("mrft", nodes, p_.node, 1, p_.k);
   std::vector<std::vector<Vertex>> leaf(rails);
   std::vector<Vertex> all_leaves;
   for (int32_t r = 0; r < rails; ++r) {
@@ -294,7 +295,7 @@ ClusterGraph Ft3Builder::build() const {
   const int32_t half = p_.k / 2;
   const int64_t nics = int64_t{nodes} * p_.node.nics_per_node;
   const auto pods = static_cast<int32_t>(ceil_div(ceil_div(nics, half), half));
-  ClusterGraph c = empty_cluster("ft3", nodes, p_.node, 1);
+  ClusterGraph c = empty_cluster("ft3", nodes, p_.node, 1, p_.k);
   auto core = add_switches(c, VertexKind::Core, half * half, -1, -1, 0, "");
   std::vector<Vertex> leaf;  // all leaves, pod-major
   for (int32_t pod = 0; pod < pods; ++pod) {

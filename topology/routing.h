@@ -62,8 +62,8 @@ struct RoutingParams {
   template <class V>
   void visit(V& v) {
     v("mode", mode, "-",
-      "ecmp: a flow keeps the hop its hash picks; adaptive: the network model picks per packet "
-      "from the next-hop set");
+      "ecmp: a flow keeps the hop its hash picks; adaptive: the least loaded of the next-hop "
+      "set, per packet at packet level, per flow as it starts at flow level");
     v("cross_plane", cross_plane, "-",
       "where traffic for a GPU on another plane crosses over NVLink: at the sender or receiver");
     v("seed", seed, "-", "salt of the ECMP hash (same seed, same choices)");

@@ -8,6 +8,7 @@ namespace mlasim {
 ClusterGraph SingleSwitchBuilder::build() const {
   ClusterGraph c;
   c.topology = "single_switch";
+  c.switch_ports = p_.k;
   c.nodes = p_.nodes;
   c.gpus_per_node = p_.gpus_per_node;
   c.nics_per_node = p_.gpus_per_node;

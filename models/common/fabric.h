@@ -217,6 +217,9 @@ class Fabric : public sc_core::sc_module {
   const MessageLog& message_log() const { return log_; }
   // Busy slices tell messages within a node of this many GPUs from the others (timeline).
   void set_gpus_per_node(int gpus_per_node) { log_.set_gpus_per_node(gpus_per_node); }
+  // Ports of each network switch as built (its radix), cabled or not (0: its cabled ports):
+  // what a switch's per-port shared memory is sized by.
+  void set_switch_ports(int ports) { switch_ports_ = ports; }
   const NetworkParams& params() const { return params_; }
   NetworkNode& node(uint32_t i) const { return *nodes_[i]; }
   size_t num_nodes() const { return nodes_.size(); }
@@ -348,6 +351,7 @@ class Fabric : public sc_core::sc_module {
   SingleHopTest single_hop_;
   uint32_t mtu_ = 4096;
   bool series_enabled_ = true;
+  int switch_ports_ = 0;
   bool per_packet_routing_ = false;
 
  private:

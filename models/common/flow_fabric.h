@@ -54,8 +54,8 @@ class FlowFabric : public Fabric {
   const char* fidelity_name() const override { return "flow"; }
   // Adaptive routing (routing.mode: adaptive): a flow takes, hop by hop as it starts, the
   // equal-cost output whose way on (that link and the next few the route would take) has the
-  // least payload still to cross one link (flows routed over it and not finished), in ps at
-  // the link's capacity. Its route then stays.
+  // least payload on it, in ps at the link's capacity: the whole size of every flow routed
+  // over it and not finished (not what each has left). Its route then stays.
   double port_load(const NetworkNode& at, int port, int32_t dst) const override;
   static constexpr int kLookaheadHops = 3;  // links past the chosen one that port_load reads
   // Due times are clamped here (a quarter of the int64 ps range, about 27 days): a flow still

@@ -41,8 +41,9 @@
 // output moves from its input buffer into the switch's shared memory when there is room, and
 // its input credits go back upstream then (once its tail is in); an output may hold at most
 // shared_alpha x the free memory. A packet that finds no room keeps its input credits until
-// it leaves (it does not move into memory freed later). Memory is freed when a pooled packet's
-// departure is decided, up to one serialisation before its tail is out.
+// it leaves (it does not move into memory freed later). A pooled packet's memory is free again
+// once its tail has left (its departure may be decided well before: packets are committed to
+// an output back to back, up to a credit window ahead).
 //
 // Left out: link-level retransmission and bit errors, credit packets' own bandwidth,
 // congestion control (DCQCN, IB CC), and the RC acknowledgements (a send completes when its
@@ -78,6 +79,10 @@ class PacketFabric final : public Fabric {
   using ResidencyProbe =
       std::function<void(uint32_t link, uint8_t vl, uint32_t credits, int64_t from, int64_t to)>;
   void set_residency_probe(ResidencyProbe probe) { probe_ = std::move(probe); }
+  // Tests: called as a packet takes room in a switch's shared memory (`bytes` > 0, waiting for
+  // output `link`) and as that room is free again (`bytes` < 0, the time its tail is out).
+  using PoolProbe = std::function<void(uint32_t link, int64_t bytes, int64_t at)>;
+  void set_pool_probe(PoolProbe probe) { pool_probe_ = std::move(probe); }
   // Credits of a link's receiving buffer per virtual lane.
   int64_t credits_total(uint32_t link) const;
   // A packet left before the credits it uses had come back (must stay 0).
@@ -305,8 +310,11 @@ class PacketFabric final : public Fabric {
   // A packet about to wait for `link` moves into the sending node's shared memory if there is
   // room (and the link's share allows): its input credits go back upstream at once.
   void try_pool(uint32_t pkt, uint32_t link, int64_t now);
-  // A pooled packet leaves at `end` (or is lost): its room in the shared memory is free again.
+  // A pooled packet's departure on `link` is decided, its tail out at `end` (or it is lost,
+  // `end` now): its room in the shared memory is free again from `end` on.
   void leave_pool(uint32_t pkt, uint32_t link, int64_t end);
+  // Applies the frees of a node's shared memory due by `now`.
+  void free_pooled(uint32_t node, int64_t now);
   // When a packet that came in over a link may leave on the next one, where it takes `ser`.
   inline int64_t earliest_start(const Packet& p, int64_t ser) const;
   // Its routing hash (per-packet routing only; spraying varies it per packet).
@@ -352,11 +360,21 @@ class PacketFabric final : public Fabric {
   std::vector<uint32_t> path_scratch_;
   uint64_t in_flight_ = 0;
   ResidencyProbe probe_;
+  PoolProbe pool_probe_;
   std::vector<uint8_t> node_dead_;
   // Shared memory by node (switches with shared_per_port > 0): bytes free and capacity; by
   // link, the bytes pooled at its sender waiting for it.
   std::vector<int64_t> pool_free_, pool_cap_;
   std::vector<int64_t> pooled_for_;
+  // By node: room in its shared memory held until a pooled packet's tail is out, a min-heap by
+  // that time.
+  struct PoolFree {
+    int64_t at;
+    uint32_t link;
+    int64_t bytes;
+    bool operator>(const PoolFree& o) const { return at > o.at; }
+  };
+  std::vector<std::vector<PoolFree>> pool_frees_;
   std::vector<std::vector<uint32_t>> retired_paths_;  // long paths packets may still point into
   std::vector<std::string> failed_messages_;
 };

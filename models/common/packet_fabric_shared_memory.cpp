@@ -14,7 +14,10 @@ void PacketFabric::init_shared_memory() {
   pool_cap_.assign(nodes_.size(), 0);
   for (size_t n = 0; n < nodes_.size(); ++n) {
     const uint64_t per_port = traits_[n].shared_per_port;
-    const uint64_t ports = n < out_links_.size() ? out_links_[n].size() : 0;
+    // The switch's ports as built, not those cabled: a fabric with few nodes leaves ports
+    // empty, and a cable failed before the run takes none of the memory away.
+    const uint64_t cabled = n < out_links_.size() ? out_links_[n].size() : 0;
+    const uint64_t ports = cabled == 0 ? 0 : std::max<uint64_t>(cabled, switch_ports_);
     if (per_port == 0 || ports == 0) continue;
     if (per_port > (uint64_t{1} << 40) / ports) {
       throw InputError(fmt::format("{}: shared buffer of {} B per port x {} ports is over 1 TiB",
@@ -24,12 +27,25 @@ void PacketFabric::init_shared_memory() {
   }
   pool_free_ = pool_cap_;
   pooled_for_.assign(links_.size(), 0);
+  pool_frees_.assign(nodes_.size(), {});
+}
+
+void PacketFabric::free_pooled(uint32_t node, int64_t now) {
+  auto& heap = pool_frees_[node];
+  while (!heap.empty() && heap.front().at <= now) {
+    std::pop_heap(heap.begin(), heap.end(), std::greater<PoolFree>());
+    const PoolFree f = heap.back();
+    heap.pop_back();
+    pool_free_[node] += f.bytes;
+    pooled_for_[f.link] -= f.bytes;
+  }
 }
 
 void PacketFabric::try_pool(uint32_t pkt, uint32_t link, int64_t now) {
   const uint32_t node = link_ptr_[link]->from;
   Packet& p = pool_[pkt];
   if (pool_cap_[node] == 0 || p.in_link == kNone) return;
+  free_pooled(node, now);
   const int64_t wire = in_wire_of(p);
   const int64_t left = pool_free_[node] - wire;
   if (left < 0 || static_cast<double>(pooled_for_[link] + wire) >
@@ -41,6 +57,7 @@ void PacketFabric::try_pool(uint32_t pkt, uint32_t link, int64_t now) {
   peak_shared_buffer_bytes =
       std::max(peak_shared_buffer_bytes, static_cast<uint64_t>(pool_cap_[node] - left));
   p.flags |= kPooled;
+  if (pool_probe_) pool_probe_(link, wire, now);
   // Out of the input buffer once its tail is in. (Fields copied out: returning credits may
   // create packets and move the pool.)
   const uint32_t in_link = p.in_link, credits = credits_of(static_cast<uint32_t>(wire));
@@ -53,8 +70,10 @@ void PacketFabric::leave_pool(uint32_t pkt, uint32_t link, int64_t end) {
   Packet& p = pool_[pkt];
   const uint32_t node = link_ptr_[link]->from;
   const int64_t wire = in_wire_of(p);
-  pool_free_[node] += wire;
-  pooled_for_[link] -= wire;
+  auto& heap = pool_frees_[node];
+  heap.push_back({end, link, wire});
+  std::push_heap(heap.begin(), heap.end(), std::greater<PoolFree>());
+  if (pool_probe_) pool_probe_(link, -wire, end);
   p.flags &= static_cast<uint8_t>(~kPooled);
   // Its stay in the switch counts in the queue of the link it came in on, as before pooling.
   note_residency(*link_ptr_[p.in_link], static_cast<uint64_t>(wire), p.head_in, end);

@@ -40,8 +40,9 @@ struct InfinibandSwitchParams {
       "input buffer per port and virtual lane, advertised as credits (IB allows at most "
       "128 KiB: 2,048 credits of 64 B)");
     v("shared_buffer_per_port", shared_buffer_per_port, "B",
-      "shared packet memory per port (64 ports x 512 KiB = 32 MiB, 'tens of MB' for "
-      "Quantum-2; uncertain); 0: input buffers only");
+      "shared packet memory per port of the switch's radix (the cluster's k, cabled or not; "
+      "64 ports x 512 KiB = 32 MiB, 'tens of MB' for Quantum-2; uncertain); 0: input buffers "
+      "only");
     v("shared_alpha", shared_alpha, "-",
       "dynamic threshold: an output may hold at most shared_alpha x the shared memory free");
     v("arbitration", arbitration, "-", "output arbitration among inputs: round_robin or fcfs");
