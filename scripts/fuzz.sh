@@ -11,6 +11,13 @@
 #   FUZZ_RUNS=30000 make fuzz        # a fixed number of inputs from a fixed seed (FUZZ_SEED,
 #                                    # default 1) instead of a time: the same inputs every run
 set -euo pipefail
+
+# -h/--help: the comment block above is the usage. The script takes no arguments.
+case "${1:-}" in
+  -h|--help) echo "usage: $0 (no arguments)"; sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;;
+  "") ;;
+  *) echo "fuzz: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+esac
 cd "$(dirname "$0")/.."
 
 seconds=${FUZZ_SECONDS:-30}

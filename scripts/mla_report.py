@@ -12,15 +12,14 @@ Usage: mla_report.py [--mlasim build/mlasim] [--out results/mla-report] [--gpu h
                      [--batch 32] [--models m1,m2,...] [--plot-only]
 `make mla-report` runs it with the defaults.
 """
-import argparse
 import json
 import os
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from plot_common import (MISSING_MATPLOTLIB, load_pyplot, save_figure, scale_for,  # noqa: E402
-                         write_atomic)
+from plot_common import (MISSING_MATPLOTLIB, argument_parser, load_pyplot,  # noqa: E402
+                         read_json, save_figure, scale_for, write_atomic)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = ["deepseek-v3", "deepseek-v2", "llama-3.1-405b", "qwen2.5-72b"]
@@ -212,8 +211,7 @@ def report(data, models, images):
 
 
 def plot(args):
-    with open(os.path.join(args.out, "kernels.json")) as f:
-        data = json.load(f)
+    data = read_json(os.path.join(args.out, "kernels.json"))
     models = by_model(data)
     images = []
     plt = load_pyplot()
@@ -235,7 +233,7 @@ def plot(args):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argument_parser(__doc__)
     p.add_argument("--mlasim", default=os.path.join(ROOT, "build", "mlasim"))
     p.add_argument("--out", default=os.path.join("results", "mla-report"))
     p.add_argument("--gpu", default="h800", help="h100, h800 or h200")
@@ -250,7 +248,15 @@ def main():
         except (OSError, subprocess.CalledProcessError) as e:
             print(f"mla_report: {e} {getattr(e, 'stderr', '') or ''}".strip(), file=sys.stderr)
             return 2
-    plot(args)
+    if not os.path.exists(os.path.join(args.out, "kernels.json")):
+        print(f"mla_report: {args.out}/kernels.json: no such file (run without --plot-only "
+              "first)", file=sys.stderr)
+        return 2
+    try:
+        plot(args)
+    except (OSError, ValueError) as e:
+        print(f"mla_report: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

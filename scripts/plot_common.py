@@ -4,7 +4,9 @@ Every script reads only result files and writes PNGs plus a Markdown report besi
 matplotlib is missing the scripts still write the report's tables, print one line saying the
 plots were skipped, and exit 0 (`MISSING_MATPLOTLIB` is that line's start, tests look for it).
 """
+import argparse
 import csv
+import json
 import os
 import tempfile
 
@@ -95,6 +97,29 @@ def scale_for(values, unit):
 
 def axis_text(stem, unit):
     return f"{stem} ({unit})" if unit and unit != "-" else stem
+
+
+class _OneLineErrors(argparse.ArgumentParser):
+    def error(self, message):
+        self.exit(2, f"{self.prog}: {message} (see --help)\n")
+
+
+def argument_parser(doc):
+    """The scripts' command line: -h/--help prints the usage and the script's docstring, exit 0;
+    bad usage prints one line and exits 2 (DESIGN.md §6)."""
+    return _OneLineErrors(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def read_json(path):
+    """A result JSON file as a dict; {} when the run did not write it. A corrupt file raises
+    ValueError naming it."""
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        try:
+            return json.load(f)
+        except ValueError as e:
+            raise ValueError(f"{path}: not valid JSON ({e})") from None
 
 
 def load_pyplot():

@@ -4,24 +4,25 @@
   link_utilization_heatmap.png  mean and max link utilisation by tier (link direction kind)
                                 and plane
   queue_occupancy.png           mean receive-buffer occupancy over time of the links with the
-                                most credit-stall time (or the busiest)
+                                most credit-stall time (or the busiest); not for a flow-level
+                                network, which has no buffers (summary.json network_fidelity)
   fct_slowdown_cdf.png          CDF of message completion time over its ideal
   p2p_bandwidth.png             bandwidth per message size, when one GPU pair sent batches of
                                 several sizes (net-p2p-bandwidth)
   throughput_faults.png         goodput over time (and per plane) with faults and route
                                 rebuilds marked, for runs with network.faults.events
 
-plot_run.py calls network_plots() after every run. Usage: plot_network.py RESULTS_DIR. Writes
-nothing (and exits 0) for runs without a packet or
-flow network (no links.csv).
+plot_run.py calls network_plots() after every run; run alone, this script draws the same
+plots and prints a one-line summary. It writes nothing (and exits 0) for a run without a packet
+or flow network (no links.csv).
 """
-import json
 import os
 import sys
 from collections import defaultdict
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from plot_common import load_pyplot, read_csv, save_figure  # noqa: E402
+from plot_common import (MISSING_MATPLOTLIB, argument_parser, load_pyplot,  # noqa: E402
+                         read_csv, read_json, save_figure)
 
 
 def plot_heatmap(plt, links, out_png):
@@ -32,8 +33,10 @@ def plot_heatmap(plt, links, out_png):
         return False
     tiers = sorted({t for t, _ in cells})
     planes = sorted({p for _, p in cells})
-    fig, axes = plt.subplots(1, 2, figsize=(5 + 0.7 * len(planes) * 2, 1.5 + 0.45 * len(tiers)),
-                             constrained_layout=True)
+    # At least 3.5 in per panel: the axis labels of one plane (one column) must not run together.
+    fig, axes = plt.subplots(1, 2, figsize=(max(8.5, 5 + 1.4 * len(planes)),
+                                            1.5 + 0.45 * len(tiers)),
+                             sharey=True, constrained_layout=True)
     for ax, (title, agg) in zip(axes, (("mean", lambda v: sum(v) / len(v)), ("max", max))):
         grid = [[agg(cells[(t, p)]) if cells.get((t, p)) else float("nan") for p in planes]
                 for t in tiers]
@@ -42,14 +45,14 @@ def plot_heatmap(plt, links, out_png):
         ax.set_xticklabels(["-" if p < 0 else str(p) for p in planes])
         ax.set_yticks(range(len(tiers)))
         ax.set_yticklabels(tiers)
-        ax.set_xlabel("plane / rail (- : inside a node or shared)")
-        ax.set_ylabel("link tier (from -> to)")
+        ax.set_xlabel("plane / rail\n(- : inside a node or shared)")
         ax.set_title(f"{title} link utilisation")
         for i, row in enumerate(grid):
             for j, v in enumerate(row):
                 if v == v:
                     ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7,
                             color="white" if v < 0.6 else "black")
+    axes[0].set_ylabel("link tier (from -> to)")
     fig.colorbar(im, ax=axes, shrink=0.8, label="busy fraction of the run")
     save_figure(plt, fig, out_png, tight=False)  # the shared colour bar has its own layout
     return True
@@ -138,12 +141,9 @@ def plot_p2p_bandwidth(plt, messages, out_png):
 
 def plot_fault_throughput(plt, d, links, series, out_png):
     """Goodput over time with the faults marked; per plane when the network has planes."""
-    report_path = os.path.join(d, "network_report.json")
-    if not os.path.exists(report_path):
-        return False
-    with open(report_path) as f:
-        # Parts failed before the run have no "around": the plot is for faults during it.
-        faults = [fr for fr in json.load(f).get("faults", []) if not fr.get("before_run")]
+    # Parts failed before the run have no "around": the plot is for faults during it.
+    faults = [fr for fr in read_json(os.path.join(d, "network_report.json")).get("faults", [])
+              if not fr.get("before_run")]
     total = read_csv(os.path.join(d, "throughput.csv"))
     if not faults or not total:
         return False
@@ -195,10 +195,12 @@ def network_plots(plt, d):
         return []
     messages = read_csv(os.path.join(d, "messages.csv"))
     series = read_csv(os.path.join(d, "link_timeseries.csv"))
+    # A flow-level network has no buffers: its queue figures are zeros, not measurements.
+    flow = read_json(os.path.join(d, "summary.json")).get("network_fidelity") == "flow"
     made = []
     if plot_heatmap(plt, links, os.path.join(d, "link_utilization_heatmap.png")):
         made.append(("Link utilisation by tier and plane", "link_utilization_heatmap.png"))
-    if plot_queues(plt, links, series, os.path.join(d, "queue_occupancy.png")):
+    if not flow and plot_queues(plt, links, series, os.path.join(d, "queue_occupancy.png")):
         made.append(("Queue occupancy over time", "queue_occupancy.png"))
     if plot_cdf(plt, messages, os.path.join(d, "fct_slowdown_cdf.png")):
         made.append(("FCT slowdown CDF", "fct_slowdown_cdf.png"))
@@ -209,22 +211,29 @@ def network_plots(plt, d):
     return made
 
 
-def main(argv):
-    if len(argv) != 2:
-        print(__doc__, file=sys.stderr)
+def main():
+    ap = argument_parser(__doc__)
+    ap.add_argument("run_dir", metavar="RESULTS_DIR", help="a run folder")
+    d = ap.parse_args().run_dir
+    if not os.path.isdir(d):
+        print(f"plot_network: {d}: no such folder", file=sys.stderr)
         return 2
-    d = argv[1]
     if not os.path.exists(os.path.join(d, "links.csv")):
+        print(f"plot_network: {d}: no links.csv (no packet or flow network); no plots",
+              file=sys.stderr)
         return 0
+    try:
+        s = read_json(os.path.join(d, "summary.json"))
+    except (OSError, ValueError) as e:
+        print(f"plot_network: {e}", file=sys.stderr)
+        return 2
     plt = load_pyplot()
     if plt is None:
-        print("plot_network.py: matplotlib not available; no plots", file=sys.stderr)
+        print(f"plot_network: {MISSING_MATPLOTLIB} (install python3-matplotlib)",
+              file=sys.stderr)
         return 0
     made = [png for _, png in network_plots(plt, d)]
-    summary_path = os.path.join(d, "summary.json")
-    if os.path.exists(summary_path):
-        with open(summary_path) as f:
-            s = json.load(f)
+    if s:
         print(f"{d}: network {s.get('network_fidelity', '?')}, max link utilisation "
               f"{s.get('max_link_utilization', 0):.3f}, p99 FCT slowdown "
               f"{s.get('p99_fct_slowdown', 0):.2f}; plots: {', '.join(made) or 'none'}")
@@ -232,4 +241,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(main())

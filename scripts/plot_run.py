@@ -3,37 +3,40 @@
 
 Reads only the run's result files, never the simulator:
   summary.json         every figure (required)
-  timeline.json        op spans per GPU                     -> timeline.png
+  timeline.json        op spans per GPU (at most 16 GPUs drawn) -> timeline.png
   summary.json         gpu<N>_busy_us                       -> gpu_busy.png
-  summary.json         time_<part>_ms, step_time_ms, tpot_ms, output_tokens_per_s_per_gpu
-                                                            -> step_breakdown.png
+  summary.json         time_<part>_ms, step_time_ms, and per phase tpot_ms and
+                       output_tokens_per_s_per_gpu (decode) or ttft_*_ms and
+                       input_tokens_per_s_per_gpu (prefill)  -> step_breakdown.png
   layers.csv           layer,attention_ms,gate_ms,...       -> layer_breakdown.png
-  summary.json         kv_cache_bytes_per_token, kv_cache_capacity_tokens_per_gpu
-  config.resolved.yaml workload.requests_per_gpu, context_length (optional)
-                                                            -> kv_cache.png
+  summary.json         kv_cache_*_per_token, kv_cache_bytes_per_gpu, kv_cached_tokens_per_gpu,
+                       kv_cache_capacity_tokens_per_gpu
+  config.resolved.yaml workload.phase, requests_per_gpu, context_length, attention_tp
+                       (optional)                           -> kv_cache.png
   links.csv, ...       network plots drawn by plot_network.py
 Plots whose inputs are absent are left out. report.md shows the key figures, every summary
 figure with its unit, then every PNG of the folder (including ones other scripts drew).
-Usage: plot_run.py RESULTS_DIR
 """
-import json
 import os
 import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from plot_common import (MISSING_MATPLOTLIB, format_value, load_pyplot,  # noqa: E402
-                         read_csv, save_figure, scale_for, unit_of_key, write_atomic)
+from plot_common import (MISSING_MATPLOTLIB, argument_parser, format_value,  # noqa: E402
+                         load_pyplot, read_csv, read_json, save_figure, scale_for, unit_of_key,
+                         write_atomic)
 
-# Parts of a decode step, as the workload reports them (summary keys and layers.csv columns).
-# These add up to the step time; dispatch and combine run beside compute and only their exposed
-# share (exposed_comm) is on the critical path, so they are drawn apart, as overlapped time.
+# Parts of an inference step, as the workload reports them (summary keys and layers.csv
+# columns). These add up to the step time; dispatch and combine run beside compute and only
+# their exposed share (exposed_comm) is on the critical path, so they are drawn apart, as
+# overlapped time.
 STEP_PARTS = [("attention", "tab:blue"), ("gate", "tab:cyan"), ("experts", "tab:green"),
               ("exposed_comm", "tab:purple"), ("other", "tab:gray")]
 OVERLAPPED_PARTS = [("dispatch", "tab:orange"), ("combine", "tab:red")]
 
-KEY_FIGURES = ["tpot_ms", "step_time_ms", "output_tokens_per_s_per_gpu", "sim_time_us",
-               "kv_cache_bytes_per_token", "kv_cache_capacity_tokens_per_gpu",
+KEY_FIGURES = ["tpot_ms", "ttft_ms", "ttft_p50_ms", "step_time_ms", "output_tokens_per_s_per_gpu",
+               "input_tokens_per_s_per_gpu", "sim_time_us", "kv_cache_bytes_per_token",
+               "kv_cache_bytes_per_gpu", "kv_cache_capacity_tokens_per_gpu",
                "hbm_read_mean_bytes", "gpu_busy_mean_fraction", "max_link_utilization",
                "network_cost_per_gpu_usd"]
 
@@ -50,11 +53,23 @@ KNOWN_PNGS = [
     ("p2p_bandwidth.png", "Point-to-point bandwidth by message size"),
     ("throughput_faults.png", "Throughput around the fault"),
 ]
+PREFILL_TITLES = {"step_breakdown.png": "Prefill: TTFT and input-token throughput breakdown",
+                  "kv_cache.png": "KV cache per GPU against prompt tokens cached"}
+
+# Flow-level networks model no buffers: these figures are 0 (or "-") there, never measured.
+FLOW_UNMEASURED = re.compile(r"credit_stall|hotspot|packet|shared_buffer")
+FLOW_NOTE = ("Not drawn: this run's network is flow-level (`network_fidelity` flow), which "
+             "models no buffers, so queue occupancy, credit stall and its hot spots are not "
+             "measured (their zero figures are left out of the table below).")
 
 CATEGORY_COLORS = {"gemm": "tab:blue", "grouped_gemm": "tab:green", "attention": "tab:red",
                    "elementwise": "tab:gray", "all_to_all": "tab:orange", "send": "tab:orange",
                    "recv": "tab:olive", "all_gather": "tab:purple",
-                   "reduce_scatter": "tab:brown", "all_reduce": "tab:pink"}
+                   "reduce_scatter": "tab:brown", "all_reduce": "tab:pink",
+                   "network": "tab:cyan"}
+SPARE_COLORS = ["black", "gold", "navy", "lime", "teal", "maroon"]  # categories not listed above
+TIMELINE_MAX_GPUS = 16
+TIMELINE_FIRST_GPUS = 4
 
 try:  # network plots (links.csv, messages.csv, ...) when the run had a packet or flow network
     from plot_network import network_plots  # noqa: E402
@@ -62,33 +77,64 @@ except ImportError:
     network_plots = None
 
 
+def timeline_gpus(spans):
+    """The GPUs (pids) to draw and a phrase saying which: every GPU up to TIMELINE_MAX_GPUS,
+    else the first few (the start of a node) and those whose last span ends latest (the ones
+    that set the step time), so that the figure stays readable for any cluster."""
+    pids = sorted({e["pid"] for e in spans})
+    if len(pids) <= TIMELINE_MAX_GPUS:
+        return pids, "every GPU"
+    end = {}
+    for e in spans:
+        end[e["pid"]] = max(end.get(e["pid"], 0.0), e["ts"] + e["dur"])
+    first = pids[:TIMELINE_FIRST_GPUS]
+    late = sorted((p for p in pids[TIMELINE_FIRST_GPUS:]), key=lambda p: (-end[p], p))
+    late = late[:TIMELINE_MAX_GPUS - len(first)]
+    return sorted(first + late), (f"{TIMELINE_MAX_GPUS} of {len(pids)} GPUs: GPUs {first[0]}-"
+                                  f"{first[-1]} and the {len(late)} that finish last")
+
+
 def plot_timeline(plt, timeline, out_png):
     spans = [e for e in timeline.get("traceEvents", []) if e.get("ph") == "X"]
     if not spans:
         return False
-    pids = sorted({e["pid"] for e in spans})
-    fig, ax = plt.subplots(figsize=(10, 1.0 + 0.6 * len(pids)))
+    pids, which = timeline_gpus(spans)
+    row_of = {p: i for i, p in enumerate(pids)}
+    fig, ax = plt.subplots(figsize=(10, 1.2 + 0.6 * len(pids)))
+    # Three lanes per GPU, bottom to top: compute ops, communication ops, then the NIC and
+    # NVLink messages in flight (category "network"), so no lane hides another.
+    lanes = {"compute": (0.0, 0.3), "comm": (0.3, 0.22), "network": (0.52, 0.14)}
     # One broken_barh per (row, category): one artist per op is far too slow for a full step.
     # Receives are posted early and span their wait; draw them first so sends stay visible.
     order = {"recv": 0}
     groups = {}
     for e in spans:
-        row = pids.index(e["pid"]) + (0.35 if e.get("tid", 0) else 0.0)
-        groups.setdefault((order.get(e.get("cat"), 1), e.get("cat", "op"), row), []).append(
-            (e["ts"], max(e["dur"], 1e-3)))
+        if e["pid"] not in row_of:
+            continue
+        cat = e.get("cat", "op")
+        lane = "network" if cat == "network" else "comm" if e.get("tid", 0) else "compute"
+        key = (order.get(cat, 1), cat, row_of[e["pid"]], lane)
+        groups.setdefault(key, []).append((e["ts"], max(e["dur"], 1e-3)))
+    spare = iter(SPARE_COLORS * 4)
+    colors = {cat: CATEGORY_COLORS.get(cat) or next(spare, "tab:gray")
+              for cat in sorted({k[1] for k in groups})}
     seen = set()
-    for (_, cat, row), bars in sorted(groups.items()):
-        label = cat if cat not in seen else None
+    for (_, cat, row, lane), bars in sorted(groups.items()):
+        label = None
+        if cat not in seen:
+            label = "network (NIC / NVLink\nmessages in flight)" if cat == "network" else cat
         seen.add(cat)
-        ax.broken_barh(bars, (row - 0.15, 0.3), color=CATEGORY_COLORS.get(cat, "tab:gray"),
-                       label=label,
+        mid, height = lanes[lane]
+        ax.broken_barh(bars, (row + mid - height / 2, height), color=colors[cat], label=label,
                        alpha=0.6 if cat == "recv" else 1.0)
     ax.set_yticks(range(len(pids)))
     ax.set_yticklabels([f"GPU {p}" for p in pids])
+    ax.set_ylim(-0.6, len(pids) - 0.2)
     ax.set_xlabel("simulated time (us)")
-    ax.set_ylabel("GPU (lower bar compute, upper bar communication)", fontsize=8)
-    ax.set_title("Op timeline per GPU")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, title="op kind")
+    ax.set_ylabel("GPU")
+    ax.set_title(f"Op timeline per GPU ({which})", fontsize=10)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, title_fontsize=8,
+              title="op kind; lanes per GPU,\nbottom up: compute,\ncommunication, network")
     save_figure(plt, fig, out_png)
     return True
 
@@ -123,23 +169,66 @@ def stacked(ax, x, parts, width=0.6, hatch=None):
     return bottom
 
 
-def plot_step_breakdown(plt, summary, out_png):
+def read_workload(run_dir):
+    """The workload section of config.resolved.yaml, or {} (no file, or PyYAML missing)."""
+    path = os.path.join(run_dir, "config.resolved.yaml")
+    if not os.path.exists(path):
+        return {}
+    try:
+        import yaml
+        with open(path) as f:
+            workload = (yaml.safe_load(f) or {}).get("workload", {})
+        return workload if isinstance(workload, dict) else {}
+    except Exception:  # PyYAML missing, or a file this script cannot read
+        return {}
+
+
+def run_phase(summary, workload):
+    """"prefill" or "decode" for an inference run, else None: the keys only each phase writes
+    (tpot_ms, ttft_ms), then the workload's own phase (a replayed trace may have neither)."""
+    if "tpot_ms" in summary:
+        return "decode"
+    if "ttft_ms" in summary:
+        return "prefill"
+    phase = workload.get("phase")
+    return phase if phase in ("decode", "prefill") else None
+
+
+def count_of(workload, key):
+    try:
+        return int(workload[key])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def plot_step_breakdown(plt, summary, phase, out_png):
     parts = [(p, c, summary[f"time_{p}_ms"]) for p, c in STEP_PARTS if f"time_{p}_ms" in summary]
     if not parts:
         return False
     comm = [(p, c, summary[f"time_{p}_ms"]) for p, c in OVERLAPPED_PARTS
             if f"time_{p}_ms" in summary]
     step = summary.get("step_time_ms", sum(v for _, _, v in parts))
-    tpot = summary.get("tpot_ms")
-    tput = summary.get("output_tokens_per_s_per_gpu")
+    prefill = phase == "prefill"
+    tpot = None if prefill else summary.get("tpot_ms")
+    tput = summary.get("input_tokens_per_s_per_gpu" if prefill else "output_tokens_per_s_per_gpu")
+    kind = "input" if prefill else "output"
     panels = 2 if tput else 1
-    fig, axes = plt.subplots(1, panels, figsize=(5 + 3.5 * panels, 4.5), squeeze=False)
+    fig, axes = plt.subplots(1, panels, figsize=(7 + 3.5 * panels, 4.5), squeeze=False)
     ax = axes[0][0]
-    bars = ["decode step"] + (["per output\ntoken (TPOT)"] if tpot else [])
+    if prefill:
+        passes = summary.get("prefill_pass_count")
+        bars = ["prefill, every prompt" + (f"\n({passes} passes)" if passes else "")]
+    else:
+        bars = ["decode step"] + (["per output\ntoken (TPOT)"] if tpot else [])
     per_bar = [1.0] + ([tpot / step] if tpot and step else [])
     tops = stacked(ax, bars, [(p, c, [v * f for f in per_bar]) for p, c, v in parts])
     for x, top in zip(bars, tops):
         ax.annotate(f"{top:.3g} ms", (x, top), ha="center", va="bottom", fontsize=9)
+    if prefill:  # prompts finish at different times: where their TTFT falls on the bar
+        for key, what, style in (("ttft_mean_ms", "mean", ":"), ("ttft_p50_ms", "p50", "--")):
+            if key in summary:
+                ax.hlines(summary[key], -0.4, 0.4, colors="black", linestyles=style,
+                          label=f"TTFT {what} per prompt ({summary[key]:.3g} ms)")
     if comm:
         # Communication in flight beside compute (not on the critical path except its exposed
         # part): its own bar, hatched, so the stacks above keep adding up to the step.
@@ -148,30 +237,36 @@ def plot_step_breakdown(plt, summary, out_png):
                          hatch="//")
         ax.annotate(f"{top:.3g} ms", (label, top), ha="center", va="bottom", fontsize=9)
     ax.set_ylabel("time (ms)")
-    ax.set_title("Where the step goes (TPOT = step / tokens per request per step)", fontsize=9)
-    ax.legend(fontsize=8)
+    ax.set_ylim(0, max(ax.get_ylim()[1], 1e-9) * 1.08)  # room for the totals above the bars
+    ax.set_title("Where the prefill goes (TTFT of the last prompt = the whole prefill)" if prefill
+                 else "Where the step goes (TPOT = step / tokens per request per step)",
+                 fontsize=9)
     if tput:
-        # 1 / throughput split like the step: GPU time per 1,000 output tokens, by part.
+        # 1 / throughput split like the step: GPU time per 1,000 tokens, by part.
         ax = axes[0][1]
         scale = 1e6 / tput / step if step else 0.0
-        (top,) = stacked(ax, ["GPU time per 1,000 output tokens"],
+        (top,) = stacked(ax, [f"GPU time per 1,000 {kind} tokens"],
                          [(p, c, [v * scale]) for p, c, v in parts])
-        ax.annotate(f"{top:.3g} ms = 1e6 / ({tput:.4g} tokens/s per GPU)", (0, top),
+        ax.annotate(f"{top:.3g} ms = 1e6 / ({tput:,.0f} {kind} tokens/s per GPU)", (0, top),
                     ha="center", va="bottom", fontsize=9)
-        ax.set_ylabel("GPU time per 1,000 output tokens (ms)")
-        ax.set_title("Throughput breakdown", fontsize=9)
-        ax.legend(fontsize=8)
-    fig.suptitle("Decode step breakdown by part: TPOT and throughput")
-    save_figure(plt, fig, out_png)
+        ax.set_ylabel(f"GPU time per 1,000 {kind} tokens (ms)")
+        ax.set_ylim(0, max(ax.get_ylim()[1], 1e-9) * 1.08)
+        ax.set_title(f"{kind.capitalize()}-token throughput breakdown", fontsize=9)
+    # One legend for both panels (the same parts), beside them so it hides no bar.
+    fig.legend(*axes[0][0].get_legend_handles_labels(), loc="center right", fontsize=8)
+    fig.suptitle("Prefill breakdown by part: TTFT and input-token throughput" if prefill
+                 else "Decode step breakdown by part: TPOT and throughput")
+    fig.tight_layout(rect=(0, 0, 1 - 2.0 / fig.get_figwidth(), 1))
+    save_figure(plt, fig, out_png, tight=False)  # the layout leaves the legend its margin
     return True
 
 
-def plot_layers(plt, rows, out_png):
+def plot_layers(plt, rows, summary, phase, out_png):
     cols = [(p, c) for p, c in STEP_PARTS if rows and f"{p}_ms" in rows[0]]
     if not rows or not cols:
         return False
     layers = [r.get("layer", str(i)) for i, r in enumerate(rows)]
-    fig, ax = plt.subplots(figsize=(max(6, 0.25 * len(rows) + 3), 4.5))
+    fig, ax = plt.subplots(figsize=(max(7, 0.25 * len(rows) + 4), 4.5))
     x = list(range(len(rows)))
     stacked(ax, x, [(p, c, [float(r[f"{p}_ms"] or 0) for r in rows]) for p, c in cols], width=0.8)
     for p, c in OVERLAPPED_PARTS:  # in flight beside compute: a line, not part of the stack
@@ -183,73 +278,98 @@ def plot_layers(plt, rows, out_png):
     ax.set_xticklabels(layers[::step], fontsize=8)
     ax.set_xlabel("layer")
     ax.set_ylabel("time (ms)")
-    ax.set_title("Time per layer by part (decode step, one GPU)")
+    what = {"prefill": "prefill of every prompt", "decode": "decode step"}.get(phase, "step")
+    rank = summary.get("breakdown_rank")
+    gpu = f"GPU {rank}" if isinstance(rank, int) else "one GPU"
+    ax.set_title(f"Time per layer by part\n({what}, {gpu})", fontsize=10)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     save_figure(plt, fig, out_png)
     return True
 
 
-def workload_shape(run_dir):
-    """(requests_per_gpu, context_length) from config.resolved.yaml, or (None, None)."""
-    path = os.path.join(run_dir, "config.resolved.yaml")
-    if not os.path.exists(path):
-        return None, None
-    try:
-        import yaml
-        with open(path) as f:
-            w = (yaml.safe_load(f) or {}).get("workload", {}) or {}
-        return int(w["requests_per_gpu"]), int(w["context_length"])
-    except Exception:  # PyYAML missing, or a workload without these keys
-        return None, None
+def powers_of_two_to(top):
+    """1K, 2K, ... up to the first power of two at or above top (at least 128K)."""
+    xs = [2 ** 10]
+    while xs[-1] < max(top, 2 ** 17):
+        xs.append(xs[-1] * 2)
+    return xs
 
 
-def plot_kv_cache(plt, summary, run_dir, out_png):
-    per_token = summary.get("kv_cache_bytes_per_token")
+def plot_kv_cache(plt, summary, workload, phase, out_png):
+    """KV cache per GPU with the HBM-capacity wall. Decode: against context length, for this
+    run's requests per GPU; prefill: against the prompt tokens a GPU caches. This run's point
+    is the summary's own kv_cache_bytes_per_gpu."""
+    per_token = (summary.get("kv_cache_per_gpu_bytes_per_token") or
+                 summary.get("kv_cache_bytes_per_token"))
     if not per_token:
         return False
     capacity = summary.get("kv_cache_capacity_tokens_per_gpu")
-    requests, context = workload_shape(run_dir)
-    batch = requests or 1
-    contexts = [2 ** i for i in range(10, 18)]  # 1K .. 128K
-    if context and context > contexts[-1]:
-        contexts.append(context)
-    fig, axes = plt.subplots(1, 2 if capacity else 1, figsize=(12 if capacity else 6.5, 4.5),
+    run_bytes = summary.get("kv_cache_bytes_per_gpu")
+    run_tokens = summary.get("kv_cached_tokens_per_gpu") or (
+        run_bytes / per_token if run_bytes else None)
+    prefill = phase == "prefill"
+    requests = count_of(workload, "requests_per_gpu")
+    # A GPU of an attention-TP group caches the sequences of the whole group (its heads' share).
+    tp = count_of(workload, "attention_tp") or 1
+    seqs = requests * tp if requests else None
+    what = "requests" if tp == 1 else "sequences"
+    per_x = per_token if prefill else per_token * (seqs or 1)
+    run_x = run_tokens if prefill else (run_tokens / seqs if seqs and run_tokens else None)
+    xs = powers_of_two_to((run_x or 0) if not prefill else max(run_x or 0, capacity or 0))
+    two = capacity and not prefill
+    fig, axes = plt.subplots(1, 2 if two else 1, figsize=(12 if two else 6.5, 4.5),
                              squeeze=False)
     ax = axes[0][0]
-    kv = [per_token * batch * c for c in contexts]
-    f, unit = scale_for(kv + ([capacity * per_token] if capacity else []), "B")
-    ax.plot(contexts, [v / f for v in kv], marker="o",
-            label=f"{batch} request{'s' if batch > 1 else ''} per GPU, "
-                  f"{per_token:,.0f} B per token")
+    kv = [per_x * x for x in xs]
+    f, unit = scale_for(kv + [v for v in (run_bytes, capacity and capacity * per_token) if v],
+                        "B")
+    if prefill:
+        label = f"{per_token:,.0f} B per token"
+    else:
+        label = (f"{seqs or 1} {what if (seqs or 1) > 1 else what[:-1]} per GPU"
+                 f"{f' ({requests} requests x attention TP {tp})' if tp > 1 else ''}, "
+                 f"{per_token:,.0f} B per token")
+    ax.plot(xs, [v / f for v in kv], marker="o", label=label)
     if capacity:
         ax.axhline(capacity * per_token / f, color="tab:red", ls="--",
                    label=f"HBM left for KV ({capacity:,.0f} tokens)")
-    if context:
-        ax.plot([context], [per_token * batch * context / f], "k*", ms=12,
-                label=f"this run: {context:,} tokens")
+    if run_bytes:
+        rf, run_unit = scale_for([run_bytes], "B")
+        label = f"this run: {run_bytes / rf:.3g} {run_unit} per GPU"
+    if run_bytes and run_x:
+        mean = "" if prefill or "kv_cached_tokens_per_gpu" not in summary else "mean "
+        ax.plot([run_x], [run_bytes / f], "k*", ms=12,
+                label=f"{label} at {mean}{run_x:,.0f} tokens" +
+                      ("" if prefill else " per request"))
+    elif run_bytes:  # where on the curve is unknown (no config): the figure alone
+        ax.axhline(run_bytes / f, color="black", ls=":", label=label)
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
-    ax.set_xlabel("context length (tokens)")
+    ax.set_xlabel("prompt tokens cached per GPU (tokens)" if prefill
+                  else "context length per request (tokens)")
     ax.set_ylabel(f"KV cache per GPU ({unit})")
-    ax.set_title("KV cache per GPU against context length")
+    ax.set_title("KV cache per GPU against prompt tokens (prefill)" if prefill
+                 else "KV cache per GPU against context length")
     ax.legend(fontsize=8)
-    if capacity:
+    if two:
         ax = axes[0][1]
-        ax.plot(contexts, [capacity / c for c in contexts], marker="o", color="tab:green",
-                label="requests whose KV fits in HBM")
-        if requests:
-            ax.axhline(requests, color="tab:gray", ls=":", label=f"this run: {requests} requests")
+        ax.plot(xs, [capacity / x for x in xs], marker="o", color="tab:green",
+                label=f"{what} whose KV fits in HBM")
+        if seqs:
+            ax.axhline(seqs, color="tab:gray", ls=":", label=f"this run: {seqs} {what}")
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
-        ax.set_xlabel("context length (tokens)")
-        ax.set_ylabel("requests per GPU (count)")
-        ax.set_title("The HBM-capacity wall: requests per GPU that fit")
+        ax.set_xlabel("context length per request (tokens)")
+        ax.set_ylabel(f"{what} per GPU (count)")
+        ax.set_title(f"The HBM-capacity wall: {what} per GPU that fit")
         ax.legend(fontsize=8)
     save_figure(plt, fig, out_png)
     return True
 
 
 def report(run_dir, summary, images):
+    """images: [(title, png or None, note)]; a note stands where a plot was left out."""
+    flow = summary.get("network_fidelity") == "flow"
     lines = [f"# Run report: {summary.get('scenario', run_dir)}", ""]
     if isinstance(summary.get("description"), str):
         lines += [summary["description"], ""]
@@ -258,8 +378,8 @@ def report(run_dir, summary, images):
         lines += ["## Key figures", "", "| figure | value | unit |", "|---|---:|---|"]
         lines += [f"| {k} | {format_value(summary[k])} | {unit_of_key(k)} |" for k in key]
         lines.append("")
-    for title, img in images:
-        lines += [f"## {title}", "", f"![{title}]({img})", ""]
+    for title, img, note in images:
+        lines += [f"## {title}", "", f"![{title}]({img})" if img else note, ""]
     lines += ["## Every figure", "",
               "Open `timeline.json` in Perfetto (ui.perfetto.dev) or chrome://tracing for the "
               "full timeline; `stats.json` has every counter of every module.", "",
@@ -267,27 +387,52 @@ def report(run_dir, summary, images):
     for k, v in summary.items():
         if isinstance(v, (list, dict)):
             continue  # the per-layer list: layers.csv and its plot show it
+        if flow and FLOW_UNMEASURED.search(k) and v in (0, "-"):
+            continue  # not measured at flow level (FLOW_NOTE says so)
         unit = "" if isinstance(v, str) else unit_of_key(k)
         lines.append(f"| {k} | {format_value(v)} | {unit} |")
     write_atomic(os.path.join(run_dir, "report.md"), "\n".join(lines) + "\n")
 
 
+def report_images(run_dir, summary, phase):
+    """Every PNG of the folder, known ones in a fixed order (the flow-level note in place of
+    the queue plot), any others after them by name."""
+    present = sorted(f for f in os.listdir(run_dir) if f.endswith(".png") and
+                     not f.startswith("."))
+    flow = (summary.get("network_fidelity") == "flow" and
+            os.path.exists(os.path.join(run_dir, "links.csv")))
+    titles = dict(KNOWN_PNGS, **(PREFILL_TITLES if phase == "prefill" else {}))
+    images = []
+    for png, _ in KNOWN_PNGS:
+        if png in present:
+            images.append((titles[png], png, None))
+        elif png == "queue_occupancy.png" and flow:
+            images.append((titles[png], None, FLOW_NOTE))
+    images += [(os.path.splitext(f)[0].replace("_", " "), f, None) for f in present
+               if f not in titles]
+    return images
+
+
 def main():
-    if len(sys.argv) != 2:
-        print("usage: plot_run.py RESULTS_DIR", file=sys.stderr)
-        return 2
-    run_dir = sys.argv[1]
+    ap = argument_parser(__doc__)
+    ap.add_argument("run_dir", metavar="RESULTS_DIR", help="a run folder (holds summary.json)")
+    run_dir = ap.parse_args().run_dir
     summary_path = os.path.join(run_dir, "summary.json")
     if not os.path.exists(summary_path):
         print(f"plot_run: {summary_path}: no summary (run not finished?)", file=sys.stderr)
         return 2
-    with open(summary_path) as f:
-        summary = json.load(f)
-    timeline = {}
-    tl_path = os.path.join(run_dir, "timeline.json")
-    if os.path.exists(tl_path):
-        with open(tl_path) as f:
-            timeline = json.load(f)
+    try:
+        summary = read_json(summary_path)
+    except (OSError, ValueError) as e:
+        print(f"plot_run: {e}", file=sys.stderr)
+        return 2
+    try:
+        timeline = read_json(os.path.join(run_dir, "timeline.json"))
+    except (OSError, ValueError) as e:  # the other plots and the report still come
+        print(f"plot_run: no timeline plot: {e}", file=sys.stderr)
+        timeline = {}
+    workload = read_workload(run_dir)
+    phase = run_phase(summary, workload)
 
     # Plots of an earlier run into the same folder must not pass for this run's.
     for png, _ in KNOWN_PNGS:
@@ -298,10 +443,10 @@ def main():
         print(f"plot_run: {MISSING_MATPLOTLIB} (install python3-matplotlib); "
               "report.md has the tables only", file=sys.stderr)
     else:
-        plot_step_breakdown(plt, summary, os.path.join(run_dir, "step_breakdown.png"))
-        plot_layers(plt, read_csv(os.path.join(run_dir, "layers.csv")),
+        plot_step_breakdown(plt, summary, phase, os.path.join(run_dir, "step_breakdown.png"))
+        plot_layers(plt, read_csv(os.path.join(run_dir, "layers.csv")), summary, phase,
                     os.path.join(run_dir, "layer_breakdown.png"))
-        plot_kv_cache(plt, summary, run_dir, os.path.join(run_dir, "kv_cache.png"))
+        plot_kv_cache(plt, summary, workload, phase, os.path.join(run_dir, "kv_cache.png"))
         plot_timeline(plt, timeline, os.path.join(run_dir, "timeline.png"))
         plot_busy(plt, summary, os.path.join(run_dir, "gpu_busy.png"))
         if network_plots is not None:
@@ -309,14 +454,7 @@ def main():
                 network_plots(plt, run_dir)
             except Exception as e:  # noqa: BLE001
                 print(f"plot_run: network plots failed: {e}", file=sys.stderr)
-
-    # Every PNG of the folder: known ones in a fixed order, any others after them by name.
-    present = sorted(f for f in os.listdir(run_dir) if f.endswith(".png") and
-                     not f.startswith("."))
-    images = [(t, f) for f, t in KNOWN_PNGS if f in present]
-    known = {f for f, _ in KNOWN_PNGS}
-    images += [(os.path.splitext(f)[0].replace("_", " "), f) for f in present if f not in known]
-    report(run_dir, summary, images)
+    report(run_dir, summary, report_images(run_dir, summary, phase))
     print(f"plots and report: {run_dir}/report.md", file=sys.stderr)
     return 0
 

@@ -1,7 +1,6 @@
 #!/usr/bin/env python3
 """Draws a sweep's trade-off curves from its sweep.csv and writes report.md beside them.
 
-Usage: plot_sweep.py SWEEP_DIR PLOTS_JSON
 PLOTS_JSON (written by `mlasim sweep`) holds
   {"name": ..., "axes": [KEY, ...], "plots": [{"x": KEY, "y": KEY, "series": KEY or "",
                                                "title": TEXT or ""}]}
@@ -11,15 +10,15 @@ from their suffix. One curve per value of `series`. Reads only sweep.csv and PLO
 Without matplotlib the report keeps its table and the plots are skipped (exit 0).
 """
 import csv
-import json
 import os
 import re
 import sys
 import textwrap
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from plot_common import (MISSING_MATPLOTLIB, axis_text, label_of_key, load_pyplot,  # noqa: E402
-                         save_figure, scale_for, unit_of_key, write_atomic)
+from plot_common import (MISSING_MATPLOTLIB, argument_parser, axis_text,  # noqa: E402
+                         label_of_key, load_pyplot, read_json, save_figure, scale_for,
+                         unit_of_key, write_atomic)
 
 _NUMBER = re.compile(r"^\s*([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(.*)$")
 
@@ -106,12 +105,19 @@ def table(rows, axes, plots):
 
 
 def main():
-    if len(sys.argv) != 3:
-        print("usage: plot_sweep.py SWEEP_DIR PLOTS_JSON", file=sys.stderr)
+    ap = argument_parser(__doc__)
+    ap.add_argument("sweep_dir", metavar="SWEEP_DIR", help="a sweep's results folder")
+    ap.add_argument("plots_path", metavar="PLOTS_JSON", help="the plots to draw")
+    args = ap.parse_args()
+    sweep_dir, plots_path = args.sweep_dir, args.plots_path
+    if not os.path.exists(plots_path):
+        print(f"plot_sweep: {plots_path}: no such file", file=sys.stderr)
         return 2
-    sweep_dir, plots_path = sys.argv[1], sys.argv[2]
-    with open(plots_path) as f:
-        spec = json.load(f)
+    try:
+        spec = read_json(plots_path)
+    except (OSError, ValueError) as e:
+        print(f"plot_sweep: {e}", file=sys.stderr)
+        return 2
     csv_path = os.path.join(sweep_dir, "sweep.csv")
     if not os.path.exists(csv_path):
         print(f"plot_sweep: {csv_path}: no sweep.csv (run `mlasim sweep FILE --merge`)",

@@ -7,14 +7,17 @@ neighbours below (a barycentre sweep) so links cross little. Servers are boxed; 
 plane (MPFT) or rail (MRFT) share a colour. `--engine dot` hands the file to Graphviz instead,
 when the `dot` program is installed (Graphviz is not a dependency of mlasim).
 
-Usage: plot_topology.py GRAPH.dot [-o OUT.png] [--engine matplotlib|dot]
+Without matplotlib (and without --engine dot) it prints that the plot was skipped and exits 0.
 """
-import argparse
+import os
 import re
 import shutil
 import subprocess
 import sys
 from collections import defaultdict
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from plot_common import MISSING_MATPLOTLIB, argument_parser, load_pyplot  # noqa: E402
 
 NODE_RE = re.compile(r'^\s*"([^"]+)"\s*\[(.*)\];\s*$')
 EDGE_RE = re.compile(r'^\s*"([^"]+)"\s*--\s*"([^"]+)"\s*\[(.*)\];\s*$')
@@ -46,7 +49,7 @@ def parse_dot(path):
                     a[key] = int(a.get(key, -1))
                 vertices[m.group(1)] = a
     if not vertices:
-        sys.exit(f"{path}: no vertices found (is it a file from `mlasim topology --dot`?)")
+        raise ValueError(f"{path}: no vertices found (is it a file from `mlasim topology --dot`?)")
     return vertices, edges
 
 
@@ -95,10 +98,7 @@ def natural_key(name):
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
 
 
-def draw_matplotlib(vertices, edges, out, title):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def draw_matplotlib(plt, vertices, edges, out, title):
     from matplotlib.lines import Line2D
     from matplotlib.patches import Rectangle
 
@@ -143,24 +143,41 @@ def draw_matplotlib(vertices, edges, out, title):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("dot_file")
+    ap = argument_parser(__doc__)
+    ap.add_argument("dot_file", metavar="GRAPH.dot", help="from `mlasim topology CONFIG --dot`")
     ap.add_argument("-o", "--output", help="PNG to write (default: DOT file with .png)")
     ap.add_argument("--engine", choices=["matplotlib", "dot"], default="matplotlib")
     args = ap.parse_args()
     out = args.output or re.sub(r"\.dot$", "", args.dot_file) + ".png"
+    if not os.path.exists(args.dot_file):
+        print(f"plot_topology: {args.dot_file}: no such file", file=sys.stderr)
+        return 2
     if args.engine == "dot":
         dot = shutil.which("dot")
         if not dot:
-            sys.exit("Graphviz `dot` is not installed; use --engine matplotlib")
-        subprocess.run([dot, "-Tpng", args.dot_file, "-o", out], check=True)
+            print("plot_topology: Graphviz `dot` is not installed; use --engine matplotlib",
+                  file=sys.stderr)
+            return 2
+        if subprocess.run([dot, "-Tpng", args.dot_file, "-o", out]).returncode != 0:
+            print(f"plot_topology: `dot -Tpng {args.dot_file}` failed", file=sys.stderr)
+            return 2
     else:
-        vertices, edges = parse_dot(args.dot_file)
-        with open(args.dot_file, encoding="utf-8") as f:
-            title = f.readline().lstrip("/ ").strip()
-        draw_matplotlib(vertices, edges, out, title)
+        try:
+            vertices, edges = parse_dot(args.dot_file)
+            with open(args.dot_file, encoding="utf-8") as f:
+                title = f.readline().lstrip("/ ").strip()
+        except (OSError, ValueError) as e:  # UnicodeDecodeError is a ValueError
+            print(f"plot_topology: {e}", file=sys.stderr)
+            return 2
+        plt = load_pyplot()
+        if plt is None:
+            print(f"plot_topology: {MISSING_MATPLOTLIB} (install python3-matplotlib, or use "
+                  "--engine dot)", file=sys.stderr)
+            return 0
+        draw_matplotlib(plt, vertices, edges, out, title)
     print(out)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

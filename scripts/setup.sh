@@ -3,6 +3,13 @@
 # Idempotent and silent when everything is present. Works as root or through sudo.
 set -euo pipefail
 
+# -h/--help: the comment block above is the usage. The script takes no arguments.
+case "${1:-}" in
+  -h|--help) echo "usage: $0 (no arguments)"; sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;;
+  "") ;;
+  *) echo "setup: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+esac
+
 packages=(cmake make g++ pkg-config libsystemc-dev libboost-graph-dev libfmt-dev googletest
   libgtest-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev python3 python3-matplotlib)
 

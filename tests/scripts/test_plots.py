@@ -5,6 +5,8 @@
                               (exit 77 = skipped when this interpreter has no matplotlib)
   test_plots.py skip MLASIM   with matplotlib made unimportable, every script prints the
                               "plots skipped" line, exits 0 and still writes its report tables
+Both modes also check each script's command line (--help, bad usage), the prefill report and
+the flow-level report; draw also checks the drawn figures' titles, labels and sizes.
 
 Each case works on a copy of the fixtures in a temporary folder; the fixtures stay untouched.
 """
@@ -158,6 +160,160 @@ def case_mla_report(tmp, env, draw, mlasim):
         check(SKIP_LINE in out, f"mla_report.py did not say the plots were skipped: {out}")
 
 
+def write_json(path, data):
+    with open(path, "w") as f:
+        json.dump(data, f, indent=1)
+
+
+def case_prefill(tmp, env, draw):
+    # A prefill run reports TTFT and input tokens/s, never TPOT; its KV figure is its own.
+    d = os.path.join(tmp, "prefill")
+    shutil.copytree(os.path.join(FIXTURES, "prefill"), d)
+    rc, out = run([os.path.join(SCRIPTS, "plot_run.py"), d], env)
+    check(rc == 0, f"plot_run.py on a prefill run: exit {rc}: {out}")
+    report = read(os.path.join(d, "report.md"))
+    check("## Prefill: TTFT" in report or not draw, "prefill report has no prefill heading")
+    check("Decode" not in report and "TPOT" not in report, "prefill report speaks of decode")
+    for key in ("ttft_ms", "ttft_p50_ms", "input_tokens_per_s_per_gpu", "kv_cache_bytes_per_gpu"):
+        check(f"| {key} |" in report.split("## Every figure")[0],
+              f"prefill key figures lack {key}")
+    for p in ("step_breakdown.png", "layer_breakdown.png", "kv_cache.png"):
+        check(png_ok(os.path.join(d, p)) if draw else not os.path.exists(os.path.join(d, p)),
+              f"prefill {p}: drawn {not draw} with matplotlib {draw}")
+
+
+def case_flow_network(tmp, env, draw):
+    # A flow-level network has no buffers: no queue plot, no credit-stall figures, a note.
+    d = os.path.join(tmp, "flow")
+    shutil.copytree(os.path.join(FIXTURES, "run"), d)
+    with open(os.path.join(d, "summary.json")) as f:
+        summary = json.load(f)
+    summary.update(network_fidelity="flow", credit_stall_us=0.0, hotspot_link="-",
+                   net_peak_shared_buffer_bytes=0)
+    write_json(os.path.join(d, "summary.json"), summary)
+    rc, out = run([os.path.join(SCRIPTS, "plot_run.py"), d], env)
+    check(rc == 0, f"plot_run.py on a flow-level run: exit {rc}: {out}")
+    report = read(os.path.join(d, "report.md"))
+    check(not os.path.exists(os.path.join(d, "queue_occupancy.png")), "queue plot at flow level")
+    check("flow-level" in report and "](queue_occupancy.png)" not in report,
+          "flow-level report lacks the note in place of the queue plot")
+    for key in ("credit_stall_us", "hotspot_link", "net_peak_shared_buffer_bytes"):
+        check(f"| {key} |" not in report, f"flow-level report shows the unmeasured {key}")
+    check("| max_link_utilization |" in report, "flow-level report lost link utilisation")
+    if draw:
+        check(png_ok(os.path.join(d, "link_utilization_heatmap.png")), "flow-level heatmap")
+        rc, out = run([os.path.join(SCRIPTS, "plot_network.py"), d], env)
+        check(rc == 0 and not os.path.exists(os.path.join(d, "queue_occupancy.png")),
+              f"plot_network.py at flow level: exit {rc} or a queue plot: {out}")
+
+
+def case_topology(tmp, env, draw, mlasim):
+    dot = os.path.join(tmp, "cluster.dot")
+    scenario = os.path.join(os.path.dirname(SCRIPTS), "configs", "scenarios", "default.yaml")
+    r = subprocess.run([mlasim, "topology", scenario, "--dot", dot], capture_output=True,
+                       text=True)
+    check(r.returncode == 0, f"mlasim topology --dot: exit {r.returncode}: {r.stderr}")
+    png = os.path.join(tmp, "cluster.png")
+    rc, out = run([os.path.join(SCRIPTS, "plot_topology.py"), dot, "-o", png], env)
+    check(rc == 0, f"plot_topology.py exit {rc}: {out}")
+    if draw:
+        check(png_ok(png), "cluster.png: missing, not a PNG or nearly empty")
+    else:
+        check(SKIP_LINE in out and "Traceback" not in out and not os.path.exists(png),
+              f"plot_topology.py did not say the plot was skipped: {out}")
+
+
+def case_command_lines(tmp, env):
+    # Every plot script: --help and -h print a usage and exit 0; bad usage exits 2 with one
+    # line; a missing input exits 2 with one line, never a traceback.
+    scripts = sorted(f for f in os.listdir(SCRIPTS) if f.endswith(".py") and
+                     f != "plot_common.py")
+    check(len(scripts) >= 5, f"only {scripts} found")
+    missing = os.path.join(tmp, "no_such_input")
+    for script in scripts:
+        path = os.path.join(SCRIPTS, script)
+        for flag in ("--help", "-h"):
+            rc, out = run([path, flag], env)
+            check(rc == 0 and out.lower().startswith("usage:"),
+                  f"{script} {flag}: exit {rc}: {out}")
+        rc, out = run([path, "--no-such-option"], env)
+        check(rc == 2 and len(out.strip().splitlines()) == 1,
+              f"{script} --no-such-option: exit {rc}, not one line: {out}")
+    for args in (["plot_run.py", missing], ["plot_network.py", missing],
+                 ["plot_sweep.py", missing, os.path.join(missing, "plots.json")],
+                 ["plot_topology.py", missing + ".dot"],
+                 ["mla_report.py", "--plot-only", "--out", missing]):
+        rc, out = run([os.path.join(SCRIPTS, args[0])] + args[1:], env)
+        check(rc == 2 and len(out.strip().splitlines()) == 1 and "Traceback" not in out,
+              f"{' '.join(args[:1])} on a missing input: exit {rc}: {out}")
+
+
+class Figures:
+    """Stands in for plot_common.save_figure in-process: keeps what each figure says."""
+
+    def __init__(self):
+        self.saved = {}
+
+    def __call__(self, plt, fig, path, tight=True):
+        texts = [fig._suptitle.get_text() if fig._suptitle else ""]
+        handles = []
+        for ax in fig.axes:
+            texts += [ax.get_title(), ax.get_xlabel(), ax.get_ylabel()]
+            texts += [t.get_text() for t in ax.get_xticklabels() + ax.get_yticklabels()]
+            h, labels = ax.get_legend_handles_labels()
+            handles += h
+            texts += labels
+        self.saved[os.path.basename(path)] = {
+            "text": "\n".join(texts), "handles": handles,
+            "height_px": fig.get_figheight() * fig.dpi}
+        plt.close(fig)
+
+
+def case_figures_in_process():
+    # What the drawn figures say: phase-aware titles, the run's own KV figure, a timeline of a
+    # large cluster capped to a readable size with a colour of its own per op kind.
+    sys.path.insert(0, SCRIPTS)
+    import plot_run
+    plt = plot_run.load_pyplot()
+    figures = Figures()
+    plot_run.save_figure = figures
+    with open(os.path.join(FIXTURES, "prefill", "summary.json")) as f:
+        summary = json.load(f)
+    phase = plot_run.run_phase(summary, {})  # from the summary's keys alone
+    check(phase == "prefill", f"a summary with ttft_ms read as {phase}")
+    plot_run.plot_step_breakdown(plt, summary, phase, "step_breakdown.png")
+    rows = plot_run.read_csv(os.path.join(FIXTURES, "prefill", "layers.csv"))
+    plot_run.plot_layers(plt, rows, summary, phase, "layer_breakdown.png")
+    plot_run.plot_kv_cache(plt, summary, {}, phase, "kv_cache.png")
+    for png in ("step_breakdown.png", "layer_breakdown.png", "kv_cache.png"):
+        text = figures.saved.get(png, {}).get("text", "")
+        check(text and "decode" not in text.lower() and "TPOT" not in text,
+              f"prefill {png} speaks of decode: {text!r}")
+    step = figures.saved["step_breakdown.png"]["text"]
+    check("TTFT" in step and "input tokens" in step, f"prefill step breakdown: {step!r}")
+    kv = figures.saved["kv_cache.png"]["text"]
+    own = f"{summary['kv_cache_bytes_per_gpu'] / 1e9:.3g} GB per GPU"
+    check(own in kv and f"{summary['kv_cached_tokens_per_gpu']:,} tokens" in kv,
+          f"kv_cache.png does not show the summary's {own}: {kv!r}")
+
+    gpus = 40  # GPU 29 finishes last, GPU 7 second; every GPU has a network slice
+    spans = []
+    for g in range(gpus):
+        end = 100.0 + (50 if g == 29 else 40 if g == 7 else g % 5)
+        spans += [{"ph": "X", "pid": g, "tid": 0, "cat": "gemm", "ts": 0.0, "dur": end},
+                  {"ph": "X", "pid": g, "tid": 1, "cat": "elementwise", "ts": 5.0, "dur": 5.0},
+                  {"ph": "X", "pid": g, "tid": 2, "cat": "network", "ts": 10.0, "dur": 20.0}]
+    plot_run.plot_timeline(plt, {"traceEvents": spans}, "timeline.png")
+    tl = figures.saved["timeline.png"]
+    shown = [t for t in tl["text"].splitlines() if t.startswith("GPU ")]
+    check(len(shown) <= plot_run.TIMELINE_MAX_GPUS and {"GPU 0", "GPU 29", "GPU 7"} <= set(shown),
+          f"timeline of {gpus} GPUs shows {shown}")
+    check(f"of {gpus} GPUs" in tl["text"], "timeline title does not say which GPUs it shows")
+    check(tl["height_px"] < 2000, f"timeline {tl['height_px']:.0f} px tall")
+    colors = [tuple(h.get_facecolor()[0]) for h in tl["handles"]]
+    check(len(colors) == 3 and len(set(colors)) == 3, "timeline op kinds share a colour")
+
+
 def case_units_agree(tmp, mlasim):
     # The reports' units (scripts/plot_common.py) are those of the terminal table (C++): every
     # figure of a run, one with network, inference and fault keys.
@@ -207,6 +363,12 @@ def main():
         case_run_without_optional_inputs(tmp, env, draw)
         case_sweep(tmp, env, draw)
         case_mla_report(tmp, env, draw, mlasim)
+        case_prefill(tmp, env, draw)
+        case_flow_network(tmp, env, draw)
+        case_topology(tmp, env, draw, mlasim)
+        case_command_lines(tmp, env)
+        if draw:
+            case_figures_in_process()
         case_units_agree(tmp, mlasim)
     print(f"{mode}: {len(failures)} failure(s)")
     return 1 if failures else 0
