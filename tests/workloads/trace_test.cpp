@@ -102,13 +102,15 @@ TEST(Trace, MalformedTracesNameTheOpAndField) {
 
 // A ring collective's peers find each other by tag: each member of its group needs one with
 // the same tag, collective, bytes and group, or the ring would wait for ever (or move bytes its
-// peers do not expect). The k-th use of a tag on a rank pairs with the k-th on the others.
+// peers do not expect). The k-th use of a tag on a rank (in the order its dependencies run
+// them) pairs with the k-th on the others.
 TEST(Trace, RingCollectivesMustMatchAcrossTheirGroup) {
-  auto ring = [](const std::string& name, const std::string& collective, int bytes, int tag) {
+  auto ring = [](const std::string& name, const std::string& collective, int bytes, int tag,
+                 const std::string& deps = "[]") {
     return fmt::format(
-        R"({{"name": "{}", "op": "ring_collective", "deps": [], "collective": "{}", )"
+        R"({{"name": "{}", "op": "ring_collective", "deps": {}, "collective": "{}", )"
         R"("bytes": {}, "start": 0, "size": 2, "stride": 1, "tag": {}, "issuer": "sm"}})",
-        name, collective, bytes, tag);
+        name, deps, collective, bytes, tag);
   };
   auto trace = [](const std::string& ops0, const std::string& ops1) {
     return fmt::format(R"({{"format": "mlasim-trace", "version": 1, "ranks": [)"
@@ -118,8 +120,19 @@ TEST(Trace, RingCollectivesMustMatchAcrossTheirGroup) {
   const std::string ag = ring("ag", "all_gather", 1024, 5);
   EXPECT_EQ(error_of(trace(ag, ag)), "no error");
   // A tag used twice in turn pairs in order.
-  const std::string twice = ag + ", " + ring("ag2", "all_gather", 1024, 5);
+  const std::string twice = ag + ", " + ring("ag2", "all_gather", 1024, 5, "[0]");
   EXPECT_EQ(error_of(trace(twice, twice)), "no error");
+  // The order is that of the dependencies, not of the file: rank 0 lists the second use first.
+  const std::string big = ring("big", "all_gather", 4096, 5, "[1]") + ", " + ag;
+  const std::string big_after = ag + ", " + ring("big", "all_gather", 4096, 5, "[0]");
+  EXPECT_EQ(error_of(trace(big, big_after)), "no error");
+  // Two uses with no dependency path between them could run at once (or either way round).
+  const std::string loose = ag + ", " + ring("ag2", "all_gather", 1024, 5);
+  const std::string le = error_of(trace(loose, loose));
+  EXPECT_NE(le.find("rank 0 op 0 'ag' and op 1 'ag2': ring_collectives with tag 5 and no "
+                    "dependency path"),
+            std::string::npos)
+      << le;
   struct Case {
     std::string rank1, expect;
   };
