@@ -416,7 +416,9 @@ def report_images(run_dir, summary, phase):
 def main():
     ap = argument_parser(__doc__)
     ap.add_argument("run_dir", metavar="RESULTS_DIR", help="a run folder (holds summary.json)")
-    run_dir = ap.parse_args().run_dir
+    ap.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    args = ap.parse_args()
+    run_dir = args.run_dir
     summary_path = os.path.join(run_dir, "summary.json")
     if not os.path.exists(summary_path):
         print(f"plot_run: {summary_path}: no summary (run not finished?)", file=sys.stderr)
@@ -440,8 +442,9 @@ def main():
             os.remove(os.path.join(run_dir, png))
     plt = load_pyplot()
     if plt is None:
-        print(f"plot_run: {MISSING_MATPLOTLIB} (install python3-matplotlib); "
-              "report.md has the tables only", file=sys.stderr)
+        if not args.quiet:
+            print(f"plot_run: {MISSING_MATPLOTLIB} (install python3-matplotlib); "
+                  "report.md has the tables only", file=sys.stderr)
     else:
         plot_step_breakdown(plt, summary, phase, os.path.join(run_dir, "step_breakdown.png"))
         plot_layers(plt, read_csv(os.path.join(run_dir, "layers.csv")), summary, phase,
@@ -455,7 +458,8 @@ def main():
             except Exception as e:  # noqa: BLE001
                 print(f"plot_run: network plots failed: {e}", file=sys.stderr)
     report(run_dir, summary, report_images(run_dir, summary, phase))
-    print(f"plots and report: {run_dir}/report.md", file=sys.stderr)
+    if not args.quiet:
+        print(f"plots and report: {run_dir}/report.md", file=sys.stderr)
     return 0
 
 

@@ -108,6 +108,7 @@ def main():
     ap = argument_parser(__doc__)
     ap.add_argument("sweep_dir", metavar="SWEEP_DIR", help="a sweep's results folder")
     ap.add_argument("plots_path", metavar="PLOTS_JSON", help="the plots to draw")
+    ap.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     args = ap.parse_args()
     sweep_dir, plots_path = args.sweep_dir, args.plots_path
     if not os.path.exists(plots_path):
@@ -128,7 +129,7 @@ def main():
     name = spec.get("name", "sweep")
     plots = spec.get("plots", [])
     plt = load_pyplot()
-    if plt is None:
+    if plt is None and not args.quiet:
         print(f"plot_sweep: {MISSING_MATPLOTLIB} (install python3-matplotlib); "
               "report.md has the table only", file=sys.stderr)
     failed = spec.get("failed", [])
@@ -167,7 +168,8 @@ def main():
                          f"{'' if code is None else code} | {reason} |")
         lines.append("")
     write_atomic(os.path.join(sweep_dir, "report.md"), "\n".join(lines))
-    print(f"sweep report: {sweep_dir}/report.md", file=sys.stderr)
+    if not args.quiet:
+        print(f"sweep report: {sweep_dir}/report.md", file=sys.stderr)
     return 0
 
 

@@ -112,7 +112,9 @@ void run_plots(const std::filesystem::path& dir, const Logger& log, Interrupts* 
   std::fflush(stdout);  // the table first: the script writes to the same terminal
   ChildOptions io;
   io.stdout_to_stderr = true;
-  const ChildStatus st = run_child({MLASIM_PYTHON, script.string(), dir.string()}, io, interrupts);
+  std::vector<std::string> args{MLASIM_PYTHON, script.string(), dir.string()};
+  if (!log.enabled(LogLevel::Info)) args.emplace_back("--quiet");  // mlasim -q: errors only
+  const ChildStatus st = run_child(args, io, interrupts);
   if (!st.ok()) {
     log.warn("plot script failed ({}): {} {} {}",
              st.signal ? "killed by " + Interrupts::signal_name(st.signal)

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -174,13 +175,14 @@ std::string unit_of_key(std::string_view key) {
 namespace {
 
 // Headline keys of the short terminal table, in the order a user reads them.
-constexpr std::array<std::string_view, 31> kHeadlineKeys{
+constexpr std::array<std::string_view, 34> kHeadlineKeys{
     "scenario", "sim_time_us", "sim_wall_s", "gpu_count", "node_count", "gpu_busy_mean_fraction",
     "network_fidelity",
     // inference step
-    "step_time_ms", "tpot_ms", "ttft_ms", "mtp_accepted_tokens_per_step",
-    "output_tokens_per_s_per_gpu", "output_tokens_per_s_per_node", "input_tokens_per_s_per_node",
-    "expert_load_imbalance", "gpu_load_imbalance",
+    "step_time_ms", "tpot_ms", "ttft_ms", "ttft_p50_ms", "ttft_p99_ms",
+    "mtp_accepted_tokens_per_step", "output_tokens_per_s_per_gpu", "output_tokens_per_s_per_node",
+    "input_tokens_per_s_per_gpu", "input_tokens_per_s_per_node", "expert_load_imbalance",
+    "gpu_load_imbalance",
     // memory
     "kv_cache_bytes_per_token", "kv_cache_bytes_per_gpu", "kv_cache_capacity_tokens_per_gpu",
     // network
@@ -281,9 +283,21 @@ std::string format_summary_table(const nlohmann::ordered_json& summary, bool ful
     if (!v.is_string()) unit = unit_of_key(k);
     out += fmt::format("{:<{}}  {:>16}  {}\n", k, width, format_value(v), unit);
   }
-  const size_t left_out = summary.size() - keys.size();
+  // Figures left out of a headline table, and the lists no table row holds.
+  size_t left_out = 0;
+  std::vector<std::string> lists;
+  for (const auto& [k, v] : summary.items()) {
+    if (v.is_structured()) {
+      lists.push_back(k);
+    } else if (std::find(keys.begin(), keys.end(), k) == keys.end()) {
+      ++left_out;
+    }
+  }
   if (left_out > 0)
     out += fmt::format("({} more keys in summary.json; --full prints them all)\n", left_out);
+  if (!lists.empty()) {
+    out += fmt::format("(lists in summary.json, not tabled here: {})\n", fmt::join(lists, ", "));
+  }
   return out;
 }
 

@@ -166,6 +166,7 @@ int run_sweep(const SweepOptions& o, const GlobalOptions& g) {
         std::lock_guard<std::mutex> lock(print);
         ++done;
         if (code != 0) ++bad;
+        if (g.quiet && code == 0) continue;  // -q: failures only
         fmt::print(stderr, "[{}/{}] {}{}: {} ({:.1f} s)\n", done.load() + skipped.load(),
                    mine.size(), p.dir_name(), label,
                    code == 0 ? "ok"
@@ -203,9 +204,11 @@ int run_sweep(const SweepOptions& o, const GlobalOptions& g) {
       return 128 + sig;
     }
     failed = bad;
-    fmt::print(stderr,
-               "sweep {}: {} points in this shard, {} run, {} already complete, {} failed\n",
-               sweep.params.name, mine.size(), done.load(), skipped.load(), failed);
+    if (!g.quiet || failed > 0) {
+      fmt::print(stderr, "sweep {}: {} points{}, {} run, {} already complete, {} failed\n",
+                 sweep.params.name, mine.size(), shards > 1 ? " in this shard" : "", done.load(),
+                 skipped.load(), failed);
+    }
     if (shards > 1) {
       fmt::print(stderr, "merge all shards with: mlasim sweep {} --merge{}\n", shell_word(o.file),
                  o.out.empty() ? std::string() : " -o " + shell_word(o.out));
@@ -214,9 +217,11 @@ int run_sweep(const SweepOptions& o, const GlobalOptions& g) {
   }
   std::vector<std::string> left_out;
   const size_t rows = merge_sweep(sweep, out_dir, &left_out);
-  fmt::print(stderr, "{}/sweep.csv: {} of {} points\n", out_dir.string(), rows,
-             sweep.points.size());
-  if (!left_out.empty()) {
+  if (!g.quiet) {
+    fmt::print(stderr, "{}/sweep.csv: {} of {} points\n", out_dir.string(), rows,
+               sweep.points.size());
+  }
+  if (!left_out.empty() && !g.quiet) {
     std::string names;
     for (size_t i = 0; i < left_out.size() && i < 10; ++i)
       names += (i ? ", " : "") + left_out[i];
@@ -245,9 +250,10 @@ int run_sweep(const SweepOptions& o, const GlobalOptions& g) {
     const fs::path script = fs::path(MLASIM_SCRIPTS_DIR) / "plot_sweep.py";
     ChildOptions io;
     io.stdout_to_stderr = true;
-    const ChildStatus st = run_child(
-        {MLASIM_PYTHON, script.string(), out_dir.string(), (out_dir / "plots.json").string()}, io,
-        g.interrupts);
+    std::vector<std::string> args{MLASIM_PYTHON, script.string(), out_dir.string(),
+                                  (out_dir / "plots.json").string()};
+    if (g.quiet) args.emplace_back("--quiet");  // errors only
+    const ChildStatus st = run_child(args, io, g.interrupts);
     if (!st.ok()) fmt::print(stderr, "warning: sweep plots failed (exit {})\n", st.exit_code);
   }
   return failed ? kExitSimFailure : kExitOk;

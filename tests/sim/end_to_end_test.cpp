@@ -107,6 +107,22 @@ TEST(EndToEnd, RunWritesResultFilesAtomically) {
   fs::remove_all(out);
 }
 
+// -q prints errors only: neither the simulator nor the plot script it runs says anything on a
+// run that succeeds (without -q the script names its report).
+TEST(EndToEnd, QuietRunWithPlotsPrintsNothing) {
+  const fs::path out = temp_dir("quiet");
+  const std::string pairwise = MLASIM_SOURCE_DIR "/configs/teaching/pairwise-exchange.yaml";
+  const CliResult quiet = run_cli({"-q", "run", pairwise, "--out", out.string()});
+  ASSERT_EQ(quiet.exit_code, 0) << quiet.err;
+  EXPECT_EQ(quiet.err, "");
+  EXPECT_EQ(quiet.out, "");
+  EXPECT_TRUE(fs::exists(out / "report.md"));
+  const CliResult told = run_cli({"run", pairwise, "--out", out.string()});
+  ASSERT_EQ(told.exit_code, 0) << told.err;
+  EXPECT_NE(told.err.find("report.md"), std::string::npos) << told.err;
+  fs::remove_all(out);
+}
+
 // Every file a run and its plots write is one a later run clears: a file missing from
 // run_output_files() would outlive a rerun into the same folder.
 TEST(EndToEnd, ClearingKnowsEveryFileARunWrites) {

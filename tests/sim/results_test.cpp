@@ -96,6 +96,24 @@ TEST(SummaryTable, FullTableHasEveryKeyInOrder) {
   EXPECT_EQ(t.find("more keys"), std::string::npos);
 }
 
+// A list (the per-layer breakdown) fits no row: the table says where it is instead of
+// counting it among the figures --full would print.
+TEST(SummaryTable, ListsAreNamedNotCountedAsLeftOut) {
+  nlohmann::ordered_json s;
+  s["step_time_ms"] = 2.5;
+  s["ttft_p99_ms"] = 3.0;
+  s["widget_count"] = 7;
+  s["layers"] = nlohmann::ordered_json::array({nlohmann::ordered_json{{"layer", 0}}});
+  const std::string full = format_summary_table(s, true);
+  EXPECT_EQ(full.find("more keys"), std::string::npos) << full;
+  EXPECT_NE(full.find("(lists in summary.json, not tabled here: layers)"), std::string::npos)
+      << full;
+  const std::string headline = format_summary_table(s, false);
+  EXPECT_NE(headline.find("(1 more keys in summary.json"), std::string::npos) << headline;
+  EXPECT_NE(headline.find("ttft_p99_ms"), std::string::npos) << headline;
+  EXPECT_NE(headline.find("not tabled here: layers"), std::string::npos) << headline;
+}
+
 TEST(SummaryTable, HeadlineTableLeavesOutDetailAndCountsIt) {
   const std::string t = format_summary_table(inference_summary(), false);
   EXPECT_EQ(t.find("gpu0_busy_us"), std::string::npos);
