@@ -100,7 +100,16 @@ ConfigNode scenario_of(const RunOptions& o) {
     sets.push_back("workload.type=trace");
     sets.push_back("workload.file=" + o.trace);
   }
-  return load_scenario(o.config, sets, o.set_dir);
+  ConfigNode root = load_scenario(o.config, sets, o.set_dir);
+  if (!o.trace.empty()) {
+    // Errors about these keys name the option the user gave, not a --set they never typed.
+    ConfigNode* workload = root.find("workload");
+    for (const char* key : {"type", "file"}) {
+      if (ConfigNode* n = workload ? workload->find(key) : nullptr)
+        n->set_loc(SourceLoc{"--trace " + o.trace, 0});
+    }
+  }
+  return root;
 }
 
 void run_plots(const std::filesystem::path& dir, const Logger& log, Interrupts* interrupts) {

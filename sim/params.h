@@ -65,7 +65,7 @@ struct ParamTraits;
 
 // The folder a relative path in value `n` is taken from, as `include:` paths are: the one its
 // node was given (a sweep's values, --set-dir), else the folder of the file that gives it; empty
-// (the working folder) for a value from --set or an embedded scenario.
+// (the working folder) for a value from --set or --trace, or an embedded scenario.
 inline std::filesystem::path relative_path_base(const ConfigNode& n) {
   if (!n.paths_from().empty()) return n.paths_from();
   const std::string& from = n.loc().file;  // a file, "--set ..." or "<embedded:...>"

@@ -107,6 +107,21 @@ TEST(EndToEnd, RunWritesResultFilesAtomically) {
   fs::remove_all(out);
 }
 
+// An error in the trace given with --trace names that option, not the --set it becomes.
+TEST(EndToEnd, TraceOptionErrorsNameTheOption) {
+  const fs::path dir = temp_dir("trace_opt");
+  fs::create_directories(dir);
+  std::ofstream(dir / "bad.json") << "{";
+  const CliResult r =
+      run_cli({"run", MLASIM_SOURCE_DIR "/configs/teaching/pairwise-exchange.yaml", "--trace",
+               (dir / "bad.json").string(), "--out", (dir / "out").string()});
+  fs::remove_all(dir);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err.rfind("mlasim: error: --trace " + (dir / "bad.json").string() + ": ", 0), 0u)
+      << r.err;
+  EXPECT_EQ(r.err.find("--set"), std::string::npos) << r.err;
+}
+
 // -q prints errors only: neither the simulator nor the plot script it runs says anything on a
 // run that succeeds (without -q the script names its report).
 TEST(EndToEnd, QuietRunWithPlotsPrintsNothing) {
