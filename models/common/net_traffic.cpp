@@ -30,8 +30,10 @@ uint64_t pattern_ops(const NetworkTrafficParams& p, uint64_t n) {
   const auto count = static_cast<uint64_t>(p.count);
   const auto rounds = static_cast<uint64_t>(p.iterations);
   switch (p.pattern) {
-    case TrafficPattern::P2p:  // per size: the sends, the receives, the ack and its receive
-      return std::max<uint64_t>(p.sizes.size(), 1) * (2 * count + 2);
+    case TrafficPattern::P2p: {  // per size: the sends, the receives; between sizes an ack
+      const uint64_t sizes = std::max<uint64_t>(p.sizes.size(), 1);
+      return sizes * 2 * count + (sizes - 1) * 2;
+    }
     case TrafficPattern::Incast: {
       const uint64_t senders = p.senders > 0 ? static_cast<uint64_t>(p.senders) : n - 1;
       return 2 * senders * count;
@@ -82,6 +84,7 @@ Workload NetworkTraffic::generate(const ClusterShape& cluster) const {
                                     RecvOp{p.src, sizes[k], tag},
                                     {}}));
         }
+        if (k + 1 == sizes.size()) break;  // the next size waits for this ack
         const int32_t ack = ack_base + static_cast<int32_t>(k);
         add(d, Op{"ack", SendOp{p.src, Bytes(8), ack}, recvs});
         after = {add(s, Op{"wait_ack", RecvOp{p.dst, Bytes(8), ack}, {}})};

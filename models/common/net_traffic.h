@@ -1,8 +1,9 @@
 // Synthetic network traffic (`workload: {type: network_traffic}`): the op graphs the network
 // scenarios and tests run, with no compute.
 //   p2p          `src` sends `count` messages of each size in `sizes` to `dst`, back to back;
-//                after each size `dst` returns an 8 B ack and `src` waits for it, so sizes do
-//                not overlap (latency: count 1, FCT = one-way latency; bandwidth: count > 1).
+//                between sizes `dst` returns an 8 B ack and `src` waits for it, so sizes do
+//                not overlap (latency: count 1, FCT = one-way latency; bandwidth: count > 1);
+//                after the last size nothing comes back, so one size sends only its messages.
 //   incast       `senders` GPUs (0: all others) each send `count` messages of `bytes` to `dst`.
 //   permutation  GPU r sends `bytes` to GPU (r + shift) mod n; shift 0: a random single-cycle
 //                permutation drawn with `seed`.

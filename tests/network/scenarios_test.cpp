@@ -53,6 +53,11 @@ TEST(NetworkScenarios, LatencyOrdersNvlinkSameLeafCrossLeaf) {
   // 2 x (300 + 100) ns of the defaults. Cut-through at equal link rates adds no
   // serialisation.
   EXPECT_NEAR(cross - same, 0.8, 1e-6);
+  // One 64 B message and nothing else (an 8 B acknowledgement came back after it once, and its
+  // own shorter time was what fct_min_us read).
+  EXPECT_EQ(cross_summary["net_injected_messages_count"].get<int>(), 1);
+  EXPECT_EQ(cross_summary["net_injected_bytes"].get<int>(), 64);
+  EXPECT_EQ(cross_summary["fct_min_us"], cross_summary["fct_max_us"]);
   for (const char* f : {"links.csv", "messages.csv", "link_timeseries.csv", "network_report.json",
                         "summary.json"}) {
     EXPECT_TRUE(fs::exists(out / f)) << f;

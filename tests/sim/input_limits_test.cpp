@@ -135,7 +135,7 @@ std::vector<BadInput> cases() {
                        "workload:\n  type: network_traffic\n  pattern: p2p\n  count: 1000000\n"
                        "  sizes: [1KiB, 2KiB]\n"}},
        {"validate", "@DIR@/s.yaml"},
-       {"s.yaml:5:", "workload.count", "4000004 ops", "(2^21)"}},
+       {"s.yaml:5:", "workload.count", "4000002 ops", "(2^21)"}},
       {"ProbeEventsOverLimit",
        {{"s.yaml", pairwise + "network:\n  probe_events: 99999999999\n"}},
        {"validate", "@DIR@/s.yaml"},
