@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <fstream>
 #include <iostream>
@@ -35,17 +37,30 @@ RoutingParams routing_params(const ConfigNode& root, const ConfigNode* section,
 
 // A `--set` may name a cluster key with or without the `cluster.` prefix, whichever shape the
 // file has (a whole-file cluster has its keys at the top; a scenario or wrapped file has them
-// under `cluster:`). Keys of the file's other top-level sections (routing, ...) stay as given.
-std::string cluster_override(const ConfigNode& root, bool wrapped, std::string_view assignment) {
+// under `cluster:`). Keys of the file's other top-level sections (routing, ...) stay as given;
+// a scenario's sections (network...) on a file that is not a scenario are refused.
+std::string cluster_override(const ConfigNode& root, bool wrapped, bool scenario,
+                             std::string_view assignment) {
   constexpr std::string_view kPrefix = "cluster.";
   const std::string_view key = assignment.substr(0, assignment.find('='));
   const bool prefixed = key.substr(0, kPrefix.size()) == kPrefix;
+  constexpr std::array<std::string_view, 5> kSections{"network", "routing", "hardware", "workload",
+                                                      "sim"};
+  const std::string_view first = key.substr(0, key.find('.'));
+  const bool other_section =
+      key.find('.') != std::string_view::npos &&
+      std::find(kSections.begin(), kSections.end(), first) != kSections.end();
+  if (!scenario && other_section && first != "routing") {
+    throw InputError(fmt::format(
+        "--set {}: a cluster file takes cluster keys only ({} belongs to a scenario); fail "
+        "parts with --fail-plane, --fail-switch, --fail-nic or --fail-link",
+        assignment, first));
+  }
   if (!wrapped) {
     return std::string(prefixed ? assignment.substr(kPrefix.size()) : assignment);
   }
-  if (prefixed) return std::string(assignment);
-  const std::string_view first = key.substr(0, key.find('.'));
-  if (root.find(first)) return std::string(assignment);
+  // A scenario's other sections stay as given, even where its file leaves them out.
+  if (prefixed || root.find(first) || other_section) return std::string(assignment);
   return std::string(kPrefix) + std::string(assignment);
 }
 
@@ -68,16 +83,16 @@ int run_topology_command(const TopologyCommandOptions& o, std::ostream& out) {
     throw InputError(
         fmt::format("{}: needs a 'cluster:' section or a top-level 'type:'", o.config));
   }
-  std::vector<std::string> sets;
-  for (const std::string& assignment : o.overrides)
-    sets.push_back(cluster_override(root, wrapped, assignment));
-  apply_overrides(root, sets);
   // A scenario file (more than cluster and routing): every key is checked as `run` checks it,
   // and the faults its network section applies before a run are applied here too, before the
   // command line's.
   bool scenario = false;
   for (const auto& [key, value] : root.entries())
     scenario = scenario || (wrapped && key != "cluster" && key != "routing");
+  std::vector<std::string> sets;
+  for (const std::string& assignment : o.overrides)
+    sets.push_back(cluster_override(root, wrapped, scenario, assignment));
+  apply_overrides(root, sets);
   FaultSpec scenario_faults;
   const Components comps = make_builtin_components();
   if (scenario) {
@@ -121,6 +136,9 @@ int run_topology_command(const TopologyCommandOptions& o, std::ostream& out) {
     if (scenario) resolve_hardware(root, cluster, comps);
     std::optional<double> healthy;
     std::vector<std::string> applied;
+    // Failed parts are still bought: the cost is that of the cluster as built, as `run` reports
+    // it, while the counts are of the parts still working.
+    const GraphCounts built = count_graph(cluster);
     if (faulted) {
       if (o.bisection) healthy = bisection_bandwidth(cluster);
       if (!scenario_faults.empty()) {
@@ -141,6 +159,7 @@ int run_topology_command(const TopologyCommandOptions& o, std::ostream& out) {
     mo.bisection = o.bisection;
     mo.max_pairs = o.max_pairs;
     TopologyMetrics m = measure_topology(cluster, made.product->prices(), mo);
+    m.cost = price_fabric(built.fabric, made.product->prices());
     j = m.to_json();
     j["build_s"] = build_s;
     j["cross_plane"] = std::string(enum_name(routing.cross_plane));

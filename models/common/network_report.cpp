@@ -77,6 +77,7 @@ void add_network_summary(const Fabric& f, Time end, nlohmann::ordered_json& j) {
   for (const auto& l : f.links())
     all.add(l, end);
   j["max_link_utilization"] = all.util_max;
+  // Over the links that carried traffic (idle ones, an unused plane or tier, would dilute it).
   j["mean_link_utilization"] = all.active ? all.util_sum / static_cast<double>(all.active) : 0.0;
   j["credit_stall_fraction"] =
       all.busy_ps + all.stall_ps > 0

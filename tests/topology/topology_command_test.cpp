@@ -51,6 +51,31 @@ TEST(TopologyCommand, FailedPlaneReportsLostBisectionAndNoUnreachablePairs) {
   EXPECT_EQ(j["faults"].size(), 1u);
   EXPECT_DOUBLE_EQ(j["bisection_lost_fraction"].get<double>(), 1.0 / 8);
   EXPECT_EQ(j["switches"], 48 - 6);
+  // The failed plane's switches and cables were bought all the same (as `run` prices them).
+  TopologyCommandOptions healthy;
+  healthy.config = o.config;
+  EXPECT_EQ(j["cost_usd"], run_json(healthy)["cost_usd"]);
+  EXPECT_GT(j["cost_usd"].get<double>(), 0.0);
+}
+
+// A scenario's network.faults given with --set apply as the file's would (not as a cluster key
+// 'cluster.network'); a cluster file refuses them, naming the --fail-* options.
+TEST(TopologyCommand, NetworkFaultsSetOnAScenarioApply) {
+  TopologyCommandOptions o;
+  o.config = (std::filesystem::path(MLASIM_CONFIG_DIR) / "teaching" / "planes.yaml").string();
+  o.overrides = {"network.faults.planes=[1]"};
+  const auto j = run_json(o);
+  ASSERT_EQ(j["faults"].size(), 1u);
+  EXPECT_GT(j["bisection_lost_fraction"].get<double>(), 0.0);
+  TopologyCommandOptions c;
+  c.config = cluster_config("ft2-k8.yaml");
+  c.overrides = {"network.faults.planes=[1]"};
+  try {
+    run_json(c);
+    ADD_FAILURE() << "accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("--fail-plane"), std::string::npos) << e.what();
+  }
 }
 
 TEST(TopologyCommand, FailedSwitchAndCrossPlaneOptionsApply) {
