@@ -8,6 +8,7 @@ import argparse
 import csv
 import json
 import os
+import sys
 import tempfile
 
 MISSING_MATPLOTLIB = "matplotlib is not available; plots skipped"
@@ -120,6 +121,19 @@ def read_json(path):
             return json.load(f)
         except ValueError as e:
             raise ValueError(f"{path}: not valid JSON ({e})") from None
+
+
+def required_json(prog, path, missing):
+    """A JSON file a script cannot do without: its contents, or None once one line naming it has
+    gone to stderr (`missing`: what to say when there is no such file)."""
+    if not os.path.exists(path):
+        print(f"{prog}: {path}: {missing}", file=sys.stderr)
+        return None
+    try:
+        return read_json(path)
+    except (OSError, ValueError) as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return None
 
 
 def load_pyplot():

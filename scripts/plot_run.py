@@ -23,8 +23,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from plot_common import (MISSING_MATPLOTLIB, argument_parser, format_value,  # noqa: E402
-                         load_pyplot, read_csv, read_json, save_figure, scale_for, unit_of_key,
-                         write_atomic)
+                         load_pyplot, read_csv, read_json, required_json, save_figure, scale_for,
+                         unit_of_key, write_atomic)
 
 # Parts of an inference step, as the workload reports them (summary keys and layers.csv
 # columns). These add up to the step time; dispatch and combine run beside compute and only
@@ -420,13 +420,8 @@ def main():
     args = ap.parse_args()
     run_dir = args.run_dir
     summary_path = os.path.join(run_dir, "summary.json")
-    if not os.path.exists(summary_path):
-        print(f"plot_run: {summary_path}: no summary (run not finished?)", file=sys.stderr)
-        return 2
-    try:
-        summary = read_json(summary_path)
-    except (OSError, ValueError) as e:
-        print(f"plot_run: {e}", file=sys.stderr)
+    summary = required_json("plot_run", summary_path, "no summary (run not finished?)")
+    if summary is None:
         return 2
     try:
         timeline = read_json(os.path.join(run_dir, "timeline.json"))

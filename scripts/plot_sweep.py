@@ -17,7 +17,7 @@ import textwrap
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from plot_common import (MISSING_MATPLOTLIB, argument_parser, axis_text,  # noqa: E402
-                         label_of_key, load_pyplot, read_json, save_figure, scale_for,
+                         label_of_key, load_pyplot, required_json, save_figure, scale_for,
                          unit_of_key, write_atomic)
 
 _NUMBER = re.compile(r"^\s*([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(.*)$")
@@ -111,13 +111,8 @@ def main():
     ap.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     args = ap.parse_args()
     sweep_dir, plots_path = args.sweep_dir, args.plots_path
-    if not os.path.exists(plots_path):
-        print(f"plot_sweep: {plots_path}: no such file", file=sys.stderr)
-        return 2
-    try:
-        spec = read_json(plots_path)
-    except (OSError, ValueError) as e:
-        print(f"plot_sweep: {e}", file=sys.stderr)
+    spec = required_json("plot_sweep", plots_path, "no such file")
+    if spec is None:
         return 2
     csv_path = os.path.join(sweep_dir, "sweep.csv")
     if not os.path.exists(csv_path):
