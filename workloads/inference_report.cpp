@@ -456,11 +456,20 @@ WorkloadReport inference_report(const InferenceFacts& f, const WorkloadRun& run)
                          static_cast<int64_t>(f.weight_bytes_per_gpu) -
                          static_cast<int64_t>(f.activation_bytes_per_gpu);
     j["memory_capacity_bytes_per_gpu"] = run.memory_capacity.count();
+    // A cached token costs its main layers' cache and, with MTP, the MTP modules' (one layer
+    // each, the GPU's share as for the main layers: a whole number of bytes, which the
+    // rounding of bytes x per_gpu / per_token recovers).
+    const uint64_t mtp_per_gpu =
+        f.kv_bytes_per_token > 0 && f.kv_mtp_bytes_per_token > 0
+            ? static_cast<uint64_t>(std::llround(static_cast<double>(f.kv_mtp_bytes_per_token) *
+                                                 static_cast<double>(f.kv_bytes_per_token_per_gpu) /
+                                                 static_cast<double>(f.kv_bytes_per_token)))
+            : 0;
+    const uint64_t per_token = f.kv_bytes_per_token_per_gpu + mtp_per_gpu;
     j["kv_cache_capacity_tokens_per_gpu"] =
-        left > 0 && f.kv_bytes_per_token_per_gpu > 0
-            ? static_cast<uint64_t>(left) / f.kv_bytes_per_token_per_gpu
-            : uint64_t{0};  // What the fullest GPU holds against its HBM (sums saturate: replayed
-                            // metadata is arbitrary).
+        left > 0 && per_token > 0 ? static_cast<uint64_t>(left) / per_token : uint64_t{0};
+    // What the fullest GPU holds against its HBM (sums saturate: replayed metadata is
+    // arbitrary).
     auto add = [](uint64_t a, uint64_t b) {
       uint64_t r = 0;
       return __builtin_add_overflow(a, b, &r) ? ~uint64_t{0} : r;

@@ -193,6 +193,36 @@ TEST(InferenceReport, PrefillReportsTtftAndInputThroughput) {
             left / r.summary["kv_cache_bytes_per_token"].get<uint64_t>());
 }
 
+// A cached token of a decode with MTP also takes the MTP modules' cache (one layer's worth per
+// depth): the capacity divides by both.
+TEST(InferenceReport, KvCapacityCountsTheMtpModulesCache) {
+  DeepSeekInferenceParams p;
+  p.model = "deepseek-v2-lite";
+  p.layers = 2;
+  p.requests_per_gpu = 4;
+  p.context_length = 256;
+  p.mtp.depth = 2;
+  p.mtp.acceptance_rate = 0.8;
+  DeepSeekInference gen(p);
+  gen.generate(ClusterShape{2, 2});
+  WorkloadRun run;
+  run.cluster = ClusterShape{2, 2};
+  run.finish.assign(4, Time::ps(1'000'000'000));
+  run.busy_ps.assign(4, 1);
+  run.memory_capacity = Bytes(80'000'000'000);
+  run.spans = [](int) { return std::vector<OpSpan>{}; };
+  const auto s = gen.report(run).summary;
+  // V2-Lite's latent: (512 + 64) x 2 B per layer, over the model's 27 layers (the cache a
+  // served token takes, whatever number of layers the step simulates); depth 2: two layers'
+  // worth for MTP.
+  const uint64_t per_layer = 576 * 2;
+  ASSERT_EQ(s["kv_cache_bytes_per_token"].get<uint64_t>(), 27 * per_layer);
+  ASSERT_EQ(s["kv_cache_mtp_bytes_per_token"].get<uint64_t>(), 2 * per_layer);
+  const uint64_t left = 80'000'000'000 - s["weight_bytes_per_gpu"].get<uint64_t>() -
+                        s["activation_bytes_per_gpu"].get<uint64_t>();
+  EXPECT_EQ(s["kv_cache_capacity_tokens_per_gpu"].get<uint64_t>(), left / (29 * per_layer));
+}
+
 // What the fullest GPU holds (weights + activations + KV cache, MTP modules' included) against
 // its HBM: the excess is reported and warned about, 0 and silence when it fits.
 TEST(InferenceReport, HbmOvercommitIsTheExcessOverCapacity) {
