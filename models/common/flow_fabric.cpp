@@ -126,10 +126,14 @@ double FlowFabric::port_load(const NetworkNode& at, int port, int32_t dst) const
   // also picks the spine's downlink): the route's most loaded link counts.
   const uint32_t to = link_ptr_[link]->to;
   if (lookahead_depth_ >= kLookaheadHops || rank_of_[to] == dst) return load;
+  if (lookahead_depth_ == 0) load_memo_.clear();  // a new decision (dst is fixed within one)
+  for (const LoadMemo& m : load_memo_)
+    if (m.link == link && m.depth == lookahead_depth_) return m.load;
   ++lookahead_depth_;
   const int next = nodes_[to]->route_port(dst, 0);
   if (next >= 0) load = std::max(load, port_load(*nodes_[to], next, dst));
   --lookahead_depth_;
+  load_memo_.push_back({link, lookahead_depth_, load});
   return load;
 }
 

@@ -334,13 +334,21 @@ class FlowFabric : public Fabric {
   std::vector<double> link_rate_;             // sum of the rates on the link
   std::vector<double> routed_bytes_;          // adaptive routing: bytes of unfinished flows
   mutable int lookahead_depth_ = 0;           // port_load's recursion down the route
-  std::vector<int64_t> link_since_;           // when link_rate_ last changed
-  DueQueue finish_at_;                        // fluid end, rounded up to whole ps
-  DueQueue done_at_;                          // first ps with a rounding residue left
-  int64_t quantum_ps_ = 0;                    // network.flow.rate_update (0: exact)
-  std::vector<uint32_t> pending_done_;        // ended, still holding their shares (quantum mode)
-  int64_t last_recompute_ps_ = -1;            // quantum mode: when rates were last recomputed
-  size_t exact_below_ = 0;                    // network.flow.exact_below
+  // port_load's values within one top-level call, by (link, depth): the next node's choice
+  // evaluates each of its outputs, then the chosen one again (nothing changes meanwhile).
+  struct LoadMemo {
+    uint32_t link;
+    int depth;
+    double load;
+  };
+  mutable std::vector<LoadMemo> load_memo_;
+  std::vector<int64_t> link_since_;     // when link_rate_ last changed
+  DueQueue finish_at_;                  // fluid end, rounded up to whole ps
+  DueQueue done_at_;                    // first ps with a rounding residue left
+  int64_t quantum_ps_ = 0;              // network.flow.rate_update (0: exact)
+  std::vector<uint32_t> pending_done_;  // ended, still holding their shares (quantum mode)
+  int64_t last_recompute_ps_ = -1;      // quantum mode: when rates were last recomputed
+  size_t exact_below_ = 0;              // network.flow.exact_below
   // Update events carry the generation they were scheduled with (56 bits: its low 32 bits
   // in the event's first argument, the next 24 in its second); a later one makes them stale.
   // For a stale event to pass for the current one, 2^56 updates would have to be scheduled
