@@ -267,10 +267,24 @@ std::string format_summary_table(const nlohmann::ordered_json& summary, bool ful
     for (const auto& [k, v] : summary.items())
       if (!v.is_structured()) keys.push_back(k);  // a list (per layer) does not fit a row
   } else {
-    for (const auto k : kHeadlineKeys)
+    // A step whose layers list no routed layer (a dense model) has no router: its load
+    // imbalance figures (1 by definition) stay out of the headline.
+    bool routed = true;
+    if (const auto it = summary.find("layers"); it != summary.end() && it->is_array()) {
+      routed = std::any_of(it->begin(), it->end(), [](const nlohmann::ordered_json& l) {
+        return l.is_object() && l.contains("expert_load_imbalance");
+      });
+    }
+    for (const auto k : kHeadlineKeys) {
+      if (!routed && (k == "expert_load_imbalance" || k == "gpu_load_imbalance")) continue;
       if (summary.contains(k)) keys.emplace_back(k);
-    for (const auto& [k, v] : summary.items())
-      if (is_headline(k) && std::find(keys.begin(), keys.end(), k) == keys.end()) keys.push_back(k);
+    }
+    for (const auto& [k, v] : summary.items()) {
+      if (k.starts_with("time_") && k.ends_with("_ms") &&
+          std::find(keys.begin(), keys.end(), k) == keys.end()) {
+        keys.push_back(k);  // the step breakdown, last
+      }
+    }
   }
   size_t width = 3;
   for (const auto& k : keys)

@@ -96,6 +96,21 @@ TEST(SummaryTable, FullTableHasEveryKeyInOrder) {
   EXPECT_EQ(t.find("more keys"), std::string::npos);
 }
 
+// A dense model's step has no router: its imbalance figures (1) are not headline figures.
+TEST(SummaryTable, DenseStepLeavesRouterFiguresOutOfTheHeadline) {
+  nlohmann::ordered_json s;
+  s["step_time_ms"] = 2.5;
+  s["expert_load_imbalance"] = 1.0;
+  s["gpu_load_imbalance"] = 1.0;
+  s["layers"] = nlohmann::ordered_json::array({nlohmann::ordered_json{{"layer", 0}}});
+  const std::string dense = format_summary_table(s, false);
+  EXPECT_EQ(dense.find("load_imbalance"), std::string::npos) << dense;
+  s["layers"].push_back(nlohmann::ordered_json{{"layer", 1}, {"expert_load_imbalance", 1.2}});
+  const std::string moe = format_summary_table(s, false);
+  EXPECT_NE(moe.find("expert_load_imbalance"), std::string::npos) << moe;
+  EXPECT_NE(moe.find("gpu_load_imbalance"), std::string::npos) << moe;
+}
+
 // A list (the per-layer breakdown) fits no row: the table says where it is instead of
 // counting it among the figures --full would print.
 TEST(SummaryTable, ListsAreNamedNotCountedAsLeftOut) {
