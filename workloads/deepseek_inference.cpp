@@ -411,6 +411,17 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
       rank_chunks.push_back(rank_pass(rank, c));
     const std::vector<MicroBatch> rank_mtp = depth > 0 ? gc.apply(mtp_mb, rank / s.tp) : mtp_mb;
     std::vector<uint32_t> main_out(n_mb);
+    // Decode's LM heads: the main one over every micro-batch's tokens (its weight read once),
+    // and with MTP each module's draft head over that module's tokens.
+    uint64_t main_tokens = 0, module_tokens = 0;
+    for (uint32_t i = 0; i < n_mb; ++i) {
+      main_tokens += main_mb[i].moe_tokens;
+      module_tokens += mtp_mb[i].moe_tokens;
+    }
+    uint32_t token = 0;  // the LM head whose sampled token the next MTP module embeds
+    auto mtp_head_name = [](std::ptrdiff_t d) {
+      return d == 0 ? std::string("mtp.lm_head") : fmt::format("mtp.lm_head{}", d);
+    };
     // Prefill: after each pass, the LM head over the last tokens of the prompts it completed
     // (with TP, the group's prompts shared over its ranks), so each prompt's first token comes
     // out with its last chunk.
@@ -433,10 +444,17 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
     };
     for (const LayerPlan& lp : plan) {
       const std::vector<MicroBatch>& mbs = lp.mtp ? rank_mtp : rank_chunks[lp.chunk];
-      if (&lp == first_mtp) {
+      if (lp.mtp) {
+        // A draft needs the token before it: MTP module 0 the main model's (its LM head), module
+        // d the draft of module d - 1 (that module's LM head, over its tokens).
         for (uint32_t i = 0; i < n_mb; ++i)
           flush(i);
-        main_out = x;
+        if (&lp == first_mtp) {
+          main_out = x;
+          token = lm_head(b, s, main_tokens, main_out, "lm_head", rank, tag);
+        } else {
+          token = lm_head(b, s, module_tokens, x, mtp_head_name(&lp - first_mtp - 1), rank, tag);
+        }
       }
       if (&lp != &plan[0] && lp.chunk != (&lp)[-1].chunk) {  // the next prefill chunk's pass
         for (uint32_t i = 0; i < n_mb; ++i)
@@ -453,7 +471,7 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
         flush(i);
         uint32_t dep = x[i];
         if (lp.mtp) {
-          dep = b.compute(pre + "eh_proj", gemm_op(t, s.h, 2 * s.h, gt), {dep}, mbi);
+          dep = b.compute(pre + "eh_proj", gemm_op(t, s.h, 2 * s.h, gt), {dep, token}, mbi);
         }
         const uint32_t h = attention_block(b, s, mbs[i], mbi, rank, dep, pre, tag);
         if (!lp.moe) {
@@ -542,15 +560,12 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
       prompt_heads(static_cast<uint32_t>(chunks.size() - 1));
       continue;
     }
-    // One LM head over every micro-batch's tokens (its weight is read once), likewise for the
-    // MTP modules' draft logits.
-    uint64_t main_tokens = 0, mtp_tokens = 0;
-    for (uint32_t i = 0; i < n_mb; ++i) {
-      main_tokens += main_mb[i].moe_tokens;
-      mtp_tokens += mtp_mb[i].moe_tokens * depth;
+    // The main LM head (with MTP, emitted before module 0) and the last module's draft head.
+    if (depth == 0) {
+      lm_head(b, s, main_tokens, main_out, "lm_head", rank, tag);
+    } else {
+      lm_head(b, s, module_tokens, x, mtp_head_name(depth - 1), rank, tag);
     }
-    lm_head(b, s, main_tokens, main_out, "lm_head", rank, tag);
-    if (depth > 0) lm_head(b, s, mtp_tokens, x, "mtp.lm_head", rank, tag);
   }
   for (const MicroBatch& mb : main_mb)
     out.tokens_per_step_per_gpu += mb.moe_tokens;

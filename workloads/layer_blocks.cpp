@@ -173,16 +173,16 @@ uint32_t dense_mlp(RankBuilder& b, const LayerShape& s, uint64_t tokens, int32_t
                    {last}, mbi);
 }
 
-void lm_head(RankBuilder& b, const LayerShape& s, uint64_t tokens, std::vector<uint32_t> deps,
-             const std::string& name, uint32_t rank, int32_t& tag) {
+uint32_t lm_head(RankBuilder& b, const LayerShape& s, uint64_t tokens, std::vector<uint32_t> deps,
+                 const std::string& name, uint32_t rank, int32_t& tag) {
   uint64_t rows = tokens;
   if (s.tp > 1) {
     deps = {b.comm(name + "_all_gather", tp_ring(s, RingCollective::AllGather, tokens, rank, tag),
                    deps, 0)};
     rows = tokens * s.tp;
   }
-  b.compute(name, gemm_op(rows, config_count(s.m->vocab_size) / s.tp, s.h, s.p->dtypes.lm_head),
-            deps, 0);
+  return b.compute(
+      name, gemm_op(rows, config_count(s.m->vocab_size) / s.tp, s.h, s.p->dtypes.lm_head), deps, 0);
 }
 
 }  // namespace mlasim

@@ -62,8 +62,8 @@ uint32_t attention_block(RankBuilder& b, const LayerShape& s, const MicroBatch& 
 uint32_t dense_mlp(RankBuilder& b, const LayerShape& s, uint64_t tokens, int32_t mbi, uint32_t dep,
                    const std::string& pre, uint32_t rank, int32_t& tag);
 // LM head over `tokens` rows; with TP the group all-gathers them and each rank computes its
-// vocabulary shard.
-void lm_head(RankBuilder& b, const LayerShape& s, uint64_t tokens, std::vector<uint32_t> deps,
-             const std::string& name, uint32_t rank, int32_t& tag);
+// vocabulary shard. Returns the GEMM.
+uint32_t lm_head(RankBuilder& b, const LayerShape& s, uint64_t tokens, std::vector<uint32_t> deps,
+                 const std::string& name, uint32_t rank, int32_t& tag);
 
 }  // namespace mlasim
