@@ -317,6 +317,7 @@ void Fabric::deliver_now(uint32_t log_slot, NetworkNode& at, Message&& msg, int 
   log_.close(log_slot, now_ps());
   ++messages_delivered;
   bytes_delivered += msg.bytes.count();
+  final_bytes_delivered += msg.bytes_for_dst();
   at.receive(std::move(msg), in_port);
 }
 

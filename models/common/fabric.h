@@ -231,6 +231,9 @@ class Fabric : public sc_core::sc_module {
   // Conservation counters.
   uint64_t messages_injected = 0, messages_delivered = 0;
   uint64_t bytes_injected = 0, bytes_delivered = 0;
+  // Of bytes_delivered, those that reached the GPU they are for (a relay's other parts are
+  // delivered again when forwarded): the goodput's bytes.
+  uint64_t final_bytes_delivered = 0;
   uint64_t packets_injected = 0, packets_delivered = 0;
   uint64_t packet_hops = 0;   // packets put on a link
   uint64_t activations = 0;   // SystemC activations of the engine

@@ -41,6 +41,15 @@ struct Message {
   std::shared_ptr<const std::vector<RelayPart>> relay;
 
   int32_t data_source() const { return origin >= 0 ? origin : src; }
+  // Its bytes meant for `dst` itself: all of them, or of a relay only dst's own part (the
+  // others go on to their GPUs).
+  uint64_t bytes_for_dst() const {
+    if (!relay) return bytes.count();
+    uint64_t own = 0;
+    for (const RelayPart& part : *relay)
+      own += part.dst == dst ? part.bytes : 0;
+    return own;
+  }
 };
 
 }  // namespace mlasim

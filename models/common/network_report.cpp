@@ -70,6 +70,8 @@ void add_network_summary(const Fabric& f, Time end, nlohmann::ordered_json& j) {
   j["net_delivered_messages_count"] = f.messages_delivered;
   j["net_injected_bytes"] = f.bytes_injected;
   j["net_delivered_bytes"] = f.bytes_delivered;
+  // Relayed parts (DeepEP forwarding) are delivered twice: to the relaying GPU, then to theirs.
+  j["net_relayed_bytes"] = f.bytes_delivered - f.final_bytes_delivered;
   j["net_injected_packets_count"] = f.packets_injected;
   j["net_delivered_packets_count"] = f.packets_delivered;
 
@@ -95,10 +97,10 @@ void add_network_summary(const Fabric& f, Time end, nlohmann::ordered_json& j) {
   j["max_fct_slowdown"] = log.slowdown().max();
   const int64_t first = log.first_injected_ps(), last = log.last_delivered_ps();
   j["network_end_us"] = last >= 0 ? static_cast<double>(last) * 1e-6 : 0.0;
-  j["net_goodput_bytes_per_s"] =
-      last > first && first >= 0
-          ? static_cast<double>(f.bytes_delivered) / (static_cast<double>(last - first) * 1e-12)
-          : 0.0;
+  j["net_goodput_bytes_per_s"] = last > first && first >= 0
+                                     ? static_cast<double>(f.final_bytes_delivered) /
+                                           (static_cast<double>(last - first) * 1e-12)
+                                     : 0.0;
   size_t gpus = 0;
   for (size_t i = 0; i < f.num_nodes(); ++i)
     gpus += f.node(static_cast<uint32_t>(i)).endpoint_rank() >= 0 ? 1 : 0;

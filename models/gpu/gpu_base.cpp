@@ -139,7 +139,7 @@ void GpuBase::receive(Message msg, int /*in_port*/) {
 }
 
 void GpuBase::deliver_local(const Message& msg) {
-  bytes_received_ += msg.bytes.count();
+  bytes_received_ += msg.bytes_for_dst();  // a relay's other parts are counted where they go
   if (msg.kind != MessageKind::PointToPoint) {
     comm_.on_message(msg);
     return;

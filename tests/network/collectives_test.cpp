@@ -35,6 +35,11 @@ workload: {type: network_traffic, pattern: all_to_all, bytes: 32KiB, nvlink_forw
   EXPECT_EQ(tier_bytes(f, "gpu->nvswitch"), n * (g - 1) * b + n * (nodes - 1) * (g - 1) * b);
   EXPECT_EQ(f.bytes_delivered, f.bytes_injected);
   EXPECT_TRUE(f.describe_in_flight().empty());
+  // The payload reaches its GPUs once: the all-to-all's n (n - 1) x b, whatever was relayed;
+  // the relayed parts (each remote GPU but the proxy) are delivered twice on the network.
+  EXPECT_EQ(f.final_bytes_delivered, n * (n - 1) * b);
+  EXPECT_EQ(run.summary["received_message_bytes"].get<uint64_t>(), n * (n - 1) * b);
+  EXPECT_EQ(run.summary["net_relayed_bytes"].get<uint64_t>(), n * (nodes - 1) * (g - 1) * b);
 }
 
 TEST(Collectives, RingAllReduceSendsTwoNMinusOneChunksPerGpu) {

@@ -188,7 +188,7 @@ workload: {type: network_traffic, pattern: p2p, src: 0, dst: 4, sizes: [41960B],
   const MessageRecord& m = first_from(run.fabric(), 0);
   EXPECT_GE(m.completed_ps, 0);
   EXPECT_DOUBLE_EQ(run.summary["credit_stall_us"].get<double>(), 0.0);
-  EXPECT_EQ(run.summary["packet_hops"].get<uint64_t>(), 6u * 11u + 6u);  // + the 8 B ack
+  EXPECT_EQ(run.summary["packet_hops"].get<uint64_t>(), 6u * 11u);  // 11 packets, 6 links
   if (links) links(run.fabric().links());
   return m.completed_ps - m.injected_ps;
 }
