@@ -89,7 +89,7 @@ void FlowFabric::inject(NetworkNode& at, Message msg, std::function<void()> on_s
   const uint32_t version = fluid_[id].version + 1;  // the slot's old heap entries stay stale
   // A reused slot keeps its vectors' storage: no allocation per message.
   f.path.clear();
-  f.attached = f.had_links = f.free_on_detach = f.given_up = false;
+  f.attached = f.had_links = f.free_on_detach = f.given_up = f.off_series = false;
   fluid_[id] = Fluid{};
   fluid_[id].version = version;
   hot_[id] = Hot{};
@@ -233,8 +233,11 @@ void FlowFabric::update(int64_t now) {
     if (!done.empty() || !arrived_.empty()) recompute(now, done);
   } else {
     // Ended flows are complete now but keep their shares until the next recomputation time.
-    for (uint32_t id : done)
-      if (flows_[id].attached) pending_done_.push_back(id);
+    for (uint32_t id : done) {
+      if (!flows_[id].attached) continue;
+      pending_done_.push_back(id);
+      if (series_enabled_) end_in_series(id, now);
+    }
     if (next_boundary(now) != now && !early_.empty()) {
       // Between recomputations, flows that start on links nobody else uses get their rates at
       // once: those involve no other flow (and touch nothing but their own links). One that

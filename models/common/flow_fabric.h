@@ -91,6 +91,7 @@ class FlowFabric : public Fabric {
     bool had_links = false;       // detached by the recomputation that finished it
     bool free_on_detach = false;  // delivered while still holding its share (quantum mode)
     bool given_up = false;        // still transferring at kFarPs
+    bool off_series = false;      // ended; its rate already out of link_rate_ (quantum mode)
   };
   // What the recomputation reads of every flow on a link, path included, in one cache line.
   static constexpr uint8_t kInlineHops = 10, kLongPath = 255;
@@ -204,6 +205,11 @@ class FlowFabric : public Fabric {
     return ++recompute_epoch_;
   }
   void clear_marks();
+  // Link utilisation series: link l's (and its shadow's) brought up to `now` at its rate sum.
+  void advance_series(uint32_t l, int64_t now);
+  // Quantum mode: an ended flow keeps its share of its links until the next recomputation, but
+  // moves no more bytes: its rate leaves the links' rate sums (their series) now.
+  void end_in_series(uint32_t id, int64_t now);
   bool alone(uint32_t flow) const;  // no other flow on any link of its path
   // What every message on a route shares: propagation and pipeline latency, the bottleneck
   // payload rate, and the first packet's serialisation terms (for a full packet).

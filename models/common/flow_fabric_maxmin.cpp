@@ -188,19 +188,15 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
   // rate sum would take the same additions in the same order as its twin's: while shadows are
   // on, only the twin's is kept, and the shadow's series reads it.
   if (series_enabled_) {
-    auto advance = [&](uint32_t l, double rate_sum) {
-      if (rate_sum > 0) {
-        link_ptr_[l]->stats.busy_series.add(link_since_[l], now, rate_sum / capacity_[l],
-                                            params_.report.bin.ps(), params_.report.max_bins);
-      }
-      link_since_[l] = now;
-    };
-    for (uint32_t l : touched_links_) {
-      advance(l, link_rate_[l]);
-      if (shadows_on_ && shadow_of_[l] != UINT32_MAX) advance(shadow_of_[l], link_rate_[l]);
-    }
+    for (uint32_t l : touched_links_)
+      advance_series(l, now);
     for (uint32_t id : done) {
-      if (!flows_[id].had_links) continue;
+      Flow& f = flows_[id];
+      if (!f.had_links) continue;
+      if (f.off_series) {  // taken out of the series when it ended (quantum mode)
+        f.off_series = false;
+        continue;
+      }
       const double rate = hot_[id].rate;
       for_rate_links(id, [&](uint32_t l) { link_rate_[l] -= rate; });
     }
@@ -229,6 +225,28 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
     for (uint32_t l : touched_links_)
       if (on_link_[l].empty()) link_rate_[l] = 0;  // no rounding residue on an idle link
   }
+}
+
+void FlowFabric::advance_series(uint32_t l, int64_t now) {
+  auto advance = [&](uint32_t link) {
+    if (link_rate_[l] > 0) {
+      link_ptr_[link]->stats.busy_series.add(link_since_[link], now,
+                                             link_rate_[l] / capacity_[link],
+                                             params_.report.bin.ps(), params_.report.max_bins);
+    }
+    link_since_[link] = now;
+  };
+  advance(l);
+  if (shadows_on_ && shadow_of_[l] != UINT32_MAX) advance(shadow_of_[l]);
+}
+
+void FlowFabric::end_in_series(uint32_t id, int64_t now) {
+  const double rate = hot_[id].rate;
+  for_rate_links(id, [&](uint32_t l) {
+    advance_series(l, now);
+    link_rate_[l] -= rate;
+  });
+  flows_[id].off_series = true;
 }
 
 void FlowFabric::clear_marks() {

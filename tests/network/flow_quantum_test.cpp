@@ -5,6 +5,8 @@
 // counters in the summary count what the closed form says.
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <fstream>
 #include <map>
@@ -232,6 +234,82 @@ TEST(FlowQuantum, StaggeredArrivalWaitsForTheNextRecomputation) {
   ASSERT_EQ(alone.size(), 1u);
   const double alone_fct = static_cast<double>(alone[0].completed_ps - alone[0].injected_ps);
   EXPECT_NEAR(static_cast<double>(qb.completed_ps - qa.injected_ps), alone_fct + tau, 2);
+}
+
+// An ended flow keeps its share of its links until the next recomputation, but moves no bytes:
+// each link's utilisation series adds up to its busy time (links.csv), as in exact mode, not
+// to the time until that recomputation. Host 1 sends 1 MiB to host 0 (about 21 us) while
+// host 2 sends 4 MiB to host 3, on other links, which keeps the quantum (50 us) in force.
+TEST(FlowQuantum, LinkSeriesEndWithTheFlowsNotAtTheNextRecomputation) {
+  const auto dir = nettest::temp_dir("series_end_trace");
+  std::filesystem::create_directories(dir);
+  std::string ranks;
+  auto op = [](const char* kind, int peer, const char* bytes) {
+    return fmt::format(R"({{"name": "{}", "op": "{}", "deps": [], "peer": {}, "bytes": "{}", )"
+                       R"("tag": 0}})",
+                       kind, kind, peer, bytes);
+  };
+  for (int r = 0; r < 32; ++r) {
+    std::string ops;
+    if (r == 0) ops = op("recv", 1, "1MiB");
+    if (r == 1) ops = op("send", 0, "1MiB");
+    if (r == 2) ops = op("send", 3, "4MiB");
+    if (r == 3) ops = op("recv", 2, "4MiB");
+    ranks += fmt::format(R"({}{{"rank": {}, "ops": [{}]}})", r ? ", " : "", r, ops);
+  }
+  std::ofstream(dir / "trace.json")
+      << R"({"format": "mlasim-trace", "version": 1, "ranks": [)" << ranks << "]}";
+  std::filesystem::path out;
+  const auto rows =
+      run_flow(kHosts + "workload: {type: trace, file: '" + (dir / "trace.json").string() + "'}\n",
+               "50us", "series_end", &out);
+  ASSERT_EQ(rows.size(), 2u);
+  auto column = [](const std::string& header, const std::string& name) {
+    std::stringstream ss(header);
+    int i = 0;
+    for (std::string cell; std::getline(ss, cell, ','); ++i)
+      if (cell == name) return i;
+    return -1;
+  };
+  auto cells = [](const std::string& line) {
+    std::vector<std::string> out;
+    std::stringstream ss(line);
+    for (std::string cell; std::getline(ss, cell, ',');)
+      out.push_back(cell);
+    return out;
+  };
+  std::map<std::string, double> busy_us, series_us;
+  {
+    std::ifstream in(out / "links.csv");
+    std::string line;
+    std::getline(in, line);
+    const int busy = column(line, "busy_us");
+    ASSERT_GE(busy, 0) << line;
+    while (std::getline(in, line)) {
+      const auto c = cells(line);
+      busy_us[c[0]] = std::stod(c[static_cast<size_t>(busy)]);
+    }
+  }
+  {
+    std::ifstream in(out / "link_timeseries.csv");
+    std::string line;
+    std::getline(in, line);
+    const int util = column(line, "utilization"), width = column(line, "bin_width_us");
+    ASSERT_GE(util, 0) << line;
+    ASSERT_GE(width, 0) << line;
+    while (std::getline(in, line)) {
+      const auto c = cells(line);
+      series_us[c[0]] +=
+          std::stod(c[static_cast<size_t>(util)]) * std::stod(c[static_cast<size_t>(width)]);
+    }
+  }
+  int busy_links = 0;
+  for (const auto& [link, busy] : busy_us) {
+    if (busy <= 0) continue;
+    ++busy_links;
+    EXPECT_NEAR(series_us[link], busy, 1e-4 * busy + 1e-4) << link;
+  }
+  EXPECT_GE(busy_links, 8);  // each flow's GPU, NIC and switch links
 }
 
 TEST(FlowQuantum, NegativeQuantumIsAnInputError) {
