@@ -38,12 +38,12 @@ StepMicroBatches step_micro_batches(const DeepSeekInferenceParams& p, uint32_t t
     if (decode) {
       mb.q_len = 1 + depth;
       mb.attn_batch = share * tp;
-      mb.kv_len = p.context_length + depth;
+      mb.kv_len = p.context_length + 1 + depth;  // cached + computed now
       mb.moe_tokens = share * (1 + depth);
       MicroBatch& m = out.mtp[i];
       m.moe_tokens = share;
       m.attn_batch = share * tp;
-      m.kv_len = p.context_length + depth;
+      m.kv_len = p.context_length + 1 + depth;
     } else {
       mb.q_len = std::min<uint64_t>(p.context_length, share * tp);
       mb.attn_batch = (share * tp + mb.q_len - 1) / mb.q_len;
@@ -190,7 +190,7 @@ GroupContexts group_contexts(const DeepSeekInferenceParams& p, const std::vector
       for (const MicroBatch& mb : mbs) {
         std::vector<uint64_t> kv;
         for (uint64_t q = 0; q < mb.attn_batch; ++q)
-          kv.push_back(ctx[next++] + depth);
+          kv.push_back(ctx[next++] + 1 + depth);
         out.kv_lens[g].push_back(std::move(kv));
       }
       cached = std::accumulate(ctx.begin(), ctx.end(), uint64_t{0});

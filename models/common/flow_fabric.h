@@ -14,14 +14,15 @@
 // tens of thousands of starts and ends. So, with more than network.flow.exact_below flows
 // transferring, rates are recomputed at most once per network.flow.rate_update (quantum Q):
 // starts and ends in between are batched into the next recomputation. A flow that starts
-// sooner waits (rate 0, less than Q), unless no other flow uses any of its links, when its
-// rate involves nobody else and it starts at once; a flow that ends sooner completes at its
-// own exact time but holds its share of its links until the recomputation. A 1 ps quantum
-// reproduces the exact algorithm; Q = 0 is exact mode.
-// A flow starts after its setup latency (NIC doorbell, SM issue); its sender is done when the
-// fluid transfer ends; it is delivered after the route's propagation and pipeline latencies
-// plus the packet-pipeline fill a store-and-forward hop adds (one packet's serialisation per
-// store-and-forward hop, less the bottleneck's, which the fluid term already holds).
+// sooner waits (rate 0, less than Q), unless no other flow with a rate uses any of its links
+// (flows still waiting are not counted), when its rate involves nobody else and it starts at
+// once; a flow that ends sooner completes at its own exact time but holds its share of its
+// links until the recomputation (its links' utilisation series drop its rate at its end). A 1 ps
+// quantum reproduces the exact algorithm; Q = 0 is exact mode. A flow starts after its setup
+// latency (NIC doorbell, SM issue); its sender is done when the fluid transfer ends; it is
+// delivered after the route's propagation and pipeline latencies plus the packet-pipeline fill a
+// store-and-forward hop adds (one packet's serialisation per store-and-forward hop, less the
+// bottleneck's, which the fluid term already holds).
 //
 // Capacities are payload rates of full MTU packets (line rate x encoding x MTU / wire bytes).
 // Adaptive routing chooses per flow when it is injected (by the payload routed over each

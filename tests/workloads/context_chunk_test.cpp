@@ -122,12 +122,12 @@ TEST(ContextLengths, DecodeAttentionSeesEachRequestsContext) {
     const ModelConfig m = resolve_model(p.model.name);
     uint64_t all = 0, most = 0;
     for (uint32_t r = 0; r < 4; ++r) {
-      // The rank's DP group's requests, each attending its context + the D drafted tokens, in
-      // each of 2 layers + 1 MTP module.
+      // The rank's DP group's requests, each attending its cached context + the 1 + D tokens
+      // the step computes (D = 1), in each of 2 layers + 1 MTP module.
       const std::vector<uint64_t> ctx =
           request_contexts(p.context_distribution, p.context_length, r / tp, 16 * tp);
       const uint64_t ctx_sum = std::accumulate(ctx.begin(), ctx.end(), uint64_t{0});
-      EXPECT_EQ(attention_kv_tokens(step.workload.ranks[r]), 3 * (ctx_sum + ctx.size()))
+      EXPECT_EQ(attention_kv_tokens(step.workload.ranks[r]), 3 * (ctx_sum + 2 * ctx.size()))
           << "rank " << r << " tp " << tp;
       if (r % tp == 0) all += ctx_sum;
       most = std::max(most, ctx_sum);

@@ -196,6 +196,7 @@ TEST(DeepSeekInference, MtpTokensThroughMoe) {
       for (const Op& op : r.ops) {
         if (const auto* a = std::get_if<AttentionOp>(&op.payload); a && op.name[0] == 'L') {
           EXPECT_EQ(a->q_len, 1 + depth);
+          EXPECT_EQ(a->kv_len, p.context_length + 1 + depth);  // cached + computed by the step
           EXPECT_EQ(a->kernel, AttentionKernel::MlaDecode);
           EXPECT_EQ(a->head_dim_qk, 576u);
           EXPECT_EQ(a->head_dim_v, 512u);
