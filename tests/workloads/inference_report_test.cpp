@@ -20,6 +20,18 @@
 namespace mlasim {
 namespace {
 
+// A finished step of the 2 x 2 test cluster as the report reads it: every GPU done at
+// `finish_ps`, with no op spans, on GPUs of 80 GB.
+WorkloadRun run_on_2x2(int64_t finish_ps) {
+  WorkloadRun run;
+  run.cluster = ClusterShape{2, 2};
+  run.finish.assign(4, Time::ps(finish_ps));
+  run.busy_ps.assign(4, 1);
+  run.memory_capacity = Bytes(80'000'000'000);
+  run.spans = [](int) { return std::vector<OpSpan>{}; };
+  return run;
+}
+
 DeepSeekInferenceParams v3() {
   DeepSeekInferenceParams p;
   p.model = "deepseek-v3";
@@ -176,13 +188,7 @@ TEST(InferenceReport, PrefillReportsTtftAndInputThroughput) {
   p.context_length = 256;
   DeepSeekInference gen(p);
   gen.generate(ClusterShape{2, 2});
-  WorkloadRun run;
-  run.cluster = ClusterShape{2, 2};
-  run.finish.assign(4, Time::ps(4'000'000'000));  // 4 ms
-  run.busy_ps.assign(4, 1);
-  run.memory_capacity = Bytes(80'000'000'000);
-  run.spans = [](int) { return std::vector<OpSpan>{}; };
-  const WorkloadReport r = gen.report(run);
+  const WorkloadReport r = gen.report(run_on_2x2(4'000'000'000));  // 4 ms
   EXPECT_NEAR(r.summary["ttft_ms"].get<double>(), 4.0, 1e-12);
   EXPECT_NEAR(r.summary["input_tokens_per_s_per_node"].get<double>(), 2 * 512 / 4e-3, 1e-6);
   EXPECT_FALSE(r.summary.contains("tpot_ms"));
@@ -205,13 +211,7 @@ TEST(InferenceReport, KvCapacityCountsTheMtpModulesCache) {
   p.mtp.acceptance_rate = 0.8;
   DeepSeekInference gen(p);
   gen.generate(ClusterShape{2, 2});
-  WorkloadRun run;
-  run.cluster = ClusterShape{2, 2};
-  run.finish.assign(4, Time::ps(1'000'000'000));
-  run.busy_ps.assign(4, 1);
-  run.memory_capacity = Bytes(80'000'000'000);
-  run.spans = [](int) { return std::vector<OpSpan>{}; };
-  const auto s = gen.report(run).summary;
+  const auto s = gen.report(run_on_2x2(1'000'000'000)).summary;
   // V2-Lite's latent: (512 + 64) x 2 B per layer, over the model's 27 layers (the cache a
   // served token takes, whatever number of layers the step simulates); depth 2: two layers'
   // worth for MTP.
@@ -234,12 +234,7 @@ TEST(InferenceReport, HbmOvercommitIsTheExcessOverCapacity) {
   p.mtp.depth = 1;
   DeepSeekInference gen(p);
   gen.generate(ClusterShape{2, 2});
-  WorkloadRun run;
-  run.cluster = ClusterShape{2, 2};
-  run.finish.assign(4, Time::ps(1'000'000'000));
-  run.busy_ps.assign(4, 1);
-  run.spans = [](int) { return std::vector<OpSpan>{}; };
-  run.memory_capacity = Bytes(80'000'000'000);
+  WorkloadRun run = run_on_2x2(1'000'000'000);
   const WorkloadReport fits = gen.report(run);
   EXPECT_EQ(fits.summary["hbm_overcommit_bytes_per_gpu"].get<uint64_t>(), 0u);
   EXPECT_TRUE(fits.warnings.empty());
