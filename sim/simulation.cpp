@@ -185,12 +185,10 @@ Simulation::Simulation(const ConfigNode& root, const Components& comps, LogLevel
 
   // Network fidelity: a packet or flow fabric when every NIC/switch model supports one.
   s.fabric = make_fabric(network_params, s.nodes, ctx_);
+  s.faults_before_run = faults_before_run(network_params.faults);
   if (s.fabric) {
     s.fabric->set_gpus_per_node(s.cluster.gpus_per_node);
     s.fabric->set_switch_ports(s.cluster.switch_ports);
-  }
-  s.faults_before_run = faults_before_run(network_params.faults);
-  if (s.fabric) {
     for (const std::string& what : s.faults_before_run)
       s.fabric->add_fault_before_run(what);
   }
@@ -229,8 +227,7 @@ Simulation::Simulation(const ConfigNode& root, const Components& comps, LogLevel
   for (const auto& w : packet_only_settings(m, s.fabric ? s.fabric->fidelity_name() : "message"))
     ctx_.log.warn("{}", w);
   s.routing = std::make_unique<RoutingTables>(c, routing_params);
-  // Adaptive routing decides as traffic moves: per packet (packet fabric) or per flow as it
-  // starts (flow fabric); the message-level model has no fabric to decide in.
+  // Adaptive routing decides per packet (packet fabric) or per flow as it starts (flow fabric).
   const bool adaptive = routing_params.mode == RoutingMode::Adaptive && s.fabric != nullptr;
   if (s.fabric) s.fabric->set_adaptive_routing(adaptive);
   for (Vertex v = 0; v < nv; ++v) {
