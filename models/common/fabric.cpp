@@ -277,6 +277,67 @@ uint32_t Fabric::open_message(const Message& msg, int64_t ideal, uint64_t* qp_se
   return slot;
 }
 
+Fabric::SendKey Fabric::send_key(const Message& msg) const {
+  const auto vl = static_cast<uint64_t>(msg.vl % params_.vls);
+  return {static_cast<uint64_t>(static_cast<uint32_t>(msg.src + 1)) << 36 |
+              static_cast<uint64_t>(static_cast<uint32_t>(msg.dst + 1)) << 4 | vl,
+          msg.tag};
+}
+
+bool Fabric::claim_send(const Message& msg, uint32_t id) {
+  QueuePair& qp = queue_pair(msg.src, msg.dst);
+  const auto vl = static_cast<uint8_t>(msg.vl % params_.vls);
+  if (qp.holders == 0) {  // the common case: nothing of the pair being sent, no map
+    qp.holders = 1;
+    qp.in_map = false;
+    qp.solo_vl = vl;
+    qp.solo_tag = msg.tag;
+    return true;
+  }
+  if (!qp.in_map) {  // a second queue of the pair, or one waiting: the one sending moves over
+    Message solo;
+    solo.src = msg.src;
+    solo.dst = msg.dst;
+    solo.vl = qp.solo_vl;
+    solo.tag = qp.solo_tag;
+    send_queues_.try_emplace(send_key(solo));
+    qp.in_map = true;
+  }
+  auto [it, fresh] = send_queues_.try_emplace(send_key(msg));
+  if (fresh) {
+    ++qp.holders;
+    return true;
+  }
+  it->second.ids.push_back(id);
+  ++send_waiting_count_;
+  return false;
+}
+
+uint32_t Fabric::release_send(const Message& msg) {
+  QueuePair& qp = queue_pair(msg.src, msg.dst);
+  if (!qp.in_map) {
+    qp.holders = 0;
+    return kNoneWaiting;
+  }
+  const auto it = send_queues_.find(send_key(msg));
+  if (it == send_queues_.end()) return kNoneWaiting;  // (not claimed)
+  Waiting& w = it->second;
+  if (w.head == w.ids.size()) {
+    send_queues_.erase(it);
+    if (--qp.holders == 0) qp.in_map = false;
+    return kNoneWaiting;
+  }
+  const uint32_t next = w.ids[w.head++];
+  --send_waiting_count_;
+  return next;
+}
+
+std::string Fabric::describe_send_queues() const {
+  if (send_waiting_count_ == 0) return {};
+  return fmt::format("{} messages wait behind an earlier one of their queue pair",
+                     send_waiting_count_);
+}
+
 Fabric::QueuePair& Fabric::queue_pair(int32_t src, int32_t dst) {
   if (src < -1 || dst < -1) {
     throw SimulationError(fmt::format("message from GPU {} to GPU {}: not a GPU rank", src, dst));

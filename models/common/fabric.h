@@ -317,6 +317,19 @@ class Fabric : public sc_core::sc_module {
   // Registers a new message: its MessageLog slot (held while it is in flight), and its sequence
   // number on its queue pair.
   uint32_t open_message(const Message& msg, int64_t ideal_ps, uint64_t* qp_seq);
+  // Send queues. A queue pair's messages (same source, destination, tag and virtual lane: the
+  // unit ECMP keeps on one path, Message::flow_hash) leave one after another in post order, as a
+  // NIC works through a queue pair's work requests; different queue pairs share the wire packet
+  // by packet (round-robin at the source). claim_send: true when
+  // message `id` (the fabric's own index) may start now; otherwise it waits behind the one being
+  // sent. release_send, once the one being sent has left (every byte cut into packets, or its
+  // fluid transfer over): the next waiting, which now holds the queue, or kNoneWaiting (the
+  // queue is free).
+  static constexpr uint32_t kNoneWaiting = UINT32_MAX;
+  bool claim_send(const Message& msg, uint32_t id);
+  uint32_t release_send(const Message& msg);
+  // For the diagnosis of a run that stopped: messages waiting behind another (empty if none).
+  std::string describe_send_queues() const;
   // The message's last byte has arrived at node `at` through `in_port`: delivers it (holding
   // it back while earlier messages of its queue pair are incomplete when in_order is set).
   void complete_message(uint32_t log_slot, uint64_t qp_seq, NetworkNode& at, Message&& msg,
@@ -367,6 +380,12 @@ class Fabric : public sc_core::sc_module {
   struct QueuePair {
     uint64_t posted = 0;
     uint64_t completed = 0;
+    // Send queues of the pair with a message being sent (claim_send): how many; while one alone
+    // and in_map is false, its tag and lane are here, otherwise all are in send_queues_.
+    uint16_t holders = 0;
+    bool in_map = false;
+    uint8_t solo_vl = 0;
+    int32_t solo_tag = 0;
     // Messages delivered ahead of an earlier one of the pair, by sequence number (rarely any).
     // Null while none is held (so the check for one reads no map).
     std::unique_ptr<std::unordered_map<uint64_t, HeldDelivery>> held;
@@ -387,6 +406,28 @@ class Fabric : public sc_core::sc_module {
   bool in_fire_ = false;
   int64_t vnow_ = 0;
   std::vector<std::vector<QueuePair>> qps_;
+  // Send queues with a message being sent, of pairs with more than one such queue or with a
+  // message waiting, and the messages waiting (fabric ids).
+  struct SendKey {
+    uint64_t pair;  // source + 1, destination + 1, virtual lane
+    int32_t tag;
+    bool operator==(const SendKey&) const = default;
+  };
+  struct SendKeyHash {
+    size_t operator()(const SendKey& k) const {
+      return static_cast<size_t>(
+          (k.pair ^ static_cast<uint64_t>(static_cast<uint32_t>(k.tag)) << 40) *
+              0x9E3779B97F4A7C15ull >>
+          17);
+    }
+  };
+  struct Waiting {  // first in first out; no allocation while empty
+    std::vector<uint32_t> ids;
+    size_t head = 0;
+  };
+  std::unordered_map<SendKey, Waiting, SendKeyHash> send_queues_;
+  uint64_t send_waiting_count_ = 0;
+  SendKey send_key(const Message& msg) const;
 };
 
 template <class Self>

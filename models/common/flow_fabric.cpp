@@ -89,7 +89,7 @@ void FlowFabric::inject(NetworkNode& at, Message msg, std::function<void()> on_s
   const uint32_t version = fluid_[id].version + 1;  // the slot's old heap entries stay stale
   // A reused slot keeps its vectors' storage: no allocation per message.
   f.path.clear();
-  f.attached = f.had_links = f.free_on_detach = f.given_up = f.off_series = false;
+  f.attached = f.had_links = f.free_on_detach = f.given_up = f.off_series = f.sending = false;
   fluid_[id] = Fluid{};
   fluid_[id].version = version;
   hot_[id] = Hot{};
@@ -115,6 +115,9 @@ void FlowFabric::inject(NetworkNode& at, Message msg, std::function<void()> on_s
     for (uint32_t l : path)
       routed_bytes_[l] += static_cast<double>(bytes);
   }
+  f.start_ps = start;  // until it starts: when it may (it may wait for its send queue)
+  if (!claim_send(f.msg, id)) return;
+  f.sending = true;
   schedule(start, kStart, id);
 }
 
@@ -440,6 +443,15 @@ void FlowFabric::finish(uint32_t id) {
       routed_bytes_[l] = std::max(0.0, routed_bytes_[l] - bytes);
   }
   schedule(now_ps() + f.tail_ps, kDeliver, id);
+  if (f.sending) {
+    // The next message of its queue pair starts (after its own setup latency, if that is
+    // still running).
+    f.sending = false;
+    if (const uint32_t next = release_send(f.msg); next != kNoneWaiting) {
+      flows_[next].sending = true;
+      schedule(std::max(flows_[next].start_ps, now_ps()), kStart, next);
+    }
+  }
   if (f.on_sent) {
     auto cb = std::move(f.on_sent);
     f.on_sent = nullptr;
@@ -455,6 +467,7 @@ std::vector<std::string> FlowFabric::describe_in_flight() const {
     out.push_back(fmt::format("{} flows still in the network ({} transferring)", undelivered_,
                               active_.size()));
   }
+  if (std::string w = describe_send_queues(); !w.empty()) out.push_back(std::move(w));
   return out;
 }
 

@@ -93,6 +93,7 @@ class FlowFabric : public Fabric {
     bool free_on_detach = false;  // delivered while still holding its share (quantum mode)
     bool given_up = false;        // still transferring at kFarPs
     bool off_series = false;      // ended; its rate already out of link_rate_ (quantum mode)
+    bool sending = false;         // holds its send queue (Fabric::claim_send) until its end
   };
   // What the recomputation reads of every flow on a link, path included, in one cache line.
   static constexpr uint8_t kInlineHops = 10, kLongPath = 255;

@@ -77,7 +77,8 @@ Workload NetworkTraffic::generate(const ClusterShape& cluster) const {
       for (size_t k = 0; k < sizes.size(); ++k) {
         std::vector<uint32_t> recvs;
         for (int32_t j = 0; j < p.count; ++j) {
-          const int32_t tag = static_cast<int32_t>(k) * p.count + j;
+          // One queue pair per size: its messages leave one after another.
+          const auto tag = static_cast<int32_t>(k);
           add(s, Op{fmt::format("send_{}_{}", sizes[k].count(), j), SendOp{p.dst, sizes[k], tag},
                     after});
           recvs.push_back(add(d, Op{fmt::format("recv_{}_{}", sizes[k].count(), j),

@@ -265,8 +265,8 @@ struct NetworkParams {
       "choose among equal-cost next hops per packet rather than per flow (ConnectX-8 style "
       "spraying, over planes too with mpft nic_planes; needs the receiver to reorder)");
     v("in_order", in_order, "-",
-      "complete messages of one queue pair (src, dst) in the order they were posted, as "
-      "ConnectX-7 does");
+      "complete the messages between two GPUs (src, dst) in the order they were posted, as "
+      "ConnectX-7 does per queue pair (here all queue pairs of the two GPUs together)");
     v.group("gpu_port", gpu_port, "GPU end of NVLink and PCIe links in packet mode");
     v.group("faults", faults,
             "links, switches, NICs or planes failed before the run or at a simulated time");

@@ -91,7 +91,6 @@ void PacketFabric::inject(NetworkNode& at, Message msg, std::function<void()> on
   s.log_slot = open_message(msg, ideal, &s.qp_seq);
   h.ready = now_ps() + setup_ps(link, msg.sm_issued);
   s.refs = 2;
-  s.in_source = true;
   s.on_sent = std::move(on_sent);
   s.path = path_scratch_;  // packets follow it unless routing is decided per packet
   set_hot_path(m);
@@ -100,14 +99,9 @@ void PacketFabric::inject(NetworkNode& at, Message msg, std::function<void()> on
   h.dst = msg.dst;
   h.vl = vl;
   s.msg = std::move(msg);
-  // Pending messages stay sorted by ready time (setup latencies may differ per message).
-  auto& pending = state_[link].vl(vl).source.pending;
-  auto it = pending.end();
-  while (it != pending.begin() && hot_[*(it - 1)].ready > hot_[m].ready)
-    --it;
-  pending.insert(it, m);
-  ++state_[link].vl(vl).sourcing;
-  drain(link, vl);
+  if (!claim_send(s.msg, m)) return;  // behind an earlier message of its queue pair
+  h.sending = true;
+  start_source(m);
 }
 
 uint32_t PacketFabric::make_packet(uint32_t m) {
@@ -322,6 +316,7 @@ uint64_t PacketFabric::hash_of(const Packet& p) const {
       return;
     }
     uint32_t pkt;
+    uint32_t cut = kNone;  // a message whose last bytes this packet takes
     if (pick < n) {
       pkt = v.slots[pick].packets.front();
       v.slots[pick].packets.pop_front();
@@ -332,6 +327,7 @@ uint64_t PacketFabric::hash_of(const Packet& p) const {
     } else {
       const uint32_t m = src_msg;
       pkt = make_packet(m);
+      if (hot_[m].unsent == 0 && hot_[m].sending) cut = m;
       (from_active ? v.source.active : v.source.pending).pop_front();
       if (has_more(hot_[m])) {
         v.source.active.push_back(m);  // round-robin across queue pairs
@@ -342,6 +338,9 @@ uint64_t PacketFabric::hash_of(const Packet& p) const {
     }
     v.rr = pick == n ? 0 : pick + 1;
     commit(link, pkt, start, wire, ser_of(link, payload), now);
+    // The next message of its queue pair joins a source (this lane's included: its state is
+    // whole again here, so a nested drain of it is safe).
+    if (cut != kNone) pass_send_on(cut);
   }
 }
 
@@ -572,6 +571,7 @@ std::vector<std::string> PacketFabric::describe_in_flight() const {
     out.push_back(fmt::format("... {} messages failed in all", failed_messages_.size()));
   }
   if (in_flight_ > 0) out.push_back(fmt::format("{} packets still in the network", in_flight_));
+  if (std::string w = describe_send_queues(); !w.empty()) out.push_back(std::move(w));
   for (size_t i = 0; i < state_.size() && out.size() < 8; ++i) {
     for (uint8_t k = 0; k < params_.vls; ++k) {
       const VlState& v = state_[i].vl(k);

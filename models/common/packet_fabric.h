@@ -147,6 +147,7 @@ class PacketFabric final : public Fabric {
     uint8_t vl = 0;
     uint8_t path_len = 0;
     bool resending = false;  // its MsgState::resend is not empty
+    bool sending = false;    // holds its send queue (Fabric::claim_send) until all is cut
     // Its route as packets carry it (see Packet): its first links, or the whole when long.
     union {
       std::array<uint32_t, kInlinePath> path{};
@@ -336,6 +337,10 @@ class PacketFabric final : public Fabric {
   void lose(uint32_t pkt, uint32_t waited_for = kNone);
   void on_timeout(uint32_t msg);
   void enqueue_source(uint32_t msg);
+  // A message's first packets may go: it joins its first link's source (by ready time).
+  void start_source(uint32_t msg);
+  // Message `msg` has been cut into packets: the next of its send queue starts.
+  void pass_send_on(uint32_t msg);
   void refresh_paths();
   uint32_t wire_of(uint32_t link, uint32_t payload) const {
     return payload == mtu_ ? state_[link].mtu_wire

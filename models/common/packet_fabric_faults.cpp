@@ -1,6 +1,7 @@
 // PacketFabric under faults at a simulated time: links dying or slowing down, lost packets,
 // the retransmission timer (go-back-N or selective repeat), and paths rebuilt after detection
-// (see packet_fabric.h).
+// (see packet_fabric.h); and messages joining their first link's source queues (first
+// transmissions in their queue pair's order, resends).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -128,6 +129,31 @@ void PacketFabric::on_timeout(uint32_t m) {
   enqueue_source(m);
 }
 
+void PacketFabric::start_source(uint32_t m) {
+  MsgState& s = msgs_[m];
+  s.in_source = true;
+  const uint32_t link = s.path.front();
+  const uint8_t vl = s.msg.vl;
+  // Pending messages stay sorted by ready time (setup latencies may differ per message).
+  auto& pending = state_[link].vl(vl).source.pending;
+  auto it = pending.end();
+  while (it != pending.begin() && hot_[*(it - 1)].ready > hot_[m].ready)
+    --it;
+  pending.insert(it, m);
+  ++state_[link].vl(vl).sourcing;
+  drain(link, vl);
+}
+
+void PacketFabric::pass_send_on(uint32_t m) {
+  hot_[m].sending = false;
+  for (uint32_t next; (next = release_send(msgs_[m].msg)) != kNoneWaiting;) {
+    if (msgs_[next].failed) continue;  // no route left while it waited: it never goes
+    hot_[next].sending = true;
+    start_source(next);
+    return;
+  }
+}
+
 void PacketFabric::enqueue_source(uint32_t m) {
   MsgState& s = msgs_[m];
   if (s.in_source || !has_more(hot_[m])) return;
@@ -141,6 +167,7 @@ void PacketFabric::enqueue_source(uint32_t m) {
 
 void PacketFabric::refresh_paths() {
   std::vector<std::pair<uint32_t, uint8_t>> to_drain;
+  std::vector<uint32_t> pass_on;  // failed while holding their send queue
   for (uint32_t m = 0; m < msgs_.size(); ++m) {
     MsgState& s = msgs_[m];
     if (s.refs == 0 || s.failed || s.path.empty() || undelivered_[m] == 0) continue;
@@ -152,6 +179,7 @@ void PacketFabric::refresh_paths() {
           fmt::format("message {} from GPU {} to GPU {} failed: no route left after the fault "
                       "(destination unreachable)",
                       s.msg.id, s.msg.src, s.msg.dst));
+      if (hot_[m].sending) pass_on.push_back(m);
       continue;
     }
     if (path_scratch_ == s.path) continue;
@@ -177,6 +205,8 @@ void PacketFabric::refresh_paths() {
   }
   for (const auto& [link, vl] : to_drain)
     drain(link, vl);
+  for (uint32_t m : pass_on)
+    pass_send_on(m);
 }
 
 }  // namespace mlasim

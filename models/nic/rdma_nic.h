@@ -3,8 +3,11 @@
 // doorbell, WQE fetch), then moves as MTU packets: read from GPU memory over PCIe Gen5 (TLP
 // headers per max-payload chunk), processed store-and-forward, and sent with IB headers (LRH,
 // BTH, ICRC, VCRC) at line rate. Incoming packets are written to the GPU over PCIe the same
-// way. Queue pairs are (source GPU, destination GPU) pairs; their packets are interleaved
-// round-robin and their messages complete in post order (in-order delivery per QP, as CX-7).
+// way. A queue pair is (source GPU, destination GPU, tag, virtual lane), the unit ECMP keeps on
+// one path (Message::flow_hash): its messages leave one after another in post order (the fabric's
+// send queues, Fabric::claim_send), while the packets of different queue pairs are interleaved
+// round-robin. Messages between two GPUs complete in post order (network.in_order, as CX-7
+// delivers each queue pair).
 // Optional per-packet spraying over equal paths is `network.spray`; a NIC with ports on several
 // planes (ConnectX-8; `mpft` `nic_planes`) sprays a message over them.
 //

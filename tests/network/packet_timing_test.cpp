@@ -253,5 +253,50 @@ TEST(PacketTiming, SwitchToSwitchLinksCarryTheNicHeaderAndCoding) {
   EXPECT_EQ(checked, 4);  // NIC -> leaf -> spine -> leaf -> NIC
 }
 
+// Three messages of one queue pair (GPU 0 to GPU 1, one tag) posted at once leave one after
+// another, as a NIC works through its send queue: message k is delivered when the first k + 1
+// messages' packets, in post order, have gone through (the same recursion over their packets
+// back to back). At flow level each runs alone, so they end one transfer time apart. (Before
+// 2026-12-04 they shared the wire packet by packet and ended almost together.)
+constexpr uint64_t kBig = 10 * kBytes;
+TEST(PacketTiming, MessagesOfOneQueuePairLeaveOneAfterAnother) {
+  std::string yaml = nvlink_pair_yaml();
+  yaml.replace(yaml.find("count: 1"), 8, "count: 3");
+  // More than the NVSwitch's input buffer holds (credits run out while the first is sent).
+  yaml.replace(yaml.find("41960B"), 6, std::to_string(kBig) + "B");
+  auto run = run_here(
+      yaml, {"hardware.nvswitch.pipeline_latency=150ns", "hardware.nvswitch.packet_payload=256B",
+             "hardware.nvswitch.packet_header=16B"});
+  std::vector<int64_t> done;
+  for (const auto& r : run.fabric().messages())
+    if (r.src == 0) done.push_back(r.completed_ps - r.injected_ps);
+  ASSERT_EQ(done.size(), 3u);
+  const std::vector<Hop> hops{{200e9, 25'000, 256, 16, true, 150'000},
+                              {200e9, 25'000, 256, 16, false, 0}};
+  std::vector<uint64_t> packets;
+  for (size_t k = 0; k < 3; ++k) {
+    for (uint64_t p : packets_of(kBig, 4096))
+      packets.push_back(p);
+    EXPECT_EQ(done[k], expected_delivery(0, packets, hops)) << "message " << k;
+  }
+}
+
+TEST(PacketTiming, MessagesOfOneQueuePairLeaveOneAfterAnotherAtFlowLevel) {
+  std::string yaml = nvlink_pair_yaml();
+  yaml.replace(yaml.find("count: 1"), 8, "count: 3");
+  // More than the NVSwitch's input buffer holds (credits run out while the first is sent).
+  yaml.replace(yaml.find("41960B"), 6, std::to_string(kBig) + "B");
+  auto flow = run_here(yaml, {"network.fidelity=flow", "hardware.nvswitch.packet_payload=256B",
+                              "hardware.nvswitch.packet_header=16B"});
+  std::vector<int64_t> ends;
+  for (const auto& r : flow.fabric().messages())
+    if (r.src == 0) ends.push_back(r.completed_ps);
+  ASSERT_EQ(ends.size(), 3u);
+  // Payload rate: 200 GB/s x 256 / (256 + 16).
+  const double transfer_ps = static_cast<double>(kBig) / (200e9 * 256.0 / 272.0) * 1e12;
+  for (size_t k = 1; k < 3; ++k)
+    EXPECT_NEAR(static_cast<double>(ends[k] - ends[k - 1]), transfer_ps, 2.0) << "message " << k;
+}
+
 }  // namespace
 }  // namespace mlasim
