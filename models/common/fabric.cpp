@@ -126,6 +126,8 @@ void Fabric::add_link(NetworkNode& from, int port) {
             "peak buffer reservation at the receiving end (credits in use)");
   g.value("queue_byte_time", &s.queue_byte_ps, "B*ps",
           "integral of the receiving buffer's occupancy over time");
+  g.value("shared_memory_byte_time", &s.shared_byte_ps, "B*ps",
+          "integral over time of this link's packets held in the receiving switch's shared memory");
   const double bw = links_.back().rate.bytes_per_s();
   g.formula(
       "bandwidth", [bw] { return bw; }, "B/s", "line rate of this link direction");

@@ -135,6 +135,10 @@ struct alignas(64) LinkStats {
   alignas(64) TimeSeries busy_series;  // busy ps per bin
   double queue_byte_ps = 0;            // integral of the receiving buffer's occupancy
   TimeSeries queue_series;             // byte x ps per bin
+  // Integral of the bytes of packets that came in over this link held in the receiving switch's
+  // shared memory (out of its input buffer; packet_fabric.h). Added to as packets go in (minus
+  // bytes x time) and out (plus bytes x time), so complete once none is held.
+  double shared_byte_ps = 0;
 };
 
 // One direction of a cable: output `from_port` of node `from` into input `to_port` of `to`.

@@ -63,6 +63,12 @@ void PacketFabric::try_pool(uint32_t pkt, uint32_t link, int64_t now) {
   const uint32_t in_link = p.in_link, credits = credits_of(static_cast<uint32_t>(wire));
   const uint8_t vl = p.vl;
   const int64_t from = p.head_in, out = std::max(now, p.tail_in);
+  // Its stay in the input buffer ends here (the queue figures are the input buffer's, as its
+  // credits are); its stay in the shared memory, from here to its tail leaving, is the link's
+  // shared-memory figure (the start here, the end in leave_pool).
+  FabricLink& in = *link_ptr_[in_link];
+  note_residency(in, static_cast<uint64_t>(wire), from, out);
+  in.stats.shared_byte_ps -= static_cast<double>(wire) * static_cast<double>(out);
   vacate(in_link, vl, credits, from, out);
 }
 
@@ -75,8 +81,8 @@ void PacketFabric::leave_pool(uint32_t pkt, uint32_t link, int64_t end) {
   std::push_heap(heap.begin(), heap.end(), std::greater<PoolFree>());
   if (pool_probe_) pool_probe_(link, -wire, end);
   p.flags &= static_cast<uint8_t>(~kPooled);
-  // Its stay in the switch counts in the queue of the link it came in on, as before pooling.
-  note_residency(*link_ptr_[p.in_link], static_cast<uint64_t>(wire), p.head_in, end);
+  link_ptr_[p.in_link]->stats.shared_byte_ps +=
+      static_cast<double>(wire) * static_cast<double>(end);
 }
 
 }  // namespace mlasim

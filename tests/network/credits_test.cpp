@@ -205,9 +205,12 @@ workload: {type: network_traffic, pattern: incast, dst: 0, senders: 16, count: 4
   auto& c = changes.begin()->second;
   std::sort(c.begin(), c.end());
   int64_t held = 0, most = 0;
-  for (const auto& [at, bytes] : c) {
-    held += bytes;
+  double byte_ps = 0;  // integral of what the memory held
+  for (size_t i = 0; i < c.size(); ++i) {
+    held += c[i].second;
     most = std::max(most, held);
+    if (i + 1 < c.size())
+      byte_ps += static_cast<double>(held) * static_cast<double>(c[i + 1].first - c[i].first);
   }
   EXPECT_EQ(held, 0);
   EXPECT_LE(static_cast<double>(most), cap);
@@ -216,13 +219,21 @@ workload: {type: network_traffic, pattern: incast, dst: 0, senders: 16, count: 4
   EXPECT_EQ(run.summary["net_peak_shared_buffer_bytes"].get<int64_t>(), most);
   EXPECT_EQ(fabric->credit_violations, 0u);
   EXPECT_EQ(run.summary["net_delivered_bytes"].get<uint64_t>(), 16u * 4u * 256u * 1024u);
-  double sender_stall = 0;
+  double sender_stall = 0, shared_byte_ps = 0;
   const Fabric& f = run.fabric();
   for (const auto& l : f.links()) {
+    // The links' shared-memory figures share out that integral by the link each packet came in
+    // on; their queue figures are the input buffers' alone, so the mean stays within the peak.
+    shared_byte_ps += l.stats.shared_byte_ps;
+    const double end_ps = run.summary["sim_time_us"].get<double>() * 1e6;
+    EXPECT_LE(l.stats.queue_byte_ps, static_cast<double>(l.stats.peak_queue_bytes) * end_ps)
+        << l.name;
     if (l.timing.kind == "ib" && f.node(l.to).endpoint_rank() < 0)  // a NIC into the switch
       sender_stall += static_cast<double>(l.stats.stall_ps);
   }
   EXPECT_GT(sender_stall, 1e6) << "back-pressure still reaches the senders' NICs";
+  EXPECT_NEAR(shared_byte_ps, byte_ps, 1e-9 * byte_ps);
+  EXPECT_GT(byte_ps, 0.0);
 }
 
 TEST(Credits, SharedMemoryHoldsAtMostTheThresholdOfOneOutput) {
