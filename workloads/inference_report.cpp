@@ -271,11 +271,14 @@ InferenceMemory inference_memory(const ModelConfig& m, const DeepSeekInferencePa
   const Count moe_inter = static_cast<uint64_t>(m.moe_intermediate_size);
   const Count moe_block = Count(3) * h * moe_inter *
                           (static_cast<uint64_t>(m.n_shared_experts) + step.max_slots_per_gpu);
-  const Count gate_bytes = Count(static_cast<uint64_t>(m.n_routed_experts)) * h * 2;
+  const Count gate_bytes =
+      Count(static_cast<uint64_t>(m.n_routed_experts)) * h * dtype_bytes(p.dtypes.gate);
   const Count vocab = static_cast<uint64_t>(m.vocab_size);
   Count bytes = layers * attn_params * w_b + dense_layers * mlp * w_b +
                 moe_layers * (moe_block * w_b + gate_bytes);
-  bytes = bytes + vocab * h * 2 + vocab / tp * h * 2;  // embedding (replicated), LM head (sharded)
+  // Embedding (replicated, BF16: a table lookup), LM head (sharded, in its GEMM's dtype; the MTP
+  // modules share both with the main model).
+  bytes = bytes + vocab * h * 2 + vocab / tp * h * dtype_bytes(p.dtypes.lm_head);
   const uint64_t mtp_modules = decode ? p.mtp.depth : 0;
   bytes = bytes + mtp_modules * ((Count(2) * h * h + attn_params) * w_b +
                                  (m.is_moe() ? moe_block * w_b + gate_bytes : mlp * w_b));
@@ -288,7 +291,7 @@ uint64_t op_activation_bytes(const OpPayload& payload) {
       [](const auto& op) -> uint64_t {
         using T = std::decay_t<decltype(op)>;
         if constexpr (std::is_same_v<T, GemmOp>) {
-          return op.m * (op.k + op.n) * dtype_bytes(op.dtype);
+          return op.m * (op.k * dtype_bytes(op.dtype) + op.n * dtype_bytes(op.out_dtype()));
         } else if constexpr (std::is_same_v<T, GroupedGemmOp>) {
           return op.total_m() * (op.k * dtype_bytes(op.dtype) + op.n * dtype_bytes(op.out_dtype()));
         } else if constexpr (std::is_same_v<T, AttentionOp>) {
@@ -474,8 +477,10 @@ WorkloadReport inference_report(const InferenceFacts& f, const WorkloadRun& run)
       uint64_t r = 0;
       return __builtin_add_overflow(a, b, &r) ? ~uint64_t{0} : r;
     };
-    const uint64_t kv =
-        add(std::max(f.kv_bytes_per_gpu, f.kv_bytes_per_gpu_max), f.kv_mtp_bytes_per_gpu);
+    uint64_t mtp_max = 0;  // the fullest GPU's MTP cache (saturating)
+    if (__builtin_mul_overflow(f.kv_cached_tokens_max, mtp_per_gpu, &mtp_max)) mtp_max = ~0ull;
+    const uint64_t kv = add(std::max(f.kv_bytes_per_gpu, f.kv_bytes_per_gpu_max),
+                            std::max(f.kv_mtp_bytes_per_gpu, mtp_max));
     const uint64_t need = add(add(f.weight_bytes_per_gpu, f.activation_bytes_per_gpu), kv);
     const uint64_t cap = run.memory_capacity.count();
     const uint64_t over = need > cap ? need - cap : 0;

@@ -51,9 +51,11 @@ struct GemmOp {
     v("dtype", dtype);
   }
   double flops() const { return 2.0 * static_cast<double>(m) * n * k; }
-  // Bytes moved through memory: A and B read, C written.
+  // Bytes moved through memory: A and B read, C written (an FP8 GEMM writes BF16, as the
+  // grouped GEMM and the tile GPU's kernels do).
   uint64_t bytes_read() const { return m == 0 ? 0 : (m * k + k * n) * dtype_bytes(dtype); }
-  uint64_t bytes_written() const { return m * n * dtype_bytes(dtype); }
+  uint64_t bytes_written() const { return m * n * dtype_bytes(out_dtype()); }
+  DType out_dtype() const { return dtype == DType::FP8 ? DType::BF16 : dtype; }
 };
 
 // Sends `bytes` to GPU `peer`; completes when the last byte has left this GPU.

@@ -90,6 +90,13 @@ TEST(InferenceReport, WeightsMatchPublishedParameterCounts) {
   step.max_slots_per_gpu = 2;
   const uint64_t two = inference_memory(ds, p, step).weight_bytes_per_gpu;
   EXPECT_EQ(two - one, uint64_t{58} * 3 * 7168 * 2048);
+  // The gate and the LM head in their own dtypes: FP8 takes a byte off each of their weights
+  // (256 x 7168 per MoE layer; the LM head's 129,280 x 7168).
+  p.dtypes.gate = DType::FP8;
+  EXPECT_EQ(two - inference_memory(ds, p, step).weight_bytes_per_gpu, uint64_t{58} * 256 * 7168);
+  p.dtypes.gate = DType::BF16;
+  p.dtypes.lm_head = DType::FP8;
+  EXPECT_EQ(two - inference_memory(ds, p, step).weight_bytes_per_gpu, uint64_t{129280} * 7168);
 
   const ModelConfig llama = resolve_model("llama-3.1-405b");
   DeepSeekInferenceParams lp;
@@ -251,6 +258,32 @@ TEST(InferenceReport, HbmOvercommitIsTheExcessOverCapacity) {
   EXPECT_EQ(gen.report(run).summary["hbm_overcommit_bytes_per_gpu"].get<uint64_t>(), 0u);
 }
 
+// With contexts drawn per request, the fullest GPU caches more than the mean: its MTP cache
+// too, kv_cached_max_tokens_per_gpu x the MTP modules' bytes per token (one layer's each).
+TEST(InferenceReport, HbmOvercommitTakesTheFullestGpusMtpCache) {
+  DeepSeekInferenceParams p;
+  p.model = "deepseek-v2-lite";
+  p.layers = 2;
+  p.requests_per_gpu = 8;
+  p.context_length = 1024;
+  p.context_distribution.type = ContextDistribution::Uniform;
+  p.context_distribution.min = 16;
+  p.context_distribution.max = 4000;
+  p.mtp.depth = 1;
+  DeepSeekInference gen(p);
+  gen.generate(ClusterShape{2, 2});
+  WorkloadRun run = run_on_2x2(1'000'000'000);
+  const auto s = gen.report(run).summary;
+  const uint64_t max_tokens = s["kv_cached_max_tokens_per_gpu"].get<uint64_t>();
+  ASSERT_GT(max_tokens, s["kv_cached_tokens_per_gpu"].get<uint64_t>());
+  const uint64_t per_layer = 576 * 2;  // V2-Lite's latent, BF16
+  const uint64_t need = s["weight_bytes_per_gpu"].get<uint64_t>() +
+                        s["activation_bytes_per_gpu"].get<uint64_t>() +
+                        s["kv_cache_max_bytes_per_gpu"].get<uint64_t>() + max_tokens * per_layer;
+  run.memory_capacity = Bytes(need - 777);
+  EXPECT_EQ(gen.report(run).summary["hbm_overcommit_bytes_per_gpu"].get<uint64_t>(), 777u);
+}
+
 TEST(InferenceReport, MhaVariantCachesEveryHead) {
   DeepSeekInferenceParams p;
   p.model = "deepseek-v2-lite";
@@ -308,6 +341,18 @@ TEST(InferenceReport, DenseTensorParallelShardsEveryGemm) {
       h * 128 * hd + h * 8 * hd * 2 + 128 * hd * h + 3 * h * m.intermediate_size;
   EXPECT_EQ(weight_params, 2 * per_layer / 8 + m.vocab_size / 8 * h);
   EXPECT_EQ(rings, 2 * 4 + 1);  // AG/RS around attention and MLP per layer, AG before the head
+}
+
+// An FP8 GEMM reads FP8 operands and writes its result in BF16 (as the grouped GEMM and the
+// tile GPU's kernels do): q_proj of a 16-token micro-batch, 16 x 3072 from 16 x 2048.
+TEST(InferenceReport, Fp8GemmWritesBf16) {
+  const GemmOp g{16, 3072, 2048, DType::FP8};
+  EXPECT_EQ(g.bytes_read(), (16u * 2048 + 2048u * 3072) * 1);
+  EXPECT_EQ(g.bytes_written(), 16u * 3072 * 2);
+  EXPECT_EQ(op_activation_bytes(g), 16u * 2048 * 1 + 16u * 3072 * 2);
+  const GemmOp b{16, 3072, 2048, DType::BF16};
+  EXPECT_EQ(b.bytes_written(), 16u * 3072 * 2);
+  EXPECT_EQ(op_activation_bytes(b), 16u * (2048 + 3072) * 2);
 }
 
 }  // namespace
