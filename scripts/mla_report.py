@@ -18,8 +18,8 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from plot_common import (MISSING_MATPLOTLIB, argument_parser, load_pyplot,  # noqa: E402
-                         read_json, save_figure, scale_for, write_atomic)
+from plot_common import (MISSING_MATPLOTLIB, BadInput, argument_parser, expect,  # noqa: E402
+                         field, load_pyplot, read_json, save_figure, scale_for, write_atomic)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = ["deepseek-v3", "deepseek-v2", "llama-3.1-405b", "qwen2.5-72b"]
@@ -60,7 +60,11 @@ def collect(args):
                 continue  # longer than the model was trained for
             if r.returncode != 0:
                 raise subprocess.CalledProcessError(r.returncode, cmd, r.stdout, r.stderr)
-            runs.append({"model": model, "context": ctx, "report": json.loads(r.stdout)})
+            try:
+                report = json.loads(r.stdout)
+            except ValueError as e:
+                raise BadInput(f"{' '.join(cmd)}: printed no valid JSON ({e})") from None
+            runs.append({"model": model, "context": ctx, "report": report})
     capacity, preset = hbm_capacity_bytes(args.gpu)
     data = {"gpu": args.gpu, "batch": args.batch, "hbm_capacity_bytes": capacity,
             "hardware_preset": os.path.relpath(preset, ROOT),
@@ -68,6 +72,45 @@ def collect(args):
                        f"{args.batch} --gpu {args.gpu}", "runs": runs}
     os.makedirs(args.out, exist_ok=True)
     write_atomic(os.path.join(args.out, "kernels.json"), json.dumps(data, indent=1) + "\n")
+
+
+def check_kernels(data, path):
+    """BadInput naming the key unless kernels.json has what the plots and report read: runs of
+    every model with the same variants at each context, and a KV size above 0 for each."""
+    field(data, "gpu", "string", path)
+    field(data, "batch", "integer", path)
+    field(data, "hbm_capacity_bytes", "integer?", path)
+    field(data, "hardware_preset", "string", path)
+    field(data, "command", "string", path)
+    runs = field(data, "runs", "list", path)
+    if not runs:
+        raise BadInput(f"{path}: runs: empty (no model ran)")
+    names = {}
+    for i, r in enumerate(runs):
+        where = f"runs[{i}]"
+        expect(r, "object", path, where)
+        field(r, "model", "string", path, where)
+        field(r, "context", "integer", path, where)
+        report = field(r, "report", "object", path, where)
+        variants = field(report, "variants", "list", path, f"{where}.report")
+        if not variants:
+            raise BadInput(f"{path}: {where}.report.variants: empty")
+        for j, v in enumerate(variants):
+            at = f"{where}.report.variants[{j}]"
+            expect(v, "object", path, at)
+            field(v, "variant", "string", path, at)
+            for key in ("bytes_read", "bytes_written"):
+                field(v, key, "number", path, at)
+            if field(v, "kv_cache_bytes_per_token", "number", path, at) <= 0:
+                raise BadInput(f"{path}: {at}.kv_cache_bytes_per_token: not above 0")
+            field(v, "time_us", "number?", path, at)
+            field(v, "bound", "string", path, at)
+            field(v, "untimed_reason", "string?", path, at, default=None)
+        kinds = sorted(v["variant"] for v in variants)
+        if names.setdefault(r["model"], kinds) != kinds:
+            raise BadInput(f"{path}: {where}.report.variants: not the variants of "
+                           f"{r['model']}'s other contexts ({', '.join(names[r['model']])})")
+    return data
 
 
 def variants_of(report):
@@ -211,7 +254,8 @@ def report(data, models, images):
 
 
 def plot(args):
-    data = read_json(os.path.join(args.out, "kernels.json"))
+    path = os.path.join(args.out, "kernels.json")
+    data = check_kernels(read_json(path), path)
     models = by_model(data)
     images = []
     plt = load_pyplot()
@@ -245,7 +289,7 @@ def main():
     if not args.plot_only:
         try:
             collect(args)
-        except (OSError, subprocess.CalledProcessError) as e:
+        except (OSError, BadInput, subprocess.CalledProcessError) as e:
             print(f"mla_report: {e} {getattr(e, 'stderr', '') or ''}".strip(), file=sys.stderr)
             return 2
     if not os.path.exists(os.path.join(args.out, "kernels.json")):

@@ -3,10 +3,14 @@
 Every script reads only result files and writes PNGs plus a Markdown report beside them. Where
 matplotlib is missing the scripts still write the report's tables, print one line saying the
 plots were skipped, and exit 0 (`MISSING_MATPLOTLIB` is that line's start, tests look for it).
+A damaged result file (cut short, not JSON, a missing column, a key of the wrong type) raises
+BadInput from the readers below: one line naming the file, which the scripts print before
+exiting 2.
 """
 import argparse
 import csv
 import json
+import math
 import os
 import sys
 import tempfile
@@ -111,27 +115,74 @@ def argument_parser(doc):
     return _OneLineErrors(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
-def read_json(path):
-    """A result JSON file as a dict; {} when the run did not write it. A corrupt file raises
-    ValueError naming it."""
+class BadInput(ValueError):
+    """A result file that is damaged or not what the scripts expect. Its text is one line that
+    names the file and, where known, the key, column or line; the scripts print it and exit 2."""
+
+
+# JSON kinds for expect(): a trailing "?" lets the value be null as well.
+_JSON_KINDS = {"object": dict, "list": list, "string": str, "number": (int, float),
+               "integer": int}
+
+
+def _json_name(value):
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    return {dict: "an object", list: "a list", str: "a string"}.get(type(value), "a number")
+
+
+def expect(value, kind, path, where=""):
+    """value when it is of the JSON kind ("object", "list", "string", "number", "integer",
+    "number?" for a number or null); else BadInput naming the file and where (a key path)."""
+    base = kind.rstrip("?")
+    if (value is None and kind.endswith("?")) or (
+            isinstance(value, _JSON_KINDS[base]) and not isinstance(value, bool)):
+        return value
+    at = f"{where}: " if where else ""
+    raise BadInput(f"{path}: {at}not {'an' if base[0] in 'aeiou' else 'a'} {base} "
+                   f"({_json_name(value)})")
+
+
+_REQUIRED = object()
+
+
+def field(obj, key, kind, path, where="", default=_REQUIRED):
+    """obj[key] checked by expect() (where: the key path of obj); default when the key is
+    absent, BadInput when it is absent and required."""
+    name = f"{where}.{key}" if where else key
+    if key not in obj:
+        if default is _REQUIRED:
+            raise BadInput(f"{path}: {name}: missing")
+        return default
+    return expect(obj[key], kind, path, name)
+
+
+def read_json(path, kind="object"):
+    """A result JSON file, checked to be of the JSON kind (see expect); {} when the run did not
+    write it. A damaged file raises BadInput naming it."""
     if not os.path.exists(path):
         return {}
-    with open(path) as f:
-        try:
-            return json.load(f)
-        except ValueError as e:
-            raise ValueError(f"{path}: not valid JSON ({e})") from None
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except ValueError as e:  # UnicodeDecodeError is a ValueError too
+        raise BadInput(f"{path}: not valid JSON ({e})") from None
+    except OSError as e:
+        raise BadInput(f"{path}: cannot read ({e.strerror})") from None
+    return expect(data, kind, path)
 
 
-def required_json(prog, path, missing):
+def required_json(prog, path, missing, kind="object"):
     """A JSON file a script cannot do without: its contents, or None once one line naming it has
     gone to stderr (`missing`: what to say when there is no such file)."""
     if not os.path.exists(path):
         print(f"{prog}: {path}: {missing}", file=sys.stderr)
         return None
     try:
-        return read_json(path)
-    except (OSError, ValueError) as e:
+        return read_json(path, kind)
+    except BadInput as e:
         print(f"{prog}: {e}", file=sys.stderr)
         return None
 
@@ -167,12 +218,47 @@ def save_figure(plt, fig, path, tight=True):
     os.replace(tmp, path)
 
 
-def read_csv(path):
-    """Rows of a result CSV as dicts; [] when the run did not write it."""
+def read_csv(path, columns=(), numbers=()):
+    """Rows of a result CSV as dicts; [] when the run did not write it. The header must have
+    every column of `columns` and `numbers`; the cells of `numbers` become floats. A damaged
+    file (a column missing, a row cut short or too long, a cell that is no number) raises
+    BadInput naming the file, and the line and column where there is one."""
     if not os.path.exists(path):
         return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+    try:
+        with open(path, newline="") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            if header is None:
+                if columns or numbers:
+                    raise BadInput(f"{path}: empty (no header line)")
+                return []
+            lacking = [c for c in list(columns) + list(numbers) if c not in header]
+            if lacking:
+                raise BadInput(f"{path}: no column {', '.join(repr(c) for c in lacking)} "
+                               f"(the header has {', '.join(header)})")
+            rows = []
+            for cells in reader:
+                if not cells:
+                    continue  # a blank line, as csv.DictReader skips it
+                if len(cells) != len(header):
+                    raise BadInput(f"{path}: line {reader.line_num}: {len(cells)} fields, the "
+                                   f"header has {len(header)} (a row cut short?)")
+                row = dict(zip(header, cells))
+                for c in numbers:
+                    try:
+                        row[c] = float(row[c])
+                    except ValueError:
+                        row[c] = math.nan  # not a number: refused below like nan and inf
+                    if not math.isfinite(row[c]):
+                        raise BadInput(f"{path}: line {reader.line_num}: {c!r} is not a finite "
+                                       f"number ({cells[header.index(c)]!r})")
+                rows.append(row)
+            return rows
+    except (csv.Error, UnicodeDecodeError) as e:
+        raise BadInput(f"{path}: not a readable CSV file ({e})") from None
+    except OSError as e:
+        raise BadInput(f"{path}: cannot read ({e.strerror})") from None
 
 
 def write_atomic(path, text):

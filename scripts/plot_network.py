@@ -14,21 +14,29 @@
 
 plot_run.py calls network_plots() after every run; run alone, this script draws the same
 plots and prints a one-line summary. It writes nothing (and exits 0) for a run without a packet
-or flow network (no links.csv).
+or flow network (no links.csv). A damaged result file stops it with one line naming the
+file, exit 2.
 """
 import os
 import sys
 from collections import defaultdict
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from plot_common import (MISSING_MATPLOTLIB, argument_parser, load_pyplot,  # noqa: E402
-                         read_csv, read_json, save_figure)
+from plot_common import (MISSING_MATPLOTLIB, BadInput, argument_parser, expect,  # noqa: E402
+                         field, load_pyplot, read_csv, read_json, save_figure)
+
+# The columns each file must have: text, then numbers (plot_common.read_csv checks both).
+LINKS = (("link", "tier"), ("plane", "utilization", "credit_stall_us", "peak_queue_bytes",
+                            "bytes", "bandwidth_bytes_per_s"))
+MESSAGES = (("src", "dst"), ("bytes", "injected_us", "completed_us", "fct_us", "slowdown"))
+SERIES = (("link", "tier"), ("plane", "bin_start_us", "utilization", "mean_queue_bytes"))
+THROUGHPUT = ((), ("bin_start_us", "goodput_bytes_per_s"))
 
 
 def plot_heatmap(plt, links, out_png):
     cells = defaultdict(list)
     for r in links:
-        cells[(r["tier"], int(r["plane"]))].append(float(r["utilization"]))
+        cells[(r["tier"], int(r["plane"]))].append(r["utilization"])
     if not cells:
         return False
     tiers = sorted({t for t, _ in cells})
@@ -61,13 +69,13 @@ def plot_heatmap(plt, links, out_png):
 def plot_queues(plt, links, series, out_png, top=8):
     if not series:
         return False
-    ranked = sorted(links, key=lambda r: (float(r["credit_stall_us"]),
-                                          float(r["peak_queue_bytes"])), reverse=True)
-    chosen = [r["link"] for r in ranked[:top] if float(r["bytes"]) > 0]
+    ranked = sorted(links, key=lambda r: (r["credit_stall_us"], r["peak_queue_bytes"]),
+                    reverse=True)
+    chosen = [r["link"] for r in ranked[:top] if r["bytes"] > 0]
     by_link = defaultdict(list)
     for r in series:
         if r["link"] in chosen:
-            by_link[r["link"]].append((float(r["bin_start_us"]), float(r["mean_queue_bytes"])))
+            by_link[r["link"]].append((r["bin_start_us"], r["mean_queue_bytes"]))
     if not by_link:
         return False
     fig, ax = plt.subplots(figsize=(9, 4))
@@ -84,7 +92,7 @@ def plot_queues(plt, links, series, out_png, top=8):
 
 
 def plot_cdf(plt, messages, out_png):
-    vals = sorted(float(m["slowdown"]) for m in messages if float(m["completed_us"]) >= 0)
+    vals = sorted(m["slowdown"] for m in messages if m["completed_us"] >= 0)
     if not vals:
         return False
     n = len(vals)
@@ -107,7 +115,7 @@ def plot_p2p_bandwidth(plt, messages, out_png):
     pairs = defaultdict(list)
     for m in messages:
         pairs[(m["src"], m["dst"])].append(m)
-    if len(pairs) > 2:
+    if not pairs or len(pairs) > 2:
         return False
     main = max(pairs.values(), key=len)
     sizes = defaultdict(list)
@@ -118,11 +126,13 @@ def plot_p2p_bandwidth(plt, messages, out_png):
     xs, bw, lat = [], [], []
     for size in sorted(sizes):
         batch = sizes[size]
-        start = min(float(m["injected_us"]) for m in batch)
-        end = max(float(m["completed_us"]) for m in batch)
+        start = min(m["injected_us"] for m in batch)
+        end = max(m["completed_us"] for m in batch)
+        if end <= start:
+            return False  # a batch not completed: no bandwidth to show
         xs.append(size)
         bw.append(size * len(batch) / ((end - start) * 1e-6) / 1e9)
-        lat.append(min(float(m["fct_us"]) for m in batch))
+        lat.append(min(m["fct_us"] for m in batch))
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(xs, bw, marker="o", label="bandwidth (batch)")
     ax.set_xscale("log", base=2)
@@ -139,27 +149,38 @@ def plot_p2p_bandwidth(plt, messages, out_png):
     return True
 
 
+def read_faults(path):
+    """The faults of network_report.json that happened during the run (parts failed before it
+    have no "around"), each checked to have what the plot reads."""
+    faults = field(read_json(path), "faults", "list", path, default=[])
+    for i, fr in enumerate(faults):
+        where = f"faults[{i}]"
+        expect(fr, "object", path, where)
+        field(fr, "what", "string", path, where)
+        field(fr, "at_us", "number", path, where)
+        field(fr, "reroute_us", "number", path, where, default=None)
+    return [fr for fr in faults if not fr.get("before_run")]
+
+
 def plot_fault_throughput(plt, d, links, series, out_png):
     """Goodput over time with the faults marked; per plane when the network has planes."""
-    # Parts failed before the run have no "around": the plot is for faults during it.
-    faults = [fr for fr in read_json(os.path.join(d, "network_report.json")).get("faults", [])
-              if not fr.get("before_run")]
-    total = read_csv(os.path.join(d, "throughput.csv"))
+    faults = read_faults(os.path.join(d, "network_report.json"))
+    total = read_csv(os.path.join(d, "throughput.csv"), *THROUGHPUT)
     if not faults or not total:
         return False
     # Per plane: bytes leaving the fabric towards NICs (leaf -> NIC), utilisation x line rate.
-    rate = {r["link"]: float(r["bandwidth_bytes_per_s"]) for r in links}
+    rate = {r["link"]: r["bandwidth_bytes_per_s"] for r in links}
     per_plane = defaultdict(lambda: defaultdict(float))
     for r in series:
         if r["tier"] == "leaf->nic" and int(r["plane"]) >= 0:
-            per_plane[int(r["plane"])][float(r["bin_start_us"])] += (
-                float(r["utilization"]) * rate.get(r["link"], 0.0))
+            per_plane[int(r["plane"])][r["bin_start_us"]] += (
+                r["utilization"] * rate.get(r["link"], 0.0))
     planes = len(per_plane) > 1
     fig, axes = plt.subplots(2 if planes else 1, 1, figsize=(9, 7 if planes else 4.5),
                              sharex=True, squeeze=False)
     ax = axes[0][0]
-    xs = [float(r["bin_start_us"]) for r in total]
-    ax.step(xs, [float(r["goodput_bytes_per_s"]) / 1e9 for r in total], where="post",
+    xs = [r["bin_start_us"] for r in total]
+    ax.step(xs, [r["goodput_bytes_per_s"] / 1e9 for r in total], where="post",
             color="black", lw=1.4, label="payload delivered to GPUs (NVLink and network)")
     ax.set_ylabel("goodput (GB/s)")
     what = faults[0]["what"] + (f" and {len(faults) - 1} more" if len(faults) > 1 else "")
@@ -189,12 +210,13 @@ def plot_fault_throughput(plt, d, links, series, out_png):
 
 
 def network_plots(plt, d):
-    """Draws every network plot the run's files allow; returns [(title, png name)]."""
-    links = read_csv(os.path.join(d, "links.csv"))
+    """Draws every network plot the run's files allow; returns [(title, png name)]. A damaged
+    file raises BadInput (plot_common.py) naming it."""
+    links = read_csv(os.path.join(d, "links.csv"), *LINKS)
     if not links:
         return []
-    messages = read_csv(os.path.join(d, "messages.csv"))
-    series = read_csv(os.path.join(d, "link_timeseries.csv"))
+    messages = read_csv(os.path.join(d, "messages.csv"), *MESSAGES)
+    series = read_csv(os.path.join(d, "link_timeseries.csv"), *SERIES)
     # A flow-level network has no buffers: its queue figures are zeros, not measurements.
     flow = read_json(os.path.join(d, "summary.json")).get("network_fidelity") == "flow"
     made = []
@@ -222,21 +244,24 @@ def main():
         print(f"plot_network: {d}: no links.csv (no packet or flow network); no plots",
               file=sys.stderr)
         return 0
+    path = os.path.join(d, "summary.json")
     try:
-        s = read_json(os.path.join(d, "summary.json"))
-    except (OSError, ValueError) as e:
+        s = read_json(path)
+        figures = {k: field(s, k, "number", path, default=0)
+                   for k in ("max_link_utilization", "p99_fct_slowdown")}
+        plt = load_pyplot()
+        if plt is None:
+            print(f"plot_network: {MISSING_MATPLOTLIB} (install python3-matplotlib)",
+                  file=sys.stderr)
+            return 0
+        made = [png for _, png in network_plots(plt, d)]
+    except BadInput as e:
         print(f"plot_network: {e}", file=sys.stderr)
         return 2
-    plt = load_pyplot()
-    if plt is None:
-        print(f"plot_network: {MISSING_MATPLOTLIB} (install python3-matplotlib)",
-              file=sys.stderr)
-        return 0
-    made = [png for _, png in network_plots(plt, d)]
     if s:
         print(f"{d}: network {s.get('network_fidelity', '?')}, max link utilisation "
-              f"{s.get('max_link_utilization', 0):.3f}, p99 FCT slowdown "
-              f"{s.get('p99_fct_slowdown', 0):.2f}; plots: {', '.join(made) or 'none'}")
+              f"{figures['max_link_utilization']:.3f}, p99 FCT slowdown "
+              f"{figures['p99_fct_slowdown']:.2f}; plots: {', '.join(made) or 'none'}")
     return 0
 
 

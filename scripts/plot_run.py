@@ -16,15 +16,17 @@ Reads only the run's result files, never the simulator:
   links.csv, ...       network plots drawn by plot_network.py
 Plots whose inputs are absent are left out. report.md shows the key figures, every summary
 figure with its unit, then every PNG of the folder (including ones other scripts drew).
+A damaged summary.json stops it (one line naming the file, exit 2); a damaged optional file
+loses only its plots: report.md still comes, then one line naming the file, exit 2.
 """
 import os
 import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from plot_common import (MISSING_MATPLOTLIB, argument_parser, format_value,  # noqa: E402
-                         load_pyplot, read_csv, read_json, required_json, save_figure, scale_for,
-                         unit_of_key, write_atomic)
+from plot_common import (MISSING_MATPLOTLIB, BadInput, argument_parser, expect,  # noqa: E402
+                         field, format_value, load_pyplot, read_csv, read_json, required_json,
+                         save_figure, scale_for, unit_of_key, write_atomic)
 
 # Parts of an inference step, as the workload reports them (summary keys and layers.csv
 # columns). These add up to the step time; dispatch and combine run beside compute and only
@@ -33,6 +35,15 @@ from plot_common import (MISSING_MATPLOTLIB, argument_parser, format_value,  # n
 STEP_PARTS = [("attention", "tab:blue"), ("gate", "tab:cyan"), ("experts", "tab:green"),
               ("exposed_comm", "tab:purple"), ("other", "tab:gray")]
 OVERLAPPED_PARTS = [("dispatch", "tab:orange"), ("combine", "tab:red")]
+# layers.csv's columns of time (its parts add up to a layer's time: it has no other_ms).
+LAYER_COLUMNS = [f"{p}_ms" for p, _ in STEP_PARTS + OVERLAPPED_PARTS if p != "other"]
+
+# Summary figures the plots compute with (and gpu<N>_busy_us): numbers wherever present.
+SUMMARY_NUMBERS = {f"time_{p}_ms" for p, _ in STEP_PARTS + OVERLAPPED_PARTS} | {
+    "step_time_ms", "tpot_ms", "ttft_mean_ms", "ttft_p50_ms", "prefill_pass_count",
+    "output_tokens_per_s_per_gpu", "input_tokens_per_s_per_gpu", "sim_time_us",
+    "kv_cache_per_gpu_bytes_per_token", "kv_cache_bytes_per_token", "kv_cache_bytes_per_gpu",
+    "kv_cached_tokens_per_gpu", "kv_cache_capacity_tokens_per_gpu"}
 
 KEY_FIGURES = ["tpot_ms", "ttft_ms", "ttft_p50_ms", "step_time_ms", "output_tokens_per_s_per_gpu",
                "input_tokens_per_s_per_gpu", "sim_time_us", "kv_cache_bytes_per_token",
@@ -92,6 +103,28 @@ def timeline_gpus(spans):
     late = late[:TIMELINE_MAX_GPUS - len(first)]
     return sorted(first + late), (f"{TIMELINE_MAX_GPUS} of {len(pids)} GPUs: GPUs {first[0]}-"
                                   f"{first[-1]} and the {len(late)} that finish last")
+
+
+def check_summary(summary, path):
+    """BadInput unless every figure the plots compute with is a number."""
+    for k, v in summary.items():
+        if k in SUMMARY_NUMBERS or re.fullmatch(r"gpu\d+_busy_us", k):
+            expect(v, "number", path, k)
+    return summary
+
+
+def check_timeline(timeline, path):
+    """BadInput unless every op span (ph "X") has what plot_timeline reads."""
+    events = field(timeline, "traceEvents", "list", path, default=[])
+    for i, e in enumerate(events):
+        where = f"traceEvents[{i}]"
+        if expect(e, "object", path, where).get("ph") == "X":
+            field(e, "pid", "integer", path, where)
+            field(e, "tid", "integer", path, where, default=0)
+            field(e, "ts", "number", path, where)
+            field(e, "dur", "number", path, where)
+            field(e, "cat", "string", path, where, default="op")
+    return timeline
 
 
 def plot_timeline(plt, timeline, out_png):
@@ -170,17 +203,22 @@ def stacked(ax, x, parts, width=0.6, hatch=None):
 
 
 def read_workload(run_dir):
-    """The workload section of config.resolved.yaml, or {} (no file, or PyYAML missing)."""
+    """The workload section of config.resolved.yaml, or {} (no file, or PyYAML missing); a
+    damaged file raises BadInput naming it."""
     path = os.path.join(run_dir, "config.resolved.yaml")
     if not os.path.exists(path):
         return {}
     try:
         import yaml
-        with open(path) as f:
-            workload = (yaml.safe_load(f) or {}).get("workload", {})
-        return workload if isinstance(workload, dict) else {}
-    except Exception:  # PyYAML missing, or a file this script cannot read
+    except ImportError:
         return {}
+    try:
+        with open(path) as f:
+            config = yaml.safe_load(f)
+    except (OSError, ValueError, yaml.YAMLError) as e:  # a decoding error is a ValueError
+        reason = " ".join(str(e).split())  # PyYAML's messages span lines
+        raise BadInput(f"{path}: not readable YAML ({reason})") from None
+    return field(expect(config, "object", path), "workload", "object", path, default={})
 
 
 def run_phase(summary, workload):
@@ -268,10 +306,10 @@ def plot_layers(plt, rows, summary, phase, out_png):
     layers = [r.get("layer", str(i)) for i, r in enumerate(rows)]
     fig, ax = plt.subplots(figsize=(max(7, 0.25 * len(rows) + 4), 4.5))
     x = list(range(len(rows)))
-    stacked(ax, x, [(p, c, [float(r[f"{p}_ms"] or 0) for r in rows]) for p, c in cols], width=0.8)
+    stacked(ax, x, [(p, c, [float(r[f"{p}_ms"]) for r in rows]) for p, c in cols], width=0.8)
     for p, c in OVERLAPPED_PARTS:  # in flight beside compute: a line, not part of the stack
         if f"{p}_ms" in rows[0]:
-            ax.plot(x, [float(r[f"{p}_ms"] or 0) for r in rows], color=c, marker=".",
+            ax.plot(x, [float(r[f"{p}_ms"]) for r in rows], color=c, marker=".",
                     linewidth=1, label=f"{p} in flight (overlapped)")
     step = max(1, len(rows) // 30)
     ax.set_xticks(list(range(0, len(rows), step)))
@@ -424,11 +462,21 @@ def main():
     if summary is None:
         return 2
     try:
-        timeline = read_json(os.path.join(run_dir, "timeline.json"))
-    except (OSError, ValueError) as e:  # the other plots and the report still come
-        print(f"plot_run: no timeline plot: {e}", file=sys.stderr)
-        timeline = {}
-    workload = read_workload(run_dir)
+        check_summary(summary, summary_path)
+    except BadInput as e:
+        print(f"plot_run: {e}", file=sys.stderr)
+        return 2
+    # A damaged optional file loses its plots only; the first one is reported at the end.
+    damaged = []
+
+    def attempt(read, fallback=None):
+        try:
+            return read()
+        except BadInput as e:
+            damaged.append(str(e))
+            return fallback
+
+    workload = attempt(lambda: read_workload(run_dir), {})
     phase = run_phase(summary, workload)
 
     # Plots of an earlier run into the same folder must not pass for this run's.
@@ -442,17 +490,21 @@ def main():
                   "report.md has the tables only", file=sys.stderr)
     else:
         plot_step_breakdown(plt, summary, phase, os.path.join(run_dir, "step_breakdown.png"))
-        plot_layers(plt, read_csv(os.path.join(run_dir, "layers.csv")), summary, phase,
-                    os.path.join(run_dir, "layer_breakdown.png"))
+        layers = os.path.join(run_dir, "layers.csv")
+        rows = attempt(lambda: read_csv(layers, ["layer"], LAYER_COLUMNS), [])
+        plot_layers(plt, rows, summary, phase, os.path.join(run_dir, "layer_breakdown.png"))
         plot_kv_cache(plt, summary, workload, phase, os.path.join(run_dir, "kv_cache.png"))
+        path = os.path.join(run_dir, "timeline.json")
+        timeline = attempt(lambda: check_timeline(read_json(path), path), {})
         plot_timeline(plt, timeline, os.path.join(run_dir, "timeline.png"))
         plot_busy(plt, summary, os.path.join(run_dir, "gpu_busy.png"))
         if network_plots is not None:
-            try:  # a broken network plot must not lose the run's report
-                network_plots(plt, run_dir)
-            except Exception as e:  # noqa: BLE001
-                print(f"plot_run: network plots failed: {e}", file=sys.stderr)
+            attempt(lambda: network_plots(plt, run_dir))
     report(run_dir, summary, report_images(run_dir, summary, phase))
+    if damaged:
+        more = f" (and {len(damaged) - 1} more damaged file(s))" if len(damaged) > 1 else ""
+        print(f"plot_run: {damaged[0]}{more}; report.md has the rest", file=sys.stderr)
+        return 2
     if not args.quiet:
         print(f"plots and report: {run_dir}/report.md", file=sys.stderr)
     return 0

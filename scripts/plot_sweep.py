@@ -7,18 +7,18 @@ PLOTS_JSON (written by `mlasim sweep`) holds
 where keys are sweep.csv columns (axis keys or summary keys). Values with units ("400Gb/s")
 are placed by their number and the unit goes into the axis label; summary keys take their unit
 from their suffix. One curve per value of `series`. Reads only sweep.csv and PLOTS_JSON.
-Without matplotlib the report keeps its table and the plots are skipped (exit 0).
+Without matplotlib the report keeps its table and the plots are skipped (exit 0). A damaged
+PLOTS_JSON or sweep.csv stops it with one line naming the file, exit 2.
 """
-import csv
 import os
 import re
 import sys
 import textwrap
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from plot_common import (MISSING_MATPLOTLIB, argument_parser, axis_text,  # noqa: E402
-                         label_of_key, load_pyplot, required_json, save_figure, scale_for,
-                         unit_of_key, write_atomic)
+from plot_common import (MISSING_MATPLOTLIB, BadInput, argument_parser,  # noqa: E402
+                         axis_text, expect, field, label_of_key, load_pyplot, read_csv,
+                         read_json, save_figure, scale_for, unit_of_key, write_atomic)
 
 _NUMBER = re.compile(r"^\s*([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(.*)$")
 
@@ -82,6 +82,25 @@ def draw(plt, rows, spec, out_png, sweep_name, axes):
     return True
 
 
+def read_spec(path):
+    """PLOTS_JSON, checked to have what this script reads (BadInput naming the key if not)."""
+    spec = read_json(path)
+    field(spec, "name", "string", path, default="")
+    for i, a in enumerate(field(spec, "axes", "list", path, default=[])):
+        expect(a, "string", path, f"axes[{i}]")
+    for i, p in enumerate(field(spec, "plots", "list", path, default=[])):
+        where = f"plots[{i}]"
+        expect(p, "object", path, where)
+        for key in ("x", "y"):
+            field(p, key, "string", path, where)
+        for key in ("series", "title"):
+            field(p, key, "string?", path, where, default="")
+    for i, f in enumerate(field(spec, "failed", "list", path, default=[])):
+        expect(f, "object", path, f"failed[{i}]")
+    field(spec, "points", "integer?", path, default=None)
+    return spec
+
+
 def table(rows, axes, plots):
     """Markdown table: point, axis values, then each plotted summary figure with its unit."""
     cols = [c for c in axes if rows and c in rows[0]]
@@ -111,16 +130,20 @@ def main():
     ap.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     args = ap.parse_args()
     sweep_dir, plots_path = args.sweep_dir, args.plots_path
-    spec = required_json("plot_sweep", plots_path, "no such file")
-    if spec is None:
+    if not os.path.exists(plots_path):
+        print(f"plot_sweep: {plots_path}: no such file", file=sys.stderr)
         return 2
     csv_path = os.path.join(sweep_dir, "sweep.csv")
     if not os.path.exists(csv_path):
         print(f"plot_sweep: {csv_path}: no sweep.csv (run `mlasim sweep FILE --merge`)",
               file=sys.stderr)
         return 2
-    with open(csv_path, newline="") as f:
-        rows = list(csv.DictReader(f))
+    try:
+        spec = read_spec(plots_path)
+        rows = read_csv(csv_path)
+    except BadInput as e:
+        print(f"plot_sweep: {e}", file=sys.stderr)
+        return 2
     name = spec.get("name", "sweep")
     plots = spec.get("plots", [])
     plt = load_pyplot()

@@ -17,7 +17,7 @@ import sys
 from collections import defaultdict
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from plot_common import MISSING_MATPLOTLIB, argument_parser, load_pyplot  # noqa: E402
+from plot_common import MISSING_MATPLOTLIB, BadInput, argument_parser, load_pyplot  # noqa: E402
 
 NODE_RE = re.compile(r'^\s*"([^"]+)"\s*\[(.*)\];\s*$')
 EDGE_RE = re.compile(r'^\s*"([^"]+)"\s*--\s*"([^"]+)"\s*\[(.*)\];\s*$')
@@ -34,23 +34,36 @@ def attrs(text):
 
 
 def parse_dot(path):
-    """Vertices {name: attrs} and edges [(a, b, attrs)] of a file from write_dot()."""
+    """Vertices {name: attrs} and edges [(a, b, attrs)] of a file from write_dot(); BadInput
+    naming the file and line for what the layout cannot place."""
     vertices, edges = {}, []
     with open(path, encoding="utf-8") as f:
-        for line in f:
+        for number, line in enumerate(f, 1):
             m = EDGE_RE.match(line)
             if m:
-                edges.append((m.group(1), m.group(2), attrs(m.group(3))))
+                edges.append((number, m.group(1), m.group(2), attrs(m.group(3))))
                 continue
             m = NODE_RE.match(line)
             if m and "kind" in m.group(2):
                 a = attrs(m.group(2))
                 for key in ("tier", "node", "plane", "pod", "failed"):
-                    a[key] = int(a.get(key, -1))
+                    try:
+                        a[key] = int(a.get(key, -1))
+                    except ValueError:
+                        raise BadInput(f"{path}:{number}: {key}={a[key]} is not a whole "
+                                       "number") from None
+                # Servers hold GPUs, NICs and NVSwitches; the other switches stand outside.
+                if a.get("kind") not in LAYER or (a["node"] >= 0) != (LAYER[a["kind"]] < 3):
+                    raise BadInput(f"{path}:{number}: vertex {m.group(1)!r}: kind "
+                                   f"{a.get('kind', '(none)')} with node {a['node']}")
                 vertices[m.group(1)] = a
     if not vertices:
-        raise ValueError(f"{path}: no vertices found (is it a file from `mlasim topology --dot`?)")
-    return vertices, edges
+        raise BadInput(f"{path}: no vertices found (is it a file from `mlasim topology --dot`?)")
+    for number, a, b, _ in edges:
+        for end in (a, b):
+            if end not in vertices:
+                raise BadInput(f"{path}:{number}: a link to {end!r}, which is no vertex")
+    return vertices, [e[1:] for e in edges]
 
 
 def layout(vertices, edges):

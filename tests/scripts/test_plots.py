@@ -6,7 +6,10 @@
   test_plots.py skip MLASIM   with matplotlib made unimportable, every script prints the
                               "plots skipped" line, exits 0 and still writes its report tables
 Both modes also check each script's command line (--help, bad usage), the prefill report and
-the flow-level report; draw also checks the drawn figures' titles, labels and sizes.
+the flow-level report, and that damaged result files (cut short, not JSON, JSON of the wrong
+type, missing columns, cells that are no numbers) stop the scripts with one line naming the
+file and exit 2, never a traceback; draw also checks the drawn figures' titles, labels and
+sizes (and the damaged files only the plots read).
 
 Each case works on a copy of the fixtures in a temporary folder; the fixtures stay untouched.
 """
@@ -248,6 +251,137 @@ def case_command_lines(tmp, env):
               f"{' '.join(args[:1])} on a missing input: exit {rc}: {out}")
 
 
+def damaged(tmp, name, source, changes):
+    """A copy of a fixture folder (source None: an empty folder) with files replaced:
+    changes maps a file name to its new text."""
+    d = os.path.join(tmp, "damaged", name)
+    if source:
+        shutil.copytree(os.path.join(FIXTURES, source), d)
+    else:
+        os.makedirs(d)
+    for f, text in changes.items():
+        with open(os.path.join(d, f), "w") as out:
+            out.write(text)
+    return d
+
+
+def check_one_line_error(args, env, path, also=""):
+    # Exit 2 and exactly one line on stderr, naming the damaged file (and `also`: the line,
+    # column or key where the script can tell).
+    r = subprocess.run([sys.executable] + args, capture_output=True, text=True, env=env)
+    lines = r.stderr.strip().splitlines()
+    check(r.returncode == 2 and len(lines) == 1 and path in lines[0] and also in lines[0] and
+          "Traceback" not in r.stderr,
+          f"{os.path.basename(args[0])} with a damaged {os.path.basename(path)}: exit "
+          f"{r.returncode}, stderr not one line naming {path} {also!r}: {r.stderr}")
+    return r
+
+
+def fixture_head(source, name, size):
+    """The first `size` bytes of a fixture file: the file cut short."""
+    with open(os.path.join(FIXTURES, source, name)) as f:
+        return f.read()[:size]
+
+
+def case_damaged_files(tmp, env, draw):
+    plot_run = os.path.join(SCRIPTS, "plot_run.py")
+    plot_network = os.path.join(SCRIPTS, "plot_network.py")
+    # summary.json: every script that reads it stops, in both modes.
+    for name, text, also in (("list", "[1, 2]\n", "not an object"),
+                             ("cut", fixture_head("run", "summary.json", 120), "not valid JSON"),
+                             ("word", '{"tpot_ms": "fast", "sim_time_us": 1}', "tpot_ms")):
+        d = damaged(tmp, f"summary_{name}", "run", {"summary.json": text})
+        path = os.path.join(d, "summary.json")
+        check_one_line_error([plot_run, d], env, path, also)
+        check(not os.path.exists(os.path.join(d, "report.md")), f"report of a {name} summary")
+        if name != "word":  # plot_network reads only its own figures from the summary
+            check_one_line_error([plot_network, d], env, path, also)
+
+    # The sweep's plots.json and sweep.csv.
+    sweep = os.path.join(SCRIPTS, "plot_sweep.py")
+    for name, f, text, also in (
+            ("list", "plots.json", "[]", "not an object"),
+            ("no_y", "plots.json", '{"plots": [{"x": "cluster.planes"}]}', "plots[0].y"),
+            ("axis", "plots.json", '{"axes": [3]}', "axes[0]"),
+            ("cut", "sweep.csv", fixture_head("sweep", "sweep.csv", 140), "line 3")):
+        d = damaged(tmp, f"sweep_{name}", "sweep", {f: text})
+        check_one_line_error([sweep, d, os.path.join(d, "plots.json")], env,
+                             os.path.join(d, f), also)
+
+    # mla_report.py --plot-only on a damaged kernels.json.
+    variant = {"variant": "mha", "kv_cache_bytes_per_token": 1024, "bytes_read": 1.0,
+               "bytes_written": 1.0, "time_us": 10.0, "bound": "memory"}
+    kernels = {"gpu": "h800", "batch": 8, "hbm_capacity_bytes": None, "hardware_preset": "x",
+               "command": "c", "runs": [{"model": "m", "context": 1024,
+                                         "report": {"variants": [variant]}}]}
+    d = damaged(tmp, "kernels_ok", None, {"kernels.json": json.dumps(kernels)})
+    rc, out = run([os.path.join(SCRIPTS, "mla_report.py"), "--plot-only", "--out", d], env)
+    check(rc == 0, f"mla_report.py on a minimal kernels.json: exit {rc}: {out}")
+    del variant["bytes_read"]
+    for name, text, also in (("list", "[]", "not an object"),
+                             ("cut", json.dumps(kernels)[:60], "not valid JSON"),
+                             ("field", json.dumps(kernels),
+                              "runs[0].report.variants[0].bytes_read: missing")):
+        d = damaged(tmp, f"kernels_{name}", None, {"kernels.json": text})
+        check_one_line_error([os.path.join(SCRIPTS, "mla_report.py"), "--plot-only", "--out", d],
+                             env, os.path.join(d, "kernels.json"), also)
+
+    # plot_topology.py: a link to no vertex, an attribute that is no number.
+    vertex = '  "g0" [kind=gpu, tier=0, node={}, plane=-1, pod=-1, failed=0];\n'
+    for name, text, also in (
+            ("edge", "graph c {\n" + vertex.format(0) + '  "g0" -- "x" [kind=ib];\n}\n',
+             ":3: a link to 'x'"),
+            ("node", "graph c {\n" + vertex.format("zero") + "}\n", ":2: node=zero")):
+        d = damaged(tmp, f"dot_{name}", None, {"cluster.dot": text})
+        check_one_line_error([os.path.join(SCRIPTS, "plot_topology.py"),
+                              os.path.join(d, "cluster.dot"), "-o", os.path.join(d, "c.png")],
+                             env, os.path.join(d, "cluster.dot"), also)
+    if not draw:
+        return
+
+    # Files only the plots read (so only with matplotlib): plot_network.py stops; plot_run.py
+    # still writes report.md, then says which file it could not use.
+    links_header = fixture_head("run", "links.csv", 10 ** 6).splitlines()[0]
+    links_row = fixture_head("run", "links.csv", 10 ** 6).splitlines()[1].split(",")
+    links_row[11] = "busy"  # the utilization column
+    fault = {"what": "link n0_nic0->switch0", "at_us": 50.0, "reroute_us": 60.0}
+    throughput = "bin_start_us,goodput_bytes_per_s\n0.0,1e9\n8.0,lots\n"
+    cases = [
+        ("messages_cut", {"messages.csv": fixture_head("run", "messages.csv", 100)},
+         "messages.csv", "line 2"),
+        ("series_cut", {"link_timeseries.csv": fixture_head("run", "link_timeseries.csv", 150)},
+         "link_timeseries.csv", "line 3"),
+        ("links_columns", {"links.csv": "a,b\n1,2\n"}, "links.csv", "'link'"),
+        ("links_word", {"links.csv": links_header + "\n" + ",".join(links_row) + "\n"},
+         "links.csv", "'utilization' is not a finite number ('busy')"),
+        ("report_cut", {"network_report.json": '{"faults": [{"what": '}, "network_report.json",
+         "not valid JSON"),
+        ("report_list", {"network_report.json": "[]"}, "network_report.json", "not an object"),
+        ("report_fault", {"network_report.json": json.dumps({"faults": [dict(fault, at_us="x")]})},
+         "network_report.json", "faults[0].at_us: not a number"),
+        ("throughput", {"network_report.json": json.dumps({"faults": [fault]}),
+                        "throughput.csv": throughput}, "throughput.csv", "line 3"),
+    ]
+    for name, changes, f, also in cases:
+        d = damaged(tmp, name, "run", changes)
+        path = os.path.join(d, f)
+        check_one_line_error([plot_network, d], env, path, also)
+        check_one_line_error([plot_run, d], env, path, also)
+        check(os.path.exists(os.path.join(d, "report.md")), f"no report.md with a damaged {f}")
+    for name, changes, f, also in (
+            ("layers_cut", {"layers.csv": fixture_head("run", "layers.csv", 110)}, "layers.csv",
+             "line 3"),
+            ("timeline_cut", {"timeline.json": fixture_head("run", "timeline.json", 200)},
+             "timeline.json", "not valid JSON"),
+            ("timeline_span", {"timeline.json": '{"traceEvents": [{"ph": "X", "pid": 0}]}'},
+             "timeline.json", "traceEvents[0].ts: missing"),
+            ("config", {"config.resolved.yaml": "workload: [unclosed\n"},
+             "config.resolved.yaml", "not readable YAML")):
+        d = damaged(tmp, name, "run", changes)
+        check_one_line_error([plot_run, d], env, os.path.join(d, f), also)
+        check(os.path.exists(os.path.join(d, "report.md")), f"no report.md with a damaged {f}")
+
+
 class Figures:
     """Stands in for plot_common.save_figure in-process: keeps what each figure says."""
 
@@ -367,6 +501,7 @@ def main():
         case_flow_network(tmp, env, draw)
         case_topology(tmp, env, draw, mlasim)
         case_command_lines(tmp, env)
+        case_damaged_files(tmp, env, draw)
         if draw:
             case_figures_in_process()
         case_units_agree(tmp, mlasim)
