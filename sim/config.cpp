@@ -186,10 +186,19 @@ YAML::Node to_yaml_node(const ConfigNode& n) {
 // are copied here, so nested anchors ("billion laughs") would grow exponentially; a scenario
 // holds a few hundred values, a sweep a few thousand; 200,000 take about 50 MB.
 constexpr size_t kMaxYamlValues = 200'000;
+// Nesting one document may reach, aliases followed (the parser's own limit does not see an
+// alias's depth, and an alias inside its own anchor never ends); configs nest a few levels.
+constexpr size_t kMaxYamlDepth = 64;
 
 ConfigNode from_yaml(const YAML::Node& y, const std::string& file, const std::string& path,
-                     size_t& values_left) {
+                     size_t& values_left, size_t depth = 0) {
   SourceLoc loc{file, y.Mark().is_null() ? 0 : y.Mark().line + 1};
+  if (depth > kMaxYamlDepth) {
+    throw_config_error(loc, path.size() > 40 ? path.substr(0, 40) + "..." : path,
+                       fmt::format("the YAML nests deeper than {} levels (an alias inside its "
+                                   "own anchor?)",
+                                   kMaxYamlDepth));
+  }
   if (values_left == 0) {
     throw_config_error(loc, path,
                        fmt::format("the YAML expands to more than {} values (aliases of anchors "
@@ -210,7 +219,8 @@ ConfigNode from_yaml(const YAML::Node& y, const std::string& file, const std::st
       ConfigNode out = ConfigNode::seq(loc);
       size_t i = 0;
       for (const auto& item : y) {
-        out.push_back(from_yaml(item, file, fmt::format("{}[{}]", path, i++), values_left));
+        out.push_back(
+            from_yaml(item, file, fmt::format("{}[{}]", path, i++), values_left, depth + 1));
       }
       return out;
     }
@@ -223,7 +233,7 @@ ConfigNode from_yaml(const YAML::Node& y, const std::string& file, const std::st
         std::string key = kv.first.Scalar();
         std::string child_path = path.empty() ? key : path + "." + key;
         if (out.find(key)) throw_config_error(kloc, child_path, "duplicate key");
-        ConfigNode child = from_yaml(kv.second, file, child_path, values_left);
+        ConfigNode child = from_yaml(kv.second, file, child_path, values_left, depth + 1);
         // A key with no value: its (null) node is placed at the next token, not on the key's line.
         if (child.loc().line == 0 || child.is_null()) child.set_loc(kloc);
         out.set(key, std::move(child));
@@ -236,9 +246,14 @@ ConfigNode from_yaml(const YAML::Node& y, const std::string& file, const std::st
 
 ConfigNode parse_yaml_text(std::string_view text, const std::string& name) {
   try {
-    YAML::Node y = YAML::Load(std::string(text));
+    const std::vector<YAML::Node> docs = YAML::LoadAll(std::string(text));
+    if (docs.size() > 1) {
+      throw ConfigError(
+          fmt::format("{}:{}: a second YAML document (after ---): a config file holds one", name,
+                      docs[1].Mark().is_null() ? 0 : docs[1].Mark().line + 1));
+    }
     size_t values_left = kMaxYamlValues;
-    return from_yaml(y, name, "", values_left);
+    return from_yaml(docs.empty() ? YAML::Node() : docs[0], name, "", values_left);
   } catch (const YAML::DeepRecursion& e) {  // yaml-cpp says only "bad file"
     throw ConfigError(
         fmt::format("{}:{}: invalid YAML: nesting too deep (the parser stops at {} "

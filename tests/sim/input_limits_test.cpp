@@ -173,6 +173,27 @@ std::vector<BadInput> cases() {
        {{"s.yaml", alias_bomb()}},
        {"validate", "@DIR@/s.yaml"},
        {"s.yaml:", "expands to more than 200000 values"}},
+      // An alias inside its own anchor (it crashed the reader, stack overflow, before the
+      // depth limit), and deep nesting built of aliases, which the parser's own limit misses.
+      {"YamlSelfAlias",
+       {{"s.yaml", "a: &x [*x]\n"}},
+       {"validate", "@DIR@/s.yaml"},
+       {"s.yaml:1:", "nests deeper than 64 levels"}},
+      {"SetSelfAlias",
+       {},
+       {"validate", kPairwise, "--set", "description=&x [*x]"},
+       {"--set description=", "nests deeper than 64 levels"}},
+      {"YamlAliasNesting",
+       {{"s.yaml",
+         "a: &a [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]\n"
+         "b: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[*a]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]\n"}},
+       {"validate", "@DIR@/s.yaml"},
+       {"s.yaml:1:", "b[0][0]", "nests deeper than 64 levels"}},
+      // A second document would be dropped unread.
+      {"YamlSecondDocument",
+       {{"s.yaml", "name: a\n---\nname: b\n"}},
+       {"validate", "@DIR@/s.yaml"},
+       {"s.yaml:3:", "a second YAML document"}},
       {"SetAliasBomb",
        {},
        {"validate", kPairwise, "--set",
