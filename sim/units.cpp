@@ -7,6 +7,7 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <optional>
 
@@ -82,13 +83,31 @@ std::optional<double> match_prefixed(std::string_view suffix, std::string_view b
   return std::nullopt;
 }
 
-std::string format_scaled(double v, std::string_view unit) {
+// `v` as a number of `f` units that reads back as `v` (parse multiplies by `f`; `integral`:
+// then rounds to a whole number): the short form when that is exact, else the shortest exact
+// one, else none (empty). Results must read back as they were: config.resolved.yaml is written
+// with these, and a rounded rate or time would change what a rerun of it simulates.
+std::string exact_number(double v, double f, bool integral) {
+  for (const char* spec : {"{:g}", "{}"}) {
+    const std::string s = fmt::format(fmt::runtime(spec), v / f);
+    const double back = std::strtod(s.c_str(), nullptr) * f;
+    if (integral ? std::llround(back) == std::llround(v) : back == v) return s;
+  }
+  return {};
+}
+
+std::string format_scaled(double v, std::string_view unit, bool integral = false) {
   constexpr std::array<std::pair<double, const char*>, 5> kSi{
       {{1e15, "P"}, {1e12, "T"}, {1e9, "G"}, {1e6, "M"}, {1e3, "k"}}};
   for (const auto& [f, p] : kSi) {
-    if (v >= f) return fmt::format("{:g}{}{}", v / f, p, unit);
+    if (v >= f) {
+      if (std::string s = exact_number(v, f, integral); !s.empty()) {
+        return fmt::format("{}{}{}", s, p, unit);
+      }
+      break;
+    }
   }
-  return fmt::format("{:g}{}", v, unit);
+  return fmt::format("{}{}", v, unit);  // the shortest form that reads back exactly
 }
 
 }  // namespace
@@ -112,11 +131,15 @@ Time Time::parse(std::string_view text) {
 }
 
 std::string Time::str() const {
-  double a = std::fabs(static_cast<double>(ps_));
-  if (a >= 1e12) return fmt::format("{:g}s", ps_ * 1e-12);
-  if (a >= 1e9) return fmt::format("{:g}ms", ps_ * 1e-9);
-  if (a >= 1e6) return fmt::format("{:g}us", ps_ * 1e-6);
-  if (a >= 1e3) return fmt::format("{:g}ns", ps_ * 1e-3);
+  const double v = static_cast<double>(ps_), a = std::fabs(v);
+  static constexpr std::array<std::pair<double, const char*>, 4> kUnits{
+      {{1e12, "s"}, {1e9, "ms"}, {1e6, "us"}, {1e3, "ns"}}};
+  for (const auto& [f, name] : kUnits) {
+    if (a >= f) {
+      if (std::string s = exact_number(v, f, true); !s.empty()) return s + name;
+      break;
+    }
+  }
   return fmt::format("{}ps", ps_);
 }
 
@@ -148,7 +171,7 @@ std::string Bytes::str() const {
   for (const auto& [f, name] : kBin) {
     if (v_ >= f && v_ % f == 0) return fmt::format("{}{}", v_ / f, name);
   }
-  if (v_ >= 1000) return format_scaled(static_cast<double>(v_), "B");
+  if (v_ >= 1000) return format_scaled(static_cast<double>(v_), "B");  // parse wants it whole
   return fmt::format("{}B", v_);
 }
 

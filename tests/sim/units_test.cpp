@@ -60,6 +60,26 @@ TEST(Units, PrintsBackWithUnits) {
   }
 }
 
+// config.resolved.yaml is written with str(): every value reads back exactly (six significant
+// digits turned 1234567ps into 1.23457us and HBM's 3.350785e12 B/s into 3.35079TB/s, so a
+// rerun of the resolved file simulated something else). Short forms stay short.
+TEST(Units, PrintedFormsReadBackExactly) {
+  for (int64_t ps : {1234567LL, 1LL, 999LL, 1000LL, 123456789012345LL, 3333333LL}) {
+    EXPECT_EQ(Time::parse(Time::ps(ps).str()).ps(), ps) << Time::ps(ps).str();
+  }
+  for (uint64_t b : {1234567ULL, 1000ULL, 1001ULL, 4096ULL, 123456789012345ULL}) {
+    EXPECT_EQ(Bytes::parse(Bytes(b).str()).count(), b) << Bytes(b).str();
+  }
+  for (double r : {3.350785e12, 1e12 / 3, 50e9, 63e9 * 0.984375, 1234.5678}) {
+    const Bandwidth b = Bandwidth::bytes_per_s(r);
+    EXPECT_EQ(Bandwidth::parse(b.str()).bytes_per_s(), r) << b.str();
+  }
+  EXPECT_EQ(Bandwidth::bytes_per_s(3.350785e12).str(), "3.350785TB/s");
+  EXPECT_EQ(Time::ps(1234567).str(), "1.234567us");
+  EXPECT_EQ(Bytes(1234567).str(), "1.234567MB");
+  EXPECT_EQ(Frequency::parse("1.83GHz").str(), "1.83GHz");
+}
+
 TEST(Units, TransferTimeRoundsUpToWholePicoseconds) {
   // 1 MiB at 64 GB/s = 16384 ns exactly; 1 B at 3 B/ps-ish rounds up.
   EXPECT_EQ(Bandwidth::parse("64GB/s").transfer_time(Bytes(1 << 20)).ps(), 16'384'000);
