@@ -157,6 +157,13 @@ void read_moe(const FieldReader& f, ModelConfig& m) {
   m.moe_intermediate_size = f.integer("moe_intermediate_size", 1);
   m.n_shared_experts = f.integer_or("n_shared_experts", 0, 0);
   m.first_k_dense_replace = f.integer_or("first_k_dense_replace", 0, 0);
+  // DeepSeek's configs give 1: every layer after the dense ones is MoE, which is what the step
+  // builds; another interleaving would be read as that one without a word.
+  if (const int64_t freq = f.integer_or("moe_layer_freq", 1, 1); freq != 1) {
+    f.fail("moe_layer_freq", fmt::format("{}: mlasim builds an MoE layer at every layer after "
+                                         "first_k_dense_replace (moe_layer_freq 1)",
+                                         freq));
+  }
   m.n_group = f.integer_or("n_group", 1, 1);
   m.topk_group = f.integer_or("topk_group", 1, 1);
   m.topk_method = f.string_or("topk_method", "greedy");

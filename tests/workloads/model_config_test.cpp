@@ -180,6 +180,16 @@ TEST_F(KernelModelConfig, ContradictoryFieldsAreNamed) {
   e["num_experts_per_tok"] = 9;
   e["moe_intermediate_size"] = 64;
   EXPECT_EQ(load_error(e), expected_prefix("num_experts_per_tok") + "9 exceeds n_routed_experts 8");
+  // MoE every other layer is not what the step builds (it used to be read as every layer).
+  e["num_experts_per_tok"] = 2;
+  e["moe_layer_freq"] = 2;
+  EXPECT_EQ(load_error(e), expected_prefix("moe_layer_freq") +
+                               "2: mlasim builds an MoE layer at every layer after "
+                               "first_k_dense_replace (moe_layer_freq 1)");
+  e["moe_layer_freq"] = 1;
+  const fs::path every = scratch_dir() / "every.json";
+  std::ofstream(every) << e.dump();
+  EXPECT_EQ(load_model_config(every).n_routed_experts, 8);
 }
 
 TEST_F(KernelModelConfig, BadValuesAreNamed) {
