@@ -97,6 +97,15 @@ void add_trace_option(CLI::App* cmd, RunOptions& opts) {
 ConfigNode scenario_of(const RunOptions& o) {
   std::vector<std::string> sets = o.sets;
   if (!o.trace.empty()) {
+    // The two would fight over the same keys; the trace would win without a word.
+    for (const std::string& s : o.sets) {
+      const std::string key = s.substr(0, s.find('='));
+      if (key == "workload" || key == "workload.type" || key == "workload.file") {
+        throw ConfigError(fmt::format(
+            "--set {}: --trace {} sets the workload (its type and file); give one or the other", s,
+            o.trace));
+      }
+    }
     sets.push_back("workload.type=trace");
     sets.push_back("workload.file=" + o.trace);
   }

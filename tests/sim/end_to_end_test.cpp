@@ -1,6 +1,7 @@
 // The pairwise-exchange teaching scenario (the first default) end to end: its time against the
 // closed form of the placeholder models, conservation of message bytes, exit codes, watchdog;
 // the default scenario's result files and determinism.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -120,6 +121,20 @@ TEST(EndToEnd, TraceOptionErrorsNameTheOption) {
   EXPECT_EQ(r.err.rfind("mlasim: error: --trace " + (dir / "bad.json").string() + ": ", 0), 0u)
       << r.err;
   EXPECT_EQ(r.err.find("--set"), std::string::npos) << r.err;
+}
+
+// --trace and a --set of the workload's type or file would fight over the same keys (the trace
+// used to win without a word, and run.json listed the dropped override as applied).
+TEST(EndToEnd, TraceOptionAndWorkloadOverrideAreRefusedTogether) {
+  const std::string pairwise = MLASIM_SOURCE_DIR "/configs/teaching/pairwise-exchange.yaml";
+  for (const char* set : {"workload.type=network_traffic", "workload.file=x.json"}) {
+    const CliResult r = run_cli({"validate", pairwise, "--trace", pairwise, "--set", set});
+    EXPECT_EQ(r.exit_code, 2) << set;
+    EXPECT_EQ(r.err, fmt::format("mlasim: error: --set {}: --trace {} sets the workload (its type "
+                                 "and file); give one or the other\n",
+                                 set, pairwise))
+        << set;
+  }
 }
 
 // -q prints errors only: neither the simulator nor the plot script it runs says anything on a
