@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <vector>
 
@@ -58,15 +59,23 @@ void write_file_atomic(const std::filesystem::path& where,
   {
     // fsync before the rename: after a crash of the machine (not only of the process) the
     // file is then either the old one or the complete new one, never an empty new one.
+    // Errors name the user's path and the system's reason, not the temporary file.
     const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) throw InputError(fmt::format("{}: cannot write file", tmp.string()));
+    if (fd < 0) {
+      throw InputError(
+          fmt::format("{}: cannot write file ({})", where.string(), std::strerror(errno)));
+    }
+    int write_errno = 0;
     bool ok = true;
     const AtomicSink put = [&](std::string_view part) {
       size_t done = 0;
       while (ok && done < part.size()) {
         const ssize_t n = ::write(fd, part.data() + done, part.size() - done);
         if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) ok = false;
+        if (n <= 0) {
+          ok = false;
+          write_errno = n < 0 ? errno : ENOSPC;
+        }
         if (n > 0) done += static_cast<size_t>(n);
       }
     };
@@ -77,17 +86,22 @@ void write_file_atomic(const std::filesystem::path& where,
       std::filesystem::remove(tmp, ec);
       throw;
     }
-    ok = ok && ::fsync(fd) == 0;
+    if (ok && ::fsync(fd) != 0) {
+      ok = false;
+      write_errno = errno;
+    }
     ::close(fd);
     if (!ok) {
       std::filesystem::remove(tmp, ec);
-      throw InputError(fmt::format("{}: write failed", tmp.string()));
+      throw InputError(
+          fmt::format("{}: write failed ({})", where.string(), std::strerror(write_errno)));
     }
   }
   std::filesystem::rename(tmp, path, ec);
   if (ec) {
+    const std::string why = ec.message();
     std::filesystem::remove(tmp, ec);
-    throw InputError(fmt::format("{}: cannot rename into place", path.string()));
+    throw InputError(fmt::format("{}: cannot rename into place ({})", where.string(), why));
   }
 }
 

@@ -19,6 +19,7 @@
 #include <utility>
 
 #include "sim/chunked_vector.h"
+#include "sim/errors.h"
 #include "sim/results.h"
 #include "tests/sim/temp_dir_fixture.h"
 
@@ -263,6 +264,19 @@ TEST_F(AtomicStream, FailureWhileFillingKeepsTheOldFileAndLeavesNoTemporary) {
                std::runtime_error);
   EXPECT_EQ(read(path), "old content\n");
   EXPECT_EQ(files(), 1u);
+}
+
+// A file that cannot be written is named as the user gave it, with the system's reason (the
+// message named the temporary file beside it and no reason).
+TEST_F(AtomicStream, UnwritablePathIsNamedWithTheReason) {
+  const auto blocker = write("afile", "x\n");
+  const auto path = blocker / "sub" / "out.csv";
+  try {
+    write_file_atomic(path, [](const AtomicSink& put) { put("a\n"); });
+    ADD_FAILURE() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_EQ(std::string(e.what()), path.string() + ": cannot write file (Not a directory)");
+  }
 }
 
 TEST(ChunkedVectorTest, IndexingAndIterationMatchAVectorAcrossChunks) {
