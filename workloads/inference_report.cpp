@@ -195,7 +195,7 @@ class Count {
  private:
   [[noreturn]] static void overflow() {
     throw InputError(
-        "workload: the deployment's weight or KV-cache bytes per GPU exceed 2^64 (check the "
+        "the deployment's weight or KV-cache bytes per GPU exceed 2^64 (check the "
         "model's sizes, requests_per_gpu, tokens_per_gpu and context_length)");
   }
   uint64_t v_;

@@ -27,7 +27,7 @@ StepMicroBatches step_micro_batches(const DeepSeekInferenceParams& p, uint32_t t
   const uint32_t depth = decode ? p.mtp.depth : 0;
   const uint64_t total = decode ? p.requests_per_gpu : p.tokens_per_gpu;
   if (total < n_mb) {
-    throw InputError("workload: dual_micro_batch needs at least 2 requests (tokens) per GPU");
+    throw InputError("dual_micro_batch needs at least 2 requests (tokens) per GPU");
   }
   StepMicroBatches out;
   out.main.resize(n_mb);

@@ -123,6 +123,16 @@ TEST(EndToEnd, TraceOptionErrorsNameTheOption) {
   EXPECT_EQ(r.err.find("--set"), std::string::npos) << r.err;
 }
 
+// A workload error says `workload:` once (the generator's own prefix doubled the reader's).
+TEST(EndToEnd, WorkloadErrorNamesTheSectionOnce) {
+  const std::string teaching = MLASIM_SOURCE_DIR "/configs/scenarios/teaching-deepseek.yaml";
+  const CliResult r = run_cli({"validate", teaching, "--set", "workload.requests_per_gpu=1"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "mlasim: error: " + teaching +
+                       ":29: workload: dual_micro_batch needs at least 2 requests (tokens) per "
+                       "GPU\n");
+}
+
 // --trace and a --set of the workload's type or file would fight over the same keys (the trace
 // used to win without a word, and run.json listed the dropped override as applied).
 TEST(EndToEnd, TraceOptionAndWorkloadOverrideAreRefusedTogether) {
