@@ -69,6 +69,8 @@ void SweepAxisParams::validate(const ParamCheck& c) const {
   const int forms =
       (values.empty() ? 0 : 1) + (range.empty() ? 0 : 1) + (log_range.empty() ? 0 : 1);
   c.require(forms == 1, "values", "give exactly one of values, range or log_range");
+  c.require(values.empty() || unit.empty(), "unit",
+            "applies to range and log_range (values carry their own units)");
   if (!range.empty()) {
     c.require(range.size() == 3, "range", "must be [start, stop, step]");
     c.require(range[2] > 0, "range", "step must be > 0");
@@ -78,8 +80,9 @@ void SweepAxisParams::validate(const ParamCheck& c) const {
   if (!log_range.empty()) {
     c.require(log_range.size() == 3, "log_range", "must be [start, stop, points]");
     c.require(log_range[0] > 0 && log_range[1] > 0, "log_range", "start and stop must be > 0");
-    c.require(log_range[2] >= 2 && log_range[2] == std::floor(log_range[2]) && log_range[2] < 1e6,
-              "log_range", "points must be a whole number >= 2");
+    c.require(log_range[2] >= 2 && log_range[2] == std::floor(log_range[2]), "log_range",
+              "points must be a whole number >= 2");
+    c.require(log_range[2] < 1e6, "log_range", "more than a million points");
   }
 }
 

@@ -18,7 +18,9 @@ struct FixedBandwidthMemoryParams {
   void visit(V& v) {
     v("bandwidth", bandwidth, "B/s", "sustained bandwidth for every request");
     v("latency", latency, "s", "fixed latency added to each request");
-    v("capacity", capacity, "B", "memory capacity");
+    v("capacity", capacity, "B",
+      "memory capacity (0: unknown; the run then reports no capacity figures: KV capacity, "
+      "overcommit)");
   }
   void validate(const ParamCheck& c) const {
     c.require(bandwidth.bytes_per_s() > 0, "bandwidth", "must be > 0");

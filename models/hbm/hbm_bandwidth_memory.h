@@ -30,7 +30,9 @@ struct HbmBandwidthParams {
     v("efficiency", efficiency, "fraction",
       "sustained fraction of the peak (calibrated: stream_efficiency of `mlasim calibrate hbm`)");
     v("latency", latency, "s", "unloaded latency (calibrated: idle_latency_ns)");
-    v("capacity", capacity, "B", "memory capacity");
+    v("capacity", capacity, "B",
+      "memory capacity (0: unknown; the run then reports no capacity figures: KV capacity, "
+      "overcommit)");
   }
   void validate(const ParamCheck& c) const {
     c.require(peak.bytes_per_s() > 0, "peak", "must be > 0");
