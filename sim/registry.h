@@ -91,13 +91,21 @@ class ComponentTable {
   const Entry& entry(const ConfigNode* section, const std::string& path) const {
     if (!section || !section->is_map()) {
       throw_config_error(section ? section->loc() : SourceLoc{}, path,
-                         fmt::format("missing {} section (a mapping with 'type:', one of: {})",
-                                     kind_, type_list()));
+                         section && !section->is_null()
+                             ? fmt::format("the {} section must be a mapping with 'type:' "
+                                           "(one of: {})",
+                                           kind_, type_list())
+                             : fmt::format("missing {} section (a mapping with 'type:', one "
+                                           "of: {})",
+                                           kind_, type_list()));
     }
     const ConfigNode* type = section->find("type");
     if (!type || !type->is_scalar()) {
-      throw_config_error(section->loc(), join_path(path, "type"),
-                         fmt::format("required key is missing (one of: {})", type_list()));
+      throw_config_error(type ? type->loc() : section->loc(), join_path(path, "type"),
+                         fmt::format("{} (one of: {})",
+                                     type ? "expected a type name, not a list or mapping"
+                                          : "required key is missing",
+                                     type_list()));
     }
     auto it = entries_.find(type->as_string());
     if (it == entries_.end()) {

@@ -235,6 +235,16 @@ std::vector<BadInput> cases() {
        {{"w.yaml", sweep("  axes:\n    - {key: seed, log_range: [1, 8, 100000000]}\n")}},
        {"sweep", "@DIR@/w.yaml"},
        {"w.yaml:5:", "sweep.axes[0].log_range", "more than a million points"}},
+      // A type given as a list, a section given as a number: said as such (both read as
+      // "missing").
+      {"TypeAsList",
+       {},
+       {"validate", kDefault, "--set", "workload.type=[a]"},
+       {"--set workload.type=[a]", "workload.type", "expected a type name, not a list"}},
+      {"SectionAsScalar",
+       {},
+       {"validate", kDefault, "--set", "workload=3"},
+       {"--set workload=3", "workload", "section must be a mapping"}},
       {"SweepBadRange",
        {{"w.yaml", sweep("  axes:\n    - {key: seed, range: [1, 2]}\n")}},
        {"sweep", "@DIR@/w.yaml"},
