@@ -2,8 +2,10 @@
 #include "models/hbm/calibrate_command.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -32,6 +34,15 @@ int do_calibrate_hbm(const CalibrateOptions& o) {
   if (!o.hardware.empty() && !std::filesystem::exists(path) &&
       std::filesystem::exists(presets / (o.hardware + ".yaml"))) {
     path = (presets / (o.hardware + ".yaml")).string();
+  }
+  if (!std::filesystem::exists(path)) {
+    std::vector<std::string> known;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(presets, ec))
+      if (e.path().extension() == ".yaml") known.push_back(e.path().stem().string());
+    std::sort(known.begin(), known.end());
+    throw InputError(fmt::format("--hardware {}: no such file or preset (presets: {})", o.hardware,
+                                 fmt::join(known, ", ")));
   }
   ConfigNode root = load_config_file(path);
   apply_overrides(root, o.sets);

@@ -245,6 +245,10 @@ std::vector<BadInput> cases() {
        {},
        {"validate", kDefault, "--set", "workload=3"},
        {"--set workload=3", "workload", "section must be a mapping"}},
+      {"CalibrateUnknownPreset",  // named the bare word as a file, no presets listed
+       {},
+       {"calibrate", "hbm", "--hardware", "a100"},
+       {"--hardware a100", "no such file or preset", "h100, h200, h800"}},
       {"SweepBadRange",
        {{"w.yaml", sweep("  axes:\n    - {key: seed, range: [1, 2]}\n")}},
        {"sweep", "@DIR@/w.yaml"},
