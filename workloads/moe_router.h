@@ -142,6 +142,15 @@ struct MoeTrafficConfig {
       "per_gpu: one copy per destination GPU (DeepEP normal); per_expert: one per expert "
       "(DeepEP low-latency)");
   }
+  // A token copy is a hidden state, tens of KiB; a size far beyond that is a slip (1TiB ran for
+  // hours at packet level rather than being refused).
+  static constexpr uint64_t kMaxBytesPerToken = uint64_t{16} << 20;
+  void validate(const ParamCheck& c) const {
+    c.require(dispatch_bytes_per_token.count() <= kMaxBytesPerToken, "dispatch_bytes_per_token",
+              "must be at most 16 MiB (a token's hidden state)");
+    c.require(combine_bytes_per_token.count() <= kMaxBytesPerToken, "combine_bytes_per_token",
+              "must be at most 16 MiB (a token's hidden state)");
+  }
   // Replaces zero sizes by DeepSeek's: FP8 dispatch with 1x128 FP32 scales, BF16 combine.
   MoeTrafficConfig resolved(uint64_t hidden_size) const;
 };

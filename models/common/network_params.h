@@ -89,8 +89,8 @@ struct GpuPortParams {
       "receive buffer of a GPU port per virtual lane (credits it advertises; GPU memory sinks "
       "packets at line rate, so it matters only for forwarded traffic)");
     v("forward_latency", forward_latency, "s",
-      "tail arrival to forwarding of a packet for another GPU (cross-plane forwarding by SMs; "
-      "uncertain)");
+      "tail arrival to forwarding of a packet for another GPU (cross-plane forwarding by SMs, "
+      "packet by packet: the next NIC gets no new work request, so no doorbell; uncertain)");
     v("issue_latency", issue_latency, "s",
       "extra time before an SM-issued message's first byte moves (added to the first hop's "
       "setup latency)");

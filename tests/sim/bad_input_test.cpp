@@ -249,6 +249,10 @@ std::vector<BadInput> cases() {
        {},
        {"calibrate", "hbm", "--hardware", "a100"},
        {"--hardware a100", "no such file or preset", "h100, h200, h800"}},
+      {"DispatchPayloadBeyondAToken",  // ran for hours instead of being refused
+       {},
+       {"validate", kTeaching, "--set", "workload.moe_traffic.dispatch_bytes_per_token=1TiB"},
+       {"workload.moe_traffic.dispatch_bytes_per_token", "at most 16 MiB"}},
       {"SweepBadRange",
        {{"w.yaml", sweep("  axes:\n    - {key: seed, range: [1, 2]}\n")}},
        {"sweep", "@DIR@/w.yaml"},
