@@ -32,6 +32,17 @@ WorkloadRun run_on_2x2(int64_t finish_ps) {
   return run;
 }
 
+// A 2-layer DeepSeek-V2-Lite decode: `requests` per GPU at `context`, MTP `depth`.
+DeepSeekInferenceParams lite_decode(uint32_t requests, uint64_t context, uint32_t depth) {
+  DeepSeekInferenceParams p;
+  p.model = "deepseek-v2-lite";
+  p.layers = 2;
+  p.requests_per_gpu = requests;
+  p.context_length = context;
+  p.mtp.depth = depth;
+  return p;
+}
+
 DeepSeekInferenceParams v3() {
   DeepSeekInferenceParams p;
   p.model = "deepseek-v3";
@@ -209,12 +220,7 @@ TEST(InferenceReport, PrefillReportsTtftAndInputThroughput) {
 // A cached token of a decode with MTP also takes the MTP modules' cache (one layer's worth per
 // depth): the capacity divides by both.
 TEST(InferenceReport, KvCapacityCountsTheMtpModulesCache) {
-  DeepSeekInferenceParams p;
-  p.model = "deepseek-v2-lite";
-  p.layers = 2;
-  p.requests_per_gpu = 4;
-  p.context_length = 256;
-  p.mtp.depth = 2;
+  DeepSeekInferenceParams p = lite_decode(4, 256, 2);
   p.mtp.acceptance_rate = 0.8;
   DeepSeekInference gen(p);
   gen.generate(ClusterShape{2, 2});
@@ -233,13 +239,7 @@ TEST(InferenceReport, KvCapacityCountsTheMtpModulesCache) {
 // What the fullest GPU holds (weights + activations + KV cache, MTP modules' included) against
 // its HBM: the excess is reported and warned about, 0 and silence when it fits.
 TEST(InferenceReport, HbmOvercommitIsTheExcessOverCapacity) {
-  DeepSeekInferenceParams p;
-  p.model = "deepseek-v2-lite";
-  p.layers = 2;
-  p.requests_per_gpu = 8;
-  p.context_length = 1024;
-  p.mtp.depth = 1;
-  DeepSeekInference gen(p);
+  DeepSeekInference gen(lite_decode(8, 1024, 1));
   gen.generate(ClusterShape{2, 2});
   WorkloadRun run = run_on_2x2(1'000'000'000);
   const WorkloadReport fits = gen.report(run);
@@ -261,15 +261,10 @@ TEST(InferenceReport, HbmOvercommitIsTheExcessOverCapacity) {
 // With contexts drawn per request, the fullest GPU caches more than the mean: its MTP cache
 // too, kv_cached_max_tokens_per_gpu x the MTP modules' bytes per token (one layer's each).
 TEST(InferenceReport, HbmOvercommitTakesTheFullestGpusMtpCache) {
-  DeepSeekInferenceParams p;
-  p.model = "deepseek-v2-lite";
-  p.layers = 2;
-  p.requests_per_gpu = 8;
-  p.context_length = 1024;
+  DeepSeekInferenceParams p = lite_decode(8, 1024, 1);
   p.context_distribution.type = ContextDistribution::Uniform;
   p.context_distribution.min = 16;
   p.context_distribution.max = 4000;
-  p.mtp.depth = 1;
   DeepSeekInference gen(p);
   gen.generate(ClusterShape{2, 2});
   WorkloadRun run = run_on_2x2(1'000'000'000);
