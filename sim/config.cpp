@@ -3,8 +3,10 @@
 
 #include <fmt/format.h>
 #include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -244,16 +246,40 @@ ConfigNode from_yaml(const YAML::Node& y, const std::string& file, const std::st
   return {};
 }
 
+// The line where a second YAML document starts, or 0 when there is none. The parser is asked
+// for two documents at most (YAML::LoadAll never returned on some malformed input).
+int second_document_line(const std::string& text) {
+  struct Starts : YAML::EventHandler {
+    int line = 0;
+    void OnDocumentStart(const YAML::Mark& m) override { line = m.line + 1; }
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  const std::string&) override {}
+    void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                         YAML::EmitterStyle::value) override {}
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                    YAML::EmitterStyle::value) override {}
+    void OnMapEnd() override {}
+  } starts;
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  if (!parser.HandleNextDocument(starts)) return 0;
+  return parser.HandleNextDocument(starts) ? std::max(starts.line, 1) : 0;
+}
+
 ConfigNode parse_yaml_text(std::string_view text, const std::string& name) {
   try {
-    const std::vector<YAML::Node> docs = YAML::LoadAll(std::string(text));
-    if (docs.size() > 1) {
-      throw ConfigError(
-          fmt::format("{}:{}: a second YAML document (after ---): a config file holds one", name,
-                      docs[1].Mark().is_null() ? 0 : docs[1].Mark().line + 1));
+    const std::string owned(text);
+    YAML::Node y = YAML::Load(owned);
+    if (const int line = second_document_line(owned); line > 0) {
+      throw ConfigError(fmt::format(
+          "{}:{}: a second YAML document (after ---): a config file holds one", name, line));
     }
     size_t values_left = kMaxYamlValues;
-    return from_yaml(docs.empty() ? YAML::Node() : docs[0], name, "", values_left);
+    return from_yaml(y, name, "", values_left);
   } catch (const YAML::DeepRecursion& e) {  // yaml-cpp says only "bad file"
     throw ConfigError(
         fmt::format("{}:{}: invalid YAML: nesting too deep (the parser stops at {} "

@@ -193,7 +193,7 @@ std::vector<BadInput> cases() {
       {"YamlSecondDocument",
        {{"s.yaml", "name: a\n---\nname: b\n"}},
        {"validate", "@DIR@/s.yaml"},
-       {"s.yaml:3:", "a second YAML document"}},
+       {"s.yaml:2:", "a second YAML document"}},
       {"SetAliasBomb",
        {},
        {"validate", kPairwise, "--set",
