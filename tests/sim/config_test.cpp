@@ -209,5 +209,30 @@ TEST(Config, ResolvedConfigFillsEveryDefault) {
   EXPECT_EQ(validate_scenario(again, comps).to_yaml(), resolved.to_yaml());
 }
 
+// A 444-byte malformed file (NUL bytes among comments) the config fuzzer found: asking
+// YAML::LoadAll for its documents never returned (memory grew until the process was killed).
+// It is now refused at once.
+TEST(ConfigText, MalformedBytesFromTheFuzzerAreRefusedAtOnce) {
+  const std::string text(
+      "# Incast: 16 hosts each send 4 x 256"
+      " K\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000"
+      "\000\000\000\000\000\000\000\000\000\000\000\000"
+      "\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000"
+      "\000\000\000\000\000\000\000\000\000\000\000\000\000"
+      "\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000"
+      "\000\012, buff\000\000\000\000\000"
+      "\000\000\000\000\000\000\000\000\000\000\000\000iB to host 0 at once on "
+      "a two-tier fat-tree of 32\012# single-G"
+      "PU hosts. The last hop into \037host 0 "
+      "is the bottleneck; with small switch"
+      " buffers\012# (32 KiB per port) the cre"
+      "dit back-pressure climbs from host 0"
+      "'s leaf throue: de%f\003ault.yaml@name:"
+      " inc\012--set sim.max_tmemoryime=1mgh t"
+      "h\320\317\317\317\317\317\317\3170B\012",
+      444);
+  EXPECT_THROW(load_config_string(text, "fuzz.yaml", ""), ConfigError);
+}
+
 }  // namespace
 }  // namespace mlasim
