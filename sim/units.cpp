@@ -96,12 +96,12 @@ std::string exact_number(double v, double f, bool integral) {
   return {};
 }
 
-std::string format_scaled(double v, std::string_view unit, bool integral = false) {
+std::string format_scaled(double v, std::string_view unit) {
   constexpr std::array<std::pair<double, const char*>, 5> kSi{
       {{1e15, "P"}, {1e12, "T"}, {1e9, "G"}, {1e6, "M"}, {1e3, "k"}}};
   for (const auto& [f, p] : kSi) {
     if (v >= f) {
-      if (std::string s = exact_number(v, f, integral); !s.empty()) {
+      if (std::string s = exact_number(v, f, false); !s.empty()) {
         return fmt::format("{}{}{}", s, p, unit);
       }
       break;
