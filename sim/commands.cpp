@@ -76,7 +76,9 @@ struct RunOptions {
 
 // --set and --set-dir, as run, validate and trace take them.
 void add_set_options(CLI::App* cmd, RunOptions& opts) {
-  cmd->add_option("--set", opts.sets, "override a key: a.b.c=value (repeatable)");
+  cmd->add_option(
+      "--set", opts.sets,
+      "override a key: a.b.c=value (repeatable); a.b.c=~ removes the key (its default)");
   cmd->add_option("--set-dir", opts.set_dir,
                   "folder that relative paths in --set values are taken from (default: the "
                   "working folder; `mlasim sweep` passes the sweep file's)")

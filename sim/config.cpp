@@ -399,10 +399,49 @@ ConfigNode load_config_string(std::string_view text, std::string_view name,
 
 namespace {
 
+// A value of YAML null written out (`~`, `null`): the assignment removes its key, so that the
+// key takes its default. (An empty value is not one: it reads as a key given no value.)
+bool is_unset(std::string_view assignment) {
+  const size_t eq = assignment.find('=');
+  if (eq == std::string_view::npos) return false;
+  std::string_view v = assignment.substr(eq + 1);
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t'))
+    v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t'))
+    v.remove_suffix(1);
+  return v == "~" || v == "null" || v == "Null" || v == "NULL";
+}
+
+// Removes the key at the dotted path of an unset assignment (`key` its path). When the key is
+// not there, `must_exist` makes that an error (a misspelt key would otherwise unset nothing).
+void unset_path(ConfigNode& root, std::string_view assignment, std::string_view key,
+                bool must_exist) {
+  ConfigNode* node = &root;
+  std::string_view rest = key;
+  while (true) {
+    const size_t dot = rest.find('.');
+    const std::string_view part = rest.substr(0, dot);
+    if (part.empty()) throw ConfigError(fmt::format("--set '{}': empty key in path", assignment));
+    if (dot == std::string_view::npos) {
+      if (node->is_map() && node->erase(part)) return;
+      break;
+    }
+    node = node->is_map() ? node->find(part) : nullptr;
+    if (node == nullptr) break;
+    rest = rest.substr(dot + 1);
+  }
+  if (must_exist) {
+    throw ConfigError(fmt::format(
+        "--set '{}': {} is not set, so there is nothing to unset (a value of ~ removes a key "
+        "the config gives, leaving its default)",
+        assignment, key));
+  }
+}
+
 // Sets the value at the dotted path, creating mappings on the way; a mapping value merges into
-// a mapping already there.
+// a mapping already there. A null value (`~`) removes the key instead (see unset_path).
 void assign_path(ConfigNode& root, std::string_view assignment,
-                 const std::filesystem::path& paths_from) {
+                 const std::filesystem::path& paths_from, bool unset_must_exist) {
   SourceLoc loc{fmt::format("--set {}", assignment), 0};
   size_t eq = assignment.find('=');
   if (eq == std::string_view::npos || eq == 0) {
@@ -410,6 +449,10 @@ void assign_path(ConfigNode& root, std::string_view assignment,
   }
   std::string_view key = assignment.substr(0, eq);
   std::string_view value = assignment.substr(eq + 1);
+  if (is_unset(assignment)) {
+    unset_path(root, assignment, key, unset_must_exist);
+    return;
+  }
   ConfigNode parsed;
   try {
     size_t values_left = kMaxYamlValues;
@@ -474,10 +517,27 @@ void apply_overrides(ConfigNode& root, const std::vector<std::string>& assignmen
   const ConfigNode before = root;
   ConfigNode layer = ConfigNode::map();
   for (const std::string& a : assignments) {
-    assign_path(root, a, paths_from);
-    assign_path(layer, a, paths_from);
+    assign_path(root, a, paths_from, true);
+    assign_path(layer, a, paths_from, false);
   }
   retype_layer(root, before, layer);
+  // A component rebuilt for a new type inherits the earlier layers' keys again: a key unset in
+  // this layer, and not given again by a later assignment here, is removed once more.
+  for (size_t i = 0; i < assignments.size(); ++i) {
+    if (!is_unset(assignments[i])) continue;
+    const std::string_view key =
+        std::string_view(assignments[i]).substr(0, assignments[i].find('='));
+    bool given_again = false;
+    for (size_t j = i + 1; j < assignments.size() && !given_again; ++j) {
+      const std::string_view later =
+          std::string_view(assignments[j]).substr(0, assignments[j].find('='));
+      const size_t n = std::min(key.size(), later.size());
+      // The same key, a mapping above it or a key below it.
+      given_again = key.substr(0, n) == later.substr(0, n) &&
+                    (key.size() == later.size() || (key.size() > n ? key[n] : later[n]) == '.');
+    }
+    if (!given_again) unset_path(root, assignments[i], key, false);
+  }
 }
 
 void apply_override(ConfigNode& root, std::string_view assignment) {

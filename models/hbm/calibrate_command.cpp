@@ -108,7 +108,9 @@ void register_calibrate_command(CLI::App& app, CommandAction& action) {
   hbm->add_option("--hardware", o->hardware,
                   "hardware preset (h100, h800, h200) or a file with a memory section, such as a "
                   "scenario (default: h800)");
-  hbm->add_option("--set", o->sets, "override a value: memory.timing.cl=20 (repeatable)");
+  hbm->add_option(
+      "--set", o->sets,
+      "override a value: memory.timing.cl=20 (repeatable; ~ as the value removes the key)");
   hbm->add_flag("--json", o->json, "print JSON");
   hbm->add_option("--stream-mib", o->stream_mib, "MiB read by the streaming measurement")
       ->check(CLI::Range(1, 1 << 20));

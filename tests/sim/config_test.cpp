@@ -169,6 +169,40 @@ TEST(Config, OverrideSyntaxErrors) {
   EXPECT_NE(error_of([&] { apply_override(root, "a..b=1"); }).find("empty key"), std::string::npos);
 }
 
+// `--set key=~` (or `null`) removes a key the config gives, so that it takes its default; a key
+// that is not there is an error, since a misspelt key would otherwise unset nothing.
+TEST(Config, OverrideNullRemovesTheKey) {
+  ConfigNode root = load_config_string("a: {b: 1, c: {d: 2, e: 3}}\n", "t.yaml", ".");
+  apply_override(root, "a.b=~");
+  EXPECT_EQ(root.at_path("a.b"), nullptr);
+  ASSERT_NE(root.at_path("a.c.d"), nullptr);
+  apply_override(root, "a.c.d= null ");
+  EXPECT_EQ(root.at_path("a.c.d"), nullptr);
+  EXPECT_EQ(root.at_path("a.c.e")->as_string(), "3");
+  // In one layer, in order: set again after the unset, the value stands; unset after a set of
+  // the same command line, the key is gone.
+  apply_overrides(root, {"a.c=~", "a.c.f=4"});
+  EXPECT_EQ(root.at_path("a.c.e"), nullptr);
+  EXPECT_EQ(root.at_path("a.c.f")->as_string(), "4");
+  apply_overrides(root, {"a.g=5", "a.g=NULL"});
+  EXPECT_EQ(root.at_path("a.g"), nullptr);
+  for (const char* missing : {"a.b=~", "a.zz=~", "zz.y=~", "a.c.f.deeper=~"}) {
+    const std::string e = error_of([&] { apply_override(root, missing); });
+    const std::string key = std::string(missing).substr(0, std::string(missing).find('='));
+    EXPECT_NE(e.find("--set '" + std::string(missing) + "': " + key +
+                     " is not set, so there is nothing to unset"),
+              std::string::npos)
+        << e;
+  }
+  // An empty value is a key given no value (reported when the key is read), and a quoted
+  // tilde is the string "~": neither unsets.
+  apply_override(root, "a.h=");
+  ASSERT_NE(root.at_path("a.h"), nullptr);
+  EXPECT_TRUE(root.at_path("a.h")->is_null());
+  apply_override(root, "a.c.f='~'");
+  EXPECT_EQ(root.at_path("a.c.f")->as_string(), "~");
+}
+
 TEST(Config, ScenarioUnknownKeysAtEveryLevel) {
   Components comps = make_builtin_components();
   auto check = [&](const std::string& set, const std::string& expect) {

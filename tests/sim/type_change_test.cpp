@@ -89,6 +89,22 @@ TEST(TypeChange, OverridesAreOneLayerWhateverTheirOrder) {
   EXPECT_FALSE(back.at_path("comp.x")->inherited());
 }
 
+// A key unset in the layer that changes the type stays unset, although the component is
+// rebuilt from the earlier layers' keys; given again later in that layer, it is the user's.
+TEST(TypeChange, UnsetKeyStaysUnsetWhenTheTypeChanges) {
+  const std::string file = "comp: {type: a, x: 1, y: 2}\n";
+  for (const auto& sets : {std::vector<std::string>{"comp.type=b", "comp.x=~"},
+                           std::vector<std::string>{"comp.x=~", "comp.type=b"}}) {
+    const ConfigNode root = load(file, sets);
+    EXPECT_EQ(at(root, "comp.type"), "b") << sets[0];
+    EXPECT_EQ(root.at_path("comp.x"), nullptr) << sets[0];
+    EXPECT_TRUE(root.at_path("comp.y")->inherited()) << sets[0];
+  }
+  const ConfigNode again = load(file, {"comp.x=~", "comp.type=b", "comp.x=5"});
+  EXPECT_EQ(at(again, "comp.x"), "5");
+  EXPECT_FALSE(again.at_path("comp.x")->inherited());
+}
+
 // The retyped component resolves exactly as the new type written without the preset would,
 // since the H800 preset's tile GPU and cycle-level HBM share no key with roofline/hbm_bandwidth.
 TEST(TypeChange, PresetComponentsRetypedInFileAndWithSet) {
@@ -199,6 +215,27 @@ TEST(TypeChange, CliRunWritesRetypedResolvedConfig) {
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_NE(bad.err.find("hardware.memory.org: unknown key"), std::string::npos) << bad.err;
   EXPECT_EQ(bad.err.find('\n'), bad.err.size() - 1) << bad.err;
+}
+
+// A decode scenario switched to prefill from the command line: its decode-only keys are unset.
+TEST(TypeChange, CliUnsetSwitchesDecodeToPrefill) {
+  const std::string decode_only = "workload.requests_per_gpu";
+  const CliResult kept = run_cli(
+      {"validate", kTeaching, "--set", "workload.phase=prefill", "--set", "workload.mtp=~"});
+  EXPECT_EQ(kept.exit_code, 2);
+  EXPECT_NE(kept.err.find(decode_only + ": applies to the decode phase"), std::string::npos)
+      << kept.err;
+  TempDir dir("unset");
+  const CliResult r =
+      run_cli({"run", kTeaching, "-q", "--no-plots", "--out", (dir.path / "out").string(), "--set",
+               "workload.phase=prefill", "--set", "workload.mtp=~", "--set", decode_only + "=~"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const ConfigNode resolved = load_config_file(dir.path / "out" / "config.resolved.yaml");
+  EXPECT_EQ(at(resolved, "workload.phase"), "prefill");
+  EXPECT_EQ(at(resolved, "workload.mtp.depth"), "0");
+  const CliResult typo = run_cli({"validate", kTeaching, "--set", "workload.requests_per_gpus=~"});
+  EXPECT_EQ(typo.exit_code, 2);
+  EXPECT_NE(typo.err.find("workload.requests_per_gpus is not set"), std::string::npos) << typo.err;
 }
 
 // A sweep axis over a preset component's type: every point checks and runs.
