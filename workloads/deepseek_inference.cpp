@@ -181,6 +181,9 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
   // Routing: per micro-batch, every MoE layer of this step (router step advances between them,
   // and between prefill chunks).
   // [EP group][micro-batch][routed layer]
+  // EP dispatch and combine cross nodes, and with DeepEP forwarding once per node.
+  const bool cross_node = s.gpus_per_node > 0 && ep > s.gpus_per_node;
+  const bool forwarding = cross_node && p.ep_comm.nvlink_forwarding;
   std::vector<std::vector<std::vector<LayerRouting>>> routing(
       ep_groups, std::vector<std::vector<LayerRouting>>(n_mb));
   std::optional<ExpertPlacement> placement;
@@ -205,6 +208,8 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
       RouterConfig rg = rc;
       rg.seed = rc.seed + uint64_t{g} * 0x9E3779B97F4A7C15ull;
       routers.emplace_back(rg, std::vector<ExpertPlacement>{*placement}, routed, traffic);
+      // DeepEP forwarding sends each token once per node: count those copies.
+      routers.back().set_count_relays(forwarding);
     }
     // A step's layers are routed in parallel (router.threads); results do not depend on it.
     // Prefill chunks are router steps of their own, routed one layer after another.
@@ -357,7 +362,6 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
     }
   }
   const DType gt = p.dtypes.gemm;
-  const bool cross_node = s.gpus_per_node > 0 && ep > s.gpus_per_node;
 
   // One shared matrix of token copies per routed layer and micro-batch, for every rank's
   // dispatch (its rows) and combine (its columns, the copies coming back); the routers' dense
@@ -371,22 +375,37 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
         const uint64_t tok = lp.mtp ? mtp_mb[i].moe_tokens : chunks[lp.chunk][i].moe_tokens;
         for (auto& group : routing) {
           std::vector<uint32_t>& c = group[i][l].copies;
-          for (uint32_t src = 0; src < ep; ++src)
-            c[size_t{src} * ep + shared_host[src]] += static_cast<uint32_t>(tok);
+          std::vector<uint32_t>& rc = group[i][l].relay_copies;
+          const uint32_t g = s.gpus_per_node;
+          for (uint32_t src = 0; src < ep; ++src) {
+            const uint32_t host = shared_host[src];
+            c[size_t{src} * ep + host] += static_cast<uint32_t>(tok);
+            // Every token goes to the host's node: once each, whatever its routed experts.
+            if (!rc.empty() && host / g != src / g)
+              rc[size_t{src} * ep + host / g * g + src % g] = static_cast<uint32_t>(tok);
+          }
         }
         ++l;
       }
     }
   }
-  std::vector<std::vector<std::shared_ptr<const A2AMatrix>>> copies_matrix(n_mb);
+  // With forwarding, the node-level copies likewise (dispatch's rows, combine's sums).
+  std::vector<std::vector<std::shared_ptr<const A2AMatrix>>> copies_matrix(n_mb),
+      relay_matrix(n_mb);
   for (uint32_t i = 0; i < n_mb && routed > 0; ++i) {
     for (size_t l = 0; l < routing[0][i].size(); ++l) {
-      std::vector<std::span<const uint32_t>> blocks;
-      for (const auto& group : routing)
+      std::vector<std::span<const uint32_t>> blocks, relay_blocks;
+      for (const auto& group : routing) {
         blocks.emplace_back(group[i][l].copies);
+        relay_blocks.emplace_back(group[i][l].relay_copies);
+      }
       copies_matrix[i].push_back(A2AMatrix::from_dense_blocks(ranks, blocks));
-      for (auto& group : routing)
+      relay_matrix[i].push_back(forwarding ? A2AMatrix::from_dense_blocks(ranks, relay_blocks)
+                                           : nullptr);
+      for (auto& group : routing) {
         std::vector<uint32_t>().swap(group[i][l].copies);
+        std::vector<uint32_t>().swap(group[i][l].relay_copies);
+      }
     }
   }
   out.workload.ranks.resize(ranks);
@@ -487,7 +506,8 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
         d.unit_bytes = routing[rank / ep][i][moe_index].dispatch_bytes_per_copy;
         d.tag = tag++;
         d.gpus_per_node = cross_node ? s.gpus_per_node : 0;
-        d.nvlink_forwarding = cross_node && p.ep_comm.nvlink_forwarding;
+        d.nvlink_forwarding = forwarding;
+        d.relay = relay_matrix[i][moe_index];
         d.issuer = p.ep_comm.issuer;
         d.vl = static_cast<uint8_t>(p.ep_comm.dispatch_vl);
         dispatch[i] = b.comm(pre + "dispatch", std::move(d), {gate[i]}, mbi);
@@ -535,7 +555,9 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
         c.unit_bytes = r.combine_bytes_per_copy;
         c.tag = tag++;
         c.gpus_per_node = cross_node ? s.gpus_per_node : 0;
-        c.nvlink_forwarding = cross_node && p.ep_comm.nvlink_forwarding;
+        c.nvlink_forwarding = forwarding;
+        c.relay = relay_matrix[i][moe_index];
+        c.reduce = forwarding;
         c.issuer = p.ep_comm.issuer;
         c.vl = static_cast<uint8_t>(p.ep_comm.combine_vl);
         comb[i] = b.comm(pre + "combine", std::move(c), std::move(done), mbi);

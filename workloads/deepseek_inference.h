@@ -201,8 +201,10 @@ struct DeepSeekInferenceParams {
     template <class V>
     void visit(V& v) {
       v("nvlink_forwarding", nvlink_forwarding, "-",
-        "DeepEP normal mode: data for another node crosses the network once, to the GPU with the "
-        "sender's local index (its plane), which forwards each part over NVLink");
+        "DeepEP normal mode: a token for another node crosses the network once for that node, "
+        "to the GPU with the sender's local index (its plane), which forwards it over NVLink to "
+        "its GPUs there; combine goes over NVLink to the GPU with the destination's local index, "
+        "which sums the results and sends one per token (needs moe_traffic.copies: per_gpu)");
       v("issuer", issuer, "-",
         "who starts the transfers: sm (the GPU's SMs, adding network.gpu_port.issue_latency) or "
         "nic (work requests posted ahead, the NIC's doorbell latency only)");

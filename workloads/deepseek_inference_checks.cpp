@@ -45,6 +45,12 @@ void DeepSeekInferenceParams::validate(const ParamCheck& c) const {
                                 std::pair{"ep_comm.combine_vl", ep_comm.combine_vl}}) {
     c.require(vl <= kMaxVl, key, kVlRange);
   }
+  // Forwarding deduplicates per node as DeepEP's normal kernels do; its low-latency kernels
+  // (one copy per expert) send every copy straight to its GPU.
+  c.require(!ep_comm.nvlink_forwarding || moe_traffic.copies == DispatchCopies::PerGpu,
+            "ep_comm.nvlink_forwarding",
+            "forwards per-GPU copies (moe_traffic.copies: per_gpu, DeepEP's normal kernels); "
+            "per_expert copies are its low-latency kernels, which do not forward over NVLink");
   c.require(shared_expert.placement == SharedExpertPlacement::Local || shared_expert.gpus >= 1,
             "shared_expert.gpus", "must be >= 1 for placement: dedicated");
   router.validate(c);

@@ -302,6 +302,9 @@ LayerRouting MoeRouter::route_layer(uint32_t layer, std::span<const uint32_t> to
   r.slot_load.assign(pl.num_slots(), 0);
   r.gpu_load.assign(num_gpus, 0);
   r.copies.assign(size_t{num_gpus} * num_gpus, 0);
+  const uint32_t gpn = pl.gpus_per_node();
+  const bool relays = count_relays_ && pl.num_nodes() > 1 && num_gpus % gpn == 0;
+  if (relays) r.relay_copies.assign(size_t{num_gpus} * num_gpus, 0);
   r.token_begin.assign(num_gpus + 1, 0);
   for (uint32_t g = 0; g < num_gpus; ++g)
     r.token_begin[g + 1] = r.token_begin[g] + tokens_per_gpu[g];
@@ -381,6 +384,10 @@ LayerRouting MoeRouter::route_layer(uint32_t layer, std::span<const uint32_t> to
           if (std::find(dst_node.begin(), dst_node.begin() + distinct_nodes, node) ==
               dst_node.begin() + distinct_nodes) {
             dst_node[distinct_nodes++] = node;
+            // Once per node the token goes to: to the GPU there with its source's local index.
+            if (relays && node != src / gpn) {
+              ++r.relay_copies[size_t{src} * num_gpus + node * gpn + src % gpn];
+            }
           }
         }
         if (new_gpu || !per_gpu_copies) ++r.copies[size_t{src} * num_gpus + gpu];

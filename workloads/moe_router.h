@@ -33,9 +33,13 @@
 // same copies in the opposite direction, so its matrix is the dispatch matrix transposed, with
 // the combine payload. Copies to the source GPU itself are counted on the diagonal.
 //
+// DeepEP's normal kernels send a token over the network once per destination node, to the GPU
+// there with the source's local index, which forwards it over NVLink to the token's GPUs on
+// that node. With set_count_relays, a layer's routing also counts those node-level copies
+// (LayerRouting::relay_copies) for the deduplicated traffic (AllToAllOp::relay).
+//
 // Left out: real token content and correlation between tokens or layers, capacity limits and
-// token dropping, shared experts, and the node-level RDMA deduplication inside DeepEP's
-// internode kernels (the matrices are per GPU pair).
+// token dropping, and shared experts (the generator adds them).
 #pragma once
 
 #include <array>
@@ -169,6 +173,9 @@ struct LayerRouting {
   std::vector<uint32_t> slot_load;    // tokens per physical slot (replica)
   std::vector<uint32_t> gpu_load;     // token-expert pairs computed per GPU
   std::vector<uint32_t> copies;       // [src * num_gpus + dst] token copies dispatched
+  // [src * num_gpus + relay] tokens sent to another node once (with set_count_relays; else
+  // empty): the relay is the GPU with src's local index on that node.
+  std::vector<uint32_t> relay_copies;
   uint64_t total_nodes_reached = 0;   // sum over tokens of distinct destination nodes
   uint64_t total_gpus_reached = 0;    // sum over tokens of distinct destination GPUs
   uint64_t node_limit_overflows = 0;  // tokens that needed more than M nodes to find k experts
@@ -212,6 +219,8 @@ class MoeRouter {
   // The aux-loss-free update from one layer's loads (a no-op unless noaux_tc).
   void update_bias(uint32_t layer, std::span<const uint32_t> expert_load);
   void next_step() { ++step_; }
+  // Count LayerRouting::relay_copies from now on (EP groups spanning several nodes).
+  void set_count_relays(bool on) { count_relays_ = on; }
   // Places the experts anew from the next routing on (biases and step stay): one placement for
   // every layer or one per layer, as in the constructor.
   void set_placements(std::vector<ExpertPlacement> placements);
@@ -245,6 +254,7 @@ class MoeRouter {
   MoeTrafficConfig traffic_;
   std::vector<LayerState> layers_;
   uint64_t step_ = 0;
+  bool count_relays_ = false;
 };
 
 }  // namespace mlasim

@@ -81,6 +81,23 @@ uint64_t AllToAllOp::recv_bytes(int32_t peer) const {
   return unit_bytes * (transposed ? matrix->at(r, q) : matrix->at(q, r));
 }
 
+uint64_t AllToAllOp::bytes_between(int32_t from, int32_t to) const {
+  const auto a = static_cast<uint32_t>(from), b = static_cast<uint32_t>(to);
+  return unit_bytes * (transposed ? matrix->at(b, a) : matrix->at(a, b));
+}
+
+uint64_t AllToAllOp::relay_send_bytes(int32_t peer) const {
+  if (!relay) return 0;
+  const auto r = static_cast<uint32_t>(rank), q = static_cast<uint32_t>(peer);
+  return unit_bytes * (transposed ? relay->at(q, r) : relay->at(r, q));
+}
+
+uint64_t AllToAllOp::relay_recv_bytes(int32_t peer) const {
+  if (!relay) return 0;
+  const auto r = static_cast<uint32_t>(rank), q = static_cast<uint32_t>(peer);
+  return unit_bytes * (transposed ? relay->at(r, q) : relay->at(q, r));
+}
+
 uint64_t AllToAllOp::total_send_bytes() const {
   const auto r = static_cast<uint32_t>(rank);
   return unit_bytes * (transposed ? matrix->col_sum(r) : matrix->row_sum(r));
@@ -94,6 +111,13 @@ uint64_t AllToAllOp::total_recv_bytes() const {
 std::vector<uint64_t> AllToAllOp::dense_send_bytes() const {
   std::vector<uint64_t> out(static_cast<size_t>(ranks()), 0);
   for_each_send([&](int32_t peer, uint64_t bytes) { out[static_cast<size_t>(peer)] = bytes; });
+  return out;
+}
+
+std::vector<uint64_t> AllToAllOp::dense_relay_send_bytes() const {
+  std::vector<uint64_t> out(static_cast<size_t>(ranks()), 0);
+  for_each_relay_send(
+      [&](int32_t peer, uint64_t bytes) { out[static_cast<size_t>(peer)] = bytes; });
   return out;
 }
 

@@ -105,6 +105,13 @@ struct A2ARowField {
   bool send = true;
 };
 
+// The deduplicated network bytes of an all_to_all as a trace writes and reads them: one dense
+// row per rank (`relay_bytes`), present only with AllToAllOp::relay.
+struct A2ARelayRowField {
+  const AllToAllOp* op = nullptr;
+  bool empty() const;
+};
+
 // All-to-all among all ranks (EP dispatch / combine). Every rank's op refers to one shared
 // matrix of the collective (a2a_matrix.h): this rank sends row `rank` (times `unit_bytes`) and
 // receives column `rank`; with `transposed` the other way round, so that a combine reuses its
@@ -114,6 +121,13 @@ struct A2ARowField {
 // `nvlink_forwarding`, data for another node goes over the network to the GPU with this GPU's
 // local index there, which forwards each part over NVLink (DeepEP). A replayed trace must give
 // the replaying cluster's value (TraceWorkload checks it).
+// With forwarding, `relay` (a matrix in the same orientation as `matrix`) makes it DeepEP's
+// normal kernels, which send each token over the network once per node rather than once per
+// GPU: without `reduce` (dispatch), the message to another node's relay carries
+// relay_send_bytes(relay) bytes (its tokens once each), and the relay forwards every GPU's part
+// over NVLink as before; with `reduce` (combine), a part for a GPU on another node goes over
+// NVLink to the GPU on this node with the destination's local index, which sums the parts for
+// each destination and sends relay_send_bytes(destination) bytes over the network.
 // Runs in models/common/comm_ops.h. In traces the matrix appears as the dense rows
 // `send_bytes` and `recv_bytes` of each rank (own entry ignored by the simulation).
 struct AllToAllOp {
@@ -127,9 +141,14 @@ struct AllToAllOp {
   bool nvlink_forwarding = false;
   CommIssuer issuer = CommIssuer::Sm;
   uint8_t vl = 0;  // virtual lane of its messages (forwarded parts included)
+  // Per-node deduplication (see above): units sent over the network per (sender, receiver),
+  // read along row `rank` (column with `transposed`) as `matrix` is; null: none.
+  std::shared_ptr<const A2AMatrix> relay;
+  bool reduce = false;  // combine: parts go over NVLink to a relay that sums them (see above)
   template <class V>
   void visit(V& v) {
     A2ARowField send{this, true}, recv{this, false};
+    A2ARelayRowField relay_row{this};
     v("send_bytes", send);
     v("recv_bytes", recv);
     v("tag", tag);
@@ -137,10 +156,47 @@ struct AllToAllOp {
     v("nvlink_forwarding", nvlink_forwarding);
     v("issuer", issuer);
     v("vl", vl, since_minor(3));
+    v("relay_bytes", relay_row, since_minor(5));
+    v("reduce", reduce, since_minor(5));
   }
   int32_t ranks() const { return matrix ? static_cast<int32_t>(matrix->ranks()) : 0; }
   uint64_t send_bytes(int32_t peer) const;
   uint64_t recv_bytes(int32_t peer) const;
+  // Bytes rank `from` sends rank `to` in this collective (any pair, as this op reads the matrix).
+  uint64_t bytes_between(int32_t from, int32_t to) const;
+  // Deduplicated network bytes this rank sends to (receives from) `peer`; 0 without `relay`.
+  uint64_t relay_send_bytes(int32_t peer) const;
+  uint64_t relay_recv_bytes(int32_t peer) const;
+  // Calls f(peer, bytes) for every rank that rank `from` sends to in this collective, as
+  // for_each_send does for this rank.
+  template <class F>
+  void for_each_send_of(int32_t from, F&& f) const {
+    auto g = [&](uint32_t peer, uint64_t units) {
+      f(static_cast<int32_t>(peer), units * unit_bytes);
+    };
+    const auto r = static_cast<uint32_t>(from);
+    transposed ? matrix->for_each_in_col(r, g) : matrix->for_each_in_row(r, g);
+  }
+  // Calls f(peer, bytes) for every non-zero deduplicated send of this rank, in rank order;
+  // for_each_relay_recv likewise for what it receives.
+  template <class F>
+  void for_each_relay_send(F&& f) const {
+    if (!relay) return;
+    auto g = [&](uint32_t peer, uint64_t units) {
+      f(static_cast<int32_t>(peer), units * unit_bytes);
+    };
+    const auto r = static_cast<uint32_t>(rank);
+    transposed ? relay->for_each_in_col(r, g) : relay->for_each_in_row(r, g);
+  }
+  template <class F>
+  void for_each_relay_recv(F&& f) const {
+    if (!relay) return;
+    auto g = [&](uint32_t peer, uint64_t units) {
+      f(static_cast<int32_t>(peer), units * unit_bytes);
+    };
+    const auto r = static_cast<uint32_t>(rank);
+    transposed ? relay->for_each_in_row(r, g) : relay->for_each_in_col(r, g);
+  }
   // Sums over all ranks, this rank's own entry included.
   uint64_t total_send_bytes() const;
   uint64_t total_recv_bytes() const;
@@ -165,7 +221,12 @@ struct AllToAllOp {
   // Dense bytes to (from) every rank, as a trace writes them.
   std::vector<uint64_t> dense_send_bytes() const;
   std::vector<uint64_t> dense_recv_bytes() const;
+  std::vector<uint64_t> dense_relay_send_bytes() const;
 };
+
+inline bool A2ARelayRowField::empty() const {
+  return !op->relay;
+}
 
 enum class RingCollective : uint8_t { AllGather, ReduceScatter, AllReduce };
 template <>

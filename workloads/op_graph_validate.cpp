@@ -15,6 +15,96 @@ namespace mlasim {
 
 namespace {
 
+// An all_to_all's per-node deduplication fields (op_graph.h): with forwarding, and each
+// relay_bytes entry for a GPU with this rank's local index on another node.
+void check_relay_fields(const AllToAllOp& a, int r, size_t i, const std::string& name, int ranks) {
+  if (!a.relay && !a.reduce) return;
+  auto fail = [&](std::string_view field, const std::string& what) {
+    throw InputError(
+        fmt::format("rank {} op {} '{}': all_to_all field '{}': {}", r, i, name, field, what));
+  };
+  const int32_t g = a.gpus_per_node;
+  if (!a.relay) fail("reduce", "needs relay_bytes (the sums the relays send on)");
+  if (!a.nvlink_forwarding || g <= 0) {
+    fail("relay_bytes",
+         "needs nvlink_forwarding and gpus_per_node > 0 (per-node deduplication is DeepEP's "
+         "forwarding over NVLink)");
+  }
+  if (a.relay->ranks() != static_cast<uint32_t>(ranks)) {
+    fail("relay_bytes", fmt::format("needs {} entries", ranks));
+  }
+  a.for_each_relay_send([&](int32_t peer, uint64_t bytes) {
+    if (peer / g == r / g || peer % g != r % g) {
+      fail("relay_bytes",
+           fmt::format("entry {} = {} B: only GPUs on other nodes with this GPU's local index "
+                       "({} of {}) take deduplicated bytes",
+                       peer, bytes, r % g, g));
+    }
+  });
+}
+
+// Each deduplicated message carries each token once: at most the bytes of the parts it stands
+// for, and not 0 when they are not (a relay would wait for it forever). The parts: without
+// `reduce`, this rank's sends to the relay's node; with it, what this rank's node sends the
+// destination. (About ranks^2 / gpus_per_node lookups per tag.)
+void check_relay_amounts(const Workload& w, int32_t tag, const std::vector<const AllToAllOp*>& ops,
+                         const std::vector<size_t>& index) {
+  const int ranks = static_cast<int>(ops.size());
+  auto dedup = [&](int r) {
+    const AllToAllOp* a = ops[static_cast<size_t>(r)];
+    return a && a->relay && a->nvlink_forwarding && a->gpus_per_node > 0 ? a : nullptr;
+  };
+  std::vector<uint64_t> parts(static_cast<size_t>(ranks));
+  // parts[p]: the bytes a deduplicated message of rank r to p stands for.
+  auto check = [&](int r, const AllToAllOp& a) {
+    const int32_t g = a.gpus_per_node;
+    for (int p = r % g; p < ranks; p += g) {
+      if (p / g == r / g) continue;
+      const uint64_t relay = a.relay_send_bytes(p), want = parts[static_cast<size_t>(p)];
+      if (relay <= want && (relay > 0) == (want > 0)) continue;
+      const size_t i = index[static_cast<size_t>(r)];
+      throw InputError(fmt::format(
+          "rank {} op {} '{}': all_to_all tag {} field 'relay_bytes': entry {} = {} B, but the "
+          "parts it stands for ({}) come to {} B (each token once: at most that, and not 0 "
+          "when it is not)",
+          r, i, w.ranks[static_cast<size_t>(r)].ops[i].name, tag, p, relay,
+          a.reduce ? "what this node sends that rank" : "this rank's sends to that rank's node",
+          want));
+    }
+  };
+  for (int r = 0; r < ranks; ++r) {
+    const AllToAllOp* a = dedup(r);
+    if (!a || a->reduce) continue;
+    const int32_t g = a->gpus_per_node;
+    std::fill(parts.begin(), parts.end(), 0);
+    a->for_each_send([&](int32_t dst, uint64_t bytes) {
+      if (dst / g != r / g) parts[static_cast<size_t>(dst / g * g + r % g)] += bytes;
+    });
+    check(r, *a);
+  }
+  // Summing ops, a node at a time: its GPUs' sends to other nodes, once.
+  for (int first = 0; first < ranks;) {
+    const AllToAllOp* a = dedup(first);
+    if (!a || !a->reduce) {
+      ++first;
+      continue;
+    }
+    const int32_t g = a->gpus_per_node, node = first / g;
+    const int end = std::min(node * g + g, ranks);
+    std::fill(parts.begin(), parts.end(), 0);
+    for (int x = node * g; x < end; ++x) {
+      a->for_each_send_of(x, [&](int32_t dst, uint64_t bytes) {
+        if (dst / g != node) parts[static_cast<size_t>(dst)] += bytes;
+      });
+    }
+    for (int r = first; r < end; ++r) {
+      const AllToAllOp* b = dedup(r);
+      if (b && b->reduce && b->gpus_per_node == g) check(r, *b);
+    }
+    first = end;
+  }
+}
+
 // All-to-all rows and columns agree (what rank a sends to b, b expects from a, per tag), and
 // ring groups name real ranks.
 void validate_collectives(const Workload& w) {
@@ -50,6 +140,7 @@ void validate_collectives(const Workload& w) {
               "cluster's GPUs per node; 0 in a single-node cluster)",
               r, i, ops[i].name, a->gpus_per_node));
         }
+        check_relay_fields(*a, r, i, ops[i].name, ranks);
         auto& per_rank = a2a[a->tag];
         per_rank.resize(ranks, nullptr);
         if (per_rank[r]) {
@@ -77,6 +168,7 @@ void validate_collectives(const Workload& w) {
     }
   }
   for (const auto& [tag, per_rank] : a2a) {
+    check_relay_amounts(w, tag, per_rank, a2a_index.at(tag));
     // Every rank reading one shared matrix the same way agrees by construction.
     const AllToAllOp* first = per_rank[0];
     const bool shared = std::all_of(per_rank.begin(), per_rank.end(), [&](const AllToAllOp* o) {

@@ -43,6 +43,8 @@ class FieldWriter {
     } else if constexpr (std::same_as<T, A2ARowField>) {
       out_[std::string(key)] =
           field.send ? field.op->dense_send_bytes() : field.op->dense_recv_bytes();
+    } else if constexpr (std::same_as<T, A2ARelayRowField>) {
+      out_[std::string(key)] = field.op->dense_relay_send_bytes();
     } else if constexpr (NamedEnum<T>) {
       out_[std::string(key)] = std::string(enum_name(field));
     } else {
@@ -120,10 +122,15 @@ class FieldReader {
         }
         field = static_cast<T>(x);
       }
-    } else if constexpr (std::same_as<T, A2ARowField>) {
+    } else if constexpr (std::same_as<T, A2ARowField> || std::same_as<T, A2ARelayRowField>) {
       // An all_to_all byte row: kept here until the collective's shared matrix is built.
       if (!v.is_array()) fail(key, "expected a list of integers");
-      std::vector<uint64_t>& row = field.send ? send_row_ : recv_row_;
+      bool send = true;
+      if constexpr (std::same_as<T, A2ARowField>) send = field.send;
+      std::vector<uint64_t>& row = std::same_as<T, A2ARelayRowField> ? relay_row_
+                                   : send                            ? send_row_
+                                                                     : recv_row_;
+      if constexpr (std::same_as<T, A2ARelayRowField>) has_relay_row_ = true;
       row.clear();
       for (const auto& x : v) {
         if (!x.is_number_unsigned()) fail(key, "expected a list of non-negative integers");
@@ -132,10 +139,9 @@ class FieldReader {
         const uint64_t bytes = x.get<uint64_t>();
         if (bytes > kMaxOpBytes) {
           const size_t other = row.size();
-          fail(key,
-               fmt::format("entry {} = {} B (row {}, column {} of the matrix) exceeds the "
-                           "limit of 2^48 bytes",
-                           other, bytes, field.send ? rank_ : other, field.send ? other : rank_));
+          fail(key, fmt::format("entry {} = {} B (row {}, column {} of the matrix) exceeds the "
+                                "limit of 2^48 bytes",
+                                other, bytes, send ? rank_ : other, send ? other : rank_));
         }
         row.push_back(bytes);
       }
@@ -169,6 +175,8 @@ class FieldReader {
   const std::set<std::string>& known() const { return known_; }
   const std::vector<uint64_t>& send_row() const { return send_row_; }
   const std::vector<uint64_t>& recv_row() const { return recv_row_; }
+  // The op's `relay_bytes` row, or null when it has none.
+  const std::vector<uint64_t>* relay_row() const { return has_relay_row_ ? &relay_row_ : nullptr; }
   [[noreturn]] void fail(std::string_view key, std::string_view msg) const {
     throw InputError(fmt::format("{}, field '{}': {}", where_, key, msg));
   }
@@ -179,7 +187,8 @@ class FieldReader {
   int minor_;
   size_t rank_;
   std::set<std::string> known_;
-  std::vector<uint64_t> send_row_, recv_row_;
+  std::vector<uint64_t> send_row_, recv_row_, relay_row_;
+  bool has_relay_row_ = false;
 };
 
 // The all_to_all ops of one tag as a trace lists them: each rank's send row goes into the
@@ -190,6 +199,7 @@ struct A2ACollector {
     std::vector<std::pair<uint32_t, uint64_t>> recv;  // non-zero entries from other ranks
   };
   std::unique_ptr<A2AMatrix::Builder> sends;
+  std::unique_ptr<A2AMatrix::Builder> relays;        // the ranks' relay_bytes rows, if any
   std::vector<std::pair<uint32_t, Member>> members;  // by rank
 };
 
@@ -238,8 +248,14 @@ void finish_all_to_alls(std::map<int32_t, A2ACollector>& collectors, Workload& w
           fmt::format("all_to_all tag {}: {} sends {} B to rank {}, but {} expects {} B", tag,
                       side(a, "send_bytes"), sent, b, side(b, "recv_bytes"), expected));
     }
-    for (auto& [r, member] : c.members)
-      std::get<AllToAllOp>(w.ranks[r].ops[member.op].payload).matrix = m;
+    // The relay rows, where ops of the tag give them, form the tag's relay matrix: the ops
+    // without one read zeros there (validate_workload checks each against its parts).
+    const std::shared_ptr<const A2AMatrix> relay = c.relays ? c.relays->build() : nullptr;
+    for (auto& [r, member] : c.members) {
+      auto& op = std::get<AllToAllOp>(w.ranks[r].ops[member.op].payload);
+      op.matrix = m;
+      op.relay = relay;
+    }
   }
 }
 
@@ -450,6 +466,16 @@ Workload workload_from_json(const Json& j, const std::string& source, Json* meta
         a->transposed = false;
         a->unit_bytes = 1;
         c.sends->add_row(static_cast<uint32_t>(r), rd.send_row());
+        if (const std::vector<uint64_t>* relay_row = rd.relay_row()) {
+          if (relay_row->size() != ranks.size()) {
+            throw InputError(
+                fmt::format("{}: all_to_all relay_bytes needs {} entries", at, ranks.size()));
+          }
+          if (!c.relays) {
+            c.relays = std::make_unique<A2AMatrix::Builder>(static_cast<uint32_t>(ranks.size()));
+          }
+          c.relays->add_row(static_cast<uint32_t>(r), *relay_row);
+        }
         A2ACollector::Member m{i, {}};
         for (uint32_t from = 0; from < rd.recv_row().size(); ++from) {
           if (from != r && rd.recv_row()[from] != 0) m.recv.emplace_back(from, rd.recv_row()[from]);

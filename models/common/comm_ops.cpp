@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <memory>
 
 namespace mlasim {
@@ -56,16 +57,38 @@ void CommOps::start(uint32_t id, const OpPayload& p) {
   if (const auto* r = std::get_if<RingCollectiveOp>(&p)) start_ring(id, *r);
 }
 
+template <class F>
+void CommOps::for_each_expected(const AllToAllOp& op, F&& f) const {
+  const int32_t g = op.nvlink_forwarding ? op.gpus_per_node : 0;
+  if (g <= 0 || !op.relay || !op.reduce) {
+    op.for_each_recv([&](int32_t peer, uint64_t bytes) {
+      if (peer != rank_) f(peer, bytes);
+    });
+    return;
+  }
+  op.for_each_recv([&](int32_t peer, uint64_t bytes) {
+    if (peer != rank_ && peer / g == rank_ / g) f(peer, bytes);
+  });
+  op.for_each_relay_recv([&](int32_t peer, uint64_t bytes) {
+    if (peer / g != rank_ / g) f(peer, bytes);
+  });
+}
+
 void CommOps::start_all_to_all(uint32_t id, const AllToAllOp& op) {
   AllToAll& s = a2a_[op.tag];
   s.op = id;
   s.started = true;
-  s.expect += op.total_recv_bytes() - op.recv_bytes(rank_);
+  const bool sm = op.issuer == CommIssuer::Sm;
+  s.sm_issued = sm;
+  s.vl = op.vl;
+  for_each_expected(op, [&](int32_t, uint64_t bytes) { s.expect += bytes; });
   // This rank's row, dense for the shifted posting order below.
   std::vector<uint64_t> send(static_cast<size_t>(op.ranks()), 0);
   op.for_each_send([&](int32_t peer, uint64_t bytes) { send[static_cast<size_t>(peer)] = bytes; });
-  const bool sm = op.issuer == CommIssuer::Sm;
   const int32_t g = op.nvlink_forwarding ? op.gpus_per_node : 0;
+  const bool dedup = g > 0 && op.relay != nullptr;
+  const bool reduce = dedup && op.reduce;
+  const int32_t node = g > 0 ? rank_ / g : 0;
   std::vector<Message> out;
   // Per remote node, the parts for its GPUs (DeepEP forwarding), in destination order.
   std::vector<std::pair<int32_t, std::vector<RelayPart>>> relays;  // in first-touch order
@@ -73,7 +96,19 @@ void CommOps::start_all_to_all(uint32_t id, const AllToAllOp& op) {
   for (const int32_t dst : post_order(op.ranks(), op.gpus_per_node)) {
     const auto d = static_cast<size_t>(dst);
     if (send[d] == 0) continue;
-    if (g > 0 && dst / g != rank_ / g) {
+    if (g > 0 && dst / g != node) {
+      if (reduce) {
+        // To the GPU here that sums the parts for dst (this one's own part stays here).
+        const int32_t summer = node * g + dst % g;
+        if (summer == rank_) {
+          s.sums[dst].got += send[d];
+        } else {
+          Message m = make(summer, send[d], op.tag, sm, op.vl);
+          m.reduce_for = dst;
+          out.push_back(std::move(m));
+        }
+        continue;
+      }
       auto [it, fresh] = relay_of_node.emplace(dst / g, relays.size());
       if (fresh) relays.emplace_back(dst / g, std::vector<RelayPart>{});
       relays[it->second].second.push_back(RelayPart{dst, send[d]});
@@ -81,16 +116,29 @@ void CommOps::start_all_to_all(uint32_t id, const AllToAllOp& op) {
       out.push_back(make(dst, send[d], op.tag, sm, op.vl));
     }
   }
-  for (auto& [node, parts] : relays) {
+  for (auto& [to_node, parts] : relays) {
+    const int32_t proxy = to_node * g + rank_ % g;
     uint64_t total = 0;
     for (const auto& part : parts)
       total += part.bytes;
-    const int32_t proxy = node * g + rank_ % g;
+    // Deduplicated: each token once for the whole node.
+    if (dedup) total = op.relay_send_bytes(proxy);
     Message m = make(proxy, total, op.tag, sm, op.vl);
     m.relay = std::make_shared<const std::vector<RelayPart>>(std::move(parts));
     out.push_back(std::move(m));
   }
-  s.sends_left = static_cast<uint32_t>(out.size());
+  // As the GPU that sums the parts for destinations with its local index on other nodes.
+  std::vector<int32_t> summed;
+  if (reduce) {
+    op.for_each_relay_send([&](int32_t dst, uint64_t bytes) {
+      Sum& sum = s.sums[dst];
+      sum.out = bytes;
+      for (int32_t x = node * g; x < node * g + g && x < op.ranks(); ++x)
+        sum.expect += op.bytes_between(x, dst);
+      summed.push_back(dst);
+    });
+  }
+  s.sends_left = static_cast<uint32_t>(out.size() + summed.size());
   const int32_t tag = op.tag;
   for (auto& m : out) {
     inject_(std::move(m), [this, tag] {
@@ -98,7 +146,24 @@ void CommOps::start_all_to_all(uint32_t id, const AllToAllOp& op) {
       check_all_to_all(tag);
     });
   }
+  for (const int32_t dst : summed)
+    try_sum(tag, dst);
   check_all_to_all(tag);
+}
+
+void CommOps::try_sum(int32_t tag, int32_t dst) {
+  auto it = a2a_.find(tag);
+  if (it == a2a_.end() || !it->second.started) return;
+  auto sum = it->second.sums.find(dst);
+  if (sum == it->second.sums.end()) return;
+  Sum& r = sum->second;
+  if (r.sent || r.out == 0 || r.got < r.expect) return;
+  r.sent = true;
+  Message m = make(dst, r.out, tag, it->second.sm_issued, it->second.vl);
+  inject_(std::move(m), [this, tag] {
+    --a2a_[tag].sends_left;
+    check_all_to_all(tag);
+  });
 }
 
 std::vector<int32_t> CommOps::post_order(int32_t n, int32_t g) const {
@@ -181,6 +246,12 @@ void CommOps::check_ring(int32_t tag) {
 }
 
 void CommOps::on_message(const Message& msg) {
+  if (msg.reduce_for >= 0) {
+    // A part for this GPU to sum (it may come before this GPU's op has started).
+    a2a_[msg.tag].sums[msg.reduce_for].got += msg.bytes.count();
+    try_sum(msg.tag, msg.reduce_for);
+    return;
+  }
   if (msg.relay) {
     // Forward each part to its GPU; our own part counts as arrived.
     for (const RelayPart& part : *msg.relay) {
@@ -225,12 +296,20 @@ std::string CommOps::describe(uint32_t id, const OpPayload& p) const {
                       s.sends_left, s.got, s.expect);
       if (const auto* a = std::get_if<AllToAllOp>(&p)) {
         std::vector<int32_t> missing;
-        a->for_each_recv([&](int32_t peer, uint64_t bytes) {
+        for_each_expected(*a, [&](int32_t peer, uint64_t bytes) {
           const auto k = static_cast<size_t>(peer);
           const uint64_t got = k < s.got_from.size() ? s.got_from[k] : 0;
-          if (peer != rank_ && got < bytes) missing.push_back(peer);
+          if (got < bytes) missing.push_back(peer);
         });
+        std::sort(missing.begin(), missing.end());
         if (!missing.empty()) out += "; missing pieces from ranks " + rank_ranges(missing);
+      }
+      std::vector<int32_t> waiting;
+      for (const auto& [dst, sum] : s.sums) {
+        if (!sum.sent && sum.out > 0) waiting.push_back(dst);
+      }
+      if (!waiting.empty()) {
+        out += "; sums for ranks " + rank_ranges(waiting) + " wait for parts from this node";
       }
       return out;
     }

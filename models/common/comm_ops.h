@@ -9,7 +9,12 @@
 // `nvlink_forwarding` (DeepEP-style dispatch/combine), data for another node is sent as one
 // message over the network to the GPU with this GPU's local index on that node, which forwards
 // each GPU's part over NVLink (store-and-forward per message: the relay sends its parts once
-// the whole message is in).
+// the whole message is in). With the op's `relay` matrix (DeepEP's per-node deduplication) the
+// message to a relay carries the op's deduplicated bytes instead of the sum of its parts; and
+// with `reduce` (combine) the direction turns round: a part for a GPU on another node goes over
+// NVLink to the GPU here with that GPU's local index, which, once its own op has started and
+// every part for that destination is in, sends their sum (the op's deduplicated bytes) over the
+// network. A relay's op completes when its sums have left too.
 //
 // Ring collectives over `size` ranks (`start`, `start + stride`, ...): all-gather and
 // reduce-scatter take size-1 steps, all-reduce 2(size-1); in each step a rank sends one chunk
@@ -55,6 +60,13 @@ class CommOps {
   uint64_t relayed_messages() const { return relayed_; }
 
  private:
+  // As a relay that sums parts (DeepEP combine): those for one destination on another node.
+  struct Sum {
+    uint64_t expect = 0;  // the parts' bytes (known once the op has started)
+    uint64_t got = 0;
+    uint64_t out = 0;  // bytes of the sum sent on (0 until the op has started)
+    bool sent = false;
+  };
   struct AllToAll {
     uint32_t op = 0;
     bool started = false;
@@ -62,6 +74,9 @@ class CommOps {
     uint64_t got = 0;
     std::vector<uint64_t> got_from;  // bytes arrived per source rank (for the watchdog)
     uint32_t sends_left = 0;
+    bool sm_issued = true;
+    uint8_t vl = 0;
+    std::map<int32_t, Sum> sums;  // by destination
   };
   struct Ring {
     uint32_t op = 0;
@@ -82,6 +97,12 @@ class CommOps {
   void start_ring(uint32_t id, const RingCollectiveOp& op);
   void ring_send(int32_t tag, int32_t step);
   void check_all_to_all(int32_t tag);
+  // Sends the sum for `dst` when the op has started and all its parts are in.
+  void try_sum(int32_t tag, int32_t dst);
+  // Calls f(peer, bytes) for what this rank's op expects from each other rank: its column, or
+  // with summed parts (`reduce`) the same-node part of it and the relays' sums.
+  template <class F>
+  void for_each_expected(const AllToAllOp& op, F&& f) const;
   void check_ring(int32_t tag);
 
   int32_t rank_;

@@ -3,6 +3,7 @@
 // the flow-level fabric moves them as fluid flows.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -25,10 +26,13 @@ struct RelayPart {
 };
 
 struct Message {
-  uint64_t id = 0;         // unique per simulation
-  int32_t src = -1;        // source GPU rank (the GPU that injects it)
-  int32_t dst = -1;        // destination GPU rank
-  int32_t tag = 0;         // matches a receive op or a collective op
+  uint64_t id = 0;   // unique per simulation
+  int32_t src = -1;  // source GPU rank (the GPU that injects it)
+  int32_t dst = -1;  // destination GPU rank
+  int32_t tag = 0;   // matches a receive op or a collective op
+  // A part sent to a relay that sums the parts for one destination (DeepEP combine): that
+  // destination; -1 = none. (Here, it fills what would be padding.)
+  int32_t reduce_for = -1;
   Bytes bytes;             // payload
   Time injected;           // when the sender handed it to the network
   uint64_t flow_hash = 0;  // for ECMP: stable per (src, dst, tag), i.e. per queue pair
@@ -41,14 +45,16 @@ struct Message {
   std::shared_ptr<const std::vector<RelayPart>> relay;
 
   int32_t data_source() const { return origin >= 0 ? origin : src; }
-  // Its bytes meant for `dst` itself: all of them, or of a relay only dst's own part (the
-  // others go on to their GPUs).
+  // Its bytes meant for `dst` itself: all of them; of a relay only dst's own part (the others
+  // go on to their GPUs; a deduplicated relay message carries at least that part); of a part
+  // to be summed none (the sum goes on).
   uint64_t bytes_for_dst() const {
+    if (reduce_for >= 0) return 0;
     if (!relay) return bytes.count();
     uint64_t own = 0;
     for (const RelayPart& part : *relay)
       own += part.dst == dst ? part.bytes : 0;
-    return own;
+    return std::min(own, bytes.count());
   }
 };
 

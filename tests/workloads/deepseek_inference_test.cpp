@@ -307,6 +307,55 @@ TEST(DeepSeekInference, EpCommSettingsReachTheAllToAlls) {
   EXPECT_THROW(p.validate(ParamCheck(nullptr, "workload")), InputError);
 }
 
+// With forwarding across nodes, dispatch sends each token once per other node (the relay
+// matrix) and combine sums back the same tokens: at node level too, bytes dispatched match
+// bytes combined back, each payload at its own size; per-expert copies cannot be forwarded.
+TEST(DeepSeekInference, ForwardingDeduplicatesPerNodeBothWays) {
+  DeepSeekInferenceParams p = lite(true, 1);
+  p.ep_comm.nvlink_forwarding = true;
+  p.shared_expert.placement = SharedExpertPlacement::Dedicated;
+  p.shared_expert.gpus = 1;
+  const ClusterShape cluster{2, 4};
+  const Workload w = DeepSeekInference(p).generate(cluster);
+  EXPECT_NO_THROW(validate_workload(w));
+  const int32_t ranks = 8, g = 4;
+  size_t pairs = 0;
+  uint64_t relay_total = 0, remote_total = 0;
+  for (int32_t r = 0; r < ranks; ++r) {
+    const auto dispatches = ops_named(w.ranks[r], ".dispatch");
+    const auto combines = ops_named(w.ranks[r], ".combine");
+    ASSERT_EQ(dispatches.size(), combines.size());
+    for (size_t i = 0; i < dispatches.size(); ++i) {
+      const auto& d = std::get<AllToAllOp>(dispatches[i]->payload);
+      const auto& c = std::get<AllToAllOp>(combines[i]->payload);
+      ASSERT_TRUE(d.relay && c.relay);
+      EXPECT_FALSE(d.reduce);
+      EXPECT_TRUE(c.reduce);
+      for (int32_t q = 0; q < ranks; ++q) {
+        // What r sends relay q for q's node comes back from q summed, as combine payload.
+        EXPECT_EQ(d.relay_send_bytes(q) * c.unit_bytes, c.relay_recv_bytes(q) * d.unit_bytes);
+        if (q / g != r / g) remote_total += d.send_bytes(q);
+        relay_total += d.relay_send_bytes(q);
+        pairs += d.relay_send_bytes(q) > 0 ? 1 : 0;
+      }
+      // The dedicated host (the group's last GPU) gets every token of the other node's GPUs:
+      // their relay there carries each token of the micro-batch (the gate's rows) once.
+      if (r / g == 0) {
+        const std::string gate_name =
+            dispatches[i]->name.substr(0, dispatches[i]->name.size() - 8) + "gate";
+        const auto gates = ops_named(w.ranks[r], gate_name);
+        ASSERT_EQ(gates.size(), 1u) << gate_name;
+        const uint64_t tokens = std::get<GemmOp>(gates[0]->payload).m;
+        EXPECT_EQ(d.relay_send_bytes(g + r % g), tokens * d.unit_bytes) << dispatches[i]->name;
+      }
+    }
+  }
+  EXPECT_GT(pairs, 0u);
+  EXPECT_LT(relay_total, remote_total);  // some tokens have several GPUs on one node
+  p.moe_traffic.copies = DispatchCopies::PerExpert;
+  EXPECT_THROW(p.validate(ParamCheck(nullptr, "workload")), InputError);
+}
+
 // Several EP groups (ep_size below the GPU count): each group holds every expert, routes its
 // own GPUs' tokens (with its own affinities) and its all-to-alls never leave it.
 TEST(DeepSeekInference, EpGroupsKeepTokensAndTrafficInside) {

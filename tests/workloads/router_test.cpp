@@ -372,6 +372,45 @@ TEST(Router, DispatchAndCombineBytesMatchAssignments) {
   EXPECT_EQ(r2.total_copies(), r2.num_tokens * 8);
 }
 
+// DeepEP forwarding: a token crosses the network once per other node its experts are on, to
+// the GPU there with its source's local index; counted from the assignments independently.
+TEST(Router, RelayCopiesCountEachTokenOncePerOtherNode) {
+  RouterConfig cfg;
+  cfg.skew = 0.7;
+  const uint32_t gpus = 16, gpn = 4;
+  const ExpertPlacement pl = ExpertPlacement::build(256, gpus, gpn, 16, ReplicaPolicy::RoundRobin);
+  MoeRouter router(cfg, {pl}, 1, v3_traffic());
+  std::vector<uint32_t> tokens(gpus);
+  for (uint32_t g = 0; g < gpus; ++g)
+    tokens[g] = 30 + 5 * g;
+  EXPECT_TRUE(router.route_layer(0, tokens).relay_copies.empty());  // counted only on request
+  router.set_count_relays(true);
+  const LayerRouting r = router.route_layer(0, tokens, true);
+  std::vector<uint32_t> want(size_t{gpus} * gpus, 0);
+  uint64_t crossings = 0;
+  for (uint32_t src = 0; src < gpus; ++src) {
+    for (uint64_t t = r.token_begin[src]; t < r.token_begin[src + 1]; ++t) {
+      std::set<uint32_t> nodes;
+      for (uint32_t j = 0; j < 8; ++j)
+        nodes.insert(r.expert_gpus[t * 8 + j] / gpn);
+      nodes.erase(src / gpn);
+      for (uint32_t node : nodes)
+        ++want[size_t{src} * gpus + node * gpn + src % gpn];
+      crossings += nodes.size();
+    }
+  }
+  EXPECT_EQ(r.relay_copies, want);
+  // Fewer network copies than per-GPU copies to other nodes: tokens with several GPUs on one
+  // node cross once.
+  uint64_t remote_copies = 0;
+  for (uint32_t src = 0; src < gpus; ++src) {
+    for (uint32_t dst = 0; dst < gpus; ++dst)
+      remote_copies += dst / gpn != src / gpn ? r.copies[size_t{src} * gpus + dst] : 0;
+  }
+  EXPECT_GT(crossings, 0u);
+  EXPECT_LT(crossings, remote_copies);
+}
+
 TEST(Router, SameSeedSameRoutingOtherSeedDifferent) {
   RouterConfig cfg;
   cfg.skew = 0.5;
