@@ -13,6 +13,7 @@
 #include "models/nvlink/nvswitch.h"
 #include "models/switch/infiniband_switch.h"
 #include "sim/scenario.h"
+#include "sim/sweep.h"
 #include "topology/cluster_builders.h"
 #include "topology/routing.h"
 #include "workloads/deepseek_inference.h"
@@ -37,6 +38,11 @@ std::vector<ComponentInfo> Components::infos() const {
                  describe_params<NetworkParams>()});
   out.push_back({"section", "routing", "the `routing:` section: ECMP or adaptive, cross-plane",
                  describe_params<RoutingParams>()});
+  // Not part of a scenario: the keys of a sweep file (`mlasim sweep FILE`).
+  out.push_back({"file", "sweep",
+                 "the `sweep:` mapping of a sweep file (`mlasim sweep FILE`): base scenario, "
+                 "overrides, swept axes, plots",
+                 describe_params<SweepParams>()});
   for (auto& info : out) {
     for (auto& p : info.params)
       if (p.default_value.empty()) p.default_value = "(none)";  // empty strings: unset

@@ -208,8 +208,6 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
       RouterConfig rg = rc;
       rg.seed = rc.seed + uint64_t{g} * 0x9E3779B97F4A7C15ull;
       routers.emplace_back(rg, std::vector<ExpertPlacement>{*placement}, routed, traffic);
-      // DeepEP forwarding sends each token once per node: count those copies.
-      routers.back().set_count_relays(forwarding);
     }
     // A step's layers are routed in parallel (router.threads); results do not depend on it.
     // Prefill chunks are router steps of their own, routed one layer after another.
@@ -325,6 +323,9 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
     im.expert_mean = im.gpu_mean = 0;
     im.expert_max = im.gpu_max = 0;
     for (uint32_t g = 0; g < ep_groups; ++g) {
+      // DeepEP forwarding sends each token once per node: the measured step counts those
+      // copies (not the warm-up steps, which need only the loads).
+      routers[g].set_count_relays(forwarding);
       for (uint32_t i = 0; i < n_mb; ++i) {
         routing[g][i] = route_all(routers[g], i);
       }

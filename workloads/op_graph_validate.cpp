@@ -30,6 +30,11 @@ void check_relay_fields(const AllToAllOp& a, int r, size_t i, const std::string&
          "needs nvlink_forwarding and gpus_per_node > 0 (per-node deduplication is DeepEP's "
          "forwarding over NVLink)");
   }
+  if (ranks % g != 0) {
+    fail("relay_bytes", fmt::format("needs whole nodes: gpus_per_node {} does not divide the {} "
+                                    "ranks",
+                                    g, ranks));
+  }
   if (a.relay->ranks() != static_cast<uint32_t>(ranks)) {
     fail("relay_bytes", fmt::format("needs {} entries", ranks));
   }
@@ -50,6 +55,41 @@ void check_relay_fields(const AllToAllOp& a, int r, size_t i, const std::string&
 void check_relay_amounts(const Workload& w, int32_t tag, const std::vector<const AllToAllOp*>& ops,
                          const std::vector<size_t>& index) {
   const int ranks = static_cast<int>(ops.size());
+  // Every rank of the collective sends the same way: forwarding, node size, deduplication and
+  // direction agree (a rank that read them otherwise would wait for bytes never sent, or send
+  // bytes nobody counts).
+  const bool any = std::any_of(ops.begin(), ops.end(),
+                               [](const AllToAllOp* a) { return a && (a->relay || a->reduce); });
+  if (!any) return;
+  const AllToAllOp* first = nullptr;
+  int first_rank = 0;
+  for (int r = 0; r < ranks; ++r) {
+    const AllToAllOp* a = ops[static_cast<size_t>(r)];
+    if (!a) continue;
+    if (!first) {
+      first = a;
+      first_rank = r;
+      continue;
+    }
+    if (a->nvlink_forwarding == first->nvlink_forwarding &&
+        a->gpus_per_node == first->gpus_per_node &&
+        (a->relay != nullptr) == (first->relay != nullptr) && a->reduce == first->reduce) {
+      continue;
+    }
+    auto op_of = [&](int q) {
+      const size_t i = index[static_cast<size_t>(q)];
+      const AllToAllOp& o = *ops[static_cast<size_t>(q)];
+      return fmt::format(
+          "rank {} op {} '{}' (nvlink_forwarding {}, gpus_per_node {}, relay_bytes {}, reduce "
+          "{})",
+          q, i, w.ranks[static_cast<size_t>(q)].ops[i].name, o.nvlink_forwarding, o.gpus_per_node,
+          o.relay ? "given" : "absent", o.reduce);
+    };
+    throw InputError(
+        fmt::format("all_to_all tag {}: {} and {} disagree (every rank of a "
+                    "collective sends it the same way)",
+                    tag, op_of(first_rank), op_of(r)));
+  }
   auto dedup = [&](int r) {
     const AllToAllOp* a = ops[static_cast<size_t>(r)];
     return a && a->relay && a->nvlink_forwarding && a->gpus_per_node > 0 ? a : nullptr;
@@ -90,6 +130,7 @@ void check_relay_amounts(const Workload& w, int32_t tag, const std::vector<const
       continue;
     }
     const int32_t g = a->gpus_per_node, node = first / g;
+    // (From the node's first rank: `first` is the first with an op.)
     const int end = std::min(node * g + g, ranks);
     std::fill(parts.begin(), parts.end(), 0);
     for (int x = node * g; x < end; ++x) {
@@ -97,9 +138,20 @@ void check_relay_amounts(const Workload& w, int32_t tag, const std::vector<const
         if (dst / g != node) parts[static_cast<size_t>(dst)] += bytes;
       });
     }
-    for (int r = first; r < end; ++r) {
+    for (int r = node * g; r < end; ++r) {
       const AllToAllOp* b = dedup(r);
-      if (b && b->reduce && b->gpus_per_node == g) check(r, *b);
+      if (b && b->reduce && b->gpus_per_node == g) {
+        check(r, *b);
+        continue;
+      }
+      // Parts sent here to be summed, with no op of the tag to sum them.
+      for (int p = r % g; p < ranks; p += g) {
+        if (p / g == node || parts[static_cast<size_t>(p)] == 0) continue;
+        throw InputError(fmt::format(
+            "all_to_all tag {}: rank {} is to sum {} B from its node for rank {}, but has no "
+            "all_to_all with this tag",
+            tag, r, parts[static_cast<size_t>(p)], p));
+      }
     }
     first = end;
   }

@@ -197,6 +197,7 @@ struct A2ACollector {
   struct Member {
     size_t op;                                        // index in the rank's ops
     std::vector<std::pair<uint32_t, uint64_t>> recv;  // non-zero entries from other ranks
+    bool relay = false;                               // it gave relay_bytes
   };
   std::unique_ptr<A2AMatrix::Builder> sends;
   std::unique_ptr<A2AMatrix::Builder> relays;        // the ranks' relay_bytes rows, if any
@@ -250,6 +251,23 @@ void finish_all_to_alls(std::map<int32_t, A2ACollector>& collectors, Workload& w
     }
     // The relay rows, where ops of the tag give them, form the tag's relay matrix: the ops
     // without one read zeros there (validate_workload checks each against its parts).
+    if (c.relays) {
+      // All or none: a rank without the row would read zeros and wait, or send, wrongly.
+      auto given = [&](bool with) {
+        for (const auto& [r, member] : c.members)
+          if (member.relay == with) return std::pair{r, member.op};
+        return std::pair{uint32_t{0}, size_t{0}};
+      };
+      if (std::any_of(c.members.begin(), c.members.end(),
+                      [](const auto& m) { return !m.second.relay; })) {
+        const auto [a, ia] = given(true);
+        const auto [b, ib] = given(false);
+        throw InputError(fmt::format(
+            "all_to_all tag {}: rank {} op {} '{}' gives relay_bytes but rank {} op {} '{}' does "
+            "not (every rank of a collective gives them, or none)",
+            tag, a, ia, w.ranks[a].ops[ia].name, b, ib, w.ranks[b].ops[ib].name));
+      }
+    }
     const std::shared_ptr<const A2AMatrix> relay = c.relays ? c.relays->build() : nullptr;
     for (auto& [r, member] : c.members) {
       auto& op = std::get<AllToAllOp>(w.ranks[r].ops[member.op].payload);
@@ -466,17 +484,17 @@ Workload workload_from_json(const Json& j, const std::string& source, Json* meta
         a->transposed = false;
         a->unit_bytes = 1;
         c.sends->add_row(static_cast<uint32_t>(r), rd.send_row());
+        A2ACollector::Member m{i, {}, rd.relay_row() != nullptr};
         if (const std::vector<uint64_t>* relay_row = rd.relay_row()) {
           if (relay_row->size() != ranks.size()) {
             throw InputError(
-                fmt::format("{}: all_to_all relay_bytes needs {} entries", at, ranks.size()));
+                fmt::format("{}, field 'relay_bytes': needs {} entries", at, ranks.size()));
           }
           if (!c.relays) {
             c.relays = std::make_unique<A2AMatrix::Builder>(static_cast<uint32_t>(ranks.size()));
           }
           c.relays->add_row(static_cast<uint32_t>(r), *relay_row);
         }
-        A2ACollector::Member m{i, {}};
         for (uint32_t from = 0; from < rd.recv_row().size(); ++from) {
           if (from != r && rd.recv_row()[from] != 0) m.recv.emplace_back(from, rd.recv_row()[from]);
         }

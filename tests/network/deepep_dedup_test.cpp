@@ -55,7 +55,8 @@ std::string trace_text(const Collective& d, const Collective& c, int minor = kTr
              R"(, "stream": 0, "micro_batch": 0, "send_bytes": )" + x.send[r] +
              R"(, "recv_bytes": )" + x.recv[r] + R"(, "tag": )" + std::to_string(k + 1) +
              R"(, "gpus_per_node": 2, "nvlink_forwarding": )" + (forwarding ? "true" : "false") +
-             R"(, "issuer": "sm")" + (x.relay.empty() ? "" : R"(, "relay_bytes": )" + x.relay[r]) +
+             R"(, "issuer": "sm")" +
+             (x.relay.empty() || x.relay[r].empty() ? "" : R"(, "relay_bytes": )" + x.relay[r]) +
              (x.reduce ? R"(, "reduce": true)" : "") + "}";
     }
     ranks += (r ? ", " : "") + std::string(R"({"rank": )") + std::to_string(r) + R"(, "ops": [)" +
@@ -215,7 +216,39 @@ TEST(DeepEpDedup, TraceRelayBytesMustStandForTheirParts) {
   expect_error(trace_text(dispatch(), combine(), kTraceMinorVersion, false),
                "rank 0 op 0 'dispatch': all_to_all field 'relay_bytes': needs nvlink_forwarding");
   expect_error(trace_text(with(dispatch(), 0, "[0, 6000]"), combine()),
-               "rank 0 op 0 'dispatch': all_to_all relay_bytes needs 4 entries");
+               "rank 0 op 0 'dispatch', field 'relay_bytes': needs 4 entries");
+  // All ranks or none; and one direction for the whole collective.
+  Collective partial = dispatch();
+  partial.relay[3] = "";
+  expect_error(trace_text(partial, combine()),
+               "all_to_all tag 1: rank 0 op 0 'dispatch' gives relay_bytes but rank 3 op 0 "
+               "'dispatch' does not (every rank of a collective gives them, or none)");
+  // Nodes must be whole (a relay's index would fall past the last rank).
+  std::string odd = trace_text(dispatch(), combine());
+  for (size_t at = odd.find(R"("gpus_per_node": 2)"); at != std::string::npos;
+       at = odd.find(R"("gpus_per_node": 2)", at))
+    odd.replace(at, 18, R"("gpus_per_node": 3)");
+  expect_error(odd,
+               "rank 0 op 0 'dispatch': all_to_all field 'relay_bytes': needs whole nodes: "
+               "gpus_per_node 3 does not divide the 4 ranks");
+  // Rank 1 alone reads the combine as a dispatch.
+  std::string mixed = trace_text(dispatch(), combine());
+  const std::string reduce = R"(, "reduce": true)";
+  mixed.erase(mixed.find(reduce, mixed.find(reduce) + 1), reduce.size());
+  expect_error(mixed,
+               "all_to_all tag 2: rank 0 op 1 'combine' (nvlink_forwarding true, gpus_per_node 2, "
+               "relay_bytes given, reduce true) and rank 1 op 1 'combine' (nvlink_forwarding "
+               "true, gpus_per_node 2, relay_bytes given, reduce false) disagree");
+  // Rank 0 sends rank 3 a part, which rank 1 (local index 1) would sum: it has no combine.
+  nlohmann::json j = nlohmann::json::parse(trace_text(dispatch(), combine()));
+  j["ranks"][1]["ops"].erase(1);
+  j["ranks"][0]["ops"][1]["send_bytes"][3] = 200;
+  j["ranks"][3]["ops"][1]["recv_bytes"][0] = 200;
+  j["ranks"][3]["ops"][1]["send_bytes"][1] = 0;  // nothing for rank 1, which has no combine
+  j["ranks"][3]["ops"][1]["relay_bytes"][1] = 0;
+  expect_error(j.dump(),
+               "all_to_all tag 2: rank 1 is to sum 200 B from its node for rank 3, but has no "
+               "all_to_all with this tag");
 }
 
 }  // namespace

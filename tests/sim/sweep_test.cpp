@@ -9,6 +9,7 @@
 #include <fstream>
 #include <set>
 
+#include "sim/config.h"
 #include "sim/errors.h"
 #include "sim/sweep.h"
 #include "tests/sim/cli_runner.h"
@@ -331,6 +332,51 @@ TEST_F(SweepFiles, ShippedSweepsRunEveryPoint) {
     for (const auto& p : s.points)
       EXPECT_TRUE(point_is_complete(out / p.dir_name(), p)) << e.path() << " " << p.dir_name();
   }
+}
+
+// Every key the shipped sweep files use is in `mlasim list` (kind "file", type "sweep"), with
+// list items as `axes[].key`; and the list names no key the sweep reader does not take.
+TEST(Sweep, ShippedSweepKeysAreListed) {
+  const CliResult listed = run_cli({"list", "--json"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  std::set<std::string> keys;
+  for (const auto& c : nlohmann::json::parse(listed.out)) {
+    if (c["kind"] == "file" && c["type"] == "sweep") {
+      for (const auto& p : c["params"])
+        keys.insert(p["name"].get<std::string>());
+    }
+  }
+  ASSERT_TRUE(keys.count("axes[].key"));
+  size_t files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(MLASIM_SOURCE_DIR "/configs/sweeps")) {
+    const ConfigNode root = load_config_file(entry.path());
+    const ConfigNode* sweep = root.find("sweep");
+    ASSERT_NE(sweep, nullptr) << entry.path();
+    for (const auto& [key, value] : sweep->entries()) {
+      EXPECT_TRUE(keys.count(key)) << entry.path() << ": " << key;
+      if (!value.is_seq()) continue;
+      for (const ConfigNode& item : value.items()) {
+        if (!item.is_map()) continue;
+        for (const auto& [sub, unused] : item.entries())
+          EXPECT_TRUE(keys.count(key + "[]." + sub)) << entry.path() << ": " << key << "[]." << sub;
+      }
+    }
+    ++files;
+  }
+  EXPECT_GT(files, 5u);
+  // A key the list names but the reader refuses would be a lie: each listed top-level key is
+  // taken by a sweep file that gives it.
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("mlasim_sweep_keys_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "s.yaml") << "sweep:\n  name: k\n  base: " MLASIM_SOURCE_DIR
+                                   "/configs/scenarios/teaching-deepseek.yaml\n  set: "
+                                   "[workload.layers=2]\n  axes:\n    - {key: seed, values: [1, "
+                                   "2], zip: a}\n    - {key: workload.router.seed, range: [1, 2, "
+                                   "1], zip: a}\n  plots:\n    - {x: seed, y: step_time_ms, "
+                                   "series: seed, title: t}\n";
+  EXPECT_NO_THROW(load_sweep(dir / "s.yaml"));
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
