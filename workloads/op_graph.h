@@ -167,56 +167,40 @@ struct AllToAllOp {
   // Deduplicated network bytes this rank sends to (receives from) `peer`; 0 without `relay`.
   uint64_t relay_send_bytes(int32_t peer) const;
   uint64_t relay_recv_bytes(int32_t peer) const;
-  // Calls f(peer, bytes) for every rank that rank `from` sends to in this collective, as
-  // for_each_send does for this rank.
-  template <class F>
-  void for_each_send_of(int32_t from, F&& f) const {
-    auto g = [&](uint32_t peer, uint64_t units) {
-      f(static_cast<int32_t>(peer), units * unit_bytes);
-    };
-    const auto r = static_cast<uint32_t>(from);
-    transposed ? matrix->for_each_in_col(r, g) : matrix->for_each_in_row(r, g);
-  }
-  // Calls f(peer, bytes) for every non-zero deduplicated send of this rank, in rank order;
-  // for_each_relay_recv likewise for what it receives.
-  template <class F>
-  void for_each_relay_send(F&& f) const {
-    if (!relay) return;
-    auto g = [&](uint32_t peer, uint64_t units) {
-      f(static_cast<int32_t>(peer), units * unit_bytes);
-    };
-    const auto r = static_cast<uint32_t>(rank);
-    transposed ? relay->for_each_in_col(r, g) : relay->for_each_in_row(r, g);
-  }
-  template <class F>
-  void for_each_relay_recv(F&& f) const {
-    if (!relay) return;
-    auto g = [&](uint32_t peer, uint64_t units) {
-      f(static_cast<int32_t>(peer), units * unit_bytes);
-    };
-    const auto r = static_cast<uint32_t>(rank);
-    transposed ? relay->for_each_in_row(r, g) : relay->for_each_in_col(r, g);
-  }
   // Sums over all ranks, this rank's own entry included.
   uint64_t total_send_bytes() const;
   uint64_t total_recv_bytes() const;
   // Calls f(peer, bytes) for every rank this one sends to (own entry included), in rank order;
-  // for_each_recv likewise for the ranks it receives from.
+  // for_each_recv likewise for the ranks it receives from; for_each_send_of for the ranks that
+  // rank `from` sends to. for_each_relay_send and _recv: the non-zero deduplicated bytes.
   template <class F>
   void for_each_send(F&& f) const {
-    auto g = [&](uint32_t peer, uint64_t units) {
-      f(static_cast<int32_t>(peer), units * unit_bytes);
-    };
-    const auto r = static_cast<uint32_t>(rank);
-    transposed ? matrix->for_each_in_col(r, g) : matrix->for_each_in_row(r, g);
+    along(*matrix, rank, transposed, f);
   }
   template <class F>
   void for_each_recv(F&& f) const {
+    along(*matrix, rank, !transposed, f);
+  }
+  template <class F>
+  void for_each_send_of(int32_t from, F&& f) const {
+    along(*matrix, from, transposed, f);
+  }
+  template <class F>
+  void for_each_relay_send(F&& f) const {
+    if (relay) along(*relay, rank, transposed, f);
+  }
+  template <class F>
+  void for_each_relay_recv(F&& f) const {
+    if (relay) along(*relay, rank, !transposed, f);
+  }
+  // f(peer, bytes) along row `line` of `m` (its column with `column`), units times unit_bytes.
+  template <class F>
+  void along(const A2AMatrix& m, int32_t line, bool column, F& f) const {
     auto g = [&](uint32_t peer, uint64_t units) {
       f(static_cast<int32_t>(peer), units * unit_bytes);
     };
-    const auto r = static_cast<uint32_t>(rank);
-    transposed ? matrix->for_each_in_row(r, g) : matrix->for_each_in_col(r, g);
+    const auto r = static_cast<uint32_t>(line);
+    column ? m.for_each_in_col(r, g) : m.for_each_in_row(r, g);
   }
   // Dense bytes to (from) every rank, as a trace writes them.
   std::vector<uint64_t> dense_send_bytes() const;

@@ -253,15 +253,16 @@ void finish_all_to_alls(std::map<int32_t, A2ACollector>& collectors, Workload& w
     // without one read zeros there (validate_workload checks each against its parts).
     if (c.relays) {
       // All or none: a rank without the row would read zeros and wait, or send, wrongly.
-      auto given = [&](bool with) {
-        for (const auto& [r, member] : c.members)
-          if (member.relay == with) return std::pair{r, member.op};
-        return std::pair{uint32_t{0}, size_t{0}};
-      };
-      if (std::any_of(c.members.begin(), c.members.end(),
-                      [](const auto& m) { return !m.second.relay; })) {
-        const auto [a, ia] = given(true);
-        const auto [b, ib] = given(false);
+      // (A plain loop: Clang before 16 cannot capture the structured binding `c`.)
+      const std::pair<uint32_t, A2ACollector::Member>* with = nullptr;
+      const std::pair<uint32_t, A2ACollector::Member>* without = nullptr;
+      for (const auto& member : c.members) {
+        auto& first = member.second.relay ? with : without;
+        if (first == nullptr) first = &member;
+      }
+      if (without != nullptr) {
+        const uint32_t a = with->first, b = without->first;
+        const size_t ia = with->second.op, ib = without->second.op;
         throw InputError(fmt::format(
             "all_to_all tag {}: rank {} op {} '{}' gives relay_bytes but rank {} op {} '{}' does "
             "not (every rank of a collective gives them, or none)",

@@ -296,9 +296,10 @@ std::string CommOps::describe(uint32_t id, const OpPayload& p) const {
                       s.sends_left, s.got, s.expect);
       if (const auto* a = std::get_if<AllToAllOp>(&p)) {
         std::vector<int32_t> missing;
+        const std::vector<uint64_t>& got_from = s.got_from;  // (lambdas take no bindings)
         for_each_expected(*a, [&](int32_t peer, uint64_t bytes) {
           const auto k = static_cast<size_t>(peer);
-          const uint64_t got = k < s.got_from.size() ? s.got_from[k] : 0;
+          const uint64_t got = k < got_from.size() ? got_from[k] : 0;
           if (got < bytes) missing.push_back(peer);
         });
         std::sort(missing.begin(), missing.end());
