@@ -78,7 +78,7 @@ struct RunOptions {
 void add_set_options(CLI::App* cmd, RunOptions& opts) {
   cmd->add_option(
       "--set", opts.sets,
-      "override a key: a.b.c=value (repeatable); a.b.c=~ removes the key (its default)");
+      "override a key: a.b.c=value (repeatable); a.b.c=null (or ~) removes the key (its default)");
   cmd->add_option("--set-dir", opts.set_dir,
                   "folder that relative paths in --set values are taken from (default: the "
                   "working folder; `mlasim sweep` passes the sweep file's)")

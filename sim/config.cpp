@@ -450,6 +450,9 @@ void assign_path(ConfigNode& root, std::string_view assignment,
   std::string_view key = assignment.substr(0, eq);
   std::string_view value = assignment.substr(eq + 1);
   if (is_unset(assignment)) {
+    if (key.front() == '.' || key.back() == '.' || key.find("..") != std::string_view::npos) {
+      throw ConfigError(fmt::format("--set '{}': empty key in path", assignment));
+    }
     unset_path(root, assignment, key, unset_must_exist);
     return;
   }
@@ -514,30 +517,16 @@ void retype_layer(ConfigNode& node, const ConfigNode& before, const ConfigNode& 
 void apply_overrides(ConfigNode& root, const std::vector<std::string>& assignments,
                      const std::filesystem::path& paths_from) {
   if (assignments.empty()) return;
-  const ConfigNode before = root;
+  // The earlier layers, less what this one unsets: what a component retyped here inherits
+  // from (an unset key must not come back with the rest).
+  ConfigNode before = root;
   ConfigNode layer = ConfigNode::map();
   for (const std::string& a : assignments) {
     assign_path(root, a, paths_from, true);
     assign_path(layer, a, paths_from, false);
+    if (is_unset(a)) assign_path(before, a, paths_from, false);
   }
   retype_layer(root, before, layer);
-  // A component rebuilt for a new type inherits the earlier layers' keys again: a key unset in
-  // this layer, and not given again by a later assignment here, is removed once more.
-  for (size_t i = 0; i < assignments.size(); ++i) {
-    if (!is_unset(assignments[i])) continue;
-    const std::string_view key =
-        std::string_view(assignments[i]).substr(0, assignments[i].find('='));
-    bool given_again = false;
-    for (size_t j = i + 1; j < assignments.size() && !given_again; ++j) {
-      const std::string_view later =
-          std::string_view(assignments[j]).substr(0, assignments[j].find('='));
-      const size_t n = std::min(key.size(), later.size());
-      // The same key, a mapping above it or a key below it.
-      given_again = key.substr(0, n) == later.substr(0, n) &&
-                    (key.size() == later.size() || (key.size() > n ? key[n] : later[n]) == '.');
-    }
-    if (!given_again) unset_path(root, assignments[i], key, false);
-  }
 }
 
 void apply_override(ConfigNode& root, std::string_view assignment) {

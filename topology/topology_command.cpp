@@ -192,7 +192,7 @@ void register_topology_command(CLI::App& app, CommandAction& action) {
   cmd->add_option("--dot", o->dot_file, "write the graph as Graphviz to FILE (small fabrics)");
   cmd->add_option(
       "--set", o->overrides,
-      "override a config value, e.g. --set cluster.k=8 (~ as the value removes the key)");
+      "override a config value, e.g. --set cluster.k=8 (null or ~ as the value removes the key)");
   cmd->add_option("--fail-plane", o->faults.planes, "fail every switch and NIC of a plane (rail)");
   cmd->add_option("--fail-switch", o->faults.switches, "fail a switch by name (e.g. p0_spine3)");
   cmd->add_option("--fail-nic", o->faults.nics, "fail a NIC by name (e.g. n5_nic2)");

@@ -110,7 +110,7 @@ void register_calibrate_command(CLI::App& app, CommandAction& action) {
                   "scenario (default: h800)");
   hbm->add_option(
       "--set", o->sets,
-      "override a value: memory.timing.cl=20 (repeatable; ~ as the value removes the key)");
+      "override a value: memory.timing.cl=20 (repeatable; null or ~ as the value removes the key)");
   hbm->add_flag("--json", o->json, "print JSON");
   hbm->add_option("--stream-mib", o->stream_mib, "MiB read by the streaming measurement")
       ->check(CLI::Range(1, 1 << 20));

@@ -186,6 +186,8 @@ TEST(Config, OverrideNullRemovesTheKey) {
   EXPECT_EQ(root.at_path("a.c.f")->as_string(), "4");
   apply_overrides(root, {"a.g=5", "a.g=NULL"});
   EXPECT_EQ(root.at_path("a.g"), nullptr);
+  EXPECT_NE(error_of([&] { apply_override(root, "a..b=~"); }).find("'a..b=~': empty key in path"),
+            std::string::npos);
   for (const char* missing : {"a.b=~", "a.zz=~", "zz.y=~", "a.c.f.deeper=~"}) {
     const std::string e = error_of([&] { apply_override(root, missing); });
     const std::string key = std::string(missing).substr(0, std::string(missing).find('='));

@@ -100,6 +100,16 @@ TEST(TypeChange, UnsetKeyStaysUnsetWhenTheTypeChanges) {
     EXPECT_EQ(root.at_path("comp.x"), nullptr) << sets[0];
     EXPECT_TRUE(root.at_path("comp.y")->inherited()) << sets[0];
   }
+  // The type changed by an assignment above the unset key, after it: still unset; and a whole
+  // component unset, then given a type: that type's defaults only.
+  const ConfigNode above = load(file, {"comp.x=~", "comp={type: b}"});
+  EXPECT_EQ(at(above, "comp.type"), "b");
+  EXPECT_EQ(above.at_path("comp.x"), nullptr);
+  EXPECT_TRUE(above.at_path("comp.y")->inherited());
+  const ConfigNode whole = load(file, {"comp=~", "comp.type=b"});
+  EXPECT_EQ(at(whole, "comp.type"), "b");
+  EXPECT_EQ(whole.at_path("comp.x"), nullptr);
+  EXPECT_EQ(whole.at_path("comp.y"), nullptr);
   const ConfigNode again = load(file, {"comp.x=~", "comp.type=b", "comp.x=5"});
   EXPECT_EQ(at(again, "comp.x"), "5");
   EXPECT_FALSE(again.at_path("comp.x")->inherited());
