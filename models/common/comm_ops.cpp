@@ -81,13 +81,17 @@ void CommOps::start_all_to_all(uint32_t id, const AllToAllOp& op) {
   const bool sm = op.issuer == CommIssuer::Sm;
   s.sm_issued = sm;
   s.vl = op.vl;
-  for_each_expected(op, [&](int32_t, uint64_t bytes) { s.expect += bytes; });
-  // This rank's row, dense for the shifted posting order below.
-  std::vector<uint64_t> send(static_cast<size_t>(op.ranks()), 0);
-  op.for_each_send([&](int32_t peer, uint64_t bytes) { send[static_cast<size_t>(peer)] = bytes; });
   const int32_t g = op.nvlink_forwarding ? op.gpus_per_node : 0;
   const bool dedup = g > 0 && op.relay != nullptr;
   const bool reduce = dedup && op.reduce;
+  if (reduce) {
+    for_each_expected(op, [&](int32_t, uint64_t bytes) { s.expect += bytes; });
+  } else {
+    s.expect += op.total_recv_bytes() - op.recv_bytes(rank_);  // the column's sum, kept
+  }
+  // This rank's row, dense for the shifted posting order below.
+  std::vector<uint64_t> send(static_cast<size_t>(op.ranks()), 0);
+  op.for_each_send([&](int32_t peer, uint64_t bytes) { send[static_cast<size_t>(peer)] = bytes; });
   const int32_t node = g > 0 ? rank_ / g : 0;
   std::vector<Message> out;
   // Per remote node, the parts for its GPUs (DeepEP forwarding), in destination order.

@@ -348,7 +348,8 @@ TEST(Sweep, ShippedSweepKeysAreListed) {
   }
   ASSERT_TRUE(keys.count("axes[].key"));
   size_t files = 0;
-  for (const auto& entry : std::filesystem::directory_iterator(MLASIM_SOURCE_DIR "/configs/sweeps")) {
+  for (const auto& entry :
+       std::filesystem::directory_iterator(MLASIM_SOURCE_DIR "/configs/sweeps")) {
     const ConfigNode root = load_config_file(entry.path());
     const ConfigNode* sweep = root.find("sweep");
     ASSERT_NE(sweep, nullptr) << entry.path();
