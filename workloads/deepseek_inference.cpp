@@ -319,9 +319,6 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
       }
       routers[g].set_placements(layer_placements[g]);
     }
-    RoutingImbalance& im = out.imbalance;
-    im.expert_mean = im.gpu_mean = 0;
-    im.expert_max = im.gpu_max = 0;
     for (uint32_t g = 0; g < ep_groups; ++g) {
       // DeepEP forwarding sends each token once per node: the measured step counts those
       // copies (not the warm-up steps, which need only the loads).
@@ -330,37 +327,16 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
         routing[g][i] = route_all(routers[g], i);
       }
     }
-    // Over the step, and per routed layer: the mean over its routings (EP groups,
-    // micro-batches, prefill passes).
-    im.layers.assign(routed, 0);
+    std::vector<uint32_t> numbers(routed, 0);
     for (const LayerPlan& lp : plan) {
-      if (lp.moe) im.layers[lp.route] = lp.layer;
+      if (lp.moe) numbers[lp.route] = lp.layer;
     }
-    im.layer_expert.assign(routed, 0.0);
-    im.layer_gpu.assign(routed, 0.0);
-    std::vector<uint32_t> count(routed, 0);
-    for (const auto& group : routing) {
-      for (const auto& layers : group) {
-        for (const LayerRouting& r : layers) {
-          const double e = r.expert_imbalance(), g = r.gpu_imbalance();
-          im.expert_mean += e;
-          im.gpu_mean += g;
-          im.expert_max = std::max(im.expert_max, e);
-          im.gpu_max = std::max(im.gpu_max, g);
-          im.node_limit_overflows += r.node_limit_overflows;
-          ++im.routed_layers;
-          im.layer_expert[r.layer] += e;
-          im.layer_gpu[r.layer] += g;
-          ++count[r.layer];
-        }
-      }
-    }
-    im.expert_mean /= im.routed_layers;
-    im.gpu_mean /= im.routed_layers;
-    for (uint32_t l = 0; l < routed; ++l) {
-      im.layer_expert[l] /= std::max(count[l], 1U);
-      im.layer_gpu[l] /= std::max(count[l], 1U);
-    }
+    std::vector<const LayerRouting*> all;
+    for (const auto& group : routing)
+      for (const auto& layers : group)
+        for (const LayerRouting& r : layers)
+          all.push_back(&r);
+    out.imbalance = summarize_imbalance(all, std::move(numbers));
   }
   const DType gt = p.dtypes.gemm;
 

@@ -271,18 +271,6 @@ struct DeepSeekInferenceParams {
   void validate(const ParamCheck& c) const;
 };
 
-// Load imbalance of the routed step (max / mean), over the simulated MoE layers and micro-batches.
-struct RoutingImbalance {
-  double expert_mean = 1, expert_max = 1;  // tokens per logical expert
-  double gpu_mean = 1, gpu_max = 1;        // token-expert pairs per GPU
-  uint64_t node_limit_overflows = 0;
-  uint32_t routed_layers = 0;
-  // Per routed layer, in order: its number (as in layers.csv: MTP module d is the model's
-  // layer count + d) and its mean imbalances over micro-batches, EP groups and passes.
-  std::vector<uint32_t> layers;
-  std::vector<double> layer_expert, layer_gpu;
-};
-
 // What the step is, besides its op graphs: the figures the run report needs.
 struct DeepSeekStepInfo {
   RoutingImbalance imbalance;

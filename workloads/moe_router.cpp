@@ -17,6 +17,7 @@
 #include <exception>
 #include <limits>
 #include <numeric>
+#include <stdexcept>
 #include <thread>
 
 #include "sim/errors.h"
@@ -129,6 +130,39 @@ double max_over_mean(std::span<const uint32_t> values) {
   }
   if (sum == 0) return 1.0;
   return static_cast<double>(max) * static_cast<double>(values.size()) / static_cast<double>(sum);
+}
+
+RoutingImbalance summarize_imbalance(std::span<const LayerRouting* const> routings,
+                                     std::vector<uint32_t> layer_numbers) {
+  RoutingImbalance im;
+  if (routings.empty()) return im;
+  const size_t n = layer_numbers.size();
+  im.expert_mean = im.gpu_mean = 0;
+  im.expert_max = im.gpu_max = 0;
+  im.layers = std::move(layer_numbers);
+  im.layer_expert.assign(n, 0.0);
+  im.layer_gpu.assign(n, 0.0);
+  std::vector<uint32_t> count(n, 0);
+  for (const LayerRouting* r : routings) {
+    const double e = r->expert_imbalance(), g = r->gpu_imbalance();
+    im.expert_mean += e;
+    im.gpu_mean += g;
+    im.expert_max = std::max(im.expert_max, e);
+    im.gpu_max = std::max(im.gpu_max, g);
+    im.node_limit_overflows += r->node_limit_overflows;
+    ++im.routed_layers;
+    if (r->layer >= n) throw std::logic_error("summarize_imbalance: a layer without a number");
+    im.layer_expert[r->layer] += e;
+    im.layer_gpu[r->layer] += g;
+    ++count[r->layer];
+  }
+  im.expert_mean /= im.routed_layers;
+  im.gpu_mean /= im.routed_layers;
+  for (size_t l = 0; l < n; ++l) {
+    im.layer_expert[l] /= std::max(count[l], 1U);
+    im.layer_gpu[l] /= std::max(count[l], 1U);
+  }
+  return im;
 }
 
 std::vector<uint64_t> LayerRouting::dispatch_bytes() const {

@@ -198,6 +198,24 @@ struct LayerRouting {
 // max / mean of `values` (1 when all are zero).
 double max_over_mean(std::span<const uint32_t> values);
 
+// Load imbalance of the routed step (max / mean), over the simulated MoE layers and micro-batches.
+struct RoutingImbalance {
+  double expert_mean = 1, expert_max = 1;  // tokens per logical expert
+  double gpu_mean = 1, gpu_max = 1;        // token-expert pairs per GPU
+  uint64_t node_limit_overflows = 0;
+  uint32_t routed_layers = 0;
+  // Per routed layer, in order: its number (as in layers.csv: MTP module d is the model's
+  // layer count + d) and its mean imbalances over micro-batches, EP groups and passes.
+  std::vector<uint32_t> layers;
+  std::vector<double> layer_expert, layer_gpu;
+};
+
+// The imbalance over a step's routings (every EP group's, micro-batch's and prefill pass's
+// layers): means and maxima over all of them, and per routed layer r the mean over its own,
+// numbered layer_numbers[r] in reports.
+RoutingImbalance summarize_imbalance(std::span<const LayerRouting* const> routings,
+                                     std::vector<uint32_t> layer_numbers);
+
 class MoeRouter {
  public:
   // One placement shared by all layers, or one per layer (EPLB places each layer separately).

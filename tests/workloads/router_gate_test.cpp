@@ -114,5 +114,41 @@ TEST(Router, V2SoftmaxSelectionMatchesReferenceGate) {
   EXPECT_NEAR(std::accumulate(a.begin(), a.end(), 0.0), 1.0, 1e-5);
 }
 
+// The step's imbalance figures from hand-made loads: max/mean per routing, then means and
+// maxima over the routings, and per layer the mean over that layer's routings.
+TEST(Router, ImbalanceSummaryAveragesPerLayerAndOverall) {
+  auto routing = [](uint32_t layer, std::vector<uint32_t> experts, std::vector<uint32_t> gpus,
+                    uint64_t overflows) {
+    LayerRouting r;
+    r.layer = layer;
+    r.expert_load = std::move(experts);
+    r.gpu_load = std::move(gpus);
+    r.node_limit_overflows = overflows;
+    return r;
+  };
+  // Expert max/mean: 3/2 = 1.5, 4/1 = 4 (sum 4 over 4), 1; GPU: 2/1.5 = 4/3, 1, 1.
+  const LayerRouting a = routing(0, {3, 1}, {2, 1}, 1);
+  const LayerRouting b = routing(1, {4, 0, 0, 0}, {5, 5}, 0);
+  const LayerRouting c = routing(1, {2, 2}, {0, 0}, 2);
+  const std::vector<const LayerRouting*> all{&a, &b, &c};
+  const RoutingImbalance im = summarize_imbalance(all, {7, 62});
+  EXPECT_DOUBLE_EQ(im.expert_mean, (1.5 + 4 + 1) / 3);
+  EXPECT_DOUBLE_EQ(im.expert_max, 4);
+  EXPECT_DOUBLE_EQ(im.gpu_mean, (4.0 / 3 + 1 + 1) / 3);
+  EXPECT_DOUBLE_EQ(im.gpu_max, 4.0 / 3);
+  EXPECT_EQ(im.node_limit_overflows, 3u);
+  EXPECT_EQ(im.routed_layers, 3u);
+  EXPECT_EQ(im.layers, (std::vector<uint32_t>{7, 62}));
+  ASSERT_EQ(im.layer_expert.size(), 2u);
+  EXPECT_DOUBLE_EQ(im.layer_expert[0], 1.5);
+  EXPECT_DOUBLE_EQ(im.layer_expert[1], 2.5);
+  EXPECT_DOUBLE_EQ(im.layer_gpu[0], 4.0 / 3);
+  EXPECT_DOUBLE_EQ(im.layer_gpu[1], 1.0);
+  // No routings (a model without routed layers): every figure stays 1.
+  const RoutingImbalance none = summarize_imbalance({}, {});
+  EXPECT_EQ(none.expert_max, 1);
+  EXPECT_EQ(none.routed_layers, 0u);
+}
+
 }  // namespace
 }  // namespace mlasim
