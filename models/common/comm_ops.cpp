@@ -8,6 +8,10 @@
 
 namespace mlasim {
 
+namespace {
+constexpr size_t kSumsShown = 4;  // waiting sums a watchdog description names
+}  // namespace
+
 std::string rank_ranges(const std::vector<int32_t>& sorted, size_t max_ranges) {
   std::string out;
   size_t shown = 0, i = 0;
@@ -105,7 +109,9 @@ void CommOps::start_all_to_all(uint32_t id, const AllToAllOp& op) {
         // To the GPU here that sums the parts for dst (this one's own part stays here).
         const int32_t summer = node * g + dst % g;
         if (summer == rank_) {
-          s.sums[dst].got += send[d];
+          Sum& own = s.sums[dst];
+          own.got += send[d];
+          own.from.push_back(rank_);
         } else {
           Message m = make(summer, send[d], op.tag, sm, op.vl);
           m.reduce_for = dst;
@@ -252,7 +258,9 @@ void CommOps::check_ring(int32_t tag) {
 void CommOps::on_message(const Message& msg) {
   if (msg.reduce_for >= 0) {
     // A part for this GPU to sum (it may come before this GPU's op has started).
-    a2a_[msg.tag].sums[msg.reduce_for].got += msg.bytes.count();
+    Sum& sum = a2a_[msg.tag].sums[msg.reduce_for];
+    sum.got += msg.bytes.count();
+    sum.from.push_back(msg.src);
     try_sum(msg.tag, msg.reduce_for);
     return;
   }
@@ -309,13 +317,25 @@ std::string CommOps::describe(uint32_t id, const OpPayload& p) const {
         std::sort(missing.begin(), missing.end());
         if (!missing.empty()) out += "; missing pieces from ranks " + rank_ranges(missing);
       }
-      std::vector<int32_t> waiting;
+      // Sums still waiting, each with the ranks of this node whose parts have not arrived.
+      const auto* a = std::get_if<AllToAllOp>(&p);
+      size_t shown = 0, waiting = 0;
       for (const auto& [dst, sum] : s.sums) {
-        if (!sum.sent && sum.out > 0) waiting.push_back(dst);
+        if (sum.sent || sum.out == 0) continue;
+        if (++waiting > kSumsShown) continue;
+        std::vector<int32_t> absent;
+        const int32_t g = a != nullptr ? a->gpus_per_node : 0;
+        for (int32_t x = g > 0 ? rank_ / g * g : 0; g > 0 && x < (rank_ / g + 1) * g; ++x) {
+          if (x < a->ranks() && a->bytes_between(x, dst) > 0 &&
+              std::find(sum.from.begin(), sum.from.end(), x) == sum.from.end()) {
+            absent.push_back(x);
+          }
+        }
+        out += fmt::format("{} sum for rank {} waits for parts from ranks {}",
+                           shown++ == 0 ? ";" : ",", dst,
+                           absent.empty() ? std::string("(none missing)") : rank_ranges(absent));
       }
-      if (!waiting.empty()) {
-        out += "; sums for ranks " + rank_ranges(waiting) + " wait for parts from this node";
-      }
+      if (waiting > shown) out += fmt::format(" (and {} more sums)", waiting - shown);
       return out;
     }
   }

@@ -66,6 +66,7 @@ class CommOps {
     uint64_t got = 0;
     uint64_t out = 0;  // bytes of the sum sent on (0 until the op has started)
     bool sent = false;
+    std::vector<int32_t> from;  // ranks whose part has arrived (one part each; for the watchdog)
   };
   struct AllToAll {
     uint32_t op = 0;
