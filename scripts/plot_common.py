@@ -12,10 +12,16 @@ import csv
 import json
 import math
 import os
+import signal
 import sys
 import tempfile
 
 MISSING_MATPLOTLIB = "matplotlib is not available; plots skipped"
+
+# Ctrl-C reaches the whole process group, so a script drawing a run's plots is interrupted with
+# the run: it ends at once, without a traceback (mlasim prints the one line saying what is left
+# unfinished; a plot being written is in a temporary file, never under its own name).
+signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 # Summary keys carry their unit as a suffix (DESIGN.md §6). The rules below are those of
 # sim/results.cpp unit_of_key (keep the two in step): counts and rates say what they count.

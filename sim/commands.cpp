@@ -254,7 +254,8 @@ void register_validate_command(CLI::App& app, CommandAction& action, const Globa
 void register_list_command(CLI::App& app, CommandAction& action) {
   auto json = std::make_shared<bool>(false);
   CLI::App* cmd = app.add_subcommand(
-      "list", "List every registered component with its params (name, type, default, unit)");
+      "list",
+      "List every registered component with its params (name, type, default, unit, description)");
   cmd->add_flag("--json", *json, "print as JSON");
   cmd->callback([json, &action] {
     action = [json] {
@@ -293,7 +294,7 @@ void register_list_command(CLI::App& app, CommandAction& action) {
   });
 }
 
-void register_trace_command(CLI::App& app, CommandAction& action) {
+void register_trace_command(CLI::App& app, CommandAction& action, const GlobalOptions& global) {
   auto opts = std::make_shared<RunOptions>();
   CLI::App* cmd = app.add_subcommand(
       "trace", "Write the per-rank op graphs of a scenario's workload as a trace JSON file");
@@ -301,8 +302,8 @@ void register_trace_command(CLI::App& app, CommandAction& action) {
       ->check(CLI::ExistingFile);
   add_set_options(cmd, *opts);
   cmd->add_option("-o,--out", opts->out, "trace file to write")->required();
-  cmd->callback([opts, &action] {
-    action = [opts] {
+  cmd->callback([opts, &action, &global] {
+    action = [opts, &global] {
       ConfigNode root = load_scenario(opts->config, opts->sets, opts->set_dir);
       Components comps = make_builtin_components();
       const ScenarioModel model = read_scenario(root, comps);
@@ -312,7 +313,8 @@ void register_trace_command(CLI::App& app, CommandAction& action) {
       size_t ops = 0;
       for (const auto& r : w.ranks)
         ops += r.ops.size();
-      fmt::print(stderr, "{}: {} ranks, {} ops\n", opts->out, w.ranks.size(), ops);
+      if (!global.quiet)
+        fmt::print(stderr, "{}: {} ranks, {} ops\n", opts->out, w.ranks.size(), ops);
       return kExitOk;
     };
   });

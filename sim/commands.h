@@ -34,6 +34,6 @@ void register_run_command(CLI::App& app, CommandAction& action, const GlobalOpti
                           const std::vector<std::string>& argv);
 void register_validate_command(CLI::App& app, CommandAction& action, const GlobalOptions& global);
 void register_list_command(CLI::App& app, CommandAction& action);
-void register_trace_command(CLI::App& app, CommandAction& action);
+void register_trace_command(CLI::App& app, CommandAction& action, const GlobalOptions& global);
 
 }  // namespace mlasim

@@ -55,7 +55,7 @@ int dispatch(int argc, char** argv) {
   register_validate_command(app, action, global);
   register_list_command(app, action);
   register_sweep_command(app, action, global);
-  register_trace_command(app, action);
+  register_trace_command(app, action, global);
   register_calibrate_command(app, action);
 #ifdef MLASIM_HAS_KERNELS
   register_kernels_command(app, action);

@@ -16,6 +16,7 @@
 #include "models/common/packet_fabric.h"
 #include "sim/action_queue.h"
 #include "sim/errors.h"
+#include "sim/progress.h"
 #include "sim/results.h"
 #include "sim/scenario_model.h"
 #include "sim/timeline.h"
@@ -27,20 +28,6 @@
 namespace mlasim {
 
 namespace {
-
-// One line per part failed before the run, worded as the timed faults are ("link A:B down").
-std::vector<std::string> faults_before_run(const NetworkFaultParams& f) {
-  std::vector<std::string> out;
-  for (int32_t plane : f.planes)
-    out.push_back(fmt::format("plane {} down", plane));
-  for (const std::string& name : f.switches)
-    out.push_back(fmt::format("switch {} down", name));
-  for (const std::string& name : f.nics)
-    out.push_back(fmt::format("NIC {} down", name));
-  for (const std::string& link : f.links)
-    out.push_back(fmt::format("link {} down", link));
-  return out;
-}
 
 // The network engine for the scenario's fidelity: null for placeholder (message-level) links.
 std::unique_ptr<Fabric> make_fabric(const NetworkParams& p,
@@ -185,7 +172,7 @@ Simulation::Simulation(const ConfigNode& root, const Components& comps, LogLevel
 
   // Network fidelity: a packet or flow fabric when every NIC/switch model supports one.
   s.fabric = make_fabric(network_params, s.nodes, ctx_);
-  s.faults_before_run = faults_before_run(network_params.faults);
+  s.faults_before_run = network_params.faults.before_run_lines();
   if (s.fabric) {
     s.fabric->set_gpus_per_node(s.cluster.gpus_per_node);
     s.fabric->set_switch_ports(s.cluster.switch_ports);
@@ -367,6 +354,15 @@ void Simulation::run(const RunControl& control) {
                     "sim.max_time if the run is merely long):{}",
                     params_.sim.max_time.str(), unfinished, diagnose_stall()));
   }
+  // Messages the network gave up on (lost to a fault max_retries times) are the cause, not a
+  // deadlock of the op graphs: the first line says so.
+  const uint64_t failed = impl_->fabric ? impl_->fabric->messages_failed : 0;
+  if (failed > 0) {
+    throw SimulationError(fmt::format(
+        "{} messages failed after network.retransmit.max_retries timeouts (lost to a fault); at "
+        "{} nothing is left to happen but {} ops unfinished:{}",
+        failed, sim_now().str(), unfinished, diagnose_stall()));
+  }
   throw SimulationError(fmt::format(
       "no progress possible at {}: nothing left to happen but {} ops unfinished (deadlock):{}",
       sim_now().str(), unfinished, diagnose_stall()));
@@ -404,13 +400,12 @@ Time Simulation::run_slices(const RunControl& control) {
             params_.sim.progress_interval_s) {
       last_print = now;
       printed = true;
-      size_t done = 0;
-      for (const GpuBase* g : impl_->gpus)
-        done += g->finished() ? 1 : 0;
-      fmt::print(stderr,
-                 "\r[mlasim] simulated {:>12}  GPUs done {}/{}  {:.2f} M events/s  {:.1f} s wall ",
-                 sim_now().str(), done, impl_->gpus.size(),
-                 static_cast<double>(ctx_.events) / elapsed * 1e-6, elapsed);
+      ProgressFigures f{.simulated = sim_now(), .wall_s = elapsed};
+      for (const GpuBase* g : impl_->gpus) {
+        f.ops_done += g->ops_completed();
+        f.ops_total += g->program().ops.size();
+      }
+      fmt::print(stderr, "\r{}", format_progress(f));
     }
   }
   if (printed) fmt::print(stderr, "\n");

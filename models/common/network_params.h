@@ -153,6 +153,19 @@ struct NetworkFaultParams {
   }
   // Faults applied to the graph before the run.
   bool empty() const { return links.empty() && switches.empty() && nics.empty() && planes.empty(); }
+  // One line per part failed before the run, worded as the timed faults are ("link A:B down").
+  std::vector<std::string> before_run_lines() const {
+    std::vector<std::string> out;
+    for (int32_t plane : planes)
+      out.push_back("plane " + std::to_string(plane) + " down");
+    for (const std::string& name : switches)
+      out.push_back("switch " + name + " down");
+    for (const std::string& name : nics)
+      out.push_back("NIC " + name + " down");
+    for (const std::string& link : links)
+      out.push_back("link " + link + " down");
+    return out;
+  }
 };
 
 // End-to-end reliability of the RDMA transport (RC) when packets are lost: the requester's

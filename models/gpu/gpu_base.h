@@ -42,6 +42,7 @@ class GpuBase : public NetworkNode {
   const RankProgram& program() const { return program_; }
   void start();  // called once at time 0 after elaboration
   bool finished() const { return completed_ == program_.ops.size(); }
+  uint64_t ops_completed() const { return completed_; }
   Time finish_time() const { return finish_time_; }
   uint64_t busy_ps() const { return busy_ps_; }
   uint64_t bytes_received() const { return bytes_received_; }

@@ -4,7 +4,8 @@
 // thrown away), and that the message's completion lies within bounds derived from the
 // retransmission timeout and the line rate. Also: selective repeat resends exactly the lost
 // packets, a plane failure leaves another plane's flow untouched, an unreachable destination
-// stops the run with exit 3, and malformed fault events are input errors.
+// stops the run with exit 3, so do messages out of retries (saying so first), and malformed
+// fault events are input errors.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -202,6 +203,25 @@ TEST(NetworkFaults, UnreachableDestinationStopsTheRunWithADiagnosis) {
                          events("nic: n4_nic0"), "--out", (dir / "out").string()});
   EXPECT_EQ(r.exit_code, 3) << r.err;
   EXPECT_NE(r.err.find("destination unreachable"), std::string::npos) << r.err;
+}
+
+TEST(NetworkFaults, MessagesThatRunOutOfRetriesLeadTheDiagnosis) {
+  // No retries: the packets the dying link of the message's route loses are never resent, so
+  // the message fails and the run stops with exit 3; the first line names that cause, not a
+  // deadlock.
+  const std::string spine = spine_used(kHosts);
+  const auto dir = nettest::temp_dir("no_retries");
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "s.yaml") << kHosts;
+  CliResult r = run_cli({"run", (dir / "s.yaml").string(), "--no-plots", "-q", "--set",
+                         events("link: \"leaf0:" + spine + "\""), "--set",
+                         "network.retransmit.max_retries=0", "--out", (dir / "out").string()});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  const std::string first = r.err.substr(0, r.err.find('\n'));
+  EXPECT_NE(first.find("messages failed after network.retransmit.max_retries timeouts"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(first.find("deadlock"), std::string::npos) << r.err;
 }
 
 TEST(NetworkFaults, MalformedFaultEventsAreInputErrors) {

@@ -125,9 +125,9 @@ time [us] comes from the tile GPU model of the preset (configs/hardware/<gpu>.ya
 rates, L2, HBM) running the same stages as kernels (GEMMs, per-head grouped GEMMs for MLA's
 absorption, FlashMLA decode or FlashAttention for the core) on one layer, times the layer
 count; by default on the bandwidth fidelity of HBM calibrated on the cycle-level model
-(--memory hbm runs the cycle-level HBM itself: exact, slower). TB/s is the HBM traffic the model
-moved over its time (it may differ from the accounted bytes: L2 reuse, tile padding); TFLOPS
-is the accounted FLOPs over it.
+(--memory hbm runs the cycle-level HBM itself: exact, slower). "HBM [TB/s]" is the HBM traffic
+the model moved over its time (it may differ from the accounted bytes: L2 reuse, tile padding);
+"compute [TFLOP/s]" is the accounted FLOPs over it.
 Examples:
   mlasim kernels                                    DeepSeek-V3 decode, batch 1, 4096 cached, bf16
   mlasim kernels --model qwen2.5-72b --batch 64 --json
