@@ -72,11 +72,14 @@ def label_of_key(key):
     """A readable axis label stem: the last part of a dotted config key, or a summary key
     without its unit suffix ("hbm_read_mean_bytes" -> "hbm read mean")."""
     name = key.rsplit(".", 1)[-1]
+    per_what = {"_per_s_per_gpu": " per GPU", "_per_s_per_node": " per node"}
     for suffix, unit in _PER + _SUFFIXES:
         if name.endswith(suffix) and unit not in ("ratio", "fraction"):
             name = name[: -len(suffix)]
             if suffix in dict(_PER) and name.endswith("_bytes"):
                 name = name[: -len("_bytes")]  # the unit says B: "net goodput (GB/s)"
+            # The unit says tokens/s; what it is per stays in the label ("... per GPU").
+            name += per_what.get(suffix, "").replace(" ", "_")
             break
     return name.replace("_", " ")
 

@@ -45,10 +45,15 @@ def plot_heatmap(plt, links, out_png):
     fig, axes = plt.subplots(1, 2, figsize=(max(8.5, 5 + 1.4 * len(planes)),
                                             1.5 + 0.45 * len(tiers)),
                              sharey=True, constrained_layout=True)
+    # A lightly loaded network (every link under 10% busy) gets a colour scale up to its busiest
+    # link, so that its links can be told apart; cells print percentages, to 0.1%.
+    top = max(max(v) for v in cells.values())
+    vmax = 1.0 if top >= 0.1 else max(top, 1e-6)
     for ax, (title, agg) in zip(axes, (("mean", lambda v: sum(v) / len(v)), ("max", max))):
         grid = [[agg(cells[(t, p)]) if cells.get((t, p)) else float("nan") for p in planes]
                 for t in tiers]
-        im = ax.imshow(grid, vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto")
+        im = ax.imshow([[100 * v for v in row] for row in grid], vmin=0.0, vmax=100 * vmax,
+                       cmap="viridis", aspect="auto")
         ax.set_xticks(range(len(planes)))
         ax.set_xticklabels(["-" if p < 0 else str(p) for p in planes])
         ax.set_yticks(range(len(tiers)))
@@ -58,10 +63,12 @@ def plot_heatmap(plt, links, out_png):
         for i, row in enumerate(grid):
             for j, v in enumerate(row):
                 if v == v:
-                    ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7,
-                            color="white" if v < 0.6 else "black")
+                    ax.text(j, i, f"{100 * v:.1f}", ha="center", va="center", fontsize=7,
+                            color="white" if v < 0.6 * vmax else "black")
     axes[0].set_ylabel("link tier (from -> to)")
-    fig.colorbar(im, ax=axes, shrink=0.8, label="busy fraction of the run")
+    fig.colorbar(im, ax=axes, shrink=0.8,
+                 label="busy share of the run (%)" + ("" if vmax == 1.0 else
+                                                      ", scale to the busiest link"))
     save_figure(plt, fig, out_png, tight=False)  # the shared colour bar has its own layout
     return True
 
@@ -71,37 +78,56 @@ def plot_queues(plt, links, series, out_png, top=8):
         return False
     ranked = sorted(links, key=lambda r: (r["credit_stall_us"], r["peak_queue_bytes"]),
                     reverse=True)
-    chosen = [r["link"] for r in ranked[:top] if r["bytes"] > 0]
+    chosen = [r for r in ranked[:top] if r["bytes"] > 0]
     by_link = defaultdict(list)
+    names = {r["link"] for r in chosen}
     for r in series:
-        if r["link"] in chosen:
+        if r["link"] in names:
             by_link[r["link"]].append((r["bin_start_us"], r["mean_queue_bytes"]))
     if not by_link:
         return False
-    fig, ax = plt.subplots(figsize=(9, 4))
-    for link in chosen:
-        pts = sorted(by_link.get(link, []))
+    # Links with the same series (symmetric traffic) are drawn once, labelled with their count.
+    lines = {}
+    for r in chosen:
+        pts = tuple(sorted(by_link.get(r["link"], [])))
         if pts:
-            ax.step([p[0] for p in pts], [p[1] / 1024 for p in pts], where="post", label=link)
+            lines.setdefault(pts, []).append(r["link"])
+    fig, ax = plt.subplots(figsize=(11, 4))
+    for pts, same in lines.items():
+        label = same[0] + (f" (and {len(same) - 1} more, the same)" if len(same) > 1 else "")
+        ax.step([p[0] for p in pts], [p[1] / 1024 for p in pts], where="post", label=label)
     ax.set_xlabel("simulated time (us)")
     ax.set_ylabel("mean receive-buffer occupancy (KiB)")
-    ax.set_title("Queue occupancy over time (links with the most credit stall)")
-    ax.legend(fontsize=7, loc="upper right")
+    stalled = sum(1 for r in chosen if r["credit_stall_us"] > 0)
+    picked = ("the links with the most credit stall" if stalled == len(chosen) else
+              "the links with the highest peak queue (no credit stall)" if stalled == 0 else
+              f"{stalled} links with credit stall, then the highest peak queues")
+    ax.set_title(f"Queue occupancy over time: {picked}", fontsize=10)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     save_figure(plt, fig, out_png)
     return True
 
 
-def plot_cdf(plt, messages, out_png):
+def plot_cdf(plt, messages, out_png, summary=None):
     vals = sorted(m["slowdown"] for m in messages if m["completed_us"] >= 0)
     if not vals:
         return False
     n = len(vals)
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.step(vals, [(i + 1) / n for i in range(n)], where="post")
-    ax.set_xscale("log")
+    # A log axis only where the slowdowns span a decade or more; its ticks as plain numbers.
+    if vals[0] > 0 and vals[-1] / vals[0] >= 10:
+        from matplotlib.ticker import ScalarFormatter
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(ScalarFormatter())
+        ax.tick_params(axis="x", which="minor", labelsize=7)
     ax.set_xlabel("FCT slowdown (completion time / ideal)")
     ax.set_ylabel("fraction of messages")
-    p50, p99 = vals[int(0.5 * (n - 1))], vals[int(0.99 * (n - 1))]
+    # The run's own percentiles (every message, where messages.csv may hold only the first).
+    summary = summary or {}
+    p50 = summary.get("p50_fct_slowdown", vals[int(0.5 * (n - 1))])
+    p99 = summary.get("p99_fct_slowdown", vals[int(0.99 * (n - 1))])
     ax.axvline(p50, color="tab:green", ls="--", lw=0.8, label=f"p50 {p50:.2f}")
     ax.axvline(p99, color="tab:red", ls="--", lw=0.8, label=f"p99 {p99:.2f}")
     ax.set_title(f"FCT slowdown CDF ({n} messages)")
@@ -218,13 +244,14 @@ def network_plots(plt, d):
     messages = read_csv(os.path.join(d, "messages.csv"), *MESSAGES)
     series = read_csv(os.path.join(d, "link_timeseries.csv"), *SERIES)
     # A flow-level network has no buffers: its queue figures are zeros, not measurements.
-    flow = read_json(os.path.join(d, "summary.json")).get("network_fidelity") == "flow"
+    summary = read_json(os.path.join(d, "summary.json"))
+    flow = summary.get("network_fidelity") == "flow"
     made = []
     if plot_heatmap(plt, links, os.path.join(d, "link_utilization_heatmap.png")):
         made.append(("Link utilisation by tier and plane", "link_utilization_heatmap.png"))
     if not flow and plot_queues(plt, links, series, os.path.join(d, "queue_occupancy.png")):
         made.append(("Queue occupancy over time", "queue_occupancy.png"))
-    if plot_cdf(plt, messages, os.path.join(d, "fct_slowdown_cdf.png")):
+    if plot_cdf(plt, messages, os.path.join(d, "fct_slowdown_cdf.png"), summary):
         made.append(("FCT slowdown CDF", "fct_slowdown_cdf.png"))
     if plot_p2p_bandwidth(plt, messages, os.path.join(d, "p2p_bandwidth.png")):
         made.append(("Point-to-point bandwidth by message size", "p2p_bandwidth.png"))

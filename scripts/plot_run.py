@@ -51,6 +51,9 @@ KEY_FIGURES = ["tpot_ms", "ttft_ms", "ttft_p50_ms", "step_time_ms", "output_toke
                "hbm_read_mean_bytes", "gpu_busy_mean_fraction", "max_link_utilization",
                "network_cost_per_gpu_usd"]
 
+# Figures of compute that a run without compute ops reports as zeros (left out of its report).
+COMPUTE_KEYS = re.compile(r"gpu\d+_busy_us|gpu_busy_\w+|hbm_\w+")
+
 # Titles of the PNGs this script and plot_network.py draw, in report order.
 KNOWN_PNGS = [
     ("step_breakdown.png", "Decode step: TPOT and throughput breakdown"),
@@ -93,16 +96,21 @@ def timeline_gpus(spans):
     else the first few (the start of a node) and those whose last span ends latest (the ones
     that set the step time), so that the figure stays readable for any cluster."""
     pids = sorted({e["pid"] for e in spans})
-    if len(pids) <= TIMELINE_MAX_GPUS:
-        return pids, "every GPU"
+    every = f"every GPU with ops, {len(pids)}"
+    # One over the limit costs a row, not a GPU left out.
+    if len(pids) <= TIMELINE_MAX_GPUS + 1:
+        return pids, every
     end = {}
     for e in spans:
         end[e["pid"]] = max(end.get(e["pid"], 0.0), e["ts"] + e["dur"])
     first = pids[:TIMELINE_FIRST_GPUS]
     late = sorted((p for p in pids[TIMELINE_FIRST_GPUS:]), key=lambda p: (-end[p], p))
     late = late[:TIMELINE_MAX_GPUS - len(first)]
-    return sorted(first + late), (f"{TIMELINE_MAX_GPUS} of {len(pids)} GPUs: GPUs {first[0]}-"
-                                  f"{first[-1]} and the {len(late)} that finish last")
+    ends = {round(t, 3) for t in end.values()}
+    which = ("the next by rank (all end together)" if len(ends) == 1 else
+             f"the {len(late)} that finish last")
+    return sorted(first + late), (f"{len(first) + len(late)} of {len(pids)} GPUs with ops: "
+                                  f"GPUs {first[0]}-{first[-1]} and {which}")
 
 
 def check_summary(summary, path):
@@ -179,15 +187,18 @@ def plot_busy(plt, summary, out_png):
         return False
     total = summary.get("sim_time_us", 0.0)
     busy = [summary[k] for k in keys]
+    if not any(busy):
+        return False  # no compute at all (a network-only run): nothing to show
     idle = [max(total - b, 0.0) for b in busy]
-    labels = [k[:-8].upper() for k in keys]
-    fig, ax = plt.subplots(figsize=(max(5, 0.5 * len(keys) + 2), 4))
+    labels = [k[3:-8] for k in keys]
+    fig, ax = plt.subplots(figsize=(max(5, 0.3 * len(keys) + 3), 4))
     ax.bar(labels, busy, label="compute busy", color="tab:blue")
     ax.bar(labels, idle, bottom=busy, label="idle / waiting", color="lightgray")
     ax.set_ylabel("time (us)")
-    ax.set_xlabel("GPU")
+    ax.set_xlabel("GPU rank")
+    ax.tick_params(axis="x", labelsize=7 if len(keys) > 16 else 9)
     ax.set_title("Compute busy time per GPU over the run")
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     save_figure(plt, fig, out_png)
     return True
 
@@ -202,9 +213,9 @@ def stacked(ax, x, parts, width=0.6, hatch=None):
     return bottom
 
 
-def read_workload(run_dir):
-    """The workload section of config.resolved.yaml, or {} (no file, or PyYAML missing); a
-    damaged file raises BadInput naming it."""
+def read_config(run_dir):
+    """config.resolved.yaml as a mapping, or {} (no file, or PyYAML missing); a damaged file
+    raises BadInput naming it."""
     path = os.path.join(run_dir, "config.resolved.yaml")
     if not os.path.exists(path):
         return {}
@@ -218,7 +229,8 @@ def read_workload(run_dir):
     except (OSError, ValueError, yaml.YAMLError) as e:  # a decoding error is a ValueError
         reason = " ".join(str(e).split())  # PyYAML's messages span lines
         raise BadInput(f"{path}: not readable YAML ({reason})") from None
-    return field(expect(config, "object", path), "workload", "object", path, default={})
+    return expect(config, "object", path)
+
 
 
 def run_phase(summary, workload):
@@ -299,11 +311,15 @@ def plot_step_breakdown(plt, summary, phase, out_png):
     return True
 
 
-def plot_layers(plt, rows, summary, phase, out_png):
+def plot_layers(plt, rows, summary, phase, out_png, mtp_depth=0):
     cols = [(p, c) for p, c in STEP_PARTS if rows and f"{p}_ms" in rows[0]]
     if not rows or not cols:
         return False
     layers = [r.get("layer", str(i)) for i, r in enumerate(rows)]
+    # The MTP modules come last, numbered after the model's layers: named as such.
+    if 0 < mtp_depth < len(layers):
+        for d in range(mtp_depth):
+            layers[len(layers) - mtp_depth + d] = f"MTP {d + 1}"
     fig, ax = plt.subplots(figsize=(max(7, 0.25 * len(rows) + 4), 4.5))
     x = list(range(len(rows)))
     stacked(ax, x, [(p, c, [float(r[f"{p}_ms"]) for r in rows]) for p, c in cols], width=0.8)
@@ -360,7 +376,7 @@ def plot_kv_cache(plt, summary, workload, phase, out_png):
     ax = axes[0][0]
     kv = [per_x * x for x in xs]
     f, unit = scale_for(kv + [v for v in (run_bytes, capacity and capacity * per_token) if v],
-                        "B")
+                        "B")  # (the wall is within 5% of capacity x per_token: same scale)
     if prefill:
         label = f"{per_token:,.0f} B per token"
     else:
@@ -369,7 +385,10 @@ def plot_kv_cache(plt, summary, workload, phase, out_png):
                  f"{per_token:,.0f} B per token")
     ax.plot(xs, [v / f for v in kv], marker="o", label=label)
     if capacity:
-        ax.axhline(capacity * per_token / f, color="tab:red", ls="--",
+        # The HBM left after weights and activations; the capacity in tokens counts each
+        # token's MTP-module cache as well, so the wall is its bytes, not tokens x per_token.
+        left = capacity * (per_token + (summary.get("kv_cache_mtp_bytes_per_token") or 0))
+        ax.axhline(left / f, color="tab:red", ls="--",
                    label=f"HBM left for KV ({capacity:,.0f} tokens)")
     if run_bytes:
         rf, run_unit = scale_for([run_bytes], "B")
@@ -405,13 +424,24 @@ def plot_kv_cache(plt, summary, workload, phase, out_png):
     return True
 
 
-def report(run_dir, summary, images):
+def report(run_dir, summary, images, description=None):
     """images: [(title, png or None, note)]; a note stands where a plot was left out."""
     flow = summary.get("network_fidelity") == "flow"
     lines = [f"# Run report: {summary.get('scenario', run_dir)}", ""]
-    if isinstance(summary.get("description"), str):
-        lines += [summary["description"], ""]
-    key = [k for k in KEY_FIGURES if k in summary]
+    if isinstance(description, str) and description:
+        lines += [description, ""]
+    # A run without compute (a network-only workload): its GPU busy and HBM figures are all
+    # zero and say nothing; they are left out, and the report says so.
+    busy = [v for k, v in summary.items() if re.fullmatch(r"gpu\d+_busy_us", k)]
+    no_compute = bool(busy) and not any(busy) and not summary.get("gpu_busy_mean_fraction")
+    if no_compute:
+        lines += ["No compute ops ran (a network-only workload): the GPU busy and HBM figures, "
+                  "all zero, are left out.", ""]
+
+    def shown(k, v):
+        return not (no_compute and v == 0 and COMPUTE_KEYS.fullmatch(k))
+
+    key = [k for k in KEY_FIGURES if k in summary and shown(k, summary[k])]
     if key:
         lines += ["## Key figures", "", "| figure | value | unit |", "|---|---:|---|"]
         lines += [f"| {k} | {format_value(summary[k])} | {unit_of_key(k)} |" for k in key]
@@ -427,6 +457,8 @@ def report(run_dir, summary, images):
             continue  # the per-layer list: layers.csv and its plot show it
         if flow and FLOW_UNMEASURED.search(k) and v in (0, "-"):
             continue  # not measured at flow level (FLOW_NOTE says so)
+        if not shown(k, v):
+            continue
         unit = "" if isinstance(v, str) else unit_of_key(k)
         lines.append(f"| {k} | {format_value(v)} | {unit} |")
     write_atomic(os.path.join(run_dir, "report.md"), "\n".join(lines) + "\n")
@@ -476,7 +508,9 @@ def main():
             damaged.append(str(e))
             return fallback
 
-    workload = attempt(lambda: read_workload(run_dir), {})
+    config = attempt(lambda: read_config(run_dir), {})
+    config_path = os.path.join(run_dir, "config.resolved.yaml")
+    workload = attempt(lambda: field(config, "workload", "object", config_path, default={}), {})
     phase = run_phase(summary, workload)
 
     # Plots of an earlier run into the same folder must not pass for this run's.
@@ -492,7 +526,10 @@ def main():
         plot_step_breakdown(plt, summary, phase, os.path.join(run_dir, "step_breakdown.png"))
         layers = os.path.join(run_dir, "layers.csv")
         rows = attempt(lambda: read_csv(layers, ["layer"], LAYER_COLUMNS), [])
-        plot_layers(plt, rows, summary, phase, os.path.join(run_dir, "layer_breakdown.png"))
+        mtp = workload.get("mtp") if isinstance(workload.get("mtp"), dict) else {}
+        depth = mtp.get("depth") if isinstance(mtp.get("depth"), int) else 0
+        plot_layers(plt, rows, summary, phase, os.path.join(run_dir, "layer_breakdown.png"),
+                    depth)
         plot_kv_cache(plt, summary, workload, phase, os.path.join(run_dir, "kv_cache.png"))
         path = os.path.join(run_dir, "timeline.json")
         timeline = attempt(lambda: check_timeline(read_json(path), path), {})
@@ -500,7 +537,7 @@ def main():
         plot_busy(plt, summary, os.path.join(run_dir, "gpu_busy.png"))
         if network_plots is not None:
             attempt(lambda: network_plots(plt, run_dir))
-    report(run_dir, summary, report_images(run_dir, summary, phase))
+    report(run_dir, summary, report_images(run_dir, summary, phase), config.get("description"))
     if damaged:
         more = f" (and {len(damaged) - 1} more damaged file(s))" if len(damaged) > 1 else ""
         print(f"plot_run: {damaged[0]}{more}; report.md has the rest", file=sys.stderr)

@@ -61,7 +61,7 @@ def draw(plt, rows, spec, out_png, sweep_name, axes):
     yf, yunit = scale_for(ys, unit_of_column(y, rows))
     xlabel = axis_text(label_of_key(x), xunit)
     ylabel = axis_text(label_of_key(y), yunit)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(8.5, 4.5))
     for name in sorted(groups, key=sort_key):
         pts = sorted(groups[name])
         label = f"{label_of_key(series)} = {name}" if series else label_of_key(y)
@@ -77,7 +77,7 @@ def draw(plt, rows, spec, out_png, sweep_name, axes):
     title = spec.get("title") or f"{sweep_name}: {label_of_key(y)} against {label_of_key(x)}"
     ax.set_title("\n".join(textwrap.wrap(title, 60)), fontsize=11)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=9)
+    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside: hides no point
     save_figure(plt, fig, out_png)
     return True
 

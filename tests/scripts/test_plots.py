@@ -100,6 +100,46 @@ def case_run_without_optional_inputs(tmp, env, draw):
         check(png_ok(os.path.join(d, "gpu_busy.png")), "gpu_busy.png missing for a bare summary")
 
 
+def case_report_details(tmp, env):
+    # The scenario's description from its resolved config; a run with no compute (a
+    # network-only workload) leaves its all-zero GPU busy and HBM figures out, and says so.
+    d = os.path.join(tmp, "details")
+    shutil.copytree(os.path.join(FIXTURES, "run"), d)
+    config = os.path.join(d, "config.resolved.yaml")
+    with open(config) as f:
+        text = f.read()
+    with open(config, "w") as f:
+        f.write("description: a fixture that says what it is\n" + text)
+    path = os.path.join(d, "summary.json")
+    with open(path) as f:
+        summary = json.load(f)
+    for k in summary:
+        if re.fullmatch(r"gpu\d+_busy_us|gpu_busy_mean_fraction|hbm_read_mean_bytes", k):
+            summary[k] = 0
+    write_json(path, summary)
+    rc, out = run([os.path.join(SCRIPTS, "plot_run.py"), d], env)
+    check(rc == 0, f"plot_run.py on a network-only run: exit {rc}: {out}")
+    report = read(os.path.join(d, "report.md"))
+    try:
+        import yaml  # noqa: F401
+        check("a fixture that says what it is" in report, "report.md lacks the description")
+    except ImportError:
+        pass  # without PyYAML the config is not read (read_config)
+    check("No compute ops ran" in report, "network-only report does not say why figures lack")
+    for key in ("gpu0_busy_us", "gpu_busy_mean_fraction", "hbm_read_mean_bytes"):
+        check(f"| {key} |" not in report, f"network-only report still lists {key}")
+    check("| tpot_ms |" in report, "network-only filter dropped a figure it should keep")
+    check(not os.path.exists(os.path.join(d, "gpu_busy.png")), "gpu_busy.png of all zeros")
+    # Labels keep what a per-GPU rate is per; the unit says tokens/s.
+    sys.path.insert(0, SCRIPTS)
+    from plot_common import label_of_key, unit_of_key
+    check(label_of_key("output_tokens_per_s_per_gpu") == "output tokens per GPU",
+          f"label of a per-GPU rate: {label_of_key('output_tokens_per_s_per_gpu')!r}")
+    check(unit_of_key("output_tokens_per_s_per_node") == "tokens/s" and
+          label_of_key("output_tokens_per_s_per_node") == "output tokens per node",
+          "per-node rate label or unit")
+
+
 def case_sweep(tmp, env, draw):
     d = os.path.join(tmp, "sweep")
     shutil.copytree(os.path.join(FIXTURES, "sweep"), d)
@@ -443,6 +483,21 @@ def case_figures_in_process():
     check(len(shown) <= plot_run.TIMELINE_MAX_GPUS and {"GPU 0", "GPU 29", "GPU 7"} <= set(shown),
           f"timeline of {gpus} GPUs shows {shown}")
     check(f"of {gpus} GPUs" in tl["text"], "timeline title does not say which GPUs it shows")
+    # All ending together: the title does not claim the ones shown finish last.
+    together = [dict(e, dur=100.0) if e["tid"] == 0 else e for e in spans]
+    plot_run.plot_timeline(plt, {"traceEvents": together}, "timeline.png")
+    title = figures.saved["timeline.png"]["text"]
+    check("all end together" in title and "finish last" not in title,
+          f"timeline of GPUs ending together: {title!r}")
+    # One GPU over the limit is drawn rather than left out.
+    few = [e for e in spans if e["pid"] <= plot_run.TIMELINE_MAX_GPUS]
+    plot_run.plot_timeline(plt, {"traceEvents": few}, "timeline.png")
+    check("every GPU" in figures.saved["timeline.png"]["text"], "one GPU over the limit left out")
+    # The MTP module's layer is named, not numbered after the model's layers.
+    rows = [dict(r, layer=str(n)) for r, n in zip(rows * 3, (0, 1, 2, 27))][:4]
+    plot_run.plot_layers(plt, rows, summary, "decode", "layer_breakdown.png", mtp_depth=1)
+    ticks = figures.saved["layer_breakdown.png"]["text"]
+    check("MTP 1" in ticks and "27" not in ticks.splitlines(), f"MTP layer tick: {ticks!r}")
     check(tl["height_px"] < 2000, f"timeline {tl['height_px']:.0f} px tall")
     colors = [tuple(h.get_facecolor()[0]) for h in tl["handles"]]
     check(len(colors) == 3 and len(set(colors)) == 3, "timeline op kinds share a colour")
@@ -495,6 +550,7 @@ def main():
         draw = mode == "draw"
         case_run(tmp, env, draw)
         case_run_without_optional_inputs(tmp, env, draw)
+        case_report_details(tmp, env)
         case_sweep(tmp, env, draw)
         case_mla_report(tmp, env, draw, mlasim)
         case_prefill(tmp, env, draw)
