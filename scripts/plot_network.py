@@ -48,7 +48,7 @@ def plot_heatmap(plt, links, out_png):
     # A lightly loaded network (every link under 10% busy) gets a colour scale up to its busiest
     # link, so that its links can be told apart; cells print percentages, to 0.1%.
     top = max(max(v) for v in cells.values())
-    vmax = 1.0 if top >= 0.1 else max(top, 1e-6)
+    vmax = 1.0 if top >= 0.1 or top <= 0 else top
     for ax, (title, agg) in zip(axes, (("mean", lambda v: sum(v) / len(v)), ("max", max))):
         grid = [[agg(cells[(t, p)]) if cells.get((t, p)) else float("nan") for p in planes]
                 for t in tiers]
@@ -63,7 +63,9 @@ def plot_heatmap(plt, links, out_png):
         for i, row in enumerate(grid):
             for j, v in enumerate(row):
                 if v == v:
-                    ax.text(j, i, f"{100 * v:.1f}", ha="center", va="center", fontsize=7,
+                    # Scaled (a lightly loaded network): two significant digits, not 0.0.
+                    text = f"{100 * v:.1f}" if vmax == 1.0 or v == 0 else f"{100 * v:.2g}"
+                    ax.text(j, i, text, ha="center", va="center", fontsize=7,
                             color="white" if v < 0.6 * vmax else "black")
     axes[0].set_ylabel("link tier (from -> to)")
     fig.colorbar(im, ax=axes, shrink=0.8,
@@ -275,7 +277,7 @@ def main():
     try:
         s = read_json(path)
         figures = {k: field(s, k, "number", path, default=0)
-                   for k in ("max_link_utilization", "p99_fct_slowdown")}
+                   for k in ("max_link_utilization", "p50_fct_slowdown", "p99_fct_slowdown")}
         plt = load_pyplot()
         if plt is None:
             print(f"plot_network: {MISSING_MATPLOTLIB} (install python3-matplotlib)",

@@ -43,7 +43,9 @@ SUMMARY_NUMBERS = {f"time_{p}_ms" for p, _ in STEP_PARTS + OVERLAPPED_PARTS} | {
     "step_time_ms", "tpot_ms", "ttft_mean_ms", "ttft_p50_ms", "prefill_pass_count",
     "output_tokens_per_s_per_gpu", "input_tokens_per_s_per_gpu", "sim_time_us",
     "kv_cache_per_gpu_bytes_per_token", "kv_cache_bytes_per_token", "kv_cache_bytes_per_gpu",
-    "kv_cached_tokens_per_gpu", "kv_cache_capacity_tokens_per_gpu"}
+    "kv_cached_tokens_per_gpu", "kv_cache_capacity_tokens_per_gpu",
+    "memory_capacity_bytes_per_gpu", "weight_bytes_per_gpu", "activation_bytes_per_gpu",
+    "p50_fct_slowdown", "p99_fct_slowdown"}
 
 KEY_FIGURES = ["tpot_ms", "ttft_ms", "ttft_p50_ms", "step_time_ms", "output_tokens_per_s_per_gpu",
                "input_tokens_per_s_per_gpu", "sim_time_us", "kv_cache_bytes_per_token",
@@ -92,8 +94,8 @@ except ImportError:
 
 
 def timeline_gpus(spans):
-    """The GPUs (pids) to draw and a phrase saying which: every GPU up to TIMELINE_MAX_GPUS,
-    else the first few (the start of a node) and those whose last span ends latest (the ones
+    """The GPUs (pids) to draw and a phrase saying which: every GPU up to TIMELINE_MAX_GPUS + 1
+    (one more row rather than one GPU left out), else the first few (the start of a node) and those whose last span ends latest (the ones
     that set the step time), so that the figure stays readable for any cluster."""
     pids = sorted({e["pid"] for e in spans})
     every = f"every GPU with ops, {len(pids)}"
@@ -385,9 +387,12 @@ def plot_kv_cache(plt, summary, workload, phase, out_png):
                  f"{per_token:,.0f} B per token")
     ax.plot(xs, [v / f for v in kv], marker="o", label=label)
     if capacity:
-        # The HBM left after weights and activations; the capacity in tokens counts each
-        # token's MTP-module cache as well, so the wall is its bytes, not tokens x per_token.
-        left = capacity * (per_token + (summary.get("kv_cache_mtp_bytes_per_token") or 0))
+        # The HBM left after weights and activations (the capacity in tokens counts each
+        # token's MTP-module cache as well, so the wall is those bytes, not tokens x per_token).
+        parts = [summary.get(k) for k in ("memory_capacity_bytes_per_gpu",
+                                          "weight_bytes_per_gpu", "activation_bytes_per_gpu")]
+        left = (parts[0] - parts[1] - parts[2] if all(v is not None for v in parts)
+                else capacity * per_token)
         ax.axhline(left / f, color="tab:red", ls="--",
                    label=f"HBM left for KV ({capacity:,.0f} tokens)")
     if run_bytes:

@@ -354,14 +354,12 @@ void Simulation::run(const RunControl& control) {
                     "sim.max_time if the run is merely long):{}",
                     params_.sim.max_time.str(), unfinished, diagnose_stall()));
   }
-  // Messages the network gave up on (lost to a fault max_retries times) are the cause, not a
-  // deadlock of the op graphs: the first line says so.
-  const uint64_t failed = impl_->fabric ? impl_->fabric->messages_failed : 0;
-  if (failed > 0) {
-    throw SimulationError(fmt::format(
-        "{} messages failed after network.retransmit.max_retries timeouts (lost to a fault); at "
-        "{} nothing is left to happen but {} ops unfinished:{}",
-        failed, sim_now().str(), unfinished, diagnose_stall()));
+  // Messages the network gave up on are the cause, not a deadlock of the op graphs: the first
+  // line says so.
+  if (const Fabric* f = impl_->fabric.get(); f != nullptr && f->messages_failed > 0) {
+    throw SimulationError(
+        fmt::format("{} after a fault; at {} nothing is left to happen but {} ops unfinished:{}",
+                    f->failed_messages_cause(), sim_now().str(), unfinished, diagnose_stall()));
   }
   throw SimulationError(fmt::format(
       "no progress possible at {}: nothing left to happen but {} ops unfinished (deadlock):{}",

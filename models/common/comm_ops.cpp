@@ -319,7 +319,7 @@ std::string CommOps::describe(uint32_t id, const OpPayload& p) const {
       }
       // Sums still waiting, each with the ranks of this node whose parts have not arrived.
       const auto* a = std::get_if<AllToAllOp>(&p);
-      size_t shown = 0, waiting = 0;
+      size_t waiting = 0;
       for (const auto& [dst, sum] : s.sums) {
         if (sum.sent || sum.out == 0) continue;
         if (++waiting > kSumsShown) continue;
@@ -331,11 +331,12 @@ std::string CommOps::describe(uint32_t id, const OpPayload& p) const {
             absent.push_back(x);
           }
         }
-        out += fmt::format("{} sum for rank {} waits for parts from ranks {}",
-                           shown++ == 0 ? ";" : ",", dst,
-                           absent.empty() ? std::string("(none missing)") : rank_ranges(absent));
+        out += fmt::format("; sum for rank {} waits for parts from {}", dst,
+                           absent.empty()       ? std::string("(none missing)")
+                           : absent.size() == 1 ? fmt::format("rank {}", absent[0])
+                                                : "ranks " + rank_ranges(absent));
       }
-      if (waiting > shown) out += fmt::format(" (and {} more sums)", waiting - shown);
+      if (waiting > kSumsShown) out += fmt::format(" (and {} more sums)", waiting - kSumsShown);
       return out;
     }
   }

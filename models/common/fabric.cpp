@@ -351,6 +351,20 @@ Fabric::QueuePair& Fabric::queue_pair(int32_t src, int32_t dst) {
   return row[j];
 }
 
+std::string Fabric::failed_messages_cause() const {
+  auto count = [](uint64_t n, const char* what) {
+    return fmt::format("{} message{} {}", n, n == 1 ? "" : "s", what);
+  };
+  const uint64_t retries = messages_failed - messages_unreachable;
+  std::string why;
+  if (retries > 0) why = count(retries, "failed after network.retransmit.max_retries timeouts");
+  if (messages_unreachable > 0) {
+    why += (why.empty() ? "" : " and ") +
+           count(messages_unreachable, "failed with no route left (destination unreachable)");
+  }
+  return why;
+}
+
 void Fabric::complete_message(uint32_t log_slot, uint64_t qp_seq, NetworkNode& at, Message&& msg,
                               int in_port) {
   const int32_t src = msg.src, dst = msg.dst;

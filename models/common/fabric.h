@@ -256,6 +256,10 @@ class Fabric : public sc_core::sc_module {
   // when the last resent packet arrived (-1: none).
   uint64_t packets_lost = 0, bytes_lost = 0, packets_retransmitted = 0, duplicate_packets = 0;
   uint64_t retransmit_timeouts = 0, messages_failed = 0;
+  uint64_t messages_unreachable = 0;  // of messages_failed: no route left after a fault
+  // Why messages_failed (> 0) messages failed, counted by cause ("2 messages failed after
+  // network.retransmit.max_retries timeouts and 1 message failed with no route left ...").
+  std::string failed_messages_cause() const;
   int64_t last_repair_ps = -1;
   // Payload of packets delivered to GPUs (copies not counted), and its value at the first fault.
   uint64_t payload_delivered = 0, payload_delivered_at_fault = 0;

@@ -175,6 +175,7 @@ void PacketFabric::refresh_paths() {
     if (!path_links(src, s.msg.dst, s.msg.flow_hash, path_scratch_) || path_scratch_.empty()) {
       s.failed = true;
       ++messages_failed;
+      ++messages_unreachable;
       failed_messages_.push_back(
           fmt::format("message {} from GPU {} to GPU {} failed: no route left after the fault "
                       "(destination unreachable)",

@@ -151,7 +151,7 @@ TEST(DeepEpDedup, SummingGpuSendsOnceEveryPartIsIn) {
     if (!part_first) {
       EXPECT_TRUE(sent.empty());  // its own part stays here; the sum waits for rank 3's
       // It names the part missing (rank 3's), not its own, which is in.
-      EXPECT_NE(comm.describe(1, op).find("sum for rank 0 waits for parts from ranks 3"),
+      EXPECT_NE(comm.describe(1, op).find("sum for rank 0 waits for parts from rank 3"),
                 std::string::npos)
           << comm.describe(1, op);
       arrive(3, 900, 0);

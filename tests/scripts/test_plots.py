@@ -337,6 +337,18 @@ def case_damaged_files(tmp, env, draw):
         if name != "word":  # plot_network reads only its own figures from the summary
             check_one_line_error([plot_network, d], env, path, also)
 
+    # Figures the plots draw from the summary besides their files (the FCT percentiles, the
+    # HBM-left wall): a null where a number belongs stops both scripts with one line.
+    with open(os.path.join(FIXTURES, "run", "summary.json")) as f:
+        summary = json.load(f)
+    for key in ("p50_fct_slowdown", "weight_bytes_per_gpu"):
+        d = damaged(tmp, f"summary_{key}", "run", {"summary.json": json.dumps(
+            dict(summary, **{key: None}))})
+        path = os.path.join(d, "summary.json")
+        check_one_line_error([plot_run, d], env, path, key)
+        if key.startswith("p50"):
+            check_one_line_error([plot_network, d], env, path, key)
+
     # The sweep's plots.json and sweep.csv.
     sweep = os.path.join(SCRIPTS, "plot_sweep.py")
     for name, f, text, also in (
