@@ -449,6 +449,13 @@ void assign_path(ConfigNode& root, std::string_view assignment,
   }
   std::string_view key = assignment.substr(0, eq);
   std::string_view value = assignment.substr(eq + 1);
+  // No config nests deeper than YAML values may (kMaxYamlDepth): a longer path is a slip, and
+  // walking one of tens of thousands of parts took minutes.
+  if (const auto parts = static_cast<size_t>(std::count(key.begin(), key.end(), '.')) + 1;
+      parts > kMaxYamlDepth) {
+    throw ConfigError(fmt::format("--set '{}...': a key path of {} parts; at most {}",
+                                  key.substr(0, 40), parts, kMaxYamlDepth));
+  }
   if (is_unset(assignment)) {
     if (key.front() == '.' || key.back() == '.' || key.find("..") != std::string_view::npos) {
       throw ConfigError(fmt::format("--set '{}': empty key in path", assignment));

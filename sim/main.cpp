@@ -7,7 +7,9 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #ifdef __GLIBC__
@@ -35,9 +37,73 @@
 
 namespace {
 
+// An input error's text on one line: control characters a file name or value brought in
+// (a newline, a tab) written as escapes.
+std::string one_line(std::string_view text) {
+  std::string out;
+  for (const char ch : text) {
+    const auto u = static_cast<unsigned char>(ch);
+    if (ch == '\n') {
+      out += "\\n";
+    } else if (ch == '\t') {
+      out += "\\t";
+    } else if (u < 0x20 || u == 0x7f) {
+      out += fmt::format("\\x{:02x}", u);
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
+// Whether `s` is well-formed UTF-8 (results record file names and values in JSON, which must be).
+bool valid_utf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t n = 1;
+    unsigned char lo = 0x80, hi = 0xbf;  // the second byte's range (no overlong forms,
+                                         // surrogates or code points past U+10FFFF)
+    if (c >= 0xc2 && c <= 0xdf) {
+      n = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      n = 3;
+      lo = c == 0xe0 ? 0xa0 : 0x80;
+      hi = c == 0xed ? 0x9f : 0xbf;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      n = 4;
+      lo = c == 0xf0 ? 0x90 : 0x80;
+      hi = c == 0xf4 ? 0x8f : 0xbf;
+    } else if (c >= 0x80) {
+      return false;
+    }
+    if (i + n > s.size()) return false;
+    for (size_t k = 1; k < n; ++k) {
+      const auto b = static_cast<unsigned char>(s[i + k]);
+      if (b < (k == 1 ? lo : 0x80) || b > (k == 1 ? hi : 0xbf)) return false;
+    }
+    i += n;
+  }
+  return true;
+}
+
 int dispatch(int argc, char** argv) {
   using namespace mlasim;
   std::vector<std::string> args(argv, argv + argc);
+  for (size_t i = 1; i < args.size(); ++i) {
+    if (!valid_utf8(args[i])) {
+      std::string shown;
+      for (const char ch : args[i]) {
+        const auto u = static_cast<unsigned char>(ch);
+        shown += u < 0x20 || u >= 0x7f ? fmt::format("\\x{:02x}", u) : std::string(1, ch);
+      }
+      fmt::print(stderr,
+                 "mlasim: error: argument {} ('{}') is not valid UTF-8 (results record names "
+                 "and values as JSON text)\n",
+                 i, shown);
+      return kExitBadInput;
+    }
+  }
   CLI::App app{"mlasim: cycle-level simulator of MLA/MoE LLM inference on GPU clusters"};
   app.set_version_flag("--version", std::string(version()));
   app.require_subcommand(1);
@@ -107,7 +173,11 @@ int dispatch(int argc, char** argv) {
   try {
     return action ? action() : kExitOk;
   } catch (const InputError& e) {
-    fmt::print(stderr, "mlasim: error: {}\n", e.what());
+    fmt::print(stderr, "mlasim: error: {}\n", one_line(e.what()));
+    return kExitBadInput;
+  } catch (const std::filesystem::filesystem_error& e) {
+    // A path the system refuses (too long, a loop of links): the input names it.
+    fmt::print(stderr, "mlasim: error: {}: {}\n", one_line(e.path1().string()), e.code().message());
     return kExitBadInput;
   } catch (const SimulationError& e) {
     fmt::print(stderr, "mlasim: simulation failed: {}\n", e.what());

@@ -11,8 +11,8 @@ namespace {
 
 // A wall time in the unit that reads best: seconds under two minutes, then minutes, then hours.
 std::string wall_time(double s) {
-  if (s < 120) return fmt::format("{:.0f} s", s);
-  if (s < 7200) return fmt::format("{:.0f} min", s / 60);
+  if (s < 119.5) return fmt::format("{:.0f} s", s);  // (rounded: never "120 s")
+  if (s < 7170) return fmt::format("{:.0f} min", s / 60);
   return fmt::format("{:.1f} h", s / 3600);
 }
 

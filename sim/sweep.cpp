@@ -154,6 +154,18 @@ Sweep load_sweep(const fs::path& file) {
     if (!keys.insert(axis.key).second) {
       throw_config_error(s.axis_locs[a], path, fmt::format("key '{}' is swept twice", axis.key));
     }
+    // One axis inside another's key: the later one would set over the earlier (a whole mapping
+    // replacing a value in it, or the reverse), and points be labelled with values they did not
+    // run with.
+    for (size_t b = 0; b < a; ++b) {
+      const std::string& other = s.params.axes[b].key;
+      const bool inside = axis.key.starts_with(other + ".") || other.starts_with(axis.key + ".");
+      if (inside) {
+        throw_config_error(s.axis_locs[a], path,
+                           fmt::format("key '{}' overlaps axis {} ('{}'): sweep one or the other",
+                                       axis.key, b, other));
+      }
+    }
     values.push_back(axis.expand());
     if (axis.zip.empty()) {
       dims.push_back({{a}, values.back().size()});

@@ -52,6 +52,7 @@ struct SweepOptions {
   std::string file;
   int jobs = 1;
   std::string shard;
+  bool shard_given = false;  // --shard on the command line (an empty value is an error)
   bool merge_only = false;
   std::string out;
   bool no_plots = false;
@@ -62,7 +63,7 @@ int run_sweep(const SweepOptions& o, const GlobalOptions& g) {
   const fs::path out_dir =
       o.out.empty() ? fs::path("results") / "sweeps" / sweep.params.name : fs::path(o.out);
   size_t shard = 0, shards = 1;
-  if (!o.shard.empty()) {
+  if (o.shard_given) {
     char slash = 0;
     long long i = -1, n = 0;
     std::istringstream in(o.shard);
@@ -73,7 +74,7 @@ int run_sweep(const SweepOptions& o, const GlobalOptions& g) {
     shards = static_cast<size_t>(n);
   }
   if (o.jobs < 1) throw InputError("--jobs must be >= 1");
-  if (o.merge_only && !o.shard.empty()) {
+  if (o.merge_only && o.shard_given) {
     throw InputError("--merge gathers the points of every shard: give it without --shard");
   }
   if (o.merge_only && !fs::is_directory(out_dir)) {
@@ -267,11 +268,15 @@ void register_sweep_command(CLI::App& app, CommandAction& action, const GlobalOp
       "sweep", "Run a design-space sweep: every point as its own run, resumable and shardable");
   cmd->add_option("file", o->file, "sweep YAML file")->required()->check(CLI::ExistingFile);
   cmd->add_option("-j,--jobs", o->jobs, "points run in parallel (processes)");
-  cmd->add_option("--shard", o->shard, "run only shard i of N (i/N), e.g. for a Slurm array");
+  CLI::Option* shard =
+      cmd->add_option("--shard", o->shard, "run only shard i of N (i/N), e.g. for a Slurm array");
   cmd->add_flag("--merge", o->merge_only, "only gather finished points into sweep.csv");
   cmd->add_option("-o,--out", o->out, "sweep folder (default results/sweeps/<name>)");
   cmd->add_flag("--no-plots", o->no_plots, "do not draw the sweep's plots");
-  cmd->callback([o, &action, &global] { action = [o, &global] { return run_sweep(*o, global); }; });
+  cmd->callback([o, shard, &action, &global] {
+    o->shard_given = shard->count() > 0;
+    action = [o, &global] { return run_sweep(*o, global); };
+  });
 }
 
 }  // namespace mlasim

@@ -268,6 +268,11 @@ std::vector<BadInput> cases() {
        {},
        {"sweep", MLASIM_SOURCE_DIR "/configs/sweeps/nic-bandwidth.yaml", "--shard", "3/2"},
        {"--shard '3/2'", "i/N"}},
+      // Given but empty (a shell variable unset): refused, not taken as "no shard".
+      {"SweepEmptyShard",
+       {},
+       {"sweep", MLASIM_SOURCE_DIR "/configs/sweeps/nic-bandwidth.yaml", "--shard", ""},
+       {"--shard ''", "i/N"}},
       {"ModelMissingField",
        {{"s.yaml", model_scenario()}, {"m.json", model_json("\"hidden_size\": 2048,", "")}},
        {"validate", "@DIR@/s.yaml"},

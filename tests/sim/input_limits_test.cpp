@@ -214,6 +214,33 @@ std::vector<BadInput> cases() {
                               "200000}\n"}},
        {"validate", "@DIR@/s.yaml"},
        {"s.yaml:3:", "workload.context_distribution.max", "max_position_embeddings 163840"}},
+      // A key path deeper than any config nests (one of 50,000 parts took 30 s to refuse).
+      {"SetKeyPathTooLong",
+       {},
+       {"validate", kPairwise, "--set",
+        [] {
+          std::string key;
+          for (int i = 0; i < 50000; ++i)
+            key += "a.";
+          return key + "b=1";
+        }()},
+       {"--set 'a.a.a.", "a key path of 50001 parts; at most 64"}},
+      // A control character in a key: the error stays one line, the newline escaped.
+      {"SetKeyWithNewline",
+       {},
+       {"validate", kPairwise, "--set", "workload.la\nyers=3"},
+       {"workload.la\\nyers", "unknown key"}},
+      // Results record names and values as JSON text: bytes that are no UTF-8 are refused before
+      // the run, not found when run.json is written (exit 1 after the whole run).
+      {"ArgumentNotUtf8",
+       {},
+       {"validate", kPairwise, "--set", "description=\xff\xfe"},
+       {"argument 4", "\\xff\\xfe", "not valid UTF-8"}},
+      // A path the system refuses (a name over 255 bytes) is bad input, not an internal error.
+      {"OutPathNameTooLong",
+       {},
+       {"run", kPairwise, "-q", "--no-plots", "--out", "@DIR@/" + std::string(300, 'a')},
+       {std::string(300, 'a'), "File name too long"}},
       {"KernelsContextBeyondModelPositions",  // the same range through `mlasim kernels`
        {},
        {"kernels", "--model", "deepseek-v2-lite", "--context", "163840"},

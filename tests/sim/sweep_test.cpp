@@ -85,6 +85,15 @@ TEST_F(SweepFiles, BadSweepFilesAreRejected) {
   EXPECT_NE(
       err("    - {key: a.x, values: [1]}\n    - {key: a.x, values: [2]}\n").find("swept twice"),
       std::string::npos);
+  // An axis inside another's key, either way round (a point would run with other values than
+  // its label); keys that merely share a prefix are fine.
+  EXPECT_NE(err("    - {key: a.x.y, values: [1]}\n    - {key: a.x, values: [\"~\"]}\n")
+                .find("overlaps axis 0 ('a.x.y')"),
+            std::string::npos);
+  EXPECT_NE(err("    - {key: a.x, values: [1]}\n    - {key: a.x.y, values: [2]}\n")
+                .find("overlaps axis 0"),
+            std::string::npos);
+  EXPECT_EQ(err("    - {key: a.x, values: [1]}\n    - {key: a.xy, values: [2]}\n"), "no error");
 }
 
 TEST(Sweep, ShardsCoverEveryPointExactlyOnce) {
