@@ -148,6 +148,10 @@ Sweep load_sweep(const fs::path& file) {
   for (size_t a = 0; a < s.params.axes.size(); ++a) {
     s.axis_locs.push_back(axes_node->items()[a].loc());
   }
+  if (const ConfigNode* set_node = section->find("set"); set_node && set_node->is_seq()) {
+    for (size_t i = 0; i < set_node->items().size(); ++i)
+      s.set_locs.push_back(set_node->items()[i].loc());
+  }
   for (size_t a = 0; a < s.params.axes.size(); ++a) {
     const auto& axis = s.params.axes[a];
     const std::string path = fmt::format("sweep.axes[{}]", a);
@@ -246,6 +250,14 @@ void validate_sweep_points(const Sweep& sweep) {
       for (size_t a = 0; blamed < 0 && a < sweep.params.axes.size(); ++a) {
         if (std::string(e.what()).find(sweep.params.axes[a].key) != std::string::npos) {
           blamed = static_cast<int>(a);
+        }
+      }
+      // Else the `set` entry the message quotes (as --set '<entry>').
+      for (size_t i = 0; blamed < 0 && i < sweep.params.set.size() && i < sweep.set_locs.size();
+           ++i) {
+        if (std::string(e.what()).find("--set '" + sweep.params.set[i]) != std::string::npos ||
+            std::string(e.what()).find("--set " + sweep.params.set[i]) != std::string::npos) {
+          throw_config_error(sweep.set_locs[i], fmt::format("sweep.set[{}]", i), what);
         }
       }
       if (blamed < 0) throw ConfigError(fmt::format("{}: {}", sweep.file.string(), what));

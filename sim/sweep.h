@@ -95,6 +95,7 @@ struct Sweep {
   std::filesystem::path paths_from;
   std::vector<SweepPoint> points;
   std::vector<SourceLoc> axis_locs;  // where each axis is written
+  std::vector<SourceLoc> set_locs;   // where each `set` entry is written
   // Points that between them use every value of every axis once (the first point, then one
   // per further value of each dimension), with the axis each one tests (-1: the first point).
   std::vector<std::pair<size_t, int>> cover;

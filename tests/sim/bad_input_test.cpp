@@ -257,6 +257,12 @@ std::vector<BadInput> cases() {
        {{"w.yaml", sweep("  axes:\n    - {key: seed, range: [1, 2]}\n")}},
        {"sweep", "@DIR@/w.yaml"},
        {"w.yaml:5:", "sweep.axes[0].range", "[start, stop, step]"}},
+      // A bad `set` entry is blamed on its own line, not only on the file.
+      {"SweepBadSetEntry",
+       {{"w.yaml", sweep("  set:\n    - seed=2\n    - workload.nosuch=~\n  axes:\n"
+                         "    - {key: seed, values: [1, 2]}\n")}},
+       {"sweep", "@DIR@/w.yaml"},
+       {"w.yaml:6:", "sweep.set[1]", "workload.nosuch is not set"}},
       {"SweepTooManyPoints",
        {{"w.yaml", sweep("  axes:\n    - {key: a, range: [0, 999999, 1]}\n"
                          "    - {key: b, range: [0, 999999, 1]}\n"
