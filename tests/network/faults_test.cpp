@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "tests/network/network_test_util.h"
 
@@ -194,16 +195,30 @@ workload: {type: network_traffic, pattern: permutation, shift: 8, bytes: 4MiB}
   EXPECT_GT(fct_of(fault_out, 3), fct_of(healthy_out, 3) + kTimeout);
 }
 
-TEST(NetworkFaults, UnreachableDestinationStopsTheRunWithADiagnosis) {
-  // Host 4's only NIC fails: nothing can reach it, so the run stops with exit 3.
-  const auto dir = nettest::temp_dir("unreachable");
+// The kHosts scenario with `sets`, run in a fresh folder named `name`, and the first line of its
+// error output.
+CliResult run_hosts(const std::string& name, const std::vector<std::string>& sets,
+                    std::string* first) {
+  const auto dir = nettest::temp_dir(name);
   std::filesystem::create_directories(dir);
   std::ofstream(dir / "s.yaml") << kHosts;
-  CliResult r = run_cli({"run", (dir / "s.yaml").string(), "--no-plots", "-q", "--set",
-                         events("nic: n4_nic0"), "--out", (dir / "out").string()});
+  std::vector<std::string> args{"run",   (dir / "s.yaml").string(), "--no-plots", "-q",
+                                "--out", (dir / "out").string()};
+  for (const std::string& s : sets) {
+    args.push_back("--set");
+    args.push_back(s);
+  }
+  CliResult r = run_cli(args);
+  *first = r.err.substr(0, r.err.find('\n'));
+  return r;
+}
+
+TEST(NetworkFaults, UnreachableDestinationStopsTheRunWithADiagnosis) {
+  // Host 4's only NIC fails: nothing can reach it, so the run stops with exit 3.
+  std::string first;
+  const CliResult r = run_hosts("unreachable", {events("nic: n4_nic0")}, &first);
   EXPECT_EQ(r.exit_code, 3) << r.err;
   // The first line names the cause (not retries, not a deadlock).
-  const std::string first = r.err.substr(0, r.err.find('\n'));
   EXPECT_NE(first.find("1 message failed with no route left (destination unreachable)"),
             std::string::npos)
       << r.err;
@@ -215,14 +230,11 @@ TEST(NetworkFaults, MessagesThatRunOutOfRetriesLeadTheDiagnosis) {
   // the message fails and the run stops with exit 3; the first line names that cause, not a
   // deadlock.
   const std::string spine = spine_used(kHosts);
-  const auto dir = nettest::temp_dir("no_retries");
-  std::filesystem::create_directories(dir);
-  std::ofstream(dir / "s.yaml") << kHosts;
-  CliResult r = run_cli({"run", (dir / "s.yaml").string(), "--no-plots", "-q", "--set",
-                         events("link: \"leaf0:" + spine + "\""), "--set",
-                         "network.retransmit.max_retries=0", "--out", (dir / "out").string()});
+  std::string first;
+  const CliResult r = run_hosts(
+      "no_retries", {events("link: \"leaf0:" + spine + "\""), "network.retransmit.max_retries=0"},
+      &first);
   EXPECT_EQ(r.exit_code, 3) << r.err;
-  const std::string first = r.err.substr(0, r.err.find('\n'));
   EXPECT_NE(first.find("failed after network.retransmit.max_retries timeouts after a fault"),
             std::string::npos)
       << r.err;
