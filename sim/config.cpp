@@ -412,6 +412,19 @@ bool is_unset(std::string_view assignment) {
   return v == "~" || v == "null" || v == "Null" || v == "NULL";
 }
 
+// `--set` names keys of mappings: a list's element (`a.b[0]`, or `a.b.0` where a.b is a list)
+// is not addressable, and saying so beats "not set" or "expected a list, got a mapping".
+[[noreturn]] void throw_list_element(std::string_view assignment, std::string_view list) {
+  throw ConfigError(
+      fmt::format("--set '{}': {} is a list; --set gives a whole list ({}=[...]), not one element",
+                  assignment, list, list));
+}
+
+// The part of `key` up to the end of `part` (a view into it).
+std::string_view key_upto(std::string_view key, std::string_view part) {
+  return key.substr(0, static_cast<size_t>(part.data() + part.size() - key.data()));
+}
+
 // Removes the key at the dotted path of an unset assignment (`key` its path). When the key is
 // not there, `must_exist` makes that an error (a misspelt key would otherwise unset nothing).
 void unset_path(ConfigNode& root, std::string_view assignment, std::string_view key,
@@ -422,12 +435,16 @@ void unset_path(ConfigNode& root, std::string_view assignment, std::string_view 
     const size_t dot = rest.find('.');
     const std::string_view part = rest.substr(0, dot);
     if (part.empty()) throw ConfigError(fmt::format("--set '{}': empty key in path", assignment));
+    if (const size_t b = part.find('['); b != std::string_view::npos) {
+      throw_list_element(assignment, key_upto(key, part.substr(0, b)));
+    }
     if (dot == std::string_view::npos) {
       if (node->is_map() && node->erase(part)) return;
       break;
     }
     node = node->is_map() ? node->find(part) : nullptr;
     if (node == nullptr) break;
+    if (node->is_seq()) throw_list_element(assignment, key_upto(key, part));
     rest = rest.substr(dot + 1);
   }
   if (must_exist) {
@@ -484,6 +501,9 @@ void assign_path(ConfigNode& root, std::string_view assignment,
     size_t dot = rest.find('.');
     std::string_view part = rest.substr(0, dot);
     if (part.empty()) throw ConfigError(fmt::format("--set '{}': empty key in path", assignment));
+    if (const size_t b = part.find('['); b != std::string_view::npos) {
+      throw_list_element(assignment, key_upto(key, part.substr(0, b)));
+    }
     if (dot == std::string_view::npos) {
       ConfigNode* existing = node->find(part);
       if (existing && existing->is_map() && parsed.is_map()) {
@@ -494,6 +514,7 @@ void assign_path(ConfigNode& root, std::string_view assignment,
       return;
     }
     ConfigNode* next = node->find(part);
+    if (next && next->is_seq()) throw_list_element(assignment, key_upto(key, part));
     if (!next || !next->is_map()) next = &node->set(part, ConfigNode::map(loc));
     node = next;
     rest = rest.substr(dot + 1);

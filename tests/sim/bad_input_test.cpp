@@ -274,6 +274,18 @@ std::vector<BadInput> cases() {
        {},
        {"sweep", MLASIM_SOURCE_DIR "/configs/sweeps/nic-bandwidth.yaml", "--shard", "3/2"},
        {"--shard '3/2'", "i/N"}},
+      // A list's element is not a key: both spellings say so (not "not set" or "expected a
+      // list, got a mapping").
+      {"SetListElementByBracket",
+       {},
+       {"validate", MLASIM_SOURCE_DIR "/configs/scenarios/net-p2p-bandwidth.yaml", "--set",
+        "workload.sizes[0]=null"},
+       {"--set 'workload.sizes[0]=null'", "workload.sizes is a list", "whole list"}},
+      {"SetListElementByIndex",
+       {},
+       {"validate", MLASIM_SOURCE_DIR "/configs/scenarios/net-p2p-bandwidth.yaml", "--set",
+        "workload.sizes.0=1KiB"},
+       {"--set 'workload.sizes.0=1KiB'", "workload.sizes is a list", "whole list"}},
       // Given but empty (a shell variable unset): refused, not taken as "no shard".
       {"SweepEmptyShard",
        {},
