@@ -3,6 +3,7 @@
 // signal when interrupted by SIGINT, SIGTERM or SIGHUP (sim/interrupt.h).
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 #include <systemc>
 
 #include <cstdint>
@@ -37,9 +38,9 @@
 
 namespace {
 
-// An input error's text on one line: control characters a file name or value brought in
-// (a newline, a tab) written as escapes.
-std::string one_line(std::string_view text) {
+// Text on one line: control characters a file name or value brought in (a newline, a tab)
+// written as escapes; with `bytes_too`, also every byte past ASCII (text that is not UTF-8).
+std::string one_line(std::string_view text, bool bytes_too = false) {
   std::string out;
   for (const char ch : text) {
     const auto u = static_cast<unsigned char>(ch);
@@ -47,7 +48,7 @@ std::string one_line(std::string_view text) {
       out += "\\n";
     } else if (ch == '\t') {
       out += "\\t";
-    } else if (u < 0x20 || u == 0x7f) {
+    } else if (u < 0x20 || u == 0x7f || (bytes_too && u > 0x7f)) {
       out += fmt::format("\\x{:02x}", u);
     } else {
       out += ch;
@@ -56,35 +57,15 @@ std::string one_line(std::string_view text) {
   return out;
 }
 
-// Whether `s` is well-formed UTF-8 (results record file names and values in JSON, which must be).
-bool valid_utf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    size_t n = 1;
-    unsigned char lo = 0x80, hi = 0xbf;  // the second byte's range (no overlong forms,
-                                         // surrogates or code points past U+10FFFF)
-    if (c >= 0xc2 && c <= 0xdf) {
-      n = 2;
-    } else if (c >= 0xe0 && c <= 0xef) {
-      n = 3;
-      lo = c == 0xe0 ? 0xa0 : 0x80;
-      hi = c == 0xed ? 0x9f : 0xbf;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      n = 4;
-      lo = c == 0xf0 ? 0x90 : 0x80;
-      hi = c == 0xf4 ? 0x8f : 0xbf;
-    } else if (c >= 0x80) {
-      return false;
-    }
-    if (i + n > s.size()) return false;
-    for (size_t k = 1; k < n; ++k) {
-      const auto b = static_cast<unsigned char>(s[i + k]);
-      if (b < (k == 1 ? lo : 0x80) || b > (k == 1 ? hi : 0xbf)) return false;
-    }
-    i += n;
+// Whether `s` is text the results' JSON can hold: nlohmann's own check, the one writing run.json
+// would fail on after the whole run.
+bool valid_utf8(const std::string& s) {
+  try {
+    (void)nlohmann::json(s).dump();
+    return true;
+  } catch (const nlohmann::json::type_error&) {
+    return false;
   }
-  return true;
 }
 
 int dispatch(int argc, char** argv) {
@@ -92,15 +73,10 @@ int dispatch(int argc, char** argv) {
   std::vector<std::string> args(argv, argv + argc);
   for (size_t i = 1; i < args.size(); ++i) {
     if (!valid_utf8(args[i])) {
-      std::string shown;
-      for (const char ch : args[i]) {
-        const auto u = static_cast<unsigned char>(ch);
-        shown += u < 0x20 || u >= 0x7f ? fmt::format("\\x{:02x}", u) : std::string(1, ch);
-      }
       fmt::print(stderr,
                  "mlasim: error: argument {} ('{}') is not valid UTF-8 (results record names "
                  "and values as JSON text)\n",
-                 i, shown);
+                 i, one_line(args[i], true));
       return kExitBadInput;
     }
   }
