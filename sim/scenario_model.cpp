@@ -3,6 +3,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <optional>
+
 #include <boost/range/iterator_range.hpp>
 
 #include "sim/errors.h"
@@ -184,6 +187,29 @@ ConfigNode validate_scenario(const ConfigNode& root, const Components& component
 
 Workload scenario_workload(const ConfigNode& root, const Components& components) {
   return read_scenario(root, components).workload;
+}
+
+std::optional<std::string> forwarding_without_nvswitch(const ClusterGraph& cluster,
+                                                       const Workload& workload) {
+  // Forwarding inside a node is meant for NVLink; without an NVSwitch the relay hop still runs,
+  // through the NICs and their switch (GPUs of a node reach each other only that way).
+  if (cluster.nodes <= 1 ||
+      graph_has(cluster, [](VertexKind k) { return k == VertexKind::NvSwitch; })) {
+    return std::nullopt;
+  }
+  for (const RankProgram& rank : workload.ranks) {
+    const auto it = std::find_if(rank.ops.begin(), rank.ops.end(), [](const Op& op) {
+      const auto* a = std::get_if<AllToAllOp>(&op.payload);
+      return a != nullptr && a->nvlink_forwarding;
+    });
+    if (it == rank.ops.end()) continue;
+    return fmt::format(
+        "all_to_all '{}' forwards over NVLink (nvlink_forwarding) but the cluster has no NVSwitch "
+        "(cluster.nvswitch: false): its relay hop inside a node crosses the NICs and their switch "
+        "instead",
+        it->name);
+  }
+  return std::nullopt;
 }
 
 std::vector<std::string> packet_only_settings(const ScenarioModel& m, std::string_view fidelity) {

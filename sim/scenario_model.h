@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -40,6 +41,11 @@ ScenarioModel read_scenario(const ConfigNode& root, const Components& comps);
 // ("flow" or "message"), one line each: warned about rather than refused, as a sweep may
 // compare fidelities with them set.
 std::vector<std::string> packet_only_settings(const ScenarioModel& m, std::string_view fidelity);
+// The line warning that a workload's all_to_all forwards over NVLink (DeepEP's relay) in a
+// cluster of several nodes without NVSwitches, where the relay hop crosses the NICs instead;
+// none otherwise. Warned about rather than refused, as a sweep may vary cluster.nvswitch.
+std::optional<std::string> forwarding_without_nvswitch(const ClusterGraph& cluster,
+                                                       const Workload& workload);
 
 // Checks every section and key of a scenario as read_scenario does (unknown keys, types, values
 // of each component's params) without building the cluster or generating the workload, for

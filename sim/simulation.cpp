@@ -213,6 +213,7 @@ Simulation::Simulation(const ConfigNode& root, const Components& comps, LogLevel
   if (s.fabric) s.fabric->finalize();
   for (const auto& w : packet_only_settings(m, s.fabric ? s.fabric->fidelity_name() : "message"))
     ctx_.log.warn("{}", w);
+  if (auto w = forwarding_without_nvswitch(c, s.workload)) ctx_.log.warn("{}", *w);
   s.routing = std::make_unique<RoutingTables>(c, routing_params);
   // Adaptive routing decides per packet (packet fabric) or per flow as it starts (flow fabric).
   const bool adaptive = routing_params.mode == RoutingMode::Adaptive && s.fabric != nullptr;

@@ -122,6 +122,40 @@ TEST(DeepEpDedup, FlowLevelMovesEachTokenOverTheNetworkOncePerNode) {
   run_and_check("flow");
 }
 
+// Without an NVSwitch the relay hop inside a node still runs, through the NICs and their
+// switch: the network then carries the NVLink bytes of the test above as well, and the run warns
+// that forwarding found no NVLink (with an NVSwitch it does not).
+TEST(DeepEpDedup, ForwardingWithoutNvSwitchCrossesTheNicsAndIsWarnedAbout) {
+  const auto dir = nettest::temp_dir("dedup_no_nvswitch");
+  std::filesystem::create_directories(dir);
+  const auto file = dir / "t.json";
+  std::ofstream(file) << trace_text(dispatch(), combine());
+  auto yaml = [&](bool nvswitch) {
+    return std::string(
+               "name: dedup\ncluster: {type: single_switch, nodes: 2, gpus_per_node: 2, "
+               "nvswitch: ") +
+           (nvswitch ? "true" : "false") + "}\nworkload: {type: trace, file: '" + file.string() +
+           "'}\n" + nettest::kPacketHardware;
+  };
+  auto run = nettest::run_here(yaml(false));
+  const Fabric& f = run.fabric();
+  EXPECT_TRUE(f.describe_in_flight().empty());
+  EXPECT_EQ(tier_bytes(f, "nic->leaf"),
+            (6000u + 4000 + 2500) + (1200u + 400 + 300) + (5000u + 2000 + 900));
+  EXPECT_EQ(f.final_bytes_delivered, (8000u + 4000 + 3000) + (1200u + 400 + 300));
+  for (const bool nvswitch : {false, true}) {
+    std::ofstream(dir / "s.yaml") << yaml(nvswitch);
+    const CliResult r = run_cli({"run", (dir / "s.yaml").string(), "--no-plots", "--out",
+                                 (dir / (nvswitch ? "with" : "without")).string()});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    const bool warned = r.err.find(
+                            "all_to_all 'dispatch' forwards over NVLink (nvlink_forwarding) "
+                            "but the cluster has no NVSwitch") != std::string::npos;
+    EXPECT_EQ(warned, !nvswitch) << r.err;
+  }
+  std::filesystem::remove_all(dir);
+}
+
 // Rank 2's combine on its own: it sums its 700 B and rank 3's 900 B for rank 0 and sends
 // 1200 B once both are in (the part may come before the op starts), and completes once that
 // sum has left and rank 0's 300 B sum for it has arrived; meanwhile the watchdog says why.
