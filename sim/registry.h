@@ -101,11 +101,13 @@ class ComponentTable {
     }
     const ConfigNode* type = section->find("type");
     if (!type || !type->is_scalar()) {
-      throw_config_error(type ? type->loc() : section->loc(), join_path(path, "type"),
-                         fmt::format("{} (one of: {})",
-                                     type ? "expected a type name, not a list or mapping"
-                                          : "required key is missing",
-                                     type_list()));
+      throw_config_error(
+          type ? type->loc() : section->loc(), join_path(path, "type"),
+          fmt::format("{} (one of: {})",
+                      !type             ? "required key is missing"
+                      : type->is_null() ? "expected a type name, got null"
+                                        : "expected a type name, not a list or mapping",
+                      type_list()));
     }
     auto it = entries_.find(type->as_string());
     if (it == entries_.end()) {

@@ -16,7 +16,9 @@ struct FixedBandwidthMemoryParams {
   Bytes capacity = Bytes::parse("80GiB");
   template <class V>
   void visit(V& v) {
-    v("bandwidth", bandwidth, "B/s", "sustained bandwidth for every request");
+    v("bandwidth", bandwidth, "B/s",
+      "bandwidth every request gets (the default, HBM3's pin peak, is an upper bound: type "
+      "hbm_bandwidth applies the sustained fraction calibrated on the cycle-level model)");
     v("latency", latency, "s", "fixed latency added to each request");
     v("capacity", capacity, "B",
       "memory capacity (0: unknown; the run then reports no capacity figures: KV capacity, "
