@@ -64,6 +64,9 @@ void HbmControllerParams::validate(const ParamCheck& c) const {
 void HbmParams::validate(const ParamCheck& c) const {
   const std::string err = HbmAddressMap::check(org, controller.address_map);
   c.require(err.empty(), "controller.address_map", err);
+  c.require(
+      exposed <= organisation_capacity(), "capacity",
+      fmt::format("must be at most the organisation's {} B", organisation_capacity().count()));
   if (refresh.mode == RefreshMode::PerBank) {
     c.require(refresh.trefi.ps() / org.tck.ps() / org.banks_per_pc() > 0, "refresh.trefi",
               "too short for one per-bank refresh per bank");
@@ -76,7 +79,7 @@ Bandwidth HbmParams::peak_bandwidth() const {
   return Bandwidth::bytes_per_s(bytes / (static_cast<double>(timing.bl) * org.tck.to_seconds()));
 }
 
-Bytes HbmParams::capacity() const {
+Bytes HbmParams::organisation_capacity() const {
   return Bytes(static_cast<uint64_t>(org.pseudo_channels_total()) * org.banks_per_pc() * org.rows *
                org.columns * org.burst.count());
 }

@@ -176,17 +176,24 @@ struct HbmParams {
   HbmTiming timing;
   HbmRefresh refresh;
   HbmControllerParams controller;
+  Bytes exposed;  // 0: the organisation's whole size
   template <class V>
   void visit(V& v) {
     v.group("org", org, "stacks, channels, banks, rows and the clock");
     v.group("timing", timing, "command timing in tCK");
     v.group("refresh", refresh, "refresh policy and timing");
     v.group("controller", controller, "queues, scheduling policy and address map");
+    v("capacity", exposed, "B",
+      "capacity the GPU exposes, for the KV-cache and overcommit figures (0: the organisation's "
+      "whole size; the H200 exposes 141 GB of its 144 GiB)");
   }
   void validate(const ParamCheck& c) const;
   // Pin peak: every pseudo-channel moving one burst every `bl` cycles.
   Bandwidth peak_bandwidth() const;
-  Bytes capacity() const;
+  // Bytes the organisation addresses (stacks x channels x ... x burst).
+  Bytes organisation_capacity() const;
+  // What the GPU exposes: `exposed`, or the organisation's whole size.
+  Bytes capacity() const { return exposed.count() > 0 ? exposed : organisation_capacity(); }
 };
 
 }  // namespace mlasim
