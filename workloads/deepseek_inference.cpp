@@ -386,9 +386,19 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
     }
   }
   out.workload.ranks.resize(ranks);
+  // By rank: ops over the whole step's tokens (LM heads, their all-gathers), held once.
+  std::vector<std::vector<uint32_t>> whole_step(ranks);
   for (uint32_t rank = 0; rank < ranks; ++rank) {
     RankBuilder b(out.workload.ranks[rank]);
     int32_t tag = 1;
+    auto lm_head = [&](RankBuilder& rb, const LayerShape& shape, uint64_t tokens,
+                       std::vector<uint32_t> deps, const std::string& name, uint32_t r,
+                       int32_t& t) {
+      const uint32_t head = mlasim::lm_head(rb, shape, tokens, std::move(deps), name, r, t);
+      whole_step[r].push_back(head);
+      if (shape.tp > 1) whole_step[r].push_back(out.workload.ranks[r].ops[head].deps.front());
+      return head;
+    };
     std::vector<uint32_t> x(n_mb);  // last op of each micro-batch's data flow
     // The embedding of a forward pass (prefill: of each chunk).
     auto embed = [&](uint32_t chunk) {
@@ -574,10 +584,14 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
   out.mtp_accepted_tokens_per_step = accepted;
   out.micro_batches = n_mb;
   out.model_layers = static_cast<uint32_t>(model.num_hidden_layers);
-  for (const RankProgram& prog : out.workload.ranks) {
-    for (const Op& op : prog.ops)
+  for (uint32_t rank = 0; rank < ranks; ++rank) {
+    const std::vector<Op>& ops = out.workload.ranks[rank].ops;
+    std::vector<uint32_t> copies(ops.size(), n_mb);
+    for (uint32_t i : whole_step[rank])
+      copies[i] = 1;
+    for (size_t i = 0; i < ops.size(); ++i)
       out.activation_bytes_per_gpu =
-          std::max(out.activation_bytes_per_gpu, op_activation_bytes(op.payload) * n_mb);
+          std::max(out.activation_bytes_per_gpu, op_activation_bytes(ops[i].payload) * copies[i]);
   }
   if (placement) out.max_slots_per_gpu = placement->slots_per_gpu();
   // Weight and KV sizes that do not fit 64 bits are an input error before the run, not after.

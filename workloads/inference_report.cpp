@@ -45,7 +45,11 @@ OpPart part_of(std::string_view op) {
   if (op == "gate") return OpPart::Gate;
   if (op == "dispatch") return OpPart::Dispatch;
   if (op == "combine") return OpPart::Combine;
-  if (comm.count(op)) return OpPart::OtherComm;
+  // (The LM heads' all-gathers belong to no layer: "lm_head_all_gather", "mtp.lm_head1_...".)
+  if (comm.count(op) ||
+      (op.find("lm_head") != std::string_view::npos && op.ends_with("_all_gather"))) {
+    return OpPart::TpComm;
+  }
   return OpPart::Other;
 }
 
@@ -61,7 +65,8 @@ int64_t& slot(PartTimes& t, OpPart part) {
       return t.experts;
     case OpPart::Combine:
       return t.combine;
-    case OpPart::OtherComm:
+    case OpPart::TpComm:
+      return t.tp_comm;
     case OpPart::Other:
       break;
   }
@@ -115,7 +120,8 @@ StepBreakdown step_breakdown(const std::vector<OpSpan>& spans, uint32_t model_la
     } else {
       comm.push_back({sp.start.ps(), sp.end.ps(), pl.layer});
     }
-    const bool counted = sp.compute || pl.part == OpPart::Dispatch || pl.part == OpPart::Combine;
+    const bool counted = sp.compute || pl.part == OpPart::Dispatch || pl.part == OpPart::Combine ||
+                         pl.part == OpPart::TpComm;
     if (counted) {
       slot(b.total, pl.part) += d;
       if (pl.layer >= 0) slot(b.layers[pl.layer], pl.part) += d;
@@ -518,6 +524,7 @@ WorkloadReport inference_report(const InferenceFacts& f, const WorkloadRun& run)
   j["time_dispatch_ms"] = ms(b.total.dispatch);
   j["time_experts_ms"] = ms(b.total.experts);
   j["time_combine_ms"] = ms(b.total.combine);
+  j["time_tp_comm_ms"] = ms(b.total.tp_comm);
   j["time_exposed_comm_ms"] = ms(b.total.exposed_comm);
   j["time_other_ms"] = ms(b.other_ps());
   // Router imbalance of the routed layers (dense layers, and traces without the figures, leave
@@ -527,14 +534,14 @@ WorkloadReport inference_report(const InferenceFacts& f, const WorkloadRun& run)
     routed[f.imbalance_layers[i]] = {f.layer_expert_imbalance[i], f.layer_gpu_imbalance[i]};
   }
   std::string csv =
-      "layer,attention_ms,gate_ms,dispatch_ms,experts_ms,combine_ms,exposed_comm_ms,"
+      "layer,attention_ms,gate_ms,dispatch_ms,experts_ms,combine_ms,tp_comm_ms,exposed_comm_ms,"
       "expert_load_imbalance,gpu_load_imbalance\n";
   for (const auto& [layer, t] : b.layers) {
     const auto it = routed.find(layer);
-    csv += fmt::format("{},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{}\n", layer, ms(t.attention),
-                       ms(t.gate), ms(t.dispatch), ms(t.experts), ms(t.combine), ms(t.exposed_comm),
-                       it == routed.end()
-                           ? std::string(",")
+    csv += fmt::format(
+        "{},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{}\n", layer, ms(t.attention),
+        ms(t.gate), ms(t.dispatch), ms(t.experts), ms(t.combine), ms(t.tp_comm), ms(t.exposed_comm),
+        it == routed.end() ? std::string(",")
                            : fmt::format("{:.9g},{:.9g}", it->second.first, it->second.second));
   }
   r.files["layers.csv"] = std::move(csv);
@@ -547,6 +554,7 @@ WorkloadReport inference_report(const InferenceFacts& f, const WorkloadRun& run)
                              {"dispatch_ms", ms(t.dispatch)},
                              {"experts_ms", ms(t.experts)},
                              {"combine_ms", ms(t.combine)},
+                             {"tp_comm_ms", ms(t.tp_comm)},
                              {"exposed_comm_ms", ms(t.exposed_comm)}};
     if (const auto it = routed.find(layer); it != routed.end()) {
       e["expert_load_imbalance"] = it->second.first;

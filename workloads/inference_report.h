@@ -28,7 +28,7 @@
 namespace mlasim {
 
 // What part of a layer an op of DeepSeekInference is, from its name.
-enum class OpPart : uint8_t { Attention, Gate, Dispatch, Experts, Combine, OtherComm, Other };
+enum class OpPart : uint8_t { Attention, Gate, Dispatch, Experts, Combine, TpComm, Other };
 
 struct OpPlace {
   int layer = -1;  // transformer layer (MTP module d: model_layers + d); -1: none
@@ -36,11 +36,13 @@ struct OpPlace {
 };
 OpPlace op_place(std::string_view name, uint32_t model_layers);
 
-// Per-layer (or per-step) times in ps. Compute parts sum op run times; dispatch and combine sum
-// each op's time from ready to done; exposed_comm is time with communication in flight and the
-// compute engine idle.
+// Per-layer (or per-step) times in ps. Compute parts sum op run times; dispatch, combine and the
+// TP collectives (tp_comm: attention TP's all-gathers and reduce-scatters) sum each op's time
+// from ready to done; exposed_comm is time with communication in flight and the compute engine
+// idle.
 struct PartTimes {
-  int64_t attention = 0, gate = 0, dispatch = 0, experts = 0, combine = 0, exposed_comm = 0;
+  int64_t attention = 0, gate = 0, dispatch = 0, experts = 0, combine = 0, tp_comm = 0;
+  int64_t exposed_comm = 0;
   int64_t other_compute = 0;
 };
 

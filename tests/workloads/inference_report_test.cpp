@@ -127,7 +127,10 @@ TEST(InferenceReport, OpPlaceFromNames) {
   EXPECT_EQ(op_place("L0.mb0.mlp_down", 61).part, OpPart::Experts);
   EXPECT_EQ(op_place("L5.mb0.gate", 61).part, OpPart::Gate);
   EXPECT_EQ(op_place("L5.mb0.residual", 61).part, OpPart::Other);
-  EXPECT_EQ(op_place("L5.mb0.attn_all_gather", 61).part, OpPart::OtherComm);
+  EXPECT_EQ(op_place("L5.mb0.attn_all_gather", 61).part, OpPart::TpComm);
+  EXPECT_EQ(op_place("lm_head_all_gather", 61).part, OpPart::TpComm);
+  EXPECT_EQ(op_place("mtp.lm_head1_all_gather", 61).part, OpPart::TpComm);
+  EXPECT_EQ(op_place("c2.lm_head_all_gather", 61).layer, -1);
   EXPECT_EQ(op_place("lm_head", 61).layer, -1);
   EXPECT_EQ(op_place("mtp.lm_head", 61).layer, -1);
   EXPECT_EQ(op_place("mb0.embedding", 61).part, OpPart::Other);
@@ -159,6 +162,28 @@ TEST(InferenceReport, BreakdownFromSpans) {
   EXPECT_EQ(b.layers.at(1).dispatch, 25'000);
   // Other: the LM head and the idle [70,72) and [75,80).
   EXPECT_EQ(b.other_ps(), 3'000 + 2'000 + 5'000);
+}
+
+// Attention TP's collectives (ns): layer 0's all-gather [10,14) between its attention [0,10) and
+// experts [14,20), then the LM head's all-gather [20,25), in no layer, before the head [25,30).
+// Each layer's exposed communication stays within the communication it lists; the LM head's
+// counts in the totals only.
+TEST(InferenceReport, TpCollectivesAreCountedByLayerAndTheLmHeadsInTheTotal) {
+  std::vector<std::string> names{"L0.mb0.attention", "L0.mb0.attn_all_gather",
+                                 "L0.mb0.experts_gate_up", "lm_head_all_gather", "lm_head"};
+  auto ns = [](int64_t v) { return Time::ps(v * 1000); };
+  std::vector<OpSpan> spans{{&names[0], true, ns(0), ns(10)},
+                            {&names[1], false, ns(10), ns(14)},
+                            {&names[2], true, ns(14), ns(20)},
+                            {&names[3], false, ns(20), ns(25)},
+                            {&names[4], true, ns(25), ns(30)}};
+  const StepBreakdown b = step_breakdown(spans, 61, ns(30));
+  EXPECT_EQ(b.total.tp_comm, 9'000);
+  EXPECT_EQ(b.layers.at(0).tp_comm, 4'000);
+  EXPECT_EQ(b.total.exposed_comm, 9'000);
+  EXPECT_EQ(b.layers.at(0).exposed_comm, 4'000);
+  EXPECT_EQ(b.layers.size(), 1u);
+  EXPECT_EQ(b.other_ps(), 5'000);  // the LM head
 }
 
 // Expected accepted tokens per decode step with D drafted tokens each accepted with probability
@@ -215,6 +240,21 @@ TEST(InferenceReport, PrefillReportsTtftAndInputThroughput) {
                         r.summary["activation_bytes_per_gpu"].get<uint64_t>();
   EXPECT_EQ(r.summary["kv_cache_capacity_tokens_per_gpu"].get<uint64_t>(),
             left / r.summary["kv_cache_bytes_per_token"].get<uint64_t>());
+}
+
+// The largest activation footprint of a 2-layer V2-Lite decode of 16 requests per GPU is its LM
+// head, one GEMM over every micro-batch's tokens (m = 16, k = 2048, n = 102,400 in BF16): held
+// once, whether the step runs as one micro-batch or two.
+TEST(InferenceReport, LmHeadActivationsAreHeldOncePerStep) {
+  for (const bool dual : {false, true}) {
+    DeepSeekInferenceParams p = lite_decode(16, 1024, 0);
+    p.dual_micro_batch = dual;
+    DeepSeekInference gen(p);
+    gen.generate(ClusterShape{2, 2});
+    const WorkloadReport r = gen.report(run_on_2x2(1'000'000'000));
+    EXPECT_EQ(r.summary["activation_bytes_per_gpu"].get<uint64_t>(), 16u * (2048 + 102400) * 2)
+        << "dual micro-batch " << dual;
+  }
 }
 
 // A cached token of a decode with MTP also takes the MTP modules' cache (one layer's worth per

@@ -120,8 +120,8 @@ TEST(InferenceRun, StepTimeBetweenCriticalPathAndSerialSum) {
   std::string line;
   std::getline(in, line);
   EXPECT_EQ(line,
-            "layer,attention_ms,gate_ms,dispatch_ms,experts_ms,combine_ms,exposed_comm_ms,"
-            "expert_load_imbalance,gpu_load_imbalance");
+            "layer,attention_ms,gate_ms,dispatch_ms,experts_ms,combine_ms,tp_comm_ms,"
+            "exposed_comm_ms,expert_load_imbalance,gpu_load_imbalance");
   std::vector<int> layers;
   double attention = 0, dispatch = 0, combine = 0, expert_imbalance = 0, gpu_imbalance = 0;
   int routed = 0;
@@ -134,18 +134,18 @@ TEST(InferenceRun, StepTimeBetweenCriticalPathAndSerialSum) {
         cells.back().push_back(c);
       }
     }
-    ASSERT_EQ(cells.size(), 9u) << line;
+    ASSERT_EQ(cells.size(), 10u) << line;
     layers.push_back(std::stoi(cells[0]));
     attention += std::stod(cells[1]);
     dispatch += std::stod(cells[3]);
     combine += std::stod(cells[5]);
     // Routed layers carry the router's imbalance (>= 1), dense layer 0 none.
-    EXPECT_EQ(cells[7].empty(), layers.back() == 0) << line;
-    if (!cells[7].empty()) {
-      EXPECT_GE(std::stod(cells[7]), 1.0);
+    EXPECT_EQ(cells[8].empty(), layers.back() == 0) << line;
+    if (!cells[8].empty()) {
       EXPECT_GE(std::stod(cells[8]), 1.0);
-      expert_imbalance += std::stod(cells[7]);
-      gpu_imbalance += std::stod(cells[8]);
+      EXPECT_GE(std::stod(cells[9]), 1.0);
+      expert_imbalance += std::stod(cells[8]);
+      gpu_imbalance += std::stod(cells[9]);
       ++routed;
     }
   }
