@@ -229,6 +229,9 @@ void Fabric::fire() {
 bool Fabric::path_links(uint32_t node, int32_t dst, uint64_t hash,
                         std::vector<uint32_t>& out) const {
   out.clear();
+  // A GPU that no link reaches (its NIC and NVLink lost to faults before the run) has no fabric
+  // node: nothing leaves it.
+  if (node >= nodes_.size()) return false;
   uint32_t at = node;
   for (int step = 0; step < 64; ++step) {
     if (rank_of_[at] == dst) return true;

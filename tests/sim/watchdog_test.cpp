@@ -193,6 +193,17 @@ void expect_unreachable(const std::vector<std::string>& args) {
     EXPECT_FALSE(has(r.err, systemc)) << r.err;
 }
 
+// A sender whose only NIC failed before the run has no link at all into the network (it used to
+// crash reading past the fabric's nodes): the same diagnosis, at packet and at flow level.
+TEST(Watchdog, SenderCutOffBeforeTheRunExitsThree) {
+  for (const char* fidelity : {"packet", "flow"}) {
+    expect_unreachable({"run", MLASIM_SOURCE_DIR "/configs/scenarios/net-incast.yaml", "--no-plots",
+                        "-o", ::testing::TempDir() + "/wd_cut_" + fidelity, "--set",
+                        "network.faults.nics=[n1_nic0]", "--set",
+                        std::string("network.fidelity=") + fidelity});
+  }
+}
+
 TEST(Watchdog, DestinationUnreachableMidRunExitsThree) {
   expect_unreachable({"run", MLASIM_SOURCE_DIR "/configs/scenarios/teaching-deepseek.yaml",
                       "--no-plots", "-o", ::testing::TempDir() + "/wd_sw0", "--set",
