@@ -97,8 +97,8 @@ void FlowFabric::inject(NetworkNode& at, Message msg, std::function<void()> on_s
   const int64_t now = now_ps();
   const int64_t setup = setup_ps(path.front(), msg.sm_issued);
   f.log_slot = open_message(msg, ideal_ps(setup, facts, bytes), &f.qp_seq);
-  fluid_[id].remaining = static_cast<double>(bytes);
-  fluid_[id].tolerance = 1e-6 * std::max(1.0, static_cast<double>(bytes));
+  fluid_[id].remaining = fluid_bytes(path, bytes);
+  fluid_[id].tolerance = 1e-6 * std::max(1.0, fluid_[id].remaining);
   f.in_port = static_cast<uint32_t>(link_ptr_[path.back()]->to_port);
   // Latency after the fluid transfer: propagation and pipelines, plus the store-and-forward
   // pipeline fill of the first packet beyond the bottleneck hop.
@@ -416,6 +416,22 @@ void FlowFabric::schedule_next(int64_t now) {
   if (!pending_done_.empty() || !arrived_.empty()) next = std::min(next, next_boundary(now + 1));
   if (next == std::numeric_limits<int64_t>::max()) return;
   schedule_update(next);
+}
+
+double FlowFabric::fluid_bytes(std::span<const uint32_t> path, uint64_t bytes) const {
+  // Capacities are payload rates of full packets: a last, partial packet carries its headers
+  // on fewer bytes, which the fluid counts as the payload that would take its wire time (the
+  // most over the route's links, whose headers differ).
+  const uint64_t rest = bytes % mtu_;
+  if (rest == 0 && bytes > 0) return static_cast<double>(bytes);
+  double extra = 0;
+  for (uint32_t l : path) {
+    const LinkOverhead& o = link_ptr_[l]->overhead;
+    extra = std::max(extra, static_cast<double>(o.wire_bytes(rest)) * static_cast<double>(mtu_) /
+                                    static_cast<double>(o.wire_bytes(mtu_)) -
+                                static_cast<double>(rest));
+  }
+  return static_cast<double>(bytes) + extra;
 }
 
 void FlowFabric::note_flow_on_links(uint32_t id) {

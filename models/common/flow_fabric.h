@@ -28,7 +28,8 @@
 // Adaptive routing chooses per flow when it is injected (by the payload routed over each
 // equal-cost output and not yet finished), not per packet.
 // Left out: buffers, credits, back-pressure and queueing delay (queue and credit-stall
-// statistics stay zero), per-packet header overhead of partial packets.
+// statistics stay zero). A message's last, partial packet pays its headers: the fluid carries
+// the payload that would take its wire time at full-packet rates.
 // The packet model is the reference; a test keeps all-to-all completion times within 10%.
 #pragma once
 
@@ -251,6 +252,9 @@ class FlowFabric : public Fabric {
 
   void finish(uint32_t flow);
   void note_flow_on_links(uint32_t flow);
+  // What the fluid transfers for a message of `bytes` payload over `path`: the payload, plus
+  // the last partial packet's headers as payload at full-packet rates.
+  double fluid_bytes(std::span<const uint32_t> path, uint64_t bytes) const;
   void link_attach(uint32_t id);
   void link_detach(uint32_t id);
   // queue_due false: the caller rebuilds the due-time queues afterwards.

@@ -292,8 +292,10 @@ TEST(PacketTiming, MessagesOfOneQueuePairLeaveOneAfterAnotherAtFlowLevel) {
   for (const auto& r : flow.fabric().messages())
     if (r.src == 0) ends.push_back(r.completed_ps);
   ASSERT_EQ(ends.size(), 3u);
-  // Payload rate: 200 GB/s x 256 / (256 + 16).
-  const double transfer_ps = static_cast<double>(kBig) / (200e9 * 256.0 / 272.0) * 1e12;
+  // The message's wire bytes at 200 GB/s: 102 full packets of 16 x (256 + 16) B and a last one
+  // of 1,808 B in 8 segments of at most 256 B, each with its 16 B header.
+  ASSERT_EQ(kBig, 102u * 4096 + 1808);
+  const double transfer_ps = (102.0 * 16 * 272 + (1808 + 8 * 16)) / 200e9 * 1e12;
   for (size_t k = 1; k < 3; ++k)
     EXPECT_NEAR(static_cast<double>(ends[k] - ends[k - 1]), transfer_ps, 2.0) << "message " << k;
 }
