@@ -34,7 +34,7 @@ struct Totals {
     stall_ps += l.stats.stall_ps;
     const double u = utilization(l, end);
     util_max = std::max(util_max, u);
-    if (l.stats.bytes > 0) {
+    if (l.stats.wire_bytes > 0) {  // (headers count: zero-byte messages are traffic too)
       ++active;
       util_sum += u;
     }
