@@ -5,6 +5,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
+
+#include "workloads/kernels/rope.h"
 
 namespace mlasim::kernels {
 namespace {
@@ -60,6 +63,15 @@ DimensionFlow dimension_flow(const ModelConfig& model, Variant variant, const St
         {std::move(stage), std::move(sym), std::move(dims), std::move(w), bytes, std::move(note)});
   };
   const std::string q_head = dn > 0 ? "d_nope+d_rope" : "d_h";
+  // YaRN (DeepSeek-V2/V3) also scales the softmax, by its mscale(factor, mscale_all_dim)^2.
+  const RopeScalingConfig& rs = model.rope_scaling;
+  const double yarn = rs.type == "yarn" && rs.mscale_all_dim != 0.0
+                          ? std::pow(yarn_mscale(rs.factor, rs.mscale_all_dim), 2)
+                          : 1.0;
+  auto scaled = [&](const std::string& dims) {
+    return fmt::format("scaled by 1/sqrt({}){}, causal mask from start_pos", dims,
+                       yarn != 1.0 ? fmt::format(" x {:.4g} (YaRN mscale^2)", yarn) : "");
+  };
   const std::string bias = s.qkv_bias ? " + bias" : "";
 
   act("x (normed hidden states)", "[b, s, d]", {b, q, d}, "");
@@ -88,13 +100,13 @@ DimensionFlow dimension_flow(const ModelConfig& model, Variant variant, const St
       act("kv_b_proj over the whole cache", "[b, L, n_h, d_nope+d_v]", {b, L, nh, dn + dv},
           dims_text({nh * (dn + dv), dc}), "K_nope and V materialised each step");
       on_chip("scores q.[k_nope | k_rope]", "[b, n_h, s, L]", {b, nh, q, L},
-              "scaled by 1/sqrt(d_nope+d_rope), causal mask from start_pos");
+              scaled("d_nope+d_rope"));
       act("softmax . V", "[b, s, n_h, d_v]", {b, q, nh, dv}, "");
     } else {
       act("q_nope . W_UK", "[b, s, n_h, d_c]", {b, q, nh, dc}, dims_text({nh, dn, dc}),
           "W_UK = kv_b_proj's key rows, per head");
       on_chip("scores q_lat.cache_kv + q_rope.cache_rk", "[b, n_h, s, L]", {b, nh, q, L},
-              "scaled by 1/sqrt(d_nope+d_rope), causal mask from start_pos");
+              scaled("d_nope+d_rope"));
       act("softmax . cache_kv", "[b, s, n_h, d_c]", {b, q, nh, dc}, "",
           "the latent is the value too");
       act(". W_UV", "[b, s, n_h, d_v]", {b, q, nh, dv}, dims_text({nh, dv, dc}),
@@ -114,8 +126,7 @@ DimensionFlow dimension_flow(const ModelConfig& model, Variant variant, const St
     cached("v_proj" + bias + " -> cache_v", "[b, L, n_kv, d_v]", {b, L, nkv, dv},
            dims_text({nkv * dv, d}),
            static_cast<uint64_t>(b * L * nkv) * cache_vector_bytes(dv, cdt), "");
-    on_chip("scores q.k", "[b, n_h, s, L]", {b, nh, q, L},
-            "scaled by 1/sqrt(d_qk), causal mask from start_pos");
+    on_chip("scores q.k", "[b, n_h, s, L]", {b, nh, q, L}, scaled("d_qk"));
     act("softmax . V", "[b, s, n_h, d_v]", {b, q, nh, dv}, "");
   }
   act("o_proj", "[b, s, d]", {b, q, d}, dims_text({d, nh * dv}));
