@@ -81,6 +81,17 @@ TEST(KernelNumerics, Fp8TilesKeepRelativePrecisionPerTile) {
   }
 }
 
+// A tile whose largest magnitude is a float subnormal has a scale (amax / 448) that underflows
+// to 0: its elements become zeros, not 0/0.
+TEST(KernelNumerics, Fp8TileTooSmallForItsScaleBecomesZeros) {
+  std::vector<float> row(128, 0.0f);
+  row[3] = 1e-44f;
+  row[7] = -1e-45f;
+  quantize_rows(DType::FP8, row.data(), 1, 128, 128);
+  for (float v : row)
+    EXPECT_EQ(v, 0.0f);
+}
+
 TEST(KernelNumerics, PrecisionDefaults) {
   const Precision fp8 = Precision::make(DType::FP8);
   EXPECT_EQ(fp8.activation, DType::BF16);

@@ -13,11 +13,12 @@ namespace {
 // Scale so the tile's largest magnitude maps to 448, then round each element in that scale.
 template <class T>
 void fp8_fake_quant(T* data, int64_t n, float amax) {
-  if (!(amax > 0)) {
+  // (A tile so small that its scale underflows holds nothing FP8 can show: zeros, not 0/0.)
+  const float scale = amax / kFp8E4M3Max;
+  if (!(scale > 0)) {
     std::fill(data, data + n, T(0));
     return;
   }
-  const float scale = amax / kFp8E4M3Max;
   for (int64_t i = 0; i < n; ++i) {
     data[i] = static_cast<T>(round_fp8_e4m3(static_cast<float>(data[i]) / scale) * scale);
   }
