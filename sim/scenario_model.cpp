@@ -212,18 +212,31 @@ std::optional<std::string> forwarding_without_nvswitch(const ClusterGraph& clust
   return std::nullopt;
 }
 
-std::vector<std::string> packet_only_settings(const ScenarioModel& m, std::string_view fidelity) {
+std::vector<std::string> packet_only_settings(const ScenarioModel& m, const ConfigNode& root,
+                                              std::string_view fidelity) {
   std::vector<std::string> out;
-  if (fidelity == "packet") return out;
   auto unused = [&](std::string_view key, std::string_view why) {
     out.push_back(fmt::format("{} is not used at network.fidelity {}: {}", key, fidelity, why));
   };
+  if (fidelity == "packet") {
+    if (root.at_path("network.flow") != nullptr) {
+      unused("network.flow", "it sets the flow level's rate recomputation");
+    }
+    return out;
+  }
   if (m.routing.mode == RoutingMode::Adaptive && fidelity != "flow") {
     unused("routing.mode: adaptive",
            "routes take the ECMP hash (adaptive routing decides per packet by queue length)");
   }
   if (m.network.spray) unused("network.spray", "each message follows one route");
   if (m.network.vls > 1) unused("network.vls", "there are no buffers or credits");
+  // Buffers and arbitration the scenario sets (the models' defaults say nothing).
+  for (const char* key : {"network.gpu_port.buffer", "hardware.nic.buffer",
+                          "hardware.switch.buffer", "hardware.switch.shared_buffer_per_port",
+                          "hardware.switch.shared_alpha", "hardware.switch.arbitration",
+                          "hardware.nvswitch.buffer", "hardware.nvswitch.arbitration"}) {
+    if (root.at_path(key) != nullptr) unused(key, "there are no buffers or credits");
+  }
   return out;
 }
 

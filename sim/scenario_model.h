@@ -37,10 +37,12 @@ struct ScenarioModel {
 // Reads, validates and resolves every section; throws ConfigError/InputError on bad input.
 ScenarioModel read_scenario(const ConfigNode& root, const Components& comps);
 
-// Settings only the packet fabric reads, set in a scenario that runs at another `fidelity`
-// ("flow" or "message"), one line each: warned about rather than refused, as a sweep may
-// compare fidelities with them set.
-std::vector<std::string> packet_only_settings(const ScenarioModel& m, std::string_view fidelity);
+// Settings only the packet fabric reads (routing, lanes, and the buffers and arbitration `root`
+// sets), in a scenario that runs at another `fidelity` ("flow" or "message"), and the flow
+// level's settings in one that runs at packet level, one line each: warned about rather than
+// refused, as a sweep may compare fidelities with them set.
+std::vector<std::string> packet_only_settings(const ScenarioModel& m, const ConfigNode& root,
+                                              std::string_view fidelity);
 // The line warning that a workload's all_to_all forwards over NVLink (DeepEP's relay) in a
 // cluster of several nodes without NVSwitches, where the relay hop crosses the NICs instead;
 // none otherwise. Warned about rather than refused, as a sweep may vary cluster.nvswitch.

@@ -156,19 +156,26 @@ TEST(FlowLevel, WarnsAboutSettingsOnlyThePacketModelReads) {
     return run_cli({"run", (dir / "s.yaml").string(), "--no-plots", "--out",
                     (dir / fidelity).string(), "--set", "network.fidelity=" + fidelity, "--set",
                     "routing.mode=adaptive", "--set", "network.spray=true", "--set",
-                    "network.vls=2"});
+                    "network.vls=2", "--set", "hardware.switch.buffer=64KiB", "--set",
+                    "network.flow.rate_update=5us"});
   };
   const CliResult flow = run("flow");
   EXPECT_EQ(flow.exit_code, 0) << flow.err;
   for (const std::string line : {"network.spray is not used at network.fidelity flow",
-                                 "network.vls is not used at network.fidelity flow"}) {
+                                 "network.vls is not used at network.fidelity flow",
+                                 "hardware.switch.buffer is not used at network.fidelity flow"}) {
     EXPECT_NE(flow.err.find(line), std::string::npos) << flow.err;
   }
   // Adaptive routing works at flow level too (per flow, as it starts).
   EXPECT_EQ(flow.err.find("routing.mode"), std::string::npos) << flow.err;
   const CliResult packet = run("packet");
   EXPECT_EQ(packet.exit_code, 0) << packet.err;
-  EXPECT_EQ(packet.err.find("is not used"), std::string::npos) << packet.err;
+  // At packet level only the flow level's own setting is unused.
+  EXPECT_NE(packet.err.find("network.flow is not used at network.fidelity packet"),
+            std::string::npos)
+      << packet.err;
+  EXPECT_EQ(packet.err.find("spray is not used"), std::string::npos) << packet.err;
+  EXPECT_EQ(packet.err.find("buffer is not used"), std::string::npos) << packet.err;
   std::filesystem::remove_all(dir);
 }
 
