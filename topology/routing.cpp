@@ -49,6 +49,7 @@ void RoutingTables::build_adjacency(const ClusterGraph& cluster) {
     if (is_network_switch(g[v].kind)) {
       local_[v] = static_cast<int32_t>(switch_vertex_.size());
       switch_vertex_.push_back(v);
+      switch_plane_.push_back(g[v].plane);
     }
   }
   lower_begin_.assign(switch_vertex_.size(), 0);
@@ -214,6 +215,21 @@ void RoutingTables::build_components() {
   stats_.components = static_cast<int64_t>(comp_access_.size());
   for (const auto& list : comp_access_)
     stats_.access_switches += static_cast<int64_t>(list.size());
+  // Access switches of one plane that faults split over several components (a leaf cut off
+  // from every spine) cannot reach each other: n^2 - sum of n_c^2 ordered pairs per plane. (The
+  // pairs inside a component are counted as the tables are built.)
+  std::map<int32_t, std::map<int32_t, int64_t>> by_plane;  // plane -> component -> switches
+  for (size_t c = 0; c < comp_access_.size(); ++c) {
+    for (int32_t s : comp_access_[c])
+      ++by_plane[switch_plane_[static_cast<size_t>(s)]][static_cast<int32_t>(c)];
+  }
+  for (const auto& [plane, comps] : by_plane) {
+    int64_t n = 0, inside = 0;
+    for (const auto& [c, k] : comps)
+      n += k, inside += k * k;
+    stats_.switch_pairs += n * n - inside;
+    stats_.unreachable_switch_pairs += n * n - inside;
+  }
 }
 
 // Per component and destination access switch D: down-distances to D by a breadth-first walk

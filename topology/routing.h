@@ -74,7 +74,9 @@ struct RoutingParams {
 struct FabricRouteStats {
   int64_t components = 0;       // disjoint fabrics holding NICs (planes of an MPFT)
   int64_t access_switches = 0;  // switches with NICs: route destinations
-  int64_t switch_pairs = 0;     // ordered pairs of access switches in one component
+  // Ordered pairs of access switches of one plane (the one fabric where there are no planes);
+  // pairs split into two components by faults are unreachable.
+  int64_t switch_pairs = 0;
   int64_t unreachable_switch_pairs = 0;
   int32_t diameter_hops = -1;  // most switch-to-switch hops between two access switches
   uint64_t min_paths = 0;      // fewest distinct up/down routes between two access switches
@@ -201,10 +203,11 @@ class RoutingTables {
 
   // Switches (by switch id).
   std::vector<Vertex> switch_vertex_;
-  std::vector<uint32_t> lower_begin_;              // first lower-tier switch among its neighbours
-  std::vector<uint32_t> upper_begin_;              // first upper-tier switch among its neighbours
-  std::vector<int32_t> switch_comp_;               // fabric component holding NICs, or -1
-  std::vector<int32_t> access_index_;              // index among its component's access switches
+  std::vector<int32_t> switch_plane_;  // by switch: its plane (-1 outside multi-plane fabrics)
+  std::vector<uint32_t> lower_begin_;  // first lower-tier switch among its neighbours
+  std::vector<uint32_t> upper_begin_;  // first upper-tier switch among its neighbours
+  std::vector<int32_t> switch_comp_;   // fabric component holding NICs, or -1
+  std::vector<int32_t> access_index_;  // index among its component's access switches
   std::vector<std::vector<int32_t>> comp_access_;  // access switch ids per component
   std::vector<int64_t> table_offset_;              // per switch into table_, -1 without a table
   std::vector<uint32_t> table_;                    // hop-set id per (switch, access switch)

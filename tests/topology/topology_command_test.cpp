@@ -58,6 +58,22 @@ TEST(TopologyCommand, FailedPlaneReportsLostBisectionAndNoUnreachablePairs) {
   EXPECT_GT(j["cost_usd"].get<double>(), 0.0);
 }
 
+// A leaf cut off from every spine is a fabric of its own: its pairs with the 7 other leaves
+// (14 ordered pairs) are unreachable, although every GPU pair still is reachable (each node's
+// GPUs reach the others' NICs over NVLink).
+TEST(TopologyCommand, LeafCutOffFromEverySpineCountsAsUnreachable) {
+  TopologyCommandOptions o;
+  o.config = cluster_config("ft2-k8.yaml");
+  for (int s = 0; s < 4; ++s)
+    o.faults.links.push_back("leaf0:spine" + std::to_string(s));
+  const auto j = run_json(o);
+  EXPECT_EQ(j["unreachable_leaf_pairs"], 14);
+  EXPECT_EQ(j["unreachable_gpu_pairs"], 0);
+  // Healthy, and with one of the four uplinks left: none.
+  o.faults.links.pop_back();
+  EXPECT_EQ(run_json(o)["unreachable_leaf_pairs"], 0);
+}
+
 // A scenario's network.faults given with --set apply as the file's would (not as a cluster key
 // 'cluster.network'); a cluster file refuses them, naming the --fail-* options.
 TEST(TopologyCommand, NetworkFaultsSetOnAScenarioApply) {
