@@ -313,7 +313,7 @@ void Simulation::schedule_faults(const NetworkParams& network, const RoutingPara
         ClusterGraph g = impl->cluster;
         const Time now = sim_now();
         for (const FaultEventParams& e : events) {
-          if (!e.degrades() && e.at + delay <= now) apply_faults(g, fault_spec(e));
+          if (!e.degrades() && e.at + delay <= now) apply_faults(g, fault_spec(e), true);
         }
         impl->routing = std::make_unique<RoutingTables>(g, routing);
       });

@@ -41,7 +41,8 @@ int64_t fail_plane(ClusterGraph& cluster, int32_t plane) {
   return count;
 }
 
-std::vector<std::string> apply_faults(ClusterGraph& cluster, const FaultSpec& faults) {
+std::vector<std::string> apply_faults(ClusterGraph& cluster, const FaultSpec& faults,
+                                      bool down_before) {
   std::vector<std::string> applied;
   for (int32_t plane : faults.planes) {
     // Vertices off every plane (GPUs, NVSwitches) carry -1: it must not name them.
@@ -77,7 +78,7 @@ std::vector<std::string> apply_faults(ClusterGraph& cluster, const FaultSpec& fa
     }
     const Vertex a = find_or_throw(cluster, spec.substr(0, colon), "vertex");
     const Vertex b = find_or_throw(cluster, spec.substr(colon + 1), "vertex");
-    if (!fail_link(cluster, a, b)) {
+    if (!fail_link(cluster, a, b) && !down_before) {
       throw InputError(fmt::format("there is no link between '{}' and '{}'", spec.substr(0, colon),
                                    spec.substr(colon + 1)));
     }

@@ -31,6 +31,10 @@ int64_t fail_plane(ClusterGraph& cluster, int32_t plane);
 
 // Applies the spec; throws InputError naming an unknown vertex, a vertex of the wrong kind, a
 // link that does not exist or a plane nothing is on. Returns one line per fault applied.
-std::vector<std::string> apply_faults(ClusterGraph& cluster, const FaultSpec& faults);
+// `down_before`: links may be down already (faults at a simulated time, replayed in file order
+// when routes are rebuilt: a link whose switch failed earlier, or named twice); otherwise a
+// link that does not exist is an error.
+std::vector<std::string> apply_faults(ClusterGraph& cluster, const FaultSpec& faults,
+                                      bool down_before = false);
 
 }  // namespace mlasim
