@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 
 #include <time.h>
 
@@ -172,6 +173,16 @@ void Fabric::finalize() {
     link_ptr_.push_back(&l);
   series_enabled_ = static_cast<int64_t>(links_.size()) <= params_.report.timeseries_max_links;
   per_packet_routing_ = per_packet_routing_ || params_.spray;
+  std::map<std::pair<uint32_t, std::string_view>, double> out_sum, in_sum;
+  for (const FabricLink& l : links_) {
+    out_sum[{l.from, l.timing.tier}] += l.payload_bytes_per_s(mtu_);
+    in_sum[{l.to, l.timing.tier}] += l.payload_bytes_per_s(mtu_);
+  }
+  parallel_rate_.clear();
+  for (const FabricLink& l : links_) {
+    parallel_rate_.push_back(
+        std::min(out_sum[{l.from, l.timing.tier}], in_sum[{l.to, l.timing.tier}]));
+  }
 }
 
 void Fabric::add_fault(FaultAction) {
@@ -250,13 +261,14 @@ int64_t Fabric::setup_ps(uint32_t link, bool sm_issued) const {
   return (sm_issued ? traits_[l.from].message_setup.ps() : 0) + traits_[l.to].message_setup.ps();
 }
 
-Fabric::PathTiming Fabric::path_timing(const uint32_t* path, size_t hops) const {
+Fabric::PathTiming Fabric::path_timing(const uint32_t* path, size_t hops, bool parallel) const {
   PathTiming t;
   for (size_t i = 0; i < hops; ++i) {
     const FabricLink& l = links_[path[i]];
     const PacketNodeTraits& n = traits_[l.to];
     t.lat_ps += l.timing.latency.ps() + (i + 1 == hops ? n.sink_latency : n.pipeline).ps();
-    t.bottleneck = std::min(t.bottleneck, l.payload_bytes_per_s(mtu_));
+    t.bottleneck =
+        std::min(t.bottleneck, parallel ? parallel_rate_[path[i]] : l.payload_bytes_per_s(mtu_));
   }
   return t;
 }
@@ -271,7 +283,8 @@ void Fabric::beyond_time_range(uint64_t bytes, const PathTiming& timing) {
 
 int64_t Fabric::ideal_ps(const std::vector<uint32_t>& path, uint64_t bytes, bool sm_issued) const {
   if (path.empty()) return 0;
-  return ideal_ps(setup_ps(path.front(), sm_issued), path_timing(path.data(), path.size()), bytes);
+  return ideal_ps(setup_ps(path.front(), sm_issued),
+                  path_timing(path.data(), path.size(), per_packet_routing_), bytes);
 }
 
 uint32_t Fabric::open_message(const Message& msg, int64_t ideal, uint64_t* qp_seq) {

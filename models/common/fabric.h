@@ -307,7 +307,9 @@ class Fabric : public sc_core::sc_module {
     int64_t lat_ps = 0;
     double bottleneck = std::numeric_limits<double>::infinity();  // bytes per s
   };
-  PathTiming path_timing(const uint32_t* path, size_t hops) const;
+  // `parallel`: packets of one message may take any of the links parallel to each hop (spraying,
+  // adaptive routing per packet), so a hop's rate is that of its parallel links together.
+  PathTiming path_timing(const uint32_t* path, size_t hops, bool parallel = false) const;
   // Ideal completion time of `bytes`: setup + latencies + bytes over the bottleneck payload rate.
   // A transfer longer than kMaxDurationPs (units.h) is a SimulationError, not a wrapped figure.
   static int64_t ideal_ps(int64_t setup_ps, const PathTiming& timing, uint64_t bytes) {
@@ -316,7 +318,8 @@ class Fabric : public sc_core::sc_module {
     return setup_ps + timing.lat_ps + static_cast<int64_t>(transfer);
   }
   [[noreturn]] static void beyond_time_range(uint64_t bytes, const PathTiming& timing);
-  // The same over a whole path (0 for an empty one).
+  // The same over a whole path (0 for an empty one); with per-packet routing, over the links
+  // parallel to each hop (the ideal must not be slower than what spraying reaches).
   int64_t ideal_ps(const std::vector<uint32_t>& path, uint64_t bytes, bool sm_issued = true) const;
   // Setup latency of a message whose first hop is `link`: the NIC's doorbell, plus the GPU's
   // issue latency when SMs issue it.
@@ -377,6 +380,10 @@ class Fabric : public sc_core::sc_module {
   bool series_enabled_ = true;
   int switch_ports_ = 0;
   bool per_packet_routing_ = false;
+  // By link: the payload rate of the links parallel to it, those of its tier out of its sending
+  // node and into its receiving node, whichever sum is smaller (a NIC's ports on 8 planes: 8
+  // times one port's), set at finalize().
+  std::vector<double> parallel_rate_;
 
  private:
   struct HeldDelivery {
