@@ -373,7 +373,7 @@ std::string Fabric::failed_messages_cause() const {
   };
   const uint64_t retries = messages_failed - messages_unreachable;
   std::string why;
-  if (retries > 0) why = count(retries, "failed after network.retransmit.max_retries timeouts");
+  if (retries > 0) why = count(retries, "failed after network.retransmit.max_retries resends");
   if (messages_unreachable > 0) {
     why += (why.empty() ? "" : " and ") +
            count(messages_unreachable, "failed with no route left (destination unreachable)");

@@ -258,7 +258,7 @@ class Fabric : public sc_core::sc_module {
   uint64_t retransmit_timeouts = 0, messages_failed = 0;
   uint64_t messages_unreachable = 0;  // of messages_failed: no route left after a fault
   // Why messages_failed (> 0) messages failed, counted by cause ("2 messages failed after
-  // network.retransmit.max_retries timeouts and 1 message failed with no route left ...").
+  // network.retransmit.max_retries resends and 1 message failed with no route left ...").
   std::string failed_messages_cause() const;
   int64_t last_repair_ps = -1;
   // Payload of packets delivered to GPUs (copies not counted), and its value at the first fault.

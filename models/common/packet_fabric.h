@@ -30,9 +30,9 @@
 // packet routed into it afterwards; messages whose first link is dead wait at their source. A
 // lost packet is resent by its source after network.retransmit.timeout: go-back-N resends every
 // packet from the first lost one on (the receiver throws away copies of those it already has),
-// selective repeat only the lost ones; after max_retries timeouts the message fails. Routes are
-// rebuilt `detection_delay` after the fault (the owner's reroute hook); messages still sending
-// then follow the new routes, while packets already inside the network keep their old ones.
+// selective repeat only the lost ones; at the timeout after max_retries resends the message fails.
+// Routes are rebuilt `detection_delay` after the fault (the owner's reroute hook); messages still
+// sending then follow the new routes, while packets already inside the network keep their old ones.
 // A degraded link keeps running at a fraction of its rate from the fault on. The sender learns
 // what was lost without modelling ACK packets (as if every ACK came back at once), and a
 // cut-through packet whose forwarding was decided before its link died escapes the loss.

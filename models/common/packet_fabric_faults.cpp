@@ -100,9 +100,9 @@ void PacketFabric::on_timeout(uint32_t m) {
     s.failed = true;
     ++messages_failed;
     failed_messages_.push_back(fmt::format(
-        "message {} from GPU {} to GPU {} failed: {} packets still lost after {} retransmission "
-        "timeouts (network.retransmit.max_retries)",
-        s.msg.id, s.msg.src, s.msg.dst, s.lost.size(), s.retries - 1));
+        "message {} from GPU {} to GPU {} failed: {} packets still lost at its timeout {}, after "
+        "{} resends (network.retransmit.max_retries)",
+        s.msg.id, s.msg.src, s.msg.dst, s.lost.size(), s.retries, s.retries - 1));
     s.lost.clear();
     return;
   }

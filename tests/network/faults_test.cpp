@@ -251,7 +251,7 @@ TEST(NetworkFaults, MessagesThatRunOutOfRetriesLeadTheDiagnosis) {
       "no_retries", {events("link: \"leaf0:" + spine + "\""), "network.retransmit.max_retries=0"},
       &first);
   EXPECT_EQ(r.exit_code, 3) << r.err;
-  EXPECT_NE(first.find("failed after network.retransmit.max_retries timeouts after a fault"),
+  EXPECT_NE(first.find("failed after network.retransmit.max_retries resends after a fault"),
             std::string::npos)
       << r.err;
   EXPECT_EQ(first.find("deadlock"), std::string::npos) << r.err;
