@@ -140,7 +140,8 @@ void add_network_summary(const Fabric& f, Time end, nlohmann::ordered_json& j) {
       // Recovery: from the first fault to the arrival of the last resent packet.
       j["fault_recovery_us"] =
           f.last_repair_ps >= 0 ? static_cast<double>(f.last_repair_ps - first_fault) * 1e-6 : 0.0;
-      const double before_s = static_cast<double>(first_fault) * 1e-12;
+      // (A fault after the last delivery finds no traffic: "before" ends with the traffic.)
+      const double before_s = static_cast<double>(std::min(first_fault, last)) * 1e-12;
       const double after_s = static_cast<double>(last - first_fault) * 1e-12;
       j["fault_goodput_before_bytes_per_s"] =
           before_s > 0 ? static_cast<double>(f.payload_delivered_at_fault) / before_s : 0.0;
