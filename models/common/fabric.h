@@ -239,9 +239,12 @@ class Fabric : public sc_core::sc_module {
   // delivered again when forwarded): the goodput's bytes.
   uint64_t final_bytes_delivered = 0;
   uint64_t packets_injected = 0, packets_delivered = 0;
-  uint64_t packet_hops = 0;   // packets put on a link
-  uint64_t activations = 0;   // SystemC activations of the engine
-  uint64_t events_ahead = 0;  // events run ahead of SystemC time
+  uint64_t packet_hops = 0;
+  // Packet level: credits handed back beyond a lane's total, a packet having left before the
+  // credits it used came back (must stay 0).
+  uint64_t credit_violations = 0;  // packets put on a link
+  uint64_t activations = 0;        // SystemC activations of the engine
+  uint64_t events_ahead = 0;       // events run ahead of SystemC time
   // Flow level only (0 elsewhere): max-min rate recomputations, and the flows whose rate one
   // of them set (the cost network.flow.rate_update trades against accuracy).
   uint64_t rate_recomputations = 0;

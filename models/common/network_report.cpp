@@ -152,6 +152,7 @@ void add_network_summary(const Fabric& f, Time end, nlohmann::ordered_json& j) {
     }
   }
   j["net_peak_in_flight_packets_count"] = f.peak_in_flight_packets;
+  j["net_credit_violations_count"] = f.credit_violations;
   j["net_peak_shared_buffer_bytes"] = f.peak_shared_buffer_bytes;
   j["net_memory_per_in_flight_packet_bytes"] = f.bytes_per_in_flight_packet();
   j["net_engine_activations_count"] = f.activations;

@@ -85,8 +85,6 @@ class PacketFabric final : public Fabric {
   void set_pool_probe(PoolProbe probe) { pool_probe_ = std::move(probe); }
   // Credits of a link's receiving buffer per virtual lane.
   int64_t credits_total(uint32_t link) const;
-  // A packet left before the credits it uses had come back (must stay 0).
-  uint64_t credit_violations = 0;
 
   static constexpr uint32_t kCreditBytes = 64;
 

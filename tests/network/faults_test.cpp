@@ -74,6 +74,7 @@ void expect_recovered(const nlohmann::json& s, double slack_us, double last_faul
   EXPECT_EQ(s["net_delivered_bytes"], s["net_injected_bytes"]);
   EXPECT_EQ(s["net_delivered_messages_count"], s["net_injected_messages_count"]);
   EXPECT_EQ(s["fault_messages_failed_count"].get<uint64_t>(), 0u);
+  EXPECT_EQ(s["net_credit_violations_count"].get<uint64_t>(), 0u);
   const uint64_t lost = s["fault_packets_lost_count"].get<uint64_t>();
   EXPECT_GT(lost, 0u) << "the fault was meant to hit packets in flight";
   EXPECT_EQ(s["net_injected_packets_count"].get<uint64_t>(),
