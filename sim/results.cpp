@@ -294,6 +294,8 @@ std::string format_summary_table(const nlohmann::ordered_json& summary, bool ful
       if (summary.contains(k)) keys.emplace_back(k);
     }
     for (const auto& [k, v] : summary.items()) {
+      // (TP collectives only in a step that has any.)
+      if (k == "time_tp_comm_ms" && v.is_number() && v.get<double>() == 0.0) continue;
       if (k.starts_with("time_") && k.ends_with("_ms") &&
           std::find(keys.begin(), keys.end(), k) == keys.end()) {
         keys.push_back(k);  // the step breakdown, last
