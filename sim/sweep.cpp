@@ -275,14 +275,23 @@ std::vector<size_t> shard_points(size_t total, size_t shard, size_t shards) {
 
 namespace {
 
+// Whether `dir` holds a run of exactly this point (its point.json matches: not a point of an
+// edited sweep, or of another sweep that used the folder before).
+bool is_this_point(const fs::path& dir, const SweepPoint& point) {
+  try {
+    std::ifstream p(dir / "point.json");
+    return p && nlohmann::ordered_json::parse(p) == point_json(point);
+  } catch (const nlohmann::json::exception&) {
+    return false;
+  }
+}
+
 // The summary of a finished run of exactly this point (its point.json matches, its summary
 // parses as a non-empty object); nothing otherwise.
 std::optional<nlohmann::ordered_json> finished_summary(const fs::path& dir,
                                                        const SweepPoint& point) {
   try {
-    std::ifstream p(dir / "point.json");
-    if (!p) return std::nullopt;
-    if (nlohmann::ordered_json::parse(p) != point_json(point)) return std::nullopt;
+    if (!is_this_point(dir, point)) return std::nullopt;
     std::ifstream s(dir / "summary.json");
     if (!s) return std::nullopt;
     nlohmann::ordered_json summary = nlohmann::ordered_json::parse(s);
@@ -355,7 +364,7 @@ nlohmann::ordered_json failed_points(const Sweep& sweep, const fs::path& out_dir
   for (const auto& p : sweep.points) {
     const fs::path dir = out_dir / p.dir_name();
     std::ifstream f(dir / "failure.json");
-    if (!f || point_is_complete(dir, p)) continue;
+    if (!f || !is_this_point(dir, p) || point_is_complete(dir, p)) continue;
     nlohmann::ordered_json entry{{"point", p.dir_name()}};
     std::string label;
     for (const auto& [k, v] : p.overrides)

@@ -218,6 +218,17 @@ int run_sweep(const SweepOptions& o, const GlobalOptions& g) {
   }
   std::vector<std::string> left_out;
   const size_t rows = merge_sweep(sweep, out_dir, &left_out);
+  const nlohmann::ordered_json failures = failed_points(sweep, out_dir);
+  if (o.merge_only && !failures.empty()) {
+    // Every shard's failures, gathered: the merge fails too (a job chain must see it).
+    failed = failures.size();
+    std::string names;
+    for (size_t i = 0; i < failures.size() && i < 10; ++i)
+      names += (i ? ", " : "") + failures[i]["point"].get<std::string>();
+    if (failures.size() > 10) names += fmt::format(" and {} more", failures.size() - 10);
+    fmt::print(stderr, "sweep {}: {} of {} points failed ({}; each has a stderr.txt)\n",
+               sweep.params.name, failed, sweep.points.size(), names);
+  }
   if (!g.quiet) {
     fmt::print(stderr, "{}/sweep.csv: {} of {} points\n", out_dir.string(), rows,
                sweep.points.size());
@@ -245,7 +256,7 @@ int run_sweep(const SweepOptions& o, const GlobalOptions& g) {
                                              {"axes", axes},
                                              {"plots", plots},
                                              {"points", sweep.points.size()},
-                                             {"failed", failed_points(sweep, out_dir)}}
+                                             {"failed", failures}}
                               .dump(2) +
                           "\n");
     const fs::path script = fs::path(MLASIM_SCRIPTS_DIR) / "plot_sweep.py";

@@ -211,6 +211,14 @@ TEST_F(SweepFiles, TheReportListsFailedPoints) {
   ASSERT_EQ(failed.size(), 1u) << failed.dump();
   EXPECT_EQ(failed[0]["point"], "p0001");
   EXPECT_EQ(failed[0]["exit_code"], 3);
+  // Merging says so too, with a failing exit (a job chain waiting on the merge must see it).
+  const CliResult merge =
+      run_cli({"sweep", f.string(), "--merge", "-q", "--no-plots", "--out", out.string()});
+  EXPECT_EQ(merge.exit_code, 3) << merge.err;
+  EXPECT_NE(merge.err.find("1 of 2 points failed (p0001;"), std::string::npos) << merge.err;
+  // Another sweep reusing the folder does not inherit p0001's failure: its point.json differs.
+  fs::path other = sweep_file("    - {key: sim.max_time, values: [2s, 3s]}\n");
+  EXPECT_TRUE(failed_points(load_sweep(other), out).empty());
 }
 
 TEST_F(SweepFiles, APointRunWithOtherValuesIsRedone) {
