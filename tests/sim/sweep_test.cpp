@@ -164,6 +164,26 @@ TEST_F(SweepFiles, ShardedRunsThenMergeGatherEverything) {
   EXPECT_EQ(run_cli({"sweep", f.string(), "--shard", "2/2"}).exit_code, 2);
 }
 
+// An earlier sweep's report and plots in the folder go when another sweep starts there: with
+// --no-plots none would replace them beside the new sweep.csv.
+TEST_F(SweepFiles, AnEarlierSweepsReportAndPlotsAreCleared) {
+  fs::path f = sweep_file("    - {key: workload.message, values: [64KiB]}\n");
+  fs::path out = dir_ / "out";
+  fs::create_directories(out);
+  for (const char* old : {"report.md", "plots.json", "plot_0_sim_time_us.png", "sweep.csv"})
+    std::ofstream(out / old) << "old";
+  std::ofstream(out / "notes.txt") << "mine";
+  const CliResult r = run_cli({"sweep", f.string(), "--no-plots", "-q", "--out", out.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* old : {"report.md", "plots.json", "plot_0_sim_time_us.png"})
+    EXPECT_FALSE(fs::exists(out / old)) << old;
+  std::ifstream csv(out / "sweep.csv");
+  std::string header;
+  std::getline(csv, header);
+  EXPECT_EQ(header.rfind("point,workload.message,", 0), 0u) << header;
+  EXPECT_TRUE(fs::exists(out / "notes.txt"));  // not the sweep's
+}
+
 TEST_F(SweepFiles, MergeWritesTheUnionOfSummaryColumnsInFirstSeenOrder) {
   Sweep s = load_sweep(
       sweep_file("    - {key: cluster.ib.bandwidth, values: [200Gb/s, 400Gb/s, 800Gb/s]}\n"
