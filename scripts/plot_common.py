@@ -85,7 +85,7 @@ def label_of_key(key):
 
 
 # Decimal prefixes for the units worth scaling (bytes, bytes/s, FLOP, USD, tokens/s).
-_SCALABLE = {"B", "B/s", "B/token", "FLOP", "USD", "tokens/s", "tokens", "1/s", "events/s",
+_SCALABLE = {"B", "B/s", "b/s", "Hz", "FLOP/s", "B/token", "FLOP", "USD", "tokens/s", "tokens", "1/s", "events/s",
              "hops/s"}
 _PREFIXES = [(1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")]
 

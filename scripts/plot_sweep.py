@@ -5,8 +5,9 @@ PLOTS_JSON (written by `mlasim sweep`) holds
   {"name": ..., "axes": [KEY, ...], "plots": [{"x": KEY, "y": KEY, "series": KEY or "",
                                                "title": TEXT or ""}]}
 where keys are sweep.csv columns (axis keys or summary keys). Values with units ("400Gb/s")
-are placed by their number and the unit goes into the axis label; summary keys take their unit
-from their suffix. One curve per value of `series`. Reads only sweep.csv and PLOTS_JSON.
+are placed by their number and the unit goes into the axis label (an axis mixing units of one
+kind, "400Gb/s" and "1.6Tb/s", is converted to one); summary keys take their unit from their
+suffix. One curve per value of `series`. Reads only sweep.csv and PLOTS_JSON.
 Without matplotlib the report keeps its table and the plots are skipped (exit 0). A damaged
 PLOTS_JSON or sweep.csv stops it with one line naming the file, exit 2.
 """
@@ -30,15 +31,58 @@ def split_value(text):
     return float(m.group(1)), m.group(2)
 
 
-def unit_of_column(key, rows):
-    """The unit written after the numbers of a column ("Gb/s"), else the key's suffix unit."""
+# Units an axis value may carry, as (factor to the base unit, base unit): an axis that mixes
+# them ("200Gb/s", "1.6Tb/s"; "500ns", "2.5us") is placed and labelled in one unit.
+_UNIT_BASE = {"s": (1.0, "s"), "ms": (1e-3, "s"), "us": (1e-6, "s"), "ns": (1e-9, "s"),
+              "ps": (1e-12, "s")}
+for _p, _f in (("", 1.0), ("k", 1e3), ("M", 1e6), ("G", 1e9), ("T", 1e12)):
+    for _base in ("B", "B/s", "b/s", "Hz", "FLOP/s"):
+        _UNIT_BASE[_p + _base] = (_f, _base)
+for _p, _f in (("Ki", 2.0 ** 10), ("Mi", 2.0 ** 20), ("Gi", 2.0 ** 30), ("Ti", 2.0 ** 40)):
+    _UNIT_BASE[_p + "B"] = (_f, "B")
+
+
+def in_base_unit(text):
+    """(number in its base unit, base unit) for a value with a known unit, else as written."""
+    v, unit = split_value(text)
+    if v is not None and unit in _UNIT_BASE:
+        factor, base = _UNIT_BASE[unit]
+        return v * factor, base
+    return v, unit
+
+
+def column_units(key, rows):
+    """(unit, mixed): the unit a column's numbers are in, and whether they must first be brought
+    to it (their units differ but share a base). Else the key's suffix unit."""
     units = {split_value(r.get(key, ""))[1] for r in rows} - {""}
-    return units.pop() if len(units) == 1 else unit_of_key(key)
+    if len(units) == 1:
+        return units.pop(), False
+    bases = {_UNIT_BASE[u][1] for u in units if u in _UNIT_BASE}
+    if units and len(bases) == 1 and all(u in _UNIT_BASE for u in units):
+        return bases.pop(), True
+    return unit_of_key(key), False
+
+
+def unit_of_column(key, rows):
+    """The unit of a column's numbers as plotted ("Gb/s"; "b/s" when it mixes Gb/s and Tb/s)."""
+    return column_units(key, rows)[0]
 
 
 def sort_key(text):
-    v, _ = split_value(text)
+    v, _ = in_base_unit(text)
     return (0, v, text) if v is not None else (1, 0.0, text)
+
+
+def display_scale(values, unit):
+    """(factor, label) for a column's numbers: seconds as s, ms, us or ns; the rest as
+    plot_common's scale_for does."""
+    if unit != "s":
+        return scale_for(values, unit)
+    top = max((abs(v) for v in values if v == v), default=0.0)
+    for factor, label in ((1.0, "s"), (1e-3, "ms"), (1e-6, "us"), (1e-9, "ns")):
+        if top >= factor:
+            return factor, label
+    return 1e-12, "ps"
 
 
 def draw(plt, rows, spec, out_png, sweep_name, axes):
@@ -46,9 +90,10 @@ def draw(plt, rows, spec, out_png, sweep_name, axes):
     # A trade-off curve (x is a result, not a swept key) names each point by its swept values.
     tags = [a for a in axes if a not in (x, series)] if x not in axes else []
     groups = {}
+    (xunit0, xmixed), (yunit0, ymixed) = column_units(x, rows), column_units(y, rows)
     for r in rows:
-        xv, _ = split_value(r.get(x, ""))
-        yv, _ = split_value(r.get(y, ""))
+        xv = (in_base_unit if xmixed else split_value)(r.get(x, ""))[0]
+        yv = (in_base_unit if ymixed else split_value)(r.get(y, ""))[0]
         if xv is None or yv is None:
             continue
         tag = ", ".join(f"{label_of_key(a)} {r.get(a, '')}" for a in tags)
@@ -57,8 +102,8 @@ def draw(plt, rows, spec, out_png, sweep_name, axes):
         return False
     xs = [p[0] for pts in groups.values() for p in pts]
     ys = [p[1] for pts in groups.values() for p in pts]
-    xf, xunit = scale_for(xs, unit_of_column(x, rows))
-    yf, yunit = scale_for(ys, unit_of_column(y, rows))
+    xf, xunit = display_scale(xs, xunit0) if xmixed else scale_for(xs, xunit0)
+    yf, yunit = display_scale(ys, yunit0) if ymixed else scale_for(ys, yunit0)
     xlabel = axis_text(label_of_key(x), xunit)
     ylabel = axis_text(label_of_key(y), yunit)
     fig, ax = plt.subplots(figsize=(8.5, 4.5))

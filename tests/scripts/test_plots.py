@@ -539,6 +539,24 @@ def case_units_agree(tmp, mlasim):
     check(rows > 40, f"only {rows} figures with a unit in the table:\n{r.stdout}")
 
 
+def case_sweep_units():
+    # An axis that mixes units of one kind is placed in one unit, and ordered by value: 1.6Tb/s
+    # after 400Gb/s (not at 1.6, left of 200), 256KiB before 1MiB, 2.5us after 500ns.
+    sys.path.insert(0, SCRIPTS)
+    import plot_sweep
+    rows = [{"bw": "200Gb/s", "m": "1MiB"}, {"bw": "1.6Tb/s", "m": "256KiB"},
+            {"bw": "400Gb/s", "m": "4MiB"}]
+    check(plot_sweep.column_units("bw", rows) == ("b/s", True), "mixed Gb/s and Tb/s")
+    check(plot_sweep.in_base_unit("1.6Tb/s")[0] > plot_sweep.in_base_unit("400Gb/s")[0],
+          "1.6Tb/s placed below 400Gb/s")
+    order = sorted(["1MiB", "4MiB", "256KiB"], key=plot_sweep.sort_key)
+    check(order == ["256KiB", "1MiB", "4MiB"], f"legend order {order}")
+    check(sorted(["2.5us", "500ns"], key=plot_sweep.sort_key) == ["500ns", "2.5us"], "times")
+    check(plot_sweep.display_scale([5e-7, 2.5e-6], "s") == (1e-6, "us"), "seconds shown in us")
+    same = [{"bw": "200Gb/s"}, {"bw": "400Gb/s"}]
+    check(plot_sweep.column_units("bw", same) == ("Gb/s", False), "one unit kept as written")
+
+
 def main():
     if len(sys.argv) != 3 or sys.argv[1] not in ("draw", "skip"):
         print("usage: test_plots.py draw|skip MLASIM", file=sys.stderr)
@@ -573,6 +591,7 @@ def main():
         if draw:
             case_figures_in_process()
         case_units_agree(tmp, mlasim)
+        case_sweep_units()
     print(f"{mode}: {len(failures)} failure(s)")
     return 1 if failures else 0
 
