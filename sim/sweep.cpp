@@ -19,6 +19,7 @@
 #include "sim/errors.h"
 #include "sim/results.h"
 #include "sim/simulation.h"
+#include "sim/version.h"
 
 namespace mlasim {
 
@@ -34,8 +35,10 @@ std::string format_number(double v) {
   return fmt::format("{:.6g}", v);
 }
 
-// FNV-1a over the resolved base scenario and the `set` list: a fingerprint, not a security
-// hash (it only tells an edited sweep from the one a folder was run with).
+// FNV-1a over the resolved base scenario, the `set` list and the simulator's version: a
+// fingerprint, not a security hash (it only tells an edited sweep, or one run by another
+// build, from the one a folder was run with). Files the scenario names (a model's config.json,
+// a trace) are not read: editing one in place is not seen.
 std::string base_digest(const ConfigNode& base, const std::vector<std::string>& sets) {
   uint64_t h = 0xcbf29ce484222325ULL;
   auto add = [&h](std::string_view s) {
@@ -49,6 +52,7 @@ std::string base_digest(const ConfigNode& base, const std::vector<std::string>& 
   add(base.to_yaml());
   for (const auto& s : sets)
     add(s);
+  add(version());
   return fmt::format("{:016x}", h);
 }
 
