@@ -90,13 +90,16 @@ int run_sweep(const SweepOptions& o, const GlobalOptions& g) {
   // What an earlier sweep gathered here (its table, report and plots) goes: this one's are
   // written once its points are in, and none may be taken for them meanwhile or with
   // --no-plots.
+  std::vector<fs::path> earlier;  // (gathered first: not removed while the folder is read)
   for (const auto& e : fs::directory_iterator(out_dir)) {
     const std::string f = e.path().filename().string();
     if (f == "sweep.csv" || f == "report.md" || f == "plots.json" ||
         (f.starts_with("plot_") && f.ends_with(".png"))) {
-      fs::remove(e.path());
+      earlier.push_back(e.path());
     }
   }
+  for (const fs::path& f : earlier)
+    fs::remove(f);
   write_file_atomic(out_dir / "sweep.resolved.yaml", [&] {
     ConfigNode root = ConfigNode::map();
     root.set("sweep", write_params(sweep.params));

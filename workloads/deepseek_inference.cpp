@@ -386,18 +386,16 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
     }
   }
   out.workload.ranks.resize(ranks);
-  // By rank: ops over the whole step's tokens (LM heads, their all-gathers), held once.
+  // By rank: ops over the whole step's tokens (LM heads, their TP all-gathers), held once.
   std::vector<std::vector<uint32_t>> whole_step(ranks);
   for (uint32_t rank = 0; rank < ranks; ++rank) {
     RankBuilder b(out.workload.ranks[rank]);
     int32_t tag = 1;
-    auto lm_head = [&](RankBuilder& rb, const LayerShape& shape, uint64_t tokens,
-                       std::vector<uint32_t> deps, const std::string& name, uint32_t r,
-                       int32_t& t) {
-      const uint32_t head = mlasim::lm_head(rb, shape, tokens, std::move(deps), name, r, t);
-      whole_step[r].push_back(head);
-      if (shape.tp > 1) whole_step[r].push_back(out.workload.ranks[r].ops[head].deps.front());
-      return head;
+    auto head = [&](uint64_t n, std::vector<uint32_t> in, const std::string& name, int32_t& t) {
+      const uint32_t h = lm_head(b, s, n, std::move(in), name, rank, t);
+      whole_step[rank].push_back(h);
+      if (s.tp > 1) whole_step[rank].push_back(out.workload.ranks[rank].ops[h].deps.front());
+      return h;
     };
     std::vector<uint32_t> x(n_mb);  // last op of each micro-batch's data flow
     // The embedding of a forward pass (prefill: of each chunk).
@@ -438,7 +436,7 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
       const std::string name = chunks.size() > 1 ? fmt::format("c{}.lm_head", c) : "lm_head";
       // Every rank spends the same tags whether its group completes prompts in this pass or not.
       int32_t head_tag = tag;
-      if (rows > 0) lm_head(b, s, rows, x, name, rank, head_tag);
+      if (rows > 0) head(rows, x, name, head_tag);
       tag += s.tp > 1 ? 1 : 0;
     };
     uint32_t moe_index = 0;
@@ -457,9 +455,9 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
           flush(i);
         if (&lp == first_mtp) {
           main_out = x;
-          token = lm_head(b, s, main_tokens, main_out, "lm_head", rank, tag);
+          token = head(main_tokens, main_out, "lm_head", tag);
         } else {
-          token = lm_head(b, s, module_tokens, x, mtp_head_name(&lp - first_mtp - 1), rank, tag);
+          token = head(module_tokens, x, mtp_head_name(&lp - first_mtp - 1), tag);
         }
       }
       if (&lp != &plan[0] && lp.chunk != (&lp)[-1].chunk) {  // the next prefill chunk's pass
@@ -571,9 +569,9 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
     }
     // The main LM head (with MTP, emitted before module 0) and the last module's draft head.
     if (depth == 0) {
-      lm_head(b, s, main_tokens, main_out, "lm_head", rank, tag);
+      head(main_tokens, main_out, "lm_head", tag);
     } else {
-      lm_head(b, s, module_tokens, x, mtp_head_name(depth - 1), rank, tag);
+      head(module_tokens, x, mtp_head_name(depth - 1), tag);
     }
   }
   for (const MicroBatch& mb : main_mb)
