@@ -215,6 +215,13 @@ Simulation::Simulation(const ConfigNode& root, const Components& comps, LogLevel
        packet_only_settings(m, root, s.fabric ? s.fabric->fidelity_name() : "message"))
     ctx_.log.warn("{}", w);
   if (auto w = forwarding_without_nvswitch(c, s.workload)) ctx_.log.warn("{}", *w);
+  if (s.fabric && s.fabric->packets_from_nics() &&
+      root.at_path("hardware.nvswitch.transfer_unit") != nullptr) {
+    ctx_.log.warn(
+        "hardware.nvswitch.transfer_unit is not used: with NICs, NVLink carries their "
+        "{} B packets (hardware.nic.mtu)",
+        s.fabric->mtu());
+  }
   s.routing = std::make_unique<RoutingTables>(c, routing_params);
   // Adaptive routing decides per packet (packet fabric) or per flow as it starts (flow fabric).
   const bool adaptive = routing_params.mode == RoutingMode::Adaptive && s.fabric != nullptr;

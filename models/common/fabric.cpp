@@ -141,11 +141,17 @@ void Fabric::finalize() {
     traits_.push_back(n->packet_traits());
     rank_of_.push_back(n->endpoint_rank());
   }
-  uint32_t mtu = 0;
+  // Packets are cut once, at their source, so one size serves every link: the NICs' MTU, which
+  // NVLink carries too (a header per NVLink payload unit keeps its wire time right). Only a
+  // fabric without NICs takes the NVSwitch's transfer unit.
+  uint32_t nic_mtu = 0, other_mtu = 0;
   for (const auto& t : traits_) {
-    if (t.max_payload > 0) mtu = mtu == 0 ? t.max_payload : std::min(mtu, t.max_payload);
+    if (t.max_payload == 0) continue;
+    uint32_t& m = t.ib ? nic_mtu : other_mtu;
+    m = m == 0 ? t.max_payload : std::min(m, t.max_payload);
   }
-  mtu_ = mtu == 0 ? 4096 : mtu;
+  packets_from_nics_ = nic_mtu > 0;
+  mtu_ = nic_mtu > 0 ? nic_mtu : other_mtu > 0 ? other_mtu : 4096;
   // A packet keeps the header its NIC gave it all the way, and every InfiniBand link has the
   // same line coding: a link between two switches, whose ends add nothing, takes both from the
   // fabric's NICs (the first that declares them; every NIC of a run shares one preset).
@@ -256,9 +262,16 @@ bool Fabric::path_links(uint32_t node, int32_t dst, uint64_t hash,
   return false;
 }
 
-int64_t Fabric::setup_ps(uint32_t link, bool sm_issued) const {
-  const FabricLink& l = links_[link];
-  return (sm_issued ? traits_[l.from].message_setup.ps() : 0) + traits_[l.to].message_setup.ps();
+int64_t Fabric::setup_ps(const std::vector<uint32_t>& path, bool sm_issued) const {
+  if (path.empty()) return 0;
+  const int64_t issue = sm_issued ? traits_[links_[path.front()].from].message_setup.ps() : 0;
+  // Only a NIC (a node that is no GPU) has a setup of its own; the receiving one takes none.
+  for (const uint32_t l : path) {
+    const uint32_t to = links_[l].to;
+    if (rank_of_[to] < 0 && traits_[to].message_setup.ps() > 0)
+      return issue + traits_[to].message_setup.ps();
+  }
+  return issue;
 }
 
 Fabric::PathTiming Fabric::path_timing(const uint32_t* path, size_t hops, bool parallel) const {
@@ -283,7 +296,7 @@ void Fabric::beyond_time_range(uint64_t bytes, const PathTiming& timing) {
 
 int64_t Fabric::ideal_ps(const std::vector<uint32_t>& path, uint64_t bytes, bool sm_issued) const {
   if (path.empty()) return 0;
-  return ideal_ps(setup_ps(path.front(), sm_issued),
+  return ideal_ps(setup_ps(path, sm_issued),
                   path_timing(path.data(), path.size(), per_packet_routing_), bytes);
 }
 

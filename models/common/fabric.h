@@ -230,6 +230,9 @@ class Fabric : public sc_core::sc_module {
   uint32_t link_of(uint32_t node, int port) const { return out_links_[node][port]; }
   // Largest packet payload: the smallest max_payload any node declares (NIC MTU).
   uint32_t mtu() const { return mtu_; }
+  // Whether the packet size is the NICs' MTU (any fabric with NICs) rather than the NVSwitch's
+  // transfer unit.
+  bool packets_from_nics() const { return packets_from_nics_; }
   uint64_t bytes_sent_by(uint32_t node) const;
 
   // Conservation counters.
@@ -324,9 +327,10 @@ class Fabric : public sc_core::sc_module {
   // The same over a whole path (0 for an empty one); with per-packet routing, over the links
   // parallel to each hop (the ideal must not be slower than what spraying reaches).
   int64_t ideal_ps(const std::vector<uint32_t>& path, uint64_t bytes, bool sm_issued = true) const;
-  // Setup latency of a message whose first hop is `link`: the NIC's doorbell, plus the GPU's
-  // issue latency when SMs issue it.
-  int64_t setup_ps(uint32_t link, bool sm_issued = true) const;
+  // Setup latency of a message over `path`: the doorbell of the first NIC on it (also when the
+  // message reaches that NIC over NVLink first: cross-plane forwarding at the sender posts a
+  // work request there), plus the sending GPU's issue latency when SMs issue it.
+  int64_t setup_ps(const std::vector<uint32_t>& path, bool sm_issued = true) const;
 
   // Registers a new message: its MessageLog slot (held while it is in flight), and its sequence
   // number on its queue pair.
@@ -380,6 +384,7 @@ class Fabric : public sc_core::sc_module {
   RerouteHook reroute_hook_;
   SingleHopTest single_hop_;
   uint32_t mtu_ = 4096;
+  bool packets_from_nics_ = false;
   bool series_enabled_ = true;
   int switch_ports_ = 0;
   bool per_packet_routing_ = false;

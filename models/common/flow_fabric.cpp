@@ -95,7 +95,7 @@ void FlowFabric::inject(NetworkNode& at, Message msg, std::function<void()> on_s
   hot_[id] = Hot{};
   const uint64_t bytes = msg.bytes.count();
   const int64_t now = now_ps();
-  const int64_t setup = setup_ps(path.front(), msg.sm_issued);
+  const int64_t setup = setup_ps(path, msg.sm_issued);
   f.log_slot = open_message(msg, ideal_ps(setup, facts, bytes), &f.qp_seq);
   fluid_[id].remaining = fluid_bytes(path, bytes);
   fluid_[id].tolerance = 1e-6 * std::max(1.0, fluid_[id].remaining);

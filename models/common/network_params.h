@@ -52,7 +52,7 @@ struct LinkOverhead {
 
 // What a node tells the packet fabric: how long a packet takes from arrival to its routing
 // decision, whether it may leave before its tail has arrived, the input buffer it advertises
-// as credits, and the setup latency of a message injected towards it (a NIC's doorbell).
+// as credits, and the setup latency of a message whose first NIC it is (a NIC's doorbell).
 struct PacketNodeTraits {
   Time pipeline;                        // arrival (head or tail) to forwarding decision
   Time sink_latency;                    // tail arrival to delivery, for packets addressed here
@@ -63,7 +63,7 @@ struct PacketNodeTraits {
   // back; an output's share is capped by a dynamic threshold, shared_alpha x the pool free.
   uint64_t shared_per_port = 0;
   double shared_alpha = 1.0;
-  Time message_setup;        // before the first packet of a message injected to us
+  Time message_setup;        // NIC: doorbell of a message whose first NIC it is; GPU: SM issue
   uint32_t max_payload = 0;  // largest packet payload this node carries (0: any)
   Arbitration arbitration = Arbitration::RoundRobin;
   // Protocol overheads this node defines for links of a kind (NIC: IB and PCIe). IB links
@@ -90,7 +90,8 @@ struct GpuPortParams {
       "packets at line rate, so it matters only for forwarded traffic)");
     v("forward_latency", forward_latency, "s",
       "tail arrival to forwarding of a packet for another GPU (cross-plane forwarding by SMs, "
-      "packet by packet: the next NIC gets no new work request, so no doorbell; uncertain)");
+      "packet by packet; forwarding to a NIC at the sender pays that NIC's doorbell once per "
+      "message, at the message's start; uncertain)");
     v("issue_latency", issue_latency, "s",
       "extra time before an SM-issued message's first byte moves (added to the first hop's "
       "setup latency)");

@@ -69,7 +69,6 @@ void PacketFabric::inject(NetworkNode& at, Message msg, std::function<void()> on
     throw SimulationError(fmt::format("{}: no route to GPU {} (message {} from GPU {})", at.name(),
                                       msg.dst, msg.id, msg.src));
   }
-  const uint32_t link = path_scratch_.front();
   const int64_t ideal = ideal_ps(path_scratch_, msg.bytes.count(), msg.sm_issued);
   uint32_t m;
   if (!free_msgs_.empty()) {
@@ -89,7 +88,7 @@ void PacketFabric::inject(NetworkNode& at, Message msg, std::function<void()> on
   if (undelivered_.size() < msgs_.size()) undelivered_.resize(msgs_.size());
   undelivered_[m] = h.packets;
   s.log_slot = open_message(msg, ideal, &s.qp_seq);
-  h.ready = now_ps() + setup_ps(link, msg.sm_issued);
+  h.ready = now_ps() + setup_ps(path_scratch_, msg.sm_issued);
   s.refs = 2;
   s.on_sent = std::move(on_sent);
   s.path = path_scratch_;  // packets follow it unless routing is decided per packet

@@ -5,10 +5,11 @@
 // cross-plane forwarding of multi-plane networks (GPU -> NVSwitch -> GPU -> NIC).
 //
 // NVLink moves data in packets of at most 256 B payload with a header each; to keep events few,
-// the fabric moves `transfer_unit` bytes as one packet and charges a header per 256 B, which
-// gives the same wire time. Figures are estimates (uncertain): NVIDIA publishes neither the
-// NVSwitch hop latency nor its buffers.
-// Left out: NVLink SHARP (in-switch reductions), multicast, per-link (18 x NVLink) striping.
+// the fabric moves larger packets and charges a header per 256 B, which gives the same wire
+// time: the NICs' MTU packets in a cluster with NICs (a packet is cut once, at its source, for
+// its whole route), `transfer_unit` bytes in a node without them. Figures are estimates
+// (uncertain): NVIDIA publishes neither the NVSwitch hop latency nor its buffers. Left out: NVLink
+// SHARP (in-switch reductions), multicast, per-link (18 x NVLink) striping.
 #pragma once
 
 #include "models/common/fabric_node.h"
@@ -30,7 +31,8 @@ struct NvSwitchParams {
     v("pipeline_latency", pipeline_latency, "s", "head in to head out on an idle port (uncertain)");
     v("buffer", buffer, "B", "input buffer per port and virtual lane (uncertain)");
     v("transfer_unit", transfer_unit, "B",
-      "bytes moved as one simulated packet over NVLink (headers still counted per packet_payload)");
+      "bytes moved as one simulated packet over NVLink in a cluster without NICs (with NICs: "
+      "their MTU); headers still counted per packet_payload");
     v("packet_payload", packet_payload, "B", "NVLink packet payload carrying one header");
     v("packet_header", packet_header, "B", "NVLink header and CRC bytes per packet (uncertain)");
     v("encoding", encoding, "fraction",
