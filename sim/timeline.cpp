@@ -17,6 +17,7 @@
 
 #include "models/common/fabric.h"
 #include "models/gpu/gpu_base.h"
+#include "sim/results.h"
 
 namespace mlasim {
 
@@ -152,8 +153,14 @@ void write_chrome_timeline(const std::vector<GpuBase*>& gpus, const Fabric* fabr
     w.num(int64_t{pid});
   };
   // A complete ("X") event up to its duration; the caller closes it.
-  auto complete = [&](std::string_view name, std::string_view cat, int pid, int64_t tid, double ts,
-                      double dur) {
+  // Times in us with six decimals, from the integer ps: start and duration are exact, so a
+  // slice that starts as another ends never seems to overlap it.
+  auto us = [&](int64_t ps) {
+    char buf[32];
+    w.raw(std::string_view(buf, static_cast<size_t>(put_us(buf, ps) - buf)));
+  };
+  auto complete = [&](std::string_view name, std::string_view cat, int pid, int64_t tid,
+                      int64_t ts_ps, int64_t dur_ps) {
     begin_event(name);
     w.key("cat");
     w.str(cat);
@@ -164,9 +171,9 @@ void write_chrome_timeline(const std::vector<GpuBase*>& gpus, const Fabric* fabr
     w.key("tid");
     w.num(tid);
     w.key("ts");
-    w.num(ts);
+    us(ts_ps);
     w.key("dur");
-    w.num(dur);
+    us(dur_ps);
   };
   auto thread_name = [&](int pid, int tid, const char* name) {
     metadata("thread_name", pid);
@@ -206,8 +213,8 @@ void write_chrome_timeline(const std::vector<GpuBase*>& gpus, const Fabric* fabr
     for (size_t i = 0; i < events.size(); ++i) {
       const TimelineEvent& e = events[i];
       const Op& op = g->program().ops[e.op];
-      complete(op.name, op_kind_name(op.payload), pid, lanes.tid[i], e.start.to_us(),
-               (e.end - e.start).to_us());
+      complete(op.name, op_kind_name(op.payload), pid, lanes.tid[i], e.start.ps(),
+               (e.end - e.start).ps());
       w.raw("}");
     }
     for (int tid : {kNicThread, kNvlinkThread}) {
@@ -215,7 +222,7 @@ void write_chrome_timeline(const std::vector<GpuBase*>& gpus, const Fabric* fabr
       // Merged by the fabric as messages were delivered (bounded memory at any scale).
       for (const BusySlice& b : fabric->message_log().busy(pid, tid == kNvlinkThread)) {
         complete(tid == kNicThread ? "nic busy" : "nvlink busy", "network", pid, int64_t{tid},
-                 static_cast<double>(b.start) * 1e-6, static_cast<double>(b.end - b.start) * 1e-6);
+                 b.start, b.end - b.start);
         w.key("args");
         w.raw("{");
         w.key("messages", true);
