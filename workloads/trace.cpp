@@ -357,8 +357,44 @@ InferenceFacts inference_facts_from_metadata(const Json& metadata, const std::st
   // Values the report divides by or indexes with.
   if (!(std::isfinite(f.mtp_accepted_tokens_per_step) && f.mtp_accepted_tokens_per_step >= 1))
     rd.fail("mtp_accepted_tokens_per_step", "must be a finite number >= 1");
-  if (f.model_layers > std::numeric_limits<uint32_t>::max())
-    rd.fail("model_layers", "out of range");
+  if (f.model_layers < 1 || f.model_layers > static_cast<uint64_t>(kMaxModelLayers))
+    rd.fail("model_layers", fmt::format("must be 1..{}", kMaxModelLayers));
+  // Byte and token figures the report adds up and subtracts in 64-bit arithmetic.
+  constexpr uint64_t kMaxFigure = uint64_t{1} << 60;
+  for (const auto& [key, value] : {std::pair{"requests_per_gpu", f.requests_per_gpu},
+                                   {"tokens_per_gpu", f.tokens_per_gpu},
+                                   {"kv_bytes_per_token", f.kv_bytes_per_token},
+                                   {"kv_bytes_per_token_per_gpu", f.kv_bytes_per_token_per_gpu},
+                                   {"kv_cached_tokens_per_gpu", f.kv_cached_tokens_per_gpu},
+                                   {"kv_cached_tokens_max", f.kv_cached_tokens_max},
+                                   {"kv_bytes_per_gpu", f.kv_bytes_per_gpu},
+                                   {"kv_bytes_per_gpu_max", f.kv_bytes_per_gpu_max},
+                                   {"kv_mtp_bytes_per_token", f.kv_mtp_bytes_per_token},
+                                   {"kv_mtp_bytes_per_gpu", f.kv_mtp_bytes_per_gpu},
+                                   {"weight_bytes_per_gpu", f.weight_bytes_per_gpu},
+                                   {"activation_bytes_per_gpu", f.activation_bytes_per_gpu},
+                                   {"node_limit_overflows", f.node_limit_overflows},
+                                   {"prefill_passes", f.prefill_passes}}) {
+    if (value > kMaxFigure) rd.fail(key, "out of range (at most 2^60)");
+  }
+  uint64_t prompts = 0;
+  for (const uint64_t n : f.prompts_done) {
+    if (n > kMaxFigure || (prompts += n) > kMaxFigure)
+      rd.fail("prompts_done", "out of range (at most 2^60 prompts in all)");
+  }
+  if (f.phase != InferencePhase::Prefill && (f.prefill_passes != 0 || !f.prompts_done.empty()))
+    rd.fail(f.prefill_passes != 0 ? "prefill_passes" : "prompts_done", "only for a prefill step");
+  // Layer numbers as layers.csv has them: the model's, then its MTP modules' (one each).
+  for (size_t i = 0; i < f.imbalance_layers.size(); ++i) {
+    const uint64_t layer = f.imbalance_layers[i];
+    if (layer >= f.model_layers + static_cast<uint64_t>(kMaxModelLayers) ||
+        (i > 0 && layer <= f.imbalance_layers[i - 1])) {
+      rd.fail("imbalance_layers",
+              fmt::format("entry {} ({}): layer numbers must increase and be below model_layers "
+                          "+ {} (the MTP modules follow the model's layers)",
+                          i, layer, kMaxModelLayers));
+    }
+  }
   if (f.layer_expert_imbalance.size() != f.imbalance_layers.size() ||
       f.layer_gpu_imbalance.size() != f.imbalance_layers.size()) {
     rd.fail("imbalance_layers",

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <tuple>
 
 #include "sim/errors.h"
 #include "workloads/inference_report.h"
@@ -241,6 +242,7 @@ TEST(Trace, PromptCountsMustSplitTheRanksIntoGroups) {
   const auto p = std::filesystem::temp_directory_path() / "mlasim_trace_groups.json";
   InferenceFacts f;
   f.phase = InferencePhase::Prefill;
+  f.model_layers = 2;
   f.prefill_passes = 1;
   TraceWorkloadParams params;
   params.file = {p.string(), p};
@@ -363,6 +365,7 @@ TEST(Trace, InferenceMetadataRoundTripAndErrors) {
   f.context_varied = true;
   f.kv_bytes_per_gpu = 99;
   f.expert_imbalance = 1.25;
+  f.model_layers = 61;
   const nlohmann::json j = nlohmann::json::parse(inference_trace_metadata(f).dump());
   const InferenceFacts g = inference_facts_from_metadata(j, "t.json");
   EXPECT_EQ(inference_trace_metadata(g), inference_trace_metadata(f));
@@ -413,7 +416,24 @@ TEST(Trace, InferenceMetadataRoundTripAndErrors) {
   EXPECT_NE(error(bad).find("field 'prompts_done'"), std::string::npos) << error(bad);
   bad = j;
   bad["model_layers"] = uint64_t{1} << 33;
-  EXPECT_NE(error(bad).find("field 'model_layers': out of range"), std::string::npos) << error(bad);
+  EXPECT_NE(error(bad).find("field 'model_layers': must be 1..4096"), std::string::npos)
+      << error(bad);
+  // Figures the report adds up and subtracts in 64 bits, and layer numbers it indexes with.
+  for (const auto& [key, value, message] :
+       {std::tuple{"model_layers", nlohmann::json(uint64_t{0}), "must be 1..4096"},
+        {"weight_bytes_per_gpu", nlohmann::json(~uint64_t{0}), "out of range (at most 2^60)"},
+        {"prompts_done",
+         nlohmann::json{uint64_t{1} << 59, uint64_t{1} << 59, uint64_t{1}, uint64_t{1}},
+         "out of range (at most 2^60 prompts in all)"}}) {
+    bad = pj;
+    bad[key] = value;
+    EXPECT_NE(error(bad).find(fmt::format("field '{}': {}", key, message)), std::string::npos)
+        << key << ": " << error(bad);
+  }
+  bad = pj;
+  bad["phase"] = "decode";
+  EXPECT_NE(error(bad).find("field 'prefill_passes': only for a prefill step"), std::string::npos)
+      << error(bad);
   bad = j;
   bad["generator"] = "llama_magic";
   EXPECT_NE(error(bad).find("field 'generator'"), std::string::npos) << error(bad);
@@ -432,6 +452,13 @@ TEST(Trace, InferenceMetadataRoundTripAndErrors) {
   bad["layer_gpu_imbalance"] = {1.0, 1.0};
   EXPECT_NE(error(bad).find("field 'imbalance_layers': needs as many entries"), std::string::npos)
       << error(bad);
+  for (const auto& layers : {nlohmann::json{uint64_t{3}, uint64_t{3}, uint64_t{61}},
+                             nlohmann::json{uint64_t{3}, uint64_t{4}, uint64_t{61 + 4096}}}) {
+    bad = lj;
+    bad["imbalance_layers"] = layers;
+    EXPECT_NE(error(bad).find("layer numbers must increase and be below"), std::string::npos)
+        << error(bad);
+  }
   bad = lj;
   bad["layer_expert_imbalance"] = {1.5, -2.0, 1.0};
   EXPECT_NE(error(bad).find("field 'layer_expert_imbalance': expected a list of finite numbers"),
