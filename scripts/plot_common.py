@@ -196,6 +196,21 @@ def required_json(prog, path, missing, kind="object"):
         return None
 
 
+def run_summary(prog, run_dir):
+    """(summary.json's path, its contents) of a run folder the plot scripts draw from, or
+    (path, None) once one line has gone to stderr saying what is wrong: the folder does not
+    exist, it has no summary.json (the run did not finish: mlasim writes that file last), or
+    the file is damaged."""
+    path = os.path.join(run_dir, "summary.json")
+    if not os.path.exists(run_dir):
+        print(f"{prog}: {run_dir}: no such folder", file=sys.stderr)
+        return path, None
+    if not os.path.isdir(run_dir):
+        print(f"{prog}: {run_dir}: not a folder (give a run's results folder)", file=sys.stderr)
+        return path, None
+    return path, required_json(prog, path, "missing (the run did not finish?)")
+
+
 def load_pyplot():
     """Returns matplotlib.pyplot with the Agg backend, or None when matplotlib is missing."""
     try:
@@ -221,17 +236,32 @@ def save_figure(plt, fig, path, tight=True):
     d = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".tmp.", suffix=".png", dir=d)
     os.close(fd)
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.chmod(tmp, _umask_mode())
-    os.replace(tmp, path)
+    try:
+        fig.savefig(tmp, dpi=110)
+        os.chmod(tmp, _umask_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        # Whatever went wrong (a full disk, a figure matplotlib cannot draw), no half-written
+        # temporary stays in the run folder; the error itself still reaches the caller.
+        _remove_quietly(tmp)
+        raise
+    finally:
+        plt.close(fig)
 
 
-def read_csv(path, columns=(), numbers=()):
+def _remove_quietly(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def read_csv(path, columns=(), numbers=(), optional_numbers=()):
     """Rows of a result CSV as dicts; [] when the run did not write it. The header must have
-    every column of `columns` and `numbers`; the cells of `numbers` become floats. A damaged
-    file (a column missing, a row cut short or too long, a cell that is no number) raises
-    BadInput naming the file, and the line and column where there is one."""
+    every column of `columns` and `numbers`; the cells of `numbers` become floats, and so do
+    those of `optional_numbers` where the header has the column (older files may lack it). A
+    damaged file (a column missing, a row cut short or too long, a cell that is no number)
+    raises BadInput naming the file, and the line and column where there is one."""
     if not os.path.exists(path):
         return []
     try:
@@ -254,7 +284,7 @@ def read_csv(path, columns=(), numbers=()):
                     raise BadInput(f"{path}: line {reader.line_num}: {len(cells)} fields, the "
                                    f"header has {len(header)} (a row cut short?)")
                 row = dict(zip(header, cells))
-                for c in numbers:
+                for c in list(numbers) + [c for c in optional_numbers if c in header]:
                     try:
                         row[c] = float(row[c])
                     except ValueError:
@@ -273,10 +303,14 @@ def read_csv(path, columns=(), numbers=()):
 def write_atomic(path, text):
     d = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".tmp.", dir=d)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, _umask_mode())
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, _umask_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        _remove_quietly(tmp)  # as in save_figure: no temporary left behind
+        raise
 
 
 def format_value(v):

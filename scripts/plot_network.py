@@ -13,17 +13,19 @@
                                 rebuilds marked, for runs with network.faults.events
 
 plot_run.py calls network_plots() after every run; run alone, this script draws the same
-plots and prints a one-line summary. It writes nothing (and exits 0) for a run without a packet
-or flow network (no links.csv). A damaged result file stops it with one line naming the
-file, exit 2.
+plots and prints a one-line summary. Like plot_run.py it needs a finished run: a folder that
+does not exist or has no summary.json stops it with one line saying so, exit 2. It writes
+nothing (and exits 0) for a run without a packet or flow network (no links.csv). A damaged
+result file stops it with one line naming the file, exit 2.
 """
+import math
 import os
 import sys
 from collections import defaultdict
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from plot_common import (MISSING_MATPLOTLIB, BadInput, argument_parser, expect,  # noqa: E402
-                         field, load_pyplot, read_csv, read_json, save_figure)
+                         field, load_pyplot, read_csv, read_json, run_summary, save_figure)
 
 # The columns each file must have: text, then numbers (plot_common.read_csv checks both).
 LINKS = (("link", "tier"), ("plane", "utilization", "credit_stall_us", "peak_queue_bytes",
@@ -31,6 +33,53 @@ LINKS = (("link", "tier"), ("plane", "utilization", "credit_stall_us", "peak_que
 MESSAGES = (("src", "dst"), ("bytes", "injected_us", "completed_us", "fct_us", "slowdown"))
 SERIES = (("link", "tier"), ("plane", "bin_start_us", "utilization", "mean_queue_bytes"))
 THROUGHPUT = ((), ("bin_start_us", "goodput_bytes_per_s"))
+# Each bin's width, read where the file has it (plot_common.read_csv's optional_numbers).
+BIN_WIDTH = ("bin_width_us",)
+
+
+def bin_width(rows):
+    """The width (us) of a time series' bins: the file's own bin_width_us, else the smallest
+    step between two bin starts; None with a single bin and no width column."""
+    widths = [r["bin_width_us"] for r in rows if r.get("bin_width_us", 0) > 0]
+    if widths:
+        return max(widths)
+    starts = sorted({r["bin_start_us"] for r in rows})
+    steps = [b - a for a, b in zip(starts, starts[1:]) if b > a]
+    return min(steps) if steps else None
+
+
+def bin_steps(points, width):
+    """x and y lists for ax.step(where="post") that draw every bin over its whole width.
+    points: [(bin start, value)] sorted by start. step() alone ends the line at the last bin's
+    start, so that bin shows only as a vertical drop; here each bin followed by no other (the
+    last, or one before a gap in the series) gets its end edge, and a gap is drawn at zero."""
+    xs, ys = [], []
+    for i, (start, value) in enumerate(points):
+        xs.append(start)
+        ys.append(value)
+        if width is None:
+            continue
+        end = start + width
+        last = i + 1 == len(points)
+        if last or points[i + 1][0] > end + 1e-9 * max(1.0, abs(end)):
+            xs.append(end)
+            ys.append(value)
+            if not last:  # nothing measured until the next bin: zero
+                xs.append(end)
+                ys.append(0.0)
+    return xs, ys
+
+
+def nice_ceiling(percent):
+    """The smallest readable colour-scale top at or above percent (1, 1.5, 2, 2.5, 3, 4, 5, 6,
+    8 times a power of ten), at most 100."""
+    if percent <= 0:
+        return 100.0
+    power = 10.0 ** math.floor(math.log10(percent))
+    for m in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
+        if m * power >= percent * (1 - 1e-12):
+            return min(100.0, m * power)
+    return 100.0
 
 
 def plot_heatmap(plt, links, out_png):
@@ -45,10 +94,13 @@ def plot_heatmap(plt, links, out_png):
     fig, axes = plt.subplots(1, 2, figsize=(max(8.5, 5 + 1.4 * len(planes)),
                                             1.5 + 0.45 * len(tiers)),
                              sharey=True, constrained_layout=True)
-    # A lightly loaded network (every link under 10% busy) gets a colour scale up to its busiest
-    # link, so that its links can be told apart; cells print percentages, to 0.1%.
+    # The colour scale ends at the busiest link rounded up to a readable figure (not at 100%:
+    # a network whose busiest link is 13% busy would be one dark colour), so that its links can
+    # be told apart. Cells print percentages: to 0.1%, or to two significant digits on a lightly
+    # loaded network (every link under 10%), where 0.1% steps would flatten them.
     top = max(max(v) for v in cells.values())
-    vmax = 1.0 if top >= 0.1 or top <= 0 else top
+    vmax = nice_ceiling(100 * top) / 100
+    precise = 0 < top < 0.1
     for ax, (title, agg) in zip(axes, (("mean", lambda v: sum(v) / len(v)), ("max", max))):
         grid = [[agg(cells[(t, p)]) if cells.get((t, p)) else float("nan") for p in planes]
                 for t in tiers]
@@ -63,14 +115,13 @@ def plot_heatmap(plt, links, out_png):
         for i, row in enumerate(grid):
             for j, v in enumerate(row):
                 if v == v:
-                    # Scaled (a lightly loaded network): two significant digits, not 0.0.
-                    text = f"{100 * v:.1f}" if vmax == 1.0 or v == 0 else f"{100 * v:.2g}"
+                    text = f"{100 * v:.2g}" if precise and v != 0 else f"{100 * v:.1f}"
                     ax.text(j, i, text, ha="center", va="center", fontsize=7,
                             color="white" if v < 0.6 * vmax else "black")
     axes[0].set_ylabel("link tier (from -> to)")
-    fig.colorbar(im, ax=axes, shrink=0.8,
-                 label="busy share of the run (%)" + ("" if vmax == 1.0 else
-                                                      ", scale to the busiest link"))
+    busiest = f"{100 * top:.2g}" if precise else f"{100 * top:.1f}"
+    scale = "" if vmax == 1.0 else f"\nscale up to {100 * vmax:g}% (busiest link {busiest}%)"
+    fig.colorbar(im, ax=axes, shrink=0.8, label="busy share of the run (%)" + scale)
     save_figure(plt, fig, out_png, tight=False)  # the shared colour bar has its own layout
     return True
 
@@ -94,10 +145,12 @@ def plot_queues(plt, links, series, out_png, top=8):
         pts = tuple(sorted(by_link.get(r["link"], [])))
         if pts:
             lines.setdefault(pts, []).append(r["link"])
+    width = bin_width(series)
     fig, ax = plt.subplots(figsize=(11, 4))
     for pts, same in lines.items():
         label = same[0] + (f" (and {len(same) - 1} more, the same)" if len(same) > 1 else "")
-        ax.step([p[0] for p in pts], [p[1] / 1024 for p in pts], where="post", label=label)
+        xs, ys = bin_steps([(t, q / 1024) for t, q in pts], width)
+        ax.step(xs, ys, where="post", label=label)
     ax.set_xlabel("simulated time (us)")
     ax.set_ylabel("mean receive-buffer occupancy (KiB)")
     stalled = sum(1 for r in chosen if r["credit_stall_us"] > 0)
@@ -110,7 +163,9 @@ def plot_queues(plt, links, series, out_png, top=8):
     return True
 
 
-def plot_cdf(plt, messages, out_png, summary=None):
+def plot_cdf(plt, messages, out_png, summary=None, delivered=None):
+    """delivered: the messages the run delivered (summary.json), of which messages.csv may
+    hold only the first network.report.max_message_rows."""
     vals = sorted(m["slowdown"] for m in messages if m["completed_us"] >= 0)
     if not vals:
         return False
@@ -130,9 +185,19 @@ def plot_cdf(plt, messages, out_png, summary=None):
     summary = summary or {}
     p50 = summary.get("p50_fct_slowdown", vals[int(0.5 * (n - 1))])
     p99 = summary.get("p99_fct_slowdown", vals[int(0.99 * (n - 1))])
-    ax.axvline(p50, color="tab:green", ls="--", lw=0.8, label=f"p50 {p50:.2f}")
-    ax.axvline(p99, color="tab:red", ls="--", lw=0.8, label=f"p99 {p99:.2f}")
-    ax.set_title(f"FCT slowdown CDF ({n} messages)")
+    # messages.csv cut short (network.report.max_message_rows): the curve is of its rows, the
+    # percentile lines of every message, and the figure says both counts.
+    cut = delivered is not None and delivered > n
+
+    def over(key):
+        return f" (of all {delivered:,.0f})" if cut and key in summary else ""
+
+    ax.axvline(p50, color="tab:green", ls="--", lw=0.8,
+               label=f"p50 {p50:.2f}{over('p50_fct_slowdown')}")
+    ax.axvline(p99, color="tab:red", ls="--", lw=0.8,
+               label=f"p99 {p99:.2f}{over('p99_fct_slowdown')}")
+    ax.set_title(f"FCT slowdown CDF (first {n:,} of {delivered:,.0f} messages)" if cut else
+                 f"FCT slowdown CDF ({n:,} messages)")
     ax.legend()
     save_figure(plt, fig, out_png)
     return True
@@ -193,7 +258,7 @@ def read_faults(path):
 def plot_fault_throughput(plt, d, links, series, out_png):
     """Goodput over time with the faults marked; per plane when the network has planes."""
     faults = read_faults(os.path.join(d, "network_report.json"))
-    total = read_csv(os.path.join(d, "throughput.csv"), *THROUGHPUT)
+    total = read_csv(os.path.join(d, "throughput.csv"), *THROUGHPUT, BIN_WIDTH)
     if not faults or not total:
         return False
     # Per plane: bytes leaving the fabric towards NICs (leaf -> NIC), utilisation x line rate.
@@ -207,8 +272,9 @@ def plot_fault_throughput(plt, d, links, series, out_png):
     fig, axes = plt.subplots(2 if planes else 1, 1, figsize=(9, 7 if planes else 4.5),
                              sharex=True, squeeze=False)
     ax = axes[0][0]
-    xs = [r["bin_start_us"] for r in total]
-    ax.step(xs, [r["goodput_bytes_per_s"] / 1e9 for r in total], where="post",
+    xs, ys = bin_steps(sorted((r["bin_start_us"], r["goodput_bytes_per_s"] / 1e9) for r in total),
+                       bin_width(total))
+    ax.step(xs, ys, where="post",
             color="black", lw=1.4, label="payload delivered to GPUs (NVLink and network)")
     ax.set_ylabel("goodput (GB/s)")
     what = faults[0]["what"] + (f" and {len(faults) - 1} more" if len(faults) > 1 else "")
@@ -216,9 +282,10 @@ def plot_fault_throughput(plt, d, links, series, out_png):
     if planes:
         bx = axes[1][0]
         cmap = plt.get_cmap("tab10")
+        width = bin_width(series)
         for plane in sorted(per_plane):
-            pts = sorted(per_plane[plane].items())
-            bx.step([p[0] for p in pts], [p[1] / 1e9 for p in pts], where="post", lw=1.0,
+            pts = sorted((t, v / 1e9) for t, v in per_plane[plane].items())
+            bx.step(*bin_steps(pts, width), where="post", lw=1.0,
                     color=cmap(plane % 10), label=f"plane {plane}")
         bx.set_ylabel("network delivery per plane,\nleaf -> NIC (GB/s)")
         bx.set_title("Per plane")
@@ -244,16 +311,18 @@ def network_plots(plt, d):
     if not links:
         return []
     messages = read_csv(os.path.join(d, "messages.csv"), *MESSAGES)
-    series = read_csv(os.path.join(d, "link_timeseries.csv"), *SERIES)
+    series = read_csv(os.path.join(d, "link_timeseries.csv"), *SERIES, BIN_WIDTH)
     # A flow-level network has no buffers: its queue figures are zeros, not measurements.
-    summary = read_json(os.path.join(d, "summary.json"))
+    path = os.path.join(d, "summary.json")
+    summary = read_json(path)
     flow = summary.get("network_fidelity") == "flow"
+    delivered = field(summary, "net_delivered_messages_count", "number", path, default=None)
     made = []
     if plot_heatmap(plt, links, os.path.join(d, "link_utilization_heatmap.png")):
         made.append(("Link utilisation by tier and plane", "link_utilization_heatmap.png"))
     if not flow and plot_queues(plt, links, series, os.path.join(d, "queue_occupancy.png")):
         made.append(("Queue occupancy over time", "queue_occupancy.png"))
-    if plot_cdf(plt, messages, os.path.join(d, "fct_slowdown_cdf.png"), summary):
+    if plot_cdf(plt, messages, os.path.join(d, "fct_slowdown_cdf.png"), summary, delivered):
         made.append(("FCT slowdown CDF", "fct_slowdown_cdf.png"))
     if plot_p2p_bandwidth(plt, messages, os.path.join(d, "p2p_bandwidth.png")):
         made.append(("Point-to-point bandwidth by message size", "p2p_bandwidth.png"))
@@ -266,16 +335,16 @@ def main():
     ap = argument_parser(__doc__)
     ap.add_argument("run_dir", metavar="RESULTS_DIR", help="a run folder")
     d = ap.parse_args().run_dir
-    if not os.path.isdir(d):
-        print(f"plot_network: {d}: no such folder", file=sys.stderr)
+    # A finished run first, as plot_run.py requires: plots of a run still going (or of a
+    # folder that is no run) would pass for its results.
+    path, s = run_summary("plot_network", d)
+    if s is None:
         return 2
     if not os.path.exists(os.path.join(d, "links.csv")):
         print(f"plot_network: {d}: no links.csv (no packet or flow network); no plots",
               file=sys.stderr)
         return 0
-    path = os.path.join(d, "summary.json")
     try:
-        s = read_json(path)
         figures = {k: field(s, k, "number", path, default=0)
                    for k in ("max_link_utilization", "p50_fct_slowdown", "p99_fct_slowdown")}
         plt = load_pyplot()
@@ -287,10 +356,9 @@ def main():
     except BadInput as e:
         print(f"plot_network: {e}", file=sys.stderr)
         return 2
-    if s:
-        print(f"{d}: network {s.get('network_fidelity', '?')}, max link utilisation "
-              f"{figures['max_link_utilization']:.3f}, p99 FCT slowdown "
-              f"{figures['p99_fct_slowdown']:.2f}; plots: {', '.join(made) or 'none'}")
+    print(f"{d}: network {s.get('network_fidelity', '?')}, max link utilisation "
+          f"{figures['max_link_utilization']:.3f}, p99 FCT slowdown "
+          f"{figures['p99_fct_slowdown']:.2f}; plots: {', '.join(made) or 'none'}")
     return 0
 
 

@@ -25,7 +25,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from plot_common import (MISSING_MATPLOTLIB, BadInput, argument_parser, expect,  # noqa: E402
-                         field, format_value, load_pyplot, read_csv, read_json, required_json,
+                         field, format_value, load_pyplot, read_csv, read_json, run_summary,
                          save_figure, scale_for, unit_of_key, write_atomic)
 
 # Parts of an inference step, as the workload reports them (summary keys and layers.csv
@@ -45,7 +45,7 @@ SUMMARY_NUMBERS = {f"time_{p}_ms" for p, _ in STEP_PARTS + OVERLAPPED_PARTS} | {
     "kv_cache_per_gpu_bytes_per_token", "kv_cache_bytes_per_token", "kv_cache_bytes_per_gpu",
     "kv_cached_tokens_per_gpu", "kv_cache_capacity_tokens_per_gpu",
     "memory_capacity_bytes_per_gpu", "weight_bytes_per_gpu", "activation_bytes_per_gpu",
-    "p50_fct_slowdown", "p99_fct_slowdown"}
+    "p50_fct_slowdown", "p99_fct_slowdown", "net_delivered_messages_count"}
 
 KEY_FIGURES = ["tpot_ms", "ttft_ms", "ttft_p50_ms", "step_time_ms", "output_tokens_per_s_per_gpu",
                "input_tokens_per_s_per_gpu", "sim_time_us", "kv_cache_bytes_per_token",
@@ -318,10 +318,13 @@ def plot_layers(plt, rows, summary, phase, out_png, mtp_depth=0):
     if not rows or not cols:
         return False
     layers = [r.get("layer", str(i)) for i, r in enumerate(rows)]
-    # The MTP modules come last, numbered after the model's layers: named as such.
+    # The MTP modules come last, numbered after the model's layers (module d is layer
+    # num_hidden_layers + d in layers.csv): named as such, counted from 0 as the README and the
+    # ops' names (mtp0., mtp1., ...) count them.
     if 0 < mtp_depth < len(layers):
         for d in range(mtp_depth):
-            layers[len(layers) - mtp_depth + d] = f"MTP {d + 1}"
+            layers[len(layers) - mtp_depth + d] = f"MTP {d}"
+        first = rows[len(rows) - mtp_depth].get("layer", "")
     fig, ax = plt.subplots(figsize=(max(7, 0.25 * len(rows) + 4), 4.5))
     x = list(range(len(rows)))
     stacked(ax, x, [(p, c, [float(r[f"{p}_ms"]) for r in rows]) for p, c in cols], width=0.8)
@@ -329,10 +332,16 @@ def plot_layers(plt, rows, summary, phase, out_png, mtp_depth=0):
         if f"{p}_ms" in rows[0]:
             ax.plot(x, [float(r[f"{p}_ms"]) for r in rows], color=c, marker=".",
                     linewidth=1, label=f"{p} in flight (overlapped)")
+    # At most about 30 tick labels; the MTP modules' are always shown (every other layer's
+    # label would skip DeepSeek-V3's MTP 0, layer 61), the model's layers thinned before them.
     step = max(1, len(rows) // 30)
-    ax.set_xticks(list(range(0, len(rows), step)))
-    ax.set_xticklabels(layers[::step], fontsize=8)
-    ax.set_xlabel("layer")
+    mtp = len(rows) - mtp_depth if 0 < mtp_depth < len(rows) else len(rows)
+    ticks = [i for i in range(0, mtp, step) if mtp == len(rows) or mtp - i >= step]
+    ticks += list(range(mtp, len(rows)))
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([layers[i] for i in ticks], fontsize=8)
+    ax.set_xlabel("layer" if not 0 < mtp_depth < len(layers) else
+                  f"layer (MTP d: MTP module d, layer {first} + d in layers.csv)")
     ax.set_ylabel("time (ms)")
     what = {"prefill": "prefill of every prompt", "decode": "decode step"}.get(phase, "step")
     rank = summary.get("breakdown_rank")
@@ -494,8 +503,7 @@ def main():
     ap.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     args = ap.parse_args()
     run_dir = args.run_dir
-    summary_path = os.path.join(run_dir, "summary.json")
-    summary = required_json("plot_run", summary_path, "no summary (run not finished?)")
+    summary_path, summary = run_summary("plot_run", run_dir)
     if summary is None:
         return 2
     try:

@@ -442,16 +442,22 @@ class Figures:
 
     def __call__(self, plt, fig, path, tight=True):
         texts = [fig._suptitle.get_text() if fig._suptitle else ""]
-        handles = []
+        handles, lines, clims, cells, xticks = [], [], [], [], []
         for ax in fig.axes:
             texts += [ax.get_title(), ax.get_xlabel(), ax.get_ylabel()]
             texts += [t.get_text() for t in ax.get_xticklabels() + ax.get_yticklabels()]
             h, labels = ax.get_legend_handles_labels()
             handles += h
             texts += labels
+            # The data as drawn: each line's points, each image's colour limits, cell texts.
+            lines += [(line.get_label(), list(line.get_xdata()), list(line.get_ydata()))
+                      for line in ax.get_lines()]
+            clims += [im.get_clim() for im in ax.get_images()]
+            cells += [t.get_text() for t in ax.texts]
+            xticks += [t.get_text() for t in ax.get_xticklabels()]
         self.saved[os.path.basename(path)] = {
-            "text": "\n".join(texts), "handles": handles,
-            "height_px": fig.get_figheight() * fig.dpi}
+            "text": "\n".join(texts), "handles": handles, "lines": lines, "clims": clims,
+            "cells": cells, "xticks": xticks, "height_px": fig.get_figheight() * fig.dpi}
         plt.close(fig)
 
 
@@ -505,14 +511,215 @@ def case_figures_in_process():
     few = [e for e in spans if e["pid"] <= plot_run.TIMELINE_MAX_GPUS]
     plot_run.plot_timeline(plt, {"traceEvents": few}, "timeline.png")
     check("every GPU" in figures.saved["timeline.png"]["text"], "one GPU over the limit left out")
-    # The MTP module's layer is named, not numbered after the model's layers.
-    rows = [dict(r, layer=str(n)) for r, n in zip(rows * 3, (0, 1, 2, 27))][:4]
+    # The MTP modules' layers are named, counted from 0 as layers.csv and the README count
+    # them (module d is layer num_hidden_layers + d), not numbered after the model's layers.
+    base = [dict(r) for r in rows]
+    rows = [dict(r, layer=str(n)) for r, n in zip(base * 3, (0, 1, 2, 27))][:4]
     plot_run.plot_layers(plt, rows, summary, "decode", "layer_breakdown.png", mtp_depth=1)
-    ticks = figures.saved["layer_breakdown.png"]["text"]
-    check("MTP 1" in ticks and "27" not in ticks.splitlines(), f"MTP layer tick: {ticks!r}")
+    ticks = figures.saved["layer_breakdown.png"]["xticks"]
+    check(ticks == ["0", "1", "2", "MTP 0"], f"MTP module 0 (layer 27) tick: {ticks!r}")
+    rows = [dict(r, layer=str(n)) for r, n in zip(base * 3, (0, 1, 2, 27, 28))][:5]
+    plot_run.plot_layers(plt, rows, summary, "decode", "layer_breakdown.png", mtp_depth=2)
+    ticks = figures.saved["layer_breakdown.png"]["xticks"]
+    check(ticks == ["0", "1", "2", "MTP 0", "MTP 1"],
+          f"MTP modules 0 and 1 (layers 27, 28) ticks: {ticks!r}")
+    # DeepSeek-V3: 61 layers and MTP module 0 (layer 61), too many for a label each: the
+    # thinned labels still name the MTP module, and without one they reach layer 60.
+    rows = [dict(base[0], layer=str(n)) for n in range(62)]
+    plot_run.plot_layers(plt, rows, summary, "decode", "layer_breakdown.png", mtp_depth=1)
+    ticks = figures.saved["layer_breakdown.png"]["xticks"]
+    check(ticks[-2:] == ["58", "MTP 0"] and len(ticks) <= 32, f"V3 with MTP ticks: {ticks!r}")
+    plot_run.plot_layers(plt, rows[:61], summary, "decode", "layer_breakdown.png")
+    ticks = figures.saved["layer_breakdown.png"]["xticks"]
+    check(ticks[-1:] == ["60"] and "MTP 0" not in ticks, f"V3 without MTP ticks: {ticks!r}")
     check(tl["height_px"] < 2000, f"timeline {tl['height_px']:.0f} px tall")
     colors = [tuple(h.get_facecolor()[0]) for h in tl["handles"]]
     check(len(colors) == 3 and len(set(colors)) == 3, "timeline op kinds share a colour")
+
+
+def case_network_figures_in_process(tmp):
+    # What the network plots draw, from their data: the CDF's title when messages.csv is cut
+    # short, step plots that reach the last bin's end edge, a heatmap scaled to its data.
+    sys.path.insert(0, SCRIPTS)
+    import plot_network
+    plt = plot_network.load_pyplot()
+    figures = Figures()
+    plot_network.save_figure = figures
+
+    # messages.csv holds 5 rows; the run delivered 992 (max_message_rows cut it short): the
+    # title says both, the percentile lines say they are of every message.
+    d = os.path.join(tmp, "fct_cut")
+    shutil.copytree(os.path.join(FIXTURES, "run"), d)
+    with open(os.path.join(d, "summary.json")) as f:
+        summary = json.load(f)
+    for delivered, expected in ((992, "FCT slowdown CDF (first 5 of 992 messages)"),
+                                (5, "FCT slowdown CDF (5 messages)")):
+        write_json(os.path.join(d, "summary.json"),
+                   dict(summary, net_delivered_messages_count=delivered, p50_fct_slowdown=18.17))
+        figures.saved.pop("fct_slowdown_cdf.png", None)
+        plot_network.network_plots(plt, d)
+        lines = figures.saved.get("fct_slowdown_cdf.png", {}).get("text", "").splitlines()
+        check(expected in lines, f"CDF of 5 rows, {delivered} delivered, title: {lines!r}")
+        check(("p50 18.17 (of all 992)" if delivered > 5 else "p50 18.17") in lines,
+              f"CDF with {delivered} delivered: the p50 line's label: {lines!r}")
+
+    # Step plots: every bin drawn over its width, the last one to its end edge (8 us bins).
+    check(plot_network.bin_steps([(0.0, 1.0), (8.0, 2.0), (24.0, 3.0)], 8.0) ==
+          ([0.0, 8.0, 16.0, 16.0, 24.0, 32.0], [1.0, 2.0, 2.0, 0.0, 3.0, 3.0]),
+          "bin_steps: last bin's end edge, or a gap at zero")
+    links = [{"link": "a->b", "tier": "leaf->nic", "plane": 0.0, "utilization": 0.5,
+              "credit_stall_us": 3.0, "peak_queue_bytes": 4096.0, "bytes": 1e6,
+              "bandwidth_bytes_per_s": 1e9},
+             dict(link="c->d", tier="leaf->nic", plane=1.0, utilization=0.4, credit_stall_us=2.0,
+                  peak_queue_bytes=4096.0, bytes=1e6, bandwidth_bytes_per_s=1e9)]
+    series = [{"link": name, "tier": "leaf->nic", "plane": plane, "bin_start_us": 8.0 * i,
+               "bin_width_us": 8.0, "utilization": u, "mean_queue_bytes": 1024.0 * (i + 1)}
+              for name, plane in (("a->b", 0.0), ("c->d", 1.0))
+              for i, u in enumerate((0.2, 0.6, 0.9))]
+    for with_width in (True, False):  # without the column: the width from the bin starts
+        rows = [dict(r) for r in series]
+        if not with_width:
+            for r in rows:
+                del r["bin_width_us"]
+        plot_network.plot_queues(plt, links, rows, "queue_occupancy.png")
+        drawn = figures.saved["queue_occupancy.png"]["lines"]
+        check(drawn and all(xs[-1] == 24.0 and ys[-1] == 3.0 for _, xs, ys in drawn),
+              f"queue plot (bin width in file: {with_width}) ends before the last bin's end "
+              f"edge, 24 us at 3 KiB: {drawn!r}")
+    fault = os.path.join(tmp, "fault_steps")
+    os.makedirs(fault)
+    write_json(os.path.join(fault, "network_report.json"),
+               {"faults": [{"what": "plane 1 down", "at_us": 5.0, "reroute_us": 7.0}]})
+    with open(os.path.join(fault, "throughput.csv"), "w") as f:
+        f.write("bin,bin_start_us,bin_width_us,delivered_bytes,goodput_bytes_per_s\n"
+                "0,0,8,8000,1e9\n1,8,8,16000,2e9\n2,16,8,4000,5e8\n")
+    plot_network.plot_fault_throughput(plt, fault, links, series, "throughput_faults.png")
+    drawn = {label: (xs, ys) for label, xs, ys in
+             figures.saved["throughput_faults.png"]["lines"] if not label.startswith("_")}
+    total = drawn.get("payload delivered to GPUs (NVLink and network)", ([], []))
+    check(total[0][-1:] == [24.0] and total[1][-1:] == [0.5],
+          f"goodput line does not reach the last bin's end edge (24 us, 0.5 GB/s): {total!r}")
+    for plane, u in (("plane 0", 0.9), ("plane 1", 0.9)):
+        xs, ys = drawn.get(plane, ([], []))
+        check(xs[-1:] == [24.0] and ys[-1:] == [u], f"{plane} line stops short: {xs!r} {ys!r}")
+
+    # Heatmap colour scale: up to the busiest link rounded up to a readable figure, whatever
+    # the load (DeepSeek decode's busiest link at 12.9% gets 0-15%, not 0-100%), numbers kept.
+    fixture_links = plot_network.read_csv(os.path.join(FIXTURES, "run", "links.csv"),
+                                          *plot_network.LINKS)
+    for top, vmax, cell in ((0.129, 15.0, "12.9"), (0.734, 80.0, "73.4"), (0.024, 2.5, "2.4"),
+                            (1.0, 100.0, "100.0")):
+        rows = [dict(r, utilization=u) for r, u in zip(fixture_links, (top, top / 3, top / 10,
+                                                                       0.0))]
+        plot_network.plot_heatmap(plt, rows, "link_utilization_heatmap.png")
+        heat = figures.saved["link_utilization_heatmap.png"]
+        check(heat["clims"] and all(c == (0.0, vmax) for c in heat["clims"]),
+              f"busiest link {100 * top:g}%: colour scale {heat['clims']}, not 0-{vmax:g}%")
+        check(cell in heat["cells"], f"busiest link {100 * top:g}%: cells {heat['cells']}")
+    check(plot_network.nice_ceiling(12.9) == 15 and plot_network.nice_ceiling(15) == 15 and
+          plot_network.nice_ceiling(0.31) == 0.4 and plot_network.nice_ceiling(99) == 100,
+          "nice_ceiling")
+
+
+def case_real_runs_in_process(tmp, mlasim):
+    # The same on the simulator's own output: a cut-short messages.csv (net-a2a-mpft keeping
+    # 100 rows of its messages), and MTP module 0 of teaching-deepseek (layers.csv's layer 27,
+    # DeepSeek-V2-Lite's num_hidden_layers + 0) drawn as "MTP 0".
+    sys.path.insert(0, SCRIPTS)
+    import plot_network
+    import plot_run
+    plt = plot_run.load_pyplot()
+    figures = Figures()
+    plot_network.save_figure = plot_run.save_figure = figures
+    configs = os.path.join(os.path.dirname(SCRIPTS), "configs")
+    d = os.path.join(tmp, "a2a_cut")
+    r = subprocess.run([mlasim, "run", os.path.join(configs, "scenarios", "net-a2a-mpft.yaml"),
+                        "--no-plots", "--out", d, "--set", "network.report.max_message_rows=100"],
+                       capture_output=True, text=True)
+    check(r.returncode == 0, f"mlasim run net-a2a-mpft: exit {r.returncode}: {r.stderr}")
+    if r.returncode == 0:
+        with open(os.path.join(d, "summary.json")) as f:
+            delivered = json.load(f)["net_delivered_messages_count"]
+        check(delivered > 100, f"net-a2a-mpft delivered only {delivered} messages")
+        plot_network.network_plots(plt, d)
+        title = figures.saved.get("fct_slowdown_cdf.png", {}).get("text", "")
+        check(f"FCT slowdown CDF (first 100 of {delivered:,} messages)" in title,
+              f"CDF of a messages.csv cut at 100 rows: {title!r}")
+    d = os.path.join(tmp, "teaching")
+    r = subprocess.run([mlasim, "run", os.path.join(configs, "scenarios", "teaching-deepseek.yaml"),
+                        "--no-plots", "--out", d], capture_output=True, text=True)
+    check(r.returncode == 0, f"mlasim run teaching-deepseek: exit {r.returncode}: {r.stderr}")
+    if r.returncode == 0:
+        rows = plot_run.read_csv(os.path.join(d, "layers.csv"), ["layer"], plot_run.LAYER_COLUMNS)
+        with open(os.path.join(configs, "models", "deepseek-v2-lite.json")) as f:
+            hidden = json.load(f)["num_hidden_layers"]
+        check(rows and rows[-1]["layer"] == str(hidden),
+              f"layers.csv's MTP module 0 is not layer {hidden}: {[r['layer'] for r in rows]}")
+        with open(os.path.join(d, "summary.json")) as f:
+            summary = json.load(f)
+        plot_run.plot_layers(plt, rows, summary, "decode", "layer_breakdown.png", mtp_depth=1)
+        ticks = figures.saved.get("layer_breakdown.png", {}).get("xticks", [])
+        check(ticks[-1:] == ["MTP 0"] and "MTP 1" not in ticks,
+              f"teaching-deepseek layer ticks: {ticks!r}")
+
+
+def case_run_folder_checks(tmp, env):
+    # plot_run.py and plot_network.py refuse alike a folder that is not a finished run: one
+    # line naming what is missing, exit 2, nothing drawn.
+    scripts = [os.path.join(SCRIPTS, s) for s in ("plot_run.py", "plot_network.py")]
+    d = os.path.join(tmp, "unfinished")
+    shutil.copytree(os.path.join(FIXTURES, "run"), d)
+    os.remove(os.path.join(d, "summary.json"))
+    for script in scripts:
+        check_one_line_error([script, d], env, os.path.join(d, "summary.json"), "missing")
+        drawn = [f for f in os.listdir(d) if f.endswith(".png") or f == "report.md"]
+        check(not drawn, f"{os.path.basename(script)} without summary.json wrote {drawn}")
+    missing = os.path.join(tmp, "no_such_run")
+    a_file = os.path.join(d, "links.csv")
+    for script in scripts:
+        r = check_one_line_error([script, missing], env, missing, "no such folder")
+        check("summary" not in r.stderr,
+              f"{os.path.basename(script)} on a missing folder speaks of a summary: {r.stderr}")
+        check_one_line_error([script, a_file], env, a_file, "not a folder")
+
+
+def case_atomic_writes_clean_up(tmp):
+    # A figure or report that fails while being written leaves no temporary file behind, and
+    # the error reaches the caller; the figure is closed all the same.
+    sys.path.insert(0, SCRIPTS)
+    import plot_common
+    d = os.path.join(tmp, "atomic")
+    os.makedirs(d)
+
+    class FailingFigure:
+        def tight_layout(self):
+            pass
+
+        def savefig(self, path, dpi=None):
+            with open(path, "wb") as f:
+                f.write(PNG_MAGIC)  # half written, then the disk fills up
+            raise OSError(28, "No space left on device")
+
+    class Plt:
+        closed = []
+
+        def close(self, fig):
+            self.closed.append(fig)
+
+    fig, plt = FailingFigure(), Plt()
+    try:
+        plot_common.save_figure(plt, fig, os.path.join(d, "plot.png"))
+        check(False, "save_figure hid the error of savefig")
+    except OSError as e:
+        check(e.errno == 28, f"save_figure raised {e!r}, not savefig's error")
+    check(os.listdir(d) == [], f"save_figure left {os.listdir(d)} after savefig failed")
+    check(Plt.closed == [fig], "save_figure did not close the figure after savefig failed")
+    try:
+        plot_common.write_atomic(os.path.join(d, "report.md"), "text \ud800 unencodable")
+        check(False, "write_atomic hid an encoding error")
+    except UnicodeEncodeError:
+        pass
+    check(os.listdir(d) == [], f"write_atomic left {os.listdir(d)} after a failed write")
 
 
 def case_units_agree(tmp, mlasim):
@@ -588,8 +795,12 @@ def main():
         case_topology(tmp, env, draw, mlasim)
         case_command_lines(tmp, env)
         case_damaged_files(tmp, env, draw)
+        case_run_folder_checks(tmp, env)
+        case_atomic_writes_clean_up(tmp)
         if draw:
             case_figures_in_process()
+            case_network_figures_in_process(tmp)
+            case_real_runs_in_process(tmp, mlasim)
         case_units_agree(tmp, mlasim)
         case_sweep_units()
     print(f"{mode}: {len(failures)} failure(s)")
