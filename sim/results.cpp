@@ -289,8 +289,12 @@ std::string format_summary_table(const nlohmann::ordered_json& summary, bool ful
         return l.is_object() && l.contains("expert_load_imbalance");
       });
     }
+    // Below packet level there are no buffers: credit stalls and their hot spot are not measured.
+    const auto fidelity = summary.find("network_fidelity");
+    const bool buffers = fidelity == summary.end() || *fidelity == "packet";
     for (const auto k : kHeadlineKeys) {
       if (!routed && (k == "expert_load_imbalance" || k == "gpu_load_imbalance")) continue;
+      if (!buffers && (k == "credit_stall_fraction" || k == "hotspot_link")) continue;
       if (summary.contains(k)) keys.emplace_back(k);
     }
     for (const auto& [k, v] : summary.items()) {
@@ -302,16 +306,18 @@ std::string format_summary_table(const nlohmann::ordered_json& summary, bool ful
       }
     }
   }
-  size_t width = 3;
-  for (const auto& k : keys)
+  size_t width = 3, value_width = 16;  // values wider than 16 characters widen the column
+  for (const auto& k : keys) {
     width = std::max(width, k.size());
-  std::string out = fmt::format("{:<{}}  {:>16}  {}\n", "key", width, "value", "unit");
-  out += fmt::format("{:-<{}}  {:->16}  {:-<8}\n", "", width, "", "");
+    value_width = std::max(value_width, format_value(summary.at(k)).size());
+  }
+  std::string out = fmt::format("{:<{}}  {:>{}}  {}\n", "key", width, "value", value_width, "unit");
+  out += fmt::format("{:-<{}}  {:->{}}  {:-<8}\n", "", width, "", value_width, "");
   for (const auto& k : keys) {
     const auto& v = summary.at(k);
     std::string unit;
     if (!v.is_string()) unit = unit_of_key(k);
-    out += fmt::format("{:<{}}  {:>16}  {}\n", k, width, format_value(v), unit);
+    out += fmt::format("{:<{}}  {:>{}}  {}\n", k, width, format_value(v), value_width, unit);
   }
   // Figures left out of a headline table, and the lists no table row holds.
   size_t left_out = 0;

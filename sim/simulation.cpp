@@ -196,7 +196,10 @@ Simulation::Simulation(const ConfigNode& root, const Components& comps, LogLevel
     const Vertex a = boost::source(e, c.g), b = boost::target(e, c.g);
     const EdgeProps& ep = c.g[e];
     LinkTiming spec{ep.bandwidth, ep.latency, std::string(enum_name(ep.kind)), "", -1};
-    spec.plane = c.g[a].plane >= 0 ? c.g[a].plane : c.g[b].plane;
+    // A plane's links are its InfiniBand ones; PCIe and NVLink stay inside a node (plane -1),
+    // although a GPU takes its NIC's plane.
+    if (ep.kind == LinkKind::InfiniBand)
+      spec.plane = c.g[a].plane >= 0 ? c.g[a].plane : c.g[b].plane;
     LinkTiming back = spec;
     spec.tier = fmt::format("{}->{}", enum_name(c.g[a].kind), enum_name(c.g[b].kind));
     back.tier = fmt::format("{}->{}", enum_name(c.g[b].kind), enum_name(c.g[a].kind));

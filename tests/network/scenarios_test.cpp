@@ -6,8 +6,10 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "tests/network/network_test_util.h"
 
@@ -216,6 +218,37 @@ TEST(NetworkScenarios, NvSwitchTransferUnitLeavesInfiniBandPacketsAlone) {
   EXPECT_EQ(plain_err.find("transfer_unit"), std::string::npos) << plain_err;
   EXPECT_NE(small_err.find("hardware.nvswitch.transfer_unit is not used"), std::string::npos)
       << small_err;
+}
+
+// Per-plane totals are the planes' InfiniBand links: PCIe and NVLink stay inside a node (plane
+// -1, "none"), though each GPU takes its NIC's plane (they once counted in its plane: plane 0
+// of this all-to-all held 159 MB, 50 MB of it on InfiniBand).
+TEST(NetworkScenarios, PlaneTotalsHoldOnlyThePlanesInfiniBandLinks) {
+  fs::path out;
+  run_scenario("net-a2a-mpft", &out);
+  std::ifstream csv(out / "links.csv");
+  std::string line;
+  std::getline(csv, line);
+  EXPECT_EQ(line.rfind("link,from,to,kind,tier,plane,bandwidth_bytes_per_s,bytes,", 0), 0u);
+  std::map<std::string, uint64_t> bytes_by_plane;
+  int ib_links = 0;
+  while (std::getline(csv, line)) {
+    std::vector<std::string> f;
+    std::stringstream row(line);
+    for (std::string cell; std::getline(row, cell, ',');)
+      f.push_back(cell);
+    ASSERT_GE(f.size(), 8u) << line;
+    const bool ib = f[3] == "ib";
+    ib_links += ib;
+    EXPECT_EQ(f[5] != "-1", ib) << line;
+    bytes_by_plane[f[5] == "-1" ? "none" : f[5]] += std::stoull(f[7]);
+  }
+  EXPECT_GT(ib_links, 0);
+  std::ifstream in(out / "network_report.json");
+  const nlohmann::json planes = nlohmann::json::parse(in)["planes"];
+  EXPECT_EQ(planes.size(), 9u);  // 8 planes and none
+  for (const auto& [plane, total] : planes.items())
+    EXPECT_EQ(total["bytes"].get<uint64_t>(), bytes_by_plane[plane]) << plane;
 }
 
 TEST(NetworkScenarios, PacketFidelityWithPlaceholderNicIsABadInput) {

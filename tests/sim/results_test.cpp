@@ -112,6 +112,41 @@ TEST(SummaryTable, DenseStepLeavesRouterFiguresOutOfTheHeadline) {
   EXPECT_NE(moe.find("gpu_load_imbalance"), std::string::npos) << moe;
 }
 
+// Below packet level there are no buffers: the headline leaves out the credit-stall figures
+// (0 and "-" there, not measured). A value longer than the column widens it: every row's
+// unit starts in one column.
+TEST(SummaryTable, FlowLevelLeavesStallsOutAndLongValuesWidenTheColumn) {
+  nlohmann::ordered_json s;
+  s["scenario"] = "deepseek-v3-decode-ep144-flow";  // 29 characters
+  s["network_fidelity"] = "flow";
+  s["step_time_ms"] = 2.5;
+  s["max_link_utilization"] = 0.5;
+  s["credit_stall_fraction"] = 0.0;
+  s["hotspot_link"] = "-";
+  const std::string flow = format_summary_table(s, false);
+  EXPECT_EQ(flow.find("credit_stall_fraction"), std::string::npos) << flow;
+  EXPECT_EQ(flow.find("hotspot_link"), std::string::npos) << flow;
+  EXPECT_NE(flow.find("max_link_utilization"), std::string::npos) << flow;
+  s["network_fidelity"] = "packet";
+  s["hotspot_link"] = "n0_nvswitch->n0_gpu0";
+  const std::string packet = format_summary_table(s, true);
+  EXPECT_NE(packet.find("credit_stall_fraction"), std::string::npos) << packet;
+  std::istringstream lines(packet);
+  std::string line;
+  std::getline(lines, line);
+  const size_t unit_column = line.find("unit");
+  ASSERT_NE(unit_column, std::string::npos);
+  std::getline(lines, line);  // the rule
+  int rows = 0;
+  while (std::getline(lines, line)) {  // each value ends where the header's "value" does
+    ASSERT_GE(line.size(), unit_column) << packet;
+    EXPECT_EQ(line.substr(unit_column - 2, 2), "  ") << packet;
+    EXPECT_NE(line[unit_column - 3], ' ') << packet;
+    ++rows;
+  }
+  EXPECT_EQ(rows, 6);
+}
+
 // A list (the per-layer breakdown) fits no row: the table says where it is instead of
 // counting it among the figures --full would print.
 TEST(SummaryTable, ListsAreNamedNotCountedAsLeftOut) {
