@@ -4,12 +4,14 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
 #include <memory>
 #include <sstream>
+#include <system_error>
 
 #include "sim/builtin_components.h"
 #include "sim/embedded_default.h"
@@ -155,6 +157,17 @@ int do_run(const RunOptions& o, const GlobalOptions& g, const std::vector<std::s
   const std::filesystem::path out = o.out.empty()
                                         ? std::filesystem::path("results") / sim.scenario().name
                                         : std::filesystem::path(o.out);
+  // A scenario read from a results folder (a run's config.resolved.yaml) must not be a file
+  // this run replaces.
+  for (const auto& f : run_output_files()) {
+    std::error_code ec;
+    if (!o.config.empty() && std::filesystem::equivalent(o.config, out / f, ec)) {
+      throw InputError(
+          fmt::format("{}: the run would replace its own scenario ({} in {}); give "
+                      "--out another folder",
+                      o.config, f, out.string()));
+    }
+  }
   // The folder may hold an earlier run (of another scenario, or one killed half-way): none of
   // its results may stay beside this run's.
   clear_run_outputs(out);
@@ -241,7 +254,14 @@ void register_validate_command(CLI::App& app, CommandAction& action, const Globa
       ConfigNode root = scenario_of(*opts);
       Components comps = make_builtin_components();
       ConfigNode resolved = validate_scenario(root, comps);
-      if (*print) fmt::print("{}", resolved.to_yaml());
+      if (*print) {
+        fmt::print("{}", resolved.to_yaml());
+        // (Not "ok" when the printed config did not get out.)
+        if (std::fflush(stdout) != 0) {
+          throw std::system_error(errno, std::generic_category(),
+                                  "cannot write to standard output");
+        }
+      }
       if (!global.quiet) {
         fmt::print(stderr, "{}: ok\n",
                    opts->config.empty() ? "<embedded:default.yaml>" : opts->config);
@@ -304,6 +324,12 @@ void register_trace_command(CLI::App& app, CommandAction& action, const GlobalOp
   cmd->add_option("-o,--out", opts->out, "trace file to write")->required();
   cmd->callback([opts, &action, &global] {
     action = [opts, &global] {
+      if (opts->out.empty()) throw InputError("--out: the trace file name is empty");
+      std::error_code ec;
+      if (!opts->config.empty() && std::filesystem::equivalent(opts->config, opts->out, ec)) {
+        throw InputError(
+            fmt::format("--out {}: is the scenario itself; name another file", opts->out));
+      }
       ConfigNode root = load_scenario(opts->config, opts->sets, opts->set_dir);
       Components comps = make_builtin_components();
       const ScenarioModel model = read_scenario(root, comps);

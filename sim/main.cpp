@@ -6,11 +6,16 @@
 #include <nlohmann/json.hpp>
 #include <systemc>
 
+#include <cerrno>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <iostream>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 #ifdef __GLIBC__
@@ -147,7 +152,16 @@ int dispatch(int argc, char** argv) {
     return kExitBadInput;
   }
   try {
-    return action ? action() : kExitOk;
+    const int code = action ? action() : kExitOk;
+    // Output that never reached its destination (a full disk, a closed pipe) is an error, not
+    // a silent success: what was buffered is written now.
+    std::cout.flush();
+    if (std::fflush(stdout) != 0 || std::ferror(stdout) || !std::cout) {
+      fmt::print(stderr, "mlasim: error: cannot write to standard output: {}\n",
+                 std::strerror(errno));
+      return kExitBadInput;
+    }
+    return code;
   } catch (const InputError& e) {
     fmt::print(stderr, "mlasim: error: {}\n", one_line(e.what()));
     return kExitBadInput;
@@ -158,6 +172,10 @@ int dispatch(int argc, char** argv) {
   } catch (const SimulationError& e) {
     fmt::print(stderr, "mlasim: simulation failed: {}\n", e.what());
     return kExitSimFailure;
+  } catch (const std::system_error& e) {
+    // What the system refused (writing to a full device, say) is no internal error.
+    fmt::print(stderr, "mlasim: error: {}\n", one_line(e.what()));
+    return kExitBadInput;
   } catch (const std::exception& e) {
     fmt::print(stderr, "mlasim: internal error: {}\n", e.what());
     return kExitInternal;

@@ -8,8 +8,10 @@
 #include <nlohmann/json.hpp>
 
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -237,6 +239,16 @@ std::vector<BadInput> cases() {
        {"validate", kPairwise, "--set", "description=\xff\xfe"},
        {"argument 4", "\\xff\\xfe", "not valid UTF-8"}},
       // A path the system refuses (a name over 255 bytes) is bad input, not an internal error.
+      // A run of a results folder's config.resolved.yaml into that folder would clear its own
+      // scenario first; a trace written over its scenario replaced it.
+      {"RunReplacingItsOwnScenario",
+       {{"config.resolved.yaml", "include: " + kPairwise + "\n"}},
+       {"run", "@DIR@/config.resolved.yaml", "-q", "--no-plots", "--out", "@DIR@"},
+       {"would replace its own scenario (config.resolved.yaml in @DIR@)"}},
+      {"TraceOverItsScenario",
+       {{"s.yaml", "include: " + kPairwise + "\n"}},
+       {"trace", "@DIR@/s.yaml", "-q", "-o", "@DIR@/s.yaml"},
+       {"--out @DIR@/s.yaml: is the scenario itself"}},
       {"OutPathNameTooLong",
        {},
        {"run", kPairwise, "-q", "--no-plots", "--out", "@DIR@/" + std::string(300, 'a')},
@@ -245,6 +257,16 @@ std::vector<BadInput> cases() {
        {},
        {"kernels", "--model", "deepseek-v2-lite", "--context", "163840"},
        {"163841 tokens", "max_position_embeddings 163840"}},
+      // Counts whose sum overflowed 64 bits once passed the position check (exit 0, negative
+      // kv_len).
+      {"KernelsContextOverflowingItsSum",
+       {},
+       {"kernels", "--context", "9223372036854775807"},
+       {"--context 9223372036854775807", "at most 2^40 tokens"}},
+      {"KernelsNewTokensOverflowingTheSum",
+       {},
+       {"kernels", "--new-tokens", "9223372036854775807"},
+       {"--new-tokens 9223372036854775807", "at most 2^40 tokens"}},
   };
 }
 
@@ -375,6 +397,30 @@ TEST(InputLimitList, EveryResolvedKeyIsListed) {
     }
     EXPECT_GT(checked, 50u) << scenario;
   }
+}
+
+// Output that cannot be written (stdout on a full device) fails the command with one line;
+// it once exited 0 having printed nothing, or called it an internal error.
+TEST(OutputErrors, StandardOutputThatCannotBeWrittenFailsTheCommand) {
+  namespace fs = std::filesystem;
+  if (!fs::exists("/dev/full")) GTEST_SKIP() << "no /dev/full";
+  const fs::path err = fs::temp_directory_path() / ("mlasim_full_" + std::to_string(::getpid()));
+  for (const std::string& args :
+       {std::string("list"), std::string("kernels --json"),
+        "validate --print '" + std::string(kPairwise) + "'",
+        std::string("topology --json '" MLASIM_CONFIG_DIR "/clusters/ft2-k8.yaml'")}) {
+    const std::string cmd = std::string("'") + MLASIM_BINARY + "' " + args + " >/dev/full 2>'" +
+                            err.string() + "' </dev/null";
+    const int status = std::system(cmd.c_str());
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << args << ": " << status;
+    std::ifstream in(err);
+    std::string line, rest;
+    std::getline(in, line);
+    EXPECT_NE(line.find("mlasim: error:"), std::string::npos) << args << ": " << line;
+    EXPECT_NE(line.find("write"), std::string::npos) << args << ": " << line;
+    EXPECT_FALSE(std::getline(in, rest)) << args << ": more than one line";
+  }
+  fs::remove(err);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "models/gpu/kernel_timer.h"
@@ -56,6 +57,12 @@ int run_kernels(const KernelsOptions& o) {
     }
   } else {
     throw InputError(fmt::format("--phase: '{}' is not one of decode, prefill", o.phase));
+  }
+  // Token counts far beyond any model's positions, before they are added up in 64 bits.
+  for (const auto& [option, tokens] :
+       {std::pair{"--context", o.context}, {"--new-tokens", o.new_tokens}}) {
+    if (tokens > (int64_t{1} << 40))
+      throw InputError(fmt::format("{} {}: at most 2^40 tokens", option, tokens));
   }
   r.batch = o.batch;
   r.context = o.context;
