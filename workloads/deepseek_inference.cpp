@@ -402,11 +402,8 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
     auto embed = [&](uint32_t chunk) {
       const std::string pre = chunks.size() > 1 ? fmt::format("c{}.", chunk) : "";
       for (uint32_t i = 0; i < n_mb; ++i) {
-        const uint64_t t = chunks[chunk][i].moe_tokens;
-        x[i] =
-            b.compute(fmt::format("{}mb{}.embedding", pre, i),
-                      elementwise_op(ElementwiseFunction::Elementwise, t * s.h * 2, t * s.h * 2, 0),
-                      {}, static_cast<int32_t>(i));
+        x[i] = embedding(b, s, chunks[chunk][i].moe_tokens, fmt::format("{}mb{}.embedding", pre, i),
+                         static_cast<int32_t>(i), rank, tag);
       }
     };
     embed(0);

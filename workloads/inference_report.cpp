@@ -282,9 +282,9 @@ InferenceMemory inference_memory(const ModelConfig& m, const DeepSeekInferencePa
   const Count vocab = static_cast<uint64_t>(m.vocab_size);
   Count bytes = layers * attn_params * w_b + dense_layers * mlp * w_b +
                 moe_layers * (moe_block * w_b + gate_bytes);
-  // Embedding (replicated, BF16: a table lookup), LM head (sharded, in its GEMM's dtype; the MTP
-  // modules share both with the main model).
-  bytes = bytes + vocab * h * 2 + vocab / tp * h * dtype_bytes(p.dtypes.lm_head);
+  // Embedding (BF16, a table lookup) and LM head (in its GEMM's dtype), both sharded by
+  // vocabulary over the TP group; the MTP modules share them with the main model.
+  bytes = bytes + vocab / tp * h * 2 + vocab / tp * h * dtype_bytes(p.dtypes.lm_head);
   const uint64_t mtp_modules = decode ? p.mtp.depth : 0;
   bytes = bytes + mtp_modules * ((Count(2) * h * h + attn_params) * w_b +
                                  (m.is_moe() ? moe_block * w_b + gate_bytes : mlp * w_b));

@@ -173,6 +173,19 @@ uint32_t dense_mlp(RankBuilder& b, const LayerShape& s, uint64_t tokens, int32_t
                    {last}, mbi);
 }
 
+uint32_t embedding(RankBuilder& b, const LayerShape& s, uint64_t tokens, const std::string& name,
+                   int32_t mbi, uint32_t rank, int32_t& tag) {
+  // (Sharded: of the group's rows, about this rank's share hits its shard; it writes them all,
+  // the others as zeros to sum.)
+  const uint64_t row = s.h * 2;
+  const uint32_t lookup = b.compute(
+      name, elementwise_op(ElementwiseFunction::Elementwise, tokens * row, tokens * s.tp * row, 0),
+      {}, mbi);
+  if (s.tp == 1) return lookup;
+  return b.comm(name + "_reduce_scatter",
+                tp_ring(s, RingCollective::ReduceScatter, tokens, rank, tag), {lookup}, mbi);
+}
+
 uint32_t lm_head(RankBuilder& b, const LayerShape& s, uint64_t tokens, std::vector<uint32_t> deps,
                  const std::string& name, uint32_t rank, int32_t& tag) {
   uint64_t rows = tokens;

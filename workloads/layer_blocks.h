@@ -61,6 +61,11 @@ uint32_t attention_block(RankBuilder& b, const LayerShape& s, const MicroBatch& 
 // runs column/row-sharded GEMMs and reduce-scatters back to the sequence-parallel shares.
 uint32_t dense_mlp(RankBuilder& b, const LayerShape& s, uint64_t tokens, int32_t mbi, uint32_t dep,
                    const std::string& pre, uint32_t rank, int32_t& tag);
+// Embedding lookup of this rank's `tokens` (BF16 rows). With TP the table is sharded by
+// vocabulary (as the LM head): each rank looks up its group's tokens in its shard and a
+// reduce-scatter leaves each rank its own tokens' rows. Returns the last op.
+uint32_t embedding(RankBuilder& b, const LayerShape& s, uint64_t tokens, const std::string& name,
+                   int32_t mbi, uint32_t rank, int32_t& tag);
 // LM head over `tokens` rows; with TP the group all-gathers them and each rank computes its
 // vocabulary shard. Returns the GEMM.
 uint32_t lm_head(RankBuilder& b, const LayerShape& s, uint64_t tokens, std::vector<uint32_t> deps,

@@ -116,6 +116,12 @@ TEST(InferenceReport, WeightsMatchPublishedParameterCounts) {
   const double l_params =
       static_cast<double>(inference_memory(llama, lp, DeepSeekStepInfo{}).weight_bytes_per_gpu) / 2;
   EXPECT_NEAR(l_params / 405.8e9, 1.0, 0.01) << l_params;
+  // TP8 shards every weight, the embedding table included (by vocabulary, as the LM head; it
+  // was once whole on every GPU: 4.2 GB more each). 128,256 rows divide by 8 exactly.
+  const uint64_t whole = inference_memory(llama, lp, DeepSeekStepInfo{}).weight_bytes_per_gpu;
+  lp.attention_tp = 8;
+  const uint64_t shard = inference_memory(llama, lp, DeepSeekStepInfo{}).weight_bytes_per_gpu;
+  EXPECT_NEAR(static_cast<double>(shard) * 8 / static_cast<double>(whole), 1.0, 1e-6);
 }
 
 TEST(InferenceReport, OpPlaceFromNames) {
@@ -375,7 +381,16 @@ TEST(InferenceReport, DenseTensorParallelShardsEveryGemm) {
   const uint64_t per_layer =
       h * 128 * hd + h * 8 * hd * 2 + 128 * hd * h + 3 * h * m.intermediate_size;
   EXPECT_EQ(weight_params, 2 * per_layer / 8 + m.vocab_size / 8 * h);
-  EXPECT_EQ(rings, 2 * 4 + 1);  // AG/RS around attention and MLP per layer, AG before the head
+  // AG/RS around attention and MLP per layer, AG before the head, and the RS that leaves each
+  // rank its tokens' rows of the vocabulary-sharded embedding.
+  EXPECT_EQ(rings, 2 * 4 + 1 + 1);
+  const auto rs = std::find_if(w.ranks[3].ops.begin(), w.ranks[3].ops.end(), [](const Op& op) {
+    return op.name == "mb0.embedding_reduce_scatter";
+  });
+  ASSERT_NE(rs, w.ranks[3].ops.end());
+  const auto& ring = std::get<RingCollectiveOp>(rs->payload);
+  EXPECT_EQ(ring.collective, RingCollective::ReduceScatter);
+  EXPECT_EQ(ring.bytes.count(), 4u * 8 * h * 2);  // the group's 32 tokens, BF16 rows
 }
 
 // An FP8 GEMM reads FP8 operands and writes its result in BF16 (as the grouped GEMM and the
