@@ -92,7 +92,7 @@ struct RouterConfig {
   TopkMethod topk_method = TopkMethod::NoauxTc;
   bool norm_topk_prob = true;
   double routed_scaling_factor = 2.5;
-  uint32_t max_nodes_per_token = 4;
+  uint32_t max_nodes_per_token = 0;
   double bias_update_speed = 0.001;
   double skew = 0.0;
   uint64_t seed = 1;
@@ -112,7 +112,8 @@ struct RouterConfig {
                   "num_experts_per_tok can be changed with workload.model_overrides)");
     }
     v("max_nodes_per_token", max_nodes_per_token, "count",
-      "node-limited routing: nodes a token may reach (M), at most 64; 0: unlimited");
+      "node-limited routing: nodes a token may reach (M), at most 64; 0: unlimited (DeepSeek-V3 "
+      "trained with M = 4; its inference gate limits only groups)");
     v("bias_update_speed", bias_update_speed, "-",
       "aux-loss-free balancing: bias step per routing step (gamma), in [0, 1]; 0 freezes the "
       "bias");

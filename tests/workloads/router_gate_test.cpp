@@ -24,6 +24,7 @@ TEST(Router, TokensGetKDistinctExpertsInAllowedGroupsAndNodes) {
   RouterConfig cfg;
   cfg.skew = 1.0;
   cfg.bias_update_speed = 0.005;
+  cfg.max_nodes_per_token = 4;
   MoeRouter router(cfg, {ep144()}, 2, v3_traffic());
   warm_up(router, 32, 5);  // non-zero biases
   const std::vector<uint32_t> tokens(144, 64);
@@ -67,6 +68,7 @@ TEST(Router, RepeatedNodeSetsMatchReferenceGateAndItsNodes) {
   RouterConfig cfg;
   cfg.skew = 0.8;
   cfg.bias_update_speed = 0.01;
+  cfg.max_nodes_per_token = 4;
   const ExpertPlacement pl = ExpertPlacement::build(256, 96, 8, 512, ReplicaPolicy::LeastLoaded);
   ASSERT_EQ(pl.num_nodes(), 12u);
   for (uint32_t node = 0; node < 4; ++node) {

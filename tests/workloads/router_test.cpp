@@ -31,7 +31,7 @@ TEST(Router, ConfigDefaultsAreDeepSeekV3AndReadFromYaml) {
   EXPECT_EQ(d.scoring, RouterScoring::Sigmoid);
   EXPECT_EQ(d.topk_method, TopkMethod::NoauxTc);
   EXPECT_DOUBLE_EQ(d.routed_scaling_factor, 2.5);
-  EXPECT_EQ(d.max_nodes_per_token, 4u);
+  EXPECT_EQ(d.max_nodes_per_token, 0u);  // V3 trained with M = 4; its inference gate has none
   EXPECT_DOUBLE_EQ(d.bias_update_speed, 0.001);
 
   const ConfigNode root = load_config_string(
