@@ -76,6 +76,7 @@ PacketNodeTraits gpu_port_traits(const GpuPortParams& p) {
   t.pipeline = p.forward_latency;
   t.cut_through = false;
   t.buffer_per_vl = p.buffer.count();
+  t.buffer_key = "network.gpu_port.buffer";
   t.message_setup = p.issue_latency;
   return t;
 }

@@ -327,8 +327,11 @@ void check_sizes(int r, size_t i, const Op& op) {
         } else if constexpr (std::is_same_v<T, ElementwiseOp>) {
           bytes("bytes_in", {p.bytes_in.count()});
           bytes("bytes_out", {p.bytes_out.count()});
-          if (!(p.flops >= 0 && p.flops <= static_cast<double>(kMaxOpFlops)))
-            fail("flops", "[0, 2^57]");
+          if (!(p.flops >= 0 && p.flops <= static_cast<double>(kMaxOpFlops))) {
+            throw InputError(
+                fmt::format("rank {} op {} '{}', field 'flops': {} is not in [0, 2^57]", r, i,
+                            op.name, p.flops));
+          }
         } else if constexpr (std::is_same_v<T, AllToAllOp>) {
           if (!p.matrix) return;
           const auto me = static_cast<uint32_t>(p.rank);
@@ -446,7 +449,14 @@ void validate_workload(const Workload& w) {
   const int ranks = static_cast<int>(w.ranks.size());
   std::vector<std::vector<uint32_t>> topo(static_cast<size_t>(ranks));  // per rank, per op
   // (src, dst, tag) -> bytes, counted +1 per send and -1 per receive.
-  std::map<std::tuple<int, int, int>, std::pair<int, uint64_t>> pairs;
+  // By (sender, receiver, tag): counts and bytes of the sends and receives, and the last op of
+  // each kind (to name in an error).
+  struct Pair {
+    int sends = 0, recvs = 0;
+    uint64_t sent = 0, received = 0;
+    size_t send_op = 0, recv_op = 0;
+  };
+  std::map<std::tuple<int, int, int>, Pair> pairs;
   for (int r = 0; r < ranks; ++r) {
     const auto& ops = w.ranks[r].ops;
     // Kahn's algorithm over the rank's dependency graph finds cycles.
@@ -479,14 +489,16 @@ void validate_workload(const Workload& w) {
       check_sizes(r, i, ops[i]);
       if (auto* s = std::get_if<SendOp>(&ops[i].payload)) {
         check_peer(s->peer);
-        auto& e = pairs[{r, s->peer, s->tag}];
-        ++e.first;
-        e.second += s->bytes.count();
+        Pair& e = pairs[{r, s->peer, s->tag}];
+        ++e.sends;
+        e.sent += s->bytes.count();
+        e.send_op = i;
       } else if (auto* v = std::get_if<RecvOp>(&ops[i].payload)) {
         check_peer(v->peer);
-        auto& e = pairs[{v->peer, r, v->tag}];
-        --e.first;
-        e.second -= v->bytes.count();
+        Pair& e = pairs[{v->peer, r, v->tag}];
+        ++e.recvs;
+        e.received += v->bytes.count();
+        e.recv_op = i;
       }
     }
     std::vector<uint32_t> ready;
@@ -509,12 +521,19 @@ void validate_workload(const Workload& w) {
   validate_rings(w, topo);
   for (const auto& [key, e] : pairs) {
     const auto& [src, dst, tag] = key;
-    if (e.first != 0 || e.second != 0) {
-      throw InputError(fmt::format(
-          "messages from rank {} to rank {} with tag {}: sends and receives do not match ({})", src,
-          dst, tag,
-          e.first > 0 ? "a send has no receive" : "a receive has no send or sizes differ"));
-    }
+    if (e.sends == e.recvs && e.sent == e.received) continue;
+    // Named: the last receive (or, with none, the last send) of the pair and tag.
+    const bool at_recv = e.recvs > 0;
+    const int rank = at_recv ? dst : src;
+    const size_t op = at_recv ? e.recv_op : e.send_op;
+    const std::string what =
+        e.sends != e.recvs ? fmt::format("{} sends against {} receives", e.sends, e.recvs)
+                           : fmt::format("{} B sent against {} B received", e.sent, e.received);
+    throw InputError(fmt::format(
+        "rank {} op {} '{}', field '{}': messages from rank {} to rank {} with tag {} do not "
+        "match: {} (sizes are matched in total per pair and tag)",
+        rank, op, w.ranks[static_cast<size_t>(rank)].ops[op].name,
+        e.sends != e.recvs ? "tag" : "bytes", src, dst, tag, what));
   }
 }
 

@@ -18,7 +18,9 @@ Workload TraceWorkload::generate(const ClusterShape& cluster) const {
   facts_ = metadata.is_null() ? nullptr
                               : std::make_shared<const InferenceFacts>(
                                     inference_facts_from_metadata(metadata, file, minor));
-  last_metadata_ = metadata;
+  // Written again as the generator writes it (its field order), so that re-tracing a trace
+  // reproduces the file.
+  last_metadata_ = facts_ ? inference_trace_metadata(*facts_) : nlohmann::ordered_json();
   if (static_cast<int>(w.ranks.size()) != cluster.ranks()) {
     throw InputError(fmt::format("{}: trace has {} ranks but the cluster has {} GPUs", file,
                                  w.ranks.size(), cluster.ranks()));

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -58,6 +59,7 @@ struct PacketNodeTraits {
   Time sink_latency;                    // tail arrival to delivery, for packets addressed here
   bool cut_through = false;             // forward from the head (true) or the tail (false)
   uint64_t buffer_per_vl = 256 * 1024;  // input buffer per port and virtual lane, bytes
+  std::string_view buffer_key;          // the config key that sets it (for messages)
   // Shared buffer per port (0: none): a packet that has to wait for its output moves into the
   // node's shared pool (ports x this) when there is room for it, handing its input credits
   // back; an output's share is capped by a dynamic threshold, shared_alpha x the pool free.

@@ -27,9 +27,10 @@ void PacketFabric::finalize() {
     const uint32_t need = credits_of(static_cast<uint32_t>(l.overhead.wire_bytes(mtu_)));
     if (credits < need) {
       throw InputError(fmt::format(
-          "link {}: the receiving buffer ({} B per virtual lane) cannot hold one {} B packet "
-          "({} B on the wire); raise the buffer or lower the MTU",
-          l.name, buffer, mtu_, l.overhead.wire_bytes(mtu_)));
+          "{}: {} B per virtual lane cannot hold one {} B packet ({} B on the wire), the "
+          "receiving buffer of link {}; raise it or lower the MTU",
+          traits_[l.to].buffer_key.empty() ? std::string_view("buffer") : traits_[l.to].buffer_key,
+          buffer, mtu_, l.overhead.wire_bytes(mtu_), l.name));
     }
     if (credits > INT32_MAX) {
       throw InputError(

@@ -11,6 +11,7 @@ PacketNodeTraits RdmaNic::packet_traits() const {
   t.pipeline = params_.processing_latency;
   t.cut_through = false;
   t.buffer_per_vl = params_.buffer.count();
+  t.buffer_key = "hardware.nic.buffer";
   t.message_setup = params_.doorbell_latency;
   t.max_payload = static_cast<uint32_t>(params_.mtu.count());
   t.ib = LinkOverhead{0, static_cast<uint32_t>(params_.ib_header.count()), params_.ib_encoding};

@@ -8,6 +8,7 @@ PacketNodeTraits NvSwitch::packet_traits() const {
   t.pipeline = params_.pipeline_latency;
   t.cut_through = true;
   t.buffer_per_vl = params_.buffer.count();
+  t.buffer_key = "hardware.nvswitch.buffer";
   t.max_payload = static_cast<uint32_t>(params_.transfer_unit.count());
   t.arbitration = params_.arbitration;
   t.nvlink = LinkOverhead{static_cast<uint32_t>(params_.packet_payload.count()),

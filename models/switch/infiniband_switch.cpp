@@ -8,6 +8,7 @@ PacketNodeTraits InfinibandSwitch::packet_traits() const {
   t.pipeline = params_.pipeline_latency;
   t.cut_through = true;
   t.buffer_per_vl = params_.buffer.count();
+  t.buffer_key = "hardware.switch.buffer";
   t.shared_per_port = params_.shared_buffer_per_port.count();
   t.shared_alpha = params_.shared_alpha;
   t.arbitration = params_.arbitration;

@@ -51,8 +51,9 @@ class Runner {
     return p;
   }
   // `mlasim trace CONFIG -o FILE`.
-  std::filesystem::path trace(const std::filesystem::path& cfg) const {
-    const auto out = dir_ / "trace.json";
+  std::filesystem::path trace(const std::filesystem::path& cfg,
+                              const std::string& name = "trace.json") const {
+    const auto out = dir_ / name;
     EXPECT_EQ(sh(fmt("{} trace {} -o {} 2>/dev/null", cfg, out)), 0);
     return out;
   }
@@ -85,8 +86,12 @@ void expect_replay_matches(const std::string& workload, const std::string& tag,
   const Outcome direct = r.run(cfg, "direct");
   if (direct_summary) *direct_summary = direct.summary;
   const auto trace = r.trace(cfg);
-  const Outcome replay = r.run(
-      r.config("replay", scenario("  type: trace\n  file: " + trace.string() + "\n")), "replay");
+  const auto replay_cfg =
+      r.config("replay", scenario("  type: trace\n  file: " + trace.string() + "\n"));
+  const Outcome replay = r.run(replay_cfg, "replay");
+  // Tracing the replay writes the trace again, byte for byte (metadata in the generator's
+  // field order, not sorted).
+  EXPECT_EQ(read_text(r.trace(replay_cfg, "retrace.json")), read_text(trace));
   ASSERT_TRUE(direct.summary.contains("step_time_ms"));
   // Every key the run reports, besides the scenario name and the host's wall and CPU times, is
   // the same.
