@@ -253,9 +253,12 @@ void register_validate_command(CLI::App& app, CommandAction& action, const Globa
     action = [opts, print, &global] {
       ConfigNode root = scenario_of(*opts);
       Components comps = make_builtin_components();
-      ConfigNode resolved = validate_scenario(root, comps);
+      // Built as for a run (cluster, models, fabric, op graphs), so that what only building
+      // finds (a buffer too small for a packet, models that do not suit the fidelity, a fault
+      // naming no link) fails here too; nothing is simulated.
+      const Simulation sim(root, comps, global.level());
       if (*print) {
-        fmt::print("{}", resolved.to_yaml());
+        fmt::print("{}", sim.resolved_config().to_yaml());
         // (Not "ok" when the printed config did not get out.)
         if (std::fflush(stdout) != 0) {
           throw std::system_error(errno, std::generic_category(),

@@ -259,6 +259,16 @@ TEST(NetworkScenarios, PacketFidelityWithPlaceholderNicIsABadInput) {
   EXPECT_NE(r.err.find("fixed_latency"), std::string::npos) << r.err;
 }
 
+// `validate` builds what a run builds: a buffer too small for a packet and models that do not
+// suit the fidelity fail there too (it once said "ok" to both).
+TEST(NetworkScenarios, ValidateRefusesWhatOnlyBuildingFinds) {
+  for (const std::string set : {"hardware.nvswitch.buffer=1KiB", "network.fidelity=message"}) {
+    CliResult r = run_cli({"validate", scenario("net-latency-nvlink"), "--set", set});
+    EXPECT_EQ(r.exit_code, 2) << set;
+    EXPECT_NE(r.err.find(set.substr(0, set.find('='))), std::string::npos) << set << ": " << r.err;
+  }
+}
+
 TEST(NetworkScenarios, BufferSmallerThanAPacketIsABadInput) {
   CliResult r =
       run_cli({"run", scenario("net-latency-nvlink"), "--no-plots", "-q", "--set",
