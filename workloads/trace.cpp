@@ -11,6 +11,7 @@
 #include <optional>
 #include <set>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include "sim/errors.h"
@@ -339,6 +340,22 @@ nlohmann::ordered_json inference_trace_metadata(const InferenceFacts& facts) {
   return j;
 }
 
+namespace {
+
+// Visits a record's fields: each unsigned integer must be at most 2^60 (lists are not visited
+// here).
+struct FiguresInRange {
+  FieldReader& rd;
+  template <class T, class... Since>
+  void operator()(std::string_view key, const T& value, Since&&...) {
+    if constexpr (std::is_same_v<T, uint64_t>) {
+      if (value > (uint64_t{1} << 60)) rd.fail(key, "out of range (at most 2^60)");
+    }
+  }
+};
+
+}  // namespace
+
 InferenceFacts inference_facts_from_metadata(const Json& metadata, const std::string& source,
                                              int minor) {
   const std::string where = source + ": metadata";
@@ -359,27 +376,13 @@ InferenceFacts inference_facts_from_metadata(const Json& metadata, const std::st
     rd.fail("mtp_accepted_tokens_per_step", "must be a finite number >= 1");
   if (f.model_layers < 1 || f.model_layers > static_cast<uint64_t>(kMaxModelLayers))
     rd.fail("model_layers", fmt::format("must be 1..{}", kMaxModelLayers));
-  // Byte and token figures the report adds up and subtracts in 64-bit arithmetic.
-  constexpr uint64_t kMaxFigure = uint64_t{1} << 60;
-  for (const auto& [key, value] : {std::pair{"requests_per_gpu", f.requests_per_gpu},
-                                   {"tokens_per_gpu", f.tokens_per_gpu},
-                                   {"kv_bytes_per_token", f.kv_bytes_per_token},
-                                   {"kv_bytes_per_token_per_gpu", f.kv_bytes_per_token_per_gpu},
-                                   {"kv_cached_tokens_per_gpu", f.kv_cached_tokens_per_gpu},
-                                   {"kv_cached_tokens_max", f.kv_cached_tokens_max},
-                                   {"kv_bytes_per_gpu", f.kv_bytes_per_gpu},
-                                   {"kv_bytes_per_gpu_max", f.kv_bytes_per_gpu_max},
-                                   {"kv_mtp_bytes_per_token", f.kv_mtp_bytes_per_token},
-                                   {"kv_mtp_bytes_per_gpu", f.kv_mtp_bytes_per_gpu},
-                                   {"weight_bytes_per_gpu", f.weight_bytes_per_gpu},
-                                   {"activation_bytes_per_gpu", f.activation_bytes_per_gpu},
-                                   {"node_limit_overflows", f.node_limit_overflows},
-                                   {"prefill_passes", f.prefill_passes}}) {
-    if (value > kMaxFigure) rd.fail(key, "out of range (at most 2^60)");
-  }
+  // Byte and token figures the report adds up and subtracts in 64-bit arithmetic: every
+  // integer field (lists apart: prompts_done below, layer numbers after it).
+  FiguresInRange range{rd};
+  f.visit(range);
   uint64_t prompts = 0;
   for (const uint64_t n : f.prompts_done) {
-    if (n > kMaxFigure || (prompts += n) > kMaxFigure)
+    if (n > (uint64_t{1} << 60) || (prompts += n) > (uint64_t{1} << 60))
       rd.fail("prompts_done", "out of range (at most 2^60 prompts in all)");
   }
   if (f.phase != InferencePhase::Prefill && (f.prefill_passes != 0 || !f.prompts_done.empty()))
