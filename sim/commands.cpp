@@ -145,20 +145,9 @@ void run_plots(const std::filesystem::path& dir, const Logger& log, Interrupts* 
   }
 }
 
-int do_run(const RunOptions& o, const GlobalOptions& g, const std::vector<std::string>& argv) {
-  if (o.out_given && o.out.empty()) throw InputError("--out: the results folder name is empty");
-  if (!o.out.empty() && std::filesystem::exists(o.out) && !std::filesystem::is_directory(o.out)) {
-    throw InputError(fmt::format("--out {}: exists and is not a folder", o.out));
-  }
-  if (g.interrupts) g.interrupts->set_note("; the run did not finish");
-  ConfigNode root = scenario_of(o);
-  Components comps = make_builtin_components();
-  Simulation sim(root, comps, g.level());
-  const std::filesystem::path out = o.out.empty()
-                                        ? std::filesystem::path("results") / sim.scenario().name
-                                        : std::filesystem::path(o.out);
-  // A scenario read from a results folder (a run's config.resolved.yaml) must not be a file
-  // this run replaces.
+// A scenario read from a results folder (a run's config.resolved.yaml) must not be a file the
+// run into `out` replaces.
+void refuse_replacing_the_scenario(const RunOptions& o, const std::filesystem::path& out) {
   for (const auto& f : run_output_files()) {
     std::error_code ec;
     if (!o.config.empty() && std::filesystem::equivalent(o.config, out / f, ec)) {
@@ -168,6 +157,22 @@ int do_run(const RunOptions& o, const GlobalOptions& g, const std::vector<std::s
                       o.config, f, out.string()));
     }
   }
+}
+
+int do_run(const RunOptions& o, const GlobalOptions& g, const std::vector<std::string>& argv) {
+  if (o.out_given && o.out.empty()) throw InputError("--out: the results folder name is empty");
+  if (!o.out.empty() && std::filesystem::exists(o.out) && !std::filesystem::is_directory(o.out)) {
+    throw InputError(fmt::format("--out {}: exists and is not a folder", o.out));
+  }
+  if (g.interrupts) g.interrupts->set_note("; the run did not finish");
+  if (!o.out.empty()) refuse_replacing_the_scenario(o, o.out);  // before the build, when known
+  ConfigNode root = scenario_of(o);
+  Components comps = make_builtin_components();
+  Simulation sim(root, comps, g.level());
+  const std::filesystem::path out = o.out.empty()
+                                        ? std::filesystem::path("results") / sim.scenario().name
+                                        : std::filesystem::path(o.out);
+  refuse_replacing_the_scenario(o, out);
   // The folder may hold an earlier run (of another scenario, or one killed half-way): none of
   // its results may stay beside this run's.
   clear_run_outputs(out);

@@ -155,10 +155,11 @@ int dispatch(int argc, char** argv) {
     const int code = action ? action() : kExitOk;
     // Output that never reached its destination (a full disk, a closed pipe) is an error, not
     // a silent success: what was buffered is written now.
+    errno = 0;
     std::cout.flush();
     if (std::fflush(stdout) != 0 || std::ferror(stdout) || !std::cout) {
       fmt::print(stderr, "mlasim: error: cannot write to standard output: {}\n",
-                 std::strerror(errno));
+                 errno != 0 ? std::strerror(errno) : "write error");
       return kExitBadInput;
     }
     return code;

@@ -47,7 +47,7 @@ class Simulation {
   SimContext& context() { return ctx_; }
   nlohmann::ordered_json summary() const;
   nlohmann::ordered_json timeline() const;
-  std::string timeline_text() const;  // timeline().dump(), without building the tree
+  std::string timeline_text() const;  // timeline() as text, written without building the tree
   // The same text in parts of a few MB (timeline.json; never held whole).
   void write_timeline(const std::function<void(std::string_view)>& put) const;
   // The packet- or flow-level network engine; null with placeholder links.

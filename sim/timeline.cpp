@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <array>
-#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -76,9 +75,9 @@ Lanes assign_lanes(const std::vector<TimelineEvent>& events) {
   return out;
 }
 
-// The JSON text nlohmann::json::dump() gives the same document, written straight into one
-// string: a timeline has millions of events, and a tree of them cost more than the run's
-// output otherwise (numbers through nlohmann's own formatter, so the bytes are identical).
+// The timeline's JSON text, written straight into one string: a timeline has millions of
+// events, and a tree of them cost more than the run's output otherwise. Times are written from
+// their integer ps (put_us), integers with fmt.
 class TraceWriter {
  public:
   explicit TraceWriter(std::string& out) : out_(out) {}
@@ -94,15 +93,6 @@ class TraceWriter {
     out_ += '"';
     out_.append(s);
     out_ += '"';
-  }
-  void num(double x) {
-    if (!std::isfinite(x)) {
-      out_ += "null";
-      return;
-    }
-    std::array<char, 64> buf;
-    const char* end = nlohmann::detail::to_chars(buf.data(), buf.data() + buf.size(), x);
-    out_.append(buf.data(), static_cast<size_t>(end - buf.data()));
   }
   void num(int64_t x) {
     const fmt::format_int f(x);

@@ -19,8 +19,8 @@ class Fabric;
 
 // Network threads show the fabric's busy slices, split by Fabric::set_gpus_per_node.
 nlohmann::ordered_json chrome_timeline(const std::vector<GpuBase*>& gpus, const Fabric* fabric);
-// The same document as JSON text, exactly what chrome_timeline(...).dump() gives, written
-// without building the tree (what timeline.json is written from).
+// The same document as JSON text, written without building the tree (what timeline.json is
+// written from; chrome_timeline parses it). Times are in us with six decimals, exact to the ps.
 std::string chrome_timeline_text(const std::vector<GpuBase*>& gpus, const Fabric* fabric);
 // The same text handed to `put` in parts of a few MB (what timeline.json is written from).
 void write_chrome_timeline(const std::vector<GpuBase*>& gpus, const Fabric* fabric,

@@ -39,13 +39,15 @@ OpPart part_of(std::string_view op) {
       "shared_gate_up", "shared_down", "experts_gate_up", "experts_act",
       "experts_down",   "mlp_gate_up", "mlp_act",         "mlp_down"};
   static const std::set<std::string_view> comm{"attn_all_gather", "attn_reduce_scatter",
-                                               "mlp_all_gather", "mlp_reduce_scatter"};
+                                               "mlp_all_gather", "mlp_reduce_scatter",
+                                               "embedding_reduce_scatter"};
   if (attention.count(op)) return OpPart::Attention;
   if (experts.count(op)) return OpPart::Experts;
   if (op == "gate") return OpPart::Gate;
   if (op == "dispatch") return OpPart::Dispatch;
   if (op == "combine") return OpPart::Combine;
-  // (The LM heads' all-gathers belong to no layer: "lm_head_all_gather", "mtp.lm_head1_...".)
+  // (The embedding's reduce-scatter and the LM heads' all-gathers belong to no layer:
+  // "mb0.embedding_reduce_scatter", "lm_head_all_gather", "mtp.lm_head1_...".)
   if (comm.count(op) ||
       (op.find("lm_head") != std::string_view::npos && op.ends_with("_all_gather"))) {
     return OpPart::TpComm;

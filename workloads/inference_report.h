@@ -4,8 +4,8 @@
 // Memory figures come from the model config and the deployment, for the whole model (all its
 // layers, even when `layers` simulates fewer): KV cache bytes per token (MLA: the latent
 // d_c + d_r per layer; MHA/GQA: K and V of every KV head per layer), the weights one GPU holds
-// (attention, dense MLP and LM head sharded over attention_tp; its expert slots; the shared
-// expert, gate and embedding replicated; FP8 block scales and norms left out) and an estimate
+// (attention, dense MLP, LM head and embedding sharded over attention_tp; its expert slots; the
+// shared expert and gate replicated; FP8 block scales and norms left out) and an estimate
 // of its activations. Cached tokens follow the step's requests: with a context distribution, the
 // sum of each GPU's request contexts (mean and largest over GPUs). The MTP modules' own cache
 // (one layer each) is reported apart from the main layers'. Time figures come from the spans of the

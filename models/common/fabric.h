@@ -228,7 +228,8 @@ class Fabric : public sc_core::sc_module {
   NetworkNode& node(uint32_t i) const { return *nodes_[i]; }
   size_t num_nodes() const { return nodes_.size(); }
   uint32_t link_of(uint32_t node, int port) const { return out_links_[node][port]; }
-  // Largest packet payload: the smallest max_payload any node declares (NIC MTU).
+  // Largest packet payload: the NICs' MTU (in a fabric without NICs, the NVSwitch's transfer
+  // unit).
   uint32_t mtu() const { return mtu_; }
   // Whether the packet size is the NICs' MTU (any fabric with NICs) rather than the NVSwitch's
   // transfer unit.

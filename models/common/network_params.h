@@ -95,8 +95,8 @@ struct GpuPortParams {
       "packet by packet; forwarding to a NIC at the sender pays that NIC's doorbell once per "
       "message, at the message's start; uncertain)");
     v("issue_latency", issue_latency, "s",
-      "extra time before an SM-issued message's first byte moves (added to the first hop's "
-      "setup latency)");
+      "extra time before an SM-issued message's first byte moves (added to the setup of the "
+      "first NIC on its path, its doorbell)");
   }
   void validate(const ParamCheck& c) const { require_credit_buffer(c, buffer); }
 };

@@ -28,7 +28,7 @@ void PacketFabric::finalize() {
     if (credits < need) {
       throw InputError(fmt::format(
           "{}: {} B per virtual lane cannot hold one {} B packet ({} B on the wire), the "
-          "receiving buffer of link {}; raise it or lower the MTU",
+          "receiving buffer of link {}; raise it or lower the MTU (hardware.nic.mtu)",
           traits_[l.to].buffer_key.empty() ? std::string_view("buffer") : traits_[l.to].buffer_key,
           buffer, mtu_, l.overhead.wire_bytes(mtu_), l.name));
     }

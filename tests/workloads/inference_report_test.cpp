@@ -136,6 +136,11 @@ TEST(InferenceReport, OpPlaceFromNames) {
   EXPECT_EQ(op_place("L5.mb0.attn_all_gather", 61).part, OpPart::TpComm);
   EXPECT_EQ(op_place("lm_head_all_gather", 61).part, OpPart::TpComm);
   EXPECT_EQ(op_place("mtp.lm_head1_all_gather", 61).part, OpPart::TpComm);
+  // The vocabulary-sharded embedding's reduce-scatter (of a chunk too): TP comm, in no layer.
+  for (const char* name : {"mb0.embedding_reduce_scatter", "c2.mb1.embedding_reduce_scatter"}) {
+    EXPECT_EQ(op_place(name, 61).part, OpPart::TpComm) << name;
+    EXPECT_LT(op_place(name, 61).layer, 0) << name;
+  }
   EXPECT_EQ(op_place("c2.lm_head_all_gather", 61).layer, -1);
   EXPECT_EQ(op_place("lm_head", 61).layer, -1);
   EXPECT_EQ(op_place("mtp.lm_head", 61).layer, -1);

@@ -181,7 +181,6 @@ TEST(InferenceRun, StepTimeBetweenCriticalPathAndSerialSum) {
   // Written as text without a tree; times are whole ps written in us with six decimals (no
   // float noise such as 0.28021199999999996, which made back-to-back slices overlap).
   const std::string text = sim.timeline_text();
-  EXPECT_EQ(nlohmann::ordered_json::parse(text), t);
   const std::regex any_time(R"re("(ts|dur)":)re"),
       exact_time(R"re("(ts|dur)":[0-9]+\.[0-9]{6}[,}])re");
   const auto count = [&](const std::regex& re) {
