@@ -42,14 +42,14 @@ TEST(HbmCapacity, PresetDefaultsAndScenariosAgree) {
   EXPECT_GE(stated, 7);  // the H800 DeepSeek and Llama scenarios
 }
 
-// The H200 exposes 141 GB of the 6 x 24 GiB its organisation addresses: the preset says so and
+// The H200 exposes 141 GiB of the 6 x 24 GiB its organisation addresses: the preset says so and
 // the model reports it; without `capacity` the organisation's whole size counts, and more than
 // that is refused.
 TEST(HbmCapacity, ExposedCapacityOverridesTheOrganisationsSize) {
   const ConfigNode root = load_config_file(fs::path(MLASIM_CONFIG_DIR) / "hardware" / "h200.yaml");
   const HbmParams h200 = read_params<HbmParams>(root.find("memory"), "memory", {"type"});
   EXPECT_EQ(h200.organisation_capacity().count(), uint64_t{144} << 30);
-  EXPECT_EQ(h200.capacity().count(), uint64_t{141'000'000'000});
+  EXPECT_EQ(h200.capacity().count(), uint64_t{141} << 30);
   HbmParams whole = h200;
   whole.exposed = Bytes(0);
   EXPECT_EQ(whole.capacity().count(), uint64_t{144} << 30);
