@@ -11,8 +11,9 @@ Reads only the run's result files, never the simulator:
   layers.csv           layer,attention_ms,gate_ms,...       -> layer_breakdown.png
   summary.json         kv_cache_*_per_token, kv_cache_bytes_per_gpu, kv_cached_tokens_per_gpu,
                        kv_cache_capacity_tokens_per_gpu
-  config.resolved.yaml workload.phase, requests_per_gpu, context_length, attention_tp
-                       (optional)                           -> kv_cache.png
+  run.json             resolved_config: workload.phase, requests_per_gpu, context_length,
+                       attention_tp, mtp.depth, description (optional; older results:
+                       config.resolved.yaml, read with PyYAML)  -> kv_cache.png, ...
   links.csv, ...       network plots drawn by plot_network.py
 Plots whose inputs are absent are left out. report.md shows the key figures, every summary
 figure with its unit, then every PNG of the folder (including ones other scripts drew).
@@ -168,8 +169,10 @@ def plot_timeline(plt, timeline, out_png):
             label = "network (NIC / NVLink\nmessages in flight)" if cat == "network" else cat
         seen.add(cat)
         mid, height = lanes[lane]
-        ax.broken_barh(bars, (row + mid - height / 2, height), color=colors[cat], label=label,
-                       alpha=0.6 if cat == "recv" else 1.0)
+        # No edges: an edge is at least a pixel wide, so the many short ops of a kind drawn
+        # last (grouped GEMMs of 1 us) would cover the long ones beside them.
+        ax.broken_barh(bars, (row + mid - height / 2, height), facecolors=colors[cat],
+                       linewidth=0, label=label, alpha=0.6 if cat == "recv" else 1.0)
     ax.set_yticks(range(len(pids)))
     ax.set_yticklabels([f"GPU {p}" for p in pids])
     ax.set_ylim(-0.6, len(pids) - 0.2)
@@ -216,8 +219,14 @@ def stacked(ax, x, parts, width=0.6, hatch=None):
 
 
 def read_config(run_dir):
-    """config.resolved.yaml as a mapping, or {} (no file, or PyYAML missing); a damaged file
-    raises BadInput naming it."""
+    """The run's resolved config as a mapping: run.json's `resolved_config` (the same as
+    config.resolved.yaml, as JSON), else config.resolved.yaml where PyYAML is installed (results
+    of older builds), else {}; a damaged file raises BadInput naming it."""
+    run_json = os.path.join(run_dir, "run.json")
+    if os.path.exists(run_json):
+        meta = read_json(run_json)
+        if "resolved_config" in meta:
+            return field(meta, "resolved_config", "object", run_json)
     path = os.path.join(run_dir, "config.resolved.yaml")
     if not os.path.exists(path):
         return {}
@@ -232,7 +241,6 @@ def read_config(run_dir):
         reason = " ".join(str(e).split())  # PyYAML's messages span lines
         raise BadInput(f"{path}: not readable YAML ({reason})") from None
     return expect(config, "object", path)
-
 
 
 def run_phase(summary, workload):

@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
@@ -159,6 +161,32 @@ void refuse_replacing_the_scenario(const RunOptions& o, const std::filesystem::p
   }
 }
 
+// A config tree as JSON, for readers without a YAML parser (the plot scripts): scalars that
+// read whole as an integer, a finite number, true or false become those, the rest strings.
+nlohmann::ordered_json config_json(const ConfigNode& n) {
+  if (n.is_map()) {
+    nlohmann::ordered_json j = nlohmann::ordered_json::object();
+    for (const auto& [k, v] : n.entries())
+      j[k] = config_json(v);
+    return j;
+  }
+  if (n.is_seq()) {
+    nlohmann::ordered_json j = nlohmann::ordered_json::array();
+    for (const auto& v : n.items())
+      j.push_back(config_json(v));
+    return j;
+  }
+  if (!n.is_scalar()) return nullptr;
+  const std::string& s = n.as_string();
+  const char* end = s.data() + s.size();
+  int64_t i = 0;
+  if (!s.empty() && std::from_chars(s.data(), end, i).ptr == end) return i;
+  double d = 0;
+  if (!s.empty() && std::from_chars(s.data(), end, d).ptr == end && std::isfinite(d)) return d;
+  if (s == "true" || s == "false") return s == "true";
+  return s;
+}
+
 int do_run(const RunOptions& o, const GlobalOptions& g, const std::vector<std::string>& argv) {
   if (o.out_given && o.out.empty()) throw InputError("--out: the results folder name is empty");
   if (!o.out.empty() && std::filesystem::exists(o.out) && !std::filesystem::is_directory(o.out)) {
@@ -208,6 +236,7 @@ int do_run(const RunOptions& o, const GlobalOptions& g, const std::vector<std::s
   meta["seed"] = sim.scenario().seed;
   meta["sim_wall_s"] = sim.wall_seconds();
   meta["finished_at_unix_s"] = static_cast<int64_t>(std::time(nullptr));
+  meta["resolved_config"] = config_json(sim.resolved_config());  // config.resolved.yaml's tree
   write_file_atomic(out / "run.json", meta.dump(2) + "\n");
   write_file_atomic(out / "summary.json", summary.dump(2) + "\n");  // last: marks completion
   if (g.interrupts) {

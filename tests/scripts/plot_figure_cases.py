@@ -236,3 +236,18 @@ def case_real_runs_in_process(tmp, mlasim):
         ticks = figures.saved.get("layer_breakdown.png", {}).get("xticks", [])
         check(ticks[-1:] == ["MTP 0"] and "MTP 1" not in ticks,
               f"teaching-deepseek layer ticks: {ticks!r}")
+        # The workload's settings come from run.json without PyYAML (not a dependency): with it
+        # missing, the KV plot once showed 1 request per GPU and the MTP module as layer 27.
+        saved_yaml = sys.modules.get("yaml")
+        sys.modules["yaml"] = None  # import yaml now raises ImportError
+        try:
+            config = plot_run.read_config(d)
+        finally:
+            if saved_yaml is None:
+                del sys.modules["yaml"]
+            else:
+                sys.modules["yaml"] = saved_yaml
+        workload = config.get("workload", {})
+        check(workload.get("requests_per_gpu") == 16 and workload.get("mtp", {}).get("depth") == 1
+              and workload.get("phase") == "decode" and "teaching" in config.get("name", ""),
+              f"resolved config without PyYAML: {workload!r}")
