@@ -1,4 +1,5 @@
-# Thin wrapper around CMake: the README's two commands are `make run` and `make test`.
+# Thin wrapper around CMake: the README's two commands are `scripts/setup.sh && make run` and
+# `scripts/setup.sh && make test` (setup first: a bare Debian 12 has no make).
 BUILD_DIR ?= build
 BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
