@@ -153,8 +153,8 @@ int dispatch(int argc, char** argv) {
   }
   try {
     const int code = action ? action() : kExitOk;
-    // Output that never reached its destination (a full disk, a closed pipe) is an error, not
-    // a silent success: what was buffered is written now.
+    // Output that never reached its destination (a full disk) is an error, not a silent
+    // success: what was buffered is written now. (A closed pipe ends the process on SIGPIPE.)
     errno = 0;
     std::cout.flush();
     if (std::fflush(stdout) != 0 || std::ferror(stdout) || !std::cout) {

@@ -189,6 +189,15 @@ Workload scenario_workload(const ConfigNode& root, const Components& components)
   return read_scenario(root, components).workload;
 }
 
+std::optional<std::string> unused_transfer_unit(const ConfigNode& root, bool packets_from_nics,
+                                                uint32_t nic_mtu) {
+  if (!packets_from_nics || root.at_path("hardware.nvswitch.transfer_unit") == nullptr) return {};
+  return fmt::format(
+      "hardware.nvswitch.transfer_unit is not used: with NICs, NVLink carries their {} B packets "
+      "(hardware.nic.mtu)",
+      nic_mtu);
+}
+
 std::optional<std::string> forwarding_without_nvswitch(const ClusterGraph& cluster,
                                                        const Workload& workload) {
   // Forwarding inside a node is meant for NVLink; without an NVSwitch the relay hop still runs,

@@ -46,6 +46,10 @@ std::vector<std::string> packet_only_settings(const ScenarioModel& m, const Conf
 // The line warning that a workload's all_to_all forwards over NVLink (DeepEP's relay) in a
 // cluster of several nodes without NVSwitches, where the relay hop crosses the NICs instead;
 // none otherwise. Warned about rather than refused, as a sweep may vary cluster.nvswitch.
+// The line warning that the scenario sets hardware.nvswitch.transfer_unit in a network whose
+// packets are its NICs' (`nic_mtu` B), where it is not read; none otherwise.
+std::optional<std::string> unused_transfer_unit(const ConfigNode& root, bool packets_from_nics,
+                                                uint32_t nic_mtu);
 std::optional<std::string> forwarding_without_nvswitch(const ClusterGraph& cluster,
                                                        const Workload& workload);
 

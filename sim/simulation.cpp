@@ -197,8 +197,7 @@ Simulation::Simulation(const ConfigNode& root, const Components& comps, LogLevel
     const Vertex a = boost::source(e, c.g), b = boost::target(e, c.g);
     const EdgeProps& ep = c.g[e];
     LinkTiming spec{ep.bandwidth, ep.latency, std::string(enum_name(ep.kind)), "", -1};
-    // A plane's links are its InfiniBand ones; PCIe and NVLink stay inside a node (plane -1),
-    // although a GPU takes its NIC's plane.
+    // A plane holds its InfiniBand links; PCIe and NVLink (a GPU takes its NIC's plane) none.
     if (ep.kind == LinkKind::InfiniBand)
       spec.plane = c.g[a].plane >= 0 ? c.g[a].plane : c.g[b].plane;
     LinkTiming back = spec;
@@ -219,13 +218,9 @@ Simulation::Simulation(const ConfigNode& root, const Components& comps, LogLevel
        packet_only_settings(m, root, s.fabric ? s.fabric->fidelity_name() : "message"))
     ctx_.log.warn("{}", w);
   if (auto w = forwarding_without_nvswitch(c, s.workload)) ctx_.log.warn("{}", *w);
-  if (s.fabric && s.fabric->packets_from_nics() &&
-      root.at_path("hardware.nvswitch.transfer_unit") != nullptr) {
-    ctx_.log.warn(
-        "hardware.nvswitch.transfer_unit is not used: with NICs, NVLink carries their "
-        "{} B packets (hardware.nic.mtu)",
-        s.fabric->mtu());
-  }
+  if (auto w = s.fabric ? unused_transfer_unit(root, s.fabric->packets_from_nics(), s.fabric->mtu())
+                        : std::nullopt)
+    ctx_.log.warn("{}", *w);
   s.routing = std::make_unique<RoutingTables>(c, routing_params);
   // Adaptive routing decides per packet (packet fabric) or per flow as it starts (flow fabric).
   const bool adaptive = routing_params.mode == RoutingMode::Adaptive && s.fabric != nullptr;
