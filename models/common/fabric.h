@@ -195,6 +195,7 @@ class Fabric : public sc_core::sc_module {
     int64_t at_ps = 0;
     int64_t reroute_ps = -1;  // when routes without it took effect (-1: not yet, or none)
     bool before_run = false;  // failed before the run (network.faults.{links,...}): at 0
+    bool applied = false;     // it happened (a timed fault after the run's end never does)
   };
   // Runs `detection_delay` after fault i: the owner rebuilds the routes without faults 0..i.
   using RerouteHook = std::function<void(size_t fault)>;
@@ -205,7 +206,7 @@ class Fabric : public sc_core::sc_module {
   void add_fault_before_run(std::string what) {
     const auto before = std::find_if(fault_log_.begin(), fault_log_.end(),
                                      [](const FaultRecord& r) { return !r.before_run; });
-    fault_log_.insert(before, FaultRecord{std::move(what), 0, 0, true});
+    fault_log_.insert(before, FaultRecord{std::move(what), 0, 0, true, true});
   }
   void set_reroute_hook(RerouteHook hook) { reroute_hook_ = std::move(hook); }
   const std::vector<FaultRecord>& faults() const { return fault_log_; }

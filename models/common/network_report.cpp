@@ -119,12 +119,13 @@ void add_network_summary(const Fabric& f, Time end, nlohmann::ordered_json& j) {
     for (const auto& r : f.faults()) {
       if (r.before_run) {
         ++before_run;
-      } else {
+      } else if (r.applied) {
         first_fault = std::min(first_fault, r.at_ps);
       }
       reroute = std::max(reroute, r.reroute_ps);
     }
-    const bool timed = before_run < f.faults().size();
+    // (A timed fault the run ended before is listed but happened nowhere: the run warns.)
+    const bool timed = first_fault != INT64_MAX;
     if (!timed) first_fault = 0;
     j["fault_count"] = f.faults().size();
     j["fault_before_run_count"] = before_run;
@@ -324,7 +325,8 @@ void write_network_results(const Fabric& f, Time end, const std::filesystem::pat
           {{"what", fr.what},
            {"at_us", static_cast<double>(fr.at_ps) * 1e-6},
            {"reroute_us", fr.reroute_ps >= 0 ? static_cast<double>(fr.reroute_ps) * 1e-6 : -1.0},
-           {"before_run", fr.before_run}});
+           {"before_run", fr.before_run},
+           {"applied", fr.applied}});
     }
     r["faults"] = std::move(faults);
     write_file_atomic(dir / "network_report.json", r.dump(2) + "\n");

@@ -21,6 +21,7 @@ void PacketFabric::add_fault(FaultAction action) {
 
 void PacketFabric::apply_fault(uint32_t i) {
   const FaultAction& f = fault_actions_[i];
+  fault_log_[fault_log_.size() - fault_actions_.size() + i].applied = true;
   if (node_dead_.empty()) {
     node_dead_.assign(nodes_.size(), 0);
     payload_delivered_at_fault = payload_delivered;  // the first fault

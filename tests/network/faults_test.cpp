@@ -258,6 +258,41 @@ TEST(NetworkFaults, MessagesThatRunOutOfRetriesLeadTheDiagnosis) {
   EXPECT_EQ(first.find("deadlock"), std::string::npos) << r.err;
 }
 
+// A fault past the time limit never happens, and one after the traffic meets no packet: both
+// runs succeed, saying so, and the first is listed as not applied with no recovery figures.
+TEST(NetworkFaults, FaultsNoTrafficMeetsAreWarnedAbout) {
+  const auto dir = nettest::temp_dir("late_fault");
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "s.yaml") << kHosts;
+  auto run = [&](const std::string& at, const std::string& limit) {
+    return run_cli({"run", (dir / "s.yaml").string(), "--no-plots", "--set",
+                    "network.faults.events=[{at: " + at + ", switch: spine0}]", "--set",
+                    "sim.max_time=" + limit, "--out", (dir / "out").string()});
+  };
+  const CliResult never = run("50ms", "1ms");
+  EXPECT_EQ(never.exit_code, 0) << never.err;
+  EXPECT_NE(never.err.find("'switch spine0 down' at 50ms never happened"), std::string::npos)
+      << never.err;
+  {
+    std::ifstream in(dir / "out" / "network_report.json");
+    const auto report = nlohmann::json::parse(in);
+    ASSERT_EQ(report["faults"].size(), 1u);
+    EXPECT_FALSE(report["faults"][0]["applied"].get<bool>());
+    std::ifstream sin(dir / "out" / "summary.json");
+    const auto s = nlohmann::json::parse(sin);
+    EXPECT_FALSE(s.contains("fault_recovery_us")) << "no fault happened to recover from";
+    EXPECT_EQ(s["fault_count"].get<uint64_t>(), 1u);
+  }
+  const CliResult after = run("5ms", "1s");
+  EXPECT_EQ(after.exit_code, 0) << after.err;
+  EXPECT_NE(after.err.find("came after the network's last delivery"), std::string::npos)
+      << after.err;
+  EXPECT_EQ(after.err.find("never happened"), std::string::npos) << after.err;
+  const CliResult hit = run("20us", "1s");
+  EXPECT_EQ(hit.exit_code, 0) << hit.err;
+  EXPECT_EQ(hit.err.find("network.faults.events"), std::string::npos) << hit.err;
+}
+
 TEST(NetworkFaults, MalformedFaultEventsAreInputErrors) {
   const auto dir = nettest::temp_dir("bad_fault");
   std::filesystem::create_directories(dir);
