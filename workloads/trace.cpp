@@ -427,7 +427,10 @@ Workload workload_from_json(const Json& j, const std::string& source, Json* meta
       j["format"].get<std::string>() != "mlasim-trace") {
     bad("'format' must be \"mlasim-trace\"");
   }
-  if (!j.contains("version") || !j["version"].is_number_integer()) bad("missing integer 'version'");
+  if (!j.contains("version")) bad("missing 'version' (an integer)");
+  if (!j["version"].is_number_integer()) {
+    bad(fmt::format("'version' must be an integer, not {}", j["version"].dump()));
+  }
   if (j["version"].dump() != std::to_string(kTraceVersion)) {
     bad(fmt::format("trace version {} is not supported (this build reads version {})",
                     j["version"].dump(), kTraceVersion));
