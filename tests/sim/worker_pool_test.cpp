@@ -78,7 +78,9 @@ TEST(WorkerPool, ForEachRunsEveryItemOnce) {
 TEST(WorkerPool, RunsOnDistinctThreadsAtOnce) {
   // Calls that wait for each other can only finish if they run at the same time.
   WorkerPool pool(2);
-  std::atomic<int> arrived{0};
+  // (Run one after the other, the first call would give up at its deadline without meeting
+  // the second: `met` counts the calls that saw both arrive.)
+  std::atomic<int> arrived{0}, met{0};
   std::mutex m;
   std::set<std::thread::id> ids;
   pool.run([&](unsigned) {
@@ -90,8 +92,10 @@ TEST(WorkerPool, RunsOnDistinctThreadsAtOnce) {
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     while (arrived.load() < 2 && std::chrono::steady_clock::now() < until)
       std::this_thread::yield();
+    if (arrived.load() == 2) met.fetch_add(1);
   });
   EXPECT_EQ(arrived.load(), 2);
+  EXPECT_EQ(met.load(), 2) << "the calls did not run at the same time";
   EXPECT_EQ(ids.size(), 2u);
   EXPECT_EQ(ids.count(std::this_thread::get_id()), 1u);  // thread 0 is the caller
 }
