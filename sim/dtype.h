@@ -27,6 +27,17 @@ inline constexpr uint32_t dtype_bytes(DType t) {
   return 0;
 }
 
+// FP8 data carries its scales: one FP32 scale per 1x128 tile of a row (activations, cache
+// rows) or per 128x128 block (weights), as DeepSeek-V3's fine-grained quantization does.
+inline constexpr int64_t kFp8TileSize = 128;
+inline constexpr uint64_t kFp8ScaleBytes = 4;
+
+// Bytes of a row of n elements stored in `t`, its FP8 scales included.
+inline constexpr uint64_t stored_row_bytes(uint64_t n, DType t) {
+  const uint64_t tiles = (n + kFp8TileSize - 1) / kFp8TileSize;
+  return n * dtype_bytes(t) + (t == DType::FP8 ? tiles * kFp8ScaleBytes : 0);
+}
+
 template <>
 struct EnumNames<DType> {
   static constexpr std::array<std::pair<DType, std::string_view>, 5> values{

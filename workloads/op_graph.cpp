@@ -59,12 +59,19 @@ double AttentionOp::flops() const {
 }
 
 uint64_t AttentionOp::bytes_read() const {
+  // (An FP8 cache row carries its scales.)
   const uint64_t cache_per_token =
       kernel == AttentionKernel::MlaDecode
-          ? static_cast<uint64_t>(head_dim_qk) * dtype_bytes(kv_dtype)
-          : static_cast<uint64_t>(heads_kv) * (head_dim_qk + head_dim_v) * dtype_bytes(kv_dtype);
+          ? mla_cache_row_bytes()
+          : static_cast<uint64_t>(heads_kv) *
+                (stored_row_bytes(head_dim_qk, kv_dtype) + stored_row_bytes(head_dim_v, kv_dtype));
   const uint64_t q_bytes = total_q_tokens() * heads_q * head_dim_qk * dtype_bytes(dtype);
   return total_kv_tokens() * cache_per_token + q_bytes;
+}
+
+uint64_t AttentionOp::mla_cache_row_bytes() const {
+  const uint32_t rope = head_dim_qk > head_dim_v ? head_dim_qk - head_dim_v : 0;
+  return stored_row_bytes(head_dim_v, kv_dtype) + stored_row_bytes(rope, kv_dtype);
 }
 
 uint64_t AttentionOp::bytes_written() const {

@@ -351,9 +351,13 @@ struct AttentionOp {
   double visible_pairs() const;
   // Useful FLOPs: QK^T and PV over the visible pairs, all query heads.
   double flops() const;
-  // Cache read once per KV head (MLA: one latent of head_dim_qk per token), Q read, O written.
+  // Cache read once per KV head (MLA: one latent of head_dim_qk per token; FP8 rows with their
+  // scales, see stored_row_bytes), Q read, O written.
   uint64_t bytes_read() const;
   uint64_t bytes_written() const;
+  // mla_decode: one cached token, the latent (head_dim_v) and the rotary key (the rest of
+  // head_dim_qk) stored as two rows (cache_kv and cache_rk), each with its FP8 scales.
+  uint64_t mla_cache_row_bytes() const;
 };
 
 // Memory-bound element-wise work (activation, RMSNorm, RoPE, residual add...) sized by its

@@ -60,8 +60,7 @@ class MlaDecodePlan final : public KernelPlan {
       : op_(op),
         m_blocks_(cdiv(static_cast<uint64_t>(op.heads_q) * op.q_len, kRows)),
         first_block_(block_starts(op)),
-        page_bytes_(static_cast<uint64_t>(op.page_block) * op.head_dim_qk *
-                    dtype_bytes(op.kv_dtype)),
+        page_bytes_(static_cast<uint64_t>(op.page_block) * op.mla_cache_row_bytes()),
         pool_(first_block_.back(), page_bytes_, mem) {
     dtype = op.dtype;
     const uint64_t parts = std::max<uint64_t>(1, p.compute_sms() / m_blocks_);
@@ -122,7 +121,7 @@ class MlaDecodePlan final : public KernelPlan {
       out.load(q_base_ + (seq * m_blocks_ + mb) * kRows * op_.head_dim_qk * e,
                rows * op_.head_dim_qk * e);
     }
-    out.load(pool_.address(g), tokens * op_.head_dim_qk * dtype_bytes(op_.kv_dtype));
+    out.load(pool_.address(g), tokens * op_.mla_cache_row_bytes());
     // 64 padded rows x 64 keys: QK^T over 576 dims, PV over 512; softmax on the scores.
     const double scores = static_cast<double>(kRows) * op_.page_block;
     out.tensor_flops = 2.0 * scores * (op_.head_dim_qk + op_.head_dim_v);
@@ -203,7 +202,9 @@ class FlashPlan final : public KernelPlan {
   FlashPlan(const AttentionOp& op, bool decode, const TileGpuParams& p, DeviceAddressSpace& mem)
       : op_(op), decode_(decode) {
     dtype = op.dtype;
-    const uint64_t e = dtype_bytes(op.dtype), kv_e = dtype_bytes(op.kv_dtype);
+    const uint64_t e = dtype_bytes(op.dtype);
+    k_row_ = stored_row_bytes(op.head_dim_qk, op.kv_dtype);  // FP8: with its scales
+    v_row_ = stored_row_bytes(op.head_dim_v, op.kv_dtype);
     group_ = std::max<uint32_t>(1, op.heads_q / std::max<uint32_t>(1, op.heads_kv));
     heads_kv_ = op.heads_q / group_;
     if (decode) {
@@ -230,13 +231,13 @@ class FlashPlan final : public KernelPlan {
       resources.registers_per_thread = 168;
       name = op.kernel == AttentionKernel::MlaPrefill ? "mla_prefill" : "flash_prefill";
     }
-    k_base_ = mem.allocate(op.batch * heads_kv_ * op.kv_len * op.head_dim_qk * kv_e);
-    v_base_ = mem.allocate(op.batch * heads_kv_ * op.kv_len * op.head_dim_v * kv_e);
+    k_base_ = mem.allocate(op.batch * heads_kv_ * op.kv_len * k_row_);
+    v_base_ = mem.allocate(op.batch * heads_kv_ * op.kv_len * v_row_);
     q_base_ = mem.allocate(op.batch * op.heads_q * op.q_len * op.head_dim_qk * e +
                            bm_ * op.head_dim_qk * e);
     o_base_ = mem.allocate(op.batch * op.heads_q * std::max<uint64_t>(op.q_len, bm_) *
                            op.head_dim_v * 4 * splits_);
-    resources.smem = bm_ * op.head_dim_qk * e + 2 * bn_ * (op.head_dim_qk + op.head_dim_v) * kv_e;
+    resources.smem = bm_ * op.head_dim_qk * e + 2 * bn_ * (k_row_ + v_row_);
     resources.pipeline_depth = 2;
     useful_flops = op.flops();
     // Tiles of each sequence: its heads x row blocks x splits, sequences one after another.
@@ -255,7 +256,7 @@ class FlashPlan final : public KernelPlan {
     const Where w = where(tile);
     const uint64_t blk = w.split * per_split_ + s;
     const uint64_t tokens = std::min<uint64_t>(bn_, op_.seq_kv_len(w.seq) - blk * bn_);
-    const uint64_t e = dtype_bytes(op_.dtype), kv_e = dtype_bytes(op_.kv_dtype);
+    const uint64_t e = dtype_bytes(op_.dtype);
     const uint64_t kv = w.seq * heads_kv_ + w.kv_head;
     if (s == 0) {
       const uint64_t rows = std::min<uint64_t>(bm_, seq_rows(w.seq) - w.mb * bm_);
@@ -263,10 +264,8 @@ class FlashPlan final : public KernelPlan {
           q_base_ + ((w.seq * op_.heads_q + w.head) * m_blocks_ + w.mb) * bm_ * op_.head_dim_qk * e,
           rows * op_.head_dim_qk * e);
     }
-    out.load(k_base_ + (kv * op_.kv_len + blk * bn_) * op_.head_dim_qk * kv_e,
-             tokens * op_.head_dim_qk * kv_e);
-    out.load(v_base_ + (kv * op_.kv_len + blk * bn_) * op_.head_dim_v * kv_e,
-             tokens * op_.head_dim_v * kv_e);
+    out.load(k_base_ + (kv * op_.kv_len + blk * bn_) * k_row_, tokens * k_row_);
+    out.load(v_base_ + (kv * op_.kv_len + blk * bn_) * v_row_, tokens * v_row_);
     const double scores = static_cast<double>(bm_) * bn_;
     out.tensor_flops = 2.0 * scores * (op_.head_dim_qk + op_.head_dim_v);
     out.sfu_ops = scores;
@@ -342,6 +341,7 @@ class FlashPlan final : public KernelPlan {
   bool decode_;
   uint32_t group_ = 1, heads_kv_ = 1;
   uint64_t bm_ = 64, bn_ = 128, m_blocks_ = 1, nblk_ = 1, splits_ = 1, per_split_ = 1;
+  uint64_t k_row_ = 0, v_row_ = 0;  // bytes of one token's K (V) row of one KV head
   uint64_t k_base_ = 0, v_base_ = 0, q_base_ = 0, o_base_ = 0;
   std::vector<uint64_t> first_tile_;  // [sequence]: its first tile; the total last
 };

@@ -8,6 +8,7 @@
 
 #include "workloads/kernels/accounting.h"
 #include "workloads/kernels/attention_kernel.h"
+#include "workloads/kernels/kernels_timing.h"
 #include "workloads/model_config.h"
 
 namespace mlasim::kernels {
@@ -78,8 +79,9 @@ KernelCost expected_cost(const AttentionSpec& s, const StepShape& sh, const Prec
       c.projection_flops += 2 * b * L * dc * nh * (dn + dv);
       c.attention_flops = 2 * pairs * nh * (dn + dr + dv);
       t.weight_bytes_read += z.weight(nh * (dn + dv), dc);
-      t.activation_bytes_read += a * (tq * nh * dqk + b * L * nh * (dn + dv));
-      t.activation_bytes_written += a * (b * L * nh * (dn + dv) + tq * nh * dv);
+      // Per-head K is [K_nope | k_rope]: the rotary key is copied to every head.
+      t.activation_bytes_read += a * (tq * nh * dqk + b * L * nh * (dqk + dv));
+      t.activation_bytes_written += a * (b * L * nh * (dn + dv + dr) + tq * nh * dv);
     } else {
       c.projection_flops += 2 * tq * nh * dn * dc + 2 * tq * nh * dc * dv;
       c.attention_flops = 2 * pairs * nh * (dc + dr + dc);
@@ -250,6 +252,76 @@ TEST(KernelAccounting, Fp8ScaleOverheads) {
   EXPECT_EQ(cache_vector_bytes(512, DType::FP8), 512u + 16);
   EXPECT_EQ(cache_vector_bytes(64, DType::FP8), 64u + 4);
   EXPECT_EQ(cache_vector_bytes(64, DType::FP32), 256u);
+}
+
+// The ops the GPU model times (kernels_timing.h) move the accounted bytes: reads exactly, less
+// the norm gains and biases the GEMM ops leave out; writes exactly where the cache is stored
+// as the projections write (otherwise the cache writes are in the GEMMs' output dtype). FP8
+// cache rows are read with their scales. Real V3 dims and small ones (no q_lora, a partial FP8
+// tile, biases), every variant, decode, MTP-style multi-token decode, chunked prefill, prefill.
+TEST(KernelAccounting, TimingOpsMoveTheAccountedBytes) {
+  const ModelConfig v3 = resolve_model("deepseek-v3");
+  struct Case {
+    AttentionSpec spec;
+    MlaMode mode;
+  };
+  const std::vector<Case> cases = {
+      {attention_spec(v3, Variant::MlaAbsorbed), MlaMode::Absorbed},
+      {attention_spec(v3, Variant::MlaNaive), MlaMode::Naive},
+      {attention_spec(v3, Variant::Mha), MlaMode::Absorbed},
+      {attention_spec(v3, Variant::Gqa), MlaMode::Absorbed},
+      {small_mla(0), MlaMode::Naive},
+      {small_mla(48), MlaMode::Absorbed},
+      {small_gqa(2, true), MlaMode::Absorbed},
+  };
+  const std::vector<StepShape> shapes = {
+      StepShape::self_attention(3, 700, 1), StepShape::self_attention(2, 300, 2),
+      StepShape::self_attention(2, 256, 64), StepShape::self_attention(1, 0, 200)};
+  const std::vector<Precision> precisions = {Precision::make(DType::FP32),
+                                             Precision::make(DType::BF16),
+                                             Precision::make(DType::BF16, DType::FP8)};
+  for (const Case& c : cases) {
+    const AttentionSpec& s = c.spec;
+    for (const Precision& p : precisions) {
+      const uint64_t a = dtype_bytes(p.activation);
+      const uint64_t nh = s.n_heads, dqk = s.qk_head_dim(), dv = s.v_head_dim;
+      const uint64_t nkv = s.is_mla() ? 0 : s.n_kv_heads;
+      const uint64_t norms = s.latent_norm ? (s.q_lora_rank + s.kv_lora_rank) * a : 0;
+      const uint64_t biases = s.qkv_bias ? (nh * dqk + nkv * (dqk + dv)) * a : 0;
+      for (const StepShape& sh : shapes) {
+        SCOPED_TRACE(p.describe() + " q_len " + std::to_string(sh.q_len) + " heads " +
+                     std::to_string(nh) + (c.mode == MlaMode::Naive ? " naive" : ""));
+        const MemoryTraffic t = attention_step_cost(s, sh, p, c.mode).traffic;
+        uint64_t read = 0, written = 0;
+        for (const OpPayload& op : attention_step_ops(s, sh, p, c.mode)) {
+          std::visit(
+              [&](const auto& o) {
+                using T = std::decay_t<decltype(o)>;
+                if constexpr (std::is_same_v<T, ElementwiseOp>) {
+                  read += o.bytes_in.count();
+                  written += o.bytes_out.count();
+                } else if constexpr (requires { o.bytes_read(); }) {
+                  read += o.bytes_read();
+                  written += o.bytes_written();
+                }
+              },
+              op);
+        }
+        // (Naive MLA's up-projection GEMM reads the cached latent in its compute dtype, where
+        // the accounting reads the cache's own bytes.)
+        const uint64_t latent_as_compute = c.mode == MlaMode::Naive
+                                               ? sh.batch * sh.kv_len() *
+                                                     (s.kv_lora_rank * dtype_bytes(p.compute) -
+                                                      stored_row_bytes(s.kv_lora_rank, p.cache))
+                                               : 0;
+        EXPECT_EQ(read, t.weight_bytes_read + t.activation_bytes_read + t.kv_cache_bytes_read -
+                            norms - biases + latent_as_compute);
+        if (p.cache == p.compute) {
+          EXPECT_EQ(written, t.activation_bytes_written + t.kv_cache_bytes_written);
+        }
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -189,9 +189,7 @@ uint64_t weight_matrix_bytes(int64_t rows, int64_t cols, DType dtype) {
 }
 
 uint64_t cache_vector_bytes(int64_t n, DType dtype) {
-  uint64_t bytes = u(n) * dtype_bytes(dtype);
-  if (dtype == DType::FP8) bytes += ceil_div(n, kFp8TileSize) * kFp8ScaleBytes;
-  return bytes;
+  return stored_row_bytes(u(n), dtype);
 }
 
 uint64_t kv_cache_bytes_per_token(const AttentionSpec& spec, DType cache_dtype) {
@@ -257,10 +255,12 @@ KernelCost attention_step_cost(const AttentionSpec& spec, const StepShape& shape
       t.weight_bytes_read += weight_matrix_bytes(nh * (dn + dv), dc, w);
       t.kv_cache_bytes_read += b * lk * latent_token;
       t.activation_bytes_written += b * lk * nh * (dn + dv) * a;
-      // Attention over [K_nope | shared k_rope] and V.
-      c.attention_flops += 2 * pairs * nh * (dqk + dv);
-      t.activation_bytes_read += tq * nh * dqk * a + b * lk * nh * (dn + dv) * a;
+      // The cached rotary key copied to every head, completing per-head K.
       t.kv_cache_bytes_read += b * lk * rope_token;
+      t.activation_bytes_written += b * lk * nh * dr * a;
+      // Attention over per-head [K_nope | k_rope] and V.
+      c.attention_flops += 2 * pairs * nh * (dqk + dv);
+      t.activation_bytes_read += tq * nh * dqk * a + b * lk * nh * (dqk + dv) * a;
     } else {
       // q_nope · W_UK per head -> query in the latent space.
       c.projection_flops += 2 * tq * nh * dn * dc;

@@ -11,7 +11,9 @@
 //  * the attention core is fused flash-style: scores and probabilities stay on chip, each
 //    cached key/value row is read once per KV head (shared by the heads of a GQA group and,
 //    for absorbed MLA, by all heads) and the output is written once;
-//  * naive MLA materialises the up-projected K and V of the whole context as activations.
+//  * naive MLA materialises the up-projected K and V of the whole context as activations, and
+//    the cached rotary key copied to every head (per-head K is [K_nope | k_rope], as the
+//    reference model concatenates it for FlashAttention, which takes no shared key).
 // FLOPs count multiply-adds of matrix products as 2; elementwise work (norms, RoPE, softmax,
 // bias) is O(elements) and is left out. The causal mask is honoured: only visible
 // (query, key) pairs cost attention FLOPs.

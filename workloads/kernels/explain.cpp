@@ -99,6 +99,8 @@ DimensionFlow dimension_flow(const ModelConfig& model, Variant variant, const St
     if (!absorbed) {
       act("kv_b_proj over the whole cache", "[b, L, n_h, d_nope+d_v]", {b, L, nh, dn + dv},
           dims_text({nh * (dn + dv), dc}), "K_nope and V materialised each step");
+      act("cache_rk copied to every head", "[b, L, n_h, d_rope]", {b, L, nh, dr}, "",
+          "completes per-head K = [k_nope | k_rope]");
       on_chip("scores q.[k_nope | k_rope]", "[b, n_h, s, L]", {b, nh, q, L},
               scaled("d_nope+d_rope"));
       act("softmax . V", "[b, s, n_h, d_v]", {b, q, nh, dv}, "");

@@ -114,7 +114,8 @@ constexpr const char* kFooter = R"(Variants:
   mla_absorbed  MLA as inference engines run it: W_UK folded into the query, W_UV applied
                 after attention, so attention reads only the cached latent [c | k_rope].
   mla_naive     MLA with the cached latent up-projected through kv_b_proj to per-head K and V
-                at every step (K and V of the whole context are materialised).
+                at every step (K and V of the whole context are materialised, and the
+                cached rotary key copied to every head to complete per-head K).
   mha           For an MLA model, the MHA baseline is the same model with full per-head K and
                 V of the same head dims (keys d_nope+d_rope, values d_v, one K/V head per query
                 head) and the same query path. For other models: n_kv = number of query heads.

@@ -64,6 +64,13 @@ std::vector<OpPayload> attention_step_ops(const AttentionSpec& spec, const StepS
     if (tkv > 0) ops.emplace_back(gemm(tkv, dc + dr, d, w));
     if (mode == MlaMode::Naive) {
       ops.emplace_back(gemm(b * lk, nh * (dn + dv), dc, w));
+      // The cached rotary key copied to every head (the concatenation that completes per-head
+      // K), then FlashAttention over those activations.
+      ElementwiseOp rope;
+      rope.bytes_in = Bytes(b * lk * stored_row_bytes(dr, precision.cache));
+      rope.bytes_out = Bytes(b * lk * nh * dr * dtype_bytes(precision.activation));
+      ops.emplace_back(rope);
+      att.kv_dtype = precision.activation;
       att.kernel = one_token ? AttentionKernel::MhaDecode : AttentionKernel::MlaPrefill;
       att.heads_kv = static_cast<uint32_t>(nh);
       att.head_dim_qk = static_cast<uint32_t>(dqk);

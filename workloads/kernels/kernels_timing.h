@@ -6,14 +6,18 @@
 // and the attention core is one fused attention op:
 //   mla_absorbed  FlashMLA decode kernel over the latent cache [c | k_rope] (any number of new
 //                 tokens; masked KV blocks are skipped);
-//   mla_naive     the kv_b_proj up-projection of the whole cached latent (a GEMM), then
-//                 FlashAttention over per-head K and V of the MLA head dims (decode or prefill
-//                 as for MHA);
+//   mla_naive     the kv_b_proj up-projection of the whole cached latent (a GEMM), the copy
+//                 of the cached rotary key to every head (elementwise), then FlashAttention
+//                 over those per-head K and V activations (decode or prefill as for MHA);
 //   mha/gqa/mqa   K and V projections of the new tokens, then FlashAttention decode (up to 8
 //                 new tokens, packed into the row blocks) or prefill (more) with n_kv K/V heads.
 //
-// Leaves out: the FP8 scale tensors as separate reads (the GEMMs see plain FP8 operands), the
-// residual add and the input RMSNorm of the block (outside the accounting too).
+// The attention ops read FP8 cache rows with their scales, as the accounting does. Leaves out
+// (against the accounting): the GEMMs' FP8 scale tensors (they see plain FP8 operands, and an
+// FP8 GEMM reads its activation input as FP8 where the accounting reads the activation dtype);
+// cache writes, which the projection GEMMs make in their output dtype rather than the cache
+// dtype; the latent RMSNorm gains and QKV biases (kilobytes); the residual add and the input
+// RMSNorm of the block (outside the accounting too).
 #pragma once
 
 #include <vector>

@@ -1,7 +1,8 @@
 // Multi-head Latent Attention middle part. New tokens are compressed to the latent c
 // (kv_a_proj_with_mqa, then kv_a_layernorm) and a rotary key shared by all heads; both go to
 // the cache. Naive mode then up-projects the whole cached latent through kv_b_proj into
-// per-head K_nope and V (materialised, as the reference model does) and attends per head;
+// per-head K_nope and V, copies the rotary key to every head (both materialised, as the
+// reference model does) and attends per head;
 // absorbed mode multiplies each head's q_nope by its W_UK so scores are taken against the
 // cached latent directly, attends with the latent as the value, and applies W_UV afterwards.
 #include <algorithm>
@@ -64,16 +65,30 @@ Tensor<Real> mla_attend(const StepContext<Real>& ctx, const Tensor<Real>& q, con
     round_to(ctx.precision.activation, up.data(), up.size());
     ctx.add_activation_write(u(up.size()));
 
+    // Per-head K is [K_nope | k_rope]: the cached rotary key is copied to every head (the
+    // reference model's concatenation; FlashAttention takes no key shared across heads).
+    Tensor<Real> rk({sh.batch, lk, nh, dr});
+    for (int64_t b = 0; b < sh.batch; ++b) {
+      for (int64_t j = 0; j < lk; ++j) {
+        const Real* src = cache.rk.data() + (b * ml + j) * dr;
+        for (int64_t h = 0; h < nh; ++h)
+          std::copy(src, src + dr, rk.data() + ((b * lk + j) * nh + h) * dr);
+      }
+    }
+    ctx.add_cache_read(u(sh.batch * lk) * rope_bytes);
+    round_to(ctx.precision.activation, rk.data(), rk.size());
+    ctx.add_activation_write(u(rk.size()));
+
     CoreShape core{
         sh.batch, sh.q_len, sh.q_start, lk, nh, nh, sh.causal, ctx.scale, ctx.precision.attention};
     HeadView<Real> q_main{q.data(), sh.q_len * q_tok, q_tok, dqk, dn};
     HeadView<Real> k_main{up.data(), lk * up_tok, up_tok, dn + dv, dn};
+    HeadView<Real> k_head_rope{rk.data(), lk * nh * dr, nh * dr, dr, dr};
     HeadView<Real> v_view{up.data() + dn, lk * up_tok, up_tok, dn + dv, dv};
     const uint64_t pairs =
-        attention_core(core, q_main, q_rope, k_main, k_rope, v_view, heads.data());
+        attention_core(core, q_main, q_rope, k_main, k_head_rope, v_view, heads.data());
     ctx.add_attention_flops(2 * pairs * u(nh) * u(dqk + dv));
-    ctx.add_activation_read(u(q.size()) + u(up.size()));
-    ctx.add_cache_read(u(sh.batch * lk) * rope_bytes);
+    ctx.add_activation_read(u(q.size()) + u(up.size()) + u(rk.size()));
     round_to(ctx.precision.activation, heads.data(), heads.size());
     ctx.add_activation_write(u(heads.size()));
     return heads;

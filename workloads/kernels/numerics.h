@@ -18,9 +18,8 @@
 
 namespace mlasim::kernels {
 
-inline constexpr int64_t kFp8TileSize = 128;   // 1x128 activation tiles, 128x128 weight blocks
-inline constexpr uint64_t kFp8ScaleBytes = 4;  // one FP32 scale per tile or block
-inline constexpr float kFp8E4M3Max = 448.0f;   // largest finite E4M3 ("fn" variant)
+// (kFp8TileSize and kFp8ScaleBytes, the FP8 scale layout: sim/dtype.h.)
+inline constexpr float kFp8E4M3Max = 448.0f;  // largest finite E4M3 ("fn" variant)
 
 // Round to nearest even to bfloat16 (8 exponent, 7 fraction bits); NaN stays NaN.
 inline float round_bf16(float x) {
