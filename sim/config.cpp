@@ -233,6 +233,13 @@ ConfigNode from_yaml(const YAML::Node& y, const std::string& file, const std::st
         if (!kv.first.IsScalar())
           throw_config_error(kloc, path, "mapping keys must be plain names");
         std::string key = kv.first.Scalar();
+        // yaml-cpp keeps YAML 1.1's merge key as a plain key named "<<"; read as such it would
+        // surface later as an unknown key, or as a required key (`type`) gone missing.
+        if (key == "<<") {
+          throw_config_error(kloc, path,
+                             "'<<' merge keys are not supported (write the keys out, or share "
+                             "them through include:)");
+        }
         std::string child_path = path.empty() ? key : path + "." + key;
         if (out.find(key)) throw_config_error(kloc, child_path, "duplicate key");
         ConfigNode child = from_yaml(kv.second, file, child_path, values_left, depth + 1);

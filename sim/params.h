@@ -354,6 +354,21 @@ struct ParamInfo {
   std::string description;
 };
 
+// The description `mlasim list` shows for a param of type T: as written, except that an
+// enumeration's values are appended when the text leaves any of them out (so that the list
+// always says what may be written there).
+template <class T>
+std::string listed_description(std::string_view description) {
+  std::string out(description);
+  if constexpr (NamedEnum<T>) {
+    bool names_all = true;
+    for (const auto& [value, name] : EnumNames<T>::values)
+      names_all = names_all && out.find(name) != std::string::npos;
+    if (!names_all) out += fmt::format(" (one of: {})", enum_choices<T>());
+  }
+  return out;
+}
+
 // Lists a params struct's fields with their defaults, for `mlasim list` and docs.
 class ParamLister {
  public:
@@ -362,13 +377,14 @@ class ParamLister {
   void operator()(std::string_view key, const T& field, std::string_view unit,
                   std::string_view description) {
     out.push_back({join_path(prefix_, key), std::string(ParamTraits<T>::type_name),
-                   ParamTraits<T>::format(field), std::string(unit), std::string(description)});
+                   ParamTraits<T>::format(field), std::string(unit),
+                   listed_description<T>(description)});
   }
   template <Parameter T>
   void required(std::string_view key, const T&, std::string_view unit,
                 std::string_view description) {
     out.push_back({join_path(prefix_, key), std::string(ParamTraits<T>::type_name), "(required)",
-                   std::string(unit), std::string(description)});
+                   std::string(unit), listed_description<T>(description)});
   }
   void elsewhere(std::string_view, std::string_view) {}
   template <class S>

@@ -34,7 +34,11 @@ struct ScenarioParams {
   void visit(V& v) {
     v("name", name, "-", "scenario name; the default results folder is results/<name>");
     v("description", description, "-", "one-line description shown in reports");
-    v("seed", seed, "-", "seed of every random choice; same config and seed give the same results");
+    v("seed", seed, "-",
+      "salt of each GPU message's flow hash, from which ECMP picks the message's path "
+      "(routing.seed salts the switches' side of that choice); workload draws have seeds of "
+      "their own (workload.router.seed, workload.context_distribution.seed...); same config "
+      "and seed give the same results");
     v.group("sim", sim, "simulation control");
   }
   void validate(const ParamCheck& c) const {

@@ -72,13 +72,18 @@ ScenarioParams read_top_level(const ConfigNode& root) {
   return params;
 }
 
+// Checks that `hw` (at `path`) is a mapping of known hardware sections only.
+void check_hardware_mapping(const ConfigNode* hw, const std::string& path) {
+  if (hw && !hw->is_map()) throw_config_error(hw->loc(), path, "expected a mapping");
+  // Unknown hardware sections are errors, like unknown keys anywhere else.
+  ParamReader check(hw, path, hardware_sections());
+  check.finish();
+}
+
 // The hardware mapping, whose sections must all be known ones.
 const ConfigNode* hardware_section(const ConfigNode& root) {
   const ConfigNode* hw = root.find("hardware");
-  if (hw && !hw->is_map()) throw_config_error(hw->loc(), "hardware", "expected a mapping");
-  // Unknown hardware sections are errors, like unknown keys anywhere else.
-  ParamReader check(hw, "hardware", hardware_sections());
-  check.finish();
+  check_hardware_mapping(hw, "hardware");
   return hw;
 }
 
@@ -165,20 +170,27 @@ NetworkParams check_scenario_keys(const ConfigNode& root, const Components& comp
   comps.cluster.resolve(root.find("cluster"), "cluster");
   NetworkParams network = read_params<NetworkParams>(root.find("network"), "network");
   read_params<RoutingParams>(root.find("routing"), "routing");
-  const ConfigNode* hw = hardware_section(root);
-  for (const std::string& key : hardware_sections()) {
-    const ConfigNode* section = hw ? hw->find(key) : nullptr;
-    // gpu and memory are required; the others are read when given (whether the cluster needs
-    // them is known only once it is built).
-    if (!section && key != "gpu" && key != "memory") continue;
-    if (key == "gpu") comps.gpu.resolve(section, "hardware.gpu");
-    if (key == "memory") comps.memory.resolve(section, "hardware.memory");
-    if (key == "nic") comps.nic.resolve(section, "hardware.nic");
-    if (key == "switch") comps.network_switch.resolve(section, "hardware.switch");
-    if (key == "nvswitch") comps.nvswitch.resolve(section, "hardware.nvswitch");
-  }
+  // gpu and memory are required; the others are read when given (whether the cluster needs
+  // them is known only once it is built).
+  check_hardware_keys(root.find("hardware"), "hardware", comps, true);
   comps.workload.resolve(root.find("workload"), "workload");
   return network;
+}
+
+void check_hardware_keys(const ConfigNode* hw, const std::string& path, const Components& comps,
+                         bool require_gpu_and_memory) {
+  check_hardware_mapping(hw, path);
+  for (const std::string& key : hardware_sections()) {
+    const ConfigNode* section = hw ? hw->find(key) : nullptr;
+    const bool required = require_gpu_and_memory && (key == "gpu" || key == "memory");
+    if (!section && !required) continue;
+    const std::string at = join_path(path, key);
+    if (key == "gpu") comps.gpu.resolve(section, at);
+    if (key == "memory") comps.memory.resolve(section, at);
+    if (key == "nic") comps.nic.resolve(section, at);
+    if (key == "switch") comps.network_switch.resolve(section, at);
+    if (key == "nvswitch") comps.nvswitch.resolve(section, at);
+  }
 }
 
 ConfigNode validate_scenario(const ConfigNode& root, const Components& components) {

@@ -58,6 +58,14 @@ std::optional<std::string> forwarding_without_nvswitch(const ClusterGraph& clust
 // commands that use only some sections (`mlasim topology`); returns the network params.
 NetworkParams check_scenario_keys(const ConfigNode& root, const Components& comps);
 
+// Checks a hardware mapping as a scenario's `hardware:` is checked: only the known sections
+// (gpu, memory, nic, switch, nvswitch), each one given read by its component type (unknown
+// keys, wrong types and values are errors). `path` is where the mapping sits ("hardware" in a
+// scenario; "" for a hardware preset file, whose sections are at its top level). With
+// `require_gpu_and_memory`, a missing gpu or memory section is an error too.
+void check_hardware_keys(const ConfigNode* hw, const std::string& path, const Components& comps,
+                         bool require_gpu_and_memory);
+
 // The scenario's hardware sections, resolved: gpu and memory always, nic, switch and nvswitch
 // where the cluster has such vertices (a missing one is an error; one given that the cluster
 // does not use is checked all the same). `mlasim topology` applies it to a scenario's cluster,

@@ -2,8 +2,10 @@
 #include "sim/sweep.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <map>
@@ -11,6 +13,7 @@
 #include <optional>
 #include <set>
 #include <sstream>
+#include <string_view>
 #include <system_error>
 
 #include "sim/builtin_components.h"
@@ -54,6 +57,59 @@ std::string base_digest(const ConfigNode& base, const std::vector<std::string>& 
     add(s);
   add(version());
   return fmt::format("{:016x}", h);
+}
+
+// The name among `names` nearest `key` (a near-miss spelling), or "" when none is close.
+std::string nearest_name(std::string_view key, const std::vector<std::string>& names) {
+  std::string best;
+  size_t best_d = 3;
+  for (const std::string& name : names) {
+    const size_t d = detail::edit_distance(key, name);
+    if (d < best_d) {
+      best_d = d;
+      best = name;
+    }
+  }
+  return best;
+}
+
+std::string did_you_mean(std::string_view key, const std::vector<std::string>& names) {
+  const std::string near = nearest_name(key, names);
+  return near.empty() ? std::string() : fmt::format(" (did you mean '{}'?)", near);
+}
+
+// Checks the plots' keys that can be checked before any point runs (see SweepPlotParams): a
+// series must be an axis, and so must an x or y written as a dotted config key. Records where
+// each plot's x and y are written, for the check after the runs.
+void check_plot_keys(Sweep& s, const ConfigNode& section) {
+  const ConfigNode* plots = section.find("plots");
+  std::vector<std::string> axes;
+  for (const auto& a : s.params.axes)
+    axes.push_back(a.key);
+  auto is_axis = [&axes](const std::string& key) {
+    return std::find(axes.begin(), axes.end(), key) != axes.end();
+  };
+  for (size_t i = 0; i < s.params.plots.size(); ++i) {
+    const SweepPlotParams& plot = s.params.plots[i];
+    const ConfigNode& item = plots->items()[i];
+    auto loc_of = [&item](std::string_view field) {
+      const ConfigNode* n = item.find(field);
+      return n ? n->loc() : item.loc();
+    };
+    s.plot_locs.emplace_back(loc_of("x"), loc_of("y"));
+    auto refuse = [&](std::string_view field, const std::string& key, std::string_view why) {
+      throw_config_error(loc_of(field), fmt::format("sweep.plots[{}].{}", i, field),
+                         fmt::format("'{}' is not an axis of this sweep{} (axes: {}); {}", key,
+                                     did_you_mean(key, axes), fmt::join(axes, ", "), why));
+    };
+    if (!plot.series.empty() && !is_axis(plot.series))
+      refuse("series", plot.series, "a series draws one curve per value of an axis");
+    constexpr std::string_view kDotted =
+        "a dotted key names a config value, which only an axis puts in sweep.csv (summary keys "
+        "have no dots)";
+    if (plot.x.find('.') != std::string::npos && !is_axis(plot.x)) refuse("x", plot.x, kDotted);
+    if (plot.y.find('.') != std::string::npos && !is_axis(plot.y)) refuse("y", plot.y, kDotted);
+  }
 }
 
 }  // namespace
@@ -228,6 +284,7 @@ Sweep load_sweep(const fs::path& file) {
     }
     s.points.push_back(std::move(p));
   }
+  check_plot_keys(s, *section);
   return s;
 }
 
@@ -312,8 +369,8 @@ bool point_is_complete(const fs::path& dir, const SweepPoint& point) {
   return finished_summary(dir, point).has_value();
 }
 
-size_t merge_sweep(const Sweep& sweep, const fs::path& out_dir,
-                   std::vector<std::string>* left_out) {
+size_t merge_sweep(const Sweep& sweep, const fs::path& out_dir, std::vector<std::string>* left_out,
+                   std::vector<std::string>* summary_columns) {
   std::vector<std::string> columns;
   std::set<std::string> seen;
   std::vector<std::pair<const SweepPoint*, nlohmann::ordered_json>> rows;
@@ -360,7 +417,32 @@ size_t merge_sweep(const Sweep& sweep, const fs::path& out_dir,
     out += "\n";
   }
   write_file_atomic(out_dir / "sweep.csv", out);
+  if (summary_columns) *summary_columns = columns;
   return rows.size();
+}
+
+std::vector<std::string> unreported_plot_keys(const Sweep& sweep,
+                                              const std::vector<std::string>& summary_columns) {
+  std::vector<std::string> out;
+  auto check = [&](size_t i, std::string_view field, const std::string& key, SourceLoc loc) {
+    for (const auto& a : sweep.params.axes)
+      if (a.key == key) return;
+    if (std::find(summary_columns.begin(), summary_columns.end(), key) != summary_columns.end())
+      return;
+    if (loc.file.empty()) loc = SourceLoc{sweep.file.string(), 0};
+    out.push_back(config_message(
+        loc, fmt::format("sweep.plots[{}].{}", i, field),
+        fmt::format("no point reported '{}'{}, so its plot is empty (a plot's keys are axis keys "
+                    "or summary keys)",
+                    key, did_you_mean(key, summary_columns))));
+  };
+  for (size_t i = 0; i < sweep.params.plots.size(); ++i) {
+    const SweepPlotParams& p = sweep.params.plots[i];
+    const bool located = i < sweep.plot_locs.size();
+    check(i, "x", p.x, located ? sweep.plot_locs[i].first : SourceLoc{});
+    check(i, "y", p.y, located ? sweep.plot_locs[i].second : SourceLoc{});
+  }
+  return out;
 }
 
 nlohmann::ordered_json failed_points(const Sweep& sweep, const fs::path& out_dir) {

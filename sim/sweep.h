@@ -42,6 +42,9 @@ struct SweepAxisParams {
   std::vector<std::string> expand() const;
 };
 
+// A plot's keys are sweep.csv columns. A dotted key names a config value, which only an axis
+// puts in the table, so it must be one of the sweep's axes (checked when the file is read); a
+// plain key is a summary figure, whose presence only the runs tell (checked after them).
 struct SweepPlotParams {
   std::string x;
   std::string y;
@@ -49,9 +52,12 @@ struct SweepPlotParams {
   std::string title;   // optional; default "<sweep>: y against x"
   template <class V>
   void visit(V& v) {
-    v.required("x", x, "-", "axis key (or summary key) on the horizontal axis");
-    v.required("y", y, "-", "summary key (or axis key) on the vertical axis");
-    v("series", series, "-", "axis key drawing one curve per value (optional)");
+    v.required("x", x, "-",
+               "axis key (or summary key) on the horizontal axis; a dotted key must be an axis");
+    v.required("y", y, "-",
+               "summary key (or axis key) on the vertical axis; a dotted key must be an axis, a "
+               "summary key that no point reports is warned about after the runs");
+    v("series", series, "-", "axis key drawing one curve per value (optional; one of the axes)");
     v("title", title, "-", "plot title (optional)");
   }
 };
@@ -96,12 +102,15 @@ struct Sweep {
   std::vector<SweepPoint> points;
   std::vector<SourceLoc> axis_locs;  // where each axis is written
   std::vector<SourceLoc> set_locs;   // where each `set` entry is written
+  // Where each plot's x and y are written (the keys checked once the points have run).
+  std::vector<std::pair<SourceLoc, SourceLoc>> plot_locs;
   // Points that between them use every value of every axis once (the first point, then one
   // per further value of each dimension), with the axis each one tests (-1: the first point).
   std::vector<std::pair<size_t, int>> cover;
 };
 
-// Reads a sweep file and expands its points. Throws ConfigError on bad input.
+// Reads a sweep file and expands its points. Throws ConfigError on bad input, among it a plot
+// whose `series` is not an axis, or whose `x` or `y` is a dotted (config) key that is not one.
 Sweep load_sweep(const std::filesystem::path& file);
 
 // Checks the base scenario with the sweep's overrides at every point of `sweep.cover`, so that a
@@ -121,9 +130,17 @@ bool point_is_complete(const std::filesystem::path& dir, const SweepPoint& point
 // Writes sweep.csv (one row per point with a summary: axis values then every summary figure,
 // in first-seen order) into `out_dir`; returns the number of rows.
 // Points with a summary that is unreadable or from other values (point_is_complete() false)
-// are left out, and named in `left_out` when given.
+// are left out, and named in `left_out` when given. `summary_columns`, when given, receives the
+// summary figures' columns (those after the axes).
 size_t merge_sweep(const Sweep& sweep, const std::filesystem::path& out_dir,
-                   std::vector<std::string>* left_out = nullptr);
+                   std::vector<std::string>* left_out = nullptr,
+                   std::vector<std::string>* summary_columns = nullptr);
+
+// One warning line per plot key (x or y) that is neither an axis nor among `summary_columns`
+// (what the points reported): a misspelt summary key, whose plot would come out empty. Each
+// names the sweep file, the line and the key path (sweep.plots[i].y) and the nearest column.
+std::vector<std::string> unreported_plot_keys(const Sweep& sweep,
+                                              const std::vector<std::string>& summary_columns);
 
 // The points of `out_dir` whose run failed (a failure.json and no finished run): point, axis
 // values, exit code and the run's error line, for the sweep's report.

@@ -218,8 +218,8 @@ int run_sweep(const SweepOptions& o, const GlobalOptions& g) {
       return failed ? kExitSimFailure : kExitOk;
     }
   }
-  std::vector<std::string> left_out;
-  const size_t rows = merge_sweep(sweep, out_dir, &left_out);
+  std::vector<std::string> left_out, reported;
+  const size_t rows = merge_sweep(sweep, out_dir, &left_out, &reported);
   const nlohmann::ordered_json failures = failed_points(sweep, out_dir);
   if (o.merge_only && !failures.empty()) {
     // Every shard's failures, gathered: the merge fails too (a job chain must see it).
@@ -244,6 +244,12 @@ int run_sweep(const SweepOptions& o, const GlobalOptions& g) {
                "warning: left out of sweep.csv, their summary being unreadable or from other "
                "values: {}\n",
                names);
+  }
+  // A plot key no point reported is most likely misspelt (the report would only say the plot
+  // is empty). Without any point there is nothing to tell by.
+  if (rows > 0 && !g.quiet) {
+    for (const std::string& line : unreported_plot_keys(sweep, reported))
+      fmt::print(stderr, "warning: {}\n", line);
   }
   if (!o.no_plots) {
     nlohmann::ordered_json axes = nlohmann::ordered_json::array();
@@ -280,7 +286,8 @@ void register_sweep_command(CLI::App& app, CommandAction& action, const GlobalOp
   CLI::App* cmd = app.add_subcommand(
       "sweep", "Run a design-space sweep: every point as its own run, resumable and shardable");
   cmd->add_option("file", o->file, "sweep YAML file")->required()->check(CLI::ExistingFile);
-  cmd->add_option("-j,--jobs", o->jobs, "points run in parallel (processes)");
+  cmd->add_option("-j,--jobs", o->jobs, "points run in parallel (processes)")
+      ->capture_default_str();
   CLI::Option* shard =
       cmd->add_option("--shard", o->shard, "run only shard i of N (i/N), e.g. for a Slurm array");
   cmd->add_flag("--merge", o->merge_only, "only gather finished points into sweep.csv");

@@ -64,8 +64,8 @@ struct TopologyMetrics {
   std::optional<double> bisection_bytes_per_s;
   std::optional<Reachability> reachability;
   std::optional<size_t> routing_table_bytes;
-  double routing_s = 0;
-  double bisection_s = 0;
+  double routing_wall_s = 0;  // wall-clock seconds building the routing tables
+  double bisection_wall_s = 0;
 
   double cost_per_endpoint_usd() const;
   // Flat snake_case keys with units in their names; absent figures are null.

@@ -2,6 +2,7 @@
 #include "topology/topology_command.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <array>
@@ -10,6 +11,8 @@
 #include <iostream>
 #include <memory>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "sim/config.h"
 #include "sim/errors.h"
@@ -125,11 +128,24 @@ int run_topology_command(const TopologyCommandOptions& o, std::ostream& out) {
                       "scenario's network.faults",
                       type));
     }
+    // Options that act on routes, reachability or bisection, none of which a count model has:
+    // given, they would change nothing.
+    std::vector<std::string> unused;
+    if (o.seed) unused.emplace_back("--seed");
+    if (!o.cross_plane.empty()) unused.emplace_back("--cross-plane");
+    if (o.max_pairs_given || o.max_pairs != TopologyCommandOptions{}.max_pairs)
+      unused.emplace_back("--max-pairs");
+    if (!o.bisection) unused.emplace_back("--no-bisection");
+    if (!unused.empty()) {
+      throw InputError(
+          fmt::format("{} is a count and cost model: no routes, reachability or bisection for {}",
+                      type, fmt::join(unused, ", ")));
+    }
     j = measure_count_model(type, *counts, made.product->prices()).to_json();
   } else {
     const auto t0 = std::chrono::steady_clock::now();
     ClusterGraph cluster = made.product->build();
-    const double build_s =
+    const double build_wall_s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     // The hardware sections this cluster needs (a NIC section where it has NICs...), as `run`
     // requires them.
@@ -161,7 +177,7 @@ int run_topology_command(const TopologyCommandOptions& o, std::ostream& out) {
     TopologyMetrics m = measure_topology(cluster, made.product->prices(), mo);
     m.cost = price_fabric(built.fabric, made.product->prices());
     j = m.to_json();
-    j["build_s"] = build_s;
+    j["build_wall_s"] = build_wall_s;
     j["cross_plane"] = std::string(enum_name(routing.cross_plane));
     if (faulted) {
       j["faults"] = applied;
@@ -205,9 +221,12 @@ void register_topology_command(CLI::App& app, CommandAction& action) {
   auto seed = std::make_shared<std::string>();
   cmd->add_option("--seed", *seed, "ECMP hash seed (an integer >= 0)");
   cmd->add_flag("!--no-bisection", o->bisection, "skip the max-flow bisection (large fabrics)");
-  cmd->add_option("--max-pairs", o->max_pairs,
-                  "GPU pairs (>= 1) to walk for reachability before sampling sources");
-  cmd->callback([o, seed, &action] {
+  CLI::Option* max_pairs =
+      cmd->add_option("--max-pairs", o->max_pairs,
+                      "GPU pairs (>= 1) to walk for reachability before sampling sources")
+          ->capture_default_str();
+  cmd->callback([o, seed, max_pairs, &action] {
+    o->max_pairs_given = max_pairs->count() > 0;
     action = [o, seed] {
       if (!seed->empty())
         o->seed = ParamTraits<uint64_t>::parse(ConfigNode::scalar(*seed), "--seed");

@@ -1,6 +1,9 @@
 // `mlasim topology CONFIG`: builds the cluster a config describes and prints its metrics
 // (metrics.h) as a table or, with --json, as one JSON object; --dot writes Graphviz for small
-// fabrics; --fail-* options inject faults (faults.h) and report what they cost.
+// fabrics; --fail-* options inject faults (faults.h) and report what they cost. A count and cost
+// model (no graph: dragonfly, slim fly) refuses every option that needs one (--dot, --fail-*,
+// --seed, --cross-plane, --max-pairs, --no-bisection). Wall-clock timings in the JSON end in
+// _wall_s, as a run's summary keys do.
 //
 // CONFIG is a YAML file whose top-level `cluster:` section (with an optional `routing:` beside
 // it) describes the builder, or whose top level is itself that section (has `type:`), as the
@@ -32,6 +35,7 @@ struct TopologyCommandOptions {
   std::optional<uint64_t> seed;
   bool bisection = true;
   int64_t max_pairs = int64_t{1} << 22;
+  bool max_pairs_given = false;  // --max-pairs on the command line (a count model refuses it)
 };
 
 // Runs the command, printing to `out`; errors are InputError (exit code 2).

@@ -26,6 +26,8 @@ void ContextDistributionParams::validate(const ParamCheck& c) const {
             "stddev", "is read by the normal and lognormal types only");
   c.require(type != ContextDistribution::Fixed || (min == defaults.min && max == defaults.max),
             "type", "fixed puts every context at context_length: min and max are not read");
+  c.require(type != ContextDistribution::Fixed || seed == defaults.seed, "seed",
+            "fixed puts every context at context_length and draws nothing: seed is not read");
 }
 
 namespace {

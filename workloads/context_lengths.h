@@ -46,10 +46,11 @@ struct ContextDistributionParams {
     v("type", type, "-",
       "fixed: every request (prefill: prompt) at context_length; uniform: integers in [min, "
       "max]; normal, lognormal: mean context_length, spread stddev, clamped to [min, max]");
-    v("min", min, "count", "shortest context, tokens (uniform: lower bound)");
-    v("max", max, "count", "longest context, tokens (uniform: upper bound); 0: unbounded");
+    v("min", min, "count", "shortest context, tokens (uniform: lower bound); 1 to 2^32");
+    v("max", max, "count",
+      "longest context, tokens (uniform: upper bound), at most 2^32; 0: unbounded (2^32)");
     v("stddev", stddev, "count", "normal, lognormal: standard deviation of the context, tokens");
-    v("seed", seed, "-", "seed of the draws");
+    v("seed", seed, "-", "uniform, normal, lognormal: seed of the draws (fixed draws nothing)");
   }
   void validate(const ParamCheck& c) const;
 };

@@ -171,7 +171,8 @@ struct DeepSeekInferenceParams {
       v("depth", depth, "count",
         "drafted tokens verified per decode step (D), each by an MTP module (a layer); 0: no MTP; "
         "at most 4096, as a model's layers");
-      v("acceptance_rate", acceptance_rate, "-", "probability a drafted token is accepted");
+      v("acceptance_rate", acceptance_rate, "fraction",
+        "probability a drafted token is accepted, in [0, 1]");
     }
   } mtp;
   ExpertPlacementParams placement;

@@ -37,10 +37,6 @@ void DeepSeekInferenceParams::validate(const ParamCheck& c) const {
             "tokens_per_gpu", "applies to the prefill phase (decode takes requests_per_gpu)");
   c.require(phase == InferencePhase::Decode || requests_per_gpu == defaults.requests_per_gpu,
             "requests_per_gpu", "applies to the decode phase (prefill takes tokens_per_gpu)");
-  c.require(placement.ep_size == 0, "placement.ep_size",
-            "is set by workload.ep_size (the expert-parallel group spans it)");
-  c.require(placement.gpus_per_node == 0, "placement.gpus_per_node",
-            "comes from the cluster (its GPUs per node)");
   for (const auto& [key, vl] : {std::pair{"ep_comm.dispatch_vl", ep_comm.dispatch_vl},
                                 std::pair{"ep_comm.combine_vl", ep_comm.combine_vl}}) {
     c.require(vl <= kMaxVl, key, kVlRange);

@@ -66,14 +66,19 @@ struct ExpertPlacementParams {
   ReplicaPolicy replica_policy = ReplicaPolicy::LeastLoaded;
   ReplicaLayout layout = ReplicaLayout::Eplb;
 
+  // ep_size and gpus_per_node are filled in by the workload that places the experts (from its
+  // own ep_size and the cluster), so they are not config keys: naming one says where it comes
+  // from instead.
   template <class V>
   void visit(V& v) {
-    v("ep_size", ep_size, "count",
-      "GPUs in the expert-parallel group; 0: every GPU of the cluster");
-    v("gpus_per_node", gpus_per_node, "count", "GPUs per node; 0: the cluster's");
+    v.elsewhere("ep_size", "the expert-parallel group's size is workload.ep_size");
+    v.elsewhere("gpus_per_node", "GPUs per node come from the cluster (cluster.gpus_per_node)");
     v("redundant_experts", redundant_experts, "count",
-      "extra expert slots holding replicas of hot experts (DeepSeek decode EP144: 32)");
-    v("replica_policy", replica_policy, "-", "how a token picks among an expert's replicas");
+      "extra expert slots holding replicas of hot experts, at most 65535 (DeepSeek decode "
+      "EP144: 32)");
+    v("replica_policy", replica_policy, "-",
+      "how a token picks among an expert's replicas: least_loaded (the one with the fewest "
+      "tokens so far in this layer and step) or round_robin (in turn, per expert)");
     v("layout", layout, "-",
       "where the redundant slots go: eplb (each MoE layer's own: to the experts with the most "
       "load per copy in one routed step before the measured one, the last warm-up step or one "

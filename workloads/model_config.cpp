@@ -39,6 +39,8 @@ class FieldReader {
     return &*it;
   }
   bool has(std::string_view field) const { return find(field) != nullptr; }
+  // Whether the field is written at all, null included (null says "not used" outright).
+  bool named(std::string_view field) const { return object_.contains(std::string(field)); }
 
   int64_t integer(std::string_view field, int64_t min_value) const {
     const Json* v = find(field);
@@ -147,6 +149,64 @@ RopeScalingConfig read_rope_scaling(const FieldReader& top, const Json* node,
   }
   if (!(rs.factor >= 1.0)) f.fail("factor", fmt::format("must be at least 1, got {}", rs.factor));
   return rs;
+}
+
+// The fields that only an MLA model (kv_lora_rank) or an MoE model (n_routed_experts) reads.
+constexpr std::array<std::string_view, 4> kMlaFields{"q_lora_rank", "qk_nope_head_dim",
+                                                     "qk_rope_head_dim", "v_head_dim"};
+constexpr std::array<std::string_view, 10> kMoeFields{"num_experts_per_tok",
+                                                      "moe_intermediate_size",
+                                                      "n_shared_experts",
+                                                      "first_k_dense_replace",
+                                                      "n_group",
+                                                      "topk_group",
+                                                      "topk_method",
+                                                      "scoring_func",
+                                                      "routed_scaling_factor",
+                                                      "moe_layer_freq"};
+
+// DeepSeek-V2/V3 configs always write the fields that switch MLA and MoE on, null where a model
+// goes without (HuggingFace's "not used"), and the ones that shape them. One that is not there
+// was misspelt or lost, and reading on would give another model (GQA, dense, another gate)
+// without a word.
+void require_deepseek_fields(const FieldReader& f, const std::string& model_type) {
+  auto need = [&](std::string_view field, std::string_view what) {
+    if (!f.named(field)) {
+      f.fail(field, fmt::format("missing: a {} config.json gives it ({})", model_type, what));
+    }
+  };
+  need("kv_lora_rank", "the MLA latent width; null for a model without MLA");
+  need("n_routed_experts", "the routed experts; null for a dense model");
+  if (f.has("kv_lora_rank")) {
+    need("q_lora_rank", "the query latent width; null for no query compression");
+  }
+  if (f.has("n_routed_experts")) {
+    need("n_shared_experts", "shared experts");
+    need("first_k_dense_replace", "dense layers before the first MoE layer");
+    need("n_group", "expert groups of the gate");
+    need("topk_group", "groups a token's experts may come from");
+    need("topk_method", "the gate's top-k method");
+    need("scoring_func", "the gate's scoring");
+    need("routed_scaling_factor", "the scale of the routed experts' output");
+  }
+}
+
+// A field only MLA (or MoE) reads, given while the field that switches it on is not written at
+// all: the switch was most likely misspelt, and the model would be read as MHA/GQA (or dense).
+// A switch written as null turns the family off on purpose; its fields are then not read.
+void refuse_orphan_fields(const FieldReader& f) {
+  auto check = [&f](std::string_view switch_field, std::string_view family, const auto& fields) {
+    if (f.named(switch_field)) return;
+    for (std::string_view field : fields) {
+      if (!f.has(field)) continue;
+      f.fail(field, fmt::format("given, but {} (which makes a model {}) is not: is {} "
+                                "misspelt or missing? (for a model without {}, write {}: null "
+                                "or leave {} out)",
+                                switch_field, family, switch_field, family, switch_field, field));
+    }
+  };
+  check("kv_lora_rank", "MLA", kMlaFields);
+  check("n_routed_experts", "MoE", kMoeFields);
 }
 
 void read_moe(const FieldReader& f, ModelConfig& m) {
@@ -275,6 +335,10 @@ ModelConfig parse_model_config(std::string_view json_text, const std::string& la
     f.fail("model_type", fmt::format("'{}' is not a model type mlasim reads (known: {})",
                                      m.model_type, fmt::join(kKnownTypes, ", ")));
   }
+  if (m.model_type == "deepseek_v2" || m.model_type == "deepseek_v3") {
+    require_deepseek_fields(f, m.model_type);
+  }
+  refuse_orphan_fields(f);
   m.hidden_size = f.integer("hidden_size", 1);
   m.num_hidden_layers = f.integer("num_hidden_layers", 1);
   if (m.num_hidden_layers > kMaxModelLayers) {

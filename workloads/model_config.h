@@ -2,11 +2,60 @@
 //
 // Only the fields the simulator uses are read, under their HuggingFace names; every other field
 // of a real config.json (tokenizer ids, auto_map, ...) is ignored, because these files are
-// written by model authors, not by us. A model is MLA when `kv_lora_rank` is present (the
-// DeepSeek-V2/V3 family); otherwise it is MHA/GQA/MQA according to `num_key_value_heads`.
-// Missing, mistyped or contradictory fields throw ConfigError with the message
-// "FILE: field 'NAME': what is wrong" (nlohmann-json reports no line numbers).
-// Left out: vision/audio towers, sliding-window attention, dynamic-NTK RoPE.
+// written by model authors, not by us. A model is MLA when `kv_lora_rank` is given (the
+// DeepSeek-V2/V3 family) and MoE when `n_routed_experts` is; otherwise it is MHA/GQA/MQA
+// according to `num_key_value_heads`, and dense. Missing, mistyped or contradictory fields
+// throw ConfigError with the message "FILE: field 'NAME': what is wrong" (nlohmann-json reports
+// no line numbers). Left out: vision/audio towers, sliding-window attention, dynamic-NTK RoPE.
+//
+// The fields read, all of them (this list is the reference; the README points here). Sizes are
+// element counts, lengths tokens; "required" fields have no default. A field written as null
+// counts as not given (HuggingFace writes null for "not used").
+//   model_type               deepseek_v2, deepseek_v3, llama or qwen2; any other is refused;
+//                            without it the file is read by its fields
+//   hidden_size              model width (required)
+//   num_hidden_layers        transformer layers, at most 4096 (required)
+//   intermediate_size        width of the dense MLP (required)
+//   vocab_size               vocabulary, tokens (required)
+//   max_position_embeddings  longest context, tokens (required)
+//   rms_norm_eps             RMSNorm epsilon (1e-6)
+//   rope_theta               RoPE base (10000)
+//   rope_scaling             null or {type or rope_type: linear | yarn | llama3, factor >= 1;
+//                            yarn: original_max_position_embeddings, beta_fast (32), beta_slow
+//                            (1), mscale (1), mscale_all_dim (0); llama3:
+//                            original_max_position_embeddings, low_freq_factor,
+//                            high_freq_factor}
+//   num_attention_heads      query heads (required)
+//   num_key_value_heads      K/V heads (num_attention_heads); must divide the query heads, and
+//                            equal them in an MLA model
+//   head_dim                 per-head width, even (hidden_size / num_attention_heads); not MLA
+//   attention_bias           biases on the q/k/v projections (false; qwen2: true); not MLA
+// MLA, switched on by kv_lora_rank:
+//   kv_lora_rank             width of the compressed KV latent, d_c
+//   q_lora_rank              width of the query latent, d_c' (absent: queries not compressed)
+//   qk_nope_head_dim         per-head query/key width without RoPE (required with MLA)
+//   qk_rope_head_dim         per-head decoupled RoPE width d_r, even (required with MLA)
+//   v_head_dim               per-head value width (required with MLA)
+// MoE, switched on by n_routed_experts:
+//   n_routed_experts         routed experts
+//   num_experts_per_tok      experts per token, top-k, at most n_routed_experts (required)
+//   moe_intermediate_size    width of one expert's FFN (required)
+//   n_shared_experts         shared experts run on every token (0)
+//   first_k_dense_replace    dense layers before the first MoE layer (0); every later layer is
+//                            MoE, so moe_layer_freq, if given, must be 1
+//   n_group, topk_group      expert groups (dividing n_routed_experts) and the groups a token's
+//                            experts may come from (1, 1)
+//   topk_method              greedy, group_limited_greedy or noaux_tc (greedy)
+//   scoring_func             softmax or sigmoid (softmax)
+//   routed_scaling_factor    scale of the routed experts' weighted sum, > 0 (1)
+// MTP:
+//   num_nextn_predict_layers MTP modules the checkpoint has (0); the simulated depth is
+//                            workload.mtp.depth whatever this says
+// Misspelt switches are caught two ways. A deepseek_v2 or deepseek_v3 file must write
+// kv_lora_rank and n_routed_experts (null for a model without MLA or without MoE), with an MLA
+// model also q_lora_rank, and with an MoE model every gate field above but moe_layer_freq (null
+// where unused). In any file, an MLA field given while kv_lora_rank is not written at all, or
+// an MoE field while n_routed_experts is not, is refused naming both.
 #pragma once
 
 #include <cstdint>

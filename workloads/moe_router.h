@@ -117,7 +117,7 @@ struct RouterConfig {
     v("bias_update_speed", bias_update_speed, "-",
       "aux-loss-free balancing: bias step per routing step (gamma), in [0, 1]; 0 freezes the "
       "bias");
-    v("skew", skew, "-", "Zipf exponent of expert popularity; 0: uniform affinities");
+    v("skew", skew, "-", "Zipf exponent of expert popularity, in [0, 20]; 0: uniform affinities");
     v("seed", seed, "-", "seed of the affinity generator");
     v("threads", threads, "count",
       "worker threads routing the layers of a step in parallel; 0: one per hardware thread "

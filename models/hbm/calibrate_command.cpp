@@ -12,9 +12,11 @@
 #include <vector>
 
 #include "models/hbm/hbm_calibration.h"
+#include "sim/builtin_components.h"
 #include "sim/config.h"
 #include "sim/errors.h"
 #include "sim/params.h"
+#include "sim/scenario_model.h"
 
 namespace mlasim {
 namespace {
@@ -47,12 +49,9 @@ int do_calibrate_hbm(const CalibrateOptions& o) {
   ConfigNode root = load_config_file(path);
   apply_overrides(root, o.sets);
   // A preset has `memory:` at the top; a scenario has it under `hardware:`.
-  std::string where = "memory";
-  const ConfigNode* mem = root.find("memory");
-  if (!mem && root.find("hardware")) {
-    mem = root.find("hardware")->find("memory");
-    where = "hardware.memory";
-  }
+  const bool scenario = !root.find("memory") && root.find("hardware");
+  const std::string where = scenario ? "hardware.memory" : "memory";
+  const ConfigNode* mem = scenario ? root.find("hardware")->find("memory") : root.find("memory");
   if (!mem || !mem->is_map()) {
     throw InputError(fmt::format("{}: no 'memory' section (or 'hardware.memory')", path));
   }
@@ -61,13 +60,21 @@ int do_calibrate_hbm(const CalibrateOptions& o) {
     throw InputError(
         fmt::format("{}: {}.type must be 'hbm' (the cycle-level model) to calibrate", path, where));
   }
-  // Only the memory section is read: a key set anywhere else would be silently ignored.
+  // Only the memory section is measured: a key set anywhere else would change nothing.
   for (const std::string& set : o.sets) {
     const std::string key = set.substr(0, set.find('='));
     if (key.rfind(where + ".", 0) != 0) {
       throw InputError(
           fmt::format("--set {}: calibrate hbm reads only the keys under {}.", key, where));
     }
+  }
+  // The rest of the file is checked all the same, as `run` checks it (a preset as a scenario's
+  // hardware section, a scenario whole): a misspelt key must not pass unnoticed.
+  const Components comps = make_builtin_components();
+  if (scenario) {
+    check_scenario_keys(root, comps);
+  } else {
+    check_hardware_keys(&root, "", comps, false);
   }
   const HbmParams params = read_params<HbmParams>(mem, where, {"type"});
   HbmCalibrationOptions co;
@@ -86,11 +93,12 @@ int do_calibrate_hbm(const CalibrateOptions& o) {
   } else {
     fmt::print("HBM calibration of {} ({})\n", path, where);
     fmt::print("  pin peak            {:.4g} TB/s\n", c.peak_bytes_per_s * 1e-12);
-    fmt::print("  stream efficiency   {:.4f}  ({:.4g} TB/s, sequential reads)\n",
+    // Five digits, as the hbm_bandwidth default holds them.
+    fmt::print("  stream efficiency   {:.5f} fraction  ({:.4g} TB/s, sequential reads)\n",
                c.stream_efficiency, c.stream_efficiency * c.peak_bytes_per_s * 1e-12);
-    fmt::print("  random efficiency   {:.4f}  (random 32 B reads)\n", c.random_efficiency);
+    fmt::print("  random efficiency   {:.5f} fraction  (random 32 B reads)\n", c.random_efficiency);
     fmt::print("  idle latency        {:.2f} ns\n", c.idle_latency_ns);
-    fmt::print("For `type: hbm_bandwidth`: efficiency: {:.4f}, latency: {:.1f}ns\n",
+    fmt::print("For `type: hbm_bandwidth`: efficiency: {:.5f}, latency: {:.1f}ns\n",
                c.stream_efficiency, c.idle_latency_ns);
   }
   return kExitOk;
@@ -113,8 +121,10 @@ void register_calibrate_command(CLI::App& app, CommandAction& action) {
       "override a value: memory.timing.cl=20 (repeatable; null or ~ as the value removes the key)");
   hbm->add_flag("--json", o->json, "print JSON");
   hbm->add_option("--stream-mib", o->stream_mib, "MiB read by the streaming measurement")
+      ->capture_default_str()
       ->check(CLI::Range(1, 1 << 20));
   hbm->add_option("--random-requests", o->random_requests, "requests of the random measurement")
+      ->capture_default_str()
       ->check(CLI::Range(1000, 100000000));
   hbm->callback([&action, o] { action = [o] { return do_calibrate_hbm(*o); }; });
 }

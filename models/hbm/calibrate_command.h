@@ -1,5 +1,7 @@
 // `mlasim calibrate hbm`: measures the cycle-level HBM model of a hardware preset (streaming
-// and random-access efficiency, idle latency) for the bandwidth fidelity.
+// and random-access efficiency, idle latency) for the bandwidth fidelity. Only the memory
+// section is measured, but the whole file is checked as `run` checks hardware (a preset's
+// sections as a scenario's hardware section; a scenario whole), so no misspelt key passes.
 #pragma once
 
 #include <CLI/CLI.hpp>

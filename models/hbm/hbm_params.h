@@ -164,9 +164,9 @@ struct HbmControllerParams {
       "rounds of an interleaved stream at once (all three give the same cycles)");
     v("latency", latency, "s", "controller + PHY latency added to every request (uncertain)");
     v("threads", threads, "count",
-      "simulator threads advancing the pseudo-channels in parallel between controller events "
-      "(1: none besides the caller); same results for any count; pays off on large requests "
-      "to one GPU's HBM (kernel timing), not in cluster runs");
+      "simulator threads, 1 to 64, advancing the pseudo-channels in parallel between "
+      "controller events (1: none besides the caller); same results for any count; pays off on "
+      "large requests to one GPU's HBM (kernel timing), not in cluster runs");
   }
   void validate(const ParamCheck& c) const;
 };
@@ -184,8 +184,8 @@ struct HbmParams {
     v.group("refresh", refresh, "refresh policy and timing");
     v.group("controller", controller, "queues, scheduling policy and address map");
     v("capacity", exposed, "B",
-      "capacity the GPU exposes, for the KV-cache and overcommit figures (0: the organisation's "
-      "whole size; the H200 exposes 141 GB of its 144 GiB)");
+      "capacity the GPU exposes, for the KV-cache and overcommit figures, at most the "
+      "organisation's whole size (0: all of it; the h200 preset sets 141GiB of its 144 GiB)");
   }
   void validate(const ParamCheck& c) const;
   // Pin peak: every pseudo-channel moving one burst every `bl` cycles.

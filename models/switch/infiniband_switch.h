@@ -43,8 +43,9 @@ struct InfinibandSwitchParams {
       "shared packet memory per port of the switch's radix (the cluster's k, cabled or not; "
       "64 ports x 512 KiB = 32 MiB, 'tens of MB' for Quantum-2; uncertain); 0: input buffers "
       "only");
-    v("shared_alpha", shared_alpha, "-",
-      "dynamic threshold: an output may hold at most shared_alpha x the shared memory free");
+    v("shared_alpha", shared_alpha, "ratio",
+      "dynamic threshold, in (0, 64]: an output may hold at most shared_alpha x the shared "
+      "memory free");
     v("arbitration", arbitration, "-", "output arbitration among inputs: round_robin or fcfs");
   }
   void validate(const ParamCheck& c) const {

@@ -162,6 +162,30 @@ TEST_F(ConfigFiles, InvalidYamlAndDuplicateKeys) {
   EXPECT_NE(e.find(dup.string() + ":2: label: duplicate key"), std::string::npos) << e;
 }
 
+// yaml-cpp keeps YAML's merge key `<<` as a plain key: it would surface as a missing `type`
+// or an unknown key. It is refused where YAML is read, in files and in --set values alike.
+TEST_F(ConfigFiles, MergeKeysAreRefusedWhereTheYamlIsRead) {
+  fs::path f = write("m.yaml", "hardware:\n  gpu: {<<: {type: roofline}, bf16: 900TFLOP/s}\n");
+  std::string e = error_of([&] { load_config_file(f); });
+  EXPECT_EQ(e, f.string() +
+                   ":2: hardware.gpu: '<<' merge keys are not supported (write the keys out, or "
+                   "share them through include:)");
+  // With an anchor, in a block mapping, below the top level; and in an included file.
+  f = write("a.yaml", "base: &b {type: roofline}\nhardware:\n  gpu:\n    <<: *b\n");
+  e = error_of([&] { load_config_file(f); });
+  EXPECT_NE(e.find(f.string() + ":4: hardware.gpu: '<<' merge keys are not supported"),
+            std::string::npos)
+      << e;
+  const fs::path top = write("top.yaml", "include: m.yaml\n");
+  e = error_of([&] { load_config_file(top); });
+  EXPECT_NE(e.find("m.yaml:2: hardware.gpu: '<<' merge keys"), std::string::npos) << e;
+  ConfigNode root = ConfigNode::map();
+  e = error_of([&] { apply_override(root, "hardware.gpu={<<: {type: roofline}}"); });
+  EXPECT_NE(e.find("hardware.gpu: '<<' merge keys are not supported"), std::string::npos) << e;
+  // A key that merely contains the characters is an ordinary (unknown) key.
+  EXPECT_EQ(error_of([&] { load_config_string("a: {'x<<': 1}\n", "t.yaml", "."); }), "no error");
+}
+
 TEST(Config, OverrideSyntaxErrors) {
   ConfigNode root = ConfigNode::map();
   EXPECT_NE(error_of([&] { apply_override(root, "novalue"); }).find("expected KEY.PATH=VALUE"),

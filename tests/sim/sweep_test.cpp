@@ -96,6 +96,71 @@ TEST_F(SweepFiles, BadSweepFilesAreRejected) {
   EXPECT_EQ(err("    - {key: a.x, values: [1]}\n    - {key: a.xy, values: [2]}\n"), "no error");
 }
 
+// A plot's series must be an axis, and so must an x or y written as a dotted config key: the
+// file is refused when read (it used to run every point, then draw nothing).
+TEST_F(SweepFiles, PlotKeysThatCanOnlyBeAxesAreChecked) {
+  const std::string axes =
+      "    - {key: workload.message, values: [64KiB]}\n    - {key: seed, values: [1, 2]}\n"
+      "  plots:\n";
+  auto err = [&](const std::string& plot) {
+    try {
+      load_sweep(sweep_file(axes + "    - " + plot + "\n"));
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  const std::string file = (dir_ / "s.yaml").string();
+  // The plot is on line 8 of the file (sweep, name, base, axes, two axes, plots).
+  EXPECT_EQ(err("{x: workload.mesage, y: sim_time_us}"),
+            file +
+                ":8: sweep.plots[0].x: 'workload.mesage' is not an axis of this sweep (did "
+                "you mean 'workload.message'?) (axes: workload.message, seed); a dotted key "
+                "names a config value, which only an axis puts in sweep.csv (summary keys "
+                "have no dots)");
+  EXPECT_NE(err("{x: seed, y: workload.gemm.m}")
+                .find(":8: sweep.plots[0].y: 'workload.gemm.m' is not an axis of this sweep"),
+            std::string::npos);
+  EXPECT_NE(err("{x: seed, y: sim_time_us, series: workload.mesage}")
+                .find(":8: sweep.plots[0].series: 'workload.mesage' is not an axis of this "
+                      "sweep (did you mean 'workload.message'?)"),
+            std::string::npos);
+  // A summary key as series is no axis either (one curve per value of a swept key).
+  EXPECT_NE(err("{x: seed, y: sim_time_us, series: gpu_count}").find("sweep.plots[0].series"),
+            std::string::npos);
+  // Axis keys anywhere, and summary keys as x or y (checked once the points have run).
+  EXPECT_EQ(err("{x: workload.message, y: sim_time_us, series: seed}"), "no error");
+  EXPECT_EQ(err("{x: link_bytes, y: workload.message}"), "no error");
+  EXPECT_EQ(err("{x: seed, y: no_such_figure}"), "no error");
+}
+
+// A summary key that no point reported (misspelt) is warned about after the runs, naming the
+// sweep file, the line and the key path, with the nearest key the points did report.
+TEST_F(SweepFiles, APlotKeyNoPointReportedIsWarnedAbout) {
+  const fs::path f = sweep_file(
+      "    - {key: workload.message, values: [64KiB]}\n  plots:\n"
+      "    - {x: workload.message, y: sim_time_us}\n"
+      "    - {x: workload.message, y: sim_time_uss}\n");
+  CliResult r = run_cli({"sweep", f.string(), "--out", (dir_ / "out").string(), "--no-plots"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("warning: " + f.string() +
+                       ":8: sweep.plots[1].y: no point reported 'sim_time_uss' (did you mean "
+                       "'sim_time_us'?), so its plot is empty"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.err.find("sweep.plots[0]"), std::string::npos) << r.err;
+  // The same from the merge, and straight from the function.
+  r = run_cli({"sweep", f.string(), "--merge", "--out", (dir_ / "out").string(), "--no-plots"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("sweep.plots[1].y: no point reported 'sim_time_uss'"), std::string::npos)
+      << r.err;
+  const Sweep s = load_sweep(f);
+  EXPECT_EQ(unreported_plot_keys(s, {"sim_time_us", "sim_time_uss"}).size(), 0u);
+  const std::vector<std::string> w = unreported_plot_keys(s, {"sim_time_us"});
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_EQ(w[0].rfind(f.string() + ":8: sweep.plots[1].y: ", 0), 0u) << w[0];
+}
+
 TEST(Sweep, ShardsCoverEveryPointExactlyOnce) {
   for (size_t total : {1u, 7u, 20u}) {
     for (size_t shards : {1u, 3u, 8u}) {
@@ -322,6 +387,12 @@ TEST_F(SweepFiles, MergeAndShardArgumentsAreChecked) {
   EXPECT_EQ(r.exit_code, 0) << r.err;
 }
 
+TEST(Sweep, HelpShowsTheJobsDefault) {
+  const CliResult r = run_cli({"sweep", "--help"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("--jobs INT=1"), std::string::npos) << r.out;
+}
+
 TEST_F(SweepFiles, ShardsOfASweepFilePartitionItsPoints) {
   Sweep s =
       load_sweep(sweep_file("    - {key: a.x, range: [1, 7, 1]}\n"
@@ -365,6 +436,8 @@ TEST_F(SweepFiles, ShippedSweepsRunEveryPoint) {
     CliResult r =
         run_cli({"sweep", e.path().string(), "--jobs", "2", "--out", out.string(), "--no-plots"});
     ASSERT_EQ(r.exit_code, 0) << e.path() << "\n" << r.err;
+    // Every plot's keys were reported by the points (no warning of an empty plot).
+    EXPECT_EQ(r.err.find("sweep.plots"), std::string::npos) << e.path() << "\n" << r.err;
     const Sweep s = load_sweep(e.path());
     for (const auto& p : s.points)
       EXPECT_TRUE(point_is_complete(out / p.dir_name(), p)) << e.path() << " " << p.dir_name();

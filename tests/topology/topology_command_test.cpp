@@ -37,9 +37,16 @@ TEST(TopologyCommand, JsonForTheShippedFt2) {
   EXPECT_EQ(j["diameter_hops"], 2);
   EXPECT_DOUBLE_EQ(j["bisection_bandwidth_bytes_per_s"].get<double>(), 16 * 50e9);
   for (const char* key : {"cost_usd", "cost_per_endpoint_usd", "path_diversity_min",
-                          "unreachable_gpu_pairs", "routing_table_bytes", "build_s"}) {
+                          "unreachable_gpu_pairs", "routing_table_bytes"}) {
     EXPECT_TRUE(j.contains(key)) << key;
   }
+  // Wall-clock timings end in _wall_s, as a run's summary keys do (they are not reproducible).
+  for (const char* key : {"build_wall_s", "routing_wall_s", "bisection_wall_s"}) {
+    ASSERT_TRUE(j.contains(key)) << key;
+    EXPECT_GE(j[key].get<double>(), 0.0) << key;
+  }
+  for (const char* old_key : {"build_s", "routing_s", "bisection_s"})
+    EXPECT_FALSE(j.contains(old_key)) << old_key;
 }
 
 TEST(TopologyCommand, FailedPlaneReportsLostBisectionAndNoUnreachablePairs) {
@@ -225,6 +232,49 @@ TEST(TopologyCommand, InputErrors) {
   typo.config = cluster_config("ft2-k8.yaml");
   typo.faults.switches = {"spine9"};
   EXPECT_THROW(run_topology_command(typo, out), InputError);
+}
+
+// A count and cost model has no graph: routing, reachability and bisection options would
+// change nothing, and are refused as --dot and --fail-* are, each named.
+TEST(TopologyCommand, CountModelsRefuseGraphOptions) {
+  auto error = [](const TopologyCommandOptions& o) {
+    std::ostringstream out;
+    try {
+      run_topology_command(o, out);
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  TopologyCommandOptions base;
+  base.config = cluster_config("dragonfly-k64.yaml");
+  EXPECT_EQ(error(base), "no error");
+  TopologyCommandOptions seed = base;
+  seed.seed = 3;
+  EXPECT_EQ(error(seed),
+            "dragonfly is a count and cost model: no routes, reachability or bisection for --seed");
+  TopologyCommandOptions all = base;
+  all.seed = 3;
+  all.cross_plane = "receiver";
+  all.max_pairs = 5;
+  all.bisection = false;
+  EXPECT_NE(error(all).find("for --seed, --cross-plane, --max-pairs, --no-bisection"),
+            std::string::npos)
+      << error(all);
+  TopologyCommandOptions pairs = base;
+  pairs.config = cluster_config("slimfly-k64.yaml");
+  pairs.max_pairs_given = true;  // given on the command line, even at its default
+  EXPECT_NE(error(pairs).find("slim_fly is a count and cost model"), std::string::npos);
+  // Through the binary: exit 2, one line naming the flags.
+  const CliResult r = run_cli({"topology", cluster_config("dragonfly-k64.yaml"), "--seed", "3",
+                               "--cross-plane", "receiver", "--max-pairs", "5", "--no-bisection"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(r.err,
+            "mlasim: error: dragonfly is a count and cost model: no routes, reachability or "
+            "bisection for --seed, --cross-plane, --max-pairs, --no-bisection\n");
+  // --help shows the default of --max-pairs.
+  const CliResult help = run_cli({"topology", "--help"});
+  EXPECT_NE(help.out.find("--max-pairs INT=4194304"), std::string::npos) << help.out;
 }
 
 TEST(TopologyCommand, RegistersWithCli11) {

@@ -309,5 +309,29 @@ TEST(ContextLengths, BadValuesNameTheKey) {
             "no error");
 }
 
+// A fixed distribution draws nothing, so a seed given to it would be ignored: refused like its
+// min, max and stddev, in decode and in prefill (which draws prompt lengths from the same keys).
+// Types that draw take it; the default seed (what a resolved config lists) is no setting.
+TEST(ContextLengths, FixedDistributionRefusesASeed) {
+  const std::string base = "  type: deepseek_inference\n  model: deepseek-v2-lite\n  layers: 1\n";
+  for (const std::string phase : {"", "  phase: prefill\n"}) {
+    const std::string e =
+        config_error(base + phase + "  context_distribution:\n    type: fixed\n    seed: 7\n");
+    EXPECT_NE(e.find("workload.context_distribution.seed: fixed puts every context at "
+                     "context_length and draws nothing: seed is not read"),
+              std::string::npos)
+        << e;
+    // The line of the seed itself (the workload's keys start on the scenario's line 12).
+    const size_t seed_line = phase.empty() ? 17 : 18;
+    EXPECT_NE(e.find("<t>:" + std::to_string(seed_line) + ":"), std::string::npos) << e;
+    EXPECT_EQ(config_error(base + phase + "  context_distribution: {type: fixed, seed: 1}\n"),
+              "no error");
+    EXPECT_EQ(
+        config_error(base + phase +
+                     "  context_distribution: {type: uniform, min: 1024, max: 4096, seed: 7}\n"),
+        "no error");
+  }
+}
+
 }  // namespace
 }  // namespace mlasim

@@ -4,7 +4,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "sim/config.h"
 #include "workloads/model_config.h"
@@ -38,6 +40,8 @@ Json llama_like() {
     "rope_theta": 10000.0, "rope_scaling": null})");
 }
 
+// A dense DeepSeek-V3-style model: MLA, and no routed experts (said with null, as a deepseek
+// config.json must say it).
 Json mla_like() {
   Json j = llama_like();
   j["model_type"] = "deepseek_v3";
@@ -47,6 +51,23 @@ Json mla_like() {
   j["qk_nope_head_dim"] = 32;
   j["qk_rope_head_dim"] = 16;
   j["v_head_dim"] = 32;
+  j["n_routed_experts"] = nullptr;
+  return j;
+}
+
+// The same with a small MoE, every gate field given.
+Json moe_like() {
+  Json j = mla_like();
+  j["n_routed_experts"] = 8;
+  j["num_experts_per_tok"] = 2;
+  j["moe_intermediate_size"] = 64;
+  j["n_shared_experts"] = 1;
+  j["first_k_dense_replace"] = 1;
+  j["n_group"] = 1;
+  j["topk_group"] = 1;
+  j["topk_method"] = "greedy";
+  j["scoring_func"] = "softmax";
+  j["routed_scaling_factor"] = 1.0;
   return j;
 }
 
@@ -175,10 +196,8 @@ TEST_F(KernelModelConfig, ContradictoryFieldsAreNamed) {
   t["rope_scaling"] = Json::parse(R"({"type": "yarn", "rope_type": "llama3", "factor": 4})");
   EXPECT_EQ(load_error(t),
             expected_prefix("rope_scaling.type") + "'yarn' contradicts rope_type 'llama3'");
-  Json e = mla_like();
-  e["n_routed_experts"] = 8;
+  Json e = moe_like();
   e["num_experts_per_tok"] = 9;
-  e["moe_intermediate_size"] = 64;
   EXPECT_EQ(load_error(e), expected_prefix("num_experts_per_tok") + "9 exceeds n_routed_experts 8");
   // MoE every other layer is not what the step builds (it used to be read as every layer).
   e["num_experts_per_tok"] = 2;
@@ -190,6 +209,105 @@ TEST_F(KernelModelConfig, ContradictoryFieldsAreNamed) {
   const fs::path every = scratch_dir() / "every.json";
   std::ofstream(every) << e.dump();
   EXPECT_EQ(load_model_config(every).n_routed_experts, 8);
+}
+
+// A deepseek config.json always writes the fields that switch MLA and MoE on (null where the
+// model goes without) and those that shape them: one misspelt used to turn the model into a
+// GQA or dense one, or change its gate, without a word.
+TEST_F(KernelModelConfig, DeepSeekFilesMustNameTheirMlaAndMoeFields) {
+  const std::string v3 = "a deepseek_v3 config.json gives it";
+  Json a = mla_like();
+  a.erase("kv_lora_rank");
+  a.erase("q_lora_rank");
+  a.erase("qk_nope_head_dim");
+  a.erase("qk_rope_head_dim");
+  a.erase("v_head_dim");
+  EXPECT_EQ(load_error(a), expected_prefix("kv_lora_rank") + "missing: " + v3 +
+                               " (the MLA latent width; null for a model without MLA)");
+  Json q = mla_like();
+  q.erase("q_lora_rank");
+  EXPECT_NE(load_error(q).find(expected_prefix("q_lora_rank") + "missing: " + v3),
+            std::string::npos);
+  Json d = mla_like();
+  d.erase("n_routed_experts");
+  EXPECT_EQ(load_error(d), expected_prefix("n_routed_experts") + "missing: " + v3 +
+                               " (the routed experts; null for a dense model)");
+  for (const char* gate : {"n_shared_experts", "first_k_dense_replace", "n_group", "topk_group",
+                           "topk_method", "scoring_func", "routed_scaling_factor"}) {
+    Json g = moe_like();
+    g.erase(gate);
+    EXPECT_NE(load_error(g).find(expected_prefix(gate) + "missing: " + v3), std::string::npos)
+        << gate;
+  }
+  // Null turns a family off on purpose: a deepseek model without MLA (the teaching MHA twin)
+  // loads, whatever MLA fields it keeps.
+  Json off = mla_like();
+  off["kv_lora_rank"] = nullptr;
+  const fs::path mha = scratch_dir() / "mha.json";
+  std::ofstream(mha) << off.dump();
+  const ModelConfig m = load_model_config(mha);
+  EXPECT_FALSE(m.is_mla());
+  EXPECT_FALSE(m.is_moe());
+  const ModelConfig twin = resolve_model("teaching/models/deepseek-v2-lite-mha.json");
+  EXPECT_FALSE(twin.is_mla());
+  EXPECT_EQ(twin.n_routed_experts, 64);
+
+  // The shipped DeepSeek-V2-Lite with either switch misspelt.
+  std::ifstream in(fs::path(MLASIM_CONFIG_DIR) / "models" / "deepseek-v2-lite.json");
+  const std::string lite((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (const std::string field : {"kv_lora_rank", "n_routed_experts"}) {
+    std::string text = lite;
+    const size_t at = text.find("\"" + field + "\"");
+    ASSERT_NE(at, std::string::npos) << field;
+    text.replace(at + 1, field.size(), field + "x");
+    const fs::path path = scratch_dir() / "lite.json";
+    std::ofstream(path) << text;
+    try {
+      load_model_config(path);
+      ADD_FAILURE() << field << " misspelt was accepted";
+    } catch (const ConfigError& e) {
+      EXPECT_EQ(std::string(e.what()).rfind(path.string() + ": field '" + field +
+                                                "': missing: a deepseek_v2 config.json gives it",
+                                            0),
+                0u)
+          << e.what();
+    }
+  }
+}
+
+// In any file, a field only MLA (MoE) reads, given while the field that switches the family on
+// is not written at all, is refused naming both: the switch is most likely misspelt.
+TEST_F(KernelModelConfig, FamilyFieldsWithoutTheirSwitchAreRefused) {
+  Json r = llama_like();
+  r["qk_rope_head_dim"] = 64;
+  EXPECT_EQ(load_error(r), expected_prefix("qk_rope_head_dim") +
+                               "given, but kv_lora_rank (which makes a model MLA) is not: is "
+                               "kv_lora_rank misspelt or missing? (for a model without MLA, "
+                               "write kv_lora_rank: null or leave qk_rope_head_dim out)");
+  Json k = llama_like();
+  k["num_experts_per_tok"] = 2;
+  EXPECT_NE(load_error(k).find(expected_prefix("num_experts_per_tok") +
+                               "given, but n_routed_experts (which makes a model MoE) is not"),
+            std::string::npos);
+  // Without model_type the file is read by its fields: the same holds.
+  Json u = moe_like();
+  u.erase("model_type");
+  u.erase("kv_lora_rank");
+  EXPECT_NE(load_error(u).find(expected_prefix("q_lora_rank") + "given, but kv_lora_rank"),
+            std::string::npos);
+  Json w = moe_like();
+  w.erase("model_type");
+  w.erase("n_routed_experts");
+  EXPECT_NE(
+      load_error(w).find(expected_prefix("num_experts_per_tok") + "given, but n_routed_experts"),
+      std::string::npos);
+  // A switch written as null leaves its family's fields unread (HuggingFace writes defaults).
+  Json n = llama_like();
+  n["n_routed_experts"] = nullptr;
+  n["topk_method"] = "greedy";
+  const fs::path dense = scratch_dir() / "dense.json";
+  std::ofstream(dense) << n.dump();
+  EXPECT_FALSE(load_model_config(dense).is_moe());
 }
 
 TEST_F(KernelModelConfig, BadValuesAreNamed) {

@@ -2,6 +2,11 @@
 // memory modules created through the registry.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
 #include <systemc>
 
 #include "models/hbm/hbm_bandwidth_memory.h"
@@ -9,6 +14,7 @@
 #include "models/hbm/hbm_controller.h"
 #include "models/hbm/hbm_traffic.h"
 #include "sim/builtin_components.h"
+#include "tests/sim/cli_runner.h"
 
 namespace mlasim {
 namespace {
@@ -28,11 +34,49 @@ TEST(HbmCalibration, MeasuresTheCycleModel) {
   // (The median of reads at random times: arrivals wait up to a cycle for the clock edge.)
   EXPECT_GE(c.idle_latency_ns, expect - 1e-6);
   EXPECT_LE(c.idle_latency_ns, expect + p.org.tck.to_ns());
-  // The bandwidth fidelity's defaults are these measurements (REFERENCE: calibrate, not fit).
+  // The bandwidth fidelity's defaults are these measurements (REFERENCE: calibrate, not fit);
+  // the efficiency to the five digits its description quotes.
   const HbmBandwidthParams b;
-  EXPECT_NEAR(b.efficiency, c.stream_efficiency, 0.01);
+  EXPECT_NEAR(b.efficiency, c.stream_efficiency, 5e-6);
   EXPECT_NEAR(b.latency.to_ns(), c.idle_latency_ns, 1.0);
   EXPECT_NEAR(b.peak.bytes_per_s(), c.peak_bytes_per_s, 1e6);
+}
+
+// The command's table gives each figure its unit (efficiencies are fractions of the pin
+// peak), its help the defaults of its measurement sizes, and it checks the whole hardware file:
+// a misspelt key outside the memory section is an error, not ignored.
+TEST(HbmCalibration, TheCommandNamesUnitsDefaultsAndChecksTheWholeFile) {
+  const CliResult r =
+      run_cli({"calibrate", "hbm", "--stream-mib", "4", "--random-requests", "1000"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("stream efficiency   0."), std::string::npos) << r.out;
+  for (const char* line : {"stream efficiency", "random efficiency"}) {
+    const size_t at = r.out.find(line);
+    ASSERT_NE(at, std::string::npos) << r.out;
+    const std::string text = r.out.substr(at, r.out.find('\n', at) - at);
+    EXPECT_NE(text.find(" fraction "), std::string::npos) << text;
+  }
+  const CliResult help = run_cli({"calibrate", "hbm", "--help"});
+  EXPECT_NE(help.out.find("]=256"), std::string::npos) << help.out;
+  EXPECT_NE(help.out.find("]=200000"), std::string::npos) << help.out;
+
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("mlasim_calibrate_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string preset = MLASIM_CONFIG_DIR "/hardware/h800.yaml";
+  std::ofstream(dir / "gpu.yaml") << "include: " << preset << "\ngpu:\n  launch_overhed: 1us\n";
+  std::ofstream(dir / "top.yaml") << "include: " << preset << "\ngpux: 1\n";
+  const CliResult gpu = run_cli({"calibrate", "hbm", "--hardware", (dir / "gpu.yaml").string()});
+  const CliResult top = run_cli({"calibrate", "hbm", "--hardware", (dir / "top.yaml").string()});
+  std::filesystem::remove_all(dir);
+  EXPECT_EQ(gpu.exit_code, 2) << gpu.err;
+  EXPECT_NE(gpu.err.find("gpu.yaml:3: gpu.launch_overhed: unknown key (did you mean "
+                         "'launch_overhead'?)"),
+            std::string::npos)
+      << gpu.err;
+  EXPECT_EQ(top.exit_code, 2) << top.err;
+  EXPECT_NE(top.err.find("top.yaml:2: gpux: unknown key (did you mean 'gpu'?)"), std::string::npos)
+      << top.err;
 }
 
 TEST(HbmBandwidthFidelity, WithinFivePercentOfCycleModelOnStreams) {
