@@ -87,6 +87,39 @@ const ConfigNode* hardware_section(const ConfigNode& root) {
   return hw;
 }
 
+// See ScenarioModel::defaults.
+ConfigNode plain_defaults(const ConfigNode& resolved, const Components& comps) {
+  auto type_only = [](const ConfigNode* section) {
+    ConfigNode node = ConfigNode::map();
+    if (const ConfigNode* type = section ? section->find("type") : nullptr) node.set("type", *type);
+    return node;
+  };
+  ConfigNode out = ConfigNode::map();
+  out.set("network", write_params(NetworkParams{}));
+  try {
+    const ConfigNode cluster = type_only(resolved.find("cluster"));
+    out.set("cluster", comps.cluster.create(&cluster, "cluster").resolved);
+  } catch (const InputError&) {
+  }
+  ConfigNode hw = ConfigNode::map();
+  auto add = [&](const char* key, auto& table) {
+    const ConfigNode* section = resolved.at_path(std::string("hardware.") + key);
+    if (section == nullptr) return;
+    try {
+      const ConfigNode plain = type_only(section);
+      hw.set(key, table.resolve(&plain, std::string("hardware.") + key));
+    } catch (const InputError&) {
+    }
+  };
+  add("gpu", comps.gpu);
+  add("memory", comps.memory);
+  add("nic", comps.nic);
+  add("switch", comps.network_switch);
+  add("nvswitch", comps.nvswitch);
+  out.set("hardware", std::move(hw));
+  return out;
+}
+
 }  // namespace
 
 ScenarioModel read_scenario(const ConfigNode& root, const Components& comps) {
@@ -125,6 +158,7 @@ ScenarioModel read_scenario(const ConfigNode& root, const Components& comps) {
   m.resolved.set("routing", write_params(m.routing));
 
   m.resolved.set("hardware", resolve_hardware(root, m.cluster, comps));
+  m.defaults = plain_defaults(m.resolved, comps);
 
   const ConfigNode* workload_node = root.find("workload");
   auto gen = comps.workload.create(workload_node, "workload");
@@ -201,9 +235,15 @@ Workload scenario_workload(const ConfigNode& root, const Components& components)
   return read_scenario(root, components).workload;
 }
 
-std::optional<std::string> unused_transfer_unit(const ConfigNode& root, bool packets_from_nics,
+bool set_off_default(const ScenarioModel& m, std::string_view key) {
+  const ConfigNode* value = m.resolved.at_path(key);
+  const ConfigNode* plain = m.defaults.at_path(key);
+  return value != nullptr && (plain == nullptr || value->to_flow() != plain->to_flow());
+}
+
+std::optional<std::string> unused_transfer_unit(const ScenarioModel& m, bool packets_from_nics,
                                                 uint32_t nic_mtu) {
-  if (!packets_from_nics || root.at_path("hardware.nvswitch.transfer_unit") == nullptr) return {};
+  if (!packets_from_nics || !set_off_default(m, "hardware.nvswitch.transfer_unit")) return {};
   return fmt::format(
       "hardware.nvswitch.transfer_unit is not used: with NICs, NVLink carries their {} B packets "
       "(hardware.nic.mtu)",
@@ -233,30 +273,42 @@ std::optional<std::string> forwarding_without_nvswitch(const ClusterGraph& clust
   return std::nullopt;
 }
 
-std::vector<std::string> packet_only_settings(const ScenarioModel& m, const ConfigNode& root,
-                                              std::string_view fidelity) {
+std::vector<std::string> unread_settings(const ScenarioModel& m, const ClusterGraph& cluster,
+                                         std::string_view fidelity) {
+  const bool has_nvswitch =
+      graph_has(cluster, [](VertexKind k) { return k == VertexKind::NvSwitch; });
   std::vector<std::string> out;
+  auto set = [&m](std::string_view key) { return set_off_default(m, key); };
   auto unused = [&](std::string_view key, std::string_view why) {
     out.push_back(fmt::format("{} is not used at network.fidelity {}: {}", key, fidelity, why));
   };
-  if (fidelity == "packet") {
-    if (root.at_path("network.flow") != nullptr) {
-      unused("network.flow", "it sets the flow level's rate recomputation");
-    }
-    return out;
+  if (fidelity != "flow" && set("network.flow")) {
+    unused("network.flow", "it sets the flow level's rate recomputation");
   }
+  if (m.network.faults.events.empty()) {
+    for (const char* key : {"network.retransmit", "network.faults.detection_delay"}) {
+      if (set(key)) {
+        out.push_back(fmt::format(
+            "{} is not used: no fault happens at a simulated time (network.faults.events)", key));
+      }
+    }
+  }
+  if (!has_nvswitch && set("cluster.nvlink")) {
+    out.push_back(
+        "cluster.nvlink is not used: the cluster has no NVSwitch (cluster.nvswitch: false)");
+  }
+  if (fidelity == "packet") return out;
   if (m.routing.mode == RoutingMode::Adaptive && fidelity != "flow") {
     unused("routing.mode: adaptive",
            "routes take the ECMP hash (adaptive routing decides per packet by queue length)");
   }
   if (m.network.spray) unused("network.spray", "each message follows one route");
   if (m.network.vls > 1) unused("network.vls", "there are no buffers or credits");
-  // Buffers and arbitration the scenario sets (the models' defaults say nothing).
   for (const char* key : {"network.gpu_port.buffer", "hardware.nic.buffer",
                           "hardware.switch.buffer", "hardware.switch.shared_buffer_per_port",
                           "hardware.switch.shared_alpha", "hardware.switch.arbitration",
                           "hardware.nvswitch.buffer", "hardware.nvswitch.arbitration"}) {
-    if (root.at_path(key) != nullptr) unused(key, "there are no buffers or credits");
+    if (set(key)) unused(key, "there are no buffers or credits");
   }
   return out;
 }

@@ -214,11 +214,14 @@ Simulation::Simulation(const ConfigNode& root, const Components& comps, LogLevel
   for (auto& p : s.ports)
     std::sort(p.begin(), p.end());
   if (s.fabric) s.fabric->finalize();
-  for (const auto& w :
-       packet_only_settings(m, root, s.fabric ? s.fabric->fidelity_name() : "message"))
+  for (const auto& w : unread_settings(m, c, s.fabric ? s.fabric->fidelity_name() : "message"))
     ctx_.log.warn("{}", w);
   if (auto w = forwarding_without_nvswitch(c, s.workload)) ctx_.log.warn("{}", *w);
-  if (auto w = s.fabric ? unused_transfer_unit(root, s.fabric->packets_from_nics(), s.fabric->mtu())
+  if (s.generator) {
+    for (const std::string& w : s.generator->setting_warnings())
+      ctx_.log.warn("{}", w);
+  }
+  if (auto w = s.fabric ? unused_transfer_unit(m, s.fabric->packets_from_nics(), s.fabric->mtu())
                         : std::nullopt)
     ctx_.log.warn("{}", *w);
   s.routing = std::make_unique<RoutingTables>(c, routing_params);

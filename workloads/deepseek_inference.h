@@ -290,7 +290,7 @@ struct DeepSeekStepInfo {
   // [g * prefill_passes + c] (their first token comes from that pass's LM head).
   uint32_t prefill_passes = 0;
   std::vector<uint32_t> prompts_done;
-  // Settings the step does not read, one line each (shown after the run).
+  // Settings the step does not read, one line each (shown when the scenario is built).
   std::vector<std::string> warnings;
 };
 
@@ -318,6 +318,7 @@ class DeepSeekInference : public WorkloadGenerator {
   // Summary keys and layers.csv of a finished run of the last generated step
   // (workloads/inference_report.h).
   WorkloadReport report(const WorkloadRun& run) const override;
+  std::vector<std::string> setting_warnings() const override { return last_.warnings; }
   const DeepSeekInferenceParams& params() const { return params_; }
   // The report's inputs for the last generated step, for the trace's metadata block.
   nlohmann::ordered_json trace_metadata() const override;

@@ -387,9 +387,7 @@ std::vector<std::pair<Time, uint64_t>> prompt_first_tokens(const InferenceFacts&
 
 WorkloadReport inference_report(const ModelConfig& m, const DeepSeekInferenceParams& p,
                                 const DeepSeekStepInfo& step, const WorkloadRun& run) {
-  WorkloadReport r = inference_report(inference_facts(m, p, step), run);
-  r.warnings.insert(r.warnings.begin(), step.warnings.begin(), step.warnings.end());
-  return r;
+  return inference_report(inference_facts(m, p, step), run);
 }
 
 WorkloadReport inference_report(const InferenceFacts& f, const WorkloadRun& run) {

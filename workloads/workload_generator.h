@@ -51,6 +51,9 @@ class WorkloadGenerator {
   virtual Workload generate(const ClusterShape& cluster) const = 0;
   // Keys and files describing the run of the workload generate() built last.
   virtual WorkloadReport report(const WorkloadRun& /*run*/) const { return {}; }
+  // Settings that the workload generate() built last does not read (one line each): shown when
+  // the scenario is built, so `validate` says them as `run` does.
+  virtual std::vector<std::string> setting_warnings() const { return {}; }
   // What report() needs besides the run, written into a trace's `metadata` block so that a
   // replay reports the same keys (null: nothing).
   virtual nlohmann::ordered_json trace_metadata() const { return nullptr; }

@@ -182,6 +182,47 @@ TEST(FlowLevel, WarnsAboutSettingsOnlyThePacketModelReads) {
   std::filesystem::remove_all(dir);
 }
 
+// Other settings that a run does not read are named too: the flow level's at message level,
+// retransmission with no fault at a simulated time, NVLink in a cluster without NVSwitches.
+// Only values other than the defaults count: a run of the resolved config (every key written
+// out) warns about nothing the original run did not.
+TEST(FlowLevel, WarnsAboutUnreadSettingsButNotAboutDefaults) {
+  const auto dir = nettest::temp_dir("unread");
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "s.yaml") << kPermutation;
+  auto run = [&](const std::string& scenario, const std::string& out,
+                 const std::vector<std::string>& sets) {
+    std::vector<std::string> args{"run", scenario, "--no-plots", "--out", (dir / out).string()};
+    for (const auto& s : sets)
+      args.insert(args.end(), {"--set", s});
+    return run_cli(args);
+  };
+  const std::string scenario = (dir / "s.yaml").string();
+  const CliResult plain = run(scenario, "plain", {"network.fidelity=flow"});
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_EQ(plain.err.find("warning"), std::string::npos) << plain.err;
+  const CliResult again = run((dir / "plain" / "config.resolved.yaml").string(), "again", {});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(again.err.find("warning"), std::string::npos) << again.err;
+
+  const CliResult unread = run(scenario, "unread",
+                               {"network.fidelity=flow", "network.retransmit.timeout=1ms",
+                                "cluster.nvswitch=false", "cluster.nvlink.bandwidth=100GB/s"});
+  ASSERT_EQ(unread.exit_code, 0) << unread.err;
+  for (const std::string line :
+       {"network.retransmit is not used: no fault happens at a simulated time",
+        "cluster.nvlink is not used: the cluster has no NVSwitch"}) {
+    EXPECT_NE(unread.err.find(line), std::string::npos) << unread.err;
+  }
+  const CliResult message = run(MLASIM_SOURCE_DIR "/configs/teaching/pairwise-exchange.yaml",
+                                "message", {"network.flow.rate_update=1us"});
+  ASSERT_EQ(message.exit_code, 0) << message.err;
+  EXPECT_NE(message.err.find("network.flow is not used at network.fidelity message"),
+            std::string::npos)
+      << message.err;
+  std::filesystem::remove_all(dir);
+}
+
 // 2,000 messages of 64 B from one GPU: each is one packet whose headers take about a third of
 // its wire time. The flow level charges them (the fluid carries the payload that would take the
 // last packet's wire time), so it ends with the packet level and no link is over 100% busy.
@@ -220,8 +261,7 @@ workload: {type: network_traffic, pattern: all_to_all, bytes: 256KiB}
   const double p = packet["network_end_us"].get<double>();
   const double f = flow["network_end_us"].get<double>();
   EXPECT_NEAR(f, p, 0.10 * p) << "flow " << f << " us, packet " << p << " us";
-  // The flow model is also far cheaper.
-  EXPECT_LT(flow["sim_events"].get<uint64_t>(), packet["sim_events"].get<uint64_t>() / 10);
+  // (How much cheaper the flow model is, in events and wall time, is a cost figure: bench's.)
 }
 
 // A two-tier fat-tree whose spine links ECMP loads unevenly (32 hosts, k = 8): the busiest

@@ -143,5 +143,23 @@ TEST(SilentKeyControls, WellFormedInputsAreAccepted) {
   std::filesystem::remove_all(dir);
 }
 
+// A setting the workload does not read is said by `validate` as by `run` (once each): the
+// warning comes from building the scenario, not from the run's report.
+TEST(SilentKeyControls, ValidateWarnsAboutUnusedSettingsAsRunDoes) {
+  const std::filesystem::path dir = fresh_case_dir("badkey", "validate_warns");
+  const std::string mtp = "workload.mtp={depth: 0, acceptance_rate: 0.5}";
+  const std::string line = "workload.mtp.acceptance_rate is not used: mtp.depth is 0";
+  const CliResult validate = run_cli({"validate", kTeaching, "--set", mtp});
+  EXPECT_EQ(validate.exit_code, 0) << validate.err;
+  EXPECT_NE(validate.err.find(line), std::string::npos) << validate.err;
+  const CliResult run = run_cli({"run", kTeaching, "--no-plots", "--set", mtp, "--set",
+                                 "workload.layers=1", "--out", (dir / "out").string()});
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  const size_t first = run.err.find(line);
+  ASSERT_NE(first, std::string::npos) << run.err;
+  EXPECT_EQ(run.err.find(line, first + 1), std::string::npos) << "said twice: " << run.err;
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace mlasim
