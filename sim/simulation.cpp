@@ -353,20 +353,8 @@ void Simulation::run(const RunControl& control) {
     for (const std::string& w : impl_->workload_report.warnings)
       ctx_.log.warn("{}", w);
     if (const Fabric* f = impl_->fabric.get()) {
-      // Timed faults that no packet could see: after the time limit, or after the traffic.
-      const int64_t last = f->message_log().last_delivered_ps();
-      for (const auto& r : f->faults()) {
-        if (r.before_run) continue;
-        if (!r.applied) {
-          ctx_.log.warn("network.faults.events: '{}' at {} never happened: the run ended at {}",
-                        r.what, Time::ps(r.at_ps).str(), sim_now().str());
-        } else if (r.at_ps > last) {
-          ctx_.log.warn(
-              "network.faults.events: '{}' at {} came after the network's last delivery at {}: no "
-              "traffic met it",
-              r.what, Time::ps(r.at_ps).str(), Time::ps(std::max<int64_t>(last, 0)).str());
-        }
-      }
+      for (const std::string& w : f->unmet_faults(sim_now().ps()))
+        ctx_.log.warn("{}", w);
     }
     return;
   }
