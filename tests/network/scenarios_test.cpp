@@ -78,6 +78,11 @@ TEST(NetworkScenarios, MultiPlaneFatTreeIsolatesAPlaneFailureBetterThanOnePlane)
   // The same all-to-all and the same failed hardware (NIC 3 of every node and its switches) on
   // 8 planes and on one: both recover every byte, but the single plane loses far more of its
   // goodput after the fault, because its spines carried every GPU's traffic.
+  // On 8 planes the other 7 never stop: the network keeps 7/8 of its NIC bandwidth, so the
+  // goodput after the fault is about 7/8 of that before. Within 0.05: the before part also
+  // holds the intra-node (NVLink) ninth of the bytes (7 of each GPU's 63 peers), which does not
+  // cross NICs and ends early, and the lost packets wait out a retransmission timeout (32.8 us of
+  // the 238 after).
   fs::path mpft_out;
   const auto mpft = run_scenario("net-fault-plane-mpft", &mpft_out);
   const auto ft2 = run_scenario("net-fault-plane-ft2");
@@ -91,8 +96,9 @@ TEST(NetworkScenarios, MultiPlaneFatTreeIsolatesAPlaneFailureBetterThanOnePlane)
     return s["fault_goodput_after_bytes_per_s"].get<double>() /
            s["fault_goodput_before_bytes_per_s"].get<double>();
   };
-  EXPECT_GT(kept(mpft), 0.7);
-  EXPECT_GT(kept(mpft), kept(ft2) + 0.2);
+  EXPECT_NEAR(kept(mpft), 7.0 / 8, 0.05);
+  // The single plane does not keep the failure to the NICs' eighth: it stays below that band.
+  EXPECT_LT(kept(ft2), 7.0 / 8 - 0.05);
   EXPECT_TRUE(fs::exists(mpft_out / "throughput.csv"));
   std::ifstream report(mpft_out / "network_report.json");
   const auto r = nlohmann::json::parse(report);

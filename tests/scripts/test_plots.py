@@ -13,6 +13,7 @@ sizes (and the damaged files only the plots read).
 
 Each case works on a copy of the fixtures in a temporary folder; the fixtures stay untouched.
 """
+import importlib.util
 import json
 import os
 import re
@@ -74,16 +75,35 @@ def case_run_without_optional_inputs(tmp, env, draw):
         check(png_ok(os.path.join(d, "gpu_busy.png")), "gpu_busy.png missing for a bare summary")
 
 
+def hide_module(tmp, env, name):
+    """A copy of `env` whose Python cannot import `name` (a package of that name that raises
+    ImportError, first on the path), as on a system without it."""
+    fake = os.path.join(tmp, f"no_{name}", name)
+    os.makedirs(fake, exist_ok=True)
+    with open(os.path.join(fake, "__init__.py"), "w") as f:
+        f.write(f"raise ImportError('{name} hidden by the test')\n")
+    hidden = dict(env)
+    hidden["PYTHONPATH"] = os.path.dirname(fake) + os.pathsep + env.get("PYTHONPATH", "")
+    return hidden
+
+
 def case_report_details(tmp, env):
     # The scenario's description from its resolved config; a run with no compute (a
     # network-only workload) leaves its all-zero GPU busy and HBM figures out, and says so.
+    # The resolved config comes from run.json (what mlasim writes, read without PyYAML), else
+    # from config.resolved.yaml (older results) where PyYAML is installed.
     d = os.path.join(tmp, "details")
     shutil.copytree(os.path.join(FIXTURES, "run"), d)
     config = os.path.join(d, "config.resolved.yaml")
     with open(config) as f:
         text = f.read()
     with open(config, "w") as f:
-        f.write("description: a fixture that says what it is\n" + text)
+        f.write("description: the YAML file's description\n" + text)
+    # The fixture's config.resolved.yaml as run.json holds it, with a description of its own.
+    write_json(os.path.join(d, "run.json"), {"resolved_config": {
+        "name": "plot-fixture", "description": "a fixture that says what it is",
+        "workload": {"type": "deepseek_inference", "requests_per_gpu": 32,
+                     "context_length": 4096}}})
     path = os.path.join(d, "summary.json")
     with open(path) as f:
         summary = json.load(f)
@@ -91,19 +111,32 @@ def case_report_details(tmp, env):
         if re.fullmatch(r"gpu\d+_busy_us|gpu_busy_mean_fraction|hbm_read_mean_bytes", k):
             summary[k] = 0
     write_json(path, summary)
-    rc, out = run([os.path.join(SCRIPTS, "plot_run.py"), d], env)
+    rc, out = run([os.path.join(SCRIPTS, "plot_run.py"), d], hide_module(tmp, env, "yaml"))
     check(rc == 0, f"plot_run.py on a network-only run: exit {rc}: {out}")
     report = read(os.path.join(d, "report.md"))
-    try:
-        import yaml  # noqa: F401
-        check("a fixture that says what it is" in report, "report.md lacks the description")
-    except ImportError:
-        pass  # without PyYAML the config is not read (read_config)
+    check("a fixture that says what it is" in report,
+          "report.md lacks run.json's description (PyYAML hidden)")
+    check("the YAML file's description" not in report,
+          "report.md took config.resolved.yaml's description over run.json's")
     check("No compute ops ran" in report, "network-only report does not say why figures lack")
     for key in ("gpu0_busy_us", "gpu_busy_mean_fraction", "hbm_read_mean_bytes"):
         check(f"| {key} |" not in report, f"network-only report still lists {key}")
     check("| tpot_ms |" in report, "network-only filter dropped a figure it should keep")
     check(not os.path.exists(os.path.join(d, "gpu_busy.png")), "gpu_busy.png of all zeros")
+    # Without run.json (results of an older build): the YAML file's description with PyYAML,
+    # none without it.
+    os.remove(os.path.join(d, "run.json"))
+    rc, out = run([os.path.join(SCRIPTS, "plot_run.py"), d], hide_module(tmp, env, "yaml"))
+    check(rc == 0, f"plot_run.py without run.json and PyYAML: exit {rc}: {out}")
+    check("the YAML file's description" not in read(os.path.join(d, "report.md")),
+          "config.resolved.yaml's description in report.md without PyYAML")
+    if importlib.util.find_spec("yaml") is not None:
+        rc, out = run([os.path.join(SCRIPTS, "plot_run.py"), d], env)
+        check(rc == 0, f"plot_run.py without run.json: exit {rc}: {out}")
+        check("the YAML file's description" in read(os.path.join(d, "report.md")),
+              "report.md lacks config.resolved.yaml's description (PyYAML installed)")
+    else:
+        print("note: PyYAML is not installed: reading config.resolved.yaml not checked")
     # Labels keep what a per-GPU rate is per; the unit says tokens/s.
     sys.path.insert(0, SCRIPTS)
     from plot_common import label_of_key, unit_of_key

@@ -2,7 +2,8 @@
 // byte-identical result files (summary.json apart from the wall-clock keys, whose names end in
 // `_wall_s` or `_cpu_s`), on the DeepSeek teaching scenario and on a packet-level network
 // scenario; another seed changes what is sampled (ECMP paths) but not what is conserved; a
-// sweep killed with SIGKILL mid-point leaves no partial result and resumes where it stopped.
+// sweep killed with SIGKILL mid-point leaves no partial result and resumes where it stopped
+// (the killed point cannot finish before the kill, whatever the host's speed).
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -127,16 +128,40 @@ TEST(Determinism, AnotherSeedChangesSampledPathsButNotConservedFigures) {
   EXPECT_GE(changed, 2) << s[0].dump() << "\n" << s[1].dump();
 }
 
+// The sweep replays five traces of the net-failed-link all-to-all, point p with (p + 1) x 16 KiB
+// per pair. For the killed sweep point 1's trace sends 1 TiB per pair (days of wall time), so the
+// kill lands while point 1 runs, whatever the host's speed; before the resume the trace under the
+// same name becomes a short one (a point is known by its overrides and base scenario, not by the
+// bytes of the files they name, and point 1 has no summary to keep anyway).
 TEST(Determinism, SweepKilledMidPointLeavesNoPartialResultAndResumes) {
   const fs::path dir = fresh_dir("kill");
   fs::create_directories(dir);
+  const std::string network = MLASIM_SOURCE_DIR "/configs/scenarios/net-failed-link.yaml";
+  auto write_trace = [&](int point, const std::string& bytes) {
+    const fs::path trace = dir / ("t" + std::to_string(point) + ".json");
+    const CliResult r =
+        run_cli({"-q", "trace", network, "--set", "workload.bytes=" + bytes, "-o", trace.string()});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+  };
+  auto bytes_of = [](int point) { return std::to_string(16 * (point + 1)) + "KiB"; };
+  for (int p = 0; p < 5; ++p)
+    write_trace(p, p == 1 ? "1TiB" : bytes_of(p));
+  std::ofstream(dir / "base.yaml")
+      << "name: killed\nseed: 1\n"
+         "cluster: {type: ft2, k: 8, nodes: 4, gpus_per_node: 8, nics_per_node: 8, nvswitch: "
+         "true}\n"
+         "network: {fidelity: packet}\n"
+         "hardware: {gpu: {type: roofline}, memory: {type: fixed_bandwidth}, nic: {type: rdma}, "
+         "switch: {type: infiniband}, nvswitch: {type: nvswitch}}\n"
+         "workload: {type: trace, file: t0.json}\n";
   const fs::path file = dir / "s.yaml";
-  std::ofstream(file) << "sweep:\n  name: kill\n  base: " MLASIM_SOURCE_DIR
-                         "/configs/scenarios/net-failed-link.yaml\n"
-                         "  axes:\n    - {key: seed, range: [1, 5, 1]}\n";
+  std::ofstream(file) << "sweep:\n  name: kill\n  base: base.yaml\n  set: [sim.max_time=3600s]\n"
+                         "  axes:\n    - {key: workload.file, values: [t0.json, t1.json, t2.json, "
+                         "t3.json, t4.json]}\n";
   const fs::path out = dir / "out";
   // The sweep and the point it runs share a process group, killed at once as a batch
-  // scheduler would: once point 1 has started, before it can finish.
+  // scheduler would: once point 1's process has started (the sweep opens its stderr.txt as it
+  // starts it).
   const pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
@@ -148,26 +173,38 @@ TEST(Determinism, SweepKilledMidPointLeavesNoPartialResultAndResumes) {
     ::_exit(127);
   }
   ::setpgid(pid, pid);
+  // (Waited for at most 120 s, and only while the sweep runs: it is reaped after the kill.)
+  auto sweep_runs = [&] {
+    siginfo_t info{};
+    return ::waitid(P_PID, pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == 0;
+  };
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (!fs::exists(out / "p0001" / "point.json") && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  bool started = false;
+  while (!(started = fs::exists(out / "p0001" / "stderr.txt")) &&
+         std::chrono::steady_clock::now() < deadline && sweep_runs())
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   ::kill(-pid, SIGKILL);
   int status = 0;
   ::waitpid(pid, &status, 0);
-  ASSERT_TRUE(WIFSIGNALED(status)) << "the sweep finished before it could be killed";
+  ASSERT_TRUE(started) << "point 1 did not start within 120 s (or the sweep ended first)";
+  ASSERT_TRUE(WIFSIGNALED(status)) << "the sweep ended before it was killed";
   ASSERT_TRUE(fs::exists(out / "p0000" / "summary.json"));
   EXPECT_FALSE(fs::exists(out / "p0001" / "summary.json")) << "killed mid-run";
   EXPECT_FALSE(fs::exists(out / "sweep.csv"));
   const std::string first = read_file(out / "p0000" / "summary.json");
   EXPECT_TRUE(nlohmann::json::accept(first));
 
+  write_trace(1, bytes_of(1));
   const CliResult r = run_cli({"sweep", file.string(), "--out", out.string(), "--no-plots"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("4 run, 1 already complete, 0 failed"), std::string::npos) << r.err;
   EXPECT_EQ(read_file(out / "p0000" / "summary.json"), first);  // not redone
+  // Each point received its own trace's bytes: 32 x 31 pairs of (p + 1) x 16 KiB.
   for (int p = 0; p < 5; ++p) {
     const fs::path summary = out / ("p000" + std::to_string(p)) / "summary.json";
-    EXPECT_EQ(nlohmann::json::parse(read_file(summary))["seed"], p + 1);
+    EXPECT_EQ(nlohmann::json::parse(read_file(summary))["received_message_bytes"],
+              uint64_t{32 * 31} * 16384 * (p + 1))
+        << summary;
   }
   std::ifstream csv(out / "sweep.csv");
   std::string line;

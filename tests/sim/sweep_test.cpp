@@ -5,9 +5,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <regex>
 #include <set>
+#include <string>
 
 #include "sim/config.h"
 #include "sim/errors.h"
@@ -413,17 +417,48 @@ TEST_F(SweepFiles, AMisspeltAxisKeyStopsTheSweepBeforeAnyRun) {
   EXPECT_FALSE(fs::exists(out / "p0000"));
 }
 
+// The values an axis of a sweep file gives, counted from the file's YAML as its reader should:
+// a list's length, floor((stop - start) / step) + 1 for a range (stop included; the 1e-9
+// absorbs a decimal step such as 0.05 that binary floating point cannot hold), the point count
+// of a log range. 0 (and a failure) for anything else.
+size_t values_in_yaml(const ConfigNode& axis) {
+  if (const ConfigNode* v = axis.find("values")) return v->items().size();
+  auto number = [](const ConfigNode& n) { return std::stod(n.as_string()); };
+  if (const ConfigNode* r = axis.find("range")) {
+    const double start = number(r->items().at(0)), stop = number(r->items().at(1)),
+                 step = number(r->items().at(2));
+    return static_cast<size_t>(std::floor((stop - start) / step + 1e-9)) + 1;
+  }
+  if (const ConfigNode* l = axis.find("log_range")) {
+    return static_cast<size_t>(number(l->items().at(2)));
+  }
+  ADD_FAILURE() << "an axis with none of values, range, log_range";
+  return 0;
+}
+
 TEST_F(SweepFiles, ShippedSweepFilesLoad) {
-  // Every sweep in configs/sweeps expands; its base scenario exists and its axes are distinct.
+  // Every sweep in configs/sweeps expands to the product of its axes' value counts (none has
+  // zip groups), as many points as its header's "# N points" says where it says so.
   size_t files = 0;
   for (const auto& e : fs::directory_iterator(MLASIM_SOURCE_DIR "/configs/sweeps")) {
     if (e.path().extension() != ".yaml") continue;
     ++files;
-    Sweep s = load_sweep(e.path());
+    const ConfigNode root = load_config_file(e.path());
+    const ConfigNode* axes = root.at_path("sweep.axes");
+    ASSERT_NE(axes, nullptr) << e.path();
     size_t expected = 1;
-    for (const auto& a : s.params.axes)
-      expected *= a.expand().size();  // the shipped sweeps have no zip groups
+    for (const ConfigNode& axis : axes->items()) {
+      EXPECT_EQ(axis.find("zip"), nullptr) << e.path();
+      expected *= values_in_yaml(axis);
+    }
+    const Sweep s = load_sweep(e.path());
     EXPECT_EQ(s.points.size(), expected) << e.path();
+    std::ifstream in(e.path());
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::smatch said;
+    if (std::regex_search(text, said, std::regex(R"(# (\d+) points)"))) {
+      EXPECT_EQ(s.points.size(), std::stoul(said[1].str())) << e.path();
+    }
     EXPECT_FALSE(s.params.plots.empty()) << e.path() << ": no trade-off plots";
   }
   EXPECT_GE(files, 6u);

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "tests/sim/cli_runner.h"
 #include "tests/sim/temp_dir_fixture.h"
@@ -47,6 +48,34 @@ TEST_F(Teaching, EveryTeachingScenarioRuns) {
     EXPECT_GT(s.value("sim_time_us", 0.0), 0.0) << e.path();
   }
   EXPECT_GE(n, 3);
+}
+
+// roofline.yaml: a GPU's busy time is its GEMM's, max(math at 989 TFLOP/s, A, B and C through
+// memory at the HBM bandwidth + its 500 ns latency). m = 64 is memory-bound (~31 us against
+// ~6.6 us of math), m = 4096 compute-bound (~426 us against ~66 us), and 4.8 TB/s speeds up
+// only the first.
+TEST_F(Teaching, RooflineGemmIsMemoryBoundAtSmallMAndComputeBoundAtLargeM) {
+  const double n = 7168, k = 7168;
+  auto math_us = [&](double m) { return 2 * m * n * k / 989e12 * 1e6; };
+  auto memory_us = [&](double m, double bandwidth) {
+    return ((m * k + k * n + m * n) * 2 / bandwidth + 500e-9) * 1e6;
+  };
+  auto busy_us = [&](const std::vector<std::string>& sets, const std::string& out) {
+    const nlohmann::json s = run("roofline.yaml", sets, out);
+    EXPECT_EQ(last_.exit_code, 0) << last_.err;
+    return s.is_object() ? s.value("gpu_busy_mean_us", -1.0) : -1.0;
+  };
+  const double skinny = busy_us({}, "m64"), fat = busy_us({"workload.gemm.m=4096"}, "m4096");
+  EXPECT_GT(memory_us(64, 3.35e12), 4 * math_us(64));
+  EXPECT_NEAR(skinny, memory_us(64, 3.35e12), 1e-5);
+  EXPECT_NEAR(skinny, 31, 1);  // the comment's figure
+  EXPECT_GT(math_us(4096), 4 * memory_us(4096, 3.35e12));
+  EXPECT_NEAR(fat, math_us(4096), 1e-5);
+  EXPECT_NEAR(fat, 426, 1);
+  const std::string faster = "hardware.memory.bandwidth=4.8TB/s";
+  EXPECT_NEAR(busy_us({faster}, "m64_fast"), memory_us(64, 4.8e12), 1e-5);
+  EXPECT_LT(memory_us(64, 4.8e12), skinny - 5);
+  EXPECT_NEAR(busy_us({faster, "workload.gemm.m=4096"}, "m4096_fast"), fat, 1e-5);
 }
 
 TEST_F(Teaching, MhaTwinReadsTheLargerCacheEveryStep) {

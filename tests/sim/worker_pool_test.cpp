@@ -42,16 +42,45 @@ TEST(WorkerPool, ForEachRunsEveryItemOnce) {
     // Which threads ran items under which index.
     std::mutex m;
     std::set<std::pair<unsigned, std::thread::id>> ran_on;
+    // Uneven owners: every item belongs to thread 0 in odd runs, so the others must steal. To
+    // make sure they do, thread 0 holds on to its first item of such a run until another
+    // thread has run one (at most 10 s, and only until a run where none did).
+    std::atomic<int> stolen{0};
+    int odd_runs = 0, runs_with_theft = 0;  // (thread 0, the caller, alone counts these)
+    bool gave_up = false;
     for (int r = 0; r < 500; ++r) {
       const size_t n = static_cast<size_t>(r % 200) + 1;
-      // Uneven owners: every item belongs to thread 0 in odd runs, so the others must steal.
+      const bool uneven = r % 2 == 1;
+      stolen = 0;
+      bool first = true;  // thread 0's first item of this run
       pool.for_each(
-          n, [&](size_t i) { return r % 2 ? 0u : static_cast<unsigned>(i % threads); },
+          n, [&](size_t i) { return uneven ? 0u : static_cast<unsigned>(i % threads); },
           [&](size_t i, unsigned t) {
             hits[i].fetch_add(1, std::memory_order_relaxed);
-            std::lock_guard<std::mutex> lock(m);
-            ran_on.insert({t, std::this_thread::get_id()});
+            {
+              std::lock_guard<std::mutex> lock(m);
+              ran_on.insert({t, std::this_thread::get_id()});
+            }
+            if (!uneven || threads < 2) return;
+            if (t != 0) {
+              stolen.fetch_add(1);
+            } else if (first && !gave_up) {
+              first = false;
+              const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+              while (stolen.load() == 0 && std::chrono::steady_clock::now() < until)
+                std::this_thread::yield();
+              gave_up = stolen.load() == 0;
+            }
           });
+      if (uneven) {
+        ++odd_runs;
+        runs_with_theft += stolen.load() > 0 ? 1 : 0;
+      }
+    }
+    if (threads >= 2) {
+      EXPECT_EQ(runs_with_theft, odd_runs)
+          << "threads " << threads << ": in some run thread 0 owned every item and no other "
+          << "thread took one";
     }
     for (size_t i = 0; i < hits.size(); ++i) {
       int expect = 0;

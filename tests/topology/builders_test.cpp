@@ -5,7 +5,9 @@
 
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
+#include <string>
 
 #include "sim/config.h"
 #include "sim/registry.h"
@@ -227,15 +229,42 @@ TEST(Builders, RegistryRejectsTooManyNodesWithThePath) {
 TEST(Builders, EveryShippedClusterConfigBuildsOrCounts) {
   const auto table = builder_table();
   const std::filesystem::path dir = std::filesystem::path(MLASIM_CONFIG_DIR) / "clusters";
-  std::set<std::string> seen;
+  // The count models' closed forms (count_models.h) at the files' parameters. Slim Fly q = 28
+  // (d = 0): 2q^2 switches of radix k' = 3q/2 = 42 with 21 endpoints each, q^2 k' links.
+  // Dragonfly g = 511 groups of a = 32 routers, p = h = 16: g a switches, g a p endpoints,
+  // g a (a - 1) / 2 + g a h / 2 links.
+  const std::map<std::string, FabricCounts> counted{
+      {"slimfly-k64.yaml", {2 * 28 * 28 * 21, 2 * 28 * 28, 28 * 28 * 42, 0, 2}},
+      {"dragonfly-k64.yaml",
+       {511 * 32 * 16, 511 * 32, 511 * 32 * 31 / 2 + 511 * 32 * 16 / 2, 0, 3}}};
+  std::set<std::string> seen, seen_counted;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     if (entry.path().extension() != ".yaml") continue;
+    const std::string name = entry.path().filename().string();
     const ConfigNode root = load_config_file(entry.path());
     const ConfigNode* section = root.find("cluster") ? root.find("cluster") : &root;
     auto made = table.create(section, "cluster");
-    seen.insert(entry.path().filename().string());
-    if (made.product->count_model()) continue;
-    if (entry.path().filename() == "ft3-k64.yaml") continue;  // counted above; slowest
+    seen.insert(name);
+    if (const std::optional<FabricCounts> c = made.product->count_model()) {
+      EXPECT_GT(c->endpoints, 0) << name;
+      EXPECT_GT(c->switches, 0) << name;
+      EXPECT_GT(c->links, 0) << name;
+      if (const auto it = counted.find(name); it != counted.end()) {
+        seen_counted.insert(name);
+        EXPECT_EQ(c->endpoints, it->second.endpoints) << name;
+        EXPECT_EQ(c->switches, it->second.switches) << name;
+        EXPECT_EQ(c->links, it->second.links) << name;
+        EXPECT_EQ(c->diameter_hops, it->second.diameter_hops) << name;
+      }
+      continue;
+    }
+    if (name == "ft3-k64.yaml") {
+      // The slowest to build: it is Ft3Params{}, which Ft3K64MatchesIscaTable3 builds and counts.
+      const ConfigNode defaults = load_config_string("cluster: {type: ft3}\n", "d.yaml", ".");
+      EXPECT_EQ(made.resolved.to_yaml(),
+                table.create(defaults.find("cluster"), "cluster").resolved.to_yaml());
+      continue;
+    }
     const ClusterGraph c = made.product->build();
     EXPECT_GT(c.num_gpus(), 0u) << entry.path();
   }
@@ -243,6 +272,7 @@ TEST(Builders, EveryShippedClusterConfigBuildsOrCounts) {
        {"ft2-k64.yaml", "mpft-k64.yaml", "mrft-k64.yaml", "ft3-k64.yaml", "ft2-k8.yaml"}) {
     EXPECT_TRUE(seen.count(required)) << required;
   }
+  EXPECT_EQ(seen_counted.size(), counted.size());
 }
 
 }  // namespace

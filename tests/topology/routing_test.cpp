@@ -391,12 +391,12 @@ TEST(Routing, SingleSwitchWithoutNvSwitchLoopsIntraNodeTrafficThroughTheSwitch) 
   EXPECT_EQ(r.fabric_stats().diameter_hops, 0);
 }
 
-TEST(Routing, TablesForTheFullMpftAreCompact) {
+// The full MPFT (k = 64, 8 planes, 16,384 GPUs) routes as 8 separate fabrics, 32 up/down paths
+// between any two leaves of a plane. (The tables' size, 192 KiB of per-switch entries among the
+// rest, is a resource figure: bench prints it as topology_mpft_k64_routing_table_bytes.)
+TEST(Routing, FullMpftRoutesEightPlanesOf32PathsEach) {
   const ClusterGraph c = MpftBuilder(MpftParams{}).build();
   const RoutingTables r(c);
-  // A next-hop entry per switch and destination GPU would be 768 x 16,384 x 4 B = 50 MB; per
-  // destination leaf of the switch's own plane it is 768 x 64 x 4 B = 192 KiB.
-  EXPECT_LT(r.table_bytes(), size_t{16} << 20);
   EXPECT_EQ(r.fabric_stats().components, 8);
   EXPECT_EQ(r.fabric_stats().min_paths, 32u);
   EXPECT_EQ(r.fabric_stats().max_paths, 32u);

@@ -98,16 +98,24 @@ TEST(A2AMatrix, RepeatedEntriesAddUpAndZerosAreNotStored) {
 
 TEST(A2AMatrix, MemoryFollowsTheNonZeroEntriesNotTheSquareOfTheRanks) {
   // 2,048 ranks, each sending to 8 others (a decode-sized row): a dense uint64 matrix would
-  // take 32 MiB, a dense row pair per rank 64 GiB in all.
+  // take 32 MiB. The sparse one holds, per direction (rows and columns), n + 1 uint64 offsets and
+  // per entry a 16-bit rank and its value in the narrowest of 1, 2, 4 or 8 bytes that holds
+  // the largest, plus n uint64 row sums and n column sums.
   const uint32_t n = 2048;
-  A2AMatrix::Builder b(n);
-  for (uint32_t s = 0; s < n; ++s) {
-    for (uint32_t j = 1; j <= 8; ++j)
-      b.add(s, (s + 97 * j) % n, 3);
+  auto expected = [&](uint64_t nnz, uint64_t width) {
+    return 2 * uint64_t{n} * 8 + 2 * ((uint64_t{n} + 1) * 8 + nnz * (2 + width));
+  };
+  for (const auto& [value, width] :
+       {std::pair<uint64_t, uint64_t>{3, 1}, {300, 2}, {70'000, 4}, {uint64_t{1} << 33, 8}}) {
+    A2AMatrix::Builder b(n);
+    for (uint32_t s = 0; s < n; ++s) {
+      for (uint32_t j = 1; j <= 8; ++j)
+        b.add(s, (s + 97 * j) % n, value);  // 8 distinct others (97 j < n)
+    }
+    const auto m = b.build();
+    EXPECT_EQ(m->non_zeros(), 8u * n);
+    EXPECT_EQ(m->memory_bytes(), expected(8u * n, width)) << "values of " << value;
   }
-  const auto m = b.build();
-  EXPECT_EQ(m->non_zeros(), 8u * n);
-  EXPECT_LT(m->memory_bytes(), uint64_t{n} * n * sizeof(uint64_t) / 100);
 }
 
 // Diagonal blocks land at their offsets; everything off them is zero; the blocks must divide

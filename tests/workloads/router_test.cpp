@@ -545,22 +545,36 @@ TEST(Router, ReplicaPoliciesSplitLoadEvenly) {
 }
 
 TEST(Router, NodeLimitThatCannotHoldKExpertsAddsNodes) {
-  // 16 experts in 8 groups of 2 on 2 nodes; top-4 groups leave 8 experts spread over both
-  // nodes, so M = 1 cannot always supply k = 8 and more nodes are admitted (and counted).
+  // 16 experts in 8 groups of 2 on 2 nodes (one expert per GPU: groups 0-3 on node 0, 4-7 on
+  // node 1); the top-4 groups hold exactly k = 8 experts, all of which are chosen. With M = 1
+  // a token whose 4 groups lie on one node stays there; any other needs the second node, which
+  // is admitted and counted: the overflows are exactly the tokens whose experts span 2 nodes.
   RouterConfig cfg;
   cfg.n_routed_experts = 16;
   cfg.num_experts_per_tok = 8;
   cfg.n_group = 8;
   cfg.topk_group = 4;
   cfg.max_nodes_per_token = 1;
-  MoeRouter router(cfg, {ExpertPlacement::build(16, 16, 8, 0, ReplicaPolicy::LeastLoaded)}, 1,
-                   v3_traffic());
+  const ExpertPlacement pl = ExpertPlacement::build(16, 16, 8, 0, ReplicaPolicy::LeastLoaded);
+  ASSERT_EQ(pl.num_nodes(), 2u);
+  MoeRouter router(cfg, {pl}, 1, v3_traffic());
   const LayerRouting r = router.route_step(std::vector<uint32_t>(16, 32), true)[0];
-  EXPECT_GT(r.node_limit_overflows, 0u);
+  ASSERT_EQ(r.num_tokens, 16u * 32);
+  uint64_t spanning = 0;
   for (uint64_t t = 0; t < r.num_tokens; ++t) {
     const std::set<uint32_t> e(r.experts.begin() + t * 8, r.experts.begin() + t * 8 + 8);
     EXPECT_EQ(e.size(), 8u);
+    std::set<uint32_t> groups, nodes;
+    for (uint32_t expert : e) {
+      groups.insert(expert / 2);
+      nodes.insert(on_node(pl, expert, 0) ? 0u : 1u);
+    }
+    EXPECT_EQ(groups.size(), 4u) << "token " << t << ": not 4 whole groups";
+    spanning += nodes.size() == 2 ? 1 : 0;
   }
+  EXPECT_GT(r.node_limit_overflows, 0u);
+  EXPECT_EQ(r.node_limit_overflows, spanning);
+  EXPECT_EQ(r.total_nodes_reached, r.num_tokens + spanning);
 }
 
 TEST(Router, RejectsInconsistentSetups) {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -58,16 +59,30 @@ TEST(HbmRunStats, CycleLevelHbmStatsReachStatsJson) {
   EXPECT_GE(32 * value(hbm, "write_bursts"), written);
   EXPECT_EQ(value(hbm, "activates"), value(hbm, "row_misses") + value(hbm, "row_conflicts"));
   EXPECT_GT(value(hbm, "row_hits"), value(hbm, "activates"));  // a GEMM streams its operands
-  // Occupancy, utilisation and bandwidth within their physical ranges.
+  // Occupancy, utilisation and bandwidth within their physical ranges (the queues hold 64
+  // read and 64 write bursts per pseudo-channel in the preset).
   EXPECT_GT(value(hbm, "queue_occupancy"), 0);
+  EXPECT_LE(value(hbm, "queue_occupancy"), 64 + 64);
   EXPECT_GT(value(hbm, "bank_utilization"), 0);
   EXPECT_LE(value(hbm, "bank_utilization"), 1);
   const double bw = value(hbm, "achieved_bandwidth");
   EXPECT_NEAR(bw, (read + written) / (value(hbm, "active_time") * 1e-12), 1e-6 * bw);
   EXPECT_LE(bw, value(hbm, "peak_bandwidth"));
   // The run outlasts tREFI (3.9 us): refreshes happened and took banks away for tRFC each.
-  EXPECT_GT(value(hbm, "refreshes"), 0);
-  EXPECT_GT(value(hbm, "refresh_time"), 0);
+  // H800 preset: 5 stacks x 16 channels x 2 = 160 pseudo-channels, tCK 764 ps, all-bank
+  // refresh every floor(3.9 us / tCK) = 5,104 cycles, each blocking all banks for
+  // ceil(350 ns / tCK) = 459 cycles; refresh_time is the blocked time per pseudo-channel.
+  const double pcs = 5 * 16 * 2, tck_ps = 764, refi_ps = 5104 * tck_ps, rfc_ps = 459 * tck_ps;
+  const double refreshes = value(hbm, "refreshes");
+  EXPECT_DOUBLE_EQ(value(hbm, "refresh_time"), refreshes * rfc_ps / pcs);
+  // Pseudo-channel i refreshes first at (i + 1) / 160 of tREFI, then every tREFI, for as long
+  // as it is simulated: from time 0 to about the end of its traffic, which ends between
+  // `active_time` (time with requests outstanding, which began after time 0) and the end of the
+  // GEMM (the GPU's busy time). Staggered so, the 160 channels refresh floor(160 t / tREFI)
+  // times in all by time t.
+  const double busy = value(gpu, "busy_time");
+  EXPECT_GE(refreshes, std::floor(pcs * value(hbm, "active_time") / refi_ps));
+  EXPECT_LE(refreshes, std::floor(pcs * busy / refi_ps));
   fs::remove_all(dir);
 }
 

@@ -117,7 +117,11 @@ TEST(HbmFastPath, SameCompletionTimesOnConcurrentStreams) {
     const auto slow = completions(p, HbmFastPath::Off, issues, &a);
     for (HbmFastPath f : {HbmFastPath::Columns, HbmFastPath::Rounds}) {
       const auto fast = completions(p, f, issues, &b);
+      ASSERT_EQ(slow.size(), fast.size());
       for (size_t i = 0; i < slow.size(); ++i) {
+        // (Completed, and not before it was issued: two runs that both lost a request would
+        // otherwise agree on its -1.)
+        ASSERT_GE(slow[i], issues[i].at.ps()) << "variant " << variant << " request " << i;
         ASSERT_EQ(slow[i], fast[i]) << "variant " << variant << " request " << i;
       }
       expect_same_totals(
