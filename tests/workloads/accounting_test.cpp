@@ -324,5 +324,20 @@ TEST(KernelAccounting, TimingOpsMoveTheAccountedBytes) {
   }
 }
 
+// Steps the timing ops cannot express are refused rather than timed as another shape: causal
+// queries that are not the last positions, and more queries than keys.
+TEST(KernelAccounting, TimingOpsRefuseShapesTheAttentionOpCannotHold) {
+  const AttentionSpec s = small_mla(0);
+  const Precision p = Precision::make(DType::BF16);
+  StepShape early = StepShape::self_attention(1, 10, 2);
+  early.q_start = 3;  // queries at 3 and 4 over 12 keys
+  EXPECT_NO_THROW(attention_step_cost(s, early, p, MlaMode::Absorbed));
+  EXPECT_THROW(attention_step_ops(s, early, p, MlaMode::Absorbed), InputError);
+  EXPECT_THROW(attention_step_ops(s, StepShape::cross_attention(1, 5, 3), p, MlaMode::Absorbed),
+               InputError);
+  EXPECT_NO_THROW(attention_step_ops(s, StepShape::cross_attention(1, 3, 5), p, MlaMode::Naive));
+  EXPECT_NO_THROW(attention_step_ops(s, StepShape::self_attention(2, 7, 3), p, MlaMode::Naive));
+}
+
 }  // namespace
 }  // namespace mlasim::kernels

@@ -1,6 +1,10 @@
 // attention_step_ops: the kernels of one layer step as ops (see kernels_timing.h).
 #include "workloads/kernels/kernels_timing.h"
 
+#include <fmt/format.h>
+
+#include "sim/errors.h"
+
 namespace mlasim::kernels {
 namespace {
 
@@ -36,6 +40,20 @@ std::vector<OpPayload> attention_step_ops(const AttentionSpec& spec, const StepS
                                           const Precision& precision, MlaMode mode) {
   spec.validate();
   shape.validate();
+  // An attention op's queries are the last q_len of its keys (op_graph.h): other shapes have no
+  // timing ops.
+  if (shape.q_len > shape.kv_len()) {
+    throw InputError(
+        fmt::format("step: {} queries over {} keys cannot be timed (the attention op "
+                    "takes queries that are the last of their keys)",
+                    shape.q_len, shape.kv_len()));
+  }
+  if (shape.causal && shape.q_start + shape.q_len != shape.kv_len()) {
+    throw InputError(
+        fmt::format("step: causal queries at positions {}..{} over {} keys cannot "
+                    "be timed (the attention op takes the last positions)",
+                    shape.q_start, shape.q_start + shape.q_len - 1, shape.kv_len()));
+  }
   const DType w = precision.compute;
   const uint64_t b = u(shape.batch), d = u(spec.hidden), nh = u(spec.n_heads);
   const uint64_t tq = b * u(shape.q_len), tkv = b * u(shape.kv_new), lk = u(shape.kv_len());
