@@ -192,6 +192,23 @@ constexpr size_t kMaxYamlValues = 200'000;
 // alias's depth, and an alias inside its own anchor never ends); configs nest a few levels.
 constexpr size_t kMaxYamlDepth = 64;
 
+// A control character in a value or key (YAML's escapes can write any, "a\x00b") is refused:
+// a NUL cut every message that echoed the value short (messages travel as C strings), and the
+// others garble the one-line messages and the reports that print values. Tab is text, and so is
+// newline in a value (a block scalar's lines).
+void check_control_characters(const std::string& text, const SourceLoc& loc,
+                              const std::string& path, std::string_view what) {
+  for (const char ch : text) {
+    const auto u = static_cast<unsigned char>(ch);
+    if ((u < 0x20 && ch != '\t' && (ch != '\n' || what != "value")) || u == 0x7f) {
+      throw_config_error(loc, path,
+                         fmt::format("control character U+{:04X} in a {} (config text holds no "
+                                     "control characters but tab, and newline in values)",
+                                     static_cast<unsigned>(u), what));
+    }
+  }
+}
+
 ConfigNode from_yaml(const YAML::Node& y, const std::string& file, const std::string& path,
                      size_t& values_left, size_t depth = 0) {
   SourceLoc loc{file, y.Mark().is_null() ? 0 : y.Mark().line + 1};
@@ -216,6 +233,7 @@ ConfigNode from_yaml(const YAML::Node& y, const std::string& file, const std::st
       return null_node;
     }
     case YAML::NodeType::Scalar:
+      check_control_characters(y.Scalar(), loc, path, "value");
       return ConfigNode::scalar(y.Scalar(), loc);
     case YAML::NodeType::Sequence: {
       ConfigNode out = ConfigNode::seq(loc);
@@ -233,6 +251,7 @@ ConfigNode from_yaml(const YAML::Node& y, const std::string& file, const std::st
         if (!kv.first.IsScalar())
           throw_config_error(kloc, path, "mapping keys must be plain names");
         std::string key = kv.first.Scalar();
+        check_control_characters(key, kloc, path, "key");
         // yaml-cpp keeps YAML 1.1's merge key as a plain key named "<<"; read as such it would
         // surface later as an unknown key, or as a required key (`type`) gone missing.
         if (key == "<<") {

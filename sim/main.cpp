@@ -136,18 +136,22 @@ int dispatch(int argc, char** argv) {
       known = known || (i < argc && sub->get_name() == argv[i]);
     }
     if (i < argc && !known) {
-      fmt::print(stderr, "mlasim: {} '{}' (one of: {})\n",
-                 level == &app ? "unknown command" : path + ": unknown subcommand", argv[i],
-                 choices);
+      fmt::print(stderr, "mlasim: error: {} '{}' (one of: {})\n",
+                 level == &app ? "unknown command" : path + ": unknown subcommand",
+                 one_line(argv[i]), choices);
     } else if (level != &app && i == argc) {
-      fmt::print(stderr, "mlasim: {}: a subcommand is required (one of: {})\n", path, choices);
+      fmt::print(stderr, "mlasim: error: {}: a subcommand is required (one of: {})\n", path,
+                 choices);
     } else if (const std::string what = e.what(), tail = " was given a disallowed flag override";
                what.ends_with(tail)) {
       const std::string flag = what.substr(0, what.size() - tail.size());
-      fmt::print(stderr, "mlasim: --{}: a flag takes no value (write --{}, not --{}=VALUE)\n", flag,
+      fmt::print(stderr,
+                 "mlasim: error: --{}: a flag takes no value (write --{}, not --{}=VALUE)\n", flag,
                  flag, flag);
     } else {
-      fmt::print(stderr, "mlasim: {}\n", e.what());
+      // CLI11's own message ("The following argument was not expected: --bogus"), on one line
+      // with the prefix every other error has.
+      fmt::print(stderr, "mlasim: error: {}\n", one_line(e.what()));
     }
     return kExitBadInput;
   }

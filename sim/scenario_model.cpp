@@ -129,7 +129,16 @@ ScenarioModel read_scenario(const ConfigNode& root, const Components& comps) {
 
   const ConfigNode* cluster_node = root.find("cluster");
   auto builder = comps.cluster.create(cluster_node, "cluster");
-  m.cluster = builder.product->build();
+  try {
+    m.cluster = builder.product->build();
+  } catch (const ConfigError&) {
+    throw;
+  } catch (const InputError& e) {  // a count and cost model (slim_fly, dragonfly): no graph
+    const ConfigNode* type = root.at_path("cluster.type");
+    throw ConfigError(
+        config_message(type ? type->loc() : SourceLoc{root.loc().file, 0}, "cluster.type",
+                       fmt::format("{} to run on (mlasim topology measures it)", e.what())));
+  }
   m.network_cost = price_fabric(count_graph(m.cluster).fabric, builder.product->prices());
   m.resolved.set("cluster", builder.resolved);
   // Network: fidelity, buffers, faults applied to the graph before routes are built.
@@ -146,12 +155,16 @@ ScenarioModel read_scenario(const ConfigNode& root, const Components& comps) {
     }
   }
   // Faults at a simulated time must name parts of the (statically faulted) cluster.
+  const ConfigNode* events = root.at_path("network.faults.events");
   for (size_t i = 0; i < m.network.faults.events.size(); ++i) {
     ClusterGraph copy = m.cluster;
     try {
       apply_faults(copy, fault_spec(m.network.faults.events[i]));
     } catch (const InputError& e) {
-      throw InputError(fmt::format("network.faults.events[{}]: {}", i, e.what()));
+      const ConfigNode* event =
+          events && events->is_seq() && i < events->items().size() ? &events->items()[i] : events;
+      throw ConfigError(config_message(event ? event->loc() : SourceLoc{root.loc().file, 0},
+                                       fmt::format("network.faults.events[{}]", i), e.what()));
     }
   }
   m.routing = read_params<RoutingParams>(root.find("routing"), "routing");
@@ -175,6 +188,21 @@ ScenarioModel read_scenario(const ConfigNode& root, const Components& comps) {
     throw ConfigError(locate_workload_error(workload_node, e.what()));
   }
   return m;
+}
+
+std::string locate_key_message(const ConfigNode& root, std::string_view message) {
+  const size_t colon = message.find(": ");
+  std::string key(message.substr(0, colon == std::string_view::npos ? 0 : colon));
+  if (const size_t bracket = key.find('['); bracket != std::string::npos) key.resize(bracket);
+  if (key.find(' ') != std::string::npos) key.clear();  // words, not a key path
+  // The key where the config gives it, else the nearest mapping above it that it gives.
+  while (!key.empty()) {
+    const ConfigNode* node = root.at_path(key);
+    if (node && !node->loc().file.empty()) return config_message(node->loc(), "", message);
+    const size_t dot = key.rfind('.');
+    key.resize(dot == std::string::npos ? 0 : dot);
+  }
+  return config_message(SourceLoc{root.loc().file, 0}, "", message);
 }
 
 ConfigNode resolve_hardware(const ConfigNode& root, const ClusterGraph& cluster,

@@ -87,4 +87,23 @@ ConfigNode resolve_hardware(const ConfigNode& root, const ClusterGraph& cluster,
 // The fault a timed fault event describes, as topology/faults applies it.
 FaultSpec fault_spec(const FaultEventParams& e);
 
+// `message`, raised by a model that names the key it concerns but not where it was written
+// ("network.fidelity: ...", "hardware.switch.shared_buffer_per_port: ..."), prefixed with that
+// key's file:line in `root`, or that of the nearest mapping above it the config gives, or else
+// the scenario's file name.
+std::string locate_key_message(const ConfigNode& root, std::string_view message);
+
+// Runs `step` (a part of elaboration), turning its InputErrors into ConfigErrors located by
+// locate_key_message; ConfigErrors, already located, pass as they are.
+template <class F>
+void with_key_locations(const ConfigNode& root, F&& step) {
+  try {
+    step();
+  } catch (const ConfigError&) {
+    throw;
+  } catch (const InputError& e) {
+    throw ConfigError(locate_key_message(root, e.what()));
+  }
+}
+
 }  // namespace mlasim

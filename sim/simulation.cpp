@@ -172,7 +172,7 @@ Simulation::Simulation(const ConfigNode& root, const Components& comps, LogLevel
   }
 
   // Network fidelity: a packet or flow fabric when every NIC/switch model supports one.
-  s.fabric = make_fabric(network_params, s.nodes, ctx_);
+  with_key_locations(root, [&] { s.fabric = make_fabric(network_params, s.nodes, ctx_); });
   s.faults_before_run = network_params.faults.before_run_lines();
   if (s.fabric) {
     s.fabric->set_gpus_per_node(s.cluster.gpus_per_node);
@@ -213,7 +213,7 @@ Simulation::Simulation(const ConfigNode& root, const Components& comps, LogLevel
 
   for (auto& p : s.ports)
     std::sort(p.begin(), p.end());
-  if (s.fabric) s.fabric->finalize();
+  if (s.fabric) with_key_locations(root, [&] { s.fabric->finalize(); });
   for (const auto& w : unread_settings(m, c, s.fabric ? s.fabric->fidelity_name() : "message"))
     ctx_.log.warn("{}", w);
   if (auto w = forwarding_without_nvswitch(c, s.workload)) ctx_.log.warn("{}", *w);
@@ -261,7 +261,8 @@ Simulation::Simulation(const ConfigNode& root, const Components& comps, LogLevel
           return impl->routing->next_hops(vertex_of[node], dst).size() == 1;
         });
   }
-  if (!network_params.faults.events.empty()) schedule_faults(network_params, routing_params);
+  if (!network_params.faults.events.empty())
+    with_key_locations(root, [&] { schedule_faults(network_params, routing_params); });
 
   // The GPUs own the op graphs from here on (one copy: at 2,048 GPUs they take gigabytes).
   for (size_t r = 0; r < s.gpus.size(); ++r)

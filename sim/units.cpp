@@ -175,13 +175,37 @@ std::string Bytes::str() const {
   return fmt::format("{}B", v_);
 }
 
+namespace {
+
+// Rates below 1 per second are refused where they are read (every rate a config gives must be
+// positive anyway): at that rate a million bytes, FLOP or cycles take about 12 days already,
+// 2.3 million overrun the 27 days one simulated duration may span (kMaxDurationPs), and far
+// below it (1e-300 B/s, or a 1e-300 Hz clock, whose period is no number) nothing takes a finite
+// time.
+double at_least_one(double rate, std::string_view text, std::string_view what,
+                    std::string_view unit, std::string_view amount) {
+  if (!(rate >= 1.0)) {
+    throw UnitError(
+        fmt::format("'{}' is too low a {}: it must be at least 1 {} (at 1 {} a million {} take "
+                    "about 12 days)",
+                    text, what, unit, unit, amount));
+  }
+  return rate;
+}
+
+}  // namespace
+
 Bandwidth Bandwidth::parse(std::string_view text) {
   auto [v, suffix] = split_number(text, "bandwidth (e.g. '400Gb/s')");
   for (std::string_view base : {"B/s", "Bps"}) {
-    if (auto f = match_prefixed(suffix, base, true, false)) return Bandwidth(v * *f);
+    if (auto f = match_prefixed(suffix, base, true, false)) {
+      return Bandwidth(at_least_one(v * *f, text, "bandwidth", "B/s", "bytes"));
+    }
   }
   for (std::string_view base : {"b/s", "bps"}) {
-    if (auto f = match_prefixed(suffix, base, true, false)) return Bandwidth(v * *f / 8.0);
+    if (auto f = match_prefixed(suffix, base, true, false)) {
+      return Bandwidth(at_least_one(v * *f / 8.0, text, "bandwidth", "B/s", "bytes"));
+    }
   }
   throw UnitError(fmt::format(
       "'{}' is not a bandwidth: expected B/s or b/s with an optional prefix (e.g. 50GB/s, 400Gb/s)",
@@ -216,7 +240,9 @@ std::string Bandwidth::str() const {
 
 Frequency Frequency::parse(std::string_view text) {
   auto [v, suffix] = split_number(text, "frequency (e.g. '1.83GHz')");
-  if (auto f = match_prefixed(suffix, "Hz", false, false)) return Frequency(v * *f);
+  if (auto f = match_prefixed(suffix, "Hz", false, false)) {
+    return Frequency(at_least_one(v * *f, text, "frequency", "Hz", "cycles"));
+  }
   throw UnitError(fmt::format(
       "'{}' is not a frequency: expected Hz with an optional prefix (e.g. 1.83GHz)", text));
 }
@@ -233,7 +259,9 @@ std::string Frequency::str() const {
 FlopRate FlopRate::parse(std::string_view text) {
   auto [v, suffix] = split_number(text, "compute rate (e.g. '989TFLOP/s')");
   for (std::string_view base : {"FLOP/s", "FLOPS", "flop/s"}) {
-    if (auto f = match_prefixed(suffix, base, false, false)) return FlopRate(v * *f);
+    if (auto f = match_prefixed(suffix, base, false, false)) {
+      return FlopRate(at_least_one(v * *f, text, "compute rate", "FLOP/s", "FLOP"));
+    }
   }
   throw UnitError(
       fmt::format("'{}' is not a compute rate: expected FLOP/s with an optional prefix", text));

@@ -3,7 +3,10 @@
 // Every config value with a unit is parsed into one of these from a string such as "400Gb/s",
 // "3.35TB/s", "1.83GHz", "0.625ns" or "80GiB". SI prefixes are powers of 10 (GB = 1e9 B),
 // binary prefixes powers of 2 (GiB = 2^30 B); a lower-case "b" means bits. Time is an integer
-// count of picoseconds, the simulator's resolution. Nothing here knows about SystemC.
+// count of picoseconds, the simulator's resolution. A bandwidth, compute rate or frequency parsed
+// from text must be at least 1 B/s, 1 FLOP/s or 1 Hz (UnitError otherwise): slower, a few
+// million bytes, FLOP or cycles outlast the longest simulated duration. Nothing here knows about
+// SystemC.
 #pragma once
 
 #include <cstdint>

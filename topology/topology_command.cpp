@@ -67,6 +67,25 @@ std::string cluster_override(const ConfigNode& root, bool wrapped, bool scenario
   return std::string(kPrefix) + std::string(assignment);
 }
 
+// The command line's faults (--fail-plane, --fail-switch, --fail-nic, --fail-link, applied in
+// that order as apply_faults does); an error names the option of the part it concerns.
+std::vector<std::string> apply_fail_options(ClusterGraph& cluster, const FaultSpec& f) {
+  std::vector<std::string> applied;
+  auto apply = [&](std::string_view option, const FaultSpec& one) {
+    try {
+      const std::vector<std::string> done = apply_faults(cluster, one);
+      applied.insert(applied.end(), done.begin(), done.end());
+    } catch (const InputError& e) {
+      throw InputError(fmt::format("{}: {}", option, e.what()));
+    }
+  };
+  apply("--fail-plane", FaultSpec{f.planes, {}, {}, {}});
+  apply("--fail-switch", FaultSpec{{}, f.switches, {}, {}});
+  apply("--fail-nic", FaultSpec{{}, {}, f.nics, {}});
+  apply("--fail-link", FaultSpec{{}, {}, {}, f.links});
+  return applied;
+}
+
 // Renders first, so a refused (too large) graph leaves no file behind.
 void write_dot_file(const ClusterGraph& cluster, const std::string& path) {
   std::ostringstream text;
@@ -166,7 +185,7 @@ int run_topology_command(const TopologyCommandOptions& o, std::ostream& out) {
               config_message(at ? at->loc() : root.loc(), "network.faults", e.what()));
         }
       }
-      const std::vector<std::string> given = apply_faults(cluster, o.faults);
+      const std::vector<std::string> given = apply_fail_options(cluster, o.faults);
       applied.insert(applied.end(), given.begin(), given.end());
     }
     if (!o.dot_file.empty()) write_dot_file(cluster, o.dot_file);

@@ -25,6 +25,20 @@ int64_t due_after(int64_t now, double dt) {
   return now + static_cast<int64_t>(wait);
 }
 
+// The cluster key that sets a link's line rate: cluster.<kind>.bandwidth, ib_fabric for
+// InfiniBand between two switches (a tier such as "leaf->spine", no NIC at either end).
+std::string bandwidth_key(const LinkTiming& t) {
+  const bool between_switches = t.kind == "ib" && t.tier.find("nic") == std::string::npos;
+  return fmt::format("cluster.{}.bandwidth", between_switches ? "ib_fabric" : t.kind);
+}
+
+// The key of the line coding applied to links of a kind.
+std::string_view encoding_key(std::string_view kind) {
+  if (kind == "ib") return "hardware.nic.ib_encoding";
+  if (kind == "pcie") return "hardware.nic.pcie_encoding";
+  return "hardware.nvswitch.encoding";
+}
+
 }  // namespace
 
 FlowFabric::FlowFabric(const sc_core::sc_module_name& name, SimContext& ctx,
@@ -45,10 +59,18 @@ void FlowFabric::finalize() {
     // when read; this catches any other source, and rates too small for a normal double in
     // B/ps, whose shares would underflow).
     if (!(capacity_[i] >= std::numeric_limits<double>::min()) || !std::isfinite(capacity_[i])) {
+      // Led by the key that made it so: configured bandwidths are at least 1 B/s (units.h),
+      // so it is the line coding where that is below 1.
+      const FabricLink& l = links_[i];
+      const std::string bandwidth = bandwidth_key(l.timing);
+      const std::string_view encoding = encoding_key(l.timing.kind);
       throw InputError(fmt::format(
-          "network: link {} has a payload rate of {:g} B/s ({} line rate): link bandwidths "
-          "must be finite and at least 1e-295 B/s for network.fidelity flow",
-          links_[i].name, links_[i].payload_bytes_per_s(mtu_), links_[i].rate.str()));
+          "{}: link {} has a payload rate of {:g} B/s ({} line rate ({}) x {:g} line coding "
+          "({}), less headers): link rates must be finite and at least 1e-295 B/s for "
+          "network.fidelity flow",
+          l.overhead.encoding < 1.0 ? std::string(encoding) : bandwidth, l.name,
+          l.payload_bytes_per_s(mtu_), l.timing.bandwidth.str(), bandwidth, l.overhead.encoding,
+          encoding));
     }
   }
   on_link_.assign(n, {});

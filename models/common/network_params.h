@@ -64,6 +64,7 @@ struct PacketNodeTraits {
   // node's shared pool (ports x this) when there is room for it, handing its input credits
   // back; an output's share is capped by a dynamic threshold, shared_alpha x the pool free.
   uint64_t shared_per_port = 0;
+  std::string_view shared_key;  // the config key that sets it (for messages)
   double shared_alpha = 1.0;
   Time message_setup;        // NIC: doorbell of a message whose first NIC it is; GPU: SM issue
   uint32_t max_payload = 0;  // largest packet payload this node carries (0: any)

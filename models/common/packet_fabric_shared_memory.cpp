@@ -19,9 +19,13 @@ void PacketFabric::init_shared_memory() {
     const uint64_t cabled = n < out_links_.size() ? out_links_[n].size() : 0;
     const uint64_t ports = cabled == 0 ? 0 : std::max<uint64_t>(cabled, switch_ports_);
     if (per_port == 0 || ports == 0) continue;
+    // A backstop: the switch params refuse more than 1 GiB per port where they are read.
     if (per_port > (uint64_t{1} << 40) / ports) {
-      throw InputError(fmt::format("{}: shared buffer of {} B per port x {} ports is over 1 TiB",
-                                   nodes_[n]->name(), per_port, ports));
+      const std::string_view key = traits_[n].shared_key;
+      throw InputError(
+          fmt::format("{}: {}: shared buffer of {} B per port x {} ports is over 1 TiB",
+                      key.empty() ? std::string_view("shared buffer") : key, nodes_[n]->name(),
+                      per_port, ports));
     }
     pool_cap_[n] = static_cast<int64_t>(per_port * ports);
   }

@@ -39,6 +39,10 @@ struct HbmBandwidthParams {
   void validate(const ParamCheck& c) const {
     c.require(peak.bytes_per_s() > 0, "peak", "must be > 0");
     c.require(efficiency > 0 && efficiency <= 1, "efficiency", "must be in (0, 1]");
+    // The sustained rate, as every rate a config gives (units.h): at least 1 B/s.
+    if (!(peak.bytes_per_s() * efficiency >= 1.0)) {
+      c.fail("efficiency", fmt::format("{:g} x peak ({}) is below 1 B/s", efficiency, peak.str()));
+    }
   }
 };
 

@@ -10,6 +10,7 @@ PacketNodeTraits InfinibandSwitch::packet_traits() const {
   t.buffer_per_vl = params_.buffer.count();
   t.buffer_key = "hardware.switch.buffer";
   t.shared_per_port = params_.shared_buffer_per_port.count();
+  t.shared_key = "hardware.switch.shared_buffer_per_port";
   t.shared_alpha = params_.shared_alpha;
   t.arbitration = params_.arbitration;
   return t;

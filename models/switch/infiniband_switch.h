@@ -41,8 +41,8 @@ struct InfinibandSwitchParams {
       "128 KiB: 2,048 credits of 64 B)");
     v("shared_buffer_per_port", shared_buffer_per_port, "B",
       "shared packet memory per port of the switch's radix (the cluster's k, cabled or not; "
-      "64 ports x 512 KiB = 32 MiB, 'tens of MB' for Quantum-2; uncertain); 0: input buffers "
-      "only");
+      "64 ports x 512 KiB = 32 MiB, 'tens of MB' for Quantum-2; uncertain), at most 1 GiB; 0: "
+      "input buffers only");
     v("shared_alpha", shared_alpha, "ratio",
       "dynamic threshold, in (0, 64]: an output may hold at most shared_alpha x the shared "
       "memory free");
@@ -51,6 +51,9 @@ struct InfinibandSwitchParams {
   void validate(const ParamCheck& c) const {
     require_credit_buffer(c, buffer);
     c.require(shared_alpha > 0 && shared_alpha <= 64, "shared_alpha", "must be in (0, 64]");
+    // Switches share well under 1 MiB per port; the fabric holds at most 1 TiB per switch.
+    c.require(shared_buffer_per_port.count() <= (uint64_t{1} << 30), "shared_buffer_per_port",
+              "must be at most 1 GiB (a Quantum-2 class switch shares about 0.5 MiB per port)");
   }
 };
 

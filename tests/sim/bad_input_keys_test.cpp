@@ -1,7 +1,9 @@
 // Malformed input through the real `mlasim` binary, continued from bad_input_test.cpp: keys and
-// options that used to be read as something else, or ignored, without a word. Each case must
-// exit 2 with one line naming the file, the line where known and the key path (or the flag).
-// Controls: the same inputs, well formed, are accepted.
+// options that used to be read as something else, or ignored, without a word; errors that used
+// to come without their file:line, key or option (found while building the scenario, or by the
+// command-line parser); rates too low to simulate; control characters in YAML text. Each case
+// must exit 2 with one line naming the file, the line where known and the key path (or the
+// flag). Controls: the same inputs, well formed, are accepted.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -19,6 +21,9 @@ const std::string kDefault = MLASIM_SOURCE_DIR "/configs/teaching/pairwise-excha
 const std::string kTeaching = MLASIM_SOURCE_DIR "/configs/scenarios/teaching-deepseek.yaml";
 const std::string kModel = MLASIM_SOURCE_DIR "/configs/models/deepseek-v2-lite.json";
 const std::string kH800 = MLASIM_SOURCE_DIR "/configs/hardware/h800.yaml";
+// The default scenario: packet-level NIC, switch and NVSwitch models, hbm_bandwidth memory.
+const std::string kPacket = MLASIM_SOURCE_DIR "/configs/scenarios/default.yaml";
+const std::string kMpft = MLASIM_SOURCE_DIR "/configs/clusters/mpft-k4.yaml";
 
 // A sweep over the default scenario; its body's first line is the file's line 4.
 std::string sweep(const std::string& body) {
@@ -32,10 +37,122 @@ std::string model_json(const std::string& from, const std::string& to) {
   return replace_all(text, from, to);
 }
 
+// Errors found while building or elaborating a scenario, rates too low to simulate, CLI options
+// and control characters: each names its file:line (or --set) and key, or its option.
+std::vector<BadInput> located_cases() {
+  const std::string packet = "include: " + kPacket + "\n";
+  const std::string placeholder = "include: " + kDefault + "\n";
+  return {
+      // A fault at a simulated time naming no part of the cluster.
+      {"TimedFaultUnknownSwitchInFile",
+       {{"s.yaml", placeholder + "network:\n  faults:\n    events:\n"
+                                 "      - {at: 1us, switch: nope}\n"}},
+       {"validate", "@DIR@/s.yaml"},
+       {"s.yaml:5:", "network.faults.events[0]", "switch 'nope' is not in"}},
+      {"TimedFaultUnknownSwitchInSet",
+       {},
+       {"validate", kDefault, "--set", "network.faults.events=[{at: 1us, switch: nope}]"},
+       {"--set network.faults.events=", "network.faults.events[0]", "switch 'nope'"}},
+      // Timed faults at flow level, and a fidelity the models cannot run: found at elaboration.
+      {"TimedFaultAtFlowFidelity",
+       {{"s.yaml", packet + "network:\n  fidelity: flow\n  faults:\n    events:\n"
+                            "      - {at: 1us, switch: switch0}\n"}},
+       {"validate", "@DIR@/s.yaml"},
+       {"s.yaml:6:", "network.faults.events", "need network.fidelity packet", "this run is flow"}},
+      {"FidelityMismatchInFile",
+       {{"s.yaml", packet + "network:\n  fidelity: message\n"}},
+       {"validate", "@DIR@/s.yaml"},
+       {"s.yaml:3:", "network.fidelity: message", "is a packet-level model"}},
+      // Shared switch memory: refused where it is read, not by the fabric at elaboration.
+      {"SharedBufferTooLargeInSet",
+       {},
+       {"validate", kPacket, "--set", "hardware.switch.shared_buffer_per_port=100TiB"},
+       {"--set hardware.switch.shared_buffer_per_port=100TiB",
+        "hardware.switch.shared_buffer_per_port", "at most 1 GiB"}},
+      {"SharedBufferTooLargeInFile",
+       {{"s.yaml", packet + "hardware:\n  switch:\n    shared_buffer_per_port: 2GiB\n"}},
+       {"validate", "@DIR@/s.yaml"},
+       {"s.yaml:4:", "hardware.switch.shared_buffer_per_port", "at most 1 GiB"}},
+      // A count and cost model given as a scenario's cluster.
+      {"CountModelAsScenarioCluster",
+       {{"s.yaml", placeholder + "cluster: {type: dragonfly, k: 8}\n"}},
+       {"validate", "@DIR@/s.yaml"},
+       {"s.yaml:2:", "cluster.type", "dragonfly is a count and cost model"}},
+      // Flow level: a link rate too low for the max-min filling, from its line coding.
+      {"FlowLinkRateFromLineCoding",
+       {},
+       {"validate", kPacket, "--set", "network.fidelity=flow", "--set",
+        "hardware.nvswitch.encoding=1e-307"},
+       {"--set hardware.nvswitch.encoding=1e-307: hardware.nvswitch.encoding: link",
+        "cluster.nvlink.bandwidth", "at least 1e-295 B/s"}},
+      // Rates below 1 B/s, 1 FLOP/s or 1 Hz: refused when read (runs failed with exit 3 on them).
+      {"FlowTinyLinkBandwidth",
+       {},
+       {"validate", kPacket, "--set", "network.fidelity=flow", "--set",
+        "cluster.ib.bandwidth=1e-300B/s"},
+       {"--set cluster.ib.bandwidth=1e-300B/s", "cluster.ib.bandwidth",
+        "'1e-300B/s' is too low a bandwidth", "at least 1 B/s"}},
+      {"MemoryPeakTiny",
+       {},
+       {"validate", kPacket, "--set", "hardware.memory.peak=1e-300B/s"},
+       {"hardware.memory.peak", "at least 1 B/s"}},
+      {"MemoryBandwidthBelowOneInFile",
+       {{"s.yaml", placeholder + "hardware:\n  memory:\n    bandwidth: 4b/s\n"}},
+       {"validate", "@DIR@/s.yaml"},
+       {"s.yaml:4:", "hardware.memory.bandwidth", "'4b/s' is too low a bandwidth"}},
+      {"GpuRateBelowOne",
+       {},
+       {"validate", kDefault, "--set", "hardware.gpu.bf16=0.5FLOP/s"},
+       {"hardware.gpu.bf16", "at least 1 FLOP/s"}},
+      {"TileGpuClockBelowOneHz",  // ran, with a clock period that is no number
+       {},
+       {"validate", kDefault, "--set", "hardware.gpu.type=tile", "--set",
+        "hardware.gpu.clock=1e-300Hz"},
+       {"hardware.gpu.clock", "at least 1 Hz"}},
+      {"HbmSustainedRateBelowOne",
+       {},
+       {"validate", kPacket, "--set", "hardware.memory.efficiency=1e-13"},
+       {"hardware.memory.efficiency", "below 1 B/s"}},
+      // Command-line options: the fault options name themselves, CLI11's errors get the prefix.
+      {"TopologyFailPlaneNotInCluster",
+       {},
+       {"topology", kMpft, "--fail-plane", "99"},
+       {"--fail-plane: no switch or NIC is on plane 99"}},
+      {"TopologyFailSwitchUnknown",
+       {},
+       {"topology", kMpft, "--fail-switch", "nope"},
+       {"--fail-switch: switch 'nope' is not in"}},
+      {"CliUnknownFlag", {}, {"run", "--bogus"}, {"mlasim: error: ", "--bogus"}},
+      {"CliMissingConfigFile",
+       {},
+       {"run", "@DIR@/nonexist.yaml"},
+       {"mlasim: error: ", "nonexist.yaml"}},
+      {"CliIntegerOptionAsFloat",
+       {},
+       {"kernels", "--batch", "1e3"},
+       {"mlasim: error: ", "--batch", "1e3"}},
+      {"CliUnknownCommand", {}, {"frobnicate"}, {"mlasim: error: unknown command 'frobnicate'"}},
+      // Control characters in YAML text (a NUL cut the message short at it).
+      {"YamlNulInValue",
+       {{"s.yaml", placeholder + "name: \"a\\x00b\"\n"}},
+       {"validate", "@DIR@/s.yaml"},
+       {"s.yaml:2:", "name: control character U+0000 in a value"}},
+      {"YamlEscapeInSet",
+       {},
+       {"validate", kDefault, "--set", "description=\"a\\x1bb\""},
+       {"--set description=", "description: control character U+001B in a value"}},
+      {"YamlControlCharacterInKey",
+       {{"s.yaml", placeholder + "workload:\n  \"a\\x07\": 1\n"}},
+       {"validate", "@DIR@/s.yaml"},
+       {"s.yaml:3:", "workload: control character U+0007 in a key"}},
+  };
+}
+
 std::vector<BadInput> cases() {
   const std::string model_scenario =
       "include: " + kTeaching + "\nworkload:\n  model: @DIR@/m.json\n";
-  return {
+  const std::vector<BadInput> located = located_cases();
+  std::vector<BadInput> out = {
       // Plots: a dotted key that is no axis, and a series that is no axis.
       {"SweepPlotXNotAnAxis",
        {{"w.yaml", sweep("  axes:\n    - {key: workload.message, values: [64KiB]}\n  plots:\n"
@@ -109,6 +226,8 @@ std::vector<BadInput> cases() {
        {"topology", MLASIM_SOURCE_DIR "/configs/clusters/slimfly-k64.yaml", "--no-bisection"},
        {"slim_fly is a count and cost model", "--no-bisection"}},
   };
+  out.insert(out.end(), located.begin(), located.end());
+  return out;
 }
 
 class SilentKeyCase : public ::testing::TestWithParam<BadInput> {};
@@ -140,6 +259,30 @@ TEST(SilentKeyControls, WellFormedInputsAreAccepted) {
     const CliResult r = run_cli(args);
     EXPECT_EQ(r.exit_code, 0) << args[0] << " " << args[1] << ": " << r.err;
   }
+  std::filesystem::remove_all(dir);
+}
+
+// The edges of the limits above are accepted: rates of exactly 1 B/s and 1 FLOP/s, 1 GiB of
+// shared switch memory per port, tab and newline in values, a plane the cluster has; --help
+// still prints its text and exits 0.
+TEST(LocatedErrorControls, EdgesOfTheLimitsAreAccepted) {
+  const std::filesystem::path dir = fresh_case_dir("badkey", "located_controls");
+  std::ofstream(dir / "s.yaml") << "include: " << kDefault
+                                << "\ndescription: |\n  two lines,\n  one\twith a tab\n";
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"validate", kDefault, "--set", "hardware.memory.bandwidth=1B/s"},
+           {"validate", kDefault, "--set", "hardware.memory.bandwidth=8b/s", "--set",
+            "hardware.gpu.bf16=1FLOP/s", "--set", "cluster.ib.bandwidth=1B/s"},
+           {"validate", kPacket, "--set", "hardware.switch.shared_buffer_per_port=1GiB"},
+           {"validate", (dir / "s.yaml").string()},
+           {"topology", kMpft, "--fail-plane", "1"}}) {
+    const CliResult r = run_cli(args);
+    EXPECT_EQ(r.exit_code, 0) << args[0] << " " << args.back() << ": " << r.err;
+  }
+  const CliResult help = run_cli({"run", "--help"});
+  EXPECT_EQ(help.exit_code, 0) << help.err;
+  EXPECT_NE(help.out.find("--set"), std::string::npos) << help.out;
+  EXPECT_EQ(help.err, "");
   std::filesystem::remove_all(dir);
 }
 

@@ -161,5 +161,29 @@ TEST(Units, MalformedStringsAreRejectedWithAReason) {
   EXPECT_THROW(Bandwidth::parse("1KiGB/s"), UnitError);
 }
 
+// A rate below 1 B/s, 1 FLOP/s or 1 Hz makes every transfer outlast a run (1e-300 B/s: no
+// finite time at all): refused when read, 0 included; 1 B/s, 1 FLOP/s and 1 Hz are rates.
+TEST(Units, RatesBelowOnePerSecondAreRejected) {
+  auto msg = [](auto fn) {
+    try {
+      fn();
+    } catch (const UnitError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  for (const char* s : {"1e-300B/s", "0.5B/s", "4b/s", "0B/s", "0.0009kB/s"}) {
+    EXPECT_NE(msg([s] { Bandwidth::parse(s); }).find("at least 1 B/s"), std::string::npos) << s;
+  }
+  for (const char* s : {"1e-300FLOP/s", "0.5FLOP/s", "0FLOPS"}) {
+    EXPECT_NE(msg([s] { FlopRate::parse(s); }).find("at least 1 FLOP/s"), std::string::npos) << s;
+  }
+  EXPECT_NE(msg([] { Frequency::parse("1e-300Hz"); }).find("at least 1 Hz"), std::string::npos);
+  EXPECT_DOUBLE_EQ(Bandwidth::parse("1B/s").bytes_per_s(), 1.0);
+  EXPECT_DOUBLE_EQ(Bandwidth::parse("8b/s").bytes_per_s(), 1.0);
+  EXPECT_DOUBLE_EQ(FlopRate::parse("1FLOP/s").flop_per_s(), 1.0);
+  EXPECT_EQ(Frequency::parse("1Hz").period().ps(), 1'000'000'000'000);
+}
+
 }  // namespace
 }  // namespace mlasim

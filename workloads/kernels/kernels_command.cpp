@@ -16,6 +16,7 @@
 #include "sim/errors.h"
 #include "workloads/kernels/explain.h"
 #include "workloads/kernels/kernels_report.h"
+#include "workloads/model_config.h"
 
 namespace mlasim {
 namespace {
@@ -74,7 +75,18 @@ int run_kernels(const KernelsOptions& o) {
   if (o.memory != "hbm_bandwidth" && o.memory != "hbm") {
     throw InputError(fmt::format("--memory: '{}' is not one of hbm_bandwidth, hbm", o.memory));
   }
-  kernels::gpu_peaks(o.gpu);  // an unknown name fails here, listing the known ones
+  // Unknown names (or a config.json in error) fail here, listing the known ones, each error
+  // naming its option.
+  try {
+    kernels::gpu_peaks(o.gpu);
+  } catch (const InputError& e) {
+    throw InputError(fmt::format("--gpu: {}", e.what()));
+  }
+  try {
+    (void)resolve_model(o.model);
+  } catch (const InputError& e) {
+    throw InputError(fmt::format("--model: {}", e.what()));
+  }
   // The tile GPU model of the preset times the kernels of one layer (a fresh GPU per variant,
   // cold L2).
   auto timer = std::make_shared<KernelTimer>(KernelTimer::from_preset(o.gpu, o.memory));
