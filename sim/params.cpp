@@ -74,6 +74,19 @@ size_t edit_distance(std::string_view a, std::string_view b) {
   return prev[b.size()];
 }
 
+std::string did_you_mean(std::string_view key, const std::vector<std::string>& names) {
+  std::string best;
+  size_t best_d = 3;
+  for (const std::string& name : names) {
+    const size_t d = edit_distance(key, name);
+    if (d < best_d) {
+      best_d = d;
+      best = name;
+    }
+  }
+  return best.empty() ? std::string() : fmt::format(" (did you mean '{}'?)", best);
+}
+
 }  // namespace mlasim::detail
 
 namespace mlasim {
@@ -181,17 +194,8 @@ void ParamReader::finish() const {
       if (name == key)
         throw_config_error(value.loc(), join_path(path_, key), "not a key here: " + reason);
     }
-    std::string best;
-    size_t best_d = 3;
-    for (const auto& k : known_) {
-      size_t d = detail::edit_distance(key, k);
-      if (d < best_d) {
-        best_d = d;
-        best = k;
-      }
-    }
-    std::string hint = best.empty() ? "" : fmt::format(" (did you mean '{}'?)", best);
-    throw_config_error(value.loc(), join_path(path_, key), "unknown key" + hint);
+    throw_config_error(value.loc(), join_path(path_, key),
+                       "unknown key" + detail::did_you_mean(key, known_));
   }
 }
 

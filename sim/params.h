@@ -83,6 +83,9 @@ double parse_double(const ConfigNode& n, std::string_view path);
 bool parse_bool(const ConfigNode& n, std::string_view path);
 std::string format_double(double v);
 size_t edit_distance(std::string_view a, std::string_view b);
+// " (did you mean 'NAME'?)" for the name among `names` nearest `key` (a near-miss spelling:
+// fewer than 3 edits), or "" when none is close.
+std::string did_you_mean(std::string_view key, const std::vector<std::string>& names);
 }  // namespace detail
 
 template <std::integral T>

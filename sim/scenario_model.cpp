@@ -269,8 +269,8 @@ bool set_off_default(const ScenarioModel& m, std::string_view key) {
   return value != nullptr && (plain == nullptr || value->to_flow() != plain->to_flow());
 }
 
-std::optional<std::string> unused_transfer_unit(const ScenarioModel& m, bool packets_from_nics,
-                                                uint32_t nic_mtu) {
+static std::optional<std::string> unused_transfer_unit(const ScenarioModel& m,
+                                                       bool packets_from_nics, uint32_t nic_mtu) {
   if (!packets_from_nics || !set_off_default(m, "hardware.nvswitch.transfer_unit")) return {};
   return fmt::format(
       "hardware.nvswitch.transfer_unit is not used: with NICs, NVLink carries their {} B packets "
@@ -278,8 +278,8 @@ std::optional<std::string> unused_transfer_unit(const ScenarioModel& m, bool pac
       nic_mtu);
 }
 
-std::optional<std::string> forwarding_without_nvswitch(const ClusterGraph& cluster,
-                                                       const Workload& workload) {
+static std::optional<std::string> forwarding_without_nvswitch(const ClusterGraph& cluster,
+                                                              const Workload& workload) {
   // Forwarding inside a node is meant for NVLink; without an NVSwitch the relay hop still runs,
   // through the NICs and their switch (GPUs of a node reach each other only that way).
   if (cluster.nodes <= 1 ||
@@ -301,8 +301,8 @@ std::optional<std::string> forwarding_without_nvswitch(const ClusterGraph& clust
   return std::nullopt;
 }
 
-std::vector<std::string> unread_settings(const ScenarioModel& m, const ClusterGraph& cluster,
-                                         std::string_view fidelity) {
+static std::vector<std::string> unread_settings(const ScenarioModel& m, const ClusterGraph& cluster,
+                                                std::string_view fidelity) {
   const bool has_nvswitch =
       graph_has(cluster, [](VertexKind k) { return k == VertexKind::NvSwitch; });
   std::vector<std::string> out;
@@ -338,6 +338,16 @@ std::vector<std::string> unread_settings(const ScenarioModel& m, const ClusterGr
                           "hardware.nvswitch.buffer", "hardware.nvswitch.arbitration"}) {
     if (set(key)) unused(key, "there are no buffers or credits");
   }
+  return out;
+}
+
+std::vector<std::string> scenario_warnings(const ScenarioModel& m, const ClusterGraph& cluster,
+                                           const Workload& workload, std::string_view fidelity,
+                                           std::optional<uint32_t> nic_packets_mtu) {
+  std::vector<std::string> out = unread_settings(m, cluster, fidelity);
+  if (auto w = forwarding_without_nvswitch(cluster, workload)) out.push_back(*w);
+  if (auto w = unused_transfer_unit(m, nic_packets_mtu.has_value(), nic_packets_mtu.value_or(0)))
+    out.push_back(*w);
   return out;
 }
 

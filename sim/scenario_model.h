@@ -41,28 +41,24 @@ struct ScenarioModel {
 // Reads, validates and resolves every section; throws ConfigError/InputError on bad input.
 ScenarioModel read_scenario(const ConfigNode& root, const Components& comps);
 
-// Settings the scenario gives other values than their defaults but that the run will not read,
-// one line each: what only the packet fabric reads (routing, lanes, buffers and arbitration) in
-// a scenario that runs at another `fidelity` ("flow" or "message"); the flow level's settings
-// at another fidelity; retransmission and detection settings with no fault at a simulated time;
-// NVLink settings in a cluster (`cluster`) without NVSwitches. Warned about rather than
-// refused, as a sweep may compare fidelities or clusters with them set; values equal to the
-// defaults say nothing, so a run of a resolved config (every key written out) warns no more
-// than the original.
-std::vector<std::string> unread_settings(const ScenarioModel& m, const ClusterGraph& cluster,
-                                         std::string_view fidelity);
-// The line warning that a workload's all_to_all forwards over NVLink (DeepEP's relay) in a
-// cluster of several nodes without NVSwitches, where the relay hop crosses the NICs instead;
-// none otherwise. Warned about rather than refused, as a sweep may vary cluster.nvswitch.
-// The line warning that the scenario sets hardware.nvswitch.transfer_unit in a network whose
-// packets are its NICs' (`nic_mtu` B), where it is not read; none otherwise.
-std::optional<std::string> unused_transfer_unit(const ScenarioModel& m, bool packets_from_nics,
-                                                uint32_t nic_mtu);
+// What the scenario sets that its run will not read, or reads other than the user may expect,
+// one line each, warned about rather than refused (a sweep may compare fidelities or clusters
+// with them set):
+//  * settings given other values than their defaults that the run will not read: what only the
+//    packet fabric reads (routing, lanes, buffers and arbitration) in a scenario that runs at
+//    another `fidelity` ("flow" or "message"); the flow level's settings at another fidelity;
+//    retransmission and detection settings with no fault at a simulated time; NVLink settings
+//    in a `cluster` without NVSwitches; hardware.nvswitch.transfer_unit where packets are the
+//    NICs' (`nic_packets_mtu`, their MTU, given). Values equal to the defaults say nothing, so
+//    a run of a resolved config (every key written out) warns no more than the original;
+//  * a `workload` all_to_all that forwards over NVLink (DeepEP's relay) in a cluster of several
+//    nodes without NVSwitches, where the relay hop crosses the NICs instead.
+std::vector<std::string> scenario_warnings(const ScenarioModel& m, const ClusterGraph& cluster,
+                                           const Workload& workload, std::string_view fidelity,
+                                           std::optional<uint32_t> nic_packets_mtu);
 // Whether the scenario resolves `key` (a dotted path) to another value than its default (see
 // ScenarioModel::defaults).
 bool set_off_default(const ScenarioModel& m, std::string_view key);
-std::optional<std::string> forwarding_without_nvswitch(const ClusterGraph& cluster,
-                                                       const Workload& workload);
 
 // Checks every section and key of a scenario as read_scenario does (unknown keys, types, values
 // of each component's params) without building the cluster or generating the workload, for

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <deque>
+#include <iterator>
 #include <limits>
 
 #include "models/common/event_probe.h"
@@ -214,16 +215,12 @@ Simulation::Simulation(const ConfigNode& root, const Components& comps, LogLevel
   for (auto& p : s.ports)
     std::sort(p.begin(), p.end());
   if (s.fabric) with_key_locations(root, [&] { s.fabric->finalize(); });
-  for (const auto& w : unread_settings(m, c, s.fabric ? s.fabric->fidelity_name() : "message"))
+  std::vector<std::string> warnings = scenario_warnings(
+      m, c, s.workload, s.fabric ? s.fabric->fidelity_name() : "message",
+      s.fabric && s.fabric->packets_from_nics() ? std::optional(s.fabric->mtu()) : std::nullopt);
+  if (s.generator) std::ranges::copy(s.generator->setting_warnings(), std::back_inserter(warnings));
+  for (const std::string& w : warnings)
     ctx_.log.warn("{}", w);
-  if (auto w = forwarding_without_nvswitch(c, s.workload)) ctx_.log.warn("{}", *w);
-  if (s.generator) {
-    for (const std::string& w : s.generator->setting_warnings())
-      ctx_.log.warn("{}", w);
-  }
-  if (auto w = s.fabric ? unused_transfer_unit(m, s.fabric->packets_from_nics(), s.fabric->mtu())
-                        : std::nullopt)
-    ctx_.log.warn("{}", *w);
   s.routing = std::make_unique<RoutingTables>(c, routing_params);
   // Adaptive routing decides per packet (packet fabric) or per flow as it starts (flow fabric).
   const bool adaptive = routing_params.mode == RoutingMode::Adaptive && s.fabric != nullptr;

@@ -59,25 +59,6 @@ std::string base_digest(const ConfigNode& base, const std::vector<std::string>& 
   return fmt::format("{:016x}", h);
 }
 
-// The name among `names` nearest `key` (a near-miss spelling), or "" when none is close.
-std::string nearest_name(std::string_view key, const std::vector<std::string>& names) {
-  std::string best;
-  size_t best_d = 3;
-  for (const std::string& name : names) {
-    const size_t d = detail::edit_distance(key, name);
-    if (d < best_d) {
-      best_d = d;
-      best = name;
-    }
-  }
-  return best;
-}
-
-std::string did_you_mean(std::string_view key, const std::vector<std::string>& names) {
-  const std::string near = nearest_name(key, names);
-  return near.empty() ? std::string() : fmt::format(" (did you mean '{}'?)", near);
-}
-
 // Checks the plots' keys that can be checked before any point runs (see SweepPlotParams): a
 // series must be an axis, and so must an x or y written as a dotted config key. Records where
 // each plot's x and y are written, for the check after the runs.
@@ -100,7 +81,7 @@ void check_plot_keys(Sweep& s, const ConfigNode& section) {
     auto refuse = [&](std::string_view field, const std::string& key, std::string_view why) {
       throw_config_error(loc_of(field), fmt::format("sweep.plots[{}].{}", i, field),
                          fmt::format("'{}' is not an axis of this sweep{} (axes: {}); {}", key,
-                                     did_you_mean(key, axes), fmt::join(axes, ", "), why));
+                                     detail::did_you_mean(key, axes), fmt::join(axes, ", "), why));
     };
     if (!plot.series.empty() && !is_axis(plot.series))
       refuse("series", plot.series, "a series draws one curve per value of an axis");
@@ -434,7 +415,7 @@ std::vector<std::string> unreported_plot_keys(const Sweep& sweep,
         loc, fmt::format("sweep.plots[{}].{}", i, field),
         fmt::format("no point reported '{}'{}, so its plot is empty (a plot's keys are axis keys "
                     "or summary keys)",
-                    key, did_you_mean(key, summary_columns))));
+                    key, detail::did_you_mean(key, summary_columns))));
   };
   for (size_t i = 0; i < sweep.params.plots.size(); ++i) {
     const SweepPlotParams& p = sweep.params.plots[i];

@@ -218,7 +218,10 @@ InferenceMemory inference_memory(const ModelConfig& m, const DeepSeekInferencePa
   const Count h = static_cast<uint64_t>(m.hidden_size);
   const Count heads = static_cast<uint64_t>(m.num_attention_heads);
   const uint64_t layers = static_cast<uint64_t>(m.num_hidden_layers);
-  const Count kv_b = dtype_bytes(p.dtypes.kv_cache);
+  // A cached row's bytes, FP8 scales included (as the kernels accounting and the attention ops
+  // count them).
+  const DType kv_dt = p.dtypes.kv_cache;
+  auto row = [kv_dt](Count n) { return Count(stored_row_bytes(n.get(), kv_dt)); };
   const Count w_b = dtype_bytes(p.dtypes.gemm);
   const bool mla = m.is_mla() && p.attention == AttentionVariant::Model;
   const Count hd_qk = static_cast<uint64_t>(
@@ -229,7 +232,7 @@ InferenceMemory inference_memory(const ModelConfig& m, const DeepSeekInferencePa
   if (mla) {
     const Count lora = static_cast<uint64_t>(m.kv_lora_rank);
     const Count rope = static_cast<uint64_t>(m.qk_rope_head_dim);
-    out.kv_bytes_per_token = (layers * (lora + rope) * kv_b).get();
+    out.kv_bytes_per_token = (layers * (row(lora) + row(rope))).get();
     out.kv_bytes_per_token_per_gpu = out.kv_bytes_per_token;  // the latent serves every head
     const Count ql = static_cast<uint64_t>(m.q_lora_rank);
     attn_params = (ql.get() > 0 ? h * ql + ql * heads / tp * hd_qk : h * heads / tp * hd_qk) +
@@ -239,8 +242,8 @@ InferenceMemory inference_memory(const ModelConfig& m, const DeepSeekInferencePa
   } else {
     const Count kv_all = kv_heads_per_rank(m, p.attention, 1);
     const Count kv_rank = kv_heads_per_rank(m, p.attention, p.attention_tp);
-    out.kv_bytes_per_token = (layers * kv_all * (hd_qk + hd_v) * kv_b).get();
-    out.kv_bytes_per_token_per_gpu = (layers * kv_rank * (hd_qk + hd_v) * kv_b).get();
+    out.kv_bytes_per_token = (layers * kv_all * (row(hd_qk) + row(hd_v))).get();
+    out.kv_bytes_per_token_per_gpu = (layers * kv_rank * (row(hd_qk) + row(hd_v))).get();
     attn_params = h * heads / tp * hd_qk + h * kv_rank * (hd_qk + hd_v) + heads / tp * hd_v * h;
   }
   const bool decode = p.phase == InferencePhase::Decode;

@@ -109,7 +109,16 @@ uint32_t attention_block(RankBuilder& b, const LayerShape& s, const MicroBatch& 
       last =
           b.compute(pre + "kv_b_proj",
                     gemm_op(mb.kv_tokens(), s.heads * (nope + vdim), lora, dt.gemm), {last}, mbi);
+      // The cached rotary key copied to every head completes per-head K; FlashAttention then
+      // reads activations, not the cache (as `mlasim kernels` times naive MLA).
+      last = b.compute(
+          pre + "k_rope_copy",
+          elementwise_op(ElementwiseFunction::Elementwise,
+                         mb.kv_tokens() * stored_row_bytes(rope, dt.kv_cache),
+                         mb.kv_tokens() * s.heads * rope * dtype_bytes(dt.attention), 0.0),
+          {last}, mbi);
       a.kernel = AttentionKernel::MlaPrefill;
+      a.kv_dtype = dt.attention;
       a.heads_kv = a.heads_q;
       a.head_dim_qk = static_cast<uint32_t>(nope + rope);
       a.head_dim_v = static_cast<uint32_t>(vdim);

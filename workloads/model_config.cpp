@@ -185,8 +185,6 @@ void require_deepseek_fields(const FieldReader& f, const std::string& model_type
     need("first_k_dense_replace", "dense layers before the first MoE layer");
     need("n_group", "expert groups of the gate");
     need("topk_group", "groups a token's experts may come from");
-    need("topk_method", "the gate's top-k method");
-    need("scoring_func", "the gate's scoring");
     need("routed_scaling_factor", "the scale of the routed experts' output");
   }
 }
@@ -226,8 +224,11 @@ void read_moe(const FieldReader& f, ModelConfig& m) {
   }
   m.n_group = f.integer_or("n_group", 1, 1);
   m.topk_group = f.integer_or("topk_group", 1, 1);
-  m.topk_method = f.string_or("topk_method", "greedy");
-  m.scoring_func = f.string_or("scoring_func", "softmax");
+  // transformers' DeepseekV3Config has neither field (its gate is fixed: sigmoid scores, noaux_tc
+  // top-k), so a config it saved does not write them; the hub's files do.
+  const bool v3 = m.model_type == "deepseek_v3";
+  m.topk_method = f.string_or("topk_method", v3 ? "noaux_tc" : "greedy");
+  m.scoring_func = f.string_or("scoring_func", v3 ? "sigmoid" : "softmax");
   m.routed_scaling_factor = f.positive_number_or("routed_scaling_factor", 1.0);
   if (m.num_experts_per_tok > m.n_routed_experts) {
     f.fail("num_experts_per_tok", fmt::format("{} exceeds n_routed_experts {}",

@@ -45,8 +45,9 @@
 //                            MoE, so moe_layer_freq, if given, must be 1
 //   n_group, topk_group      expert groups (dividing n_routed_experts) and the groups a token's
 //                            experts may come from (1, 1)
-//   topk_method              greedy, group_limited_greedy or noaux_tc (greedy)
-//   scoring_func             softmax or sigmoid (softmax)
+//   topk_method              greedy, group_limited_greedy or noaux_tc (greedy; deepseek_v3:
+//                            noaux_tc, as transformers' DeepseekV3Config fixes it unwritten)
+//   scoring_func             softmax or sigmoid (softmax; deepseek_v3: sigmoid, likewise)
 //   routed_scaling_factor    scale of the routed experts' weighted sum, > 0 (1)
 // MTP:
 //   num_nextn_predict_layers MTP modules the checkpoint has (0); the simulated depth is

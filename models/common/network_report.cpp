@@ -119,12 +119,13 @@ void add_network_summary(const Fabric& f, Time end, nlohmann::ordered_json& j) {
     for (const auto& r : f.faults()) {
       if (r.before_run) {
         ++before_run;
-      } else if (r.applied) {
+      } else if (r.applied && r.at_ps <= last) {  // one the traffic met
         first_fault = std::min(first_fault, r.at_ps);
       }
       reroute = std::max(reroute, r.reroute_ps);
     }
-    // (A timed fault the run ended before is listed but happened nowhere: the run warns.)
+    // (A timed fault after the last delivery met no traffic, whether or not the run reached it
+    // before sim.max_time: it is listed, counted, and warned about, with no recovery figures.)
     const bool timed = first_fault != INT64_MAX;
     if (!timed) first_fault = 0;
     j["fault_count"] = f.faults().size();

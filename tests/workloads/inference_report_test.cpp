@@ -60,9 +60,10 @@ TEST(InferenceReport, KvCacheBytesPerTokenClosedForms) {
   EXPECT_EQ(m.kv_bytes_per_token, 61u * (512 + 64) * 2);
   EXPECT_EQ(m.kv_bytes_per_token, 70272u);
   EXPECT_EQ(m.kv_bytes_per_gpu, uint64_t{128} * 4096 * 70272);
-  // FP8 cache halves it.
+  // An FP8 cache halves it, plus a 4 B scale per 128 elements of each row: latent 4, rope 1.
   p.dtypes.kv_cache = DType::FP8;
-  EXPECT_EQ(inference_memory(ds, p, step).kv_bytes_per_token, 35136u);
+  EXPECT_EQ(inference_memory(ds, p, step).kv_bytes_per_token, 61u * (512 + 4 * 4 + 64 + 4));
+  EXPECT_EQ(inference_memory(ds, p, step).kv_bytes_per_token, 36356u);
   // MHA of the same head dims: K 128 + 64, V 128 for each of 128 heads.
   p = v3();
   p.attention = AttentionVariant::Mha;

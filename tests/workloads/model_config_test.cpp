@@ -2,6 +2,8 @@
 // and the field for missing, mistyped and contradictory fields.
 #include <gtest/gtest.h>
 
+#include <tuple>
+
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -233,11 +235,25 @@ TEST_F(KernelModelConfig, DeepSeekFilesMustNameTheirMlaAndMoeFields) {
   EXPECT_EQ(load_error(d), expected_prefix("n_routed_experts") + "missing: " + v3 +
                                " (the routed experts; null for a dense model)");
   for (const char* gate : {"n_shared_experts", "first_k_dense_replace", "n_group", "topk_group",
-                           "topk_method", "scoring_func", "routed_scaling_factor"}) {
+                           "routed_scaling_factor"}) {
     Json g = moe_like();
     g.erase(gate);
     EXPECT_NE(load_error(g).find(expected_prefix(gate) + "missing: " + v3), std::string::npos)
         << gate;
+  }
+  // transformers' own DeepseekV3Config saves neither topk_method nor scoring_func (its gate is
+  // fixed): a V3 file without them has V3's gate, a V2 file V2's defaults.
+  for (const auto& [type, method, scoring] : {std::tuple{"deepseek_v3", "noaux_tc", "sigmoid"},
+                                              std::tuple{"deepseek_v2", "greedy", "softmax"}}) {
+    Json g = moe_like();
+    g["model_type"] = type;
+    g.erase("topk_method");
+    g.erase("scoring_func");
+    const fs::path file = scratch_dir() / (std::string(type) + "_gate.json");
+    std::ofstream(file) << g.dump();
+    const ModelConfig gm = load_model_config(file);
+    EXPECT_EQ(gm.topk_method, method) << type;
+    EXPECT_EQ(gm.scoring_func, scoring) << type;
   }
   // Null turns a family off on purpose: a deepseek model without MLA (the teaching MHA twin)
   // loads, whatever MLA fields it keeps.

@@ -16,8 +16,9 @@
 // (against the accounting): the GEMMs' FP8 scale tensors (they see plain FP8 operands, and an
 // FP8 GEMM reads its activation input as FP8 where the accounting reads the activation dtype);
 // cache writes, which the projection GEMMs make in their output dtype rather than the cache
-// dtype; the latent RMSNorm gains and QKV biases (kilobytes); the residual add and the input
-// RMSNorm of the block (outside the accounting too).
+// dtype; naive MLA's kv_b_proj GEMM reading the cached latent in its compute dtype (the
+// accounting reads the cache's bytes, FP8 scales included); the latent RMSNorm gains and QKV biases
+// (kilobytes); the residual add and the input RMSNorm of the block (outside the accounting too).
 #pragma once
 
 #include <vector>
