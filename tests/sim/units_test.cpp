@@ -139,24 +139,30 @@ TEST(Units, DurationsBeyondTheTimeRangeAreSimulationErrors) {
   EXPECT_EQ(FlopRate().compute_time(1).ps(), kMaxDurationPs);
 }
 
+// The UnitError `fn` throws, or "no error".
+template <class F>
+std::string unit_error(F fn) {
+  try {
+    fn();
+  } catch (const UnitError& e) {
+    return std::string(e.what());
+  }
+  return std::string("no error");
+}
+
 TEST(Units, MalformedStringsAreRejectedWithAReason) {
-  auto msg = [](auto fn) {
-    try {
-      fn();
-    } catch (const UnitError& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  };
-  EXPECT_NE(msg([] { Bandwidth::parse("fast"); }).find("must start with a number"),
+  EXPECT_NE(unit_error([] { Bandwidth::parse("fast"); }).find("must start with a number"),
             std::string::npos);
-  EXPECT_NE(msg([] { Bandwidth::parse("400Gb"); }).find("not a bandwidth"), std::string::npos);
-  EXPECT_NE(msg([] { Bytes::parse("4KiBB"); }).find("not a size"), std::string::npos);
-  EXPECT_NE(msg([] { Bytes::parse("0.5B"); }).find("whole number"), std::string::npos);
-  EXPECT_NE(msg([] { Time::parse("3 parsecs"); }).find("not a time"), std::string::npos);
-  EXPECT_NE(msg([] { Time::parse("-1ns"); }).find("finite and >= 0"), std::string::npos);
-  EXPECT_NE(msg([] { Frequency::parse("1.8GB"); }).find("not a frequency"), std::string::npos);
-  EXPECT_NE(msg([] { FlopRate::parse("9TB/s"); }).find("not a compute rate"), std::string::npos);
+  EXPECT_NE(unit_error([] { Bandwidth::parse("400Gb"); }).find("not a bandwidth"),
+            std::string::npos);
+  EXPECT_NE(unit_error([] { Bytes::parse("4KiBB"); }).find("not a size"), std::string::npos);
+  EXPECT_NE(unit_error([] { Bytes::parse("0.5B"); }).find("whole number"), std::string::npos);
+  EXPECT_NE(unit_error([] { Time::parse("3 parsecs"); }).find("not a time"), std::string::npos);
+  EXPECT_NE(unit_error([] { Time::parse("-1ns"); }).find("finite and >= 0"), std::string::npos);
+  EXPECT_NE(unit_error([] { Frequency::parse("1.8GB"); }).find("not a frequency"),
+            std::string::npos);
+  EXPECT_NE(unit_error([] { FlopRate::parse("9TB/s"); }).find("not a compute rate"),
+            std::string::npos);
   EXPECT_THROW(Bandwidth::parse(""), UnitError);
   EXPECT_THROW(Bandwidth::parse("1KiGB/s"), UnitError);
 }
@@ -164,21 +170,16 @@ TEST(Units, MalformedStringsAreRejectedWithAReason) {
 // A rate below 1 B/s, 1 FLOP/s or 1 Hz makes every transfer outlast a run (1e-300 B/s: no
 // finite time at all): refused when read, 0 included; 1 B/s, 1 FLOP/s and 1 Hz are rates.
 TEST(Units, RatesBelowOnePerSecondAreRejected) {
-  auto msg = [](auto fn) {
-    try {
-      fn();
-    } catch (const UnitError& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  };
   for (const char* s : {"1e-300B/s", "0.5B/s", "4b/s", "0B/s", "0.0009kB/s"}) {
-    EXPECT_NE(msg([s] { Bandwidth::parse(s); }).find("at least 1 B/s"), std::string::npos) << s;
+    EXPECT_NE(unit_error([s] { Bandwidth::parse(s); }).find("at least 1 B/s"), std::string::npos)
+        << s;
   }
   for (const char* s : {"1e-300FLOP/s", "0.5FLOP/s", "0FLOPS"}) {
-    EXPECT_NE(msg([s] { FlopRate::parse(s); }).find("at least 1 FLOP/s"), std::string::npos) << s;
+    EXPECT_NE(unit_error([s] { FlopRate::parse(s); }).find("at least 1 FLOP/s"), std::string::npos)
+        << s;
   }
-  EXPECT_NE(msg([] { Frequency::parse("1e-300Hz"); }).find("at least 1 Hz"), std::string::npos);
+  EXPECT_NE(unit_error([] { Frequency::parse("1e-300Hz"); }).find("at least 1 Hz"),
+            std::string::npos);
   EXPECT_DOUBLE_EQ(Bandwidth::parse("1B/s").bytes_per_s(), 1.0);
   EXPECT_DOUBLE_EQ(Bandwidth::parse("8b/s").bytes_per_s(), 1.0);
   EXPECT_DOUBLE_EQ(FlopRate::parse("1FLOP/s").flop_per_s(), 1.0);
