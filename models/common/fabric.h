@@ -210,10 +210,9 @@ class Fabric : public sc_core::sc_module {
   }
   void set_reroute_hook(RerouteHook hook) { reroute_hook_ = std::move(hook); }
   const std::vector<FaultRecord>& faults() const { return fault_log_; }
-  // One line per fault at a simulated time that no packet met, for a run that ended at
-  // `end_ps`: one after the network's last delivery (applied or not, as sim.max_time let the
-  // run go on to it) found no traffic.
-  std::vector<std::string> unmet_faults(int64_t end_ps) const;
+  // One line per fault at a simulated time that no packet met: timed after the network's last
+  // delivery (the run reached it before sim.max_time and applied it, or not).
+  std::vector<std::string> unmet_faults() const;
 
   // Lines describing traffic still inside the network (for the watchdog and tests).
   virtual std::vector<std::string> describe_in_flight() const = 0;

@@ -119,7 +119,7 @@ void add_network_summary(const Fabric& f, Time end, nlohmann::ordered_json& j) {
     for (const auto& r : f.faults()) {
       if (r.before_run) {
         ++before_run;
-      } else if (r.applied && r.at_ps <= last) {  // one the traffic met
+      } else if (r.at_ps <= last) {  // one the traffic met (so applied)
         first_fault = std::min(first_fault, r.at_ps);
       }
       reroute = std::max(reroute, r.reroute_ps);
