@@ -96,6 +96,7 @@ ConfigNode plain_defaults(const ConfigNode& resolved, const Components& comps) {
   };
   ConfigNode out = ConfigNode::map();
   out.set("network", write_params(NetworkParams{}));
+  out.set("routing", write_params(RoutingParams{}));
   try {
     const ConfigNode cluster = type_only(resolved.find("cluster"));
     out.set("cluster", comps.cluster.create(&cluster, "cluster").resolved);
@@ -324,6 +325,14 @@ static std::vector<std::string> unread_settings(const ScenarioModel& m, const Cl
   if (!has_nvswitch && set("cluster.nvlink")) {
     out.push_back(
         "cluster.nvlink is not used: the cluster has no NVSwitch (cluster.nvswitch: false)");
+  }
+  if (cluster.planes <= 1 && m.network.faults.empty() && m.network.faults.events.empty() &&
+      set("routing.cross_plane")) {
+    // Only a GPU whose NIC cannot reach the destination's NIC crosses over NVLink: another
+    // plane, or a failed part on its own.
+    out.push_back(
+        "routing.cross_plane is not used: the cluster has one network plane and no faults, so "
+        "every NIC reaches every other");
   }
   if (fidelity == "packet") return out;
   if (m.routing.mode == RoutingMode::Adaptive && fidelity != "flow") {

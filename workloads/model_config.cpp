@@ -8,6 +8,7 @@
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
 #include "sim/config.h"
@@ -446,13 +447,25 @@ ModelConfig resolve_model(std::string_view name_or_path, const ModelOverrides& o
     }
     if (!root.is_object())
       throw ConfigError(fmt::format("{}: expected a JSON object", file.string()));
-    const bool mla = root.contains("kv_lora_rank") && !root["kv_lora_rank"].is_null();
+    auto family_of = [&root](std::string_view key) -> std::optional<std::string_view> {
+      auto among = [key](const auto& fields) {
+        return std::find(fields.begin(), fields.end(), key) != fields.end();
+      };
+      if (key == "kv_lora_rank" || among(kMlaFields)) return "kv_lora_rank";
+      if (key == "n_routed_experts" || among(kMoeFields)) return "n_routed_experts";
+      return std::nullopt;
+    };
     for (const auto& [key, value] : given) {
-      // Adding kv_lora_rank to an MHA model would silently turn it into a different family.
-      if (key == "kv_lora_rank" && !mla) {
-        throw ConfigError(
-            fmt::format("{}: model_overrides.kv_lora_rank: the model is not MLA (no kv_lora_rank)",
-                        file.string()));
+      // An MLA (MoE) field given to a model without MLA (MoE) would turn it into another family,
+      // or be refused as the file's orphan field, which blames the file, not the override.
+      if (const auto family = family_of(key)) {
+        const std::string sw(*family);
+        if (!root.contains(sw) || root[sw].is_null()) {
+          throw ConfigError(fmt::format(
+              "{}: model_overrides.{}: the model is not {} (no {}); overrides change a model's "
+              "sizes, not its family",
+              file.string(), key, sw == "kv_lora_rank" ? "MLA" : "MoE", sw));
+        }
       }
       root[key] = value;
     }

@@ -183,7 +183,8 @@ TEST(FlowLevel, WarnsAboutSettingsOnlyThePacketModelReads) {
 }
 
 // Other settings that a run does not read are named too: the flow level's at message level,
-// retransmission with no fault at a simulated time, NVLink in a cluster without NVSwitches.
+// retransmission with no fault at a simulated time, NVLink in a cluster without NVSwitches, the
+// cross-plane policy on one plane with nothing failed.
 // Only values other than the defaults count: a run of the resolved config (every key written
 // out) warns about nothing the original run did not.
 TEST(FlowLevel, WarnsAboutUnreadSettingsButNotAboutDefaults) {
@@ -205,15 +206,23 @@ TEST(FlowLevel, WarnsAboutUnreadSettingsButNotAboutDefaults) {
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_EQ(again.err.find("warning"), std::string::npos) << again.err;
 
-  const CliResult unread = run(scenario, "unread",
-                               {"network.fidelity=flow", "network.retransmit.timeout=1ms",
-                                "cluster.nvswitch=false", "cluster.nvlink.bandwidth=100GB/s"});
+  const CliResult unread =
+      run(scenario, "unread",
+          {"network.fidelity=flow", "network.retransmit.timeout=1ms", "cluster.nvswitch=false",
+           "cluster.nvlink.bandwidth=100GB/s", "routing.cross_plane=receiver"});
   ASSERT_EQ(unread.exit_code, 0) << unread.err;
   for (const std::string line :
        {"network.retransmit is not used: no fault happens at a simulated time",
-        "cluster.nvlink is not used: the cluster has no NVSwitch"}) {
+        "cluster.nvlink is not used: the cluster has no NVSwitch",
+        "routing.cross_plane is not used: the cluster has one network plane"}) {
     EXPECT_NE(unread.err.find(line), std::string::npos) << unread.err;
   }
+  // On several planes the policy is read (validate builds all a run builds, then stops).
+  const CliResult planes =
+      run_cli({"validate", MLASIM_SOURCE_DIR "/configs/scenarios/net-a2a-mpft.yaml", "--set",
+               "routing.cross_plane=receiver"});
+  ASSERT_EQ(planes.exit_code, 0) << planes.err;
+  EXPECT_EQ(planes.err.find("cross_plane"), std::string::npos) << planes.err;
   const CliResult message = run(MLASIM_SOURCE_DIR "/configs/teaching/pairwise-exchange.yaml",
                                 "message", {"network.flow.rate_update=1us"});
   ASSERT_EQ(message.exit_code, 0) << message.err;

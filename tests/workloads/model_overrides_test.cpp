@@ -68,6 +68,22 @@ TEST(ModelOverrides, InconsistentOverridesAreRejectedLikeABadFile) {
   mla_on_mha.kv_lora_rank = 512;
   EXPECT_NE(error_of("llama-3.1-405b", mla_on_mha).find("is not MLA"), std::string::npos)
       << error_of("llama-3.1-405b", mla_on_mha);
+  // Any MLA or MoE field on a model of another family names the override, not the file.
+  ModelOverrides rope_on_gqa;
+  rope_on_gqa.qk_rope_head_dim = 64;
+  EXPECT_NE(error_of("qwen2.5-72b", rope_on_gqa)
+                .find("model_overrides.qk_rope_head_dim: the model is not MLA (no kv_lora_rank)"),
+            std::string::npos)
+      << error_of("qwen2.5-72b", rope_on_gqa);
+  for (auto set : {+[](ModelOverrides& o) { o.n_routed_experts = 8; },
+                   +[](ModelOverrides& o) { o.num_experts_per_tok = 2; },
+                   +[](ModelOverrides& o) { o.moe_intermediate_size = 1024; }}) {
+    ModelOverrides moe_on_dense;
+    set(moe_on_dense);
+    const std::string err = error_of("llama-3.1-405b", moe_on_dense);
+    EXPECT_NE(err.find("the model is not MoE (no n_routed_experts)"), std::string::npos) << err;
+    EXPECT_EQ(err.find("misspelt"), std::string::npos) << err;
+  }
 }
 
 TEST(ModelOverrides, ReadFromYamlWithUnknownFieldsRejected) {
