@@ -33,8 +33,9 @@ bool leading_number(std::string_view& s, int& out) {
 
 OpPart part_of(std::string_view op) {
   static const std::set<std::string_view> attention{
-      "attn_norm", "q_a_proj",    "q_b_proj",  "q_proj",   "kv_a_proj", "w_uk_absorb",
-      "attention", "w_uv_absorb", "kv_b_proj", "qkv_proj", "o_proj",    "residual_mlp_norm"};
+      "attn_norm",   "q_a_proj",  "q_b_proj",         "q_proj",    "kv_a_proj",
+      "w_uk_absorb", "attention", "w_uv_absorb",      "kv_b_proj", "k_rope_copy",
+      "qkv_proj",    "o_proj",    "residual_mlp_norm"};
   static const std::set<std::string_view> experts{
       "shared_gate_up", "shared_down", "experts_gate_up", "experts_act",
       "experts_down",   "mlp_gate_up", "mlp_act",         "mlp_down"};

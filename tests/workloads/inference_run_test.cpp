@@ -206,6 +206,58 @@ TEST(InferenceRun, StepTimeBetweenCriticalPathAndSerialSum) {
   expect_no_partial_overlaps(t);
 }
 
+// Every compute op of the breakdown rank is counted in the part it belongs to: attention, gate
+// and experts hold the run time of all compute ops but those the README lists as the rest of the
+// step (embedding, residual adds, MTP eh_proj, LM head). Prefill takes naive MLA, with its own ops
+// (kv_b_proj over the whole prompt, the copy of the rotary key to every head).
+void expect_every_compute_op_filed(const std::string& scenario, bool prefill) {
+  const ConfigNode root =
+      load_config_string(scenario, "<test>", std::filesystem::path(MLASIM_CONFIG_DIR));
+  Simulation sim(root, make_builtin_components(), LogLevel::Quiet);
+  sim.run(RunControl{});
+  const auto s = sim.summary();
+  const int64_t rank = s["breakdown_rank"].get<int64_t>();
+  const nlohmann::ordered_json t = sim.timeline();
+  double compute = 0, rest = 0;
+  std::set<std::string> names;
+  for (const auto& e : t["traceEvents"]) {
+    if (e["ph"] != "X" || e["pid"].get<int64_t>() != rank) continue;
+    const std::string cat = e["cat"].get<std::string>();
+    if (cat != "gemm" && cat != "grouped_gemm" && cat != "elementwise" && cat != "attention")
+      continue;
+    std::string name = e["name"].get<std::string>();
+    name = name.substr(name.rfind('.') + 1);
+    names.insert(name);
+    const double ms = e["dur"].get<double>() / 1e3;
+    compute += ms;
+    if (name == "embedding" || name == "residual" || name == "eh_proj" ||
+        name.starts_with("lm_head")) {
+      rest += ms;
+    }
+  }
+  EXPECT_GT(rest, 0.0);
+  if (prefill) EXPECT_TRUE(names.count("k_rope_copy") && names.count("kv_b_proj"));
+  EXPECT_NEAR(s["time_attention_ms"].get<double>() + s["time_gate_ms"].get<double>() +
+                  s["time_experts_ms"].get<double>(),
+              compute - rest, 1e-6);
+}
+
+TEST(InferenceRun, BreakdownFilesEveryComputeOpInDecode) {
+  expect_every_compute_op_filed(kTiny, false);
+}
+
+TEST(InferenceRun, BreakdownFilesEveryComputeOpInPrefill) {
+  expect_every_compute_op_filed(
+      test_util::tiny_cluster_scenario("tiny-prefill", 3, R"(  type: deepseek_inference
+  model: deepseek-v2-lite
+  layers: 3
+  phase: prefill
+  tokens_per_gpu: 512
+  router: {seed: 2}
+)"),
+      true);
+}
+
 // With dual micro-batch overlap one micro-batch's dispatch runs while the other's combine is still
 // in flight: the communication thread of a GPU has concurrent slices. A trace viewer nests the
 // slices of one track by containment, so on every (pid, tid) two slices must be disjoint or one
