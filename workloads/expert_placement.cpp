@@ -18,10 +18,10 @@ void ExpertPlacementParams::validate(const ParamCheck& c) const {
 namespace {
 
 // Puts each slot (in the given order) on a GPU with room that does not already host the same
-// expert (a second copy on one GPU would be a useless replica). The first `first_fit` slots, and
-// all without `slot_load`, take the lowest-numbered such GPU, which keeps consecutive experts
-// together; the others the GPU with the least load so far (longest processing time first when
-// they come heaviest first).
+// expert (a second copy on one GPU would be a useless replica). The first `first_fit` slots (the
+// primaries, in expert order) go an even share to each GPU, which keeps consecutive experts
+// together; the others take, without `slot_load`, the lowest-numbered such GPU, with it the GPU
+// with the least load so far (longest processing time first when they come heaviest first).
 // When every GPU with room already hosts the expert, a slot of another expert moves from a full
 // GPU to one with room, making way (possible while the expert has fewer copies than GPUs).
 std::vector<uint32_t> pack_slots(const std::vector<uint32_t>& order,
@@ -46,6 +46,14 @@ std::vector<uint32_t> pack_slots(const std::vector<uint32_t>& order,
     const uint32_t e = slot_expert[slot];
     const bool lowest = !slot_load || k < first_fit;
     uint32_t best = num_gpus;
+    if (k < first_fit) {
+      // The primaries in expert order, an even share of them per GPU.
+      const auto g = static_cast<uint32_t>(uint64_t{k} * num_gpus / first_fit);
+      if (on_gpu[g].size() < slots_per_gpu && !hosts(g, e)) {
+        place(slot, g);
+        continue;
+      }
+    }
     for (uint32_t g = 0; g < num_gpus; ++g) {
       if (on_gpu[g].size() == slots_per_gpu || hosts(g, e)) continue;
       if (best == num_gpus) {
@@ -137,15 +145,15 @@ ExpertPlacement ExpertPlacement::build(uint32_t n_experts, uint32_t ep_size, uin
   std::vector<uint32_t> order(slots);
   std::iota(order.begin(), order.end(), 0U);
   if (load_estimate.empty()) {
-    p.slot_gpu_ = pack_slots(order, p.slot_expert_, ep_size, per_gpu, nullptr);
+    p.slot_gpu_ = pack_slots(order, p.slot_expert_, ep_size, per_gpu, nullptr, n_experts);
   } else {
     std::vector<double> slot_load(slots);
     for (uint32_t s = 0; s < slots; ++s) {
       const uint32_t e = p.slot_expert_[s];
       slot_load[s] = load_estimate[e] / copies[e];
     }
-    // Keeping the primaries: they stay in expert order, contiguous; only the replicas go
-    // heaviest first to the least loaded GPUs.
+    // Keeping the primaries: they stay in expert order, contiguous, an even share per GPU; only
+    // the replicas go heaviest first to the least loaded GPUs.
     const size_t fixed = keep_primaries ? n_experts : 0;
     std::stable_sort(order.begin() + static_cast<std::ptrdiff_t>(fixed), order.end(),
                      [&](uint32_t a, uint32_t b) { return slot_load[a] > slot_load[b]; });
@@ -162,6 +170,47 @@ ExpertPlacement ExpertPlacement::build(const ExpertPlacementParams& params, uint
   const uint32_t per_node = params.gpus_per_node ? params.gpus_per_node : cluster_gpus_per_node;
   return build(n_experts, ep, per_node, params.redundant_experts, params.replica_policy,
                load_estimate, keep_primaries);
+}
+
+ExpertPlacement ExpertPlacement::from_slots(std::vector<uint32_t> slot_expert,
+                                            std::vector<uint32_t> slot_gpu, uint32_t num_gpus,
+                                            uint32_t gpus_per_node, ReplicaPolicy policy) {
+  if (num_gpus == 0 || gpus_per_node == 0 || slot_expert.empty() ||
+      slot_expert.size() != slot_gpu.size() || slot_expert.size() % num_gpus != 0) {
+    throw InputError(fmt::format(
+        "expert placement: {} slot experts and {} slot GPUs do not divide evenly over {} GPUs",
+        slot_expert.size(), slot_gpu.size(), num_gpus));
+  }
+  const uint32_t n = *std::max_element(slot_expert.begin(), slot_expert.end()) + 1;
+  std::vector<uint32_t> per_gpu(num_gpus, 0), copies(n, 0);
+  std::vector<std::vector<uint32_t>> hosted(num_gpus);
+  for (size_t s = 0; s < slot_expert.size(); ++s) {
+    const uint32_t g = slot_gpu[s], e = slot_expert[s];
+    if (g >= num_gpus) {
+      throw InputError(fmt::format("expert placement: slot {} on GPU {} of {}", s, g, num_gpus));
+    }
+    if (std::find(hosted[g].begin(), hosted[g].end(), e) != hosted[g].end()) {
+      throw InputError(fmt::format("expert placement: expert {} twice on GPU {}", e, g));
+    }
+    hosted[g].push_back(e);
+    ++per_gpu[g];
+    ++copies[e];
+  }
+  if (const auto none = std::find(copies.begin(), copies.end(), 0U); none != copies.end()) {
+    throw InputError(
+        fmt::format("expert placement: expert {} of {} has no slot", none - copies.begin(), n));
+  }
+  if (*std::min_element(per_gpu.begin(), per_gpu.end()) != slot_expert.size() / num_gpus) {
+    throw InputError("expert placement: GPUs hold different numbers of slots");
+  }
+  ExpertPlacement p;
+  p.num_gpus_ = num_gpus;
+  p.gpus_per_node_ = gpus_per_node;
+  p.policy_ = policy;
+  p.slot_expert_ = std::move(slot_expert);
+  p.slot_gpu_ = std::move(slot_gpu);
+  p.index();
+  return p;
 }
 
 void ExpertPlacement::index() {

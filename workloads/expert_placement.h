@@ -5,14 +5,16 @@
 // Every GPU of the EP group hosts the same number of physical expert slots,
 // (n_experts + redundant_experts) / ep_size; a slot holds one logical expert. GPU g sits in node
 // g / gpus_per_node (EP ranks are numbered node by node). Two layouts:
-//  - without a load estimate, slot p < n_experts hosts expert p (contiguous, so DeepSeek's
-//    expert groups of consecutive experts stay within as few nodes as possible) and the
-//    redundant slots that follow replicate evenly spaced experts;
+//  - without a load estimate, slot p < n_experts hosts expert p, the primaries in expert order
+//    an even share per GPU (GPU floor(p x ep_size / n_experts): contiguous, so DeepSeek's expert
+//    groups of consecutive experts stay within as few nodes as possible, and each GPU keeps
+//    room for replicas, as DeepSeek's EP32 prefill hosts 8 routed and 1 redundant expert per
+//    GPU) and the redundant slots that follow replicate evenly spaced experts;
 //  - with a per-expert load estimate (EPLB's "global" policy, which DeepSeek uses for decode),
 //    each redundant slot goes to the expert with the highest estimated load per replica, and the
 //    slots are packed onto GPUs longest-processing-time first so estimated GPU loads even out;
-//    or, keeping the primaries, only the replicas are packed that way (the primaries stay
-//    contiguous, so expert groups stay on few nodes for group- and node-limited routing).
+//    or, keeping the primaries, only the replicas are packed that way (the primaries stay as
+//    above, so expert groups stay on few nodes for group- and node-limited routing).
 // An inference step takes its estimate from a step routed before it (ReplicaLayout); a slot of
 // another expert makes way when every GPU with room already hosts the expert being placed.
 // Left out: shared experts (every GPU runs them on its own tokens, nothing is dispatched),
@@ -83,7 +85,7 @@ struct ExpertPlacementParams {
       "where the redundant slots go: eplb (each MoE layer's own: to the experts with the most "
       "load per copy in one routed step before the measured one, the last warm-up step or one "
       "routed for it with 16,384 tokens per layer, each on the least loaded GPU with room; "
-      "primaries stay contiguous), "
+      "primaries stay contiguous, an even share per GPU), "
       "eplb_global (the same, every slot packed by load: experts of a group spread over "
       "nodes) or spread (evenly spaced experts)");
   }
@@ -106,6 +108,14 @@ class ExpertPlacement {
                                uint32_t cluster_gpus, uint32_t cluster_gpus_per_node,
                                std::span<const double> load_estimate = {},
                                bool keep_primaries = false);
+
+  // A placement given slot by slot: slot s holds expert slot_expert[s] on GPU slot_gpu[s]. Each
+  // slot_expert[s] < n_experts (every expert at least once, its primary the first slot holding it),
+  // each GPU below num_gpus with the same number of slots, no expert twice on a GPU; else
+  // InputError.
+  static ExpertPlacement from_slots(std::vector<uint32_t> slot_expert,
+                                    std::vector<uint32_t> slot_gpu, uint32_t num_gpus,
+                                    uint32_t gpus_per_node, ReplicaPolicy policy);
 
   uint32_t num_experts() const { return static_cast<uint32_t>(expert_slot_begin_.size()) - 1; }
   uint32_t num_gpus() const { return num_gpus_; }

@@ -69,7 +69,14 @@ TEST(Router, RepeatedNodeSetsMatchReferenceGateAndItsNodes) {
   cfg.skew = 0.8;
   cfg.bias_update_speed = 0.01;
   cfg.max_nodes_per_token = 4;
-  const ExpertPlacement pl = ExpertPlacement::build(256, 96, 8, 512, ReplicaPolicy::LeastLoaded);
+  // Experts 0-255 on GPUs 0-31 (nodes 0-3), 8 each, and twice again on GPUs 32-63 and 64-95.
+  std::vector<uint32_t> slot_expert, slot_gpu;
+  for (uint32_t s = 0; s < 768; ++s) {
+    slot_expert.push_back(s % 256);
+    slot_gpu.push_back(s / 8);
+  }
+  const ExpertPlacement pl =
+      ExpertPlacement::from_slots(slot_expert, slot_gpu, 96, 8, ReplicaPolicy::LeastLoaded);
   ASSERT_EQ(pl.num_nodes(), 12u);
   for (uint32_t node = 0; node < 4; ++node) {
     ASSERT_TRUE(std::ranges::equal(pl.experts_on_node(node), pl.experts_on_node(node + 4)));

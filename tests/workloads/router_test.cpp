@@ -89,12 +89,21 @@ TEST(Router, ConfigFromShippedModels) {
   EXPECT_THROW(router_config_for(resolve_model("qwen2.5-72b")), InputError);
 }
 
+// The primaries in expert order, an even share per GPU: expert e on GPU floor(144 e / 256), so 2
+// primaries on 112 GPUs and 1 on 32, which leaves one slot on each of those for the 32 replicas.
 TEST(Router, ContiguousPlacementWithRedundantExperts) {
   const ExpertPlacement pl = ep144();
   EXPECT_EQ(pl.num_nodes(), 18u);
   EXPECT_EQ(pl.slots_per_gpu(), 2u);
-  for (uint32_t e = 0; e < 256; ++e)
-    EXPECT_EQ(pl.slot_gpu(pl.replicas(e)[0]), e / 2);
+  std::vector<uint32_t> primaries(144, 0);
+  for (uint32_t e = 0; e < 256; ++e) {
+    const uint32_t g = pl.slot_gpu(pl.replicas(e)[0]);
+    EXPECT_LE(256 * g, 144 * e) << "expert " << e;
+    EXPECT_LT(144 * e, 256 * (g + 1)) << "expert " << e;
+    ++primaries[g];
+  }
+  EXPECT_EQ(std::count(primaries.begin(), primaries.end(), 2U), 112);
+  EXPECT_EQ(std::count(primaries.begin(), primaries.end(), 1U), 32);
   uint32_t replicated = 0;
   for (uint32_t e = 0; e < 256; ++e) {
     const auto reps = pl.replicas(e);
@@ -157,12 +166,12 @@ TEST(Router, ReplicasFitOnFewGpusBySwappingSlots) {
   }
 }
 
-// Keeping the primaries: expert e stays on GPU e / slots per GPU (node-limited routing sees the
-// contiguous layout), the replicas are the experts with the most estimated load per copy, and
+// Keeping the primaries: expert e stays on GPU e / (experts per GPU) (node-limited routing sees
+// the contiguous layout), the replicas are the experts with the most estimated load per copy, and
 // each goes to the GPU with the least estimated load among those with room.
 TEST(Router, LoadAwareReplicasKeepThePrimariesContiguous) {
   // 32 scattered experts twice as hot as the rest: each gets one replica (then every expert
-  // has the same load per copy), and the 32 replicas fill the room left on GPUs 14 and 15.
+  // has the same load per copy), and the 32 replicas fill the 2 slots left on each GPU.
   std::vector<double> est(256, 1.0);
   for (uint32_t i = 0; i < 32; ++i)
     est[(i * 37) % 252] = 2.0;
@@ -170,7 +179,7 @@ TEST(Router, LoadAwareReplicasKeepThePrimariesContiguous) {
       ExpertPlacement::build(256, 16, 8, 32, ReplicaPolicy::LeastLoaded, est, true);
   ASSERT_EQ(pl.slots_per_gpu(), 18u);
   for (uint32_t e = 0; e < 256; ++e)
-    EXPECT_EQ(pl.slot_gpu(pl.replicas(e)[0]), e / 18) << "expert " << e;
+    EXPECT_EQ(pl.slot_gpu(pl.replicas(e)[0]), e / 16) << "expert " << e;
   // Greedy replication by load per copy, the independent way: 32 times take the expert with
   // the most load per copy.
   std::vector<uint32_t> copies(256, 1);
@@ -182,20 +191,47 @@ TEST(Router, LoadAwareReplicasKeepThePrimariesContiguous) {
   }
   for (uint32_t e = 0; e < 256; ++e)
     EXPECT_EQ(pl.replicas(e).size(), copies[e]) << "expert " << e;
-  // Least loaded first: GPU 14 starts with experts 252-255 (load 4), GPU 15 empty; replicas of
-  // load 1 each then fill whichever is lighter, so both end within one replica's load.
+  // Every copy now carries load 1, so each GPU starts at 16; the least loaded GPU first takes
+  // each replica of load 1, and every GPU ends with 2 of them: load 18 on each, no replica on the
+  // GPU of its primary.
   std::vector<double> load(16, 0.0);
   for (uint32_t e = 0; e < 256; ++e) {
     for (uint32_t s : pl.replicas(e))
       load[pl.slot_gpu(s)] += est[e] / static_cast<double>(pl.replicas(e).size());
-  }
-  EXPECT_DOUBLE_EQ(load[14] + load[15], 4.0 + 32.0);
-  EXPECT_LE(std::abs(load[14] - load[15]), 1.0);
-  for (uint32_t e = 0; e < 256; ++e) {
     if (pl.replicas(e).size() == 2) {
-      EXPECT_GE(pl.slot_gpu(pl.replicas(e)[1]), 14u);
+      EXPECT_NE(pl.slot_gpu(pl.replicas(e)[1]), pl.slot_gpu(pl.replicas(e)[0])) << "expert " << e;
     }
   }
+  for (uint32_t g = 0; g < 16; ++g)
+    EXPECT_DOUBLE_EQ(load[g], 18.0) << "GPU " << g;
+}
+
+// A placement given slot by slot is indexed as a built one, and refused where it breaks the rules.
+TEST(Router, PlacementFromSlots) {
+  // 4 experts on 2 GPUs of one node, 3 slots each: expert 0 and 3 twice.
+  const ExpertPlacement pl = ExpertPlacement::from_slots({0, 1, 3, 2, 3, 0}, {0, 0, 0, 1, 1, 1}, 2,
+                                                         2, ReplicaPolicy::RoundRobin);
+  EXPECT_EQ(pl.num_experts(), 4u);
+  EXPECT_EQ(pl.slots_per_gpu(), 3u);
+  EXPECT_EQ(pl.replicas(0).size(), 2u);
+  EXPECT_EQ(pl.replicas(0)[0], 0u);  // the primary: the first slot holding it
+  EXPECT_EQ(pl.slot_gpu(pl.replicas(3)[1]), 1u);
+  EXPECT_EQ(pl.experts_on_node(0).size(), 4u);
+  auto error = [](std::vector<uint32_t> experts, std::vector<uint32_t> gpus) {
+    try {
+      (void)ExpertPlacement::from_slots(std::move(experts), std::move(gpus), 2, 2,
+                                        ReplicaPolicy::RoundRobin);
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_NE(error({0, 0, 1, 2}, {0, 0, 1, 1}).find("expert 0 twice on GPU 0"), std::string::npos);
+  EXPECT_NE(error({0, 2, 2, 3}, {0, 1, 0, 1}).find("expert 1 of 4 has no slot"), std::string::npos);
+  EXPECT_NE(error({0, 1, 2, 3}, {0, 0, 0, 1}).find("different numbers of slots"),
+            std::string::npos);
+  EXPECT_NE(error({0, 1, 2, 3}, {0, 1, 2, 1}).find("on GPU 2 of 2"), std::string::npos);
+  EXPECT_NE(error({0, 1, 2}, {0, 1, 0}).find("do not divide evenly"), std::string::npos);
 }
 
 TEST(Router, LoadAwarePlacementEvensOutEstimatedGpuLoad) {
