@@ -35,6 +35,9 @@ SERIES = (("link", "tier"), ("plane", "bin_start_us", "utilization", "mean_queue
 THROUGHPUT = ((), ("bin_start_us", "goodput_bytes_per_s"))
 # Each bin's width, read where the file has it (plot_common.read_csv's optional_numbers).
 BIN_WIDTH = ("bin_width_us",)
+# The rate a link's wire bytes go at (line rate x encoding; links.csv since 2026-12-05, before
+# which the line rate stands in).
+LINK_RATE = ("rate_bytes_per_s",)
 
 
 def bin_width(rows):
@@ -86,6 +89,12 @@ def plot_heatmap(plt, links, out_png):
     cells = defaultdict(list)
     for r in links:
         cells[(r["tier"], int(r["plane"]))].append(r["utilization"])
+    # The mean over the links that carried traffic, as the summary's mean_link_utilization and
+    # network_report.json's mean_active_utilization (an idle spare would dilute it); 0 where none.
+    active = defaultdict(list)
+    for r in links:
+        if r["bytes"] > 0:
+            active[(r["tier"], int(r["plane"]))].append(r["utilization"])
     if not cells:
         return False
     tiers = sorted({t for t, _ in cells})
@@ -101,8 +110,13 @@ def plot_heatmap(plt, links, out_png):
     top = max(max(v) for v in cells.values())
     vmax = nice_ceiling(100 * top) / 100
     precise = 0 < top < 0.1
-    for ax, (title, agg) in zip(axes, (("mean", lambda v: sum(v) / len(v)), ("max", max))):
-        grid = [[agg(cells[(t, p)]) if cells.get((t, p)) else float("nan") for p in planes]
+    def mean_active(key):
+        v = active.get(key, [])
+        return sum(v) / len(v) if v else 0.0
+
+    for ax, (title, agg) in zip(axes, (("mean (links with traffic)", mean_active),
+                                       ("max", lambda key: max(cells[key])))):
+        grid = [[agg((t, p)) if cells.get((t, p)) else float("nan") for p in planes]
                 for t in tiers]
         im = ax.imshow([[100 * v for v in row] for row in grid], vmin=0.0, vmax=100 * vmax,
                        cmap="viridis", aspect="auto")
@@ -232,10 +246,10 @@ def plot_p2p_bandwidth(plt, messages, out_png):
     ax.set_xlabel("message size (B)")
     ax.set_ylabel("GB/s")
     ax2 = ax.twinx()
-    ax2.plot(xs, lat, marker="x", color="tab:orange", label="latency (first message)")
+    ax2.plot(xs, lat, marker="x", color="tab:orange", label="completion time (fastest message)")
     ax2.set_yscale("log")
-    ax2.set_ylabel("one-way latency (us)")
-    ax.set_title("Point-to-point bandwidth and latency by size")
+    ax2.set_ylabel("message completion time (us)")
+    ax.set_title("Point-to-point bandwidth and completion time by size")
     ax.legend(loc="upper left", fontsize=8)
     ax2.legend(loc="lower right", fontsize=8)
     save_figure(plt, fig, out_png)
@@ -261,8 +275,9 @@ def plot_fault_throughput(plt, d, links, series, out_png):
     total = read_csv(os.path.join(d, "throughput.csv"), *THROUGHPUT, BIN_WIDTH)
     if not faults or not total:
         return False
-    # Per plane: bytes leaving the fabric towards NICs (leaf -> NIC), utilisation x line rate.
-    rate = {r["link"]: r["bandwidth_bytes_per_s"] for r in links}
+    # Per plane: bytes leaving the fabric towards NICs (leaf -> NIC), utilisation x the rate the
+    # link's wire bytes go at.
+    rate = {r["link"]: r.get("rate_bytes_per_s", r["bandwidth_bytes_per_s"]) for r in links}
     per_plane = defaultdict(lambda: defaultdict(float))
     for r in series:
         if r["tier"] == "leaf->nic" and int(r["plane"]) >= 0:
@@ -283,8 +298,11 @@ def plot_fault_throughput(plt, d, links, series, out_png):
         bx = axes[1][0]
         cmap = plt.get_cmap("tab10")
         width = bin_width(series)
+        # A link's rows stop at its last busy bin: a plane that falls silent reads 0 from then
+        # on, not where its line happened to end.
+        bins = sorted({r["bin_start_us"] for r in series})
         for plane in sorted(per_plane):
-            pts = sorted((t, v / 1e9) for t, v in per_plane[plane].items())
+            pts = [(t, per_plane[plane].get(t, 0.0) / 1e9) for t in bins]
             bx.step(*bin_steps(pts, width), where="post", lw=1.0,
                     color=cmap(plane % 10), label=f"plane {plane}")
         bx.set_ylabel("network delivery per plane,\nleaf -> NIC (GB/s)")
@@ -307,7 +325,7 @@ def plot_fault_throughput(plt, d, links, series, out_png):
 def network_plots(plt, d):
     """Draws every network plot the run's files allow; returns [(title, png name)]. A damaged
     file raises BadInput (plot_common.py) naming it."""
-    links = read_csv(os.path.join(d, "links.csv"), *LINKS)
+    links = read_csv(os.path.join(d, "links.csv"), *LINKS, LINK_RATE)
     if not links:
         return []
     messages = read_csv(os.path.join(d, "messages.csv"), *MESSAGES)

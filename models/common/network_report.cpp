@@ -171,18 +171,19 @@ void write_network_results(const Fabric& f, Time end, const std::filesystem::pat
     append(o,
            "link,from,to,kind,tier,plane,bandwidth_bytes_per_s,bytes,wire_bytes,packets,messages,"
            "utilization,busy_us,credit_stall_us,peak_queue_bytes,mean_queue_bytes,"
-           "mean_shared_memory_bytes\n");
+           "mean_shared_memory_bytes,rate_bytes_per_s\n");
     for (const auto& l : f.links()) {
       const auto& s = l.stats;
       fmt::format_to(fmt::appender(o),
-                     "{},{},{},{},{},{},{},{},{},{},{},{:.6f},{:.6f},{:.6f},{},{:.3f},{:.3f}\n",
+                     "{},{},{},{},{},{},{},{},{},{},{},{:.6f},{:.6f},{:.6f},{},{:.3f},{:.3f},{}\n",
                      l.name, f.node(l.from).basename(), f.node(l.to).basename(), l.timing.kind,
                      l.timing.tier, l.timing.plane, l.timing.bandwidth.bytes_per_s(), s.bytes,
                      s.wire_bytes, s.packets, s.messages, utilization(l, end),
                      static_cast<double>(s.busy_ps) * 1e-6, static_cast<double>(s.stall_ps) * 1e-6,
                      s.peak_queue_bytes,
                      end.ps() > 0 ? s.queue_byte_ps / static_cast<double>(end.ps()) : 0.0,
-                     end.ps() > 0 ? s.shared_byte_ps / static_cast<double>(end.ps()) : 0.0);
+                     end.ps() > 0 ? s.shared_byte_ps / static_cast<double>(end.ps()) : 0.0,
+                     l.rate.bytes_per_s());
     }
     write_file_atomic(dir / "links.csv", std::string_view(o.data(), o.size()));
   }

@@ -257,6 +257,49 @@ TEST(NetworkScenarios, PlaneTotalsHoldOnlyThePlanesInfiniBandLinks) {
     EXPECT_EQ(total["bytes"].get<uint64_t>(), bytes_by_plane[plane]) << plane;
 }
 
+// links.csv gives each link's line rate and the rate its wire bytes go at (line rate x
+// encoding), and utilisation is wire bytes at that rate over the whole run (network_report.json's
+// end_us). With InfiniBand encoding 0.5 an IB link's rate is half its line rate.
+TEST(NetworkScenarios, LinkRatesAndUtilisationOverTheRun) {
+  const fs::path dir = nettest::temp_dir("link_rates");
+  const CliResult r = run_cli({"run", scenario("net-p2p-bandwidth"), "--no-plots", "-q", "--out",
+                               dir.string(), "--set", "hardware.nic.ib_encoding=0.5"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::ifstream report_in(dir / "network_report.json");
+  const double end_us = nlohmann::json::parse(report_in)["end_us"].get<double>();
+  ASSERT_GT(end_us, 0.0);
+  std::ifstream csv(dir / "links.csv");
+  std::string line;
+  std::getline(csv, line);
+  std::vector<std::string> header;
+  for (std::stringstream h(line); std::getline(h, line, ',');)
+    header.push_back(line);
+  auto col = [&](const std::string& name) {
+    return static_cast<size_t>(std::find(header.begin(), header.end(), name) - header.begin());
+  };
+  const size_t kind = col("kind"), line_rate = col("bandwidth_bytes_per_s"),
+               rate = col("rate_bytes_per_s"), wire = col("wire_bytes"), util = col("utilization");
+  ASSERT_LT(std::max({kind, line_rate, rate, wire, util}), header.size()) << line;
+  int ib = 0, busy = 0;
+  while (std::getline(csv, line)) {
+    std::vector<std::string> f;
+    for (std::stringstream row(line); std::getline(row, line, ',');)
+      f.push_back(line);
+    ASSERT_EQ(f.size(), header.size());
+    const double expect_rate = std::stod(f[line_rate]) * (f[kind] == "ib" ? 0.5 : 1.0);
+    EXPECT_DOUBLE_EQ(std::stod(f[rate]), expect_rate) << f[0];
+    ib += f[kind] == "ib";
+    const double wire_bytes = std::stod(f[wire]);
+    if (wire_bytes == 0) continue;
+    ++busy;
+    // Busy time rounds up to whole ps per packet; the CSV prints six decimals.
+    EXPECT_NEAR(std::stod(f[util]), wire_bytes / (expect_rate * end_us * 1e-6), 2e-5) << f[0];
+  }
+  EXPECT_GT(ib, 0);
+  EXPECT_GT(busy, 0);
+  fs::remove_all(dir);
+}
+
 TEST(NetworkScenarios, PacketFidelityWithPlaceholderNicIsABadInput) {
   CliResult r =
       run_cli({"run", MLASIM_CONFIG_DIR "/teaching/pairwise-exchange.yaml", "--no-plots", "-q",

@@ -177,6 +177,18 @@ def case_network_figures_in_process(tmp):
     for plane, u in (("plane 0", 0.9), ("plane 1", 0.9)):
         xs, ys = drawn.get(plane, ([], []))
         check(xs[-1:] == [24.0] and ys[-1:] == [u], f"{plane} line stops short: {xs!r} {ys!r}")
+    # Plane 1 falls silent after its first bin (its link's rows stop there) and its line reads 0
+    # from then on; a link whose encoding halves its rate delivers utilisation x that rate.
+    quiet = [r for r in series if r["link"] == "a->b" or r["bin_start_us"] == 0.0]
+    halved = [dict(r, rate_bytes_per_s=5e8) for r in links]
+    plot_network.plot_fault_throughput(plt, fault, halved, quiet, "throughput_faults.png")
+    drawn = {label: (xs, ys) for label, xs, ys in
+             figures.saved["throughput_faults.png"]["lines"] if not label.startswith("_")}
+    xs, ys = drawn.get("plane 1", ([], []))
+    check(xs[-1:] == [24.0] and ys[-1:] == [0.0] and ys[:1] == [0.2 * 0.5],
+          f"a silent plane ends at 0 GB/s, its first bin at 0.1: {xs!r} {ys!r}")
+    xs, ys = drawn.get("plane 0", ([], []))
+    check(ys[-1:] == [0.9 * 0.5], f"plane 0 at half rate ends at 0.45 GB/s: {ys!r}")
 
     # Heatmap colour scale: up to the busiest link rounded up to a readable figure, whatever
     # the load (DeepSeek decode's busiest link at 12.9% gets 0-15%, not 0-100%), numbers kept.
@@ -191,6 +203,12 @@ def case_network_figures_in_process(tmp):
         check(heat["clims"] and all(c == (0.0, vmax) for c in heat["clims"]),
               f"busiest link {100 * top:g}%: colour scale {heat['clims']}, not 0-{vmax:g}%")
         check(cell in heat["cells"], f"busiest link {100 * top:g}%: cells {heat['cells']}")
+    # The mean cell is over the links that carried traffic (as mean_link_utilization): a busy
+    # link at 50% beside an idle one reads 50.0, not 25.0.
+    pair = [dict(links[0], utilization=0.5), dict(links[0], link="e->f", utilization=0.0, bytes=0)]
+    plot_network.plot_heatmap(plt, pair, "link_utilization_heatmap.png")
+    cells = figures.saved["link_utilization_heatmap.png"]["cells"]
+    check(cells.count("50.0") == 2 and "25.0" not in cells, f"mean over busy links: {cells}")
     check(plot_network.nice_ceiling(12.9) == 15 and plot_network.nice_ceiling(15) == 15 and
           plot_network.nice_ceiling(0.31) == 0.4 and plot_network.nice_ceiling(99) == 100,
           "nice_ceiling")
