@@ -14,50 +14,12 @@
 #include <vector>
 
 #include "tests/sim/bad_input_harness.h"
+#include "tests/sim/bad_input_inputs.h"
 
 namespace mlasim {
 namespace {
 
 namespace fs = std::filesystem;
-
-// A scenario with placeholder models and the pairwise-exchange workload: the cases name its keys
-// (hardware.memory.bandwidth, workload.message).
-const std::string kDefault = MLASIM_SOURCE_DIR "/configs/teaching/pairwise-exchange.yaml";
-const std::string kTeaching = MLASIM_SOURCE_DIR "/configs/scenarios/teaching-deepseek.yaml";
-// The model teaching-deepseek.yaml runs, as a file to break.
-const std::string kModel = MLASIM_SOURCE_DIR "/configs/models/deepseek-v2-lite.json";
-
-// A 4-GPU scenario replaying `t.json` (placeholder hardware, message-level network).
-const std::string kTraceScenario = R"(name: trace-case
-cluster: {type: single_switch, nodes: 2, gpus_per_node: 2}
-hardware:
-  gpu: {type: roofline}
-  memory: {type: fixed_bandwidth}
-  nic: {type: fixed_latency}
-  switch: {type: fixed_latency}
-workload:
-  type: trace
-  file: @DIR@/t.json
-)";
-
-// Rank r computes, then swaps a message with rank (r + 2) mod 4. `@EDIT@` marks where cases
-// change rank 1's first op; `@DEPS@` its send's dependencies.
-const std::string kTrace = R"({"format": "mlasim-trace", "version": @VERSION@, "ranks": [
- {"rank": 0, "ops": [
-  {"name": "gemm", "op": "gemm", "deps": [], "m": 64, "n": 64, "k": 64, "dtype": "bf16"},
-  {"name": "recv_from_2", "op": "recv", "deps": [], "peer": 2, "bytes": 4096, "tag": 0},
-  {"name": "send_to_2", "op": "send", "deps": [0], "peer": 2, "bytes": 4096, "tag": 0}]},
- {"rank": 1, "ops": [
-  {"name": "gemm", "op": "@KIND@", "deps": @GEMMDEPS@, @FIELDS@},
-  {"name": "recv_from_3", "op": "recv", "deps": [], "peer": 3, "bytes": 4096, "tag": 0},
-  {"name": "send_to_3", "op": "send", "deps": @DEPS@, "peer": 3, "bytes": 4096, "tag": 0}]},
- {"rank": 2, "ops": [
-  {"name": "recv_from_0", "op": "recv", "deps": [], "peer": 0, "bytes": 4096, "tag": 0},
-  {"name": "send_to_0", "op": "send", "deps": [], "peer": 0, "bytes": 4096, "tag": 0}]},
- {"rank": 3, "ops": [
-  {"name": "recv_from_1", "op": "recv", "deps": [], "peer": 1, "bytes": 4096, "tag": 0},
-  {"name": "send_to_1", "op": "send", "deps": [], "peer": 1, "bytes": 4096, "tag": 0}]}]}
-)";
 
 // A scenario whose cluster has NICs and a switch but which names no hardware for them.
 const std::string kNoNicScenario = R"(name: no-nic
@@ -67,35 +29,6 @@ hardware:
   memory: {type: fixed_bandwidth}
 workload: {type: pairwise_exchange}
 )";
-
-std::string trace(std::map<std::string, std::string> edits) {
-  std::map<std::string, std::string> values{
-      {"@VERSION@", "1"},
-      {"@KIND@", "gemm"},
-      {"@GEMMDEPS@", "[]"},
-      {"@FIELDS@", R"("m": 64, "n": 64, "k": 64, "dtype": "bf16")"},
-      {"@DEPS@", "[0]"}};
-  for (auto& [k, v] : edits)
-    values[k] = v;
-  std::string out = kTrace;
-  for (const auto& [k, v] : values)
-    out = replace_all(out, k, v);
-  return out;
-}
-
-std::string sweep(const std::string& body) {
-  return "sweep:\n  name: bad\n  base: " + kDefault + "\n" + body;
-}
-
-std::string model_scenario() {
-  return "include: " + kTeaching + "\nworkload:\n  model: @DIR@/m.json\n";
-}
-
-std::string model_json(const std::string& from, const std::string& to) {
-  std::ifstream in(kModel);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return replace_all(text, from, to);
-}
 
 std::vector<BadInput> cases() {
   const std::string inc = "include: " + kDefault + "\n";
@@ -607,106 +540,6 @@ TEST_P(BadInputCase, ExitsTwoWithOneLineNamingFileAndKey) {
 
 INSTANTIATE_TEST_SUITE_P(Malformed, BadInputCase, ::testing::ValuesIn(cases()),
                          [](const auto& info) { return info.param.name; });
-
-// The controls: the same inputs, well formed, are accepted (so a case above fails for its own
-// mistake, not for a broken base).
-TEST(BadInputControls, WellFormedBasesAreAccepted) {
-  const fs::path dir =
-      fs::temp_directory_path() / ("mlasim_bad_controls_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  std::ofstream(dir / "t.json") << trace({});
-  std::ofstream(dir / "s.yaml") << replace_all(kTraceScenario, "@DIR@", dir.string());
-  std::ofstream(dir / "m.json") << model_json("", "");
-  std::ofstream(dir / "ms.yaml") << replace_all(model_scenario(), "@DIR@", dir.string());
-  std::ofstream(dir / "w.yaml") << sweep(
-      "  axes:\n    - {key: workload.message, values: [1MiB, 2MiB]}\n");
-  CliResult r = run_cli(
-      {"run", "-q", "--no-plots", (dir / "s.yaml").string(), "--out", (dir / "out").string()});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  r = run_cli({"validate", "-q", (dir / "ms.yaml").string()});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  r = run_cli({"sweep", (dir / "w.yaml").string(), "--out", (dir / "sw").string(), "--no-plots"});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  r = run_cli({"kernels", "--model", (dir / "m.json").string()});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  fs::remove_all(dir);
-}
-
-// A relative trace path is taken from the scenario file's folder (as includes are), whatever the
-// working folder; the resolved config names it absolutely, so that it loads from anywhere.
-TEST(BadInputControls, RelativeTracePathFollowsTheScenario) {
-  const fs::path dir =
-      fs::temp_directory_path() / ("mlasim_trace_rel_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir / "scenarios");
-  std::ofstream(dir / "t.json") << trace({});
-  std::ofstream(dir / "scenarios" / "s.yaml")
-      << replace_all(kTraceScenario, "@DIR@/t.json", "../t.json");
-  CliResult r = run_cli({"validate", "--print", (dir / "scenarios" / "s.yaml").string()});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  std::ofstream(dir / "resolved.yaml") << r.out;
-  r = run_cli({"validate", "-q", (dir / "resolved.yaml").string()});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  fs::remove_all(dir);
-}
-
-// Values written in a sweep file (its `set` and axis values) take a relative trace path from the
-// sweep file's folder, as its `base` is, whatever the working folder; a --set on the command
-// line takes it from the working folder, or from --set-dir's.
-TEST(BadInputControls, RelativeTracePathInASweepFollowsTheSweepFile) {
-  const fs::path dir =
-      fs::temp_directory_path() / ("mlasim_sweep_trace_rel_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir / "sweeps");
-  fs::create_directories(dir / "traces");
-  ASSERT_NE(fs::current_path(), dir / "sweeps");
-  std::ofstream(dir / "traces" / "t.json") << trace({});
-  std::ofstream(dir / "s.yaml") << replace_all(kTraceScenario, "@DIR@", dir.string());
-  std::ofstream(dir / "sweeps" / "w.yaml")
-      << "sweep:\n  name: t\n  base: ../s.yaml\n  set: [workload.file=../traces/t.json]\n"
-         "  axes:\n    - {key: seed, values: [1]}\n";
-  CliResult r = run_cli({"sweep", (dir / "sweeps" / "w.yaml").string(), "--out",
-                         (dir / "out").string(), "--no-plots"});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  // The point ran the trace the sweep names (the resolved config holds its absolute path).
-  std::ifstream in(dir / "out" / "p0000" / "config.resolved.yaml");
-  const std::string resolved((std::istreambuf_iterator<char>(in)),
-                             std::istreambuf_iterator<char>());
-  EXPECT_NE(resolved.find((dir / "sweeps" / ".." / "traces" / "t.json").string()),
-            std::string::npos)
-      << resolved;
-  // From the command line: the working folder's t.json (none here), or --set-dir's.
-  const std::vector<std::string> given{"validate", "-q", (dir / "s.yaml").string(), "--set",
-                                       "workload.file=traces/t.json"};
-  r = run_cli(given);
-  EXPECT_EQ(r.exit_code, 2) << r.err;
-  EXPECT_NE(r.err.find((fs::current_path() / "traces" / "t.json").string()), std::string::npos)
-      << r.err;
-  std::vector<std::string> with_dir = given;
-  with_dir.insert(with_dir.end(), {"--set-dir", dir.string()});
-  r = run_cli(with_dir);
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  fs::remove_all(dir);
-}
-
-// Settings of another traffic pattern are refused by comparison with the defaults, so a resolved
-// config, which lists every key, still loads.
-TEST(BadInputControls, ResolvedTrafficConfigsLoad) {
-  const fs::path dir =
-      fs::temp_directory_path() / ("mlasim_traffic_resolved_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  for (const char* name : {"net-p2p-bandwidth.yaml", "net-incast.yaml", "net-a2a-mrft.yaml"}) {
-    CliResult r = run_cli(
-        {"validate", "--print", MLASIM_SOURCE_DIR "/configs/scenarios/" + std::string(name)});
-    ASSERT_EQ(r.exit_code, 0) << name << ": " << r.err;
-    std::ofstream(dir / name) << r.out;
-    r = run_cli({"validate", "-q", (dir / name).string()});
-    EXPECT_EQ(r.exit_code, 0) << name << ": " << r.err;
-  }
-  fs::remove_all(dir);
-}
 
 }  // namespace
 }  // namespace mlasim
