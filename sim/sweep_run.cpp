@@ -221,29 +221,48 @@ int run_sweep(const SweepOptions& o, const GlobalOptions& g) {
   std::vector<std::string> left_out, reported;
   const size_t rows = merge_sweep(sweep, out_dir, &left_out, &reported);
   const nlohmann::ordered_json failures = failed_points(sweep, out_dir);
+  // The first ten point names, then how many more.
+  auto name_list = [](const std::vector<std::string>& points) {
+    std::string names;
+    for (size_t i = 0; i < points.size() && i < 10; ++i)
+      names += (i ? ", " : "") + points[i];
+    if (points.size() > 10) names += fmt::format(" and {} more", points.size() - 10);
+    return names;
+  };
+  std::vector<std::string> failed_names;
+  for (const auto& f : failures)
+    failed_names.push_back(f["point"].get<std::string>());
   if (o.merge_only && !failures.empty()) {
     // Every shard's failures, gathered: the merge fails too (a job chain must see it).
     failed = failures.size();
-    std::string names;
-    for (size_t i = 0; i < failures.size() && i < 10; ++i)
-      names += (i ? ", " : "") + failures[i]["point"].get<std::string>();
-    if (failures.size() > 10) names += fmt::format(" and {} more", failures.size() - 10);
     fmt::print(stderr, "sweep {}: {} of {} points failed ({}; each has a stderr.txt)\n",
-               sweep.params.name, failed, sweep.points.size(), names);
+               sweep.params.name, failed, sweep.points.size(), name_list(failed_names));
   }
   if (!g.quiet) {
     fmt::print(stderr, "{}/sweep.csv: {} of {} points\n", out_dir.string(), rows,
                sweep.points.size());
   }
   if (!left_out.empty() && !g.quiet) {
-    std::string names;
-    for (size_t i = 0; i < left_out.size() && i < 10; ++i)
-      names += (i ? ", " : "") + left_out[i];
-    if (left_out.size() > 10) names += fmt::format(" and {} more", left_out.size() - 10);
     fmt::print(stderr,
                "warning: left out of sweep.csv, their summary being unreadable or from other "
                "values: {}\n",
-               names);
+               name_list(left_out));
+  }
+  if (o.merge_only && !g.quiet) {
+    // Points with no result and no failure: not run by any shard yet, or stopped before the end.
+    std::vector<std::string> unfinished;
+    for (const auto& p : sweep.points) {
+      const std::string name = p.dir_name();
+      if (!fs::exists(out_dir / name / "summary.json") &&
+          std::find(failed_names.begin(), failed_names.end(), name) == failed_names.end()) {
+        unfinished.push_back(name);
+      }
+    }
+    if (!unfinished.empty()) {
+      fmt::print(stderr,
+                 "warning: left out of sweep.csv, with no result yet (not run, or stopped): {}\n",
+                 name_list(unfinished));
+    }
   }
   // A plot key no point reported is most likely misspelt (the report would only say the plot
   // is empty). Without any point there is nothing to tell by.

@@ -66,7 +66,7 @@ struct LinkParams {
 // NVLink are not priced. The defaults are assumptions, not quotes: a 64-port 400G switch at
 // about $625 per port, a 400G DAC at $600, and a 400G optical link (two transceivers and fibre)
 // at $1,900. With them the k = 64 cost per endpoint lands within 2% of ISCA'25 Table 3 for FT2,
-// MPFT, FT3, Slim Fly and Dragonfly (tests/topology checks FT2, MPFT and FT3).
+// MPFT, FT3, Slim Fly and Dragonfly (tests/topology/builders_test.cpp checks all five).
 struct CostParams {
   double switch_usd = 40000;
   double electric_cable_usd = 600;

@@ -61,7 +61,11 @@ void SlimFlyParams::validate(const ParamCheck& c) const {
   c.require(q >= 0 && p >= 0, "q", "q and p must be >= 0");
   c.require(q == 0 || mms_radix(q) > 0, "q", "must be 0, 1 or 3 modulo 4 (MMS graphs)");
   const SlimFlyShape s = resolve(*this);
-  c.require(s.q >= 3, "k", "too small for a Slim Fly");
+  if (q == 0) {
+    c.require(s.q >= 3, "k", "too small for a Slim Fly");
+  } else {
+    c.require(q >= 3, "q", "must be at least 3 (smaller MMS graphs are not Slim Flies)");
+  }
   c.require(s.network_radix + s.p <= k, "q",
             fmt::format("needs {} network + {} endpoint ports, more than k = {}", s.network_radix,
                         s.p, k));

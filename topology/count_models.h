@@ -30,7 +30,10 @@ struct SlimFlyParams {
   template <class V>
   void visit(V& v) {
     v("k", k, "ports", "switch radix");
-    v("q", q, "count", "MMS parameter (2q^2 switches); 0 = the largest that fits k");
+    v("q", q, "count",
+      "MMS parameter (2q^2 switches), 0, 1 or 3 modulo 4, at least 3; 0 = the largest that fits "
+      "k, as ISCA'25 Table 3 counts it (q = 28 at k = 64, which is no prime power: counts and "
+      "cost only, no MMS graph exists for it)");
     v("p", p, "count", "endpoints per switch; 0 = ceil(k'/2)");
     v.group("cost", cost, "unit prices for the cost metrics");
   }

@@ -193,15 +193,26 @@ int64_t Ft3Params::max_nodes() const {
   return k * half * half / node.nics_per_node;
 }
 
-// Every core switch is built, and whole pods of leaves and spines for the NICs.
+// What carries traffic, as in the two-tier fabrics: the leaves the NICs need, k/2 spines per pod
+// once there are two leaves, and the (k/2)^2 cores once there are two pods.
+Ft3Params::Shape Ft3Params::shape(int64_t node_count) const {
+  Shape s;
+  const int64_t half = k / 2;
+  s.leaves = ceil_div(node_count * node.nics_per_node, half);
+  s.pods = ceil_div(s.leaves, half);
+  s.spines_per_pod = s.leaves > 1 ? half : 0;
+  s.cores = s.pods > 1 ? half * half : 0;
+  return s;
+}
+
 FabricSize Ft3Params::size() const {
   FabricSize s;
   s.nodes = nodes > 0 ? nodes : max_nodes();
   s.gpus = s.nodes * node.gpus_per_node;
+  const Shape f = shape(s.nodes);
   const int64_t half = k / 2;
-  const int64_t pods = ceil_div(ceil_div(s.nodes * node.nics_per_node, half), half);
-  s.switches = half * half + pods * 2 * half;
-  s.links = pods * 2 * half * half;
+  s.switches = f.leaves + f.pods * f.spines_per_pod + f.cores;
+  s.links = f.leaves * f.spines_per_pod + (f.cores > 0 ? f.pods * half * half : 0);
   return s;
 }
 
@@ -293,18 +304,21 @@ ClusterGraph MrftBuilder::build() const {
 ClusterGraph Ft3Builder::build() const {
   const int32_t nodes = nodes_or_max(p_.nodes, p_.max_nodes());
   const int32_t half = p_.k / 2;
-  const int64_t nics = int64_t{nodes} * p_.node.nics_per_node;
-  const auto pods = static_cast<int32_t>(ceil_div(ceil_div(nics, half), half));
+  const Ft3Params::Shape f = p_.shape(nodes);
+  const auto pods = static_cast<int32_t>(f.pods);
   ClusterGraph c = empty_cluster("ft3", nodes, p_.node, 1, p_.k);
-  auto core = add_switches(c, VertexKind::Core, half * half, -1, -1, 0, "");
+  auto core = add_switches(c, VertexKind::Core, static_cast<int32_t>(f.cores), -1, -1, 0, "");
   std::vector<Vertex> leaf;  // all leaves, pod-major
   for (int32_t pod = 0; pod < pods; ++pod) {
     const std::string prefix = fmt::format("pod{}_", pod);
-    auto pod_leaf = add_switches(c, VertexKind::Leaf, half, -1, pod, pod * half, prefix);
-    auto pod_spine = add_switches(c, VertexKind::Spine, half, -1, pod, pod * half, prefix);
+    const auto leaves =
+        static_cast<int32_t>(std::min<int64_t>(half, f.leaves - int64_t{pod} * half));
+    auto pod_leaf = add_switches(c, VertexKind::Leaf, leaves, -1, pod, pod * half, prefix);
+    auto pod_spine = add_switches(c, VertexKind::Spine, static_cast<int32_t>(f.spines_per_pod), -1,
+                                  pod, pod * half, prefix);
     connect_all(c, pod_leaf, pod_spine, p_.links.ib_fabric);
     // Spine a of every pod reaches core switches a*half .. a*half + half - 1.
-    for (int32_t a = 0; a < half; ++a) {
+    for (int32_t a = 0; a < static_cast<int32_t>(f.spines_per_pod) && !core.empty(); ++a) {
       for (int32_t m = 0; m < half; ++m) {
         c.add_link(pod_spine[a], core[a * half + m],
                    link_props(LinkKind::InfiniBand, p_.links.ib_fabric));

@@ -104,6 +104,13 @@ struct Ft3Params : FatTreeCommon {
   void validate(const ParamCheck& c) const;
   int64_t max_nodes() const;
   FabricSize size() const;
+  // What a fabric for `node_count` nodes builds: the leaves their NICs need (k/2 NICs each),
+  // pods of up to k/2 leaves, k/2 spines per pod once there are two leaves, (k/2)^2 cores once
+  // there are two pods. Parts that would carry nothing are left out, as in the two-tier fabrics.
+  struct Shape {
+    int64_t leaves = 0, pods = 0, spines_per_pod = 0, cores = 0;
+  };
+  Shape shape(int64_t node_count) const;
 };
 
 class Ft2Builder : public ClusterBuilder {

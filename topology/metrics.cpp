@@ -162,9 +162,10 @@ Reachability check_reachability(const RoutingTables& routes, int64_t max_pairs) 
   return r;
 }
 
-double TopologyMetrics::cost_per_endpoint_usd() const {
+std::optional<double> TopologyMetrics::cost_per_endpoint_usd() const {
   const int64_t endpoints = counts.fabric.endpoints;
-  return endpoints > 0 ? cost.total_usd() / static_cast<double>(endpoints) : 0.0;
+  if (endpoints <= 0) return std::nullopt;
+  return cost.total_usd() / static_cast<double>(endpoints);
 }
 
 TopologyMetrics measure_topology(const ClusterGraph& cluster, const CostParams& prices,
@@ -228,7 +229,7 @@ nlohmann::ordered_json TopologyMetrics::to_json() const {
   j["cost_usd"] = cost.total_usd();
   j["cost_switches_usd"] = cost.switches_usd;
   j["cost_cables_usd"] = cost.electric_cables_usd + cost.optical_cables_usd;
-  j["cost_per_endpoint_usd"] = cost_per_endpoint_usd();
+  j["cost_per_endpoint_usd"] = opt(cost_per_endpoint_usd());
   j["diameter_hops"] = f.diameter_hops >= 0 ? ordered_json(f.diameter_hops) : ordered_json(nullptr);
   const bool has_pairs = routes && routes->switch_pairs > routes->unreachable_switch_pairs;
   j["path_diversity_min"] = has_pairs ? ordered_json(routes->min_paths) : ordered_json(nullptr);
@@ -274,11 +275,19 @@ std::string format_metrics_table(const nlohmann::ordered_json& j) {
     rows.emplace_back("node links",
                       fmt::format("{} NVLink, {} PCIe", num("nvlink_links"), num("pcie_links")));
   }
-  rows.emplace_back("cost",
-                    fmt::format("{} ({} per endpoint)", dollars(j["cost_usd"].get<double>()),
-                                dollars(j["cost_per_endpoint_usd"].get<double>())));
-  if (has("diameter_hops"))
-    rows.emplace_back("diameter", num("diameter_hops") + " switch-to-switch hops");
+  // The cluster as built, over the endpoints still working.
+  rows.emplace_back("cost", fmt::format("{} ({})", dollars(j["cost_usd"].get<double>()),
+                                        has("cost_per_endpoint_usd")
+                                            ? dollars(j["cost_per_endpoint_usd"].get<double>()) +
+                                                  " per working endpoint"
+                                            : std::string("no endpoint works")));
+  const bool cut = has("unreachable_leaf_pairs") && i64("unreachable_leaf_pairs") > 0;
+  if (has("diameter_hops")) {
+    rows.emplace_back("diameter", num("diameter_hops") + " switch-to-switch hops" +
+                                      (cut ? " (between the leaves still connected)" : ""));
+  } else if (cut) {
+    rows.emplace_back("diameter", "none: no two leaves of a plane are connected");
+  }
   if (has("path_diversity_min")) {
     rows.emplace_back("path diversity",
                       fmt::format("{} to {} up/down routes between leaves (mean {:.1f})",

@@ -67,7 +67,8 @@ struct TopologyMetrics {
   double routing_wall_s = 0;  // wall-clock seconds building the routing tables
   double bisection_wall_s = 0;
 
-  double cost_per_endpoint_usd() const;
+  // The cost of the cluster as built over the endpoints still working; none without any.
+  std::optional<double> cost_per_endpoint_usd() const;
   // Flat snake_case keys with units in their names; absent figures are null.
   nlohmann::ordered_json to_json() const;
 };

@@ -359,7 +359,9 @@ void RoutingTables::build_switch_tables() {
   }
   const int64_t reached = stats_.switch_pairs - stats_.unreachable_switch_pairs;
   if (reached > 0) stats_.mean_paths = static_cast<double>(path_sum) / static_cast<double>(reached);
-  if (stats_.access_switches > 0 && stats_.diameter_hops < 0) stats_.diameter_hops = 0;
+  // One access switch per component: no pair, nothing to cross. Pairs that exist but are all
+  // cut apart (faults) leave the diameter unknown (-1), not 0.
+  if (stats_.access_switches > 0 && stats_.switch_pairs == 0) stats_.diameter_hops = 0;
 }
 
 // Where each component's traffic for a GPU leaves the fabric: the GPU's own NIC when it is in

@@ -154,11 +154,11 @@ std::vector<BadInput> cases() {
        {},
        {"topology", kClusters + "ft2-k64.yaml", "--set", "k=2048", "--no-bisection"},
        {"k:", "2097152 GPUs", "(2^18)"}},
-      {"TopologyFt3CoreOverLimit",  // few nodes, but every core switch of k = 1024 is built
+      {"TopologySpinesOverLimit",  // 131,080 GPUs, but 8 planes of 16,384 spines (k = 32768)
        {},
-       {"topology", kClusters + "ft3-k64.yaml", "--set", "k=1024", "--set", "nodes=1",
+       {"topology", kClusters + "mpft-k64.yaml", "--set", "k=32768", "--set", "nodes=16385",
         "--no-bisection"},
-       {"nodes:", "network switches", "(2^16)"}},
+       {"nodes:", "131088 network switches", "(2^16)"}},
       {"ScenarioClusterOverLimit",
        {},
        {"validate", kPairwise, "--set", "cluster.nodes=65536", "--set", "cluster.gpus_per_node=8"},

@@ -222,8 +222,16 @@ TEST_F(SweepFiles, ShardedRunsThenMergeGatherEverything) {
   EXPECT_TRUE(fs::exists(out / "p0000" / "summary.json"));
   EXPECT_FALSE(fs::exists(out / "p0001"));
   EXPECT_TRUE(fs::exists(out / "p0002" / "summary.json"));
+  // Merged before the second shard ran: the point it lacks is named, not only counted.
+  const CliResult early = run_cli({"sweep", f.string(), "--merge", "--out", out.string()});
+  ASSERT_EQ(early.exit_code, 0) << early.err;
+  EXPECT_NE(early.err.find("sweep.csv: 2 of 3 points"), std::string::npos) << early.err;
+  EXPECT_NE(early.err.find("with no result yet (not run, or stopped): p0001\n"), std::string::npos)
+      << early.err;
   ASSERT_EQ(run_cli({"sweep", f.string(), "--shard", "1/2", "--out", out.string()}).exit_code, 0);
-  ASSERT_EQ(run_cli({"sweep", f.string(), "--merge", "--out", out.string()}).exit_code, 0);
+  const CliResult merged = run_cli({"sweep", f.string(), "--merge", "--out", out.string()});
+  ASSERT_EQ(merged.exit_code, 0) << merged.err;
+  EXPECT_EQ(merged.err.find("no result yet"), std::string::npos) << merged.err;
   std::ifstream csv(out / "sweep.csv");
   std::string line;
   int rows = -1;

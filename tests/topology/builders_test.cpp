@@ -41,7 +41,7 @@ TEST(Builders, Ft2K64MatchesIscaTable3) {
   EXPECT_EQ(n.gpus, 2048);
   EXPECT_EQ(c.nodes, 256);
   EXPECT_NEAR(per_endpoint(n.fabric, CostParams{}), kTableFt2PerEndpoint,
-              0.10 * kTableFt2PerEndpoint);
+              0.02 * kTableFt2PerEndpoint);
 }
 
 TEST(Builders, MpftK64MatchesIscaTable3) {
@@ -56,7 +56,7 @@ TEST(Builders, MpftK64MatchesIscaTable3) {
   EXPECT_EQ(n.pcie_links, 16384);    // one per GPU to its own NIC
   // Same cost per endpoint as FT2: eight copies of it.
   EXPECT_NEAR(per_endpoint(n.fabric, CostParams{}), kTableFt2PerEndpoint,
-              0.10 * kTableFt2PerEndpoint);
+              0.02 * kTableFt2PerEndpoint);
 }
 
 TEST(Builders, Ft3K64MatchesIscaTable3) {
@@ -67,7 +67,7 @@ TEST(Builders, Ft3K64MatchesIscaTable3) {
   EXPECT_EQ(n.fabric.links, 131072);
   EXPECT_EQ(n.core_switches, 1024);
   EXPECT_NEAR(per_endpoint(n.fabric, CostParams{}), kTableFt3PerEndpoint,
-              0.10 * kTableFt3PerEndpoint);
+              0.02 * kTableFt3PerEndpoint);
 }
 
 TEST(Builders, SlimFlyAndDragonflyCountModelsMatchIscaTable3) {
@@ -77,7 +77,7 @@ TEST(Builders, SlimFlyAndDragonflyCountModelsMatchIscaTable3) {
   EXPECT_EQ(sf.links, 32928);
   EXPECT_EQ(sf.diameter_hops, 2);
   EXPECT_NEAR(per_endpoint(sf, CostParams{}), kTableSlimFlyPerEndpoint,
-              0.10 * kTableSlimFlyPerEndpoint);
+              0.02 * kTableSlimFlyPerEndpoint);
   DragonflyParams dp;
   dp.groups = 511;
   const FabricCounts df = dragonfly_counts(dp);
@@ -86,7 +86,7 @@ TEST(Builders, SlimFlyAndDragonflyCountModelsMatchIscaTable3) {
   EXPECT_EQ(df.links, 384272);
   EXPECT_EQ(df.diameter_hops, 3);
   EXPECT_NEAR(per_endpoint(df, CostParams{}), kTableDragonflyPerEndpoint,
-              0.10 * kTableDragonflyPerEndpoint);
+              0.02 * kTableDragonflyPerEndpoint);
 }
 
 TEST(Builders, FatTreeClosedFormsForSmallRadices) {
@@ -106,6 +106,44 @@ TEST(Builders, FatTreeClosedFormsForSmallRadices) {
     EXPECT_EQ(ft3.fabric.switches, 5 * k * k / 4) << "k=" << k;
     EXPECT_EQ(ft3.fabric.links, k * k * k / 2) << "k=" << k;
   }
+}
+
+// A part-filled three-tier fabric builds what carries traffic, as the two-tier ones do: the leaves
+// the NICs need, k/2 spines per pod once there are two leaves, the (k/2)^2 cores once there are two
+// pods. k = 8: 4 NICs per leaf, 4 leaves per pod.
+TEST(Builders, PartFilledFt3LeavesOutWhatCarriesNothing) {
+  struct Case {
+    int32_t nodes;
+    int64_t leaves, spines, cores, links;
+  };
+  // 8 NICs per node: 1 node = 2 leaves of one pod; 2 nodes = 4 leaves, still one pod; 3 nodes =
+  // 6 leaves in 2 pods (the second holding 2), spines 4 per pod, every core, spine-core links
+  // 2 pods x 4 spines x 4 cores each.
+  for (const Case& c :
+       {Case{1, 2, 4, 0, 2 * 4}, Case{2, 4, 4, 0, 4 * 4}, Case{3, 6, 8, 16, 6 * 4 + 2 * 4 * 4}}) {
+    Ft3Params p;
+    p.k = 8;
+    p.nodes = c.nodes;
+    p.node = {8, 8, true};
+    const GraphCounts n = count_graph(Ft3Builder(p).build());
+    EXPECT_EQ(n.leaf_switches, c.leaves) << c.nodes << " nodes";
+    EXPECT_EQ(n.spine_switches, c.spines) << c.nodes << " nodes";
+    EXPECT_EQ(n.core_switches, c.cores) << c.nodes << " nodes";
+    EXPECT_EQ(n.fabric.links, c.links) << c.nodes << " nodes";
+    EXPECT_EQ(p.size().switches, n.fabric.switches) << c.nodes << " nodes";
+    EXPECT_EQ(p.size().links, n.fabric.links) << c.nodes << " nodes";
+    // Every GPU still reaches every other.
+    const RoutingTables r(Ft3Builder(p).build());
+    EXPECT_EQ(check_reachability(r, int64_t{1} << 20).unreachable, 0) << c.nodes << " nodes";
+  }
+  // 4 NICs: one leaf and nothing above it.
+  Ft3Params one;
+  one.k = 8;
+  one.nodes = 1;
+  one.node = {4, 4, true};
+  const GraphCounts n = count_graph(Ft3Builder(one).build());
+  EXPECT_EQ(n.fabric.switches, 1);
+  EXPECT_EQ(n.fabric.links, 0);
 }
 
 TEST(Builders, CostUsesUnitPricesPerSwitchAndCableClass) {

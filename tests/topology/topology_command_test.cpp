@@ -156,6 +156,14 @@ TEST(TopologyCommand, OverridesAndWholeFileSections) {
   const auto j = run_json(sf);
   EXPECT_EQ(j["endpoints"], 32928);
   EXPECT_EQ(j["graph_built"], false);
+  // A q too small is q's fault, not k's.
+  sf.overrides = {"q=1"};
+  try {
+    run_json(sf);
+    ADD_FAILURE() << "q = 1 accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("q: must be at least 3"), std::string::npos) << e.what();
+  }
 }
 
 // `--set` reaches the cluster keys with or without `cluster.`, whatever shape the file has:
@@ -189,7 +197,36 @@ TEST(TopologyCommand, TablePrintsCountsAndCost) {
   run_topology_command(o, out);
   EXPECT_NE(out.str().find("switches"), std::string::npos);
   EXPECT_NE(out.str().find("12 (8 leaf, 4 spine)"), std::string::npos) << out.str();
-  EXPECT_NE(out.str().find("per endpoint"), std::string::npos);
+  EXPECT_NE(out.str().find("per working endpoint"), std::string::npos);
+}
+
+// A fabric cut apart has no diameter (not 0), and with every endpoint failed no cost per
+// endpoint (not $0): null in JSON, said in the table.
+TEST(TopologyCommand, CutFabricHasNoDiameterAndNoEndpointNoCostPerEndpoint) {
+  TopologyCommandOptions cut;
+  cut.config = cluster_config("ft2-k8.yaml");
+  cut.faults.switches = {"spine0", "spine1", "spine2", "spine3"};
+  const auto j = run_json(cut);
+  EXPECT_TRUE(j["diameter_hops"].is_null()) << j["diameter_hops"];
+  EXPECT_GT(j["unreachable_leaf_pairs"].get<int64_t>(), 0);
+  std::ostringstream table;
+  run_topology_command(cut, table);
+  EXPECT_NE(table.str().find("none: no two leaves of a plane are connected"), std::string::npos)
+      << table.str();
+  // One spine left: every leaf pair still connected, diameter 2.
+  cut.faults.switches.pop_back();
+  EXPECT_EQ(run_json(cut)["diameter_hops"], 2);
+
+  TopologyCommandOptions dead;
+  dead.config = cluster_config("mpft-k4.yaml");
+  dead.faults.planes = {0, 1, 2, 3, 4, 5, 6, 7};
+  const auto d = run_json(dead);
+  EXPECT_EQ(d["endpoints"], 0);
+  EXPECT_TRUE(d["cost_per_endpoint_usd"].is_null());
+  EXPECT_GT(d["cost_usd"].get<double>(), 0.0);  // the cluster as built
+  std::ostringstream none;
+  run_topology_command(dead, none);
+  EXPECT_NE(none.str().find("(no endpoint works)"), std::string::npos) << none.str();
 }
 
 TEST(TopologyCommand, DotGroupsPlanesPodsAndNodes) {
