@@ -48,7 +48,10 @@ std::string with_commas(int64_t v) {
 }
 
 std::string dollars(double v) {
-  if (v >= 1e6) return fmt::format("${:.2f}M", v / 1e6);
+  if (v >= 1e6) {
+    const auto cents = std::llround(v / 1e4);  // hundredths of a million
+    return fmt::format("${}.{:02d}M", with_commas(cents / 100), cents % 100);
+  }
   return fmt::format("${}", with_commas(std::llround(v)));
 }
 
