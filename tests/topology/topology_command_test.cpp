@@ -198,6 +198,13 @@ TEST(TopologyCommand, TablePrintsCountsAndCost) {
   EXPECT_NE(out.str().find("switches"), std::string::npos);
   EXPECT_NE(out.str().find("12 (8 leaf, 4 spine)"), std::string::npos) << out.str();
   EXPECT_NE(out.str().find("per working endpoint"), std::string::npos);
+  // Millions of dollars to the hundredth, with thousands separators: Table 3's dragonfly,
+  // 16,352 switches at $40,000, 261,632 electric and 384,272 optical cables.
+  TopologyCommandOptions df;
+  df.config = cluster_config("dragonfly-k64.yaml");
+  std::ostringstream table;
+  run_topology_command(df, table);
+  EXPECT_NE(table.str().find("$1,541.18M"), std::string::npos) << table.str();
 }
 
 // A fabric cut apart has no diameter (not 0), and with every endpoint failed no cost per
