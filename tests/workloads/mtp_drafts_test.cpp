@@ -9,19 +9,16 @@
 #include <variant>
 #include <vector>
 
+#include "tests/workloads/deepseek_inference_test_support.h"
 #include "workloads/deepseek_inference.h"
 
 namespace mlasim {
 namespace {
 
 TEST(MtpDrafts, EachModuleWaitsForTheTokenDraftedBeforeIt) {
-  DeepSeekInferenceParams p;
-  p.model = "deepseek-v2-lite";
+  DeepSeekInferenceParams p = deepseek_test::lite(true, 2);
   p.layers = 3;
-  p.requests_per_gpu = 16;
   p.context_length = 512;
-  p.dual_micro_batch = true;
-  p.mtp.depth = 2;
   const Workload w = DeepSeekInference(p).generate(ClusterShape{2, 2});
   for (const RankProgram& r : w.ranks) {
     std::map<std::string, uint32_t> at;
