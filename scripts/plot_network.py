@@ -114,8 +114,8 @@ def plot_heatmap(plt, links, out_png):
         v = active.get(key, [])
         return sum(v) / len(v) if v else 0.0
 
-    for ax, (title, agg) in zip(axes, (("mean (links with traffic)", mean_active),
-                                       ("max", lambda key: max(cells[key])))):
+    for ax, (title, agg) in zip(axes, (("mean link utilisation (links with traffic)", mean_active),
+                                       ("max link utilisation", lambda key: max(cells[key])))):
         grid = [[agg((t, p)) if cells.get((t, p)) else float("nan") for p in planes]
                 for t in tiers]
         im = ax.imshow([[100 * v for v in row] for row in grid], vmin=0.0, vmax=100 * vmax,
@@ -124,8 +124,8 @@ def plot_heatmap(plt, links, out_png):
         ax.set_xticklabels(["-" if p < 0 else str(p) for p in planes])
         ax.set_yticks(range(len(tiers)))
         ax.set_yticklabels(tiers)
-        ax.set_xlabel("plane / rail\n(- : inside a node or shared)")
-        ax.set_title(f"{title} link utilisation")
+        ax.set_xlabel("plane / rail\n(- : inside a node, or a fabric without planes)")
+        ax.set_title(title)
         for i, row in enumerate(grid):
             for j, v in enumerate(row):
                 if v == v:
