@@ -1,6 +1,8 @@
-// Peak rates of the GPU presets and a roofline estimate of a kernel step, for
-// `mlasim kernels`. Placeholder until issue #4's GPU model (tiles, waves, HBM timing)
-// replaces it: keep this table the only place these figures live.
+// Peak rates of the GPU presets and a roofline estimate of a kernel step, for `mlasim kernels`'
+// `roofline [us]` column, beside the tile GPU model's time. These are the datasheet's peaks, each
+// at the clock NVIDIA quotes it at: the tensor rates at 1.83 GHz, the non-tensor FP32 rate at the
+// 1.98 GHz boost. The tile model (models/gpu/tile_gpu_params.h) runs everything at one clock,
+// 1.83 GHz, so its FP32 CUDA-core peak is 61.8 TF against the 66.9 TF here.
 #pragma once
 
 #include <array>
