@@ -35,9 +35,10 @@ SERIES = (("link", "tier"), ("plane", "bin_start_us", "utilization", "mean_queue
 THROUGHPUT = ((), ("bin_start_us", "goodput_bytes_per_s"))
 # Each bin's width, read where the file has it (plot_common.read_csv's optional_numbers).
 BIN_WIDTH = ("bin_width_us",)
-# The rate a link's wire bytes go at (line rate x encoding; links.csv since 2026-12-05, before
-# which the line rate stands in).
-LINK_RATE = ("rate_bytes_per_s",)
+# Read where the file has them: the rate a link's wire bytes go at (line rate x encoding;
+# links.csv since 2026-12-05, before which the line rate stands in) and its wire bytes (else its
+# payload bytes tell whether it carried traffic).
+LINK_OPTIONAL = ("rate_bytes_per_s", "wire_bytes")
 
 
 def bin_width(rows):
@@ -89,11 +90,12 @@ def plot_heatmap(plt, links, out_png):
     cells = defaultdict(list)
     for r in links:
         cells[(r["tier"], int(r["plane"]))].append(r["utilization"])
-    # The mean over the links that carried traffic, as the summary's mean_link_utilization and
-    # network_report.json's mean_active_utilization (an idle spare would dilute it); 0 where none.
+    # The mean over the links that carried traffic (wire bytes: a message of no payload still
+    # crosses), as the summary's mean_link_utilization and network_report.json's
+    # mean_active_utilization (an idle spare would dilute it); 0 where none.
     active = defaultdict(list)
     for r in links:
-        if r["bytes"] > 0:
+        if r.get("wire_bytes", r["bytes"]) > 0:
             active[(r["tier"], int(r["plane"]))].append(r["utilization"])
     if not cells:
         return False
@@ -325,7 +327,7 @@ def plot_fault_throughput(plt, d, links, series, out_png):
 def network_plots(plt, d):
     """Draws every network plot the run's files allow; returns [(title, png name)]. A damaged
     file raises BadInput (plot_common.py) naming it."""
-    links = read_csv(os.path.join(d, "links.csv"), *LINKS, LINK_RATE)
+    links = read_csv(os.path.join(d, "links.csv"), *LINKS, LINK_OPTIONAL)
     if not links:
         return []
     messages = read_csv(os.path.join(d, "messages.csv"), *MESSAGES)

@@ -19,9 +19,10 @@ namespace {
 
 // Puts each slot (in the given order) on a GPU with room that does not already host the same
 // expert (a second copy on one GPU would be a useless replica). The first `first_fit` slots (the
-// primaries, in expert order) go an even share to each GPU, which keeps consecutive experts
-// together; the others take, without `slot_load`, the lowest-numbered such GPU, with it the GPU
-// with the least load so far (longest processing time first when they come heaviest first).
+// primaries, in expert order) go ceil(first_fit / num_gpus) to a GPU, from GPU 0 on: as few per
+// GPU as can be, consecutive experts together; the others take, without `slot_load`, the
+// lowest-numbered such GPU, with it the GPU with the least load so far (longest processing time
+// first when they come heaviest first).
 // When every GPU with room already hosts the expert, a slot of another expert moves from a full
 // GPU to one with room, making way (possible while the expert has fewer copies than GPUs).
 std::vector<uint32_t> pack_slots(const std::vector<uint32_t>& order,
@@ -47,8 +48,8 @@ std::vector<uint32_t> pack_slots(const std::vector<uint32_t>& order,
     const bool lowest = !slot_load || k < first_fit;
     uint32_t best = num_gpus;
     if (k < first_fit) {
-      // The primaries in expert order, an even share of them per GPU.
-      const auto g = static_cast<uint32_t>(uint64_t{k} * num_gpus / first_fit);
+      // The primaries in expert order, ceil(first_fit / num_gpus) per GPU.
+      const auto g = static_cast<uint32_t>(k / ((first_fit + num_gpus - 1) / num_gpus));
       if (on_gpu[g].size() < slots_per_gpu && !hosts(g, e)) {
         place(slot, g);
         continue;
@@ -172,20 +173,28 @@ ExpertPlacement ExpertPlacement::build(const ExpertPlacementParams& params, uint
                load_estimate, keep_primaries);
 }
 
-ExpertPlacement ExpertPlacement::from_slots(std::vector<uint32_t> slot_expert,
+ExpertPlacement ExpertPlacement::from_slots(uint32_t n_experts, std::vector<uint32_t> slot_expert,
                                             std::vector<uint32_t> slot_gpu, uint32_t num_gpus,
                                             uint32_t gpus_per_node, ReplicaPolicy policy) {
-  if (num_gpus == 0 || gpus_per_node == 0 || slot_expert.empty() ||
-      slot_expert.size() != slot_gpu.size() || slot_expert.size() % num_gpus != 0) {
-    throw InputError(fmt::format(
-        "expert placement: {} slot experts and {} slot GPUs do not divide evenly over {} GPUs",
-        slot_expert.size(), slot_gpu.size(), num_gpus));
+  if (n_experts == 0 || num_gpus == 0 || gpus_per_node == 0) {
+    throw InputError("expert placement: experts, GPUs and GPUs per node must be > 0");
   }
-  const uint32_t n = *std::max_element(slot_expert.begin(), slot_expert.end()) + 1;
+  if (slot_expert.size() != slot_gpu.size()) {
+    throw InputError(fmt::format("expert placement: {} slot experts but {} slot GPUs",
+                                 slot_expert.size(), slot_gpu.size()));
+  }
+  if (slot_expert.empty() || slot_expert.size() % num_gpus != 0) {
+    throw InputError(fmt::format("expert placement: {} slots do not divide evenly over {} GPUs",
+                                 slot_expert.size(), num_gpus));
+  }
+  const uint32_t n = n_experts;
   std::vector<uint32_t> per_gpu(num_gpus, 0), copies(n, 0);
   std::vector<std::vector<uint32_t>> hosted(num_gpus);
   for (size_t s = 0; s < slot_expert.size(); ++s) {
     const uint32_t g = slot_gpu[s], e = slot_expert[s];
+    if (e >= n) {
+      throw InputError(fmt::format("expert placement: slot {} holds expert {} of {}", s, e, n));
+    }
     if (g >= num_gpus) {
       throw InputError(fmt::format("expert placement: slot {} on GPU {} of {}", s, g, num_gpus));
     }

@@ -5,16 +5,20 @@
 // Every GPU of the EP group hosts the same number of physical expert slots,
 // (n_experts + redundant_experts) / ep_size; a slot holds one logical expert. GPU g sits in node
 // g / gpus_per_node (EP ranks are numbered node by node). Two layouts:
-//  - without a load estimate, slot p < n_experts hosts expert p, the primaries in expert order
-//    an even share per GPU (GPU floor(p x ep_size / n_experts): contiguous, so DeepSeek's expert
-//    groups of consecutive experts stay within as few nodes as possible, and each GPU keeps
-//    room for replicas, as DeepSeek's EP32 prefill hosts 8 routed and 1 redundant expert per
-//    GPU) and the redundant slots that follow replicate evenly spaced experts;
+//  - without a load estimate, slot p < n_experts hosts expert p, the primaries in expert order,
+//    b = ceil(n_experts / ep_size) per GPU (GPU p / b): contiguous, so DeepSeek's expert groups
+//    of consecutive experts stay on few nodes, and as few per GPU as can be, so replicas find
+//    room. DeepSeek's two deployments come out: EP32 prefill, 256 + 32 in 9 slots per GPU, hosts
+//    8 routed and 1 redundant expert per GPU; EP144 decode, 2 slots per GPU, puts the routed
+//    experts on 128 GPUs and the redundant ones on the other 16 (as its EP320 decode gives the
+//    redundant experts GPUs of their own). The redundant slots that follow replicate evenly
+//    spaced experts;
 //  - with a per-expert load estimate (EPLB's "global" policy, which DeepSeek uses for decode),
 //    each redundant slot goes to the expert with the highest estimated load per replica, and the
 //    slots are packed onto GPUs longest-processing-time first so estimated GPU loads even out;
 //    or, keeping the primaries, only the replicas are packed that way (the primaries stay as
-//    above, so expert groups stay on few nodes for group- and node-limited routing).
+//    above, so expert groups stay on few nodes for group- and node-limited routing, unless a
+//    replica can only find room by a swap that moves one).
 // An inference step takes its estimate from a step routed before it (ReplicaLayout); a slot of
 // another expert makes way when every GPU with room already hosts the expert being placed.
 // Left out: shared experts (every GPU runs them on its own tokens, nothing is dispatched),
@@ -85,7 +89,7 @@ struct ExpertPlacementParams {
       "where the redundant slots go: eplb (each MoE layer's own: to the experts with the most "
       "load per copy in one routed step before the measured one, the last warm-up step or one "
       "routed for it with 16,384 tokens per layer, each on the least loaded GPU with room; "
-      "primaries stay contiguous, an even share per GPU), "
+      "primaries stay contiguous, as few per GPU as can be), "
       "eplb_global (the same, every slot packed by load: experts of a group spread over "
       "nodes) or spread (evenly spaced experts)");
   }
@@ -113,7 +117,7 @@ class ExpertPlacement {
   // slot_expert[s] < n_experts (every expert at least once, its primary the first slot holding it),
   // each GPU below num_gpus with the same number of slots, no expert twice on a GPU; else
   // InputError.
-  static ExpertPlacement from_slots(std::vector<uint32_t> slot_expert,
+  static ExpertPlacement from_slots(uint32_t n_experts, std::vector<uint32_t> slot_expert,
                                     std::vector<uint32_t> slot_gpu, uint32_t num_gpus,
                                     uint32_t gpus_per_node, ReplicaPolicy policy);
 

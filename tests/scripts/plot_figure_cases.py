@@ -193,7 +193,7 @@ def case_network_figures_in_process(tmp):
     # Heatmap colour scale: up to the busiest link rounded up to a readable figure, whatever
     # the load (DeepSeek decode's busiest link at 12.9% gets 0-15%, not 0-100%), numbers kept.
     fixture_links = plot_network.read_csv(os.path.join(FIXTURES, "run", "links.csv"),
-                                          *plot_network.LINKS)
+                                          *plot_network.LINKS, plot_network.LINK_OPTIONAL)
     for top, vmax, cell in ((0.129, 15.0, "12.9"), (0.734, 80.0, "73.4"), (0.024, 2.5, "2.4"),
                             (1.0, 100.0, "100.0")):
         rows = [dict(r, utilization=u) for r, u in zip(fixture_links, (top, top / 3, top / 10,
@@ -203,12 +203,15 @@ def case_network_figures_in_process(tmp):
         check(heat["clims"] and all(c == (0.0, vmax) for c in heat["clims"]),
               f"busiest link {100 * top:g}%: colour scale {heat['clims']}, not 0-{vmax:g}%")
         check(cell in heat["cells"], f"busiest link {100 * top:g}%: cells {heat['cells']}")
-    # The mean cell is over the links that carried traffic (as mean_link_utilization): a busy
-    # link at 50% beside an idle one reads 50.0, not 25.0.
-    pair = [dict(links[0], utilization=0.5), dict(links[0], link="e->f", utilization=0.0, bytes=0)]
+    # The mean cell is over the links that carried traffic, wire bytes, as mean_link_utilization:
+    # a link at 50% and one that carried only headers (no payload, about 0%) read 25.0; a third,
+    # idle link does not dilute it to 16.7.
+    pair = [dict(links[0], utilization=0.5),
+            dict(links[0], link="e->f", utilization=0.0, bytes=0, wire_bytes=100),
+            dict(links[0], link="g->h", utilization=0.0, bytes=0, wire_bytes=0)]
     plot_network.plot_heatmap(plt, pair, "link_utilization_heatmap.png")
     cells = figures.saved["link_utilization_heatmap.png"]["cells"]
-    check(cells.count("50.0") == 2 and "25.0" not in cells, f"mean over busy links: {cells}")
+    check(cells.count("25.0") == 1 and cells.count("50.0") == 1, f"mean over busy links: {cells}")
     check(plot_network.nice_ceiling(12.9) == 15 and plot_network.nice_ceiling(15) == 15 and
           plot_network.nice_ceiling(0.31) == 0.4 and plot_network.nice_ceiling(99) == 100,
           "nice_ceiling")

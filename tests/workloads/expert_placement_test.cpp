@@ -1,5 +1,5 @@
-// Expert placement: primaries contiguous with an even share per GPU, replicas of the hottest
-// experts on the least loaded GPUs, swaps that make room on few GPUs, placements given slot by
+// Expert placement: primaries contiguous, as few per GPU as can be; replicas of the hottest
+// experts on the least loaded GPUs; swaps that make room on few GPUs; placements given slot by
 // slot.
 #include <gtest/gtest.h>
 
@@ -18,21 +18,26 @@ namespace {
 
 using namespace router_test;
 
-// The primaries in expert order, an even share per GPU: expert e on GPU floor(144 e / 256), so 2
-// primaries on 112 GPUs and 1 on 32, which leaves one slot on each of those for the 32 replicas.
+// The primaries in expert order, ceil(256 / 144) = 2 per GPU: expert e on GPU e / 2, the routed
+// experts on GPUs 0-127 (nodes 0-15, each group of 32 on 2 nodes) and the 32 replicas on the
+// other 16, as DeepSeek's decode gives redundant experts GPUs of their own.
 TEST(Router, ContiguousPlacementWithRedundantExperts) {
   const ExpertPlacement pl = ep144();
   EXPECT_EQ(pl.num_nodes(), 18u);
   EXPECT_EQ(pl.slots_per_gpu(), 2u);
-  std::vector<uint32_t> primaries(144, 0);
   for (uint32_t e = 0; e < 256; ++e) {
-    const uint32_t g = pl.slot_gpu(pl.replicas(e)[0]);
-    EXPECT_LE(256 * g, 144 * e) << "expert " << e;
-    EXPECT_LT(144 * e, 256 * (g + 1)) << "expert " << e;
-    ++primaries[g];
+    EXPECT_EQ(pl.slot_gpu(pl.replicas(e)[0]), e / 2) << "expert " << e;
+    for (uint32_t s : pl.replicas(e).subspan(1))
+      EXPECT_GE(pl.slot_gpu(s), 128u) << "expert " << e;
   }
-  EXPECT_EQ(std::count(primaries.begin(), primaries.end(), 2U), 112);
-  EXPECT_EQ(std::count(primaries.begin(), primaries.end(), 1U), 32);
+  // EP32 with 32 redundant: 9 slots per GPU, 8 primaries and 1 replica each (DeepSeek's prefill).
+  const ExpertPlacement ep32 = ExpertPlacement::build(256, 32, 8, 32, ReplicaPolicy::LeastLoaded);
+  for (uint32_t g = 0; g < 32; ++g) {
+    uint32_t primaries = 0;
+    for (uint32_t s : ep32.slots_of_gpu(g))
+      primaries += s < 256 ? 1 : 0;
+    EXPECT_EQ(primaries, 8u) << "GPU " << g;
+  }
   uint32_t replicated = 0;
   for (uint32_t e = 0; e < 256; ++e) {
     const auto reps = pl.replicas(e);
@@ -50,21 +55,21 @@ TEST(Router, ContiguousPlacementWithRedundantExperts) {
   EXPECT_THROW(ExpertPlacement::build(256, 144, 8, 0, ReplicaPolicy::LeastLoaded), InputError);
 }
 
-// Few GPUs: the contiguous experts leave room only on the last GPU, which already hosts the
-// experts whose replicas land there; a slot of another expert makes way, so every layout with
-// fewer copies of an expert than GPUs fits. Checked: slots per GPU, no expert twice on a GPU,
-// each expert's copy count, and slots_of_gpu against slot_gpu.
+// Few GPUs: every layout with fewer copies of an expert than GPUs fits, a slot of another expert
+// making way where the GPUs with room already host the expert (the keep-primaries layouts of the
+// Zipf estimate below need such swaps, as does the small case at the end). Checked: slots per
+// GPU, no expert twice on a GPU, each expert's copy count, and slots_of_gpu against slot_gpu.
 TEST(Router, ReplicasFitOnFewGpusBySwappingSlots) {
   for (const uint32_t gpus : {2U, 4U}) {
-    for (const bool load_aware : {false, true}) {
-      SCOPED_TRACE(testing::Message() << gpus << " GPUs, load aware " << load_aware);
+    for (const int layout : {0, 1, 2}) {  // evenly spaced; by load; by load keeping primaries
+      SCOPED_TRACE(testing::Message() << gpus << " GPUs, layout " << layout);
       std::vector<double> est;
-      if (load_aware) {
+      if (layout > 0) {
         for (uint32_t e = 0; e < 256; ++e)
           est.push_back(1.0 / (1 + e));  // the hottest experts share the first GPU
       }
       const ExpertPlacement pl =
-          ExpertPlacement::build(256, gpus, gpus, 32, ReplicaPolicy::LeastLoaded, est);
+          ExpertPlacement::build(256, gpus, gpus, 32, ReplicaPolicy::LeastLoaded, est, layout == 2);
       ASSERT_EQ(pl.slots_per_gpu(), 288 / gpus);
       uint32_t copies = 0;
       for (uint32_t e = 0; e < 256; ++e) {
@@ -85,6 +90,23 @@ TEST(Router, ReplicasFitOnFewGpusBySwappingSlots) {
       }
     }
   }
+  // Experts 0-1 on GPU 0, 2-3 on GPU 1, one free slot each; expert 0 (estimate 4) gets a replica,
+  // which only GPU 1 can take, then expert 1 (first of the rest) one, which only GPU 0 has room
+  // for, and it hosts expert 1: the first slot of GPU 1, expert 2's primary, moves to GPU 0 and
+  // the replica takes its place.
+  const std::vector<double> hot{4, 1, 1, 1};
+  const ExpertPlacement swap =
+      ExpertPlacement::build(4, 2, 2, 2, ReplicaPolicy::LeastLoaded, hot, true);
+  auto experts_on = [&](uint32_t g) {
+    std::vector<uint32_t> out;
+    for (uint32_t s : swap.slots_of_gpu(g))
+      out.push_back(swap.slot_expert(s));
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  EXPECT_EQ(experts_on(0), (std::vector<uint32_t>{0, 1, 2}));
+  EXPECT_EQ(experts_on(1), (std::vector<uint32_t>{0, 1, 3}));
+  EXPECT_EQ(swap.slot_gpu(swap.replicas(2)[0]), 0u);  // the primary the swap moved
   // An expert cannot have more copies than GPUs: 2 GPUs, 256 redundant slots give some expert
   // a third copy (evenly spaced, wrapping), which no swap can place.
   try {
@@ -95,51 +117,67 @@ TEST(Router, ReplicasFitOnFewGpusBySwappingSlots) {
   }
 }
 
-// Keeping the primaries: expert e stays on GPU e / (experts per GPU) (node-limited routing sees
-// the contiguous layout), the replicas are the experts with the most estimated load per copy, and
-// each goes to the GPU with the least estimated load among those with room.
+// Keeping the primaries: expert e stays on GPU e / 16 (node-limited routing sees the contiguous
+// layout), the replicas are the experts with the most estimated load per copy, and each, heaviest
+// first, goes to the GPU with the least estimated load among those with room that lack it (ties:
+// the lowest GPU). Both checked against a plain re-enactment of those rules.
 TEST(Router, LoadAwareReplicasKeepThePrimariesContiguous) {
-  // 32 scattered experts twice as hot as the rest: each gets one replica (then every expert
-  // has the same load per copy), and the 32 replicas fill the 2 slots left on each GPU.
-  std::vector<double> est(256, 1.0);
-  for (uint32_t i = 0; i < 32; ++i)
-    est[(i * 37) % 252] = 2.0;
+  // Uneven estimates, scattered: 1 to 4.98.
+  std::vector<double> est(256);
+  for (uint32_t e = 0; e < 256; ++e)
+    est[e] = 1.0 + static_cast<double>((e * 37) % 256) / 64.0;
   const ExpertPlacement pl =
       ExpertPlacement::build(256, 16, 8, 32, ReplicaPolicy::LeastLoaded, est, true);
   ASSERT_EQ(pl.slots_per_gpu(), 18u);
   for (uint32_t e = 0; e < 256; ++e)
     EXPECT_EQ(pl.slot_gpu(pl.replicas(e)[0]), e / 16) << "expert " << e;
-  // Greedy replication by load per copy, the independent way: 32 times take the expert with
-  // the most load per copy.
-  std::vector<uint32_t> copies(256, 1);
+  // Greedy replication by load per copy: 32 times take the expert with the most load per copy.
+  std::vector<uint32_t> copies(256, 1), replica_expert;
   for (int i = 0; i < 32; ++i) {
     uint32_t best = 0;
     for (uint32_t e = 1; e < 256; ++e)
       if (est[e] / copies[e] > est[best] / copies[best]) best = e;
     ++copies[best];
+    replica_expert.push_back(best);
   }
   for (uint32_t e = 0; e < 256; ++e)
     EXPECT_EQ(pl.replicas(e).size(), copies[e]) << "expert " << e;
-  // Every copy now carries load 1, so each GPU starts at 16; the least loaded GPU first takes
-  // each replica of load 1, and every GPU ends with 2 of them: load 18 on each, no replica on the
-  // GPU of its primary.
+  // The replicas in the order they are placed: heaviest per copy first, ties in creation order.
+  std::vector<uint32_t> order(32);
+  std::iota(order.begin(), order.end(), 0U);
+  auto per_copy = [&](uint32_t i) { return est[replica_expert[i]] / copies[replica_expert[i]]; };
+  std::stable_sort(order.begin(), order.end(),
+                   [&](uint32_t a, uint32_t b) { return per_copy(a) > per_copy(b); });
   std::vector<double> load(16, 0.0);
+  std::vector<std::vector<uint32_t>> hosted(16);
   for (uint32_t e = 0; e < 256; ++e) {
-    for (uint32_t s : pl.replicas(e))
-      load[pl.slot_gpu(s)] += est[e] / static_cast<double>(pl.replicas(e).size());
-    if (pl.replicas(e).size() == 2) {
-      EXPECT_NE(pl.slot_gpu(pl.replicas(e)[1]), pl.slot_gpu(pl.replicas(e)[0])) << "expert " << e;
-    }
+    load[e / 16] += est[e] / copies[e];
+    hosted[e / 16].push_back(e);
   }
-  for (uint32_t g = 0; g < 16; ++g)
-    EXPECT_DOUBLE_EQ(load[g], 18.0) << "GPU " << g;
+  for (uint32_t i : order) {
+    const uint32_t e = replica_expert[i];
+    int best = -1;
+    for (uint32_t g = 0; g < 16; ++g) {
+      const bool room = hosted[g].size() < 18;
+      const bool lacks = std::find(hosted[g].begin(), hosted[g].end(), e) == hosted[g].end();
+      if (room && lacks && (best < 0 || load[g] < load[static_cast<uint32_t>(best)])) {
+        best = static_cast<int>(g);
+      }
+    }
+    ASSERT_GE(best, 0) << "replica " << i << " of expert " << e << " found no GPU";
+    load[static_cast<uint32_t>(best)] += per_copy(i);
+    hosted[static_cast<uint32_t>(best)].push_back(e);
+    // Slot 256 + i holds the i-th replica made.
+    EXPECT_EQ(pl.slot_expert(256 + i), e);
+    EXPECT_EQ(pl.slot_gpu(256 + i), static_cast<uint32_t>(best)) << "replica " << i;
+  }
 }
 
 // A placement given slot by slot is indexed as a built one, and refused where it breaks the rules.
 TEST(Router, PlacementFromSlots) {
   // 4 experts on 2 GPUs of one node, 3 slots each: expert 0 and 3 twice.
-  const ExpertPlacement pl = ExpertPlacement::from_slots({0, 1, 3, 2, 3, 0}, {0, 0, 0, 1, 1, 1}, 2,
-                                                         2, ReplicaPolicy::RoundRobin);
+  const ExpertPlacement pl = ExpertPlacement::from_slots(4, {0, 1, 3, 2, 3, 0}, {0, 0, 0, 1, 1, 1},
+                                                         2, 2, ReplicaPolicy::RoundRobin);
   EXPECT_EQ(pl.num_experts(), 4u);
   EXPECT_EQ(pl.slots_per_gpu(), 3u);
   EXPECT_EQ(pl.replicas(0).size(), 2u);
@@ -148,7 +186,7 @@ TEST(Router, PlacementFromSlots) {
   EXPECT_EQ(pl.experts_on_node(0).size(), 4u);
   auto error = [](std::vector<uint32_t> experts, std::vector<uint32_t> gpus) {
     try {
-      (void)ExpertPlacement::from_slots(std::move(experts), std::move(gpus), 2, 2,
+      (void)ExpertPlacement::from_slots(4, std::move(experts), std::move(gpus), 2, 2,
                                         ReplicaPolicy::RoundRobin);
     } catch (const InputError& e) {
       return std::string(e.what());
@@ -160,7 +198,14 @@ TEST(Router, PlacementFromSlots) {
   EXPECT_NE(error({0, 1, 2, 3}, {0, 0, 0, 1}).find("different numbers of slots"),
             std::string::npos);
   EXPECT_NE(error({0, 1, 2, 3}, {0, 1, 2, 1}).find("on GPU 2 of 2"), std::string::npos);
-  EXPECT_NE(error({0, 1, 2}, {0, 1, 0}).find("do not divide evenly"), std::string::npos);
+  EXPECT_NE(error({0, 1, 2}, {0, 1, 0}).find("3 slots do not divide evenly over 2 GPUs"),
+            std::string::npos);
+  EXPECT_NE(error({0, 1, 2, 3}, {0, 1, 0}).find("4 slot experts but 3 slot GPUs"),
+            std::string::npos);
+  EXPECT_NE(error({0, 1, 2, 4}, {0, 0, 1, 1}).find("slot 3 holds expert 4 of 4"),
+            std::string::npos);
+  EXPECT_NE(error({0, 1, 2, 0xFFFFFFFF}, {0, 0, 1, 1}).find("holds expert 4294967295 of 4"),
+            std::string::npos);
 }
 
 TEST(Router, LoadAwarePlacementEvensOutEstimatedGpuLoad) {

@@ -76,7 +76,7 @@ TEST(Router, RepeatedNodeSetsMatchReferenceGateAndItsNodes) {
     slot_gpu.push_back(s / 8);
   }
   const ExpertPlacement pl =
-      ExpertPlacement::from_slots(slot_expert, slot_gpu, 96, 8, ReplicaPolicy::LeastLoaded);
+      ExpertPlacement::from_slots(256, slot_expert, slot_gpu, 96, 8, ReplicaPolicy::LeastLoaded);
   ASSERT_EQ(pl.num_nodes(), 12u);
   for (uint32_t node = 0; node < 4; ++node) {
     ASSERT_TRUE(std::ranges::equal(pl.experts_on_node(node), pl.experts_on_node(node + 4)));
