@@ -153,7 +153,7 @@ ExpertPlacement ExpertPlacement::build(uint32_t n_experts, uint32_t ep_size, uin
       const uint32_t e = p.slot_expert_[s];
       slot_load[s] = load_estimate[e] / copies[e];
     }
-    // Keeping the primaries: they stay in expert order, contiguous, an even share per GPU; only
+    // Keeping the primaries: they stay in expert order, contiguous, as few per GPU as can be; only
     // the replicas go heaviest first to the least loaded GPUs.
     const size_t fixed = keep_primaries ? n_experts : 0;
     std::stable_sort(order.begin() + static_cast<std::ptrdiff_t>(fixed), order.end(),
