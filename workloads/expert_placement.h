@@ -6,13 +6,13 @@
 // (n_experts + redundant_experts) / ep_size; a slot holds one logical expert. GPU g sits in node
 // g / gpus_per_node (EP ranks are numbered node by node). Two layouts:
 //  - without a load estimate, slot p < n_experts hosts expert p, the primaries in expert order,
-//    b = ceil(n_experts / ep_size) per GPU (GPU p / b): contiguous, so DeepSeek's expert groups
-//    of consecutive experts stay on few nodes, and as few per GPU as can be, so replicas find
-//    room. DeepSeek's two deployments come out: EP32 prefill, 256 + 32 in 9 slots per GPU, hosts
-//    8 routed and 1 redundant expert per GPU; EP144 decode, 2 slots per GPU, puts the routed
-//    experts on 128 GPUs and the redundant ones on the other 16 (as its EP320 decode gives the
-//    redundant experts GPUs of their own). The redundant slots that follow replicate evenly
-//    spaced experts;
+//    b = ceil(n_experts / ep_size) per GPU from GPU 0 (GPU p / b; the last GPUs hold fewer or
+//    none and take the replicas): contiguous, so DeepSeek's expert groups of consecutive experts
+//    stay on few nodes, and as few per GPU as can be. DeepSeek's two deployments come out: EP32
+//    prefill, 256 + 32 in 9 slots per GPU, hosts 8 routed and 1 redundant expert per GPU; EP144
+//    decode, 2 slots per GPU, puts the routed experts on 128 GPUs and the redundant ones on the
+//    other 16 (as its EP320 decode gives the redundant experts GPUs of their own). The redundant
+//    slots that follow replicate evenly spaced experts;
 //  - with a per-expert load estimate (EPLB's "global" policy, which DeepSeek uses for decode),
 //    each redundant slot goes to the expert with the highest estimated load per replica, and the
 //    slots are packed onto GPUs longest-processing-time first so estimated GPU loads even out;

@@ -47,12 +47,47 @@ TEST(Router, ContiguousPlacementWithRedundantExperts) {
     }
   }
   EXPECT_EQ(replicated, 32u);
-  std::vector<uint32_t> per_gpu(144, 0);
-  for (uint32_t s = 0; s < pl.num_slots(); ++s)
-    ++per_gpu[pl.slot_gpu(s)];
-  EXPECT_EQ(*std::min_element(per_gpu.begin(), per_gpu.end()), 2u);
-  EXPECT_EQ(*std::max_element(per_gpu.begin(), per_gpu.end()), 2u);
+  // The same with EPLB's estimate, keeping the primaries: replicas of the hottest experts, still
+  // on GPUs 128-143.
+  std::vector<double> est(256);
+  for (uint32_t e = 0; e < 256; ++e)
+    est[e] = 1.0 + (e * 37) % 256;
+  const ExpertPlacement eplb =
+      ExpertPlacement::build(256, 144, 8, 32, ReplicaPolicy::LeastLoaded, est, true);
+  for (uint32_t e = 0; e < 256; ++e) {
+    EXPECT_EQ(eplb.slot_gpu(eplb.replicas(e)[0]), e / 2) << "expert " << e;
+    for (uint32_t s : eplb.replicas(e).subspan(1))
+      EXPECT_GE(eplb.slot_gpu(s), 128u) << "expert " << e;
+  }
   EXPECT_THROW(ExpertPlacement::build(256, 144, 8, 0, ReplicaPolicy::LeastLoaded), InputError);
+}
+
+// Experts that do not divide over the GPUs, and fewer experts than GPUs: ceil(n / GPUs) primaries
+// on each GPU from GPU 0, the last GPUs holding fewer or none and taking the replicas.
+TEST(Router, PrimariesFillFromTheFirstGpuWhenTheyDoNotDivide) {
+  auto experts_on = [](const ExpertPlacement& pl, uint32_t g) {
+    std::vector<uint32_t> out;
+    for (uint32_t s : pl.slots_of_gpu(g))
+      out.push_back(pl.slot_expert(s));
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  // 60 experts + 4 evenly spaced replicas (0, 15, 30, 45) on 8 GPUs of 8 slots: GPUs 0-6 hold 8
+  // primaries each, GPU 7 primaries 56-59 and the four replicas.
+  const ExpertPlacement odd = ExpertPlacement::build(60, 8, 8, 4, ReplicaPolicy::LeastLoaded);
+  for (uint32_t g = 0; g < 7; ++g) {
+    std::vector<uint32_t> expect(8);
+    std::iota(expect.begin(), expect.end(), 8 * g);
+    EXPECT_EQ(experts_on(odd, g), expect) << "GPU " << g;
+  }
+  EXPECT_EQ(experts_on(odd, 7), (std::vector<uint32_t>{0, 15, 30, 45, 56, 57, 58, 59}));
+  // 8 experts + 8 replicas on 16 GPUs of one slot: expert g on GPU g, its replica on GPU 8 + g.
+  const ExpertPlacement few = ExpertPlacement::build(8, 16, 8, 8, ReplicaPolicy::LeastLoaded);
+  for (uint32_t e = 0; e < 8; ++e) {
+    ASSERT_EQ(few.replicas(e).size(), 2u);
+    EXPECT_EQ(few.slot_gpu(few.replicas(e)[0]), e);
+    EXPECT_EQ(few.slot_gpu(few.replicas(e)[1]), 8 + e);
+  }
 }
 
 // Few GPUs: every layout with fewer copies of an expert than GPUs fits, a slot of another expert
