@@ -2,8 +2,6 @@
 // for its own mistake, not for a broken base), and relative paths in them resolve as documented.
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -19,10 +17,7 @@ namespace fs = std::filesystem;
 // The controls: the same inputs, well formed, are accepted (so a case above fails for its own
 // mistake, not for a broken base).
 TEST(BadInputControls, WellFormedBasesAreAccepted) {
-  const fs::path dir =
-      fs::temp_directory_path() / ("mlasim_bad_controls_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
+  const fs::path dir = fresh_case_dir("controls", "bad_controls");
   std::ofstream(dir / "t.json") << trace({});
   std::ofstream(dir / "s.yaml") << replace_all(kTraceScenario, "@DIR@", dir.string());
   std::ofstream(dir / "m.json") << model_json("", "");
@@ -44,9 +39,7 @@ TEST(BadInputControls, WellFormedBasesAreAccepted) {
 // A relative trace path is taken from the scenario file's folder (as includes are), whatever the
 // working folder; the resolved config names it absolutely, so that it loads from anywhere.
 TEST(BadInputControls, RelativeTracePathFollowsTheScenario) {
-  const fs::path dir =
-      fs::temp_directory_path() / ("mlasim_trace_rel_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
+  const fs::path dir = fresh_case_dir("controls", "trace_rel");
   fs::create_directories(dir / "scenarios");
   std::ofstream(dir / "t.json") << trace({});
   std::ofstream(dir / "scenarios" / "s.yaml")
@@ -63,9 +56,7 @@ TEST(BadInputControls, RelativeTracePathFollowsTheScenario) {
 // sweep file's folder, as its `base` is, whatever the working folder; a --set on the command
 // line takes it from the working folder, or from --set-dir's.
 TEST(BadInputControls, RelativeTracePathInASweepFollowsTheSweepFile) {
-  const fs::path dir =
-      fs::temp_directory_path() / ("mlasim_sweep_trace_rel_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
+  const fs::path dir = fresh_case_dir("controls", "sweep_trace_rel");
   fs::create_directories(dir / "sweeps");
   fs::create_directories(dir / "traces");
   ASSERT_NE(fs::current_path(), dir / "sweeps");
@@ -101,10 +92,7 @@ TEST(BadInputControls, RelativeTracePathInASweepFollowsTheSweepFile) {
 // Settings of another traffic pattern are refused by comparison with the defaults, so a resolved
 // config, which lists every key, still loads.
 TEST(BadInputControls, ResolvedTrafficConfigsLoad) {
-  const fs::path dir =
-      fs::temp_directory_path() / ("mlasim_traffic_resolved_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
+  const fs::path dir = fresh_case_dir("controls", "traffic_resolved");
   for (const char* name : {"net-p2p-bandwidth.yaml", "net-incast.yaml", "net-a2a-mrft.yaml"}) {
     CliResult r = run_cli(
         {"validate", "--print", MLASIM_SOURCE_DIR "/configs/scenarios/" + std::string(name)});
