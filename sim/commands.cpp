@@ -62,6 +62,7 @@ ConfigNode load_scenario(const std::string& config_path, const std::vector<std::
                                              std::filesystem::path(MLASIM_CONFIG_DIR) / "scenarios")
                         : load_config_file(config_path);
   apply_overrides(root, sets, paths_from);
+  derive_retyped_memory(root);
   return root;
 }
 

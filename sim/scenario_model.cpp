@@ -8,7 +8,10 @@
 
 #include <boost/range/iterator_range.hpp>
 
+#include "models/hbm/hbm_calibration.h"
+#include "models/hbm/hbm_params.h"
 #include "sim/errors.h"
+#include "sim/params.h"
 
 namespace mlasim {
 
@@ -122,6 +125,34 @@ ConfigNode plain_defaults(const ConfigNode& resolved, const Components& comps) {
 }
 
 }  // namespace
+
+void derive_retyped_memory(ConfigNode& root) {
+  ConfigNode* hw = root.find("hardware");
+  ConfigNode* mem = hw ? hw->find("memory") : nullptr;
+  if (!mem || !mem->is_map()) return;
+  const ConfigNode* type = mem->find("type");
+  const ConfigNode* org = mem->find("org");
+  if (!type || !type->is_scalar() || type->as_string() != "hbm_bandwidth" || !org ||
+      !org->inherited()) {
+    return;
+  }
+  const char* keys[] = {"peak", "efficiency", "latency"};
+  if (std::all_of(std::begin(keys), std::end(keys), [&](const char* k) { return mem->find(k); }))
+    return;
+  // The HBM the earlier layers described (its own keys only; the bandwidth fidelity's are not
+  // its).
+  ConfigNode hbm = *mem;
+  for (const char* k : {"type", "peak", "efficiency", "latency"})
+    hbm.erase(k);
+  const HbmBandwidthFigures f =
+      bandwidth_fidelity_of(read_params<HbmParams>(&hbm, "hardware.memory"));
+  const std::string values[] = {fmt::format("{}B/s", f.peak_bytes_per_s),
+                                fmt::format("{}", f.efficiency), fmt::format("{}ns", f.latency_ns)};
+  const SourceLoc at = type->loc();  // (setting keys may move the mapping's entries)
+  for (size_t i = 0; i < 3; ++i) {
+    if (!mem->find(keys[i])) mem->set(keys[i], ConfigNode::scalar(values[i], at));
+  }
+}
 
 ScenarioModel read_scenario(const ConfigNode& root, const Components& comps) {
   ScenarioModel m;

@@ -41,6 +41,13 @@ struct ScenarioModel {
 // Reads, validates and resolves every section; throws ConfigError/InputError on bad input.
 ScenarioModel read_scenario(const ConfigNode& root, const Components& comps);
 
+// A `hardware.memory` retyped from `hbm` to `hbm_bandwidth` by a later layer (its `org` is
+// inherited) becomes the bandwidth fidelity of that HBM rather than of the h800 defaults: the
+// `peak`, `efficiency` and `latency` no layer set are its pin peak and the figures calibrated on
+// it (bandwidth_fidelity_of, about 0.2 s), written into `root`. Anything else is left as it is.
+// Called on a loaded scenario (its layers and --set values applied) before it is read.
+void derive_retyped_memory(ConfigNode& root);
+
 // What the scenario sets that its run will not read, or reads other than the user may expect,
 // one line each, warned about rather than refused (a sweep may compare fidelities or clusters
 // with them set):

@@ -21,6 +21,7 @@
 #include "sim/config.h"
 #include "sim/errors.h"
 #include "sim/results.h"
+#include "sim/scenario_model.h"
 #include "sim/simulation.h"
 #include "sim/version.h"
 
@@ -281,6 +282,7 @@ void validate_sweep_points(const Sweep& sweep) {
         sets.push_back(k + "=" + v);
       ConfigNode root = load_config_file(sweep.base_path);
       apply_overrides(root, sets, sweep.paths_from);
+      derive_retyped_memory(root);
       validate_scenario(root, comps);
     } catch (const InputError& e) {
       std::string label;

@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "models/gpu/kernel_builders.h"
+#include "models/hbm/hbm_calibration.h"
 #include "models/hbm/hbm_params.h"
 #include "models/hbm/memory_engines.h"
 #include "sim/errors.h"
@@ -70,10 +71,15 @@ KernelTimer KernelTimer::from_preset(std::string_view name_or_path, std::string_
   const std::string preset_memory = mem_type ? mem_type->as_string() : "";
   if (memory.empty() || memory == preset_memory) return KernelTimer(std::move(params), *mem);
   if (memory == "hbm_bandwidth" && preset_memory == "hbm") {
-    const HbmParams hbm = read_params<HbmParams>(mem, "memory", {"type"});
+    // The bandwidth fidelity of this preset's own HBM (pin peak, calibrated efficiency and
+    // latency).
+    const HbmBandwidthFigures f =
+        bandwidth_fidelity_of(read_params<HbmParams>(mem, "memory", {"type"}));
     ConfigNode bw = ConfigNode::map();
     bw.set("type", ConfigNode::scalar("hbm_bandwidth"));
-    bw.set("peak", ConfigNode::scalar(fmt::format("{}B/s", hbm.peak_bandwidth().bytes_per_s())));
+    bw.set("peak", ConfigNode::scalar(fmt::format("{}B/s", f.peak_bytes_per_s)));
+    bw.set("efficiency", ConfigNode::scalar(fmt::format("{}", f.efficiency)));
+    bw.set("latency", ConfigNode::scalar(fmt::format("{}ns", f.latency_ns)));
     return KernelTimer(std::move(params), bw);
   }
   throw InputError(fmt::format("{}: memory.type is '{}'; cannot time it as '{}'", path.string(),

@@ -39,8 +39,9 @@ class KernelTimer {
   // A preset name (h100, h800, h200: configs/hardware/<name>.yaml) or a YAML file with `gpu:`
   // (type: tile) and `memory:` sections. Throws InputError.
   // `memory`: empty for the preset's own memory section; "hbm_bandwidth" for the bandwidth
-  // fidelity at the pin peak of the preset's cycle-level HBM (calibrated efficiency and latency
-  // defaults); "hbm" for the preset's section, which must then be cycle-level.
+  // fidelity of the preset's cycle-level HBM (its pin peak, and the stream efficiency and idle
+  // latency calibrated on it as the timer is built); "hbm" for the preset's section, which must
+  // then be cycle-level.
   static KernelTimer from_preset(std::string_view name_or_path, std::string_view memory = "");
 
   KernelTiming time(const OpPayload& op) const { return time(std::vector<OpPayload>{op}); }
@@ -53,6 +54,7 @@ class KernelTimer {
   KernelTiming time(const Builder& build, double flops) const;
 
   const TileGpuParams& gpu() const { return gpu_; }
+  const ConfigNode& memory() const { return memory_; }  // the `memory:` section it runs
   // With cycle-level HBM: its controller.threads (the same results, less wall time); no effect
   // on other memory types.
   void set_hbm_threads(unsigned threads);

@@ -2,6 +2,7 @@
 #include "models/hbm/hbm_calibration.h"
 
 #include <algorithm>
+#include <cmath>
 #include <random>
 #include <vector>
 
@@ -50,6 +51,17 @@ HbmCalibration calibrate_hbm(const HbmParams& params, const HbmCalibrationOption
   }
   c.wall_seconds = s.wall_seconds + r.wall_seconds;
   return c;
+}
+
+HbmBandwidthFigures bandwidth_fidelity_of(const HbmParams& params) {
+  HbmCalibrationOptions options;
+  options.random_requests = 1;
+  const HbmCalibration c = calibrate_hbm(params, options);
+  HbmBandwidthFigures f;
+  f.peak_bytes_per_s = c.peak_bytes_per_s;
+  f.efficiency = std::round(c.stream_efficiency * 1e5) / 1e5;
+  f.latency_ns = std::round(c.idle_latency_ns * 100) / 100;
+  return f;
 }
 
 }  // namespace mlasim

@@ -28,4 +28,15 @@ struct HbmCalibration {
 
 HbmCalibration calibrate_hbm(const HbmParams& params, const HbmCalibrationOptions& options = {});
 
+// The bandwidth fidelity (`type: hbm_bandwidth`) of a cycle-level HBM: its pin peak, and the
+// stream efficiency and idle latency calibrated on it, rounded as the h800 defaults of
+// HbmBandwidthParams are (five digits, 10 ps; so the h800 and h100 presets give exactly those).
+// About 0.2 s (the random-read measurement is skipped).
+struct HbmBandwidthFigures {
+  double peak_bytes_per_s = 0;
+  double efficiency = 0;
+  double latency_ns = 0;
+};
+HbmBandwidthFigures bandwidth_fidelity_of(const HbmParams& params);
+
 }  // namespace mlasim

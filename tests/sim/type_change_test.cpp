@@ -2,10 +2,12 @@
 // --set over the files): the earlier layers' keys for that component are only inherited, so the
 // ones the new type lacks are ignored, the ones it shares still apply, and every key the user
 // sets in the changing layer or a later one is checked against the new type.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -225,6 +227,37 @@ TEST(TypeChange, CliRunWritesRetypedResolvedConfig) {
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_NE(bad.err.find("hardware.memory.org: unknown key"), std::string::npos) << bad.err;
   EXPECT_EQ(bad.err.find('\n'), bad.err.size() - 1) << bad.err;
+}
+
+// An H200 scenario retyped to the bandwidth fidelity takes the H200's HBM: its pin peak (192
+// pseudo-channels x 32 B / (2 x 640 ps) = 4.8 TB/s) and the efficiency and latency calibrated
+// on it (as `mlasim calibrate hbm` prints them), not the h800 defaults; a value the user sets
+// stays.
+TEST(TypeChange, RetypedHbmTakesItsOwnBandwidthFigures) {
+  TempDir dir("h200");
+  std::ofstream(dir.path / "s.yaml")
+      << "include: " << kTeaching
+      << "\nhardware:\n  include: " << MLASIM_SOURCE_DIR "/configs/hardware/h200.yaml"
+      << "\n  gpu: {type: roofline}\n";
+  const CliResult cal = run_cli({"calibrate", "hbm", "--json", "--hardware", "h200"});
+  ASSERT_EQ(cal.exit_code, 0) << cal.err;
+  const ConfigNode c = load_config_string(cal.out, "calibration.json", ".");
+  const double eff = std::round(std::stod(at(c, "stream_efficiency")) * 1e5) / 1e5;
+  const double lat = std::round(std::stod(at(c, "idle_latency_ns")) * 100) / 100;
+  for (const bool user_efficiency : {false, true}) {
+    std::vector<std::string> args = {
+        "run",   (dir.path / "s.yaml").string(), "-q",    "--no-plots",
+        "--out", (dir.path / "out").string(),    "--set", "hardware.memory.type=hbm_bandwidth"};
+    if (user_efficiency) args.insert(args.end(), {"--set", "hardware.memory.efficiency=0.5"});
+    const CliResult r = run_cli(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const ConfigNode resolved = load_config_file(dir.path / "out" / "config.resolved.yaml");
+    EXPECT_EQ(at(resolved, "hardware.memory.peak"), "4.8TB/s");
+    EXPECT_EQ(std::stod(at(resolved, "hardware.memory.efficiency")), user_efficiency ? 0.5 : eff);
+    EXPECT_EQ(at(resolved, "hardware.memory.latency"), fmt::format("{}ns", lat));
+    EXPECT_EQ(at(resolved, "hardware.memory.capacity"), "141GiB");
+  }
+  EXPECT_LT(eff, 0.89704);  // the h800 default
 }
 
 // A decode scenario switched to prefill from the command line: its decode-only keys are unset.

@@ -4,13 +4,18 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <fmt/format.h>
+
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+
+#include "models/hbm/hbm_bandwidth_memory.h"
 
 namespace {
 
@@ -144,6 +149,31 @@ TEST(KernelCli, GqaModelShowsMhaGqaMqa) {
     best = std::max(best, v.at("achieved_tb_per_s").get<double>());
   EXPECT_GT(best, 3.35);
   EXPECT_LT(best, 4.8);
+}
+
+// The bandwidth fidelity takes the efficiency and idle latency calibrated on the preset's own
+// cycle-level HBM (as `mlasim calibrate hbm` prints them), not the H800's defaults.
+TEST(KernelCli, BandwidthFidelityIsCalibratedOnThePresetsHbm) {
+  for (const std::string gpu : {"h200", "h800"}) {
+    const RunResult cal = run_mlasim("calibrate hbm --json --hardware " + gpu);
+    const RunResult k = run_mlasim("kernels --model teaching --batch 1 --json --gpu " + gpu);
+    ASSERT_EQ(cal.exit_code, 0) << cal.err;
+    ASSERT_EQ(k.exit_code, 0) << k.err;
+    const auto c = nlohmann::json::parse(cal.out);
+    const std::string timer = nlohmann::json::parse(k.out).at("shape").at("timer");
+    const double eff = std::round(c.at("stream_efficiency").get<double>() * 1e5) / 1e5;
+    const double lat = std::round(c.at("idle_latency_ns").get<double>() * 100) / 100;
+    EXPECT_NE(timer.find(fmt::format("efficiency {}, latency {}ns", eff, lat)), std::string::npos)
+        << gpu << ": " << timer;
+    if (gpu == "h800") {
+      // The h800 preset's calibration is what the bandwidth fidelity's defaults hold.
+      EXPECT_EQ(eff, mlasim::HbmBandwidthParams{}.efficiency);
+      EXPECT_DOUBLE_EQ(lat, mlasim::HbmBandwidthParams{}.latency.to_ns());
+    } else {
+      EXPECT_LT(eff, mlasim::HbmBandwidthParams{}.efficiency);  // 0.8968 against 0.89704
+      EXPECT_LT(lat, 49.0);                                     // 48.92 against 49.80 ns
+    }
+  }
 }
 
 TEST(KernelCli, CycleLevelMemoryTimesTheSameKernels) {

@@ -104,9 +104,17 @@ int run_kernels(const KernelsOptions& o) {
       return std::nullopt;  // a tile that does not fit an SM
     }
   };
+  std::string memory_label = "cycle-level HBM";
+  if (o.memory != "hbm") {
+    // The efficiency and latency calibrated on the preset's cycle-level HBM.
+    const ConfigNode* eff = timer->memory().find("efficiency");
+    const ConfigNode* lat = timer->memory().find("latency");
+    memory_label =
+        fmt::format("bandwidth-fidelity HBM (calibrated: efficiency {}, latency {})",
+                    eff ? eff->as_string() : "default", lat ? lat->as_string() : "default");
+  }
   r.timer_label = fmt::format("tile GPU model of {} ({} SMs at {:.2f} GHz) on {} memory", o.gpu,
-                              timer->gpu().sms, timer->gpu().clock.hz() / 1e9,
-                              o.memory == "hbm" ? "cycle-level HBM" : "bandwidth-fidelity HBM");
+                              timer->gpu().sms, timer->gpu().clock.hz() / 1e9, memory_label);
 
   const kernels::KernelsReport report = kernels::build_kernels_report(r);
   std::optional<std::vector<kernels::DimensionFlow>> flows;
