@@ -320,7 +320,20 @@ void Simulation::run(const RunControl& control) {
     for (size_t i = 0; i < g->program().ops.size(); ++i)
       unfinished += g->op_done(i) ? 0 : 1;
   }
-  if (covered >= params_.sim.max_time) {
+  // With faults at a simulated time, their events keep the run going after the last thing
+  // that moved: the diagnosis is at the last op done or message delivered (or given up), and a
+  // run left with nothing but faults and no compute did not stop for the time limit.
+  const Fabric* fabric = impl_->fabric.get();
+  const bool faults_alone = fabric != nullptr && fabric->only_faults_pending() &&
+                            std::none_of(impl_->gpus.begin(), impl_->gpus.end(),
+                                         [](const GpuBase* g) { return g->computing(); });
+  Time at = sim_now();
+  if (fabric != nullptr && fabric->has_timed_faults()) {
+    at = Time::ps(std::max<int64_t>(fabric->last_outcome_ps, 0));
+    for (const GpuBase* g : impl_->gpus)
+      at = std::max(at, g->finish_time());
+  }
+  if (covered >= params_.sim.max_time && !faults_alone) {
     throw SimulationError(
         fmt::format("simulated-time limit sim.max_time = {} reached with {} ops unfinished (raise "
                     "sim.max_time if the run is merely long):{}",
@@ -328,14 +341,14 @@ void Simulation::run(const RunControl& control) {
   }
   // Messages the network gave up on are the cause, not a deadlock of the op graphs: the first
   // line says so.
-  if (const Fabric* f = impl_->fabric.get(); f != nullptr && f->messages_failed > 0) {
+  if (fabric != nullptr && fabric->messages_failed > 0) {
     throw SimulationError(
         fmt::format("{} after a fault; at {} nothing is left to happen but {} ops unfinished:{}",
-                    f->failed_messages_cause(), sim_now().str(), unfinished, diagnose_stall()));
+                    fabric->failed_messages_cause(), at.str(), unfinished, diagnose_stall()));
   }
   throw SimulationError(fmt::format(
       "no progress possible at {}: nothing left to happen but {} ops unfinished (deadlock):{}",
-      sim_now().str(), unfinished, diagnose_stall()));
+      at.str(), unfinished, diagnose_stall()));
 }
 
 Time Simulation::run_slices(const RunControl& control) {

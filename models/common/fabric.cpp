@@ -396,6 +396,7 @@ std::string Fabric::failed_messages_cause() const {
 
 void Fabric::complete_message(uint32_t log_slot, uint64_t qp_seq, NetworkNode& at, Message&& msg,
                               int in_port) {
+  last_outcome_ps = now_ps();
   const int32_t src = msg.src, dst = msg.dst;
   QueuePair& qp = queue_pair(src, dst);
   if (params_.in_order && qp_seq != qp.completed) {

@@ -210,6 +210,12 @@ class Fabric : public sc_core::sc_module {
   }
   void set_reroute_hook(RerouteHook hook) { reroute_hook_ = std::move(hook); }
   const std::vector<FaultRecord>& faults() const { return fault_log_; }
+  bool has_timed_faults() const { return !fault_actions_.empty(); }
+  // Nothing left for the network but faults and their reroutes, which can move nothing: no
+  // message alive (all delivered or failed) and no other event pending.
+  virtual bool only_faults_pending() const { return false; }
+  // When a message was last delivered to its GPU or given up on (-1: never).
+  int64_t last_outcome_ps = -1;
   // One line per fault at a simulated time that no packet met: timed after the network's last
   // delivery (the run reached it before sim.max_time and applied it, or not).
   std::vector<std::string> unmet_faults() const;
@@ -305,6 +311,7 @@ class Fabric : public sc_core::sc_module {
   template <class Self>
   void run_events_as(Self& self, int64_t now);
   // The fabric's time: the current event's while firing (possibly ahead of SystemC's).
+  size_t pending_events() const { return queue_.size(); }
   int64_t now_ps() const {
     return in_fire_ ? vnow_ : static_cast<int64_t>(sc_core::sc_time_stamp().value());
   }

@@ -119,7 +119,8 @@ struct FaultEventParams {
     v("nic", nic, "-", "a NIC by name: its PCIe and network links go down");
     v("plane", plane, "-", "a plane (rail): every switch and NIC on it goes down (-1: none)");
     v("bandwidth_factor", bandwidth_factor, "fraction",
-      "link only: 0 takes it down; a value in (0, 1) keeps it up at that fraction of its rate");
+      "link only: 0 takes it down; a value in (0, 1) keeps it up at that fraction of its "
+      "nominal rate (a later one on the same link replaces it)");
   }
   void validate(const ParamCheck& c) const {
     const int named = static_cast<int>(!link.empty()) + static_cast<int>(!switch_name.empty()) +

@@ -467,8 +467,10 @@ void PacketFabric::dispatch_other(uint8_t kind, uint32_t a) {
   } else if (kind == kTimeout) {
     on_timeout(a);
   } else if (kind == kFault) {
+    --fault_events_pending_;
     apply_fault(a);
   } else if (kind == kReroute) {
+    --fault_events_pending_;
     if (reroute_hook_) reroute_hook_(a);
     fault_log_[fault_log_.size() - fault_actions_.size() + a].reroute_ps = now_ps();
     refresh_paths();

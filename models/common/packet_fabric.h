@@ -72,6 +72,7 @@ class PacketFabric final : public Fabric {
   double port_load(const NetworkNode& at, int port, int32_t dst) const override;
   std::vector<std::string> describe_in_flight() const override;
   const char* fidelity_name() const override { return "packet"; }
+  bool only_faults_pending() const override;
   size_t bytes_per_in_flight_packet() const override;
 
   // Tests: called for every stay of a packet in an input buffer: the link it came in on, its
@@ -380,6 +381,9 @@ class PacketFabric final : public Fabric {
   std::vector<std::vector<PoolFree>> pool_frees_;
   std::vector<std::vector<uint32_t>> retired_paths_;  // long paths packets may still point into
   std::vector<std::string> failed_messages_;
+  size_t fault_events_pending_ = 0;  // kFault and kReroute events in the queue
+  // Each link's rate before any degradation (filled at the first; a factor applies to it).
+  std::vector<Bandwidth> nominal_rate_;
 };
 
 }  // namespace mlasim

@@ -16,7 +16,15 @@ void PacketFabric::add_fault(FaultAction action) {
   fault_log_.push_back(FaultRecord{action.what, action.at_ps, -1});
   const int64_t at = action.at_ps;
   fault_actions_.push_back(std::move(action));
+  ++fault_events_pending_;
   schedule(at, kFault, i);
+}
+
+bool PacketFabric::only_faults_pending() const {
+  if (pending_events() != fault_events_pending_) return false;
+  // A message given up on stays allocated while copies of its packets may still be out.
+  return std::all_of(msgs_.begin(), msgs_.end(),
+                     [](const MsgState& s) { return s.refs == 0 || s.failed; });
 }
 
 void PacketFabric::apply_fault(uint32_t i) {
@@ -30,14 +38,20 @@ void PacketFabric::apply_fault(uint32_t i) {
     node_dead_[n] = 1;
   for (uint32_t l : f.links) {
     if (f.bandwidth_factor > 0.0) {
+      // The factor is of the link's nominal rate: a second degradation replaces the first.
+      if (nominal_rate_.empty()) {
+        for (const FabricLink& link : links_)
+          nominal_rate_.push_back(link.rate);
+      }
       FabricLink& link = links_[l];
-      link.rate = Bandwidth::bytes_per_s(link.rate.bytes_per_s() * f.bandwidth_factor);
+      link.rate = Bandwidth::bytes_per_s(nominal_rate_[l].bytes_per_s() * f.bandwidth_factor);
       state_[l].mtu_ser = link.rate.transfer_time(Bytes(state_[l].mtu_wire)).ps();
     } else {
       kill_link(l);
     }
   }
   if (f.bandwidth_factor == 0.0) {
+    ++fault_events_pending_;
     schedule(now_ps() + params_.faults.detection_delay.ps(), kReroute, i);
   }
 }
@@ -100,6 +114,7 @@ void PacketFabric::on_timeout(uint32_t m) {
   if (++s.retries > static_cast<uint32_t>(params_.retransmit.max_retries)) {
     s.failed = true;
     ++messages_failed;
+    last_outcome_ps = now_ps();
     failed_messages_.push_back(fmt::format(
         "message {} from GPU {} to GPU {} failed: {} packets still lost at its timeout {}, after "
         "{} resends (network.retransmit.max_retries)",
@@ -177,6 +192,7 @@ void PacketFabric::refresh_paths() {
       s.failed = true;
       ++messages_failed;
       ++messages_unreachable;
+      last_outcome_ps = now_ps();
       failed_messages_.push_back(
           fmt::format("message {} from GPU {} to GPU {} failed: no route left after the fault "
                       "(destination unreachable)",

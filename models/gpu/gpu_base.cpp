@@ -104,7 +104,9 @@ void GpuBase::try_start_stream(int32_t stream) {
     comm_.start(id, program_.ops[id].payload);
     return;
   }
+  ++computing_;
   start_compute(program_.ops[id], [this, id, stream, begin] {
+    --computing_;
     busy_ps_ += static_cast<uint64_t>((sim_now() - begin).ps());
     flops_ += static_cast<uint64_t>(op_flops(program_.ops[id].payload));
     stream_running_.erase(stream);

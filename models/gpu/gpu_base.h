@@ -43,6 +43,7 @@ class GpuBase : public NetworkNode {
   void start();  // called once at time 0 after elaboration
   bool finished() const { return completed_ == program_.ops.size(); }
   uint64_t ops_completed() const { return completed_; }
+  bool computing() const { return computing_ > 0; }  // a compute op is running
   Time finish_time() const { return finish_time_; }
   uint64_t busy_ps() const { return busy_ps_; }
   uint64_t bytes_received() const { return bytes_received_; }
@@ -85,6 +86,7 @@ class GpuBase : public NetworkNode {
   std::map<std::tuple<int32_t, int32_t>, std::deque<Message>> early_messages_;
   std::vector<TimelineEvent> timeline_;
   uint64_t completed_ = 0;
+  uint32_t computing_ = 0;
   Time finish_time_;
   uint64_t busy_ps_ = 0;
   uint64_t flops_ = 0;

@@ -168,6 +168,19 @@ TEST(NetworkFaults, DegradedLinkSlowsTheRestOfTheMessageToItsNewRate) {
   EXPECT_NEAR(healthy["fct_max_us"].get<double>(), full, 4.0);
 }
 
+TEST(NetworkFaults, DegradationsAreFractionsOfTheNominalRate) {
+  // Two degradations of one link: the second's factor is of the link's nominal rate, not of
+  // the rate the first left (0.5 then 0.5 is half rate, not a quarter).
+  auto s = run_cli_yaml(kHosts,
+                        {"network.faults.events=[{at: 20us, link: \"n0_nic0:leaf0\", "
+                         "bandwidth_factor: 0.5}, {at: 20us, link: \"n0_nic0:leaf0\", "
+                         "bandwidth_factor: 0.5}]"},
+                        "degrade_twice");
+  ASSERT_FALSE(s.empty());
+  const double full = kMessage / kIbPayloadRate * 1e6;
+  EXPECT_NEAR(s["fct_max_us"].get<double>(), kFaultAt + 2.0 * (full - kFaultAt), 4.0);
+}
+
 TEST(NetworkFaults, PlaneFailureLeavesOtherPlanesUntouched) {
   // Every GPU sends 4 MiB to the same GPU of the next node (GPU r -> r + 8): on an 8-plane
   // fat-tree, GPU i's flow stays on plane i. Plane 3 fails at 20 us.
@@ -256,6 +269,32 @@ TEST(NetworkFaults, MessagesThatRunOutOfRetriesLeadTheDiagnosis) {
             std::string::npos)
       << r.err;
   EXPECT_EQ(first.find("deadlock"), std::string::npos) << r.err;
+}
+
+// The reroute a dead link schedules (detection_delay later) moves nothing once the message has
+// failed: the diagnosis is at the failure (the fault, plus the timeout, plus at most a
+// message's transfer), not at the reroute, and a reroute beyond sim.max_time does not pass
+// for the time limit.
+TEST(NetworkFaults, PendingRerouteNeitherDelaysNorMasksTheDiagnosis) {
+  const std::string spine = spine_used(kHosts);
+  for (const std::string delay : {"200us", "20s"}) {
+    std::string first;
+    const CliResult r =
+        run_hosts("late_reroute",
+                  {events("link: \"leaf0:" + spine + "\""), "network.retransmit.max_retries=0",
+                   "network.faults.detection_delay=" + delay, "sim.max_time=1s"},
+                  &first);
+    EXPECT_EQ(r.exit_code, 3) << r.err;
+    EXPECT_NE(first.find("failed after network.retransmit.max_retries resends after a fault"),
+              std::string::npos)
+        << delay << ": " << r.err;
+    const size_t at = first.find("; at ");
+    ASSERT_NE(at, std::string::npos) << first;
+    const double us = std::stod(first.substr(at + 5));
+    ASSERT_NE(first.find("us nothing is left", at), std::string::npos) << first;
+    EXPECT_GE(us, kFaultAt + kTimeout) << first;
+    EXPECT_LE(us, kFaultAt + kTimeout + kMessage / kIbPayloadRate * 1e6 + 5.0) << first;
+  }
 }
 
 // A fault after the traffic meets no packet, whether the run reaches it before sim.max_time or

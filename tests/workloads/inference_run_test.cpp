@@ -236,7 +236,9 @@ void expect_every_compute_op_filed(const std::string& scenario, bool prefill) {
     }
   }
   EXPECT_GT(rest, 0.0);
-  if (prefill) EXPECT_TRUE(names.count("k_rope_copy") && names.count("kv_b_proj"));
+  if (prefill) {
+    EXPECT_TRUE(names.count("k_rope_copy") && names.count("kv_b_proj"));
+  }
   EXPECT_NEAR(s["time_attention_ms"].get<double>() + s["time_gate_ms"].get<double>() +
                   s["time_experts_ms"].get<double>(),
               compute - rest, 1e-6);
