@@ -31,12 +31,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Prints a swept number without float noise: 4 not 4.000000, 0.35 not 0.34999999.
+// Prints a swept number without float noise (4 not 4.000000, 0.35 not 0.35000000000000003) but
+// with every digit a value asked for has (0.8500001, 1234567.5): 15 significant digits.
 std::string format_number(double v) {
   if (std::fabs(v - std::llround(v)) < 1e-9 * std::max(1.0, std::fabs(v))) {
     return fmt::format("{}", std::llround(v));
   }
-  return fmt::format("{:.6g}", v);
+  return fmt::format("{:.15g}", v);
 }
 
 // FNV-1a over the resolved base scenario, the `set` list and the simulator's version: a
@@ -125,6 +126,14 @@ void SweepAxisParams::validate(const ParamCheck& c) const {
     c.require(log_range[2] >= 2 && log_range[2] == std::floor(log_range[2]), "log_range",
               "points must be a whole number >= 2");
     c.require(log_range[2] < 1e6, "log_range", "more than a million points");
+  }
+  // Two equal values would be two runs of one point under different names.
+  std::vector<std::string> all = expand();
+  std::sort(all.begin(), all.end());
+  const auto twice = std::adjacent_find(all.begin(), all.end());
+  if (twice != all.end()) {
+    c.fail(values.empty() ? (range.empty() ? "log_range" : "range") : "values",
+           fmt::format("the value {} comes twice (each value makes one point)", *twice));
   }
 }
 

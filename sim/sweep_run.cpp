@@ -248,8 +248,9 @@ int run_sweep(const SweepOptions& o, const GlobalOptions& g) {
                "values: {}\n",
                name_list(left_out));
   }
-  if (o.merge_only && !g.quiet) {
+  if (o.merge_only) {
     // Points with no result and no failure: not run by any shard yet, or stopped before the end.
+    // The merge is incomplete: said even under -q, and it exits 3 (a job chain must see it).
     std::vector<std::string> unfinished;
     for (const auto& p : sweep.points) {
       const std::string name = p.dir_name();
@@ -260,8 +261,10 @@ int run_sweep(const SweepOptions& o, const GlobalOptions& g) {
     }
     if (!unfinished.empty()) {
       fmt::print(stderr,
-                 "warning: left out of sweep.csv, with no result yet (not run, or stopped): {}\n",
-                 name_list(unfinished));
+                 "sweep {}: incomplete: left out of sweep.csv, with no result yet (not run, or "
+                 "stopped): {}\n",
+                 sweep.params.name, name_list(unfinished));
+      failed += unfinished.size();
     }
   }
   // A plot key no point reported is most likely misspelt (the report would only say the plot

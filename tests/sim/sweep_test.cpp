@@ -53,6 +53,37 @@ TEST_F(SweepFiles, CartesianProductFirstAxisSlowest) {
   EXPECT_EQ(s.points[7].dir_name(), "p0007");
 }
 
+// Values keep the digits they were asked with (a range's float noise aside), and an axis whose
+// values repeat is refused: those would be one point run twice under two names.
+TEST_F(SweepFiles, ValuesKeepTheirDigitsAndNeverRepeat) {
+  Sweep s =
+      load_sweep(sweep_file("    - {key: a.x, range: [0.8500001, 0.8500003, 0.0000001]}\n"
+                            "    - {key: a.y, values: [1]}\n"
+                            "    - {key: a.z, range: [0.05, 0.35, 0.1]}\n"));
+  ASSERT_EQ(s.points.size(), 12u);
+  EXPECT_EQ(s.points[0].overrides[0].second, "0.8500001");
+  EXPECT_EQ(s.points[4].overrides[0].second, "0.8500002");
+  EXPECT_EQ(s.points[8].overrides[0].second, "0.8500003");
+  EXPECT_EQ(s.points[3].overrides[2].second, "0.35");  // 0.05 + 3 x 0.1, without the noise
+  Sweep big = load_sweep(sweep_file("    - {key: a.x, range: [1234567.5, 1234568.5, 1]}\n"));
+  EXPECT_EQ(big.points[0].overrides[0].second, "1234567.5");
+  auto err = [&](const std::string& axes) {
+    try {
+      load_sweep(sweep_file(axes));
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  for (const std::string axis :
+       {"{key: a.x, values: [1, 2, 1]}", "{key: a.x, range: [1, 1.0000000000000002, 1e-16]}",
+        "{key: a.x, log_range: [1, 1.0000000000000002, 3]}"}) {
+    const std::string e = err("    - " + axis + "\n");
+    EXPECT_NE(e.find("comes twice (each value makes one point)"), std::string::npos) << e;
+    EXPECT_NE(e.find("s.yaml:"), std::string::npos) << e;
+  }
+}
+
 TEST_F(SweepFiles, ZippedAxesAdvanceTogether) {
   Sweep s =
       load_sweep(sweep_file("    - {key: a.x, values: [1, 2], zip: g}\n"
@@ -223,8 +254,12 @@ TEST_F(SweepFiles, ShardedRunsThenMergeGatherEverything) {
   EXPECT_FALSE(fs::exists(out / "p0001"));
   EXPECT_TRUE(fs::exists(out / "p0002" / "summary.json"));
   // Merged before the second shard ran: the point it lacks is named, not only counted.
+  // An incomplete merge exits 3, saying so even under -q (a job chain must not go on).
   const CliResult early = run_cli({"sweep", f.string(), "--merge", "--out", out.string()});
-  ASSERT_EQ(early.exit_code, 0) << early.err;
+  ASSERT_EQ(early.exit_code, 3) << early.err;
+  const CliResult quiet = run_cli({"-q", "sweep", f.string(), "--merge", "--out", out.string()});
+  EXPECT_EQ(quiet.exit_code, 3) << quiet.err;
+  EXPECT_NE(quiet.err.find("incomplete"), std::string::npos) << quiet.err;
   EXPECT_NE(early.err.find("sweep.csv: 2 of 3 points"), std::string::npos) << early.err;
   EXPECT_NE(early.err.find("with no result yet (not run, or stopped): p0001\n"), std::string::npos)
       << early.err;
