@@ -17,12 +17,14 @@ namespace mlasim {
 
 namespace {
 
-// Parses a leading decimal number; false when there is none.
-bool leading_number(std::string_view& s, int& out) {
+// Parses a leading decimal number of at most 18 digits (no overflow); false when there is none
+// or it is longer.
+bool leading_number(std::string_view& s, uint64_t& out) {
   size_t i = 0;
-  int v = 0;
+  uint64_t v = 0;
   while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) {
-    v = v * 10 + (s[i] - '0');
+    if (i == 18) return false;
+    v = v * 10 + static_cast<uint64_t>(s[i] - '0');
     ++i;
   }
   if (i == 0) return false;
@@ -78,20 +80,28 @@ int64_t& slot(PartTimes& t, OpPart part) {
 
 }  // namespace
 
-OpPlace op_place(std::string_view name, uint32_t model_layers) {
-  OpPlace out;
-  int n = 0;
+bool named_layer(std::string_view name, uint64_t& n, bool& mtp) {
   std::string_view s = name;
   if (s.starts_with("c")) {  // a prefill chunk's pass: "c<chunk>.L<layer>..."
     std::string_view rest = s.substr(1);
     if (leading_number(rest, n) && rest.starts_with(".")) s = rest.substr(1);
   }
-  if (s.starts_with("L")) {
-    s.remove_prefix(1);
-    if (leading_number(s, n) && s.starts_with(".")) out.layer = n;
-  } else if (s.starts_with("mtp")) {
-    s.remove_prefix(3);
-    if (leading_number(s, n) && s.starts_with(".")) out.layer = static_cast<int>(model_layers) + n;
+  mtp = s.starts_with("mtp");
+  if (!mtp && !s.starts_with("L")) return false;
+  s.remove_prefix(mtp ? 3 : 1);
+  return leading_number(s, n) && s.starts_with(".");
+}
+
+OpPlace op_place(std::string_view name, uint32_t model_layers) {
+  OpPlace out;
+  uint64_t n = 0;
+  bool mtp = false;
+  // Beyond the model's layers (or 4096 MTP modules) a number names no layer (traces are checked
+  // against their metadata when read; see TraceWorkload).
+  if (named_layer(name, n, mtp)) {
+    if (!mtp && n < model_layers) out.layer = static_cast<int>(n);
+    if (mtp && n < static_cast<uint64_t>(kMaxModelLayers))
+      out.layer = static_cast<int>(model_layers + n);
   }
   // The op's own name follows the micro-batch ("...mb0.attention").
   const size_t mb = name.find("mb");
@@ -367,7 +377,7 @@ std::vector<std::pair<Time, uint64_t>> prompt_first_tokens(const InferenceFacts&
     for (const OpSpan& sp : run.spans(static_cast<int>(r))) {
       std::string_view name = *sp.name;
       size_t pass = 0;
-      int c = 0;
+      uint64_t c = 0;
       if (name.starts_with("c")) {
         std::string_view rest = name.substr(1);
         if (!leading_number(rest, c) || !rest.starts_with(".")) continue;

@@ -35,6 +35,9 @@ struct OpPlace {
   OpPart part = OpPart::Other;
 };
 OpPlace op_place(std::string_view name, uint32_t model_layers);
+// The layer an op's name gives ("L<n>." or "mtp<d>.", after an optional "c<chunk>."): its
+// number `n` and whether it is an MTP module's; false when the name gives none.
+bool named_layer(std::string_view name, uint64_t& n, bool& mtp);
 
 // Per-layer (or per-step) times in ps. Compute parts sum op run times; dispatch, combine and the
 // TP collectives (tp_comm: attention TP's all-gathers and reduce-scatters) sum each op's time

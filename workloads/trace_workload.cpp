@@ -21,6 +21,26 @@ Workload TraceWorkload::generate(const ClusterShape& cluster) const {
   // Written again as the generator writes it (its field order), so that re-tracing a trace
   // reproduces the file.
   last_metadata_ = facts_ ? inference_trace_metadata(*facts_) : nlohmann::ordered_json();
+  if (facts_) {
+    // layers.csv files an op under the layer its name gives: one beyond the model's would
+    // land on an MTP module's row, or on none.
+    for (size_t r = 0; r < w.ranks.size(); ++r) {
+      for (size_t i = 0; i < w.ranks[r].ops.size(); ++i) {
+        const std::string& name = w.ranks[r].ops[i].name;
+        uint64_t n = 0;
+        bool mtp = false;
+        if (!named_layer(name, n, mtp)) continue;
+        if (n >= (mtp ? static_cast<uint64_t>(kMaxModelLayers) : facts_->model_layers)) {
+          throw InputError(
+              fmt::format("{}: rank {}, op {} '{}', field 'name': {} {} is beyond {}", file, r, i,
+                          name, mtp ? "MTP module" : "layer", n,
+                          mtp ? fmt::format("the {} modules a trace may have", kMaxModelLayers)
+                              : fmt::format("metadata.model_layers ({}: layers 0..{})",
+                                            facts_->model_layers, facts_->model_layers - 1)));
+        }
+      }
+    }
+  }
   if (static_cast<int>(w.ranks.size()) != cluster.ranks()) {
     throw InputError(fmt::format("{}: trace has {} ranks but the cluster has {} GPUs", file,
                                  w.ranks.size(), cluster.ranks()));

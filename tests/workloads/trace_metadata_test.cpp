@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -171,6 +173,42 @@ TEST(Trace, InferenceMetadataRoundTripAndErrors) {
 
 // Three ranks, one all_to_all (tag 1) each: send rows of the matrix [[1,5,6],[7,2,8],[9,10,3]]
 // (diagonal kept), receive rows its columns; `edit` changes the JSON text first.
+
+// A trace with metadata names no layer beyond metadata.model_layers in its op names (layers.csv
+// would file such an op under an MTP module's row, or under none).
+TEST(Trace, OpNamesStayWithinTheModelsLayers) {
+  const auto p = std::filesystem::temp_directory_path() / "mlasim_trace_layer_names.json";
+  Workload w;
+  w.ranks.resize(1);
+  for (const char* name : {"L0.mb0.attention", "L1.mb0.attention", "mtp0.mb0.attention"}) {
+    Op op;
+    op.name = name;
+    op.payload = GemmOp{8, 8, 8, DType::BF16};
+    w.ranks[0].ops.push_back(op);
+  }
+  InferenceFacts f;
+  f.model_layers = 2;
+  TraceWorkloadParams params;
+  params.file = {p.string(), p};
+  std::ofstream(p) << workload_to_json(w, inference_trace_metadata(f)).dump();
+  EXPECT_EQ(TraceWorkload(params).generate(ClusterShape{1, 1}).ranks[0].ops.size(), 3u);
+  for (const char* name : {"L2.mb0.attention", "c0.L2.mb0.attention", "mtp4096.mb0.attention",
+                           "L99999999999.mb0.attention"}) {
+    Workload bad = w;
+    bad.ranks[0].ops[1].name = name;
+    std::ofstream(p) << workload_to_json(bad, inference_trace_metadata(f)).dump();
+    try {
+      TraceWorkload(params).generate(ClusterShape{1, 1});
+      ADD_FAILURE() << name << ": no error";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(fmt::format("rank 0, op 1 '{}', field 'name':", name)),
+                std::string::npos)
+          << e.what();
+      EXPECT_NE(std::string(e.what()).find(" is beyond "), std::string::npos) << e.what();
+    }
+  }
+  std::filesystem::remove(p);
+}
 
 }  // namespace
 }  // namespace mlasim
