@@ -178,12 +178,33 @@ ScenarioModel read_scenario(const ConfigNode& root, const Components& comps) {
   m.resolved.set("network", write_params(m.network));
   if (!m.network.faults.empty()) {
     const auto& nf = m.network.faults;
+    const ClusterGraph healthy = m.cluster;  // for finding the entry at fault
     try {
       apply_faults(m.cluster, FaultSpec{nf.planes, nf.switches, nf.nics, nf.links});
     } catch (const InputError& e) {
-      const ConfigNode* faults = root.at_path("network.faults");
-      throw ConfigError(
-          config_message(faults ? faults->loc() : root.loc(), "network.faults", e.what()));
+      // The entry at fault, found by applying each on its own (its line, its index).
+      std::string key = "network.faults";
+      const ConfigNode* at = root.at_path(key);
+      auto locate = [&](const char* list, size_t j, const FaultSpec& one) {
+        if (key != "network.faults") return;
+        ClusterGraph copy = healthy;
+        try {
+          apply_faults(copy, one);
+        } catch (const InputError&) {
+          key = fmt::format("network.faults.{}[{}]", list, j);
+          const ConfigNode* seq = root.at_path(std::string("network.faults.") + list);
+          if (seq && seq->is_seq() && j < seq->items().size()) at = &seq->items()[j];
+        }
+      };
+      for (size_t j = 0; j < nf.planes.size(); ++j)
+        locate("planes", j, FaultSpec{{nf.planes[j]}, {}, {}, {}});
+      for (size_t j = 0; j < nf.switches.size(); ++j)
+        locate("switches", j, FaultSpec{{}, {nf.switches[j]}, {}, {}});
+      for (size_t j = 0; j < nf.nics.size(); ++j)
+        locate("nics", j, FaultSpec{{}, {}, {nf.nics[j]}, {}});
+      for (size_t j = 0; j < nf.links.size(); ++j)
+        locate("links", j, FaultSpec{{}, {}, {}, {nf.links[j]}});
+      throw ConfigError(config_message(at ? at->loc() : root.loc(), key, e.what()));
     }
   }
   // Faults at a simulated time must name parts of the (statically faulted) cluster.
@@ -191,7 +212,12 @@ ScenarioModel read_scenario(const ConfigNode& root, const Components& comps) {
   for (size_t i = 0; i < m.network.faults.events.size(); ++i) {
     ClusterGraph copy = m.cluster;
     try {
-      apply_faults(copy, fault_spec(m.network.faults.events[i]));
+      const FaultSpec spec = fault_spec(m.network.faults.events[i]);
+      if (const std::string gone = already_failed(m.cluster, spec); !gone.empty()) {
+        throw InputError(fmt::format(
+            "{} has failed before the run (network.faults): the fault would change nothing", gone));
+      }
+      apply_faults(copy, spec);
     } catch (const InputError& e) {
       const ConfigNode* event =
           events && events->is_seq() && i < events->items().size() ? &events->items()[i] : events;

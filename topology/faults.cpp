@@ -41,6 +41,29 @@ int64_t fail_plane(ClusterGraph& cluster, int32_t plane) {
   return count;
 }
 
+std::string already_failed(const ClusterGraph& cluster, const FaultSpec& faults) {
+  for (int32_t plane : faults.planes) {
+    bool any = false, all_failed = true;
+    for (auto [it, end] = boost::vertices(cluster.g); it != end; ++it) {
+      const VertexProps& p = cluster.g[*it];
+      if (p.plane == plane && (is_network_switch(p.kind) || p.kind == VertexKind::Nic)) {
+        any = true;
+        all_failed = all_failed && p.failed;
+      }
+    }
+    if (any && all_failed) return fmt::format("plane {}", plane);
+  }
+  for (const auto& [names, what] :
+       {std::pair{&faults.switches, "switch"}, std::pair{&faults.nics, "NIC"}}) {
+    for (const std::string& name : *names) {
+      const Vertex v = cluster.find(name);
+      if (v != ClusterGraph::null_vertex() && cluster.g[v].failed)
+        return fmt::format("{} {}", what, name);
+    }
+  }
+  return "";
+}
+
 std::vector<std::string> apply_faults(ClusterGraph& cluster, const FaultSpec& faults,
                                       bool down_before) {
   std::vector<std::string> applied;

@@ -37,4 +37,9 @@ int64_t fail_plane(ClusterGraph& cluster, int32_t plane);
 std::vector<std::string> apply_faults(ClusterGraph& cluster, const FaultSpec& faults,
                                       bool down_before = false);
 
+// A part `faults` names that has already failed in `cluster` ("switch spine0", "plane 3": every
+// switch and NIC on it), or "" when none has. Names not in the cluster are apply_faults' to
+// refuse.
+std::string already_failed(const ClusterGraph& cluster, const FaultSpec& faults);
+
 }  // namespace mlasim

@@ -356,6 +356,21 @@ TEST(NetworkFaults, MalformedFaultEventsAreInputErrors) {
   CliResult slow_switch = run(events("switch: spine0, bandwidth_factor: 0.5"));
   EXPECT_EQ(slow_switch.exit_code, 2);
   EXPECT_NE(slow_switch.err.find("bandwidth_factor"), std::string::npos) << slow_switch.err;
+  // A bad entry of a list of parts failed before the run is named by its index.
+  CliResult bad_entry = run("network.faults.links=[\"n0_nic0:leaf0\", \"leaf0:spine9\"]");
+  EXPECT_EQ(bad_entry.exit_code, 2);
+  EXPECT_NE(bad_entry.err.find("network.faults.links[1]: vertex 'spine9'"), std::string::npos)
+      << bad_entry.err;
+  // A fault at a simulated time on a part that failed before the run would change nothing.
+  for (const auto& [before, event] :
+       {std::pair{"network.faults.nics=[n4_nic0]", "nic: n4_nic0"},
+        std::pair{"network.faults.switches=[spine0]", "switch: spine0"}}) {
+    CliResult twice = run_cli({"run", (dir / "s.yaml").string(), "--no-plots", "-q", "--set",
+                               before, "--set", events(event), "--out", (dir / "out").string()});
+    EXPECT_EQ(twice.exit_code, 2) << event;
+    EXPECT_NE(twice.err.find("network.faults.events[0]: "), std::string::npos) << twice.err;
+    EXPECT_NE(twice.err.find("has failed before the run"), std::string::npos) << twice.err;
+  }
   CliResult flow = run("network.fidelity=flow");  // with a fault event below
   EXPECT_EQ(flow.exit_code, 0) << "no events: flow level is fine";
   CliResult flow_fault = run_cli({"run", (dir / "s.yaml").string(), "--no-plots", "-q", "--set",

@@ -1,8 +1,10 @@
 // Multi-head Latent Attention middle part. New tokens are compressed to the latent c
 // (kv_a_proj_with_mqa, then kv_a_layernorm) and a rotary key shared by all heads; both go to
 // the cache. Naive mode then up-projects the whole cached latent through kv_b_proj into
-// per-head K_nope and V, copies the rotary key to every head (both materialised, as the
-// reference model does) and attends per head;
+// per-head K_nope and V, copies the rotary key to every head (both materialised) and attends
+// per head. (DeepSeek's and Hugging Face's "naive" code caches that per-head K and V instead,
+// the size of the `mha` variant's cache; this mode keeps MLA's cache and pays with the
+// up-projection of the whole cache at every step.)
 // absorbed mode multiplies each head's q_nope by its W_UK so scores are taken against the
 // cached latent directly, attends with the latent as the value, and applies W_UV afterwards.
 #include <algorithm>
