@@ -7,6 +7,7 @@
 #include <systemc>
 
 #include <cerrno>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -30,6 +31,7 @@
 #include "sim/commands.h"
 #include "sim/errors.h"
 #include "sim/interrupt.h"
+#include "sim/subprocess.h"
 #include "sim/sweep.h"
 #include "sim/version.h"
 #if __has_include("workloads/kernels/kernels_command.h")
@@ -228,6 +230,8 @@ int main(int argc, char** argv) {
 #if defined(__GLIBC__) && defined(__linux__)
   tune_heap();
 #endif
+  // A sweep's point run ends with its sweep, however the sweep ended.
+  if (!mlasim::die_with_parent()) return 128 + SIGTERM;
   // Keep SystemC's banner out of every command's output.
   setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 0);
   return sc_core::sc_elab_and_sim(argc, argv);

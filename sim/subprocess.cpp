@@ -5,11 +5,14 @@
 #include <fmt/format.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "sim/errors.h"
 #include "sim/interrupt.h"
@@ -45,8 +48,16 @@ ChildStatus run_child(const std::vector<std::string>& argv, const ChildOptions& 
   for (const std::string& a : argv)
     args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  // The environment, with the parent's pid for a child that must not outlive it.
+  const std::string parent = "MLASIM_PARENT_PID=" + std::to_string(::getpid());
+  std::vector<char*> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (std::strncmp(*e, "MLASIM_PARENT_PID=", 18) != 0) env.push_back(*e);
+  }
+  if (options.die_with_parent) env.push_back(const_cast<char*>(parent.c_str()));
+  env.push_back(nullptr);
   pid_t pid = 0;
-  const int rc = posix_spawnp(&pid, argv.at(0).c_str(), &files, &attr, args.data(), environ);
+  const int rc = posix_spawnp(&pid, argv.at(0).c_str(), &files, &attr, args.data(), env.data());
   posix_spawn_file_actions_destroy(&files);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) throw InputError(fmt::format("{}: cannot start ({})", argv[0], std::strerror(rc)));
@@ -67,6 +78,16 @@ ChildStatus run_child(const std::vector<std::string>& argv, const ChildOptions& 
     out.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
   }
   return out;
+}
+
+bool die_with_parent() {
+  const char* parent = std::getenv("MLASIM_PARENT_PID");
+  if (parent == nullptr) return true;
+  const long pid = std::strtol(parent, nullptr, 10);
+  ::unsetenv("MLASIM_PARENT_PID");  // not for this process's own children
+  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  // Gone before the request was made: the kernel will send nothing.
+  return ::getppid() == static_cast<pid_t>(pid);
 }
 
 }  // namespace mlasim

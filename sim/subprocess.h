@@ -15,7 +15,14 @@ struct ChildOptions {
   std::string stdin_path;   // empty: inherited
   std::string stderr_path;  // empty: inherited; else truncated and written
   bool stdout_to_stderr = false;
+  // An mlasim child that ends (SIGTERM) when this process dies, even by SIGKILL: it is told
+  // the parent's pid in MLASIM_PARENT_PID and asks the kernel for that (die_with_parent()).
+  bool die_with_parent = false;
 };
+
+// In an mlasim started with ChildOptions::die_with_parent: ends this process by SIGTERM when its
+// parent dies, and returns false if the parent is gone already. True in any other process.
+bool die_with_parent();
 
 struct ChildStatus {
   int exit_code = 0;  // the exit status, or 128 + the signal that ended the child

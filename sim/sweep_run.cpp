@@ -152,6 +152,7 @@ int run_sweep(const SweepOptions& o, const GlobalOptions& g) {
         ChildOptions io;
         io.stdin_path = "/dev/null";
         io.stderr_path = (dir / "stderr.txt").string();
+        io.die_with_parent = true;  // a sweep killed outright leaves no point running
         const auto t0 = std::chrono::steady_clock::now();
         const ChildStatus st = run_child(argv, io, g.interrupts);
         const double s =

@@ -4,6 +4,7 @@
 // scenario; another seed changes what is sampled (ECMP paths) but not what is conserved; a
 // sweep killed with SIGKILL mid-point leaves no partial result and resumes where it stopped
 // (the killed point cannot finish before the kill, whatever the host's speed).
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -13,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -138,7 +140,7 @@ TEST(Determinism, SweepKilledMidPointLeavesNoPartialResultAndResumes) {
   fs::create_directories(dir);
   const std::string network = MLASIM_SOURCE_DIR "/configs/scenarios/net-failed-link.yaml";
   auto write_trace = [&](int point, const std::string& bytes) {
-    const fs::path trace = dir / ("t" + std::to_string(point) + ".json");
+    const fs::path trace = dir / fmt::format("t{}.json", point);
     const CliResult r =
         run_cli({"-q", "trace", network, "--set", "workload.bytes=" + bytes, "-o", trace.string()});
     EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -159,9 +161,9 @@ TEST(Determinism, SweepKilledMidPointLeavesNoPartialResultAndResumes) {
                          "  axes:\n    - {key: workload.file, values: [t0.json, t1.json, t2.json, "
                          "t3.json, t4.json]}\n";
   const fs::path out = dir / "out";
-  // The sweep and the point it runs share a process group, killed at once as a batch
-  // scheduler would: once point 1's process has started (the sweep opens its stderr.txt as it
-  // starts it).
+  // Once point 1's process has started (the sweep opens its stderr.txt as it starts it), the
+  // sweep alone is killed outright: the point's run must end with it, not run on as an orphan
+  // (its process group, the sweep's, is killed afterwards whatever happened).
   const pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
@@ -183,9 +185,27 @@ TEST(Determinism, SweepKilledMidPointLeavesNoPartialResultAndResumes) {
   while (!(started = fs::exists(out / "p0001" / "stderr.txt")) &&
          std::chrono::steady_clock::now() < deadline && sweep_runs())
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  ::kill(-pid, SIGKILL);
+  ::kill(pid, SIGKILL);
   int status = 0;
   ::waitpid(pid, &status, 0);
+  // A process whose command line names point 1's folder: its run, if still alive.
+  std::string point_dir = (out / "p0001").string();
+  point_dir.push_back(' ');  // an argument of its own
+  auto point_runs = [&] {
+    std::error_code ec;
+    for (fs::directory_iterator it("/proc", ec), end; !ec && it != end; it.increment(ec)) {
+      std::string cmdline = read_file(it->path() / "cmdline");
+      std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+      if (cmdline.find(point_dir) != std::string::npos) return true;
+    }
+    return false;
+  };
+  const auto orphan_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (point_runs() && std::chrono::steady_clock::now() < orphan_deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  const bool orphan = point_runs();
+  ::kill(-pid, SIGKILL);
+  EXPECT_FALSE(orphan) << "point 1's run outlived its sweep";
   ASSERT_TRUE(started) << "point 1 did not start within 120 s (or the sweep ended first)";
   ASSERT_TRUE(WIFSIGNALED(status)) << "the sweep ended before it was killed";
   ASSERT_TRUE(fs::exists(out / "p0000" / "summary.json"));
