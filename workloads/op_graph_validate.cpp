@@ -479,8 +479,10 @@ void validate_workload(const Workload& w) {
       }
       auto check_peer = [&](int32_t peer) {
         if (peer < 0 || peer >= ranks || peer == r) {
-          throw InputError(fmt::format("rank {} op {} '{}': peer {} is not another rank (0..{})", r,
-                                       i, ops[i].name, peer, ranks - 1));
+          throw InputError(
+              fmt::format("rank {} op {} '{}', field 'peer': {} is not another rank "
+                          "(0..{})",
+                          r, i, ops[i].name, peer, ranks - 1));
         }
       };
       if (const auto* a = std::get_if<AttentionOp>(&ops[i].payload))

@@ -95,7 +95,9 @@ class FieldReader {
           fail(key, e.what());
         }
       } else {
-        fail(key, "expected a byte count");
+        fail(key, fmt::format("expected a byte count (a non-negative integer, or a size such as "
+                              "\"4KiB\"), got {}",
+                              v.dump()));
       }
     } else if constexpr (NamedEnum<T>) {
       if (!v.is_string()) fail(key, "expected one of: " + enum_choices<T>());
@@ -438,7 +440,10 @@ Workload workload_from_json(const Json& j, const std::string& source, Json* meta
   int minor = 0;  // absent: minor 0
   if (j.contains("minor")) {
     const Json& m = j["minor"];
-    if (!m.is_number_unsigned() || m.get<uint64_t>() > kTraceMinorVersion) {
+    if (!m.is_number_unsigned()) {
+      bad(fmt::format("'minor' must be a non-negative integer, got {}", m.dump()));
+    }
+    if (m.get<uint64_t>() > kTraceMinorVersion) {
       bad(fmt::format("trace minor version {} is not supported (this build reads 0..{})", m.dump(),
                       kTraceMinorVersion));
     }
@@ -492,7 +497,10 @@ Workload workload_from_json(const Json& j, const std::string& source, Json* meta
       if (!jo.contains("deps") || !jo["deps"].is_array())
         rd.fail("deps", "expected a list of op indices");
       for (const auto& d : jo["deps"]) {
-        if (!d.is_number_unsigned() || d.get<uint64_t>() >= ops.size()) {
+        if (!d.is_number_unsigned()) {
+          rd.fail("deps", fmt::format("{} is not an op index (a non-negative integer)", d.dump()));
+        }
+        if (d.get<uint64_t>() >= ops.size()) {
           rd.fail("deps", fmt::format("dependency {} does not exist (this rank has ops 0..{})",
                                       d.dump(), ops.size() - 1));
         }

@@ -148,7 +148,15 @@ TEST(Trace, MalformedTracesNameTheOpAndField) {
              {"name": "b", "op": "gemm", "deps": [0], "m": 1, "n": 1, "k": 1, "dtype": "bf16"})"),
        "dependency cycle"},
       {op(R"({"name": "s", "op": "send", "deps": [], "peer": 0, "bytes": 8, "tag": 0})"),
-       "peer 0 is not another rank"},
+       "op 0 's', field 'peer': 0 is not another rank"},
+      // Wrong types say so, with the value (they read as a missing op or a bare "expected").
+      {op(R"({"name": "g", "op": "gemm", "deps": ["0"], "m": 1, "n": 1, "k": 1, "dtype": "bf16"})"),
+       "field 'deps': \"0\" is not an op index (a non-negative integer)"},
+      {op(R"({"name": "s", "op": "send", "deps": [], "peer": 1, "bytes": -1048576, "tag": 0})"),
+       "field 'bytes': expected a byte count (a non-negative integer, or a size such as "
+       "\"4KiB\"), got -1048576"},
+      {R"({"format": "mlasim-trace", "version": 1, "minor": "5", "ranks": []})",
+       "'minor' must be a non-negative integer, got \"5\""},
   };
   for (const auto& c : cases) {
     const std::string e = error_of(c.text);
