@@ -88,6 +88,10 @@ void PacketFabric::inject(NetworkNode& at, Message msg, std::function<void()> on
   h.packets = static_cast<uint32_t>(h.unsent == 0 ? 1 : (h.unsent + mtu_ - 1) / mtu_);
   if (undelivered_.size() < msgs_.size()) undelivered_.resize(msgs_.size());
   undelivered_[m] = h.packets;
+  if (strict_gbn_) {
+    if (expected_.size() < msgs_.size()) expected_.resize(msgs_.size());
+    expected_[m] = 0;
+  }
   s.log_slot = open_message(msg, ideal, &s.qp_seq);
   h.ready = now_ps() + setup_ps(path_scratch_, msg.sm_issued);
   s.refs = 2;
@@ -500,6 +504,13 @@ bool PacketFabric::is_internal(uint8_t kind, uint32_t) const {
     return;
   }
   if (in.to_rank == p.dst) {
+    if (strict_gbn_) [[unlikely]] {
+      if (p.seq != expected_[p.msg]) {
+        discard_out_of_sequence(pkt);
+        return;
+      }
+      ++expected_[p.msg];
+    }
     if (p.flags & (kDup | kRetx)) [[unlikely]] {
       if (p.flags & kDup) {
         // A resent copy of a packet the receiver already has: thrown away.

@@ -29,8 +29,10 @@
 // on its wire (their tail had not arrived when it died), the packets waiting for it, and every
 // packet routed into it afterwards; messages whose first link is dead wait at their source. A
 // lost packet is resent by its source after network.retransmit.timeout: go-back-N resends every
-// packet from the first lost one on (the receiver throws away copies of those it already has),
-// selective repeat only the lost ones; at the timeout after max_retries resends the message fails.
+// packet from the first one the receiver has not taken on (it takes them in sequence only and
+// throws away what comes after a gap; with spraying or adaptive routing, whose packets may
+// arrive out of order, it keeps those and throws away the resent copies), selective repeat only
+// the lost ones; at the timeout after max_retries resends the message fails.
 // Routes are rebuilt `detection_delay` after the fault (the owner's reroute hook); messages still
 // sending then follow the new routes, while packets already inside the network keep their old ones.
 // A degraded link keeps running at a fraction of its rate from the fault on. The sender learns
@@ -164,9 +166,10 @@ class PacketFabric final : public Fabric {
     // Reliability (faults only): lost sequence numbers awaiting the timer, packets to resend
     // (seq | kDupBit for copies, consumed from the back), timeouts so far.
     uint32_t retries = 0;
-    bool in_source = false;  // in its first link's source queues
-    bool sent_done = false;  // the send completion has been scheduled
-    bool timer = false;      // a retransmission timeout is pending
+    uint32_t resent_below = 0;  // strict go-back-N: the last resend plan covers seqs below it
+    bool in_source = false;     // in its first link's source queues
+    bool sent_done = false;     // the send completion has been scheduled
+    bool timer = false;         // a retransmission timeout is pending
     bool failed = false;
     std::vector<uint32_t> lost;
     std::vector<uint32_t> resend;
@@ -335,6 +338,9 @@ class PacketFabric final : public Fabric {
   // `waited_for`: the link a waiting packet was queued for (a pooled one leaves that share).
   void lose(uint32_t pkt, uint32_t waited_for = kNone);
   void on_timeout(uint32_t msg);
+  // Strict go-back-N: packet `pkt`, out of sequence at its destination, is thrown away; one
+  // after a gap asks for a resend (as a lost one does).
+  void discard_out_of_sequence(uint32_t pkt);
   void enqueue_source(uint32_t msg);
   // A message's first packets may go: it joins its first link's source (by ready time).
   void start_source(uint32_t msg);
@@ -382,6 +388,11 @@ class PacketFabric final : public Fabric {
   std::vector<std::vector<uint32_t>> retired_paths_;  // long paths packets may still point into
   std::vector<std::string> failed_messages_;
   size_t fault_events_pending_ = 0;  // kFault and kReroute events in the queue
+  // Go-back-N as an RC receiver does it (timed faults, one path per message): only the next
+  // packet in sequence is taken; one after a gap, or one it has, is thrown away. By message:
+  // the next sequence number it takes.
+  bool strict_gbn_ = false;
+  std::vector<uint32_t> expected_;
   // Each link's rate before any degradation (filled at the first; a factor applies to it).
   std::vector<Bandwidth> nominal_rate_;
 };

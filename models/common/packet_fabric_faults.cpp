@@ -16,6 +16,9 @@ void PacketFabric::add_fault(FaultAction action) {
   fault_log_.push_back(FaultRecord{action.what, action.at_ps, -1});
   const int64_t at = action.at_ps;
   fault_actions_.push_back(std::move(action));
+  // (Routing and spraying are set by now; packets of one message then keep to one path.)
+  strict_gbn_ =
+      params_.retransmit.mode == RetransmitMode::GoBackN && !params_.spray && !per_packet_routing_;
   ++fault_events_pending_;
   schedule(at, kFault, i);
 }
@@ -106,6 +109,25 @@ void PacketFabric::lose(uint32_t pkt, uint32_t waited_for) {
   }
 }
 
+void PacketFabric::discard_out_of_sequence(uint32_t pkt) {
+  const Packet& p = pool_[pkt];
+  const uint32_t m = p.msg, seq = p.seq, in_link = p.in_link;
+  const uint32_t wire = in_wire_of(p);
+  release(in_link, p.vl, credits_of(wire), wire, p.head_in, p.tail_in);
+  ++duplicate_packets;
+  --in_flight_;
+  free_packets_.push_back(pkt);
+  MsgState& s = msgs_[m];
+  // A packet after a gap asks for a resend, unless the last plan resends it already.
+  if (seq > expected_[m] && seq >= s.resent_below && !s.failed) {
+    s.lost.push_back(seq);
+    if (!s.timer) {
+      s.timer = true;
+      schedule(now_ps() + params_.retransmit.timeout.ps(), kTimeout, m);
+    }
+  }
+}
+
 void PacketFabric::on_timeout(uint32_t m) {
   MsgState& s = msgs_[m];
   s.timer = false;
@@ -123,13 +145,19 @@ void PacketFabric::on_timeout(uint32_t m) {
     return;
   }
   std::sort(s.lost.begin(), s.lost.end());
+  s.lost.erase(std::unique(s.lost.begin(), s.lost.end()), s.lost.end());
   // seq -> copy? Resends still waiting to go keep their place; a lost packet is never a copy.
   std::map<uint32_t, bool> plan;
   for (uint32_t r : s.resend)
     plan[r & ~kDupBit] = (r & kDupBit) != 0;
   if (params_.retransmit.mode == RetransmitMode::GoBackN) {
-    for (uint32_t seq = s.lost.front(); seq < hot_[m].next_seq; ++seq) {
-      const bool copy = !std::binary_search(s.lost.begin(), s.lost.end(), seq);
+    // Strict: back to the first packet the receiver has not taken, every one resent in full
+    // (it threw away what came after the gap); else from the first lost one, copies of those
+    // that got through marked as such.
+    const uint32_t from = strict_gbn_ ? std::min(expected_[m], s.lost.front()) : s.lost.front();
+    s.resent_below = hot_[m].next_seq;
+    for (uint32_t seq = from; seq < hot_[m].next_seq; ++seq) {
+      const bool copy = !strict_gbn_ && !std::binary_search(s.lost.begin(), s.lost.end(), seq);
       auto [it, fresh] = plan.emplace(seq, copy);
       if (!fresh) it->second = it->second && copy;
     }

@@ -138,6 +138,25 @@ workload: {type: network_traffic, pattern: p2p, src: 0, dst: 8, sizes: [4MiB], c
   expect_recovered(s, 6.0);
 }
 
+// Go-back-N as an RC receiver does it: packets are taken in sequence only, so those that came
+// after the first lost one are thrown away and sent again. The message ends later than under
+// selective repeat by those extra packets' serialisation at the NIC (4096 B of payload each at
+// kIbPayloadRate). (It used to end at the same time: the receiver kept them.)
+TEST(NetworkFaults, GoBackNSendsAgainWhatCameAfterTheGap) {
+  const std::string link = events("link: \"leaf0:" + spine_used(kHosts) + "\"");
+  auto gbn = run_cli_yaml(kHosts, {link}, "gbn");
+  auto sel = run_cli_yaml(kHosts, {link, "network.retransmit.mode=selective"}, "gbn_selective");
+  ASSERT_FALSE(gbn.empty());
+  ASSERT_FALSE(sel.empty());
+  EXPECT_EQ(gbn["fault_packets_lost_count"], sel["fault_packets_lost_count"]);
+  const double extra = gbn["fault_packets_retransmitted_count"].get<double>() -
+                       sel["fault_packets_retransmitted_count"].get<double>();
+  EXPECT_GT(extra, 10.0);
+  const double later = gbn["fct_max_us"].get<double>() - sel["fct_max_us"].get<double>();
+  const double expected = extra * 4096.0 / kIbPayloadRate * 1e6;
+  EXPECT_NEAR(later, expected, 0.1 * expected + 1.0);
+}
+
 TEST(NetworkFaults, SelectiveRepeatResendsExactlyTheLostPackets) {
   const std::string spine = spine_used(kHosts);
   auto s = run_cli_yaml(kHosts, {events("switch: " + spine), "network.retransmit.mode=selective"},
