@@ -209,9 +209,9 @@ int run_sweep(const SweepOptions& o, const GlobalOptions& g) {
     }
     failed = bad;
     if (!g.quiet || failed > 0) {
-      fmt::print(stderr, "sweep {}: {} points{}, {} run, {} already complete, {} failed\n",
-                 sweep.params.name, mine.size(), shards > 1 ? " in this shard" : "", done.load(),
-                 skipped.load(), failed);
+      fmt::print(stderr, "sweep {}: {} point{}{}, {} run, {} already complete, {} failed\n",
+                 sweep.params.name, mine.size(), mine.size() == 1 ? "" : "s",
+                 shards > 1 ? " in this shard" : "", done.load(), skipped.load(), failed);
     }
     if (shards > 1) {
       fmt::print(stderr, "merge all shards with: mlasim sweep {} --merge{}\n", shell_word(o.file),

@@ -141,11 +141,14 @@ std::string format_report_table(const KernelsReport& rep) {
       "{}: {}, {} layers, {} query heads\n"
       "step: {} (batch {}, {} cached + {} new tokens, kv_len {}), {}\n"
       "figures: one step of every layer's attention block; roofline on {} "
-      "({} for the compute dtype, HBM {:.2f} TB/s)\n",
+      "({:.4g} TFLOP/s for the compute dtype, HBM {:.2f} TB/s)\n",
       rep.model.name, rep.model.is_mla() ? "MLA" : "GQA/MHA", rep.model.num_hidden_layers,
-      rep.model.num_attention_heads, phase_label(sh), sh.batch, sh.kv_start, sh.q_len, sh.kv_len(),
-      rep.precision.describe(), rep.gpu.name,
-      peak_rate(rep.gpu, rep.precision.compute, rep.tf32).str(), rep.gpu.hbm.bytes_per_s() / 1e12);
+      rep.model.num_attention_heads,
+      phase_label(sh) == "chunked" ? "several new tokens (multi-token decode or chunked prefill)"
+                                   : phase_label(sh),
+      sh.batch, sh.kv_start, sh.q_len, sh.kv_len(), rep.precision.describe(), rep.gpu.name,
+      peak_rate(rep.gpu, rep.precision.compute, rep.tf32).flop_per_s() / 1e12,
+      rep.gpu.hbm.bytes_per_s() / 1e12);
   out += rep.timed ? fmt::format(
                          "time: {}; HBM [TB/s]: the model's HBM bytes over its time, compute "
                          "[TFLOP/s]: the FLOPs above over it\n",
