@@ -83,9 +83,10 @@ KernelCost expected_cost(const AttentionSpec& s, const StepShape& sh, const Prec
       t.activation_bytes_read += a * (tq * nh * dqk + b * L * nh * (dqk + dv));
       t.activation_bytes_written += a * (b * L * nh * (dn + dv + dr) + tq * nh * dv);
     } else {
-      c.projection_flops += 2 * tq * nh * dn * dc + 2 * tq * nh * dc * dv;
+      c.absorb_flops = 2 * tq * nh * dn * dc + 2 * tq * nh * dc * dv;
       c.attention_flops = 2 * pairs * nh * (dc + dr + dc);
-      t.weight_bytes_read += nh * z.weight(dn, dc) + nh * z.weight(dv, dc);
+      // W_UK and W_UV in the activation dtype (dequantised in FP8 runs).
+      t.weight_bytes_read += nh * (dn + dv) * dc * a;
       t.activation_bytes_read += a * (tq * nh * dn + tq * nh * (dc + dr) + tq * nh * dc);
       t.activation_bytes_written += a * (tq * nh * dc + tq * nh * dc + tq * nh * dv);
     }
@@ -201,8 +202,10 @@ TEST(KernelAccounting, DeepSeekV3DecodeLayerFigures) {
   EXPECT_EQ(absorbed.attention_flops, 2ull * 4097 * 128 * (512 + 64 + 512));
   const KernelCost naive = attention_step_cost(mla, decode, bf16, MlaMode::Naive);
   // Naive up-projects 4097 latent rows to 128 heads of K_nope and V every step.
-  EXPECT_EQ(naive.projection_flops - absorbed.projection_flops,
-            2ull * 4097 * 512 * 128 * 256 - 2ull * 128 * 128 * 512 * 2);
+  EXPECT_EQ(naive.projection_flops - absorbed.projection_flops, 2ull * 4097 * 512 * 128 * 256);
+  // The absorption products instead, W_UK and W_UV of 128 heads (timed in the activation dtype).
+  EXPECT_EQ(absorbed.absorb_flops, 2ull * 128 * 128 * 512 * 2);
+  EXPECT_EQ(naive.absorb_flops, 0u);
   for (const Precision& p : {bf16, Precision::make(DType::FP8)}) {
     for (MlaMode mode : {MlaMode::Absorbed, MlaMode::Naive}) {
       EXPECT_EQ(attention_step_cost(mla, decode, p, mode), expected_cost(mla, decode, p, mode));

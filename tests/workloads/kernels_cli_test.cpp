@@ -151,6 +151,26 @@ TEST(KernelCli, GqaModelShowsMhaGqaMqa) {
   EXPECT_LT(best, 4.8);
 }
 
+// FP8 runs: the projections at the FP8 rate, absorbed MLA's W_UK and W_UV products and the
+// attention core at the BF16 rate (the activation dtype, as DeepSeek's code runs them), their
+// weights read as BF16.
+TEST(KernelCli, Fp8RunsAbsorbInBf16) {
+  const RunResult r = run_mlasim("kernels --model deepseek-v3 --batch 64 --dtype fp8 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  const auto& v = j.at("variants")[0];
+  ASSERT_EQ(v.at("variant"), "mla_absorbed");
+  const double proj = v.at("projection_flops").get<double>();
+  const double absorb = v.at("absorb_flops").get<double>();
+  const double attn = v.at("attention_flops").get<double>();
+  // 61 layers x 64 tokens x 128 heads x (128 x 512 + 512 x 128) multiply-adds.
+  EXPECT_EQ(absorb, 2.0 * 61 * 64 * 128 * (128 * 512 + 512 * 128));
+  EXPECT_NEAR(v.at("compute_time_us").get<double>(),
+              (proj / 1979e12 + (absorb + attn) / 989e12) * 1e6, 1e-5);  // ps rounding
+  // W_UK and W_UV: 128 x (128 + 128) x 512 BF16 per layer, among the weights read.
+  EXPECT_GE(v.at("traffic").at("weight_bytes_read").get<double>(), 61.0 * 128 * 256 * 512 * 2);
+}
+
 // The bandwidth fidelity takes the efficiency and idle latency calibrated on the preset's own
 // cycle-level HBM (as `mlasim calibrate hbm` prints them), not the H800's defaults.
 TEST(KernelCli, BandwidthFidelityIsCalibratedOnThePresetsHbm) {

@@ -163,6 +163,7 @@ MemoryTraffic& MemoryTraffic::operator+=(const MemoryTraffic& o) {
 
 KernelCost& KernelCost::operator+=(const KernelCost& o) {
   projection_flops += o.projection_flops;
+  absorb_flops += o.absorb_flops;
   attention_flops += o.attention_flops;
   traffic += o.traffic;
   return *this;
@@ -171,6 +172,7 @@ KernelCost& KernelCost::operator+=(const KernelCost& o) {
 KernelCost KernelCost::scaled(uint64_t k) const {
   KernelCost c;
   c.projection_flops = projection_flops * k;
+  c.absorb_flops = absorb_flops * k;
   c.attention_flops = attention_flops * k;
   c.traffic.weight_bytes_read = traffic.weight_bytes_read * k;
   c.traffic.kv_cache_bytes_read = traffic.kv_cache_bytes_read * k;
@@ -263,8 +265,8 @@ KernelCost attention_step_cost(const AttentionSpec& spec, const StepShape& shape
       t.activation_bytes_read += tq * nh * dqk * a + b * lk * nh * (dqk + dv) * a;
     } else {
       // q_nope · W_UK per head -> query in the latent space.
-      c.projection_flops += 2 * tq * nh * dn * dc;
-      t.weight_bytes_read += nh * weight_matrix_bytes(dn, dc, w);
+      c.absorb_flops += 2 * tq * nh * dn * dc;
+      t.weight_bytes_read += nh * weight_matrix_bytes(dn, dc, precision.activation);
       t.activation_bytes_read += tq * nh * dn * a;
       t.activation_bytes_written += tq * nh * dc * a;
       // Attention in the latent: keys [c | k_rope], values c, one cache read for all heads.
@@ -293,8 +295,8 @@ KernelCost attention_step_cost(const AttentionSpec& spec, const StepShape& shape
   }
   t.activation_bytes_written += tq * nh * attn_v * a;
   if (latent_output) {  // absorbed MLA: latent output · W_UV per head
-    c.projection_flops += 2 * tq * nh * dc * dv;
-    t.weight_bytes_read += nh * weight_matrix_bytes(dv, dc, w);
+    c.absorb_flops += 2 * tq * nh * dc * dv;
+    t.weight_bytes_read += nh * weight_matrix_bytes(dv, dc, precision.activation);
     t.activation_bytes_read += tq * nh * dc * a;
     t.activation_bytes_written += tq * nh * dv * a;
   }

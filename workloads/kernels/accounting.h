@@ -104,11 +104,15 @@ struct MemoryTraffic {
 };
 
 struct KernelCost {
-  uint64_t projection_flops = 0;  // the GEMMs: q/k/v/latent projections, absorption, output
-  uint64_t attention_flops = 0;   // scores and the weighted sum over the cache
+  uint64_t projection_flops = 0;  // the GEMMs: q/k/v/latent projections, output
+  // Absorbed MLA's per-head products (q_nope . W_UK, o_latent . W_UV): in the activation dtype
+  // (BF16 in FP8 runs: DeepSeek's reference code dequantises kv_b_proj for them, and serving
+  // engines keep W_UK and W_UV in BF16), their weights read in that dtype too.
+  uint64_t absorb_flops = 0;
+  uint64_t attention_flops = 0;  // scores and the weighted sum over the cache
   MemoryTraffic traffic;
 
-  uint64_t flops() const { return projection_flops + attention_flops; }
+  uint64_t flops() const { return projection_flops + absorb_flops + attention_flops; }
   KernelCost& operator+=(const KernelCost& o);
   KernelCost scaled(uint64_t k) const;
   bool operator==(const KernelCost&) const = default;

@@ -372,21 +372,19 @@ void linear_batched(const StepContext<Real>& ctx, int64_t batches, const Real* x
 template <class Real>
 void head_product_nt(const StepContext<Real>& ctx, int64_t rows, int64_t n, int64_t k,
                      const Real* x, int64_t ldx, const Real* w, int64_t ldw, Real* y, int64_t ldy) {
-  std::vector<Real> scratch;
-  const Real* xq = gemm_input(ctx.precision, x, rows, k, ldx, scratch);
-  gemm_nt(rows, n, k, xq, xq == x ? ldx : k, w, ldw, y, ldy);
-  ctx.add_projection_flops(2 * u(rows) * u(n) * u(k));
-  ctx.add_weights(weight_matrix_bytes(n, k, ctx.precision.compute));
+  // In the activation dtype x is stored in already: no FP8 re-quantisation (see KernelCost).
+  gemm_nt(rows, n, k, x, ldx, w, ldw, y, ldy);
+  ctx.add_absorb_flops(2 * u(rows) * u(n) * u(k));
+  ctx.add_weights(weight_matrix_bytes(n, k, ctx.precision.activation));
 }
 
 template <class Real>
 void head_product_nn(const StepContext<Real>& ctx, int64_t rows, int64_t n, int64_t k,
                      const Real* x, int64_t ldx, const Real* w, int64_t ldw, Real* y, int64_t ldy) {
-  std::vector<Real> scratch;
-  const Real* xq = gemm_input(ctx.precision, x, rows, k, ldx, scratch);
-  gemm_nn(rows, n, k, xq, xq == x ? ldx : k, w, ldw, y, ldy);
-  ctx.add_projection_flops(2 * u(rows) * u(n) * u(k));
-  ctx.add_weights(weight_matrix_bytes(k, n, ctx.precision.compute));
+  // In the activation dtype x is stored in already: no FP8 re-quantisation (see KernelCost).
+  gemm_nn(rows, n, k, x, ldx, w, ldw, y, ldy);
+  ctx.add_absorb_flops(2 * u(rows) * u(n) * u(k));
+  ctx.add_weights(weight_matrix_bytes(k, n, ctx.precision.activation));
 }
 
 template void linear<float>(const StepContext<float>&, const float*, int64_t, int64_t,

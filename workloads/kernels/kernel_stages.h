@@ -40,6 +40,9 @@ struct StepContext {
   void add_projection_flops(uint64_t flops) const {
     if (cost) cost->projection_flops += flops;
   }
+  void add_absorb_flops(uint64_t flops) const {
+    if (cost) cost->absorb_flops += flops;
+  }
   void add_attention_flops(uint64_t flops) const {
     if (cost) cost->attention_flops += flops;
   }
@@ -59,8 +62,10 @@ void linear_batched(const StepContext<Real>& ctx, int64_t batches, const Real* x
                     int64_t rows, int64_t ldx, const Tensor<Real>& weight, Real* y,
                     int64_t y_stride, int64_t ldy);
 
-// Same for a strided per-head product without bias: y = x W^T (W [n, k], ld ldw) or x W
-// (W [k, n]); records FLOPs and weight bytes of one [n, k] (or [k, n]) matrix.
+// Absorbed MLA's strided per-head product without bias: y = x W^T (W [n, k], ld ldw) or x W
+// (W [k, n]), in the activation dtype (BF16 in FP8 runs, with W_UK and W_UV kept dequantised in
+// that dtype, as serving engines load them); records absorb FLOPs and the bytes of one [n, k]
+// (or [k, n]) matrix in that dtype.
 template <class Real>
 void head_product_nt(const StepContext<Real>& ctx, int64_t rows, int64_t n, int64_t k,
                      const Real* x, int64_t ldx, const Real* w, int64_t ldw, Real* y, int64_t ldy);

@@ -146,9 +146,9 @@ Figures cover one step of the attention block (projections, cache, attention, ou
 projection) of all layers; kv_cache_bytes_per_token counts all layers. Bytes: every stage is a
 kernel that reads its operands from HBM and writes its result back (weights once per step,
 attention fused flash-style, naive MLA materialises K and V). FLOPs: 2 per multiply-add of the
-matrix products. With --dtype fp8 the matrix products run in FP8 (128x128 weight blocks, 1x128
-activation tiles) and activations, attention and by default the KV cache stay in BF16, as
-DeepSeek-V3 serves. roofline [us] is max(compute, memory) on the preset's datasheet peaks.
+matrix products. With --dtype fp8 the projections run in FP8 (128x128 weight blocks, 1x128
+activation tiles) and activations, attention, absorbed MLA's W_UK and W_UV products (their
+weights kept dequantised) and by default the KV cache stay in BF16, as DeepSeek-V3 serves. roofline [us] is max(compute, memory) on the preset's datasheet peaks.
 time [us] comes from the tile GPU model of the preset (configs/hardware/<gpu>.yaml: SMs, tensor
 rates, L2, HBM) running the same stages as kernels (GEMMs, per-head grouped GEMMs for MLA's
 absorption, FlashMLA decode or FlashAttention for the core) on one layer, times the layer

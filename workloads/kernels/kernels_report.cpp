@@ -40,6 +40,8 @@ RooflineEstimate roofline(const KernelCost& cost, const Precision& precision, co
   RooflineEstimate e;
   e.compute = peak_rate(gpu, precision.compute, tf32)
                   .compute_time(static_cast<double>(cost.projection_flops)) +
+              peak_rate(gpu, precision.activation, tf32)
+                  .compute_time(static_cast<double>(cost.absorb_flops)) +
               peak_rate(gpu, precision.attention, tf32)
                   .compute_time(static_cast<double>(cost.attention_flops));
   e.memory = gpu.hbm.transfer_time(Bytes(cost.traffic.bytes_read() + cost.traffic.bytes_written()));
@@ -231,6 +233,7 @@ std::string format_report_json(const KernelsReport& rep, const std::vector<Dimen
                         {"traffic", traffic_json(v.cost.traffic)},
                         {"flops", v.cost.flops()},
                         {"projection_flops", v.cost.projection_flops},
+                        {"absorb_flops", v.cost.absorb_flops},
                         {"attention_flops", v.cost.attention_flops},
                         {"arithmetic_intensity", v.arithmetic_intensity},
                         {"compute_time_us", v.estimate.compute.to_us()},

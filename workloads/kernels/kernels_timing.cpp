@@ -95,13 +95,13 @@ std::vector<OpPayload> attention_step_ops(const AttentionSpec& spec, const StepS
       att.head_dim_v = static_cast<uint32_t>(dv);
       ops.emplace_back(att);
     } else {
-      ops.emplace_back(per_head(nh, tq, dc, dn, w));
+      ops.emplace_back(per_head(nh, tq, dc, dn, precision.activation));
       att.kernel = AttentionKernel::MlaDecode;
       att.heads_kv = 1;
       att.head_dim_qk = static_cast<uint32_t>(dc + dr);
       att.head_dim_v = static_cast<uint32_t>(dc);
       ops.emplace_back(att);
-      ops.emplace_back(per_head(nh, tq, dv, dc, w));
+      ops.emplace_back(per_head(nh, tq, dv, dc, precision.activation));
     }
   } else {
     const uint64_t nkv = u(spec.n_kv_heads);
