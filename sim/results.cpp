@@ -189,7 +189,7 @@ std::string unit_of_key(std::string_view key) {
 namespace {
 
 // Headline keys of the short terminal table, in the order a user reads them.
-constexpr std::array<std::string_view, 34> kHeadlineKeys{
+constexpr std::array<std::string_view, 36> kHeadlineKeys{
     "scenario", "sim_time_us", "sim_wall_s", "gpu_count", "node_count", "gpu_busy_mean_fraction",
     "network_fidelity",
     // inference step
@@ -201,7 +201,8 @@ constexpr std::array<std::string_view, 34> kHeadlineKeys{
     "kv_cache_bytes_per_token", "kv_cache_bytes_per_gpu", "kv_cache_capacity_tokens_per_gpu",
     // network
     "net_goodput_per_gpu_bytes_per_s", "max_link_utilization", "mean_link_utilization",
-    "fct_p50_us", "fct_p99_us", "p99_fct_slowdown", "credit_stall_fraction", "hotspot_link",
+    "fct_min_us", "fct_p50_us", "fct_p99_us", "p99_fct_slowdown", "credit_stall_fraction",
+    "hotspot_link", "hotspot_credit_stall_us",  // the link with the most credit-stall time
     // faults
     "fault_count", "fault_packets_lost_count", "fault_recovery_us", "fault_messages_failed_count"};
 // Keys present only in a run's own bookkeeping: a summary with nothing else is shown whole.
@@ -294,7 +295,9 @@ std::string format_summary_table(const nlohmann::ordered_json& summary, bool ful
     const bool buffers = fidelity == summary.end() || *fidelity == "packet";
     for (const auto k : kHeadlineKeys) {
       if (!routed && (k == "expert_load_imbalance" || k == "gpu_load_imbalance")) continue;
-      if (!buffers && (k == "credit_stall_fraction" || k == "hotspot_link")) continue;
+      if (!buffers && (k == "credit_stall_fraction" || k.starts_with("hotspot_"))) continue;
+      // A run whose GPUs compute nothing (network traffic alone): no busy share to show.
+      if (k == "gpu_busy_mean_fraction" && summary.value("gpu_busy_max_us", 0.0) == 0.0) continue;
       if (summary.contains(k)) keys.emplace_back(k);
     }
     for (const auto& [k, v] : summary.items()) {

@@ -112,6 +112,25 @@ TEST(SummaryTable, DenseStepLeavesRouterFiguresOutOfTheHeadline) {
   EXPECT_NE(moe.find("gpu_load_imbalance"), std::string::npos) << moe;
 }
 
+// The headline names the hot-spot link with its stall time (it is the most credit-stalled link,
+// not the busiest), and leaves out the GPUs' busy share when they compute nothing.
+TEST(SummaryTable, HotspotComesWithItsStallAndIdleGpusWithoutABusyShare) {
+  nlohmann::ordered_json s;
+  s["scenario"] = "net";
+  s["gpu_busy_max_us"] = 0.0;
+  s["gpu_busy_mean_fraction"] = 0.0;
+  s["network_fidelity"] = "packet";
+  s["fct_min_us"] = 1.2;
+  s["hotspot_link"] = "leaf0->spine1";
+  s["hotspot_credit_stall_us"] = 0.27;
+  const std::string net = format_summary_table(s, false);
+  EXPECT_NE(net.find("hotspot_credit_stall_us"), std::string::npos) << net;
+  EXPECT_NE(net.find("fct_min_us"), std::string::npos) << net;
+  EXPECT_EQ(net.find("gpu_busy_mean_fraction"), std::string::npos) << net;
+  s["gpu_busy_max_us"] = 5.0;
+  EXPECT_NE(format_summary_table(s, false).find("gpu_busy_mean_fraction"), std::string::npos);
+}
+
 // Below packet level there are no buffers: the headline leaves out the credit-stall figures
 // (0 and "-" there, not measured). A value longer than the column widens it: every row's
 // unit starts in one column.
