@@ -228,6 +228,20 @@ TEST(DeepSeekInference, DedicatedSharedExpertHostsTakeEveryTokenOnce) {
 
 // Aux-loss-free balancing through the generator: routing steps run before the simulated one
 // (router_warmup_steps) move the biases, and the step's expert load is more even for it.
+// A node limit of at least the EP group's nodes limits nothing: said, where it used to pass
+// silently (kCluster: EP4 over 2 nodes of 2 GPUs).
+TEST(DeepSeekInference, NodeLimitThatLimitsNothingIsWarnedAbout) {
+  DeepSeekInferenceParams p = lite(true, 1);
+  p.router.max_nodes_per_token = 1;
+  EXPECT_TRUE(DeepSeekInference(p).build(kCluster).warnings.empty());
+  p.router.max_nodes_per_token = 2;
+  const auto warnings = DeepSeekInference(p).build(kCluster).warnings;
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_EQ(warnings[0],
+            "workload.router.max_nodes_per_token 2 limits nothing: the EP group of 4 GPUs spans "
+            "2 nodes (0 switches the limit off)");
+}
+
 TEST(DeepSeekInference, RouterWarmupLowersTheStepsImbalance) {
   DeepSeekInferenceParams p;  // DeepSeek-V3: noaux_tc gate
   p.layers = 4;               // three dense layers, then one MoE layer
