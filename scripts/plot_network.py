@@ -92,7 +92,7 @@ def plot_heatmap(plt, links, out_png):
         cells[(r["tier"], int(r["plane"]))].append(r["utilization"])
     # The mean over the links that carried traffic (wire bytes: a message of no payload still
     # crosses), as the summary's mean_link_utilization and network_report.json's
-    # mean_active_utilization (an idle spare would dilute it); 0 where none.
+    # mean_active_utilization (an idle spare would dilute it); blank where none did.
     active = defaultdict(list)
     for r in links:
         if r.get("wire_bytes", r["bytes"]) > 0:
@@ -114,7 +114,7 @@ def plot_heatmap(plt, links, out_png):
     precise = 0 < top < 0.1
     def mean_active(key):
         v = active.get(key, [])
-        return sum(v) / len(v) if v else 0.0
+        return sum(v) / len(v) if v else float("nan")
 
     for ax, (title, agg) in zip(axes, (("mean link utilisation (links with traffic)", mean_active),
                                        ("max link utilisation", lambda key: max(cells[key])))):
@@ -126,7 +126,6 @@ def plot_heatmap(plt, links, out_png):
         ax.set_xticklabels(["-" if p < 0 else str(p) for p in planes])
         ax.set_yticks(range(len(tiers)))
         ax.set_yticklabels(tiers)
-        ax.set_xlabel("plane / rail\n(- : inside a node, or a fabric without planes)")
         ax.set_title(title)
         for i, row in enumerate(grid):
             for j, v in enumerate(row):
@@ -135,6 +134,8 @@ def plot_heatmap(plt, links, out_png):
                     ax.text(j, i, text, ha="center", va="center", fontsize=7,
                             color="white" if v < 0.6 * vmax else "black")
     axes[0].set_ylabel("link tier (from -> to)")
+    # One label under both panels (two would run together over a single column).
+    fig.supxlabel("plane / rail (- : inside a node, or a fabric without planes)", fontsize=10)
     busiest = f"{100 * top:.2g}" if precise else f"{100 * top:.1f}"
     scale = "" if vmax == 1.0 else f"\nscale up to {100 * vmax:g}% (busiest link {busiest}%)"
     fig.colorbar(im, ax=axes, shrink=0.8, label="busy share of the run (%)" + scale)

@@ -380,6 +380,14 @@ def plot_kv_cache(plt, summary, workload, phase, out_png):
     run_bytes = summary.get("kv_cache_bytes_per_gpu")
     run_tokens = summary.get("kv_cached_tokens_per_gpu") or (
         run_bytes / per_token if run_bytes else None)
+    # The MTP module's cache goes with every token too, as the capacity in tokens counts it: the
+    # curve and this run's point include it, so that the curve meets the wall at that capacity.
+    mtp_bytes = summary.get("kv_cache_mtp_bytes_per_gpu") or 0
+    with_mtp = ""
+    if run_bytes and mtp_bytes:
+        per_token *= (run_bytes + mtp_bytes) / run_bytes
+        run_bytes += mtp_bytes
+        with_mtp = " (MTP module's cache included)"
     prefill = phase == "prefill"
     requests = count_of(workload, "requests_per_gpu")
     # A GPU of an attention-TP group caches the sequences of the whole group (its heads' share).
@@ -397,11 +405,11 @@ def plot_kv_cache(plt, summary, workload, phase, out_png):
     f, unit = scale_for(kv + [v for v in (run_bytes, capacity and capacity * per_token) if v],
                         "B")  # (the wall is within 5% of capacity x per_token: same scale)
     if prefill:
-        label = f"{per_token:,.0f} B per token"
+        label = f"{per_token:,.0f} B per token{with_mtp}"
     else:
         label = (f"{seqs or 1} {what if (seqs or 1) > 1 else what[:-1]} per GPU"
                  f"{f' ({requests} requests x attention TP {tp})' if tp > 1 else ''}, "
-                 f"{per_token:,.0f} B per token")
+                 f"{per_token:,.0f} B per token{with_mtp}")
     ax.plot(xs, [v / f for v in kv], marker="o", label=label)
     if capacity:
         # The HBM left after weights and activations (the capacity in tokens counts each
