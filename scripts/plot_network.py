@@ -247,7 +247,7 @@ def plot_p2p_bandwidth(plt, messages, out_png):
     ax.plot(xs, bw, marker="o", label="bandwidth (batch)")
     ax.set_xscale("log", base=2)
     ax.set_xlabel("message size (B)")
-    ax.set_ylabel("GB/s")
+    ax.set_ylabel("bandwidth (GB/s)")
     ax2 = ax.twinx()
     ax2.plot(xs, lat, marker="x", color="tab:orange", label="completion time (fastest message)")
     ax2.set_yscale("log")

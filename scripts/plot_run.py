@@ -307,7 +307,8 @@ def plot_step_breakdown(plt, summary, phase, out_png):
         scale = 1e6 / tput / step if step else 0.0
         (top,) = stacked(ax, [f"GPU time per 1,000 {kind} tokens"],
                          [(p, c, [v * scale]) for p, c, v in parts])
-        ax.annotate(f"{top:.3g} ms = 1e6 / ({tput:,.0f} {kind} tokens/s per GPU)", (0, top),
+        ax.annotate(f"{top:.3g} ms = 1,000 tokens / ({tput:,.0f} {kind} tokens/s per GPU)",
+                    (0, top),
                     ha="center", va="bottom", fontsize=9)
         ax.set_ylabel(f"GPU time per 1,000 {kind} tokens (ms)")
         ax.set_ylim(0, max(ax.get_ylim()[1], 1e-9) * 1.08)
