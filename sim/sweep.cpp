@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -31,11 +32,16 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Prints a swept number without float noise (4 not 4.000000, 0.35 not 0.35000000000000003) but
-// with every digit a value asked for has (0.8500001, 1234567.5): 15 significant digits.
+// Prints a swept number without float noise (4 not 4.000000, 0.35 not 0.35000000000000003,
+// 0.0001 not 9.99999999999999e-05) but with every digit a value asked for has (0.8500001,
+// 1234567.5): the fewest significant digits, from 6 to 15, that give it back to 1 part in 10^12.
 std::string format_number(double v) {
   if (std::fabs(v - std::llround(v)) < 1e-9 * std::max(1.0, std::fabs(v))) {
     return fmt::format("{}", std::llround(v));
+  }
+  for (int digits = 6; digits < 15; ++digits) {
+    std::string text = fmt::format("{:.{}g}", v, digits);
+    if (std::fabs(std::strtod(text.c_str(), nullptr) - v) <= 1e-12 * std::fabs(v)) return text;
   }
   return fmt::format("{:.15g}", v);
 }
@@ -127,8 +133,14 @@ void SweepAxisParams::validate(const ParamCheck& c) const {
               "points must be a whole number >= 2");
     c.require(log_range[2] < 1e6, "log_range", "more than a million points");
   }
-  // Two equal values would be two runs of one point under different names.
+  // Two equal values would be two runs of one point under different names (numbers compared
+  // as numbers: 1, 1.0 and 1e0 are one value).
   std::vector<std::string> all = expand();
+  for (std::string& v : all) {
+    char* end = nullptr;
+    const double x = std::strtod(v.c_str(), &end);
+    if (!v.empty() && end == v.c_str() + v.size() && std::isfinite(x)) v = fmt::format("{}", x);
+  }
   std::sort(all.begin(), all.end());
   const auto twice = std::adjacent_find(all.begin(), all.end());
   if (twice != all.end()) {

@@ -17,14 +17,15 @@ namespace mlasim {
 
 namespace {
 
-// Parses a leading decimal number of at most 18 digits (no overflow); false when there is none
-// or it is longer.
+// Parses a leading decimal number; false when there is none. One of more than 18 digits
+// (leading zeros apart) reads as UINT64_MAX, beyond any count (no overflow).
 bool leading_number(std::string_view& s, uint64_t& out) {
   size_t i = 0;
   uint64_t v = 0;
+  int digits = 0;
   while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) {
-    if (i == 18) return false;
-    v = v * 10 + static_cast<uint64_t>(s[i] - '0');
+    digits += (digits > 0 || s[i] != '0') ? 1 : 0;
+    v = digits > 18 ? UINT64_MAX : v * 10 + static_cast<uint64_t>(s[i] - '0');
     ++i;
   }
   if (i == 0) return false;

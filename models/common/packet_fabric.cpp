@@ -504,27 +504,16 @@ bool PacketFabric::is_internal(uint8_t kind, uint32_t) const {
     return;
   }
   if (in.to_rank == p.dst) {
-    if (strict_gbn_) [[unlikely]] {
-      if (p.seq != expected_[p.msg]) {
-        discard_out_of_sequence(pkt);
-        return;
-      }
-      ++expected_[p.msg];
+    // Thrown away: a packet of a message given up on, one out of sequence (strict go-back-N),
+    // a resent copy of one the receiver already has.
+    if ((messages_failed != 0 && msgs_[p.msg].failed) ||
+        (strict_gbn_ && p.seq != expected_[p.msg]) || (p.flags & kDup)) [[unlikely]] {
+      throw_away(pkt);
+      return;
     }
-    if (p.flags & (kDup | kRetx)) [[unlikely]] {
-      if (p.flags & kDup) {
-        // A resent copy of a packet the receiver already has: thrown away.
-        const uint32_t in_link = p.in_link, msg = p.msg;
-        const uint32_t wire = in_wire_of(p);
-        release(in_link, p.vl, credits_of(wire), wire, p.head_in, p.tail_in);
-        ++duplicate_packets;
-        --in_flight_;
-        free_packets_.push_back(pkt);
-        unref(msg);
-        return;
-      }
+    if (strict_gbn_) ++expected_[p.msg];
+    if (p.flags & kRetx) [[unlikely]]
       last_repair_ps = now;
-    }
     // GPU memory absorbs the packet as it arrives: its buffer room frees at the tail.
     // (Fields copied out: releasing may create packets and move the pool.)
     const uint32_t in_link = p.in_link, msg = p.msg;

@@ -338,9 +338,10 @@ class PacketFabric final : public Fabric {
   // `waited_for`: the link a waiting packet was queued for (a pooled one leaves that share).
   void lose(uint32_t pkt, uint32_t waited_for = kNone);
   void on_timeout(uint32_t msg);
-  // Strict go-back-N: packet `pkt`, out of sequence at its destination, is thrown away; one
-  // after a gap asks for a resend (as a lost one does).
-  void discard_out_of_sequence(uint32_t pkt);
+  // Packet `pkt` is thrown away at its destination (a copy, one of a failed message, one out of
+  // sequence under strict go-back-N); after a gap, the first packet not taken is asked for again
+  // (as a lost one is) unless resends still waiting at the source will bring it.
+  void throw_away(uint32_t pkt);
   void enqueue_source(uint32_t msg);
   // A message's first packets may go: it joins its first link's source (by ready time).
   void start_source(uint32_t msg);

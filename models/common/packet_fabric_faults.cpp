@@ -109,28 +109,31 @@ void PacketFabric::lose(uint32_t pkt, uint32_t waited_for) {
   }
 }
 
-void PacketFabric::discard_out_of_sequence(uint32_t pkt) {
+void PacketFabric::throw_away(uint32_t pkt) {
   const Packet& p = pool_[pkt];
   const uint32_t m = p.msg, seq = p.seq, in_link = p.in_link;
+  const bool copy = (p.flags & kDup) != 0;
   const uint32_t wire = in_wire_of(p);
   release(in_link, p.vl, credits_of(wire), wire, p.head_in, p.tail_in);
   ++duplicate_packets;
   --in_flight_;
   free_packets_.push_back(pkt);
   MsgState& s = msgs_[m];
-  // A packet after a gap asks for a resend, unless the last plan resends it already.
-  if (seq > expected_[m] && seq >= s.resent_below && !s.failed) {
-    s.lost.push_back(seq);
-    if (!s.timer) {
-      s.timer = true;
-      schedule(now_ps() + params_.retransmit.timeout.ps(), kTimeout, m);
-    }
+  const bool gap = strict_gbn_ && !copy && !s.failed && seq > expected_[m];
+  if (copy) unref(m);  // (a copy keeps its message alive until it is thrown away or lost)
+  if (gap && !s.timer && (s.resend.empty() || seq >= s.resent_below)) {
+    s.lost.push_back(expected_[m]);
+    s.timer = true;
+    schedule(now_ps() + params_.retransmit.timeout.ps(), kTimeout, m);
   }
 }
 
 void PacketFabric::on_timeout(uint32_t m) {
   MsgState& s = msgs_[m];
   s.timer = false;
+  if (strict_gbn_) {  // what the receiver has taken since needs no resend
+    std::erase_if(s.lost, [&](uint32_t seq) { return seq < expected_[m]; });
+  }
   if (s.lost.empty() || s.failed) return;
   ++retransmit_timeouts;
   if (++s.retries > static_cast<uint32_t>(params_.retransmit.max_retries)) {

@@ -290,6 +290,33 @@ TEST(NetworkFaults, MessagesThatRunOutOfRetriesLeadTheDiagnosis) {
   EXPECT_EQ(first.find("deadlock"), std::string::npos) << r.err;
 }
 
+// A message given up on stays failed: resends of it still under way are thrown away at the
+// receiver, whichever the mode (under go-back-N one used to complete after all, and the run
+// ended with exit 0 and a failed message counted). Four hosts on a k=4 fat-tree, six messages
+// of 256 KiB from host 0 to host 2, whose leaf-spine link dies at 3 us with resends every 3 us
+// and routes rebuilt only at 23 us.
+TEST(NetworkFaults, AFailedMessageNeverCompletes) {
+  const auto dir = nettest::temp_dir("failed_stays");
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "s.yaml") << std::string(R"(
+name: failed_stays
+cluster: {type: ft2, k: 4, nodes: 4, gpus_per_node: 1, nics_per_node: 1, nvswitch: false}
+network:
+  fidelity: packet
+  retransmit: {timeout: 3us}
+  faults: {detection_delay: 20us, events: [{at: 3us, link: "leaf0:spine0"}]}
+workload: {type: network_traffic, pattern: p2p, src: 0, dst: 2, sizes: [256KiB], count: 6}
+)") + nettest::kPacketHardware;
+  for (const std::string mode : {"go_back_n", "selective"}) {
+    const CliResult r =
+        run_cli({"run", (dir / "s.yaml").string(), "--no-plots", "-q", "--out",
+                 (dir / "out").string(), "--set", "network.retransmit.mode=" + mode});
+    EXPECT_EQ(r.exit_code, 3) << mode << ": " << r.err;
+    EXPECT_NE(r.err.find("failed after network.retransmit.max_retries"), std::string::npos)
+        << mode << ": " << r.err;
+  }
+}
+
 // The reroute a dead link schedules (detection_delay later) moves nothing once the message has
 // failed: the diagnosis is at the failure (the fault, plus the timeout, plus at most a
 // message's transfer), not at the reroute, and a reroute beyond sim.max_time does not pass

@@ -75,8 +75,12 @@ TEST_F(SweepFiles, ValuesKeepTheirDigitsAndNeverRepeat) {
     }
     return std::string("no error");
   };
+  // Float noise is dropped where fewer digits give the value back exactly.
+  Sweep tiny = load_sweep(sweep_file("    - {key: a.x, log_range: [1e-6, 1e-3, 4]}\n"));
+  EXPECT_EQ(tiny.points[2].overrides[0].second, "0.0001");
   for (const std::string axis :
-       {"{key: a.x, values: [1, 2, 1]}", "{key: a.x, range: [1, 1.0000000000000002, 1e-16]}",
+       {"{key: a.x, values: [1, 2, 1]}", "{key: a.x, values: [1, 1.0, 1e0]}",
+        "{key: a.x, range: [1, 1.0000000000000002, 1e-16]}",
         "{key: a.x, log_range: [1, 1.0000000000000002, 3]}"}) {
     const std::string e = err("    - " + axis + "\n");
     EXPECT_NE(e.find("comes twice (each value makes one point)"), std::string::npos) << e;

@@ -147,12 +147,14 @@ TEST(InferenceReport, OpPlaceFromNames) {
   EXPECT_EQ(op_place("mtp.lm_head", 61).layer, -1);
   EXPECT_EQ(op_place("mb0.embedding", 61).part, OpPart::Other);
   // Numbers beyond the model's layers name none (they would land on an MTP module's row), and
-  // numbers too long for 64 bits are no numbers (they wrapped round to a small layer).
+  // numbers too long for 64 bits are beyond every layer (they wrapped round to a small one).
   EXPECT_EQ(op_place("L61.mb0.attention", 61).layer, -1);
   EXPECT_EQ(op_place("L60.mb0.attention", 61).layer, 60);
   EXPECT_EQ(op_place("L99999999999.mb0.attention", 61).layer, -1);
   EXPECT_EQ(op_place("L18446744073709551677.mb0.attention", 61).layer, -1);  // 2^64 + 61
-  EXPECT_EQ(op_place("c18446744073709551617.L3.mb0.attention", 61).layer, -1);
+  EXPECT_EQ(op_place("L000000000000000000003.mb0.attention", 61).layer, 3);  // zeros lead
+  // (A pass number, however large, does not change the layer.)
+  EXPECT_EQ(op_place("c18446744073709551617.L3.mb0.attention", 61).layer, 3);
 }
 
 // Hand-built spans (ns): compute attention [0,10) and experts [30,40) of layer 0, attention

@@ -193,7 +193,8 @@ TEST(Trace, OpNamesStayWithinTheModelsLayers) {
   std::ofstream(p) << workload_to_json(w, inference_trace_metadata(f)).dump();
   EXPECT_EQ(TraceWorkload(params).generate(ClusterShape{1, 1}).ranks[0].ops.size(), 3u);
   for (const char* name : {"L2.mb0.attention", "c0.L2.mb0.attention", "mtp4096.mb0.attention",
-                           "L99999999999.mb0.attention"}) {
+                           "L99999999999.mb0.attention", "L99999999999999999999.mb0.attention",
+                           "L000000000000000000002.mb0.attention"}) {
     Workload bad = w;
     bad.ranks[0].ops[1].name = name;
     std::ofstream(p) << workload_to_json(bad, inference_trace_metadata(f)).dump();
