@@ -144,8 +144,15 @@ void derive_retyped_memory(ConfigNode& root) {
   ConfigNode hbm = *mem;
   for (const char* k : {"type", "peak", "efficiency", "latency"})
     hbm.erase(k);
-  const HbmBandwidthFigures f =
-      bandwidth_fidelity_of(read_params<HbmParams>(&hbm, "hardware.memory"));
+  HbmBandwidthFigures f;
+  try {
+    f = bandwidth_fidelity_of(read_params<HbmParams>(&hbm, "hardware.memory"));
+  } catch (const InputError& e) {
+    throw InputError(fmt::format(
+        "{} (hardware.memory: type hbm_bandwidth takes its peak, efficiency and latency from the "
+        "hbm section it replaces; set those three to use it without one)",
+        e.what()));
+  }
   const std::string values[] = {fmt::format("{}B/s", f.peak_bytes_per_s),
                                 fmt::format("{}", f.efficiency), fmt::format("{}ns", f.latency_ns)};
   const SourceLoc at = type->loc();  // (setting keys may move the mapping's entries)
@@ -182,14 +189,15 @@ ScenarioModel read_scenario(const ConfigNode& root, const Components& comps) {
     try {
       apply_faults(m.cluster, FaultSpec{nf.planes, nf.switches, nf.nics, nf.links});
     } catch (const InputError& e) {
-      // The entry at fault, found by applying each on its own (its line, its index).
+      // The entry at fault: the first that fails as the entries are applied one at a time, in
+      // apply_faults' order (its line, its index).
       std::string key = "network.faults";
       const ConfigNode* at = root.at_path(key);
+      ClusterGraph partial = healthy;
       auto locate = [&](const char* list, size_t j, const FaultSpec& one) {
         if (key != "network.faults") return;
-        ClusterGraph copy = healthy;
         try {
-          apply_faults(copy, one);
+          apply_faults(partial, one);
         } catch (const InputError&) {
           key = fmt::format("network.faults.{}[{}]", list, j);
           const ConfigNode* seq = root.at_path(std::string("network.faults.") + list);

@@ -83,11 +83,19 @@ ChildStatus run_child(const std::vector<std::string>& argv, const ChildOptions& 
 bool die_with_parent() {
   const char* parent = std::getenv("MLASIM_PARENT_PID");
   if (parent == nullptr) return true;
-  const long pid = std::strtol(parent, nullptr, 10);
+  char* end = nullptr;
+  const long pid = std::strtol(parent, &end, 10);
+  const bool valid = *parent != '\0' && *end == '\0' && pid > 0;
   ::unsetenv("MLASIM_PARENT_PID");  // not for this process's own children
+  if (!valid) return true;          // not set by a sweep: nothing to follow
   ::prctl(PR_SET_PDEATHSIG, SIGTERM);
   // Gone before the request was made: the kernel will send nothing.
-  return ::getppid() == static_cast<pid_t>(pid);
+  if (::getppid() == static_cast<pid_t>(pid)) return true;
+  fmt::print(stderr,
+             "mlasim: stopping: MLASIM_PARENT_PID names process {}, which is not this one's "
+             "parent (the sweep that started this run has ended?)\n",
+             pid);
+  return false;
 }
 
 }  // namespace mlasim

@@ -21,7 +21,9 @@ struct ChildOptions {
 };
 
 // In an mlasim started with ChildOptions::die_with_parent: ends this process by SIGTERM when its
-// parent dies, and returns false if the parent is gone already. True in any other process.
+// parent dies, and returns false (saying so on stderr) if MLASIM_PARENT_PID names a process
+// that is not its parent (gone already). True in any other process, or for a value that is not
+// a process id.
 bool die_with_parent();
 
 struct ChildStatus {

@@ -243,11 +243,14 @@ int run_sweep(const SweepOptions& o, const GlobalOptions& g) {
     fmt::print(stderr, "{}/sweep.csv: {} of {} points\n", out_dir.string(), rows,
                sweep.points.size());
   }
-  if (!left_out.empty() && !g.quiet) {
+  if (!left_out.empty()) {
+    // Also an incomplete sweep.csv: said under -q too, and a merge exits 3.
     fmt::print(stderr,
-               "warning: left out of sweep.csv, their summary being unreadable or from other "
-               "values: {}\n",
+               "{}left out of sweep.csv, their summary being unreadable or from other values: {}\n",
+               o.merge_only ? fmt::format("sweep {}: incomplete: ", sweep.params.name)
+                            : std::string("warning: "),
                name_list(left_out));
+    if (o.merge_only) failed += left_out.size();
   }
   if (o.merge_only) {
     // Points with no result and no failure: not run by any shard yet, or stopped before the end.

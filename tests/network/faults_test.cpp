@@ -407,6 +407,11 @@ TEST(NetworkFaults, MalformedFaultEventsAreInputErrors) {
   EXPECT_EQ(bad_entry.exit_code, 2);
   EXPECT_NE(bad_entry.err.find("network.faults.links[1]: vertex 'spine9'"), std::string::npos)
       << bad_entry.err;
+  // Also one that fails only after the entries before it (the same link twice).
+  CliResult twice_listed = run("network.faults.links=[\"n0_nic0:leaf0\", \"n0_nic0:leaf0\"]");
+  EXPECT_EQ(twice_listed.exit_code, 2);
+  EXPECT_NE(twice_listed.err.find("network.faults.links[1]: there is no link"), std::string::npos)
+      << twice_listed.err;
   // A fault at a simulated time on a part that failed before the run would change nothing.
   for (const auto& [before, event] :
        {std::pair{"network.faults.nics=[n4_nic0]", "nic: n4_nic0"},

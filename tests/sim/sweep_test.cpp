@@ -277,6 +277,14 @@ TEST_F(SweepFiles, ShardedRunsThenMergeGatherEverything) {
   while (std::getline(csv, line))
     ++rows;
   EXPECT_EQ(rows, 3);
+  // A summary made unreadable leaves its point out: that merge is incomplete too (exit 3, said
+  // under -q).
+  std::ofstream(out / "p0001" / "summary.json") << "{";
+  const CliResult stale = run_cli({"-q", "sweep", f.string(), "--merge", "--out", out.string()});
+  EXPECT_EQ(stale.exit_code, 3) << stale.err;
+  EXPECT_NE(stale.err.find("incomplete: left out of sweep.csv, their summary being unreadable"),
+            std::string::npos)
+      << stale.err;
   EXPECT_EQ(run_cli({"sweep", f.string(), "--shard", "2/2"}).exit_code, 2);
 }
 
