@@ -158,15 +158,8 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
   }
   const LayerPlan* first_mtp = depth > 0 ? &plan[plan.size() - depth] : nullptr;
   out.warnings = unused_settings(p, model, routed, depth);
-  // A node limit no smaller than the EP group's nodes limits nothing.
-  if (const uint32_t ep_nodes =
-          s.gpus_per_node > 0 ? (ep + s.gpus_per_node - 1) / s.gpus_per_node : 1;
-      routed > 0 && p.router.max_nodes_per_token >= ep_nodes) {
-    out.warnings.push_back(fmt::format(
-        "workload.router.max_nodes_per_token {} limits nothing: the EP group of {} GPUs spans {} "
-        "node{} (0 switches the limit off)",
-        p.router.max_nodes_per_token, ep, ep_nodes, ep_nodes == 1 ? "" : "s"));
-  }
+  if (auto w = node_limit_warning(p.router.max_nodes_per_token, routed, ep, s.gpus_per_node))
+    out.warnings.push_back(*w);
 
   const uint64_t moe_inter = config_count(model.moe_intermediate_size);
   const uint64_t shared_inter = moe_inter * config_count(model.n_shared_experts);

@@ -45,6 +45,7 @@
 #include <array>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -303,6 +304,9 @@ struct ModelConfig;
 void check_positions(const DeepSeekInferenceParams& p, const ModelConfig& m);
 // Settings that are legal but that the step does not read, one warning line each
 // (deepseek_inference_checks.cpp).
+// A node limit no smaller than the EP group's nodes limits nothing: the warning, if so.
+std::optional<std::string> node_limit_warning(uint32_t max_nodes, uint32_t routed_layers,
+                                              uint32_t ep, uint32_t gpus_per_node);
 std::vector<std::string> unused_settings(const DeepSeekInferenceParams& p, const ModelConfig& m,
                                          uint32_t routed_layers, uint32_t mtp_depth);
 // KV heads one rank caches (MLA: the one shared latent; MHA/GQA: its share of the KV heads).

@@ -76,6 +76,16 @@ void check_positions(const DeepSeekInferenceParams& p, const ModelConfig& m) {
 // a sweep may cross them with values that make them moot (MTP acceptance at depth 0, router
 // settings over dense and MoE models). Only values other than the defaults count, so that a
 // resolved config (every key written out) says nothing.
+std::optional<std::string> node_limit_warning(uint32_t max_nodes, uint32_t routed_layers,
+                                              uint32_t ep, uint32_t gpus_per_node) {
+  const uint32_t ep_nodes = gpus_per_node > 0 ? (ep + gpus_per_node - 1) / gpus_per_node : 1;
+  if (routed_layers == 0 || max_nodes == 0 || max_nodes < ep_nodes) return std::nullopt;
+  return fmt::format(
+      "workload.router.max_nodes_per_token {} limits nothing: the EP group of {} GPUs spans {} "
+      "node{} (0 switches the limit off)",
+      max_nodes, ep, ep_nodes, ep_nodes == 1 ? "" : "s");
+}
+
 std::vector<std::string> unused_settings(const DeepSeekInferenceParams& p, const ModelConfig& m,
                                          uint32_t routed_layers, uint32_t mtp_depth) {
   const DeepSeekInferenceParams defaults;

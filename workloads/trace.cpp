@@ -95,9 +95,10 @@ class FieldReader {
           fail(key, e.what());
         }
       } else {
-        fail(key, fmt::format("expected a byte count (a non-negative integer, or a size such as "
-                              "\"4KiB\"), got {}",
-                              v.dump()));
+        fail(key,
+             "expected a byte count (a non-negative integer, or a size such as \"4KiB\"), "
+             "got " +
+                 v.dump());
       }
     } else if constexpr (NamedEnum<T>) {
       if (!v.is_string()) fail(key, "expected one of: " + enum_choices<T>());
@@ -440,9 +441,7 @@ Workload workload_from_json(const Json& j, const std::string& source, Json* meta
   int minor = 0;  // absent: minor 0
   if (j.contains("minor")) {
     const Json& m = j["minor"];
-    if (!m.is_number_unsigned()) {
-      bad(fmt::format("'minor' must be a non-negative integer, got {}", m.dump()));
-    }
+    if (!m.is_number_unsigned()) bad("'minor' must be a non-negative integer, got " + m.dump());
     if (m.get<uint64_t>() > kTraceMinorVersion) {
       bad(fmt::format("trace minor version {} is not supported (this build reads 0..{})", m.dump(),
                       kTraceMinorVersion));
@@ -497,9 +496,8 @@ Workload workload_from_json(const Json& j, const std::string& source, Json* meta
       if (!jo.contains("deps") || !jo["deps"].is_array())
         rd.fail("deps", "expected a list of op indices");
       for (const auto& d : jo["deps"]) {
-        if (!d.is_number_unsigned()) {
-          rd.fail("deps", fmt::format("{} is not an op index (a non-negative integer)", d.dump()));
-        }
+        if (!d.is_number_unsigned())
+          rd.fail("deps", d.dump() + " is not an op index (a non-negative integer)");
         if (d.get<uint64_t>() >= ops.size()) {
           rd.fail("deps", fmt::format("dependency {} does not exist (this rank has ops 0..{})",
                                       d.dump(), ops.size() - 1));
