@@ -131,8 +131,11 @@ void PacketFabric::throw_away(uint32_t pkt) {
 void PacketFabric::on_timeout(uint32_t m) {
   MsgState& s = msgs_[m];
   s.timer = false;
-  if (strict_gbn_) {  // what the receiver has taken since needs no resend
+  if (strict_gbn_) {
+    // What the receiver has taken since needs no resend; the first packet it has not taken
+    // does, when sent already (what came after it may have been thrown away meanwhile).
     std::erase_if(s.lost, [&](uint32_t seq) { return seq < expected_[m]; });
+    if (s.lost.empty() && expected_[m] < hot_[m].next_seq) s.lost.push_back(expected_[m]);
   }
   if (s.lost.empty() || s.failed) return;
   ++retransmit_timeouts;
