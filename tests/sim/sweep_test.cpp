@@ -27,6 +27,15 @@ namespace fs = std::filesystem;
 class SweepFiles : public TempDirTest {
  protected:
   SweepFiles() : TempDirTest("sweep") {}
+  // The error loading a sweep with these axes gives, or "no error".
+  std::string load_error(const std::string& axes) {
+    try {
+      load_sweep(sweep_file(axes));
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  }
   fs::path sweep_file(const std::string& axes) {
     return write("s.yaml", "sweep:\n  name: t\n  base: " MLASIM_SOURCE_DIR
                            "/configs/teaching/pairwise-exchange.yaml\n  axes:\n" +
@@ -67,14 +76,7 @@ TEST_F(SweepFiles, ValuesKeepTheirDigitsAndNeverRepeat) {
   EXPECT_EQ(s.points[3].overrides[2].second, "0.35");  // 0.05 + 3 x 0.1, without the noise
   Sweep big = load_sweep(sweep_file("    - {key: a.x, range: [1234567.5, 1234568.5, 1]}\n"));
   EXPECT_EQ(big.points[0].overrides[0].second, "1234567.5");
-  auto err = [&](const std::string& axes) {
-    try {
-      load_sweep(sweep_file(axes));
-    } catch (const InputError& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  };
+  auto err = [&](const std::string& axes) { return load_error(axes); };
   // Float noise is dropped where fewer digits give the value back exactly.
   Sweep tiny = load_sweep(sweep_file("    - {key: a.x, log_range: [1e-6, 1e-3, 4]}\n"));
   EXPECT_EQ(tiny.points[2].overrides[0].second, "0.0001");
@@ -104,14 +106,7 @@ TEST_F(SweepFiles, ZippedAxesAdvanceTogether) {
 }
 
 TEST_F(SweepFiles, BadSweepFilesAreRejected) {
-  auto err = [&](const std::string& axes) {
-    try {
-      load_sweep(sweep_file(axes));
-    } catch (const InputError& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  };
+  auto err = [&](const std::string& axes) { return load_error(axes); };
   EXPECT_NE(err("    - {key: a.x, values: [1, 2], zip: g}\n    - {key: a.y, values: [1], zip: g}\n")
                 .find("zip group 'g' has axes of 2 and 1 values"),
             std::string::npos);
