@@ -137,6 +137,10 @@ uint32_t PacketFabric::make_packet(uint32_t m) {
       ++s.refs;  // the copy keeps its message alive until it is thrown away or lost
     } else {
       k.flags = kRetx;
+      if (strict_gbn_) {
+        k.flags |= kHeld;
+        ++s.refs;
+      }
     }
     ++packets_retransmitted;
   }
@@ -525,11 +529,14 @@ bool PacketFabric::is_internal(uint8_t kind, uint32_t) const {
     payload_delivered += pool_[pkt].payload;
     delivered_series.add(now - 1, now, static_cast<double>(pool_[pkt].payload),
                          params_.report.bin.ps(), params_.report.max_bins);
+    const bool held = (pool_[pkt].flags & kHeld) != 0;
     if (--undelivered_[msg] == 0) {
       // Delivery calls into the GPU: its own event, at the same time.
       msgs_[msg].last_in_port = static_cast<uint32_t>(link_ptr_[in_link]->to_port);
       schedule_from(now, now, kDeliver, msg);
     }
+    if (held) [[unlikely]]
+      unref(msg);  // (the delivery still holds its own reference)
     return;
   }
   if (!per_packet_routing_ && p.hop < p.path_len) {

@@ -107,6 +107,9 @@ class PacketFabric final : public Fabric {
   static constexpr uint8_t kRetx = 2;    // packet flag: a resent packet that replaces a lost one
   static constexpr uint8_t kLast = 4;    // packet flag: the last of its message
   static constexpr uint8_t kPooled = 8;  // packet flag: waiting in its node's shared memory
+  // Packet flag: a strict go-back-N resend, which (unlike a first transmission) may outlive its
+  // message's delivery: it holds a reference, so that its message slot is not reused under it.
+  static constexpr uint8_t kHeld = 16;
   static constexpr uint32_t kDupBit = 0x80000000u;
   static constexpr uint32_t kNone = UINT32_MAX;
   static constexpr size_t kInlinePath = 6;

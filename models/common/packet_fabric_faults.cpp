@@ -91,15 +91,18 @@ void PacketFabric::lose(uint32_t pkt, uint32_t waited_for) {
   --in_flight_;
   free_packets_.push_back(pkt);
   MsgState& s = msgs_[m];
+  // (A strict go-back-N resend of a packet the receiver has taken meanwhile is no loss.)
+  const bool taken = (flags & kHeld) && seq < expected_[m];
   if (flags & kDup) {
     unref(m);  // a copy: the receiver has (or will have) the original
-  } else if (!s.failed) {
+  } else if (!s.failed && !taken) {
     s.lost.push_back(seq);
     if (!s.timer) {
       s.timer = true;
       schedule(now_ps() + params_.retransmit.timeout.ps(), kTimeout, m);
     }
   }
+  if (flags & kHeld) unref(m);  // (last: a lost packet still needed leaves the message alive)
   // The room it held in the buffer it sat in goes back upstream (last: this may send more);
   // a packet in a switch's shared memory already gave its credits back.
   if (flags & kPooled) {
@@ -112,7 +115,7 @@ void PacketFabric::lose(uint32_t pkt, uint32_t waited_for) {
 void PacketFabric::throw_away(uint32_t pkt) {
   const Packet& p = pool_[pkt];
   const uint32_t m = p.msg, seq = p.seq, in_link = p.in_link;
-  const bool copy = (p.flags & kDup) != 0;
+  const bool copy = (p.flags & kDup) != 0, held = (p.flags & kHeld) != 0;
   const uint32_t wire = in_wire_of(p);
   release(in_link, p.vl, credits_of(wire), wire, p.head_in, p.tail_in);
   ++duplicate_packets;
@@ -120,12 +123,13 @@ void PacketFabric::throw_away(uint32_t pkt) {
   free_packets_.push_back(pkt);
   MsgState& s = msgs_[m];
   const bool gap = strict_gbn_ && !copy && !s.failed && seq > expected_[m];
-  if (copy) unref(m);  // (a copy keeps its message alive until it is thrown away or lost)
   if (gap && !s.timer && (s.resend.empty() || seq >= s.resent_below)) {
     s.lost.push_back(expected_[m]);
     s.timer = true;
     schedule(now_ps() + params_.retransmit.timeout.ps(), kTimeout, m);
   }
+  // A copy, or a strict go-back-N resend, keeps its message alive until it is gone.
+  if (copy || held) unref(m);
 }
 
 void PacketFabric::on_timeout(uint32_t m) {
