@@ -153,11 +153,9 @@ void derive_retyped_memory(ConfigNode& root) {
         "hbm section it replaces; set those three to use it without one)",
         e.what()));
   }
-  const std::string values[] = {fmt::format("{}B/s", f.peak_bytes_per_s),
-                                fmt::format("{}", f.efficiency), fmt::format("{}ns", f.latency_ns)};
   const SourceLoc at = type->loc();  // (setting keys may move the mapping's entries)
-  for (size_t i = 0; i < 3; ++i) {
-    if (!mem->find(keys[i])) mem->set(keys[i], ConfigNode::scalar(values[i], at));
+  for (const auto& [key, value] : f.config_values()) {
+    if (!mem->find(key)) mem->set(key, ConfigNode::scalar(value, at));
   }
 }
 

@@ -96,9 +96,7 @@ class FieldReader {
         }
       } else {
         fail(key,
-             "expected a byte count (a non-negative integer, or a size such as \"4KiB\"), "
-             "got " +
-                 v.dump());
+             "expected a byte count (an integer >= 0 or a size like \"4KiB\"), got " + v.dump());
       }
     } else if constexpr (NamedEnum<T>) {
       if (!v.is_string()) fail(key, "expected one of: " + enum_choices<T>());

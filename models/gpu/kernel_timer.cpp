@@ -77,9 +77,8 @@ KernelTimer KernelTimer::from_preset(std::string_view name_or_path, std::string_
         bandwidth_fidelity_of(read_params<HbmParams>(mem, "memory", {"type"}));
     ConfigNode bw = ConfigNode::map();
     bw.set("type", ConfigNode::scalar("hbm_bandwidth"));
-    bw.set("peak", ConfigNode::scalar(fmt::format("{}B/s", f.peak_bytes_per_s)));
-    bw.set("efficiency", ConfigNode::scalar(fmt::format("{}", f.efficiency)));
-    bw.set("latency", ConfigNode::scalar(fmt::format("{}ns", f.latency_ns)));
+    for (const auto& [key, value] : f.config_values())
+      bw.set(key, ConfigNode::scalar(value));
     return KernelTimer(std::move(params), bw);
   }
   throw InputError(fmt::format("{}: memory.type is '{}'; cannot time it as '{}'", path.string(),

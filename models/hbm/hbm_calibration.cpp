@@ -1,6 +1,8 @@
 // HBM calibration runs (see hbm_calibration.h).
 #include "models/hbm/hbm_calibration.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <random>
@@ -51,6 +53,12 @@ HbmCalibration calibrate_hbm(const HbmParams& params, const HbmCalibrationOption
   }
   c.wall_seconds = s.wall_seconds + r.wall_seconds;
   return c;
+}
+
+std::array<std::pair<const char*, std::string>, 3> HbmBandwidthFigures::config_values() const {
+  return {{{"peak", fmt::format("{}B/s", peak_bytes_per_s)},
+           {"efficiency", fmt::format("{}", efficiency)},
+           {"latency", fmt::format("{}ns", latency_ns)}}};
 }
 
 HbmBandwidthFigures bandwidth_fidelity_of(const HbmParams& params) {

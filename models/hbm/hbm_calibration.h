@@ -4,7 +4,10 @@
 // calibrate hbm` prints these; `type: hbm_bandwidth` takes its efficiency and latency from them.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <string>
+#include <utility>
 
 #include "models/hbm/hbm_params.h"
 
@@ -36,6 +39,8 @@ struct HbmBandwidthFigures {
   double peak_bytes_per_s = 0;
   double efficiency = 0;
   double latency_ns = 0;
+  // As the `hbm_bandwidth` section's keys and values: peak, efficiency, latency.
+  std::array<std::pair<const char*, std::string>, 3> config_values() const;
 };
 HbmBandwidthFigures bandwidth_fidelity_of(const HbmParams& params);
 

@@ -153,8 +153,8 @@ TEST(Trace, MalformedTracesNameTheOpAndField) {
       {op(R"({"name": "g", "op": "gemm", "deps": ["0"], "m": 1, "n": 1, "k": 1, "dtype": "bf16"})"),
        "field 'deps': \"0\" is not an op index (a non-negative integer)"},
       {op(R"({"name": "s", "op": "send", "deps": [], "peer": 1, "bytes": -1048576, "tag": 0})"),
-       "field 'bytes': expected a byte count (a non-negative integer, or a size such as "
-       "\"4KiB\"), got -1048576"},
+       "field 'bytes': expected a byte count (an integer >= 0 or a size like \"4KiB\"), got "
+       "-1048576"},
       {R"({"format": "mlasim-trace", "version": 1, "minor": "5", "ranks": []})",
        "'minor' must be a non-negative integer, got \"5\""},
   };
