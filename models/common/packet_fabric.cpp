@@ -326,10 +326,15 @@ uint64_t PacketFabric::hash_of(const Packet& p) const {
     uint32_t pkt;
     uint32_t cut = kNone;  // a message whose last bytes this packet takes
     if (pick < n) {
-      pkt = v.slots[pick].packets.front();
-      v.slots[pick].packets.pop_front();
-      if (v.slots[pick].packets.empty() && pick < kMaskedSlots)
-        v.busy_slots &= ~(uint64_t{1} << pick);
+      PacketFifo& q = v.slots[pick].packets;
+      pkt = q.front();
+      q.pop_front();
+      if (q.empty()) {
+        if (pick < kMaskedSlots) v.busy_slots &= ~(uint64_t{1} << pick);
+      } else {
+        // The slot's next packet, cold by now, is read when this lane is next served.
+        prefetch_line(&pool_[q.front()]);
+      }
       --v.waiting;
       ls.queued_bytes -= pool_[pkt].payload;
     } else {
