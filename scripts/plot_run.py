@@ -9,6 +9,7 @@ Reads only the run's result files, never the simulator:
                        output_tokens_per_s_per_gpu (decode) or ttft_*_ms and
                        input_tokens_per_s_per_gpu (prefill)  -> step_breakdown.png
   layers.csv           layer,attention_ms,gate_ms,...       -> layer_breakdown.png
+  expert_loads.csv     layer,routing,expert,tokens          -> expert_loads.png (plot_router.py)
   summary.json         kv_cache_*_per_token, kv_cache_bytes_per_gpu, kv_cached_tokens_per_gpu,
                        kv_cache_capacity_tokens_per_gpu
   run.json             resolved_config: workload.phase, requests_per_gpu, context_length,
@@ -25,6 +26,7 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from plot_router import plot_expert_loads  # noqa: E402
 from plot_common import (MISSING_MATPLOTLIB, BadInput, argument_parser, expect,  # noqa: E402
                          field, format_value, load_pyplot, read_csv, read_json, run_summary,
                          save_figure, scale_for, unit_of_key, write_atomic)
@@ -62,6 +64,7 @@ KNOWN_PNGS = [
     ("step_breakdown.png", "Decode step: TPOT and throughput breakdown"),
     ("layer_breakdown.png", "Time per layer"),
     ("kv_cache.png", "KV cache per GPU against context length"),
+    ("expert_loads.png", "Router: tokens per expert by layer"),
     ("timeline.png", "Op timeline"),
     ("gpu_busy.png", "Busy time per GPU"),
     ("link_utilization_heatmap.png", "Link utilisation by tier and plane"),
@@ -561,6 +564,8 @@ def main():
         plot_layers(plt, rows, summary, phase, os.path.join(run_dir, "layer_breakdown.png"),
                     depth)
         plot_kv_cache(plt, summary, workload, phase, os.path.join(run_dir, "kv_cache.png"))
+        attempt(lambda: plot_expert_loads(plt, os.path.join(run_dir, "expert_loads.csv"),
+                                          os.path.join(run_dir, "expert_loads.png")))
         path = os.path.join(run_dir, "timeline.json")
         timeline = attempt(lambda: check_timeline(read_json(path), path), {})
         plot_timeline(plt, timeline, os.path.join(run_dir, "timeline.png"))

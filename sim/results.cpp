@@ -230,12 +230,12 @@ const std::vector<std::string>& run_output_files() {
       "timeline.json",
       // the network's results (models/common/network_report.cpp)
       "links.csv", "messages.csv", "link_timeseries.csv", "throughput.csv", "network_report.json",
-      // the inference workload's (workloads/inference_report.cpp)
-      "layers.csv",
-      // scripts/plot_run.py and scripts/plot_network.py
-      "report.md", "step_breakdown.png", "layer_breakdown.png", "kv_cache.png", "timeline.png",
-      "gpu_busy.png", "link_utilization_heatmap.png", "queue_occupancy.png", "fct_slowdown_cdf.png",
-      "p2p_bandwidth.png", "throughput_faults.png"};
+      // the inference workload's (workloads/inference_report.cpp, routing_loads.cpp)
+      "layers.csv", "expert_loads.csv", "gpu_loads.csv",
+      // scripts/plot_run.py, plot_router.py and plot_network.py
+      "report.md", "step_breakdown.png", "layer_breakdown.png", "kv_cache.png", "expert_loads.png",
+      "timeline.png", "gpu_busy.png", "link_utilization_heatmap.png", "queue_occupancy.png",
+      "fct_slowdown_cdf.png", "p2p_bandwidth.png", "throughput_faults.png"};
   return kFiles;
 }
 

@@ -1,5 +1,6 @@
 // Inference run report (see inference_report.h).
 #include "workloads/inference_report.h"
+#include "workloads/routing_loads.h"
 
 #include <fmt/format.h>
 
@@ -361,6 +362,11 @@ InferenceFacts inference_facts(const ModelConfig& m, const DeepSeekInferencePara
   f.imbalance_layers.assign(step.imbalance.layers.begin(), step.imbalance.layers.end());
   f.layer_expert_imbalance = step.imbalance.layer_expert;
   f.layer_gpu_imbalance = step.imbalance.layer_gpu;
+  f.load_experts = step.imbalance.experts;
+  f.load_gpus = step.imbalance.gpus;
+  f.load_layers.assign(step.imbalance.load_layers.begin(), step.imbalance.load_layers.end());
+  f.expert_loads.assign(step.imbalance.expert_loads.begin(), step.imbalance.expert_loads.end());
+  f.gpu_loads.assign(step.imbalance.gpu_loads.begin(), step.imbalance.gpu_loads.end());
   f.prefill_passes = step.prefill_passes;
   f.prompts_done.assign(step.prompts_done.begin(), step.prompts_done.end());
   return f;
@@ -560,6 +566,7 @@ WorkloadReport inference_report(const InferenceFacts& f, const WorkloadRun& run)
                            : fmt::format("{:.9g},{:.9g}", it->second.first, it->second.second));
   }
   r.files["layers.csv"] = std::move(csv);
+  add_routing_load_files(f, r.files);
   // The same per layer inside summary.json (the one key that is not a scalar).
   nlohmann::ordered_json layers = nlohmann::ordered_json::array();
   for (const auto& [layer, t] : b.layers) {

@@ -106,6 +106,12 @@ struct InferenceFacts {
   // prefill passes: max / mean tokens per expert and token-expert pairs per GPU.
   std::vector<uint64_t> imbalance_layers;
   std::vector<double> layer_expert_imbalance, layer_gpu_imbalance;
+  // Every routing (a routed layer of one EP group, micro-batch and prefill pass), in step order:
+  // its layer number, its tokens per logical expert (load_experts of them) and its token-expert
+  // pairs per GPU of the EP group (load_gpus of them). Written to expert_loads.csv and
+  // gpu_loads.csv; empty: not known (traces before minor 6).
+  uint64_t load_experts = 0, load_gpus = 0;
+  std::vector<uint64_t> load_layers, expert_loads, gpu_loads;
   template <class V>
   void visit(V& v) {
     v("phase", phase);
@@ -134,6 +140,11 @@ struct InferenceFacts {
     v("imbalance_layers", imbalance_layers, since_minor(4));
     v("layer_expert_imbalance", layer_expert_imbalance, since_minor(4));
     v("layer_gpu_imbalance", layer_gpu_imbalance, since_minor(4));
+    v("load_experts", load_experts, since_minor(6));
+    v("load_gpus", load_gpus, since_minor(6));
+    v("load_layers", load_layers, since_minor(6));
+    v("expert_loads", expert_loads, since_minor(6));
+    v("gpu_loads", gpu_loads, since_minor(6));
   }
 };
 InferenceFacts inference_facts(const ModelConfig& m, const DeepSeekInferenceParams& p,

@@ -155,6 +155,15 @@ RoutingImbalance summarize_imbalance(std::span<const LayerRouting* const> routin
     im.layer_expert[r->layer] += e;
     im.layer_gpu[r->layer] += g;
     ++count[r->layer];
+    if (im.load_layers.empty()) {
+      im.experts = static_cast<uint32_t>(r->expert_load.size());
+      im.gpus = static_cast<uint32_t>(r->gpu_load.size());
+    } else if (r->expert_load.size() != im.experts || r->gpu_load.size() != im.gpus) {
+      throw std::logic_error("summarize_imbalance: routings of different shapes");
+    }
+    im.load_layers.push_back(im.layers[r->layer]);
+    im.expert_loads.insert(im.expert_loads.end(), r->expert_load.begin(), r->expert_load.end());
+    im.gpu_loads.insert(im.gpu_loads.end(), r->gpu_load.begin(), r->gpu_load.end());
   }
   im.expert_mean /= im.routed_layers;
   im.gpu_mean /= im.routed_layers;

@@ -209,6 +209,11 @@ struct RoutingImbalance {
   // layer count + d) and its mean imbalances over micro-batches, EP groups and passes.
   std::vector<uint32_t> layers;
   std::vector<double> layer_expert, layer_gpu;
+  // Every routing's loads, in the order given: its layer number, then its tokens per logical
+  // expert (experts entries) and token-expert pairs per GPU of its EP group (gpus entries).
+  uint32_t experts = 0, gpus = 0;
+  std::vector<uint32_t> load_layers;
+  std::vector<uint32_t> expert_loads, gpu_loads;
 };
 
 // The imbalance over a step's routings (every EP group's, micro-batch's and prefill pass's

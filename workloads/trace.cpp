@@ -18,6 +18,7 @@
 #include "sim/input_file.h"
 #include "sim/json_errors.h"
 #include "workloads/inference_report.h"
+#include "workloads/routing_loads.h"
 
 namespace mlasim {
 
@@ -404,6 +405,7 @@ InferenceFacts inference_facts_from_metadata(const Json& metadata, const std::st
     rd.fail("imbalance_layers",
             "needs as many entries as layer_expert_imbalance and layer_gpu_imbalance");
   }
+  if (const auto [key, why] = load_fields_error(f); !key.empty()) rd.fail(key, why);
   if (!f.prompts_done.empty() &&
       (f.prefill_passes == 0 || f.prompts_done.size() % f.prefill_passes != 0)) {
     rd.fail("prompts_done",

@@ -33,8 +33,8 @@ def case_run(tmp, env, draw):
     shutil.copytree(os.path.join(FIXTURES, "run"), d)
     rc, out = run([os.path.join(SCRIPTS, "plot_run.py"), d], env)
     check(rc == 0, f"plot_run.py exit {rc}: {out}")
-    pngs = ["step_breakdown.png", "layer_breakdown.png", "kv_cache.png", "timeline.png",
-            "gpu_busy.png", "link_utilization_heatmap.png", "queue_occupancy.png",
+    pngs = ["step_breakdown.png", "layer_breakdown.png", "kv_cache.png", "expert_loads.png",
+            "timeline.png", "gpu_busy.png", "link_utilization_heatmap.png", "queue_occupancy.png",
             "fct_slowdown_cdf.png"]
     report = read(os.path.join(d, "report.md")) if os.path.exists(os.path.join(d, "report.md")) \
         else ""
@@ -425,6 +425,10 @@ def case_damaged_files(tmp, env, draw):
     for name, changes, f, also in (
             ("layers_cut", {"layers.csv": fixture_head("run", "layers.csv", 110)}, "layers.csv",
              "line 3"),
+            ("loads_cut", {"expert_loads.csv": fixture_head("run", "expert_loads.csv", 58)},
+             "expert_loads.csv", "line 5"),
+            ("loads_expert", {"expert_loads.csv": "layer,routing,expert,tokens\n1,0,0,3\n1,0,2,4\n"},
+             "expert_loads.csv", "layer 1 has a routing without experts 0..1"),
             ("timeline_cut", {"timeline.json": fixture_head("run", "timeline.json", 200)},
              "timeline.json", "not valid JSON"),
             ("timeline_span", {"timeline.json": '{"traceEvents": [{"ph": "X", "pid": 0}]}'},

@@ -7,10 +7,12 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <numeric>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -255,6 +257,7 @@ TEST(InferenceRun, BreakdownFilesEveryComputeOpInPrefill) {
   layers: 3
   phase: prefill
   tokens_per_gpu: 512
+  context_length: 256
   router: {seed: 2}
 )"),
       true);
@@ -283,6 +286,71 @@ TEST(InferenceRun, TimelineTracksNeverPartiallyOverlap) {
   for (size_t r = 0; r < run.finish.size(); ++r)
     spans += run.spans(static_cast<int>(r)).size();
   EXPECT_EQ(op_slices, spans);
+}
+
+// expert_loads.csv and gpu_loads.csv: every token of a routing goes to k experts, each pair
+// computed on one GPU (the two files' sums agree); a main layer's routings carry the step's
+// tokens (4 GPUs x 8 requests x (1 + MTP depth 1)) x k; and layers.csv's imbalance of a layer is
+// the mean over its routings of max / mean of these loads.
+TEST(InferenceRun, RoutingLoadsAddUpToTheStepAndItsImbalance) {
+  Components comps = make_builtin_components();
+  Simulation sim(tiny_root(), comps, LogLevel::Quiet);
+  sim.run(RunControl{});
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("mlasim_inference_loads_" + std::to_string(::getpid()));
+  sim.write_extra_results(dir);
+  // (layer, routing) -> loads, from a file of rows `layer,routing,index,load`.
+  using Loads = std::map<std::pair<int, int>, std::vector<double>>;
+  auto read = [&](const char* file, const char* header) {
+    std::ifstream in(dir / file);
+    std::string line;
+    std::getline(in, line);
+    EXPECT_EQ(line, header);
+    Loads loads;
+    int layer = 0, routing = 0, index = 0;
+    double load = 0;
+    char c1 = 0, c2 = 0, c3 = 0;
+    while (std::getline(in, line)) {
+      std::istringstream row(line);
+      EXPECT_TRUE(row >> layer >> c1 >> routing >> c2 >> index >> c3 >> load) << line;
+      std::vector<double>& v = loads[{layer, routing}];
+      EXPECT_EQ(index, static_cast<int>(v.size())) << line;  // indices in order from 0
+      v.push_back(load);
+    }
+    return loads;
+  };
+  const Loads experts = read("expert_loads.csv", "layer,routing,expert,tokens");
+  const Loads gpus = read("gpu_loads.csv", "layer,routing,gpu,token_expert_pairs");
+  std::map<int, double> step_pairs, imbalance, routings;
+  ASSERT_EQ(experts.size(), gpus.size());
+  for (const auto& [key, e] : experts) {
+    ASSERT_TRUE(gpus.count(key));
+    const std::vector<double>& g = gpus.at(key);
+    EXPECT_EQ(e.size(), 64u);  // deepseek-v2-lite's routed experts
+    EXPECT_EQ(g.size(), 4u);
+    const double sum = std::accumulate(e.begin(), e.end(), 0.0);
+    EXPECT_EQ(sum, std::accumulate(g.begin(), g.end(), 0.0));
+    EXPECT_EQ(std::fmod(sum, 6.0), 0.0);  // k = 6 experts per token
+    step_pairs[key.first] += sum;
+    imbalance[key.first] += *std::max_element(e.begin(), e.end()) * 64.0 / sum;
+    ++routings[key.first];
+  }
+  EXPECT_EQ(step_pairs.size(), 3u);  // layers 1, 2 and the MTP module's
+  EXPECT_EQ(step_pairs[1], 4.0 * 8 * 2 * 6);
+  EXPECT_EQ(step_pairs[2], 4.0 * 8 * 2 * 6);
+  std::ifstream in(dir / "layers.csv");
+  std::string line;
+  std::getline(in, line);
+  int checked = 0;
+  while (std::getline(in, line)) {
+    const int layer = std::stoi(line.substr(0, line.find(',')));
+    const std::string imb = line.substr(line.rfind(',', line.rfind(',') - 1) + 1);
+    if (!imbalance.count(layer)) continue;
+    EXPECT_NEAR(std::stod(imb), imbalance[layer] / routings[layer], 1e-6) << line;
+    ++checked;
+  }
+  EXPECT_EQ(checked, 3);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

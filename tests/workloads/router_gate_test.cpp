@@ -136,9 +136,9 @@ TEST(Router, ImbalanceSummaryAveragesPerLayerAndOverall) {
     return r;
   };
   // Expert max/mean: 3/2 = 1.5, 4/1 = 4 (sum 4 over 4), 1; GPU: 2/1.5 = 4/3, 1, 1.
-  const LayerRouting a = routing(0, {3, 1}, {2, 1}, 1);
+  const LayerRouting a = routing(0, {3, 1, 2, 2}, {2, 1}, 1);
   const LayerRouting b = routing(1, {4, 0, 0, 0}, {5, 5}, 0);
-  const LayerRouting c = routing(1, {2, 2}, {0, 0}, 2);
+  const LayerRouting c = routing(1, {2, 2, 2, 2}, {0, 0}, 2);
   const std::vector<const LayerRouting*> all{&a, &b, &c};
   const RoutingImbalance im = summarize_imbalance(all, {7, 62});
   EXPECT_DOUBLE_EQ(im.expert_mean, (1.5 + 4 + 1) / 3);
@@ -153,6 +153,15 @@ TEST(Router, ImbalanceSummaryAveragesPerLayerAndOverall) {
   EXPECT_DOUBLE_EQ(im.layer_expert[1], 2.5);
   EXPECT_DOUBLE_EQ(im.layer_gpu[0], 4.0 / 3);
   EXPECT_DOUBLE_EQ(im.layer_gpu[1], 1.0);
+  // Every routing's loads, in order, under its layer's number.
+  EXPECT_EQ(im.experts, 4u);
+  EXPECT_EQ(im.gpus, 2u);
+  EXPECT_EQ(im.load_layers, (std::vector<uint32_t>{7, 62, 62}));
+  EXPECT_EQ(im.expert_loads, (std::vector<uint32_t>{3, 1, 2, 2, 4, 0, 0, 0, 2, 2, 2, 2}));
+  EXPECT_EQ(im.gpu_loads, (std::vector<uint32_t>{2, 1, 5, 5, 0, 0}));
+  const LayerRouting odd = routing(1, {1, 1}, {1, 1}, 0);
+  const std::vector<const LayerRouting*> mixed{&a, &odd};
+  EXPECT_THROW(summarize_imbalance(mixed, {7, 62}), std::logic_error);
   // No routings (a model without routed layers): every figure stays 1.
   const RoutingImbalance none = summarize_imbalance({}, {});
   EXPECT_EQ(none.expert_max, 1);

@@ -162,6 +162,43 @@ TEST(Trace, InferenceMetadataRoundTripAndErrors) {
   EXPECT_NE(error(bad).find("field 'layer_expert_imbalance': expected a list of finite numbers"),
             std::string::npos)
       << error(bad);
+  // Per-routing loads (minor 6): a layer of imbalance_layers per routing, load_experts and
+  // load_gpus entries per routing.
+  InferenceFacts rf = lf;
+  rf.load_experts = 3;
+  rf.load_gpus = 2;
+  rf.load_layers = {3, 3, 61};
+  rf.expert_loads = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+  rf.gpu_loads = {10, 11, 12, 13, 14, 15};
+  const nlohmann::json rj = nlohmann::json::parse(inference_trace_metadata(rf).dump());
+  const InferenceFacts rg = inference_facts_from_metadata(rj, "t.json");
+  EXPECT_EQ(std::tuple(rg.load_experts, rg.load_gpus), std::tuple(3u, 2u));
+  EXPECT_EQ(rg.load_layers, rf.load_layers);
+  EXPECT_EQ(rg.expert_loads, rf.expert_loads);
+  EXPECT_EQ(rg.gpu_loads, rf.gpu_loads);
+  EXPECT_FALSE(lj.contains("load_layers") || lj.contains("load_experts"));
+  for (const auto& [key, value, message] :
+       {std::tuple{"expert_loads", nlohmann::json::parse("[1, 2, 3, 4, 5, 6, 7, 8]"),
+                   "field 'expert_loads': needs load_experts entries per routing (3) for each of "
+                   "the 3 in load_layers, has 8"},
+        std::tuple{"load_gpus", nlohmann::json::parse("0"),
+                   "field 'gpu_loads': needs load_gpus entries"},
+        std::tuple{"load_layers", nlohmann::json::parse("[3, 5, 61]"),
+                   "field 'load_layers': entry 1 (5): not a layer of imbalance_layers"}}) {
+    bad = rj;
+    bad[key] = value;
+    EXPECT_NE(error(bad).find(message), std::string::npos) << error(bad);
+  }
+  bad = rj;
+  bad.erase("load_layers");
+  EXPECT_NE(error(bad).find("field 'load_layers': missing"), std::string::npos) << error(bad);
+  try {
+    inference_facts_from_metadata(rj, "t.json", 5);
+    ADD_FAILURE() << "load_layers accepted in a minor 5 trace";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("added in trace minor version 6"), std::string::npos)
+        << e.what();
+  }
   try {
     inference_facts_from_metadata(lj, "t.json", 3);
     ADD_FAILURE() << "imbalance_layers accepted in a minor 3 trace";

@@ -27,6 +27,7 @@ std::string scenario(const std::string& workload) {
 struct Outcome {
   nlohmann::json summary;
   std::string layers_csv;
+  std::string loads_csv;  // expert_loads.csv, then gpu_loads.csv (empty: none)
 };
 
 std::string read_text(const std::filesystem::path& p) {
@@ -60,7 +61,8 @@ class Runner {
   Outcome run(const std::filesystem::path& cfg, const std::string& name) const {
     const auto out = dir_ / name;
     EXPECT_EQ(sh(fmt("{} run -q --no-plots {} --out {}", cfg, out)), 0) << read_text(cfg);
-    return {nlohmann::json::parse(read_text(out / "summary.json")), read_text(out / "layers.csv")};
+    return {nlohmann::json::parse(read_text(out / "summary.json")), read_text(out / "layers.csv"),
+            read_text(out / "expert_loads.csv") + read_text(out / "gpu_loads.csv")};
   }
   const std::filesystem::path& dir() const { return dir_; }
 
@@ -111,6 +113,7 @@ void expect_replay_matches(const std::string& workload, const std::string& tag,
   EXPECT_GT(compared, 40u);
   EXPECT_FALSE(direct.layers_csv.empty());
   EXPECT_EQ(replay.layers_csv, direct.layers_csv);
+  EXPECT_EQ(replay.loads_csv, direct.loads_csv);
 }
 
 // `mlasim run SCENARIO --trace FILE` replays the trace on that scenario's cluster and hardware

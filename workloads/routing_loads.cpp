@@ -1,0 +1,55 @@
+#include "workloads/routing_loads.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+namespace mlasim {
+
+std::pair<std::string, std::string> load_fields_error(const InferenceFacts& f) {
+  const uint64_t n = f.load_layers.size();
+  if (n == 0) {
+    if (!f.expert_loads.empty() || !f.gpu_loads.empty())
+      return {"load_layers", "missing: expert_loads and gpu_loads need a layer per routing"};
+    return {};
+  }
+  for (const auto& [key, per, loads] : {std::tuple{"expert_loads", f.load_experts, &f.expert_loads},
+                                        std::tuple{"gpu_loads", f.load_gpus, &f.gpu_loads}}) {
+    uint64_t want = 0;
+    if (per == 0 || __builtin_mul_overflow(per, n, &want) || want != loads->size()) {
+      return {key, fmt::format("needs {} entries per routing ({}) for each of the {} in "
+                               "load_layers, has {}",
+                               key == std::string("expert_loads") ? "load_experts" : "load_gpus",
+                               per, n, loads->size())};
+    }
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (std::find(f.imbalance_layers.begin(), f.imbalance_layers.end(), f.load_layers[i]) ==
+        f.imbalance_layers.end()) {
+      return {"load_layers",
+              fmt::format("entry {} ({}): not a layer of imbalance_layers", i, f.load_layers[i])};
+    }
+  }
+  return {};
+}
+
+void add_routing_load_files(const InferenceFacts& f, std::map<std::string, std::string>& files) {
+  if (f.load_layers.empty() || f.load_experts == 0 || f.load_gpus == 0) return;
+  std::string experts = "layer,routing,expert,tokens\n",
+              gpus = "layer,routing,gpu,token_expert_pairs\n";
+  std::map<uint64_t, uint64_t> seen;  // routings so far, by layer
+  for (size_t i = 0; i < f.load_layers.size(); ++i) {
+    const uint64_t layer = f.load_layers[i], routing = seen[layer]++;
+    for (uint64_t e = 0; e < f.load_experts; ++e)
+      experts +=
+          fmt::format("{},{},{},{}\n", layer, routing, e, f.expert_loads[i * f.load_experts + e]);
+    for (uint64_t g = 0; g < f.load_gpus; ++g)
+      gpus += fmt::format("{},{},{},{}\n", layer, routing, g, f.gpu_loads[i * f.load_gpus + g]);
+  }
+  files["expert_loads.csv"] = std::move(experts);
+  files["gpu_loads.csv"] = std::move(gpus);
+}
+
+}  // namespace mlasim
