@@ -45,6 +45,15 @@ StepMicroBatches step_micro_batches(const DeepSeekInferenceParams& p, uint32_t t
       m.attn_batch = share * tp;
       m.kv_len = p.context_length + 1 + depth;
     } else {
+      if (p.context_distribution.type == ContextDistribution::Fixed &&
+          p.context_length > share * tp) {
+        throw InputError(fmt::format(
+            "workload.context_length: prompts of {} tokens do not fit micro-batch {}'s {} tokens "
+            "(tokens_per_gpu x attention_tp, split over {} micro-batches), so no prompt would "
+            "complete in the step; raise tokens_per_gpu to at least {}{}",
+            p.context_length, i, share * tp, n_mb, n_mb * ((p.context_length + tp - 1) / tp),
+            n_mb > 1 ? " or set dual_micro_batch: false" : ""));
+      }
       mb.q_len = std::min<uint64_t>(p.context_length, share * tp);
       mb.attn_batch = (share * tp + mb.q_len - 1) / mb.q_len;
       mb.kv_len = mb.q_len;
@@ -54,20 +63,20 @@ StepMicroBatches step_micro_batches(const DeepSeekInferenceParams& p, uint32_t t
   return out;
 }
 
-std::vector<std::vector<uint64_t>> group_prompts(const DeepSeekInferenceParams& p,
-                                                 const std::vector<uint64_t>& budgets,
-                                                 uint32_t group) {
-  std::vector<std::vector<uint64_t>> out;
+std::vector<PromptStream> group_prompts(const DeepSeekInferenceParams& p,
+                                        const std::vector<uint64_t>& budgets, uint32_t group) {
+  std::vector<PromptStream> out;
   uint64_t k = 0;  // the group's draws count on across its micro-batches
   for (uint64_t budget : budgets) {
-    std::vector<uint64_t> lens;
+    PromptStream s;
     for (uint64_t left = budget; left > 0;) {
-      const uint64_t len =
-          std::min(left, draw_context(p.context_distribution, p.context_length, group, k++));
-      lens.push_back(len);
+      const uint64_t drawn = draw_context(p.context_distribution, p.context_length, group, k++);
+      const uint64_t len = std::min(left, drawn);
+      s.lens.push_back(len);
+      s.last_cut = len < drawn;
       left -= len;
     }
-    out.push_back(std::move(lens));
+    out.push_back(std::move(s));
   }
   return out;
 }
@@ -106,17 +115,18 @@ std::vector<std::vector<uint64_t>> chunk_ends(const std::vector<uint64_t>& lengt
   return out;
 }
 
-void window_sequences(const std::vector<uint64_t>& prompts, uint64_t a, uint64_t b,
-                      MicroBatch& mb) {
+void window_sequences(const std::vector<uint64_t>& prompts, uint64_t a, uint64_t b, MicroBatch& mb,
+                      bool last_cut) {
   std::vector<uint64_t> q, kv;
   mb.prompts_done = 0;
   uint64_t start = 0;  // the prompt's first token in the stream
-  for (uint64_t len : prompts) {
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    const uint64_t len = prompts[i];
     const uint64_t from = std::max(a, start), to = std::min(b, start + len);
     if (from < to) {
       q.push_back(to - from);
       kv.push_back(to - start);  // its keys: the prompt up to the piece's end
-      if (start + len <= b) ++mb.prompts_done;
+      if (start + len <= b && !(last_cut && i + 1 == prompts.size())) ++mb.prompts_done;
     }
     start += len;
     if (start >= b) break;
@@ -139,7 +149,7 @@ PrefillPasses prefill_passes(const DeepSeekInferenceParams& p, const std::vector
   const std::vector<std::vector<uint64_t>> ends = chunk_ends(budgets, p.chunk_size);
   const size_t n = ends[0].size();
   auto build = [&](uint32_t g) {
-    const std::vector<std::vector<uint64_t>> prompts = group_prompts(p, budgets, g);
+    const std::vector<PromptStream> prompts = group_prompts(p, budgets, g);
     std::vector<std::vector<MicroBatch>> passes(n, mbs);
     for (size_t i = 0; i < mbs.size(); ++i) {
       uint64_t a = 0;
@@ -148,7 +158,7 @@ PrefillPasses prefill_passes(const DeepSeekInferenceParams& p, const std::vector
         MicroBatch& mb = passes[c][i];
         // The rank's SP share of window [a, b) of a stream of share x tp tokens.
         mb.moe_tokens = b / tp - a / tp;
-        window_sequences(prompts[i], a, b, mb);
+        window_sequences(prompts[i].lens, a, b, mb, prompts[i].last_cut);
         a = b;
       }
     }

@@ -31,7 +31,7 @@ struct MicroBatch {
   uint64_t kv_len = 1;
   std::vector<uint64_t> kv_lens;  // per sequence when they differ (the longest is kv_len)
   std::vector<uint64_t> q_lens;   // per sequence when they differ (the longest is q_len)
-  uint64_t prompts_done = 0;      // prefill: prompts whose last token is in this pass
+  uint64_t prompts_done = 0;      // prefill: prompts whose last token is in this pass (not cut)
   uint64_t attn_tokens() const;
   uint64_t kv_tokens() const;
 };
@@ -43,19 +43,28 @@ struct StepMicroBatches {
 };
 StepMicroBatches step_micro_batches(const DeepSeekInferenceParams& p, uint32_t tp, uint32_t n_mb);
 
-// Prompt lengths of each micro-batch of DP group `group`, in stream order; budgets[i]: the
-// group's prompt tokens in micro-batch i.
-std::vector<std::vector<uint64_t>> group_prompts(const DeepSeekInferenceParams& p,
-                                                 const std::vector<uint64_t>& budgets,
-                                                 uint32_t group);
+// The prompts of one micro-batch's stream, in order. A stream takes prompts in draw order until
+// they fill its budget; the last one that does not fit is prefilled in part (cut: the rest of it
+// comes in a later step, as chunked prefill carries it over), so its first token is not
+// produced in this step.
+struct PromptStream {
+  std::vector<uint64_t> lens;  // the tokens of each prompt this step prefills
+  bool last_cut = false;       // the last is a part of a longer prompt
+};
+// Prompt streams of each micro-batch of DP group `group`; budgets[i]: the group's prompt tokens
+// in micro-batch i.
+std::vector<PromptStream> group_prompts(const DeepSeekInferenceParams& p,
+                                        const std::vector<uint64_t>& budgets, uint32_t group);
 
 // Window ends of each stream: ends[i][c] closes window c of stream i (windows start where the
 // previous ended, the first at 0). chunk 0 or at least the longest stream: one window each.
 std::vector<std::vector<uint64_t>> chunk_ends(const std::vector<uint64_t>& lengths, uint64_t chunk);
 
 // Attention sequences of window [a, b) of a stream of prompts, written into `mb` (attn_batch,
-// q_len, kv_len and their per-sequence lists when they differ, prompts_done).
-void window_sequences(const std::vector<uint64_t>& prompts, uint64_t a, uint64_t b, MicroBatch& mb);
+// q_len, kv_len and their per-sequence lists when they differ, prompts_done: those whose last
+// token is in the window, the last prompt not counted when `last_cut`).
+void window_sequences(const std::vector<uint64_t>& prompts, uint64_t a, uint64_t b, MicroBatch& mb,
+                      bool last_cut = false);
 
 // Prefill forward passes: [pass][micro-batch] shapes, the same for every group unless prompts
 // are drawn from a distribution (then per group). MoE tokens per rank are the same everywhere.

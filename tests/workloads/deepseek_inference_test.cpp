@@ -282,6 +282,7 @@ TEST(DeepSeekInference, DtypesReachEveryGemmClass) {
   p.phase = InferencePhase::Prefill;
   p.requests_per_gpu = DeepSeekInferenceParams{}.requests_per_gpu;
   p.tokens_per_gpu = 64;
+  p.context_length = 32;  // a micro-batch's share: prompts that complete in the step
   p.mtp.depth = 0;
   const auto warnings = DeepSeekInference(p).build(kCluster).warnings;
   ASSERT_EQ(warnings.size(), 1u);

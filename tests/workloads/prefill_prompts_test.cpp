@@ -56,6 +56,23 @@ std::vector<uint64_t> packed_prompts(const DeepSeekInferenceParams& p, uint32_t 
   return out;
 }
 
+// Of those prompts, the ones drawn whole: the last of a micro-batch's stream, cut to what is left
+// of its budget, completes in a later step.
+uint64_t whole_prompts(const DeepSeekInferenceParams& p, uint32_t group, uint64_t budget,
+                       int micro_batches) {
+  const std::vector<uint64_t> draws =
+      request_contexts(p.context_distribution, p.context_length, group, 10000);
+  uint64_t whole = 0;
+  size_t k = 0;
+  for (int i = 0; i < micro_batches; ++i) {
+    for (uint64_t left = budget; left > 0; ++k) {
+      whole += draws[k] <= left ? 1 : 0;
+      left -= std::min(left, draws[k]);
+    }
+  }
+  return whole;
+}
+
 double causal_pairs(const std::vector<uint64_t>& prompts) {
   double sum = 0;
   for (uint64_t x : prompts)
@@ -102,13 +119,15 @@ TEST(PrefillPrompts, AttentionPairsMatchTheCausalClosedForm) {
       if (chunk > 0) {
         EXPECT_EQ(step.prefill_passes, (1500 * tp + chunk - 1) / chunk);
       }
-      // Every prompt completes in exactly one pass.
+      // Every prompt drawn whole completes in exactly one pass; a cut one in none.
       const uint32_t groups = 4 / tp;
       for (uint32_t g = 0; g < groups; ++g) {
         uint64_t done = 0;
         for (uint32_t c = 0; c < step.prefill_passes; ++c)
           done += step.prompts_done[g * step.prefill_passes + c];
-        EXPECT_EQ(done, packed_prompts(p, g, 1500 * tp, 2).size());
+        const uint64_t whole = whole_prompts(p, g, 1500 * tp, 2);
+        EXPECT_EQ(done, whole);
+        EXPECT_LT(whole, packed_prompts(p, g, 1500 * tp, 2).size());  // some are cut
       }
     }
   }
@@ -194,6 +213,9 @@ TEST(PrefillPrompts, WindowSequencesAndChunkEnds) {
   EXPECT_EQ(mb.q_lens, (std::vector<uint64_t>{5, 7, 3}));
   EXPECT_EQ(mb.kv_lens, mb.q_lens);
   EXPECT_EQ(mb.prompts_done, 3u);
+  window_sequences({5, 7, 3}, 0, 15, mb, true);  // the last one cut: it completes later
+  EXPECT_EQ(mb.q_lens, (std::vector<uint64_t>{5, 7, 3}));
+  EXPECT_EQ(mb.prompts_done, 2u);
   // Streams of 15 and 14 tokens in windows of 4: the shorter one ends its windows early.
   EXPECT_EQ(chunk_ends({15, 14}, 4),
             (std::vector<std::vector<uint64_t>>{{4, 8, 12, 15}, {4, 8, 12, 14}}));
