@@ -241,25 +241,29 @@ InferenceMemory inference_memory(const ModelConfig& m, const DeepSeekInferencePa
       m.qk_head_dim() > 0 ? m.qk_head_dim() : m.hidden_size / m.num_attention_heads);
   const Count hd_v = static_cast<uint64_t>(
       m.value_head_dim() > 0 ? m.value_head_dim() : static_cast<int64_t>(hd_qk.get()));
-  Count attn_params = 0;  // one layer's attention weights on one rank
+  // One layer's attention weights on one rank: MLA's W_UK and W_UV (kv_b_proj), and the rest.
+  Count attn_rest = 0, kv_b_params = 0;
   if (mla) {
     const Count lora = static_cast<uint64_t>(m.kv_lora_rank);
     const Count rope = static_cast<uint64_t>(m.qk_rope_head_dim);
     out.kv_bytes_per_token = (layers * (row(lora) + row(rope))).get();
     out.kv_bytes_per_token_per_gpu = out.kv_bytes_per_token;  // the latent serves every head
     const Count ql = static_cast<uint64_t>(m.q_lora_rank);
-    attn_params = (ql.get() > 0 ? h * ql + ql * heads / tp * hd_qk : h * heads / tp * hd_qk) +
-                  h * (lora + rope) +
-                  lora * heads / tp * (static_cast<uint64_t>(m.qk_nope_head_dim) + hd_v) +
-                  heads / tp * hd_v * h;
+    kv_b_params = lora * heads / tp * (static_cast<uint64_t>(m.qk_nope_head_dim) + hd_v);
+    attn_rest = (ql.get() > 0 ? h * ql + ql * heads / tp * hd_qk : h * heads / tp * hd_qk) +
+                h * (lora + rope) + heads / tp * hd_v * h;
   } else {
     const Count kv_all = kv_heads_per_rank(m, p.attention, 1);
     const Count kv_rank = kv_heads_per_rank(m, p.attention, p.attention_tp);
     out.kv_bytes_per_token = (layers * kv_all * (row(hd_qk) + row(hd_v))).get();
     out.kv_bytes_per_token_per_gpu = (layers * kv_rank * (row(hd_qk) + row(hd_v))).get();
-    attn_params = h * heads / tp * hd_qk + h * kv_rank * (hd_qk + hd_v) + heads / tp * hd_v * h;
+    attn_rest = h * heads / tp * hd_qk + h * kv_rank * (hd_qk + hd_v) + heads / tp * hd_v * h;
   }
   const bool decode = p.phase == InferencePhase::Decode;
+  // One layer's attention weight bytes: decode's absorbed MLA keeps W_UK and W_UV in the absorb
+  // dtype (BF16 by default, as its GEMMs read them), the rest in the GEMM dtype.
+  const Count attn_bytes =
+      attn_rest * w_b + kv_b_params * (decode ? dtype_bytes(p.dtypes.absorb) : w_b.get());
   out.kv_cached_tokens_per_gpu =
       (decode ? Count(p.requests_per_gpu) * tp * p.context_length : Count(p.tokens_per_gpu) * tp)
           .get();
@@ -298,13 +302,13 @@ InferenceMemory inference_memory(const ModelConfig& m, const DeepSeekInferencePa
   const Count gate_bytes =
       Count(static_cast<uint64_t>(m.n_routed_experts)) * h * dtype_bytes(p.dtypes.gate);
   const Count vocab = static_cast<uint64_t>(m.vocab_size);
-  Count bytes = layers * attn_params * w_b + dense_layers * mlp * w_b +
-                moe_layers * (moe_block * w_b + gate_bytes);
+  Count bytes =
+      layers * attn_bytes + dense_layers * mlp * w_b + moe_layers * (moe_block * w_b + gate_bytes);
   // Embedding (BF16, a table lookup) and LM head (in its GEMM's dtype), both sharded by
   // vocabulary over the TP group; the MTP modules share them with the main model.
   bytes = bytes + vocab / tp * h * 2 + vocab / tp * h * dtype_bytes(p.dtypes.lm_head);
   const uint64_t mtp_modules = decode ? p.mtp.depth : 0;
-  bytes = bytes + mtp_modules * ((Count(2) * h * h + attn_params) * w_b +
+  bytes = bytes + mtp_modules * (Count(2) * h * h * w_b + attn_bytes +
                                  (m.is_moe() ? moe_block * w_b + gate_bytes : mlp * w_b));
   out.weight_bytes_per_gpu = bytes.get();
   return out;

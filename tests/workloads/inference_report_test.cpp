@@ -109,6 +109,17 @@ TEST(InferenceReport, WeightsMatchPublishedParameterCounts) {
   p.dtypes.gate = DType::BF16;
   p.dtypes.lm_head = DType::FP8;
   EXPECT_EQ(two - inference_memory(ds, p, step).weight_bytes_per_gpu, uint64_t{129280} * 7168);
+  p.dtypes.lm_head = DType::BF16;
+  // Decode's absorbed MLA reads W_UK and W_UV (kv_b_proj, 512 x 128 heads x (128 + 128)) in the
+  // absorb dtype: BF16 holds them in a byte more each than FP8, in each of the 61 layers and
+  // the MTP module's.
+  p.phase = InferencePhase::Decode;
+  p.mtp.depth = 1;
+  p.dtypes.absorb = DType::BF16;
+  const uint64_t bf16 = inference_memory(ds, p, step).weight_bytes_per_gpu;
+  p.dtypes.absorb = DType::FP8;
+  EXPECT_EQ(bf16 - inference_memory(ds, p, step).weight_bytes_per_gpu,
+            uint64_t{62} * 512 * 128 * (128 + 128));
 
   const ModelConfig llama = resolve_model("llama-3.1-405b");
   DeepSeekInferenceParams lp;
