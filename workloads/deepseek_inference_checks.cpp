@@ -29,6 +29,11 @@ void DeepSeekInferenceParams::validate(const ParamCheck& c) const {
             "MTP verification is modelled for decode only");
   c.require(phase == InferencePhase::Prefill || chunk_size == 0, "chunk_size",
             "chunked prefill applies to the prefill phase");
+  // A pass's tokens go through the MLP split over the TP group's ranks (sequence parallel).
+  c.require(attention_tp == 0 || chunk_size % attention_tp == 0, "chunk_size",
+            fmt::format("must be a multiple of attention_tp ({}), so that each pass's tokens split "
+                        "evenly over the TP group's ranks",
+                        attention_tp));
   // Settings this phase or this generator does not read would be silently ignored. Compared
   // with the defaults rather than with the keys a file names, so that a resolved config (every
   // key listed) still loads.

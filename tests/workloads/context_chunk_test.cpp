@@ -300,6 +300,14 @@ TEST(ContextLengths, BadValuesNameTheKey) {
             "no error");
   e = config_error(base + "  chunk_size: 512\n");
   EXPECT_NE(e.find("workload.chunk_size"), std::string::npos) << e;
+  // A pass's tokens split evenly over the TP group (else a pass may send none through the MLP).
+  e = config_error(base + "  phase: prefill\n  attention_tp: 2\n  chunk_size: 511\n");
+  EXPECT_NE(e.find("workload.chunk_size: must be a multiple of attention_tp (2)"),
+            std::string::npos)
+      << e;
+  EXPECT_EQ(config_error(base + "  phase: prefill\n  attention_tp: 2\n  chunk_size: 512\n"
+                                "  context_length: 256\n"),
+            "no error");
   // Contexts beyond 2^32 tokens (byte counts would leave 64 bits; min above the unbounded max).
   e = config_error(base + "  context_distribution: {type: normal, min: 5000000000}\n");
   EXPECT_NE(e.find("workload.context_distribution.min"), std::string::npos) << e;
