@@ -27,7 +27,10 @@ StepMicroBatches step_micro_batches(const DeepSeekInferenceParams& p, uint32_t t
   const uint32_t depth = decode ? p.mtp.depth : 0;
   const uint64_t total = decode ? p.requests_per_gpu : p.tokens_per_gpu;
   if (total < n_mb) {
-    throw InputError("dual_micro_batch needs at least 2 requests (tokens) per GPU");
+    throw InputError(
+        fmt::format("workload.{}: {} per GPU cannot fill two micro-batches "
+                    "(dual_micro_batch: true needs at least 2)",
+                    decode ? "requests_per_gpu" : "tokens_per_gpu", total));
   }
   StepMicroBatches out;
   out.main.resize(n_mb);

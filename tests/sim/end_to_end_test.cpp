@@ -138,14 +138,15 @@ TEST(EndToEnd, TraceOptionErrorsNameTheOption) {
   EXPECT_EQ(r.err.find("--set"), std::string::npos) << r.err;
 }
 
-// A workload error says `workload:` once (the generator's own prefix doubled the reader's).
+// A workload error names its key once, where it was set (the generator's own prefix once
+// doubled the reader's `workload:`; this one then named no key at all).
 TEST(EndToEnd, WorkloadErrorNamesTheSectionOnce) {
   const std::string teaching = MLASIM_SOURCE_DIR "/configs/scenarios/teaching-deepseek.yaml";
   const CliResult r = run_cli({"validate", teaching, "--set", "workload.requests_per_gpu=1"});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_EQ(r.err, "mlasim: error: " + teaching +
-                       ":29: workload: dual_micro_batch needs at least 2 requests (tokens) per "
-                       "GPU\n");
+  EXPECT_EQ(r.err,
+            "mlasim: error: --set workload.requests_per_gpu=1: workload.requests_per_gpu: 1 per "
+            "GPU cannot fill two micro-batches (dual_micro_batch: true needs at least 2)\n");
 }
 
 // --trace and a --set of the workload's type or file would fight over the same keys (the trace
