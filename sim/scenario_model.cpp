@@ -181,9 +181,11 @@ ScenarioModel read_scenario(const ConfigNode& root, const Components& comps) {
   // Network: fidelity, buffers, faults applied to the graph before routes are built.
   m.network = read_params<NetworkParams>(root.find("network"), "network");
   m.resolved.set("network", write_params(m.network));
+  // The cluster before its faults: for finding the entry at fault, and the links they removed.
+  const ClusterGraph healthy =
+      m.network.faults.empty() && m.network.faults.events.empty() ? ClusterGraph{} : m.cluster;
   if (!m.network.faults.empty()) {
     const auto& nf = m.network.faults;
-    const ClusterGraph healthy = m.cluster;  // for finding the entry at fault
     try {
       apply_faults(m.cluster, FaultSpec{nf.planes, nf.switches, nf.nics, nf.links});
     } catch (const InputError& e) {
@@ -219,7 +221,7 @@ ScenarioModel read_scenario(const ConfigNode& root, const Components& comps) {
     ClusterGraph copy = m.cluster;
     try {
       const FaultSpec spec = fault_spec(m.network.faults.events[i]);
-      if (const std::string gone = already_failed(m.cluster, spec); !gone.empty()) {
+      if (const std::string gone = already_failed(healthy, m.cluster, spec); !gone.empty()) {
         throw InputError(fmt::format(
             "{} has failed before the run (network.faults): the fault would change nothing", gone));
       }

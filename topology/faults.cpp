@@ -41,7 +41,8 @@ int64_t fail_plane(ClusterGraph& cluster, int32_t plane) {
   return count;
 }
 
-std::string already_failed(const ClusterGraph& cluster, const FaultSpec& faults) {
+std::string already_failed(const ClusterGraph& healthy, const ClusterGraph& cluster,
+                           const FaultSpec& faults) {
   for (int32_t plane : faults.planes) {
     bool any = false, all_failed = true;
     for (auto [it, end] = boost::vertices(cluster.g); it != end; ++it) {
@@ -60,6 +61,15 @@ std::string already_failed(const ClusterGraph& cluster, const FaultSpec& faults)
       if (v != ClusterGraph::null_vertex() && cluster.g[v].failed)
         return fmt::format("{} {}", what, name);
     }
+  }
+  for (const std::string& spec : faults.links) {
+    const size_t colon = spec.find(':');
+    if (colon == std::string::npos) continue;
+    const Vertex a = cluster.find(spec.substr(0, colon)), b = cluster.find(spec.substr(colon + 1));
+    if (a == ClusterGraph::null_vertex() || b == ClusterGraph::null_vertex()) continue;
+    // (Vertex numbers are the same in both graphs: faults remove edges only.)
+    if (boost::edge(a, b, healthy.g).second && !boost::edge(a, b, cluster.g).second)
+      return "link " + spec;
   }
   return "";
 }

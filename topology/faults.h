@@ -38,8 +38,10 @@ std::vector<std::string> apply_faults(ClusterGraph& cluster, const FaultSpec& fa
                                       bool down_before = false);
 
 // A part `faults` names that has already failed in `cluster` ("switch spine0", "plane 3": every
-// switch and NIC on it), or "" when none has. Names not in the cluster are apply_faults' to
+// switch and NIC on it, "link leaf0:spine0": a link of `healthy`, the cluster before its faults,
+// gone from `cluster`), or "" when none has. Names not in the cluster are apply_faults' to
 // refuse.
-std::string already_failed(const ClusterGraph& cluster, const FaultSpec& faults);
+std::string already_failed(const ClusterGraph& healthy, const ClusterGraph& cluster,
+                           const FaultSpec& faults);
 
 }  // namespace mlasim

@@ -415,7 +415,9 @@ TEST(NetworkFaults, MalformedFaultEventsAreInputErrors) {
   // A fault at a simulated time on a part that failed before the run would change nothing.
   for (const auto& [before, event] :
        {std::pair{"network.faults.nics=[n4_nic0]", "nic: n4_nic0"},
-        std::pair{"network.faults.switches=[spine0]", "switch: spine0"}}) {
+        std::pair{"network.faults.switches=[spine0]", "switch: spine0"},
+        std::pair{"network.faults.links=[\"n0_nic0:leaf0\"]", "link: \"leaf0:n0_nic0\""},
+        std::pair{"network.faults.switches=[spine0]", "link: \"leaf0:spine0\""}}) {
     CliResult twice = run_cli({"run", (dir / "s.yaml").string(), "--no-plots", "-q", "--set",
                                before, "--set", events(event), "--out", (dir / "out").string()});
     EXPECT_EQ(twice.exit_code, 2) << event;
