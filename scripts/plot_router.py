@@ -23,15 +23,17 @@ def expert_load_grid(rows, path):
     routings = {}  # (layer, routing) -> {expert: tokens}
     for row in rows:
         key = (int(row["layer"]), int(row["routing"]))
-        routings.setdefault(key, {})[int(row["expert"])] = row["tokens"]
-    experts = None
+        expert = int(row["expert"])
+        loads = routings.setdefault(key, {})
+        if expert in loads:
+            raise BadInput(f"{path}: layer {key[0]}, routing {key[1]}: expert {expert} twice")
+        loads[expert] = row["tokens"]
+    experts = 1 + max((max(loads) for loads in routings.values()), default=-1)
     per_layer = {}  # layer -> list of per-routing relative loads
-    for (layer, _), loads in sorted(routings.items()):
-        if experts is None:
-            experts = len(loads)
-        if sorted(loads) != list(range(experts)):
-            raise BadInput(f"{path}: layer {layer} has a routing without experts 0..{experts - 1} "
-                           "(a row cut short?)")
+    for (layer, routing), loads in sorted(routings.items()):
+        if len(loads) != experts:
+            raise BadInput(f"{path}: layer {layer}, routing {routing}: {len(loads)} of experts "
+                           f"0..{experts - 1} (a row cut short?)")
         mean = sum(loads.values()) / experts
         per_layer.setdefault(layer, []).append(
             [loads[e] / mean if mean > 0 else 1.0 for e in range(experts)])
@@ -74,6 +76,9 @@ def main():
     if run_summary("plot_router", d)[1] is None:
         return 2
     path = os.path.join(d, "expert_loads.csv")
+    png = os.path.join(d, "expert_loads.png")
+    if os.path.exists(png):
+        os.remove(png)  # an earlier run's must not pass for this one's
     if not os.path.exists(path):
         print(f"plot_router: {d}: no expert_loads.csv (no routed layers); no plot", file=sys.stderr)
         return 0
@@ -82,7 +87,7 @@ def main():
         print(f"plot_router: {MISSING_MATPLOTLIB} (install python3-matplotlib)", file=sys.stderr)
         return 0
     try:
-        plot_expert_loads(plt, path, os.path.join(d, "expert_loads.png"))
+        plot_expert_loads(plt, path, png)
     except BadInput as e:
         print(f"plot_router: {e}", file=sys.stderr)
         return 2

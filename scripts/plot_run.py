@@ -280,7 +280,7 @@ def plot_step_breakdown(plt, summary, phase, out_png):
     ax = axes[0][0]
     if prefill:
         passes = summary.get("prefill_pass_count")
-        bars = ["prefill, every prompt" + (f"\n({passes} passes)" if passes else "")]
+        bars = ["prefill step" + (f"\n({passes} passes)" if passes else "")]
     else:
         bars = ["decode step"] + (["per output\ntoken (TPOT)"] if tpot else [])
     per_bar = [1.0] + ([tpot / step] if tpot and step else [])
@@ -355,7 +355,7 @@ def plot_layers(plt, rows, summary, phase, out_png, mtp_depth=0):
     ax.set_xlabel("layer" if not 0 < mtp_depth < len(layers) else
                   f"layer (MTP d: MTP module d, layer {first} + d in layers.csv)")
     ax.set_ylabel("time (ms)")
-    what = {"prefill": "prefill of every prompt", "decode": "decode step"}.get(phase, "step")
+    what = {"prefill": "prefill step", "decode": "decode step"}.get(phase, "step")
     rank = summary.get("breakdown_rank")
     gpu = f"GPU {rank}" if isinstance(rank, int) else "one GPU"
     ax.set_title(f"Time per layer by part\n({what}, {gpu})", fontsize=10)

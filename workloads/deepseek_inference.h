@@ -28,7 +28,8 @@
 // (workloads/context_lengths.h): each attention kernel then gets the KV length of every sequence.
 // Prefill prompts are drawn from the same keys: each DP group's micro-batches are filled with
 // prompts of their own lengths (`fixed`: context_length) up to tokens_per_gpu x attention_tp
-// tokens, the last one shortened to fit (workloads/step_batches.h); each attention kernel gets
+// tokens, the last one that does not fit prefilled in part and not completed in the step
+// (workloads/step_batches.h); each attention kernel gets
 // every prompt's query length (AttentionOp q_lens). With `chunk_size` each micro-batch's
 // prompts, concatenated, run in windows of that many tokens, one forward pass per window
 // (Sarathi-style: a window may finish one prompt and start the next; a piece attends causally to
@@ -241,12 +242,13 @@ struct DeepSeekInferenceParams {
             "context_length)");
     v("tokens_per_gpu", tokens_per_gpu, "count",
       "prefill: prompt tokens per GPU (the sum of its prompts' lengths; a DP group's prompts fill "
-      "tokens_per_gpu x attention_tp, the last one shortened to fit; at most 2^24, and the step at "
+      "tokens_per_gpu x attention_tp, the last one that does not fit prefilled in part, not "
+      "completed in the step; at most 2^24, and the step at "
       "most 2^28 token routings: GPUs x tokens x routed layers)");
     v("chunk_size", chunk_size, "count",
       "prefill: tokens per forward pass of each micro-batch's prompt stream (Sarathi-style "
-      "chunked prefill; a window may end one prompt and start the next); 0: whole prompts; "
-      "passes x layers at most 4096, as a model's layers");
+      "chunked prefill; a window may end one prompt and start the next); 0: whole prompts; a "
+      "multiple of attention_tp; passes x layers at most 4096, as a model's layers");
     v("attention_tp", attention_tp, "count",
       "tensor-parallel size of attention and of dense MLPs and the LM head (DP = GPUs / "
       "attention_tp)");

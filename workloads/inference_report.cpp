@@ -8,6 +8,7 @@
 #include <cctype>
 #include <cmath>
 #include <map>
+#include <numeric>
 #include <optional>
 #include <set>
 #include <utility>
@@ -444,8 +445,7 @@ WorkloadReport inference_report(const InferenceFacts& f, const WorkloadRun& run)
     j["output_tokens_per_s_per_gpu"] = step_s > 0 ? out_per_gpu / step_s : 0.0;
     j["output_tokens_per_s_per_node"] = step_s > 0 ? out_per_gpu * gpn / step_s : 0.0;
   } else {
-    j["ttft_ms"] = step_ms;
-    // Per prompt: mean and nearest-rank percentiles over every prompt of the step.
+    // Per prompt: mean and nearest-rank percentiles over every prompt completed in the step.
     const std::vector<std::pair<Time, uint64_t>> firsts = prompt_first_tokens(f, run);
     uint64_t prompts = 0;
     double sum_ms = 0;
@@ -465,7 +465,20 @@ WorkloadReport inference_report(const InferenceFacts& f, const WorkloadRun& run)
       j["ttft_mean_ms"] = sum_ms / static_cast<double>(prompts);
       j["ttft_p50_ms"] = percentile(0.50);
       j["ttft_p99_ms"] = percentile(0.99);
-      j["prompt_count"] = prompts;
+    }
+    // The step's prompts by the facts (a trace without them: unknown, taken as some).
+    const uint64_t done =
+        std::accumulate(f.prompts_done.begin(), f.prompts_done.end(), uint64_t{0});
+    if (f.prefill_passes == 0 || done > 0) {
+      j["ttft_ms"] = step_ms;
+    } else {
+      r.warnings.push_back(
+          "no prompt completes in this prefill step (each micro-batch's share ends inside its "
+          "first prompt, prefilled in part): no TTFT figures; raise tokens_per_gpu or take "
+          "shorter prompts");
+    }
+    if (f.prefill_passes > 0) {
+      j["prompt_count"] = done;
       j["prefill_pass_count"] = f.prefill_passes;
     }
     j["input_tokens_per_s_per_gpu"] = step_s > 0 ? tokens / step_s : 0.0;

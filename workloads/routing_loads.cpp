@@ -15,14 +15,15 @@ std::pair<std::string, std::string> load_fields_error(const InferenceFacts& f) {
       return {"load_layers", "missing: expert_loads and gpu_loads need a layer per routing"};
     return {};
   }
-  for (const auto& [key, per, loads] : {std::tuple{"expert_loads", f.load_experts, &f.expert_loads},
-                                        std::tuple{"gpu_loads", f.load_gpus, &f.gpu_loads}}) {
+  for (const auto& [key, count_key, per, loads] :
+       {std::tuple{"expert_loads", "load_experts", f.load_experts, &f.expert_loads},
+        std::tuple{"gpu_loads", "load_gpus", f.load_gpus, &f.gpu_loads}}) {
+    if (per == 0) return {count_key, "missing or 0: load_layers needs entries per routing"};
     uint64_t want = 0;
-    if (per == 0 || __builtin_mul_overflow(per, n, &want) || want != loads->size()) {
+    if (__builtin_mul_overflow(per, n, &want) || want != loads->size()) {
       return {key, fmt::format("needs {} entries per routing ({}) for each of the {} in "
                                "load_layers, has {}",
-                               key == std::string("expert_loads") ? "load_experts" : "load_gpus",
-                               per, n, loads->size())};
+                               count_key, per, n, loads->size())};
     }
   }
   for (size_t i = 0; i < n; ++i) {

@@ -52,10 +52,12 @@ StepMicroBatches step_micro_batches(const DeepSeekInferenceParams& p, uint32_t t
           p.context_length > share * tp) {
         throw InputError(fmt::format(
             "workload.context_length: prompts of {} tokens do not fit micro-batch {}'s {} tokens "
-            "(tokens_per_gpu x attention_tp, split over {} micro-batches), so no prompt would "
-            "complete in the step; raise tokens_per_gpu to at least {}{}",
-            p.context_length, i, share * tp, n_mb, n_mb * ((p.context_length + tp - 1) / tp),
-            n_mb > 1 ? " or set dual_micro_batch: false" : ""));
+            "(tokens_per_gpu x attention_tp{}), so it would complete no prompt; raise "
+            "tokens_per_gpu to at least {}{}",
+            p.context_length, i, share * tp,
+            n_mb > 1 ? fmt::format(", split over {} micro-batches", n_mb) : "",
+            n_mb * ((p.context_length + tp - 1) / tp),
+            n_mb > 1 && total * tp >= p.context_length ? " or set dual_micro_batch: false" : ""));
       }
       mb.q_len = std::min<uint64_t>(p.context_length, share * tp);
       mb.attn_batch = (share * tp + mb.q_len - 1) / mb.q_len;
@@ -84,8 +86,8 @@ std::vector<PromptStream> group_prompts(const DeepSeekInferenceParams& p,
   return out;
 }
 
-std::vector<std::vector<uint64_t>> chunk_ends(const std::vector<uint64_t>& lengths,
-                                              uint64_t chunk) {
+std::vector<std::vector<uint64_t>> chunk_ends(const std::vector<uint64_t>& lengths, uint64_t chunk,
+                                              uint64_t unit) {
   const uint64_t longest = *std::max_element(lengths.begin(), lengths.end());
   std::vector<std::vector<uint64_t>> out;
   if (chunk == 0 || chunk >= longest) {
@@ -104,15 +106,16 @@ std::vector<std::vector<uint64_t>> chunk_ends(const std::vector<uint64_t>& lengt
   }
   for (size_t i = 0; i < lengths.size(); ++i) {
     const uint64_t len = lengths[i];
-    if (len < n) {
+    if (len < n * unit) {
       throw InputError(fmt::format(
           "workload.chunk_size: {} cuts the longest micro-batch's {} prompt tokens into {} "
-          "passes, but micro-batch {} has only {} tokens",
-          chunk, longest, n, i, len));
+          "passes, but micro-batch {} has only {} tokens{}",
+          chunk, longest, n, i, len,
+          unit > 1 ? fmt::format(" ({} per pass at least: one per TP rank)", unit) : ""));
     }
     std::vector<uint64_t> ends;
     for (uint64_t c = 0; c < n; ++c)
-      ends.push_back(c + 1 == n ? len : std::min((c + 1) * chunk, len - (n - 1 - c)));
+      ends.push_back(c + 1 == n ? len : std::min((c + 1) * chunk, len - (n - 1 - c) * unit));
     out.push_back(std::move(ends));
   }
   return out;
@@ -149,7 +152,7 @@ PrefillPasses prefill_passes(const DeepSeekInferenceParams& p, const std::vector
   std::vector<uint64_t> budgets;
   for (const MicroBatch& mb : mbs)
     budgets.push_back(mb.moe_tokens * tp);
-  const std::vector<std::vector<uint64_t>> ends = chunk_ends(budgets, p.chunk_size);
+  const std::vector<std::vector<uint64_t>> ends = chunk_ends(budgets, p.chunk_size, tp);
   const size_t n = ends[0].size();
   auto build = [&](uint32_t g) {
     const std::vector<PromptStream> prompts = group_prompts(p, budgets, g);

@@ -6,8 +6,9 @@
 // attention_tp prompt tokens, split into the micro-batches' budgets as evenly as whole tokens
 // per GPU allow. A micro-batch's prompts are drawn in order from `context_distribution` (draw k
 // of the group, counting on across its micro-batches; `fixed`: all context_length) until they
-// fill its budget; the last one is shortened to what is left, so a micro-batch's prompts sum to
-// its budget exactly and no prompt is longer than it.
+// fill its budget; the last one that does not fit is prefilled in part (what is left: the rest
+// would come in a later step), so a micro-batch's prompts sum to its budget exactly; that part
+// completes no prompt in this step.
 //
 // Chunked prefill, Sarathi-style: each micro-batch's prompts, concatenated in order, form a token
 // stream cut into windows of chunk_size tokens; forward pass c runs window c of every
@@ -57,8 +58,11 @@ std::vector<PromptStream> group_prompts(const DeepSeekInferenceParams& p,
                                         const std::vector<uint64_t>& budgets, uint32_t group);
 
 // Window ends of each stream: ends[i][c] closes window c of stream i (windows start where the
-// previous ended, the first at 0). chunk 0 or at least the longest stream: one window each.
-std::vector<std::vector<uint64_t>> chunk_ends(const std::vector<uint64_t>& lengths, uint64_t chunk);
+// previous ended, the first at 0). chunk 0 or at least the longest stream: one window each. A
+// stream shorter than the others ends its last windows early, each `unit` tokens at least (the
+// TP group's ranks: with lengths and chunk multiples of it, every window is one too).
+std::vector<std::vector<uint64_t>> chunk_ends(const std::vector<uint64_t>& lengths, uint64_t chunk,
+                                              uint64_t unit = 1);
 
 // Attention sequences of window [a, b) of a stream of prompts, written into `mb` (attn_batch,
 // q_len, kv_len and their per-sequence lists when they differ, prompts_done: those whose last

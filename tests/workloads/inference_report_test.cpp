@@ -274,6 +274,30 @@ TEST(InferenceReport, PrefillReportsTtftAndInputThroughput) {
             left / r.summary["kv_cache_bytes_per_token"].get<uint64_t>());
 }
 
+// Drawn prompts longer than every micro-batch's share: each is prefilled in part and none
+// completes, so the step has no TTFT (not the step's time), says so, and counts 0 prompts.
+TEST(InferenceReport, PrefillWithNoCompletedPromptHasNoTtft) {
+  DeepSeekInferenceParams p;
+  p.model = "deepseek-v2-lite";
+  p.layers = 2;
+  p.phase = InferencePhase::Prefill;
+  p.tokens_per_gpu = 512;
+  p.context_length = 2500;
+  p.context_distribution.type = ContextDistribution::Uniform;
+  p.context_distribution.min = 2000;
+  p.context_distribution.max = 3000;
+  DeepSeekInference gen(p);
+  gen.generate(ClusterShape{2, 2});
+  const WorkloadReport r = gen.report(run_on_2x2(4'000'000'000));
+  EXPECT_FALSE(r.summary.contains("ttft_ms"));
+  EXPECT_FALSE(r.summary.contains("ttft_mean_ms"));
+  EXPECT_EQ(r.summary["prompt_count"].get<uint64_t>(), 0u);
+  EXPECT_EQ(r.summary["prefill_pass_count"].get<uint64_t>(), 1u);
+  ASSERT_FALSE(r.warnings.empty());
+  EXPECT_NE(r.warnings.back().find("no prompt completes"), std::string::npos) << r.warnings.back();
+  EXPECT_NEAR(r.summary["input_tokens_per_s_per_node"].get<double>(), 2 * 512 / 4e-3, 1e-6);
+}
+
 // The largest activation footprint of a 2-layer V2-Lite decode of 16 requests per GPU is its LM
 // head, one GEMM over every micro-batch's tokens (m = 16, k = 2048, n = 102,400 in BF16): held
 // once, whether the step runs as one micro-batch or two.

@@ -224,6 +224,11 @@ TEST(PrefillPrompts, WindowSequencesAndChunkEnds) {
   EXPECT_EQ(chunk_ends({15, 10}, 4),
             (std::vector<std::vector<uint64_t>>{{4, 8, 12, 15}, {4, 8, 9, 10}}));
   EXPECT_EQ(chunk_ends({15, 10}, 0), (std::vector<std::vector<uint64_t>>{{15}, {10}}));
+  // With a TP group of 2 (streams and chunk multiples of 2), every window stays one: the
+  // shorter stream's early ends leave 2 tokens per window, not 1 (a rank would have none).
+  EXPECT_EQ(chunk_ends({16, 10}, 4, 2),
+            (std::vector<std::vector<uint64_t>>{{4, 8, 12, 16}, {4, 6, 8, 10}}));
+  EXPECT_THROW(chunk_ends({16, 6}, 4, 2), InputError);  // 4 windows of 2 need 8 tokens
   try {
     chunk_ends({100, 3}, 10);
     ADD_FAILURE() << "a stream shorter than the pass count";

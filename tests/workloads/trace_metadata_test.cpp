@@ -181,8 +181,7 @@ TEST(Trace, InferenceMetadataRoundTripAndErrors) {
        {std::tuple{"expert_loads", nlohmann::json::parse("[1, 2, 3, 4, 5, 6, 7, 8]"),
                    "field 'expert_loads': needs load_experts entries per routing (3) for each of "
                    "the 3 in load_layers, has 8"},
-        std::tuple{"load_gpus", nlohmann::json::parse("0"),
-                   "field 'gpu_loads': needs load_gpus entries"},
+        std::tuple{"load_gpus", nlohmann::json::parse("0"), "field 'load_gpus': missing or 0"},
         std::tuple{"load_layers", nlohmann::json::parse("[3, 5, 61]"),
                    "field 'load_layers': entry 1 (5): not a layer of imbalance_layers"}}) {
     bad = rj;
