@@ -429,9 +429,10 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
     // (with TP, the group's prompts shared over its ranks), so each prompt's first token comes
     // out with its last chunk.
     auto prompt_heads = [&](uint32_t c) {
-      uint64_t rows = 0;
+      uint64_t done = 0;  // the group's prompts completed in the pass, every micro-batch's
       for (const MicroBatch& mb : rank_chunks[c])
-        rows += (mb.prompts_done + s.tp - 1) / s.tp;
+        done += mb.prompts_done;
+      const uint64_t rows = (done + s.tp - 1) / s.tp;
       const std::string name = chunks.size() > 1 ? fmt::format("c{}.lm_head", c) : "lm_head";
       // Every rank spends the same tags whether its group completes prompts in this pass or not.
       int32_t head_tag = tag;

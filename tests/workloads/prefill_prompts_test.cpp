@@ -4,6 +4,7 @@
 // prompts x top-k; a fixed distribution against today's single-length closed form and the
 // degenerate distribution; seeded determinism; per-sequence query lengths in AttentionOp and
 // their validation; the window and chunk helpers on hand-worked cases.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -127,6 +128,21 @@ TEST(PrefillPrompts, AttentionPairsMatchTheCausalClosedForm) {
           done += step.prompts_done[g * step.prefill_passes + c];
         const uint64_t whole = whole_prompts(p, g, 1500 * tp, 2);
         EXPECT_EQ(done, whole);
+        // Each pass's LM head takes the group's completed prompts, shared over its ranks (the
+        // fewest per rank that hold them all, both micro-batches' together), then all-gathered:
+        // every rank's vocabulary shard sees them all.
+        for (uint32_t c = 0; c < step.prefill_passes; ++c) {
+          const uint64_t n = step.prompts_done[g * step.prefill_passes + c];
+          const std::string head = chunk > 0 ? fmt::format("c{}.lm_head", c) : "lm_head";
+          for (uint32_t r = g * tp; r < (g + 1) * tp; ++r) {
+            uint64_t rows = 0;
+            for (const Op& op : step.workload.ranks[r].ops) {
+              if (const auto* gm = std::get_if<GemmOp>(&op.payload); gm && op.name == head)
+                rows += gm->m;
+            }
+            EXPECT_EQ(rows, (n + tp - 1) / tp * tp) << "group " << g << " pass " << c;
+          }
+        }
         EXPECT_LT(whole, packed_prompts(p, g, 1500 * tp, 2).size());  // some are cut
       }
     }
