@@ -400,6 +400,13 @@ static std::vector<std::string> unread_settings(const ScenarioModel& m, const Cl
         "every NIC reaches every other");
   }
   if (fidelity == "packet") return out;
+  if (fidelity == "message") {
+    // Whole messages through the placeholder models, which take their own latencies; no
+    // network report is written.
+    for (const char* key : {"network.gpu_port.forward_latency", "network.gpu_port.issue_latency"})
+      if (set(key)) unused(key, "the placeholder models take their own latencies");
+    if (set("network.report")) unused("network.report", "no network report is written");
+  }
   if (m.routing.mode == RoutingMode::Adaptive && fidelity != "flow") {
     unused("routing.mode: adaptive",
            "routes take the ECMP hash (adaptive routing decides per packet by queue length)");

@@ -119,7 +119,8 @@ void Fabric::add_link(NetworkNode& from, int port) {
   StatGroup& g = from.stats().child("to_" + from.peer_name(port));
   g.counter("bytes", &s.bytes, "B", "payload bytes sent on this link direction");
   g.counter("wire_bytes", &s.wire_bytes, "B", "bytes on the wire, headers included");
-  g.counter("packets", &s.packets, "count", "packets (or flows at flow level) sent");
+  g.counter("packets", &s.packets, "count",
+            "packets sent (at flow level: the packets its flows stand for)");
   g.counter("busy_time", &s.busy_ps, "ps", "time the link direction spent serialising");
   g.counter("credit_stall_time", &s.stall_ps, "ps",
             "time data was ready and the wire free but the receiver had no credits");

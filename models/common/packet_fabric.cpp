@@ -105,7 +105,11 @@ void PacketFabric::inject(NetworkNode& at, Message msg, std::function<void()> on
   s.msg = std::move(msg);
   if (!claim_send(s.msg, m)) return;  // behind an earlier message of its queue pair
   h.sending = true;
-  start_source(m);
+  // Its source is served when its setup ends, not now: every message a GPU posts at this time
+  // is in the source by then and they share the wire packet by packet. (Served now, the first
+  // one posted took a credit window of packets ahead of the others.)
+  start_source(m, false);
+  schedule(std::max(now_ps(), h.ready), kDrain, s.path.front(), vl);
 }
 
 uint32_t PacketFabric::make_packet(uint32_t m) {
@@ -467,8 +471,10 @@ void PacketFabric::vacate(uint32_t link, uint8_t vl, uint32_t credits, int64_t f
   if (!v.idle()) drain(link, vl);
 }
 
-void PacketFabric::dispatch_other(uint8_t kind, uint32_t a) {
-  if (kind == kDeliver) {
+void PacketFabric::dispatch_other(uint8_t kind, uint32_t a, uint32_t b) {
+  if (kind == kDrain) {
+    drain(a, static_cast<uint8_t>(b));
+  } else if (kind == kDeliver) {
     MsgState& s = msgs_[a];
     Message msg = s.msg;
     const uint32_t log_slot = s.log_slot;
@@ -501,7 +507,7 @@ void PacketFabric::dispatch_other(uint8_t kind, uint32_t a) {
 }
 
 bool PacketFabric::is_internal(uint8_t kind, uint32_t) const {
-  return kind == kReady || kind == kSent || kind == kTimeout;
+  return kind == kReady || kind == kSent || kind == kTimeout || kind == kDrain;
 }
 
 [[gnu::flatten]] void PacketFabric::on_ready(uint32_t pkt) {
@@ -575,30 +581,6 @@ double PacketFabric::port_load(const NetworkNode& at, int port, int32_t) const {
   if (s.dead) return 1e30;  // a switch sees its own port go down at once
   const double backlog = static_cast<double>(std::max<int64_t>(0, s.wire_free - now_ps()));
   return backlog + static_cast<double>(s.queued_bytes) * 1e12 / links_[link].rate.bytes_per_s();
-}
-
-std::vector<std::string> PacketFabric::describe_in_flight() const {
-  std::vector<std::string> out;
-  for (size_t i = 0; i < failed_messages_.size() && i < 4; ++i)
-    out.push_back(failed_messages_[i]);
-  if (failed_messages_.size() > 4) {
-    out.push_back(fmt::format("... {} messages failed in all", failed_messages_.size()));
-  }
-  if (in_flight_ > 0) out.push_back(fmt::format("{} packets still in the network", in_flight_));
-  if (std::string w = describe_send_queues(); !w.empty()) out.push_back(std::move(w));
-  for (size_t i = 0; i < state_.size() && out.size() < 8; ++i) {
-    for (uint8_t k = 0; k < params_.vls; ++k) {
-      const VlState& v = state_[i].vl(k);
-      if (state_[i].dead && !v.source.empty()) {
-        out.push_back(fmt::format("{} is down: {} messages wait at their source", links_[i].name,
-                                  v.source.active.size() + v.source.pending.size()));
-      } else if (v.waiting > 0 || !v.source.empty()) {
-        out.push_back(fmt::format("{}: {} packets wait for credits ({} of {} free)", links_[i].name,
-                                  v.waiting, v.free, v.total));
-      }
-    }
-  }
-  return out;
 }
 
 }  // namespace mlasim

@@ -101,7 +101,8 @@ class PacketFabric final : public Fabric {
     kDeliver = 4,
     kTimeout = 5,
     kFault = 6,
-    kReroute = 7
+    kReroute = 7,
+    kDrain = 8  // a lane's source (link a, VL b) has messages whose setup ends now
   };
   static constexpr uint8_t kDup = 1;     // packet flag: a resent copy the receiver already has
   static constexpr uint8_t kRetx = 2;    // packet flag: a resent packet that replaces a lost one
@@ -251,14 +252,14 @@ class PacketFabric final : public Fabric {
 
   friend class Fabric;  // run_events_as calls dispatch, is_internal and prefetch directly
   void run_events(int64_t now) override { run_events_as(*this, now); }
-  void dispatch(uint8_t kind, uint32_t a, uint32_t) override {
+  void dispatch(uint8_t kind, uint32_t a, uint32_t b) override {
     if (kind == kReady) [[likely]] {
       on_ready(a);
     } else {
-      dispatch_other(kind, a);
+      dispatch_other(kind, a, b);
     }
   }
-  void dispatch_other(uint8_t kind, uint32_t a);
+  void dispatch_other(uint8_t kind, uint32_t a, uint32_t b);
   // A hop misses the cache on its packet, then on the links it names. Two stages, the second
   // reading only what the first asked for one event earlier: event 2's packet, event 1's links
   // (each link's first two lines, and the statistics lines its hop writes: the counters and busy
@@ -346,8 +347,9 @@ class PacketFabric final : public Fabric {
   // (as a lost one is) unless resends still waiting at the source will bring it.
   void throw_away(uint32_t pkt);
   void enqueue_source(uint32_t msg);
-  // A message's first packets may go: it joins its first link's source (by ready time).
-  void start_source(uint32_t msg);
+  // A message's first packets may go: it joins its first link's source (by ready time), which
+  // is served now unless `drain_now` is false (the caller schedules it).
+  void start_source(uint32_t msg, bool drain_now = true);
   // Message `msg` has been cut into packets: the next of its send queue starts.
   void pass_send_on(uint32_t msg);
   void refresh_paths();

@@ -1,7 +1,8 @@
 // PacketFabric under faults at a simulated time: links dying or slowing down, lost packets,
 // the retransmission timer (go-back-N or selective repeat), and paths rebuilt after detection
-// (see packet_fabric.h); and messages joining their first link's source queues (first
-// transmissions in their queue pair's order, resends).
+// (see packet_fabric.h); what a run that stopped without finishing has in flight; and messages
+// joining their first link's source queues (first transmissions in their queue pair's order,
+// resends).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -183,7 +184,7 @@ void PacketFabric::on_timeout(uint32_t m) {
   enqueue_source(m);
 }
 
-void PacketFabric::start_source(uint32_t m) {
+void PacketFabric::start_source(uint32_t m, bool drain_now) {
   MsgState& s = msgs_[m];
   s.in_source = true;
   const uint32_t link = s.path.front();
@@ -195,7 +196,7 @@ void PacketFabric::start_source(uint32_t m) {
     --it;
   pending.insert(it, m);
   ++state_[link].vl(vl).sourcing;
-  drain(link, vl);
+  if (drain_now) drain(link, vl);
 }
 
 void PacketFabric::pass_send_on(uint32_t m) {
@@ -263,6 +264,30 @@ void PacketFabric::refresh_paths() {
     drain(link, vl);
   for (uint32_t m : pass_on)
     pass_send_on(m);
+}
+
+std::vector<std::string> PacketFabric::describe_in_flight() const {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < failed_messages_.size() && i < 4; ++i)
+    out.push_back(failed_messages_[i]);
+  if (failed_messages_.size() > 4) {
+    out.push_back(fmt::format("... {} messages failed in all", failed_messages_.size()));
+  }
+  if (in_flight_ > 0) out.push_back(fmt::format("{} packets still in the network", in_flight_));
+  if (std::string w = describe_send_queues(); !w.empty()) out.push_back(std::move(w));
+  for (size_t i = 0; i < state_.size() && out.size() < 8; ++i) {
+    for (uint8_t k = 0; k < params_.vls; ++k) {
+      const VlState& v = state_[i].vl(k);
+      if (state_[i].dead && !v.source.empty()) {
+        out.push_back(fmt::format("{} is down: {} messages wait at their source", links_[i].name,
+                                  v.source.active.size() + v.source.pending.size()));
+      } else if (v.waiting > 0 || !v.source.empty()) {
+        out.push_back(fmt::format("{}: {} packets wait for credits ({} of {} free)", links_[i].name,
+                                  v.waiting, v.free, v.total));
+      }
+    }
+  }
+  return out;
 }
 
 }  // namespace mlasim

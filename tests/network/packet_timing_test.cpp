@@ -281,6 +281,36 @@ TEST(PacketTiming, MessagesOfOneQueuePairLeaveOneAfterAnother) {
   }
 }
 
+// Three messages of three queue pairs (one tag each, GPU 1 to GPU 0) posted at once share the
+// wire packet by packet: they end within a packet's serialisation of each other (the last
+// round of the round-robin), as at flow level, where they end together. (Before 2026-12-05 the
+// first one posted took a credit window of packets before the others joined: it ended long
+// before them.)
+void expect_queue_pairs_end_together(const char* fidelity) {
+  std::string yaml = nvlink_pair_yaml();
+  const std::string p2p = "pattern: p2p, src: 0, dst: 1, sizes: [41960B], count: 1";
+  yaml.replace(
+      yaml.find(p2p), p2p.size(),
+      "pattern: incast, dst: 0, senders: 1, count: 3, bytes: " + std::to_string(kBig) + "B");
+  auto run = run_here(
+      yaml, {"hardware.nvswitch.packet_payload=256B", "hardware.nvswitch.packet_header=16B",
+             std::string("network.fidelity=") + fidelity});
+  std::vector<int64_t> ends;
+  for (const auto& r : run.fabric().messages())
+    ends.push_back(r.completed_ps);
+  ASSERT_EQ(ends.size(), 3u);
+  const auto [lo, hi] = std::minmax_element(ends.begin(), ends.end());
+  const int64_t packet_ps = ser_ps(16 * (256 + 16), 200e9);  // a full packet on NVLink
+  EXPECT_LE(*hi - *lo, 2 * packet_ps + 2) << fidelity;
+  EXPECT_GT(*lo, 2 * ser_ps(kBig, 200e9)) << "all three shared the wire to the end";
+}
+TEST(PacketTiming, MessagesOfQueuePairsPostedTogetherShareTheWire) {
+  expect_queue_pairs_end_together("packet");
+}
+TEST(PacketTiming, MessagesOfQueuePairsPostedTogetherShareTheWireAtFlowLevel) {
+  expect_queue_pairs_end_together("flow");
+}
+
 TEST(PacketTiming, MessagesOfOneQueuePairLeaveOneAfterAnotherAtFlowLevel) {
   std::string yaml = nvlink_pair_yaml();
   yaml.replace(yaml.find("count: 1"), 8, "count: 3");
