@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -254,16 +255,22 @@ TEST(InferenceReport, MtpAccountingClosedForm) {
   }
 }
 
-TEST(InferenceReport, PrefillReportsTtftAndInputThroughput) {
+// A 2-layer V2-Lite prefill of 512 tokens per GPU on 2 x 2 GPUs, reported as if it took 4 ms.
+WorkloadReport prefill_report(const std::function<void(DeepSeekInferenceParams&)>& edit) {
   DeepSeekInferenceParams p;
   p.model = "deepseek-v2-lite";
   p.layers = 2;
   p.phase = InferencePhase::Prefill;
   p.tokens_per_gpu = 512;
   p.context_length = 256;
+  edit(p);
   DeepSeekInference gen(p);
   gen.generate(ClusterShape{2, 2});
-  const WorkloadReport r = gen.report(run_on_2x2(4'000'000'000));  // 4 ms
+  return gen.report(run_on_2x2(4'000'000'000));
+}
+
+TEST(InferenceReport, PrefillReportsTtftAndInputThroughput) {
+  const WorkloadReport r = prefill_report([](DeepSeekInferenceParams&) {});
   EXPECT_NEAR(r.summary["ttft_ms"].get<double>(), 4.0, 1e-12);
   EXPECT_NEAR(r.summary["input_tokens_per_s_per_node"].get<double>(), 2 * 512 / 4e-3, 1e-6);
   EXPECT_FALSE(r.summary.contains("tpot_ms"));
@@ -277,18 +284,12 @@ TEST(InferenceReport, PrefillReportsTtftAndInputThroughput) {
 // Drawn prompts longer than every micro-batch's share: each is prefilled in part and none
 // completes, so the step has no TTFT (not the step's time), says so, and counts 0 prompts.
 TEST(InferenceReport, PrefillWithNoCompletedPromptHasNoTtft) {
-  DeepSeekInferenceParams p;
-  p.model = "deepseek-v2-lite";
-  p.layers = 2;
-  p.phase = InferencePhase::Prefill;
-  p.tokens_per_gpu = 512;
-  p.context_length = 2500;
-  p.context_distribution.type = ContextDistribution::Uniform;
-  p.context_distribution.min = 2000;
-  p.context_distribution.max = 3000;
-  DeepSeekInference gen(p);
-  gen.generate(ClusterShape{2, 2});
-  const WorkloadReport r = gen.report(run_on_2x2(4'000'000'000));
+  const WorkloadReport r = prefill_report([](DeepSeekInferenceParams& p) {
+    p.context_length = 2500;
+    p.context_distribution.type = ContextDistribution::Uniform;
+    p.context_distribution.min = 2000;
+    p.context_distribution.max = 3000;
+  });
   EXPECT_FALSE(r.summary.contains("ttft_ms"));
   EXPECT_FALSE(r.summary.contains("ttft_mean_ms"));
   EXPECT_EQ(r.summary["prompt_count"].get<uint64_t>(), 0u);
