@@ -8,7 +8,12 @@
 
 namespace mlasim {
 
-std::pair<std::string, std::string> load_fields_error(const InferenceFacts& f) {
+std::pair<std::string, std::string> router_fields_error(const InferenceFacts& f) {
+  if (f.layer_expert_imbalance.size() != f.imbalance_layers.size() ||
+      f.layer_gpu_imbalance.size() != f.imbalance_layers.size()) {
+    return {"imbalance_layers",
+            "needs as many entries as layer_expert_imbalance and layer_gpu_imbalance"};
+  }
   const uint64_t n = f.load_layers.size();
   if (n == 0) {
     if (!f.expert_loads.empty() || !f.gpu_loads.empty())

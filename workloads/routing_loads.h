@@ -14,9 +14,9 @@
 
 namespace mlasim {
 
-// What is wrong with the loads of `f` (as read from a trace): the field and the message, or an
-// empty field when nothing is.
-std::pair<std::string, std::string> load_fields_error(const InferenceFacts& f);
+// What is wrong with the router figures of `f` as read from a trace (the per-layer imbalance
+// lists' lengths, the loads): the field and the message, or an empty field when nothing is.
+std::pair<std::string, std::string> router_fields_error(const InferenceFacts& f);
 
 // expert_loads.csv (layer, routing, expert, tokens) and gpu_loads.csv (layer, routing, gpu,
 // token_expert_pairs), added to `files` when the facts have loads.

@@ -400,12 +400,7 @@ InferenceFacts inference_facts_from_metadata(const Json& metadata, const std::st
                           i, layer, kMaxModelLayers));
     }
   }
-  if (f.layer_expert_imbalance.size() != f.imbalance_layers.size() ||
-      f.layer_gpu_imbalance.size() != f.imbalance_layers.size()) {
-    rd.fail("imbalance_layers",
-            "needs as many entries as layer_expert_imbalance and layer_gpu_imbalance");
-  }
-  if (const auto [key, why] = load_fields_error(f); !key.empty()) rd.fail(key, why);
+  if (const auto [key, why] = router_fields_error(f); !key.empty()) rd.fail(key, why);
   if (!f.prompts_done.empty() &&
       (f.prefill_passes == 0 || f.prompts_done.size() % f.prefill_passes != 0)) {
     rd.fail("prompts_done",
