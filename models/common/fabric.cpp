@@ -364,6 +364,14 @@ uint32_t Fabric::release_send(const Message& msg) {
   return next;
 }
 
+uint32_t Fabric::next_send(const Message& msg) const {
+  const auto i = static_cast<size_t>(msg.src + 1), j = static_cast<size_t>(msg.dst + 1);
+  if (i >= qps_.size() || j >= qps_[i].size() || !qps_[i][j].in_map) return kNoneWaiting;
+  const auto it = send_queues_.find(send_key(msg));
+  if (it == send_queues_.end() || it->second.head == it->second.ids.size()) return kNoneWaiting;
+  return it->second.ids[it->second.head];
+}
+
 std::string Fabric::describe_send_queues() const {
   if (send_waiting_count_ == 0) return {};
   return fmt::format("{} messages wait behind an earlier one of their queue pair",

@@ -263,6 +263,9 @@ class Fabric : public sc_core::sc_module {
   // of them set (the cost network.flow.rate_update trades against accuracy).
   uint64_t rate_recomputations = 0;
   uint64_t flows_rerated = 0;
+  // Flow level: flows that, as they ended, handed their links and rate to the next message of
+  // their send queue (ready, on the same route), which then needed no recomputation.
+  uint64_t flows_handed_over = 0;
   // Process CPU time from the first engine activation to the end of the latest one that left
   // the network idle (robust to a busy host; sampled every kCpuSampleEvery activations too).
   double cpu_seconds() const { return cpu_first_ < 0 ? 0.0 : cpu_last_ - cpu_first_; }
@@ -358,6 +361,8 @@ class Fabric : public sc_core::sc_module {
   static constexpr uint32_t kNoneWaiting = UINT32_MAX;
   bool claim_send(const Message& msg, uint32_t id);
   uint32_t release_send(const Message& msg);
+  // The message release_send would hand the queue to now, without handing it over.
+  uint32_t next_send(const Message& msg) const;
   // For the diagnosis of a run that stopped: messages waiting behind another (empty if none).
   std::string describe_send_queues() const;
   // The message's last byte has arrived at node `at` through `in_port`: delivers it (holding

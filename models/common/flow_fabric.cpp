@@ -254,8 +254,11 @@ void FlowFabric::update(int64_t now) {
   std::vector<uint32_t> done;
   done.swap(done_scratch_);
   take_done(now, done);
+  bool left_links = false;  // some ended flow gave its links up
+  for (uint32_t id : done)
+    left_links = (flows_[id].attached && !hand_over(id, now)) || left_links;
   if (quantum_ps_ <= 0) {
-    if (!done.empty() || !arrived_.empty()) recompute(now, done);
+    if (left_links || !arrived_.empty()) recompute(now, done);
   } else {
     // Ended flows are complete now but keep their shares until the next recomputation time.
     for (uint32_t id : done) {
@@ -354,6 +357,48 @@ void FlowFabric::take_done(int64_t now, std::vector<uint32_t>& done) {
     fluid_[last].active_at = i;
     if (!fluid_[last].active) push(i, last);
   }
+}
+
+bool FlowFabric::hand_over(uint32_t id, int64_t now) {
+  Flow& f = flows_[id];
+  if (!f.sending || hot_[id].rate <= 0) return false;
+  const uint32_t next = next_send(f.msg);
+  if (next == kNoneWaiting || flows_[next].start_ps > now) return false;
+  Fluid& fn = fluid_[next];
+  if (fn.remaining <= fn.tolerance) return false;  // an empty one ends at once, as it would
+  const Hot& from = hot_[id];
+  Hot& to = hot_[next];
+  const auto path = path_of(id), next_path = path_of(next);
+  if (from.rate_hops != to.rate_hops ||
+      !std::equal(path.begin(), path.end(), next_path.begin(), next_path.end())) {
+    return false;
+  }
+  release_send(f.msg);
+  f.sending = false;
+  flows_[next].sending = true;
+  flows_[next].start_ps = now;
+  // The next message takes the ended one's places in the links' lists, and its rate: with the
+  // same flows on every link, a recomputation would give them all the rates they have.
+  const uint32_t* slot = slots_of(id);
+  uint32_t* next_slot = slots_of(next);
+  for (uint32_t h = 0; h < from.rate_hops; ++h) {
+    next_slot[h] = slot[h];
+    on_link_[path[h]][slot[h]].flow = next;
+  }
+  f.attached = false;
+  flows_[next].attached = true;
+  to.rate = from.rate;
+  fn.active = true;
+  fn.t0_ps = now;
+  fn.rate = to.rate;
+  ++fn.version;
+  fn.finish_ps = due_after(now, fn.remaining / fn.rate);
+  fn.done_ps = due_after(now, (fn.remaining - fn.tolerance) / fn.rate);
+  fn.active_at = static_cast<uint32_t>(active_.size());
+  active_.push_back(next);
+  add_due(next, true);
+  ++flows_handed_over;
+  return true;
 }
 
 void FlowFabric::give_up(uint32_t id) {

@@ -18,7 +18,11 @@
 // (flows still waiting are not counted), when its rate involves nobody else and it starts at
 // once; a flow that ends sooner completes at its own exact time but holds its share of its
 // links until the recomputation (its links' utilisation series drop its rate at its end). A 1 ps
-// quantum reproduces the exact algorithm; Q = 0 is exact mode. A flow starts after its setup
+// quantum reproduces the exact algorithm; Q = 0 is exact mode. In either mode, when a flow ends
+// and the next message of its send queue is ready over the same route, that one takes over the
+// flow's places on its links and its rate at once: every link then carries the same flows, so a
+// recomputation would give every flow the rate it has (this also spares it the wait for the
+// next recomputation, in which its queue's share would stand idle). A flow starts after its setup
 // latency (NIC doorbell, SM issue); its sender is done when the fluid transfer ends; it is
 // delivered after the route's propagation and pipeline latencies plus the packet-pipeline fill a
 // store-and-forward hop adds (one packet's serialisation per store-and-forward hop, less the
@@ -198,6 +202,9 @@ class FlowFabric : public Fabric {
   void update(int64_t now);
   int64_t next_boundary(int64_t t) const;  // first time at or after t a recomputation may run
   void take_done(int64_t now, std::vector<uint32_t>& done);
+  // Ended flow `id` hands its links and rate to the next message of its send queue when that
+  // one may start now over the same links; false (nothing changed) otherwise.
+  bool hand_over(uint32_t id, int64_t now);
   void recompute(int64_t now, const std::vector<uint32_t>& done);
   void schedule_next(int64_t now);
   void request_update(bool now_ok = false);  // now_ok: even before the next recomputation time

@@ -312,6 +312,55 @@ TEST(FlowQuantum, LinkSeriesEndWithTheFlowsNotAtTheNextRecomputation) {
   EXPECT_GE(busy_links, 8);  // each flow's GPU, NIC and switch links
 }
 
+// GPU 1 sends three 1 MiB messages to GPU 0 on one queue pair while GPU 2 sends it 3 MiB on
+// another: the two share NIC 0's link at C/2 each, so GPU 1's messages end 2 S/C apart, the
+// link never idling. As each of GPU 1's messages ends, the next takes over its share at once
+// (same flows on every link, so max-min gives the same rates), also between recomputations:
+// with a quantum the run is the exact one. Waiting for the next recomputation instead would
+// open a gap of up to Q before each.
+TEST(FlowQuantum, NextMessageOfAQueuePairTakesOverItsShareBetweenRecomputations) {
+  const auto dir = nettest::temp_dir("hand_over_trace");
+  std::filesystem::create_directories(dir);
+  std::string ranks;
+  auto op = [](const char* kind, int peer, const char* bytes, int tag) {
+    return fmt::format(R"({{"name": "{}", "op": "{}", "deps": [], "peer": {}, "bytes": "{}", )"
+                       R"("tag": {}}})",
+                       kind, kind, peer, bytes, tag);
+  };
+  for (int r = 0; r < 32; ++r) {
+    std::vector<std::string> ops;
+    if (r == 0) {
+      ops.assign(3, op("recv", 1, "1MiB", 0));
+      ops.push_back(op("recv", 2, "3MiB", 1));
+    }
+    if (r == 1) ops.assign(3, op("send", 0, "1MiB", 0));
+    if (r == 2) ops = {op("send", 0, "3MiB", 1)};
+    ranks +=
+        fmt::format(R"({}{{"rank": {}, "ops": [{}]}})", r ? ", " : "", r, fmt::join(ops, ", "));
+  }
+  std::ofstream(dir / "trace.json")
+      << R"({"format": "mlasim-trace", "version": 1, "ranks": [)" << ranks << "]}";
+  const std::string yaml =
+      kHosts + "workload: {type: trace, file: '" + (dir / "trace.json").string() + "'}\n";
+  std::filesystem::path out;
+  const auto quant = run_flow(yaml, "5us", "hand_over_5us", &out);
+  const auto exact = run_flow(yaml, "0s", "hand_over_exact");
+  ASSERT_EQ(quant.size(), 4u);
+  ASSERT_EQ(exact.size(), 4u);
+  std::vector<int64_t> ends;
+  for (size_t i = 0; i < quant.size(); ++i) {
+    EXPECT_EQ(quant[i].completed_ps, exact[i].completed_ps) << "message " << i;
+    if (quant[i].src == 1) ends.push_back(quant[i].completed_ps);
+  }
+  ASSERT_EQ(ends.size(), 3u);
+  const double tau = static_cast<double>(1 << 20) / kIbBytesPerPs;
+  ASSERT_GT(tau, 5e6) << "a message must outlast a quantum for the test to bite";
+  for (size_t k = 1; k < 3; ++k)
+    EXPECT_NEAR(static_cast<double>(ends[k] - ends[k - 1]), 2 * tau, 2) << "message " << k;
+  const auto summary = nlohmann::json::parse(read_file(out / "summary.json"));
+  EXPECT_EQ(summary["net_flow_handed_over_count"], 2);
+}
+
 TEST(FlowQuantum, NegativeQuantumIsAnInputError) {
   const auto dir = nettest::temp_dir("negq");
   std::filesystem::create_directories(dir);

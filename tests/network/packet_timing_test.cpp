@@ -311,13 +311,22 @@ TEST(PacketTiming, MessagesOfQueuePairsPostedTogetherShareTheWireAtFlowLevel) {
   expect_queue_pairs_end_together("flow");
 }
 
-TEST(PacketTiming, MessagesOfOneQueuePairLeaveOneAfterAnotherAtFlowLevel) {
+// Three messages of one queue pair at flow level, exact (`quantum` empty) or with rates
+// recomputed once per quantum for any number of flows: each next one takes over the links and
+// rate of the one before as it ends, so they leave back to back in either mode (waiting for
+// the next recomputation would leave the link idle for up to a quantum between them).
+void expect_one_queue_pair_back_to_back(const std::string& quantum) {
   std::string yaml = nvlink_pair_yaml();
   yaml.replace(yaml.find("count: 1"), 8, "count: 3");
   // More than the NVSwitch's input buffer holds (credits run out while the first is sent).
   yaml.replace(yaml.find("41960B"), 6, std::to_string(kBig) + "B");
-  auto flow = run_here(yaml, {"network.fidelity=flow", "hardware.nvswitch.packet_payload=256B",
-                              "hardware.nvswitch.packet_header=16B"});
+  std::vector<std::string> sets{"network.fidelity=flow", "hardware.nvswitch.packet_payload=256B",
+                                "hardware.nvswitch.packet_header=16B"};
+  if (!quantum.empty()) {
+    sets.push_back("network.flow.rate_update=" + quantum);
+    sets.push_back("network.flow.exact_below=0");
+  }
+  auto flow = run_here(yaml, sets);
   std::vector<int64_t> ends;
   for (const auto& r : flow.fabric().messages())
     if (r.src == 0) ends.push_back(r.completed_ps);
@@ -328,6 +337,15 @@ TEST(PacketTiming, MessagesOfOneQueuePairLeaveOneAfterAnotherAtFlowLevel) {
   const double transfer_ps = (102.0 * 16 * 272 + (1808 + 8 * 16)) / 200e9 * 1e12;
   for (size_t k = 1; k < 3; ++k)
     EXPECT_NEAR(static_cast<double>(ends[k] - ends[k - 1]), transfer_ps, 2.0) << "message " << k;
+  // The second and third took over from the one before.
+  EXPECT_EQ(flow.fabric().flows_handed_over, 2u);
+}
+
+TEST(PacketTiming, MessagesOfOneQueuePairLeaveOneAfterAnotherAtFlowLevel) {
+  expect_one_queue_pair_back_to_back("");
+}
+TEST(PacketTiming, MessagesOfOneQueuePairLeaveBackToBackWithARateQuantum) {
+  expect_one_queue_pair_back_to_back("10us");
 }
 
 }  // namespace
