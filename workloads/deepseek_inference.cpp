@@ -59,37 +59,7 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
   const uint32_t ranks = static_cast<uint32_t>(cluster.ranks());
   if (ranks == 0) throw InputError("deepseek_inference: the cluster has no GPUs");
   check_positions(p, model);
-  if (ranks % p.attention_tp != 0 || model.num_attention_heads % p.attention_tp != 0) {
-    throw InputError(
-        fmt::format("workload.attention_tp: {} must divide the GPU count ({}) and the heads ({})",
-                    p.attention_tp, ranks, model.num_attention_heads));
-  }
-  // Each GPU holds whole K/V heads (tp divides them) or one replicated head (they divide tp);
-  // otherwise its share would be a fraction of a head and its query heads no whole groups.
-  if (const int64_t kv = model.num_key_value_heads;
-      !model.is_mla() && kv > 0 && kv % p.attention_tp != 0 && p.attention_tp % kv != 0) {
-    throw InputError(fmt::format(
-        "workload.attention_tp: {} must divide the model's K/V heads ({}) or be a multiple of "
-        "them (each GPU holds whole K/V heads, or one of them replicated)",
-        p.attention_tp, kv));
-  }
-  if (p.attention == AttentionVariant::Mha && !model.is_mla()) {
-    throw InputError(fmt::format(
-        "workload.attention: mha replaces MLA by MHA, but model '{}' has no MLA (its attention "
-        "is already MHA/GQA); use attention: model",
-        model.name));
-  }
-  // Expert-parallel groups: ranks / ep of them, each holding every expert and routing its own
-  // GPUs' tokens among its own GPUs (their all-to-alls never leave the group). A group is whole
-  // nodes or a part of one, so that its GPUs' node ids are the cluster's.
-  const uint32_t ep = p.ep_size == 0 ? ranks : p.ep_size;
-  const auto gpn = static_cast<uint32_t>(cluster.gpus_per_node);
-  if (ranks % ep != 0 || (gpn > 0 && ep % gpn != 0 && gpn % ep != 0)) {
-    throw InputError(fmt::format(
-        "workload.ep_size: {} must divide the GPU count ({}) and be a multiple or a divisor of "
-        "the GPUs per node ({}): each EP group is whole nodes or a part of one",
-        p.ep_size, ranks, gpn));
-  }
+  const uint32_t ep = check_layout(p, model, cluster);
   const uint32_t ep_groups = ranks / ep;
   LayerShape s;
   s.m = &model;
@@ -196,7 +166,7 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
     const RouterConfig rc = router_config_for(model, p.router);
     ExpertPlacementParams pp = p.placement;
     pp.ep_size = ep;
-    placement = ExpertPlacement::build(pp, rc.n_routed_experts, ep, std::min(gpn, ep));
+    placement = ExpertPlacement::build(pp, rc.n_routed_experts, ep, std::min(s.gpus_per_node, ep));
     if (traffic.dispatch_bytes_per_token.count() == 0 && p.dtypes.dispatch != DType::FP8) {
       traffic.dispatch_bytes_per_token = Bytes(s.h * dtype_bytes(p.dtypes.dispatch));
     }
@@ -316,7 +286,7 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
       }
       for (uint32_t l = 0; l < routed; ++l) {
         layer_placements[g].push_back(ExpertPlacement::build(pp, rc.n_routed_experts, ep,
-                                                             std::min(gpn, ep), load[l],
+                                                             std::min(s.gpus_per_node, ep), load[l],
                                                              pp.layout == ReplicaLayout::Eplb));
       }
       routers[g].set_placements(layer_placements[g]);
@@ -466,42 +436,86 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
         prompt_heads(lp.chunk - 1);
         embed(lp.chunk);
       }
-      // Stage A: attention, then the gate and shared expert (MoE) or the dense MLP.
-      std::vector<uint32_t> gate(n_mb), shared(n_mb), dispatch(n_mb);
-      for (uint32_t i = 0; i < n_mb; ++i) {
+      std::vector<uint32_t> gate(n_mb), shared(n_mb), dispatch(n_mb), y(n_mb);
+      auto pre_of = [&](uint32_t i) { return fmt::format("{}mb{}.", lp.prefix, i); };
+      auto attention = [&](uint32_t i, BlockPart part) {
+        attention_part(b, s, mbs[i], static_cast<int32_t>(i), rank, part, y[i], pre_of(i), tag);
+      };
+      auto mlp = [&](uint32_t i, BlockPart part) {
+        dense_mlp_part(b, s, mbs[i].moe_tokens, static_cast<int32_t>(i), part, y[i], pre_of(i),
+                       rank, tag);
+      };
+      // Micro-batch i's dispatch, or (`combine`) its combine: the way back, with DeepEP's
+      // forwarding summing each node's parts at the relay.
+      auto ep_all_to_all = [&](uint32_t i, bool combine) {
+        const LayerRouting& r = routing[rank / ep][i][moe_index];
+        AllToAllOp a;
+        a.matrix = copies_matrix[i][moe_index];
+        a.rank = static_cast<int32_t>(rank);
+        a.transposed = combine;
+        a.unit_bytes = combine ? r.combine_bytes_per_copy : r.dispatch_bytes_per_copy;
+        a.tag = tag++;
+        a.gpus_per_node = cross_node ? s.gpus_per_node : 0;
+        a.nvlink_forwarding = forwarding;
+        a.relay = relay_matrix[i][moe_index];
+        a.reduce = combine && forwarding;
+        a.issuer = p.ep_comm.issuer;
+        a.vl = static_cast<uint8_t>(combine ? p.ep_comm.combine_vl : p.ep_comm.dispatch_vl);
+        return a;
+      };
+      // The gate, the dispatch and the shared expert after micro-batch i's attention.
+      auto moe_entry = [&](uint32_t i) {
         const int32_t mbi = static_cast<int32_t>(i);
-        const std::string pre = fmt::format("{}mb{}.", lp.prefix, i);
+        const std::string pre = pre_of(i);
         const uint64_t t = mbs[i].moe_tokens;
-        flush(i);
-        uint32_t dep = x[i];
-        if (lp.mtp) {
-          dep = b.compute(pre + "eh_proj", gemm_op(t, s.h, 2 * s.h, gt), {dep, token}, mbi);
-        }
-        const uint32_t h = attention_block(b, s, mbs[i], mbi, rank, dep, pre, tag);
-        if (!lp.moe) {
-          x[i] = dense_mlp(b, s, t, mbi, h, pre, rank, tag);
-          continue;
-        }
+        const uint32_t h = y[i];
         gate[i] = b.compute(pre + "gate",
                             gemm_op(t, config_count(model.n_routed_experts), s.h, p.dtypes.gate),
                             {h}, mbi);
-        AllToAllOp d;
-        d.matrix = copies_matrix[i][moe_index];
-        d.rank = static_cast<int32_t>(rank);
-        d.unit_bytes = routing[rank / ep][i][moe_index].dispatch_bytes_per_copy;
-        d.tag = tag++;
-        d.gpus_per_node = cross_node ? s.gpus_per_node : 0;
-        d.nvlink_forwarding = forwarding;
-        d.relay = relay_matrix[i][moe_index];
-        d.issuer = p.ep_comm.issuer;
-        d.vl = static_cast<uint8_t>(p.ep_comm.dispatch_vl);
-        dispatch[i] = b.comm(pre + "dispatch", std::move(d), {gate[i]}, mbi);
+        dispatch[i] = b.comm(pre + "dispatch", ep_all_to_all(i, false), {gate[i]}, mbi);
         shared[i] = h;
         if (shared_inter > 0 && !dedicated) {
           uint32_t su =
               b.compute(pre + "shared_gate_up", gemm_op(t, 2 * shared_inter, s.h, gt), {h}, mbi);
           shared[i] = b.compute(pre + "shared_down", gemm_op(t, s.h, shared_inter, gt), {su}, mbi);
         }
+      };
+      // Stage j of micro-batch i, split where the TP collectives are.
+      const uint32_t stages = lp.moe ? 3 : 5;
+      auto stage = [&](uint32_t i, uint32_t j) {
+        switch (j) {
+          case 0:  // the layer's input (through eh_proj in MTP), its norm and all-gather
+            flush(i);
+            y[i] = x[i];
+            if (lp.mtp) {
+              y[i] = b.compute(pre_of(i) + "eh_proj", gemm_op(mbs[i].moe_tokens, s.h, 2 * s.h, gt),
+                               {x[i], token}, static_cast<int32_t>(i));
+            }
+            return attention(i, BlockPart::Pre);
+          case 1:
+            return attention(i, BlockPart::Core);
+          case 2:
+            attention(i, BlockPart::Post);
+            return lp.moe ? moe_entry(i) : mlp(i, BlockPart::Pre);
+          case 3:
+            return mlp(i, BlockPart::Core);
+          default:
+            mlp(i, BlockPart::Post);
+            x[i] = y[i];
+        }
+      };
+      // Stage A: attention, then the gate, dispatch and shared expert (MoE) or the dense MLP.
+      // With TP and two micro-batches the second runs a stage behind the first, so that its
+      // collective runs beside the first one's compute (and the first's beside its own);
+      // otherwise each micro-batch's stages in turn.
+      if (s.tp > 1 && n_mb > 1) {
+        for (uint32_t step = 0; step + 1 < stages + n_mb; ++step)
+          for (uint32_t i = 0; i < n_mb; ++i)
+            if (step >= i && step - i < stages) stage(i, step - i);
+      } else {
+        for (uint32_t i = 0; i < n_mb; ++i)
+          for (uint32_t j = 0; j < stages; ++j)
+            stage(i, j);
       }
       if (!lp.moe) continue;
       // Stage B: routed experts and combine of every micro-batch, then the residual adds: one
@@ -533,19 +547,7 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
           done.push_back(
               b.compute(pre + "shared_down", gemm_op(st, s.h, shared_inter, gt), {su}, mbi));
         }
-        AllToAllOp c;
-        c.matrix = copies_matrix[i][moe_index];
-        c.rank = static_cast<int32_t>(rank);
-        c.transposed = true;
-        c.unit_bytes = r.combine_bytes_per_copy;
-        c.tag = tag++;
-        c.gpus_per_node = cross_node ? s.gpus_per_node : 0;
-        c.nvlink_forwarding = forwarding;
-        c.relay = relay_matrix[i][moe_index];
-        c.reduce = forwarding;
-        c.issuer = p.ep_comm.issuer;
-        c.vl = static_cast<uint8_t>(p.ep_comm.combine_vl);
-        comb[i] = b.comm(pre + "combine", std::move(c), std::move(done), mbi);
+        comb[i] = b.comm(pre + "combine", ep_all_to_all(i, true), std::move(done), mbi);
       }
       for (uint32_t i = 0; i < n_mb; ++i) {
         const uint64_t t = mbs[i].moe_tokens;

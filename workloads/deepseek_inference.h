@@ -17,7 +17,9 @@
 // order A0 A1 E0 E1 R0 | A0' R1 A1' ... (A: attention through the gate and shared expert, E:
 // routed experts, R: residual add after combine; primes the next layer), so each micro-batch's
 // dispatch and combine overlap the other's compute. With attention_tp > 1, dense MLPs and the
-// LM head are tensor parallel too (all-gather, sharded GEMMs, reduce-scatter). The LM head runs
+// LM head are tensor parallel too (all-gather, sharded GEMMs, reduce-scatter), and in A (and in
+// dense layers) the second micro-batch runs a stretch between TP collectives behind the first,
+// so that each one's collectives run beside the other's compute. The LM head runs
 // once over every micro-batch's tokens (prefill: each prompt's last token only).
 //
 // `attention: mha` swaps an MLA model's attention for MHA of the same head dimensions.
@@ -304,6 +306,10 @@ struct DeepSeekStep : DeepSeekStepInfo {
 struct ModelConfig;
 // Rejects a context the model cannot hold (deepseek_inference_checks.cpp).
 void check_positions(const DeepSeekInferenceParams& p, const ModelConfig& m);
+// Checks attention_tp against the GPUs and heads, the attention variant against the model, and
+// ep_size against the GPUs and nodes; returns the EP group size.
+uint32_t check_layout(const DeepSeekInferenceParams& p, const ModelConfig& model,
+                      const ClusterShape& cluster);
 // Settings that are legal but that the step does not read, one warning line each
 // (deepseek_inference_checks.cpp).
 // A node limit no smaller than the EP group's nodes limits nothing: the warning, if so.

@@ -57,6 +57,43 @@ void DeepSeekInferenceParams::validate(const ParamCheck& c) const {
   router.validate(c);
 }
 
+uint32_t check_layout(const DeepSeekInferenceParams& p, const ModelConfig& model,
+                      const ClusterShape& cluster) {
+  const auto ranks = static_cast<uint32_t>(cluster.ranks());
+  if (ranks % p.attention_tp != 0 || model.num_attention_heads % p.attention_tp != 0) {
+    throw InputError(
+        fmt::format("workload.attention_tp: {} must divide the GPU count ({}) and the heads ({})",
+                    p.attention_tp, ranks, model.num_attention_heads));
+  }
+  // Each GPU holds whole K/V heads (tp divides them) or one replicated head (they divide tp);
+  // otherwise its share would be a fraction of a head and its query heads no whole groups.
+  if (const int64_t kv = model.num_key_value_heads;
+      !model.is_mla() && kv > 0 && kv % p.attention_tp != 0 && p.attention_tp % kv != 0) {
+    throw InputError(fmt::format(
+        "workload.attention_tp: {} must divide the model's K/V heads ({}) or be a multiple of "
+        "them (each GPU holds whole K/V heads, or one of them replicated)",
+        p.attention_tp, kv));
+  }
+  if (p.attention == AttentionVariant::Mha && !model.is_mla()) {
+    throw InputError(fmt::format(
+        "workload.attention: mha replaces MLA by MHA, but model '{}' has no MLA (its attention "
+        "is already MHA/GQA); use attention: model",
+        model.name));
+  }
+  // Expert-parallel groups: ranks / ep of them, each holding every expert and routing its own
+  // GPUs' tokens among its own GPUs (their all-to-alls never leave the group). A group is whole
+  // nodes or a part of one, so that its GPUs' node ids are the cluster's.
+  const uint32_t ep = p.ep_size == 0 ? ranks : p.ep_size;
+  const auto gpn = static_cast<uint32_t>(cluster.gpus_per_node);
+  if (ranks % ep != 0 || (gpn > 0 && ep % gpn != 0 && gpn % ep != 0)) {
+    throw InputError(fmt::format(
+        "workload.ep_size: {} must divide the GPU count ({}) and be a multiple or a divisor of "
+        "the GPUs per node ({}): each EP group is whole nodes or a part of one",
+        p.ep_size, ranks, gpn));
+  }
+  return ep;
+}
+
 // Rejects a context the model cannot hold, as `mlasim kernels` does: the KV a request reaches
 // (decode: its cached tokens plus the 1 + MTP depth tokens the step adds) must be within the
 // model's max_position_embeddings. Checked on the values the user set (context_length, the

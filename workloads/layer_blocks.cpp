@@ -52,20 +52,31 @@ uint32_t RankBuilder::add(std::string name, OpPayload p, std::vector<uint32_t> d
   return static_cast<uint32_t>(prog_.ops.size() - 1);
 }
 
-uint32_t attention_block(RankBuilder& b, const LayerShape& s, const MicroBatch& mb, int32_t mbi,
-                         uint32_t rank, uint32_t dep, const std::string& pre, int32_t& tag) {
+void attention_part(RankBuilder& b, const LayerShape& s, const MicroBatch& mb, int32_t mbi,
+                    uint32_t rank, BlockPart part, uint32_t& last, const std::string& pre,
+                    int32_t& tag) {
+  const uint64_t t = mb.attn_tokens();
+  if (part == BlockPart::Pre) {
+    last = b.compute(pre + "attn_norm",
+                     elementwise_op(ElementwiseFunction::RmsNorm, mb.moe_tokens * s.h * 2,
+                                    mb.moe_tokens * s.h * 2, 4.0 * mb.moe_tokens * s.h),
+                     {last}, mbi);
+    if (s.tp > 1) {
+      last = b.comm(pre + "attn_all_gather",
+                    tp_ring_of(s, RingCollective::AllGather, t * s.h * 2, rank, tag), {last}, mbi);
+    }
+    return;
+  }
+  if (part == BlockPart::Post) {
+    last = b.compute(pre + "residual_mlp_norm",
+                     elementwise_op(ElementwiseFunction::RmsNorm, 2 * mb.moe_tokens * s.h * 2,
+                                    mb.moe_tokens * s.h * 2, 5.0 * mb.moe_tokens * s.h),
+                     {last}, mbi);
+    return;
+  }
   const ModelConfig& m = *s.m;
   const auto& dt = s.p->dtypes;
   const bool decode = s.p->phase == InferencePhase::Decode;
-  const uint64_t t = mb.attn_tokens();
-  uint32_t last = b.compute(pre + "attn_norm",
-                            elementwise_op(ElementwiseFunction::RmsNorm, mb.moe_tokens * s.h * 2,
-                                           mb.moe_tokens * s.h * 2, 4.0 * mb.moe_tokens * s.h),
-                            {dep}, mbi);
-  if (s.tp > 1) {
-    last = b.comm(pre + "attn_all_gather",
-                  tp_ring_of(s, RingCollective::AllGather, t * s.h * 2, rank, tag), {last}, mbi);
-  }
   AttentionOp a;
   a.batch = mb.attn_batch;
   a.q_len = mb.q_len;
@@ -149,23 +160,28 @@ uint32_t attention_block(RankBuilder& b, const LayerShape& s, const MicroBatch& 
         b.comm(pre + "attn_reduce_scatter",
                tp_ring_of(s, RingCollective::ReduceScatter, t * s.h * 2, rank, tag), {last}, mbi);
   }
-  return b.compute(pre + "residual_mlp_norm",
-                   elementwise_op(ElementwiseFunction::RmsNorm, 2 * mb.moe_tokens * s.h * 2,
-                                  mb.moe_tokens * s.h * 2, 5.0 * mb.moe_tokens * s.h),
-                   {last}, mbi);
 }
 
-uint32_t dense_mlp(RankBuilder& b, const LayerShape& s, uint64_t tokens, int32_t mbi, uint32_t dep,
-                   const std::string& pre, uint32_t rank, int32_t& tag) {
+void dense_mlp_part(RankBuilder& b, const LayerShape& s, uint64_t tokens, int32_t mbi,
+                    BlockPart part, uint32_t& last, const std::string& pre, uint32_t rank,
+                    int32_t& tag) {
+  if (part == BlockPart::Pre) {
+    if (s.tp > 1) {
+      last = b.comm(pre + "mlp_all_gather",
+                    tp_ring(s, RingCollective::AllGather, tokens, rank, tag), {last}, mbi);
+    }
+    return;
+  }
+  if (part == BlockPart::Post) {
+    last = b.compute(pre + "residual",
+                     elementwise_op(ElementwiseFunction::Elementwise, 2 * tokens * s.h * 2,
+                                    tokens * s.h * 2, 1.0 * tokens * s.h),
+                     {last}, mbi);
+    return;
+  }
   const uint64_t inter = config_count(s.m->intermediate_size) / s.tp;
   const DType t = s.p->dtypes.gemm;
-  uint32_t last = dep;
-  uint64_t rows = tokens;
-  if (s.tp > 1) {
-    last = b.comm(pre + "mlp_all_gather", tp_ring(s, RingCollective::AllGather, tokens, rank, tag),
-                  {last}, mbi);
-    rows = tokens * s.tp;
-  }
+  const uint64_t rows = tokens * s.tp;
   last = b.compute(pre + "mlp_gate_up", gemm_op(rows, 2 * inter, s.h, t), {last}, mbi);
   last = b.compute(pre + "mlp_act",
                    elementwise_op(ElementwiseFunction::Elementwise, rows * 2 * inter * 2,
@@ -176,10 +192,6 @@ uint32_t dense_mlp(RankBuilder& b, const LayerShape& s, uint64_t tokens, int32_t
     last = b.comm(pre + "mlp_reduce_scatter",
                   tp_ring(s, RingCollective::ReduceScatter, tokens, rank, tag), {last}, mbi);
   }
-  return b.compute(pre + "residual",
-                   elementwise_op(ElementwiseFunction::Elementwise, 2 * tokens * s.h * 2,
-                                  tokens * s.h * 2, 1.0 * tokens * s.h),
-                   {last}, mbi);
 }
 
 uint32_t embedding(RankBuilder& b, const LayerShape& s, uint64_t tokens, const std::string& name,

@@ -53,14 +53,24 @@ inline ElementwiseOp elementwise_op(ElementwiseFunction f, uint64_t in, uint64_t
   return ElementwiseOp{f, Bytes(in), Bytes(out), flops};
 }
 
-// Attention block from the layer input to the post-attention norm (SP share); returns its last
-// op. `tag` numbers the rank's collectives.
-uint32_t attention_block(RankBuilder& b, const LayerShape& s, const MicroBatch& mb, int32_t mbi,
-                         uint32_t rank, uint32_t dep, const std::string& pre, int32_t& tag);
-// Dense MLP on this rank's `tokens`; with attention_tp > 1 the TP group all-gathers its tokens,
-// runs column/row-sharded GEMMs and reduce-scatters back to the sequence-parallel shares.
-uint32_t dense_mlp(RankBuilder& b, const LayerShape& s, uint64_t tokens, int32_t mbi, uint32_t dep,
-                   const std::string& pre, uint32_t rank, int32_t& tag);
+// A block in three parts, split where its TP collectives are, so that two micro-batches' parts
+// can be emitted in turn (one's collective then runs beside the other's compute): Pre (the
+// input norm if any, then the all-gather with TP), Core (the GEMMs and attention, then the
+// reduce-scatter with TP), Post (the residual add or norm).
+enum class BlockPart { Pre, Core, Post };
+
+// The attention block, from the layer input to the post-attention norm (SP share), one part at
+// a time: `last` is the op the part follows, and becomes its last op. `tag` numbers the rank's
+// collectives.
+void attention_part(RankBuilder& b, const LayerShape& s, const MicroBatch& mb, int32_t mbi,
+                    uint32_t rank, BlockPart part, uint32_t& last, const std::string& pre,
+                    int32_t& tag);
+// The dense MLP on this rank's `tokens`, a part at a time; with attention_tp > 1 the TP group
+// all-gathers its tokens (Pre), runs column/row-sharded GEMMs and reduce-scatters back to the
+// sequence-parallel shares (Core), then adds the residual (Post).
+void dense_mlp_part(RankBuilder& b, const LayerShape& s, uint64_t tokens, int32_t mbi,
+                    BlockPart part, uint32_t& last, const std::string& pre, uint32_t rank,
+                    int32_t& tag);
 // Embedding lookup of this rank's `tokens` (BF16 rows). With TP the table is sharded by
 // vocabulary (as the LM head): each rank looks up its group's tokens in its shard and a
 // reduce-scatter leaves each rank its own tokens' rows. Returns the last op.

@@ -214,6 +214,44 @@ TEST(DeepSeekInference, PrefillAndTensorParallel) {
   EXPECT_FALSE(ops_named(w.ranks[0], ".attn_reduce_scatter").empty());
 }
 
+// With attention TP and two micro-batches, the second runs a stage (a stretch between TP
+// collectives) behind the first on the compute stream, so that one micro-batch's collective is
+// in flight while the other computes: micro-batch 1's input norm (then its all-gather) comes
+// right after micro-batch 0's attention block, before its post-attention norm, and micro-batch
+// 0's gate (then its dispatch) still before micro-batch 1's attention; in the dense layer
+// micro-batch 0's MLP all-gather runs beside micro-batch 1's attention. Without TP each
+// micro-batch's stretch in turn, as before.
+TEST(DeepSeekInference, TpCollectivesOfOneMicroBatchRunBesideTheOthersCompute) {
+  for (uint32_t tp : {1u, 2u}) {
+    DeepSeekInferenceParams p = lite(true, 1);
+    p.attention_tp = tp;
+    const Workload w = DeepSeekInference(p).generate(kCluster);
+    EXPECT_NO_THROW(validate_workload(w));
+    const RankProgram& r = w.ranks[1];
+    // Compute ops run in program order (each follows the one before): their index is the
+    // schedule.
+    auto at = [&](const std::string& name) {
+      for (size_t i = 0; i < r.ops.size(); ++i)
+        if (r.ops[i].name == name) return i;
+      ADD_FAILURE() << "no op " << name;
+      return size_t{0};
+    };
+    for (const std::string layer : {"L1.", "L3.", "mtp0."}) {
+      SCOPED_TRACE(layer + " tp " + std::to_string(tp));
+      EXPECT_LT(at(layer + "mb0.gate"), at(layer + "mb1.attention"));
+      EXPECT_LT(at(layer + "mb0.attention"), at(layer + "mb1.attn_norm"));
+      EXPECT_EQ(at(layer + "mb1.attn_norm") < at(layer + "mb0.residual_mlp_norm"), tp > 1);
+      if (tp > 1) {
+        const Op& gather = r.ops[at(layer + "mb1.attn_all_gather")];
+        EXPECT_EQ(gather.deps,
+                  std::vector<uint32_t>{static_cast<uint32_t>(at(layer + "mb1.attn_norm"))});
+      }
+    }
+    EXPECT_EQ(at("L0.mb1.attention") < at("L0.mb0.mlp_gate_up"), tp > 1);
+    EXPECT_LT(at("L0.mb0.mlp_gate_up"), at("L0.mb1.mlp_gate_up"));
+  }
+}
+
 // The same params give the same step, every field of every op and the report facts (the
 // trace's text, metadata read after generate()); another router seed routes tokens elsewhere.
 TEST(DeepSeekInference, Deterministic) {
