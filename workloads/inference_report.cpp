@@ -222,8 +222,10 @@ InferenceFacts inference_facts(const ModelConfig& m, const DeepSeekInferencePara
   const InferenceMemory mem = inference_memory(m, p, step);
   InferenceFacts f;
   f.phase = p.phase;
-  f.requests_per_gpu = p.requests_per_gpu;
-  f.tokens_per_gpu = p.tokens_per_gpu;
+  // Each phase's own size; the other phase's key (left at its default) is 0 here.
+  const bool decode = p.phase == InferencePhase::Decode;
+  f.requests_per_gpu = decode ? p.requests_per_gpu : 0;
+  f.tokens_per_gpu = decode ? 0 : p.tokens_per_gpu;
   f.context_varied = p.context_distribution.type != ContextDistribution::Fixed;
   f.mtp_accepted_tokens_per_step = step.mtp_accepted_tokens_per_step;
   f.model_layers = step.model_layers;

@@ -86,8 +86,8 @@ uint64_t op_activation_bytes(const OpPayload& p);
 // trace reports what the generator's run reports.
 struct InferenceFacts {
   InferencePhase phase = InferencePhase::Decode;
-  uint64_t requests_per_gpu = 0;  // decode
-  uint64_t tokens_per_gpu = 0;    // prefill
+  uint64_t requests_per_gpu = 0;  // decode (0 in prefill)
+  uint64_t tokens_per_gpu = 0;    // prefill (0 in decode)
   bool context_varied = false;    // contexts (decode) or prompts (prefill) drawn, not fixed
   double mtp_accepted_tokens_per_step = 1;
   uint64_t model_layers = 0;

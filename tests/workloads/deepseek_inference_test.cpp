@@ -252,6 +252,25 @@ TEST(DeepSeekInference, TpCollectivesOfOneMicroBatchRunBesideTheOthersCompute) {
   }
 }
 
+// A trace's metadata gives each phase its own size (requests per GPU in decode, tokens per GPU
+// in prefill) and 0 for the other phase's key, which the step never read.
+TEST(DeepSeekInference, TraceMetadataHasOnlyThePhasesOwnSize) {
+  DeepSeekInferenceParams p = lite(true, 0);
+  DeepSeekInference decode(p);
+  (void)decode.generate(kCluster);
+  nlohmann::ordered_json m = decode.trace_metadata();
+  EXPECT_EQ(m.at("requests_per_gpu"), 16);
+  EXPECT_EQ(m.at("tokens_per_gpu"), 0);
+  p.phase = InferencePhase::Prefill;
+  p.requests_per_gpu = DeepSeekInferenceParams{}.requests_per_gpu;
+  p.tokens_per_gpu = 2048;
+  DeepSeekInference prefill(p);
+  (void)prefill.generate(kCluster);
+  m = prefill.trace_metadata();
+  EXPECT_EQ(m.at("requests_per_gpu"), 0);
+  EXPECT_EQ(m.at("tokens_per_gpu"), 2048);
+}
+
 // The same params give the same step, every field of every op and the report facts (the
 // trace's text, metadata read after generate()); another router seed routes tokens elsewhere.
 TEST(DeepSeekInference, Deterministic) {
