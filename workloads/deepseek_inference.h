@@ -19,7 +19,8 @@
 // dispatch and combine overlap the other's compute. With attention_tp > 1, dense MLPs and the
 // LM head are tensor parallel too (all-gather, sharded GEMMs, reduce-scatter), and in A (and in
 // dense layers) the second micro-batch runs a stretch between TP collectives behind the first,
-// so that each one's collectives run beside the other's compute. The LM head runs
+// so that each one's collectives run beside the other's compute (its R comes before A0's gate
+// then, so A0's dispatch also waits for its combine of the layer before). The LM head runs
 // once over every micro-batch's tokens (prefill: each prompt's last token only).
 //
 // `attention: mha` swaps an MLA model's attention for MHA of the same head dimensions.

@@ -89,8 +89,8 @@ void FlowFabric::recompute(int64_t now, const std::vector<uint32_t>& done) {
     link_mark_[l] = ep;
     touched_links_.push_back(l);
   };
-  for (uint32_t id : done)
-    for_rate_links(id, visit);
+  for (uint32_t id : done)  // those that gave up links here (not one handed over)
+    if (flows_[id].had_links) for_rate_links(id, visit);
   for (uint32_t id : fresh) {
     link_attach(id);
     hot_[id].mark = ep;
