@@ -505,9 +505,9 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
         }
       };
       // Stage A: attention, then the gate, dispatch and shared expert (MoE) or the dense MLP.
-      // With TP and two micro-batches the second runs a stage behind the first, so that its
-      // collective runs beside the first one's compute (and the first's beside its own);
-      // otherwise each micro-batch's stages in turn.
+      // With TP and two micro-batches the second runs a stage behind the first, so that each
+      // one's TP collectives run beside the other's compute; otherwise each micro-batch's stages
+      // in turn.
       if (s.tp > 1 && n_mb > 1) {
         for (uint32_t step = 0; step + 1 < stages + n_mb; ++step)
           for (uint32_t i = 0; i < n_mb; ++i)
