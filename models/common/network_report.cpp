@@ -160,7 +160,7 @@ void add_network_summary(const Fabric& f, Time end, nlohmann::ordered_json& j) {
   j["net_engine_activations_count"] = f.activations;
   j["net_flow_rate_recomputations_count"] = f.rate_recomputations;
   j["net_flow_rerated_flows_count"] = f.flows_rerated;
-  j["net_flow_handed_over_count"] = f.flows_handed_over;
+  j["net_flow_handed_over_flows_count"] = f.flows_handed_over;
   j["net_cpu_s"] = f.cpu_seconds();
   j["packet_hops_per_cpu_s"] =
       f.cpu_seconds() > 0 ? static_cast<double>(f.packet_hops) / f.cpu_seconds() : 0.0;

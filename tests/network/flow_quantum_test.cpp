@@ -358,7 +358,7 @@ TEST(FlowQuantum, NextMessageOfAQueuePairTakesOverItsShareBetweenRecomputations)
   for (size_t k = 1; k < 3; ++k)
     EXPECT_NEAR(static_cast<double>(ends[k] - ends[k - 1]), 2 * tau, 2) << "message " << k;
   const auto summary = nlohmann::json::parse(read_file(out / "summary.json"));
-  EXPECT_EQ(summary["net_flow_handed_over_count"], 2);
+  EXPECT_EQ(summary["net_flow_handed_over_flows_count"], 2);
 }
 
 TEST(FlowQuantum, NegativeQuantumIsAnInputError) {
