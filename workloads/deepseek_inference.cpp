@@ -445,8 +445,7 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
         dense_mlp_part(b, s, mbs[i].moe_tokens, static_cast<int32_t>(i), part, y[i], pre_of(i),
                        rank, tag);
       };
-      // Micro-batch i's dispatch, or (`combine`) its combine: the way back, with DeepEP's
-      // forwarding summing each node's parts at the relay.
+      // Micro-batch i's dispatch, or its combine (summed at the relays with DeepEP forwarding).
       auto ep_all_to_all = [&](uint32_t i, bool combine) {
         const LayerRouting& r = routing[rank / ep][i][moe_index];
         AllToAllOp a;
@@ -468,15 +467,14 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
         const int32_t mbi = static_cast<int32_t>(i);
         const std::string pre = pre_of(i);
         const uint64_t t = mbs[i].moe_tokens;
-        const uint32_t h = y[i];
         gate[i] = b.compute(pre + "gate",
                             gemm_op(t, config_count(model.n_routed_experts), s.h, p.dtypes.gate),
-                            {h}, mbi);
+                            {y[i]}, mbi);
         dispatch[i] = b.comm(pre + "dispatch", ep_all_to_all(i, false), {gate[i]}, mbi);
-        shared[i] = h;
+        shared[i] = y[i];
         if (shared_inter > 0 && !dedicated) {
           uint32_t su =
-              b.compute(pre + "shared_gate_up", gemm_op(t, 2 * shared_inter, s.h, gt), {h}, mbi);
+              b.compute(pre + "shared_gate_up", gemm_op(t, 2 * shared_inter, s.h, gt), {y[i]}, mbi);
           shared[i] = b.compute(pre + "shared_down", gemm_op(t, s.h, shared_inter, gt), {su}, mbi);
         }
       };
@@ -523,7 +521,7 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
       std::vector<uint32_t> comb(n_mb);
       for (uint32_t i = 0; i < n_mb; ++i) {
         const int32_t mbi = static_cast<int32_t>(i);
-        const std::string pre = fmt::format("{}mb{}.", lp.prefix, i);
+        const std::string pre = pre_of(i);
         const LayerRouting& r = routing[rank / ep][i][moe_index];
         const auto& placed = layer_placements[rank / ep];
         std::vector<uint64_t> m;
@@ -552,7 +550,7 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
       for (uint32_t i = 0; i < n_mb; ++i) {
         const uint64_t t = mbs[i].moe_tokens;
         const uint32_t deps[2] = {comb[i], shared[i]};
-        pending[i] = [&b, &x, i, t, deps, pre = fmt::format("{}mb{}.", lp.prefix, i), h = s.h] {
+        pending[i] = [&b, &x, i, t, deps, pre = pre_of(i), h = s.h] {
           x[i] = b.compute(pre + "residual",
                            elementwise_op(ElementwiseFunction::Elementwise, 3 * t * h * 2,
                                           t * h * 2, 2.0 * t * h),

@@ -367,9 +367,8 @@ bool FlowFabric::hand_over(uint32_t id, int64_t now) {
   Fluid& fn = fluid_[next];
   if (fn.remaining <= fn.tolerance) return false;  // an empty one ends at once, as it would
   const Hot& from = hot_[id];
-  Hot& to = hot_[next];
   const auto path = path_of(id), next_path = path_of(next);
-  if (from.rate_hops != to.rate_hops ||
+  if (from.rate_hops != hot_[next].rate_hops ||
       !std::equal(path.begin(), path.end(), next_path.begin(), next_path.end())) {
     return false;
   }
@@ -387,16 +386,11 @@ bool FlowFabric::hand_over(uint32_t id, int64_t now) {
   }
   f.attached = false;
   flows_[next].attached = true;
-  to.rate = from.rate;
   fn.active = true;
   fn.t0_ps = now;
-  fn.rate = to.rate;
-  ++fn.version;
-  fn.finish_ps = due_after(now, fn.remaining / fn.rate);
-  fn.done_ps = due_after(now, (fn.remaining - fn.tolerance) / fn.rate);
   fn.active_at = static_cast<uint32_t>(active_.size());
   active_.push_back(next);
-  add_due(next, true);
+  retime(next, from.rate, now, true);
   ++flows_handed_over;
   return true;
 }
@@ -420,13 +414,17 @@ void FlowFabric::give_up(uint32_t id) {
 }
 
 void FlowFabric::set_rate(uint32_t id, double rate, int64_t now, bool queue_due) {
+  ++flows_rerated;
+  retime(id, rate, now, queue_due);
+}
+
+void FlowFabric::retime(uint32_t id, double rate, int64_t now, bool queue_due) {
   Fluid& f = fluid_[id];
   f.remaining -= f.rate * static_cast<double>(now - f.t0_ps);
   f.t0_ps = now;
   f.rate = rate;
   hot_[id].rate = rate;
   ++f.version;
-  ++flows_rerated;
   if (rate <= 0) return;
   const double left = std::max(0.0, f.remaining);
   f.finish_ps = due_after(now, left / rate);

@@ -266,6 +266,8 @@ class FlowFabric : public Fabric {
   void link_detach(uint32_t id);
   // queue_due false: the caller rebuilds the due-time queues afterwards.
   void set_rate(uint32_t id, double rate, int64_t now, bool queue_due);
+  // The same without counting a recomputation's rerating (a hand-over).
+  void retime(uint32_t id, double rate, int64_t now, bool queue_due);
   void give_up(uint32_t id);                  // reached kFarPs, still transferring
   void add_due(uint32_t id, bool keep_heap);  // the flow's entries in finish_at_ and done_at_
                                               // (keep_heap false: appended while refilling)

@@ -312,9 +312,11 @@ TEST(PacketTiming, MessagesOfQueuePairsPostedTogetherShareTheWireAtFlowLevel) {
 }
 
 // Three messages of one queue pair at flow level, exact (`quantum` empty) or with rates
-// recomputed once per quantum for any number of flows: each next one takes over the links and
-// rate of the one before as it ends, so they leave back to back in either mode (waiting for
-// the next recomputation would leave the link idle for up to a quantum between them).
+// recomputed once per quantum for any number of flows: they leave back to back, each next one
+// taking over the links and rate of the one before as it ends. (Alone on its links, a next one
+// would start at once in quantum mode too: the hand-over count is what shows the hand-over
+// here; FlowQuantum.NextMessageOfAQueuePairTakesOverItsShareBetweenRecomputations shows the
+// gap it closes beside other traffic.)
 void expect_one_queue_pair_back_to_back(const std::string& quantum) {
   std::string yaml = nvlink_pair_yaml();
   yaml.replace(yaml.find("count: 1"), 8, "count: 3");
