@@ -272,10 +272,11 @@ class Fabric : public sc_core::sc_module {
   uint64_t peak_in_flight_packets = 0;
   uint64_t peak_shared_buffer_bytes = 0;  // most any switch held in its shared memory at once
   // Faults: packets lost on dead links, resent by their NIC, duplicates thrown away at the
-  // receiver (go-back-N), retransmission timeouts, messages given up after max_retries, and
+  // receiver (go-back-N), retransmission timeouts, NAKs that reached a sender and started a
+  // resend, messages given up after max_retries, and
   // when the last resent packet arrived (-1: none).
   uint64_t packets_lost = 0, bytes_lost = 0, packets_retransmitted = 0, duplicate_packets = 0;
-  uint64_t retransmit_timeouts = 0, messages_failed = 0;
+  uint64_t retransmit_timeouts = 0, retransmit_naks = 0, messages_failed = 0;
   uint64_t messages_unreachable = 0;  // of messages_failed: no route left after a fault
   // Why messages_failed (> 0) messages failed, counted by cause ("2 messages failed after
   // network.retransmit.max_retries resends and 1 message failed with no route left ...").

@@ -188,17 +188,22 @@ struct RetransmitParams {
   Time timeout = Time::ns(32768);
   RetransmitMode mode = RetransmitMode::GoBackN;
   int32_t max_retries = 7;
+  bool nak = true;
   template <class V>
   void visit(V& v) {
     v("timeout", timeout, "s",
       "from a packet's loss to its resend (IB local ACK timeout 4.096 us x 2^n; this is n = 3; "
       "NCCL's default is far longer)");
+    v("nak", nak, "-",
+      "the receiver answers a gap in a message's packets with a NAK, and the sender resends one "
+      "path latency later instead of at the timeout (IB RC NAK-sequence error); only where a "
+      "message's packets keep to one path (no spray, no per-packet adaptive routing)");
     v("mode", mode, "-",
       "go_back_n (resend everything from the first lost packet, as ConnectX RC does) or "
       "selective (only the lost packets)");
     v("max_retries", max_retries, "count",
-      "resends of one message's lost packets; it fails at the timeout after the last (IB "
-      "retry_cnt, at most 7); a failed message stops the run with exit 3");
+      "resends of one message's lost packets, at a timeout or a NAK; it fails at the timeout "
+      "after the last (IB retry_cnt, at most 7); a failed message stops the run with exit 3");
   }
   void validate(const ParamCheck& c) const {
     c.require(timeout.ps() > 0, "timeout", "must be > 0");

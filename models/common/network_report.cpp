@@ -137,6 +137,7 @@ void add_network_summary(const Fabric& f, Time end, nlohmann::ordered_json& j) {
     j["fault_packets_retransmitted_count"] = f.packets_retransmitted;
     j["fault_duplicate_packets_count"] = f.duplicate_packets;
     j["fault_retransmit_timeouts_count"] = f.retransmit_timeouts;
+    j["fault_naks_count"] = f.retransmit_naks;
     j["fault_messages_failed_count"] = f.messages_failed;
     if (timed) {
       // Recovery: from the first fault to the arrival of the last resent packet.

@@ -88,7 +88,7 @@ void PacketFabric::inject(NetworkNode& at, Message msg, std::function<void()> on
   h.packets = static_cast<uint32_t>(h.unsent == 0 ? 1 : (h.unsent + mtu_ - 1) / mtu_);
   if (undelivered_.size() < msgs_.size()) undelivered_.resize(msgs_.size());
   undelivered_[m] = h.packets;
-  if (strict_gbn_) {
+  if (strict_gbn_ || nak_) {
     if (expected_.size() < msgs_.size()) expected_.resize(msgs_.size());
     expected_[m] = 0;
   }
@@ -484,7 +484,9 @@ void PacketFabric::dispatch_other(uint8_t kind, uint32_t a, uint32_t b) {
     unref(a);
     complete_message(log_slot, qp_seq, node, std::move(msg), in_port);
   } else if (kind == kTimeout) {
-    on_timeout(a);
+    on_timeout(a, b);
+  } else if (kind == kNak) {
+    on_nak(a, b);
   } else if (kind == kFault) {
     --fault_events_pending_;
     apply_fault(a);
@@ -507,7 +509,7 @@ void PacketFabric::dispatch_other(uint8_t kind, uint32_t a, uint32_t b) {
 }
 
 bool PacketFabric::is_internal(uint8_t kind, uint32_t) const {
-  return kind == kReady || kind == kSent || kind == kTimeout || kind == kDrain;
+  return kind == kReady || kind == kSent || kind == kTimeout || kind == kNak || kind == kDrain;
 }
 
 [[gnu::flatten]] void PacketFabric::on_ready(uint32_t pkt) {
@@ -526,7 +528,14 @@ bool PacketFabric::is_internal(uint8_t kind, uint32_t) const {
       throw_away(pkt);
       return;
     }
-    if (strict_gbn_) ++expected_[p.msg];
+    if (strict_gbn_) {
+      ++expected_[p.msg];
+      msgs_[p.msg].nak_sent = false;
+    } else if (nak_ && p.seq >= expected_[p.msg]) {
+      // Selective repeat keeps what comes after a gap, and NAKs the gap once.
+      if (p.seq > expected_[p.msg]) send_nak(p.msg, p.seq);
+      expected_[p.msg] = p.seq + 1;
+    }
     if (p.flags & kRetx) [[unlikely]]
       last_repair_ps = now;
     // GPU memory absorbs the packet as it arrives: its buffer room frees at the tail.

@@ -102,7 +102,8 @@ class PacketFabric final : public Fabric {
     kTimeout = 5,
     kFault = 6,
     kReroute = 7,
-    kDrain = 8  // a lane's source (link a, VL b) has messages whose setup ends now
+    kDrain = 8,  // a lane's source (link a, VL b) has messages whose setup ends now
+    kNak = 9     // a NAK for message a reaches its sender: packets below b are missing
   };
   static constexpr uint8_t kDup = 1;     // packet flag: a resent copy the receiver already has
   static constexpr uint8_t kRetx = 2;    // packet flag: a resent packet that replaces a lost one
@@ -171,9 +172,11 @@ class PacketFabric final : public Fabric {
     // (seq | kDupBit for copies, consumed from the back), timeouts so far.
     uint32_t retries = 0;
     uint32_t resent_below = 0;  // strict go-back-N: the last resend plan covers seqs below it
+    uint32_t timer_gen = 0;     // a kTimeout event counts only if it carries this (b)
     bool in_source = false;     // in its first link's source queues
     bool sent_done = false;     // the send completion has been scheduled
     bool timer = false;         // a retransmission timeout is pending
+    bool nak_sent = false;      // strict go-back-N receiver: NAKed, the expected one not yet in
     bool failed = false;
     std::vector<uint32_t> lost;
     std::vector<uint32_t> resend;
@@ -341,7 +344,15 @@ class PacketFabric final : public Fabric {
   void kill_link(uint32_t link);
   // `waited_for`: the link a waiting packet was queued for (a pooled one leaves that share).
   void lose(uint32_t pkt, uint32_t waited_for = kNone);
-  void on_timeout(uint32_t msg);
+  void on_timeout(uint32_t msg, uint32_t gen);
+  // NAKs: the receiver of message `msg` sends one (packets below `below` are missing), which
+  // reaches the sender one path latency later (on_nak), where the resend starts.
+  void send_nak(uint32_t msg, uint32_t below);
+  void on_nak(uint32_t msg, uint32_t below);
+  void arm_timer(MsgState& s, uint32_t msg);
+  // The sender resends: strict go-back-N from the first packet not taken, else `lost` (sorted).
+  // (`at`: what started it, for a failure's message.)
+  void plan_resend(uint32_t msg, std::vector<uint32_t>& lost, const char* at);
   // Packet `pkt` is thrown away at its destination (a copy, one of a failed message, one out of
   // sequence under strict go-back-N); after a gap, the first packet not taken is asked for again
   // (as a lost one is) unless resends still waiting at the source will bring it.
@@ -397,7 +408,9 @@ class PacketFabric final : public Fabric {
   // Go-back-N as an RC receiver does it (timed faults, one path per message): only the next
   // packet in sequence is taken; one after a gap, or one it has, is thrown away. By message:
   // the next sequence number it takes.
-  bool strict_gbn_ = false;
+  // With NAKs (network.retransmit.nak, one path per message) under selective repeat: the
+  // sequence number after the highest the receiver has, a gap's start.
+  bool strict_gbn_ = false, nak_ = false;
   std::vector<uint32_t> expected_;
   // Each link's rate before any degradation (filled at the first; a factor applies to it).
   std::vector<Bandwidth> nominal_rate_;

@@ -1,8 +1,8 @@
 // PacketFabric under faults at a simulated time: links dying or slowing down, lost packets,
 // the retransmission timer (go-back-N or selective repeat), and paths rebuilt after detection
-// (see packet_fabric.h); what a run that stopped without finishing has in flight; and messages
-// joining their first link's source queues (first transmissions in their queue pair's order,
-// resends).
+// and NAKs from the receiver at a gap (see packet_fabric.h); what a run that stopped without
+// finishing has in flight; and messages joining their first link's source queues (first
+// transmissions in their queue pair's order, resends).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -18,8 +18,9 @@ void PacketFabric::add_fault(FaultAction action) {
   const int64_t at = action.at_ps;
   fault_actions_.push_back(std::move(action));
   // (Routing and spraying are set by now; packets of one message then keep to one path.)
-  strict_gbn_ =
-      params_.retransmit.mode == RetransmitMode::GoBackN && !params_.spray && !per_packet_routing_;
+  const bool one_path = !params_.spray && !per_packet_routing_;
+  strict_gbn_ = params_.retransmit.mode == RetransmitMode::GoBackN && one_path;
+  nak_ = params_.retransmit.nak && one_path;
   ++fault_events_pending_;
   schedule(at, kFault, i);
 }
@@ -98,10 +99,7 @@ void PacketFabric::lose(uint32_t pkt, uint32_t waited_for) {
     unref(m);  // a copy: the receiver has (or will have) the original
   } else if (!s.failed && !taken) {
     s.lost.push_back(seq);
-    if (!s.timer) {
-      s.timer = true;
-      schedule(now_ps() + params_.retransmit.timeout.ps(), kTimeout, m);
-    }
+    if (!s.timer) arm_timer(s, m);
   }
   if (flags & kHeld) unref(m);  // (last: a lost packet still needed leaves the message alive)
   // The room it held in the buffer it sat in goes back upstream (last: this may send more);
@@ -124,17 +122,28 @@ void PacketFabric::throw_away(uint32_t pkt) {
   free_packets_.push_back(pkt);
   MsgState& s = msgs_[m];
   const bool gap = strict_gbn_ && !copy && !s.failed && seq > expected_[m];
-  if (gap && !s.timer && (s.resend.empty() || seq >= s.resent_below)) {
+  if (gap && nak_) {
+    // One NAK, naming the packet expected, until that packet is in (as an RC responder does).
+    if (!s.nak_sent) {
+      s.nak_sent = true;
+      send_nak(m, expected_[m]);
+    }
+  } else if (gap && !s.timer && (s.resend.empty() || seq >= s.resent_below)) {
     s.lost.push_back(expected_[m]);
-    s.timer = true;
-    schedule(now_ps() + params_.retransmit.timeout.ps(), kTimeout, m);
+    arm_timer(s, m);
   }
   // A copy, or a strict go-back-N resend, keeps its message alive until it is gone.
   if (copy || held) unref(m);
 }
 
-void PacketFabric::on_timeout(uint32_t m) {
+void PacketFabric::arm_timer(MsgState& s, uint32_t m) {
+  s.timer = true;
+  schedule(now_ps() + params_.retransmit.timeout.ps(), kTimeout, m, s.timer_gen);
+}
+
+void PacketFabric::on_timeout(uint32_t m, uint32_t gen) {
   MsgState& s = msgs_[m];
+  if (gen != s.timer_gen) return;  // a NAK's resend restarted the timer meanwhile
   s.timer = false;
   if (strict_gbn_) {
     // What the receiver has taken since needs no resend; the first packet it has not taken
@@ -144,19 +153,68 @@ void PacketFabric::on_timeout(uint32_t m) {
   }
   if (s.lost.empty() || s.failed) return;
   ++retransmit_timeouts;
+  plan_resend(m, s.lost, "its timeout");
+}
+
+void PacketFabric::send_nak(uint32_t m, uint32_t below) {
+  // Back over the message's path at its latency, a header-only packet's serialisation per hop
+  // (the NAK is not queued behind data: acknowledgements are not modelled as packets). It
+  // keeps the message's slot until it arrives.
+  const MsgState& s = msgs_[m];
+  int64_t at = now_ps() + path_timing(s.path.data(), s.path.size()).lat_ps;
+  for (uint32_t link : s.path)
+    at += ser_of(link, 0);
+  ++msgs_[m].refs;
+  schedule(at, kNak, m, below);
+}
+
+void PacketFabric::on_nak(uint32_t m, uint32_t below) {
+  MsgState& s = msgs_[m];
+  std::vector<uint32_t> lost;
+  if (!s.failed && undelivered_[m] != 0) {
+    if (strict_gbn_) {
+      // Back to the packet the NAK names, unless the receiver has it by now (a resend at the
+      // timeout overtook the NAK) or a resend of it still waits at the source.
+      const bool planned = !s.resend.empty() && (s.resend.back() & ~kDupBit) <= below;
+      if (expected_[m] == below && !planned) {
+        lost.push_back(below);
+        s.lost.clear();  // the resend covers them all
+      }
+    } else {
+      // Selective: the lost packets below the gap's end (those still on their way are not
+      // asked for: the model knows which were lost); later losses keep waiting.
+      auto mid =
+          std::partition(s.lost.begin(), s.lost.end(), [&](uint32_t seq) { return seq >= below; });
+      lost.assign(mid, s.lost.end());
+      s.lost.erase(mid, s.lost.end());
+    }
+  }
+  if (!lost.empty()) {
+    ++retransmit_naks;
+    ++s.timer_gen;  // the timer restarts: armed again below for losses still unanswered
+    s.timer = false;
+    plan_resend(m, lost, "a NAK");
+    if (!s.failed && !s.lost.empty()) arm_timer(s, m);
+  }
+  unref(m);  // (last: the NAK's reference)
+}
+
+void PacketFabric::plan_resend(uint32_t m, std::vector<uint32_t>& lost, const char* at) {
+  MsgState& s = msgs_[m];
   if (++s.retries > static_cast<uint32_t>(params_.retransmit.max_retries)) {
     s.failed = true;
     ++messages_failed;
     last_outcome_ps = now_ps();
     failed_messages_.push_back(fmt::format(
-        "message {} from GPU {} to GPU {} failed: {} packets still lost at its timeout {}, after "
-        "{} resends (network.retransmit.max_retries)",
-        s.msg.id, s.msg.src, s.msg.dst, s.lost.size(), s.retries, s.retries - 1));
+        "message {} from GPU {} to GPU {} failed: {} packets still lost at {}, after {} resends "
+        "(network.retransmit.max_retries)",
+        s.msg.id, s.msg.src, s.msg.dst, lost.size(), at, s.retries - 1));
+    lost.clear();
     s.lost.clear();
     return;
   }
-  std::sort(s.lost.begin(), s.lost.end());
-  s.lost.erase(std::unique(s.lost.begin(), s.lost.end()), s.lost.end());
+  std::sort(lost.begin(), lost.end());
+  lost.erase(std::unique(lost.begin(), lost.end()), lost.end());
   // seq -> copy? Resends still waiting to go keep their place; a lost packet is never a copy.
   std::map<uint32_t, bool> plan;
   for (uint32_t r : s.resend)
@@ -165,18 +223,18 @@ void PacketFabric::on_timeout(uint32_t m) {
     // Strict: back to the first packet the receiver has not taken, every one resent in full
     // (it threw away what came after the gap); else from the first lost one, copies of those
     // that got through marked as such.
-    const uint32_t from = strict_gbn_ ? std::min(expected_[m], s.lost.front()) : s.lost.front();
+    const uint32_t from = strict_gbn_ ? std::min(expected_[m], lost.front()) : lost.front();
     s.resent_below = hot_[m].next_seq;
     for (uint32_t seq = from; seq < hot_[m].next_seq; ++seq) {
-      const bool copy = !strict_gbn_ && !std::binary_search(s.lost.begin(), s.lost.end(), seq);
+      const bool copy = !strict_gbn_ && !std::binary_search(lost.begin(), lost.end(), seq);
       auto [it, fresh] = plan.emplace(seq, copy);
       if (!fresh) it->second = it->second && copy;
     }
   } else {
-    for (uint32_t seq : s.lost)
+    for (uint32_t seq : lost)
       plan[seq] = false;
   }
-  s.lost.clear();
+  lost.clear();
   s.resend.clear();
   for (auto it = plan.rbegin(); it != plan.rend(); ++it)  // consumed from the back: lowest first
     s.resend.push_back(it->first | (it->second ? kDupBit : 0));

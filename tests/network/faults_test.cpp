@@ -2,14 +2,16 @@
 // switch down, NIC down, plane down, link degraded), each checking that every byte sent is
 // delivered after recovery, that packets are conserved (injected = delivered + lost + copies
 // thrown away), and that the message's completion lies within bounds derived from the
-// retransmission timeout and the line rate. Also: selective repeat resends exactly the lost
-// packets, a plane failure leaves another plane's flow untouched, an unreachable destination
-// stops the run with exit 3, so do messages out of retries (saying so first), and malformed
-// fault events are input errors.
+// retransmission timeout (or, with NAKs, the reroute) and the line rate. Also: a NAK starts
+// the resend without the timer, a loss at a message's tail still waits for it, selective repeat
+// resends exactly the lost packets, a plane failure leaves another plane's flow untouched, an
+// unreachable destination stops the run with exit 3, so do messages out of retries (saying so
+// first), and malformed fault events are input errors.
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -21,10 +23,12 @@ namespace {
 
 using nettest::run_cli_yaml;
 
-constexpr double kMessage = 4.0 * 1024 * 1024;           // B
-constexpr double kIbPayloadRate = 50e9 * 4096.0 / 4122;  // B/s of full IB packets
-constexpr double kFaultAt = 20.0;                        // us
-constexpr double kTimeout = 32.768;                      // us (network.retransmit.timeout)
+constexpr double kMessage = 4.0 * 1024 * 1024;               // B
+constexpr double kIbPayloadRate = 50e9 * 4096.0 / 4122;      // B/s of full IB packets
+constexpr double kFaultAt = 20.0;                            // us
+constexpr double kTimeout = 32.768;                          // us (network.retransmit.timeout)
+constexpr double kDetection = 10.0;                          // us (network.faults.detection_delay)
+constexpr double kPacketUs = 4096.0 / kIbPayloadRate * 1e6;  // one full packet at the NIC
 
 // 32 single-GPU hosts on a two-tier fat-tree of 8-port switches: host 0 on leaf0, host 4 on
 // leaf1, four spines between them.
@@ -47,8 +51,9 @@ std::string events(const std::string& one) {
   return "network.faults.events=[{at: 20us, " + one + "}]";
 }
 
-// The spine a healthy run's leaf0 -> spine hop took (ECMP picks one of four).
-std::string spine_used(const std::string& yaml) {
+// The spine a healthy run's leaf0 -> spine hop took (ECMP picks one of four): the one that
+// carried more than `min_bytes`.
+std::string spine_used(const std::string& yaml, uint64_t min_bytes = 1'000'000) {
   std::filesystem::path out;
   auto healthy = run_cli_yaml(yaml, {}, "healthy_spine", &out);
   std::ifstream in(out / "links.csv");
@@ -60,16 +65,19 @@ std::string spine_used(const std::string& yaml) {
     std::vector<std::string> cells;
     while (std::getline(row, cell, ','))
       cells.push_back(cell);
-    if (cells.size() > 7 && std::stoull(cells[7]) > 1'000'000) return cells[2];  // `to`
+    if (cells.size() > 7 && std::stoull(cells[7]) > min_bytes) return cells[2];  // `to`
   }
   ADD_FAILURE() << "no leaf0 uplink carried the message";
   return "spine0";
 }
 
-// Every byte arrives; packets are conserved; the message finishes after the lost packets'
-// timeout and no later than that plus resending the whole message plus `slack_us`; routes were
-// last rebuilt the detection delay after the last fault (`last_fault_us`).
-void expect_recovered(const nlohmann::json& s, double slack_us, double last_fault_us = kFaultAt) {
+// Every byte arrives; packets are conserved; the message finishes after its resend could start
+// and no later than that plus resending the whole message plus `slack_us`; routes were last
+// rebuilt the detection delay after the last fault (`last_fault_us`). The resend starts at the
+// timeout without NAKs; with them (`nak`), when the receiver NAKs the first packet to come
+// after the gap, which only the rebuilt route brings (the lost ones' route is dead until then).
+void expect_recovered(const nlohmann::json& s, double slack_us, bool nak,
+                      double last_fault_us = kFaultAt) {
   ASSERT_FALSE(s.empty());
   EXPECT_EQ(s["net_delivered_bytes"], s["net_injected_bytes"]);
   EXPECT_EQ(s["net_delivered_messages_count"], s["net_injected_messages_count"]);
@@ -83,23 +91,39 @@ void expect_recovered(const nlohmann::json& s, double slack_us, double last_faul
   EXPECT_EQ(s["fault_packets_retransmitted_count"].get<uint64_t>(),
             lost + s["fault_duplicate_packets_count"].get<uint64_t>())
       << "go-back-N: every lost packet once, plus copies of those that got through";
+  const double start = nak ? last_fault_us + kDetection : kFaultAt + kTimeout;
   const double fct = s["fct_max_us"].get<double>();
-  EXPECT_GE(fct, kFaultAt + kTimeout) << "lost packets wait for the retransmission timer";
-  EXPECT_LE(fct, kFaultAt + kTimeout + kMessage / kIbPayloadRate * 1e6 + slack_us);
-  EXPECT_GT(s["fault_recovery_us"].get<double>(), kTimeout);
-  EXPECT_DOUBLE_EQ(s["fault_last_reroute_at_us"].get<double>(), last_fault_us + 10.0);
+  EXPECT_GE(fct, start) << "lost packets wait for the " << (nak ? "reroute" : "timer");
+  EXPECT_LE(fct, start + kMessage / kIbPayloadRate * 1e6 + slack_us);
+  EXPECT_GT(s["fault_recovery_us"].get<double>(), start - kFaultAt);
+  EXPECT_DOUBLE_EQ(s["fault_last_reroute_at_us"].get<double>(), last_fault_us + kDetection);
+  if (nak) {
+    EXPECT_GE(s["fault_naks_count"].get<uint64_t>(), 1u);
+    EXPECT_EQ(s["fault_retransmit_timeouts_count"].get<uint64_t>(), 0u);
+  } else {
+    EXPECT_EQ(s["fault_naks_count"].get<uint64_t>(), 0u);
+    EXPECT_GE(s["fault_retransmit_timeouts_count"].get<uint64_t>(), 1u);
+  }
+}
+
+// `set` with NAKs on (the default) and off.
+std::vector<std::pair<bool, std::vector<std::string>>> with_and_without_nak(
+    const std::vector<std::string>& sets) {
+  std::vector<std::string> off = sets;
+  off.push_back("network.retransmit.nak=false");
+  return {{true, sets}, {false, off}};
 }
 
 TEST(NetworkFaults, LinkDownUnderLoadIsRecoveredByRetransmission) {
   const std::string spine = spine_used(kHosts);
-  auto s = run_cli_yaml(kHosts, {events("link: \"leaf0:" + spine + "\"")}, "link_down");
-  expect_recovered(s, 5.0);
+  for (const auto& [nak, sets] : with_and_without_nak({events("link: \"leaf0:" + spine + "\"")}))
+    expect_recovered(run_cli_yaml(kHosts, sets, "link_down"), 5.0, nak);
 }
 
 TEST(NetworkFaults, SwitchDownUnderLoadIsRecoveredByRetransmission) {
   const std::string spine = spine_used(kHosts);
-  auto s = run_cli_yaml(kHosts, {events("switch: " + spine)}, "switch_down");
-  expect_recovered(s, 5.0);
+  for (const auto& [nak, sets] : with_and_without_nak({events("switch: " + spine)}))
+    expect_recovered(run_cli_yaml(kHosts, sets, "switch_down"), 5.0, nak);
 }
 
 // The spine goes down, then (in the file) its link to leaf0 a little later, or the link first
@@ -112,15 +136,18 @@ TEST(NetworkFaults, OverlappingFaultsOnOnePartAreRecovered) {
   for (const std::string& list : {"[{at: 20us, switch: " + spine + "}, {at: 25us, " + link + "}]",
                                   "[{at: 25us, switch: " + spine + "}, {at: 20us, " + link + "}]",
                                   "[{at: 20us, " + link + "}, {at: 25us, " + link + "}]"}) {
-    auto s = run_cli_yaml(kHosts, {"network.faults.events=" + list}, "overlap");
-    expect_recovered(s, 10.0, 25.0);
+    for (const auto& [nak, sets] : with_and_without_nak({"network.faults.events=" + list}))
+      expect_recovered(run_cli_yaml(kHosts, sets, "overlap"), 10.0, nak, 25.0);
   }
 }
 
 TEST(NetworkFaults, NicDownSendsOverNvlinkThroughAnotherNic) {
   std::filesystem::path out;
+  expect_recovered(run_cli_yaml(kNodes, {events("nic: n0_nic0"), "network.retransmit.nak=false"},
+                                "nic_down_timer"),
+                   6.0, false);
   auto s = run_cli_yaml(kNodes, {events("nic: n0_nic0")}, "nic_down", &out);
-  expect_recovered(s, 6.0);
+  expect_recovered(s, 6.0, true);
   // After the routes are rebuilt the data leaves node 0 over NVLink and another NIC.
   std::ifstream in(out / "links.csv");
   std::string all((std::istreambuf_iterator<char>(in)), {});
@@ -134,8 +161,8 @@ cluster: {type: mpft, k: 8, planes: 8, nodes: 4, gpus_per_node: 8, nics_per_node
 network: {fidelity: packet}
 workload: {type: network_traffic, pattern: p2p, src: 0, dst: 8, sizes: [4MiB], count: 1}
 )") + nettest::kPacketHardware;
-  auto s = run_cli_yaml(yaml, {events("plane: 0")}, "plane_down");
-  expect_recovered(s, 6.0);
+  for (const auto& [nak, sets] : with_and_without_nak({events("plane: 0")}))
+    expect_recovered(run_cli_yaml(yaml, sets, "plane_down"), 6.0, nak);
 }
 
 // Go-back-N as an RC receiver does it: packets are taken in sequence only, so those that came
@@ -167,8 +194,62 @@ TEST(NetworkFaults, SelectiveRepeatResendsExactlyTheLostPackets) {
   EXPECT_EQ(s["fault_packets_retransmitted_count"], s["fault_packets_lost_count"]);
   EXPECT_EQ(s["fault_duplicate_packets_count"].get<uint64_t>(), 0u);
   const double fct = s["fct_max_us"].get<double>();
-  EXPECT_GE(fct, kFaultAt + kTimeout);
-  EXPECT_LE(fct, kFaultAt + kTimeout + kMessage / kIbPayloadRate * 1e6 + 5.0);
+  EXPECT_GE(fct, kFaultAt + kDetection);
+  EXPECT_LE(fct, kFaultAt + kDetection + kMessage / kIbPayloadRate * 1e6 + 5.0);
+}
+
+// The receiver NAKs the first packet after a gap (one that took the rebuilt route), and the
+// sender resends one path latency later: the timer plays no part (a timeout of 1 ms gives the
+// same run), and recovery ends sooner than at the timeout. Under go-back-N every packet that
+// came after the gap until the resend is thrown away and sent again, so the message ends
+// sooner by the packets the receiver no longer throws away, one packet time each at the NIC.
+TEST(NetworkFaults, NakStartsTheResendWithoutTheTimer) {
+  const std::string link = events("link: \"leaf0:" + spine_used(kHosts) + "\"");
+  for (const std::string mode : {"go_back_n", "selective"}) {
+    const std::string m = "network.retransmit.mode=" + mode;
+    auto nak = run_cli_yaml(kHosts, {link, m}, "nak_" + mode);
+    auto nak_slow_timer =
+        run_cli_yaml(kHosts, {link, m, "network.retransmit.timeout=1ms"}, "nak_slow_" + mode);
+    auto timer = run_cli_yaml(kHosts, {link, m, "network.retransmit.nak=false"}, "timer_" + mode);
+    ASSERT_FALSE(nak.empty() || nak_slow_timer.empty() || timer.empty()) << mode;
+    EXPECT_EQ(nak["fault_retransmit_timeouts_count"].get<uint64_t>(), 0u) << mode;
+    EXPECT_EQ(nak["fault_naks_count"].get<uint64_t>(), 1u) << mode;
+    EXPECT_DOUBLE_EQ(nak_slow_timer["fct_max_us"].get<double>(), nak["fct_max_us"].get<double>())
+        << mode;
+    EXPECT_EQ(nak["fault_packets_lost_count"], timer["fault_packets_lost_count"]) << mode;
+    // The NAK comes back within a few microseconds of the reroute, long before the timeout.
+    const double recovered = nak["fault_recovery_us"].get<double>();
+    EXPECT_LT(recovered, timer["fault_recovery_us"].get<double>() - 10.0) << mode;
+    const double earlier = timer["fct_max_us"].get<double>() - nak["fct_max_us"].get<double>();
+    const double fewer = timer["fault_duplicate_packets_count"].get<double>() -
+                         nak["fault_duplicate_packets_count"].get<double>();
+    if (mode == "go_back_n") {
+      EXPECT_GT(fewer, 100.0);
+      EXPECT_NEAR(earlier, fewer * kPacketUs, 0.02 * fewer * kPacketUs + 0.5);
+    } else {
+      // Selective repeat throws nothing away: the NIC sends the same packets either way.
+      EXPECT_EQ(fewer, 0.0);
+      EXPECT_NEAR(earlier, 0.0, 0.5);
+    }
+  }
+}
+
+// A loss at a message's tail leaves no later packet to show the receiver the gap: the 256 KiB
+// message is all on the wire before the routes are rebuilt, so only the timer recovers it, NAKs
+// or not.
+TEST(NetworkFaults, LossAtTheTailStillWaitsForTheTimer) {
+  const std::string yaml = std::regex_replace(kHosts, std::regex("4MiB"), "256KiB");
+  const std::string link =
+      "network.faults.events=[{at: 2us, link: \"leaf0:" + spine_used(yaml, 200'000) + "\"}]";
+  for (const std::string mode : {"go_back_n", "selective"}) {
+    auto s = run_cli_yaml(yaml, {link, "network.retransmit.mode=" + mode}, "tail_" + mode);
+    ASSERT_FALSE(s.empty()) << mode;
+    EXPECT_GT(s["fault_packets_lost_count"].get<uint64_t>(), 0u) << mode;
+    EXPECT_EQ(s["fault_naks_count"].get<uint64_t>(), 0u) << mode;
+    EXPECT_EQ(s["fault_retransmit_timeouts_count"].get<uint64_t>(), 1u) << mode;
+    EXPECT_GE(s["fct_max_us"].get<double>(), 2.0 + kTimeout) << mode;
+    EXPECT_EQ(s["net_delivered_bytes"], s["net_injected_bytes"]) << mode;
+  }
 }
 
 TEST(NetworkFaults, DegradedLinkSlowsTheRestOfTheMessageToItsNewRate) {
@@ -241,7 +322,7 @@ workload: {type: network_traffic, pattern: permutation, shift: 8, bytes: 4MiB}
     }
   }
   EXPECT_GE(untouched, 6);
-  EXPECT_GT(fct_of(fault_out, 3), fct_of(healthy_out, 3) + kTimeout);
+  EXPECT_GT(fct_of(fault_out, 3), fct_of(healthy_out, 3) + kDetection);
 }
 
 // The kHosts scenario with `sets`, run in a fresh folder named `name`, and the first line of its
