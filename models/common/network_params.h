@@ -202,8 +202,8 @@ struct RetransmitParams {
       "go_back_n (resend everything from the first lost packet, as ConnectX RC does) or "
       "selective (only the lost packets)");
     v("max_retries", max_retries, "count",
-      "resends of one message's lost packets, at a timeout or a NAK; it fails at the timeout "
-      "after the last (IB retry_cnt, at most 7); a failed message stops the run with exit 3");
+      "resends of one message's lost packets, at a timeout or a NAK; it fails at the timeout or "
+      "NAK after the last (IB retry_cnt, at most 7); a failed message stops the run with exit 3");
   }
   void validate(const ParamCheck& c) const {
     c.require(timeout.ps() > 0, "timeout", "must be > 0");

@@ -82,7 +82,9 @@ void PacketFabric::inject(NetworkNode& at, Message msg, std::function<void()> on
   }
   MsgState& s = msgs_[m];
   MsgHot& h = hot_[m];
+  const uint32_t timer_gen = s.timer_gen;
   s = MsgState{};
+  s.timer_gen = timer_gen;
   h = MsgHot{};
   h.unsent = msg.bytes.count();
   h.packets = static_cast<uint32_t>(h.unsent == 0 ? 1 : (h.unsent + mtu_ - 1) / mtu_);
@@ -189,6 +191,7 @@ void PacketFabric::set_hot_path(uint32_t m) {
 
 void PacketFabric::unref(uint32_t m) {
   if (--msgs_[m].refs == 0) {
+    msgs_[m].timer_gen = (msgs_[m].timer_gen + 1) & kEventArg;  // its timers are void
     msgs_[m].on_sent = nullptr;
     msgs_[m].msg.relay.reset();
     msgs_[m].path.clear();
@@ -532,8 +535,9 @@ bool PacketFabric::is_internal(uint8_t kind, uint32_t) const {
       ++expected_[p.msg];
       msgs_[p.msg].nak_sent = false;
     } else if (nak_ && p.seq >= expected_[p.msg]) {
-      // Selective repeat keeps what comes after a gap, and NAKs the gap once.
-      if (p.seq > expected_[p.msg]) send_nak(p.msg, p.seq);
+      // Selective repeat keeps what comes after a gap, and NAKs the gap once (beyond 2^24
+      // packets, more than an event carries, the timer alone recovers).
+      if (p.seq > expected_[p.msg] && p.seq <= kEventArg) send_nak(p.msg, p.seq);
       expected_[p.msg] = p.seq + 1;
     }
     if (p.flags & kRetx) [[unlikely]]

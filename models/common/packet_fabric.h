@@ -113,6 +113,7 @@ class PacketFabric final : public Fabric {
   // message's delivery: it holds a reference, so that its message slot is not reused under it.
   static constexpr uint8_t kHeld = 16;
   static constexpr uint32_t kDupBit = 0x80000000u;
+  static constexpr uint32_t kEventArg = 0xffffffu;  // an event's second argument (24 bits)
   static constexpr uint32_t kNone = UINT32_MAX;
   static constexpr size_t kInlinePath = 6;
   static constexpr uint32_t kMaskedSlots = 63;  // inputs per output tracked in busy_slots
@@ -172,11 +173,13 @@ class PacketFabric final : public Fabric {
     // (seq | kDupBit for copies, consumed from the back), timeouts so far.
     uint32_t retries = 0;
     uint32_t resent_below = 0;  // strict go-back-N: the last resend plan covers seqs below it
-    uint32_t timer_gen = 0;     // a kTimeout event counts only if it carries this (b)
-    bool in_source = false;     // in its first link's source queues
-    bool sent_done = false;     // the send completion has been scheduled
-    bool timer = false;         // a retransmission timeout is pending
-    bool nak_sent = false;      // strict go-back-N receiver: NAKed, the expected one not yet in
+    // A kTimeout event counts only if it carries this (b): a NAK's resend, and freeing the slot,
+    // move it on (it survives the slot's reuse, so a timer of its last message is void).
+    uint32_t timer_gen = 0;
+    bool in_source = false;  // in its first link's source queues
+    bool sent_done = false;  // the send completion has been scheduled
+    bool timer = false;      // a retransmission timeout is pending
+    bool nak_sent = false;   // strict go-back-N receiver: NAKed, the expected one not yet in
     bool failed = false;
     std::vector<uint32_t> lost;
     std::vector<uint32_t> resend;

@@ -122,7 +122,7 @@ void PacketFabric::throw_away(uint32_t pkt) {
   free_packets_.push_back(pkt);
   MsgState& s = msgs_[m];
   const bool gap = strict_gbn_ && !copy && !s.failed && seq > expected_[m];
-  if (gap && nak_) {
+  if (gap && nak_ && expected_[m] <= kEventArg) {
     // One NAK, naming the packet expected, until that packet is in (as an RC responder does).
     if (!s.nak_sent) {
       s.nak_sent = true;
@@ -143,13 +143,17 @@ void PacketFabric::arm_timer(MsgState& s, uint32_t m) {
 
 void PacketFabric::on_timeout(uint32_t m, uint32_t gen) {
   MsgState& s = msgs_[m];
-  if (gen != s.timer_gen) return;  // a NAK's resend restarted the timer meanwhile
+  if (gen != s.timer_gen) return;  // restarted by a NAK's resend, or its message is gone
   s.timer = false;
   if (strict_gbn_) {
     // What the receiver has taken since needs no resend; the first packet it has not taken
     // does, when sent already (what came after it may have been thrown away meanwhile).
     std::erase_if(s.lost, [&](uint32_t seq) { return seq < expected_[m]; });
-    if (s.lost.empty() && expected_[m] < hot_[m].next_seq) s.lost.push_back(expected_[m]);
+    // (With NAKs a packet thrown away brings a NAK instead: a timer then answers only losses,
+    // and one whose packets a resend already covers asks for nothing.)
+    if (!nak_ && s.lost.empty() && expected_[m] < hot_[m].next_seq) {
+      s.lost.push_back(expected_[m]);
+    }
   }
   if (s.lost.empty() || s.failed) return;
   ++retransmit_timeouts;
@@ -191,7 +195,7 @@ void PacketFabric::on_nak(uint32_t m, uint32_t below) {
   }
   if (!lost.empty()) {
     ++retransmit_naks;
-    ++s.timer_gen;  // the timer restarts: armed again below for losses still unanswered
+    s.timer_gen = (s.timer_gen + 1) & kEventArg;  // restarts: armed below for losses left
     s.timer = false;
     plan_resend(m, lost, "a NAK");
     if (!s.failed && !s.lost.empty()) arm_timer(s, m);
@@ -206,9 +210,11 @@ void PacketFabric::plan_resend(uint32_t m, std::vector<uint32_t>& lost, const ch
     ++messages_failed;
     last_outcome_ps = now_ps();
     failed_messages_.push_back(fmt::format(
-        "message {} from GPU {} to GPU {} failed: {} packets still lost at {}, after {} resends "
-        "(network.retransmit.max_retries)",
-        s.msg.id, s.msg.src, s.msg.dst, lost.size(), at, s.retries - 1));
+        "message {} from GPU {} to GPU {} failed: {} packets still to resend at {}, after {} "
+        "resends (network.retransmit.max_retries)",
+        s.msg.id, s.msg.src, s.msg.dst,
+        strict_gbn_ ? hot_[m].next_seq - std::min(expected_[m], lost.front()) : lost.size(), at,
+        s.retries - 1));
     lost.clear();
     s.lost.clear();
     return;
