@@ -88,6 +88,7 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
   out.kv_cached_tokens_max = gc.cached_max;
   if (!decode) {
     out.prompts_done = passes.prompts_done(groups);
+    out.carried_prompts = passes.carried_prompts(groups);
     out.prefill_passes = static_cast<uint32_t>(passes.count());
   }
   // Rank `rank`'s micro-batches in pass c: its group's shapes (decode: its KV lengths).

@@ -139,6 +139,7 @@ struct DeepSeekInferenceParams {
   ContextDistributionParams context_distribution;
   uint32_t tokens_per_gpu = 16384;
   uint64_t chunk_size = 0;
+  bool carry_over = true;
   uint32_t attention_tp = 1;
   AttentionVariant attention = AttentionVariant::Model;
   uint32_t ep_size = 0;
@@ -252,6 +253,10 @@ struct DeepSeekInferenceParams {
       "prefill: tokens per forward pass of each micro-batch's prompt stream (Sarathi-style "
       "chunked prefill; a window may end one prompt and start the next); 0: whole prompts; a "
       "multiple of attention_tp; passes x layers at most 4096, as a model's layers");
+    v("carry_over", carry_over, "-",
+      "prefill: the step is one of a steady stream (the 17th): each micro-batch begins with "
+      "the rest of the prompt its previous step cut, whose TTFT counts the earlier steps it "
+      "was prefilled in, each as long as this one; false: the first step of a fresh server");
     v("attention_tp", attention_tp, "count",
       "tensor-parallel size of attention and of dense MLPs and the LM head (DP = GPUs / "
       "attention_tp)");
@@ -296,6 +301,9 @@ struct DeepSeekStepInfo {
   // [g * prefill_passes + c] (their first token comes from that pass's LM head).
   uint32_t prefill_passes = 0;
   std::vector<uint32_t> prompts_done;
+  // Prefill with carry_over: the prompts completed in this step that began in an earlier one,
+  // (group, pass, steps before this one) each, flat.
+  std::vector<uint32_t> carried_prompts;
   // Settings the step does not read, one line each (shown when the scenario is built).
   std::vector<std::string> warnings;
 };

@@ -42,6 +42,8 @@ void DeepSeekInferenceParams::validate(const ParamCheck& c) const {
             "tokens_per_gpu", "applies to the prefill phase (decode takes requests_per_gpu)");
   c.require(phase == InferencePhase::Decode || requests_per_gpu == defaults.requests_per_gpu,
             "requests_per_gpu", "applies to the decode phase (prefill takes tokens_per_gpu)");
+  c.require(phase == InferencePhase::Prefill || carry_over == defaults.carry_over, "carry_over",
+            "applies to the prefill phase (a decode step's requests are all under way)");
   for (const auto& [key, vl] : {std::pair{"ep_comm.dispatch_vl", ep_comm.dispatch_vl},
                                 std::pair{"ep_comm.combine_vl", ep_comm.combine_vl}}) {
     c.require(vl <= kMaxVl, key, kVlRange);

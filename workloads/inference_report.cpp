@@ -254,6 +254,7 @@ InferenceFacts inference_facts(const ModelConfig& m, const DeepSeekInferencePara
   f.gpu_loads.assign(step.imbalance.gpu_loads.begin(), step.imbalance.gpu_loads.end());
   f.prefill_passes = step.prefill_passes;
   f.prompts_done.assign(step.prompts_done.begin(), step.prompts_done.end());
+  f.carried_prompts.assign(step.carried_prompts.begin(), step.carried_prompts.end());
   return f;
 }
 
@@ -281,11 +282,20 @@ std::vector<std::pair<Time, uint64_t>> prompt_first_tokens(const InferenceFacts&
       if (!t || *t < sp.end) t = sp.end;
     }
   }
+  // A prompt an earlier step began waits for those steps too, each as long as this one.
+  const Time step = *std::max_element(run.finish.begin(), run.finish.end());
+  std::vector<uint64_t> fresh(f.prompts_done.begin(), f.prompts_done.end());
   std::vector<std::pair<Time, uint64_t>> out;
+  for (size_t i = 0; i + 2 < f.carried_prompts.size(); i += 3) {
+    const size_t at = f.carried_prompts[i] * passes + f.carried_prompts[i + 1];
+    if (!head[at]) return {};
+    --fresh[at];  // (the trace reader checks each is among prompts_done)
+    out.emplace_back(*head[at] + step * static_cast<int64_t>(f.carried_prompts[i + 2]), 1);
+  }
   for (size_t i = 0; i < head.size(); ++i) {
     if (f.prompts_done[i] == 0) continue;
     if (!head[i]) return {};  // a pass that completes prompts without an LM head
-    out.emplace_back(*head[i], f.prompts_done[i]);
+    if (fresh[i] > 0) out.emplace_back(*head[i], fresh[i]);
   }
   std::sort(out.begin(), out.end());
   return out;

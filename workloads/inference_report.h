@@ -102,6 +102,9 @@ struct InferenceFacts {
   // [group * prefill_passes + pass] (DeepSeekStepInfo); empty: no per-prompt TTFT figures.
   uint64_t prefill_passes = 0;
   std::vector<uint64_t> prompts_done;
+  // Of those, the ones an earlier step began (carry_over): (group, pass, steps before) each,
+  // flat; their TTFT adds those steps, each as long as this one. Empty: none (or before minor 7).
+  std::vector<uint64_t> carried_prompts;
   // Per routed layer (its number as in layers.csv), mean over micro-batches, EP groups and
   // prefill passes: max / mean tokens per expert and token-expert pairs per GPU.
   std::vector<uint64_t> imbalance_layers;
@@ -137,6 +140,7 @@ struct InferenceFacts {
     v("node_limit_overflows", node_limit_overflows);
     v("prefill_passes", prefill_passes, since_minor(2));
     v("prompts_done", prompts_done, since_minor(2));
+    v("carried_prompts", carried_prompts, since_minor(7));
     v("imbalance_layers", imbalance_layers, since_minor(4));
     v("layer_expert_imbalance", layer_expert_imbalance, since_minor(4));
     v("layer_gpu_imbalance", layer_gpu_imbalance, since_minor(4));

@@ -71,6 +71,35 @@ StepMicroBatches step_micro_batches(const DeepSeekInferenceParams& p, uint32_t t
 std::vector<PromptStream> group_prompts(const DeepSeekInferenceParams& p,
                                         const std::vector<uint64_t>& budgets, uint32_t group) {
   std::vector<PromptStream> out;
+  if (p.carry_over) {
+    const uint64_t n = budgets.size();
+    for (uint64_t i = 0; i < n; ++i) {
+      auto draw = [&](uint64_t k) {
+        return draw_context(p.context_distribution, p.context_length, group, k * n + i);
+      };
+      // Step s of the stream prefills its tokens [s x budget, (s + 1) x budget).
+      const uint64_t budget = budgets[i], from = kSteadyStep * budget, to = from + budget;
+      uint64_t k = 0, start = 0, len = draw(0);
+      while (start + len <= from) {
+        start += len;
+        len = draw(++k);
+      }
+      PromptStream s;
+      s.first_done = from - start;
+      s.first_steps = static_cast<uint32_t>(kSteadyStep - start / budget);
+      if (s.first_done == 0) s.first_steps = 0;
+      for (uint64_t at = from; at < to;) {
+        const uint64_t piece = std::min(to, start + len) - at;
+        s.lens.push_back(piece);
+        s.last_cut = start + len > to;
+        at += piece;
+        start += len;
+        if (at < to) len = draw(++k);
+      }
+      out.push_back(std::move(s));
+    }
+    return out;
+  }
   uint64_t k = 0;  // the group's draws count on across its micro-batches
   for (uint64_t budget : budgets) {
     PromptStream s;
@@ -121,18 +150,23 @@ std::vector<std::vector<uint64_t>> chunk_ends(const std::vector<uint64_t>& lengt
   return out;
 }
 
-void window_sequences(const std::vector<uint64_t>& prompts, uint64_t a, uint64_t b, MicroBatch& mb,
-                      bool last_cut) {
+void window_sequences(const PromptStream& s, uint64_t a, uint64_t b, MicroBatch& mb) {
+  const std::vector<uint64_t>& prompts = s.lens;
   std::vector<uint64_t> q, kv;
   mb.prompts_done = 0;
+  mb.carried_steps = 0;
   uint64_t start = 0;  // the prompt's first token in the stream
   for (size_t i = 0; i < prompts.size(); ++i) {
     const uint64_t len = prompts[i];
     const uint64_t from = std::max(a, start), to = std::min(b, start + len);
     if (from < to) {
       q.push_back(to - from);
-      kv.push_back(to - start);  // its keys: the prompt up to the piece's end
-      if (start + len <= b && !(last_cut && i + 1 == prompts.size())) ++mb.prompts_done;
+      // Its keys: the prompt up to the piece's end (the first one's cached part included).
+      kv.push_back(to - start + (i == 0 ? s.first_done : 0));
+      if (start + len <= b && !(s.last_cut && i + 1 == prompts.size())) {
+        ++mb.prompts_done;
+        if (i == 0) mb.carried_steps = s.first_steps;
+      }
     }
     start += len;
     if (start >= b) break;
@@ -164,7 +198,7 @@ PrefillPasses prefill_passes(const DeepSeekInferenceParams& p, const std::vector
         MicroBatch& mb = passes[c][i];
         // The rank's SP share of window [a, b) of a stream of share x tp tokens.
         mb.moe_tokens = b / tp - a / tp;
-        window_sequences(prompts[i].lens, a, b, mb, prompts[i].last_cut);
+        window_sequences(prompts[i], a, b, mb);
         a = b;
       }
     }
@@ -191,6 +225,19 @@ std::vector<uint32_t> PrefillPasses::prompts_done(uint32_t n_groups) const {
   return out;
 }
 
+std::vector<uint32_t> PrefillPasses::carried_prompts(uint32_t n_groups) const {
+  std::vector<uint32_t> out;
+  for (uint32_t g = 0; g < n_groups; ++g) {
+    for (size_t c = 0; c < count(); ++c) {
+      for (const MicroBatch& mb : pass(g, c)) {
+        if (mb.carried_steps > 0)
+          out.insert(out.end(), {g, static_cast<uint32_t>(c), mb.carried_steps});
+      }
+    }
+  }
+  return out;
+}
+
 GroupContexts group_contexts(const DeepSeekInferenceParams& p, const std::vector<MicroBatch>& mbs,
                              uint32_t groups, uint32_t tp, uint32_t depth) {
   GroupContexts out;
@@ -210,6 +257,13 @@ GroupContexts group_contexts(const DeepSeekInferenceParams& p, const std::vector
         out.kv_lens[g].push_back(std::move(kv));
       }
       cached = std::accumulate(ctx.begin(), ctx.end(), uint64_t{0});
+    } else if (p.carry_over) {
+      // A steady step also holds the cache of the prompts its streams carry on.
+      std::vector<uint64_t> budgets;
+      for (const MicroBatch& mb : mbs)
+        budgets.push_back(mb.moe_tokens * tp);
+      for (const PromptStream& s : group_prompts(p, budgets, g))
+        cached += s.first_done;
     }
     out.cached_sum += cached;
     out.cached_max = std::max(out.cached_max, cached);

@@ -33,6 +33,9 @@ struct MicroBatch {
   std::vector<uint64_t> kv_lens;  // per sequence when they differ (the longest is kv_len)
   std::vector<uint64_t> q_lens;   // per sequence when they differ (the longest is q_len)
   uint64_t prompts_done = 0;      // prefill: prompts whose last token is in this pass (not cut)
+  // Prefill: of those, the first prompt of the stream when an earlier step began it: the steps
+  // it began before this one (0: none).
+  uint32_t carried_steps = 0;
   uint64_t attn_tokens() const;
   uint64_t kv_tokens() const;
 };
@@ -48,12 +51,19 @@ StepMicroBatches step_micro_batches(const DeepSeekInferenceParams& p, uint32_t t
 // they fill its budget; the last one that does not fit is prefilled in part (cut: the rest of it
 // comes in a later step, as chunked prefill carries it over), so its first token is not
 // produced in this step.
+// With carry_over the stream is a steady one: step kSteadyStep of an endless stream of draws,
+// which begins with the rest of the prompt its previous step cut (first_done tokens of it
+// prefilled in the first_steps steps before).
 struct PromptStream {
   std::vector<uint64_t> lens;  // the tokens of each prompt this step prefills
   bool last_cut = false;       // the last is a part of a longer prompt
+  uint64_t first_done = 0;     // tokens of the first prompt prefilled in earlier steps
+  uint32_t first_steps = 0;    // the steps before this one in which the first prompt began
 };
+inline constexpr uint32_t kSteadyStep = 16;  // steps of the stream before the one simulated
 // Prompt streams of each micro-batch of DP group `group`; budgets[i]: the group's prompt tokens
-// in micro-batch i.
+// in micro-batch i. A fresh step (carry_over false) takes the group's draws in order across its
+// micro-batches; a steady one gives micro-batch i of n the draws i, i + n, i + 2n, ...
 std::vector<PromptStream> group_prompts(const DeepSeekInferenceParams& p,
                                         const std::vector<uint64_t>& budgets, uint32_t group);
 
@@ -66,9 +76,10 @@ std::vector<std::vector<uint64_t>> chunk_ends(const std::vector<uint64_t>& lengt
 
 // Attention sequences of window [a, b) of a stream of prompts, written into `mb` (attn_batch,
 // q_len, kv_len and their per-sequence lists when they differ, prompts_done: those whose last
-// token is in the window, the last prompt not counted when `last_cut`).
-void window_sequences(const std::vector<uint64_t>& prompts, uint64_t a, uint64_t b, MicroBatch& mb,
-                      bool last_cut = false);
+// token is in the window, the last prompt not counted when `last_cut`; carried_steps). The
+// stream's first prompt has `s.first_done` tokens cached from earlier steps, which its pieces'
+// keys include.
+void window_sequences(const PromptStream& s, uint64_t a, uint64_t b, MicroBatch& mb);
 
 // Prefill forward passes: [pass][micro-batch] shapes, the same for every group unless prompts
 // are drawn from a distribution (then per group). MoE tokens per rank are the same everywhere.
@@ -81,6 +92,8 @@ struct PrefillPasses {
   size_t count() const { return shared.size(); }
   // Prompts completed in pass c by group g (summed over micro-batches): [g * count() + c].
   std::vector<uint32_t> prompts_done(uint32_t n_groups) const;
+  // (group, pass, carried_steps) of every micro-batch whose carried prompt completes, flat.
+  std::vector<uint32_t> carried_prompts(uint32_t n_groups) const;
 };
 PrefillPasses prefill_passes(const DeepSeekInferenceParams& p, const std::vector<MicroBatch>& mbs,
                              uint32_t groups, uint32_t tp);
@@ -88,7 +101,8 @@ PrefillPasses prefill_passes(const DeepSeekInferenceParams& p, const std::vector
 // Decode: each DP group's requests (requests_per_gpu x tp, dealt to the micro-batches in order)
 // with their contexts from p.context_distribution; kv_lens[group][mb][sequence] is the context
 // plus the `depth` drafted tokens. Tokens cached per group: the sum of its contexts (prefill:
-// its prompt tokens), summed over groups and the largest.
+// its prompt tokens, and a steady step's carried prompts' earlier tokens), summed over groups
+// and the largest.
 struct GroupContexts {
   std::vector<std::vector<std::vector<uint64_t>>> kv_lens;
   uint64_t cached_sum = 0, cached_max = 0;

@@ -407,6 +407,24 @@ InferenceFacts inference_facts_from_metadata(const Json& metadata, const std::st
             "needs one count per DP group and pass (prefill_passes > 0 of them "
             "per group)");
   }
+  if (!f.carried_prompts.empty()) {
+    // (group, pass, steps before), each among the prompts its group completes in that pass.
+    if (f.carried_prompts.size() % 3 != 0)
+      rd.fail("carried_prompts", "needs (group, pass, steps) triples");
+    std::vector<uint64_t> left = f.prompts_done;
+    for (size_t i = 0; i < f.carried_prompts.size(); i += 3) {
+      const uint64_t g = f.carried_prompts[i], c = f.carried_prompts[i + 1],
+                     steps = f.carried_prompts[i + 2];
+      const uint64_t groups = f.prefill_passes == 0 ? 0 : left.size() / f.prefill_passes;
+      if (g >= groups || c >= f.prefill_passes || left[g * f.prefill_passes + c]-- == 0 ||
+          steps < 1 || steps > (uint64_t{1} << 32)) {
+        rd.fail("carried_prompts",
+                fmt::format("entry {} ({}, {}, {}): needs a DP group and pass whose "
+                            "prompts_done counts it, and 1 to 2^32 steps",
+                            i / 3, g, c, steps));
+      }
+    }
+  }
   for (const auto& [key, value] : {std::pair{"expert_imbalance", f.expert_imbalance},
                                    {"expert_imbalance_max", f.expert_imbalance_max},
                                    {"gpu_imbalance", f.gpu_imbalance},

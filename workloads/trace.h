@@ -1,7 +1,7 @@
 // The trace format: per-rank op graphs as versioned JSON, written by `mlasim trace` and replayed
-// by `mlasim run` through the `type: trace` workload. Schema (version 1, minor 6):
+// by `mlasim run` through the `type: trace` workload. Schema (version 1, minor 7):
 //
-//   {"format": "mlasim-trace", "version": 1, "minor": 6,
+//   {"format": "mlasim-trace", "version": 1, "minor": 7,
 //    "metadata": {"generator": "deepseek_inference", "phase": "decode", ...},
 //    "ranks": [
 //     {"rank": 0, "ops": [
@@ -13,7 +13,8 @@
 // required except those added by a later minor version (attention `kv_lens`, minor 1; attention
 // `q_lens` and the prefill prompt metadata, minor 2; the `vl` of send, all_to_all and
 // ring_collective, minor 3; per-layer imbalance metadata, minor 4; the all_to_all's
-// `relay_bytes` and `reduce`, minor 5; the metadata's per-routing loads, minor 6), which may be
+// `relay_bytes` and `reduce`, minor 5; the metadata's per-routing loads, minor 6; the
+// prefill's carried prompts, minor 7), which may be
 // left out. Sizes are integers of
 // bytes (or strings with units such as "1MiB"). Unknown keys, missing fields and wrong types are
 // errors naming the file, rank, op and field.
@@ -38,7 +39,7 @@
 namespace mlasim {
 
 inline constexpr int kTraceVersion = 1;
-inline constexpr int kTraceMinorVersion = 6;
+inline constexpr int kTraceMinorVersion = 7;
 
 struct InferenceFacts;
 

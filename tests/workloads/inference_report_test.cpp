@@ -8,6 +8,7 @@
 #include <cmath>
 #include <functional>
 #include <map>
+#include <numeric>
 #include <string>
 #include <vector>
 
@@ -281,10 +282,12 @@ TEST(InferenceReport, PrefillReportsTtftAndInputThroughput) {
             left / r.summary["kv_cache_bytes_per_token"].get<uint64_t>());
 }
 
-// Drawn prompts longer than every micro-batch's share: each is prefilled in part and none
-// completes, so the step has no TTFT (not the step's time), says so, and counts 0 prompts.
+// Drawn prompts longer than every micro-batch's share, in a fresh step (no carry-over): each is
+// prefilled in part and none completes, so the step has no TTFT (not the step's time), says so,
+// and counts 0 prompts.
 TEST(InferenceReport, PrefillWithNoCompletedPromptHasNoTtft) {
   const WorkloadReport r = prefill_report([](DeepSeekInferenceParams& p) {
+    p.carry_over = false;
     p.context_length = 2500;
     p.context_distribution.type = ContextDistribution::Uniform;
     p.context_distribution.min = 2000;
@@ -297,6 +300,53 @@ TEST(InferenceReport, PrefillWithNoCompletedPromptHasNoTtft) {
   ASSERT_FALSE(r.warnings.empty());
   EXPECT_NE(r.warnings.back().find("no prompt completes"), std::string::npos) << r.warnings.back();
   EXPECT_NEAR(r.summary["input_tokens_per_s_per_node"].get<double>(), 2 * 512 / 4e-3, 1e-6);
+}
+
+// A steady prefill step (carry_over): a prompt an earlier step began gets its first token when
+// its pass's LM head ends plus those steps, each as long as this one (4 ms); the others when
+// the LM head ends. Prompts of 100 to 700 tokens against 256 per micro-batch and GPU: most
+// streams begin inside a prompt an earlier step began.
+TEST(InferenceReport, CarriedPromptsCountTheStepsTheyBeganIn) {
+  DeepSeekInferenceParams p;
+  p.model = "deepseek-v2-lite";
+  p.layers = 2;
+  p.phase = InferencePhase::Prefill;
+  p.tokens_per_gpu = 512;
+  p.context_length = 400;
+  p.context_distribution.type = ContextDistribution::Uniform;
+  p.context_distribution.min = 100;
+  p.context_distribution.max = 700;
+  const DeepSeekStep step = DeepSeekInference(p).build(ClusterShape{2, 2});
+  ASSERT_EQ(step.prefill_passes, 1u);
+  ASSERT_FALSE(step.carried_prompts.empty());
+  // The LM head of group (rank) g ends at 3 + 0.25 g ms; the step at 4 ms.
+  const std::string head = "lm_head";
+  WorkloadRun run = run_on_2x2(4'000'000'000);
+  run.spans = [&head](int r) {
+    return std::vector<OpSpan>{{&head, true, Time::us(1000), Time::us(3000 + 250 * r)}};
+  };
+  std::vector<double> expected;  // ms
+  std::vector<uint64_t> fresh(step.prompts_done.begin(), step.prompts_done.end());
+  for (size_t i = 0; i < step.carried_prompts.size(); i += 3) {
+    const uint32_t g = step.carried_prompts[i];
+    expected.push_back(3 + 0.25 * g + 4.0 * step.carried_prompts[i + 2]);
+    --fresh[g];
+  }
+  for (uint32_t g = 0; g < 4; ++g)
+    expected.insert(expected.end(), fresh[g], 3 + 0.25 * g);
+  std::sort(expected.begin(), expected.end());
+  DeepSeekInference gen(p);
+  gen.generate(ClusterShape{2, 2});
+  const WorkloadReport r = gen.report(run);
+  const double n = static_cast<double>(expected.size());
+  EXPECT_NEAR(r.summary["ttft_mean_ms"].get<double>(),
+              std::accumulate(expected.begin(), expected.end(), 0.0) / n, 1e-9);
+  EXPECT_NEAR(r.summary["ttft_p50_ms"].get<double>(),
+              expected[static_cast<size_t>(std::ceil(0.5 * n)) - 1], 1e-9);
+  EXPECT_NEAR(r.summary["ttft_p99_ms"].get<double>(),
+              expected[static_cast<size_t>(std::ceil(0.99 * n)) - 1], 1e-9);
+  EXPECT_GT(r.summary["ttft_p99_ms"].get<double>(), 4.0) << "a carried prompt waits over a step";
+  EXPECT_NEAR(r.summary["ttft_ms"].get<double>(), 4.0, 1e-12);
 }
 
 // The largest activation footprint of a 2-layer V2-Lite decode of 16 requests per GPU is its LM

@@ -3,7 +3,8 @@
 // Sarathi-style chunk windows; MoE tokens (gate rows, routed copies) against the sum of the
 // prompts x top-k; a fixed distribution against today's single-length closed form and the
 // degenerate distribution; seeded determinism; per-sequence query lengths in AttentionOp and
-// their validation; the window and chunk helpers on hand-worked cases.
+// their validation; the window and chunk helpers on hand-worked cases; a steady step (carry-over)
+// against the test's own walk of each micro-batch's stream.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -36,6 +37,7 @@ DeepSeekInferenceParams prefill(uint32_t tp, uint64_t chunk) {
   p.context_distribution.min = 16;
   p.attention_tp = tp;
   p.chunk_size = chunk;
+  p.carry_over = false;  // a fresh step: the group's draws in order (carry-over: its own tests)
   return p;
 }
 
@@ -206,6 +208,75 @@ TEST(PrefillPrompts, FixedPromptsKeepTheSingleLengthStep) {
   }
 }
 
+// A steady step (carry_over), by the test's own walk: micro-batch i of n takes the group's draws
+// i, i + n, ...; step 16 prefills tokens [16 b, 17 b) of that stream. Its first prompt has d
+// tokens cached from earlier steps, so its piece of q tokens attends q d + q (q + 1) / 2 pairs;
+// when it completes here it is carried, begun 16 - floor(start / b) steps before.
+struct SteadyStream {
+  std::vector<uint64_t> pieces;
+  uint64_t first_done = 0, carried_steps = 0, whole = 0;  // whole: prompts completed
+};
+SteadyStream steady_stream(const DeepSeekInferenceParams& p, uint32_t group, uint64_t budget,
+                           uint32_t i, uint32_t n) {
+  const std::vector<uint64_t> draws =
+      request_contexts(p.context_distribution, p.context_length, group, 20000);
+  uint64_t start = 0, k = i;
+  while (start + draws[k] <= 16 * budget) {
+    start += draws[k];
+    k += n;
+  }
+  SteadyStream s;
+  s.first_done = 16 * budget - start;
+  for (uint64_t at = 16 * budget; at < 17 * budget; k += n) {
+    const uint64_t end = start + draws[k];
+    s.pieces.push_back(std::min(end, 17 * budget) - at);
+    if (end <= 17 * budget) {
+      ++s.whole;
+      if (start < 16 * budget) s.carried_steps = 16 - start / budget;
+    }
+    at += s.pieces.back();
+    start = end;
+  }
+  return s;
+}
+
+TEST(PrefillPrompts, ASteadyStepBeginsWithTheRestOfTheCutPrompt) {
+  for (uint64_t chunk : {uint64_t{0}, uint64_t{256}}) {
+    DeepSeekInferenceParams p = prefill(1, chunk);
+    p.carry_over = true;
+    const DeepSeekStep step = DeepSeekInference(p).build(kCluster);
+    EXPECT_NO_THROW(validate_workload(step.workload));
+    uint64_t carried = 0, carried_steps = 0;
+    for (uint32_t g = 0; g < 4; ++g) {
+      double pairs = 0;
+      uint64_t whole = 0;
+      for (uint32_t i = 0; i < 2; ++i) {
+        const SteadyStream s = steady_stream(p, g, 1500, i, 2);
+        ASSERT_EQ(std::accumulate(s.pieces.begin(), s.pieces.end(), uint64_t{0}), 1500u);
+        const double d = static_cast<double>(s.first_done), q = static_cast<double>(s.pieces[0]);
+        pairs += q * d + causal_pairs(s.pieces);
+        whole += s.whole;
+        carried += s.carried_steps > 0 ? 1 : 0;
+        carried_steps += s.carried_steps;
+      }
+      EXPECT_DOUBLE_EQ(attention_totals(step.workload.ranks[g]).pairs, 2 * pairs)
+          << "group " << g << " chunk " << chunk;
+      uint64_t done = 0;
+      for (uint32_t c = 0; c < step.prefill_passes; ++c)
+        done += step.prompts_done[g * step.prefill_passes + c];
+      EXPECT_EQ(done, whole) << "group " << g;
+    }
+    // The step's record of them: (group, pass, steps), one per carried prompt that completes.
+    ASSERT_EQ(step.carried_prompts.size() % 3, 0u);
+    EXPECT_EQ(step.carried_prompts.size() / 3, carried);
+    uint64_t steps = 0;
+    for (size_t j = 0; j < step.carried_prompts.size(); j += 3)
+      steps += step.carried_prompts[j + 2];
+    EXPECT_EQ(steps, carried_steps);
+    EXPECT_GT(carried, 4u) << "most streams begin inside a prompt";
+  }
+}
+
 TEST(PrefillPrompts, SameSeedSameStep) {
   DeepSeekInferenceParams p = prefill(1, 256);
   const std::string a = workload_to_json(DeepSeekInference(p).generate(kCluster)).dump();
@@ -218,18 +289,20 @@ TEST(PrefillPrompts, SameSeedSameStep) {
 // 1's first 5 tokens; only prompt 0 ends in it.
 TEST(PrefillPrompts, WindowSequencesAndChunkEnds) {
   MicroBatch mb;
-  window_sequences({5, 7, 3}, 4, 10, mb);
+  window_sequences(PromptStream{{5, 7, 3}}, 4, 10, mb);
   EXPECT_EQ(mb.attn_batch, 2u);
   EXPECT_EQ(mb.q_lens, (std::vector<uint64_t>{1, 5}));
   EXPECT_TRUE(mb.kv_lens.empty());  // both sequences have 5 keys
   EXPECT_EQ(mb.kv_len, 5u);
   EXPECT_EQ(mb.prompts_done, 1u);
   EXPECT_EQ(mb.attn_tokens(), 6u);
-  window_sequences({5, 7, 3}, 0, 15, mb);  // the whole stream: every prompt from its start
+  window_sequences(PromptStream{{5, 7, 3}}, 0, 15,
+                   mb);  // the whole stream: every prompt from its start
   EXPECT_EQ(mb.q_lens, (std::vector<uint64_t>{5, 7, 3}));
   EXPECT_EQ(mb.kv_lens, mb.q_lens);
   EXPECT_EQ(mb.prompts_done, 3u);
-  window_sequences({5, 7, 3}, 0, 15, mb, true);  // the last one cut: it completes later
+  window_sequences(PromptStream{{5, 7, 3}, true}, 0, 15,
+                   mb);  // the last one cut: it completes later
   EXPECT_EQ(mb.q_lens, (std::vector<uint64_t>{5, 7, 3}));
   EXPECT_EQ(mb.prompts_done, 2u);
   // Streams of 15 and 14 tokens in windows of 4: the shorter one ends its windows early.

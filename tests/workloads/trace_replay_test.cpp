@@ -194,8 +194,8 @@ TEST(TraceReplay, ChunkedPrefillReportsLikeTheGenerator) {
 }
 
 // Prompts of their own lengths in Sarathi-style chunks: the replay reports the same per-prompt
-// TTFT figures; prompts completed by an earlier pass get their first token earlier, so the mean
-// lies below the step's TTFT, and the percentiles are ordered.
+// TTFT figures (the carried prompts' steps come with the trace); the percentiles are ordered, and
+// the longest prompts, begun in earlier steps, wait longer than this step.
 TEST(TraceReplay, PrefillPromptDistributionReportsLikeTheGenerator) {
   const std::string workload = R"(  type: deepseek_inference
   model: deepseek-v2-lite
@@ -211,9 +211,9 @@ TEST(TraceReplay, PrefillPromptDistributionReportsLikeTheGenerator) {
   expect_replay_matches(workload, "pd", &s);
   const double ttft = s["ttft_ms"].get<double>(), mean = s["ttft_mean_ms"].get<double>();
   const double p50 = s["ttft_p50_ms"].get<double>(), p99 = s["ttft_p99_ms"].get<double>();
-  EXPECT_LT(mean, ttft);
+  EXPECT_GT(mean, 0);
   EXPECT_LE(p50, p99);
-  EXPECT_LE(p99, ttft);
+  EXPECT_GT(p99, ttft);
   EXPECT_GT(p50, 0);
   EXPECT_EQ(s["prefill_pass_count"], 4);  // 1,024 tokens per micro-batch in windows of 256
   EXPECT_GT(s["prompt_count"].get<uint64_t>(), 2u * 2 * 4);  // more than one prompt per window
