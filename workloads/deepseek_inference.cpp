@@ -79,11 +79,11 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
   // Forward passes (prefill: one per chunk, with each DP group's prompts; decode: one).
   const uint32_t groups = ranks / s.tp;
   const PrefillPasses passes =
-      decode ? PrefillPasses{{main_mb}, {}} : prefill_passes(p, main_mb, groups, s.tp);
+      decode ? PrefillPasses{{main_mb}, {}, {}} : prefill_passes(p, main_mb, groups, s.tp);
   const std::vector<std::vector<MicroBatch>>& chunks = passes.shared;
   DeepSeekStep out;
   out.dp_groups = groups;
-  const GroupContexts gc = group_contexts(p, main_mb, groups, s.tp, depth);
+  const GroupContexts gc = group_contexts(p, main_mb, groups, s.tp, depth, &passes);
   out.kv_cached_tokens_sum = gc.cached_sum;
   out.kv_cached_tokens_max = gc.cached_max;
   if (!decode) {

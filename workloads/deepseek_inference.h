@@ -129,6 +129,9 @@ struct ParamTraits<ModelRef> {
   static std::string format(const ModelRef& v) { return v.name; }
 };
 
+// With carry_over a prefill step is this step (from 0) of an endless stream of prompts.
+inline constexpr uint32_t kSteadyStep = 16;
+
 struct DeepSeekInferenceParams {
   ModelRef model = "deepseek-v3";
   ModelOverrides model_overrides;

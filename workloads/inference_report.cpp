@@ -258,8 +258,8 @@ InferenceFacts inference_facts(const ModelConfig& m, const DeepSeekInferencePara
   return f;
 }
 
-std::vector<std::pair<Time, uint64_t>> prompt_first_tokens(const InferenceFacts& f,
-                                                           const WorkloadRun& run) {
+std::vector<std::pair<double, uint64_t>> prompt_first_tokens(const InferenceFacts& f,
+                                                             const WorkloadRun& run) {
   const size_t ranks = run.finish.size();
   if (f.prefill_passes == 0 || f.prompts_done.empty() || !run.spans) return {};
   const size_t passes = f.prefill_passes, groups = f.prompts_done.size() / passes;
@@ -282,20 +282,22 @@ std::vector<std::pair<Time, uint64_t>> prompt_first_tokens(const InferenceFacts&
       if (!t || *t < sp.end) t = sp.end;
     }
   }
-  // A prompt an earlier step began waits for those steps too, each as long as this one.
-  const Time step = *std::max_element(run.finish.begin(), run.finish.end());
+  // A prompt an earlier step began waits for those steps too, each as long as this one (in
+  // milliseconds: a sum of steps may pass the picosecond range).
+  const double step_ms = std::max_element(run.finish.begin(), run.finish.end())->to_ms();
   std::vector<uint64_t> fresh(f.prompts_done.begin(), f.prompts_done.end());
-  std::vector<std::pair<Time, uint64_t>> out;
+  std::vector<std::pair<double, uint64_t>> out;
   for (size_t i = 0; i + 2 < f.carried_prompts.size(); i += 3) {
     const size_t at = f.carried_prompts[i] * passes + f.carried_prompts[i + 1];
     if (!head[at]) return {};
     --fresh[at];  // (the trace reader checks each is among prompts_done)
-    out.emplace_back(*head[at] + step * static_cast<int64_t>(f.carried_prompts[i + 2]), 1);
+    out.emplace_back(head[at]->to_ms() + step_ms * static_cast<double>(f.carried_prompts[i + 2]),
+                     1);
   }
   for (size_t i = 0; i < head.size(); ++i) {
     if (f.prompts_done[i] == 0) continue;
     if (!head[i]) return {};  // a pass that completes prompts without an LM head
-    if (fresh[i] > 0) out.emplace_back(*head[i], fresh[i]);
+    if (fresh[i] > 0) out.emplace_back(head[i]->to_ms(), fresh[i]);
   }
   std::sort(out.begin(), out.end());
   return out;
@@ -336,21 +338,21 @@ WorkloadReport inference_report(const InferenceFacts& f, const WorkloadRun& run)
     j["output_tokens_per_s_per_node"] = step_s > 0 ? out_per_gpu * gpn / step_s : 0.0;
   } else {
     // Per prompt: mean and nearest-rank percentiles over every prompt completed in the step.
-    const std::vector<std::pair<Time, uint64_t>> firsts = prompt_first_tokens(f, run);
+    const std::vector<std::pair<double, uint64_t>> firsts = prompt_first_tokens(f, run);
     uint64_t prompts = 0;
     double sum_ms = 0;
     for (const auto& [t, n] : firsts) {
       prompts += n;
-      sum_ms += t.to_ms() * static_cast<double>(n);
+      sum_ms += t * static_cast<double>(n);
     }
     if (prompts > 0) {
       auto percentile = [&](double q) {
         const auto rank = static_cast<uint64_t>(std::ceil(q * static_cast<double>(prompts)));
         uint64_t seen = 0;
         for (const auto& [t, n] : firsts) {
-          if ((seen += n) >= rank) return t.to_ms();
+          if ((seen += n) >= rank) return t;
         }
-        return firsts.back().first.to_ms();
+        return firsts.back().first;
       };
       j["ttft_mean_ms"] = sum_ms / static_cast<double>(prompts);
       j["ttft_p50_ms"] = percentile(0.50);

@@ -156,9 +156,10 @@ InferenceFacts inference_facts(const ModelConfig& m, const DeepSeekInferencePara
 
 // Time to first token of each prefill prompt: the end of the LM head (`lm_head`, chunked:
 // `c<pass>.lm_head`) of the pass that completes it, the latest over its DP group's ranks.
-// Returns (time, prompts) pairs; empty when the facts or the run do not say.
-std::vector<std::pair<Time, uint64_t>> prompt_first_tokens(const InferenceFacts& f,
-                                                           const WorkloadRun& run);
+// A prompt begun in earlier steps (carried_prompts) adds those steps at the step's time each.
+// Returns (time in ms, prompts) pairs, sorted; empty when the facts or the run do not say.
+std::vector<std::pair<double, uint64_t>> prompt_first_tokens(const InferenceFacts& f,
+                                                             const WorkloadRun& run);
 
 WorkloadReport inference_report(const InferenceFacts& f, const WorkloadRun& run);
 WorkloadReport inference_report(const ModelConfig& m, const DeepSeekInferenceParams& p,

@@ -48,7 +48,7 @@ StepMicroBatches step_micro_batches(const DeepSeekInferenceParams& p, uint32_t t
       m.attn_batch = share * tp;
       m.kv_len = p.context_length + 1 + depth;
     } else {
-      if (p.context_distribution.type == ContextDistribution::Fixed &&
+      if (p.context_distribution.type == ContextDistribution::Fixed && !p.carry_over &&
           p.context_length > share * tp) {
         throw InputError(fmt::format(
             "workload.context_length: prompts of {} tokens do not fit micro-batch {}'s {} tokens "
@@ -80,6 +80,10 @@ std::vector<PromptStream> group_prompts(const DeepSeekInferenceParams& p,
       // Step s of the stream prefills its tokens [s x budget, (s + 1) x budget).
       const uint64_t budget = budgets[i], from = kSteadyStep * budget, to = from + budget;
       uint64_t k = 0, start = 0, len = draw(0);
+      if (p.context_distribution.type == ContextDistribution::Fixed) {  // (no walk needed)
+        k = from / len;
+        start = k * len;
+      }
       while (start + len <= from) {
         start += len;
         len = draw(++k);
@@ -183,6 +187,7 @@ void window_sequences(const PromptStream& s, uint64_t a, uint64_t b, MicroBatch&
 
 PrefillPasses prefill_passes(const DeepSeekInferenceParams& p, const std::vector<MicroBatch>& mbs,
                              uint32_t groups, uint32_t tp) {
+  PrefillPasses out;
   std::vector<uint64_t> budgets;
   for (const MicroBatch& mb : mbs)
     budgets.push_back(mb.moe_tokens * tp);
@@ -190,6 +195,10 @@ PrefillPasses prefill_passes(const DeepSeekInferenceParams& p, const std::vector
   const size_t n = ends[0].size();
   auto build = [&](uint32_t g) {
     const std::vector<PromptStream> prompts = group_prompts(p, budgets, g);
+    uint64_t carried = 0;
+    for (const PromptStream& s : prompts)
+      carried += s.first_done;
+    out.carried_tokens.push_back(carried);
     std::vector<std::vector<MicroBatch>> passes(n, mbs);
     for (size_t i = 0; i < mbs.size(); ++i) {
       uint64_t a = 0;
@@ -204,9 +213,9 @@ PrefillPasses prefill_passes(const DeepSeekInferenceParams& p, const std::vector
     }
     return passes;
   };
-  PrefillPasses out;
   out.shared = build(0);
   if (p.context_distribution.type != ContextDistribution::Fixed) {
+    out.carried_tokens.clear();
     out.groups.reserve(groups);
     for (uint32_t g = 0; g < groups; ++g)
       out.groups.push_back(build(g));
@@ -239,7 +248,8 @@ std::vector<uint32_t> PrefillPasses::carried_prompts(uint32_t n_groups) const {
 }
 
 GroupContexts group_contexts(const DeepSeekInferenceParams& p, const std::vector<MicroBatch>& mbs,
-                             uint32_t groups, uint32_t tp, uint32_t depth) {
+                             uint32_t groups, uint32_t tp, uint32_t depth,
+                             const PrefillPasses* passes) {
   GroupContexts out;
   out.kv_lens.resize(groups);
   out.varied = p.phase == InferencePhase::Decode &&
@@ -257,13 +267,8 @@ GroupContexts group_contexts(const DeepSeekInferenceParams& p, const std::vector
         out.kv_lens[g].push_back(std::move(kv));
       }
       cached = std::accumulate(ctx.begin(), ctx.end(), uint64_t{0});
-    } else if (p.carry_over) {
-      // A steady step also holds the cache of the prompts its streams carry on.
-      std::vector<uint64_t> budgets;
-      for (const MicroBatch& mb : mbs)
-        budgets.push_back(mb.moe_tokens * tp);
-      for (const PromptStream& s : group_prompts(p, budgets, g))
-        cached += s.first_done;
+    } else if (passes != nullptr) {
+      cached += passes->carried_tokens_of(g);  // the earlier tokens of the prompts carried on
     }
     out.cached_sum += cached;
     out.cached_max = std::max(out.cached_max, cached);

@@ -60,7 +60,6 @@ struct PromptStream {
   uint64_t first_done = 0;     // tokens of the first prompt prefilled in earlier steps
   uint32_t first_steps = 0;    // the steps before this one in which the first prompt began
 };
-inline constexpr uint32_t kSteadyStep = 16;  // steps of the stream before the one simulated
 // Prompt streams of each micro-batch of DP group `group`; budgets[i]: the group's prompt tokens
 // in micro-batch i. A fresh step (carry_over false) takes the group's draws in order across its
 // micro-batches; a steady one gives micro-batch i of n the draws i, i + n, i + 2n, ...
@@ -94,6 +93,12 @@ struct PrefillPasses {
   std::vector<uint32_t> prompts_done(uint32_t n_groups) const;
   // (group, pass, carried_steps) of every micro-batch whose carried prompt completes, flat.
   std::vector<uint32_t> carried_prompts(uint32_t n_groups) const;
+  // Tokens group g's carried prompts had prefilled before this step (carry_over), [g]; one
+  // entry for every group when the prompts are shared.
+  std::vector<uint64_t> carried_tokens;
+  uint64_t carried_tokens_of(uint32_t g) const {
+    return carried_tokens.empty() ? 0 : carried_tokens[carried_tokens.size() == 1 ? 0 : g];
+  }
 };
 PrefillPasses prefill_passes(const DeepSeekInferenceParams& p, const std::vector<MicroBatch>& mbs,
                              uint32_t groups, uint32_t tp);
@@ -101,8 +106,8 @@ PrefillPasses prefill_passes(const DeepSeekInferenceParams& p, const std::vector
 // Decode: each DP group's requests (requests_per_gpu x tp, dealt to the micro-batches in order)
 // with their contexts from p.context_distribution; kv_lens[group][mb][sequence] is the context
 // plus the `depth` drafted tokens. Tokens cached per group: the sum of its contexts (prefill:
-// its prompt tokens, and a steady step's carried prompts' earlier tokens), summed over groups
-// and the largest.
+// its prompt tokens, and a steady step's carried prompts' earlier tokens from `passes`), summed
+// over groups and the largest.
 struct GroupContexts {
   std::vector<std::vector<std::vector<uint64_t>>> kv_lens;
   uint64_t cached_sum = 0, cached_max = 0;
@@ -111,6 +116,7 @@ struct GroupContexts {
   std::vector<MicroBatch> apply(const std::vector<MicroBatch>& mbs, uint32_t group) const;
 };
 GroupContexts group_contexts(const DeepSeekInferenceParams& p, const std::vector<MicroBatch>& mbs,
-                             uint32_t groups, uint32_t tp, uint32_t depth);
+                             uint32_t groups, uint32_t tp, uint32_t depth,
+                             const PrefillPasses* passes = nullptr);
 
 }  // namespace mlasim

@@ -417,11 +417,11 @@ InferenceFacts inference_facts_from_metadata(const Json& metadata, const std::st
                      steps = f.carried_prompts[i + 2];
       const uint64_t groups = f.prefill_passes == 0 ? 0 : left.size() / f.prefill_passes;
       if (g >= groups || c >= f.prefill_passes || left[g * f.prefill_passes + c]-- == 0 ||
-          steps < 1 || steps > (uint64_t{1} << 32)) {
+          steps < 1 || steps > kSteadyStep) {
         rd.fail("carried_prompts",
                 fmt::format("entry {} ({}, {}, {}): needs a DP group and pass whose "
-                            "prompts_done counts it, and 1 to 2^32 steps",
-                            i / 3, g, c, steps));
+                            "prompts_done counts it, and 1 to {} steps",
+                            i / 3, g, c, steps, kSteadyStep));
       }
     }
   }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "sim/errors.h"
+#include "sim/params.h"
 #include "workloads/context_lengths.h"
 #include "workloads/deepseek_inference.h"
 #include "workloads/model_config.h"
@@ -240,13 +241,17 @@ SteadyStream steady_stream(const DeepSeekInferenceParams& p, uint32_t group, uin
   return s;
 }
 
+// The cache holds each group's 1,500 x 2 tokens and its carried prompts' earlier ones; the
+// carried prompt completes in the window that holds its piece's last token (windows of 256,
+// the last one to 1,500).
 TEST(PrefillPrompts, ASteadyStepBeginsWithTheRestOfTheCutPrompt) {
   for (uint64_t chunk : {uint64_t{0}, uint64_t{256}}) {
     DeepSeekInferenceParams p = prefill(1, chunk);
     p.carry_over = true;
     const DeepSeekStep step = DeepSeekInference(p).build(kCluster);
     EXPECT_NO_THROW(validate_workload(step.workload));
-    uint64_t carried = 0, carried_steps = 0;
+    std::vector<std::vector<uint32_t>> carried;  // (group, pass, steps)
+    uint64_t cached = 0;
     for (uint32_t g = 0; g < 4; ++g) {
       double pairs = 0;
       uint64_t whole = 0;
@@ -256,8 +261,12 @@ TEST(PrefillPrompts, ASteadyStepBeginsWithTheRestOfTheCutPrompt) {
         const double d = static_cast<double>(s.first_done), q = static_cast<double>(s.pieces[0]);
         pairs += q * d + causal_pairs(s.pieces);
         whole += s.whole;
-        carried += s.carried_steps > 0 ? 1 : 0;
-        carried_steps += s.carried_steps;
+        cached += 1500 + s.first_done;
+        if (s.carried_steps > 0) {
+          const uint64_t pass = chunk == 0 ? 0 : std::min<uint64_t>(5, (s.pieces[0] - 1) / chunk);
+          carried.push_back(
+              {g, static_cast<uint32_t>(pass), static_cast<uint32_t>(s.carried_steps)});
+        }
       }
       EXPECT_DOUBLE_EQ(attention_totals(step.workload.ranks[g]).pairs, 2 * pairs)
           << "group " << g << " chunk " << chunk;
@@ -266,15 +275,33 @@ TEST(PrefillPrompts, ASteadyStepBeginsWithTheRestOfTheCutPrompt) {
         done += step.prompts_done[g * step.prefill_passes + c];
       EXPECT_EQ(done, whole) << "group " << g;
     }
+    EXPECT_EQ(step.kv_cached_tokens_sum, cached);
     // The step's record of them: (group, pass, steps), one per carried prompt that completes.
-    ASSERT_EQ(step.carried_prompts.size() % 3, 0u);
-    EXPECT_EQ(step.carried_prompts.size() / 3, carried);
-    uint64_t steps = 0;
-    for (size_t j = 0; j < step.carried_prompts.size(); j += 3)
-      steps += step.carried_prompts[j + 2];
-    EXPECT_EQ(steps, carried_steps);
-    EXPECT_GT(carried, 4u) << "most streams begin inside a prompt";
+    std::vector<std::vector<uint32_t>> got;
+    for (size_t j = 0; j + 2 < step.carried_prompts.size(); j += 3) {
+      got.push_back(
+          {step.carried_prompts[j], step.carried_prompts[j + 1], step.carried_prompts[j + 2]});
+    }
+    std::sort(carried.begin(), carried.end());
+    std::sort(got.begin(), got.end());
+    EXPECT_EQ(got, carried) << "chunk " << chunk;
+    EXPECT_GT(carried.size(), 4u) << "most streams begin inside a prompt";
   }
+}
+
+// Decode has no prompts to carry: a carry_over other than the default is refused, as
+// tokens_per_gpu is.
+TEST(PrefillPrompts, CarryOverIsAPrefillSetting) {
+  DeepSeekInferenceParams p;
+  p.carry_over = false;
+  try {
+    p.validate(ParamCheck(nullptr, "workload"));
+    ADD_FAILURE() << "carry_over accepted in decode";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("carry_over"), std::string::npos) << e.what();
+  }
+  p.phase = InferencePhase::Prefill;
+  EXPECT_NO_THROW(p.validate(ParamCheck(nullptr, "workload")));
 }
 
 TEST(PrefillPrompts, SameSeedSameStep) {

@@ -112,6 +112,33 @@ TEST(Trace, InferenceMetadataRoundTripAndErrors) {
   bad = pj;
   bad["prefill_passes"] = uint64_t{3};
   EXPECT_NE(error(bad).find("field 'prompts_done'"), std::string::npos) << error(bad);
+  // Carried prompts (minor 7): (group, pass, steps before) triples, each among its group's
+  // prompts_done in that pass, 1 to kSteadyStep steps.
+  InferenceFacts cf = pf;
+  cf.carried_prompts = {0, 1, 3, 1, 1, kSteadyStep};
+  const nlohmann::json cj = nlohmann::json::parse(inference_trace_metadata(cf).dump());
+  EXPECT_EQ(inference_facts_from_metadata(cj, "t.json").carried_prompts, cf.carried_prompts);
+  EXPECT_FALSE(pj.contains("carried_prompts"));
+  try {
+    inference_facts_from_metadata(cj, "t.json", 6);
+    ADD_FAILURE() << "carried_prompts accepted in a minor 6 trace";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("field 'carried_prompts': added in trace minor version 7"),
+              std::string::npos)
+        << e.what();
+  }
+  for (const std::vector<uint64_t>& wrong : {std::vector<uint64_t>{0, 1},
+                                             {2, 0, 1},
+                                             {0, 2, 1},
+                                             {1, 0, 1},
+                                             {0, 0, 1, 0, 0, 1},
+                                             {0, 1, 0},
+                                             {0, 1, kSteadyStep + 1}}) {
+    bad = cj;
+    bad["carried_prompts"] = wrong;
+    EXPECT_NE(error(bad).find("field 'carried_prompts'"), std::string::npos)
+        << nlohmann::json(wrong).dump() << ": " << error(bad);
+  }
   bad = j;
   bad["model_layers"] = uint64_t{1} << 33;
   EXPECT_NE(error(bad).find("field 'model_layers': must be 1..4096"), std::string::npos)
