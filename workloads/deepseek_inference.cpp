@@ -86,11 +86,7 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
   const GroupContexts gc = group_contexts(p, main_mb, groups, s.tp, depth, &passes);
   out.kv_cached_tokens_sum = gc.cached_sum;
   out.kv_cached_tokens_max = gc.cached_max;
-  if (!decode) {
-    out.prompts_done = passes.prompts_done(groups);
-    out.carried_prompts = passes.carried_prompts(groups);
-    out.prefill_passes = static_cast<uint32_t>(passes.count());
-  }
+  if (!decode) passes.describe(groups, out);
   // Rank `rank`'s micro-batches in pass c: its group's shapes (decode: its KV lengths).
   auto rank_pass = [&](uint32_t rank, size_t c) {
     return decode ? gc.apply(main_mb, rank / s.tp) : passes.pass(rank / s.tp, c);

@@ -223,28 +223,21 @@ PrefillPasses prefill_passes(const DeepSeekInferenceParams& p, const std::vector
   return out;
 }
 
-std::vector<uint32_t> PrefillPasses::prompts_done(uint32_t n_groups) const {
-  std::vector<uint32_t> out(size_t{n_groups} * count(), 0);
-  for (uint32_t g = 0; g < n_groups; ++g) {
-    for (size_t c = 0; c < count(); ++c) {
-      for (const MicroBatch& mb : pass(g, c))
-        out[g * count() + c] += static_cast<uint32_t>(mb.prompts_done);
-    }
-  }
-  return out;
-}
-
-std::vector<uint32_t> PrefillPasses::carried_prompts(uint32_t n_groups) const {
-  std::vector<uint32_t> out;
+void PrefillPasses::describe(uint32_t n_groups, DeepSeekStepInfo& info) const {
+  info.prefill_passes = static_cast<uint32_t>(count());
+  info.prompts_done.assign(size_t{n_groups} * count(), 0);
+  info.carried_prompts.clear();
   for (uint32_t g = 0; g < n_groups; ++g) {
     for (size_t c = 0; c < count(); ++c) {
       for (const MicroBatch& mb : pass(g, c)) {
-        if (mb.carried_steps > 0)
-          out.insert(out.end(), {g, static_cast<uint32_t>(c), mb.carried_steps});
+        info.prompts_done[g * count() + c] += static_cast<uint32_t>(mb.prompts_done);
+        if (mb.carried_steps > 0) {
+          info.carried_prompts.insert(info.carried_prompts.end(),
+                                      {g, static_cast<uint32_t>(c), mb.carried_steps});
+        }
       }
     }
   }
-  return out;
 }
 
 GroupContexts group_contexts(const DeepSeekInferenceParams& p, const std::vector<MicroBatch>& mbs,

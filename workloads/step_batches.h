@@ -89,10 +89,10 @@ struct PrefillPasses {
     return groups.empty() ? shared[c] : groups[group][c];
   }
   size_t count() const { return shared.size(); }
-  // Prompts completed in pass c by group g (summed over micro-batches): [g * count() + c].
-  std::vector<uint32_t> prompts_done(uint32_t n_groups) const;
-  // (group, pass, carried_steps) of every micro-batch whose carried prompt completes, flat.
-  std::vector<uint32_t> carried_prompts(uint32_t n_groups) const;
+  // The step's prompt figures (DeepSeekStepInfo): its passes; the prompts completed in pass c
+  // by group g, summed over micro-batches, [g * count() + c]; and (group, pass, carried_steps)
+  // of every micro-batch whose carried prompt completes, flat.
+  void describe(uint32_t n_groups, DeepSeekStepInfo& info) const;
   // Tokens group g's carried prompts had prefilled before this step (carry_over), [g]; one
   // entry for every group when the prompts are shared.
   std::vector<uint64_t> carried_tokens;

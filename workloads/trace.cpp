@@ -382,11 +382,6 @@ InferenceFacts inference_facts_from_metadata(const Json& metadata, const std::st
   // integer field (lists apart: prompts_done below, layer numbers after it).
   FiguresInRange range{rd};
   f.visit(range);
-  uint64_t prompts = 0;
-  for (const uint64_t n : f.prompts_done) {
-    if (n > (uint64_t{1} << 60) || (prompts += n) > (uint64_t{1} << 60))
-      rd.fail("prompts_done", "out of range (at most 2^60 prompts in all)");
-  }
   if (f.phase != InferencePhase::Prefill && (f.prefill_passes != 0 || !f.prompts_done.empty()))
     rd.fail(f.prefill_passes != 0 ? "prefill_passes" : "prompts_done", "only for a prefill step");
   // Layer numbers as layers.csv has them: the model's, then its MTP modules' (one each).
@@ -401,30 +396,7 @@ InferenceFacts inference_facts_from_metadata(const Json& metadata, const std::st
     }
   }
   if (const auto [key, why] = router_fields_error(f); !key.empty()) rd.fail(key, why);
-  if (!f.prompts_done.empty() &&
-      (f.prefill_passes == 0 || f.prompts_done.size() % f.prefill_passes != 0)) {
-    rd.fail("prompts_done",
-            "needs one count per DP group and pass (prefill_passes > 0 of them "
-            "per group)");
-  }
-  if (!f.carried_prompts.empty()) {
-    // (group, pass, steps before), each among the prompts its group completes in that pass.
-    if (f.carried_prompts.size() % 3 != 0)
-      rd.fail("carried_prompts", "needs (group, pass, steps) triples");
-    std::vector<uint64_t> left = f.prompts_done;
-    for (size_t i = 0; i < f.carried_prompts.size(); i += 3) {
-      const uint64_t g = f.carried_prompts[i], c = f.carried_prompts[i + 1],
-                     steps = f.carried_prompts[i + 2];
-      const uint64_t groups = f.prefill_passes == 0 ? 0 : left.size() / f.prefill_passes;
-      if (g >= groups || c >= f.prefill_passes || left[g * f.prefill_passes + c]-- == 0 ||
-          steps < 1 || steps > kSteadyStep) {
-        rd.fail("carried_prompts",
-                fmt::format("entry {} ({}, {}, {}): needs a DP group and pass whose "
-                            "prompts_done counts it, and 1 to {} steps",
-                            i / 3, g, c, steps, kSteadyStep));
-      }
-    }
-  }
+  if (const auto [key, why] = prompt_fields_error(f); !key.empty()) rd.fail(key, why);
   for (const auto& [key, value] : {std::pair{"expert_imbalance", f.expert_imbalance},
                                    {"expert_imbalance_max", f.expert_imbalance_max},
                                    {"gpu_imbalance", f.gpu_imbalance},

@@ -256,14 +256,20 @@ TEST(InferenceReport, MtpAccountingClosedForm) {
   }
 }
 
-// A 2-layer V2-Lite prefill of 512 tokens per GPU on 2 x 2 GPUs, reported as if it took 4 ms.
-WorkloadReport prefill_report(const std::function<void(DeepSeekInferenceParams&)>& edit) {
+// A 2-layer V2-Lite prefill of 512 tokens per GPU in prompts of 256.
+DeepSeekInferenceParams lite_prefill() {
   DeepSeekInferenceParams p;
   p.model = "deepseek-v2-lite";
   p.layers = 2;
   p.phase = InferencePhase::Prefill;
   p.tokens_per_gpu = 512;
   p.context_length = 256;
+  return p;
+}
+
+// That prefill with `edit` on 2 x 2 GPUs, reported as if it took 4 ms.
+WorkloadReport prefill_report(const std::function<void(DeepSeekInferenceParams&)>& edit) {
+  DeepSeekInferenceParams p = lite_prefill();
   edit(p);
   DeepSeekInference gen(p);
   gen.generate(ClusterShape{2, 2});
@@ -307,11 +313,7 @@ TEST(InferenceReport, PrefillWithNoCompletedPromptHasNoTtft) {
 // the LM head ends. Prompts of 100 to 700 tokens against 256 per micro-batch and GPU: most
 // streams begin inside a prompt an earlier step began.
 TEST(InferenceReport, CarriedPromptsCountTheStepsTheyBeganIn) {
-  DeepSeekInferenceParams p;
-  p.model = "deepseek-v2-lite";
-  p.layers = 2;
-  p.phase = InferencePhase::Prefill;
-  p.tokens_per_gpu = 512;
+  DeepSeekInferenceParams p = lite_prefill();
   p.context_length = 400;
   p.context_distribution.type = ContextDistribution::Uniform;
   p.context_distribution.min = 100;
