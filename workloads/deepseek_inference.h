@@ -41,8 +41,11 @@
 // their time to first token; the step is the whole prefill. Ops of pass c are named
 // `c<c>.L<layer>.mb<i>.<op>`, its LM head `c<c>.lm_head`.
 //
+// With carry_over (the default) a prefill step is a steady one: each micro-batch begins with the
+// rest of the prompt its previous step cut (step_batches.h).
+//
 // Left out: the bytes of weights/KV beyond what the ops read, prefill chunks batched with
-// decode requests, prompts spilling into the next step, pipeline parallelism, EP groups smaller
+// decode requests, balancing prompts over DP groups, pipeline parallelism, EP groups smaller
 // than the cluster, and the softmax / sampling after the LM head.
 #pragma once
 

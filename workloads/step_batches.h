@@ -4,11 +4,13 @@
 //
 // Prefill prompts: each DP group (the attention_tp GPUs of a TP group) has tokens_per_gpu x
 // attention_tp prompt tokens, split into the micro-batches' budgets as evenly as whole tokens
-// per GPU allow. A micro-batch's prompts are drawn in order from `context_distribution` (draw k
-// of the group, counting on across its micro-batches; `fixed`: all context_length) until they
-// fill its budget; the last one that does not fit is prefilled in part (what is left: the rest
-// would come in a later step), so a micro-batch's prompts sum to its budget exactly; that part
-// completes no prompt in this step.
+// per GPU allow. A micro-batch's prompts are drawn in order from `context_distribution`
+// (`fixed`: all context_length) until they fill its budget; the last one that does not fit is
+// prefilled in part (what is left: the rest comes in the next step), so a micro-batch's prompts
+// sum to its budget exactly; that part completes no prompt in this step. A fresh step
+// (carry_over false) takes draw k of the group, counting on across its micro-batches; a steady
+// one (PromptStream) gives each micro-batch its own stream and begins with the rest of the
+// prompt the previous step cut.
 //
 // Chunked prefill, Sarathi-style: each micro-batch's prompts, concatenated in order, form a token
 // stream cut into windows of chunk_size tokens; forward pass c runs window c of every

@@ -172,7 +172,9 @@ class PacketFabric final : public Fabric {
     // Reliability (faults only): lost sequence numbers awaiting the timer, packets to resend
     // (seq | kDupBit for copies, consumed from the back), timeouts so far.
     uint32_t retries = 0;
-    uint32_t resent_below = 0;  // strict go-back-N: the last resend plan covers seqs below it
+    // Strict go-back-N: the last resend plan went back to resent_from and covers seqs below
+    // resent_below.
+    uint32_t resent_from = 0, resent_below = 0;
     // A kTimeout event counts only if it carries this (b): a NAK's resend, and freeing the slot,
     // move it on (it survives the slot's reuse, so a timer of its last message is void).
     uint32_t timer_gen = 0;

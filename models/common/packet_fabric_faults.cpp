@@ -93,8 +93,11 @@ void PacketFabric::lose(uint32_t pkt, uint32_t waited_for) {
   --in_flight_;
   free_packets_.push_back(pkt);
   MsgState& s = msgs_[m];
-  // (A strict go-back-N resend of a packet the receiver has taken meanwhile is no loss.)
-  const bool taken = (flags & kHeld) && seq < expected_[m];
+  // (A strict go-back-N resend of a packet the receiver has taken meanwhile is no loss; nor is
+  // a first transmission that the last go-back sends again.)
+  const bool taken =
+      ((flags & kHeld) && seq < expected_[m]) ||
+      (strict_gbn_ && !(flags & kRetx) && seq >= s.resent_from && seq < s.resent_below);
   if (flags & kDup) {
     unref(m);  // a copy: the receiver has (or will have) the original
   } else if (!s.failed && !taken) {
@@ -230,6 +233,7 @@ void PacketFabric::plan_resend(uint32_t m, std::vector<uint32_t>& lost, const ch
     // (it threw away what came after the gap); else from the first lost one, copies of those
     // that got through marked as such.
     const uint32_t from = strict_gbn_ ? std::min(expected_[m], lost.front()) : lost.front();
+    s.resent_from = from;
     s.resent_below = hot_[m].next_seq;
     for (uint32_t seq = from; seq < hot_[m].next_seq; ++seq) {
       const bool copy = !strict_gbn_ && !std::binary_search(lost.begin(), lost.end(), seq);
