@@ -258,35 +258,6 @@ InferenceFacts inference_facts(const ModelConfig& m, const DeepSeekInferencePara
   return f;
 }
 
-std::pair<std::string, std::string> prompt_fields_error(const InferenceFacts& f) {
-  uint64_t prompts = 0;
-  for (const uint64_t n : f.prompts_done) {
-    if (n > (uint64_t{1} << 60) || (prompts += n) > (uint64_t{1} << 60))
-      return {"prompts_done", "out of range (at most 2^60 prompts in all)"};
-  }
-  if (!f.prompts_done.empty() &&
-      (f.prefill_passes == 0 || f.prompts_done.size() % f.prefill_passes != 0)) {
-    return {"prompts_done",
-            "needs one count per DP group and pass (prefill_passes > 0 of them per group)"};
-  }
-  // (group, pass, steps before), each among the prompts its group completes in that pass.
-  if (f.carried_prompts.size() % 3 != 0)
-    return {"carried_prompts", "needs (group, pass, steps) triples"};
-  std::vector<uint64_t> left = f.prompts_done;
-  const uint64_t groups = f.prefill_passes == 0 ? 0 : left.size() / f.prefill_passes;
-  for (size_t i = 0; i < f.carried_prompts.size(); i += 3) {
-    const uint64_t g = f.carried_prompts[i], c = f.carried_prompts[i + 1],
-                   steps = f.carried_prompts[i + 2];
-    if (g >= groups || c >= f.prefill_passes || left[g * f.prefill_passes + c]-- == 0 ||
-        steps < 1 || steps > kSteadyStep) {
-      return {"carried_prompts", fmt::format("entry {} ({}, {}, {}): needs a DP group and pass "
-                                             "whose prompts_done counts it, and 1 to {} steps",
-                                             i / 3, g, c, steps, kSteadyStep)};
-    }
-  }
-  return {};
-}
-
 std::vector<std::pair<double, uint64_t>> prompt_first_tokens(const InferenceFacts& f,
                                                              const WorkloadRun& run) {
   const size_t ranks = run.finish.size();

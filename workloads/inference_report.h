@@ -154,10 +154,6 @@ struct InferenceFacts {
 InferenceFacts inference_facts(const ModelConfig& m, const DeepSeekInferenceParams& p,
                                const DeepSeekStepInfo& step);
 
-// What is wrong with the prefill prompt figures of `f` as read from a trace (prompts_done's
-// size and sum, carried_prompts' triples): the field and the message, or an empty field.
-std::pair<std::string, std::string> prompt_fields_error(const InferenceFacts& f);
-
 // Time to first token of each prefill prompt: the end of the LM head (`lm_head`, chunked:
 // `c<pass>.lm_head`) of the pass that completes it, the latest over its DP group's ranks.
 // A prompt begun in earlier steps (carried_prompts) adds those steps at the step's time each.
