@@ -1,9 +1,9 @@
 // ChunkedVector: an append-only sequence stored in fixed-size chunks, for logs that grow to
-// millions of entries (one record per network message). Unlike std::vector it never moves what
-// it holds: growing allocates one more chunk instead of copying everything into a buffer twice
-// the size, so the peak memory is the entries plus at most one partly used chunk (a vector's
-// peak while it grows holds the old buffer and the new one, twice as large, at once), no time
-// goes into the copies, and references to entries stay valid.
+// millions of entries (one record per network message) and tables of large records. Unlike
+// std::vector it never moves what it holds: growing allocates one more chunk instead of copying
+// everything into a buffer twice the size, so the peak memory is the entries plus at most one
+// partly used chunk (a vector's peak while it grows holds the old buffer and the new one, twice as
+// large, at once), no time goes into the copies, and references to entries stay valid.
 #pragma once
 
 #include <cstddef>
@@ -23,11 +23,12 @@ class ChunkedVector {
   T& operator[](size_t i) { return chunks_[i >> kChunkBits][i & (kChunk - 1)]; }
   const T& operator[](size_t i) const { return chunks_[i >> kChunkBits][i & (kChunk - 1)]; }
 
-  void push_back(const T& v) {
+  void push_back(const T& v) { emplace_back() = v; }
+  // A value-initialised entry at the end.
+  T& emplace_back() {
     if ((size_ & (kChunk - 1)) == 0 && (size_ >> kChunkBits) == chunks_.size())
       chunks_.push_back(std::make_unique<T[]>(kChunk));
-    (*this)[size_] = v;
-    ++size_;
+    return (*this)[size_++];
   }
 
   class const_iterator {

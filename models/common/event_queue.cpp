@@ -54,6 +54,18 @@ bool RadixEventHeap::refill_if_due(uint64_t t) {
   return true;
 }
 
+void FabricEventQueue::take_spill(size_t i, uint32_t n) {
+  for (uint32_t c = spill_head_[i]; n > 0;) {
+    const uint32_t m = std::min(n, kInline);
+    cur_.insert(cur_.end(), chunks_[c].e.begin(), chunks_[c].e.begin() + m);
+    n -= m;
+    const uint32_t next = chunk_next_[c];
+    free_chunks_.push_back(c);
+    c = next;
+  }
+  spill_head_[i] = spill_tail_[i] = kNoChunk;
+}
+
 void FabricEventQueue::insert_current(FabricEvent e) {
   if (in_slot_) {
     // The current slot's events are read in place: they move to cur_, where they can grow.
@@ -90,16 +102,23 @@ const FabricEvent& FabricEventQueue::peek(size_t at) {
   if (at == kSlots) return far_.min_event();  // later than anything on the wheel
   const uint32_t n = count_[at];
   FabricEvent* const in = inline_[at].e.data();
-  // Sorted as advance() would find it presorted (an overflowing slot's own lines and its spill
-  // separately: the spill holds later pushes, so the first of equal times is in the lines).
+  // Its own lines sorted as advance() would find them presorted. The spill holds later pushes,
+  // so the first of equal times is in the lines; the spill's earliest (the first pushed of equal
+  // times) is found by a scan, as it is rare.
   if (at != presorted_ || n != presorted_n_) {
     sort_by_time(in, std::min(n, kInline));
-    if (n > kInline) sort_by_time(spill_[at].data(), spill_[at].size());
     presorted_ = at;
     presorted_n_ = n;
   }
-  if (n > kInline && spill_[at].front().key < in->key) return spill_[at].front();
-  return *in;
+  const FabricEvent* first = in;
+  uint32_t left = n > kInline ? n - kInline : 0;
+  for (uint32_t c = spill_head_[at]; left > 0; c = chunk_next_[c]) {
+    const uint32_t m = std::min(left, kInline);
+    for (uint32_t j = 0; j < m; ++j)
+      if (chunks_[c].e[j].key < first->key) first = &chunks_[c].e[j];
+    left -= m;
+  }
+  return *first;
 }
 
 void FabricEventQueue::advance(size_t at) {
@@ -127,8 +146,7 @@ void FabricEventQueue::advance(size_t at) {
     in_slot_ = true;
   } else {
     cur_.assign(in, in + kInline);
-    cur_.insert(cur_.end(), spill_[i].begin(), spill_[i].end());
-    spill_[i].clear();
+    take_spill(i, n - kInline);
     sort_by_time(cur_.data(), cur_.size());
     head_ = cur_.data();
     end_ = head_ + cur_.size();

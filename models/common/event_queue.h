@@ -8,7 +8,9 @@
 // first kInline events live in one flat array, in the slot's own cache lines, and its count in
 // a small array, so that a push touches one line near the others in use (separate vectors per
 // slot cost a dependent miss on the vector, then one on its buffer); only events past kInline
-// go to the slot's spill vector. When the
+// spill, into a chain of chunks of kInline events that every slot draws from one pool, last
+// freed first used (so the chunks in use stay few and in cache: spill vectors of their own
+// kept each slot's largest burst, megabytes touched once per turn of the wheel). When the
 // current slot runs out, the next non-empty one is found in a bitmap; once its first event is
 // due (not before: looking at it sorts it in place and leaves it), its few events are sorted
 // stably by time and taken from the front; an event scheduled into the current slot is
@@ -87,7 +89,10 @@ class RadixEventHeap {
 
 class FabricEventQueue {
  public:
-  FabricEventQueue() : inline_(kSlots), spill_(kSlots) {}
+  FabricEventQueue() : inline_(kSlots) {
+    spill_head_.fill(kNoChunk);
+    spill_tail_.fill(kNoChunk);
+  }
   // Not copied or moved: head_ and end_ point into cur_ or a slot's lines.
   FabricEventQueue(const FabricEventQueue&) = delete;
   FabricEventQueue& operator=(const FabricEventQueue&) = delete;
@@ -129,13 +134,13 @@ class FabricEventQueue {
   bool has_front() const { return head_ != end_; }
   const FabricEvent& front() const { return *head_; }
   // For prefetching only: an event soon after the front, about `k` places behind it (exactly
-  // within the current slot; beyond it, from the next slot that held events when the current
-  // one was taken, in the order they were scheduled), or null.
+  // within the current slot; beyond it, from the own lines of the next slot that held events
+  // when the current one was taken, in the order they were scheduled), or null.
   const FabricEvent* ahead(size_t k) const {
     if (k < static_cast<size_t>(end_ - head_)) return head_ + k;
     const size_t j = k - static_cast<size_t>(end_ - head_);
-    if (peek_ == kSlots || j >= count_[peek_]) return nullptr;
-    return j < kInline ? &inline_[peek_].e[j] : &spill_[peek_][j - kInline];
+    if (peek_ == kSlots || j >= count_[peek_] || j >= kInline) return nullptr;
+    return &inline_[peek_].e[j];
   }
   FabricEvent pop_front() {
     const FabricEvent e = *head_;
@@ -160,10 +165,34 @@ class FabricEventQueue {
     if (n < kInline) [[likely]] {
       inline_[i].e[n] = e;
     } else {
-      spill_[i].push_back(e);
+      push_spill(i, n - kInline, e);
     }
     bits_[i >> 6] |= uint64_t{1} << (i & 63);
   }
+  // The `k`-th spilled event of slot `i` (a new chunk on the chain every kInline of them).
+  void push_spill(size_t i, uint32_t k, FabricEvent e) {
+    if (k % kInline == 0) {
+      uint32_t c;
+      if (!free_chunks_.empty()) {
+        c = free_chunks_.back();
+        free_chunks_.pop_back();
+      } else {
+        c = static_cast<uint32_t>(chunks_.size());
+        chunks_.emplace_back();
+        chunk_next_.push_back(kNoChunk);
+      }
+      chunk_next_[c] = kNoChunk;
+      if (spill_tail_[i] == kNoChunk) {
+        spill_head_[i] = c;
+      } else {
+        chunk_next_[spill_tail_[i]] = c;
+      }
+      spill_tail_[i] = c;
+    }
+    chunks_[spill_tail_[i]].e[k % kInline] = e;
+  }
+  // Appends slot `i`'s spilled events (`n` of them) to cur_ in push order and frees its chunks.
+  void take_spill(size_t i, uint32_t n);
   void insert_current(FabricEvent e);
   // The next event while the current slot is used up (and the queue is not empty), without
   // turning the wheel: the first of the next occupied slot `at` (sorted in place), or of the
@@ -183,15 +212,19 @@ class FabricEventQueue {
   const FabricEvent* head_ = nullptr;
   const FabricEvent* end_ = nullptr;
   bool in_slot_ = false;
-  uint64_t cursor_ = 0;                          // number of the current slot (time >> kSlotBits)
-  std::vector<SlotEvents> inline_;               // by slot: its first kInline events
-  std::array<uint32_t, kSlots> count_{};         // by slot: its events
-  std::vector<std::vector<FabricEvent>> spill_;  // by slot: its events past kInline
-  std::array<uint64_t, kSlots / 64> bits_{};     // non-empty slots
-  size_t peek_ = kSlots;                         // the next occupied slot, for ahead()
-  size_t presorted_ = kSlots;                    // the slot advance() last sorted ahead
-  uint32_t presorted_n_ = 0;                     // its events then
-  RadixEventHeap far_;                           // events beyond the wheel
+  uint64_t cursor_ = 0;                   // number of the current slot (time >> kSlotBits)
+  std::vector<SlotEvents> inline_;        // by slot: its first kInline events
+  std::array<uint32_t, kSlots> count_{};  // by slot: its events
+  static constexpr uint32_t kNoChunk = UINT32_MAX;
+  std::array<uint32_t, kSlots> spill_head_{}, spill_tail_{};  // by slot: its chain of chunks
+  std::vector<SlotEvents> chunks_;                            // spilled events, kInline a chunk
+  std::vector<uint32_t> chunk_next_;          // by chunk: the next of its slot's chain
+  std::vector<uint32_t> free_chunks_;         // last freed at the back
+  std::array<uint64_t, kSlots / 64> bits_{};  // non-empty slots
+  size_t peek_ = kSlots;                      // the next occupied slot, for ahead()
+  size_t presorted_ = kSlots;                 // the slot advance() last sorted ahead
+  uint32_t presorted_n_ = 0;                  // its events then
+  RadixEventHeap far_;                        // events beyond the wheel
   uint64_t floor_ = 0;
   size_t size_ = 0;
 };

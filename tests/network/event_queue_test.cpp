@@ -74,7 +74,7 @@ TEST(FabricEventQueue, MatchesAStableReferenceOrder) {
   });
 }
 
-// Dozens of events per slot: slots that overflow their own lines into the spill vector, and
+// Dozens of events per slot: slots that overflow their own lines into spilled chunks, and
 // pushes into the current slot while it is read in place.
 TEST(FabricEventQueue, KeepsTheOrderWhenSlotsOverflow) {
   check_against_reference(11, 3000, 100, [](std::mt19937_64& rng) -> uint64_t {
@@ -82,6 +82,17 @@ TEST(FabricEventQueue, KeepsTheOrderWhenSlotsOverflow) {
     if (kind < 2) return 0;
     if (kind < 9) return rng() % 4000;  // a few slots ahead, 20 or more events each
     return rng() % 3'000'000;
+  });
+}
+
+// Hundreds of events in a slot or two: chains of many spilled chunks, freed as each slot is
+// taken and used again by later slots (so a chain mixes chunks of different ages).
+TEST(FabricEventQueue, KeepsTheOrderAcrossChainsOfSpilledChunks) {
+  check_against_reference(13, 2000, 300, [](std::mt19937_64& rng) -> uint64_t {
+    const uint64_t kind = rng() % 10;
+    if (kind < 1) return 0;
+    if (kind < 9) return 1024 + rng() % 1024;  // all in the next slot or the one after
+    return rng() % 100'000;
   });
 }
 
