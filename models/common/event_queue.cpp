@@ -104,21 +104,30 @@ const FabricEvent& FabricEventQueue::peek(size_t at) {
   FabricEvent* const in = inline_[at].e.data();
   // Its own lines sorted as advance() would find them presorted. The spill holds later pushes,
   // so the first of equal times is in the lines; the spill's earliest (the first pushed of equal
-  // times) is found by a scan, as it is rare.
+  // times) is found by a scan, kept with the sort until the slot changes (the fabric looks at
+  // the next event at every activation while it waits).
   if (at != presorted_ || n != presorted_n_) {
     sort_by_time(in, std::min(n, kInline));
     presorted_ = at;
     presorted_n_ = n;
+    presorted_spill_ = kNoSpill;
+    uint64_t best = in->key;
+    uint32_t left = n > kInline ? n - kInline : 0;
+    for (uint32_t c = spill_head_[at]; left > 0; c = chunk_next_[c]) {
+      const uint32_t m = std::min(left, kInline);
+      for (uint32_t j = 0; j < m; ++j) {
+        if (chunks_[c].e[j].key < best) {
+          best = chunks_[c].e[j].key;
+          presorted_spill_ = size_t{c} * kInline + j;
+        }
+      }
+      left -= m;
+    }
   }
-  const FabricEvent* first = in;
-  uint32_t left = n > kInline ? n - kInline : 0;
-  for (uint32_t c = spill_head_[at]; left > 0; c = chunk_next_[c]) {
-    const uint32_t m = std::min(left, kInline);
-    for (uint32_t j = 0; j < m; ++j)
-      if (chunks_[c].e[j].key < first->key) first = &chunks_[c].e[j];
-    left -= m;
+  if (presorted_spill_ != kNoSpill) {
+    return chunks_[presorted_spill_ / kInline].e[presorted_spill_ % kInline];
   }
-  return *first;
+  return *in;
 }
 
 void FabricEventQueue::advance(size_t at) {
@@ -166,6 +175,7 @@ void FabricEventQueue::advance(size_t at) {
     sort_by_time(inline_[peek_].e.data(), count_[peek_]);
     presorted_ = peek_;
     presorted_n_ = count_[peek_];
+    presorted_spill_ = kNoSpill;
   }
 }
 

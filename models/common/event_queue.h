@@ -224,7 +224,10 @@ class FabricEventQueue {
   size_t peek_ = kSlots;                      // the next occupied slot, for ahead()
   size_t presorted_ = kSlots;                 // the slot advance() last sorted ahead
   uint32_t presorted_n_ = 0;                  // its events then
-  RadixEventHeap far_;                        // events beyond the wheel
+  // Then: its spilled event that comes first (chunk * kInline + place), if one precedes its lines.
+  static constexpr size_t kNoSpill = SIZE_MAX;
+  size_t presorted_spill_ = kNoSpill;
+  RadixEventHeap far_;  // events beyond the wheel
   uint64_t floor_ = 0;
   size_t size_ = 0;
 };
