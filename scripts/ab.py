@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""Compares two mlasim builds on one scenario by interleaved runs (A, B, A, B, ...).
+
+Shared virtual machines swing by 1.5-2x between identical runs, so two builds are compared
+run against run, alternating, and by medians. Also checks that both builds simulate the same
+thing: every figure of summary.json that is not a timing or memory measurement must be equal.
+
+  scripts/ab.py OLD/mlasim build/mlasim                      # the 128-host network benchmark
+  scripts/ab.py OLD/mlasim build/mlasim -n 11 --scenario configs/scenarios/default.yaml \\
+      --set workload.layers=4
+
+Prints per build the median and range of the loop's wall time, the network's CPU time and,
+where the scenario measures it (network.probe_events), the hop / SystemC-event ratio on wall
+and CPU time. Exits 1 when the builds' results differ (the keys that differ are named).
+"""
+
+import argparse
+import json
+import pathlib
+import statistics
+import subprocess
+import sys
+import tempfile
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+# Summary keys that measure the host, not the model.
+HOST_KEYS = ("wall", "cpu", "per_s", "rss", "probe", "sim_events", "activations", "ahead")
+
+
+def run(binary, scenario, sets, out):
+    cmd = [binary, "run", scenario, "-q", "--no-plots", "--out", out]
+    for s in sets:
+        cmd += ["--set", s]
+    done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if done.returncode != 0:
+        sys.exit(f"ab.py: {binary} exited {done.returncode}: {done.stderr.strip()}")
+    return json.loads((pathlib.Path(out) / "summary.json").read_text())
+
+
+def figures(s):
+    f = {"loop wall s": s.get("sim_wall_s"), "network CPU s": s.get("net_cpu_s")}
+    hops = s.get("packet_hops", 0)
+    probe_wall = s.get("systemc_timed_events_per_wall_s", 0)
+    probe_cpu = s.get("systemc_timed_events_per_cpu_s", 0)
+    if hops and probe_wall and s.get("sim_wall_s"):
+        f["hop/event ratio, wall"] = hops / s["sim_wall_s"] / probe_wall
+    if probe_cpu and s.get("packet_hops_per_cpu_s"):
+        f["hop/event ratio, CPU"] = s["packet_hops_per_cpu_s"] / probe_cpu
+    return {k: v for k, v in f.items() if v is not None}
+
+
+def model_results(s):
+    return {k: v for k, v in s.items() if not any(h in k for h in HOST_KEYS)}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("a", help="build A's mlasim binary (the baseline)")
+    ap.add_argument("b", help="build B's mlasim binary")
+    ap.add_argument("-n", "--runs", type=int, default=9, help="runs of each build (default 9)")
+    ap.add_argument("--scenario", default=str(ROOT / "configs/scenarios/net-bench-a2a-128.yaml"))
+    ap.add_argument("--set", action="append", default=[], help="a --set for both builds")
+    args = ap.parse_args()
+    if args.runs < 1:
+        sys.exit("ab.py: --runs must be at least 1")
+    seen = {"A": [], "B": []}
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="mlasim_ab_") as tmp:
+        for _ in range(args.runs):
+            for name, binary in (("A", args.a), ("B", args.b)):
+                s = run(binary, args.scenario, args.set, f"{tmp}/{name}")
+                seen[name].append(figures(s))
+                results.setdefault(name, model_results(s))
+    for name in ("A", "B"):
+        print(f"{name}: {args.a if name == 'A' else args.b}")
+        for key in seen[name][0]:
+            v = [f[key] for f in seen[name]]
+            print(f"  {key:24} median {statistics.median(v):.4g}  range {min(v):.4g}-{max(v):.4g}")
+    a, b = results["A"], results["B"]
+    differ = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+    if differ:
+        print(f"results differ in {len(differ)} keys: {', '.join(differ[:12])}")
+        return 1
+    print(f"results identical ({len(a)} figures)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
