@@ -249,10 +249,11 @@ std::vector<Row> inference_steps(const std::string& mlasim) {
           "--set workload.placement.redundant_experts=1792",
           1, 3600, "target <= 30 s");
   } else {
-    skipped("ep144_decode_packet",
-            "about 47-76 CPU-s depending on the machine, 0.34-0.69 GB (target 60 s, 8 GB)");
+    skipped(
+        "ep144_decode_packet",
+        "about 47-76 s (wall and CPU) depending on the machine, 0.34-0.69 GB (target 60 s, 8 GB)");
     skipped("ep144_decode_flow",
-            "about 13-26 s wall with the default 10 us rate quantum, 0.35 GB (target 3 s; exact "
+            "about 12-26 s wall with the default 10 us rate quantum, 0.35 GB (target 3 s; exact "
             "max-min an extrapolated 900 CPU-s)");
     skipped("decode_2048gpu_flow",
             "its 4-layer version alone takes 116 s and 3.2 GB (1.35 M flows per all-to-all, "

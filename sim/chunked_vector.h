@@ -24,7 +24,9 @@ class ChunkedVector {
   const T& operator[](size_t i) const { return chunks_[i >> kChunkBits][i & (kChunk - 1)]; }
 
   void push_back(const T& v) { emplace_back() = v; }
-  // A value-initialised entry at the end.
+  // The entry at the end, as its chunk built it (value-initialised, the whole chunk at once when
+  // it was allocated; entries are never removed, so it was never used before). Unlike
+  // std::vector's, it takes no constructor arguments.
   T& emplace_back() {
     if ((size_ & (kChunk - 1)) == 0 && (size_ >> kChunkBits) == chunks_.size())
       chunks_.push_back(std::make_unique<T[]>(kChunk));

@@ -104,8 +104,8 @@ const FabricEvent& FabricEventQueue::peek(size_t at) {
   FabricEvent* const in = inline_[at].e.data();
   // Its own lines sorted as advance() would find them presorted. The spill holds later pushes,
   // so the first of equal times is in the lines; the spill's earliest (the first pushed of equal
-  // times) is found by a scan, kept with the sort until the slot changes (the fabric looks at
-  // the next event at every activation while it waits).
+  // times) is found by a scan, kept with the sort until the slot or its count changes (the
+  // fabric looks at the next event at every activation while it waits).
   if (at != presorted_ || n != presorted_n_) {
     sort_by_time(in, std::min(n, kInline));
     presorted_ = at;

@@ -135,7 +135,8 @@ class FabricEventQueue {
   const FabricEvent& front() const { return *head_; }
   // For prefetching only: an event soon after the front, about `k` places behind it (exactly
   // within the current slot; beyond it, from the own lines of the next slot that held events
-  // when the current one was taken, in the order they were scheduled), or null.
+  // when the current one was taken: by time when they held all its events then, else in the
+  // order they were scheduled), or null.
   const FabricEvent* ahead(size_t k) const {
     if (k < static_cast<size_t>(end_ - head_)) return head_ + k;
     const size_t j = k - static_cast<size_t>(end_ - head_);
@@ -195,8 +196,8 @@ class FabricEventQueue {
   void take_spill(size_t i, uint32_t n);
   void insert_current(FabricEvent e);
   // The next event while the current slot is used up (and the queue is not empty), without
-  // turning the wheel: the first of the next occupied slot `at` (sorted in place), or of the
-  // heap when `at` is kSlots.
+  // turning the wheel: the first of the next occupied slot `at` (its own lines sorted in place,
+  // its spill scanned), or of the heap when `at` is kSlots.
   const FabricEvent& peek(size_t at);
   // Rare (beyond the wheel), so out of line: push() inlines into the per-hop path.
   [[gnu::noinline]] void push_far(FabricEvent e) { far_.push(e); }
@@ -222,7 +223,7 @@ class FabricEventQueue {
   std::vector<uint32_t> free_chunks_;         // last freed at the back
   std::array<uint64_t, kSlots / 64> bits_{};  // non-empty slots
   size_t peek_ = kSlots;                      // the next occupied slot, for ahead()
-  size_t presorted_ = kSlots;                 // the slot advance() last sorted ahead
+  size_t presorted_ = kSlots;                 // the slot advance() or peek() last sorted ahead
   uint32_t presorted_n_ = 0;                  // its events then
   // Then: its spilled event that comes first (chunk * kInline + place), if one precedes its lines.
   static constexpr size_t kNoSpill = SIZE_MAX;
