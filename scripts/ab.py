@@ -11,17 +11,21 @@ thing: every figure of summary.json that is not a timing or memory measurement m
 
 Prints per build the median and range of the loop's wall time, the network's CPU time and,
 where the scenario measures it (network.probe_events), the hop / SystemC-event ratio on wall
-and CPU time. Exits 1 when the builds' results differ (the keys that differ are named); the
-engine's own counts (SystemC events and activations) are left out of that check.
+and CPU time. Exits 1 when the builds' results differ (the keys that differ are named; the
+engine's own counts, SystemC events and activations, are left out of that check), 2 on bad
+input or a failed run (one line).
 """
 
-import argparse
 import json
+import os
 import pathlib
 import statistics
 import subprocess
 import sys
 import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from plot_common import argument_parser  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # Summary keys that measure the host, not the model.
@@ -33,6 +37,12 @@ HOST_KEYS = {
 ENGINE_KEYS = {"sim_events", "net_engine_activations_count"}
 
 
+def fail(message):
+    """Bad input or a failed run: one line, exit 2."""
+    print(f"ab.py: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 def run(binary, scenario, sets, out):
     cmd = [binary, "run", scenario, "-q", "--no-plots", "--out", out]
     for s in sets:
@@ -40,15 +50,15 @@ def run(binary, scenario, sets, out):
     try:
         done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     except OSError as e:
-        sys.exit(f"ab.py: cannot run {binary}: {e.strerror}")
+        fail(f"cannot run {binary}: {e.strerror}")
     if done.returncode != 0:
         lines = done.stderr.strip().splitlines() or ["(no message)"]
-        sys.exit(f"ab.py: {binary} exited {done.returncode}: {lines[-1]}")
+        fail(f"{binary} exited {done.returncode}: {lines[-1]}")
     summary = pathlib.Path(out) / "summary.json"
     try:
         return json.loads(summary.read_text())
     except (OSError, ValueError) as e:
-        sys.exit(f"ab.py: {binary} left no readable {summary}: {e}")
+        fail(f"{binary} left no readable {summary}: {e}")
 
 
 def figures(s):
@@ -68,7 +78,7 @@ def model_results(s):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argument_parser(__doc__)
     ap.add_argument("a", help="build A's mlasim binary (the baseline)")
     ap.add_argument("b", help="build B's mlasim binary")
     ap.add_argument("-n", "--runs", type=int, default=9, help="runs of each build (default 9)")
@@ -76,9 +86,9 @@ def main():
     ap.add_argument("--set", action="append", default=[], help="a --set for both builds")
     args = ap.parse_args()
     if args.runs < 1:
-        sys.exit("ab.py: --runs must be at least 1")
+        fail("--runs must be at least 1")
     if not pathlib.Path(args.scenario).is_file():
-        sys.exit(f"ab.py: no scenario file {args.scenario}")
+        fail(f"no scenario file {args.scenario}")
     seen = {"A": [], "B": []}
     results = {}
     with tempfile.TemporaryDirectory(prefix="mlasim_ab_") as tmp:
