@@ -1,10 +1,10 @@
 // The router's loads of every routing in a step (InferenceFacts::load_*): their check when read
 // from a trace (and that of the prefill prompt figures), and the two CSV files of a run's
-// results. Each routing is a routed layer of one
-// EP group, micro-batch and prefill pass; its `routing` number counts the routings of its layer
-// by EP group, then micro-batch, then pass (the pass varies fastest), so that layers.csv's
-// expert_load_imbalance of a layer is the mean over its routings of max / mean tokens per expert
-// (gpu_load_imbalance the same over token-expert pairs per GPU).
+// results. Each routing is a routed layer of one EP group, micro-batch and prefill pass; its
+// `routing` number counts the routings of its layer by EP group, then micro-batch, then pass
+// (the pass varies fastest), so that layers.csv's expert_load_imbalance of a layer is the mean
+// over its routings of max / mean tokens per expert (gpu_load_imbalance the same over
+// token-expert pairs per GPU).
 #pragma once
 
 #include <map>
