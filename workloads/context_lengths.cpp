@@ -3,7 +3,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <numbers>
+#include <queue>
+#include <stdexcept>
+#include <utility>
+
+#include <fmt/format.h>
 
 #include "sim/hash.h"
 
@@ -79,6 +85,33 @@ std::vector<uint64_t> request_contexts(const ContextDistributionParams& d, uint6
   for (uint64_t r = 0; r < count; ++r)
     out[r] = draw_context(d, mean, group, r);
   return out;
+}
+
+std::vector<std::vector<uint64_t>> deal_by_load(std::vector<uint64_t> loads,
+                                                std::span<const uint64_t> capacities) {
+  uint64_t room = 0;
+  for (uint64_t c : capacities)
+    room += c;
+  if (room != loads.size()) {
+    throw std::logic_error(
+        fmt::format("deal_by_load: {} loads for bins holding {}", loads.size(), room));
+  }
+  std::sort(loads.begin(), loads.end(), std::greater<>());
+  std::vector<std::vector<uint64_t>> bins(capacities.size());
+  // Bins with room, least total first, then the lowest index.
+  using Entry = std::pair<uint64_t, size_t>;
+  std::priority_queue<Entry, std::vector<Entry>, std::greater<>> open;
+  for (size_t b = 0; b < capacities.size(); ++b) {
+    if (capacities[b] > 0) open.push({0, b});
+    bins[b].reserve(capacities[b]);
+  }
+  for (uint64_t load : loads) {
+    auto [total, b] = open.top();
+    open.pop();
+    bins[b].push_back(load);
+    if (bins[b].size() < capacities[b]) open.push({total + load, b});
+  }
+  return bins;
 }
 
 }  // namespace mlasim

@@ -9,10 +9,15 @@
 // ignore `context_length` and take integers in [min, max].
 //
 // Left out: correlations between requests, and contexts that change from step to step.
+//
+// `workload.request_balance: kv` (decode) pools every DP group's draws and deals them again
+// (deal_by_load), as DeepSeek's decode load balancer evens KV cache use and core attention over
+// GPUs while giving each the same number of requests.
 #pragma once
 
 #include <array>
 #include <cstdint>
+#include <span>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -61,5 +66,12 @@ uint64_t draw_context(const ContextDistributionParams& d, uint64_t mean, uint32_
 // Contexts of requests [0, count) of DP group `group`.
 std::vector<uint64_t> request_contexts(const ContextDistributionParams& d, uint64_t mean,
                                        uint32_t group, uint64_t count);
+
+// Deals `loads` into bins holding capacities[b] each (the capacities sum to the number of
+// loads): largest first, each to the bin with the least total so far among those with room, the
+// lowest-numbered on a tie (greedy longest-first with a count per bin). Returns each bin's loads
+// in the order dealt.
+std::vector<std::vector<uint64_t>> deal_by_load(std::vector<uint64_t> loads,
+                                                std::span<const uint64_t> capacities);
 
 }  // namespace mlasim

@@ -85,6 +85,14 @@ struct EnumNames<SharedExpertPlacement> {
   static constexpr std::array<std::pair<SharedExpertPlacement, std::string_view>, 2> values{
       {{SharedExpertPlacement::Local, "local"}, {SharedExpertPlacement::Dedicated, "dedicated"}}};
 };
+// How a decode step's requests are dealt to DP groups and micro-batches: each group with its own
+// draws in order, or pooled and balanced by context (DeepSeek's decode load balancer).
+enum class RequestBalance : uint8_t { None, Kv };
+template <>
+struct EnumNames<RequestBalance> {
+  static constexpr std::array<std::pair<RequestBalance, std::string_view>, 2> values{
+      {{RequestBalance::None, "none"}, {RequestBalance::Kv, "kv"}}};
+};
 template <>
 struct EnumNames<InferencePhase> {
   static constexpr std::array<std::pair<InferencePhase, std::string_view>, 2> values{
@@ -143,6 +151,7 @@ struct DeepSeekInferenceParams {
   uint32_t requests_per_gpu = 128;
   uint64_t context_length = 4096;
   ContextDistributionParams context_distribution;
+  RequestBalance request_balance = RequestBalance::None;
   uint32_t tokens_per_gpu = 16384;
   uint64_t chunk_size = 0;
   bool carry_over = true;
@@ -250,6 +259,11 @@ struct DeepSeekInferenceParams {
     v.group("context_distribution", context_distribution,
             "decode: per-request context lengths; prefill: per-prompt lengths (around "
             "context_length)");
+    v("request_balance", request_balance, "-",
+      "decode: none: each DP group serves its own draws, dealt to its micro-batches in order; "
+      "kv: every group's draws pooled and dealt longest first to the micro-batch with the "
+      "fewest KV tokens so far that has room (DeepSeek's decode load balancer: the same "
+      "requests per GPU, even KV cache and attention work)");
     v("tokens_per_gpu", tokens_per_gpu, "count",
       "prefill: prompt tokens per GPU (the sum of its prompts' lengths; a DP group's prompts fill "
       "tokens_per_gpu x attention_tp, the last one that does not fit prefilled in part, not "

@@ -245,21 +245,44 @@ GroupContexts group_contexts(const DeepSeekInferenceParams& p, const std::vector
                              const PrefillPasses* passes) {
   GroupContexts out;
   out.kv_lens.resize(groups);
-  out.varied = p.phase == InferencePhase::Decode &&
-               p.context_distribution.type != ContextDistribution::Fixed;
+  const bool decode = p.phase == InferencePhase::Decode;
+  out.varied = decode && p.context_distribution.type != ContextDistribution::Fixed;
+  // Decode: every group's contexts, [group][micro-batch][request].
+  std::vector<std::vector<std::vector<uint64_t>>> ctx(decode ? groups : 0);
+  for (uint32_t g = 0; g < ctx.size(); ++g) {
+    const std::vector<uint64_t> drawn = request_contexts(p.context_distribution, p.context_length,
+                                                         g, uint64_t{p.requests_per_gpu} * tp);
+    auto next = drawn.begin();
+    for (const MicroBatch& mb : mbs) {
+      ctx[g].emplace_back(next, next + static_cast<std::ptrdiff_t>(mb.attn_batch));
+      next += static_cast<std::ptrdiff_t>(mb.attn_batch);
+    }
+  }
+  if (out.varied && p.request_balance == RequestBalance::Kv) {
+    // Pooled, then dealt again to the (group, micro-batch) bins with the sizes they had.
+    std::vector<uint64_t> pool, sizes;
+    for (const auto& group : ctx) {
+      for (const auto& mb : group) {
+        pool.insert(pool.end(), mb.begin(), mb.end());
+        sizes.push_back(mb.size());
+      }
+    }
+    std::vector<std::vector<uint64_t>> bins = deal_by_load(std::move(pool), sizes);
+    for (size_t b = 0; b < bins.size(); ++b)
+      ctx[b / mbs.size()][b % mbs.size()] = std::move(bins[b]);
+  }
   for (uint32_t g = 0; g < groups; ++g) {
     uint64_t cached = uint64_t{p.tokens_per_gpu} * tp;
-    if (p.phase == InferencePhase::Decode) {
-      const std::vector<uint64_t> ctx = request_contexts(p.context_distribution, p.context_length,
-                                                         g, uint64_t{p.requests_per_gpu} * tp);
-      uint64_t next = 0;
-      for (const MicroBatch& mb : mbs) {
+    if (decode) {
+      cached = 0;
+      for (const std::vector<uint64_t>& mb : ctx[g]) {
         std::vector<uint64_t> kv;
-        for (uint64_t q = 0; q < mb.attn_batch; ++q)
-          kv.push_back(ctx[next++] + 1 + depth);
+        for (uint64_t c : mb) {
+          kv.push_back(c + 1 + depth);
+          cached += c;
+        }
         out.kv_lens[g].push_back(std::move(kv));
       }
-      cached = std::accumulate(ctx.begin(), ctx.end(), uint64_t{0});
     } else if (passes != nullptr) {
       cached += passes->carried_tokens_of(g);  // the earlier tokens of the prompts carried on
     }

@@ -270,16 +270,8 @@ TEST(ChunkedPrefill, ChunkAtLeastThePromptChangesNothing) {
   EXPECT_EQ(a, workload_to_json(DeepSeekInference(prefill_lite(4096)).generate(kCluster)).dump());
 }
 
-// A config error: exit 2 material, naming the file, line and key.
 std::string config_error(const std::string& workload) {
-  const std::string yaml = test_util::tiny_cluster_scenario("t", 1, workload);
-  try {
-    validate_scenario(load_config_string(yaml, "<t>", MLASIM_CONFIG_DIR),
-                      make_builtin_components());
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "no error";
+  return test_util::tiny_cluster_config_error(workload);
 }
 
 TEST(ContextLengths, BadValuesNameTheKey) {

@@ -4,6 +4,10 @@
 
 #include <string>
 
+#include "sim/builtin_components.h"
+#include "sim/commands.h"
+#include "sim/simulation.h"
+
 namespace mlasim::test_util {
 
 // A scenario with this cluster, the given name and seed, and `workload` (indented YAML lines
@@ -21,6 +25,19 @@ hardware:
   nvswitch: {type: nvswitch}
 workload:
 )" + workload;
+}
+
+// The one-line config error (exit 2 material, naming the file, line and key) that validating a
+// tiny-cluster scenario with `workload` raises, or "no error".
+inline std::string tiny_cluster_config_error(const std::string& workload) {
+  try {
+    validate_scenario(
+        load_config_string(tiny_cluster_scenario("t", 1, workload), "<t>", MLASIM_CONFIG_DIR),
+        make_builtin_components());
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "no error";
 }
 
 }  // namespace mlasim::test_util

@@ -1,0 +1,162 @@
+// Decode load balancing (`workload.request_balance: kv`): the dealing rule against closed-form
+// deals and a direct re-implementation of the rule, and the step's attention ops against the
+// pooled draws dealt by that reference (same requests, same counts per micro-batch, KV spread
+// narrowed), plus the config checks.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <numeric>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "tests/workloads/tiny_cluster.h"
+#include "workloads/context_lengths.h"
+#include "workloads/deepseek_inference.h"
+#include "workloads/trace.h"
+
+namespace mlasim {
+namespace {
+
+using Bins = std::vector<std::vector<uint64_t>>;
+
+// The rule written plainly: sort longest first; each goes to the bin with the least total among
+// those with room, the lowest index on a tie (a linear scan, no heap).
+Bins reference_deal(std::vector<uint64_t> loads, const std::vector<uint64_t>& capacities) {
+  std::sort(loads.rbegin(), loads.rend());
+  Bins bins(capacities.size());
+  std::vector<uint64_t> total(capacities.size(), 0);
+  for (uint64_t x : loads) {
+    size_t best = capacities.size();
+    for (size_t b = 0; b < capacities.size(); ++b) {
+      if (bins[b].size() < capacities[b] && (best == capacities.size() || total[b] < total[best]))
+        best = b;
+    }
+    bins[best].push_back(x);
+    total[best] += x;
+  }
+  return bins;
+}
+
+TEST(RequestBalance, DealsClosedFormCases) {
+  // 8 7 6 5 4 3 2 1 into two bins of four: 8 | 7; 6 to the second (13); 5 to the first (13);
+  // 4 to the first on the tie (17); 3 and 2 to the second (18, full); 1 to the first (18).
+  EXPECT_EQ(deal_by_load({1, 2, 3, 4, 5, 6, 7, 8}, std::vector<uint64_t>{4, 4}),
+            (Bins{{8, 5, 4, 1}, {7, 6, 3, 2}}));
+  // A full bin takes nothing more even when it is the lightest.
+  EXPECT_EQ(deal_by_load({1, 10, 1}, std::vector<uint64_t>{2, 1}), (Bins{{10, 1}, {1}}));
+  EXPECT_EQ(deal_by_load({5, 5, 5}, std::vector<uint64_t>{0, 3}), (Bins{{}, {5, 5, 5}}));
+  // Loads and room must match (a caller's bug, not bad input).
+  EXPECT_THROW(deal_by_load({1, 2}, std::vector<uint64_t>{1}), std::logic_error);
+}
+
+TEST(RequestBalance, MatchesThePlainRuleOnDrawnLoads) {
+  ContextDistributionParams d;
+  d.type = ContextDistribution::Lognormal;
+  d.stddev = 2048;
+  for (uint32_t trial = 0; trial < 20; ++trial) {
+    std::vector<uint64_t> caps;
+    for (uint32_t b = 0; b < 2 + trial % 7; ++b)
+      caps.push_back(1 + (b * 7 + trial) % 5);
+    const uint64_t n = std::accumulate(caps.begin(), caps.end(), uint64_t{0});
+    const std::vector<uint64_t> loads = request_contexts(d, 4096, trial, n);
+    EXPECT_EQ(deal_by_load(loads, caps), reference_deal(loads, caps)) << "trial " << trial;
+  }
+}
+
+// A rank's attention KV lengths of layer 0, per micro-batch, less the 1 + D tokens the step
+// computes: its requests' contexts.
+Bins rank_contexts(const RankProgram& prog, uint64_t computed) {
+  Bins out;
+  for (const Op& op : prog.ops) {
+    const auto* a = std::get_if<AttentionOp>(&op.payload);
+    if (a == nullptr || !op.name.starts_with("L0.")) continue;
+    std::vector<uint64_t> ctx;
+    for (uint64_t s = 0; s < a->batch; ++s)
+      ctx.push_back(a->seq_kv_len(s) - computed);
+    out.push_back(std::move(ctx));
+  }
+  return out;
+}
+
+uint64_t sum_of(const Bins& bins) {
+  uint64_t s = 0;
+  for (const auto& b : bins)
+    s += std::accumulate(b.begin(), b.end(), uint64_t{0});
+  return s;
+}
+
+TEST(RequestBalance, StepServesThePooledDrawsDealtByKv) {
+  const ClusterShape cluster{2, 2};
+  DeepSeekInferenceParams p;
+  p.model = "deepseek-v2-lite";
+  p.layers = 2;
+  p.requests_per_gpu = 16;
+  p.context_length = 1024;
+  p.mtp.depth = 1;
+  p.context_distribution.type = ContextDistribution::Lognormal;
+  p.context_distribution.stddev = 1024;
+  DeepSeekInferenceParams balanced = p;
+  balanced.request_balance = RequestBalance::Kv;
+  const DeepSeekStep as_drawn = DeepSeekInference(p).build(cluster);
+  const DeepSeekStep dealt = DeepSeekInference(balanced).build(cluster);
+
+  // The reference: every group's 16 draws (8 per micro-batch) pooled and dealt to the
+  // (group, micro-batch) bins.
+  std::vector<uint64_t> pool;
+  for (uint32_t g = 0; g < 4; ++g) {
+    const std::vector<uint64_t> c =
+        request_contexts(p.context_distribution, p.context_length, g, 16);
+    pool.insert(pool.end(), c.begin(), c.end());
+  }
+  const Bins expected = reference_deal(pool, std::vector<uint64_t>(8, 8));
+  uint64_t most_drawn = 0, least_drawn = UINT64_MAX, most_dealt = 0, least_dealt = UINT64_MAX;
+  for (uint32_t r = 0; r < 4; ++r) {
+    const Bins got = rank_contexts(dealt.workload.ranks[r], 2);
+    ASSERT_EQ(got.size(), 2u) << "rank " << r;
+    EXPECT_EQ(got[0], expected[2 * r]) << "rank " << r;
+    EXPECT_EQ(got[1], expected[2 * r + 1]) << "rank " << r;
+    const uint64_t drawn = sum_of(rank_contexts(as_drawn.workload.ranks[r], 2));
+    most_drawn = std::max(most_drawn, drawn);
+    least_drawn = std::min(least_drawn, drawn);
+    most_dealt = std::max(most_dealt, sum_of(got));
+    least_dealt = std::min(least_dealt, sum_of(got));
+  }
+  // The same requests, so the same total and mean; the fullest GPU holds less.
+  EXPECT_EQ(dealt.kv_cached_tokens_sum, as_drawn.kv_cached_tokens_sum);
+  EXPECT_EQ(dealt.kv_cached_tokens_sum, std::accumulate(pool.begin(), pool.end(), uint64_t{0}));
+  EXPECT_EQ(dealt.kv_cached_tokens_max, most_dealt);
+  EXPECT_EQ(as_drawn.kv_cached_tokens_max, most_drawn);
+  EXPECT_LT(most_dealt - least_dealt, most_drawn - least_drawn);
+}
+
+TEST(RequestBalance, FixedContextsAreUnchanged) {
+  DeepSeekInferenceParams p;
+  p.model = "deepseek-v2-lite";
+  p.layers = 2;
+  p.requests_per_gpu = 8;
+  DeepSeekInferenceParams balanced = p;
+  balanced.request_balance = RequestBalance::Kv;
+  const ClusterShape cluster{2, 2};
+  EXPECT_EQ(workload_to_json(DeepSeekInference(p).generate(cluster)).dump(),
+            workload_to_json(DeepSeekInference(balanced).generate(cluster)).dump());
+}
+
+std::string config_error(const std::string& workload) {
+  return test_util::tiny_cluster_config_error(workload);
+}
+
+TEST(RequestBalance, ConfigChecks) {
+  const std::string base = "  type: deepseek_inference\n  model: deepseek-v2-lite\n  layers: 1\n";
+  EXPECT_EQ(config_error(base + "  request_balance: kv\n"), "no error");
+  std::string e = config_error(base + "  request_balance: tokens\n");
+  EXPECT_NE(e.find("workload.request_balance"), std::string::npos) << e;
+  e = config_error(base + "  phase: prefill\n  request_balance: kv\n");
+  EXPECT_NE(e.find("workload.request_balance: applies to the decode phase"), std::string::npos)
+      << e;
+  EXPECT_NE(e.find("<t>:"), std::string::npos) << e;
+  EXPECT_EQ(e.find('\n'), std::string::npos) << "one line: " << e;
+}
+
+}  // namespace
+}  // namespace mlasim
