@@ -10,7 +10,7 @@
 //
 // Left out: correlations between requests, and contexts that change from step to step.
 //
-// `workload.request_balance: kv` (decode) pools every DP group's draws and deals them again
+// `workload.dp_balance: attention` (decode) pools every DP group's draws and deals them again
 // (deal_by_load), as DeepSeek's decode load balancer evens KV cache use and core attention over
 // GPUs while giving each the same number of requests.
 #pragma once

@@ -29,6 +29,7 @@
 //
 // Decode requests have `context_length` each, or contexts drawn from `context_distribution`
 // (workloads/context_lengths.h): each attention kernel then gets the KV length of every sequence.
+// With `dp_balance: attention` every group's requests are pooled and dealt again by KV length.
 // Prefill prompts are drawn from the same keys: each DP group's micro-batches are filled with
 // prompts of their own lengths (`fixed`: context_length) up to tokens_per_gpu x attention_tp
 // tokens, the last one that does not fit prefilled in part and not completed in the step
@@ -86,12 +87,13 @@ struct EnumNames<SharedExpertPlacement> {
       {{SharedExpertPlacement::Local, "local"}, {SharedExpertPlacement::Dedicated, "dedicated"}}};
 };
 // How a decode step's requests are dealt to DP groups and micro-batches: each group with its own
-// draws in order, or pooled and balanced by context (DeepSeek's decode load balancer).
-enum class RequestBalance : uint8_t { None, Kv };
+// draws in order, or every group's pooled and dealt to even out attention work (DeepSeek's
+// decode load balancer).
+enum class DpBalance : uint8_t { None, Attention };
 template <>
-struct EnumNames<RequestBalance> {
-  static constexpr std::array<std::pair<RequestBalance, std::string_view>, 2> values{
-      {{RequestBalance::None, "none"}, {RequestBalance::Kv, "kv"}}};
+struct EnumNames<DpBalance> {
+  static constexpr std::array<std::pair<DpBalance, std::string_view>, 2> values{
+      {{DpBalance::None, "none"}, {DpBalance::Attention, "attention"}}};
 };
 template <>
 struct EnumNames<InferencePhase> {
@@ -151,7 +153,7 @@ struct DeepSeekInferenceParams {
   uint32_t requests_per_gpu = 128;
   uint64_t context_length = 4096;
   ContextDistributionParams context_distribution;
-  RequestBalance request_balance = RequestBalance::None;
+  DpBalance dp_balance = DpBalance::None;
   uint32_t tokens_per_gpu = 16384;
   uint64_t chunk_size = 0;
   bool carry_over = true;
@@ -259,11 +261,11 @@ struct DeepSeekInferenceParams {
     v.group("context_distribution", context_distribution,
             "decode: per-request context lengths; prefill: per-prompt lengths (around "
             "context_length)");
-    v("request_balance", request_balance, "-",
-      "decode: none: each DP group serves its own draws, dealt to its micro-batches in order; "
-      "kv: every group's draws pooled and dealt longest first to the micro-batch with the "
-      "fewest KV tokens so far that has room (DeepSeek's decode load balancer: the same "
-      "requests per GPU, even KV cache and attention work)");
+    v("dp_balance", dp_balance, "-",
+      "decode: none: each DP group serves its own draws (context_distribution), dealt to its "
+      "micro-batches in order; attention: every group's draws pooled and dealt longest first to "
+      "the micro-batch with the fewest KV tokens so far that has room (DeepSeek's decode load "
+      "balancer: the same requests per GPU, even KV cache and attention work)");
     v("tokens_per_gpu", tokens_per_gpu, "count",
       "prefill: prompt tokens per GPU (the sum of its prompts' lengths; a DP group's prompts fill "
       "tokens_per_gpu x attention_tp, the last one that does not fit prefilled in part, not "

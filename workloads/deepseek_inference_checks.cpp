@@ -44,9 +44,10 @@ void DeepSeekInferenceParams::validate(const ParamCheck& c) const {
             "requests_per_gpu", "applies to the decode phase (prefill takes tokens_per_gpu)");
   c.require(phase == InferencePhase::Prefill || carry_over == defaults.carry_over, "carry_over",
             "applies to the prefill phase (a decode step's requests are all under way)");
-  c.require(phase == InferencePhase::Decode || request_balance == defaults.request_balance,
-            "request_balance",
-            "applies to the decode phase (prefill deals each DP group its own prompts)");
+  c.require(phase == InferencePhase::Decode || dp_balance == defaults.dp_balance, "dp_balance",
+            "applies to the decode phase (prefill deals each DP group its own prompts: with "
+            "equal tokens per GPU, dealing them again leaves the long prompts' attention where "
+            "it is)");
   for (const auto& [key, vl] : {std::pair{"ep_comm.dispatch_vl", ep_comm.dispatch_vl},
                                 std::pair{"ep_comm.combine_vl", ep_comm.combine_vl}}) {
     c.require(vl <= kMaxVl, key, kVlRange);

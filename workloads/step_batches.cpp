@@ -258,7 +258,7 @@ GroupContexts group_contexts(const DeepSeekInferenceParams& p, const std::vector
       next += static_cast<std::ptrdiff_t>(mb.attn_batch);
     }
   }
-  if (out.varied && p.request_balance == RequestBalance::Kv) {
+  if (out.varied && p.dp_balance == DpBalance::Attention) {
     // Pooled, then dealt again to the (group, micro-batch) bins with the sizes they had.
     std::vector<uint64_t> pool, sizes;
     for (const auto& group : ctx) {

@@ -106,7 +106,7 @@ PrefillPasses prefill_passes(const DeepSeekInferenceParams& p, const std::vector
                              uint32_t groups, uint32_t tp);
 
 // Decode: each DP group's requests (requests_per_gpu x tp, dealt to the micro-batches in order)
-// with their contexts from p.context_distribution, or with request_balance kv every group's
+// with their contexts from p.context_distribution, or with dp_balance attention every group's
 // requests pooled and dealt again (deal_by_load) to the micro-batches, each keeping its count;
 // kv_lens[group][mb][sequence] is the context
 // plus the `depth` drafted tokens. Tokens cached per group: the sum of its contexts (prefill:

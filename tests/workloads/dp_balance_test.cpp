@@ -1,4 +1,4 @@
-// Decode load balancing (`workload.request_balance: kv`): the dealing rule against closed-form
+// Decode load balancing (`workload.dp_balance: attention`): the dealing rule against closed-form
 // deals and a direct re-implementation of the rule, and the step's attention ops against the
 // pooled draws dealt by that reference (same requests, same counts per micro-batch, KV spread
 // narrowed), plus the config checks.
@@ -38,7 +38,7 @@ Bins reference_deal(std::vector<uint64_t> loads, const std::vector<uint64_t>& ca
   return bins;
 }
 
-TEST(RequestBalance, DealsClosedFormCases) {
+TEST(DpBalance, DealsClosedFormCases) {
   // 8 7 6 5 4 3 2 1 into two bins of four: 8 | 7; 6 to the second (13); 5 to the first (13);
   // 4 to the first on the tie (17); 3 and 2 to the second (18, full); 1 to the first (18).
   EXPECT_EQ(deal_by_load({1, 2, 3, 4, 5, 6, 7, 8}, std::vector<uint64_t>{4, 4}),
@@ -50,7 +50,7 @@ TEST(RequestBalance, DealsClosedFormCases) {
   EXPECT_THROW(deal_by_load({1, 2}, std::vector<uint64_t>{1}), std::logic_error);
 }
 
-TEST(RequestBalance, MatchesThePlainRuleOnDrawnLoads) {
+TEST(DpBalance, MatchesThePlainRuleOnDrawnLoads) {
   ContextDistributionParams d;
   d.type = ContextDistribution::Lognormal;
   d.stddev = 2048;
@@ -86,7 +86,7 @@ uint64_t sum_of(const Bins& bins) {
   return s;
 }
 
-TEST(RequestBalance, StepServesThePooledDrawsDealtByKv) {
+TEST(DpBalance, StepServesThePooledDrawsDealtByAttention) {
   const ClusterShape cluster{2, 2};
   DeepSeekInferenceParams p;
   p.model = "deepseek-v2-lite";
@@ -97,7 +97,7 @@ TEST(RequestBalance, StepServesThePooledDrawsDealtByKv) {
   p.context_distribution.type = ContextDistribution::Lognormal;
   p.context_distribution.stddev = 1024;
   DeepSeekInferenceParams balanced = p;
-  balanced.request_balance = RequestBalance::Kv;
+  balanced.dp_balance = DpBalance::Attention;
   const DeepSeekStep as_drawn = DeepSeekInference(p).build(cluster);
   const DeepSeekStep dealt = DeepSeekInference(balanced).build(cluster);
 
@@ -130,13 +130,13 @@ TEST(RequestBalance, StepServesThePooledDrawsDealtByKv) {
   EXPECT_LT(most_dealt - least_dealt, most_drawn - least_drawn);
 }
 
-TEST(RequestBalance, FixedContextsAreUnchanged) {
+TEST(DpBalance, FixedContextsAreUnchanged) {
   DeepSeekInferenceParams p;
   p.model = "deepseek-v2-lite";
   p.layers = 2;
   p.requests_per_gpu = 8;
   DeepSeekInferenceParams balanced = p;
-  balanced.request_balance = RequestBalance::Kv;
+  balanced.dp_balance = DpBalance::Attention;
   const ClusterShape cluster{2, 2};
   EXPECT_EQ(workload_to_json(DeepSeekInference(p).generate(cluster)).dump(),
             workload_to_json(DeepSeekInference(balanced).generate(cluster)).dump());
@@ -146,14 +146,13 @@ std::string config_error(const std::string& workload) {
   return test_util::tiny_cluster_config_error(workload);
 }
 
-TEST(RequestBalance, ConfigChecks) {
+TEST(DpBalance, ConfigChecks) {
   const std::string base = "  type: deepseek_inference\n  model: deepseek-v2-lite\n  layers: 1\n";
-  EXPECT_EQ(config_error(base + "  request_balance: kv\n"), "no error");
-  std::string e = config_error(base + "  request_balance: tokens\n");
-  EXPECT_NE(e.find("workload.request_balance"), std::string::npos) << e;
-  e = config_error(base + "  phase: prefill\n  request_balance: kv\n");
-  EXPECT_NE(e.find("workload.request_balance: applies to the decode phase"), std::string::npos)
-      << e;
+  EXPECT_EQ(config_error(base + "  dp_balance: attention\n"), "no error");
+  std::string e = config_error(base + "  dp_balance: tokens\n");
+  EXPECT_NE(e.find("workload.dp_balance"), std::string::npos) << e;
+  e = config_error(base + "  phase: prefill\n  dp_balance: attention\n");
+  EXPECT_NE(e.find("workload.dp_balance: applies to the decode phase"), std::string::npos) << e;
   EXPECT_NE(e.find("<t>:"), std::string::npos) << e;
   EXPECT_EQ(e.find('\n'), std::string::npos) << "one line: " << e;
 }
