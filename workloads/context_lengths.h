@@ -10,9 +10,11 @@
 //
 // Left out: correlations between requests, and contexts that change from step to step.
 //
-// `workload.dp_balance: attention` (decode) pools every DP group's draws and deals them again
-// (deal_by_load), as DeepSeek's decode load balancer evens KV cache use and core attention over
-// GPUs while giving each the same number of requests.
+// `workload.dp_balance: attention` (decode) pools the draws of every DP group of a serving
+// instance (EP group) and deals them again (deal_by_load), as DeepSeek's decode load balancer
+// evens KV cache use and core attention over GPUs while giving each the same number of
+// requests. It is an ideal one: it re-deals the whole standing batch knowing every context,
+// where a real balancer places requests as they arrive and does not move running ones.
 #pragma once
 
 #include <array>

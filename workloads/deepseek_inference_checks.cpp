@@ -206,6 +206,12 @@ std::vector<std::string> unused_settings(const DeepSeekInferenceParams& p, const
       unused("dtypes.absorb", "prefill up-projects the latent instead of absorbing W_UK/W_UV");
     }
   }
+  if (p.dp_balance != defaults.dp_balance &&
+      p.context_distribution.type == ContextDistribution::Fixed) {
+    unused("dp_balance",
+           "every request has context_length (context_distribution.type: fixed): there is "
+           "nothing to even out");
+  }
   if (mtp_depth == 0 && p.mtp.acceptance_rate != defaults.mtp.acceptance_rate)
     unused("mtp.acceptance_rate", "mtp.depth is 0 (no drafted tokens)");
   return out;

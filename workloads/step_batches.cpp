@@ -259,17 +259,23 @@ GroupContexts group_contexts(const DeepSeekInferenceParams& p, const std::vector
     }
   }
   if (out.varied && p.dp_balance == DpBalance::Attention) {
-    // Pooled, then dealt again to the (group, micro-batch) bins with the sizes they had.
-    std::vector<uint64_t> pool, sizes;
-    for (const auto& group : ctx) {
-      for (const auto& mb : group) {
-        pool.insert(pool.end(), mb.begin(), mb.end());
-        sizes.push_back(mb.size());
+    // Each serving instance (an EP group; with TP groups that straddle EP groups, the fewest
+    // whole ones of both) pools its groups' requests and deals them again to its (group,
+    // micro-batch) bins, with the sizes they had.
+    const uint64_t ep = p.ep_size == 0 ? uint64_t{groups} * tp : p.ep_size;
+    const auto per_pool = static_cast<uint32_t>(std::lcm(ep, uint64_t{tp}) / tp);
+    for (uint32_t first = 0; first < groups; first += per_pool) {
+      std::vector<uint64_t> pool, sizes;
+      for (uint32_t g = first; g < first + per_pool; ++g) {
+        for (const auto& mb : ctx[g]) {
+          pool.insert(pool.end(), mb.begin(), mb.end());
+          sizes.push_back(mb.size());
+        }
       }
+      std::vector<std::vector<uint64_t>> bins = deal_by_load(std::move(pool), sizes);
+      for (size_t b = 0; b < bins.size(); ++b)
+        ctx[first + b / mbs.size()][b % mbs.size()] = std::move(bins[b]);
     }
-    std::vector<std::vector<uint64_t>> bins = deal_by_load(std::move(pool), sizes);
-    for (size_t b = 0; b < bins.size(); ++b)
-      ctx[b / mbs.size()][b % mbs.size()] = std::move(bins[b]);
   }
   for (uint32_t g = 0; g < groups; ++g) {
     uint64_t cached = uint64_t{p.tokens_per_gpu} * tp;

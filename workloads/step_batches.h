@@ -106,12 +106,12 @@ PrefillPasses prefill_passes(const DeepSeekInferenceParams& p, const std::vector
                              uint32_t groups, uint32_t tp);
 
 // Decode: each DP group's requests (requests_per_gpu x tp, dealt to the micro-batches in order)
-// with their contexts from p.context_distribution, or with dp_balance attention every group's
-// requests pooled and dealt again (deal_by_load) to the micro-batches, each keeping its count;
-// kv_lens[group][mb][sequence] is the context
-// plus the `depth` drafted tokens. Tokens cached per group: the sum of its contexts (prefill:
-// its prompt tokens, and a steady step's carried prompts' earlier tokens from `passes`), summed
-// over groups and the largest.
+// with their contexts from p.context_distribution; with dp_balance attention, the requests of
+// every DP group of an EP group (a serving instance) pooled and dealt again (deal_by_load) to its
+// micro-batches, each keeping its count. kv_lens[group][mb][sequence] is the context plus the
+// 1 + `depth` tokens the step computes. Tokens cached per group: the sum of its contexts
+// (prefill: its prompt tokens, and a steady step's carried prompts' earlier tokens from
+// `passes`), summed over groups and the largest.
 struct GroupContexts {
   std::vector<std::vector<std::vector<uint64_t>>> kv_lens;
   uint64_t cached_sum = 0, cached_max = 0;

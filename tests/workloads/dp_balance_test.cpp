@@ -64,13 +64,13 @@ TEST(DpBalance, MatchesThePlainRuleOnDrawnLoads) {
   }
 }
 
-// A rank's attention KV lengths of layer 0, per micro-batch, less the 1 + D tokens the step
-// computes: its requests' contexts.
-Bins rank_contexts(const RankProgram& prog, uint64_t computed) {
+// A rank's attention KV lengths of a layer (by its op names' prefix), per micro-batch, less the
+// 1 + D tokens the step computes: its requests' contexts.
+Bins rank_contexts(const RankProgram& prog, uint64_t computed, const std::string& layer = "L0.") {
   Bins out;
   for (const Op& op : prog.ops) {
     const auto* a = std::get_if<AttentionOp>(&op.payload);
-    if (a == nullptr || !op.name.starts_with("L0.")) continue;
+    if (a == nullptr || !op.name.starts_with(layer)) continue;
     std::vector<uint64_t> ctx;
     for (uint64_t s = 0; s < a->batch; ++s)
       ctx.push_back(a->seq_kv_len(s) - computed);
@@ -130,7 +130,51 @@ TEST(DpBalance, StepServesThePooledDrawsDealtByAttention) {
   EXPECT_LT(most_dealt - least_dealt, most_drawn - least_drawn);
 }
 
-TEST(DpBalance, FixedContextsAreUnchanged) {
+// TP groups of 2 GPUs, micro-batches of 4 and 3 requests per GPU (8 and 6 per group), MTP: each
+// serving instance's groups pool their requests; with EP groups of 2 GPUs every DP group is an
+// instance of its own and only deals its requests between its micro-batches. Every rank of a
+// group, main layers and MTP module alike, gets the reference deal.
+TEST(DpBalance, InstancesPoolTheirOwnGroups) {
+  for (uint32_t ep : {0u, 2u}) {
+    DeepSeekInferenceParams p;
+    p.model = "deepseek-v2-lite";
+    p.layers = 2;
+    p.requests_per_gpu = 7;
+    p.context_length = 1024;
+    p.attention_tp = 2;
+    p.ep_size = ep;
+    p.mtp.depth = 1;
+    p.context_distribution.type = ContextDistribution::Lognormal;
+    p.context_distribution.stddev = 1024;
+    p.dp_balance = DpBalance::Attention;
+    const DeepSeekStep step = DeepSeekInference(p).build(ClusterShape{2, 2});
+    const uint32_t per_pool = ep == 0 ? 2 : 1;
+    std::vector<Bins> expected;  // [group]
+    for (uint32_t first = 0; first < 2; first += per_pool) {
+      std::vector<uint64_t> pool, caps;
+      for (uint32_t g = first; g < first + per_pool; ++g) {
+        const std::vector<uint64_t> c =
+            request_contexts(p.context_distribution, p.context_length, g, 14);
+        pool.insert(pool.end(), c.begin(), c.end());
+        caps.insert(caps.end(), {8, 6});
+      }
+      const Bins dealt = reference_deal(pool, caps);
+      for (size_t b = 0; b < dealt.size(); b += 2)
+        expected.push_back({dealt[b], dealt[b + 1]});
+    }
+    for (uint32_t r = 0; r < 4; ++r) {
+      EXPECT_EQ(rank_contexts(step.workload.ranks[r], 2), expected[r / 2])
+          << "rank " << r << ", ep_size " << ep;
+      EXPECT_EQ(rank_contexts(step.workload.ranks[r], 2, "mtp0."), expected[r / 2])
+          << "rank " << r << ", ep_size " << ep << ", MTP module";
+    }
+    EXPECT_NO_THROW(validate_workload(step.workload));
+  }
+}
+
+// With every context at context_length there is nothing to deal: the step is the one without
+// the setting, and a warning says the setting is not used.
+TEST(DpBalance, FixedContextsWarn) {
   DeepSeekInferenceParams p;
   p.model = "deepseek-v2-lite";
   p.layers = 2;
@@ -138,8 +182,18 @@ TEST(DpBalance, FixedContextsAreUnchanged) {
   DeepSeekInferenceParams balanced = p;
   balanced.dp_balance = DpBalance::Attention;
   const ClusterShape cluster{2, 2};
+  const DeepSeekStep step = DeepSeekInference(balanced).build(cluster);
   EXPECT_EQ(workload_to_json(DeepSeekInference(p).generate(cluster)).dump(),
-            workload_to_json(DeepSeekInference(balanced).generate(cluster)).dump());
+            workload_to_json(step.workload).dump());
+  const auto warned = [](const DeepSeekStep& s) {
+    return std::any_of(s.warnings.begin(), s.warnings.end(), [](const std::string& w) {
+      return w.starts_with("workload.dp_balance is not used");
+    });
+  };
+  EXPECT_TRUE(warned(step));
+  balanced.context_distribution.type = ContextDistribution::Normal;
+  balanced.context_distribution.stddev = 100;
+  EXPECT_FALSE(warned(DeepSeekInference(balanced).build(cluster)));
 }
 
 std::string config_error(const std::string& workload) {
@@ -151,6 +205,8 @@ TEST(DpBalance, ConfigChecks) {
   EXPECT_EQ(config_error(base + "  dp_balance: attention\n"), "no error");
   std::string e = config_error(base + "  dp_balance: tokens\n");
   EXPECT_NE(e.find("workload.dp_balance"), std::string::npos) << e;
+  EXPECT_NE(e.find("<t>:"), std::string::npos) << e;
+  EXPECT_EQ(e.find('\n'), std::string::npos) << "one line: " << e;
   e = config_error(base + "  phase: prefill\n  dp_balance: attention\n");
   EXPECT_NE(e.find("workload.dp_balance: applies to the decode phase"), std::string::npos) << e;
   EXPECT_NE(e.find("<t>:"), std::string::npos) << e;

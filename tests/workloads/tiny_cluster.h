@@ -5,7 +5,7 @@
 #include <string>
 
 #include "sim/builtin_components.h"
-#include "sim/commands.h"
+#include "sim/config.h"
 #include "sim/simulation.h"
 
 namespace mlasim::test_util {
