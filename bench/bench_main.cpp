@@ -230,7 +230,7 @@ std::vector<Row> inference_steps(const std::string& mlasim) {
     }
     rows.push_back({name + "_wall_s", median(wall), "s", target});
     rows.push_back({name + "_cpu_s", median(cpu), "s", "user + system"});
-    rows.push_back({name + "_loop_s", median(loop), "s",
+    rows.push_back({name + "_sim_wall_s", median(loop), "s",
                     "wall time in the simulation loop (the rest: building the step, reports)"});
     rows.push_back({name + "_peak_rss_mib", median(rss), "MiB", ""});
     rows.push_back({name + "_step_time_ms", median(sim_ms), "ms", "simulated"});

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <functional>
 #include <numbers>
+#include <numeric>
 #include <queue>
 #include <stdexcept>
 #include <utility>
@@ -87,7 +88,7 @@ std::vector<uint64_t> request_contexts(const ContextDistributionParams& d, uint6
   return out;
 }
 
-std::vector<std::vector<uint64_t>> deal_by_load(std::vector<uint64_t> loads,
+std::vector<std::vector<uint64_t>> deal_by_load(const std::vector<uint64_t>& loads,
                                                 std::span<const uint64_t> capacities) {
   uint64_t room = 0;
   for (uint64_t c : capacities)
@@ -96,20 +97,30 @@ std::vector<std::vector<uint64_t>> deal_by_load(std::vector<uint64_t> loads,
     throw std::logic_error(
         fmt::format("deal_by_load: {} loads for bins holding {}", loads.size(), room));
   }
-  std::sort(loads.begin(), loads.end(), std::greater<>());
-  std::vector<std::vector<uint64_t>> bins(capacities.size());
+  // Largest first; equal loads in their order.
+  std::vector<size_t> order(loads.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return loads[a] > loads[b]; });
+  std::vector<std::vector<size_t>> dealt(capacities.size());
   // Bins with room, least total first, then the lowest index.
   using Entry = std::pair<uint64_t, size_t>;
   std::priority_queue<Entry, std::vector<Entry>, std::greater<>> open;
   for (size_t b = 0; b < capacities.size(); ++b) {
     if (capacities[b] > 0) open.push({0, b});
-    bins[b].reserve(capacities[b]);
+    dealt[b].reserve(capacities[b]);
   }
-  for (uint64_t load : loads) {
+  for (size_t i : order) {
     auto [total, b] = open.top();
     open.pop();
-    bins[b].push_back(load);
-    if (bins[b].size() < capacities[b]) open.push({total + load, b});
+    dealt[b].push_back(i);
+    if (dealt[b].size() < capacities[b]) open.push({total + loads[i], b});
+  }
+  std::vector<std::vector<uint64_t>> bins(capacities.size());
+  for (size_t b = 0; b < dealt.size(); ++b) {
+    std::sort(dealt[b].begin(), dealt[b].end());
+    for (size_t i : dealt[b])
+      bins[b].push_back(loads[i]);
   }
   return bins;
 }

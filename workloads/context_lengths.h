@@ -72,8 +72,8 @@ std::vector<uint64_t> request_contexts(const ContextDistributionParams& d, uint6
 // Deals `loads` into bins holding capacities[b] each (the capacities sum to the number of
 // loads): largest first, each to the bin with the least total so far among those with room, the
 // lowest-numbered on a tie (greedy longest-first with a count per bin). Returns each bin's loads
-// in the order dealt.
-std::vector<std::vector<uint64_t>> deal_by_load(std::vector<uint64_t> loads,
+// in their order in `loads`.
+std::vector<std::vector<uint64_t>> deal_by_load(const std::vector<uint64_t>& loads,
                                                 std::span<const uint64_t> capacities);
 
 }  // namespace mlasim

@@ -29,7 +29,8 @@
 //
 // Decode requests have `context_length` each, or contexts drawn from `context_distribution`
 // (workloads/context_lengths.h): each attention kernel then gets the KV length of every sequence.
-// With `dp_balance: attention` every group's requests are pooled and dealt again by KV length.
+// With `dp_balance: attention` the requests of each serving instance's (EP group's) DP groups
+// are pooled and dealt again by KV length.
 // Prefill prompts are drawn from the same keys: each DP group's micro-batches are filled with
 // prompts of their own lengths (`fixed`: context_length) up to tokens_per_gpu x attention_tp
 // tokens, the last one that does not fit prefilled in part and not completed in the step
@@ -87,8 +88,8 @@ struct EnumNames<SharedExpertPlacement> {
       {{SharedExpertPlacement::Local, "local"}, {SharedExpertPlacement::Dedicated, "dedicated"}}};
 };
 // How a decode step's requests are dealt to DP groups and micro-batches: each group with its own
-// draws in order, or every group's pooled and dealt to even out attention work (DeepSeek's
-// decode load balancer).
+// draws in order, or those of each serving instance (EP group) pooled and dealt to even out
+// attention work (DeepSeek's decode load balancer).
 enum class DpBalance : uint8_t { None, Attention };
 template <>
 struct EnumNames<DpBalance> {
@@ -263,9 +264,10 @@ struct DeepSeekInferenceParams {
             "context_length)");
     v("dp_balance", dp_balance, "-",
       "decode: none: each DP group serves its own draws (context_distribution), dealt to its "
-      "micro-batches in order; attention: every group's draws pooled and dealt longest first to "
-      "the micro-batch with the fewest KV tokens so far that has room (DeepSeek's decode load "
-      "balancer: the same requests per GPU, even KV cache and attention work)");
+      "micro-batches in order; attention: the draws of each EP group's DP groups pooled and "
+      "dealt longest first to the micro-batch with the fewest KV tokens so far that has room "
+      "(DeepSeek's decode load balancer: the same requests per GPU, even KV cache and "
+      "attention work)");
     v("tokens_per_gpu", tokens_per_gpu, "count",
       "prefill: prompt tokens per GPU (the sum of its prompts' lengths; a DP group's prompts fill "
       "tokens_per_gpu x attention_tp, the last one that does not fit prefilled in part, not "

@@ -4,10 +4,13 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <functional>
 #include <numeric>
+#include <stdexcept>
 
 #include "sim/errors.h"
+#include "workloads/context_lengths.h"
 #include "workloads/model_config.h"
 
 namespace mlasim {
@@ -264,6 +267,10 @@ GroupContexts group_contexts(const DeepSeekInferenceParams& p, const std::vector
     // micro-batch) bins, with the sizes they had.
     const uint64_t ep = p.ep_size == 0 ? uint64_t{groups} * tp : p.ep_size;
     const auto per_pool = static_cast<uint32_t>(std::lcm(ep, uint64_t{tp}) / tp);
+    if (per_pool == 0 || groups % per_pool != 0) {  // (check_layout makes both divide the GPUs)
+      throw std::logic_error(
+          fmt::format("group_contexts: {} DP groups in pools of {}", groups, per_pool));
+    }
     for (uint32_t first = 0; first < groups; first += per_pool) {
       std::vector<uint64_t> pool, sizes;
       for (uint32_t g = first; g < first + per_pool; ++g) {
@@ -272,7 +279,7 @@ GroupContexts group_contexts(const DeepSeekInferenceParams& p, const std::vector
           sizes.push_back(mb.size());
         }
       }
-      std::vector<std::vector<uint64_t>> bins = deal_by_load(std::move(pool), sizes);
+      std::vector<std::vector<uint64_t>> bins = deal_by_load(pool, sizes);
       for (size_t b = 0; b < bins.size(); ++b)
         ctx[first + b / mbs.size()][b % mbs.size()] = std::move(bins[b]);
     }

@@ -6,15 +6,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
 #include <numeric>
 #include <string>
 #include <vector>
 
-#include "sim/builtin_components.h"
-#include "sim/commands.h"
-#include "sim/errors.h"
-#include "sim/simulation.h"
 #include "tests/workloads/tiny_cluster.h"
 #include "workloads/context_lengths.h"
 #include "workloads/deepseek_inference.h"

@@ -5,9 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <numeric>
 #include <stdexcept>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "tests/workloads/tiny_cluster.h"
@@ -20,20 +22,31 @@ namespace {
 
 using Bins = std::vector<std::vector<uint64_t>>;
 
-// The rule written plainly: sort longest first; each goes to the bin with the least total among
-// those with room, the lowest index on a tie (a linear scan, no heap).
-Bins reference_deal(std::vector<uint64_t> loads, const std::vector<uint64_t>& capacities) {
-  std::sort(loads.rbegin(), loads.rend());
-  Bins bins(capacities.size());
+// The rule written plainly: longest first (equal ones in their order); each to the bin with the
+// least total among those with room, the lowest index on a tie (a linear scan, no heap); each
+// bin's loads then in their order in `loads`.
+Bins reference_deal(const std::vector<uint64_t>& loads, const std::vector<uint64_t>& capacities) {
+  std::vector<size_t> order(loads.size());
+  for (size_t i = 0; i < order.size(); ++i)
+    order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return loads[a] > loads[b]; });
+  std::vector<std::vector<size_t>> taken(capacities.size());
   std::vector<uint64_t> total(capacities.size(), 0);
-  for (uint64_t x : loads) {
+  for (size_t i : order) {
     size_t best = capacities.size();
     for (size_t b = 0; b < capacities.size(); ++b) {
-      if (bins[b].size() < capacities[b] && (best == capacities.size() || total[b] < total[best]))
+      if (taken[b].size() < capacities[b] && (best == capacities.size() || total[b] < total[best]))
         best = b;
     }
-    bins[best].push_back(x);
-    total[best] += x;
+    taken[best].push_back(i);
+    total[best] += loads[i];
+  }
+  Bins bins(capacities.size());
+  for (size_t b = 0; b < taken.size(); ++b) {
+    std::sort(taken[b].begin(), taken[b].end());
+    for (size_t i : taken[b])
+      bins[b].push_back(loads[i]);
   }
   return bins;
 }
@@ -41,7 +54,10 @@ Bins reference_deal(std::vector<uint64_t> loads, const std::vector<uint64_t>& ca
 TEST(DpBalance, DealsClosedFormCases) {
   // 8 7 6 5 4 3 2 1 into two bins of four: 8 | 7; 6 to the second (13); 5 to the first (13);
   // 4 to the first on the tie (17); 3 and 2 to the second (18, full); 1 to the first (18).
+  // Each bin lists its loads in their order in the input.
   EXPECT_EQ(deal_by_load({1, 2, 3, 4, 5, 6, 7, 8}, std::vector<uint64_t>{4, 4}),
+            (Bins{{1, 4, 5, 8}, {2, 3, 6, 7}}));
+  EXPECT_EQ(deal_by_load({8, 7, 6, 5, 4, 3, 2, 1}, std::vector<uint64_t>{4, 4}),
             (Bins{{8, 5, 4, 1}, {7, 6, 3, 2}}));
   // A full bin takes nothing more even when it is the lightest.
   EXPECT_EQ(deal_by_load({1, 10, 1}, std::vector<uint64_t>{2, 1}), (Bins{{10, 1}, {1}}));
@@ -128,47 +144,55 @@ TEST(DpBalance, StepServesThePooledDrawsDealtByAttention) {
   EXPECT_EQ(dealt.kv_cached_tokens_max, most_dealt);
   EXPECT_EQ(as_drawn.kv_cached_tokens_max, most_drawn);
   EXPECT_LT(most_dealt - least_dealt, most_drawn - least_drawn);
+  EXPECT_LT(most_dealt, most_drawn);
 }
 
-// TP groups of 2 GPUs, micro-batches of 4 and 3 requests per GPU (8 and 6 per group), MTP: each
-// serving instance's groups pool their requests; with EP groups of 2 GPUs every DP group is an
-// instance of its own and only deals its requests between its micro-batches. Every rank of a
-// group, main layers and MTP module alike, gets the reference deal.
+// Micro-batches of 4 and 3 requests per GPU, MTP. A serving instance is the fewest whole EP
+// groups and whole TP groups; its DP groups pool their requests. On 4 GPUs: TP 2 in one EP group
+// of 4: one pool of both groups; TP 2, EP 2: each group its own pool (it only deals its requests
+// between its micro-batches); TP 1, EP 2: two pools of two groups; TP 2, EP 1: a TP group spans
+// two EP groups, so each group is its own pool. Every rank of a group, main layers and MTP
+// module alike, gets the reference deal.
 TEST(DpBalance, InstancesPoolTheirOwnGroups) {
-  for (uint32_t ep : {0u, 2u}) {
+  struct Case {
+    uint32_t tp, ep, per_pool;
+  };
+  for (const Case c : {Case{2, 0, 2}, Case{2, 2, 1}, Case{1, 2, 2}, Case{2, 1, 1}}) {
     DeepSeekInferenceParams p;
     p.model = "deepseek-v2-lite";
     p.layers = 2;
     p.requests_per_gpu = 7;
     p.context_length = 1024;
-    p.attention_tp = 2;
-    p.ep_size = ep;
+    p.attention_tp = c.tp;
+    p.ep_size = c.ep;
+    p.placement.redundant_experts = 0;  // (an EP group of 1 GPU has no room for replicas)
     p.mtp.depth = 1;
     p.context_distribution.type = ContextDistribution::Lognormal;
     p.context_distribution.stddev = 1024;
     p.dp_balance = DpBalance::Attention;
     const DeepSeekStep step = DeepSeekInference(p).build(ClusterShape{2, 2});
-    const uint32_t per_pool = ep == 0 ? 2 : 1;
+    const uint32_t groups = 4 / c.tp;
     std::vector<Bins> expected;  // [group]
-    for (uint32_t first = 0; first < 2; first += per_pool) {
+    for (uint32_t first = 0; first < groups; first += c.per_pool) {
       std::vector<uint64_t> pool, caps;
-      for (uint32_t g = first; g < first + per_pool; ++g) {
-        const std::vector<uint64_t> c =
-            request_contexts(p.context_distribution, p.context_length, g, 14);
-        pool.insert(pool.end(), c.begin(), c.end());
-        caps.insert(caps.end(), {8, 6});
+      for (uint32_t g = first; g < first + c.per_pool; ++g) {
+        const std::vector<uint64_t> ctx =
+            request_contexts(p.context_distribution, p.context_length, g, 7 * c.tp);
+        pool.insert(pool.end(), ctx.begin(), ctx.end());
+        caps.insert(caps.end(), {4 * c.tp, 3 * c.tp});
       }
       const Bins dealt = reference_deal(pool, caps);
       for (size_t b = 0; b < dealt.size(); b += 2)
         expected.push_back({dealt[b], dealt[b + 1]});
     }
+    const std::string what = "TP " + std::to_string(c.tp) + ", EP " + std::to_string(c.ep);
     for (uint32_t r = 0; r < 4; ++r) {
-      EXPECT_EQ(rank_contexts(step.workload.ranks[r], 2), expected[r / 2])
-          << "rank " << r << ", ep_size " << ep;
-      EXPECT_EQ(rank_contexts(step.workload.ranks[r], 2, "mtp0."), expected[r / 2])
-          << "rank " << r << ", ep_size " << ep << ", MTP module";
+      EXPECT_EQ(rank_contexts(step.workload.ranks[r], 2), expected[r / c.tp])
+          << "rank " << r << ", " << what;
+      EXPECT_EQ(rank_contexts(step.workload.ranks[r], 2, "mtp0."), expected[r / c.tp])
+          << "rank " << r << ", " << what << ", MTP module";
     }
-    EXPECT_NO_THROW(validate_workload(step.workload));
+    EXPECT_NO_THROW(validate_workload(step.workload)) << what;
   }
 }
 
