@@ -63,13 +63,11 @@ def run(binary, scenario, sets, out):
 
 def figures(s):
     f = {"loop wall s": s.get("sim_wall_s"), "network CPU s": s.get("net_cpu_s")}
-    hops = s.get("packet_hops", 0)
-    probe_wall = s.get("systemc_timed_events_per_wall_s", 0)
-    probe_cpu = s.get("systemc_timed_events_per_cpu_s", 0)
-    if hops and probe_wall and s.get("sim_wall_s"):
-        f["hop/event ratio, wall"] = hops / s["sim_wall_s"] / probe_wall
-    if probe_cpu and s.get("packet_hops_per_cpu_s"):
-        f["hop/event ratio, CPU"] = s["packet_hops_per_cpu_s"] / probe_cpu
+    for clock in ("wall", "cpu"):
+        hops = s.get(f"packet_hops_per_{clock}_s", 0)
+        probe = s.get(f"systemc_timed_events_per_{clock}_s", 0)
+        if hops and probe:
+            f[f"hop/event ratio, {clock}"] = hops / probe
     return {k: v for k, v in f.items() if v is not None}
 
 

@@ -83,7 +83,7 @@ DeepSeekStep DeepSeekInference::build(const ClusterShape& cluster) const {
   const std::vector<std::vector<MicroBatch>>& chunks = passes.shared;
   DeepSeekStep out;
   out.dp_groups = groups;
-  const GroupContexts gc = group_contexts(p, main_mb, groups, s.tp, depth, &passes);
+  const GroupContexts gc = group_contexts(p, main_mb, groups, s.tp, ep, depth, &passes);
   out.kv_cached_tokens_sum = gc.cached_sum;
   out.kv_cached_tokens_max = gc.cached_max;
   if (!decode) passes.describe(groups, out);

@@ -244,7 +244,7 @@ void PrefillPasses::describe(uint32_t n_groups, DeepSeekStepInfo& info) const {
 }
 
 GroupContexts group_contexts(const DeepSeekInferenceParams& p, const std::vector<MicroBatch>& mbs,
-                             uint32_t groups, uint32_t tp, uint32_t depth,
+                             uint32_t groups, uint32_t tp, uint32_t ep, uint32_t depth,
                              const PrefillPasses* passes) {
   GroupContexts out;
   out.kv_lens.resize(groups);
@@ -265,8 +265,7 @@ GroupContexts group_contexts(const DeepSeekInferenceParams& p, const std::vector
     // Each serving instance (an EP group; with TP groups that straddle EP groups, the fewest
     // whole ones of both) pools its groups' requests and deals them again to its (group,
     // micro-batch) bins, with the sizes they had.
-    const uint64_t ep = p.ep_size == 0 ? uint64_t{groups} * tp : p.ep_size;
-    const auto per_pool = static_cast<uint32_t>(std::lcm(ep, uint64_t{tp}) / tp);
+    const auto per_pool = static_cast<uint32_t>(std::lcm(ep, tp) / tp);
     if (per_pool == 0 || groups % per_pool != 0) {  // (check_layout makes both divide the GPUs)
       throw std::logic_error(
           fmt::format("group_contexts: {} DP groups in pools of {}", groups, per_pool));

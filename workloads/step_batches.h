@@ -119,8 +119,9 @@ struct GroupContexts {
   // `mbs` (one per micro-batch) with group `group`'s KV lengths when they vary.
   std::vector<MicroBatch> apply(const std::vector<MicroBatch>& mbs, uint32_t group) const;
 };
+// `ep`: GPUs per EP group (check_layout's).
 GroupContexts group_contexts(const DeepSeekInferenceParams& p, const std::vector<MicroBatch>& mbs,
-                             uint32_t groups, uint32_t tp, uint32_t depth,
+                             uint32_t groups, uint32_t tp, uint32_t ep, uint32_t depth,
                              const PrefillPasses* passes = nullptr);
 
 }  // namespace mlasim
